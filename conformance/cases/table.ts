@@ -1,0 +1,314 @@
+/**
+ * Our own conformance cases: what the public suite does not cover. Each runs against fresh
+ * Strata nodes with an empty cache and a scripted origin, and cites the clause it checks.
+ */
+import type { Case } from './types.ts';
+
+const FRESH = { 'Cache-Control': 'max-age=300' };
+
+export const cases: Case[] = [
+  // Request collapsing (RFC 9111 §4; RFC 9211 §2.6)
+  {
+    id: 'collapse-cold-key',
+    title: 'collapses 20 concurrent misses on a cold key into one origin request',
+    rfc: 'RFC 9111 §4 (reuse of a stored response); RFC 9211 §2.6 (collapsed)',
+    topology: 'single',
+    origin: { '/a': { headers: FRESH, delayMs: 400 } },
+    steps: [
+      {
+        do: 'concurrent',
+        path: '/a',
+        count: 20,
+        expect: { originRequests: 1, sameBody: true, servedFromFillAtLeast: 19 },
+      },
+      {
+        do: 'request',
+        path: '/a',
+        expect: { originRequests: 1, cacheStatus: { hit: true }, bodyFromOriginRequest: 1 },
+      },
+    ],
+  },
+  {
+    id: 'collapse-private-not-shared',
+    title: 'does not hand a private response to collapsed followers',
+    rfc: 'RFC 9111 §5.2.2.7 (private: a shared cache MUST NOT store); §4 (only stored responses are reused)',
+    topology: 'single',
+    origin: { '/p': { headers: { 'Cache-Control': 'private, max-age=300' }, delayMs: 300 } },
+    steps: [{ do: 'concurrent', path: '/p', count: 5, expect: { originRequests: 5 } }],
+  },
+  {
+    id: 'collapse-no-store-not-shared',
+    title: 'does not hand a no-store response to collapsed followers',
+    rfc: 'RFC 9111 §5.2.2.5 (no-store: MUST NOT store); §4',
+    topology: 'single',
+    origin: { '/n': { headers: { 'Cache-Control': 'no-store' }, delayMs: 300 } },
+    steps: [{ do: 'concurrent', path: '/n', count: 5, expect: { originRequests: 5 } }],
+  },
+
+  // Cache-Status values (RFC 9211)
+  {
+    id: 'cache-status-miss-stored-then-hit',
+    title: 'says fwd=uri-miss and stored on a miss, then hit with a ttl',
+    rfc: 'RFC 9211 §2.1 (hit), §2.2 (fwd=uri-miss), §2.4 (ttl), §2.5 (stored)',
+    topology: 'single',
+    origin: { '/s': { headers: FRESH } },
+    steps: [
+      {
+        do: 'request',
+        path: '/s',
+        expect: {
+          status: 200,
+          originRequests: 1,
+          cacheStatusMembers: 1,
+          cacheStatus: { fwd: 'uri-miss', stored: true },
+        },
+      },
+      {
+        do: 'request',
+        path: '/s',
+        expect: {
+          originRequests: 1,
+          cacheStatus: { hit: true, ttl: { min: 290, max: 300 } },
+          bodyFromOriginRequest: 1,
+        },
+      },
+    ],
+  },
+  {
+    id: 'cache-status-not-stored',
+    title: 'does not say stored for a no-store response',
+    rfc: 'RFC 9211 §2.5 (stored); RFC 9111 §5.2.2.5',
+    topology: 'single',
+    origin: { '/ns': { headers: { 'Cache-Control': 'no-store' } } },
+    steps: [
+      {
+        do: 'request',
+        path: '/ns',
+        expect: { originRequests: 1, cacheStatus: { fwd: 'uri-miss', stored: false } },
+      },
+      { do: 'request', path: '/ns', expect: { originRequests: 2, cacheStatus: { fwd: 'uri-miss' } } },
+    ],
+  },
+  {
+    id: 'cache-status-stale-revalidated',
+    title: 'says fwd=stale and fwd-status=304 when it revalidates a stale entry',
+    rfc: 'RFC 9211 §2.2 (fwd=stale), §2.3 (fwd-status); RFC 9111 §4.3 (validation)',
+    topology: 'single',
+    origin: { '/r': { headers: { 'Cache-Control': 'max-age=1', ETag: '"v1"' }, revalidate: true } },
+    steps: [
+      { do: 'request', path: '/r', expect: { originRequests: 1, cacheStatus: { stored: true } } },
+      { do: 'wait', ms: 2200 },
+      {
+        do: 'request',
+        path: '/r',
+        expect: {
+          status: 200,
+          originRequests: 2,
+          cacheStatus: { fwd: 'stale', fwdStatus: 304 },
+          bodyFromOriginRequest: 1,
+        },
+      },
+    ],
+  },
+  {
+    id: 'cache-status-vary-miss',
+    title: 'says fwd=vary-miss when a stored response does not match the request on Vary',
+    rfc: 'RFC 9211 §2.2 (fwd=vary-miss); RFC 9111 §4.1',
+    topology: 'single',
+    origin: { '/v': { headers: { ...FRESH, Vary: 'Accept-Language' } } },
+    steps: [
+      { do: 'request', path: '/v', headers: { 'Accept-Language': 'en' }, expect: { originRequests: 1 } },
+      {
+        do: 'request',
+        path: '/v',
+        headers: { 'Accept-Language': 'fr' },
+        expect: { originRequests: 2, cacheStatus: { fwd: 'vary-miss' } },
+      },
+      {
+        do: 'request',
+        path: '/v',
+        headers: { 'Accept-Language': 'en' },
+        expect: { originRequests: 2, cacheStatus: { hit: true }, bodyFromOriginRequest: 1 },
+      },
+    ],
+  },
+  {
+    id: 'cache-status-request-no-cache',
+    title: 'says fwd=request when the request forbids using the fresh stored response',
+    rfc: 'RFC 9211 §2.2 (fwd=request); RFC 9111 §5.2.1.4 (request no-cache)',
+    topology: 'single',
+    origin: { '/q': { headers: FRESH } },
+    steps: [
+      { do: 'request', path: '/q', expect: { originRequests: 1 } },
+      {
+        do: 'request',
+        path: '/q',
+        headers: { 'Cache-Control': 'no-cache' },
+        expect: { originRequests: 2, cacheStatus: { fwd: 'request' } },
+      },
+    ],
+  },
+  {
+    id: 'cache-status-method',
+    title: 'says fwd=method for a POST',
+    rfc: 'RFC 9211 §2.2 (fwd=method); RFC 9111 §4 (unsafe methods are forwarded)',
+    topology: 'single',
+    origin: { '/m': { headers: FRESH } },
+    steps: [
+      {
+        do: 'request',
+        path: '/m',
+        method: 'POST',
+        expect: { originRequests: 1, cacheStatus: { fwd: 'method' } },
+      },
+    ],
+  },
+
+  // CDN-Cache-Control precedence (RFC 9213)
+  {
+    id: 'cdn-cc-overrides-cache-control',
+    title: 'stores by CDN-Cache-Control max-age even when Cache-Control says no-store',
+    rfc: 'RFC 9213 §2.1 (a cache MUST ignore Cache-Control when its targeted field is valid)',
+    topology: 'single',
+    origin: { '/c1': { headers: { 'CDN-Cache-Control': 'max-age=300', 'Cache-Control': 'no-store' } } },
+    steps: [
+      { do: 'request', path: '/c1', expect: { originRequests: 1, headers: { 'cache-control': 'no-store' } } },
+      {
+        do: 'request',
+        path: '/c1',
+        expect: { originRequests: 1, cacheStatus: { hit: true }, bodyFromOriginRequest: 1 },
+      },
+    ],
+  },
+  {
+    id: 'cdn-cc-no-store-wins',
+    title: 'does not store when CDN-Cache-Control says no-store and Cache-Control allows caching',
+    rfc: 'RFC 9213 §2.1, §3 (CDN caches implement no-store from CDN-Cache-Control)',
+    topology: 'single',
+    origin: { '/c2': { headers: { 'CDN-Cache-Control': 'no-store', 'Cache-Control': 'max-age=300' } } },
+    steps: [
+      { do: 'request', path: '/c2', expect: { originRequests: 1 } },
+      { do: 'request', path: '/c2', expect: { originRequests: 2 } },
+    ],
+  },
+  {
+    id: 'cdn-cc-shorter-max-age-wins',
+    title: 'treats a response as stale after CDN-Cache-Control max-age, not Cache-Control max-age',
+    rfc: 'RFC 9213 §2.1; RFC 9111 §4.2.1 (freshness lifetime)',
+    topology: 'single',
+    origin: { '/c3': { headers: { 'CDN-Cache-Control': 'max-age=1', 'Cache-Control': 'max-age=3600' } } },
+    steps: [
+      { do: 'request', path: '/c3', expect: { originRequests: 1 } },
+      { do: 'wait', ms: 2200 },
+      { do: 'request', path: '/c3', expect: { originRequests: 2, bodyFromOriginRequest: 2 } },
+    ],
+  },
+  {
+    id: 'cdn-cc-invalid-falls-back',
+    title: 'falls back to Cache-Control when CDN-Cache-Control is not a valid dictionary',
+    rfc: 'RFC 9213 §2.1, §2.2 (invalid targeted field: use Cache-Control)',
+    topology: 'single',
+    origin: {
+      '/c4': { headers: { 'CDN-Cache-Control': 'max-age=300, =broken', 'Cache-Control': 'no-store' } },
+    },
+    steps: [
+      { do: 'request', path: '/c4', expect: { originRequests: 1 } },
+      { do: 'request', path: '/c4', expect: { originRequests: 2 } },
+    ],
+  },
+
+  // Two tiers (RFC 9111 §4.2.3, §5.1; RFC 9211 §2)
+  {
+    id: 'tiers-age-accumulates',
+    title: 'carries Age across two tiers: the edge adds its own resident time to the shield’s Age',
+    rfc: 'RFC 9111 §4.2.3 (age calculation), §5.1 (Age)',
+    topology: 'two-tier',
+    origin: { '/t': { headers: FRESH } },
+    steps: [
+      { do: 'request', path: '/t', via: 'shield', expect: { originRequests: 1 } },
+      { do: 'wait', ms: 2100 },
+      {
+        do: 'request',
+        path: '/t',
+        via: 'edge',
+        expect: { originRequests: 1, ageAtLeast: 2, cacheStatusMembers: 2, firstCacheStatus: { hit: true } },
+      },
+      { do: 'wait', ms: 1100 },
+      {
+        do: 'request',
+        path: '/t',
+        via: 'edge',
+        expect: { originRequests: 1, ageAtLeast: 3, cacheStatus: { hit: true }, bodyFromOriginRequest: 1 },
+      },
+    ],
+  },
+  {
+    id: 'tiers-one-origin-fetch',
+    title: 'fetches a cold object from the origin once through two tiers, one Cache-Status member each',
+    rfc: 'RFC 9211 §2 (one member per cache, origin side first)',
+    topology: 'two-tier',
+    origin: { '/t2': { headers: FRESH } },
+    steps: [
+      {
+        do: 'request',
+        path: '/t2',
+        via: 'edge',
+        expect: {
+          originRequests: 1,
+          cacheStatusMembers: 2,
+          firstCacheStatus: { stored: true },
+          cacheStatus: { stored: true },
+        },
+      },
+      { do: 'request', path: '/t2', via: 'edge', expect: { originRequests: 1, cacheStatus: { hit: true } } },
+    ],
+  },
+
+  // Persistence (RFC 9111 §3, §4.2.3)
+  {
+    id: 'restart-comes-back-warm',
+    title: 'serves a stored response after a restart without asking the origin, with Age still counting',
+    rfc: 'RFC 9111 §3 (storing), §4.2.3 (Age keeps counting resident time)',
+    topology: 'single',
+    origin: { '/w': { headers: FRESH } },
+    steps: [
+      { do: 'request', path: '/w', expect: { originRequests: 1 } },
+      { do: 'wait', ms: 1100 },
+      { do: 'restart' },
+      {
+        do: 'request',
+        path: '/w',
+        expect: { originRequests: 1, cacheStatus: { hit: true }, ageAtLeast: 1, bodyFromOriginRequest: 1 },
+      },
+    ],
+  },
+
+  // Purge (not RFC behaviour; invalidation as RFC 9111 §4.4 describes it for unsafe methods)
+  {
+    id: 'purge-url',
+    title: 'a URL purge removes every variant of the URL',
+    rfc: 'RFC 9111 §4.4 (invalidation), through the admin API',
+    topology: 'single',
+    origin: {},
+    steps: [],
+    pending: 'admin purge API',
+  },
+  {
+    id: 'purge-tag',
+    title: 'a tag purge removes every entry carrying the Surrogate-Key',
+    rfc: 'RFC 9111 §4.4 (invalidation), through the admin API',
+    topology: 'single',
+    origin: {},
+    steps: [],
+    pending: 'admin purge API',
+  },
+  {
+    id: 'purge-soft-serves-stale',
+    title: 'a soft purge marks stale: served under stale-while-revalidate while revalidating',
+    rfc: 'RFC 5861 §3 (stale-while-revalidate); RFC 9111 §4.2.4',
+    topology: 'single',
+    origin: {},
+    steps: [],
+    pending: 'admin purge API',
+  },
+];

@@ -1,0 +1,88 @@
+/**
+ * Starts `strata serve` as a child process on loopback ports with its own cache directory, and
+ * stops it by its process id. A node can be restarted on the same ports and directory.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort, LOOPBACK, waitForPort } from './net.ts';
+import { type ChildHandle, startChild } from './processes.ts';
+
+const CLI = join(import.meta.dirname, '..', '..', 'cli', 'strata.ts');
+const READY_TIMEOUT_MS = 20_000;
+
+export interface StrataNodeOptions {
+  /** Used in logs, in Via and as the Cache-Status cache name (distinct per tier). */
+  name: string;
+  originUrl: string;
+  cacheDir: string;
+  /** A folder for the node's config file. */
+  workDir: string;
+  workers?: number;
+}
+
+export class StrataNode {
+  readonly options: StrataNodeOptions;
+  port = 0;
+  adminPort = 0;
+  #child: ChildHandle | undefined;
+
+  constructor(options: StrataNodeOptions) {
+    this.options = options;
+  }
+
+  get url(): string {
+    return `http://${LOOPBACK}:${this.port}`;
+  }
+
+  /** What the node printed lately, for failure reports. */
+  get output(): string[] {
+    return this.#child?.output ?? [];
+  }
+
+  async start(): Promise<void> {
+    if (this.port === 0) this.port = await freePort();
+    if (this.adminPort === 0) this.adminPort = await freePort();
+    const { name, originUrl, cacheDir, workDir, workers } = this.options;
+    const configFile = join(workDir, `${name}.json`);
+    const config: Record<string, unknown> = {
+      admin: { listen: `${LOOPBACK}:${this.adminPort}` },
+      proxy: { via: name },
+      logging: { level: 'warn', access: false },
+    };
+    if (workers !== undefined) config.workers = workers;
+    writeFileSync(configFile, `${JSON.stringify(config, null, 2)}\n`);
+    const args = [
+      CLI,
+      'serve',
+      '--config',
+      configFile,
+      '--listen',
+      `${LOOPBACK}:${this.port}`,
+      '--origin',
+      originUrl,
+      '--cache-dir',
+      cacheDir,
+    ];
+    const child = startChild(`strata:${name}`, process.execPath, args, {
+      env: { STRATA_ADMIN_LISTEN: `${LOOPBACK}:${this.adminPort}` },
+    });
+    this.#child = child;
+    try {
+      await waitForPort(this.port, READY_TIMEOUT_MS, child.exited);
+    } catch (error) {
+      await child.stop();
+      const tail = child.output.slice(-20).join('\n');
+      throw new Error(`strata node ${name} did not start: ${(error as Error).message}\n${tail}`);
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.#child?.stop();
+    this.#child = undefined;
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.start();
+  }
+}
