@@ -9,14 +9,14 @@ export interface Tally {
   total: number;
   passed: number;
   failed: number;
-  /** Failed tests of kind required (the suite's ⛔️). */
+  /** Required tests judged and not passed (the suite's ⛔️, plus setup or harness trouble). */
   requiredFailed: number;
-  /** Failed tests of kind optimal (the suite's ⚠️). */
+  /** Optimal tests judged and not passed (the suite's ⚠️, plus setup or harness trouble). */
   optionalFailed: number;
-  /** Failed because of the harness: setup-fail, retry, harness-fail, untested. */
-  harnessFailed: number;
-  /** Not judged because a test they depend on did not pass. */
+  /** Not judged because a test they depend on did not pass (the suite's ⚪️); counted as failed. */
   dependencyFailed: number;
+  /** Of the failed: setup-fail, retry, harness-fail or untested. */
+  harnessFailed: number;
   /** Informational checks: yes / no. */
   checksYes: number;
   checksNo: number;
@@ -57,10 +57,9 @@ export function tally(tests: readonly TestOutcome[]): Tally {
       continue;
     }
     result.failed++;
-    if (test.outcome === 'fail' || (test.kind === 'required' && test.outcome !== 'dependency-fail')) {
-      result.requiredFailed++;
-    } else if (test.outcome === 'optional-fail') result.optionalFailed++;
     if (test.outcome === 'dependency-fail') result.dependencyFailed++;
+    else if (test.kind === 'required') result.requiredFailed++;
+    else result.optionalFailed++;
     if (HARNESS.has(test.outcome)) result.harnessFailed++;
   }
   return result;

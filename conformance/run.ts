@@ -22,7 +22,7 @@ import { cases } from './cases/table.ts';
 import { compare, loadExpected } from './expected.ts';
 import { PassthroughProxy } from './lib/passthrough-proxy.ts';
 import { installCleanup, killAllNow, startChild } from './lib/processes.ts';
-import { StrataNode } from './lib/strata-node.ts';
+import { STRATA_CLI, StrataNode } from './lib/strata-node.ts';
 import { isFailure, printCases, printSuite, tally, tallyBySection, writeResults } from './report.ts';
 import { classify } from './suite/classify.ts';
 import { runSuiteClient, suiteSections } from './suite/client.ts';
@@ -156,8 +156,8 @@ async function main(): Promise<number> {
 
   if (args.target !== 'strata' && args.target !== 'passthrough')
     throw new Error(`unknown --target ${args.target}`);
-  if (args.target === 'strata' && !existsSync(join(HERE, '..', 'cli', 'strata.ts'))) {
-    console.error('cli/strata.ts does not exist yet: nothing to test (try --target passthrough)');
+  if (args.target === 'strata' && !existsSync(STRATA_CLI)) {
+    console.error(`${STRATA_CLI} does not exist: nothing to test (try --target passthrough)`);
     return 2;
   }
   const workDir = mkdtempSync(join(tmpdir(), 'strata-conformance-'));

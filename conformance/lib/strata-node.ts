@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { freePort, LOOPBACK, waitForPort } from './net.ts';
 import { type ChildHandle, startChild } from './processes.ts';
 
-const CLI = join(import.meta.dirname, '..', '..', 'cli', 'strata.ts');
+/** The CLI under test; STRATA_CLI points the runner at another build of it. */
+export const STRATA_CLI = process.env.STRATA_CLI ?? join(import.meta.dirname, '..', '..', 'cli', 'strata.ts');
 const READY_TIMEOUT_MS = 20_000;
 
 export interface StrataNodeOptions {
@@ -52,7 +53,7 @@ export class StrataNode {
     if (workers !== undefined) config.workers = workers;
     writeFileSync(configFile, `${JSON.stringify(config, null, 2)}\n`);
     const args = [
-      CLI,
+      STRATA_CLI,
       'serve',
       '--config',
       configFile,
