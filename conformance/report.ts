@@ -117,11 +117,12 @@ export function printCases(results: readonly CaseResult[], expectedIds: Readonly
   }
 }
 
-export function writeResults(dir: string, name: string, data: unknown): string {
+/** Writes `<name>.json`; a complete run also becomes latest.json. */
+export function writeResults(dir: string, name: string, complete: boolean, data: unknown): string {
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${name}.json`);
   const text = `${JSON.stringify(data, null, 2)}\n`;
   writeFileSync(file, text);
-  writeFileSync(join(dir, 'latest.json'), text);
+  if (complete) writeFileSync(join(dir, 'latest.json'), text);
   return file;
 }

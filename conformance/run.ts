@@ -93,7 +93,7 @@ async function runSuite(workDir: string): Promise<{ tests: TestOutcome[]; ms: nu
       console.log(
         `the suite did not finish within ${SUITE_RUN_LIMIT_MS} ms; unfinished tests count as failed`,
       );
-    let tests = classify(sections, run.results);
+    let tests = classify(sections, run.results, args.id === undefined);
     if (args.id !== undefined) tests = tests.filter((test) => test.id === args.id);
     return { tests, ms: run.ms, timedOut: run.timedOut };
   } finally {
@@ -179,18 +179,23 @@ async function main(): Promise<number> {
     const casesFailed = caseResults.filter((result) => result.outcome === 'fail').length;
     const casesPending = caseResults.filter((result) => result.outcome === 'pending').length;
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-    const file = writeResults(join(HERE, 'results'), `${stamp}-${args.target}`, {
-      suite: SUITE_VERSION,
-      target: args.target,
-      node: process.version,
-      startedAt: new Date(started).toISOString(),
-      ms: Date.now() - started,
-      suiteTimedOut: suite.timedOut,
-      summary: total,
-      sections: tallyBySection(suite.tests),
-      tests: suite.tests,
-      cases: caseResults,
-    });
+    const file = writeResults(
+      join(HERE, 'results'),
+      `${stamp}-${args.target}`,
+      args.id === undefined && args.only === undefined,
+      {
+        suite: SUITE_VERSION,
+        target: args.target,
+        node: process.version,
+        startedAt: new Date(started).toISOString(),
+        ms: Date.now() - started,
+        suiteTimedOut: suite.timedOut,
+        summary: total,
+        sections: tallyBySection(suite.tests),
+        tests: suite.tests,
+        cases: caseResults,
+      },
+    );
 
     console.log(`\nresults: ${file}`);
     if (runCasesPart)

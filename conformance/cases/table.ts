@@ -217,6 +217,62 @@ export const cases: Case[] = [
     ],
   },
 
+  {
+    id: 'cdn-cc-wrong-type-falls-back',
+    title: 'ignores a CDN-Cache-Control max-age of the wrong type (a string) and so does not store',
+    rfc: 'RFC 9213 §2.2 (directives parsed as a Structured Fields dictionary; wrong types ignored)',
+    topology: 'single',
+    origin: { '/c5': { headers: { 'CDN-Cache-Control': 'max-age="300"', 'Cache-Control': 'no-store' } } },
+    steps: [
+      { do: 'request', path: '/c5', expect: { originRequests: 1 } },
+      { do: 'request', path: '/c5', expect: { originRequests: 2 } },
+    ],
+  },
+  {
+    id: 'cdn-cc-extension-directive',
+    title: 'reuses a response whose CDN-Cache-Control has an unknown extension beside max-age',
+    rfc: 'RFC 9213 §2.2; RFC 9111 §5.2.3 (unknown directives are ignored)',
+    topology: 'single',
+    origin: { '/c6': { headers: { 'CDN-Cache-Control': 'foobar, max-age=300' } } },
+    steps: [
+      { do: 'request', path: '/c6', expect: { originRequests: 1 } },
+      { do: 'request', path: '/c6', expect: { originRequests: 1, bodyFromOriginRequest: 1 } },
+    ],
+  },
+  {
+    id: 'cdn-cc-private',
+    title: 'does not reuse a response with CDN-Cache-Control: private, whatever Cache-Control says',
+    rfc: 'RFC 9213 §2.1 (private is implemented from the targeted field); RFC 9111 §5.2.2.7',
+    topology: 'single',
+    origin: { '/c7': { headers: { 'CDN-Cache-Control': 'private', 'Cache-Control': 'max-age=300' } } },
+    steps: [
+      { do: 'request', path: '/c7', expect: { originRequests: 1 } },
+      { do: 'request', path: '/c7', expect: { originRequests: 2 } },
+    ],
+  },
+  {
+    id: 'cdn-cc-no-cache',
+    title: 'does not reuse a response with CDN-Cache-Control: no-cache without validating it',
+    rfc: 'RFC 9213 §2.1; RFC 9111 §5.2.2.4 (no-cache: MUST NOT reuse without successful validation)',
+    topology: 'single',
+    origin: { '/c8': { headers: { 'CDN-Cache-Control': 'no-cache', 'Cache-Control': 'max-age=300' } } },
+    steps: [
+      { do: 'request', path: '/c8', expect: { originRequests: 1 } },
+      { do: 'request', path: '/c8', expect: { originRequests: 2 } },
+    ],
+  },
+  {
+    id: 'cdn-cc-age-beyond-max-age',
+    title: 'does not reuse a response whose Age already exceeds its CDN-Cache-Control max-age',
+    rfc: 'RFC 9213 §2.1; RFC 9111 §4.2.3 (Age counts in the current age)',
+    topology: 'single',
+    origin: { '/c9': { headers: { 'CDN-Cache-Control': 'max-age=3600', Age: '7200' } } },
+    steps: [
+      { do: 'request', path: '/c9', expect: { originRequests: 1 } },
+      { do: 'request', path: '/c9', expect: { originRequests: 2 } },
+    ],
+  },
+
   // Two tiers (RFC 9111 §4.2.3, §5.1; RFC 9211 §2)
   {
     id: 'tiers-age-accumulates',

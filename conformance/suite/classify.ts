@@ -23,9 +23,11 @@ function own(test: SuiteTest, result: RawResult | undefined): Outcome {
   return 'no';
 }
 
+/** `honorDependencies` false judges each test alone (for a run of a single test). */
 export function classify(
   sections: readonly SuiteSection[],
   results: Record<string, RawResult>,
+  honorDependencies = true,
 ): TestOutcome[] {
   const byId = new Map<string, SuiteTest>();
   for (const section of sections) for (const test of section.tests) byId.set(test.id, test);
@@ -35,7 +37,7 @@ export function classify(
     const known = memo.get(test.id);
     if (known) return known;
     let outcome = own(test, results[test.id]);
-    if (outcome !== 'untested' && depth < 10) {
+    if (honorDependencies && outcome !== 'untested' && depth < 10) {
       for (const dependencyId of test.depends_on ?? []) {
         const dependency = byId.get(dependencyId);
         if (dependency && !PASSING.has(outcomeOf(dependency, depth + 1))) outcome = 'dependency-fail';
