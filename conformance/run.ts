@@ -21,7 +21,7 @@ import { type CaseResult, runCases } from './cases/run-cases.ts';
 import { cases } from './cases/table.ts';
 import { compare, loadExpected } from './expected.ts';
 import { PassthroughProxy } from './lib/passthrough-proxy.ts';
-import { installCleanup, killAllNow, startChild } from './lib/processes.ts';
+import { atExit, installCleanup, killAllNow, startChild } from './lib/processes.ts';
 import { STRATA_CLI, StrataNode } from './lib/strata-node.ts';
 import { isFailure, printCases, printSuite, tally, tallyBySection, writeResults } from './report.ts';
 import { classify } from './suite/classify.ts';
@@ -48,6 +48,8 @@ const { values: args } = parseArgs({
 interface Stoppable {
   url: string;
   stop(): Promise<void>;
+  /** Present for a Strata node: false once it has exited. */
+  alive?: boolean;
   output?: string[];
 }
 
@@ -93,6 +95,10 @@ async function runSuite(workDir: string): Promise<{ tests: TestOutcome[]; ms: nu
       console.log(
         `the suite did not finish within ${SUITE_RUN_LIMIT_MS} ms; unfinished tests count as failed`,
       );
+    if (target.alive === false) {
+      const tail = target.output?.slice(-30).join('\n') ?? '';
+      console.log(`\nthe node under test exited during the run; its last lines:\n${tail}`);
+    }
     let tests = classify(sections, run.results, args.id === undefined);
     if (args.id !== undefined) tests = tests.filter((test) => test.id === args.id);
     return { tests, ms: run.ms, timedOut: run.timedOut };
@@ -161,6 +167,7 @@ async function main(): Promise<number> {
     return 2;
   }
   const workDir = mkdtempSync(join(tmpdir(), 'strata-conformance-'));
+  if (!args.keep) atExit(() => rmSync(workDir, { recursive: true, force: true }));
   const started = Date.now();
   try {
     const runSuitePart =

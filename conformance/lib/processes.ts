@@ -15,6 +15,8 @@ export interface ChildHandle {
   readonly output: string[];
   /** Resolves with the exit code (or the signal name) once the child has exited. */
   readonly exited: Promise<number | string>;
+  /** False once the child has exited. */
+  readonly alive: boolean;
   /** Resolves with the first line matching `pattern`, rejects after `timeoutMs` or on exit. */
   waitForLine(pattern: RegExp, timeoutMs: number): Promise<string>;
   /** SIGTERM to the child's group, SIGKILL after a grace period; resolves once it has exited. */
@@ -95,6 +97,9 @@ export function startChild(
     pid,
     output,
     exited,
+    get alive() {
+      return live.has(pid);
+    },
     waitForLine(pattern, timeoutMs) {
       const already = output.find((line) => pattern.test(line));
       if (already !== undefined) return Promise.resolve(already);
@@ -129,10 +134,24 @@ export function startChild(
   };
 }
 
-/** Ends every child still running, synchronously (safe in an 'exit' handler). */
+const exitTasks: Array<() => void> = [];
+
+/** A synchronous task for the end of the run, however it ends (e.g. removing temp dirs). */
+export function atExit(task: () => void): void {
+  exitTasks.push(task);
+}
+
+/** Ends every child still running and runs the exit tasks, synchronously (safe in an 'exit' handler). */
 export function killAllNow(): void {
   for (const pid of live.keys()) signalGroup(pid, 'SIGKILL');
   live.clear();
+  for (const task of exitTasks.splice(0)) {
+    try {
+      task();
+    } catch {
+      // best effort at exit
+    }
+  }
 }
 
 let installed = false;
@@ -144,6 +163,7 @@ export function installCleanup(): void {
   process.on('exit', killAllNow);
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(signal, () => {
+      console.error(`conformance run interrupted by ${signal}`);
       killAllNow();
       process.exit(130);
     });

@@ -35,6 +35,11 @@ export class StrataNode {
     return `http://${LOOPBACK}:${this.port}`;
   }
 
+  /** False once the node has exited (or before it started). */
+  get alive(): boolean {
+    return this.#child?.alive ?? false;
+  }
+
   /** What the node printed lately, for failure reports. */
   get output(): string[] {
     return this.#child?.output ?? [];
