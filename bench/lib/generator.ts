@@ -1,0 +1,137 @@
+/**
+ * The load generator: wrk when installed (one thread, pinned to the generator core), else
+ * autocannon from node_modules. Both report the same figures: requests, rate, p50/p99, errors.
+ */
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { capture, which } from './processes.ts';
+
+export interface LoadOptions {
+  url: string;
+  connections: number;
+  durationS: number;
+  /** Give every request a never-seen query string (a miss on every request). */
+  unique: boolean;
+  cores: string | null;
+  /** Used as the unique-key prefix so separate runs never share keys. */
+  runId: string;
+}
+
+export interface LoadResult {
+  requests: number;
+  durationS: number;
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** Connection errors, timeouts and responses outside 2xx/3xx. */
+  errors: number;
+}
+
+const wrkPath = which('wrk');
+const require = createRequire(import.meta.url);
+
+function autocannonScript(): string | null {
+  try {
+    return path.join(path.dirname(require.resolve('autocannon/package.json')), 'autocannon.js');
+  } catch {
+    return null;
+  }
+}
+
+export const GENERATOR = wrkPath !== null ? 'wrk' : autocannonScript() !== null ? 'autocannon' : 'none';
+
+export async function runLoad(options: LoadOptions): Promise<LoadResult> {
+  if (wrkPath !== null) return runWrk(wrkPath, options);
+  const script = autocannonScript();
+  if (script !== null) return runAutocannon(script, options);
+  throw new Error('no load generator: install wrk (bench/setup) or run npm install (autocannon)');
+}
+
+interface WrkSummary {
+  requests: number;
+  duration_us: number;
+  connect: number;
+  read: number;
+  write: number;
+  status: number;
+  timeout: number;
+  p50_us: number;
+  p99_us: number;
+}
+
+async function runWrk(wrk: string, options: LoadOptions): Promise<LoadResult> {
+  const script = options.unique ? 'bench/wrk-unique.lua' : 'bench/wrk-report.lua';
+  const args = [
+    '-t1',
+    `-c${options.connections}`,
+    `-d${options.durationS}s`,
+    '--timeout',
+    '5s',
+    '-s',
+    script,
+  ];
+  args.push(options.url);
+  if (options.unique) args.push('--', options.runId);
+  const result = await capture({
+    name: 'wrk',
+    command: wrk,
+    args,
+    cores: options.cores,
+    cwd: repoRoot(),
+    timeoutMs: (options.durationS + 20) * 1000,
+  });
+  const line = result.stdout.split('\n').find((l) => l.startsWith('WRK_JSON '));
+  if (line === undefined) {
+    throw new Error(`wrk gave no summary (exit ${result.code}): ${result.stderr || result.stdout}`);
+  }
+  const s = JSON.parse(line.slice('WRK_JSON '.length)) as WrkSummary;
+  const durationS = s.duration_us / 1e6;
+  return {
+    requests: s.requests,
+    durationS,
+    rps: s.requests / durationS,
+    p50Ms: s.p50_us / 1000,
+    p99Ms: s.p99_us / 1000,
+    errors: s.connect + s.read + s.write + s.status + s.timeout,
+  };
+}
+
+interface AutocannonSummary {
+  requests: { total: number };
+  latency: { p50: number; p99: number };
+  duration: number;
+  errors: number;
+  timeouts: number;
+  non2xx: number;
+}
+
+async function runAutocannon(script: string, options: LoadOptions): Promise<LoadResult> {
+  const url = options.unique ? `${options.url}?u=${options.runId}-[<id>]` : options.url;
+  const args = [script, '-j', '-c', String(options.connections), '-d', String(options.durationS)];
+  args.push('-t', '5');
+  if (options.unique) args.push('-I');
+  args.push(url);
+  const result = await capture({
+    name: 'autocannon',
+    command: process.execPath,
+    args,
+    cores: options.cores,
+    cwd: repoRoot(),
+    timeoutMs: (options.durationS + 20) * 1000,
+  });
+  const start = result.stdout.indexOf('{');
+  if (start === -1) throw new Error(`autocannon gave no summary (exit ${result.code}): ${result.stderr}`);
+  const s = JSON.parse(result.stdout.slice(start)) as AutocannonSummary;
+  return {
+    requests: s.requests.total,
+    durationS: s.duration,
+    rps: s.requests.total / s.duration,
+    p50Ms: s.latency.p50,
+    p99Ms: s.latency.p99,
+    errors: s.errors + s.timeouts + s.non2xx,
+  };
+}
+
+export function repoRoot(): string {
+  return path.resolve(import.meta.dirname, '..', '..');
+}

@@ -1,0 +1,118 @@
+/**
+ * What a process tree costs, read from /proc: resident memory (VmRSS) and CPU time
+ * (utime + stime). A sampler polls the tree while load runs and keeps the peak RSS.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+
+/** Linux reports CPU times in clock ticks; 100 per second on every common build. */
+const TICKS_PER_SECOND = 100;
+
+interface StatFields {
+  state: string;
+  ppid: number;
+  cpuTicks: number;
+}
+
+function readStat(pid: number): StatFields | null {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return null;
+  }
+  // The command name (field 2) may hold spaces; the fields after its closing paren are fixed.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  // fields[0] is state (field 3), so field N is fields[N - 3].
+  return {
+    state: fields[0] ?? '?',
+    ppid: Number(fields[1]),
+    cpuTicks: Number(fields[11]) + Number(fields[12]),
+  };
+}
+
+/** True while the process exists and is not a zombie waiting to be reaped. */
+export function isAlive(pid: number): boolean {
+  const stat = readStat(pid);
+  return stat !== null && stat.state !== 'Z';
+}
+
+/** Every live descendant of a PID (children, grandchildren, ...). */
+export function descendantsOf(root: number): number[] {
+  const children = new Map<number, number[]>();
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  for (const entry of entries) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid)) continue;
+    const stat = readStat(pid);
+    if (stat === null) continue;
+    const siblings = children.get(stat.ppid);
+    if (siblings === undefined) children.set(stat.ppid, [pid]);
+    else siblings.push(pid);
+  }
+  const found: number[] = [];
+  const queue = [root];
+  for (let i = 0; i < queue.length && i < 10_000; i++) {
+    for (const child of children.get(queue[i] ?? -1) ?? []) {
+      found.push(child);
+      queue.push(child);
+    }
+  }
+  return found;
+}
+
+/** Resident set size in KiB (VmRSS), 0 when the process is gone. */
+export function rssKiB(pid: number): number {
+  try {
+    const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match === null ? 0 : Number(match[1]);
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU time (user + system) of a set of processes, in milliseconds. */
+export function cpuMs(pids: readonly number[]): number {
+  let ticks = 0;
+  for (const pid of pids) ticks += readStat(pid)?.cpuTicks ?? 0;
+  return (ticks * 1000) / TICKS_PER_SECOND;
+}
+
+export interface TreeUsage {
+  peakRssKiB: number;
+  cpuMs: number;
+}
+
+/**
+ * Samples a process tree (the root and its descendants at start) every `intervalMs` until
+ * stopped: the peak of the summed RSS, and the CPU time spent between start and stop.
+ */
+export class TreeSampler {
+  readonly #pids: number[];
+  readonly #cpuAtStart: number;
+  readonly #timer: NodeJS.Timeout;
+  #peakRssKiB = 0;
+
+  constructor(root: number, intervalMs = 100) {
+    this.#pids = [root, ...descendantsOf(root)];
+    this.#cpuAtStart = cpuMs(this.#pids);
+    this.#sample();
+    this.#timer = setInterval(() => this.#sample(), intervalMs);
+  }
+
+  #sample(): void {
+    let total = 0;
+    for (const pid of this.#pids) total += rssKiB(pid);
+    if (total > this.#peakRssKiB) this.#peakRssKiB = total;
+  }
+
+  stop(): TreeUsage {
+    clearInterval(this.#timer);
+    this.#sample();
+    return { peakRssKiB: this.#peakRssKiB, cpuMs: cpuMs(this.#pids) - this.#cpuAtStart };
+  }
+}

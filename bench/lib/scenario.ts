@@ -1,0 +1,119 @@
+/** The contract between run.ts and a scenario, and the measuring step most scenarios share. */
+import path from 'node:path';
+import { type LoadResult, runLoad } from './generator.ts';
+import { cacheOutcome, originCounts, request } from './http.ts';
+import { TreeSampler } from './proc-stats.ts';
+import type { ScenarioReport } from './report.ts';
+import { startTarget, type Target, type TargetKind, type TargetOptions, unavailable } from './targets.ts';
+
+export interface BenchContext {
+  /** Seconds of measured load per run. */
+  durationS: number;
+  /** Keep-alive connection counts the hit scenarios measure at. */
+  connections: number[];
+  /** Concurrent requests of the herd scenario. */
+  herdSize: number;
+  /** A fresh folder for this scenario's configs, caches and logs. */
+  workDir: string;
+  /** Unique per run, so unique-key loads never repeat a key. */
+  runId: string;
+  log(message: string): void;
+}
+
+export interface Scenario {
+  name: string;
+  title: string;
+  /** Upper bound on the scenario's wall time; run.ts stops it past this. */
+  budgetS(ctx: BenchContext): number;
+  run(ctx: BenchContext): Promise<ScenarioReport>;
+}
+
+/** Seconds of unmeasured load before measuring: JIT, caches and connection pools warm up. */
+export function warmupS(ctx: BenchContext): number {
+  return Math.max(1, Math.min(3, Math.round(ctx.durationS / 3)));
+}
+
+export interface Measured extends LoadResult {
+  rssMiB: number;
+  cpuUsPerRequest: number;
+  originRequests: number | null;
+}
+
+export interface MeasureOptions {
+  path: string;
+  connections: number;
+  durationS: number;
+  unique: boolean;
+  generatorCores: string | null;
+  runId: string;
+  originUrl: string | null;
+}
+
+/** Runs the generator against a target while sampling the target's RSS and CPU time. */
+export async function measure(target: Target, options: MeasureOptions): Promise<Measured> {
+  const before = options.originUrl === null ? null : await originCounts(options.originUrl);
+  const sampler = new TreeSampler(target.proc.pid);
+  let load: LoadResult;
+  try {
+    load = await runLoad({
+      url: `${target.url}${options.path}`,
+      connections: options.connections,
+      durationS: options.durationS,
+      unique: options.unique,
+      cores: options.generatorCores,
+      runId: options.runId,
+    });
+  } catch (error) {
+    sampler.stop();
+    throw error;
+  }
+  const usage = sampler.stop();
+  const after = options.originUrl === null ? null : await originCounts(options.originUrl);
+  return {
+    ...load,
+    rssMiB: usage.peakRssKiB / 1024,
+    cpuUsPerRequest: load.requests > 0 ? (usage.cpuMs * 1000) / load.requests : Number.NaN,
+    originRequests: before === null || after === null ? null : after.total - before.total,
+  };
+}
+
+/**
+ * Starts each target kind in turn (skipping, with a note, the ones not installed), hands it to
+ * `body`, and always stops it. Targets never overlap: the core under test runs one at a time.
+ * A target that fails is recorded in `report.error` and the next one still runs.
+ */
+export async function eachTarget(
+  report: ScenarioReport,
+  kinds: readonly { kind: TargetKind; label: string; options?: Partial<TargetOptions> }[],
+  base: Omit<TargetOptions, 'dir'> & { workDir: string },
+  body: (target: Target, label: string) => Promise<void>,
+): Promise<void> {
+  for (const { kind, label, options } of kinds) {
+    const reason = unavailable(kind);
+    if (reason !== null) {
+      report.notes.push(`${label}: skipped: ${reason}`);
+      continue;
+    }
+    const { workDir, ...rest } = base;
+    const dir = path.join(workDir, label.replace(/[^a-z0-9]+/gi, '-'));
+    let target: Target | null = null;
+    try {
+      target = await startTarget(kind, { ...rest, ...options, dir });
+      await body(target, label);
+    } catch (error) {
+      // One target failing must not cost the figures of the others: note it, go on.
+      const message = `${label}: ${error instanceof Error ? error.message : String(error)}`;
+      report.error = report.error === null ? message : `${report.error}\n${message}`;
+    } finally {
+      await target?.stop();
+    }
+  }
+}
+
+/** Requests a path twice (fill, then hit) and says what the second answer reports. */
+export async function prime(target: Target, path: string): Promise<string> {
+  const first = await request(`${target.url}${path}`, {}, 30000);
+  if (first.status !== 200) throw new Error(`${target.kind} answered ${first.status} for ${path}`);
+  const second = await request(`${target.url}${path}`, {}, 30000);
+  return cacheOutcome(second);
+}

@@ -1,0 +1,190 @@
+/**
+ * The servers a scenario measures, started the same way a user would start them, pinned to the
+ * target core: the bench origin, the ceiling (bare node:http), Strata (`cli/strata.ts serve`),
+ * nginx proxy_cache and Varnish with the configs beside this folder.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { repoRoot } from './generator.ts';
+import { waitForAnswer } from './http.ts';
+import {
+  capture,
+  freePort,
+  type Started,
+  startProcess,
+  stopProcess,
+  waitForPort,
+  which,
+} from './processes.ts';
+
+export type TargetKind = 'origin' | 'ceiling' | 'strata' | 'nginx' | 'varnish';
+
+export interface TargetOptions {
+  /** Folder for this target's config, cache and log. */
+  dir: string;
+  cores: string | null;
+  workers?: number;
+  /** The origin a proxy forwards to. */
+  originPort?: number;
+  /** nginx proxy_cache_lock. */
+  cacheLock?: boolean;
+  /** Origin delay for /slow/ paths. */
+  delayMs?: number;
+}
+
+export interface Target {
+  kind: TargetKind;
+  port: number;
+  url: string;
+  /** Strata's admin listener (purge API), with its bearer token. */
+  admin: { url: string; token: string } | null;
+  proc: Started;
+  stop(): Promise<void>;
+}
+
+const STRATA_CLI = path.join(repoRoot(), 'cli', 'strata.ts');
+const nginxPath = which('nginx');
+const varnishdPath = which('varnishd');
+
+/** Why a target cannot run here, or null when it can. */
+export function unavailable(kind: TargetKind): string | null {
+  if (kind === 'nginx' && nginxPath === null) return 'nginx not installed (run bench/setup)';
+  if (kind === 'varnish' && varnishdPath === null) return 'varnish not installed (run bench/setup)';
+  if (kind === 'strata' && !existsSync(STRATA_CLI)) return 'cli/strata.ts not present yet';
+  return null;
+}
+
+/** Fills `{{NAME}}` placeholders; a placeholder left unfilled is a bug in the caller. */
+export function render(templateFile: string, values: Record<string, string>): string {
+  const text = readFileSync(path.join(repoRoot(), 'bench', templateFile), 'utf8');
+  const out = text.replace(/\{\{([A-Z_]+)\}\}/g, (whole, name: string) => values[name] ?? whole);
+  const left = /\{\{[A-Z_]+\}\}/.exec(out);
+  if (left !== null) throw new Error(`${templateFile}: no value for ${left[0]}`);
+  return out;
+}
+
+function originPortOf(options: TargetOptions): number {
+  if (options.originPort === undefined) throw new Error('a proxy target needs originPort');
+  return options.originPort;
+}
+
+export const ADMIN_TOKEN = 'strata-bench-admin-token';
+
+/**
+ * Strata's bench settings: quiet logs (nginx runs with access_log off too) and room for the 1 GiB
+ * object of the `large` scenario. Passed with --config when `serve --help` offers it.
+ */
+const STRATA_CONFIG = {
+  logging: { level: 'warn', access: false },
+  cache: { maxSize: '8GiB', maxObjectSize: '2GiB' },
+};
+
+let strataHelp: Promise<string> | null = null;
+
+/** `strata serve --help`, read once: which optional flags this build of the CLI offers. */
+function strataServeHelp(): Promise<string> {
+  strataHelp ??= capture({
+    name: 'strata --help',
+    command: process.execPath,
+    args: [STRATA_CLI, 'serve', '--help'],
+    cores: null,
+    cwd: repoRoot(),
+    timeoutMs: 20000,
+  }).then((r) => r.stdout + r.stderr);
+  return strataHelp;
+}
+
+async function strataArgs(port: number, adminPort: number, options: TargetOptions): Promise<string[]> {
+  const args = ['cli/strata.ts', 'serve', '--listen', `127.0.0.1:${port}`];
+  args.push('--origin', `http://127.0.0.1:${originPortOf(options)}`);
+  args.push('--cache-dir', path.join(options.dir, 'cache'));
+  args.push('--workers', String(options.workers ?? 1));
+  args.push('--admin-listen', `127.0.0.1:${adminPort}`, '--admin-token', ADMIN_TOKEN);
+  if ((await strataServeHelp()).includes('--config')) {
+    const configPath = path.join(options.dir, 'strata.json');
+    writeFileSync(configPath, `${JSON.stringify(STRATA_CONFIG, null, 2)}\n`);
+    args.push('--config', configPath);
+  }
+  const extra = process.env.STRATA_BENCH_ARGS?.trim();
+  if (extra) args.push(...extra.split(/\s+/));
+  return args;
+}
+
+function commandFor(kind: TargetKind, port: number, options: TargetOptions): [string, string[]] {
+  const node = process.execPath;
+  const workers = String(options.workers ?? 1);
+  switch (kind) {
+    case 'origin':
+      return [
+        node,
+        ['bench/origin.ts', '--port', String(port), '--delay-ms', String(options.delayMs ?? 200)],
+      ];
+    case 'ceiling':
+      return [node, ['bench/ceiling.ts', '--port', String(port), '--workers', workers]];
+    case 'strata':
+      throw new Error('strata is started by startStrata');
+    case 'nginx':
+      return [nginxPath ?? 'nginx', nginxArgs(port, options)];
+    case 'varnish':
+      return [varnishdPath ?? 'varnishd', varnishArgs(port, options)];
+  }
+}
+
+function nginxArgs(port: number, options: TargetOptions): string[] {
+  const workers = options.workers ?? 1;
+  const conf = render('nginx.conf.template', {
+    USER: process.getuid?.() === 0 ? 'user root;' : '',
+    WORKERS: String(workers),
+    AFFINITY: workers === 1 ? '1' : 'auto',
+    DIR: options.dir,
+    PORT: String(port),
+    ORIGIN_PORT: String(originPortOf(options)),
+    CACHE_LOCK: options.cacheLock === false ? 'off' : 'on',
+  });
+  const confPath = path.join(options.dir, 'nginx.conf');
+  writeFileSync(confPath, conf);
+  return ['-p', options.dir, '-e', path.join(options.dir, 'error.log'), '-c', confPath];
+}
+
+function varnishArgs(port: number, options: TargetOptions): string[] {
+  const vclPath = path.join(options.dir, 'default.vcl');
+  writeFileSync(vclPath, render('varnish.vcl.template', { ORIGIN_PORT: String(originPortOf(options)) }));
+  const pools = String(options.workers ?? 1);
+  return [
+    ...['-F', '-n', path.join(options.dir, 'varnish'), '-a', `127.0.0.1:${port}`, '-f', vclPath],
+    ...['-T', 'none', '-s', 'malloc,2G', '-p', `thread_pools=${pools}`, '-p', 'thread_pool_min=100'],
+    ...['-p', 'thread_pool_max=5000'],
+  ];
+}
+
+/** Starts a target and waits until it answers HTTP. */
+export async function startTarget(kind: TargetKind, options: TargetOptions): Promise<Target> {
+  const reason = unavailable(kind);
+  if (reason !== null) throw new Error(`${kind}: ${reason}`);
+  mkdirSync(options.dir, { recursive: true, mode: 0o755 });
+  const port = await freePort();
+  const adminPort = kind === 'strata' ? await freePort() : null;
+  const [command, args] =
+    adminPort === null
+      ? commandFor(kind, port, options)
+      : [process.execPath, await strataArgs(port, adminPort, options)];
+  const proc = startProcess({
+    name: kind,
+    command,
+    args,
+    cores: options.cores,
+    cwd: repoRoot(),
+    env: { ...process.env, STRATA_LOG_LEVEL: 'warn' },
+    logPath: path.join(options.dir, `${kind}.log`),
+  });
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitForPort(proc, port, 20000);
+    await waitForAnswer(`${url}/__ready`, 20000);
+  } catch (error) {
+    await stopProcess(proc);
+    throw error;
+  }
+  const admin = adminPort === null ? null : { url: `http://127.0.0.1:${adminPort}`, token: ADMIN_TOKEN };
+  return { kind, port, url, admin, proc, stop: () => stopProcess(proc) };
+}

@@ -1,0 +1,159 @@
+/**
+ * The benchmark runner: `npm run bench` runs every scenario; `npm run bench -- --scenario hit-1k
+ * --duration 2` runs one. Each scenario starts its own processes on loopback, measures, and
+ * stops them by PID; the tables are printed and written (JSON and Markdown) under bench/results/.
+ */
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { repoRoot } from './lib/generator.ts';
+import { describeMachine, renderMachine } from './lib/machine.ts';
+import { killAllNow, stopAll } from './lib/processes.ts';
+import { emptyReport, renderReport, type ScenarioReport } from './lib/report.ts';
+import type { BenchContext, Scenario } from './lib/scenario.ts';
+import { SCENARIOS } from './scenarios/index.ts';
+
+const USAGE = `usage: npm run bench -- [--scenario NAME[,NAME]] [--duration S] [--connections 50,256]
+                      [--herd N] [--keep-tmp] [--list]
+scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}`;
+
+interface Options {
+  scenarios: Scenario[];
+  durationS: number;
+  connections: number[];
+  herdSize: number;
+  keepTmp: boolean;
+}
+
+function fail(message: string): never {
+  process.stderr.write(`${message}\n${USAGE}\n`);
+  process.exit(2);
+}
+
+function positive(value: string, flag: string, max: number): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > max) fail(`${flag} must be an integer from 1 to ${max}`);
+  return n;
+}
+
+function parseOptions(): Options | null {
+  const { values } = parseArgs({
+    options: {
+      scenario: { type: 'string', multiple: true },
+      duration: { type: 'string', default: '5' },
+      connections: { type: 'string', default: '50,256' },
+      herd: { type: 'string', default: '1000' },
+      'keep-tmp': { type: 'boolean', default: false },
+      list: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return null;
+  }
+  if (values.list) {
+    for (const s of SCENARIOS) process.stdout.write(`${s.name.padEnd(18)} ${s.title}\n`);
+    return null;
+  }
+  const names = (values.scenario ?? []).flatMap((v) => v.split(',')).filter((v) => v !== '');
+  const scenarios = names.length === 0 ? [...SCENARIOS] : names.map(findScenario);
+  return {
+    scenarios,
+    durationS: positive(values.duration, '--duration', 600),
+    connections: values.connections.split(',').map((c) => positive(c, '--connections', 4000)),
+    herdSize: positive(values.herd, '--herd', 4000),
+    keepTmp: values['keep-tmp'],
+  };
+}
+
+function findScenario(name: string): Scenario {
+  return SCENARIOS.find((s) => s.name === name) ?? fail(`unknown scenario: ${name}`);
+}
+
+/** Runs one scenario within its time budget; stops every process it started, whatever happens. */
+async function runScenario(scenario: Scenario, ctx: BenchContext): Promise<ScenarioReport> {
+  const budgetMs = scenario.budgetS(ctx) * 1000;
+  let timer: NodeJS.Timeout | undefined;
+  const overtime = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`over its ${budgetMs / 1000} s budget`)), budgetMs);
+  });
+  try {
+    return await Promise.race([scenario.run(ctx), overtime]);
+  } catch (error) {
+    const report = emptyReport(scenario.name, scenario.title, []);
+    report.error = error instanceof Error ? error.message : String(error);
+    return report;
+  } finally {
+    clearTimeout(timer);
+    await stopAll();
+  }
+}
+
+async function main(): Promise<number> {
+  const options = parseOptions();
+  if (options === null) return 0;
+  const machine = await describeMachine();
+  const runId = Date.now().toString(36);
+  const tmpRoot = mkdtempSync(path.join(tmpdir(), 'strata-bench-'));
+  // Varnish's child runs as its own user and must reach its work folder.
+  chmodSync(tmpRoot, 0o755);
+  const log = (message: string): void => {
+    process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+  };
+  process.stdout.write(`${renderMachine(machine)}\n\n`);
+  const reports: ScenarioReport[] = [];
+  try {
+    for (const scenario of options.scenarios) {
+      const workDir = path.join(tmpRoot, scenario.name);
+      mkdirSync(workDir, { mode: 0o755 });
+      const ctx: BenchContext = { ...options, workDir, runId, log };
+      log(`${scenario.name}: start (budget ${scenario.budgetS(ctx)} s)`);
+      const report = await runScenario(scenario, ctx);
+      reports.push(report);
+      process.stdout.write(`${renderReport(report)}\n`);
+      if (!options.keepTmp) rmSync(workDir, { recursive: true, force: true });
+    }
+  } finally {
+    await stopAll();
+    if (options.keepTmp) log(`kept ${tmpRoot}`);
+    else rmSync(tmpRoot, { recursive: true, force: true });
+  }
+  writeResults(machine, options, reports, runId);
+  const failed = reports.filter((r) => r.error !== null);
+  if (failed.length > 0) log(`failed: ${failed.map((r) => r.name).join(', ')}`);
+  return failed.length > 0 ? 1 : 0;
+}
+
+function writeResults(
+  machine: Awaited<ReturnType<typeof describeMachine>>,
+  options: Options,
+  reports: ScenarioReport[],
+  runId: string,
+): void {
+  const dir = path.join(repoRoot(), 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const stamp = machine.date.replace(/[:.]/g, '-');
+  const base = path.join(dir, `${stamp}-${runId}`);
+  const settings = {
+    durationS: options.durationS,
+    connections: options.connections,
+    herdSize: options.herdSize,
+    scenarios: options.scenarios.map((s) => s.name),
+  };
+  writeFileSync(`${base}.json`, `${JSON.stringify({ machine, settings, reports }, null, 2)}\n`);
+  const markdown = [renderMachine(machine), '', ...reports.map(renderReport)].join('\n');
+  writeFileSync(`${base}.md`, markdown);
+  process.stdout.write(`results: ${path.relative(repoRoot(), base)}.{json,md}\n`);
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    process.stderr.write(`\n${signal}: stopping every started process\n`);
+    void stopAll().finally(() => process.exit(130));
+  });
+}
+process.once('exit', killAllNow);
+
+process.exitCode = await main();

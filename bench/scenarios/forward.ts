@@ -1,0 +1,109 @@
+/**
+ * miss and pass: every request goes to the origin. `miss` asks a new cacheable key each time
+ * (the proxy stores every response), `pass` asks a no-store path. The reference is the origin
+ * served directly (a second origin process on the target core), so the gap is what the proxy adds.
+ */
+import { GENERATOR, runLoad } from '../lib/generator.ts';
+import { PINNING } from '../lib/processes.ts';
+import { addRatio, col, emptyReport, type ScenarioReport } from '../lib/report.ts';
+import { type BenchContext, eachTarget, measure, type Scenario, warmupS } from '../lib/scenario.ts';
+import type { TargetKind } from '../lib/targets.ts';
+import { LOAD_COLUMNS } from './hit.ts';
+import { withOrigin } from './origin.ts';
+
+const KINDS: { kind: TargetKind; label: string }[] = [
+  { kind: 'origin', label: 'origin direct' },
+  { kind: 'strata', label: 'strata' },
+  { kind: 'nginx', label: 'nginx' },
+  { kind: 'varnish', label: 'varnish' },
+];
+
+interface ForwardOptions {
+  name: string;
+  title: string;
+  path: string;
+  unique: boolean;
+}
+
+async function runForward(ctx: BenchContext, options: ForwardOptions): Promise<ScenarioReport> {
+  const report = emptyReport(options.name, options.title, [
+    col('target', 'target'),
+    col('conns', 'conns', 'int'),
+    ...LOAD_COLUMNS,
+    col('addedP50', '+p50 ms', 'ms'),
+    col('xOrigin', '× origin', 'ratio'),
+    col('xNginx', '× nginx', 'ratio'),
+    col('originRequests', 'origin reqs', 'int'),
+  ]);
+  report.notes.push(
+    `${GENERATOR}, 1 thread; ${PINNING.label}; the origin shares the generator core; ` +
+      'CPU µs/req counts the proxy only; +p50 is the p50 added to the origin served directly',
+  );
+  const connections = ctx.connections[0] ?? 50;
+  await withOrigin(ctx, { delayMs: 0 }, async (origin) => {
+    const base = { workDir: ctx.workDir, cores: PINNING.target, workers: 1, originPort: origin.port };
+    await eachTarget(report, KINDS, base, async (target, label) => {
+      const runId = `${ctx.runId}-${label.replace(/\W+/g, '')}`;
+      await runLoad({
+        url: `${target.url}${options.path}`,
+        connections,
+        durationS: warmupS(ctx),
+        unique: options.unique,
+        cores: PINNING.generator,
+        runId: `${runId}-warm`,
+      });
+      ctx.log(`${options.name}: ${label} ${connections} connections, ${ctx.durationS} s`);
+      const m = await measure(target, {
+        path: options.path,
+        connections,
+        durationS: ctx.durationS,
+        unique: options.unique,
+        generatorCores: PINNING.generator,
+        runId,
+        originUrl: origin.url,
+      });
+      report.rows.push({
+        target: label,
+        conns: connections,
+        rps: m.rps,
+        p50: m.p50Ms,
+        p99: m.p99Ms,
+        errors: m.errors,
+        rss: m.rssMiB,
+        cpu: m.cpuUsPerRequest,
+        originRequests: target.kind === 'origin' ? null : m.originRequests,
+      });
+    });
+  });
+  const direct = report.rows.find((r) => r.target === 'origin direct')?.p50;
+  for (const row of report.rows) {
+    row.addedP50 = typeof direct === 'number' && typeof row.p50 === 'number' ? row.p50 - direct : null;
+  }
+  addRatio(report.rows, { ref: 'origin direct', key: 'rps', as: 'xOrigin' });
+  addRatio(report.rows, { ref: 'nginx', key: 'rps', as: 'xNginx' });
+  return report;
+}
+
+function forwardScenario(options: ForwardOptions): Scenario {
+  return {
+    name: options.name,
+    title: options.title,
+    budgetS: (ctx) => KINDS.length * (40 + ctx.durationS + warmupS(ctx)),
+    run: (ctx) => runForward(ctx, options),
+  };
+}
+
+export const forwardScenarios: Scenario[] = [
+  forwardScenario({
+    name: 'miss',
+    title: 'every request a new cacheable 1k key (fetched, stored, delivered)',
+    path: '/miss/1k',
+    unique: true,
+  }),
+  forwardScenario({
+    name: 'pass',
+    title: 'every request a no-store 1k response (forwarded, not stored)',
+    path: '/pass/1k',
+    unique: false,
+  }),
+];

@@ -1,0 +1,100 @@
+/**
+ * herd: N clients ask one cold key at once while the origin takes 200 ms to answer. A cache that
+ * collapses sends the origin one request and answers everyone shortly after 200 ms.
+ */
+import path from 'node:path';
+import { repoRoot } from '../lib/generator.ts';
+import { originCounts } from '../lib/http.ts';
+import { capture, PINNING } from '../lib/processes.ts';
+import { col, emptyReport, type ScenarioReport } from '../lib/report.ts';
+import { type BenchContext, eachTarget, type Scenario } from '../lib/scenario.ts';
+import type { TargetKind, TargetOptions } from '../lib/targets.ts';
+import { withOrigin } from './origin.ts';
+
+const ORIGIN_DELAY_MS = 200;
+
+const KINDS: { kind: TargetKind; label: string; options?: Partial<TargetOptions> }[] = [
+  { kind: 'origin', label: 'origin direct', options: { delayMs: ORIGIN_DELAY_MS } },
+  { kind: 'strata', label: 'strata' },
+  { kind: 'nginx', label: 'nginx lock on', options: { cacheLock: true } },
+  { kind: 'nginx', label: 'nginx lock off', options: { cacheLock: false } },
+  { kind: 'varnish', label: 'varnish' },
+];
+
+interface HerdSummary {
+  n?: number;
+  connected?: number;
+  statuses?: Record<string, number>;
+  errors?: number;
+  p50Ms?: number | null;
+  p99Ms?: number | null;
+  maxMs?: number | null;
+  error?: string;
+}
+
+async function herd(port: number, target: string, n: number): Promise<HerdSummary> {
+  const result = await capture({
+    name: 'herd-client',
+    command: process.execPath,
+    args: ['bench/herd-client.ts', '--port', String(port), '--path', target, '--n', String(n)],
+    cores: PINNING.generator,
+    cwd: repoRoot(),
+    timeoutMs: 40000,
+  });
+  const line = result.stdout.trim().split('\n').at(-1) ?? '';
+  try {
+    return JSON.parse(line) as HerdSummary;
+  } catch {
+    return { error: `herd client gave no summary (exit ${result.code}): ${result.stderr.slice(0, 500)}` };
+  }
+}
+
+async function runHerd(ctx: BenchContext): Promise<ScenarioReport> {
+  const report = emptyReport(
+    'herd',
+    `${ctx.herdSize} concurrent requests for one cold key, origin takes 200 ms`,
+    [
+      col('target', 'target'),
+      col('originRequests', 'origin reqs', 'int'),
+      col('ok', '200s', 'int'),
+      col('errors', 'errors', 'int'),
+      col('p50', 'p50 ms', 'ms'),
+      col('p99', 'p99 ms', 'ms'),
+      col('max', 'max ms', 'ms'),
+      col('overOrigin', 'p50 − 200 ms', 'ms'),
+    ],
+  );
+  report.notes.push(
+    `raw-socket client: ${ctx.herdSize} connections opened first, then one request on each at once; ${PINNING.label}`,
+  );
+  await withOrigin(ctx, { delayMs: ORIGIN_DELAY_MS }, async (origin) => {
+    const base = { workDir: ctx.workDir, cores: PINNING.target, workers: 1, originPort: origin.port };
+    await eachTarget(report, KINDS, base, async (target, label) => {
+      const key = `/slow/herd-${path.basename(label).replace(/\W+/g, '-')}-${ctx.runId}/1k`;
+      ctx.log(`herd: ${label}`);
+      const before = await originCounts(origin.url);
+      const summary = await herd(target.port, key, ctx.herdSize);
+      const after = await originCounts(origin.url);
+      if (summary.error !== undefined) report.notes.push(`${label}: ${summary.error}`);
+      const p50 = summary.p50Ms ?? null;
+      report.rows.push({
+        target: label,
+        originRequests: target.kind === 'origin' ? null : (after.paths[key] ?? 0) - (before.paths[key] ?? 0),
+        ok: summary.statuses?.['200'] ?? 0,
+        errors: summary.errors ?? null,
+        p50,
+        p99: summary.p99Ms ?? null,
+        max: summary.maxMs ?? null,
+        overOrigin: p50 === null ? null : p50 - ORIGIN_DELAY_MS,
+      });
+    });
+  });
+  return report;
+}
+
+export const herdScenario: Scenario = {
+  name: 'herd',
+  title: 'thundering herd on a cold key',
+  budgetS: () => KINDS.length * 70,
+  run: runHerd,
+};

@@ -1,0 +1,126 @@
+/**
+ * hit-1k, hit-100k, hit-1m, hit-workers: a warmed cache answering one hot key over keep-alive
+ * connections, against the ceiling (node:http from memory), nginx proxy_cache and Varnish.
+ */
+import type { SizeName } from '../lib/bodies.ts';
+import { GENERATOR, runLoad } from '../lib/generator.ts';
+import { PINNING } from '../lib/processes.ts';
+import { addRatio, col, emptyReport, type ScenarioReport } from '../lib/report.ts';
+import { type BenchContext, eachTarget, measure, prime, type Scenario, warmupS } from '../lib/scenario.ts';
+import type { TargetKind } from '../lib/targets.ts';
+import { withOrigin } from './origin.ts';
+
+export const LOAD_COLUMNS = [
+  col('rps', 'req/s', 'int'),
+  col('p50', 'p50 ms', 'ms'),
+  col('p99', 'p99 ms', 'ms'),
+  col('errors', 'errors', 'int'),
+  col('rss', 'RSS MiB', 'mib'),
+  col('cpu', 'CPU µs/req', 'us'),
+];
+
+interface HitOptions {
+  name: string;
+  size: SizeName;
+  workers: number;
+}
+
+function hitScenario({ name, size, workers }: HitOptions): Scenario {
+  const kinds: { kind: TargetKind; label: string }[] = [
+    { kind: 'ceiling', label: 'ceiling' },
+    { kind: 'strata', label: 'strata' },
+    { kind: 'nginx', label: 'nginx' },
+  ];
+  if (workers === 1) kinds.push({ kind: 'varnish', label: 'varnish' });
+  const title =
+    workers === 1
+      ? `${size} hits on one warmed key, one worker`
+      : `1k hits on one warmed key, ${workers} workers (nginx: ${workers} worker processes)`;
+  return {
+    name,
+    title,
+    budgetS: (ctx) => kinds.length * (30 + ctx.connections.length * (ctx.durationS + 10) + warmupS(ctx)),
+    run: (ctx) => runHit(ctx, { name, size, workers }, title, kinds),
+  };
+}
+
+async function runHit(
+  ctx: BenchContext,
+  options: HitOptions,
+  title: string,
+  kinds: { kind: TargetKind; label: string }[],
+): Promise<ScenarioReport> {
+  const report = emptyReport(options.name, title, [
+    col('target', 'target'),
+    col('conns', 'conns', 'int'),
+    ...LOAD_COLUMNS,
+    col('xCeiling', '× ceiling', 'ratio'),
+    col('xNginx', '× nginx', 'ratio'),
+    col('originRequests', 'origin reqs', 'int'),
+  ]);
+  const multi = options.workers > 1;
+  const targetCores = multi ? PINNING.all : PINNING.target;
+  const generatorCores = multi ? null : PINNING.generator;
+  report.notes.push(
+    multi
+      ? `${GENERATOR}, 1 thread; servers may use both cores (${options.workers} workers), generator unpinned`
+      : `${GENERATOR}, 1 thread; ${PINNING.label}; origin on the generator core (idle on hits)`,
+  );
+  const path = `/${options.size}`;
+  await withOrigin(ctx, { delayMs: 0 }, async (origin) => {
+    const base = {
+      workDir: ctx.workDir,
+      cores: targetCores,
+      workers: options.workers,
+      originPort: origin.port,
+    };
+    await eachTarget(report, kinds, base, async (target, label) => {
+      const outcome = await prime(target, path);
+      if (outcome !== 'hit')
+        report.notes.push(`${label}: warning: second request reported ${outcome}, not hit`);
+      ctx.log(`${options.name}: ${label} warming ${warmupS(ctx)} s`);
+      const maxConns = Math.max(...ctx.connections);
+      await runLoad({
+        url: `${target.url}${path}`,
+        connections: maxConns,
+        durationS: warmupS(ctx),
+        unique: false,
+        cores: generatorCores,
+        runId: ctx.runId,
+      });
+      for (const connections of ctx.connections) {
+        ctx.log(`${options.name}: ${label} ${connections} connections, ${ctx.durationS} s`);
+        const m = await measure(target, {
+          path,
+          connections,
+          durationS: ctx.durationS,
+          unique: false,
+          generatorCores,
+          runId: ctx.runId,
+          originUrl: origin.url,
+        });
+        report.rows.push({
+          target: label,
+          conns: connections,
+          rps: m.rps,
+          p50: m.p50Ms,
+          p99: m.p99Ms,
+          errors: m.errors,
+          rss: m.rssMiB,
+          cpu: m.cpuUsPerRequest,
+          originRequests: target.kind === 'ceiling' ? null : m.originRequests,
+        });
+      }
+    });
+  });
+  addRatio(report.rows, { ref: 'ceiling', key: 'rps', as: 'xCeiling', sameKey: 'conns' });
+  addRatio(report.rows, { ref: 'nginx', key: 'rps', as: 'xNginx', sameKey: 'conns' });
+  return report;
+}
+
+export const hitScenarios: Scenario[] = [
+  hitScenario({ name: 'hit-1k', size: '1k', workers: 1 }),
+  hitScenario({ name: 'hit-100k', size: '100k', workers: 1 }),
+  hitScenario({ name: 'hit-1m', size: '1m', workers: 1 }),
+  hitScenario({ name: 'hit-workers', size: '1k', workers: 2 }),
+];

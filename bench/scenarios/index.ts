@@ -1,0 +1,15 @@
+/** Every scenario, in the order `npm run bench` runs them. */
+import type { Scenario } from '../lib/scenario.ts';
+import { forwardScenarios } from './forward.ts';
+import { herdScenario } from './herd.ts';
+import { hitScenarios } from './hit.ts';
+import { largeScenario } from './large.ts';
+import { purgeScenario } from './purge.ts';
+
+export const SCENARIOS: readonly Scenario[] = [
+  ...hitScenarios,
+  ...forwardScenarios,
+  herdScenario,
+  largeScenario,
+  purgeScenario,
+];

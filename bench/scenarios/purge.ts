@@ -1,0 +1,132 @@
+/**
+ * purge-under-load: hit latency on a hot key while tags of other objects are purged (and
+ * refilled) through the admin API. Skipped while Strata has no purge API.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { GENERATOR } from '../lib/generator.ts';
+import { request } from '../lib/http.ts';
+import { PINNING } from '../lib/processes.ts';
+import { col, emptyReport, type ScenarioReport } from '../lib/report.ts';
+import { type BenchContext, eachTarget, measure, prime, type Scenario } from '../lib/scenario.ts';
+import type { Target } from '../lib/targets.ts';
+import { LOAD_COLUMNS } from './hit.ts';
+import { withOrigin } from './origin.ts';
+
+const TAGGED_OBJECTS = 100;
+const PURGES_PER_SECOND = 20;
+const HOT_PATH = '/1k';
+
+/** One purge-by-tag call; resolves to the HTTP status, or 0 when nothing listens. */
+async function purgeTag(target: Target, tag: string): Promise<number> {
+  if (target.admin === null) return 0;
+  try {
+    const answer = await request(`${target.admin.url}/purge`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${target.admin.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ tags: [tag] }),
+    });
+    return answer.status;
+  } catch {
+    return 0;
+  }
+}
+
+interface PurgeLoop {
+  sent: number;
+  failed: number;
+  latencies: number[];
+}
+
+/** Purges tag after tag at a fixed rate until `until`, refilling each purged object. */
+async function purgeLoop(target: Target, until: number): Promise<PurgeLoop> {
+  const loop: PurgeLoop = { sent: 0, failed: 0, latencies: [] };
+  for (let i = 0; Date.now() < until && i < 100_000; i++) {
+    const tag = `p${i % TAGGED_OBJECTS}`;
+    const startedAt = performance.now();
+    const status = await purgeTag(target, tag);
+    loop.latencies.push(performance.now() - startedAt);
+    loop.sent++;
+    if (status < 200 || status > 299) loop.failed++;
+    await request(`${target.url}/t/${tag}/1k`).catch(() => null);
+    await sleep(1000 / PURGES_PER_SECOND);
+  }
+  return loop;
+}
+
+function percentile(values: number[], p: number): number | null {
+  const sorted = [...values].sort((a, b) => a - b);
+  if (sorted.length === 0) return null;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? null;
+}
+
+async function runPurge(ctx: BenchContext): Promise<ScenarioReport> {
+  const report = emptyReport('purge-under-load', 'hits on a hot key while other tags are purged', [
+    col('target', 'load'),
+    col('conns', 'conns', 'int'),
+    ...LOAD_COLUMNS,
+    col('purges', 'purges', 'int'),
+    col('purgeFailed', 'purge errors', 'int'),
+    col('purgeP50', 'purge p50 ms', 'ms'),
+    col('purgeP99', 'purge p99 ms', 'ms'),
+  ]);
+  const connections = ctx.connections[0] ?? 50;
+  await withOrigin(ctx, { delayMs: 0 }, async (origin) => {
+    const base = { workDir: ctx.workDir, cores: PINNING.target, workers: 1, originPort: origin.port };
+    await eachTarget(report, [{ kind: 'strata', label: 'strata' }], base, async (target) => {
+      const probe = await purgeTag(target, 'bench-probe');
+      if (probe === 0 || probe === 404) {
+        report.skipped = `purge API not available (POST /purge on the admin port: ${probe === 0 ? 'connection refused' : '404'})`;
+        return;
+      }
+      report.notes.push(
+        `${GENERATOR}, 1 thread; ${PINNING.label}; ${PURGES_PER_SECOND} purges/s by tag, each purged object refilled`,
+      );
+      await prime(target, HOT_PATH);
+      for (let i = 0; i < TAGGED_OBJECTS; i++) await request(`${target.url}/t/p${i}/1k`);
+      const options = {
+        path: HOT_PATH,
+        connections,
+        durationS: ctx.durationS,
+        unique: false,
+        generatorCores: PINNING.generator,
+        runId: ctx.runId,
+        originUrl: origin.url,
+      };
+      ctx.log(`purge-under-load: hits only, ${ctx.durationS} s`);
+      const quiet = await measure(target, options);
+      ctx.log(`purge-under-load: hits + purges, ${ctx.durationS} s`);
+      const [busy, loop] = await Promise.all([
+        measure(target, options),
+        purgeLoop(target, Date.now() + ctx.durationS * 1000),
+      ]);
+      for (const [label, m] of [
+        ['hits only', quiet],
+        ['hits + purges', busy],
+      ] as const) {
+        const purging = label === 'hits + purges';
+        report.rows.push({
+          target: label,
+          conns: connections,
+          rps: m.rps,
+          p50: m.p50Ms,
+          p99: m.p99Ms,
+          errors: m.errors,
+          rss: m.rssMiB,
+          cpu: m.cpuUsPerRequest,
+          purges: purging ? loop.sent : null,
+          purgeFailed: purging ? loop.failed : null,
+          purgeP50: purging ? percentile(loop.latencies, 50) : null,
+          purgeP99: purging ? percentile(loop.latencies, 99) : null,
+        });
+      }
+    });
+  });
+  return report;
+}
+
+export const purgeScenario: Scenario = {
+  name: 'purge-under-load',
+  title: 'hit latency while purging tags',
+  budgetS: (ctx) => 90 + 2 * ctx.durationS,
+  run: runPurge,
+};
