@@ -1,0 +1,137 @@
+#!/usr/bin/env node
+/**
+ * The strata command line: serve, check-config.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import {
+  type ConfigOverrides,
+  createEdgeNode,
+  type DemoOrigin,
+  formatProblems,
+  isEdgeError,
+  loadConfig,
+  readConfigFile,
+  startDemoOrigin,
+  validateConfig,
+} from '../src/index.ts';
+
+function parseWorkers(value: string): number | 'auto' {
+  if (value === 'auto') return 'auto';
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 256)
+    throw new InvalidArgumentError('expected a number from 1 to 256, or auto');
+  return n;
+}
+
+function fail(error: unknown): never {
+  process.stderr.write(
+    `strata: ${isEdgeError(error) ? error.message : ((error as Error).stack ?? String(error))}\n`,
+  );
+  process.exit(1);
+}
+
+interface ServeFlags {
+  config?: string;
+  listen?: string;
+  origin?: string;
+  cacheDir?: string;
+  adminListen?: string;
+  adminToken?: string;
+  workers?: number | 'auto';
+  logLevel?: string;
+}
+
+async function serve(flags: ServeFlags): Promise<void> {
+  const overrides: ConfigOverrides = {};
+  if (flags.listen) overrides.listen = flags.listen;
+  if (flags.origin) overrides.origin = flags.origin;
+  if (flags.cacheDir) overrides.cacheDir = flags.cacheDir;
+  if (flags.adminListen) overrides.adminListen = flags.adminListen;
+  if (flags.adminToken) overrides.adminToken = flags.adminToken;
+  if (flags.workers !== undefined) overrides.workers = flags.workers;
+  if (flags.logLevel) overrides.logLevel = flags.logLevel;
+  let config = loadConfig({ ...(flags.config ? { file: flags.config } : {}), env: process.env, overrides });
+  let demo: DemoOrigin | undefined;
+  if (config.sites.length === 0) {
+    demo = await startDemoOrigin();
+    config = loadConfig({
+      ...(flags.config ? { file: flags.config } : {}),
+      env: process.env,
+      overrides: { ...overrides, origin: demo.url },
+    });
+  }
+  if (config.workers !== 1) {
+    const { runPrimary } = await import('../src/cluster/primary.ts');
+    return runPrimary(config, flags);
+  }
+  const node = await createEdgeNode({ config });
+  const listen = node.addresses[0]!;
+  process.stderr.write(
+    `strata: serving on http://${listen}${demo ? ` in front of the demo origin at ${demo.url}` : ''}; cache in ${config.cache.dir}\n` +
+      `strata: try   curl -si http://${listen}/   (twice: the second answer says Cache-Status: strata; hit)\n`,
+  );
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`strata: ${signal}: draining in-flight requests\n`);
+    void node
+      .close()
+      .then(() => demo?.close())
+      .then(() => process.exit(0), fail);
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+function checkConfig(file: string): void {
+  let raw: Record<string, unknown>;
+  try {
+    raw = readConfigFile(file);
+  } catch (error) {
+    fail(error);
+  }
+  const result = validateConfig(raw);
+  if ('problems' in result) {
+    process.stderr.write(
+      `${file}: ${result.problems.length} problem${result.problems.length > 1 ? 's' : ''}\n${formatProblems(result.problems)}\n`,
+    );
+    process.exit(1);
+  }
+  process.stdout.write(`${file}: valid\n`);
+}
+
+const program = new Command('strata')
+  .description('A caching edge node on a persistent LMDB cache')
+  .showHelpAfterError();
+
+program
+  .command('serve')
+  .description('run the edge node (on embedded defaults: 127.0.0.1:8080 in front of a demo origin)')
+  .option('--config <file>', 'YAML or JSON config file')
+  .option('--listen <host:port>', 'client listener (default 127.0.0.1:8080)')
+  .option('--origin <url>', 'origin for every host no site claims, e.g. http://127.0.0.1:3000')
+  .option('--cache-dir <dir>', 'LMDB cache directory (default .strata-cache)')
+  .option('--admin-listen <host:port>', 'admin listener (default 127.0.0.1:9091)')
+  .addOption(new Option('--admin-token <token>', 'admin bearer token').env('STRATA_ADMIN_TOKEN'))
+  .option('--workers <n>', 'worker processes, or auto for one per core (default 1)', parseWorkers)
+  .addOption(
+    new Option('--log-level <level>', 'log level').choices([
+      'fatal',
+      'error',
+      'warn',
+      'info',
+      'debug',
+      'trace',
+      'silent',
+    ]),
+  )
+  .action((flags: ServeFlags) => serve(flags).catch(fail));
+
+program
+  .command('check-config')
+  .description('validate a config file without binding any port; prints every problem with its path')
+  .argument('<file>', 'YAML or JSON config file')
+  .action(checkConfig);
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,102 @@
+/**
+ * Writes one fill's body as chunks under a fresh body id, then commits the record in the
+ * same transaction as the last chunk. Until that commit nothing of the fill is visible;
+ * an aborted fill's chunks are removed (and any left by a crash are swept at startup).
+ */
+import type { EntryRecord } from './record.ts';
+import type { CacheStore } from './store.ts';
+
+export type CommitResult = 'stored' | 'failed' | 'superseded';
+
+export class BodyWriter {
+  readonly bodyId: string;
+  readonly #store: CacheStore;
+  readonly #storage: string;
+  #chunks = 0;
+  #size = 0;
+  #failed = false;
+  #done = false;
+  readonly #inFlight = new Set<Promise<unknown>>();
+
+  constructor(store: CacheStore, storage: string, bodyId: string) {
+    this.#store = store;
+    this.#storage = storage;
+    this.bodyId = bodyId;
+  }
+
+  get failed(): boolean {
+    return this.#failed;
+  }
+
+  /** Chunks handed to LMDB whose commit has not been confirmed yet. */
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  get chunks(): number {
+    return this.#chunks;
+  }
+
+  /** Queues one full chunk; resolves when it is committed (pace the origin on it). */
+  write(chunk: Buffer): Promise<void> {
+    const index = this.#chunks++;
+    this.#size += chunk.length;
+    const put = this.#store.chunks.put([this.bodyId, index], chunk).then(
+      () => {},
+      (error: unknown) => this.#fail(error),
+    );
+    this.#inFlight.add(put);
+    void put.finally(() => this.#inFlight.delete(put));
+    return put;
+  }
+
+  #fail(error: unknown): void {
+    this.#failed = true;
+    this.#store.writeFailed(error);
+  }
+
+  /**
+   * Writes the last chunk and the record atomically. `stillWanted` runs inside the write
+   * transaction: returning false (a purge raced the fill) commits nothing.
+   */
+  async commit(
+    id: string,
+    record: Omit<EntryRecord, 'bodyId' | 'chunks' | 'size'>,
+    lastChunk: Buffer | undefined,
+    stillWanted: () => boolean = () => true,
+  ): Promise<CommitResult> {
+    this.#done = true;
+    await Promise.all(this.#inFlight);
+    if (this.#failed) {
+      this.abort();
+      return 'failed';
+    }
+    const lastIndex = lastChunk !== undefined && lastChunk.length > 0 ? this.#chunks++ : -1;
+    const size = this.#size + (lastIndex >= 0 ? lastChunk!.length : 0);
+    const full: EntryRecord = { ...record, bodyId: this.bodyId, chunks: this.#chunks, size };
+    try {
+      const stored = await this.#store.entries.transaction(() => {
+        if (!stillWanted()) return false;
+        if (lastIndex >= 0) this.#store.chunks.put([this.bodyId, lastIndex], lastChunk!);
+        this.#store.commitEntryInTxn(this.#storage, id, full);
+        return true;
+      });
+      if (!stored) this.abort();
+      return stored ? 'stored' : 'superseded';
+    } catch (error) {
+      this.#fail(error);
+      this.abort();
+      return 'failed';
+    }
+  }
+
+  /** Gives up the fill: its chunks are removed once no reader can still need them. */
+  abort(): void {
+    this.#done = true;
+    if (this.#chunks > 0) this.#store.removeBodyLater(this.bodyId, this.#chunks);
+  }
+
+  get done(): boolean {
+    return this.#done;
+  }
+}

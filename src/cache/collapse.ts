@@ -1,0 +1,118 @@
+/**
+ * Request collapsing: concurrent misses for one key make one origin request. The first
+ * request leads; the others wait for the leader's response headers and then either read
+ * its body as it arrives, or — when the response cannot be shared — fetch on their own.
+ * The lock's states follow the well-known model: waiting, done (shared), uncacheable
+ * (released, and a hit-for-pass marker stops the next waves from queueing), failed
+ * (followers compete again: one becomes the new leader), timeout (fetch on their own).
+ */
+import type { Fill } from './fill.ts';
+
+export type LeaderOutcome =
+  /** The response is being stored: followers whose Vary fields match read `fill`. */
+  | { kind: 'shared'; fill: Fill; status: number; headers: string[]; vary: string[]; secondaryKey: string }
+  /** Not shareable: followers fetch on their own. */
+  | { kind: 'uncacheable' }
+  /** The leader failed before a response could be shared: elect a new leader. */
+  | { kind: 'failed' };
+
+interface Pending {
+  outcome: Promise<LeaderOutcome>;
+  resolve: (outcome: LeaderOutcome) => void;
+  waiters: number;
+}
+
+export class CollapseTable {
+  readonly #pending = new Map<string, Pending>();
+  readonly #hitForPass = new Map<string, number>();
+  readonly #hitForPassMs: number;
+  readonly #now: () => number;
+
+  constructor(hitForPassMs: number, now: () => number) {
+    this.#hitForPassMs = hitForPassMs;
+    this.#now = now;
+  }
+
+  /** The pending fetch for `key`, if one is running. */
+  pending(key: string): Pending | undefined {
+    return this.#pending.get(key);
+  }
+
+  /** Whether `key` recently answered uncacheable, so requests should not queue behind it. */
+  isHitForPass(key: string): boolean {
+    const until = this.#hitForPass.get(key);
+    if (until === undefined) return false;
+    if (until > this.#now()) return true;
+    this.#hitForPass.delete(key);
+    return false;
+  }
+
+  /**
+   * Becomes the leader for `key`; call the returned function once with the outcome. A
+   * shared outcome keeps the key pending (late arrivals still join the fill) until
+   * `release(key)`, called when the fill is committed or abandoned.
+   */
+  lead(key: string): (outcome: LeaderOutcome) => void {
+    let resolve!: (outcome: LeaderOutcome) => void;
+    const outcome = new Promise<LeaderOutcome>((r) => {
+      resolve = r;
+    });
+    const pending: Pending = { outcome, resolve, waiters: 0 };
+    this.#pending.set(key, pending);
+    let settled = false;
+    return (result) => {
+      if (settled) return;
+      settled = true;
+      if (result.kind !== 'shared' && this.#pending.get(key) === pending) this.#pending.delete(key);
+      if (result.kind === 'uncacheable') this.#hitForPass.set(key, this.#now() + this.#hitForPassMs);
+      else this.#hitForPass.delete(key);
+      pending.resolve(result);
+    };
+  }
+
+  /**
+   * Waits for the leader's outcome, at most `timeoutMs`; 'timeout' then. The waiter is
+   * counted only while it waits, so departed clients leave nothing behind.
+   */
+  async follow(
+    pending: Pending,
+    timeoutMs: number,
+    signal: AbortSignal,
+  ): Promise<LeaderOutcome | { kind: 'timeout' }> {
+    pending.waiters++;
+    let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    try {
+      return await Promise.race([
+        pending.outcome,
+        new Promise<{ kind: 'timeout' }>((resolve) => {
+          timer = setTimeout(() => resolve({ kind: 'timeout' }), timeoutMs);
+          onAbort = () => resolve({ kind: 'timeout' });
+          signal.addEventListener('abort', onAbort, { once: true });
+        }),
+      ]);
+    } finally {
+      pending.waiters--;
+      clearTimeout(timer);
+      if (onAbort) signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Ends a shared fill's pending state (after its commit). */
+  release(key: string, outcome: Promise<LeaderOutcome> | undefined): void {
+    const pending = this.#pending.get(key);
+    if (pending !== undefined && (outcome === undefined || pending.outcome === outcome))
+      this.#pending.delete(key);
+  }
+
+  get size(): number {
+    return this.#pending.size;
+  }
+
+  /** Waiters across all pending keys (for metrics and leak checks). */
+  get waiters(): number {
+    let count = 0;
+    for (const pending of this.#pending.values()) count += pending.waiters;
+    return count;
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * Background upkeep of the store, run by one process per node: flushes access times,
+ * evicts least-recently-used variants before cache.maxSize is reached, and sweeps
+ * body chunks that no record references (left by a crash or a shutdown mid-fill).
+ */
+import type { Logger } from 'pino';
+import type { CacheStore } from './store.ts';
+
+export interface EvictionOptions {
+  maxSize: number;
+  /** Start evicting above this fraction of maxSize … */
+  highWater?: number;
+  /** … and stop below this one. */
+  lowWater?: number;
+  intervalMs?: number;
+  log: Logger;
+  onEvict?: (count: number, bytes: number) => void;
+}
+
+const BATCH = 500;
+
+export class Evictor {
+  readonly #store: CacheStore;
+  readonly #options: Required<Omit<EvictionOptions, 'onEvict'>> & Pick<EvictionOptions, 'onEvict'>;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+
+  constructor(store: CacheStore, options: EvictionOptions) {
+    this.#store = store;
+    this.#options = { highWater: 0.9, lowWater: 0.8, intervalMs: 2000, ...options };
+  }
+
+  start(): void {
+    this.#timer = setInterval(() => void this.runOnce(), this.#options.intervalMs);
+    this.#timer.unref();
+  }
+
+  stop(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+    return this.#running ?? Promise.resolve();
+  }
+
+  /** One pass: flush access times, then evict if above the high-water mark. */
+  runOnce(): Promise<void> {
+    if (this.#running) return this.#running;
+    this.#running = this.#pass()
+      .catch((error: unknown) => this.#options.log.error({ err: error }, 'eviction pass failed'))
+      .finally(() => {
+        this.#running = undefined;
+      });
+    return this.#running;
+  }
+
+  async #pass(): Promise<void> {
+    if (this.#store.closed) return;
+    await this.#store.flushAccess();
+    const { bytes } = this.#store.usage();
+    if (bytes <= this.#options.maxSize * this.#options.highWater) return;
+    await this.evictTo(this.#options.maxSize * this.#options.lowWater);
+  }
+
+  /** Removes least-recently-used variants until the accounted bytes are at most `target`. */
+  async evictTo(target: number): Promise<void> {
+    const candidates: Array<{ id: string; time: number; cost: number }> = [];
+    for (const { key, value } of this.#store.access.getRange({})) {
+      candidates.push({ id: key, time: value[0], cost: value[1] });
+    }
+    candidates.sort((a, b) => a.time - b.time);
+    let bytes = this.#store.usage().bytes;
+    let evicted = 0;
+    let freed = 0;
+    for (let start = 0; start < candidates.length && bytes > target; start += BATCH) {
+      const batch: string[] = [];
+      for (let i = start; i < candidates.length && i < start + BATCH && bytes > target; i++) {
+        batch.push(candidates[i]!.id);
+        bytes -= candidates[i]!.cost;
+        freed += candidates[i]!.cost;
+      }
+      if (this.#store.closed) return;
+      evicted += await this.#store.entries.transaction(() => {
+        let count = 0;
+        for (const id of batch) if (this.#store.removeEvictedInTxn(id)) count++;
+        return count;
+      });
+    }
+    if (evicted > 0) {
+      this.#options.log.info({ evicted, freed }, 'evicted least recently used entries');
+      this.#options.onEvict?.(evicted, freed);
+    }
+  }
+
+  /**
+   * Removes chunks whose body no record references and which were written before
+   * `before` (ms): bodies of fills still running are younger than the node's start.
+   */
+  async sweepOrphans(before: number): Promise<number> {
+    const referenced = new Set<string>();
+    for (const { value } of this.#store.entries.getRange({})) {
+      if (value.kind === 'entry') referenced.add(value.bodyId);
+    }
+    const orphans: Array<[string, number]> = [];
+    for (const key of this.#store.chunks.getKeys({})) {
+      const [bodyId] = key;
+      if (referenced.has(bodyId)) continue;
+      const created = Number.parseInt(bodyId.split('.')[0] ?? '', 36);
+      if (Number.isFinite(created) && created < before) orphans.push(key);
+    }
+    for (let i = 0; i < orphans.length; i += BATCH) {
+      const batch = orphans.slice(i, i + BATCH);
+      await this.#store.chunks.transaction(() => {
+        for (const key of batch) this.#store.chunks.remove(key);
+      });
+    }
+    if (orphans.length > 0) this.#options.log.info({ chunks: orphans.length }, 'swept orphaned body chunks');
+    return orphans.length;
+  }
+}

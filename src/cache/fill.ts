@@ -1,0 +1,325 @@
+/**
+ * One response body on its way from the origin: chunked, written to LMDB (when it is
+ * being stored) and read by any number of clients at their own pace — the leader's
+ * client and collapsed followers alike (read-while-writer). Chunks stay in memory only
+ * until they are committed and every reader has passed them, so memory stays bounded
+ * by the number of chunks in flight, not by the size of the object.
+ */
+import type { Readable } from 'node:stream';
+import type { BodyWriter, CommitResult } from './body-writer.ts';
+import type { CacheStore } from './store.ts';
+
+export type FillState = 'streaming' | 'done' | 'failed';
+
+/** How many chunks may wait for their LMDB commit before the origin is paused. */
+const MAX_IN_FLIGHT = 4;
+/** Without storing, how far the fastest reader may run ahead of the slowest (in chunks). */
+const MAX_BUFFERED = 8;
+
+export class Fill {
+  readonly chunkSize: number;
+  state: FillState = 'streaming';
+  error: Error | undefined;
+  /** Bytes received so far. */
+  received = 0;
+  readonly #store: CacheStore;
+  #writer: BodyWriter | undefined;
+  /** Sealed chunks still held in memory, by index. */
+  readonly #memory = new Map<number, Buffer>();
+  /** Index up to which sealed chunks are committed to LMDB (exclusive). */
+  #committed = 0;
+  #sealed = 0;
+  #partial: Buffer[] = [];
+  #partialLength = 0;
+  readonly #readers = new Set<FillReader>();
+  readonly #waiting = new Set<() => void>();
+  #source: Readable | undefined;
+  /** Kept whole for the memory tier when the object turns out small. */
+  readonly #keepWhole: boolean;
+
+  constructor(store: CacheStore, writer: BodyWriter | undefined, keepWhole: boolean) {
+    this.#store = store;
+    this.#writer = writer;
+    this.chunkSize = store.options.chunkSize;
+    this.#keepWhole = keepWhole;
+  }
+
+  get storing(): boolean {
+    return this.#writer !== undefined && !this.#writer.failed;
+  }
+
+  get sealedCount(): number {
+    return this.#sealed;
+  }
+
+  get bodyId(): string | undefined {
+    return this.#writer?.bodyId;
+  }
+
+  /** Consumes the origin body; resolves when it ended or failed. */
+  consume(source: Readable): Promise<void> {
+    this.#source = source;
+    return new Promise((resolve) => {
+      source.on('data', (data: Buffer) => this.#push(data));
+      source.on('end', () => {
+        this.state = 'done';
+        this.#notify();
+        resolve();
+      });
+      source.on('error', (error) => {
+        this.fail(error);
+        resolve();
+      });
+      source.on('close', () => {
+        if (this.state === 'streaming') this.fail(new Error('origin body closed before its end'));
+        resolve();
+      });
+    });
+  }
+
+  #push(data: Buffer): void {
+    this.received += data.length;
+    this.#partial.push(data);
+    this.#partialLength += data.length;
+    while (this.#partialLength >= this.chunkSize) this.#seal(this.chunkSize);
+    this.#notify();
+  }
+
+  #seal(length: number): void {
+    const all =
+      this.#partial.length === 1 ? this.#partial[0]! : Buffer.concat(this.#partial, this.#partialLength);
+    const chunk = all.subarray(0, length);
+    const rest = all.subarray(length);
+    this.#partial = rest.length > 0 ? [rest] : [];
+    this.#partialLength = rest.length;
+    const index = this.#sealed++;
+    this.#memory.set(index, chunk);
+    if (this.storing) {
+      void this.#writer!.write(chunk).then(() => {
+        if (index + 1 > this.#committed) this.#committed = index + 1;
+        this.#prune();
+        this.#pace();
+      });
+    }
+    this.#pace();
+  }
+
+  /** Pauses the origin while LMDB or the slowest reader is too far behind. */
+  #pace(): void {
+    const source = this.#source;
+    if (!source || this.state !== 'streaming') return;
+    const behind = this.storing
+      ? (this.#writer?.inFlight ?? 0) > MAX_IN_FLIGHT
+      : this.#memory.size > MAX_BUFFERED;
+    if (behind && !source.isPaused()) source.pause();
+    else if (!behind && source.isPaused()) source.resume();
+  }
+
+  /** Drops chunks every reader has passed, once they are in LMDB (or nothing is stored). */
+  #prune(): void {
+    if (this.#keepWhole && this.received <= this.#store.memory.maxObjectSize) return;
+    let slowest = this.#sealed;
+    for (const reader of this.#readers) slowest = Math.min(slowest, reader.chunk);
+    for (const index of this.#memory.keys()) {
+      if (index < slowest && (index < this.#committed || !this.storing)) this.#memory.delete(index);
+    }
+  }
+
+  /** A sealed chunk: from memory, else from LMDB. */
+  chunk(index: number): Buffer | undefined {
+    return (
+      this.#memory.get(index) ?? (this.#writer ? this.#store.chunk(this.#writer.bodyId, index) : undefined)
+    );
+  }
+
+  /** Bytes of the current, not yet sealed chunk from `offset` on. */
+  partialFrom(offset: number): Buffer[] {
+    const out: Buffer[] = [];
+    let skip = offset;
+    for (const piece of this.#partial) {
+      if (skip >= piece.length) {
+        skip -= piece.length;
+        continue;
+      }
+      out.push(skip > 0 ? piece.subarray(skip) : piece);
+      skip = 0;
+    }
+    return out;
+  }
+
+  get partialLength(): number {
+    return this.#partialLength;
+  }
+
+  /** Whether a new reader can still read the body from its first byte. */
+  get joinable(): boolean {
+    return this.state !== 'failed' && (this.storing || this.#memory.has(0) || this.#sealed === 0);
+  }
+
+  addReader(reader: FillReader): void {
+    this.#readers.add(reader);
+  }
+
+  removeReader(reader: FillReader): void {
+    this.#readers.delete(reader);
+    this.#prune();
+    this.#pace();
+  }
+
+  get readers(): number {
+    return this.#readers.size;
+  }
+
+  onProgress(listener: () => void): void {
+    this.#waiting.add(listener);
+  }
+
+  #notify(): void {
+    if (this.#waiting.size === 0) return;
+    const listeners = [...this.#waiting];
+    this.#waiting.clear();
+    for (const listener of listeners) listener();
+  }
+
+  /** A reader advanced: memory may be freed and the origin resumed. */
+  advanced(): void {
+    this.#prune();
+    this.#pace();
+  }
+
+  /** Stops storing (too large, or storage failing); readers are still served. */
+  stopStoring(): void {
+    if (!this.#writer) return;
+    this.#writer.abort();
+    this.#writer = undefined;
+    this.#prune();
+    this.#pace();
+  }
+
+  fail(error: Error): void {
+    if (this.state !== 'streaming') return;
+    this.state = 'failed';
+    this.error = error;
+    this.#writer?.abort();
+    this.#writer = undefined;
+    this.#source?.destroy();
+    this.#notify();
+  }
+
+  /** Abandons the origin body (nobody needs it any more). */
+  cancel(): void {
+    this.fail(new Error('fill cancelled: no reader and nothing to store'));
+  }
+
+  /** The whole body, when every chunk is still in memory (small objects). */
+  wholeBody(): Buffer | undefined {
+    const parts: Buffer[] = [];
+    for (let i = 0; i < this.#sealed; i++) {
+      const chunk = this.#memory.get(i);
+      if (!chunk) return undefined;
+      parts.push(chunk);
+    }
+    parts.push(...this.#partial);
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts, this.received);
+  }
+
+  /** After the body ended: write the last chunk and the record in one transaction. */
+  finish(
+    commit: (writer: BodyWriter, lastChunk: Buffer) => Promise<CommitResult>,
+  ): Promise<CommitResult> | undefined {
+    if (this.state !== 'done' || !this.storing) return undefined;
+    const last =
+      this.#partialLength > 0 ? Buffer.concat(this.#partial, this.#partialLength) : Buffer.alloc(0);
+    return commit(this.#writer!, last);
+  }
+}
+
+/** Streams a fill to one client response, with backpressure. */
+export class FillReader {
+  chunk = 0;
+  offset = 0;
+  readonly #fill: Fill;
+  readonly #out: NodeJS.WritableStream & {
+    destroy(error?: Error): void;
+    writableEnded: boolean;
+    destroyed: boolean;
+  };
+  readonly #onDone: (ok: boolean) => void;
+  #finished = false;
+  bytes = 0;
+
+  constructor(
+    fill: Fill,
+    out: NodeJS.WritableStream & { destroy(error?: Error): void; writableEnded: boolean; destroyed: boolean },
+    onDone: (ok: boolean) => void,
+  ) {
+    this.#fill = fill;
+    this.#out = out;
+    this.#onDone = onDone;
+    fill.addReader(this);
+    out.once('close', () => this.#finish(false));
+  }
+
+  pump = (): void => {
+    const fill = this.#fill;
+    while (!this.#finished) {
+      if (this.#out.destroyed) return this.#finish(false);
+      if (this.chunk < fill.sealedCount) {
+        const chunk = fill.chunk(this.chunk);
+        if (chunk === undefined) return this.#abort();
+        if (this.offset >= chunk.length) {
+          this.offset -= chunk.length;
+          this.chunk++;
+          continue;
+        }
+        const piece = this.offset > 0 ? chunk.subarray(this.offset) : chunk;
+        this.chunk++;
+        this.offset = 0;
+        fill.advanced();
+        if (!this.#write(piece)) return this.#waitDrain();
+        continue;
+      }
+      const pieces = fill.partialFrom(this.offset);
+      if (pieces.length > 0) {
+        let ok = true;
+        for (const piece of pieces) ok = this.#write(piece, true) && ok;
+        if (!ok) return this.#waitDrain();
+        continue;
+      }
+      if (fill.state === 'done') {
+        this.#finished = true;
+        fill.removeReader(this);
+        this.#out.end();
+        this.#onDone(true);
+        return;
+      }
+      if (fill.state === 'failed') return this.#abort();
+      fill.onProgress(this.pump);
+      return;
+    }
+  };
+
+  #write(piece: Buffer, partial = false): boolean {
+    if (partial) this.offset += piece.length;
+    this.bytes += piece.length;
+    return this.#out.write(piece);
+  }
+
+  #waitDrain(): void {
+    this.#out.once('drain', this.pump);
+  }
+
+  /** The body cannot be completed: the client must see it cut short, never a clean end. */
+  #abort(): void {
+    if (this.#finished) return;
+    this.#out.destroy(this.#fill.error ?? new Error('body unavailable'));
+    this.#finish(false);
+  }
+
+  #finish(ok: boolean): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#fill.removeReader(this);
+    this.#onDone(ok);
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * Cache-Control parsing (RFC 9111 §5.2) and the targeted fields of RFC 9213.
+ * Pure: no I/O.
+ */
+
+/** Directive name (lower case) → argument ('' when it has none). */
+export type Directives = ReadonlyMap<string, string>;
+
+const EMPTY: Directives = new Map();
+
+/**
+ * RFC 9111 §5.2: "Cache directives are identified by a token, to be compared
+ * case-insensitively, and have an optional argument that can use both token and
+ * quoted-string syntax." §4.2.1: with a directive present more than once, "either
+ * the first occurrence should be used or the response should be considered stale";
+ * the first occurrence is used here, except for freshness, where conflicts are
+ * resolved by `deltaSeconds` (see freshness.ts).
+ */
+export function parseCacheControl(value: string | undefined): Directives {
+  if (!value) return EMPTY;
+  const directives = new Map<string, string>();
+  const pattern = /\s*([^\s=,;"]+)\s*(?:=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,;"]*)))?\s*(?:[,;]|$)/gy;
+  let match: RegExpExecArray | null = pattern.exec(value);
+  while (match !== null && match[0] !== '') {
+    const name = match[1]!.toLowerCase();
+    const argument = match[2] !== undefined ? match[2].replace(/\\(.)/g, '$1') : (match[3] ?? '');
+    if (!directives.has(name)) directives.set(name, argument);
+    match = pattern.exec(value);
+  }
+  return directives;
+}
+
+/** Every occurrence of a directive, for detecting conflicting duplicates. */
+export function countDirective(value: string | undefined, name: string): number {
+  if (!value) return 0;
+  let count = 0;
+  for (const part of value.split(',')) {
+    const token = part.split('=')[0]?.trim().toLowerCase();
+    if (token === name) count++;
+  }
+  return count;
+}
+
+/**
+ * RFC 9111 §1.2.2 delta-seconds: a non-negative integer. Returns undefined for a
+ * missing or invalid value. "If a cache receives a delta-seconds value greater than
+ * the greatest integer it can represent ... the cache MUST consider the value to be
+ * 2147483648."
+ */
+export function deltaSeconds(directives: Directives, name: string): number | undefined {
+  const raw = directives.get(name);
+  if (raw === undefined || !/^\d+$/.test(raw)) return undefined;
+  const value = Number(raw);
+  return Math.min(value, 2147483648);
+}
+
+/** True when a directive is present with an argument that is not valid delta-seconds. */
+export function invalidDeltaSeconds(directives: Directives, name: string): boolean {
+  const raw = directives.get(name);
+  return raw !== undefined && !/^\d+$/.test(raw);
+}
+
+/**
+ * RFC 9213 §2.1: CDN-Cache-Control is a Structured Field Dictionary; a field that
+ * fails to parse is ignored as a whole ("MUST ignore ... invalid").
+ */
+export function parseTargetedField(value: string | undefined): Directives | undefined {
+  if (value === undefined) return undefined;
+  const trimmed = value.trim();
+  if (trimmed === '') return undefined;
+  const directives = new Map<string, string>();
+  for (const member of trimmed.split(',')) {
+    const match =
+      /^\s*([a-z*][a-z0-9_\-.*]*)(?:=(?:(-?\d{1,15}(?:\.\d{1,3})?)|"((?:[^"\\]|\\.)*)"|([A-Za-z*][A-Za-z0-9!#$%&'*+\-.^_`|~:/]*)|\?([01])))?((?:\s*;\s*[a-z*][a-z0-9_\-.*]*(?:=[^;,]*)?)*)\s*$/.exec(
+        member,
+      );
+    if (!match) return undefined;
+    const name = match[1]!;
+    const argument = match[2] ?? match[3] ?? match[4] ?? (match[5] === '0' ? 'false' : '');
+    // Dictionary: the last instance of a key wins (RFC 8941 §4.2.2).
+    directives.set(name, argument);
+  }
+  return directives;
+}

@@ -1,0 +1,31 @@
+/** HTTP-date parsing (RFC 9110 §5.6.7): IMF-fixdate, and the obsolete RFC 850 and asctime forms. */
+
+const IMF =
+  /^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/;
+const RFC850 =
+  /^(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), \d{2}-(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)-\d{2} \d{2}:\d{2}:\d{2} GMT$/;
+const ASCTIME =
+  /^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d \d{2}:\d{2}:\d{2} \d{4}$/;
+
+/** Milliseconds since the epoch, or undefined when the value is not an HTTP-date. */
+export function parseHttpDate(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const text = value.trim();
+  if (IMF.test(text)) return Date.parse(text);
+  if (RFC850.test(text)) {
+    // Two-digit years: RFC 9110 §5.6.7 — more than 50 years in the future means the past century.
+    const parts = /^\w+, (\d{2})-(\w{3})-(\d{2}) (\d{2}:\d{2}:\d{2}) GMT$/.exec(text)!;
+    let year = 2000 + Number(parts[3]);
+    if (year > new Date().getUTCFullYear() + 50) year -= 100;
+    return Date.parse(`${parts[1]} ${parts[2]} ${year} ${parts[4]} GMT`);
+  }
+  if (ASCTIME.test(text)) {
+    const parts = /^\w{3} (\w{3}) +(\d{1,2}) (\d{2}:\d{2}:\d{2}) (\d{4})$/.exec(text)!;
+    return Date.parse(`${parts[2]} ${parts[1]} ${parts[4]} ${parts[3]} GMT`);
+  }
+  return undefined;
+}
+
+export function formatHttpDate(ms: number): string {
+  return new Date(ms).toUTCString();
+}

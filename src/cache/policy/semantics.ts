@@ -1,0 +1,75 @@
+/**
+ * The http-cache-semantics wrapper. http-cache-semantics 4.3.0 gives the baseline
+ * storability verdict of RFC 9111 §3; for a shared edge cache it has faults that are
+ * corrected here and in the modules beside this one, each covered by a test in
+ * test/unit/cache/policy/semantics.test.ts:
+ *
+ * 1. Array-valued headers (a field sent twice) make it throw: headers are joined first.
+ * 2. It knows nothing of CDN-Cache-Control (RFC 9213): it is shown the targeted field's
+ *    directives as Cache-Control, with Expires removed, when a targeted field applies.
+ * 3. must-understand with an understood status must ignore no-store (§5.2.2.3).
+ * 4. A fresh must-revalidate response is never reused by it: freshness is computed by
+ *    freshness.ts and reuse decided by request.ts, never by CachePolicy.
+ * 5. `immutable` without max-age is given a long lifetime: freshness.ts ignores it.
+ * 6. HEAD, 206 and Vary normalization are handled by storable.ts, the lookup phase and vary.ts.
+ * 7. It refuses statuses it does not know; §3 lets a shared cache store any final status
+ *    with explicit freshness, so it is consulted only for the statuses it understands.
+ */
+import CachePolicy from 'http-cache-semantics';
+
+/** Lower-case field name → value (several lines joined with ", "; Set-Cookie kept apart). */
+export type HeaderMap = Record<string, string | undefined>;
+
+/** Fault 1: undici and node:http give arrays for repeated fields; CachePolicy expects strings. */
+export function toHeaderMap(headers: Record<string, string | string[] | undefined>): HeaderMap {
+  const map: HeaderMap = {};
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    map[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return map;
+}
+
+interface BaselineInput {
+  method: string;
+  requestHeaders: HeaderMap;
+  status: number;
+  responseHeaders: HeaderMap;
+  response: { directives: ReadonlyMap<string, string>; targeted: boolean };
+}
+
+function serializeDirectives(directives: ReadonlyMap<string, string>, drop: string): string {
+  const parts: string[] = [];
+  for (const [name, value] of directives) {
+    if (name === drop) continue;
+    parts.push(value === '' ? name : `${name}="${value.replace(/["\\]/g, '\\$&')}"`);
+  }
+  return parts.join(', ');
+}
+
+/** The RFC 9111 §3 verdict of http-cache-semantics, shown the directives that apply to us. */
+export function baselineStorable(input: BaselineInput, ignoreNoStore: boolean): boolean {
+  const responseHeaders: Record<string, string> = {};
+  for (const name in input.responseHeaders) {
+    const value = input.responseHeaders[name];
+    if (value !== undefined) responseHeaders[name] = value;
+  }
+  // Faults 2 and 3: present the directives in force, as this cache must read them.
+  responseHeaders['cache-control'] = serializeDirectives(
+    input.response.directives,
+    ignoreNoStore ? 'no-store' : '',
+  );
+  if (input.response.targeted) delete responseHeaders.expires;
+  const requestHeaders: Record<string, string> = {};
+  for (const name in input.requestHeaders) {
+    const value = input.requestHeaders[name];
+    if (value !== undefined) requestHeaders[name] = value;
+  }
+  const policy = new CachePolicy(
+    { method: input.method, headers: requestHeaders, url: '/' },
+    { status: input.status, headers: responseHeaders },
+    { shared: true },
+  );
+  return policy.storable();
+}

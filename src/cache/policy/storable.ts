@@ -1,0 +1,122 @@
+/**
+ * Whether a response may be stored by a shared cache (RFC 9111 §3), with the
+ * reason when it may not. The baseline verdict comes from http-cache-semantics;
+ * this wrapper corrects what it gets wrong for a shared edge cache (see semantics.ts).
+ */
+import { type Directives, parseCacheControl, parseTargetedField } from './cache-control.ts';
+import { HEURISTICALLY_CACHEABLE, hasExplicitExpiration } from './freshness.ts';
+import { baselineStorable, type HeaderMap } from './semantics.ts';
+import { parseVary } from './vary.ts';
+
+/** Statuses whose caching requirements the cache implements (for must-understand, §5.2.2.3). */
+export const UNDERSTOOD_STATUSES: ReadonlySet<number> = new Set([
+  200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 501,
+]);
+
+export type NotStorableReason =
+  | 'method'
+  | 'request-no-store'
+  | 'status'
+  | 'partial-content'
+  | 'must-understand'
+  | 'no-store'
+  | 'private'
+  | 'authorization'
+  | 'set-cookie'
+  | 'vary-star'
+  | 'no-freshness'
+  | 'not-storable'
+  | 'too-large';
+
+export interface CacheDirectives {
+  /** The directives in force for this cache. */
+  directives: Directives;
+  /** Where they came from (RFC 9213 targeted fields win over Cache-Control). */
+  targeted: boolean;
+}
+
+/**
+ * RFC 9213 §2.1: a cache "MUST select the first (in target list order) field with a
+ * valid, non-empty value ... and it MUST ignore the Cache-Control and Expires header
+ * fields in that response". Our target list: Strata-CDN-Cache-Control, CDN-Cache-Control.
+ */
+export function responseDirectives(headers: HeaderMap): CacheDirectives {
+  const own = parseTargetedField(headers['strata-cdn-cache-control']);
+  if (own) return { directives: own, targeted: true };
+  const cdn = parseTargetedField(headers['cdn-cache-control']);
+  if (cdn) return { directives: cdn, targeted: true };
+  return { directives: parseCacheControl(headers['cache-control']), targeted: false };
+}
+
+export interface StorableInput {
+  method: string;
+  requestHeaders: HeaderMap;
+  status: number;
+  responseHeaders: HeaderMap;
+  response: CacheDirectives;
+}
+
+export type StorableVerdict =
+  | {
+      storable: true;
+      /** Header fields a shared cache must not store (§5.2.2.7 private="…", §5.2.2.4 no-cache="…"). */
+      stripFields: string[];
+      /** Unqualified no-cache: every reuse must be validated (§5.2.2.4). */
+      noCache: boolean;
+    }
+  | { storable: false; reason: NotStorableReason };
+
+function qualifiedFields(directives: Directives, name: string): string[] | undefined {
+  const argument = directives.get(name);
+  if (argument === undefined || argument === '') return undefined;
+  return argument
+    .split(',')
+    .map((field) => field.trim().toLowerCase())
+    .filter(Boolean);
+}
+
+export function decideStorable(input: StorableInput): StorableVerdict {
+  const { directives: cc, targeted } = input.response;
+  const requestCc = parseCacheControl(input.requestHeaders['cache-control']);
+  // §3: "the request method is understood by the cache" — GET; HEAD is answered from a stored GET.
+  if (input.method !== 'GET') return { storable: false, reason: 'method' };
+  // §5.2.1.5: no-store in a request: "a cache MUST NOT store any part of either this request or any response to it".
+  if (requestCc.has('no-store')) return { storable: false, reason: 'request-no-store' };
+  // §3: "the response status code is final"; 206 and 304 need the cache to understand them.
+  if (input.status < 200 || input.status === 304) return { storable: false, reason: 'status' };
+  if (input.status === 206) return { storable: false, reason: 'partial-content' };
+  // §5.2.2.3: must-understand limits caching to caches that understand the status; they ignore no-store.
+  const mustUnderstand = cc.has('must-understand');
+  if (mustUnderstand && !UNDERSTOOD_STATUSES.has(input.status))
+    return { storable: false, reason: 'must-understand' };
+  if (cc.has('no-store') && !mustUnderstand) return { storable: false, reason: 'no-store' };
+  const privateFields = qualifiedFields(cc, 'private');
+  if (cc.has('private') && privateFields === undefined) return { storable: false, reason: 'private' };
+  // §3.5: with Authorization, only public, s-maxage or must-revalidate allow a shared cache to store.
+  if (
+    input.requestHeaders.authorization !== undefined &&
+    !cc.has('public') &&
+    !cc.has('s-maxage') &&
+    !cc.has('must-revalidate')
+  ) {
+    return { storable: false, reason: 'authorization' };
+  }
+  const noCacheFields = qualifiedFields(cc, 'no-cache');
+  const stripFields = [...(privateFields ?? []), ...(noCacheFields ?? [])];
+  // One user's cookie must never reach another: a Set-Cookie response is stored only
+  // when the origin says the field itself must not be reused.
+  if (input.responseHeaders['set-cookie'] !== undefined && !stripFields.includes('set-cookie')) {
+    return { storable: false, reason: 'set-cookie' };
+  }
+  if (parseVary(input.responseHeaders.vary) === '*') return { storable: false, reason: 'vary-star' };
+  const explicit = hasExplicitExpiration(cc, targeted, input.responseHeaders.expires);
+  if (!explicit && !cc.has('public') && !HEURISTICALLY_CACHEABLE.has(input.status)) {
+    return { storable: false, reason: 'no-freshness' };
+  }
+  // The baseline only knows the statuses it understands (fault 7: §3 lets a shared cache
+  // store any final status with explicit freshness), so it is asked only about those.
+  if (UNDERSTOOD_STATUSES.has(input.status) && !baselineStorable(input, mustUnderstand)) {
+    return { storable: false, reason: 'not-storable' };
+  }
+  return { storable: true, stripFields, noCache: cc.has('no-cache') && noCacheFields === undefined };
+}

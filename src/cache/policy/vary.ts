@@ -1,0 +1,61 @@
+/**
+ * Vary: secondary cache keys (RFC 9111 §4.1). Field values are normalized so that
+ * requests which mean the same thing select the same variant.
+ */
+
+/** Field names (lower case, sorted, unique), '*' when Vary contains *, or [] for none. */
+export function parseVary(value: string | undefined): string[] | '*' {
+  if (value === undefined) return [];
+  const names = new Set<string>();
+  for (const part of value.split(',')) {
+    const name = part.trim().toLowerCase();
+    if (name === '*') return '*';
+    if (name !== '') names.add(name);
+  }
+  return [...names].sort();
+}
+
+/** Fields whose values are lists of case-insensitive tokens where order carries no meaning. */
+const UNORDERED_TOKEN_LISTS: ReadonlySet<string> = new Set(['accept-encoding']);
+const CASE_INSENSITIVE: ReadonlySet<string> = new Set([
+  'accept-encoding',
+  'accept',
+  'accept-charset',
+  'accept-language',
+]);
+
+/**
+ * §4.1: "The selecting header fields from two requests are defined to match if and only if
+ * those in the first request can be transformed to those in the second request by applying
+ * any of the following: adding or removing whitespace, where allowed in the field's syntax;
+ * combining multiple field lines with the same field name; normalizing both header field
+ * values in a way that is known to have identical semantics, according to the field's
+ * specification (e.g., reordering field values when order is not significant; case-
+ * normalization, where values are defined to be case-insensitive)."
+ */
+export function normalizeFieldValue(name: string, value: string | string[] | undefined): string {
+  if (value === undefined) return '\u0000';
+  const joined = Array.isArray(value) ? value.join(',') : value;
+  let parts = joined
+    .split(',')
+    .map((part) =>
+      part
+        .replace(/\s*;\s*/g, ';')
+        .replace(/\s+/g, ' ')
+        .trim(),
+    )
+    .filter(Boolean);
+  if (CASE_INSENSITIVE.has(name)) parts = parts.map((part) => part.toLowerCase());
+  if (UNORDERED_TOKEN_LISTS.has(name)) parts.sort();
+  return parts.join(',');
+}
+
+/** The secondary key of a request for the given Vary field names. */
+export function secondaryKey(
+  fields: readonly string[],
+  headers: Record<string, string | string[] | undefined>,
+): string {
+  let key = '';
+  for (const field of fields) key += `${field}=${normalizeFieldValue(field, headers[field])}\n`;
+  return key;
+}

@@ -1,0 +1,58 @@
+/**
+ * The stored form of one response (an entry): everything a hit needs, precomputed,
+ * in one LMDB read. Stored as msgpack in the `entries` database.
+ */
+import type { StoredFreshness } from './policy/reuse.ts';
+
+export const RECORD_VERSION = 1;
+
+export interface EntryRecord extends StoredFreshness {
+  kind: 'entry';
+  v: number;
+  /** The primary cache key this entry belongs to (scheme://authority/path?query). */
+  url: string;
+  status: number;
+  /** Flat [name, value, name, value, ...] list ready for writeHead (hop-by-hop and internal fields removed). */
+  headers: string[];
+  /** Body bytes. */
+  size: number;
+  /** Identifies the body chunks; unique per fill, so a body is immutable once written. */
+  bodyId: string;
+  chunks: number;
+  chunkSize: number;
+  etag: string | undefined;
+  lastModified: string | undefined;
+  contentEncoding: string | undefined;
+  /** May answer requests carrying Authorization (RFC 9111 §3.5: public, s-maxage or must-revalidate). */
+  authOk: boolean;
+  /** Tags from Surrogate-Key / Cache-Tag. */
+  tags: string[];
+  /** Vary field names of this variant ([] when none). */
+  vary: string[];
+  /** The normalized secondary key this variant was stored under. */
+  secondaryKey: string;
+  /** When the fill that wrote it started (ms), for the purge race check. */
+  fillStartedAt: number;
+  /** Milliseconds since the epoch when stored or last refreshed. */
+  storedAt: number;
+  /** Freshness source, for inspection. */
+  source: string;
+}
+
+/** Stored under the primary key when the response carries Vary. */
+export interface VaryMarker {
+  kind: 'vary';
+  v: number;
+  fields: string[];
+}
+
+export type StoredValue = EntryRecord | VaryMarker;
+
+/** Field value of a stored header, case-insensitive, or undefined. */
+export function storedHeader(record: EntryRecord, name: string): string | undefined {
+  const headers = record.headers;
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i]!.toLowerCase() === name) return headers[i + 1];
+  }
+  return undefined;
+}

@@ -1,0 +1,294 @@
+/**
+ * The persistent cache: one LMDB environment, named databases (see docs/architecture.md).
+ * Reads are synchronous; writes are batched by lmdb-js into transactions. An entry
+ * becomes visible only when its record is committed, in the same transaction as its
+ * last chunk, so a fill that dies leaves nothing servable.
+ */
+import { randomBytes } from 'node:crypto';
+import { type Database, open, type RootDatabase } from 'lmdb';
+import type { Logger } from 'pino';
+import { BodyWriter } from './body-writer.ts';
+import { variantKey, variantRange } from './key.ts';
+import { MemoryTier } from './memory-tier.ts';
+import { secondaryKey } from './policy/vary.ts';
+import { type EntryRecord, RECORD_VERSION, type StoredValue, type VaryMarker } from './record.ts';
+
+export interface StoreOptions {
+  dir: string;
+  maxSize: number;
+  chunkSize: number;
+  memorySize: number;
+  memoryObjectSize: number;
+  log: Logger;
+  /** Clock for access times (ms). */
+  now: () => number;
+}
+
+export type Lookup =
+  | { kind: 'miss' }
+  | { kind: 'vary-miss'; fields: string[] }
+  | { kind: 'found'; id: string; record: EntryRecord };
+
+/** Bytes an entry is charged against cache.maxSize: its body plus record and index overhead. */
+export function entryCost(record: EntryRecord): number {
+  let headerBytes = 0;
+  for (const field of record.headers) headerBytes += field.length;
+  return record.size + headerBytes + record.url.length * 2 + 256;
+}
+
+const MISS: Lookup = { kind: 'miss' };
+/** How long a replaced or removed body stays readable for responses still streaming it. */
+const BODY_GRACE_MS = 60_000;
+
+export class CacheStore {
+  readonly env: RootDatabase;
+  readonly entries: Database<StoredValue, string>;
+  readonly chunks: Database<Buffer, [string, number]>;
+  readonly tags: Database<string, string>;
+  readonly access: Database<[number, number], string>;
+  readonly meta: Database<unknown, string>;
+  readonly memory: MemoryTier;
+  readonly options: StoreOptions;
+  readonly #accessed = new Map<string, number>();
+  #writableAfter = 0;
+  #closed = false;
+  readonly #timers = new Set<NodeJS.Timeout>();
+
+  constructor(options: StoreOptions) {
+    this.options = options;
+    this.env = open({ path: options.dir, maxDbs: 16, pageSize: 4096 });
+    this.entries = this.env.openDB<StoredValue, string>({
+      name: 'entries',
+      sharedStructuresKey: Symbol.for('structures'),
+    });
+    this.chunks = this.env.openDB<Buffer, [string, number]>({ name: 'chunks', encoding: 'binary' });
+    this.tags = this.env.openDB<string, string>({ name: 'tags', dupSort: true, encoding: 'ordered-binary' });
+    this.access = this.env.openDB<[number, number], string>({ name: 'access' });
+    this.meta = this.env.openDB<unknown, string>({ name: 'meta' });
+    this.memory = new MemoryTier(options.memorySize, options.memoryObjectSize);
+    if (this.meta.get('schema') === undefined) this.meta.putSync('schema', RECORD_VERSION);
+  }
+
+  /** Synchronous: the variant of `storage` that matches the request's Vary fields. */
+  lookup(storage: string, headers: Record<string, string | string[] | undefined>): Lookup {
+    const value = this.entries.get(storage);
+    if (value === undefined) return MISS;
+    if (value.kind === 'entry') return { kind: 'found', id: storage, record: value };
+    const id = variantKey(storage, secondaryKey(value.fields, headers));
+    const variant = this.entries.get(id);
+    if (variant === undefined || variant.kind !== 'entry') return { kind: 'vary-miss', fields: value.fields };
+    return { kind: 'found', id, record: variant };
+  }
+
+  /** Note a hit for eviction order; flushed to LMDB in batches, never per request. */
+  touch(id: string): void {
+    this.#accessed.set(id, this.options.now());
+  }
+
+  /** The whole body when it is small enough for the memory tier (read once from LMDB, then kept). */
+  smallBody(record: EntryRecord): Buffer | undefined {
+    const cached = this.memory.get(record.bodyId);
+    if (cached !== undefined) return cached;
+    if (!this.memory.accepts(record.size)) return undefined;
+    const parts: Buffer[] = [];
+    for (let i = 0; i < record.chunks; i++) {
+      const chunk = this.chunks.getBinary([record.bodyId, i]);
+      if (chunk === undefined) return undefined;
+      parts.push(chunk);
+    }
+    const body = parts.length === 1 ? parts[0]! : Buffer.concat(parts, record.size);
+    if (body.length !== record.size) return undefined;
+    this.memory.set(record.bodyId, body);
+    return body;
+  }
+
+  chunk(bodyId: string, index: number): Buffer | undefined {
+    return this.chunks.getBinary([bodyId, index]);
+  }
+
+  /** False while writes are failing (map or disk full): misses then pass through unstored. */
+  get writable(): boolean {
+    return this.options.now() >= this.#writableAfter;
+  }
+
+  writeFailed(error: unknown): void {
+    if (this.writable) this.options.log.error({ err: error }, 'cache write failed; storing paused for 30s');
+    this.#writableAfter = this.options.now() + 30_000;
+  }
+
+  newBodyId(): string {
+    return `${Date.now().toString(36)}.${randomBytes(8).toString('base64url')}`;
+  }
+
+  createWriter(storage: string): BodyWriter {
+    return new BodyWriter(this, storage, this.newBodyId());
+  }
+
+  /**
+   * Commits a complete entry in one transaction with its last chunk (done by the writer).
+   * Replaces the previous variant; the old body is removed after a grace period.
+   * Runs inside a write transaction.
+   */
+  commitEntryInTxn(storage: string, id: string, record: EntryRecord): void {
+    const current = this.entries.get(storage);
+    if (record.vary.length > 0) {
+      const marker: VaryMarker = { kind: 'vary', v: RECORD_VERSION, fields: record.vary };
+      if (current?.kind === 'entry') this.#removeVariantInTxn(storage, current);
+      if (current?.kind !== 'vary' || current.fields.join() !== record.vary.join()) {
+        this.#removeVariantsInTxn(storage);
+        this.entries.put(storage, marker);
+      }
+    } else if (current?.kind === 'vary') {
+      this.#removeVariantsInTxn(storage);
+    }
+    const previous = id === storage ? (current?.kind === 'entry' ? current : undefined) : this.#entryAt(id);
+    if (previous !== undefined) this.#removeVariantInTxn(id, previous);
+    this.entries.put(id, record);
+    for (const tag of record.tags) this.tags.put(tag, id);
+    this.access.put(id, [this.options.now(), entryCost(record)]);
+    this.#addBytes(entryCost(record));
+  }
+
+  #entryAt(id: string): EntryRecord | undefined {
+    const value = this.entries.get(id);
+    return value?.kind === 'entry' ? value : undefined;
+  }
+
+  #addBytes(delta: number): void {
+    const bytes = (this.meta.get('bytes') as number | undefined) ?? 0;
+    this.meta.put('bytes', Math.max(0, bytes + delta));
+  }
+
+  /** Inside a write transaction: forget one variant, its tags and (later) its body. */
+  #removeVariantInTxn(id: string, record: EntryRecord): void {
+    this.entries.remove(id);
+    this.access.remove(id);
+    for (const tag of record.tags) this.tags.remove(tag, id);
+    this.#addBytes(-entryCost(record));
+    this.#accessed.delete(id);
+    this.removeBodyLater(record.bodyId, record.chunks);
+  }
+
+  #removeVariantsInTxn(storage: string): number {
+    let removed = 0;
+    for (const { key, value } of this.entries.getRange(variantRange(storage))) {
+      if (value.kind === 'entry') {
+        this.#removeVariantInTxn(key, value);
+        removed++;
+      }
+    }
+    return removed;
+  }
+
+  /** Removes every variant of a primary key (a hard purge or eviction). Returns how many. */
+  removeKeyInTxn(storage: string): number {
+    const current = this.entries.get(storage);
+    if (current === undefined) return 0;
+    if (current.kind === 'entry') {
+      this.#removeVariantInTxn(storage, current);
+      return 1;
+    }
+    this.entries.remove(storage);
+    return this.#removeVariantsInTxn(storage);
+  }
+
+  /** Eviction of one variant; the primary key's Vary marker goes with its last variant. */
+  removeEvictedInTxn(id: string): boolean {
+    const removed = this.removeVariantInTxn(id);
+    const separator = id.indexOf('\u0000');
+    if (removed && separator > 0) {
+      const storage = id.slice(0, separator);
+      let left = false;
+      for (const _ of this.entries.getKeys({ ...variantRange(storage), limit: 1 })) left = true;
+      if (!left) this.entries.remove(storage);
+    }
+    return removed;
+  }
+
+  removeVariantInTxn(id: string): boolean {
+    const record = this.#entryAt(id);
+    if (record === undefined) return false;
+    this.#removeVariantInTxn(id, record);
+    return true;
+  }
+
+  /** Marks every variant of a primary key stale (soft purge, RFC 9111 §4.4 invalidation). */
+  invalidateKeyInTxn(storage: string): number {
+    const current = this.entries.get(storage);
+    if (current === undefined) return 0;
+    if (current.kind === 'entry') return this.invalidateVariantInTxn(storage) ? 1 : 0;
+    let count = 0;
+    for (const { key } of this.entries.getRange(variantRange(storage))) {
+      if (this.invalidateVariantInTxn(key)) count++;
+    }
+    return count;
+  }
+
+  invalidateVariantInTxn(id: string): boolean {
+    const record = this.#entryAt(id);
+    if (record === undefined || record.invalidated) return false;
+    this.entries.put(id, { ...record, invalidated: true });
+    return true;
+  }
+
+  /** Hard removal of a primary key, in its own transaction. */
+  removeKey(storage: string): Promise<number> {
+    return this.entries.transaction(() => this.removeKeyInTxn(storage));
+  }
+
+  invalidateKey(storage: string): Promise<number> {
+    return this.entries.transaction(() => this.invalidateKeyInTxn(storage));
+  }
+
+  /** Replaces a record's headers and freshness after a 304, if its body is still the same. */
+  refresh(id: string, record: EntryRecord): Promise<boolean> {
+    return this.entries.transaction(() => {
+      const current = this.#entryAt(id);
+      if (current === undefined || current.bodyId !== record.bodyId) return false;
+      this.entries.put(id, record);
+      return true;
+    });
+  }
+
+  removeBodyLater(bodyId: string, chunks: number): void {
+    if (this.#closed) return;
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      this.memory.delete(bodyId);
+      if (this.#closed) return;
+      for (let i = 0; i < chunks; i++) this.chunks.remove([bodyId, i]);
+    }, BODY_GRACE_MS);
+    timer.unref();
+    this.#timers.add(timer);
+  }
+
+  /** Writes the access times noted since the last flush (one batched transaction). */
+  flushAccess(): Promise<void> {
+    if (this.#accessed.size === 0) return Promise.resolve();
+    const accessed = [...this.#accessed];
+    this.#accessed.clear();
+    return this.entries.transaction(() => {
+      for (const [id, time] of accessed) {
+        const current = this.access.get(id);
+        if (current !== undefined) this.access.put(id, [time, current[1]]);
+      }
+    });
+  }
+
+  usage(): { bytes: number; entries: number } {
+    return { bytes: (this.meta.get('bytes') as number | undefined) ?? 0, entries: this.access.getCount() };
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    await this.flushAccess().catch(() => {});
+    this.#closed = true;
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers.clear();
+    await this.env.close();
+  }
+}

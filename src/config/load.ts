@@ -1,0 +1,162 @@
+/**
+ * Loading merges defaults < file < environment < flags, validates once against the
+ * schema (every problem reported with its path), then freezes the result.
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { EdgeError } from '../errors.ts';
+import { type Config, configSchema } from './schema.ts';
+
+/** Overrides from the command line; each replaces what the file says. */
+export interface ConfigOverrides {
+  listen?: string;
+  origin?: string;
+  cacheDir?: string;
+  adminListen?: string;
+  adminToken?: string;
+  workers?: number | 'auto';
+  logLevel?: string;
+}
+
+export interface LoadOptions {
+  /** Path of a YAML or JSON file. */
+  file?: string;
+  /** Environment variables (STRATA_*); defaults to none so tests stay hermetic. */
+  env?: Record<string, string | undefined>;
+  overrides?: ConfigOverrides;
+}
+
+export interface ConfigProblem {
+  path: string;
+  message: string;
+}
+
+type Raw = Record<string, unknown>;
+
+export function readConfigFile(file: string): Raw {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (cause) {
+    throw new EdgeError(
+      'EDGE_ERR_CONFIG_READ',
+      `cannot read config file ${file}: ${(cause as Error).message}`,
+      {
+        cause,
+      },
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+  } catch (cause) {
+    throw new EdgeError(
+      'EDGE_ERR_CONFIG_READ',
+      `cannot parse config file ${file}: ${(cause as Error).message}`,
+      {
+        cause,
+      },
+    );
+  }
+  if (parsed === null || parsed === undefined) return {};
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new EdgeError('EDGE_ERR_CONFIG_READ', `config file ${file} must hold a mapping at the top level`);
+  }
+  return parsed as Raw;
+}
+
+/** The environment variables the node reads, each the same as its flag. */
+function fromEnv(env: Record<string, string | undefined>): ConfigOverrides {
+  const overrides: ConfigOverrides = {};
+  if (env.STRATA_LISTEN) overrides.listen = env.STRATA_LISTEN;
+  if (env.STRATA_ORIGIN) overrides.origin = env.STRATA_ORIGIN;
+  if (env.STRATA_CACHE_DIR) overrides.cacheDir = env.STRATA_CACHE_DIR;
+  if (env.STRATA_ADMIN_LISTEN) overrides.adminListen = env.STRATA_ADMIN_LISTEN;
+  if (env.STRATA_ADMIN_TOKEN) overrides.adminToken = env.STRATA_ADMIN_TOKEN;
+  if (env.STRATA_LOG_LEVEL) overrides.logLevel = env.STRATA_LOG_LEVEL;
+  return overrides;
+}
+
+function section(raw: Raw, name: string): Raw {
+  const value = raw[name];
+  if (value === undefined) {
+    const created: Raw = {};
+    raw[name] = created;
+    return created;
+  }
+  return value as Raw;
+}
+
+function applyOverrides(raw: Raw, overrides: ConfigOverrides): void {
+  if (overrides.listen !== undefined) raw.listeners = [{ listen: overrides.listen }];
+  if (overrides.cacheDir !== undefined) section(raw, 'cache').dir = overrides.cacheDir;
+  if (overrides.adminListen !== undefined) section(raw, 'admin').listen = overrides.adminListen;
+  if (overrides.adminToken !== undefined) section(raw, 'admin').token = overrides.adminToken;
+  if (overrides.logLevel !== undefined) section(raw, 'logging').level = overrides.logLevel;
+  if (overrides.workers !== undefined) raw.workers = overrides.workers;
+  if (overrides.origin !== undefined) {
+    // The flag's origin answers every Host that no site of the file claims.
+    const origins = Array.isArray(raw.origins) ? [...raw.origins] : [];
+    const sites = Array.isArray(raw.sites) ? [...raw.sites] : [];
+    origins.push({ name: 'origin', url: normalizeOriginFlag(overrides.origin) });
+    sites.push({ name: 'default', hosts: ['*'], origins: ['origin'] });
+    raw.origins = origins;
+    raw.sites = sites;
+  }
+}
+
+/** `--origin http://host:port/` and `--origin host:port` both mean the origin at host:port. */
+function normalizeOriginFlag(value: string): string {
+  const withScheme = /^[a-z]+:\/\//i.test(value) ? value : `http://${value}`;
+  try {
+    const url = new URL(withScheme);
+    if (url.pathname === '/' && !url.search) return `${url.protocol}//${url.host}`;
+  } catch {
+    // fall through: the schema reports it with its path
+  }
+  return value;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}
+
+export function formatProblems(problems: readonly ConfigProblem[]): string {
+  return problems.map((problem) => `  ${problem.path || '(top level)'}: ${problem.message}`).join('\n');
+}
+
+/** Validates a raw config object; returns every problem, or the frozen config. */
+export function validateConfig(raw: unknown): { config: Config } | { problems: ConfigProblem[] } {
+  const result = configSchema.safeParse(raw);
+  if (result.success) return { config: deepFreeze(result.data) };
+  const problems = result.error.issues.map((issue) => {
+    const path = issue.path
+      .map((part) => (typeof part === 'number' ? `[${part}]` : `.${String(part)}`))
+      .join('');
+    const message =
+      issue.code === 'unrecognized_keys'
+        ? `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`
+        : issue.message;
+    return { path: path.replace(/^\./, ''), message };
+  });
+  return { problems };
+}
+
+export function loadConfig(options: LoadOptions = {}): Config {
+  const raw: Raw = options.file ? readConfigFile(options.file) : {};
+  applyOverrides(raw, fromEnv(options.env ?? {}));
+  applyOverrides(raw, options.overrides ?? {});
+  const result = validateConfig(raw);
+  if ('problems' in result) {
+    const where = options.file ? ` in ${options.file}` : '';
+    throw new EdgeError(
+      'EDGE_ERR_CONFIG_INVALID',
+      `invalid configuration${where}:\n${formatProblems(result.problems)}`,
+    );
+  }
+  return result.config;
+}

@@ -1,0 +1,238 @@
+/**
+ * The one configuration schema: types, defaults, bounds and the descriptions that
+ * docs/configuration.md documents. Unknown keys are errors everywhere.
+ */
+import { z } from 'zod';
+import { parseDuration, parseListen, parseSize } from './units.ts';
+
+const size = (description: string) =>
+  z
+    .union([z.number(), z.string()])
+    .transform((value, ctx) => {
+      const bytes = parseSize(value);
+      if (bytes === undefined) {
+        ctx.addIssue({ code: 'custom', message: `"${value}" is not a size (e.g. 4GiB, 256MiB, 1048576)` });
+        return z.NEVER;
+      }
+      return bytes;
+    })
+    .describe(description);
+
+const duration = (description: string) =>
+  z
+    .union([z.number(), z.string()])
+    .transform((value, ctx) => {
+      const ms = parseDuration(value);
+      if (ms === undefined) {
+        ctx.addIssue({ code: 'custom', message: `"${value}" is not a duration (e.g. 30s, 250ms, 2m)` });
+        return z.NEVER;
+      }
+      return ms;
+    })
+    .describe(description);
+
+const listen = (description: string) =>
+  z
+    .string()
+    .refine((value) => parseListen(value) !== undefined, {
+      message: 'expected HOST:PORT, e.g. 127.0.0.1:8080',
+    })
+    .describe(description);
+
+const originUrl = z
+  .string()
+  .refine(
+    (value) => {
+      try {
+        const url = new URL(value);
+        return (url.protocol === 'http:' || url.protocol === 'https:') && url.pathname === '/' && !url.search;
+      } catch {
+        return false;
+      }
+    },
+    { message: 'expected an http:// or https:// URL with no path, e.g. http://10.0.0.5:8080' },
+  )
+  .describe('Where the origin is reached: scheme, host and port, no path.');
+
+export const originSchema = z.strictObject({
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, dot, dash and underscore only')
+    .describe('Name that sites refer to.'),
+  url: originUrl,
+  hostHeader: z.string().optional().describe("Host header sent to this origin; default: the client's Host."),
+  connectTimeout: duration('Time allowed to open a connection; a timeout answers 504.').default(5000),
+  responseTimeout: duration('Time allowed until response headers arrive; a timeout answers 504.').default(
+    30_000,
+  ),
+  bodyTimeout: duration(
+    'Longest pause allowed between two pieces of a response body; the response is cut short.',
+  ).default(30_000),
+  connections: z
+    .number()
+    .int()
+    .min(1)
+    .max(10_000)
+    .default(128)
+    .describe('Keep-alive connections per origin.'),
+});
+
+export const siteSchema = z.strictObject({
+  name: z.string().min(1).describe('Name used in logs and metrics.'),
+  hosts: z
+    .array(
+      z
+        .string()
+        .regex(/^(\*|(\*\.)?[A-Za-z0-9.-]+(:\d+)?)$/, 'expected a host name, *.example.com or *')
+        .transform((host) => host.toLowerCase()),
+    )
+    .min(1)
+    .describe('Host patterns this site answers: exact names, *.example.com wildcards, or * for all.'),
+  origins: z
+    .array(z.string())
+    .min(1)
+    .describe('Names of the origins this site fetches from, in order of preference.'),
+  sortQuery: z.boolean().default(false).describe('Sort query parameters in the cache key.'),
+  grace: duration(
+    'Stale-while-revalidate window for responses that carry no stale directive (0: off). RFC 5861.',
+  ).default(0),
+});
+
+export const cacheSchema = z
+  .strictObject({
+    dir: z.string().min(1).default('.strata-cache').describe('Directory of the LMDB cache environment.'),
+    maxSize: size('Upper bound of stored bytes; least-recently-used entries are evicted before it.').default(
+      4 * 1024 ** 3,
+    ),
+    maxObjectSize: size('Responses larger than this pass through unstored.').default(256 * 1024 ** 2),
+    memorySize: size('Bytes of hot bodies kept in memory per worker in front of LMDB.').default(
+      256 * 1024 ** 2,
+    ),
+    memoryObjectSize: size('Largest body kept in the in-memory tier.').default(4 * 1024 ** 2),
+    chunkSize: size('Size of the body chunks written to LMDB.').default(256 * 1024),
+    heuristicFraction: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0.1)
+      .describe('Heuristic freshness: this fraction of the time since Last-Modified (RFC 9111 §4.2.2).'),
+    heuristicMax: duration('Cap on heuristic freshness.').default(86_400_000),
+    hitForPass: duration('How long an uncacheable key skips request collapsing.').default(120_000),
+    tagHeaders: z
+      .array(z.string())
+      .default(['Surrogate-Key', 'Cache-Tag'])
+      .describe(
+        'Response headers whose values are indexed as tags (Surrogate-Key: space separated; others: comma).',
+      ),
+    passTagHeaders: z
+      .boolean()
+      .default(false)
+      .describe('Deliver tag headers to clients instead of stripping them.'),
+  })
+  .prefault({});
+
+export const adminSchema = z
+  .strictObject({
+    listen: listen('Admin listener (purge API, metrics, health); loopback by default.').default(
+      '127.0.0.1:9091',
+    ),
+    token: z
+      .string()
+      .min(16, 'use at least 16 characters')
+      .optional()
+      .describe('Bearer token for the admin API.'),
+    enabled: z.boolean().default(true).describe('Start the admin listener.'),
+  })
+  .prefault({});
+
+export const loggingSchema = z
+  .strictObject({
+    level: z
+      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+      .default('info')
+      .describe('Log level.'),
+    access: z.boolean().default(true).describe('Write one access-log line per request.'),
+  })
+  .prefault({});
+
+export const proxySchema = z
+  .strictObject({
+    trustedProxies: z
+      .array(z.string())
+      .default([])
+      .describe(
+        'Addresses (or CIDR ranges) whose X-Forwarded-* and Forwarded headers are trusted and extended.',
+      ),
+    via: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]+$/)
+      .default('strata')
+      .describe('Pseudonym in Via and the Cache-Status cache name.'),
+    maxHeaderSize: size('Largest request header section accepted.').default(16 * 1024),
+    requestTimeout: duration('Time allowed to receive a complete request.').default(60_000),
+    keepAliveTimeout: duration('Idle time before a client connection is closed.').default(5000),
+  })
+  .prefault({});
+
+export const listenerSchema = z.strictObject({
+  listen: listen('Address of a client listener.'),
+});
+
+export const configSchema = z
+  .strictObject({
+    listeners: z
+      .array(listenerSchema)
+      .min(1)
+      .default([{ listen: '127.0.0.1:8080' }])
+      .describe('Client listeners.'),
+    sites: z
+      .array(siteSchema)
+      .default([])
+      .describe('Sites: host patterns mapped to origins, first match wins.'),
+    origins: z.array(originSchema).default([]).describe('Origins the sites fetch from.'),
+    cache: cacheSchema,
+    admin: adminSchema,
+    logging: loggingSchema,
+    proxy: proxySchema,
+    workers: z
+      .union([z.number().int().min(1).max(256), z.literal('auto')])
+      .default(1)
+      .describe('Worker processes (auto: one per core).'),
+  })
+  .superRefine((config, ctx) => {
+    const names = new Set<string>();
+    config.origins.forEach((origin, index) => {
+      if (names.has(origin.name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['origins', index, 'name'],
+          message: `duplicate origin "${origin.name}"`,
+        });
+      }
+      names.add(origin.name);
+    });
+    config.sites.forEach((site, index) => {
+      site.origins.forEach((name, j) => {
+        if (!names.has(name)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['sites', index, 'origins', j],
+            message: `no origin named "${name}"`,
+          });
+        }
+      });
+    });
+    if (config.cache.maxObjectSize > config.cache.maxSize) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['cache', 'maxObjectSize'],
+        message: 'must not exceed cache.maxSize',
+      });
+    }
+  });
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type Config = z.output<typeof configSchema>;
+export type OriginConfig = z.output<typeof originSchema>;
+export type SiteConfig = z.output<typeof siteSchema>;
+export type CacheConfig = z.output<typeof cacheSchema>;

@@ -1,0 +1,159 @@
+/**
+ * The one place that constructs and wires everything: store, eviction, origins, sites,
+ * pipeline, listeners, admin listener.
+ */
+import type { Logger } from 'pino';
+import { startAdmin } from './admin/server.ts';
+import { CollapseTable } from './cache/collapse.ts';
+import { Evictor } from './cache/eviction.ts';
+import { CacheStore } from './cache/store.ts';
+import type { Config } from './config/schema.ts';
+import { formatListen, parseListen } from './config/units.ts';
+import type { Edge } from './edge/edge.ts';
+import { Pipeline } from './edge/pipeline.ts';
+import { SiteTable } from './edge/sites.ts';
+import { EdgeError } from './errors.ts';
+import { type Listener, startListener } from './http/listener.ts';
+import { createTrustList } from './http/trusted-proxies.ts';
+import { createLogger } from './observability/logger.ts';
+import { createMetrics, type Metrics } from './observability/metrics.ts';
+import { Origin, OriginPool } from './origin/pool.ts';
+
+export interface EdgeNodeOptions {
+  config: Config;
+  /** Wall clock in ms; tests inject their own. */
+  now?: () => number;
+  logger?: Logger;
+  /** Run store upkeep (eviction, orphan sweep) in this process. Default true. */
+  upkeep?: boolean;
+}
+
+export interface EdgeNode {
+  readonly config: Config;
+  readonly store: CacheStore;
+  readonly metrics: Metrics;
+  readonly edge: Edge;
+  /** Client listeners' bound addresses, as HOST:PORT. */
+  readonly addresses: string[];
+  readonly adminAddress: string | undefined;
+  /** Resolves when no fill or background revalidation is running. */
+  idle(): Promise<void>;
+  /** Runs one eviction pass now (tests and the admin API). */
+  evict(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode> {
+  const { config } = options;
+  const now = options.now ?? Date.now;
+  const log = options.logger ?? createLogger({ level: config.logging.level });
+  if (config.sites.length === 0) {
+    throw new EdgeError(
+      'EDGE_ERR_CONFIG_INVALID',
+      'no sites configured: give --origin URL or a config file with sites',
+    );
+  }
+  const store = new CacheStore({
+    dir: config.cache.dir,
+    maxSize: config.cache.maxSize,
+    chunkSize: config.cache.chunkSize,
+    memorySize: config.cache.memorySize,
+    memoryObjectSize: config.cache.memoryObjectSize,
+    log,
+    now,
+  });
+  const metrics = createMetrics();
+  metrics.storeCapacity.set(config.cache.maxSize);
+  const origins = new Map(config.origins.map((origin) => [origin.name, new Origin(origin)]));
+  const sites = new SiteTable(
+    config.sites,
+    (site) => new OriginPool(site.origins.map((name) => origins.get(name)!)),
+  );
+  const tagHeaders = config.cache.tagHeaders.map((name) => name.toLowerCase());
+  const edge: Edge = {
+    config,
+    store,
+    collapse: new CollapseTable(config.cache.hitForPass, now),
+    sites,
+    metrics,
+    log,
+    now,
+    trusted: createTrustList(config.proxy.trustedProxies),
+    name: config.proxy.via,
+    revalidating: new Set(),
+    tagHeaders,
+    stripResponse: new Set(['strata-cdn-cache-control', ...(config.cache.passTagHeaders ? [] : tagHeaders)]),
+    collapseTimeoutMs: 30_000,
+    work: new Set(),
+  };
+  const evictor = new Evictor(store, {
+    maxSize: config.cache.maxSize,
+    log,
+    onEvict: (count) => metrics.evictions.inc(count),
+  });
+  if (options.upkeep !== false) {
+    evictor.start();
+    void evictor.sweepOrphans(Date.now() - 1000);
+  }
+  const pipeline = new Pipeline(edge, 'http');
+  const listeners: Listener[] = [];
+  let admin: Listener | undefined;
+  try {
+    for (const listener of config.listeners) {
+      const address = parseListen(listener.listen)!;
+      listeners.push(
+        await startListener(
+          {
+            host: address.host,
+            port: address.port,
+            maxHeaderSize: config.proxy.maxHeaderSize,
+            requestTimeout: config.proxy.requestTimeout,
+            keepAliveTimeout: config.proxy.keepAliveTimeout,
+          },
+          pipeline.handle,
+        ),
+      );
+    }
+    if (config.admin.enabled) admin = await startAdmin({ config, edge, evict: () => evictor.runOnce() });
+  } catch (error) {
+    await Promise.all(listeners.map((l) => l.close()));
+    await store.close();
+    throw error;
+  }
+  const addresses = listeners.map((l) => formatListen({ host: l.address.address, port: l.address.port }));
+  log.info(
+    {
+      listen: addresses,
+      admin: admin ? formatListen({ host: admin.address.address, port: admin.address.port }) : undefined,
+      cache: config.cache.dir,
+    },
+    'edge node started',
+  );
+  let closing: Promise<void> | undefined;
+  return {
+    config,
+    store,
+    metrics,
+    edge,
+    addresses,
+    adminAddress: admin ? formatListen({ host: admin.address.address, port: admin.address.port }) : undefined,
+    evict: () => evictor.runOnce(),
+    idle: () => idle(edge),
+    close() {
+      closing ??= (async () => {
+        await Promise.all([...listeners.map((l) => l.close()), admin?.close()]);
+        await idle(edge);
+        await evictor.stop();
+        await Promise.all([...origins.values()].map((o) => o.close()));
+        await store.close();
+        log.info('edge node stopped');
+        log.flush?.();
+      })();
+      return closing;
+    },
+  };
+}
+
+async function idle(edge: Edge): Promise<void> {
+  for (let round = 0; round < 100 && edge.work.size > 0; round++) await Promise.allSettled([...edge.work]);
+}

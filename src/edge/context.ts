@@ -1,0 +1,87 @@
+/**
+ * The per-request context: what every phase reads and writes, and the two outcomes
+ * that logs and metrics report — the lookup result and the insert result.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { EdgeError } from '../errors.ts';
+import type { CacheStatusParts } from '../observability/cache-status.ts';
+import type { Site } from './sites.ts';
+
+export type LookupResult =
+  | 'hit'
+  | 'miss'
+  | 'stale'
+  | 'stale-while-revalidate'
+  | 'stale-if-error'
+  | 'revalidated'
+  | 'collapsed'
+  | 'pass'
+  | 'bypass'
+  | 'rejected'
+  | 'error';
+
+/** 'stored', 'updated', 'not-storable:<reason>', 'aborted-too-large', 'aborted-incomplete', … */
+export type InsertResult = string;
+
+export interface RequestContext {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  /** performance.now() at arrival. */
+  readonly start: number;
+  /** Clock time (ms) at arrival. */
+  readonly now: number;
+  readonly method: string;
+  readonly scheme: 'http' | 'https';
+  host: string;
+  path: string;
+  site: Site | undefined;
+  /** Primary cache key (absolute URL). */
+  key: string;
+  /** LMDB key of the primary key. */
+  storage: string;
+  /** LMDB key of the variant served or stored ('' until known). */
+  id: string;
+  lookup: LookupResult;
+  insert: InsertResult | undefined;
+  cacheStatus: CacheStatusParts;
+  origin: string | undefined;
+  originStatus: number | undefined;
+  originMs: number | undefined;
+  error: EdgeError | undefined;
+  bytes: number;
+  logged: boolean;
+  /** Set while a fill this request leads is still being committed: the log waits for its insert result. */
+  holdLog: boolean;
+}
+
+export function createContext(
+  req: IncomingMessage,
+  res: ServerResponse,
+  now: number,
+  scheme: 'http' | 'https',
+): RequestContext {
+  return {
+    req,
+    res,
+    start: performance.now(),
+    now,
+    method: req.method ?? 'GET',
+    scheme,
+    host: '',
+    path: '',
+    site: undefined,
+    key: '',
+    storage: '',
+    id: '',
+    lookup: 'miss',
+    insert: undefined,
+    cacheStatus: {},
+    origin: undefined,
+    originStatus: undefined,
+    originMs: undefined,
+    error: undefined,
+    bytes: 0,
+    logged: false,
+    holdLog: false,
+  };
+}

@@ -1,0 +1,32 @@
+/** What the pipeline's phases share: built once by edge-node.ts. */
+import type { Logger } from 'pino';
+import type { CollapseTable } from '../cache/collapse.ts';
+import type { CacheStore } from '../cache/store.ts';
+import type { Config } from '../config/schema.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import type { SiteTable } from './sites.ts';
+
+export interface Edge {
+  readonly config: Config;
+  readonly store: CacheStore;
+  readonly collapse: CollapseTable;
+  readonly sites: SiteTable;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  /** Wall-clock milliseconds; injected so tests control time. */
+  readonly now: () => number;
+  /** Whether a peer address is a trusted proxy. */
+  readonly trusted: (address: string) => boolean;
+  /** Our name in Via and Cache-Status. */
+  readonly name: string;
+  /** Keys with a background revalidation running in this process. */
+  readonly revalidating: Set<string>;
+  /** Lower-case names of the response headers indexed as tags. */
+  readonly tagHeaders: readonly string[];
+  /** Response fields never delivered: internal targeted field, and tag headers unless passed on. */
+  readonly stripResponse: ReadonlySet<string>;
+  /** Fills and background revalidations still running (for graceful shutdown and tests). */
+  readonly work: Set<Promise<unknown>>;
+  /** How long followers wait for a leader's response headers. */
+  readonly collapseTimeoutMs: number;
+}

@@ -1,0 +1,156 @@
+/**
+ * deliver: answers from a stored entry — Age, Cache-Status, client conditionals (304),
+ * HEAD, and single byte ranges (206) — from the memory tier when the body is hot, or
+ * streamed chunk by chunk from LMDB. Synchronous up to the first byte written.
+ */
+
+import { parseHttpDate } from '../../cache/policy/http-date.ts';
+import { currentAge, remainingFreshness } from '../../cache/policy/reuse.ts';
+import type { EntryRecord } from '../../cache/record.ts';
+import { formatCacheStatus } from '../../observability/cache-status.ts';
+import type { RequestContext } from '../context.ts';
+import type { Edge } from '../edge.ts';
+
+/** RFC 9110 §8.8.3.2 weak comparison of an entity tag against an If-None-Match list. */
+export function etagMatches(list: string, etag: string | undefined): boolean {
+  if (list.trim() === '*') return etag !== undefined;
+  if (etag === undefined) return false;
+  const opaque = etag.replace(/^W\//, '');
+  for (const candidate of list.split(',')) if (candidate.trim().replace(/^W\//, '') === opaque) return true;
+  return false;
+}
+
+/** RFC 9110 §13.2.2: If-None-Match first; If-Modified-Since only without it. */
+function notModified(ctx: RequestContext, record: EntryRecord): boolean {
+  if (record.status !== 200) return false;
+  const headers = ctx.req.headers;
+  const inm = headers['if-none-match'];
+  if (inm !== undefined) return etagMatches(inm, record.etag);
+  const ims = headers['if-modified-since'];
+  if (ims === undefined || record.lastModified === undefined) return false;
+  const since = parseHttpDate(ims);
+  const modified = parseHttpDate(record.lastModified);
+  return since !== undefined && modified !== undefined && modified <= since;
+}
+
+type ByteRange = { start: number; end: number } | 'unsatisfiable' | undefined;
+
+/** RFC 9110 §14.2: one bytes range (several ranges are answered with the whole body). */
+function requestedRange(ctx: RequestContext, record: EntryRecord): ByteRange {
+  const header = ctx.req.headers.range;
+  if (header === undefined || ctx.method !== 'GET' || record.status !== 200) return undefined;
+  const ifRange = ctx.req.headers['if-range'];
+  if (ifRange !== undefined) {
+    // §13.1.5: a strong entity tag or a date must match exactly, else the whole body.
+    const strongMatch = record.etag !== undefined && !record.etag.startsWith('W/') && ifRange === record.etag;
+    const dateMatch = record.lastModified !== undefined && ifRange === record.lastModified;
+    if (!strongMatch && !dateMatch) return undefined;
+  }
+  const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!match || (match[1] === '' && match[2] === '')) return undefined;
+  const size = record.size;
+  if (match[1] === '') {
+    const suffix = Number(match[2]);
+    if (suffix === 0) return 'unsatisfiable';
+    return { start: Math.max(0, size - suffix), end: size - 1 };
+  }
+  const start = Number(match[1]);
+  const end = match[2] === '' ? size - 1 : Math.min(Number(match[2]), size - 1);
+  if (start >= size) return 'unsatisfiable';
+  if (end < start) return undefined;
+  return { start, end };
+}
+
+/** Answers the request from `record`. Cache-Status parts must already be set on ctx. */
+export function deliverStored(edge: Edge, ctx: RequestContext, record: EntryRecord): void {
+  const { res } = ctx;
+  const age = currentAge(record, ctx.now);
+  if (ctx.cacheStatus.hit) ctx.cacheStatus.ttl = Math.trunc(remainingFreshness(record, ctx.now));
+  const headers = record.headers.slice();
+  headers.push('Age', String(age), 'Cache-Status', formatCacheStatus(edge.name, ctx.cacheStatus));
+  edge.store.touch(ctx.id || ctx.storage);
+  if ((ctx.method === 'GET' || ctx.method === 'HEAD') && notModified(ctx, record)) {
+    // RFC 9110 §15.4.5: a 304 carries the fields a 200 would, minus the content ones.
+    res.writeHead(304, stripContentFields(headers));
+    res.end();
+    return;
+  }
+  const range = requestedRange(ctx, record);
+  if (range === 'unsatisfiable') {
+    headers.push('Content-Range', `bytes */${record.size}`, 'Content-Length', '0');
+    res.writeHead(416, headers);
+    res.end();
+    return;
+  }
+  const start = range ? range.start : 0;
+  const end = range ? range.end : record.size - 1;
+  const length = end - start + 1;
+  headers.push('Content-Length', String(Math.max(0, length)));
+  if (range) headers.push('Content-Range', `bytes ${start}-${end}/${record.size}`);
+  res.writeHead(range ? 206 : record.status, headers);
+  if (ctx.method === 'HEAD' || record.size === 0) {
+    res.end();
+    return;
+  }
+  const body = edge.store.smallBody(record);
+  if (body !== undefined) {
+    ctx.bytes += length;
+    res.end(range ? body.subarray(start, end + 1) : body);
+    return;
+  }
+  streamChunks(edge, ctx, record, start, end);
+}
+
+const CONTENT_FIELDS: ReadonlySet<string> = new Set([
+  'content-length',
+  'content-type',
+  'content-encoding',
+  'content-range',
+]);
+
+function stripContentFields(headers: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) {
+    if (!CONTENT_FIELDS.has(headers[i]!.toLowerCase())) out.push(headers[i]!, headers[i + 1]!);
+  }
+  return out;
+}
+
+/** Streams bytes start..end of a large body from LMDB, one chunk at a time, with backpressure. */
+function streamChunks(
+  edge: Edge,
+  ctx: RequestContext,
+  record: EntryRecord,
+  start: number,
+  end: number,
+): void {
+  const { res } = ctx;
+  let index = Math.floor(start / record.chunkSize);
+  let offset = start - index * record.chunkSize;
+  let remaining = end - start + 1;
+  const pump = (): void => {
+    while (remaining > 0) {
+      if (res.destroyed) return;
+      const chunk = edge.store.chunk(record.bodyId, index);
+      if (chunk === undefined) {
+        res.destroy(new Error('stored body chunk missing'));
+        return;
+      }
+      const piece = chunk.subarray(offset, Math.min(chunk.length, offset + remaining));
+      index++;
+      offset = 0;
+      remaining -= piece.length;
+      ctx.bytes += piece.length;
+      if (piece.length === 0) {
+        res.destroy(new Error('stored body shorter than its record'));
+        return;
+      }
+      if (!res.write(piece)) {
+        res.once('drain', pump);
+        return;
+      }
+    }
+    res.end();
+  };
+  pump();
+}

@@ -1,0 +1,79 @@
+/**
+ * fetch: builds the origin request from the client request (end-to-end fields only,
+ * forwarding fields set, Via appended) and sends it through the site's pool.
+ */
+import type { EntryRecord } from '../../cache/record.ts';
+import { appendVia, endToEndRequestHeaders, forwardingHeaders } from '../../http/headers.ts';
+import type { OriginResponse } from '../../origin/pool.ts';
+import type { RequestContext } from '../context.ts';
+import type { Edge } from '../edge.ts';
+
+/** Client conditionals and ranges are not forwarded when the node fetches a full response to store. */
+const CACHE_FILL_DROP: ReadonlySet<string> = new Set([
+  'if-none-match',
+  'if-modified-since',
+  'if-match',
+  'if-unmodified-since',
+  'if-range',
+  'range',
+]);
+const PASS_DROP: ReadonlySet<string> = new Set();
+
+export interface FetchOptions {
+  /** Fetching a full response to store: the client's conditionals are answered by the node. */
+  fill: boolean;
+  /** The stored entry to validate (adds If-None-Match / If-Modified-Since). */
+  validate?: EntryRecord | undefined;
+  /** Send GET for a HEAD request (to store the response). */
+  method?: string;
+  signal?: AbortSignal;
+}
+
+function hasBody(ctx: RequestContext): boolean {
+  const headers = ctx.req.headers;
+  return (
+    headers['transfer-encoding'] !== undefined ||
+    (headers['content-length'] !== undefined && headers['content-length'] !== '0')
+  );
+}
+
+export function originRequestHeaders(
+  edge: Edge,
+  ctx: RequestContext,
+  options: FetchOptions,
+): Record<string, string | string[]> {
+  const { req } = ctx;
+  const headers = endToEndRequestHeaders(req.headers, options.fill ? CACHE_FILL_DROP : PASS_DROP);
+  const peer = req.socket.remoteAddress ?? '';
+  Object.assign(
+    headers,
+    forwardingHeaders({
+      clientAddress: peer,
+      trusted: edge.trusted(peer),
+      proto: ctx.scheme,
+      host: ctx.host,
+      headers: req.headers,
+    }),
+  );
+  headers.via = appendVia(req.headers.via, `1.${req.httpVersionMinor}`, edge.name);
+  const origin = ctx.site!.pool.origins[0]!;
+  headers.host = origin.config.hostHeader ?? ctx.host;
+  if (options.validate) {
+    if (options.validate.etag !== undefined) headers['if-none-match'] = options.validate.etag;
+    if (options.validate.lastModified !== undefined)
+      headers['if-modified-since'] = options.validate.lastModified;
+  }
+  return headers;
+}
+
+export function fetchOrigin(edge: Edge, ctx: RequestContext, options: FetchOptions): Promise<OriginResponse> {
+  const method = options.method ?? ctx.method;
+  const withBody = method !== 'GET' && method !== 'HEAD' && hasBody(ctx);
+  return ctx.site!.pool.request({
+    method,
+    path: ctx.path,
+    headers: originRequestHeaders(edge, ctx, options),
+    body: withBody ? ctx.req : undefined,
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+}

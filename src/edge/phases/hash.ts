@@ -1,0 +1,8 @@
+/** hash: computes the primary cache key and its LMDB key for the request. */
+import { primaryKey, storageKey } from '../../cache/key.ts';
+import type { RequestContext } from '../context.ts';
+
+export function hash(ctx: RequestContext): void {
+  ctx.key = primaryKey(ctx.scheme, ctx.host, ctx.path, ctx.site!.sortQuery);
+  ctx.storage = storageKey(ctx.key);
+}

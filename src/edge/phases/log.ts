@@ -1,0 +1,36 @@
+/**
+ * log: runs exactly once per request, when the client response closes: one access-log
+ * line and the request's metrics.
+ */
+import type { RequestContext } from '../context.ts';
+import type { Edge } from '../edge.ts';
+
+export function logRequest(edge: Edge, ctx: RequestContext): void {
+  if (ctx.logged || ctx.holdLog || !ctx.res.closed) return;
+  ctx.logged = true;
+  const { metrics } = edge;
+  metrics.lookups.labels(ctx.lookup).inc();
+  if (ctx.bytes > 0) metrics.bytesServed.labels(ctx.origin === undefined ? 'cache' : 'origin').inc(ctx.bytes);
+  if (ctx.insert !== undefined) metrics.inserts.labels(ctx.insert).inc();
+  if (!edge.config.logging.access) return;
+  const res = ctx.res;
+  edge.log.info(
+    {
+      method: ctx.method,
+      host: ctx.host,
+      path: ctx.path,
+      status: res.statusCode,
+      cache: ctx.lookup,
+      insert: ctx.insert,
+      origin: ctx.origin,
+      originStatus: ctx.originStatus,
+      originMs: ctx.originMs === undefined ? undefined : Math.round(ctx.originMs * 10) / 10,
+      bytes: ctx.bytes,
+      ms: Math.round((performance.now() - ctx.start) * 10) / 10,
+      complete: res.writableFinished,
+      client: ctx.req.socket.remoteAddress,
+      err: ctx.error?.code,
+    },
+    'request completed',
+  );
+}

@@ -1,0 +1,132 @@
+/**
+ * store: decides whether an origin response is stored (every "not stored" has a
+ * reason) and flattens the policy verdict into the record a hit will read.
+ */
+import { variantKey } from '../../cache/key.ts';
+import { correctedInitialAge, freshnessLifetime, staleWindows } from '../../cache/policy/freshness.ts';
+import { type HeaderMap, toHeaderMap } from '../../cache/policy/semantics.ts';
+import { decideStorable, responseDirectives, type StorableVerdict } from '../../cache/policy/storable.ts';
+import { parseVary, secondaryKey } from '../../cache/policy/vary.ts';
+import { type EntryRecord, RECORD_VERSION } from '../../cache/record.ts';
+import { appendVia, endToEndResponseHeaders } from '../../http/headers.ts';
+import type { OriginResponse } from '../../origin/pool.ts';
+import type { RequestContext } from '../context.ts';
+import type { Edge } from '../edge.ts';
+
+/** Fields never stored: recomputed on delivery, or ours to add. */
+const NOT_STORED: ReadonlySet<string> = new Set(['content-length', 'age', 'date-received']);
+
+export type StorePlan =
+  | { storable: false; reason: string }
+  | {
+      storable: true;
+      id: string;
+      record: Omit<EntryRecord, 'bodyId' | 'chunks' | 'size'>;
+      contentLength: number | undefined;
+    };
+
+/** The freshness part of a record, from a response's header fields (also used after a 304). */
+export function freshnessFields(
+  edge: Edge,
+  ctx: RequestContext,
+  status: number,
+  headers: HeaderMap,
+  requestTime: number,
+  responseTime: number,
+) {
+  const cc = responseDirectives(headers);
+  const d = cc.directives;
+  const freshness = freshnessLifetime({
+    status,
+    directives: d,
+    targeted: cc.targeted,
+    date: headers.date,
+    expires: headers.expires,
+    lastModified: headers['last-modified'],
+    responseTime,
+    heuristicFraction: edge.config.cache.heuristicFraction,
+    heuristicMaxMs: edge.config.cache.heuristicMax,
+  });
+  const windows = staleWindows(d);
+  const hasStaleDirective = d.has('stale-while-revalidate') || d.has('stale-if-error');
+  return {
+    lifetime: freshness.lifetime,
+    source: freshness.source,
+    responseTime,
+    initialAge: correctedInitialAge(headers.age, headers.date, requestTime, responseTime),
+    swr: hasStaleDirective ? windows.swr : (ctx.site?.grace ?? 0),
+    sie: windows.sie,
+    noStale: d.has('must-revalidate') || d.has('proxy-revalidate') || d.has('s-maxage'),
+    noCache: d.has('no-cache') && (d.get('no-cache') ?? '') === '',
+    invalidated: false,
+    authOk: d.has('public') || d.has('s-maxage') || d.has('must-revalidate'),
+    etag: headers.etag,
+    lastModified: headers['last-modified'],
+    contentEncoding: headers['content-encoding'],
+  };
+}
+
+/** Tags from the configured headers: Surrogate-Key is space separated, the others comma separated. */
+export function extractTags(edge: Edge, headers: HeaderMap): string[] {
+  const tags = new Set<string>();
+  for (const name of edge.tagHeaders) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    for (const tag of value.split(name === 'surrogate-key' ? /\s+/ : /\s*,\s*/)) {
+      if (tag === '') continue;
+      if (tag.length > 256 || tags.size >= 128) {
+        edge.log.warn({ header: name, tag: tag.slice(0, 64) }, 'tag ignored: over the tag limits');
+        continue;
+      }
+      tags.add(tag);
+    }
+  }
+  return [...tags];
+}
+
+export function planStore(
+  edge: Edge,
+  ctx: RequestContext,
+  response: OriginResponse,
+  requestTime: number,
+  responseTime: number,
+): StorePlan {
+  const headers = toHeaderMap(response.headers);
+  const verdict: StorableVerdict = decideStorable({
+    method: ctx.method,
+    requestHeaders: toHeaderMap(ctx.req.headers),
+    status: response.status,
+    responseHeaders: headers,
+    response: responseDirectives(headers),
+  });
+  if (!verdict.storable) return { storable: false, reason: verdict.reason };
+  const lengthHeader = headers['content-length'];
+  const contentLength =
+    lengthHeader !== undefined && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
+  if (contentLength !== undefined && contentLength > edge.config.cache.maxObjectSize) {
+    return { storable: false, reason: 'too-large' };
+  }
+  if (!edge.store.writable) return { storable: false, reason: 'store-unavailable' };
+  const vary = parseVary(headers.vary);
+  const fields = vary === '*' ? [] : vary;
+  const secondary = fields.length > 0 ? secondaryKey(fields, ctx.req.headers) : '';
+  const drop = new Set([...NOT_STORED, ...edge.stripResponse, ...verdict.stripFields]);
+  const stored = endToEndResponseHeaders(response.headers, drop);
+  stored.push('Via', appendVia(response.headers.via, '1.1', edge.name));
+  const record: Omit<EntryRecord, 'bodyId' | 'chunks' | 'size'> = {
+    kind: 'entry',
+    v: RECORD_VERSION,
+    url: ctx.key,
+    status: response.status,
+    headers: stored,
+    chunkSize: edge.config.cache.chunkSize,
+    tags: extractTags(edge, headers),
+    vary: fields,
+    secondaryKey: secondary,
+    fillStartedAt: requestTime,
+    storedAt: responseTime,
+    ...freshnessFields(edge, ctx, response.status, headers, requestTime, responseTime),
+  };
+  if (verdict.noCache) record.noCache = true;
+  return { storable: true, id: variantKey(ctx.storage, secondary), record, contentLength };
+}

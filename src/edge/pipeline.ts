@@ -1,0 +1,410 @@
+/**
+ * The request pipeline: receive → hash → lookup → (deliver | collapse → fetch → store →
+ * deliver) → log. A fresh hit runs synchronously from receive to the first byte written;
+ * everything that waits on an origin runs in `forward`.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline as pipeStreams } from 'node:stream';
+import { type Fill, Fill as FillImpl, FillReader } from '../cache/fill.ts';
+import { primaryKey, storageKey } from '../cache/key.ts';
+import { urlsToInvalidate } from '../cache/policy/invalidation.ts';
+import { withinStaleIfError } from '../cache/policy/reuse.ts';
+import { secondaryKey } from '../cache/policy/vary.ts';
+import { EdgeError } from '../errors.ts';
+import { appendVia, endToEndResponseHeaders } from '../http/headers.ts';
+import { formatCacheStatus } from '../observability/cache-status.ts';
+import type { OriginResponse } from '../origin/pool.ts';
+import { createContext, type RequestContext } from './context.ts';
+import type { Edge } from './edge.ts';
+import { deliverStored } from './phases/deliver.ts';
+import { fetchOrigin } from './phases/fetch.ts';
+import { hash } from './phases/hash.ts';
+import { logRequest } from './phases/log.ts';
+import { type LookupOutcome, lookup } from './phases/lookup.ts';
+import { receive } from './phases/receive.ts';
+import { relayedHeaders, sendError } from './phases/respond.ts';
+import { planStore } from './phases/store.ts';
+import { matchesStored, refreshedRecord } from './revalidate.ts';
+
+type Found = Extract<LookupOutcome, { kind: 'found' }>;
+
+/** Origin statuses that stale-if-error may hide (RFC 5861 §4). */
+const ERROR_STATUSES: ReadonlySet<number> = new Set([500, 502, 503, 504]);
+/** Attempts at the collapse lock before a request fetches on its own. */
+const MAX_ATTEMPTS = 3;
+
+export class Pipeline {
+  readonly edge: Edge;
+  readonly scheme: 'http' | 'https';
+
+  constructor(edge: Edge, scheme: 'http' | 'https' = 'http') {
+    this.edge = edge;
+    this.scheme = scheme;
+  }
+
+  handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const edge = this.edge;
+    const ctx = createContext(req, res, edge.now(), this.scheme);
+    res.once('close', () => logRequest(edge, ctx));
+    if (!receive(edge, ctx)) return;
+    hash(ctx);
+    this.#route(ctx, 1);
+  };
+
+  #route(ctx: RequestContext, attempt: number): void {
+    const found = lookup(this.edge, ctx);
+    if (found.kind === 'found') {
+      ctx.id = found.id;
+      const reuse = found.reuse.kind;
+      if (reuse === 'fresh' || reuse === 'stale-allowed' || reuse === 'stale-while-revalidate') {
+        ctx.lookup =
+          reuse === 'fresh' ? 'hit' : reuse === 'stale-allowed' ? 'stale' : 'stale-while-revalidate';
+        ctx.cacheStatus.hit = true;
+        deliverStored(this.edge, ctx, found.record);
+        if (reuse === 'stale-while-revalidate') this.#revalidateInBackground(ctx, found);
+        return;
+      }
+    }
+    // RFC 9111 §5.2.1.7: only-if-cached — "respond either with a stored response or a 504".
+    if (
+      found.kind !== 'uncacheable-method' &&
+      /only-if-cached/i.test(String(ctx.req.headers['cache-control'] ?? ''))
+    ) {
+      ctx.cacheStatus.fwd = 'miss';
+      sendError(
+        this.edge,
+        ctx,
+        new EdgeError('EDGE_ERR_CLIENT_ONLY_IF_CACHED', 'not in cache (only-if-cached)'),
+        false,
+      );
+      return;
+    }
+    const work = this.#forward(ctx, found, attempt).catch((error: unknown) => {
+      this.edge.log.error({ err: error, url: ctx.key }, 'request failed inside the node');
+      sendError(this.edge, ctx, new EdgeError('EDGE_ERR_INTERNAL', 'internal error', { cause: error }), true);
+    });
+    this.#track(work);
+  }
+
+  #track(work: Promise<unknown>): void {
+    this.edge.work.add(work);
+    void work.finally(() => this.edge.work.delete(work));
+  }
+
+  async #forward(ctx: RequestContext, found: LookupOutcome, attempt: number): Promise<void> {
+    const edge = this.edge;
+    if (found.kind === 'uncacheable-method') return this.#pass(ctx, 'method');
+    const headers = ctx.req.headers;
+    if (ctx.method === 'HEAD' && found.kind !== 'found')
+      return this.#pass(ctx, found.reason === 'vary-miss' ? 'vary-miss' : 'miss', 'head');
+    if (headers.range !== undefined && found.kind !== 'found') return this.#pass(ctx, 'miss', 'range');
+    const fwd =
+      found.kind === 'found'
+        ? found.reuse.kind === 'revalidate' && !found.reuse.stale
+          ? 'request'
+          : 'stale'
+        : found.reason;
+    ctx.cacheStatus.fwd = fwd;
+    const collapsible = headers.authorization === undefined && !edge.collapse.isHitForPass(ctx.storage);
+    if (collapsible) {
+      const pending = edge.collapse.pending(ctx.storage);
+      if (pending !== undefined) {
+        const abort = new AbortController();
+        ctx.res.once('close', () => abort.abort());
+        const outcome = await edge.collapse.follow(pending, edge.collapseTimeoutMs, abort.signal);
+        if (ctx.res.destroyed) return;
+        if (
+          outcome.kind === 'shared' &&
+          outcome.fill.joinable &&
+          this.#sameVariant(ctx, outcome.vary, outcome.secondaryKey)
+        ) {
+          ctx.lookup = 'collapsed';
+          edge.metrics.collapsed.inc();
+          ctx.cacheStatus.collapsed = true;
+          return this.#readFill(ctx, outcome.fill, outcome.status, outcome.headers);
+        }
+        if (outcome.kind === 'failed' && attempt < MAX_ATTEMPTS) return this.#route(ctx, attempt + 1);
+        // uncacheable, timeout, another variant: fetch on our own, never overwriting the leader's fill
+        return this.#pass(ctx, fwd, outcome.kind === 'timeout' ? 'collapse-timeout' : undefined);
+      }
+    }
+    const settle = collapsible ? edge.collapse.lead(ctx.storage) : () => {};
+    const leading = collapsible ? edge.collapse.pending(ctx.storage)?.outcome : undefined;
+    const stored = found.kind === 'found' ? found : undefined;
+    const requestTime = edge.now();
+    let response: OriginResponse;
+    try {
+      response = await fetchOrigin(edge, ctx, { fill: true, method: 'GET', validate: stored?.record });
+    } catch (error) {
+      settle({ kind: 'failed' });
+      return this.#originFailed(ctx, stored, error as EdgeError);
+    }
+    const responseTime = edge.now();
+    this.#noteOrigin(ctx, response);
+    if (
+      stored &&
+      ERROR_STATUSES.has(response.status) &&
+      withinStaleIfError(stored.record, stored.directives, ctx.now)
+    ) {
+      settle({ kind: 'failed' });
+      response.body.destroy();
+      return this.#serveStaleOnError(ctx, stored, `origin answered ${response.status}`);
+    }
+    if (response.status === 304 && stored) {
+      settle({ kind: 'failed' });
+      response.body.resume();
+      return this.#refreshAndDeliver(ctx, stored, response, requestTime, responseTime);
+    }
+    const plan = planStore(edge, ctx, response, requestTime, responseTime);
+    if (!plan.storable) {
+      settle({ kind: 'uncacheable' });
+      ctx.insert = `not-storable:${plan.reason}`;
+      ctx.cacheStatus.detail = plan.reason;
+      return this.#relay(ctx, response);
+    }
+    ctx.cacheStatus.stored = true;
+    const writer = edge.store.createWriter(ctx.storage);
+    const fill = new FillImpl(edge.store, writer, true);
+    const clientHeaders = this.#fillHeaders(response);
+    settle({
+      kind: 'shared',
+      fill,
+      status: response.status,
+      headers: clientHeaders,
+      vary: plan.record.vary,
+      secondaryKey: plan.record.secondaryKey,
+    });
+    ctx.id = plan.id;
+    ctx.holdLog = true;
+    this.#readFill(ctx, fill, response.status, clientHeaders);
+    const purgeSeq = edge.store.meta.get('purgeSeq');
+    try {
+      await this.#runFill(ctx, fill, response, plan.contentLength, (bodyWriter, last) =>
+        bodyWriter.commit(plan.id, plan.record, last, () => edge.store.meta.get('purgeSeq') === purgeSeq),
+      );
+    } finally {
+      if (collapsible) edge.collapse.release(ctx.storage, leading);
+      ctx.holdLog = false;
+      logRequest(edge, ctx);
+    }
+  }
+
+  /** Drives a fill from the origin body to its commit, recording the insert result. */
+  async #runFill(
+    ctx: RequestContext,
+    fill: Fill,
+    response: OriginResponse,
+    contentLength: number | undefined,
+    commit: Parameters<Fill['finish']>[0],
+  ): Promise<void> {
+    const edge = this.edge;
+    const maxObject = edge.config.cache.maxObjectSize;
+    let tooLarge = false;
+    response.body.on('data', () => {
+      if (!tooLarge && fill.received > maxObject) {
+        tooLarge = true;
+        fill.stopStoring();
+      }
+    });
+    await fill.consume(response.body);
+    if (fill.state === 'failed' || (contentLength !== undefined && fill.received !== contentLength)) {
+      if (fill.state !== 'failed') fill.fail(new Error('origin body length differs from Content-Length'));
+      ctx.insert = 'aborted-incomplete';
+      edge.log.warn(
+        { url: ctx.key, origin: ctx.origin, received: fill.received, err: fill.error?.message },
+        'origin response incomplete; not stored',
+      );
+      return;
+    }
+    if (tooLarge) {
+      ctx.insert = 'aborted-too-large';
+      return;
+    }
+    const result = await fill.finish(commit);
+    ctx.insert =
+      result === 'stored' ? 'stored' : result === 'superseded' ? 'aborted-purged' : 'aborted-store-failed';
+    if (result === 'stored' && fill.bodyId && edge.store.memory.accepts(fill.received)) {
+      const body = fill.wholeBody();
+      if (body) edge.store.memory.set(fill.bodyId, body);
+    }
+  }
+
+  /** Header list for clients reading a fill (each adds its own Cache-Status). */
+  #fillHeaders(response: OriginResponse): string[] {
+    const list = endToEndResponseHeaders(response.headers, this.edge.stripResponse);
+    list.push('Via', appendVia(response.headers.via, '1.1', this.edge.name));
+    return list;
+  }
+
+  #readFill(ctx: RequestContext, fill: Fill, status: number, headers: string[]): void {
+    const res = ctx.res;
+    res.writeHead(status, [...headers, 'Cache-Status', formatCacheStatus(this.edge.name, ctx.cacheStatus)]);
+    if (ctx.method === 'HEAD' || status === 204 || status === 304) {
+      res.end();
+      return;
+    }
+    const reader = new FillReader(fill, res, () => {
+      ctx.bytes += reader.bytes;
+    });
+    reader.pump();
+  }
+
+  #sameVariant(ctx: RequestContext, vary: string[], leaderKey: string): boolean {
+    return vary.length === 0 || secondaryKey(vary, ctx.req.headers) === leaderKey;
+  }
+
+  #noteOrigin(ctx: RequestContext, response: OriginResponse): void {
+    ctx.origin = response.origin;
+    ctx.originStatus = response.status;
+    ctx.originMs = response.ms;
+    ctx.cacheStatus.fwdStatus = response.status;
+    this.edge.metrics.originRequests.labels(response.origin, `${Math.floor(response.status / 100)}xx`).inc();
+    this.edge.metrics.originLatency.labels(response.origin).observe(response.ms / 1000);
+  }
+
+  #originFailed(ctx: RequestContext, stored: Found | undefined, error: EdgeError): void {
+    this.edge.metrics.originRequests.labels(ctx.site!.pool.origins[0]!.name, error.code).inc();
+    if (stored && withinStaleIfError(stored.record, stored.directives, ctx.now)) {
+      ctx.error = error;
+      return this.#serveStaleOnError(ctx, stored, error.code);
+    }
+    ctx.lookup = 'error';
+    this.edge.log.warn({ err: error.message, code: error.code, url: ctx.key }, 'origin request failed');
+    sendError(this.edge, ctx, error, false);
+  }
+
+  #serveStaleOnError(ctx: RequestContext, stored: Found, why: string): void {
+    ctx.lookup = 'stale-if-error';
+    ctx.cacheStatus.fwd = 'stale';
+    ctx.cacheStatus.detail = 'stale-if-error';
+    this.edge.log.info({ url: ctx.key, why }, 'served stale: origin failing');
+    deliverStored(this.edge, ctx, stored.record);
+  }
+
+  async #refreshAndDeliver(
+    ctx: RequestContext,
+    stored: Found,
+    response: OriginResponse,
+    requestTime: number,
+    responseTime: number,
+  ): Promise<void> {
+    ctx.lookup = 'revalidated';
+    const record = matchesStored(stored.record, response)
+      ? refreshedRecord(this.edge, ctx, stored.record, response, requestTime, responseTime)
+      : stored.record;
+    if (record !== stored.record) {
+      const ok = await this.edge.store.refresh(stored.id, record).catch(() => false);
+      ctx.insert = ok ? 'updated' : 'not-updated';
+    }
+    deliverStored(this.edge, ctx, record);
+  }
+
+  /** Sends the request to the origin and relays the answer unstored. */
+  async #pass(
+    ctx: RequestContext,
+    fwd: RequestContext['cacheStatus']['fwd'],
+    detail?: string,
+  ): Promise<void> {
+    ctx.lookup =
+      fwd === 'method' ? 'pass' : fwd === 'bypass' ? 'bypass' : ctx.lookup === 'miss' ? 'miss' : 'pass';
+    ctx.cacheStatus.fwd = fwd;
+    if (detail) ctx.cacheStatus.detail = detail;
+    let response: OriginResponse;
+    try {
+      response = await fetchOrigin(this.edge, ctx, { fill: false });
+    } catch (error) {
+      return this.#originFailed(ctx, undefined, error as EdgeError);
+    }
+    this.#noteOrigin(ctx, response);
+    if (fwd === 'method') await this.#invalidateAfterUnsafe(ctx, response);
+    this.#relay(ctx, response);
+  }
+
+  /** RFC 9111 §4.4: invalidate the target (and same-origin Location/Content-Location). */
+  async #invalidateAfterUnsafe(ctx: RequestContext, response: OriginResponse): Promise<void> {
+    const location = response.headers.location;
+    const contentLocation = response.headers['content-location'];
+    const urls = urlsToInvalidate(
+      ctx.method,
+      response.status,
+      ctx.key,
+      typeof location === 'string' ? location : undefined,
+      typeof contentLocation === 'string' ? contentLocation : undefined,
+    );
+    for (const url of urls) {
+      const parsed = new URL(url);
+      const key = primaryKey(this.scheme, parsed.host, parsed.pathname + parsed.search, ctx.site!.sortQuery);
+      await this.edge.store.invalidateKey(storageKey(key)).catch(() => 0);
+    }
+  }
+
+  #relay(ctx: RequestContext, response: OriginResponse): void {
+    const res = ctx.res;
+    res.writeHead(response.status, relayedHeaders(this.edge, ctx, response.headers, this.edge.stripResponse));
+    if (ctx.method === 'HEAD' || response.status === 204 || response.status === 304) {
+      response.body.resume();
+      res.end();
+      return;
+    }
+    response.body.on('data', (data: Buffer) => {
+      ctx.bytes += data.length;
+    });
+    pipeStreams(response.body, res, (error) => {
+      if (error && !res.destroyed) res.destroy(error);
+    });
+  }
+
+  /** RFC 5861 §3: one background revalidation per key; the client already has its answer. */
+  #revalidateInBackground(ctx: RequestContext, stored: Found): void {
+    const edge = this.edge;
+    if (edge.revalidating.has(ctx.storage) || edge.collapse.pending(ctx.storage)) return;
+    edge.revalidating.add(ctx.storage);
+    const settle = edge.collapse.lead(ctx.storage);
+    const leading = edge.collapse.pending(ctx.storage)?.outcome;
+    const background: RequestContext = { ...ctx, cacheStatus: {}, logged: true };
+    const requestTime = edge.now();
+    const work = fetchOrigin(edge, background, { fill: true, method: 'GET', validate: stored.record })
+      .then(async (response) => {
+        const responseTime = edge.now();
+        if (response.status === 304) {
+          settle({ kind: 'failed' });
+          response.body.resume();
+          if (matchesStored(stored.record, response)) {
+            await edge.store.refresh(
+              stored.id,
+              refreshedRecord(edge, background, stored.record, response, requestTime, responseTime),
+            );
+          }
+          return;
+        }
+        const plan = planStore(edge, background, response, requestTime, responseTime);
+        if (!plan.storable || ERROR_STATUSES.has(response.status)) {
+          settle({ kind: 'failed' });
+          response.body.destroy();
+          return;
+        }
+        const fill = new FillImpl(edge.store, edge.store.createWriter(ctx.storage), true);
+        settle({
+          kind: 'shared',
+          fill,
+          status: response.status,
+          headers: this.#fillHeaders(response),
+          vary: plan.record.vary,
+          secondaryKey: plan.record.secondaryKey,
+        });
+        const purgeSeq = edge.store.meta.get('purgeSeq');
+        await this.#runFill(background, fill, response, plan.contentLength, (writer, last) =>
+          writer.commit(plan.id, plan.record, last, () => edge.store.meta.get('purgeSeq') === purgeSeq),
+        );
+      })
+      .catch((error: unknown) => {
+        settle({ kind: 'failed' });
+        edge.log.warn({ err: (error as Error).message, url: ctx.key }, 'background revalidation failed');
+      })
+      .finally(() => {
+        edge.collapse.release(ctx.storage, leading);
+        edge.revalidating.delete(ctx.storage);
+      });
+    this.#track(work);
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * After a 304: the stored entry's header fields are updated from the 304 and its
+ * freshness recomputed (RFC 9111 §4.3.4, §3.2), keeping the same body.
+ */
+
+import { toHeaderMap } from '../cache/policy/semantics.ts';
+import type { EntryRecord } from '../cache/record.ts';
+import { endToEndResponseHeaders } from '../http/headers.ts';
+import type { OriginResponse } from '../origin/pool.ts';
+import type { RequestContext } from './context.ts';
+import type { Edge } from './edge.ts';
+import { freshnessFields } from './phases/store.ts';
+
+/** §3.2: fields a 304 must not change in the stored response. */
+const KEEP_STORED: ReadonlySet<string> = new Set([
+  'content-length',
+  'content-encoding',
+  'content-range',
+  'age',
+]);
+
+/** Whether a 304 may update this stored response (§4.3.4: validators must agree). */
+export function matchesStored(record: EntryRecord, response: OriginResponse): boolean {
+  const etag = response.headers.etag;
+  if (typeof etag === 'string' && record.etag !== undefined) {
+    return etag.replace(/^W\//, '') === record.etag.replace(/^W\//, '');
+  }
+  const lastModified = response.headers['last-modified'];
+  if (typeof lastModified === 'string' && record.lastModified !== undefined && record.etag === undefined) {
+    return lastModified === record.lastModified;
+  }
+  return true;
+}
+
+export function refreshedRecord(
+  edge: Edge,
+  ctx: RequestContext,
+  record: EntryRecord,
+  response: OriginResponse,
+  requestTime: number,
+  responseTime: number,
+): EntryRecord {
+  const drop = new Set([...KEEP_STORED, ...edge.stripResponse]);
+  const updates = endToEndResponseHeaders(response.headers, drop);
+  const replaced = new Set<string>();
+  for (let i = 0; i < updates.length; i += 2) replaced.add(updates[i]!.toLowerCase());
+  const merged: string[] = [];
+  for (let i = 0; i < record.headers.length; i += 2) {
+    const name = record.headers[i]!;
+    if (!replaced.has(name.toLowerCase())) merged.push(name, record.headers[i + 1]!);
+  }
+  merged.push(...updates);
+  const map: Record<string, string[]> = {};
+  for (let i = 0; i < merged.length; i += 2) {
+    const name = merged[i]!.toLowerCase();
+    map[name] = [...(map[name] ?? []), merged[i + 1]!];
+  }
+  const headers = toHeaderMap(map);
+  return {
+    ...record,
+    headers: merged,
+    storedAt: responseTime,
+    ...freshnessFields(edge, ctx, record.status, headers, requestTime, responseTime),
+  };
+}

@@ -1,0 +1,45 @@
+/** Host → site resolution: exact names first, then *.suffix wildcards, then the catch-all. */
+import type { SiteConfig } from '../config/schema.ts';
+import type { OriginPool } from '../origin/pool.ts';
+
+export interface Site {
+  readonly name: string;
+  readonly pool: OriginPool;
+  readonly sortQuery: boolean;
+  /** Site-level stale-while-revalidate for responses without stale directives (seconds). */
+  readonly grace: number;
+}
+
+export class SiteTable {
+  readonly #exact = new Map<string, Site>();
+  readonly #wildcards: Array<[string, Site]> = [];
+  #catchAll: Site | undefined;
+
+  constructor(sites: readonly SiteConfig[], pools: (site: SiteConfig) => OriginPool) {
+    for (const config of sites) {
+      const site: Site = {
+        name: config.name,
+        pool: pools(config),
+        sortQuery: config.sortQuery,
+        grace: Math.floor(config.grace / 1000),
+      };
+      for (const pattern of config.hosts) {
+        if (pattern === '*') this.#catchAll ??= site;
+        else if (pattern.startsWith('*.')) this.#wildcards.push([pattern.slice(1), site]);
+        else if (!this.#exact.has(pattern)) this.#exact.set(pattern, site);
+      }
+    }
+  }
+
+  /** The site for a Host header value (port ignored unless a pattern names it). */
+  resolve(host: string): Site | undefined {
+    const lower = host.toLowerCase();
+    const exact = this.#exact.get(lower);
+    if (exact) return exact;
+    const name = lower.replace(/:\d+$/, '').replace(/\.$/, '');
+    const byName = this.#exact.get(name);
+    if (byName) return byName;
+    for (const [suffix, site] of this.#wildcards) if (name.endsWith(suffix)) return site;
+    return this.#catchAll;
+  }
+}

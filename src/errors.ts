@@ -1,0 +1,140 @@
+/**
+ * One error type for the whole node. Every failure carries a stable code
+ * (`EDGE_ERR_<AREA>_<WHAT>`), who caused it, the HTTP status to answer with,
+ * and whether trying again (elsewhere) could help. Codes are listed in
+ * docs/errors.md; a test keeps the two in sync.
+ */
+
+export type ErrorSource = 'client' | 'origin' | 'internal';
+
+interface ErrorSpec {
+  readonly source: ErrorSource;
+  readonly status: number;
+  readonly retryable: boolean;
+  /** RFC 9209 Proxy-Status error type, when the error is answered to a client. */
+  readonly proxyStatus?: string;
+  readonly description: string;
+}
+
+export const ERROR_CODES = {
+  EDGE_ERR_CONFIG_INVALID: {
+    source: 'internal',
+    status: 500,
+    retryable: false,
+    description: 'The configuration failed validation; the message lists every problem with its path.',
+  },
+  EDGE_ERR_CONFIG_READ: {
+    source: 'internal',
+    status: 500,
+    retryable: false,
+    description: 'The configuration file could not be read or parsed.',
+  },
+  EDGE_ERR_CLIENT_BAD_REQUEST: {
+    source: 'client',
+    status: 400,
+    retryable: false,
+    description:
+      'The request is malformed (Host missing, duplicated or invalid, bad target); answered 400 and the connection closed.',
+  },
+  EDGE_ERR_CLIENT_MISDIRECTED: {
+    source: 'client',
+    status: 421,
+    retryable: false,
+    description: 'No site is configured for the request Host.',
+  },
+  EDGE_ERR_CLIENT_ONLY_IF_CACHED: {
+    source: 'client',
+    status: 504,
+    retryable: false,
+    description: 'The request said only-if-cached and no usable stored response exists (RFC 9111 §5.2.1.7).',
+  },
+  EDGE_ERR_ORIGIN_CONNECT: {
+    source: 'origin',
+    status: 502,
+    retryable: true,
+    proxyStatus: 'connection_refused',
+    description: 'The origin refused or reset the connection, or could not be reached.',
+  },
+  EDGE_ERR_ORIGIN_DNS: {
+    source: 'origin',
+    status: 502,
+    retryable: true,
+    proxyStatus: 'dns_error',
+    description: "The origin's host name could not be resolved.",
+  },
+  EDGE_ERR_ORIGIN_CONNECT_TIMEOUT: {
+    source: 'origin',
+    status: 504,
+    retryable: true,
+    proxyStatus: 'connection_timeout',
+    description: 'Connecting to the origin took longer than origins[].connectTimeout.',
+  },
+  EDGE_ERR_ORIGIN_TIMEOUT: {
+    source: 'origin',
+    status: 504,
+    retryable: false,
+    proxyStatus: 'http_response_timeout',
+    description: 'The origin did not send response headers within origins[].responseTimeout.',
+  },
+  EDGE_ERR_ORIGIN_PROTOCOL: {
+    source: 'origin',
+    status: 502,
+    retryable: false,
+    proxyStatus: 'http_protocol_error',
+    description: 'The origin answered with something that is not valid HTTP.',
+  },
+  EDGE_ERR_ORIGIN_BODY_INCOMPLETE: {
+    source: 'origin',
+    status: 502,
+    retryable: false,
+    proxyStatus: 'http_response_incomplete',
+    description:
+      'The origin response body ended before it was complete; nothing was stored and the client saw it cut short.',
+  },
+  EDGE_ERR_ORIGIN_UNAVAILABLE: {
+    source: 'origin',
+    status: 503,
+    retryable: false,
+    proxyStatus: 'destination_unavailable',
+    description: "No origin of the site's pool is available.",
+  },
+  EDGE_ERR_STORE_WRITE: {
+    source: 'internal',
+    status: 500,
+    retryable: false,
+    description:
+      'A write to the LMDB cache failed (map or disk full); the node keeps serving hits and passes misses through.',
+  },
+  EDGE_ERR_INTERNAL: {
+    source: 'internal',
+    status: 500,
+    retryable: false,
+    proxyStatus: 'proxy_internal_error',
+    description: 'An unexpected failure inside the node.',
+  },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class EdgeError extends Error {
+  readonly code: ErrorCode;
+  readonly source: ErrorSource;
+  readonly status: number;
+  readonly retryable: boolean;
+  readonly proxyStatus: string | undefined;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    const spec: ErrorSpec = ERROR_CODES[code];
+    this.name = 'EdgeError';
+    this.code = code;
+    this.source = spec.source;
+    this.status = spec.status;
+    this.retryable = spec.retryable;
+    this.proxyStatus = spec.proxyStatus;
+  }
+}
+
+export function isEdgeError(value: unknown): value is EdgeError {
+  return value instanceof EdgeError;
+}

@@ -1,0 +1,12 @@
+/** Public API of the Strata edge node. */
+
+export type { ConfigOverrides, ConfigProblem, LoadOptions } from './config/load.ts';
+export { formatProblems, loadConfig, readConfigFile, validateConfig } from './config/load.ts';
+export type { Config, ConfigInput } from './config/schema.ts';
+export type { DemoOrigin } from './demo/origin.ts';
+export { startDemoOrigin } from './demo/origin.ts';
+export type { EdgeNode, EdgeNodeOptions } from './edge-node.ts';
+export { createEdgeNode } from './edge-node.ts';
+export type { ErrorCode } from './errors.ts';
+export { EdgeError, ERROR_CODES, isEdgeError } from './errors.ts';
+export { createLogger } from './observability/logger.ts';

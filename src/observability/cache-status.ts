@@ -1,0 +1,36 @@
+/**
+ * Cache-Status (RFC 9211): one entry for this cache, appended to what tiers
+ * closer to the origin wrote.
+ */
+
+export type ForwardReason = 'miss' | 'stale' | 'uri-miss' | 'vary-miss' | 'request' | 'method' | 'bypass';
+
+export interface CacheStatusParts {
+  hit?: boolean;
+  fwd?: ForwardReason;
+  fwdStatus?: number;
+  ttl?: number;
+  stored?: boolean;
+  collapsed?: boolean;
+  key?: string;
+  detail?: string;
+}
+
+/** RFC 9211 §2: a List of cache entries; parameters after the cache name. */
+export function formatCacheStatus(name: string, parts: CacheStatusParts): string {
+  let value = name;
+  if (parts.hit) value += '; hit';
+  if (parts.fwd) value += `; fwd=${parts.fwd}`;
+  if (parts.fwdStatus !== undefined) value += `; fwd-status=${parts.fwdStatus}`;
+  if (parts.ttl !== undefined) value += `; ttl=${Math.trunc(parts.ttl)}`;
+  if (parts.stored) value += '; stored';
+  if (parts.collapsed) value += '; collapsed';
+  if (parts.detail)
+    value += `; detail=${/^[A-Za-z*][A-Za-z0-9_\-.:/*]*$/.test(parts.detail) ? parts.detail : JSON.stringify(parts.detail)}`;
+  return value;
+}
+
+/** Appends our entry to a Cache-Status received from the origin (a parent tier). */
+export function appendCacheStatus(received: string | undefined, ours: string): string {
+  return received ? `${received}, ${ours}` : ours;
+}

@@ -1,0 +1,50 @@
+/** A minimal HTTP/1.1 client for tests: the whole response, or how it ended when cut short. */
+import { type Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+
+export interface TestResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+  text: string;
+  /** False when the body was cut short (connection closed or aborted mid-body). */
+  complete: boolean;
+}
+
+export interface RequestOptions {
+  method?: string;
+  headers?: Record<string, string | string[]>;
+  body?: string | Buffer;
+  agent?: Agent;
+}
+
+export function request(url: string, options: RequestOptions = {}): Promise<TestResponse> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      url,
+      { method: options.method ?? 'GET', headers: options.headers, agent: options.agent ?? false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let settled = false;
+        const finish = (complete: boolean) => {
+          if (settled) return;
+          settled = true;
+          const body = Buffer.concat(chunks);
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body,
+            text: body.toString('utf8'),
+            complete,
+          });
+        };
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => finish(res.complete));
+        res.on('aborted', () => finish(false));
+        res.on('error', () => finish(false));
+        res.on('close', () => finish(res.complete));
+      },
+    );
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
