@@ -32,6 +32,8 @@ export interface RequestContext {
   readonly now: number;
   readonly method: string;
   readonly scheme: 'http' | 'https';
+  /** The peer's address, captured on arrival (the socket may be gone by the time a fill ends). */
+  readonly clientAddress: string;
   host: string;
   path: string;
   site: Site | undefined;
@@ -67,6 +69,7 @@ export function createContext(
     now,
     method: req.method ?? 'GET',
     scheme,
+    clientAddress: req.socket.remoteAddress ?? '',
     host: '',
     path: '',
     site: undefined,

@@ -147,12 +147,12 @@ export class Pipeline {
       withinStaleIfError(stored.record, stored.directives, ctx.now)
     ) {
       settle({ kind: 'failed' });
-      response.body.destroy();
+      discard(response.body);
       return this.#serveStaleOnError(ctx, stored, `origin answered ${response.status}`);
     }
     if (response.status === 304 && stored) {
       settle({ kind: 'failed' });
-      response.body.resume();
+      discard(response.body);
       return this.#refreshAndDeliver(ctx, stored, response, requestTime, responseTime);
     }
     const plan = planStore(edge, ctx, response, requestTime, responseTime);
@@ -342,7 +342,7 @@ export class Pipeline {
     const res = ctx.res;
     res.writeHead(response.status, relayedHeaders(this.edge, ctx, response.headers, this.edge.stripResponse));
     if (ctx.method === 'HEAD' || response.status === 204 || response.status === 304) {
-      response.body.resume();
+      discard(response.body);
       res.end();
       return;
     }
@@ -368,7 +368,7 @@ export class Pipeline {
         const responseTime = edge.now();
         if (response.status === 304) {
           settle({ kind: 'failed' });
-          response.body.resume();
+          discard(response.body);
           if (matchesStored(stored.record, response)) {
             await edge.store.refresh(
               stored.id,
@@ -380,7 +380,7 @@ export class Pipeline {
         const plan = planStore(edge, background, response, requestTime, responseTime);
         if (!plan.storable || ERROR_STATUSES.has(response.status)) {
           settle({ kind: 'failed' });
-          response.body.destroy();
+          discard(response.body);
           return;
         }
         const fill = new FillImpl(edge.store, edge.store.createWriter(ctx.storage), true);
@@ -407,4 +407,10 @@ export class Pipeline {
       });
     this.#track(work);
   }
+}
+
+/** Drops an origin body nobody will read, without letting a late error escape. */
+function discard(body: OriginResponse['body']): void {
+  body.on('error', () => {});
+  body.resume();
 }

@@ -44,7 +44,7 @@ export function originRequestHeaders(
 ): Record<string, string | string[]> {
   const { req } = ctx;
   const headers = endToEndRequestHeaders(req.headers, options.fill ? CACHE_FILL_DROP : PASS_DROP);
-  const peer = req.socket.remoteAddress ?? '';
+  const peer = ctx.clientAddress;
   Object.assign(
     headers,
     forwardingHeaders({

@@ -28,7 +28,7 @@ export function logRequest(edge: Edge, ctx: RequestContext): void {
       bytes: ctx.bytes,
       ms: Math.round((performance.now() - ctx.start) * 10) / 10,
       complete: res.writableFinished,
-      client: ctx.req.socket.remoteAddress,
+      client: ctx.clientAddress,
       err: ctx.error?.code,
     },
     'request completed',

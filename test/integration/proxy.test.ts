@@ -1,0 +1,144 @@
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { request } from '../helpers/http.ts';
+import { startNode, type TestNode } from '../helpers/node.ts';
+import { respond, startOrigin, type TestOrigin } from '../helpers/origin.ts';
+import { rawExchange } from '../helpers/raw.ts';
+
+describe('proxying', () => {
+  let origin: TestOrigin;
+  let edge: TestNode;
+  let port: number;
+
+  before(async () => {
+    origin = await startOrigin({
+      '/echo': (req, res) => {
+        res.writeHead(200, {
+          'cache-control': 'no-store',
+          connection: 'x-internal',
+          'x-internal': 'hop',
+          'keep-alive': 'timeout=5',
+          'x-end-to-end': 'kept',
+        });
+        res.end(JSON.stringify(req.headers));
+      },
+      '/upload': (_req, res) => {
+        res.writeHead(200, { 'cache-control': 'no-store' });
+        res.end(`received ${origin.requests.at(-1)?.body.length}`);
+      },
+      '/slow': (_req, res) => {
+        setTimeout(() => {
+          if (!res.destroyed) {
+            res.writeHead(200, {});
+            res.end('late');
+          }
+        }, 1500);
+      },
+    });
+    edge = await startNode({
+      origin: origin.url,
+      config: {
+        origins: [{ name: 'origin', url: origin.url, responseTimeout: 300 }],
+        proxy: { trustedProxies: ['10.9.9.9'] },
+      },
+    });
+    port = Number(new URL(edge.url).port);
+  });
+  after(async () => {
+    await edge.close();
+    await origin.close();
+  });
+
+  it('removes hop-by-hop fields both ways, adds Via and sets forwarding fields', async () => {
+    const res = await edge.get('/echo', {
+      headers: {
+        connection: 'x-client-hop',
+        'x-client-hop': 'secret',
+        te: 'trailers',
+        'x-forwarded-for': '6.6.6.6',
+        forwarded: 'for=6.6.6.6',
+      },
+    });
+    const seen = JSON.parse(res.text) as Record<string, string>;
+    assert.equal(seen['x-client-hop'], undefined);
+    assert.equal(seen.te, undefined);
+    assert.equal(seen.via, '1.1 strata');
+    assert.equal(seen['x-forwarded-for'], '127.0.0.1', 'an untrusted client cannot claim another address');
+    assert.equal(seen.forwarded, `for=127.0.0.1;host="127.0.0.1:${port}";proto=http`);
+    assert.equal(seen['x-forwarded-proto'], 'http');
+    assert.equal(seen.host, `127.0.0.1:${port}`);
+    assert.equal(res.headers['x-internal'], undefined);
+    assert.equal(res.headers['x-end-to-end'], 'kept');
+    assert.equal(res.headers.via, '1.1 strata');
+  });
+
+  it('streams request bodies of PUT and POST to the origin', async () => {
+    const body = Buffer.alloc(3 * 1024 * 1024, 7);
+    const res = await edge.get('/upload', {
+      method: 'PUT',
+      body,
+      headers: { 'content-type': 'application/octet-stream' },
+    });
+    assert.equal(res.text, `received ${body.length}`);
+    assert.match(String(res.headers['cache-status']), /fwd=method/);
+  });
+
+  for (const [name, payload] of [
+    ['two Host headers', 'GET / HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\r\n'],
+    ['an invalid Host', 'GET / HTTP/1.1\r\nHost: bad host!\r\n\r\n'],
+    [
+      'an absolute-form target whose authority disagrees with Host',
+      'GET http://evil.example/ HTTP/1.1\r\nHost: good.example\r\n\r\n',
+    ],
+    ['an asterisk target outside OPTIONS', 'GET * HTTP/1.1\r\nHost: a.example\r\n\r\n'],
+  ] as const) {
+    it(`answers ${name} with 400 and closes the connection`, async () => {
+      const before = origin.count();
+      const { text, closed } = await rawExchange(port, payload);
+      assert.match(text, /^HTTP\/1\.1 400 /);
+      assert.match(text, /connection: close/i);
+      assert.ok(closed);
+      assert.equal(origin.count(), before);
+    });
+  }
+
+  it('answers 502 with Proxy-Status when the origin refuses connections', async () => {
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const deadPort = (probe.address() as { port: number }).port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const dead = await startNode({ origin: `http://127.0.0.1:${deadPort}` });
+    try {
+      const res = await dead.get('/x');
+      assert.equal(res.status, 502);
+      assert.match(String(res.headers['proxy-status']), /^strata; error=connection_refused/);
+      assert.match(res.text, /^502 /);
+    } finally {
+      await dead.close();
+    }
+  });
+
+  it('answers 504 with Proxy-Status when the origin is too slow', async () => {
+    const res = await edge.get('/slow');
+    assert.equal(res.status, 504);
+    assert.match(String(res.headers['proxy-status']), /error=http_response_timeout/);
+  });
+
+  it('keeps streaming a response the origin sends slowly', async () => {
+    origin.route('/trickle', (_req, res) => {
+      res.writeHead(200, { 'cache-control': 'max-age=60' });
+      let n = 0;
+      const timer = setInterval(() => {
+        res.write(`part${n}.`);
+        if (++n === 5) {
+          clearInterval(timer);
+          res.end();
+        }
+      }, 20);
+    });
+    const res = await request(`${edge.url}/trickle`);
+    assert.equal(res.text, 'part0.part1.part2.part3.part4.');
+    assert.ok(res.complete);
+  });
+});

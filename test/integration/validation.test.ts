@@ -1,0 +1,190 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createClock } from '../helpers/clock.ts';
+import { startNode, type TestNode } from '../helpers/node.ts';
+import { type Route, respond, startOrigin, type TestOrigin } from '../helpers/origin.ts';
+
+/** An origin route that answers 304 to a matching If-None-Match. */
+function validated(cacheControl: string, body: string, extra: Record<string, string> = {}): Route {
+  return (req, res) => {
+    if (req.headers['if-none-match'] === '"v1"') {
+      res.writeHead(304, { etag: '"v1"', 'cache-control': cacheControl, ...extra });
+      res.end();
+      return;
+    }
+    res.writeHead(200, { etag: '"v1"', 'cache-control': cacheControl, 'content-type': 'text/plain' });
+    res.end(body);
+  };
+}
+
+describe('validation and reuse', () => {
+  let origin: TestOrigin;
+  let edge: TestNode;
+  const clock = createClock();
+  let failing = false;
+
+  before(async () => {
+    origin = await startOrigin({
+      '/etag': validated('max-age=10', 'body-v1', { 'x-refreshed': 'yes' }),
+      '/no-cache': validated('no-cache', 'always-check'),
+      '/must-revalidate': (_req, res) => {
+        if (failing) {
+          res.writeHead(500, {});
+          res.end('down');
+          return;
+        }
+        res.writeHead(200, { 'cache-control': 'max-age=10, must-revalidate, stale-if-error=600' });
+        res.end('strict');
+      },
+      '/sie': (_req, res) => {
+        if (failing) {
+          res.writeHead(503, {});
+          res.end('down');
+          return;
+        }
+        res.writeHead(200, { 'cache-control': 'max-age=10, stale-if-error=60' });
+        res.end('resilient');
+      },
+      '/swr': (_req, res, hit) => {
+        res.writeHead(200, { 'cache-control': 'max-age=10, stale-while-revalidate=60' });
+        res.end(`version-${hit}`);
+      },
+      '/plain': respond(
+        200,
+        { 'cache-control': 'max-age=100', etag: '"p"', 'last-modified': 'Wed, 01 Jan 2025 00:00:00 GMT' },
+        'plain-body',
+      ),
+      '/resource': respond(200, { 'cache-control': 'max-age=100' }, 'resource'),
+      '/other': respond(200, { 'cache-control': 'max-age=100' }, 'other'),
+    });
+    origin.route('/resource-post', (_req, res) => {
+      res.writeHead(201, { location: '/other' });
+      res.end();
+    });
+    edge = await startNode({ origin: origin.url, now: clock.now });
+  });
+  after(async () => {
+    await edge.close();
+    await origin.close();
+  });
+
+  it('revalidates a stale entry with If-None-Match and refreshes it from the 304', async () => {
+    await edge.get('/etag');
+    clock.advance(11);
+    const revalidated = await edge.get('/etag');
+    assert.equal(revalidated.status, 200);
+    assert.equal(revalidated.text, 'body-v1');
+    assert.equal(revalidated.headers['cache-status'], 'strata; fwd=stale; fwd-status=304');
+    assert.equal(revalidated.headers['x-refreshed'], 'yes');
+    assert.equal(origin.requests.at(-1)?.headers['if-none-match'], '"v1"');
+    clock.advance(5);
+    const hit = await edge.get('/etag');
+    assert.match(String(hit.headers['cache-status']), /^strata; hit; ttl=5/);
+    assert.equal(hit.headers['x-refreshed'], 'yes');
+    assert.equal(origin.count('/etag'), 2);
+  });
+
+  it('validates a no-cache response on every reuse', async () => {
+    await edge.get('/no-cache');
+    const second = await edge.get('/no-cache');
+    assert.equal(second.text, 'always-check');
+    assert.match(String(second.headers['cache-status']), /fwd=request; fwd-status=304/);
+    assert.equal(origin.count('/no-cache'), 2);
+  });
+
+  it('serves stale on origin errors within stale-if-error, and never for must-revalidate', async () => {
+    await edge.get('/sie');
+    await edge.get('/must-revalidate');
+    clock.advance(20);
+    failing = true;
+    try {
+      const stale = await edge.get('/sie');
+      assert.equal(stale.status, 200);
+      assert.equal(stale.text, 'resilient');
+      assert.match(String(stale.headers['cache-status']), /fwd=stale; fwd-status=503; detail=stale-if-error/);
+      const strict = await edge.get('/must-revalidate');
+      assert.equal(strict.status, 500);
+      clock.advance(60);
+      const tooOld = await edge.get('/sie');
+      assert.equal(tooOld.status, 503);
+    } finally {
+      failing = false;
+    }
+  });
+
+  it('answers within stale-while-revalidate at once and revalidates once in the background', async () => {
+    const first = await edge.get('/swr');
+    assert.equal(first.text, 'version-1');
+    clock.advance(15);
+    const stale = await edge.get('/swr');
+    assert.equal(stale.text, 'version-1');
+    assert.match(String(stale.headers['cache-status']), /^strata; hit; ttl=-5/);
+    assert.equal(origin.count('/swr'), 2);
+    const fresh = await edge.get('/swr');
+    assert.equal(fresh.text, 'version-2');
+    assert.match(String(fresh.headers['cache-status']), /^strata; hit/);
+    assert.equal(origin.count('/swr'), 2);
+  });
+
+  it('honors request no-cache, max-age, min-fresh, max-stale and only-if-cached', async () => {
+    await edge.get('/plain');
+    clock.advance(50);
+    const noCache = await edge.get('/plain', { headers: { 'cache-control': 'no-cache' } });
+    assert.match(String(noCache.headers['cache-status']), /fwd=request/);
+    const before = origin.count('/plain');
+    clock.advance(10);
+    const maxAge = await edge.get('/plain', { headers: { 'cache-control': 'max-age=5' } });
+    assert.match(String(maxAge.headers['cache-status']), /fwd=request/);
+    const minFresh = await edge.get('/plain', { headers: { 'cache-control': 'min-fresh=1000' } });
+    assert.match(String(minFresh.headers['cache-status']), /fwd=request/);
+    assert.equal(origin.count('/plain'), before + 2);
+    clock.advance(150);
+    const maxStale = await edge.get('/plain', { headers: { 'cache-control': 'max-stale=100' } });
+    assert.match(String(maxStale.headers['cache-status']), /^strata; hit; ttl=-/);
+    const onlyCached = await edge.get('/never-fetched', { headers: { 'cache-control': 'only-if-cached' } });
+    assert.equal(onlyCached.status, 504);
+    assert.equal(origin.count('/never-fetched'), 0);
+    const pragma = await edge.get('/plain', { headers: { pragma: 'no-cache' } });
+    assert.match(String(pragma.headers['cache-status']), /fwd=/);
+  });
+
+  it('answers client conditionals, HEAD and ranges from the stored response', async () => {
+    await edge.get('/resource');
+    const count = origin.count('/plain');
+    const inm = await edge.get('/plain', { headers: { 'if-none-match': 'W/"p"' } });
+    assert.equal(inm.status, 304);
+    assert.equal(inm.body.length, 0);
+    assert.equal(inm.headers.etag, '"p"');
+    const ims = await edge.get('/plain', {
+      headers: { 'if-modified-since': 'Thu, 02 Jan 2025 00:00:00 GMT' },
+    });
+    assert.equal(ims.status, 304);
+    const head = await edge.get('/plain', { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers['content-length'], '10');
+    assert.equal(head.body.length, 0);
+    const range = await edge.get('/plain', { headers: { range: 'bytes=2-5' } });
+    assert.equal(range.status, 206);
+    assert.equal(range.text, 'ain-');
+    assert.equal(range.headers['content-range'], 'bytes 2-5/10');
+    const unsatisfiable = await edge.get('/plain', { headers: { range: 'bytes=50-' } });
+    assert.equal(unsatisfiable.status, 416);
+    assert.equal(origin.count('/plain'), count);
+  });
+
+  it('invalidates the target and same-origin Location after an unsafe method', async () => {
+    await edge.get('/resource-post');
+    await edge.get('/other');
+    assert.match(String((await edge.get('/other')).headers['cache-status']), /^strata; hit/);
+    const post = await edge.get('/resource-post', {
+      method: 'POST',
+      body: 'x=1',
+      headers: { 'content-type': 'text/plain' },
+    });
+    assert.equal(post.status, 201);
+    assert.match(String(post.headers['cache-status']), /fwd=method/);
+    const after = await edge.get('/other');
+    assert.match(String(after.headers['cache-status']), /fwd=stale/);
+    assert.equal(origin.count('/other'), 2);
+  });
+});
