@@ -4,18 +4,22 @@
  * stops them by PID; the tables are printed and written (JSON and Markdown) under bench/results/.
  */
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { repoRoot } from './lib/generator.ts';
 import { describeMachine, renderMachine } from './lib/machine.ts';
 import { killAllNow, stopAll } from './lib/processes.ts';
 import { emptyReport, renderReport, type ScenarioReport } from './lib/report.ts';
-import type { BenchContext, Scenario } from './lib/scenario.ts';
+import { type BenchContext, type Scenario, setTargetFilter } from './lib/scenario.ts';
 import { SCENARIOS } from './scenarios/index.ts';
 
 const USAGE = `usage: npm run bench -- [--scenario NAME[,NAME]] [--duration S] [--connections 50,256]
-                      [--herd N] [--keep-tmp] [--list]
+                      [--herd N] [--targets strata,ceiling] [--profile] [--keep-tmp] [--list]
+  --targets   run only the targets whose label starts with one of these (ceiling, strata,
+              nginx, varnish, origin)
+  --profile   run Strata under node --cpu-prof; profiles land in bench/results/profiles/,
+              summarize one with: node bench/profile-summary.ts FILE.cpuprofile
 scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}`;
 
 interface Options {
@@ -24,6 +28,7 @@ interface Options {
   connections: number[];
   herdSize: number;
   keepTmp: boolean;
+  profile: boolean;
 }
 
 function fail(message: string): never {
@@ -45,6 +50,8 @@ function parseOptions(): Options | null {
       connections: { type: 'string', default: '50,256' },
       herd: { type: 'string', default: '1000' },
       'keep-tmp': { type: 'boolean', default: false },
+      profile: { type: 'boolean', default: false },
+      targets: { type: 'string' },
       list: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -57,6 +64,7 @@ function parseOptions(): Options | null {
     for (const s of SCENARIOS) process.stdout.write(`${s.name.padEnd(18)} ${s.title}\n`);
     return null;
   }
+  if (values.targets !== undefined) setTargetFilter(values.targets.split(',').filter((t) => t !== ''));
   const names = (values.scenario ?? []).flatMap((v) => v.split(',')).filter((v) => v !== '');
   const scenarios = names.length === 0 ? [...SCENARIOS] : names.map(findScenario);
   return {
@@ -65,6 +73,7 @@ function parseOptions(): Options | null {
     connections: values.connections.split(',').map((c) => positive(c, '--connections', 4000)),
     herdSize: positive(values.herd, '--herd', 4000),
     keepTmp: values['keep-tmp'],
+    profile: values.profile,
   };
 }
 
@@ -104,13 +113,19 @@ async function main(): Promise<number> {
   };
   process.stdout.write(`${renderMachine(machine)}\n\n`);
   const reports: ScenarioReport[] = [];
+  const profileDir = options.profile ? path.join(repoRoot(), 'bench', 'results', 'profiles', runId) : null;
   try {
     for (const scenario of options.scenarios) {
       const workDir = path.join(tmpRoot, scenario.name);
       mkdirSync(workDir, { mode: 0o755 });
-      const ctx: BenchContext = { ...options, workDir, runId, log };
+      const ctx: BenchContext = { ...options, workDir, runId, profileDir, log };
       log(`${scenario.name}: start (budget ${scenario.budgetS(ctx)} s)`);
+      const loadBefore = loadavg()[0] ?? 0;
       const report = await runScenario(scenario, ctx);
+      report.notes.push(
+        `load average (1 min) ${loadBefore.toFixed(2)} before, ${(loadavg()[0] ?? 0).toFixed(2)} after` +
+          ' (above ~2 means other work shared the cores: compare ratios, not absolutes)',
+      );
       reports.push(report);
       process.stdout.write(`${renderReport(report)}\n`);
       if (!options.keepTmp) rmSync(workDir, { recursive: true, force: true });
@@ -121,6 +136,7 @@ async function main(): Promise<number> {
     else rmSync(tmpRoot, { recursive: true, force: true });
   }
   writeResults(machine, options, reports, runId);
+  if (profileDir !== null) log(`CPU profiles: ${path.relative(repoRoot(), profileDir)}/`);
   const failed = reports.filter((r) => r.error !== null);
   if (failed.length > 0) log(`failed: ${failed.map((r) => r.name).join(', ')}`);
   return failed.length > 0 ? 1 : 0;

@@ -73,7 +73,11 @@ export function originHeaders(path: BenchPath): Record<string, string> {
   };
 }
 
-/** Headers a cache adds on a hit; the ceiling sends them too so every server writes as much. */
+/**
+ * Headers a hit carries: the origin's, less the tag headers a cache strips, plus Via, Age and
+ * Cache-Status. The ceiling sends these so it writes as much as the caches do.
+ */
 export function hitHeaders(path: BenchPath, server: string): Record<string, string> {
-  return { ...originHeaders(path), age: '0', 'cache-status': `${server}; hit; ttl=${CACHE_TTL_S}` };
+  const { 'surrogate-key': _key, 'cache-tag': _tag, ...kept } = originHeaders(path);
+  return { ...kept, via: `1.1 ${server}`, age: '0', 'cache-status': `${server}; hit; ttl=${CACHE_TTL_S}` };
 }

@@ -1,5 +1,6 @@
 /** The contract between run.ts and a scenario, and the measuring step most scenarios share. */
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type LoadResult, runLoad } from './generator.ts';
 import { cacheOutcome, originCounts, request } from './http.ts';
 import { TreeSampler } from './proc-stats.ts';
@@ -17,6 +18,8 @@ export interface BenchContext {
   workDir: string;
   /** Unique per run, so unique-key loads never repeat a key. */
   runId: string;
+  /** When set, Strata runs under `node --cpu-prof` and writes its profiles here. */
+  profileDir: string | null;
   log(message: string): void;
 }
 
@@ -77,6 +80,13 @@ export async function measure(target: Target, options: MeasureOptions): Promise<
   };
 }
 
+let targetFilter: readonly string[] | null = null;
+
+/** Restricts every scenario to the targets whose label starts with one of these (`--targets`). */
+export function setTargetFilter(labels: readonly string[] | null): void {
+  targetFilter = labels;
+}
+
 /**
  * Starts each target kind in turn (skipping, with a note, the ones not installed), hands it to
  * `body`, and always stops it. Targets never overlap: the core under test runs one at a time.
@@ -85,20 +95,23 @@ export async function measure(target: Target, options: MeasureOptions): Promise<
 export async function eachTarget(
   report: ScenarioReport,
   kinds: readonly { kind: TargetKind; label: string; options?: Partial<TargetOptions> }[],
-  base: Omit<TargetOptions, 'dir'> & { workDir: string },
+  base: Omit<TargetOptions, 'dir' | 'profileDir'> & { workDir: string; profileDir?: string | null },
   body: (target: Target, label: string) => Promise<void>,
 ): Promise<void> {
   for (const { kind, label, options } of kinds) {
+    if (targetFilter !== null && !targetFilter.some((prefix) => label.startsWith(prefix))) continue;
     const reason = unavailable(kind);
     if (reason !== null) {
       report.notes.push(`${label}: skipped: ${reason}`);
       continue;
     }
     const { workDir, ...rest } = base;
-    const dir = path.join(workDir, label.replace(/[^a-z0-9]+/gi, '-'));
+    const slug = label.replace(/[^a-z0-9]+/gi, '-');
+    const dir = path.join(workDir, slug);
     let target: Target | null = null;
     try {
-      target = await startTarget(kind, { ...rest, ...options, dir });
+      const profileDir = rest.profileDir ? path.join(rest.profileDir, path.basename(workDir), slug) : null;
+      target = await startTarget(kind, { ...rest, ...options, dir, profileDir });
       await body(target, label);
     } catch (error) {
       // One target failing must not cost the figures of the others: note it, go on.
@@ -110,10 +123,18 @@ export async function eachTarget(
   }
 }
 
-/** Requests a path twice (fill, then hit) and says what the second answer reports. */
+/**
+ * Fills the cache with a path, then asks again until the answer is a hit (a fill may commit just
+ * after its response ends) or ten tries pass; returns what the last answer reported.
+ */
 export async function prime(target: Target, path: string): Promise<string> {
   const first = await request(`${target.url}${path}`, {}, 30000);
   if (first.status !== 200) throw new Error(`${target.kind} answered ${first.status} for ${path}`);
-  const second = await request(`${target.url}${path}`, {}, 30000);
-  return cacheOutcome(second);
+  let outcome = 'none';
+  for (let attempt = 0; attempt < 10; attempt++) {
+    outcome = cacheOutcome(await request(`${target.url}${path}`, {}, 30000));
+    if (outcome === 'hit') break;
+    await sleep(100);
+  }
+  return outcome;
 }

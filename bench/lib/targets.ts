@@ -26,10 +26,12 @@ export interface TargetOptions {
   workers?: number;
   /** The origin a proxy forwards to. */
   originPort?: number;
-  /** nginx proxy_cache_lock. */
+  /** nginx proxy_cache_lock (off unless asked, as in nginx's own default). */
   cacheLock?: boolean;
   /** Origin delay for /slow/ paths. */
   delayMs?: number;
+  /** Write V8 CPU profiles of Strata's processes here (`node --cpu-prof`), or null. */
+  profileDir?: string | null;
 }
 
 export interface Target {
@@ -95,7 +97,8 @@ function strataServeHelp(): Promise<string> {
 }
 
 async function strataArgs(port: number, adminPort: number, options: TargetOptions): Promise<string[]> {
-  const args = ['cli/strata.ts', 'serve', '--listen', `127.0.0.1:${port}`];
+  const profile = options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [];
+  const args = [...profile, 'cli/strata.ts', 'serve', '--listen', `127.0.0.1:${port}`];
   args.push('--origin', `http://127.0.0.1:${originPortOf(options)}`);
   args.push('--cache-dir', path.join(options.dir, 'cache'));
   args.push('--workers', String(options.workers ?? 1));
@@ -139,7 +142,7 @@ function nginxArgs(port: number, options: TargetOptions): string[] {
     DIR: options.dir,
     PORT: String(port),
     ORIGIN_PORT: String(originPortOf(options)),
-    CACHE_LOCK: options.cacheLock === false ? 'off' : 'on',
+    CACHE_LOCK: options.cacheLock === true ? 'on' : 'off',
   });
   const confPath = path.join(options.dir, 'nginx.conf');
   writeFileSync(confPath, conf);

@@ -41,7 +41,13 @@ async function runForward(ctx: BenchContext, options: ForwardOptions): Promise<S
   );
   const connections = ctx.connections[0] ?? 50;
   await withOrigin(ctx, { delayMs: 0 }, async (origin) => {
-    const base = { workDir: ctx.workDir, cores: PINNING.target, workers: 1, originPort: origin.port };
+    const base = {
+      workDir: ctx.workDir,
+      profileDir: ctx.profileDir,
+      cores: PINNING.target,
+      workers: 1,
+      originPort: origin.port,
+    };
     await eachTarget(report, KINDS, base, async (target, label) => {
       const runId = `${ctx.runId}-${label.replace(/\W+/g, '')}`;
       await runLoad({

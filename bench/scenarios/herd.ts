@@ -68,7 +68,13 @@ async function runHerd(ctx: BenchContext): Promise<ScenarioReport> {
     `raw-socket client: ${ctx.herdSize} connections opened first, then one request on each at once; ${PINNING.label}`,
   );
   await withOrigin(ctx, { delayMs: ORIGIN_DELAY_MS }, async (origin) => {
-    const base = { workDir: ctx.workDir, cores: PINNING.target, workers: 1, originPort: origin.port };
+    const base = {
+      workDir: ctx.workDir,
+      profileDir: ctx.profileDir,
+      cores: PINNING.target,
+      workers: 1,
+      originPort: origin.port,
+    };
     await eachTarget(report, KINDS, base, async (target, label) => {
       const key = `/slow/herd-${path.basename(label).replace(/\W+/g, '-')}-${ctx.runId}/1k`;
       ctx.log(`herd: ${label}`);

@@ -70,6 +70,7 @@ async function runHit(
   await withOrigin(ctx, { delayMs: 0 }, async (origin) => {
     const base = {
       workDir: ctx.workDir,
+      profileDir: ctx.profileDir,
       cores: targetCores,
       workers: options.workers,
       originPort: origin.port,

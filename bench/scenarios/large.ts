@@ -73,7 +73,13 @@ async function runLarge(ctx: BenchContext): Promise<ScenarioReport> {
     `${PINNING.label}; RSS summed over the proxy's processes; Varnish runs with -s malloc (memory storage by design)`,
   );
   await withOrigin(ctx, { delayMs: 0 }, async (origin) => {
-    const base = { workDir: ctx.workDir, cores: PINNING.target, workers: 1, originPort: origin.port };
+    const base = {
+      workDir: ctx.workDir,
+      profileDir: ctx.profileDir,
+      cores: PINNING.target,
+      workers: 1,
+      originPort: origin.port,
+    };
     await eachTarget(report, KINDS, base, async (target, label) => {
       const rssBefore = rssKiB(target.proc.pid) / 1024;
       const before = await originCounts(origin.url);

@@ -71,7 +71,13 @@ async function runPurge(ctx: BenchContext): Promise<ScenarioReport> {
   ]);
   const connections = ctx.connections[0] ?? 50;
   await withOrigin(ctx, { delayMs: 0 }, async (origin) => {
-    const base = { workDir: ctx.workDir, cores: PINNING.target, workers: 1, originPort: origin.port };
+    const base = {
+      workDir: ctx.workDir,
+      profileDir: ctx.profileDir,
+      cores: PINNING.target,
+      workers: 1,
+      originPort: origin.port,
+    };
     await eachTarget(report, [{ kind: 'strata', label: 'strata' }], base, async (target) => {
       const probe = await purgeTag(target, 'bench-probe');
       if (probe === 0 || probe === 404) {
