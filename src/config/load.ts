@@ -133,7 +133,7 @@ export function formatProblems(problems: readonly ConfigProblem[]): string {
 export function validateConfig(raw: unknown): { config: Config } | { problems: ConfigProblem[] } {
   const result = configSchema.safeParse(raw);
   if (result.success) return { config: deepFreeze(result.data) };
-  const problems = result.error.issues.map((issue) => {
+  const problems: ConfigProblem[] = result.error.issues.map((issue) => {
     const path = issue.path
       .map((part) => (typeof part === 'number' ? `[${part}]` : `.${String(part)}`))
       .join('');
@@ -143,6 +143,10 @@ export function validateConfig(raw: unknown): { config: Config } | { problems: C
         : issue.message;
     return { path: path.replace(/^\./, ''), message };
   });
+  // Cross-references are checked by the schema only once every field parsed; report them anyway.
+  for (const problem of crossReferenceProblems(raw)) {
+    if (!problems.some((p) => p.path === problem.path)) problems.push(problem);
+  }
   return { problems };
 }
 
@@ -159,4 +163,31 @@ export function loadConfig(options: LoadOptions = {}): Config {
     );
   }
   return result.config;
+}
+
+/** Sites naming origins that do not exist, and duplicate origin names, read from the raw input. */
+function crossReferenceProblems(raw: unknown): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  if (!raw || typeof raw !== 'object') return problems;
+  const { origins, sites } = raw as { origins?: unknown; sites?: unknown };
+  const names = new Set<string>();
+  if (Array.isArray(origins)) {
+    origins.forEach((origin: { name?: unknown }, index) => {
+      if (typeof origin?.name !== 'string') return;
+      if (names.has(origin.name))
+        problems.push({ path: `origins[${index}].name`, message: `duplicate origin "${origin.name}"` });
+      names.add(origin.name);
+    });
+  }
+  if (Array.isArray(sites)) {
+    sites.forEach((site: { origins?: unknown }, index) => {
+      if (!Array.isArray(site?.origins)) return;
+      site.origins.forEach((name: unknown, j: number) => {
+        if (typeof name === 'string' && !names.has(name)) {
+          problems.push({ path: `sites[${index}].origins[${j}]`, message: `no origin named "${name}"` });
+        }
+      });
+    });
+  }
+  return problems;
 }

@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { request } from '../helpers/http.ts';
+
+const CLI = join(import.meta.dirname, '..', '..', 'cli', 'strata.ts');
+const dir = mkdtempSync(join(tmpdir(), 'strata-cli-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('the strata command', () => {
+  it('starts on its embedded defaults in front of the demo origin, answers curl, and drains on SIGTERM', async () => {
+    // README's quick start is `npm start`, i.e. `strata serve` with no flags; ports are left to the
+    // system here only so the test cannot collide with anything already on 8080.
+    const child = spawn(
+      process.execPath,
+      [
+        CLI,
+        'serve',
+        '--listen',
+        '127.0.0.1:0',
+        '--admin-listen',
+        '127.0.0.1:0',
+        '--cache-dir',
+        join(dir, 'cache'),
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    try {
+      let stderr = '';
+      const url = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no banner in time: ${stderr}`)), 15_000);
+        child.stderr.on('data', (chunk: Buffer) => {
+          stderr += chunk.toString();
+          const match = /serving on (http:\/\/[\d.:]+)/.exec(stderr);
+          if (match) {
+            clearTimeout(timer);
+            resolve(match[1]!);
+          }
+        });
+        child.on('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
+      });
+      assert.match(stderr, /demo origin/);
+      assert.match(stderr, /curl -si/);
+      const first = await request(`${url}/`);
+      assert.equal(first.status, 200);
+      assert.match(first.text, /Strata demo origin/);
+      let second = await request(`${url}/`);
+      for (let i = 0; i < 20 && !/hit/.test(String(second.headers['cache-status'])); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        second = await request(`${url}/`);
+      }
+      assert.match(String(second.headers['cache-status']), /^strata; hit/);
+      assert.equal(second.text, first.text);
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+
+  it('check-config reports every problem with its path and exits 1, or says valid', () => {
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(
+      bad,
+      'listeners:\n  - listen: nowhere\ncache:\n  maxSize: 4XB\n  colour: blue\nsites:\n  - name: s\n    hosts: ["*"]\n    origins: [missing]\n',
+    );
+    const result = spawnSync(process.execPath, [CLI, 'check-config', bad], { encoding: 'utf8' });
+    assert.equal(result.status, 1);
+    assert.match(result.stderr, /listeners\[0\]\.listen: expected HOST:PORT/);
+    assert.match(result.stderr, /cache\.maxSize: "4XB" is not a size/);
+    assert.match(result.stderr, /cache: unknown key colour/);
+    assert.match(result.stderr, /sites\[0\]\.origins\[0\]: no origin named "missing"/);
+    const good = join(dir, 'good.yaml');
+    writeFileSync(
+      good,
+      'origins:\n  - name: app\n    url: http://127.0.0.1:3000\nsites:\n  - name: app\n    hosts: ["example.com", "*.example.com"]\n    origins: [app]\ncache:\n  maxSize: 1GiB\n',
+    );
+    const ok = spawnSync(process.execPath, [CLI, 'check-config', good], { encoding: 'utf8' });
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.match(ok.stdout, /valid/);
+  });
+});

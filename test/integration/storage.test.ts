@@ -1,0 +1,173 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createClock } from '../helpers/clock.ts';
+import { request } from '../helpers/http.ts';
+import { startNode } from '../helpers/node.ts';
+import { respond, startOrigin, type TestOrigin } from '../helpers/origin.ts';
+
+describe('the persistent store', () => {
+  let origin: TestOrigin;
+  const clock = createClock();
+  const big = Buffer.alloc(200 * 1024);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 31) % 251;
+
+  before(async () => {
+    origin = await startOrigin({
+      '/persist': respond(
+        200,
+        { 'cache-control': 'max-age=3600', 'content-type': 'text/plain' },
+        'survives restarts',
+      ),
+      '/big': respond(200, { 'cache-control': 'max-age=3600' }, big),
+      '/vary': (req, res) => {
+        res.writeHead(200, { 'cache-control': 'max-age=3600', vary: 'Accept-Encoding, Accept-Language' });
+        res.end(`enc=${req.headers['accept-encoding'] ?? ''} lang=${req.headers['accept-language'] ?? ''}`);
+      },
+      '/vary-star': respond(200, { 'cache-control': 'max-age=3600', vary: '*' }, 'star'),
+      '/too-large': respond(
+        200,
+        { 'cache-control': 'max-age=3600', 'content-length': String(64 * 1024) },
+        Buffer.alloc(64 * 1024, 1),
+      ),
+      '/too-large-chunked': respond(200, { 'cache-control': 'max-age=3600' }, Buffer.alloc(64 * 1024, 2)),
+    });
+    for (let i = 0; i < 40; i++)
+      origin.route(
+        `/fill/${i}`,
+        respond(200, { 'cache-control': 'max-age=3600' }, Buffer.alloc(8 * 1024, i)),
+      );
+  });
+  after(() => origin.close());
+
+  it('comes back warm after a restart', async () => {
+    // The Host header is part of the key: both nodes are asked for the same site name.
+    const host = { host: 'www.example.test' };
+    const first = await startNode({ origin: origin.url, now: clock.now });
+    await first.get('/persist', { headers: host });
+    await first.get('/big', { headers: host });
+    await first.close({ keepDir: true });
+    const second = await startNode({ origin: origin.url, now: clock.now, dir: first.dir });
+    try {
+      const hit = await second.get('/persist', { headers: host });
+      assert.equal(hit.text, 'survives restarts');
+      assert.match(String(hit.headers['cache-status']), /^strata; hit/);
+      const bigHit = await second.get('/big', { headers: host });
+      assert.ok(bigHit.body.equals(big));
+      assert.match(String(bigHit.headers['cache-status']), /^strata; hit/);
+      assert.equal(origin.count('/persist'), 1);
+      assert.equal(origin.count('/big'), 1);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('stores bodies larger than a chunk and serves them byte for byte, from LMDB and from memory', async () => {
+    const edge = await startNode({
+      origin: origin.url,
+      now: clock.now,
+      cache: { chunkSize: 16 * 1024, memoryObjectSize: 1024, memorySize: 4096 },
+    });
+    try {
+      const miss = await edge.get('/big');
+      assert.ok(miss.body.equals(big));
+      const hit = await edge.get('/big');
+      assert.ok(hit.body.equals(big), 'streamed from LMDB chunks');
+      const range = await edge.get('/big', { headers: { range: 'bytes=16380-16390' } });
+      assert.equal(range.status, 206);
+      assert.ok(range.body.equals(big.subarray(16380, 16391)));
+      assert.equal(origin.count('/big'), 2);
+    } finally {
+      await edge.close();
+    }
+  });
+
+  it('keeps one variant per normalized Vary value and never matches Vary: *', async () => {
+    const edge = await startNode({ origin: origin.url, now: clock.now });
+    try {
+      await edge.get('/vary', { headers: { 'accept-encoding': 'gzip, br', 'accept-language': 'en' } });
+      const same = await edge.get('/vary', {
+        headers: { 'accept-encoding': 'BR,gzip', 'accept-language': 'en' },
+      });
+      assert.match(String(same.headers['cache-status']), /^strata; hit/);
+      assert.equal(same.text, 'enc=gzip, br lang=en');
+      const other = await edge.get('/vary', {
+        headers: { 'accept-encoding': 'gzip, br', 'accept-language': 'fr' },
+      });
+      assert.match(String(other.headers['cache-status']), /fwd=vary-miss/);
+      assert.equal(other.text, 'enc=gzip, br lang=fr');
+      const both = await edge.get('/vary', {
+        headers: { 'accept-encoding': 'gzip, br', 'accept-language': 'en' },
+      });
+      assert.match(String(both.headers['cache-status']), /^strata; hit/);
+      assert.equal(origin.count('/vary'), 2);
+      await edge.get('/vary-star');
+      const star = await edge.get('/vary-star');
+      assert.match(String(star.headers['cache-status']), /detail=vary-star/);
+      assert.equal(origin.count('/vary-star'), 2);
+    } finally {
+      await edge.close();
+    }
+  });
+
+  it('passes objects over maxObjectSize through unstored', async () => {
+    const edge = await startNode({ origin: origin.url, now: clock.now, cache: { maxObjectSize: 32 * 1024 } });
+    try {
+      const first = await edge.get('/too-large');
+      assert.equal(first.body.length, 64 * 1024);
+      assert.match(String(first.headers['cache-status']), /detail=too-large/);
+      await edge.get('/too-large');
+      assert.equal(origin.count('/too-large'), 2);
+      // Without Content-Length the size is known only on the way: storing stops at the limit.
+      const chunked = await edge.get('/too-large-chunked');
+      assert.ok(chunked.body.equals(Buffer.alloc(64 * 1024, 2)));
+      assert.ok(chunked.complete);
+      await edge.get('/too-large-chunked');
+      assert.equal(origin.count('/too-large-chunked'), 2);
+    } finally {
+      await edge.close();
+    }
+  });
+
+  it('evicts least recently used entries to stay under maxSize', async () => {
+    const maxSize = 128 * 1024;
+    const edge = await startNode({
+      origin: origin.url,
+      now: clock.now,
+      cache: { maxSize, maxObjectSize: 32 * 1024 },
+    });
+    try {
+      for (let i = 0; i < 40; i++) {
+        await edge.get(`/fill/${i}`);
+        clock.advance(1);
+        if (i % 5 === 4) await edge.node.evict();
+      }
+      await edge.node.evict();
+      const { bytes } = edge.node.store.usage();
+      assert.ok(bytes <= maxSize, `store holds ${bytes} bytes, over ${maxSize}`);
+      const recent = await edge.get('/fill/39');
+      assert.match(String(recent.headers['cache-status']), /^strata; hit/);
+      const oldest = await edge.get('/fill/0');
+      assert.match(String(oldest.headers['cache-status']), /fwd=miss/);
+    } finally {
+      await edge.close();
+    }
+  });
+
+  it('keeps serving when the store refuses writes: hits go on, misses pass through', async () => {
+    const edge = await startNode({ origin: origin.url, now: clock.now });
+    try {
+      await edge.get('/persist');
+      edge.node.store.writeFailed(new Error('MDB_MAP_FULL: Environment mapsize limit reached'));
+      const hit = await edge.get('/persist');
+      assert.match(String(hit.headers['cache-status']), /^strata; hit/);
+      const miss = await request(`${edge.url}/big`);
+      assert.ok(miss.body.equals(big));
+      assert.match(String(miss.headers['cache-status']), /detail=store-unavailable/);
+      clock.advance(31);
+      const stored = await edge.get('/fill/1');
+      assert.match(String(stored.headers['cache-status']), /stored/);
+    } finally {
+      await edge.close();
+    }
+  });
+});
