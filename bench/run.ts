@@ -14,8 +14,9 @@ import { emptyReport, renderReport, type ScenarioReport } from './lib/report.ts'
 import { type BenchContext, type Scenario, setTargetFilter } from './lib/scenario.ts';
 import { SCENARIOS } from './scenarios/index.ts';
 
-const USAGE = `usage: npm run bench -- [--scenario NAME[,NAME]] [--duration S] [--connections 50,256]
+const USAGE = `usage: npm run bench -- [--scenario NAME[,NAME]] [--duration S] [--connections 50,256] [--rounds N]
                       [--herd N] [--targets strata,ceiling] [--profile] [--keep-tmp] [--list]
+  --rounds    repeat the hit scenarios N times, targets alternating, and report medians
   --targets   run only the targets whose label starts with one of these (ceiling, strata,
               nginx, varnish, origin)
   --profile   run Strata under node --cpu-prof; profiles land in bench/results/profiles/,
@@ -27,6 +28,7 @@ interface Options {
   durationS: number;
   connections: number[];
   herdSize: number;
+  rounds: number;
   keepTmp: boolean;
   profile: boolean;
 }
@@ -49,6 +51,7 @@ function parseOptions(): Options | null {
       duration: { type: 'string', default: '5' },
       connections: { type: 'string', default: '50,256' },
       herd: { type: 'string', default: '1000' },
+      rounds: { type: 'string', default: '1' },
       'keep-tmp': { type: 'boolean', default: false },
       profile: { type: 'boolean', default: false },
       targets: { type: 'string' },
@@ -72,6 +75,7 @@ function parseOptions(): Options | null {
     durationS: positive(values.duration, '--duration', 600),
     connections: values.connections.split(',').map((c) => positive(c, '--connections', 4000)),
     herdSize: positive(values.herd, '--herd', 4000),
+    rounds: positive(values.rounds, '--rounds', 20),
     keepTmp: values['keep-tmp'],
     profile: values.profile,
   };
@@ -154,6 +158,7 @@ function writeResults(
   const base = path.join(dir, `${stamp}-${runId}`);
   const settings = {
     durationS: options.durationS,
+    rounds: options.rounds,
     connections: options.connections,
     herdSize: options.herdSize,
     scenarios: options.scenarios.map((s) => s.name),

@@ -1,6 +1,7 @@
 /**
  * What a process tree costs, read from /proc: resident memory (VmRSS) and CPU time
- * (utime + stime). A sampler polls the tree while load runs and keeps the peak RSS.
+ * (utime + stime). A sampler polls the tree while load runs and keeps the peak RSS, total and
+ * anonymous (mapped file pages such as an LMDB map count in the total, not in the anonymous part).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 
@@ -65,13 +66,22 @@ export function descendantsOf(root: number): number[] {
   return found;
 }
 
-/** Resident set size in KiB (VmRSS), 0 when the process is gone. */
-export function rssKiB(pid: number): number {
+export interface Rss {
+  /** VmRSS: everything resident, mapped file pages (LMDB's map, cache files) included. */
+  totalKiB: number;
+  /** RssAnon: the process's own memory (heaps, buffers), what must stay bounded. */
+  anonKiB: number;
+}
+
+/** Resident set size in KiB, zeros when the process is gone. */
+export function rss(pid: number): Rss {
   try {
-    const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return match === null ? 0 : Number(match[1]);
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const field = (name: string): number =>
+      Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);
+    return { totalKiB: field('VmRSS'), anonKiB: field('RssAnon') };
   } catch {
-    return 0;
+    return { totalKiB: 0, anonKiB: 0 };
   }
 }
 
@@ -84,6 +94,7 @@ export function cpuMs(pids: readonly number[]): number {
 
 export interface TreeUsage {
   peakRssKiB: number;
+  peakAnonKiB: number;
   cpuMs: number;
 }
 
@@ -96,6 +107,7 @@ export class TreeSampler {
   readonly #cpuAtStart: number;
   readonly #timer: NodeJS.Timeout;
   #peakRssKiB = 0;
+  #peakAnonKiB = 0;
 
   constructor(root: number, intervalMs = 100) {
     this.#pids = [root, ...descendantsOf(root)];
@@ -106,13 +118,20 @@ export class TreeSampler {
 
   #sample(): void {
     let total = 0;
-    for (const pid of this.#pids) total += rssKiB(pid);
-    if (total > this.#peakRssKiB) this.#peakRssKiB = total;
+    let anon = 0;
+    for (const pid of this.#pids) {
+      const resident = rss(pid);
+      total += resident.totalKiB;
+      anon += resident.anonKiB;
+    }
+    this.#peakRssKiB = Math.max(this.#peakRssKiB, total);
+    this.#peakAnonKiB = Math.max(this.#peakAnonKiB, anon);
   }
 
   stop(): TreeUsage {
     clearInterval(this.#timer);
     this.#sample();
-    return { peakRssKiB: this.#peakRssKiB, cpuMs: cpuMs(this.#pids) - this.#cpuAtStart };
+    const cpu = cpuMs(this.#pids) - this.#cpuAtStart;
+    return { peakRssKiB: this.#peakRssKiB, peakAnonKiB: this.#peakAnonKiB, cpuMs: cpu };
   }
 }

@@ -74,10 +74,13 @@ export function renderReport(report: ScenarioReport): string {
   return `${parts.join('\n').trimEnd()}\n`;
 }
 
-/** Adds `x<ref>` ratio columns: a row's figure divided by the reference row's at the same load. */
+/**
+ * Adds a ratio column: a row's figure divided by the reference row's at the same load
+ * (`invert`: the reference's divided by the row's, for costs such as CPU per request).
+ */
 export function addRatio(
   rows: Row[],
-  options: { ref: string; key: string; as: string; sameKey?: string },
+  options: { ref: string; key: string; as: string; sameKey?: string; invert?: boolean },
 ): void {
   for (const row of rows) {
     const ref = rows.find(
@@ -87,7 +90,34 @@ export function addRatio(
     );
     const mine = row[options.key];
     const theirs = ref?.[options.key];
-    row[options.as] =
-      typeof mine === 'number' && typeof theirs === 'number' && theirs > 0 ? mine / theirs : null;
+    if (typeof mine !== 'number' || typeof theirs !== 'number' || mine <= 0 || theirs <= 0) {
+      row[options.as] = null;
+    } else {
+      row[options.as] = options.invert ? theirs / mine : mine / theirs;
+    }
   }
+}
+
+/** One row per group of rows sharing `keys`: the median of every numeric column. */
+export function medianRows(rows: Row[], keys: readonly string[]): Row[] {
+  const groups = new Map<string, Row[]>();
+  for (const row of rows) {
+    const id = keys.map((k) => String(row[k])).join('|');
+    const group = groups.get(id);
+    if (group === undefined) groups.set(id, [row]);
+    else group.push(row);
+  }
+  return [...groups.values()].map((group) => {
+    const first = group[0] ?? {};
+    const merged: Row = { ...first };
+    for (const [column, value] of Object.entries(first)) {
+      if (typeof value !== 'number') continue;
+      const values = group.map((r) => r[column]).filter((v): v is number => typeof v === 'number');
+      values.sort((a, b) => a - b);
+      const mid = Math.floor(values.length / 2);
+      merged[column] =
+        values.length % 2 === 1 ? (values[mid] ?? null) : ((values[mid - 1] ?? 0) + (values[mid] ?? 0)) / 2;
+    }
+    return merged;
+  });
 }

@@ -12,6 +12,8 @@ export interface BenchContext {
   durationS: number;
   /** Keep-alive connection counts the hit scenarios measure at. */
   connections: number[];
+  /** Rounds of the hit scenarios; each figure is the median over rounds (targets alternate). */
+  rounds: number;
   /** Concurrent requests of the herd scenario. */
   herdSize: number;
   /** A fresh folder for this scenario's configs, caches and logs. */

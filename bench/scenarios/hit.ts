@@ -5,7 +5,7 @@
 import type { SizeName } from '../lib/bodies.ts';
 import { GENERATOR, runLoad } from '../lib/generator.ts';
 import { PINNING } from '../lib/processes.ts';
-import { addRatio, col, emptyReport, type ScenarioReport } from '../lib/report.ts';
+import { addRatio, col, emptyReport, medianRows, type Row, type ScenarioReport } from '../lib/report.ts';
 import { type BenchContext, eachTarget, measure, prime, type Scenario, warmupS } from '../lib/scenario.ts';
 import type { TargetKind } from '../lib/targets.ts';
 import { withOrigin } from './origin.ts';
@@ -39,7 +39,8 @@ function hitScenario({ name, size, workers }: HitOptions): Scenario {
   return {
     name,
     title,
-    budgetS: (ctx) => kinds.length * (30 + ctx.connections.length * (ctx.durationS + 10) + warmupS(ctx)),
+    budgetS: (ctx) =>
+      ctx.rounds * kinds.length * (30 + ctx.connections.length * (ctx.durationS + 10) + warmupS(ctx)),
     run: (ctx) => runHit(ctx, { name, size, workers }, title, kinds),
   };
 }
@@ -55,6 +56,7 @@ async function runHit(
     col('conns', 'conns', 'int'),
     ...LOAD_COLUMNS,
     col('xCeiling', '× ceiling', 'ratio'),
+    col('cpuVsCeiling', '× ceiling CPU', 'ratio'),
     col('xNginx', '× nginx', 'ratio'),
     col('originRequests', 'origin reqs', 'int'),
   ]);
@@ -66,7 +68,9 @@ async function runHit(
       ? `${GENERATOR}, 1 thread; servers may use both cores (${options.workers} workers), generator unpinned`
       : `${GENERATOR}, 1 thread; ${PINNING.label}; origin on the generator core (idle on hits)`,
   );
+  if (ctx.rounds > 1) report.notes.push(`median of ${ctx.rounds} rounds; targets alternate within a round`);
   const path = `/${options.size}`;
+  const samples: Row[] = [];
   await withOrigin(ctx, { delayMs: 0 }, async (origin) => {
     const base = {
       workDir: ctx.workDir,
@@ -75,46 +79,53 @@ async function runHit(
       workers: options.workers,
       originPort: origin.port,
     };
-    await eachTarget(report, kinds, base, async (target, label) => {
-      const outcome = await prime(target, path);
-      if (outcome !== 'hit')
-        report.notes.push(`${label}: warning: second request reported ${outcome}, not hit`);
-      ctx.log(`${options.name}: ${label} warming ${warmupS(ctx)} s`);
-      const maxConns = Math.max(...ctx.connections);
-      await runLoad({
-        url: `${target.url}${path}`,
-        connections: maxConns,
-        durationS: warmupS(ctx),
-        unique: false,
-        cores: generatorCores,
-        runId: ctx.runId,
-      });
-      for (const connections of ctx.connections) {
-        ctx.log(`${options.name}: ${label} ${connections} connections, ${ctx.durationS} s`);
-        const m = await measure(target, {
-          path,
-          connections,
-          durationS: ctx.durationS,
+    for (let round = 1; round <= ctx.rounds; round++) {
+      await eachTarget(report, kinds, base, async (target, label) => {
+        const outcome = await prime(target, path);
+        if (outcome !== 'hit')
+          report.notes.push(`${label}: warning: second request reported ${outcome}, not hit`);
+        ctx.log(`${options.name}: ${label} warming ${warmupS(ctx)} s`);
+        const maxConns = Math.max(...ctx.connections);
+        await runLoad({
+          url: `${target.url}${path}`,
+          connections: maxConns,
+          durationS: warmupS(ctx),
           unique: false,
-          generatorCores,
+          cores: generatorCores,
           runId: ctx.runId,
-          originUrl: origin.url,
         });
-        report.rows.push({
-          target: label,
-          conns: connections,
-          rps: m.rps,
-          p50: m.p50Ms,
-          p99: m.p99Ms,
-          errors: m.errors,
-          rss: m.rssMiB,
-          cpu: m.cpuUsPerRequest,
-          originRequests: target.kind === 'ceiling' ? null : m.originRequests,
-        });
-      }
-    });
+        for (const connections of ctx.connections) {
+          ctx.log(
+            `${options.name}: ${label} ${connections} connections, ${ctx.durationS} s (round ${round})`,
+          );
+          const m = await measure(target, {
+            path,
+            connections,
+            durationS: ctx.durationS,
+            unique: false,
+            generatorCores,
+            runId: ctx.runId,
+            originUrl: origin.url,
+          });
+          samples.push({
+            target: label,
+            conns: connections,
+            rps: m.rps,
+            p50: m.p50Ms,
+            p99: m.p99Ms,
+            errors: m.errors,
+            rss: m.rssMiB,
+            cpu: m.cpuUsPerRequest,
+            originRequests: target.kind === 'ceiling' ? null : m.originRequests,
+          });
+        }
+      });
+    }
   });
+  report.rows = medianRows(samples, ['target', 'conns']);
+  report.notes = [...new Set(report.notes)];
   addRatio(report.rows, { ref: 'ceiling', key: 'rps', as: 'xCeiling', sameKey: 'conns' });
+  addRatio(report.rows, { ref: 'ceiling', key: 'cpu', as: 'cpuVsCeiling', sameKey: 'conns', invert: true });
   addRatio(report.rows, { ref: 'nginx', key: 'rps', as: 'xNginx', sameKey: 'conns' });
   return report;
 }

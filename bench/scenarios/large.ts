@@ -6,7 +6,7 @@
 
 import { repoRoot } from '../lib/generator.ts';
 import { originCounts } from '../lib/http.ts';
-import { rssKiB, TreeSampler } from '../lib/proc-stats.ts';
+import { rss, TreeSampler } from '../lib/proc-stats.ts';
 import { capture, PINNING } from '../lib/processes.ts';
 import { col, emptyReport, type ScenarioReport } from '../lib/report.ts';
 import { type BenchContext, eachTarget, type Scenario } from '../lib/scenario.ts';
@@ -67,10 +67,13 @@ async function runLarge(ctx: BenchContext): Promise<ScenarioReport> {
     col('hitStatus', '2nd answer'),
     col('rssBefore', 'RSS before MiB', 'mib'),
     col('peakRss', 'peak RSS MiB', 'mib'),
+    col('peakAnon', 'peak anon MiB', 'mib'),
     col('originRequests', 'origin reqs', 'int'),
   ]);
   report.notes.push(
-    `${PINNING.label}; RSS summed over the proxy's processes; Varnish runs with -s malloc (memory storage by design)`,
+    `${PINNING.label}; RSS summed over the proxy's processes, sampled every 50 ms; anon = RssAnon ` +
+      "(heap and buffers; the total also counts mapped file pages such as LMDB's map); " +
+      'Varnish runs with -s malloc (memory storage by design)',
   );
   await withOrigin(ctx, { delayMs: 0 }, async (origin) => {
     const base = {
@@ -81,7 +84,7 @@ async function runLarge(ctx: BenchContext): Promise<ScenarioReport> {
       originPort: origin.port,
     };
     await eachTarget(report, KINDS, base, async (target, label) => {
-      const rssBefore = rssKiB(target.proc.pid) / 1024;
+      const rssBefore = rss(target.proc.pid).totalKiB / 1024;
       const before = await originCounts(origin.url);
       const sampler = new TreeSampler(target.proc.pid, 50);
       ctx.log(`large: ${label} miss`);
@@ -103,6 +106,7 @@ async function runLarge(ctx: BenchContext): Promise<ScenarioReport> {
         hitStatus: describe(hit),
         rssBefore,
         peakRss: usage.peakRssKiB / 1024,
+        peakAnon: usage.peakAnonKiB / 1024,
         originRequests: after.total - before.total,
       });
     });
