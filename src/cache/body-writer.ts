@@ -75,7 +75,7 @@ export class BodyWriter {
     const size = this.#size + (lastIndex >= 0 ? lastChunk!.length : 0);
     const full: EntryRecord = { ...record, bodyId: this.bodyId, chunks: this.#chunks, size };
     try {
-      const stored = await this.#store.entries.transaction(() => {
+      const stored = await this.#store.write(() => {
         if (!stillWanted()) return false;
         if (lastIndex >= 0) this.#store.chunks.put([this.bodyId, lastIndex], lastChunk!);
         this.#store.commitEntryInTxn(this.#storage, id, full);

@@ -78,7 +78,7 @@ export class Evictor {
         freed += candidates[i]!.cost;
       }
       if (this.#store.closed) return;
-      evicted += await this.#store.entries.transaction(() => {
+      evicted += await this.#store.write(() => {
         let count = 0;
         for (const id of batch) if (this.#store.removeEvictedInTxn(id)) count++;
         return count;
@@ -108,7 +108,7 @@ export class Evictor {
     }
     for (let i = 0; i < orphans.length; i += BATCH) {
       const batch = orphans.slice(i, i + BATCH);
-      await this.#store.chunks.transaction(() => {
+      await this.#store.write(() => {
         for (const key of batch) this.#store.chunks.remove(key);
       });
     }

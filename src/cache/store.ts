@@ -56,7 +56,9 @@ export class CacheStore {
 
   constructor(options: StoreOptions) {
     this.options = options;
-    this.env = open({ path: options.dir, maxDbs: 16, pageSize: 4096 });
+    // eventTurnBatching off: atomicity comes from explicit transactions, and with it on lmdb-js
+    // leaves a promise of its own unhandled when a batch commit fails (disk full).
+    this.env = open({ path: options.dir, maxDbs: 16, pageSize: 4096, eventTurnBatching: false });
     this.entries = this.env.openDB<StoredValue, string>({
       name: 'entries',
       sharedStructuresKey: Symbol.for('structures'),
@@ -67,6 +69,7 @@ export class CacheStore {
     this.meta = this.env.openDB<unknown, string>({ name: 'meta' });
     this.memory = new MemoryTier(options.memorySize, options.memoryObjectSize);
     if (this.meta.get('schema') === undefined) this.meta.putSync('schema', RECORD_VERSION);
+    guardCommitFailures(this);
   }
 
   /** Synchronous: the variant of `storage` that matches the request's Vary fields. */
@@ -112,6 +115,9 @@ export class CacheStore {
   }
 
   writeFailed(error: unknown): void {
+    // lmdb-js attaches the commit's own rejected promise to the error: mark it handled.
+    const commitError = (error as { commitError?: Promise<unknown> } | undefined)?.commitError;
+    if (commitError && typeof commitError.catch === 'function') commitError.catch(() => {});
     if (this.writable) this.options.log.error({ err: error }, 'cache write failed; storing paused for 30s');
     this.#writableAfter = this.options.now() + 30_000;
   }
@@ -231,18 +237,29 @@ export class CacheStore {
     return true;
   }
 
+  /**
+   * Runs `work` in a write transaction. A failed commit (map or disk full, I/O error) pauses
+   * storing and rejects; it never surfaces as an unhandled rejection.
+   */
+  write<T>(work: () => T): Promise<T> {
+    return this.entries.transaction(work).catch((error: unknown) => {
+      this.writeFailed(error);
+      throw error;
+    });
+  }
+
   /** Hard removal of a primary key, in its own transaction. */
   removeKey(storage: string): Promise<number> {
-    return this.entries.transaction(() => this.removeKeyInTxn(storage));
+    return this.write(() => this.removeKeyInTxn(storage));
   }
 
   invalidateKey(storage: string): Promise<number> {
-    return this.entries.transaction(() => this.invalidateKeyInTxn(storage));
+    return this.write(() => this.invalidateKeyInTxn(storage));
   }
 
   /** Replaces a record's headers and freshness after a 304, if its body is still the same. */
   refresh(id: string, record: EntryRecord): Promise<boolean> {
-    return this.entries.transaction(() => {
+    return this.write(() => {
       const current = this.#entryAt(id);
       if (current === undefined || current.bodyId !== record.bodyId) return false;
       this.entries.put(id, record);
@@ -256,7 +273,9 @@ export class CacheStore {
       this.#timers.delete(timer);
       this.memory.delete(bodyId);
       if (this.#closed) return;
-      for (let i = 0; i < chunks; i++) this.chunks.remove([bodyId, i]);
+      this.write(() => {
+        for (let i = 0; i < chunks; i++) this.chunks.remove([bodyId, i]);
+      }).catch(() => {});
     }, BODY_GRACE_MS);
     timer.unref();
     this.#timers.add(timer);
@@ -267,7 +286,7 @@ export class CacheStore {
     if (this.#accessed.size === 0) return Promise.resolve();
     const accessed = [...this.#accessed];
     this.#accessed.clear();
-    return this.entries.transaction(() => {
+    return this.write(() => {
       for (const [id, time] of accessed) {
         const current = this.access.get(id);
         if (current !== undefined) this.access.put(id, [time, current[1]]);
@@ -287,8 +306,33 @@ export class CacheStore {
     if (this.#closed) return;
     await this.flushAccess().catch(() => {});
     this.#closed = true;
+    guarded.delete(this);
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
     await this.env.close();
   }
+}
+
+const guarded = new Set<CacheStore>();
+let guardInstalled = false;
+
+/**
+ * When a batch commit fails (disk full, I/O error), lmdb-js rejects promises of its own that
+ * no caller can reach. Those rejections are storage failures, not bugs: they pause storing
+ * instead of ending the process. Every other unhandled rejection still ends it, as by default.
+ */
+function guardCommitFailures(store: CacheStore): void {
+  if (!guardInstalled) {
+    guardInstalled = true;
+    process.on('unhandledRejection', (reason) => {
+      if (reason instanceof Error && 'commitError' in reason) {
+        for (const open of guarded) if (!open.closed) open.writeFailed(reason);
+        return;
+      }
+      process.nextTick(() => {
+        throw reason;
+      });
+    });
+  }
+  guarded.add(store);
 }

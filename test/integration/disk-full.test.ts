@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { startNode } from '../helpers/node.ts';
+import { respond, startOrigin, type TestOrigin } from '../helpers/origin.ts';
+
+/** A real full disk: a 3 MiB tmpfs mounted for the test (needs root, as in CI; skipped otherwise). */
+function mountSmallFilesystem(): string | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'strata-full-'));
+  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', dir]);
+  if (mounted.status !== 0) {
+    rmSync(dir, { recursive: true, force: true });
+    return undefined;
+  }
+  return dir;
+}
+
+describe('a full disk', () => {
+  let origin: TestOrigin;
+  const dir = mountSmallFilesystem();
+
+  before(async () => {
+    origin = await startOrigin({});
+    for (let i = 0; i < 50; i++) {
+      origin.route(`/o/${i}`, respond(200, { 'cache-control': 'max-age=600' }, Buffer.alloc(100 * 1024, i)));
+    }
+  });
+  after(async () => {
+    await origin.close();
+    if (dir) {
+      spawnSync('umount', [dir]);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('does not crash the node: hits go on and misses pass through unstored', {
+    skip: dir ? false : 'needs root to mount a small tmpfs',
+  }, async () => {
+    const edge = await startNode({ origin: origin.url, dir: dir! });
+    try {
+      const statuses: string[] = [];
+      for (let i = 0; i < 50; i++) {
+        const res = await edge.get(`/o/${i}`);
+        assert.equal(res.status, 200);
+        assert.ok(res.body.equals(Buffer.alloc(100 * 1024, i)), `body ${i} intact`);
+        statuses.push(String(res.headers['cache-status']));
+      }
+      assert.ok(
+        statuses.some((s) => s.endsWith('; stored')),
+        'some responses were stored before the disk filled',
+      );
+      assert.ok(
+        statuses.some((s) => s.endsWith('detail=store-unavailable')),
+        'later misses pass through unstored',
+      );
+      const hit = await edge.get('/o/0');
+      assert.match(String(hit.headers['cache-status']), /^strata; hit/);
+      assert.ok(hit.body.equals(Buffer.alloc(100 * 1024, 0)));
+      assert.equal(origin.count('/o/0'), 1);
+    } finally {
+      await edge.close({ keepDir: true });
+    }
+  });
+});
