@@ -14,6 +14,8 @@ export class SiteTable {
   readonly #exact = new Map<string, Site>();
   readonly #wildcards: Array<[string, Site]> = [];
   #catchAll: Site | undefined;
+  /** Recently resolved Host values (bounded): most requests repeat a few hosts. */
+  readonly #recent = new Map<string, Site | undefined>();
 
   constructor(sites: readonly SiteConfig[], pools: (site: SiteConfig) => OriginPool) {
     for (const config of sites) {
@@ -33,6 +35,15 @@ export class SiteTable {
 
   /** The site for a Host header value (port ignored unless a pattern names it). */
   resolve(host: string): Site | undefined {
+    const recent = this.#recent.get(host);
+    if (recent !== undefined || this.#recent.has(host)) return recent;
+    const site = this.#match(host);
+    if (this.#recent.size >= 1024) this.#recent.clear();
+    this.#recent.set(host, site);
+    return site;
+  }
+
+  #match(host: string): Site | undefined {
     const lower = host.toLowerCase();
     const exact = this.#exact.get(lower);
     if (exact) return exact;

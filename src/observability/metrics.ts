@@ -49,6 +49,41 @@ export function createMetrics() {
       help: 'Variants evicted to keep the store under cache.maxSize.',
       registers: [registry],
     }),
+    purges: new Counter({
+      name: 'strata_purges_total',
+      help: 'Purges applied on this node, by mode (soft or hard) and by who asked (api or peer).',
+      labelNames: ['mode', 'source'] as const,
+      registers: [registry],
+    }),
+    purgedEntries: new Counter({
+      name: 'strata_purged_entries_total',
+      help: 'Variants removed (hard) or marked stale (soft) by purges.',
+      labelNames: ['mode'] as const,
+      registers: [registry],
+    }),
+    purgeSequence: new Gauge({
+      name: 'strata_purge_sequence',
+      help: 'Last sequence in this node’s purge log.',
+      registers: [registry],
+    }),
+    purgePeerDelivered: new Gauge({
+      name: 'strata_purge_peer_delivered_sequence',
+      help: 'Last purge sequence each peer acknowledged.',
+      labelNames: ['peer'] as const,
+      registers: [registry],
+    }),
+    purgePeerPending: new Gauge({
+      name: 'strata_purge_peer_pending',
+      help: 'Purges in the log a peer has not acknowledged yet.',
+      labelNames: ['peer'] as const,
+      registers: [registry],
+    }),
+    purgePeerFailures: new Counter({
+      name: 'strata_purge_peer_failures_total',
+      help: 'Failed purge deliveries to a peer (each is retried).',
+      labelNames: ['peer'] as const,
+      registers: [registry],
+    }),
     storeBytes: new Gauge({
       name: 'strata_store_bytes',
       help: 'Bytes accounted to stored entries.',
@@ -60,7 +95,28 @@ export function createMetrics() {
       registers: [registry],
     }),
   };
-  return metrics;
+  // Label children bound once: labels() hashes its arguments on every call.
+  const lookupChildren = new Map<string, ReturnType<typeof metrics.lookups.labels>>();
+  const bytesChildren = new Map<string, ReturnType<typeof metrics.bytesServed.labels>>();
+  return {
+    ...metrics,
+    lookupsBy(result: string) {
+      let child = lookupChildren.get(result);
+      if (child === undefined) {
+        child = metrics.lookups.labels(result);
+        lookupChildren.set(result, child);
+      }
+      return child;
+    },
+    bytesBy(source: string) {
+      let child = bytesChildren.get(source);
+      if (child === undefined) {
+        child = metrics.bytesServed.labels(source);
+        bytesChildren.set(source, child);
+      }
+      return child;
+    },
+  };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -9,8 +9,8 @@ export function logRequest(edge: Edge, ctx: RequestContext): void {
   if (ctx.logged || ctx.holdLog || !ctx.res.closed) return;
   ctx.logged = true;
   const { metrics } = edge;
-  metrics.lookups.labels(ctx.lookup).inc();
-  if (ctx.bytes > 0) metrics.bytesServed.labels(ctx.origin === undefined ? 'cache' : 'origin').inc(ctx.bytes);
+  metrics.lookupsBy(ctx.lookup).inc();
+  if (ctx.bytes > 0) metrics.bytesBy(ctx.origin === undefined ? 'cache' : 'origin').inc(ctx.bytes);
   if (ctx.insert !== undefined) metrics.inserts.labels(ctx.insert).inc();
   if (!edge.config.logging.access) return;
   const res = ctx.res;
