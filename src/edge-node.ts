@@ -18,6 +18,8 @@ import { createTrustList } from './http/trusted-proxies.ts';
 import { createLogger } from './observability/logger.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { Origin, OriginPool } from './origin/pool.ts';
+import { FanOut } from './purge/fan-out.ts';
+import { PurgeService } from './purge/service.ts';
 
 export interface EdgeNodeOptions {
   config: Config;
@@ -36,6 +38,10 @@ export interface EdgeNode {
   /** Client listeners' bound addresses, as HOST:PORT. */
   readonly addresses: string[];
   readonly adminAddress: string | undefined;
+  /** Purges by URL, prefix and tag (the admin API's POST /purge). */
+  readonly purge: PurgeService;
+  /** Delivery of purges to configured peers (absent when this process runs no upkeep). */
+  readonly fanOut: FanOut | undefined;
   /** Resolves when no fill or background revalidation is running. */
   idle(): Promise<void>;
   /** Runs one eviction pass now (tests and the admin API). */
@@ -95,6 +101,11 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     evictor.start();
     void evictor.sweepOrphans(Date.now() - 1000);
   }
+  const { purge, fanOut } = createPurge(edge, options.upkeep !== false);
+  if (options.upkeep !== false) {
+    await purge.recover();
+    fanOut?.start();
+  }
   const pipeline = new Pipeline(edge, 'http');
   const listeners: Listener[] = [];
   let admin: Listener | undefined;
@@ -114,9 +125,11 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
         ),
       );
     }
-    if (config.admin.enabled) admin = await startAdmin({ config, edge, evict: () => evictor.runOnce() });
+    if (config.admin.enabled)
+      admin = await startAdmin({ config, edge, evict: () => evictor.runOnce(), purge, fanOut });
   } catch (error) {
     await Promise.all(listeners.map((l) => l.close()));
+    await fanOut?.stop();
     await store.close();
     throw error;
   }
@@ -137,12 +150,16 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     edge,
     addresses,
     adminAddress: admin ? formatListen({ host: admin.address.address, port: admin.address.port }) : undefined,
+    purge,
+    fanOut,
     evict: () => evictor.runOnce(),
     idle: () => idle(edge),
     close() {
       closing ??= (async () => {
         await Promise.all([...listeners.map((l) => l.close()), admin?.close()]);
         await idle(edge);
+        await fanOut?.stop();
+        await purge.drain();
         await evictor.stop();
         await Promise.all([...origins.values()].map((o) => o.close()));
         await store.close();
@@ -152,6 +169,48 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
       return closing;
     },
   };
+}
+
+/** The purge service, its metrics, and (in the upkeep process) fan-out and log trimming. */
+function createPurge(edge: Edge, upkeep: boolean): { purge: PurgeService; fanOut: FanOut | undefined } {
+  const { config, metrics } = edge;
+  const purge = new PurgeService({
+    store: edge.store,
+    log: edge.log,
+    sortQuery: (host) => edge.sites.resolve(host)?.sortQuery ?? false,
+    batchSize: config.purge.batchSize,
+    now: edge.now,
+    onPurge: (command, result, forwarded) => {
+      const mode = command.soft ? 'soft' : 'hard';
+      metrics.purges.labels(mode, forwarded ? 'peer' : 'api').inc();
+      metrics.purgedEntries.labels(mode).inc(result.purged);
+      metrics.purgeSequence.set(result.sequence);
+    },
+  });
+  if (!upkeep) return { purge, fanOut: undefined };
+  const fanOut =
+    config.purge.peers.length > 0
+      ? new FanOut({
+          config: config.purge,
+          log: purge.log,
+          nodeId: purge.nodeId,
+          logger: edge.log,
+          now: edge.now,
+          onAttempt: (peer, ok) => {
+            if (!ok) metrics.purgePeerFailures.labels(peer.url).inc();
+            metrics.purgePeerDelivered.labels(peer.url).set(peer.delivered);
+            metrics.purgePeerPending.labels(peer.url).set(peer.pending);
+          },
+        })
+      : undefined;
+  purge.onAppended(() => {
+    fanOut?.wake();
+    const delivered = fanOut?.lowestDelivered ?? purge.log.sequence;
+    void purge.log
+      .retain(config.purge.logSize, delivered)
+      .catch((error: unknown) => edge.log.warn({ err: error }, 'purge log trim failed'));
+  });
+  return { purge, fanOut };
 }
 
 async function idle(edge: Edge): Promise<void> {

@@ -1,6 +1,7 @@
 /**
- * The admin listener, on its own port (loopback by default): health, readiness,
- * metrics and stats. Every route but GET /healthz needs the bearer token.
+ * The admin listener, on its own port (loopback by default): purge, cache inspection,
+ * health, readiness, metrics and stats. Every route but GET /healthz needs the bearer
+ * token. Routes are listed in docs/admin-api.md.
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -9,11 +10,19 @@ import { parseListen } from '../config/units.ts';
 import type { Edge } from '../edge/edge.ts';
 import { EdgeError } from '../errors.ts';
 import { type Listener, startListener } from '../http/listener.ts';
+import type { FanOut } from '../purge/fan-out.ts';
+import type { PurgeService } from '../purge/service.ts';
+import { inspectUrl, LIST_MAX, listEntries, storeStats } from './cache-view.ts';
+import { handlePurge } from './purge-route.ts';
+import { json } from './respond.ts';
 
 export interface AdminOptions {
   config: Config;
   edge: Edge;
   evict: () => Promise<void>;
+  purge: PurgeService;
+  /** Delivery to peers (absent in processes that do not run it). */
+  fanOut: FanOut | undefined;
 }
 
 function isLoopback(host: string): boolean {
@@ -32,16 +41,6 @@ export function tokenMatches(expected: string | undefined, header: string | unde
     return false;
   }
   return timingSafeEqual(given, wanted);
-}
-
-function json(res: ServerResponse, status: number, body: unknown): void {
-  const text = `${JSON.stringify(body)}\n`;
-  res.writeHead(status, {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(text),
-    'cache-control': 'no-store',
-  });
-  res.end(text);
 }
 
 export async function startAdmin(options: AdminOptions): Promise<Listener> {
@@ -65,23 +64,22 @@ export async function startAdmin(options: AdminOptions): Promise<Listener> {
     if (req.method === 'GET' && url.pathname === '/readyz') return json(res, 200, { status: 'ready' });
     if (req.method === 'GET' && url.pathname === '/metrics') {
       edge.metrics.storeBytes.set(edge.store.usage().bytes);
+      edge.metrics.purgeSequence.set(options.purge.log.sequence);
+      for (const peer of options.fanOut?.peers ?? []) {
+        edge.metrics.purgePeerDelivered.labels(peer.url).set(peer.delivered);
+        edge.metrics.purgePeerPending.labels(peer.url).set(peer.pending);
+      }
       const text = await edge.metrics.registry.metrics();
       res.writeHead(200, { 'content-type': edge.metrics.registry.contentType });
       res.end(text);
       return;
     }
-    if (req.method === 'GET' && url.pathname === '/stats') {
-      const usage = edge.store.usage();
-      return json(res, 200, {
-        store: {
-          bytes: usage.bytes,
-          entries: usage.entries,
-          capacity: config.cache.maxSize,
-          memoryBytes: edge.store.memory.bytes,
-        },
-        collapse: { pending: edge.collapse.size, waiters: edge.collapse.waiters },
-      });
+    if (url.pathname === '/purge') {
+      if (req.method !== 'POST') return json(res, 405, { error: 'use POST /purge' });
+      return handlePurge(req, res, options.purge);
     }
+    if (req.method === 'GET' && url.pathname === '/cache') return cacheRoute(options, url, res);
+    if (req.method === 'GET' && url.pathname === '/stats') return json(res, 200, stats(options));
     return json(res, 404, { error: `no route ${req.method} ${url.pathname}` });
   };
   return startListener(
@@ -100,4 +98,53 @@ export async function startAdmin(options: AdminOptions): Promise<Listener> {
       });
     },
   );
+}
+
+function sortQueryOf(edge: Edge): (host: string) => boolean {
+  return (host) => edge.sites.resolve(host)?.sortQuery ?? false;
+}
+
+/** GET /cache?url=U (what is stored for U) or GET /cache?prefix=P | tag=T [&limit=N&after=ID]. */
+function cacheRoute(options: AdminOptions, url: URL, res: ServerResponse): void {
+  const { edge } = options;
+  const params = url.searchParams;
+  const target = params.get('url');
+  if (target !== null) {
+    const view = inspectUrl(edge.store, target, sortQueryOf(edge), edge.now());
+    if (view.key === undefined)
+      return json(res, 400, { error: `"${target}" is not an absolute http(s) URL` });
+    return json(res, view.variants.length > 0 ? 200 : 404, view);
+  }
+  const limit = params.get('limit');
+  if (limit !== null && !/^\d+$/.test(limit)) {
+    return json(res, 400, { error: `limit must be a number from 1 to ${LIST_MAX}` });
+  }
+  return json(
+    res,
+    200,
+    listEntries(
+      edge.store,
+      {
+        prefix: params.get('prefix') ?? undefined,
+        tag: params.get('tag') ?? undefined,
+        limit: limit === null ? undefined : Number(limit),
+        after: params.get('after') ?? undefined,
+      },
+      edge.now(),
+    ),
+  );
+}
+
+function stats(options: AdminOptions) {
+  const { config, edge } = options;
+  const view = storeStats(edge.store, options.purge.log, config.cache.maxSize);
+  return {
+    store: { ...view.store, memoryBytes: edge.store.memory.bytes },
+    collapse: { pending: edge.collapse.size, waiters: edge.collapse.waiters },
+    purge: {
+      ...view.purge,
+      running: options.purge.pending,
+      peers: options.fanOut?.peers ?? view.purge.peers,
+    },
+  };
 }

@@ -145,6 +145,60 @@ export const adminSchema = z
   })
   .prefault({});
 
+export const purgePeerSchema = z.strictObject({
+  url: z
+    .string()
+    .refine(
+      (value) => {
+        try {
+          const url = new URL(value);
+          return (url.protocol === 'http:' || url.protocol === 'https:') && !url.search;
+        } catch {
+          return false;
+        }
+      },
+      { message: 'expected the admin URL of a peer, e.g. http://10.0.0.6:9091' },
+    )
+    .describe("A peer's admin API base URL; purges are POSTed to <url>/purge."),
+  token: z
+    .string()
+    .min(16, 'use at least 16 characters')
+    .optional()
+    .describe("The peer's admin bearer token."),
+});
+
+export const purgeSchema = z
+  .strictObject({
+    peers: z
+      .array(purgePeerSchema)
+      .default([])
+      .describe('Nodes (peers, child tiers) that receive every purge, in order, until they acknowledge.'),
+    retry: z
+      .strictObject({
+        initial: duration('Wait after the first failed delivery to a peer.').default(250),
+        max: duration('Longest wait between two delivery attempts (the wait doubles up to it).').default(
+          30_000,
+        ),
+      })
+      .prefault({}),
+    timeout: duration('Time allowed for one delivery to a peer.').default(5000),
+    batchSize: z
+      .number()
+      .int()
+      .min(1)
+      .max(100_000)
+      .default(500)
+      .describe('Entries removed or marked stale per write transaction; hits are served between batches.'),
+    logSize: z
+      .number()
+      .int()
+      .min(1)
+      .max(10_000_000)
+      .default(10_000)
+      .describe('Purge log entries kept once every peer has them (older ones are trimmed).'),
+  })
+  .prefault({});
+
 export const loggingSchema = z
   .strictObject({
     level: z
@@ -192,6 +246,7 @@ export const configSchema = z
     origins: z.array(originSchema).default([]).describe('Origins the sites fetch from.'),
     cache: cacheSchema,
     admin: adminSchema,
+    purge: purgeSchema,
     logging: loggingSchema,
     proxy: proxySchema,
     workers: z
@@ -236,3 +291,4 @@ export type Config = z.output<typeof configSchema>;
 export type OriginConfig = z.output<typeof originSchema>;
 export type SiteConfig = z.output<typeof siteSchema>;
 export type CacheConfig = z.output<typeof cacheSchema>;
+export type PurgeConfig = z.output<typeof purgeSchema>;

@@ -1,0 +1,137 @@
+/**
+ * A purge command, as the admin API receives it and the purge log stores it:
+ * `{"urls": [...], "prefixes": [...], "tags": [...], "all": false, "soft": false}`.
+ * Parsing reports the first problem as a sentence an operator can act on.
+ */
+
+export interface PurgeCommand {
+  /** Absolute URLs as the client sees them; every variant of each is purged. */
+  urls: string[];
+  /** Absolute URL prefixes (scheme://authority/path...), matched against the cache key order. */
+  prefixes: string[];
+  tags: string[];
+  all: boolean;
+  /** Mark stale instead of deleting. */
+  soft: boolean;
+}
+
+/** Where a purge forwarded by another node came from (carried in the POST body). */
+export interface Forwarded {
+  /** The sending node's id. */
+  node: string;
+  /** The sequence of the purge in the sender's log (senders deliver in order). */
+  sequence: number;
+  /** Ids of the nodes the purge has passed through, first to last: stops forwarding loops. */
+  path: string[];
+}
+
+export type ParsedPurge =
+  | { ok: true; command: PurgeCommand; forwarded: Forwarded | undefined }
+  | { ok: false; reason: string };
+
+/** Items allowed per list in one command. */
+export const MAX_ITEMS = 10_000;
+/** Longest tag accepted (the same limit the store phase applies to indexed tags). */
+export const MAX_TAG_LENGTH = 256;
+const KEYS: ReadonlySet<string> = new Set(['urls', 'prefixes', 'tags', 'all', 'soft', 'forwarded']);
+const ABSOLUTE = /^https?:\/\/[^/?#\s]+/i;
+
+function stringList(body: Record<string, unknown>, name: string): string[] | string {
+  const value = body[name];
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) return `${name} must be an array of strings`;
+  if (value.length > MAX_ITEMS) return `${name} holds ${value.length} items; at most ${MAX_ITEMS} per purge`;
+  for (const item of value) {
+    if (typeof item !== 'string' || item.length === 0) return `${name} must hold non-empty strings`;
+  }
+  return value as string[];
+}
+
+function parseForwarded(value: unknown): Forwarded | string {
+  const f = value as Partial<Forwarded> | null;
+  if (
+    typeof f !== 'object' ||
+    f === null ||
+    typeof f.node !== 'string' ||
+    !Number.isSafeInteger(f.sequence) ||
+    !Array.isArray(f.path) ||
+    !f.path.every((id) => typeof id === 'string')
+  ) {
+    return 'forwarded must be {"node": string, "sequence": integer, "path": [string]}';
+  }
+  return { node: f.node, sequence: f.sequence!, path: f.path };
+}
+
+/** Validates a parsed JSON body. */
+export function parsePurgeBody(body: unknown): ParsedPurge {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    return { ok: false, reason: 'the body must be a JSON object' };
+  }
+  const record = body as Record<string, unknown>;
+  for (const key of Object.keys(record)) {
+    if (!KEYS.has(key)) return { ok: false, reason: `unknown field "${key}"` };
+  }
+  const urls = stringList(record, 'urls');
+  const prefixes = stringList(record, 'prefixes');
+  const tags = stringList(record, 'tags');
+  for (const list of [urls, prefixes, tags]) if (typeof list === 'string') return { ok: false, reason: list };
+  for (const field of ['all', 'soft'] as const) {
+    if (record[field] !== undefined && typeof record[field] !== 'boolean') {
+      return { ok: false, reason: `${field} must be true or false` };
+    }
+  }
+  const command: PurgeCommand = {
+    urls: urls as string[],
+    prefixes: prefixes as string[],
+    tags: tags as string[],
+    all: record.all === true,
+    soft: record.soft === true,
+  };
+  for (const url of command.urls) {
+    if (!ABSOLUTE.test(url)) return { ok: false, reason: `"${url}" is not an absolute http(s) URL` };
+  }
+  for (const prefix of command.prefixes) {
+    if (!ABSOLUTE.test(prefix)) {
+      return {
+        ok: false,
+        reason: `prefix "${prefix}" must start with scheme://host, e.g. https://example.com/img/`,
+      };
+    }
+  }
+  for (const tag of command.tags) {
+    if (tag.length > MAX_TAG_LENGTH)
+      return { ok: false, reason: `a tag is longer than ${MAX_TAG_LENGTH} characters` };
+  }
+  if (!command.all && command.urls.length + command.prefixes.length + command.tags.length === 0) {
+    return { ok: false, reason: 'empty purge: give urls, prefixes, tags, or "all": true' };
+  }
+  let forwarded: Forwarded | undefined;
+  if (record.forwarded !== undefined) {
+    const parsed = parseForwarded(record.forwarded);
+    if (typeof parsed === 'string') return { ok: false, reason: parsed };
+    forwarded = parsed;
+  }
+  return { ok: true, command, forwarded };
+}
+
+/** Parses a request body's text (bad JSON is a reason, not an exception). */
+export function parsePurgeText(text: string): ParsedPurge {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (error) {
+    return { ok: false, reason: `bad JSON: ${(error as Error).message}` };
+  }
+  return parsePurgeBody(body);
+}
+
+/** One line naming what a command purges, for logs and the CLI. */
+export function describePurge(command: PurgeCommand): string {
+  const parts: string[] = [];
+  if (command.all) parts.push('everything');
+  if (command.urls.length > 0) parts.push(`${command.urls.length} url${command.urls.length > 1 ? 's' : ''}`);
+  if (command.prefixes.length > 0)
+    parts.push(`${command.prefixes.length} prefix${command.prefixes.length > 1 ? 'es' : ''}`);
+  if (command.tags.length > 0) parts.push(`${command.tags.length} tag${command.tags.length > 1 ? 's' : ''}`);
+  return `${command.soft ? 'soft' : 'hard'} purge of ${parts.join(', ')}`;
+}

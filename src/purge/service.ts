@@ -1,0 +1,177 @@
+/**
+ * The purge service: applies purge commands to the store, one at a time, in order.
+ *
+ * A purge runs as a series of short write transactions (see walk.ts). The first appends
+ * the command to the durable purge log; the last marks it applied; every one of them
+ * increments `meta.purgeSeq`, which a fill compares at commit: a fill that began before
+ * a purge and ends after it commits nothing, so a purge never lets old content back in.
+ * The caller is answered once the last transaction is flushed to disk.
+ */
+import { randomUUID } from 'node:crypto';
+import { setImmediate as yieldToEvents } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import type { CacheStore } from '../cache/store.ts';
+import { describePurge, type Forwarded, type PurgeCommand } from './command.ts';
+import { type LoggedPurge, PurgeLog } from './purge-log.ts';
+import { keyOfPrefix, type SortQuery, storageKeyOfUrl } from './targets.ts';
+import { PurgeWalk } from './walk.ts';
+
+export interface PurgeResult {
+  /** Variants removed (hard) or newly marked stale (soft). */
+  purged: number;
+  soft: boolean;
+  /** The purge's sequence in this node's purge log. */
+  sequence: number;
+}
+
+export interface PurgeServiceOptions {
+  store: CacheStore;
+  log: Logger;
+  /** Whether the site for a host sorts its query in the cache key. */
+  sortQuery: SortQuery;
+  /** Keys visited per write transaction. */
+  batchSize: number;
+  now: () => number;
+  /** Called after each purge is applied (metrics). */
+  onPurge?: (command: PurgeCommand, result: PurgeResult, forwarded: boolean) => void;
+}
+
+const PURGE_SEQ = 'purgeSeq';
+const NODE_ID = 'nodeId';
+const FROM_PREFIX = 'purgeFrom:';
+
+export class PurgeService {
+  readonly log: PurgeLog;
+  /** This cache's id, persisted with it: names it in forwarded purges. */
+  readonly nodeId: string;
+  readonly #options: PurgeServiceOptions;
+  readonly #appended = new Set<() => void>();
+  #queue: Promise<unknown> = Promise.resolve();
+  #running = 0;
+
+  constructor(options: PurgeServiceOptions) {
+    this.#options = options;
+    this.log = new PurgeLog(options.store);
+    const store = options.store;
+    let id = store.meta.get(NODE_ID) as string | undefined;
+    if (id === undefined) {
+      id = randomUUID();
+      store.meta.putSync(NODE_ID, id);
+    }
+    this.nodeId = id;
+  }
+
+  /** Registers a listener told whenever a purge is appended (wakes the fan-out). */
+  onAppended(listener: () => void): () => void {
+    this.#appended.add(listener);
+    return () => this.#appended.delete(listener);
+  }
+
+  /** Purges still queued or running in this process. */
+  get pending(): number {
+    return this.#running;
+  }
+
+  /**
+   * Applies a purge and resolves once it is durable and applied on this node. A purge
+   * forwarded by a peer that already passed through this node, or that this node already
+   * applied (the sender retried), is acknowledged without applying it again.
+   */
+  purge(command: PurgeCommand, forwarded?: Forwarded): Promise<PurgeResult> {
+    this.#running++;
+    const run = this.#queue.then(() => this.#purge(command, forwarded));
+    this.#queue = run.catch(() => {});
+    return run.finally(() => this.#running--);
+  }
+
+  /** Applies again the logged purges a crash left unapplied. Returns how many. */
+  async recover(): Promise<number> {
+    const unapplied = this.log.unapplied();
+    for (const { sequence, entry } of unapplied) {
+      this.#options.log.warn(
+        { sequence, purge: describePurge(entry.command) },
+        'finishing an interrupted purge',
+      );
+      const run = this.#queue.then(() => this.#apply(entry.command, sequence, undefined));
+      this.#queue = run.catch(() => {});
+      await run;
+    }
+    return unapplied.length;
+  }
+
+  /** Waits for every queued purge. */
+  async drain(): Promise<void> {
+    for (let round = 0; round < 100 && this.#running > 0; round++) await this.#queue;
+  }
+
+  async #purge(command: PurgeCommand, forwarded: Forwarded | undefined): Promise<PurgeResult> {
+    const store = this.#options.store;
+    if (forwarded !== undefined) {
+      const seen = store.meta.get(`${FROM_PREFIX}${forwarded.node}`) as number | undefined;
+      if (forwarded.path.includes(this.nodeId) || (seen !== undefined && forwarded.sequence <= seen)) {
+        return { purged: 0, soft: command.soft, sequence: this.log.sequence };
+      }
+    }
+    const entry: LoggedPurge = {
+      command,
+      at: this.#options.now(),
+      path: forwarded ? forwarded.path : [],
+      applied: false,
+    };
+    const result = await this.#apply(command, undefined, { entry, forwarded });
+    for (const listener of this.#appended) listener();
+    this.#options.onPurge?.(command, result, forwarded !== undefined);
+    this.#options.log.info(
+      { sequence: result.sequence, purged: result.purged, from: forwarded?.node },
+      describePurge(command),
+    );
+    return result;
+  }
+
+  /** Runs the walk in batches; `append` is given for a new purge, `logged` for a recovered one. */
+  async #apply(
+    command: PurgeCommand,
+    logged: number | undefined,
+    append: { entry: LoggedPurge; forwarded: Forwarded | undefined } | undefined,
+  ): Promise<PurgeResult> {
+    const store = this.#options.store;
+    const walk = this.#walk(command);
+    let sequence = logged ?? 0;
+    let first = true;
+    for (;;) {
+      const done = await store.entries.transaction(() => {
+        store.meta.put(PURGE_SEQ, ((store.meta.get(PURGE_SEQ) as number | undefined) ?? 0) + 1);
+        if (first && append) {
+          sequence = this.log.appendInTxn(append.entry);
+          if (append.forwarded)
+            store.meta.put(`${FROM_PREFIX}${append.forwarded.node}`, append.forwarded.sequence);
+        }
+        const finished = walk.stepInTxn(this.#options.batchSize);
+        if (finished) this.log.markAppliedInTxn(sequence);
+        return finished;
+      });
+      first = false;
+      if (done) break;
+      // Let hits and other I/O run between batches.
+      await yieldToEvents();
+    }
+    await store.entries.flushed;
+    return { purged: walk.purged, soft: command.soft, sequence };
+  }
+
+  #walk(command: PurgeCommand): PurgeWalk {
+    const { store, sortQuery } = this.#options;
+    if (command.all) return new PurgeWalk(store, command.soft, [], [''], []);
+    const keys = new Set<string>();
+    for (const url of command.urls) {
+      const key = storageKeyOfUrl(url, sortQuery);
+      if (key !== undefined) keys.add(key);
+    }
+    const prefixes = new Set<string>();
+    for (const prefix of command.prefixes) {
+      const key = keyOfPrefix(prefix);
+      if (key !== undefined) prefixes.add(key);
+    }
+    return new PurgeWalk(store, command.soft, [...keys], [...prefixes], [...new Set(command.tags)]);
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * From what an operator writes to what the store is keyed by. A purge URL is absolute as
+ * the client sees it (scheme, Host, path, query); it maps to the same primary key the
+ * hash phase computes for that request: authority lower-cased, default port dropped,
+ * path and query kept byte for byte (sorted when the site sorts its query).
+ */
+import { normalizeAuthority, primaryKey, storageKey } from '../cache/key.ts';
+
+/** Whether the site answering `host` sorts query parameters in its cache key. */
+export type SortQuery = (host: string) => boolean;
+
+interface SplitUrl {
+  scheme: 'http' | 'https';
+  authority: string;
+  /** Path and query, without the fragment ('' when absent). */
+  rest: string;
+}
+
+function split(url: string): SplitUrl | undefined {
+  const match = /^(https?):\/\/([^/?#]+)([^#]*)/i.exec(url);
+  if (!match) return undefined;
+  return {
+    scheme: match[1]!.toLowerCase() as 'http' | 'https',
+    authority: match[2]!,
+    rest: match[3]!,
+  };
+}
+
+/** The primary key of an absolute URL, or undefined when it is not one. */
+export function keyOfUrl(url: string, sortQuery: SortQuery): string | undefined {
+  const parts = split(url);
+  if (!parts) return undefined;
+  const target = parts.rest === '' ? '/' : parts.rest.startsWith('?') ? `/${parts.rest}` : parts.rest;
+  return primaryKey(parts.scheme, parts.authority, target, sortQuery(parts.authority));
+}
+
+/** The LMDB key of an absolute URL (what `entries` is keyed by). */
+export function storageKeyOfUrl(url: string, sortQuery: SortQuery): string | undefined {
+  const key = keyOfUrl(url, sortQuery);
+  return key === undefined ? undefined : storageKey(key);
+}
+
+/**
+ * A prefix in cache key form: scheme and authority normalized like a key, the rest kept
+ * as written (a prefix may end mid-segment: `https://example.com/img/2024-`).
+ */
+export function keyOfPrefix(prefix: string): string | undefined {
+  const parts = split(prefix);
+  if (!parts) return undefined;
+  return `${parts.scheme}://${normalizeAuthority(parts.scheme, parts.authority)}${parts.rest}`;
+}

@@ -1,0 +1,110 @@
+/**
+ * One purge, applied in bounded steps. Each step runs inside a write transaction and
+ * touches at most `limit` keys, so a purge of 100,000 tagged entries is many short
+ * transactions with hits served in between, never one long one. Cursors make every
+ * step resume where the last one stopped:
+ *  - urls: the primary keys, in order (every variant of each);
+ *  - prefixes (and `all`, the empty prefix): a range scan of `entries` in key order,
+ *    starting at the prefix and stopping at the first key that does not start with it;
+ *    variant keys (`key \0 hash`) are skipped, their primary key purges them;
+ *  - tags: the values of the `tags` dupSort index under the tag.
+ */
+import type { CacheStore } from '../cache/store.ts';
+
+/** A variant key holds this separator after its primary key. */
+const VARIANT_SEPARATOR = '\u0000';
+
+type Phase =
+  | { kind: 'keys'; keys: string[]; index: number }
+  | { kind: 'prefix'; prefix: string; cursor: string | undefined }
+  | { kind: 'tag'; tag: string; cursor: string | undefined };
+
+export class PurgeWalk {
+  /** Variants removed or marked stale so far. */
+  purged = 0;
+  readonly #store: CacheStore;
+  readonly #soft: boolean;
+  readonly #phases: Phase[];
+
+  /** `keys`: storage keys of the URLs; `prefixes`: in key form ('' for everything). */
+  constructor(store: CacheStore, soft: boolean, keys: string[], prefixes: string[], tags: string[]) {
+    this.#store = store;
+    this.#soft = soft;
+    this.#phases = [];
+    if (keys.length > 0) this.#phases.push({ kind: 'keys', keys, index: 0 });
+    for (const prefix of prefixes) this.#phases.push({ kind: 'prefix', prefix, cursor: undefined });
+    for (const tag of tags) this.#phases.push({ kind: 'tag', tag, cursor: undefined });
+  }
+
+  get done(): boolean {
+    return this.#phases.length === 0;
+  }
+
+  /** Inside a write transaction: visits at most `limit` keys. Returns true when the purge is done. */
+  stepInTxn(limit: number): boolean {
+    let budget = limit;
+    while (budget > 0 && this.#phases.length > 0) {
+      const phase = this.#phases[0]!;
+      const result =
+        phase.kind === 'keys'
+          ? this.#keys(phase, budget)
+          : phase.kind === 'prefix'
+            ? this.#prefix(phase, budget)
+            : this.#tag(phase, budget);
+      budget -= result.visited;
+      if (result.finished) this.#phases.shift();
+    }
+    return this.#phases.length === 0;
+  }
+
+  #purgeKey(storage: string): void {
+    this.purged += this.#soft ? this.#store.invalidateKeyInTxn(storage) : this.#store.removeKeyInTxn(storage);
+  }
+
+  #keys(phase: Extract<Phase, { kind: 'keys' }>, budget: number): { visited: number; finished: boolean } {
+    const end = Math.min(phase.keys.length, phase.index + budget);
+    for (let i = phase.index; i < end; i++) this.#purgeKey(phase.keys[i]!);
+    const visited = end - phase.index;
+    phase.index = end;
+    return { visited, finished: end >= phase.keys.length };
+  }
+
+  #prefix(phase: Extract<Phase, { kind: 'prefix' }>, budget: number): { visited: number; finished: boolean } {
+    const keys: string[] = [];
+    let outside = false;
+    const range =
+      phase.cursor === undefined
+        ? { start: phase.prefix, limit: budget }
+        : { start: phase.cursor, exclusiveStart: true, limit: budget };
+    for (const key of this.#store.entries.getKeys(range)) {
+      if (!key.startsWith(phase.prefix)) {
+        outside = true;
+        break;
+      }
+      keys.push(key);
+    }
+    for (const key of keys) if (!key.includes(VARIANT_SEPARATOR)) this.#purgeKey(key);
+    if (keys.length > 0) phase.cursor = keys[keys.length - 1];
+    return { visited: Math.max(1, keys.length), finished: outside || keys.length < budget };
+  }
+
+  #tag(phase: Extract<Phase, { kind: 'tag' }>, budget: number): { visited: number; finished: boolean } {
+    const range =
+      phase.cursor === undefined
+        ? { limit: budget }
+        : { start: phase.cursor, exclusiveStart: true, limit: budget };
+    const ids = [...this.#store.tags.getValues(phase.tag, range)];
+    for (const id of ids) {
+      if (this.#soft) {
+        if (this.#store.invalidateVariantInTxn(id)) this.purged++;
+      } else if (this.#store.removeEvictedInTxn(id)) {
+        this.purged++;
+      } else {
+        // An index entry whose variant is gone: drop it so the index stays exact.
+        this.#store.tags.remove(phase.tag, id);
+      }
+    }
+    if (ids.length > 0) phase.cursor = ids[ids.length - 1];
+    return { visited: Math.max(1, ids.length), finished: ids.length < budget };
+  }
+}

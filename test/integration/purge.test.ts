@@ -1,0 +1,197 @@
+import assert from 'node:assert/strict';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import { createClock } from '../helpers/clock.ts';
+import { respond, startOrigin, type TestOrigin } from '../helpers/origin.ts';
+import { type AdminNode, startAdminNode } from './purge-support.ts';
+
+const cached = (body: string, extra: Record<string, string> = {}) =>
+  respond(200, { 'cache-control': 'max-age=60', 'content-type': 'text/plain', ...extra }, body);
+
+/** An origin answer with an ETag that honours If-None-Match. */
+function validated(etag: string, cacheControl: string) {
+  return (req: IncomingMessage, res: ServerResponse) => {
+    if (req.headers['if-none-match'] === etag) {
+      res.writeHead(304, { etag, 'cache-control': cacheControl });
+      res.end();
+      return;
+    }
+    res.writeHead(200, { etag, 'cache-control': cacheControl });
+    res.end('validated body');
+  };
+}
+
+describe('purge through the admin API', () => {
+  let origin: TestOrigin;
+  let edge: AdminNode;
+  const clock = createClock();
+
+  before(async () => {
+    origin = await startOrigin({
+      '/vary': (req, res) => {
+        res.writeHead(200, { 'cache-control': 'max-age=60', vary: 'accept-language' });
+        res.end(`lang ${req.headers['accept-language'] ?? 'none'}`);
+      },
+      '/soft': validated('"s1"', 'max-age=60'),
+      '/swr': validated('"w1"', 'max-age=60, stale-while-revalidate=30'),
+      '/img/a': cached('a'),
+      '/img/b': cached('b'),
+      '/imgx': cached('x'),
+      '/t/1': cached('1', { 'surrogate-key': 'red blue' }),
+      '/t/2': cached('2', { 'cache-tag': 'red' }),
+      '/t/3': cached('3', { 'surrogate-key': 'blue' }),
+      '/all/1': cached('1'),
+      '/all/2': cached('2'),
+      '/q': (req, res) => {
+        res.writeHead(200, { 'cache-control': 'max-age=60' });
+        res.end(req.url);
+      },
+    });
+    edge = await startAdminNode({
+      origin: origin.url,
+      now: clock.now,
+      config: {
+        sites: [
+          { name: 'sorted', hosts: ['sorted.test'], origins: ['origin'], sortQuery: true },
+          { name: 'default', hosts: ['*'], origins: ['origin'] },
+        ],
+      },
+    });
+  });
+  after(async () => {
+    await edge.close();
+    await origin.close();
+  });
+
+  it('hard-purges every variant of a URL; the next request goes to the origin', async () => {
+    await edge.get('/vary', { headers: { 'accept-language': 'en' } });
+    await edge.get('/vary', { headers: { 'accept-language': 'fr' } });
+    const hit = await edge.get('/vary', { headers: { 'accept-language': 'fr' } });
+    assert.match(String(hit.headers['cache-status']), /^strata; hit/);
+    assert.equal(origin.count('/vary'), 2);
+
+    const result = await edge.purge({ urls: [`${edge.base}/vary`] });
+    assert.equal(result.purged, 2);
+    assert.equal(result.soft, false);
+    assert.ok(result.sequence >= 1);
+
+    const after = await edge.get('/vary', { headers: { 'accept-language': 'fr' } });
+    assert.equal(after.text, 'lang fr');
+    assert.equal(after.headers['cache-status'], 'strata; fwd=miss; fwd-status=200; stored');
+    assert.equal(origin.count('/vary'), 3);
+  });
+
+  it('soft-purges by marking stale: the next request revalidates and refreshes the entry', async () => {
+    await edge.get('/soft');
+    assert.match(String((await edge.get('/soft')).headers['cache-status']), /^strata; hit/);
+    const result = await edge.purge({ urls: [`${edge.base}/soft`], soft: true });
+    assert.deepEqual({ purged: result.purged, soft: result.soft }, { purged: 1, soft: true });
+
+    const revalidated = await edge.get('/soft');
+    assert.equal(revalidated.status, 200);
+    assert.equal(revalidated.text, 'validated body');
+    assert.match(String(revalidated.headers['cache-status']), /fwd=stale; fwd-status=304/);
+    assert.equal(origin.requests.at(-1)?.headers['if-none-match'], '"s1"');
+    assert.match(String((await edge.get('/soft')).headers['cache-status']), /^strata; hit/);
+    assert.equal(origin.count('/soft'), 2);
+  });
+
+  it('soft purge within stale-while-revalidate serves stale once while one revalidation runs', async () => {
+    await edge.get('/swr');
+    await edge.purge({ urls: [`${edge.base}/swr`], soft: true });
+    const stale = await edge.get('/swr');
+    assert.equal(stale.text, 'validated body');
+    assert.match(String(stale.headers['cache-status']), /^strata; hit/);
+    assert.equal(origin.count('/swr'), 2);
+    const fresh = await edge.get('/swr');
+    assert.match(String(fresh.headers['cache-status']), /^strata; hit/);
+    assert.equal(origin.count('/swr'), 2);
+  });
+
+  it('purges by prefix in key order, leaving keys that only share a shorter prefix', async () => {
+    for (const path of ['/img/a', '/img/b', '/imgx']) await edge.get(path);
+    const result = await edge.purge({
+      prefixes: [`${edge.base.toUpperCase().replace('HTTP', 'http')}/img/`],
+    });
+    assert.equal(result.purged, 2);
+    assert.match(String((await edge.get('/imgx')).headers['cache-status']), /^strata; hit/);
+    assert.match(String((await edge.get('/img/a')).headers['cache-status']), /fwd=miss/);
+    assert.equal(origin.count('/img/a'), 2);
+    assert.equal(origin.count('/imgx'), 1);
+  });
+
+  it('purges by tag through the tag index, from Surrogate-Key and Cache-Tag', async () => {
+    for (const path of ['/t/1', '/t/2', '/t/3']) await edge.get(path);
+    const result = await edge.purge({ tags: ['red'] });
+    assert.equal(result.purged, 2);
+    assert.equal([...edge.node.store.tags.getValues('red')].length, 0);
+    assert.match(String((await edge.get('/t/3')).headers['cache-status']), /^strata; hit/);
+    assert.match(String((await edge.get('/t/1')).headers['cache-status']), /fwd=miss/);
+    assert.equal(origin.count('/t/1'), 2);
+    assert.equal(origin.count('/t/2'), 1);
+  });
+
+  it('purges everything with all', async () => {
+    await edge.get('/all/1');
+    await edge.get('/all/2');
+    const result = await edge.purge({ all: true });
+    assert.ok(result.purged >= 2);
+    assert.equal(edge.node.store.usage().entries, 0);
+    assert.match(String((await edge.get('/all/1')).headers['cache-status']), /fwd=miss/);
+    assert.equal(origin.count('/all/1'), 2);
+  });
+
+  it("maps a purge URL to the site's cache key, sorting the query when the site does", async () => {
+    await edge.get('/q?b=2&a=1', { headers: { host: 'sorted.test' } });
+    assert.match(
+      String((await edge.get('/q?a=1&b=2', { headers: { host: 'sorted.test' } })).headers['cache-status']),
+      /^strata; hit/,
+    );
+    const result = await edge.purge({ urls: ['http://SORTED.test:80/q?b=2&a=1#frag'] });
+    assert.equal(result.purged, 1);
+    assert.match(
+      String((await edge.get('/q?a=1&b=2', { headers: { host: 'sorted.test' } })).headers['cache-status']),
+      /fwd=miss/,
+    );
+    assert.equal(origin.count('/q?b=2&a=1') + origin.count('/q?a=1&b=2'), 2);
+  });
+
+  it('gives each purge the next sequence and logs it before answering', async () => {
+    const first = await edge.purge({ urls: [`${edge.base}/nothing`] });
+    const second = await edge.purge({ tags: ['none'], soft: true });
+    assert.equal(second.sequence, first.sequence + 1);
+    assert.equal(first.purged, 0);
+    const logged = edge.node.purge.log.get(second.sequence);
+    assert.deepEqual(logged?.command, { urls: [], prefixes: [], tags: ['none'], all: false, soft: true });
+    assert.equal(logged?.applied, true);
+  });
+
+  it('answers 400 with the reason for bad JSON, an empty purge, unknown fields and relative URLs', async () => {
+    for (const [body, reason] of [
+      ['{"urls": [', /bad JSON/],
+      [{}, /empty purge/],
+      [{ urls: [] }, /empty purge/],
+      [{ url: ['x'] }, /unknown field "url"/],
+      [{ urls: ['/relative'] }, /not an absolute/],
+      [{ tags: 'red' }, /tags must be an array/],
+      [{ prefixes: ['img/'] }, /must start with scheme/],
+      [{ all: 'yes' }, /all must be true or false/],
+      ['[1]', /JSON object/],
+    ] as const) {
+      const response = await edge.call('POST', '/purge', body);
+      assert.equal(response.status, 400, JSON.stringify(body));
+      assert.match(JSON.parse(response.text).error, reason);
+    }
+    assert.equal((await edge.call('GET', '/purge')).status, 405);
+  });
+
+  it('counts purges in /metrics and shows the sequence in /stats', async () => {
+    const { sequence } = await edge.purge({ tags: ['metrics'] });
+    const metrics = await edge.call('GET', '/metrics');
+    assert.match(metrics.text, /strata_purges_total\{mode="hard",source="api"\} \d+/);
+    assert.match(metrics.text, new RegExp(`strata_purge_sequence ${sequence}`));
+    const stats = JSON.parse((await edge.call('GET', '/stats')).text);
+    assert.equal(stats.purge.sequence, sequence);
+    assert.equal(typeof stats.store.entries, 'number');
+  });
+});
