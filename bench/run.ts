@@ -4,7 +4,7 @@
  * stops them by PID; the tables are printed and written (JSON and Markdown) under bench/results/.
  */
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { repoRoot } from './lib/generator.ts';
@@ -124,12 +124,13 @@ async function main(): Promise<number> {
       mkdirSync(workDir, { mode: 0o755 });
       const ctx: BenchContext = { ...options, workDir, runId, profileDir, log };
       log(`${scenario.name}: start (budget ${scenario.budgetS(ctx)} s)`);
-      const loadBefore = loadavg()[0] ?? 0;
       const report = await runScenario(scenario, ctx);
-      report.notes.push(
-        `load average (1 min) ${loadBefore.toFixed(2)} before, ${(loadavg()[0] ?? 0).toFixed(2)} after` +
-          ' (above ~2 means other work shared the cores: compare ratios, not absolutes)',
-      );
+      if (report.columns.some((c) => c.key === 'other')) {
+        report.notes.push(
+          'other load: share of both cores that went to neither the server nor the generator while measuring ' +
+            '(other processes, hypervisor steal); figures with a high one are disturbed',
+        );
+      }
       reports.push(report);
       process.stdout.write(`${renderReport(report)}\n`);
       if (!options.keepTmp) rmSync(workDir, { recursive: true, force: true });

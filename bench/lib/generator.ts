@@ -15,6 +15,8 @@ export interface LoadOptions {
   cores: string | null;
   /** Used as the unique-key prefix so separate runs never share keys. */
   runId: string;
+  /** Told the generator's PID once it runs. */
+  onSpawn?: (pid: number) => void;
 }
 
 export interface LoadResult {
@@ -79,6 +81,7 @@ async function runWrk(wrk: string, options: LoadOptions): Promise<LoadResult> {
     cores: options.cores,
     cwd: repoRoot(),
     timeoutMs: (options.durationS + 20) * 1000,
+    onSpawn: options.onSpawn,
   });
   const line = result.stdout.split('\n').find((l) => l.startsWith('WRK_JSON '));
   if (line === undefined) {
@@ -118,6 +121,7 @@ async function runAutocannon(script: string, options: LoadOptions): Promise<Load
     cores: options.cores,
     cwd: repoRoot(),
     timeoutMs: (options.durationS + 20) * 1000,
+    onSpawn: options.onSpawn,
   });
   const start = result.stdout.indexOf('{');
   if (start === -1) throw new Error(`autocannon gave no summary (exit ${result.code}): ${result.stderr}`);

@@ -135,3 +135,51 @@ export class TreeSampler {
     return { peakRssKiB: this.#peakRssKiB, peakAnonKiB: this.#peakAnonKiB, cpuMs: cpu };
   }
 }
+
+export interface MachineTimes {
+  /** CPU time spent running anything, summed over cores (user, nice, system, irq). */
+  busyMs: number;
+  /** Time the hypervisor gave this machine's cores to someone else. */
+  stealMs: number;
+}
+
+/** The machine-wide counters of /proc/stat's first line. */
+export function machineTimes(): MachineTimes {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
+    const [user, nice, system, , , irq, , steal] = line.trim().split(/\s+/).slice(1).map(Number);
+    const busy = (user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0);
+    return { busyMs: (busy * 1000) / TICKS_PER_SECOND, stealMs: ((steal ?? 0) * 1000) / TICKS_PER_SECOND };
+  } catch {
+    return { busyMs: 0, stealMs: 0 };
+  }
+}
+
+/** Follows one process's CPU time while it runs (the last reading survives its exit). */
+export class CpuFollower {
+  #pid = 0;
+  #start = 0;
+  #last = 0;
+  readonly #timer: NodeJS.Timeout;
+
+  constructor(intervalMs = 100) {
+    this.#timer = setInterval(() => this.#read(), intervalMs);
+  }
+
+  follow(pid: number): void {
+    this.#pid = pid;
+    this.#start = cpuMs([pid]);
+    this.#last = this.#start;
+  }
+
+  #read(): void {
+    if (this.#pid === 0) return;
+    const now = cpuMs([this.#pid]);
+    if (now >= this.#last) this.#last = now;
+  }
+
+  stop(): number {
+    clearInterval(this.#timer);
+    return this.#last - this.#start;
+  }
+}

@@ -126,6 +126,8 @@ export interface CaptureOptions {
   cores: string | null;
   cwd?: string;
   timeoutMs: number;
+  /** Told the PID as soon as the command runs (to follow its CPU time). */
+  onSpawn?: (pid: number) => void;
 }
 
 export interface Captured {
@@ -139,6 +141,7 @@ export interface Captured {
 export async function capture(options: CaptureOptions): Promise<Captured> {
   const [command, args] = withCores(options.cores, options.command, options.args);
   const child = spawn(command, args, { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (child.pid !== undefined) options.onSpawn?.(child.pid);
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   child.stdout.on('data', (chunk: Buffer) => out.push(chunk));

@@ -3,7 +3,7 @@
 export type Cell = string | number | null;
 export type Row = Record<string, Cell>;
 
-export type Format = 'text' | 'int' | 'ms' | 'ratio' | 'mib' | 'us' | 'seconds';
+export type Format = 'text' | 'int' | 'ms' | 'ratio' | 'mib' | 'us' | 'seconds' | 'percent';
 
 export interface Column {
   key: string;
@@ -49,6 +49,8 @@ function formatCell(value: Cell | undefined, format: Format): string {
       return value.toFixed(1);
     case 'seconds':
       return value.toFixed(2);
+    case 'percent':
+      return `${Math.round(value * 100)}%`;
     case 'text':
       return String(value);
   }

@@ -1,9 +1,10 @@
 /** The contract between run.ts and a scenario, and the measuring step most scenarios share. */
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type LoadResult, runLoad } from './generator.ts';
 import { cacheOutcome, originCounts, request } from './http.ts';
-import { TreeSampler } from './proc-stats.ts';
+import { CpuFollower, machineTimes, TreeSampler } from './proc-stats.ts';
 import type { ScenarioReport } from './report.ts';
 import { startTarget, type Target, type TargetKind, type TargetOptions, unavailable } from './targets.ts';
 
@@ -41,6 +42,11 @@ export function warmupS(ctx: BenchContext): number {
 export interface Measured extends LoadResult {
   rssMiB: number;
   cpuUsPerRequest: number;
+  /**
+   * Share of the machine (all cores, wall time) that went neither to the target nor to the
+   * generator: other processes and hypervisor steal. Near 0 on a quiet machine.
+   */
+  interference: number;
   originRequests: number | null;
 }
 
@@ -58,9 +64,13 @@ export interface MeasureOptions {
 export async function measure(target: Target, options: MeasureOptions): Promise<Measured> {
   const before = options.originUrl === null ? null : await originCounts(options.originUrl);
   const sampler = new TreeSampler(target.proc.pid);
+  const generator = new CpuFollower();
+  const machineBefore = machineTimes();
+  const startedAt = performance.now();
   let load: LoadResult;
   try {
     load = await runLoad({
+      onSpawn: (pid) => generator.follow(pid),
       url: `${target.url}${options.path}`,
       connections: options.connections,
       durationS: options.durationS,
@@ -70,14 +80,25 @@ export async function measure(target: Target, options: MeasureOptions): Promise<
     });
   } catch (error) {
     sampler.stop();
+    generator.stop();
     throw error;
   }
   const usage = sampler.stop();
+  const generatorMs = generator.stop();
+  const machineAfter = machineTimes();
+  const wallMs = (performance.now() - startedAt) * availableParallelism();
+  const otherMs =
+    machineAfter.busyMs -
+    machineBefore.busyMs -
+    usage.cpuMs -
+    generatorMs +
+    (machineAfter.stealMs - machineBefore.stealMs);
   const after = options.originUrl === null ? null : await originCounts(options.originUrl);
   return {
     ...load,
     rssMiB: usage.peakRssKiB / 1024,
     cpuUsPerRequest: load.requests > 0 ? (usage.cpuMs * 1000) / load.requests : Number.NaN,
+    interference: wallMs > 0 ? Math.max(0, otherMs / wallMs) : Number.NaN,
     originRequests: before === null || after === null ? null : after.total - before.total,
   };
 }

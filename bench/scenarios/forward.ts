@@ -77,6 +77,7 @@ async function runForward(ctx: BenchContext, options: ForwardOptions): Promise<S
         errors: m.errors,
         rss: m.rssMiB,
         cpu: m.cpuUsPerRequest,
+        other: m.interference,
         originRequests: target.kind === 'origin' ? null : m.originRequests,
       });
     });

@@ -17,6 +17,7 @@ export const LOAD_COLUMNS = [
   col('errors', 'errors', 'int'),
   col('rss', 'RSS MiB', 'mib'),
   col('cpu', 'CPU µs/req', 'us'),
+  col('other', 'other load', 'percent'),
 ];
 
 interface HitOptions {
@@ -116,6 +117,7 @@ async function runHit(
             errors: m.errors,
             rss: m.rssMiB,
             cpu: m.cpuUsPerRequest,
+            other: m.interference,
             originRequests: target.kind === 'ceiling' ? null : m.originRequests,
           });
         }

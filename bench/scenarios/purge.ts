@@ -4,7 +4,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GENERATOR } from '../lib/generator.ts';
-import { request } from '../lib/http.ts';
+import { cacheOutcome, request } from '../lib/http.ts';
 import { PINNING } from '../lib/processes.ts';
 import { col, emptyReport, type ScenarioReport } from '../lib/report.ts';
 import { type BenchContext, eachTarget, measure, prime, type Scenario } from '../lib/scenario.ts';
@@ -34,21 +34,27 @@ async function purgeTag(target: Target, tag: string): Promise<number> {
 interface PurgeLoop {
   sent: number;
   failed: number;
+  /** Refills that came back as a miss: the purge took effect. */
+  refilledMisses: number;
   latencies: number[];
 }
 
-/** Purges tag after tag at a fixed rate until `until`, refilling each purged object. */
+/** Purges tag after tag on a fixed schedule until `until`, refilling each purged object. */
 async function purgeLoop(target: Target, until: number): Promise<PurgeLoop> {
-  const loop: PurgeLoop = { sent: 0, failed: 0, latencies: [] };
+  const loop: PurgeLoop = { sent: 0, failed: 0, refilledMisses: 0, latencies: [] };
+  const startedAt = Date.now();
+  const intervalMs = 1000 / PURGES_PER_SECOND;
   for (let i = 0; Date.now() < until && i < 100_000; i++) {
     const tag = `p${i % TAGGED_OBJECTS}`;
-    const startedAt = performance.now();
+    const sentAt = performance.now();
     const status = await purgeTag(target, tag);
-    loop.latencies.push(performance.now() - startedAt);
+    loop.latencies.push(performance.now() - sentAt);
     loop.sent++;
     if (status < 200 || status > 299) loop.failed++;
-    await request(`${target.url}/t/${tag}/1k`).catch(() => null);
-    await sleep(1000 / PURGES_PER_SECOND);
+    const refill = await request(`${target.url}/t/${tag}/1k`).catch(() => null);
+    if (refill !== null && cacheOutcome(refill) === 'miss') loop.refilledMisses++;
+    const wait = startedAt + (i + 1) * intervalMs - Date.now();
+    if (wait > 0) await sleep(wait);
   }
   return loop;
 }
@@ -66,6 +72,7 @@ async function runPurge(ctx: BenchContext): Promise<ScenarioReport> {
     ...LOAD_COLUMNS,
     col('purges', 'purges', 'int'),
     col('purgeFailed', 'purge errors', 'int'),
+    col('refilledMisses', 'refill misses', 'int'),
     col('purgeP50', 'purge p50 ms', 'ms'),
     col('purgeP99', 'purge p99 ms', 'ms'),
   ]);
@@ -85,7 +92,8 @@ async function runPurge(ctx: BenchContext): Promise<ScenarioReport> {
         return;
       }
       report.notes.push(
-        `${GENERATOR}, 1 thread; ${PINNING.label}; ${PURGES_PER_SECOND} purges/s by tag, each purged object refilled`,
+        `${GENERATOR}, 1 thread; ${PINNING.label}; up to ${PURGES_PER_SECOND} purges/s by tag (one at a time), ` +
+          'each purged object refilled at once: "refill misses" counts the purges that took effect',
       );
       await prime(target, HOT_PATH);
       for (let i = 0; i < TAGGED_OBJECTS; i++) await request(`${target.url}/t/p${i}/1k`);
@@ -119,8 +127,10 @@ async function runPurge(ctx: BenchContext): Promise<ScenarioReport> {
           errors: m.errors,
           rss: m.rssMiB,
           cpu: m.cpuUsPerRequest,
+          other: m.interference,
           purges: purging ? loop.sent : null,
           purgeFailed: purging ? loop.failed : null,
+          refilledMisses: purging ? loop.refilledMisses : null,
           purgeP50: purging ? percentile(loop.latencies, 50) : null,
           purgeP99: purging ? percentile(loop.latencies, 99) : null,
         });
