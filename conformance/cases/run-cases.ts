@@ -3,6 +3,7 @@
  * cache directories, then its steps in order. A case fails at its first unmet expectation.
  */
 import { mkdirSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { StrataNode } from '../lib/strata-node.ts';
 import { type CacheStatusMember, parseCacheStatus } from './cache-status.ts';
@@ -11,6 +12,7 @@ import type { CacheStatusExpect, Case, ResponseExpect, Step } from './types.ts';
 
 const REQUEST_TIMEOUT_MS = 10_000;
 const CASE_TIMEOUT_MS = 30_000;
+const SITE = 'strata.test';
 
 export type CaseOutcome = 'pass' | 'fail' | 'pending';
 
@@ -43,18 +45,50 @@ function check(condition: boolean, message: string): void {
   if (!condition) throw new CaseFailure(message);
 }
 
-async function send(
+/**
+ * One request with node:http, so the Host header can be set: every case request names the same
+ * site (`strata.test`), as clients of a real edge do, whichever tier it reaches.
+ */
+function send(
   baseUrl: string,
   path: string,
   method: string,
   headers: Record<string, string>,
 ): Promise<Answer> {
-  const response = await fetch(`${baseUrl}${path}`, {
-    method,
-    headers,
-    signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+  const url = new URL(path, baseUrl);
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(
+      {
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname + url.search,
+        method,
+        headers: { host: SITE, ...headers },
+        agent: false,
+        timeout: REQUEST_TIMEOUT_MS,
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => {
+          const answerHeaders = new Headers();
+          for (const [name, value] of Object.entries(response.headers)) {
+            if (value === undefined) continue;
+            for (const item of Array.isArray(value) ? value : [value]) answerHeaders.append(name, item);
+          }
+          resolve({
+            status: response.statusCode ?? 0,
+            headers: answerHeaders,
+            body: Buffer.concat(chunks).toString(),
+          });
+        });
+        response.on('error', reject);
+      },
+    );
+    request.on('timeout', () => request.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS} ms`)));
+    request.on('error', reject);
+    request.end();
   });
-  return { status: response.status, headers: response.headers, body: await response.text() };
 }
 
 function checkMember(member: CacheStatusMember | undefined, expect: CacheStatusExpect, where: string): void {
@@ -163,6 +197,13 @@ async function runStep(step: Step, index: number, topology: Topology, origin: Sc
         seen === step.expect.originRequests,
         `${where}: origin saw ${seen} requests, not ${step.expect.originRequests}`,
       );
+      if (step.expect.allStatus !== undefined) {
+        const statuses = answers.map((answer) => answer.status);
+        check(
+          statuses.every((status) => status === step.expect.allStatus),
+          `${where}: statuses ${statuses.join(' ')}, not all ${step.expect.allStatus}`,
+        );
+      }
       if (step.expect.sameBody) {
         const bodies = new Set(answers.map((answer) => answer.body));
         check(bodies.size === 1, `${where}: ${bodies.size} different bodies`);

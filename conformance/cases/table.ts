@@ -2,9 +2,17 @@
  * Our own conformance cases: what the public suite does not cover. Each runs against fresh
  * Strata nodes with an empty cache and a scripted origin, and cites the clause it checks.
  */
-import type { Case } from './types.ts';
+import type { Case, Step } from './types.ts';
 
 const FRESH = { 'Cache-Control': 'max-age=300' };
+/** RFC 9211 §2.2: uri-miss, or miss from a cache that does not tell uri-miss and vary-miss apart. */
+const MISS = ['uri-miss', 'miss'];
+/**
+ * A pause after a miss so that its fill is committed: a request arriving while the entry is
+ * still being written reads the fill (Cache-Status: collapsed) instead of the entry. The
+ * collapse cases below exercise that window on purpose; the others step past it.
+ */
+const SETTLE: Step = { do: 'wait', ms: 300 };
 
 export const cases: Case[] = [
   // Request collapsing (RFC 9111 §4; RFC 9211 §2.6)
@@ -21,6 +29,7 @@ export const cases: Case[] = [
         count: 20,
         expect: { originRequests: 1, sameBody: true, servedFromFillAtLeast: 19 },
       },
+      SETTLE,
       {
         do: 'request',
         path: '/a',
@@ -45,10 +54,43 @@ export const cases: Case[] = [
     steps: [{ do: 'concurrent', path: '/n', count: 5, expect: { originRequests: 5 } }],
   },
 
+  {
+    id: 'collapse-no-cache-not-shared',
+    title: 'does not hand a no-cache response to collapsed followers',
+    rfc: 'RFC 9111 §5.2.2.4 (no-cache: MUST NOT be used for any other request without validation)',
+    topology: 'single',
+    origin: { '/nc': { headers: { 'Cache-Control': 'no-cache, max-age=300' }, delayMs: 300 } },
+    steps: [{ do: 'concurrent', path: '/nc', count: 5, expect: { originRequests: 5 } }],
+  },
+  {
+    id: 'collapse-stale-on-arrival-not-shared',
+    title: 'does not hand a response that arrives already stale to collapsed followers',
+    rfc: 'RFC 9111 §4.2.4 (a cache MUST NOT generate a stale response unless permitted); §4.2.3 (Age)',
+    topology: 'single',
+    origin: { '/sa': { headers: { 'Cache-Control': 'max-age=60', Age: '120' }, delayMs: 300 } },
+    steps: [{ do: 'concurrent', path: '/sa', count: 5, expect: { originRequests: 5 } }],
+  },
+  {
+    id: 'collapse-follower-conditional',
+    title: 'answers a collapsed follower that sent a matching If-None-Match with 304',
+    rfc: 'RFC 9111 §4.3.2 (a cache evaluates conditional requests against the response it reuses); RFC 9110 §13.1.2',
+    topology: 'single',
+    origin: { '/cf': { headers: { 'Cache-Control': 'max-age=300', ETag: '"x"' }, delayMs: 300 } },
+    steps: [
+      {
+        do: 'concurrent',
+        path: '/cf',
+        count: 5,
+        headers: { 'If-None-Match': '"x"' },
+        expect: { originRequests: 1, allStatus: 304 },
+      },
+    ],
+  },
+
   // Cache-Status values (RFC 9211)
   {
     id: 'cache-status-miss-stored-then-hit',
-    title: 'says fwd=uri-miss and stored on a miss, then hit with a ttl',
+    title: 'says fwd=uri-miss (or miss) and stored on a miss, then hit with a ttl',
     rfc: 'RFC 9211 §2.1 (hit), §2.2 (fwd=uri-miss), §2.4 (ttl), §2.5 (stored)',
     topology: 'single',
     origin: { '/s': { headers: FRESH } },
@@ -60,9 +102,10 @@ export const cases: Case[] = [
           status: 200,
           originRequests: 1,
           cacheStatusMembers: 1,
-          cacheStatus: { fwd: 'uri-miss', stored: true },
+          cacheStatus: { fwd: MISS, stored: true },
         },
       },
+      SETTLE,
       {
         do: 'request',
         path: '/s',
@@ -84,9 +127,10 @@ export const cases: Case[] = [
       {
         do: 'request',
         path: '/ns',
-        expect: { originRequests: 1, cacheStatus: { fwd: 'uri-miss', stored: false } },
+        expect: { originRequests: 1, cacheStatus: { fwd: MISS, stored: false } },
       },
-      { do: 'request', path: '/ns', expect: { originRequests: 2, cacheStatus: { fwd: 'uri-miss' } } },
+      SETTLE,
+      { do: 'request', path: '/ns', expect: { originRequests: 2, cacheStatus: { fwd: MISS } } },
     ],
   },
   {
@@ -118,6 +162,7 @@ export const cases: Case[] = [
     origin: { '/v': { headers: { ...FRESH, Vary: 'Accept-Language' } } },
     steps: [
       { do: 'request', path: '/v', headers: { 'Accept-Language': 'en' }, expect: { originRequests: 1 } },
+      SETTLE,
       {
         do: 'request',
         path: '/v',
@@ -140,6 +185,7 @@ export const cases: Case[] = [
     origin: { '/q': { headers: FRESH } },
     steps: [
       { do: 'request', path: '/q', expect: { originRequests: 1 } },
+      SETTLE,
       {
         do: 'request',
         path: '/q',
@@ -173,6 +219,7 @@ export const cases: Case[] = [
     origin: { '/c1': { headers: { 'CDN-Cache-Control': 'max-age=300', 'Cache-Control': 'no-store' } } },
     steps: [
       { do: 'request', path: '/c1', expect: { originRequests: 1, headers: { 'cache-control': 'no-store' } } },
+      SETTLE,
       {
         do: 'request',
         path: '/c1',
@@ -188,6 +235,7 @@ export const cases: Case[] = [
     origin: { '/c2': { headers: { 'CDN-Cache-Control': 'no-store', 'Cache-Control': 'max-age=300' } } },
     steps: [
       { do: 'request', path: '/c2', expect: { originRequests: 1 } },
+      SETTLE,
       { do: 'request', path: '/c2', expect: { originRequests: 2 } },
     ],
   },
@@ -199,6 +247,7 @@ export const cases: Case[] = [
     origin: { '/c3': { headers: { 'CDN-Cache-Control': 'max-age=1', 'Cache-Control': 'max-age=3600' } } },
     steps: [
       { do: 'request', path: '/c3', expect: { originRequests: 1 } },
+      SETTLE,
       { do: 'wait', ms: 2200 },
       { do: 'request', path: '/c3', expect: { originRequests: 2, bodyFromOriginRequest: 2 } },
     ],
@@ -213,6 +262,7 @@ export const cases: Case[] = [
     },
     steps: [
       { do: 'request', path: '/c4', expect: { originRequests: 1 } },
+      SETTLE,
       { do: 'request', path: '/c4', expect: { originRequests: 2 } },
     ],
   },
@@ -225,6 +275,7 @@ export const cases: Case[] = [
     origin: { '/c5': { headers: { 'CDN-Cache-Control': 'max-age="300"', 'Cache-Control': 'no-store' } } },
     steps: [
       { do: 'request', path: '/c5', expect: { originRequests: 1 } },
+      SETTLE,
       { do: 'request', path: '/c5', expect: { originRequests: 2 } },
     ],
   },
@@ -236,6 +287,7 @@ export const cases: Case[] = [
     origin: { '/c6': { headers: { 'CDN-Cache-Control': 'foobar, max-age=300' } } },
     steps: [
       { do: 'request', path: '/c6', expect: { originRequests: 1 } },
+      SETTLE,
       { do: 'request', path: '/c6', expect: { originRequests: 1, bodyFromOriginRequest: 1 } },
     ],
   },
@@ -247,6 +299,7 @@ export const cases: Case[] = [
     origin: { '/c7': { headers: { 'CDN-Cache-Control': 'private', 'Cache-Control': 'max-age=300' } } },
     steps: [
       { do: 'request', path: '/c7', expect: { originRequests: 1 } },
+      SETTLE,
       { do: 'request', path: '/c7', expect: { originRequests: 2 } },
     ],
   },
@@ -258,6 +311,7 @@ export const cases: Case[] = [
     origin: { '/c8': { headers: { 'CDN-Cache-Control': 'no-cache', 'Cache-Control': 'max-age=300' } } },
     steps: [
       { do: 'request', path: '/c8', expect: { originRequests: 1 } },
+      SETTLE,
       { do: 'request', path: '/c8', expect: { originRequests: 2 } },
     ],
   },
@@ -269,6 +323,7 @@ export const cases: Case[] = [
     origin: { '/c9': { headers: { 'CDN-Cache-Control': 'max-age=3600', Age: '7200' } } },
     steps: [
       { do: 'request', path: '/c9', expect: { originRequests: 1 } },
+      SETTLE,
       { do: 'request', path: '/c9', expect: { originRequests: 2 } },
     ],
   },
@@ -316,6 +371,7 @@ export const cases: Case[] = [
           cacheStatus: { stored: true },
         },
       },
+      SETTLE,
       { do: 'request', path: '/t2', via: 'edge', expect: { originRequests: 1, cacheStatus: { hit: true } } },
     ],
   },

@@ -49,6 +49,8 @@ export type Step =
         originRequests: number;
         /** All responses carry the same body. */
         sameBody?: boolean;
+        /** Every response has this status. */
+        allStatus?: number;
         /** At least this many responses say hit or collapsed in Cache-Status. */
         servedFromFillAtLeast?: number;
       };
