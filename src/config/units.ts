@@ -1,4 +1,5 @@
 /** Parsers for the human-friendly values the config accepts: sizes, durations, listen addresses. */
+import { isIPv6 } from 'node:net';
 
 const SIZE_UNITS: Record<string, number> = {
   '': 1,
@@ -41,10 +42,14 @@ export interface ListenAddress {
   readonly port: number;
 }
 
-/** `127.0.0.1:8080`, `[::1]:8080`, `:8080` (all interfaces) → host and port. */
+/**
+ * `127.0.0.1:8080`, `[::1]:8080`, `localhost:8080`, `:8080` (all interfaces) → host and port.
+ * The host is an IPv4 address, a bracketed IPv6 address or a host name.
+ */
 export function parseListen(value: string): ListenAddress | undefined {
-  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(value.trim());
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]*)):(\d{1,5})$/.exec(value.trim());
   if (!match) return undefined;
+  if (match[1] !== undefined && !isIPv6(match[1])) return undefined;
   const port = Number(match[3]);
   if (port > 65535) return undefined;
   const host = match[1] ?? match[2] ?? '';

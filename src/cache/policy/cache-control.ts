@@ -13,21 +13,59 @@ const EMPTY: Directives = new Map();
  * case-insensitively, and have an optional argument that can use both token and
  * quoted-string syntax." §4.2.1: with a directive present more than once, "either
  * the first occurrence should be used or the response should be considered stale";
- * the first occurrence is used here, except for freshness, where conflicts are
- * resolved by `deltaSeconds` (see freshness.ts).
+ * the first occurrence is used here. A member that is not a directive is skipped up to
+ * the next comma; the directives after it still count.
  */
 export function parseCacheControl(value: string | undefined): Directives {
   if (!value) return EMPTY;
   const directives = new Map<string, string>();
-  const pattern = /\s*([^\s=,;"]+)\s*(?:=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,;"]*)))?\s*(?:[,;]|$)/gy;
-  let match: RegExpExecArray | null = pattern.exec(value);
-  while (match !== null && match[0] !== '') {
+  const pattern = /\s*([^\s=,;"]+)\s*(?:=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,;"]*)))?\s*(?:[,;]|$)/y;
+  let at = 0;
+  while (at < value.length) {
+    pattern.lastIndex = at;
+    const match = pattern.exec(value);
+    if (match === null || match[0] === '') {
+      // Junk is skipped up to the next comma outside a quoted string, so that it never
+      // hides the directives after it (a no-store after junk must still be seen).
+      at = nextMember(value, at);
+      continue;
+    }
     const name = match[1]!.toLowerCase();
     const argument = match[2] !== undefined ? match[2].replace(/\\(.)/g, '$1') : (match[3] ?? '');
     if (!directives.has(name)) directives.set(name, argument);
-    match = pattern.exec(value);
+    at = pattern.lastIndex;
   }
   return directives;
+}
+
+/** The index just past the next comma at or after `from` that is not inside a quoted string. */
+function nextMember(value: string, from: number): number {
+  let quoted = false;
+  for (let i = from; i < value.length; i++) {
+    const char = value[i];
+    if (quoted && char === '\\') i++;
+    else if (char === '"') quoted = !quoted;
+    else if (char === ',' && !quoted) return i + 1;
+  }
+  return value.length;
+}
+
+/** Splits a list at commas outside quoted strings. */
+function splitMembers(value: string): string[] {
+  const members: string[] = [];
+  let quoted = false;
+  let start = 0;
+  for (let i = 0; i < value.length; i++) {
+    const char = value[i];
+    if (quoted && char === '\\') i++;
+    else if (char === '"') quoted = !quoted;
+    else if (char === ',' && !quoted) {
+      members.push(value.slice(start, i));
+      start = i + 1;
+    }
+  }
+  members.push(value.slice(start));
+  return members;
 }
 
 /** Every occurrence of a directive, for detecting conflicting duplicates. */
@@ -69,14 +107,15 @@ export function parseTargetedField(value: string | undefined): Directives | unde
   const trimmed = value.trim();
   if (trimmed === '') return undefined;
   const directives = new Map<string, string>();
-  for (const member of trimmed.split(',')) {
+  for (const member of splitMembers(trimmed)) {
     const match =
       /^\s*([a-z*][a-z0-9_\-.*]*)(?:=(?:(-?\d{1,15}(?:\.\d{1,3})?)|"((?:[^"\\]|\\.)*)"|([A-Za-z*][A-Za-z0-9!#$%&'*+\-.^_`|~:/]*)|\?([01])))?((?:\s*;\s*[a-z*][a-z0-9_\-.*]*(?:=[^;,]*)?)*)\s*$/.exec(
         member,
       );
     if (!match) return undefined;
     const name = match[1]!;
-    const argument = match[2] ?? match[3] ?? match[4] ?? (match[5] === '0' ? 'false' : '');
+    const argument =
+      match[2] ?? match[3]?.replace(/\\(.)/g, '$1') ?? match[4] ?? (match[5] === '0' ? 'false' : '');
     // Dictionary: the last instance of a key wins (RFC 8941 §4.2.2).
     directives.set(name, argument);
   }

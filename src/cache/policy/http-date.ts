@@ -11,19 +11,28 @@ const ASCTIME =
 export function parseHttpDate(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const text = value.trim();
-  if (IMF.test(text)) return Date.parse(text);
+  if (IMF.test(text)) return validDate(Date.parse(text), Number(text.slice(5, 7)));
   if (RFC850.test(text)) {
     // Two-digit years: RFC 9110 §5.6.7 — more than 50 years in the future means the past century.
     const parts = /^\w+, (\d{2})-(\w{3})-(\d{2}) (\d{2}:\d{2}:\d{2}) GMT$/.exec(text)!;
     let year = 2000 + Number(parts[3]);
     if (year > new Date().getUTCFullYear() + 50) year -= 100;
-    return Date.parse(`${parts[1]} ${parts[2]} ${year} ${parts[4]} GMT`);
+    return validDate(Date.parse(`${parts[1]} ${parts[2]} ${year} ${parts[4]} GMT`), Number(parts[1]));
   }
   if (ASCTIME.test(text)) {
     const parts = /^\w{3} (\w{3}) +(\d{1,2}) (\d{2}:\d{2}:\d{2}) (\d{4})$/.exec(text)!;
-    return Date.parse(`${parts[2]} ${parts[1]} ${parts[4]} ${parts[3]} GMT`);
+    return validDate(Date.parse(`${parts[2]} ${parts[1]} ${parts[4]} ${parts[3]} GMT`), Number(parts[2]));
   }
   return undefined;
+}
+
+/**
+ * A date that matched the grammar but names no real instant (hour 25, 32 January, or a
+ * 30 February that Date.parse would roll into March) is not a date: undefined, never NaN.
+ */
+function validDate(ms: number, day: number): number | undefined {
+  if (Number.isNaN(ms) || new Date(ms).getUTCDate() !== day) return undefined;
+  return ms;
 }
 
 export function formatHttpDate(ms: number): string {

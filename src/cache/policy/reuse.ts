@@ -95,7 +95,8 @@ function staleReuse(stored: StoredFreshness, remaining: number, request: Directi
     const limit = deltaSeconds(request, 'max-stale');
     if (limit === undefined || staleness <= limit) return STALE_ALLOWED;
   }
-  if (staleness <= stored.swr) return SWR;
+  // A window of 0 is no window: a response whose lifetime has just run out is stale.
+  if (stored.swr > 0 && staleness <= stored.swr) return SWR;
   return REVALIDATE_STALE;
 }
 
@@ -108,5 +109,7 @@ export function withinStaleIfError(
   if (stored.noStale) return false;
   const staleness = -remainingFreshness(stored, now);
   const requestWindow = request ? deltaSeconds(request, 'stale-if-error') : undefined;
-  return staleness <= Math.max(stored.sie, requestWindow ?? 0);
+  const window = Math.max(stored.sie, requestWindow ?? 0);
+  // Fresh (staleness < 0), or stale within a window that exists.
+  return staleness < 0 || (window > 0 && staleness <= window);
 }

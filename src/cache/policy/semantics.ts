@@ -9,11 +9,14 @@
  *    directives as Cache-Control, with Expires removed, when a targeted field applies.
  * 3. must-understand with an understood status must ignore no-store (§5.2.2.3).
  * 4. A fresh must-revalidate response is never reused by it: freshness is computed by
- *    freshness.ts and reuse decided by request.ts, never by CachePolicy.
+ *    freshness.ts and reuse decided by reuse.ts, never by CachePolicy.
  * 5. `immutable` without max-age is given a long lifetime: freshness.ts ignores it.
  * 6. HEAD, 206 and Vary normalization are handled by storable.ts, the lookup phase and vary.ts.
  * 7. It refuses statuses it does not know; §3 lets a shared cache store any final status
  *    with explicit freshness, so it is consulted only for the statuses it understands.
+ * 8. It refuses any `private`, even the qualified private="field" form (§5.2.2.7), which a
+ *    shared cache may store once the named fields are removed: storable.ts strips them and
+ *    the qualified directive is not shown to it.
  */
 import CachePolicy from 'http-cache-semantics';
 
@@ -39,10 +42,13 @@ interface BaselineInput {
   response: { directives: ReadonlyMap<string, string>; targeted: boolean };
 }
 
-function serializeDirectives(directives: ReadonlyMap<string, string>, drop: string): string {
+function serializeDirectives(
+  directives: ReadonlyMap<string, string>,
+  drop: (name: string, value: string) => boolean,
+): string {
   const parts: string[] = [];
   for (const [name, value] of directives) {
-    if (name === drop) continue;
+    if (drop(name, value)) continue;
     parts.push(value === '' ? name : `${name}="${value.replace(/["\\]/g, '\\$&')}"`);
   }
   return parts.join(', ');
@@ -55,10 +61,10 @@ export function baselineStorable(input: BaselineInput, ignoreNoStore: boolean): 
     const value = input.responseHeaders[name];
     if (value !== undefined) responseHeaders[name] = value;
   }
-  // Faults 2 and 3: present the directives in force, as this cache must read them.
+  // Faults 2, 3 and 8: present the directives in force, as this cache must read them.
   responseHeaders['cache-control'] = serializeDirectives(
     input.response.directives,
-    ignoreNoStore ? 'no-store' : '',
+    (name, value) => (name === 'no-store' && ignoreNoStore) || (name === 'private' && value !== ''),
   );
   if (input.response.targeted) delete responseHeaders.expires;
   const requestHeaders: Record<string, string> = {};

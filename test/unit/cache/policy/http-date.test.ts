@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { formatHttpDate, parseHttpDate } from '../../../../src/cache/policy/http-date.ts';
+
+const EXPECTED = Date.UTC(1994, 10, 6, 8, 49, 37);
+
+describe('parseHttpDate', () => {
+  it('reads IMF-fixdate', () => {
+    assert.equal(parseHttpDate('Sun, 06 Nov 1994 08:49:37 GMT'), EXPECTED);
+  });
+
+  it('reads the obsolete RFC 850 form', () => {
+    assert.equal(parseHttpDate('Sunday, 06-Nov-94 08:49:37 GMT'), EXPECTED);
+  });
+
+  it('reads the obsolete asctime form, with a space-padded day', () => {
+    assert.equal(parseHttpDate('Sun Nov  6 08:49:37 1994'), EXPECTED);
+  });
+
+  it('ignores surrounding whitespace', () => {
+    assert.equal(parseHttpDate('  Sun, 06 Nov 1994 08:49:37 GMT '), EXPECTED);
+  });
+
+  it('returns undefined for junk, "0", other zones and other formats', () => {
+    for (const value of [
+      undefined,
+      '',
+      '0',
+      '-1',
+      'tomorrow',
+      'Sun, 06 Nov 1994 08:49:37 PST',
+      'Sun, 6 Nov 1994 08:49:37 GMT',
+      '1994-11-06T08:49:37Z',
+      'sun, 06 nov 1994 08:49:37 gmt',
+    ]) {
+      assert.equal(parseHttpDate(value), undefined, String(value));
+    }
+  });
+
+  it('regression: a well-formed but impossible date is undefined, not NaN', () => {
+    for (const value of [
+      'Mon, 32 Jan 2026 00:00:00 GMT',
+      'Thu, 01 Jan 2026 25:00:00 GMT',
+      'Mon, 30 Feb 2026 00:00:00 GMT',
+      'Monday, 30-Feb-26 00:00:00 GMT',
+      'Mon Feb 30 00:00:00 2026',
+    ]) {
+      assert.equal(parseHttpDate(value), undefined, value);
+    }
+  });
+
+  it('formats IMF-fixdate that parses back to the same instant', () => {
+    assert.equal(formatHttpDate(EXPECTED), 'Sun, 06 Nov 1994 08:49:37 GMT');
+    assert.equal(parseHttpDate(formatHttpDate(EXPECTED)), EXPECTED);
+  });
+});

@@ -1,0 +1,172 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { HeaderMap } from '../../../../src/cache/policy/semantics.ts';
+import {
+  decideStorable,
+  type NotStorableReason,
+  responseDirectives,
+  type StorableVerdict,
+} from '../../../../src/cache/policy/storable.ts';
+
+const DATE = 'Thu, 01 Jan 2026 12:00:00 GMT';
+
+function decide(
+  responseHeaders: HeaderMap,
+  options: { status?: number; method?: string; request?: HeaderMap } = {},
+): StorableVerdict {
+  const headers = { date: DATE, ...responseHeaders };
+  return decideStorable({
+    method: options.method ?? 'GET',
+    requestHeaders: options.request ?? {},
+    status: options.status ?? 200,
+    responseHeaders: headers,
+    response: responseDirectives(headers),
+  });
+}
+
+function refused(reason: NotStorableReason): StorableVerdict {
+  return { storable: false, reason };
+}
+
+const STORED = { storable: true, stripFields: [], noCache: false };
+
+describe('decideStorable: why a response is not stored', () => {
+  it('method: only GET responses are stored', () => {
+    for (const method of ['HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS']) {
+      assert.deepEqual(decide({ 'cache-control': 'max-age=60' }, { method }), refused('method'), method);
+    }
+  });
+
+  it('request-no-store: a request with no-store', () => {
+    const request = { 'cache-control': 'no-store' };
+    assert.deepEqual(decide({ 'cache-control': 'max-age=60' }, { request }), refused('request-no-store'));
+  });
+
+  it('status: 1xx and 304 are not final stored responses', () => {
+    for (const status of [100, 103, 304]) {
+      assert.deepEqual(decide({ 'cache-control': 'max-age=60' }, { status }), refused('status'));
+    }
+  });
+
+  it('partial-content: 206', () => {
+    assert.deepEqual(decide({ 'cache-control': 'max-age=60' }, { status: 206 }), refused('partial-content'));
+  });
+
+  it('must-understand: with a status the cache does not understand', () => {
+    assert.deepEqual(
+      decide({ 'cache-control': 'must-understand, max-age=60' }, { status: 418 }),
+      refused('must-understand'),
+    );
+    assert.deepEqual(decide({ 'cache-control': 'must-understand, max-age=60' }), STORED);
+  });
+
+  it('no-store in the response', () => {
+    assert.deepEqual(decide({ 'cache-control': 'max-age=60, no-store' }), refused('no-store'));
+    assert.deepEqual(decide({ 'cache-control': 'max-age=60, NO-STORE' }), refused('no-store'));
+  });
+
+  it('private (unqualified)', () => {
+    assert.deepEqual(decide({ 'cache-control': 'private, max-age=60' }), refused('private'));
+  });
+
+  it('authorization: a request with Authorization, unless public, s-maxage or must-revalidate (§3.5)', () => {
+    const request = { authorization: 'Bearer x' };
+    assert.deepEqual(decide({ 'cache-control': 'max-age=60' }, { request }), refused('authorization'));
+    for (const allow of ['public, max-age=60', 's-maxage=60', 'max-age=60, must-revalidate']) {
+      assert.equal(decide({ 'cache-control': allow }, { request }).storable, true, allow);
+    }
+  });
+
+  it('set-cookie: a response setting a cookie, unless private="set-cookie" or no-cache="set-cookie"', () => {
+    assert.deepEqual(
+      decide({ 'cache-control': 'public, max-age=60', 'set-cookie': 'a=1' }),
+      refused('set-cookie'),
+    );
+    assert.deepEqual(decide({ 'cache-control': 'max-age=60, private="Set-Cookie"', 'set-cookie': 'a=1' }), {
+      storable: true,
+      stripFields: ['set-cookie'],
+      noCache: false,
+    });
+    assert.deepEqual(decide({ 'cache-control': 'max-age=60, no-cache="set-cookie"', 'set-cookie': 'a=1' }), {
+      storable: true,
+      stripFields: ['set-cookie'],
+      noCache: false,
+    });
+  });
+
+  it('vary-star: Vary containing *', () => {
+    assert.deepEqual(decide({ 'cache-control': 'max-age=60', vary: 'accept, *' }), refused('vary-star'));
+  });
+
+  it('no-freshness: a status not cacheable by default, without explicit freshness or public', () => {
+    assert.deepEqual(decide({}, { status: 302 }), refused('no-freshness'));
+    assert.deepEqual(decide({}, { status: 500 }), refused('no-freshness'));
+    assert.equal(decide({ 'cache-control': 'public' }, { status: 302 }).storable, true);
+    assert.equal(decide({ expires: 'Thu, 01 Jan 2026 13:00:00 GMT' }, { status: 302 }).storable, true);
+  });
+});
+
+describe('decideStorable: what is stored', () => {
+  it('stores a heuristically cacheable status without explicit freshness', () => {
+    assert.deepEqual(decide({ 'last-modified': 'Wed, 31 Dec 2025 12:00:00 GMT' }), STORED);
+    assert.deepEqual(decide({}, { status: 404 }), STORED);
+  });
+
+  it('marks unqualified no-cache for validation on every reuse', () => {
+    assert.deepEqual(decide({ 'cache-control': 'no-cache, max-age=60' }), {
+      storable: true,
+      stripFields: [],
+      noCache: true,
+    });
+  });
+
+  it('qualified no-cache and private list the fields to strip, lower case', () => {
+    assert.deepEqual(decide({ 'cache-control': 'max-age=60, no-cache="X-A, X-B", private="X-C"' }), {
+      storable: true,
+      stripFields: ['x-c', 'x-a', 'x-b'],
+      noCache: false,
+    });
+  });
+
+  it('ignores unknown directives', () => {
+    assert.deepEqual(decide({ 'cache-control': 'max-age=60, foo-bar="x", baz' }), STORED);
+  });
+
+  it('CDN-Cache-Control decides over Cache-Control, in both directions', () => {
+    assert.deepEqual(decide({ 'cdn-cache-control': 'max-age=60', 'cache-control': 'private' }), STORED);
+    assert.deepEqual(
+      decide({ 'cdn-cache-control': 'no-store', 'cache-control': 'public, max-age=60' }),
+      refused('no-store'),
+    );
+  });
+
+  it('an invalid CDN-Cache-Control is ignored and Cache-Control applies', () => {
+    assert.deepEqual(
+      decide({ 'cdn-cache-control': 'Max-Age=60', 'cache-control': 'no-store' }),
+      refused('no-store'),
+    );
+  });
+});
+
+describe('responseDirectives', () => {
+  it('selects Strata-CDN-Cache-Control, then CDN-Cache-Control, then Cache-Control', () => {
+    const all = {
+      'strata-cdn-cache-control': 'max-age=1',
+      'cdn-cache-control': 'max-age=2',
+      'cache-control': 'max-age=3',
+    };
+    assert.deepEqual(responseDirectives(all), { directives: new Map([['max-age', '1']]), targeted: true });
+    const { 'strata-cdn-cache-control': _, ...two } = all;
+    assert.deepEqual(responseDirectives(two), { directives: new Map([['max-age', '2']]), targeted: true });
+    assert.deepEqual(responseDirectives({ 'cache-control': 'max-age=3' }), {
+      directives: new Map([['max-age', '3']]),
+      targeted: false,
+    });
+  });
+
+  it('skips an invalid or empty targeted field for the next one', () => {
+    const headers = { 'strata-cdn-cache-control': 'INVALID', 'cdn-cache-control': 'max-age=2' };
+    assert.equal(responseDirectives(headers).directives.get('max-age'), '2');
+    assert.equal(responseDirectives({ 'cdn-cache-control': '' }).targeted, false);
+  });
+});

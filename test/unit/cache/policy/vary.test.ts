@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { normalizeFieldValue, parseVary, secondaryKey } from '../../../../src/cache/policy/vary.ts';
+
+describe('parseVary', () => {
+  it('returns no fields for a missing or empty Vary', () => {
+    assert.deepEqual(parseVary(undefined), []);
+    assert.deepEqual(parseVary(''), []);
+    assert.deepEqual(parseVary(' , '), []);
+  });
+
+  it('lower-cases, de-duplicates and sorts field names', () => {
+    assert.deepEqual(parseVary('User-Agent, Accept-Encoding,accept-encoding , Accept'), [
+      'accept',
+      'accept-encoding',
+      'user-agent',
+    ]);
+  });
+
+  it('returns * when any member is *', () => {
+    assert.equal(parseVary('*'), '*');
+    assert.equal(parseVary('Accept, *'), '*');
+  });
+});
+
+describe('normalizeFieldValue', () => {
+  it('sorts Accept-Encoding tokens and ignores case and whitespace', () => {
+    assert.equal(normalizeFieldValue('accept-encoding', ' Br ,GZIP,  deflate'), 'br,deflate,gzip');
+  });
+
+  it('combines several field lines as one list', () => {
+    assert.equal(normalizeFieldValue('accept-encoding', ['gzip', 'br']), 'br,gzip');
+  });
+
+  it('keeps the order of fields where order carries meaning', () => {
+    assert.equal(normalizeFieldValue('accept-language', 'EN-us, fr'), 'en-us,fr');
+    assert.notEqual(
+      normalizeFieldValue('accept-language', 'fr, en'),
+      normalizeFieldValue('accept-language', 'en, fr'),
+    );
+  });
+
+  it('keeps the case of fields that are not case-insensitive', () => {
+    assert.notEqual(normalizeFieldValue('x-token', 'ABC'), normalizeFieldValue('x-token', 'abc'));
+  });
+
+  it('tells an absent field from an empty one', () => {
+    assert.notEqual(normalizeFieldValue('accept', undefined), normalizeFieldValue('accept', ''));
+  });
+});
+
+describe('secondaryKey', () => {
+  it('is empty without Vary fields', () => {
+    assert.equal(secondaryKey([], { accept: 'x' }), '');
+  });
+
+  it('differs when a selecting field differs and ignores other fields', () => {
+    const a = secondaryKey(['accept-encoding'], { 'accept-encoding': 'gzip', 'user-agent': 'a' });
+    const b = secondaryKey(['accept-encoding'], { 'accept-encoding': 'gzip', 'user-agent': 'b' });
+    const c = secondaryKey(['accept-encoding'], { 'accept-encoding': 'br' });
+    assert.equal(a, b);
+    assert.notEqual(a, c);
+  });
+
+  it('differs between a request without the field and one with it', () => {
+    assert.notEqual(secondaryKey(['accept'], {}), secondaryKey(['accept'], { accept: '' }));
+  });
+});

@@ -1,0 +1,221 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { type ConfigProblem, loadConfig, validateConfig } from '../../../src/config/load.ts';
+import { EdgeError } from '../../../src/errors.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'strata-config-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+let fileCount = 0;
+function writeConfig(text: string, extension = 'yaml'): string {
+  const file = join(dir, `config-${++fileCount}.${extension}`);
+  writeFileSync(file, text);
+  return file;
+}
+
+function problemsOf(raw: unknown): ConfigProblem[] {
+  const result = validateConfig(raw);
+  assert.ok('problems' in result, 'expected the config to be refused');
+  return result.problems;
+}
+
+function paths(problems: ConfigProblem[]): string[] {
+  return problems.map((problem) => problem.path).sort();
+}
+
+describe('validateConfig', () => {
+  it('fills the defaults that suit an edge', () => {
+    const result = validateConfig({});
+    assert.ok('config' in result);
+    const { config } = result;
+    assert.equal(config.cache.maxSize, 4 * 1024 ** 3);
+    assert.equal(config.cache.maxObjectSize, 256 * 1024 ** 2);
+    assert.deepEqual(config.listeners, [{ listen: '127.0.0.1:8080' }]);
+    assert.equal(config.admin.listen, '127.0.0.1:9091');
+    assert.equal(config.workers, 1);
+    assert.deepEqual(config.sites, []);
+  });
+
+  it('freezes the result, deeply', () => {
+    const result = validateConfig({ origins: [{ name: 'a', url: 'http://127.0.0.1:1' }] });
+    assert.ok('config' in result);
+    assert.ok(Object.isFrozen(result.config));
+    assert.ok(Object.isFrozen(result.config.cache));
+    assert.ok(Object.isFrozen(result.config.origins[0]));
+  });
+
+  it('reports every error at once, each with its path', () => {
+    const problems = problemsOf({
+      bogus: true,
+      listeners: [{ listen: 'nowhere' }],
+      cache: { maxSize: '4XB', colour: 'red' },
+      origins: [
+        { name: 'a', url: 'http://10.0.0.1' },
+        { name: 'a', url: 'http://10.0.0.2' },
+      ],
+      sites: [{ name: 's', hosts: ['example.com'], origins: ['missing'] }],
+    });
+    assert.deepEqual(paths(problems), [
+      '',
+      'cache',
+      'cache.maxSize',
+      'listeners[0].listen',
+      'origins[1].name',
+      'sites[0].origins[0]',
+    ]);
+    const byPath = new Map(problems.map((problem) => [problem.path, problem.message]));
+    assert.match(byPath.get('')!, /unknown key bogus/);
+    assert.match(byPath.get('cache')!, /unknown key colour/);
+    assert.match(byPath.get('cache.maxSize')!, /"4XB" is not a size/);
+    assert.match(byPath.get('listeners[0].listen')!, /HOST:PORT/);
+    assert.match(byPath.get('origins[1].name')!, /duplicate origin "a"/);
+    assert.match(byPath.get('sites[0].origins[0]')!, /no origin named "missing"/);
+  });
+
+  it('refuses maxObjectSize larger than maxSize', () => {
+    const problems = problemsOf({ cache: { maxSize: '1MiB', maxObjectSize: '2MiB' } });
+    assert.deepEqual(paths(problems), ['cache.maxObjectSize']);
+  });
+
+  it('refuses origin URLs with a path, a query or another scheme', () => {
+    for (const url of ['http://x/path', 'http://x/?q=1', 'ftp://x', 'not a url']) {
+      const problems = problemsOf({ origins: [{ name: 'o', url }] });
+      assert.deepEqual(paths(problems), ['origins[0].url'], url);
+    }
+  });
+
+  it('reads human sizes and durations into bytes and milliseconds', () => {
+    const result = validateConfig({
+      cache: { maxSize: '10GiB', maxObjectSize: '1MB', heuristicMax: '1h' },
+      origins: [{ name: 'o', url: 'http://x', connectTimeout: '250ms' }],
+    });
+    assert.ok('config' in result);
+    assert.equal(result.config.cache.maxSize, 10 * 1024 ** 3);
+    assert.equal(result.config.cache.maxObjectSize, 1_000_000);
+    assert.equal(result.config.cache.heuristicMax, 3_600_000);
+    assert.equal(result.config.origins[0]!.connectTimeout, 250);
+  });
+});
+
+describe('loadConfig', () => {
+  const file = writeConfig(
+    [
+      'listeners:',
+      '  - listen: 127.0.0.1:7000',
+      'cache:',
+      '  dir: /from-file',
+      '  maxSize: 1GiB',
+      'admin:',
+      '  listen: 127.0.0.1:7001',
+      'logging:',
+      '  level: warn',
+    ].join('\n'),
+  );
+
+  it('uses the defaults without a file', () => {
+    const config = loadConfig();
+    assert.equal(config.cache.dir, '.strata-cache');
+    assert.equal(config.listeners[0]!.listen, '127.0.0.1:8080');
+  });
+
+  it('the file overrides the defaults', () => {
+    const config = loadConfig({ file });
+    assert.equal(config.listeners[0]!.listen, '127.0.0.1:7000');
+    assert.equal(config.cache.dir, '/from-file');
+    assert.equal(config.cache.maxSize, 1024 ** 3);
+    assert.equal(config.cache.maxObjectSize, 256 * 1024 ** 2);
+    assert.equal(config.logging.level, 'warn');
+  });
+
+  it('STRATA_* environment variables override the file', () => {
+    const config = loadConfig({
+      file,
+      env: { STRATA_LISTEN: '127.0.0.1:7100', STRATA_CACHE_DIR: '/from-env', STRATA_LOG_LEVEL: 'error' },
+    });
+    assert.equal(config.listeners[0]!.listen, '127.0.0.1:7100');
+    assert.equal(config.cache.dir, '/from-env');
+    assert.equal(config.logging.level, 'error');
+    assert.equal(config.admin.listen, '127.0.0.1:7001');
+  });
+
+  it('overrides (flags) override the environment', () => {
+    const config = loadConfig({
+      file,
+      env: { STRATA_CACHE_DIR: '/from-env', STRATA_ADMIN_TOKEN: 'env-token-0123456789' },
+      overrides: {
+        cacheDir: '/from-flag',
+        adminListen: '127.0.0.1:7201',
+        adminToken: 'flag-token-0123456789',
+      },
+    });
+    assert.equal(config.cache.dir, '/from-flag');
+    assert.equal(config.admin.listen, '127.0.0.1:7201');
+    assert.equal(config.admin.token, 'flag-token-0123456789');
+    assert.equal(config.cache.maxSize, 1024 ** 3);
+  });
+
+  it('ignores environment variables that are not its own', () => {
+    const config = loadConfig({ env: { LISTEN: '1.2.3.4:1', STRATA_UNKNOWN: 'x' } });
+    assert.equal(config.listeners[0]!.listen, '127.0.0.1:8080');
+  });
+
+  it('an origin flag adds a catch-all site for the hosts no site of the file claims', () => {
+    const withSite = writeConfig(
+      [
+        'origins:',
+        '  - name: main',
+        '    url: http://10.0.0.1:8080',
+        'sites:',
+        '  - name: main',
+        '    hosts: [example.com]',
+        '    origins: [main]',
+      ].join('\n'),
+    );
+    const config = loadConfig({ file: withSite, overrides: { origin: '127.0.0.1:9000' } });
+    assert.deepEqual(
+      config.sites.map((site) => [site.name, site.hosts, site.origins]),
+      [
+        ['main', ['example.com'], ['main']],
+        ['default', ['*'], ['origin']],
+      ],
+    );
+    assert.equal(config.origins[1]!.url, 'http://127.0.0.1:9000');
+  });
+
+  it('reads JSON files too', () => {
+    const json = writeConfig(JSON.stringify({ cache: { dir: '/json' } }), 'json');
+    assert.equal(loadConfig({ file: json }).cache.dir, '/json');
+  });
+
+  it('treats an empty file as an empty config', () => {
+    assert.equal(loadConfig({ file: writeConfig('') }).cache.dir, '.strata-cache');
+  });
+
+  it('throws EDGE_ERR_CONFIG_INVALID listing every problem with its path', () => {
+    const bad = writeConfig('cache:\n  maxSize: 4XB\nextra: 1\n');
+    assert.throws(
+      () => loadConfig({ file: bad }),
+      (error: unknown) => {
+        assert.ok(error instanceof EdgeError);
+        assert.equal(error.code, 'EDGE_ERR_CONFIG_INVALID');
+        assert.match(error.message, /cache\.maxSize: "4XB" is not a size/);
+        assert.match(error.message, /\(top level\): unknown key extra/);
+        assert.ok(error.message.includes(bad));
+        return true;
+      },
+    );
+  });
+
+  it('throws EDGE_ERR_CONFIG_READ for a missing file, bad YAML, or a non-mapping', () => {
+    for (const path of [join(dir, 'missing.yaml'), writeConfig('a: [1, 2'), writeConfig('- 1\n- 2\n')]) {
+      assert.throws(
+        () => loadConfig({ file: path }),
+        (error: unknown) => error instanceof EdgeError && error.code === 'EDGE_ERR_CONFIG_READ',
+        path,
+      );
+    }
+  });
+});
