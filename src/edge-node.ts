@@ -28,6 +28,8 @@ export interface EdgeNodeOptions {
   logger?: Logger;
   /** Run store upkeep (eviction, orphan sweep) in this process. Default true. */
   upkeep?: boolean;
+  /** The collapse table (workers > 1: one that also holds the node-wide lock). */
+  collapse?: CollapseTable;
 }
 
 export interface EdgeNode {
@@ -79,7 +81,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
   const edge: Edge = {
     config,
     store,
-    collapse: new CollapseTable(config.cache.hitForPass, now),
+    collapse: options.collapse ?? new CollapseTable(config.cache.hitForPass, now),
     sites,
     metrics,
     log,

@@ -14,7 +14,20 @@ export type LeaderOutcome =
   /** Not shareable: followers fetch on their own. */
   | { kind: 'uncacheable' }
   /** The leader failed before a response could be shared: elect a new leader. */
-  | { kind: 'failed' };
+  | { kind: 'failed' }
+  /** The node-wide lock was not granted in time: followers fetch on their own, unstored. */
+  | { kind: 'timeout' };
+
+/**
+ * The node-wide verdict for a local leader (workers > 1: another worker may be fetching
+ * the key). 'look-again': the other worker's fetch ended (stored, or failed) — look the key
+ * up again; the others mirror the follower outcomes.
+ */
+export type NodeClaim =
+  | { kind: 'lead' }
+  | { kind: 'look-again' }
+  | { kind: 'uncacheable' }
+  | { kind: 'timeout' };
 
 interface Pending {
   outcome: Promise<LeaderOutcome>;
@@ -96,6 +109,17 @@ export class CollapseTable {
       clearTimeout(timer);
       if (onAbort) signal.removeEventListener('abort', onAbort);
     }
+  }
+
+  /**
+   * Asks for the node-wide lock after `lead(key)`: undefined when this process is the whole
+   * node (nothing to wait for — the single-process path stays synchronous). An implementation
+   * coordinating several processes resolves to 'lead', or settles the local followers itself
+   * and resolves to what the local leader should do instead. `wait` false: answer at once
+   * when another process holds the lock (background revalidation).
+   */
+  claim(_key: string, _wait: boolean): Promise<NodeClaim> | undefined {
+    return undefined;
   }
 
   /** Ends a shared fill's pending state (after its commit). */

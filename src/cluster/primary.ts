@@ -1,10 +1,218 @@
-/** Multi-worker serving (node:cluster). */
+/**
+ * `strata serve --workers N`: the primary process. It forks N workers (node:cluster shares
+ * the client listeners among them) and keeps what must happen once per node:
+ *
+ * - the node-wide collapse lock (lock-broker.ts), asked by workers over IPC;
+ * - store upkeep (eviction, orphan sweep, purge log and fan-out) and the admin listener,
+ *   by running an edge node of its own with no client listener; its /metrics aggregates
+ *   every worker's registry, its /stats shows the node-wide lock.
+ *
+ * Signals: SIGTERM/SIGINT drain every worker, then exit 0; SIGHUP re-reads the config
+ * file and replaces the workers one at a time (the listeners keep accepting throughout).
+ */
+import cluster, { type Worker } from 'node:cluster';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import { CollapseTable } from '../cache/collapse.ts';
+import { type ConfigOverrides, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
-import { EdgeError } from '../errors.ts';
+import { createEdgeNode, type EdgeNode } from '../edge-node.ts';
+import { createLogger, type Logger } from '../observability/logger.ts';
+import { LockBroker } from './lock-broker.ts';
+import {
+  CONFIG_ENV,
+  isStrataMessage,
+  type MetricsRequestMessage,
+  type VerdictMessage,
+  type WorkerMessage,
+  workerConfig,
+} from './protocol.ts';
+import { Supervisor } from './supervisor.ts';
 
-export async function runPrimary(config: Config, _flags: unknown): Promise<void> {
-  throw new EdgeError(
-    'EDGE_ERR_CONFIG_INVALID',
-    `workers: ${config.workers} — multi-worker serving is not available yet; use --workers 1`,
+/** The longest one worker may hold a key's lock (a stuck fill); then waiters compete again. */
+const LOCK_LEASE_MS = 5 * 60_000;
+const METRICS_TIMEOUT_MS = 3000;
+
+export interface PrimaryFlags extends ConfigOverrides {
+  config?: string;
+}
+
+export async function runPrimary(config: Config, flags: PrimaryFlags = {}): Promise<void> {
+  const log = createLogger({ level: config.logging.level });
+  const count = config.workers === 'auto' ? availableParallelism() : config.workers;
+  const broker = new LockBroker({
+    send: (worker, id, verdict) => {
+      const target = cluster.workers?.[worker];
+      if (target?.isConnected()) target.send({ strata: 'verdict', id, verdict } satisfies VerdictMessage);
+    },
+    hitForPassMs: config.cache.hitForPass,
+    leaseMs: LOCK_LEASE_MS,
+    now: Date.now,
+    onLeaseExpired: (key) => log.warn({ key }, 'collapse lock lease expired; waiters compete again'),
+  });
+  // Opened before any worker: creates the environment, sweeps orphans, runs the admin listener.
+  const node = await createEdgeNode({
+    config: { ...config, listeners: [] },
+    logger: log,
+    upkeep: true,
+    collapse: new BrokerView(config.cache.hitForPass, broker),
+  });
+  let running = workerConfig(config);
+  cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker-main.ts', import.meta.url)) });
+  const supervisor = new Supervisor({
+    count,
+    env: () => ({ [CONFIG_ENV]: JSON.stringify(running) }),
+    log,
+    onExit: (worker) => broker.workerGone(worker.id),
+    onGiveUp: (why) => void shutdown(why, 1),
+  });
+  const metrics = new MetricsGather(() => supervisor.workers);
+  aggregateMetrics(node, metrics);
+  let serving: string[] = [];
+  cluster.on('message', (worker: Worker, message: unknown) => {
+    if (!isStrataMessage<WorkerMessage>(message)) return;
+    switch (message.strata) {
+      case 'acquire':
+        return broker.acquire(worker.id, message.id, message.key, message.wait);
+      case 'cancel':
+        return broker.cancel(worker.id, message.id);
+      case 'release':
+        return broker.release(worker.id, message.id, message.result);
+      case 'ready':
+        serving = message.addresses;
+        return supervisor.ready(worker);
+      case 'metrics':
+        return metrics.reply(message.id, message.metrics);
+    }
+  });
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = (why: string, code: number): Promise<void> => {
+    stopping ??= (async () => {
+      process.stderr.write(`strata: ${why}: draining ${count} workers\n`);
+      await supervisor.stop();
+      broker.close();
+      await node.close();
+      process.exit(code);
+    })();
+    return stopping;
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM', 0));
+  process.on('SIGINT', () => void shutdown('SIGINT', 0));
+  let replacing: Promise<void> | undefined;
+  process.on('SIGHUP', () => {
+    if (stopping || replacing) return;
+    running = reloaded(running, flags, log);
+    replacing = supervisor
+      .replaceAll()
+      .then(() => log.info({ workers: count }, 'workers replaced'))
+      .finally(() => {
+        replacing = undefined;
+      });
+  });
+
+  try {
+    await supervisor.start();
+  } catch (error) {
+    await shutdown((error as Error).message, 1);
+    return;
+  }
+  process.stderr.write(
+    `strata: serving on http://${serving[0]} with ${count} workers; cache in ${config.cache.dir}` +
+      `${node.adminAddress ? `; admin on http://${node.adminAddress}` : ''}\n`,
   );
+}
+
+/**
+ * SIGHUP: the config file read again (sites, origins, rules); what needs a restart (cache,
+ * listeners, admin, workers) is kept. An invalid file keeps the running config.
+ */
+function reloaded(running: Config, flags: PrimaryFlags, log: Logger): Config {
+  if (flags.config === undefined) return running;
+  const { config: file, ...overrides } = flags;
+  try {
+    const next = loadConfig({ file, env: process.env, overrides });
+    return workerConfig({
+      ...next,
+      cache: running.cache,
+      listeners: running.listeners,
+      admin: running.admin,
+      workers: running.workers,
+    });
+  } catch (error) {
+    log.error({ err: error }, 'config reload failed; workers restart on the running config');
+    return running;
+  }
+}
+
+/** The primary's collapse table: no requests of its own; /stats sees the node-wide lock. */
+class BrokerView extends CollapseTable {
+  readonly #broker: LockBroker;
+
+  constructor(hitForPassMs: number, broker: LockBroker) {
+    super(hitForPassMs, Date.now);
+    this.#broker = broker;
+  }
+
+  override get size(): number {
+    return this.#broker.locks;
+  }
+
+  override get waiters(): number {
+    return this.#broker.waiters;
+  }
+}
+
+type MetricJson = MetricObjectWithValues<MetricValue<string>>;
+
+/** Collects every worker's metrics (registry JSON) over IPC. */
+class MetricsGather {
+  readonly #workers: () => Worker[];
+  readonly #pending = new Map<number, { replies: MetricJson[][]; left: number; done: () => void }>();
+  #nextId = 1;
+
+  constructor(workers: () => Worker[]) {
+    this.#workers = workers;
+  }
+
+  collect(): Promise<MetricJson[][]> {
+    const id = this.#nextId++;
+    const workers = this.#workers().filter((w) => w.isConnected());
+    const replies: MetricJson[][] = [];
+    if (workers.length === 0) return Promise.resolve(replies);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => done(), METRICS_TIMEOUT_MS);
+      const done = () => {
+        clearTimeout(timer);
+        this.#pending.delete(id);
+        resolve(replies);
+      };
+      this.#pending.set(id, { replies, left: workers.length, done });
+      for (const worker of workers) worker.send({ strata: 'metrics?', id } satisfies MetricsRequestMessage);
+    });
+  }
+
+  reply(id: number, metrics: unknown[]): void {
+    const pending = this.#pending.get(id);
+    if (pending === undefined) return;
+    pending.replies.push(metrics as MetricJson[]);
+    if (--pending.left === 0) pending.done();
+  }
+}
+
+/**
+ * The admin /metrics of the node: the primary's own registry (store gauges, purges,
+ * evictions) summed with every worker's (requests, origins, collapsing). Store gauges come
+ * from the primary only, so they are not counted once per worker.
+ */
+function aggregateMetrics(node: EdgeNode, gather: MetricsGather): void {
+  const registry = node.metrics.registry;
+  registry.metrics = async () => {
+    const own = (await registry.getMetricsAsJSON()) as MetricJson[];
+    const workers = (await gather.collect()).map((list) =>
+      list.filter((m) => !m.name.startsWith('strata_store_')),
+    );
+    return AggregatorRegistry.aggregate([own, ...workers]).metrics();
+  };
 }

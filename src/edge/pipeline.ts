@@ -130,6 +130,14 @@ export class Pipeline {
     }
     const settle = collapsible ? edge.collapse.lead(ctx.storage) : () => {};
     const leading = collapsible ? edge.collapse.pending(ctx.storage)?.outcome : undefined;
+    // Workers > 1: another worker may already lead this key (undefined in one process).
+    const claim = collapsible ? edge.collapse.claim(ctx.storage, true) : undefined;
+    const verdict = claim === undefined ? undefined : await claim;
+    if (verdict !== undefined && verdict.kind !== 'lead') {
+      if (ctx.res.destroyed) return;
+      if (verdict.kind === 'look-again' && attempt < MAX_ATTEMPTS) return this.#route(ctx, attempt + 1);
+      return this.#pass(ctx, fwd, verdict.kind === 'timeout' ? 'collapse-timeout' : undefined);
+    }
     const stored = found.kind === 'found' ? found : undefined;
     const requestTime = edge.now();
     let response: OriginResponse;
@@ -151,9 +159,13 @@ export class Pipeline {
       return this.#serveStaleOnError(ctx, stored, `origin answered ${response.status}`);
     }
     if (response.status === 304 && stored) {
-      settle({ kind: 'failed' });
       discard(response.body);
-      return this.#refreshAndDeliver(ctx, stored, response, requestTime, responseTime);
+      // Settled once the refresh is committed, so followers looking again find it fresh.
+      try {
+        return await this.#refreshAndDeliver(ctx, stored, response, requestTime, responseTime);
+      } finally {
+        settle({ kind: 'failed' });
+      }
     }
     const plan = planStore(edge, ctx, response, requestTime, responseTime);
     if (!plan.storable) {
@@ -363,8 +375,13 @@ export class Pipeline {
     const leading = edge.collapse.pending(ctx.storage)?.outcome;
     const background: RequestContext = { ...ctx, cacheStatus: {}, logged: true };
     const requestTime = edge.now();
-    const work = fetchOrigin(edge, background, { fill: true, method: 'GET', validate: stored.record })
+    const start = () => fetchOrigin(edge, background, { fill: true, method: 'GET', validate: stored.record });
+    const claim = edge.collapse.claim(ctx.storage, false);
+    const work = (
+      claim === undefined ? start() : claim.then((c) => (c.kind === 'lead' ? start() : undefined))
+    )
       .then(async (response) => {
+        if (response === undefined) return; // another worker revalidates this key
         const responseTime = edge.now();
         if (response.status === 304) {
           settle({ kind: 'failed' });

@@ -1,0 +1,62 @@
+/**
+ * One worker process of `strata serve --workers N`: an edge node on the listeners the
+ * primary shares (node:cluster), with no store upkeep and no admin listener (the primary
+ * runs both once per node), and collapsing coordinated node-wide through the primary.
+ */
+import type { Config } from '../config/schema.ts';
+import { createEdgeNode, type EdgeNode } from '../edge-node.ts';
+import { createLogger } from '../observability/logger.ts';
+import { ClusterCollapseTable, processChannel } from './cluster-collapse.ts';
+import {
+  CONFIG_ENV,
+  isStrataMessage,
+  type MetricsReplyMessage,
+  type PrimaryMessage,
+  type WorkerMessage,
+} from './protocol.ts';
+
+/** Access times noted by hits are written for eviction order this often (the primary evicts). */
+const ACCESS_FLUSH_MS = 2000;
+
+function send(message: WorkerMessage): void {
+  if (process.connected) process.send?.(message);
+}
+
+export async function runWorker(): Promise<void> {
+  const config = JSON.parse(process.env[CONFIG_ENV] ?? 'null') as Config | null;
+  if (config === null) throw new Error(`${CONFIG_ENV} is not set: this file runs as a cluster worker`);
+  const log = createLogger({ level: config.logging.level });
+  const collapse = new ClusterCollapseTable(config.cache.hitForPass, Date.now, processChannel(), 30_000);
+  const node = await createEdgeNode({ config, logger: log, upkeep: false, collapse });
+  collapse.timeoutMs = node.edge.collapseTimeoutMs;
+  const flush = setInterval(() => {
+    node.store.flushAccess().catch((error: unknown) => log.warn({ err: error }, 'access time flush failed'));
+  }, ACCESS_FLUSH_MS);
+  flush.unref();
+  let stopping: Promise<void> | undefined;
+  const stop = (why: string): Promise<void> => {
+    stopping ??= (async () => {
+      log.info({ why }, 'worker draining');
+      clearInterval(flush);
+      await node.close();
+      process.exit(0);
+    })();
+    return stopping;
+  };
+  process.on('message', (message: unknown) => {
+    if (!isStrataMessage<PrimaryMessage>(message)) return;
+    if (message.strata === 'shutdown') void stop('primary asked');
+    else if (message.strata === 'metrics?') void replyMetrics(node, message.id);
+  });
+  // The primary drains every worker itself; a terminal's Ctrl-C reaches the whole group.
+  process.on('SIGINT', () => {});
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('disconnect', () => void stop('primary gone'));
+  send({ strata: 'ready', addresses: node.addresses });
+}
+
+async function replyMetrics(node: EdgeNode, id: number): Promise<void> {
+  const metrics = await node.metrics.registry.getMetricsAsJSON();
+  const reply: MetricsReplyMessage = { strata: 'metrics', id, metrics };
+  send(reply);
+}

@@ -1,0 +1,234 @@
+/**
+ * `strata serve --workers 2` as a child process in front of a scripted origin: collapsing,
+ * hit-for-pass and background revalidation hold across workers; the primary restarts a
+ * killed worker, replaces workers on SIGHUP without refusing a request, and drains on SIGTERM.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { request, type TestResponse } from '../helpers/http.ts';
+import { startOrigin, type TestOrigin } from '../helpers/origin.ts';
+
+const TOKEN = 'workers-test-token-0123456789';
+const CLI = new URL('../../cli/strata.ts', import.meta.url).pathname;
+
+interface Served {
+  child: ChildProcess;
+  url: string;
+  admin: string;
+  exited: Promise<number | null>;
+}
+
+async function serve(originUrl: string, dir: string): Promise<Served> {
+  const child = spawn(
+    process.execPath,
+    [
+      CLI,
+      'serve',
+      '--workers',
+      '2',
+      '--listen',
+      '127.0.0.1:0',
+      '--origin',
+      originUrl,
+      '--cache-dir',
+      join(dir, 'cache'),
+      '--admin-listen',
+      '127.0.0.1:0',
+      '--admin-token',
+      TOKEN,
+      '--log-level',
+      'silent',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let stderr = '';
+  const banner = await new Promise<RegExpExecArray>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no banner in 20 s: ${stderr}`)), 20_000);
+    child.stderr!.on('data', (data: Buffer) => {
+      stderr += data.toString();
+      const match = /serving on (http:\/\/\S+) .*admin on (http:\/\/\S+)/.exec(stderr);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match);
+      }
+    });
+    void exited.then((code) => reject(new Error(`strata exited (${code}) before serving: ${stderr}`)));
+  });
+  return { child, url: banner[1]!, admin: banner[2]!, exited };
+}
+
+function workerPids(primary: number): number[] {
+  try {
+    return execFileSync('ps', ['-o', 'pid=', '--ppid', String(primary)], { encoding: 'utf8' })
+      .split('\n')
+      .map((line) => Number(line.trim()))
+      .filter((pid) => pid > 0);
+  } catch {
+    return [];
+  }
+}
+
+/** Polls `check` every 100 ms, at most `ms`. */
+async function until(check: () => boolean, ms: number): Promise<boolean> {
+  for (const start = Date.now(); Date.now() - start < ms; await sleep(100)) if (check()) return true;
+  return check();
+}
+
+function many(url: string, n: number): Promise<TestResponse[]> {
+  return Promise.all(Array.from({ length: n }, () => request(url)));
+}
+
+describe('serving with 2 workers', () => {
+  let origin: TestOrigin;
+  let node: Served;
+  let dir: string;
+  const body = Buffer.alloc(300 * 1024, 'strata-');
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'strata-workers-'));
+    origin = await startOrigin({
+      '/cold': async (_req, res) => {
+        await sleep(300);
+        res.writeHead(200, { 'cache-control': 'max-age=600', 'content-length': body.length });
+        res.end(body);
+      },
+      '/private': async (_req, res, hit) => {
+        await sleep(200);
+        res.writeHead(200, { 'cache-control': 'private, max-age=600' });
+        res.end(`private ${hit}`);
+      },
+      '/flaky': async (_req, res, hit) => {
+        await sleep(200);
+        if (hit === 1) return void res.destroy();
+        res.writeHead(200, { 'cache-control': 'max-age=600' });
+        res.end('recovered');
+      },
+      '/swr': async (_req, res, hit) => {
+        if (hit > 1) await sleep(300);
+        res.writeHead(200, { 'cache-control': 'max-age=1, stale-while-revalidate=60' });
+        res.end(`swr ${hit}`);
+      },
+      '/plain': (_req, res) => {
+        res.writeHead(200, { 'cache-control': 'max-age=600' });
+        res.end('plain');
+      },
+    });
+    node = await serve(origin.url, dir);
+  });
+  after(async () => {
+    if (node.child.exitCode === null) node.child.kill('SIGKILL');
+    await origin.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('collapses 200 concurrent cold requests over both workers into one origin request', async () => {
+    const responses = await many(`${node.url}/cold`, 200);
+    for (const response of responses) {
+      assert.equal(response.status, 200);
+      assert.ok(response.complete);
+      assert.ok(response.body.equals(body));
+    }
+    assert.equal(origin.count('/cold'), 1);
+    const metrics = await request(`${node.admin}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    const lookups = [...metrics.text.matchAll(/^strata_cache_lookups_total\{[^}]*\} (\d+)/gm)];
+    assert.equal(
+      lookups.reduce((sum, m) => sum + Number(m[1]), 0),
+      200,
+      'admin /metrics sums both workers',
+    );
+  });
+
+  it('releases followers of an uncacheable response to fetch on their own, never sharing its body', async () => {
+    const responses = await many(`${node.url}/private`, 20);
+    const bodies = new Set(responses.map((r) => r.text));
+    assert.equal(origin.count('/private'), 20);
+    assert.equal(bodies.size, 20, 'every client got its own response');
+    const statuses = responses.map((r) => String(r.headers['cache-status']));
+    assert.equal(statuses.filter((s) => s.endsWith('detail=private')).length, 1, 'the leader says why');
+    for (const status of statuses) assert.match(status, /^strata; fwd=miss; fwd-status=200/);
+    // hit-for-pass: the next wave does not queue behind a leader, and still shares nothing
+    const again = await many(`${node.url}/private`, 20);
+    assert.equal(new Set(again.map((r) => r.text)).size, 20);
+    assert.equal(origin.count('/private'), 40);
+  });
+
+  it('elects one new leader when the leading worker’s origin request fails', async () => {
+    const responses = await many(`${node.url}/flaky`, 40);
+    assert.equal(origin.count('/flaky'), 2);
+    const ok = responses.filter((r) => r.status === 200 && r.text === 'recovered');
+    assert.ok(ok.length >= 39, `${ok.length} of 40 recovered`);
+  });
+
+  it('runs one background revalidation per key across workers', async () => {
+    assert.equal((await request(`${node.url}/swr`)).text, 'swr 1');
+    await sleep(1100);
+    const responses = await many(`${node.url}/swr`, 40);
+    for (const response of responses) {
+      assert.equal(response.text, 'swr 1');
+      assert.match(String(response.headers['cache-status']), /^strata; hit/);
+    }
+    await until(() => origin.count('/swr') >= 2, 2000);
+    await sleep(500);
+    assert.equal(origin.count('/swr'), 2);
+    assert.equal((await request(`${node.url}/swr`)).text, 'swr 2');
+  });
+
+  it('restarts a killed worker', async () => {
+    const before = workerPids(node.child.pid!);
+    assert.equal(before.length, 2);
+    process.kill(before[0]!, 'SIGKILL');
+    const restarted = await until(() => {
+      const now = workerPids(node.child.pid!);
+      return now.length === 2 && !now.includes(before[0]!);
+    }, 10_000);
+    assert.ok(restarted, 'a new worker took the killed one’s place');
+    await until(() => false, 500);
+    const responses = await many(`${node.url}/plain`, 10);
+    for (const response of responses) assert.equal(response.text, 'plain');
+  });
+
+  it('replaces every worker on SIGHUP without refusing a request', async () => {
+    const before = workerPids(node.child.pid!);
+    node.child.kill('SIGHUP');
+    const failures: string[] = [];
+    let answered = 0;
+    const replaced = () => {
+      const now = workerPids(node.child.pid!);
+      return now.length === 2 && now.every((pid) => !before.includes(pid));
+    };
+    const started = Date.now();
+    while (!replaced() && Date.now() - started < 20_000) {
+      const batch = await Promise.allSettled(Array.from({ length: 5 }, () => request(`${node.url}/plain`)));
+      for (const result of batch) {
+        if (result.status === 'rejected') failures.push(String(result.reason));
+        else if (result.value.text !== 'plain') failures.push(`answered ${result.value.status}`);
+        else answered++;
+      }
+    }
+    assert.ok(replaced(), 'both workers were replaced');
+    assert.deepEqual(failures, []);
+    assert.ok(answered > 0);
+  });
+
+  it('drains every worker on SIGTERM and exits 0', async () => {
+    origin.route('/last', async (_req, res) => {
+      await sleep(400);
+      res.writeHead(200, { 'cache-control': 'max-age=60' });
+      res.end('last');
+    });
+    const inFlight = request(`${node.url}/last`);
+    await sleep(100);
+    node.child.kill('SIGTERM');
+    const response = await inFlight;
+    assert.equal(response.text, 'last');
+    assert.ok(response.complete);
+    assert.equal(await node.exited, 0);
+    assert.deepEqual(workerPids(node.child.pid!), []);
+  });
+});
