@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The strata command line: serve, check-config.
+ * The strata command line: serve, check-config, purge, cache (ls | inspect | stats).
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
@@ -14,6 +14,8 @@ import {
   startDemoOrigin,
   validateConfig,
 } from '../src/index.ts';
+import { registerCache } from './cache.ts';
+import { registerPurge } from './purge.ts';
 
 function parseWorkers(value: string): number | 'auto' {
   if (value === 'auto') return 'auto';
@@ -133,5 +135,8 @@ program
   .description('validate a config file without binding any port; prints every problem with its path')
   .argument('<file>', 'YAML or JSON config file')
   .action(checkConfig);
+
+registerPurge(program);
+registerCache(program);
 
 await program.parseAsync(process.argv);

@@ -1,5 +1,8 @@
 /** Public API of the Strata edge node. */
 
+export type { InspectView, ListOptions, ListView, StatsView, VariantView } from './admin/cache-view.ts';
+export type { OfflineCache, OfflineCacheOptions } from './admin/offline.ts';
+export { openCacheDirectory } from './admin/offline.ts';
 export type { ConfigOverrides, ConfigProblem, LoadOptions } from './config/load.ts';
 export { formatProblems, loadConfig, readConfigFile, validateConfig } from './config/load.ts';
 export type { Config, ConfigInput } from './config/schema.ts';
@@ -10,3 +13,6 @@ export { createEdgeNode } from './edge-node.ts';
 export type { ErrorCode } from './errors.ts';
 export { EdgeError, ERROR_CODES, isEdgeError } from './errors.ts';
 export { createLogger } from './observability/logger.ts';
+export type { PurgeCommand } from './purge/command.ts';
+export { describePurge, parsePurgeBody } from './purge/command.ts';
+export type { PurgeResult } from './purge/service.ts';

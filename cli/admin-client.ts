@@ -1,0 +1,138 @@
+/**
+ * How the purge and cache commands reach a node: its admin API (URL and bearer token from
+ * flags, STRATA_ADMIN_TOKEN or the config file), or, with --cache-dir, a stopped node's
+ * cache directory opened directly. The token is sent, never printed.
+ */
+import { existsSync } from 'node:fs';
+import { Option } from 'commander';
+import { type Config, loadConfig, type OfflineCache, openCacheDirectory } from '../src/index.ts';
+
+export interface TargetFlags {
+  admin?: string;
+  token?: string;
+  config?: string;
+  cacheDir?: string;
+  json?: boolean;
+}
+
+/** The options every command that talks to a node accepts. */
+export function targetOptions(): Option[] {
+  return [
+    new Option(
+      '--admin <url>',
+      'admin API of the node (default: admin.listen of --config, or 127.0.0.1:9091)',
+    ),
+    new Option('--token <token>', 'admin bearer token (default: admin.token of --config)').env(
+      'STRATA_ADMIN_TOKEN',
+    ),
+    new Option('--config <file>', "the node's config file (admin address and token, sites' sortQuery)"),
+    new Option('--cache-dir <dir>', "work on a stopped node's cache directory instead of its admin API"),
+    new Option('--json', 'print JSON for scripts'),
+  ];
+}
+
+export class CliError extends Error {}
+
+export type Target =
+  | { kind: 'admin'; url: string; token: string | undefined }
+  | { kind: 'offline'; cache: OfflineCache };
+
+function readConfig(flags: TargetFlags): Config | undefined {
+  return flags.config ? loadConfig({ file: flags.config, env: process.env }) : undefined;
+}
+
+/** The first site whose host pattern matches decides (exact names before wildcards, as the node does). */
+function sortsQuery(config: Config | undefined, host: string): boolean {
+  const name = host.toLowerCase().replace(/:\d+$/, '');
+  const sites = config?.sites ?? [];
+  const exact = sites.find((site) => site.hosts.includes(host.toLowerCase()) || site.hosts.includes(name));
+  if (exact) return exact.sortQuery;
+  const wildcard = sites.find((site) =>
+    site.hosts.some((pattern) => pattern.startsWith('*.') && name.endsWith(pattern.slice(1))),
+  );
+  if (wildcard) return wildcard.sortQuery;
+  return sites.find((site) => site.hosts.includes('*'))?.sortQuery ?? false;
+}
+
+export function openTarget(flags: TargetFlags): Target {
+  const config = readConfig(flags);
+  if (flags.cacheDir !== undefined) {
+    if (!existsSync(flags.cacheDir)) throw new CliError(`no cache directory at ${flags.cacheDir}`);
+    return {
+      kind: 'offline',
+      cache: openCacheDirectory({
+        dir: flags.cacheDir,
+        sortQueryHosts: (host) => sortsQuery(config, host),
+        ...(config ? { capacity: config.cache.maxSize, batchSize: config.purge.batchSize } : {}),
+      }),
+    };
+  }
+  const listen = config?.admin.listen ?? '127.0.0.1:9091';
+  const url = flags.admin ?? `http://${listen}`;
+  return {
+    kind: 'admin',
+    url: /^https?:\/\//.test(url) ? url : `http://${url}`,
+    token: flags.token ?? config?.admin.token,
+  };
+}
+
+export interface AdminAnswer {
+  status: number;
+  body: unknown;
+}
+
+export async function callAdmin(
+  target: Extract<Target, { kind: 'admin' }>,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<AdminAnswer> {
+  const headers: Record<string, string> = {};
+  if (target.token !== undefined) headers.authorization = `Bearer ${target.token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  let response: Response;
+  try {
+    response = await fetch(new URL(path, target.url), {
+      method,
+      headers,
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      signal: AbortSignal.timeout(600_000),
+    });
+  } catch (error) {
+    const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
+    throw new CliError(
+      `cannot reach the admin API at ${target.url}: ${cause} (is the node running? for a stopped node use --cache-dir DIR)`,
+    );
+  }
+  const text = await response.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // not JSON: keep the text
+  }
+  if (response.status === 401)
+    throw new CliError(`the admin API refused the token (401): give --token or STRATA_ADMIN_TOKEN`);
+  if (response.status >= 400 && response.status !== 404) {
+    const reason = (parsed as { error?: string }).error ?? text.trim();
+    throw new CliError(`the admin API answered ${response.status}: ${reason}`);
+  }
+  return { status: response.status, body: parsed };
+}
+
+/** Runs a command body, printing a CliError as one line and exiting 1. */
+export function run(action: () => Promise<number | undefined>): Promise<void> {
+  return action().then(
+    (code) => {
+      if (code) process.exitCode = code;
+    },
+    (error: unknown) => {
+      const message =
+        error instanceof CliError || (error as { code?: string }).code?.startsWith('EDGE_ERR')
+          ? (error as Error).message
+          : ((error as Error).stack ?? String(error));
+      process.stderr.write(`strata: ${message}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

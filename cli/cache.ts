@@ -1,0 +1,160 @@
+/**
+ * strata cache ls [--prefix P] [--tag T] | inspect URL | stats
+ *   [--admin URL --token T | --cache-dir DIR] [--json]
+ */
+import type { Command } from 'commander';
+import type { InspectView, ListView, StatsView, VariantView } from '../src/index.ts';
+import { callAdmin, openTarget, run, type TargetFlags, targetOptions } from './admin-client.ts';
+import { formatBytes, formatFields, formatTable } from './table.ts';
+
+interface ListFlags extends TargetFlags {
+  prefix?: string;
+  tag?: string;
+  limit?: string;
+  after?: string;
+}
+
+function print(flags: TargetFlags, value: unknown, text: () => string): void {
+  process.stdout.write(flags.json ? `${JSON.stringify(value, null, 2)}\n` : `${text()}\n`);
+}
+
+function variantRow(v: VariantView): string[] {
+  return [
+    v.url,
+    v.secondaryKey === '' ? '-' : v.secondaryKey,
+    String(v.status),
+    formatBytes(v.size),
+    `${v.age}s`,
+    `${v.ttl}s`,
+    v.state,
+    v.tags.join(' ') || '-',
+  ];
+}
+
+const VARIANT_HEADERS = ['URL', 'VARY', 'STATUS', 'SIZE', 'AGE', 'TTL', 'STATE', 'TAGS'];
+
+async function list(flags: ListFlags): Promise<number> {
+  const options = {
+    prefix: flags.prefix,
+    tag: flags.tag,
+    limit: flags.limit === undefined ? undefined : Number(flags.limit),
+    after: flags.after,
+  };
+  const target = openTarget(flags);
+  let view: ListView;
+  if (target.kind === 'offline') {
+    try {
+      view = target.cache.list(options);
+    } finally {
+      await target.cache.close();
+    }
+  } else {
+    const query = new URLSearchParams();
+    for (const [key, value] of Object.entries(options))
+      if (value !== undefined) query.set(key, String(value));
+    view = (await callAdmin(target, 'GET', `/cache?${query}`)).body as ListView;
+  }
+  print(flags, view, () => {
+    const table = formatTable(VARIANT_HEADERS, view.entries.map(variantRow));
+    return view.next === undefined ? table : `${table}\nmore: --after ${JSON.stringify(view.next)}`;
+  });
+  return 0;
+}
+
+async function inspect(url: string, flags: TargetFlags): Promise<number> {
+  const target = openTarget(flags);
+  let view: InspectView;
+  if (target.kind === 'offline') {
+    try {
+      view = target.cache.inspect(url);
+    } finally {
+      await target.cache.close();
+    }
+  } else {
+    view = (await callAdmin(target, 'GET', `/cache?url=${encodeURIComponent(url)}`)).body as InspectView;
+  }
+  print(flags, view, () => {
+    if (view.variants.length === 0) return `nothing stored for ${url}${view.key ? ` (key ${view.key})` : ''}`;
+    const blocks = view.variants.map((v) =>
+      formatFields([
+        [
+          'variant',
+          v.secondaryKey === '' ? '(only one: no Vary)' : `${v.vary.join(', ')} = ${v.secondaryKey}`,
+        ],
+        ['status', v.status],
+        ['state', v.state],
+        ['age', `${v.age}s`],
+        ['ttl', `${v.ttl}s`],
+        ['stale-while-revalidate', `${v.staleWhileRevalidate}s`],
+        ['stale-if-error', `${v.staleIfError}s`],
+        ['size', `${formatBytes(v.size)} (${v.size} bytes)`],
+        ['content-type', v.contentType],
+        ['content-encoding', v.contentEncoding],
+        ['etag', v.etag],
+        ['last-modified', v.lastModified],
+        ['tags', v.tags.join(' ') || undefined],
+        ['stored at', v.storedAt],
+      ]),
+    );
+    return [`key ${view.key}`, ...blocks].join('\n\n');
+  });
+  return view.variants.length > 0 ? 0 : 1;
+}
+
+async function stats(flags: TargetFlags): Promise<number> {
+  const target = openTarget(flags);
+  let view: StatsView;
+  if (target.kind === 'offline') {
+    try {
+      view = target.cache.stats();
+    } finally {
+      await target.cache.close();
+    }
+  } else {
+    view = (await callAdmin(target, 'GET', '/stats')).body as StatsView;
+  }
+  print(flags, view, () => {
+    const fields = formatFields([
+      ['entries', view.store.entries],
+      ['bytes', `${formatBytes(view.store.bytes)} of ${formatBytes(view.store.capacity)}`],
+      ['purge sequence', view.purge.sequence],
+      ['purge log from', view.purge.oldest],
+    ]);
+    if (view.purge.peers.length === 0) return fields;
+    const peers = formatTable(
+      ['PEER', 'DELIVERED', 'PENDING', 'LAST ERROR'],
+      view.purge.peers.map((peer) => [
+        peer.url,
+        String(peer.delivered),
+        String(peer.pending),
+        (peer as { lastError?: string }).lastError ?? '-',
+      ]),
+    );
+    return `${fields}\n\n${peers}`;
+  });
+  return 0;
+}
+
+export function registerCache(program: Command): void {
+  const cache = program
+    .command('cache')
+    .description('look into the cache: list entries, inspect a URL, stats');
+  const ls = cache
+    .command('ls')
+    .description('list stored entries, in key order or under a tag')
+    .option('--prefix <prefix>', 'only URLs starting with this, e.g. https://example.com/img/')
+    .option('--tag <tag>', 'only entries carrying this tag')
+    .option('--limit <n>', 'at most this many (default 100, at most 10000)')
+    .option('--after <id>', 'continue a listing after this entry');
+  const inspectCommand = cache
+    .command('inspect')
+    .description('what is stored for a URL: every variant, freshness, tags and size')
+    .argument('<url>', 'absolute URL as clients request it');
+  const statsCommand = cache.command('stats').description('entries, bytes, purge sequence and peer delivery');
+  for (const command of [ls, inspectCommand, statsCommand]) {
+    for (const option of targetOptions()) command.addOption(option);
+  }
+  ls.action((flags: ListFlags) => run(() => list(flags)));
+  inspectCommand.action((url: string, flags: TargetFlags) => run(() => inspect(url, flags)));
+  statsCommand.action((flags: TargetFlags) => run(() => stats(flags)));
+}

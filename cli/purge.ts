@@ -1,0 +1,76 @@
+/**
+ * strata purge (--url U… | --prefix P… | --tag T… | --all) [--soft]
+ *   [--admin URL --token T | --cache-dir DIR] [--json]
+ */
+import type { Command } from 'commander';
+import { describePurge, type PurgeCommand, type PurgeResult, parsePurgeBody } from '../src/index.ts';
+import { CliError, callAdmin, openTarget, run, type TargetFlags, targetOptions } from './admin-client.ts';
+import { formatTable } from './table.ts';
+
+interface PurgeFlags extends TargetFlags {
+  url?: string[];
+  prefix?: string[];
+  tag?: string[];
+  all?: boolean;
+  soft?: boolean;
+}
+
+function commandOf(flags: PurgeFlags): PurgeCommand {
+  const parsed = parsePurgeBody({
+    urls: flags.url ?? [],
+    prefixes: flags.prefix ?? [],
+    tags: flags.tag ?? [],
+    all: flags.all === true,
+    soft: flags.soft === true,
+  });
+  if (!parsed.ok) {
+    throw new CliError(
+      parsed.reason.startsWith('empty purge') ? 'give --url, --prefix, --tag or --all' : parsed.reason,
+    );
+  }
+  return parsed.command;
+}
+
+async function purge(flags: PurgeFlags): Promise<number> {
+  const command = commandOf(flags);
+  const target = openTarget(flags);
+  let result: PurgeResult;
+  if (target.kind === 'offline') {
+    try {
+      result = await target.cache.purge(command);
+    } finally {
+      await target.cache.close();
+    }
+  } else {
+    result = (await callAdmin(target, 'POST', '/purge', command)).body as PurgeResult;
+  }
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+    return 0;
+  }
+  const rows: string[][] = [];
+  if (command.all) rows.push(['all', 'everything']);
+  for (const url of command.urls) rows.push(['url', url]);
+  for (const prefix of command.prefixes) rows.push(['prefix', prefix]);
+  for (const tag of command.tags) rows.push(['tag', tag]);
+  process.stdout.write(
+    `${describePurge(command)}: ${result.purged} ${result.purged === 1 ? 'entry' : 'entries'} ${command.soft ? 'marked stale' : 'removed'}, sequence ${result.sequence}` +
+      `${target.kind === 'offline' ? ` (offline, in ${flags.cacheDir})` : ''}\n${formatTable(['BY', 'WHAT'], rows)}\n`,
+  );
+  return 0;
+}
+
+export function registerPurge(program: Command): void {
+  const command = program
+    .command('purge')
+    .description(
+      'purge by URL (every variant), prefix, tag or everything; soft marks stale instead of deleting',
+    )
+    .option('--url <url...>', 'absolute URL as clients request it, e.g. https://example.com/a?b=1')
+    .option('--prefix <prefix...>', 'URL prefix in cache key order, e.g. https://example.com/img/')
+    .option('--tag <tag...>', 'tag from Surrogate-Key or Cache-Tag')
+    .option('--all', 'everything in the cache')
+    .option('--soft', 'mark stale (revalidated on next use) instead of removing');
+  for (const option of targetOptions()) command.addOption(option);
+  command.action((flags: PurgeFlags) => run(() => purge(flags)));
+}

@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { respond, startOrigin, type TestOrigin } from '../helpers/origin.ts';
+import { type AdminNode, startAdminNode, TOKEN } from './purge-support.ts';
+
+const CLI = join(import.meta.dirname, '../../cli/strata.ts');
+
+async function strata(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI, ...args], {
+      timeout: 20_000,
+      env: { ...process.env, STRATA_ADMIN_TOKEN: '' },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe('strata purge and strata cache', () => {
+  let origin: TestOrigin;
+  let edge: AdminNode;
+
+  before(async () => {
+    origin = await startOrigin({
+      '/doc/1': respond(200, { 'cache-control': 'max-age=60', 'surrogate-key': 'docs one' }, 'one'),
+      '/doc/2': respond(200, { 'cache-control': 'max-age=60', 'surrogate-key': 'docs' }, 'two'),
+    });
+    edge = await startAdminNode({ origin: origin.url });
+    await edge.get('/doc/1');
+    await edge.get('/doc/2');
+  });
+  after(async () => {
+    await edge.close();
+    await origin.close();
+  });
+
+  const admin = () => ['--admin', edge.admin, '--token', TOKEN];
+
+  it('lists, inspects and summarizes the cache through the admin API', async () => {
+    const ls = await strata('cache', 'ls', '--prefix', `${edge.base}/doc/`, ...admin(), '--json');
+    assert.equal(ls.code, 0, ls.stderr);
+    assert.deepEqual(
+      JSON.parse(ls.stdout).entries.map((e: { url: string }) => e.url),
+      [`${edge.base}/doc/1`, `${edge.base}/doc/2`],
+    );
+    const table = await strata('cache', 'ls', '--tag', 'one', ...admin());
+    assert.match(table.stdout, /^URL\s+VARY\s+STATUS\s+SIZE\s+AGE\s+TTL\s+STATE\s+TAGS\n/);
+    assert.match(table.stdout, /\/doc\/1\s+-\s+200\s+3 B\s+\d+s\s+\d+s\s+fresh\s+docs one/);
+    const inspect = await strata('cache', 'inspect', `${edge.base}/doc/1`, ...admin());
+    assert.equal(inspect.code, 0);
+    assert.match(inspect.stdout, /state\s+fresh/);
+    const missing = await strata('cache', 'inspect', `${edge.base}/doc/none`, ...admin());
+    assert.equal(missing.code, 1);
+    assert.match(missing.stdout, /nothing stored/);
+    const stats = await strata('cache', 'stats', ...admin(), '--json');
+    assert.equal(JSON.parse(stats.stdout).store.entries, 2);
+  });
+
+  it('purges through the admin API and prints what was purged', async () => {
+    const result = await strata('purge', '--tag', 'one', '--soft', ...admin());
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^soft purge of 1 tag: 1 entry marked stale, sequence \d+\n/);
+    assert.match(result.stdout, /tag\s+one/);
+    const json = await strata('purge', '--url', `${edge.base}/doc/1`, ...admin(), '--json');
+    assert.deepEqual({ ...JSON.parse(json.stdout), sequence: 0 }, { purged: 1, soft: false, sequence: 0 });
+    assert.equal(origin.count('/doc/1'), 1);
+  });
+
+  it('refuses a wrong token or an empty purge with one line, without printing the token', async () => {
+    const wrong = await strata('purge', '--all', '--admin', edge.admin, '--token', 'not-the-token-at-all');
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stderr, /refused the token/);
+    assert.doesNotMatch(wrong.stderr + wrong.stdout, /not-the-token-at-all/);
+    const empty = await strata('purge', ...admin());
+    assert.equal(empty.code, 1);
+    assert.match(empty.stderr, /give --url, --prefix, --tag or --all/);
+    assert.ok(edge.node.store.usage().entries >= 1, 'nothing was purged');
+  });
+
+  it("purges a stopped node's cache directory directly; the node starts without it and with the purge logged", async () => {
+    const dir = join(edge.dir, 'cache');
+    const base = edge.base;
+    await edge.close({ keepDir: true });
+    const purged = await strata('purge', '--prefix', `${base}/doc/`, '--cache-dir', dir, '--json');
+    assert.equal(purged.code, 0, purged.stderr);
+    assert.equal(JSON.parse(purged.stdout).purged, 1);
+    const stats = await strata('cache', 'stats', '--cache-dir', dir, '--json');
+    assert.equal(JSON.parse(stats.stdout).store.entries, 0);
+    const none = await strata('cache', 'ls', '--cache-dir', join(dir, 'nope'));
+    assert.match(none.stderr, /no cache directory/);
+
+    edge = await startAdminNode({ origin: origin.url, dir: edge.dir });
+    assert.equal(edge.node.store.lookup(`${base}/doc/2`, {}).kind, 'miss');
+    const logged = edge.node.purge.log.get(edge.node.purge.log.sequence);
+    assert.deepEqual(logged?.command.prefixes, [`${base}/doc/`]);
+  });
+});
