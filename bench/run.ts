@@ -4,18 +4,21 @@
  * stops them by PID; the tables are printed and written (JSON and Markdown) under bench/results/.
  */
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { repoRoot } from './lib/generator.ts';
 import { describeMachine, renderMachine } from './lib/machine.ts';
+import { machineTimes } from './lib/proc-stats.ts';
 import { killAllNow, stopAll } from './lib/processes.ts';
 import { emptyReport, renderReport, type ScenarioReport } from './lib/report.ts';
 import { type BenchContext, type Scenario, setTargetFilter } from './lib/scenario.ts';
 import { SCENARIOS } from './scenarios/index.ts';
 
 const USAGE = `usage: npm run bench -- [--scenario NAME[,NAME]] [--duration S] [--connections 50,256] [--rounds N]
-                      [--herd N] [--targets strata,ceiling] [--profile] [--keep-tmp] [--list]
+                      [--herd N] [--targets strata,ceiling] [--wait-quiet S] [--profile] [--keep-tmp] [--list]
+  --wait-quiet S  before each scenario, wait up to S seconds for the machine to be 80% idle
   --rounds    repeat the hit scenarios N times, targets alternating, and report medians
   --targets   run only the targets whose label starts with one of these (ceiling, strata,
               nginx, varnish, origin)
@@ -29,6 +32,7 @@ interface Options {
   connections: number[];
   herdSize: number;
   rounds: number;
+  waitQuietS: number;
   keepTmp: boolean;
   profile: boolean;
 }
@@ -52,6 +56,7 @@ function parseOptions(): Options | null {
       connections: { type: 'string', default: '50,256' },
       herd: { type: 'string', default: '1000' },
       rounds: { type: 'string', default: '1' },
+      'wait-quiet': { type: 'string', default: '0' },
       'keep-tmp': { type: 'boolean', default: false },
       profile: { type: 'boolean', default: false },
       targets: { type: 'string' },
@@ -76,6 +81,7 @@ function parseOptions(): Options | null {
     connections: values.connections.split(',').map((c) => positive(c, '--connections', 4000)),
     herdSize: positive(values.herd, '--herd', 4000),
     rounds: positive(values.rounds, '--rounds', 20),
+    waitQuietS: values['wait-quiet'] === '0' ? 0 : positive(values['wait-quiet'], '--wait-quiet', 3600),
     keepTmp: values['keep-tmp'],
     profile: values.profile,
   };
@@ -123,6 +129,7 @@ async function main(): Promise<number> {
       const workDir = path.join(tmpRoot, scenario.name);
       mkdirSync(workDir, { mode: 0o755 });
       const ctx: BenchContext = { ...options, workDir, runId, profileDir, log };
+      if (options.waitQuietS > 0) await waitQuiet(options.waitQuietS, log);
       log(`${scenario.name}: start (budget ${scenario.budgetS(ctx)} s)`);
       const report = await runScenario(scenario, ctx);
       if (report.columns.some((c) => c.key === 'other')) {
@@ -145,6 +152,21 @@ async function main(): Promise<number> {
   const failed = reports.filter((r) => r.error !== null);
   if (failed.length > 0) log(`failed: ${failed.map((r) => r.name).join(', ')}`);
   return failed.length > 0 ? 1 : 0;
+}
+
+/** Waits (bounded) until the machine's cores are mostly idle, so other work does not skew the figures. */
+async function waitQuiet(limitS: number, log: (message: string) => void): Promise<void> {
+  const deadline = Date.now() + limitS * 1000;
+  for (let attempt = 0; Date.now() < deadline && attempt < 10_000; attempt++) {
+    const before = machineTimes();
+    const startedAt = performance.now();
+    await sleep(2000);
+    const busy =
+      (machineTimes().busyMs - before.busyMs) / ((performance.now() - startedAt) * availableParallelism());
+    if (busy < 0.2) return;
+    if (attempt % 15 === 0) log(`waiting for a quiet machine (${Math.round(busy * 100)}% busy)`);
+  }
+  log(`machine still busy after ${limitS} s: measuring anyway`);
 }
 
 function writeResults(
