@@ -56,7 +56,9 @@ export function endToEndResponseHeaders(
   headers: Record<string, string | string[] | undefined>,
   drop: ReadonlySet<string>,
 ): string[] {
-  const listed = connectionTokens(headers.connection);
+  // Names may arrive in any case here (they are lower-cased below), Connection's too.
+  const connection = Object.keys(headers).find((name) => name.toLowerCase() === 'connection');
+  const listed = connectionTokens(connection === undefined ? undefined : headers[connection]);
   const out: string[] = [];
   for (const name in headers) {
     const lower = name.toLowerCase();

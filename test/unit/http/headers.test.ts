@@ -1,0 +1,143 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  appendVia,
+  connectionTokens,
+  endToEndRequestHeaders,
+  endToEndResponseHeaders,
+  forwardingHeaders,
+  isHopByHop,
+} from '../../../src/http/headers.ts';
+
+describe('hop-by-hop fields', () => {
+  it('connectionTokens lower-cases and splits every Connection line', () => {
+    assert.deepEqual(connectionTokens(['close, X-Foo', ' x-bar ,']), new Set(['close', 'x-foo', 'x-bar']));
+    assert.equal(connectionTokens(undefined), undefined);
+  });
+
+  it('isHopByHop knows the standard fields and those named in Connection', () => {
+    for (const name of ['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade']) {
+      assert.equal(isHopByHop(name, undefined), true, name);
+    }
+    assert.equal(isHopByHop('x-foo', new Set(['x-foo'])), true);
+    assert.equal(isHopByHop('accept', new Set(['x-foo'])), false);
+  });
+
+  it('endToEndRequestHeaders drops hop-by-hop fields, those listed in Connection, and the drop list', () => {
+    const headers = endToEndRequestHeaders(
+      {
+        host: 'example.com',
+        connection: 'keep-alive, X-Secret',
+        'keep-alive': 'timeout=5',
+        'proxy-authorization': 'Basic x',
+        te: 'trailers',
+        'transfer-encoding': 'chunked',
+        upgrade: 'websocket',
+        'x-secret': '1',
+        'x-internal': '2',
+        accept: '*/*',
+        'set-cookie': ['a=1', 'b=2'],
+      },
+      new Set(['host', 'x-internal']),
+    );
+    assert.deepEqual(headers, { accept: '*/*', 'set-cookie': ['a=1', 'b=2'] });
+  });
+
+  it('regression: endToEndResponseHeaders kept the fields named by a Connection header spelled in mixed case', () => {
+    const list = endToEndResponseHeaders(
+      {
+        'Content-Type': 'text/plain',
+        Connection: 'X-Hop',
+        'X-Hop': '1',
+        'Keep-Alive': 'timeout=5',
+        'Set-Cookie': ['a=1', 'b=2'],
+        'Surrogate-Key': 'k',
+        Empty: undefined,
+      },
+      new Set(['surrogate-key']),
+    );
+    assert.deepEqual(list, ['Content-Type', 'text/plain', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2']);
+  });
+
+  it('endToEndResponseHeaders gives a flat list of lower-case fields without those listed in Connection', () => {
+    const list = endToEndResponseHeaders(
+      { 'content-length': '3', connection: 'close, x-hop', 'x-hop': '1', via: '1.1 a' },
+      new Set(),
+    );
+    assert.deepEqual(list, ['content-length', '3', 'via', '1.1 a']);
+  });
+});
+
+describe('appendVia', () => {
+  it('adds our entry after any existing ones', () => {
+    assert.equal(appendVia(undefined, '1.1', 'strata'), '1.1 strata');
+    assert.equal(appendVia('1.0 fred', '1.1', 'strata'), '1.0 fred, 1.1 strata');
+    assert.equal(appendVia(['1.0 a', '1.1 b'], '1.1', 'strata'), '1.0 a, 1.1 b, 1.1 strata');
+  });
+});
+
+describe('forwardingHeaders', () => {
+  const spoofed = {
+    'x-forwarded-for': '6.6.6.6',
+    'x-forwarded-proto': 'https',
+    'x-forwarded-host': 'bank.example',
+    forwarded: 'for=6.6.6.6',
+  };
+
+  it('replaces what an untrusted client claims: it cannot spoof X-Forwarded-For', () => {
+    const headers = forwardingHeaders({
+      clientAddress: '203.0.113.7',
+      trusted: false,
+      proto: 'http',
+      host: 'example.com',
+      headers: spoofed,
+    });
+    assert.deepEqual(headers, {
+      'x-forwarded-for': '203.0.113.7',
+      'x-forwarded-proto': 'http',
+      'x-forwarded-host': 'example.com',
+      forwarded: 'for=203.0.113.7;host="example.com";proto=http',
+    });
+  });
+
+  it('extends the chain of a trusted proxy and keeps its proto and host', () => {
+    const headers = forwardingHeaders({
+      clientAddress: '10.0.0.2',
+      trusted: true,
+      proto: 'http',
+      host: 'example.com',
+      headers: { ...spoofed, 'x-forwarded-for': ['1.1.1.1', '2.2.2.2'] },
+    });
+    assert.deepEqual(headers, {
+      'x-forwarded-for': '1.1.1.1, 2.2.2.2, 10.0.0.2',
+      'x-forwarded-proto': 'https',
+      'x-forwarded-host': 'bank.example',
+      forwarded: 'for=6.6.6.6, for=10.0.0.2;host="example.com";proto=http',
+    });
+  });
+
+  it('a trusted proxy that sent nothing gets fresh values', () => {
+    const headers = forwardingHeaders({
+      clientAddress: '10.0.0.2',
+      trusted: true,
+      proto: 'https',
+      host: 'example.com',
+      headers: {},
+    });
+    assert.equal(headers['x-forwarded-for'], '10.0.0.2');
+    assert.equal(headers['x-forwarded-proto'], 'https');
+    assert.equal(headers['x-forwarded-host'], 'example.com');
+  });
+
+  it('quotes and brackets an IPv6 node in Forwarded (RFC 7239 §6)', () => {
+    const headers = forwardingHeaders({
+      clientAddress: '2001:db8::1',
+      trusted: false,
+      proto: 'http',
+      host: 'example.com',
+      headers: {},
+    });
+    assert.equal(headers.forwarded, 'for="[2001:db8::1]";host="example.com";proto=http');
+    assert.equal(headers['x-forwarded-for'], '2001:db8::1');
+  });
+});
