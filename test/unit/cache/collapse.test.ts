@@ -1,0 +1,175 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { CollapseTable, type LeaderOutcome } from '../../../src/cache/collapse.ts';
+import type { Fill } from '../../../src/cache/fill.ts';
+import { createClock } from '../../helpers/clock.ts';
+
+const HIT_FOR_PASS_MS = 120_000;
+const never = new AbortController().signal;
+
+function table() {
+  const clock = createClock();
+  return { clock, collapse: new CollapseTable(HIT_FOR_PASS_MS, clock.now) };
+}
+
+function shared(): LeaderOutcome {
+  return { kind: 'shared', fill: {} as Fill, status: 200, headers: [], vary: [], secondaryKey: '' };
+}
+
+describe('CollapseTable', () => {
+  it('the first request leads; later ones find its pending fetch', () => {
+    const { collapse } = table();
+    assert.equal(collapse.pending('k'), undefined);
+    collapse.lead('k');
+    assert.ok(collapse.pending('k'));
+    assert.equal(collapse.pending('other'), undefined);
+    assert.equal(collapse.size, 1);
+  });
+
+  it('followers receive the outcome of the leader', async () => {
+    const { collapse } = table();
+    const settle = collapse.lead('k');
+    const pending = collapse.pending('k')!;
+    const followers = Array.from({ length: 100 }, () => collapse.follow(pending, 10_000, never));
+    assert.equal(collapse.waiters, 100);
+    const outcome = shared();
+    settle(outcome);
+    for (const result of await Promise.all(followers)) assert.equal(result, outcome);
+    assert.equal(collapse.waiters, 0);
+  });
+
+  it('a shared outcome keeps the key pending for late arrivals until release', async () => {
+    const { collapse } = table();
+    const settle = collapse.lead('k');
+    const pending = collapse.pending('k')!;
+    settle(shared());
+    assert.equal(collapse.pending('k'), pending);
+    assert.equal((await collapse.follow(pending, 1000, never)).kind, 'shared');
+    collapse.release('k', pending.outcome);
+    assert.equal(collapse.pending('k'), undefined);
+    assert.equal(collapse.size, 0);
+  });
+
+  it('release for an older fill leaves a newer leader in place', () => {
+    const { collapse } = table();
+    collapse.lead('k')(shared());
+    const old = collapse.pending('k')!.outcome;
+    collapse.release('k', old);
+    collapse.lead('k');
+    const current = collapse.pending('k');
+    collapse.release('k', old);
+    assert.equal(collapse.pending('k'), current);
+  });
+
+  it('an uncacheable outcome ends pending and marks the key hit-for-pass for a while', async () => {
+    const { clock, collapse } = table();
+    const settle = collapse.lead('k');
+    const follower = collapse.follow(collapse.pending('k')!, 1000, never);
+    settle({ kind: 'uncacheable' });
+    assert.deepEqual(await follower, { kind: 'uncacheable' });
+    assert.equal(collapse.pending('k'), undefined);
+    assert.equal(collapse.isHitForPass('k'), true);
+    clock.advance(HIT_FOR_PASS_MS / 1000 - 1);
+    assert.equal(collapse.isHitForPass('k'), true);
+    clock.advance(1);
+    assert.equal(collapse.isHitForPass('k'), false);
+  });
+
+  it('a later cacheable outcome clears hit-for-pass', () => {
+    const { collapse } = table();
+    collapse.lead('k')({ kind: 'uncacheable' });
+    assert.equal(collapse.isHitForPass('k'), true);
+    collapse.lead('k')(shared());
+    assert.equal(collapse.isHitForPass('k'), false);
+  });
+
+  it('a failed leader ends pending so that a follower can lead again', async () => {
+    const { collapse } = table();
+    const settle = collapse.lead('k');
+    const follower = collapse.follow(collapse.pending('k')!, 1000, never);
+    settle({ kind: 'failed' });
+    assert.deepEqual(await follower, { kind: 'failed' });
+    assert.equal(collapse.pending('k'), undefined);
+    assert.equal(collapse.isHitForPass('k'), false);
+  });
+
+  it('only the first outcome of a leader counts', async () => {
+    const { collapse } = table();
+    const settle = collapse.lead('k');
+    const follower = collapse.follow(collapse.pending('k')!, 1000, never);
+    settle({ kind: 'failed' });
+    settle({ kind: 'uncacheable' });
+    assert.deepEqual(await follower, { kind: 'failed' });
+    assert.equal(collapse.isHitForPass('k'), false);
+  });
+
+  it('a follower gives up with timeout when the leader is too slow, and stops counting as a waiter', async () => {
+    const { collapse } = table();
+    collapse.lead('k');
+    const result = await collapse.follow(collapse.pending('k')!, 5, never);
+    assert.deepEqual(result, { kind: 'timeout' });
+    assert.equal(collapse.waiters, 0);
+    assert.ok(collapse.pending('k'));
+  });
+
+  it('a follower whose client goes away stops waiting at once', async () => {
+    const { collapse } = table();
+    collapse.lead('k');
+    const controller = new AbortController();
+    const follower = collapse.follow(collapse.pending('k')!, 60_000, controller.signal);
+    assert.equal(collapse.waiters, 1);
+    controller.abort();
+    assert.deepEqual(await follower, { kind: 'timeout' });
+    assert.equal(collapse.waiters, 0);
+  });
+
+  it('the waiter count returns to 0 after 10,000 aborted followers', async () => {
+    const { collapse } = table();
+    collapse.lead('k');
+    const pending = collapse.pending('k')!;
+    const controllers = Array.from({ length: 10_000 }, () => new AbortController());
+    const followers = controllers.map((controller) => collapse.follow(pending, 60_000, controller.signal));
+    assert.equal(collapse.waiters, 10_000);
+    for (const controller of controllers) controller.abort();
+    await Promise.all(followers);
+    assert.equal(collapse.waiters, 0);
+  });
+
+  it('10,000 aborted followers leave no memory behind on a pending fetch', {
+    todo: 'collapse.ts: Promise.race leaves one reaction per departed follower on the pending outcome (~350 bytes each) until the leader settles',
+  }, async () => {
+    setFlagsFromString('--expose_gc');
+    const gc = runInNewContext('gc') as () => void;
+    const { collapse } = table();
+    collapse.lead('k');
+    const pending = collapse.pending('k')!;
+    const wave = async (count: number) => {
+      const controllers = Array.from({ length: count }, () => new AbortController());
+      const followers = controllers.map((controller) => collapse.follow(pending, 60_000, controller.signal));
+      for (const controller of controllers) controller.abort();
+      await Promise.all(followers);
+    };
+    await wave(1000);
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    await wave(10_000);
+    gc();
+    const growth = process.memoryUsage().heapUsed - before;
+    assert.ok(growth < 1_000_000, `heap grew by ${growth} bytes over 10,000 aborted followers`);
+  });
+
+  it('a follower whose client left before it followed returns at once', {
+    todo: 'collapse.ts: an already-aborted signal never fires abort, so it waits for the full timeout',
+  }, async () => {
+    const { collapse } = table();
+    collapse.lead('k');
+    const controller = new AbortController();
+    controller.abort();
+    const started = performance.now();
+    const result = await collapse.follow(collapse.pending('k')!, 200, controller.signal);
+    assert.deepEqual(result, { kind: 'timeout' });
+    assert.ok(performance.now() - started < 100, 'waited for the timeout');
+  });
+});
