@@ -30,8 +30,13 @@ export type NodeClaim =
   | { kind: 'timeout' };
 
 interface Pending {
+  /** Identifies this leadership (release compares it); never awaited, so it holds no reactions. */
   outcome: Promise<LeaderOutcome>;
   resolve: (outcome: LeaderOutcome) => void;
+  /** The leader's outcome once settled. */
+  result: LeaderOutcome | undefined;
+  /** Followers waiting now; each removes itself when it stops waiting. */
+  listeners: Set<(outcome: LeaderOutcome) => void>;
   waiters: number;
 }
 
@@ -70,7 +75,7 @@ export class CollapseTable {
     const outcome = new Promise<LeaderOutcome>((r) => {
       resolve = r;
     });
-    const pending: Pending = { outcome, resolve, waiters: 0 };
+    const pending: Pending = { outcome, resolve, result: undefined, listeners: new Set(), waiters: 0 };
     this.#pending.set(key, pending);
     let settled = false;
     return (result) => {
@@ -79,7 +84,10 @@ export class CollapseTable {
       if (result.kind !== 'shared' && this.#pending.get(key) === pending) this.#pending.delete(key);
       if (result.kind === 'uncacheable') this.#hitForPass.set(key, this.#now() + this.#hitForPassMs);
       else this.#hitForPass.delete(key);
+      pending.result = result;
       pending.resolve(result);
+      for (const listener of pending.listeners) listener(result);
+      pending.listeners.clear();
     };
   }
 
@@ -87,28 +95,30 @@ export class CollapseTable {
    * Waits for the leader's outcome, at most `timeoutMs`; 'timeout' then. The waiter is
    * counted only while it waits, so departed clients leave nothing behind.
    */
-  async follow(
+  follow(
     pending: Pending,
     timeoutMs: number,
     signal: AbortSignal,
   ): Promise<LeaderOutcome | { kind: 'timeout' }> {
-    pending.waiters++;
-    let timer: NodeJS.Timeout | undefined;
-    let onAbort: (() => void) | undefined;
-    try {
-      return await Promise.race([
-        pending.outcome,
-        new Promise<{ kind: 'timeout' }>((resolve) => {
-          timer = setTimeout(() => resolve({ kind: 'timeout' }), timeoutMs);
-          onAbort = () => resolve({ kind: 'timeout' });
-          signal.addEventListener('abort', onAbort, { once: true });
-        }),
-      ]);
-    } finally {
-      pending.waiters--;
-      clearTimeout(timer);
-      if (onAbort) signal.removeEventListener('abort', onAbort);
-    }
+    if (pending.result !== undefined) return Promise.resolve(pending.result);
+    if (signal.aborted) return Promise.resolve({ kind: 'timeout' });
+    return new Promise((resolve) => {
+      pending.waiters++;
+      let finished = false;
+      const done = (outcome: LeaderOutcome | { kind: 'timeout' }) => {
+        if (finished) return;
+        finished = true;
+        pending.waiters--;
+        pending.listeners.delete(done);
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        resolve(outcome);
+      };
+      const onAbort = () => done({ kind: 'timeout' });
+      const timer = setTimeout(onAbort, timeoutMs);
+      signal.addEventListener('abort', onAbort, { once: true });
+      pending.listeners.add(done);
+    });
   }
 
   /**
