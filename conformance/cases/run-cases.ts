@@ -5,14 +5,15 @@
 import { mkdirSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
-import { StrataNode } from '../lib/strata-node.ts';
+import { ADMIN_TOKEN, StrataNode } from '../lib/strata-node.ts';
 import { type CacheStatusMember, parseCacheStatus } from './cache-status.ts';
 import { ScriptedOrigin } from './origin.ts';
 import type { CacheStatusExpect, Case, ResponseExpect, Step } from './types.ts';
 
 const REQUEST_TIMEOUT_MS = 10_000;
 const CASE_TIMEOUT_MS = 30_000;
-const SITE = 'strata.test';
+/** The Host every case request names, as clients of one site do whichever tier they reach. */
+export const SITE = 'strata.test';
 
 export type CaseOutcome = 'pass' | 'fail' | 'pending';
 
@@ -177,6 +178,20 @@ async function runStep(step: Step, index: number, topology: Topology, origin: Sc
     case 'wait':
       await new Promise((resolve) => setTimeout(resolve, step.ms));
       return;
+    case 'purge': {
+      const response = await fetch(`${topology.edge.adminUrl}/purge`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify(step.body),
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+      const text = await response.text();
+      check(
+        response.status === 200,
+        `${where}: admin purge answered ${response.status}: ${text.slice(0, 200)}`,
+      );
+      return;
+    }
     case 'restart':
       for (const node of topology.nodes) await node.restart();
       return;

@@ -2,6 +2,7 @@
  * Our own conformance cases: what the public suite does not cover. Each runs against fresh
  * Strata nodes with an empty cache and a scripted origin, and cites the clause it checks.
  */
+import { SITE } from './run-cases.ts';
 import type { Case, Step } from './types.ts';
 
 const FRESH = { 'Cache-Control': 'max-age=300' };
@@ -395,32 +396,53 @@ export const cases: Case[] = [
     ],
   },
 
-  // Purge (not RFC behaviour; invalidation as RFC 9111 §4.4 describes it for unsafe methods)
+  // Purge through the admin API (operator invalidation; RFC 9111 §4.4 describes invalidation)
   {
     id: 'purge-url',
     title: 'a URL purge removes every variant of the URL',
-    rfc: 'RFC 9111 §4.4 (invalidation), through the admin API',
+    rfc: 'RFC 9111 §4.4 (invalidation), §4.1 (variants under one URL)',
     topology: 'single',
-    origin: {},
-    steps: [],
-    pending: 'admin purge API',
+    origin: { '/pu': { headers: { ...FRESH, Vary: 'Accept-Language' } } },
+    steps: [
+      { do: 'request', path: '/pu', headers: { 'Accept-Language': 'en' }, expect: { originRequests: 1 } },
+      { do: 'request', path: '/pu', headers: { 'Accept-Language': 'fr' }, expect: { originRequests: 2 } },
+      SETTLE,
+      { do: 'purge', body: { urls: [`http://${SITE}/pu`] } },
+      { do: 'request', path: '/pu', headers: { 'Accept-Language': 'en' }, expect: { originRequests: 3 } },
+      { do: 'request', path: '/pu', headers: { 'Accept-Language': 'fr' }, expect: { originRequests: 4 } },
+    ],
   },
   {
     id: 'purge-tag',
-    title: 'a tag purge removes every entry carrying the Surrogate-Key',
-    rfc: 'RFC 9111 §4.4 (invalidation), through the admin API',
+    title: 'a tag purge removes the entries carrying the Surrogate-Key and no others',
+    rfc: 'RFC 9111 §4.4 (invalidation), by tag through the admin API',
     topology: 'single',
-    origin: {},
-    steps: [],
-    pending: 'admin purge API',
+    origin: {
+      '/pt1': { headers: { ...FRESH, 'Surrogate-Key': 'group-a shared' } },
+      '/pt2': { headers: { ...FRESH, 'Surrogate-Key': 'group-b shared' } },
+    },
+    steps: [
+      { do: 'request', path: '/pt1', expect: { originRequests: 1 } },
+      { do: 'request', path: '/pt2', expect: { originRequests: 1 } },
+      SETTLE,
+      { do: 'purge', body: { tags: ['group-a'] } },
+      { do: 'request', path: '/pt1', expect: { originRequests: 2, bodyFromOriginRequest: 2 } },
+      { do: 'request', path: '/pt2', expect: { originRequests: 1, cacheStatus: { hit: true } } },
+    ],
   },
   {
     id: 'purge-soft-serves-stale',
-    title: 'a soft purge marks stale: served under stale-while-revalidate while revalidating',
-    rfc: 'RFC 5861 §3 (stale-while-revalidate); RFC 9111 §4.2.4',
+    title: 'a soft purge marks stale: served under stale-while-revalidate while it revalidates',
+    rfc: 'RFC 5861 §3 (stale-while-revalidate); RFC 9111 §4.2.4 (serving stale)',
     topology: 'single',
-    origin: {},
-    steps: [],
-    pending: 'admin purge API',
+    origin: { '/ps': { headers: { 'Cache-Control': 'max-age=300, stale-while-revalidate=60' } } },
+    steps: [
+      { do: 'request', path: '/ps', expect: { originRequests: 1 } },
+      SETTLE,
+      { do: 'purge', body: { urls: [`http://${SITE}/ps`], soft: true } },
+      { do: 'request', path: '/ps', expect: { status: 200, bodyFromOriginRequest: 1 } },
+      { do: 'wait', ms: 500 },
+      { do: 'request', path: '/ps', expect: { originRequests: 2, bodyFromOriginRequest: 2 } },
+    ],
   },
 ];

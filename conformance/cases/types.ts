@@ -55,6 +55,11 @@ export type Step =
         servedFromFillAtLeast?: number;
       };
     }
+  | {
+      do: 'purge';
+      /** The admin API body: absolute URLs as clients see them (http://strata.test/...), tags, soft. */
+      body: { urls?: string[]; tags?: string[]; prefixes?: string[]; soft?: boolean };
+    }
   | { do: 'wait'; ms: number }
   | { do: 'restart' };
 

@@ -10,6 +10,8 @@ import { type ChildHandle, startChild } from './processes.ts';
 /** The CLI under test; STRATA_CLI points the runner at another build of it. */
 export const STRATA_CLI = process.env.STRATA_CLI ?? join(import.meta.dirname, '..', '..', 'cli', 'strata.ts');
 const READY_TIMEOUT_MS = 20_000;
+/** Bearer token of the admin API of every node the runner starts (loopback only). */
+export const ADMIN_TOKEN = 'conformance-admin-token';
 
 export interface StrataNodeOptions {
   /** Used in logs, in Via and as the Cache-Status cache name (distinct per tier). */
@@ -35,6 +37,10 @@ export class StrataNode {
     return `http://${LOOPBACK}:${this.port}`;
   }
 
+  get adminUrl(): string {
+    return `http://${LOOPBACK}:${this.adminPort}`;
+  }
+
   /** False once the node has exited (or before it started). */
   get alive(): boolean {
     return this.#child?.alive ?? false;
@@ -51,7 +57,7 @@ export class StrataNode {
     const { name, originUrl, cacheDir, workDir, workers } = this.options;
     const configFile = join(workDir, `${name}.json`);
     const config: Record<string, unknown> = {
-      admin: { listen: `${LOOPBACK}:${this.adminPort}` },
+      admin: { listen: `${LOOPBACK}:${this.adminPort}`, token: ADMIN_TOKEN },
       proxy: { via: name },
       logging: { level: 'warn', access: false },
     };
