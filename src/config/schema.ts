@@ -187,8 +187,10 @@ export const purgeSchema = z
       .int()
       .min(1)
       .max(100_000)
-      .default(500)
-      .describe('Entries removed or marked stale per write transaction; hits are served between batches.'),
+      .default(5000)
+      .describe(
+        'Most keys a purge visits per write transaction (each also stops after about 8 ms); hits are served between them.',
+      ),
     logSize: z
       .number()
       .int()

@@ -29,14 +29,18 @@ export interface PurgeServiceOptions {
   log: Logger;
   /** Whether the site for a host sorts its query in the cache key. */
   sortQuery: SortQuery;
-  /** Keys visited per write transaction. */
+  /** Most keys visited per write transaction. */
   batchSize: number;
+  /** Longest a write transaction's callback may run (ms) before the rest waits for the next one. Default 8. */
+  maxStepMs?: number;
   now: () => number;
   /** Called after each purge is applied (metrics). */
   onPurge?: (command: PurgeCommand, result: PurgeResult, forwarded: boolean) => void;
 }
 
 const PURGE_SEQ = 'purgeSeq';
+/** Hits wait while a purge step runs: keep each step short. */
+const MAX_STEP_MS = 8;
 const NODE_ID = 'nodeId';
 const FROM_PREFIX = 'purgeFrom:';
 
@@ -146,7 +150,7 @@ export class PurgeService {
           if (append.forwarded)
             store.meta.put(`${FROM_PREFIX}${append.forwarded.node}`, append.forwarded.sequence);
         }
-        const finished = walk.stepInTxn(this.#options.batchSize);
+        const finished = walk.stepInTxn(this.#options.batchSize, this.#options.maxStepMs ?? MAX_STEP_MS);
         if (finished) this.log.markAppliedInTxn(sequence);
         return finished;
       });

@@ -11,6 +11,9 @@
  */
 import type { CacheStore } from '../cache/store.ts';
 
+/** Keys handled between two looks at the clock. */
+const SLICE = 64;
+
 /** A variant key holds this separator after its primary key. */
 const VARIANT_SEPARATOR = '\u0000';
 
@@ -40,19 +43,26 @@ export class PurgeWalk {
     return this.#phases.length === 0;
   }
 
-  /** Inside a write transaction: visits at most `limit` keys. Returns true when the purge is done. */
-  stepInTxn(limit: number): boolean {
+  /**
+   * Inside a write transaction: visits at most `limit` keys, and stops early once `maxMs`
+   * have passed (the event loop waits while a transaction callback runs).
+   * Returns true when the purge is done.
+   */
+  stepInTxn(limit: number, maxMs = Number.POSITIVE_INFINITY): boolean {
+    const deadline = performance.now() + maxMs;
     let budget = limit;
     while (budget > 0 && this.#phases.length > 0) {
       const phase = this.#phases[0]!;
+      const slice = Math.min(budget, SLICE);
       const result =
         phase.kind === 'keys'
-          ? this.#keys(phase, budget)
+          ? this.#keys(phase, slice)
           : phase.kind === 'prefix'
-            ? this.#prefix(phase, budget)
-            : this.#tag(phase, budget);
+            ? this.#prefix(phase, slice)
+            : this.#tag(phase, slice);
       budget -= result.visited;
       if (result.finished) this.#phases.shift();
+      if (performance.now() >= deadline) break;
     }
     return this.#phases.length === 0;
   }

@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { describePurge, parsePurgeBody, parsePurgeText } from '../../../src/purge/command.ts';
+import { keyOfPrefix, keyOfUrl } from '../../../src/purge/targets.ts';
+
+describe('purge commands', () => {
+  it('fills in defaults and keeps what was given', () => {
+    const parsed = parsePurgeBody({ tags: ['a'], soft: true });
+    assert.deepEqual(parsed, {
+      ok: true,
+      command: { urls: [], prefixes: [], tags: ['a'], all: false, soft: true },
+      forwarded: undefined,
+    });
+  });
+
+  it('explains what is wrong with a body', () => {
+    const reason = (body: unknown) => {
+      const parsed = parsePurgeBody(body);
+      return parsed.ok ? '' : parsed.reason;
+    };
+    assert.match(reason(null), /JSON object/);
+    assert.match(reason({ urls: [''] }), /non-empty strings/);
+    assert.match(reason({ tags: ['x'.repeat(257)] }), /longer than 256/);
+    assert.match(reason({ urls: Array(10_001).fill('http://a/') }), /at most 10000/);
+    assert.match(reason({ all: true, forwarded: { node: 'n' } }), /forwarded must be/);
+    const text = parsePurgeText('{');
+    assert.equal(text.ok, false);
+  });
+
+  it('names a purge in one line', () => {
+    assert.equal(
+      describePurge({ urls: ['a', 'b'], prefixes: [], tags: ['t'], all: false, soft: true }),
+      'soft purge of 2 urls, 1 tag',
+    );
+  });
+});
+
+describe('purge targets', () => {
+  it('maps an absolute URL to the primary key the hash phase computes', () => {
+    const none = () => false;
+    assert.equal(keyOfUrl('http://Example.COM:80/a/b?x=1#top', none), 'http://example.com/a/b?x=1');
+    assert.equal(keyOfUrl('https://example.com:443', none), 'https://example.com/');
+    assert.equal(keyOfUrl('https://example.com?q', none), 'https://example.com/?q');
+    assert.equal(keyOfUrl('https://example.com:8443/%7Ex', none), 'https://example.com:8443/%7Ex');
+    assert.equal(
+      keyOfUrl('http://s.test/q?b=2&a=1', () => true),
+      'http://s.test/q?a=1&b=2',
+    );
+    assert.equal(keyOfUrl('/relative', none), undefined);
+  });
+
+  it('normalizes only the scheme and authority of a prefix', () => {
+    assert.equal(keyOfPrefix('HTTPS://Example.com:443/Img/2024-'), 'https://example.com/Img/2024-');
+    assert.equal(keyOfPrefix('example.com/'), undefined);
+  });
+});

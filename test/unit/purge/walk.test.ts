@@ -1,0 +1,118 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
+import type { EntryRecord } from '../../../src/cache/record.ts';
+import { CacheStore } from '../../../src/cache/store.ts';
+import { PurgeService } from '../../../src/purge/service.ts';
+
+const RECORD: EntryRecord = {
+  kind: 'entry',
+  v: 1,
+  url: '',
+  status: 200,
+  headers: [],
+  size: 1,
+  bodyId: '',
+  chunks: 1,
+  chunkSize: 262_144,
+  etag: undefined,
+  lastModified: undefined,
+  contentEncoding: undefined,
+  authOk: false,
+  tags: [],
+  vary: [],
+  secondaryKey: '',
+  fillStartedAt: 0,
+  storedAt: 0,
+  source: 'max-age',
+  lifetime: 60,
+  responseTime: 0,
+  initialAge: 0,
+  swr: 0,
+  sie: 0,
+  noStale: false,
+  noCache: false,
+  invalidated: false,
+};
+
+describe('PurgeService on a store', () => {
+  let dir: string;
+  let store: CacheStore;
+  let service: PurgeService;
+
+  const seed = (urls: string[], tags: string[]) =>
+    store.entries.transaction(() => {
+      for (const url of urls) store.commitEntryInTxn(url, url, { ...RECORD, url, bodyId: url, tags });
+    });
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'strata-purge-unit-'));
+    store = new CacheStore({
+      dir,
+      maxSize: 1024 ** 3,
+      chunkSize: 262_144,
+      memorySize: 0,
+      memoryObjectSize: 0,
+      log: pino({ level: 'silent' }),
+      now: () => 0,
+    });
+    service = new PurgeService({
+      store,
+      log: pino({ level: 'silent' }),
+      sortQuery: () => false,
+      batchSize: 100,
+      now: () => 0,
+    });
+  });
+  after(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('purges a large tag in many short transactions, serving the event loop between them', async () => {
+    const urls = Array.from({ length: 1050 }, (_, i) => `http://big.test/${String(i).padStart(5, '0')}`);
+    await seed(urls, ['big']);
+    const seqBefore = (store.meta.get('purgeSeq') as number | undefined) ?? 0;
+    let turns = 0;
+    const ticker = setInterval(() => turns++, 0);
+    const result = await service.purge({ urls: [], prefixes: [], tags: ['big'], all: false, soft: false });
+    clearInterval(ticker);
+    assert.equal(result.purged, 1050);
+    assert.equal([...store.tags.getValues('big')].length, 0);
+    // Every batch bumps the race-guard counter: at least ceil(1050 / 100) transactions.
+    assert.ok((store.meta.get('purgeSeq') as number) - seqBefore >= 11);
+    assert.ok(turns >= 5, `the event loop ran ${turns} timers during the purge`);
+  });
+
+  it('soft purge by prefix marks every key under it stale and skips the rest', async () => {
+    await seed(['http://p.test/a/1', 'http://p.test/a/2', 'http://p.test/ab', 'http://p.test/b'], []);
+    const result = await service.purge({
+      urls: [],
+      prefixes: ['HTTP://P.test:80/a/'],
+      tags: [],
+      all: false,
+      soft: true,
+    });
+    assert.equal(result.purged, 2);
+    const invalidated = (url: string) => {
+      const value = store.entries.get(url);
+      return value?.kind === 'entry' && value.invalidated;
+    };
+    assert.deepEqual(
+      ['http://p.test/a/1', 'http://p.test/a/2', 'http://p.test/ab', 'http://p.test/b'].map(invalidated),
+      [true, true, false, false],
+    );
+    const again = await service.purge({
+      urls: [],
+      prefixes: ['http://p.test/a/'],
+      tags: [],
+      all: false,
+      soft: true,
+    });
+    assert.equal(again.purged, 0, 'already stale entries are not counted twice');
+    assert.equal(again.sequence, result.sequence + 1);
+  });
+});
