@@ -4,21 +4,20 @@
  * stops them by PID; the tables are printed and written (JSON and Markdown) under bench/results/.
  */
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { repoRoot } from './lib/generator.ts';
 import { describeMachine, renderMachine } from './lib/machine.ts';
-import { machineTimes } from './lib/proc-stats.ts';
 import { killAllNow, stopAll } from './lib/processes.ts';
+import { setQuietWait } from './lib/quiet.ts';
 import { emptyReport, renderReport, type ScenarioReport } from './lib/report.ts';
 import { type BenchContext, type Scenario, setTargetFilter } from './lib/scenario.ts';
 import { SCENARIOS } from './scenarios/index.ts';
 
 const USAGE = `usage: npm run bench -- [--scenario NAME[,NAME]] [--duration S] [--connections 50,256] [--rounds N]
                       [--herd N] [--targets strata,ceiling] [--wait-quiet S] [--profile] [--keep-tmp] [--list]
-  --wait-quiet S  before each scenario, wait up to S seconds for the machine to be 80% idle
+  --wait-quiet S  before each measured run, wait up to S seconds for the machine to be 80% idle
   --rounds    repeat the hit scenarios N times, targets alternating, and report medians
   --targets   run only the targets whose label starts with one of these (ceiling, strata,
               nginx, varnish, origin)
@@ -93,7 +92,8 @@ function findScenario(name: string): Scenario {
 
 /** Runs one scenario within its time budget; stops every process it started, whatever happens. */
 async function runScenario(scenario: Scenario, ctx: BenchContext): Promise<ScenarioReport> {
-  const budgetMs = scenario.budgetS(ctx) * 1000;
+  // Up to ten measured runs per round may each wait for a quiet machine first.
+  const budgetMs = (scenario.budgetS(ctx) + 10 * ctx.rounds * ctx.waitQuietS) * 1000;
   let timer: NodeJS.Timeout | undefined;
   const overtime = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`over its ${budgetMs / 1000} s budget`)), budgetMs);
@@ -121,6 +121,7 @@ async function main(): Promise<number> {
   const log = (message: string): void => {
     process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
   };
+  setQuietWait(options.waitQuietS, log);
   process.stdout.write(`${renderMachine(machine)}\n\n`);
   const reports: ScenarioReport[] = [];
   const profileDir = options.profile ? path.join(repoRoot(), 'bench', 'results', 'profiles', runId) : null;
@@ -129,7 +130,6 @@ async function main(): Promise<number> {
       const workDir = path.join(tmpRoot, scenario.name);
       mkdirSync(workDir, { mode: 0o755 });
       const ctx: BenchContext = { ...options, workDir, runId, profileDir, log };
-      if (options.waitQuietS > 0) await waitQuiet(options.waitQuietS, log);
       log(`${scenario.name}: start (budget ${scenario.budgetS(ctx)} s)`);
       const report = await runScenario(scenario, ctx);
       if (report.columns.some((c) => c.key === 'other')) {
@@ -152,21 +152,6 @@ async function main(): Promise<number> {
   const failed = reports.filter((r) => r.error !== null);
   if (failed.length > 0) log(`failed: ${failed.map((r) => r.name).join(', ')}`);
   return failed.length > 0 ? 1 : 0;
-}
-
-/** Waits (bounded) until the machine's cores are mostly idle, so other work does not skew the figures. */
-async function waitQuiet(limitS: number, log: (message: string) => void): Promise<void> {
-  const deadline = Date.now() + limitS * 1000;
-  for (let attempt = 0; Date.now() < deadline && attempt < 10_000; attempt++) {
-    const before = machineTimes();
-    const startedAt = performance.now();
-    await sleep(2000);
-    const busy =
-      (machineTimes().busyMs - before.busyMs) / ((performance.now() - startedAt) * availableParallelism());
-    if (busy < 0.2) return;
-    if (attempt % 15 === 0) log(`waiting for a quiet machine (${Math.round(busy * 100)}% busy)`);
-  }
-  log(`machine still busy after ${limitS} s: measuring anyway`);
 }
 
 function writeResults(

@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type LoadResult, runLoad } from './generator.ts';
 import { cacheOutcome, originCounts, request } from './http.ts';
 import { CpuFollower, machineTimes, TreeSampler } from './proc-stats.ts';
+import { waitQuiet } from './quiet.ts';
 import type { ScenarioReport } from './report.ts';
 import { startTarget, type Target, type TargetKind, type TargetOptions, unavailable } from './targets.ts';
 
@@ -15,6 +16,8 @@ export interface BenchContext {
   connections: number[];
   /** Rounds of the hit scenarios; each figure is the median over rounds (targets alternate). */
   rounds: number;
+  /** Longest wait for a quiet machine before each measured run (0: never wait). */
+  waitQuietS: number;
   /** Concurrent requests of the herd scenario. */
   herdSize: number;
   /** A fresh folder for this scenario's configs, caches and logs. */
@@ -62,6 +65,7 @@ export interface MeasureOptions {
 
 /** Runs the generator against a target while sampling the target's RSS and CPU time. */
 export async function measure(target: Target, options: MeasureOptions): Promise<Measured> {
+  await waitQuiet();
   const before = options.originUrl === null ? null : await originCounts(options.originUrl);
   const sampler = new TreeSampler(target.proc.pid);
   const generator = new CpuFollower();

@@ -113,7 +113,12 @@ async function strataArgs(port: number, adminPort: number, options: TargetOption
   return args;
 }
 
-function commandFor(kind: TargetKind, port: number, options: TargetOptions): [string, string[]] {
+async function commandFor(
+  kind: TargetKind,
+  port: number,
+  adminPort: number,
+  options: TargetOptions,
+): Promise<[string, string[]]> {
   const node = process.execPath;
   const workers = String(options.workers ?? 1);
   switch (kind) {
@@ -125,7 +130,7 @@ function commandFor(kind: TargetKind, port: number, options: TargetOptions): [st
     case 'ceiling':
       return [node, ['bench/ceiling.ts', '--port', String(port), '--workers', workers]];
     case 'strata':
-      throw new Error('strata is started by startStrata');
+      return [node, await strataArgs(port, adminPort, options)];
     case 'nginx':
       return [nginxPath ?? 'nginx', nginxArgs(port, options)];
     case 'varnish':
@@ -167,10 +172,7 @@ export async function startTarget(kind: TargetKind, options: TargetOptions): Pro
   mkdirSync(options.dir, { recursive: true, mode: 0o755 });
   const port = await freePort();
   const adminPort = kind === 'strata' ? await freePort() : null;
-  const [command, args] =
-    adminPort === null
-      ? commandFor(kind, port, options)
-      : [process.execPath, await strataArgs(port, adminPort, options)];
+  const [command, args] = await commandFor(kind, port, adminPort ?? 0, options);
   const proc = startProcess({
     name: kind,
     command,

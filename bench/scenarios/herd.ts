@@ -6,6 +6,7 @@ import path from 'node:path';
 import { repoRoot } from '../lib/generator.ts';
 import { originCounts } from '../lib/http.ts';
 import { capture, PINNING } from '../lib/processes.ts';
+import { waitQuiet } from '../lib/quiet.ts';
 import { col, emptyReport, type ScenarioReport } from '../lib/report.ts';
 import { type BenchContext, eachTarget, type Scenario } from '../lib/scenario.ts';
 import type { TargetKind, TargetOptions } from '../lib/targets.ts';
@@ -77,6 +78,7 @@ async function runHerd(ctx: BenchContext): Promise<ScenarioReport> {
     };
     await eachTarget(report, KINDS, base, async (target, label) => {
       const key = `/slow/herd-${path.basename(label).replace(/\W+/g, '-')}-${ctx.runId}/1k`;
+      await waitQuiet();
       ctx.log(`herd: ${label}`);
       const before = await originCounts(origin.url);
       const summary = await herd(target.port, key, ctx.herdSize);

@@ -8,6 +8,7 @@ import { repoRoot } from '../lib/generator.ts';
 import { originCounts } from '../lib/http.ts';
 import { rss, TreeSampler } from '../lib/proc-stats.ts';
 import { capture, PINNING } from '../lib/processes.ts';
+import { waitQuiet } from '../lib/quiet.ts';
 import { col, emptyReport, type ScenarioReport } from '../lib/report.ts';
 import { type BenchContext, eachTarget, type Scenario } from '../lib/scenario.ts';
 import type { TargetKind } from '../lib/targets.ts';
@@ -84,6 +85,7 @@ async function runLarge(ctx: BenchContext): Promise<ScenarioReport> {
       originPort: origin.port,
     };
     await eachTarget(report, KINDS, base, async (target, label) => {
+      await waitQuiet();
       const rssBefore = rss(target.proc.pid).totalKiB / 1024;
       const before = await originCounts(origin.url);
       const sampler = new TreeSampler(target.proc.pid, 50);
