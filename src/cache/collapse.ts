@@ -7,10 +7,22 @@
  * (followers compete again: one becomes the new leader), timeout (fetch on their own).
  */
 import type { Fill } from './fill.ts';
+import type { StoredFreshness } from './policy/reuse.ts';
 
 export type LeaderOutcome =
   /** The response is being stored: followers whose Vary fields match read `fill`. */
-  | { kind: 'shared'; fill: Fill; status: number; headers: string[]; vary: string[]; secondaryKey: string }
+  | {
+      kind: 'shared';
+      fill: Fill;
+      status: number;
+      headers: string[];
+      vary: string[];
+      secondaryKey: string;
+      /** Freshness of the response being stored: a follower joins only if it may reuse it. */
+      record: StoredFreshness;
+      /** Settles when the fill is committed or abandoned: then the store has the last word. */
+      done: Promise<void>;
+    }
   /** Not shareable: followers fetch on their own. */
   | { kind: 'uncacheable' }
   /** The leader failed before a response could be shared: elect a new leader. */

@@ -8,7 +8,12 @@ import { pipeline as pipeStreams } from 'node:stream';
 import { type Fill, Fill as FillImpl, FillReader } from '../cache/fill.ts';
 import { primaryKey, storageKey } from '../cache/key.ts';
 import { urlsToInvalidate } from '../cache/policy/invalidation.ts';
-import { withinStaleIfError } from '../cache/policy/reuse.ts';
+import {
+  decideReuse,
+  requestDirectives,
+  type StoredFreshness,
+  withinStaleIfError,
+} from '../cache/policy/reuse.ts';
 import { secondaryKey } from '../cache/policy/vary.ts';
 import { EdgeError } from '../errors.ts';
 import { appendVia, endToEndResponseHeaders } from '../http/headers.ts';
@@ -118,10 +123,17 @@ export class Pipeline {
           outcome.fill.joinable &&
           this.#sameVariant(ctx, outcome.vary, outcome.secondaryKey)
         ) {
-          ctx.lookup = 'collapsed';
-          edge.metrics.collapsed.inc();
-          ctx.cacheStatus.collapsed = true;
-          return this.#readFill(ctx, outcome.fill, outcome.status, outcome.headers);
+          if (this.#mayJoin(ctx, outcome.record)) {
+            ctx.lookup = 'collapsed';
+            edge.metrics.collapsed.inc();
+            ctx.cacheStatus.collapsed = true;
+            return this.#readFill(ctx, outcome.fill, outcome.status, outcome.headers);
+          }
+          // A response this request may not reuse as it is (stale, no-cache, a conditional or
+          // range to answer): once stored, the lookup decides as for any stored response.
+          await outcome.done;
+          if (ctx.res.destroyed) return;
+          if (attempt < MAX_ATTEMPTS) return this.#route(ctx, attempt + 1);
         }
         if (outcome.kind === 'failed' && attempt < MAX_ATTEMPTS) return this.#route(ctx, attempt + 1);
         // uncacheable, timeout, another variant: fetch on our own, never overwriting the leader's fill
@@ -178,6 +190,10 @@ export class Pipeline {
     const writer = edge.store.createWriter(ctx.storage);
     const fill = new FillImpl(edge.store, writer, true);
     const clientHeaders = this.#fillHeaders(response);
+    let markDone!: () => void;
+    const done = new Promise<void>((resolve) => {
+      markDone = resolve;
+    });
     settle({
       kind: 'shared',
       fill,
@@ -185,6 +201,8 @@ export class Pipeline {
       headers: clientHeaders,
       vary: plan.record.vary,
       secondaryKey: plan.record.secondaryKey,
+      record: plan.record,
+      done,
     });
     ctx.id = plan.id;
     ctx.holdLog = true;
@@ -196,6 +214,7 @@ export class Pipeline {
       );
     } finally {
       if (collapsible) edge.collapse.release(ctx.storage, leading);
+      markDone();
       ctx.holdLog = false;
       logRequest(edge, ctx);
     }
@@ -259,6 +278,15 @@ export class Pipeline {
       ctx.bytes += reader.bytes;
     });
     reader.pump();
+  }
+
+  /** Whether a follower may be given the fill as it streams (else it waits for the commit). */
+  #mayJoin(ctx: RequestContext, record: StoredFreshness): boolean {
+    const headers = ctx.req.headers;
+    if (headers['if-none-match'] !== undefined || headers['if-modified-since'] !== undefined) return false;
+    if (headers.range !== undefined) return false;
+    const directives = requestDirectives(headers['cache-control'], headers.pragma as string | undefined);
+    return decideReuse(record, directives, this.edge.now()).kind === 'fresh';
   }
 
   #sameVariant(ctx: RequestContext, vary: string[], leaderKey: string): boolean {
@@ -374,6 +402,10 @@ export class Pipeline {
     const settle = edge.collapse.lead(ctx.storage);
     const leading = edge.collapse.pending(ctx.storage)?.outcome;
     const background: RequestContext = { ...ctx, cacheStatus: {}, logged: true };
+    let markFinished!: () => void;
+    const finished = new Promise<void>((resolve) => {
+      markFinished = resolve;
+    });
     const requestTime = edge.now();
     const start = () => fetchOrigin(edge, background, { fill: true, method: 'GET', validate: stored.record });
     const claim = edge.collapse.claim(ctx.storage, false);
@@ -384,7 +416,6 @@ export class Pipeline {
         if (response === undefined) return; // another worker revalidates this key
         const responseTime = edge.now();
         if (response.status === 304) {
-          settle({ kind: 'failed' });
           discard(response.body);
           if (matchesStored(stored.record, response)) {
             await edge.store.refresh(
@@ -392,6 +423,7 @@ export class Pipeline {
               refreshedRecord(edge, background, stored.record, response, requestTime, responseTime),
             );
           }
+          settle({ kind: 'failed' }); // followers look again and find the refreshed entry
           return;
         }
         const plan = planStore(edge, background, response, requestTime, responseTime);
@@ -408,6 +440,8 @@ export class Pipeline {
           headers: this.#fillHeaders(response),
           vary: plan.record.vary,
           secondaryKey: plan.record.secondaryKey,
+          record: plan.record,
+          done: finished,
         });
         const purgeSeq = edge.store.meta.get('purgeSeq');
         await this.#runFill(background, fill, response, plan.contentLength, (writer, last) =>
@@ -421,6 +455,7 @@ export class Pipeline {
       .finally(() => {
         edge.collapse.release(ctx.storage, leading);
         edge.revalidating.delete(ctx.storage);
+        markFinished();
       });
     this.#track(work);
   }

@@ -15,7 +15,26 @@ function table() {
 }
 
 function shared(): LeaderOutcome {
-  return { kind: 'shared', fill: {} as Fill, status: 200, headers: [], vary: [], secondaryKey: '' };
+  const record = {
+    lifetime: 60,
+    responseTime: 0,
+    initialAge: 0,
+    swr: 0,
+    sie: 0,
+    noStale: false,
+    noCache: false,
+    invalidated: false,
+  };
+  return {
+    kind: 'shared',
+    fill: {} as Fill,
+    status: 200,
+    headers: [],
+    vary: [],
+    secondaryKey: '',
+    record,
+    done: Promise.resolve(),
+  };
 }
 
 describe('CollapseTable', () => {
