@@ -2,7 +2,7 @@
  * expected-failures.json: every suite test and own case we knowingly fail, in groups that share
  * one reason. A run fails on a failure not listed here and on a listed test that passes.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 
 export interface ExpectedGroup {
   /** Short name of the group, e.g. 'heuristic freshness off'. */
@@ -89,4 +89,25 @@ export function compare(
       return entry !== undefined && entry.group.flaky !== true;
     }),
   };
+}
+
+/**
+ * Removes ids that now pass (outside flaky groups) from the file, and groups left empty. New
+ * failures are not added: each needs its reason written by hand.
+ */
+export function pruneExpected(file: string, passing: ReadonlySet<string>): string[] {
+  const parsed = JSON.parse(readFileSync(file, 'utf8')) as ExpectedFailures;
+  const removed: string[] = [];
+  const prune = (groups: ExpectedGroup[]): ExpectedGroup[] =>
+    groups
+      .map((group) => {
+        if (group.flaky) return group;
+        const kept = group.tests.filter((id) => !passing.has(id));
+        removed.push(...group.tests.filter((id) => passing.has(id)));
+        return { ...group, tests: kept };
+      })
+      .filter((group) => group.tests.length > 0);
+  const pruned: ExpectedFailures = { ...parsed, groups: prune(parsed.groups), cases: prune(parsed.cases) };
+  if (removed.length > 0) writeFileSync(file, `${JSON.stringify(pruned, null, 2)}\n`);
+  return removed;
 }

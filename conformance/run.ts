@@ -8,6 +8,7 @@
  *   --id ID                       one suite test (or one case), with its requests and responses
  *   --workers N                   workers of the Strata node under the suite (default: its own)
  *   --no-compare                  report only; do not judge against expected-failures.json
+ *   --prune-expected              remove from expected-failures.json what now passes
  *
  * Prints `passed=N failed=M total=T`, the failures by section, writes the full results to
  * conformance/results/ and exits 1 on a failure not in expected-failures.json or on a listed
@@ -19,7 +20,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type CaseResult, runCases } from './cases/run-cases.ts';
 import { cases } from './cases/table.ts';
-import { compare, loadExpected } from './expected.ts';
+import { compare, loadExpected, pruneExpected } from './expected.ts';
 import { PassthroughProxy } from './lib/passthrough-proxy.ts';
 import { atExit, installCleanup, killAllNow, startChild } from './lib/processes.ts';
 import { STRATA_CLI, StrataNode } from './lib/strata-node.ts';
@@ -41,6 +42,7 @@ const { values: args } = parseArgs({
     id: { type: 'string' },
     workers: { type: 'string' },
     'no-compare': { type: 'boolean', default: false },
+    'prune-expected': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
   },
 });
@@ -135,11 +137,19 @@ function judge(
     caseResults.filter((result) => result.outcome === 'fail').map((result) => result.id),
     caseResults.filter((result) => result.outcome === 'pass').map((result) => result.id),
   );
+  let unexpectedPasses = [...suite.unexpectedPasses, ...own.unexpectedPasses];
+  if (args['prune-expected'] && unexpectedPasses.length > 0) {
+    const removed = pruneExpected(file, new Set(unexpectedPasses));
+    console.log(`\nremoved from expected-failures.json, now passing: ${removed.join(' ')}`);
+    unexpectedPasses = [];
+  }
   const problems = [
     ...expected.problems.map((problem) => `expected-failures.json: ${problem}`),
-    ...[...suite.newFailures, ...own.newFailures].map((id) => `new failure: ${id}`),
-    ...[...suite.unexpectedPasses, ...own.unexpectedPasses].map(
-      (id) => `unexpected pass: ${id} (remove it from expected-failures.json)`,
+    ...[...suite.newFailures, ...own.newFailures].map(
+      (id) => `new failure: ${id} (fix it, or list it in expected-failures.json with its reason)`,
+    ),
+    ...unexpectedPasses.map(
+      (id) => `unexpected pass: ${id} (remove it from expected-failures.json, or --prune-expected)`,
     ),
   ];
   if (problems.length > 0) {
