@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { type Database, open, type RootDatabase } from 'lmdb';
 import type { Logger } from 'pino';
+import { EdgeError } from '../errors.ts';
 import { BodyWriter } from './body-writer.ts';
 import { variantKey, variantRange } from './key.ts';
 import { MemoryTier } from './memory-tier.ts';
@@ -118,7 +119,12 @@ export class CacheStore {
     // lmdb-js attaches the commit's own rejected promise to the error: mark it handled.
     const commitError = (error as { commitError?: Promise<unknown> } | undefined)?.commitError;
     if (commitError && typeof commitError.catch === 'function') commitError.catch(() => {});
-    if (this.writable) this.options.log.error({ err: error }, 'cache write failed; storing paused for 30s');
+    if (this.writable) {
+      const failure = new EdgeError('EDGE_ERR_STORE_WRITE', 'cache write failed; storing paused for 30s', {
+        cause: error,
+      });
+      this.options.log.error({ err: error, code: failure.code }, failure.message);
+    }
     this.#writableAfter = this.options.now() + 30_000;
   }
 
@@ -253,13 +259,30 @@ export class CacheStore {
     return this.write(() => this.removeKeyInTxn(storage));
   }
 
+  /** Marks a key stale (RFC 9111 §4.4) and, like a purge, stops fills that began before it. */
   invalidateKey(storage: string): Promise<number> {
-    return this.write(() => this.invalidateKeyInTxn(storage));
+    return this.write(() => {
+      this.bumpPurgeGenerationInTxn();
+      return this.invalidateKeyInTxn(storage);
+    });
   }
 
-  /** Replaces a record's headers and freshness after a 304, if its body is still the same. */
-  refresh(id: string, record: EntryRecord): Promise<boolean> {
+  /** Changes with every purge or invalidation; a fill or refresh that saw another value is void. */
+  purgeGeneration(): unknown {
+    return this.meta.get('purgeSeq');
+  }
+
+  bumpPurgeGenerationInTxn(): void {
+    this.meta.put('purgeSeq', ((this.meta.get('purgeSeq') as number | undefined) ?? 0) + 1);
+  }
+
+  /**
+   * Replaces a record's headers and freshness after a 304, if its body is still the same and
+   * no purge or invalidation happened since the revalidation began (`generation`).
+   */
+  refresh(id: string, record: EntryRecord, generation: unknown): Promise<boolean> {
     return this.write(() => {
+      if (this.purgeGeneration() !== generation) return false;
       const current = this.#entryAt(id);
       if (current === undefined || current.bodyId !== record.bodyId) return false;
       this.entries.put(id, record);

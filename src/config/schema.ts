@@ -2,8 +2,18 @@
  * The one configuration schema: types, defaults, bounds and the descriptions that
  * docs/configuration.md documents. Unknown keys are errors everywhere.
  */
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseDuration, parseListen, parseSize } from './units.ts';
+
+/** `10.0.0.5`, `10.0.0.0/8`, `::1`, `fd00::/8`. */
+function isAddressOrRange(value: string): boolean {
+  const [address = '', prefix, extra] = value.split('/');
+  const family = isIP(address);
+  if (family === 0 || extra !== undefined) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
 
 const size = (description: string) =>
   z
@@ -214,7 +224,11 @@ export const loggingSchema = z
 export const proxySchema = z
   .strictObject({
     trustedProxies: z
-      .array(z.string())
+      .array(
+        z.string().refine(isAddressOrRange, {
+          message: 'expected an IP address or CIDR range, e.g. 10.0.0.0/8 or ::1',
+        }),
+      )
       .default([])
       .describe(
         'Addresses (or CIDR ranges) whose X-Forwarded-* and Forwarded headers are trusted and extended.',

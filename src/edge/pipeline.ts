@@ -152,6 +152,8 @@ export class Pipeline {
     }
     const stored = found.kind === 'found' ? found : undefined;
     const requestTime = edge.now();
+    // Taken before the origin is asked: a purge from here on voids what this fetch brings.
+    const generation = edge.store.purgeGeneration();
     let response: OriginResponse;
     try {
       response = await fetchOrigin(edge, ctx, { fill: true, method: 'GET', validate: stored?.record });
@@ -174,7 +176,7 @@ export class Pipeline {
       discard(response.body);
       // Settled once the refresh is committed, so followers looking again find it fresh.
       try {
-        return await this.#refreshAndDeliver(ctx, stored, response, requestTime, responseTime);
+        return await this.#refreshAndDeliver(ctx, stored, response, requestTime, responseTime, generation);
       } finally {
         settle({ kind: 'failed' });
       }
@@ -207,10 +209,9 @@ export class Pipeline {
     ctx.id = plan.id;
     ctx.holdLog = true;
     this.#readFill(ctx, fill, response.status, clientHeaders);
-    const purgeSeq = edge.store.meta.get('purgeSeq');
     try {
       await this.#runFill(ctx, fill, response, plan.contentLength, (bodyWriter, last) =>
-        bodyWriter.commit(plan.id, plan.record, last, () => edge.store.meta.get('purgeSeq') === purgeSeq),
+        bodyWriter.commit(plan.id, plan.record, last, () => edge.store.purgeGeneration() === generation),
       );
     } finally {
       if (collapsible) edge.collapse.release(ctx.storage, leading);
@@ -327,13 +328,14 @@ export class Pipeline {
     response: OriginResponse,
     requestTime: number,
     responseTime: number,
+    generation: unknown,
   ): Promise<void> {
     ctx.lookup = 'revalidated';
     const record = matchesStored(stored.record, response)
       ? refreshedRecord(this.edge, ctx, stored.record, response, requestTime, responseTime)
       : stored.record;
     if (record !== stored.record) {
-      const ok = await this.edge.store.refresh(stored.id, record).catch(() => false);
+      const ok = await this.edge.store.refresh(stored.id, record, generation).catch(() => false);
       ctx.insert = ok ? 'updated' : 'not-updated';
     }
     deliverStored(this.edge, ctx, record);
@@ -371,11 +373,18 @@ export class Pipeline {
       typeof location === 'string' ? location : undefined,
       typeof contentLocation === 'string' ? contentLocation : undefined,
     );
-    for (const url of urls) {
+    // The target's key as stored (URL parsing would rewrite its path); Location and
+    // Content-Location are resolved against it.
+    const keys = new Set([ctx.storage]);
+    for (const url of urls.slice(1)) {
       const parsed = new URL(url);
-      const key = primaryKey(this.scheme, parsed.host, parsed.pathname + parsed.search, ctx.site!.sortQuery);
-      await this.edge.store.invalidateKey(storageKey(key)).catch(() => 0);
+      keys.add(
+        storageKey(
+          primaryKey(this.scheme, parsed.host, parsed.pathname + parsed.search, ctx.site!.sortQuery),
+        ),
+      );
     }
+    for (const key of keys) await this.edge.store.invalidateKey(key).catch(() => 0);
   }
 
   #relay(ctx: RequestContext, response: OriginResponse): void {
@@ -407,6 +416,7 @@ export class Pipeline {
       markFinished = resolve;
     });
     const requestTime = edge.now();
+    const generation = edge.store.purgeGeneration();
     const start = () => fetchOrigin(edge, background, { fill: true, method: 'GET', validate: stored.record });
     const claim = edge.collapse.claim(ctx.storage, false);
     const work = (
@@ -421,6 +431,7 @@ export class Pipeline {
             await edge.store.refresh(
               stored.id,
               refreshedRecord(edge, background, stored.record, response, requestTime, responseTime),
+              generation,
             );
           }
           settle({ kind: 'failed' }); // followers look again and find the refreshed entry
@@ -443,9 +454,8 @@ export class Pipeline {
           record: plan.record,
           done: finished,
         });
-        const purgeSeq = edge.store.meta.get('purgeSeq');
         await this.#runFill(background, fill, response, plan.contentLength, (writer, last) =>
-          writer.commit(plan.id, plan.record, last, () => edge.store.meta.get('purgeSeq') === purgeSeq),
+          writer.commit(plan.id, plan.record, last, () => edge.store.purgeGeneration() === generation),
         );
       })
       .catch((error: unknown) => {

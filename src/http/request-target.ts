@@ -41,10 +41,17 @@ export function checkRequestTarget(req: IncomingMessage): TargetCheck {
     }
     if (url.username || url.password) return { ok: false, reason: 'userinfo in request target' };
     const authority = target.slice(target.indexOf('//') + 2).split(/[/?#]/)[0]!;
-    if (authority.toLowerCase() !== host.toLowerCase()) {
+    if (withoutDefaultPort(authority, url.protocol) !== withoutDefaultPort(host, url.protocol)) {
       return { ok: false, reason: 'absolute-form target disagrees with Host' };
     }
     return { ok: true, host, path: url.pathname + url.search };
   }
   return { ok: false, reason: 'invalid request target' };
+}
+
+/** Authorities compare case-insensitively, with the scheme's default port implied (RFC 9110 §4.2.3). */
+function withoutDefaultPort(authority: string, protocol: string): string {
+  const lower = authority.toLowerCase();
+  const port = protocol === 'https:' ? ':443' : ':80';
+  return lower.endsWith(port) ? lower.slice(0, -port.length) : lower;
 }

@@ -15,13 +15,22 @@ export interface RequestOptions {
   headers?: Record<string, string | string[]>;
   body?: string | Buffer;
   agent?: Agent;
+  /** Send this request target as is (URL parsing would normalize dot segments and quotes). */
+  rawPath?: string;
 }
 
 export function request(url: string, options: RequestOptions = {}): Promise<TestResponse> {
   return new Promise((resolve, reject) => {
+    const target = new URL(url);
     const req = httpRequest(
-      url,
-      { method: options.method ?? 'GET', headers: options.headers, agent: options.agent ?? false },
+      {
+        host: target.hostname,
+        port: target.port,
+        path: options.rawPath ?? target.pathname + target.search,
+        method: options.method ?? 'GET',
+        headers: options.headers,
+        agent: options.agent ?? false,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         let settled = false;

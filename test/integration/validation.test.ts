@@ -187,4 +187,16 @@ describe('validation and reuse', () => {
     assert.match(String(after.headers['cache-status']), /fwd=stale/);
     assert.equal(origin.count('/other'), 2);
   });
+
+  it('invalidates the stored key itself after an unsafe method, even for a path URL parsing would rewrite', async () => {
+    origin.route('/dot/./x', (req, res) => {
+      res.writeHead(req.method === 'POST' ? 204 : 200, { 'cache-control': 'max-age=100' });
+      res.end(req.method === 'POST' ? undefined : 'dotted');
+    });
+    const raw = { rawPath: '/dot/./x' };
+    await edge.get('/', raw);
+    assert.match(String((await edge.get('/', raw)).headers['cache-status']), /^strata; hit/);
+    await edge.get('/', { ...raw, method: 'POST', body: 'x' });
+    assert.match(String((await edge.get('/', raw)).headers['cache-status']), /fwd=stale/);
+  });
 });

@@ -219,3 +219,10 @@ describe('loadConfig', () => {
     }
   });
 });
+
+describe('proxy.trustedProxies', () => {
+  it('reports an entry that is neither an address nor a CIDR range at check time, not at start', () => {
+    const problems = problemsOf({ proxy: { trustedProxies: ['10.0.0.0/8', '::1', 'foo', '10.0.0.0/40'] } });
+    assert.deepEqual(paths(problems), ['proxy.trustedProxies[2]', 'proxy.trustedProxies[3]']);
+  });
+});

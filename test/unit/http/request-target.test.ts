@@ -111,3 +111,18 @@ describe('checkRequestTarget', () => {
     }
   });
 });
+
+describe('absolute-form targets and default ports', () => {
+  it('accepts an absolute-form target that names the default port Host leaves out', () => {
+    assert.deepEqual(check('http://example.com:80/a?b', ['Host', 'example.com']), {
+      ok: true,
+      host: 'example.com',
+      path: '/a?b',
+    });
+    assert.equal(check('http://example.com/a', ['Host', 'example.com:80']).ok, true);
+  });
+
+  it('still refuses a target whose port differs from Host', () => {
+    assert.equal(check('http://example.com:8080/a', ['Host', 'example.com']).ok, false);
+  });
+});
