@@ -212,11 +212,12 @@ async function runStep(step: Step, index: number, topology: Topology, origin: Sc
         seen === step.expect.originRequests,
         `${where}: origin saw ${seen} requests, not ${step.expect.originRequests}`,
       );
-      if (step.expect.allStatus !== undefined) {
+      if (step.expect.status !== undefined) {
+        const { status, atLeast } = step.expect.status;
         const statuses = answers.map((answer) => answer.status);
         check(
-          statuses.every((status) => status === step.expect.allStatus),
-          `${where}: statuses ${statuses.join(' ')}, not all ${step.expect.allStatus}`,
+          statuses.filter((value) => value === status).length >= atLeast,
+          `${where}: statuses ${statuses.join(' ')}, not at least ${atLeast} times ${status}`,
         );
       }
       if (step.expect.sameBody) {

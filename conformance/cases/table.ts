@@ -73,8 +73,8 @@ export const cases: Case[] = [
   },
   {
     id: 'collapse-follower-conditional',
-    title: 'answers a collapsed follower that sent a matching If-None-Match with 304',
-    rfc: 'RFC 9111 §4.3.2 (a cache evaluates conditional requests against the response it reuses); RFC 9110 §13.1.2',
+    title: 'answers collapsed followers whose If-None-Match matches with 304',
+    rfc: 'RFC 9111 §4.3.2 (a cache answers conditional requests from the response it reuses); RFC 9110 §13.1.2',
     topology: 'single',
     origin: { '/cf': { headers: { 'Cache-Control': 'max-age=300', ETag: '"x"' }, delayMs: 300 } },
     steps: [
@@ -83,7 +83,8 @@ export const cases: Case[] = [
         path: '/cf',
         count: 5,
         headers: { 'If-None-Match': '"x"' },
-        expect: { originRequests: 1, allStatus: 304 },
+        // The leader's own answer may be the origin's 200; the four followers reuse it.
+        expect: { originRequests: 1, status: { status: 304, atLeast: 4 } },
       },
     ],
   },

@@ -49,8 +49,8 @@ export type Step =
         originRequests: number;
         /** All responses carry the same body. */
         sameBody?: boolean;
-        /** Every response has this status. */
-        allStatus?: number;
+        /** At least `atLeast` responses have this status. */
+        status?: { status: number; atLeast: number };
         /** At least this many responses say hit or collapsed in Cache-Status. */
         servedFromFillAtLeast?: number;
       };
