@@ -91,7 +91,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     revalidating: new Set(),
     tagHeaders,
     stripResponse: new Set(['strata-cdn-cache-control', ...(config.cache.passTagHeaders ? [] : tagHeaders)]),
-    collapseTimeoutMs: 30_000,
+    collapseTimeoutMs: config.cache.collapseTimeout,
     work: new Set(),
   };
   const evictor = new Evictor(store, {

@@ -128,6 +128,9 @@ export const cacheSchema = z
       .describe('Heuristic freshness: this fraction of the time since Last-Modified (RFC 9111 §4.2.2).'),
     heuristicMax: duration('Cap on heuristic freshness.').default(86_400_000),
     hitForPass: duration('How long an uncacheable key skips request collapsing.').default(120_000),
+    collapseTimeout: duration(
+      "How long a collapsed request waits for the leader's response headers before fetching on its own (unstored).",
+    ).default(30_000),
     tagHeaders: z
       .array(z.string())
       .default(['Surrogate-Key', 'Cache-Tag'])
