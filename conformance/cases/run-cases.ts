@@ -192,6 +192,15 @@ async function runStep(step: Step, index: number, topology: Topology, origin: Sc
       );
       return;
     }
+    case 'together': {
+      await Promise.all(
+        step.requests.map(async (request) => {
+          if (request.startAfterMs) await new Promise((resolve) => setTimeout(resolve, request.startAfterMs));
+          await send(topology.edge.url, request.path, request.method ?? 'GET', {});
+        }),
+      );
+      return;
+    }
     case 'restart':
       for (const node of topology.nodes) await node.restart();
       return;

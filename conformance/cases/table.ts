@@ -330,6 +330,23 @@ export const cases: Case[] = [
     ],
   },
 
+  // Invalidation scope (RFC 9111 §4.4)
+  {
+    id: 'invalidation-scoped-to-target',
+    title: 'an unsafe request to one URL does not stop the fill of another from being stored',
+    rfc: 'RFC 9111 §4.4 (invalidation applies to the target URI, Location and Content-Location only)',
+    topology: 'single',
+    origin: { '/slow': { headers: FRESH, delayMs: 600 }, '/other': { status: 204 } },
+    steps: [
+      {
+        do: 'together',
+        requests: [{ path: '/slow' }, { path: '/other', method: 'PUT', startAfterMs: 200 }],
+      },
+      SETTLE,
+      { do: 'request', path: '/slow', expect: { originRequests: 1, cacheStatus: { hit: true } } },
+    ],
+  },
+
   // Two tiers (RFC 9111 §4.2.3, §5.1; RFC 9211 §2)
   {
     id: 'tiers-age-accumulates',

@@ -60,6 +60,11 @@ export type Step =
       /** The admin API body: absolute URLs as clients see them (http://strata.test/...), tags, soft. */
       body: { urls?: string[]; tags?: string[]; prefixes?: string[]; soft?: boolean };
     }
+  | {
+      do: 'together';
+      /** Requests sent side by side, each after its own delay; only their completion is checked. */
+      requests: Array<{ path: string; method?: string; startAfterMs?: number }>;
+    }
   | { do: 'wait'; ms: number }
   | { do: 'restart' };
 
