@@ -134,8 +134,8 @@ async function main(): Promise<number> {
       const report = await runScenario(scenario, ctx);
       if (report.columns.some((c) => c.key === 'other')) {
         report.notes.push(
-          'other load: share of both cores that went to neither the server nor the generator while measuring ' +
-            '(other processes, hypervisor steal); figures with a high one are disturbed',
+          'other load: share of both cores that went to neither the server, the generator nor the origin ' +
+            'while measuring (other processes, hypervisor steal); figures with a high one are disturbed',
         );
       }
       reports.push(report);

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type LoadResult, runLoad } from './generator.ts';
 import { cacheOutcome, originCounts, request } from './http.ts';
-import { CpuFollower, machineTimes, TreeSampler } from './proc-stats.ts';
+import { CpuFollower, cpuMs, machineTimes, TreeSampler } from './proc-stats.ts';
+import { logTail } from './processes.ts';
 import { waitQuiet } from './quiet.ts';
 import type { ScenarioReport } from './report.ts';
 import { startTarget, type Target, type TargetKind, type TargetOptions, unavailable } from './targets.ts';
@@ -46,8 +47,8 @@ export interface Measured extends LoadResult {
   rssMiB: number;
   cpuUsPerRequest: number;
   /**
-   * Share of the machine (all cores, wall time) that went neither to the target nor to the
-   * generator: other processes and hypervisor steal. Near 0 on a quiet machine.
+   * Share of the machine (all cores, wall time) that went neither to the target, the generator
+   * nor the origin: other processes and hypervisor steal. Near 0 on a quiet machine.
    */
   interference: number;
   originRequests: number | null;
@@ -61,6 +62,8 @@ export interface MeasureOptions {
   generatorCores: string | null;
   runId: string;
   originUrl: string | null;
+  /** The origin's PID: its CPU time is the test's own work, not interference. */
+  originPid?: number;
 }
 
 /** Runs the generator against a target while sampling the target's RSS and CPU time. */
@@ -69,6 +72,8 @@ export async function measure(target: Target, options: MeasureOptions): Promise<
   const before = options.originUrl === null ? null : await originCounts(options.originUrl);
   const sampler = new TreeSampler(target.proc.pid);
   const generator = new CpuFollower();
+  const originPids = options.originPid === undefined ? [] : [options.originPid];
+  const originBefore = cpuMs(originPids);
   const machineBefore = machineTimes();
   const startedAt = performance.now();
   let load: LoadResult;
@@ -90,13 +95,11 @@ export async function measure(target: Target, options: MeasureOptions): Promise<
   const usage = sampler.stop();
   const generatorMs = generator.stop();
   const machineAfter = machineTimes();
+  const originMs = cpuMs(originPids) - originBefore;
   const wallMs = (performance.now() - startedAt) * availableParallelism();
-  const otherMs =
-    machineAfter.busyMs -
-    machineBefore.busyMs -
-    usage.cpuMs -
-    generatorMs +
-    (machineAfter.stealMs - machineBefore.stealMs);
+  const stealMs = machineAfter.stealMs - machineBefore.stealMs;
+  const ownMs = usage.cpuMs + generatorMs + originMs;
+  const otherMs = machineAfter.busyMs - machineBefore.busyMs - ownMs + stealMs;
   const after = options.originUrl === null ? null : await originCounts(options.originUrl);
   return {
     ...load,
@@ -142,7 +145,8 @@ export async function eachTarget(
       await body(target, label);
     } catch (error) {
       // One target failing must not cost the figures of the others: note it, go on.
-      const message = `${label}: ${error instanceof Error ? error.message : String(error)}`;
+      const tail = target === null ? '' : logTail(target.proc);
+      const message = `${label}: ${error instanceof Error ? error.message : String(error)}${tail}`;
       report.error = report.error === null ? message : `${report.error}\n${message}`;
     } finally {
       await target?.stop();

@@ -67,6 +67,7 @@ async function runForward(ctx: BenchContext, options: ForwardOptions): Promise<S
         generatorCores: PINNING.generator,
         runId,
         originUrl: origin.url,
+        originPid: origin.proc.pid,
       });
       report.rows.push({
         target: label,

@@ -107,6 +107,7 @@ async function runHit(
             generatorCores,
             runId: ctx.runId,
             originUrl: origin.url,
+            originPid: origin.proc.pid,
           });
           samples.push({
             target: label,

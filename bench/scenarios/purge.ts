@@ -105,6 +105,7 @@ async function runPurge(ctx: BenchContext): Promise<ScenarioReport> {
         generatorCores: PINNING.generator,
         runId: ctx.runId,
         originUrl: origin.url,
+        originPid: origin.proc.pid,
       };
       ctx.log(`purge-under-load: hits only, ${ctx.durationS} s`);
       const quiet = await measure(target, options);
