@@ -37,6 +37,9 @@ export function entryCost(record: EntryRecord): number {
   return record.size + headerBytes + record.url.length * 2 + 256;
 }
 
+/** Decoded records kept per process before the table starts over. */
+const DECODED_LIMIT = 50_000;
+
 const MISS: Lookup = { kind: 'miss' };
 /** How long a replaced or removed body stays readable for responses still streaming it. */
 const BODY_GRACE_MS = 60_000;
@@ -51,6 +54,8 @@ export class CacheStore {
   readonly memory: MemoryTier;
   readonly options: StoreOptions;
   readonly #accessed = new Map<string, number>();
+  /** Decoded records by key, with the bytes they were decoded from (see #read). */
+  readonly #decoded = new Map<string, { bytes: Buffer; value: StoredValue }>();
   #writableAfter = 0;
   #closed = false;
   readonly #timers = new Set<NodeJS.Timeout>();
@@ -75,13 +80,46 @@ export class CacheStore {
 
   /** Synchronous: the variant of `storage` that matches the request's Vary fields. */
   lookup(storage: string, headers: Record<string, string | string[] | undefined>): Lookup {
-    const value = this.entries.get(storage);
+    const value = this.#read(storage);
     if (value === undefined) return MISS;
     if (value.kind === 'entry') return { kind: 'found', id: storage, record: value };
     const id = variantKey(storage, secondaryKey(value.fields, headers));
-    const variant = this.entries.get(id);
+    const variant = this.#read(id);
     if (variant === undefined || variant.kind !== 'entry') return { kind: 'vary-miss', fields: value.fields };
     return { kind: 'found', id, record: variant };
+  }
+
+  /**
+   * One record, decoded at most once per change: the raw bytes are read from LMDB on every
+   * call (so writes by any process are seen at once) and compared with the bytes the cached
+   * decoded value came from. Returned records are shared: never mutate them.
+   */
+  #read(id: string): StoredValue | undefined {
+    const view = this.#rawBytes(id);
+    if (view === undefined) {
+      this.#decoded.delete(id);
+      return undefined;
+    }
+    const cached = this.#decoded.get(id);
+    if (cached?.bytes.equals(view)) return cached.value;
+    const bytes = Buffer.from(view);
+    const value = this.entries.get(id);
+    if (value === undefined) return undefined;
+    // Cache it only if nothing changed between the two reads.
+    const again = this.#rawBytes(id);
+    if (again?.equals(bytes)) {
+      if (this.#decoded.size >= DECODED_LIMIT) this.#decoded.clear();
+      this.#decoded.set(id, { bytes, value });
+    }
+    return value;
+  }
+
+  /** The record's encoded bytes, valid until the next LMDB read (no copy). */
+  #rawBytes(id: string): Buffer | undefined {
+    const entries = this.entries as Database<StoredValue, string> & { lastSize: number };
+    const raw = entries.getBinaryFast(id) as (Buffer & { isGlobal?: boolean }) | undefined;
+    if (raw === undefined) return undefined;
+    return raw.isGlobal ? raw.subarray(0, entries.lastSize) : raw;
   }
 
   /** Note a hit for eviction order; flushed to LMDB in batches, never per request. */
@@ -259,17 +297,24 @@ export class CacheStore {
     return this.write(() => this.removeKeyInTxn(storage));
   }
 
-  /** Marks a key stale (RFC 9111 §4.4) and, like a purge, stops fills that began before it. */
+  /**
+   * Marks a key stale (RFC 9111 §4.4) and stops fills of that key (only) that began before:
+   * the key's own generation moves, not the node-wide purge sequence.
+   */
   invalidateKey(storage: string): Promise<number> {
     return this.write(() => {
-      this.bumpPurgeGenerationInTxn();
+      const name = `gen:${storage}`;
+      this.meta.put(name, ((this.meta.get(name) as number | undefined) ?? 0) + 1);
       return this.invalidateKeyInTxn(storage);
     });
   }
 
-  /** Changes with every purge or invalidation; a fill or refresh that saw another value is void. */
-  purgeGeneration(): unknown {
-    return this.meta.get('purgeSeq');
+  /**
+   * What a fill or refresh of `storage` compares at commit: it changes with every purge
+   * (node-wide sequence) and with every invalidation of this key. Another value: void.
+   */
+  purgeGeneration(storage: string): string {
+    return `${(this.meta.get('purgeSeq') as number | undefined) ?? 0}:${(this.meta.get(`gen:${storage}`) as number | undefined) ?? 0}`;
   }
 
   bumpPurgeGenerationInTxn(): void {
@@ -282,7 +327,7 @@ export class CacheStore {
    */
   refresh(id: string, record: EntryRecord, generation: unknown): Promise<boolean> {
     return this.write(() => {
-      if (this.purgeGeneration() !== generation) return false;
+      if (this.purgeGeneration(id.split('\u0000')[0]!) !== generation) return false;
       const current = this.#entryAt(id);
       if (current === undefined || current.bodyId !== record.bodyId) return false;
       this.entries.put(id, record);

@@ -153,7 +153,7 @@ export class Pipeline {
     const stored = found.kind === 'found' ? found : undefined;
     const requestTime = edge.now();
     // Taken before the origin is asked: a purge from here on voids what this fetch brings.
-    const generation = edge.store.purgeGeneration();
+    const generation = edge.store.purgeGeneration(ctx.storage);
     let response: OriginResponse;
     try {
       response = await fetchOrigin(edge, ctx, { fill: true, method: 'GET', validate: stored?.record });
@@ -211,7 +211,12 @@ export class Pipeline {
     this.#readFill(ctx, fill, response.status, clientHeaders);
     try {
       await this.#runFill(ctx, fill, response, plan.contentLength, (bodyWriter, last) =>
-        bodyWriter.commit(plan.id, plan.record, last, () => edge.store.purgeGeneration() === generation),
+        bodyWriter.commit(
+          plan.id,
+          plan.record,
+          last,
+          () => edge.store.purgeGeneration(ctx.storage) === generation,
+        ),
       );
     } finally {
       if (collapsible) edge.collapse.release(ctx.storage, leading);
@@ -375,6 +380,7 @@ export class Pipeline {
     );
     // The target's key as stored (URL parsing would rewrite its path); Location and
     // Content-Location are resolved against it.
+    if (urls.length === 0) return; // a safe method, or an error response: nothing is invalidated
     const keys = new Set([ctx.storage]);
     for (const url of urls.slice(1)) {
       const parsed = new URL(url);
@@ -416,7 +422,7 @@ export class Pipeline {
       markFinished = resolve;
     });
     const requestTime = edge.now();
-    const generation = edge.store.purgeGeneration();
+    const generation = edge.store.purgeGeneration(ctx.storage);
     const start = () => fetchOrigin(edge, background, { fill: true, method: 'GET', validate: stored.record });
     const claim = edge.collapse.claim(ctx.storage, false);
     const work = (
@@ -455,7 +461,12 @@ export class Pipeline {
           done: finished,
         });
         await this.#runFill(background, fill, response, plan.contentLength, (writer, last) =>
-          writer.commit(plan.id, plan.record, last, () => edge.store.purgeGeneration() === generation),
+          writer.commit(
+            plan.id,
+            plan.record,
+            last,
+            () => edge.store.purgeGeneration(ctx.storage) === generation,
+          ),
         );
       })
       .catch((error: unknown) => {

@@ -13,6 +13,11 @@ import { freshnessFields } from './phases/store.ts';
 
 /** §3.2: fields a 304 must not change in the stored response. */
 const KEEP_STORED: ReadonlySet<string> = new Set([
+  // the stored response's content does not change, so neither do fields describing it
+  'content-md5',
+  'digest',
+  'content-digest',
+  'repr-digest',
   'content-length',
   'content-encoding',
   'content-range',

@@ -199,4 +199,17 @@ describe('validation and reuse', () => {
     await edge.get('/', { ...raw, method: 'POST', body: 'x' });
     assert.match(String((await edge.get('/', raw)).headers['cache-status']), /fwd=stale/);
   });
+
+  it('does not invalidate after an unsafe method answered with an error', async () => {
+    origin.route('/keep', (req, res) => {
+      res.writeHead(req.method === 'POST' ? 500 : 200, { 'cache-control': 'max-age=100' });
+      res.end(req.method === 'POST' ? 'failed' : 'kept');
+    });
+    await edge.get('/keep');
+    const post = await edge.get('/keep', { method: 'POST', body: 'x' });
+    assert.equal(post.status, 500);
+    const after = await edge.get('/keep');
+    assert.match(String(after.headers['cache-status']), /^strata; hit/);
+    assert.equal(origin.count('/keep'), 2);
+  });
 });

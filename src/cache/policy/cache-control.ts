@@ -114,10 +114,24 @@ export function parseTargetedField(value: string | undefined): Directives | unde
       );
     if (!match) return undefined;
     const name = match[1]!;
+    // RFC 9213 §2.2: a directive whose value has the wrong type is ignored — the delta-seconds
+    // directives take an Integer, nothing else (RFC 8941 §3.3.1).
+    if (INTEGER_DIRECTIVES.has(name) && (match[2] === undefined || !/^\d+$/.test(match[2]))) {
+      directives.delete(name);
+      continue;
+    }
     const argument =
       match[2] ?? match[3]?.replace(/\\(.)/g, '$1') ?? match[4] ?? (match[5] === '0' ? 'false' : '');
     // Dictionary: the last instance of a key wins (RFC 8941 §4.2.2).
     directives.set(name, argument);
   }
-  return directives;
+  // Nothing left that applies: the field is not a valid, non-empty value; fall back (§2.1).
+  return directives.size > 0 ? directives : undefined;
 }
+
+const INTEGER_DIRECTIVES: ReadonlySet<string> = new Set([
+  'max-age',
+  's-maxage',
+  'stale-while-revalidate',
+  'stale-if-error',
+]);

@@ -6,7 +6,7 @@
 
 import { parseHttpDate } from '../../cache/policy/http-date.ts';
 import { currentAge, remainingFreshness } from '../../cache/policy/reuse.ts';
-import type { EntryRecord } from '../../cache/record.ts';
+import { type EntryRecord, storedHeader } from '../../cache/record.ts';
 import { formatCacheStatus } from '../../observability/cache-status.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
@@ -27,10 +27,12 @@ function notModified(ctx: RequestContext, record: EntryRecord): boolean {
   const inm = headers['if-none-match'];
   if (inm !== undefined) return etagMatches(inm, record.etag);
   const ims = headers['if-modified-since'];
-  if (ims === undefined || record.lastModified === undefined) return false;
+  if (ims === undefined) return false;
   const since = parseHttpDate(ims);
-  const modified = parseHttpDate(record.lastModified);
-  return since !== undefined && modified !== undefined && modified <= since;
+  // RFC 9111 §4.3.2: without Last-Modified, the stored Date or the time it was received.
+  const modified =
+    parseHttpDate(record.lastModified) ?? parseHttpDate(storedHeader(record, 'date')) ?? record.responseTime;
+  return since !== undefined && modified <= since;
 }
 
 type ByteRange = { start: number; end: number } | 'unsatisfiable' | undefined;

@@ -150,9 +150,13 @@ describe('parseTargetedField (RFC 9213, an RFC 8941 dictionary)', () => {
     );
   });
 
-  it('a decimal max-age is a valid field but not valid delta-seconds', () => {
-    const directives = parseTargetedField('max-age=60.5')!;
-    assert.equal(deltaSeconds(directives, 'max-age'), undefined);
-    assert.equal(invalidDeltaSeconds(directives, 'max-age'), true);
+  it('ignores a max-age whose value is not an Integer (RFC 9213 §2.2), falling back when nothing is left', () => {
+    assert.equal(parseTargetedField('max-age=60.5'), undefined);
+    assert.equal(parseTargetedField('max-age="300"'), undefined);
+    const rest = parseTargetedField('max-age="300", no-store')!;
+    assert.equal(rest.has('max-age'), false);
+    assert.equal(rest.has('no-store'), true);
+    assert.equal(deltaSeconds(parseTargetedField('s-maxage=30')!, 's-maxage'), 30);
+    assert.equal(invalidDeltaSeconds(parseTargetedField('s-maxage=30')!, 's-maxage'), false);
   });
 });
