@@ -100,9 +100,13 @@ export class Pipeline {
     const edge = this.edge;
     if (found.kind === 'uncacheable-method') return this.#pass(ctx, 'method');
     const headers = ctx.req.headers;
-    if (ctx.method === 'HEAD' && found.kind !== 'found')
+    // HEAD and Range misses are forwarded as they are, unless a fill of the key is running:
+    // then they wait for it like any follower and are answered from the stored response.
+    const filling = edge.collapse.pending(ctx.storage) !== undefined;
+    if (ctx.method === 'HEAD' && found.kind !== 'found' && !filling)
       return this.#pass(ctx, found.reason === 'vary-miss' ? 'vary-miss' : 'miss', 'head');
-    if (headers.range !== undefined && found.kind !== 'found') return this.#pass(ctx, 'miss', 'range');
+    if (headers.range !== undefined && found.kind !== 'found' && !filling)
+      return this.#pass(ctx, 'miss', 'range');
     const fwd =
       found.kind === 'found'
         ? found.reuse.kind === 'revalidate' && !found.reuse.stale
@@ -289,6 +293,7 @@ export class Pipeline {
   /** Whether a follower may be given the fill as it streams (else it waits for the commit). */
   #mayJoin(ctx: RequestContext, record: StoredFreshness): boolean {
     const headers = ctx.req.headers;
+    if (ctx.method === 'HEAD') return false;
     if (headers['if-none-match'] !== undefined || headers['if-modified-since'] !== undefined) return false;
     if (headers.range !== undefined) return false;
     const directives = requestDirectives(headers['cache-control'], headers.pragma as string | undefined);

@@ -92,12 +92,20 @@ export function correctedInitialAge(
   return Math.floor(Math.max(apparentAge, ageValue + responseDelay));
 }
 
-/** RFC 9111 §5.1: Age is delta-seconds; an invalid value is ignored. */
+/**
+ * RFC 9111 §5.1: `Age = delta-seconds`, a singleton field. A value that is not exactly one
+ * delta-seconds (several lines or members, a sign, a fraction, parameters, junk) says nothing
+ * trustworthy about how old the response is; the conservative reading — the one that can only
+ * cause an extra validation, never a stale answer — is that it is as old as an age can be
+ * (§1.2.2: 2147483648 seconds).
+ */
+export const AGE_UNKNOWN = 2147483648;
+
 export function parseAge(value: string | undefined): number {
   if (value === undefined) return 0;
-  const first = value.split(',')[0]!.trim();
-  if (!/^\d+$/.test(first)) return 0;
-  return Math.min(Number(first), 2147483648);
+  const trimmed = value.trim();
+  if (!/^\d+$/.test(trimmed)) return AGE_UNKNOWN;
+  return Math.min(Number(trimmed), AGE_UNKNOWN);
 }
 
 /** RFC 5861 windows, in seconds (0 when absent or invalid). */

@@ -27,7 +27,11 @@ export interface StoredFreshness {
 
 /** §4.2.3: current_age = corrected_initial_age + resident_time, in whole seconds. */
 export function currentAge(stored: StoredFreshness, now: number): number {
-  return Math.max(0, Math.floor(stored.initialAge + (now - stored.responseTime) / 1000));
+  // §1.2.2: an age past the greatest delta-seconds is sent as 2147483648.
+  return Math.min(
+    2147483648,
+    Math.max(0, Math.floor(stored.initialAge + (now - stored.responseTime) / 1000)),
+  );
 }
 
 /** Seconds of freshness left (negative: stale by that much). */

@@ -155,21 +155,25 @@ describe('correctedInitialAge (RFC 9111 §4.2.3)', () => {
     assert.equal(correctedInitialAge(undefined, at(3600), NOW, NOW), 0);
   });
 
-  it('ignores a missing or invalid Date and an invalid Age', () => {
+  it('ignores a missing or invalid Date, and takes an invalid Age as the oldest age', () => {
     assert.equal(correctedInitialAge('20', undefined, NOW - 3000, NOW), 23);
-    assert.equal(correctedInitialAge('abc', 'junk', NOW - 3000, NOW), 3);
+    assert.equal(correctedInitialAge(undefined, 'junk', NOW - 3000, NOW), 3);
+    assert.ok(correctedInitialAge('abc', 'junk', NOW - 3000, NOW) >= 2147483648);
   });
 });
 
 describe('parseAge', () => {
-  it('reads delta-seconds, the first of several values, capped at 2147483648', () => {
+  it('reads delta-seconds, capped at 2147483648', () => {
     assert.equal(parseAge('42'), 42);
-    assert.equal(parseAge(' 7 , 9'), 7);
+    assert.equal(parseAge(' 7 '), 7);
     assert.equal(parseAge('99999999999999'), 2147483648);
+    assert.equal(parseAge(undefined), 0);
   });
 
-  it('is zero for missing or invalid values', () => {
-    for (const value of [undefined, '', '-1', '1.5', 'x']) assert.equal(parseAge(value), 0, String(value));
+  it('takes an invalid or repeated Age as the oldest age there is, so the response is never served as fresh', () => {
+    for (const value of ['', '-1', '1.5', 'x', '7, 9', '0, 7200', '3600;foo=bar']) {
+      assert.equal(parseAge(value), 2147483648, value);
+    }
   });
 });
 
