@@ -90,7 +90,11 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     name: config.proxy.via,
     revalidating: new Set(),
     tagHeaders,
-    stripResponse: new Set(['strata-cdn-cache-control', ...(config.cache.passTagHeaders ? [] : tagHeaders)]),
+    stripResponse: new Set([
+      'strata-cdn-cache-control',
+      'surrogate-control',
+      ...(config.cache.passTagHeaders ? [] : tagHeaders),
+    ]),
     collapseTimeoutMs: config.cache.collapseTimeout,
     work: new Set(),
   };

@@ -23,7 +23,7 @@ export interface Edge {
   readonly revalidating: Set<string>;
   /** Lower-case names of the response headers indexed as tags. */
   readonly tagHeaders: readonly string[];
-  /** Response fields never delivered: internal targeted field, and tag headers unless passed on. */
+  /** Response fields never delivered: targeted fields meant for us alone, and tag headers unless passed on. */
   readonly stripResponse: ReadonlySet<string>;
   /** Fills and background revalidations still running (for graceful shutdown and tests). */
   readonly work: Set<Promise<unknown>>;

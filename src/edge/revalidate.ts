@@ -60,6 +60,12 @@ export function refreshedRecord(
     const name = merged[i]!.toLowerCase();
     map[name] = [...(map[name] ?? []), merged[i + 1]!];
   }
+  // Targeted fields meant for us alone are never stored or delivered, but a 304 carrying
+  // them sets the refreshed freshness as the 200 did (RFC 9213 §2.1, W3C Edge Architecture).
+  for (const name of edge.stripResponse) {
+    const value = response.headers[name];
+    if (value !== undefined) map[name] = Array.isArray(value) ? value : [value];
+  }
   const headers = toHeaderMap(map);
   return {
     ...record,

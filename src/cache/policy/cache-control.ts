@@ -51,7 +51,7 @@ function nextMember(value: string, from: number): number {
 }
 
 /** Splits a list at commas outside quoted strings. */
-function splitMembers(value: string): string[] {
+export function splitMembers(value: string): string[] {
   const members: string[] = [];
   let quoted = false;
   let start = 0;

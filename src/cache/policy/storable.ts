@@ -6,6 +6,7 @@
 import { type Directives, parseCacheControl, parseTargetedField } from './cache-control.ts';
 import { HEURISTICALLY_CACHEABLE, hasExplicitExpiration } from './freshness.ts';
 import { baselineStorable, type HeaderMap } from './semantics.ts';
+import { parseSurrogateControl } from './surrogate-control.ts';
 import { parseVary } from './vary.ts';
 
 /** Statuses whose caching requirements the cache implements (for must-understand, §5.2.2.3). */
@@ -38,13 +39,16 @@ export interface CacheDirectives {
 /**
  * RFC 9213 §2.1: a cache "MUST select the first (in target list order) field with a
  * valid, non-empty value ... and it MUST ignore the Cache-Control and Expires header
- * fields in that response". Our target list: Strata-CDN-Cache-Control, CDN-Cache-Control.
+ * fields in that response". Our target list: Strata-CDN-Cache-Control, CDN-Cache-Control,
+ * Surrogate-Control (W3C Edge Architecture; `name` is the device token that targets us).
  */
-export function responseDirectives(headers: HeaderMap): CacheDirectives {
+export function responseDirectives(headers: HeaderMap, name: string): CacheDirectives {
   const own = parseTargetedField(headers['strata-cdn-cache-control']);
   if (own) return { directives: own, targeted: true };
   const cdn = parseTargetedField(headers['cdn-cache-control']);
   if (cdn) return { directives: cdn, targeted: true };
+  const surrogate = parseSurrogateControl(headers['surrogate-control'], name);
+  if (surrogate) return { directives: surrogate, targeted: true };
   return { directives: parseCacheControl(headers['cache-control']), targeted: false };
 }
 

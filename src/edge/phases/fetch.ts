@@ -56,6 +56,7 @@ export function originRequestHeaders(
     }),
   );
   headers.via = appendVia(req.headers.via, `1.${req.httpVersionMinor}`, edge.name);
+  headers['surrogate-capability'] = surrogateCapability(req.headers['surrogate-capability'], edge.name);
   const origin = ctx.site!.pool.origins[0]!;
   headers.host = origin.config.hostHeader ?? ctx.host;
   if (options.validate) {
@@ -64,6 +65,16 @@ export function originRequestHeaders(
       headers['if-modified-since'] = options.validate.lastModified;
   }
   return headers;
+}
+
+/**
+ * W3C Edge Architecture §2.1: every surrogate on the way appends its device token and what
+ * it can do, so the origin can target Surrogate-Control directives at it (`;name`).
+ */
+export function surrogateCapability(existing: string | string[] | undefined, name: string): string {
+  const entry = `${name}="Surrogate/1.0"`;
+  if (existing === undefined || existing.length === 0) return entry;
+  return `${Array.isArray(existing) ? existing.join(', ') : existing}, ${entry}`;
 }
 
 export function fetchOrigin(edge: Edge, ctx: RequestContext, options: FetchOptions): Promise<OriginResponse> {

@@ -34,7 +34,7 @@ export function freshnessFields(
   requestTime: number,
   responseTime: number,
 ) {
-  const cc = responseDirectives(headers);
+  const cc = responseDirectives(headers, edge.name);
   const d = cc.directives;
   const freshness = freshnessLifetime({
     status,
@@ -97,7 +97,7 @@ export function planStore(
     requestHeaders: toHeaderMap(ctx.req.headers),
     status: response.status,
     responseHeaders: headers,
-    response: responseDirectives(headers),
+    response: responseDirectives(headers, edge.name),
   });
   if (!verdict.storable) return { storable: false, reason: verdict.reason };
   const lengthHeader = headers['content-length'];

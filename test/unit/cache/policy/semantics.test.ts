@@ -41,12 +41,12 @@ function storable(
     requestHeaders,
     status,
     responseHeaders: headers,
-    response: responseDirectives(headers),
+    response: responseDirectives(headers, 'strata'),
   });
 }
 
 function lifetime(status: number, responseHeaders: HeaderMap): number {
-  const { directives, targeted } = responseDirectives(responseHeaders);
+  const { directives, targeted } = responseDirectives(responseHeaders, 'strata');
   return freshnessLifetime({
     status,
     directives,

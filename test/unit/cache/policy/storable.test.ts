@@ -20,7 +20,7 @@ function decide(
     requestHeaders: options.request ?? {},
     status: options.status ?? 200,
     responseHeaders: headers,
-    response: responseDirectives(headers),
+    response: responseDirectives(headers, 'strata'),
   });
 }
 
@@ -148,6 +148,26 @@ describe('decideStorable: what is stored', () => {
   });
 });
 
+describe('decideStorable with Surrogate-Control', () => {
+  it('stores on its max-age even when Cache-Control says no-store', () => {
+    assert.deepEqual(
+      decide({ 'surrogate-control': 'max-age=60;strata', 'cache-control': 'no-store' }),
+      STORED,
+    );
+  });
+
+  it('no-store there wins over a fresh Cache-Control and Expires', () => {
+    assert.deepEqual(
+      decide({
+        'surrogate-control': 'no-store',
+        'cache-control': 'max-age=10000',
+        expires: 'Thu, 01 Jan 2026 15:00:00 GMT',
+      }),
+      refused('no-store'),
+    );
+  });
+});
+
 describe('responseDirectives', () => {
   it('selects Strata-CDN-Cache-Control, then CDN-Cache-Control, then Cache-Control', () => {
     const all = {
@@ -155,18 +175,47 @@ describe('responseDirectives', () => {
       'cdn-cache-control': 'max-age=2',
       'cache-control': 'max-age=3',
     };
-    assert.deepEqual(responseDirectives(all), { directives: new Map([['max-age', '1']]), targeted: true });
+    assert.deepEqual(responseDirectives(all, 'strata'), {
+      directives: new Map([['max-age', '1']]),
+      targeted: true,
+    });
     const { 'strata-cdn-cache-control': _, ...two } = all;
-    assert.deepEqual(responseDirectives(two), { directives: new Map([['max-age', '2']]), targeted: true });
-    assert.deepEqual(responseDirectives({ 'cache-control': 'max-age=3' }), {
+    assert.deepEqual(responseDirectives(two, 'strata'), {
+      directives: new Map([['max-age', '2']]),
+      targeted: true,
+    });
+    assert.deepEqual(responseDirectives({ 'cache-control': 'max-age=3' }, 'strata'), {
       directives: new Map([['max-age', '3']]),
       targeted: false,
     });
   });
 
+  it('reads Surrogate-Control after CDN-Cache-Control, before Cache-Control', () => {
+    const headers = { 'surrogate-control': 'max-age=4', 'cache-control': 'max-age=3' };
+    assert.deepEqual(responseDirectives(headers, 'strata'), {
+      directives: new Map([['max-age', '4']]),
+      targeted: true,
+    });
+    assert.equal(
+      responseDirectives({ ...headers, 'cdn-cache-control': 'max-age=2' }, 'strata').directives.get(
+        'max-age',
+      ),
+      '2',
+    );
+  });
+
+  it('falls back to Cache-Control when Surrogate-Control targets another surrogate only', () => {
+    const headers = { 'surrogate-control': 'max-age=3600;other', 'cache-control': 'max-age=3' };
+    assert.deepEqual(responseDirectives(headers, 'strata'), {
+      directives: new Map([['max-age', '3']]),
+      targeted: false,
+    });
+    assert.equal(responseDirectives(headers, 'other').directives.get('max-age'), '3600');
+  });
+
   it('skips an invalid or empty targeted field for the next one', () => {
     const headers = { 'strata-cdn-cache-control': 'INVALID', 'cdn-cache-control': 'max-age=2' };
-    assert.equal(responseDirectives(headers).directives.get('max-age'), '2');
-    assert.equal(responseDirectives({ 'cdn-cache-control': '' }).targeted, false);
+    assert.equal(responseDirectives(headers, 'strata').directives.get('max-age'), '2');
+    assert.equal(responseDirectives({ 'cdn-cache-control': '' }, 'strata').targeted, false);
   });
 });
