@@ -116,6 +116,7 @@ async function main(): Promise<number> {
   const machine = await describeMachine();
   const runId = Date.now().toString(36);
   const tmpRoot = mkdtempSync(path.join(tmpdir(), 'strata-bench-'));
+  if (!options.keepTmp) tmpRoots.push(tmpRoot);
   // Varnish's child runs as its own user and must reach its work folder.
   chmodSync(tmpRoot, 0o755);
   const log = (message: string): void => {
@@ -177,10 +178,16 @@ function writeResults(
   process.stdout.write(`results: ${path.relative(repoRoot(), base)}.{json,md}\n`);
 }
 
+/** Temp folders to remove however the run ends. */
+const tmpRoots: string[] = [];
+
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     process.stderr.write(`\n${signal}: stopping every started process\n`);
-    void stopAll().finally(() => process.exit(130));
+    void stopAll().finally(() => {
+      for (const dir of tmpRoots) rmSync(dir, { recursive: true, force: true });
+      process.exit(130);
+    });
   });
 }
 process.once('exit', killAllNow);
