@@ -2,6 +2,7 @@
  * The stored form of one response (an entry): everything a hit needs, precomputed,
  * in one LMDB read. Stored as msgpack in the `entries` database.
  */
+import type { StoredRange } from './policy/partial.ts';
 import type { StoredFreshness } from './policy/reuse.ts';
 
 export const RECORD_VERSION = 1;
@@ -37,6 +38,12 @@ export interface EntryRecord extends StoredFreshness {
   storedAt: number;
   /** Freshness source, for inspection. */
   source: string;
+  /**
+   * Set on a partial entry (a stored 206, RFC 9111 §3.3): the piece of the representation its
+   * body holds. Status is then 206 and Content-Range is not among the headers; such an entry
+   * answers only Range requests wholly inside the piece, never a request for the whole.
+   */
+  range?: StoredRange;
 }
 
 /** Stored under the primary key when the response carries Vary. */

@@ -105,8 +105,9 @@ export class Pipeline {
     const filling = edge.collapse.pending(ctx.storage) !== undefined;
     if (ctx.method === 'HEAD' && found.kind !== 'found' && !filling)
       return this.#pass(ctx, found.reason === 'vary-miss' ? 'vary-miss' : 'miss', 'head');
-    if (headers.range !== undefined && found.kind !== 'found' && !filling)
-      return this.#pass(ctx, 'miss', 'range');
+    // RFC 9111 §3.3: a Range miss with no fill running is fetched as it is, its 206 stored as a
+    // partial entry; such a fill is never shared (other requests want other bytes).
+    const ranged = headers.range !== undefined && found.kind !== 'found' && !filling;
     const fwd =
       found.kind === 'found'
         ? found.reuse.kind === 'revalidate' && !found.reuse.stale
@@ -114,7 +115,8 @@ export class Pipeline {
           : 'stale'
         : found.reason;
     ctx.cacheStatus.fwd = fwd;
-    const collapsible = headers.authorization === undefined && !edge.collapse.isHitForPass(ctx.storage);
+    const collapsible =
+      !ranged && headers.authorization === undefined && !edge.collapse.isHitForPass(ctx.storage);
     if (collapsible) {
       const pending = edge.collapse.pending(ctx.storage);
       if (pending !== undefined) {
@@ -160,7 +162,12 @@ export class Pipeline {
     const generation = edge.store.purgeGeneration(ctx.storage);
     let response: OriginResponse;
     try {
-      response = await fetchOrigin(edge, ctx, { fill: true, method: 'GET', validate: stored?.record });
+      response = await fetchOrigin(edge, ctx, {
+        fill: true,
+        method: 'GET',
+        validate: stored?.record,
+        range: ranged,
+      });
     } catch (error) {
       settle({ kind: 'failed' });
       return this.#originFailed(ctx, stored, error as EdgeError);
@@ -219,7 +226,9 @@ export class Pipeline {
           plan.id,
           plan.record,
           last,
-          () => edge.store.purgeGeneration(ctx.storage) === generation,
+          () =>
+            edge.store.purgeGeneration(ctx.storage) === generation &&
+            !(plan.record.range !== undefined && holdsFullEntry(edge, plan.id)),
         ),
       );
     } finally {
@@ -485,6 +494,12 @@ export class Pipeline {
       });
     this.#track(work);
   }
+}
+
+/** Inside a write transaction: a complete entry is stored at `id` (full responses win over partial ones). */
+function holdsFullEntry(edge: Edge, id: string): boolean {
+  const current = edge.store.entries.get(id);
+  return current?.kind === 'entry' && current.range === undefined;
 }
 
 /** Drops an origin body nobody will read, without letting a late error escape. */

@@ -5,6 +5,7 @@
  */
 import { type Directives, parseCacheControl, parseTargetedField } from './cache-control.ts';
 import { HEURISTICALLY_CACHEABLE, hasExplicitExpiration } from './freshness.ts';
+import { storablePartial } from './partial.ts';
 import { baselineStorable, type HeaderMap } from './semantics.ts';
 import { parseSurrogateControl } from './surrogate-control.ts';
 import { parseVary } from './vary.ts';
@@ -88,7 +89,11 @@ export function decideStorable(input: StorableInput): StorableVerdict {
   if (requestCc.has('no-store')) return { storable: false, reason: 'request-no-store' };
   // §3: "the response status code is final"; 206 and 304 need the cache to understand them.
   if (input.status < 200 || input.status === 304) return { storable: false, reason: 'status' };
-  if (input.status === 206) return { storable: false, reason: 'partial-content' };
+  // §3.3: a 206 may be stored as an incomplete response when it is one trustworthy part;
+  // a 416 answers the request's Range, not the target, and is never stored.
+  if (input.status === 206 && storablePartial(input.responseHeaders) === undefined)
+    return { storable: false, reason: 'partial-content' };
+  if (input.status === 416) return { storable: false, reason: 'partial-content' };
   // §5.2.2.3: must-understand limits caching to caches that understand the status; they ignore no-store.
   const mustUnderstand = cc.has('must-understand');
   if (mustUnderstand && !UNDERSTOOD_STATUSES.has(input.status))

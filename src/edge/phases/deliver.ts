@@ -5,6 +5,7 @@
  */
 
 import { parseHttpDate } from '../../cache/policy/http-date.ts';
+import { rangeWithin } from '../../cache/policy/partial.ts';
 import { currentAge, remainingFreshness } from '../../cache/policy/reuse.ts';
 import { type EntryRecord, storedHeader } from '../../cache/record.ts';
 import { formatCacheStatus } from '../../observability/cache-status.ts';
@@ -65,6 +66,7 @@ function requestedRange(ctx: RequestContext, record: EntryRecord): ByteRange {
 
 /** Answers the request from `record`. Cache-Status parts must already be set on ctx. */
 export function deliverStored(edge: Edge, ctx: RequestContext, record: EntryRecord): void {
+  if (record.range !== undefined) return deliverPartial(edge, ctx, record);
   const { res } = ctx;
   const age = currentAge(record, ctx.now);
   if (ctx.cacheStatus.hit) ctx.cacheStatus.ttl = Math.trunc(remainingFreshness(record, ctx.now));
@@ -101,6 +103,44 @@ export function deliverStored(edge: Edge, ctx: RequestContext, record: EntryReco
     return;
   }
   streamChunks(edge, ctx, record, start, end);
+}
+
+/**
+ * RFC 9111 §3.3: answers a Range request from a partial entry — always a 206 ("A cache MUST
+ * NOT send a partial response to a client without explicitly marking it"), and only for a
+ * range wholly inside the stored piece (the lookup sent anything else to the origin).
+ */
+function deliverPartial(edge: Edge, ctx: RequestContext, record: EntryRecord): void {
+  const { res } = ctx;
+  const piece = record.range!;
+  const range = rangeWithin(ctx.req.headers.range, piece);
+  if (range === undefined) {
+    res.destroy(new Error('partial entry asked for a range it does not hold'));
+    return;
+  }
+  if (ctx.cacheStatus.hit) ctx.cacheStatus.ttl = Math.trunc(remainingFreshness(record, ctx.now));
+  const length = range.end - range.start + 1;
+  const headers = record.headers.slice();
+  headers.push(
+    'Age',
+    String(currentAge(record, ctx.now)),
+    'Cache-Status',
+    formatCacheStatus(edge.name, ctx.cacheStatus),
+    'Content-Range',
+    `bytes ${range.start}-${range.end}/${piece.complete ?? '*'}`,
+    'Content-Length',
+    String(length),
+  );
+  edge.store.touch(ctx.id || ctx.storage);
+  res.writeHead(206, headers);
+  const offset = range.start - piece.start;
+  const body = edge.store.smallBody(record);
+  if (body !== undefined) {
+    ctx.bytes += length;
+    res.end(body.subarray(offset, offset + length));
+    return;
+  }
+  streamChunks(edge, ctx, record, offset, offset + length - 1);
 }
 
 const CONTENT_FIELDS: ReadonlySet<string> = new Set([

@@ -17,6 +17,13 @@ const CACHE_FILL_DROP: ReadonlySet<string> = new Set([
   'if-range',
   'range',
 ]);
+/** Filling a partial entry: the client's Range (and If-Range) go to the origin, its validators do not. */
+const RANGE_FILL_DROP: ReadonlySet<string> = new Set([
+  'if-none-match',
+  'if-modified-since',
+  'if-match',
+  'if-unmodified-since',
+]);
 const PASS_DROP: ReadonlySet<string> = new Set();
 
 export interface FetchOptions {
@@ -24,6 +31,8 @@ export interface FetchOptions {
   fill: boolean;
   /** The stored entry to validate (adds If-None-Match / If-Modified-Since). */
   validate?: EntryRecord | undefined;
+  /** With fill: ask for the client's Range, to store the 206 as a partial entry. */
+  range?: boolean;
   /** Send GET for a HEAD request (to store the response). */
   method?: string;
   signal?: AbortSignal;
@@ -43,7 +52,10 @@ export function originRequestHeaders(
   options: FetchOptions,
 ): Record<string, string | string[]> {
   const { req } = ctx;
-  const headers = endToEndRequestHeaders(req.headers, options.fill ? CACHE_FILL_DROP : PASS_DROP);
+  const headers = endToEndRequestHeaders(
+    req.headers,
+    options.fill ? (options.range ? RANGE_FILL_DROP : CACHE_FILL_DROP) : PASS_DROP,
+  );
   const peer = ctx.clientAddress;
   Object.assign(
     headers,

@@ -5,6 +5,7 @@
  */
 
 import type { Directives } from '../../cache/policy/cache-control.ts';
+import { rangeWithin } from '../../cache/policy/partial.ts';
 import { decideReuse, type Reuse, requestDirectives } from '../../cache/policy/reuse.ts';
 import type { EntryRecord } from '../../cache/record.ts';
 import type { RequestContext } from '../context.ts';
@@ -30,5 +31,20 @@ export function lookup(edge: Edge, ctx: RequestContext): LookupOutcome {
   const headers = ctx.req.headers;
   const directives = requestDirectives(headers['cache-control'], headers.pragma as string | undefined);
   const reuse = decideReuse(record, directives, ctx.now);
+  if (record.range !== undefined && !partialAnswers(ctx, record, reuse)) return MISS;
   return { kind: 'found', id: found.id, record, reuse, directives };
+}
+
+/**
+ * RFC 9111 §3.3: a partial entry answers only a plain GET whose single Range lies wholly
+ * inside it, while it may be reused as it is. Anything else is a miss: the response fetched
+ * for it (a full one is preferred) replaces the partial entry.
+ */
+function partialAnswers(ctx: RequestContext, record: EntryRecord, reuse: Reuse): boolean {
+  const headers = ctx.req.headers;
+  if (ctx.method !== 'GET' || reuse.kind === 'revalidate' || reuse.kind === 'stale-while-revalidate')
+    return false;
+  if (headers['if-range'] !== undefined || headers['if-none-match'] !== undefined) return false;
+  if (headers['if-modified-since'] !== undefined) return false;
+  return rangeWithin(headers.range, record.range!) !== undefined;
 }

@@ -4,6 +4,7 @@
  */
 import { variantKey } from '../../cache/key.ts';
 import { correctedInitialAge, freshnessLifetime, staleWindows } from '../../cache/policy/freshness.ts';
+import { storablePartial } from '../../cache/policy/partial.ts';
 import { type HeaderMap, toHeaderMap } from '../../cache/policy/semantics.ts';
 import { decideStorable, responseDirectives, type StorableVerdict } from '../../cache/policy/storable.ts';
 import { parseVary, secondaryKey } from '../../cache/policy/vary.ts';
@@ -110,7 +111,10 @@ export function planStore(
   const vary = parseVary(headers.vary);
   const fields = vary === '*' ? [] : vary;
   const secondary = fields.length > 0 ? secondaryKey(fields, ctx.req.headers) : '';
+  // RFC 9111 §3.3: a 206 becomes a partial entry; its piece is kept apart from its headers.
+  const range = response.status === 206 ? storablePartial(headers) : undefined;
   const drop = new Set([...NOT_STORED, ...edge.stripResponse, ...verdict.stripFields]);
+  if (range) drop.add('content-range');
   const stored = endToEndResponseHeaders(response.headers, drop);
   stored.push('Via', appendVia(response.headers.via, '1.1', edge.name));
   const record: Omit<EntryRecord, 'bodyId' | 'chunks' | 'size'> = {
@@ -128,5 +132,6 @@ export function planStore(
     ...freshnessFields(edge, ctx, response.status, headers, requestTime, responseTime),
   };
   if (verdict.noCache) record.noCache = true;
+  if (range) record.range = range;
   return { storable: true, id: variantKey(ctx.storage, secondary), record, contentLength };
 }

@@ -148,6 +148,25 @@ describe('decideStorable: what is stored', () => {
   });
 });
 
+describe('decideStorable with partial content (RFC 9111 §3.3)', () => {
+  it('stores a 206 that is one part agreeing with its Content-Range', () => {
+    const headers = { 'cache-control': 'max-age=60', 'content-range': 'bytes 0-4/10', 'content-length': '5' };
+    assert.deepEqual(decide(headers, { status: 206 }), STORED);
+  });
+
+  it('refuses a 206 without a valid Content-Range, or whose length disagrees, and any 416', () => {
+    assert.deepEqual(decide({ 'cache-control': 'max-age=60' }, { status: 206 }), refused('partial-content'));
+    assert.deepEqual(
+      decide(
+        { 'cache-control': 'max-age=60', 'content-range': 'bytes 4-9/10', 'content-length': '5' },
+        { status: 206 },
+      ),
+      refused('partial-content'),
+    );
+    assert.deepEqual(decide({ 'cache-control': 'max-age=60' }, { status: 416 }), refused('partial-content'));
+  });
+});
+
 describe('decideStorable with Surrogate-Control', () => {
   it('stores on its max-age even when Cache-Control says no-store', () => {
     assert.deepEqual(
