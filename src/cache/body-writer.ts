@@ -2,6 +2,7 @@
  * Writes one fill's body as chunks under a fresh body id, then commits the record in the
  * same transaction as the last chunk. Until that commit nothing of the fill is visible;
  * an aborted fill's chunks are removed (and any left by a crash are swept at startup).
+ * Readers in other workers read the chunks by [bodyId, index] as each write resolves.
  */
 import type { EntryRecord } from './record.ts';
 import type { CacheStore } from './store.ts';
@@ -16,6 +17,7 @@ export class BodyWriter {
   #size = 0;
   #failed = false;
   #done = false;
+  #complete = false;
   readonly #inFlight = new Set<Promise<unknown>>();
 
   constructor(store: CacheStore, storage: string, bodyId: string) {
@@ -76,11 +78,13 @@ export class BodyWriter {
     const full: EntryRecord = { ...record, bodyId: this.bodyId, chunks: this.#chunks, size };
     try {
       const stored = await this.#store.write(() => {
-        if (!stillWanted()) return false;
+        // Written even when the record is not: readers in other workers still need it.
         if (lastIndex >= 0) this.#store.chunks.put([this.bodyId, lastIndex], lastChunk!);
+        if (!stillWanted()) return false;
         this.#store.commitEntryInTxn(this.#storage, id, full);
         return true;
       });
+      this.#complete = true;
       if (!stored) this.abort();
       return stored ? 'stored' : 'superseded';
     } catch (error) {
@@ -98,5 +102,13 @@ export class BodyWriter {
 
   get done(): boolean {
     return this.#done;
+  }
+
+  /**
+   * After `commit`: every chunk of the body is in LMDB (the record was committed, or a purge
+   * superseded it and the chunks stay readable for their grace period).
+   */
+  get complete(): boolean {
+    return this.#complete;
   }
 }

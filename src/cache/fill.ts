@@ -4,6 +4,10 @@
  * client and collapsed followers alike (read-while-writer). Chunks stay in memory only
  * until they are committed and every reader has passed them, so memory stays bounded
  * by the number of chunks in flight, not by the size of the object.
+ *
+ * A fill written by another worker (`Fill.writtenElsewhere`) holds nothing in memory: its
+ * readers read chunk i from LMDB once that worker reports it committed, and its end (the
+ * last chunk arrives with the record's commit) or its failure as that worker reports them.
  */
 import type { Readable } from 'node:stream';
 import type { BodyWriter, CommitResult } from './body-writer.ts';
@@ -36,6 +40,9 @@ export class Fill {
   #source: Readable | undefined;
   /** Kept whole for the memory tier when the object turns out small. */
   readonly #keepWhole: boolean;
+  /** The body id of a fill written by another worker. */
+  #elsewhere: string | undefined;
+  readonly #commitListeners = new Set<(committed: number) => void>();
 
   constructor(store: CacheStore, writer: BodyWriter | undefined, keepWhole: boolean) {
     this.#store = store;
@@ -44,8 +51,38 @@ export class Fill {
     this.#keepWhole = keepWhole;
   }
 
+  /**
+   * A fill another worker is writing under `bodyId`, of which chunks [0, committed) are in
+   * LMDB; `committedElsewhere` and `endedElsewhere` report its progress.
+   */
+  static writtenElsewhere(store: CacheStore, bodyId: string, committed: number): Fill {
+    const fill = new Fill(store, undefined, false);
+    fill.#elsewhere = bodyId;
+    fill.#sealed = committed;
+    return fill;
+  }
+
   get storing(): boolean {
     return this.#writer !== undefined && !this.#writer.failed;
+  }
+
+  /** Chunks [0, committedCount) are in LMDB. */
+  get committedCount(): number {
+    return this.#committed;
+  }
+
+  /** Called with the committed chunk count each time it grows (for readers in other workers). */
+  onCommitted(listener: (committed: number) => void): void {
+    this.#commitListeners.add(listener);
+  }
+
+  /**
+   * After `finish`: the number of chunks holding the whole body in LMDB, or undefined when
+   * not all of it is there (not stored, failed, or not finished).
+   */
+  get completeChunks(): number | undefined {
+    const writer = this.#writer;
+    return writer?.complete ? writer.chunks : undefined;
   }
 
   get sealedCount(): number {
@@ -53,7 +90,7 @@ export class Fill {
   }
 
   get bodyId(): string | undefined {
-    return this.#writer?.bodyId;
+    return this.#writer?.bodyId ?? this.#elsewhere;
   }
 
   /** Consumes the origin body; resolves when it ended or failed. */
@@ -95,8 +132,12 @@ export class Fill {
     const index = this.#sealed++;
     this.#memory.set(index, chunk);
     if (this.storing) {
-      void this.#writer!.write(chunk).then(() => {
-        if (index + 1 > this.#committed) this.#committed = index + 1;
+      const writer = this.#writer!;
+      void writer.write(chunk).then(() => {
+        if (index + 1 > this.#committed) {
+          this.#committed = index + 1;
+          if (!writer.failed) for (const listener of this.#commitListeners) listener(this.#committed);
+        }
         this.#prune();
         this.#pace();
       });
@@ -127,9 +168,40 @@ export class Fill {
 
   /** A sealed chunk: from memory, else from LMDB. */
   chunk(index: number): Buffer | undefined {
+    if (this.#elsewhere !== undefined) return this.#chunkElsewhere(this.#elsewhere, index);
     return (
       this.#memory.get(index) ?? (this.#writer ? this.#store.chunk(this.#writer.bodyId, index) : undefined)
     );
+  }
+
+  /**
+   * lmdb-js keeps one read snapshot per event-loop turn; a commit reported within the turn the
+   * snapshot was taken in is not in it, so a chunk not found is read again in a new snapshot.
+   */
+  #chunkElsewhere(bodyId: string, index: number): Buffer | undefined {
+    const chunk = this.#store.chunk(bodyId, index);
+    if (chunk !== undefined) return chunk;
+    this.#store.chunks.resetReadTxn();
+    return this.#store.chunk(bodyId, index);
+  }
+
+  /** Another worker committed chunks [0, committed) of this fill. */
+  committedElsewhere(committed: number): void {
+    if (this.state !== 'streaming' || committed <= this.#sealed) return;
+    this.#sealed = committed;
+    this.#notify();
+  }
+
+  /**
+   * Another worker's fill ended: with its whole body in LMDB in `chunks` chunks, or (undefined)
+   * failed — its readers are then cut short.
+   */
+  endedElsewhere(chunks: number | undefined): void {
+    if (this.state !== 'streaming') return;
+    if (chunks === undefined) return this.fail(new Error('the fill in another worker failed'));
+    if (chunks > this.#sealed) this.#sealed = chunks;
+    this.state = 'done';
+    this.#notify();
   }
 
   /** Bytes of the current, not yet sealed chunk from `offset` on. */
@@ -153,7 +225,10 @@ export class Fill {
 
   /** Whether a new reader can still read the body from its first byte. */
   get joinable(): boolean {
-    return this.state !== 'failed' && (this.storing || this.#memory.has(0) || this.#sealed === 0);
+    return (
+      this.state !== 'failed' &&
+      (this.storing || this.#elsewhere !== undefined || this.#memory.has(0) || this.#sealed === 0)
+    );
   }
 
   addReader(reader: FillReader): void {

@@ -1,55 +1,99 @@
 /**
  * Request collapsing across workers: the same table the pipeline uses in one process
- * (in-process followers still read the leader's fill as it arrives), plus a node-wide lock
- * kept by the primary (lock-broker.ts). A local leader claims the key from the primary
- * before it fetches; when another worker already leads, the local leader and its followers
- * wait for that worker's fill to end and then look the key up again, reading the committed
- * entry from LMDB (they do not stream the other worker's chunks while they are written).
+ * (in-process followers read the leader's fill as it arrives), plus a node-wide lock kept by
+ * the primary (lock-broker.ts). A local leader claims the key from the primary before it
+ * fetches. When another worker already leads:
+ *
+ * - once that worker's response turns out storable (with a Content-Length), it announces the
+ *   fill and reports each chunk as it commits; the waiting worker settles its local pending
+ *   key with a fill read from LMDB (`Fill.writtenElsewhere`), and its local leader looks
+ *   again and joins it like any follower: read-while-writer across workers, no body over IPC;
+ * - otherwise (no fill announced: uncacheable, failed, no Content-Length) it waits for the
+ *   other worker to finish and looks the key up again, as the verdicts say.
+ *
+ * The leading side: the outcome the pipeline settles with carries the fill; this table
+ * announces it, relays its commits, and says at release whether its whole body is in LMDB.
  */
 import { CollapseTable, type LeaderOutcome, type NodeClaim } from '../cache/collapse.ts';
-import type { LockVerdict, VerdictMessage, WorkerMessage } from './protocol.ts';
+import { Fill } from '../cache/fill.ts';
+import type { StoredFreshness } from '../cache/policy/reuse.ts';
+import type { CacheStore } from '../cache/store.ts';
+import type { FillMessage, LockMessage, LockVerdict, WorkerMessage } from './protocol.ts';
 import { isStrataMessage } from './protocol.ts';
 
 /** The IPC channel to the primary (process in a worker; a fake in tests). */
 export interface LockChannel {
   send(message: WorkerMessage): void;
-  onVerdict(listener: (message: VerdictMessage) => void): void;
+  onMessage(listener: (message: LockMessage) => void): void;
   readonly connected: boolean;
 }
 
-type Answer = LockVerdict | 'timeout';
+/** 'reading': another worker's fill was handed to the local followers. */
+type Answer = LockVerdict | 'timeout' | 'reading';
+
+interface Asking {
+  key: string;
+  answer: (answer: Answer) => void;
+}
+
+/** This process's leader of a key: its settle function and the leadership it settles. */
+interface LocalLeader {
+  settle: (outcome: LeaderOutcome) => void;
+  outcome: Promise<LeaderOutcome>;
+}
+
+/** Another worker's fill, read here. */
+interface Reading {
+  key: string;
+  fill: Fill;
+  outcome: Promise<LeaderOutcome>;
+  ended: () => void;
+}
+
+const LOOK_AGAIN: NodeClaim = { kind: 'look-again' };
 
 export class ClusterCollapseTable extends CollapseTable {
   readonly #channel: LockChannel;
   /** How long a local leader waits for the node-wide lock before it fetches unstored. */
   timeoutMs: number;
+  #store: CacheStore | undefined;
   #nextId = 1;
   /** Claims waiting for the primary's verdict, by request id. */
-  readonly #asking = new Map<number, (answer: Answer) => void>();
+  readonly #asking = new Map<number, Asking>();
   /** Keys whose node-wide lock this process holds → the request id it was granted under. */
   readonly #held = new Map<string, number>();
-  /** The local leaders' settle functions, so a node verdict can settle local followers. */
-  readonly #settles = new Map<string, (outcome: LeaderOutcome) => void>();
+  /** The local leaders, so a node verdict can settle local followers. */
+  readonly #leaders = new Map<string, LocalLeader>();
+  /** Other workers' fills read here, by request id. */
+  readonly #reading = new Map<number, Reading>();
+  /** Fills this process announced, by key (while it holds the key's lock). */
+  readonly #announced = new Map<string, Fill>();
 
   constructor(hitForPassMs: number, now: () => number, channel: LockChannel, timeoutMs: number) {
     super(hitForPassMs, now);
     this.#channel = channel;
     this.timeoutMs = timeoutMs;
-    channel.onVerdict((message) => this.#asking.get(message.id)?.(message.verdict));
+    channel.onMessage((message) => this.#receive(message));
+  }
+
+  /** The store other workers' fills are read from (set once the node is open). */
+  attach(store: CacheStore): void {
+    this.#store = store;
   }
 
   override lead(key: string): (outcome: LeaderOutcome) => void {
     const settle = super.lead(key);
+    const outcome = this.pending(key)!.outcome;
     let settled = false;
-    const settleNodeWide = (outcome: LeaderOutcome): void => {
+    const settleNodeWide = (result: LeaderOutcome): void => {
       if (settled) return;
       settled = true;
-      if (this.#settles.get(key) === settleNodeWide) this.#settles.delete(key);
-      settle(outcome);
-      if (outcome.kind !== 'shared')
-        this.#unlock(key, outcome.kind === 'uncacheable' ? 'uncacheable' : 'failed');
+      if (this.#leaders.get(key)?.settle === settleNodeWide) this.#leaders.delete(key);
+      settle(result);
+      if (result.kind === 'shared') this.#announce(key, result);
+      else this.#unlock(key, result.kind === 'uncacheable' ? 'uncacheable' : 'failed');
     };
-    this.#settles.set(key, settleNodeWide);
+    this.#leaders.set(key, { settle: settleNodeWide, outcome });
     return settleNodeWide;
   }
 
@@ -62,10 +106,13 @@ export class ClusterCollapseTable extends CollapseTable {
         this.#send({ strata: 'cancel', id });
         resolve('timeout');
       }, this.timeoutMs);
-      this.#asking.set(id, (verdict) => {
-        clearTimeout(timer);
-        this.#asking.delete(id);
-        resolve(verdict);
+      this.#asking.set(id, {
+        key,
+        answer: (verdict) => {
+          clearTimeout(timer);
+          this.#asking.delete(id);
+          resolve(verdict);
+        },
       });
     });
     this.#send({ strata: 'acquire', id, key, wait });
@@ -83,12 +130,78 @@ export class ClusterCollapseTable extends CollapseTable {
     return this.#asking.size;
   }
 
+  /** Other workers' fills being read here (for leak checks). */
+  get reading(): number {
+    return this.#reading.size;
+  }
+
+  #receive(message: LockMessage): void {
+    switch (message.strata) {
+      case 'verdict':
+        // What the other worker committed must be seen by the lookup that follows.
+        if (message.verdict === 'look-again') this.#store?.entries.resetReadTxn();
+        return this.#asking.get(message.id)?.answer(message.verdict);
+      case 'fill':
+        return this.#startReading(message);
+      case 'committed':
+        return this.#reading.get(message.id)?.fill.committedElsewhere(message.committed);
+      case 'fill-end':
+        return this.#endReading(message.id, message.chunks);
+    }
+  }
+
+  /**
+   * Another worker leads and stores: the local followers (and the local leader, which looks
+   * again) read its fill from LMDB, chunk by chunk as it commits.
+   */
+  #startReading(message: FillMessage): void {
+    const asking = this.#asking.get(message.id);
+    if (asking === undefined) return; // gave up waiting; the primary has its cancel
+    const local = this.#leaders.get(asking.key);
+    const store = this.#store;
+    if (local === undefined || store === undefined) {
+      this.#send({ strata: 'cancel', id: message.id });
+      return asking.answer('look-again');
+    }
+    const announced = message.fill;
+    const fill = Fill.writtenElsewhere(store, announced.bodyId, message.committed);
+    let ended!: () => void;
+    const done = new Promise<void>((resolve) => {
+      ended = resolve;
+    });
+    this.#reading.set(message.id, { key: asking.key, fill, outcome: local.outcome, ended });
+    local.settle({
+      kind: 'shared',
+      fill,
+      status: announced.status,
+      headers: announced.headers,
+      vary: announced.vary,
+      secondaryKey: announced.secondaryKey,
+      record: announced.freshness,
+      done,
+    });
+    asking.answer('reading');
+  }
+
+  #endReading(id: number, chunks: number | undefined): void {
+    const reading = this.#reading.get(id);
+    if (reading === undefined) return;
+    this.#reading.delete(id);
+    // The record came with the last chunk: lookups from here on must see it.
+    this.#store?.entries.resetReadTxn();
+    reading.fill.endedElsewhere(chunks);
+    reading.ended();
+    super.release(reading.key, reading.outcome);
+  }
+
   #decide(key: string, id: number, verdict: Answer): NodeClaim {
     if (verdict === 'lead') {
       this.#held.set(key, id);
       return { kind: 'lead' };
     }
-    const settle = this.#settles.get(key);
+    // The local followers have the other worker's fill; the local leader joins them.
+    if (verdict === 'reading') return LOOK_AGAIN;
+    const settle = this.#leaders.get(key)?.settle;
     if (verdict === 'uncacheable') {
       settle?.({ kind: 'uncacheable' });
       return { kind: 'uncacheable' };
@@ -98,19 +211,64 @@ export class ClusterCollapseTable extends CollapseTable {
       return { kind: 'timeout' };
     }
     settle?.({ kind: 'failed' });
-    return { kind: 'look-again' };
+    return LOOK_AGAIN;
+  }
+
+  /**
+   * The local leader's response is being stored: other workers waiting for the key may read
+   * its chunks as they commit. Only with a Content-Length: a body of unknown length may turn
+   * out too large to store midway, and readers elsewhere (who have no copy in memory) would
+   * be cut short; they wait for the end instead.
+   */
+  #announce(key: string, outcome: Extract<LeaderOutcome, { kind: 'shared' }>): void {
+    const id = this.#held.get(key);
+    const fill = outcome.fill;
+    const bodyId = fill.bodyId;
+    if (id === undefined || bodyId === undefined || !fill.storing || !hasContentLength(outcome.headers))
+      return;
+    this.#announced.set(key, fill);
+    this.#send({
+      strata: 'announce',
+      id,
+      committed: fill.committedCount,
+      fill: {
+        bodyId,
+        status: outcome.status,
+        headers: outcome.headers,
+        vary: outcome.vary,
+        secondaryKey: outcome.secondaryKey,
+        freshness: freshnessOf(outcome.record),
+      },
+    });
+    fill.onCommitted((committed) => {
+      if (this.#held.get(key) === id) this.#send({ strata: 'committed', id, committed });
+    });
   }
 
   #unlock(key: string, result: 'done' | 'failed' | 'uncacheable'): void {
     const id = this.#held.get(key);
     if (id === undefined) return;
     this.#held.delete(key);
-    this.#send({ strata: 'release', id, result });
+    const fill = this.#announced.get(key);
+    this.#announced.delete(key);
+    const chunks = result === 'done' ? fill?.completeChunks : undefined;
+    this.#send({ strata: 'release', id, result, ...(chunks === undefined ? {} : { chunks }) });
   }
 
   #send(message: WorkerMessage): void {
     if (this.#channel.connected) this.#channel.send(message);
   }
+}
+
+function hasContentLength(headers: readonly string[]): boolean {
+  for (let i = 0; i < headers.length; i += 2) if (headers[i]!.toLowerCase() === 'content-length') return true;
+  return false;
+}
+
+/** Just the freshness numbers (the outcome's record is a whole entry record). */
+function freshnessOf(record: StoredFreshness): StoredFreshness {
+  const { lifetime, responseTime, initialAge, swr, sie, noStale, noCache, invalidated } = record;
+  return { lifetime, responseTime, initialAge, swr, sie, noStale, noCache, invalidated };
 }
 
 /** The worker's channel: process IPC to the primary. */
@@ -119,9 +277,12 @@ export function processChannel(): LockChannel {
     send: (message) => {
       process.send?.(message);
     },
-    onVerdict: (listener) => {
+    onMessage: (listener) => {
       process.on('message', (message: unknown) => {
-        if (isStrataMessage<VerdictMessage>(message) && message.strata === 'verdict') listener(message);
+        if (!isStrataMessage<LockMessage>(message)) return;
+        const type = message.strata;
+        if (type === 'verdict' || type === 'fill' || type === 'committed' || type === 'fill-end')
+          listener(message);
       });
     },
     get connected() {

@@ -5,15 +5,22 @@
  *
  * - free → the asking worker leads ('lead');
  * - held → the asker waits (or hears 'busy' at once when it does not want to wait);
- * - done (the leader's fill committed or was abandoned) → waiters 'look-again': they read
- *   the committed entry from LMDB, or compete again for a new leader;
+ * - announced (the leader's response is being stored) → waiters, and askers from then on,
+ *   become readers: they are told where the body is, then how many of its chunks are
+ *   committed as they are (read-while-writer across workers: they stream from LMDB);
+ * - done (the leader's fill committed or was abandoned) → readers hear the fill's end
+ *   (its chunk count, or that it failed: cut short); waiters 'look-again': they read the
+ *   committed entry from LMDB, or compete again for a new leader;
  * - failed (transient error, leader's worker died, lease expired) → waiters 'look-again'
  *   and compete: exactly one of them becomes the new leader;
  * - uncacheable → waiters 'uncacheable' (they fetch on their own) and a hit-for-pass
  *   marker answers the next askers at once;
  * - a waiter's timeout is the worker's own: it cancels and fetches unstored.
+ *
+ * A leader reporting progress renews its lease: only a fill that stopped moving loses it.
+ * Messages stay small (a header list at most): bodies travel through LMDB, never over IPC.
  */
-import type { LockVerdict } from './protocol.ts';
+import type { FillAnnouncement, LockMessage, LockVerdict } from './protocol.ts';
 
 interface Holder {
   worker: number;
@@ -23,12 +30,18 @@ interface Holder {
 interface Lock {
   key: string;
   leader: Holder;
+  /** Waiting for the leader's response. */
   waiters: Holder[];
+  /** The leader's fill, once announced, and its chunks committed so far. */
+  fill: FillAnnouncement | undefined;
+  committed: number;
+  /** Reading the announced fill. */
+  readers: Holder[];
   lease: NodeJS.Timeout;
 }
 
 export interface LockBrokerOptions {
-  send: (worker: number, id: number, verdict: LockVerdict) => void;
+  send: (worker: number, message: LockMessage) => void;
   hitForPassMs: number;
   /** Longest a leader may hold a key before the lock is taken from it (a stuck worker). */
   leaseMs: number;
@@ -53,19 +66,42 @@ export class LockBroker {
   }
 
   acquire(worker: number, id: number, key: string, wait: boolean): void {
-    const send = this.#options.send;
-    if (this.#isHitForPass(key)) return send(worker, id, 'uncacheable');
+    if (this.#isHitForPass(key)) return this.#verdict({ worker, id }, 'uncacheable');
     const lock = this.#locks.get(key);
     if (lock === undefined) {
       const lease = setTimeout(() => this.#expire(key), this.#options.leaseMs);
       lease.unref();
-      this.#locks.set(key, { key, leader: { worker, id }, waiters: [], lease });
+      const leader = { worker, id };
+      this.#locks.set(key, { key, leader, waiters: [], fill: undefined, committed: 0, readers: [], lease });
       this.#requests.set(ref(worker, id), key);
-      return send(worker, id, 'lead');
+      return this.#verdict(leader, 'lead');
     }
-    if (!wait) return send(worker, id, 'busy');
-    lock.waiters.push({ worker, id });
+    if (!wait) return this.#verdict({ worker, id }, 'busy');
     this.#requests.set(ref(worker, id), key);
+    if (lock.fill === undefined) lock.waiters.push({ worker, id });
+    else this.#addReader(lock, { worker, id });
+  }
+
+  /** The leader's response is being stored: its waiters become readers of the fill. */
+  announce(worker: number, id: number, fill: FillAnnouncement, committed: number): void {
+    const lock = this.#leading(worker, id);
+    if (lock === undefined || lock.fill !== undefined) return;
+    lock.fill = fill;
+    lock.committed = committed;
+    lock.lease.refresh();
+    const waiters = lock.waiters;
+    lock.waiters = [];
+    for (const waiter of waiters) this.#addReader(lock, waiter);
+  }
+
+  /** The leader committed chunks [0, committed): relayed to every reader. */
+  committed(worker: number, id: number, committed: number): void {
+    const lock = this.#leading(worker, id);
+    if (lock === undefined || lock.fill === undefined || committed <= lock.committed) return;
+    lock.committed = committed;
+    lock.lease.refresh();
+    for (const reader of lock.readers)
+      this.#options.send(reader.worker, { strata: 'committed', id: reader.id, committed });
   }
 
   /** A waiter gave up; a leader that gave up (granted too late) counts as failed. */
@@ -74,14 +110,15 @@ export class LockBroker {
     if (lock === undefined) return;
     if (isHolder(lock.leader, worker, id)) return this.#end(lock, 'failed');
     lock.waiters = lock.waiters.filter((w) => !isHolder(w, worker, id));
+    lock.readers = lock.readers.filter((r) => !isHolder(r, worker, id));
     this.#requests.delete(ref(worker, id));
   }
 
-  release(worker: number, id: number, result: 'done' | 'failed' | 'uncacheable'): void {
-    const lock = this.#lockOf(worker, id);
-    if (lock === undefined || !isHolder(lock.leader, worker, id)) return;
+  release(worker: number, id: number, result: 'done' | 'failed' | 'uncacheable', chunks?: number): void {
+    const lock = this.#leading(worker, id);
+    if (lock === undefined) return;
     if (result === 'uncacheable') this.#markHitForPass(lock.key);
-    this.#end(lock, result);
+    this.#end(lock, result, result === 'done' ? chunks : undefined);
   }
 
   /** A worker exited: its locks fail over to their waiters, its waiters are forgotten. */
@@ -91,8 +128,10 @@ export class LockBroker {
         this.#end(lock, 'failed');
         continue;
       }
-      for (const w of lock.waiters) if (w.worker === worker) this.#requests.delete(ref(w.worker, w.id));
+      for (const h of [...lock.waiters, ...lock.readers])
+        if (h.worker === worker) this.#requests.delete(ref(h.worker, h.id));
       lock.waiters = lock.waiters.filter((w) => w.worker !== worker);
+      lock.readers = lock.readers.filter((r) => r.worker !== worker);
     }
   }
 
@@ -100,9 +139,10 @@ export class LockBroker {
     return this.#locks.size;
   }
 
+  /** Requests waiting on a lock: for the leader's response, or reading its fill. */
   get waiters(): number {
     let count = 0;
-    for (const lock of this.#locks.values()) count += lock.waiters.length;
+    for (const lock of this.#locks.values()) count += lock.waiters.length + lock.readers.length;
     return count;
   }
 
@@ -117,14 +157,41 @@ export class LockBroker {
     return key === undefined ? undefined : this.#locks.get(key);
   }
 
-  #end(lock: Lock, result: 'done' | 'failed' | 'uncacheable'): void {
+  #leading(worker: number, id: number): Lock | undefined {
+    const lock = this.#lockOf(worker, id);
+    return lock !== undefined && isHolder(lock.leader, worker, id) ? lock : undefined;
+  }
+
+  #addReader(lock: Lock, reader: Holder): void {
+    lock.readers.push(reader);
+    this.#options.send(reader.worker, {
+      strata: 'fill',
+      id: reader.id,
+      fill: lock.fill!,
+      committed: lock.committed,
+    });
+  }
+
+  #verdict(to: Holder, verdict: LockVerdict): void {
+    this.#options.send(to.worker, { strata: 'verdict', id: to.id, verdict });
+  }
+
+  /** `chunks`: the fill's whole body is in LMDB (else its readers are cut short). */
+  #end(lock: Lock, result: 'done' | 'failed' | 'uncacheable', chunks?: number): void {
     clearTimeout(lock.lease);
     this.#locks.delete(lock.key);
     this.#requests.delete(ref(lock.leader.worker, lock.leader.id));
-    const verdict: LockVerdict = result === 'uncacheable' ? 'uncacheable' : 'look-again';
     for (const w of lock.waiters) {
       this.#requests.delete(ref(w.worker, w.id));
-      this.#options.send(w.worker, w.id, verdict);
+      this.#verdict(w, result === 'uncacheable' ? 'uncacheable' : 'look-again');
+    }
+    for (const r of lock.readers) {
+      this.#requests.delete(ref(r.worker, r.id));
+      this.#options.send(r.worker, {
+        strata: 'fill-end',
+        id: r.id,
+        ...(chunks === undefined ? {} : { chunks }),
+      });
     }
   }
 

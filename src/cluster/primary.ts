@@ -2,7 +2,8 @@
  * `strata serve --workers N`: the primary process. It forks N workers (node:cluster shares
  * the client listeners among them) and keeps what must happen once per node:
  *
- * - the node-wide collapse lock (lock-broker.ts), asked by workers over IPC;
+ * - the node-wide collapse lock (lock-broker.ts), asked by workers over IPC, which also
+ *   relays a leading worker's fill progress to the workers reading that fill;
  * - store upkeep (eviction, orphan sweep, purge log and fan-out) and the admin listener,
  *   by running an edge node of its own with no client listener; its /metrics aggregates
  *   every worker's registry, its /stats shows the node-wide lock.
@@ -24,13 +25,15 @@ import {
   CONFIG_ENV,
   isStrataMessage,
   type MetricsRequestMessage,
-  type VerdictMessage,
   type WorkerMessage,
   workerConfig,
 } from './protocol.ts';
 import { Supervisor } from './supervisor.ts';
 
-/** The longest one worker may hold a key's lock (a stuck fill); then waiters compete again. */
+/**
+ * The longest one worker may hold a key's lock without progress (a stuck fill; each committed
+ * chunk renews it); then waiters compete again and readers of its fill are cut short.
+ */
 const LOCK_LEASE_MS = 5 * 60_000;
 const METRICS_TIMEOUT_MS = 3000;
 
@@ -42,9 +45,9 @@ export async function runPrimary(config: Config, flags: PrimaryFlags = {}): Prom
   const log = createLogger({ level: config.logging.level });
   const count = config.workers === 'auto' ? availableParallelism() : config.workers;
   const broker = new LockBroker({
-    send: (worker, id, verdict) => {
+    send: (worker, message) => {
       const target = cluster.workers?.[worker];
-      if (target?.isConnected()) target.send({ strata: 'verdict', id, verdict } satisfies VerdictMessage);
+      if (target?.isConnected()) target.send(message);
     },
     hitForPassMs: config.cache.hitForPass,
     leaseMs: LOCK_LEASE_MS,
@@ -78,7 +81,11 @@ export async function runPrimary(config: Config, flags: PrimaryFlags = {}): Prom
       case 'cancel':
         return broker.cancel(worker.id, message.id);
       case 'release':
-        return broker.release(worker.id, message.id, message.result);
+        return broker.release(worker.id, message.id, message.result, message.chunks);
+      case 'announce':
+        return broker.announce(worker.id, message.id, message.fill, message.committed);
+      case 'committed':
+        return broker.committed(worker.id, message.id, message.committed);
       case 'ready':
         serving = message.addresses;
         return supervisor.ready(worker);

@@ -3,6 +3,7 @@
  * carries `strata` (its type) so other users of the channel (prom-client, node:cluster
  * internals) are told apart.
  */
+import type { StoredFreshness } from '../cache/policy/reuse.ts';
 import type { Config } from '../config/schema.ts';
 
 /** A worker asks for the node-wide lock on a key (one origin fetch per cold key per node). */
@@ -24,11 +25,46 @@ export interface CancelMessage {
 /**
  * The lock holder is done: 'done' (the fill ended: committed or abandoned — look again),
  * 'failed' (no response to share: elect a new leader), 'uncacheable' (hit-for-pass).
+ * `chunks`: the announced fill ended with its whole body in LMDB, in this many chunks.
  */
 export interface ReleaseMessage {
   strata: 'release';
   id: number;
   result: 'done' | 'failed' | 'uncacheable';
+  chunks?: number;
+}
+
+/**
+ * What a worker reading another worker's fill needs: where its chunks are (`bodyId`), what to
+ * answer before the body (status, the header list every reader adds its own Cache-Status to),
+ * which variant it is, and the freshness a follower checks before it joins. Never the body.
+ */
+export interface FillAnnouncement {
+  bodyId: string;
+  status: number;
+  headers: string[];
+  vary: string[];
+  secondaryKey: string;
+  freshness: StoredFreshness;
+}
+
+/** The lock holder's response is being stored: waiters may read its chunks as they commit. */
+export interface AnnounceMessage {
+  strata: 'announce';
+  id: number;
+  fill: FillAnnouncement;
+  /** Chunks already committed. */
+  committed: number;
+}
+
+/**
+ * Chunks [0, committed) of a fill are in LMDB: from the lock holder to the primary, and from
+ * the primary to every worker reading that fill (`id` is then the reader's request id).
+ */
+export interface CommittedMessage {
+  strata: 'committed';
+  id: number;
+  committed: number;
 }
 
 export type LockVerdict = 'lead' | 'look-again' | 'uncacheable' | 'busy';
@@ -38,6 +74,27 @@ export interface VerdictMessage {
   id: number;
   verdict: LockVerdict;
 }
+
+/** To a waiter: the lock holder's fill can be read from LMDB as it is committed. */
+export interface FillMessage {
+  strata: 'fill';
+  id: number;
+  fill: FillAnnouncement;
+  committed: number;
+}
+
+/**
+ * To a worker reading a fill: it ended. `chunks` set: the whole body is in LMDB, in that many
+ * chunks; unset: it failed, and responses reading it must be cut short.
+ */
+export interface FillEndMessage {
+  strata: 'fill-end';
+  id: number;
+  chunks?: number;
+}
+
+/** What the primary sends a worker about one of its lock requests. */
+export type LockMessage = VerdictMessage | FillMessage | CommittedMessage | FillEndMessage;
 
 /** The worker's listeners are bound: it takes traffic. */
 export interface ReadyMessage {
@@ -66,9 +123,11 @@ export type WorkerMessage =
   | AcquireMessage
   | CancelMessage
   | ReleaseMessage
+  | AnnounceMessage
+  | CommittedMessage
   | ReadyMessage
   | MetricsReplyMessage;
-export type PrimaryMessage = VerdictMessage | ShutdownMessage | MetricsRequestMessage;
+export type PrimaryMessage = LockMessage | ShutdownMessage | MetricsRequestMessage;
 
 /** Environment variable carrying the worker's config (JSON) from the primary. */
 export const CONFIG_ENV = 'STRATA_WORKER_CONFIG';

@@ -29,6 +29,7 @@ export async function runWorker(): Promise<void> {
   const collapse = new ClusterCollapseTable(config.cache.hitForPass, Date.now, processChannel(), 30_000);
   const node = await createEdgeNode({ config, logger: log, upkeep: false, collapse });
   collapse.timeoutMs = node.edge.collapseTimeoutMs;
+  collapse.attach(node.store);
   const flush = setInterval(() => {
     node.store.flushAccess().catch((error: unknown) => log.warn({ err: error }, 'access time flush failed'));
   }, ACCESS_FLUSH_MS);

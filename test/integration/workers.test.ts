@@ -4,7 +4,6 @@
  * killed worker, replaces workers on SIGHUP without refusing a request, and drains on SIGTERM.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,73 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request, type TestResponse } from '../helpers/http.ts';
 import { startOrigin, type TestOrigin } from '../helpers/origin.ts';
-
-const TOKEN = 'workers-test-token-0123456789';
-const CLI = new URL('../../cli/strata.ts', import.meta.url).pathname;
-
-interface Served {
-  child: ChildProcess;
-  url: string;
-  admin: string;
-  exited: Promise<number | null>;
-}
-
-async function serve(originUrl: string, dir: string): Promise<Served> {
-  const child = spawn(
-    process.execPath,
-    [
-      CLI,
-      'serve',
-      '--workers',
-      '2',
-      '--listen',
-      '127.0.0.1:0',
-      '--origin',
-      originUrl,
-      '--cache-dir',
-      join(dir, 'cache'),
-      '--admin-listen',
-      '127.0.0.1:0',
-      '--admin-token',
-      TOKEN,
-      '--log-level',
-      'silent',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  let stderr = '';
-  const banner = await new Promise<RegExpExecArray>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no banner in 20 s: ${stderr}`)), 20_000);
-    child.stderr!.on('data', (data: Buffer) => {
-      stderr += data.toString();
-      const match = /serving on (http:\/\/\S+) .*admin on (http:\/\/\S+)/.exec(stderr);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match);
-      }
-    });
-    void exited.then((code) => reject(new Error(`strata exited (${code}) before serving: ${stderr}`)));
-  });
-  return { child, url: banner[1]!, admin: banner[2]!, exited };
-}
-
-function workerPids(primary: number): number[] {
-  try {
-    return execFileSync('ps', ['-o', 'pid=', '--ppid', String(primary)], { encoding: 'utf8' })
-      .split('\n')
-      .map((line) => Number(line.trim()))
-      .filter((pid) => pid > 0);
-  } catch {
-    return [];
-  }
-}
-
-/** Polls `check` every 100 ms, at most `ms`. */
-async function until(check: () => boolean, ms: number): Promise<boolean> {
-  for (const start = Date.now(); Date.now() - start < ms; await sleep(100)) if (check()) return true;
-  return check();
-}
+import { type Served, serve, TOKEN, until, workerPids } from './workers-support.ts';
 
 function many(url: string, n: number): Promise<TestResponse[]> {
   return Promise.all(Array.from({ length: n }, () => request(url)));

@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import { afterEach, describe, it } from 'node:test';
+import { LockBroker } from '../../../src/cluster/lock-broker.ts';
+import type { FillAnnouncement, LockMessage } from '../../../src/cluster/protocol.ts';
+
+const FILL: FillAnnouncement = {
+  bodyId: 'body-1',
+  status: 200,
+  headers: ['content-length', '10'],
+  vary: [],
+  secondaryKey: '',
+  freshness: {
+    lifetime: 60,
+    responseTime: 0,
+    initialAge: 0,
+    swr: 0,
+    sie: 0,
+    noStale: false,
+    noCache: false,
+    invalidated: false,
+  },
+};
+
+let broker: LockBroker | undefined;
+
+function setup() {
+  const sent: Array<[number, LockMessage]> = [];
+  broker = new LockBroker({
+    send: (worker, message) => sent.push([worker, message]),
+    hitForPassMs: 120_000,
+    leaseMs: 60_000,
+    now: Date.now,
+  });
+  return { broker, sent };
+}
+
+afterEach(() => broker?.close());
+
+describe('LockBroker', () => {
+  it('hands an announced fill to the workers waiting and to those asking later', () => {
+    const { broker, sent } = setup();
+    broker.acquire(1, 1, 'k', true);
+    broker.acquire(2, 7, 'k', true);
+    broker.announce(1, 1, FILL, 0);
+    broker.acquire(3, 4, 'k', true);
+    broker.committed(1, 1, 2);
+    assert.deepEqual(sent, [
+      [1, { strata: 'verdict', id: 1, verdict: 'lead' }],
+      [2, { strata: 'fill', id: 7, fill: FILL, committed: 0 }],
+      [3, { strata: 'fill', id: 4, fill: FILL, committed: 0 }],
+      [2, { strata: 'committed', id: 7, committed: 2 }],
+      [3, { strata: 'committed', id: 4, committed: 2 }],
+    ]);
+    assert.equal(broker.waiters, 2);
+  });
+
+  it('tells readers the chunk count when the fill is whole, and nothing when it failed', () => {
+    const { broker, sent } = setup();
+    broker.acquire(1, 1, 'a', true);
+    broker.acquire(2, 2, 'a', true);
+    broker.announce(1, 1, FILL, 0);
+    broker.release(1, 1, 'done', 3);
+    broker.acquire(1, 3, 'b', true);
+    broker.acquire(2, 4, 'b', true);
+    broker.announce(1, 3, FILL, 1);
+    broker.release(1, 3, 'done');
+    assert.deepEqual(
+      sent.filter(([, m]) => m.strata === 'fill-end'),
+      [
+        [2, { strata: 'fill-end', id: 2, chunks: 3 }],
+        [2, { strata: 'fill-end', id: 4 }],
+      ],
+    );
+    assert.equal(broker.locks, 0);
+    assert.equal(broker.waiters, 0);
+  });
+
+  it('cuts readers short when the leading worker dies, and forgets a dead reader', () => {
+    const { broker, sent } = setup();
+    broker.acquire(1, 1, 'k', true);
+    broker.acquire(2, 2, 'k', true);
+    broker.acquire(3, 3, 'k', true);
+    broker.announce(1, 1, FILL, 0);
+    broker.workerGone(3);
+    assert.equal(broker.waiters, 1);
+    broker.workerGone(1);
+    assert.deepEqual(sent.at(-1), [2, { strata: 'fill-end', id: 2 }]);
+    assert.equal(broker.locks, 0);
+  });
+
+  it('ignores progress from a worker that does not lead the key', () => {
+    const { broker, sent } = setup();
+    broker.acquire(1, 1, 'k', true);
+    broker.acquire(2, 2, 'k', true);
+    broker.announce(2, 2, FILL, 0);
+    broker.committed(2, 2, 5);
+    assert.deepEqual(sent, [[1, { strata: 'verdict', id: 1, verdict: 'lead' }]]);
+  });
+});
