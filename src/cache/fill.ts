@@ -5,9 +5,10 @@
  * until they are committed and every reader has passed them, so memory stays bounded
  * by the number of chunks in flight, not by the size of the object.
  *
- * A fill written by another worker (`Fill.writtenElsewhere`) holds nothing in memory: its
- * readers read chunk i from LMDB once that worker reports it committed, and its end (the
- * last chunk arrives with the record's commit) or its failure as that worker reports them.
+ * A fill written by another worker (`Fill.writtenElsewhere`) has its readers read chunk i
+ * from LMDB once that worker reports it committed (read once for all of them, held only until
+ * they have passed it), and ends (the last chunk arrives with the record's commit) or fails
+ * as that worker reports.
  */
 import type { Readable } from 'node:stream';
 import type { BodyWriter, CommitResult } from './body-writer.ts';
@@ -175,14 +176,23 @@ export class Fill {
   }
 
   /**
-   * lmdb-js keeps one read snapshot per event-loop turn; a commit reported within the turn the
-   * snapshot was taken in is not in it, so a chunk not found is read again in a new snapshot.
+   * A chunk of another worker's fill, read from LMDB once for all readers here: it is held
+   * until every reader has passed it (at most MAX_BUFFERED chunks; past that, readers read
+   * their own copy). lmdb-js keeps one read snapshot per event-loop turn, and a commit
+   * reported within the turn that snapshot was taken in is not in it: a chunk not found is
+   * read again in a new snapshot.
    */
   #chunkElsewhere(bodyId: string, index: number): Buffer | undefined {
-    const chunk = this.#store.chunk(bodyId, index);
-    if (chunk !== undefined) return chunk;
-    this.#store.chunks.resetReadTxn();
-    return this.#store.chunk(bodyId, index);
+    const held = this.#memory.get(index);
+    if (held !== undefined) return held;
+    let chunk = this.#store.chunk(bodyId, index);
+    if (chunk === undefined) {
+      this.#store.chunks.resetReadTxn();
+      chunk = this.#store.chunk(bodyId, index);
+    }
+    if (chunk !== undefined && this.#readers.size > 1 && this.#memory.size < MAX_BUFFERED)
+      this.#memory.set(index, chunk);
+    return chunk;
   }
 
   /** Another worker committed chunks [0, committed) of this fill. */
