@@ -37,6 +37,8 @@ export function entryCost(record: EntryRecord): number {
   return record.size + headerBytes + record.url.length * 2 + 256;
 }
 
+const BODY_ID_PREFIX = randomBytes(9).toString('base64url');
+
 /** Decoded records kept per process before the table starts over. */
 const DECODED_LIMIT = 50_000;
 
@@ -54,6 +56,7 @@ export class CacheStore {
   readonly memory: MemoryTier;
   readonly options: StoreOptions;
   readonly #accessed = new Map<string, number>();
+  #bodies = 0;
   /** Decoded records by key, with the bytes they were decoded from (see #read). */
   readonly #decoded = new Map<string, { bytes: Buffer; value: StoredValue }>();
   #writableAfter = 0;
@@ -166,8 +169,13 @@ export class CacheStore {
     this.#writableAfter = this.options.now() + 30_000;
   }
 
+  /**
+   * Unique across processes and restarts: creation time (the orphan sweep reads it), a random
+   * prefix drawn once per process, and a counter (no random draw per fill).
+   */
   newBodyId(): string {
-    return `${Date.now().toString(36)}.${randomBytes(8).toString('base64url')}`;
+    this.#bodies++;
+    return `${Date.now().toString(36)}.${BODY_ID_PREFIX}${this.#bodies.toString(36)}`;
   }
 
   createWriter(storage: string): BodyWriter {
