@@ -52,6 +52,8 @@ export interface RequestContext {
   error: EdgeError | undefined;
   bytes: number;
   logged: boolean;
+  /** Whether the log phase waits for the response's 'close' event. */
+  closeHooked: boolean;
   /** Set while a fill this request leads is still being committed: the log waits for its insert result. */
   holdLog: boolean;
 }
@@ -85,6 +87,7 @@ export function createContext(
     error: undefined,
     bytes: 0,
     logged: false,
+    closeHooked: false,
     holdLog: false,
   };
 }

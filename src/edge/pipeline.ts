@@ -49,11 +49,17 @@ export class Pipeline {
   handle = (req: IncomingMessage, res: ServerResponse): void => {
     const edge = this.edge;
     const ctx = createContext(req, res, edge.now(), this.scheme);
-    res.once('close', () => logRequest(edge, ctx));
-    if (!receive(edge, ctx)) return;
+    if (!receive(edge, ctx)) return this.#logOnClose(ctx);
     hash(ctx);
     this.#route(ctx, 1);
   };
+
+  /** The log phase runs when the client response closes (for anything not answered at once). */
+  #logOnClose(ctx: RequestContext): void {
+    if (ctx.closeHooked) return;
+    ctx.closeHooked = true;
+    ctx.res.once('close', () => logRequest(this.edge, ctx));
+  }
 
   #route(ctx: RequestContext, attempt: number): void {
     const found = lookup(this.edge, ctx);
@@ -64,11 +70,14 @@ export class Pipeline {
         ctx.lookup =
           reuse === 'fresh' ? 'hit' : reuse === 'stale-allowed' ? 'stale' : 'stale-while-revalidate';
         ctx.cacheStatus.hit = true;
-        deliverStored(this.edge, ctx, found.record);
+        // A hit answered at once is logged at once: no listener, no later event.
+        if (deliverStored(this.edge, ctx, found.record)) logRequest(this.edge, ctx, true);
+        else this.#logOnClose(ctx);
         if (reuse === 'stale-while-revalidate') this.#revalidateInBackground(ctx, found);
         return;
       }
     }
+    this.#logOnClose(ctx);
     // RFC 9111 §5.2.1.7: only-if-cached — "respond either with a stored response or a 504".
     if (
       found.kind !== 'uncacheable-method' &&

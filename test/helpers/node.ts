@@ -24,6 +24,8 @@ export interface TestNodeOptions {
   config?: Partial<ConfigInput>;
   dir?: string;
   cache?: Record<string, unknown>;
+  /** A logger of the test's own (default: silent). */
+  logger?: import('pino').Logger;
 }
 
 export async function startNode(options: TestNodeOptions): Promise<TestNode> {
@@ -41,7 +43,7 @@ export async function startNode(options: TestNodeOptions): Promise<TestNode> {
   if ('problems' in result) throw new Error(`test config invalid: ${JSON.stringify(result.problems)}`);
   const node = await createEdgeNode({
     config: result.config,
-    logger: pino({ level: 'silent' }),
+    logger: options.logger ?? pino({ level: 'silent' }),
     ...(options.now ? { now: options.now } : {}),
   });
   const url = `http://${node.addresses[0]}`;

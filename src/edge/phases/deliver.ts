@@ -64,8 +64,11 @@ function requestedRange(ctx: RequestContext, record: EntryRecord): ByteRange {
   return { start, end };
 }
 
-/** Answers the request from `record`. Cache-Status parts must already be set on ctx. */
-export function deliverStored(edge: Edge, ctx: RequestContext, record: EntryRecord): void {
+/**
+ * Answers the request from `record`. Cache-Status parts must already be set on ctx. Returns
+ * true when the whole response was written at once, false when a large body streams on.
+ */
+export function deliverStored(edge: Edge, ctx: RequestContext, record: EntryRecord): boolean {
   if (record.range !== undefined) return deliverPartial(edge, ctx, record);
   const { res } = ctx;
   const age = currentAge(record, ctx.now);
@@ -77,14 +80,14 @@ export function deliverStored(edge: Edge, ctx: RequestContext, record: EntryReco
     // RFC 9110 §15.4.5: a 304 carries the fields a 200 would, minus the content ones.
     res.writeHead(304, stripContentFields(headers));
     res.end();
-    return;
+    return true;
   }
   const range = requestedRange(ctx, record);
   if (range === 'unsatisfiable') {
     headers.push('Content-Range', `bytes */${record.size}`, 'Content-Length', '0');
     res.writeHead(416, headers);
     res.end();
-    return;
+    return true;
   }
   const start = range ? range.start : 0;
   const end = range ? range.end : record.size - 1;
@@ -94,15 +97,16 @@ export function deliverStored(edge: Edge, ctx: RequestContext, record: EntryReco
   res.writeHead(range ? 206 : record.status, headers);
   if (ctx.method === 'HEAD' || record.size === 0) {
     res.end();
-    return;
+    return true;
   }
   const body = edge.store.smallBody(record);
   if (body !== undefined) {
     ctx.bytes += length;
     res.end(range ? body.subarray(start, end + 1) : body);
-    return;
+    return true;
   }
   streamChunks(edge, ctx, record, start, end);
+  return false;
 }
 
 /**
@@ -110,13 +114,13 @@ export function deliverStored(edge: Edge, ctx: RequestContext, record: EntryReco
  * NOT send a partial response to a client without explicitly marking it"), and only for a
  * range wholly inside the stored piece (the lookup sent anything else to the origin).
  */
-function deliverPartial(edge: Edge, ctx: RequestContext, record: EntryRecord): void {
+function deliverPartial(edge: Edge, ctx: RequestContext, record: EntryRecord): boolean {
   const { res } = ctx;
   const piece = record.range!;
   const range = rangeWithin(ctx.req.headers.range, piece);
   if (range === undefined) {
     res.destroy(new Error('partial entry asked for a range it does not hold'));
-    return;
+    return false;
   }
   if (ctx.cacheStatus.hit) ctx.cacheStatus.ttl = Math.trunc(remainingFreshness(record, ctx.now));
   const length = range.end - range.start + 1;
@@ -138,9 +142,10 @@ function deliverPartial(edge: Edge, ctx: RequestContext, record: EntryRecord): v
   if (body !== undefined) {
     ctx.bytes += length;
     res.end(body.subarray(offset, offset + length));
-    return;
+    return true;
   }
   streamChunks(edge, ctx, record, offset, offset + length - 1);
+  return false;
 }
 
 const CONTENT_FIELDS: ReadonlySet<string> = new Set([

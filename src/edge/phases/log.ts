@@ -5,8 +5,8 @@
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
 
-export function logRequest(edge: Edge, ctx: RequestContext): void {
-  if (ctx.logged || ctx.holdLog || !ctx.res.closed) return;
+export function logRequest(edge: Edge, ctx: RequestContext, answered = false): void {
+  if (ctx.logged || ctx.holdLog || (!answered && !ctx.res.closed)) return;
   ctx.logged = true;
   const { metrics } = edge;
   metrics.lookupsBy(ctx.lookup).inc();
@@ -27,7 +27,7 @@ export function logRequest(edge: Edge, ctx: RequestContext): void {
       originMs: ctx.originMs === undefined ? undefined : Math.round(ctx.originMs * 10) / 10,
       bytes: ctx.bytes,
       ms: Math.round((performance.now() - ctx.start) * 10) / 10,
-      complete: res.writableFinished,
+      complete: answered || res.writableFinished,
       client: ctx.clientAddress,
       err: ctx.error?.code,
     },

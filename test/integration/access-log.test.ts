@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
+import { startNode, type TestNode } from '../helpers/node.ts';
+import { respond, startOrigin, type TestOrigin } from '../helpers/origin.ts';
+import { rawExchange } from '../helpers/raw.ts';
+
+describe('the access log', () => {
+  let origin: TestOrigin;
+  let edge: TestNode;
+  const lines: Array<Record<string, unknown>> = [];
+
+  before(async () => {
+    origin = await startOrigin({
+      '/page': respond(200, { 'cache-control': 'max-age=60' }, 'page'),
+      '/big': respond(200, { 'cache-control': 'max-age=60' }, Buffer.alloc(64 * 1024, 3)),
+      '/private': respond(200, { 'cache-control': 'no-store' }, 'nope'),
+    });
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line));
+        done();
+      },
+    });
+    edge = await startNode({
+      origin: origin.url,
+      logger: pino({ level: 'info' }, sink),
+      config: { logging: { level: 'info', access: true } },
+      cache: { memoryObjectSize: 1024, chunkSize: 16 * 1024 },
+    });
+  });
+  after(async () => {
+    await edge.close();
+    await origin.close();
+  });
+
+  const requests = () => lines.filter((line) => line.msg === 'request completed');
+
+  it('writes exactly one line per request, with the cache outcome, for hits, misses, passes and refusals', async () => {
+    await edge.get('/page');
+    await edge.get('/page');
+    await edge.get('/big');
+    await edge.get('/big'); // a hit streamed from LMDB chunks
+    await edge.get('/private');
+    await rawExchange(Number(new URL(edge.url).port), 'GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const seen = requests().map((line) => [line.path ?? '', line.cache, line.status, line.insert]);
+    assert.deepEqual(seen, [
+      ['/page', 'miss', 200, 'stored'],
+      ['/page', 'hit', 200, undefined],
+      ['/big', 'miss', 200, 'stored'],
+      ['/big', 'hit', 200, undefined],
+      ['/private', 'miss', 200, 'not-storable:no-store'],
+      ['', 'rejected', 400, undefined],
+    ]);
+    const bigHit = requests()[3]!;
+    assert.equal(bigHit.bytes, 64 * 1024);
+    assert.equal(bigHit.complete, true);
+  });
+});
