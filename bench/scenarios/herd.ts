@@ -17,6 +17,8 @@ const ORIGIN_DELAY_MS = 200;
 const KINDS: { kind: TargetKind; label: string; options?: Partial<TargetOptions> }[] = [
   { kind: 'origin', label: 'origin direct', options: { delayMs: ORIGIN_DELAY_MS } },
   { kind: 'strata', label: 'strata' },
+  // Two workers on both cores: the cold key must still reach the origin once per node.
+  { kind: 'strata', label: 'strata 2 workers', options: { workers: 2, cores: null } },
   { kind: 'nginx', label: 'nginx lock on', options: { cacheLock: true } },
   { kind: 'nginx', label: 'nginx lock off', options: { cacheLock: false } },
   { kind: 'varnish', label: 'varnish' },
