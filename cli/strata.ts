@@ -4,13 +4,14 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
-  type ConfigOverrides,
   createEdgeNode,
   type DemoOrigin,
   formatProblems,
   isEdgeError,
   loadConfig,
+  type PrimaryFlags,
   readConfigFile,
+  runPrimary,
   startDemoOrigin,
   validateConfig,
 } from '../src/index.ts';
@@ -32,38 +33,19 @@ function fail(error: unknown): never {
   process.exit(1);
 }
 
-interface ServeFlags {
-  config?: string;
-  listen?: string;
-  origin?: string;
-  cacheDir?: string;
-  adminListen?: string;
-  adminToken?: string;
-  workers?: number | 'auto';
-  logLevel?: string;
-}
+/** The serve flags: the config file, and overrides of what it says. */
+type ServeFlags = PrimaryFlags;
 
 async function serve(flags: ServeFlags): Promise<void> {
-  const overrides: ConfigOverrides = {};
-  if (flags.listen) overrides.listen = flags.listen;
-  if (flags.origin) overrides.origin = flags.origin;
-  if (flags.cacheDir) overrides.cacheDir = flags.cacheDir;
-  if (flags.adminListen) overrides.adminListen = flags.adminListen;
-  if (flags.adminToken) overrides.adminToken = flags.adminToken;
-  if (flags.workers !== undefined) overrides.workers = flags.workers;
-  if (flags.logLevel) overrides.logLevel = flags.logLevel;
-  let config = loadConfig({ ...(flags.config ? { file: flags.config } : {}), env: process.env, overrides });
+  const { config: file, ...overrides } = flags;
+  const from = file ? { file } : {};
+  let config = loadConfig({ ...from, env: process.env, overrides });
   let demo: DemoOrigin | undefined;
   if (config.sites.length === 0) {
     demo = await startDemoOrigin();
-    config = loadConfig({
-      ...(flags.config ? { file: flags.config } : {}),
-      env: process.env,
-      overrides: { ...overrides, origin: demo.url },
-    });
+    config = loadConfig({ ...from, env: process.env, overrides: { ...overrides, origin: demo.url } });
   }
   if (config.workers !== 1) {
-    const { runPrimary } = await import('../src/cluster/primary.ts');
     return runPrimary(config, flags);
   }
   const node = await createEdgeNode({ config });

@@ -3,6 +3,8 @@
 export type { InspectView, ListOptions, ListView, StatsView, VariantView } from './admin/cache-view.ts';
 export type { OfflineCache, OfflineCacheOptions } from './admin/offline.ts';
 export { openCacheDirectory } from './admin/offline.ts';
+export type { PrimaryFlags } from './cluster/primary.ts';
+export { runPrimary } from './cluster/primary.ts';
 export type { ConfigOverrides, ConfigProblem, LoadOptions } from './config/load.ts';
 export { formatProblems, loadConfig, readConfigFile, validateConfig } from './config/load.ts';
 export type { Config, ConfigInput } from './config/schema.ts';

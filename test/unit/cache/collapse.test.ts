@@ -5,6 +5,7 @@ import { runInNewContext } from 'node:vm';
 import { CollapseTable, type LeaderOutcome } from '../../../src/cache/collapse.ts';
 import type { Fill } from '../../../src/cache/fill.ts';
 import { createClock } from '../../helpers/clock.ts';
+import { freshness } from '../../helpers/records.ts';
 
 const HIT_FOR_PASS_MS = 120_000;
 const never = new AbortController().signal;
@@ -15,16 +16,7 @@ function table() {
 }
 
 function shared(): LeaderOutcome {
-  const record = {
-    lifetime: 60,
-    responseTime: 0,
-    initialAge: 0,
-    swr: 0,
-    sie: 0,
-    noStale: false,
-    noCache: false,
-    invalidated: false,
-  };
+  const record = freshness();
   return {
     kind: 'shared',
     fill: {} as Fill,

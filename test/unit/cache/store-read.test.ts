@@ -6,6 +6,7 @@ import { after, describe, it } from 'node:test';
 import { pino } from 'pino';
 import type { EntryRecord } from '../../../src/cache/record.ts';
 import { CacheStore } from '../../../src/cache/store.ts';
+import { entryRecord } from '../../helpers/records.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'strata-store-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -23,35 +24,7 @@ function open(): CacheStore {
 }
 
 function record(bodyId: string, lifetime: number): EntryRecord {
-  return {
-    kind: 'entry',
-    v: 1,
-    url: 'http://a.test/x',
-    status: 200,
-    headers: ['cache-control', `max-age=${lifetime}`],
-    size: 0,
-    bodyId,
-    chunks: 0,
-    chunkSize: 1024,
-    etag: undefined,
-    lastModified: undefined,
-    contentEncoding: undefined,
-    authOk: false,
-    tags: [],
-    vary: [],
-    secondaryKey: '',
-    fillStartedAt: 0,
-    storedAt: 0,
-    source: 'max-age',
-    lifetime,
-    responseTime: 0,
-    initialAge: 0,
-    swr: 0,
-    sie: 0,
-    noStale: false,
-    noCache: false,
-    invalidated: false,
-  };
+  return entryRecord({ bodyId, lifetime, headers: ['cache-control', `max-age=${lifetime}`] });
 }
 
 describe('reading records', () => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { LockBroker } from '../../../src/cluster/lock-broker.ts';
 import type { FillAnnouncement, LockMessage } from '../../../src/cluster/protocol.ts';
+import { freshness } from '../../helpers/records.ts';
 
 const FILL: FillAnnouncement = {
   bodyId: 'body-1',
@@ -9,16 +10,7 @@ const FILL: FillAnnouncement = {
   headers: ['content-length', '10'],
   vary: [],
   secondaryKey: '',
-  freshness: {
-    lifetime: 60,
-    responseTime: 0,
-    initialAge: 0,
-    swr: 0,
-    sie: 0,
-    noStale: false,
-    noCache: false,
-    invalidated: false,
-  },
+  freshness: freshness(),
 };
 
 let broker: LockBroker | undefined;

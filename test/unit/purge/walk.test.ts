@@ -7,36 +7,9 @@ import { pino } from 'pino';
 import type { EntryRecord } from '../../../src/cache/record.ts';
 import { CacheStore } from '../../../src/cache/store.ts';
 import { PurgeService } from '../../../src/purge/service.ts';
+import { entryRecord } from '../../helpers/records.ts';
 
-const RECORD: EntryRecord = {
-  kind: 'entry',
-  v: 1,
-  url: '',
-  status: 200,
-  headers: [],
-  size: 1,
-  bodyId: '',
-  chunks: 1,
-  chunkSize: 262_144,
-  etag: undefined,
-  lastModified: undefined,
-  contentEncoding: undefined,
-  authOk: false,
-  tags: [],
-  vary: [],
-  secondaryKey: '',
-  fillStartedAt: 0,
-  storedAt: 0,
-  source: 'max-age',
-  lifetime: 60,
-  responseTime: 0,
-  initialAge: 0,
-  swr: 0,
-  sie: 0,
-  noStale: false,
-  noCache: false,
-  invalidated: false,
-};
+const RECORD: EntryRecord = entryRecord({ url: '', size: 1, bodyId: '', chunks: 1 });
 
 describe('PurgeService on a store', () => {
   let dir: string;
