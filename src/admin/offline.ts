@@ -2,7 +2,7 @@
  * The admin operations on a stopped node's cache directory: the CLI's `--cache-dir`. The
  * LMDB environment is opened directly and purged through the same purge service the
  * admin API uses, so an offline purge is logged too and reaches the peers when the node
- * starts again. Bodies of purged entries are swept at that start.
+ * starts again. Bodies of hard-purged entries are removed at once: nothing is reading them.
  */
 import { pino } from 'pino';
 import { CacheStore } from '../cache/store.ts';
@@ -46,6 +46,7 @@ export function openCacheDirectory(options: OfflineCacheOptions): OfflineCache {
     memoryObjectSize: 0,
     log,
     now: Date.now,
+    bodyGraceMs: 0,
   });
   const sortQuery: SortQuery = options.sortQueryHosts ?? (() => false);
   const purge = new PurgeService({

@@ -23,6 +23,11 @@ export interface StoreOptions {
   log: Logger;
   /** Clock for access times (ms). */
   now: () => number;
+  /**
+   * How long a replaced or removed body stays readable for responses still streaming it
+   * (default 60 s). 0 on a stopped node's directory: nobody is reading, remove at once.
+   */
+  bodyGraceMs?: number;
 }
 
 export type Lookup =
@@ -57,6 +62,7 @@ export class CacheStore {
   readonly options: StoreOptions;
   readonly #accessed = new Map<string, number>();
   #bodies = 0;
+  readonly #removals = new Set<Promise<void>>();
   /** Decoded records by key, with the bytes they were decoded from (see #read). */
   readonly #decoded = new Map<string, { bytes: Buffer; value: StoredValue }>();
   #writableAfter = 0;
@@ -345,6 +351,15 @@ export class CacheStore {
 
   removeBodyLater(bodyId: string, chunks: number): void {
     if (this.#closed) return;
+    if (this.options.bodyGraceMs === 0) {
+      // In a write transaction this runs inside it; otherwise close() waits for it.
+      const removal = this.write(() => {
+        for (let i = 0; i < chunks; i++) this.chunks.remove([bodyId, i]);
+      }).catch(() => {});
+      this.#removals.add(removal);
+      void removal.finally(() => this.#removals.delete(removal));
+      return;
+    }
     const timer = setTimeout(() => {
       this.#timers.delete(timer);
       this.memory.delete(bodyId);
@@ -352,7 +367,7 @@ export class CacheStore {
       this.write(() => {
         for (let i = 0; i < chunks; i++) this.chunks.remove([bodyId, i]);
       }).catch(() => {});
-    }, BODY_GRACE_MS);
+    }, this.options.bodyGraceMs ?? BODY_GRACE_MS);
     timer.unref();
     this.#timers.add(timer);
   }
@@ -381,6 +396,7 @@ export class CacheStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     await this.flushAccess().catch(() => {});
+    await Promise.all(this.#removals);
     this.#closed = true;
     guarded.delete(this);
     for (const timer of this.#timers) clearTimeout(timer);
