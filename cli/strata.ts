@@ -66,6 +66,25 @@ async function serve(flags: ServeFlags): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // SIGHUP: the config file read again; sites and origins change in place (with more than
+  // one worker the primary replaces the workers one at a time instead).
+  process.on('SIGHUP', () => {
+    try {
+      const next = loadConfig({
+        ...from,
+        env: process.env,
+        overrides: demo ? { ...overrides, origin: demo.url } : overrides,
+      });
+      const needRestart = node.reloadSites(next);
+      process.stderr.write(
+        `strata: SIGHUP: sites and origins reloaded${needRestart.length > 0 ? `; restart to apply ${needRestart.join(', ')}` : ''}\n`,
+      );
+    } catch (error) {
+      process.stderr.write(
+        `strata: SIGHUP: configuration not reloaded, the running one stays: ${isEdgeError(error) ? error.message : String(error)}\n`,
+      );
+    }
+  });
 }
 
 function checkConfig(file: string): void {

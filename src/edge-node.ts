@@ -48,6 +48,12 @@ export interface EdgeNode {
   idle(): Promise<void>;
   /** Runs one eviction pass now (tests and the admin API). */
   evict(): Promise<void>;
+  /**
+   * Takes sites and origins from a new configuration (SIGHUP) without dropping a connection:
+   * requests already at an origin finish there, new ones use the new table. Returns the
+   * top-level sections that differ but need a restart to take effect.
+   */
+  reloadSites(next: Config): string[];
   close(): Promise<void>;
 }
 
@@ -72,17 +78,15 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
   });
   const metrics = createMetrics();
   metrics.storeCapacity.set(config.cache.maxSize);
-  const origins = new Map(config.origins.map((origin) => [origin.name, new Origin(origin)]));
-  const sites = new SiteTable(
-    config.sites,
-    (site) => new OriginPool(site.origins.map((name) => origins.get(name)!)),
-  );
+  const initial = buildSites(config);
+  let origins = initial.origins;
+  const retired = new Set<Origin>();
   const tagHeaders = config.cache.tagHeaders.map((name) => name.toLowerCase());
   const edge: Edge = {
     config,
     store,
     collapse: options.collapse ?? new CollapseTable(config.cache.hitForPass, now),
-    sites,
+    sites: initial.sites,
     metrics,
     log,
     now,
@@ -160,6 +164,27 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     fanOut,
     evict: () => evictor.runOnce(),
     idle: () => idle(edge),
+    reloadSites(next) {
+      const built = buildSites(next);
+      edge.sites = built.sites;
+      for (const origin of origins.values()) retired.add(origin);
+      const old = [...origins.values()];
+      origins = built.origins;
+      const timer = setTimeout(() => {
+        for (const origin of old) {
+          retired.delete(origin);
+          void origin.close();
+        }
+      }, 60_000);
+      timer.unref();
+      const fixed = ['listeners', 'cache', 'admin', 'workers', 'proxy', 'logging', 'purge'] as const;
+      const changed = fixed.filter((key) => JSON.stringify(next[key]) !== JSON.stringify(config[key]));
+      log.info(
+        { sites: next.sites.length, origins: next.origins.length, needRestart: changed },
+        'sites and origins reloaded',
+      );
+      return [...changed];
+    },
     close() {
       closing ??= (async () => {
         await Promise.all([...listeners.map((l) => l.close()), admin?.close()]);
@@ -167,7 +192,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
         await fanOut?.stop();
         await purge.drain();
         await evictor.stop();
-        await Promise.all([...origins.values()].map((o) => o.close()));
+        await Promise.all([...origins.values(), ...retired].map((o) => o.close()));
         await store.close();
         log.info('edge node stopped');
         log.flush?.();
@@ -221,4 +246,13 @@ function createPurge(edge: Edge, upkeep: boolean): { purge: PurgeService; fanOut
 
 async function idle(edge: Edge): Promise<void> {
   for (let round = 0; round < 100 && edge.work.size > 0; round++) await Promise.allSettled([...edge.work]);
+}
+
+function buildSites(config: Config): { origins: Map<string, Origin>; sites: SiteTable } {
+  const origins = new Map(config.origins.map((origin) => [origin.name, new Origin(origin)]));
+  const sites = new SiteTable(
+    config.sites,
+    (site) => new OriginPool(site.origins.map((name) => origins.get(name)!)),
+  );
+  return { origins, sites };
 }

@@ -10,7 +10,8 @@ export interface Edge {
   readonly config: Config;
   readonly store: CacheStore;
   readonly collapse: CollapseTable;
-  readonly sites: SiteTable;
+  /** Host → site; replaced as a whole when the configuration is reloaded (SIGHUP). */
+  sites: SiteTable;
   readonly metrics: Metrics;
   readonly log: Logger;
   /** Wall-clock milliseconds; injected so tests control time. */

@@ -83,4 +83,57 @@ describe('the strata command', () => {
     assert.equal(ok.status, 0, ok.stderr);
     assert.match(ok.stdout, /valid/);
   });
+
+  it('reloads sites and origins on SIGHUP without stopping, and keeps the running config when the new one is invalid', async () => {
+    const { startOrigin, respond } = await import('../helpers/origin.ts');
+    const first = await startOrigin({ '/who': respond(200, { 'cache-control': 'no-store' }, 'first') });
+    const second = await startOrigin({ '/who': respond(200, { 'cache-control': 'no-store' }, 'second') });
+    const file = join(dir, 'reload.yaml');
+    const configFor = (url: string) =>
+      `origins:\n  - name: app\n    url: ${url}\nsites:\n  - name: app\n    hosts: ["*"]\n    origins: [app]\n`;
+    writeFileSync(file, configFor(first.url));
+    const child = spawn(
+      process.execPath,
+      [
+        CLI,
+        'serve',
+        '--config',
+        file,
+        '--listen',
+        '127.0.0.1:0',
+        '--admin-listen',
+        '127.0.0.1:0',
+        '--cache-dir',
+        join(dir, 'reload-cache'),
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const waitFor = async (pattern: RegExp) => {
+      for (let i = 0; i < 150 && !pattern.test(stderr); i++) await new Promise((r) => setTimeout(r, 100));
+      const match = pattern.exec(stderr);
+      assert.ok(match, `no ${pattern} in: ${stderr}`);
+      return match;
+    };
+    try {
+      const url = (await waitFor(/serving on (http:\/\/[\d.:]+)/))[1]!;
+      assert.equal((await request(`${url}/who`)).text, 'first');
+      writeFileSync(file, configFor(second.url));
+      child.kill('SIGHUP');
+      await waitFor(/SIGHUP: sites and origins reloaded/);
+      assert.equal((await request(`${url}/who`)).text, 'second');
+      writeFileSync(file, 'origins: nonsense\n');
+      child.kill('SIGHUP');
+      await waitFor(/configuration not reloaded/);
+      assert.equal((await request(`${url}/who`)).text, 'second');
+      assert.equal(child.exitCode, null, 'still running');
+    } finally {
+      child.kill('SIGKILL');
+      await first.close();
+      await second.close();
+    }
+  });
 });
