@@ -20,6 +20,7 @@ import { formatCacheStatus } from '../observability/cache-status.ts';
 import type { OriginResponse } from '../origin/pool.ts';
 import { createContext, type RequestContext } from './context.ts';
 import type { Edge } from './edge.ts';
+import { type Combinable, combinable, combinePartial } from './phases/combine.ts';
 import { deliverStored } from './phases/deliver.ts';
 import { fetchOrigin } from './phases/fetch.ts';
 import { hash } from './phases/hash.ts';
@@ -122,7 +123,9 @@ export class Pipeline {
           ? 'request'
           : 'stale'
         : found.reason;
-    ctx.cacheStatus.fwd = fwd;
+    // RFC 9111 §3.4: a Range reaching past a stored partial with a strong ETag asks only for the rest.
+    const partial = ranged ? combinable(edge, ctx) : undefined;
+    ctx.cacheStatus.fwd = partial ? 'partial' : fwd;
     const collapsible =
       !ranged && headers.authorization === undefined && !edge.collapse.isHitForPass(ctx.storage);
     if (collapsible) {
@@ -175,6 +178,7 @@ export class Pipeline {
         method: 'GET',
         validate: stored?.record,
         range: ranged,
+        combine: partial,
       });
     } catch (error) {
       settle({ kind: 'failed' });
@@ -200,6 +204,8 @@ export class Pipeline {
         settle({ kind: 'failed' });
       }
     }
+    if (partial && (await this.#combine(ctx, partial, response, requestTime, responseTime, generation)))
+      return;
     const plan = planStore(edge, ctx, response, requestTime, responseTime);
     if (!plan.storable) {
       settle({ kind: 'uncacheable' });
@@ -244,6 +250,57 @@ export class Pipeline {
       markDone();
       ctx.holdLog = false;
       logRequest(edge, ctx);
+    }
+  }
+
+  /**
+   * RFC 9111 §3.4: the origin's answer to a request for the rest of a partial entry. A 206 of the
+   * same strong ETag is combined with the piece; a 200 of known length (If-Range did not match,
+   * or the origin ignores Range) is stored as usual and the client's range answered from it.
+   * False: nothing was done, the response goes the usual way.
+   */
+  async #combine(
+    ctx: RequestContext,
+    partial: Combinable,
+    response: OriginResponse,
+    requestTime: number,
+    responseTime: number,
+    generation: string,
+  ): Promise<boolean> {
+    const edge = this.edge;
+    if (response.status === 206)
+      return combinePartial(edge, ctx, partial, response, requestTime, responseTime, generation);
+    if (response.status !== 200) return false;
+    const plan = planStore(edge, ctx, response, requestTime, responseTime);
+    if (!plan.storable || plan.contentLength === undefined) return false;
+    ctx.id = plan.id;
+    ctx.holdLog = true;
+    const fill = new FillImpl(edge.store, edge.store.createWriter(ctx.storage), true);
+    try {
+      await this.#runFill(ctx, fill, response, plan.contentLength, (writer, last) =>
+        writer.commit(
+          plan.id,
+          plan.record,
+          last,
+          () => edge.store.purgeGeneration(ctx.storage) === generation,
+        ),
+      );
+      const chunks = fill.completeChunks;
+      if (chunks === undefined || fill.bodyId === undefined) {
+        sendError(
+          edge,
+          ctx,
+          new EdgeError('EDGE_ERR_ORIGIN_BODY_INCOMPLETE', 'origin response incomplete'),
+          false,
+        );
+        return true;
+      }
+      ctx.cacheStatus.stored = ctx.insert === 'stored';
+      // A superseded body stays readable for its grace period: the client is answered from it.
+      deliverStored(edge, ctx, { ...plan.record, bodyId: fill.bodyId, chunks, size: fill.received });
+      return true;
+    } finally {
+      ctx.holdLog = false;
     }
   }
 

@@ -3,7 +3,16 @@
  * closer to the origin wrote.
  */
 
-export type ForwardReason = 'miss' | 'stale' | 'uri-miss' | 'vary-miss' | 'request' | 'method' | 'bypass';
+export type ForwardReason =
+  | 'miss'
+  | 'stale'
+  | 'uri-miss'
+  | 'vary-miss'
+  | 'request'
+  | 'method'
+  | 'bypass'
+  /** RFC 9211 §2.2: a partial response was stored and more of it was fetched (RFC 9111 §3.4). */
+  | 'partial';
 
 export interface CacheStatusParts {
   hit?: boolean;

@@ -82,3 +82,74 @@ export function rangeWithin(
   }
   return start >= stored.start && end <= stored.end ? { start, end } : undefined;
 }
+
+/** A span of bytes to ask the origin for; `end` undefined is "to the end" (`bytes=start-`). */
+export interface Span {
+  start: number;
+  end: number | undefined;
+}
+
+/** RFC 9110 §8.8.3: a strong entity tag (not `W/`); only those may combine parts (§15.3.7.3). */
+export function isStrongEtag(etag: string | undefined): etag is string {
+  return etag !== undefined && /^"[^"]*"$/.test(etag);
+}
+
+/**
+ * RFC 9111 §3.4: what to ask the origin for so that, combined with the stored piece, a Range
+ * request can be answered — the bytes of the request the piece lacks, as one span touching or
+ * overlapping the piece. Undefined when nothing is missing (the range is inside the piece),
+ * when the request cannot be resolved (several ranges, other units, a suffix or an
+ * unsatisfiable start against an unknown or known complete length), or when it lies apart
+ * from the piece (then there is nothing to combine: the response replaces the piece).
+ */
+export function missingSpan(header: string | undefined, stored: StoredRange): Span | undefined {
+  if (header === undefined) return undefined;
+  const match = /^\s*bytes\s*=\s*(\d{0,15})\s*-\s*(\d{0,15})\s*$/i.exec(header);
+  if (match === null || (match[1] === '' && match[2] === '')) return undefined;
+  const complete = stored.complete;
+  let start: number;
+  let end: number | undefined;
+  if (match[1] === '') {
+    const suffix = Number(match[2]);
+    if (complete === undefined || suffix === 0) return undefined;
+    start = Math.max(0, complete - suffix);
+    end = complete - 1;
+  } else {
+    start = Number(match[1]);
+    const last = match[2] === '' ? undefined : Number(match[2]);
+    const limit = complete === undefined ? undefined : complete - 1;
+    end = last === undefined ? limit : limit === undefined ? last : Math.min(last, limit);
+    if (end !== undefined && end < start) return undefined;
+  }
+  if (complete !== undefined && start >= complete) return undefined;
+  if (end !== undefined && start >= stored.start && end <= stored.end) return undefined;
+  // Apart from the piece: no contiguous union.
+  if (start > stored.end + 1 || (end !== undefined && end < stored.start - 1)) return undefined;
+  if (start >= stored.start) return { start: stored.end + 1, end };
+  if (end !== undefined && end <= stored.end) return { start, end: stored.start - 1 };
+  return { start, end };
+}
+
+/** The Range field value asking for `span`. */
+export function spanHeader(span: Span): string {
+  return `bytes=${span.start}-${span.end ?? ''}`;
+}
+
+/**
+ * RFC 9111 §3.4: the union of a stored piece and a new one of the same representation, when
+ * they touch or overlap and agree on the complete length; undefined otherwise.
+ */
+export function combineRanges(stored: StoredRange, piece: StoredRange): StoredRange | undefined {
+  if (stored.complete !== undefined && piece.complete !== undefined && stored.complete !== piece.complete)
+    return undefined;
+  if (piece.start > stored.end + 1 || piece.end < stored.start - 1) return undefined;
+  const complete = stored.complete ?? piece.complete;
+  const end = Math.max(stored.end, piece.end);
+  if (complete !== undefined && end >= complete) return undefined;
+  return { start: Math.min(stored.start, piece.start), end, complete };
+}
+
+/** Whether a piece is the whole representation: 0..complete-1 with a known complete length. */
+export function coversWhole(range: StoredRange): boolean {
+  return range.start === 0 && range.complete !== undefined && range.end === range.complete - 1;
+}

@@ -33,6 +33,8 @@ export interface FetchOptions {
   validate?: EntryRecord | undefined;
   /** With fill: ask for the client's Range, to store the 206 as a partial entry. */
   range?: boolean;
+  /** With fill and range: the Range and If-Range to send instead of the client's (RFC 9111 §3.4). */
+  combine?: { range: string; ifRange: string } | undefined;
   /** Send GET for a HEAD request (to store the response). */
   method?: string;
   signal?: AbortSignal;
@@ -71,6 +73,10 @@ export function originRequestHeaders(
   headers['surrogate-capability'] = surrogateCapability(req.headers['surrogate-capability'], edge.name);
   const origin = ctx.site!.pool.origins[0]!;
   headers.host = origin.config.hostHeader ?? ctx.host;
+  if (options.combine) {
+    headers.range = options.combine.range;
+    headers['if-range'] = options.combine.ifRange;
+  }
   if (options.validate) {
     if (options.validate.etag !== undefined) headers['if-none-match'] = options.validate.etag;
     if (options.validate.lastModified !== undefined)
