@@ -54,6 +54,21 @@ export interface Measured extends LoadResult {
   originRequests: number | null;
 }
 
+/** The columns every load measurement fills in a report row. */
+export function measuredCells(label: string, connections: number, m: Measured) {
+  return {
+    target: label,
+    conns: connections,
+    rps: m.rps,
+    p50: m.p50Ms,
+    p99: m.p99Ms,
+    errors: m.errors,
+    rss: m.rssMiB,
+    cpu: m.cpuUsPerRequest,
+    other: m.interference,
+  };
+}
+
 export interface MeasureOptions {
   path: string;
   connections: number;

@@ -6,7 +6,14 @@
 import { GENERATOR, runLoad } from '../lib/generator.ts';
 import { PINNING } from '../lib/processes.ts';
 import { addRatio, col, emptyReport, type ScenarioReport } from '../lib/report.ts';
-import { type BenchContext, eachTarget, measure, type Scenario, warmupS } from '../lib/scenario.ts';
+import {
+  type BenchContext,
+  eachTarget,
+  measure,
+  measuredCells,
+  type Scenario,
+  warmupS,
+} from '../lib/scenario.ts';
 import type { TargetKind } from '../lib/targets.ts';
 import { LOAD_COLUMNS } from './hit.ts';
 import { withOrigin } from './origin.ts';
@@ -70,15 +77,7 @@ async function runForward(ctx: BenchContext, options: ForwardOptions): Promise<S
         originPid: origin.proc.pid,
       });
       report.rows.push({
-        target: label,
-        conns: connections,
-        rps: m.rps,
-        p50: m.p50Ms,
-        p99: m.p99Ms,
-        errors: m.errors,
-        rss: m.rssMiB,
-        cpu: m.cpuUsPerRequest,
-        other: m.interference,
+        ...measuredCells(label, connections, m),
         originRequests: target.kind === 'origin' ? null : m.originRequests,
       });
     });

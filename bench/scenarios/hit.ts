@@ -6,7 +6,15 @@ import type { SizeName } from '../lib/bodies.ts';
 import { GENERATOR, runLoad } from '../lib/generator.ts';
 import { PINNING } from '../lib/processes.ts';
 import { addRatio, col, emptyReport, medianRows, type Row, type ScenarioReport } from '../lib/report.ts';
-import { type BenchContext, eachTarget, measure, prime, type Scenario, warmupS } from '../lib/scenario.ts';
+import {
+  type BenchContext,
+  eachTarget,
+  measure,
+  measuredCells,
+  prime,
+  type Scenario,
+  warmupS,
+} from '../lib/scenario.ts';
 import type { TargetKind } from '../lib/targets.ts';
 import { withOrigin } from './origin.ts';
 
@@ -110,15 +118,7 @@ async function runHit(
             originPid: origin.proc.pid,
           });
           samples.push({
-            target: label,
-            conns: connections,
-            rps: m.rps,
-            p50: m.p50Ms,
-            p99: m.p99Ms,
-            errors: m.errors,
-            rss: m.rssMiB,
-            cpu: m.cpuUsPerRequest,
-            other: m.interference,
+            ...measuredCells(label, connections, m),
             originRequests: target.kind === 'ceiling' ? null : m.originRequests,
           });
         }

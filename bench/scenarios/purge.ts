@@ -7,7 +7,14 @@ import { GENERATOR } from '../lib/generator.ts';
 import { cacheOutcome, request } from '../lib/http.ts';
 import { PINNING } from '../lib/processes.ts';
 import { col, emptyReport, type ScenarioReport } from '../lib/report.ts';
-import { type BenchContext, eachTarget, measure, prime, type Scenario } from '../lib/scenario.ts';
+import {
+  type BenchContext,
+  eachTarget,
+  measure,
+  measuredCells,
+  prime,
+  type Scenario,
+} from '../lib/scenario.ts';
 import type { Target } from '../lib/targets.ts';
 import { LOAD_COLUMNS } from './hit.ts';
 import { withOrigin } from './origin.ts';
@@ -120,15 +127,7 @@ async function runPurge(ctx: BenchContext): Promise<ScenarioReport> {
       ] as const) {
         const purging = label === 'hits + purges';
         report.rows.push({
-          target: label,
-          conns: connections,
-          rps: m.rps,
-          p50: m.p50Ms,
-          p99: m.p99Ms,
-          errors: m.errors,
-          rss: m.rssMiB,
-          cpu: m.cpuUsPerRequest,
-          other: m.interference,
+          ...measuredCells(label, connections, m),
           purges: purging ? loop.sent : null,
           purgeFailed: purging ? loop.failed : null,
           refilledMisses: purging ? loop.refilledMisses : null,
