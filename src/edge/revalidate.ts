@@ -4,6 +4,7 @@
  */
 
 import { toHeaderMap } from '../cache/policy/semantics.ts';
+import { selectedForUpdate } from '../cache/policy/update.ts';
 import type { EntryRecord } from '../cache/record.ts';
 import { endToEndResponseHeaders } from '../http/headers.ts';
 import type { OriginResponse } from '../origin/pool.ts';
@@ -24,17 +25,13 @@ const KEEP_STORED: ReadonlySet<string> = new Set([
   'age',
 ]);
 
-/** Whether a 304 may update this stored response (§4.3.4: validators must agree). */
+/** Whether a 304 may update this stored response (RFC 9111 §4.3.4: validators must agree). */
 export function matchesStored(record: EntryRecord, response: OriginResponse): boolean {
-  const etag = response.headers.etag;
-  if (typeof etag === 'string' && record.etag !== undefined) {
-    return etag.replace(/^W\//, '') === record.etag.replace(/^W\//, '');
-  }
-  const lastModified = response.headers['last-modified'];
-  if (typeof lastModified === 'string' && record.lastModified !== undefined && record.etag === undefined) {
-    return lastModified === record.lastModified;
-  }
-  return true;
+  const { etag, 'last-modified': lastModified } = response.headers;
+  return selectedForUpdate(record, {
+    etag: typeof etag === 'string' ? etag : undefined,
+    lastModified: typeof lastModified === 'string' ? lastModified : undefined,
+  });
 }
 
 export function refreshedRecord(

@@ -7,8 +7,12 @@ const RFC850 =
 const ASCTIME =
   /^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d \d{2}:\d{2}:\d{2} \d{4}$/;
 
-/** Milliseconds since the epoch, or undefined when the value is not an HTTP-date. */
-export function parseHttpDate(value: string | undefined): number | undefined {
+/**
+ * Milliseconds since the epoch, or undefined when the value is not an HTTP-date. `now` is the
+ * instant the date was received, the reference for RFC 850 two-digit years; without it the
+ * years are read in the window 1970–2069. No wall clock is read here.
+ */
+export function parseHttpDate(value: string | undefined, now?: number): number | undefined {
   if (value === undefined) return undefined;
   const text = value.trim();
   if (IMF.test(text)) return validDate(Date.parse(text), Number(text.slice(5, 7)));
@@ -16,7 +20,8 @@ export function parseHttpDate(value: string | undefined): number | undefined {
     // Two-digit years: RFC 9110 §5.6.7 — more than 50 years in the future means the past century.
     const parts = /^\w+, (\d{2})-(\w{3})-(\d{2}) (\d{2}:\d{2}:\d{2}) GMT$/.exec(text)!;
     let year = 2000 + Number(parts[3]);
-    if (year > new Date().getUTCFullYear() + 50) year -= 100;
+    const reference = now === undefined ? 2019 : new Date(now).getUTCFullYear();
+    if (year > reference + 50) year -= 100;
     return validDate(Date.parse(`${parts[1]} ${parts[2]} ${year} ${parts[4]} GMT`), Number(parts[1]));
   }
   if (ASCTIME.test(text)) {

@@ -4,65 +4,13 @@
  * streamed chunk by chunk from LMDB. Synchronous up to the first byte written.
  */
 
-import { parseHttpDate } from '../../cache/policy/http-date.ts';
+import { isConditional, notModified, requestedRange } from '../../cache/policy/conditional.ts';
 import { rangeWithin } from '../../cache/policy/partial.ts';
 import { currentAge, remainingFreshness } from '../../cache/policy/reuse.ts';
 import { type EntryRecord, storedHeader } from '../../cache/record.ts';
 import { formatCacheStatus } from '../../observability/cache-status.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
-
-/** RFC 9110 §8.8.3.2 weak comparison of an entity tag against an If-None-Match list. */
-export function etagMatches(list: string, etag: string | undefined): boolean {
-  if (list.trim() === '*') return etag !== undefined;
-  if (etag === undefined) return false;
-  const opaque = etag.replace(/^W\//, '');
-  for (const candidate of list.split(',')) if (candidate.trim().replace(/^W\//, '') === opaque) return true;
-  return false;
-}
-
-/** RFC 9110 §13.2.2: If-None-Match first; If-Modified-Since only without it. */
-function notModified(ctx: RequestContext, record: EntryRecord): boolean {
-  if (record.status !== 200) return false;
-  const headers = ctx.req.headers;
-  const inm = headers['if-none-match'];
-  if (inm !== undefined) return etagMatches(inm, record.etag);
-  const ims = headers['if-modified-since'];
-  if (ims === undefined) return false;
-  const since = parseHttpDate(ims);
-  // RFC 9111 §4.3.2: without Last-Modified, the stored Date or the time it was received.
-  const modified =
-    parseHttpDate(record.lastModified) ?? parseHttpDate(storedHeader(record, 'date')) ?? record.responseTime;
-  return since !== undefined && modified <= since;
-}
-
-type ByteRange = { start: number; end: number } | 'unsatisfiable' | undefined;
-
-/** RFC 9110 §14.2: one bytes range (several ranges are answered with the whole body). */
-function requestedRange(ctx: RequestContext, record: EntryRecord): ByteRange {
-  const header = ctx.req.headers.range;
-  if (header === undefined || ctx.method !== 'GET' || record.status !== 200) return undefined;
-  const ifRange = ctx.req.headers['if-range'];
-  if (ifRange !== undefined) {
-    // §13.1.5: a strong entity tag or a date must match exactly, else the whole body.
-    const strongMatch = record.etag !== undefined && !record.etag.startsWith('W/') && ifRange === record.etag;
-    const dateMatch = record.lastModified !== undefined && ifRange === record.lastModified;
-    if (!strongMatch && !dateMatch) return undefined;
-  }
-  const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
-  if (!match || (match[1] === '' && match[2] === '')) return undefined;
-  const size = record.size;
-  if (match[1] === '') {
-    const suffix = Number(match[2]);
-    if (suffix === 0) return 'unsatisfiable';
-    return { start: Math.max(0, size - suffix), end: size - 1 };
-  }
-  const start = Number(match[1]);
-  const end = match[2] === '' ? size - 1 : Math.min(Number(match[2]), size - 1);
-  if (start >= size) return 'unsatisfiable';
-  if (end < start) return undefined;
-  return { start, end };
-}
 
 /**
  * Answers the request from `record`. Cache-Status parts must already be set on ctx. Returns
@@ -76,13 +24,17 @@ export function deliverStored(edge: Edge, ctx: RequestContext, record: EntryReco
   const headers = record.headers.slice();
   headers.push('Age', String(age), 'Cache-Status', formatCacheStatus(edge.name, ctx.cacheStatus));
   edge.store.touch(ctx.id || ctx.storage);
-  if ((ctx.method === 'GET' || ctx.method === 'HEAD') && notModified(ctx, record)) {
+  const fields = ctx.req.headers;
+  if (
+    isConditional(fields) &&
+    notModified(ctx.method, fields, record, storedHeader(record, 'date'), ctx.now)
+  ) {
     // RFC 9110 §15.4.5: a 304 carries the fields a 200 would, minus the content ones.
     res.writeHead(304, stripContentFields(headers));
     res.end();
     return true;
   }
-  const range = requestedRange(ctx, record);
+  const range = requestedRange(ctx.method, fields, record);
   if (range === 'unsatisfiable') {
     headers.push('Content-Range', `bytes */${record.size}`, 'Content-Length', '0');
     res.writeHead(416, headers);

@@ -54,3 +54,11 @@ describe('parseHttpDate', () => {
     assert.equal(parseHttpDate(formatHttpDate(EXPECTED)), EXPECTED);
   });
 });
+
+describe('parseHttpDate two-digit years', () => {
+  it('reads RFC 850 years against the reference instant, not the wall clock', () => {
+    const in2090 = Date.UTC(2090, 0, 1);
+    assert.equal(parseHttpDate('Sunday, 06-Nov-94 08:49:37 GMT', in2090), Date.UTC(2094, 10, 6, 8, 49, 37));
+    assert.equal(parseHttpDate('Sunday, 06-Nov-94 08:49:37 GMT'), EXPECTED);
+  });
+});
