@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createClock } from '../helpers/clock.ts';
+import { metricsDelta } from '../helpers/metrics.ts';
+import { startNode, type TestNode } from '../helpers/node.ts';
+import { respond, startOrigin, type TestOrigin } from '../helpers/origin.ts';
+
+/** The counters an operator watches, asserted as varnishtest asserts its counters. */
+describe('counters', () => {
+  let origin: TestOrigin;
+  let edge: TestNode;
+  const clock = createClock();
+  const long = `/catalogue/products/${'spring-collection-'.repeat(6)}item-4711.html?colour=blue&size=m`;
+
+  before(async () => {
+    origin = await startOrigin({
+      [long]: respond(200, { 'cache-control': 'max-age=60' }, 'product page'),
+      '/pass': respond(200, { 'cache-control': 'no-store' }, 'never stored'),
+      '/revalidate': (req, res) => {
+        res.writeHead(req.headers['if-none-match'] === '"r1"' ? 304 : 200, {
+          'cache-control': 'max-age=1',
+          etag: '"r1"',
+        });
+        res.end(req.headers['if-none-match'] === undefined ? 'validated' : undefined);
+      },
+    });
+    edge = await startNode({ origin: origin.url, now: clock.now });
+  });
+  after(async () => {
+    await edge.close();
+    await origin.close();
+  });
+
+  it('counts a miss that stores, then a hit, with one origin request', async () => {
+    assert.ok(long.length > 100);
+    const counters = await metricsDelta(edge.node.metrics.registry);
+    assert.equal(
+      (await edge.get(long)).headers['cache-status'],
+      'strata; fwd=miss; fwd-status=200; stored',
+    );
+    const hit = await edge.get(long);
+    assert.equal(hit.text, 'product page');
+    assert.match(String(hit.headers['cache-status']), /^strata; hit/);
+    assert.equal(origin.count(long), 1);
+    assert.deepEqual(await counters.delta(), {
+      'strata_cache_lookups_total{result="miss"}': 1,
+      'strata_cache_lookups_total{result="hit"}': 1,
+      'strata_cache_inserts_total{outcome="stored"}': 1,
+      'strata_origin_requests_total{origin="origin",outcome="2xx"}': 1,
+      'strata_bytes_served_total{source="origin"}': 12,
+      'strata_bytes_served_total{source="cache"}': 12,
+    });
+  });
+
+  it('counts an uncacheable response as not storable, with its reason', async () => {
+    const counters = await metricsDelta(edge.node.metrics.registry);
+    await edge.get('/pass');
+    await edge.get('/pass');
+    const delta = await counters.delta();
+    assert.equal(origin.count('/pass'), 2);
+    assert.equal(delta['strata_cache_inserts_total{outcome="not-storable:no-store"}'], 2);
+    assert.equal(delta['strata_origin_requests_total{origin="origin",outcome="2xx"}'], 2);
+  });
+
+  it('counts a revalidation that updates the stored entry', async () => {
+    await edge.get('/revalidate');
+    clock.advance(5);
+    const counters = await metricsDelta(edge.node.metrics.registry);
+    const again = await edge.get('/revalidate');
+    assert.equal(again.text, 'validated');
+    const delta = await counters.delta();
+    assert.equal(delta['strata_cache_lookups_total{result="revalidated"}'], 1);
+    assert.equal(delta['strata_cache_inserts_total{outcome="updated"}'], 1);
+  });
+});
