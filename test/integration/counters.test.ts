@@ -34,10 +34,7 @@ describe('counters', () => {
   it('counts a miss that stores, then a hit, with one origin request', async () => {
     assert.ok(long.length > 100);
     const counters = await metricsDelta(edge.node.metrics.registry);
-    assert.equal(
-      (await edge.get(long)).headers['cache-status'],
-      'strata; fwd=miss; fwd-status=200; stored',
-    );
+    assert.equal((await edge.get(long)).headers['cache-status'], 'strata; fwd=miss; fwd-status=200; stored');
     const hit = await edge.get(long);
     assert.equal(hit.text, 'product page');
     assert.match(String(hit.headers['cache-status']), /^strata; hit/);
