@@ -17,7 +17,8 @@ import { type Listener, startListener } from './http/listener.ts';
 import { createTrustList } from './http/trusted-proxies.ts';
 import { createLogger } from './observability/logger.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
-import { Origin, OriginPool } from './origin/pool.ts';
+import { errorDetail } from './origin/errors.ts';
+import { type FailureListener, Origin, OriginPool } from './origin/pool.ts';
 import { FanOut } from './purge/fan-out.ts';
 import { PurgeService } from './purge/service.ts';
 
@@ -78,7 +79,12 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
   });
   const metrics = createMetrics();
   metrics.storeCapacity.set(config.cache.maxSize);
-  const initial = buildSites(config);
+  // Every failed attempt at an origin, counted against the origin that failed (failover included).
+  const onOriginFailure: FailureListener = (origin, error) => {
+    metrics.originRequests.labels(origin, error.code).inc();
+    log.warn({ origin, code: error.code, detail: errorDetail(error) }, 'origin attempt failed');
+  };
+  const initial = buildSites(config, onOriginFailure);
   let origins = initial.origins;
   const retired = new Set<Origin>();
   const tagHeaders = config.cache.tagHeaders.map((name) => name.toLowerCase());
@@ -165,7 +171,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     evict: () => evictor.runOnce(),
     idle: () => idle(edge),
     reloadSites(next) {
-      const built = buildSites(next);
+      const built = buildSites(next, onOriginFailure);
       edge.sites = built.sites;
       for (const origin of origins.values()) retired.add(origin);
       const old = [...origins.values()];
@@ -248,11 +254,18 @@ async function idle(edge: Edge): Promise<void> {
   for (let round = 0; round < 100 && edge.work.size > 0; round++) await Promise.allSettled([...edge.work]);
 }
 
-function buildSites(config: Config): { origins: Map<string, Origin>; sites: SiteTable } {
+function buildSites(
+  config: Config,
+  onFailure: FailureListener,
+): { origins: Map<string, Origin>; sites: SiteTable } {
   const origins = new Map(config.origins.map((origin) => [origin.name, new Origin(origin)]));
   const sites = new SiteTable(
     config.sites,
-    (site) => new OriginPool(site.origins.map((name) => origins.get(name)!)),
+    (site) =>
+      new OriginPool(
+        site.origins.map((name) => origins.get(name)!),
+        onFailure,
+      ),
   );
   return { origins, sites };
 }

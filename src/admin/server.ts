@@ -3,12 +3,12 @@
  * health, readiness, metrics and stats. Every route but GET /healthz needs the bearer
  * token. Routes are listed in docs/admin-api.md.
  */
-import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config } from '../config/schema.ts';
 import { parseListen } from '../config/units.ts';
 import type { Edge } from '../edge/edge.ts';
 import { EdgeError } from '../errors.ts';
+import { tokenMatches } from '../http/bearer.ts';
 import { type Listener, startListener } from '../http/listener.ts';
 import type { FanOut } from '../purge/fan-out.ts';
 import type { PurgeService } from '../purge/service.ts';
@@ -29,19 +29,7 @@ function isLoopback(host: string): boolean {
   return host === '127.0.0.1' || host === '::1' || host === 'localhost' || host.startsWith('127.');
 }
 
-export function tokenMatches(expected: string | undefined, header: string | undefined): boolean {
-  if (expected === undefined || header === undefined) return false;
-  const match = /^Bearer\s+(.+)$/i.exec(header.trim());
-  if (!match) return false;
-  const given = Buffer.from(match[1]!);
-  const wanted = Buffer.from(expected);
-  // Compare in constant time; lengths differ → compare against itself to spend the same time.
-  if (given.length !== wanted.length) {
-    timingSafeEqual(wanted, wanted);
-    return false;
-  }
-  return timingSafeEqual(given, wanted);
-}
+export { tokenMatches };
 
 export async function startAdmin(options: AdminOptions): Promise<Listener> {
   const { config, edge } = options;

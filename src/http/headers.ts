@@ -1,6 +1,8 @@
 /**
  * Header hygiene for a proxy (RFC 9110 §7.6): hop-by-hop fields removed in both
- * directions, Via added, X-Forwarded-* and Forwarded (RFC 7239) set.
+ * directions, Via and CDN-Loop added, X-Forwarded-* and Forwarded (RFC 7239) set, and the
+ * unkeyed fields origins honour (forwarding claims, URL rewrites, method overrides) kept
+ * away from the origin unless a trusted proxy vouches for them.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 
@@ -33,6 +35,58 @@ export function connectionTokens(value: string | string[] | undefined): Set<stri
 
 export function isHopByHop(name: string, listed: Set<string> | undefined): boolean {
   return HOP_BY_HOP.has(name) || (listed?.has(name) ?? false);
+}
+
+/**
+ * Forwarding claims beyond X-Forwarded-For/-Proto/-Host and Forwarded (which are overwritten
+ * for untrusted peers): frameworks build absolute links and redirects from them, yet they are
+ * not part of the cache key, so one client could poison what every other client gets. Removed
+ * from requests of untrusted peers; a trusted proxy's values pass.
+ */
+export const FORWARDING_CLAIMS: readonly string[] = [
+  'x-forwarded-scheme',
+  'x-forwarded-port',
+  'x-forwarded-prefix',
+  'x-forwarded-server',
+  'x-forwarded-uri',
+  'x-forwarded-path',
+  'x-forwarded-ssl',
+  'x-forwarded-protocol',
+  'x-forwarded',
+  'x-url-scheme',
+  'front-end-https',
+  'x-host',
+  'x-original-host',
+  'x-real-ip',
+  'x-client-ip',
+  'true-client-ip',
+  'x-cluster-client-ip',
+  'client-ip',
+  'x-original-forwarded-for',
+];
+
+/**
+ * Fields that make an origin serve another URL or act as another method (IIS/Symfony URL
+ * rewrites, method overrides). Never forwarded on a request whose answer may be stored — the
+ * stored answer would be for a URL or method not in its key — and from untrusted peers never
+ * at all.
+ */
+export const REQUEST_REWRITES: readonly string[] = [
+  'x-original-url',
+  'x-rewrite-url',
+  'x-http-method-override',
+  'x-http-method',
+  'x-method-override',
+];
+
+/** Removes the unkeyed fields above that this peer may not send (see each list). */
+export function dropUnkeyedClaims(
+  headers: Record<string, string | string[]>,
+  trusted: boolean,
+  mayStore: boolean,
+): void {
+  if (!trusted) for (const name of FORWARDING_CLAIMS) if (name in headers) delete headers[name];
+  if (!trusted || mayStore) for (const name of REQUEST_REWRITES) if (name in headers) delete headers[name];
 }
 
 /** Copies end-to-end fields of a node:http request into a plain object for undici. */
@@ -80,6 +134,40 @@ export function appendVia(
   const entry = `${httpVersion} ${pseudonym}`;
   if (existing === undefined) return entry;
   return `${Array.isArray(existing) ? existing.join(', ') : existing}, ${entry}`;
+}
+
+/** CDN-Loop (RFC 8586 §2): the received entries and our own cdn-id, appended. */
+export function appendCdnLoop(existing: string | string[] | undefined, name: string): string {
+  const prior = joinField(existing);
+  return prior ? `${prior}, ${name}` : name;
+}
+
+/**
+ * How many times `name` already appears as a cdn-id in CDN-Loop (RFC 8586) or as a received-by
+ * pseudonym in Via (RFC 9110 §7.6.3): the passes this request made through nodes of this name.
+ * The larger of the two counts, since some origins drop one of the fields.
+ */
+export function loopCount(headers: IncomingHttpHeaders, name: string): number {
+  const cdnLoop = headers['cdn-loop'];
+  const via = headers.via;
+  if (cdnLoop === undefined && via === undefined) return 0;
+  const wanted = name.toLowerCase();
+  let inLoop = 0;
+  for (const entry of listEntries(cdnLoop)) {
+    const id = entry.split(';', 1)[0]!.trim().toLowerCase();
+    if (id === wanted) inLoop++;
+  }
+  let inVia = 0;
+  for (const entry of listEntries(via)) {
+    const by = entry.trim().split(/\s+/, 3)[1]?.toLowerCase();
+    if (by === wanted) inVia++;
+  }
+  return Math.max(inLoop, inVia);
+}
+
+function listEntries(value: string | string[] | undefined): string[] {
+  if (value === undefined) return [];
+  return (Array.isArray(value) ? value.join(',') : value).split(',');
 }
 
 export interface ForwardingInput {
