@@ -55,8 +55,16 @@ export interface EdgeNode {
    * top-level sections that differ but need a restart to take effect.
    */
   reloadSites(next: Config): string[];
-  close(): Promise<void>;
+  /**
+   * Drains and stops: listeners stop accepting, requests in flight and fills finish. Past
+   * `drainMs` (default 10 s) connections still open are closed and origin requests still
+   * running are ended, so a stuck origin (or one that leads back here) never holds the node.
+   */
+  close(options?: { drainMs?: number }): Promise<void>;
 }
+
+/** How long a drain waits for requests and fills before it ends them. */
+const DRAIN_MS = 10_000;
 
 export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode> {
   const { config } = options;
@@ -191,14 +199,30 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
       );
       return [...changed];
     },
-    close() {
+    close(closeOptions) {
       closing ??= (async () => {
-        await Promise.all([...listeners.map((l) => l.close()), admin?.close()]);
-        await idle(edge);
+        const deadline = performance.now() + (closeOptions?.drainMs ?? DRAIN_MS);
+        const servers = admin ? [...listeners, admin] : listeners;
+        const stopped = Promise.all(servers.map((l) => l.close()));
+        if (!(await within(stopped, deadline))) {
+          for (const l of servers) l.server.closeAllConnections();
+          await stopped;
+        }
+        const all = () => [...origins.values(), ...retired];
+        let destroyed = false;
+        if (!(await within(idle(edge), deadline))) {
+          log.warn(
+            { running: edge.work.size },
+            'drain deadline passed: ending origin requests still running',
+          );
+          destroyed = true;
+          await Promise.all(all().map((o) => o.destroy()));
+          await within(idle(edge), performance.now() + 2000);
+        }
         await fanOut?.stop();
         await purge.drain();
         await evictor.stop();
-        await Promise.all([...origins.values(), ...retired].map((o) => o.close()));
+        if (!destroyed) await Promise.all(all().map((o) => o.close()));
         await store.close();
         log.info('edge node stopped');
         log.flush?.();
@@ -248,6 +272,19 @@ function createPurge(edge: Edge, upkeep: boolean): { purge: PurgeService; fanOut
       .catch((error: unknown) => edge.log.warn({ err: error }, 'purge log trim failed'));
   });
   return { purge, fanOut };
+}
+
+/** Whether `work` settled before `deadline` (a performance.now() time); it keeps running if not. */
+async function within(work: Promise<unknown>, deadline: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), Math.max(0, deadline - performance.now()));
+  });
+  try {
+    return await Promise.race([work.then(() => true as const), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function idle(edge: Edge): Promise<void> {
