@@ -53,11 +53,16 @@ export class AuthThrottle {
     return undefined;
   }
 
-  /** Drops expired windows; if none expired, the oldest one (Map order is insertion order). */
+  /**
+   * Drops expired windows, else the oldest one. Windows are inserted as they start, so Map
+   * order is start order: the expired ones are at the front, and the walk stops at the first
+   * live one.
+   */
   #prune(): void {
     const now = this.#now();
     for (const [address, window] of this.#windows) {
-      if (now - window.start >= this.#windowMs) this.#windows.delete(address);
+      if (now - window.start < this.#windowMs) break;
+      this.#windows.delete(address);
     }
     if (this.#windows.size >= MAX_ADDRESSES) {
       const oldest = this.#windows.keys().next().value;

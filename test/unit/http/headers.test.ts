@@ -1,12 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  appendCdnLoop,
   appendVia,
   connectionTokens,
+  dropUnkeyedClaims,
   endToEndRequestHeaders,
   endToEndResponseHeaders,
   forwardingHeaders,
   isHopByHop,
+  loopCount,
 } from '../../../src/http/headers.ts';
 
 describe('hop-by-hop fields', () => {
@@ -139,5 +142,43 @@ describe('forwardingHeaders', () => {
     });
     assert.equal(headers.forwarded, 'for="[2001:db8::1]";host="example.com";proto=http');
     assert.equal(headers['x-forwarded-for'], '2001:db8::1');
+  });
+});
+
+describe('unkeyed claims and loops', () => {
+  const claims = () => ({
+    accept: '*/*',
+    'x-forwarded-port': '8443',
+    'x-host': 'evil.example',
+    'x-original-url': '/admin',
+    'x-http-method-override': 'DELETE',
+  });
+
+  it('dropUnkeyedClaims removes forwarding claims and rewrites of an untrusted peer', () => {
+    const headers: Record<string, string> = claims();
+    dropUnkeyedClaims(headers, false, false);
+    assert.deepEqual(headers, { accept: '*/*' });
+  });
+
+  it('dropUnkeyedClaims keeps a trusted proxy’s claims, and its rewrites only when nothing is stored', () => {
+    const fill: Record<string, string> = claims();
+    dropUnkeyedClaims(fill, true, true);
+    assert.deepEqual(fill, { accept: '*/*', 'x-forwarded-port': '8443', 'x-host': 'evil.example' });
+    const pass: Record<string, string> = claims();
+    dropUnkeyedClaims(pass, true, false);
+    assert.deepEqual(pass, claims());
+  });
+
+  it('appendCdnLoop appends our cdn-id after the received entries (RFC 8586)', () => {
+    assert.equal(appendCdnLoop(undefined, 'edge-1'), 'edge-1');
+    assert.equal(appendCdnLoop(['a; v=1', 'b'], 'edge-1'), 'a; v=1, b, edge-1');
+  });
+
+  it('loopCount counts our name in CDN-Loop (parameters ignored, any case) or Via, whichever is larger', () => {
+    assert.equal(loopCount({}, 'strata'), 0);
+    assert.equal(loopCount({ 'cdn-loop': 'other, Strata; v=2, strata' }, 'strata'), 2);
+    assert.equal(loopCount({ 'cdn-loop': 'strata-2, xstrata' }, 'strata'), 0);
+    assert.equal(loopCount({ via: '1.1 strata, HTTP/1.1 strata (Strata), 1.0 other' }, 'strata'), 2);
+    assert.equal(loopCount({ via: '1.1 strata', 'cdn-loop': 'strata, strata, strata' }, 'strata'), 3);
   });
 });
