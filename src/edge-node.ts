@@ -2,6 +2,7 @@
  * The one place that constructs and wires everything: store, eviction, origins, sites,
  * pipeline, listeners, admin listener.
  */
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { startAdmin } from './admin/server.ts';
 import { CollapseTable } from './cache/collapse.ts';
@@ -106,6 +107,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     now,
     trusted: createTrustList(config.proxy.trustedProxies),
     name: config.proxy.via,
+    loopId: '',
     revalidating: new Set(),
     tagHeaders,
     stripResponse: new Set([
@@ -126,6 +128,8 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     void evictor.sweepOrphans(Date.now() - 1000);
   }
   const { purge, fanOut } = createPurge(edge, options.upkeep !== false);
+  // Derived from the cache's persisted id (the same in every worker), not the id itself.
+  edge.loopId = createHash('sha256').update(`cdn-loop:${purge.nodeId}`).digest('base64url').slice(0, 12);
   if (options.upkeep !== false) {
     await purge.recover();
     fanOut?.start();

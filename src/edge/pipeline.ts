@@ -15,7 +15,7 @@ import {
 } from '../cache/policy/reuse.ts';
 import { secondaryKey } from '../cache/policy/vary.ts';
 import { EdgeError } from '../errors.ts';
-import { appendVia, endToEndResponseHeaders, loopCount } from '../http/headers.ts';
+import { appendVia, endToEndResponseHeaders } from '../http/headers.ts';
 import { formatCacheStatus } from '../observability/cache-status.ts';
 import { errorDetail } from '../origin/errors.ts';
 import type { OriginResponse } from '../origin/pool.ts';
@@ -23,7 +23,7 @@ import { createContext, type RequestContext } from './context.ts';
 import type { Edge } from './edge.ts';
 import { type Combinable, combinable, combinePartial } from './phases/combine.ts';
 import { deliverStored } from './phases/deliver.ts';
-import { fetchOrigin } from './phases/fetch.ts';
+import { cameBack, fetchOrigin } from './phases/fetch.ts';
 import { hash } from './phases/hash.ts';
 import { logRequest } from './phases/log.ts';
 import { type LookupOutcome, lookup } from './phases/lookup.ts';
@@ -127,13 +127,13 @@ export class Pipeline {
     // RFC 9111 §3.4: a Range reaching past a stored partial with a strong ETag asks only for the rest.
     const partial = ranged ? combinable(edge, ctx) : undefined;
     ctx.cacheStatus.fwd = partial ? 'partial' : fwd;
-    // A request that already passed through this node (a loop, or tiers sharing a name) never
-    // waits for a fill: the fill may be its own earlier pass, waiting for it.
+    // A request that came back to this node (a loop) never waits for a fill: the fill may be
+    // its own first pass, waiting for it. It is refused in fetch.
     const collapsible =
       !ranged &&
       headers.authorization === undefined &&
       !edge.collapse.isHitForPass(ctx.storage) &&
-      loopCount(headers, edge.name) === 0;
+      !cameBack(edge, ctx);
     if (collapsible) {
       const pending = edge.collapse.pending(ctx.storage);
       if (pending !== undefined) {

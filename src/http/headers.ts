@@ -136,33 +136,45 @@ export function appendVia(
   return `${Array.isArray(existing) ? existing.join(', ') : existing}, ${entry}`;
 }
 
-/** CDN-Loop (RFC 8586 §2): the received entries and our own cdn-id, appended. */
-export function appendCdnLoop(existing: string | string[] | undefined, name: string): string {
+/**
+ * CDN-Loop (RFC 8586 §2): the received entries, then ours — our name, with `node=<id>` naming
+ * this very node (nodes of one name, such as tiers left with the default, differ in it).
+ */
+export function appendCdnLoop(existing: string | string[] | undefined, name: string, node: string): string {
   const prior = joinField(existing);
-  return prior ? `${prior}, ${name}` : name;
+  const entry = `${name}; node=${node}`;
+  return prior ? `${prior}, ${entry}` : entry;
 }
 
-/**
- * How many times `name` already appears as a cdn-id in CDN-Loop (RFC 8586) or as a received-by
- * pseudonym in Via (RFC 9110 §7.6.3): the passes this request made through nodes of this name.
- * The larger of the two counts, since some origins drop one of the fields.
- */
-export function loopCount(headers: IncomingHttpHeaders, name: string): number {
+export interface LoopPasses {
+  /** Passes through nodes of this name: CDN-Loop cdn-ids (RFC 8586) or Via pseudonyms
+   * (RFC 9110 §7.6.3), whichever count is larger (some origins drop one of the fields). */
+  named: number;
+  /** Whether CDN-Loop names this very node (`node=<id>`): the request came back here. */
+  own: boolean;
+}
+
+const NONE: LoopPasses = { named: 0, own: false };
+
+export function loopPasses(headers: IncomingHttpHeaders, name: string, node: string): LoopPasses {
   const cdnLoop = headers['cdn-loop'];
   const via = headers.via;
-  if (cdnLoop === undefined && via === undefined) return 0;
+  if (cdnLoop === undefined && via === undefined) return NONE;
   const wanted = name.toLowerCase();
   let inLoop = 0;
+  let own = false;
   for (const entry of listEntries(cdnLoop)) {
-    const id = entry.split(';', 1)[0]!.trim().toLowerCase();
-    if (id === wanted) inLoop++;
+    const [id, ...params] = entry.split(';');
+    if (id!.trim().toLowerCase() !== wanted) continue;
+    inLoop++;
+    if (params.some((param) => param.trim() === `node=${node}`)) own = true;
   }
   let inVia = 0;
   for (const entry of listEntries(via)) {
     const by = entry.trim().split(/\s+/, 3)[1]?.toLowerCase();
     if (by === wanted) inVia++;
   }
-  return Math.max(inLoop, inVia);
+  return { named: Math.max(inLoop, inVia), own };
 }
 
 function listEntries(value: string | string[] | undefined): string[] {

@@ -13,7 +13,7 @@ import {
   dropUnkeyedClaims,
   endToEndRequestHeaders,
   forwardingHeaders,
-  loopCount,
+  loopPasses,
 } from '../../http/headers.ts';
 import type { OriginResponse } from '../../origin/pool.ts';
 import type { RequestContext } from '../context.ts';
@@ -83,7 +83,7 @@ export function originRequestHeaders(
     }),
   );
   headers.via = appendVia(req.headers.via, `1.${req.httpVersionMinor}`, edge.name);
-  headers['cdn-loop'] = appendCdnLoop(req.headers['cdn-loop'], edge.name);
+  headers['cdn-loop'] = appendCdnLoop(req.headers['cdn-loop'], edge.name, edge.loopId);
   headers['surrogate-capability'] = surrogateCapability(req.headers['surrogate-capability'], edge.name);
   // Host is set by the pool for each origin it tries (origins[].hostHeader, else ctx.host).
   if (options.combine) {
@@ -111,12 +111,21 @@ export function surrogateCapability(existing: string | string[] | undefined, nam
 /** Passes through nodes of our name a request may have made before it counts as a loop. */
 export const LOOP_LIMIT = 3;
 
+/**
+ * Whether the request already passed through this very node (its CDN-Loop entry names our
+ * node id): it must neither reach an origin nor wait for a fill, which may be its own first pass.
+ */
+export function cameBack(edge: Edge, ctx: RequestContext): boolean {
+  return loopPasses(ctx.req.headers, edge.name, edge.loopId).own;
+}
+
 /** Why this request must not reach an origin at all, if it must not. */
 export function refusal(edge: Edge, ctx: RequestContext): EdgeError | undefined {
   const headers = ctx.req.headers;
-  // RFC 8586 §2: a node seeing its own cdn-id in CDN-Loop is in a loop (a few passes are
-  // allowed: tiers left with the default name share it).
-  if (loopCount(headers, edge.name) >= LOOP_LIMIT) {
+  // RFC 8586 §2: our own entry in CDN-Loop means a loop. Nodes of our name (tiers sharing the
+  // default name, or entries whose node id an intermediary dropped) count up to LOOP_LIMIT.
+  const passes = loopPasses(headers, edge.name, edge.loopId);
+  if (passes.own || passes.named >= LOOP_LIMIT) {
     return new EdgeError(
       'EDGE_ERR_ORIGIN_LOOP',
       'loop detected: this request already passed through this node',

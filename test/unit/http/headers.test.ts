@@ -9,7 +9,7 @@ import {
   endToEndResponseHeaders,
   forwardingHeaders,
   isHopByHop,
-  loopCount,
+  loopPasses,
 } from '../../../src/http/headers.ts';
 
 describe('hop-by-hop fields', () => {
@@ -169,16 +169,30 @@ describe('unkeyed claims and loops', () => {
     assert.deepEqual(pass, claims());
   });
 
-  it('appendCdnLoop appends our cdn-id after the received entries (RFC 8586)', () => {
-    assert.equal(appendCdnLoop(undefined, 'edge-1'), 'edge-1');
-    assert.equal(appendCdnLoop(['a; v=1', 'b'], 'edge-1'), 'a; v=1, b, edge-1');
+  it('appendCdnLoop appends our cdn-id with our node id after the received entries (RFC 8586)', () => {
+    assert.equal(appendCdnLoop(undefined, 'edge-1', 'n1'), 'edge-1; node=n1');
+    assert.equal(appendCdnLoop(['a; v=1', 'b'], 'edge-1', 'n1'), 'a; v=1, b, edge-1; node=n1');
   });
 
-  it('loopCount counts our name in CDN-Loop (parameters ignored, any case) or Via, whichever is larger', () => {
-    assert.equal(loopCount({}, 'strata'), 0);
-    assert.equal(loopCount({ 'cdn-loop': 'other, Strata; v=2, strata' }, 'strata'), 2);
-    assert.equal(loopCount({ 'cdn-loop': 'strata-2, xstrata' }, 'strata'), 0);
-    assert.equal(loopCount({ via: '1.1 strata, HTTP/1.1 strata (Strata), 1.0 other' }, 'strata'), 2);
-    assert.equal(loopCount({ via: '1.1 strata', 'cdn-loop': 'strata, strata, strata' }, 'strata'), 3);
+  it('loopPasses counts our name in CDN-Loop (parameters ignored, any case) or Via, and finds our own entry', () => {
+    assert.deepEqual(loopPasses({}, 'strata', 'n1'), { named: 0, own: false });
+    assert.deepEqual(loopPasses({ 'cdn-loop': 'other, Strata; node=n2, strata' }, 'strata', 'n1'), {
+      named: 2,
+      own: false,
+    });
+    assert.deepEqual(loopPasses({ 'cdn-loop': 'other, strata; v=1; node=n1' }, 'strata', 'n1'), {
+      named: 1,
+      own: true,
+    });
+    assert.equal(loopPasses({ 'cdn-loop': 'strata-2, xstrata; node=n1' }, 'strata', 'n1').named, 0);
+    assert.equal(loopPasses({ 'cdn-loop': 'strata-2, xstrata; node=n1' }, 'strata', 'n1').own, false);
+    assert.equal(
+      loopPasses({ via: '1.1 strata, HTTP/1.1 strata (Strata), 1.0 other' }, 'strata', 'n1').named,
+      2,
+    );
+    assert.equal(
+      loopPasses({ via: '1.1 strata', 'cdn-loop': 'strata, strata, strata' }, 'strata', 'n1').named,
+      3,
+    );
   });
 });
