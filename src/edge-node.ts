@@ -2,6 +2,7 @@
  * The one place that constructs and wires everything: store, eviction, origins, sites,
  * pipeline, listeners, admin listener.
  */
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { startAdmin } from './admin/server.ts';
 import { CollapseTable } from './cache/collapse.ts';
@@ -17,7 +18,8 @@ import { type Listener, startListener } from './http/listener.ts';
 import { createTrustList } from './http/trusted-proxies.ts';
 import { createLogger } from './observability/logger.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
-import { Origin, OriginPool } from './origin/pool.ts';
+import { errorDetail } from './origin/errors.ts';
+import { type FailureListener, Origin, OriginPool } from './origin/pool.ts';
 import { FanOut } from './purge/fan-out.ts';
 import { PurgeService } from './purge/service.ts';
 
@@ -54,8 +56,16 @@ export interface EdgeNode {
    * top-level sections that differ but need a restart to take effect.
    */
   reloadSites(next: Config): string[];
-  close(): Promise<void>;
+  /**
+   * Drains and stops: listeners stop accepting, requests in flight and fills finish. Past
+   * `drainMs` (default 10 s) connections still open are closed and origin requests still
+   * running are ended, so a stuck origin (or one that leads back here) never holds the node.
+   */
+  close(options?: { drainMs?: number }): Promise<void>;
 }
+
+/** How long a drain waits for requests and fills before it ends them. */
+const DRAIN_MS = 10_000;
 
 export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode> {
   const { config } = options;
@@ -78,7 +88,12 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
   });
   const metrics = createMetrics();
   metrics.storeCapacity.set(config.cache.maxSize);
-  const initial = buildSites(config);
+  // Every failed attempt at an origin, counted against the origin that failed (failover included).
+  const onOriginFailure: FailureListener = (origin, error) => {
+    metrics.originRequests.labels(origin, error.code).inc();
+    log.warn({ origin, code: error.code, detail: errorDetail(error) }, 'origin attempt failed');
+  };
+  const initial = buildSites(config, onOriginFailure);
   let origins = initial.origins;
   const retired = new Set<Origin>();
   const tagHeaders = config.cache.tagHeaders.map((name) => name.toLowerCase());
@@ -92,6 +107,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     now,
     trusted: createTrustList(config.proxy.trustedProxies),
     name: config.proxy.via,
+    loopId: '',
     revalidating: new Set(),
     tagHeaders,
     stripResponse: new Set([
@@ -112,6 +128,8 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     void evictor.sweepOrphans(Date.now() - 1000);
   }
   const { purge, fanOut } = createPurge(edge, options.upkeep !== false);
+  // Derived from the cache's persisted id (the same in every worker), not the id itself.
+  edge.loopId = createHash('sha256').update(`cdn-loop:${purge.nodeId}`).digest('base64url').slice(0, 12);
   if (options.upkeep !== false) {
     await purge.recover();
     fanOut?.start();
@@ -165,7 +183,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     evict: () => evictor.runOnce(),
     idle: () => idle(edge),
     reloadSites(next) {
-      const built = buildSites(next);
+      const built = buildSites(next, onOriginFailure);
       edge.sites = built.sites;
       for (const origin of origins.values()) retired.add(origin);
       const old = [...origins.values()];
@@ -185,14 +203,30 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
       );
       return [...changed];
     },
-    close() {
+    close(closeOptions) {
       closing ??= (async () => {
-        await Promise.all([...listeners.map((l) => l.close()), admin?.close()]);
-        await idle(edge);
+        const deadline = performance.now() + (closeOptions?.drainMs ?? DRAIN_MS);
+        const servers = admin ? [...listeners, admin] : listeners;
+        const stopped = Promise.all(servers.map((l) => l.close()));
+        if (!(await within(stopped, deadline))) {
+          for (const l of servers) l.server.closeAllConnections();
+          await stopped;
+        }
+        const all = () => [...origins.values(), ...retired];
+        let destroyed = false;
+        if (!(await within(idle(edge), deadline))) {
+          log.warn(
+            { running: edge.work.size },
+            'drain deadline passed: ending origin requests still running',
+          );
+          destroyed = true;
+          await Promise.all(all().map((o) => o.destroy()));
+          await within(idle(edge), performance.now() + 2000);
+        }
         await fanOut?.stop();
         await purge.drain();
         await evictor.stop();
-        await Promise.all([...origins.values(), ...retired].map((o) => o.close()));
+        if (!destroyed) await Promise.all(all().map((o) => o.close()));
         await store.close();
         log.info('edge node stopped');
         log.flush?.();
@@ -244,15 +278,35 @@ function createPurge(edge: Edge, upkeep: boolean): { purge: PurgeService; fanOut
   return { purge, fanOut };
 }
 
+/** Whether `work` settled before `deadline` (a performance.now() time); it keeps running if not. */
+async function within(work: Promise<unknown>, deadline: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), Math.max(0, deadline - performance.now()));
+  });
+  try {
+    return await Promise.race([work.then(() => true as const), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function idle(edge: Edge): Promise<void> {
   for (let round = 0; round < 100 && edge.work.size > 0; round++) await Promise.allSettled([...edge.work]);
 }
 
-function buildSites(config: Config): { origins: Map<string, Origin>; sites: SiteTable } {
+function buildSites(
+  config: Config,
+  onFailure: FailureListener,
+): { origins: Map<string, Origin>; sites: SiteTable } {
   const origins = new Map(config.origins.map((origin) => [origin.name, new Origin(origin)]));
   const sites = new SiteTable(
     config.sites,
-    (site) => new OriginPool(site.origins.map((name) => origins.get(name)!)),
+    (site) =>
+      new OriginPool(
+        site.origins.map((name) => origins.get(name)!),
+        onFailure,
+      ),
   );
   return { origins, sites };
 }

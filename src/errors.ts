@@ -42,6 +42,13 @@ export const ERROR_CODES = {
     retryable: false,
     description: 'No site is configured for the request Host.',
   },
+  EDGE_ERR_CLIENT_ADMIN_TOKEN: {
+    source: 'client',
+    status: 403,
+    retryable: false,
+    description:
+      'A request on a client listener carried the admin token; it is refused and never forwarded to an origin (the admin API has its own listener).',
+  },
   EDGE_ERR_CLIENT_ONLY_IF_CACHED: {
     source: 'client',
     status: 504,
@@ -91,6 +98,14 @@ export const ERROR_CODES = {
     description:
       'The origin response body ended before it was complete; nothing was stored and the client saw it cut short.',
   },
+  EDGE_ERR_ORIGIN_LOOP: {
+    source: 'origin',
+    status: 508,
+    retryable: false,
+    proxyStatus: 'proxy_loop_detected',
+    description:
+      'The request already passed through this node (its own CDN-Loop entry, or its name 3 times in CDN-Loop or Via): an origin leads back here. Answered 508 without asking an origin (RFC 8586).',
+  },
   EDGE_ERR_ORIGIN_UNAVAILABLE: {
     source: 'origin',
     status: 503,
@@ -122,9 +137,12 @@ export class EdgeError extends Error {
   readonly status: number;
   readonly retryable: boolean;
   readonly proxyStatus: string | undefined;
+  /** The origin that failed (by name), when an origin was tried. */
+  readonly origin: string | undefined;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; origin?: string }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.origin = options?.origin;
     const spec: ErrorSpec = ERROR_CODES[code];
     this.name = 'EdgeError';
     this.code = code;

@@ -1,17 +1,19 @@
 /**
  * The admin listener, on its own port (loopback by default): purge, cache inspection,
  * health, readiness, metrics and stats. Every route but GET /healthz needs the bearer
- * token. Routes are listed in docs/admin-api.md.
+ * token; an address that sends too many wrong ones is answered 429 for a while. Routes are
+ * listed in docs/admin-api.md.
  */
-import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config } from '../config/schema.ts';
 import { parseListen } from '../config/units.ts';
 import type { Edge } from '../edge/edge.ts';
 import { EdgeError } from '../errors.ts';
+import { tokenMatches } from '../http/bearer.ts';
 import { type Listener, startListener } from '../http/listener.ts';
 import type { FanOut } from '../purge/fan-out.ts';
 import type { PurgeService } from '../purge/service.ts';
+import { AuthThrottle } from './auth-throttle.ts';
 import { inspectUrl, LIST_MAX, listEntries, storeStats } from './cache-view.ts';
 import { handlePurge } from './purge-route.ts';
 import { json } from './respond.ts';
@@ -29,19 +31,7 @@ function isLoopback(host: string): boolean {
   return host === '127.0.0.1' || host === '::1' || host === 'localhost' || host.startsWith('127.');
 }
 
-export function tokenMatches(expected: string | undefined, header: string | undefined): boolean {
-  if (expected === undefined || header === undefined) return false;
-  const match = /^Bearer\s+(.+)$/i.exec(header.trim());
-  if (!match) return false;
-  const given = Buffer.from(match[1]!);
-  const wanted = Buffer.from(expected);
-  // Compare in constant time; lengths differ → compare against itself to spend the same time.
-  if (given.length !== wanted.length) {
-    timingSafeEqual(wanted, wanted);
-    return false;
-  }
-  return timingSafeEqual(given, wanted);
-}
+export { tokenMatches };
 
 export async function startAdmin(options: AdminOptions): Promise<Listener> {
   const { config, edge } = options;
@@ -52,15 +42,26 @@ export async function startAdmin(options: AdminOptions): Promise<Listener> {
       'admin.token is required when the admin listener is not on loopback',
     );
   }
+  const throttle = new AuthThrottle(config.admin.authFailureLimit, config.admin.authFailureWindow, edge.now);
   const handler = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://admin');
     if (req.method === 'GET' && url.pathname === '/healthz') return json(res, 200, { status: 'ok' });
+    // Throttled addresses are not told whether a token is right: no guess is checked.
+    const peer = req.socket.remoteAddress ?? '';
+    const wait = throttle.retryAfter(peer);
+    if (wait > 0) {
+      res.setHeader('retry-after', String(wait));
+      return json(res, 429, { error: 'too many failed tokens from this address' });
+    }
     if (!tokenMatches(config.admin.token, req.headers.authorization)) {
+      throttle.failed(peer);
+      edge.log.warn({ client: peer }, 'admin call with a missing or wrong token');
       res.setHeader('www-authenticate', 'Bearer');
       return json(res, 401, {
         error: config.admin.token === undefined ? 'no admin token configured' : 'unauthorized',
       });
     }
+    throttle.succeeded(peer);
     if (req.method === 'GET' && url.pathname === '/readyz') return json(res, 200, { status: 'ready' });
     if (req.method === 'GET' && url.pathname === '/metrics') {
       edge.metrics.storeBytes.set(edge.store.usage().bytes);

@@ -155,6 +155,18 @@ export const adminSchema = z
       .optional()
       .describe('Bearer token for the admin API.'),
     enabled: z.boolean().default(true).describe('Start the admin listener.'),
+    authFailureLimit: z
+      .number()
+      .int()
+      .min(1)
+      .max(1_000_000)
+      .default(20)
+      .describe(
+        'Failed tokens one client address may send per authFailureWindow; past it every call from that address is answered 429 until the window ends.',
+      ),
+    authFailureWindow: duration('Window in which failed admin tokens are counted per address.').default(
+      60_000,
+    ),
   })
   .prefault({});
 
@@ -234,13 +246,15 @@ export const proxySchema = z
       )
       .default([])
       .describe(
-        'Addresses (or CIDR ranges) whose X-Forwarded-* and Forwarded headers are trusted and extended.',
+        'Addresses (or CIDR ranges) whose X-Forwarded-* and Forwarded headers are trusted and extended; from any other peer they are overwritten or removed (docs/operations.md, Header hygiene).',
       ),
     via: z
       .string()
       .regex(/^[A-Za-z0-9._-]+$/)
       .default('strata')
-      .describe('Pseudonym in Via and the Cache-Status cache name.'),
+      .describe(
+        'Pseudonym in Via, CDN-Loop and the Cache-Status cache name; give each tier its own to tell loops from tiers.',
+      ),
     maxHeaderSize: size('Largest request header section accepted.').default(16 * 1024),
     requestTimeout: duration('Time allowed to receive a complete request.').default(60_000),
     keepAliveTimeout: duration('Idle time before a client connection is closed.').default(5000),

@@ -18,8 +18,10 @@ export interface Edge {
   readonly now: () => number;
   /** Whether a peer address is a trusted proxy. */
   readonly trusted: (address: string) => boolean;
-  /** Our name in Via and Cache-Status. */
+  /** Our name in Via, CDN-Loop and Cache-Status. */
   readonly name: string;
+  /** This node's id in CDN-Loop (`node=`), shared by its workers: tells a loop from a tier of the same name. */
+  loopId: string;
   /** Keys with a background revalidation running in this process. */
   readonly revalidating: Set<string>;
   /** Lower-case names of the response headers indexed as tags. */

@@ -17,12 +17,13 @@ import { secondaryKey } from '../cache/policy/vary.ts';
 import { EdgeError } from '../errors.ts';
 import { appendVia, endToEndResponseHeaders } from '../http/headers.ts';
 import { formatCacheStatus } from '../observability/cache-status.ts';
+import { errorDetail } from '../origin/errors.ts';
 import type { OriginResponse } from '../origin/pool.ts';
 import { createContext, type RequestContext } from './context.ts';
 import type { Edge } from './edge.ts';
 import { type Combinable, combinable, combinePartial } from './phases/combine.ts';
 import { deliverStored } from './phases/deliver.ts';
-import { fetchOrigin } from './phases/fetch.ts';
+import { cameBack, fetchOrigin } from './phases/fetch.ts';
 import { hash } from './phases/hash.ts';
 import { logRequest } from './phases/log.ts';
 import { type LookupOutcome, lookup } from './phases/lookup.ts';
@@ -126,8 +127,13 @@ export class Pipeline {
     // RFC 9111 §3.4: a Range reaching past a stored partial with a strong ETag asks only for the rest.
     const partial = ranged ? combinable(edge, ctx) : undefined;
     ctx.cacheStatus.fwd = partial ? 'partial' : fwd;
+    // A request that came back to this node (a loop) never waits for a fill: the fill may be
+    // its own first pass, waiting for it. It is refused in fetch.
     const collapsible =
-      !ranged && headers.authorization === undefined && !edge.collapse.isHitForPass(ctx.storage);
+      !ranged &&
+      headers.authorization === undefined &&
+      !edge.collapse.isHitForPass(ctx.storage) &&
+      !cameBack(edge, ctx);
     if (collapsible) {
       const pending = edge.collapse.pending(ctx.storage);
       if (pending !== undefined) {
@@ -388,13 +394,17 @@ export class Pipeline {
   }
 
   #originFailed(ctx: RequestContext, stored: Found | undefined, error: EdgeError): void {
-    this.edge.metrics.originRequests.labels(ctx.site!.pool.origins[0]!.name, error.code).inc();
+    // Each failed attempt was counted against its origin by the pool (edge-node.ts).
+    ctx.origin = error.origin;
     if (stored && withinStaleIfError(stored.record, stored.directives, ctx.now)) {
       ctx.error = error;
       return this.#serveStaleOnError(ctx, stored, error.code);
     }
     ctx.lookup = 'error';
-    this.edge.log.warn({ err: error.message, code: error.code, url: ctx.key }, 'origin request failed');
+    this.edge.log.warn(
+      { err: error.message, code: error.code, detail: errorDetail(error), url: ctx.key },
+      'origin request failed',
+    );
     sendError(this.edge, ctx, error, false);
   }
 

@@ -1,6 +1,8 @@
 /**
  * Header hygiene for a proxy (RFC 9110 §7.6): hop-by-hop fields removed in both
- * directions, Via added, X-Forwarded-* and Forwarded (RFC 7239) set.
+ * directions, Via and CDN-Loop added, X-Forwarded-* and Forwarded (RFC 7239) set, and the
+ * unkeyed fields origins honour (forwarding claims, URL rewrites, method overrides) kept
+ * away from the origin unless a trusted proxy vouches for them.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 
@@ -33,6 +35,58 @@ export function connectionTokens(value: string | string[] | undefined): Set<stri
 
 export function isHopByHop(name: string, listed: Set<string> | undefined): boolean {
   return HOP_BY_HOP.has(name) || (listed?.has(name) ?? false);
+}
+
+/**
+ * Forwarding claims beyond X-Forwarded-For/-Proto/-Host and Forwarded (which are overwritten
+ * for untrusted peers): frameworks build absolute links and redirects from them, yet they are
+ * not part of the cache key, so one client could poison what every other client gets. Removed
+ * from requests of untrusted peers; a trusted proxy's values pass.
+ */
+export const FORWARDING_CLAIMS: readonly string[] = [
+  'x-forwarded-scheme',
+  'x-forwarded-port',
+  'x-forwarded-prefix',
+  'x-forwarded-server',
+  'x-forwarded-uri',
+  'x-forwarded-path',
+  'x-forwarded-ssl',
+  'x-forwarded-protocol',
+  'x-forwarded',
+  'x-url-scheme',
+  'front-end-https',
+  'x-host',
+  'x-original-host',
+  'x-real-ip',
+  'x-client-ip',
+  'true-client-ip',
+  'x-cluster-client-ip',
+  'client-ip',
+  'x-original-forwarded-for',
+];
+
+/**
+ * Fields that make an origin serve another URL or act as another method (IIS/Symfony URL
+ * rewrites, method overrides). Never forwarded on a request whose answer may be stored — the
+ * stored answer would be for a URL or method not in its key — and from untrusted peers never
+ * at all.
+ */
+export const REQUEST_REWRITES: readonly string[] = [
+  'x-original-url',
+  'x-rewrite-url',
+  'x-http-method-override',
+  'x-http-method',
+  'x-method-override',
+];
+
+/** Removes the unkeyed fields above that this peer may not send (see each list). */
+export function dropUnkeyedClaims(
+  headers: Record<string, string | string[]>,
+  trusted: boolean,
+  mayStore: boolean,
+): void {
+  if (!trusted) for (const name of FORWARDING_CLAIMS) if (name in headers) delete headers[name];
+  if (!trusted || mayStore) for (const name of REQUEST_REWRITES) if (name in headers) delete headers[name];
 }
 
 /** Copies end-to-end fields of a node:http request into a plain object for undici. */
@@ -80,6 +134,52 @@ export function appendVia(
   const entry = `${httpVersion} ${pseudonym}`;
   if (existing === undefined) return entry;
   return `${Array.isArray(existing) ? existing.join(', ') : existing}, ${entry}`;
+}
+
+/**
+ * CDN-Loop (RFC 8586 §2): the received entries, then ours — our name, with `node=<id>` naming
+ * this very node (nodes of one name, such as tiers left with the default, differ in it).
+ */
+export function appendCdnLoop(existing: string | string[] | undefined, name: string, node: string): string {
+  const prior = joinField(existing);
+  const entry = `${name}; node=${node}`;
+  return prior ? `${prior}, ${entry}` : entry;
+}
+
+export interface LoopPasses {
+  /** Passes through nodes of this name: CDN-Loop cdn-ids (RFC 8586) or Via pseudonyms
+   * (RFC 9110 §7.6.3), whichever count is larger (some origins drop one of the fields). */
+  named: number;
+  /** Whether CDN-Loop names this very node (`node=<id>`): the request came back here. */
+  own: boolean;
+}
+
+const NONE: LoopPasses = { named: 0, own: false };
+
+export function loopPasses(headers: IncomingHttpHeaders, name: string, node: string): LoopPasses {
+  const cdnLoop = headers['cdn-loop'];
+  const via = headers.via;
+  if (cdnLoop === undefined && via === undefined) return NONE;
+  const wanted = name.toLowerCase();
+  let inLoop = 0;
+  let own = false;
+  for (const entry of listEntries(cdnLoop)) {
+    const [id, ...params] = entry.split(';');
+    if (id!.trim().toLowerCase() !== wanted) continue;
+    inLoop++;
+    if (params.some((param) => param.trim() === `node=${node}`)) own = true;
+  }
+  let inVia = 0;
+  for (const entry of listEntries(via)) {
+    const by = entry.trim().split(/\s+/, 3)[1]?.toLowerCase();
+    if (by === wanted) inVia++;
+  }
+  return { named: Math.max(inLoop, inVia), own };
+}
+
+function listEntries(value: string | string[] | undefined): string[] {
+  if (value === undefined) return [];
+  return (Array.isArray(value) ? value.join(',') : value).split(',');
 }
 
 export interface ForwardingInput {

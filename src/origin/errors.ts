@@ -1,23 +1,26 @@
-/** Maps what undici and the network report into the node's coded errors. */
+/**
+ * Maps what undici and the network report into the node's coded errors. The message names the
+ * failure class and the origin by its configured name only: it is what a client reads in an
+ * error body. What the network said (with the origin's address) stays in `cause`, for the log.
+ */
 import { EdgeError } from '../errors.ts';
 
 export function originError(error: unknown, origin: string): EdgeError {
   if (error instanceof EdgeError) return error;
   const code = (error as { code?: string }).code ?? '';
-  const message = (error as Error).message ?? String(error);
-  const cause = { cause: error };
+  const options = { cause: error, origin };
   switch (code) {
     case 'UND_ERR_CONNECT_TIMEOUT':
       return new EdgeError(
         'EDGE_ERR_ORIGIN_CONNECT_TIMEOUT',
         `connecting to origin ${origin} timed out`,
-        cause,
+        options,
       );
     case 'UND_ERR_HEADERS_TIMEOUT':
       return new EdgeError(
         'EDGE_ERR_ORIGIN_TIMEOUT',
         `origin ${origin} sent no response headers in time`,
-        cause,
+        options,
       );
     case 'UND_ERR_BODY_TIMEOUT':
     case 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH':
@@ -25,42 +28,37 @@ export function originError(error: unknown, origin: string): EdgeError {
     case 'ECONNRESET':
       return new EdgeError(
         'EDGE_ERR_ORIGIN_BODY_INCOMPLETE',
-        `origin ${origin} response incomplete: ${message}`,
-        cause,
+        `origin ${origin} response incomplete`,
+        options,
       );
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
-      return new EdgeError('EDGE_ERR_ORIGIN_DNS', `origin ${origin} host not found`, cause);
+      return new EdgeError('EDGE_ERR_ORIGIN_DNS', `origin ${origin} host not found`, options);
     case 'ECONNREFUSED':
     case 'EHOSTUNREACH':
     case 'ENETUNREACH':
     case 'EPIPE':
-      return new EdgeError(
-        'EDGE_ERR_ORIGIN_CONNECT',
-        `cannot connect to origin ${origin}: ${message}`,
-        cause,
-      );
+      return new EdgeError('EDGE_ERR_ORIGIN_CONNECT', `cannot connect to origin ${origin}`, options);
     case 'HPE_INVALID_CONSTANT':
     case 'HPE_INVALID_STATUS':
     case 'HPE_INVALID_HEADER_TOKEN':
     case 'UND_ERR_INFO':
-      return new EdgeError(
-        'EDGE_ERR_ORIGIN_PROTOCOL',
-        `origin ${origin} sent an invalid response: ${message}`,
-        cause,
-      );
+      return new EdgeError('EDGE_ERR_ORIGIN_PROTOCOL', `origin ${origin} sent an invalid response`, options);
     default:
       if (code.startsWith('HPE_')) {
         return new EdgeError(
           'EDGE_ERR_ORIGIN_PROTOCOL',
-          `origin ${origin} sent an invalid response: ${message}`,
-          cause,
+          `origin ${origin} sent an invalid response`,
+          options,
         );
       }
-      return new EdgeError(
-        'EDGE_ERR_ORIGIN_CONNECT',
-        `request to origin ${origin} failed: ${message}`,
-        cause,
-      );
+      return new EdgeError('EDGE_ERR_ORIGIN_CONNECT', `request to origin ${origin} failed`, options);
   }
+}
+
+/** What the network reported under an error (addresses included): for logs, never for clients. */
+export function errorDetail(error: unknown): string | undefined {
+  const cause = (error as { cause?: unknown } | undefined)?.cause;
+  if (cause === undefined) return undefined;
+  return cause instanceof Error ? cause.message : String(cause);
 }

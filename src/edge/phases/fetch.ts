@@ -1,9 +1,20 @@
 /**
  * fetch: builds the origin request from the client request (end-to-end fields only,
- * forwarding fields set, Via appended) and sends it through the site's pool.
+ * forwarding fields set, unkeyed claims of untrusted peers dropped, Via and CDN-Loop
+ * appended) and sends it through the site's pool, which sets each origin's Host. A request
+ * that looped back here, or that carries the admin token, is refused instead.
  */
 import type { EntryRecord } from '../../cache/record.ts';
-import { appendVia, endToEndRequestHeaders, forwardingHeaders } from '../../http/headers.ts';
+import { EdgeError } from '../../errors.ts';
+import { tokenMatches } from '../../http/bearer.ts';
+import {
+  appendCdnLoop,
+  appendVia,
+  dropUnkeyedClaims,
+  endToEndRequestHeaders,
+  forwardingHeaders,
+  loopPasses,
+} from '../../http/headers.ts';
 import type { OriginResponse } from '../../origin/pool.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
@@ -59,20 +70,22 @@ export function originRequestHeaders(
     options.fill ? (options.range ? RANGE_FILL_DROP : CACHE_FILL_DROP) : PASS_DROP,
   );
   const peer = ctx.clientAddress;
+  const trusted = edge.trusted(peer);
+  dropUnkeyedClaims(headers, trusted, options.fill);
   Object.assign(
     headers,
     forwardingHeaders({
       clientAddress: peer,
-      trusted: edge.trusted(peer),
+      trusted,
       proto: ctx.scheme,
       host: ctx.host,
       headers: req.headers,
     }),
   );
   headers.via = appendVia(req.headers.via, `1.${req.httpVersionMinor}`, edge.name);
+  headers['cdn-loop'] = appendCdnLoop(req.headers['cdn-loop'], edge.name, edge.loopId);
   headers['surrogate-capability'] = surrogateCapability(req.headers['surrogate-capability'], edge.name);
-  const origin = ctx.site!.pool.origins[0]!;
-  headers.host = origin.config.hostHeader ?? ctx.host;
+  // Host is set by the pool for each origin it tries (origins[].hostHeader, else ctx.host).
   if (options.combine) {
     headers.range = options.combine.range;
     headers['if-range'] = options.combine.ifRange;
@@ -95,12 +108,46 @@ export function surrogateCapability(existing: string | string[] | undefined, nam
   return `${Array.isArray(existing) ? existing.join(', ') : existing}, ${entry}`;
 }
 
+/** Passes through nodes of our name a request may have made before it counts as a loop. */
+export const LOOP_LIMIT = 3;
+
+/**
+ * Whether the request already passed through this very node (its CDN-Loop entry names our
+ * node id): it must neither reach an origin nor wait for a fill, which may be its own first pass.
+ */
+export function cameBack(edge: Edge, ctx: RequestContext): boolean {
+  return loopPasses(ctx.req.headers, edge.name, edge.loopId).own;
+}
+
+/** Why this request must not reach an origin at all, if it must not. */
+export function refusal(edge: Edge, ctx: RequestContext): EdgeError | undefined {
+  const headers = ctx.req.headers;
+  // RFC 8586 §2: our own entry in CDN-Loop means a loop. Nodes of our name (tiers sharing the
+  // default name, or entries whose node id an intermediary dropped) count up to LOOP_LIMIT.
+  const passes = loopPasses(headers, edge.name, edge.loopId);
+  if (passes.own || passes.named >= LOOP_LIMIT) {
+    return new EdgeError(
+      'EDGE_ERR_ORIGIN_LOOP',
+      'loop detected: this request already passed through this node',
+    );
+  }
+  // The admin token belongs to the admin listener; a client port never hands it to an origin.
+  const authorization = headers.authorization;
+  if (authorization !== undefined && tokenMatches(edge.config.admin.token, authorization)) {
+    return new EdgeError('EDGE_ERR_CLIENT_ADMIN_TOKEN', 'the admin token is not accepted on this port');
+  }
+  return undefined;
+}
+
 export function fetchOrigin(edge: Edge, ctx: RequestContext, options: FetchOptions): Promise<OriginResponse> {
+  const refused = refusal(edge, ctx);
+  if (refused !== undefined) return Promise.reject(refused);
   const method = options.method ?? ctx.method;
   const withBody = method !== 'GET' && method !== 'HEAD' && hasBody(ctx);
   return ctx.site!.pool.request({
     method,
     path: ctx.path,
+    host: ctx.host,
     headers: originRequestHeaders(edge, ctx, options),
     body: withBody ? ctx.req : undefined,
     ...(options.signal ? { signal: options.signal } : {}),

@@ -1,12 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  appendCdnLoop,
   appendVia,
   connectionTokens,
+  dropUnkeyedClaims,
   endToEndRequestHeaders,
   endToEndResponseHeaders,
   forwardingHeaders,
   isHopByHop,
+  loopPasses,
 } from '../../../src/http/headers.ts';
 
 describe('hop-by-hop fields', () => {
@@ -139,5 +142,57 @@ describe('forwardingHeaders', () => {
     });
     assert.equal(headers.forwarded, 'for="[2001:db8::1]";host="example.com";proto=http');
     assert.equal(headers['x-forwarded-for'], '2001:db8::1');
+  });
+});
+
+describe('unkeyed claims and loops', () => {
+  const claims = () => ({
+    accept: '*/*',
+    'x-forwarded-port': '8443',
+    'x-host': 'evil.example',
+    'x-original-url': '/admin',
+    'x-http-method-override': 'DELETE',
+  });
+
+  it('dropUnkeyedClaims removes forwarding claims and rewrites of an untrusted peer', () => {
+    const headers: Record<string, string> = claims();
+    dropUnkeyedClaims(headers, false, false);
+    assert.deepEqual(headers, { accept: '*/*' });
+  });
+
+  it('dropUnkeyedClaims keeps a trusted proxy’s claims, and its rewrites only when nothing is stored', () => {
+    const fill: Record<string, string> = claims();
+    dropUnkeyedClaims(fill, true, true);
+    assert.deepEqual(fill, { accept: '*/*', 'x-forwarded-port': '8443', 'x-host': 'evil.example' });
+    const pass: Record<string, string> = claims();
+    dropUnkeyedClaims(pass, true, false);
+    assert.deepEqual(pass, claims());
+  });
+
+  it('appendCdnLoop appends our cdn-id with our node id after the received entries (RFC 8586)', () => {
+    assert.equal(appendCdnLoop(undefined, 'edge-1', 'n1'), 'edge-1; node=n1');
+    assert.equal(appendCdnLoop(['a; v=1', 'b'], 'edge-1', 'n1'), 'a; v=1, b, edge-1; node=n1');
+  });
+
+  it('loopPasses counts our name in CDN-Loop (parameters ignored, any case) or Via, and finds our own entry', () => {
+    assert.deepEqual(loopPasses({}, 'strata', 'n1'), { named: 0, own: false });
+    assert.deepEqual(loopPasses({ 'cdn-loop': 'other, Strata; node=n2, strata' }, 'strata', 'n1'), {
+      named: 2,
+      own: false,
+    });
+    assert.deepEqual(loopPasses({ 'cdn-loop': 'other, strata; v=1; node=n1' }, 'strata', 'n1'), {
+      named: 1,
+      own: true,
+    });
+    assert.equal(loopPasses({ 'cdn-loop': 'strata-2, xstrata; node=n1' }, 'strata', 'n1').named, 0);
+    assert.equal(loopPasses({ 'cdn-loop': 'strata-2, xstrata; node=n1' }, 'strata', 'n1').own, false);
+    assert.equal(
+      loopPasses({ via: '1.1 strata, HTTP/1.1 strata (Strata), 1.0 other' }, 'strata', 'n1').named,
+      2,
+    );
+    assert.equal(
+      loopPasses({ via: '1.1 strata', 'cdn-loop': 'strata, strata, strata' }, 'strata', 'n1').named,
+      3,
+    );
   });
 });

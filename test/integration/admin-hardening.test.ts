@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict';
+import { Agent } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import { createClock } from '../helpers/clock.ts';
+import { request } from '../helpers/http.ts';
+import { startOrigin, type TestOrigin } from '../helpers/origin.ts';
+import { type AdminNode, startAdminNode, TOKEN } from './purge-support.ts';
+
+const LONG = `/account/${'s'.repeat(80)}/settings?tab=${'t'.repeat(30)}`;
+
+describe('admin token hardening', () => {
+  let origin: TestOrigin;
+  let edge: AdminNode;
+  const clock = createClock();
+
+  before(async () => {
+    origin = await startOrigin({
+      '/purge': (req, res) => {
+        res.writeHead(200, { 'cache-control': 'no-store' });
+        res.end(`origin got ${req.headers.authorization ?? 'nothing'}`);
+      },
+    });
+    edge = await startAdminNode({ origin: origin.url, now: clock.now });
+  });
+  after(async () => {
+    await edge.close();
+    await origin.close();
+  });
+
+  it('answers 429 with Retry-After after 20 failed tokens from one address in a minute, even for the right token', async () => {
+    for (let i = 0; i < 20; i++) {
+      const res = await edge.call('GET', '/stats', undefined, `wrong-token-${i}-wrong-token`);
+      assert.equal(res.status, 401, `attempt ${i + 1}`);
+    }
+    const throttled = await edge.call('GET', '/stats', undefined, 'wrong-token-21-wrong-token');
+    assert.equal(throttled.status, 429);
+    assert.equal(throttled.headers['retry-after'], '60');
+    const right = await edge.call('POST', '/purge', { all: true });
+    assert.equal(right.status, 429, 'no guess is checked while throttled');
+    assert.equal(edge.node.purge.log.sequence, 0);
+
+    // Another address is not throttled.
+    const agent = new Agent({ localAddress: '127.0.0.2' } as ConstructorParameters<typeof Agent>[0]);
+    try {
+      const other = await request(`${edge.admin}/stats`, {
+        headers: { authorization: `Bearer ${TOKEN}` },
+        agent,
+      });
+      assert.equal(other.status, 200);
+    } finally {
+      agent.destroy();
+    }
+    // Health checks are never throttled.
+    assert.equal((await edge.call('GET', '/healthz', undefined, null)).status, 200);
+
+    clock.advance(30);
+    const later = await edge.call('GET', '/stats');
+    assert.equal(later.status, 429);
+    assert.equal(later.headers['retry-after'], '30');
+    clock.advance(31);
+    assert.equal((await edge.call('GET', '/stats')).status, 200);
+  });
+
+  it('never forwards a client-port request carrying the admin token to the origin', async () => {
+    for (const path of ['/purge', LONG]) {
+      for (const method of ['POST', 'GET']) {
+        const before = origin.count();
+        const res = await edge.get(path, {
+          method,
+          headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+          ...(method === 'POST' ? { body: '{"all":true}' } : {}),
+        });
+        assert.equal(res.status, 403, `${method} ${path}`);
+        assert.doesNotMatch(res.text, new RegExp(TOKEN));
+        assert.equal(origin.count(), before, `${method} ${path} reached the origin`);
+      }
+    }
+    assert.equal(edge.node.purge.log.sequence, 0, 'the client port never purges');
+    const other = await edge.get('/purge', {
+      method: 'POST',
+      headers: { authorization: 'Bearer some-site-token' },
+      body: 'x',
+    });
+    assert.equal(other.text, 'origin got Bearer some-site-token', "a site's own credentials pass");
+  });
+});
