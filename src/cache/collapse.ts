@@ -4,8 +4,12 @@
  * its body as it arrives, or — when the response cannot be shared — fetch on their own.
  * The lock's states follow the well-known model: waiting, done (shared), uncacheable
  * (released, and a hit-for-pass marker stops the next waves from queueing), failed
- * (followers compete again: one becomes the new leader), timeout (fetch on their own).
+ * (followers compete again: one becomes the new leader — a bounded number of times in a row,
+ * then they are answered the error), look-again (the store has the answer), timeout (fetch on
+ * their own). A follower takes a shared response only when it may reuse it as it is: fresh
+ * for its request, of its Vary variant; otherwise it gives up and fetches on its own.
  */
+import type { EdgeError } from '../errors.ts';
 import type { Fill } from './fill.ts';
 import type { StoredFreshness } from './policy/reuse.ts';
 
@@ -25,8 +29,14 @@ export type LeaderOutcome =
     }
   /** Not shareable: followers fetch on their own. */
   | { kind: 'uncacheable' }
-  /** The leader failed before a response could be shared: elect a new leader. */
-  | { kind: 'failed' }
+  /**
+   * The leader failed before a response could be shared: elect a new leader — unless
+   * `elections` leaders in a row failed for this key; then followers answer `error` (or
+   * stale) rather than each asking a failing origin in turn.
+   */
+  | { kind: 'failed'; error?: EdgeError; elections?: number }
+  /** The stored entry was refreshed (304) or left as it was: followers look the key up again. */
+  | { kind: 'look-again' }
   /** The node-wide lock was not granted in time: followers fetch on their own, unstored. */
   | { kind: 'timeout' };
 
@@ -50,11 +60,20 @@ interface Pending {
   /** Followers waiting now; each removes itself when it stops waiting. */
   listeners: Set<(outcome: LeaderOutcome) => void>;
   waiters: number;
+  /** 1 + how many leaders in a row just failed for this key. */
+  election: number;
 }
+
+/** How long failed leaderships of a key are remembered (their count bounds re-elections). */
+const FAILURES_MS = 10_000;
+/** Past this many remembered failures, expired ones are swept (and the oldest dropped). */
+const FAILURES_MAX = 10_000;
 
 export class CollapseTable {
   readonly #pending = new Map<string, Pending>();
   readonly #hitForPass = new Map<string, number>();
+  /** key → failed leaderships in a row, and until when that count holds. */
+  readonly #failures = new Map<string, { count: number; until: number }>();
   readonly #hitForPassMs: number;
   readonly #now: () => number;
 
@@ -87,20 +106,54 @@ export class CollapseTable {
     const outcome = new Promise<LeaderOutcome>((r) => {
       resolve = r;
     });
-    const pending: Pending = { outcome, resolve, result: undefined, listeners: new Set(), waiters: 0 };
+    const election = this.#failedInARow(key) + 1;
+    const pending: Pending = {
+      outcome,
+      resolve,
+      result: undefined,
+      listeners: new Set(),
+      waiters: 0,
+      election,
+    };
     this.#pending.set(key, pending);
     let settled = false;
-    return (result) => {
+    return (settledWith) => {
       if (settled) return;
       settled = true;
+      let result = settledWith;
       if (result.kind !== 'shared' && this.#pending.get(key) === pending) this.#pending.delete(key);
       if (result.kind === 'uncacheable') this.#hitForPass.set(key, this.#now() + this.#hitForPassMs);
       else this.#hitForPass.delete(key);
+      if (result.kind === 'failed') {
+        result = { ...result, elections: election };
+        this.#noteFailure(key, election);
+      } else this.#failures.delete(key);
       pending.result = result;
       pending.resolve(result);
       for (const listener of pending.listeners) listener(result);
       pending.listeners.clear();
     };
+  }
+
+  #failedInARow(key: string): number {
+    const failures = this.#failures.get(key);
+    if (failures === undefined) return 0;
+    if (failures.until > this.#now()) return failures.count;
+    this.#failures.delete(key);
+    return 0;
+  }
+
+  #noteFailure(key: string, count: number): void {
+    const now = this.#now();
+    if (this.#failures.size >= FAILURES_MAX) {
+      for (const [k, f] of this.#failures) if (f.until <= now) this.#failures.delete(k);
+      for (const k of this.#failures.keys()) {
+        if (this.#failures.size < FAILURES_MAX) break;
+        this.#failures.delete(k);
+      }
+    }
+    this.#failures.delete(key);
+    this.#failures.set(key, { count, until: now + FAILURES_MS });
   }
 
   /**

@@ -91,7 +91,11 @@ export class ClusterCollapseTable extends CollapseTable {
       if (this.#leaders.get(key)?.settle === settleNodeWide) this.#leaders.delete(key);
       settle(result);
       if (result.kind === 'shared') this.#announce(key, result);
-      else this.#unlock(key, result.kind === 'uncacheable' ? 'uncacheable' : 'failed');
+      else
+        this.#unlock(
+          key,
+          result.kind === 'uncacheable' ? 'uncacheable' : result.kind === 'look-again' ? 'done' : 'failed',
+        );
     };
     this.#leaders.set(key, { settle: settleNodeWide, outcome });
     return settleNodeWide;
