@@ -24,6 +24,8 @@ export type LeaderOutcome =
       secondaryKey: string;
       /** Freshness of the response being stored: a follower joins only if it may reuse it. */
       record: StoredFreshness;
+      /** The response's tags (a tag purge covers its fill); unknown for another worker's fill. */
+      tags?: readonly string[];
       /** Settles when the fill is committed or abandoned: then the store has the last word. */
       done: Promise<void>;
     }
@@ -50,6 +52,25 @@ export type NodeClaim =
   | { kind: 'look-again' }
   | { kind: 'uncacheable' }
   | { kind: 'timeout' };
+
+/** What a purge covers, to find the running fills it must close to new readers. */
+export interface FillPurge {
+  all: boolean;
+  /** Storage keys (URL purges). */
+  keys: readonly string[];
+  /** Storage key prefixes. */
+  prefixes: readonly string[];
+  tags: readonly string[];
+}
+
+/** Whether a purge covers a key whose response carries `tags` (undefined: not known yet). */
+export function purgeCovers(purge: FillPurge, key: string, tags: readonly string[] | undefined): boolean {
+  if (purge.all || purge.keys.includes(key)) return true;
+  for (const prefix of purge.prefixes) if (key.startsWith(prefix)) return true;
+  if (purge.tags.length === 0) return false;
+  // A fill whose tags are not known yet may carry one of them.
+  return tags === undefined || tags.some((tag) => purge.tags.includes(tag));
+}
 
 interface Pending {
   /** Identifies this leadership (release compares it); never awaited, so it holds no reactions. */
@@ -195,6 +216,23 @@ export class CollapseTable {
    */
   claim(_key: string, _wait: boolean): Promise<NodeClaim> | undefined {
     return undefined;
+  }
+
+  /**
+   * A purge started: the fills it covers take no new reader — later requests for their keys
+   * lead a fetch of their own (whose content the purge does not void). Followers already
+   * waiting stay with their leader. Returns how many pending keys were closed.
+   */
+  purgeFills(purge: FillPurge): number {
+    let closed = 0;
+    for (const [key, pending] of this.#pending) {
+      const result = pending.result;
+      if (!purgeCovers(purge, key, result?.kind === 'shared' ? result.tags : undefined)) continue;
+      this.#pending.delete(key);
+      this.#hitForPass.delete(key);
+      closed++;
+    }
+    return closed;
   }
 
   /** Ends a shared fill's pending state (after its commit). */

@@ -211,6 +211,7 @@ export class Pipeline {
       vary: plan.record.vary,
       secondaryKey: plan.record.secondaryKey,
       record: plan.record,
+      tags: plan.record.tags,
       done,
     });
     ctx.id = plan.id;
@@ -596,6 +597,7 @@ export class Pipeline {
           vary: plan.record.vary,
           secondaryKey: plan.record.secondaryKey,
           record: plan.record,
+          tags: plan.record.tags,
           done: finished,
         });
         await this.#runFill(background, fill, response, plan.contentLength, (writer, last) =>
