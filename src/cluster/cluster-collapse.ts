@@ -155,7 +155,8 @@ export class ClusterCollapseTable extends CollapseTable {
     switch (message.strata) {
       case 'verdict':
         // What the other worker committed must be seen by the lookup that follows.
-        if (message.verdict === 'look-again') this.#store?.entries.resetReadTxn();
+        if (message.verdict === 'look-again' || message.verdict === 'failed')
+          this.#store?.entries.resetReadTxn();
         return this.#asking.get(message.id)?.answer(message.verdict);
       case 'fill':
         return this.#startReading(message);
@@ -230,7 +231,9 @@ export class ClusterCollapseTable extends CollapseTable {
       settle?.({ kind: 'timeout' });
       return { kind: 'timeout' };
     }
-    settle?.({ kind: 'failed' });
+    // A failed leadership elsewhere counts toward the key's failures in a row; an ended one
+    // (or a background revalidation running elsewhere) just has the followers look again.
+    settle?.(verdict === 'failed' ? { kind: 'failed' } : { kind: 'look-again' });
     return LOOK_AGAIN;
   }
 

@@ -11,8 +11,8 @@
  * - done (the leader's fill committed or was abandoned) → readers hear the fill's end
  *   (its chunk count, or that it failed: cut short); waiters 'look-again': they read the
  *   committed entry from LMDB, or compete again for a new leader;
- * - failed (transient error, leader's worker died, lease expired) → waiters 'look-again'
- *   and compete: exactly one of them becomes the new leader;
+ * - failed (transient error, leader's worker died, lease expired) → waiters 'failed': they
+ *   look again and compete: exactly one of them becomes the new leader;
  * - uncacheable → waiters 'uncacheable' (they fetch on their own) and a hit-for-pass
  *   marker answers the next askers at once;
  * - a waiter's timeout is the worker's own: it cancels and fetches unstored.
@@ -210,7 +210,7 @@ export class LockBroker {
     this.#requests.delete(ref(lock.leader.worker, lock.leader.id));
     for (const w of lock.waiters) {
       this.#requests.delete(ref(w.worker, w.id));
-      this.#verdict(w, result === 'uncacheable' ? 'uncacheable' : 'look-again');
+      this.#verdict(w, result === 'done' ? 'look-again' : result);
     }
     for (const r of lock.readers) {
       this.#requests.delete(ref(r.worker, r.id));

@@ -70,7 +70,12 @@ export interface CommittedMessage {
   committed: number;
 }
 
-export type LockVerdict = 'lead' | 'look-again' | 'uncacheable' | 'busy';
+/**
+ * 'look-again': the holder's fetch ended (stored, or nothing to share); 'failed': it failed —
+ * look again and compete, counted as a failed leadership (a failing origin's waiters are
+ * answered after a few in a row).
+ */
+export type LockVerdict = 'lead' | 'look-again' | 'failed' | 'uncacheable' | 'busy';
 
 export interface VerdictMessage {
   strata: 'verdict';

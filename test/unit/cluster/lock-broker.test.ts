@@ -29,6 +29,23 @@ function setup() {
 afterEach(() => broker?.close());
 
 describe('LockBroker', () => {
+  it("tells waiters 'failed' when the leader failed and 'look-again' when its fetch ended", () => {
+    const { broker, sent } = setup();
+    broker.acquire(1, 1, 'a', true);
+    broker.acquire(2, 2, 'a', true);
+    broker.release(1, 1, 'failed');
+    broker.acquire(2, 3, 'b', true);
+    broker.acquire(1, 4, 'b', true);
+    broker.release(2, 3, 'done');
+    assert.deepEqual(
+      sent.filter(([, m]) => m.strata === 'verdict' && m.verdict !== 'lead'),
+      [
+        [2, { strata: 'verdict', id: 2, verdict: 'failed' }],
+        [1, { strata: 'verdict', id: 4, verdict: 'look-again' }],
+      ],
+    );
+  });
+
   it('gives a purged key a new lock for later askers while the old fill goes on for its readers', () => {
     const { broker, sent } = setup();
     broker.acquire(1, 1, 'http://a.test/page', true);
