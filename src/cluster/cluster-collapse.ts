@@ -291,8 +291,9 @@ function hasContentLength(headers: readonly string[]): boolean {
 
 /** Just the freshness numbers (the outcome's record is a whole entry record). */
 function freshnessOf(record: StoredFreshness): StoredFreshness {
-  const { lifetime, responseTime, initialAge, swr, sie, noStale, noCache, invalidated } = record;
-  return { lifetime, responseTime, initialAge, swr, sie, noStale, noCache, invalidated };
+  const { lifetime, responseTime, initialAge, swr, sie, noStale, noCache, invalidated, source } = record;
+  const numbers = { lifetime, responseTime, initialAge, swr, sie, noStale, noCache, invalidated };
+  return source === undefined ? numbers : { ...numbers, source };
 }
 
 /** The worker's channel: process IPC to the primary. */
