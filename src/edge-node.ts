@@ -245,6 +245,7 @@ function createPurge(edge: Edge, upkeep: boolean): { purge: PurgeService; fanOut
     sortQuery: (host) => edge.sites.resolve(host)?.sortQuery ?? false,
     batchSize: config.purge.batchSize,
     now: edge.now,
+    onFills: (targets) => edge.collapse.purgeFills(targets),
     onPurge: (command, result, forwarded) => {
       const mode = command.soft ? 'soft' : 'hard';
       metrics.purges.labels(mode, forwarded ? 'peer' : 'api').inc();

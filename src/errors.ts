@@ -113,6 +113,14 @@ export const ERROR_CODES = {
     proxyStatus: 'destination_unavailable',
     description: "No origin of the site's pool is available.",
   },
+  EDGE_ERR_ORIGIN_FAILING: {
+    source: 'origin',
+    status: 502,
+    retryable: false,
+    proxyStatus: 'destination_unavailable',
+    description:
+      'Requests waiting for one fetch of a key: the origin answered a server error to it and to each fetch elected after it (three in a row); the waiters are answered this (or a stale entry within stale-if-error) instead of each asking the origin again.',
+  },
   EDGE_ERR_STORE_WRITE: {
     source: 'internal',
     status: 500,

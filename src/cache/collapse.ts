@@ -4,8 +4,12 @@
  * its body as it arrives, or — when the response cannot be shared — fetch on their own.
  * The lock's states follow the well-known model: waiting, done (shared), uncacheable
  * (released, and a hit-for-pass marker stops the next waves from queueing), failed
- * (followers compete again: one becomes the new leader), timeout (fetch on their own).
+ * (followers compete again: one becomes the new leader — a bounded number of times in a row,
+ * then they are answered the error), look-again (the store has the answer), timeout (fetch on
+ * their own). A follower takes a shared response only when it may reuse it as it is: fresh
+ * for its request, of its Vary variant; otherwise it gives up and fetches on its own.
  */
+import type { EdgeError } from '../errors.ts';
 import type { Fill } from './fill.ts';
 import type { StoredFreshness } from './policy/reuse.ts';
 
@@ -20,13 +24,21 @@ export type LeaderOutcome =
       secondaryKey: string;
       /** Freshness of the response being stored: a follower joins only if it may reuse it. */
       record: StoredFreshness;
+      /** The response's tags (a tag purge covers its fill); unknown for another worker's fill. */
+      tags?: readonly string[];
       /** Settles when the fill is committed or abandoned: then the store has the last word. */
       done: Promise<void>;
     }
   /** Not shareable: followers fetch on their own. */
   | { kind: 'uncacheable' }
-  /** The leader failed before a response could be shared: elect a new leader. */
-  | { kind: 'failed' }
+  /**
+   * The leader failed before a response could be shared: elect a new leader — unless
+   * `elections` leaders in a row failed for this key; then followers answer `error` (or
+   * stale) rather than each asking a failing origin in turn.
+   */
+  | { kind: 'failed'; error?: EdgeError; elections?: number }
+  /** The stored entry was refreshed (304) or left as it was: followers look the key up again. */
+  | { kind: 'look-again' }
   /** The node-wide lock was not granted in time: followers fetch on their own, unstored. */
   | { kind: 'timeout' };
 
@@ -41,6 +53,25 @@ export type NodeClaim =
   | { kind: 'uncacheable' }
   | { kind: 'timeout' };
 
+/** What a purge covers, to find the running fills it must close to new readers. */
+export interface FillPurge {
+  all: boolean;
+  /** Storage keys (URL purges). */
+  keys: readonly string[];
+  /** Storage key prefixes. */
+  prefixes: readonly string[];
+  tags: readonly string[];
+}
+
+/** Whether a purge covers a key whose response carries `tags` (undefined: not known yet). */
+export function purgeCovers(purge: FillPurge, key: string, tags: readonly string[] | undefined): boolean {
+  if (purge.all || purge.keys.includes(key)) return true;
+  for (const prefix of purge.prefixes) if (key.startsWith(prefix)) return true;
+  if (purge.tags.length === 0) return false;
+  // A fill whose tags are not known yet may carry one of them.
+  return tags === undefined || tags.some((tag) => purge.tags.includes(tag));
+}
+
 interface Pending {
   /** Identifies this leadership (release compares it); never awaited, so it holds no reactions. */
   outcome: Promise<LeaderOutcome>;
@@ -50,11 +81,20 @@ interface Pending {
   /** Followers waiting now; each removes itself when it stops waiting. */
   listeners: Set<(outcome: LeaderOutcome) => void>;
   waiters: number;
+  /** 1 + how many leaders in a row just failed for this key. */
+  election: number;
 }
+
+/** How long failed leaderships of a key are remembered (their count bounds re-elections). */
+const FAILURES_MS = 10_000;
+/** Past this many remembered failures, expired ones are swept (and the oldest dropped). */
+const FAILURES_MAX = 10_000;
 
 export class CollapseTable {
   readonly #pending = new Map<string, Pending>();
   readonly #hitForPass = new Map<string, number>();
+  /** key → failed leaderships in a row, and until when that count holds. */
+  readonly #failures = new Map<string, { count: number; until: number }>();
   readonly #hitForPassMs: number;
   readonly #now: () => number;
 
@@ -87,20 +127,54 @@ export class CollapseTable {
     const outcome = new Promise<LeaderOutcome>((r) => {
       resolve = r;
     });
-    const pending: Pending = { outcome, resolve, result: undefined, listeners: new Set(), waiters: 0 };
+    const election = this.#failedInARow(key) + 1;
+    const pending: Pending = {
+      outcome,
+      resolve,
+      result: undefined,
+      listeners: new Set(),
+      waiters: 0,
+      election,
+    };
     this.#pending.set(key, pending);
     let settled = false;
-    return (result) => {
+    return (settledWith) => {
       if (settled) return;
       settled = true;
+      let result = settledWith;
       if (result.kind !== 'shared' && this.#pending.get(key) === pending) this.#pending.delete(key);
       if (result.kind === 'uncacheable') this.#hitForPass.set(key, this.#now() + this.#hitForPassMs);
       else this.#hitForPass.delete(key);
+      if (result.kind === 'failed') {
+        result = { ...result, elections: election };
+        this.#noteFailure(key, election);
+      } else this.#failures.delete(key);
       pending.result = result;
       pending.resolve(result);
       for (const listener of pending.listeners) listener(result);
       pending.listeners.clear();
     };
+  }
+
+  #failedInARow(key: string): number {
+    const failures = this.#failures.get(key);
+    if (failures === undefined) return 0;
+    if (failures.until > this.#now()) return failures.count;
+    this.#failures.delete(key);
+    return 0;
+  }
+
+  #noteFailure(key: string, count: number): void {
+    const now = this.#now();
+    if (this.#failures.size >= FAILURES_MAX) {
+      for (const [k, f] of this.#failures) if (f.until <= now) this.#failures.delete(k);
+      for (const k of this.#failures.keys()) {
+        if (this.#failures.size < FAILURES_MAX) break;
+        this.#failures.delete(k);
+      }
+    }
+    this.#failures.delete(key);
+    this.#failures.set(key, { count, until: now + FAILURES_MS });
   }
 
   /**
@@ -142,6 +216,23 @@ export class CollapseTable {
    */
   claim(_key: string, _wait: boolean): Promise<NodeClaim> | undefined {
     return undefined;
+  }
+
+  /**
+   * A purge started: the fills it covers take no new reader — later requests for their keys
+   * lead a fetch of their own (whose content the purge does not void). Followers already
+   * waiting stay with their leader. Returns how many pending keys were closed.
+   */
+  purgeFills(purge: FillPurge): number {
+    let closed = 0;
+    for (const [key, pending] of this.#pending) {
+      const result = pending.result;
+      if (!purgeCovers(purge, key, result?.kind === 'shared' ? result.tags : undefined)) continue;
+      this.#pending.delete(key);
+      this.#hitForPass.delete(key);
+      closed++;
+    }
+    return closed;
   }
 
   /** Ends a shared fill's pending state (after its commit). */

@@ -23,6 +23,15 @@ export type FillState = 'streaming' | 'done' | 'failed';
 const MAX_IN_FLIGHT = 4;
 /** Without storing, how far the fastest reader may run ahead of the slowest (in chunks). */
 const MAX_BUFFERED = 8;
+/**
+ * Origin reads smaller than this are copied into a shared tail buffer of TAIL_SIZE bytes rather
+ * than kept one by one: a body of a few hundred thousand tiny reads keeps a few dozen pieces,
+ * so nothing that walks or spreads the pieces grows with the number of reads.
+ */
+const SMALL_READ = 4096;
+/** A tail starts small (a tiny body stays tiny) and doubles up to TAIL_SIZE. */
+const FIRST_TAIL = 1024;
+const TAIL_SIZE = 16 * 1024;
 
 export class Fill {
   readonly chunkSize: number;
@@ -39,6 +48,9 @@ export class Fill {
   #sealed = 0;
   #partial: Buffer[] = [];
   #partialLength = 0;
+  /** Where small reads are gathered; its filled part [0, #tailLength) is the last piece. */
+  #tail: Buffer | undefined;
+  #tailLength = 0;
   readonly #readers = new Set<FillReader>();
   readonly #waiting = new Set<() => void>();
   #source: Readable | undefined;
@@ -120,13 +132,37 @@ export class Fill {
 
   #push(data: Buffer): void {
     this.received += data.length;
-    this.#partial.push(data);
+    if (data.length < SMALL_READ) this.#gather(data);
+    else {
+      this.#tail = undefined;
+      this.#partial.push(data);
+    }
     this.#partialLength += data.length;
     while (this.#partialLength >= this.chunkSize) this.#seal(this.chunkSize);
     this.#notify();
   }
 
+  /**
+   * Appends a small read to the tail buffer: the last piece of #partial is a view of the tail's
+   * filled part, replaced by a longer view as it grows (bytes already viewed never change).
+   */
+  #gather(data: Buffer): void {
+    let tail = this.#tail;
+    if (tail === undefined || this.#tailLength + data.length > tail.length) {
+      const size = tail === undefined ? FIRST_TAIL : Math.min(TAIL_SIZE, tail.length * 2);
+      tail = Buffer.allocUnsafeSlow(Math.max(size, data.length));
+      this.#tail = tail;
+      this.#tailLength = 0;
+      this.#partial.push(tail.subarray(0, 0));
+    }
+    data.copy(tail, this.#tailLength);
+    this.#tailLength += data.length;
+    this.#partial[this.#partial.length - 1] = tail.subarray(0, this.#tailLength);
+  }
+
   #seal(length: number): void {
+    // The tail's bytes move into the sealed chunk (and the rest): gather anew after this.
+    this.#tail = undefined;
     const all =
       this.#partial.length === 1 ? this.#partial[0]! : Buffer.concat(this.#partial, this.#partialLength);
     const chunk = all.subarray(0, length);
@@ -307,8 +343,12 @@ export class Fill {
       if (!chunk) return undefined;
       parts.push(chunk);
     }
-    parts.push(...this.#partial);
-    return parts.length === 1 ? parts[0]! : Buffer.concat(parts, this.received);
+    // No spread: an argument list as long as the pieces would overflow the stack.
+    for (const piece of this.#partial) parts.push(piece);
+    if (parts.length !== 1) return Buffer.concat(parts, this.received);
+    const only = parts[0]!;
+    // A view of the tail is copied: kept in the memory tier, it would hold the whole tail.
+    return only.buffer === this.#tail?.buffer ? Buffer.from(only) : only;
   }
 
   /** After the body ended: write the last chunk and the record in one transaction. */

@@ -31,15 +31,19 @@ export interface LockChannel {
 /** 'reading': another worker's fill was handed to the local followers. */
 type Answer = LockVerdict | 'timeout' | 'reading';
 
-interface Asking {
-  key: string;
-  answer: (answer: Answer) => void;
-}
-
 /** This process's leader of a key: its settle function and the leadership it settles. */
 interface LocalLeader {
   settle: (outcome: LeaderOutcome) => void;
   outcome: Promise<LeaderOutcome>;
+  /** Not settled yet. */
+  live: boolean;
+}
+
+interface Asking {
+  key: string;
+  /** The local leader that asked (a purge may have put another in its place since). */
+  leader: LocalLeader | undefined;
+  answer: (answer: Answer) => void;
 }
 
 /** Another worker's fill, read here. */
@@ -60,14 +64,18 @@ export class ClusterCollapseTable extends CollapseTable {
   #nextId = 1;
   /** Claims waiting for the primary's verdict, by request id. */
   readonly #asking = new Map<number, Asking>();
-  /** Keys whose node-wide lock this process holds → the request id it was granted under. */
-  readonly #held = new Map<string, number>();
+  /**
+   * Leaderships holding the node-wide lock of their key → the request id it was granted under
+   * (by leadership, not key: after a purge a key may have an old leadership still filling and
+   * a new one).
+   */
+  readonly #held = new Map<Promise<LeaderOutcome>, number>();
   /** The local leaders, so a node verdict can settle local followers. */
   readonly #leaders = new Map<string, LocalLeader>();
   /** Other workers' fills read here, by request id. */
   readonly #reading = new Map<number, Reading>();
-  /** Fills this process announced, by key (while it holds the key's lock). */
-  readonly #announced = new Map<string, Fill>();
+  /** Fills this process announced, by leadership (while it holds the key's lock). */
+  readonly #announced = new Map<Promise<LeaderOutcome>, Fill>();
 
   constructor(hitForPassMs: number, now: () => number, channel: LockChannel, timeoutMs: number) {
     super(hitForPassMs, now);
@@ -84,22 +92,27 @@ export class ClusterCollapseTable extends CollapseTable {
   override lead(key: string): (outcome: LeaderOutcome) => void {
     const settle = super.lead(key);
     const outcome = this.pending(key)!.outcome;
-    let settled = false;
-    const settleNodeWide = (result: LeaderOutcome): void => {
-      if (settled) return;
-      settled = true;
-      if (this.#leaders.get(key)?.settle === settleNodeWide) this.#leaders.delete(key);
+    const leader: LocalLeader = { settle: () => {}, outcome, live: true };
+    leader.settle = (result: LeaderOutcome): void => {
+      if (!leader.live) return;
+      leader.live = false;
+      if (this.#leaders.get(key) === leader) this.#leaders.delete(key);
       settle(result);
-      if (result.kind === 'shared') this.#announce(key, result);
-      else this.#unlock(key, result.kind === 'uncacheable' ? 'uncacheable' : 'failed');
+      if (result.kind === 'shared') this.#announce(outcome, result);
+      else
+        this.#unlock(
+          outcome,
+          result.kind === 'uncacheable' ? 'uncacheable' : result.kind === 'look-again' ? 'done' : 'failed',
+        );
     };
-    this.#leaders.set(key, { settle: settleNodeWide, outcome });
-    return settleNodeWide;
+    this.#leaders.set(key, leader);
+    return leader.settle;
   }
 
   override claim(key: string, wait: boolean): Promise<NodeClaim> {
     if (!this.#channel.connected) return Promise.resolve({ kind: 'lead' });
     const id = this.#nextId++;
+    const leader = this.#leaders.get(key);
     const answer = new Promise<Answer>((resolve) => {
       const timer = setTimeout(() => {
         this.#asking.delete(id);
@@ -108,6 +121,7 @@ export class ClusterCollapseTable extends CollapseTable {
       }, this.timeoutMs);
       this.#asking.set(id, {
         key,
+        leader,
         answer: (verdict) => {
           clearTimeout(timer);
           this.#asking.delete(id);
@@ -116,13 +130,15 @@ export class ClusterCollapseTable extends CollapseTable {
       });
     });
     this.#send({ strata: 'acquire', id, key, wait });
-    return answer.then((verdict) => this.#decide(key, id, verdict));
+    return answer.then((verdict) => this.#decide(leader, id, verdict));
   }
 
   override release(key: string, outcome: Promise<LeaderOutcome> | undefined): void {
     const before = this.pending(key);
     super.release(key, outcome);
-    if (before !== undefined && this.pending(key) === undefined) this.#unlock(key, 'done');
+    // The leadership's fill ended (its key may have been unlisted by a purge meanwhile).
+    if (outcome !== undefined) this.#unlock(outcome, 'done');
+    else if (before !== undefined && this.pending(key) === undefined) this.#unlock(before.outcome, 'done');
   }
 
   /** Node-wide claims waiting for a verdict (for leak checks). */
@@ -139,7 +155,8 @@ export class ClusterCollapseTable extends CollapseTable {
     switch (message.strata) {
       case 'verdict':
         // What the other worker committed must be seen by the lookup that follows.
-        if (message.verdict === 'look-again') this.#store?.entries.resetReadTxn();
+        if (message.verdict === 'look-again' || message.verdict === 'failed')
+          this.#store?.entries.resetReadTxn();
         return this.#asking.get(message.id)?.answer(message.verdict);
       case 'fill':
         return this.#startReading(message);
@@ -147,6 +164,9 @@ export class ClusterCollapseTable extends CollapseTable {
         return this.#reading.get(message.id)?.fill.committedElsewhere(message.committed);
       case 'fill-end':
         return this.#endReading(message.id, message.chunks);
+      case 'purge-fills':
+        this.purgeFills(message.purge);
+        return;
     }
   }
 
@@ -157,9 +177,9 @@ export class ClusterCollapseTable extends CollapseTable {
   #startReading(message: FillMessage): void {
     const asking = this.#asking.get(message.id);
     if (asking === undefined) return; // gave up waiting; the primary has its cancel
-    const local = this.#leaders.get(asking.key);
+    const local = asking.leader;
     const store = this.#store;
-    if (local === undefined || store === undefined) {
+    if (local === undefined || !local.live || store === undefined) {
       this.#send({ strata: 'cancel', id: message.id });
       return asking.answer('look-again');
     }
@@ -178,6 +198,7 @@ export class ClusterCollapseTable extends CollapseTable {
       vary: announced.vary,
       secondaryKey: announced.secondaryKey,
       record: announced.freshness,
+      ...(announced.tags === undefined ? {} : { tags: announced.tags }),
       done,
     });
     asking.answer('reading');
@@ -194,14 +215,14 @@ export class ClusterCollapseTable extends CollapseTable {
     super.release(reading.key, reading.outcome);
   }
 
-  #decide(key: string, id: number, verdict: Answer): NodeClaim {
+  #decide(leader: LocalLeader | undefined, id: number, verdict: Answer): NodeClaim {
     if (verdict === 'lead') {
-      this.#held.set(key, id);
+      if (leader !== undefined) this.#held.set(leader.outcome, id);
       return { kind: 'lead' };
     }
     // The local followers have the other worker's fill; the local leader joins them.
     if (verdict === 'reading') return LOOK_AGAIN;
-    const settle = this.#leaders.get(key)?.settle;
+    const settle = leader?.settle;
     if (verdict === 'uncacheable') {
       settle?.({ kind: 'uncacheable' });
       return { kind: 'uncacheable' };
@@ -210,7 +231,9 @@ export class ClusterCollapseTable extends CollapseTable {
       settle?.({ kind: 'timeout' });
       return { kind: 'timeout' };
     }
-    settle?.({ kind: 'failed' });
+    // A failed leadership elsewhere counts toward the key's failures in a row; an ended one
+    // (or a background revalidation running elsewhere) just has the followers look again.
+    settle?.(verdict === 'failed' ? { kind: 'failed' } : { kind: 'look-again' });
     return LOOK_AGAIN;
   }
 
@@ -220,13 +243,13 @@ export class ClusterCollapseTable extends CollapseTable {
    * out too large to store midway, and readers elsewhere (who have no copy in memory) would
    * be cut short; they wait for the end instead.
    */
-  #announce(key: string, outcome: Extract<LeaderOutcome, { kind: 'shared' }>): void {
-    const id = this.#held.get(key);
+  #announce(leadership: Promise<LeaderOutcome>, outcome: Extract<LeaderOutcome, { kind: 'shared' }>): void {
+    const id = this.#held.get(leadership);
     const fill = outcome.fill;
     const bodyId = fill.bodyId;
     if (id === undefined || bodyId === undefined || !fill.storing || !hasContentLength(outcome.headers))
       return;
-    this.#announced.set(key, fill);
+    this.#announced.set(leadership, fill);
     this.#send({
       strata: 'announce',
       id,
@@ -238,19 +261,20 @@ export class ClusterCollapseTable extends CollapseTable {
         vary: outcome.vary,
         secondaryKey: outcome.secondaryKey,
         freshness: freshnessOf(outcome.record),
+        ...(outcome.tags === undefined ? {} : { tags: outcome.tags }),
       },
     });
     fill.onCommitted((committed) => {
-      if (this.#held.get(key) === id) this.#send({ strata: 'committed', id, committed });
+      if (this.#held.get(leadership) === id) this.#send({ strata: 'committed', id, committed });
     });
   }
 
-  #unlock(key: string, result: 'done' | 'failed' | 'uncacheable'): void {
-    const id = this.#held.get(key);
+  #unlock(leadership: Promise<LeaderOutcome>, result: 'done' | 'failed' | 'uncacheable'): void {
+    const id = this.#held.get(leadership);
     if (id === undefined) return;
-    this.#held.delete(key);
-    const fill = this.#announced.get(key);
-    this.#announced.delete(key);
+    this.#held.delete(leadership);
+    const fill = this.#announced.get(leadership);
+    this.#announced.delete(leadership);
     const chunks = result === 'done' ? fill?.completeChunks : undefined;
     this.#send({ strata: 'release', id, result, ...(chunks === undefined ? {} : { chunks }) });
   }
@@ -267,8 +291,9 @@ function hasContentLength(headers: readonly string[]): boolean {
 
 /** Just the freshness numbers (the outcome's record is a whole entry record). */
 function freshnessOf(record: StoredFreshness): StoredFreshness {
-  const { lifetime, responseTime, initialAge, swr, sie, noStale, noCache, invalidated } = record;
-  return { lifetime, responseTime, initialAge, swr, sie, noStale, noCache, invalidated };
+  const { lifetime, responseTime, initialAge, swr, sie, noStale, noCache, invalidated, source } = record;
+  const numbers = { lifetime, responseTime, initialAge, swr, sie, noStale, noCache, invalidated };
+  return source === undefined ? numbers : { ...numbers, source };
 }
 
 /** The worker's channel: process IPC to the primary. */
@@ -281,7 +306,13 @@ export function processChannel(): LockChannel {
       process.on('message', (message: unknown) => {
         if (!isStrataMessage<LockMessage>(message)) return;
         const type = message.strata;
-        if (type === 'verdict' || type === 'fill' || type === 'committed' || type === 'fill-end')
+        if (
+          type === 'verdict' ||
+          type === 'fill' ||
+          type === 'committed' ||
+          type === 'fill-end' ||
+          type === 'purge-fills'
+        )
           listener(message);
       });
     },

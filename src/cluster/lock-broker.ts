@@ -11,15 +11,19 @@
  * - done (the leader's fill committed or was abandoned) → readers hear the fill's end
  *   (its chunk count, or that it failed: cut short); waiters 'look-again': they read the
  *   committed entry from LMDB, or compete again for a new leader;
- * - failed (transient error, leader's worker died, lease expired) → waiters 'look-again'
- *   and compete: exactly one of them becomes the new leader;
+ * - failed (transient error, leader's worker died, lease expired) → waiters 'failed': they
+ *   look again and compete: exactly one of them becomes the new leader;
  * - uncacheable → waiters 'uncacheable' (they fetch on their own) and a hit-for-pass
  *   marker answers the next askers at once;
  * - a waiter's timeout is the worker's own: it cancels and fetches unstored.
  *
+ * - closed by a purge → new askers for the key start a new lock (a fetch the purge does not
+ *   void); the closed lock's leader, waiters and readers go on to its end.
+ *
  * A leader reporting progress renews its lease: only a fill that stopped moving loses it.
  * Messages stay small (a header list at most): bodies travel through LMDB, never over IPC.
  */
+import { type FillPurge, purgeCovers } from '../cache/collapse.ts';
 import type { FillAnnouncement, LockMessage, LockVerdict } from './protocol.ts';
 
 interface Holder {
@@ -55,9 +59,12 @@ const HIT_FOR_PASS_SWEEP = 10_000;
 const HIT_FOR_PASS_MAX = 100_000;
 
 export class LockBroker {
+  /** The lock new askers of a key meet. */
   readonly #locks = new Map<string, Lock>();
-  /** `worker:id` → key, for leaders and waiters alike. */
-  readonly #requests = new Map<string, string>();
+  /** Locks a purge closed to new askers, still running for those they hold. */
+  readonly #closed = new Set<Lock>();
+  /** `worker:id` → its lock, for leaders, waiters and readers alike. */
+  readonly #requests = new Map<string, Lock>();
   readonly #hitForPass = new Map<string, number>();
   readonly #options: LockBrokerOptions;
 
@@ -69,15 +76,17 @@ export class LockBroker {
     if (this.#isHitForPass(key)) return this.#verdict({ worker, id }, 'uncacheable');
     const lock = this.#locks.get(key);
     if (lock === undefined) {
-      const lease = setTimeout(() => this.#expire(key), this.#options.leaseMs);
-      lease.unref();
       const leader = { worker, id };
-      this.#locks.set(key, { key, leader, waiters: [], fill: undefined, committed: 0, readers: [], lease });
-      this.#requests.set(ref(worker, id), key);
+      let created!: Lock;
+      const lease = setTimeout(() => this.#expire(created), this.#options.leaseMs);
+      lease.unref();
+      created = { key, leader, waiters: [], fill: undefined, committed: 0, readers: [], lease };
+      this.#locks.set(key, created);
+      this.#requests.set(ref(worker, id), created);
       return this.#verdict(leader, 'lead');
     }
     if (!wait) return this.#verdict({ worker, id }, 'busy');
-    this.#requests.set(ref(worker, id), key);
+    this.#requests.set(ref(worker, id), lock);
     if (lock.fill === undefined) lock.waiters.push({ worker, id });
     else this.#addReader(lock, { worker, id });
   }
@@ -121,9 +130,25 @@ export class LockBroker {
     this.#end(lock, result, result === 'done' ? chunks : undefined);
   }
 
+  /**
+   * A purge started: the locks of the keys it covers take no new asker (later ones lead a new
+   * fetch); those already holding them go on. Returns how many were closed.
+   */
+  purgeFills(purge: FillPurge): number {
+    let closed = 0;
+    for (const [key, lock] of this.#locks) {
+      if (!purgeCovers(purge, key, lock.fill === undefined ? undefined : (lock.fill.tags ?? []))) continue;
+      this.#locks.delete(key);
+      this.#closed.add(lock);
+      this.#hitForPass.delete(key);
+      closed++;
+    }
+    return closed;
+  }
+
   /** A worker exited: its locks fail over to their waiters, its waiters are forgotten. */
   workerGone(worker: number): void {
-    for (const lock of [...this.#locks.values()]) {
+    for (const lock of [...this.#locks.values(), ...this.#closed]) {
       if (lock.leader.worker === worker) {
         this.#end(lock, 'failed');
         continue;
@@ -136,25 +161,26 @@ export class LockBroker {
   }
 
   get locks(): number {
-    return this.#locks.size;
+    return this.#locks.size + this.#closed.size;
   }
 
   /** Requests waiting on a lock: for the leader's response, or reading its fill. */
   get waiters(): number {
     let count = 0;
-    for (const lock of this.#locks.values()) count += lock.waiters.length + lock.readers.length;
+    for (const lock of [...this.#locks.values(), ...this.#closed])
+      count += lock.waiters.length + lock.readers.length;
     return count;
   }
 
   close(): void {
-    for (const lock of this.#locks.values()) clearTimeout(lock.lease);
+    for (const lock of [...this.#locks.values(), ...this.#closed]) clearTimeout(lock.lease);
     this.#locks.clear();
+    this.#closed.clear();
     this.#requests.clear();
   }
 
   #lockOf(worker: number, id: number): Lock | undefined {
-    const key = this.#requests.get(ref(worker, id));
-    return key === undefined ? undefined : this.#locks.get(key);
+    return this.#requests.get(ref(worker, id));
   }
 
   #leading(worker: number, id: number): Lock | undefined {
@@ -179,11 +205,12 @@ export class LockBroker {
   /** `chunks`: the fill's whole body is in LMDB (else its readers are cut short). */
   #end(lock: Lock, result: 'done' | 'failed' | 'uncacheable', chunks?: number): void {
     clearTimeout(lock.lease);
-    this.#locks.delete(lock.key);
+    if (this.#locks.get(lock.key) === lock) this.#locks.delete(lock.key);
+    this.#closed.delete(lock);
     this.#requests.delete(ref(lock.leader.worker, lock.leader.id));
     for (const w of lock.waiters) {
       this.#requests.delete(ref(w.worker, w.id));
-      this.#verdict(w, result === 'uncacheable' ? 'uncacheable' : 'look-again');
+      this.#verdict(w, result === 'done' ? 'look-again' : result);
     }
     for (const r of lock.readers) {
       this.#requests.delete(ref(r.worker, r.id));
@@ -195,10 +222,9 @@ export class LockBroker {
     }
   }
 
-  #expire(key: string): void {
-    const lock = this.#locks.get(key);
-    if (lock === undefined) return;
-    this.#options.onLeaseExpired?.(key);
+  #expire(lock: Lock): void {
+    if (this.#locks.get(lock.key) !== lock && !this.#closed.has(lock)) return;
+    this.#options.onLeaseExpired?.(lock.key);
     this.#end(lock, 'failed');
   }
 

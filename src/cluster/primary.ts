@@ -15,7 +15,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
-import { CollapseTable } from '../cache/collapse.ts';
+import { CollapseTable, type FillPurge } from '../cache/collapse.ts';
 import { type ConfigOverrides, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { createEdgeNode, type EdgeNode } from '../edge-node.ts';
@@ -25,6 +25,7 @@ import {
   CONFIG_ENV,
   isStrataMessage,
   type MetricsRequestMessage,
+  type PurgeFillsMessage,
   type WorkerMessage,
   workerConfig,
 } from './protocol.ts';
@@ -168,6 +169,18 @@ class BrokerView extends CollapseTable {
 
   override get waiters(): number {
     return this.#broker.waiters;
+  }
+
+  /**
+   * A purge started (the admin API runs here): the broker closes the locks it covers, and every
+   * worker unlists its pending keys for them, before the purge is acknowledged.
+   */
+  override purgeFills(purge: FillPurge): number {
+    const closed = this.#broker.purgeFills(purge);
+    const message: PurgeFillsMessage = { strata: 'purge-fills', purge };
+    for (const worker of Object.values(cluster.workers ?? {}))
+      if (worker?.isConnected()) worker.send(message);
+    return closed;
   }
 }
 

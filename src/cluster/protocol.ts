@@ -3,6 +3,7 @@
  * carries `strata` (its type) so other users of the channel (prom-client, node:cluster
  * internals) are told apart.
  */
+import type { FillPurge } from '../cache/collapse.ts';
 import type { StoredFreshness } from '../cache/policy/reuse.ts';
 import type { Config } from '../config/schema.ts';
 
@@ -46,6 +47,8 @@ export interface FillAnnouncement {
   vary: string[];
   secondaryKey: string;
   freshness: StoredFreshness;
+  /** The response's tags, so a tag purge finds the fill. */
+  tags?: readonly string[];
 }
 
 /** The lock holder's response is being stored: waiters may read its chunks as they commit. */
@@ -67,7 +70,12 @@ export interface CommittedMessage {
   committed: number;
 }
 
-export type LockVerdict = 'lead' | 'look-again' | 'uncacheable' | 'busy';
+/**
+ * 'look-again': the holder's fetch ended (stored, or nothing to share); 'failed': it failed —
+ * look again and compete, counted as a failed leadership (a failing origin's waiters are
+ * answered after a few in a row).
+ */
+export type LockVerdict = 'lead' | 'look-again' | 'failed' | 'uncacheable' | 'busy';
 
 export interface VerdictMessage {
   strata: 'verdict';
@@ -93,8 +101,22 @@ export interface FillEndMessage {
   chunks?: number;
 }
 
-/** What the primary sends a worker about one of its lock requests. */
-export type LockMessage = VerdictMessage | FillMessage | CommittedMessage | FillEndMessage;
+/**
+ * To every worker: a purge started; the fills it covers take no new reader (their pending keys
+ * are unlisted, as the primary's lock broker unlists their locks).
+ */
+export interface PurgeFillsMessage {
+  strata: 'purge-fills';
+  purge: FillPurge;
+}
+
+/** What the primary sends a worker about its lock requests (and purges closing fills). */
+export type LockMessage =
+  | VerdictMessage
+  | FillMessage
+  | CommittedMessage
+  | FillEndMessage
+  | PurgeFillsMessage;
 
 /** The worker's listeners are bound: it takes traffic. */
 export interface ReadyMessage {

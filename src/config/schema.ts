@@ -127,6 +127,9 @@ export const cacheSchema = z
       .default(0.1)
       .describe('Heuristic freshness: this fraction of the time since Last-Modified (RFC 9111 §4.2.2).'),
     heuristicMax: duration('Cap on heuristic freshness.').default(86_400_000),
+    maxErrorTtl: duration(
+      'Longest a server error (5xx) is stored and reused, whatever its max-age (0: never stored); never served stale. Client errors (4xx) are stored only when cacheable by default (404, 405, 410, 414).',
+    ).default(5_000),
     hitForPass: duration('How long an uncacheable key skips request collapsing.').default(120_000),
     collapseTimeout: duration(
       "How long a collapsed request waits for the leader's response headers before fetching on its own (unstored).",

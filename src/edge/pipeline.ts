@@ -4,6 +4,7 @@
  * everything that waits on an origin runs in `forward`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { LeaderOutcome } from '../cache/collapse.ts';
 import { type Fill, Fill as FillImpl, FillReader } from '../cache/fill.ts';
 import { primaryKey, storageKey } from '../cache/key.ts';
 import { urlsToInvalidate } from '../cache/policy/invalidation.ts';
@@ -29,7 +30,7 @@ import { logRequest } from './phases/log.ts';
 import { type LookupOutcome, lookup } from './phases/lookup.ts';
 import { receive } from './phases/receive.ts';
 import { relayedHeaders, sendError } from './phases/respond.ts';
-import { planStore } from './phases/store.ts';
+import { planStore, type StorePlan } from './phases/store.ts';
 import { matchesStored, refreshedRecord } from './revalidate.ts';
 
 type Found = Extract<LookupOutcome, { kind: 'found' }>;
@@ -38,6 +39,8 @@ type Found = Extract<LookupOutcome, { kind: 'found' }>;
 const ERROR_STATUSES: ReadonlySet<number> = new Set([500, 502, 503, 504]);
 /** Attempts at the collapse lock before a request fetches on its own. */
 const MAX_ATTEMPTS = 3;
+/** Leaders of one key that may fail in a row before its waiters are answered the error. */
+const MAX_ELECTIONS = 3;
 
 export class Pipeline {
   readonly edge: Edge;
@@ -134,35 +137,8 @@ export class Pipeline {
       headers.authorization === undefined &&
       !edge.collapse.isHitForPass(ctx.storage) &&
       !cameBack(edge, ctx);
-    if (collapsible) {
-      const pending = edge.collapse.pending(ctx.storage);
-      if (pending !== undefined) {
-        const abort = new AbortController();
-        ctx.res.once('close', () => abort.abort());
-        const outcome = await edge.collapse.follow(pending, edge.collapseTimeoutMs, abort.signal);
-        if (ctx.res.destroyed) return;
-        if (
-          outcome.kind === 'shared' &&
-          outcome.fill.joinable &&
-          this.#sameVariant(ctx, outcome.vary, outcome.secondaryKey)
-        ) {
-          if (this.#mayJoin(ctx, outcome.record)) {
-            ctx.lookup = 'collapsed';
-            edge.metrics.collapsed.inc();
-            ctx.cacheStatus.collapsed = true;
-            return this.#readFill(ctx, outcome.fill, outcome.status, outcome.headers);
-          }
-          // A response this request may not reuse as it is (stale, no-cache, a conditional or
-          // range to answer): once stored, the lookup decides as for any stored response.
-          await outcome.done;
-          if (ctx.res.destroyed) return;
-          if (attempt < MAX_ATTEMPTS) return this.#route(ctx, attempt + 1);
-        }
-        if (outcome.kind === 'failed' && attempt < MAX_ATTEMPTS) return this.#route(ctx, attempt + 1);
-        // uncacheable, timeout, another variant: fetch on our own, never overwriting the leader's fill
-        return this.#pass(ctx, fwd, outcome.kind === 'timeout' ? 'collapse-timeout' : undefined);
-      }
-    }
+    const pending = collapsible ? edge.collapse.pending(ctx.storage) : undefined;
+    if (pending !== undefined) return this.#follow(ctx, pending, found, fwd, attempt);
     const settle = collapsible ? edge.collapse.lead(ctx.storage) : () => {};
     const leading = collapsible ? edge.collapse.pending(ctx.storage)?.outcome : undefined;
     // Workers > 1: another worker may already lead this key (undefined in one process).
@@ -187,7 +163,7 @@ export class Pipeline {
         combine: partial,
       });
     } catch (error) {
-      settle({ kind: 'failed' });
+      settle({ kind: 'failed', error: error as EdgeError });
       return this.#originFailed(ctx, stored, error as EdgeError);
     }
     const responseTime = edge.now();
@@ -197,7 +173,7 @@ export class Pipeline {
       ERROR_STATUSES.has(response.status) &&
       withinStaleIfError(stored.record, stored.directives, ctx.now)
     ) {
-      settle({ kind: 'failed' });
+      settle({ kind: 'failed', error: originFailing(response.status) });
       discard(response.body);
       return this.#serveStaleOnError(ctx, stored, `origin answered ${response.status}`);
     }
@@ -207,14 +183,20 @@ export class Pipeline {
       try {
         return await this.#refreshAndDeliver(ctx, stored, response, requestTime, responseTime, generation);
       } finally {
-        settle({ kind: 'failed' });
+        settle({ kind: 'look-again' });
       }
     }
     if (partial && (await this.#combine(ctx, partial, response, requestTime, responseTime, generation)))
       return;
     const plan = planStore(edge, ctx, response, requestTime, responseTime);
     if (!plan.storable) {
-      settle({ kind: 'uncacheable' });
+      // A failing origin is not an uncacheable key: followers elect again (a bounded number
+      // of times), and no hit-for-pass marker outlives the failure.
+      settle(
+        ERROR_STATUSES.has(response.status)
+          ? { kind: 'failed', error: originFailing(response.status) }
+          : { kind: 'uncacheable' },
+      );
       ctx.insert = `not-storable:${plan.reason}`;
       ctx.cacheStatus.detail = plan.reason;
       return this.#relay(ctx, response);
@@ -231,10 +213,11 @@ export class Pipeline {
       kind: 'shared',
       fill,
       status: response.status,
-      headers: clientHeaders,
+      headers: sharedHeaders(plan),
       vary: plan.record.vary,
       secondaryKey: plan.record.secondaryKey,
       record: plan.record,
+      tags: plan.record.tags,
       done,
     });
     ctx.id = plan.id;
@@ -370,14 +353,79 @@ export class Pipeline {
     reader.pump();
   }
 
-  /** Whether a follower may be given the fill as it streams (else it waits for the commit). */
-  #mayJoin(ctx: RequestContext, record: StoredFreshness): boolean {
+  /**
+   * A follower: waits for the leader of its key and reads the leader's fill when it may reuse
+   * that response as it is — fresh for its request, of its Vary variant (Pingora's lock:
+   * done → read; give up → fetch on your own). Followers get the header set a stored copy has,
+   * never the leader's own (its Set-Cookie stays its own).
+   */
+  async #follow(
+    ctx: RequestContext,
+    pending: NonNullable<ReturnType<Edge['collapse']['pending']>>,
+    found: LookupOutcome,
+    fwd: RequestContext['cacheStatus']['fwd'],
+    attempt: number,
+  ): Promise<void> {
+    const edge = this.edge;
+    const abort = new AbortController();
+    ctx.res.once('close', () => abort.abort());
+    const outcome = await edge.collapse.follow(pending, edge.collapseTimeoutMs, abort.signal);
+    if (ctx.res.destroyed) return;
+    if (outcome.kind === 'look-again' && attempt < MAX_ATTEMPTS) return this.#route(ctx, attempt + 1);
+    if (outcome.kind === 'failed') return this.#afterFailedLeader(ctx, found, outcome, attempt);
+    if (
+      outcome.kind === 'shared' &&
+      outcome.fill.joinable &&
+      this.#sameVariant(ctx, outcome.vary, outcome.secondaryKey)
+    ) {
+      const reuse = this.#followerReuse(ctx, outcome.record);
+      if (reuse === 'join') {
+        ctx.lookup = 'collapsed';
+        edge.metrics.collapsed.inc();
+        ctx.cacheStatus.collapsed = true;
+        return this.#readFill(ctx, outcome.fill, outcome.status, outcome.headers);
+      }
+      if (reuse === 'after-commit') {
+        // A conditional, range or HEAD to answer from a fresh response: once it is stored.
+        await outcome.done;
+        if (ctx.res.destroyed) return;
+        if (attempt < MAX_ATTEMPTS) return this.#route(ctx, attempt + 1);
+      }
+    }
+    // uncacheable, not reusable as it is, timeout, another variant: fetch on our own, never
+    // overwriting the leader's fill
+    return this.#pass(ctx, fwd, outcome.kind === 'timeout' ? 'collapse-timeout' : undefined);
+  }
+
+  /** Whether a follower may read the fill now, after its commit, or not at all. */
+  #followerReuse(ctx: RequestContext, record: StoredFreshness): 'join' | 'after-commit' | 'own' {
     const headers = ctx.req.headers;
-    if (ctx.method === 'HEAD') return false;
-    if (headers['if-none-match'] !== undefined || headers['if-modified-since'] !== undefined) return false;
-    if (headers.range !== undefined) return false;
     const directives = requestDirectives(headers['cache-control'], headers.pragma as string | undefined);
-    return decideReuse(record, directives, this.edge.now()).kind === 'fresh';
+    // Zero lifetime, no-cache, stale (under max-stale or a grace too): not for another request.
+    if (decideReuse(record, directives, this.edge.now()).kind !== 'fresh') return 'own';
+    if (ctx.method === 'HEAD' || headers.range !== undefined) return 'after-commit';
+    if (headers['if-none-match'] !== undefined || headers['if-modified-since'] !== undefined)
+      return 'after-commit';
+    return 'join';
+  }
+
+  /**
+   * The leader failed: elect a new one, unless leaders in a row failed for this key; then a
+   * failing origin is not asked once more per waiting client — they get stale or the error.
+   */
+  #afterFailedLeader(
+    ctx: RequestContext,
+    found: LookupOutcome,
+    outcome: Extract<LeaderOutcome, { kind: 'failed' }>,
+    attempt: number,
+  ): void {
+    if ((outcome.elections ?? 1) < MAX_ELECTIONS && attempt < MAX_ATTEMPTS)
+      return this.#route(ctx, attempt + 1);
+    const error = outcome.error ?? originFailing(502);
+    if (found.kind === 'found' && withinStaleIfError(found.record, found.directives, ctx.now))
+      return this.#serveStaleOnError(ctx, found, error.code);
+    ctx.lookup = 'error';
+    sendError(this.edge, ctx, error, false);
   }
 
   #sameVariant(ctx: RequestContext, vary: string[], leaderKey: string): boolean {
@@ -537,12 +585,16 @@ export class Pipeline {
               generation,
             );
           }
-          settle({ kind: 'failed' }); // followers look again and find the refreshed entry
+          settle({ kind: 'look-again' }); // followers find the refreshed entry
           return;
         }
         const plan = planStore(edge, background, response, requestTime, responseTime);
         if (!plan.storable || ERROR_STATUSES.has(response.status)) {
-          settle({ kind: 'failed' });
+          settle(
+            ERROR_STATUSES.has(response.status)
+              ? { kind: 'failed', error: originFailing(response.status) }
+              : { kind: 'look-again' },
+          );
           discard(response.body);
           return;
         }
@@ -551,10 +603,11 @@ export class Pipeline {
           kind: 'shared',
           fill,
           status: response.status,
-          headers: this.#fillHeaders(response),
+          headers: sharedHeaders(plan),
           vary: plan.record.vary,
           secondaryKey: plan.record.secondaryKey,
           record: plan.record,
+          tags: plan.record.tags,
           done: finished,
         });
         await this.#runFill(background, fill, response, plan.contentLength, (writer, last) =>
@@ -567,7 +620,7 @@ export class Pipeline {
         );
       })
       .catch((error: unknown) => {
-        settle({ kind: 'failed' });
+        settle({ kind: 'failed', error: error instanceof EdgeError ? error : undefined });
         edge.log.warn({ err: (error as Error).message, url: ctx.key }, 'background revalidation failed');
       })
       .finally(() => {
@@ -583,6 +636,19 @@ export class Pipeline {
 function holdsFullEntry(edge: Edge, id: string): boolean {
   const current = edge.store.entries.get(id);
   return current?.kind === 'entry' && current.range === undefined;
+}
+
+/** The header set a stored copy has (for followers), with the length when known. */
+function sharedHeaders(plan: Extract<StorePlan, { storable: true }>): string[] {
+  const headers = plan.record.headers;
+  return plan.contentLength === undefined
+    ? headers
+    : [...headers, 'Content-Length', String(plan.contentLength)];
+}
+
+/** The error waiters are answered when the origin answers their key with a server error. */
+function originFailing(status: number): EdgeError {
+  return new EdgeError('EDGE_ERR_ORIGIN_FAILING', `origin answered ${status}`);
 }
 
 /** Drops an origin body nobody will read, without letting a late error escape. */

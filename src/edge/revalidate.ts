@@ -51,7 +51,7 @@ export function refreshedRecord(
     const name = record.headers[i]!;
     if (!replaced.has(name.toLowerCase())) merged.push(name, record.headers[i + 1]!);
   }
-  merged.push(...updates);
+  for (const field of updates) merged.push(field);
   const map: Record<string, string[]> = {};
   for (let i = 0; i < merged.length; i += 2) {
     const name = merged[i]!.toLowerCase();

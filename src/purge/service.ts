@@ -10,6 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { setImmediate as yieldToEvents } from 'node:timers/promises';
 import type { Logger } from 'pino';
+import type { FillPurge } from '../cache/collapse.ts';
 import type { CacheStore } from '../cache/store.ts';
 import { describePurge, type Forwarded, type PurgeCommand } from './command.ts';
 import { type LoggedPurge, PurgeLog } from './purge-log.ts';
@@ -34,6 +35,11 @@ export interface PurgeServiceOptions {
   /** Longest a write transaction's callback may run (ms) before the rest waits for the next one. Default 8. */
   maxStepMs?: number;
   now: () => number;
+  /**
+   * Called as a purge starts, before it is acknowledged: fills running for what it covers must
+   * take no new readers (a request after the acknowledgement never reads content it purged).
+   */
+  onFills?: (purge: FillPurge) => void;
   /** Called after each purge is applied (metrics). */
   onPurge?: (command: PurgeCommand, result: PurgeResult, forwarded: boolean) => void;
 }
@@ -139,7 +145,15 @@ export class PurgeService {
     append: { entry: LoggedPurge; forwarded: Forwarded | undefined } | undefined,
   ): Promise<PurgeResult> {
     const store = this.#options.store;
-    const walk = this.#walk(command);
+    const targets = this.#targets(command);
+    const walk = new PurgeWalk(
+      store,
+      command.soft,
+      [...targets.keys],
+      [...targets.prefixes],
+      [...targets.tags],
+    );
+    this.#options.onFills?.(targets);
     let sequence = logged ?? 0;
     let first = true;
     for (;;) {
@@ -163,9 +177,10 @@ export class PurgeService {
     return { purged: walk.purged, soft: command.soft, sequence };
   }
 
-  #walk(command: PurgeCommand): PurgeWalk {
-    const { store, sortQuery } = this.#options;
-    if (command.all) return new PurgeWalk(store, command.soft, [], [''], []);
+  /** Storage keys, key prefixes and tags a purge covers (`all`: one empty prefix). */
+  #targets(command: PurgeCommand): FillPurge {
+    const { sortQuery } = this.#options;
+    if (command.all) return { all: true, keys: [], prefixes: [''], tags: [] };
     const keys = new Set<string>();
     for (const url of command.urls) {
       const key = storageKeyOfUrl(url, sortQuery);
@@ -176,6 +191,6 @@ export class PurgeService {
       const key = keyOfPrefix(prefix);
       if (key !== undefined) prefixes.add(key);
     }
-    return new PurgeWalk(store, command.soft, [...keys], [...prefixes], [...new Set(command.tags)]);
+    return { all: false, keys: [...keys], prefixes: [...prefixes], tags: [...new Set(command.tags)] };
   }
 }

@@ -22,6 +22,9 @@ describe('serving with 2 workers', () => {
   let node: Served;
   let dir: string;
   const body = Buffer.alloc(300 * 1024, 'strata-');
+  const purgePath = `/shop/${'autumn-catalogue-'.repeat(6)}item.html?colour=red&size=l`;
+  let holdPurge = false;
+  let releasePurge: () => void = () => {};
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'strata-workers-'));
@@ -47,6 +50,14 @@ describe('serving with 2 workers', () => {
         res.writeHead(200, { 'cache-control': 'max-age=1, stale-while-revalidate=60' });
         res.end(`swr ${hit}`);
       },
+      [purgePath.split('?')[0]!]: (_req, res) => {
+        const held = holdPurge;
+        holdPurge = false;
+        res.writeHead(200, { 'cache-control': 'max-age=600', 'content-length': '10' });
+        res.write(held ? 'old-' : 'new-');
+        if (held) releasePurge = () => res.end('body!!');
+        else res.end('body!!');
+      },
       '/plain': (_req, res) => {
         res.writeHead(200, { 'cache-control': 'max-age=600' });
         res.end('plain');
@@ -55,6 +66,7 @@ describe('serving with 2 workers', () => {
     node = await serve(origin.url, dir);
   });
   after(async () => {
+    releasePurge();
     if (node.child.exitCode === null) node.child.kill('SIGKILL');
     await origin.close();
     rmSync(dir, { recursive: true, force: true });
@@ -110,6 +122,32 @@ describe('serving with 2 workers', () => {
     await sleep(500);
     assert.equal(origin.count('/swr'), 2);
     assert.equal((await request(`${node.url}/swr`)).text, 'swr 2');
+  });
+
+  it('gives requests after a purge acknowledgement a new fetch in both workers, not the fill that began before it', async () => {
+    holdPurge = true;
+    const first = request(`${node.url}${purgePath}`);
+    const stats = async () =>
+      JSON.parse(
+        (await request(`${node.admin}/stats`, { headers: { authorization: `Bearer ${TOKEN}` } })).text,
+      ) as { collapse: { pending: number } };
+    assert.ok(await until(() => origin.count(purgePath) === 1, 5000));
+    for (let i = 0; i < 50 && (await stats()).collapse.pending === 0; i++) await sleep(20);
+    // Both workers have a request waiting on (or reading) the held fill before the purge.
+    const before = many(`${node.url}${purgePath}`, 4);
+    await sleep(100);
+    const purge = await request(`${node.admin}/purge`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ urls: [`${node.url}${purgePath}`] }),
+    });
+    assert.equal(purge.status, 200);
+    const after = await many(`${node.url}${purgePath}`, 6);
+    for (const response of after) assert.equal(response.text, 'new-body!!');
+    assert.equal(origin.count(purgePath), 2);
+    releasePurge();
+    assert.equal((await first).text, 'old-body!!');
+    for (const response of await before) assert.equal(response.text, 'old-body!!');
   });
 
   it('restarts a killed worker', async () => {

@@ -25,6 +25,10 @@ export interface FreshnessInput {
   responseTime: number;
   heuristicFraction: number;
   heuristicMaxMs: number;
+  /** The request carried Cookie or Authorization: the response may be personal. */
+  credentials: boolean;
+  /** Longest lifetime of a 5xx response, in seconds (`cache.maxErrorTtl`). */
+  maxErrorLifetime: number;
 }
 
 export interface Freshness {
@@ -33,8 +37,24 @@ export interface Freshness {
   source: FreshnessSource;
 }
 
-/** RFC 9111 §4.2.1: the first match of s-maxage, max-age, Expires; else a heuristic (§4.2.2). */
+/**
+ * RFC 9111 §4.2.1: the first match of s-maxage, max-age, Expires; else a heuristic (§4.2.2).
+ * A server error (5xx) is fresh at most `maxErrorLifetime`: an origin's passing failure
+ * must not be answered from the cache for long (a cache-poisoned denial of service).
+ */
 export function freshnessLifetime(input: FreshnessInput): Freshness {
+  const freshness = originLifetime(input);
+  if (input.status >= 500 && freshness.lifetime > input.maxErrorLifetime)
+    return { lifetime: input.maxErrorLifetime, source: freshness.source };
+  return freshness;
+}
+
+/** A lifetime the origin gave (as opposed to a heuristic, or none). */
+export function isExplicit(source: FreshnessSource): boolean {
+  return source !== 'heuristic' && source !== 'none';
+}
+
+function originLifetime(input: FreshnessInput): Freshness {
   const cc = input.directives;
   // A present but invalid freshness directive makes the response stale (§4.2.1, §1.2.2).
   if (invalidDeltaSeconds(cc, 's-maxage')) return { lifetime: 0, source: 's-maxage' };
@@ -55,6 +75,10 @@ export function freshnessLifetime(input: FreshnessInput): Freshness {
   }
   // §4.2.2: heuristics only for heuristically cacheable statuses, or responses marked public.
   if (!HEURISTICALLY_CACHEABLE.has(input.status) && !cc.has('public')) return { lifetime: 0, source: 'none' };
+  // §4.2.2 lets a cache guess only "if the response has no explicit expiration time"; a
+  // response to a request with credentials may be personal whatever its URL looks like
+  // (web cache deception: /account/page.css), so no guess is made for it.
+  if (input.credentials) return { lifetime: 0, source: 'none' };
   const lastModified = parseHttpDate(input.lastModified);
   if (lastModified === undefined) return { lifetime: 0, source: 'none' };
   const date = parseHttpDate(input.date) ?? input.responseTime;

@@ -23,6 +23,17 @@ export interface StoredFreshness {
   noCache: boolean;
   /** Marked stale by a soft purge or by an unsafe method (§4.4). */
   invalidated: boolean;
+  /** Where the lifetime came from (freshness.ts `FreshnessSource`). */
+  source?: string;
+}
+
+/**
+ * No freshness the origin gave (no explicit lifetime, no heuristic one): such a response may be
+ * one user's page and is never reused without validation. Records written since this rule carry
+ * noStale as well; this also covers the ones written before it.
+ */
+function withoutFreshness(stored: StoredFreshness): boolean {
+  return stored.lifetime <= 0 && (stored.source === 'none' || stored.source === 'heuristic');
 }
 
 /** §4.2.3: current_age = corrected_initial_age + resident_time, in whole seconds. */
@@ -92,7 +103,7 @@ function staleReuse(stored: StoredFreshness, remaining: number, request: Directi
   // §4.2.4: "A cache MUST NOT generate a stale response if it is prohibited by an explicit
   // in-protocol directive (e.g., by a no-cache response directive, a must-revalidate
   // response directive, or an applicable s-maxage or proxy-revalidate response directive)".
-  if (stored.noStale) return REVALIDATE_STALE;
+  if (stored.noStale || withoutFreshness(stored)) return REVALIDATE_STALE;
   const staleness = -remaining;
   if (request?.has('max-stale')) {
     // §5.2.1.2: "If no value is assigned to max-stale, then the client will accept a stale response of any age."
@@ -110,7 +121,7 @@ export function withinStaleIfError(
   request: Directives | undefined,
   now: number,
 ): boolean {
-  if (stored.noStale) return false;
+  if (stored.noStale || withoutFreshness(stored)) return false;
   const staleness = -remainingFreshness(stored, now);
   const requestWindow = request ? deltaSeconds(request, 'stale-if-error') : undefined;
   const window = Math.max(stored.sie, requestWindow ?? 0);

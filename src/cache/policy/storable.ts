@@ -19,6 +19,7 @@ export type NotStorableReason =
   | 'method'
   | 'request-no-store'
   | 'status'
+  | 'error-status'
   | 'partial-content'
   | 'must-understand'
   | 'no-store'
@@ -59,6 +60,8 @@ export interface StorableInput {
   status: number;
   responseHeaders: HeaderMap;
   response: CacheDirectives;
+  /** Whether a server error (5xx) may be stored at all (`cache.maxErrorTtl` > 0). */
+  serverErrors: boolean;
 }
 
 export type StorableVerdict =
@@ -80,6 +83,19 @@ function qualifiedFields(directives: Directives, name: string): string[] | undef
     .filter(Boolean);
 }
 
+/**
+ * An error answers one moment of the origin, or one client's request: stored, it would answer
+ * everyone (a 400 with max-age=60 provoked by one bad request is a cache-poisoned denial of
+ * service). RFC 9111 §3 would let a shared cache store any final status with explicit
+ * freshness; this cache stores a client error (4xx) only when cacheable by default (RFC 9110
+ * §15.1: 404, 405, 410, 414), and a server error (5xx) only when allowed at all — its lifetime
+ * is then capped (freshness.ts).
+ */
+function errorStorable(status: number, serverErrors: boolean): boolean {
+  if (status >= 500) return serverErrors;
+  return status < 400 || HEURISTICALLY_CACHEABLE.has(status);
+}
+
 export function decideStorable(input: StorableInput): StorableVerdict {
   const { directives: cc, targeted } = input.response;
   const requestCc = parseCacheControl(input.requestHeaders['cache-control']);
@@ -94,6 +110,7 @@ export function decideStorable(input: StorableInput): StorableVerdict {
   if (input.status === 206 && storablePartial(input.responseHeaders) === undefined)
     return { storable: false, reason: 'partial-content' };
   if (input.status === 416) return { storable: false, reason: 'partial-content' };
+  if (!errorStorable(input.status, input.serverErrors)) return { storable: false, reason: 'error-status' };
   // §5.2.2.3: must-understand limits caching to caches that understand the status; they ignore no-store.
   const mustUnderstand = cc.has('must-understand');
   if (mustUnderstand && !UNDERSTOOD_STATUSES.has(input.status))

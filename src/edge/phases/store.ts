@@ -3,7 +3,12 @@
  * reason) and flattens the policy verdict into the record a hit will read.
  */
 import { variantKey } from '../../cache/key.ts';
-import { correctedInitialAge, freshnessLifetime, staleWindows } from '../../cache/policy/freshness.ts';
+import {
+  correctedInitialAge,
+  freshnessLifetime,
+  isExplicit,
+  staleWindows,
+} from '../../cache/policy/freshness.ts';
 import { storablePartial } from '../../cache/policy/partial.ts';
 import { type HeaderMap, toHeaderMap } from '../../cache/policy/semantics.ts';
 import { decideStorable, responseDirectives, type StorableVerdict } from '../../cache/policy/storable.ts';
@@ -47,17 +52,25 @@ export function freshnessFields(
     responseTime,
     heuristicFraction: edge.config.cache.heuristicFraction,
     heuristicMaxMs: edge.config.cache.heuristicMax,
+    credentials: ctx.req.headers.cookie !== undefined || ctx.req.headers.authorization !== undefined,
+    maxErrorLifetime: Math.floor(edge.config.cache.maxErrorTtl / 1000),
   });
   const windows = staleWindows(d);
   const hasStaleDirective = d.has('stale-while-revalidate') || d.has('stale-if-error');
+  // Never reused without validation: a response with no freshness the origin gave (it may be
+  // one user's page: no max-stale, grace or stale-if-error hands it to another), and a
+  // server error (its short capped lifetime is all it gets).
+  const neverStale = (!isExplicit(freshness.source) && freshness.lifetime <= 0) || status >= 500;
+  // A site's grace extends freshness the origin gave; it gives none to what had none.
+  const grace = freshness.lifetime > 0 ? (ctx.site?.grace ?? 0) : 0;
   return {
     lifetime: freshness.lifetime,
     source: freshness.source,
     responseTime,
     initialAge: correctedInitialAge(headers.age, headers.date, requestTime, responseTime),
-    swr: hasStaleDirective ? windows.swr : (ctx.site?.grace ?? 0),
-    sie: windows.sie,
-    noStale: d.has('must-revalidate') || d.has('proxy-revalidate') || d.has('s-maxage'),
+    swr: neverStale ? 0 : hasStaleDirective ? windows.swr : grace,
+    sie: neverStale ? 0 : windows.sie,
+    noStale: neverStale || d.has('must-revalidate') || d.has('proxy-revalidate') || d.has('s-maxage'),
     noCache: d.has('no-cache') && (d.get('no-cache') ?? '') === '',
     invalidated: false,
     authOk: d.has('public') || d.has('s-maxage') || d.has('must-revalidate'),
@@ -99,6 +112,7 @@ export function planStore(
     status: response.status,
     responseHeaders: headers,
     response: responseDirectives(headers, edge.name),
+    serverErrors: edge.config.cache.maxErrorTtl > 0,
   });
   if (!verdict.storable) return { storable: false, reason: verdict.reason };
   const lengthHeader = headers['content-length'];

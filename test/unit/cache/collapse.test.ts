@@ -30,6 +30,48 @@ function shared(): LeaderOutcome {
 }
 
 describe('CollapseTable', () => {
+  it('counts failed leaderships of a key in a row, and forgets them on success or after 10 s', async () => {
+    const { clock, collapse } = table();
+    const elections: Array<number | undefined> = [];
+    for (let i = 0; i < 3; i++) {
+      const settle = collapse.lead('k');
+      const pending = collapse.pending('k')!;
+      settle({ kind: 'failed' });
+      const outcome = await collapse.follow(pending, 1000, never);
+      elections.push(outcome.kind === 'failed' ? outcome.elections : undefined);
+    }
+    assert.deepEqual(elections, [1, 2, 3]);
+    collapse.lead('k')({ kind: 'look-again' });
+    const again = collapse.lead('k');
+    const pending = collapse.pending('k')!;
+    again({ kind: 'failed' });
+    assert.deepEqual(await collapse.follow(pending, 1000, never), { kind: 'failed', elections: 1 });
+    clock.advance(11);
+    const later = collapse.lead('k');
+    const next = collapse.pending('k')!;
+    later({ kind: 'failed' });
+    assert.deepEqual(await collapse.follow(next, 1000, never), { kind: 'failed', elections: 1 });
+  });
+
+  it('unlists the pending keys a purge covers; a tag purge covers a fill whose tags are unknown', () => {
+    const { collapse } = table();
+    collapse.lead('http://a.test/one')({ ...shared(), tags: ['red'] } as LeaderOutcome);
+    collapse.lead('http://a.test/two')({ ...shared(), tags: ['blue'] } as LeaderOutcome);
+    collapse.lead('http://a.test/three');
+    collapse.lead('http://b.test/four');
+    assert.equal(
+      collapse.purgeFills({ all: false, keys: ['http://b.test/four'], prefixes: [], tags: [] }),
+      1,
+    );
+    assert.equal(collapse.purgeFills({ all: false, keys: [], prefixes: [], tags: ['red'] }), 2);
+    assert.equal(collapse.pending('http://a.test/one'), undefined);
+    assert.ok(collapse.pending('http://a.test/two'));
+    assert.equal(collapse.pending('http://a.test/three'), undefined);
+    assert.equal(collapse.purgeFills({ all: false, keys: [], prefixes: ['http://b.test/'], tags: [] }), 0);
+    assert.equal(collapse.purgeFills({ all: false, keys: [], prefixes: ['http://a.test/'], tags: [] }), 1);
+    assert.equal(collapse.size, 0);
+  });
+
   it('the first request leads; later ones find its pending fetch', () => {
     const { collapse } = table();
     assert.equal(collapse.pending('k'), undefined);
@@ -101,7 +143,7 @@ describe('CollapseTable', () => {
     const settle = collapse.lead('k');
     const follower = collapse.follow(collapse.pending('k')!, 1000, never);
     settle({ kind: 'failed' });
-    assert.deepEqual(await follower, { kind: 'failed' });
+    assert.deepEqual(await follower, { kind: 'failed', elections: 1 });
     assert.equal(collapse.pending('k'), undefined);
     assert.equal(collapse.isHitForPass('k'), false);
   });
@@ -112,7 +154,7 @@ describe('CollapseTable', () => {
     const follower = collapse.follow(collapse.pending('k')!, 1000, never);
     settle({ kind: 'failed' });
     settle({ kind: 'uncacheable' });
-    assert.deepEqual(await follower, { kind: 'failed' });
+    assert.deepEqual(await follower, { kind: 'failed', elections: 1 });
     assert.equal(collapse.isHitForPass('k'), false);
   });
 

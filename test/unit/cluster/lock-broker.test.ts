@@ -29,6 +29,62 @@ function setup() {
 afterEach(() => broker?.close());
 
 describe('LockBroker', () => {
+  it("tells waiters 'failed' when the leader failed and 'look-again' when its fetch ended", () => {
+    const { broker, sent } = setup();
+    broker.acquire(1, 1, 'a', true);
+    broker.acquire(2, 2, 'a', true);
+    broker.release(1, 1, 'failed');
+    broker.acquire(2, 3, 'b', true);
+    broker.acquire(1, 4, 'b', true);
+    broker.release(2, 3, 'done');
+    assert.deepEqual(
+      sent.filter(([, m]) => m.strata === 'verdict' && m.verdict !== 'lead'),
+      [
+        [2, { strata: 'verdict', id: 2, verdict: 'failed' }],
+        [1, { strata: 'verdict', id: 4, verdict: 'look-again' }],
+      ],
+    );
+  });
+
+  it('gives a purged key a new lock for later askers while the old fill goes on for its readers', () => {
+    const { broker, sent } = setup();
+    broker.acquire(1, 1, 'http://a.test/page', true);
+    broker.acquire(2, 2, 'http://a.test/page', true);
+    broker.announce(1, 1, { ...FILL, tags: ['t'] }, 0);
+    assert.equal(broker.purgeFills({ all: false, keys: [], prefixes: [], tags: ['t'] }), 1);
+    broker.acquire(2, 3, 'http://a.test/page', true);
+    broker.committed(1, 1, 1);
+    broker.release(1, 1, 'done', 1);
+    assert.deepEqual(sent, [
+      [1, { strata: 'verdict', id: 1, verdict: 'lead' }],
+      [2, { strata: 'fill', id: 2, fill: { ...FILL, tags: ['t'] }, committed: 0 }],
+      [2, { strata: 'verdict', id: 3, verdict: 'lead' }],
+      [2, { strata: 'committed', id: 2, committed: 1 }],
+      [2, { strata: 'fill-end', id: 2, chunks: 1 }],
+    ]);
+    // The new lock is untouched by the old one's end.
+    assert.equal(broker.locks, 1);
+    broker.acquire(1, 4, 'http://a.test/page', true);
+    assert.equal(broker.waiters, 1);
+  });
+
+  it('closes by key, prefix or all, and a lock whose tags are unknown to any tag purge', () => {
+    const { broker } = setup();
+    broker.acquire(1, 1, 'http://a.test/x', true);
+    assert.equal(broker.purgeFills({ all: false, keys: ['http://a.test/y'], prefixes: [], tags: [] }), 0);
+    assert.equal(broker.purgeFills({ all: false, keys: [], prefixes: ['http://b.test/'], tags: [] }), 0);
+    assert.equal(broker.purgeFills({ all: false, keys: [], prefixes: [], tags: ['any'] }), 1);
+    broker.acquire(1, 2, 'http://a.test/x', true);
+    assert.equal(broker.purgeFills({ all: false, keys: [], prefixes: ['http://a.test/'], tags: [] }), 1);
+    broker.acquire(1, 3, 'http://a.test/x', true);
+    assert.equal(broker.purgeFills({ all: true, keys: [], prefixes: [''], tags: [] }), 1);
+    assert.equal(broker.locks, 3);
+    broker.release(1, 1, 'failed');
+    broker.release(1, 2, 'failed');
+    broker.release(1, 3, 'failed');
+    assert.equal(broker.locks, 0);
+  });
+
   it('hands an announced fill to the workers waiting and to those asking later', () => {
     const { broker, sent } = setup();
     broker.acquire(1, 1, 'k', true);

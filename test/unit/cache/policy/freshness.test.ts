@@ -24,6 +24,8 @@ function input(cacheControl: string | undefined, overrides: Partial<FreshnessInp
     responseTime: NOW,
     heuristicFraction: 0.1,
     heuristicMaxMs: 86_400_000,
+    credentials: false,
+    maxErrorLifetime: 5,
     ...overrides,
   };
 }
@@ -103,7 +105,7 @@ describe('freshnessLifetime', () => {
     const lastModified = at(-10_000);
     for (const status of [200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501]) {
       assert.equal(
-        freshnessLifetime(input(undefined, { status, lastModified })).lifetime,
+        freshnessLifetime(input(undefined, { status, lastModified, maxErrorLifetime: 86_400 })).lifetime,
         1000,
         String(status),
       );
@@ -115,6 +117,26 @@ describe('freshnessLifetime', () => {
       });
     }
     assert.equal(freshnessLifetime(input('public', { status: 302, lastModified })).lifetime, 1000);
+  });
+
+  it('gives no heuristic lifetime to a response to a request with Cookie or Authorization (web cache deception)', () => {
+    const lastModified = at(-10_000);
+    assert.deepEqual(freshnessLifetime(input(undefined, { lastModified, credentials: true })), {
+      lifetime: 0,
+      source: 'none',
+    });
+    assert.equal(freshnessLifetime(input('max-age=60', { lastModified, credentials: true })).lifetime, 60);
+  });
+
+  it('caps the lifetime of a server error at maxErrorLifetime', () => {
+    for (const status of [500, 501, 503, 599]) {
+      assert.deepEqual(freshnessLifetime(input('max-age=600', { status, maxErrorLifetime: 5 })), {
+        lifetime: 5,
+        source: 'max-age',
+      });
+    }
+    assert.equal(freshnessLifetime(input('max-age=3', { status: 503, maxErrorLifetime: 5 })).lifetime, 3);
+    assert.equal(freshnessLifetime(input('max-age=600', { status: 404, maxErrorLifetime: 5 })).lifetime, 600);
   });
 
   it('regression: an impossible Last-Modified gives no heuristic lifetime instead of NaN', () => {

@@ -115,6 +115,20 @@ describe('decideReuse with request directives', () => {
     assert.deepEqual(decideReuse(stored({ noStale: true }), cc('max-stale'), after(101)), REVALIDATE_STALE);
   });
 
+  it('never serves stale a response without freshness from the origin, even a record stored before noStale marked it', () => {
+    for (const source of ['none', 'heuristic']) {
+      const record = stored({ lifetime: 0, source, swr: 30, sie: 30 });
+      assert.deepEqual(decideReuse(record, cc('max-stale'), after(1)), REVALIDATE_STALE);
+      assert.deepEqual(decideReuse(record, undefined, after(1)), REVALIDATE_STALE);
+      assert.equal(withinStaleIfError(record, undefined, after(1)), false);
+    }
+    // An explicit max-age=0 is the origin's word: max-stale may still take it (§5.2.1.2).
+    assert.deepEqual(
+      decideReuse(stored({ lifetime: 0, source: 'max-age' }), cc('max-stale'), after(1)),
+      STALE_ALLOWED,
+    );
+  });
+
   it('falls back to the response stale-while-revalidate window past max-stale', () => {
     assert.deepEqual(decideReuse(stored({ swr: 100 }), cc('max-stale=10'), after(150)), SWR);
   });

@@ -42,6 +42,7 @@ function storable(
     status,
     responseHeaders: headers,
     response: responseDirectives(headers, 'strata'),
+    serverErrors: true,
   });
 }
 
@@ -57,6 +58,8 @@ function lifetime(status: number, responseHeaders: HeaderMap): number {
     responseTime: NOW,
     heuristicFraction: 0.1,
     heuristicMaxMs: 86_400_000,
+    credentials: false,
+    maxErrorLifetime: 5,
   }).lifetime;
 }
 
@@ -217,14 +220,20 @@ describe('fault 7: unknown statuses refused', () => {
     }
   });
 
-  it('our policy stores any final status with explicit freshness (§3)', () => {
-    for (const status of [299, 418, 422, 599]) {
+  it('our policy stores any final status with explicit freshness (§3), but for errors', () => {
+    for (const status of [299, 399, 599]) {
       assert.equal(storable(status, { 'cache-control': 'max-age=600' }).storable, true, String(status));
+    }
+    for (const status of [418, 422]) {
+      assert.deepEqual(storable(status, { 'cache-control': 'max-age=600' }), {
+        storable: false,
+        reason: 'error-status',
+      });
     }
   });
 
   it('our policy still refuses an unknown status without explicit freshness', () => {
-    assert.deepEqual(storable(418, {}), { storable: false, reason: 'no-freshness' });
+    assert.deepEqual(storable(299, {}), { storable: false, reason: 'no-freshness' });
   });
 });
 

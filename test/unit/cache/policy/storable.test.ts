@@ -21,6 +21,7 @@ function decide(
     status: options.status ?? 200,
     responseHeaders: headers,
     response: responseDirectives(headers, 'strata'),
+    serverErrors: true,
   });
 }
 
@@ -54,10 +55,41 @@ describe('decideStorable: why a response is not stored', () => {
 
   it('must-understand: with a status the cache does not understand', () => {
     assert.deepEqual(
-      decide({ 'cache-control': 'must-understand, max-age=60' }, { status: 418 }),
+      decide({ 'cache-control': 'must-understand, max-age=60' }, { status: 299 }),
       refused('must-understand'),
     );
     assert.deepEqual(decide({ 'cache-control': 'must-understand, max-age=60' }), STORED);
+  });
+
+  it('error-status: a client error not cacheable by default, even with explicit freshness', () => {
+    for (const status of [400, 401, 403, 408, 409, 418, 422, 429, 451]) {
+      assert.deepEqual(
+        decide({ 'cache-control': 'max-age=60' }, { status }),
+        refused('error-status'),
+        String(status),
+      );
+    }
+    for (const status of [404, 405, 410, 414]) {
+      assert.deepEqual(decide({ 'cache-control': 'max-age=60' }, { status }), STORED, String(status));
+    }
+  });
+
+  it('error-status: a server error when cache.maxErrorTtl is 0', () => {
+    const headers = { date: DATE, 'cache-control': 'max-age=60' };
+    for (const status of [500, 501, 502, 503, 504]) {
+      assert.deepEqual(
+        decideStorable({
+          method: 'GET',
+          requestHeaders: {},
+          status,
+          responseHeaders: headers,
+          response: responseDirectives(headers, 'strata'),
+          serverErrors: false,
+        }),
+        refused('error-status'),
+      );
+      assert.deepEqual(decide({ 'cache-control': 'max-age=60' }, { status }), STORED, String(status));
+    }
   });
 
   it('no-store in the response', () => {

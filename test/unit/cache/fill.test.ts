@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { after, describe, it } from 'node:test';
+import { pino } from 'pino';
+import { Fill } from '../../../src/cache/fill.ts';
+import { CacheStore } from '../../../src/cache/store.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'strata-fill-'));
+const store = new CacheStore({
+  dir,
+  maxSize: 1 << 30,
+  chunkSize: 256 * 1024,
+  memorySize: 64 << 20,
+  memoryObjectSize: 4 << 20,
+  log: pino({ level: 'silent' }),
+  now: Date.now,
+});
+after(async () => {
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** `count` one-byte reads, as an origin writing tiny chunks over a slow link delivers them. */
+function tinyReads(count: number): { source: Readable; expected: Buffer } {
+  const expected = Buffer.alloc(count);
+  for (let i = 0; i < count; i++) expected[i] = 97 + (i % 26);
+  const reads = Array.from({ length: count }, (_, i) => expected.subarray(i, i + 1));
+  return { source: Readable.from(reads), expected };
+}
+
+describe('Fill with many tiny reads', () => {
+  it('regression: the whole body of 200,000 one-byte reads is kept (a spread of its pieces overflowed the stack)', async () => {
+    const { source, expected } = tinyReads(200_000);
+    const fill = new Fill(store, undefined, true);
+    await fill.consume(source);
+    assert.equal(fill.state, 'done');
+    assert.equal(fill.received, expected.length);
+    const body = fill.wholeBody();
+    assert.ok(body !== undefined);
+    assert.ok(body.equals(expected));
+  });
+
+  it('keeps the unsealed bytes in a few pieces, however many reads brought them', async () => {
+    const { source, expected } = tinyReads(100_000);
+    const fill = new Fill(store, undefined, true);
+    await fill.consume(source);
+    const pieces = fill.partialFrom(0);
+    assert.ok(pieces.length <= 16, `${pieces.length} pieces`);
+    assert.ok(Buffer.concat(pieces).equals(expected));
+    assert.ok(Buffer.concat(fill.partialFrom(12_345)).equals(expected.subarray(12_345)));
+  });
+
+  it('copies a small body out of its gathering buffer for the memory tier', async () => {
+    const { source, expected } = tinyReads(10);
+    const fill = new Fill(store, undefined, true);
+    await fill.consume(source);
+    const gathered = fill.partialFrom(0);
+    assert.equal(gathered.length, 1);
+    const body = fill.wholeBody()!;
+    assert.ok(body.equals(expected));
+    assert.notEqual(body.buffer, gathered[0]!.buffer);
+  });
+});
