@@ -135,6 +135,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
               depth: config.proxy.pipelineDepth,
               maxQueued: config.proxy.maxQueuedRequests,
               sendBuffer: SEND_BUFFER,
+              sendTimeout: config.proxy.sendTimeout,
             },
           },
           pipeline.handle,

@@ -15,6 +15,7 @@ import {
 } from '../cache/policy/reuse.ts';
 import { secondaryKey } from '../cache/policy/vary.ts';
 import { EdgeError } from '../errors.ts';
+import { whenDrained } from '../http/connection-guard.ts';
 import { appendVia, endToEndResponseHeaders } from '../http/headers.ts';
 import { formatCacheStatus } from '../observability/cache-status.ts';
 import type { OriginResponse } from '../origin/pool.ts';
@@ -358,9 +359,14 @@ export class Pipeline {
       res.end();
       return;
     }
-    const reader = new FillReader(fill, res, () => {
-      ctx.bytes += reader.bytes;
-    });
+    const reader = new FillReader(
+      fill,
+      res,
+      () => {
+        ctx.bytes += reader.bytes;
+      },
+      (resume) => whenDrained(res, resume),
+    );
     reader.pump();
   }
 
@@ -483,11 +489,14 @@ export class Pipeline {
     // Piped by hand: stream.pipeline() builds an AbortController and a DOMException per
     // response, a measurable share of the pass path's CPU.
     const body = response.body;
+    const resume = () => body.resume();
     body.on('data', (data: Buffer) => {
       ctx.bytes += data.length;
-      if (!res.write(data)) body.pause();
+      if (!res.write(data)) {
+        body.pause();
+        whenDrained(res, resume); // a client that takes nothing within the send timeout is cut off
+      }
     });
-    res.on('drain', () => body.resume());
     body.once('end', () => res.end());
     // An origin body cut short must reach the client cut short, never as a clean end.
     body.once('error', (error) => res.destroy(error));

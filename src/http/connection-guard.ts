@@ -7,6 +7,8 @@
  *   dispatched only while less than `sendBuffer` bytes wait in the socket for the client, so
  *   a client that never reads can neither fan out to the origin nor pin memory;
  * - while requests wait, the socket is not read; past `maxQueued` waiting requests it is closed;
+ * - a response streams in pieces of at most SEND_BUFFER bytes, the next only after 'drain'
+ *   (`whenDrained`); a client that takes nothing within `sendTimeout` has it cut short;
  * - once a request was refused with `Connection: close`, nothing more of the connection is
  *   dispatched and it is no longer read.
  *
@@ -22,6 +24,8 @@ export interface ConnectionLimits {
   readonly maxQueued: number;
   /** Bytes waiting in the socket for the client above which no further request is dispatched. */
   readonly sendBuffer: number;
+  /** Longest wait for the client to take what waits for it before its response is cut short (0: none). */
+  readonly sendTimeout: number;
 }
 
 /** Bytes a response may leave waiting for the client before it waits for 'drain' (and the size of the pieces it writes). */
@@ -35,6 +39,9 @@ interface ConnectionState {
   refused: boolean;
   paused: boolean;
   waitingDrain: boolean;
+  /** Watches a response written whole (a hot body) for progress while the client takes it. */
+  watch: NodeJS.Timeout | undefined;
+  pending: number;
   readonly limits: ConnectionLimits;
   readonly handler: Handler;
 }
@@ -48,7 +55,17 @@ export function guardConnections(handler: Handler, limits: ConnectionLimits): Ha
     const socket = req.socket as GuardedSocket;
     let state = socket[kState];
     if (state === undefined) {
-      state = { inFlight: 0, queue: [], refused: false, paused: false, waitingDrain: false, limits, handler };
+      state = {
+        inFlight: 0,
+        queue: [],
+        refused: false,
+        paused: false,
+        waitingDrain: false,
+        watch: undefined,
+        pending: 0,
+        limits,
+        handler,
+      };
       socket[kState] = state;
     }
     if (state.refused) return; // the connection ends after the refusal: nothing more is dispatched
@@ -88,11 +105,70 @@ export function refuseFurtherRequests(req: IncomingMessage): void {
   socket.pause();
 }
 
+/**
+ * Calls `resume` once the client has taken what waits in `res`. A client that takes nothing
+ * within the send timeout has the response cut short (the connection closes). A pipelined
+ * response still queued behind another waits without a timer: the one in front has its own.
+ */
+export function whenDrained(res: ServerResponse, resume: () => void): void {
+  const socket = res.socket as GuardedSocket | null;
+  const timeout = socket?.[kState]?.limits.sendTimeout ?? 0;
+  if (timeout <= 0) {
+    res.once('drain', resume);
+    return;
+  }
+  const timer = setTimeout(cutShort, timeout, res);
+  timer.unref();
+  res.once('drain', () => {
+    clearTimeout(timer);
+    resume();
+  });
+}
+
+function cutShort(res: ServerResponse): void {
+  if (!res.destroyed) res.destroy(new Error('the client took nothing within the send timeout'));
+}
+
 function dispatch(state: ConnectionState, req: IncomingMessage, res: ServerResponse): void {
   state.inFlight++;
   state.handler(req, res);
-  if (res.writableEnded) state.inFlight--;
-  else res.once('close', release);
+  if (res.writableEnded) {
+    state.inFlight--;
+    // Answered at once with a large body: it waits in the socket, watched for progress.
+    if (req.socket.writableLength > state.limits.sendBuffer)
+      watchProgress(req.socket as GuardedSocket, state);
+  } else res.once('close', release);
+}
+
+/** Bytes the socket still has to hand to the kernel (libuv's queue shrinks as partial writes go out). */
+function pendingBytes(socket: Socket): number {
+  const handle = (socket as Socket & { _handle?: { writeQueueSize?: number } })._handle;
+  return socket.writableLength + (handle?.writeQueueSize ?? 0);
+}
+
+/** Closes the connection when what waits in it makes no progress within the send timeout. */
+function watchProgress(socket: GuardedSocket, state: ConnectionState): void {
+  const timeout = state.limits.sendTimeout;
+  if (timeout <= 0) return;
+  state.pending = Number.POSITIVE_INFINITY;
+  if (state.watch !== undefined) return;
+  state.watch = setTimeout(checkProgress, timeout, socket, state);
+  state.watch.unref();
+}
+
+function checkProgress(socket: GuardedSocket, state: ConnectionState): void {
+  const pending = pendingBytes(socket);
+  if (pending === 0 || socket.destroyed) {
+    state.watch = undefined;
+    return;
+  }
+  if (pending >= state.pending) {
+    state.watch = undefined;
+    socket.destroy(new Error('the client took nothing within the send timeout'));
+    return;
+  }
+  state.pending = pending;
+  state.watch!.refresh();
 }
 
 function release(this: ServerResponse): void {
