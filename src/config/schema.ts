@@ -264,8 +264,11 @@ export const proxySchema = z
       'Longest wait for a client to take the next piece of a response (at most 64 KiB wait per response); the response is cut short.',
     ).default(30_000),
     requestBodyTimeout: duration(
-      'Longest pause allowed between two pieces of a request body; answered 408, the connection closed and the origin request aborted.',
+      'Longest pause allowed in a request body, and the window its minimum rate is checked over; answered 408, the connection closed and the origin request aborted.',
     ).default(10_000),
+    requestBodyMinRate: size(
+      'Bytes per second a streamed request body must average over every requestBodyTimeout window (0: any progress); slower is answered 408.',
+    ).default(8 * 1024),
     requestBodyBuffer: size(
       'Request bodies of known length up to this size are received whole before an origin connection is taken.',
     ).default(64 * 1024),

@@ -1,9 +1,10 @@
 /**
  * A client request body on its way to an origin, bounded in time so that a slow client
  * cannot hold an origin connection: a body of known length up to `bufferLimit` is received
- * whole before the origin is asked; a larger or chunked one streams, and any pause longer
- * than `idleTimeout` ends it with EDGE_ERR_CLIENT_BODY_TIMEOUT (which aborts the origin
- * request and frees its connection).
+ * whole before the origin is asked (a pause longer than `idleTimeout` ends it); a larger or
+ * chunked one streams, and must bring `minRate` bytes per second over every `idleTimeout`
+ * window. Either failure is EDGE_ERR_CLIENT_BODY_TIMEOUT (the origin request is aborted and
+ * its connection freed).
  */
 import type { IncomingMessage } from 'node:http';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
@@ -11,7 +12,10 @@ import { EdgeError } from '../errors.ts';
 
 export interface BodyLimits {
   bufferLimit: number;
+  /** Longest pause (a buffered body), and the window a streamed body's rate is checked over (ms). */
   idleTimeout: number;
+  /** Bytes per second a streamed body must average over each window (0: any progress will do). */
+  minRate: number;
 }
 
 export interface RequestBody {
@@ -27,11 +31,16 @@ export async function requestBody(req: IncomingMessage, limits: BodyLimits): Pro
     const whole = await receiveWhole(req, length, limits.idleTimeout);
     return { stream: Readable.from([whole]), timedOut: () => false };
   }
-  const guard = new IdleGuard(limits.idleTimeout);
-  req.once('error', (error) => guard.destroy(error));
+  const guard = new RateGuard(limits.idleTimeout, (limits.minRate * limits.idleTimeout) / 1000);
+  // The origin request sees a client that went away as the body failing; the error itself
+  // is reported there, never as an unhandled 'error' event (which would end the process).
+  guard.on('error', ignore);
+  req.on('error', (error) => guard.destroy(error));
   req.pipe(guard);
   return { stream: guard, timedOut: () => guard.expired };
 }
+
+function ignore(): void {}
 
 function bodyTimeout(): EdgeError {
   return new EdgeError('EDGE_ERR_CLIENT_BODY_TIMEOUT', 'request body too slow');
@@ -68,27 +77,37 @@ function receiveWhole(req: IncomingMessage, length: number, idleTimeout: number)
   });
 }
 
-/** Passes the body through; a pause longer than `idleTimeout` destroys it with a body timeout. */
-class IdleGuard extends Transform {
+/**
+ * Passes the body through, checking it in windows of `window` ms: a window that brings less
+ * than `minBytes` (at least one byte) ends it with a body timeout. A window in which the origin
+ * was not taking what it had is not counted against the client.
+ */
+class RateGuard extends Transform {
   expired = false;
+  #received = 0;
+  readonly #minBytes: number;
   readonly #timer: NodeJS.Timeout;
 
-  constructor(idleTimeout: number) {
+  constructor(window: number, minBytes: number) {
     super();
-    this.#timer = setTimeout(() => {
-      // Waiting on the origin to take what it has is not the client's pause.
-      if (this.writableLength > 0 || this.readableLength >= this.readableHighWaterMark) {
-        this.#timer.refresh();
-        return;
-      }
-      this.expired = true;
-      this.destroy(bodyTimeout());
-    }, idleTimeout);
+    this.#minBytes = Math.max(1, minBytes);
+    this.#timer = setTimeout(() => this.#check(), window);
     this.#timer.unref();
   }
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+  #check(): void {
+    const originBusy = this.writableLength > 0 || this.readableLength >= this.readableHighWaterMark;
+    if (!originBusy && this.#received < this.#minBytes) {
+      this.expired = true;
+      this.destroy(bodyTimeout());
+      return;
+    }
+    this.#received = 0;
     this.#timer.refresh();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.#received += chunk.length;
     callback(null, chunk);
   }
 

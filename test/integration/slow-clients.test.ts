@@ -5,7 +5,7 @@ import { type AddressInfo, connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { request } from '../helpers/http.ts';
 import { startNode, type TestNode } from '../helpers/node.ts';
-import { startOrigin, type TestOrigin } from '../helpers/origin.ts';
+import { respond, startOrigin, type TestOrigin } from '../helpers/origin.ts';
 import { rawExchange } from '../helpers/raw.ts';
 
 /** A path of real length (over 100 characters). */
@@ -143,6 +143,71 @@ describe('request bodies from slow clients', () => {
     assert.ok(await closesWithin(slow, 2000));
     assert.match(answer, /^HTTP\/1\.1 408 /);
     assert.deepEqual(aborted, [LONG], 'the origin request was aborted');
+  });
+
+  it('releases the origin connection a large body dribbling below the minimum rate holds', async () => {
+    aborted.length = 0;
+    const path = `${LONG}?dribble`;
+    const slow = nonReader(
+      port,
+      `PUT ${path} HTTP/1.1\r\nHost: shop.example\r\nContent-Length: ${MiB}\r\n\r\n${'x'.repeat(100 * 1024)}`,
+    );
+    slow.resume();
+    let answer = '';
+    slow.on('data', (chunk: Buffer) => {
+      answer += chunk.toString('latin1');
+    });
+    const drip = setInterval(() => {
+      if (!slow.destroyed) slow.write('0123456789'); // never idle, 200 bytes a second
+    }, 50);
+    const start = Date.now();
+    while ((seen.get(path) ?? 0) === 0 && Date.now() - start < 2000)
+      await new Promise((r) => setTimeout(r, 20));
+    assert.equal(seen.get(path), 1, 'the large body streams to the origin');
+    const fast = await within(request(`${edge.url}/fast`), 2000, 'GET /fast behind a dribbling body');
+    assert.equal(fast.text, 'fast');
+    assert.ok(await closesWithin(slow, 2000));
+    clearInterval(drip);
+    assert.match(answer, /^HTTP\/1\.1 408 /);
+    assert.deepEqual(aborted, [path], 'the origin request was aborted');
+  });
+});
+
+describe('request bodies from clients that go away', () => {
+  let origin: TestOrigin;
+  let edge: TestNode;
+  let port: number;
+
+  before(async () => {
+    origin = await startOrigin({ '/fast': respond(200, { 'cache-control': 'no-store' }, 'fast') });
+    edge = await startNode({
+      origin: origin.url,
+      config: { origins: [{ name: 'origin', url: origin.url, connections: 1 }] },
+    });
+    port = Number(new URL(edge.url).port);
+  });
+  after(async () => {
+    await edge.close();
+    await origin.close();
+  });
+
+  it('survives clients that drop large bodies while they wait for an origin connection', async () => {
+    const clients: Socket[] = [];
+    for (let i = 0; i < 6; i++) {
+      clients.push(
+        nonReader(port, `POST ${LONG} HTTP/1.1\r\nHost: shop.example\r\nContent-Length: ${MiB}\r\n\r\nx`),
+      );
+    }
+    const drip = setInterval(() => {
+      for (const client of clients) if (!client.destroyed) client.write('x');
+    }, 50);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    clearInterval(drip);
+    for (const client of clients) client.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const fast = await within(request(`${edge.url}/fast`), 2000, 'GET /fast after a dropped upload');
+    assert.equal(fast.text, 'fast');
+    assert.equal(origin.count('/fast'), 1);
   });
 });
 

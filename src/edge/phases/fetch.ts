@@ -119,6 +119,7 @@ export async function fetchOrigin(
     ? await requestBody(ctx.req, {
         bufferLimit: edge.config.proxy.requestBodyBuffer,
         idleTimeout: edge.config.proxy.requestBodyTimeout,
+        minRate: edge.config.proxy.requestBodyMinRate,
       })
     : undefined;
   try {
