@@ -38,16 +38,22 @@ export function checkRequestTarget(req: IncomingMessage, scheme: 'http' | 'https
   if (REFUSED_METHODS.has(req.method ?? '')) {
     return refuse(`method ${req.method} not allowed`, 'EDGE_ERR_CLIENT_METHOD_NOT_ALLOWED');
   }
-  const framing = checkFraming(req);
-  if (framing !== undefined) return framing;
   let hostCount = 0;
   let host: string | undefined;
+  let codings: string | undefined;
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host') {
+    const name = raw[i]!;
+    if (name.length === 4 && name.toLowerCase() === 'host') {
       hostCount++;
       host = raw[i + 1];
+    } else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') {
+      codings = codings === undefined ? raw[i + 1]! : `${codings},${raw[i + 1]!}`;
     }
+  }
+  if (codings !== undefined) {
+    const framing = checkFraming(req, codings);
+    if (framing !== undefined) return framing;
   }
   if (hostCount === 0) return refuse('missing Host header');
   if (hostCount > 1) return refuse('more than one Host header');
@@ -83,15 +89,7 @@ export function checkRequestTarget(req: IncomingMessage, scheme: 'http' | 'https
  * refused with 501 (a dropped coding would hand the origin a body it cannot decode);
  * Transfer-Encoding in an HTTP/1.0 request is faulty framing.
  */
-function checkFraming(req: IncomingMessage): TargetCheck | undefined {
-  const raw = req.rawHeaders;
-  let codings: string | undefined;
-  for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.length === 17 && raw[i]!.toLowerCase() === 'transfer-encoding') {
-      codings = codings === undefined ? raw[i + 1]! : `${codings},${raw[i + 1]!}`;
-    }
-  }
-  if (codings === undefined) return undefined;
+function checkFraming(req: IncomingMessage, codings: string): TargetCheck | undefined {
   if (req.httpVersionMinor === 0) return refuse('Transfer-Encoding in an HTTP/1.0 request');
   if (codings.trim().toLowerCase() !== 'chunked') {
     return refuse(`transfer coding "${codings}" not implemented`, 'EDGE_ERR_CLIENT_TRANSFER_CODING');
@@ -105,6 +103,21 @@ function checkFraming(req: IncomingMessage): TargetCheck | undefined {
  * it is the scheme's default. Undefined when it is not a valid authority.
  */
 export function canonicalAuthority(authority: string, scheme: 'http' | 'https'): string | undefined {
+  // A node sees few distinct Host values: remember them (bounded), so a hit costs a lookup.
+  const seen = scheme === 'https' ? SEEN_HTTPS : SEEN_HTTP;
+  const known = seen.get(authority);
+  if (known !== undefined || seen.has(authority)) return known;
+  const canonical = spell(authority, scheme);
+  if (seen.size >= SEEN_LIMIT) seen.clear();
+  seen.set(authority, canonical);
+  return canonical;
+}
+
+const SEEN_LIMIT = 1024;
+const SEEN_HTTP = new Map<string, string | undefined>();
+const SEEN_HTTPS = new Map<string, string | undefined>();
+
+function spell(authority: string, scheme: 'http' | 'https'): string | undefined {
   const match = HOST.exec(authority);
   if (!match) return undefined;
   let name = match[1]!.toLowerCase();
