@@ -394,6 +394,11 @@ export class Pipeline {
   }
 
   #originFailed(ctx: RequestContext, stored: Found | undefined, error: EdgeError): void {
+    if (error.source === 'client') {
+      // A request body too slow or cut short: the client's doing, not an origin failure.
+      ctx.lookup = 'rejected';
+      return sendError(this.edge, ctx, error, true);
+    }
     this.edge.metrics.originRequests.labels(ctx.site!.pool.origins[0]!.name, error.code).inc();
     if (stored && withinStaleIfError(stored.record, stored.directives, ctx.now)) {
       ctx.error = error;

@@ -132,6 +132,10 @@ export async function fetchOrigin(
     });
   } catch (error) {
     if (body?.timedOut()) throw new EdgeError('EDGE_ERR_CLIENT_BODY_TIMEOUT', 'request body too slow');
+    // The client went away before its body ended: not the origin's failure.
+    if (body !== undefined && !ctx.req.complete && ctx.req.destroyed) {
+      throw new EdgeError('EDGE_ERR_CLIENT_BAD_REQUEST', 'request body incomplete', { cause: error });
+    }
     throw error;
   }
 }
