@@ -137,7 +137,19 @@ function dispatch(state: ConnectionState, req: IncomingMessage, res: ServerRespo
     // Answered at once with a large body: it waits in the socket, watched for progress.
     if (req.socket.writableLength > state.limits.sendBuffer)
       watchProgress(req.socket as GuardedSocket, state);
-  } else res.once('close', release);
+  } else {
+    res.once('prefinish', ended);
+    res.once('close', release);
+  }
+}
+
+/** Ended later with a large body written whole (a revalidated hot entry, stale-if-error). */
+function ended(this: ServerResponse): void {
+  const socket = this.req.socket as GuardedSocket | null;
+  const state = socket?.[kState];
+  if (socket && state && !socket.destroyed && socket.writableLength > state.limits.sendBuffer) {
+    watchProgress(socket, state);
+  }
 }
 
 /** Bytes the socket still has to hand to the kernel (libuv's queue shrinks as partial writes go out). */

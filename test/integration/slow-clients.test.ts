@@ -313,6 +313,19 @@ describe('pipelining and slow readers', () => {
         res.writeHead(200, { 'cache-control': 'max-age=600', 'content-type': 'application/octet-stream' });
         res.end(hot);
       },
+      '/hot-checked': (req, res) => {
+        if (req.headers['if-none-match'] === '"h1"') {
+          res.writeHead(304, { etag: '"h1"', 'cache-control': 'no-cache' });
+          res.end();
+          return;
+        }
+        res.writeHead(200, {
+          etag: '"h1"',
+          'cache-control': 'no-cache',
+          'content-type': 'application/octet-stream',
+        });
+        res.end(hot);
+      },
       '/fill': (_req, res) => {
         res.writeHead(200, { 'cache-control': 'max-age=600', 'content-type': 'application/octet-stream' });
         res.end(large);
@@ -358,6 +371,25 @@ describe('pipelining and slow readers', () => {
       await new Promise((r) => setTimeout(r, 20));
     const socket = serverSockets.get('/hot')!;
     assert.ok(await closesWithin(socket, 3000), 'the node closed it once the send timeout passed');
+    client.destroy();
+  });
+
+  it('closes a connection whose client takes nothing of a hot body answered after revalidation', async () => {
+    const warm = await request(`${edge.url}/hot-checked`, { headers: { host: 'shop.example' } });
+    assert.equal(warm.body.length, hot.length);
+    await edge.node.idle();
+    const again = await request(`${edge.url}/hot-checked`, { headers: { host: 'shop.example' } });
+    assert.equal(again.headers['cache-status'], 'strata; fwd=request; fwd-status=304');
+    await edge.node.idle();
+    const before = origin.count('/hot-checked');
+    serverSockets.delete('/hot-checked');
+    const client = nonReader(port, 'GET /hot-checked HTTP/1.1\r\nHost: shop.example\r\n\r\n');
+    const start = Date.now();
+    while (!serverSockets.has('/hot-checked') && Date.now() - start < 2000)
+      await new Promise((r) => setTimeout(r, 20));
+    const socket = serverSockets.get('/hot-checked')!;
+    assert.ok(await closesWithin(socket, 3000), 'the node closed it once the send timeout passed');
+    assert.equal(origin.count('/hot-checked') - before, 1, 'revalidated once');
     client.destroy();
   });
 
