@@ -14,6 +14,7 @@ import type { Edge } from './edge/edge.ts';
 import { Pipeline } from './edge/pipeline.ts';
 import { SiteTable } from './edge/sites.ts';
 import { EdgeError } from './errors.ts';
+import { SEND_BUFFER } from './http/connection-guard.ts';
 import { type Listener, startListener } from './http/listener.ts';
 import { createTrustList } from './http/trusted-proxies.ts';
 import { createLogger } from './observability/logger.ts';
@@ -148,6 +149,12 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
             maxHeaderSize: config.proxy.maxHeaderSize,
             requestTimeout: config.proxy.requestTimeout,
             keepAliveTimeout: config.proxy.keepAliveTimeout,
+            connections: {
+              depth: config.proxy.pipelineDepth,
+              maxQueued: config.proxy.maxQueuedRequests,
+              sendBuffer: SEND_BUFFER,
+              sendTimeout: config.proxy.sendTimeout,
+            },
           },
           pipeline.handle,
         ),

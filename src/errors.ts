@@ -55,6 +55,34 @@ export const ERROR_CODES = {
     retryable: false,
     description: 'The request said only-if-cached and no usable stored response exists (RFC 9111 §5.2.1.7).',
   },
+  EDGE_ERR_CLIENT_METHOD_NOT_ALLOWED: {
+    source: 'client',
+    status: 405,
+    retryable: false,
+    description:
+      'CONNECT and TRACE are refused (the node is no tunnel and echoes nothing); the answer lists Allow.',
+  },
+  EDGE_ERR_CLIENT_BODY_TIMEOUT: {
+    source: 'client',
+    status: 408,
+    retryable: false,
+    description:
+      'The request body paused longer than proxy.requestBodyTimeout; answered 408 and the connection closed, the origin request aborted.',
+  },
+  EDGE_ERR_CLIENT_TRANSFER_CODING: {
+    source: 'client',
+    status: 501,
+    retryable: false,
+    description:
+      'The request uses a transfer coding other than chunked (RFC 9112 §6.1); answered 501 and the connection closed.',
+  },
+  EDGE_ERR_CLIENT_VERSION: {
+    source: 'client',
+    status: 505,
+    retryable: false,
+    description:
+      'The request line names an HTTP version other than 1.x; answered 505 and the connection closed.',
+  },
   EDGE_ERR_ORIGIN_CONNECT: {
     source: 'origin',
     status: 502,

@@ -1,9 +1,15 @@
 /**
  * One client's view of a fill: writes the body to its response at the client's pace
- * (backpressure), from memory or LMDB as the fill says, and cuts the response short when the
- * body cannot be completed.
+ * (backpressure: pieces of at most 64 KiB, the next only after 'drain'), from memory or LMDB
+ * as the fill says, and cuts the response short when the body cannot be completed.
  */
 import type { Fill } from './fill.ts';
+
+/** Largest piece written at once: what may wait in the node for one client (SEND_BUFFER in http/). */
+const PIECE = 64 * 1024;
+
+/** How the reader waits for the client to take what it wrote (default: the 'drain' event). */
+export type WaitDrain = (resume: () => void) => void;
 
 /** Streams a fill to one client response, with backpressure. */
 export class FillReader {
@@ -16,6 +22,9 @@ export class FillReader {
     destroyed: boolean;
   };
   readonly #onDone: (ok: boolean) => void;
+  readonly #waitForClient: WaitDrain | undefined;
+  /** The sealed chunk being written (read once, written in pieces). */
+  #current: Buffer | undefined;
   #finished = false;
   bytes = 0;
 
@@ -23,10 +32,12 @@ export class FillReader {
     fill: Fill,
     out: NodeJS.WritableStream & { destroy(error?: Error): void; writableEnded: boolean; destroyed: boolean },
     onDone: (ok: boolean) => void,
+    waitDrain?: WaitDrain,
   ) {
     this.#fill = fill;
     this.#out = out;
     this.#onDone = onDone;
+    this.#waitForClient = waitDrain;
     fill.addReader(this);
     out.once('close', () => this.#finish(false));
   }
@@ -36,25 +47,30 @@ export class FillReader {
     while (!this.#finished) {
       if (this.#out.destroyed) return this.#finish(false);
       if (this.chunk < fill.sealedCount) {
-        const chunk = fill.chunk(this.chunk);
+        const chunk = this.#current ?? fill.chunk(this.chunk);
         if (chunk === undefined) return this.#abort();
         if (this.offset >= chunk.length) {
           this.offset -= chunk.length;
           this.chunk++;
+          this.#current = undefined;
           continue;
         }
-        const piece = this.offset > 0 ? chunk.subarray(this.offset) : chunk;
-        this.chunk++;
-        this.offset = 0;
-        fill.advanced();
+        const piece = chunk.subarray(this.offset, this.offset + PIECE);
+        if (this.offset + piece.length >= chunk.length) {
+          this.chunk++;
+          this.offset = 0;
+          this.#current = undefined;
+          fill.advanced();
+        } else {
+          this.offset += piece.length;
+          this.#current = chunk;
+        }
         if (!this.#write(piece)) return this.#waitDrain();
         continue;
       }
       const pieces = fill.partialFrom(this.offset);
       if (pieces.length > 0) {
-        let ok = true;
-        for (const piece of pieces) ok = this.#write(piece, true) && ok;
-        if (!ok) return this.#waitDrain();
+        if (!this.#write(pieces[0]!.subarray(0, PIECE), true)) return this.#waitDrain();
         continue;
       }
       if (fill.state === 'done') {
@@ -77,7 +93,8 @@ export class FillReader {
   }
 
   #waitDrain(): void {
-    this.#out.once('drain', this.pump);
+    if (this.#waitForClient) this.#waitForClient(this.pump);
+    else this.#out.once('drain', this.pump);
   }
 
   /** The body cannot be completed: the client must see it cut short, never a clean end. */

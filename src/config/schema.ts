@@ -261,6 +261,34 @@ export const proxySchema = z
     maxHeaderSize: size('Largest request header section accepted.').default(16 * 1024),
     requestTimeout: duration('Time allowed to receive a complete request.').default(60_000),
     keepAliveTimeout: duration('Idle time before a client connection is closed.').default(5000),
+    pipelineDepth: z
+      .number()
+      .int()
+      .min(1)
+      .max(1000)
+      .default(4)
+      .describe(
+        'Requests of one client connection worked on at the same time; further pipelined requests wait, and the connection is not read meanwhile.',
+      ),
+    maxQueuedRequests: z
+      .number()
+      .int()
+      .min(1)
+      .max(100_000)
+      .default(256)
+      .describe('Pipelined requests of one connection allowed to wait; past it the connection is closed.'),
+    sendTimeout: duration(
+      'Longest wait for a client to take the next piece of a response (at most 64 KiB wait per response); the response is cut short.',
+    ).default(30_000),
+    requestBodyTimeout: duration(
+      'Longest pause allowed in a request body, and the window its minimum rate is checked over; answered 408, the connection closed and the origin request aborted.',
+    ).default(10_000),
+    requestBodyMinRate: size(
+      'Bytes per second a streamed request body must average over every requestBodyTimeout window (0: any progress); slower is answered 408.',
+    ).default(8 * 1024),
+    requestBodyBuffer: size(
+      'Request bodies of known length up to this size are received whole before an origin connection is taken.',
+    ).default(64 * 1024),
   })
   .prefault({});
 

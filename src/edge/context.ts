@@ -56,6 +56,8 @@ export interface RequestContext {
   closeHooked: boolean;
   /** Set while a fill this request leads is still being committed: the log waits for its insert result. */
   holdLog: boolean;
+  /** The client waits for 100 Continue before sending its body (sent once the request is accepted). */
+  readonly expectsContinue: boolean;
 }
 
 export function createContext(
@@ -89,5 +91,6 @@ export function createContext(
     logged: false,
     closeHooked: false,
     holdLog: false,
+    expectsContinue: req.headers.expect !== undefined && req.httpVersionMinor === 1,
   };
 }

@@ -16,6 +16,7 @@ import {
 } from '../cache/policy/reuse.ts';
 import { secondaryKey } from '../cache/policy/vary.ts';
 import { EdgeError } from '../errors.ts';
+import { whenDrained } from '../http/connection-guard.ts';
 import { appendVia, endToEndResponseHeaders } from '../http/headers.ts';
 import { formatCacheStatus } from '../observability/cache-status.ts';
 import { errorDetail } from '../origin/errors.ts';
@@ -347,9 +348,14 @@ export class Pipeline {
       res.end();
       return;
     }
-    const reader = new FillReader(fill, res, () => {
-      ctx.bytes += reader.bytes;
-    });
+    const reader = new FillReader(
+      fill,
+      res,
+      () => {
+        ctx.bytes += reader.bytes;
+      },
+      (resume) => whenDrained(res, resume),
+    );
     reader.pump();
   }
 
@@ -442,6 +448,11 @@ export class Pipeline {
   }
 
   #originFailed(ctx: RequestContext, stored: Found | undefined, error: EdgeError): void {
+    if (error.source === 'client') {
+      // A request body too slow or cut short: the client's doing, not an origin failure.
+      ctx.lookup = 'rejected';
+      return sendError(this.edge, ctx, error, true);
+    }
     // Each failed attempt was counted against its origin by the pool (edge-node.ts).
     ctx.origin = error.origin;
     if (stored && withinStaleIfError(stored.record, stored.directives, ctx.now)) {
@@ -541,11 +552,14 @@ export class Pipeline {
     // Piped by hand: stream.pipeline() builds an AbortController and a DOMException per
     // response, a measurable share of the pass path's CPU.
     const body = response.body;
+    const resume = () => body.resume();
     body.on('data', (data: Buffer) => {
       ctx.bytes += data.length;
-      if (!res.write(data)) body.pause();
+      if (!res.write(data)) {
+        body.pause();
+        whenDrained(res, resume); // a client that takes nothing within the send timeout is cut off
+      }
     });
-    res.on('drain', () => body.resume());
     body.once('end', () => res.end());
     // An origin body cut short must reach the client cut short, never as a clean end.
     body.once('error', (error) => res.destroy(error));

@@ -3,7 +3,9 @@
  * one handler and know nothing of caching.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import { type ConnectionLimits, guardConnections } from './connection-guard.ts';
+import { ALLOWED_METHODS } from './request-target.ts';
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -13,6 +15,12 @@ export interface ListenerOptions {
   maxHeaderSize: number;
   requestTimeout: number;
   keepAliveTimeout: number;
+  /**
+   * Per-connection limits (pipelining depth, queued requests, bytes waiting for the client).
+   * Client listeners set them; with them, 100-continue is left to the handler to send once it
+   * accepts the request, and CONNECT is answered 405.
+   */
+  connections?: ConnectionLimits;
 }
 
 export interface Listener {
@@ -22,17 +30,26 @@ export interface Listener {
 }
 
 export async function startListener(options: ListenerOptions, handler: RequestHandler): Promise<Listener> {
+  const guarded = options.connections ? guardConnections(handler, options.connections) : handler;
   const server = createServer(
     {
       maxHeaderSize: options.maxHeaderSize,
       requestTimeout: options.requestTimeout,
       headersTimeout: Math.min(options.requestTimeout, 20_000),
       keepAliveTimeout: options.keepAliveTimeout,
-      requireHostHeader: true,
+      // Host is checked by the handler, so that a request without it ends the connection
+      // like any other refusal (node:http would answer 400 and go on with what follows).
+      requireHostHeader: !options.connections,
       joinDuplicateHeaders: false,
     },
-    handler,
+    guarded,
   );
+  if (options.connections) {
+    // RFC 9110 §10.1.1: 100 Continue is sent by the handler once it accepts the request;
+    // any other expectation is answered 417 by node:http.
+    server.on('checkContinue', guarded);
+    server.on('connect', refuseConnect);
+  }
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => {
@@ -45,6 +62,20 @@ export async function startListener(options: ListenerOptions, handler: RequestHa
     address: server.address() as AddressInfo,
     close: () => closeGracefully(server),
   };
+}
+
+/** CONNECT never reaches the handler (node:http hands over the socket): the node is no tunnel. */
+function refuseConnect(_req: IncomingMessage, socket: Socket): void {
+  const body = '405 method CONNECT not allowed\n';
+  socket.end(
+    'HTTP/1.1 405 Method Not Allowed\r\n' +
+      `Allow: ${ALLOWED_METHODS}\r\n` +
+      'Content-Type: text/plain; charset=utf-8\r\n' +
+      `Content-Length: ${body.length}\r\n` +
+      'Cache-Control: no-store\r\n' +
+      'Connection: close\r\n\r\n' +
+      body,
+  );
 }
 
 /** Stops accepting, lets in-flight requests finish, closes idle keep-alive connections. */

@@ -1,57 +1,137 @@
 /**
- * Validation of what decides where a request goes: the Host header and the request
- * target (RFC 9112 §3.2, RFC 9110 §7.2). Anything ambiguous is refused with 400, and
- * the connection closed, so that no two parties can disagree on the target.
+ * Validation of what decides where a request goes and how its body is framed: the request
+ * line's version, the method, Transfer-Encoding, the Host header and the request target
+ * (RFC 9112 §2.3, §3.2, §6.1, RFC 9110 §7.2). Anything ambiguous is refused, and the
+ * connection closed, so that no two parties can disagree on the target or the framing.
+ *
+ * What passes comes out in one canonical spelling — the authority lower-cased, without a
+ * trailing dot or the scheme's default port; the target without a fragment or an empty
+ * query — used alike for routing, the cache key and the origin request.
  */
 import type { IncomingMessage } from 'node:http';
+import type { ErrorCode } from '../errors.ts';
 
 /** reg-name / IPv4 / [IPv6] with an optional port (RFC 3986 §3.2.2). */
-const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9\-_.]*[A-Za-z0-9])?\.?)(?::\d{1,5})?$/;
+const HOST = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9\-_.]*[A-Za-z0-9])?\.?)(?::(\d{1,5}))?$/;
 
-export type TargetCheck = { ok: true; host: string; path: string } | { ok: false; reason: string };
+/**
+ * The method policy. CONNECT is refused (the node is no tunnel; node:http hands CONNECT to
+ * the listener, which answers it the same way) and TRACE too (it would echo the request,
+ * credentials included, back through every tier). Every other method is forwarded; the
+ * unsafe ones pass uncached and invalidate the target (RFC 9111 §4.4).
+ */
+export const REFUSED_METHODS: ReadonlySet<string> = new Set(['CONNECT', 'TRACE']);
+/** The Allow list sent with a 405 (RFC 9110 §15.5.6). */
+export const ALLOWED_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS';
 
-export function checkRequestTarget(req: IncomingMessage): TargetCheck {
+export type TargetCheck =
+  | { ok: true; host: string; path: string }
+  | { ok: false; code: ErrorCode; reason: string };
+
+function refuse(reason: string, code: ErrorCode = 'EDGE_ERR_CLIENT_BAD_REQUEST'): TargetCheck {
+  return { ok: false, code, reason };
+}
+
+export function checkRequestTarget(req: IncomingMessage, scheme: 'http' | 'https' = 'http'): TargetCheck {
+  // RFC 9112 §2.3: only HTTP/1.x is spoken on this listener (HTTP/2 has its own preface).
+  if (req.httpVersionMajor !== 1) return refuse('unsupported HTTP version', 'EDGE_ERR_CLIENT_VERSION');
+  if (REFUSED_METHODS.has(req.method ?? '')) {
+    return refuse(`method ${req.method} not allowed`, 'EDGE_ERR_CLIENT_METHOD_NOT_ALLOWED');
+  }
   let hostCount = 0;
   let host: string | undefined;
+  let codings: string | undefined;
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host') {
+    const name = raw[i]!;
+    if (name.length === 4 && name.toLowerCase() === 'host') {
       hostCount++;
       host = raw[i + 1];
+    } else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') {
+      codings = codings === undefined ? raw[i + 1]! : `${codings},${raw[i + 1]!}`;
     }
   }
-  if (hostCount === 0) return { ok: false, reason: 'missing Host header' };
-  if (hostCount > 1) return { ok: false, reason: 'more than one Host header' };
-  if (host === undefined || !HOST.test(host)) return { ok: false, reason: 'invalid Host header' };
-  const port = /:(\d+)$/.exec(host);
-  if (port && Number(port[1]) > 65535) return { ok: false, reason: 'invalid Host header' };
+  if (codings !== undefined) {
+    const framing = checkFraming(req, codings);
+    if (framing !== undefined) return framing;
+  }
+  if (hostCount === 0) return refuse('missing Host header');
+  if (hostCount > 1) return refuse('more than one Host header');
+  const authority = host === undefined ? undefined : canonicalAuthority(host, scheme);
+  if (authority === undefined) return refuse('invalid Host header');
   const target = req.url ?? '';
   if (target === '*') {
-    if (req.method !== 'OPTIONS') return { ok: false, reason: 'asterisk-form target outside OPTIONS' };
-    return { ok: true, host, path: '*' };
+    if (req.method !== 'OPTIONS') return refuse('asterisk-form target outside OPTIONS');
+    return { ok: true, host: authority, path: '*' };
   }
-  if (target.startsWith('/')) return { ok: true, host, path: target };
+  if (target.startsWith('/')) return { ok: true, host: authority, path: canonicalTarget(target) };
   if (/^https?:\/\//i.test(target)) {
     // RFC 9112 §3.2.2: absolute-form; its authority must agree with Host.
     let url: URL;
     try {
       url = new URL(target);
     } catch {
-      return { ok: false, reason: 'invalid absolute-form target' };
+      return refuse('invalid absolute-form target');
     }
-    if (url.username || url.password) return { ok: false, reason: 'userinfo in request target' };
-    const authority = target.slice(target.indexOf('//') + 2).split(/[/?#]/)[0]!;
-    if (withoutDefaultPort(authority, url.protocol) !== withoutDefaultPort(host, url.protocol)) {
-      return { ok: false, reason: 'absolute-form target disagrees with Host' };
+    if (url.username || url.password) return refuse('userinfo in request target');
+    const named = target.slice(target.indexOf('//') + 2).split(/[/?#]/)[0]!;
+    const urlScheme = url.protocol === 'https:' ? 'https' : 'http';
+    if (canonicalAuthority(named, urlScheme) !== canonicalAuthority(host!, urlScheme)) {
+      return refuse('absolute-form target disagrees with Host');
     }
-    return { ok: true, host, path: url.pathname + url.search };
+    return { ok: true, host: authority, path: canonicalTarget(url.pathname + url.search) };
   }
-  return { ok: false, reason: 'invalid request target' };
+  return refuse('invalid request target');
 }
 
-/** Authorities compare case-insensitively, with the scheme's default port implied (RFC 9110 §4.2.3). */
-function withoutDefaultPort(authority: string, protocol: string): string {
-  const lower = authority.toLowerCase();
-  const port = protocol === 'https:' ? ':443' : ':80';
-  return lower.endsWith(port) ? lower.slice(0, -port.length) : lower;
+/**
+ * RFC 9112 §6.1: chunked is the only transfer coding implemented, so anything else is
+ * refused with 501 (a dropped coding would hand the origin a body it cannot decode);
+ * Transfer-Encoding in an HTTP/1.0 request is faulty framing.
+ */
+function checkFraming(req: IncomingMessage, codings: string): TargetCheck | undefined {
+  if (req.httpVersionMinor === 0) return refuse('Transfer-Encoding in an HTTP/1.0 request');
+  if (codings.trim().toLowerCase() !== 'chunked') {
+    return refuse(`transfer coding "${codings}" not implemented`, 'EDGE_ERR_CLIENT_TRANSFER_CODING');
+  }
+  return undefined;
+}
+
+/**
+ * The one spelling of an authority (RFC 9110 §4.2.3, RFC 3986 §6.2.2–6.2.3): lower case, the
+ * trailing dot of a fully qualified name dropped, the port as a plain number and omitted when
+ * it is the scheme's default. Undefined when it is not a valid authority.
+ */
+export function canonicalAuthority(authority: string, scheme: 'http' | 'https'): string | undefined {
+  // A node sees few distinct Host values: remember them (bounded), so a hit costs a lookup.
+  const seen = scheme === 'https' ? SEEN_HTTPS : SEEN_HTTP;
+  const known = seen.get(authority);
+  if (known !== undefined || seen.has(authority)) return known;
+  const canonical = spell(authority, scheme);
+  if (seen.size >= SEEN_LIMIT) seen.clear();
+  seen.set(authority, canonical);
+  return canonical;
+}
+
+const SEEN_LIMIT = 1024;
+const SEEN_HTTP = new Map<string, string | undefined>();
+const SEEN_HTTPS = new Map<string, string | undefined>();
+
+function spell(authority: string, scheme: 'http' | 'https'): string | undefined {
+  const match = HOST.exec(authority);
+  if (!match) return undefined;
+  let name = match[1]!.toLowerCase();
+  if (name.endsWith('.')) name = name.slice(0, -1);
+  const digits = match[2];
+  if (digits === undefined) return name;
+  const port = Number(digits);
+  if (port > 65535) return undefined;
+  return port === (scheme === 'https' ? 443 : 80) ? name : `${name}:${port}`;
+}
+
+/** The target without a fragment (never part of a request, RFC 9110 §7.1) or an empty query. */
+export function canonicalTarget(target: string): string {
+  const hash = target.indexOf('#');
+  const path = hash < 0 ? target : target.slice(0, hash);
+  return path.endsWith('?') && path.indexOf('?') === path.length - 1 ? path.slice(0, -1) : path;
 }

@@ -8,6 +8,7 @@ import { isConditional, notModified, requestedRange } from '../../cache/policy/c
 import { rangeWithin } from '../../cache/policy/partial.ts';
 import { currentAge, remainingFreshness } from '../../cache/policy/reuse.ts';
 import { type EntryRecord, storedHeader } from '../../cache/record.ts';
+import { SEND_BUFFER, whenDrained } from '../../http/connection-guard.ts';
 import { formatCacheStatus } from '../../observability/cache-status.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
@@ -115,7 +116,11 @@ function stripContentFields(headers: string[]): string[] {
   return out;
 }
 
-/** Streams bytes start..end of a large body from LMDB, one chunk at a time, with backpressure. */
+/**
+ * Streams bytes start..end of a large body from LMDB with backpressure: one chunk read at a
+ * time, written in pieces of at most SEND_BUFFER bytes, the next only once the client took
+ * the last (a client that takes nothing within the send timeout is cut off).
+ */
 function streamChunks(
   edge: Edge,
   ctx: RequestContext,
@@ -127,25 +132,30 @@ function streamChunks(
   let index = Math.floor(start / record.chunkSize);
   let offset = start - index * record.chunkSize;
   let remaining = end - start + 1;
+  let chunk: Buffer | undefined;
   const pump = (): void => {
     while (remaining > 0) {
       if (res.destroyed) return;
-      const chunk = edge.store.chunk(record.bodyId, index);
+      chunk ??= edge.store.chunk(record.bodyId, index);
       if (chunk === undefined) {
         res.destroy(new Error('stored body chunk missing'));
         return;
       }
-      const piece = chunk.subarray(offset, Math.min(chunk.length, offset + remaining));
-      index++;
-      offset = 0;
-      remaining -= piece.length;
-      ctx.bytes += piece.length;
+      const piece = chunk.subarray(offset, Math.min(chunk.length, offset + remaining, offset + SEND_BUFFER));
       if (piece.length === 0) {
         res.destroy(new Error('stored body shorter than its record'));
         return;
       }
+      offset += piece.length;
+      if (offset >= chunk.length) {
+        index++;
+        offset = 0;
+        chunk = undefined;
+      }
+      remaining -= piece.length;
+      ctx.bytes += piece.length;
       if (!res.write(piece)) {
-        res.once('drain', pump);
+        whenDrained(res, pump);
         return;
       }
     }

@@ -15,12 +15,14 @@ import {
   forwardingHeaders,
   loopPasses,
 } from '../../http/headers.ts';
+import { requestBody } from '../../http/request-body.ts';
 import type { OriginResponse } from '../../origin/pool.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
 
 /** Client conditionals and ranges are not forwarded when the node fetches a full response to store. */
 const CACHE_FILL_DROP: ReadonlySet<string> = new Set([
+  'expect',
   'if-none-match',
   'if-modified-since',
   'if-match',
@@ -30,12 +32,17 @@ const CACHE_FILL_DROP: ReadonlySet<string> = new Set([
 ]);
 /** Filling a partial entry: the client's Range (and If-Range) go to the origin, its validators do not. */
 const RANGE_FILL_DROP: ReadonlySet<string> = new Set([
+  'expect',
   'if-none-match',
   'if-modified-since',
   'if-match',
   'if-unmodified-since',
 ]);
-const PASS_DROP: ReadonlySet<string> = new Set();
+/**
+ * RFC 9110 §10.1.1: Expect is answered at the edge (100 Continue once the request is accepted),
+ * and the body it announced is forwarded as it arrives; the origin is never asked to expect.
+ */
+const PASS_DROP: ReadonlySet<string> = new Set(['expect']);
 
 export interface FetchOptions {
   /** Fetching a full response to store: the client's conditionals are answered by the node. */
@@ -139,17 +146,43 @@ export function refusal(edge: Edge, ctx: RequestContext): EdgeError | undefined 
   return undefined;
 }
 
-export function fetchOrigin(edge: Edge, ctx: RequestContext, options: FetchOptions): Promise<OriginResponse> {
+/**
+ * Sends the origin request, unless it must not reach an origin at all (`refusal`). A request
+ * body is bounded in time first (see request-body.ts): a small one is received whole before an
+ * origin connection is taken, a large one streams with an idle timeout; a client that pauses
+ * too long is answered 408 and the origin request aborted.
+ */
+export async function fetchOrigin(
+  edge: Edge,
+  ctx: RequestContext,
+  options: FetchOptions,
+): Promise<OriginResponse> {
   const refused = refusal(edge, ctx);
-  if (refused !== undefined) return Promise.reject(refused);
+  if (refused !== undefined) throw refused;
   const method = options.method ?? ctx.method;
   const withBody = method !== 'GET' && method !== 'HEAD' && hasBody(ctx);
-  return ctx.site!.pool.request({
-    method,
-    path: ctx.path,
-    host: ctx.host,
-    headers: originRequestHeaders(edge, ctx, options),
-    body: withBody ? ctx.req : undefined,
-    ...(options.signal ? { signal: options.signal } : {}),
-  });
+  const body = withBody
+    ? await requestBody(ctx.req, {
+        bufferLimit: edge.config.proxy.requestBodyBuffer,
+        idleTimeout: edge.config.proxy.requestBodyTimeout,
+        minRate: edge.config.proxy.requestBodyMinRate,
+      })
+    : undefined;
+  try {
+    return await ctx.site!.pool.request({
+      method,
+      path: ctx.path,
+      host: ctx.host,
+      headers: originRequestHeaders(edge, ctx, options),
+      body: body?.stream,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+  } catch (error) {
+    if (body?.timedOut()) throw new EdgeError('EDGE_ERR_CLIENT_BODY_TIMEOUT', 'request body too slow');
+    // The client went away before its body ended: not the origin's failure.
+    if (body !== undefined && !ctx.req.complete && ctx.req.destroyed) {
+      throw new EdgeError('EDGE_ERR_CLIENT_BAD_REQUEST', 'request body incomplete', { cause: error });
+    }
+    throw error;
+  }
 }

@@ -1,20 +1,24 @@
 /**
- * receive: first phase of every request. Validates the target and Host (400 and close
- * on anything ambiguous), then resolves the site (421 when no site claims the Host).
- * Returns false when it has answered the request itself.
+ * receive: first phase of every request. Validates the version, method, framing, target and
+ * Host (refused, and the connection closed, on anything ambiguous), then resolves the site
+ * (421 when no site claims the Host). A request that expects 100-continue is told to send its
+ * body only once it is accepted. Returns false when it has answered the request itself.
  */
 
 import { EdgeError } from '../../errors.ts';
-import { checkRequestTarget } from '../../http/request-target.ts';
+import { ALLOWED_METHODS, checkRequestTarget } from '../../http/request-target.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
 import { sendError } from './respond.ts';
 
 export function receive(edge: Edge, ctx: RequestContext): boolean {
-  const target = checkRequestTarget(ctx.req);
+  const target = checkRequestTarget(ctx.req, ctx.scheme);
   if (!target.ok) {
     ctx.lookup = 'rejected';
-    sendError(edge, ctx, new EdgeError('EDGE_ERR_CLIENT_BAD_REQUEST', target.reason), true);
+    const error = new EdgeError(target.code, target.reason);
+    const allow =
+      target.code === 'EDGE_ERR_CLIENT_METHOD_NOT_ALLOWED' ? { allow: ALLOWED_METHODS } : undefined;
+    sendError(edge, ctx, error, true, allow);
     return false;
   }
   ctx.host = target.host;
@@ -30,5 +34,7 @@ export function receive(edge: Edge, ctx: RequestContext): boolean {
     );
     return false;
   }
+  // RFC 9110 §10.1.1: the listener held back 100 Continue until the request was accepted.
+  if (ctx.expectsContinue) ctx.res.writeContinue();
   return true;
 }

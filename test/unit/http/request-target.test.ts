@@ -1,15 +1,24 @@
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import { describe, it } from 'node:test';
-import { checkRequestTarget } from '../../../src/http/request-target.ts';
+import { canonicalAuthority, canonicalTarget, checkRequestTarget } from '../../../src/http/request-target.ts';
 
-/** What checkRequestTarget reads of a request: method, target and the raw header list. */
-function request(method: string, url: string, rawHeaders: string[]): IncomingMessage {
-  return { method, url, rawHeaders } as unknown as IncomingMessage;
+/** What checkRequestTarget reads of a request: version, method, target and the raw header list. */
+function request(method: string, url: string, rawHeaders: string[], minor = 1, major = 1): IncomingMessage {
+  return {
+    method,
+    url,
+    rawHeaders,
+    httpVersionMajor: major,
+    httpVersionMinor: minor,
+  } as unknown as IncomingMessage;
 }
 
+/** The verdict, without the error code for refusals (checked by the tests that need it). */
 function check(url: string, rawHeaders: string[], method = 'GET') {
-  return checkRequestTarget(request(method, url, rawHeaders));
+  const verdict = checkRequestTarget(request(method, url, rawHeaders));
+  if (verdict.ok) return verdict;
+  return { ok: false, reason: verdict.reason };
 }
 
 describe('checkRequestTarget', () => {
@@ -21,7 +30,7 @@ describe('checkRequestTarget', () => {
     });
     assert.deepEqual(check('/', ['host', 'Example.COM:8080']), {
       ok: true,
-      host: 'Example.COM:8080',
+      host: 'example.com:8080',
       path: '/',
     });
     assert.deepEqual(check('/', ['HOST', '[::1]:8080']), { ok: true, host: '[::1]:8080', path: '/' });
@@ -124,5 +133,69 @@ describe('absolute-form targets and default ports', () => {
 
   it('still refuses a target whose port differs from Host', () => {
     assert.equal(check('http://example.com:8080/a', ['Host', 'example.com']).ok, false);
+  });
+});
+
+describe('one canonical authority and target', () => {
+  it('spells every equivalent authority the same way', () => {
+    for (const host of [
+      'shop.example',
+      'Shop.Example',
+      'shop.example.',
+      'shop.example:80',
+      'shop.example:080',
+    ]) {
+      assert.equal(canonicalAuthority(host, 'http'), 'shop.example', host);
+    }
+    assert.equal(canonicalAuthority('shop.example:443', 'https'), 'shop.example');
+    assert.equal(canonicalAuthority('shop.example:443', 'http'), 'shop.example:443');
+    assert.equal(canonicalAuthority('shop.example:08080', 'http'), 'shop.example:8080');
+    assert.equal(canonicalAuthority('[::1]:80', 'http'), '[::1]');
+    assert.equal(canonicalAuthority('bad host', 'http'), undefined);
+  });
+
+  it('drops a fragment and an empty query from the target', () => {
+    const long = `/catalogue/${'x'.repeat(120)}`;
+    assert.equal(canonicalTarget(`${long}#section`), long);
+    assert.equal(canonicalTarget(`${long}?`), long);
+    assert.equal(canonicalTarget(`${long}?#a`), long);
+    assert.equal(canonicalTarget(`${long}?a=1`), `${long}?a=1`);
+    assert.equal(canonicalTarget(`${long}?a=?`), `${long}?a=?`);
+  });
+
+  it('compares an absolute-form authority with Host in canonical form', () => {
+    assert.deepEqual(check('http://shop.example.:080/a?', ['Host', 'SHOP.example']), {
+      ok: true,
+      host: 'shop.example',
+      path: '/a',
+    });
+  });
+});
+
+describe('version, method and framing', () => {
+  it('refuses a request line of another HTTP version with 505', () => {
+    const verdict = checkRequestTarget(request('GET', '/', ['Host', 'a.example'], 0, 2));
+    assert.equal(verdict.ok, false);
+    assert.equal(!verdict.ok && verdict.code, 'EDGE_ERR_CLIENT_VERSION');
+  });
+
+  it('refuses CONNECT and TRACE with 405', () => {
+    for (const method of ['TRACE', 'CONNECT']) {
+      const verdict = checkRequestTarget(request(method, '/', ['Host', 'a.example']));
+      assert.equal(!verdict.ok && verdict.code, 'EDGE_ERR_CLIENT_METHOD_NOT_ALLOWED', method);
+    }
+  });
+
+  it('accepts chunked alone, refuses other codings with 501 and any coding in HTTP/1.0', () => {
+    const te = (value: string, minor = 1) =>
+      checkRequestTarget(request('POST', '/', ['Host', 'a.example', 'Transfer-Encoding', value], minor));
+    assert.equal(te('chunked').ok, true);
+    assert.equal(te('Chunked ').ok, true);
+    for (const value of ['gzip, chunked', 'identity', 'chunked, chunked']) {
+      const verdict = te(value);
+      assert.equal(!verdict.ok && verdict.code, 'EDGE_ERR_CLIENT_TRANSFER_CODING', value);
+    }
+    const old = te('chunked', 0);
+    assert.equal(!old.ok && old.code, 'EDGE_ERR_CLIENT_BAD_REQUEST');
   });
 });

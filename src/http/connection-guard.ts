@@ -1,0 +1,217 @@
+/**
+ * Per-connection limits of an HTTP/1.1 client connection. node:http parses every request a
+ * client pipelines and emits them all at once, whether or not the client reads its answers;
+ * this guard stands between the parser and the handler:
+ *
+ * - at most `depth` requests of one connection are worked on at a time, and the next one is
+ *   dispatched only while less than `sendBuffer` bytes wait in the socket for the client, so
+ *   a client that never reads can neither fan out to the origin nor pin memory;
+ * - while requests wait, the socket is not read; past `maxQueued` waiting requests it is closed;
+ * - a response streams in pieces of at most SEND_BUFFER bytes, the next only after 'drain'
+ *   (`whenDrained`); a client that takes nothing within `sendTimeout` has it cut short;
+ * - once a request was refused with `Connection: close`, nothing more of the connection is
+ *   dispatched and it is no longer read.
+ *
+ * A response answered at once (a fresh hit) costs one counter and no listener.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+
+export interface ConnectionLimits {
+  /** Requests of one connection worked on at the same time. */
+  readonly depth: number;
+  /** Requests of one connection waiting to be dispatched before it is closed. */
+  readonly maxQueued: number;
+  /** Bytes waiting in the socket for the client above which no further request is dispatched. */
+  readonly sendBuffer: number;
+  /** Longest wait for the client to take what waits for it before its response is cut short (0: none). */
+  readonly sendTimeout: number;
+}
+
+/** Bytes a response may leave waiting for the client before it waits for 'drain' (and the size of the pieces it writes). */
+export const SEND_BUFFER = 64 * 1024;
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+interface ConnectionState {
+  inFlight: number;
+  queue: Array<[IncomingMessage, ServerResponse]>;
+  refused: boolean;
+  paused: boolean;
+  waitingDrain: boolean;
+  /** Watches a response written whole (a hot body) for progress while the client takes it. */
+  watch: NodeJS.Timeout | undefined;
+  pending: number;
+  readonly limits: ConnectionLimits;
+  readonly handler: Handler;
+}
+
+const kState = Symbol('strata.connection');
+type GuardedSocket = Socket & { [kState]?: ConnectionState };
+
+/** Wraps `handler` so that every connection keeps within `limits`. */
+export function guardConnections(handler: Handler, limits: ConnectionLimits): Handler {
+  return (req, res) => {
+    const socket = req.socket as GuardedSocket;
+    let state = socket[kState];
+    if (state === undefined) {
+      state = {
+        inFlight: 0,
+        queue: [],
+        refused: false,
+        paused: false,
+        waitingDrain: false,
+        watch: undefined,
+        pending: 0,
+        limits,
+        handler,
+      };
+      socket[kState] = state;
+    }
+    if (state.refused) return; // the connection ends after the refusal: nothing more is dispatched
+    if (
+      state.queue.length === 0 &&
+      state.inFlight < limits.depth &&
+      socket.writableLength <= limits.sendBuffer
+    ) {
+      dispatch(state, req, res);
+      return;
+    }
+    state.queue.push([req, res]);
+    if (state.queue.length > limits.maxQueued) {
+      socket.destroy();
+      return;
+    }
+    if (!state.paused) {
+      state.paused = true;
+      socket.pause();
+    }
+    pump(socket, state);
+  };
+}
+
+/**
+ * After a refusal that closes the connection: requests already parsed behind this one are
+ * dropped, and the socket is not read any more.
+ */
+export function refuseFurtherRequests(req: IncomingMessage): void {
+  const socket = req.socket as GuardedSocket | null;
+  if (!socket) return;
+  const state = socket[kState];
+  if (state !== undefined) {
+    state.refused = true;
+    state.queue.length = 0;
+  }
+  socket.pause();
+}
+
+/**
+ * Calls `resume` once the client has taken what waits in `res`. A client that takes nothing
+ * within the send timeout has the response cut short (the connection closes). A pipelined
+ * response still queued behind another waits without a timer: the one in front has its own.
+ */
+export function whenDrained(res: ServerResponse, resume: () => void): void {
+  const socket = res.socket as GuardedSocket | null;
+  const timeout = socket?.[kState]?.limits.sendTimeout ?? 0;
+  if (timeout <= 0) {
+    res.once('drain', resume);
+    return;
+  }
+  const timer = setTimeout(cutShort, timeout, res);
+  timer.unref();
+  res.once('drain', () => {
+    clearTimeout(timer);
+    resume();
+  });
+}
+
+function cutShort(res: ServerResponse): void {
+  if (!res.destroyed) res.destroy(new Error('the client took nothing within the send timeout'));
+}
+
+function dispatch(state: ConnectionState, req: IncomingMessage, res: ServerResponse): void {
+  state.inFlight++;
+  state.handler(req, res);
+  if (res.writableEnded) {
+    state.inFlight--;
+    // Answered at once with a large body: it waits in the socket, watched for progress.
+    if (req.socket.writableLength > state.limits.sendBuffer)
+      watchProgress(req.socket as GuardedSocket, state);
+  } else {
+    res.once('prefinish', ended);
+    res.once('close', release);
+  }
+}
+
+/** Ended later with a large body written whole (a revalidated hot entry, stale-if-error). */
+function ended(this: ServerResponse): void {
+  const socket = this.req.socket as GuardedSocket | null;
+  const state = socket?.[kState];
+  if (socket && state && !socket.destroyed && socket.writableLength > state.limits.sendBuffer) {
+    watchProgress(socket, state);
+  }
+}
+
+/** Bytes the socket still has to hand to the kernel (libuv's queue shrinks as partial writes go out). */
+function pendingBytes(socket: Socket): number {
+  const handle = (socket as Socket & { _handle?: { writeQueueSize?: number } })._handle;
+  return socket.writableLength + (handle?.writeQueueSize ?? 0);
+}
+
+/** Closes the connection when what waits in it makes no progress within the send timeout. */
+function watchProgress(socket: GuardedSocket, state: ConnectionState): void {
+  const timeout = state.limits.sendTimeout;
+  if (timeout <= 0) return;
+  state.pending = Number.POSITIVE_INFINITY;
+  if (state.watch !== undefined) return;
+  state.watch = setTimeout(checkProgress, timeout, socket, state);
+  state.watch.unref();
+}
+
+function checkProgress(socket: GuardedSocket, state: ConnectionState): void {
+  const pending = pendingBytes(socket);
+  if (pending === 0 || socket.destroyed) {
+    state.watch = undefined;
+    return;
+  }
+  if (pending >= state.pending) {
+    state.watch = undefined;
+    socket.destroy(new Error('the client took nothing within the send timeout'));
+    return;
+  }
+  state.pending = pending;
+  state.watch!.refresh();
+}
+
+function release(this: ServerResponse): void {
+  const socket = this.req.socket as GuardedSocket | null;
+  const state = socket?.[kState];
+  if (socket && state) {
+    state.inFlight--;
+    if (state.queue.length > 0) pump(socket, state);
+  }
+}
+
+function pump(socket: GuardedSocket, state: ConnectionState): void {
+  const limits = state.limits;
+  while (!state.refused && state.queue.length > 0 && state.inFlight < limits.depth) {
+    if (socket.destroyed) return;
+    if (socket.writableLength > limits.sendBuffer) {
+      if (!state.waitingDrain) {
+        state.waitingDrain = true;
+        socket.once('drain', () => {
+          state.waitingDrain = false;
+          pump(socket, state);
+        });
+      }
+      return;
+    }
+    const [req, res] = state.queue.shift()!;
+    dispatch(state, req, res);
+  }
+  if (state.refused) state.queue.length = 0;
+  else if (state.queue.length === 0 && state.paused) {
+    state.paused = false;
+    socket.resume();
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * A client request body on its way to an origin, bounded in time so that a slow client
+ * cannot hold an origin connection: a body of known length up to `bufferLimit` is received
+ * whole before the origin is asked (a pause longer than `idleTimeout` ends it); a larger or
+ * chunked one streams, and must bring `minRate` bytes per second over every `idleTimeout`
+ * window. Either failure is EDGE_ERR_CLIENT_BODY_TIMEOUT (the origin request is aborted and
+ * its connection freed).
+ */
+import type { IncomingMessage } from 'node:http';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { EdgeError } from '../errors.ts';
+
+export interface BodyLimits {
+  bufferLimit: number;
+  /** Longest pause (a buffered body), and the window a streamed body's rate is checked over (ms). */
+  idleTimeout: number;
+  /** Bytes per second a streamed body must average over each window (0: any progress will do). */
+  minRate: number;
+}
+
+export interface RequestBody {
+  readonly stream: Readable;
+  /** Whether the body ended because the client paused too long. */
+  readonly timedOut: () => boolean;
+}
+
+export async function requestBody(req: IncomingMessage, limits: BodyLimits): Promise<RequestBody> {
+  const declared = req.headers['content-length'];
+  const length = declared === undefined ? Number.NaN : Number(declared);
+  if (req.headers['transfer-encoding'] === undefined && length <= limits.bufferLimit) {
+    const whole = await receiveWhole(req, length, limits.idleTimeout);
+    return { stream: Readable.from([whole]), timedOut: () => false };
+  }
+  const guard = new RateGuard(limits.idleTimeout, (limits.minRate * limits.idleTimeout) / 1000);
+  // The origin request sees a client that went away as the body failing; the error itself
+  // is reported there, never as an unhandled 'error' event (which would end the process).
+  guard.on('error', ignore);
+  req.on('error', (error) => guard.destroy(error));
+  req.pipe(guard);
+  return { stream: guard, timedOut: () => guard.expired };
+}
+
+function ignore(): void {}
+
+function bodyTimeout(): EdgeError {
+  return new EdgeError('EDGE_ERR_CLIENT_BODY_TIMEOUT', 'request body too slow');
+}
+
+/** The whole body, or a rejection when the client pauses too long or goes away. */
+function receiveWhole(req: IncomingMessage, length: number, idleTimeout: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let received = 0;
+    const timer = setTimeout(fail, idleTimeout, bodyTimeout());
+    timer.unref();
+    function fail(error: Error): void {
+      clearTimeout(timer);
+      req.off('data', onData);
+      reject(error);
+    }
+    function onData(chunk: Buffer): void {
+      chunks.push(chunk);
+      received += chunk.length;
+      timer.refresh();
+    }
+    req.on('data', onData);
+    req.once('end', () => {
+      clearTimeout(timer);
+      if (received !== length)
+        return reject(new EdgeError('EDGE_ERR_CLIENT_BAD_REQUEST', 'request body incomplete'));
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received));
+    });
+    req.once('error', (error) => fail(error));
+    req.once('close', () => {
+      if (!req.complete) fail(new EdgeError('EDGE_ERR_CLIENT_BAD_REQUEST', 'request body incomplete'));
+    });
+  });
+}
+
+/**
+ * Passes the body through, checking it in windows of `window` ms: a window that brings less
+ * than `minBytes` (at least one byte) ends it with a body timeout. A window in which the origin
+ * was not taking what it had is not counted against the client.
+ */
+class RateGuard extends Transform {
+  expired = false;
+  #received = 0;
+  readonly #minBytes: number;
+  readonly #timer: NodeJS.Timeout;
+
+  constructor(window: number, minBytes: number) {
+    super();
+    this.#minBytes = Math.max(1, minBytes);
+    this.#timer = setTimeout(() => this.#check(), window);
+    this.#timer.unref();
+  }
+
+  #check(): void {
+    const originBusy = this.writableLength > 0 || this.readableLength >= this.readableHighWaterMark;
+    if (!originBusy && this.#received < this.#minBytes) {
+      this.expired = true;
+      this.destroy(bodyTimeout());
+      return;
+    }
+    this.#received = 0;
+    this.#timer.refresh();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.#received += chunk.length;
+    callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    clearTimeout(this.#timer);
+    callback();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    clearTimeout(this.#timer);
+    callback(error);
+  }
+}

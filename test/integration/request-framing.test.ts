@@ -1,0 +1,138 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { startNode, type TestNode } from '../helpers/node.ts';
+import { respond, startOrigin, type TestOrigin } from '../helpers/origin.ts';
+import { rawExchange } from '../helpers/raw.ts';
+
+/** A path of real length (over 100 characters). */
+const LONG = `/assets/2026/12/catalogue/${'product-listing-page-'.repeat(5)}index.html`;
+
+/** Good requests pipelined behind a bad one: a GET, a POST with a body, another GET. */
+const FOLLOWERS =
+  `GET ${LONG}?after=1 HTTP/1.1\r\nHost: shop.example\r\n\r\n` +
+  'POST /orders HTTP/1.1\r\nHost: shop.example\r\nContent-Length: 11\r\n\r\nhello world' +
+  `GET ${LONG}?after=2 HTTP/1.1\r\nHost: shop.example\r\n\r\n`;
+
+describe('request framing and method policy', () => {
+  let origin: TestOrigin;
+  let edge: TestNode;
+  let port: number;
+
+  before(async () => {
+    origin = await startOrigin({
+      [LONG]: respond(200, { 'cache-control': 'max-age=100' }, 'page'),
+      '/orders': respond(200, { 'cache-control': 'no-store' }, 'ordered'),
+      '/canonical': (req, res) => {
+        res.writeHead(200, { 'cache-control': 'max-age=100' });
+        res.end(`host=${req.headers.host} url=${req.url}`);
+      },
+      '/x': respond(200, { 'cache-control': 'no-store' }, 'x'),
+    });
+    edge = await startNode({ origin: origin.url });
+    port = Number(new URL(edge.url).port);
+  });
+  after(async () => {
+    await edge.close();
+    await origin.close();
+  });
+
+  for (const [name, bad] of [
+    ['a missing Host', 'GET / HTTP/1.1\r\n\r\n'],
+    ['two Host headers', 'GET / HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\r\n'],
+    ['an invalid Host', 'GET / HTTP/1.1\r\nHost: bad host!\r\n\r\n'],
+    [
+      'an absolute-form target that disagrees with Host',
+      'GET http://evil.example/ HTTP/1.1\r\nHost: shop.example\r\n\r\n',
+    ],
+    ['an asterisk target outside OPTIONS', 'GET * HTTP/1.1\r\nHost: shop.example\r\n\r\n'],
+  ] as const) {
+    it(`dispatches nothing pipelined behind ${name}`, async () => {
+      const before = origin.count();
+      const { text, closed } = await rawExchange(port, bad + FOLLOWERS);
+      assert.match(text, /^HTTP\/1\.1 400 /);
+      assert.equal(text.match(/HTTP\/1\.1 /g)?.length, 1, 'exactly one response on the connection');
+      assert.ok(closed);
+      assert.equal(origin.count() - before, 0, 'no request after the rejected one reached the origin');
+    });
+  }
+
+  it('dispatches nothing pipelined behind 200 good requests and a bad one', async () => {
+    const before = origin.count();
+    let payload = '';
+    for (let i = 0; i < 3; i++) payload += `GET /x HTTP/1.1\r\nHost: shop.example\r\n\r\n`;
+    payload += 'GET * HTTP/1.1\r\nHost: shop.example\r\n\r\n';
+    for (let i = 0; i < 200; i++) payload += `GET ${LONG}?n=${i} HTTP/1.1\r\nHost: shop.example\r\n\r\n`;
+    const { text, closed } = await rawExchange(port, payload);
+    assert.equal(text.match(/HTTP\/1\.1 200 /g)?.length, 3);
+    assert.match(text, /HTTP\/1\.1 400 /);
+    assert.ok(closed);
+    assert.equal(origin.count() - before, 3);
+  });
+
+  it('refuses Transfer-Encoding in an HTTP/1.0 request before forwarding anything', async () => {
+    const before = origin.count();
+    const { text, closed } = await rawExchange(
+      port,
+      'POST /orders HTTP/1.0\r\nHost: shop.example\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n',
+    );
+    assert.match(text, /^HTTP\/1\.1 400 /);
+    assert.ok(closed);
+    assert.equal(origin.count(), before);
+  });
+
+  it('refuses an HTTP/2.0 request line with 505 before forwarding anything', async () => {
+    const before = origin.count();
+    const { text, closed } = await rawExchange(port, 'GET /x HTTP/2.0\r\nHost: shop.example\r\n\r\n');
+    assert.match(text, /^HTTP\/1\.1 (505|400) /);
+    assert.ok(closed);
+    assert.equal(origin.count(), before);
+  });
+
+  it('refuses a transfer coding it does not implement (gzip, chunked) with 501 and closes', async () => {
+    const before = origin.count();
+    const { text, closed } = await rawExchange(
+      port,
+      'POST /orders HTTP/1.1\r\nHost: shop.example\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n' +
+        FOLLOWERS,
+    );
+    assert.match(text, /^HTTP\/1\.1 501 /);
+    assert.equal(text.match(/HTTP\/1\.1 /g)?.length, 1);
+    assert.ok(closed);
+    assert.equal(origin.count(), before);
+  });
+
+  for (const [method, line] of [
+    ['TRACE', `TRACE ${LONG} HTTP/1.1\r\nHost: shop.example\r\n\r\n`],
+    ['CONNECT', 'CONNECT shop.example:443 HTTP/1.1\r\nHost: shop.example:443\r\n\r\n'],
+  ] as const) {
+    it(`answers ${method} with 405 and an Allow list, forwarding nothing`, async () => {
+      const before = origin.count();
+      const { text } = await rawExchange(port, line);
+      assert.match(text, /^HTTP\/1\.1 405 /);
+      assert.match(text, /\r\nallow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n/i);
+      assert.equal(origin.count(), before);
+    });
+  }
+
+  it('routes, keys and forwards one canonical authority and target', async () => {
+    const before = origin.count('/canonical');
+    const spellings = [
+      ['/canonical', 'Shop.Example'],
+      ['/canonical', 'shop.example.'],
+      ['/canonical', 'shop.example:080'],
+      ['/canonical', 'shop.example:80'],
+      ['/canonical?', 'shop.example'],
+      ['/canonical#top', 'shop.example'],
+    ] as const;
+    for (const [target, host] of spellings) {
+      const { text } = await rawExchange(
+        port,
+        `GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
+      );
+      assert.match(text, /^HTTP\/1\.1 200 /, `${target} with Host ${host}`);
+      assert.match(text, /host=shop\.example url=\/canonical(\r\n|$)/, `${target} with Host ${host}`);
+      await edge.node.idle();
+    }
+    assert.equal(origin.count('/canonical') - before, 1, 'one key for every spelling');
+  });
+});
