@@ -73,6 +73,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     chunkSize: config.cache.chunkSize,
     memorySize: config.cache.memorySize,
     memoryObjectSize: config.cache.memoryObjectSize,
+    maxVariants: config.cache.maxVariants,
     log,
     now,
   });

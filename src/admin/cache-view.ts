@@ -3,6 +3,7 @@
  * its freshness, tags and size), listings by prefix or tag, and a summary. Served by the
  * admin API and, on a stopped node's cache directory, by the CLI.
  */
+import { variantRange } from '../cache/key.ts';
 import { currentAge, remainingFreshness } from '../cache/policy/reuse.ts';
 import { type EntryRecord, storedHeader } from '../cache/record.ts';
 import type { CacheStore } from '../cache/store.ts';
@@ -12,7 +13,7 @@ import { keyOfPrefix, type SortQuery, storageKeyOfUrl } from '../purge/targets.t
 export type Freshness = 'fresh' | 'stale' | 'invalidated';
 
 export interface VariantView {
-  /** The variant's LMDB key: the storage key, plus `\0` and a hash of the Vary values. */
+  /** The variant's LMDB key: the storage key, plus U+001F and a hash of the Vary values. */
   id: string;
   url: string;
   /** Normalized values of the Vary fields this variant was stored under ('' when none). */
@@ -82,7 +83,7 @@ export function inspectUrl(store: CacheStore, url: string, sortQuery: SortQuery,
   const variants: VariantView[] = [];
   if (current?.kind === 'entry') variants.push(variantView(key, current, now));
   if (current?.kind === 'vary') {
-    for (const { key: id, value } of store.entries.getRange({ start: `${key}\u0000`, end: `${key}\u0001` })) {
+    for (const { key: id, value } of store.entries.getRange(variantRange(key))) {
       if (value.kind === 'entry') variants.push(variantView(id, value, now));
     }
   }

@@ -6,16 +6,15 @@
  *  - urls: the primary keys, in order (every variant of each);
  *  - prefixes (and `all`, the empty prefix): a range scan of `entries` in key order,
  *    starting at the prefix and stopping at the first key that does not start with it;
- *    variant keys (`key \0 hash`) are skipped, their primary key purges them;
+ *    variant keys (`key U+001F hash`) are skipped, their primary key purges them;
  *  - tags: the values of the `tags` dupSort index under the tag.
  */
+import { VARIANT_SEPARATOR } from '../cache/key.ts';
 import type { CacheStore } from '../cache/store.ts';
 
 /** Keys handled between two looks at the clock. */
 const SLICE = 64;
 
-/** A variant key holds this separator after its primary key. */
-const VARIANT_SEPARATOR = '\u0000';
 
 type Phase =
   | { kind: 'keys'; keys: string[]; index: number }
