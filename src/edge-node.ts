@@ -19,6 +19,7 @@ import { createLogger } from './observability/logger.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { Origin, OriginPool } from './origin/pool.ts';
 import { FanOut } from './purge/fan-out.ts';
+import { recoverPurges } from './purge/quarantine.ts';
 import { PurgeService } from './purge/service.ts';
 
 export interface EdgeNodeOptions {
@@ -114,7 +115,14 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
   }
   const { purge, fanOut } = createPurge(edge, options.upkeep !== false);
   if (options.upkeep !== false) {
-    await purge.recover();
+    await recoverPurges({
+      service: purge,
+      store,
+      log,
+      sortQuery: (host) => edge.sites.resolve(host)?.sortQuery ?? false,
+      batchSize: config.purge.batchSize,
+      now,
+    });
     fanOut?.start();
   }
   const pipeline = new Pipeline(edge, 'http');

@@ -7,7 +7,7 @@ import { variantRange } from '../cache/key.ts';
 import { currentAge, remainingFreshness } from '../cache/policy/reuse.ts';
 import { type EntryRecord, storedHeader } from '../cache/record.ts';
 import type { CacheStore } from '../cache/store.ts';
-import type { PurgeLog } from '../purge/purge-log.ts';
+import type { PurgeLog, QuarantinedPurge } from '../purge/purge-log.ts';
 import { keyOfPrefix, type SortQuery, storageKeyOfUrl } from '../purge/targets.ts';
 
 export type Freshness = 'fresh' | 'stale' | 'invalidated';
@@ -131,6 +131,8 @@ export interface StatsView {
     /** Oldest sequence still in the log. */
     oldest: number | undefined;
     peers: Array<{ url: string; delivered: number; pending: number }>;
+    /** Purges that could not be applied and were set aside at startup (docs/operations.md). */
+    quarantined: QuarantinedPurge[];
   };
 }
 
@@ -148,6 +150,7 @@ export function storeStats(store: CacheStore, log: PurgeLog, capacity: number): 
         delivered,
         pending: Math.max(0, sequence - delivered),
       })),
+      quarantined: log.quarantined(),
     },
   };
 }

@@ -307,11 +307,11 @@ export class CacheStore {
       );
     }
     if (this.#closed) return;
-    this.write(() => this.#dropInTxn(id)).catch(() => {});
+    this.write(() => this.dropInTxn(id)).catch(() => {});
   }
 
   /** Removes an entry that may not decode: through the index when it can, else by key alone. */
-  #dropInTxn(id: string): void {
+  dropInTxn(id: string): void {
     try {
       if (this.removeEvictedInTxn(id)) return;
     } catch {

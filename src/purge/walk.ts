@@ -67,7 +67,13 @@ export class PurgeWalk {
   }
 
   #purgeKey(storage: string): void {
-    this.purged += this.#soft ? this.#store.invalidateKeyInTxn(storage) : this.#store.removeKeyInTxn(storage);
+    try {
+      this.purged += this.#soft ? this.#store.invalidateKeyInTxn(storage) : this.#store.removeKeyInTxn(storage);
+    } catch {
+      // A record that does not decode (a damaged store): removed by key, soft purge or not.
+      this.#store.dropInTxn(storage);
+      this.purged++;
+    }
   }
 
   #keys(phase: Extract<Phase, { kind: 'keys' }>, budget: number): { visited: number; finished: boolean } {
