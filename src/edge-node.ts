@@ -111,7 +111,9 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
   });
   if (options.upkeep !== false) {
     evictor.start();
-    void evictor.sweepOrphans(Date.now() - 1000);
+    evictor
+      .sweepOrphans(Date.now() - 1000)
+      .catch((error: unknown) => log.error({ err: error }, 'orphan sweep failed'));
   }
   const { purge, fanOut } = createPurge(edge, options.upkeep !== false);
   if (options.upkeep !== false) {

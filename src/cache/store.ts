@@ -86,6 +86,8 @@ export class CacheStore {
   readonly #sums = new Map<string, { id: string; sums: number[] | undefined }>();
   /** Damaged entries already reported (each is logged once). */
   readonly #reported = new Set<string>();
+  /** Damaged entries whose removal has not committed yet: misses here meanwhile. */
+  readonly #removing = new Set<string>();
   #writableAfter = 0;
   #failing = false;
   /** Damaged records or chunks found (and removed) since the store was opened. */
@@ -192,6 +194,7 @@ export class CacheStore {
    * decoded value came from. Returned records are shared: never mutate them.
    */
   #read(id: string): StoredValue | undefined {
+    if (this.#removing.size > 0 && this.#removing.has(id)) return undefined;
     const view = this.#rawBytes(id);
     if (view === undefined) {
       this.#decoded.delete(id);
@@ -298,16 +301,23 @@ export class CacheStore {
     if (!this.#reported.has(id)) {
       if (this.#reported.size >= DECODED_LIMIT) this.#reported.clear();
       this.#reported.add(id);
-      const failure = new EdgeError('EDGE_ERR_STORE_CHECKSUM', 'damaged cache entry removed; it is fetched again', {
-        cause: reason,
-      });
+      const failure = new EdgeError(
+        'EDGE_ERR_STORE_CHECKSUM',
+        'damaged cache entry removed; it is fetched again',
+        {
+          cause: reason,
+        },
+      );
       this.options.log.error(
         { code: failure.code, key: id, reason: reason instanceof Error ? reason.message : String(reason) },
         failure.message,
       );
     }
     if (this.#closed) return;
-    this.write(() => this.dropInTxn(id)).catch(() => {});
+    this.#removing.add(id);
+    this.write(() => this.dropInTxn(id))
+      .catch(() => {})
+      .finally(() => this.#removing.delete(id));
   }
 
   /** Removes an entry that may not decode: through the index when it can, else by key alone. */

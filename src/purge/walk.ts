@@ -15,7 +15,6 @@ import type { CacheStore } from '../cache/store.ts';
 /** Keys handled between two looks at the clock. */
 const SLICE = 64;
 
-
 type Phase =
   | { kind: 'keys'; keys: string[]; index: number }
   | { kind: 'prefix'; prefix: string; cursor: string | undefined }
@@ -68,7 +67,9 @@ export class PurgeWalk {
 
   #purgeKey(storage: string): void {
     try {
-      this.purged += this.#soft ? this.#store.invalidateKeyInTxn(storage) : this.#store.removeKeyInTxn(storage);
+      this.purged += this.#soft
+        ? this.#store.invalidateKeyInTxn(storage)
+        : this.#store.removeKeyInTxn(storage);
     } catch {
       // A record that does not decode (a damaged store): removed by key, soft purge or not.
       this.#store.dropInTxn(storage);

@@ -66,7 +66,11 @@ describe('keys of every length', () => {
       for (const language of LANGUAGES) {
         const res = await get(path, language);
         assert.equal(res.text, `${path} in ${language}`);
-        assert.match(String(res.headers['cache-status']), /^strata; hit/, `${path.length} ${language} is a hit`);
+        assert.match(
+          String(res.headers['cache-status']),
+          /^strata; hit/,
+          `${path.length} ${language} is a hit`,
+        );
       }
     }
   }

@@ -87,7 +87,11 @@ describe('a purge that cannot be applied', () => {
       const after = await second.get(PATH);
       assert.equal(after.status, 200);
       assert.equal(after.text, 'quarantine body');
-      assert.doesNotMatch(String(after.headers['cache-status']), /^strata; hit/, 'marked stale, not served fresh');
+      assert.doesNotMatch(
+        String(after.headers['cache-status']),
+        /^strata; hit/,
+        'marked stale, not served fresh',
+      );
       assert.equal(origin.count(PATH), 2);
       const purged = await second.purge({ urls: [`${base}${PATH}`] });
       assert.equal(purged.purged, 1, 'purges go on after the quarantine');
