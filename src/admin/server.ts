@@ -54,7 +54,7 @@ export async function startAdmin(options: AdminOptions): Promise<Listener> {
   }
   const handler = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://admin');
-    if (req.method === 'GET' && url.pathname === '/healthz') return json(res, 200, { status: 'ok' });
+    if (req.method === 'GET' && url.pathname === '/healthz') return json(res, 200, health(edge));
     if (!tokenMatches(config.admin.token, req.headers.authorization)) {
       res.setHeader('www-authenticate', 'Bearer');
       return json(res, 401, {
@@ -98,6 +98,15 @@ export async function startAdmin(options: AdminOptions): Promise<Listener> {
       });
     },
   );
+}
+
+/**
+ * The process runs: 200. `degraded` while the store refuses writes (map or disk full): hits are
+ * served and misses pass through unstored until a write succeeds again.
+ */
+function health(edge: Edge): { status: 'ok' | 'degraded'; store?: string } {
+  if (!edge.store.refusingWrites) return { status: 'ok' };
+  return { status: 'degraded', store: 'refusing writes (map or disk full); misses pass through unstored' };
 }
 
 function sortQueryOf(edge: Edge): (host: string) => boolean {

@@ -67,6 +67,8 @@ const BODY_GRACE_MS = 60_000;
  */
 const WRITE_RETRY_MS = 1000;
 const MAX_VARIANTS = 100;
+/** Longest a shutdown waits for LMDB to close. */
+const CLOSE_TIMEOUT_MS = 5000;
 
 export class CacheStore {
   readonly env: RootDatabase;
@@ -626,7 +628,16 @@ export class CacheStore {
     guarded.delete(this);
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
-    await this.env.close();
+    // lmdb-js can wait for ever on a write queue that a full disk broke: shutdown must not hang.
+    let timer: NodeJS.Timeout | undefined;
+    const closed = await Promise.race([
+      this.env.close().then(() => true),
+      new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), CLOSE_TIMEOUT_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!closed) this.options.log.warn({ ms: CLOSE_TIMEOUT_MS }, 'cache environment did not close in time');
   }
 }
 
