@@ -4,12 +4,15 @@
  * inspected, purged by URL, prefix, tag and all, and are served again after a restart.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { openCacheDirectory } from '../../src/index.ts';
 import { request } from '../helpers/http.ts';
 import { type Route, startOrigin, type TestOrigin } from '../helpers/origin.ts';
 import { type AdminNode, startAdminNode, TOKEN } from './purge-support.ts';
 
+const CLI = join(import.meta.dirname, '..', '..', 'cli', 'strata.ts');
 const HOST = 'h.test';
 const BASE = `http://${HOST}`;
 const LENGTHS = [20, 40, 41, 42, 63, 64, 65, 2000];
@@ -94,6 +97,20 @@ describe('keys of every length', () => {
 
     const dir = edge.dir;
     await edge.close({ keepDir: true });
+    const cli = (...args: string[]) => {
+      const run = spawnSync(
+        process.execPath,
+        [CLI, 'cache', ...args, '--cache-dir', `${dir}/cache`, '--json'],
+        {
+          encoding: 'utf8',
+          timeout: 20_000,
+        },
+      );
+      assert.equal(run.status, 0, run.stderr);
+      return JSON.parse(run.stdout) as { entries?: unknown[]; variants?: unknown[] };
+    };
+    assert.equal(cli('ls', '--prefix', `${BASE}/`, '--limit', '1000').entries?.length, paths.length * 2);
+    assert.equal(cli('inspect', `${BASE}${paths.at(-1)!}`).variants?.length, 2);
     const offline = openCacheDirectory({ dir: `${dir}/cache` });
     try {
       assert.equal(offline.list({ prefix: `${BASE}/`, limit: 1000 }).entries.length, paths.length * 2);
