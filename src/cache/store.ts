@@ -159,6 +159,16 @@ export class CacheStore {
 
   /** Synchronous: the variant of `storage` that matches the request's Vary fields. */
   lookup(storage: string, headers: Record<string, string | string[] | undefined>): Lookup {
+    try {
+      return this.#lookup(storage, headers);
+    } catch (error) {
+      // LMDB reporting a damaged page, or anything else: a miss, never an end of the process.
+      this.#damaged(storage, undefined, error);
+      return MISS;
+    }
+  }
+
+  #lookup(storage: string, headers: Record<string, string | string[] | undefined>): Lookup {
     const value = this.#read(storage);
     if (value === undefined) return MISS;
     if (value.kind === 'entry') return { kind: 'found', id: storage, record: value };
