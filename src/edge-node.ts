@@ -22,6 +22,7 @@ import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { errorDetail } from './origin/errors.ts';
 import { type FailureListener, Origin, OriginPool } from './origin/pool.ts';
 import { FanOut } from './purge/fan-out.ts';
+import { recoverPurges } from './purge/quarantine.ts';
 import { PurgeService } from './purge/service.ts';
 
 export interface EdgeNodeOptions {
@@ -84,6 +85,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     chunkSize: config.cache.chunkSize,
     memorySize: config.cache.memorySize,
     memoryObjectSize: config.cache.memoryObjectSize,
+    maxVariants: config.cache.maxVariants,
     log,
     now,
   });
@@ -126,13 +128,22 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
   });
   if (options.upkeep !== false) {
     evictor.start();
-    void evictor.sweepOrphans(Date.now() - 1000);
+    evictor
+      .sweepOrphans(Date.now() - 1000)
+      .catch((error: unknown) => log.error({ err: error }, 'orphan sweep failed'));
   }
   const { purge, fanOut } = createPurge(edge, options.upkeep !== false);
   // Derived from the cache's persisted id (the same in every worker), not the id itself.
   edge.loopId = createHash('sha256').update(`cdn-loop:${purge.nodeId}`).digest('base64url').slice(0, 12);
   if (options.upkeep !== false) {
-    await purge.recover();
+    await recoverPurges({
+      service: purge,
+      store,
+      log,
+      sortQuery: (host) => edge.sites.resolve(host)?.sortQuery ?? false,
+      batchSize: config.purge.batchSize,
+      now,
+    });
     fanOut?.start();
   }
   const pipeline = new Pipeline(edge, 'http');

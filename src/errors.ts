@@ -156,6 +156,34 @@ export const ERROR_CODES = {
     description:
       'A write to the LMDB cache failed (map or disk full); the node keeps serving hits and passes misses through.',
   },
+  EDGE_ERR_STORE_CORRUPT: {
+    source: 'internal',
+    status: 500,
+    retryable: false,
+    description:
+      'The cache file is damaged (not LMDB, truncated, unreadable); the node refuses to start with this one line instead of crashing.',
+  },
+  EDGE_ERR_STORE_SCHEMA: {
+    source: 'internal',
+    status: 500,
+    retryable: false,
+    description:
+      'The cache directory was written by a newer version (unknown store schema); the node refuses to start. Older schemas are migrated.',
+  },
+  EDGE_ERR_STORE_CHECKSUM: {
+    source: 'internal',
+    status: 500,
+    retryable: false,
+    description:
+      'A stored record or body chunk failed its checksum on read; it is removed and fetched again (a miss), logged once per entry.',
+  },
+  EDGE_ERR_PURGE_QUARANTINED: {
+    source: 'internal',
+    status: 500,
+    retryable: false,
+    description:
+      'A logged purge could not be applied at startup; it is set aside (listed in /stats), what it names is marked stale where possible, and the node starts.',
+  },
   EDGE_ERR_INTERNAL: {
     source: 'internal',
     status: 500,

@@ -3,16 +3,17 @@
  * its freshness, tags and size), listings by prefix or tag, and a summary. Served by the
  * admin API and, on a stopped node's cache directory, by the CLI.
  */
+import { variantRange } from '../cache/key.ts';
 import { currentAge, remainingFreshness } from '../cache/policy/reuse.ts';
 import { type EntryRecord, storedHeader } from '../cache/record.ts';
 import type { CacheStore } from '../cache/store.ts';
-import type { PurgeLog } from '../purge/purge-log.ts';
+import type { PurgeLog, QuarantinedPurge } from '../purge/purge-log.ts';
 import { keyOfPrefix, type SortQuery, storageKeyOfUrl } from '../purge/targets.ts';
 
 export type Freshness = 'fresh' | 'stale' | 'invalidated';
 
 export interface VariantView {
-  /** The variant's LMDB key: the storage key, plus `\0` and a hash of the Vary values. */
+  /** The variant's LMDB key: the storage key, plus U+001F and a hash of the Vary values. */
   id: string;
   url: string;
   /** Normalized values of the Vary fields this variant was stored under ('' when none). */
@@ -82,7 +83,7 @@ export function inspectUrl(store: CacheStore, url: string, sortQuery: SortQuery,
   const variants: VariantView[] = [];
   if (current?.kind === 'entry') variants.push(variantView(key, current, now));
   if (current?.kind === 'vary') {
-    for (const { key: id, value } of store.entries.getRange({ start: `${key}\u0000`, end: `${key}\u0001` })) {
+    for (const { key: id, value } of store.entries.getRange(variantRange(key))) {
       if (value.kind === 'entry') variants.push(variantView(id, value, now));
     }
   }
@@ -130,6 +131,8 @@ export interface StatsView {
     /** Oldest sequence still in the log. */
     oldest: number | undefined;
     peers: Array<{ url: string; delivered: number; pending: number }>;
+    /** Purges that could not be applied and were set aside at startup (docs/operations.md). */
+    quarantined: QuarantinedPurge[];
   };
 }
 
@@ -147,6 +150,7 @@ export function storeStats(store: CacheStore, log: PurgeLog, capacity: number): 
         delivered,
         pending: Math.max(0, sequence - delivered),
       })),
+      quarantined: log.quarantined(),
     },
   };
 }

@@ -45,7 +45,7 @@ export async function startAdmin(options: AdminOptions): Promise<Listener> {
   const throttle = new AuthThrottle(config.admin.authFailureLimit, config.admin.authFailureWindow, edge.now);
   const handler = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://admin');
-    if (req.method === 'GET' && url.pathname === '/healthz') return json(res, 200, { status: 'ok' });
+    if (req.method === 'GET' && url.pathname === '/healthz') return json(res, 200, health(edge));
     // Throttled addresses are not told whether a token is right: no guess is checked.
     const peer = req.socket.remoteAddress ?? '';
     const wait = throttle.retryAfter(peer);
@@ -99,6 +99,15 @@ export async function startAdmin(options: AdminOptions): Promise<Listener> {
       });
     },
   );
+}
+
+/**
+ * The process runs: 200. `degraded` while the store refuses writes (map or disk full): hits are
+ * served and misses pass through unstored until a write succeeds again.
+ */
+function health(edge: Edge): { status: 'ok' | 'degraded'; store?: string } {
+  if (!edge.store.refusingWrites) return { status: 'ok' };
+  return { status: 'degraded', store: 'refusing writes (map or disk full); misses pass through unstored' };
 }
 
 function sortQueryOf(edge: Edge): (host: string) => boolean {

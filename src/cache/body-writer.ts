@@ -4,6 +4,7 @@
  * an aborted fill's chunks are removed (and any left by a crash are swept at startup).
  * Readers in other workers read the chunks by [bodyId, index] as each write resolves.
  */
+import { chunkSum } from './integrity.ts';
 import type { EntryRecord } from './record.ts';
 import type { CacheStore } from './store.ts';
 
@@ -15,6 +16,8 @@ export class BodyWriter {
   readonly #storage: string;
   #chunks = 0;
   #size = 0;
+  /** CRC-32 of each chunk, stored with the record (integrity.ts). */
+  readonly #sums: number[] = [];
   #failed = false;
   #done = false;
   #complete = false;
@@ -43,8 +46,9 @@ export class BodyWriter {
   write(chunk: Buffer): Promise<void> {
     const index = this.#chunks++;
     this.#size += chunk.length;
+    this.#sums.push(chunkSum(chunk));
     const put = this.#store.chunks.put([this.bodyId, index], chunk).then(
-      () => {},
+      () => this.#store.writeSucceeded(),
       (error: unknown) => this.#fail(error),
     );
     this.#inFlight.add(put);
@@ -75,7 +79,8 @@ export class BodyWriter {
     }
     const lastIndex = lastChunk !== undefined && lastChunk.length > 0 ? this.#chunks++ : -1;
     const size = this.#size + (lastIndex >= 0 ? lastChunk!.length : 0);
-    const full: EntryRecord = { ...record, bodyId: this.bodyId, chunks: this.#chunks, size };
+    const sums = lastIndex >= 0 ? [...this.#sums, chunkSum(lastChunk!)] : this.#sums;
+    const full: EntryRecord = { ...record, bodyId: this.bodyId, chunks: this.#chunks, size, sums };
     try {
       const stored = await this.#store.write(() => {
         // Written even when the record is not: readers in other workers still need it.

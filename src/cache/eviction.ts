@@ -96,8 +96,21 @@ export class Evictor {
    */
   async sweepOrphans(before: number): Promise<number> {
     const referenced = new Set<string>();
-    for (const { value } of this.#store.entries.getRange({})) {
-      if (value.kind === 'entry') referenced.add(value.bodyId);
+    const damaged: string[] = [];
+    for (const key of this.#store.entries.getKeys({})) {
+      // One by one: a record that does not decode (a damaged store) is removed, not fatal.
+      try {
+        const value = this.#store.entries.get(key);
+        if (value?.kind === 'entry') referenced.add(value.bodyId);
+      } catch {
+        damaged.push(key);
+      }
+    }
+    if (damaged.length > 0) {
+      this.#options.log.error({ entries: damaged.length }, 'removed cache records that do not decode');
+      await this.#store.write(() => {
+        for (const key of damaged) this.#store.dropInTxn(key);
+      });
     }
     const orphans: Array<[string, number]> = [];
     for (const key of this.#store.chunks.getKeys({})) {

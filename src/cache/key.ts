@@ -7,6 +7,20 @@ import { createHash } from 'node:crypto';
 
 /** LMDB's key limit is 1978 bytes; longer URLs keep a readable prefix plus a digest. */
 const MAX_KEY_LENGTH = 1000;
+/** Characters a key may hold before its UTF-8 length has to be measured (3 bytes each at most). */
+const SURELY_SHORT = Math.floor(MAX_KEY_LENGTH / 3);
+
+/**
+ * Between a primary key and the digest of a variant's secondary key. U+001F (unit separator):
+ * it cannot occur in a URL (request targets and Host are refused with control characters),
+ * sorts before every URL character (a key's variants sit right after it in key order), and,
+ * unlike U+0000–U+0004, LMDB's ordered-binary key encoding writes and reads it unescaped at
+ * every key length (it escapes low bytes only in strings under 64 characters and splits keys
+ * at 0x00 on read: with `\0` a long variant key came back as an array).
+ */
+export const VARIANT_SEPARATOR = '\u001f';
+/** The character after VARIANT_SEPARATOR: the exclusive end of a key's variant range. */
+const AFTER_SEPARATOR = '\u0020';
 
 export function primaryKey(
   scheme: 'http' | 'https',
@@ -39,18 +53,27 @@ function sortQueryString(target: string): string {
 
 /** The LMDB key for a primary key: itself when short enough. */
 export function storageKey(key: string): string {
-  if (key.length <= MAX_KEY_LENGTH) return key;
+  if (key.length <= SURELY_SHORT) return key;
+  if (key.length <= MAX_KEY_LENGTH && Buffer.byteLength(key) <= MAX_KEY_LENGTH) return key;
   const digest = createHash('sha256').update(key).digest('base64url');
-  return `${key.slice(0, MAX_KEY_LENGTH - 50)}#${digest}`;
+  let head = key.slice(0, MAX_KEY_LENGTH - 50);
+  if (Buffer.byteLength(head) > MAX_KEY_LENGTH - 50) head = key.slice(0, SURELY_SHORT - 50);
+  return `${head}#${digest}`;
 }
 
 /** The LMDB key of one variant of a primary key (separator sorts before any URL character). */
 export function variantKey(storage: string, secondary: string): string {
   if (secondary === '') return storage;
-  return `${storage}\u0000${createHash('sha256').update(secondary).digest('base64url').slice(0, 22)}`;
+  return `${storage}${VARIANT_SEPARATOR}${createHash('sha256').update(secondary).digest('base64url').slice(0, 22)}`;
 }
 
 /** Bounds of the LMDB range holding every variant of a primary key. */
 export function variantRange(storage: string): { start: string; end: string } {
-  return { start: `${storage}\u0000`, end: `${storage}\u0001` };
+  return { start: `${storage}${VARIANT_SEPARATOR}`, end: `${storage}${AFTER_SEPARATOR}` };
+}
+
+/** The primary key part of a variant key (the key itself when it names no variant). */
+export function primaryOf(id: string): string {
+  const separator = id.indexOf(VARIANT_SEPARATOR);
+  return separator < 0 ? id : id.slice(0, separator);
 }

@@ -27,6 +27,10 @@ export class MemoryTier {
     return size <= this.#maxObject;
   }
 
+  has(bodyId: string): boolean {
+    return this.#bodies.has(bodyId);
+  }
+
   /** The body, marked most recently used (Map order is the LRU order). */
   get(bodyId: string): Buffer | undefined {
     const body = this.#bodies.get(bodyId);

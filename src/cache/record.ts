@@ -44,6 +44,10 @@ export interface EntryRecord extends StoredFreshness {
    * answers only Range requests wholly inside the piece, never a request for the whole.
    */
   range?: StoredRange;
+  /** CRC-32 of each body chunk, in order (absent on records written before schema 2). */
+  sums?: number[];
+  /** CRC-32 of the record's other fields (integrity.ts), set by the store on every write. */
+  sum?: number;
 }
 
 /** Stored under the primary key when the response carries Vary. */

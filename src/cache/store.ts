@@ -9,10 +9,13 @@ import { type Database, open, type RootDatabase } from 'lmdb';
 import type { Logger } from 'pino';
 import { EdgeError } from '../errors.ts';
 import { BodyWriter } from './body-writer.ts';
-import { variantKey, variantRange } from './key.ts';
+import { chunkSum, intact, sealRecord } from './integrity.ts';
+import { primaryOf, storageKey, VARIANT_SEPARATOR, variantKey, variantRange } from './key.ts';
 import { MemoryTier } from './memory-tier.ts';
+import { migrateSchema1InTxn } from './migrate.ts';
 import { secondaryKey } from './policy/vary.ts';
 import { type EntryRecord, RECORD_VERSION, type StoredValue, type VaryMarker } from './record.ts';
+import { checkStoreFile } from './store-file.ts';
 
 export interface StoreOptions {
   dir: string;
@@ -28,6 +31,22 @@ export interface StoreOptions {
    * (default 60 s). 0 on a stopped node's directory: nobody is reading, remove at once.
    */
   bodyGraceMs?: number;
+  /** Most Vary variants kept per primary key (cache.maxVariants); default 100. */
+  maxVariants?: number;
+}
+
+/**
+ * The layout of keys in the environment. 2: variant keys separated by U+001F (key.ts);
+ * records and chunks checksummed. A schema 1 directory is migrated when opened.
+ */
+export const STORE_SCHEMA = 2;
+
+/** What the store knows of a decoded record's body: its variant and chunk checksums. */
+interface BodySums {
+  id: string;
+  sums: number[] | undefined;
+  /** Chunks already checked in this process (1), created at the first check. */
+  verified: Uint8Array | undefined;
 }
 
 export type Lookup =
@@ -50,6 +69,14 @@ const DECODED_LIMIT = 50_000;
 const MISS: Lookup = { kind: 'miss' };
 /** How long a replaced or removed body stays readable for responses still streaming it. */
 const BODY_GRACE_MS = 60_000;
+/**
+ * After a failed write, misses pass through unstored this long before a fill tries again:
+ * short, so that storing resumes within a second of space coming back.
+ */
+const WRITE_RETRY_MS = 1000;
+const MAX_VARIANTS = 100;
+/** Longest a shutdown waits for LMDB to close. */
+const CLOSE_TIMEOUT_MS = 5000;
 
 export class CacheStore {
   readonly env: RootDatabase;
@@ -65,30 +92,83 @@ export class CacheStore {
   readonly #removals = new Set<Promise<void>>();
   /** Decoded records by key, with the bytes they were decoded from (see #read). */
   readonly #decoded = new Map<string, { bytes: Buffer; value: StoredValue }>();
+  /** Chunk checksums of the bodies of decoded records, and the variant each belongs to. */
+  readonly #sums = new Map<string, BodySums>();
+  /** Damaged entries already reported (each is logged once). */
+  readonly #reported = new Set<string>();
+  /** Damaged entries whose removal has not committed yet: misses here meanwhile. */
+  readonly #removing = new Set<string>();
   #writableAfter = 0;
+  #failing = false;
+  /** Damaged records or chunks found (and removed) since the store was opened. */
+  corrupt = 0;
   #closed = false;
   readonly #timers = new Set<NodeJS.Timeout>();
 
   constructor(options: StoreOptions) {
     this.options = options;
-    // eventTurnBatching off: atomicity comes from explicit transactions, and with it on lmdb-js
-    // leaves a promise of its own unhandled when a batch commit fails (disk full).
-    this.env = open({ path: options.dir, maxDbs: 16, pageSize: 4096, eventTurnBatching: false });
-    this.entries = this.env.openDB<StoredValue, string>({
-      name: 'entries',
-      sharedStructuresKey: Symbol.for('structures'),
-    });
-    this.chunks = this.env.openDB<Buffer, [string, number]>({ name: 'chunks', encoding: 'binary' });
-    this.tags = this.env.openDB<string, string>({ name: 'tags', dupSort: true, encoding: 'ordered-binary' });
-    this.access = this.env.openDB<[number, number], string>({ name: 'access' });
-    this.meta = this.env.openDB<unknown, string>({ name: 'meta' });
+    // LMDB trusts its file: a damaged one would end the process with SIGSEGV or SIGBUS.
+    checkStoreFile(options.dir);
+    try {
+      // eventTurnBatching off: atomicity comes from explicit transactions, and with it on lmdb-js
+      // leaves a promise of its own unhandled when a batch commit fails (disk full).
+      this.env = open({ path: options.dir, maxDbs: 16, pageSize: 4096, eventTurnBatching: false });
+      this.entries = this.env.openDB<StoredValue, string>({
+        name: 'entries',
+        sharedStructuresKey: Symbol.for('structures'),
+      });
+      this.chunks = this.env.openDB<Buffer, [string, number]>({ name: 'chunks', encoding: 'binary' });
+      this.tags = this.env.openDB<string, string>({
+        name: 'tags',
+        dupSort: true,
+        encoding: 'ordered-binary',
+      });
+      this.access = this.env.openDB<[number, number], string>({ name: 'access' });
+      this.meta = this.env.openDB<unknown, string>({ name: 'meta' });
+    } catch (error) {
+      throw new EdgeError(
+        'EDGE_ERR_STORE_CORRUPT',
+        `the cache in ${options.dir} cannot be opened (${(error as Error).message}); move the cache directory aside or remove it, the cache refills from the origins`,
+        { cause: error },
+      );
+    }
     this.memory = new MemoryTier(options.memorySize, options.memoryObjectSize);
-    if (this.meta.get('schema') === undefined) this.meta.putSync('schema', RECORD_VERSION);
+    this.#upgradeSchema();
     guardCommitFailures(this);
+  }
+
+  /** Stamps a new directory, migrates an older one, refuses one from a newer version. */
+  #upgradeSchema(): void {
+    const schema = this.meta.get('schema') as number | undefined;
+    if (schema === STORE_SCHEMA) return;
+    if (schema === undefined || schema === 1) {
+      const moved = this.env.transactionSync(() => {
+        const count = schema === 1 ? migrateSchema1InTxn(this) : 0;
+        this.meta.put('schema', STORE_SCHEMA);
+        return count;
+      });
+      if (schema === 1) this.options.log.info({ keys: moved, schema: STORE_SCHEMA }, 'cache store migrated');
+      return;
+    }
+    void this.env.close();
+    throw new EdgeError(
+      'EDGE_ERR_STORE_SCHEMA',
+      `the cache in ${this.options.dir} has store schema ${String(schema)}, written by a newer version; this version reads schema ${STORE_SCHEMA}: move the cache directory aside or remove it`,
+    );
   }
 
   /** Synchronous: the variant of `storage` that matches the request's Vary fields. */
   lookup(storage: string, headers: Record<string, string | string[] | undefined>): Lookup {
+    try {
+      return this.#lookup(storage, headers);
+    } catch (error) {
+      // LMDB reporting a damaged page, or anything else: a miss, never an end of the process.
+      this.#damaged(storage, undefined, error);
+      return MISS;
+    }
+  }
+
+  #lookup(storage: string, headers: Record<string, string | string[] | undefined>): Lookup {
     const value = this.#read(storage);
     if (value === undefined) return MISS;
     if (value.kind === 'entry') return { kind: 'found', id: storage, record: value };
@@ -98,12 +178,43 @@ export class CacheStore {
     return { kind: 'found', id, record: variant };
   }
 
+  /** The entry's decoded value when it reads back intact; a damaged one is removed (a miss). */
+  #decode(id: string): StoredValue | undefined {
+    let value: unknown;
+    try {
+      value = this.entries.get(id);
+    } catch (error) {
+      this.#damaged(id, undefined, error);
+      return undefined;
+    }
+    if (value === undefined) return undefined;
+    if (!intact(value)) {
+      this.#damaged(id, undefined, 'record checksum or shape');
+      return undefined;
+    }
+    if (value.kind === 'entry' && !this.#bodyIntact(id, value)) return undefined;
+    return value;
+  }
+
+  /**
+   * Notes the chunk checksums of a newly decoded record (checked as chunks are read) and, when
+   * the body is small enough for the memory tier, reads and checks it now: a damaged body then
+   * makes this lookup a miss instead of a response cut short after its head.
+   */
+  #bodyIntact(id: string, record: EntryRecord): boolean {
+    if (this.#sums.size >= DECODED_LIMIT) this.#sums.clear();
+    this.#sums.set(record.bodyId, { id, sums: record.sums, verified: undefined });
+    if (record.size === 0 || !this.memory.accepts(record.size) || this.memory.has(record.bodyId)) return true;
+    return this.#loadBody(record) !== undefined;
+  }
+
   /**
    * One record, decoded at most once per change: the raw bytes are read from LMDB on every
    * call (so writes by any process are seen at once) and compared with the bytes the cached
    * decoded value came from. Returned records are shared: never mutate them.
    */
   #read(id: string): StoredValue | undefined {
+    if (this.#removing.size > 0 && this.#removing.has(id)) return undefined;
     const view = this.#rawBytes(id);
     if (view === undefined) {
       this.#decoded.delete(id);
@@ -112,7 +223,7 @@ export class CacheStore {
     const cached = this.#decoded.get(id);
     if (cached?.bytes.equals(view)) return cached.value;
     const bytes = Buffer.from(view);
-    const value = this.entries.get(id);
+    const value = this.#decode(id);
     if (value === undefined) return undefined;
     // Cache it only if nothing changed between the two reads.
     const again = this.#rawBytes(id);
@@ -141,20 +252,118 @@ export class CacheStore {
     const cached = this.memory.get(record.bodyId);
     if (cached !== undefined) return cached;
     if (!this.memory.accepts(record.size)) return undefined;
+    return this.#loadBody(record);
+  }
+
+  /** Reads a whole body from LMDB, checks it, and keeps it in the memory tier. */
+  #loadBody(record: EntryRecord): Buffer | undefined {
     const parts: Buffer[] = [];
     for (let i = 0; i < record.chunks; i++) {
-      const chunk = this.chunks.getBinary([record.bodyId, i]);
+      const chunk = this.#readChunk(record.bodyId, i);
       if (chunk === undefined) return undefined;
+      const expected = record.sums?.[i];
+      if (expected !== undefined && chunkSum(chunk) !== expected) {
+        this.#damaged(this.#idOf(record), record.bodyId, 'chunk checksum');
+        return undefined;
+      }
       parts.push(chunk);
     }
     const body = parts.length === 1 ? parts[0]! : Buffer.concat(parts, record.size);
-    if (body.length !== record.size) return undefined;
+    if (body.length !== record.size) {
+      this.#damaged(this.#idOf(record), record.bodyId, 'body length');
+      return undefined;
+    }
     this.memory.set(record.bodyId, body);
     return body;
   }
 
+  /** The LMDB key of a record's variant. */
+  #idOf(record: EntryRecord): string {
+    return this.#sums.get(record.bodyId)?.id ?? variantKey(storageKey(record.url), record.secondaryKey);
+  }
+
+  #readChunk(bodyId: string, index: number): Buffer | undefined {
+    try {
+      return this.chunks.getBinary([bodyId, index]);
+    } catch (error) {
+      this.options.log.error({ err: error, bodyId, index }, 'cache chunk read failed');
+      return undefined;
+    }
+  }
+
+  /**
+   * One chunk of a body, checked against its record's checksum when that record was decoded
+   * here; a damaged chunk is undefined (the reader cuts its response short) and its entry removed.
+   */
   chunk(bodyId: string, index: number): Buffer | undefined {
-    return this.chunks.getBinary([bodyId, index]);
+    const chunk = this.#readChunk(bodyId, index);
+    if (chunk === undefined) return undefined;
+    const known = this.#sums.get(bodyId);
+    const expected = known?.sums?.[index];
+    if (expected === undefined || known!.verified?.[index] === 1) return chunk;
+    // A CRC costs about what reading the chunk does: each chunk is checked once per process.
+    if (chunkSum(chunk) !== expected) {
+      this.#damaged(known!.id, bodyId, 'chunk checksum');
+      return undefined;
+    }
+    known!.verified ??= new Uint8Array(known!.sums!.length);
+    known!.verified[index] = 1;
+    return chunk;
+  }
+
+  /**
+   * A record or chunk that does not read back as written: logged once, forgotten in this
+   * process, and removed from LMDB, so the next request for it is a miss that refetches.
+   */
+  #damaged(id: string, bodyId: string | undefined, reason: unknown): void {
+    this.corrupt++;
+    this.#decoded.delete(id);
+    if (bodyId !== undefined) {
+      this.memory.delete(bodyId);
+      this.#sums.delete(bodyId);
+    }
+    if (!this.#reported.has(id)) {
+      if (this.#reported.size >= DECODED_LIMIT) this.#reported.clear();
+      this.#reported.add(id);
+      const failure = new EdgeError(
+        'EDGE_ERR_STORE_CHECKSUM',
+        'damaged cache entry removed; it is fetched again',
+        {
+          cause: reason,
+        },
+      );
+      this.options.log.error(
+        { code: failure.code, key: id, reason: reason instanceof Error ? reason.message : String(reason) },
+        failure.message,
+      );
+    }
+    if (this.#closed) return;
+    this.#removing.add(id);
+    this.write(() => this.dropInTxn(id))
+      .catch(() => {})
+      .finally(() => this.#removing.delete(id));
+  }
+
+  /** Removes an entry that may not decode: through the index when it can, else by key alone. */
+  dropInTxn(id: string): void {
+    try {
+      if (this.removeEvictedInTxn(id)) return;
+    } catch {
+      // Undecodable: removed by key below.
+    }
+    this.entries.remove(id);
+    this.access.remove(id);
+    this.#accessed.delete(id);
+    if (id.includes(VARIANT_SEPARATOR)) return;
+    for (const key of [...this.entries.getKeys(variantRange(id))]) {
+      try {
+        if (this.removeVariantInTxn(key)) continue;
+      } catch {
+        // Undecodable too.
+      }
+      this.entries.remove(key);
+      this.access.remove(key);
+    }
   }
 
   /** False while writes are failing (map or disk full): misses then pass through unstored. */
@@ -162,17 +371,33 @@ export class CacheStore {
     return this.options.now() >= this.#writableAfter;
   }
 
+  /** True from a failed write until a write succeeds again: the node is degraded (health). */
+  get refusingWrites(): boolean {
+    return this.#failing;
+  }
+
   writeFailed(error: unknown): void {
     // lmdb-js attaches the commit's own rejected promise to the error: mark it handled.
     const commitError = (error as { commitError?: Promise<unknown> } | undefined)?.commitError;
     if (commitError && typeof commitError.catch === 'function') commitError.catch(() => {});
-    if (this.writable) {
-      const failure = new EdgeError('EDGE_ERR_STORE_WRITE', 'cache write failed; storing paused for 30s', {
-        cause: error,
-      });
+    if (!this.#failing) {
+      const failure = new EdgeError(
+        'EDGE_ERR_STORE_WRITE',
+        'cache write failed; misses pass through unstored until a write succeeds again',
+        { cause: error },
+      );
       this.options.log.error({ err: error, code: failure.code }, failure.message);
     }
-    this.#writableAfter = this.options.now() + 30_000;
+    this.#failing = true;
+    this.#writableAfter = this.options.now() + WRITE_RETRY_MS;
+  }
+
+  /** A write committed: storing goes on (after a failure, from now on). */
+  writeSucceeded(): void {
+    if (!this.#failing) return;
+    this.#failing = false;
+    this.#writableAfter = 0;
+    this.options.log.info('cache writes succeed again; storing resumed');
   }
 
   /**
@@ -207,10 +432,28 @@ export class CacheStore {
     }
     const previous = id === storage ? (current?.kind === 'entry' ? current : undefined) : this.#entryAt(id);
     if (previous !== undefined) this.#removeVariantInTxn(id, previous);
-    this.entries.put(id, record);
+    this.entries.put(id, sealRecord(record));
     for (const tag of record.tags) this.tags.put(tag, id);
     this.access.put(id, [this.options.now(), entryCost(record)]);
     this.#addBytes(entryCost(record));
+    if (id !== storage) this.#capVariantsInTxn(storage, id);
+  }
+
+  /**
+   * Keeps at most `maxVariants` variants of a primary key: past it, the least recently used
+   * ones (other than the one just stored) go. A request header with endless values under
+   * Vary cannot fill the cache with one URL.
+   */
+  #capVariantsInTxn(storage: string, stored: string): void {
+    const max = this.options.maxVariants ?? MAX_VARIANTS;
+    const ids: string[] = [];
+    for (const key of this.entries.getKeys(variantRange(storage))) ids.push(key);
+    if (ids.length <= max) return;
+    const others = ids
+      .filter((key) => key !== stored)
+      .map((key) => ({ key, time: this.#accessed.get(key) ?? this.access.get(key)?.[0] ?? 0 }));
+    others.sort((a, b) => a.time - b.time);
+    for (let i = 0; i < ids.length - max && i < others.length; i++) this.removeVariantInTxn(others[i]!.key);
   }
 
   #entryAt(id: string): EntryRecord | undefined {
@@ -259,7 +502,7 @@ export class CacheStore {
   /** Eviction of one variant; the primary key's Vary marker goes with its last variant. */
   removeEvictedInTxn(id: string): boolean {
     const removed = this.removeVariantInTxn(id);
-    const separator = id.indexOf('\u0000');
+    const separator = id.indexOf(VARIANT_SEPARATOR);
     if (removed && separator > 0) {
       const storage = id.slice(0, separator);
       let left = false;
@@ -291,7 +534,7 @@ export class CacheStore {
   invalidateVariantInTxn(id: string): boolean {
     const record = this.#entryAt(id);
     if (record === undefined || record.invalidated) return false;
-    this.entries.put(id, { ...record, invalidated: true });
+    this.entries.put(id, sealRecord({ ...record, invalidated: true }));
     return true;
   }
 
@@ -300,10 +543,16 @@ export class CacheStore {
    * storing and rejects; it never surfaces as an unhandled rejection.
    */
   write<T>(work: () => T): Promise<T> {
-    return this.entries.transaction(work).catch((error: unknown) => {
-      this.writeFailed(error);
-      throw error;
-    });
+    return this.entries.transaction(work).then(
+      (result) => {
+        this.writeSucceeded();
+        return result;
+      },
+      (error: unknown) => {
+        this.writeFailed(error);
+        throw error;
+      },
+    );
   }
 
   /** Hard removal of a primary key, in its own transaction. */
@@ -341,10 +590,10 @@ export class CacheStore {
    */
   refresh(id: string, record: EntryRecord, generation: unknown): Promise<boolean> {
     return this.write(() => {
-      if (this.purgeGeneration(id.split('\u0000')[0]!) !== generation) return false;
+      if (this.purgeGeneration(primaryOf(id)) !== generation) return false;
       const current = this.#entryAt(id);
       if (current === undefined || current.bodyId !== record.bodyId) return false;
-      this.entries.put(id, record);
+      this.entries.put(id, sealRecord(record));
       return true;
     });
   }
@@ -401,7 +650,16 @@ export class CacheStore {
     guarded.delete(this);
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
-    await this.env.close();
+    // lmdb-js can wait for ever on a write queue that a full disk broke: shutdown must not hang.
+    let timer: NodeJS.Timeout | undefined;
+    const closed = await Promise.race([
+      this.env.close().then(() => true),
+      new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), CLOSE_TIMEOUT_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!closed) this.options.log.warn({ ms: CLOSE_TIMEOUT_MS }, 'cache environment did not close in time');
   }
 }
 

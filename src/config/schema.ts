@@ -120,6 +120,15 @@ export const cacheSchema = z
     ),
     memoryObjectSize: size('Largest body kept in the in-memory tier.').default(4 * 1024 ** 2),
     chunkSize: size('Size of the body chunks written to LMDB.').default(256 * 1024),
+    maxVariants: z
+      .number()
+      .int()
+      .min(1)
+      .max(10_000)
+      .default(100)
+      .describe(
+        'Most Vary variants kept for one URL; storing one more evicts the least recently used of them.',
+      ),
     heuristicFraction: z
       .number()
       .min(0)

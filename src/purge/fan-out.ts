@@ -8,6 +8,7 @@
  */
 import type { Logger } from 'pino';
 import type { PurgeConfig } from '../config/schema.ts';
+import { parsePurgeBody } from './command.ts';
 import type { PurgeLog } from './purge-log.ts';
 
 export interface PeerState {
@@ -104,6 +105,15 @@ class PeerDelivery {
           continue;
         }
         await this.#sleep(POLL_MS);
+        continue;
+      }
+      if (next.entry.quarantined !== undefined && !parsePurgeBody(next.entry.command).ok) {
+        // A quarantined purge that is not a valid command: every peer would refuse it for ever.
+        this.#options.logger.error(
+          { peer: this.state.url, sequence: next.sequence, reason: next.entry.quarantined },
+          'quarantined purge not forwarded: it is not a valid purge command',
+        );
+        await this.#acknowledge(next.sequence);
         continue;
       }
       const ok = await this.#deliver(next.sequence, next.entry);

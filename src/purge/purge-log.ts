@@ -15,12 +15,26 @@ export interface LoggedPurge {
   at: number;
   /** Nodes the purge passed through before this one (ids), for loop-free forwarding. */
   path: string[];
-  /** True once every batch of the purge has been committed on this node. */
+  /** True once every batch of the purge has been committed on this node (or it was quarantined). */
   applied: boolean;
+  /** Why the purge could not be applied at startup, when it was set aside (quarantine.ts). */
+  quarantined?: string;
+}
+
+/** A purge set aside, as /stats lists it. */
+export interface QuarantinedPurge {
+  sequence: number;
+  purge: string;
+  reason: string;
+  /** Clock time (ms) it was set aside. */
+  at: number;
 }
 
 const SEQUENCE = 'purgeLogSeq';
 const PEER_PREFIX = 'purgePeer:';
+const QUARANTINE = 'purgeQuarantine';
+/** Quarantined purges remembered for /stats (the newest). */
+const QUARANTINE_KEPT = 100;
 
 export class PurgeLog {
   readonly db: Database<LoggedPurge, number>;
@@ -48,6 +62,22 @@ export class PurgeLog {
   markAppliedInTxn(sequence: number): void {
     const entry = this.db.get(sequence);
     if (entry !== undefined && !entry.applied) this.db.put(sequence, { ...entry, applied: true });
+  }
+
+  /**
+   * Inside a write transaction: sets a purge aside. It counts as applied from now on (a restart
+   * does not try it again) and is listed by `quarantined()`.
+   */
+  quarantineInTxn(sequence: number, entry: LoggedPurge, record: QuarantinedPurge): void {
+    this.db.put(sequence, { ...entry, applied: true, quarantined: record.reason });
+    const list = [...this.quarantined().filter((q) => q.sequence !== sequence), record];
+    this.#store.meta.put(QUARANTINE, list.slice(-QUARANTINE_KEPT));
+  }
+
+  /** Purges set aside because they could not be applied, oldest first. */
+  quarantined(): QuarantinedPurge[] {
+    const list = this.#store.meta.get(QUARANTINE);
+    return Array.isArray(list) ? (list as QuarantinedPurge[]) : [];
   }
 
   get(sequence: number): LoggedPurge | undefined {

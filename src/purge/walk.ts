@@ -6,16 +6,14 @@
  *  - urls: the primary keys, in order (every variant of each);
  *  - prefixes (and `all`, the empty prefix): a range scan of `entries` in key order,
  *    starting at the prefix and stopping at the first key that does not start with it;
- *    variant keys (`key \0 hash`) are skipped, their primary key purges them;
+ *    variant keys (`key U+001F hash`) are skipped, their primary key purges them;
  *  - tags: the values of the `tags` dupSort index under the tag.
  */
+import { VARIANT_SEPARATOR } from '../cache/key.ts';
 import type { CacheStore } from '../cache/store.ts';
 
 /** Keys handled between two looks at the clock. */
 const SLICE = 64;
-
-/** A variant key holds this separator after its primary key. */
-const VARIANT_SEPARATOR = '\u0000';
 
 type Phase =
   | { kind: 'keys'; keys: string[]; index: number }
@@ -68,7 +66,15 @@ export class PurgeWalk {
   }
 
   #purgeKey(storage: string): void {
-    this.purged += this.#soft ? this.#store.invalidateKeyInTxn(storage) : this.#store.removeKeyInTxn(storage);
+    try {
+      this.purged += this.#soft
+        ? this.#store.invalidateKeyInTxn(storage)
+        : this.#store.removeKeyInTxn(storage);
+    } catch {
+      // A record that does not decode (a damaged store): removed by key, soft purge or not.
+      this.#store.dropInTxn(storage);
+      this.purged++;
+    }
   }
 
   #keys(phase: Extract<Phase, { kind: 'keys' }>, budget: number): { visited: number; finished: boolean } {

@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { createClock } from '../helpers/clock.ts';
 import { startNode } from '../helpers/node.ts';
 import { respond, startOrigin, type TestOrigin } from '../helpers/origin.ts';
+import { startAdminNode } from './purge-support.ts';
 
 /** A real full disk: a 3 MiB tmpfs mounted for the test (needs root, as in CI; skipped otherwise). */
 function mountSmallFilesystem(): string | undefined {
@@ -61,6 +63,68 @@ describe('a full disk', () => {
       assert.match(String(hit.headers['cache-status']), /^strata; hit/);
       assert.ok(hit.body.equals(Buffer.alloc(100 * 1024, 0)));
       assert.equal(origin.count('/o/0'), 1);
+    } finally {
+      await edge.close({ keepDir: true });
+    }
+  });
+});
+
+describe('space coming back on a full disk', () => {
+  let origin: TestOrigin;
+  const dir = mountSmallFilesystem();
+  const path = (i: number) => `/space/${i}/${'s'.repeat(110)}`;
+
+  before(async () => {
+    origin = await startOrigin({});
+    for (let i = 0; i < 60; i++) {
+      origin.route(path(i), respond(200, { 'cache-control': 'max-age=600' }, Buffer.alloc(100 * 1024, i)));
+    }
+  });
+  after(async () => {
+    await origin.close();
+    if (dir) {
+      spawnSync('umount', [dir]);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('says degraded in health while writes fail, and stores again within a second of space returning', {
+    skip: dir ? false : 'needs root to mount a small tmpfs',
+  }, async () => {
+    // Room taken by something else on the disk, given back later.
+    const filler = join(dir!, 'filler');
+    writeFileSync(filler, Buffer.alloc(1024 * 1024));
+    const clock = createClock();
+    const edge = await startAdminNode({ origin: origin.url, dir: dir!, now: clock.now });
+    const health = async () =>
+      JSON.parse((await edge.call('GET', '/healthz', undefined, null)).text) as {
+        status: string;
+      };
+    try {
+      assert.equal((await health()).status, 'ok');
+      let next = 0;
+      let refused = false;
+      for (; next < 40 && !refused; next++) {
+        const res = await edge.get(path(next));
+        assert.ok(res.body.equals(Buffer.alloc(100 * 1024, next)));
+        refused = String(res.headers['cache-status']).endsWith('detail=store-unavailable');
+        if (!refused && !String(res.headers['cache-status']).endsWith('; stored')) {
+          // The fill that hit the full disk: its response went out, unstored.
+          refused = edge.node.store.refusingWrites;
+        }
+      }
+      assert.ok(refused, 'the disk filled up');
+      assert.equal((await health()).status, 'degraded');
+
+      rmSync(filler);
+      clock.advance(1.001);
+      const res = await edge.get(path(next));
+      assert.ok(res.body.equals(Buffer.alloc(100 * 1024, next)));
+      assert.match(String(res.headers['cache-status']), /; stored$/, 'stored again one second later');
+      assert.equal((await health()).status, 'ok');
+      const hit = await edge.get(path(next));
+      assert.match(String(hit.headers['cache-status']), /^strata; hit/);
+      assert.equal(origin.count(path(next)), 1);
     } finally {
       await edge.close({ keepDir: true });
     }

@@ -56,6 +56,16 @@ describe('storageKey', () => {
     assert.ok(Buffer.byteLength(variantRange(stored).end) < LMDB_MAX_KEY_BYTES);
   });
 
+  it('keeps keys of non-ASCII characters under the LMDB limit in bytes, not only in characters', () => {
+    // Node gives request targets as latin1: a byte over 0x7f is one character, two UTF-8 bytes.
+    for (const length of [400, 900, 999, 1000, 2000]) {
+      const key = primaryKey('http', 'example.com', `/${'\u00e9'.repeat(length)}`, false);
+      const stored = storageKey(key);
+      assert.ok(Buffer.byteLength(stored) <= 1000, `${length}: ${Buffer.byteLength(stored)} bytes`);
+      assert.ok(Buffer.byteLength(variantKey(stored, 'accept-encoding=gzip\n')) < LMDB_MAX_KEY_BYTES);
+    }
+  });
+
   it('gives two long keys with the same prefix different storage keys', () => {
     const prefix = `http://h/${'p'.repeat(3000)}`;
     assert.notEqual(storageKey(`${prefix}?a=1`), storageKey(`${prefix}?a=2`));
