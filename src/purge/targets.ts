@@ -5,6 +5,7 @@
  * path and query kept byte for byte (sorted when the site sorts its query).
  */
 import { normalizeAuthority, primaryKey, storageKey } from '../cache/key.ts';
+import { canonicalAuthority, canonicalTarget } from '../http/request-target.ts';
 
 /** Whether the site answering `host` sorts query parameters in its cache key. */
 export type SortQuery = (host: string) => boolean;
@@ -16,14 +17,17 @@ interface SplitUrl {
   rest: string;
 }
 
+/**
+ * Scheme, authority and the rest, spelled as the receive phase spells a request's: the authority
+ * canonical (lower case, no trailing dot, no default port however written: `:080` is 80), no
+ * fragment, no empty query — so a purge matches what an operator types.
+ */
 function split(url: string): SplitUrl | undefined {
   const match = /^(https?):\/\/([^/?#]+)([^#]*)/i.exec(url);
   if (!match) return undefined;
-  return {
-    scheme: match[1]!.toLowerCase() as 'http' | 'https',
-    authority: match[2]!,
-    rest: match[3]!,
-  };
+  const scheme = match[1]!.toLowerCase() as 'http' | 'https';
+  const authority = canonicalAuthority(match[2]!, scheme) ?? normalizeAuthority(scheme, match[2]!);
+  return { scheme, authority, rest: canonicalTarget(match[3]!) };
 }
 
 /** The primary key of an absolute URL, or undefined when it is not one. */
@@ -47,5 +51,5 @@ export function storageKeyOfUrl(url: string, sortQuery: SortQuery): string | und
 export function keyOfPrefix(prefix: string): string | undefined {
   const parts = split(prefix);
   if (!parts) return undefined;
-  return `${parts.scheme}://${normalizeAuthority(parts.scheme, parts.authority)}${parts.rest}`;
+  return `${parts.scheme}://${parts.authority}${parts.rest}`;
 }

@@ -42,6 +42,10 @@ describe('purge targets', () => {
     assert.equal(keyOfUrl('https://example.com:443', none), 'https://example.com/');
     assert.equal(keyOfUrl('https://example.com?q', none), 'https://example.com/?q');
     assert.equal(keyOfUrl('https://example.com:8443/%7Ex', none), 'https://example.com:8443/%7Ex');
+    // Spelled as the receive phase spells a request: trailing dot, `:080`, bare `?` (regression:
+    // a purge written so matched no key the requests had made).
+    assert.equal(keyOfUrl('http://Shop.Example.:080/canonical?', none), 'http://shop.example/canonical');
+    assert.equal(keyOfPrefix('http://shop.example.:080/img/'), 'http://shop.example/img/');
     assert.equal(
       keyOfUrl('http://s.test/q?b=2&a=1', () => true),
       'http://s.test/q?a=1&b=2',
