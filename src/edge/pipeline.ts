@@ -384,7 +384,9 @@ export class Pipeline {
       outcome.fill.joinable &&
       this.#sameVariant(ctx, outcome.vary, outcome.secondaryKey)
     ) {
-      const reuse = this.#followerReuse(ctx, outcome.record);
+      // The leader's body has all arrived and is being committed: a request sent after the first
+      // response ended sees what it stored (a no-cache entry is then revalidated, conditionally).
+      const reuse = outcome.fill.state === 'done' ? 'after-commit' : this.#followerReuse(ctx, outcome.record);
       if (reuse === 'join') {
         ctx.lookup = 'collapsed';
         edge.metrics.collapsed.inc();
