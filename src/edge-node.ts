@@ -8,7 +8,7 @@ import { startAdmin } from './admin/server.ts';
 import { CollapseTable } from './cache/collapse.ts';
 import { Evictor } from './cache/eviction.ts';
 import { CacheStore } from './cache/store.ts';
-import type { Config } from './config/schema.ts';
+import type { Config, SiteConfig } from './config/schema.ts';
 import { formatListen, parseListen } from './config/units.ts';
 import type { Edge } from './edge/edge.ts';
 import { Pipeline } from './edge/pipeline.ts';
@@ -23,6 +23,8 @@ import { errorDetail } from './origin/errors.ts';
 import { type FailureListener, Origin, OriginPool } from './origin/pool.ts';
 import { FanOut } from './purge/fan-out.ts';
 import { PurgeService } from './purge/service.ts';
+import type { GeoLookup } from './security/ip-rules.ts';
+import { SiteGuard } from './security/site-guard.ts';
 
 export interface EdgeNodeOptions {
   config: Config;
@@ -33,6 +35,8 @@ export interface EdgeNodeOptions {
   upkeep?: boolean;
   /** The collapse table (workers > 1: one that also holds the node-wide lock). */
   collapse?: CollapseTable;
+  /** GeoIP lookup for the sites' country rules (address → country/region). */
+  geo?: GeoLookup;
 }
 
 export interface EdgeNode {
@@ -94,7 +98,12 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     metrics.originRequests.labels(origin, error.code).inc();
     log.warn({ origin, code: error.code, detail: errorDetail(error) }, 'origin attempt failed');
   };
-  const initial = buildSites(config, onOriginFailure);
+  const trusted = createTrustList(config.proxy.trustedProxies);
+  if (options.geo === undefined && config.sites.some((site) => site.security.countries !== undefined))
+    log.warn('country rules configured but no GeoIP lookup: every address counts as unknown');
+  const guards = (site: SiteConfig) =>
+    new SiteGuard(site.security, { trusted, geo: options.geo, maxHeaderSize: config.proxy.maxHeaderSize });
+  const initial = buildSites(config, onOriginFailure, guards);
   let origins = initial.origins;
   const retired = new Set<Origin>();
   const tagHeaders = config.cache.tagHeaders.map((name) => name.toLowerCase());
@@ -106,7 +115,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     metrics,
     log,
     now,
-    trusted: createTrustList(config.proxy.trustedProxies),
+    trusted,
     name: config.proxy.via,
     loopId: '',
     revalidating: new Set(),
@@ -114,6 +123,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     stripResponse: new Set([
       'strata-cdn-cache-control',
       'surrogate-control',
+      ...config.proxy.hideResponseHeaders,
       ...(config.cache.passTagHeaders ? [] : tagHeaders),
     ]),
     collapseTimeoutMs: config.cache.collapseTimeout,
@@ -190,7 +200,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     evict: () => evictor.runOnce(),
     idle: () => idle(edge),
     reloadSites(next) {
-      const built = buildSites(next, onOriginFailure);
+      const built = buildSites(next, onOriginFailure, guards);
       edge.sites = built.sites;
       for (const origin of origins.values()) retired.add(origin);
       const old = [...origins.values()];
@@ -306,6 +316,7 @@ async function idle(edge: Edge): Promise<void> {
 function buildSites(
   config: Config,
   onFailure: FailureListener,
+  guards: (site: SiteConfig) => SiteGuard,
 ): { origins: Map<string, Origin>; sites: SiteTable } {
   const origins = new Map(config.origins.map((origin) => [origin.name, new Origin(origin)]));
   const sites = new SiteTable(
@@ -315,6 +326,7 @@ function buildSites(
         site.origins.map((name) => origins.get(name)!),
         onFailure,
       ),
+    guards,
   );
   return { origins, sites };
 }

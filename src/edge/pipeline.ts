@@ -26,6 +26,7 @@ import type { Edge } from './edge.ts';
 import { type Combinable, combinable, combinePartial } from './phases/combine.ts';
 import { deliverStored } from './phases/deliver.ts';
 import { cameBack, fetchOrigin } from './phases/fetch.ts';
+import { admitToOrigin, guard } from './phases/guard.ts';
 import { hash } from './phases/hash.ts';
 import { logRequest } from './phases/log.ts';
 import { type LookupOutcome, lookup } from './phases/lookup.ts';
@@ -55,7 +56,7 @@ export class Pipeline {
   handle = (req: IncomingMessage, res: ServerResponse): void => {
     const edge = this.edge;
     const ctx = createContext(req, res, edge.now(), this.scheme);
-    if (!receive(edge, ctx)) return this.#logOnClose(ctx);
+    if (!receive(edge, ctx) || !guard(edge, ctx)) return this.#logOnClose(ctx);
     hash(ctx);
     this.#route(ctx, 1);
   };
@@ -112,7 +113,8 @@ export class Pipeline {
 
   async #forward(ctx: RequestContext, found: LookupOutcome, attempt: number): Promise<void> {
     const edge = this.edge;
-    if (found.kind === 'uncacheable-method') return this.#pass(ctx, 'method');
+    if (found.kind === 'uncacheable-method')
+      return ctx.passReason ? this.#pass(ctx, 'bypass', ctx.passReason) : this.#pass(ctx, 'method');
     const headers = ctx.req.headers;
     // HEAD and Range misses are forwarded as they are, unless a fill of the key is running:
     // then they wait for it like any follower and are answered from the stored response.
@@ -140,6 +142,7 @@ export class Pipeline {
       !cameBack(edge, ctx);
     const pending = collapsible ? edge.collapse.pending(ctx.storage) : undefined;
     if (pending !== undefined) return this.#follow(ctx, pending, found, fwd, attempt);
+    if (!admitToOrigin(edge, ctx)) return;
     const settle = collapsible ? edge.collapse.lead(ctx.storage) : () => {};
     const leading = collapsible ? edge.collapse.pending(ctx.storage)?.outcome : undefined;
     // Workers > 1: another worker may already lead this key (undefined in one process).
@@ -504,6 +507,7 @@ export class Pipeline {
       fwd === 'method' ? 'pass' : fwd === 'bypass' ? 'bypass' : ctx.lookup === 'miss' ? 'miss' : 'pass';
     ctx.cacheStatus.fwd = fwd;
     if (detail) ctx.cacheStatus.detail = detail;
+    if (!admitToOrigin(this.edge, ctx)) return;
     let response: OriginResponse;
     try {
       response = await fetchOrigin(this.edge, ctx, { fill: false });

@@ -160,7 +160,8 @@ export async function fetchOrigin(
   const refused = refusal(edge, ctx);
   if (refused !== undefined) throw refused;
   const method = options.method ?? ctx.method;
-  const withBody = method !== 'GET' && method !== 'HEAD' && hasBody(ctx);
+  // A pass forwards the body it has (a fat GET included: guard keeps it away from the cache).
+  const withBody = !options.fill && method === ctx.method && hasBody(ctx);
   const body = withBody
     ? await requestBody(ctx.req, {
         bufferLimit: edge.config.proxy.requestBodyBuffer,

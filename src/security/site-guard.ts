@@ -1,0 +1,194 @@
+/**
+ * A site's security rules, built once per site from its `security` config: what the guard
+ * phase asks on every request (address rules, filters, limits, the request rate) and what
+ * the pipeline asks before a request leaves for the origin (the origin-bound rate). No I/O,
+ * no await; an address's rule verdict is remembered (bounded) so a hit pays one Map read.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import type { SecurityConfig } from '../config/security-schema.ts';
+import { clientKey, Gcra } from './gcra.ts';
+import { addressList, countryRule, type GeoLookup } from './ip-rules.ts';
+
+/** What an address is to a site: 0 ordinary, 1 exempt from limits, 2 refused. */
+type Standing = 0 | 1 | 2;
+
+export type GuardRule =
+  | 'deny'
+  | 'country'
+  | 'block'
+  | 'url-length'
+  | 'header-count'
+  | 'header-bytes'
+  | 'body-size';
+
+/** Why a request is refused (the guard phase turns it into an answer). */
+export type Refusal =
+  | { kind: 'forbidden'; rule: 'deny' | 'country' | 'block' }
+  | { kind: 'limit'; rule: 'url-length' | 'header-count' | 'header-bytes' | 'body-size' }
+  | { kind: 'rate'; bucket: 'requests' | 'origin'; retryAfterMs: number; limiter: RateLimiter };
+
+/** Remembered address verdicts per site before the memo starts over. */
+const MEMO_SIZE = 4096;
+
+/** One bucket of a site: a GCRA limiter and how its keys are taken from a request. */
+export class RateLimiter {
+  readonly gcra: Gcra;
+  readonly by: string;
+  readonly #header: string | undefined;
+  /** The `RateLimit-Policy` item: quota (burst) per window (seconds to refill it). */
+  readonly policy: string;
+  readonly name: 'requests' | 'origin';
+
+  constructor(name: 'requests' | 'origin', rate: number, burst: number | undefined, by: string) {
+    this.name = name;
+    const size = burst ?? Math.max(1, Math.ceil(rate));
+    this.gcra = new Gcra(rate, size);
+    this.by = by;
+    this.#header = by.startsWith('header:') ? by.slice(7).toLowerCase() : undefined;
+    this.policy = `"${name}";q=${size};w=${Math.max(1, Math.ceil(size / rate))}`;
+  }
+
+  /** The bucket key of a request. */
+  key(address: string, headers: IncomingHttpHeaders): string {
+    if (this.by === 'client') return clientKey(address);
+    if (this.by === 'site') return '';
+    const value = this.#header === undefined ? undefined : headers[this.#header];
+    return typeof value === 'string' ? `h:${value}` : clientKey(address);
+  }
+
+  /** IETF RateLimit-Policy / RateLimit fields and Retry-After of a refusal. */
+  fields(key: string, now: number, retryAfterMs: number): Record<string, string> {
+    const seconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
+    return {
+      'retry-after': String(seconds),
+      'ratelimit-policy': this.policy,
+      ratelimit: `"${this.name}";r=${this.gcra.remaining(key, now)};t=${seconds}`,
+    };
+  }
+}
+
+export class SiteGuard {
+  readonly requests: RateLimiter | undefined;
+  readonly origin: RateLimiter | undefined;
+  readonly #allow: ((address: string) => boolean) | undefined;
+  readonly #deny: ((address: string) => boolean) | undefined;
+  readonly #country: ((address: string) => boolean) | undefined;
+  readonly #trusted: (address: string) => boolean;
+  readonly #memo = new Map<string, Standing>();
+  readonly #block: SecurityConfig['block'];
+  readonly #blockPatterns: (RegExp | undefined)[];
+  readonly #limits: SecurityConfig['limits'];
+  /** Header bytes are counted only when the site's bound is below the listener's. */
+  readonly #countHeaderBytes: boolean;
+  readonly poisonCheck: boolean;
+  readonly deceptionCheck: boolean;
+
+  constructor(
+    config: SecurityConfig,
+    options: { trusted: (address: string) => boolean; geo?: GeoLookup | undefined; maxHeaderSize: number },
+  ) {
+    const rate = config.rateLimit;
+    this.requests = rate
+      ? new RateLimiter('requests', rate.requestsPerSecond, rate.burst, rate.by)
+      : undefined;
+    const origin = config.originLimit;
+    this.origin = origin
+      ? new RateLimiter('origin', origin.requestsPerSecond, origin.burst, origin.by)
+      : undefined;
+    this.#allow = addressList(config.allow);
+    this.#deny = addressList(config.deny);
+    this.#country = config.countries ? countryRule(config.countries, options.geo) : undefined;
+    this.#trusted = options.trusted;
+    this.#block = config.block;
+    this.#blockPatterns = config.block.map((rule) =>
+      rule.pathPattern === undefined ? undefined : new RegExp(rule.pathPattern),
+    );
+    this.#limits = config.limits;
+    this.#countHeaderBytes = config.limits.maxHeaderBytes < options.maxHeaderSize;
+    this.poisonCheck = config.poisonCheck;
+    this.deceptionCheck = config.deceptionCheck;
+  }
+
+  /**
+   * Every request of the site, before lookup: address rules, filters, limits, then the
+   * request rate. Undefined: admitted (counted against the rate).
+   */
+  check(
+    address: string,
+    method: string,
+    path: string,
+    headers: IncomingHttpHeaders,
+    rawHeaders: readonly string[],
+    now: number,
+  ): Refusal | undefined {
+    const standing = this.standing(address);
+    if (standing === 2) return this.#refusedBy(address);
+    const limit = this.#overLimit(path, headers, rawHeaders);
+    if (limit !== undefined) return { kind: 'limit', rule: limit };
+    if (this.#block.length > 0 && this.#blocked(method, path, headers))
+      return { kind: 'forbidden', rule: 'block' };
+    if (standing === 1 || this.requests === undefined) return undefined;
+    const wait = this.requests.gcra.take(this.requests.key(address, headers), now);
+    return wait === 0
+      ? undefined
+      : { kind: 'rate', bucket: 'requests', retryAfterMs: wait, limiter: this.requests };
+  }
+
+  /** A request about to leave for the origin: counted against the origin-bound rate. */
+  checkOrigin(address: string, headers: IncomingHttpHeaders, now: number): Refusal | undefined {
+    const origin = this.origin;
+    if (origin === undefined || this.standing(address) === 1) return undefined;
+    const wait = origin.gcra.take(origin.key(address, headers), now);
+    return wait === 0 ? undefined : { kind: 'rate', bucket: 'origin', retryAfterMs: wait, limiter: origin };
+  }
+
+  /** 1: exempt from limits (allow-listed or a trusted proxy); 2: refused; 0: neither. Remembered. */
+  standing(address: string): Standing {
+    const known = this.#memo.get(address);
+    if (known !== undefined) return known;
+    let standing: Standing = 0;
+    if (this.#allow?.(address)) standing = 1;
+    else if (this.#deny?.(address) || (this.#country !== undefined && !this.#country(address))) standing = 2;
+    else if (this.#trusted(address)) standing = 1;
+    if (this.#memo.size >= MEMO_SIZE) this.#memo.clear();
+    this.#memo.set(address, standing);
+    return standing;
+  }
+
+  #refusedBy(address: string): Refusal {
+    return { kind: 'forbidden', rule: this.#deny?.(address) ? 'deny' : 'country' };
+  }
+
+  #overLimit(
+    path: string,
+    headers: IncomingHttpHeaders,
+    rawHeaders: readonly string[],
+  ): 'url-length' | 'header-count' | 'header-bytes' | 'body-size' | undefined {
+    const limits = this.#limits;
+    if (path.length > limits.maxUrlLength) return 'url-length';
+    if (rawHeaders.length > limits.maxHeaders * 2) return 'header-count';
+    if (this.#countHeaderBytes) {
+      let bytes = 0;
+      for (let i = 0; i < rawHeaders.length; i++) bytes += rawHeaders[i]!.length;
+      if (bytes > limits.maxHeaderBytes) return 'header-bytes';
+    }
+    const length = headers['content-length'];
+    if (length !== undefined && Number(length) > limits.maxBodySize) return 'body-size';
+    return undefined;
+  }
+
+  #blocked(method: string, path: string, headers: IncomingHttpHeaders): boolean {
+    const type = headers['content-type']?.split(';')[0]?.trim().toLowerCase();
+    for (let i = 0; i < this.#block.length; i++) {
+      const rule = this.#block[i]!;
+      if (rule.methods !== undefined && !rule.methods.includes(method)) continue;
+      if (rule.path !== undefined && !path.startsWith(rule.path)) continue;
+      const pattern = this.#blockPatterns[i];
+      if (pattern !== undefined && !pattern.test(path)) continue;
+      if (rule.contentTypes !== undefined && (type === undefined || !rule.contentTypes.includes(type)))
+        continue;
+      return true;
+    }
+    return false;
+  }
+}
