@@ -3,6 +3,7 @@
  * pipeline, listeners, admin listener.
  */
 import { createHash } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import { startAdmin } from './admin/server.ts';
 import { CollapseTable } from './cache/collapse.ts';
@@ -24,6 +25,7 @@ import { type FailureListener, Origin, OriginPool } from './origin/pool.ts';
 import { FanOut } from './purge/fan-out.ts';
 import { PurgeService } from './purge/service.ts';
 import type { GeoLookup } from './security/ip-rules.ts';
+import type { RateShare } from './security/rate-share.ts';
 import { SiteGuard } from './security/site-guard.ts';
 
 export interface EdgeNodeOptions {
@@ -37,6 +39,8 @@ export interface EdgeNodeOptions {
   collapse?: CollapseTable;
   /** GeoIP lookup for the sites' country rules (address → country/region). */
   geo?: GeoLookup;
+  /** Workers > 1: the sites' rate limits share their counts with the primary through this. */
+  rateShare?: RateShare;
 }
 
 export interface EdgeNode {
@@ -67,6 +71,11 @@ export interface EdgeNode {
    * running are ended, so a stuck origin (or one that leads back here) never holds the node.
    */
   close(options?: { drainMs?: number }): Promise<void>;
+}
+
+/** Worker processes the configuration asks for. */
+function workerCount(config: Config): number {
+  return config.workers === 'auto' ? availableParallelism() : config.workers;
 }
 
 /** How long a drain waits for requests and fills before it ends them. */
@@ -101,8 +110,17 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
   const trusted = createTrustList(config.proxy.trustedProxies);
   if (options.geo === undefined && config.sites.some((site) => site.security.countries !== undefined))
     log.warn('country rules configured but no GeoIP lookup: every address counts as unknown');
-  const guards = (site: SiteConfig) =>
-    new SiteGuard(site.security, { trusted, geo: options.geo, maxHeaderSize: config.proxy.maxHeaderSize });
+  const workers = options.rateShare === undefined ? 1 : workerCount(config);
+  const guards = (site: SiteConfig) => {
+    const guard = new SiteGuard(site.security, {
+      trusted,
+      geo: options.geo,
+      maxHeaderSize: config.proxy.maxHeaderSize,
+      workers,
+    });
+    options.rateShare?.register(site.name, guard);
+    return guard;
+  };
   const initial = buildSites(config, onOriginFailure, guards);
   let origins = initial.origins;
   const retired = new Set<Origin>();

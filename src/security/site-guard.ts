@@ -33,19 +33,49 @@ const MEMO_SIZE = 4096;
 /** One bucket of a site: a GCRA limiter and how its keys are taken from a request. */
 export class RateLimiter {
   readonly gcra: Gcra;
+  /** Workers > 1: requests admitted per key since the last report to the primary. */
+  readonly counts: Map<string, number> | undefined;
+  /** Workers > 1: keys the primary found over the node-wide limit, refused until the time given. */
+  readonly #blocked = new Map<string, number>();
   readonly by: string;
   readonly #header: string | undefined;
   /** The `RateLimit-Policy` item: quota (burst) per window (seconds to refill it). */
   readonly policy: string;
   readonly name: 'requests' | 'origin';
 
-  constructor(name: 'requests' | 'origin', rate: number, burst: number | undefined, by: string) {
+  /**
+   * With `workers` > 1 this worker's bucket holds its share of the burst (the node-wide rate
+   * still applies to a client whose connection stays on one worker); what it admits is
+   * counted for the primary, which holds the node-wide bucket and names the keys over it.
+   */
+  constructor(name: 'requests' | 'origin', rate: number, burst: number | undefined, by: string, workers = 1) {
     this.name = name;
     const size = burst ?? Math.max(1, Math.ceil(rate));
-    this.gcra = new Gcra(rate, size);
+    this.gcra = new Gcra(rate, workers > 1 ? Math.max(1, Math.ceil(size / workers)) : size);
+    this.counts = workers > 1 ? new Map() : undefined;
     this.by = by;
     this.#header = by.startsWith('header:') ? by.slice(7).toLowerCase() : undefined;
     this.policy = `"${name}";q=${size};w=${Math.max(1, Math.ceil(size / rate))}`;
+  }
+
+  /** Admits (and counts) one request of `key`, or says how many ms to wait (0: admitted). */
+  take(key: string, now: number): number {
+    if (this.#blocked.size > 0) {
+      const until = this.#blocked.get(key);
+      if (until !== undefined) {
+        if (until > now) return until - now;
+        this.#blocked.delete(key);
+      }
+    }
+    const wait = this.gcra.take(key, now);
+    if (wait === 0 && this.counts !== undefined) this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+    return wait;
+  }
+
+  /** The primary found `key` over the node-wide limit: refused here until `until` (ms). */
+  block(key: string, until: number): void {
+    if (this.#blocked.size >= this.gcra.maxKeys) this.#blocked.clear();
+    this.#blocked.set(key, until);
   }
 
   /** The bucket key of a request. */
@@ -85,15 +115,21 @@ export class SiteGuard {
 
   constructor(
     config: SecurityConfig,
-    options: { trusted: (address: string) => boolean; geo?: GeoLookup | undefined; maxHeaderSize: number },
+    options: {
+      trusted: (address: string) => boolean;
+      geo?: GeoLookup | undefined;
+      maxHeaderSize: number;
+      workers?: number;
+    },
   ) {
     const rate = config.rateLimit;
+    const workers = options.workers ?? 1;
     this.requests = rate
-      ? new RateLimiter('requests', rate.requestsPerSecond, rate.burst, rate.by)
+      ? new RateLimiter('requests', rate.requestsPerSecond, rate.burst, rate.by, workers)
       : undefined;
     const origin = config.originLimit;
     this.origin = origin
-      ? new RateLimiter('origin', origin.requestsPerSecond, origin.burst, origin.by)
+      ? new RateLimiter('origin', origin.requestsPerSecond, origin.burst, origin.by, workers)
       : undefined;
     this.#allow = addressList(config.allow);
     this.#deny = addressList(config.deny);
@@ -128,7 +164,7 @@ export class SiteGuard {
     if (this.#block.length > 0 && this.#blocked(method, path, headers))
       return { kind: 'forbidden', rule: 'block' };
     if (standing === 1 || this.requests === undefined) return undefined;
-    const wait = this.requests.gcra.take(this.requests.key(address, headers), now);
+    const wait = this.requests.take(this.requests.key(address, headers), now);
     return wait === 0
       ? undefined
       : { kind: 'rate', bucket: 'requests', retryAfterMs: wait, limiter: this.requests };
@@ -138,7 +174,7 @@ export class SiteGuard {
   checkOrigin(address: string, headers: IncomingHttpHeaders, now: number): Refusal | undefined {
     const origin = this.origin;
     if (origin === undefined || this.standing(address) === 1) return undefined;
-    const wait = origin.gcra.take(origin.key(address, headers), now);
+    const wait = origin.take(origin.key(address, headers), now);
     return wait === 0 ? undefined : { kind: 'rate', bucket: 'origin', retryAfterMs: wait, limiter: origin };
   }
 
