@@ -21,6 +21,8 @@ import { appendVia, endToEndResponseHeaders } from '../http/headers.ts';
 import { formatCacheStatus } from '../observability/cache-status.ts';
 import { errorDetail } from '../origin/errors.ts';
 import type { OriginResponse } from '../origin/pool.ts';
+import type { ReflectionScanner } from '../security/poison.ts';
+import { carriesUnkeyedValues } from '../security/store-checks.ts';
 import { createContext, type RequestContext } from './context.ts';
 import type { Edge } from './edge.ts';
 import { type Combinable, combinable, combinePartial } from './phases/combine.ts';
@@ -138,6 +140,7 @@ export class Pipeline {
     const collapsible =
       !ranged &&
       headers.authorization === undefined &&
+      !carriesUnkeyedValues(headers, ctx.host, edge.trusted(ctx.clientAddress)) &&
       !edge.collapse.isHitForPass(ctx.storage) &&
       !cameBack(edge, ctx);
     const pending = collapsible ? edge.collapse.pending(ctx.storage) : undefined;
@@ -205,7 +208,8 @@ export class Pipeline {
       ctx.cacheStatus.detail = plan.reason;
       return this.#relay(ctx, response);
     }
-    ctx.cacheStatus.stored = true;
+    // A body still to be scanned for reflected values is not known storable when the head is sent.
+    ctx.cacheStatus.stored = plan.scanner === undefined;
     const writer = edge.store.createWriter(ctx.storage);
     const fill = new FillImpl(edge.store, writer, true);
     const clientHeaders = this.#fillHeaders(response);
@@ -228,15 +232,21 @@ export class Pipeline {
     ctx.holdLog = true;
     this.#readFill(ctx, fill, response.status, clientHeaders);
     try {
-      await this.#runFill(ctx, fill, response, plan.contentLength, (bodyWriter, last) =>
-        bodyWriter.commit(
-          plan.id,
-          plan.record,
-          last,
-          () =>
-            edge.store.purgeGeneration(ctx.storage) === generation &&
-            !(plan.record.range !== undefined && holdsFullEntry(edge, plan.id)),
-        ),
+      await this.#runFill(
+        ctx,
+        fill,
+        response,
+        plan.contentLength,
+        (bodyWriter, last) =>
+          bodyWriter.commit(
+            plan.id,
+            plan.record,
+            last,
+            () =>
+              edge.store.purgeGeneration(ctx.storage) === generation &&
+              !(plan.record.range !== undefined && holdsFullEntry(edge, plan.id)),
+          ),
+        plan.scanner,
       );
     } finally {
       if (collapsible) edge.collapse.release(ctx.storage, leading);
@@ -304,13 +314,20 @@ export class Pipeline {
     response: OriginResponse,
     contentLength: number | undefined,
     commit: Parameters<Fill['finish']>[0],
+    scanner?: ReflectionScanner,
   ): Promise<void> {
     const edge = this.edge;
     const maxObject = edge.config.cache.maxObjectSize;
     let tooLarge = false;
-    response.body.on('data', () => {
+    let reflected = false;
+    response.body.on('data', (chunk: Buffer) => {
       if (!tooLarge && fill.received > maxObject) {
         tooLarge = true;
+        fill.stopStoring();
+      }
+      // Cache poisoning: the body reflects an unkeyed request value; it reaches this client only.
+      if (scanner !== undefined && !reflected && scanner.scan(chunk)) {
+        reflected = true;
         fill.stopStoring();
       }
     });
@@ -326,6 +343,12 @@ export class Pipeline {
     }
     if (tooLarge) {
       ctx.insert = 'aborted-too-large';
+      return;
+    }
+    if (reflected) {
+      ctx.insert = 'not-storable:poison-suspect';
+      ctx.security = 'poison-suspect';
+      edge.metrics.securityBy('poison-suspect', 'not-stored').inc();
       return;
     }
     const result = await fill.finish(commit);
@@ -628,13 +651,19 @@ export class Pipeline {
           tags: plan.record.tags,
           done: finished,
         });
-        await this.#runFill(background, fill, response, plan.contentLength, (writer, last) =>
-          writer.commit(
-            plan.id,
-            plan.record,
-            last,
-            () => edge.store.purgeGeneration(ctx.storage) === generation,
-          ),
+        await this.#runFill(
+          background,
+          fill,
+          response,
+          plan.contentLength,
+          (writer, last) =>
+            writer.commit(
+              plan.id,
+              plan.record,
+              last,
+              () => edge.store.purgeGeneration(ctx.storage) === generation,
+            ),
+          plan.scanner,
         );
       })
       .catch((error: unknown) => {
