@@ -5,6 +5,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { type ConnectionLimits, guardConnections } from './connection-guard.ts';
+import { type ConnectionCaps, type ConnectionCounter, capConnections } from './connection-limit.ts';
 import { ALLOWED_METHODS } from './request-target.ts';
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -21,10 +22,14 @@ export interface ListenerOptions {
    * accepts the request, and CONNECT is answered 405.
    */
   connections?: ConnectionLimits;
+  /** Caps on open connections, in all and per client address (0: none). */
+  caps?: ConnectionCaps;
 }
 
 export interface Listener {
   readonly server: Server;
+  /** Open and refused connections (counted when caps are set). */
+  readonly connections: ConnectionCounter;
   readonly address: AddressInfo;
   close(): Promise<void>;
 }
@@ -44,6 +49,7 @@ export async function startListener(options: ListenerOptions, handler: RequestHa
     },
     guarded,
   );
+  const connections = capConnections(server, options.caps ?? { max: 0, perClient: 0 });
   if (options.connections) {
     // RFC 9110 §10.1.1: 100 Continue is sent by the handler once it accepts the request;
     // any other expectation is answered 417 by node:http.
@@ -59,6 +65,7 @@ export async function startListener(options: ListenerOptions, handler: RequestHa
   });
   return {
     server,
+    connections,
     address: server.address() as AddressInfo,
     close: () => closeGracefully(server),
   };

@@ -1,0 +1,43 @@
+/**
+ * Connection caps of a client listener: at most `max` connections at once, and at most
+ * `perClient` from one address. A connection over either cap is closed as soon as it is
+ * accepted, before a byte is read (one client opening thousands of idle connections cannot
+ * take the node's file descriptors or starve other clients). 0 disables a cap.
+ */
+import type { Server } from 'node:net';
+
+export interface ConnectionCaps {
+  max: number;
+  perClient: number;
+}
+
+export interface ConnectionCounter {
+  /** Connections open now. */
+  readonly open: number;
+  /** Connections refused since the listener started. */
+  readonly refused: number;
+}
+
+export function capConnections(server: Server, caps: ConnectionCaps): ConnectionCounter {
+  const byClient = new Map<string, number>();
+  const counter = { open: 0, refused: 0 };
+  if (caps.max === 0 && caps.perClient === 0) return counter;
+  server.on('connection', (socket) => {
+    const address = socket.remoteAddress ?? '';
+    const mine = byClient.get(address) ?? 0;
+    if ((caps.max > 0 && counter.open >= caps.max) || (caps.perClient > 0 && mine >= caps.perClient)) {
+      counter.refused++;
+      socket.destroy();
+      return;
+    }
+    counter.open++;
+    byClient.set(address, mine + 1);
+    socket.once('close', () => {
+      counter.open--;
+      const left = (byClient.get(address) ?? 1) - 1;
+      if (left <= 0) byClient.delete(address);
+      else byClient.set(address, left);
+    });
+  });
+  return counter;
+}
