@@ -28,7 +28,7 @@ import type { Edge } from './edge.ts';
 import { type Combinable, combinable, combinePartial } from './phases/combine.ts';
 import { deliverStored } from './phases/deliver.ts';
 import { cameBack, fetchOrigin } from './phases/fetch.ts';
-import { admitToOrigin, guard } from './phases/guard.ts';
+import { admitToOrigin, guard, noteSecurity } from './phases/guard.ts';
 import { hash } from './phases/hash.ts';
 import { logRequest } from './phases/log.ts';
 import { type LookupOutcome, lookup } from './phases/lookup.ts';
@@ -347,8 +347,7 @@ export class Pipeline {
     }
     if (reflected) {
       ctx.insert = 'not-storable:poison-suspect';
-      ctx.security = 'poison-suspect';
-      edge.metrics.securityBy('poison-suspect', 'not-stored').inc();
+      noteSecurity(edge, ctx, 'poison-suspect', 'not-stored');
       return;
     }
     const result = await fill.finish(commit);

@@ -14,6 +14,8 @@ export interface Site {
 }
 
 export class SiteTable {
+  /** Every site, in configuration order. */
+  readonly list: Site[] = [];
   readonly #exact = new Map<string, Site>();
   readonly #wildcards: Array<[string, Site]> = [];
   #catchAll: Site | undefined;
@@ -33,6 +35,7 @@ export class SiteTable {
         grace: Math.floor(config.grace / 1000),
         guard: guards?.(config),
       };
+      this.list.push(site);
       for (const pattern of config.hosts) {
         if (pattern === '*') this.#catchAll ??= site;
         else if (pattern.startsWith('*.')) this.#wildcards.push([pattern.slice(1), site]);

@@ -112,6 +112,8 @@ export class SiteGuard {
   readonly #countHeaderBytes: boolean;
   readonly poisonCheck: boolean;
   readonly deceptionCheck: boolean;
+  /** Times each rule acted on this site (in this process), for /stats. */
+  readonly actions = new Map<string, number>();
 
   constructor(
     config: SecurityConfig,
@@ -176,6 +178,20 @@ export class SiteGuard {
     if (origin === undefined || this.standing(address) === 1) return undefined;
     const wait = origin.take(origin.key(address, headers), now);
     return wait === 0 ? undefined : { kind: 'rate', bucket: 'origin', retryAfterMs: wait, limiter: origin };
+  }
+
+  /** Counts one action of `rule` (shown in /stats). */
+  note(rule: string): void {
+    this.actions.set(rule, (this.actions.get(rule) ?? 0) + 1);
+  }
+
+  /** What /stats shows of this site's rules. */
+  stats(): Record<string, unknown> {
+    return {
+      rateLimitKeys: this.requests?.gcra.size ?? 0,
+      originLimitKeys: this.origin?.gcra.size ?? 0,
+      actions: Object.fromEntries(this.actions),
+    };
   }
 
   /** 1: exempt from limits (allow-listed or a trusted proxy); 2: refused; 0: neither. Remembered. */

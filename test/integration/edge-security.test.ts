@@ -257,3 +257,43 @@ describe('request limits per site', () => {
     assert.equal(origin.count('/upload'), 0);
   });
 });
+
+describe('security in /stats, metrics and the access log', () => {
+  it('shows per-site rule counts and tracked keys in /stats, and the rule in the access log line', async () => {
+    const { startAdminNode } = await import('./purge-support.ts');
+    const { pino } = await import('pino');
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    const origin = await startOrigin({ '/page': respond(200, CACHED, 'page\n') });
+    const edge = await startAdminNode({
+      origin: origin.url,
+      logger,
+      config: {
+        ...site({ rateLimit: { requestsPerSecond: 1, burst: 1 }, deny: ['127.0.0.7'] }),
+        logging: { level: 'info' },
+      },
+    });
+    try {
+      assert.equal((await edge.get('/page', { localAddress: '127.0.0.2' })).status, 200);
+      assert.equal((await edge.get('/page', { localAddress: '127.0.0.2' })).status, 429);
+      assert.equal((await edge.get('/page', { localAddress: '127.0.0.7' })).status, 403);
+      const stats = JSON.parse((await edge.call('GET', '/stats')).text);
+      assert.deepEqual(stats.security.default, {
+        rateLimitKeys: 1,
+        originLimitKeys: 0,
+        actions: { 'rate-requests': 1, deny: 1 },
+      });
+      const refused = lines.filter((line) => line.msg === 'request completed' && line.security !== undefined);
+      assert.deepEqual(
+        refused.map((line) => [line.status, line.security, line.err]),
+        [
+          [429, 'rate-requests', 'EDGE_ERR_CLIENT_RATE_LIMITED'],
+          [403, 'deny', 'EDGE_ERR_CLIENT_FORBIDDEN'],
+        ],
+      );
+    } finally {
+      await edge.close();
+      await origin.close();
+    }
+  });
+});

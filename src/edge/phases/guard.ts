@@ -54,8 +54,7 @@ export function guard(edge: Edge, ctx: RequestContext): boolean {
       (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0'))
   ) {
     ctx.passReason = 'fat-request';
-    ctx.security = 'fat-request';
-    edge.metrics.securityBy('fat-request', 'passed').inc();
+    noteSecurity(edge, ctx, 'fat-request', 'passed');
   }
   return true;
 }
@@ -74,12 +73,17 @@ export function admitToOrigin(edge: Edge, ctx: RequestContext): boolean {
   return false;
 }
 
+/** A security rule acted on this request: its metric, the site's count, the access-log field. */
+export function noteSecurity(edge: Edge, ctx: RequestContext, rule: string, action: string): void {
+  ctx.security = rule;
+  edge.metrics.securityBy(rule, action).inc();
+  ctx.site?.guard?.note(rule);
+}
+
 function refuse(edge: Edge, ctx: RequestContext, refusal: Refusal): void {
   ctx.lookup = 'rejected';
   if (refusal.kind === 'rate') {
-    const rule = refusal.bucket === 'origin' ? 'rate-origin' : 'rate-requests';
-    ctx.security = rule;
-    edge.metrics.securityBy(rule, 'refused').inc();
+    noteSecurity(edge, ctx, refusal.bucket === 'origin' ? 'rate-origin' : 'rate-requests', 'refused');
     const limiter = refusal.limiter;
     const key = limiter.key(ctx.clientAddress, ctx.req.headers);
     const error =
@@ -92,8 +96,7 @@ function refuse(edge: Edge, ctx: RequestContext, refusal: Refusal): void {
     sendError(edge, ctx, error, false, limiter.fields(key, edge.now(), refusal.retryAfterMs));
     return;
   }
-  ctx.security = refusal.rule;
-  edge.metrics.securityBy(refusal.rule, 'refused').inc();
+  noteSecurity(edge, ctx, refusal.rule, 'refused');
   if (refusal.kind === 'forbidden') {
     sendError(edge, ctx, new EdgeError('EDGE_ERR_CLIENT_FORBIDDEN', FORBIDDEN_MESSAGES[refusal.rule]), false);
     return;

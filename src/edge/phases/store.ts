@@ -20,6 +20,7 @@ import type { ReflectionScanner } from '../../security/poison.ts';
 import { checkStore } from '../../security/store-checks.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
+import { noteSecurity } from './guard.ts';
 
 /** Fields never stored: recomputed on delivery, or ours to add. */
 const NOT_STORED: ReadonlySet<string> = new Set(['content-length', 'age', 'date-received']);
@@ -130,8 +131,7 @@ export function planStore(
     deceptionCheck: guard?.deceptionCheck ?? true,
   });
   if (checked.reason !== undefined) {
-    ctx.security = checked.reason;
-    edge.metrics.securityBy(checked.reason, 'not-stored').inc();
+    noteSecurity(edge, ctx, checked.reason, 'not-stored');
     return { storable: false, reason: checked.reason };
   }
   const lengthHeader = headers['content-length'];
