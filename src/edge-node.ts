@@ -113,7 +113,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
   const workers = options.rateShare === undefined ? 1 : workerCount(config);
   const guards = (site: SiteConfig) => {
     const guard = new SiteGuard(site.security, {
-      trusted,
+      trusted: config.proxy.trustedProxies.length > 0 ? trusted : undefined,
       geo: options.geo,
       maxHeaderSize: config.proxy.maxHeaderSize,
       workers,

@@ -54,6 +54,18 @@ export class Gcra {
     this.#tat.set(key, tat + this.interval * count);
   }
 
+  /**
+   * Holds `key` until `until` (ms): refused before, and then with no burst left — one request
+   * at `until`, then one per interval (what the node-wide bucket allows after a refusal).
+   */
+  hold(key: string, until: number): void {
+    const tat = until + this.tolerance - this.interval;
+    const stored = this.#tat.get(key);
+    if (stored !== undefined && stored >= tat) return;
+    if (stored === undefined && this.#tat.size >= this.maxKeys) this.#makeRoom(until);
+    this.#tat.set(key, tat);
+  }
+
   /** Requests `key` may still send at once at `now`. */
   remaining(key: string, now: number): number {
     const stored = this.#tat.get(key);

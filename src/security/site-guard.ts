@@ -28,15 +28,13 @@ export type Refusal =
   | { kind: 'rate'; bucket: 'requests' | 'origin'; retryAfterMs: number; limiter: RateLimiter };
 
 /** Remembered address verdicts per site before the memo starts over. */
-const MEMO_SIZE = 4096;
+const MEMO_SIZE = 65_536;
 
 /** One bucket of a site: a GCRA limiter and how its keys are taken from a request. */
 export class RateLimiter {
   readonly gcra: Gcra;
   /** Workers > 1: requests admitted per key since the last report to the primary. */
   readonly counts: Map<string, number> | undefined;
-  /** Workers > 1: keys the primary found over the node-wide limit, refused until the time given. */
-  readonly #blocked = new Map<string, number>();
   readonly by: string;
   readonly #header: string | undefined;
   /** The `RateLimit-Policy` item: quota (burst) per window (seconds to refill it). */
@@ -60,22 +58,17 @@ export class RateLimiter {
 
   /** Admits (and counts) one request of `key`, or says how many ms to wait (0: admitted). */
   take(key: string, now: number): number {
-    if (this.#blocked.size > 0) {
-      const until = this.#blocked.get(key);
-      if (until !== undefined) {
-        if (until > now) return until - now;
-        this.#blocked.delete(key);
-      }
-    }
     const wait = this.gcra.take(key, now);
     if (wait === 0 && this.counts !== undefined) this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
     return wait;
   }
 
-  /** The primary found `key` over the node-wide limit: refused here until `until` (ms). */
+  /**
+   * The primary found `key` over the node-wide limit: refused here until `until` (ms), with no
+   * local burst left after it (the node-wide bucket has none either).
+   */
   block(key: string, until: number): void {
-    if (this.#blocked.size >= this.gcra.maxKeys) this.#blocked.clear();
-    this.#blocked.set(key, until);
+    this.gcra.hold(key, until);
   }
 
   /** The bucket key of a request. */
@@ -103,8 +96,10 @@ export class SiteGuard {
   readonly #allow: ((address: string) => boolean) | undefined;
   readonly #deny: ((address: string) => boolean) | undefined;
   readonly #country: ((address: string) => boolean) | undefined;
-  readonly #trusted: (address: string) => boolean;
+  readonly #trusted: ((address: string) => boolean) | undefined;
   readonly #memo = new Map<string, Standing>();
+  /** No address rule and no trusted proxy: every address is ordinary, nothing to look up. */
+  readonly #noAddressRules: boolean;
   readonly #block: SecurityConfig['block'];
   readonly #blockPatterns: (RegExp | undefined)[];
   readonly #limits: SecurityConfig['limits'];
@@ -118,7 +113,8 @@ export class SiteGuard {
   constructor(
     config: SecurityConfig,
     options: {
-      trusted: (address: string) => boolean;
+      /** Whether an address is a trusted proxy; undefined when none is configured. */
+      trusted: ((address: string) => boolean) | undefined;
       geo?: GeoLookup | undefined;
       maxHeaderSize: number;
       workers?: number;
@@ -137,6 +133,11 @@ export class SiteGuard {
     this.#deny = addressList(config.deny);
     this.#country = config.countries ? countryRule(config.countries, options.geo) : undefined;
     this.#trusted = options.trusted;
+    this.#noAddressRules =
+      this.#allow === undefined &&
+      this.#deny === undefined &&
+      this.#country === undefined &&
+      options.trusted === undefined;
     this.#block = config.block;
     this.#blockPatterns = config.block.map((rule) =>
       rule.pathPattern === undefined ? undefined : new RegExp(rule.pathPattern),
@@ -196,12 +197,13 @@ export class SiteGuard {
 
   /** 1: exempt from limits (allow-listed or a trusted proxy); 2: refused; 0: neither. Remembered. */
   standing(address: string): Standing {
+    if (this.#noAddressRules) return 0;
     const known = this.#memo.get(address);
     if (known !== undefined) return known;
     let standing: Standing = 0;
     if (this.#allow?.(address)) standing = 1;
     else if (this.#deny?.(address) || (this.#country !== undefined && !this.#country(address))) standing = 2;
-    else if (this.#trusted(address)) standing = 1;
+    else if (this.#trusted?.(address)) standing = 1;
     if (this.#memo.size >= MEMO_SIZE) this.#memo.clear();
     this.#memo.set(address, standing);
     return standing;
