@@ -73,4 +73,16 @@ describe('node-wide rate limits (workers)', () => {
     assert.equal(guard.check('10.0.0.2', 'GET', '/', {}, [], 100), undefined);
     assert.equal(guard.check('10.0.0.1', 'GET', '/', {}, [], 700), undefined, 'admitted again after');
   });
+
+  it('leaves a held key no local burst when its refusal ends: one request, then the rate', () => {
+    const sites = siteConfig();
+    const guard = guardFor(sites);
+    const share = new RateShare();
+    share.register('s', guard);
+    share.apply([{ site: 's', bucket: 'requests', keys: [['10.0.0.1', 1000]] }]);
+    assert.equal(guard.check('10.0.0.1', 'GET', '/', {}, [], 999)?.kind, 'rate', 'refused before');
+    assert.equal(guard.check('10.0.0.1', 'GET', '/', {}, [], 1000), undefined, 'one at the end of the hold');
+    assert.equal(guard.check('10.0.0.1', 'GET', '/', {}, [], 1000)?.kind, 'rate', 'no burst after it');
+    assert.equal(guard.check('10.0.0.1', 'GET', '/', {}, [], 1100), undefined, 'then one per interval');
+  });
 });
