@@ -122,7 +122,7 @@ export const ERROR_CODES = {
     status: 413,
     retryable: false,
     description:
-      "The request's Content-Length is over the site's security.limits.maxBodySize; answered before the body is read and the connection closed.",
+      "The request body is over the site's security.limits.maxBodySize: a Content-Length over it is answered before the body is read, a chunked body is cut as it grows past it (the origin request aborted); the connection is closed.",
   },
   EDGE_ERR_ORIGIN_CONNECT: {
     source: 'origin',

@@ -159,7 +159,7 @@ export const securitySchema = z
           .describe('Most request header fields; more: 431.'),
         maxHeaderBytes: bytes('Largest request header section (names and values); larger: 431.', 16 * 1024),
         maxBodySize: bytes(
-          'Largest request body (Content-Length); larger: 413 and the connection closed.',
+          'Largest request body: a Content-Length over it is answered 413 before the body is read; a chunked body is cut with 413 as it grows past it; the connection is closed.',
           16 * 1024 ** 2,
         ),
       })

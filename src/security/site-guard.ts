@@ -107,6 +107,8 @@ export class SiteGuard {
   readonly #countHeaderBytes: boolean;
   readonly poisonCheck: boolean;
   readonly deceptionCheck: boolean;
+  /** Largest request body (a chunked one is cut past it as it streams). */
+  readonly maxBodySize: number;
   /** Times each rule acted on this site (in this process), for /stats. */
   readonly actions = new Map<string, number>();
 
@@ -144,6 +146,7 @@ export class SiteGuard {
     );
     this.#limits = config.limits;
     this.#countHeaderBytes = config.limits.maxHeaderBytes < options.maxHeaderSize;
+    this.maxBodySize = config.limits.maxBodySize;
     this.poisonCheck = config.poisonCheck;
     this.deceptionCheck = config.deceptionCheck;
   }

@@ -256,6 +256,18 @@ describe('request limits per site', () => {
     assert.ok(closed);
     assert.equal(origin.count('/upload'), 0);
   });
+
+  it('cuts a chunked body growing past maxBodySize: 413, connection closed, origin request aborted', async () => {
+    const chunk = `258\r\n${'c'.repeat(600)}\r\n`;
+    const { text, closed } = await rawExchange(
+      Number(new URL(edge.url).port),
+      `POST /upload HTTP/1.1\r\nHost: a.example\r\nTransfer-Encoding: chunked\r\n\r\n${chunk}${chunk}${chunk}0\r\n\r\n`,
+    );
+    assert.match(text, /^HTTP\/1\.1 413 /);
+    assert.match(text, /request body too large/);
+    assert.ok(closed);
+    assert.equal(origin.count('/upload'), 0, 'the origin never saw a complete request');
+  });
 });
 
 describe('security in /stats, metrics and the access log', () => {

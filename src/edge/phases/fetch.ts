@@ -167,6 +167,7 @@ export async function fetchOrigin(
         bufferLimit: edge.config.proxy.requestBodyBuffer,
         idleTimeout: edge.config.proxy.requestBodyTimeout,
         minRate: edge.config.proxy.requestBodyMinRate,
+        maxBytes: ctx.site?.guard?.maxBodySize,
       })
     : undefined;
   try {
@@ -180,6 +181,7 @@ export async function fetchOrigin(
     });
   } catch (error) {
     if (body?.timedOut()) throw new EdgeError('EDGE_ERR_CLIENT_BODY_TIMEOUT', 'request body too slow');
+    if (body?.tooLarge()) throw new EdgeError('EDGE_ERR_CLIENT_BODY_TOO_LARGE', 'request body too large');
     // The client went away before its body ended: not the origin's failure.
     if (body !== undefined && !ctx.req.complete && ctx.req.destroyed) {
       throw new EdgeError('EDGE_ERR_CLIENT_BAD_REQUEST', 'request body incomplete', { cause: error });
