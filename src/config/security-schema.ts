@@ -165,6 +165,12 @@ export const securitySchema = z
       })
       .prefault({})
       .describe('Request limits of the site.'),
+    refuseAmbiguousPaths: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Refuse (400) paths a cache and an origin may read differently: a ; delimiter, encoded slash, backslash, dot or NUL (%2F, %5C, %2E, %00), a backslash, or an empty segment (//).',
+      ),
     poisonCheck: z
       .boolean()
       .default(true)

@@ -25,7 +25,14 @@ export type GuardRule =
 export type Refusal =
   | { kind: 'forbidden'; rule: 'deny' | 'country' | 'block' }
   | { kind: 'limit'; rule: 'url-length' | 'header-count' | 'header-bytes' | 'body-size' }
+  | { kind: 'ambiguous'; rule: 'ambiguous-path' }
   | { kind: 'rate'; bucket: 'requests' | 'origin'; retryAfterMs: number; limiter: RateLimiter };
+
+/**
+ * What a cache and an origin may read differently in a path (before the query): a `;`
+ * delimiter (Spring, Tomcat), encoded slash, backslash, dot or NUL, a raw backslash, `//`.
+ */
+const AMBIGUOUS_PATH = /;|%2f|%5c|%2e|%00|\\|\/\//i;
 
 /** Remembered address verdicts per site before the memo starts over. */
 const MEMO_SIZE = 65_536;
@@ -107,6 +114,7 @@ export class SiteGuard {
   readonly #countHeaderBytes: boolean;
   readonly poisonCheck: boolean;
   readonly deceptionCheck: boolean;
+  readonly #refuseAmbiguous: boolean;
   /** Largest request body (a chunked one is cut past it as it streams). */
   readonly maxBodySize: number;
   /** Times each rule acted on this site (in this process), for /stats. */
@@ -147,6 +155,7 @@ export class SiteGuard {
     this.#limits = config.limits;
     this.#countHeaderBytes = config.limits.maxHeaderBytes < options.maxHeaderSize;
     this.maxBodySize = config.limits.maxBodySize;
+    this.#refuseAmbiguous = config.refuseAmbiguousPaths;
     this.poisonCheck = config.poisonCheck;
     this.deceptionCheck = config.deceptionCheck;
   }
@@ -167,6 +176,7 @@ export class SiteGuard {
     if (standing === 2) return this.#refusedBy(address);
     const limit = this.#overLimit(path, headers, rawHeaders);
     if (limit !== undefined) return { kind: 'limit', rule: limit };
+    if (this.#refuseAmbiguous && ambiguousPath(path)) return { kind: 'ambiguous', rule: 'ambiguous-path' };
     if (this.#block.length > 0 && this.#blocked(method, path, headers))
       return { kind: 'forbidden', rule: 'block' };
     if (standing === 1 || this.requests === undefined) return undefined;
@@ -248,4 +258,10 @@ export class SiteGuard {
     }
     return false;
   }
+}
+
+/** Whether the path part of a target (before `?`) holds something a cache and an origin may read differently. */
+export function ambiguousPath(target: string): boolean {
+  const query = target.indexOf('?');
+  return AMBIGUOUS_PATH.test(query === -1 ? target : target.slice(0, query));
 }

@@ -309,3 +309,38 @@ describe('security in /stats, metrics and the access log', () => {
     }
   });
 });
+
+describe('ambiguous paths', () => {
+  let origin: TestOrigin;
+  let edge: TestNode;
+
+  before(async () => {
+    origin = await startOrigin({ '/account': respond(200, CACHED, 'account\n') });
+    edge = await startNode({ origin: origin.url, config: site({ refuseAmbiguousPaths: true }) });
+  });
+  after(async () => {
+    await edge.close();
+    await origin.close();
+  });
+
+  for (const path of [
+    '/account;x.css',
+    '/account%2Fx.css',
+    '/account%2e%2e/x',
+    '/account\\x.css',
+    '//account/x.css',
+    '/a%00.css',
+  ]) {
+    it(`refuses ${path} with 400 when refuseAmbiguousPaths is set`, async () => {
+      const res = await edge.get('/', { rawPath: path });
+      assert.equal(res.status, 400);
+      assert.match(res.text, /ambiguous path refused/);
+    });
+  }
+
+  it('admits ordinary paths, and a ; or encoded slash in the query', async () => {
+    assert.equal((await edge.get('/account')).status, 200);
+    assert.equal((await edge.get('/account?next=%2Fhome;x')).status, 200);
+    assert.equal(origin.count(), 2);
+  });
+});

@@ -97,6 +97,10 @@ function refuse(edge: Edge, ctx: RequestContext, refusal: Refusal): void {
     return;
   }
   noteSecurity(edge, ctx, refusal.rule, 'refused');
+  if (refusal.kind === 'ambiguous') {
+    sendError(edge, ctx, new EdgeError('EDGE_ERR_CLIENT_BAD_REQUEST', 'ambiguous path refused'), false);
+    return;
+  }
   if (refusal.kind === 'forbidden') {
     sendError(edge, ctx, new EdgeError('EDGE_ERR_CLIENT_FORBIDDEN', FORBIDDEN_MESSAGES[refusal.rule]), false);
     return;
