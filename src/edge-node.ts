@@ -177,7 +177,11 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
             maxHeaderSize: config.proxy.maxHeaderSize,
             requestTimeout: config.proxy.requestTimeout,
             keepAliveTimeout: config.proxy.keepAliveTimeout,
-            caps: { max: config.proxy.maxConnections, perClient: config.proxy.maxConnectionsPerClient },
+            caps: {
+              max: config.proxy.maxConnections,
+              perClient: config.proxy.maxConnectionsPerClient,
+              onRefused: (cap) => metrics.connectionsRefused.labels(cap).inc(),
+            },
             connections: {
               depth: config.proxy.pipelineDepth,
               maxQueued: config.proxy.maxQueuedRequests,

@@ -9,6 +9,8 @@ import type { Server } from 'node:net';
 export interface ConnectionCaps {
   max: number;
   perClient: number;
+  /** Told of each connection closed for a cap. */
+  onRefused?: (cap: 'max' | 'per-client') => void;
 }
 
 export interface ConnectionCounter {
@@ -25,9 +27,16 @@ export function capConnections(server: Server, caps: ConnectionCaps): Connection
   server.on('connection', (socket) => {
     const address = socket.remoteAddress ?? '';
     const mine = byClient.get(address) ?? 0;
-    if ((caps.max > 0 && counter.open >= caps.max) || (caps.perClient > 0 && mine >= caps.perClient)) {
+    const over =
+      caps.max > 0 && counter.open >= caps.max
+        ? 'max'
+        : caps.perClient > 0 && mine >= caps.perClient
+          ? 'per-client'
+          : undefined;
+    if (over !== undefined) {
       counter.refused++;
       socket.destroy();
+      caps.onRefused?.(over);
       return;
     }
     counter.open++;

@@ -90,6 +90,12 @@ export function createMetrics() {
       labelNames: ['rule', 'action'] as const,
       registers: [registry],
     }),
+    connectionsRefused: new Counter({
+      name: 'strata_connections_refused_total',
+      help: 'Client connections closed on accept for a cap (proxy.maxConnections: max, proxy.maxConnectionsPerClient: per-client).',
+      labelNames: ['cap'] as const,
+      registers: [registry],
+    }),
     storeBytes: new Gauge({
       name: 'strata_store_bytes',
       help: 'Bytes accounted to stored entries.',

@@ -66,5 +66,10 @@ describe('connection caps', () => {
       answer = await ask(port, '127.0.0.6');
     }
     assert.match(answer, /^HTTP\/1\.1 200 /);
+    const counted = await edge.node.metrics.registry.getSingleMetricAsString(
+      'strata_connections_refused_total',
+    );
+    assert.match(counted, /cap="per-client"} 1/);
+    assert.match(counted, /cap="max"} 1/);
   });
 });
