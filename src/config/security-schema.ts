@@ -177,6 +177,17 @@ export const securitySchema = z
       .describe(
         'On a miss whose request carries unkeyed, non-default header values, a response reflecting one of them (headers, first 64 KiB of body) is not stored (detail=poison-suspect).',
       ),
+    poisonIgnore: z
+      .array(
+        z
+          .string()
+          .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'expected a header field name')
+          .transform((name) => name.toLowerCase()),
+      )
+      .default([])
+      .describe(
+        'Request header fields the poisoning check leaves out (values the origin reflects harmlessly, e.g. an API client id echoed back); tracing ids are left out already.',
+      ),
     deceptionCheck: z
       .boolean()
       .default(true)

@@ -140,7 +140,15 @@ export class Pipeline {
     const collapsible =
       !ranged &&
       headers.authorization === undefined &&
-      !carriesUnkeyedValues(headers, ctx.host, edge.trusted(ctx.clientAddress)) &&
+      !(
+        ctx.site?.guard?.poisonCheck !== false &&
+        carriesUnkeyedValues(
+          headers,
+          ctx.host,
+          edge.trusted(ctx.clientAddress),
+          ctx.site?.guard?.poisonIgnore,
+        )
+      ) &&
       !edge.collapse.isHitForPass(ctx.storage) &&
       !cameBack(edge, ctx);
     const pending = collapsible ? edge.collapse.pending(ctx.storage) : undefined;

@@ -57,7 +57,23 @@ const ORDINARY: ReadonlySet<string> = new Set([
   'forwarded',
   'x-requested-with',
   'surrogate-capability',
+  // Tracing and request ids: unique per request, and origins echo them back by design.
+  'traceparent',
+  'tracestate',
+  'baggage',
+  'b3',
+  'x-b3-traceid',
+  'x-b3-spanid',
+  'x-b3-parentspanid',
+  'x-b3-sampled',
+  'x-request-id',
+  'x-correlation-id',
+  'request-id',
+  'x-amzn-trace-id',
+  'x-cloud-trace-context',
 ]);
+
+const NONE: ReadonlySet<string> = new Set();
 
 /** Forwarding claims the node drops or overwrites for untrusted peers (trusted ones pass them on). */
 const CLAIMS: ReadonlySet<string> = new Set(['x-forwarded-host', ...FORWARDING_CLAIMS]);
@@ -74,10 +90,12 @@ export function unkeyedValues(
   host: string,
   trusted: boolean,
   vary: readonly string[] = [],
+  ignore: ReadonlySet<string> = NONE,
 ): string[] {
   let values: string[] | undefined;
   for (const name in headers) {
     if (ORDINARY.has(name) || REWRITES.has(name) || name.startsWith('sec-') || vary.includes(name)) continue;
+    if (ignore.has(name)) continue;
     if (CLAIMS.has(name) && !trusted) continue; // dropped or overwritten before the origin sees it
     const raw = headers[name];
     for (const value of Array.isArray(raw) ? raw : [raw]) {

@@ -113,6 +113,8 @@ export class SiteGuard {
   /** Header bytes are counted only when the site's bound is below the listener's. */
   readonly #countHeaderBytes: boolean;
   readonly poisonCheck: boolean;
+  /** Request fields the poisoning check leaves out. */
+  readonly poisonIgnore: ReadonlySet<string>;
   readonly deceptionCheck: boolean;
   readonly #refuseAmbiguous: boolean;
   /** Largest request body (a chunked one is cut past it as it streams). */
@@ -157,6 +159,7 @@ export class SiteGuard {
     this.maxBodySize = config.limits.maxBodySize;
     this.#refuseAmbiguous = config.refuseAmbiguousPaths;
     this.poisonCheck = config.poisonCheck;
+    this.poisonIgnore = new Set(config.poisonIgnore);
     this.deceptionCheck = config.deceptionCheck;
   }
 

@@ -17,6 +17,8 @@ export interface StoreCheckInput {
   responseHeaders: Record<string, string | string[] | undefined>;
   poisonCheck: boolean;
   deceptionCheck: boolean;
+  /** Request fields (lower case) the site's origin may reflect harmlessly. */
+  poisonIgnore?: ReadonlySet<string> | undefined;
 }
 
 export type StoreCheck =
@@ -46,8 +48,9 @@ export function carriesUnkeyedValues(
   requestHeaders: IncomingHttpHeaders,
   host: string,
   trusted: boolean,
+  ignore?: ReadonlySet<string>,
 ): boolean {
-  return unkeyedValues(requestHeaders, host, trusted).length > 0;
+  return unkeyedValues(requestHeaders, host, trusted, [], ignore).length > 0;
 }
 
 function requestValues(input: StoreCheckInput, vary: string | string[] | undefined): string[] {
@@ -55,5 +58,5 @@ function requestValues(input: StoreCheckInput, vary: string | string[] | undefin
     vary === undefined
       ? []
       : (Array.isArray(vary) ? vary.join(',') : vary).split(',').map((name) => name.trim().toLowerCase());
-  return unkeyedValues(input.requestHeaders, input.host, input.trusted, fields);
+  return unkeyedValues(input.requestHeaders, input.host, input.trusted, fields, input.poisonIgnore);
 }

@@ -39,6 +39,14 @@ describe('cache poisoning', () => {
       '/home': scriptPage,
       [LONG]: scriptPage,
       '/themed': themed,
+      '/echo-id': (req, res) => {
+        res.writeHead(200, {
+          ...CACHED,
+          'content-type': 'text/plain',
+          'x-request-id': String(req.headers['x-request-id']),
+        });
+        res.end('echoed\n');
+      },
       '/plain': respond(200, { ...CACHED, 'content-type': 'text/plain' }, 'plain page\n'),
       '/redirect': (req, res) => {
         res.writeHead(302, {
@@ -118,6 +126,16 @@ describe('cache poisoning', () => {
     const second = await edge.get('/plain');
     assert.match(String(second.headers['cache-status']), /^strata; hit/);
     assert.equal(origin.count('/plain'), 1);
+  });
+
+  it('stores a response echoing the request id (tracing ids are not claims)', async () => {
+    const first = await edge.get('/echo-id', {
+      headers: { 'x-request-id': 'req-0f3a9c', traceparent: '00-4bf92f35-00f067aa-01' },
+    });
+    assert.match(String(first.headers['cache-status']), /stored/);
+    const second = await edge.get('/echo-id', { headers: { 'x-request-id': 'req-77d2e1' } });
+    assert.match(String(second.headers['cache-status']), /^strata; hit/);
+    assert.equal(origin.count('/echo-id'), 1);
   });
 
   it('keeps a reflected query parameter under its own key: the clean URL is never poisoned', async () => {

@@ -128,6 +128,7 @@ export function planStore(
     trusted: edge.trusted(ctx.clientAddress),
     responseHeaders: response.headers,
     poisonCheck: guard?.poisonCheck ?? true,
+    poisonIgnore: guard?.poisonIgnore,
     deceptionCheck: guard?.deceptionCheck ?? true,
   });
   if (checked.reason !== undefined) {

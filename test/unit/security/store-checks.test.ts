@@ -42,6 +42,16 @@ describe('poisoning', () => {
     assert.deepEqual(unkeyedValues({ 'x-forwarded-host': 'shop.example' }, 'shop.example', true), []);
   });
 
+  it('leaves out tracing ids (origins echo them) and the fields a site lists', () => {
+    const headers = {
+      traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+      'x-request-id': 'f0a1c2d3-1111',
+      'x-client-id': 'mobile-app-7',
+    };
+    assert.deepEqual(unkeyedValues(headers, 'a.example', false), ['mobile-app-7']);
+    assert.deepEqual(unkeyedValues(headers, 'a.example', false, [], new Set(['x-client-id'])), []);
+  });
+
   it('finds a value reflected in response headers, case-insensitively', () => {
     assert.equal(reflectedInHeaders(['evil.example'], { location: 'https://EVIL.example/login' }), true);
     assert.equal(reflectedInHeaders(['evil.example'], { location: 'https://shop.example/login' }), false);
