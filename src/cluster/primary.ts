@@ -73,7 +73,7 @@ export async function runPrimary(config: Config, flags: PrimaryFlags = {}): Prom
     onGiveUp: (why) => void shutdown(why, 1),
   });
   const metrics = new MetricsGather(() => supervisor.workers);
-  const rates = new RateAggregator(config.sites);
+  let rates = new RateAggregator(config.sites);
   // Keys over a node-wide rate limit, broadcast to every worker each interval.
   const rateSync = setInterval(() => {
     const over = rates.takeOver();
@@ -124,6 +124,7 @@ export async function runPrimary(config: Config, flags: PrimaryFlags = {}): Prom
   process.on('SIGHUP', () => {
     if (stopping || replacing) return;
     running = reloaded(running, flags, log);
+    rates = new RateAggregator(running.sites); // the new workers start with fresh buckets too
     replacing = supervisor
       .replaceAll()
       .then(() => log.info({ workers: count }, 'workers replaced'))

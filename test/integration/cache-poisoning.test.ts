@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { startNode, type TestNode } from '../helpers/node.ts';
 import { respond, startOrigin, type TestOrigin } from '../helpers/origin.ts';
+import { rawExchange } from '../helpers/raw.ts';
 
 const CACHED = { 'cache-control': 'max-age=600' };
 const LONG = `/shop/${'p'.repeat(60)}/${'q'.repeat(40)}/index.html`;
@@ -161,6 +162,17 @@ describe('cache poisoning', () => {
     assert.match(String(after.headers['cache-status']), /^strata; hit/);
     assert.equal(after.text, 'body=', 'the stored response is the clean one');
     assert.equal(origin.count('/fat'), 2);
+  });
+
+  it('passes a chunked GET too, its body forwarded, and keeps the stored entry clean', async () => {
+    const { text } = await rawExchange(
+      Number(new URL(edge.url).port),
+      'GET /fat HTTP/1.1\r\nHost: a.example\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n9\r\ncb=chunky\r\n0\r\n\r\n',
+    );
+    assert.match(text, /^HTTP\/1\.1 200 /);
+    assert.match(text, /fwd=bypass; fwd-status=200; detail=fat-request/);
+    assert.match(text, /\r\nbody=cb=chunky\r\n/);
+    assert.equal((await edge.get('/fat')).text, 'body=');
   });
 });
 

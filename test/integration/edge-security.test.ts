@@ -344,3 +344,50 @@ describe('ambiguous paths', () => {
     assert.equal(origin.count(), 2);
   });
 });
+
+describe('rate limit keys', () => {
+  it('keeps one bucket per API key (header:NAME) whatever the address, and the address when the header is absent', async () => {
+    const origin = await startOrigin({ '/api': respond(200, CACHED, 'api\n') });
+    const clock = createClock();
+    const edge = await startNode({
+      origin: origin.url,
+      now: clock.now,
+      config: site({ rateLimit: { requestsPerSecond: 1, burst: 2, by: 'header:X-Api-Key' } }),
+    });
+    try {
+      const statuses = async (key: string | undefined, from: string) => {
+        const headers = key === undefined ? undefined : { 'x-api-key': key };
+        return (await edge.get('/api', { localAddress: from, ...(headers ? { headers } : {}) })).status;
+      };
+      assert.equal(await statuses('key-alpha-1', '127.0.0.2'), 200);
+      assert.equal(await statuses('key-alpha-1', '127.0.0.3'), 200);
+      assert.equal(await statuses('key-alpha-1', '127.0.0.4'), 429, 'one bucket across addresses');
+      assert.equal(await statuses('key-bravo-2', '127.0.0.2'), 200, 'another key, another bucket');
+      assert.equal(await statuses(undefined, '127.0.0.2'), 200);
+      assert.equal(await statuses(undefined, '127.0.0.2'), 200);
+      assert.equal(await statuses(undefined, '127.0.0.2'), 429, 'no key: the address');
+      assert.equal(await statuses(undefined, '127.0.0.3'), 200);
+    } finally {
+      await edge.close();
+      await origin.close();
+    }
+  });
+
+  it('keeps one bucket for the whole site with by: site', async () => {
+    const origin = await startOrigin({ '/page': respond(200, CACHED, 'page\n') });
+    const edge = await startNode({
+      origin: origin.url,
+      now: createClock().now,
+      config: site({ rateLimit: { requestsPerSecond: 1, burst: 3, by: 'site' } }),
+    });
+    try {
+      const results: number[] = [];
+      for (const from of ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'])
+        results.push((await edge.get('/page', { localAddress: from })).status);
+      assert.deepEqual(results, [200, 200, 200, 429]);
+    } finally {
+      await edge.close();
+      await origin.close();
+    }
+  });
+});
