@@ -177,6 +177,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
             maxHeaderSize: config.proxy.maxHeaderSize,
             requestTimeout: config.proxy.requestTimeout,
             keepAliveTimeout: config.proxy.keepAliveTimeout,
+            maxRequestsPerConnection: config.proxy.maxRequestsPerConnection,
             caps: {
               max: config.proxy.maxConnections,
               perClient: config.proxy.maxConnectionsPerClient,

@@ -301,6 +301,15 @@ export const proxySchema = z
       .describe(
         'Client connections a listener holds at once (0: no limit); past it new ones are closed at once.',
       ),
+    maxRequestsPerConnection: z
+      .number()
+      .int()
+      .min(0)
+      .max(10_000_000)
+      .default(0)
+      .describe(
+        'Requests one client connection may carry (0: no limit); the last is answered with Connection: close.',
+      ),
     maxConnectionsPerClient: z
       .number()
       .int()

@@ -4,7 +4,9 @@
  * accepted, before a byte is read (one client opening thousands of idle connections cannot
  * take the node's file descriptors or starve other clients). 0 disables a cap.
  */
-import type { Server } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Server, Socket } from 'node:net';
+import { refuseFurtherRequests } from './connection-guard.ts';
 
 export interface ConnectionCaps {
   max: number;
@@ -49,4 +51,28 @@ export function capConnections(server: Server, caps: ConnectionCaps): Connection
     });
   });
   return counter;
+}
+
+/**
+ * At most `max` requests per connection (0: no limit): the last is answered with
+ * `Connection: close` and the connection ends after it; nothing pipelined behind it is
+ * dispatched. (node:http's own maxRequestsPerSocket answers the extra requests 503 and keeps
+ * the connection open.)
+ */
+export function limitRequests<H extends (req: IncomingMessage, res: ServerResponse) => void>(
+  handler: H,
+  max: number,
+): H {
+  if (max <= 0) return handler;
+  const counts = new WeakMap<Socket, number>();
+  return ((req: IncomingMessage, res: ServerResponse) => {
+    const socket = req.socket;
+    const count = (counts.get(socket) ?? 0) + 1;
+    counts.set(socket, count);
+    if (count >= max) {
+      res.shouldKeepAlive = false;
+      refuseFurtherRequests(req);
+    }
+    handler(req, res);
+  }) as H;
 }

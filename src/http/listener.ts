@@ -5,7 +5,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { type ConnectionLimits, guardConnections } from './connection-guard.ts';
-import { type ConnectionCaps, type ConnectionCounter, capConnections } from './connection-limit.ts';
+import {
+  type ConnectionCaps,
+  type ConnectionCounter,
+  capConnections,
+  limitRequests,
+} from './connection-limit.ts';
 import { ALLOWED_METHODS } from './request-target.ts';
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -24,6 +29,8 @@ export interface ListenerOptions {
   connections?: ConnectionLimits;
   /** Caps on open connections, in all and per client address (0: none). */
   caps?: ConnectionCaps;
+  /** Requests one connection may carry (0: no limit); the last is answered with Connection: close. */
+  maxRequestsPerConnection?: number;
 }
 
 export interface Listener {
@@ -35,7 +42,8 @@ export interface Listener {
 }
 
 export async function startListener(options: ListenerOptions, handler: RequestHandler): Promise<Listener> {
-  const guarded = options.connections ? guardConnections(handler, options.connections) : handler;
+  const limited = limitRequests(handler, options.maxRequestsPerConnection ?? 0);
+  const guarded = options.connections ? guardConnections(limited, options.connections) : limited;
   const server = createServer(
     {
       maxHeaderSize: options.maxHeaderSize,

@@ -3,6 +3,7 @@ import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { startNode, type TestNode } from '../helpers/node.ts';
 import { respond, startOrigin, type TestOrigin } from '../helpers/origin.ts';
+import { rawExchange } from '../helpers/raw.ts';
 
 /** An idle raw connection from `localAddress`, resolved once connected. */
 function open(port: number, localAddress: string): Promise<Socket> {
@@ -71,5 +72,24 @@ describe('connection caps', () => {
     );
     assert.match(counted, /cap="per-client"} 1/);
     assert.match(counted, /cap="max"} 1/);
+  });
+});
+
+describe('requests per connection', () => {
+  it('answers the last allowed request with Connection: close and ends the connection', async () => {
+    const origin = await startOrigin({ '/p': respond(200, { 'cache-control': 'max-age=60' }, 'p') });
+    const edge = await startNode({ origin: origin.url, config: { proxy: { maxRequestsPerConnection: 2 } } });
+    try {
+      const request = 'GET /p HTTP/1.1\r\nHost: a.example\r\n\r\n';
+      const { text, closed } = await rawExchange(Number(new URL(edge.url).port), request.repeat(3));
+      const answers = text.split('HTTP/1.1 ').slice(1);
+      assert.equal(answers.length, 2, text);
+      assert.doesNotMatch(answers[0]!, /connection: close/i);
+      assert.match(answers[1]!, /connection: close/i);
+      assert.ok(closed);
+    } finally {
+      await edge.close();
+      await origin.close();
+    }
   });
 });
