@@ -12,15 +12,6 @@ import { addressList, countryRule, type GeoLookup } from './ip-rules.ts';
 /** What an address is to a site: 0 ordinary, 1 exempt from limits, 2 refused. */
 type Standing = 0 | 1 | 2;
 
-export type GuardRule =
-  | 'deny'
-  | 'country'
-  | 'block'
-  | 'url-length'
-  | 'header-count'
-  | 'header-bytes'
-  | 'body-size';
-
 /** Why a request is refused (the guard phase turns it into an answer). */
 export type Refusal =
   | { kind: 'forbidden'; rule: 'deny' | 'country' | 'block' }
