@@ -3,12 +3,13 @@
  * pipeline, listeners, admin listener.
  */
 import { createHash } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import { startAdmin } from './admin/server.ts';
 import { CollapseTable } from './cache/collapse.ts';
 import { Evictor } from './cache/eviction.ts';
 import { CacheStore } from './cache/store.ts';
-import type { Config } from './config/schema.ts';
+import type { Config, SiteConfig } from './config/schema.ts';
 import { formatListen, parseListen } from './config/units.ts';
 import type { Edge } from './edge/edge.ts';
 import { Pipeline } from './edge/pipeline.ts';
@@ -24,6 +25,9 @@ import { type FailureListener, Origin, OriginPool } from './origin/pool.ts';
 import { FanOut } from './purge/fan-out.ts';
 import { recoverPurges } from './purge/quarantine.ts';
 import { PurgeService } from './purge/service.ts';
+import type { GeoLookup } from './security/ip-rules.ts';
+import type { RateShare } from './security/rate-share.ts';
+import { SiteGuard } from './security/site-guard.ts';
 
 export interface EdgeNodeOptions {
   config: Config;
@@ -34,6 +38,10 @@ export interface EdgeNodeOptions {
   upkeep?: boolean;
   /** The collapse table (workers > 1: one that also holds the node-wide lock). */
   collapse?: CollapseTable;
+  /** GeoIP lookup for the sites' country rules (address → country/region). */
+  geo?: GeoLookup;
+  /** Workers > 1: the sites' rate limits share their counts with the primary through this. */
+  rateShare?: RateShare;
 }
 
 export interface EdgeNode {
@@ -66,6 +74,11 @@ export interface EdgeNode {
   close(options?: { drainMs?: number }): Promise<void>;
 }
 
+/** Worker processes the configuration asks for. */
+function workerCount(config: Config): number {
+  return config.workers === 'auto' ? availableParallelism() : config.workers;
+}
+
 /** How long a drain waits for requests and fills before it ends them. */
 const DRAIN_MS = 10_000;
 
@@ -96,7 +109,21 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     metrics.originRequests.labels(origin, error.code).inc();
     log.warn({ origin, code: error.code, detail: errorDetail(error) }, 'origin attempt failed');
   };
-  const initial = buildSites(config, onOriginFailure);
+  const trusted = createTrustList(config.proxy.trustedProxies);
+  if (options.geo === undefined && config.sites.some((site) => site.security.countries !== undefined))
+    log.warn('country rules configured but no GeoIP lookup: every address counts as unknown');
+  const workers = options.rateShare === undefined ? 1 : workerCount(config);
+  const guards = (site: SiteConfig) => {
+    const guard = new SiteGuard(site.security, {
+      trusted: config.proxy.trustedProxies.length > 0 ? trusted : undefined,
+      geo: options.geo,
+      maxHeaderSize: config.proxy.maxHeaderSize,
+      workers,
+    });
+    options.rateShare?.register(site.name, guard);
+    return guard;
+  };
+  const initial = buildSites(config, onOriginFailure, guards);
   let origins = initial.origins;
   const retired = new Set<Origin>();
   const tagHeaders = config.cache.tagHeaders.map((name) => name.toLowerCase());
@@ -108,7 +135,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     metrics,
     log,
     now,
-    trusted: createTrustList(config.proxy.trustedProxies),
+    trusted,
     name: config.proxy.via,
     loopId: '',
     revalidating: new Set(),
@@ -116,6 +143,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     stripResponse: new Set([
       'strata-cdn-cache-control',
       'surrogate-control',
+      ...config.proxy.hideResponseHeaders,
       ...(config.cache.passTagHeaders ? [] : tagHeaders),
     ]),
     collapseTimeoutMs: config.cache.collapseTimeout,
@@ -160,6 +188,12 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
             maxHeaderSize: config.proxy.maxHeaderSize,
             requestTimeout: config.proxy.requestTimeout,
             keepAliveTimeout: config.proxy.keepAliveTimeout,
+            maxRequestsPerConnection: config.proxy.maxRequestsPerConnection,
+            caps: {
+              max: config.proxy.maxConnections,
+              perClient: config.proxy.maxConnectionsPerClient,
+              onRefused: (cap) => metrics.connectionsRefused.labels(cap).inc(),
+            },
             connections: {
               depth: config.proxy.pipelineDepth,
               maxQueued: config.proxy.maxQueuedRequests,
@@ -201,7 +235,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     evict: () => evictor.runOnce(),
     idle: () => idle(edge),
     reloadSites(next) {
-      const built = buildSites(next, onOriginFailure);
+      const built = buildSites(next, onOriginFailure, guards);
       edge.sites = built.sites;
       for (const origin of origins.values()) retired.add(origin);
       const old = [...origins.values()];
@@ -317,6 +351,7 @@ async function idle(edge: Edge): Promise<void> {
 function buildSites(
   config: Config,
   onFailure: FailureListener,
+  guards: (site: SiteConfig) => SiteGuard,
 ): { origins: Map<string, Origin>; sites: SiteTable } {
   const origins = new Map(config.origins.map((origin) => [origin.name, new Origin(origin)]));
   const sites = new SiteTable(
@@ -326,6 +361,7 @@ function buildSites(
         site.origins.map((name) => origins.get(name)!),
         onFailure,
       ),
+    guards,
   );
   return { origins, sites };
 }

@@ -83,6 +83,47 @@ export const ERROR_CODES = {
     description:
       'The request line names an HTTP version other than 1.x; answered 505 and the connection closed.',
   },
+  EDGE_ERR_CLIENT_FORBIDDEN: {
+    source: 'client',
+    status: 403,
+    retryable: false,
+    description:
+      "The site's security rules refuse the request: its address (security.deny), its country or region (security.countries), or a filter (security.block).",
+  },
+  EDGE_ERR_CLIENT_RATE_LIMITED: {
+    source: 'client',
+    status: 429,
+    retryable: false,
+    description:
+      "The client (or key) is over the site's security.rateLimit; answered with Retry-After, RateLimit-Policy and RateLimit.",
+  },
+  EDGE_ERR_CLIENT_ORIGIN_RATE_LIMITED: {
+    source: 'client',
+    status: 429,
+    retryable: false,
+    description:
+      "The client is over the site's security.originLimit: a request that would reach the origin (miss, pass, revalidation) is refused while hits are still served; answered with Retry-After, RateLimit-Policy and RateLimit.",
+  },
+  EDGE_ERR_CLIENT_URL_TOO_LONG: {
+    source: 'client',
+    status: 414,
+    retryable: false,
+    description: "The request target is longer than the site's security.limits.maxUrlLength.",
+  },
+  EDGE_ERR_CLIENT_HEADERS_TOO_LARGE: {
+    source: 'client',
+    status: 431,
+    retryable: false,
+    description:
+      'The request has more header fields than security.limits.maxHeaders, or more header bytes than security.limits.maxHeaderBytes; answered and the connection closed.',
+  },
+  EDGE_ERR_CLIENT_BODY_TOO_LARGE: {
+    source: 'client',
+    status: 413,
+    retryable: false,
+    description:
+      "The request body is over the site's security.limits.maxBodySize: a Content-Length over it is answered before the body is read, a chunked body is cut as it grows past it (the origin request aborted); the connection is closed.",
+  },
   EDGE_ERR_ORIGIN_CONNECT: {
     source: 'origin',
     status: 502,

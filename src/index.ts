@@ -18,3 +18,5 @@ export { createLogger } from './observability/logger.ts';
 export type { PurgeCommand } from './purge/command.ts';
 export { describePurge, parsePurgeBody } from './purge/command.ts';
 export type { PurgeResult } from './purge/service.ts';
+export type { GeoLookup, GeoPlace } from './security/ip-rules.ts';
+export { networksLookup } from './security/ip-rules.ts';

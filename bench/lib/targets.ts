@@ -32,6 +32,8 @@ export interface TargetOptions {
   delayMs?: number;
   /** Write V8 CPU profiles of Strata's processes here (`node --cpu-prof`), or null. */
   profileDir?: string | null;
+  /** Strata: a site (all hosts, the bench origin) with this `security` section. */
+  security?: Record<string, unknown>;
 }
 
 export interface Target {
@@ -105,7 +107,14 @@ async function strataArgs(port: number, adminPort: number, options: TargetOption
   args.push('--admin-listen', `127.0.0.1:${adminPort}`, '--admin-token', ADMIN_TOKEN);
   if ((await strataServeHelp()).includes('--config')) {
     const configPath = path.join(options.dir, 'strata.json');
-    writeFileSync(configPath, `${JSON.stringify(STRATA_CONFIG, null, 2)}\n`);
+    // The site named here answers every Host before the --origin flag's default site.
+    const config = options.security
+      ? {
+          ...STRATA_CONFIG,
+          sites: [{ name: 'bench', hosts: ['*'], origins: ['origin'], security: options.security }],
+        }
+      : STRATA_CONFIG;
+    writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
     args.push('--config', configPath);
   }
   const extra = process.env.STRATA_BENCH_ARGS?.trim();

@@ -15,7 +15,7 @@ import {
   type Scenario,
   warmupS,
 } from '../lib/scenario.ts';
-import type { TargetKind } from '../lib/targets.ts';
+import type { TargetKind, TargetOptions } from '../lib/targets.ts';
 import { withOrigin } from './origin.ts';
 
 export const LOAD_COLUMNS = [
@@ -32,12 +32,20 @@ interface HitOptions {
   name: string;
   size: SizeName;
   workers: number;
+  /** Also run Strata with a site rate limit checked on every hit (never reached: its cost only). */
+  rateLimited?: boolean;
 }
 
-function hitScenario({ name, size, workers }: HitOptions): Scenario {
-  const kinds: { kind: TargetKind; label: string }[] = [
+/** A limit far above what the bench sends: every hit pays the check, none is refused. */
+const BENCH_RATE_LIMIT = { rateLimit: { requestsPerSecond: 1_000_000, burst: 1_000_000 } };
+
+function hitScenario({ name, size, workers, rateLimited }: HitOptions): Scenario {
+  const kinds: { kind: TargetKind; label: string; options?: Partial<TargetOptions> }[] = [
     { kind: 'ceiling', label: 'ceiling' },
     { kind: 'strata', label: 'strata' },
+    ...(rateLimited
+      ? [{ kind: 'strata' as const, label: 'strata+ratelimit', options: { security: BENCH_RATE_LIMIT } }]
+      : []),
     { kind: 'nginx', label: 'nginx' },
   ];
   if (workers === 1) kinds.push({ kind: 'varnish', label: 'varnish' });
@@ -58,7 +66,7 @@ async function runHit(
   ctx: BenchContext,
   options: HitOptions,
   title: string,
-  kinds: { kind: TargetKind; label: string }[],
+  kinds: { kind: TargetKind; label: string; options?: Partial<TargetOptions> }[],
 ): Promise<ScenarioReport> {
   const report = emptyReport(options.name, title, [
     col('target', 'target'),
@@ -134,7 +142,7 @@ async function runHit(
 }
 
 export const hitScenarios: Scenario[] = [
-  hitScenario({ name: 'hit-1k', size: '1k', workers: 1 }),
+  hitScenario({ name: 'hit-1k', size: '1k', workers: 1, rateLimited: true }),
   hitScenario({ name: 'hit-100k', size: '100k', workers: 1 }),
   hitScenario({ name: 'hit-1m', size: '1m', workers: 1 }),
   hitScenario({ name: 'hit-workers', size: '1k', workers: 2 }),

@@ -151,6 +151,8 @@ function stats(options: AdminOptions) {
   return {
     store: { ...view.store, memoryBytes: edge.store.memory.bytes },
     collapse: { pending: edge.collapse.size, waiters: edge.collapse.waiters },
+    // Per process: with workers, the primary's own view; metrics aggregate every worker.
+    security: Object.fromEntries(edge.sites.list.map((site) => [site.name, site.guard?.stats()])),
     purge: {
       ...view.purge,
       running: options.purge.pending,

@@ -20,6 +20,7 @@ import { type ConfigOverrides, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { createEdgeNode, type EdgeNode } from '../edge-node.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
+import { RATE_SYNC_MS, RateAggregator } from '../security/rate-share.ts';
 import { LockBroker } from './lock-broker.ts';
 import {
   CONFIG_ENV,
@@ -72,6 +73,15 @@ export async function runPrimary(config: Config, flags: PrimaryFlags = {}): Prom
     onGiveUp: (why) => void shutdown(why, 1),
   });
   const metrics = new MetricsGather(() => supervisor.workers);
+  let rates = new RateAggregator(config.sites);
+  // Keys over a node-wide rate limit, broadcast to every worker each interval.
+  const rateSync = setInterval(() => {
+    const over = rates.takeOver();
+    if (over.length === 0) return;
+    for (const worker of Object.values(cluster.workers ?? {}))
+      if (worker?.isConnected()) worker.send({ strata: 'rate-over', over });
+  }, RATE_SYNC_MS);
+  rateSync.unref();
   aggregateMetrics(node, metrics);
   let serving: string[] = [];
   cluster.on('message', (worker: Worker, message: unknown) => {
@@ -92,6 +102,8 @@ export async function runPrimary(config: Config, flags: PrimaryFlags = {}): Prom
         return supervisor.ready(worker);
       case 'metrics':
         return metrics.reply(message.id, message.metrics);
+      case 'rate-counts':
+        return rates.add(message.reports, Date.now());
     }
   });
 
@@ -112,6 +124,7 @@ export async function runPrimary(config: Config, flags: PrimaryFlags = {}): Prom
   process.on('SIGHUP', () => {
     if (stopping || replacing) return;
     running = reloaded(running, flags, log);
+    rates = new RateAggregator(running.sites); // the new workers start with fresh buckets too
     replacing = supervisor
       .replaceAll()
       .then(() => log.info({ workers: count }, 'workers replaced'))

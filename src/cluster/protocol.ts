@@ -6,6 +6,7 @@
 import type { FillPurge } from '../cache/collapse.ts';
 import type { StoredFreshness } from '../cache/policy/reuse.ts';
 import type { Config } from '../config/schema.ts';
+import type { RateCounts, RateOver } from '../security/rate-share.ts';
 
 /** A worker asks for the node-wide lock on a key (one origin fetch per cold key per node). */
 export interface AcquireMessage {
@@ -141,7 +142,20 @@ export interface MetricsReplyMessage {
   metrics: unknown[];
 }
 
+/** A worker's requests admitted per rate-limit key since its last report (every RATE_SYNC_MS). */
+export interface RateCountsMessage {
+  strata: 'rate-counts';
+  reports: RateCounts[];
+}
+
+/** To every worker: keys over their node-wide rate limit, refused until the time given. */
+export interface RateOverMessage {
+  strata: 'rate-over';
+  over: RateOver[];
+}
+
 export type WorkerMessage =
+  | RateCountsMessage
   | AcquireMessage
   | CancelMessage
   | ReleaseMessage
@@ -149,7 +163,7 @@ export type WorkerMessage =
   | CommittedMessage
   | ReadyMessage
   | MetricsReplyMessage;
-export type PrimaryMessage = LockMessage | ShutdownMessage | MetricsRequestMessage;
+export type PrimaryMessage = LockMessage | ShutdownMessage | MetricsRequestMessage | RateOverMessage;
 
 /** Environment variable carrying the worker's config (JSON) from the primary. */
 export const CONFIG_ENV = 'STRATA_WORKER_CONFIG';

@@ -6,6 +6,7 @@
 import type { Config } from '../config/schema.ts';
 import { createEdgeNode, type EdgeNode } from '../edge-node.ts';
 import { createLogger } from '../observability/logger.ts';
+import { RATE_SYNC_MS, RateShare } from '../security/rate-share.ts';
 import { ClusterCollapseTable, processChannel } from './cluster-collapse.ts';
 import {
   CONFIG_ENV,
@@ -27,7 +28,14 @@ export async function runWorker(): Promise<void> {
   if (config === null) throw new Error(`${CONFIG_ENV} is not set: this file runs as a cluster worker`);
   const log = createLogger({ level: config.logging.level });
   const collapse = new ClusterCollapseTable(config.cache.hitForPass, Date.now, processChannel(), 30_000);
-  const node = await createEdgeNode({ config, logger: log, upkeep: false, collapse });
+  const rateShare = new RateShare();
+  const node = await createEdgeNode({ config, logger: log, upkeep: false, collapse, rateShare });
+  // What this worker admitted per rate-limit key, reported for the node-wide buckets.
+  const rateSync = setInterval(() => {
+    const reports = rateShare.drain();
+    if (reports.length > 0) send({ strata: 'rate-counts', reports });
+  }, RATE_SYNC_MS);
+  rateSync.unref();
   collapse.timeoutMs = node.edge.collapseTimeoutMs;
   collapse.attach(node.store);
   const flush = setInterval(() => {
@@ -39,6 +47,7 @@ export async function runWorker(): Promise<void> {
     stopping ??= (async () => {
       log.info({ why }, 'worker draining');
       clearInterval(flush);
+      clearInterval(rateSync);
       await node.close();
       process.exit(0);
     })();
@@ -48,6 +57,7 @@ export async function runWorker(): Promise<void> {
     if (!isStrataMessage<PrimaryMessage>(message)) return;
     if (message.strata === 'shutdown') void stop('primary asked');
     else if (message.strata === 'metrics?') void replyMetrics(node, message.id);
+    else if (message.strata === 'rate-over') rateShare.apply(message.over);
   });
   // The primary drains every worker itself; a terminal's Ctrl-C reaches the whole group.
   process.on('SIGINT', () => {});

@@ -4,6 +4,7 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { securitySchema } from './security-schema.ts';
 import { parseDuration, parseListen, parseSize } from './units.ts';
 
 /** `10.0.0.5`, `10.0.0.0/8`, `::1`, `fd00::/8`. */
@@ -106,6 +107,7 @@ export const siteSchema = z.strictObject({
   grace: duration(
     'Stale-while-revalidate window for responses that carry no stale directive (0: off). RFC 5861.',
   ).default(0),
+  security: securitySchema.describe('Security at the edge for this site (docs/security.md).'),
 });
 
 export const cacheSchema = z
@@ -295,6 +297,37 @@ export const proxySchema = z
     requestBodyMinRate: size(
       'Bytes per second a streamed request body must average over every requestBodyTimeout window (0: any progress); slower is answered 408.',
     ).default(8 * 1024),
+    hideResponseHeaders: z
+      .array(z.string().transform((name) => name.toLowerCase()))
+      .default(['server', 'x-powered-by', 'x-aspnet-version', 'x-aspnetmvc-version'])
+      .describe('Origin response headers never delivered nor stored: they tell what runs behind the node.'),
+    maxConnections: z
+      .number()
+      .int()
+      .min(0)
+      .max(10_000_000)
+      .default(0)
+      .describe(
+        'Client connections a listener holds at once (0: no limit); past it new ones are closed at once.',
+      ),
+    maxRequestsPerConnection: z
+      .number()
+      .int()
+      .min(0)
+      .max(10_000_000)
+      .default(0)
+      .describe(
+        'Requests one client connection may carry (0: no limit); the last is answered with Connection: close.',
+      ),
+    maxConnectionsPerClient: z
+      .number()
+      .int()
+      .min(0)
+      .max(10_000_000)
+      .default(0)
+      .describe(
+        'Client connections one address holds at once per listener (0: no limit); past it new ones are closed.',
+      ),
     requestBodyBuffer: size(
       'Request bodies of known length up to this size are received whole before an origin connection is taken.',
     ).default(64 * 1024),

@@ -56,6 +56,10 @@ export interface RequestContext {
   closeHooked: boolean;
   /** Set while a fill this request leads is still being committed: the log waits for its insert result. */
   holdLog: boolean;
+  /** Set by guard: the request is forwarded unstored, never answered from cache (e.g. fat-request). */
+  passReason: string | undefined;
+  /** The security rule that acted on this request, for the access log (deny, rate-requests, poison-suspect, …). */
+  security: string | undefined;
   /** The client waits for 100 Continue before sending its body (sent once the request is accepted). */
   readonly expectsContinue: boolean;
 }
@@ -91,6 +95,8 @@ export function createContext(
     logged: false,
     closeHooked: false,
     holdLog: false,
+    passReason: undefined,
+    security: undefined,
     expectsContinue: req.headers.expect !== undefined && req.httpVersionMinor === 1,
   };
 }

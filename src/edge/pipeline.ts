@@ -21,11 +21,14 @@ import { appendVia, endToEndResponseHeaders } from '../http/headers.ts';
 import { formatCacheStatus } from '../observability/cache-status.ts';
 import { errorDetail } from '../origin/errors.ts';
 import type { OriginResponse } from '../origin/pool.ts';
+import type { ReflectionScanner } from '../security/poison.ts';
+import { carriesUnkeyedValues } from '../security/store-checks.ts';
 import { createContext, type RequestContext } from './context.ts';
 import type { Edge } from './edge.ts';
 import { type Combinable, combinable, combinePartial } from './phases/combine.ts';
 import { deliverStored } from './phases/deliver.ts';
 import { cameBack, fetchOrigin } from './phases/fetch.ts';
+import { admitToOrigin, guard, noteSecurity } from './phases/guard.ts';
 import { hash } from './phases/hash.ts';
 import { logRequest } from './phases/log.ts';
 import { type LookupOutcome, lookup } from './phases/lookup.ts';
@@ -55,7 +58,7 @@ export class Pipeline {
   handle = (req: IncomingMessage, res: ServerResponse): void => {
     const edge = this.edge;
     const ctx = createContext(req, res, edge.now(), this.scheme);
-    if (!receive(edge, ctx)) return this.#logOnClose(ctx);
+    if (!receive(edge, ctx) || !guard(edge, ctx)) return this.#logOnClose(ctx);
     hash(ctx);
     this.#route(ctx, 1);
   };
@@ -112,7 +115,8 @@ export class Pipeline {
 
   async #forward(ctx: RequestContext, found: LookupOutcome, attempt: number): Promise<void> {
     const edge = this.edge;
-    if (found.kind === 'uncacheable-method') return this.#pass(ctx, 'method');
+    if (found.kind === 'uncacheable-method')
+      return ctx.passReason ? this.#pass(ctx, 'bypass', ctx.passReason) : this.#pass(ctx, 'method');
     const headers = ctx.req.headers;
     // HEAD and Range misses are forwarded as they are, unless a fill of the key is running:
     // then they wait for it like any follower and are answered from the stored response.
@@ -136,10 +140,20 @@ export class Pipeline {
     const collapsible =
       !ranged &&
       headers.authorization === undefined &&
+      !(
+        ctx.site?.guard?.poisonCheck !== false &&
+        carriesUnkeyedValues(
+          headers,
+          ctx.host,
+          edge.trusted(ctx.clientAddress),
+          ctx.site?.guard?.poisonIgnore,
+        )
+      ) &&
       !edge.collapse.isHitForPass(ctx.storage) &&
       !cameBack(edge, ctx);
     const pending = collapsible ? edge.collapse.pending(ctx.storage) : undefined;
     if (pending !== undefined) return this.#follow(ctx, pending, found, fwd, attempt);
+    if (!admitToOrigin(edge, ctx)) return;
     const settle = collapsible ? edge.collapse.lead(ctx.storage) : () => {};
     const leading = collapsible ? edge.collapse.pending(ctx.storage)?.outcome : undefined;
     // Workers > 1: another worker may already lead this key (undefined in one process).
@@ -202,7 +216,8 @@ export class Pipeline {
       ctx.cacheStatus.detail = plan.reason;
       return this.#relay(ctx, response);
     }
-    ctx.cacheStatus.stored = true;
+    // A body still to be scanned for reflected values is not known storable when the head is sent.
+    ctx.cacheStatus.stored = plan.scanner === undefined;
     const writer = edge.store.createWriter(ctx.storage);
     const fill = new FillImpl(edge.store, writer, true);
     const clientHeaders = this.#fillHeaders(response);
@@ -225,15 +240,21 @@ export class Pipeline {
     ctx.holdLog = true;
     this.#readFill(ctx, fill, response.status, clientHeaders);
     try {
-      await this.#runFill(ctx, fill, response, plan.contentLength, (bodyWriter, last) =>
-        bodyWriter.commit(
-          plan.id,
-          plan.record,
-          last,
-          () =>
-            edge.store.purgeGeneration(ctx.storage) === generation &&
-            !(plan.record.range !== undefined && holdsFullEntry(edge, plan.id)),
-        ),
+      await this.#runFill(
+        ctx,
+        fill,
+        response,
+        plan.contentLength,
+        (bodyWriter, last) =>
+          bodyWriter.commit(
+            plan.id,
+            plan.record,
+            last,
+            () =>
+              edge.store.purgeGeneration(ctx.storage) === generation &&
+              !(plan.record.range !== undefined && holdsFullEntry(edge, plan.id)),
+          ),
+        plan.scanner,
       );
     } finally {
       if (collapsible) edge.collapse.release(ctx.storage, leading);
@@ -301,13 +322,20 @@ export class Pipeline {
     response: OriginResponse,
     contentLength: number | undefined,
     commit: Parameters<Fill['finish']>[0],
+    scanner?: ReflectionScanner,
   ): Promise<void> {
     const edge = this.edge;
     const maxObject = edge.config.cache.maxObjectSize;
     let tooLarge = false;
-    response.body.on('data', () => {
+    let reflected = false;
+    response.body.on('data', (chunk: Buffer) => {
       if (!tooLarge && fill.received > maxObject) {
         tooLarge = true;
+        fill.stopStoring();
+      }
+      // Cache poisoning: the body reflects an unkeyed request value; it reaches this client only.
+      if (scanner !== undefined && !reflected && scanner.scan(chunk)) {
+        reflected = true;
         fill.stopStoring();
       }
     });
@@ -323,6 +351,11 @@ export class Pipeline {
     }
     if (tooLarge) {
       ctx.insert = 'aborted-too-large';
+      return;
+    }
+    if (reflected) {
+      ctx.insert = 'not-storable:poison-suspect';
+      noteSecurity(edge, ctx, 'poison-suspect', 'not-stored');
       return;
     }
     const result = await fill.finish(commit);
@@ -506,6 +539,7 @@ export class Pipeline {
       fwd === 'method' ? 'pass' : fwd === 'bypass' ? 'bypass' : ctx.lookup === 'miss' ? 'miss' : 'pass';
     ctx.cacheStatus.fwd = fwd;
     if (detail) ctx.cacheStatus.detail = detail;
+    if (!admitToOrigin(this.edge, ctx)) return;
     let response: OriginResponse;
     try {
       response = await fetchOrigin(this.edge, ctx, { fill: false });
@@ -626,13 +660,19 @@ export class Pipeline {
           tags: plan.record.tags,
           done: finished,
         });
-        await this.#runFill(background, fill, response, plan.contentLength, (writer, last) =>
-          writer.commit(
-            plan.id,
-            plan.record,
-            last,
-            () => edge.store.purgeGeneration(ctx.storage) === generation,
-          ),
+        await this.#runFill(
+          background,
+          fill,
+          response,
+          plan.contentLength,
+          (writer, last) =>
+            writer.commit(
+              plan.id,
+              plan.record,
+              last,
+              () => edge.store.purgeGeneration(ctx.storage) === generation,
+            ),
+          plan.scanner,
         );
       })
       .catch((error: unknown) => {

@@ -1,6 +1,7 @@
 /** Host → site resolution: exact names first, then *.suffix wildcards, then the catch-all. */
 import type { SiteConfig } from '../config/schema.ts';
 import type { OriginPool } from '../origin/pool.ts';
+import type { SiteGuard } from '../security/site-guard.ts';
 
 export interface Site {
   readonly name: string;
@@ -8,23 +9,33 @@ export interface Site {
   readonly sortQuery: boolean;
   /** Site-level stale-while-revalidate for responses without stale directives (seconds). */
   readonly grace: number;
+  /** The site's security rules (the guard phase), when built. */
+  readonly guard?: SiteGuard | undefined;
 }
 
 export class SiteTable {
+  /** Every site, in configuration order. */
+  readonly list: Site[] = [];
   readonly #exact = new Map<string, Site>();
   readonly #wildcards: Array<[string, Site]> = [];
   #catchAll: Site | undefined;
   /** Recently resolved Host values (bounded): most requests repeat a few hosts. */
   readonly #recent = new Map<string, Site | undefined>();
 
-  constructor(sites: readonly SiteConfig[], pools: (site: SiteConfig) => OriginPool) {
+  constructor(
+    sites: readonly SiteConfig[],
+    pools: (site: SiteConfig) => OriginPool,
+    guards?: (site: SiteConfig) => SiteGuard,
+  ) {
     for (const config of sites) {
       const site: Site = {
         name: config.name,
         pool: pools(config),
         sortQuery: config.sortQuery,
         grace: Math.floor(config.grace / 1000),
+        guard: guards?.(config),
       };
+      this.list.push(site);
       for (const pattern of config.hosts) {
         if (pattern === '*') this.#catchAll ??= site;
         else if (pattern.startsWith('*.')) this.#wildcards.push([pattern.slice(1), site]);

@@ -5,6 +5,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { type ConnectionLimits, guardConnections } from './connection-guard.ts';
+import {
+  type ConnectionCaps,
+  type ConnectionCounter,
+  capConnections,
+  limitRequests,
+} from './connection-limit.ts';
 import { ALLOWED_METHODS } from './request-target.ts';
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -21,16 +27,23 @@ export interface ListenerOptions {
    * accepts the request, and CONNECT is answered 405.
    */
   connections?: ConnectionLimits;
+  /** Caps on open connections, in all and per client address (0: none). */
+  caps?: ConnectionCaps;
+  /** Requests one connection may carry (0: no limit); the last is answered with Connection: close. */
+  maxRequestsPerConnection?: number;
 }
 
 export interface Listener {
   readonly server: Server;
+  /** Open and refused connections (counted when caps are set). */
+  readonly connections: ConnectionCounter;
   readonly address: AddressInfo;
   close(): Promise<void>;
 }
 
 export async function startListener(options: ListenerOptions, handler: RequestHandler): Promise<Listener> {
-  const guarded = options.connections ? guardConnections(handler, options.connections) : handler;
+  const limited = limitRequests(handler, options.maxRequestsPerConnection ?? 0);
+  const guarded = options.connections ? guardConnections(limited, options.connections) : limited;
   const server = createServer(
     {
       maxHeaderSize: options.maxHeaderSize,
@@ -44,6 +57,7 @@ export async function startListener(options: ListenerOptions, handler: RequestHa
     },
     guarded,
   );
+  const connections = capConnections(server, options.caps ?? { max: 0, perClient: 0 });
   if (options.connections) {
     // RFC 9110 §10.1.1: 100 Continue is sent by the handler once it accepts the request;
     // any other expectation is answered 417 by node:http.
@@ -59,6 +73,7 @@ export async function startListener(options: ListenerOptions, handler: RequestHa
   });
   return {
     server,
+    connections,
     address: server.address() as AddressInfo,
     close: () => closeGracefully(server),
   };

@@ -16,12 +16,16 @@ export interface BodyLimits {
   idleTimeout: number;
   /** Bytes per second a streamed body must average over each window (0: any progress will do). */
   minRate: number;
+  /** Largest body; a streamed (chunked) body past it is cut and tooLarge() says so. */
+  maxBytes?: number;
 }
 
 export interface RequestBody {
   readonly stream: Readable;
   /** Whether the body ended because the client paused too long. */
   readonly timedOut: () => boolean;
+  /** Whether the body ended because it grew past `maxBytes`. */
+  readonly tooLarge: () => boolean;
 }
 
 export async function requestBody(req: IncomingMessage, limits: BodyLimits): Promise<RequestBody> {
@@ -29,15 +33,19 @@ export async function requestBody(req: IncomingMessage, limits: BodyLimits): Pro
   const length = declared === undefined ? Number.NaN : Number(declared);
   if (req.headers['transfer-encoding'] === undefined && length <= limits.bufferLimit) {
     const whole = await receiveWhole(req, length, limits.idleTimeout);
-    return { stream: Readable.from([whole]), timedOut: () => false };
+    return { stream: Readable.from([whole]), timedOut: () => false, tooLarge: () => false };
   }
-  const guard = new RateGuard(limits.idleTimeout, (limits.minRate * limits.idleTimeout) / 1000);
+  const guard = new RateGuard(
+    limits.idleTimeout,
+    (limits.minRate * limits.idleTimeout) / 1000,
+    limits.maxBytes ?? Number.POSITIVE_INFINITY,
+  );
   // The origin request sees a client that went away as the body failing; the error itself
   // is reported there, never as an unhandled 'error' event (which would end the process).
   guard.on('error', ignore);
   req.on('error', (error) => guard.destroy(error));
   req.pipe(guard);
-  return { stream: guard, timedOut: () => guard.expired };
+  return { stream: guard, timedOut: () => guard.expired, tooLarge: () => guard.overLimit };
 }
 
 function ignore(): void {}
@@ -84,13 +92,17 @@ function receiveWhole(req: IncomingMessage, length: number, idleTimeout: number)
  */
 class RateGuard extends Transform {
   expired = false;
+  overLimit = false;
   #received = 0;
+  #total = 0;
   readonly #minBytes: number;
+  readonly #maxBytes: number;
   readonly #timer: NodeJS.Timeout;
 
-  constructor(window: number, minBytes: number) {
+  constructor(window: number, minBytes: number, maxBytes: number) {
     super();
     this.#minBytes = Math.max(1, minBytes);
+    this.#maxBytes = maxBytes;
     this.#timer = setTimeout(() => this.#check(), window);
     this.#timer.unref();
   }
@@ -108,6 +120,12 @@ class RateGuard extends Transform {
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.#received += chunk.length;
+    this.#total += chunk.length;
+    if (this.#total > this.#maxBytes) {
+      this.overLimit = true;
+      callback(new EdgeError('EDGE_ERR_CLIENT_BODY_TOO_LARGE', 'request body too large'));
+      return;
+    }
     callback(null, chunk);
   }
 

@@ -84,6 +84,18 @@ export function createMetrics() {
       labelNames: ['peer'] as const,
       registers: [registry],
     }),
+    security: new Counter({
+      name: 'strata_security_actions_total',
+      help: 'Security rules that acted, by rule (deny, country, block, url-length, header-count, header-bytes, body-size, rate-requests, rate-origin, poison-suspect, deception, fat-request) and action (refused, not-stored, passed).',
+      labelNames: ['rule', 'action'] as const,
+      registers: [registry],
+    }),
+    connectionsRefused: new Counter({
+      name: 'strata_connections_refused_total',
+      help: 'Client connections closed on accept for a cap (proxy.maxConnections: max, proxy.maxConnectionsPerClient: per-client).',
+      labelNames: ['cap'] as const,
+      registers: [registry],
+    }),
     storeBytes: new Gauge({
       name: 'strata_store_bytes',
       help: 'Bytes accounted to stored entries.',
@@ -98,6 +110,7 @@ export function createMetrics() {
   // Label children bound once: labels() hashes its arguments on every call.
   const lookupChildren = new Map<string, ReturnType<typeof metrics.lookups.labels>>();
   const bytesChildren = new Map<string, ReturnType<typeof metrics.bytesServed.labels>>();
+  const securityChildren = new Map<string, ReturnType<typeof metrics.security.labels>>();
   return {
     ...metrics,
     lookupsBy(result: string) {
@@ -105,6 +118,15 @@ export function createMetrics() {
       if (child === undefined) {
         child = metrics.lookups.labels(result);
         lookupChildren.set(result, child);
+      }
+      return child;
+    },
+    securityBy(rule: string, action: string) {
+      const name = `${rule} ${action}`;
+      let child = securityChildren.get(name);
+      if (child === undefined) {
+        child = metrics.security.labels(rule, action);
+        securityChildren.set(name, child);
       }
       return child;
     },

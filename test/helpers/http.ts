@@ -17,6 +17,8 @@ export interface RequestOptions {
   agent?: Agent;
   /** Send this request target as is (URL parsing would normalize dot segments and quotes). */
   rawPath?: string;
+  /** Send from this loopback address (127.0.0.2, 127.0.0.3, …) to act as another client. */
+  localAddress?: string;
 }
 
 export function request(url: string, options: RequestOptions = {}): Promise<TestResponse> {
@@ -30,6 +32,7 @@ export function request(url: string, options: RequestOptions = {}): Promise<Test
         method: options.method ?? 'GET',
         headers: options.headers,
         agent: options.agent ?? false,
+        ...(options.localAddress ? { localAddress: options.localAddress } : {}),
       },
       (res) => {
         const chunks: Buffer[] = [];

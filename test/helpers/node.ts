@@ -24,6 +24,8 @@ export interface TestNodeOptions {
   config?: Partial<ConfigInput>;
   dir?: string;
   cache?: Record<string, unknown>;
+  /** GeoIP lookup for country rules. */
+  geo?: import('../../src/security/ip-rules.ts').GeoLookup;
   /** A logger of the test's own (default: silent). */
   logger?: import('pino').Logger;
 }
@@ -45,6 +47,7 @@ export async function startNode(options: TestNodeOptions): Promise<TestNode> {
     config: result.config,
     logger: options.logger ?? pino({ level: 'silent' }),
     ...(options.now ? { now: options.now } : {}),
+    ...(options.geo ? { geo: options.geo } : {}),
   });
   const url = `http://${node.addresses[0]}`;
   return {

@@ -13,8 +13,11 @@ export interface Served {
   exited: Promise<number | null>;
 }
 
-/** Starts the node with 2 workers in front of `originUrl`, its cache under `dir`. */
-export async function serve(originUrl: string, dir: string): Promise<Served> {
+/**
+ * Starts the node with 2 workers in front of `originUrl`, its cache under `dir`; with
+ * `configFile`, sites and origins come from that file instead.
+ */
+export async function serve(originUrl: string, dir: string, configFile?: string): Promise<Served> {
   const child = spawn(
     process.execPath,
     [
@@ -24,8 +27,7 @@ export async function serve(originUrl: string, dir: string): Promise<Served> {
       '2',
       '--listen',
       '127.0.0.1:0',
-      '--origin',
-      originUrl,
+      ...(configFile ? ['--config', configFile] : ['--origin', originUrl]),
       '--cache-dir',
       join(dir, 'cache'),
       '--admin-listen',

@@ -160,12 +160,14 @@ export async function fetchOrigin(
   const refused = refusal(edge, ctx);
   if (refused !== undefined) throw refused;
   const method = options.method ?? ctx.method;
-  const withBody = method !== 'GET' && method !== 'HEAD' && hasBody(ctx);
+  // A pass forwards the body it has (a fat GET included: guard keeps it away from the cache).
+  const withBody = !options.fill && method === ctx.method && hasBody(ctx);
   const body = withBody
     ? await requestBody(ctx.req, {
         bufferLimit: edge.config.proxy.requestBodyBuffer,
         idleTimeout: edge.config.proxy.requestBodyTimeout,
         minRate: edge.config.proxy.requestBodyMinRate,
+        maxBytes: ctx.site?.guard?.maxBodySize,
       })
     : undefined;
   try {
@@ -179,6 +181,7 @@ export async function fetchOrigin(
     });
   } catch (error) {
     if (body?.timedOut()) throw new EdgeError('EDGE_ERR_CLIENT_BODY_TIMEOUT', 'request body too slow');
+    if (body?.tooLarge()) throw new EdgeError('EDGE_ERR_CLIENT_BODY_TOO_LARGE', 'request body too large');
     // The client went away before its body ended: not the origin's failure.
     if (body !== undefined && !ctx.req.complete && ctx.req.destroyed) {
       throw new EdgeError('EDGE_ERR_CLIENT_BAD_REQUEST', 'request body incomplete', { cause: error });

@@ -30,6 +30,7 @@ export function logRequest(edge: Edge, ctx: RequestContext, answered = false): v
       complete: answered || res.writableFinished,
       client: ctx.clientAddress,
       err: ctx.error?.code,
+      security: ctx.security,
     },
     'request completed',
   );

@@ -21,7 +21,8 @@ const MISS: LookupOutcome = { kind: 'miss', reason: 'miss' };
 const VARY_MISS: LookupOutcome = { kind: 'miss', reason: 'vary-miss' };
 
 export function lookup(edge: Edge, ctx: RequestContext): LookupOutcome {
-  if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return UNCACHEABLE_METHOD;
+  if ((ctx.method !== 'GET' && ctx.method !== 'HEAD') || ctx.passReason !== undefined)
+    return UNCACHEABLE_METHOD;
   const found = edge.store.lookup(ctx.storage, ctx.req.headers);
   if (found.kind === 'miss') return MISS;
   if (found.kind === 'vary-miss') return VARY_MISS;

@@ -16,8 +16,11 @@ import { parseVary, secondaryKey } from '../../cache/policy/vary.ts';
 import { type EntryRecord, RECORD_VERSION } from '../../cache/record.ts';
 import { appendVia, endToEndResponseHeaders } from '../../http/headers.ts';
 import type { OriginResponse } from '../../origin/pool.ts';
+import type { ReflectionScanner } from '../../security/poison.ts';
+import { checkStore } from '../../security/store-checks.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
+import { noteSecurity } from './guard.ts';
 
 /** Fields never stored: recomputed on delivery, or ours to add. */
 const NOT_STORED: ReadonlySet<string> = new Set(['content-length', 'age', 'date-received']);
@@ -29,6 +32,8 @@ export type StorePlan =
       id: string;
       record: Omit<EntryRecord, 'bodyId' | 'chunks' | 'size'>;
       contentLength: number | undefined;
+      /** Watches the body for reflected unkeyed request values (cache poisoning); stops the store if found. */
+      scanner?: ReflectionScanner | undefined;
     };
 
 /** The freshness part of a record, from a response's header fields (also used after a 304). */
@@ -115,6 +120,21 @@ export function planStore(
     serverErrors: edge.config.cache.maxErrorTtl > 0,
   });
   if (!verdict.storable) return { storable: false, reason: verdict.reason };
+  const guard = ctx.site?.guard;
+  const checked = checkStore({
+    path: ctx.path,
+    host: ctx.host,
+    requestHeaders: ctx.req.headers,
+    trusted: edge.trusted(ctx.clientAddress),
+    responseHeaders: response.headers,
+    poisonCheck: guard?.poisonCheck ?? true,
+    poisonIgnore: guard?.poisonIgnore,
+    deceptionCheck: guard?.deceptionCheck ?? true,
+  });
+  if (checked.reason !== undefined) {
+    noteSecurity(edge, ctx, checked.reason, 'not-stored');
+    return { storable: false, reason: checked.reason };
+  }
   const lengthHeader = headers['content-length'];
   const contentLength =
     lengthHeader !== undefined && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
@@ -147,5 +167,11 @@ export function planStore(
   };
   if (verdict.noCache) record.noCache = true;
   if (range) record.range = range;
-  return { storable: true, id: variantKey(ctx.storage, secondary), record, contentLength };
+  return {
+    storable: true,
+    id: variantKey(ctx.storage, secondary),
+    record,
+    contentLength,
+    scanner: checked.scanner,
+  };
 }

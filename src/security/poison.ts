@@ -1,0 +1,169 @@
+/**
+ * Cache poisoning guard: a response is not stored when it reflects the value of a request
+ * header that is not part of the cache key — an origin that builds a script URL from
+ * X-Forwarded-Host (or any unkeyed header) must not turn one request into every user's page.
+ * Pure functions and a small scanner; no I/O.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import { FORWARDING_CLAIMS, REQUEST_REWRITES } from '../http/headers.ts';
+
+/** Bytes of a body searched for reflected values. */
+export const SCAN_BYTES = 64 * 1024;
+/** Values shorter than this are not searched (too likely to appear by chance). */
+const MIN_VALUE = 4;
+
+/**
+ * Fields every browser or client sends with ordinary values, the validators and ranges the
+ * node handles itself, and the fields the node sets or overwrites: their values are default,
+ * not a claim to check.
+ */
+const ORDINARY: ReadonlySet<string> = new Set([
+  'host',
+  'accept',
+  'accept-encoding',
+  'accept-language',
+  'accept-charset',
+  'user-agent',
+  'connection',
+  'keep-alive',
+  'cache-control',
+  'pragma',
+  'if-none-match',
+  'if-modified-since',
+  'if-match',
+  'if-unmodified-since',
+  'if-range',
+  'range',
+  'referer',
+  'origin',
+  'cookie',
+  'authorization',
+  'content-length',
+  'content-type',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'expect',
+  'upgrade-insecure-requests',
+  'dnt',
+  'priority',
+  'purpose',
+  'save-data',
+  'via',
+  'cdn-loop',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'forwarded',
+  'x-requested-with',
+  'surrogate-capability',
+  // Tracing and request ids: unique per request, and origins echo them back by design.
+  'traceparent',
+  'tracestate',
+  'baggage',
+  'b3',
+  'x-b3-traceid',
+  'x-b3-spanid',
+  'x-b3-parentspanid',
+  'x-b3-sampled',
+  'x-request-id',
+  'x-correlation-id',
+  'request-id',
+  'x-amzn-trace-id',
+  'x-cloud-trace-context',
+]);
+
+const NONE: ReadonlySet<string> = new Set();
+
+/** Forwarding claims the node drops or overwrites for untrusted peers (trusted ones pass them on). */
+const CLAIMS: ReadonlySet<string> = new Set(['x-forwarded-host', ...FORWARDING_CLAIMS]);
+/** Never forwarded on a request whose answer may be stored. */
+const REWRITES: ReadonlySet<string> = new Set(REQUEST_REWRITES);
+
+/**
+ * The values of unkeyed, non-default request fields that reach the origin on a fill: forwarding
+ * claims of trusted peers that differ from what the node would send, and any field outside the
+ * ordinary ones (and outside `vary`, which is keyed). Empty for an ordinary request.
+ */
+export function unkeyedValues(
+  headers: IncomingHttpHeaders,
+  host: string,
+  trusted: boolean,
+  vary: readonly string[] = [],
+  ignore: ReadonlySet<string> = NONE,
+): string[] {
+  let values: string[] | undefined;
+  for (const name in headers) {
+    if (ORDINARY.has(name) || REWRITES.has(name) || name.startsWith('sec-') || vary.includes(name)) continue;
+    if (ignore.has(name)) continue;
+    if (CLAIMS.has(name) && !trusted) continue; // dropped or overwritten before the origin sees it
+    const raw = headers[name];
+    for (const value of Array.isArray(raw) ? raw : [raw]) {
+      if (value === undefined || value.length < MIN_VALUE) continue;
+      if (name === 'x-forwarded-host' && value.toLowerCase() === host.toLowerCase()) continue;
+      values ??= [];
+      values.push(value);
+    }
+  }
+  return values ?? [];
+}
+
+/** Whether a response header value reflects one of `values` (case-insensitive). */
+export function reflectedInHeaders(
+  values: readonly string[],
+  headers: Record<string, string | string[] | undefined>,
+): boolean {
+  if (values.length === 0) return false;
+  const lower = values.map((value) => value.toLowerCase());
+  for (const name in headers) {
+    const raw = headers[name];
+    for (const field of Array.isArray(raw) ? raw : [raw]) {
+      if (field === undefined) continue;
+      const text = field.toLowerCase();
+      for (const value of lower) if (text.includes(value)) return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * Watches the first SCAN_BYTES of a response body for any of `values` (across chunk
+ * boundaries, case-insensitive for ASCII).
+ */
+export class ReflectionScanner {
+  readonly #needles: Buffer[];
+  readonly #overlap: number;
+  #tail: Buffer = Buffer.alloc(0);
+  #seen = 0;
+  found = false;
+
+  constructor(values: readonly string[]) {
+    this.#needles = values.map((value) => Buffer.from(value.toLowerCase()));
+    this.#overlap = Math.max(0, ...this.#needles.map((needle) => needle.length - 1));
+  }
+
+  /** Feeds the next body chunk; true once a value was found (within the scanned bytes). */
+  scan(chunk: Buffer): boolean {
+    if (this.found || this.#seen >= SCAN_BYTES) return this.found;
+    const part = chunk.subarray(0, SCAN_BYTES - this.#seen);
+    this.#seen += part.length;
+    const window = lowerAscii(this.#tail.length > 0 ? Buffer.concat([this.#tail, part]) : part);
+    for (const needle of this.#needles) {
+      if (window.indexOf(needle) !== -1) {
+        this.found = true;
+        return true;
+      }
+    }
+    this.#tail = Buffer.from(window.subarray(Math.max(0, window.length - this.#overlap)));
+    return false;
+  }
+}
+
+function lowerAscii(bytes: Buffer): Buffer {
+  const out = Buffer.from(bytes);
+  for (let i = 0; i < out.length; i++) {
+    const byte = out[i]!;
+    if (byte >= 65 && byte <= 90) out[i] = byte + 32;
+  }
+  return out;
+}

@@ -1,0 +1,229 @@
+import assert from 'node:assert/strict';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import { startNode, type TestNode } from '../helpers/node.ts';
+import { respond, startOrigin, type TestOrigin } from '../helpers/origin.ts';
+import { rawExchange } from '../helpers/raw.ts';
+
+const CACHED = { 'cache-control': 'max-age=600' };
+const LONG = `/shop/${'p'.repeat(60)}/${'q'.repeat(40)}/index.html`;
+
+/** An origin that builds its script URL from X-Forwarded-Host, as frameworks behind proxies do. */
+function scriptPage(req: IncomingMessage, res: ServerResponse): void {
+  const host = req.headers['x-forwarded-host'] ?? req.headers.host;
+  res.writeHead(200, { ...CACHED, 'content-type': 'text/html' });
+  res.end(
+    `<html><head><script src="https://${host}/static/app.js"></script></head><body>${'x'.repeat(2000)}</body></html>`,
+  );
+}
+
+/** Reflects an unkeyed custom header deep in a body of about 40 KiB (past the first chunk). */
+function themed(req: IncomingMessage, res: ServerResponse): void {
+  const theme = req.headers['x-theme'] ?? 'light';
+  res.writeHead(200, { ...CACHED, 'content-type': 'text/html' });
+  res.write(`<html><body>${'y'.repeat(30_000)}`);
+  setTimeout(() => res.end(`<link rel=stylesheet href="/themes/${theme}.css"></body></html>`), 5);
+}
+
+async function securityCount(edge: TestNode, rule: string): Promise<number> {
+  const text = await edge.node.metrics.registry.getSingleMetricAsString('strata_security_actions_total');
+  const match = new RegExp(`rule="${rule}",action="[a-z-]+"} (\\d+)`).exec(text);
+  return match ? Number(match[1]) : 0;
+}
+
+describe('cache poisoning', () => {
+  let origin: TestOrigin;
+  let edge: TestNode;
+
+  before(async () => {
+    origin = await startOrigin({
+      '/home': scriptPage,
+      [LONG]: scriptPage,
+      '/themed': themed,
+      '/echo-id': (req, res) => {
+        res.writeHead(200, {
+          ...CACHED,
+          'content-type': 'text/plain',
+          'x-request-id': String(req.headers['x-request-id']),
+        });
+        res.end('echoed\n');
+      },
+      '/plain': respond(200, { ...CACHED, 'content-type': 'text/plain' }, 'plain page\n'),
+      '/redirect': (req, res) => {
+        res.writeHead(302, {
+          ...CACHED,
+          location: `https://${req.headers['x-forwarded-host'] ?? req.headers.host}/login`,
+        });
+        res.end();
+      },
+      '/search': (req, res) => {
+        const query = new URL(req.url ?? '/', 'http://x').searchParams.get('utm_content') ?? '';
+        res.writeHead(200, { ...CACHED, 'content-type': 'text/html' });
+        res.end(`<p>campaign: ${query}</p>`);
+      },
+      // The helper has read the body already: it is the last request seen.
+      '/fat': (_req, res) => {
+        res.writeHead(200, { ...CACHED, 'content-type': 'text/plain' });
+        res.end(`body=${origin.requests.at(-1)!.body.toString()}`);
+      },
+    });
+    edge = await startNode({ origin: origin.url, config: { proxy: { trustedProxies: ['127.0.0.2'] } } });
+  });
+  after(async () => {
+    await edge.close();
+    await origin.close();
+  });
+
+  for (const path of ['/home', LONG]) {
+    it(`does not store a page whose script URL reflects a trusted proxy's X-Forwarded-Host (${path.length} chars)`, async () => {
+      const poisoned = await edge.get(path, {
+        localAddress: '127.0.0.2',
+        headers: { 'x-forwarded-host': 'evil.example' },
+      });
+      assert.equal(poisoned.status, 200);
+      assert.match(
+        poisoned.text,
+        /https:\/\/evil\.example\/static\/app\.js/,
+        'the proxy asked for it and gets it',
+      );
+      assert.doesNotMatch(String(poisoned.headers['cache-status']), /stored/);
+      const clean = await edge.get(path, { localAddress: '127.0.0.3' });
+      assert.match(String(clean.headers['cache-status']), /^strata; fwd=miss/);
+      assert.doesNotMatch(clean.text, /evil/);
+      assert.match(clean.text, /src="https:\/\/127\.0\.0\.1:\d+\/static\/app\.js"/);
+      const again = await edge.get(path, { localAddress: '127.0.0.3' });
+      assert.match(String(again.headers['cache-status']), /^strata; hit/);
+      assert.equal(origin.count(path), 2);
+    });
+  }
+
+  it('does not store a response whose headers reflect an unkeyed value (detail=poison-suspect)', async () => {
+    const before = await securityCount(edge, 'poison-suspect');
+    const res = await edge.get('/redirect', {
+      localAddress: '127.0.0.2',
+      headers: { 'x-forwarded-host': 'evil.example' },
+    });
+    assert.equal(res.status, 302);
+    assert.match(String(res.headers['cache-status']), /detail=poison-suspect/);
+    const clean = await edge.get('/redirect');
+    assert.equal(clean.headers.location?.includes('evil'), false);
+    assert.match(String(clean.headers['cache-status']), /fwd=miss; fwd-status=302; stored/);
+    assert.equal(origin.count('/redirect'), 2);
+    assert.equal(await securityCount(edge, 'poison-suspect'), before + 1);
+  });
+
+  it('does not store a body reflecting an unkeyed custom header from any client, past the first chunk', async () => {
+    const poisoned = await edge.get('/themed', { headers: { 'x-theme': '"><script>alert(1)</script>' } });
+    assert.match(poisoned.text, /<script>alert\(1\)<\/script>/);
+    const clean = await edge.get('/themed');
+    assert.match(String(clean.headers['cache-status']), /fwd=miss/);
+    assert.match(clean.text, /themes\/light\.css/);
+    assert.equal(origin.count('/themed'), 2);
+  });
+
+  it('stores as usual when an unkeyed header is not reflected', async () => {
+    const first = await edge.get('/plain', { headers: { 'x-debug-trace': 'abcdef-123456' } });
+    assert.equal(first.text, 'plain page\n');
+    const second = await edge.get('/plain');
+    assert.match(String(second.headers['cache-status']), /^strata; hit/);
+    assert.equal(origin.count('/plain'), 1);
+  });
+
+  it('stores a response echoing the request id (tracing ids are not claims)', async () => {
+    const first = await edge.get('/echo-id', {
+      headers: { 'x-request-id': 'req-0f3a9c', traceparent: '00-4bf92f35-00f067aa-01' },
+    });
+    assert.match(String(first.headers['cache-status']), /stored/);
+    const second = await edge.get('/echo-id', { headers: { 'x-request-id': 'req-77d2e1' } });
+    assert.match(String(second.headers['cache-status']), /^strata; hit/);
+    assert.equal(origin.count('/echo-id'), 1);
+  });
+
+  it('keeps a reflected query parameter under its own key: the clean URL is never poisoned', async () => {
+    const evil = await edge.get('/search?utm_content=%3Cscript%3Eevil%3C/script%3E');
+    assert.match(evil.text, /evil/);
+    const clean = await edge.get('/search');
+    assert.match(String(clean.headers['cache-status']), /fwd=uri-miss|fwd=miss/);
+    assert.equal(clean.text, '<p>campaign: </p>');
+    assert.equal(origin.count('/search'), 1, 'the clean URL was fetched on its own');
+  });
+
+  it('passes a GET with a body (fat GET): never answered from cache nor stored', async () => {
+    const primed = await edge.get('/fat');
+    assert.equal(primed.text, 'body=');
+    const fat = await edge.get('/fat', {
+      body: 'callback=evil',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': '13' },
+    });
+    assert.equal(fat.status, 200);
+    assert.match(String(fat.headers['cache-status']), /fwd=bypass.*detail=fat-request/);
+    assert.equal(fat.text, 'body=callback=evil', 'forwarded as it is');
+    const after = await edge.get('/fat');
+    assert.match(String(after.headers['cache-status']), /^strata; hit/);
+    assert.equal(after.text, 'body=', 'the stored response is the clean one');
+    assert.equal(origin.count('/fat'), 2);
+  });
+
+  it('passes a chunked GET too, its body forwarded, and keeps the stored entry clean', async () => {
+    const { text } = await rawExchange(
+      Number(new URL(edge.url).port),
+      'GET /fat HTTP/1.1\r\nHost: a.example\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n9\r\ncb=chunky\r\n0\r\n\r\n',
+    );
+    assert.match(text, /^HTTP\/1\.1 200 /);
+    assert.match(text, /fwd=bypass; fwd-status=200; detail=fat-request/);
+    assert.match(text, /\r\nbody=cb=chunky\r\n/);
+    assert.equal((await edge.get('/fat')).text, 'body=');
+  });
+});
+
+describe('cache deception', () => {
+  let origin: TestOrigin;
+  let edge: TestNode;
+  const privatePage = respond(
+    200,
+    { ...CACHED, 'content-type': 'text/html; charset=utf-8' },
+    '<h1>Account of alice</h1>',
+  );
+  const confusing = [
+    '/account/x.css',
+    '/account;x.css',
+    '/account%2Fx.css',
+    `/account/settings/${'n'.repeat(90)}/x.css?v=1`,
+    '/account/avatar.png',
+    '/api/me.json',
+  ];
+
+  before(async () => {
+    const routes: Record<string, ReturnType<typeof respond>> = {
+      '/style.css': respond(200, { ...CACHED, 'content-type': 'text/css' }, 'body{}'),
+      '/app.JS': respond(200, { ...CACHED, 'content-type': 'application/javascript; charset=utf-8' }, 'x()'),
+    };
+    for (const path of confusing) routes[path.split('?')[0]!] = privatePage;
+    origin = await startOrigin(routes);
+    edge = await startNode({ origin: origin.url });
+  });
+  after(async () => {
+    await edge.close();
+    await origin.close();
+  });
+
+  for (const path of confusing) {
+    it(`does not store ${path.slice(0, 40)}… answered text/html (detail=deception)`, async () => {
+      const first = await edge.get(path);
+      assert.equal(first.status, 200);
+      assert.match(String(first.headers['cache-status']), /detail=deception/);
+      const second = await edge.get(path);
+      assert.match(String(second.headers['cache-status']), /fwd=miss/);
+      assert.equal(origin.count(path), 2);
+    });
+  }
+
+  it('stores /style.css answered text/css and /app.JS answered application/javascript', async () => {
+    for (const path of ['/style.css', '/app.JS']) {
+      await edge.get(path);
+      const second = await edge.get(path);
+      assert.match(String(second.headers['cache-status']), /^strata; hit/);
+      assert.equal(origin.count(path), 1);
+    }
+  });
+});

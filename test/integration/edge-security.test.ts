@@ -1,0 +1,393 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { networksLookup } from '../../src/security/ip-rules.ts';
+import { createClock } from '../helpers/clock.ts';
+import { startNode, type TestNode } from '../helpers/node.ts';
+import { respond, startOrigin, type TestOrigin } from '../helpers/origin.ts';
+import { rawExchange } from '../helpers/raw.ts';
+
+const LONG = `/catalog/${'x'.repeat(60)}/${'y'.repeat(40)}/item.html?variant=${'z'.repeat(30)}`;
+const CACHED = { 'cache-control': 'max-age=600', 'content-type': 'text/plain' };
+
+function site(security: Record<string, unknown>) {
+  return { sites: [{ name: 'default', hosts: ['*'], origins: ['origin'], security }] };
+}
+
+describe('rate limit on all requests (GCRA per client address)', () => {
+  let origin: TestOrigin;
+  let edge: TestNode;
+  const clock = createClock();
+
+  before(async () => {
+    origin = await startOrigin({
+      '/page': respond(200, CACHED, 'page\n'),
+      [LONG.split('?')[0]!]: respond(200, CACHED, 'long\n'),
+    });
+    edge = await startNode({
+      origin: origin.url,
+      now: clock.now,
+      config: {
+        ...site({ rateLimit: { requestsPerSecond: 2, burst: 3 }, allow: ['127.0.0.9'] }),
+        proxy: { trustedProxies: ['127.0.0.8'] },
+      },
+    });
+  });
+  after(async () => {
+    await edge.close();
+    await origin.close();
+  });
+
+  it('answers a client past its burst 429 with Retry-After and RateLimit fields, while another address is unaffected', async () => {
+    const from = '127.0.0.2';
+    for (let i = 0; i < 3; i++) {
+      const ok = await edge.get(LONG, { localAddress: from });
+      assert.equal(ok.status, 200, `request ${i + 1} within the burst`);
+    }
+    const refused = await edge.get(LONG, { localAddress: from });
+    assert.equal(refused.status, 429);
+    assert.equal(refused.headers['retry-after'], '1');
+    assert.equal(refused.headers['ratelimit-policy'], '"requests";q=3;w=2');
+    assert.match(String(refused.headers.ratelimit), /^"requests";r=0;t=1$/);
+    assert.equal(refused.headers['cache-control'], 'no-store');
+    assert.match(refused.text, /too many requests/);
+    const other = await edge.get(LONG, { localAddress: '127.0.0.3' });
+    assert.equal(other.status, 200);
+    assert.match(String(other.headers['cache-status']), /hit/);
+    assert.equal(origin.count(LONG), 1, 'one fill; the rest were hits or refused');
+    const counted = await edge.node.metrics.registry.getSingleMetricAsString('strata_security_actions_total');
+    assert.match(counted, /rule="rate-requests",action="refused"} 1/);
+  });
+
+  it('admits the client again once time has refilled its bucket', async () => {
+    const from = '127.0.0.4';
+    for (let i = 0; i < 3; i++) assert.equal((await edge.get('/page', { localAddress: from })).status, 200);
+    assert.equal((await edge.get('/page', { localAddress: from })).status, 429);
+    clock.advance(0.5); // one interval at 2/s
+    assert.equal((await edge.get('/page', { localAddress: from })).status, 200);
+    assert.equal((await edge.get('/page', { localAddress: from })).status, 429);
+  });
+
+  it('exempts allow-listed networks and trusted proxies', async () => {
+    for (const from of ['127.0.0.9', '127.0.0.8']) {
+      for (let i = 0; i < 8; i++) assert.equal((await edge.get('/page', { localAddress: from })).status, 200);
+    }
+  });
+});
+
+describe('origin-bound rate limit (cache-aware)', () => {
+  let origin: TestOrigin;
+  let edge: TestNode;
+  const clock = createClock();
+
+  before(async () => {
+    origin = await startOrigin({
+      '/search': respond(200, CACHED, 'results\n'),
+      '/hot': respond(200, CACHED, 'hot\n'),
+    });
+    edge = await startNode({
+      origin: origin.url,
+      now: clock.now,
+      config: site({ originLimit: { requestsPerSecond: 1, burst: 2 } }),
+    });
+  });
+  after(async () => {
+    await edge.close();
+    await origin.close();
+  });
+
+  it('throttles cache-busting query strings and forced reloads while the client still gets hits', async () => {
+    const from = '127.0.0.5';
+    assert.equal((await edge.get('/hot', { localAddress: from })).status, 200); // 1 origin-bound
+    const before = origin.count();
+    const statuses: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const busted = await edge.get(`/search?q=${i}-${'r'.repeat(100)}`, { localAddress: from });
+      statuses.push(busted.status);
+    }
+    assert.deepEqual(statuses.filter((s) => s === 200).length, 1, 'burst of 2: the /hot fill and one search');
+    const refused = await edge.get('/search?q=again', { localAddress: from });
+    assert.equal(refused.status, 429);
+    assert.equal(refused.headers['ratelimit-policy'], '"origin";q=2;w=2');
+    assert.ok(refused.headers['retry-after']);
+    const reload = await edge.get('/hot', { localAddress: from, headers: { 'cache-control': 'no-cache' } });
+    assert.equal(reload.status, 429, 'client no-cache goes to the origin: counted');
+    for (let i = 0; i < 20; i++) {
+      const hit = await edge.get('/hot', { localAddress: from });
+      assert.equal(hit.status, 200);
+      assert.match(String(hit.headers['cache-status']), /^strata; hit/);
+    }
+    assert.equal(origin.count() - before, 1, 'one search reached the origin');
+    const other = await edge.get('/search?q=other', { localAddress: '127.0.0.6' });
+    assert.equal(other.status, 200, 'another client has its own budget');
+  });
+});
+
+describe('address, country and content rules', () => {
+  let origin: TestOrigin;
+  let edge: TestNode;
+
+  before(async () => {
+    origin = await startOrigin({
+      '/page': respond(200, CACHED, 'page\n'),
+      '/admin/panel': respond(200, CACHED, 'admin\n'),
+    });
+    const geo = networksLookup([
+      { cidr: '127.0.0.2/32', country: 'DE', region: 'EU' },
+      { cidr: '127.0.0.3/32', country: 'US' },
+      { cidr: '127.0.0.4/32', country: 'FR', region: 'EU' },
+    ]);
+    edge = await startNode({
+      origin: origin.url,
+      geo,
+      config: site({
+        deny: ['127.0.0.7', '127.0.0.64/26'],
+        allow: ['127.0.0.1', '127.0.0.65'],
+        countries: { allow: ['EU'] },
+        block: [{ path: '/admin' }, { methods: ['POST'], contentTypes: ['application/xml'] }],
+      }),
+    });
+  });
+  after(async () => {
+    await edge.close();
+    await origin.close();
+  });
+
+  it('refuses a denied address 403 with a clear body and never asks the origin', async () => {
+    const denied = await edge.get('/page', { localAddress: '127.0.0.7' });
+    assert.equal(denied.status, 403);
+    assert.equal(denied.text, '403 forbidden: your address is not allowed on this site\n');
+    assert.equal(origin.count('/page'), 0);
+  });
+
+  it('admits clients located in an allowed region, refuses one outside it and unplaced ones', async () => {
+    assert.equal((await edge.get('/page', { localAddress: '127.0.0.2' })).status, 200, 'DE (EU)');
+    assert.equal((await edge.get('/page', { localAddress: '127.0.0.4' })).status, 200, 'FR (EU)');
+    const us = await edge.get('/page', { localAddress: '127.0.0.3' });
+    assert.equal(us.status, 403, 'US: not in EU');
+    assert.match(us.text, /not available from your location/);
+    assert.equal((await edge.get('/page', { localAddress: '127.0.0.9' })).status, 403, 'unplaced');
+    assert.equal(origin.count('/page'), 1);
+  });
+
+  it('lets allow-listed addresses through deny ranges and country rules', async () => {
+    assert.equal((await edge.get('/page', { localAddress: '127.0.0.66' })).status, 403, 'in the denied /26');
+    assert.equal((await edge.get('/page', { localAddress: '127.0.0.65' })).status, 200, 'allow-listed in it');
+  });
+
+  it('refuses filtered paths and method/content-type combinations 403', async () => {
+    const admin = await edge.get('/admin/panel');
+    assert.equal(admin.status, 403);
+    assert.match(admin.text, /not allowed on this site/);
+    const xml = await edge.get('/page', {
+      method: 'POST',
+      headers: { 'content-type': 'application/xml' },
+      body: '<a/>',
+    });
+    assert.equal(xml.status, 403);
+    assert.equal(origin.count('/admin/panel'), 0);
+  });
+});
+
+describe('country rules through the lookup', () => {
+  let origin: TestOrigin;
+  let edge: TestNode;
+
+  before(async () => {
+    origin = await startOrigin({ '/page': respond(200, CACHED, 'page\n') });
+    edge = await startNode({
+      origin: origin.url,
+      geo: networksLookup([
+        { cidr: '127.0.0.2/32', country: 'DE', region: 'EU' },
+        { cidr: '127.0.0.3/32', country: 'US' },
+      ]),
+      config: site({ countries: { deny: ['US'] } }),
+    });
+  });
+  after(async () => {
+    await edge.close();
+    await origin.close();
+  });
+
+  it('refuses a client in a denied country and admits others and unplaced addresses', async () => {
+    const us = await edge.get('/page', { localAddress: '127.0.0.3' });
+    assert.equal(us.status, 403);
+    assert.equal(us.text, '403 forbidden: this site is not available from your location\n');
+    assert.equal((await edge.get('/page', { localAddress: '127.0.0.2' })).status, 200);
+    assert.equal((await edge.get('/page', { localAddress: '127.0.0.6' })).status, 200);
+    assert.equal(origin.count('/page'), 1);
+  });
+});
+
+describe('request limits per site', () => {
+  let origin: TestOrigin;
+  let edge: TestNode;
+
+  before(async () => {
+    origin = await startOrigin({ '/upload': respond(200, { 'content-type': 'text/plain' }, 'ok\n') });
+    edge = await startNode({
+      origin: origin.url,
+      config: site({ limits: { maxUrlLength: 100, maxHeaders: 10, maxHeaderBytes: 600, maxBodySize: 1000 } }),
+    });
+  });
+  after(async () => {
+    await edge.close();
+    await origin.close();
+  });
+
+  it('answers 414 to a target over maxUrlLength', async () => {
+    const res = await edge.get(`/${'a'.repeat(120)}`);
+    assert.equal(res.status, 414);
+  });
+
+  it('answers 431 and closes for too many header fields or bytes', async () => {
+    const many: Record<string, string> = {};
+    for (let i = 0; i < 12; i++) many[`x-h${i}`] = 'v';
+    assert.equal((await edge.get('/upload', { headers: many })).status, 431);
+    assert.equal((await edge.get('/upload', { headers: { 'x-big': 'b'.repeat(700) } })).status, 431);
+  });
+
+  it('answers 413 to a body over maxBodySize before reading it, and closes the connection', async () => {
+    const { text, closed } = await rawExchange(
+      Number(new URL(edge.url).port),
+      'POST /upload HTTP/1.1\r\nHost: a.example\r\nContent-Length: 5000\r\n\r\n',
+    );
+    assert.match(text, /^HTTP\/1\.1 413 /);
+    assert.match(text, /connection: close/i);
+    assert.ok(closed);
+    assert.equal(origin.count('/upload'), 0);
+  });
+
+  it('cuts a chunked body growing past maxBodySize: 413, connection closed, origin request aborted', async () => {
+    const chunk = `258\r\n${'c'.repeat(600)}\r\n`;
+    const { text, closed } = await rawExchange(
+      Number(new URL(edge.url).port),
+      `POST /upload HTTP/1.1\r\nHost: a.example\r\nTransfer-Encoding: chunked\r\n\r\n${chunk}${chunk}${chunk}0\r\n\r\n`,
+    );
+    assert.match(text, /^HTTP\/1\.1 413 /);
+    assert.match(text, /request body too large/);
+    assert.ok(closed);
+    assert.equal(origin.count('/upload'), 0, 'the origin never saw a complete request');
+  });
+});
+
+describe('security in /stats, metrics and the access log', () => {
+  it('shows per-site rule counts and tracked keys in /stats, and the rule in the access log line', async () => {
+    const { startAdminNode } = await import('./purge-support.ts');
+    const { pino } = await import('pino');
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    const origin = await startOrigin({ '/page': respond(200, CACHED, 'page\n') });
+    const edge = await startAdminNode({
+      origin: origin.url,
+      logger,
+      config: {
+        ...site({ rateLimit: { requestsPerSecond: 1, burst: 1 }, deny: ['127.0.0.7'] }),
+        logging: { level: 'info' },
+      },
+    });
+    try {
+      assert.equal((await edge.get('/page', { localAddress: '127.0.0.2' })).status, 200);
+      assert.equal((await edge.get('/page', { localAddress: '127.0.0.2' })).status, 429);
+      assert.equal((await edge.get('/page', { localAddress: '127.0.0.7' })).status, 403);
+      const stats = JSON.parse((await edge.call('GET', '/stats')).text);
+      assert.deepEqual(stats.security.default, {
+        rateLimitKeys: 1,
+        originLimitKeys: 0,
+        actions: { 'rate-requests': 1, deny: 1 },
+      });
+      const refused = lines.filter((line) => line.msg === 'request completed' && line.security !== undefined);
+      assert.deepEqual(
+        refused.map((line) => [line.status, line.security, line.err]),
+        [
+          [429, 'rate-requests', 'EDGE_ERR_CLIENT_RATE_LIMITED'],
+          [403, 'deny', 'EDGE_ERR_CLIENT_FORBIDDEN'],
+        ],
+      );
+    } finally {
+      await edge.close();
+      await origin.close();
+    }
+  });
+});
+
+describe('ambiguous paths', () => {
+  let origin: TestOrigin;
+  let edge: TestNode;
+
+  before(async () => {
+    origin = await startOrigin({ '/account': respond(200, CACHED, 'account\n') });
+    edge = await startNode({ origin: origin.url, config: site({ refuseAmbiguousPaths: true }) });
+  });
+  after(async () => {
+    await edge.close();
+    await origin.close();
+  });
+
+  for (const path of [
+    '/account;x.css',
+    '/account%2Fx.css',
+    '/account%2e%2e/x',
+    '/account\\x.css',
+    '//account/x.css',
+    '/a%00.css',
+  ]) {
+    it(`refuses ${path} with 400 when refuseAmbiguousPaths is set`, async () => {
+      const res = await edge.get('/', { rawPath: path });
+      assert.equal(res.status, 400);
+      assert.match(res.text, /ambiguous path refused/);
+    });
+  }
+
+  it('admits ordinary paths, and a ; or encoded slash in the query', async () => {
+    assert.equal((await edge.get('/account')).status, 200);
+    assert.equal((await edge.get('/account?next=%2Fhome;x')).status, 200);
+    assert.equal(origin.count(), 2);
+  });
+});
+
+describe('rate limit keys', () => {
+  it('keeps one bucket per API key (header:NAME) whatever the address, and the address when the header is absent', async () => {
+    const origin = await startOrigin({ '/api': respond(200, CACHED, 'api\n') });
+    const clock = createClock();
+    const edge = await startNode({
+      origin: origin.url,
+      now: clock.now,
+      config: site({ rateLimit: { requestsPerSecond: 1, burst: 2, by: 'header:X-Api-Key' } }),
+    });
+    try {
+      const statuses = async (key: string | undefined, from: string) => {
+        const headers = key === undefined ? undefined : { 'x-api-key': key };
+        return (await edge.get('/api', { localAddress: from, ...(headers ? { headers } : {}) })).status;
+      };
+      assert.equal(await statuses('key-alpha-1', '127.0.0.2'), 200);
+      assert.equal(await statuses('key-alpha-1', '127.0.0.3'), 200);
+      assert.equal(await statuses('key-alpha-1', '127.0.0.4'), 429, 'one bucket across addresses');
+      assert.equal(await statuses('key-bravo-2', '127.0.0.2'), 200, 'another key, another bucket');
+      assert.equal(await statuses(undefined, '127.0.0.2'), 200);
+      assert.equal(await statuses(undefined, '127.0.0.2'), 200);
+      assert.equal(await statuses(undefined, '127.0.0.2'), 429, 'no key: the address');
+      assert.equal(await statuses(undefined, '127.0.0.3'), 200);
+    } finally {
+      await edge.close();
+      await origin.close();
+    }
+  });
+
+  it('keeps one bucket for the whole site with by: site', async () => {
+    const origin = await startOrigin({ '/page': respond(200, CACHED, 'page\n') });
+    const edge = await startNode({
+      origin: origin.url,
+      now: createClock().now,
+      config: site({ rateLimit: { requestsPerSecond: 1, burst: 3, by: 'site' } }),
+    });
+    try {
+      const results: number[] = [];
+      for (const from of ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'])
+        results.push((await edge.get('/page', { localAddress: from })).status);
+      assert.deepEqual(results, [200, 200, 200, 429]);
+    } finally {
+      await edge.close();
+      await origin.close();
+    }
+  });
+});

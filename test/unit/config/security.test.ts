@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { validateConfig } from '../../../src/config/load.ts';
+
+const base = { origins: [{ name: 'o', url: 'http://127.0.0.1:1' }] };
+const withSecurity = (security: unknown) => ({
+  ...base,
+  sites: [{ name: 's', hosts: ['*'], origins: ['o'], security }],
+});
+
+describe('sites[].security', () => {
+  it('reports every bad CIDR, bucket and rule with its path', () => {
+    const result = validateConfig(
+      withSecurity({
+        deny: ['10.0.0.0/8', '10.0.0.0/33', 'example.com'],
+        allow: ['fd00::/129'],
+        rateLimit: { requestsPerSecond: 0, by: 'cookie' },
+        countries: { allow: ['DE'], deny: ['US'] },
+        block: [{ pathPattern: '(' }],
+      }),
+    );
+    assert.ok('problems' in result);
+    const paths = result.problems.map((p) => p.path).sort();
+    assert.deepEqual(paths, [
+      'sites[0].security.allow[0]',
+      'sites[0].security.block[0].pathPattern',
+      'sites[0].security.countries',
+      'sites[0].security.deny[1]',
+      'sites[0].security.deny[2]',
+      'sites[0].security.rateLimit.by',
+      'sites[0].security.rateLimit.requestsPerSecond',
+    ]);
+    const deny = result.problems.find((p) => p.path === 'sites[0].security.deny[1]');
+    assert.match(deny!.message, /CIDR/);
+  });
+
+  it('takes a full security section and fills the limits and checks by default', () => {
+    const result = validateConfig(
+      withSecurity({
+        rateLimit: { requestsPerSecond: 100, burst: 200, by: 'header:X-Api-Key' },
+        originLimit: { requestsPerSecond: 5 },
+        allow: ['192.0.2.0/24', '2001:db8::/32'],
+        deny: ['0.0.0.0/0'],
+        countries: { deny: ['us', 'EU'] },
+        limits: { maxBodySize: '1MiB' },
+      }),
+    );
+    assert.ok('config' in result, JSON.stringify('problems' in result && result.problems));
+    const security = result.config.sites[0]!.security;
+    assert.equal(security.rateLimit?.by, 'header:X-Api-Key');
+    assert.equal(security.originLimit?.by, 'client');
+    assert.deepEqual(security.countries?.deny, ['US', 'EU']);
+    assert.equal(security.limits.maxBodySize, 1024 * 1024);
+    assert.equal(security.limits.maxUrlLength, 8192);
+    assert.equal(security.poisonCheck, true);
+    assert.equal(security.deceptionCheck, true);
+  });
+
+  it('gives a site without a security section the default limits and no rate limit', () => {
+    const result = validateConfig(withSecurity(undefined));
+    assert.ok('config' in result);
+    assert.equal(result.config.sites[0]!.security.rateLimit, undefined);
+    assert.equal(result.config.sites[0]!.security.limits.maxHeaders, 100);
+  });
+});
