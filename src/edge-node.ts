@@ -19,7 +19,9 @@ import { createTrustList } from './http/trusted-proxies.ts';
 import { createLogger } from './observability/logger.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { errorDetail } from './origin/errors.ts';
-import { type FailureListener, Origin, OriginPool } from './origin/pool.ts';
+import { GeoResolver } from './origin/geo.ts';
+import { type AttemptListener, type FailureListener, Origin, OriginPool } from './origin/pool.ts';
+import { ORIGIN_STATUSES } from './origin/state.ts';
 import { FanOut } from './purge/fan-out.ts';
 import { PurgeService } from './purge/service.ts';
 
@@ -93,8 +95,36 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     metrics.originRequests.labels(origin, error.code).inc();
     log.warn({ origin, code: error.code, detail: errorDetail(error) }, 'origin attempt failed');
   };
-  const initial = buildSites(config, onOriginFailure);
+  const poolListeners: PoolListeners = {
+    onFailure: onOriginFailure,
+    onAttempt: (origin, outcome) => {
+      if (outcome.ejected) {
+        metrics.originEjections.labels(origin.name).inc();
+        log.warn(
+          { origin: origin.name, until: Math.round(origin.ejectedUntil - performance.now()) },
+          'origin ejected',
+        );
+      }
+      if (outcome.retried) metrics.originRetries.labels(origin.name).inc();
+      // A 5xx answer that was retried never reaches the pipeline's counters: count it here.
+      if (outcome.retried && outcome.kind === 'response') {
+        metrics.originRequests.labels(origin.name, `${Math.floor(outcome.status / 100)}xx`).inc();
+        metrics.originLatency.labels(origin.name).observe(outcome.ms / 1000);
+      }
+    },
+    onBudgetExhausted: (site) => metrics.retryBudgetExhausted.labels(site).inc(),
+  };
+  const initial = buildSites(config, poolListeners);
   let origins = initial.origins;
+  metrics.setOriginSource(() => {
+    const at = performance.now();
+    return [...origins.values()].map((origin) => ({
+      name: origin.name,
+      latency: origin.state.latency.value,
+      pending: origin.state.pending,
+      state: ORIGIN_STATUSES.indexOf(origin.state.status(at, 0)),
+    }));
+  });
   const retired = new Set<Origin>();
   const tagHeaders = config.cache.tagHeaders.map((name) => name.toLowerCase());
   const edge: Edge = {
@@ -183,7 +213,8 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     evict: () => evictor.runOnce(),
     idle: () => idle(edge),
     reloadSites(next) {
-      const built = buildSites(next, onOriginFailure);
+      const built = buildSites(next, poolListeners, origins);
+      for (const [name, origin] of origins) if (!built.origins.has(name)) origin.state.draining = true;
       edge.sites = built.sites;
       for (const origin of origins.values()) retired.add(origin);
       const old = [...origins.values()];
@@ -296,18 +327,53 @@ async function idle(edge: Edge): Promise<void> {
   for (let round = 0; round < 100 && edge.work.size > 0; round++) await Promise.allSettled([...edge.work]);
 }
 
+/**
+ * Origins and sites from a configuration. An origin that was already running under the same
+ * name and URL keeps its selection state (latency, ejection, health) across a reload.
+ */
 function buildSites(
   config: Config,
-  onFailure: FailureListener,
+  listeners: PoolListeners,
+  previous?: ReadonlyMap<string, Origin>,
 ): { origins: Map<string, Origin>; sites: SiteTable } {
-  const origins = new Map(config.origins.map((origin) => [origin.name, new Origin(origin)]));
+  // A site with a choice of origins should not wait 5 s to give up on one (docs/origins.md).
+  const shared = new Set(
+    config.sites
+      .filter((site) => site.origins.length + site.backup.length > 1)
+      .flatMap((site) => [...site.origins, ...site.backup]),
+  );
+  const origins = new Map(
+    config.origins.map((origin) => {
+      const old = previous?.get(origin.name);
+      const connectTimeout = origin.connectTimeout ?? (shared.has(origin.name) ? 1000 : 5000);
+      const state = old !== undefined && old.config.url === origin.url ? old.state : undefined;
+      return [origin.name, new Origin({ ...origin, connectTimeout }, state)];
+    }),
+  );
+  const geo = new GeoResolver(config.geo);
+  const trusted = createTrustList(config.proxy.trustedProxies);
   const sites = new SiteTable(
     config.sites,
     (site) =>
       new OriginPool(
         site.origins.map((name) => origins.get(name)!),
-        onFailure,
+        {
+          policy: site,
+          backups: site.backup.map((name) => origins.get(name)!),
+          nodeRegion: config.node.region,
+          geo: geo.enabled ? geo : undefined,
+          trusted,
+          onFailure: listeners.onFailure,
+          onAttempt: listeners.onAttempt,
+          onBudgetExhausted: () => listeners.onBudgetExhausted(site.name),
+        },
       ),
   );
   return { origins, sites };
+}
+
+interface PoolListeners {
+  onFailure: FailureListener;
+  onAttempt: AttemptListener;
+  onBudgetExhausted: (site: string) => void;
 }

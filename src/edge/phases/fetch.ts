@@ -150,6 +150,7 @@ export function fetchOrigin(edge: Edge, ctx: RequestContext, options: FetchOptio
     host: ctx.host,
     headers: originRequestHeaders(edge, ctx, options),
     body: withBody ? ctx.req : undefined,
+    key: ctx.key,
     ...(options.signal ? { signal: options.signal } : {}),
   });
 }
