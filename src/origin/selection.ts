@@ -7,7 +7,7 @@
  * send at most 2/N of the traffic to the best one. Usable origins are ordered by region
  * (the preferred region first), then by cost within the tier; the selector stays on the
  * first fit origin and spills to the next only on saturation (requests in flight reach
- * maxConnections), degradation (the tier is 3× slower than the rest) or ejection.
+ * maxConnections), degradation (the tier is 3× and 50 ms slower than the rest) or ejection.
  *
  *   latency cost = latency × (1 + pending / maxConnections) ÷ (weight × slow start)
  *
@@ -31,10 +31,17 @@ export interface SelectionRequest {
   key?: string | undefined;
 }
 
-/** A preferred tier this many times slower than the best of the rest is skipped. */
+/** A preferred tier this many times slower than the best of the rest is skipped... */
 export const DEGRADED_FACTOR = 3;
+/** ...and slower by at least this much (ms): 3 ms against 1 ms is noise, not degradation. */
+export const DEGRADED_MARGIN_MS = 50;
 /** Latency assumed for an origin not yet measured, when no origin is (ms). */
 const UNMEASURED_MS = 1;
+/**
+ * An origin not yet measured is assumed a little faster than the fastest known one, so that
+ * it is tried once (and measured); slow start keeps a recovered origin from taking everything.
+ */
+const UNMEASURED_FACTOR = 0.99;
 
 /** Why an origin was chosen, for logs and /stats. */
 export type ChoiceReason = 'preferred' | 'spill' | 'backup' | 'panic';
@@ -161,8 +168,7 @@ export function latencyCosts(
     const value = origin.latency.value;
     if (value !== undefined && value < known) known = value;
   }
-  // An origin not yet measured is assumed as fast as the fastest known one: list order breaks the tie.
-  const assumed = Number.isFinite(known) ? known : UNMEASURED_MS;
+  const assumed = Number.isFinite(known) ? known * UNMEASURED_FACTOR : UNMEASURED_MS;
   const costs = new Map<OriginState, number>();
   for (const origin of candidates) {
     const latency = Math.max(origin.latency.value ?? assumed, origin.oldestWait(now), UNMEASURED_MS / 1000);
@@ -172,11 +178,16 @@ export function latencyCosts(
   return costs;
 }
 
-/** A preferred tier is degraded when even its best origin costs DEGRADED_FACTOR times the best of the rest. */
+/**
+ * A preferred tier is degraded when even its best origin costs DEGRADED_FACTOR times the best
+ * of the rest, and DEGRADED_MARGIN_MS more.
+ */
 function degraded(preferred: OriginState[], rest: OriginState[], costs: Map<OriginState, number>): boolean {
   if (rest.length === 0) return false;
   const best = (list: OriginState[]) => Math.min(...list.map((o) => costs.get(o)!));
-  return best(preferred) > DEGRADED_FACTOR * best(rest);
+  const mine = best(preferred);
+  const theirs = best(rest);
+  return mine > DEGRADED_FACTOR * theirs && mine - theirs > DEGRADED_MARGIN_MS;
 }
 
 /**

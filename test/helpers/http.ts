@@ -15,6 +15,8 @@ export interface RequestOptions {
   headers?: Record<string, string | string[]>;
   body?: string | Buffer;
   agent?: Agent;
+  /** Local address to send from (127.0.0.2, ...): the node sees it as the client address. */
+  localAddress?: string;
   /** Send this request target as is (URL parsing would normalize dot segments and quotes). */
   rawPath?: string;
 }
@@ -30,6 +32,7 @@ export function request(url: string, options: RequestOptions = {}): Promise<Test
         method: options.method ?? 'GET',
         headers: options.headers,
         agent: options.agent ?? false,
+        ...(options.localAddress ? { localAddress: options.localAddress } : {}),
       },
       (res) => {
         const chunks: Buffer[] = [];

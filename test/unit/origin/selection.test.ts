@@ -134,10 +134,10 @@ describe('latency selection', () => {
     assert.deepEqual(share(5), { mid: 5 });
   });
 
-  it('tries an origin not yet measured as if it were as fast as the fastest known, list order breaking the tie', () => {
-    const { members, share } = setup([{ name: 'new' }, { name: 'known', ms: 20 }]);
+  it('tries an origin not yet measured before measured ones, then by its measure', () => {
+    const { members, share } = setup([{ name: 'known', ms: 20 }, { name: 'new' }]);
     assert.deepEqual(share(3), { new: 3 });
-    members[0]!.latency.observe(40, 0);
+    members[1]!.latency.observe(40, 0);
     assert.deepEqual(share(3), { known: 3 });
   });
 });

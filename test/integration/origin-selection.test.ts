@@ -1,0 +1,262 @@
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { metricsDelta } from '../helpers/metrics.ts';
+import { startNode, type TestNode } from '../helpers/node.ts';
+import { type Route, startOrigin, type TestOrigin } from '../helpers/origin.ts';
+
+const LONG = `/catalogue/${'x'.repeat(70)}/item-${'7'.repeat(30)}.json?lang=en&ref=${'r'.repeat(20)}`;
+
+async function closedPort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const port = (probe.address() as { port: number }).port;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
+
+/** Answers every path after `ms` (the origin's scripted latency), naming itself in the body. */
+function delayed(name: string, ms: number, status = 200, headers: Record<string, string> = {}): Route {
+  return (_req, res) => {
+    setTimeout(() => {
+      res.writeHead(status, { 'cache-control': 'no-store', ...headers });
+      res.end(name);
+    }, ms);
+  };
+}
+
+async function scripted(route: Route): Promise<TestOrigin> {
+  const origin = await startOrigin();
+  // Every path: the helper matches by path, so answer the ones the tests use.
+  for (const path of ['/a', '/b', LONG.split('?')[0]!]) origin.route(path, route);
+  return origin;
+}
+
+describe('origin selection by latency', () => {
+  let fast: TestOrigin;
+  let mid: TestOrigin;
+  let slow: TestOrigin;
+  let edge: TestNode;
+
+  before(async () => {
+    slow = await scripted(delayed('slow', 200));
+    mid = await scripted(delayed('mid', 50));
+    fast = await scripted(delayed('fast', 10));
+    edge = await startNode({
+      origin: fast.url,
+      config: {
+        origins: [
+          { name: 'slow', url: slow.url },
+          { name: 'mid', url: mid.url },
+          { name: 'fast', url: fast.url },
+        ],
+        sites: [{ name: 'three', hosts: ['*'], origins: ['slow', 'mid', 'fast'] }],
+      },
+    });
+  });
+  after(async () => {
+    await edge.close();
+    await Promise.all([fast.close(), mid.close(), slow.close()]);
+  });
+
+  it('sends the traffic to the 10 ms origin of three at 200, 50 and 10 ms, after measuring each once', async () => {
+    const bodies: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const res = await edge.get(i % 2 === 0 ? `/a?i=${i}` : `${LONG}&i=${i}`);
+      assert.equal(res.status, 200);
+      bodies.push(res.text);
+    }
+    assert.deepEqual(
+      bodies.slice(0, 3),
+      ['slow', 'mid', 'fast'],
+      'each origin is measured once, in list order',
+    );
+    assert.deepEqual(new Set(bodies.slice(3)), new Set(['fast']));
+    assert.equal(slow.count(), 1);
+    assert.equal(mid.count(), 1);
+    assert.equal(fast.count(), 28);
+  });
+});
+
+describe('retries and ejection', () => {
+  let live: TestOrigin;
+  let unavailable: TestOrigin;
+  let edge: TestNode;
+  let deadPort: number;
+
+  before(async () => {
+    live = await scripted(delayed('live', 1));
+    unavailable = await scripted(delayed('unavailable', 0, 503));
+    unavailable.route('/retry-after', delayed('unavailable', 0, 503, { 'retry-after': '30' }));
+    live.route('/retry-after', delayed('live', 1));
+    live.route('/post', delayed('live', 1));
+    unavailable.route('/post', delayed('unavailable', 0, 503));
+    deadPort = await closedPort();
+    edge = await startNode({
+      origin: live.url,
+      config: {
+        origins: [
+          { name: 'refusing', url: `http://127.0.0.1:${deadPort}` },
+          { name: 'live', url: live.url },
+          { name: 'unavailable', url: unavailable.url },
+          { name: 'unavailable-too', url: unavailable.url },
+        ],
+        sites: [
+          { name: 'refused', hosts: ['refused.test'], origins: ['refusing', 'live'] },
+          {
+            name: 'overloaded',
+            hosts: ['overloaded.test'],
+            origins: ['unavailable', 'live'],
+            outlier: { consecutiveFailures: 1000 },
+          },
+          { name: 'after', hosts: ['after.test'], origins: ['unavailable-too', 'live'] },
+          {
+            name: 'down',
+            hosts: ['down.test'],
+            origins: ['unavailable', 'unavailable-too'],
+            retry: { budgetPercent: 20, minPerSecond: 0 },
+            outlier: { consecutiveFailures: 1000 },
+          },
+        ],
+      },
+    });
+  });
+  after(async () => {
+    await edge.close();
+    await Promise.all([live.close(), unavailable.close()]);
+  });
+
+  it('drains a refusing origin after one refusal, and no client sees an error', async () => {
+    const counters = await metricsDelta(edge.node.metrics.registry);
+    for (let i = 0; i < 20; i++) {
+      const res = await edge.get(`/a?refused=${i}`, { headers: { host: 'refused.test' } });
+      assert.equal(res.status, 200);
+      assert.equal(res.text, 'live');
+    }
+    const delta = await counters.delta();
+    assert.equal(
+      delta['strata_origin_requests_total{origin="refusing",outcome="EDGE_ERR_ORIGIN_CONNECT"}'],
+      1,
+    );
+    assert.equal(delta['strata_origin_retries_total{origin="refusing"}'], 1);
+    assert.equal(delta['strata_origin_requests_total{origin="live",outcome="2xx"}'], 20);
+  });
+
+  it('retries a GET answered 503 on another origin, discarding the 503', async () => {
+    const target = `/b?${'q'.repeat(100)}`;
+    const res = await edge.get(target, { headers: { host: 'overloaded.test' } });
+    assert.equal(res.status, 200);
+    assert.equal(res.text, 'live');
+    assert.equal(unavailable.count(target), 1, 'tried first: not yet measured');
+    assert.equal(live.count(target), 1);
+  });
+
+  it('never retries a POST once sent: the 503 reaches the client and the other origin sees nothing', async () => {
+    const res = await edge.get('/post', {
+      method: 'POST',
+      body: 'order=1',
+      headers: { host: 'overloaded.test' },
+    });
+    const resNoBody = await edge.get('/post', { method: 'POST', headers: { host: 'overloaded.test' } });
+    // The first try goes to the cheapest origin; make the test about the 503 one only.
+    const toUnavailable = unavailable.requests.filter((r) => r.path === '/post').length;
+    const toLive = live.requests.filter((r) => r.path === '/post').length;
+    assert.equal(toUnavailable + toLive, 2, 'each POST reached exactly one origin');
+    for (const r of [res, resNoBody]) assert.ok(r.status === 503 || r.status === 200);
+    assert.equal(
+      [res, resNoBody].filter((r) => r.status === 503).length,
+      toUnavailable,
+      'every POST the 503 origin saw was answered 503, not retried',
+    );
+  });
+
+  it('ejects an origin that answers 503 with Retry-After at once', async () => {
+    const counters = await metricsDelta(edge.node.metrics.registry);
+    const first = await edge.get('/retry-after?1', { headers: { host: 'after.test' } });
+    assert.equal(first.text, 'live');
+    const seen = unavailable.count('/retry-after');
+    for (let i = 2; i < 10; i++) {
+      const res = await edge.get(`/retry-after?${i}`, { headers: { host: 'after.test' } });
+      assert.equal(res.text, 'live');
+    }
+    assert.equal(unavailable.count('/retry-after'), seen, 'ejected: no further request');
+    const delta = await counters.delta();
+    assert.equal(delta['strata_origin_ejections_total{origin="unavailable-too"}'], 1);
+  });
+
+  it('bounds retries by the budget when every origin answers 503', async () => {
+    const counters = await metricsDelta(edge.node.metrics.registry);
+    const before = unavailable.count();
+    const statuses: number[] = [];
+    for (let i = 0; i < 50; i++) {
+      statuses.push((await edge.get(`/a?down=${i}`, { headers: { host: 'down.test' } })).status);
+    }
+    assert.deepEqual(new Set(statuses), new Set([503]));
+    const reached = unavailable.count() - before;
+    assert.ok(reached >= 50 && reached <= 60, `${reached} origin requests for 50 client requests`);
+    const delta = await counters.delta();
+    assert.ok((delta['strata_origin_retry_budget_exhausted_total{site="down"}'] ?? 0) >= 40);
+  });
+});
+
+describe('client-region preference', () => {
+  let us: TestOrigin;
+  let eu: TestOrigin;
+  let edge: TestNode;
+
+  before(async () => {
+    us = await scripted(delayed('us', 5));
+    eu = await scripted(delayed('eu', 1));
+    edge = await startNode({
+      origin: us.url,
+      config: {
+        origins: [
+          { name: 'eu-1', url: eu.url, region: 'eu' },
+          { name: 'us-1', url: us.url, region: 'us' },
+        ],
+        sites: [{ name: 'geo', hosts: ['*'], origins: ['eu-1', 'us-1'], prefer: 'client-region' }],
+        geo: {
+          networks: [
+            { cidr: '127.0.0.2/32', region: 'us' },
+            { cidr: '127.0.0.3/32', region: 'eu' },
+          ],
+        },
+        proxy: { trustedProxies: ['127.0.0.4'] },
+      },
+    });
+  });
+  after(async () => {
+    await edge.close();
+    await Promise.all([us.close(), eu.close()]);
+  });
+
+  it('sends a client mapped to us to the us origin, though the eu one answers faster', async () => {
+    for (let i = 0; i < 5; i++) {
+      const res = await edge.get(`${LONG}&us=${i}`, { localAddress: '127.0.0.2' });
+      assert.equal(res.text, 'us');
+    }
+    assert.equal(us.count(), 5);
+  });
+
+  it('sends a client mapped to eu to the eu origin', async () => {
+    const before = us.count();
+    for (let i = 0; i < 5; i++) {
+      const res = await edge.get(`/a?eu=${i}`, { localAddress: '127.0.0.3' });
+      assert.equal(res.text, 'eu');
+    }
+    assert.equal(us.count(), before);
+  });
+
+  it('reads the client from X-Forwarded-For when the peer is a trusted proxy, and not otherwise', async () => {
+    const trusted = await edge.get('/a?via=trusted', {
+      localAddress: '127.0.0.4',
+      headers: { 'x-forwarded-for': '127.0.0.2' },
+    });
+    assert.equal(trusted.text, 'us');
+    const untrusted = await edge.get('/a?via=untrusted', {
+      localAddress: '127.0.0.3',
+      headers: { 'x-forwarded-for': '127.0.0.2' },
+    });
+    assert.equal(untrusted.text, 'eu', 'a claim from an untrusted peer is ignored');
+  });
+});
