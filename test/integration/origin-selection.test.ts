@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
+import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
 import { metricsDelta } from '../helpers/metrics.ts';
 import { startNode, type TestNode } from '../helpers/node.ts';
 import { type Route, startOrigin, type TestOrigin } from '../helpers/origin.ts';
@@ -258,5 +260,65 @@ describe('client-region preference', () => {
       headers: { 'x-forwarded-for': '127.0.0.2' },
     });
     assert.equal(untrusted.text, 'eu', 'a claim from an untrusted peer is ignored');
+  });
+});
+
+describe('what a failover leaves in the log and the error response', () => {
+  let live: TestOrigin;
+  let edge: TestNode;
+  const lines: Array<Record<string, unknown>> = [];
+
+  before(async () => {
+    live = await scripted(delayed('live', 1));
+    const dead = `http://127.0.0.1:${await closedPort()}`;
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line));
+        done();
+      },
+    });
+    edge = await startNode({
+      origin: live.url,
+      logger: pino({ level: 'info' }, sink),
+      config: {
+        logging: { level: 'info', access: true },
+        origins: [
+          { name: 'dead-1', url: dead },
+          { name: 'live', url: live.url },
+          { name: 'dead-2', url: dead },
+          { name: 'dead-3', url: dead },
+        ],
+        sites: [
+          { name: 'failover', hosts: ['failover.test'], origins: ['dead-1', 'live'] },
+          { name: 'down', hosts: ['down.test'], origins: ['dead-2', 'dead-3'] },
+        ],
+      },
+    });
+  });
+  after(async () => {
+    await edge.close();
+    await live.close();
+  });
+
+  const completed = () => lines.filter((line) => line.msg === 'request completed');
+
+  it('names the origin that answered and the number of origins tried in the access log', async () => {
+    const res = await edge.get(`${LONG}&log=1`, { headers: { host: 'failover.test' } });
+    assert.equal(res.text, 'live');
+    await new Promise((resolve) => setImmediate(resolve));
+    const line = completed().at(-1)!;
+    assert.equal(line.origin, 'live');
+    assert.equal(line.attempts, 2);
+  });
+
+  it('names the last origin that failed in Proxy-Status, and both attempts in the log', async () => {
+    const res = await edge.get('/a?log=2', { headers: { host: 'down.test' } });
+    assert.equal(res.status, 502);
+    assert.match(String(res.headers['proxy-status']), /error=connection_refused; details="dead-3"/);
+    assert.doesNotMatch(res.text, /127\.0\.0\.1/);
+    await new Promise((resolve) => setImmediate(resolve));
+    const line = completed().at(-1)!;
+    assert.equal(line.origin, 'dead-3');
+    assert.equal(line.attempts, 2);
   });
 });
