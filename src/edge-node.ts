@@ -20,8 +20,10 @@ import { createLogger } from './observability/logger.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { errorDetail } from './origin/errors.ts';
 import { GeoResolver } from './origin/geo.ts';
+import { HealthChecker, type HealthListener, type HealthTarget } from './origin/health.ts';
+import { eject } from './origin/outlier.ts';
 import { type AttemptListener, type FailureListener, Origin, OriginPool } from './origin/pool.ts';
-import { ORIGIN_STATUSES } from './origin/state.ts';
+import { ORIGIN_STATUSES, type ProbeVerdict } from './origin/state.ts';
 import { FanOut } from './purge/fan-out.ts';
 import { PurgeService } from './purge/service.ts';
 
@@ -32,6 +34,8 @@ export interface EdgeNodeOptions {
   logger?: Logger;
   /** Run store upkeep (eviction, orphan sweep) in this process. Default true. */
   upkeep?: boolean;
+  /** Run the active health checks in this process. Default: as upkeep (once per node). */
+  healthChecks?: boolean;
   /** The collapse table (workers > 1: one that also holds the node-wide lock). */
   collapse?: CollapseTable;
 }
@@ -58,12 +62,28 @@ export interface EdgeNode {
    * top-level sections that differ but need a restart to take effect.
    */
   reloadSites(next: Config): string[];
+  /** Origin state shared between the processes of a node (see src/cluster/). */
+  readonly originEvents: OriginEvents;
   /**
    * Drains and stops: listeners stop accepting, requests in flight and fills finish. Past
    * `drainMs` (default 10 s) connections still open are closed and origin requests still
    * running are ended, so a stuck origin (or one that leads back here) never holds the node.
    */
   close(options?: { drainMs?: number }): Promise<void>;
+}
+
+/** What one process of a node tells the others about origins, and applies from them. */
+export interface OriginEvents {
+  /** Every health probe result (from the process that probes). */
+  onHealth(listener: HealthListener): void;
+  /** Every passive ejection decided here, with its length in ms. */
+  onEjected(listener: (origin: string, ms: number) => void): void;
+  /** Applies a probe result from the process that probes. */
+  applyHealth(origin: string, verdict: ProbeVerdict, ms: number | undefined): void;
+  /** Applies an ejection another process decided. */
+  applyEjection(origin: string, ms: number): void;
+  /** The current verdict of every checked origin (for a worker that starts). */
+  healthSnapshot(): Array<{ name: string; verdict: ProbeVerdict }>;
 }
 
 /** How long a drain waits for requests and fills before it ends them. */
@@ -95,10 +115,14 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     metrics.originRequests.labels(origin, error.code).inc();
     log.warn({ origin, code: error.code, detail: errorDetail(error) }, 'origin attempt failed');
   };
+  const healthListeners: HealthListener[] = [];
+  const ejectionListeners: Array<(origin: string, ms: number) => void> = [];
   const poolListeners: PoolListeners = {
     onFailure: onOriginFailure,
     onAttempt: (origin, outcome) => {
       if (outcome.ejected) {
+        for (const listener of ejectionListeners)
+          listener(origin.name, origin.ejectedUntil - performance.now());
         metrics.originEjections.labels(origin.name).inc();
         log.warn(
           { origin: origin.name, until: Math.round(origin.ejectedUntil - performance.now()) },
@@ -126,6 +150,34 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     }));
   });
   const retired = new Set<Origin>();
+  const applyHealth: HealthListener = (name, verdict, ms) => {
+    const origin = origins.get(name);
+    if (origin === undefined) return;
+    const was = origin.state.probe;
+    origin.state.applyProbe(verdict, ms, performance.now());
+    if (was !== verdict) log.info({ origin: name, verdict, was }, 'origin health changed');
+  };
+  const checker =
+    (options.healthChecks ?? options.upkeep !== false)
+      ? new HealthChecker({
+          onResult: (name, verdict, ms) => {
+            applyHealth(name, verdict, ms);
+            for (const listener of healthListeners) listener(name, verdict, ms);
+          },
+        })
+      : undefined;
+  checker?.update(healthTargets(config));
+  checker?.start();
+  const originEvents: OriginEvents = {
+    onHealth: (listener) => healthListeners.push(listener),
+    onEjected: (listener) => ejectionListeners.push(listener),
+    applyHealth,
+    applyEjection: (name, ms) => {
+      const origin = origins.get(name);
+      if (origin !== undefined) eject(origin.state, performance.now() + ms);
+    },
+    healthSnapshot: () => checker?.snapshot() ?? [],
+  };
   const tagHeaders = config.cache.tagHeaders.map((name) => name.toLowerCase());
   const edge: Edge = {
     config,
@@ -212,8 +264,10 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     fanOut,
     evict: () => evictor.runOnce(),
     idle: () => idle(edge),
+    originEvents,
     reloadSites(next) {
       const built = buildSites(next, poolListeners, origins);
+      checker?.update(healthTargets(next));
       for (const [name, origin] of origins) if (!built.origins.has(name)) origin.state.draining = true;
       edge.sites = built.sites;
       for (const origin of origins.values()) retired.add(origin);
@@ -238,6 +292,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
       closing ??= (async () => {
         const deadline = performance.now() + (closeOptions?.drainMs ?? DRAIN_MS);
         const servers = admin ? [...listeners, admin] : listeners;
+        checker?.stop();
         const stopped = Promise.all(servers.map((l) => l.close()));
         if (!(await within(stopped, deadline))) {
           for (const l of servers) l.server.closeAllConnections();
@@ -370,6 +425,20 @@ function buildSites(
       ),
   );
   return { origins, sites };
+}
+
+/** The origins to probe: each origin of a site with a healthCheck, with the first such site's check. */
+function healthTargets(config: Config): HealthTarget[] {
+  const targets = new Map<string, HealthTarget>();
+  for (const site of config.sites) {
+    if (site.healthCheck === undefined) continue;
+    for (const name of [...site.origins, ...site.backup]) {
+      const origin = config.origins.find((o) => o.name === name);
+      if (origin === undefined || targets.has(name)) continue;
+      targets.set(name, { name, url: origin.url, hostHeader: origin.hostHeader, check: site.healthCheck });
+    }
+  }
+  return [...targets.values()];
 }
 
 interface PoolListeners {

@@ -142,6 +142,7 @@ function stats(options: AdminOptions) {
   return {
     store: { ...view.store, memoryBytes: edge.store.memory.bytes },
     collapse: { pending: edge.collapse.size, waiters: edge.collapse.waiters },
+    sites: edge.sites.all.map((site) => ({ site: site.name, ...site.pool.describe() })),
     purge: {
       ...view.purge,
       running: options.purge.pending,

@@ -25,6 +25,7 @@ import {
   CONFIG_ENV,
   isStrataMessage,
   type MetricsRequestMessage,
+  type PrimaryMessage,
   type PurgeFillsMessage,
   type WorkerMessage,
   workerConfig,
@@ -72,6 +73,14 @@ export async function runPrimary(config: Config, flags: PrimaryFlags = {}): Prom
     onGiveUp: (why) => void shutdown(why, 1),
   });
   const metrics = new MetricsGather(() => supervisor.workers);
+  // Health checks run here only (once per node); every result goes to every worker.
+  const toWorkers = (message: PrimaryMessage, except?: Worker) => {
+    for (const worker of supervisor.workers)
+      if (worker !== except && worker.isConnected()) worker.send(message);
+  };
+  node.originEvents.onHealth((name, verdict, ms) =>
+    toWorkers({ strata: 'origin-health', origins: [{ name, verdict, ms }] }),
+  );
   aggregateMetrics(node, metrics);
   let serving: string[] = [];
   cluster.on('message', (worker: Worker, message: unknown) => {
@@ -89,7 +98,13 @@ export async function runPrimary(config: Config, flags: PrimaryFlags = {}): Prom
         return broker.committed(worker.id, message.id, message.committed);
       case 'ready':
         serving = message.addresses;
+        worker.send({
+          strata: 'origin-health',
+          origins: node.originEvents.healthSnapshot(),
+        } satisfies PrimaryMessage);
         return supervisor.ready(worker);
+      case 'origin-ejected':
+        return toWorkers(message, worker);
       case 'metrics':
         return metrics.reply(message.id, message.metrics);
     }
@@ -112,6 +127,8 @@ export async function runPrimary(config: Config, flags: PrimaryFlags = {}): Prom
   process.on('SIGHUP', () => {
     if (stopping || replacing) return;
     running = reloaded(running, flags, log);
+    // The primary's own sites and origins: its health checks follow the new config.
+    node.reloadSites({ ...running, listeners: [], admin: node.config.admin });
     replacing = supervisor
       .replaceAll()
       .then(() => log.info({ workers: count }, 'workers replaced'))

@@ -141,6 +141,22 @@ export interface MetricsReplyMessage {
   metrics: unknown[];
 }
 
+/**
+ * Origin state shared node-wide: from the primary, health check results (its probes are the
+ * node's only ones) and ejections a worker decided; from a worker, an ejection it decided.
+ */
+export interface OriginHealthMessage {
+  strata: 'origin-health';
+  origins: Array<{ name: string; verdict: 'unknown' | 'healthy' | 'unhealthy'; ms?: number | undefined }>;
+}
+
+export interface OriginEjectedMessage {
+  strata: 'origin-ejected';
+  origin: string;
+  /** Ejection length from now, in ms. */
+  ms: number;
+}
+
 export type WorkerMessage =
   | AcquireMessage
   | CancelMessage
@@ -148,8 +164,14 @@ export type WorkerMessage =
   | AnnounceMessage
   | CommittedMessage
   | ReadyMessage
-  | MetricsReplyMessage;
-export type PrimaryMessage = LockMessage | ShutdownMessage | MetricsRequestMessage;
+  | MetricsReplyMessage
+  | OriginEjectedMessage;
+export type PrimaryMessage =
+  | LockMessage
+  | ShutdownMessage
+  | MetricsRequestMessage
+  | OriginHealthMessage
+  | OriginEjectedMessage;
 
 /** Environment variable carrying the worker's config (JSON) from the primary. */
 export const CONFIG_ENV = 'STRATA_WORKER_CONFIG';

@@ -16,6 +16,8 @@ export class SiteTable {
   #catchAll: Site | undefined;
   /** Recently resolved Host values (bounded): most requests repeat a few hosts. */
   readonly #recent = new Map<string, Site | undefined>();
+  /** Every site, in configuration order (/stats). */
+  readonly all: Site[] = [];
 
   constructor(sites: readonly SiteConfig[], pools: (site: SiteConfig) => OriginPool) {
     for (const config of sites) {
@@ -25,6 +27,7 @@ export class SiteTable {
         sortQuery: config.sortQuery,
         grace: Math.floor(config.grace / 1000),
       };
+      this.all.push(site);
       for (const pattern of config.hosts) {
         if (pattern === '*') this.#catchAll ??= site;
         else if (pattern.startsWith('*.')) this.#wildcards.push([pattern.slice(1), site]);

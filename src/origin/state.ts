@@ -77,6 +77,14 @@ export class OriginState {
     return elapsed >= slowStart ? 1 : Math.max(0.1, elapsed / slowStart);
   }
 
+  /** An active check's result: the verdict, and the probe's time to headers (a latency sample) if it passed. */
+  applyProbe(verdict: ProbeVerdict, ms: number | undefined, now: number): void {
+    // Back from unhealthy: ramps up again from slow start.
+    if (this.probe === 'unhealthy' && verdict === 'healthy') this.recoveredAt = now;
+    this.probe = verdict;
+    if (verdict !== 'unhealthy' && ms !== undefined) this.latency.observe(ms, now);
+  }
+
   status(now: number, slowStart: number): OriginStatus {
     if (this.draining) return 'draining';
     if (this.probe === 'unhealthy') return 'unhealthy';
