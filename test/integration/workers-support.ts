@@ -13,8 +13,8 @@ export interface Served {
   exited: Promise<number | null>;
 }
 
-/** Starts the node with 2 workers in front of `originUrl`, its cache under `dir`. */
-export async function serve(originUrl: string, dir: string): Promise<Served> {
+/** Starts the node with 2 workers in front of `originUrl`, its cache under `dir` (and `extra` flags). */
+export async function serve(originUrl: string, dir: string, extra: string[] = []): Promise<Served> {
   const child = spawn(
     process.execPath,
     [
@@ -34,6 +34,7 @@ export async function serve(originUrl: string, dir: string): Promise<Served> {
       TOKEN,
       '--log-level',
       'silent',
+      ...extra,
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
