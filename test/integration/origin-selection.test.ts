@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { metricsDelta } from '../helpers/metrics.ts';
+import { writeMmdb } from '../helpers/mmdb.ts';
 import { startNode, type TestNode } from '../helpers/node.ts';
 import { type Route, startOrigin, type TestOrigin } from '../helpers/origin.ts';
 
@@ -320,5 +324,65 @@ describe('what a failover leaves in the log and the error response', () => {
     const line = completed().at(-1)!;
     assert.equal(line.origin, 'dead-3');
     assert.equal(line.attempts, 2);
+  });
+});
+
+describe("client-region from a MaxMind database, and the next region when the client's is ejected", () => {
+  let us: TestOrigin;
+  let eu: TestOrigin;
+  let asia: TestOrigin;
+  let edge: TestNode;
+  let usDown = false;
+  const dir = mkdtempSync(join(tmpdir(), 'strata-geo-'));
+
+  before(async () => {
+    us = await scripted((req, res) => {
+      if (usDown) {
+        res.writeHead(503, { 'retry-after': '60' });
+        return void res.end('down');
+      }
+      delayed('us', 1)(req, res, 0);
+    });
+    eu = await scripted(delayed('eu', 10));
+    asia = await scripted(delayed('asia', 60));
+    const database = join(dir, 'country.mmdb');
+    writeMmdb(database, [
+      { cidr: '127.0.0.2/32', country: 'US', continent: 'NA' },
+      { cidr: '127.0.0.3/32', country: 'DE', continent: 'EU' },
+      { cidr: '127.0.0.4/32', country: 'JP', continent: 'AS' },
+    ]);
+    edge = await startNode({
+      origin: us.url,
+      config: {
+        origins: [
+          { name: 'asia-1', url: asia.url, region: 'as' },
+          { name: 'eu-1', url: eu.url, region: 'eu' },
+          { name: 'us-1', url: us.url, region: 'us' },
+        ],
+        sites: [{ name: 'geo', hosts: ['*'], origins: ['asia-1', 'eu-1', 'us-1'], prefer: 'client-region' }],
+        geo: { database },
+      },
+    });
+  });
+  after(async () => {
+    await edge.close();
+    await Promise.all([us.close(), eu.close(), asia.close()]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('sends each client to the origin of its country, or of its continent', async () => {
+    assert.equal((await edge.get(`${LONG}&c=us`, { localAddress: '127.0.0.2' })).text, 'us');
+    assert.equal((await edge.get('/a?c=de', { localAddress: '127.0.0.3' })).text, 'eu', 'DE: continent EU');
+    assert.equal((await edge.get('/a?c=jp', { localAddress: '127.0.0.4' })).text, 'asia', 'JP: continent AS');
+  });
+
+  it('with the client region ejected, goes to the next region by measured latency, never a farther one', async () => {
+    usDown = true;
+    const answers = [];
+    for (let i = 0; i < 6; i++)
+      answers.push((await edge.get(`/b?us-down=${i}`, { localAddress: '127.0.0.2' })).text);
+    assert.deepEqual(new Set(answers), new Set(['eu']), 'eu (10 ms) before asia (60 ms)');
+    assert.equal(us.count('/b?us-down=0'), 1, 'the 503 with Retry-After ejected us at once');
+    assert.equal(asia.requests.filter((r) => r.path.startsWith('/b?us-down')).length, 0);
   });
 });

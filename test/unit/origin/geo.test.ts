@@ -1,6 +1,46 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { validateConfig } from '../../../src/config/load.ts';
 import { addressBits, clientOf, GeoResolver } from '../../../src/origin/geo.ts';
+import { writeMmdb } from '../../helpers/mmdb.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'strata-geo-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const database = join(dir, 'country.mmdb');
+writeMmdb(database, [
+  { cidr: '127.0.0.2/32', country: 'US', continent: 'NA' },
+  { cidr: '127.0.0.3/32', country: 'DE', continent: 'EU' },
+  { cidr: '198.51.100.0/24', country: 'JP', continent: 'AS' },
+]);
+
+describe('geo database', () => {
+  it('maps an address to its country, then its continent, lowercased', () => {
+    const geo = new GeoResolver({ database, networks: [] });
+    assert.deepEqual(geo.regionsOf('127.0.0.2'), ['us', 'na']);
+    assert.deepEqual(geo.regionsOf('::ffff:127.0.0.3'), ['de', 'eu']);
+    assert.deepEqual(geo.regionsOf('198.51.100.77'), ['jp', 'as']);
+    assert.deepEqual(geo.regionsOf('127.0.0.9'), []);
+    assert.deepEqual(geo.regionsOf('2001:db8::1'), [], 'an IPv6 client of an IPv4 database: unknown');
+  });
+
+  it('lets a configured network win over the database', () => {
+    const geo = new GeoResolver({ database, networks: [{ cidr: '127.0.0.0/30', region: 'eu' }] });
+    assert.deepEqual(geo.regionsOf('127.0.0.2'), ['eu']);
+    assert.deepEqual(geo.regionsOf('127.0.0.3'), ['eu']);
+  });
+
+  it('passes check-config with a real MMDB file', () => {
+    const result = validateConfig({
+      origins: [{ name: 'o', url: 'http://127.0.0.1:1', region: 'us' }],
+      sites: [{ name: 's', hosts: ['*'], origins: ['o'], prefer: 'client-region' }],
+      geo: { database },
+    });
+    assert.ok('config' in result, JSON.stringify(result));
+  });
+});
 
 describe('geo networks', () => {
   const geo = new GeoResolver({
