@@ -32,6 +32,8 @@ export interface TargetOptions {
   delayMs?: number;
   /** Write V8 CPU profiles of Strata's processes here (`node --cpu-prof`), or null. */
   profileDir?: string | null;
+  /** Config keys added to Strata's bench config (the `origins` scenario's origins and sites). */
+  strataConfig?: Record<string, unknown>;
 }
 
 export interface Target {
@@ -105,7 +107,7 @@ async function strataArgs(port: number, adminPort: number, options: TargetOption
   args.push('--admin-listen', `127.0.0.1:${adminPort}`, '--admin-token', ADMIN_TOKEN);
   if ((await strataServeHelp()).includes('--config')) {
     const configPath = path.join(options.dir, 'strata.json');
-    writeFileSync(configPath, `${JSON.stringify(STRATA_CONFIG, null, 2)}\n`);
+    writeFileSync(configPath, `${JSON.stringify({ ...STRATA_CONFIG, ...options.strataConfig }, null, 2)}\n`);
     args.push('--config', configPath);
   }
   const extra = process.env.STRATA_BENCH_ARGS?.trim();
