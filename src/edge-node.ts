@@ -144,7 +144,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     const at = performance.now();
     return [...origins.values()].map((origin) => ({
       name: origin.name,
-      latency: origin.state.latency.value,
+      latency: origin.state.latency.at(at),
       pending: origin.state.pending,
       state: ORIGIN_STATUSES.indexOf(origin.state.status(at, 0)),
     }));

@@ -6,7 +6,10 @@
  * Peak EWMA (Finagle/Linkerd): a sample above the estimate replaces it at once, so a
  * slowing origin loses traffic on its first slow answer; samples below decay it with a
  * weight that depends on the time since the last sample (tau), so the estimate forgets
- * at the same rate whatever the request rate.
+ * at the same rate whatever the request rate. Read at a time, the estimate decays toward 0
+ * since its last sample (Finagle reads it as observing 0): an origin that gets no traffic
+ * looks faster and faster until one request measures it again, so one slow answer (or a
+ * failure) does not keep an origin out for good.
  */
 
 /** How fast an estimate forgets (ms): after tau without samples, an old value weighs 1/e. */
@@ -18,9 +21,16 @@ export class LatencyEwma {
   #value: number | undefined;
   #at = 0;
 
-  /** ms, or undefined before the first sample (an origin not yet measured). */
+  /** The last computed estimate (ms), without decay; undefined before the first sample. */
   get value(): number | undefined {
     return this.#value;
+  }
+
+  /** The estimate (ms) as of `now`, decayed since its last sample; undefined before the first sample. */
+  at(now: number): number | undefined {
+    if (this.#value === undefined) return undefined;
+    const elapsed = now - this.#at;
+    return elapsed <= 0 ? this.#value : this.#value * Math.exp(-elapsed / LATENCY_TAU_MS);
   }
 
   /** A response's time to headers, in ms, observed at `now`. */

@@ -258,7 +258,7 @@ export class OriginPool {
         region: state.traits.region,
         weight: state.traits.weight,
         state: state.status(now, this.policy.slowStart),
-        latencyMs: state.latency.value === undefined ? undefined : Math.round(state.latency.value * 10) / 10,
+        latencyMs: roundTenth(state.latency.at(now)),
         cost: Math.round(costs.get(state)! * 10) / 10,
         pending: state.pending,
         maxConnections: state.traits.maxConnections,
@@ -365,6 +365,10 @@ export class OriginPool {
       this.#options.onAttempt?.(state, { kind: 'response', status, ms, retried, ejected });
     }
   }
+}
+
+function roundTenth(value: number | undefined): number | undefined {
+  return value === undefined ? undefined : Math.round(value * 10) / 10;
 }
 
 /** Whether a failed attempt cannot have reached the origin (or, idempotent, reached nothing that matters). */

@@ -11,8 +11,9 @@
  *
  *   latency cost = latency × (1 + pending / maxConnections) ÷ (weight × slow start)
  *
- * where latency is the EWMA of time to headers, or the wait of the oldest request still in
- * flight if that is longer (a black-holed origin answers nothing, so has no new samples).
+ * where latency is the EWMA of time to headers (decaying while the origin gets no traffic, see
+ * latency.ts), or the wait of the oldest request still in flight if that is longer (a
+ * black-holed origin answers nothing, so has no new samples).
  */
 import type { OriginState } from './state.ts';
 
@@ -164,17 +165,15 @@ export function latencyCosts(
   slowStart: number,
 ): Map<OriginState, number> {
   let known = Number.POSITIVE_INFINITY;
-  for (const origin of candidates) {
-    const value = origin.latency.value;
-    if (value !== undefined && value < known) known = value;
-  }
+  const latencies = candidates.map((origin) => origin.latency.at(now));
+  for (const value of latencies) if (value !== undefined && value < known) known = value;
   const assumed = Number.isFinite(known) ? known * UNMEASURED_FACTOR : UNMEASURED_MS;
   const costs = new Map<OriginState, number>();
-  for (const origin of candidates) {
-    const latency = Math.max(origin.latency.value ?? assumed, origin.oldestWait(now), UNMEASURED_MS / 1000);
+  candidates.forEach((origin, index) => {
+    const latency = Math.max(latencies[index] ?? assumed, origin.oldestWait(now), UNMEASURED_MS / 1000);
     const load = 1 + origin.pending / origin.traits.maxConnections;
     costs.set(origin, (latency * load) / (origin.traits.weight * origin.slowStartFactor(now, slowStart)));
-  }
+  });
   return costs;
 }
 

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
+import { validateConfig } from '../../src/config/load.ts';
 import { metricsDelta } from '../helpers/metrics.ts';
 import { writeMmdb } from '../helpers/mmdb.ts';
 import { startNode, type TestNode } from '../helpers/node.ts';
@@ -384,5 +385,112 @@ describe("client-region from a MaxMind database, and the next region when the cl
     assert.deepEqual(new Set(answers), new Set(['eu']), 'eu (10 ms) before asia (60 ms)');
     assert.equal(us.count('/b?us-down=0'), 1, 'the 503 with Retry-After ejected us at once');
     assert.equal(asia.requests.filter((r) => r.path.startsWith('/b?us-down')).length, 0);
+  });
+});
+
+describe('a connection reset before any response byte', () => {
+  let resetting: TestOrigin;
+  let live: TestOrigin;
+  let edge: TestNode;
+
+  before(async () => {
+    const reset: Route = (req) => {
+      req.socket.destroy();
+    };
+    resetting = await scripted(reset);
+    resetting.route('/post', reset);
+    live = await scripted(delayed('live', 1));
+    live.route('/post', delayed('live', 1));
+    edge = await startNode({
+      origin: live.url,
+      config: {
+        origins: [
+          { name: 'reset-get', url: resetting.url },
+          { name: 'reset-post', url: resetting.url },
+          { name: 'live', url: live.url },
+        ],
+        sites: [
+          { name: 'get', hosts: ['get.test'], origins: ['reset-get', 'live'] },
+          { name: 'post', hosts: ['post.test'], origins: ['reset-post', 'live'] },
+        ],
+      },
+    });
+  });
+  after(async () => {
+    await edge.close();
+    await Promise.all([resetting.close(), live.close()]);
+  });
+
+  it('retries a GET on another origin', async () => {
+    const res = await edge.get(`${LONG}&reset=get`, { headers: { host: 'get.test' } });
+    assert.equal(res.status, 200);
+    assert.equal(res.text, 'live');
+    assert.equal(resetting.count(`${LONG}&reset=get`), 1);
+  });
+
+  it('does not retry a POST, which may have been processed: the client gets 502', async () => {
+    const res = await edge.get('/post', { method: 'POST', headers: { host: 'post.test' } });
+    assert.equal(res.status, 502);
+    assert.match(String(res.headers['proxy-status']), /details="reset-post"/);
+    assert.equal(resetting.count('/post'), 1);
+    assert.equal(live.count('/post'), 0);
+  });
+});
+
+describe('origin state over a reload', () => {
+  let down: TestOrigin;
+  let live: TestOrigin;
+  let edge: TestNode;
+  const config = (origins: Array<{ name: string; url: string }>) => ({
+    listeners: [{ listen: '127.0.0.1:0' }],
+    origins,
+    sites: [{ name: 'reloaded', hosts: ['*'], origins: origins.map((o) => o.name) }],
+    admin: { enabled: false },
+    logging: { level: 'silent' as const },
+  });
+
+  before(async () => {
+    down = await scripted(delayed('down', 0, 503, { 'retry-after': '120' }));
+    live = await scripted(delayed('live', 1));
+    edge = await startNode({
+      origin: live.url,
+      config: config([
+        { name: 'down', url: down.url },
+        { name: 'live', url: live.url },
+      ]),
+    });
+  });
+  after(async () => {
+    await edge.close();
+    await Promise.all([down.close(), live.close()]);
+  });
+
+  const view = () => edge.node.edge.sites.all[0]!.pool.describe();
+
+  it('keeps an ejection across a reload that keeps the origin, and forgets an origin removed', async () => {
+    assert.equal((await edge.get('/a?before-reload')).text, 'live');
+    assert.equal(view().origins[0]!.state, 'ejected');
+    const next = validateConfig({
+      ...config([
+        { name: 'down', url: down.url },
+        { name: 'live', url: live.url },
+      ]),
+      cache: edge.node.config.cache,
+    });
+    assert.ok('config' in next);
+    edge.node.reloadSites(next.config);
+    assert.equal(view().origins[0]!.state, 'ejected', 'same name and URL: same state');
+    assert.equal((await edge.get('/a?after-reload')).text, 'live');
+    assert.equal(down.count(), 1);
+    const moved = validateConfig({
+      ...config([
+        { name: 'down', url: `${live.url}` },
+        { name: 'live', url: live.url },
+      ]),
+      cache: edge.node.config.cache,
+    });
+    assert.ok('config' in moved);
+    edge.node.reloadSites(moved.config);
+    assert.equal(view().origins[0]!.state, 'healthy', 'a new URL is a new origin');
   });
 });

@@ -16,6 +16,8 @@ function seeded(seed: number): () => number {
   };
 }
 
+const START = 1000;
+
 function origins(spec: Array<{ name: string; ms?: number; region?: string; weight?: number; max?: number }>) {
   return spec.map((o) => {
     const state = new OriginState({
@@ -24,7 +26,7 @@ function origins(spec: Array<{ name: string; ms?: number; region?: string; weigh
       weight: o.weight ?? 1,
       maxConnections: o.max ?? 100,
     });
-    if (o.ms !== undefined) state.latency.observe(o.ms, 0);
+    if (o.ms !== undefined) state.latency.observe(o.ms, START);
     return state;
   });
 }
@@ -34,7 +36,7 @@ function setup(
   selection: SelectionMode = 'latency',
   options: { slowStart?: number; backups?: Parameters<typeof origins>[0] } = {},
 ) {
-  let now = 1000;
+  let now = START;
   const members = origins(spec);
   const backups = origins(options.backups ?? []);
   const selector = new OriginSelector(
@@ -118,6 +120,7 @@ describe('latency selection', () => {
     for (let i = 0; i < 20; i++) {
       advance(250);
       members[0]!.latency.observe(10, now());
+      members[1]!.latency.observe(50, now());
     }
     assert.deepEqual(share(10), { near: 10 });
   });
@@ -137,7 +140,7 @@ describe('latency selection', () => {
   it('tries an origin not yet measured before measured ones, then by its measure', () => {
     const { members, share } = setup([{ name: 'known', ms: 20 }, { name: 'new' }]);
     assert.deepEqual(share(3), { new: 3 });
-    members[1]!.latency.observe(40, 0);
+    members[1]!.latency.observe(40, START);
     assert.deepEqual(share(3), { known: 3 });
   });
 });
@@ -216,10 +219,13 @@ describe('the iterator for one request', () => {
     assert.deepEqual(share(5), { mid: 5 });
     advance(1000);
     members[0]!.latency.observe(10, now());
+    members[1]!.latency.observe(50, now());
     assert.equal(members[0]!.status(now(), 10_000), 'slow-start');
     assert.deepEqual(share(5), { mid: 5 }, '10 ms ÷ 0.1 costs more than 50 ms');
     advance(5000);
-    assert.deepEqual(share(5), { near: 5 }, '10 ms ÷ 0.5 beats 50 ms');
+    members[0]!.latency.observe(10, now());
+    members[1]!.latency.observe(50, now());
+    assert.deepEqual(share(5), { near: 5 }, '10 ms ÷ 0.6 beats 50 ms');
     advance(5000);
     assert.equal(members[0]!.status(now(), 10_000), 'healthy');
   });
@@ -273,5 +279,22 @@ describe('other selection modes', () => {
       if (rendezvousScore(`/k/${i}`, 'heavy', 3) > rendezvousScore(`/k/${i}`, 'light', 1)) heavy++;
     }
     assert.ok(heavy > 1400 && heavy < 1600, String(heavy));
+  });
+});
+
+describe('latency estimate over time', () => {
+  it('decays toward 0 while an origin gets no traffic, so a single slow answer does not keep it out for good', () => {
+    const { members, share, now, advance } = setup([
+      { name: 'near', ms: 10 },
+      { name: 'mid', ms: 50 },
+    ]);
+    members[0]!.latency.observe(400, now());
+    assert.deepEqual(share(3), { mid: 3 });
+    // mid keeps answering in 50 ms; near, idle, decays below it after 2 s × ln(400 / 50) ≈ 4.2 s.
+    for (let i = 0; i < 10; i++) {
+      advance(500);
+      members[1]!.latency.observe(50, now());
+    }
+    assert.deepEqual(share(1), { near: 1 }, 'tried again, and measured');
   });
 });
