@@ -66,6 +66,11 @@ describe('origin selection by latency', () => {
     await Promise.all([fast.close(), mid.close(), slow.close()]);
   });
 
+  it('gives up connecting after 1 s by default when a site has another origin to try', () => {
+    const timeouts = edge.node.edge.sites.all[0]!.pool.origins.map((origin) => origin.config.connectTimeout);
+    assert.deepEqual(timeouts, [1000, 1000, 1000]);
+  });
+
   it('sends the traffic to the 10 ms origin of three at 200, 50 and 10 ms, after measuring each once', async () => {
     const bodies: string[] = [];
     for (let i = 0; i < 30; i++) {

@@ -104,11 +104,11 @@ describe('latency selection', () => {
       { name: 'mid', ms: 50 },
     ]);
     members[0]!.latency.penalize(now());
-    assert.equal(members[0]!.latency.value, FAILURE_PENALTY_MS);
+    assert.equal(members[0]!.latency.value, 1 + 0.25 * (FAILURE_PENALTY_MS - 1));
     assert.deepEqual(share(10), { mid: 10 });
   });
 
-  it('moves away from an origin that slows from 10 to 300 ms on its first slow answer (peak EWMA)', () => {
+  it('moves away from an origin that slows from 10 to 300 ms on its first slow answer', () => {
     const { members, share, now, advance } = setup([
       { name: 'near', ms: 10 },
       { name: 'mid', ms: 50 },
@@ -169,13 +169,17 @@ describe('preference tiers', () => {
     assert.equal(iter.reason, 'preferred', 'the us tier is empty: eu is simply the best usable');
   });
 
-  it('spills out of a degraded region (3× slower than the best elsewhere)', () => {
+  it('spills out of a degraded region (3× slower than the best elsewhere, and 50 ms more)', () => {
     const { members, share, now, advance } = setup(spec);
+    const settle = (origin: number, ms: number) => {
+      for (let i = 0; i < 30; i++) members[origin]!.latency.observe(ms, now());
+    };
     advance(10);
-    members[2]!.latency.observe(100, now());
+    settle(0, 30);
+    settle(2, 100);
     assert.deepEqual(share(5, { region: 'us' }), { 'us-slow': 5 }, '80 ms is not 3 × 30 ms');
-    members[1]!.latency.observe(95, now());
-    members[2]!.latency.observe(95, now());
+    settle(1, 95);
+    settle(2, 95);
     assert.deepEqual(share(5, { region: 'us' }), { eu: 5 });
   });
 });
@@ -290,11 +294,26 @@ describe('latency estimate over time', () => {
     ]);
     members[0]!.latency.observe(400, now());
     assert.deepEqual(share(3), { mid: 3 });
-    // mid keeps answering in 50 ms; near, idle, decays below it after 2 s × ln(400 / 50) ≈ 4.2 s.
-    for (let i = 0; i < 10; i++) {
+    // near reads 107.5 ms; mid keeps answering in 50 ms (read as 44 ms: sampled every 500 ms,
+    // it decays a little between samples); near, idle, decays below it after 10 s × ln(107.5 / 44) ≈ 9 s.
+    for (let i = 0; i < 14; i++) {
+      advance(500);
+      members[1]!.latency.observe(50, now());
+    }
+    assert.deepEqual(share(1), { mid: 1 }, 'after 7 s: not yet');
+    for (let i = 0; i < 6; i++) {
       advance(500);
       members[1]!.latency.observe(50, now());
     }
     assert.deepEqual(share(1), { near: 1 }, 'tried again, and measured');
+  });
+
+  it('is not moved by one stall: a 10 ms origin answering once in 90 ms keeps its traffic over a 50 ms one', () => {
+    const { members, share, now } = setup([
+      { name: 'near', ms: 10 },
+      { name: 'mid', ms: 50 },
+    ]);
+    members[0]!.latency.observe(90, now());
+    assert.deepEqual(share(3), { near: 3 });
   });
 });
