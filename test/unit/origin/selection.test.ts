@@ -317,3 +317,14 @@ describe('latency estimate over time', () => {
     assert.deepEqual(share(3), { near: 3 });
   });
 });
+
+describe('a selector whose origins were all removed by a reload', () => {
+  it('still yields them (draining) to a request that resolved its site before the reload', () => {
+    const { members, selector } = setup([{ name: 'a', ms: 10 }]);
+    members[0]!.draining = true;
+    const iter = selector.iter();
+    assert.equal(iter.next()?.name, 'a');
+    assert.equal(iter.reason, 'panic');
+    assert.equal(iter.next(), undefined);
+  });
+});
