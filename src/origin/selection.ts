@@ -109,6 +109,8 @@ export class OriginIter {
       candidates = untried(selector.members).filter((origin) => !origin.draining);
       if (candidates.length === 0)
         candidates = untried(selector.backups).filter((origin) => !origin.draining);
+      // A request that resolved its site just before a reload removed every origin: still try them.
+      if (candidates.length === 0) candidates = untried(selector.members);
     }
     if (candidates.length === 0) return undefined;
     const chosen = this.#choose(candidates, now);
