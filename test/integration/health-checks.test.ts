@@ -81,6 +81,11 @@ describe('active health checks in a single process', () => {
     assert.equal(near.count('/page'), before);
     const view = await stats();
     assert.equal(view.origins[0].healthCheck, 'unhealthy');
+    const metrics = (await edge.call('GET', '/metrics')).text;
+    assert.match(metrics, /^strata_origin_state\{origin="near"\} 3$/m, 'unhealthy is 3');
+    assert.match(metrics, /^strata_origin_state\{origin="far"\} 0$/m);
+    assert.match(metrics, /^strata_origin_pending_requests\{origin="far"\} 0$/m);
+    assert.match(metrics, /^strata_origin_latency_ewma_seconds\{origin="far"\} 0\.\d+/m);
     assert.deepEqual(
       view.order.map((o: { origin: string }) => o.origin),
       ['far', 'near'],
