@@ -19,12 +19,24 @@
 export const ALPHA = 0.25;
 /** How fast an idle origin's estimate decays: after this long without samples it weighs 1/e. */
 export const IDLE_TAU_MS = 10_000;
+/** Weight of a new sample in the baseline: the origin's normal latency, against which a slowdown shows. */
+export const BASELINE_ALPHA = 0.01;
 /** A failure counts as a sample of at least this (ms), or of twice the estimate if that is more. */
 export const FAILURE_PENALTY_MS = 1000;
 
 export class LatencyEwma {
   #value: number | undefined;
+  #baseline: number | undefined;
   #at = 0;
+
+  /**
+   * The origin's normal latency (ms): a slow EWMA of its successful answers. A region whose
+   * origins answer far above their baseline is degraded (selection.ts); one that is simply
+   * farther than another is not.
+   */
+  get baseline(): number | undefined {
+    return this.#baseline;
+  }
 
   /** The estimate (ms) at its last sample, without idle decay; undefined before the first sample. */
   get value(): number | undefined {
@@ -41,19 +53,26 @@ export class LatencyEwma {
   /** A response's time to headers, in ms, observed at `now`. */
   observe(ms: number, now: number): void {
     const sample = Math.max(0, ms);
-    // An idle origin starts from its decayed estimate: it was tried because that read low.
-    const current = this.at(now);
-    this.#value = current === undefined ? sample : current + ALPHA * (sample - current);
-    this.#at = now;
+    this.#blend(sample, now);
+    this.#baseline =
+      this.#baseline === undefined ? sample : this.#baseline + BASELINE_ALPHA * (sample - this.#baseline);
   }
 
   /** A failed attempt (connect error, timeout, 5xx): the origin looks slow, however fast it failed. */
   penalize(now: number): void {
-    this.observe(Math.max(FAILURE_PENALTY_MS, 2 * (this.#value ?? 0)), now);
+    this.#blend(Math.max(FAILURE_PENALTY_MS, 2 * (this.#value ?? 0)), now);
   }
 
   /** Forgets everything: an origin back from ejection is measured afresh. */
   reset(): void {
     this.#value = undefined;
+    this.#baseline = undefined;
+  }
+
+  #blend(sample: number, now: number): void {
+    // An idle origin starts from its decayed estimate: it was tried because that read low.
+    const current = this.at(now);
+    this.#value = current === undefined ? sample : current + ALPHA * (sample - current);
+    this.#at = now;
   }
 }

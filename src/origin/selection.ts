@@ -7,7 +7,8 @@
  * send at most 2/N of the traffic to the best one. Usable origins are ordered by region
  * (the preferred region first), then by cost within the tier; the selector stays on the
  * first fit origin and spills to the next only on saturation (requests in flight reach
- * maxConnections), degradation (the tier is 3× and 50 ms slower than the rest) or ejection.
+ * maxConnections), degradation (the tier's best origin answers 3× and 50 ms slower than its own
+ * baseline, and another tier is cheaper) or ejection.
  *
  *   latency cost = latency × (1 + pending / maxConnections) ÷ (weight × slow start)
  *
@@ -32,9 +33,9 @@ export interface SelectionRequest {
   key?: string | undefined;
 }
 
-/** A preferred tier this many times slower than the best of the rest is skipped... */
+/** A preferred tier whose best origin answers this many times its own baseline is skipped... */
 export const DEGRADED_FACTOR = 3;
-/** ...and slower by at least this much (ms): 3 ms against 1 ms is noise, not degradation. */
+/** ...if also slower than its baseline by at least this much (ms): 3 ms against 1 ms is noise. */
 export const DEGRADED_MARGIN_MS = 50;
 /** Latency assumed for an origin not yet measured, when no origin is (ms). */
 const UNMEASURED_MS = 1;
@@ -132,7 +133,7 @@ export class OriginIter {
     const costs = latencyCosts(candidates, now, selector.policy.slowStart);
     let tier: OriginState[];
     let spilled = false;
-    if (fitPreferred.length > 0 && !degraded(fitPreferred, fitRest, costs)) tier = fitPreferred;
+    if (fitPreferred.length > 0 && !degraded(fitPreferred, fitRest, costs, now)) tier = fitPreferred;
     else if (fitRest.length > 0) {
       tier = fitRest;
       spilled = preferred.length > 0;
@@ -180,15 +181,24 @@ export function latencyCosts(
 }
 
 /**
- * A preferred tier is degraded when even its best origin costs DEGRADED_FACTOR times the best
- * of the rest, and DEGRADED_MARGIN_MS more.
+ * A preferred tier is degraded when its cheapest origin answers DEGRADED_FACTOR times its own
+ * baseline and DEGRADED_MARGIN_MS more (it slowed down), and another tier is cheaper. An origin
+ * that is simply farther than another is not degraded: region preference is a policy.
  */
-function degraded(preferred: OriginState[], rest: OriginState[], costs: Map<OriginState, number>): boolean {
+function degraded(
+  preferred: OriginState[],
+  rest: OriginState[],
+  costs: Map<OriginState, number>,
+  now: number,
+): boolean {
   if (rest.length === 0) return false;
-  const best = (list: OriginState[]) => Math.min(...list.map((o) => costs.get(o)!));
-  const mine = best(preferred);
-  const theirs = best(rest);
-  return mine > DEGRADED_FACTOR * theirs && mine - theirs > DEGRADED_MARGIN_MS;
+  let best = preferred[0]!;
+  for (const origin of preferred) if (costs.get(origin)! < costs.get(best)!) best = origin;
+  const latency = best.latency.at(now);
+  const baseline = best.latency.baseline;
+  if (latency === undefined || baseline === undefined) return false;
+  const slowed = latency > DEGRADED_FACTOR * baseline && latency - baseline > DEGRADED_MARGIN_MS;
+  return slowed && Math.min(...rest.map((o) => costs.get(o)!)) < costs.get(best)!;
 }
 
 /**

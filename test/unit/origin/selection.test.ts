@@ -169,18 +169,27 @@ describe('preference tiers', () => {
     assert.equal(iter.reason, 'preferred', 'the us tier is empty: eu is simply the best usable');
   });
 
-  it('spills out of a degraded region (3× slower than the best elsewhere, and 50 ms more)', () => {
-    const { members, share, now, advance } = setup(spec);
-    const settle = (origin: number, ms: number) => {
-      for (let i = 0; i < 30; i++) members[origin]!.latency.observe(ms, now());
-    };
+  it('stays in a region that is simply farther, however much faster another region answers', () => {
+    const { members, share, now } = setup(spec);
+    for (let i = 0; i < 30; i++) members[0]!.latency.observe(2, now());
+    assert.deepEqual(share(5, { region: 'us' }), { 'us-fast': 5 });
+  });
+
+  it('spills out of a degraded region: its best origin 3× and 50 ms slower than its own baseline', () => {
+    const { members, share, now, advance } = setup([
+      { name: 'eu', ms: 30, region: 'eu' },
+      { name: 'us', ms: 60, region: 'us' },
+    ]);
     advance(10);
-    settle(0, 30);
-    settle(2, 100);
-    assert.deepEqual(share(5, { region: 'us' }), { 'us-slow': 5 }, '80 ms is not 3 × 30 ms');
-    settle(1, 95);
-    settle(2, 95);
+    const answer = (ms: number, times: number) => {
+      for (let i = 0; i < times; i++) members[1]!.latency.observe(ms, now());
+    };
+    answer(300, 3); // 60 → 199 ms; baseline 67 ms: not yet 3×
+    assert.deepEqual(share(5, { region: 'us' }), { us: 5 });
+    answer(300, 1); // 224 ms; baseline 69.5 ms
     assert.deepEqual(share(5, { region: 'us' }), { eu: 5 });
+    answer(60, 6); // back to 96 ms
+    assert.deepEqual(share(5, { region: 'us' }), { us: 5 }, 'back once no longer 3× its baseline');
   });
 });
 
