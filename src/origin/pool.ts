@@ -11,15 +11,10 @@ import { EdgeError } from '../errors.ts';
 import { originError } from './errors.ts';
 import { clientOf, type GeoResolver } from './geo.ts';
 import { failingStatus, recordFailure, recordSuccess, retryAfterMs } from './outlier.ts';
+import { describePool, type PoolView } from './pool-view.ts';
 import { RetryBudget } from './retry-budget.ts';
-import {
-  type ChoiceReason,
-  latencyCosts,
-  type OriginIter,
-  OriginSelector,
-  type SelectionMode,
-} from './selection.ts';
-import { OriginState, type OriginStatus, type ProbeVerdict } from './state.ts';
+import { type OriginIter, OriginSelector, type SelectionMode } from './selection.ts';
+import { OriginState } from './state.ts';
 
 export interface OriginRequest {
   method: string;
@@ -157,29 +152,6 @@ export const DEFAULT_POLICY: PoolPolicy = {
   slowStart: 10_000,
 };
 
-export interface PoolView {
-  selection: SelectionMode;
-  prefer: PoolPolicy['prefer'];
-  order: Array<{ origin: string; reason: ChoiceReason }>;
-  retryBudgetExhausted: number;
-  origins: Array<{
-    name: string;
-    backup: boolean;
-    region: string | undefined;
-    weight: number;
-    state: OriginStatus;
-    latencyMs: number | undefined;
-    cost: number;
-    pending: number;
-    maxConnections: number;
-    consecutiveFailures: number;
-    ejections: number;
-    ejectedForMs: number;
-    healthCheck: ProbeVerdict;
-    retries: number;
-  }>;
-}
-
 type Attempt =
   | { kind: 'response'; response: OriginResponse; ejected: boolean }
   | { kind: 'error'; error: EdgeError; ejected: boolean };
@@ -234,41 +206,9 @@ export class OriginPool {
     this.budget = new RetryBudget(this.policy.retry, this.#now);
   }
 
-  /**
-   * What /stats shows: each origin's state, and the order (with why) in which a request from
-   * this node's region would try them now.
-   */
+  /** What /stats shows (pool-view.ts). */
   describe(): PoolView {
-    const now = this.#now();
-    const iter = this.selector.iter({
-      region: this.policy.prefer === 'none' ? undefined : this.#options.nodeRegion,
-    });
-    const order: PoolView['order'] = [];
-    for (let origin = iter.next(); origin !== undefined; origin = iter.next())
-      order.push({ origin: origin.name, reason: iter.reason });
-    const costs = latencyCosts([...this.#members, ...this.selector.backups], now, this.policy.slowStart);
-    return {
-      selection: this.policy.selection,
-      prefer: this.policy.prefer,
-      order,
-      retryBudgetExhausted: this.budget.exhausted,
-      origins: [...this.#members, ...this.selector.backups].map((state) => ({
-        name: state.name,
-        backup: !this.#members.includes(state),
-        region: state.traits.region,
-        weight: state.traits.weight,
-        state: state.status(now, this.policy.slowStart),
-        latencyMs: roundTenth(state.latency.at(now)),
-        cost: Math.round(costs.get(state)! * 10) / 10,
-        pending: state.pending,
-        maxConnections: state.traits.maxConnections,
-        consecutiveFailures: state.consecutiveFailures,
-        ejections: state.ejections,
-        ejectedForMs: state.ejected(now) ? Math.round(state.ejectedUntil - now) : 0,
-        healthCheck: state.probe,
-        retries: state.retries,
-      })),
-    };
+    return describePool(this.selector, this.policy, this.#options.nodeRegion, this.budget.exhausted);
   }
 
   /** The origins for one request, best first (the region preferred per the site's `prefer`). */
@@ -365,10 +305,6 @@ export class OriginPool {
       this.#options.onAttempt?.(state, { kind: 'response', status, ms, retried, ejected });
     }
   }
-}
-
-function roundTenth(value: number | undefined): number | undefined {
-  return value === undefined ? undefined : Math.round(value * 10) / 10;
 }
 
 /** Whether a failed attempt cannot have reached the origin (or, idempotent, reached nothing that matters). */
