@@ -17,8 +17,13 @@
 
 /** Weight of a new sample. */
 export const ALPHA = 0.25;
-/** How fast an idle origin's estimate decays: after this long without samples it weighs 1/e. */
+/**
+ * How fast an idle origin's estimate decays: after this long without samples it weighs 1/e.
+ * An estimate of fewer than CONFIDENT_SAMPLES answers decays proportionally faster: one slow
+ * first answer (a stall while measuring) is re-measured within a second or two.
+ */
 export const IDLE_TAU_MS = 10_000;
+export const CONFIDENT_SAMPLES = 8;
 /** Weight of a new sample in the baseline: the origin's normal latency, against which a slowdown shows. */
 export const BASELINE_ALPHA = 0.01;
 /** A failure counts as a sample of at least this (ms), or of twice the estimate if that is more. */
@@ -28,6 +33,7 @@ export class LatencyEwma {
   #value: number | undefined;
   #baseline: number | undefined;
   #at = 0;
+  #samples = 0;
 
   /**
    * The origin's normal latency (ms): a slow EWMA of its successful answers. A region whose
@@ -47,7 +53,9 @@ export class LatencyEwma {
   at(now: number): number | undefined {
     if (this.#value === undefined) return undefined;
     const idle = now - this.#at;
-    return idle <= 0 ? this.#value : this.#value * Math.exp(-idle / IDLE_TAU_MS);
+    if (idle <= 0) return this.#value;
+    const tau = (IDLE_TAU_MS * Math.min(this.#samples, CONFIDENT_SAMPLES)) / CONFIDENT_SAMPLES;
+    return this.#value * Math.exp(-idle / tau);
   }
 
   /** A response's time to headers, in ms, observed at `now`. */
@@ -67,6 +75,7 @@ export class LatencyEwma {
   reset(): void {
     this.#value = undefined;
     this.#baseline = undefined;
+    this.#samples = 0;
   }
 
   #blend(sample: number, now: number): void {
@@ -74,5 +83,6 @@ export class LatencyEwma {
     const current = this.at(now);
     this.#value = current === undefined ? sample : current + ALPHA * (sample - current);
     this.#at = now;
+    if (this.#samples < CONFIDENT_SAMPLES) this.#samples++;
   }
 }

@@ -73,7 +73,7 @@ describe('origin selection by latency', () => {
 
   it('sends the traffic to the 10 ms origin of three at 200, 50 and 10 ms, after measuring each once', async () => {
     const bodies: string[] = [];
-    for (let i = 0; i < 30; i++) {
+    for (let i = 0; i < 40; i++) {
       const res = await edge.get(i % 2 === 0 ? `/a?i=${i}` : `${LONG}&i=${i}`);
       assert.equal(res.status, 200);
       bodies.push(res.text);
@@ -84,9 +84,12 @@ describe('origin selection by latency', () => {
       'each origin is measured once, in list order',
     );
     assert.equal(slow.count(), 1, 'the 200 ms origin only for its measure');
-    // A loaded test machine may make one 10 ms answer look slower than 50 ms; never 200 ms.
-    assert.ok(fast.count() >= 26, `fast ${fast.count()}, mid ${mid.count()}`);
-    assert.equal(slow.count() + mid.count() + fast.count(), 30);
+    // The last 30, once measured: a loaded machine may make a 10 ms answer look slower than
+    // 50 ms now and then (it is then measured again within a second or two), never 200 ms.
+    const settled = bodies.slice(10);
+    const fastShare = settled.filter((body) => body === 'fast').length;
+    assert.ok(fastShare >= 25, `fast ${fastShare} of 30: ${settled.join(',')}`);
+    assert.equal(slow.count() + mid.count() + fast.count(), 40);
   });
 });
 

@@ -301,6 +301,10 @@ describe('latency estimate over time', () => {
       { name: 'near', ms: 10 },
       { name: 'mid', ms: 50 },
     ]);
+    for (let i = 0; i < 8; i++) {
+      members[0]!.latency.observe(10, now());
+      members[1]!.latency.observe(50, now());
+    }
     members[0]!.latency.observe(400, now());
     assert.deepEqual(share(3), { mid: 3 });
     // near reads 107.5 ms; mid keeps answering in 50 ms (read as 44 ms: sampled every 500 ms,
@@ -315,6 +319,18 @@ describe('latency estimate over time', () => {
       members[1]!.latency.observe(50, now());
     }
     assert.deepEqual(share(1), { near: 1 }, 'tried again, and measured');
+  });
+
+  it('re-measures within 2 s an origin whose only answer so far was slow (a stall while measuring)', () => {
+    const { members, share, now, advance } = setup([{ name: 'near' }, { name: 'mid' }]);
+    for (let i = 0; i < 8; i++) members[1]!.latency.observe(50, now());
+    members[0]!.latency.observe(150, now());
+    assert.deepEqual(share(2), { mid: 2 });
+    for (let i = 0; i < 4; i++) {
+      advance(500);
+      members[1]!.latency.observe(50, now());
+    }
+    assert.deepEqual(share(1), { near: 1 });
   });
 
   it('is not moved by one stall: a 10 ms origin answering once in 90 ms keeps its traffic over a 50 ms one', () => {
