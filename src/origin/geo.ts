@@ -114,15 +114,37 @@ export function addressBits(input: string): bigint | undefined {
 }
 
 /**
- * The client of a request as the origin sees it: X-Forwarded-For (as the node sends it: the
- * trusted chain, then the peer) read from the right, skipping trusted proxies; the first
- * untrusted hop is the client.
+ * The client of a request as the origin sees it. The node sends X-Forwarded-For and Forwarded
+ * as the trusted chain it received, then the peer; the longer of the two chains is read from the
+ * right, skipping trusted proxies: the first untrusted hop is the client. (A trusted proxy may
+ * send only one of the two.)
  */
-export function clientOf(forwardedFor: string, trusted: (address: string) => boolean): string {
-  const hops = forwardedFor.split(',');
-  for (let i = hops.length - 1; i > 0; i--) {
-    const hop = hops[i]!.trim();
-    if (!trusted(hop)) return hop;
+export function clientOf(
+  forwardedFor: string | undefined,
+  forwarded: string | undefined,
+  trusted: (address: string) => boolean,
+): string | undefined {
+  const xff = forwardedFor === undefined ? [] : forwardedFor.split(',').map((hop) => hop.trim());
+  const rfc = forwarded === undefined ? [] : forwardedNodes(forwarded);
+  const hops = rfc.length > xff.length ? rfc : xff;
+  if (hops.length === 0) return undefined;
+  for (let i = hops.length - 1; i > 0; i--) if (!trusted(hops[i]!)) return hops[i];
+  return hops[0];
+}
+
+/** The `for=` node of each Forwarded element (RFC 7239 §4), without quotes, brackets or port. */
+export function forwardedNodes(value: string): string[] {
+  const nodes: string[] = [];
+  for (const element of value.split(',')) {
+    const pair = element
+      .split(';')
+      .map((part) => part.trim())
+      .find((part) => part.toLowerCase().startsWith('for='));
+    if (pair === undefined) continue;
+    let node = pair.slice(4).replace(/^"|"$/g, '');
+    if (node.startsWith('[')) node = node.slice(1, node.indexOf(']'));
+    else if (node.includes('.') && node.includes(':')) node = node.slice(0, node.indexOf(':'));
+    nodes.push(node);
   }
-  return hops[0]!.trim();
+  return nodes;
 }

@@ -224,9 +224,13 @@ export class OriginPool {
         return this.#options.nodeRegion;
       default: {
         const geo = this.#options.geo;
-        const forwarded = request.headers['x-forwarded-for'];
-        if (geo === undefined || typeof forwarded !== 'string') return this.#options.nodeRegion;
-        const client = clientOf(forwarded, this.#options.trusted ?? (() => false));
+        const { 'x-forwarded-for': xff, forwarded } = request.headers;
+        const client = clientOf(
+          typeof xff === 'string' ? xff : undefined,
+          typeof forwarded === 'string' ? forwarded : undefined,
+          this.#options.trusted ?? (() => false),
+        );
+        if (geo === undefined || client === undefined) return this.#options.nodeRegion;
         const regions = geo.regionsOf(client);
         const known = [...this.#members, ...this.selector.backups];
         return (

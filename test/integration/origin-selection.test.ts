@@ -269,6 +269,11 @@ describe('client-region preference', () => {
       headers: { 'x-forwarded-for': '127.0.0.2' },
     });
     assert.equal(trusted.text, 'us');
+    const forwardedOnly = await edge.get('/a?via=trusted-forwarded', {
+      localAddress: '127.0.0.4',
+      headers: { forwarded: 'for=127.0.0.2;proto=https' },
+    });
+    assert.equal(forwardedOnly.text, 'us', 'a trusted proxy that sends only Forwarded');
     const untrusted = await edge.get('/a?via=untrusted', {
       localAddress: '127.0.0.3',
       headers: { 'x-forwarded-for': '127.0.0.2' },

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { validateConfig } from '../../../src/config/load.ts';
-import { addressBits, clientOf, GeoResolver } from '../../../src/origin/geo.ts';
+import { addressBits, clientOf, forwardedNodes, GeoResolver } from '../../../src/origin/geo.ts';
 import { writeMmdb } from '../../helpers/mmdb.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'strata-geo-'));
@@ -69,10 +69,18 @@ describe('geo networks', () => {
 });
 
 describe('the client behind trusted proxies', () => {
-  const trusted = (address: string) => address.startsWith('10.');
+  const trusted = (address: string) => address.startsWith('10.') || address === '2001:db8::10';
   it('is the first untrusted hop read from the right of X-Forwarded-For', () => {
-    assert.equal(clientOf('203.0.113.9', trusted), '203.0.113.9');
-    assert.equal(clientOf('198.51.100.1, 203.0.113.9, 10.0.0.2', trusted), '203.0.113.9');
-    assert.equal(clientOf('10.0.0.5, 10.0.0.2', trusted), '10.0.0.5', 'all trusted: the leftmost');
+    assert.equal(clientOf('203.0.113.9', undefined, trusted), '203.0.113.9');
+    assert.equal(clientOf('198.51.100.1, 203.0.113.9, 10.0.0.2', undefined, trusted), '203.0.113.9');
+    assert.equal(clientOf('10.0.0.5, 10.0.0.2', undefined, trusted), '10.0.0.5', 'all trusted: the leftmost');
+  });
+
+  it('reads Forwarded when a trusted proxy sent only that (its chain is the longer one)', () => {
+    const forwarded =
+      'for=203.0.113.9:4711;proto=https, for="[2001:db8::10]";host="a.example", for=10.0.0.2;host="a.example";proto=http';
+    assert.deepEqual(forwardedNodes(forwarded), ['203.0.113.9', '2001:db8::10', '10.0.0.2']);
+    assert.equal(clientOf('10.0.0.2', forwarded, trusted), '203.0.113.9');
+    assert.equal(clientOf(undefined, undefined, trusted), undefined);
   });
 });
