@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { request } from '../helpers/http.ts';
 import { startOrigin, type TestOrigin } from '../helpers/origin.ts';
-import { type Served, serve, until } from './workers-support.ts';
+import { type Served, serve, TOKEN, until } from './workers-support.ts';
 
 const INTERVAL = 200;
 
@@ -93,5 +93,72 @@ describe('health checks with 2 workers', () => {
     );
     assert.deepEqual(new Set(answers), new Set(['far']));
     assert.equal(near.count('/page'), before);
+  });
+});
+
+describe('passive ejection with 2 workers', () => {
+  let down: TestOrigin;
+  let live: TestOrigin;
+  let node: Served;
+  let dir: string;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'strata-eject-workers-'));
+    down = await startOrigin({
+      '/page': (_req, res) => {
+        res.writeHead(503, { 'retry-after': '120' });
+        res.end('down');
+      },
+    });
+    live = await startOrigin({
+      '/page': (_req, res) => {
+        res.writeHead(200, { 'cache-control': 'no-store' });
+        res.end('live');
+      },
+    });
+    const file = join(dir, 'strata.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        origins: [
+          { name: 'down', url: down.url },
+          { name: 'live', url: live.url },
+        ],
+        sites: [{ name: 'ejecting', hosts: ['ejecting.test'], origins: ['down', 'live'] }],
+      }),
+    );
+    node = await serve(live.url, dir, ['--config', file]);
+  });
+  after(async () => {
+    node.child.kill('SIGTERM');
+    await node.exited;
+    await Promise.all([down.close(), live.close()]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('tells the other worker of an ejection: the ejected origin sees one request, not one per worker', async () => {
+    const first = await request(`${node.url}/page?first`, { headers: { host: 'ejecting.test' } });
+    assert.equal(first.text, 'live', 'the 503 was retried on the other origin');
+    assert.equal(down.count(), 1);
+    // Both workers hold the ejection once /metrics (summed over the workers) shows state 2 twice.
+    const ejectedInBoth = async () => {
+      const metrics = await request(`${node.admin}/metrics`, {
+        headers: { authorization: `Bearer ${TOKEN}` },
+      });
+      return /^strata_origin_state\{origin="down"\} 4$/m.test(metrics.text);
+    };
+    let shared = false;
+    for (let i = 0; i < 50 && !shared; i++) {
+      shared = await ejectedInBoth();
+      if (!shared) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.ok(shared, 'both workers report the origin ejected');
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        request(`${node.url}/page?after=${i}`, { headers: { host: 'ejecting.test' } }).then((r) => r.text),
+      ),
+    );
+    assert.deepEqual(new Set(answers), new Set(['live']));
+    assert.equal(down.count(), 1);
   });
 });
