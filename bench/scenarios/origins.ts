@@ -5,13 +5,16 @@
  * - steady: all three answer; load well under the near origin's capacity (maxConnections 16,
  *   8 connections of load). Latency selection should keep ≥ 99% on the 10 ms origin.
  * - refusing: the near origin's port is closed. No GET may fail; almost nothing goes there.
+ * - black-hole: the near origin accepts connections and never answers. Traffic leaves it as its
+ *   oldest request waits longer than the others answer; the requests caught there wait for
+ *   responseTimeout (set to 2 s here), which shows in the p99 and the error count.
  * - 503: the near origin answers 503 to everything. Origin requests stay ≤ 1.2 × client + 10/s.
  *
  * Origins are bench origin processes (`/slow/` paths wait their delay); every request is a new
  * key, so every request is a miss that reaches an origin.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { GENERATOR, runLoad } from '../lib/generator.ts';
 import { originCounts } from '../lib/http.ts';
 import { freePort, PINNING } from '../lib/processes.ts';
@@ -22,13 +25,37 @@ import { withOrigin } from './origin.ts';
 
 const CONNECTIONS = 8;
 const MAX_CONNECTIONS = 16;
-const PHASES = ['steady', 'refusing', '503'] as const;
+const PHASES = ['steady', 'refusing', 'black-hole', '503'] as const;
 type Phase = (typeof PHASES)[number];
 
 const SELECTIONS: { label: string; selection: string }[] = [
   { label: 'strata latency', selection: 'latency' },
   { label: 'strata round-robin', selection: 'round-robin' },
 ];
+
+/** A server that accepts connections and never answers, counting the requests it was sent. */
+async function blackHole(): Promise<{ port: number; count: () => number; close: () => Promise<void> }> {
+  let count = 0;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('data', (data: Buffer) => {
+      count += (data.toString('latin1').match(/(?:^|\r\n)(?:GET|HEAD) \//g) ?? []).length;
+    });
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    count: () => count,
+    close: () =>
+      new Promise((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
 
 /** A server answering 503 to everything, counting what it got. */
 async function unavailableOrigin(): Promise<{
@@ -56,6 +83,7 @@ function strataConfig(selection: string, ports: { near: number; mid: number; far
     url: `http://127.0.0.1:${port}`,
     connections: MAX_CONNECTIONS,
     maxConnections: MAX_CONNECTIONS,
+    responseTimeout: '2s',
   });
   return {
     origins: [origin('far', ports.far), origin('mid', ports.mid), origin('near', ports.near)],
@@ -90,7 +118,12 @@ async function runOrigins(ctx: BenchContext): Promise<ScenarioReport> {
       await withOrigin(ctx, { delayMs: 200 }, async (far) => {
         for (const phase of PHASES) {
           const refused = await freePort();
-          const failing = phase === '503' ? await unavailableOrigin() : undefined;
+          const failing =
+            phase === '503'
+              ? await unavailableOrigin()
+              : phase === 'black-hole'
+                ? await blackHole()
+                : undefined;
           const nearPort = phase === 'refusing' ? refused : (failing?.port ?? near.port);
           try {
             const kinds = SELECTIONS.map(({ label, selection }) => ({
@@ -134,8 +167,8 @@ async function measurePhase(
     near:
       phase === 'refusing'
         ? 0
-        : phase === '503'
-          ? failing!.count()
+        : failing !== undefined
+          ? failing.count()
           : (await originCounts(origins.near.url)).total,
     mid: (await originCounts(origins.mid.url)).total,
     far: (await originCounts(origins.far.url)).total,
