@@ -49,11 +49,6 @@ export class LatencyEwma {
     return this.#value;
   }
 
-  /** When the last sample was taken (ms, the selector's clock). */
-  get sampledAt(): number {
-    return this.#at;
-  }
-
   /** The estimate (ms) as of `now`, decayed since its last sample; undefined before the first sample. */
   at(now: number): number | undefined {
     if (this.#value === undefined) return undefined;

@@ -39,12 +39,10 @@ export function describePool(
   const members = selector.members;
   const iter = selector.iter({ region: policy.prefer === 'none' ? undefined : nodeRegion });
   const order: PoolView['order'] = [];
-  // Looking must not move round robin on, nor change the origin latency selection stays on.
-  const { turn, last } = selector;
+  const turn = selector.turn; // looking must not move round robin on
   for (let origin = iter.next(); origin !== undefined; origin = iter.next())
     order.push({ origin: origin.name, reason: iter.reason });
   selector.turn = turn;
-  selector.last = last;
   const all = [...members, ...selector.backups];
   const costs = latencyCosts(all, now, policy.slowStart);
   return {

@@ -45,11 +45,6 @@ const UNMEASURED_MS = 1;
  */
 const UNMEASURED_FACTOR = 0.99;
 
-/** Latency selection moves off the origin it chose last only for one this much cheaper. */
-export const HYSTERESIS = 1.25;
-/** An origin answered within this long (ms) is in use, and kept by the hysteresis. */
-const IN_USE_MS = 1000;
-
 /** Why an origin was chosen, for logs and /stats. */
 export type ChoiceReason = 'preferred' | 'spill' | 'backup' | 'panic';
 
@@ -61,8 +56,6 @@ export class OriginSelector {
   readonly random: () => number;
   /** Round-robin position, shared by the requests of the site. */
   turn = 0;
-  /** The origin latency selection chose last: kept while within HYSTERESIS of the cheapest. */
-  last: OriginState | undefined;
 
   constructor(
     members: readonly OriginState[],
@@ -162,11 +155,8 @@ export class OriginIter {
         const key = this.#request.key ?? '';
         return lowest(tier, (o) => -rendezvousScore(key, o.name, o.traits.weight));
       }
-      default: {
-        const best = lowest(tier, (o) => costs.get(o)!);
-        selector.last = stays(selector.last, best, tier, costs, now) ? selector.last! : best;
-        return selector.last;
-      }
+      default:
+        return lowest(tier, (o) => costs.get(o)!);
     }
   }
 }
@@ -209,28 +199,6 @@ function degraded(
   if (latency === undefined || baseline === undefined) return false;
   const slowed = latency > DEGRADED_FACTOR * baseline && latency - baseline > DEGRADED_MARGIN_MS;
   return slowed && Math.min(...rest.map((o) => costs.get(o)!)) < costs.get(best)!;
-}
-
-/**
- * Whether latency selection stays on the origin it chose last although another is cheaper now:
- * while that one is not HYSTERESIS cheaper. Noise (a stall of the node, a scheduling delay of
- * the origin) then does not flip traffic between two origins of close cost; a real slowdown
- * (10 → 82 ms on the first 300 ms answer) still moves it at once. An origin not yet measured is
- * always tried, and the hysteresis keeps only an origin in use (answered within the last second):
- * an idle origin tried again to re-measure it does not draw the traffic that follows.
- */
-function stays(
-  last: OriginState | undefined,
-  best: OriginState,
-  tier: readonly OriginState[],
-  costs: Map<OriginState, number>,
-  now: number,
-): boolean {
-  if (last === undefined || last === best || !tier.includes(last)) return false;
-  if (best.latency.at(now) === undefined) return false;
-  // Only an origin in use: one just re-measured after idling (exploring) must win on its own.
-  if (now - last.latency.sampledAt > IN_USE_MS) return false;
-  return costs.get(last)! <= costs.get(best)! * HYSTERESIS;
 }
 
 /**

@@ -90,12 +90,12 @@ describe('latency selection', () => {
 
   it('weighs cost by requests in flight and divides it by weight', () => {
     const { members, share, now } = setup([
-      { name: 'a', ms: 8, max: 100 },
+      { name: 'a', ms: 10, max: 100 },
       { name: 'b', ms: 12, max: 100, weight: 2 },
     ]);
-    assert.deepEqual(share(5), { b: 5 }, '12 / 2 beats 8 / 1');
+    assert.deepEqual(share(5), { b: 5 }, '12 / 2 beats 10 / 1');
     for (let i = 0; i < 90; i++) members[1]!.start(now());
-    assert.deepEqual(share(5), { a: 5 }, '12 × 1.9 / 2 loses to 8, by more than the 25% hysteresis');
+    assert.deepEqual(share(5), { a: 5 }, '12 × 1.9 / 2 loses to 10');
   });
 
   it('makes a fast failure look slow: a 1 ms refusal costs at least the failure penalty', () => {
@@ -308,14 +308,13 @@ describe('latency estimate over time', () => {
     members[0]!.latency.observe(400, now());
     assert.deepEqual(share(3), { mid: 3 });
     // near reads 107.5 ms; mid keeps answering in 50 ms (read as 44 ms: sampled every 500 ms,
-    // it decays a little between samples); near, idle, decays below it after 10 s × ln(107.5 / 44) ≈ 9 s...
+    // it decays a little between samples); near, idle, decays below it after 10 s × ln(107.5 / 44) ≈ 9 s.
     for (let i = 0; i < 14; i++) {
       advance(500);
       members[1]!.latency.observe(50, now());
     }
     assert.deepEqual(share(1), { mid: 1 }, 'after 7 s: not yet');
-    // ...and 25% below it (hysteresis): 10 s × ln(107.5 / 35) ≈ 11.2 s.
-    for (let i = 0; i < 10; i++) {
+    for (let i = 0; i < 6; i++) {
       advance(500);
       members[1]!.latency.observe(50, now());
     }
@@ -332,38 +331,6 @@ describe('latency estimate over time', () => {
       members[1]!.latency.observe(50, now());
     }
     assert.deepEqual(share(1), { near: 1 });
-  });
-
-  it('keeps the origin it chose while another is less than 25% cheaper (hysteresis), moves for more', () => {
-    const { members, share, now } = setup([
-      { name: 'a', ms: 40 },
-      { name: 'b', ms: 50 },
-    ]);
-    assert.deepEqual(share(2), { a: 2 });
-    for (let i = 0; i < 3; i++) members[0]!.latency.observe(60, now()); // a: 40 → 51.6
-    assert.deepEqual(share(2), { a: 2 }, '51.6 ms is within 25% of 50 ms');
-    for (let i = 0; i < 3; i++) members[0]!.latency.observe(80, now()); // a: 51.6 → 68
-    assert.deepEqual(share(2), { b: 2 });
-    for (let i = 0; i < 8; i++) members[0]!.latency.observe(45, now()); // a: 68 → 47
-    assert.deepEqual(share(2), { b: 2 }, 'and now stays on b');
-  });
-
-  it('does not keep sending to an idle origin tried again to re-measure it (hysteresis only for one in use)', () => {
-    const { members, selector, share, now, advance } = setup([
-      { name: 'a', ms: 50 },
-      { name: 'far', ms: 200 },
-    ]);
-    for (let i = 0; i < 8; i++) members[1]!.latency.observe(200, now());
-    // a keeps answering in 50 ms; far, idle, decays below 40 ms (25% under a) after about 16 s.
-    for (let i = 0; i < 40 && (members[1]!.latency.at(now()) ?? 0) >= 38; i++) {
-      advance(500);
-      members[0]!.latency.observe(50, now());
-    }
-    const explore = selector.iter().next()!;
-    assert.equal(explore.name, 'far');
-    explore.start(now());
-    advance(45); // far's request waits 45 ms: far now costs 48 ms, a 44 ms (read between samples)
-    assert.deepEqual(share(3), { a: 3 });
   });
 
   it('is not moved by one stall: a 10 ms origin answering once in 90 ms keeps its traffic over a 50 ms one', () => {
