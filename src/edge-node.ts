@@ -21,7 +21,11 @@ import { createTrustList } from './http/trusted-proxies.ts';
 import { createLogger } from './observability/logger.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { errorDetail } from './origin/errors.ts';
-import { type FailureListener, Origin, OriginPool } from './origin/pool.ts';
+import { GeoResolver } from './origin/geo.ts';
+import { HealthChecker, type HealthListener, type HealthTarget } from './origin/health.ts';
+import { eject } from './origin/outlier.ts';
+import { type AttemptListener, type FailureListener, Origin, OriginPool } from './origin/pool.ts';
+import { ORIGIN_STATUSES, type ProbeVerdict } from './origin/state.ts';
 import { FanOut } from './purge/fan-out.ts';
 import { recoverPurges } from './purge/quarantine.ts';
 import { PurgeService } from './purge/service.ts';
@@ -36,6 +40,8 @@ export interface EdgeNodeOptions {
   logger?: Logger;
   /** Run store upkeep (eviction, orphan sweep) in this process. Default true. */
   upkeep?: boolean;
+  /** Run the active health checks in this process. Default: as upkeep (once per node). */
+  healthChecks?: boolean;
   /** The collapse table (workers > 1: one that also holds the node-wide lock). */
   collapse?: CollapseTable;
   /** GeoIP lookup for the sites' country rules (address → country/region). */
@@ -66,6 +72,8 @@ export interface EdgeNode {
    * top-level sections that differ but need a restart to take effect.
    */
   reloadSites(next: Config): string[];
+  /** Origin state shared between the processes of a node (see src/cluster/). */
+  readonly originEvents: OriginEvents;
   /**
    * Drains and stops: listeners stop accepting, requests in flight and fills finish. Past
    * `drainMs` (default 10 s) connections still open are closed and origin requests still
@@ -77,6 +85,20 @@ export interface EdgeNode {
 /** Worker processes the configuration asks for. */
 function workerCount(config: Config): number {
   return config.workers === 'auto' ? availableParallelism() : config.workers;
+}
+
+/** What one process of a node tells the others about origins, and applies from them. */
+export interface OriginEvents {
+  /** Every health probe result (from the process that probes). */
+  onHealth(listener: HealthListener): void;
+  /** Every passive ejection decided here, with its length in ms. */
+  onEjected(listener: (origin: string, ms: number) => void): void;
+  /** Applies a probe result from the process that probes. */
+  applyHealth(origin: string, verdict: ProbeVerdict, ms: number | undefined): void;
+  /** Applies an ejection another process decided. */
+  applyEjection(origin: string, ms: number): void;
+  /** The current verdict of every checked origin (for a worker that starts). */
+  healthSnapshot(): Array<{ name: string; verdict: ProbeVerdict }>;
 }
 
 /** How long a drain waits for requests and fills before it ends them. */
@@ -123,9 +145,69 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     options.rateShare?.register(site.name, guard);
     return guard;
   };
-  const initial = buildSites(config, onOriginFailure, guards);
+  const healthListeners: HealthListener[] = [];
+  const ejectionListeners: Array<(origin: string, ms: number) => void> = [];
+  const poolListeners: PoolListeners = {
+    onFailure: onOriginFailure,
+    onAttempt: (origin, outcome) => {
+      if (outcome.ejected) {
+        for (const listener of ejectionListeners)
+          listener(origin.name, origin.ejectedUntil - performance.now());
+        metrics.originEjections.labels(origin.name).inc();
+        log.warn(
+          { origin: origin.name, until: Math.round(origin.ejectedUntil - performance.now()) },
+          'origin ejected',
+        );
+      }
+      if (outcome.retried) metrics.originRetries.labels(origin.name).inc();
+      // A 5xx answer that was retried never reaches the pipeline's counters: count it here.
+      if (outcome.retried && outcome.kind === 'response') {
+        metrics.originRequests.labels(origin.name, `${Math.floor(outcome.status / 100)}xx`).inc();
+        metrics.originLatency.labels(origin.name).observe(outcome.ms / 1000);
+      }
+    },
+    onBudgetExhausted: (site) => metrics.retryBudgetExhausted.labels(site).inc(),
+  };
+  const initial = buildSites(config, poolListeners, guards);
   let origins = initial.origins;
+  metrics.setOriginSource(() => {
+    const at = performance.now();
+    return [...origins.values()].map((origin) => ({
+      name: origin.name,
+      latency: origin.state.latency.at(at),
+      pending: origin.state.pending,
+      state: ORIGIN_STATUSES.indexOf(origin.state.status(at, 0)),
+    }));
+  });
   const retired = new Set<Origin>();
+  const applyHealth: HealthListener = (name, verdict, ms) => {
+    const origin = origins.get(name);
+    if (origin === undefined) return;
+    const was = origin.state.probe;
+    origin.state.applyProbe(verdict, ms, performance.now());
+    if (was !== verdict) log.info({ origin: name, verdict, was }, 'origin health changed');
+  };
+  const checker =
+    (options.healthChecks ?? options.upkeep !== false)
+      ? new HealthChecker({
+          onResult: (name, verdict, ms) => {
+            applyHealth(name, verdict, ms);
+            for (const listener of healthListeners) listener(name, verdict, ms);
+          },
+        })
+      : undefined;
+  checker?.update(healthTargets(config));
+  checker?.start();
+  const originEvents: OriginEvents = {
+    onHealth: (listener) => healthListeners.push(listener),
+    onEjected: (listener) => ejectionListeners.push(listener),
+    applyHealth,
+    applyEjection: (name, ms) => {
+      const origin = origins.get(name);
+      if (origin !== undefined) eject(origin.state, performance.now() + ms);
+    },
+    healthSnapshot: () => checker?.snapshot() ?? [],
+  };
   const tagHeaders = config.cache.tagHeaders.map((name) => name.toLowerCase());
   const edge: Edge = {
     config,
@@ -234,8 +316,11 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     fanOut,
     evict: () => evictor.runOnce(),
     idle: () => idle(edge),
+    originEvents,
     reloadSites(next) {
-      const built = buildSites(next, onOriginFailure, guards);
+      const built = buildSites(next, poolListeners, guards, origins);
+      checker?.update(healthTargets(next));
+      for (const [name, origin] of origins) if (!built.origins.has(name)) origin.state.draining = true;
       edge.sites = built.sites;
       for (const origin of origins.values()) retired.add(origin);
       const old = [...origins.values()];
@@ -259,6 +344,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
       closing ??= (async () => {
         const deadline = performance.now() + (closeOptions?.drainMs ?? DRAIN_MS);
         const servers = admin ? [...listeners, admin] : listeners;
+        checker?.stop();
         const stopped = Promise.all(servers.map((l) => l.close()));
         if (!(await within(stopped, deadline))) {
           for (const l of servers) l.server.closeAllConnections();
@@ -348,20 +434,69 @@ async function idle(edge: Edge): Promise<void> {
   for (let round = 0; round < 100 && edge.work.size > 0; round++) await Promise.allSettled([...edge.work]);
 }
 
+/**
+ * Origins and sites from a configuration. An origin that was already running under the same
+ * name and URL keeps its selection state (latency, ejection, health) across a reload.
+ */
 function buildSites(
   config: Config,
-  onFailure: FailureListener,
+  listeners: PoolListeners,
   guards: (site: SiteConfig) => SiteGuard,
+  previous?: ReadonlyMap<string, Origin>,
 ): { origins: Map<string, Origin>; sites: SiteTable } {
-  const origins = new Map(config.origins.map((origin) => [origin.name, new Origin(origin)]));
+  // A site with a choice of origins should not wait 5 s to give up on one (docs/origins.md).
+  const shared = new Set(
+    config.sites
+      .filter((site) => site.origins.length + site.backup.length > 1)
+      .flatMap((site) => [...site.origins, ...site.backup]),
+  );
+  const origins = new Map(
+    config.origins.map((origin) => {
+      const old = previous?.get(origin.name);
+      const connectTimeout = origin.connectTimeout ?? (shared.has(origin.name) ? 1000 : 5000);
+      const state = old !== undefined && old.config.url === origin.url ? old.state : undefined;
+      return [origin.name, new Origin({ ...origin, connectTimeout }, state)];
+    }),
+  );
+  const geo = new GeoResolver(config.geo);
+  const trusted = createTrustList(config.proxy.trustedProxies);
   const sites = new SiteTable(
     config.sites,
     (site) =>
       new OriginPool(
         site.origins.map((name) => origins.get(name)!),
-        onFailure,
+        {
+          policy: site,
+          backups: site.backup.map((name) => origins.get(name)!),
+          nodeRegion: config.node.region,
+          geo: geo.enabled ? geo : undefined,
+          trusted,
+          onFailure: listeners.onFailure,
+          onAttempt: listeners.onAttempt,
+          onBudgetExhausted: () => listeners.onBudgetExhausted(site.name),
+        },
       ),
     guards,
   );
   return { origins, sites };
+}
+
+/** The origins to probe: each origin of a site with a healthCheck, with the first such site's check. */
+function healthTargets(config: Config): HealthTarget[] {
+  const targets = new Map<string, HealthTarget>();
+  for (const site of config.sites) {
+    if (site.healthCheck === undefined) continue;
+    for (const name of [...site.origins, ...site.backup]) {
+      const origin = config.origins.find((o) => o.name === name);
+      if (origin === undefined || targets.has(name)) continue;
+      targets.set(name, { name, url: origin.url, hostHeader: origin.hostHeader, check: site.healthCheck });
+    }
+  }
+  return [...targets.values()];
+}
+
+interface PoolListeners {
+  onFailure: FailureListener;
+  onAttempt: AttemptListener;
+  onBudgetExhausted: (site: string) => void;
 }

@@ -34,6 +34,8 @@ export interface TargetOptions {
   profileDir?: string | null;
   /** Strata: a site (all hosts, the bench origin) with this `security` section. */
   security?: Record<string, unknown>;
+  /** Config keys added to Strata's bench config (the `origins` scenario's origins and sites). */
+  strataConfig?: Record<string, unknown>;
 }
 
 export interface Target {
@@ -108,12 +110,10 @@ async function strataArgs(port: number, adminPort: number, options: TargetOption
   if ((await strataServeHelp()).includes('--config')) {
     const configPath = path.join(options.dir, 'strata.json');
     // The site named here answers every Host before the --origin flag's default site.
+    const base = { ...STRATA_CONFIG, ...options.strataConfig };
     const config = options.security
-      ? {
-          ...STRATA_CONFIG,
-          sites: [{ name: 'bench', hosts: ['*'], origins: ['origin'], security: options.security }],
-        }
-      : STRATA_CONFIG;
+      ? { ...base, sites: [{ name: 'bench', hosts: ['*'], origins: ['origin'], security: options.security }] }
+      : base;
     writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
     args.push('--config', configPath);
   }

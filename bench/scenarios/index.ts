@@ -4,6 +4,7 @@ import { forwardScenarios } from './forward.ts';
 import { herdScenario } from './herd.ts';
 import { hitScenarios } from './hit.ts';
 import { largeScenario } from './large.ts';
+import { originsScenario } from './origins.ts';
 import { purgeScenario } from './purge.ts';
 
 export const SCENARIOS: readonly Scenario[] = [
@@ -12,4 +13,5 @@ export const SCENARIOS: readonly Scenario[] = [
   herdScenario,
   largeScenario,
   purgeScenario,
+  originsScenario,
 ];

@@ -152,7 +152,8 @@ function stats(options: AdminOptions) {
     store: { ...view.store, memoryBytes: edge.store.memory.bytes },
     collapse: { pending: edge.collapse.size, waiters: edge.collapse.waiters },
     // Per process: with workers, the primary's own view; metrics aggregate every worker.
-    security: Object.fromEntries(edge.sites.list.map((site) => [site.name, site.guard?.stats()])),
+    security: Object.fromEntries(edge.sites.all.map((site) => [site.name, site.guard?.stats()])),
+    sites: edge.sites.all.map((site) => ({ site: site.name, ...site.pool.describe() })),
     purge: {
       ...view.purge,
       running: options.purge.pending,

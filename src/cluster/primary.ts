@@ -26,6 +26,7 @@ import {
   CONFIG_ENV,
   isStrataMessage,
   type MetricsRequestMessage,
+  type PrimaryMessage,
   type PurgeFillsMessage,
   type WorkerMessage,
   workerConfig,
@@ -82,6 +83,14 @@ export async function runPrimary(config: Config, flags: PrimaryFlags = {}): Prom
       if (worker?.isConnected()) worker.send({ strata: 'rate-over', over });
   }, RATE_SYNC_MS);
   rateSync.unref();
+  // Health checks run here only (once per node); every result goes to every worker.
+  const toWorkers = (message: PrimaryMessage, except?: Worker) => {
+    for (const worker of supervisor.workers)
+      if (worker !== except && worker.isConnected()) worker.send(message);
+  };
+  node.originEvents.onHealth((name, verdict, ms) =>
+    toWorkers({ strata: 'origin-health', origins: [{ name, verdict, ms }] }),
+  );
   aggregateMetrics(node, metrics);
   let serving: string[] = [];
   cluster.on('message', (worker: Worker, message: unknown) => {
@@ -99,7 +108,13 @@ export async function runPrimary(config: Config, flags: PrimaryFlags = {}): Prom
         return broker.committed(worker.id, message.id, message.committed);
       case 'ready':
         serving = message.addresses;
+        worker.send({
+          strata: 'origin-health',
+          origins: node.originEvents.healthSnapshot(),
+        } satisfies PrimaryMessage);
         return supervisor.ready(worker);
+      case 'origin-ejected':
+        return toWorkers(message, worker);
       case 'metrics':
         return metrics.reply(message.id, message.metrics);
       case 'rate-counts':
@@ -125,6 +140,8 @@ export async function runPrimary(config: Config, flags: PrimaryFlags = {}): Prom
     if (stopping || replacing) return;
     running = reloaded(running, flags, log);
     rates = new RateAggregator(running.sites); // the new workers start with fresh buckets too
+    // The primary's own sites and origins: its health checks follow the new config.
+    node.reloadSites({ ...running, listeners: [], admin: node.config.admin });
     replacing = supervisor
       .replaceAll()
       .then(() => log.info({ workers: count }, 'workers replaced'))

@@ -154,6 +154,22 @@ export interface RateOverMessage {
   over: RateOver[];
 }
 
+/**
+ * Origin state shared node-wide: from the primary, health check results (its probes are the
+ * node's only ones) and ejections a worker decided; from a worker, an ejection it decided.
+ */
+export interface OriginHealthMessage {
+  strata: 'origin-health';
+  origins: Array<{ name: string; verdict: 'unknown' | 'healthy' | 'unhealthy'; ms?: number | undefined }>;
+}
+
+export interface OriginEjectedMessage {
+  strata: 'origin-ejected';
+  origin: string;
+  /** Ejection length from now, in ms. */
+  ms: number;
+}
+
 export type WorkerMessage =
   | RateCountsMessage
   | AcquireMessage
@@ -162,8 +178,15 @@ export type WorkerMessage =
   | AnnounceMessage
   | CommittedMessage
   | ReadyMessage
-  | MetricsReplyMessage;
-export type PrimaryMessage = LockMessage | ShutdownMessage | MetricsRequestMessage | RateOverMessage;
+  | MetricsReplyMessage
+  | OriginEjectedMessage;
+export type PrimaryMessage =
+  | LockMessage
+  | ShutdownMessage
+  | MetricsRequestMessage
+  | RateOverMessage
+  | OriginHealthMessage
+  | OriginEjectedMessage;
 
 /** Environment variable carrying the worker's config (JSON) from the primary. */
 export const CONFIG_ENV = 'STRATA_WORKER_CONFIG';

@@ -58,11 +58,17 @@ export async function runWorker(): Promise<void> {
     if (message.strata === 'shutdown') void stop('primary asked');
     else if (message.strata === 'metrics?') void replyMetrics(node, message.id);
     else if (message.strata === 'rate-over') rateShare.apply(message.over);
+    else if (message.strata === 'origin-health')
+      for (const origin of message.origins)
+        node.originEvents.applyHealth(origin.name, origin.verdict, origin.ms);
+    else if (message.strata === 'origin-ejected') node.originEvents.applyEjection(message.origin, message.ms);
   });
   // The primary drains every worker itself; a terminal's Ctrl-C reaches the whole group.
   process.on('SIGINT', () => {});
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('disconnect', () => void stop('primary gone'));
+  // An ejection decided here is told to the other workers, through the primary.
+  node.originEvents.onEjected((origin, ms) => send({ strata: 'origin-ejected', origin, ms }));
   send({ strata: 'ready', addresses: node.addresses });
 }
 

@@ -2,6 +2,7 @@
  * The one configuration schema: types, defaults, bounds and the descriptions that
  * docs/configuration.md documents. Unknown keys are errors everywhere.
  */
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { securitySchema } from './security-schema.ts';
@@ -65,6 +66,13 @@ const originUrl = z
   )
   .describe('Where the origin is reached: scheme, host and port, no path.');
 
+const region = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]*$/, 'lowercase letters, digits and dashes, e.g. us, eu-west')
+  .describe('A region name (free-form: us, eu-west, ...).');
+
+const positiveInt = (max: number) => z.number().int().min(1).max(max);
+
 export const originSchema = z.strictObject({
   name: z
     .string()
@@ -72,7 +80,9 @@ export const originSchema = z.strictObject({
     .describe('Name that sites refer to.'),
   url: originUrl,
   hostHeader: z.string().optional().describe("Host header sent to this origin; default: the client's Host."),
-  connectTimeout: duration('Time allowed to open a connection; a timeout answers 504.').default(5000),
+  connectTimeout: duration(
+    'Time allowed to open a connection; a timeout answers 504 (or tries another origin). Default: 1s for an origin of a site with two or more origins, else 5s.',
+  ).optional(),
   responseTimeout: duration('Time allowed until response headers arrive; a timeout answers 504.').default(
     30_000,
   ),
@@ -86,6 +96,87 @@ export const originSchema = z.strictObject({
     .max(10_000)
     .default(128)
     .describe('Keep-alive connections per origin.'),
+  region: region
+    .optional()
+    .describe(
+      'Region the origin is in; selection prefers origins in the preferred region (docs/origins.md).',
+    ),
+  weight: z
+    .number()
+    .min(0.01)
+    .max(1000)
+    .default(1)
+    .describe('Relative capacity: the selection cost of this origin is divided by it.'),
+  maxConnections: positiveInt(100_000)
+    .optional()
+    .describe(
+      'Requests in flight at which the origin counts as saturated and traffic spills to the next one; default: connections.',
+    ),
+});
+
+export const retrySchema = z
+  .strictObject({
+    attempts: positiveInt(10)
+      .default(3)
+      .describe(
+        'Most origins one request is sent to (the first try included); each retry goes to another origin.',
+      ),
+    budgetPercent: z
+      .number()
+      .min(0)
+      .max(100)
+      .default(20)
+      .describe(
+        'Retries allowed as a percentage of the requests of the last 10 seconds, on top of minPerSecond.',
+      ),
+    minPerSecond: z
+      .number()
+      .min(0)
+      .max(100_000)
+      .default(10)
+      .describe('Retries per second always allowed, whatever the traffic.'),
+  })
+  .prefault({});
+
+export const outlierSchema = z
+  .strictObject({
+    consecutiveFailures: positiveInt(1000)
+      .default(5)
+      .describe('Failures in a row (connect errors, timeouts, 5xx) after which an origin is ejected.'),
+    baseEjection: duration(
+      'First ejection time; each further ejection in a row doubles it, up to maxEjection. A Retry-After is honoured as a minimum.',
+    ).default(10_000),
+    maxEjection: duration('Longest ejection.').default(300_000),
+    maxEjectedPercent: z
+      .number()
+      .min(0)
+      .max(100)
+      .default(50)
+      .describe('Most origins of a site ejected at once, in percent (at least one is always allowed).'),
+  })
+  .prefault({});
+
+export const healthCheckSchema = z.strictObject({
+  path: z
+    .string()
+    .regex(/^\//, 'a path starting with /')
+    .default('/')
+    .describe('Path probed with GET on each origin of the site (default /).'),
+  interval: duration(
+    'Time between two probes of one origin (each jittered by up to ±10%; default 5s).',
+  ).default(5000),
+  timeout: duration('Time allowed for a probe to answer with headers (default 2s).').default(2000),
+  healthy: positiveInt(100)
+    .default(2)
+    .describe('Successful probes in a row that mark an origin healthy (default 2).'),
+  unhealthy: positiveInt(100)
+    .default(3)
+    .describe('Failed probes in a row that mark an origin unhealthy (default 3).'),
+  expect: z
+    .string()
+    .regex(/^[1-5]\d\d(-[1-5]\d\d)?$/, 'a status or a range, e.g. 200 or 200-399')
+    .default('200-399')
+    .describe('Statuses a probe must answer to count as a success (default 200-399).'),
 });
 
 export const siteSchema = z.strictObject({
@@ -102,7 +193,24 @@ export const siteSchema = z.strictObject({
   origins: z
     .array(z.string())
     .min(1)
-    .describe('Names of the origins this site fetches from, in order of preference.'),
+    .describe('Names of the origins this site fetches from (list order breaks ties; docs/origins.md).'),
+  selection: z
+    .enum(['latency', 'round-robin', 'least-request', 'hash'])
+    .default('latency')
+    .describe(
+      'How an origin is chosen within a preference tier: lowest latency cost, in turn, fewest requests in flight, or rendezvous hash of the cache key.',
+    ),
+  prefer: z
+    .enum(['node-region', 'client-region', 'none'])
+    .default('node-region')
+    .describe("Which region's origins come first: the node's (node.region), the client's (geo), or none."),
+  retry: retrySchema,
+  outlier: outlierSchema,
+  healthCheck: healthCheckSchema.optional().describe('Active health checks (off when absent).'),
+  slowStart: duration(
+    'After an origin recovers, its share of traffic ramps up over this time (0: at once).',
+  ).default(10_000),
+  backup: z.array(z.string()).default([]).describe('Origins used only when none of `origins` is usable.'),
   sortQuery: z.boolean().default(false).describe('Sort query parameters in the cache key.'),
   grace: duration(
     'Stale-while-revalidate window for responses that carry no stale directive (0: off). RFC 5861.',
@@ -334,6 +442,64 @@ export const proxySchema = z
   })
   .prefault({});
 
+export const nodeSchema = z
+  .strictObject({
+    region: region.optional().describe('Region this node runs in (for prefer: node-region).'),
+  })
+  .prefault({});
+
+/** `10.0.0.0/8`, `fd00::/8`: an address with a prefix length. */
+function isCidr(value: string): boolean {
+  return value.includes('/') && isAddressOrRange(value);
+}
+
+export const geoSchema = z
+  .strictObject({
+    database: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'MaxMind DB file (.mmdb, GeoIP2/GeoLite2 country or city) mapping client addresses to countries, used as regions.',
+      ),
+    networks: z
+      .array(
+        z.strictObject({
+          cidr: z
+            .string()
+            .refine(isCidr, { message: 'expected a CIDR range, e.g. 10.0.0.0/8 or fd00::/8' })
+            .describe('Client address range.'),
+          region: region.describe('Region of the clients in the range.'),
+        }),
+      )
+      .default([])
+      .describe(
+        'Client ranges mapped to regions; the most specific range wins, and any range wins over the database.',
+      ),
+  })
+  .prefault({});
+
+/** Why an MMDB file cannot be used, if it cannot: unreadable, or without the MaxMind metadata marker. */
+export function mmdbProblem(file: string): string | undefined {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (cause) {
+    return `cannot read ${file}: ${(cause as Error).message}`;
+  }
+  try {
+    const tail = Buffer.alloc(128 * 1024);
+    const { size } = fstatSync(fd);
+    const length = Math.min(size, tail.length);
+    readSync(fd, tail, 0, length, size - length);
+    return tail.subarray(0, length).includes(MMDB_MARKER) ? undefined : `${file} is not a MaxMind DB file`;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const MMDB_MARKER = Buffer.from([0xab, 0xcd, 0xef, ...Buffer.from('MaxMind.com')]);
+
 export const listenerSchema = z.strictObject({
   listen: listen('Address of a client listener.'),
 });
@@ -355,6 +521,8 @@ export const configSchema = z
     purge: purgeSchema,
     logging: loggingSchema,
     proxy: proxySchema,
+    node: nodeSchema,
+    geo: geoSchema,
     workers: z
       .union([z.number().int().min(1).max(256), z.literal('auto')])
       .default(1)
@@ -373,16 +541,26 @@ export const configSchema = z
       names.add(origin.name);
     });
     config.sites.forEach((site, index) => {
-      site.origins.forEach((name, j) => {
-        if (!names.has(name)) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['sites', index, 'origins', j],
-            message: `no origin named "${name}"`,
-          });
-        }
-      });
+      for (const list of ['origins', 'backup'] as const) {
+        site[list].forEach((name, j) => {
+          if (!names.has(name)) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['sites', index, list, j],
+              message: `no origin named "${name}"`,
+            });
+          }
+        });
+      }
+      if (site.prefer === 'client-region' && config.geo.networks.length === 0 && !config.geo.database) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['sites', index, 'prefer'],
+          message: 'client-region needs geo.networks or geo.database to know where clients are',
+        });
+      }
     });
+    regionProblems(config, ctx);
     if (config.cache.maxObjectSize > config.cache.maxSize) {
       ctx.addIssue({
         code: 'custom',
@@ -392,9 +570,40 @@ export const configSchema = z
     }
   });
 
+/** Regions that no origin and not the node is in are typos: a client mapped there would match nothing. */
+function regionProblems(
+  config: {
+    origins: { region?: string | undefined }[];
+    node: { region?: string | undefined };
+    geo: z.output<typeof geoSchema>;
+  },
+  ctx: z.RefinementCtx,
+): void {
+  const known = new Set(config.origins.flatMap((origin) => (origin.region ? [origin.region] : [])));
+  if (config.node.region) known.add(config.node.region);
+  const list = [...known].sort().join(', ') || 'none';
+  config.geo.networks.forEach((network, index) => {
+    if (!known.has(network.region)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['geo', 'networks', index, 'region'],
+        message: `no origin is in region "${network.region}" (regions: ${list})`,
+      });
+    }
+  });
+  if (config.geo.database) {
+    const problem = mmdbProblem(config.geo.database);
+    if (problem) ctx.addIssue({ code: 'custom', path: ['geo', 'database'], message: problem });
+  }
+}
+
 export type ConfigInput = z.input<typeof configSchema>;
 export type Config = z.output<typeof configSchema>;
 export type OriginConfig = z.output<typeof originSchema>;
 export type SiteConfig = z.output<typeof siteSchema>;
+export type GeoConfig = z.output<typeof geoSchema>;
+export type HealthCheckConfig = z.output<typeof healthCheckSchema>;
+export type OutlierConfig = z.output<typeof outlierSchema>;
+export type RetryConfig = z.output<typeof retrySchema>;
 export type CacheConfig = z.output<typeof cacheSchema>;
 export type PurgeConfig = z.output<typeof purgeSchema>;

@@ -49,6 +49,8 @@ export interface RequestContext {
   origin: string | undefined;
   originStatus: number | undefined;
   originMs: number | undefined;
+  /** Origins tried for the response (or the error), this one included. */
+  originAttempts: number | undefined;
   error: EdgeError | undefined;
   bytes: number;
   logged: boolean;
@@ -90,6 +92,7 @@ export function createContext(
     origin: undefined,
     originStatus: undefined,
     originMs: undefined,
+    originAttempts: undefined,
     error: undefined,
     bytes: 0,
     logged: false,

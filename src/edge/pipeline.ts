@@ -477,6 +477,7 @@ export class Pipeline {
     ctx.origin = response.origin;
     ctx.originStatus = response.status;
     ctx.originMs = response.ms;
+    ctx.originAttempts = response.attempts;
     ctx.cacheStatus.fwdStatus = response.status;
     this.edge.metrics.originRequests.labels(response.origin, `${Math.floor(response.status / 100)}xx`).inc();
     this.edge.metrics.originLatency.labels(response.origin).observe(response.ms / 1000);
@@ -490,6 +491,7 @@ export class Pipeline {
     }
     // Each failed attempt was counted against its origin by the pool (edge-node.ts).
     ctx.origin = error.origin;
+    ctx.originAttempts = (error as { attempts?: number }).attempts;
     if (stored && withinStaleIfError(stored.record, stored.directives, ctx.now)) {
       ctx.error = error;
       return this.#serveStaleOnError(ctx, stored, error.code);

@@ -14,13 +14,13 @@ export interface Site {
 }
 
 export class SiteTable {
-  /** Every site, in configuration order. */
-  readonly list: Site[] = [];
   readonly #exact = new Map<string, Site>();
   readonly #wildcards: Array<[string, Site]> = [];
   #catchAll: Site | undefined;
   /** Recently resolved Host values (bounded): most requests repeat a few hosts. */
   readonly #recent = new Map<string, Site | undefined>();
+  /** Every site, in configuration order (/stats). */
+  readonly all: Site[] = [];
 
   constructor(
     sites: readonly SiteConfig[],
@@ -35,7 +35,7 @@ export class SiteTable {
         grace: Math.floor(config.grace / 1000),
         guard: guards?.(config),
       };
-      this.list.push(site);
+      this.all.push(site);
       for (const pattern of config.hosts) {
         if (pattern === '*') this.#catchAll ??= site;
         else if (pattern.startsWith('*.')) this.#wildcards.push([pattern.slice(1), site]);

@@ -4,8 +4,18 @@
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
+/** What the origin gauges read when scraped: each origin's selection state in this process. */
+export interface OriginGaugeSource {
+  name: string;
+  latency: number | undefined;
+  pending: number;
+  /** Index into ORIGIN_STATUSES (src/origin/state.ts): 0 healthy, 1 slow-start, 2 ejected, 3 unhealthy, 4 draining. */
+  state: number;
+}
+
 export function createMetrics() {
   const registry = new Registry();
+  let originSource: () => Iterable<OriginGaugeSource> = () => [];
   const metrics = {
     registry,
     lookups: new Counter({
@@ -37,6 +47,55 @@ export function createMetrics() {
       help: 'Time from sending a request to an origin until its response headers arrived.',
       labelNames: ['origin'] as const,
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    originLatencyEwma: new Gauge({
+      name: 'strata_origin_latency_ewma_seconds',
+      help: 'Peak EWMA of time to response headers per origin, failures penalised, as selection sees it.',
+      labelNames: ['origin'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const origin of originSource())
+          if (origin.latency !== undefined) this.labels(origin.name).set(origin.latency / 1000);
+      },
+    }),
+    originPending: new Gauge({
+      name: 'strata_origin_pending_requests',
+      help: 'Requests in flight per origin (this process).',
+      labelNames: ['origin'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const origin of originSource()) this.labels(origin.name).set(origin.pending);
+      },
+    }),
+    originState: new Gauge({
+      name: 'strata_origin_state',
+      help: 'Selection state per origin: 0 healthy, 1 slow-start, 2 ejected, 3 unhealthy (health check), 4 draining.',
+      labelNames: ['origin'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const origin of originSource()) this.labels(origin.name).set(origin.state);
+      },
+    }),
+    originEjections: new Counter({
+      name: 'strata_origin_ejections_total',
+      help: 'Passive ejections per origin (consecutive failures, or a 503 with Retry-After).',
+      labelNames: ['origin'] as const,
+      registers: [registry],
+    }),
+    originRetries: new Counter({
+      name: 'strata_origin_retries_total',
+      help: 'Requests retried on another origin after a retryable failure of this one.',
+      labelNames: ['origin'] as const,
+      registers: [registry],
+    }),
+    retryBudgetExhausted: new Counter({
+      name: 'strata_origin_retry_budget_exhausted_total',
+      help: 'Retries refused because the site’s retry budget was spent.',
+      labelNames: ['site'] as const,
       registers: [registry],
     }),
     collapsed: new Counter({
@@ -113,6 +172,10 @@ export function createMetrics() {
   const securityChildren = new Map<string, ReturnType<typeof metrics.security.labels>>();
   return {
     ...metrics,
+    /** Sets what the origin gauges read at scrape time. */
+    setOriginSource(source: () => Iterable<OriginGaugeSource>) {
+      originSource = source;
+    },
     lookupsBy(result: string) {
       let child = lookupChildren.get(result);
       if (child === undefined) {

@@ -1,14 +1,20 @@
 /**
- * Origins and the pools that reach them (undici, keep-alive). A site's pool tries its
- * origins in order; a request that failed to connect is retried on the next one, since
- * nothing of it reached an origin. Each attempt carries the Host of the origin it goes to,
- * and a failure names the origin that failed.
+ * Origins and the pools that reach them (undici, keep-alive). A site's pool asks its
+ * selector (selection.ts) for the best origin, and for another one after a retryable
+ * failure (docs/origins.md). Each attempt carries the Host of the origin it goes to, and a
+ * failure names the origin that failed.
  */
 import type { Readable } from 'node:stream';
 import { Pool } from 'undici';
-import type { OriginConfig } from '../config/schema.ts';
+import type { OriginConfig, OutlierConfig, RetryConfig } from '../config/schema.ts';
 import { EdgeError } from '../errors.ts';
 import { originError } from './errors.ts';
+import { clientOf, type GeoResolver } from './geo.ts';
+import { failingStatus, recordFailure, recordSuccess, retryAfterMs } from './outlier.ts';
+import { describePool, type PoolView } from './pool-view.ts';
+import { RetryBudget } from './retry-budget.ts';
+import { type OriginIter, OriginSelector, type SelectionMode } from './selection.ts';
+import { OriginState } from './state.ts';
 
 export interface OriginRequest {
   method: string;
@@ -19,6 +25,8 @@ export interface OriginRequest {
   headers: Record<string, string | string[]>;
   body?: Readable | undefined;
   signal?: AbortSignal;
+  /** The cache key: what `selection: hash` hashes. */
+  key?: string | undefined;
 }
 
 export interface OriginResponse {
@@ -28,19 +36,32 @@ export interface OriginResponse {
   body: Readable;
   /** ms from sending until headers arrived. */
   ms: number;
+  /** Origins tried for this request, this one included (set by the pool). */
+  attempts?: number;
 }
 
 export class Origin {
   readonly name: string;
   readonly config: OriginConfig;
+  /** Latency, load and health as selection sees them; carried over a reload (see `edge-node.ts`). */
+  readonly state: OriginState;
   readonly #pool: Pool;
 
-  constructor(config: OriginConfig) {
+  constructor(config: OriginConfig, state?: OriginState) {
     this.name = config.name;
     this.config = config;
+    const traits = {
+      name: config.name,
+      region: config.region,
+      weight: config.weight,
+      maxConnections: config.maxConnections ?? config.connections,
+    };
+    this.state = state ?? new OriginState(traits);
+    this.state.traits = traits;
+    this.state.draining = false;
     this.#pool = new Pool(config.url, {
       connections: config.connections,
-      connect: { timeout: config.connectTimeout },
+      connect: { timeout: config.connectTimeout ?? 5000 },
       headersTimeout: config.responseTimeout,
       bodyTimeout: config.bodyTimeout,
       keepAliveTimeout: 4000,
@@ -85,37 +106,224 @@ export class Origin {
 /** Told of every failed attempt, with the origin that failed (metrics, logs). */
 export type FailureListener = (origin: string, error: EdgeError) => void;
 
+/** Told of every attempt's end: its origin, and the status or the error (metrics). */
+export type AttemptListener = (origin: OriginState, outcome: AttemptOutcome) => void;
+
+export type AttemptOutcome = (
+  | { kind: 'response'; status: number; ms: number }
+  | { kind: 'error'; error: EdgeError }
+) & {
+  /** Whether the request went on to another origin after this attempt. */
+  retried: boolean;
+  /** Whether this attempt ejected the origin. */
+  ejected: boolean;
+};
+
+/** What a site's pool needs besides its origins: the site's policy, where clients are, a clock. */
+export interface PoolPolicy {
+  selection: SelectionMode;
+  prefer: 'node-region' | 'client-region' | 'none';
+  retry: RetryConfig;
+  outlier: OutlierConfig;
+  slowStart: number;
+}
+
+export interface PoolOptions {
+  policy?: PoolPolicy;
+  backups?: readonly Origin[];
+  nodeRegion?: string | undefined;
+  geo?: GeoResolver | undefined;
+  /** Whether a peer is a trusted proxy (for the client address in X-Forwarded-For). */
+  trusted?: (address: string) => boolean;
+  /** A monotonic clock in ms (performance.now by default); injected by tests. */
+  now?: () => number;
+  random?: () => number;
+  onFailure?: FailureListener;
+  onAttempt?: AttemptListener;
+  /** A retry was due but the budget was spent. */
+  onBudgetExhausted?: () => void;
+}
+
+export const DEFAULT_POLICY: PoolPolicy = {
+  selection: 'latency',
+  prefer: 'node-region',
+  retry: { attempts: 3, budgetPercent: 20, minPerSecond: 10 },
+  outlier: { consecutiveFailures: 5, baseEjection: 10_000, maxEjection: 300_000, maxEjectedPercent: 50 },
+  slowStart: 10_000,
+};
+
+type Attempt =
+  | { kind: 'response'; response: OriginResponse; ejected: boolean }
+  | { kind: 'error'; error: EdgeError; ejected: boolean };
+
+const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
+/** Causes that mean no byte of the request reached the origin. */
+const NEVER_SENT: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
+
+/**
+ * A site's origins and the attempt loop: select → fetch → on a retryable failure select
+ * again, always another origin, within `retry.attempts` and the retry budget. Retried:
+ * a request that cannot have reached the origin (connect refused, connect timeout, DNS, TLS,
+ * or, for an idempotent method, a connection reset before any response byte), and a
+ * 502/503/504 to a GET or HEAD (its body discarded; nothing went to the client yet). Never
+ * a request with a body once sent, nor after the client went away.
+ */
 export class OriginPool {
   readonly origins: readonly Origin[];
-  readonly #onFailure: FailureListener | undefined;
+  readonly backups: readonly Origin[];
+  readonly selector: OriginSelector;
+  readonly budget: RetryBudget;
+  readonly policy: PoolPolicy;
+  readonly #options: PoolOptions;
+  readonly #now: () => number;
+  readonly #members: readonly OriginState[];
+  readonly #byState = new Map<OriginState, Origin>();
 
-  constructor(origins: readonly Origin[], onFailure?: FailureListener) {
+  constructor(origins: readonly Origin[], options: PoolOptions | FailureListener = {}) {
     if (origins.length === 0) throw new EdgeError('EDGE_ERR_ORIGIN_UNAVAILABLE', 'a site has no origins');
+    const opts = typeof options === 'function' ? { onFailure: options } : options;
     this.origins = origins;
-    this.#onFailure = onFailure;
+    this.backups = opts.backups ?? [];
+    this.policy = opts.policy ?? DEFAULT_POLICY;
+    this.#options = opts;
+    this.#now = opts.now ?? (() => performance.now());
+    this.#members = origins.map((origin) => origin.state);
+    for (const origin of [...origins, ...this.backups]) this.#byState.set(origin.state, origin);
+    this.selector = new OriginSelector(
+      this.#members,
+      this.backups.map((origin) => origin.state),
+      { selection: this.policy.selection, slowStart: this.policy.slowStart },
+      this.#now,
+      opts.random,
+    );
+    this.budget = new RetryBudget(this.policy.retry, this.#now);
+  }
+
+  /** What /stats shows (pool-view.ts). */
+  describe(): PoolView {
+    return describePool(this.selector, this.policy, this.#options.nodeRegion, this.budget.exhausted);
+  }
+
+  /** The origins for one request, best first (the region preferred per the site's `prefer`). */
+  iter(request: Pick<OriginRequest, 'key' | 'headers'>): OriginIter {
+    return this.selector.iter({ region: this.#region(request), key: request.key });
+  }
+
+  #region(request: Pick<OriginRequest, 'headers'>): string | undefined {
+    switch (this.policy.prefer) {
+      case 'none':
+        return undefined;
+      case 'node-region':
+        return this.#options.nodeRegion;
+      default: {
+        const geo = this.#options.geo;
+        const { 'x-forwarded-for': xff, forwarded } = request.headers;
+        const client = clientOf(
+          typeof xff === 'string' ? xff : undefined,
+          typeof forwarded === 'string' ? forwarded : undefined,
+          this.#options.trusted ?? (() => false),
+        );
+        if (geo === undefined || client === undefined) return this.#options.nodeRegion;
+        const regions = geo.regionsOf(client);
+        const known = [...this.#members, ...this.selector.backups];
+        return (
+          regions.find((region) => known.some((origin) => origin.traits.region === region)) ??
+          this.#options.nodeRegion
+        );
+      }
+    }
   }
 
   /**
-   * Tries origins in order; moves on only when the request cannot have reached the previous one.
-   * Every failed attempt is reported to the failure listener; the error thrown is the last one,
-   * naming (in `origin`) the origin it came from.
+   * Sends the request to the best origin, and to the next on a retryable failure. Every failed
+   * attempt is reported; the error thrown (or the 5xx returned) is the last one, naming its origin.
    */
   async request(request: OriginRequest): Promise<OriginResponse> {
-    let lastError: EdgeError | undefined;
+    this.budget.request();
+    const iter = this.iter(request);
+    const idempotent = IDEMPOTENT.has(request.method);
     const replayable = request.body === undefined;
-    for (const origin of this.origins) {
-      try {
-        return await origin.request(request);
-      } catch (error) {
-        lastError = error as EdgeError;
-        this.#onFailure?.(origin.name, lastError);
-        const neverSent =
-          lastError.code === 'EDGE_ERR_ORIGIN_CONNECT' ||
-          lastError.code === 'EDGE_ERR_ORIGIN_DNS' ||
-          lastError.code === 'EDGE_ERR_ORIGIN_CONNECT_TIMEOUT';
-        if (!neverSent || !replayable || request.signal?.aborted) throw lastError;
+    let origin = this.#byState.get(iter.next()!)!;
+    for (;;) {
+      const outcome = await this.#attempt(origin, request);
+      const retryable =
+        !request.signal?.aborted &&
+        (outcome.kind === 'response'
+          ? (request.method === 'GET' || request.method === 'HEAD') && failingStatus(outcome.response.status)
+          : neverSent(outcome.error, idempotent, replayable));
+      const next = retryable && iter.attempts < this.policy.retry.attempts ? iter.next() : undefined;
+      const retried = next !== undefined && this.budget.tryRetry();
+      if (retried) origin.state.retries++;
+      else if (next !== undefined) this.#options.onBudgetExhausted?.();
+      this.#report(origin.state, outcome, retried);
+      if (!retried) {
+        if (outcome.kind === 'error') throw Object.assign(outcome.error, { attempts: iter.attempts });
+        outcome.response.attempts = iter.attempts;
+        return outcome.response;
       }
+      if (outcome.kind === 'response') discard(outcome.response.body);
+      origin = this.#byState.get(next!)!;
     }
-    throw lastError!;
   }
+
+  async #attempt(origin: Origin, request: OriginRequest): Promise<Attempt> {
+    const state = origin.state;
+    const token = state.start(this.#now());
+    try {
+      const response = await origin.request(request);
+      const now = this.#now();
+      state.finish(token);
+      let ejected = false;
+      if (failingStatus(response.status)) {
+        const wait =
+          response.status === 503 ? retryAfterMs(response.headers['retry-after'], Date.now()) : undefined;
+        ejected = recordFailure(state, this.policy.outlier, this.#members, now, wait);
+      } else {
+        recordSuccess(state, response.ms, now);
+      }
+      return { kind: 'response', response, ejected };
+    } catch (error) {
+      state.finish(token);
+      const failure = error as EdgeError;
+      // The client going away is not the origin failing.
+      const ejected =
+        !request.signal?.aborted && recordFailure(state, this.policy.outlier, this.#members, this.#now());
+      return { kind: 'error', error: failure, ejected };
+    }
+  }
+
+  #report(state: OriginState, outcome: Attempt, retried: boolean): void {
+    const { ejected } = outcome;
+    if (outcome.kind === 'error') {
+      this.#options.onFailure?.(state.name, outcome.error);
+      this.#options.onAttempt?.(state, { kind: 'error', error: outcome.error, retried, ejected });
+    } else {
+      const { status, ms } = outcome.response;
+      this.#options.onAttempt?.(state, { kind: 'response', status, ms, retried, ejected });
+    }
+  }
+}
+
+/** Whether a failed attempt cannot have reached the origin (or, idempotent, reached nothing that matters). */
+function neverSent(error: EdgeError, idempotent: boolean, replayable: boolean): boolean {
+  if (!replayable) return false;
+  const cause = (error.cause as { code?: string } | undefined)?.code ?? '';
+  if (NEVER_SENT.has(cause) || cause.startsWith('ERR_TLS') || cause.includes('CERT')) return true;
+  // A reused keep-alive connection the origin closed: reset before any response byte.
+  // RFC 9110 §9.2.2: an idempotent request may be sent again.
+  return idempotent && (cause === 'ECONNRESET' || cause === 'UND_ERR_SOCKET' || cause === 'EPIPE');
+}
+
+/** Drops a response body the client will not see (a 503 being retried), keeping the connection if cheap. */
+function discard(body: Readable): void {
+  const dump = (body as { dump?: (options: { limit: number }) => Promise<void> }).dump;
+  if (dump) dump.call(body, { limit: 64 * 1024 }).catch(() => body.destroy());
+  else body.destroy();
 }

@@ -15,10 +15,10 @@ export interface RequestOptions {
   headers?: Record<string, string | string[]>;
   body?: string | Buffer;
   agent?: Agent;
+  /** Local address to send from (127.0.0.2, ...): the node sees it as the client address. */
+  localAddress?: string;
   /** Send this request target as is (URL parsing would normalize dot segments and quotes). */
   rawPath?: string;
-  /** Send from this loopback address (127.0.0.2, 127.0.0.3, …) to act as another client. */
-  localAddress?: string;
 }
 
 export function request(url: string, options: RequestOptions = {}): Promise<TestResponse> {

@@ -51,7 +51,7 @@ describe('failover between origins', () => {
     await live.close();
   });
 
-  for (const path of ['/a', LONG]) {
+  for (const [index, path] of ['/a', LONG].entries()) {
     it(`sends the Host of the origin that answers, not the first one's (${path.length} characters)`, async () => {
       live.route(path.split('?')[0]!, (req, res) => {
         res.writeHead(req.headers.host === 'live.example' ? 200 : 421, { 'cache-control': 'max-age=60' });
@@ -64,10 +64,11 @@ describe('failover between origins', () => {
       assert.equal(live.count(path), 1);
       assert.equal(live.requests.at(-1)!.headers.host, 'live.example');
       const after = await edge.node.metrics.registry.metrics();
+      // Once refused, the dead origin costs more than the live one: the next request goes to live first.
       assert.equal(
         counted(after, 'dead', 'EDGE_ERR_ORIGIN_CONNECT') -
           counted(before, 'dead', 'EDGE_ERR_ORIGIN_CONNECT'),
-        1,
+        index === 0 ? 1 : 0,
       );
       assert.equal(counted(after, 'live', '2xx') - counted(before, 'live', '2xx'), 1);
       const hit = await edge.get(path, { headers: { host: 'failover.test' } });

@@ -14,10 +14,12 @@ export interface Served {
 }
 
 /**
- * Starts the node with 2 workers in front of `originUrl`, its cache under `dir`; with
- * `configFile`, sites and origins come from that file instead.
+ * Starts the node with 2 workers in front of `originUrl`, its cache under `dir`: with a config
+ * file (a string), sites and origins come from that file instead; with a list, extra flags.
  */
-export async function serve(originUrl: string, dir: string, configFile?: string): Promise<Served> {
+export async function serve(originUrl: string, dir: string, extra: string | string[] = []): Promise<Served> {
+  const configFile = typeof extra === 'string' ? extra : undefined;
+  const flags = typeof extra === 'string' ? [] : extra;
   const child = spawn(
     process.execPath,
     [
@@ -36,6 +38,7 @@ export async function serve(originUrl: string, dir: string, configFile?: string)
       TOKEN,
       '--log-level',
       'silent',
+      ...flags,
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );

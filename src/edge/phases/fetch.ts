@@ -175,6 +175,7 @@ export async function fetchOrigin(
       method,
       path: ctx.path,
       host: ctx.host,
+      key: ctx.key,
       headers: originRequestHeaders(edge, ctx, options),
       body: body?.stream,
       ...(options.signal ? { signal: options.signal } : {}),

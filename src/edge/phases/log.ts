@@ -25,6 +25,7 @@ export function logRequest(edge: Edge, ctx: RequestContext, answered = false): v
       origin: ctx.origin,
       originStatus: ctx.originStatus,
       originMs: ctx.originMs === undefined ? undefined : Math.round(ctx.originMs * 10) / 10,
+      attempts: ctx.originAttempts,
       bytes: ctx.bytes,
       ms: Math.round((performance.now() - ctx.start) * 10) / 10,
       complete: answered || res.writableFinished,

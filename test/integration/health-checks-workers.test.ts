@@ -1,0 +1,164 @@
+/**
+ * `strata serve --workers 2` with active health checks: the primary probes (once per node, not
+ * once per worker) and every worker follows its verdicts.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { request } from '../helpers/http.ts';
+import { startOrigin, type TestOrigin } from '../helpers/origin.ts';
+import { type Served, serve, TOKEN, until } from './workers-support.ts';
+
+const INTERVAL = 200;
+
+describe('health checks with 2 workers', () => {
+  let near: TestOrigin;
+  let far: TestOrigin;
+  let node: Served;
+  let dir: string;
+  let nearHealthy = true;
+  const nearProbes: number[] = [];
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'strata-health-workers-'));
+    near = await startOrigin({
+      '/health': (_req, res) => {
+        nearProbes.push(Date.now());
+        res.writeHead(nearHealthy ? 200 : 503);
+        res.end();
+      },
+      '/page': (_req, res) => {
+        res.writeHead(200, { 'cache-control': 'no-store' });
+        res.end('near');
+      },
+    });
+    far = await startOrigin({
+      '/health': (_req, res) => {
+        res.writeHead(200);
+        res.end();
+      },
+      '/page': (_req, res) => {
+        setTimeout(() => {
+          res.writeHead(200, { 'cache-control': 'no-store' });
+          res.end('far');
+        }, 30);
+      },
+    });
+    const file = join(dir, 'strata.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        origins: [
+          { name: 'near', url: near.url },
+          { name: 'far', url: far.url },
+        ],
+        sites: [
+          {
+            name: 'checked',
+            hosts: ['checked.test'],
+            origins: ['near', 'far'],
+            healthCheck: { path: '/health', interval: INTERVAL, healthy: 1, unhealthy: 2 },
+          },
+        ],
+      }),
+    );
+    node = await serve(near.url, dir, ['--config', file]);
+  });
+  after(async () => {
+    node.child.kill('SIGTERM');
+    await node.exited;
+    await Promise.all([near.close(), far.close()]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('sends exactly one probe per origin per interval, not one per worker', async () => {
+    assert.ok(await until(() => nearProbes.length >= 6, 5000), `probes: ${nearProbes.length}`);
+    const spans = nearProbes.slice(1, 6).map((at, i) => at - nearProbes[i]!);
+    // Jitter keeps each gap within ±10% of the interval; two probers would halve some gaps.
+    for (const gap of spans) assert.ok(gap >= INTERVAL * 0.9 - 15, `gaps ${spans.join(', ')} ms`);
+    assert.equal(far.requests.filter((r) => r.path === '/health').length >= 5, true);
+  });
+
+  it('takes an unhealthy origin out of every worker', async () => {
+    nearHealthy = false;
+    const seen = nearProbes.length;
+    assert.ok(await until(() => nearProbes.length >= seen + 3, 3000), 'two failing probes and one more');
+    const before = near.count('/page');
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        request(`${node.url}/page?after=${i}`, { headers: { host: 'checked.test' } }).then((r) => r.text),
+      ),
+    );
+    assert.deepEqual(new Set(answers), new Set(['far']));
+    assert.equal(near.count('/page'), before);
+  });
+});
+
+describe('passive ejection with 2 workers', () => {
+  let down: TestOrigin;
+  let live: TestOrigin;
+  let node: Served;
+  let dir: string;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'strata-eject-workers-'));
+    down = await startOrigin({
+      '/page': (_req, res) => {
+        res.writeHead(503, { 'retry-after': '120' });
+        res.end('down');
+      },
+    });
+    live = await startOrigin({
+      '/page': (_req, res) => {
+        res.writeHead(200, { 'cache-control': 'no-store' });
+        res.end('live');
+      },
+    });
+    const file = join(dir, 'strata.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        origins: [
+          { name: 'down', url: down.url },
+          { name: 'live', url: live.url },
+        ],
+        sites: [{ name: 'ejecting', hosts: ['ejecting.test'], origins: ['down', 'live'] }],
+      }),
+    );
+    node = await serve(live.url, dir, ['--config', file]);
+  });
+  after(async () => {
+    node.child.kill('SIGTERM');
+    await node.exited;
+    await Promise.all([down.close(), live.close()]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('tells the other worker of an ejection: the ejected origin sees one request, not one per worker', async () => {
+    const first = await request(`${node.url}/page?first`, { headers: { host: 'ejecting.test' } });
+    assert.equal(first.text, 'live', 'the 503 was retried on the other origin');
+    assert.equal(down.count(), 1);
+    // Both workers hold the ejection once /metrics (summed over the workers) shows state 2 twice.
+    const ejectedInBoth = async () => {
+      const metrics = await request(`${node.admin}/metrics`, {
+        headers: { authorization: `Bearer ${TOKEN}` },
+      });
+      return /^strata_origin_state\{origin="down"\} 4$/m.test(metrics.text);
+    };
+    let shared = false;
+    for (let i = 0; i < 50 && !shared; i++) {
+      shared = await ejectedInBoth();
+      if (!shared) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.ok(shared, 'both workers report the origin ejected');
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        request(`${node.url}/page?after=${i}`, { headers: { host: 'ejecting.test' } }).then((r) => r.text),
+      ),
+    );
+    assert.deepEqual(new Set(answers), new Set(['live']));
+    assert.equal(down.count(), 1);
+  });
+});

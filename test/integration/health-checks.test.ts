@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { startOrigin, type TestOrigin } from '../helpers/origin.ts';
+import { until } from '../helpers/wait.ts';
+import { type AdminNode, startAdminNode } from './purge-support.ts';
+
+describe('active health checks in a single process', () => {
+  let near: TestOrigin;
+  let far: TestOrigin;
+  let edge: AdminNode;
+  let nearHealthy = true;
+
+  before(async () => {
+    near = await startOrigin({
+      '/health': (_req, res) => {
+        res.writeHead(nearHealthy ? 200 : 503);
+        res.end();
+      },
+      '/page': (_req, res) => {
+        res.writeHead(200, { 'cache-control': 'no-store' });
+        res.end('near');
+      },
+    });
+    far = await startOrigin({
+      '/health': (_req, res) => {
+        res.writeHead(200);
+        res.end();
+      },
+      '/page': (_req, res) => {
+        setTimeout(() => {
+          res.writeHead(200, { 'cache-control': 'no-store' });
+          res.end('far');
+        }, 150);
+      },
+    });
+    edge = await startAdminNode({
+      origin: near.url,
+      config: {
+        origins: [
+          { name: 'near', url: near.url },
+          { name: 'far', url: far.url },
+        ],
+        sites: [
+          {
+            name: 'checked',
+            hosts: ['*'],
+            origins: ['near', 'far'],
+            slowStart: 0,
+            healthCheck: { path: '/health', interval: 40, timeout: 500, healthy: 2, unhealthy: 2 },
+          },
+        ],
+      },
+    });
+  });
+  after(async () => {
+    await edge.close();
+    await Promise.all([near.close(), far.close()]);
+  });
+
+  const probes = (origin: TestOrigin) => origin.requests.filter((r) => r.path === '/health').length;
+  const stats = async () => JSON.parse((await edge.call('GET', '/stats')).text).sites[0];
+
+  it('probes each origin, sends traffic to the near one, and takes it out when its check fails', async () => {
+    assert.ok(await until(() => probes(near) >= 1 && probes(far) >= 1, 2000), 'both origins probed');
+    // Probes measure both about alike; the first 150 ms page answer from far settles it.
+    const warm = [];
+    for (let i = 0; i < 5; i++) warm.push((await edge.get(`/page?warm=${i}`)).text);
+    assert.deepEqual(warm.slice(2), ['near', 'near', 'near']);
+    nearHealthy = false;
+    assert.ok(
+      await until(async () => (await stats()).origins[0].state === 'unhealthy', 3000),
+      'marked unhealthy',
+    );
+    const before = near.count('/page');
+    for (let i = 0; i < 5; i++) assert.equal((await edge.get(`/page?out=${i}`)).text, 'far');
+    assert.equal(
+      near.requests.filter((r) => r.path.startsWith('/page?out=')).length,
+      0,
+      'no request to an unhealthy origin',
+    );
+    assert.equal(near.count('/page'), before);
+    const view = await stats();
+    assert.equal(view.origins[0].healthCheck, 'unhealthy');
+    const metrics = (await edge.call('GET', '/metrics')).text;
+    assert.match(metrics, /^strata_origin_state\{origin="near"\} 3$/m, 'unhealthy is 3');
+    assert.match(metrics, /^strata_origin_state\{origin="far"\} 0$/m);
+    assert.match(metrics, /^strata_origin_pending_requests\{origin="far"\} 0$/m);
+    assert.match(metrics, /^strata_origin_latency_ewma_seconds\{origin="far"\} 0\.\d+/m);
+    assert.deepEqual(
+      view.order.map((o: { origin: string }) => o.origin),
+      ['far', 'near'],
+      '/stats shows the order a request would try them in',
+    );
+  });
+
+  it('brings the origin back after `healthy` passing probes', async () => {
+    nearHealthy = true;
+    assert.ok(await until(async () => (await stats()).origins[0].state === 'healthy', 3000), 'healthy again');
+    const answers = [];
+    for (let i = 0; i < 5; i++) answers.push((await edge.get(`/page?back=${i}`)).text);
+    assert.ok(answers.includes('near'), answers.join(','));
+    assert.equal(answers.at(-1), 'near');
+  });
+});

@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { validateConfig } from '../../../src/config/load.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'strata-config-origins-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const base = {
+  origins: [
+    { name: 'us-1', url: 'http://127.0.0.1:1', region: 'us' },
+    { name: 'eu-1', url: 'http://127.0.0.1:2', region: 'eu', weight: 2, maxConnections: 50 },
+  ],
+  sites: [{ name: 's', hosts: ['*'], origins: ['us-1', 'eu-1'] }],
+};
+
+function problems(raw: unknown): Record<string, string> {
+  const result = validateConfig(raw);
+  assert.ok('problems' in result, 'expected the config to be refused');
+  return Object.fromEntries(result.problems.map((p) => [p.path, p.message]));
+}
+
+describe('origin selection configuration', () => {
+  it('defaults a site to latency selection preferring the node region, with a 20% + 10/s retry budget', () => {
+    const result = validateConfig(base);
+    assert.ok('config' in result);
+    const site = result.config.sites[0]!;
+    assert.equal(site.selection, 'latency');
+    assert.equal(site.prefer, 'node-region');
+    assert.deepEqual(site.retry, { attempts: 3, budgetPercent: 20, minPerSecond: 10 });
+    assert.equal(site.outlier.consecutiveFailures, 5);
+    assert.equal(site.healthCheck, undefined);
+    assert.equal(result.config.origins[1]!.weight, 2);
+    assert.equal(result.config.origins[0]!.weight, 1);
+  });
+
+  it('reads health checks, geo networks and the node region', () => {
+    const result = validateConfig({
+      ...base,
+      node: { region: 'us' },
+      geo: { networks: [{ cidr: '127.0.0.2/32', region: 'eu' }] },
+      sites: [
+        { ...base.sites[0], prefer: 'client-region', healthCheck: { path: '/health', interval: '2s' } },
+      ],
+    });
+    assert.ok('config' in result, JSON.stringify(result));
+    assert.equal(result.config.sites[0]!.healthCheck!.interval, 2000);
+    assert.equal(result.config.sites[0]!.healthCheck!.expect, '200-399');
+    assert.equal(result.config.node.region, 'us');
+  });
+
+  it('names a region no origin is in, a bad CIDR, an unknown backup and client-region without geo', () => {
+    const found = problems({
+      ...base,
+      geo: {
+        networks: [
+          { cidr: '10.0.0.0/8', region: 'asia' },
+          { cidr: '10.0.0.300/8', region: 'us' },
+          { cidr: '10.0.0.1', region: 'us' },
+        ],
+      },
+      sites: [{ ...base.sites[0], backup: ['nowhere'], prefer: 'client-region' }],
+    });
+    assert.match(found['geo.networks[0].region']!, /no origin is in region "asia" \(regions: eu, us\)/);
+    assert.match(found['geo.networks[1].cidr']!, /CIDR/);
+    assert.match(found['geo.networks[2].cidr']!, /CIDR/);
+    assert.match(found['sites[0].backup[0]']!, /no origin named "nowhere"/);
+    assert.equal(found['sites[0].prefer'], undefined, 'geo.networks is set, even if partly wrong');
+    const noGeo = problems({ ...base, sites: [{ ...base.sites[0], prefer: 'client-region' }] });
+    assert.match(noGeo['sites[0].prefer']!, /needs geo.networks or geo.database/);
+  });
+
+  it('refuses an unreadable MMDB file and a file that is not one, at check time', () => {
+    const missing = problems({ ...base, geo: { database: join(dir, 'missing.mmdb') } });
+    assert.match(missing['geo.database']!, /cannot read .*missing\.mmdb/);
+    const text = join(dir, 'text.mmdb');
+    writeFileSync(text, 'not a database');
+    const wrong = problems({ ...base, geo: { database: text } });
+    assert.match(wrong['geo.database']!, /is not a MaxMind DB file/);
+  });
+
+  it('refuses a weight of zero, an unknown selection and a bad health expectation', () => {
+    const found = problems({
+      origins: [{ name: 'o', url: 'http://127.0.0.1:1', weight: 0 }],
+      sites: [
+        { name: 's', hosts: ['*'], origins: ['o'], selection: 'random', healthCheck: { expect: '2xx' } },
+      ],
+    });
+    assert.ok(found['origins[0].weight']);
+    assert.ok(found['sites[0].selection']);
+    assert.match(found['sites[0].healthCheck.expect']!, /200-399/);
+  });
+});
