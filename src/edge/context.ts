@@ -51,11 +51,8 @@ export interface RequestContext {
   originMs: number | undefined;
   error: EdgeError | undefined;
   bytes: number;
-  logged: boolean;
-  /** Whether the log phase waits for the response's 'close' event. */
-  closeHooked: boolean;
-  /** Set while a fill this request leads is still being committed: the log waits for its insert result. */
-  holdLog: boolean;
+  /** The completion latch (completion.ts): the log runs once, when the response is done. */
+  latch: number;
 }
 
 export function createContext(
@@ -86,8 +83,6 @@ export function createContext(
     originMs: undefined,
     error: undefined,
     bytes: 0,
-    logged: false,
-    closeHooked: false,
-    holdLog: false,
+    latch: 0,
   };
 }

@@ -153,3 +153,30 @@ export function fetchOrigin(edge: Edge, ctx: RequestContext, options: FetchOptio
     ...(options.signal ? { signal: options.signal } : {}),
   });
 }
+
+/** The fetch step's outcome: the origin's response (and when it was asked and answered), or why not. */
+export type Fetched =
+  | { kind: 'response'; response: OriginResponse; requestTime: number; responseTime: number }
+  | { kind: 'failed'; error: EdgeError };
+
+/**
+ * fetch (the step): runs after collapse for a leader, after the gate for a pass, and in a
+ * background revalidation. Asks the origin and notes the answer in the context and metrics;
+ * each failed attempt was already counted against its origin by the pool.
+ */
+export async function fetchStep(edge: Edge, ctx: RequestContext, options: FetchOptions): Promise<Fetched> {
+  const requestTime = edge.now();
+  let response: OriginResponse;
+  try {
+    response = await fetchOrigin(edge, ctx, options);
+  } catch (error) {
+    return { kind: 'failed', error: error as EdgeError };
+  }
+  ctx.origin = response.origin;
+  ctx.originStatus = response.status;
+  ctx.originMs = response.ms;
+  ctx.cacheStatus.fwdStatus = response.status;
+  edge.metrics.originRequests.labels(response.origin, `${Math.floor(response.status / 100)}xx`).inc();
+  edge.metrics.originLatency.labels(response.origin).observe(response.ms / 1000);
+  return { kind: 'response', response, requestTime, responseTime: edge.now() };
+}

@@ -4,17 +4,14 @@
  * the decoded record on the common path.
  */
 
-import type { Directives } from '../../cache/policy/cache-control.ts';
 import { rangeWithin } from '../../cache/policy/partial.ts';
 import { decideReuse, type Reuse, requestDirectives } from '../../cache/policy/reuse.ts';
 import type { EntryRecord } from '../../cache/record.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
+import type { LookupOutcome } from '../found.ts';
 
-export type LookupOutcome =
-  | { kind: 'uncacheable-method' }
-  | { kind: 'miss'; reason: 'miss' | 'vary-miss' }
-  | { kind: 'found'; id: string; record: EntryRecord; reuse: Reuse; directives: Directives | undefined };
+export type { LookupOutcome };
 
 const UNCACHEABLE_METHOD: LookupOutcome = { kind: 'uncacheable-method' };
 const MISS: LookupOutcome = { kind: 'miss', reason: 'miss' };
