@@ -9,7 +9,7 @@ import { LOGGED } from './completion.ts';
 import type { RequestContext } from './context.ts';
 import type { Edge } from './edge.ts';
 import { discard, insertShared, type Leadership, originFailing } from './fill-driver.ts';
-import type { Found } from './found.ts';
+import type { Found } from './outcomes.ts';
 import { fetchStep } from './phases/fetch.ts';
 import { logRevalidation } from './phases/log.ts';
 import { refresh } from './phases/refresh.ts';

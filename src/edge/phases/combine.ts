@@ -25,9 +25,9 @@ import type { OriginResponse } from '../../origin/pool.ts';
 import type { InsertResult, RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
 import { commitGuard, commitInsert, runFill, startFill } from '../fill-driver.ts';
+import type { Fetched } from '../outcomes.ts';
 import type { Combinable } from '../partials.ts';
 import { planStore } from '../plan.ts';
-import type { Fetched } from './fetch.ts';
 
 export type Combined =
   | { kind: 'declined' }

@@ -9,7 +9,7 @@ import type { EdgeError } from '../../errors.ts';
 import { errorDetail } from '../../origin/errors.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
-import type { Found } from '../found.ts';
+import type { Found } from '../outcomes.ts';
 
 export type Failure = { kind: 'stale'; stored: Found; why: string } | { kind: 'error'; error: EdgeError };
 

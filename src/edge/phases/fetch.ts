@@ -18,6 +18,7 @@ import {
 import type { OriginResponse } from '../../origin/pool.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
+import type { Fetched } from '../outcomes.ts';
 
 /** Client conditionals and ranges are not forwarded when the node fetches a full response to store. */
 const CACHE_FILL_DROP: ReadonlySet<string> = new Set([
@@ -154,10 +155,7 @@ export function fetchOrigin(edge: Edge, ctx: RequestContext, options: FetchOptio
   });
 }
 
-/** The fetch step's outcome: the origin's response (and when it was asked and answered), or why not. */
-export type Fetched =
-  | { kind: 'response'; response: OriginResponse; requestTime: number; responseTime: number }
-  | { kind: 'failed'; error: EdgeError };
+export type { Fetched };
 
 /**
  * fetch (the step): runs after collapse for a leader, after the gate for a pass, and in a

@@ -10,7 +10,7 @@ import { EdgeError } from '../../errors.ts';
 import type { CacheStatusParts } from '../../observability/cache-status.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
-import type { Found, LookupOutcome } from '../found.ts';
+import type { Found, LookupOutcome } from '../outcomes.ts';
 import { type Combinable, combinable } from '../partials.ts';
 
 export type Fwd = CacheStatusParts['fwd'];

@@ -7,7 +7,7 @@
 import type { InsertResult, RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
 import { fillHeaders, type InsertPlan, insertShared, type Leadership, readFill } from '../fill-driver.ts';
-import type { Fetched } from './fetch.ts';
+import type { Fetched } from '../outcomes.ts';
 
 export type Inserted = { kind: 'inserted'; insert: InsertResult };
 

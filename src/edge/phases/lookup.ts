@@ -9,7 +9,7 @@ import { decideReuse, type Reuse, requestDirectives } from '../../cache/policy/r
 import type { EntryRecord } from '../../cache/record.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
-import type { LookupOutcome } from '../found.ts';
+import type { LookupOutcome } from '../outcomes.ts';
 
 export type { LookupOutcome };
 

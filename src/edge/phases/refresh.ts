@@ -7,9 +7,8 @@
 import type { EntryRecord } from '../../cache/record.ts';
 import type { InsertResult, RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
-import type { Found } from '../found.ts';
+import type { Fetched, Found } from '../outcomes.ts';
 import { matchesStored, refreshedRecord } from '../revalidate.ts';
-import type { Fetched } from './fetch.ts';
 
 export type Refresh =
   | { kind: 'refreshed'; record: EntryRecord; insert: InsertResult }

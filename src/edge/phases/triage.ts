@@ -12,10 +12,9 @@ import { withinStaleIfError } from '../../cache/policy/reuse.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
 import type { InsertPlan } from '../fill-driver.ts';
-import type { Found } from '../found.ts';
+import type { Fetched, Found } from '../outcomes.ts';
 import type { Combinable } from '../partials.ts';
 import { planStore } from '../plan.ts';
-import type { Fetched } from './fetch.ts';
 
 /** Origin statuses that stale-if-error may hide (RFC 5861 §4). */
 const ERROR_STATUSES: ReadonlySet<number> = new Set([500, 502, 503, 504]);
