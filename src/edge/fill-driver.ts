@@ -1,6 +1,6 @@
 /**
  * The one insert path, shared by misses, partial combinations and background revalidations:
- * plan (phases/store.ts) → fill → commit guard → insert result. Also what the phases share
+ * plan (plan.ts) → fill → commit guard → insert result. Also what the phases share
  * about fills: the leader's shared outcome, a client reading a fill, and origin bodies
  * nobody reads. Not a phase: phases import it, it imports no phase.
  */

@@ -2,7 +2,9 @@
  * fetch: builds the origin request from the client request (end-to-end fields only,
  * forwarding fields set, unkeyed claims of untrusted peers dropped, Via and CDN-Loop
  * appended) and sends it through the site's pool, which sets each origin's Host. A request
- * that looped back here, or that carries the admin token, is refused instead.
+ * that looped back here, or that carries the admin token, is refused instead. Runs after
+ * collapse for a leader, for a pass, and in a background revalidation; `fetchStep` returns
+ * the response or why there is none.
  */
 import type { EntryRecord } from '../../cache/record.ts';
 import { EdgeError } from '../../errors.ts';

@@ -1,7 +1,8 @@
 /**
  * lookup: synchronous LMDB read of the variant matching the request, and the reuse
  * verdict against the record's precomputed deadlines. No await, no allocation beyond
- * the decoded record on the common path.
+ * the decoded record on the common path. Runs after hash, and again when collapse says
+ * to look again. Returns found (with the reuse verdict), miss, or uncacheable-method.
  */
 
 import { rangeWithin } from '../../cache/policy/partial.ts';
