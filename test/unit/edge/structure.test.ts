@@ -77,6 +77,8 @@ function longFunctions(file: string, max: number): string[] {
         if (j - i + 1 > max) long.push(`${path.relative(src, file)}:${i + 1} (${j - i + 1} lines)`);
         break;
       }
+      // a multi-line signature closes its parameter list at the declaration's indent
+      if (line.startsWith(`${indent})`)) continue;
       if (line.trim() !== '' && !line.startsWith(`${indent} `) && !line.startsWith(`${indent}\t`)) break;
     }
   }
