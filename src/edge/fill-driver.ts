@@ -45,9 +45,9 @@ export function commitGuard(
 ): () => boolean {
   return () => {
     if (edge.store.purgeGeneration(storage) !== generation) return false;
+    if (onto === undefined && plan.record.range === undefined) return true;
     const current = edge.store.entries.get(plan.id);
     if (onto !== undefined) return current?.kind === 'entry' && current.bodyId === onto;
-    if (plan.record.range === undefined) return true;
     return !(current?.kind === 'entry' && current.range === undefined);
   };
 }
