@@ -10,6 +10,7 @@
  * for its request, of its Vary variant; otherwise it gives up and fetches on its own.
  */
 import type { EdgeError } from '../errors.ts';
+import { ExpiryMap } from './expiry-map.ts';
 import type { Fill } from './fill.ts';
 import type { StoredFreshness } from './policy/reuse.ts';
 
@@ -89,12 +90,16 @@ interface Pending {
 const FAILURES_MS = 10_000;
 /** Past this many remembered failures, expired ones are swept (and the oldest dropped). */
 const FAILURES_MAX = 10_000;
+/** Above this many hit-for-pass markers, expired ones are swept on insert … */
+export const HIT_FOR_PASS_SWEEP = 10_000;
+/** … and past this many, the oldest are dropped (a marker only saves a queue). */
+export const HIT_FOR_PASS_MAX = 100_000;
 
 export class CollapseTable {
   readonly #pending = new Map<string, Pending>();
-  readonly #hitForPass = new Map<string, number>();
-  /** key → failed leaderships in a row, and until when that count holds. */
-  readonly #failures = new Map<string, { count: number; until: number }>();
+  readonly #hitForPass = new ExpiryMap<true>(HIT_FOR_PASS_SWEEP, HIT_FOR_PASS_MAX);
+  /** key → failed leaderships in a row (the count holds FAILURES_MS). */
+  readonly #failures = new ExpiryMap<number>(FAILURES_MAX, FAILURES_MAX);
   readonly #hitForPassMs: number;
   readonly #now: () => number;
 
@@ -110,11 +115,12 @@ export class CollapseTable {
 
   /** Whether `key` recently answered uncacheable, so requests should not queue behind it. */
   isHitForPass(key: string): boolean {
-    const until = this.#hitForPass.get(key);
-    if (until === undefined) return false;
-    if (until > this.#now()) return true;
-    this.#hitForPass.delete(key);
-    return false;
+    return this.#hitForPass.get(key, this.#now()) === true;
+  }
+
+  /** Hit-for-pass markers held (bounded: HIT_FOR_PASS_MAX). */
+  get hitForPassMarkers(): number {
+    return this.#hitForPass.size;
   }
 
   /**
@@ -143,11 +149,12 @@ export class CollapseTable {
       settled = true;
       let result = settledWith;
       if (result.kind !== 'shared' && this.#pending.get(key) === pending) this.#pending.delete(key);
-      if (result.kind === 'uncacheable') this.#hitForPass.set(key, this.#now() + this.#hitForPassMs);
+      const now = this.#now();
+      if (result.kind === 'uncacheable') this.#hitForPass.set(key, true, now + this.#hitForPassMs, now);
       else this.#hitForPass.delete(key);
       if (result.kind === 'failed') {
         result = { ...result, elections: election };
-        this.#noteFailure(key, election);
+        this.#failures.set(key, election, now + FAILURES_MS, now);
       } else this.#failures.delete(key);
       pending.result = result;
       pending.resolve(result);
@@ -157,24 +164,7 @@ export class CollapseTable {
   }
 
   #failedInARow(key: string): number {
-    const failures = this.#failures.get(key);
-    if (failures === undefined) return 0;
-    if (failures.until > this.#now()) return failures.count;
-    this.#failures.delete(key);
-    return 0;
-  }
-
-  #noteFailure(key: string, count: number): void {
-    const now = this.#now();
-    if (this.#failures.size >= FAILURES_MAX) {
-      for (const [k, f] of this.#failures) if (f.until <= now) this.#failures.delete(k);
-      for (const k of this.#failures.keys()) {
-        if (this.#failures.size < FAILURES_MAX) break;
-        this.#failures.delete(k);
-      }
-    }
-    this.#failures.delete(key);
-    this.#failures.set(key, { count, until: now + FAILURES_MS });
+    return this.#failures.get(key, this.#now()) ?? 0;
   }
 
   /**

@@ -23,7 +23,8 @@
  * A leader reporting progress renews its lease: only a fill that stopped moving loses it.
  * Messages stay small (a header list at most): bodies travel through LMDB, never over IPC.
  */
-import { type FillPurge, purgeCovers } from '../cache/collapse.ts';
+import { type FillPurge, HIT_FOR_PASS_MAX, HIT_FOR_PASS_SWEEP, purgeCovers } from '../cache/collapse.ts';
+import { ExpiryMap } from '../cache/expiry-map.ts';
 import type { FillAnnouncement, LockMessage, LockVerdict } from './protocol.ts';
 
 interface Holder {
@@ -53,11 +54,6 @@ export interface LockBrokerOptions {
   onLeaseExpired?: (key: string) => void;
 }
 
-/** Above this many hit-for-pass markers, expired ones are swept on insert … */
-const HIT_FOR_PASS_SWEEP = 10_000;
-/** … and past this many, the oldest are dropped (a marker only saves a queue). */
-const HIT_FOR_PASS_MAX = 100_000;
-
 export class LockBroker {
   /** The lock new askers of a key meet. */
   readonly #locks = new Map<string, Lock>();
@@ -65,7 +61,7 @@ export class LockBroker {
   readonly #closed = new Set<Lock>();
   /** `worker:id` → its lock, for leaders, waiters and readers alike. */
   readonly #requests = new Map<string, Lock>();
-  readonly #hitForPass = new Map<string, number>();
+  readonly #hitForPass = new ExpiryMap<true>(HIT_FOR_PASS_SWEEP, HIT_FOR_PASS_MAX);
   readonly #options: LockBrokerOptions;
 
   constructor(options: LockBrokerOptions) {
@@ -229,23 +225,12 @@ export class LockBroker {
   }
 
   #isHitForPass(key: string): boolean {
-    const until = this.#hitForPass.get(key);
-    if (until === undefined) return false;
-    if (until > this.#options.now()) return true;
-    this.#hitForPass.delete(key);
-    return false;
+    return this.#hitForPass.get(key, this.#options.now()) === true;
   }
 
   #markHitForPass(key: string): void {
     const now = this.#options.now();
-    if (this.#hitForPass.size >= HIT_FOR_PASS_SWEEP) {
-      for (const [k, until] of this.#hitForPass) if (until <= now) this.#hitForPass.delete(k);
-      for (const k of this.#hitForPass.keys()) {
-        if (this.#hitForPass.size < HIT_FOR_PASS_MAX) break;
-        this.#hitForPass.delete(k);
-      }
-    }
-    this.#hitForPass.set(key, now + this.#options.hitForPassMs);
+    this.#hitForPass.set(key, true, now + this.#options.hitForPassMs, now);
   }
 }
 

@@ -53,11 +53,8 @@ export interface RequestContext {
   originAttempts: number | undefined;
   error: EdgeError | undefined;
   bytes: number;
-  logged: boolean;
-  /** Whether the log phase waits for the response's 'close' event. */
-  closeHooked: boolean;
-  /** Set while a fill this request leads is still being committed: the log waits for its insert result. */
-  holdLog: boolean;
+  /** The completion latch (completion.ts): the log runs once, when the response is done. */
+  latch: number;
   /** Set by guard: the request is forwarded unstored, never answered from cache (e.g. fat-request). */
   passReason: string | undefined;
   /** The security rule that acted on this request, for the access log (deny, rate-requests, poison-suspect, …). */
@@ -95,9 +92,7 @@ export function createContext(
     originAttempts: undefined,
     error: undefined,
     bytes: 0,
-    logged: false,
-    closeHooked: false,
-    holdLog: false,
+    latch: 0,
     passReason: undefined,
     security: undefined,
     expectsContinue: req.headers.expect !== undefined && req.httpVersionMinor === 1,

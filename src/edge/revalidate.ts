@@ -10,7 +10,7 @@ import { endToEndResponseHeaders } from '../http/headers.ts';
 import type { OriginResponse } from '../origin/pool.ts';
 import type { RequestContext } from './context.ts';
 import type { Edge } from './edge.ts';
-import { freshnessFields } from './phases/store.ts';
+import { freshnessFields } from './freshness.ts';
 
 /** §3.2: fields a 304 must not change in the stored response. */
 const KEEP_STORED: ReadonlySet<string> = new Set([

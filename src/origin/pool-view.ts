@@ -2,9 +2,18 @@
  * What /stats shows of a site's pool: each origin's state as selection sees it, and the order
  * (with why) in which a request from the node's region would try the origins now.
  */
-import type { PoolPolicy } from './pool.ts';
+import type { OutlierConfig, RetryConfig } from '../config/schema.ts';
 import { type ChoiceReason, latencyCosts, type OriginSelector, type SelectionMode } from './selection.ts';
 import type { OriginStatus, ProbeVerdict } from './state.ts';
+
+/** How a site's pool chooses and retries (from the site's configuration). */
+export interface PoolPolicy {
+  selection: SelectionMode;
+  prefer: 'node-region' | 'client-region' | 'none';
+  retry: RetryConfig;
+  outlier: OutlierConfig;
+  slowStart: number;
+}
 
 export interface PoolView {
   selection: SelectionMode;

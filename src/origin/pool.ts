@@ -6,14 +6,14 @@
  */
 import type { Readable } from 'node:stream';
 import { Pool } from 'undici';
-import type { OriginConfig, OutlierConfig, RetryConfig } from '../config/schema.ts';
+import type { OriginConfig } from '../config/schema.ts';
 import { EdgeError } from '../errors.ts';
 import { originError } from './errors.ts';
 import { clientOf, type GeoResolver } from './geo.ts';
 import { failingStatus, recordFailure, recordSuccess, retryAfterMs } from './outlier.ts';
-import { describePool, type PoolView } from './pool-view.ts';
+import { describePool, type PoolPolicy, type PoolView } from './pool-view.ts';
 import { RetryBudget } from './retry-budget.ts';
-import { type OriginIter, OriginSelector, type SelectionMode } from './selection.ts';
+import { type OriginIter, OriginSelector } from './selection.ts';
 import { OriginState } from './state.ts';
 
 export interface OriginRequest {
@@ -120,13 +120,7 @@ export type AttemptOutcome = (
 };
 
 /** What a site's pool needs besides its origins: the site's policy, where clients are, a clock. */
-export interface PoolPolicy {
-  selection: SelectionMode;
-  prefer: 'node-region' | 'client-region' | 'none';
-  retry: RetryConfig;
-  outlier: OutlierConfig;
-  slowStart: number;
-}
+export type { PoolPolicy } from './pool-view.ts';
 
 export interface PoolOptions {
   policy?: PoolPolicy;

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
+import { createClock } from '../helpers/clock.ts';
 import { startNode, type TestNode } from '../helpers/node.ts';
 import { respond, startOrigin, type TestOrigin } from '../helpers/origin.ts';
 import { rawExchange } from '../helpers/raw.ts';
@@ -9,6 +10,7 @@ import { rawExchange } from '../helpers/raw.ts';
 describe('the access log', () => {
   let origin: TestOrigin;
   let edge: TestNode;
+  const clock = createClock();
   const lines: Array<Record<string, unknown>> = [];
 
   before(async () => {
@@ -16,6 +18,7 @@ describe('the access log', () => {
       '/page': respond(200, { 'cache-control': 'max-age=60' }, 'page'),
       '/big': respond(200, { 'cache-control': 'max-age=60' }, Buffer.alloc(64 * 1024, 3)),
       '/private': respond(200, { 'cache-control': 'no-store' }, 'nope'),
+      '/swr': respond(200, { 'cache-control': 'max-age=10, stale-while-revalidate=60' }, 'swr'),
     });
     const sink = new Writable({
       write(chunk: Buffer, _encoding, done) {
@@ -25,6 +28,7 @@ describe('the access log', () => {
     });
     edge = await startNode({
       origin: origin.url,
+      now: clock.now,
       logger: pino({ level: 'info' }, sink),
       config: { logging: { level: 'info', access: true } },
       cache: { memoryObjectSize: 1024, chunkSize: 16 * 1024 },
@@ -57,5 +61,19 @@ describe('the access log', () => {
     const bigHit = requests()[3]!;
     assert.equal(bigHit.bytes, 64 * 1024);
     assert.equal(bigHit.complete, true);
+  });
+
+  it('writes one line for a background revalidation, with what it stored', async () => {
+    await edge.get('/swr');
+    clock.advance(15);
+    const before = lines.length;
+    const stale = await edge.get('/swr'); // resolves once the background work is done
+    assert.equal(stale.text, 'swr');
+    assert.equal(origin.count('/swr'), 2);
+    const written = lines.slice(before).map((line) => [line.msg, line.path, line.cache, line.insert]);
+    assert.deepEqual(written, [
+      ['request completed', '/swr', 'stale-while-revalidate', undefined],
+      ['background revalidation completed', '/swr', 'revalidated', 'stored'],
+    ]);
   });
 });

@@ -10,6 +10,8 @@ describe('counters', () => {
   let origin: TestOrigin;
   let edge: TestNode;
   const clock = createClock();
+  const swrLong = `/news/${'stale-while-revalidate-'.repeat(5)}front-page.html?edition=evening&region=north`;
+  let swrVersion = 0;
   const long = `/catalogue/products/${'spring-collection-'.repeat(6)}item-4711.html?colour=blue&size=m`;
 
   before(async () => {
@@ -22,6 +24,18 @@ describe('counters', () => {
           etag: '"r1"',
         });
         res.end(req.headers['if-none-match'] === undefined ? 'validated' : undefined);
+      },
+      [swrLong]: (_req, res) => {
+        swrVersion++;
+        res.writeHead(200, { 'cache-control': 'max-age=10, stale-while-revalidate=60' });
+        res.end(`version ${swrVersion}`);
+      },
+      '/swr-304': (req, res) => {
+        res.writeHead(req.headers['if-none-match'] === '"s1"' ? 304 : 200, {
+          'cache-control': 'max-age=10, stale-while-revalidate=60',
+          etag: '"s1"',
+        });
+        res.end(req.headers['if-none-match'] === undefined ? 'validated in the background' : undefined);
       },
     });
     edge = await startNode({ origin: origin.url, now: clock.now });
@@ -68,5 +82,36 @@ describe('counters', () => {
     const delta = await counters.delta();
     assert.equal(delta['strata_cache_lookups_total{result="revalidated"}'], 1);
     assert.equal(delta['strata_cache_inserts_total{outcome="updated"}'], 1);
+  });
+
+  it('counts what a background revalidation stores in the insert metrics', async () => {
+    assert.ok(swrLong.length > 100);
+    assert.equal((await edge.get(swrLong)).text, 'version 1');
+    clock.advance(15);
+    const counters = await metricsDelta(edge.node.metrics.registry);
+    const stale = await edge.get(swrLong); // resolves once the background work is done
+    assert.equal(stale.text, 'version 1');
+    assert.match(String(stale.headers['cache-status']), /^strata; hit/);
+    assert.equal(origin.count(swrLong), 2);
+    assert.deepEqual(await counters.delta(), {
+      'strata_cache_lookups_total{result="stale-while-revalidate"}': 1,
+      'strata_cache_inserts_total{outcome="stored"}': 1,
+      'strata_origin_requests_total{origin="origin",outcome="2xx"}': 1,
+      'strata_bytes_served_total{source="cache"}': 9,
+    });
+    assert.equal((await edge.get(swrLong)).text, 'version 2');
+    assert.equal(origin.count(swrLong), 2);
+  });
+
+  it('counts a background revalidation answered 304 as an update', async () => {
+    await edge.get('/swr-304');
+    clock.advance(15);
+    const counters = await metricsDelta(edge.node.metrics.registry);
+    assert.equal((await edge.get('/swr-304')).text, 'validated in the background');
+    const delta = await counters.delta();
+    assert.equal(delta['strata_cache_lookups_total{result="stale-while-revalidate"}'], 1);
+    assert.equal(delta['strata_cache_inserts_total{outcome="updated"}'], 1);
+    assert.equal(origin.count('/swr-304'), 2);
+    assert.match(String((await edge.get('/swr-304')).headers['cache-status']), /^strata; hit/);
   });
 });

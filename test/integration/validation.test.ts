@@ -22,10 +22,12 @@ describe('validation and reuse', () => {
   let edge: TestNode;
   const clock = createClock();
   let failing = false;
+  const extensionPath = `/reports/${'quarterly-'.repeat(8)}summary.csv?format=csv&download=1`;
 
   before(async () => {
     origin = await startOrigin({
       '/etag': validated('max-age=10', 'body-v1', { 'x-refreshed': 'yes' }),
+      [extensionPath]: respond(200, { 'cache-control': 'max-age=60' }, 'fetched'),
       '/no-cache': validated('no-cache', 'always-check'),
       '/must-revalidate': (_req, res) => {
         if (failing) {
@@ -146,6 +148,21 @@ describe('validation and reuse', () => {
     assert.equal(origin.count('/never-fetched'), 0);
     const pragma = await edge.get('/plain', { headers: { pragma: 'no-cache' } });
     assert.match(String(pragma.headers['cache-status']), /fwd=/);
+  });
+
+  it('fetches a miss whose request directives only mention only-if-cached inside other ones', async () => {
+    assert.ok(extensionPath.length > 100);
+    for (const cacheControl of ['x-only-if-cached', 'max-age=5, ext="only-if-cached"']) {
+      const response = await edge.get(extensionPath, { headers: { 'cache-control': cacheControl } });
+      assert.equal(response.status, 200, cacheControl);
+      assert.equal(response.text, 'fetched');
+    }
+    assert.equal(origin.count(extensionPath), 1); // fetched once, then a hit
+    const refused = await edge.get('/never-fetched', {
+      headers: { 'cache-control': 'max-age=5, ONLY-IF-CACHED' },
+    });
+    assert.equal(refused.status, 504);
+    assert.equal(origin.count('/never-fetched'), 0);
   });
 
   it('answers client conditionals, HEAD and ranges from the stored response', async () => {

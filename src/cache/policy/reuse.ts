@@ -77,6 +77,16 @@ export function requestDirectives(
   return undefined;
 }
 
+/**
+ * RFC 9111 §5.2.1.7: "The only-if-cached request directive indicates that the client only
+ * wishes to obtain a stored response. Caches that honor this request directive SHOULD, upon
+ * receiving it, respond with either a stored response consistent with the other constraints
+ * of the request or a 504 (Gateway Timeout) status code."
+ */
+export function onlyIfCached(request: Directives | undefined): boolean {
+  return request?.has('only-if-cached') ?? false;
+}
+
 export function decideReuse(stored: StoredFreshness, request: Directives | undefined, now: number): Reuse {
   const remaining = remainingFreshness(stored, now);
   if (request === undefined) {

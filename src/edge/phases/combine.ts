@@ -1,154 +1,143 @@
 /**
- * combine (RFC 9111 §3.4): a Range request reaching past a stored partial entry that has a
- * strong ETag asks the origin only for the missing bytes, with `If-Range: <etag>`. A 206 of the
- * same strong ETag touching or overlapping the stored piece is stored as the union under a new
- * body id (bodies are immutable) — as a complete 200 entry once it is the whole representation —
- * and the client's range is answered from it.
+ * combine: runs when triage found the origin's answer to a request for the rest of a stored
+ * partial entry (RFC 9111 §3.4). A 206 of the same strong ETag touching or overlapping the
+ * stored piece is stored as the union under a new body id (bodies are immutable) — as a
+ * complete 200 entry once it is the whole representation; a 200 of known length (If-Range did
+ * not match, or the origin ignores Range) is stored as usual. Returns:
+ * - `declined`: nothing was done (another validator or length, apart from the piece, not
+ *   storable, too large, short of the client's range) — the response goes the usual way;
+ * - `stored`: the entry to answer the client's range from (stored, or superseded by a purge:
+ *   a superseded body stays readable for its grace period), and the insert result;
+ * - `failed`: nothing stored; the client is answered the error.
  */
 import type { BodyWriter } from '../../cache/body-writer.ts';
 import {
   combineRanges,
   coversWhole,
-  isStrongEtag,
-  missingSpan,
   rangeWithin,
   type StoredRange,
-  spanHeader,
   storablePartial,
 } from '../../cache/policy/partial.ts';
 import { toHeaderMap } from '../../cache/policy/semantics.ts';
 import type { EntryRecord } from '../../cache/record.ts';
 import { EdgeError } from '../../errors.ts';
 import type { OriginResponse } from '../../origin/pool.ts';
-import type { RequestContext } from '../context.ts';
+import type { InsertResult, RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
-import { deliverStored } from './deliver.ts';
-import { sendError } from './respond.ts';
-import { planStore } from './store.ts';
+import { commitGuard, commitInsert, runFill, startFill } from '../fill-driver.ts';
+import type { Fetched } from '../outcomes.ts';
+import type { Combinable } from '../partials.ts';
+import { planStore } from '../plan.ts';
 
-/** A stored partial entry a Range miss may complete, and what to ask the origin for. */
-export interface Combinable {
-  id: string;
-  record: EntryRecord;
-  piece: StoredRange;
-  /** Range and If-Range field values for the origin request. */
-  range: string;
-  ifRange: string;
-}
+export type Combined =
+  | { kind: 'declined' }
+  | { kind: 'stored'; record: EntryRecord; insert: InsertResult }
+  | { kind: 'failed'; error: EdgeError; insert: InsertResult };
 
-/**
- * The partial entry a Range request may be completed from: a plain GET (no conditionals) whose
- * single range reaches past a stored piece with a strong ETag, touching or overlapping it.
- * Only the ETag is used as the validator: a Last-Modified date is strong only under the
- * conditions of RFC 9110 §8.8.2.2, which a cache cannot check for a stored piece.
- */
-export function combinable(edge: Edge, ctx: RequestContext): Combinable | undefined {
-  const headers = ctx.req.headers;
-  if (ctx.method !== 'GET' || headers.range === undefined) return undefined;
-  if (
-    headers['if-range'] !== undefined ||
-    headers['if-none-match'] !== undefined ||
-    headers['if-modified-since'] !== undefined ||
-    headers['if-match'] !== undefined ||
-    headers['if-unmodified-since'] !== undefined
-  )
-    return undefined;
-  const found = edge.store.lookup(ctx.storage, headers);
-  if (found.kind !== 'found') return undefined;
-  const record = found.record;
-  const piece = record.range;
-  if (piece === undefined || !isStrongEtag(record.etag) || record.invalidated) return undefined;
-  if (headers.authorization !== undefined && !record.authOk) return undefined;
-  // Freshness does not matter: a 206 carrying the same strong ETag validates the stored piece.
-  const span = missingSpan(headers.range, piece);
-  if (span === undefined) return undefined;
-  return { id: found.id, record, piece, range: spanHeader(span), ifRange: record.etag };
-}
+const DECLINED: Combined = { kind: 'declined' };
 
-/**
- * Handles the origin's 206 to a combining request. Returns false, having touched nothing, when
- * it does not combine (another validator, another representation length, apart from the piece,
- * not storable, too large, short of the client's range): the caller then stores and relays it
- * as any 206. Otherwise the union is written and committed, and the client's range answered.
- */
-export async function combinePartial(
+export function combine(
   edge: Edge,
   ctx: RequestContext,
   partial: Combinable,
-  response: OriginResponse,
-  requestTime: number,
-  responseTime: number,
+  fetched: Extract<Fetched, { kind: 'response' }>,
   generation: string,
-): Promise<boolean> {
-  if (response.status !== 206) return false;
-  const headers = toHeaderMap(response.headers);
-  if (headers.etag !== partial.record.etag) return false;
-  const piece = storablePartial(headers);
-  if (piece === undefined) return false;
-  const union = combineRanges(partial.piece, piece);
-  if (union === undefined) return false;
-  const size = union.end - union.start + 1;
-  if (size > edge.config.cache.maxObjectSize) return false;
-  const whole = coversWhole(union);
-  if (!whole && rangeWithin(ctx.req.headers.range, union) === undefined) return false;
+): Promise<Combined> {
+  return fetched.response.status === 206
+    ? combinePartial(edge, ctx, partial, fetched, generation)
+    : storeWhole(edge, ctx, fetched, generation);
+}
+
+/** A 200 of known length to a combining request: stored as usual, the client's range answered from it. */
+async function storeWhole(
+  edge: Edge,
+  ctx: RequestContext,
+  fetched: Extract<Fetched, { kind: 'response' }>,
+  generation: string,
+): Promise<Combined> {
+  const { response, requestTime, responseTime } = fetched;
   const plan = planStore(edge, ctx, response, requestTime, responseTime);
-  if (!plan.storable || plan.id !== partial.id) return false;
+  if (!plan.storable || plan.contentLength === undefined) return DECLINED;
+  ctx.id = plan.id;
+  const fill = startFill(edge, ctx.storage);
+  const guard = commitGuard(edge, ctx.storage, generation, plan);
+  const insert = await runFill(edge, ctx.key, fill, response, plan, guard);
+  const chunks = fill.completeChunks;
+  if (chunks === undefined || fill.bodyId === undefined)
+    return { kind: 'failed', error: incomplete(), insert };
+  return {
+    kind: 'stored',
+    record: { ...plan.record, bodyId: fill.bodyId, chunks, size: fill.received },
+    insert,
+  };
+}
+
+/** A 206 to a combining request: the union with the stored piece, when it combines. */
+async function combinePartial(
+  edge: Edge,
+  ctx: RequestContext,
+  partial: Combinable,
+  fetched: Extract<Fetched, { kind: 'response' }>,
+  generation: string,
+): Promise<Combined> {
+  const { response, requestTime, responseTime } = fetched;
+  const headers = toHeaderMap(response.headers);
+  if (headers.etag !== partial.record.etag) return DECLINED;
+  const piece = storablePartial(headers);
+  if (piece === undefined) return DECLINED;
+  const union = combineRanges(partial.piece, piece);
+  if (union === undefined) return DECLINED;
+  const size = union.end - union.start + 1;
+  if (size > edge.config.cache.maxObjectSize) return DECLINED;
+  const whole = coversWhole(union);
+  if (!whole && rangeWithin(ctx.req.headers.range, union) === undefined) return DECLINED;
+  const plan = planStore(edge, ctx, response, requestTime, responseTime);
+  if (!plan.storable || plan.id !== partial.id) return DECLINED;
   const { range: _piece, ...fields } = plan.record;
   const record: Omit<EntryRecord, 'bodyId' | 'chunks' | 'size'> = whole
     ? { ...fields, status: 200 }
     : { ...fields, status: 206, range: union };
-
   ctx.id = plan.id;
-  ctx.holdLog = true;
+  return writeCombined(edge, ctx, partial, piece, response, { id: plan.id, record }, size, generation);
+}
+
+async function writeCombined(
+  edge: Edge,
+  ctx: RequestContext,
+  partial: Combinable,
+  piece: StoredRange,
+  response: OriginResponse,
+  plan: { id: string; record: Omit<EntryRecord, 'bodyId' | 'chunks' | 'size'> },
+  size: number,
+  generation: string,
+): Promise<Combined> {
   const writer = edge.store.createWriter(ctx.storage);
   const out = new Rechunker(writer, edge.config.cache.chunkSize, edge.store.memory.accepts(size));
-  try {
-    let ok: boolean;
-    try {
-      ok = await writeUnion(edge, out, partial, piece, response.body);
-    } catch {
-      ok = false;
-    }
-    if (!ok || out.size !== size) {
-      writer.abort();
-      if (!response.body.destroyed) response.body.destroy();
-      if (writer.failed) {
-        ctx.insert = 'aborted-store-failed';
-        sendError(edge, ctx, new EdgeError('EDGE_ERR_STORE_WRITE', 'cache write failed'), false);
-        return true;
-      }
-      ctx.insert = 'aborted-incomplete';
-      edge.log.warn({ url: ctx.key, origin: ctx.origin }, 'origin range response incomplete; not combined');
-      sendError(
-        edge,
-        ctx,
-        new EdgeError('EDGE_ERR_ORIGIN_BODY_INCOMPLETE', 'origin response incomplete'),
-        false,
-      );
-      return true;
-    }
-    const last = out.rest();
-    const result = await writer.commit(plan.id, record, last, () => {
-      if (edge.store.purgeGeneration(ctx.storage) !== generation) return false;
-      // Only onto the piece it was combined with: anything stored since wins.
-      const current = edge.store.entries.get(plan.id);
-      return current?.kind === 'entry' && current.bodyId === partial.record.bodyId;
-    });
-    ctx.insert =
-      result === 'stored' ? 'stored' : result === 'superseded' ? 'aborted-purged' : 'aborted-store-failed';
-    if (result === 'failed') {
-      sendError(edge, ctx, new EdgeError('EDGE_ERR_STORE_WRITE', 'cache write failed'), false);
-      return true;
-    }
-    ctx.cacheStatus.stored = result === 'stored';
-    const body = out.whole();
-    if (result === 'stored' && body !== undefined) edge.store.memory.set(writer.bodyId, body);
-    // A superseded body stays readable for its grace period: the client is answered from it.
-    deliverStored(edge, ctx, { ...record, bodyId: writer.bodyId, chunks: writer.chunks, size });
-    return true;
-  } finally {
-    ctx.holdLog = false;
+  const ok = await writeUnion(edge, out, partial, piece, response.body).catch(() => false);
+  if (!ok || out.size !== size) {
+    writer.abort();
+    if (!response.body.destroyed) response.body.destroy();
+    if (writer.failed) return { kind: 'failed', error: writeFailed(), insert: 'aborted-store-failed' };
+    edge.log.warn({ url: ctx.key, origin: ctx.origin }, 'origin range response incomplete; not combined');
+    return { kind: 'failed', error: incomplete(), insert: 'aborted-incomplete' };
   }
+  // Only onto the piece it was combined with: anything stored since wins.
+  const guard = commitGuard(edge, ctx.storage, generation, plan, partial.record.bodyId);
+  const insert = await commitInsert(edge, writer, plan, out.rest(), guard, () => out.whole());
+  if (insert === 'aborted-store-failed') return { kind: 'failed', error: writeFailed(), insert };
+  return {
+    kind: 'stored',
+    record: { ...plan.record, bodyId: writer.bodyId, chunks: writer.chunks, size },
+    insert,
+  };
+}
+
+function incomplete(): EdgeError {
+  return new EdgeError('EDGE_ERR_ORIGIN_BODY_INCOMPLETE', 'origin response incomplete');
+}
+
+function writeFailed(): EdgeError {
+  return new EdgeError('EDGE_ERR_STORE_WRITE', 'cache write failed');
 }
 
 /**

@@ -1,7 +1,9 @@
 /**
  * deliver: answers from a stored entry — Age, Cache-Status, client conditionals (304),
  * HEAD, and single byte ranges (206) — from the memory tier when the body is hot, or
- * streamed chunk by chunk from LMDB. Synchronous up to the first byte written.
+ * streamed chunk by chunk from LMDB. Synchronous up to the first byte written. Runs for a
+ * hit, and after refresh, combine or a stale-if-error verdict; returns true when the whole
+ * response was written at once, false when a body streams on.
  */
 
 import { isConditional, notModified, requestedRange } from '../../cache/policy/conditional.ts';

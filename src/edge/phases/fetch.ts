@@ -2,7 +2,9 @@
  * fetch: builds the origin request from the client request (end-to-end fields only,
  * forwarding fields set, unkeyed claims of untrusted peers dropped, Via and CDN-Loop
  * appended) and sends it through the site's pool, which sets each origin's Host. A request
- * that looped back here, or that carries the admin token, is refused instead.
+ * that looped back here, or that carries the admin token, is refused instead. Runs after
+ * collapse for a leader, for a pass, and in a background revalidation; `fetchStep` returns
+ * the response or why there is none.
  */
 import type { EntryRecord } from '../../cache/record.ts';
 import { EdgeError } from '../../errors.ts';
@@ -19,6 +21,7 @@ import { requestBody } from '../../http/request-body.ts';
 import type { OriginResponse } from '../../origin/pool.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
+import type { Fetched } from '../outcomes.ts';
 
 /** Client conditionals and ranges are not forwarded when the node fetches a full response to store. */
 const CACHE_FILL_DROP: ReadonlySet<string> = new Set([
@@ -189,4 +192,29 @@ export async function fetchOrigin(
     }
     throw error;
   }
+}
+
+export type { Fetched };
+
+/**
+ * fetch (the step): runs after collapse for a leader, after the gate for a pass, and in a
+ * background revalidation. Asks the origin and notes the answer in the context and metrics;
+ * each failed attempt was already counted against its origin by the pool.
+ */
+export async function fetchStep(edge: Edge, ctx: RequestContext, options: FetchOptions): Promise<Fetched> {
+  const requestTime = edge.now();
+  let response: OriginResponse;
+  try {
+    response = await fetchOrigin(edge, ctx, options);
+  } catch (error) {
+    return { kind: 'failed', error: error as EdgeError };
+  }
+  ctx.origin = response.origin;
+  ctx.originStatus = response.status;
+  ctx.originMs = response.ms;
+  ctx.originAttempts = response.attempts;
+  ctx.cacheStatus.fwdStatus = response.status;
+  edge.metrics.originRequests.labels(response.origin, `${Math.floor(response.status / 100)}xx`).inc();
+  edge.metrics.originLatency.labels(response.origin).observe(response.ms / 1000);
+  return { kind: 'response', response, requestTime, responseTime: edge.now() };
 }

@@ -12,7 +12,7 @@ import { EdgeError, type ErrorCode } from '../../errors.ts';
 import type { Refusal } from '../../security/site-guard.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
-import { sendError } from './respond.ts';
+import { sendError } from '../respond.ts';
 
 const LIMIT_ERRORS = {
   'url-length': ['EDGE_ERR_CLIENT_URL_TOO_LONG', 'request target too long'],

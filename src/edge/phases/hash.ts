@@ -1,4 +1,7 @@
-/** hash: computes the primary cache key and its LMDB key for the request. */
+/**
+ * hash: runs after receive, on every request it let through. Computes the primary cache key
+ * and its LMDB key into the context; returns nothing.
+ */
 import { primaryKey, storageKey } from '../../cache/key.ts';
 import type { RequestContext } from '../context.ts';
 

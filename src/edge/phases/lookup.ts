@@ -1,20 +1,18 @@
 /**
  * lookup: synchronous LMDB read of the variant matching the request, and the reuse
  * verdict against the record's precomputed deadlines. No await, no allocation beyond
- * the decoded record on the common path.
+ * the decoded record on the common path. Runs after hash, and again when collapse says
+ * to look again. Returns found (with the reuse verdict), miss, or uncacheable-method.
  */
 
-import type { Directives } from '../../cache/policy/cache-control.ts';
 import { rangeWithin } from '../../cache/policy/partial.ts';
 import { decideReuse, type Reuse, requestDirectives } from '../../cache/policy/reuse.ts';
 import type { EntryRecord } from '../../cache/record.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
+import type { LookupOutcome } from '../outcomes.ts';
 
-export type LookupOutcome =
-  | { kind: 'uncacheable-method' }
-  | { kind: 'miss'; reason: 'miss' | 'vary-miss' }
-  | { kind: 'found'; id: string; record: EntryRecord; reuse: Reuse; directives: Directives | undefined };
+export type { LookupOutcome };
 
 const UNCACHEABLE_METHOD: LookupOutcome = { kind: 'uncacheable-method' };
 const MISS: LookupOutcome = { kind: 'miss', reason: 'miss' };

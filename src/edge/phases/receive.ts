@@ -9,7 +9,7 @@ import { EdgeError } from '../../errors.ts';
 import { ALLOWED_METHODS, checkRequestTarget } from '../../http/request-target.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
-import { sendError } from './respond.ts';
+import { sendError } from '../respond.ts';
 
 export function receive(edge: Edge, ctx: RequestContext): boolean {
   const target = checkRequestTarget(ctx.req, ctx.scheme);

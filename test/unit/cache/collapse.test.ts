@@ -221,4 +221,15 @@ describe('CollapseTable', () => {
     assert.deepEqual(result, { kind: 'timeout' });
     assert.ok(performance.now() - started < 100, 'waited for the timeout');
   });
+
+  it('keeps its hit-for-pass markers bounded: expired ones are swept once there are many', () => {
+    const { clock, collapse } = table();
+    for (let i = 0; i < 10_000; i++) collapse.lead(`/uncacheable/${i}`)({ kind: 'uncacheable' });
+    assert.equal(collapse.hitForPassMarkers, 10_000);
+    clock.advance(HIT_FOR_PASS_MS / 1000 + 1);
+    collapse.lead('/uncacheable/late')({ kind: 'uncacheable' });
+    assert.equal(collapse.hitForPassMarkers, 1);
+    assert.equal(collapse.isHitForPass('/uncacheable/late'), true);
+    assert.equal(collapse.isHitForPass('/uncacheable/1'), false);
+  });
 });

@@ -4,6 +4,7 @@ import { parseCacheControl } from '../../../../src/cache/policy/cache-control.ts
 import {
   currentAge,
   decideReuse,
+  onlyIfCached,
   remainingFreshness,
   requestDirectives,
   type StoredFreshness,
@@ -168,5 +169,19 @@ describe('withinStaleIfError (RFC 5861 §4)', () => {
 
   it('is refused under must-revalidate, proxy-revalidate or s-maxage', () => {
     assert.equal(withinStaleIfError(stored({ sie: 600, noStale: true }), undefined, after(101)), false);
+  });
+});
+
+describe('onlyIfCached (RFC 9111 §5.2.1.7)', () => {
+  it('is true for the only-if-cached directive, in any case, among others', () => {
+    assert.equal(onlyIfCached(cc('only-if-cached')), true);
+    assert.equal(onlyIfCached(cc('max-age=5, ONLY-IF-CACHED')), true);
+  });
+
+  it('is false without the directive, even when another directive or value mentions it', () => {
+    assert.equal(onlyIfCached(undefined), false);
+    assert.equal(onlyIfCached(cc('x-only-if-cached')), false);
+    assert.equal(onlyIfCached(cc('max-age=5, ext="only-if-cached"')), false);
+    assert.equal(onlyIfCached(requestDirectives(undefined, 'no-cache')), false);
   });
 });

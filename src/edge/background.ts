@@ -1,0 +1,83 @@
+/**
+ * The background revalidation story (RFC 5861 §3): the client was already answered stale;
+ * one revalidation per key runs the miss path's steps without a client — collapse (lead, or
+ * leave it to the worker that does) → fetch → triage → (refresh | insert | drop) — and is
+ * logged and counted like any insert.
+ */
+import { EdgeError } from '../errors.ts';
+import { LOGGED } from './completion.ts';
+import type { RequestContext } from './context.ts';
+import type { Edge } from './edge.ts';
+import { discard, insertShared, type Leadership, originFailing } from './fill-driver.ts';
+import type { Found } from './outcomes.ts';
+import { fetchStep } from './phases/fetch.ts';
+import { logRevalidation } from './phases/log.ts';
+import { refresh } from './phases/refresh.ts';
+import { triage } from './phases/triage.ts';
+
+/** Starts the revalidation unless one runs for the key; returns its work, if started. */
+export function revalidateInBackground(
+  edge: Edge,
+  ctx: RequestContext,
+  stored: Found,
+): Promise<void> | undefined {
+  const storage = ctx.storage;
+  if (edge.revalidating.has(storage) || edge.collapse.pending(storage)) return undefined;
+  edge.revalidating.add(storage);
+  const lead: Leadership = {
+    settle: edge.collapse.lead(storage),
+    leading: edge.collapse.pending(storage)?.outcome,
+    collapsible: true,
+  };
+  const background: RequestContext = {
+    ...ctx,
+    cacheStatus: {},
+    lookup: 'revalidated',
+    insert: undefined,
+    latch: LOGGED,
+    start: performance.now(),
+  };
+  return revalidate(edge, background, stored, lead)
+    .catch((error: unknown) => {
+      lead.settle({ kind: 'failed', error: error instanceof EdgeError ? error : undefined });
+      background.lookup = 'error';
+      if (error instanceof EdgeError) background.error = error;
+      edge.log.warn({ err: (error as Error).message, url: ctx.key }, 'background revalidation failed');
+    })
+    .finally(() => {
+      edge.collapse.release(storage, lead.leading);
+      edge.revalidating.delete(storage);
+      logRevalidation(edge, background);
+    });
+}
+
+async function revalidate(edge: Edge, ctx: RequestContext, stored: Found, lead: Leadership): Promise<void> {
+  const generation = edge.store.purgeGeneration(ctx.storage);
+  const claim = edge.collapse.claim(ctx.storage, false);
+  if (claim !== undefined && (await claim).kind !== 'lead') {
+    ctx.lookup = 'pass'; // another worker revalidates this key
+    return;
+  }
+  const fetched = await fetchStep(edge, ctx, { fill: true, method: 'GET', validate: stored.record });
+  if (fetched.kind === 'failed') throw fetched.error;
+  const { response } = fetched;
+  const step = triage(edge, ctx, stored, fetched, undefined, true);
+  if (step.kind === 'insert') {
+    ctx.insert = await insertShared(edge, ctx.storage, ctx.key, step.plan, response, generation, lead);
+    return;
+  }
+  discard(response.body);
+  if (step.kind === 'refresh') {
+    const refreshed = await refresh(edge, ctx, stored, fetched, generation);
+    if (refreshed.kind === 'refreshed') ctx.insert = refreshed.insert;
+    lead.settle({ kind: 'look-again' }); // followers find the refreshed entry
+    return;
+  }
+  if (step.kind === 'stale-on-error') {
+    ctx.lookup = 'error';
+    lead.settle({ kind: 'failed', error: originFailing(response.status) });
+    return;
+  }
+  if (step.kind === 'relay') ctx.insert = `not-storable:${step.reason}`;
+  lead.settle({ kind: 'look-again' });
+}

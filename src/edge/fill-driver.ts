@@ -1,0 +1,222 @@
+/**
+ * The one insert path, shared by misses, partial combinations and background revalidations:
+ * plan (plan.ts) → fill → commit guard → insert result. Also what the phases share
+ * about fills: the leader's shared outcome, a client reading a fill, and origin bodies
+ * nobody reads. Not a phase: phases import it, it imports no phase.
+ */
+import type { BodyWriter, CommitResult } from '../cache/body-writer.ts';
+import type { LeaderOutcome } from '../cache/collapse.ts';
+import { Fill, FillReader } from '../cache/fill.ts';
+import type { EntryRecord } from '../cache/record.ts';
+import { EdgeError } from '../errors.ts';
+import { whenDrained } from '../http/connection-guard.ts';
+import { appendVia, endToEndResponseHeaders } from '../http/headers.ts';
+import { formatCacheStatus } from '../observability/cache-status.ts';
+import type { OriginResponse } from '../origin/pool.ts';
+import type { ReflectionScanner } from '../security/poison.ts';
+import type { InsertResult, RequestContext } from './context.ts';
+import type { Edge } from './edge.ts';
+
+/** A storable plan: where the response goes, and the record it is stored under. */
+export interface InsertPlan {
+  id: string;
+  record: Omit<EntryRecord, 'bodyId' | 'chunks' | 'size'>;
+  contentLength: number | undefined;
+  /** Watches the body for reflected unkeyed request values (cache poisoning); stops the store if found. */
+  scanner?: ReflectionScanner | undefined;
+}
+
+/** The collapse leadership an insert settles (a no-op one when the request does not collapse). */
+export interface Leadership {
+  settle: (outcome: LeaderOutcome) => void;
+  /** Identifies the leadership to release; undefined when there is none to release. */
+  leading: Promise<LeaderOutcome> | undefined;
+  collapsible: boolean;
+}
+
+/**
+ * The commit guard, checked inside the write transaction: nothing is stored once a purge
+ * covered the key since `generation` was taken (before the origin was asked), and a
+ * complete entry stored meanwhile wins over a partial one. `onto`: the body id the entry
+ * must still have (a combination writes only onto the piece it was combined with).
+ */
+export function commitGuard(
+  edge: Edge,
+  storage: string,
+  generation: string,
+  plan: Pick<InsertPlan, 'id' | 'record'>,
+  onto?: string,
+): () => boolean {
+  return () => {
+    if (edge.store.purgeGeneration(storage) !== generation) return false;
+    if (onto === undefined && plan.record.range === undefined) return true;
+    const current = edge.store.entries.get(plan.id);
+    if (onto !== undefined) return current?.kind === 'entry' && current.bodyId === onto;
+    return !(current?.kind === 'entry' && current.range === undefined);
+  };
+}
+
+/** Commits a written body under the guard; a stored small body also goes to the memory tier. */
+export async function commitInsert(
+  edge: Edge,
+  writer: BodyWriter,
+  plan: Pick<InsertPlan, 'id' | 'record'>,
+  last: Buffer | undefined,
+  guard: () => boolean,
+  whole: () => Buffer | undefined,
+): Promise<InsertResult> {
+  const result = await writer.commit(plan.id, plan.record, last, guard);
+  if (result === 'stored') {
+    const body = whole();
+    if (body !== undefined && edge.store.memory.accepts(body.length))
+      edge.store.memory.set(writer.bodyId, body);
+  }
+  return insertResult(result);
+}
+
+export function insertResult(result: CommitResult | undefined): InsertResult {
+  return result === 'stored' ? 'stored' : result === 'superseded' ? 'aborted-purged' : 'aborted-store-failed';
+}
+
+/** A new fill of `storage`, writing to the store. */
+export function startFill(edge: Edge, storage: string): Fill {
+  return new Fill(edge.store, edge.store.createWriter(storage), true);
+}
+
+/**
+ * Drives a fill from the origin body to its guarded commit. Returns the insert result: a body
+ * cut short or over the size limit is never stored.
+ */
+export async function runFill(
+  edge: Edge,
+  url: string,
+  fill: Fill,
+  response: OriginResponse,
+  plan: InsertPlan,
+  guard: () => boolean,
+): Promise<InsertResult> {
+  const maxObject = edge.config.cache.maxObjectSize;
+  const scanner = plan.scanner;
+  let tooLarge = false;
+  let reflected = false;
+  response.body.on('data', (chunk: Buffer) => {
+    if (!tooLarge && fill.received > maxObject) {
+      tooLarge = true;
+      fill.stopStoring();
+    }
+    // Cache poisoning: the body reflects an unkeyed request value; it reaches this client only.
+    if (scanner !== undefined && !reflected && scanner.scan(chunk)) {
+      reflected = true;
+      fill.stopStoring();
+    }
+  });
+  await fill.consume(response.body);
+  const length = plan.contentLength;
+  if (fill.state === 'failed' || (length !== undefined && fill.received !== length)) {
+    if (fill.state !== 'failed') fill.fail(new Error('origin body length differs from Content-Length'));
+    edge.log.warn(
+      { url, origin: response.origin, received: fill.received, err: fill.error?.message },
+      'origin response incomplete; not stored',
+    );
+    return 'aborted-incomplete';
+  }
+  if (tooLarge) return 'aborted-too-large';
+  if (reflected) return 'not-storable:poison-suspect';
+  const result = await fill.finish((writer, last) => writer.commit(plan.id, plan.record, last, guard));
+  if (result === 'stored' && fill.bodyId !== undefined && edge.store.memory.accepts(fill.received)) {
+    const body = fill.wholeBody();
+    if (body !== undefined) edge.store.memory.set(fill.bodyId, body);
+  }
+  return insertResult(result);
+}
+
+/**
+ * The insert path of a response shared with collapsed followers: the fill is announced to
+ * them (`shared`), `client` reads it if a client is waiting, and the leadership ends when the
+ * fill is committed or abandoned.
+ */
+export async function insertShared(
+  edge: Edge,
+  storage: string,
+  url: string,
+  plan: InsertPlan,
+  response: OriginResponse,
+  generation: string,
+  lead: Leadership,
+  client?: (fill: Fill) => void,
+): Promise<InsertResult> {
+  const fill = startFill(edge, storage);
+  let markDone!: () => void;
+  const done = new Promise<void>((resolve) => {
+    markDone = resolve;
+  });
+  lead.settle({
+    kind: 'shared',
+    fill,
+    status: response.status,
+    headers: sharedHeaders(plan),
+    vary: plan.record.vary,
+    secondaryKey: plan.record.secondaryKey,
+    record: plan.record,
+    tags: plan.record.tags,
+    done,
+  });
+  client?.(fill);
+  try {
+    return await runFill(edge, url, fill, response, plan, commitGuard(edge, storage, generation, plan));
+  } finally {
+    if (lead.collapsible) edge.collapse.release(storage, lead.leading);
+    markDone();
+  }
+}
+
+/** The header set a stored copy has (for followers), with the length when known. */
+function sharedHeaders(plan: InsertPlan): string[] {
+  const headers = plan.record.headers;
+  return plan.contentLength === undefined
+    ? headers
+    : [...headers, 'Content-Length', String(plan.contentLength)];
+}
+
+/** Header list for the leader's client reading its fill (followers get the stored set). */
+export function fillHeaders(edge: Edge, response: OriginResponse): string[] {
+  const list = endToEndResponseHeaders(response.headers, edge.stripResponse);
+  list.push('Via', appendVia(response.headers.via, '1.1', edge.name));
+  return list;
+}
+
+/** A client reads a fill as it arrives (each adds its own Cache-Status). */
+export function readFill(
+  edge: Edge,
+  ctx: RequestContext,
+  fill: Fill,
+  status: number,
+  headers: string[],
+): void {
+  const res = ctx.res;
+  res.writeHead(status, [...headers, 'Cache-Status', formatCacheStatus(edge.name, ctx.cacheStatus)]);
+  if (ctx.method === 'HEAD' || status === 204 || status === 304) {
+    res.end();
+    return;
+  }
+  const reader = new FillReader(
+    fill,
+    res,
+    () => {
+      ctx.bytes += reader.bytes;
+    },
+    (resume) => whenDrained(res, resume),
+  );
+  reader.pump();
+}
+
+/** The error waiters are answered when the origin answers their key with a server error. */
+export function originFailing(status: number): EdgeError {
+  return new EdgeError('EDGE_ERR_ORIGIN_FAILING', `origin answered ${status}`);
+}
+
+/** Drops an origin body nobody will read, without letting a late error escape. */
+export function discard(body: OriginResponse['body']): void {
+  body.on('error', () => {});
+  body.resume();
+}

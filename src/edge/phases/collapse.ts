@@ -1,0 +1,132 @@
+/**
+ * collapse: runs after the gate for a request forwarded to be stored. Decides who asks the
+ * origin (Pingora's cache lock; Varnish's busy objects). A request that may collapse and finds
+ * a fetch of its key running waits for it as a follower; otherwise it leads (in one process at
+ * once; with workers, once the node-wide lock is granted). Returns:
+ * - `lead`: fetch; the leadership is settled by the steps after (a no-op when not collapsible);
+ * - `join`: read the leader's fill (fresh for this request, of its Vary variant);
+ * - `again`: look the key up again (the store has the answer, or a new leader is elected);
+ * - `pass`: fetch on its own, unstored (uncacheable, timeout, another variant);
+ * - `fail`: leaders in a row failed: answer stale or the error, never ask the origin again;
+ * - `gone`: the client left while waiting.
+ */
+import type { LeaderOutcome } from '../../cache/collapse.ts';
+import { decideReuse, requestDirectives } from '../../cache/policy/reuse.ts';
+import { secondaryKey } from '../../cache/policy/vary.ts';
+import type { EdgeError } from '../../errors.ts';
+import type { RequestContext } from '../context.ts';
+import type { Edge } from '../edge.ts';
+import { type Leadership, originFailing } from '../fill-driver.ts';
+
+/** Attempts at the collapse lock before a request fetches on its own. */
+export const MAX_ATTEMPTS = 3;
+/** Leaders of one key that may fail in a row before its waiters are answered the error. */
+const MAX_ELECTIONS = 3;
+
+type Shared = Extract<LeaderOutcome, { kind: 'shared' }>;
+
+export type Collapse =
+  | { kind: 'lead'; lead: Leadership }
+  | { kind: 'join'; outcome: Shared }
+  | { kind: 'again' }
+  | { kind: 'pass'; detail?: string }
+  | { kind: 'fail'; error: EdgeError }
+  | { kind: 'gone' }
+  /** The origin-bound rate limit refused the request (already answered). */
+  | { kind: 'refused' };
+
+const NO_LEAD: Collapse = {
+  kind: 'lead',
+  lead: { settle: () => {}, leading: undefined, collapsible: false },
+};
+const AGAIN: Collapse = { kind: 'again' };
+const REFUSED: Collapse = { kind: 'refused' };
+const GONE: Collapse = { kind: 'gone' };
+const PASS: Collapse = { kind: 'pass' };
+const PASS_TIMEOUT: Collapse = { kind: 'pass', detail: 'collapse-timeout' };
+
+export async function collapse(
+  edge: Edge,
+  ctx: RequestContext,
+  collapsible: boolean,
+  attempt: number,
+  admit: () => boolean,
+): Promise<Collapse> {
+  // A follower makes no origin request: only a request about to reach the origin is admitted.
+  if (!collapsible) return admit() ? NO_LEAD : REFUSED;
+  const pending = edge.collapse.pending(ctx.storage);
+  if (pending !== undefined) return follow(edge, ctx, pending, attempt);
+  if (!admit()) return REFUSED;
+  const settle = edge.collapse.lead(ctx.storage);
+  const leading = edge.collapse.pending(ctx.storage)?.outcome;
+  // Workers > 1: another worker may already lead this key (undefined in one process).
+  const claim = edge.collapse.claim(ctx.storage, true);
+  const verdict = claim === undefined ? undefined : await claim;
+  if (verdict !== undefined && verdict.kind !== 'lead') {
+    if (ctx.res.destroyed) return GONE;
+    if (verdict.kind === 'look-again' && attempt < MAX_ATTEMPTS) return AGAIN;
+    return verdict.kind === 'timeout' ? PASS_TIMEOUT : PASS;
+  }
+  return { kind: 'lead', lead: { settle, leading, collapsible: true } };
+}
+
+/**
+ * A follower: waits for the leader of its key and reads the leader's fill when it may reuse
+ * that response as it is (Pingora's lock: done → read; give up → fetch on your own).
+ * Followers get the header set a stored copy has, never the leader's own (its Set-Cookie
+ * stays its own).
+ */
+async function follow(
+  edge: Edge,
+  ctx: RequestContext,
+  pending: NonNullable<ReturnType<Edge['collapse']['pending']>>,
+  attempt: number,
+): Promise<Collapse> {
+  const abort = new AbortController();
+  ctx.res.once('close', () => abort.abort());
+  const outcome = await edge.collapse.follow(pending, edge.collapseTimeoutMs, abort.signal);
+  if (ctx.res.destroyed) return GONE;
+  if (outcome.kind === 'look-again' && attempt < MAX_ATTEMPTS) return AGAIN;
+  if (outcome.kind === 'failed') {
+    // Elect a new leader, unless leaders in a row failed for this key: then a failing origin
+    // is not asked once more per waiting client.
+    if ((outcome.elections ?? 1) < MAX_ELECTIONS && attempt < MAX_ATTEMPTS) return AGAIN;
+    return { kind: 'fail', error: outcome.error ?? originFailing(502) };
+  }
+  if (outcome.kind === 'shared' && outcome.fill.joinable && sameVariant(ctx, outcome)) {
+    // The leader's body has all arrived and is being committed: a request sent after the first
+    // response ended sees what it stored (a no-cache entry is then revalidated, conditionally).
+    const reuse = outcome.fill.state === 'done' ? 'after-commit' : followerReuse(edge, ctx, outcome);
+    if (reuse === 'join') {
+      ctx.lookup = 'collapsed';
+      edge.metrics.collapsed.inc();
+      ctx.cacheStatus.collapsed = true;
+      return { kind: 'join', outcome };
+    }
+    if (reuse === 'after-commit') {
+      // A conditional, range or HEAD to answer from a fresh response: once it is stored.
+      await outcome.done;
+      if (ctx.res.destroyed) return GONE;
+      if (attempt < MAX_ATTEMPTS) return AGAIN;
+    }
+  }
+  // uncacheable, not reusable as it is, timeout, another variant: fetch on our own, never
+  // overwriting the leader's fill
+  return outcome.kind === 'timeout' ? PASS_TIMEOUT : PASS;
+}
+
+/** Whether a follower may read the fill now, after its commit, or not at all. */
+function followerReuse(edge: Edge, ctx: RequestContext, outcome: Shared): 'join' | 'after-commit' | 'own' {
+  const headers = ctx.req.headers;
+  const directives = requestDirectives(headers['cache-control'], headers.pragma as string | undefined);
+  // Zero lifetime, no-cache, stale (under max-stale or a grace too): not for another request.
+  if (decideReuse(outcome.record, directives, edge.now()).kind !== 'fresh') return 'own';
+  if (ctx.method === 'HEAD' || headers.range !== undefined) return 'after-commit';
+  if (headers['if-none-match'] !== undefined || headers['if-modified-since'] !== undefined)
+    return 'after-commit';
+  return 'join';
+}
+
+function sameVariant(ctx: RequestContext, outcome: Shared): boolean {
+  return outcome.vary.length === 0 || secondaryKey(outcome.vary, ctx.req.headers) === outcome.secondaryKey;
+}

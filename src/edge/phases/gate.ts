@@ -1,0 +1,84 @@
+/**
+ * gate: runs first on every request the lookup could not answer from the cache. Decides how
+ * it reaches the origin, before any collapsing:
+ * - `refuse`: only-if-cached and nothing usable stored — answered 504 at once;
+ * - `pass`: fetched and relayed unstored (an unsafe method; a HEAD miss with no fill running);
+ * - `forward`: fetched to be stored (or refreshed, or combined), perhaps collapsed with others.
+ */
+import { onlyIfCached, requestDirectives } from '../../cache/policy/reuse.ts';
+import { EdgeError } from '../../errors.ts';
+import type { CacheStatusParts } from '../../observability/cache-status.ts';
+import { carriesUnkeyedValues } from '../../security/store-checks.ts';
+import type { RequestContext } from '../context.ts';
+import type { Edge } from '../edge.ts';
+import type { Found, LookupOutcome } from '../outcomes.ts';
+import { type Combinable, combinable } from '../partials.ts';
+
+export type Fwd = CacheStatusParts['fwd'];
+
+export type Gate =
+  | { kind: 'refuse'; error: EdgeError }
+  | { kind: 'pass'; fwd: Fwd; detail?: string }
+  | {
+      kind: 'forward';
+      fwd: Fwd;
+      /** The stored response being revalidated (or served stale if the origin fails). */
+      stored: Found | undefined;
+      /** A Range miss: the origin is asked for the range, its 206 stored as a partial entry. */
+      ranged: boolean;
+      /** A stored partial entry this request completes. */
+      partial: Combinable | undefined;
+      /** Whether the request may wait for, or lead, a shared fetch of its key. */
+      collapsible: boolean;
+    };
+
+export function gate(edge: Edge, ctx: RequestContext, found: LookupOutcome, cameBack: boolean): Gate {
+  if (found.kind === 'uncacheable-method')
+    return ctx.passReason
+      ? { kind: 'pass', fwd: 'bypass', detail: ctx.passReason }
+      : { kind: 'pass', fwd: 'method' };
+  const headers = ctx.req.headers;
+  const directives =
+    found.kind === 'found'
+      ? found.directives
+      : requestDirectives(headers['cache-control'], headers.pragma as string | undefined);
+  if (onlyIfCached(directives)) {
+    ctx.cacheStatus.fwd = 'miss';
+    return {
+      kind: 'refuse',
+      error: new EdgeError('EDGE_ERR_CLIENT_ONLY_IF_CACHED', 'not in cache (only-if-cached)'),
+    };
+  }
+  // HEAD and Range misses are forwarded as they are, unless a fill of the key is running:
+  // then they wait for it like any follower and are answered from the stored response.
+  const filling = edge.collapse.pending(ctx.storage) !== undefined;
+  if (ctx.method === 'HEAD' && found.kind !== 'found' && !filling)
+    return { kind: 'pass', fwd: found.reason === 'vary-miss' ? 'vary-miss' : 'miss', detail: 'head' };
+  // RFC 9111 §3.3: a Range miss with no fill running is fetched as it is, its 206 stored as a
+  // partial entry; such a fill is never shared (other requests want other bytes).
+  const ranged = headers.range !== undefined && found.kind !== 'found' && !filling;
+  const fwd: Fwd =
+    found.kind === 'found'
+      ? found.reuse.kind === 'revalidate' && !found.reuse.stale
+        ? 'request'
+        : 'stale'
+      : found.reason;
+  // RFC 9111 §3.4: a Range reaching past a stored partial with a strong ETag asks only for the rest.
+  const partial = ranged ? combinable(edge, ctx) : undefined;
+  // A request that came back to this node (a loop) never waits for a fill: the fill may be
+  // its own first pass, waiting for it. It is refused in fetch.
+  // A request carrying unkeyed values an origin may reflect leads no shared fill (its response
+  // is scanned before it may be stored; no other client reads it meanwhile).
+  const guard = ctx.site?.guard;
+  const collapsible =
+    !ranged &&
+    headers.authorization === undefined &&
+    !(
+      guard?.poisonCheck !== false &&
+      carriesUnkeyedValues(headers, ctx.host, edge.trusted(ctx.clientAddress), guard?.poisonIgnore)
+    ) &&
+    !edge.collapse.isHitForPass(ctx.storage) &&
+    !cameBack;
+  const stored = found.kind === 'found' ? found : undefined;
+  return { kind: 'forward', fwd, stored, ranged, partial, collapsible };
+}

@@ -1,0 +1,122 @@
+/**
+ * plan (the first step of the insert path): decides whether an origin response is stored (every "not stored" has a
+ * reason) and flattens the policy verdict into the record a hit will read.
+ */
+import { variantKey } from '../cache/key.ts';
+import { storablePartial } from '../cache/policy/partial.ts';
+import { type HeaderMap, toHeaderMap } from '../cache/policy/semantics.ts';
+import { decideStorable, responseDirectives, type StorableVerdict } from '../cache/policy/storable.ts';
+import { parseVary, secondaryKey } from '../cache/policy/vary.ts';
+import { type EntryRecord, RECORD_VERSION } from '../cache/record.ts';
+import { appendVia, endToEndResponseHeaders } from '../http/headers.ts';
+import type { OriginResponse } from '../origin/pool.ts';
+import { checkStore } from '../security/store-checks.ts';
+import type { RequestContext } from './context.ts';
+import type { Edge } from './edge.ts';
+import type { InsertPlan } from './fill-driver.ts';
+import { freshnessFields } from './freshness.ts';
+import { noteSecurity } from './phases/guard.ts';
+
+/** Fields never stored: recomputed on delivery, or ours to add. */
+const NOT_STORED: ReadonlySet<string> = new Set(['content-length', 'age', 'date-received']);
+
+export type StorePlan = { storable: false; reason: string } | ({ storable: true } & InsertPlan);
+
+/** Tags from the configured headers: Surrogate-Key is space separated, the others comma separated. */
+export function extractTags(edge: Edge, headers: HeaderMap): string[] {
+  const tags = new Set<string>();
+  for (const name of edge.tagHeaders) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    for (const tag of value.split(name === 'surrogate-key' ? /\s+/ : /\s*,\s*/)) {
+      if (tag === '') continue;
+      if (tag.length > 256 || tags.size >= 128) {
+        edge.log.warn({ header: name, tag: tag.slice(0, 64) }, 'tag ignored: over the tag limits');
+        continue;
+      }
+      tags.add(tag);
+    }
+  }
+  return [...tags];
+}
+
+/** The site's cache-poisoning and deception checks (src/security/): a reason not to store, or a body scanner. */
+function securityChecks(
+  edge: Edge,
+  ctx: RequestContext,
+  response: OriginResponse,
+): ReturnType<typeof checkStore> {
+  const guard = ctx.site?.guard;
+  const checked = checkStore({
+    path: ctx.path,
+    host: ctx.host,
+    requestHeaders: ctx.req.headers,
+    trusted: edge.trusted(ctx.clientAddress),
+    responseHeaders: response.headers,
+    poisonCheck: guard?.poisonCheck ?? true,
+    poisonIgnore: guard?.poisonIgnore,
+    deceptionCheck: guard?.deceptionCheck ?? true,
+  });
+  if (checked.reason !== undefined) noteSecurity(edge, ctx, checked.reason, 'not-stored');
+  return checked;
+}
+
+export function planStore(
+  edge: Edge,
+  ctx: RequestContext,
+  response: OriginResponse,
+  requestTime: number,
+  responseTime: number,
+): StorePlan {
+  const headers = toHeaderMap(response.headers);
+  const verdict: StorableVerdict = decideStorable({
+    method: ctx.method,
+    requestHeaders: toHeaderMap(ctx.req.headers),
+    status: response.status,
+    responseHeaders: headers,
+    response: responseDirectives(headers, edge.name),
+    serverErrors: edge.config.cache.maxErrorTtl > 0,
+  });
+  if (!verdict.storable) return { storable: false, reason: verdict.reason };
+  const checked = securityChecks(edge, ctx, response);
+  if (checked.reason !== undefined) return { storable: false, reason: checked.reason };
+  const lengthHeader = headers['content-length'];
+  const contentLength =
+    lengthHeader !== undefined && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
+  if (contentLength !== undefined && contentLength > edge.config.cache.maxObjectSize) {
+    return { storable: false, reason: 'too-large' };
+  }
+  if (!edge.store.writable) return { storable: false, reason: 'store-unavailable' };
+  const vary = parseVary(headers.vary);
+  const fields = vary === '*' ? [] : vary;
+  const secondary = fields.length > 0 ? secondaryKey(fields, ctx.req.headers) : '';
+  // RFC 9111 §3.3: a 206 becomes a partial entry; its piece is kept apart from its headers.
+  const range = response.status === 206 ? storablePartial(headers) : undefined;
+  const drop = new Set([...NOT_STORED, ...edge.stripResponse, ...verdict.stripFields]);
+  if (range) drop.add('content-range');
+  const stored = endToEndResponseHeaders(response.headers, drop);
+  stored.push('Via', appendVia(response.headers.via, '1.1', edge.name));
+  const record: Omit<EntryRecord, 'bodyId' | 'chunks' | 'size'> = {
+    kind: 'entry',
+    v: RECORD_VERSION,
+    url: ctx.key,
+    status: response.status,
+    headers: stored,
+    chunkSize: edge.config.cache.chunkSize,
+    tags: extractTags(edge, headers),
+    vary: fields,
+    secondaryKey: secondary,
+    fillStartedAt: requestTime,
+    storedAt: responseTime,
+    ...freshnessFields(edge, ctx, response.status, headers, requestTime, responseTime),
+  };
+  if (verdict.noCache) record.noCache = true;
+  if (range) record.range = range;
+  return {
+    storable: true,
+    id: variantKey(ctx.storage, secondary),
+    record,
+    contentLength,
+    scanner: checked.scanner,
+  };
+}
