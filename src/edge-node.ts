@@ -82,6 +82,11 @@ export interface EdgeNode {
   close(options?: { drainMs?: number }): Promise<void>;
 }
 
+/** The sites' country rules read the node's GeoIP resolver, when one is configured. */
+function placeLookup(geo: GeoResolver): GeoLookup | undefined {
+  return geo.enabled ? (address) => geo.place(address) : undefined;
+}
+
 /** Worker processes the configuration asks for. */
 function workerCount(config: Config): number {
   return config.workers === 'auto' ? availableParallelism() : config.workers;
@@ -132,13 +137,18 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     log.warn({ origin, code: error.code, detail: errorDetail(error) }, 'origin attempt failed');
   };
   const trusted = createTrustList(config.proxy.trustedProxies);
-  if (options.geo === undefined && config.sites.some((site) => site.security.countries !== undefined))
-    log.warn('country rules configured but no GeoIP lookup: every address counts as unknown');
+  // One GeoIP resolver (config.geo) for origin selection and the sites' country rules.
+  let geo = new GeoResolver(config.geo);
+  let geoLookup = options.geo ?? placeLookup(geo);
+  if (geoLookup === undefined && config.sites.some((site) => site.security.countries !== undefined))
+    log.warn(
+      'country rules configured but no GeoIP lookup (geo.networks or geo.database): every address counts as unknown',
+    );
   const workers = options.rateShare === undefined ? 1 : workerCount(config);
   const guards = (site: SiteConfig) => {
     const guard = new SiteGuard(site.security, {
       trusted: config.proxy.trustedProxies.length > 0 ? trusted : undefined,
-      geo: options.geo,
+      geo: geoLookup,
       maxHeaderSize: config.proxy.maxHeaderSize,
       workers,
     });
@@ -168,7 +178,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     },
     onBudgetExhausted: (site) => metrics.retryBudgetExhausted.labels(site).inc(),
   };
-  const initial = buildSites(config, poolListeners, guards);
+  const initial = buildSites(config, poolListeners, guards, geo);
   let origins = initial.origins;
   metrics.setOriginSource(() => {
     const at = performance.now();
@@ -318,7 +328,9 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     idle: () => idle(edge),
     originEvents,
     reloadSites(next) {
-      const built = buildSites(next, poolListeners, guards, origins);
+      geo = new GeoResolver(next.geo);
+      geoLookup = options.geo ?? placeLookup(geo);
+      const built = buildSites(next, poolListeners, guards, geo, origins);
       checker?.update(healthTargets(next));
       for (const [name, origin] of origins) if (!built.origins.has(name)) origin.state.draining = true;
       edge.sites = built.sites;
@@ -442,6 +454,7 @@ function buildSites(
   config: Config,
   listeners: PoolListeners,
   guards: (site: SiteConfig) => SiteGuard,
+  geo: GeoResolver,
   previous?: ReadonlyMap<string, Origin>,
 ): { origins: Map<string, Origin>; sites: SiteTable } {
   // A site with a choice of origins should not wait 5 s to give up on one (docs/origins.md).
@@ -458,7 +471,6 @@ function buildSites(
       return [origin.name, new Origin({ ...origin, connectTimeout }, state)];
     }),
   );
-  const geo = new GeoResolver(config.geo);
   const trusted = createTrustList(config.proxy.trustedProxies);
   const sites = new SiteTable(
     config.sites,

@@ -51,14 +51,8 @@ export class GeoResolver {
     for (const range of this.#ranges) {
       if ((bits & mask(range.prefix)) === range.base) return [range.region];
     }
-    if (this.#reader === undefined) return [];
-    let record: GeoRecord | null;
-    try {
-      record = this.#reader.get(unmapped(address)) as GeoRecord | null;
-    } catch {
-      return [];
-    }
-    if (!record) return [];
+    const record = this.#record(address);
+    if (record === undefined) return [];
     const regions: string[] = [];
     const add = (value: string | undefined) => {
       if (value) regions.push(value.toLowerCase());
@@ -67,6 +61,31 @@ export class GeoResolver {
     add(record.country?.iso_code ?? record.registered_country?.iso_code);
     add(record.continent?.code);
     return regions;
+  }
+
+  /**
+   * Where the client is for a site's country rules (src/security/ip-rules.ts): a `networks`
+   * range gives its region; the database its country ISO code and, as the region, its continent.
+   */
+  place(address: string): { country?: string | undefined; region?: string | undefined } | undefined {
+    const bits = addressBits(address);
+    if (bits === undefined) return undefined;
+    for (const range of this.#ranges) {
+      if ((bits & mask(range.prefix)) === range.base) return { region: range.region };
+    }
+    const record = this.#record(address);
+    if (record === undefined) return undefined;
+    const country = record.country?.iso_code ?? record.registered_country?.iso_code;
+    return { country, region: record.continent?.code };
+  }
+
+  #record(address: string): GeoRecord | undefined {
+    if (this.#reader === undefined) return undefined;
+    try {
+      return (this.#reader.get(unmapped(address)) as GeoRecord | null) ?? undefined;
+    } catch {
+      return undefined;
+    }
   }
 }
 
