@@ -8,7 +8,7 @@ import { startAdmin } from './admin/server.ts';
 import { CollapseTable } from './cache/collapse.ts';
 import { Evictor } from './cache/eviction.ts';
 import { CacheStore } from './cache/store.ts';
-import type { Config } from './config/schema.ts';
+import type { Config, ListenerConfig } from './config/schema.ts';
 import { formatListen, parseListen } from './config/units.ts';
 import type { Edge } from './edge/edge.ts';
 import { Pipeline } from './edge/pipeline.ts';
@@ -16,6 +16,8 @@ import { SiteTable } from './edge/sites.ts';
 import { EdgeError } from './errors.ts';
 import { SEND_BUFFER } from './http/connection-guard.ts';
 import { type Listener, startListener } from './http/listener.ts';
+import { type SecureListener, startSecureListener } from './http/secure-listener.ts';
+import type { ReloadReport } from './http/tls.ts';
 import { createTrustList } from './http/trusted-proxies.ts';
 import { createLogger } from './observability/logger.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
@@ -33,6 +35,10 @@ export interface EdgeNodeOptions {
   upkeep?: boolean;
   /** The collapse table (workers > 1: one that also holds the node-wide lock). */
   collapse?: CollapseTable;
+  /** TLS session ticket keys (48 bytes; workers > 1: the primary's, so tickets resume on any worker). */
+  ticketKeys?: Buffer;
+  /** Reload certificates when their files change (default true). */
+  watchCertificates?: boolean;
 }
 
 export interface EdgeNode {
@@ -57,6 +63,12 @@ export interface EdgeNode {
    * top-level sections that differ but need a restart to take effect.
    */
   reloadSites(next: Config): string[];
+  /** Reads every TLS listener's certificates again (SIGHUP); connections stay open. */
+  reloadCertificates(why: string): ReloadReport[];
+  /** TLS session ticket keys for every TLS listener (rotation). */
+  setTicketKeys(keys: Buffer): void;
+  /** The TLS listeners (tests). */
+  readonly secureListeners: readonly SecureListener[];
   /**
    * Drains and stops: listeners stop accepting, requests in flight and fills finish. Past
    * `drainMs` (default 10 s) connections still open are closed and origin requests still
@@ -135,31 +147,18 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     await purge.recover();
     fanOut?.start();
   }
-  const pipeline = new Pipeline(edge, 'http');
-  const listeners: Listener[] = [];
+  // The cache key's scheme is the listener's: one pipeline per scheme (docs/tls.md).
+  const pipelines = { http: new Pipeline(edge, 'http'), https: new Pipeline(edge, 'https') };
+  const listeners: Array<Listener | SecureListener> = [];
+  const secure: SecureListener[] = [];
   let admin: Listener | undefined;
   try {
     for (const listener of config.listeners) {
-      const address = parseListen(listener.listen)!;
-      listeners.push(
-        await startListener(
-          {
-            host: address.host,
-            port: address.port,
-            maxHeaderSize: config.proxy.maxHeaderSize,
-            requestTimeout: config.proxy.requestTimeout,
-            keepAliveTimeout: config.proxy.keepAliveTimeout,
-            connections: {
-              depth: config.proxy.pipelineDepth,
-              maxQueued: config.proxy.maxQueuedRequests,
-              sendBuffer: SEND_BUFFER,
-              sendTimeout: config.proxy.sendTimeout,
-            },
-          },
-          pipeline.handle,
-        ),
-      );
+      const started = await startClientListener(edge, listener, pipelines, options.watchCertificates);
+      listeners.push(started);
+      if ('certificates' in started) secure.push(started);
     }
+    if (options.ticketKeys) for (const l of secure) l.setTicketKeys(options.ticketKeys);
     if (config.admin.enabled)
       admin = await startAdmin({ config, edge, evict: () => evictor.runOnce(), purge, fanOut });
   } catch (error) {
@@ -189,6 +188,11 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     fanOut,
     evict: () => evictor.runOnce(),
     idle: () => idle(edge),
+    secureListeners: secure,
+    reloadCertificates: (why) => secure.map((l) => l.reloadCertificates(why)),
+    setTicketKeys(keys) {
+      for (const l of secure) l.setTicketKeys(keys);
+    },
     reloadSites(next) {
       const built = buildSites(next, onOriginFailure);
       edge.sites = built.sites;
@@ -216,7 +220,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
         const servers = admin ? [...listeners, admin] : listeners;
         const stopped = Promise.all(servers.map((l) => l.close()));
         if (!(await within(stopped, deadline))) {
-          for (const l of servers) l.server.closeAllConnections();
+          for (const l of servers) l.closeAllConnections();
           await stopped;
         }
         const all = () => [...origins.values(), ...retired];
@@ -284,6 +288,60 @@ function createPurge(edge: Edge, upkeep: boolean): { purge: PurgeService; fanOut
       .catch((error: unknown) => edge.log.warn({ err: error }, 'purge log trim failed'));
   });
   return { purge, fanOut };
+}
+
+/** One client listener: plain HTTP/1.1, or TLS with HTTP/2 and HTTP/1.1 (docs/tls.md). */
+async function startClientListener(
+  edge: Edge,
+  listener: ListenerConfig,
+  pipelines: { http: Pipeline; https: Pipeline },
+  watch: boolean | undefined,
+): Promise<Listener | SecureListener> {
+  const { config, log } = edge;
+  const address = parseListen(listener.listen)!;
+  const common = {
+    host: address.host,
+    port: address.port,
+    maxHeaderSize: config.proxy.maxHeaderSize,
+    requestTimeout: config.proxy.requestTimeout,
+    keepAliveTimeout: config.proxy.keepAliveTimeout,
+    connections: {
+      depth: config.proxy.pipelineDepth,
+      maxQueued: config.proxy.maxQueuedRequests,
+      sendBuffer: SEND_BUFFER,
+      sendTimeout: config.proxy.sendTimeout,
+    },
+  };
+  const tls = listener.tls;
+  if (tls === undefined) return startListener(common, pipelines.http.handle);
+  const h2 = config.http2;
+  return startSecureListener(
+    {
+      ...common,
+      certificate: { cert: tls.cert, key: tls.key },
+      sni: tls.sni,
+      http2: listener.http2 ?? true,
+      limits: { ...h2, maxSessionMemory: Math.max(1, Math.ceil(h2.maxSessionMemory / 1024 ** 2)) },
+      watch: watch ?? true,
+      onReload: (report, why) => {
+        for (const kept of report.kept)
+          log.error(
+            { cert: kept.cert, reason: kept.reason, why },
+            'certificate not reloaded: the previous one stays in use',
+          );
+        log.info({ reloaded: report.reloaded, kept: report.kept.length, why }, 'certificates reloaded');
+      },
+      onRapidReset: (client) =>
+        log.warn({ client }, 'HTTP/2 connection closed: too many cancelled streams (rapid reset)'),
+    },
+    pipelines.https.handle,
+  ).catch((error: unknown) => {
+    throw new EdgeError(
+      'EDGE_ERR_CONFIG_INVALID',
+      `listener ${listener.listen}: certificate ${tls.cert} / key ${tls.key} not usable: ${(error as Error).message}`,
+      { cause: error },
+    );
+  });
 }
 
 /** Whether `work` settled before `deadline` (a performance.now() time); it keeps running if not. */

@@ -26,6 +26,7 @@ export interface ListenerOptions {
 export interface Listener {
   readonly server: Server;
   readonly address: AddressInfo;
+  closeAllConnections(): void;
   close(): Promise<void>;
 }
 
@@ -60,12 +61,13 @@ export async function startListener(options: ListenerOptions, handler: RequestHa
   return {
     server,
     address: server.address() as AddressInfo,
+    closeAllConnections: () => server.closeAllConnections(),
     close: () => closeGracefully(server),
   };
 }
 
 /** CONNECT never reaches the handler (node:http hands over the socket): the node is no tunnel. */
-function refuseConnect(_req: IncomingMessage, socket: Socket): void {
+export function refuseConnect(_req: IncomingMessage, socket: Socket): void {
   const body = '405 method CONNECT not allowed\n';
   socket.end(
     'HTTP/1.1 405 Method Not Allowed\r\n' +
