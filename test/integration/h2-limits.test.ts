@@ -77,7 +77,9 @@ describe('HTTP/2 limits', () => {
       client.get(id, `/slow?reset=${i}`, 'edge.test');
       client.cancel(id);
     }
-    await Promise.race([client.closed, new Promise((r) => setTimeout(r, 5000))]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([client.closed, new Promise((r) => (timer = setTimeout(r, 5000)))]);
+    clearTimeout(timer);
     const goaway = client.frames.find((f) => f.type === FRAME.GOAWAY);
     assert.ok(goaway, 'a GOAWAY frame');
     assert.equal(errorCode(goaway), ENHANCE_YOUR_CALM);
