@@ -17,6 +17,7 @@ import { EdgeError } from './errors.ts';
 import { SEND_BUFFER } from './http/connection-guard.ts';
 import { type Listener, startListener } from './http/listener.ts';
 import { type SecureListener, startSecureListener } from './http/secure-listener.ts';
+import { newTicketKeys, TICKET_ROTATION_MS } from './http/ticket-keys.ts';
 import type { ReloadReport } from './http/tls.ts';
 import { createTrustList } from './http/trusted-proxies.ts';
 import { createLogger } from './observability/logger.ts';
@@ -151,6 +152,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
   const pipelines = { http: new Pipeline(edge, 'http'), https: new Pipeline(edge, 'https') };
   const listeners: Array<Listener | SecureListener> = [];
   const secure: SecureListener[] = [];
+  let rotation: NodeJS.Timeout | undefined;
   let admin: Listener | undefined;
   try {
     for (const listener of config.listeners) {
@@ -158,7 +160,16 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
       listeners.push(started);
       if ('certificates' in started) secure.push(started);
     }
-    if (options.ticketKeys) for (const l of secure) l.setTicketKeys(options.ticketKeys);
+    // One key set for every context of every TLS listener (workers: the primary's, rotated by it).
+    const keys = options.ticketKeys ?? (secure.length > 0 ? newTicketKeys() : undefined);
+    if (keys) for (const l of secure) l.setTicketKeys(keys);
+    if (secure.length > 0 && options.ticketKeys === undefined) {
+      rotation = setInterval(() => {
+        const next = newTicketKeys();
+        for (const l of secure) l.setTicketKeys(next);
+      }, TICKET_ROTATION_MS);
+      rotation.unref();
+    }
     if (config.admin.enabled)
       admin = await startAdmin({ config, edge, evict: () => evictor.runOnce(), purge, fanOut });
   } catch (error) {
@@ -217,6 +228,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     close(closeOptions) {
       closing ??= (async () => {
         const deadline = performance.now() + (closeOptions?.drainMs ?? DRAIN_MS);
+        clearInterval(rotation);
         const servers = admin ? [...listeners, admin] : listeners;
         const stopped = Promise.all(servers.map((l) => l.close()));
         if (!(await within(stopped, deadline))) {

@@ -5,6 +5,7 @@
  */
 import type { Config } from '../config/schema.ts';
 import { createEdgeNode, type EdgeNode } from '../edge-node.ts';
+import { parseTicketKeys } from '../http/ticket-keys.ts';
 import { createLogger } from '../observability/logger.ts';
 import { ClusterCollapseTable, processChannel } from './cluster-collapse.ts';
 import {
@@ -12,6 +13,7 @@ import {
   isStrataMessage,
   type MetricsReplyMessage,
   type PrimaryMessage,
+  TICKET_KEYS_ENV,
   type WorkerMessage,
 } from './protocol.ts';
 
@@ -27,7 +29,14 @@ export async function runWorker(): Promise<void> {
   if (config === null) throw new Error(`${CONFIG_ENV} is not set: this file runs as a cluster worker`);
   const log = createLogger({ level: config.logging.level });
   const collapse = new ClusterCollapseTable(config.cache.hitForPass, Date.now, processChannel(), 30_000);
-  const node = await createEdgeNode({ config, logger: log, upkeep: false, collapse });
+  const ticketKeys = parseTicketKeys(process.env[TICKET_KEYS_ENV]);
+  const node = await createEdgeNode({
+    config,
+    logger: log,
+    upkeep: false,
+    collapse,
+    ...(ticketKeys ? { ticketKeys } : {}),
+  });
   collapse.timeoutMs = node.edge.collapseTimeoutMs;
   collapse.attach(node.store);
   const flush = setInterval(() => {
@@ -48,6 +57,10 @@ export async function runWorker(): Promise<void> {
     if (!isStrataMessage<PrimaryMessage>(message)) return;
     if (message.strata === 'shutdown') void stop('primary asked');
     else if (message.strata === 'metrics?') void replyMetrics(node, message.id);
+    else if (message.strata === 'ticket-keys') {
+      const keys = parseTicketKeys(message.keys);
+      if (keys) node.setTicketKeys(keys);
+    }
   });
   // The primary drains every worker itself; a terminal's Ctrl-C reaches the whole group.
   process.on('SIGINT', () => {});
