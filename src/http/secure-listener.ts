@@ -19,7 +19,7 @@ import {
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { type ConnectionLimits, guardConnections } from './connection-guard.ts';
+import { type ConnectionLimits, guardConnections, limitSends } from './connection-guard.ts';
 import type { RequestHandler } from './listener.ts';
 import { refuseConnect } from './listener.ts';
 import { isHttp2 } from './stream.ts';
@@ -134,9 +134,15 @@ export async function startSecureListener(
     h1.requireHostHeader = false;
     h1.joinDuplicateHeaders = false;
     h2.setTimeout(options.keepAliveTimeout + options.requestTimeout);
+    const sendTimeout = options.connections.sendTimeout;
     const onRequest = (req: IncomingMessage, res: ServerResponse) => {
-      if (isHttp2(req)) handler(req, res);
-      else guarded(req, res);
+      if (!isHttp2(req)) return guarded(req, res);
+      handler(req, res);
+      // Answered at once with a large body (a hot entry): it waits in the stream, watched for progress.
+      if (res.writableEnded && sendTimeout > 0) {
+        const stream = (res as unknown as { stream: ServerHttp2Stream }).stream;
+        if (stream.writableLength > options.connections.sendBuffer) watchStream(stream, sendTimeout);
+      }
     };
     h2.on('request', onRequest as never);
     h2.on('checkContinue', onRequest as never);
@@ -148,6 +154,7 @@ export async function startSecureListener(
       sessions.add(session);
       session.once('close', () => sessions.delete(session));
       guardResets(session, limits, options.onRapidReset);
+      if (session.socket) limitSends(session.socket, options.connections, handler);
     });
     server = h2;
   } else {
@@ -256,4 +263,19 @@ function guardResets(
   session.on('stream', (stream: ServerHttp2Stream) => {
     stream.once('close', onStreamClose);
   });
+}
+
+/** Resets a stream whose queued response makes no progress within `timeout` (the client takes nothing). */
+function watchStream(stream: ServerHttp2Stream, timeout: number): void {
+  let pending = stream.writableLength;
+  const timer = setInterval(() => {
+    const now = stream.writableLength;
+    if (stream.destroyed || now === 0) clearInterval(timer);
+    else if (now >= pending) {
+      clearInterval(timer);
+      stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+    } else pending = now;
+  }, timeout);
+  timer.unref();
+  stream.once('close', () => clearInterval(timer));
 }

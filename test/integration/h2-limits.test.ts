@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import type { ServerResponse } from 'node:http';
+import { connect as h2connect } from 'node:http2';
 import { after, before, describe, it } from 'node:test';
 import { createFixtures, type Fixtures } from '../helpers/certs.ts';
 import { connectRaw, errorCode, FRAME } from '../helpers/h2-raw.ts';
@@ -7,6 +8,8 @@ import { startNode, type TestNode } from '../helpers/node.ts';
 import { startOrigin, type TestOrigin } from '../helpers/origin.ts';
 
 const REFUSED_STREAM = 7;
+const BIG = Buffer.alloc(5 * 1024 * 1024, 'b');
+const HOT = Buffer.alloc(1024 * 1024, 'h');
 const ENHANCE_YOUR_CALM = 11;
 
 /** Waits (bounded) until `done()` holds. */
@@ -33,12 +36,21 @@ describe('HTTP/2 limits', () => {
       '/slow': (_req, res) => {
         held.push(res);
       },
+      '/hot': (_req, res) => {
+        res.writeHead(200, { 'cache-control': 'max-age=60', 'content-length': String(HOT.length) });
+        res.end(HOT);
+      },
+      '/big': (_req, res) => {
+        res.writeHead(200, { 'cache-control': 'max-age=60', 'content-length': String(BIG.length) });
+        res.end(BIG);
+      },
     });
     node = await startNode({
       origin: origin.url,
       config: {
         listeners: [{ listen: '127.0.0.1:0', tls: { cert: leaf.cert, key: leaf.key } }],
         http2: { maxConcurrentStreams: 100, resetLimit: 50, resetWindow: '10s' },
+        proxy: { sendTimeout: '300ms' },
       },
     });
     port = Number(node.node.addresses[0]!.split(':').pop());
@@ -66,8 +78,41 @@ describe('HTTP/2 limits', () => {
       assert.equal(node.node.secureListeners[0]!.sessions.size, 1);
     } finally {
       client.destroy();
+      for (const res of held.splice(0)) res.destroy();
     }
   });
+
+  for (const [path, kind] of [
+    ['/big', 'streamed from LMDB'],
+    ['/hot', 'written whole from memory'],
+  ] as const) {
+    it(`cuts short a hit ${kind} whose client takes nothing within the send timeout; the connection stays`, async () => {
+      const session = h2connect(`https://127.0.0.1:${port}`, { ca: fixtures.ca, servername: 'edge.test' });
+      try {
+        // Filled first, so the stalled request is a hit.
+        await new Promise<void>((resolve, reject) => {
+          const s = session.request({ ':path': path, ':authority': 'edge.test' });
+          s.on('error', reject);
+          s.resume();
+          s.on('end', resolve);
+          s.end();
+        });
+
+        await node.node.idle();
+        const stalled = session.request({ ':path': path, ':authority': 'edge.test' });
+        stalled.pause();
+        stalled.on('error', () => {});
+        stalled.end();
+        const code = await new Promise<number>((resolve) =>
+          stalled.once('close', () => resolve(stalled.rstCode ?? -1)),
+        );
+        assert.equal(code, 2); // INTERNAL_ERROR: cut short, never a clean end
+        assert.equal(session.destroyed, false);
+      } finally {
+        session.close();
+      }
+    });
+  }
 
   it('closes a rapid-reset connection with GOAWAY ENHANCE_YOUR_CALM', async () => {
     const client = await connectRaw(port, fixtures.ca, 'edge.test');

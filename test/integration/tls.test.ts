@@ -9,12 +9,14 @@ import { createFixtures, type Fixtures, subjectName } from '../helpers/certs.ts'
 import { startNode, type TestNode } from '../helpers/node.ts';
 import { respond, startOrigin, type TestOrigin } from '../helpers/origin.ts';
 
+const LARGE = Buffer.alloc(3 * 1024 * 1024 + 17, 'xyz');
 const LONG = `/assets/${'a'.repeat(60)}/${'b'.repeat(40)}/page.css?v=${'c'.repeat(30)}`;
 
 interface H2Response {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   body: string;
+  bytes: Buffer;
 }
 
 /** One HTTP/2 request on a fresh session (closed after). */
@@ -38,7 +40,8 @@ function h2get(
     stream.on('data', (chunk: Buffer) => chunks.push(chunk));
     stream.on('end', () => {
       session.close();
-      resolve({ status, headers, body: Buffer.concat(chunks).toString() });
+      const bytes = Buffer.concat(chunks);
+      resolve({ status, headers, body: bytes.toString(), bytes });
     });
     stream.on('error', reject);
     stream.end();
@@ -87,6 +90,11 @@ describe('TLS and HTTP/2 listener', () => {
         res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
         res.end(JSON.stringify(req.headers));
       },
+      '/large': respond(
+        200,
+        { 'cache-control': 'max-age=60', 'content-type': 'application/octet-stream' },
+        LARGE,
+      ),
       '/curl': respond(200, { 'cache-control': 'max-age=60' }, 'curl body'),
     });
     node = await startNode({
@@ -130,6 +138,18 @@ describe('TLS and HTTP/2 listener', () => {
     assert.match(String(second.headers['cache-status']), /^strata; hit; ttl=\d+/);
     assert.equal(second.headers.connection, undefined);
     assert.equal(origin.count('/h2'), 1);
+  });
+
+  it('streams a 3 MiB body over HTTP/2 on the miss and from the cache on the hit, byte for byte', async () => {
+    const first = await h2get(base, fixtures.ca, '/large');
+    await node.node.idle();
+    const second = await h2get(base, fixtures.ca, '/large');
+    assert.equal(first.bytes.length, LARGE.length);
+    assert.ok(first.bytes.equals(LARGE));
+    assert.ok(second.bytes.equals(LARGE));
+    assert.match(String(second.headers['cache-status']), /^strata; hit/);
+    assert.equal(second.headers['content-length'], String(LARGE.length));
+    assert.equal(origin.count('/large'), 1);
   });
 
   it('serves HTTP/1.1 over TLS on the same port, keyed like HTTP/2 (https scheme)', async () => {
