@@ -106,6 +106,19 @@ export const siteSchema = z.strictObject({
   grace: duration(
     'Stale-while-revalidate window for responses that carry no stale directive (0: off). RFC 5861.',
   ).default(0),
+  hsts: duration(
+    'Strict-Transport-Security max-age sent on every answer of this site over TLS (0: none). RFC 6797.',
+  ).default(0),
+  hstsIncludeSubDomains: z
+    .boolean()
+    .default(false)
+    .describe('Add includeSubDomains to Strict-Transport-Security.'),
+  httpsRedirect: z
+    .union([z.boolean(), z.number().int().min(1).max(65535)])
+    .default(false)
+    .describe(
+      'Answer requests of this site on plain listeners 308 to the same URL over https (true: port 443; a number: that port) instead of serving them.',
+    ),
 });
 
 export const cacheSchema = z

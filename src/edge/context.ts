@@ -44,6 +44,8 @@ export interface RequestContext {
   host: string;
   path: string;
   site: Site | undefined;
+  /** Strict-Transport-Security to add to every answer (a TLS request of a site with hsts). */
+  hsts: string | undefined;
   /** Primary cache key (absolute URL). */
   key: string;
   /** LMDB key of the primary key. */
@@ -85,6 +87,7 @@ export function createContext(
     host: '',
     path: '',
     site: undefined,
+    hsts: undefined,
     key: '',
     storage: '',
     id: '',

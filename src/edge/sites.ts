@@ -8,6 +8,10 @@ export interface Site {
   readonly sortQuery: boolean;
   /** Site-level stale-while-revalidate for responses without stale directives (seconds). */
   readonly grace: number;
+  /** Strict-Transport-Security value for answers over TLS, or undefined. */
+  readonly hsts: string | undefined;
+  /** Plain requests are redirected to https on this port (undefined: served). */
+  readonly httpsPort: number | undefined;
 }
 
 export class SiteTable {
@@ -24,6 +28,16 @@ export class SiteTable {
         pool: pools(config),
         sortQuery: config.sortQuery,
         grace: Math.floor(config.grace / 1000),
+        hsts:
+          config.hsts > 0
+            ? `max-age=${Math.floor(config.hsts / 1000)}${config.hstsIncludeSubDomains ? '; includeSubDomains' : ''}`
+            : undefined,
+        httpsPort:
+          config.httpsRedirect === false
+            ? undefined
+            : config.httpsRedirect === true
+              ? 443
+              : config.httpsRedirect,
       };
       for (const pattern of config.hosts) {
         if (pattern === '*') this.#catchAll ??= site;

@@ -95,3 +95,78 @@ describe('cache keys on plain and TLS listeners', () => {
     assert.equal(origin.count('/p'), 4);
   });
 });
+
+describe('per-site HSTS and https redirect', () => {
+  let fixtures: Fixtures;
+  let origin: TestOrigin;
+  let node: TestNode;
+  let agent: Agent;
+  let plain: string;
+  let tlsPort: string;
+
+  before(async () => {
+    fixtures = createFixtures();
+    const leaf = fixtures.leaf('secure', ['secure.test', 'open.test']);
+    origin = await startOrigin({
+      [LONG]: respond(200, { 'cache-control': 'max-age=300' }, 'item'),
+      '/missing': respond(404, { 'cache-control': 'no-store' }, 'no'),
+    });
+    node = await startNode({
+      origin: origin.url,
+      config: {
+        listeners: [
+          { listen: '127.0.0.1:0' },
+          { listen: '127.0.0.1:0', tls: { cert: leaf.cert, key: leaf.key } },
+        ],
+        sites: [
+          { name: 'secure', hosts: ['secure.test'], origins: ['origin'], hsts: '365d', httpsRedirect: true },
+          { name: 'other', hosts: ['*'], origins: ['origin'] },
+        ],
+      },
+    });
+    plain = `http://${node.node.addresses[0]}`;
+    tlsPort = node.node.addresses[1]!.split(':').pop()!;
+    agent = new Agent({
+      allowH2: true,
+      connect: {
+        ca: fixtures.ca,
+        servername: 'secure.test',
+        lookup: (_h, _o, cb) => cb(null, [{ address: '127.0.0.1', family: 4 }]),
+      },
+    });
+  });
+
+  after(async () => {
+    await agent.close();
+    await node.close();
+    await origin.close();
+    fixtures.remove();
+  });
+
+  it('redirects plain requests of the site to https with 308, keeping the path and query', async () => {
+    const res = await request(`${plain}${LONG}`, { headers: { host: 'Secure.Test:8080' } });
+    assert.equal(res.status, 308);
+    assert.equal(res.headers.location, `https://secure.test${LONG}`);
+    assert.equal(res.headers['strict-transport-security'], undefined);
+    const other = await request(`${plain}${LONG}`, { headers: { host: 'open.test' } });
+    assert.equal(other.status, 200);
+    assert.equal(origin.count(LONG), 1);
+  });
+
+  it('sends Strict-Transport-Security over TLS on misses, hits and errors of the site only', async () => {
+    const get = async (host: string, path: string) => {
+      const res = await undiciRequest(`https://${host}:${tlsPort}${path}`, { dispatcher: agent });
+      await res.body.text();
+      await node.node.idle();
+      return res;
+    };
+    const miss = await get('secure.test', LONG);
+    const hit = await get('secure.test', LONG);
+    const notFound = await get('secure.test', '/missing');
+    assert.match(String(hit.headers['cache-status']), /^strata; hit/);
+    for (const res of [miss, hit, notFound])
+      assert.equal(res.headers['strict-transport-security'], 'max-age=31536000');
+    const open = await get('open.test', LONG);
+    assert.equal(open.headers['strict-transport-security'], undefined);
+  });
+});

@@ -49,6 +49,7 @@ export function sendError(
   if (ctx.lookup !== 'rejected') headers['cache-status'] = formatCacheStatus(edge.name, ctx.cacheStatus);
   // RFC 9113 §8.2.2: no connection-specific field on HTTP/2; there the stream ends instead.
   if (close && !h2) headers.connection = 'close';
+  if (ctx.hsts !== undefined) headers['strict-transport-security'] = ctx.hsts;
   if (extra) Object.assign(headers, extra);
   res.writeHead(error.status, headers);
   res.end(ctx.method === 'HEAD' ? undefined : body);
@@ -73,5 +74,6 @@ export function relayedHeaders(
       formatCacheStatus(edge.name, ctx.cacheStatus),
     ),
   );
+  if (ctx.hsts !== undefined) list.push('Strict-Transport-Security', ctx.hsts);
   return list;
 }
