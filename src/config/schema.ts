@@ -85,6 +85,27 @@ export const originSchema = z.strictObject({
     .max(10_000)
     .default(128)
     .describe('Keep-alive connections per origin.'),
+  tls: z
+    .strictObject({
+      ca: z
+        .string()
+        .min(1)
+        .optional()
+        .describe("PEM file of the CAs that sign the origin's certificate (default: the system's)."),
+      servername: z
+        .string()
+        .min(1)
+        .optional()
+        .describe(
+          "Server name sent (SNI) and checked in the origin's certificate (default: the URL's host).",
+        ),
+      verify: z
+        .boolean()
+        .default(true)
+        .describe("Verify the origin's certificate (false: any certificate is accepted; for tests only)."),
+    })
+    .prefault({})
+    .describe('TLS to an https:// origin.'),
 });
 
 export const siteSchema = z.strictObject({

@@ -9,6 +9,7 @@ import { Pool } from 'undici';
 import type { OriginConfig } from '../config/schema.ts';
 import { EdgeError } from '../errors.ts';
 import { originError } from './errors.ts';
+import { originTls } from './tls.ts';
 
 export interface OriginRequest {
   method: string;
@@ -40,7 +41,8 @@ export class Origin {
     this.config = config;
     this.#pool = new Pool(config.url, {
       connections: config.connections,
-      connect: { timeout: config.connectTimeout },
+      connect: { timeout: config.connectTimeout, ...originTls(config) },
+      allowH2: false,
       headersTimeout: config.responseTimeout,
       bodyTimeout: config.bodyTimeout,
       keepAliveTimeout: 4000,
