@@ -4,7 +4,6 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { createFixtures, type Fixtures } from '../helpers/certs.ts';
-import { request } from '../helpers/http.ts';
 import { startNode, type TestNode } from '../helpers/node.ts';
 
 describe('https origins', () => {
