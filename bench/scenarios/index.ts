@@ -5,9 +5,11 @@ import { herdScenario } from './herd.ts';
 import { hitScenarios } from './hit.ts';
 import { largeScenario } from './large.ts';
 import { purgeScenario } from './purge.ts';
+import { tlsScenarios } from './tls.ts';
 
 export const SCENARIOS: readonly Scenario[] = [
   ...hitScenarios,
+  ...tlsScenarios,
   ...forwardScenarios,
   herdScenario,
   largeScenario,
