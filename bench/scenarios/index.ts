@@ -1,6 +1,7 @@
 /** Every scenario, in the order `npm run bench` runs them. */
 import type { Scenario } from '../lib/scenario.ts';
 import { forwardScenarios } from './forward.ts';
+import { handshakeScenario } from './handshakes.ts';
 import { herdScenario } from './herd.ts';
 import { hitScenarios } from './hit.ts';
 import { largeScenario } from './large.ts';
@@ -10,6 +11,7 @@ import { tlsScenarios } from './tls.ts';
 export const SCENARIOS: readonly Scenario[] = [
   ...hitScenarios,
   ...tlsScenarios,
+  handshakeScenario,
   ...forwardScenarios,
   herdScenario,
   largeScenario,
