@@ -95,6 +95,12 @@ describe('TLS and HTTP/2 listener', () => {
         { 'cache-control': 'max-age=60', 'content-type': 'application/octet-stream' },
         LARGE,
       ),
+      '/multi': (_req, res) => {
+        res.setHeader('cache-control', 'max-age=60');
+        res.setHeader('link', ['</a.css>; rel=preload', '</b.js>; rel=preload']);
+        res.setHeader('set-cookie', ['a=1', 'b=2']);
+        res.end('multi');
+      },
       '/curl': respond(200, { 'cache-control': 'max-age=60' }, 'curl body'),
     });
     node = await startNode({
@@ -150,6 +156,16 @@ describe('TLS and HTTP/2 listener', () => {
     assert.match(String(second.headers['cache-status']), /^strata; hit/);
     assert.equal(second.headers['content-length'], String(LARGE.length));
     assert.equal(origin.count('/large'), 1);
+  });
+
+  it('keeps repeated fields (Link, Set-Cookie) on HTTP/2 answers, relayed and from the cache', async () => {
+    const first = await h2get(base, fixtures.ca, '/multi');
+    await node.node.idle();
+    const second = await h2get(base, fixtures.ca, '/multi');
+    assert.deepEqual(first.headers['set-cookie'], ['a=1', 'b=2']);
+    assert.equal(first.headers.link, '</a.css>; rel=preload, </b.js>; rel=preload');
+    assert.equal(second.headers.link, '</a.css>; rel=preload, </b.js>; rel=preload');
+    assert.equal(second.body, 'multi');
   });
 
   it('serves HTTP/1.1 over TLS on the same port, keyed like HTTP/2 (https scheme)', async () => {
