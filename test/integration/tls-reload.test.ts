@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { connect as h2connect } from 'node:http2';
 import { after, before, describe, it } from 'node:test';
@@ -139,5 +140,79 @@ describe('certificate reload', () => {
     const fixed = listener.reloadCertificates('SIGHUP');
     assert.equal(fixed.kept.length, 0);
     assert.notEqual(await fingerprint(port, fixtures.ca, 'main.test'), old);
+  });
+});
+
+describe('session ticket keys', () => {
+  let fixtures: Fixtures;
+  let origin: TestOrigin;
+  let node: TestNode;
+  let port: number;
+
+  before(async () => {
+    fixtures = createFixtures();
+    const main = fixtures.leaf('main', ['main.test']);
+    const sni = fixtures.leaf('sni', ['sni.test']);
+    origin = await startOrigin({});
+    node = await startNode({
+      origin: origin.url,
+      config: {
+        listeners: [
+          {
+            listen: '127.0.0.1:0',
+            tls: { cert: main.cert, key: main.key, sni: [{ hosts: ['sni.test'], ...sni }] },
+          },
+        ],
+      },
+    });
+    port = Number(node.node.addresses[0]!.split(':').pop());
+  });
+
+  after(async () => {
+    await node.close();
+    await origin.close();
+    fixtures.remove();
+  });
+
+  /** One handshake offering `session`; whether it resumed, and the ticket it got. */
+  function handshake(
+    servername: string,
+    session?: Buffer,
+  ): Promise<{ reused: boolean; session: Buffer | undefined }> {
+    return new Promise((resolve, reject) => {
+      let ticket: Buffer | undefined;
+      const socket = tlsConnect({
+        host: '127.0.0.1',
+        port,
+        ca: fixtures.ca,
+        servername,
+        ALPNProtocols: ['http/1.1'],
+        ...(session ? { session } : {}),
+      });
+      socket.on('session', (s: Buffer) => {
+        ticket = s;
+      });
+      socket.once('secureConnect', () => {
+        const reused = socket.isSessionReused();
+        socket.end(`GET / HTTP/1.1\r\nHost: ${servername}\r\nConnection: close\r\n\r\n`);
+        socket.resume();
+        socket.once('close', () => resolve({ reused, session: ticket }));
+      });
+      socket.once('error', reject);
+    });
+  }
+
+  it('resumes sessions on the default and SNI certificates, and a rotation ends the tickets issued before it', async () => {
+    for (const name of ['main.test', 'sni.test']) {
+      const first = await handshake(name);
+      assert.equal(first.reused, false);
+      const again = await handshake(name, first.session);
+      assert.equal(again.reused, true, `${name} resumed`);
+      node.node.setTicketKeys(randomBytes(48));
+      const afterRotation = await handshake(name, again.session);
+      assert.equal(afterRotation.reused, false, `${name}: an old ticket after rotation`);
+      const fresh = await handshake(name, afterRotation.session);
+      assert.equal(fresh.reused, true, `${name}: a ticket of the new keys`);
+    }
   });
 });
