@@ -50,8 +50,11 @@ async function serve(flags: ServeFlags): Promise<void> {
   }
   const node = await createEdgeNode({ config });
   const listen = node.addresses[0]!;
+  const urls = node.addresses.map(
+    (address, i) => `${config.listeners[i]?.tls ? 'https' : 'http'}://${address}`,
+  );
   process.stderr.write(
-    `strata: serving on http://${listen}${demo ? ` in front of the demo origin at ${demo.url}` : ''}; cache in ${config.cache.dir}\n` +
+    `strata: serving on ${urls.join(' and ')}${demo ? ` in front of the demo origin at ${demo.url}` : ''}; cache in ${config.cache.dir}\n` +
       `strata: try   curl -si http://${listen}/   (twice: the second answer says Cache-Status: strata; hit)\n`,
   );
   let stopping = false;
@@ -76,6 +79,7 @@ async function serve(flags: ServeFlags): Promise<void> {
         overrides: demo ? { ...overrides, origin: demo.url } : overrides,
       });
       const needRestart = node.reloadSites(next);
+      node.reloadCertificates('SIGHUP');
       process.stderr.write(
         `strata: SIGHUP: sites and origins reloaded${needRestart.length > 0 ? `; restart to apply ${needRestart.join(', ')}` : ''}\n`,
       );
@@ -113,6 +117,12 @@ program
   .description('run the edge node (on embedded defaults: 127.0.0.1:8080 in front of a demo origin)')
   .option('--config <file>', 'YAML or JSON config file')
   .option('--listen <host:port>', 'client listener (default 127.0.0.1:8080)')
+  .option(
+    '--listen-tls <host:port>',
+    'TLS listener (HTTPS with HTTP/2 and HTTP/1.1), with --tls-cert and --tls-key',
+  )
+  .option('--tls-cert <file>', 'PEM certificate chain of the TLS listener')
+  .option('--tls-key <file>', 'PEM private key of the TLS listener')
   .option('--origin <url>', 'origin for every host no site claims, e.g. http://127.0.0.1:3000')
   .option('--cache-dir <dir>', 'LMDB cache directory (default .strata-cache)')
   .option('--admin-listen <host:port>', 'admin listener (default 127.0.0.1:9091)')

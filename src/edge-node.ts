@@ -9,7 +9,7 @@ import { startAdmin } from './admin/server.ts';
 import { CollapseTable } from './cache/collapse.ts';
 import { Evictor } from './cache/eviction.ts';
 import { CacheStore } from './cache/store.ts';
-import type { Config, SiteConfig } from './config/schema.ts';
+import type { Config, ListenerConfig, SiteConfig } from './config/schema.ts';
 import { formatListen, parseListen } from './config/units.ts';
 import type { Edge } from './edge/edge.ts';
 import { Pipeline } from './edge/pipeline.ts';
@@ -17,6 +17,9 @@ import { SiteTable } from './edge/sites.ts';
 import { EdgeError } from './errors.ts';
 import { SEND_BUFFER } from './http/connection-guard.ts';
 import { type Listener, startListener } from './http/listener.ts';
+import { type SecureListener, startSecureListener } from './http/secure-listener.ts';
+import { newTicketKeys, TICKET_ROTATION_MS } from './http/ticket-keys.ts';
+import type { ReloadReport } from './http/tls.ts';
 import { createTrustList } from './http/trusted-proxies.ts';
 import { createLogger } from './observability/logger.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
@@ -48,6 +51,10 @@ export interface EdgeNodeOptions {
   geo?: GeoLookup;
   /** Workers > 1: the sites' rate limits share their counts with the primary through this. */
   rateShare?: RateShare;
+  /** TLS session ticket keys (48 bytes; workers > 1: the primary's, so tickets resume on any worker). */
+  ticketKeys?: Buffer;
+  /** Reload certificates when their files change (default true). */
+  watchCertificates?: boolean;
 }
 
 export interface EdgeNode {
@@ -74,6 +81,12 @@ export interface EdgeNode {
   reloadSites(next: Config): string[];
   /** Origin state shared between the processes of a node (see src/cluster/). */
   readonly originEvents: OriginEvents;
+  /** Reads every TLS listener's certificates again (SIGHUP); connections stay open. */
+  reloadCertificates(why: string): ReloadReport[];
+  /** TLS session ticket keys for every TLS listener (rotation). */
+  setTicketKeys(keys: Buffer): void;
+  /** The TLS listeners (tests). */
+  readonly secureListeners: readonly SecureListener[];
   /**
    * Drains and stops: listeners stop accepting, requests in flight and fills finish. Past
    * `drainMs` (default 10 s) connections still open are closed and origin requests still
@@ -266,36 +279,27 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     });
     fanOut?.start();
   }
-  const pipeline = new Pipeline(edge, 'http');
-  const listeners: Listener[] = [];
+  // The cache key's scheme is the listener's: one pipeline per scheme (docs/tls.md).
+  const pipelines = { http: new Pipeline(edge, 'http'), https: new Pipeline(edge, 'https') };
+  const listeners: Array<Listener | SecureListener> = [];
+  const secure: SecureListener[] = [];
+  let rotation: NodeJS.Timeout | undefined;
   let admin: Listener | undefined;
   try {
     for (const listener of config.listeners) {
-      const address = parseListen(listener.listen)!;
-      listeners.push(
-        await startListener(
-          {
-            host: address.host,
-            port: address.port,
-            maxHeaderSize: config.proxy.maxHeaderSize,
-            requestTimeout: config.proxy.requestTimeout,
-            keepAliveTimeout: config.proxy.keepAliveTimeout,
-            maxRequestsPerConnection: config.proxy.maxRequestsPerConnection,
-            caps: {
-              max: config.proxy.maxConnections,
-              perClient: config.proxy.maxConnectionsPerClient,
-              onRefused: (cap) => metrics.connectionsRefused.labels(cap).inc(),
-            },
-            connections: {
-              depth: config.proxy.pipelineDepth,
-              maxQueued: config.proxy.maxQueuedRequests,
-              sendBuffer: SEND_BUFFER,
-              sendTimeout: config.proxy.sendTimeout,
-            },
-          },
-          pipeline.handle,
-        ),
-      );
+      const started = await startClientListener(edge, listener, pipelines, options.watchCertificates);
+      listeners.push(started);
+      if ('certificates' in started) secure.push(started);
+    }
+    // One key set for every context of every TLS listener (workers: the primary's, rotated by it).
+    const keys = options.ticketKeys ?? (secure.length > 0 ? newTicketKeys() : undefined);
+    if (keys) for (const l of secure) l.setTicketKeys(keys);
+    if (secure.length > 0 && options.ticketKeys === undefined) {
+      rotation = setInterval(() => {
+        const next = newTicketKeys();
+        for (const l of secure) l.setTicketKeys(next);
+      }, TICKET_ROTATION_MS);
+      rotation.unref();
     }
     if (config.admin.enabled)
       admin = await startAdmin({ config, edge, evict: () => evictor.runOnce(), purge, fanOut });
@@ -327,6 +331,11 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     evict: () => evictor.runOnce(),
     idle: () => idle(edge),
     originEvents,
+    secureListeners: secure,
+    reloadCertificates: (why) => secure.map((l) => l.reloadCertificates(why)),
+    setTicketKeys(keys) {
+      for (const l of secure) l.setTicketKeys(keys);
+    },
     reloadSites(next) {
       geo = new GeoResolver(next.geo);
       geoLookup = options.geo ?? placeLookup(geo);
@@ -344,7 +353,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
         }
       }, 60_000);
       timer.unref();
-      const fixed = ['listeners', 'cache', 'admin', 'workers', 'proxy', 'logging', 'purge'] as const;
+      const fixed = ['listeners', 'cache', 'admin', 'workers', 'proxy', 'http2', 'logging', 'purge'] as const;
       const changed = fixed.filter((key) => JSON.stringify(next[key]) !== JSON.stringify(config[key]));
       log.info(
         { sites: next.sites.length, origins: next.origins.length, needRestart: changed },
@@ -355,11 +364,12 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     close(closeOptions) {
       closing ??= (async () => {
         const deadline = performance.now() + (closeOptions?.drainMs ?? DRAIN_MS);
+        clearInterval(rotation);
         const servers = admin ? [...listeners, admin] : listeners;
         checker?.stop();
         const stopped = Promise.all(servers.map((l) => l.close()));
         if (!(await within(stopped, deadline))) {
-          for (const l of servers) l.server.closeAllConnections();
+          for (const l of servers) l.closeAllConnections();
           await stopped;
         }
         const all = () => [...origins.values(), ...retired];
@@ -427,6 +437,66 @@ function createPurge(edge: Edge, upkeep: boolean): { purge: PurgeService; fanOut
       .catch((error: unknown) => edge.log.warn({ err: error }, 'purge log trim failed'));
   });
   return { purge, fanOut };
+}
+
+/** One client listener: plain HTTP/1.1, or TLS with HTTP/2 and HTTP/1.1 (docs/tls.md). */
+async function startClientListener(
+  edge: Edge,
+  listener: ListenerConfig,
+  pipelines: { http: Pipeline; https: Pipeline },
+  watch: boolean | undefined,
+): Promise<Listener | SecureListener> {
+  const { config, log } = edge;
+  const address = parseListen(listener.listen)!;
+  const common = {
+    host: address.host,
+    port: address.port,
+    maxHeaderSize: config.proxy.maxHeaderSize,
+    requestTimeout: config.proxy.requestTimeout,
+    keepAliveTimeout: config.proxy.keepAliveTimeout,
+    maxRequestsPerConnection: config.proxy.maxRequestsPerConnection,
+    caps: {
+      max: config.proxy.maxConnections,
+      perClient: config.proxy.maxConnectionsPerClient,
+      onRefused: (cap: string) => edge.metrics.connectionsRefused.labels(cap).inc(),
+    },
+    connections: {
+      depth: config.proxy.pipelineDepth,
+      maxQueued: config.proxy.maxQueuedRequests,
+      sendBuffer: SEND_BUFFER,
+      sendTimeout: config.proxy.sendTimeout,
+    },
+  };
+  const tls = listener.tls;
+  if (tls === undefined) return startListener(common, pipelines.http.handle);
+  const h2 = config.http2;
+  return startSecureListener(
+    {
+      ...common,
+      certificate: { cert: tls.cert, key: tls.key },
+      sni: tls.sni,
+      http2: listener.http2 ?? true,
+      limits: { ...h2, maxSessionMemory: Math.max(1, Math.ceil(h2.maxSessionMemory / 1024 ** 2)) },
+      watch: watch ?? true,
+      onReload: (report, why) => {
+        for (const kept of report.kept)
+          log.error(
+            { cert: kept.cert, reason: kept.reason, why },
+            'certificate not reloaded: the previous one stays in use',
+          );
+        log.info({ reloaded: report.reloaded, kept: report.kept.length, why }, 'certificates reloaded');
+      },
+      onRapidReset: (client) =>
+        log.warn({ client }, 'HTTP/2 connection closed: too many cancelled streams (rapid reset)'),
+    },
+    pipelines.https.handle,
+  ).catch((error: unknown) => {
+    throw new EdgeError(
+      'EDGE_ERR_CONFIG_INVALID',
+      `listener ${listener.listen}: certificate ${tls.cert} / key ${tls.key} not usable: ${(error as Error).message}`,
+      { cause: error },
+    );
+  });
 }
 
 /** Whether `work` settled before `deadline` (a performance.now() time); it keeps running if not. */

@@ -17,6 +17,8 @@ export interface LoadOptions {
   runId: string;
   /** Told the generator's PID once it runs. */
   onSpawn?: (pid: number) => void;
+  /** 'h2': HTTP/2 with h2load (one stream at a time per connection, like keep-alive HTTP/1.1). */
+  protocol?: 'h2';
 }
 
 export interface LoadResult {
@@ -30,6 +32,7 @@ export interface LoadResult {
 }
 
 const wrkPath = which('wrk');
+const h2loadPath = which('h2load');
 const require = createRequire(import.meta.url);
 
 function autocannonScript(): string | null {
@@ -43,6 +46,11 @@ function autocannonScript(): string | null {
 export const GENERATOR = wrkPath !== null ? 'wrk' : autocannonScript() !== null ? 'autocannon' : 'none';
 
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
+  if (options.protocol === 'h2') {
+    if (h2loadPath === null)
+      throw new Error('HTTP/2 load needs h2load (bench/setup installs nghttp2-client)');
+    return runH2load(h2loadPath, options);
+  }
   if (wrkPath !== null) return runWrk(wrkPath, options);
   const script = autocannonScript();
   if (script !== null) return runAutocannon(script, options);
@@ -96,6 +104,45 @@ async function runWrk(wrk: string, options: LoadOptions): Promise<LoadResult> {
     p50Ms: s.p50_us / 1000,
     p99Ms: s.p99_us / 1000,
     errors: s.connect + s.read + s.write + s.status + s.timeout,
+  };
+}
+
+/**
+ * h2load over HTTP/2 for `durationS` seconds. It reports a mean and no percentiles: p50 is the
+ * mean time per request, p99 is left empty.
+ */
+async function runH2load(h2load: string, options: LoadOptions): Promise<LoadResult> {
+  const args = ['-t1', `-c${options.connections}`, '-m1', `-D${options.durationS}`, options.url];
+  const result = await capture({
+    name: 'h2load',
+    command: h2load,
+    args,
+    cores: options.cores,
+    cwd: repoRoot(),
+    timeoutMs: (options.durationS + 20) * 1000,
+    onSpawn: options.onSpawn,
+  });
+  const out = result.stdout;
+  const finished = /finished in ([\d.]+)s, ([\d.]+) req\/s/.exec(out);
+  const counts =
+    /requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(
+      out,
+    );
+  const status = /status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(out);
+  const time = /time for request:\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)/.exec(out);
+  if (!finished || !counts || !status) {
+    throw new Error(`h2load gave no summary (exit ${result.code}): ${result.stderr || out}`);
+  }
+  const done = Number(counts[2]);
+  const durationS = Number(finished[1]);
+  const unit = time?.[2] === 'us' ? 1 / 1000 : time?.[2] === 's' ? 1000 : 1;
+  return {
+    requests: done,
+    durationS,
+    rps: Number(finished[2]),
+    p50Ms: time ? Number(time[1]) * unit : Number.NaN,
+    p99Ms: Number.NaN,
+    errors: Number(counts[4]) + Number(counts[5]) + Number(counts[6]) + Number(status[3]) + Number(status[4]),
   };
 }
 

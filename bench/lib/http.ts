@@ -1,5 +1,6 @@
 /** One-off HTTP requests for priming caches and checking what they answer (no keep-alive). */
 import http from 'node:http';
+import https from 'node:https';
 
 export interface Answer {
   status: number;
@@ -13,9 +14,11 @@ export function request(
   timeoutMs = 10000,
 ): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = http.request(
+    // https: the bench certificate is self-signed; what is checked here is the answer, not the chain.
+    const client = url.startsWith('https:') ? https : http;
+    const req = client.request(
       url,
-      { method: init.method ?? 'GET', headers: init.headers, agent: false },
+      { method: init.method ?? 'GET', headers: init.headers, agent: false, rejectUnauthorized: false },
       (res) => {
         let bytes = 0;
         res.on('data', (chunk: Buffer) => {

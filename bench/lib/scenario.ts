@@ -79,6 +79,8 @@ export interface MeasureOptions {
   originUrl: string | null;
   /** The origin's PID: its CPU time is the test's own work, not interference. */
   originPid?: number;
+  /** 'h2': load over HTTP/2 (h2load). */
+  protocol?: 'h2';
 }
 
 /** Runs the generator against a target while sampling the target's RSS and CPU time. */
@@ -101,6 +103,7 @@ export async function measure(target: Target, options: MeasureOptions): Promise<
       unique: options.unique,
       cores: options.generatorCores,
       runId: options.runId,
+      ...(options.protocol ? { protocol: options.protocol } : {}),
     });
   } catch (error) {
     sampler.stop();

@@ -3,6 +3,7 @@
  * target core: the bench origin, the ceiling (bare node:http), Strata (`cli/strata.ts serve`),
  * nginx proxy_cache and Varnish with the configs beside this folder.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from './generator.ts';
@@ -36,11 +37,17 @@ export interface TargetOptions {
   security?: Record<string, unknown>;
   /** Config keys added to Strata's bench config (the `origins` scenario's origins and sites). */
   strataConfig?: Record<string, unknown>;
+  /**
+   * Serve the load over TLS on a second port: 'h1' (HTTPS/1.1) or 'h2' (HTTP/2, with HTTP/1.1
+   * by ALPN), with one bench certificate (EC P-256) for every target.
+   */
+  tls?: 'h1' | 'h2';
 }
 
 export interface Target {
   kind: TargetKind;
   port: number;
+  /** Where the load goes: http://… or, with `tls`, https://… on the TLS port. */
   url: string;
   /** Strata's admin listener (purge API), with its bearer token. */
   admin: { url: string; token: string } | null;
@@ -100,9 +107,18 @@ function strataServeHelp(): Promise<string> {
   return strataHelp;
 }
 
-async function strataArgs(port: number, adminPort: number, options: TargetOptions): Promise<string[]> {
+async function strataArgs(
+  port: number,
+  adminPort: number,
+  options: TargetOptions,
+  tlsPort?: number,
+): Promise<string[]> {
   const profile = options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [];
   const args = [...profile, 'cli/strata.ts', 'serve', '--listen', `127.0.0.1:${port}`];
+  if (options.tls !== undefined && tlsPort !== undefined) {
+    const cert = benchCertificate(options.dir);
+    args.push('--listen-tls', `127.0.0.1:${tlsPort}`, '--tls-cert', cert.cert, '--tls-key', cert.key);
+  }
   args.push('--origin', `http://127.0.0.1:${originPortOf(options)}`);
   args.push('--cache-dir', path.join(options.dir, 'cache'));
   args.push('--workers', String(options.workers ?? 1));
@@ -127,6 +143,7 @@ async function commandFor(
   port: number,
   adminPort: number,
   options: TargetOptions,
+  tlsPort?: number,
 ): Promise<[string, string[]]> {
   const node = process.execPath;
   const workers = String(options.workers ?? 1);
@@ -136,19 +153,39 @@ async function commandFor(
         node,
         ['bench/origin.ts', '--port', String(port), '--delay-ms', String(options.delayMs ?? 200)],
       ];
-    case 'ceiling':
-      return [node, ['bench/ceiling.ts', '--port', String(port), '--workers', workers]];
+    case 'ceiling': {
+      const args = ['bench/ceiling.ts', '--port', String(port), '--workers', workers];
+      if (options.tls !== undefined && tlsPort !== undefined) {
+        const cert = benchCertificate(options.dir);
+        args.push('--tls-port', String(tlsPort), '--tls-cert', cert.cert, '--tls-key', cert.key);
+        if (options.tls === 'h2') args.push('--h2');
+      }
+      return [node, args];
+    }
     case 'strata':
-      return [node, await strataArgs(port, adminPort, options)];
+      return [node, await strataArgs(port, adminPort, options, tlsPort)];
     case 'nginx':
-      return [nginxPath ?? 'nginx', nginxArgs(port, options)];
+      return [nginxPath ?? 'nginx', nginxArgs(port, options, tlsPort)];
     case 'varnish':
       return [varnishdPath ?? 'varnishd', varnishArgs(port, options)];
   }
 }
 
-function nginxArgs(port: number, options: TargetOptions): string[] {
+function nginxArgs(port: number, options: TargetOptions, tlsPort?: number): string[] {
   const workers = options.workers ?? 1;
+  let tls = '';
+  if (options.tls !== undefined && tlsPort !== undefined) {
+    const cert = benchCertificate(options.dir);
+    // The same certificate, TLS versions and session tickets as Strata's TLS listener.
+    tls = [
+      `listen 127.0.0.1:${tlsPort} ssl${options.tls === 'h2' ? ' http2' : ''} backlog=4096;`,
+      `ssl_certificate ${cert.cert};`,
+      `ssl_certificate_key ${cert.key};`,
+      'ssl_protocols TLSv1.2 TLSv1.3;',
+      'ssl_session_tickets on;',
+      'http2_max_concurrent_streams 128;',
+    ].join('\n    ');
+  }
   const conf = render('nginx.conf.template', {
     USER: process.getuid?.() === 0 ? 'user root;' : '',
     WORKERS: String(workers),
@@ -157,6 +194,7 @@ function nginxArgs(port: number, options: TargetOptions): string[] {
     PORT: String(port),
     ORIGIN_PORT: String(originPortOf(options)),
     CACHE_LOCK: options.cacheLock === true ? 'on' : 'off',
+    TLS: tls,
   });
   const confPath = path.join(options.dir, 'nginx.conf');
   writeFileSync(confPath, conf);
@@ -181,7 +219,8 @@ export async function startTarget(kind: TargetKind, options: TargetOptions): Pro
   mkdirSync(options.dir, { recursive: true, mode: 0o755 });
   const port = await freePort();
   const adminPort = kind === 'strata' ? await freePort() : null;
-  const [command, args] = await commandFor(kind, port, adminPort ?? 0, options);
+  const tlsPort = options.tls !== undefined ? await freePort() : undefined;
+  const [command, args] = await commandFor(kind, port, adminPort ?? 0, options, tlsPort);
   const proc = startProcess({
     name: kind,
     command,
@@ -200,5 +239,37 @@ export async function startTarget(kind: TargetKind, options: TargetOptions): Pro
     throw error;
   }
   const admin = adminPort === null ? null : { url: `http://127.0.0.1:${adminPort}`, token: ADMIN_TOKEN };
+  if (tlsPort !== undefined) {
+    try {
+      await waitForPort(proc, tlsPort, 20000);
+    } catch (error) {
+      await stopProcess(proc);
+      throw error;
+    }
+    const tlsUrl = `https://127.0.0.1:${tlsPort}`;
+    return { kind, port: tlsPort, url: tlsUrl, admin, proc, stop: () => stopProcess(proc) };
+  }
   return { kind, port, url, admin, proc, stop: () => stopProcess(proc) };
+}
+
+/**
+ * The bench certificate (self-signed EC P-256, made once per target folder's parent with the
+ * openssl command): every target of a TLS scenario presents the same one.
+ */
+export function benchCertificate(dir: string): { cert: string; key: string } {
+  const folder = path.dirname(dir);
+  const cert = path.join(folder, 'bench-cert.pem');
+  const key = path.join(folder, 'bench-key.pem');
+  if (!existsSync(cert) || !existsSync(key)) {
+    execFileSync(
+      'openssl',
+      [
+        ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'],
+        ...['-keyout', key, '-out', cert, '-days', '365', '-subj', '/CN=bench.test'],
+        ...['-addext', 'subjectAltName=DNS:bench.test,IP:127.0.0.1'],
+      ],
+      { stdio: 'ignore' },
+    );
+  }
+  return { cert, key };
 }

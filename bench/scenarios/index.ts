@@ -1,14 +1,18 @@
 /** Every scenario, in the order `npm run bench` runs them. */
 import type { Scenario } from '../lib/scenario.ts';
 import { forwardScenarios } from './forward.ts';
+import { handshakeScenario } from './handshakes.ts';
 import { herdScenario } from './herd.ts';
 import { hitScenarios } from './hit.ts';
 import { largeScenario } from './large.ts';
 import { originsScenario } from './origins.ts';
 import { purgeScenario } from './purge.ts';
+import { tlsScenarios } from './tls.ts';
 
 export const SCENARIOS: readonly Scenario[] = [
   ...hitScenarios,
+  ...tlsScenarios,
+  handshakeScenario,
   ...forwardScenarios,
   herdScenario,
   largeScenario,

@@ -19,6 +19,7 @@ import { CollapseTable, type FillPurge } from '../cache/collapse.ts';
 import { type ConfigOverrides, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { createEdgeNode, type EdgeNode } from '../edge-node.ts';
+import { newTicketKeys, TICKET_ROTATION_MS } from '../http/ticket-keys.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
 import { RATE_SYNC_MS, RateAggregator } from '../security/rate-share.ts';
 import { LockBroker } from './lock-broker.ts';
@@ -28,6 +29,8 @@ import {
   type MetricsRequestMessage,
   type PrimaryMessage,
   type PurgeFillsMessage,
+  TICKET_KEYS_ENV,
+  type TicketKeysMessage,
   type WorkerMessage,
   workerConfig,
 } from './protocol.ts';
@@ -65,10 +68,19 @@ export async function runPrimary(config: Config, flags: PrimaryFlags = {}): Prom
     collapse: new BrokerView(config.cache.hitForPass, broker),
   });
   let running = workerConfig(config);
+  // One set of TLS ticket keys for every worker, so a session resumes on any of them.
+  let ticketKeys = newTicketKeys();
+  const rotation = setInterval(() => {
+    ticketKeys = newTicketKeys();
+    const message: TicketKeysMessage = { strata: 'ticket-keys', keys: ticketKeys.toString('base64') };
+    for (const worker of Object.values(cluster.workers ?? {}))
+      if (worker?.isConnected()) worker.send(message);
+  }, TICKET_ROTATION_MS);
+  rotation.unref();
   cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker-main.ts', import.meta.url)) });
   const supervisor = new Supervisor({
     count,
-    env: () => ({ [CONFIG_ENV]: JSON.stringify(running) }),
+    env: () => ({ [CONFIG_ENV]: JSON.stringify(running), [TICKET_KEYS_ENV]: ticketKeys.toString('base64') }),
     log,
     onExit: (worker) => broker.workerGone(worker.id),
     onGiveUp: (why) => void shutdown(why, 1),
@@ -157,7 +169,7 @@ export async function runPrimary(config: Config, flags: PrimaryFlags = {}): Prom
     return;
   }
   process.stderr.write(
-    `strata: serving on http://${serving[0]} with ${count} workers; cache in ${config.cache.dir}` +
+    `strata: serving on ${serving.map((a, i) => `${config.listeners[i]?.tls ? 'https' : 'http'}://${a}`).join(' and ')} with ${count} workers; cache in ${config.cache.dir}` +
       `${node.adminAddress ? `; admin on http://${node.adminAddress}` : ''}\n`,
   );
 }

@@ -180,16 +180,25 @@ export type WorkerMessage =
   | ReadyMessage
   | MetricsReplyMessage
   | OriginEjectedMessage;
+/** New TLS session ticket keys (base64, 48 bytes) for every TLS listener (rotation). */
+export interface TicketKeysMessage {
+  strata: 'ticket-keys';
+  keys: string;
+}
+
 export type PrimaryMessage =
   | LockMessage
   | ShutdownMessage
   | MetricsRequestMessage
   | RateOverMessage
   | OriginHealthMessage
-  | OriginEjectedMessage;
+  | OriginEjectedMessage
+  | TicketKeysMessage;
 
 /** Environment variable carrying the worker's config (JSON) from the primary. */
 export const CONFIG_ENV = 'STRATA_WORKER_CONFIG';
+/** The TLS session ticket keys a worker starts with (base64); rotations come as messages. */
+export const TICKET_KEYS_ENV = 'STRATA_WORKER_TICKET_KEYS';
 
 export function isStrataMessage<T extends { strata: string }>(message: unknown): message is T {
   return (

@@ -5,6 +5,7 @@
  */
 import type { Config } from '../config/schema.ts';
 import { createEdgeNode, type EdgeNode } from '../edge-node.ts';
+import { parseTicketKeys } from '../http/ticket-keys.ts';
 import { createLogger } from '../observability/logger.ts';
 import { RATE_SYNC_MS, RateShare } from '../security/rate-share.ts';
 import { ClusterCollapseTable, processChannel } from './cluster-collapse.ts';
@@ -13,6 +14,7 @@ import {
   isStrataMessage,
   type MetricsReplyMessage,
   type PrimaryMessage,
+  TICKET_KEYS_ENV,
   type WorkerMessage,
 } from './protocol.ts';
 
@@ -29,7 +31,15 @@ export async function runWorker(): Promise<void> {
   const log = createLogger({ level: config.logging.level });
   const collapse = new ClusterCollapseTable(config.cache.hitForPass, Date.now, processChannel(), 30_000);
   const rateShare = new RateShare();
-  const node = await createEdgeNode({ config, logger: log, upkeep: false, collapse, rateShare });
+  const ticketKeys = parseTicketKeys(process.env[TICKET_KEYS_ENV]);
+  const node = await createEdgeNode({
+    config,
+    logger: log,
+    upkeep: false,
+    collapse,
+    rateShare,
+    ...(ticketKeys ? { ticketKeys } : {}),
+  });
   // What this worker admitted per rate-limit key, reported for the node-wide buckets.
   const rateSync = setInterval(() => {
     const reports = rateShare.drain();
@@ -62,6 +72,10 @@ export async function runWorker(): Promise<void> {
       for (const origin of message.origins)
         node.originEvents.applyHealth(origin.name, origin.verdict, origin.ms);
     else if (message.strata === 'origin-ejected') node.originEvents.applyEjection(message.origin, message.ms);
+    else if (message.strata === 'ticket-keys') {
+      const keys = parseTicketKeys(message.keys);
+      if (keys) node.setTicketKeys(keys);
+    }
   });
   // The primary drains every worker itself; a terminal's Ctrl-C reaches the whole group.
   process.on('SIGINT', () => {});

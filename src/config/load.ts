@@ -10,6 +10,10 @@ import { type Config, configSchema } from './schema.ts';
 /** Overrides from the command line; each replaces what the file says. */
 export interface ConfigOverrides {
   listen?: string;
+  /** A TLS listener (with tlsCert and tlsKey): replaces the file's TLS listeners. */
+  listenTls?: string;
+  tlsCert?: string;
+  tlsKey?: string;
   origin?: string;
   cacheDir?: string;
   adminListen?: string;
@@ -69,6 +73,9 @@ export function readConfigFile(file: string): Raw {
 function fromEnv(env: Record<string, string | undefined>): ConfigOverrides {
   const overrides: ConfigOverrides = {};
   if (env.STRATA_LISTEN) overrides.listen = env.STRATA_LISTEN;
+  if (env.STRATA_LISTEN_TLS) overrides.listenTls = env.STRATA_LISTEN_TLS;
+  if (env.STRATA_TLS_CERT) overrides.tlsCert = env.STRATA_TLS_CERT;
+  if (env.STRATA_TLS_KEY) overrides.tlsKey = env.STRATA_TLS_KEY;
   if (env.STRATA_ORIGIN) overrides.origin = env.STRATA_ORIGIN;
   if (env.STRATA_CACHE_DIR) overrides.cacheDir = env.STRATA_CACHE_DIR;
   if (env.STRATA_ADMIN_LISTEN) overrides.adminListen = env.STRATA_ADMIN_LISTEN;
@@ -88,7 +95,15 @@ function section(raw: Raw, name: string): Raw {
 }
 
 function applyOverrides(raw: Raw, overrides: ConfigOverrides): void {
-  if (overrides.listen !== undefined) raw.listeners = [{ listen: overrides.listen }];
+  if (overrides.listen !== undefined) {
+    // The plain listeners are replaced; TLS listeners (file, environment) stay.
+    const current = Array.isArray(raw.listeners) ? (raw.listeners as Raw[]) : [];
+    raw.listeners = [
+      { listen: overrides.listen },
+      ...current.filter((l) => l && typeof l === 'object' && l.tls),
+    ];
+  }
+  applyTlsOverrides(raw, overrides);
   if (overrides.cacheDir !== undefined) section(raw, 'cache').dir = overrides.cacheDir;
   if (overrides.adminListen !== undefined) section(raw, 'admin').listen = overrides.adminListen;
   if (overrides.adminToken !== undefined) section(raw, 'admin').token = overrides.adminToken;
@@ -103,6 +118,40 @@ function applyOverrides(raw: Raw, overrides: ConfigOverrides): void {
     raw.origins = origins;
     raw.sites = sites;
   }
+}
+
+/**
+ * `--listen-tls HOST:PORT --tls-cert FILE --tls-key FILE`: one TLS listener in place of the
+ * file's TLS listeners; its plain listeners (or the default one) stay. A certificate flag
+ * without --listen-tls (or the reverse) is reported through the schema with its path.
+ */
+function applyTlsOverrides(raw: Raw, overrides: ConfigOverrides): void {
+  const { listenTls, tlsCert, tlsKey } = overrides;
+  if (listenTls === undefined && tlsCert === undefined && tlsKey === undefined) return;
+  const current = Array.isArray(raw.listeners) ? (raw.listeners as Raw[]) : [{ listen: '127.0.0.1:8080' }];
+  if (listenTls === undefined) {
+    // Certificate flags alone apply to the file's TLS listeners (a new certificate path).
+    const tls = current.filter((l) => l && typeof l === 'object' && l.tls);
+    if (tls.length === 0) {
+      raw.listeners = [...current, { listen: '', tls: { cert: tlsCert ?? '', key: tlsKey ?? '' } }];
+      return;
+    }
+    raw.listeners = current.map((l) =>
+      l?.tls
+        ? {
+            ...l,
+            tls: {
+              ...(l.tls as Raw),
+              ...(tlsCert ? { cert: tlsCert } : {}),
+              ...(tlsKey ? { key: tlsKey } : {}),
+            },
+          }
+        : l,
+    );
+    return;
+  }
+  const plain = current.filter((l) => !(l && typeof l === 'object' && l.tls));
+  raw.listeners = [...plain, { listen: listenTls, tls: { cert: tlsCert ?? '', key: tlsKey ?? '' } }];
 }
 
 /** `--origin http://host:port/` and `--origin host:port` both mean the origin at host:port. */

@@ -112,6 +112,27 @@ export const originSchema = z.strictObject({
     .describe(
       'Requests in flight at which the origin counts as saturated and traffic spills to the next one; default: connections.',
     ),
+  tls: z
+    .strictObject({
+      ca: z
+        .string()
+        .min(1)
+        .optional()
+        .describe("PEM file of the CAs that sign the origin's certificate (default: the system's)."),
+      servername: z
+        .string()
+        .min(1)
+        .optional()
+        .describe(
+          "Server name sent (SNI) and checked in the origin's certificate (default: the URL's host).",
+        ),
+      verify: z
+        .boolean()
+        .default(true)
+        .describe("Verify the origin's certificate (false: any certificate is accepted; for tests only)."),
+    })
+    .prefault({})
+    .describe('TLS to an https:// origin.'),
 });
 
 export const retrySchema = z
@@ -216,6 +237,19 @@ export const siteSchema = z.strictObject({
     'Stale-while-revalidate window for responses that carry no stale directive (0: off). RFC 5861.',
   ).default(0),
   security: securitySchema.describe('Security at the edge for this site (docs/security.md).'),
+  hsts: duration(
+    'Strict-Transport-Security max-age sent on every answer of this site over TLS (0: none). RFC 6797.',
+  ).default(0),
+  hstsIncludeSubDomains: z
+    .boolean()
+    .default(false)
+    .describe('Add includeSubDomains to Strict-Transport-Security.'),
+  httpsRedirect: z
+    .union([z.boolean(), z.number().int().min(1).max(65535)])
+    .default(false)
+    .describe(
+      'Answer requests of this site on plain listeners 308 to the same URL over https (true: port 443; a number: that port) instead of serving them.',
+    ),
 });
 
 export const cacheSchema = z
@@ -442,6 +476,23 @@ export const proxySchema = z
   })
   .prefault({});
 
+/** A wildcard matches one label: `*.example.com` covers `a.example.com`, not `example.com` or `a.b.example.com`. */
+const certificateHost = z
+  .string()
+  .regex(/^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/, {
+    message: 'expected a host name or *.example.com',
+  })
+  .transform((host) => host.toLowerCase());
+
+export const sniSchema = z.strictObject({
+  hosts: z
+    .array(certificateHost)
+    .min(1)
+    .describe('Server names (SNI) this certificate answers: exact names or *.example.com (one label).'),
+  cert: z.string().min(1).describe('PEM certificate chain file (leaf first).'),
+  key: z.string().min(1).describe('PEM private key file.'),
+});
+
 export const nodeSchema = z
   .strictObject({
     region: region.optional().describe('Region this node runs in (for prefer: node-region).'),
@@ -500,9 +551,71 @@ export function mmdbProblem(file: string): string | undefined {
 
 const MMDB_MARKER = Buffer.from([0xab, 0xcd, 0xef, ...Buffer.from('MaxMind.com')]);
 
-export const listenerSchema = z.strictObject({
-  listen: listen('Address of a client listener.'),
+export const tlsSchema = z.strictObject({
+  cert: z
+    .string()
+    .min(1)
+    .describe('PEM certificate chain file of the default certificate (no or unknown SNI name).'),
+  key: z.string().min(1).describe('PEM private key file of the default certificate.'),
+  sni: z
+    .array(sniSchema)
+    .default([])
+    .describe(
+      'Certificates chosen by the server name the client asks for; exact names win over wildcards. Loaded on first use; reloaded when the files change and on SIGHUP.',
+    ),
 });
+
+export const listenerSchema = z
+  .strictObject({
+    listen: listen('Address of a client listener.'),
+    tls: tlsSchema
+      .optional()
+      .describe('Terminate TLS on this listener (TLS 1.2 minimum, 1.3 preferred); docs/tls.md.'),
+    http2: z
+      .boolean()
+      .optional()
+      .describe(
+        'Offer HTTP/2 by ALPN beside HTTP/1.1 (default: true on TLS listeners; needs tls — no cleartext h2c).',
+      ),
+  })
+  .superRefine((listener, ctx) => {
+    if (listener.http2 === true && listener.tls === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['http2'],
+        message: 'HTTP/2 needs tls (cleartext h2c is not offered)',
+      });
+    }
+  });
+
+export const http2Schema = z
+  .strictObject({
+    maxConcurrentStreams: z
+      .number()
+      .int()
+      .min(1)
+      .max(1000)
+      .default(128)
+      .describe(
+        'Streams one HTTP/2 connection may have open at once; more are refused (RST_STREAM REFUSED_STREAM).',
+      ),
+    maxHeaderListSize: size('Largest HTTP/2 header list (uncompressed) accepted.').default(16 * 1024),
+    initialWindowSize: size('HTTP/2 stream flow-control window offered to clients.').default(1024 * 1024),
+    maxSessionMemory: size(
+      'Memory one HTTP/2 connection may hold (header tables, buffers) before new streams are refused.',
+    ).default(10 * 1024 * 1024),
+    resetLimit: z
+      .number()
+      .int()
+      .min(1)
+      .max(1_000_000)
+      .default(200)
+      .describe(
+        'Streams a client may cancel (RST_STREAM) per resetWindow; past it the connection is closed with GOAWAY ENHANCE_YOUR_CALM (rapid-reset defence, CVE-2023-44487).',
+      ),
+    resetWindow: duration('Window in which cancelled streams are counted per connection.').default(10_000),
+  })
+  .prefault({});
 
 export const configSchema = z
   .strictObject({
@@ -523,6 +636,7 @@ export const configSchema = z
     proxy: proxySchema,
     node: nodeSchema,
     geo: geoSchema,
+    http2: http2Schema,
     workers: z
       .union([z.number().int().min(1).max(256), z.literal('auto')])
       .default(1)
@@ -607,3 +721,6 @@ export type OutlierConfig = z.output<typeof outlierSchema>;
 export type RetryConfig = z.output<typeof retrySchema>;
 export type CacheConfig = z.output<typeof cacheSchema>;
 export type PurgeConfig = z.output<typeof purgeSchema>;
+export type ListenerConfig = z.output<typeof listenerSchema>;
+export type TlsConfig = z.output<typeof tlsSchema>;
+export type Http2Config = z.output<typeof http2Schema>;

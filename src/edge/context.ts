@@ -4,6 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { EdgeError } from '../errors.ts';
+import { isHttp2 } from '../http/stream.ts';
 import type { CacheStatusParts } from '../observability/cache-status.ts';
 import type { Site } from './sites.ts';
 
@@ -32,11 +33,19 @@ export interface RequestContext {
   readonly now: number;
   readonly method: string;
   readonly scheme: 'http' | 'https';
+  /**
+   * The client's protocol version as Via writes it (RFC 9110 §7.6.3): '1.0', '1.1' or '2'.
+   * On '2' (HTTP/2) the authority comes from `:authority`, responses carry no
+   * connection-specific field, and closing after a refusal ends the stream, not the connection.
+   */
+  readonly protocol: '1.0' | '1.1' | '2';
   /** The peer's address, captured on arrival (the socket may be gone by the time a fill ends). */
   readonly clientAddress: string;
   host: string;
   path: string;
   site: Site | undefined;
+  /** Strict-Transport-Security to add to every answer (a TLS request of a site with hsts). */
+  hsts: string | undefined;
   /** Primary cache key (absolute URL). */
   key: string;
   /** LMDB key of the primary key. */
@@ -76,10 +85,12 @@ export function createContext(
     now,
     method: req.method ?? 'GET',
     scheme,
+    protocol: isHttp2(req) ? '2' : req.httpVersionMinor === 0 ? '1.0' : '1.1',
     clientAddress: req.socket.remoteAddress ?? '',
     host: '',
     path: '',
     site: undefined,
+    hsts: undefined,
     key: '',
     storage: '',
     id: '',
@@ -95,6 +106,6 @@ export function createContext(
     latch: 0,
     passReason: undefined,
     security: undefined,
-    expectsContinue: req.headers.expect !== undefined && req.httpVersionMinor === 1,
+    expectsContinue: req.headers.expect !== undefined && (req.httpVersionMinor === 1 || isHttp2(req)),
   };
 }

@@ -194,7 +194,9 @@ export function readFill(
   headers: string[],
 ): void {
   const res = ctx.res;
-  res.writeHead(status, [...headers, 'Cache-Status', formatCacheStatus(edge.name, ctx.cacheStatus)]);
+  const list = [...headers, 'Cache-Status', formatCacheStatus(edge.name, ctx.cacheStatus)];
+  if (ctx.hsts !== undefined) list.push('Strict-Transport-Security', ctx.hsts);
+  res.writeHead(status, list);
   if (ctx.method === 'HEAD' || status === 204 || status === 304) {
     res.end();
     return;

@@ -70,12 +70,6 @@ export class Pipeline {
     this.#miss(ctx, found, attempt);
   }
 
-  /** Looks the key up once more (a leader's entry was committed): nothing of this try is reported. */
-  #again(ctx: RequestContext, attempt: number): void {
-    ctx.cacheStatus = {};
-    this.#route(ctx, attempt + 1);
-  }
-
   #miss(ctx: RequestContext, found: LookupOutcome, attempt: number): void {
     const step = gate(this.edge, ctx, found, cameBack(this.edge, ctx));
     if (step.kind === 'refuse') return sendError(this.edge, ctx, step.error, false);
@@ -99,7 +93,8 @@ export class Pipeline {
     ctx.cacheStatus.fwd = forward.partial ? 'partial' : forward.fwd;
     const step = await collapse(edge, ctx, forward.collapsible, attempt, () => admitToOrigin(edge, ctx));
     if (step.kind === 'gone' || step.kind === 'refused') return;
-    if (step.kind === 'again') return this.#again(ctx, attempt);
+    // Once more (a leader's entry was committed): nothing of this try is reported.
+    if (step.kind === 'again') return this.#route(Object.assign(ctx, { cacheStatus: {} }), attempt + 1);
     if (step.kind === 'pass') return this.#pass(ctx, forward.fwd, step.detail);
     if (step.kind === 'fail') return this.#fail(ctx, forward.stored, step.error, false);
     if (step.kind === 'join')

@@ -5,6 +5,7 @@
 import type { EdgeError, ErrorCode } from '../errors.ts';
 import { refuseFurtherRequests } from '../http/connection-guard.ts';
 import { appendVia, endToEndResponseHeaders } from '../http/headers.ts';
+import { endStream } from '../http/stream.ts';
 import { appendCacheStatus, formatCacheStatus } from '../observability/cache-status.ts';
 import type { RequestContext } from './context.ts';
 import type { Edge } from './edge.ts';
@@ -25,9 +26,10 @@ export function sendError(
 ): void {
   ctx.error = error;
   const { res } = ctx;
+  const h2 = ctx.protocol === '2';
   if (close || CLOSING.has(error.code)) {
     close = true;
-    refuseFurtherRequests(ctx.req);
+    if (!h2) refuseFurtherRequests(ctx.req);
   }
   if (res.headersSent) {
     res.destroy(error);
@@ -45,11 +47,14 @@ export function sendError(
       `${edge.name}; error=${proxyStatus}${ctx.origin ? `; details=${JSON.stringify(ctx.origin)}` : ''}`;
   }
   if (ctx.lookup !== 'rejected') headers['cache-status'] = formatCacheStatus(edge.name, ctx.cacheStatus);
-  if (close) headers.connection = 'close';
+  // RFC 9113 §8.2.2: no connection-specific field on HTTP/2; there the stream ends instead.
+  if (close && !h2) headers.connection = 'close';
+  if (ctx.hsts !== undefined) headers['strict-transport-security'] = ctx.hsts;
   if (extra) Object.assign(headers, extra);
   res.writeHead(error.status, headers);
   res.end(ctx.method === 'HEAD' ? undefined : body);
   ctx.bytes += body.length;
+  if (close && h2) endStream(res);
 }
 
 /** Client-facing header list of an origin response, with Via and our Cache-Status entry. */
@@ -69,5 +74,6 @@ export function relayedHeaders(
       formatCacheStatus(edge.name, ctx.cacheStatus),
     ),
   );
+  if (ctx.hsts !== undefined) list.push('Strict-Transport-Security', ctx.hsts);
   return list;
 }

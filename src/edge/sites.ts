@@ -11,6 +11,10 @@ export interface Site {
   readonly grace: number;
   /** The site's security rules (the guard phase), when built. */
   readonly guard?: SiteGuard | undefined;
+  /** Strict-Transport-Security value for answers over TLS, or undefined. */
+  readonly hsts: string | undefined;
+  /** Plain requests are redirected to https on this port (undefined: served). */
+  readonly httpsPort: number | undefined;
 }
 
 export class SiteTable {
@@ -34,6 +38,16 @@ export class SiteTable {
         sortQuery: config.sortQuery,
         grace: Math.floor(config.grace / 1000),
         guard: guards?.(config),
+        hsts:
+          config.hsts > 0
+            ? `max-age=${Math.floor(config.hsts / 1000)}${config.hstsIncludeSubDomains ? '; includeSubDomains' : ''}`
+            : undefined,
+        httpsPort:
+          config.httpsRedirect === false
+            ? undefined
+            : config.httpsRedirect === true
+              ? 443
+              : config.httpsRedirect,
       };
       this.all.push(site);
       for (const pattern of config.hosts) {

@@ -91,6 +91,26 @@ export function guardConnections(handler: Handler, limits: ConnectionLimits): Ha
 }
 
 /**
+ * An HTTP/2 connection: no pipelining to guard (each stream has its own flow control), but its
+ * responses keep the send timeout (`whenDrained`): a stream whose client takes nothing within
+ * it is cut short.
+ */
+export function limitSends(socket: Socket, limits: ConnectionLimits, handler: Handler): void {
+  const guarded = socket as GuardedSocket;
+  guarded[kState] ??= {
+    inFlight: 0,
+    queue: [],
+    refused: false,
+    paused: false,
+    waitingDrain: false,
+    watch: undefined,
+    pending: 0,
+    limits,
+    handler,
+  };
+}
+
+/**
  * After a refusal that closes the connection: requests already parsed behind this one are
  * dropped, and the socket is not read any more.
  */

@@ -97,7 +97,8 @@ export function endToEndRequestHeaders(
   const listed = connectionTokens(headers.connection);
   const out: Record<string, string | string[]> = {};
   for (const name in headers) {
-    if (isHopByHop(name, listed) || drop.has(name)) continue;
+    // HTTP/2 pseudo-header fields (:method, :path, :authority, :scheme) are not fields.
+    if (name.charCodeAt(0) === 58 || isHopByHop(name, listed) || drop.has(name)) continue;
     const value = headers[name];
     if (value !== undefined) out[name] = value;
   }

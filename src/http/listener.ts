@@ -38,6 +38,7 @@ export interface Listener {
   /** Open and refused connections (counted when caps are set). */
   readonly connections: ConnectionCounter;
   readonly address: AddressInfo;
+  closeAllConnections(): void;
   close(): Promise<void>;
 }
 
@@ -75,12 +76,13 @@ export async function startListener(options: ListenerOptions, handler: RequestHa
     server,
     connections,
     address: server.address() as AddressInfo,
+    closeAllConnections: () => server.closeAllConnections(),
     close: () => closeGracefully(server),
   };
 }
 
 /** CONNECT never reaches the handler (node:http hands over the socket): the node is no tunnel. */
-function refuseConnect(_req: IncomingMessage, socket: Socket): void {
+export function refuseConnect(_req: IncomingMessage, socket: Socket): void {
   const body = '405 method CONNECT not allowed\n';
   socket.end(
     'HTTP/1.1 405 Method Not Allowed\r\n' +

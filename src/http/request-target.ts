@@ -10,6 +10,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { ErrorCode } from '../errors.ts';
+import { isHttp2 } from './stream.ts';
 
 /** reg-name / IPv4 / [IPv6] with an optional port (RFC 3986 §3.2.2). */
 const HOST = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9\-_.]*[A-Za-z0-9])?\.?)(?::(\d{1,5}))?$/;
@@ -33,7 +34,8 @@ function refuse(reason: string, code: ErrorCode = 'EDGE_ERR_CLIENT_BAD_REQUEST')
 }
 
 export function checkRequestTarget(req: IncomingMessage, scheme: 'http' | 'https' = 'http'): TargetCheck {
-  // RFC 9112 §2.3: only HTTP/1.x is spoken on this listener (HTTP/2 has its own preface).
+  if (isHttp2(req)) return checkHttp2Target(req, scheme);
+  // RFC 9112 §2.3: only HTTP/1.x is spoken over HTTP/1 framing (HTTP/2 has its own preface).
   if (req.httpVersionMajor !== 1) return refuse('unsupported HTTP version', 'EDGE_ERR_CLIENT_VERSION');
   if (REFUSED_METHODS.has(req.method ?? '')) {
     return refuse(`method ${req.method} not allowed`, 'EDGE_ERR_CLIENT_METHOD_NOT_ALLOWED');
@@ -82,6 +84,38 @@ export function checkRequestTarget(req: IncomingMessage, scheme: 'http' | 'https
     return { ok: true, host: authority, path: canonicalTarget(url.pathname + url.search) };
   }
   return refuse('invalid request target');
+}
+
+/**
+ * An HTTP/2 request (RFC 9113 §8.3.1): the authority is `:authority` (a Host field, when both
+ * are sent, must name the same one), the target is `:path` in origin form. node:http2 has
+ * already refused connection-specific fields and malformed pseudo-header fields.
+ */
+function checkHttp2Target(req: IncomingMessage, scheme: 'http' | 'https'): TargetCheck {
+  if (REFUSED_METHODS.has(req.method ?? '')) {
+    return refuse(`method ${req.method} not allowed`, 'EDGE_ERR_CLIENT_METHOD_NOT_ALLOWED');
+  }
+  const headers = req.headers;
+  const pseudo = headers[':authority'];
+  const host = headers.host;
+  const raw = typeof pseudo === 'string' ? pseudo : host;
+  if (raw === undefined) return refuse('missing :authority');
+  if (Array.isArray(raw)) return refuse('more than one Host header');
+  const authority = canonicalAuthority(raw, scheme);
+  if (authority === undefined) return refuse('invalid :authority');
+  if (
+    typeof pseudo === 'string' &&
+    host !== undefined &&
+    canonicalAuthority(String(host), scheme) !== authority
+  )
+    return refuse('Host disagrees with :authority');
+  const target = req.url ?? '';
+  if (target === '*') {
+    if (req.method !== 'OPTIONS') return refuse('asterisk-form target outside OPTIONS');
+    return { ok: true, host: authority, path: '*' };
+  }
+  if (!target.startsWith('/')) return refuse('invalid :path');
+  return { ok: true, host: authority, path: canonicalTarget(target) };
 }
 
 /**

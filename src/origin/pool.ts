@@ -15,6 +15,7 @@ import { describePool, type PoolPolicy, type PoolView } from './pool-view.ts';
 import { RetryBudget } from './retry-budget.ts';
 import { type OriginIter, OriginSelector } from './selection.ts';
 import { OriginState } from './state.ts';
+import { originTls } from './tls.ts';
 
 export interface OriginRequest {
   method: string;
@@ -61,7 +62,8 @@ export class Origin {
     this.state.draining = false;
     this.#pool = new Pool(config.url, {
       connections: config.connections,
-      connect: { timeout: config.connectTimeout ?? 5000 },
+      connect: { timeout: config.connectTimeout ?? 5000, ...originTls(config) },
+      allowH2: false,
       headersTimeout: config.responseTimeout,
       bodyTimeout: config.bodyTimeout,
       keepAliveTimeout: 4000,

@@ -14,7 +14,7 @@ import type { FillPurge } from '../cache/collapse.ts';
 import type { CacheStore } from '../cache/store.ts';
 import { describePurge, type Forwarded, type PurgeCommand } from './command.ts';
 import { type LoggedPurge, PurgeLog } from './purge-log.ts';
-import { keyOfPrefix, type SortQuery, storageKeyOfUrl } from './targets.ts';
+import { bothSchemes, keyOfPrefix, type SortQuery, storageKeyOfUrl } from './targets.ts';
 import { PurgeWalk } from './walk.ts';
 
 export interface PurgeResult {
@@ -182,12 +182,12 @@ export class PurgeService {
     const { sortQuery } = this.#options;
     if (command.all) return { all: true, keys: [], prefixes: [''], tags: [] };
     const keys = new Set<string>();
-    for (const url of command.urls) {
+    for (const url of command.urls.flatMap(bothSchemes)) {
       const key = storageKeyOfUrl(url, sortQuery);
       if (key !== undefined) keys.add(key);
     }
     const prefixes = new Set<string>();
-    for (const prefix of command.prefixes) {
+    for (const prefix of command.prefixes.flatMap(bothSchemes)) {
       const key = keyOfPrefix(prefix);
       if (key !== undefined) prefixes.add(key);
     }

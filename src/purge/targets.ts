@@ -3,6 +3,10 @@
  * the client sees it (scheme, Host, path, query); it maps to the same primary key the
  * hash phase computes for that request: authority lower-cased, default port dropped,
  * path and query kept byte for byte (sorted when the site sorts its query).
+ *
+ * The scheme of a key is the listener's (http or https, docs/tls.md): a site served on both
+ * has two entries per URL. A purge by URL or prefix covers both, whichever scheme the operator
+ * typed, so that `https://…` purges what plain HTTP clients get too (`bothSchemes`).
  */
 import { normalizeAuthority, primaryKey, storageKey } from '../cache/key.ts';
 import { canonicalAuthority, canonicalTarget } from '../http/request-target.ts';
@@ -52,4 +56,12 @@ export function keyOfPrefix(prefix: string): string | undefined {
   const parts = split(prefix);
   if (!parts) return undefined;
   return `${parts.scheme}://${parts.authority}${parts.rest}`;
+}
+
+/** The URL (or prefix) as typed and with the other scheme, the rest unchanged. */
+export function bothSchemes(url: string): string[] {
+  const match = /^(https?):\/\//i.exec(url);
+  if (!match) return [url];
+  const other = match[1]!.toLowerCase() === 'https' ? 'http' : 'https';
+  return [url, `${other}://${url.slice(match[0].length)}`];
 }

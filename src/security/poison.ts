@@ -94,6 +94,8 @@ export function unkeyedValues(
 ): string[] {
   let values: string[] | undefined;
   for (const name in headers) {
+    // HTTP/2 pseudo-header fields (:authority, :path, :method, :scheme) are the key itself.
+    if (name.charCodeAt(0) === 58 /* : */) continue;
     if (ORDINARY.has(name) || REWRITES.has(name) || name.startsWith('sec-') || vary.includes(name)) continue;
     if (ignore.has(name)) continue;
     if (CLAIMS.has(name) && !trusted) continue; // dropped or overwritten before the origin sees it

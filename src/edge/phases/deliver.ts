@@ -26,6 +26,7 @@ export function deliverStored(edge: Edge, ctx: RequestContext, record: EntryReco
   if (ctx.cacheStatus.hit) ctx.cacheStatus.ttl = Math.trunc(remainingFreshness(record, ctx.now));
   const headers = record.headers.slice();
   headers.push('Age', String(age), 'Cache-Status', formatCacheStatus(edge.name, ctx.cacheStatus));
+  if (ctx.hsts !== undefined) headers.push('Strict-Transport-Security', ctx.hsts);
   edge.store.touch(ctx.id || ctx.storage);
   const fields = ctx.req.headers;
   if (
@@ -90,6 +91,7 @@ function deliverPartial(edge: Edge, ctx: RequestContext, record: EntryRecord): b
     'Content-Length',
     String(length),
   );
+  if (ctx.hsts !== undefined) headers.push('Strict-Transport-Security', ctx.hsts);
   edge.store.touch(ctx.id || ctx.storage);
   res.writeHead(206, headers);
   const offset = range.start - piece.start;

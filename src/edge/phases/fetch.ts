@@ -92,7 +92,7 @@ export function originRequestHeaders(
       headers: req.headers,
     }),
   );
-  headers.via = appendVia(req.headers.via, `1.${req.httpVersionMinor}`, edge.name);
+  headers.via = appendVia(req.headers.via, ctx.protocol, edge.name);
   headers['cdn-loop'] = appendCdnLoop(req.headers['cdn-loop'], edge.name, edge.loopId);
   headers['surrogate-capability'] = surrogateCapability(req.headers['surrogate-capability'], edge.name);
   // Host is set by the pool for each origin it tries (origins[].hostHeader, else ctx.host).

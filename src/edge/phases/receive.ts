@@ -7,6 +7,7 @@
 
 import { EdgeError } from '../../errors.ts';
 import { ALLOWED_METHODS, checkRequestTarget } from '../../http/request-target.ts';
+import { formatCacheStatus } from '../../observability/cache-status.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
 import { sendError } from '../respond.ts';
@@ -34,7 +35,36 @@ export function receive(edge: Edge, ctx: RequestContext): boolean {
     );
     return false;
   }
+  if (ctx.scheme === 'https') ctx.hsts = ctx.site.hsts;
+  else if (ctx.site.httpsPort !== undefined) {
+    redirectToHttps(edge, ctx, ctx.site.httpsPort);
+    return false;
+  }
   // RFC 9110 §10.1.1: the listener held back 100 Continue until the request was accepted.
   if (ctx.expectsContinue) ctx.res.writeContinue();
   return true;
+}
+
+/**
+ * RFC 9110 §15.4.9: 308 keeps the method and body. The host without its port, then the https
+ * port when it is not 443; the target as received (canonical form).
+ */
+function redirectToHttps(edge: Edge, ctx: RequestContext, port: number): void {
+  ctx.lookup = 'bypass';
+  ctx.cacheStatus.fwd = 'bypass';
+  ctx.cacheStatus.detail = 'https-redirect';
+  const name = ctx.host.startsWith('[')
+    ? ctx.host.slice(0, ctx.host.indexOf(']') + 1)
+    : ctx.host.split(':')[0]!;
+  const location = `https://${name}${port === 443 ? '' : `:${port}`}${ctx.path === '*' ? '/' : ctx.path}`;
+  const body = `308 see ${location}\n`;
+  ctx.res.writeHead(308, {
+    location,
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': String(Buffer.byteLength(body)),
+    'cache-control': 'no-store',
+    'cache-status': formatCacheStatus(edge.name, ctx.cacheStatus),
+  });
+  ctx.res.end(ctx.method === 'HEAD' ? undefined : body);
+  ctx.bytes += body.length;
 }

@@ -1,0 +1,306 @@
+/**
+ * TLS client listeners: HTTPS with HTTP/2 and HTTP/1.1 on one port (ALPN `h2`, `http/1.1`),
+ * or HTTP/1.1 only. Both kinds of request reach the one handler: HTTP/1.1 requests through
+ * the same per-connection guard as the plain listener, HTTP/2 streams as node:http2's
+ * compatibility request and response (they carry what the pipeline reads: method, url,
+ * headers, rawHeaders, httpVersionMajor, socket address, writeHead with a raw header list,
+ * a synchronous end). HTTP/2 has its own flow control per stream, so it needs no pipelining
+ * guard; it has explicit limits instead (see `Http2Limits`) and the rapid-reset defence.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  constants,
+  createSecureServer,
+  type Http2SecureServer,
+  Http2ServerResponse,
+  type Http2Session,
+  type ServerHttp2Stream,
+} from 'node:http2';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { type ConnectionLimits, guardConnections, limitSends } from './connection-guard.ts';
+import type { RequestHandler } from './listener.ts';
+import { refuseConnect } from './listener.ts';
+import { isHttp2 } from './stream.ts';
+import {
+  type CertificatePair,
+  CertificateStore,
+  type ReloadReport,
+  type SniPair,
+  watchFiles,
+} from './tls.ts';
+
+export interface Http2Limits {
+  maxConcurrentStreams: number;
+  maxHeaderListSize: number;
+  initialWindowSize: number;
+  /** MiB, as node:http2 counts it. */
+  maxSessionMemory: number;
+  /** Streams a client may cancel per `resetWindow` ms before its connection is closed. */
+  resetLimit: number;
+  resetWindow: number;
+}
+
+export interface SecureListenerOptions {
+  host: string;
+  port: number;
+  maxHeaderSize: number;
+  requestTimeout: number;
+  keepAliveTimeout: number;
+  connections: ConnectionLimits;
+  certificate: CertificatePair;
+  sni: readonly SniPair[];
+  /** Offer HTTP/2 (ALPN h2) beside HTTP/1.1. */
+  http2: boolean;
+  limits: Http2Limits;
+  /** Watch the certificate files and reload on change (default true). */
+  watch?: boolean;
+  /** Told the outcome of every reload (logging). */
+  onReload?: (report: ReloadReport, why: string) => void;
+  /** Told when a connection is closed for cancelling too many streams. */
+  onRapidReset?: (address: string | undefined) => void;
+}
+
+export interface SecureListener {
+  readonly server: Http2SecureServer | HttpsServer;
+  readonly address: AddressInfo;
+  readonly certificates: CertificateStore;
+  /** Reads the certificates again (file change, SIGHUP); connections stay open. */
+  reloadCertificates(why: string): ReloadReport;
+  /** Session ticket keys (48 bytes) for every context (shared by the workers of a node). */
+  setTicketKeys(keys: Buffer): void;
+  /** Open HTTP/2 sessions (tests, metrics). */
+  readonly sessions: ReadonlySet<Http2Session>;
+  closeAllConnections(): void;
+  close(): Promise<void>;
+}
+
+/**
+ * The compatibility response with the two state fields the pipeline reads from a node:http
+ * response (`destroyed`, `closed`), taken from the stream.
+ */
+class StrataHttp2Response extends Http2ServerResponse {
+  /**
+   * The pipeline hands writeHead a flat [name, value, …] list. node:http2's compatibility
+   * response takes a list through its slow path (removeHeader, then appendHeader, per field;
+   * measured as the largest share of an HTTP/2 hit's own CPU); an object takes the fast one.
+   */
+  // biome-ignore lint/suspicious/noExplicitAny: the overloads of the base class are loose
+  override writeHead(status: number, ...rest: any[]): this {
+    const headers = rest[rest.length - 1];
+    if (!Array.isArray(headers) || (headers.length > 0 && Array.isArray(headers[0])))
+      return super.writeHead(status, ...(rest as [])) as this;
+    const fields = Object.create(null) as Record<string, string | string[]>; // a field named __proto__ stays a field
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = String(headers[i]).toLowerCase();
+      const value = String(headers[i + 1]);
+      const prior = fields[name];
+      if (prior === undefined) fields[name] = value;
+      else if (Array.isArray(prior)) prior.push(value);
+      else fields[name] = [prior, value];
+    }
+    return super.writeHead(status, fields) as this;
+  }
+}
+// Measured on Node 24: both read undefined on the compatibility response (typed, not implemented).
+Object.defineProperties(StrataHttp2Response.prototype, {
+  destroyed: {
+    get(this: Http2ServerResponse) {
+      return this.stream.destroyed;
+    },
+  },
+  closed: {
+    get(this: Http2ServerResponse) {
+      return this.stream.closed;
+    },
+  },
+});
+
+export async function startSecureListener(
+  options: SecureListenerOptions,
+  handler: RequestHandler,
+): Promise<SecureListener> {
+  const certificates = new CertificateStore(options.certificate, options.sni);
+  const guarded = guardConnections(handler, options.connections);
+  const sessions = new Set<Http2Session>();
+  const sockets = new Set<Socket>();
+  const tlsOptions = {
+    ...certificates.defaultOptions,
+    SNICallback: certificates.sniCallback,
+  };
+  let server: Http2SecureServer | HttpsServer;
+  if (options.http2) {
+    const limits = options.limits;
+    const h2 = createSecureServer({
+      ...tlsOptions,
+      allowHTTP1: true,
+      ALPNProtocols: ['h2', 'http/1.1'],
+      settings: {
+        maxConcurrentStreams: limits.maxConcurrentStreams,
+        maxHeaderListSize: limits.maxHeaderListSize,
+        initialWindowSize: limits.initialWindowSize,
+        enablePush: false,
+      },
+      maxSessionMemory: limits.maxSessionMemory,
+      maxHeaderListPairs: 256,
+      // A stream that sends nothing for this long is reset; the session idles out like h1.
+      Http2ServerResponse: StrataHttp2Response,
+    });
+    // HTTP/1.1 over the same port: the limits of the plain listener.
+    const h1 = h2 as unknown as Record<string, unknown>;
+    h1.maxHeaderSize = options.maxHeaderSize;
+    h1.requestTimeout = options.requestTimeout;
+    h1.headersTimeout = Math.min(options.requestTimeout, 20_000);
+    h1.keepAliveTimeout = options.keepAliveTimeout;
+    h1.requireHostHeader = false;
+    h1.joinDuplicateHeaders = false;
+    const sendTimeout = options.connections.sendTimeout;
+    const idleTimeout = options.keepAliveTimeout + options.requestTimeout;
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+      if (!isHttp2(req)) return guarded(req, res);
+      handler(req, res);
+      // Answered at once with a large body (a hot entry): it waits in the stream, watched for progress.
+      if (res.writableEnded && sendTimeout > 0) {
+        const stream = (res as unknown as { stream: ServerHttp2Stream }).stream;
+        if (stream.writableLength > options.connections.sendBuffer) watchStream(stream, sendTimeout);
+      }
+    };
+    h2.on('request', onRequest as never);
+    h2.on('checkContinue', onRequest as never);
+    h2.on('connect', ((req: IncomingMessage, second: Socket | ServerResponse) => {
+      if (isHttp2(req)) handler(req, second as ServerResponse);
+      else refuseConnect(req, second as Socket);
+    }) as never);
+    h2.on('session', (session: Http2Session) => {
+      sessions.add(session);
+      session.once('close', () => sessions.delete(session));
+      guardResets(session, limits, options.onRapidReset);
+      // An idle connection is closed (GOAWAY) like an idle HTTP/1.1 keep-alive one. Per session,
+      // not per stream: a server-wide timeout would arm a timer for every stream (a hit's cost).
+      session.setTimeout(idleTimeout, () => session.close());
+      if (session.socket) limitSends(session.socket, options.connections, handler);
+    });
+    server = h2;
+  } else {
+    const https = createHttpsServer(
+      {
+        ...tlsOptions,
+        ALPNProtocols: ['http/1.1'],
+        maxHeaderSize: options.maxHeaderSize,
+        requestTimeout: options.requestTimeout,
+        headersTimeout: Math.min(options.requestTimeout, 20_000),
+        keepAliveTimeout: options.keepAliveTimeout,
+        requireHostHeader: false,
+        joinDuplicateHeaders: false,
+      },
+      guarded,
+    );
+    https.on('checkContinue', guarded);
+    https.on('connect', refuseConnect);
+    server = https;
+  }
+  server.on('secureConnection', (socket: TLSSocket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  // A client that fails the handshake (or speaks no TLS) is dropped quietly.
+  server.on('tlsClientError', () => {});
+  certificates.onDefault = (next) => server.setSecureContext(next);
+  const reloadCertificates = (why: string): ReloadReport => {
+    const report = certificates.reload();
+    // setSecureContext gives the server a context of its own: the ticket keys go on it again.
+    const keys = certificates.ticketKeys;
+    if (keys) server.setTicketKeys(keys);
+    options.onReload?.(report, why);
+    return report;
+  };
+  const unwatch =
+    options.watch === false
+      ? () => {}
+      : watchFiles(certificates.files(), () => reloadCertificates('file changed'));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return {
+    server,
+    address: server.address() as AddressInfo,
+    certificates,
+    sessions,
+    reloadCertificates,
+    setTicketKeys(keys) {
+      server.setTicketKeys(keys);
+      certificates.setTicketKeys(keys);
+    },
+    closeAllConnections() {
+      for (const session of sessions) session.destroy();
+      for (const socket of sockets) socket.destroy();
+    },
+    close() {
+      unwatch();
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => {
+          for (const session of sessions) session.destroy();
+          for (const socket of sockets) socket.destroy();
+        }, 10_000);
+        timer.unref();
+        server.close(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+        // HTTP/2: GOAWAY, streams in flight finish; HTTP/1.1: idle keep-alive connections close.
+        for (const session of sessions) session.close();
+        (server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+      });
+    },
+  };
+}
+
+/**
+ * The rapid-reset defence (CVE-2023-44487): a client that opens streams and cancels them
+ * at once makes the node start work it never finishes. Streams the client cancels are
+ * counted per connection over a window; past the limit the connection is closed with
+ * GOAWAY ENHANCE_YOUR_CALM.
+ */
+function guardResets(
+  session: Http2Session,
+  limits: Http2Limits,
+  onRapidReset: ((address: string | undefined) => void) | undefined,
+): void {
+  let count = 0;
+  let windowStart = performance.now();
+  const onStreamClose = function (this: ServerHttp2Stream) {
+    if (this.rstCode !== constants.NGHTTP2_CANCEL) return;
+    const now = performance.now();
+    if (now - windowStart > limits.resetWindow) {
+      windowStart = now;
+      count = 0;
+    }
+    if (++count > limits.resetLimit && !session.destroyed) {
+      onRapidReset?.(session.socket?.remoteAddress);
+      session.destroy(new Error('too many cancelled streams'), constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    }
+  };
+  session.on('stream', (stream: ServerHttp2Stream) => {
+    stream.once('close', onStreamClose);
+  });
+}
+
+/** Resets a stream whose queued response makes no progress within `timeout` (the client takes nothing). */
+function watchStream(stream: ServerHttp2Stream, timeout: number): void {
+  let pending = stream.writableLength;
+  const timer = setInterval(() => {
+    const now = stream.writableLength;
+    if (stream.destroyed || now === 0) clearInterval(timer);
+    else if (now >= pending) {
+      clearInterval(timer);
+      stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+    } else pending = now;
+  }, timeout);
+  timer.unref();
+  stream.once('close', () => clearInterval(timer));
+}
