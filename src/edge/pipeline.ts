@@ -650,8 +650,7 @@ export class Pipeline {
 
 /** Inside a write transaction: a complete entry is stored at `id` (full responses win over partial ones). */
 function holdsFullEntry(edge: Edge, id: string): boolean {
-  const current = edge.store.entries.get(id);
-  return current?.kind === 'entry' && current.range === undefined;
+  return edge.store.holdsFullEntryInTxn(id);
 }
 
 /** The header set a stored copy has (for followers), with the length when known. */

@@ -124,7 +124,7 @@ describe('purge through the admin API', () => {
     for (const path of ['/t/1', '/t/2', '/t/3']) await edge.get(path);
     const result = await edge.purge({ tags: ['red'] });
     assert.equal(result.purged, 2);
-    assert.equal([...edge.node.store.tags.getValues('red')].length, 0);
+    assert.equal([...edge.node.store.tagged('red')].length, 0);
     assert.match(String((await edge.get('/t/3')).headers['cache-status']), /^strata; hit/);
     assert.match(String((await edge.get('/t/1')).headers['cache-status']), /fwd=miss/);
     assert.equal(origin.count('/t/1'), 2);

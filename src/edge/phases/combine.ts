@@ -131,8 +131,7 @@ export async function combinePartial(
     const result = await writer.commit(plan.id, record, last, () => {
       if (edge.store.purgeGeneration(ctx.storage) !== generation) return false;
       // Only onto the piece it was combined with: anything stored since wins.
-      const current = edge.store.entries.get(plan.id);
-      return current?.kind === 'entry' && current.bodyId === partial.record.bodyId;
+      return edge.store.holdsBodyInTxn(plan.id, partial.record.bodyId);
     });
     ctx.insert =
       result === 'stored' ? 'stored' : result === 'superseded' ? 'aborted-purged' : 'aborted-store-failed';
