@@ -10,6 +10,7 @@ export interface RawDatabases {
   tags: Database<string, string>;
   access: Database<[number, number], string>;
   meta: Database<unknown, string>;
+  chunks: Database<Buffer, [string, number]>;
 }
 
 /** Runs `work` in one write transaction on the directory (no CacheStore may have it open). */
@@ -20,6 +21,7 @@ export async function withRawStore(dir: string, work: (db: RawDatabases) => void
     tags: env.openDB<string, string>({ name: 'tags', dupSort: true, encoding: 'ordered-binary' }),
     access: env.openDB<[number, number], string>({ name: 'access' }),
     meta: env.openDB<unknown, string>({ name: 'meta' }),
+    chunks: env.openDB<Buffer, [string, number]>({ name: 'chunks', encoding: 'binary' }),
   };
   try {
     await env.transaction(() => work(db));
