@@ -87,7 +87,7 @@ describe('the module structure of src/', () => {
       /\.(entries|chunks|variants|meta|tags|purges|access|env)\.(get|put|remove|getRange|getKeys|getValues|getBinary|transaction|openDB|resetReadTxn|flushed)\b|\bopenDB\b|from 'lmdb'/;
     const offenders: string[] = [];
     for (const file of files) {
-      if (file.startsWith(join(SRC, 'cache') + '/')) continue;
+      if (file.startsWith(`${join(SRC, 'cache')}/`)) continue;
       readFileSync(file, 'utf8')
         .split('\n')
         .forEach((line, i) => {
