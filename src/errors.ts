@@ -209,7 +209,7 @@ export const ERROR_CODES = {
     status: 500,
     retryable: false,
     description:
-      'The cache directory was written by a newer version (unknown store schema); the node refuses to start. Older schemas are migrated.',
+      'The cache directory was written by a newer version (unknown store schema or entry record version); the node refuses to start. Older schemas are migrated.',
   },
   EDGE_ERR_STORE_CHECKSUM: {
     source: 'internal',

@@ -3,7 +3,6 @@
  * its freshness, tags and size), listings by prefix or tag, and a summary. Served by the
  * admin API and, on a stopped node's cache directory, by the CLI.
  */
-import { variantRange } from '../cache/key.ts';
 import { currentAge, remainingFreshness } from '../cache/policy/reuse.ts';
 import { type EntryRecord, storedHeader } from '../cache/record.ts';
 import type { CacheStore } from '../cache/store.ts';
@@ -79,13 +78,11 @@ export function variantView(id: string, record: EntryRecord, now: number): Varia
 export function inspectUrl(store: CacheStore, url: string, sortQuery: SortQuery, now: number): InspectView {
   const key = storageKeyOfUrl(url, sortQuery);
   if (key === undefined) return { url, key, variants: [] };
-  const current = store.entries.get(key);
+  const current = store.current(key);
   const variants: VariantView[] = [];
   if (current?.kind === 'entry') variants.push(variantView(key, current, now));
   if (current?.kind === 'vary') {
-    for (const { key: id, value } of store.entries.getRange(variantRange(key))) {
-      if (value.kind === 'entry') variants.push(variantView(id, value, now));
-    }
+    for (const { id, record } of store.variants(key)) variants.push(variantView(id, record, now));
   }
   return { url, key, variants };
 }
@@ -103,19 +100,16 @@ export function listEntries(store: CacheStore, options: ListOptions, now: number
   const entries: VariantView[] = [];
   const after = options.after;
   if (options.tag !== undefined) {
-    const range =
-      after === undefined ? { limit: limit + 1 } : { start: after, exclusiveStart: true, limit: limit + 1 };
-    for (const id of store.tags.getValues(options.tag, range)) {
-      const value = store.entries.get(id);
+    for (const id of store.tagged(options.tag, { after, limit: limit + 1 })) {
+      const value = store.current(id);
       if (value?.kind === 'entry') entries.push(variantView(id, value, now));
     }
   } else {
     const prefix =
       options.prefix === undefined || options.prefix === '' ? '' : (keyOfPrefix(options.prefix) ?? '');
-    const range = after === undefined ? { start: prefix } : { start: after, exclusiveStart: true as const };
-    for (const { key, value } of store.entries.getRange(range)) {
-      if (!key.startsWith(prefix) || entries.length > limit) break;
-      if (value.kind === 'entry') entries.push(variantView(key, value, now));
+    for (const { id, value } of store.records(after === undefined ? { start: prefix } : { after })) {
+      if (!id.startsWith(prefix) || entries.length > limit) break;
+      if (value.kind === 'entry') entries.push(variantView(id, value, now));
     }
   }
   const more = entries.length > limit;

@@ -6,13 +6,22 @@
  */
 import { chunkSum } from './integrity.ts';
 import type { EntryRecord } from './record.ts';
-import type { CacheStore } from './store.ts';
+
+/** What a writer needs of the store (CacheStore); declared here so neither module imports the other's. */
+export interface BodyStore {
+  putChunk(bodyId: string, index: number, chunk: Buffer): Promise<boolean>;
+  write<T>(work: () => T): Promise<T>;
+  commitEntryInTxn(storage: string, id: string, record: EntryRecord): void;
+  removeBodyLater(bodyId: string, chunks: number): void;
+  writeSucceeded(): void;
+  writeFailed(error: unknown): void;
+}
 
 export type CommitResult = 'stored' | 'failed' | 'superseded';
 
 export class BodyWriter {
   readonly bodyId: string;
-  readonly #store: CacheStore;
+  readonly #store: BodyStore;
   readonly #storage: string;
   #chunks = 0;
   #size = 0;
@@ -23,7 +32,7 @@ export class BodyWriter {
   #complete = false;
   readonly #inFlight = new Set<Promise<unknown>>();
 
-  constructor(store: CacheStore, storage: string, bodyId: string) {
+  constructor(store: BodyStore, storage: string, bodyId: string) {
     this.#store = store;
     this.#storage = storage;
     this.bodyId = bodyId;
@@ -47,7 +56,7 @@ export class BodyWriter {
     const index = this.#chunks++;
     this.#size += chunk.length;
     this.#sums.push(chunkSum(chunk));
-    const put = this.#store.chunks.put([this.bodyId, index], chunk).then(
+    const put = this.#store.putChunk(this.bodyId, index, chunk).then(
       () => this.#store.writeSucceeded(),
       (error: unknown) => this.#fail(error),
     );
@@ -84,7 +93,7 @@ export class BodyWriter {
     try {
       const stored = await this.#store.write(() => {
         // Written even when the record is not: readers in other workers still need it.
-        if (lastIndex >= 0) this.#store.chunks.put([this.bodyId, lastIndex], lastChunk!);
+        if (lastIndex >= 0) void this.#store.putChunk(this.bodyId, lastIndex, lastChunk!);
         if (!stillWanted()) return false;
         this.#store.commitEntryInTxn(this.#storage, id, full);
         return true;

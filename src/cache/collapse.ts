@@ -29,6 +29,11 @@ export type LeaderOutcome =
       tags?: readonly string[];
       /** Settles when the fill is committed or abandoned: then the store has the last word. */
       done: Promise<void>;
+      /**
+       * The body is scanned for reflected request values before it may be stored (cache
+       * poisoning): followers never read it as it streams, only what the commit stored.
+       */
+      scanned?: boolean;
     }
   /** Not shareable: followers fetch on their own. */
   | { kind: 'uncacheable' }

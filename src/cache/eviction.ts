@@ -62,11 +62,7 @@ export class Evictor {
 
   /** Removes least-recently-used variants until the accounted bytes are at most `target`. */
   async evictTo(target: number): Promise<void> {
-    const candidates: Array<{ id: string; time: number; cost: number }> = [];
-    for (const { key, value } of this.#store.access.getRange({})) {
-      candidates.push({ id: key, time: value[0], cost: value[1] });
-    }
-    candidates.sort((a, b) => a.time - b.time);
+    const candidates = this.#store.evictionOrder();
     let bytes = this.#store.usage().bytes;
     let evicted = 0;
     let freed = 0;
@@ -97,10 +93,10 @@ export class Evictor {
   async sweepOrphans(before: number): Promise<number> {
     const referenced = new Set<string>();
     const damaged: string[] = [];
-    for (const key of this.#store.entries.getKeys({})) {
+    for (const key of this.#store.keys()) {
       // One by one: a record that does not decode (a damaged store) is removed, not fatal.
       try {
-        const value = this.#store.entries.get(key);
+        const value = this.#store.current(key);
         if (value?.kind === 'entry') referenced.add(value.bodyId);
       } catch {
         damaged.push(key);
@@ -113,7 +109,7 @@ export class Evictor {
       });
     }
     const orphans: Array<[string, number]> = [];
-    for (const key of this.#store.chunks.getKeys({})) {
+    for (const key of this.#store.chunkKeys()) {
       const [bodyId] = key;
       if (referenced.has(bodyId)) continue;
       const created = Number.parseInt(bodyId.split('.')[0] ?? '', 36);
@@ -121,9 +117,7 @@ export class Evictor {
     }
     for (let i = 0; i < orphans.length; i += BATCH) {
       const batch = orphans.slice(i, i + BATCH);
-      await this.#store.write(() => {
-        for (const key of batch) this.#store.chunks.remove(key);
-      });
+      await this.#store.write(() => this.#store.removeChunksInTxn(batch));
     }
     if (orphans.length > 0) this.#options.log.info({ chunks: orphans.length }, 'swept orphaned body chunks');
     return orphans.length;

@@ -3,7 +3,19 @@
  * (backpressure: pieces of at most 64 KiB, the next only after 'drain'), from memory or LMDB
  * as the fill says, and cuts the response short when the body cannot be completed.
  */
-import type { Fill } from './fill.ts';
+
+/** What a reader needs of a fill (Fill, fill.ts); declared here so neither module imports the other's. */
+export interface ReadableFill {
+  readonly state: 'streaming' | 'done' | 'failed';
+  readonly error: Error | undefined;
+  readonly sealedCount: number;
+  chunk(index: number): Buffer | undefined;
+  partialFrom(offset: number): Buffer[];
+  addReader(reader: FillReader): void;
+  removeReader(reader: FillReader): void;
+  onProgress(listener: () => void): void;
+  advanced(): void;
+}
 
 /** Largest piece written at once: what may wait in the node for one client (SEND_BUFFER in http/). */
 const PIECE = 64 * 1024;
@@ -15,7 +27,7 @@ export type WaitDrain = (resume: () => void) => void;
 export class FillReader {
   chunk = 0;
   offset = 0;
-  readonly #fill: Fill;
+  readonly #fill: ReadableFill;
   readonly #out: NodeJS.WritableStream & {
     destroy(error?: Error): void;
     writableEnded: boolean;
@@ -29,7 +41,7 @@ export class FillReader {
   bytes = 0;
 
   constructor(
-    fill: Fill,
+    fill: ReadableFill,
     out: NodeJS.WritableStream & { destroy(error?: Error): void; writableEnded: boolean; destroyed: boolean },
     onDone: (ok: boolean) => void,
     waitDrain?: WaitDrain,

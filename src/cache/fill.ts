@@ -226,7 +226,7 @@ export class Fill {
     if (held !== undefined) return held;
     let chunk = this.#store.chunk(bodyId, index);
     if (chunk === undefined) {
-      this.#store.chunks.resetReadTxn();
+      this.#store.resetReadTxn();
       chunk = this.#store.chunk(bodyId, index);
     }
     if (chunk !== undefined && this.#readers.size > 1 && this.#memory.size < MAX_BUFFERED)

@@ -8,8 +8,9 @@
  * the values of `tags`. An array and a `\0`-string encode to the same bytes, so the old keys
  * are removed by what the range read returned.
  */
+import type { Database } from 'lmdb';
 import { VARIANT_SEPARATOR } from './key.ts';
-import type { CacheStore } from './store.ts';
+import type { StoredValue } from './record.ts';
 
 type OldKey = string | unknown[];
 
@@ -18,8 +19,15 @@ function newKey(key: OldKey): string | undefined {
   return key.includes('\u0000') ? key.replaceAll('\u0000', VARIANT_SEPARATOR) : undefined;
 }
 
+/** The store's databases a migration rewrites (the store hands them over while opening). */
+export interface StoreDatabases {
+  entries: Database<StoredValue, string>;
+  access: Database<[number, number], string>;
+  tags: Database<string, string>;
+}
+
 /** Inside a write transaction: rewrites schema 1 keys. Returns how many were rewritten. */
-export function migrateSchema1InTxn(store: CacheStore): number {
+export function migrateSchema1InTxn(store: StoreDatabases): number {
   let moved = 0;
   const entries = [...store.entries.getRange({})] as Array<{ key: OldKey; value: unknown }>;
   for (const { key, value } of entries) {

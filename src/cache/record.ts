@@ -32,8 +32,6 @@ export interface EntryRecord extends StoredFreshness {
   vary: string[];
   /** The normalized secondary key this variant was stored under. */
   secondaryKey: string;
-  /** When the fill that wrote it started (ms), for the purge race check. */
-  fillStartedAt: number;
   /** Milliseconds since the epoch when stored or last refreshed. */
   storedAt: number;
   /** Freshness source, for inspection. */

@@ -12,6 +12,7 @@ import { BodyWriter } from './body-writer.ts';
 import { chunkSum, intact, sealRecord } from './integrity.ts';
 import { primaryOf, storageKey, VARIANT_SEPARATOR, variantKey, variantRange } from './key.ts';
 import { MemoryTier } from './memory-tier.ts';
+import { keyGenerationKey, META } from './meta-keys.ts';
 import { migrateSchema1InTxn } from './migrate.ts';
 import { secondaryKey } from './policy/vary.ts';
 import { type EntryRecord, RECORD_VERSION, type StoredValue, type VaryMarker } from './record.ts';
@@ -79,12 +80,14 @@ const MAX_VARIANTS = 100;
 const CLOSE_TIMEOUT_MS = 5000;
 
 export class CacheStore {
-  readonly env: RootDatabase;
-  readonly entries: Database<StoredValue, string>;
-  readonly chunks: Database<Buffer, [string, number]>;
-  readonly tags: Database<string, string>;
-  readonly access: Database<[number, number], string>;
-  readonly meta: Database<unknown, string>;
+  // The databases are private: other modules go through the named operations below.
+  readonly #env: RootDatabase;
+  readonly #entries: Database<StoredValue, string>;
+  readonly #chunks: Database<Buffer, [string, number]>;
+  readonly #tags: Database<string, string>;
+  readonly #access: Database<[number, number], string>;
+  readonly #meta: Database<unknown, string>;
+  readonly #purges: Database<unknown, number>;
   readonly memory: MemoryTier;
   readonly options: StoreOptions;
   readonly #accessed = new Map<string, number>();
@@ -112,19 +115,20 @@ export class CacheStore {
     try {
       // eventTurnBatching off: atomicity comes from explicit transactions, and with it on lmdb-js
       // leaves a promise of its own unhandled when a batch commit fails (disk full).
-      this.env = open({ path: options.dir, maxDbs: 16, pageSize: 4096, eventTurnBatching: false });
-      this.entries = this.env.openDB<StoredValue, string>({
+      this.#env = open({ path: options.dir, maxDbs: 16, pageSize: 4096, eventTurnBatching: false });
+      this.#entries = this.#env.openDB<StoredValue, string>({
         name: 'entries',
         sharedStructuresKey: Symbol.for('structures'),
       });
-      this.chunks = this.env.openDB<Buffer, [string, number]>({ name: 'chunks', encoding: 'binary' });
-      this.tags = this.env.openDB<string, string>({
+      this.#chunks = this.#env.openDB<Buffer, [string, number]>({ name: 'chunks', encoding: 'binary' });
+      this.#tags = this.#env.openDB<string, string>({
         name: 'tags',
         dupSort: true,
         encoding: 'ordered-binary',
       });
-      this.access = this.env.openDB<[number, number], string>({ name: 'access' });
-      this.meta = this.env.openDB<unknown, string>({ name: 'meta' });
+      this.#access = this.#env.openDB<[number, number], string>({ name: 'access' });
+      this.#meta = this.#env.openDB<unknown, string>({ name: 'meta' });
+      this.#purges = this.#env.openDB<unknown, number>({ name: 'purges' });
     } catch (error) {
       throw new EdgeError(
         'EDGE_ERR_STORE_CORRUPT',
@@ -137,23 +141,39 @@ export class CacheStore {
     guardCommitFailures(this);
   }
 
-  /** Stamps a new directory, migrates an older one, refuses one from a newer version. */
+  /**
+   * Stamps a new directory, migrates an older one, refuses one from a newer version: the store
+   * schema (key layout) and the entry record version (record.ts) are both checked here.
+   */
   #upgradeSchema(): void {
-    const schema = this.meta.get('schema') as number | undefined;
-    if (schema === STORE_SCHEMA) return;
-    if (schema === undefined || schema === 1) {
-      const moved = this.env.transactionSync(() => {
-        const count = schema === 1 ? migrateSchema1InTxn(this) : 0;
-        this.meta.put('schema', STORE_SCHEMA);
-        return count;
-      });
-      if (schema === 1) this.options.log.info({ keys: moved, schema: STORE_SCHEMA }, 'cache store migrated');
-      return;
+    const schema = this.#meta.get(META.schema) as number | undefined;
+    const records = this.#meta.get(META.recordVersion) as number | undefined;
+    if (schema !== undefined && schema !== 1 && schema !== STORE_SCHEMA) {
+      this.#refuse(`store schema ${String(schema)}`, `schema ${STORE_SCHEMA}`);
     }
-    void this.env.close();
+    if (records !== undefined && records !== RECORD_VERSION) {
+      // Version 1 is the only one there has been: anything else was written by a newer version.
+      this.#refuse(`entry records of version ${String(records)}`, `record version ${RECORD_VERSION}`);
+    }
+    if (schema === STORE_SCHEMA && records === RECORD_VERSION) return;
+    const moved = this.#env.transactionSync(() => {
+      const count =
+        schema === 1
+          ? migrateSchema1InTxn({ entries: this.#entries, access: this.#access, tags: this.#tags })
+          : 0;
+      this.#meta.put(META.schema, STORE_SCHEMA);
+      // Directories from before the stamp hold version 1 records, the only version there has been.
+      this.#meta.put(META.recordVersion, RECORD_VERSION);
+      return count;
+    });
+    if (schema === 1) this.options.log.info({ keys: moved, schema: STORE_SCHEMA }, 'cache store migrated');
+  }
+
+  #refuse(found: string, reads: string): never {
+    void this.#env.close();
     throw new EdgeError(
       'EDGE_ERR_STORE_SCHEMA',
-      `the cache in ${this.options.dir} has store schema ${String(schema)}, written by a newer version; this version reads schema ${STORE_SCHEMA}: move the cache directory aside or remove it`,
+      `the cache in ${this.options.dir} has ${found}, written by a newer version; this version reads ${reads}: move the cache directory aside or remove it`,
     );
   }
 
@@ -182,7 +202,7 @@ export class CacheStore {
   #decode(id: string): StoredValue | undefined {
     let value: unknown;
     try {
-      value = this.entries.get(id);
+      value = this.#entries.get(id);
     } catch (error) {
       this.#damaged(id, undefined, error);
       return undefined;
@@ -190,6 +210,11 @@ export class CacheStore {
     if (value === undefined) return undefined;
     if (!intact(value)) {
       this.#damaged(id, undefined, 'record checksum or shape');
+      return undefined;
+    }
+    if (value.v !== RECORD_VERSION) {
+      // A record this version cannot read: a miss (and removed), never an exception.
+      this.#damaged(id, undefined, `record version ${String(value.v)}, this version reads ${RECORD_VERSION}`);
       return undefined;
     }
     if (value.kind === 'entry' && !this.#bodyIntact(id, value)) return undefined;
@@ -236,7 +261,7 @@ export class CacheStore {
 
   /** The record's encoded bytes, valid until the next LMDB read (no copy). */
   #rawBytes(id: string): Buffer | undefined {
-    const entries = this.entries as Database<StoredValue, string> & { lastSize: number };
+    const entries = this.#entries as Database<StoredValue, string> & { lastSize: number };
     const raw = entries.getBinaryFast(id) as (Buffer & { isGlobal?: boolean }) | undefined;
     if (raw === undefined) return undefined;
     return raw.isGlobal ? raw.subarray(0, entries.lastSize) : raw;
@@ -284,7 +309,7 @@ export class CacheStore {
 
   #readChunk(bodyId: string, index: number): Buffer | undefined {
     try {
-      return this.chunks.getBinary([bodyId, index]);
+      return this.#chunks.getBinary([bodyId, index]);
     } catch (error) {
       this.options.log.error({ err: error, bodyId, index }, 'cache chunk read failed');
       return undefined;
@@ -351,18 +376,18 @@ export class CacheStore {
     } catch {
       // Undecodable: removed by key below.
     }
-    this.entries.remove(id);
-    this.access.remove(id);
+    this.#entries.remove(id);
+    this.#access.remove(id);
     this.#accessed.delete(id);
     if (id.includes(VARIANT_SEPARATOR)) return;
-    for (const key of [...this.entries.getKeys(variantRange(id))]) {
+    for (const key of [...this.#entries.getKeys(variantRange(id))]) {
       try {
         if (this.removeVariantInTxn(key)) continue;
       } catch {
         // Undecodable too.
       }
-      this.entries.remove(key);
-      this.access.remove(key);
+      this.#entries.remove(key);
+      this.#access.remove(key);
     }
   }
 
@@ -419,22 +444,22 @@ export class CacheStore {
    * Runs inside a write transaction.
    */
   commitEntryInTxn(storage: string, id: string, record: EntryRecord): void {
-    const current = this.entries.get(storage);
+    const current = this.#entries.get(storage);
     if (record.vary.length > 0) {
       const marker: VaryMarker = { kind: 'vary', v: RECORD_VERSION, fields: record.vary };
       if (current?.kind === 'entry') this.#removeVariantInTxn(storage, current);
       if (current?.kind !== 'vary' || current.fields.join() !== record.vary.join()) {
         this.#removeVariantsInTxn(storage);
-        this.entries.put(storage, marker);
+        this.#entries.put(storage, marker);
       }
     } else if (current?.kind === 'vary') {
       this.#removeVariantsInTxn(storage);
     }
     const previous = id === storage ? (current?.kind === 'entry' ? current : undefined) : this.#entryAt(id);
     if (previous !== undefined) this.#removeVariantInTxn(id, previous);
-    this.entries.put(id, sealRecord(record));
-    for (const tag of record.tags) this.tags.put(tag, id);
-    this.access.put(id, [this.options.now(), entryCost(record)]);
+    this.#entries.put(id, sealRecord(record));
+    for (const tag of record.tags) this.#tags.put(tag, id);
+    this.#access.put(id, [this.options.now(), entryCost(record)]);
     this.#addBytes(entryCost(record));
     if (id !== storage) this.#capVariantsInTxn(storage, id);
   }
@@ -447,30 +472,30 @@ export class CacheStore {
   #capVariantsInTxn(storage: string, stored: string): void {
     const max = this.options.maxVariants ?? MAX_VARIANTS;
     const ids: string[] = [];
-    for (const key of this.entries.getKeys(variantRange(storage))) ids.push(key);
+    for (const key of this.#entries.getKeys(variantRange(storage))) ids.push(key);
     if (ids.length <= max) return;
     const others = ids
       .filter((key) => key !== stored)
-      .map((key) => ({ key, time: this.#accessed.get(key) ?? this.access.get(key)?.[0] ?? 0 }));
+      .map((key) => ({ key, time: this.#accessed.get(key) ?? this.#access.get(key)?.[0] ?? 0 }));
     others.sort((a, b) => a.time - b.time);
     for (let i = 0; i < ids.length - max && i < others.length; i++) this.removeVariantInTxn(others[i]!.key);
   }
 
   #entryAt(id: string): EntryRecord | undefined {
-    const value = this.entries.get(id);
+    const value = this.#entries.get(id);
     return value?.kind === 'entry' ? value : undefined;
   }
 
   #addBytes(delta: number): void {
-    const bytes = (this.meta.get('bytes') as number | undefined) ?? 0;
-    this.meta.put('bytes', Math.max(0, bytes + delta));
+    const bytes = (this.#meta.get(META.bytes) as number | undefined) ?? 0;
+    this.#meta.put(META.bytes, Math.max(0, bytes + delta));
   }
 
   /** Inside a write transaction: forget one variant, its tags and (later) its body. */
   #removeVariantInTxn(id: string, record: EntryRecord): void {
-    this.entries.remove(id);
-    this.access.remove(id);
-    for (const tag of record.tags) this.tags.remove(tag, id);
+    this.#entries.remove(id);
+    this.#access.remove(id);
+    for (const tag of record.tags) this.#tags.remove(tag, id);
     this.#addBytes(-entryCost(record));
     this.#accessed.delete(id);
     this.removeBodyLater(record.bodyId, record.chunks);
@@ -478,7 +503,7 @@ export class CacheStore {
 
   #removeVariantsInTxn(storage: string): number {
     let removed = 0;
-    for (const { key, value } of this.entries.getRange(variantRange(storage))) {
+    for (const { key, value } of this.#entries.getRange(variantRange(storage))) {
       if (value.kind === 'entry') {
         this.#removeVariantInTxn(key, value);
         removed++;
@@ -489,13 +514,13 @@ export class CacheStore {
 
   /** Removes every variant of a primary key (a hard purge or eviction). Returns how many. */
   removeKeyInTxn(storage: string): number {
-    const current = this.entries.get(storage);
+    const current = this.#entries.get(storage);
     if (current === undefined) return 0;
     if (current.kind === 'entry') {
       this.#removeVariantInTxn(storage, current);
       return 1;
     }
-    this.entries.remove(storage);
+    this.#entries.remove(storage);
     return this.#removeVariantsInTxn(storage);
   }
 
@@ -506,8 +531,8 @@ export class CacheStore {
     if (removed && separator > 0) {
       const storage = id.slice(0, separator);
       let left = false;
-      for (const _ of this.entries.getKeys({ ...variantRange(storage), limit: 1 })) left = true;
-      if (!left) this.entries.remove(storage);
+      for (const _ of this.#entries.getKeys({ ...variantRange(storage), limit: 1 })) left = true;
+      if (!left) this.#entries.remove(storage);
     }
     return removed;
   }
@@ -521,11 +546,11 @@ export class CacheStore {
 
   /** Marks every variant of a primary key stale (soft purge, RFC 9111 §4.4 invalidation). */
   invalidateKeyInTxn(storage: string): number {
-    const current = this.entries.get(storage);
+    const current = this.#entries.get(storage);
     if (current === undefined) return 0;
     if (current.kind === 'entry') return this.invalidateVariantInTxn(storage) ? 1 : 0;
     let count = 0;
-    for (const { key } of this.entries.getRange(variantRange(storage))) {
+    for (const { key } of this.#entries.getRange(variantRange(storage))) {
       if (this.invalidateVariantInTxn(key)) count++;
     }
     return count;
@@ -534,7 +559,7 @@ export class CacheStore {
   invalidateVariantInTxn(id: string): boolean {
     const record = this.#entryAt(id);
     if (record === undefined || record.invalidated) return false;
-    this.entries.put(id, sealRecord({ ...record, invalidated: true }));
+    this.#entries.put(id, sealRecord({ ...record, invalidated: true }));
     return true;
   }
 
@@ -543,7 +568,7 @@ export class CacheStore {
    * storing and rejects; it never surfaces as an unhandled rejection.
    */
   write<T>(work: () => T): Promise<T> {
-    return this.entries.transaction(work).then(
+    return this.#entries.transaction(work).then(
       (result) => {
         this.writeSucceeded();
         return result;
@@ -566,8 +591,8 @@ export class CacheStore {
    */
   invalidateKey(storage: string): Promise<number> {
     return this.write(() => {
-      const name = `gen:${storage}`;
-      this.meta.put(name, ((this.meta.get(name) as number | undefined) ?? 0) + 1);
+      const name = keyGenerationKey(storage);
+      this.#meta.put(name, ((this.#meta.get(name) as number | undefined) ?? 0) + 1);
       return this.invalidateKeyInTxn(storage);
     });
   }
@@ -577,11 +602,11 @@ export class CacheStore {
    * (node-wide sequence) and with every invalidation of this key. Another value: void.
    */
   purgeGeneration(storage: string): string {
-    return `${(this.meta.get('purgeSeq') as number | undefined) ?? 0}:${(this.meta.get(`gen:${storage}`) as number | undefined) ?? 0}`;
+    return `${(this.#meta.get(META.purgeSeq) as number | undefined) ?? 0}:${(this.#meta.get(keyGenerationKey(storage)) as number | undefined) ?? 0}`;
   }
 
   bumpPurgeGenerationInTxn(): void {
-    this.meta.put('purgeSeq', ((this.meta.get('purgeSeq') as number | undefined) ?? 0) + 1);
+    this.#meta.put(META.purgeSeq, ((this.#meta.get(META.purgeSeq) as number | undefined) ?? 0) + 1);
   }
 
   /**
@@ -593,7 +618,7 @@ export class CacheStore {
       if (this.purgeGeneration(primaryOf(id)) !== generation) return false;
       const current = this.#entryAt(id);
       if (current === undefined || current.bodyId !== record.bodyId) return false;
-      this.entries.put(id, sealRecord(record));
+      this.#entries.put(id, sealRecord(record));
       return true;
     });
   }
@@ -603,7 +628,7 @@ export class CacheStore {
     if (this.options.bodyGraceMs === 0) {
       // In a write transaction this runs inside it; otherwise close() waits for it.
       const removal = this.write(() => {
-        for (let i = 0; i < chunks; i++) this.chunks.remove([bodyId, i]);
+        for (let i = 0; i < chunks; i++) this.#chunks.remove([bodyId, i]);
       }).catch(() => {});
       this.#removals.add(removal);
       void removal.finally(() => this.#removals.delete(removal));
@@ -614,11 +639,163 @@ export class CacheStore {
       this.memory.delete(bodyId);
       if (this.#closed) return;
       this.write(() => {
-        for (let i = 0; i < chunks; i++) this.chunks.remove([bodyId, i]);
+        for (let i = 0; i < chunks; i++) this.#chunks.remove([bodyId, i]);
       }).catch(() => {});
     }, this.options.bodyGraceMs ?? BODY_GRACE_MS);
     timer.unref();
     this.#timers.add(timer);
+  }
+
+  // ---- Named operations for purge, eviction, admin and the purge log. ----
+
+  /** The value stored at `id` as LMDB holds it (no checks, no caching): for writers and inspection. */
+  current(id: string): StoredValue | undefined {
+    return this.#entries.get(id);
+  }
+
+  /** Inside a write transaction: whether a complete (not partial) entry is stored at `id`. */
+  holdsFullEntryInTxn(id: string): boolean {
+    const current = this.#entries.get(id);
+    return current?.kind === 'entry' && current.range === undefined;
+  }
+
+  /** Inside a write transaction: whether the entry at `id` still has body `bodyId`. */
+  holdsBodyInTxn(id: string, bodyId: string): boolean {
+    const current = this.#entries.get(id);
+    return current?.kind === 'entry' && current.bodyId === bodyId;
+  }
+
+  /**
+   * Record keys (primary and variant) in key order, from `start` or after `after`, at most
+   * `limit`: the scan of a prefix purge and of the orphan sweep.
+   */
+  *keys(range: { start?: string; after?: string; limit?: number } = {}): Generator<string> {
+    // Only the options given: lmdb-js reads `start: undefined` as a key to start from.
+    const options: { start?: string; exclusiveStart?: boolean; limit?: number } = {};
+    if (range.after !== undefined) {
+      options.start = range.after;
+      options.exclusiveStart = true;
+    } else if (range.start !== undefined) options.start = range.start;
+    if (range.limit !== undefined) options.limit = range.limit;
+    yield* this.#entries.getKeys(options);
+  }
+
+  /** Records in key order from `start` or after `after`: the admin listing. */
+  *records(range: { start?: string; after?: string } = {}): Generator<{ id: string; value: StoredValue }> {
+    const options: { start?: string; exclusiveStart?: boolean } = {};
+    if (range.after !== undefined) {
+      options.start = range.after;
+      options.exclusiveStart = true;
+    } else if (range.start !== undefined) options.start = range.start;
+    for (const { key, value } of this.#entries.getRange(options)) yield { id: key, value };
+  }
+
+  /** Every variant entry stored under a primary key with Vary (its marker excluded). */
+  *variants(storage: string): Generator<{ id: string; record: EntryRecord }> {
+    for (const { key, value } of this.#entries.getRange(variantRange(storage))) {
+      if (value.kind === 'entry') yield { id: key, record: value };
+    }
+  }
+
+  /** Variant ids indexed under `tag`, in order, after `after`, at most `limit`: the tag scan. */
+  *tagged(tag: string, range: { after?: string; limit?: number } = {}): Generator<string> {
+    const options =
+      range.after === undefined
+        ? { limit: range.limit }
+        : { start: range.after, exclusiveStart: true, limit: range.limit };
+    yield* this.#tags.getValues(tag, options);
+  }
+
+  /** Inside a write transaction: drops one tag index entry (its variant is gone). */
+  untagInTxn(tag: string, id: string): void {
+    this.#tags.remove(tag, id);
+  }
+
+  /** Every variant with its last access time and cost, least recently used first: eviction order. */
+  evictionOrder(): Array<{ id: string; time: number; cost: number }> {
+    const candidates: Array<{ id: string; time: number; cost: number }> = [];
+    for (const { key, value } of this.#access.getRange({})) {
+      candidates.push({ id: key, time: value[0], cost: value[1] });
+    }
+    candidates.sort((a, b) => a.time - b.time);
+    return candidates;
+  }
+
+  /** Keys of every stored chunk ([bodyId, index]): the orphan sweep. */
+  chunkKeys(): Iterable<[string, number]> {
+    return this.#chunks.getKeys({});
+  }
+
+  /** Writes one body chunk (a fill's writer); resolves when committed. */
+  putChunk(bodyId: string, index: number, chunk: Buffer): Promise<boolean> {
+    return this.#chunks.put([bodyId, index], chunk);
+  }
+
+  /** Inside a write transaction: removes chunks by key (orphans). */
+  removeChunksInTxn(keys: Iterable<[string, number]>): void {
+    for (const key of keys) this.#chunks.remove(key);
+  }
+
+  /**
+   * Starts a new read snapshot: what another process committed in this event-loop turn
+   * becomes visible (lmdb-js keeps one snapshot per turn).
+   */
+  resetReadTxn(): void {
+    this.#entries.resetReadTxn();
+  }
+
+  /** Resolves when every write queued so far is durable. */
+  flushed(): Promise<void> {
+    return Promise.resolve(this.#entries.flushed).then(() => {});
+  }
+
+  /** A `meta` value (the keys are listed in meta-keys.ts). */
+  readMeta(name: string): unknown {
+    return this.#meta.get(name);
+  }
+
+  /** Writes a `meta` value: inside a write transaction, part of it; outside, its own. */
+  writeMeta(name: string, value: unknown): Promise<boolean> {
+    return this.#meta.put(name, value);
+  }
+
+  /** Writes a `meta` value durably before returning. */
+  writeMetaSync(name: string, value: unknown): void {
+    this.#meta.putSync(name, value);
+  }
+
+  /** `meta` keys under a prefix (META.*Prefix), with their values. */
+  *metaUnder(prefix: string): Generator<{ key: string; value: unknown }> {
+    for (const { key, value } of this.#meta.getRange({ start: prefix, end: `${prefix}\uffff` })) {
+      yield { key, value };
+    }
+  }
+
+  /** One purge-log record by sequence (purge-log.ts owns its shape). */
+  logGet<T>(sequence: number): T | undefined {
+    return this.#purges.get(sequence) as T | undefined;
+  }
+
+  /** Inside a write transaction: writes one purge-log record. */
+  logPutInTxn<T>(sequence: number, value: T): void {
+    void this.#purges.put(sequence, value);
+  }
+
+  /** Purge-log records in sequence order, from `start`, at most `limit`. */
+  *logRange<T>(range: { start?: number; limit?: number } = {}): Generator<{ sequence: number; value: T }> {
+    for (const { key, value } of this.#purges.getRange(range)) yield { sequence: key, value: value as T };
+  }
+
+  /** Purge-log sequences in order, below `end`, at most `limit`. */
+  logSequences(range: { end?: number; limit?: number } = {}): number[] {
+    return [...this.#purges.getKeys(range)];
+  }
+
+  /** Removes purge-log records, in their own write transaction. */
+  logRemove(sequences: number[]): Promise<void> {
+    return this.write(() => {
+      for (const sequence of sequences) this.#purges.remove(sequence);
+    });
   }
 
   /** Writes the access times noted since the last flush (one batched transaction). */
@@ -628,14 +805,17 @@ export class CacheStore {
     this.#accessed.clear();
     return this.write(() => {
       for (const [id, time] of accessed) {
-        const current = this.access.get(id);
-        if (current !== undefined) this.access.put(id, [time, current[1]]);
+        const current = this.#access.get(id);
+        if (current !== undefined) this.#access.put(id, [time, current[1]]);
       }
     });
   }
 
   usage(): { bytes: number; entries: number } {
-    return { bytes: (this.meta.get('bytes') as number | undefined) ?? 0, entries: this.access.getCount() };
+    return {
+      bytes: (this.#meta.get(META.bytes) as number | undefined) ?? 0,
+      entries: this.#access.getCount(),
+    };
   }
 
   get closed(): boolean {
@@ -653,7 +833,7 @@ export class CacheStore {
     // lmdb-js can wait for ever on a write queue that a full disk broke: shutdown must not hang.
     let timer: NodeJS.Timeout | undefined;
     const closed = await Promise.race([
-      this.env.close().then(() => true),
+      this.#env.close().then(() => true),
       new Promise<false>((resolve) => {
         timer = setTimeout(() => resolve(false), CLOSE_TIMEOUT_MS);
       }),

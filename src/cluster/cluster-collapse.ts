@@ -155,8 +155,7 @@ export class ClusterCollapseTable extends CollapseTable {
     switch (message.strata) {
       case 'verdict':
         // What the other worker committed must be seen by the lookup that follows.
-        if (message.verdict === 'look-again' || message.verdict === 'failed')
-          this.#store?.entries.resetReadTxn();
+        if (message.verdict === 'look-again' || message.verdict === 'failed') this.#store?.resetReadTxn();
         return this.#asking.get(message.id)?.answer(message.verdict);
       case 'fill':
         return this.#startReading(message);
@@ -209,7 +208,7 @@ export class ClusterCollapseTable extends CollapseTable {
     if (reading === undefined) return;
     this.#reading.delete(id);
     // The record came with the last chunk: lookups from here on must see it.
-    this.#store?.entries.resetReadTxn();
+    this.#store?.resetReadTxn();
     reading.fill.endedElsewhere(chunks);
     reading.ended();
     super.release(reading.key, reading.outcome);
@@ -247,7 +246,14 @@ export class ClusterCollapseTable extends CollapseTable {
     const id = this.#held.get(leadership);
     const fill = outcome.fill;
     const bodyId = fill.bodyId;
-    if (id === undefined || bodyId === undefined || !fill.storing || !hasContentLength(outcome.headers))
+    // A body scanned for reflected request values is never read elsewhere as it streams either.
+    if (
+      id === undefined ||
+      bodyId === undefined ||
+      !fill.storing ||
+      outcome.scanned === true ||
+      !hasContentLength(outcome.headers)
+    )
       return;
     this.#announced.set(leadership, fill);
     this.#send({

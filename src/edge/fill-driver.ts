@@ -50,9 +50,8 @@ export function commitGuard(
   return () => {
     if (edge.store.purgeGeneration(storage) !== generation) return false;
     if (onto === undefined && plan.record.range === undefined) return true;
-    const current = edge.store.entries.get(plan.id);
-    if (onto !== undefined) return current?.kind === 'entry' && current.bodyId === onto;
-    return !(current?.kind === 'entry' && current.range === undefined);
+    if (onto !== undefined) return edge.store.holdsBodyInTxn(plan.id, onto);
+    return !edge.store.holdsFullEntryInTxn(plan.id);
   };
 }
 
@@ -160,6 +159,7 @@ export async function insertShared(
     record: plan.record,
     tags: plan.record.tags,
     done,
+    scanned: plan.scanner !== undefined,
   });
   client?.(fill);
   try {

@@ -106,7 +106,6 @@ export function planStore(
     tags: extractTags(edge, headers),
     vary: fields,
     secondaryKey: secondary,
-    fillStartedAt: requestTime,
     storedAt: responseTime,
     ...freshnessFields(edge, ctx, response.status, headers, requestTime, responseTime),
   };

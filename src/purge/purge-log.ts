@@ -5,7 +5,7 @@
  * crash interrupted. Sequences come from the `meta` counter `purgeLogSeq`, so they keep
  * growing after the log is trimmed.
  */
-import type { Database } from 'lmdb';
+import { META } from '../cache/meta-keys.ts';
 import type { CacheStore } from '../cache/store.ts';
 import type { PurgeCommand } from './command.ts';
 
@@ -30,38 +30,36 @@ export interface QuarantinedPurge {
   at: number;
 }
 
-const SEQUENCE = 'purgeLogSeq';
-const PEER_PREFIX = 'purgePeer:';
-const QUARANTINE = 'purgeQuarantine';
+const SEQUENCE = META.purgeLogSeq;
+const PEER_PREFIX = META.purgePeerPrefix;
+const QUARANTINE = META.purgeQuarantine;
 /** Quarantined purges remembered for /stats (the newest). */
 const QUARANTINE_KEPT = 100;
 
 export class PurgeLog {
-  readonly db: Database<LoggedPurge, number>;
   readonly #store: CacheStore;
 
   constructor(store: CacheStore) {
     this.#store = store;
-    this.db = store.env.openDB<LoggedPurge, number>({ name: 'purges' });
   }
 
   /** The last sequence handed out (0 before the first purge). */
   get sequence(): number {
-    return (this.#store.meta.get(SEQUENCE) as number | undefined) ?? 0;
+    return (this.#store.readMeta(SEQUENCE) as number | undefined) ?? 0;
   }
 
   /** Inside a write transaction: appends a purge and returns its sequence. */
   appendInTxn(entry: LoggedPurge): number {
     const sequence = this.sequence + 1;
-    this.#store.meta.put(SEQUENCE, sequence);
-    this.db.put(sequence, entry);
+    void this.#store.writeMeta(SEQUENCE, sequence);
+    this.#store.logPutInTxn(sequence, entry);
     return sequence;
   }
 
   /** Inside a write transaction: records that a purge is fully applied. */
   markAppliedInTxn(sequence: number): void {
-    const entry = this.db.get(sequence);
-    if (entry !== undefined && !entry.applied) this.db.put(sequence, { ...entry, applied: true });
+    const entry = this.get(sequence);
+    if (entry !== undefined && !entry.applied) this.#store.logPutInTxn(sequence, { ...entry, applied: true });
   }
 
   /**
@@ -69,25 +67,28 @@ export class PurgeLog {
    * does not try it again) and is listed by `quarantined()`.
    */
   quarantineInTxn(sequence: number, entry: LoggedPurge, record: QuarantinedPurge): void {
-    this.db.put(sequence, { ...entry, applied: true, quarantined: record.reason });
+    this.#store.logPutInTxn(sequence, { ...entry, applied: true, quarantined: record.reason });
     const list = [...this.quarantined().filter((q) => q.sequence !== sequence), record];
-    this.#store.meta.put(QUARANTINE, list.slice(-QUARANTINE_KEPT));
+    void this.#store.writeMeta(QUARANTINE, list.slice(-QUARANTINE_KEPT));
   }
 
   /** Purges set aside because they could not be applied, oldest first. */
   quarantined(): QuarantinedPurge[] {
-    const list = this.#store.meta.get(QUARANTINE);
+    const list = this.#store.readMeta(QUARANTINE);
     return Array.isArray(list) ? (list as QuarantinedPurge[]) : [];
   }
 
   get(sequence: number): LoggedPurge | undefined {
-    return this.db.get(sequence);
+    return this.#store.logGet<LoggedPurge>(sequence);
   }
 
   /** Up to `limit` purges after `sequence`, in order. */
   after(sequence: number, limit: number): Array<{ sequence: number; entry: LoggedPurge }> {
     const found: Array<{ sequence: number; entry: LoggedPurge }> = [];
-    for (const { key, value } of this.db.getRange({ start: sequence + 1, limit })) {
+    for (const { sequence: key, value } of this.#store.logRange<LoggedPurge>({
+      start: sequence + 1,
+      limit,
+    })) {
       found.push({ sequence: key, entry: value });
     }
     return found;
@@ -95,34 +96,30 @@ export class PurgeLog {
 
   /** The oldest sequence still in the log (undefined when empty). */
   get oldest(): number | undefined {
-    for (const key of this.db.getKeys({ limit: 1 })) return key;
-    return undefined;
+    return this.#store.logSequences({ limit: 1 })[0];
   }
 
   /** Purges appended but not fully applied (a crash interrupted them). */
   unapplied(): Array<{ sequence: number; entry: LoggedPurge }> {
     const found: Array<{ sequence: number; entry: LoggedPurge }> = [];
-    for (const { key, value } of this.db.getRange({}))
-      if (!value.applied) found.push({ sequence: key, entry: value });
+    for (const { sequence, value } of this.#store.logRange<LoggedPurge>())
+      if (!value.applied) found.push({ sequence, entry: value });
     return found;
   }
 
   /** The last sequence delivered to a peer (persisted, so a restart resumes). */
   delivered(peer: string): number | undefined {
-    return this.#store.meta.get(`${PEER_PREFIX}${peer}`) as number | undefined;
+    return this.#store.readMeta(`${PEER_PREFIX}${peer}`) as number | undefined;
   }
 
   setDelivered(peer: string, sequence: number): Promise<boolean> {
-    return this.#store.meta.put(`${PEER_PREFIX}${peer}`, sequence);
+    return this.#store.writeMeta(`${PEER_PREFIX}${peer}`, sequence);
   }
 
   /** Every peer with a persisted delivered sequence (also peers no longer configured). */
   peers(): Array<{ peer: string; delivered: number }> {
     const found: Array<{ peer: string; delivered: number }> = [];
-    for (const { key, value } of this.#store.meta.getRange({
-      start: PEER_PREFIX,
-      end: `${PEER_PREFIX}\uffff`,
-    })) {
+    for (const { key, value } of this.#store.metaUnder(PEER_PREFIX)) {
       found.push({ peer: key.slice(PEER_PREFIX.length), delivered: value as number });
     }
     return found;
@@ -143,11 +140,9 @@ export class PurgeLog {
   async trim(through: number): Promise<number> {
     let removed = 0;
     for (let round = 0; round < 1000; round++) {
-      const keys = [...this.db.getKeys({ end: through + 1, limit: 1000 })];
+      const keys = this.#store.logSequences({ end: through + 1, limit: 1000 });
       if (keys.length === 0) break;
-      await this.db.transaction(() => {
-        for (const key of keys) this.db.remove(key);
-      });
+      await this.#store.logRemove(keys);
       removed += keys.length;
     }
     return removed;

@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { setImmediate as yieldToEvents } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { FillPurge } from '../cache/collapse.ts';
+import { META } from '../cache/meta-keys.ts';
 import type { CacheStore } from '../cache/store.ts';
 import { describePurge, type Forwarded, type PurgeCommand } from './command.ts';
 import { type LoggedPurge, PurgeLog } from './purge-log.ts';
@@ -44,11 +45,8 @@ export interface PurgeServiceOptions {
   onPurge?: (command: PurgeCommand, result: PurgeResult, forwarded: boolean) => void;
 }
 
-const PURGE_SEQ = 'purgeSeq';
 /** Hits wait while a purge step runs: keep each step short. */
 const MAX_STEP_MS = 8;
-const NODE_ID = 'nodeId';
-const FROM_PREFIX = 'purgeFrom:';
 
 export class PurgeService {
   readonly log: PurgeLog;
@@ -63,10 +61,10 @@ export class PurgeService {
     this.#options = options;
     this.log = new PurgeLog(options.store);
     const store = options.store;
-    let id = store.meta.get(NODE_ID) as string | undefined;
+    let id = store.readMeta(META.nodeId) as string | undefined;
     if (id === undefined) {
       id = randomUUID();
-      store.meta.putSync(NODE_ID, id);
+      store.writeMetaSync(META.nodeId, id);
     }
     this.nodeId = id;
   }
@@ -117,7 +115,7 @@ export class PurgeService {
   async #purge(command: PurgeCommand, forwarded: Forwarded | undefined): Promise<PurgeResult> {
     const store = this.#options.store;
     if (forwarded !== undefined) {
-      const seen = store.meta.get(`${FROM_PREFIX}${forwarded.node}`) as number | undefined;
+      const seen = store.readMeta(`${META.purgeFromPrefix}${forwarded.node}`) as number | undefined;
       if (forwarded.path.includes(this.nodeId) || (seen !== undefined && forwarded.sequence <= seen)) {
         return { purged: 0, soft: command.soft, sequence: this.log.sequence };
       }
@@ -157,12 +155,15 @@ export class PurgeService {
     let sequence = logged ?? 0;
     let first = true;
     for (;;) {
-      const done = await store.entries.transaction(() => {
-        store.meta.put(PURGE_SEQ, ((store.meta.get(PURGE_SEQ) as number | undefined) ?? 0) + 1);
+      const done = await store.write(() => {
+        store.bumpPurgeGenerationInTxn();
         if (first && append) {
           sequence = this.log.appendInTxn(append.entry);
           if (append.forwarded)
-            store.meta.put(`${FROM_PREFIX}${append.forwarded.node}`, append.forwarded.sequence);
+            void store.writeMeta(
+              `${META.purgeFromPrefix}${append.forwarded.node}`,
+              append.forwarded.sequence,
+            );
         }
         const finished = walk.stepInTxn(this.#options.batchSize, this.#options.maxStepMs ?? MAX_STEP_MS);
         if (finished) this.log.markAppliedInTxn(sequence);
@@ -173,7 +174,7 @@ export class PurgeService {
       // Let hits and other I/O run between batches.
       await yieldToEvents();
     }
-    await store.entries.flushed;
+    await store.flushed();
     return { purged: walk.purged, soft: command.soft, sequence };
   }
 

@@ -91,8 +91,8 @@ export class PurgeWalk {
     const range =
       phase.cursor === undefined
         ? { start: phase.prefix, limit: budget }
-        : { start: phase.cursor, exclusiveStart: true, limit: budget };
-    for (const key of this.#store.entries.getKeys(range)) {
+        : { after: phase.cursor, limit: budget };
+    for (const key of this.#store.keys(range)) {
       if (!key.startsWith(phase.prefix)) {
         outside = true;
         break;
@@ -105,11 +105,7 @@ export class PurgeWalk {
   }
 
   #tag(phase: Extract<Phase, { kind: 'tag' }>, budget: number): { visited: number; finished: boolean } {
-    const range =
-      phase.cursor === undefined
-        ? { limit: budget }
-        : { start: phase.cursor, exclusiveStart: true, limit: budget };
-    const ids = [...this.#store.tags.getValues(phase.tag, range)];
+    const ids = [...this.#store.tagged(phase.tag, { after: phase.cursor, limit: budget })];
     for (const id of ids) {
       if (this.#soft) {
         if (this.#store.invalidateVariantInTxn(id)) this.purged++;
@@ -117,7 +113,7 @@ export class PurgeWalk {
         this.purged++;
       } else {
         // An index entry whose variant is gone: drop it so the index stays exact.
-        this.#store.tags.remove(phase.tag, id);
+        this.#store.untagInTxn(phase.tag, id);
       }
     }
     if (ids.length > 0) phase.cursor = ids[ids.length - 1];

@@ -36,7 +36,6 @@ export function entryRecord(overrides: Partial<EntryRecord> = {}): EntryRecord {
     tags: [],
     vary: [],
     secondaryKey: '',
-    fillStartedAt: 0,
     storedAt: 0,
     source: 'max-age',
     ...freshness(),

@@ -86,7 +86,7 @@ describe('caching a response', () => {
     const found = edge.node.store.lookup(`http://${new URL(edge.url).host}/tagged`, {});
     assert.equal(found.kind, 'found');
     if (found.kind === 'found') assert.deepEqual(found.record.tags.sort(), ['a', 'b', 'c']);
-    assert.deepEqual([...edge.node.store.tags.getValues('a')], [found.kind === 'found' ? found.id : '']);
+    assert.deepEqual([...edge.node.store.tagged('a')], [found.kind === 'found' ? found.id : '']);
   });
 
   it('takes freshness from Strata-CDN-Cache-Control over CDN-Cache-Control over Cache-Control, and strips only its own field', async () => {

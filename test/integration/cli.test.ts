@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { request } from '../helpers/http.ts';
+import { until } from '../helpers/wait.ts';
 
 const CLI = join(import.meta.dirname, '..', '..', 'cli', 'strata.ts');
 const dir = mkdtempSync(join(tmpdir(), 'strata-cli-'));
@@ -113,7 +114,7 @@ describe('the strata command', () => {
       stderr += chunk.toString();
     });
     const waitFor = async (pattern: RegExp) => {
-      for (let i = 0; i < 150 && !pattern.test(stderr); i++) await new Promise((r) => setTimeout(r, 100));
+      await until(() => pattern.test(stderr), 15_000, 100);
       const match = pattern.exec(stderr);
       assert.ok(match, `no ${pattern} in: ${stderr}`);
       return match;

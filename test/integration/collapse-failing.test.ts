@@ -6,11 +6,11 @@
 import assert from 'node:assert/strict';
 import type { ServerResponse } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { createClock } from '../helpers/clock.ts';
 import { request, type TestResponse } from '../helpers/http.ts';
 import { startNode, type TestNode } from '../helpers/node.ts';
 import { startOrigin, type TestOrigin } from '../helpers/origin.ts';
+import { until } from '../helpers/wait.ts';
 
 const TINY_CHUNKS = 125_000;
 const WAITERS = 50;
@@ -31,9 +31,8 @@ function expectedTiny(count: number): string {
   return text;
 }
 
-async function until(check: () => boolean, ms = 5000): Promise<void> {
-  for (const start = Date.now(); Date.now() - start < ms; await sleep(5)) if (check()) return;
-  assert.fail('condition not reached in time');
+async function reached(check: () => boolean, ms = 5000): Promise<void> {
+  assert.ok(await until(check, ms, 5), 'condition not reached in time');
 }
 
 describe('a body of many tiny chunks', () => {
@@ -87,9 +86,9 @@ describe('many clients waiting on a failing origin', () => {
   async function herd(path: string): Promise<TestResponse[]> {
     const before = origin.count(path);
     const first = request(`${edge.url}${path}`);
-    await until(() => origin.count(path) === before + 1);
+    await reached(() => origin.count(path) === before + 1);
     const rest = Array.from({ length: WAITERS - 1 }, () => request(`${edge.url}${path}`));
-    await until(() => edge.node.edge.collapse.waiters === WAITERS - 1);
+    await reached(() => edge.node.edge.collapse.waiters === WAITERS - 1);
     holds.get(path)!();
     const all = await Promise.all([first, ...rest]);
     await edge.node.idle();

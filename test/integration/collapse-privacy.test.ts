@@ -6,10 +6,10 @@
 import assert from 'node:assert/strict';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { request, type TestResponse } from '../helpers/http.ts';
 import { startNode, type TestNode } from '../helpers/node.ts';
 import { startOrigin, type TestOrigin } from '../helpers/origin.ts';
+import { until } from '../helpers/wait.ts';
 
 /** A path over 100 characters, as real pages have. */
 const long = (name: string) =>
@@ -50,9 +50,8 @@ describe("collapsing never hands one user another user's page", () => {
     };
   }
 
-  async function until(check: () => boolean, ms = 2000): Promise<void> {
-    for (const start = Date.now(); Date.now() - start < ms; await sleep(2)) if (check()) return;
-    assert.fail('condition not reached in time');
+  async function reached(check: () => boolean, ms = 2000): Promise<void> {
+    assert.ok(await until(check, ms, 2), 'condition not reached in time');
   }
 
   /** User a asks first and is held at the origin; user b asks while a's fetch runs. */
@@ -63,9 +62,9 @@ describe("collapsing never hands one user another user's page", () => {
     const g = gate(path);
     const before = origin.count(path);
     const a = request(`${edge.url}${path}`, { headers: { cookie: 'user=a' } });
-    await until(() => origin.count(path) === before + 1);
+    await reached(() => origin.count(path) === before + 1);
     const b = request(`${edge.url}${path}`, { headers: { cookie: 'user=b', ...bHeaders } });
-    await until(() => edge.node.edge.collapse.waiters >= 1);
+    await reached(() => edge.node.edge.collapse.waiters >= 1);
     g.release();
     const both = await Promise.all([a, b]);
     await edge.node.idle();

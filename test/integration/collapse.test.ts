@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from '../helpers/http.ts';
 import { startNode, type TestNode } from '../helpers/node.ts';
 import { startOrigin, type TestOrigin } from '../helpers/origin.ts';
+import { until } from '../helpers/wait.ts';
 
 const body = Buffer.alloc(300 * 1024);
 for (let i = 0; i < body.length; i++) body[i] = i % 251;
@@ -20,11 +21,6 @@ async function slowBody(res: ServerResponse, headers: Record<string, string | nu
   res.write(body.subarray(0, body.length / 2));
   await sleep(200);
   res.end(body.subarray(body.length / 2));
-}
-
-async function until(check: () => boolean, ms: number): Promise<boolean> {
-  for (const start = Date.now(); Date.now() - start < ms; await sleep(10)) if (check()) return true;
-  return check();
 }
 
 describe('collapsing concurrent requests in one process', () => {

@@ -56,7 +56,7 @@ async function countChunks(dir: string): Promise<number> {
     now: Date.now,
   });
   let n = 0;
-  for (const _ of store.chunks.getKeys({})) n++;
+  for (const _ of store.chunkKeys()) n++;
   await store.close();
   return n;
 }

@@ -60,7 +60,7 @@ describe('the purge log across restarts', () => {
       now: Date.now,
     });
     const log = new PurgeLog(store);
-    const sequence = await store.entries.transaction(() =>
+    const sequence = await store.write(() =>
       log.appendInTxn({
         command: { urls: [], prefixes: [], tags: ['k'], all: false, soft: false },
         at: Date.now(),
@@ -74,7 +74,7 @@ describe('the purge log across restarts', () => {
     try {
       assert.equal(second.node.store.lookup(key, {}).kind, 'miss');
       assert.equal(second.node.purge.log.get(sequence)?.applied, true);
-      assert.equal([...second.node.store.tags.getValues('k')].length, 0);
+      assert.equal([...second.node.store.tagged('k')].length, 0);
     } finally {
       await second.close({ keepDir: true });
     }

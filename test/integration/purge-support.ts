@@ -2,6 +2,7 @@
 import type { ConfigInput } from '../../src/config/schema.ts';
 import { request, type TestResponse } from '../helpers/http.ts';
 import { startNode, type TestNode, type TestNodeOptions } from '../helpers/node.ts';
+import { until } from '../helpers/wait.ts';
 
 export const TOKEN = 'test-admin-token-0123456789';
 
@@ -46,12 +47,7 @@ export async function startAdminNode(
   });
 }
 
-/** Polls `check` every 10 ms for at most `ms`; true as soon as it holds. */
-export async function eventually(check: () => boolean | Promise<boolean>, ms = 5000): Promise<boolean> {
-  const until = Date.now() + ms;
-  for (let i = 0; i < 10_000 && Date.now() < until; i++) {
-    if (await check()) return true;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  return check();
+/** Polls `check` for at most `ms` (the one wait helper, test/helpers/wait.ts); true as soon as it holds. */
+export function eventually(check: () => boolean | Promise<boolean>, ms = 5000): Promise<boolean> {
+  return until(check, ms);
 }

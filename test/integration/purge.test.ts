@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { createClock } from '../helpers/clock.ts';
+import { metricsDelta } from '../helpers/metrics.ts';
 import { respond, startOrigin, type TestOrigin } from '../helpers/origin.ts';
 import { type AdminNode, startAdminNode } from './purge-support.ts';
 
@@ -70,6 +71,7 @@ describe('purge through the admin API', () => {
     assert.match(String(hit.headers['cache-status']), /^strata; hit/);
     assert.equal(origin.count('/vary'), 2);
 
+    const counters = await metricsDelta(edge.node.metrics.registry);
     const result = await edge.purge({ urls: [`${edge.base}/vary`] });
     assert.equal(result.purged, 2);
     assert.equal(result.soft, false);
@@ -79,13 +81,19 @@ describe('purge through the admin API', () => {
     assert.equal(after.text, 'lang fr');
     assert.equal(after.headers['cache-status'], 'strata; fwd=miss; fwd-status=200; stored');
     assert.equal(origin.count('/vary'), 3);
+    const delta = await counters.delta();
+    assert.equal(delta['strata_purges_total{mode="hard",source="api"}'], 1);
+    assert.equal(delta['strata_purged_entries_total{mode="hard"}'], 2);
+    assert.equal(delta['strata_cache_inserts_total{outcome="stored"}'], 1, 'the refetched variant is stored');
   });
 
   it('soft-purges by marking stale: the next request revalidates and refreshes the entry', async () => {
     await edge.get('/soft');
     assert.match(String((await edge.get('/soft')).headers['cache-status']), /^strata; hit/);
+    const counters = await metricsDelta(edge.node.metrics.registry);
     const result = await edge.purge({ urls: [`${edge.base}/soft`], soft: true });
     assert.deepEqual({ purged: result.purged, soft: result.soft }, { purged: 1, soft: true });
+    assert.equal((await counters.delta())['strata_purged_entries_total{mode="soft"}'], 1);
 
     const revalidated = await edge.get('/soft');
     assert.equal(revalidated.status, 200);
@@ -122,9 +130,11 @@ describe('purge through the admin API', () => {
 
   it('purges by tag through the tag index, from Surrogate-Key and Cache-Tag', async () => {
     for (const path of ['/t/1', '/t/2', '/t/3']) await edge.get(path);
+    const counters = await metricsDelta(edge.node.metrics.registry);
     const result = await edge.purge({ tags: ['red'] });
     assert.equal(result.purged, 2);
-    assert.equal([...edge.node.store.tags.getValues('red')].length, 0);
+    assert.equal((await counters.delta())['strata_purged_entries_total{mode="hard"}'], 2);
+    assert.equal([...edge.node.store.tagged('red')].length, 0);
     assert.match(String((await edge.get('/t/3')).headers['cache-status']), /^strata; hit/);
     assert.match(String((await edge.get('/t/1')).headers['cache-status']), /fwd=miss/);
     assert.equal(origin.count('/t/1'), 2);
@@ -134,8 +144,12 @@ describe('purge through the admin API', () => {
   it('purges everything with all', async () => {
     await edge.get('/all/1');
     await edge.get('/all/2');
+    const stored = edge.node.store.usage().entries;
+    const counters = await metricsDelta(edge.node.metrics.registry);
     const result = await edge.purge({ all: true });
     assert.ok(result.purged >= 2);
+    assert.equal(result.purged, stored, 'every stored variant, no more');
+    assert.equal((await counters.delta())['strata_purged_entries_total{mode="hard"}'], stored);
     assert.equal(edge.node.store.usage().entries, 0);
     assert.match(String((await edge.get('/all/1')).headers['cache-status']), /fwd=miss/);
     assert.equal(origin.count('/all/1'), 2);

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createClock } from '../helpers/clock.ts';
 import { request } from '../helpers/http.ts';
+import { metricsDelta } from '../helpers/metrics.ts';
 import { startNode } from '../helpers/node.ts';
 import { respond, startOrigin, type TestOrigin } from '../helpers/origin.ts';
 
@@ -84,6 +85,7 @@ describe('the persistent store', () => {
   it('keeps one variant per normalized Vary value and never matches Vary: *', async () => {
     const edge = await startNode({ origin: origin.url, now: clock.now });
     try {
+      const counters = await metricsDelta(edge.node.metrics.registry);
       await edge.get('/vary', { headers: { 'accept-encoding': 'gzip, br', 'accept-language': 'en' } });
       const same = await edge.get('/vary', {
         headers: { 'accept-encoding': 'BR,gzip', 'accept-language': 'en' },
@@ -100,6 +102,8 @@ describe('the persistent store', () => {
       });
       assert.match(String(both.headers['cache-status']), /^strata; hit/);
       assert.equal(origin.count('/vary'), 2);
+      assert.equal((await counters.delta())['strata_cache_inserts_total{outcome="stored"}'], 2);
+      assert.equal(edge.node.store.usage().entries, 2);
       await edge.get('/vary-star');
       const star = await edge.get('/vary-star');
       assert.match(String(star.headers['cache-status']), /detail=vary-star/);
@@ -111,6 +115,7 @@ describe('the persistent store', () => {
 
   it('passes objects over maxObjectSize through unstored', async () => {
     const edge = await startNode({ origin: origin.url, now: clock.now, cache: { maxObjectSize: 32 * 1024 } });
+    const counters = await metricsDelta(edge.node.metrics.registry);
     try {
       const first = await edge.get('/too-large');
       assert.equal(first.body.length, 64 * 1024);
@@ -123,6 +128,8 @@ describe('the persistent store', () => {
       assert.ok(chunked.complete);
       await edge.get('/too-large-chunked');
       assert.equal(origin.count('/too-large-chunked'), 2);
+      assert.equal((await counters.delta())['strata_cache_inserts_total{outcome="stored"}'], undefined);
+      assert.equal(edge.node.store.usage().entries, 0);
     } finally {
       await edge.close();
     }
@@ -135,6 +142,7 @@ describe('the persistent store', () => {
       now: clock.now,
       cache: { maxSize, maxObjectSize: 32 * 1024 },
     });
+    const counters = await metricsDelta(edge.node.metrics.registry);
     try {
       for (let i = 0; i < 40; i++) {
         await edge.get(`/fill/${i}`);
@@ -144,6 +152,13 @@ describe('the persistent store', () => {
       await edge.node.evict();
       const { bytes } = edge.node.store.usage();
       assert.ok(bytes <= maxSize, `store holds ${bytes} bytes, over ${maxSize}`);
+      const delta = await counters.delta();
+      assert.equal(delta['strata_cache_inserts_total{outcome="stored"}'], 40);
+      assert.equal(
+        delta.strata_evictions_total,
+        40 - edge.node.store.usage().entries,
+        'every evicted variant counted',
+      );
       const recent = await edge.get('/fill/39');
       assert.match(String(recent.headers['cache-status']), /^strata; hit/);
       const oldest = await edge.get('/fill/0');

@@ -71,7 +71,7 @@ describe('cache keys on plain and TLS listeners', () => {
     assert.match(await viaTls(LONG), /^strata; hit/);
     assert.match(await viaPlain(LONG), /fwd=miss/);
     assert.equal(origin.count(LONG), 2);
-    const keys = [...node.node.store.entries.getKeys({})].map(String).filter((k) => k.includes('catalogue'));
+    const keys = [...node.node.store.keys()].filter((k) => k.includes('catalogue'));
     assert.deepEqual(keys.sort(), [
       `http://shop.test:${tlsPort}${LONG}`,
       `https://shop.test:${tlsPort}${LONG}`,

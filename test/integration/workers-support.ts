@@ -1,7 +1,6 @@
 /** `strata serve --workers 2` as a child process, for the workers tests. */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 export const TOKEN = 'workers-test-token-0123456789';
 const CLI = new URL('../../cli/strata.ts', import.meta.url).pathname;
@@ -70,8 +69,4 @@ export function workerPids(primary: number): number[] {
   }
 }
 
-/** Polls `check` every 100 ms, at most `ms`. */
-export async function until(check: () => boolean, ms: number): Promise<boolean> {
-  for (const start = Date.now(); Date.now() - start < ms; await sleep(100)) if (check()) return true;
-  return check();
-}
+export { until } from '../helpers/wait.ts';

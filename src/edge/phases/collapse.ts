@@ -96,7 +96,12 @@ async function follow(
   if (outcome.kind === 'shared' && outcome.fill.joinable && sameVariant(ctx, outcome)) {
     // The leader's body has all arrived and is being committed: a request sent after the first
     // response ended sees what it stored (a no-cache entry is then revalidated, conditionally).
-    const reuse = outcome.fill.state === 'done' ? 'after-commit' : followerReuse(edge, ctx, outcome);
+    // A body scanned for reflected request values is read by its own client alone: others get
+    // what its commit stored, if it was stored.
+    const reuse =
+      outcome.fill.state === 'done' || outcome.scanned === true
+        ? 'after-commit'
+        : followerReuse(edge, ctx, outcome);
     if (reuse === 'join') {
       ctx.lookup = 'collapsed';
       edge.metrics.collapsed.inc();

@@ -8,7 +8,6 @@
 import { onlyIfCached, requestDirectives } from '../../cache/policy/reuse.ts';
 import { EdgeError } from '../../errors.ts';
 import type { CacheStatusParts } from '../../observability/cache-status.ts';
-import { carriesUnkeyedValues } from '../../security/store-checks.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
 import type { Found, LookupOutcome } from '../outcomes.ts';
@@ -67,18 +66,11 @@ export function gate(edge: Edge, ctx: RequestContext, found: LookupOutcome, came
   const partial = ranged ? combinable(edge, ctx) : undefined;
   // A request that came back to this node (a loop) never waits for a fill: the fill may be
   // its own first pass, waiting for it. It is refused in fetch.
-  // A request carrying unkeyed values an origin may reflect leads no shared fill (its response
-  // is scanned before it may be stored; no other client reads it meanwhile).
-  const guard = ctx.site?.guard;
+  // A request carrying unkeyed values an origin may reflect still leads: its response is scanned
+  // before it may be stored, and followers wait for that commit instead of reading the stream
+  // (collapse.ts), so a request sent after its response ended finds what it stored.
   const collapsible =
-    !ranged &&
-    headers.authorization === undefined &&
-    !(
-      guard?.poisonCheck !== false &&
-      carriesUnkeyedValues(headers, ctx.host, edge.trusted(ctx.clientAddress), guard?.poisonIgnore)
-    ) &&
-    !edge.collapse.isHitForPass(ctx.storage) &&
-    !cameBack;
+    !ranged && headers.authorization === undefined && !edge.collapse.isHitForPass(ctx.storage) && !cameBack;
   const stored = found.kind === 'found' ? found : undefined;
   return { kind: 'forward', fwd, stored, ranged, partial, collapsible };
 }

@@ -9,10 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { pino } from 'pino';
-import { variantKey, variantRange } from '../../../src/cache/key.ts';
+import { variantKey } from '../../../src/cache/key.ts';
+import { META } from '../../../src/cache/meta-keys.ts';
 import type { VaryMarker } from '../../../src/cache/record.ts';
 import { CacheStore, STORE_SCHEMA } from '../../../src/cache/store.ts';
 import { isEdgeError } from '../../../src/errors.ts';
+import { withRawStore } from '../../helpers/raw-lmdb.ts';
 import { entryRecord } from '../../helpers/records.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'strata-keys-'));
@@ -59,26 +61,26 @@ describe('variant keys in LMDB', () => {
       });
       for (const length of LENGTHS) {
         const storage = keyOf(length);
-        const keys = [...store.entries.getKeys(variantRange(storage))];
+        const keys = [...store.variants(storage)].map((v) => v.id);
         assert.equal(keys.length, 2, `two variants at ${length}`);
         for (const key of keys) assert.equal(typeof key, 'string', `a string key at ${length}`);
       }
-      const tagged = [...store.tags.getValues('t')];
+      const tagged = [...store.tagged('t')];
       assert.equal(tagged.length, LENGTHS.length * 2);
       for (const id of tagged) assert.equal(typeof id, 'string');
-      for (const { key } of store.access.getRange({})) assert.equal(typeof key, 'string');
+      for (const { id } of store.evictionOrder()) assert.equal(typeof id, 'string');
     } finally {
       await store.close();
     }
   });
 
   it('migrates a schema 1 directory, whose variant keys were separated by \\0, when it is opened', async () => {
-    const old = open('schema1');
+    await open('schema1').close();
     const storage = keyOf(200);
     const oldId = `${storage}\u0000${'h'.repeat(22)}`;
     const shortStorage = keyOf(20);
     const shortOldId = `${shortStorage}\u0000${'s'.repeat(22)}`;
-    await old.write(() => {
+    await withRawStore(join(root, 'schema1'), (old) => {
       for (const [key, id] of [
         [storage, oldId],
         [shortStorage, shortOldId],
@@ -91,30 +93,28 @@ describe('variant keys in LMDB', () => {
       }
       old.meta.put('schema', 1);
     });
-    await old.close();
 
     const store = open('schema1');
     try {
-      assert.equal(store.meta.get('schema'), STORE_SCHEMA);
+      assert.equal(store.readMeta(META.schema), STORE_SCHEMA);
       for (const key of [storage, shortStorage]) {
-        const variants = [...store.entries.getRange(variantRange(key))];
+        const variants = [...store.variants(key)];
         assert.equal(variants.length, 1);
-        assert.equal(typeof variants[0]!.key, 'string');
-        assert.equal(variants[0]!.value.kind, 'entry');
+        assert.equal(typeof variants[0]!.id, 'string');
+        assert.equal(variants[0]!.record.kind, 'entry');
       }
-      const tagged = [...store.tags.getValues('old')];
+      const tagged = [...store.tagged('old')];
       assert.deepEqual(tagged.sort(), [oldId, shortOldId].map((id) => id.replace('\u0000', '\u001f')).sort());
-      assert.equal(store.access.getCount(), 2);
-      for (const { key } of store.access.getRange({})) assert.ok(!String(key).includes('\u0000'));
+      assert.equal(store.usage().entries, 2);
+      for (const { id } of store.evictionOrder()) assert.ok(!id.includes('\u0000'));
     } finally {
       await store.close();
     }
   });
 
   it('refuses a directory written by a newer version with one clear error', async () => {
-    const newer = open('newer');
-    await newer.write(() => newer.meta.put('schema', STORE_SCHEMA + 1));
-    await newer.close();
+    await open('newer').close();
+    await withRawStore(join(root, 'newer'), (newer) => newer.meta.put('schema', STORE_SCHEMA + 1));
     assert.throws(
       () => open('newer'),
       (error: unknown) =>
@@ -144,7 +144,7 @@ describe('variants per URL', () => {
       store.touch(variantKey(storage, 'a'));
       clock += 10;
       await put('d');
-      const left = [...store.entries.getKeys(variantRange(storage))].sort();
+      const left = [...store.variants(storage)].map((v) => v.id).sort();
       assert.deepEqual(
         left,
         ['a', 'c', 'd'].map((l) => variantKey(storage, l)).sort(),
@@ -154,8 +154,8 @@ describe('variants per URL', () => {
         clock += 10;
         await put(`x${i}`);
       }
-      assert.equal([...store.entries.getKeys(variantRange(storage))].length, 3);
-      assert.equal(store.access.getCount(), 3, 'evicted variants leave the eviction index');
+      assert.equal([...store.variants(storage)].length, 3);
+      assert.equal(store.usage().entries, 3, 'evicted variants leave the eviction index');
       assert.ok(store.usage().bytes < 3 * 2000, 'and their bytes are no longer counted');
     } finally {
       await store.close();

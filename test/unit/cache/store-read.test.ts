@@ -32,7 +32,9 @@ describe('reading records', () => {
     const reader = open();
     const writer = reader;
     try {
-      await writer.write(() => writer.entries.put('http://a.test/x', record('one', 60)));
+      await writer.write(() =>
+        writer.commitEntryInTxn('http://a.test/x', 'http://a.test/x', record('one', 60)),
+      );
       const first = reader.lookup('http://a.test/x', {});
       assert.equal(first.kind === 'found' && first.record.bodyId, 'one');
       const again = reader.lookup('http://a.test/x', {});
@@ -40,11 +42,13 @@ describe('reading records', () => {
         first.kind === 'found' && again.kind === 'found' && first.record === again.record,
         'unchanged bytes are decoded once',
       );
-      await writer.write(() => writer.entries.put('http://a.test/x', record('two', 120)));
+      await writer.write(() =>
+        writer.commitEntryInTxn('http://a.test/x', 'http://a.test/x', record('two', 120)),
+      );
       const second = reader.lookup('http://a.test/x', {});
       assert.equal(second.kind === 'found' && second.record.bodyId, 'two');
       assert.equal(second.kind === 'found' && second.record.lifetime, 120);
-      await writer.write(() => writer.entries.remove('http://a.test/x'));
+      await writer.write(() => writer.removeKeyInTxn('http://a.test/x'));
       assert.equal(reader.lookup('http://a.test/x', {}).kind, 'miss');
     } finally {
       await reader.close();

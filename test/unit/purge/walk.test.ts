@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
+import { META } from '../../../src/cache/meta-keys.ts';
 import type { EntryRecord } from '../../../src/cache/record.ts';
 import { CacheStore } from '../../../src/cache/store.ts';
 import { PurgeService } from '../../../src/purge/service.ts';
@@ -17,7 +18,7 @@ describe('PurgeService on a store', () => {
   let service: PurgeService;
 
   const seed = (urls: string[], tags: string[]) =>
-    store.entries.transaction(() => {
+    store.write(() => {
       for (const url of urls) store.commitEntryInTxn(url, url, { ...RECORD, url, bodyId: url, tags });
     });
 
@@ -48,15 +49,15 @@ describe('PurgeService on a store', () => {
   it('purges a large tag in many short transactions, serving the event loop between them', async () => {
     const urls = Array.from({ length: 1050 }, (_, i) => `http://big.test/${String(i).padStart(5, '0')}`);
     await seed(urls, ['big']);
-    const seqBefore = (store.meta.get('purgeSeq') as number | undefined) ?? 0;
+    const seqBefore = (store.readMeta(META.purgeSeq) as number | undefined) ?? 0;
     let turns = 0;
     const ticker = setInterval(() => turns++, 0);
     const result = await service.purge({ urls: [], prefixes: [], tags: ['big'], all: false, soft: false });
     clearInterval(ticker);
     assert.equal(result.purged, 1050);
-    assert.equal([...store.tags.getValues('big')].length, 0);
+    assert.equal([...store.tagged('big')].length, 0);
     // Every batch bumps the race-guard counter: at least ceil(1050 / 100) transactions.
-    assert.ok((store.meta.get('purgeSeq') as number) - seqBefore >= 11);
+    assert.ok((store.readMeta(META.purgeSeq) as number) - seqBefore >= 11);
     assert.ok(turns >= 5, `the event loop ran ${turns} timers during the purge`);
   });
 
@@ -71,7 +72,7 @@ describe('PurgeService on a store', () => {
     });
     assert.equal(result.purged, 2);
     const invalidated = (url: string) => {
-      const value = store.entries.get(url);
+      const value = store.current(url);
       return value?.kind === 'entry' && value.invalidated;
     };
     assert.deepEqual(
