@@ -8,6 +8,7 @@ import { request as httpRequest, type ServerResponse } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from '../helpers/http.ts';
+import { metricsDelta } from '../helpers/metrics.ts';
 import { startNode, type TestNode } from '../helpers/node.ts';
 import { startOrigin, type TestOrigin } from '../helpers/origin.ts';
 import { until } from '../helpers/wait.ts';
@@ -78,6 +79,7 @@ describe('collapsing concurrent requests in one process', () => {
   });
 
   it('collapses 200 concurrent misses into one origin request with identical bodies', async () => {
+    const counters = await metricsDelta(edge.node.metrics.registry);
     const responses = await Promise.all(Array.from({ length: 200 }, () => request(`${edge.url}/herd`)));
     for (const response of responses) {
       assert.equal(response.status, 200);
@@ -92,6 +94,18 @@ describe('collapsing concurrent requests in one process', () => {
       assert.match(status, /stored$|^strata; fwd=miss; collapsed$|^strata; hit; ttl=/);
     assert.ok(statuses.some((s) => s.endsWith('collapsed')));
     await edge.node.idle();
+    // What an operator watches: one stored miss, every other request collapsed or a hit.
+    const delta = await counters.delta();
+    const collapsed = statuses.filter((s) => s.endsWith('collapsed')).length;
+    assert.equal(delta['strata_cache_lookups_total{result="miss"}'], 1);
+    assert.equal(delta['strata_cache_inserts_total{outcome="stored"}'], 1);
+    assert.equal(delta.strata_collapsed_waiters_total, collapsed);
+    assert.equal(
+      (delta['strata_cache_lookups_total{result="collapsed"}'] ?? 0) +
+        (delta['strata_cache_lookups_total{result="hit"}'] ?? 0),
+      199,
+    );
+    assert.equal(delta['strata_origin_requests_total{origin="origin",outcome="2xx"}'], 1);
     assert.match(String((await edge.get('/herd')).headers['cache-status']), /^strata; hit; ttl=/);
     assert.equal(edge.node.edge.collapse.size, 0);
   });
