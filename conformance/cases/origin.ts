@@ -7,7 +7,8 @@ import { LOOPBACK } from '../lib/net.ts';
 
 export interface OriginReply {
   status?: number;
-  headers?: Record<string, string>;
+  /** A list sends the field on several lines, in order. */
+  headers?: Record<string, string | string[]>;
   body?: string;
   /** Wait before answering (to hold a fill open while other requests arrive). */
   delayMs?: number;

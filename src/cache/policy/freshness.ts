@@ -117,19 +117,28 @@ export function correctedInitialAge(
 }
 
 /**
- * RFC 9111 §5.1: `Age = delta-seconds`, a singleton field. A value that is not exactly one
- * delta-seconds (several lines or members, a sign, a fraction, parameters, junk) says nothing
- * trustworthy about how old the response is; the conservative reading — the one that can only
- * cause an extra validation, never a stale answer — is that it is as old as an age can be
- * (§1.2.2: 2147483648 seconds).
+ * RFC 9111 §1.2.2: the largest age a cache records; a larger delta-seconds is clamped to it,
+ * which is far beyond any freshness lifetime (the response is stale).
  */
-export const AGE_UNKNOWN = 2147483648;
+export const AGE_MAX = 2147483648;
 
+/**
+ * RFC 9111 §5.1: `Age = delta-seconds`, a singleton field, read as the current edition of the
+ * HTTP cache test suite settles it:
+ * - the first value is used when a list arrives, on one line (`0, 7200`) or over several
+ *   (joined with ", " before this is called): `0, 7200` is 0, `7200, 0` is 7200;
+ * - a value that is not a non-negative integer (`abc`, `-7200`, `7200.0`, `7200;foo=bar`, an
+ *   empty member) is ignored as if the field were absent: "a recipient MUST ignore" an invalid
+ *   singleton value rather than guess at it; the response's age is then its apparent age and
+ *   the time it spent in transit (§4.2.3), as for a response without Age;
+ * - a value of 2147483648 or more is clamped to 2147483648 (§1.2.2), i.e. stale.
+ */
 export function parseAge(value: string | undefined): number {
   if (value === undefined) return 0;
-  const trimmed = value.trim();
-  if (!/^\d+$/.test(trimmed)) return AGE_UNKNOWN;
-  return Math.min(Number(trimmed), AGE_UNKNOWN);
+  const comma = value.indexOf(',');
+  const first = (comma === -1 ? value : value.slice(0, comma)).trim();
+  if (!/^\d+$/.test(first)) return 0;
+  return Math.min(Number(first), AGE_MAX);
 }
 
 /** RFC 5861 windows, in seconds (0 when absent or invalid). */
