@@ -445,6 +445,45 @@ export const cases: Case[] = [
     ],
   },
 
+  // Interim responses (RFC 9110 §15.2, RFC 8297)
+  {
+    id: 'early-hints-forwarded-not-cached',
+    title:
+      "forwards the origin's 103 Early Hints before the final response; neither stores it nor merges its fields",
+    rfc: 'RFC 9110 §15.2 (a proxy MUST forward 1xx responses); RFC 8297 §2 (103 Early Hints); RFC 9111 §3 (only final responses are stored)',
+    topology: 'single',
+    origin: {
+      '/eh': {
+        headers: FRESH,
+        earlyHints: { link: '</eh.css>; rel=preload; as=style', 'x-hint': 'early' },
+        delayMs: 100,
+      },
+    },
+    steps: [
+      {
+        do: 'request',
+        path: '/eh',
+        expect: {
+          originRequests: 1,
+          interim: [{ status: 103, link: '</eh.css>; rel=preload; as=style' }],
+          headers: { 'x-hint': null, link: null },
+        },
+      },
+      SETTLE,
+      {
+        do: 'request',
+        path: '/eh',
+        expect: {
+          originRequests: 1,
+          cacheStatus: { hit: true },
+          interim: [],
+          headers: { 'x-hint': null, link: null },
+          bodyFromOriginRequest: 1,
+        },
+      },
+    ],
+  },
+
   // Persistence (RFC 9111 §3, §4.2.3)
   {
     id: 'restart-comes-back-warm',

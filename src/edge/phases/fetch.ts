@@ -21,6 +21,7 @@ import { requestBody } from '../../http/request-body.ts';
 import type { OriginResponse } from '../../origin/pool.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
+import { forwardInterim } from '../interim.ts';
 import type { Fetched } from '../outcomes.ts';
 
 /** Client conditionals and ranges are not forwarded when the node fetches a full response to store. */
@@ -56,6 +57,8 @@ export interface FetchOptions {
   range?: boolean;
   /** With fill and range: the Range and If-Range to send instead of the client's (RFC 9111 §3.4). */
   combine?: { range: string; ifRange: string } | undefined;
+  /** Forward the origin's interim (1xx) responses to this client (a leader or a pass; edge/interim.ts). */
+  interim?: boolean;
   /** Send GET for a HEAD request (to store the response). */
   method?: string;
   signal?: AbortSignal;
@@ -181,6 +184,7 @@ export async function fetchOrigin(
       key: ctx.key,
       headers: originRequestHeaders(edge, ctx, options),
       body: body?.stream,
+      ...(options.interim ? { onInterim: (status, fields) => forwardInterim(ctx, status, fields) } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     });
   } catch (error) {
