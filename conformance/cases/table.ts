@@ -484,6 +484,37 @@ export const cases: Case[] = [
     ],
   },
 
+  // Vary normalisation (RFC 9111 §4.1)
+  {
+    id: 'accept-language-variants-shared',
+    title:
+      'requests whose Accept-Language differs only in order, case, spacing or spelling of weights share a variant',
+    rfc: 'RFC 9111 §4.1 (normalizing selecting header values known to have identical semantics); RFC 9110 §12.5.4, §12.4.2',
+    topology: 'single',
+    origin: { '/al': { headers: { ...FRESH, Vary: 'Accept-Language' } } },
+    steps: [
+      {
+        do: 'request',
+        path: '/al',
+        headers: { 'Accept-Language': 'en, de;q=0.5' },
+        expect: { originRequests: 1 },
+      },
+      SETTLE,
+      {
+        do: 'request',
+        path: '/al',
+        headers: { 'Accept-Language': 'DE;q=0.50 ,EN;q=1.0' },
+        expect: { originRequests: 1, cacheStatus: { hit: true }, bodyFromOriginRequest: 1 },
+      },
+      {
+        do: 'request',
+        path: '/al',
+        headers: { 'Accept-Language': 'de, en;q=0.5' },
+        expect: { originRequests: 2, bodyFromOriginRequest: 2 },
+      },
+    ],
+  },
+
   // Persistence (RFC 9111 §3, §4.2.3)
   {
     id: 'restart-comes-back-warm',
