@@ -515,6 +515,29 @@ export const cases: Case[] = [
     ],
   },
 
+  // Expires parsing (RFC 9111 §5.3)
+  {
+    id: 'expires-letter-case',
+    title:
+      'reads an Expires whose day, month and GMT are in another letter case; another zone is still invalid',
+    rfc: 'RFC 9111 §5.3 (Expires; an invalid date is already expired); RFC 9110 §5.6.7 (HTTP-date)',
+    topology: 'single',
+    origin: {
+      '/ex-upper': { headers: { Expires: 'THU, 18 AUG 2050 02:01:18 GMT' } },
+      '/ex-gmt': { headers: { Expires: 'Thu, 18 Aug 2050 02:01:18 gMT' } },
+      '/ex-utc': { headers: { Expires: 'Thu, 18 Aug 2050 02:01:18 UTC' } },
+    },
+    steps: [
+      { do: 'request', path: '/ex-upper', expect: { originRequests: 1 } },
+      { do: 'request', path: '/ex-gmt', expect: { originRequests: 1 } },
+      { do: 'request', path: '/ex-utc', expect: { originRequests: 1 } },
+      SETTLE,
+      { do: 'request', path: '/ex-upper', expect: { originRequests: 1, cacheStatus: { hit: true } } },
+      { do: 'request', path: '/ex-gmt', expect: { originRequests: 1, cacheStatus: { hit: true } } },
+      { do: 'request', path: '/ex-utc', expect: { originRequests: 2 } },
+    ],
+  },
+
   // Persistence (RFC 9111 §3, §4.2.3)
   {
     id: 'restart-comes-back-warm',

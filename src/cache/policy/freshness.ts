@@ -3,7 +3,7 @@
  * flattened into numbers a hit can compare without parsing anything.
  */
 import { type Directives, deltaSeconds, invalidDeltaSeconds } from './cache-control.ts';
-import { parseHttpDate } from './http-date.ts';
+import { parseExpires, parseHttpDate } from './http-date.ts';
 
 /** RFC 9110 §15.1: statuses that are heuristically cacheable. */
 export const HEURISTICALLY_CACHEABLE: ReadonlySet<number> = new Set([
@@ -67,8 +67,9 @@ function originLifetime(input: FreshnessInput): Freshness {
     return { lifetime: maxAge, source: input.targeted ? 'cdn-cache-control' : 'max-age' };
   if (!input.targeted && input.expires !== undefined) {
     // §5.3: "A cache recipient MUST interpret invalid date formats, especially the value "0",
-    // as representing a time in the past (i.e., "already expired")."
-    const expires = parseHttpDate(input.expires);
+    // as representing a time in the past (i.e., "already expired")." Letter case is not
+    // held against it (see parseExpires).
+    const expires = parseExpires(input.expires);
     if (expires === undefined) return { lifetime: 0, source: 'expires' };
     const date = parseHttpDate(input.date) ?? input.responseTime;
     return { lifetime: Math.max(0, Math.floor((expires - date) / 1000)), source: 'expires' };

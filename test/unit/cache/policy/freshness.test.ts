@@ -51,6 +51,15 @@ describe('freshnessLifetime', () => {
     assert.equal(freshnessLifetime(input(undefined, { expires: at(-100) })).lifetime, 0);
   });
 
+  it('reads an Expires whose day, month or GMT is in another letter case', () => {
+    const expires = at(100).toUpperCase();
+    assert.deepEqual(freshnessLifetime(input(undefined, { expires })), { lifetime: 100, source: 'expires' });
+    assert.equal(
+      freshnessLifetime(input(undefined, { expires: at(100).replace('GMT', 'gmt') })).lifetime,
+      100,
+    );
+  });
+
   it('treats an invalid Expires, such as "0", as already expired (§5.3)', () => {
     for (const expires of ['0', '-1', 'never', 'Mon, 32 Jan 2026 00:00:00 GMT']) {
       assert.deepEqual(freshnessLifetime(input(undefined, { expires })), { lifetime: 0, source: 'expires' });
