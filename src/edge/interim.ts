@@ -4,7 +4,8 @@
  * and their fields never merge into the final response (undici hands them over apart from it).
  *
  * - 103 Early Hints goes out with `writeEarlyHints` (HTTP/1.1 and HTTP/2); Node sends it only
- *   when it carries a valid `Link`, so a 103 without one is dropped.
+ *   with a `Link` in its strict form, so Link members it would refuse are dropped, and a 103
+ *   left without any is not sent.
  * - 102 Processing goes out with `writeProcessing` on HTTP/1.1 (Node's HTTP/2 response has none).
  * - 100 Continue is the node's own business (Expect is answered here and never forwarded), and
  *   Node offers no way to send other 1xx codes: both are dropped.
@@ -12,7 +13,10 @@
  *   final response has begun.
  * With collapsing, only the leader's client receives its interim responses: followers join a
  * fill whenever they arrive, and are answered from what is stored, which has no 1xx.
+ * A site may also replay a stored page's Link hints as a 103 while it is revalidated
+ * (`replayHints`, the site option `earlyHints`).
  */
+import { type EntryRecord, storedHeader } from '../cache/record.ts';
 import type { RequestContext } from './context.ts';
 
 /** Fields that belong to one connection (RFC 9110 §7.6.1), never forwarded in a 1xx. */
@@ -48,6 +52,25 @@ export function interimFields(headers: InterimHeaders): Record<string, string | 
   return fields;
 }
 
+/** What Node's writeEarlyHints accepts of one Link member (no spaces in a quoted value). */
+const NODE_LINK = /^<[^>]*>(?:\s*;\s*[^;"\s]+(?:=(")?[^;"\s]*\1)?)*$/;
+
+/**
+ * The members of a Link field, one per array item (Node refuses a comma-joined list), keeping
+ * those Node can send; a member it would refuse is dropped rather than the whole hint.
+ */
+export function linkMembers(link: string | string[] | undefined): string[] {
+  if (link === undefined) return [];
+  const members: string[] = [];
+  for (const line of Array.isArray(link) ? link : [link]) {
+    for (const member of line.split(/,\s*(?=<)/)) {
+      const trimmed = member.trim();
+      if (NODE_LINK.test(trimmed)) members.push(trimmed);
+    }
+  }
+  return members;
+}
+
 /** Forwards one interim response to the client of `ctx`, when it may go; returns whether it went. */
 export function forwardInterim(ctx: RequestContext, status: number, headers: InterimHeaders): boolean {
   const res = ctx.res;
@@ -55,8 +78,9 @@ export function forwardInterim(ctx: RequestContext, status: number, headers: Int
   try {
     if (status === 103) {
       const fields = interimFields(headers);
-      if (fields.link === undefined) return false;
-      res.writeEarlyHints(fields);
+      const links = linkMembers(fields.link);
+      if (links.length === 0) return false;
+      res.writeEarlyHints({ ...fields, link: links });
       return true;
     }
     if (status === 102) {
@@ -69,4 +93,21 @@ export function forwardInterim(ctx: RequestContext, status: number, headers: Int
     // Node refuses a Link it cannot send safely (ERR_INVALID_ARG_VALUE): the hint is dropped.
   }
   return false;
+}
+
+/** Link members worth sending early: what the browser can fetch or connect to ahead of the page. */
+const HINT_REL = /;\s*rel\s*=\s*"?[^";,]*\b(?:preload|modulepreload|preconnect)\b/i;
+
+/**
+ * The site option `earlyHints`: while the leader's request for a stored page waits for the
+ * origin (a revalidation, or a refetch of a stale page), the page's stored `Link` preload,
+ * modulepreload and preconnect members go to the client as a 103 (RFC 8297 §2: hints are only
+ * hints; the final response's own Link is what counts). Returns whether one was sent.
+ */
+export function replayHints(ctx: RequestContext, record: EntryRecord): boolean {
+  const link = storedHeader(record, 'link');
+  if (link === undefined) return false;
+  const hints = link.split(/,\s*(?=<)/).filter((member) => HINT_REL.test(member));
+  if (hints.length === 0) return false;
+  return forwardInterim(ctx, 103, { link: hints.join(', ') });
 }

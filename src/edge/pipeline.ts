@@ -102,14 +102,7 @@ export class Pipeline {
     // Taken before the origin is asked: a purge from here on voids what this fetch brings.
     const generation = edge.store.purgeGeneration(ctx.storage);
     const { stored, ranged, partial } = forward;
-    const options = {
-      fill: true,
-      interim: true,
-      method: 'GET',
-      validate: stored?.record,
-      range: ranged,
-      combine: partial,
-    };
+    const options = { fill: true, method: 'GET', validate: stored?.record, range: ranged, combine: partial };
     const fetched = await fetchStep(edge, ctx, options);
     if (fetched.kind === 'failed') {
       step.lead.settle({ kind: 'failed', error: fetched.error });
@@ -180,7 +173,7 @@ export class Pipeline {
     ctx.cacheStatus.fwd = fwd;
     if (detail) ctx.cacheStatus.detail = detail;
     if (!admitToOrigin(this.edge, ctx)) return;
-    const fetched = await fetchStep(this.edge, ctx, { fill: false, interim: true });
+    const fetched = await fetchStep(this.edge, ctx, { fill: false });
     if (fetched.kind === 'failed') return this.#fail(ctx, undefined, fetched.error, true);
     if (fwd === 'method') await invalidateAfterUnsafe(this.edge, ctx, fetched.response);
     relay(this.edge, ctx, fetched.response);

@@ -64,6 +64,10 @@ describe('interim (1xx) responses from the origin (RFC 9110 §15.2, RFC 8297)', 
       [LONG]: hinted('max-age=60'),
       '/h': hinted('max-age=60'),
       '/post': hinted('no-store'),
+      '/multi': (_req, res) => {
+        res.writeEarlyHints({ link: ['</a.css>; rel=preload; as=style', '</b.js>; rel=preload; as=script'] });
+        setTimeout(() => res.writeHead(200, { 'cache-control': 'no-store' }).end('multi'), 50);
+      },
       '/processing': (_req, res) => {
         res.writeProcessing();
         setTimeout(() => {
@@ -113,6 +117,19 @@ describe('interim (1xx) responses from the origin (RFC 9110 §15.2, RFC 8297)', 
       [103],
     );
     assert.equal(origin.count('/post'), 1);
+  });
+
+  it('forwards every Link member of a 103 that lists several on one line', async () => {
+    const answer = await get(`${edge.url}/multi`);
+    assert.equal(answer.text, 'multi');
+    assert.deepEqual(
+      answer.interim.map((i) => i.status),
+      [103],
+    );
+    assert.equal(
+      answer.interim[0]!.headers.link,
+      '</a.css>; rel=preload; as=style, </b.js>; rel=preload; as=script',
+    );
   });
 
   it('forwards a 102 Processing to an HTTP/1.1 client, and stores only the final response', async () => {
@@ -228,5 +245,73 @@ describe('Early Hints to an HTTP/2 client', () => {
     assert.equal(second.body, 'h2 page');
     assert.deepEqual(second.interim, []);
     assert.equal(origin.count(LONG), 1);
+  });
+});
+
+describe("replaying a stored page's Link hints as 103 (site option earlyHints, RFC 8297)", () => {
+  let origin: TestOrigin;
+  let hinting: TestNode;
+  let plain: TestNode;
+  const clock = createClock();
+  const LINK =
+    '</app.css>; rel=preload; as=style, </hero.jpg>; rel="preload"; as=image, </terms>; rel=terms-of-service, <https://cdn.example>; rel=preconnect';
+  const HINTS =
+    '</app.css>; rel=preload; as=style, </hero.jpg>; rel="preload"; as=image, <https://cdn.example>; rel=preconnect';
+
+  before(async () => {
+    origin = await startOrigin({
+      [LONG]: (req, res) => {
+        const headers = { 'cache-control': 'max-age=10', etag: '"v1"', link: LINK };
+        setTimeout(
+          () => {
+            if (req.headers['if-none-match'] === '"v1"') res.writeHead(304, headers).end();
+            else res.writeHead(200, headers).end('page');
+          },
+          req.headers['if-none-match'] ? 100 : 0,
+        );
+      },
+    });
+    const site = { name: 'default', hosts: ['*'], origins: ['origin'] };
+    hinting = await startNode({
+      origin: origin.url,
+      now: clock.now,
+      config: { sites: [{ ...site, earlyHints: true }] },
+    });
+    plain = await startNode({ origin: origin.url, now: clock.now });
+  });
+
+  after(async () => {
+    await hinting?.close();
+    await plain?.close();
+    await origin?.close();
+  });
+
+  it('sends the stored preload and preconnect hints while a stale page is revalidated, and none on a fresh hit', async () => {
+    const first = await get(`${hinting.url}${LONG}`);
+    assert.deepEqual(first.interim, []);
+    await hinting.node.idle();
+    const hit = await get(`${hinting.url}${LONG}`);
+    assert.deepEqual(hit.interim, []);
+    clock.advance(20);
+    const revalidated = await get(`${hinting.url}${LONG}`);
+    assert.equal(revalidated.status, 200);
+    assert.equal(revalidated.text, 'page');
+    assert.deepEqual(
+      revalidated.interim.map((i) => i.status),
+      [103],
+    );
+    assert.equal(revalidated.interim[0]!.headers.link, HINTS);
+    assert.equal(revalidated.headers.link, LINK);
+    assert.match(String(revalidated.headers['cache-status']), /fwd=stale/);
+    assert.equal(origin.requests.filter((r) => r.headers['if-none-match'] === '"v1"').length, 1);
+  });
+
+  it('sends nothing early for a site without the option', async () => {
+    await get(`${plain.url}${LONG}`);
+    await plain.node.idle();
+    clock.advance(20);
+    const revalidated = await get(`${plain.url}${LONG}`);
+    assert.equal(revalidated.text, 'page');
+    assert.deepEqual(revalidated.interim, []);
   });
 });
