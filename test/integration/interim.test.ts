@@ -7,6 +7,7 @@ import { createFixtures, type Fixtures } from '../helpers/certs.ts';
 import { createClock } from '../helpers/clock.ts';
 import { startNode, type TestNode } from '../helpers/node.ts';
 import { startOrigin, type TestOrigin } from '../helpers/origin.ts';
+import { until } from '../helpers/wait.ts';
 
 const LONG = `/pages/${'early-hints-'.repeat(6)}/article.html?campaign=${'x'.repeat(40)}`;
 const PRELOAD = '</style.css>; rel=preload; as=style';
@@ -67,6 +68,10 @@ describe('interim (1xx) responses from the origin (RFC 9110 §15.2, RFC 8297)', 
       '/multi': (_req, res) => {
         res.writeEarlyHints({ link: ['</a.css>; rel=preload; as=style', '</b.js>; rel=preload; as=script'] });
         setTimeout(() => res.writeHead(200, { 'cache-control': 'no-store' }).end('multi'), 50);
+      },
+      '/collapsed': (_req, res) => {
+        res.writeEarlyHints({ link: PRELOAD });
+        setTimeout(() => res.writeHead(200, { 'cache-control': 'max-age=60' }).end('shared'), 400);
       },
       '/processing': (_req, res) => {
         res.writeProcessing();
@@ -130,6 +135,23 @@ describe('interim (1xx) responses from the origin (RFC 9110 §15.2, RFC 8297)', 
       answer.interim[0]!.headers.link,
       '</a.css>; rel=preload; as=style, </b.js>; rel=preload; as=script',
     );
+  });
+
+  it("gives the origin's 103 to the leader's client only; a collapsed follower gets the shared final response", async () => {
+    const leader = get(`${edge.url}/collapsed`);
+    // The follower arrives once the leader's request is at the origin (its 103 already sent).
+    assert.ok(await until(() => origin.count('/collapsed') === 1, 3000));
+    const follower = await get(`${edge.url}/collapsed`);
+    const first = await leader;
+    assert.equal(first.text, 'shared');
+    assert.equal(follower.text, 'shared');
+    assert.deepEqual(
+      first.interim.map((i) => i.status),
+      [103],
+    );
+    assert.deepEqual(follower.interim, []);
+    assert.match(String(follower.headers['cache-status']), /collapsed|hit/);
+    assert.equal(origin.count('/collapsed'), 1);
   });
 
   it('forwards a 102 Processing to an HTTP/1.1 client, and stores only the final response', async () => {
