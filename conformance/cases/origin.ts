@@ -7,8 +7,11 @@ import { LOOPBACK } from '../lib/net.ts';
 
 export interface OriginReply {
   status?: number;
-  headers?: Record<string, string>;
+  /** A list sends the field on several lines, in order. */
+  headers?: Record<string, string | string[]>;
   body?: string;
+  /** Send a 103 Early Hints with these fields first (RFC 8297); `link` is required by Node. */
+  earlyHints?: Record<string, string>;
   /** Wait before answering (to hold a fill open while other requests arrive). */
   delayMs?: number;
   /** Answer 304 when the request's If-None-Match carries this reply's ETag. */
@@ -69,6 +72,7 @@ export class ScriptedOrigin {
         response.writeHead(reply.status ?? 200, headers);
         response.end(request.method === 'HEAD' ? undefined : (reply.body ?? `${path} #${entry.n}`));
       };
+      if (reply.earlyHints) response.writeEarlyHints(reply.earlyHints);
       if (reply.delayMs) setTimeout(send, reply.delayMs);
       else send();
     });

@@ -38,6 +38,8 @@ interface Answer {
   status: number;
   headers: Headers;
   body: string;
+  /** Interim (1xx) responses received before the final one: status and Link. */
+  interim: Array<{ status: number; link: string | undefined }>;
 }
 
 class CaseFailure extends Error {}
@@ -57,6 +59,7 @@ function send(
   headers: Record<string, string>,
 ): Promise<Answer> {
   const url = new URL(path, baseUrl);
+  const interim: Answer['interim'] = [];
   return new Promise((resolve, reject) => {
     const request = httpRequest(
       {
@@ -81,11 +84,16 @@ function send(
             status: response.statusCode ?? 0,
             headers: answerHeaders,
             body: Buffer.concat(chunks).toString(),
+            interim,
           });
         });
         response.on('error', reject);
       },
     );
+    request.on('information', (info) => {
+      const link = info.headers.link;
+      interim.push({ status: info.statusCode, link: Array.isArray(link) ? link.join(', ') : link });
+    });
     request.on('timeout', () => request.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS} ms`)));
     request.on('error', reject);
     request.end();
@@ -165,6 +173,13 @@ function checkAnswer(
   for (const [name, value] of Object.entries(expect.headers ?? {})) {
     const actual = answer.headers.get(name);
     check(actual === value, `${where}: ${name} is ${JSON.stringify(actual)}, not ${JSON.stringify(value)}`);
+  }
+  if (expect.interim !== undefined) {
+    const seen = JSON.stringify(answer.interim);
+    check(
+      seen === JSON.stringify(expect.interim),
+      `${where}: interim responses ${seen}, not ${JSON.stringify(expect.interim)}`,
+    );
   }
   if (expect.bodyFromOriginRequest !== undefined) {
     const wanted = `${path} #${expect.bodyFromOriginRequest}`;

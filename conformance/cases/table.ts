@@ -395,6 +395,149 @@ export const cases: Case[] = [
     ],
   },
 
+  // Age parsing (RFC 9111 §5.1, §1.2.2), as the current edition of the HTTP cache test suite reads it
+  {
+    id: 'age-forms',
+    title:
+      'ignores an invalid Age, uses the first value of a list or of several lines, and clamps a huge one (stale)',
+    rfc: 'RFC 9111 §5.1 (Age), §1.2.2 (delta-seconds: clamp at 2147483648), §4.2.3 (age calculation)',
+    topology: 'single',
+    origin: {
+      '/age-abc': { headers: { 'Cache-Control': 'max-age=3600', Age: 'abc' } },
+      '/age-neg': { headers: { 'Cache-Control': 'max-age=3600', Age: '-7200' } },
+      '/age-float': { headers: { 'Cache-Control': 'max-age=3600', Age: '7200.0' } },
+      '/age-param': { headers: { 'Cache-Control': 'max-age=3600', Age: '7200;foo=bar' } },
+      '/age-prefix': { headers: { 'Cache-Control': 'max-age=3600', Age: '0, 7200' } },
+      '/age-suffix': { headers: { 'Cache-Control': 'max-age=3600', Age: '7200, 0' } },
+      '/age-lines-prefix': { headers: { 'Cache-Control': 'max-age=3600', Age: ['0', '7200'] } },
+      '/age-lines-suffix': { headers: { 'Cache-Control': 'max-age=3600', Age: ['7200', '0'] } },
+      '/age-dup-0': { headers: { 'Cache-Control': 'max-age=3600', Age: '0, 0' } },
+      '/age-lines-dup-0': { headers: { 'Cache-Control': 'max-age=3600', Age: ['0', '0'] } },
+      '/age-large': { headers: { 'Cache-Control': 'max-age=3600', Age: '2147483648' } },
+      '/age-larger': { headers: { 'Cache-Control': 'max-age=3600', Age: '2147483650' } },
+    },
+    steps: [
+      { do: 'request', path: '/age-abc', expect: { originRequests: 1 } },
+      { do: 'request', path: '/age-neg', expect: { originRequests: 1 } },
+      { do: 'request', path: '/age-float', expect: { originRequests: 1 } },
+      { do: 'request', path: '/age-param', expect: { originRequests: 1 } },
+      { do: 'request', path: '/age-prefix', expect: { originRequests: 1 } },
+      { do: 'request', path: '/age-suffix', expect: { originRequests: 1 } },
+      { do: 'request', path: '/age-lines-prefix', expect: { originRequests: 1 } },
+      { do: 'request', path: '/age-lines-suffix', expect: { originRequests: 1 } },
+      { do: 'request', path: '/age-dup-0', expect: { originRequests: 1 } },
+      { do: 'request', path: '/age-lines-dup-0', expect: { originRequests: 1 } },
+      { do: 'request', path: '/age-large', expect: { originRequests: 1 } },
+      { do: 'request', path: '/age-larger', expect: { originRequests: 1 } },
+      SETTLE,
+      { do: 'request', path: '/age-abc', expect: { originRequests: 1, cacheStatus: { hit: true } } },
+      { do: 'request', path: '/age-neg', expect: { originRequests: 1, cacheStatus: { hit: true } } },
+      { do: 'request', path: '/age-float', expect: { originRequests: 1, cacheStatus: { hit: true } } },
+      { do: 'request', path: '/age-param', expect: { originRequests: 1, cacheStatus: { hit: true } } },
+      { do: 'request', path: '/age-prefix', expect: { originRequests: 1, cacheStatus: { hit: true } } },
+      { do: 'request', path: '/age-suffix', expect: { originRequests: 2 } },
+      { do: 'request', path: '/age-lines-prefix', expect: { originRequests: 1, cacheStatus: { hit: true } } },
+      { do: 'request', path: '/age-lines-suffix', expect: { originRequests: 2 } },
+      { do: 'request', path: '/age-dup-0', expect: { originRequests: 1, cacheStatus: { hit: true } } },
+      { do: 'request', path: '/age-lines-dup-0', expect: { originRequests: 1, cacheStatus: { hit: true } } },
+      { do: 'request', path: '/age-large', expect: { originRequests: 2 } },
+      { do: 'request', path: '/age-larger', expect: { originRequests: 2 } },
+    ],
+  },
+
+  // Interim responses (RFC 9110 §15.2, RFC 8297)
+  {
+    id: 'early-hints-forwarded-not-cached',
+    title:
+      "forwards the origin's 103 Early Hints before the final response; neither stores it nor merges its fields",
+    rfc: 'RFC 9110 §15.2 (a proxy MUST forward 1xx responses); RFC 8297 §2 (103 Early Hints); RFC 9111 §3 (only final responses are stored)',
+    topology: 'single',
+    origin: {
+      '/eh': {
+        headers: FRESH,
+        earlyHints: { link: '</eh.css>; rel=preload; as=style', 'x-hint': 'early' },
+        delayMs: 100,
+      },
+    },
+    steps: [
+      {
+        do: 'request',
+        path: '/eh',
+        expect: {
+          originRequests: 1,
+          interim: [{ status: 103, link: '</eh.css>; rel=preload; as=style' }],
+          headers: { 'x-hint': null, link: null },
+        },
+      },
+      SETTLE,
+      {
+        do: 'request',
+        path: '/eh',
+        expect: {
+          originRequests: 1,
+          cacheStatus: { hit: true },
+          interim: [],
+          headers: { 'x-hint': null, link: null },
+          bodyFromOriginRequest: 1,
+        },
+      },
+    ],
+  },
+
+  // Vary normalisation (RFC 9111 §4.1)
+  {
+    id: 'accept-language-variants-shared',
+    title:
+      'requests whose Accept-Language differs only in order, case, spacing or spelling of weights share a variant',
+    rfc: 'RFC 9111 §4.1 (normalizing selecting header values known to have identical semantics); RFC 9110 §12.5.4, §12.4.2',
+    topology: 'single',
+    origin: { '/al': { headers: { ...FRESH, Vary: 'Accept-Language' } } },
+    steps: [
+      {
+        do: 'request',
+        path: '/al',
+        headers: { 'Accept-Language': 'en, de;q=0.5' },
+        expect: { originRequests: 1 },
+      },
+      SETTLE,
+      {
+        do: 'request',
+        path: '/al',
+        headers: { 'Accept-Language': 'DE;q=0.50 ,EN;q=1.0' },
+        expect: { originRequests: 1, cacheStatus: { hit: true }, bodyFromOriginRequest: 1 },
+      },
+      {
+        do: 'request',
+        path: '/al',
+        headers: { 'Accept-Language': 'de, en;q=0.5' },
+        expect: { originRequests: 2, bodyFromOriginRequest: 2 },
+      },
+    ],
+  },
+
+  // Expires parsing (RFC 9111 §5.3)
+  {
+    id: 'expires-letter-case',
+    title:
+      'reads an Expires whose day, month and GMT are in another letter case; another zone is still invalid',
+    rfc: 'RFC 9111 §5.3 (Expires; an invalid date is already expired); RFC 9110 §5.6.7 (HTTP-date)',
+    topology: 'single',
+    origin: {
+      '/ex-upper': { headers: { Expires: 'THU, 18 AUG 2050 02:01:18 GMT' } },
+      '/ex-gmt': { headers: { Expires: 'Thu, 18 Aug 2050 02:01:18 gMT' } },
+      '/ex-utc': { headers: { Expires: 'Thu, 18 Aug 2050 02:01:18 UTC' } },
+    },
+    steps: [
+      { do: 'request', path: '/ex-upper', expect: { originRequests: 1 } },
+      { do: 'request', path: '/ex-gmt', expect: { originRequests: 1 } },
+      { do: 'request', path: '/ex-utc', expect: { originRequests: 1 } },
+      SETTLE,
+      { do: 'request', path: '/ex-upper', expect: { originRequests: 1, cacheStatus: { hit: true } } },
+      { do: 'request', path: '/ex-gmt', expect: { originRequests: 1, cacheStatus: { hit: true } } },
+      { do: 'request', path: '/ex-utc', expect: { originRequests: 2 } },
+    ],
+  },
+
   // Persistence (RFC 9111 §3, §4.2.3)
   {
     id: 'restart-comes-back-warm',

@@ -27,6 +27,8 @@ export interface ResponseExpect {
   ageAtLeast?: number;
   /** Header values: a string must match exactly, null means absent. */
   headers?: Record<string, string | null>;
+  /** The interim (1xx) responses received before the final one, in order (status and Link). */
+  interim?: Array<{ status: number; link: string | undefined }>;
   /** The body is the one the origin sent in answer to its n-th request for this path. */
   bodyFromOriginRequest?: number;
 }

@@ -236,6 +236,12 @@ export const siteSchema = z.strictObject({
   grace: duration(
     'Stale-while-revalidate window for responses that carry no stale directive (0: off). RFC 5861.',
   ).default(0),
+  earlyHints: z
+    .boolean()
+    .default(false)
+    .describe(
+      "While a request for a stored page that must be revalidated waits for the origin, send the page's stored Link preload and preconnect hints to the client as 103 Early Hints. RFC 8297.",
+    ),
   security: securitySchema.describe('Security at the edge for this site (docs/security.md).'),
   hsts: duration(
     'Strict-Transport-Security max-age sent on every answer of this site over TLS (0: none). RFC 6797.',

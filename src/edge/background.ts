@@ -58,7 +58,12 @@ async function revalidate(edge: Edge, ctx: RequestContext, stored: Found, lead: 
     ctx.lookup = 'pass'; // another worker revalidates this key
     return;
   }
-  const fetched = await fetchStep(edge, ctx, { fill: true, method: 'GET', validate: stored.record });
+  const fetched = await fetchStep(edge, ctx, {
+    fill: true,
+    method: 'GET',
+    validate: stored.record,
+    background: true,
+  });
   if (fetched.kind === 'failed') throw fetched.error;
   const { response } = fetched;
   const step = triage(edge, ctx, stored, fetched, undefined, true);

@@ -9,6 +9,8 @@ export interface Site {
   readonly sortQuery: boolean;
   /** Site-level stale-while-revalidate for responses without stale directives (seconds). */
   readonly grace: number;
+  /** Replay a stored page's Link hints as 103 while its revalidation waits (edge/interim.ts). */
+  readonly earlyHints: boolean;
   /** The site's security rules (the guard phase), when built. */
   readonly guard?: SiteGuard | undefined;
   /** Strict-Transport-Security value for answers over TLS, or undefined. */
@@ -37,6 +39,7 @@ export class SiteTable {
         pool: pools(config),
         sortQuery: config.sortQuery,
         grace: Math.floor(config.grace / 1000),
+        earlyHints: config.earlyHints,
         guard: guards?.(config),
         hsts:
           config.hsts > 0

@@ -28,6 +28,8 @@ export interface OriginRequest {
   signal?: AbortSignal;
   /** The cache key: what `selection: hash` hashes. */
   key?: string | undefined;
+  /** Told of each interim (1xx) response before the final one (RFC 9110 §15.2). */
+  onInterim?: ((status: number, headers: Record<string, string | string[] | undefined>) => void) | undefined;
 }
 
 export interface OriginResponse {
@@ -82,6 +84,7 @@ export class Origin {
         headers,
         body: request.body ?? null,
         signal: request.signal ?? null,
+        ...(request.onInterim ? { onInfo: interimListener(request.onInterim) } : {}),
       });
       return {
         origin: this.name,
@@ -103,6 +106,15 @@ export class Origin {
   destroy(): Promise<void> {
     return this.#pool.destroy();
   }
+}
+
+/** undici's informational callback, passing on 1xx other than 100 and 101 (never the origin's to send here). */
+function interimListener(
+  onInterim: NonNullable<OriginRequest['onInterim']>,
+): (info: { statusCode: number; headers: Record<string, string | string[]> }) => void {
+  return (info) => {
+    if (info.statusCode > 101 && info.statusCode < 200) onInterim(info.statusCode, info.headers);
+  };
 }
 
 /** Told of every failed attempt, with the origin that failed (metrics, logs). */

@@ -3,7 +3,7 @@
  * flattened into numbers a hit can compare without parsing anything.
  */
 import { type Directives, deltaSeconds, invalidDeltaSeconds } from './cache-control.ts';
-import { parseHttpDate } from './http-date.ts';
+import { parseExpires, parseHttpDate } from './http-date.ts';
 
 /** RFC 9110 §15.1: statuses that are heuristically cacheable. */
 export const HEURISTICALLY_CACHEABLE: ReadonlySet<number> = new Set([
@@ -67,8 +67,9 @@ function originLifetime(input: FreshnessInput): Freshness {
     return { lifetime: maxAge, source: input.targeted ? 'cdn-cache-control' : 'max-age' };
   if (!input.targeted && input.expires !== undefined) {
     // §5.3: "A cache recipient MUST interpret invalid date formats, especially the value "0",
-    // as representing a time in the past (i.e., "already expired")."
-    const expires = parseHttpDate(input.expires);
+    // as representing a time in the past (i.e., "already expired")." Letter case is not
+    // held against it (see parseExpires).
+    const expires = parseExpires(input.expires);
     if (expires === undefined) return { lifetime: 0, source: 'expires' };
     const date = parseHttpDate(input.date) ?? input.responseTime;
     return { lifetime: Math.max(0, Math.floor((expires - date) / 1000)), source: 'expires' };
@@ -117,19 +118,28 @@ export function correctedInitialAge(
 }
 
 /**
- * RFC 9111 §5.1: `Age = delta-seconds`, a singleton field. A value that is not exactly one
- * delta-seconds (several lines or members, a sign, a fraction, parameters, junk) says nothing
- * trustworthy about how old the response is; the conservative reading — the one that can only
- * cause an extra validation, never a stale answer — is that it is as old as an age can be
- * (§1.2.2: 2147483648 seconds).
+ * RFC 9111 §1.2.2: the largest age a cache records; a larger delta-seconds is clamped to it,
+ * which is far beyond any freshness lifetime (the response is stale).
  */
-export const AGE_UNKNOWN = 2147483648;
+export const AGE_MAX = 2147483648;
 
+/**
+ * RFC 9111 §5.1: `Age = delta-seconds`, a singleton field, read as the current edition of the
+ * HTTP cache test suite settles it:
+ * - the first value is used when a list arrives, on one line (`0, 7200`) or over several
+ *   (joined with ", " before this is called): `0, 7200` is 0, `7200, 0` is 7200;
+ * - a value that is not a non-negative integer (`abc`, `-7200`, `7200.0`, `7200;foo=bar`, an
+ *   empty member) is ignored as if the field were absent: "a recipient MUST ignore" an invalid
+ *   singleton value rather than guess at it; the response's age is then its apparent age and
+ *   the time it spent in transit (§4.2.3), as for a response without Age;
+ * - a value of 2147483648 or more is clamped to 2147483648 (§1.2.2), i.e. stale.
+ */
 export function parseAge(value: string | undefined): number {
   if (value === undefined) return 0;
-  const trimmed = value.trim();
-  if (!/^\d+$/.test(trimmed)) return AGE_UNKNOWN;
-  return Math.min(Number(trimmed), AGE_UNKNOWN);
+  const comma = value.indexOf(',');
+  const first = (comma === -1 ? value : value.slice(0, comma)).trim();
+  if (!/^\d+$/.test(first)) return 0;
+  return Math.min(Number(first), AGE_MAX);
 }
 
 /** RFC 5861 windows, in seconds (0 when absent or invalid). */

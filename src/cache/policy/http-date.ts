@@ -32,6 +32,27 @@ export function parseHttpDate(value: string | undefined, now?: number): number |
 }
 
 /**
+ * Expires (RFC 9111 §5.3) as caches read it in practice: the day name, the month name and `GMT`
+ * in any letter case (`THU, 18 AUG 2050 02:01:18 gmt`); the grammar is otherwise as strict as
+ * `parseHttpDate` (no other zone, no missing comma, no one-digit hour). Only Expires is read so:
+ * Date, Last-Modified and the conditional request fields keep the exact grammar, since a date
+ * misread there changes which response is current, not only how long one is fresh.
+ */
+export function parseExpires(value: string | undefined, now?: number): number | undefined {
+  if (value === undefined) return undefined;
+  const strict = parseHttpDate(value, now);
+  if (strict !== undefined) return strict;
+  return parseHttpDate(
+    value.replace(/[A-Za-z]+/g, (word) =>
+      word.length === 3 && word.toUpperCase() === 'GMT'
+        ? 'GMT'
+        : word.charAt(0).toUpperCase() + word.slice(1).toLowerCase(),
+    ),
+    now,
+  );
+}
+
+/**
  * A date that matched the grammar but names no real instant (hour 25, 32 January, or a
  * 30 February that Date.parse would roll into March) is not a date: undefined, never NaN.
  */

@@ -47,7 +47,33 @@ export function normalizeFieldValue(name: string, value: string | string[] | und
     .filter(Boolean);
   if (CASE_INSENSITIVE.has(name)) parts = parts.map((part) => part.toLowerCase());
   if (UNORDERED_TOKEN_LISTS.has(name)) parts.sort();
+  if (name === 'accept-language') return normalizeAcceptLanguage(parts);
   return parts.join(',');
+}
+
+const QVALUE = /^q=(0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$/;
+
+/**
+ * Accept-Language (RFC 9110 §12.5.4, §12.4.2), already split, trimmed and lower-cased: the
+ * ranges ordered by weight, highest first, ties by name, and each weight written as a number
+ * (`q=1.0`, `q=1` and none are one weight, `1`, omitted). Preference is what the weights say,
+ * not the order the client listed ranges in, so `en, de` and `de;q=1.0, en` share a variant.
+ * A list with anything else in it (a malformed weight, a parameter) is left as it is.
+ */
+export function normalizeAcceptLanguage(parts: readonly string[]): string {
+  const ranges: Array<{ tag: string; q: number }> = [];
+  for (const part of parts) {
+    const semicolon = part.indexOf(';');
+    if (semicolon === -1) {
+      ranges.push({ tag: part, q: 1 });
+      continue;
+    }
+    const weight = QVALUE.exec(part.slice(semicolon + 1));
+    if (weight === null) return parts.join(',');
+    ranges.push({ tag: part.slice(0, semicolon), q: Number(weight[1]) });
+  }
+  ranges.sort((a, b) => b.q - a.q || (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0));
+  return ranges.map((range) => (range.q === 1 ? range.tag : `${range.tag};q=${range.q}`)).join(',');
 }
 
 /** The secondary key of a request for the given Vary field names. */

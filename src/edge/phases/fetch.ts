@@ -21,6 +21,7 @@ import { requestBody } from '../../http/request-body.ts';
 import type { OriginResponse } from '../../origin/pool.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
+import { forwardInterim, replayHints } from '../interim.ts';
 import type { Fetched } from '../outcomes.ts';
 
 /** Client conditionals and ranges are not forwarded when the node fetches a full response to store. */
@@ -56,6 +57,12 @@ export interface FetchOptions {
   range?: boolean;
   /** With fill and range: the Range and If-Range to send instead of the client's (RFC 9111 §3.4). */
   combine?: { range: string; ifRange: string } | undefined;
+  /**
+   * A background revalidation: no client waits on it, so the origin's interim (1xx) responses
+   * are not forwarded and no stored hints replayed. Otherwise (a leader, a pass) they go to the
+   * client (edge/interim.ts).
+   */
+  background?: boolean;
   /** Send GET for a HEAD request (to store the response). */
   method?: string;
   signal?: AbortSignal;
@@ -181,6 +188,7 @@ export async function fetchOrigin(
       key: ctx.key,
       headers: originRequestHeaders(edge, ctx, options),
       body: body?.stream,
+      ...(options.background ? {} : { onInterim: (status, fields) => forwardInterim(ctx, status, fields) }),
       ...(options.signal ? { signal: options.signal } : {}),
     });
   } catch (error) {
@@ -203,6 +211,9 @@ export type { Fetched };
  */
 export async function fetchStep(edge: Edge, ctx: RequestContext, options: FetchOptions): Promise<Fetched> {
   const requestTime = edge.now();
+  // A stored page being validated or refetched: its Link hints while the origin is asked (opt-in per site).
+  if (!options.background && options.validate !== undefined && ctx.site?.earlyHints)
+    replayHints(ctx, options.validate);
   let response: OriginResponse;
   try {
     response = await fetchOrigin(edge, ctx, options);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { formatHttpDate, parseHttpDate } from '../../../../src/cache/policy/http-date.ts';
+import { formatHttpDate, parseExpires, parseHttpDate } from '../../../../src/cache/policy/http-date.ts';
 
 const EXPECTED = Date.UTC(1994, 10, 6, 8, 49, 37);
 
@@ -60,5 +60,43 @@ describe('parseHttpDate two-digit years', () => {
     const in2090 = Date.UTC(2090, 0, 1);
     assert.equal(parseHttpDate('Sunday, 06-Nov-94 08:49:37 GMT', in2090), Date.UTC(2094, 10, 6, 8, 49, 37));
     assert.equal(parseHttpDate('Sunday, 06-Nov-94 08:49:37 GMT'), EXPECTED);
+  });
+});
+
+describe('parseExpires', () => {
+  const FUTURE = Date.UTC(2050, 7, 18, 2, 1, 18);
+
+  it('reads the day name, the month name and GMT in any letter case', () => {
+    for (const value of [
+      'Thu, 18 Aug 2050 02:01:18 GMT',
+      'THU, 18 Aug 2050 02:01:18 GMT',
+      'Thu, 18 AUG 2050 02:01:18 GMT',
+      'Thu, 18 Aug 2050 02:01:18 gMT',
+      'thu, 18 aug 2050 02:01:18 gmt',
+      'THURSDAY, 18-AUG-50 02:01:18 gmt',
+      'THU AUG 18 02:01:18 2050',
+    ]) {
+      assert.equal(parseExpires(value, Date.UTC(2026, 0, 1)), FUTURE, value);
+    }
+  });
+
+  it('keeps the rest of the grammar strict: other zones, a missing comma, a one-digit hour, "0"', () => {
+    for (const value of [
+      undefined,
+      '0',
+      'Thu, 18 Aug 2050 02:01:18 UTC',
+      'Thu, 18 Aug 2050 02:01:18 AEST',
+      'Thu 18 Aug 2050 02:01:18 GMT',
+      'Thu, 18 Aug 2050 2:01:18 GMT',
+      'Thu, 18  Aug  2050 02:01:18 GMT',
+      'Thu, 18 Aug 2050 02.01.18 GMT',
+      'Thu, 18 Aux 2050 02:01:18 GMT',
+    ]) {
+      assert.equal(parseExpires(value), undefined, String(value));
+    }
+  });
+
+  it('leaves parseHttpDate exact: letter case still matters for Date and Last-Modified', () => {
+    assert.equal(parseHttpDate('THU, 18 AUG 2050 02:01:18 GMT'), undefined);
   });
 });

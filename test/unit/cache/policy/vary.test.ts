@@ -33,11 +33,47 @@ describe('normalizeFieldValue', () => {
   });
 
   it('keeps the order of fields where order carries meaning', () => {
-    assert.equal(normalizeFieldValue('accept-language', 'EN-us, fr'), 'en-us,fr');
+    assert.equal(normalizeFieldValue('accept', 'Text/HTML, */*'), 'text/html,*/*');
+    assert.notEqual(normalizeFieldValue('x-list', 'b, a'), normalizeFieldValue('x-list', 'a, b'));
+  });
+
+  it('orders Accept-Language ranges by weight, ignoring the order, case and spelling of equal weights', () => {
+    const base = normalizeFieldValue('accept-language', 'en, de');
+    for (const same of [
+      'de, en',
+      'eN, De',
+      ' en ,   de',
+      'de;q=1.0, en',
+      'en;q=1, DE;q=1.000',
+      ['de', 'en'],
+    ]) {
+      assert.equal(normalizeFieldValue('accept-language', same), base, String(same));
+    }
+    assert.equal(base, 'de,en');
+    assert.equal(
+      normalizeFieldValue('accept-language', 'fr;q=0.5, EN-us;q=0.9, de'),
+      normalizeFieldValue('accept-language', 'de, en-US;q=0.90, fr;q=0.50'),
+    );
+    assert.equal(
+      normalizeFieldValue('accept-language', 'fr;q=0.5, EN-us;q=0.9, de'),
+      'de,en-us;q=0.9,fr;q=0.5',
+    );
+  });
+
+  it('keeps Accept-Language weights that differ, and a list it cannot read, apart', () => {
     assert.notEqual(
-      normalizeFieldValue('accept-language', 'fr, en'),
+      normalizeFieldValue('accept-language', 'en, de;q=0.5'),
+      normalizeFieldValue('accept-language', 'de, en;q=0.5'),
+    );
+    assert.notEqual(
+      normalizeFieldValue('accept-language', 'en'),
       normalizeFieldValue('accept-language', 'en, fr'),
     );
+    assert.notEqual(
+      normalizeFieldValue('accept-language', 'en;q=0'),
+      normalizeFieldValue('accept-language', 'en'),
+    );
+    assert.equal(normalizeFieldValue('accept-language', 'fr;q=2, en'), 'fr;q=2,en');
   });
 
   it('keeps the case of fields that are not case-insensitive', () => {
