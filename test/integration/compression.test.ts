@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { brotliDecompressSync, gunzipSync, zstdDecompressSync } from 'node:zlib';
 import { createClock } from '../helpers/clock.ts';
 import { startNode } from '../helpers/node.ts';
-import { startOrigin, type TestOrigin } from '../helpers/origin.ts';
+import { respond, startOrigin, type TestOrigin } from '../helpers/origin.ts';
 
 const LONG = `/assets/application/${'bundle-segment/'.repeat(8)}release-notes.txt?build=2026-12-02&locale=en-GB`;
 
@@ -14,7 +15,8 @@ describe('Accept-Encoding negotiation', () => {
     const echo = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => {
       res.writeHead(200, {
         'cache-control': 'max-age=3600',
-        'content-type': 'text/plain',
+        // Not a compressible type: the variants are what the origin chose per bucket.
+        'content-type': 'application/octet-stream',
         vary: 'Accept-Encoding',
       });
       res.end(`asked=${req.headers['accept-encoding'] ?? '(none)'}`);
@@ -78,4 +80,94 @@ describe('Accept-Encoding negotiation', () => {
       await edge.close();
     }
   });
+});
+
+const DECODE: Record<string, (body: Buffer) => Buffer> = {
+  identity: (body) => body,
+  gzip: (body) => gunzipSync(body),
+  br: (body) => brotliDecompressSync(body),
+  zstd: (body) => zstdDecompressSync(body),
+};
+const CLIENT: Record<string, string> = {
+  identity: 'identity',
+  gzip: 'gzip, deflate',
+  br: 'gzip, deflate, br',
+  zstd: 'gzip, deflate, br, zstd',
+};
+
+/** Compressible JSON-ish text of exactly `size` bytes. */
+function jsonBody(size: number): Buffer {
+  const unit = Buffer.from('{"id":12345,"name":"strata edge node","tags":["cache","compression"]},\n');
+  const body = Buffer.alloc(size);
+  for (let i = 0; i < size; i += unit.length) unit.copy(body, i, 0, Math.min(unit.length, size - i));
+  return body;
+}
+
+describe('compression at the edge', () => {
+  let origin: TestOrigin;
+  const clock = createClock();
+  const sizes: Array<[number, string[]]> = [
+    [0, ['br', 'identity', 'zstd', 'gzip']],
+    [1023, ['gzip', 'zstd', 'identity', 'br']],
+    [100 * 1024, ['identity', 'gzip', 'br', 'zstd']],
+    [100 * 1024 + 1, ['zstd', 'br', 'gzip', 'identity']],
+    [5 * 1024 * 1024, ['br', 'gzip', 'identity', 'zstd']],
+  ];
+  const long = (size: number) => `/api/v2/catalogue/${'segment-of-a-long-path/'.repeat(5)}items-${size}.json`;
+
+  before(async () => {
+    origin = await startOrigin();
+    for (const [size] of sizes) {
+      const body = jsonBody(size);
+      const route = respond(
+        200,
+        {
+          'cache-control': 'max-age=3600',
+          'content-type': 'application/json',
+          'content-length': String(size),
+          etag: `"v${size}"`,
+        },
+        body,
+      );
+      origin.route(`/c/${size}`, route);
+      origin.route(long(size), route);
+    }
+  });
+  after(() => origin.close());
+
+  for (const [size, order] of sizes) {
+    for (const path of [`/c/${size}`, long(size)]) {
+      it(`serves ${order.join(', ')} clients of a ${size} B object (${path.length}-char URL) from one origin request, each its encoding`, async () => {
+        const edge = await startNode({ origin: origin.url, now: clock.now });
+        try {
+          const expected = jsonBody(size);
+          for (const round of [1, 2]) {
+            for (const coding of order) {
+              const res = await edge.get(path, { headers: { 'accept-encoding': CLIENT[coding]! } });
+              const label = `${coding} round ${round}`;
+              assert.equal(res.status, 200, label);
+              const served = size >= 1024 ? coding : 'identity';
+              assert.equal(
+                res.headers['content-encoding'],
+                served === 'identity' ? undefined : served,
+                label,
+              );
+              assert.equal(Number(res.headers['content-length']), res.body.length, label);
+              assert.ok(DECODE[served]!(res.body).equals(expected), label);
+              assert.match(String(res.headers.vary), /accept-encoding/i, label);
+              assert.equal(
+                res.headers.etag,
+                served === 'identity' ? `"v${size}"` : `"v${size}-${served}"`,
+                label,
+              );
+              if (round === 2) assert.match(String(res.headers['cache-status']), /^strata; hit/, label);
+            }
+          }
+          assert.equal(origin.count(path), 1);
+        } finally {
+          await edge.close();
+        }
+      });
+    }
+  }
 });

@@ -103,7 +103,9 @@ export function originRequestHeaders(
     headers['if-range'] = options.combine.ifRange;
   }
   if (options.validate) {
-    if (options.validate.etag !== undefined) headers['if-none-match'] = options.validate.etag;
+    // A coding the node made stands for the origin's representation: ask with the origin's tag.
+    const etag = options.validate.originEtag ?? options.validate.etag;
+    if (etag !== undefined) headers['if-none-match'] = etag;
     if (options.validate.lastModified !== undefined)
       headers['if-modified-since'] = options.validate.lastModified;
   }
