@@ -16,7 +16,15 @@ const encoders = new WeakMap<Edge, Encoder>();
 export function encoderOf(edge: Edge): Encoder {
   let encoder = encoders.get(edge);
   if (encoder === undefined) {
-    encoder = new Encoder(edge.config.compression.levels, edge.config.compression.queue);
+    const metrics = edge.metrics;
+    encoder = new Encoder(edge.config.compression.levels, edge.config.compression.queue, {
+      compressed(coding, saved) {
+        metrics.compressions.labels(coding).inc();
+        // A coding larger than its source saves nothing (counters only go up).
+        if (saved > 0) metrics.compressionBytesSaved.labels(coding).inc(saved);
+      },
+      queue: (pending) => metrics.compressionQueue.set(pending),
+    });
     encoders.set(edge, encoder);
   }
   return encoder;

@@ -42,9 +42,16 @@ const COMPRESS: Record<ContentCoding, Compress> = {
     zstdCompress(body, { params: { [constants.ZSTD_c_compressionLevel]: levels.zstd } }, done),
 };
 
+/** Told of every finished compression and of the queue length when it changes (metrics). */
+export interface EncoderObserver {
+  compressed(coding: ContentCoding, saved: number): void;
+  queue(pending: number): void;
+}
+
 export class Encoder {
   readonly #levels: EncoderLevels;
   readonly #limit: number;
+  readonly #observer: EncoderObserver | undefined;
   #pending = 0;
   readonly stats: EncoderStats = {
     compressions: { zstd: 0, br: 0, gzip: 0 },
@@ -52,9 +59,10 @@ export class Encoder {
     refused: 0,
   };
 
-  constructor(levels: EncoderLevels, limit: number) {
+  constructor(levels: EncoderLevels, limit: number, observer?: EncoderObserver) {
     this.#levels = levels;
     this.#limit = limit;
+    this.#observer = observer;
   }
 
   /** Compressions waiting or running. */
@@ -69,12 +77,15 @@ export class Encoder {
       return undefined;
     }
     this.#pending++;
+    this.#observer?.queue(this.#pending);
     return new Promise<Buffer>((resolve, reject) => {
       COMPRESS[coding](body, this.#levels, (error, out) => {
         this.#pending--;
+        this.#observer?.queue(this.#pending);
         if (error) return reject(error);
         this.stats.compressions[coding]++;
         this.stats.bytesSaved[coding] += body.length - out.length;
+        this.#observer?.compressed(coding, body.length - out.length);
         resolve(out);
       });
     });
