@@ -64,7 +64,7 @@ export const compressionSchema = z
   })
   .prefault({});
 
-/** Per-site override: off for a site, or private/pass answers opted in (BREACH: docs/compression.md). */
+/** Per-site override: off for a site, or answers to personal requests opted in (BREACH: docs/compression.md). */
 export const siteCompressionSchema = z
   .strictObject({
     enabled: z.boolean().optional().describe('Compress this site (default: compression.enabled).'),
@@ -72,7 +72,7 @@ export const siteCompressionSchema = z
       .boolean()
       .default(false)
       .describe(
-        'Compress private answers and passes too. Off by default: a secret beside reflected input in one compressed body leaks through its length (BREACH).',
+        'Compress answers to requests carrying Authorization or Cookie too. Off by default: a secret beside reflected input in one compressed body leaks through its length (BREACH).',
       ),
   })
   .prefault({});
