@@ -38,7 +38,8 @@ export function codingsFor(edge: Edge, ctx: RequestContext): readonly ContentCod
 
 /**
  * Whether a response about to be stored gets compressed siblings: compression on for the
- * site, a compressible identity 200 without no-transform, and not an answer tied to one user
+ * site, a compressible identity 200 without no-transform, not announced smaller than
+ * `compression.minSize`, and not an answer tied to one user
  * (a request with Authorization or Cookie) unless the site opted in — BREACH needs a secret
  * and attacker-chosen input in one compressed body, and such answers are where both meet.
  */
@@ -46,6 +47,10 @@ export function compressing(edge: Edge, ctx: RequestContext, status: number, hea
   if (codingsFor(edge, ctx).length === 0) return false;
   const personal = ctx.req.headers.authorization !== undefined || ctx.req.headers.cookie !== undefined;
   if (personal && ctx.site?.compression?.private !== true) return false;
+  // Known to be under minSize: no coding will ever be made, so no Vary and no variant split.
+  const length = headers['content-length'];
+  if (length !== undefined && /^\d+$/.test(length) && Number(length) < edge.config.compression.minSize)
+    return false;
   return compressible(
     {
       status,
