@@ -199,6 +199,25 @@ describe('compression: the correctness matrix', () => {
     }
   });
 
+  it('answers 406 without asking the origin when no coding and not identity is acceptable', async () => {
+    const edge = await startNode({ origin: origin.url, now: clock.now });
+    try {
+      const before = origin.count(LONG);
+      for (const value of ['identity;q=0', '*;q=0', 'gzip;q=0, br;q=0, identity;q=0']) {
+        const res = await edge.get(LONG, { headers: { 'accept-encoding': value } });
+        assert.equal(res.status, 406, value);
+        assert.match(String(res.headers['cache-status']), /fwd=miss/, value);
+      }
+      assert.equal(origin.count(LONG) - before, 0);
+      const br = await edge.get(LONG, { headers: { 'accept-encoding': 'br, identity;q=0' } });
+      assert.equal(br.status, 200);
+      assert.equal(br.headers['content-encoding'], 'br');
+      assert.equal(origin.count(LONG) - before, 1);
+    } finally {
+      await edge.close();
+    }
+  });
+
   it('does not compress for a request with a Cookie unless the site opts in (BREACH)', async () => {
     const edge = await startNode({ origin: origin.url, now: clock.now });
     try {

@@ -104,3 +104,17 @@ export function acceptsCoding(
   if (coding === 'identity') return identityAcceptable(weights);
   return weightOf(weights, coding) > 0;
 }
+
+/**
+ * Whether no representation at all can satisfy the field: identity is excluded and every
+ * coding it names (and `*`) has weight 0 — `identity;q=0`, `*;q=0`, `gzip;q=0, identity;q=0`.
+ * The only case answered 406 (§15.5.7): a field that still accepts some coding (`deflate,
+ * identity;q=0`) goes to the origin, which may have it.
+ */
+export function acceptsNothing(value: string | readonly string[] | undefined): boolean {
+  if (value === undefined) return false;
+  const weights = parseAcceptEncoding(value);
+  if (identityAcceptable(weights)) return false;
+  for (const weight of weights.values()) if (weight > 0) return false;
+  return true;
+}

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   acceptsCoding,
+  acceptsNothing,
   negotiateEncoding,
   parseAcceptEncoding,
 } from '../../../../src/cache/policy/accept-encoding.ts';
@@ -88,5 +89,21 @@ describe('acceptsCoding', () => {
     assert.equal(acceptsCoding('gzip', 'br'), false);
     assert.equal(acceptsCoding('gzip;q=0', 'gzip'), false);
     assert.equal(acceptsCoding('*', 'zstd'), true);
+  });
+});
+
+describe('acceptsNothing', () => {
+  it('is true only when identity is excluded and every coding named has weight 0', () => {
+    for (const value of ['identity;q=0', '*;q=0', 'gzip;q=0, identity;q=0', 'br;q=0, *;q=0'])
+      assert.equal(acceptsNothing(value), true, value);
+    for (const value of [
+      undefined,
+      '',
+      'gzip',
+      'deflate, identity;q=0',
+      '*;q=0, identity',
+      'br, identity;q=0',
+    ])
+      assert.equal(acceptsNothing(value), false, String(value));
   });
 });
