@@ -20,8 +20,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { type ConnectionLimits, guardConnections, limitSends } from './connection-guard.ts';
-import type { RequestHandler } from './listener.ts';
-import { refuseConnect } from './listener.ts';
+import { listenOn, type RequestHandler, refuseConnect } from './listener.ts';
 import { isHttp2 } from './stream.ts';
 import {
   type CertificatePair,
@@ -219,13 +218,7 @@ export async function startSecureListener(
     options.watch === false
       ? () => {}
       : watchFiles(certificates.files(), () => reloadCertificates('file changed'));
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await listenOn(server, options.host, options.port);
   return {
     server,
     address: server.address() as AddressInfo,
@@ -280,9 +273,14 @@ function guardResets(
       windowStart = now;
       count = 0;
     }
-    if (++count > limits.resetLimit && !session.destroyed) {
+    if (++count > limits.resetLimit && !session.closed && !session.destroyed) {
       onRapidReset?.(session.socket?.remoteAddress);
-      session.destroy(new Error('too many cancelled streams'), constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      // GOAWAY first, then a close that flushes it: destroy(error, code) alone could end the
+      // socket before the frame was written, so the client never learned why. A client that
+      // keeps the connection open anyway is cut off after a second.
+      session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      session.close();
+      setTimeout(() => session.destroy(), 1000).unref();
     }
   };
   session.on('stream', (stream: ServerHttp2Stream) => {
