@@ -55,17 +55,7 @@ export function guardConnections(handler: Handler, limits: ConnectionLimits): Ha
     const socket = req.socket as GuardedSocket;
     let state = socket[kState];
     if (state === undefined) {
-      state = {
-        inFlight: 0,
-        queue: [],
-        refused: false,
-        paused: false,
-        waitingDrain: false,
-        watch: undefined,
-        pending: 0,
-        limits,
-        handler,
-      };
+      state = newState(limits, handler);
       socket[kState] = state;
     }
     if (state.refused) return; // the connection ends after the refusal: nothing more is dispatched
@@ -97,7 +87,11 @@ export function guardConnections(handler: Handler, limits: ConnectionLimits): Ha
  */
 export function limitSends(socket: Socket, limits: ConnectionLimits, handler: Handler): void {
   const guarded = socket as GuardedSocket;
-  guarded[kState] ??= {
+  guarded[kState] ??= newState(limits, handler);
+}
+
+function newState(limits: ConnectionLimits, handler: Handler): ConnectionState {
+  return {
     inFlight: 0,
     queue: [],
     refused: false,

@@ -3,7 +3,7 @@
  * one handler and know nothing of caching.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import { type ConnectionLimits, guardConnections } from './connection-guard.ts';
 import {
   type ConnectionCaps,
@@ -65,13 +65,7 @@ export async function startListener(options: ListenerOptions, handler: RequestHa
     server.on('checkContinue', guarded);
     server.on('connect', refuseConnect);
   }
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await listenOn(server, options.host, options.port);
   return {
     server,
     connections,
@@ -79,6 +73,17 @@ export async function startListener(options: ListenerOptions, handler: RequestHa
     closeAllConnections: () => server.closeAllConnections(),
     close: () => closeGracefully(server),
   };
+}
+
+/** Binds `server` to host:port; rejects with the bind error (address in use, no permission). */
+export function listenOn(server: NetServer, host: string, port: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
 }
 
 /** CONNECT never reaches the handler (node:http hands over the socket): the node is no tunnel. */

@@ -6,9 +6,17 @@
  * window. Either failure is EDGE_ERR_CLIENT_BODY_TIMEOUT (the origin request is aborted and
  * its connection freed).
  */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { EdgeError } from '../errors.ts';
+
+/** Whether a request announces a body (RFC 9112 §6.3: Transfer-Encoding, or a non-zero Content-Length). */
+export function hasRequestBody(headers: IncomingHttpHeaders): boolean {
+  return (
+    headers['transfer-encoding'] !== undefined ||
+    (headers['content-length'] !== undefined && headers['content-length'] !== '0')
+  );
+}
 
 export interface BodyLimits {
   bufferLimit: number;

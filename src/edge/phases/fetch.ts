@@ -17,7 +17,7 @@ import {
   forwardingHeaders,
   loopPasses,
 } from '../../http/headers.ts';
-import { requestBody } from '../../http/request-body.ts';
+import { hasRequestBody, requestBody } from '../../http/request-body.ts';
 import type { OriginResponse } from '../../origin/pool.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
@@ -66,14 +66,6 @@ export interface FetchOptions {
   /** Send GET for a HEAD request (to store the response). */
   method?: string;
   signal?: AbortSignal;
-}
-
-function hasBody(ctx: RequestContext): boolean {
-  const headers = ctx.req.headers;
-  return (
-    headers['transfer-encoding'] !== undefined ||
-    (headers['content-length'] !== undefined && headers['content-length'] !== '0')
-  );
 }
 
 export function originRequestHeaders(
@@ -171,7 +163,7 @@ export async function fetchOrigin(
   if (refused !== undefined) throw refused;
   const method = options.method ?? ctx.method;
   // A pass forwards the body it has (a fat GET included: guard keeps it away from the cache).
-  const withBody = !options.fill && method === ctx.method && hasBody(ctx);
+  const withBody = !options.fill && method === ctx.method && hasRequestBody(ctx.req.headers);
   const body = withBody
     ? await requestBody(ctx.req, {
         bufferLimit: edge.config.proxy.requestBodyBuffer,

@@ -9,6 +9,7 @@
  * for the origin (miss, pass, revalidation, client no-cache): the site's origin-bound rate.
  */
 import { EdgeError, type ErrorCode } from '../../errors.ts';
+import { hasRequestBody } from '../../http/request-body.ts';
 import type { Refusal } from '../../security/site-guard.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
@@ -48,11 +49,7 @@ export function guard(edge: Edge, ctx: RequestContext): boolean {
   }
   // A GET or HEAD with a body (a "fat" request) may mean something the key does not hold:
   // it is forwarded as it is, never answered from cache nor stored.
-  if (
-    (ctx.method === 'GET' || ctx.method === 'HEAD') &&
-    (req.headers['transfer-encoding'] !== undefined ||
-      (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0'))
-  ) {
+  if ((ctx.method === 'GET' || ctx.method === 'HEAD') && hasRequestBody(req.headers)) {
     ctx.passReason = 'fat-request';
     noteSecurity(edge, ctx, 'fat-request', 'passed');
   }
