@@ -6,6 +6,7 @@ import { herdScenario } from './herd.ts';
 import { hitScenarios } from './hit.ts';
 import { largeScenario } from './large.ts';
 import { originsScenario } from './origins.ts';
+import { originsTimelineScenario } from './origins-timeline.ts';
 import { purgeScenario } from './purge.ts';
 import { tlsScenarios } from './tls.ts';
 
@@ -18,4 +19,5 @@ export const SCENARIOS: readonly Scenario[] = [
   largeScenario,
   purgeScenario,
   originsScenario,
+  originsTimelineScenario,
 ];
