@@ -20,6 +20,12 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { type ConnectionLimits, guardConnections, limitSends } from './connection-guard.ts';
+import {
+  type ConnectionCaps,
+  type ConnectionCounter,
+  capConnections,
+  limitRequests,
+} from './connection-limit.ts';
 import { listenOn, type RequestHandler, refuseConnect } from './listener.ts';
 import { isHttp2 } from './stream.ts';
 import {
@@ -48,6 +54,14 @@ export interface SecureListenerOptions {
   requestTimeout: number;
   keepAliveTimeout: number;
   connections: ConnectionLimits;
+  /** Caps on open connections, in all and per client address (0: none), as on the plain listener. */
+  caps?: ConnectionCaps;
+  /**
+   * Requests one connection may carry (0: no limit): on HTTP/1.1 the last is answered with
+   * Connection: close; on HTTP/2 the session gets GOAWAY after its last stream and ends once
+   * the streams in flight are answered.
+   */
+  maxRequestsPerConnection?: number;
   certificate: CertificatePair;
   sni: readonly SniPair[];
   /** Offer HTTP/2 (ALPN h2) beside HTTP/1.1. */
@@ -65,6 +79,8 @@ export interface SecureListener {
   readonly server: Http2SecureServer | HttpsServer;
   readonly address: AddressInfo;
   readonly certificates: CertificateStore;
+  /** Open and refused connections (counted when caps are set). */
+  readonly connections: ConnectionCounter;
   /** Reads the certificates again (file change, SIGHUP); connections stay open. */
   reloadCertificates(why: string): ReloadReport;
   /** Session ticket keys (48 bytes) for every context (shared by the workers of a node). */
@@ -121,7 +137,8 @@ export async function startSecureListener(
   handler: RequestHandler,
 ): Promise<SecureListener> {
   const certificates = new CertificateStore(options.certificate, options.sni);
-  const guarded = guardConnections(handler, options.connections);
+  const maxRequests = options.maxRequestsPerConnection ?? 0;
+  const guarded = guardConnections(limitRequests(handler, maxRequests), options.connections);
   const sessions = new Set<Http2Session>();
   const sockets = new Set<Socket>();
   const tlsOptions = {
@@ -158,6 +175,7 @@ export async function startSecureListener(
     const idleTimeout = options.keepAliveTimeout + options.requestTimeout;
     const onRequest = (req: IncomingMessage, res: ServerResponse) => {
       if (!isHttp2(req)) return guarded(req, res);
+      if (maxRequests > 0) countStream(req, maxRequests);
       handler(req, res);
       // Answered at once with a large body (a hot entry): it waits in the stream, watched for progress.
       if (res.writableEnded && sendTimeout > 0) {
@@ -199,6 +217,8 @@ export async function startSecureListener(
     https.on('connect', refuseConnect);
     server = https;
   }
+  // On the TCP connection, before the handshake: a refused client costs no TLS work.
+  const connections = capConnections(server, options.caps ?? { max: 0, perClient: 0 });
   server.on('secureConnection', (socket: TLSSocket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
@@ -223,6 +243,7 @@ export async function startSecureListener(
     server,
     address: server.address() as AddressInfo,
     certificates,
+    connections,
     sessions,
     reloadCertificates,
     setTicketKeys(keys) {
@@ -251,6 +272,20 @@ export async function startSecureListener(
       });
     },
   };
+}
+
+const streamCounts = new WeakMap<Http2Session, number>();
+
+/**
+ * Counts an HTTP/2 request against its session's `maxRequestsPerConnection`: the last one
+ * allowed sends GOAWAY (no new streams; those in flight finish, then the session ends).
+ */
+function countStream(req: IncomingMessage, max: number): void {
+  const session = (req as unknown as { stream: ServerHttp2Stream }).stream.session;
+  if (session === undefined) return;
+  const count = (streamCounts.get(session) ?? 0) + 1;
+  streamCounts.set(session, count);
+  if (count >= max && !session.closed) session.close();
 }
 
 /**
