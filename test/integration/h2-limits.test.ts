@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import type { ServerResponse } from 'node:http';
 import { connect as h2connect } from 'node:http2';
 import { after, before, describe, it } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { createFixtures, type Fixtures } from '../helpers/certs.ts';
 import { connectRaw, errorCode, FRAME } from '../helpers/h2-raw.ts';
 import { startNode, type TestNode } from '../helpers/node.ts';
@@ -113,6 +115,61 @@ describe('HTTP/2 limits', () => {
       }
     });
   }
+
+  it('holds memory flat while clients keep opening more streams than allowed', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const heapAfterGc = () => {
+      gc();
+      gc();
+      return process.memoryUsage().heapUsed;
+    };
+    const pad = 'p'.repeat(60);
+    const closed: WeakRef<object>[] = [];
+    // A round: a connection fills its 100 streams (held by the origin), then opens 2,000 more,
+    // 500 at a time; each is refused (REFUSED_STREAM) until node:http2 ends the connection for
+    // rejecting too many. The next round is a new connection doing the same.
+    const round = async (): Promise<number> => {
+      // The test origin keeps every request it saw: forgotten each round, so the heap measures the node.
+      origin.requests.length = 0;
+      const client = await connectRaw(port, fixtures.ca, 'edge.test');
+      const counted = origin.count();
+      let id = 1;
+      let refused = 0;
+      try {
+        for (let i = 0; i < 100; i++, id += 2) client.get(id, `/slow?stream=${id}&pad=${pad}`, 'edge.test');
+        await until(() => origin.count() >= counted + 100);
+        for (const session of node.node.secureListeners[0]!.sessions) closed.push(new WeakRef(session));
+        for (let batch = 0; batch < 4 && !client.socket.destroyed; batch++) {
+          for (let i = 0; i < 500; i++, id += 2) client.get(id, `/slow?stream=${id}&pad=${pad}`, 'edge.test');
+          const want = refused + 500;
+          await until(
+            () =>
+              client.socket.destroyed ||
+              client.frames.filter((f) => f.type === FRAME.RST_STREAM).length >= want,
+          );
+          refused = client.frames.filter((f) => f.type === FRAME.RST_STREAM).length;
+        }
+        assert.ok(client.frames.every((f) => f.type !== FRAME.RST_STREAM || errorCode(f) === REFUSED_STREAM));
+        assert.ok(refused >= 100, `${refused} streams refused`);
+        return origin.count() - counted;
+      } finally {
+        client.destroy();
+        for (const res of held.splice(0)) res.destroy();
+        await until(() => node.node.secureListeners[0]!.sessions.size === 0);
+      }
+    };
+    for (let n = 0; n < 3; n++) await round();
+    const start = heapAfterGc();
+    for (let n = 0; n < 15; n++) assert.equal(await round(), 100, 'refused streams never reach the origin');
+    const growth = heapAfterGc() - start;
+    assert.ok(growth < 4 * 1024 * 1024, `heap grew ${(growth / 1024 ** 2).toFixed(1)} MiB over 15 rounds`);
+    // Every closed connection's session is freed (none held by a timer or a table).
+    await new Promise((resolve) => setImmediate(resolve));
+    heapAfterGc();
+    const retained = closed.filter((ref) => ref.deref() !== undefined).length;
+    assert.equal(retained, 0, `${retained} of ${closed.length} closed sessions still in memory`);
+  });
 
   it('closes a rapid-reset connection with GOAWAY ENHANCE_YOUR_CALM', async () => {
     const client = await connectRaw(port, fixtures.ca, 'edge.test');
