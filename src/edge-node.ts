@@ -9,6 +9,7 @@ import { startAdmin } from './admin/server.ts';
 import { CollapseTable } from './cache/collapse.ts';
 import { Evictor } from './cache/eviction.ts';
 import { CacheStore } from './cache/store.ts';
+import { backupOrigins } from './config/backups.ts';
 import type { Config, ListenerConfig, SiteConfig } from './config/schema.ts';
 import { formatListen, parseListen } from './config/units.ts';
 import type { Edge } from './edge/edge.ts';
@@ -530,8 +531,8 @@ function buildSites(
   // A site with a choice of origins should not wait 5 s to give up on one (docs/origins.md).
   const shared = new Set(
     config.sites
-      .filter((site) => site.origins.length + site.backup.length > 1)
-      .flatMap((site) => [...site.origins, ...site.backup]),
+      .filter((site) => site.origins.length + backupOrigins(config, site).length > 1)
+      .flatMap((site) => [...site.origins, ...backupOrigins(config, site)]),
   );
   const origins = new Map(
     config.origins.map((origin) => {
@@ -549,7 +550,7 @@ function buildSites(
         site.origins.map((name) => origins.get(name)!),
         {
           policy: site,
-          backups: site.backup.map((name) => origins.get(name)!),
+          backups: backupOrigins(config, site).map((name) => origins.get(name)!),
           nodeRegion: config.node.region,
           geo: geo.enabled ? geo : undefined,
           trusted,
@@ -568,7 +569,7 @@ function healthTargets(config: Config): HealthTarget[] {
   const targets = new Map<string, HealthTarget>();
   for (const site of config.sites) {
     if (site.healthCheck === undefined) continue;
-    for (const name of [...site.origins, ...site.backup]) {
+    for (const name of [...site.origins, ...backupOrigins(config, site)]) {
       const origin = config.origins.find((o) => o.name === name);
       if (origin === undefined || targets.has(name)) continue;
       targets.set(name, { name, url: origin.url, hostHeader: origin.hostHeader, check: site.healthCheck });

@@ -5,6 +5,7 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { backupProblem } from './backups.ts';
 import { securitySchema } from './security-schema.ts';
 import { parseDuration, parseListen, parseSize } from './units.ts';
 
@@ -231,7 +232,12 @@ export const siteSchema = z.strictObject({
   slowStart: duration(
     'After an origin recovers, its share of traffic ramps up over this time (0: at once).',
   ).default(10_000),
-  backup: z.array(z.string()).default([]).describe('Origins used only when none of `origins` is usable.'),
+  backup: z
+    .array(z.string())
+    .default([])
+    .describe(
+      "Origins, or other sites (standing for their origins), used only when none of `origins` is usable. A name is an origin's if an origin has it, else a site's.",
+    ),
   sortQuery: z.boolean().default(false).describe('Sort query parameters in the cache key.'),
   grace: duration(
     'Stale-while-revalidate window for responses that carry no stale directive (0: off). RFC 5861.',
@@ -661,17 +667,20 @@ export const configSchema = z
       names.add(origin.name);
     });
     config.sites.forEach((site, index) => {
-      for (const list of ['origins', 'backup'] as const) {
-        site[list].forEach((name, j) => {
-          if (!names.has(name)) {
-            ctx.addIssue({
-              code: 'custom',
-              path: ['sites', index, list, j],
-              message: `no origin named "${name}"`,
-            });
-          }
-        });
-      }
+      site.origins.forEach((name, j) => {
+        if (!names.has(name)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['sites', index, 'origins', j],
+            message: `no origin named "${name}"`,
+          });
+        }
+      });
+      site.backup.forEach((name, j) => {
+        const problem = backupProblem(config, site, name);
+        if (problem !== undefined)
+          ctx.addIssue({ code: 'custom', path: ['sites', index, 'backup', j], message: problem });
+      });
       if (site.prefer === 'client-region' && config.geo.networks.length === 0 && !config.geo.database) {
         ctx.addIssue({
           code: 'custom',

@@ -132,6 +132,8 @@ describe('retries and ejection', () => {
             retry: { budgetPercent: 20, minPerSecond: 0 },
             outlier: { consecutiveFailures: 1000 },
           },
+          { name: 'standby', hosts: ['standby.test'], origins: ['live'] },
+          { name: 'primary-only', hosts: ['fallback.test'], origins: ['refusing'], backup: ['standby'] },
         ],
       },
     });
@@ -155,6 +157,21 @@ describe('retries and ejection', () => {
     );
     assert.equal(delta['strata_origin_retries_total{origin="refusing"}'], 1);
     assert.equal(delta['strata_origin_requests_total{origin="live",outcome="2xx"}'], 20);
+  });
+
+  it("falls back to a backup site's origins when its own origin refuses, a long URL included", async () => {
+    const before = live.count();
+    for (const path of [`${LONG}&backup=1`, '/b?backup=2']) {
+      const res = await edge.get(path, { headers: { host: 'fallback.test' } });
+      assert.equal(res.status, 200);
+      assert.equal(res.text, 'live');
+    }
+    assert.equal(live.count() - before, 2, "each request reached the backup site's origin once");
+    const pool = edge.node.edge.sites.all.find((site) => site.name === 'primary-only')!.pool;
+    assert.deepEqual(
+      pool.backups.map((origin) => origin.name),
+      ['live'],
+    );
   });
 
   it('retries a GET answered 503 on another origin, discarding the 503', async () => {

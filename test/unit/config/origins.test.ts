@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { backupOrigins } from '../../../src/config/backups.ts';
 import { validateConfig } from '../../../src/config/load.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'strata-config-origins-'));
@@ -66,10 +67,31 @@ describe('origin selection configuration', () => {
     assert.match(found['geo.networks[0].region']!, /no origin is in region "asia" \(regions: eu, us\)/);
     assert.match(found['geo.networks[1].cidr']!, /CIDR/);
     assert.match(found['geo.networks[2].cidr']!, /CIDR/);
-    assert.match(found['sites[0].backup[0]']!, /no origin named "nowhere"/);
+    assert.match(found['sites[0].backup[0]']!, /no origin or site named "nowhere"/);
     assert.equal(found['sites[0].prefer'], undefined, 'geo.networks is set, even if partly wrong');
     const noGeo = problems({ ...base, sites: [{ ...base.sites[0], prefer: 'client-region' }] });
     assert.match(noGeo['sites[0].prefer']!, /needs geo.networks or geo.database/);
+  });
+
+  it('takes a site as a backup, standing for its origins, and refuses a site as its own backup', () => {
+    const config = {
+      origins: [
+        ...base.origins,
+        { name: 'dr-1', url: 'http://127.0.0.1:3' },
+        { name: 'dr-2', url: 'http://127.0.0.1:4' },
+      ],
+      sites: [
+        { name: 'shop', hosts: ['shop.example'], origins: ['us-1'], backup: ['eu-1', 'dr'] },
+        { name: 'dr', hosts: ['dr.example'], origins: ['dr-1', 'dr-2', 'us-1'] },
+      ],
+    };
+    const result = validateConfig(config);
+    assert.ok('config' in result, JSON.stringify(result));
+    const [shop] = result.config.sites;
+    // Each origin once, never one of the site's own.
+    assert.deepEqual(backupOrigins(result.config, shop!), ['eu-1', 'dr-1', 'dr-2']);
+    const self = problems({ ...config, sites: [{ ...config.sites[0], backup: ['shop'] }, config.sites[1]] });
+    assert.match(self['sites[0].backup[0]']!, /cannot be its own backup/);
   });
 
   it('refuses an unreadable MMDB file and a file that is not one, at check time', () => {
