@@ -300,9 +300,10 @@ export class OriginPool {
     } catch (error) {
       state.finish(token);
       const failure = error as EdgeError;
-      // The client going away is not the origin failing.
-      const ejected =
-        !request.signal?.aborted && recordFailure(state, this.policy.outlier, this.#members, this.#now());
+      // The client going away, or its request body failing (too slow, too large), is not the
+      // origin failing: a slow-body client must not be able to eject a site's origins.
+      const clientFault = request.signal?.aborted === true || failure.code.startsWith('EDGE_ERR_CLIENT_');
+      const ejected = !clientFault && recordFailure(state, this.policy.outlier, this.#members, this.#now());
       return { kind: 'error', error: failure, ejected };
     }
   }

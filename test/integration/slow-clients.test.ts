@@ -93,6 +93,8 @@ describe('request bodies from slow clients', () => {
       origin: url,
       config: {
         origins: [{ name: 'origin', url, connections: 1 }],
+        // One failure would eject the origin: a slow client's body must never count as one.
+        sites: [{ name: 'shop', hosts: ['*'], origins: ['origin'], outlier: { consecutiveFailures: 1 } }],
         proxy: { requestBodyTimeout: 300 },
       },
     });
@@ -170,6 +172,15 @@ describe('request bodies from slow clients', () => {
     clearInterval(drip);
     assert.match(answer, /^HTTP\/1\.1 408 /);
     assert.deepEqual(aborted, [path], 'the origin request was aborted');
+  });
+
+  it('counts none of those slow bodies against the origin: it was never ejected', async () => {
+    const ejections = await edge.node.metrics.registry.getSingleMetricAsString(
+      'strata_origin_ejections_total',
+    );
+    assert.doesNotMatch(ejections, /origin="origin"} [1-9]/, ejections);
+    const [origin] = edge.node.edge.sites.all[0]!.pool.origins;
+    assert.equal(origin!.state.consecutiveFailures, 0);
   });
 });
 
