@@ -64,7 +64,9 @@ export async function startAdmin(options: AdminOptions): Promise<Listener> {
     throttle.succeeded(peer);
     if (req.method === 'GET' && url.pathname === '/readyz') return json(res, 200, { status: 'ready' });
     if (req.method === 'GET' && url.pathname === '/metrics') {
-      edge.metrics.storeBytes.set(edge.store.usage().bytes);
+      const usage = edge.store.usage();
+      edge.metrics.storeBytes.set(usage.bytes);
+      edge.metrics.storeEntries.set(usage.entries);
       edge.metrics.purgeSequence.set(options.purge.log.sequence);
       for (const peer of options.fanOut?.peers ?? []) {
         edge.metrics.purgePeerDelivered.labels(peer.url).set(peer.delivered);

@@ -9,6 +9,8 @@ import type { Edge } from '../edge.ts';
 export function logRequest(edge: Edge, ctx: RequestContext, answered: boolean): void {
   const { metrics } = edge;
   metrics.lookupsBy(ctx.lookup).inc();
+  metrics.requestsBy(ctx.site?.name ?? '', ctx.res.statusCode).inc();
+  metrics.durationBy(ctx.lookup).observe((performance.now() - ctx.start) / 1000);
   if (ctx.bytes > 0) metrics.bytesBy(ctx.origin === undefined ? 'cache' : 'origin').inc(ctx.bytes);
   if (ctx.insert !== undefined) metrics.inserts.labels(ctx.insert).inc();
   if (!edge.config.logging.access) return;

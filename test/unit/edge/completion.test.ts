@@ -12,6 +12,8 @@ function fakeEdge(): { edge: Edge; logged: () => number } {
   const metrics = {
     lookupsBy: () => ({ inc: () => lines++ }),
     bytesBy: () => counter,
+    requestsBy: () => counter,
+    durationBy: () => ({ observe: () => {} }),
     inserts: { labels: () => counter },
   };
   const edge = { metrics, config: { logging: { access: false } } } as unknown as Edge;
@@ -20,7 +22,7 @@ function fakeEdge(): { edge: Edge; logged: () => number } {
 
 function fakeContext(): { ctx: RequestContext; close: () => void } {
   const res = Object.assign(new EventEmitter(), { closed: false });
-  const ctx = { res, latch: 0, lookup: 'miss', bytes: 0 } as unknown as RequestContext;
+  const ctx = { res, latch: 0, lookup: 'miss', bytes: 0, start: 0 } as unknown as RequestContext;
   return {
     ctx,
     close: () => {
