@@ -69,6 +69,7 @@ async function serve(flags: ServeFlags): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGUSR1', () => node.reopenLogs()); // logrotate: the access-log file is reopened
   // SIGHUP: the config file read again; sites and origins change in place (with more than
   // one worker the primary replaces the workers one at a time instead).
   process.on('SIGHUP', () => {

@@ -395,6 +395,24 @@ export const loggingSchema = z
       .default('info')
       .describe('Log level.'),
     access: z.boolean().default(true).describe('Write one access-log line per request.'),
+    accessFormat: z
+      .enum(['json', 'combined'])
+      .default('json')
+      .describe(
+        'Access-log format: json (one object per line, every field of docs/observability.md) or combined (the Apache/nginx combined format).',
+      ),
+    accessFile: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'Write access-log lines to this file (appended; reopened on SIGUSR1, for logrotate) instead of standard output.',
+      ),
+    flushInterval: duration(
+      'Longest time a log line waits in the write buffer before it is written (10ms to 1s).',
+    )
+      .refine((ms) => ms >= 10 && ms <= 1000, { message: 'expected from 10ms to 1s' })
+      .default(1000),
   })
   .prefault({});
 

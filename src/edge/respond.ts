@@ -41,6 +41,7 @@ export function sendError(
     'content-length': String(Buffer.byteLength(body)),
     'cache-control': 'no-store',
   };
+  if (ctx.requestId !== '') headers['x-request-id'] = ctx.requestId;
   const proxyStatus = error.proxyStatus;
   if (proxyStatus) {
     headers['proxy-status'] =
@@ -75,5 +76,6 @@ export function relayedHeaders(
     ),
   );
   if (ctx.hsts !== undefined) list.push('Strict-Transport-Security', ctx.hsts);
+  list.push('X-Request-Id', ctx.requestId);
   return list;
 }

@@ -16,7 +16,7 @@ function fakeEdge(): { edge: Edge; logged: () => number } {
     durationBy: () => ({ observe: () => {} }),
     inserts: { labels: () => counter },
   };
-  const edge = { metrics, config: { logging: { access: false } } } as unknown as Edge;
+  const edge = { metrics, access: undefined, config: { logging: { access: false } } } as unknown as Edge;
   return { edge, logged: () => lines };
 }
 
