@@ -35,9 +35,14 @@ export function sendError(
     res.destroy(error);
     return;
   }
-  const body = `${error.status} ${error.message}\n`;
+  const page = ctx.site?.errorPages?.render({
+    status: error.status,
+    requestId: ctx.requestId,
+    code: error.code,
+  });
+  const body = page?.body ?? `${error.status} ${error.message}\n`;
   const headers: Record<string, string> = {
-    'content-type': 'text/plain; charset=utf-8',
+    'content-type': page?.contentType ?? 'text/plain; charset=utf-8',
     'content-length': String(Buffer.byteLength(body)),
     'cache-control': 'no-store',
   };
@@ -54,7 +59,7 @@ export function sendError(
   if (extra) Object.assign(headers, extra);
   res.writeHead(error.status, headers);
   res.end(ctx.method === 'HEAD' ? undefined : body);
-  ctx.bytes += body.length;
+  ctx.bytes += Buffer.byteLength(body);
   if (close && h2) endStream(res);
 }
 
