@@ -276,11 +276,14 @@ class MetricsGather {
  */
 function aggregateMetrics(node: EdgeNode, gather: MetricsGather): void {
   const registry = node.metrics.registry;
-  registry.metrics = async () => {
+  const aggregated = async () => {
     const own = (await registry.getMetricsAsJSON()) as MetricJson[];
     const workers = (await gather.collect()).map((list) =>
       list.filter((m) => !m.name.startsWith('strata_store_')),
     );
-    return AggregatorRegistry.aggregate([own, ...workers]).metrics();
+    return AggregatorRegistry.aggregate([own, ...workers]);
   };
+  registry.metrics = async () => (await aggregated()).metrics();
+  // /stats reads the same sums (its traffic section).
+  node.metrics.setGather(async () => (await (await aggregated()).getMetricsAsJSON()) as MetricJson[]);
 }

@@ -4,7 +4,17 @@
  * (`process_*`, `nodejs_*`).
  */
 import { readFileSync } from 'node:fs';
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import {
+  Counter,
+  collectDefaultMetrics,
+  Gauge,
+  Histogram,
+  type MetricObjectWithValues,
+  type MetricValue,
+  Registry,
+} from 'prom-client';
+
+export type MetricJson = MetricObjectWithValues<MetricValue<string>>;
 
 /** The package version, read once. */
 const VERSION = (
@@ -38,6 +48,7 @@ export function createMetrics() {
   ])
     registry.removeSingleMetric(name);
   let originSource: () => Iterable<OriginGaugeSource> = () => [];
+  let gather = async () => (await registry.getMetricsAsJSON()) as MetricJson[];
   const metrics = {
     registry,
     buildInfo: new Gauge({
@@ -222,6 +233,12 @@ export function createMetrics() {
   metrics.buildInfo.labels(VERSION, process.versions.node).set(1);
   return {
     ...metrics,
+    /** Every metric as JSON: this process's, or the node's summed over workers (see setGather). */
+    gather: () => gather(),
+    /** The primary of a node with workers: gather answers the sum of every process. */
+    setGather(fn: () => Promise<MetricJson[]>) {
+      gather = fn;
+    },
     /** Sets what the origin gauges read at scrape time. */
     setOriginSource(source: () => Iterable<OriginGaugeSource>) {
       originSource = source;

@@ -127,5 +127,11 @@ describe('metrics of 2 workers', () => {
     assert.ok((sample(text, 'process_resident_memory_bytes') ?? 0) > 3 * 20 * 1024 * 1024);
     const checked = promtool(text);
     if (checked !== undefined) assert.ok(checked.ok, checked.output);
+    // /stats reads the same sums (strata top's source).
+    const stats = await request(`${node.admin}/stats`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    const traffic = JSON.parse(stats.text).traffic;
+    assert.equal(traffic.requests, 6);
+    assert.deepEqual(traffic.lookups, { miss: 1, hit: 5 });
+    assert.deepEqual(traffic.bytes, { cache: 5 * 4, origin: 4 });
   });
 });
