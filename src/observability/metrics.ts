@@ -22,10 +22,12 @@ const VERSION = (
 ).version;
 
 /** Status classes as label values: a fixed set, whatever status a response carries. */
-const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
+const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', 'other'] as const;
 
-function statusClass(status: number): string {
-  return STATUS_CLASSES[Math.floor(status / 100) - 1] ?? 'other';
+/** Index into STATUS_CLASSES. */
+function statusClass(status: number): number {
+  const index = Math.floor(status / 100) - 1;
+  return index >= 0 && index < 5 ? index : 5;
 }
 
 /** What the origin gauges read when scraped: each origin's selection state in this process. */
@@ -228,7 +230,8 @@ export function createMetrics() {
   const lookupChildren = new Map<string, ReturnType<typeof metrics.lookups.labels>>();
   const bytesChildren = new Map<string, ReturnType<typeof metrics.bytesServed.labels>>();
   const securityChildren = new Map<string, ReturnType<typeof metrics.security.labels>>();
-  const requestChildren = new Map<string, ReturnType<typeof metrics.requests.labels>>();
+  // Per site, one child per status class (no string built per request).
+  const requestChildren = new Map<string, Array<ReturnType<typeof metrics.requests.labels>>>();
   const durationChildren = new Map<string, ReturnType<typeof metrics.requestDuration.labels>>();
   metrics.buildInfo.labels(VERSION, process.versions.node).set(1);
   return {
@@ -261,13 +264,12 @@ export function createMetrics() {
       return child;
     },
     requestsBy(site: string, status: number) {
-      const name = `${site} ${status}`;
-      let child = requestChildren.get(name);
-      if (child === undefined) {
-        child = metrics.requests.labels(site, statusClass(status));
-        if (requestChildren.size < 10_000) requestChildren.set(name, child);
+      let children = requestChildren.get(site);
+      if (children === undefined) {
+        children = STATUS_CLASSES.map((name) => metrics.requests.labels(site, name));
+        requestChildren.set(site, children);
       }
-      return child;
+      return children[statusClass(status)]!;
     },
     durationBy(cache: string) {
       let child = durationChildren.get(cache);
