@@ -4,13 +4,16 @@
  * reopening after logrotate, errors logged once, and the same with 2 workers.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { connect as h2connect } from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { createLogger } from '../../src/observability/logger.ts';
+import { createFixtures } from '../helpers/certs.ts';
 import { createClock } from '../helpers/clock.ts';
 import { request } from '../helpers/http.ts';
 import { startNode, type TestNode } from '../helpers/node.ts';
@@ -243,13 +246,12 @@ describe('the root logger', () => {
     const dir = mkdtempSync(join(tmpdir(), 'strata-logger-'));
     try {
       const file = join(dir, 'node.log');
-      const { openSync, closeSync } = await import('node:fs');
+      const { openSync } = await import('node:fs');
       const fd = openSync(file, 'a');
       const log = createLogger({ level: 'info', destination: fd, flushInterval: 100 });
       log.info({ port: 8080 }, 'listening');
       assert.ok(await until(() => readFileSync(file, 'utf8').includes('"listening"'), 1500));
-      log.flush();
-      closeSync(fd);
+      // The destination keeps the descriptor (closed with the process).
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -298,5 +300,101 @@ describe('the access log with 2 workers', () => {
       'both workers write to the reopened file',
     );
     assert.equal(lines(`${file}.1`).length >= 4, true);
+  });
+});
+
+describe('the access log over TLS and HTTP/2', () => {
+  it('names the protocol and TLS of each request', async () => {
+    const fixtures = createFixtures();
+    const leaf = fixtures.leaf('edge', ['shop.test']);
+    const origin = await startOrigin({ '/page': respond(200, { 'cache-control': 'max-age=60' }, 'page') });
+    const seen: Array<Record<string, unknown>> = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString().split('\n')) if (line) seen.push(JSON.parse(line));
+        done();
+      },
+    });
+    const edge = await startNode({
+      origin: origin.url,
+      logger: pino({ level: 'info' }, sink),
+      config: { listeners: [{ listen: '127.0.0.1:0', tls: { cert: leaf.cert, key: leaf.key } }] },
+    });
+    try {
+      const id = await new Promise<string>((resolve, reject) => {
+        const session = h2connect(`https://${edge.node.addresses[0]}`, {
+          ca: fixtures.ca,
+          servername: 'shop.test',
+        });
+        session.on('error', reject);
+        const stream = session.request({ ':path': '/page', ':authority': 'shop.test', 'user-agent': UA });
+        stream.on('response', (headers) => {
+          stream.resume();
+          stream.on('end', () => {
+            session.close();
+            resolve(String(headers['x-request-id']));
+          });
+        });
+        stream.on('error', reject);
+        stream.end();
+      });
+      await edge.node.idle();
+      const line = seen.find((l) => l.msg === 'request completed')!;
+      assert.equal(line.protocol, 'HTTP/2');
+      assert.equal(line.tls, true);
+      assert.equal(line.id, id);
+      assert.equal(line.ua, UA);
+      assert.equal(line.host, 'shop.test');
+    } finally {
+      await edge.close();
+      await origin.close();
+      fixtures.remove();
+    }
+  });
+});
+
+describe('strata serve on standard output', () => {
+  it("prints a single request's line within a second, not after 4 KiB of lines", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'strata-stdout-'));
+    const origin = await startOrigin({ '/page': respond(200, { 'cache-control': 'max-age=60' }, 'page') });
+    const cli = new URL('../../cli/strata.ts', import.meta.url).pathname;
+    const child = spawn(
+      process.execPath,
+      [
+        cli,
+        'serve',
+        '--listen',
+        '127.0.0.1:0',
+        '--origin',
+        origin.url,
+        '--cache-dir',
+        join(dir, 'cache'),
+        '--admin-listen',
+        '127.0.0.1:0',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (data: Buffer) => {
+      out += data.toString();
+    });
+    child.stderr.on('data', (data: Buffer) => {
+      err += data.toString();
+    });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    try {
+      assert.ok(await until(() => /serving on http:\/\/[\d.]+:\d+/.test(err), 20_000), err);
+      const url = /serving on (http:\/\/[\d.]+:\d+)/.exec(err)![1]!;
+      const started = performance.now();
+      assert.equal((await request(`${url}/page`)).status, 200);
+      assert.ok(await until(() => out.includes('"request completed"'), 2500), `stdout: ${out}`);
+      assert.ok(performance.now() - started < 2000);
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+      await origin.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
