@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The strata command line: serve, check-config, purge, cache (ls | inspect | stats).
+ * The strata command line: serve, check-config, purge, cache (ls | inspect | stats), top.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
@@ -17,6 +17,7 @@ import {
 } from '../src/index.ts';
 import { registerCache } from './cache.ts';
 import { registerPurge } from './purge.ts';
+import { registerTop } from './top.ts';
 
 function parseWorkers(value: string): number | 'auto' {
   if (value === 'auto') return 'auto';
@@ -69,6 +70,7 @@ async function serve(flags: ServeFlags): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGUSR1', () => node.reopenLogs()); // logrotate: the access-log file is reopened
   // SIGHUP: the config file read again; sites and origins change in place (with more than
   // one worker the primary replaces the workers one at a time instead).
   process.on('SIGHUP', () => {
@@ -149,5 +151,6 @@ program
 
 registerPurge(program);
 registerCache(program);
+registerTop(program);
 
 await program.parseAsync(process.argv);

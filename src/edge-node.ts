@@ -22,6 +22,7 @@ import { type SecureListener, startSecureListener } from './http/secure-listener
 import { newTicketKeys, TICKET_ROTATION_MS } from './http/ticket-keys.ts';
 import type { ReloadReport } from './http/tls.ts';
 import { createTrustList } from './http/trusted-proxies.ts';
+import { AccessLog } from './observability/access-log.ts';
 import { createLogger } from './observability/logger.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { errorDetail } from './origin/errors.ts';
@@ -86,6 +87,8 @@ export interface EdgeNode {
   reloadCertificates(why: string): ReloadReport[];
   /** TLS session ticket keys for every TLS listener (rotation). */
   setTicketKeys(keys: Buffer): void;
+  /** Opens the access-log file again under its name (SIGUSR1, after logrotate moved it). */
+  reopenLogs(): void;
   /** The TLS listeners (tests). */
   readonly secureListeners: readonly SecureListener[];
   /**
@@ -126,7 +129,9 @@ const DRAIN_MS = 10_000;
 export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode> {
   const { config } = options;
   const now = options.now ?? Date.now;
-  const log = options.logger ?? createLogger({ level: config.logging.level });
+  const log =
+    options.logger ??
+    createLogger({ level: config.logging.level, flushInterval: config.logging.flushInterval });
   if (config.sites.length === 0) {
     throw new EdgeError(
       'EDGE_ERR_CONFIG_INVALID',
@@ -146,9 +151,10 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
   const metrics = createMetrics();
   metrics.storeCapacity.set(config.cache.maxSize);
   // Every failed attempt at an origin, counted against the origin that failed (failover included).
+  // The request's own error is logged once, in its access-log line; each attempt only at debug.
   const onOriginFailure: FailureListener = (origin, error) => {
     metrics.originRequests.labels(origin, error.code).inc();
-    log.warn({ origin, code: error.code, detail: errorDetail(error) }, 'origin attempt failed');
+    log.debug({ origin, code: error.code, detail: errorDetail(error) }, 'origin attempt failed');
   };
   const trusted = createTrustList(config.proxy.trustedProxies);
   // One GeoIP resolver (config.geo) for origin selection and the sites' country rules.
@@ -240,6 +246,14 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     sites: initial.sites,
     metrics,
     log,
+    access: config.logging.access
+      ? new AccessLog({
+          format: config.logging.accessFormat,
+          file: config.logging.accessFile,
+          flushInterval: config.logging.flushInterval,
+          log,
+        })
+      : undefined,
     now,
     trusted,
     name: config.proxy.via,
@@ -249,6 +263,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     stripResponse: new Set([
       'strata-cdn-cache-control',
       'surrogate-control',
+      'x-request-id', // the node's own id is returned instead
       ...config.proxy.hideResponseHeaders,
       ...(config.cache.passTagHeaders ? [] : tagHeaders),
     ]),
@@ -337,6 +352,9 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     setTicketKeys(keys) {
       for (const l of secure) l.setTicketKeys(keys);
     },
+    reopenLogs() {
+      edge.access?.reopen();
+    },
     reloadSites(next) {
       geo = new GeoResolver(next.geo);
       geoLookup = options.geo ?? placeLookup(geo);
@@ -390,6 +408,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
         if (!destroyed) await Promise.all(all().map((o) => o.close()));
         await store.close();
         log.info('edge node stopped');
+        edge.access?.close();
         log.flush?.();
       })();
       return closing;

@@ -3,6 +3,7 @@
 export type { InspectView, ListOptions, ListView, StatsView, VariantView } from './admin/cache-view.ts';
 export type { OfflineCache, OfflineCacheOptions } from './admin/offline.ts';
 export { openCacheDirectory } from './admin/offline.ts';
+export type { TrafficView } from './admin/traffic.ts';
 export type { PrimaryFlags } from './cluster/primary.ts';
 export { runPrimary } from './cluster/primary.ts';
 export type { ConfigOverrides, ConfigProblem, LoadOptions } from './config/load.ts';

@@ -17,6 +17,7 @@ import { AuthThrottle } from './auth-throttle.ts';
 import { inspectUrl, LIST_MAX, listEntries, storeStats } from './cache-view.ts';
 import { handlePurge } from './purge-route.ts';
 import { json } from './respond.ts';
+import { trafficView } from './traffic.ts';
 
 export interface AdminOptions {
   config: Config;
@@ -64,7 +65,9 @@ export async function startAdmin(options: AdminOptions): Promise<Listener> {
     throttle.succeeded(peer);
     if (req.method === 'GET' && url.pathname === '/readyz') return json(res, 200, { status: 'ready' });
     if (req.method === 'GET' && url.pathname === '/metrics') {
-      edge.metrics.storeBytes.set(edge.store.usage().bytes);
+      const usage = edge.store.usage();
+      edge.metrics.storeBytes.set(usage.bytes);
+      edge.metrics.storeEntries.set(usage.entries);
       edge.metrics.purgeSequence.set(options.purge.log.sequence);
       for (const peer of options.fanOut?.peers ?? []) {
         edge.metrics.purgePeerDelivered.labels(peer.url).set(peer.delivered);
@@ -80,7 +83,7 @@ export async function startAdmin(options: AdminOptions): Promise<Listener> {
       return handlePurge(req, res, options.purge);
     }
     if (req.method === 'GET' && url.pathname === '/cache') return cacheRoute(options, url, res);
-    if (req.method === 'GET' && url.pathname === '/stats') return json(res, 200, stats(options));
+    if (req.method === 'GET' && url.pathname === '/stats') return json(res, 200, await stats(options));
     return json(res, 404, { error: `no route ${req.method} ${url.pathname}` });
   };
   return startListener(
@@ -145,10 +148,12 @@ function cacheRoute(options: AdminOptions, url: URL, res: ServerResponse): void 
   );
 }
 
-function stats(options: AdminOptions) {
+async function stats(options: AdminOptions) {
   const { config, edge } = options;
   const view = storeStats(edge.store, options.purge.log, config.cache.maxSize);
   return {
+    // Totals since start, summed over workers like /metrics (rates: strata top).
+    traffic: trafficView(await edge.metrics.gather()),
     store: { ...view.store, memoryBytes: edge.store.memory.bytes },
     collapse: { pending: edge.collapse.size, waiters: edge.collapse.waiters },
     // Per process: with workers, the primary's own view; metrics aggregate every worker.

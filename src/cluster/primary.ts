@@ -9,7 +9,8 @@
  *   every worker's registry, its /stats shows the node-wide lock.
  *
  * Signals: SIGTERM/SIGINT drain every worker, then exit 0; SIGHUP re-reads the config
- * file and replaces the workers one at a time (the listeners keep accepting throughout).
+ * file and replaces the workers one at a time (the listeners keep accepting throughout);
+ * SIGUSR1 is passed on to every worker, and each process reopens its access-log file.
  */
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
@@ -48,7 +49,7 @@ export interface PrimaryFlags extends ConfigOverrides {
 }
 
 export async function runPrimary(config: Config, flags: PrimaryFlags = {}): Promise<void> {
-  const log = createLogger({ level: config.logging.level });
+  const log = createLogger({ level: config.logging.level, flushInterval: config.logging.flushInterval });
   const count = config.workers === 'auto' ? availableParallelism() : config.workers;
   const broker = new LockBroker({
     send: (worker, message) => {
@@ -147,6 +148,11 @@ export async function runPrimary(config: Config, flags: PrimaryFlags = {}): Prom
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM', 0));
   process.on('SIGINT', () => void shutdown('SIGINT', 0));
+  // SIGUSR1 (logrotate): every process reopens the access-log file it appends to.
+  process.on('SIGUSR1', () => {
+    node.reopenLogs();
+    for (const worker of supervisor.workers) if (worker.isConnected()) worker.process.kill('SIGUSR1');
+  });
   let replacing: Promise<void> | undefined;
   process.on('SIGHUP', () => {
     if (stopping || replacing) return;
@@ -270,11 +276,14 @@ class MetricsGather {
  */
 function aggregateMetrics(node: EdgeNode, gather: MetricsGather): void {
   const registry = node.metrics.registry;
-  registry.metrics = async () => {
+  const aggregated = async () => {
     const own = (await registry.getMetricsAsJSON()) as MetricJson[];
     const workers = (await gather.collect()).map((list) =>
       list.filter((m) => !m.name.startsWith('strata_store_')),
     );
-    return AggregatorRegistry.aggregate([own, ...workers]).metrics();
+    return AggregatorRegistry.aggregate([own, ...workers]);
   };
+  registry.metrics = async () => (await aggregated()).metrics();
+  // /stats reads the same sums (its traffic section).
+  node.metrics.setGather(async () => (await (await aggregated()).getMetricsAsJSON()) as MetricJson[]);
 }

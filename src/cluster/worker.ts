@@ -28,7 +28,7 @@ function send(message: WorkerMessage): void {
 export async function runWorker(): Promise<void> {
   const config = JSON.parse(process.env[CONFIG_ENV] ?? 'null') as Config | null;
   if (config === null) throw new Error(`${CONFIG_ENV} is not set: this file runs as a cluster worker`);
-  const log = createLogger({ level: config.logging.level });
+  const log = createLogger({ level: config.logging.level, flushInterval: config.logging.flushInterval });
   const collapse = new ClusterCollapseTable(config.cache.hitForPass, Date.now, processChannel(), 30_000);
   const rateShare = new RateShare();
   const ticketKeys = parseTicketKeys(process.env[TICKET_KEYS_ENV]);
@@ -80,6 +80,7 @@ export async function runWorker(): Promise<void> {
   // The primary drains every worker itself; a terminal's Ctrl-C reaches the whole group.
   process.on('SIGINT', () => {});
   process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGUSR1', () => node.reopenLogs());
   process.on('disconnect', () => void stop('primary gone'));
   // An ejection decided here is told to the other workers, through the primary.
   node.originEvents.onEjected((origin, ms) => send({ strata: 'origin-ejected', origin, ms }));

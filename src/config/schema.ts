@@ -2,7 +2,7 @@
  * The one configuration schema: types, defaults, bounds and the descriptions that
  * docs/configuration.md documents. Unknown keys are errors everywhere.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { accessSync, closeSync, constants, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { backupProblem } from './backups.ts';
@@ -262,7 +262,43 @@ export const siteSchema = z.strictObject({
     .describe(
       'Answer requests of this site on plain listeners 308 to the same URL over https (true: port 443; a number: that port) instead of serving them.',
     ),
+  errorPages: z
+    .record(
+      z.string(),
+      z
+        .string()
+        .min(1)
+        .refine((file) => errorPageProblem(file) === undefined, {
+          error: (issue) => errorPageProblem(String(issue.input)),
+        }),
+    )
+    .superRefine((pages, ctx) => {
+      for (const status of Object.keys(pages))
+        if (!/^[1-5](\d\d|xx)$/.test(status))
+          ctx.addIssue({
+            code: 'custom',
+            path: [status],
+            message: `"${status}" is not a status (502) or a status class (5xx)`,
+          });
+    })
+    .optional()
+    .describe(
+      'Templates for the errors this node answers itself, by status (502) or class (5xx): a file each, read at start and reload; {status} {reason} {requestId} {code} are filled in; the type follows the extension (.html, .json, .xml, else text). docs/errors.md.',
+    ),
 });
+
+/** Why an error page template cannot be used, or undefined. */
+export function errorPageProblem(file: string): string | undefined {
+  try {
+    const stat = statSync(file);
+    if (!stat.isFile()) return `${file} is not a file`;
+    if (stat.size > 64 * 1024) return `${file} is larger than 64 KiB`;
+    accessSync(file, constants.R_OK);
+    return undefined;
+  } catch (cause) {
+    return `cannot read ${file}: ${(cause as Error).message}`;
+  }
+}
 
 export const cacheSchema = z
   .strictObject({
@@ -401,6 +437,24 @@ export const loggingSchema = z
       .default('info')
       .describe('Log level.'),
     access: z.boolean().default(true).describe('Write one access-log line per request.'),
+    accessFormat: z
+      .enum(['json', 'combined'])
+      .default('json')
+      .describe(
+        'Access-log format: json (one object per line, every field of docs/observability.md) or combined (the Apache/nginx combined format).',
+      ),
+    accessFile: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'Write access-log lines to this file (appended; reopened on SIGUSR1, for logrotate) instead of standard output.',
+      ),
+    flushInterval: duration(
+      'Longest time a log line waits in the write buffer before it is written (10ms to 1s).',
+    )
+      .refine((ms) => ms >= 10 && ms <= 1000, { message: 'expected from 10ms to 1s' })
+      .default(1000),
   })
   .prefault({});
 

@@ -42,7 +42,9 @@ export function revalidateInBackground(
       lead.settle({ kind: 'failed', error: error instanceof EdgeError ? error : undefined });
       background.lookup = 'error';
       if (error instanceof EdgeError) background.error = error;
-      edge.log.warn({ err: (error as Error).message, url: ctx.key }, 'background revalidation failed');
+      // Logged once: in the revalidation's access-log line when there is one, else here.
+      if (edge.access === undefined || !(error instanceof EdgeError))
+        edge.log.warn({ err: (error as Error).message, url: ctx.key }, 'background revalidation failed');
     })
     .finally(() => {
       edge.collapse.release(storage, lead.leading);

@@ -68,6 +68,12 @@ export interface RequestContext {
   passReason: string | undefined;
   /** The security rule that acted on this request, for the access log (deny, rate-requests, poison-suspect, …). */
   security: string | undefined;
+  /** This request's id (X-Request-Id): a trusted proxy's, or made here; sent to the origin and returned. */
+  requestId: string;
+  /** Age sent with a stored response (seconds), for the access log. */
+  age: number | undefined;
+  /** The site rule that applied (set by a rules phase), for the access log. */
+  rule: string | undefined;
   /** The client waits for 100 Continue before sending its body (sent once the request is accepted). */
   readonly expectsContinue: boolean;
 }
@@ -106,6 +112,9 @@ export function createContext(
     latch: 0,
     passReason: undefined,
     security: undefined,
+    requestId: '',
+    age: undefined,
+    rule: undefined,
     expectsContinue: req.headers.expect !== undefined && (req.httpVersionMinor === 1 || isHttp2(req)),
   };
 }

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { CollapseTable } from '../cache/collapse.ts';
 import type { CacheStore } from '../cache/store.ts';
 import type { Config } from '../config/schema.ts';
+import type { AccessLog } from '../observability/access-log.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { SiteTable } from './sites.ts';
 
@@ -14,6 +15,8 @@ export interface Edge {
   sites: SiteTable;
   readonly metrics: Metrics;
   readonly log: Logger;
+  /** The access log (logging.access), or undefined when it is off. */
+  readonly access: AccessLog | undefined;
   /** Wall-clock milliseconds; injected so tests control time. */
   readonly now: () => number;
   /** Whether a peer address is a trusted proxy. */

@@ -194,7 +194,13 @@ export function readFill(
   headers: string[],
 ): void {
   const res = ctx.res;
-  const list = [...headers, 'Cache-Status', formatCacheStatus(edge.name, ctx.cacheStatus)];
+  const list = [
+    ...headers,
+    'Cache-Status',
+    formatCacheStatus(edge.name, ctx.cacheStatus),
+    'X-Request-Id',
+    ctx.requestId,
+  ];
   if (ctx.hsts !== undefined) list.push('Strict-Transport-Security', ctx.hsts);
   res.writeHead(status, list);
   if (ctx.method === 'HEAD' || status === 204 || status === 304) {

@@ -35,12 +35,18 @@ export function sendError(
     res.destroy(error);
     return;
   }
-  const body = `${error.status} ${error.message}\n`;
+  const page = ctx.site?.errorPages?.render({
+    status: error.status,
+    requestId: ctx.requestId,
+    code: error.code,
+  });
+  const body = page?.body ?? `${error.status} ${error.message}\n`;
   const headers: Record<string, string> = {
-    'content-type': 'text/plain; charset=utf-8',
+    'content-type': page?.contentType ?? 'text/plain; charset=utf-8',
     'content-length': String(Buffer.byteLength(body)),
     'cache-control': 'no-store',
   };
+  if (ctx.requestId !== '') headers['x-request-id'] = ctx.requestId;
   const proxyStatus = error.proxyStatus;
   if (proxyStatus) {
     headers['proxy-status'] =
@@ -53,7 +59,7 @@ export function sendError(
   if (extra) Object.assign(headers, extra);
   res.writeHead(error.status, headers);
   res.end(ctx.method === 'HEAD' ? undefined : body);
-  ctx.bytes += body.length;
+  ctx.bytes += Buffer.byteLength(body);
   if (close && h2) endStream(res);
 }
 
@@ -75,5 +81,6 @@ export function relayedHeaders(
     ),
   );
   if (ctx.hsts !== undefined) list.push('Strict-Transport-Security', ctx.hsts);
+  list.push('X-Request-Id', ctx.requestId);
   return list;
 }

@@ -2,6 +2,7 @@
 import type { SiteConfig } from '../config/schema.ts';
 import type { OriginPool } from '../origin/pool.ts';
 import type { SiteGuard } from '../security/site-guard.ts';
+import { ErrorPages } from './error-pages.ts';
 
 export interface Site {
   readonly name: string;
@@ -17,6 +18,8 @@ export interface Site {
   readonly hsts: string | undefined;
   /** Plain requests are redirected to https on this port (undefined: served). */
   readonly httpsPort: number | undefined;
+  /** Templates for the errors the node answers itself (errorPages), or undefined. */
+  readonly errorPages: ErrorPages | undefined;
 }
 
 export class SiteTable {
@@ -51,6 +54,7 @@ export class SiteTable {
             : config.httpsRedirect === true
               ? 443
               : config.httpsRedirect,
+        errorPages: config.errorPages === undefined ? undefined : new ErrorPages(config.errorPages),
       };
       this.all.push(site);
       for (const pattern of config.hosts) {

@@ -1,8 +1,34 @@
 /**
  * Prometheus metrics, declared in one table with a one-line description each.
- * Names are prefixed `strata_`.
+ * Names are prefixed `strata_`; the process and runtime metrics are prom-client's defaults
+ * (`process_*`, `nodejs_*`).
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { readFileSync } from 'node:fs';
+import {
+  Counter,
+  collectDefaultMetrics,
+  Gauge,
+  Histogram,
+  type MetricObjectWithValues,
+  type MetricValue,
+  Registry,
+} from 'prom-client';
+
+export type MetricJson = MetricObjectWithValues<MetricValue<string>>;
+
+/** The package version, read once. */
+const VERSION = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+/** Status classes as label values: a fixed set, whatever status a response carries. */
+const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', 'other'] as const;
+
+/** Index into STATUS_CLASSES. */
+function statusClass(status: number): number {
+  const index = Math.floor(status / 100) - 1;
+  return index >= 0 && index < 5 ? index : 5;
+}
 
 /** What the origin gauges read when scraped: each origin's selection state in this process. */
 export interface OriginGaugeSource {
@@ -15,9 +41,38 @@ export interface OriginGaugeSource {
 
 export function createMetrics() {
   const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  // Gauges named like counters (promtool refuses them); their per-type series stay.
+  for (const name of [
+    'nodejs_active_handles_total',
+    'nodejs_active_requests_total',
+    'nodejs_active_resources_total',
+  ])
+    registry.removeSingleMetric(name);
   let originSource: () => Iterable<OriginGaugeSource> = () => [];
+  let gather = async () => (await registry.getMetricsAsJSON()) as MetricJson[];
   const metrics = {
     registry,
+    buildInfo: new Gauge({
+      name: 'strata_build_info',
+      help: 'Always 1; the labels name the running build (version, Node.js version).',
+      labelNames: ['version', 'node'] as const,
+      registers: [registry],
+      aggregator: 'first',
+    }),
+    requests: new Counter({
+      name: 'strata_requests_total',
+      help: 'Client requests answered, by site (empty: no site matched) and status class (2xx, 4xx, ...).',
+      labelNames: ['site', 'status'] as const,
+      registers: [registry],
+    }),
+    requestDuration: new Histogram({
+      name: 'strata_request_duration_seconds',
+      help: 'Time from a client request’s arrival until its response was written, by cache outcome (hit, miss, ...).',
+      labelNames: ['cache'] as const,
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
     lookups: new Counter({
       name: 'strata_cache_lookups_total',
       help: 'Cache lookups by result (hit, miss, stale, revalidated, collapsed, pass, error).',
@@ -160,6 +215,11 @@ export function createMetrics() {
       help: 'Bytes accounted to stored entries.',
       registers: [registry],
     }),
+    storeEntries: new Gauge({
+      name: 'strata_store_entries',
+      help: 'Variants stored (complete entries, each Vary variant counted).',
+      registers: [registry],
+    }),
     storeCapacity: new Gauge({
       name: 'strata_store_capacity_bytes',
       help: 'Configured cache.maxSize.',
@@ -170,8 +230,18 @@ export function createMetrics() {
   const lookupChildren = new Map<string, ReturnType<typeof metrics.lookups.labels>>();
   const bytesChildren = new Map<string, ReturnType<typeof metrics.bytesServed.labels>>();
   const securityChildren = new Map<string, ReturnType<typeof metrics.security.labels>>();
+  // Per site, one child per status class (no string built per request).
+  const requestChildren = new Map<string, Array<ReturnType<typeof metrics.requests.labels>>>();
+  const durationChildren = new Map<string, ReturnType<typeof metrics.requestDuration.labels>>();
+  metrics.buildInfo.labels(VERSION, process.versions.node).set(1);
   return {
     ...metrics,
+    /** Every metric as JSON: this process's, or the node's summed over workers (see setGather). */
+    gather: () => gather(),
+    /** The primary of a node with workers: gather answers the sum of every process. */
+    setGather(fn: () => Promise<MetricJson[]>) {
+      gather = fn;
+    },
     /** Sets what the origin gauges read at scrape time. */
     setOriginSource(source: () => Iterable<OriginGaugeSource>) {
       originSource = source;
@@ -190,6 +260,22 @@ export function createMetrics() {
       if (child === undefined) {
         child = metrics.security.labels(rule, action);
         securityChildren.set(name, child);
+      }
+      return child;
+    },
+    requestsBy(site: string, status: number) {
+      let children = requestChildren.get(site);
+      if (children === undefined) {
+        children = STATUS_CLASSES.map((name) => metrics.requests.labels(site, name));
+        requestChildren.set(site, children);
+      }
+      return children[statusClass(status)]!;
+    },
+    durationBy(cache: string) {
+      let child = durationChildren.get(cache);
+      if (child === undefined) {
+        child = metrics.requestDuration.labels(cache);
+        durationChildren.set(cache, child);
       }
       return child;
     },

@@ -60,6 +60,7 @@ describe('counters', () => {
       'strata_origin_requests_total{origin="origin",outcome="2xx"}': 1,
       'strata_bytes_served_total{source="origin"}': 12,
       'strata_bytes_served_total{source="cache"}': 12,
+      'strata_requests_total{site="default",status="2xx"}': 2,
     });
   });
 
@@ -98,6 +99,7 @@ describe('counters', () => {
       'strata_cache_inserts_total{outcome="stored"}': 1,
       'strata_origin_requests_total{origin="origin",outcome="2xx"}': 1,
       'strata_bytes_served_total{source="cache"}': 9,
+      'strata_requests_total{site="default",status="2xx"}': 1,
     });
     assert.equal((await edge.get(swrLong)).text, 'version 2');
     assert.equal(origin.count(swrLong), 2);

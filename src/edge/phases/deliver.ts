@@ -23,9 +23,17 @@ export function deliverStored(edge: Edge, ctx: RequestContext, record: EntryReco
   if (record.range !== undefined) return deliverPartial(edge, ctx, record);
   const { res } = ctx;
   const age = currentAge(record, ctx.now);
+  ctx.age = age;
   if (ctx.cacheStatus.hit) ctx.cacheStatus.ttl = Math.trunc(remainingFreshness(record, ctx.now));
   const headers = record.headers.slice();
-  headers.push('Age', String(age), 'Cache-Status', formatCacheStatus(edge.name, ctx.cacheStatus));
+  headers.push(
+    'Age',
+    String(age),
+    'Cache-Status',
+    formatCacheStatus(edge.name, ctx.cacheStatus),
+    'X-Request-Id',
+    ctx.requestId,
+  );
   if (ctx.hsts !== undefined) headers.push('Strict-Transport-Security', ctx.hsts);
   edge.store.touch(ctx.id || ctx.storage);
   const fields = ctx.req.headers;
@@ -81,11 +89,14 @@ function deliverPartial(edge: Edge, ctx: RequestContext, record: EntryRecord): b
   if (ctx.cacheStatus.hit) ctx.cacheStatus.ttl = Math.trunc(remainingFreshness(record, ctx.now));
   const length = range.end - range.start + 1;
   const headers = record.headers.slice();
+  ctx.age = currentAge(record, ctx.now);
   headers.push(
     'Age',
-    String(currentAge(record, ctx.now)),
+    String(ctx.age),
     'Cache-Status',
     formatCacheStatus(edge.name, ctx.cacheStatus),
+    'X-Request-Id',
+    ctx.requestId,
     'Content-Range',
     `bytes ${range.start}-${range.end}/${piece.complete ?? '*'}`,
     'Content-Length',

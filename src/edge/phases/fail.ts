@@ -38,7 +38,8 @@ export function fail(
     return { kind: 'stale', stored, why: error.code };
   }
   ctx.lookup = 'error';
-  if (fetched)
+  // Logged once: in the access-log line (err, errDetail) when there is one, else here.
+  if (fetched && edge.access === undefined)
     edge.log.warn(
       { err: error.message, code: error.code, detail: errorDetail(error), url: ctx.key },
       'origin request failed',

@@ -92,6 +92,7 @@ export function originRequestHeaders(
     }),
   );
   headers.via = appendVia(req.headers.via, ctx.protocol, edge.name);
+  headers['x-request-id'] = ctx.requestId;
   headers['cdn-loop'] = appendCdnLoop(req.headers['cdn-loop'], edge.name, edge.loopId);
   headers['surrogate-capability'] = surrogateCapability(req.headers['surrogate-capability'], edge.name);
   // Host is set by the pool for each origin it tries (origins[].hostHeader, else ctx.host).

@@ -1,58 +1,99 @@
 /**
  * log: runs exactly once per request, when the completion latch (src/edge/completion.ts)
  * says the response is done: one access-log line and the request's metrics. A background
- * revalidation writes a line of its own and counts what it stored.
+ * revalidation writes a line of its own and counts what it stored. An error is logged here
+ * once, with its code and what the network said (never in the client's answer).
  */
+
+import type { AccessEntry } from '../../observability/access-log.ts';
+import { errorDetail } from '../../origin/errors.ts';
+import { clientOf } from '../../origin/geo.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
 
 export function logRequest(edge: Edge, ctx: RequestContext, answered: boolean): void {
   const { metrics } = edge;
+  const seconds = (performance.now() - ctx.start) / 1000;
   metrics.lookupsBy(ctx.lookup).inc();
+  metrics.requestsBy(ctx.site?.name ?? '', ctx.res.statusCode).inc();
+  metrics.durationBy(ctx.lookup).observe(seconds);
   if (ctx.bytes > 0) metrics.bytesBy(ctx.origin === undefined ? 'cache' : 'origin').inc(ctx.bytes);
   if (ctx.insert !== undefined) metrics.inserts.labels(ctx.insert).inc();
-  if (!edge.config.logging.access) return;
-  const res = ctx.res;
-  edge.log.info(
-    {
-      method: ctx.method,
-      host: ctx.host,
-      path: ctx.path,
-      status: res.statusCode,
-      cache: ctx.lookup,
-      insert: ctx.insert,
-      origin: ctx.origin,
-      originStatus: ctx.originStatus,
-      originMs: ctx.originMs === undefined ? undefined : Math.round(ctx.originMs * 10) / 10,
-      attempts: ctx.originAttempts,
-      bytes: ctx.bytes,
-      ms: Math.round((performance.now() - ctx.start) * 10) / 10,
-      complete: answered || res.writableFinished,
-      client: ctx.clientAddress,
-      err: ctx.error?.code,
-      security: ctx.security,
-    },
-    'request completed',
+  if (edge.access === undefined) return;
+  edge.access.request(accessEntry(edge, ctx, answered, seconds));
+}
+
+function accessEntry(edge: Edge, ctx: RequestContext, answered: boolean, seconds: number): AccessEntry {
+  const { req, res } = ctx;
+  const headers = req.headers;
+  const peer = ctx.clientAddress;
+  const client = realClient(edge, ctx);
+  const declared = headers['content-length'];
+  return {
+    id: ctx.requestId,
+    client,
+    peer: client === peer ? undefined : peer,
+    site: ctx.site?.name,
+    method: ctx.method,
+    host: ctx.host,
+    path: ctx.path,
+    protocol: ctx.protocol === '2' ? 'HTTP/2' : `HTTP/${ctx.protocol}`,
+    tls: ctx.scheme === 'https',
+    status: res.statusCode,
+    cache: ctx.lookup,
+    insert: ctx.insert,
+    rule: ctx.rule,
+    origin: ctx.origin,
+    originStatus: ctx.originStatus,
+    originMs: ctx.originMs === undefined ? undefined : Math.round(ctx.originMs * 10) / 10,
+    attempts: ctx.originAttempts,
+    age: ctx.age,
+    ttl: ctx.cacheStatus.ttl,
+    range: headers.range,
+    requestBytes: declared === undefined ? undefined : Number(declared),
+    bytes: ctx.bytes,
+    ms: Math.round(seconds * 10_000) / 10,
+    complete: answered || res.writableFinished,
+    referer: headers.referer,
+    ua: headers['user-agent'],
+    err: ctx.error?.code,
+    errDetail: ctx.error === undefined ? undefined : errorDetail(ctx.error),
+    security: ctx.security,
+  };
+}
+
+/** Behind trusted proxies, the first untrusted hop of X-Forwarded-For or Forwarded. */
+function realClient(edge: Edge, ctx: RequestContext): string {
+  const peer = ctx.clientAddress;
+  const { 'x-forwarded-for': xff, forwarded } = ctx.req.headers;
+  if ((xff === undefined && forwarded === undefined) || !edge.trusted(peer)) return peer;
+  const chain = (value: string | string[] | undefined, own: string) =>
+    value === undefined ? undefined : `${Array.isArray(value) ? value.join(', ') : value}, ${own}`;
+  return (
+    clientOf(
+      chain(xff, peer),
+      chain(forwarded, `for=${peer.includes(':') ? `"[${peer}]"` : peer}`),
+      edge.trusted,
+    ) ?? peer
   );
 }
 
 /** A background revalidation's own line; its insert result counts like any other. */
 export function logRevalidation(edge: Edge, ctx: RequestContext): void {
   if (ctx.insert !== undefined) edge.metrics.inserts.labels(ctx.insert).inc();
-  if (!edge.config.logging.access) return;
-  edge.log.info(
-    {
-      method: 'GET',
-      host: ctx.host,
-      path: ctx.path,
-      cache: ctx.lookup,
-      insert: ctx.insert,
-      origin: ctx.origin,
-      originStatus: ctx.originStatus,
-      originMs: ctx.originMs === undefined ? undefined : Math.round(ctx.originMs * 10) / 10,
-      ms: Math.round((performance.now() - ctx.start) * 10) / 10,
-      err: ctx.error?.code,
-    },
-    'background revalidation completed',
-  );
+  edge.access?.revalidation({
+    id: ctx.requestId,
+    site: ctx.site?.name,
+    method: 'GET',
+    host: ctx.host,
+    path: ctx.path,
+    cache: ctx.lookup,
+    insert: ctx.insert,
+    origin: ctx.origin,
+    originStatus: ctx.originStatus,
+    originMs: ctx.originMs === undefined ? undefined : Math.round(ctx.originMs * 10) / 10,
+    ms: Math.round((performance.now() - ctx.start) * 10) / 10,
+    err: ctx.error?.code,
+    errDetail: ctx.error === undefined ? undefined : errorDetail(ctx.error),
+  });
 }

@@ -8,11 +8,13 @@
 import { EdgeError } from '../../errors.ts';
 import { ALLOWED_METHODS, checkRequestTarget } from '../../http/request-target.ts';
 import { formatCacheStatus } from '../../observability/cache-status.ts';
+import { REQUEST_ID_HEADER, requestIdFor } from '../../observability/request-id.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
 import { sendError } from '../respond.ts';
 
 export function receive(edge: Edge, ctx: RequestContext): boolean {
+  ctx.requestId = requestIdFor(ctx.req.headers[REQUEST_ID_HEADER], () => edge.trusted(ctx.clientAddress));
   const target = checkRequestTarget(ctx.req, ctx.scheme);
   if (!target.ok) {
     ctx.lookup = 'rejected';
@@ -64,6 +66,7 @@ function redirectToHttps(edge: Edge, ctx: RequestContext, port: number): void {
     'content-length': String(Buffer.byteLength(body)),
     'cache-control': 'no-store',
     'cache-status': formatCacheStatus(edge.name, ctx.cacheStatus),
+    'x-request-id': ctx.requestId,
   });
   ctx.res.end(ctx.method === 'HEAD' ? undefined : body);
   ctx.bytes += body.length;

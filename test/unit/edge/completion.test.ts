@@ -12,15 +12,17 @@ function fakeEdge(): { edge: Edge; logged: () => number } {
   const metrics = {
     lookupsBy: () => ({ inc: () => lines++ }),
     bytesBy: () => counter,
+    requestsBy: () => counter,
+    durationBy: () => ({ observe: () => {} }),
     inserts: { labels: () => counter },
   };
-  const edge = { metrics, config: { logging: { access: false } } } as unknown as Edge;
+  const edge = { metrics, access: undefined, config: { logging: { access: false } } } as unknown as Edge;
   return { edge, logged: () => lines };
 }
 
 function fakeContext(): { ctx: RequestContext; close: () => void } {
   const res = Object.assign(new EventEmitter(), { closed: false });
-  const ctx = { res, latch: 0, lookup: 'miss', bytes: 0 } as unknown as RequestContext;
+  const ctx = { res, latch: 0, lookup: 'miss', bytes: 0, start: 0 } as unknown as RequestContext;
   return {
     ctx,
     close: () => {
