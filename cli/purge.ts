@@ -1,5 +1,5 @@
 /**
- * strata purge (--url U… | --prefix P… | --tag T… | --all) [--soft]
+ * strata purge (--url U… | --prefix P… | --tag T… | --host H… | --all) [--soft]
  *   [--admin URL --token T | --cache-dir DIR] [--json]
  */
 import type { Command } from 'commander';
@@ -11,6 +11,7 @@ interface PurgeFlags extends TargetFlags {
   url?: string[];
   prefix?: string[];
   tag?: string[];
+  host?: string[];
   all?: boolean;
   soft?: boolean;
 }
@@ -20,12 +21,15 @@ function commandOf(flags: PurgeFlags): PurgeCommand {
     urls: flags.url ?? [],
     prefixes: flags.prefix ?? [],
     tags: flags.tag ?? [],
+    ...(flags.host ? { hosts: flags.host } : {}),
     all: flags.all === true,
     soft: flags.soft === true,
   });
   if (!parsed.ok) {
     throw new CliError(
-      parsed.reason.startsWith('empty purge') ? 'give --url, --prefix, --tag or --all' : parsed.reason,
+      parsed.reason.startsWith('empty purge')
+        ? 'give --url, --prefix, --tag, --host or --all'
+        : parsed.reason,
     );
   }
   return parsed.command;
@@ -53,9 +57,11 @@ async function purge(flags: PurgeFlags): Promise<number> {
   for (const url of command.urls) rows.push(['url', url]);
   for (const prefix of command.prefixes) rows.push(['prefix', prefix]);
   for (const tag of command.tags) rows.push(['tag', tag]);
+  for (const host of command.hosts ?? []) rows.push(['host', host]);
   process.stdout.write(
     `${describePurge(command)}: ${result.purged} ${result.purged === 1 ? 'entry' : 'entries'} ${command.soft ? 'marked stale' : 'removed'}, sequence ${result.sequence}` +
-      `${target.kind === 'offline' ? ` (offline, in ${flags.cacheDir})` : ''}\n${formatTable(['BY', 'WHAT'], rows)}\n`,
+      `${target.kind === 'offline' ? ` (offline, in ${flags.cacheDir})` : ''}\n${formatTable(['BY', 'WHAT'], rows)}\n` +
+      `${result.warning ? `warning: ${result.warning}\n` : ''}`,
   );
   return 0;
 }
@@ -64,11 +70,15 @@ export function registerPurge(program: Command): void {
   const command = program
     .command('purge')
     .description(
-      'purge by URL (every variant), prefix, tag or everything; soft marks stale instead of deleting',
+      'purge by URL (every variant, both schemes), prefix, tag, host or everything; soft marks stale instead of deleting',
     )
     .option('--url <url...>', 'absolute URL as clients request it, e.g. https://example.com/a?b=1')
     .option('--prefix <prefix...>', 'URL prefix in cache key order, e.g. https://example.com/img/')
     .option('--tag <tag...>', 'tag from Surrogate-Key or Cache-Tag')
+    .option(
+      '--host <host...>',
+      'everything of a host, both schemes: example.com (every port) or example.com:8080',
+    )
     .option('--all', 'everything in the cache')
     .option('--soft', 'mark stale (revalidated on next use) instead of removing');
   for (const option of targetOptions()) command.addOption(option);

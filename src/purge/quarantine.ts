@@ -9,10 +9,10 @@
 import type { Logger } from 'pino';
 import type { CacheStore } from '../cache/store.ts';
 import { EdgeError } from '../errors.ts';
-import { describePurge, type PurgeCommand, parsePurgeBody } from './command.ts';
+import { describePurge, hostKey, type PurgeCommand, parsePurgeBody } from './command.ts';
 import type { LoggedPurge, PurgeLog } from './purge-log.ts';
 import type { PurgeService } from './service.ts';
-import { keyOfPrefix, type SortQuery, storageKeyOfUrl } from './targets.ts';
+import { hostPrefixes, keyOfPrefix, type SortQuery, storageKeyOfUrl } from './targets.ts';
 import { PurgeWalk } from './walk.ts';
 
 /** Purges quarantined in one start at most (each failure sets one aside and tries again). */
@@ -90,6 +90,7 @@ function readableParts(command: unknown): PurgeCommand {
     urls: part('urls')?.urls ?? [],
     prefixes: part('prefixes')?.prefixes ?? [],
     tags: part('tags')?.tags ?? [],
+    hosts: part('hosts')?.hosts ?? [],
     all: c.all === true,
     soft: true,
   };
@@ -108,6 +109,10 @@ async function markStale(options: RecoveryOptions, command: unknown): Promise<nu
   for (const prefix of c.prefixes) {
     const key = keyOfPrefix(prefix);
     if (key !== undefined) walks.push(() => new PurgeWalk(store, true, [], [key], []));
+  }
+  for (const host of c.hosts ?? []) {
+    const parsed = hostKey(host);
+    if (parsed !== undefined) walks.push(() => new PurgeWalk(store, true, [], hostPrefixes(parsed), []));
   }
   for (const tag of c.tags) walks.push(() => new PurgeWalk(store, true, [], [], [tag]));
   let stale = 0;

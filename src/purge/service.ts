@@ -13,9 +13,9 @@ import type { Logger } from 'pino';
 import type { FillPurge } from '../cache/collapse.ts';
 import { META } from '../cache/meta-keys.ts';
 import type { CacheStore } from '../cache/store.ts';
-import { describePurge, type Forwarded, type PurgeCommand } from './command.ts';
+import { describePurge, type Forwarded, hostKey, type PurgeCommand } from './command.ts';
 import { type LoggedPurge, PurgeLog } from './purge-log.ts';
-import { bothSchemes, keyOfPrefix, type SortQuery, storageKeyOfUrl } from './targets.ts';
+import { bothSchemes, hostPrefixes, keyOfPrefix, type SortQuery, storageKeyOfUrl } from './targets.ts';
 import { PurgeWalk } from './walk.ts';
 
 export interface PurgeResult {
@@ -24,6 +24,8 @@ export interface PurgeResult {
   soft: boolean;
   /** The purge's sequence in this node's purge log. */
   sequence: number;
+  /** Present only when nothing matched: what that may mean (the rest of the answer is unchanged). */
+  warning?: string;
 }
 
 export interface PurgeServiceOptions {
@@ -43,6 +45,20 @@ export interface PurgeServiceOptions {
   onFills?: (purge: FillPurge) => void;
   /** Called after each purge is applied (metrics). */
   onPurge?: (command: PurgeCommand, result: PurgeResult, forwarded: boolean) => void;
+}
+
+/**
+ * The warning of a purge that matched nothing: usually a URL spelled differently from what
+ * clients request (another host, port, encoding or query order), or a tag never sent.
+ */
+export function nothingMatched(command: PurgeCommand): string {
+  const what = command.soft ? 'no stored entry was newly marked stale' : 'no stored entry was removed';
+  const hints: string[] = [];
+  if (command.urls.length > 0 || command.prefixes.length > 0)
+    hints.push('URLs and prefixes match both schemes; check the host, port, path encoding and query order');
+  if (command.tags.length > 0) hints.push('tags match only responses that carried them');
+  if (command.soft) hints.push('entries already marked stale are not counted again');
+  return `nothing matched: ${what}${hints.length > 0 ? ` (${hints.join('; ')})` : ''}`;
 }
 
 /** Hits wait while a purge step runs: keep each step short. */
@@ -126,7 +142,8 @@ export class PurgeService {
       path: forwarded ? forwarded.path : [],
       applied: false,
     };
-    const result = await this.#apply(command, undefined, { entry, forwarded });
+    const applied = await this.#apply(command, undefined, { entry, forwarded });
+    const result = applied.purged === 0 ? { ...applied, warning: nothingMatched(command) } : applied;
     for (const listener of this.#appended) listener();
     this.#options.onPurge?.(command, result, forwarded !== undefined);
     this.#options.log.info(
@@ -191,6 +208,10 @@ export class PurgeService {
     for (const prefix of command.prefixes.flatMap(bothSchemes)) {
       const key = keyOfPrefix(prefix);
       if (key !== undefined) prefixes.add(key);
+    }
+    for (const host of command.hosts ?? []) {
+      const parsed = hostKey(host);
+      if (parsed !== undefined) for (const prefix of hostPrefixes(parsed)) prefixes.add(prefix);
     }
     return { all: false, keys: [...keys], prefixes: [...prefixes], tags: [...new Set(command.tags)] };
   }
