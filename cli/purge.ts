@@ -3,8 +3,23 @@
  *   [--admin URL --token T | --cache-dir DIR] [--json]
  */
 import type { Command } from 'commander';
-import { describePurge, type PurgeCommand, type PurgeResult, parsePurgeBody } from '../src/index.ts';
-import { CliError, callAdmin, openTarget, run, type TargetFlags, targetOptions } from './admin-client.ts';
+import {
+  describePurge,
+  type PurgeCommand,
+  type PurgeProgress,
+  type PurgeResult,
+  parsePurgeBody,
+} from '../src/index.ts';
+import {
+  CliError,
+  callAdmin,
+  callAdminLines,
+  openTarget,
+  run,
+  type TargetFlags,
+  targetOptions,
+} from './admin-client.ts';
+import { ProgressLine, progressMode } from './progress.ts';
 import { formatTable } from './table.ts';
 
 interface PurgeFlags extends TargetFlags {
@@ -14,6 +29,8 @@ interface PurgeFlags extends TargetFlags {
   host?: string[];
   all?: boolean;
   soft?: boolean;
+  /** true: --progress, false: --no-progress, undefined: on a terminal only. */
+  progress?: boolean;
 }
 
 function commandOf(flags: PurgeFlags): PurgeCommand {
@@ -38,15 +55,26 @@ function commandOf(flags: PurgeFlags): PurgeCommand {
 async function purge(flags: PurgeFlags): Promise<number> {
   const command = commandOf(flags);
   const target = openTarget(flags);
+  const line = new ProgressLine(process.stderr, progressMode(flags.progress, process.stderr), 'purging');
   let result: PurgeResult;
-  if (target.kind === 'offline') {
-    try {
-      result = await target.cache.purge(command);
-    } finally {
-      await target.cache.close();
+  try {
+    if (target.kind === 'offline') {
+      try {
+        result = await target.cache.purge(command, (progress) => line.update(progress));
+      } finally {
+        await target.cache.close();
+      }
+    } else if (line.active) {
+      const answer = await callAdminLines(target, 'POST', '/purge', command, (progressLine) => {
+        const progress = (progressLine as { progress?: PurgeProgress }).progress;
+        if (progress) line.update(progress);
+      });
+      result = answer.body as PurgeResult;
+    } else {
+      result = (await callAdmin(target, 'POST', '/purge', command)).body as PurgeResult;
     }
-  } else {
-    result = (await callAdmin(target, 'POST', '/purge', command)).body as PurgeResult;
+  } finally {
+    line.done();
   }
   if (flags.json) {
     process.stdout.write(`${JSON.stringify(result)}\n`);
@@ -80,7 +108,9 @@ export function registerPurge(program: Command): void {
       'everything of a host, both schemes: example.com (every port) or example.com:8080',
     )
     .option('--all', 'everything in the cache')
-    .option('--soft', 'mark stale (revalidated on next use) instead of removing');
+    .option('--soft', 'mark stale (revalidated on next use) instead of removing')
+    .option('--progress', 'show progress on stderr even when it is not a terminal (one line per update)')
+    .option('--no-progress', 'no progress line, also on a terminal');
   for (const option of targetOptions()) command.addOption(option);
   command.action((flags: PurgeFlags) => run(() => purge(flags)));
 }

@@ -12,14 +12,66 @@
  *  - `Surrogate-Key: k1 k2` (space separated): purges those tags — on `PURGE` instead of the URL,
  *    on `POST /purge` in addition to the body's (which may then be empty);
  *  - `Fastly-Soft-Purge: 1`: the purge is soft.
+ *
+ * Progress: a call that sends `Accept: application/x-ndjson` is answered 200 at once with one
+ * JSON object per line: `{"progress": {"visited", "total", "purged", "elapsedMs"}}` as the purge
+ * runs (the first at its start, then at most every 250 ms), and last the answer it would have had
+ * without the header (or `{"error"}` if the purge failed after the stream began). Without the
+ * header the answer is unchanged: one JSON object once the purge is done.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type ParsedPurge, parsePurgeBody, parsePurgeText } from '../purge/command.ts';
-import type { PurgeService } from '../purge/service.ts';
+import {
+  type Forwarded,
+  type ParsedPurge,
+  type PurgeCommand,
+  parsePurgeBody,
+  parsePurgeText,
+} from '../purge/command.ts';
+import type { PurgeProgress, PurgeService } from '../purge/service.ts';
 import { json, readBody } from './respond.ts';
 
 /** Largest purge body accepted (10,000 URLs of about 100 bytes). */
 const MAX_BODY = 1024 * 1024;
+/** Least time between two progress lines. */
+const PROGRESS_EVERY_MS = 250;
+const NDJSON = 'application/x-ndjson';
+
+function wantsProgress(req: IncomingMessage): boolean {
+  return String(req.headers.accept ?? '')
+    .toLowerCase()
+    .split(',')
+    .some((type) => type.trim().split(';')[0] === NDJSON);
+}
+
+/** Runs the purge and answers: one JSON object, or progress lines then the answer (NDJSON). */
+async function answer(
+  req: IncomingMessage,
+  res: ServerResponse,
+  purge: PurgeService,
+  command: PurgeCommand,
+  forwarded?: Forwarded,
+): Promise<void> {
+  if (!wantsProgress(req)) return json(res, 200, await purge.purge(command, forwarded));
+  res.writeHead(200, { 'content-type': NDJSON, 'cache-control': 'no-store' });
+  let last = Number.NEGATIVE_INFINITY;
+  const onProgress = (progress: PurgeProgress) => {
+    const now = performance.now();
+    if (now - last < PROGRESS_EVERY_MS) return;
+    last = now;
+    res.write(
+      `${JSON.stringify({ progress: { ...progress, elapsedMs: Math.round(progress.elapsedMs) } })}\n`,
+    );
+  };
+  try {
+    const result = await purge.purge(command, forwarded, onProgress);
+    res.end(`${JSON.stringify(result)}\n`);
+  } catch (error) {
+    // The last line written first; then the error goes on to be logged once, by the listener.
+    const line = `${JSON.stringify({ error: `purge failed: ${(error as Error).message}` })}\n`;
+    await new Promise<void>((resolve) => res.end(line, resolve));
+    throw error;
+  }
+}
 
 /** The tags of a `Surrogate-Key` header (space separated, as origins send them). */
 function surrogateKeys(req: IncomingMessage): string[] {
@@ -57,8 +109,7 @@ export async function handlePurge(
   if (text === undefined) return json(res, 413, { error: `purge body larger than ${MAX_BODY} bytes` });
   const parsed = withHeaders(req, text);
   if (!parsed.ok) return json(res, 400, { error: parsed.reason });
-  const result = await purge.purge(parsed.command, parsed.forwarded);
-  return json(res, 200, result);
+  return answer(req, res, purge, parsed.command, parsed.forwarded);
 }
 
 /**
@@ -97,6 +148,5 @@ export async function handlePurgeMethod(
       ? parsePurgeBody({ tags, soft: softHeader(req) })
       : parsePurgeBody({ urls: [url], soft: softHeader(req) });
   if (!parsed.ok) return json(res, 400, { error: parsed.reason });
-  const result = await purge.purge(parsed.command);
-  return json(res, 200, result);
+  return answer(req, res, purge, parsed.command);
 }

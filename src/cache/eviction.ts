@@ -3,6 +3,7 @@
  * evicts least-recently-used variants before cache.maxSize is reached, and sweeps
  * body chunks that no record references (left by a crash or a shutdown mid-fill).
  */
+import { setImmediate as yieldToEvents } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { CacheStore } from './store.ts';
 
@@ -18,6 +19,10 @@ export interface EvictionOptions {
 }
 
 const BATCH = 500;
+/** Records read per slice of the startup scan; the event loop runs between slices. */
+const SCAN_SLICE = 10_000;
+/** Least time between two progress lines of the startup scan. */
+const SCAN_PROGRESS_MS = 5000;
 
 export class Evictor {
   readonly #store: CacheStore;
@@ -88,20 +93,14 @@ export class Evictor {
 
   /**
    * Removes chunks whose body no record references and which were written before
-   * `before` (ms): bodies of fills still running are younger than the node's start.
+   * `before` (ms): bodies of fills still running are younger than the node's start. Runs at
+   * startup over every record, in slices with the event loop free between them, and logs its
+   * progress (records checked of the total, rate) every `progressEveryMs` (default 5 s) once it
+   * has run that long.
    */
-  async sweepOrphans(before: number): Promise<number> {
-    const referenced = new Set<string>();
-    const damaged: string[] = [];
-    for (const key of this.#store.keys()) {
-      // One by one: a record that does not decode (a damaged store) is removed, not fatal.
-      try {
-        const value = this.#store.current(key);
-        if (value?.kind === 'entry') referenced.add(value.bodyId);
-      } catch {
-        damaged.push(key);
-      }
-    }
+  async sweepOrphans(before: number, progressEveryMs = SCAN_PROGRESS_MS): Promise<number> {
+    const started = performance.now();
+    const { referenced, damaged, scanned } = await this.#scanRecords(started, progressEveryMs);
     if (damaged.length > 0) {
       this.#options.log.error({ entries: damaged.length }, 'removed cache records that do not decode');
       await this.#store.write(() => {
@@ -120,6 +119,50 @@ export class Evictor {
       await this.#store.write(() => this.#store.removeChunksInTxn(batch));
     }
     if (orphans.length > 0) this.#options.log.info({ chunks: orphans.length }, 'swept orphaned body chunks');
+    const ms = performance.now() - started;
+    if (ms >= progressEveryMs)
+      this.#options.log.info({ records: scanned, ms: Math.round(ms) }, 'startup scan done');
     return orphans.length;
+  }
+
+  /** Every record's body id (and the records that do not decode), read slice by slice. */
+  async #scanRecords(
+    started: number,
+    progressEveryMs: number,
+  ): Promise<{ referenced: Set<string>; damaged: string[]; scanned: number }> {
+    const referenced = new Set<string>();
+    const damaged: string[] = [];
+    const total = this.#store.countKeys('');
+    let scanned = 0;
+    let after: string | undefined;
+    let reported = started;
+    for (let slice = 0; slice <= total / SCAN_SLICE + 1000 && !this.#store.closed; slice++) {
+      const keys = [
+        ...this.#store.keys(after === undefined ? { limit: SCAN_SLICE } : { after, limit: SCAN_SLICE }),
+      ];
+      for (const key of keys) {
+        // One by one: a record that does not decode (a damaged store) is removed, not fatal.
+        try {
+          const value = this.#store.current(key);
+          if (value?.kind === 'entry') referenced.add(value.bodyId);
+        } catch {
+          damaged.push(key);
+        }
+      }
+      scanned += keys.length;
+      if (keys.length < SCAN_SLICE) break;
+      after = keys[keys.length - 1];
+      const now = performance.now();
+      if (now - reported >= progressEveryMs) {
+        reported = now;
+        const rate = Math.round((scanned / (now - started)) * 1000);
+        this.#options.log.info(
+          { scanned, total: Math.max(total, scanned), rate },
+          'startup scan: checking stored records',
+        );
+      }
+      await yieldToEvents();
+    }
+    return { referenced, damaged, scanned };
   }
 }

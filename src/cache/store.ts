@@ -706,6 +706,21 @@ export class CacheStore {
     yield* this.#tags.getValues(tag, options);
   }
 
+  /** How many variant ids are indexed under `tag` (the total a tag purge's progress counts to). */
+  countTagged(tag: string): number {
+    return this.#tags.getValuesCount(tag);
+  }
+
+  /**
+   * How many record keys start with `prefix` ('' counts every key): the total a prefix purge's
+   * progress counts to. A read-only range count, with no record decoded.
+   */
+  countKeys(prefix: string): number {
+    if (prefix === '') return this.#entries.getKeysCount({});
+    const end = `${prefix.slice(0, -1)}${String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1)}`;
+    return this.#entries.getKeysCount({ start: prefix, end });
+  }
+
   /** Inside a write transaction: drops one tag index entry (its variant is gone). */
   untagInTxn(tag: string, id: string): void {
     this.#tags.remove(tag, id);

@@ -11,7 +11,7 @@ import type { CacheStore } from '../cache/store.ts';
 import { EdgeError } from '../errors.ts';
 import { describePurge, hostKey, type PurgeCommand, parsePurgeBody } from './command.ts';
 import type { LoggedPurge, PurgeLog } from './purge-log.ts';
-import type { PurgeService } from './service.ts';
+import type { PurgeProgress, PurgeService } from './service.ts';
 import { hostPrefixes, keyOfPrefix, type SortQuery, storageKeyOfUrl } from './targets.ts';
 import { PurgeWalk } from './walk.ts';
 
@@ -29,12 +29,32 @@ export interface RecoveryOptions {
   now: () => number;
 }
 
-/** Finishes interrupted purges; quarantines each one that fails. Returns how many were set aside. */
-export async function recoverPurges(options: RecoveryOptions): Promise<number> {
+/** Least time between two progress lines of an interrupted purge finished at startup. */
+const PROGRESS_MS = 5000;
+
+/**
+ * Finishes interrupted purges; quarantines each one that fails. Returns how many were set aside.
+ * A long one logs its progress every `progressEveryMs` (default 5 s).
+ */
+export async function recoverPurges(
+  options: RecoveryOptions,
+  progressEveryMs = PROGRESS_MS,
+): Promise<number> {
   let quarantined = 0;
+  let reported = performance.now();
+  const onProgress = (sequence: number, progress: PurgeProgress) => {
+    const now = performance.now();
+    if (now - reported < progressEveryMs || progress.visited === 0) return;
+    reported = now;
+    const rate = Math.round((progress.visited / Math.max(1, progress.elapsedMs)) * 1000);
+    options.log.info(
+      { sequence, visited: progress.visited, total: progress.total, purged: progress.purged, rate },
+      'finishing an interrupted purge: progress',
+    );
+  };
   for (let round = 0; round < MAX_ROUNDS; round++) {
     try {
-      await options.service.recover();
+      await options.service.recover(onProgress);
       return quarantined;
     } catch (error) {
       const [first] = options.service.log.unapplied();

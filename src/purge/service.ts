@@ -28,6 +28,20 @@ export interface PurgeResult {
   warning?: string;
 }
 
+/** How far a running purge has come, reported after each of its write transactions. */
+export interface PurgeProgress {
+  /** Keys visited so far (URL keys, record keys under a prefix, tag index entries). */
+  visited: number;
+  /** What the purge will visit, counted as it started (an estimate: fills add to it). */
+  total: number;
+  /** Variants removed or newly marked stale so far. */
+  purged: number;
+  /** Wall time since the purge started (ms; a measure of speed, not cache time). */
+  elapsedMs: number;
+}
+
+export type OnProgress = (progress: PurgeProgress) => void;
+
 export interface PurgeServiceOptions {
   store: CacheStore;
   log: Logger;
@@ -101,22 +115,26 @@ export class PurgeService {
    * forwarded by a peer that already passed through this node, or that this node already
    * applied (the sender retried), is acknowledged without applying it again.
    */
-  purge(command: PurgeCommand, forwarded?: Forwarded): Promise<PurgeResult> {
+  purge(command: PurgeCommand, forwarded?: Forwarded, onProgress?: OnProgress): Promise<PurgeResult> {
     this.#running++;
-    const run = this.#queue.then(() => this.#purge(command, forwarded));
+    const run = this.#queue.then(() => this.#purge(command, forwarded, onProgress));
     this.#queue = run.catch(() => {});
     return run.finally(() => this.#running--);
   }
 
-  /** Applies again the logged purges a crash left unapplied. Returns how many. */
-  async recover(): Promise<number> {
+  /**
+   * Applies again the logged purges a crash left unapplied. Returns how many. `onProgress`
+   * (startup: a log line every few seconds) hears how far each has come.
+   */
+  async recover(onProgress?: (sequence: number, progress: PurgeProgress) => void): Promise<number> {
     const unapplied = this.log.unapplied();
     for (const { sequence, entry } of unapplied) {
       this.#options.log.warn(
         { sequence, purge: describePurge(entry.command) },
         'finishing an interrupted purge',
       );
-      const run = this.#queue.then(() => this.#apply(entry.command, sequence, undefined));
+      const report = onProgress && ((progress: PurgeProgress) => onProgress(sequence, progress));
+      const run = this.#queue.then(() => this.#apply(entry.command, sequence, undefined, report));
       this.#queue = run.catch(() => {});
       await run;
     }
@@ -128,7 +146,11 @@ export class PurgeService {
     for (let round = 0; round < 100 && this.#running > 0; round++) await this.#queue;
   }
 
-  async #purge(command: PurgeCommand, forwarded: Forwarded | undefined): Promise<PurgeResult> {
+  async #purge(
+    command: PurgeCommand,
+    forwarded: Forwarded | undefined,
+    onProgress: OnProgress | undefined,
+  ): Promise<PurgeResult> {
     const store = this.#options.store;
     if (forwarded !== undefined) {
       const seen = store.readMeta(`${META.purgeFromPrefix}${forwarded.node}`) as number | undefined;
@@ -142,7 +164,7 @@ export class PurgeService {
       path: forwarded ? forwarded.path : [],
       applied: false,
     };
-    const applied = await this.#apply(command, undefined, { entry, forwarded });
+    const applied = await this.#apply(command, undefined, { entry, forwarded }, onProgress);
     const result = applied.purged === 0 ? { ...applied, warning: nothingMatched(command) } : applied;
     for (const listener of this.#appended) listener();
     this.#options.onPurge?.(command, result, forwarded !== undefined);
@@ -158,6 +180,7 @@ export class PurgeService {
     command: PurgeCommand,
     logged: number | undefined,
     append: { entry: LoggedPurge; forwarded: Forwarded | undefined } | undefined,
+    onProgress?: OnProgress,
   ): Promise<PurgeResult> {
     const store = this.#options.store;
     const targets = this.#targets(command);
@@ -169,6 +192,16 @@ export class PurgeService {
       [...targets.tags],
     );
     this.#options.onFills?.(targets);
+    const started = performance.now();
+    const total = onProgress ? walk.estimate() : 0;
+    const report = () =>
+      onProgress?.({
+        visited: walk.visited,
+        total: Math.max(total, walk.visited),
+        purged: walk.purged,
+        elapsedMs: performance.now() - started,
+      });
+    report();
     let sequence = logged ?? 0;
     let first = true;
     for (;;) {
@@ -187,6 +220,7 @@ export class PurgeService {
         return finished;
       });
       first = false;
+      report();
       if (done) break;
       // Let hits and other I/O run between batches.
       await yieldToEvents();
