@@ -65,20 +65,30 @@ export class Evictor {
     await this.evictTo(this.#options.maxSize * this.#options.lowWater);
   }
 
-  /** Removes least-recently-used variants until the accounted bytes are at most `target`. */
+  /**
+   * Removes least-recently-used variants until the accounted bytes are at most `target`. The
+   * order comes from the store's access-order index a batch at a time: a pass reads what it
+   * evicts (and a batch more at most), never every record.
+   */
   async evictTo(target: number): Promise<void> {
-    const candidates = this.#store.evictionOrder();
     let bytes = this.#store.usage().bytes;
     let evicted = 0;
     let freed = 0;
-    for (let start = 0; start < candidates.length && bytes > target; start += BATCH) {
-      const batch: string[] = [];
-      for (let i = start; i < candidates.length && i < start + BATCH && bytes > target; i++) {
-        batch.push(candidates[i]!.id);
-        bytes -= candidates[i]!.cost;
-        freed += candidates[i]!.cost;
-      }
+    let after: { id: string; time: number } | undefined;
+    // Bounded: every round either evicts or moves the cursor past a batch of the index.
+    for (let round = 0; bytes > target && round < 1_000_000; round++) {
       if (this.#store.closed) return;
+      const candidates = this.#store.evictionOrder({ ...(after ? { after } : {}), limit: BATCH });
+      if (candidates.length === 0) break;
+      const batch: string[] = [];
+      for (const candidate of candidates) {
+        if (bytes <= target) break;
+        batch.push(candidate.id);
+        bytes -= candidate.cost;
+        freed += candidate.cost;
+      }
+      const last = candidates[batch.length - 1] ?? candidates.at(-1)!;
+      after = { id: last.id, time: last.time };
       evicted += await this.#store.write(() => {
         let count = 0;
         for (const id of batch) if (this.#store.removeEvictedInTxn(id)) count++;
