@@ -6,7 +6,7 @@
  * this node; 400 with the reason when the body is not a valid purge.
  *
  * The forms operators know from other caches, on the same (authenticated) listener:
- *  - `PURGE <url>`: the method with an absolute URL as its target (`curl -x ADMIN -X PURGE URL`),
+ *  - `PURGE <url>`: the method with an absolute URL as its target (`curl -X PURGE --request-target URL ADMIN`),
  *    or a path with the site's name in Host (`curl -X PURGE -H 'Host: example.com' ADMIN/a.css`):
  *    purges that URL, both schemes;
  *  - `Surrogate-Key: k1 k2` (space separated): purges those tags — on `PURGE` instead of the URL,
@@ -141,7 +141,7 @@ export async function handlePurgeMethod(
   if (tags.length === 0 && url === undefined)
     return json(res, 400, {
       error:
-        'PURGE needs the URL to purge: an absolute URL as the target (curl -x ADMIN -X PURGE URL), a path with the site in Host, or Surrogate-Key',
+        'PURGE needs the URL to purge: an absolute URL as the target (curl -X PURGE --request-target URL ADMIN), a path with the site in Host, or Surrogate-Key',
     });
   const parsed =
     tags.length > 0
