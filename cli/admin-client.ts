@@ -104,20 +104,84 @@ export async function callAdmin(
       `cannot reach the admin API at ${target.url}: ${cause} (is the node running? for a stopped node use --cache-dir DIR)`,
     );
   }
-  const text = await response.text();
+  return answerOf(response.status, await response.text());
+}
+
+/** An answer's text as JSON, or a CliError for a refused token or an error status. */
+function answerOf(status: number, text: string): AdminAnswer {
   let parsed: unknown = text;
   try {
     parsed = JSON.parse(text);
   } catch {
     // not JSON: keep the text
   }
-  if (response.status === 401)
+  if (status === 401)
     throw new CliError(`the admin API refused the token (401): give --token or STRATA_ADMIN_TOKEN`);
-  if (response.status >= 400 && response.status !== 404) {
+  if (status >= 400 && status !== 404) {
     const reason = (parsed as { error?: string }).error ?? text.trim();
-    throw new CliError(`the admin API answered ${response.status}: ${reason}`);
+    throw new CliError(`the admin API answered ${status}: ${reason}`);
   }
-  return { status: response.status, body: parsed };
+  return { status, body: parsed };
+}
+
+/**
+ * A call answered as NDJSON (`Accept: application/x-ndjson`): each line but the last goes to
+ * `onLine` as it arrives; the last line is the answer. Errors are reported as callAdmin's are.
+ */
+export async function callAdminLines(
+  target: Extract<Target, { kind: 'admin' }>,
+  method: string,
+  path: string,
+  body: unknown,
+  onLine: (line: unknown) => void,
+): Promise<AdminAnswer> {
+  const headers: Record<string, string> = {
+    accept: 'application/x-ndjson',
+    'content-type': 'application/json',
+  };
+  if (target.token !== undefined) headers.authorization = `Bearer ${target.token}`;
+  let response: Response;
+  try {
+    response = await fetch(new URL(path, target.url), {
+      method,
+      headers,
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(600_000),
+    });
+  } catch (error) {
+    const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
+    throw new CliError(
+      `cannot reach the admin API at ${target.url}: ${cause} (is the node running? for a stopped node use --cache-dir DIR)`,
+    );
+  }
+  if (response.status !== 200 || !response.headers.get('content-type')?.includes('ndjson')) {
+    // An error answer (or a node that streams no progress): one JSON object, read as callAdmin does.
+    const text = await response.text();
+    return answerOf(response.status, text);
+  }
+  let last: unknown;
+  let pending = '';
+  const decoder = new TextDecoder();
+  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    pending += decoder.decode(chunk, { stream: true });
+    let newline = pending.indexOf('\n');
+    while (newline >= 0) {
+      const line = pending.slice(0, newline).trim();
+      pending = pending.slice(newline + 1);
+      newline = pending.indexOf('\n');
+      if (line === '') continue;
+      if (last !== undefined) onLine(last);
+      last = JSON.parse(line);
+    }
+  }
+  if (pending.trim() !== '') {
+    if (last !== undefined) onLine(last);
+    last = JSON.parse(pending);
+  }
+  const error = (last as { error?: string } | undefined)?.error;
+  if (last === undefined || error !== undefined)
+    throw new CliError(`the admin API failed the purge: ${error ?? 'the answer ended early'}`);
+  return { status: 200, body: last };
 }
 
 /** Runs a command body, printing a CliError as one line and exiting 1. */

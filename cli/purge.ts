@@ -1,18 +1,36 @@
 /**
- * strata purge (--url U… | --prefix P… | --tag T… | --all) [--soft]
+ * strata purge (--url U… | --prefix P… | --tag T… | --host H… | --all) [--soft]
  *   [--admin URL --token T | --cache-dir DIR] [--json]
  */
 import type { Command } from 'commander';
-import { describePurge, type PurgeCommand, type PurgeResult, parsePurgeBody } from '../src/index.ts';
-import { CliError, callAdmin, openTarget, run, type TargetFlags, targetOptions } from './admin-client.ts';
+import {
+  describePurge,
+  type PurgeCommand,
+  type PurgeProgress,
+  type PurgeResult,
+  parsePurgeBody,
+} from '../src/index.ts';
+import {
+  CliError,
+  callAdmin,
+  callAdminLines,
+  openTarget,
+  run,
+  type TargetFlags,
+  targetOptions,
+} from './admin-client.ts';
+import { ProgressLine, progressMode } from './progress.ts';
 import { formatTable } from './table.ts';
 
 interface PurgeFlags extends TargetFlags {
   url?: string[];
   prefix?: string[];
   tag?: string[];
+  host?: string[];
   all?: boolean;
   soft?: boolean;
+  /** true: --progress, false: --no-progress, undefined: on a terminal only. */
+  progress?: boolean;
 }
 
 function commandOf(flags: PurgeFlags): PurgeCommand {
@@ -20,12 +38,15 @@ function commandOf(flags: PurgeFlags): PurgeCommand {
     urls: flags.url ?? [],
     prefixes: flags.prefix ?? [],
     tags: flags.tag ?? [],
+    ...(flags.host ? { hosts: flags.host } : {}),
     all: flags.all === true,
     soft: flags.soft === true,
   });
   if (!parsed.ok) {
     throw new CliError(
-      parsed.reason.startsWith('empty purge') ? 'give --url, --prefix, --tag or --all' : parsed.reason,
+      parsed.reason.startsWith('empty purge')
+        ? 'give --url, --prefix, --tag, --host or --all'
+        : parsed.reason,
     );
   }
   return parsed.command;
@@ -34,15 +55,26 @@ function commandOf(flags: PurgeFlags): PurgeCommand {
 async function purge(flags: PurgeFlags): Promise<number> {
   const command = commandOf(flags);
   const target = openTarget(flags);
+  const line = new ProgressLine(process.stderr, progressMode(flags.progress, process.stderr), 'purging');
   let result: PurgeResult;
-  if (target.kind === 'offline') {
-    try {
-      result = await target.cache.purge(command);
-    } finally {
-      await target.cache.close();
+  try {
+    if (target.kind === 'offline') {
+      try {
+        result = await target.cache.purge(command, (progress) => line.update(progress));
+      } finally {
+        await target.cache.close();
+      }
+    } else if (line.active) {
+      const answer = await callAdminLines(target, 'POST', '/purge', command, (progressLine) => {
+        const progress = (progressLine as { progress?: PurgeProgress }).progress;
+        if (progress) line.update(progress);
+      });
+      result = answer.body as PurgeResult;
+    } else {
+      result = (await callAdmin(target, 'POST', '/purge', command)).body as PurgeResult;
     }
-  } else {
-    result = (await callAdmin(target, 'POST', '/purge', command)).body as PurgeResult;
+  } finally {
+    line.done();
   }
   if (flags.json) {
     process.stdout.write(`${JSON.stringify(result)}\n`);
@@ -53,9 +85,11 @@ async function purge(flags: PurgeFlags): Promise<number> {
   for (const url of command.urls) rows.push(['url', url]);
   for (const prefix of command.prefixes) rows.push(['prefix', prefix]);
   for (const tag of command.tags) rows.push(['tag', tag]);
+  for (const host of command.hosts ?? []) rows.push(['host', host]);
   process.stdout.write(
     `${describePurge(command)}: ${result.purged} ${result.purged === 1 ? 'entry' : 'entries'} ${command.soft ? 'marked stale' : 'removed'}, sequence ${result.sequence}` +
-      `${target.kind === 'offline' ? ` (offline, in ${flags.cacheDir})` : ''}\n${formatTable(['BY', 'WHAT'], rows)}\n`,
+      `${target.kind === 'offline' ? ` (offline, in ${flags.cacheDir})` : ''}\n${formatTable(['BY', 'WHAT'], rows)}\n` +
+      `${result.warning ? `warning: ${result.warning}\n` : ''}`,
   );
   return 0;
 }
@@ -64,13 +98,19 @@ export function registerPurge(program: Command): void {
   const command = program
     .command('purge')
     .description(
-      'purge by URL (every variant), prefix, tag or everything; soft marks stale instead of deleting',
+      'purge by URL (every variant, both schemes), prefix, tag, host or everything; soft marks stale instead of deleting',
     )
     .option('--url <url...>', 'absolute URL as clients request it, e.g. https://example.com/a?b=1')
     .option('--prefix <prefix...>', 'URL prefix in cache key order, e.g. https://example.com/img/')
     .option('--tag <tag...>', 'tag from Surrogate-Key or Cache-Tag')
+    .option(
+      '--host <host...>',
+      'everything of a host, both schemes: example.com (every port) or example.com:8080',
+    )
     .option('--all', 'everything in the cache')
-    .option('--soft', 'mark stale (revalidated on next use) instead of removing');
+    .option('--soft', 'mark stale (revalidated on next use) instead of removing')
+    .option('--progress', 'show progress on stderr even when it is not a terminal (one line per update)')
+    .option('--no-progress', 'no progress line, also on a terminal');
   for (const option of targetOptions()) command.addOption(option);
   command.action((flags: PurgeFlags) => run(() => purge(flags)));
 }

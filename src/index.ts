@@ -18,6 +18,6 @@ export { EdgeError, ERROR_CODES, isEdgeError } from './errors.ts';
 export { createLogger } from './observability/logger.ts';
 export type { PurgeCommand } from './purge/command.ts';
 export { describePurge, parsePurgeBody } from './purge/command.ts';
-export type { PurgeResult } from './purge/service.ts';
+export type { PurgeProgress, PurgeResult } from './purge/service.ts';
 export type { GeoLookup, GeoPlace } from './security/ip-rules.ts';
 export { networksLookup } from './security/ip-rules.ts';

@@ -7,7 +7,7 @@
 import { pino } from 'pino';
 import { CacheStore } from '../cache/store.ts';
 import type { PurgeCommand } from '../purge/command.ts';
-import { type PurgeResult, PurgeService } from '../purge/service.ts';
+import { type OnProgress, type PurgeResult, PurgeService } from '../purge/service.ts';
 import type { SortQuery } from '../purge/targets.ts';
 import {
   type InspectView,
@@ -29,7 +29,8 @@ export interface OfflineCacheOptions {
 }
 
 export interface OfflineCache {
-  purge(command: PurgeCommand): Promise<PurgeResult>;
+  /** `onProgress` hears how far the purge has come after each of its transactions. */
+  purge(command: PurgeCommand, onProgress?: OnProgress): Promise<PurgeResult>;
   inspect(url: string): InspectView;
   list(options: ListOptions): ListView;
   stats(): StatsView;
@@ -57,7 +58,7 @@ export function openCacheDirectory(options: OfflineCacheOptions): OfflineCache {
     now: Date.now,
   });
   return {
-    purge: (command) => purge.purge(command),
+    purge: (command, onProgress) => purge.purge(command, undefined, onProgress),
     inspect: (url) => inspectUrl(store, url, sortQuery, Date.now()),
     list: (listOptions) => listEntries(store, listOptions, Date.now()),
     stats: () => storeStats(store, purge.log, options.capacity ?? 4 * 1024 ** 3),

@@ -1,15 +1,104 @@
 /**
- * POST /purge: `{"urls", "prefixes", "tags", "all", "soft"}` → 200 `{"purged", "soft",
- * "sequence"}` once the purge is durable and applied on this node; 400 with the reason
- * when the body is not a valid purge.
+ * The purge routes of the admin listener.
+ *
+ * POST /purge: `{"urls", "prefixes", "tags", "hosts", "all", "soft"}` → 200 `{"purged", "soft",
+ * "sequence"}` (with `"warning"` when nothing matched) once the purge is durable and applied on
+ * this node; 400 with the reason when the body is not a valid purge.
+ *
+ * The forms operators know from other caches, on the same (authenticated) listener:
+ *  - `PURGE <url>`: the method with an absolute URL as its target (`curl -X PURGE --request-target URL ADMIN`),
+ *    or a path with the site's name in Host (`curl -X PURGE -H 'Host: example.com' ADMIN/a.css`):
+ *    purges that URL, both schemes;
+ *  - `Surrogate-Key: k1 k2` (space separated): purges those tags — on `PURGE` instead of the URL,
+ *    on `POST /purge` in addition to the body's (which may then be empty);
+ *  - `Fastly-Soft-Purge: 1`: the purge is soft.
+ *
+ * Progress: a call that sends `Accept: application/x-ndjson` is answered 200 at once with one
+ * JSON object per line: `{"progress": {"visited", "total", "purged", "elapsedMs"}}` as the purge
+ * runs (the first at its start, then at most every 250 ms), and last the answer it would have had
+ * without the header (or `{"error"}` if the purge failed after the stream began). Without the
+ * header the answer is unchanged: one JSON object once the purge is done.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { parsePurgeText } from '../purge/command.ts';
-import type { PurgeService } from '../purge/service.ts';
+import {
+  type Forwarded,
+  type ParsedPurge,
+  type PurgeCommand,
+  parsePurgeBody,
+  parsePurgeText,
+} from '../purge/command.ts';
+import type { PurgeProgress, PurgeService } from '../purge/service.ts';
 import { json, readBody } from './respond.ts';
 
 /** Largest purge body accepted (10,000 URLs of about 100 bytes). */
 const MAX_BODY = 1024 * 1024;
+/** Least time between two progress lines. */
+const PROGRESS_EVERY_MS = 250;
+const NDJSON = 'application/x-ndjson';
+
+function wantsProgress(req: IncomingMessage): boolean {
+  return String(req.headers.accept ?? '')
+    .toLowerCase()
+    .split(',')
+    .some((type) => type.trim().split(';')[0] === NDJSON);
+}
+
+/** Runs the purge and answers: one JSON object, or progress lines then the answer (NDJSON). */
+async function answer(
+  req: IncomingMessage,
+  res: ServerResponse,
+  purge: PurgeService,
+  command: PurgeCommand,
+  forwarded?: Forwarded,
+): Promise<void> {
+  if (!wantsProgress(req)) return json(res, 200, await purge.purge(command, forwarded));
+  res.writeHead(200, { 'content-type': NDJSON, 'cache-control': 'no-store' });
+  let last = Number.NEGATIVE_INFINITY;
+  const onProgress = (progress: PurgeProgress) => {
+    const now = performance.now();
+    if (now - last < PROGRESS_EVERY_MS) return;
+    last = now;
+    res.write(
+      `${JSON.stringify({ progress: { ...progress, elapsedMs: Math.round(progress.elapsedMs) } })}\n`,
+    );
+  };
+  try {
+    const result = await purge.purge(command, forwarded, onProgress);
+    res.end(`${JSON.stringify(result)}\n`);
+  } catch (error) {
+    // The last line written first; then the error goes on to be logged once, by the listener.
+    const line = `${JSON.stringify({ error: `purge failed: ${(error as Error).message}` })}\n`;
+    await new Promise<void>((resolve) => res.end(line, resolve));
+    throw error;
+  }
+}
+
+/** The tags of a `Surrogate-Key` header (space separated, as origins send them). */
+function surrogateKeys(req: IncomingMessage): string[] {
+  const value = req.headers['surrogate-key'];
+  return (Array.isArray(value) ? value.join(' ') : (value ?? '')).split(/\s+/).filter(Boolean);
+}
+
+/** `Fastly-Soft-Purge: 1` asks for a soft purge. */
+function softHeader(req: IncomingMessage): boolean {
+  return String(req.headers['fastly-soft-purge'] ?? '').trim() === '1';
+}
+
+/** The body's command with what the compatibility headers add (tags, soft). */
+function withHeaders(req: IncomingMessage, text: string): ParsedPurge {
+  const tags = surrogateKeys(req);
+  const soft = softHeader(req);
+  if (text.trim() === '' && tags.length > 0) return parsePurgeBody({ tags, soft });
+  const parsed = parsePurgeText(text);
+  if (!parsed.ok || (tags.length === 0 && !soft)) return parsed;
+  const body = {
+    ...parsed.command,
+    tags: [...parsed.command.tags, ...tags],
+    soft: parsed.command.soft || soft,
+  };
+  const merged = parsePurgeBody(body);
+  return merged.ok ? { ...merged, forwarded: parsed.forwarded } : merged;
+}
 
 export async function handlePurge(
   req: IncomingMessage,
@@ -18,8 +107,46 @@ export async function handlePurge(
 ): Promise<void> {
   const text = await readBody(req, MAX_BODY);
   if (text === undefined) return json(res, 413, { error: `purge body larger than ${MAX_BODY} bytes` });
-  const parsed = parsePurgeText(text);
+  const parsed = withHeaders(req, text);
   if (!parsed.ok) return json(res, 400, { error: parsed.reason });
-  const result = await purge.purge(parsed.command, parsed.forwarded);
-  return json(res, 200, result);
+  return answer(req, res, purge, parsed.command, parsed.forwarded);
+}
+
+/**
+ * The URL a `PURGE` request names: its absolute target, or Host + its path. A Host naming the
+ * admin listener itself (`curl -X PURGE http://127.0.0.1:9091/a.css`) names no site: undefined.
+ */
+function purgedUrl(req: IncomingMessage): string | undefined {
+  const target = req.url ?? '/';
+  if (/^https?:\/\//i.test(target)) return target;
+  const host = req.headers.host;
+  if (host === undefined || !target.startsWith('/')) return undefined;
+  const { localAddress, localPort } = req.socket;
+  const own = localAddress?.includes(':') ? `[${localAddress}]:${localPort}` : `${localAddress}:${localPort}`;
+  if (host.toLowerCase() === own || host.toLowerCase() === `localhost:${localPort}`) return undefined;
+  return `http://${host}${target}`;
+}
+
+/** `PURGE <url>` (or, with Surrogate-Key, `PURGE` of those tags); answered like POST /purge. */
+export async function handlePurgeMethod(
+  req: IncomingMessage,
+  res: ServerResponse,
+  purge: PurgeService,
+): Promise<void> {
+  // A PURGE carries no body; whatever it sent is read and ignored (bounded).
+  if ((await readBody(req, MAX_BODY)) === undefined)
+    return json(res, 413, { error: `purge body larger than ${MAX_BODY} bytes` });
+  const tags = surrogateKeys(req);
+  const url = purgedUrl(req);
+  if (tags.length === 0 && url === undefined)
+    return json(res, 400, {
+      error:
+        'PURGE needs the URL to purge: an absolute URL as the target (curl -X PURGE --request-target URL ADMIN), a path with the site in Host, or Surrogate-Key',
+    });
+  const parsed =
+    tags.length > 0
+      ? parsePurgeBody({ tags, soft: softHeader(req) })
+      : parsePurgeBody({ urls: [url], soft: softHeader(req) });
+  if (!parsed.ok) return json(res, 400, { error: parsed.reason });
+  return answer(req, res, purge, parsed.command);
 }

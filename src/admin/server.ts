@@ -15,7 +15,7 @@ import type { FanOut } from '../purge/fan-out.ts';
 import type { PurgeService } from '../purge/service.ts';
 import { AuthThrottle } from './auth-throttle.ts';
 import { inspectUrl, LIST_MAX, listEntries, storeStats } from './cache-view.ts';
-import { handlePurge } from './purge-route.ts';
+import { handlePurge, handlePurgeMethod } from './purge-route.ts';
 import { json } from './respond.ts';
 import { trafficView } from './traffic.ts';
 
@@ -78,6 +78,7 @@ export async function startAdmin(options: AdminOptions): Promise<Listener> {
       res.end(text);
       return;
     }
+    if (req.method === 'PURGE') return handlePurgeMethod(req, res, options.purge);
     if (url.pathname === '/purge') {
       if (req.method !== 'POST') return json(res, 405, { error: 'use POST /purge' });
       return handlePurge(req, res, options.purge);

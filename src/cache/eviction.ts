@@ -3,6 +3,7 @@
  * evicts least-recently-used variants before cache.maxSize is reached, and sweeps
  * body chunks that no record references (left by a crash or a shutdown mid-fill).
  */
+import { setImmediate as yieldToEvents } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { CacheStore } from './store.ts';
 
@@ -18,6 +19,10 @@ export interface EvictionOptions {
 }
 
 const BATCH = 500;
+/** Records read per slice of the startup scan; the event loop runs between slices. */
+const SCAN_SLICE = 10_000;
+/** Least time between two progress lines of the startup scan. */
+const SCAN_PROGRESS_MS = 5000;
 
 export class Evictor {
   readonly #store: CacheStore;
@@ -60,20 +65,30 @@ export class Evictor {
     await this.evictTo(this.#options.maxSize * this.#options.lowWater);
   }
 
-  /** Removes least-recently-used variants until the accounted bytes are at most `target`. */
+  /**
+   * Removes least-recently-used variants until the accounted bytes are at most `target`. The
+   * order comes from the store's access-order index a batch at a time: a pass reads what it
+   * evicts (and a batch more at most), never every record.
+   */
   async evictTo(target: number): Promise<void> {
-    const candidates = this.#store.evictionOrder();
     let bytes = this.#store.usage().bytes;
     let evicted = 0;
     let freed = 0;
-    for (let start = 0; start < candidates.length && bytes > target; start += BATCH) {
-      const batch: string[] = [];
-      for (let i = start; i < candidates.length && i < start + BATCH && bytes > target; i++) {
-        batch.push(candidates[i]!.id);
-        bytes -= candidates[i]!.cost;
-        freed += candidates[i]!.cost;
-      }
+    let after: { id: string; time: number } | undefined;
+    // Bounded: every round either evicts or moves the cursor past a batch of the index.
+    for (let round = 0; bytes > target && round < 1_000_000; round++) {
       if (this.#store.closed) return;
+      const candidates = this.#store.evictionOrder({ ...(after ? { after } : {}), limit: BATCH });
+      if (candidates.length === 0) break;
+      const batch: string[] = [];
+      for (const candidate of candidates) {
+        if (bytes <= target) break;
+        batch.push(candidate.id);
+        bytes -= candidate.cost;
+        freed += candidate.cost;
+      }
+      const last = candidates[batch.length - 1] ?? candidates.at(-1)!;
+      after = { id: last.id, time: last.time };
       evicted += await this.#store.write(() => {
         let count = 0;
         for (const id of batch) if (this.#store.removeEvictedInTxn(id)) count++;
@@ -88,20 +103,14 @@ export class Evictor {
 
   /**
    * Removes chunks whose body no record references and which were written before
-   * `before` (ms): bodies of fills still running are younger than the node's start.
+   * `before` (ms): bodies of fills still running are younger than the node's start. Runs at
+   * startup over every record, in slices with the event loop free between them, and logs its
+   * progress (records checked of the total, rate) every `progressEveryMs` (default 5 s) once it
+   * has run that long.
    */
-  async sweepOrphans(before: number): Promise<number> {
-    const referenced = new Set<string>();
-    const damaged: string[] = [];
-    for (const key of this.#store.keys()) {
-      // One by one: a record that does not decode (a damaged store) is removed, not fatal.
-      try {
-        const value = this.#store.current(key);
-        if (value?.kind === 'entry') referenced.add(value.bodyId);
-      } catch {
-        damaged.push(key);
-      }
-    }
+  async sweepOrphans(before: number, progressEveryMs = SCAN_PROGRESS_MS): Promise<number> {
+    const started = performance.now();
+    const { referenced, damaged, scanned } = await this.#scanRecords(started, progressEveryMs);
     if (damaged.length > 0) {
       this.#options.log.error({ entries: damaged.length }, 'removed cache records that do not decode');
       await this.#store.write(() => {
@@ -120,6 +129,50 @@ export class Evictor {
       await this.#store.write(() => this.#store.removeChunksInTxn(batch));
     }
     if (orphans.length > 0) this.#options.log.info({ chunks: orphans.length }, 'swept orphaned body chunks');
+    const ms = performance.now() - started;
+    if (ms >= progressEveryMs)
+      this.#options.log.info({ records: scanned, ms: Math.round(ms) }, 'startup scan done');
     return orphans.length;
+  }
+
+  /** Every record's body id (and the records that do not decode), read slice by slice. */
+  async #scanRecords(
+    started: number,
+    progressEveryMs: number,
+  ): Promise<{ referenced: Set<string>; damaged: string[]; scanned: number }> {
+    const referenced = new Set<string>();
+    const damaged: string[] = [];
+    const total = this.#store.countKeys('');
+    let scanned = 0;
+    let after: string | undefined;
+    let reported = started;
+    for (let slice = 0; slice <= total / SCAN_SLICE + 1000 && !this.#store.closed; slice++) {
+      const keys = [
+        ...this.#store.keys(after === undefined ? { limit: SCAN_SLICE } : { after, limit: SCAN_SLICE }),
+      ];
+      for (const key of keys) {
+        // One by one: a record that does not decode (a damaged store) is removed, not fatal.
+        try {
+          const value = this.#store.current(key);
+          if (value?.kind === 'entry') referenced.add(value.bodyId);
+        } catch {
+          damaged.push(key);
+        }
+      }
+      scanned += keys.length;
+      if (keys.length < SCAN_SLICE) break;
+      after = keys[keys.length - 1];
+      const now = performance.now();
+      if (now - reported >= progressEveryMs) {
+        reported = now;
+        const rate = Math.round((scanned / (now - started)) * 1000);
+        this.#options.log.info(
+          { scanned, total: Math.max(total, scanned), rate },
+          'startup scan: checking stored records',
+        );
+      }
+      await yieldToEvents();
+    }
+    return { referenced, damaged, scanned };
   }
 }

@@ -1,6 +1,10 @@
 /**
  * Store schema upgrades, run once when a cache directory written by an older version is opened.
  *
+ * Schema 2 → 3: the `access-order` index ([last access, variant key] → cost) is built from
+ * `access`, so an eviction pass reads the least recently used variants in order instead of
+ * loading and sorting every access record.
+ *
  * Schema 1 → 2: variant keys were `<key>\0<digest>`. LMDB's ordered-binary encoding escapes
  * low bytes only in strings under 64 characters, so a longer variant key came back from range
  * reads as an array [key, digest] (inspection and prefix purges failed on them). Schema 2
@@ -23,6 +27,7 @@ function newKey(key: OldKey): string | undefined {
 export interface StoreDatabases {
   entries: Database<StoredValue, string>;
   access: Database<[number, number], string>;
+  accessOrder: Database<number, [number, string]>;
   tags: Database<string, string>;
 }
 
@@ -52,4 +57,15 @@ export function migrateSchema1InTxn(store: StoreDatabases): number {
     store.tags.put(key, next);
   }
   return moved;
+}
+
+/** Inside a write transaction: builds the access-order index from `access`. Returns its size. */
+export function buildAccessOrderInTxn(store: StoreDatabases): number {
+  for (const key of [...store.accessOrder.getKeys({})]) store.accessOrder.remove(key);
+  let count = 0;
+  for (const { key, value } of store.access.getRange({})) {
+    store.accessOrder.put([value[0], key], value[1]);
+    count++;
+  }
+  return count;
 }

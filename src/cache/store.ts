@@ -13,7 +13,7 @@ import { chunkSum, intact, sealRecord } from './integrity.ts';
 import { primaryOf, storageKey, VARIANT_SEPARATOR, variantKey, variantRange } from './key.ts';
 import { MemoryTier } from './memory-tier.ts';
 import { keyGenerationKey, META } from './meta-keys.ts';
-import { migrateSchema1InTxn } from './migrate.ts';
+import { buildAccessOrderInTxn, migrateSchema1InTxn } from './migrate.ts';
 import { secondaryKey } from './policy/vary.ts';
 import { type EntryRecord, RECORD_VERSION, type StoredValue, type VaryMarker } from './record.ts';
 import { checkStoreFile } from './store-file.ts';
@@ -40,7 +40,7 @@ export interface StoreOptions {
  * The layout of keys in the environment. 2: variant keys separated by U+001F (key.ts);
  * records and chunks checksummed. A schema 1 directory is migrated when opened.
  */
-export const STORE_SCHEMA = 2;
+export const STORE_SCHEMA = 3;
 
 /** What the store knows of a decoded record's body: its variant and chunk checksums. */
 interface BodySums {
@@ -86,6 +86,8 @@ export class CacheStore {
   readonly #chunks: Database<Buffer, [string, number]>;
   readonly #tags: Database<string, string>;
   readonly #access: Database<[number, number], string>;
+  /** [last access, variant key] → cost: the eviction order, least recently used first, kept by LMDB. */
+  readonly #accessOrder: Database<number, [number, string]>;
   readonly #meta: Database<unknown, string>;
   readonly #purges: Database<unknown, number>;
   readonly memory: MemoryTier;
@@ -127,6 +129,7 @@ export class CacheStore {
         encoding: 'ordered-binary',
       });
       this.#access = this.#env.openDB<[number, number], string>({ name: 'access' });
+      this.#accessOrder = this.#env.openDB<number, [number, string]>({ name: 'access-order' });
       this.#meta = this.#env.openDB<unknown, string>({ name: 'meta' });
       this.#purges = this.#env.openDB<unknown, number>({ name: 'purges' });
     } catch (error) {
@@ -148,7 +151,7 @@ export class CacheStore {
   #upgradeSchema(): void {
     const schema = this.#meta.get(META.schema) as number | undefined;
     const records = this.#meta.get(META.recordVersion) as number | undefined;
-    if (schema !== undefined && schema !== 1 && schema !== STORE_SCHEMA) {
+    if (schema !== undefined && ![1, 2, STORE_SCHEMA].includes(schema)) {
       this.#refuse(`store schema ${String(schema)}`, `schema ${STORE_SCHEMA}`);
     }
     if (records !== undefined && records !== RECORD_VERSION) {
@@ -157,16 +160,22 @@ export class CacheStore {
     }
     if (schema === STORE_SCHEMA && records === RECORD_VERSION) return;
     const moved = this.#env.transactionSync(() => {
-      const count =
-        schema === 1
-          ? migrateSchema1InTxn({ entries: this.#entries, access: this.#access, tags: this.#tags })
-          : 0;
+      const databases = {
+        entries: this.#entries,
+        access: this.#access,
+        accessOrder: this.#accessOrder,
+        tags: this.#tags,
+      };
+      const count = schema === 1 ? migrateSchema1InTxn(databases) : 0;
+      // Schema 3 adds the access-order index; a directory from before has none yet.
+      if (schema !== undefined && schema < 3) buildAccessOrderInTxn(databases);
       this.#meta.put(META.schema, STORE_SCHEMA);
       // Directories from before the stamp hold version 1 records, the only version there has been.
       this.#meta.put(META.recordVersion, RECORD_VERSION);
       return count;
     });
-    if (schema === 1) this.options.log.info({ keys: moved, schema: STORE_SCHEMA }, 'cache store migrated');
+    if (schema !== undefined && schema < STORE_SCHEMA)
+      this.options.log.info({ keys: moved, from: schema, schema: STORE_SCHEMA }, 'cache store migrated');
   }
 
   #refuse(found: string, reads: string): never {
@@ -377,7 +386,7 @@ export class CacheStore {
       // Undecodable: removed by key below.
     }
     this.#entries.remove(id);
-    this.#access.remove(id);
+    this.#forgetAccessInTxn(id);
     this.#accessed.delete(id);
     if (id.includes(VARIANT_SEPARATOR)) return;
     for (const key of [...this.#entries.getKeys(variantRange(id))]) {
@@ -387,8 +396,24 @@ export class CacheStore {
         // Undecodable too.
       }
       this.#entries.remove(key);
-      this.#access.remove(key);
+      this.#forgetAccessInTxn(key);
     }
+  }
+
+  /** Inside a write transaction: a variant's access time and cost, in both access databases. */
+  #setAccessInTxn(id: string, time: number, cost: number): void {
+    const current = this.#access.get(id);
+    if (current !== undefined) this.#accessOrder.remove([current[0], id]);
+    this.#access.put(id, [time, cost]);
+    this.#accessOrder.put([time, id], cost);
+  }
+
+  /** Inside a write transaction: a variant is gone from both access databases. */
+  #forgetAccessInTxn(id: string): void {
+    const current = this.#access.get(id);
+    if (current === undefined) return;
+    this.#accessOrder.remove([current[0], id]);
+    this.#access.remove(id);
   }
 
   /** False while writes are failing (map or disk full): misses then pass through unstored. */
@@ -459,7 +484,7 @@ export class CacheStore {
     if (previous !== undefined) this.#removeVariantInTxn(id, previous);
     this.#entries.put(id, sealRecord(record));
     for (const tag of record.tags) this.#tags.put(tag, id);
-    this.#access.put(id, [this.options.now(), entryCost(record)]);
+    this.#setAccessInTxn(id, this.options.now(), entryCost(record));
     this.#addBytes(entryCost(record));
     if (id !== storage) this.#capVariantsInTxn(storage, id);
   }
@@ -494,7 +519,7 @@ export class CacheStore {
   /** Inside a write transaction: forget one variant, its tags and (later) its body. */
   #removeVariantInTxn(id: string, record: EntryRecord): void {
     this.#entries.remove(id);
-    this.#access.remove(id);
+    this.#forgetAccessInTxn(id);
     for (const tag of record.tags) this.#tags.remove(tag, id);
     this.#addBytes(-entryCost(record));
     this.#accessed.delete(id);
@@ -706,18 +731,44 @@ export class CacheStore {
     yield* this.#tags.getValues(tag, options);
   }
 
+  /** How many variant ids are indexed under `tag` (the total a tag purge's progress counts to). */
+  countTagged(tag: string): number {
+    return this.#tags.getValuesCount(tag);
+  }
+
+  /**
+   * How many record keys start with `prefix` ('' counts every key): the total a prefix purge's
+   * progress counts to. A read-only range count, with no record decoded.
+   */
+  countKeys(prefix: string): number {
+    if (prefix === '') return this.#entries.getKeysCount({});
+    const end = `${prefix.slice(0, -1)}${String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1)}`;
+    return this.#entries.getKeysCount({ start: prefix, end });
+  }
+
   /** Inside a write transaction: drops one tag index entry (its variant is gone). */
   untagInTxn(tag: string, id: string): void {
     this.#tags.remove(tag, id);
   }
 
-  /** Every variant with its last access time and cost, least recently used first: eviction order. */
-  evictionOrder(): Array<{ id: string; time: number; cost: number }> {
-    const candidates: Array<{ id: string; time: number; cost: number }> = [];
-    for (const { key, value } of this.#access.getRange({})) {
-      candidates.push({ id: key, time: value[0], cost: value[1] });
+  /**
+   * Variants with their last access time and cost, least recently used first: the eviction
+   * order, read from the access-order index (nothing loaded or sorted beyond `limit`). `after`
+   * continues past a variant returned before (its id and time).
+   */
+  evictionOrder(
+    range: { after?: { id: string; time: number }; limit?: number } = {},
+  ): Array<{ id: string; time: number; cost: number }> {
+    const options: { start?: [number, string]; exclusiveStart?: boolean; limit?: number } = {};
+    if (range.after !== undefined) {
+      options.start = [range.after.time, range.after.id];
+      options.exclusiveStart = true;
     }
-    candidates.sort((a, b) => a.time - b.time);
+    if (range.limit !== undefined) options.limit = range.limit;
+    const candidates: Array<{ id: string; time: number; cost: number }> = [];
+    for (const { key, value } of this.#accessOrder.getRange(options)) {
+      candidates.push({ id: key[1], time: key[0], cost: value });
+    }
     return candidates;
   }
 
@@ -806,7 +857,7 @@ export class CacheStore {
     return this.write(() => {
       for (const [id, time] of accessed) {
         const current = this.#access.get(id);
-        if (current !== undefined) this.#access.put(id, [time, current[1]]);
+        if (current !== undefined) this.#setAccessInTxn(id, time, current[1]);
       }
     });
   }

@@ -1,8 +1,13 @@
 /**
  * A purge command, as the admin API receives it and the purge log stores it:
- * `{"urls": [...], "prefixes": [...], "tags": [...], "all": false, "soft": false}`.
+ * `{"urls": [...], "prefixes": [...], "tags": [...], "hosts": [...], "all": false, "soft": false}`.
  * Parsing reports the first problem as a sentence an operator can act on.
+ *
+ * `hosts` is newer than the other lists: a command names it only when it purges a host, so a
+ * command without one is stored, logged and forwarded exactly as before (a peer that does not
+ * know `hosts` still accepts every other purge).
  */
+import { canonicalAuthority } from '../http/request-target.ts';
 
 export interface PurgeCommand {
   /** Absolute URLs as the client sees them; every variant of each is purged. */
@@ -10,6 +15,11 @@ export interface PurgeCommand {
   /** Absolute URL prefixes (scheme://authority/path...), matched against the cache key order. */
   prefixes: string[];
   tags: string[];
+  /**
+   * Hosts (`example.com`, or `example.com:8080` for one port): everything stored for the host,
+   * both schemes. Absent when the command purges no host.
+   */
+  hosts?: string[];
   all: boolean;
   /** Mark stale instead of deleting. */
   soft: boolean;
@@ -33,7 +43,7 @@ export type ParsedPurge =
 export const MAX_ITEMS = 10_000;
 /** Longest tag accepted (the same limit the store phase applies to indexed tags). */
 export const MAX_TAG_LENGTH = 256;
-const KEYS: ReadonlySet<string> = new Set(['urls', 'prefixes', 'tags', 'all', 'soft', 'forwarded']);
+const KEYS: ReadonlySet<string> = new Set(['urls', 'prefixes', 'tags', 'hosts', 'all', 'soft', 'forwarded']);
 const ABSOLUTE = /^https?:\/\/[^/?#\s]+/i;
 
 function stringList(body: Record<string, unknown>, name: string): string[] | string {
@@ -74,7 +84,9 @@ export function parsePurgeBody(body: unknown): ParsedPurge {
   const urls = stringList(record, 'urls');
   const prefixes = stringList(record, 'prefixes');
   const tags = stringList(record, 'tags');
-  for (const list of [urls, prefixes, tags]) if (typeof list === 'string') return { ok: false, reason: list };
+  const hosts = stringList(record, 'hosts');
+  for (const list of [urls, prefixes, tags, hosts])
+    if (typeof list === 'string') return { ok: false, reason: list };
   for (const field of ['all', 'soft'] as const) {
     if (record[field] !== undefined && typeof record[field] !== 'boolean') {
       return { ok: false, reason: `${field} must be true or false` };
@@ -87,6 +99,15 @@ export function parsePurgeBody(body: unknown): ParsedPurge {
     all: record.all === true,
     soft: record.soft === true,
   };
+  if ((hosts as string[]).length > 0) command.hosts = hosts as string[];
+  for (const host of command.hosts ?? []) {
+    if (hostKey(host) === undefined) {
+      return {
+        ok: false,
+        reason: `host "${host}" must be a host name with an optional port, e.g. example.com`,
+      };
+    }
+  }
   for (const url of command.urls) {
     if (!ABSOLUTE.test(url)) return { ok: false, reason: `"${url}" is not an absolute http(s) URL` };
   }
@@ -102,8 +123,8 @@ export function parsePurgeBody(body: unknown): ParsedPurge {
     if (tag.length > MAX_TAG_LENGTH)
       return { ok: false, reason: `a tag is longer than ${MAX_TAG_LENGTH} characters` };
   }
-  if (!command.all && command.urls.length + command.prefixes.length + command.tags.length === 0) {
-    return { ok: false, reason: 'empty purge: give urls, prefixes, tags, or "all": true' };
+  if (!command.all && itemCount(command) === 0) {
+    return { ok: false, reason: 'empty purge: give urls, prefixes, tags, hosts, or "all": true' };
   }
   let forwarded: Forwarded | undefined;
   if (record.forwarded !== undefined) {
@@ -112,6 +133,25 @@ export function parsePurgeBody(body: unknown): ParsedPurge {
     forwarded = parsed;
   }
   return { ok: true, command, forwarded };
+}
+
+/** How many URLs, prefixes, tags and hosts a command names. */
+export function itemCount(command: PurgeCommand): number {
+  return command.urls.length + command.prefixes.length + command.tags.length + (command.hosts?.length ?? 0);
+}
+
+/**
+ * A host as the cache key spells it (lower case, no trailing dot), with its port when one is
+ * given: undefined when it is not a host name or address with an optional port.
+ */
+export function hostKey(host: string): { name: string; port: number | undefined } | undefined {
+  if (host.includes('/') || host.includes('@')) return undefined;
+  // Spelled with the port kept whatever it is (no scheme's default applies yet).
+  const spelled = canonicalAuthority(host, 'http');
+  if (spelled === undefined || spelled === '') return undefined;
+  const port = /:(\d+)$/.exec(host);
+  const name = port ? spelled.replace(/:\d+$/, '') : spelled;
+  return { name, port: port ? Number(port[1]) : undefined };
 }
 
 /** Parses a request body's text (bad JSON is a reason, not an exception). */
@@ -133,5 +173,7 @@ export function describePurge(command: PurgeCommand): string {
   if (command.prefixes.length > 0)
     parts.push(`${command.prefixes.length} prefix${command.prefixes.length > 1 ? 'es' : ''}`);
   if (command.tags.length > 0) parts.push(`${command.tags.length} tag${command.tags.length > 1 ? 's' : ''}`);
+  const hosts = command.hosts?.length ?? 0;
+  if (hosts > 0) parts.push(`${hosts} host${hosts > 1 ? 's' : ''}`);
   return `${command.soft ? 'soft' : 'hard'} purge of ${parts.join(', ')}`;
 }

@@ -9,10 +9,10 @@
 import type { Logger } from 'pino';
 import type { CacheStore } from '../cache/store.ts';
 import { EdgeError } from '../errors.ts';
-import { describePurge, type PurgeCommand, parsePurgeBody } from './command.ts';
+import { describePurge, hostKey, type PurgeCommand, parsePurgeBody } from './command.ts';
 import type { LoggedPurge, PurgeLog } from './purge-log.ts';
-import type { PurgeService } from './service.ts';
-import { keyOfPrefix, type SortQuery, storageKeyOfUrl } from './targets.ts';
+import type { PurgeProgress, PurgeService } from './service.ts';
+import { hostPrefixes, keyOfPrefix, type SortQuery, storageKeyOfUrl } from './targets.ts';
 import { PurgeWalk } from './walk.ts';
 
 /** Purges quarantined in one start at most (each failure sets one aside and tries again). */
@@ -29,12 +29,32 @@ export interface RecoveryOptions {
   now: () => number;
 }
 
-/** Finishes interrupted purges; quarantines each one that fails. Returns how many were set aside. */
-export async function recoverPurges(options: RecoveryOptions): Promise<number> {
+/** Least time between two progress lines of an interrupted purge finished at startup. */
+const PROGRESS_MS = 5000;
+
+/**
+ * Finishes interrupted purges; quarantines each one that fails. Returns how many were set aside.
+ * A long one logs its progress every `progressEveryMs` (default 5 s).
+ */
+export async function recoverPurges(
+  options: RecoveryOptions,
+  progressEveryMs = PROGRESS_MS,
+): Promise<number> {
   let quarantined = 0;
+  let reported = performance.now();
+  const onProgress = (sequence: number, progress: PurgeProgress) => {
+    const now = performance.now();
+    if (now - reported < progressEveryMs || progress.visited === 0) return;
+    reported = now;
+    const rate = Math.round((progress.visited / Math.max(1, progress.elapsedMs)) * 1000);
+    options.log.info(
+      { sequence, visited: progress.visited, total: progress.total, purged: progress.purged, rate },
+      'finishing an interrupted purge: progress',
+    );
+  };
   for (let round = 0; round < MAX_ROUNDS; round++) {
     try {
-      await options.service.recover();
+      await options.service.recover(onProgress);
       return quarantined;
     } catch (error) {
       const [first] = options.service.log.unapplied();
@@ -90,6 +110,7 @@ function readableParts(command: unknown): PurgeCommand {
     urls: part('urls')?.urls ?? [],
     prefixes: part('prefixes')?.prefixes ?? [],
     tags: part('tags')?.tags ?? [],
+    hosts: part('hosts')?.hosts ?? [],
     all: c.all === true,
     soft: true,
   };
@@ -108,6 +129,10 @@ async function markStale(options: RecoveryOptions, command: unknown): Promise<nu
   for (const prefix of c.prefixes) {
     const key = keyOfPrefix(prefix);
     if (key !== undefined) walks.push(() => new PurgeWalk(store, true, [], [key], []));
+  }
+  for (const host of c.hosts ?? []) {
+    const parsed = hostKey(host);
+    if (parsed !== undefined) walks.push(() => new PurgeWalk(store, true, [], hostPrefixes(parsed), []));
   }
   for (const tag of c.tags) walks.push(() => new PurgeWalk(store, true, [], [], [tag]));
   let stale = 0;

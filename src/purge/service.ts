@@ -13,9 +13,9 @@ import type { Logger } from 'pino';
 import type { FillPurge } from '../cache/collapse.ts';
 import { META } from '../cache/meta-keys.ts';
 import type { CacheStore } from '../cache/store.ts';
-import { describePurge, type Forwarded, type PurgeCommand } from './command.ts';
+import { describePurge, type Forwarded, hostKey, type PurgeCommand } from './command.ts';
 import { type LoggedPurge, PurgeLog } from './purge-log.ts';
-import { bothSchemes, keyOfPrefix, type SortQuery, storageKeyOfUrl } from './targets.ts';
+import { bothSchemes, hostPrefixes, keyOfPrefix, type SortQuery, storageKeyOfUrl } from './targets.ts';
 import { PurgeWalk } from './walk.ts';
 
 export interface PurgeResult {
@@ -24,7 +24,23 @@ export interface PurgeResult {
   soft: boolean;
   /** The purge's sequence in this node's purge log. */
   sequence: number;
+  /** Present only when nothing matched: what that may mean (the rest of the answer is unchanged). */
+  warning?: string;
 }
+
+/** How far a running purge has come, reported after each of its write transactions. */
+export interface PurgeProgress {
+  /** Keys visited so far (URL keys, record keys under a prefix, tag index entries). */
+  visited: number;
+  /** What the purge will visit, counted as it started (an estimate: fills add to it). */
+  total: number;
+  /** Variants removed or newly marked stale so far. */
+  purged: number;
+  /** Wall time since the purge started (ms; a measure of speed, not cache time). */
+  elapsedMs: number;
+}
+
+export type OnProgress = (progress: PurgeProgress) => void;
 
 export interface PurgeServiceOptions {
   store: CacheStore;
@@ -43,6 +59,20 @@ export interface PurgeServiceOptions {
   onFills?: (purge: FillPurge) => void;
   /** Called after each purge is applied (metrics). */
   onPurge?: (command: PurgeCommand, result: PurgeResult, forwarded: boolean) => void;
+}
+
+/**
+ * The warning of a purge that matched nothing: usually a URL spelled differently from what
+ * clients request (another host, port, encoding or query order), or a tag never sent.
+ */
+export function nothingMatched(command: PurgeCommand): string {
+  const what = command.soft ? 'no stored entry was newly marked stale' : 'no stored entry was removed';
+  const hints: string[] = [];
+  if (command.urls.length > 0 || command.prefixes.length > 0)
+    hints.push('URLs and prefixes match both schemes; check the host, port, path encoding and query order');
+  if (command.tags.length > 0) hints.push('tags match only responses that carried them');
+  if (command.soft) hints.push('entries already marked stale are not counted again');
+  return `nothing matched: ${what}${hints.length > 0 ? ` (${hints.join('; ')})` : ''}`;
 }
 
 /** Hits wait while a purge step runs: keep each step short. */
@@ -85,22 +115,26 @@ export class PurgeService {
    * forwarded by a peer that already passed through this node, or that this node already
    * applied (the sender retried), is acknowledged without applying it again.
    */
-  purge(command: PurgeCommand, forwarded?: Forwarded): Promise<PurgeResult> {
+  purge(command: PurgeCommand, forwarded?: Forwarded, onProgress?: OnProgress): Promise<PurgeResult> {
     this.#running++;
-    const run = this.#queue.then(() => this.#purge(command, forwarded));
+    const run = this.#queue.then(() => this.#purge(command, forwarded, onProgress));
     this.#queue = run.catch(() => {});
     return run.finally(() => this.#running--);
   }
 
-  /** Applies again the logged purges a crash left unapplied. Returns how many. */
-  async recover(): Promise<number> {
+  /**
+   * Applies again the logged purges a crash left unapplied. Returns how many. `onProgress`
+   * (startup: a log line every few seconds) hears how far each has come.
+   */
+  async recover(onProgress?: (sequence: number, progress: PurgeProgress) => void): Promise<number> {
     const unapplied = this.log.unapplied();
     for (const { sequence, entry } of unapplied) {
       this.#options.log.warn(
         { sequence, purge: describePurge(entry.command) },
         'finishing an interrupted purge',
       );
-      const run = this.#queue.then(() => this.#apply(entry.command, sequence, undefined));
+      const report = onProgress && ((progress: PurgeProgress) => onProgress(sequence, progress));
+      const run = this.#queue.then(() => this.#apply(entry.command, sequence, undefined, report));
       this.#queue = run.catch(() => {});
       await run;
     }
@@ -112,7 +146,11 @@ export class PurgeService {
     for (let round = 0; round < 100 && this.#running > 0; round++) await this.#queue;
   }
 
-  async #purge(command: PurgeCommand, forwarded: Forwarded | undefined): Promise<PurgeResult> {
+  async #purge(
+    command: PurgeCommand,
+    forwarded: Forwarded | undefined,
+    onProgress: OnProgress | undefined,
+  ): Promise<PurgeResult> {
     const store = this.#options.store;
     if (forwarded !== undefined) {
       const seen = store.readMeta(`${META.purgeFromPrefix}${forwarded.node}`) as number | undefined;
@@ -126,7 +164,8 @@ export class PurgeService {
       path: forwarded ? forwarded.path : [],
       applied: false,
     };
-    const result = await this.#apply(command, undefined, { entry, forwarded });
+    const applied = await this.#apply(command, undefined, { entry, forwarded }, onProgress);
+    const result = applied.purged === 0 ? { ...applied, warning: nothingMatched(command) } : applied;
     for (const listener of this.#appended) listener();
     this.#options.onPurge?.(command, result, forwarded !== undefined);
     this.#options.log.info(
@@ -141,6 +180,7 @@ export class PurgeService {
     command: PurgeCommand,
     logged: number | undefined,
     append: { entry: LoggedPurge; forwarded: Forwarded | undefined } | undefined,
+    onProgress?: OnProgress,
   ): Promise<PurgeResult> {
     const store = this.#options.store;
     const targets = this.#targets(command);
@@ -152,6 +192,16 @@ export class PurgeService {
       [...targets.tags],
     );
     this.#options.onFills?.(targets);
+    const started = performance.now();
+    const total = onProgress ? walk.estimate() : 0;
+    const report = () =>
+      onProgress?.({
+        visited: walk.visited,
+        total: Math.max(total, walk.visited),
+        purged: walk.purged,
+        elapsedMs: performance.now() - started,
+      });
+    report();
     let sequence = logged ?? 0;
     let first = true;
     for (;;) {
@@ -170,6 +220,7 @@ export class PurgeService {
         return finished;
       });
       first = false;
+      report();
       if (done) break;
       // Let hits and other I/O run between batches.
       await yieldToEvents();
@@ -191,6 +242,10 @@ export class PurgeService {
     for (const prefix of command.prefixes.flatMap(bothSchemes)) {
       const key = keyOfPrefix(prefix);
       if (key !== undefined) prefixes.add(key);
+    }
+    for (const host of command.hosts ?? []) {
+      const parsed = hostKey(host);
+      if (parsed !== undefined) for (const prefix of hostPrefixes(parsed)) prefixes.add(prefix);
     }
     return { all: false, keys: [...keys], prefixes: [...prefixes], tags: [...new Set(command.tags)] };
   }

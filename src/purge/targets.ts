@@ -65,3 +65,19 @@ export function bothSchemes(url: string): string[] {
   const other = match[1]!.toLowerCase() === 'https' ? 'http' : 'https';
   return [url, `${other}://${url.slice(match[0].length)}`];
 }
+
+/**
+ * The key prefixes holding everything stored for a host, both schemes: `http://h/` and
+ * `https://h/`, and, for a host given without a port, every other port too (`http://h:`).
+ * With a port, that port only (spelled as keys spell it: no port when it is the scheme's default).
+ */
+export function hostPrefixes(host: { name: string; port: number | undefined }): string[] {
+  const { name, port } = host;
+  if (port === undefined) {
+    return [`http://${name}/`, `https://${name}/`, `http://${name}:`, `https://${name}:`];
+  }
+  return [
+    `http://${port === 80 ? name : `${name}:${port}`}/`,
+    `https://${port === 443 ? name : `${name}:${port}`}/`,
+  ];
+}

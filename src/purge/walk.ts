@@ -23,6 +23,8 @@ type Phase =
 export class PurgeWalk {
   /** Variants removed or marked stale so far. */
   purged = 0;
+  /** Keys (URL keys, record keys under a prefix, tag index entries) visited so far. */
+  visited = 0;
   readonly #store: CacheStore;
   readonly #soft: boolean;
   readonly #phases: Phase[];
@@ -35,6 +37,21 @@ export class PurgeWalk {
     if (keys.length > 0) this.#phases.push({ kind: 'keys', keys, index: 0 });
     for (const prefix of prefixes) this.#phases.push({ kind: 'prefix', prefix, cursor: undefined });
     for (const tag of tags) this.#phases.push({ kind: 'tag', tag, cursor: undefined });
+  }
+
+  /**
+   * What the walk will visit, counted before it starts (read-only counts, no record decoded):
+   * URL keys, record keys under each prefix (variants included), index entries under each tag.
+   * An estimate: fills committed meanwhile add to it.
+   */
+  estimate(): number {
+    let total = 0;
+    for (const phase of this.#phases) {
+      if (phase.kind === 'keys') total += phase.keys.length;
+      else if (phase.kind === 'prefix') total += this.#store.countKeys(phase.prefix);
+      else total += this.#store.countTagged(phase.tag);
+    }
+    return total;
   }
 
   get done(): boolean {
@@ -81,6 +98,7 @@ export class PurgeWalk {
     const end = Math.min(phase.keys.length, phase.index + budget);
     for (let i = phase.index; i < end; i++) this.#purgeKey(phase.keys[i]!);
     const visited = end - phase.index;
+    this.visited += visited;
     phase.index = end;
     return { visited, finished: end >= phase.keys.length };
   }
@@ -100,6 +118,7 @@ export class PurgeWalk {
       keys.push(key);
     }
     for (const key of keys) if (!key.includes(VARIANT_SEPARATOR)) this.#purgeKey(key);
+    this.visited += keys.length;
     if (keys.length > 0) phase.cursor = keys[keys.length - 1];
     return { visited: Math.max(1, keys.length), finished: outside || keys.length < budget };
   }
@@ -116,6 +135,7 @@ export class PurgeWalk {
         this.#store.untagInTxn(phase.tag, id);
       }
     }
+    this.visited += ids.length;
     if (ids.length > 0) phase.cursor = ids[ids.length - 1];
     return { visited: Math.max(1, ids.length), finished: ids.length < budget };
   }

@@ -9,6 +9,7 @@ export interface RawDatabases {
   entries: Database<unknown, string>;
   tags: Database<string, string>;
   access: Database<[number, number], string>;
+  accessOrder: Database<number, [number, string]>;
   meta: Database<unknown, string>;
   chunks: Database<Buffer, [string, number]>;
 }
@@ -20,6 +21,7 @@ export async function withRawStore(dir: string, work: (db: RawDatabases) => void
     entries: env.openDB<unknown, string>({ name: 'entries', sharedStructuresKey: Symbol.for('structures') }),
     tags: env.openDB<string, string>({ name: 'tags', dupSort: true, encoding: 'ordered-binary' }),
     access: env.openDB<[number, number], string>({ name: 'access' }),
+    accessOrder: env.openDB<number, [number, string]>({ name: 'access-order' }),
     meta: env.openDB<unknown, string>({ name: 'meta' }),
     chunks: env.openDB<Buffer, [string, number]>({ name: 'chunks', encoding: 'binary' }),
   };

@@ -8,6 +8,9 @@
  * - the tag index is exact: a tag purge removes exactly the tagged variants, a replaced
  *   variant's old tags no longer name it;
  * - a reopened store has everything back, eviction order included;
+ * - the eviction order is an index kept exact: stored, replaced, touched and removed variants
+ *   move in it or leave it, read a page at a time in least-recently-used order;
+ * - counts for purge progress (tagged, keys under a prefix) match what a walk visits;
  * - at most maxVariants variants per primary key, the least recently used going first;
  * - damaged chunks and records of an unknown version read as misses, never exceptions.
  */
@@ -226,6 +229,62 @@ export function storeContractTests(name: string, factory: StoreFactory): void {
         assert.deepEqual([...again.tagged('t')].sort(), [...urls].sort());
       } finally {
         await again.close();
+      }
+    });
+
+    it('keeps the eviction order exact as variants are stored, replaced, touched and removed', async () => {
+      const { store } = fresh();
+      try {
+        const urls = Array.from({ length: 6 }, (_, i) => `${LONG}&page=${i}`);
+        for (const url of urls) {
+          time += 1000;
+          await fill(store, url, {}, bytes(100, 1));
+        }
+        time += 1000;
+        await fill(store, LONG, language('en'), bytes(100, 2));
+        time += 1000;
+        await fill(store, urls[0]!, {}, bytes(200, 3)); // stored again: now the newest
+        time += 1000;
+        store.touch(urls[1]!);
+        await store.flushAccess();
+        await store.removeKey(urls[2]!);
+        const expected = [urls[3], urls[4], urls[5], variantOf(LONG, 'en'), urls[0], urls[1]];
+        const order = store.evictionOrder();
+        assert.deepEqual(
+          order.map((c) => c.id),
+          expected,
+        );
+        for (let i = 1; i < order.length; i++) assert.ok(order[i]!.time >= order[i - 1]!.time);
+        assert.equal(order.length, store.usage().entries);
+        // A page at a time, continuing after the last one read.
+        const first = store.evictionOrder({ limit: 4 });
+        const rest = store.evictionOrder({ after: first.at(-1)!, limit: 10 });
+        assert.deepEqual([...first, ...rest], order);
+        assert.ok(first[0]!.cost > 100);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('counts tagged variants and keys under a prefix as a purge walk visits them', async () => {
+      const { store } = fresh();
+      try {
+        await fill(store, LONG, { ...language('en'), tags: ['t'] }, bytes(10, 1));
+        await fill(store, LONG, { ...language('fr'), tags: ['t'] }, bytes(10, 2));
+        await fill(store, `${SHORT}/a`, { tags: ['t'] }, bytes(10, 3));
+        await fill(store, 'http://d.test/', {}, bytes(10, 4));
+        assert.equal(store.countTagged('t'), 3);
+        assert.equal(store.countTagged('none'), 0);
+        // LONG: its Vary marker and two variants.
+        assert.equal(store.countKeys('http://contract.test/'), 3);
+        assert.equal(store.countKeys('http://c.test/'), 1);
+        assert.equal(store.countKeys(''), 5);
+        const walk = new PurgeWalk(store, false, [], ['http://contract.test/'], ['t']);
+        assert.equal(walk.estimate(), 6);
+        await store.write(() => walk.stepInTxn(100));
+        assert.equal(walk.visited, 3 + 1);
+      } finally {
+        await store.close();
       }
     });
 

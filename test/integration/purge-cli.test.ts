@@ -71,6 +71,24 @@ describe('strata purge and strata cache', () => {
     assert.equal(origin.count('/doc/1'), 1);
   });
 
+  it('purges a host, and prints the warning when nothing matched', async () => {
+    await edge.get('/doc/2');
+    const host = new URL(edge.base).host;
+    const byHost = await strata('purge', '--host', host, ...admin());
+    assert.equal(byHost.code, 0, byHost.stderr);
+    assert.match(byHost.stdout, /^hard purge of 1 host: 1 entry removed, sequence \d+\n/);
+    assert.match(byHost.stdout, new RegExp(`host\\s+${host.replace(/\./g, '\\.')}`));
+    assert.doesNotMatch(byHost.stdout, /warning/);
+    const none = await strata('purge', '--url', `${edge.base}/doc/${'never-stored-'.repeat(8)}`, ...admin());
+    assert.equal(none.code, 0);
+    assert.match(none.stdout, /\nwarning: nothing matched: no stored entry was removed/);
+    const json = await strata('purge', '--tag', 'never-sent', ...admin(), '--json');
+    assert.match(JSON.parse(json.stdout).warning, /^nothing matched/);
+    // What the next test expects stored again: /doc/2 (a miss after the host purge).
+    await edge.get('/doc/2');
+    assert.equal(origin.count('/doc/2'), 2);
+  });
+
   it('refuses a wrong token or an empty purge with one line, without printing the token', async () => {
     const wrong = await strata('purge', '--all', '--admin', edge.admin, '--token', 'not-the-token-at-all');
     assert.equal(wrong.code, 1);
@@ -78,7 +96,7 @@ describe('strata purge and strata cache', () => {
     assert.doesNotMatch(wrong.stderr + wrong.stdout, /not-the-token-at-all/);
     const empty = await strata('purge', ...admin());
     assert.equal(empty.code, 1);
-    assert.match(empty.stderr, /give --url, --prefix, --tag or --all/);
+    assert.match(empty.stderr, /give --url, --prefix, --tag, --host or --all/);
     assert.ok(edge.node.store.usage().entries >= 1, 'nothing was purged');
   });
 

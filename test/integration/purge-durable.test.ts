@@ -79,4 +79,41 @@ describe('the purge log across restarts', () => {
       await second.close({ keepDir: true });
     }
   });
+
+  it('finishes at the next start a host purge a crash left unapplied', async () => {
+    const first = await startAdminNode({ origin: origin.url, dir });
+    await first.get('/a');
+    const key = `${first.base}/a`;
+    const host = new URL(first.base).host;
+    assert.equal(first.node.store.lookup(key, {}).kind, 'found');
+    await first.close({ keepDir: true });
+
+    const store = new CacheStore({
+      dir: join(dir, 'cache'),
+      maxSize: 1024 ** 3,
+      chunkSize: 256 * 1024,
+      memorySize: 0,
+      memoryObjectSize: 0,
+      log: pino({ level: 'silent' }),
+      now: Date.now,
+    });
+    const log = new PurgeLog(store);
+    const sequence = await store.write(() =>
+      log.appendInTxn({
+        command: { urls: [], prefixes: [], tags: [], hosts: [host], all: false, soft: false },
+        at: Date.now(),
+        path: [],
+        applied: false,
+      }),
+    );
+    await store.close();
+
+    const second = await startAdminNode({ origin: origin.url, dir });
+    try {
+      assert.equal(second.node.store.lookup(key, {}).kind, 'miss');
+      assert.equal(second.node.purge.log.get(sequence)?.applied, true);
+    } finally {
+      await second.close({ keepDir: true });
+    }
+  });
 });

@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { request } from '../helpers/http.ts';
 import { respond, startOrigin, type TestOrigin } from '../helpers/origin.ts';
 import { type AdminNode, eventually, startAdminNode, TOKEN } from './purge-support.ts';
 
@@ -118,5 +119,40 @@ describe('purge fan-out to peers', () => {
     assert.equal(again.status, 200);
     assert.equal(JSON.parse(again.text).purged, 0);
     assert.equal(b.node.purge.log.sequence, 1);
+  });
+
+  it('forwards host purges and PURGE requests to a peer, which applies them', async () => {
+    const peerPort = await freePort();
+    const sender = await start({
+      origin: origin.url,
+      dir: tempDir(),
+      purge: { peers: [{ url: `http://127.0.0.1:${peerPort}`, token: TOKEN }], retry },
+    });
+    const peer = await start({
+      origin: origin.url,
+      dir: tempDir(),
+      admin: { listen: `127.0.0.1:${peerPort}` },
+    });
+    await peer.get('/p');
+    const host = new URL(peer.base).host;
+    const sent = await sender.purge({ hosts: [host] });
+    assert.ok(await eventually(() => sender.node.fanOut?.peers[0]?.delivered === sent.sequence));
+    assert.deepEqual(peer.node.purge.log.get(peer.node.purge.log.sequence)?.command.hosts, [host]);
+    assert.equal(peer.node.store.lookup(`${peer.base}/p`, {}).kind, 'miss');
+
+    await peer.get('/p');
+    const url = `${peer.base}/p?${'campaign=autumn-sale&'.repeat(5)}ref=newsletter`;
+    await peer.get(new URL(url).pathname + new URL(url).search);
+    const purge = await sender.call('PURGE', '/', undefined);
+    assert.equal(purge.status, 400, 'PURGE / without Surrogate-Key names the admin listener itself');
+    const byMethod = await request(sender.admin, {
+      method: 'PURGE',
+      rawPath: url,
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    const sequence = (JSON.parse(byMethod.text) as { sequence: number }).sequence;
+    assert.ok(await eventually(() => sender.node.fanOut?.peers[0]?.delivered === sequence));
+    assert.equal(peer.node.store.lookup(url, {}).kind, 'miss');
+    assert.equal(peer.node.store.lookup(`${peer.base}/p`, {}).kind, 'found');
   });
 });

@@ -84,7 +84,8 @@ describe('a purge that cannot be applied', () => {
         quarantined.map((q) => q.sequence),
         [walkFails, unreadable],
       );
-      const after = await second.get(PATH);
+      // The first node's Host (its port): the key the entry was stored under.
+      const after = await second.get(PATH, { headers: { host: new URL(base).host } });
       assert.equal(after.status, 200);
       assert.equal(after.text, 'quarantine body');
       assert.doesNotMatch(
@@ -107,6 +108,40 @@ describe('a purge that cannot be applied', () => {
       assert.equal(stats.purge.quarantined.length, 2, 'a restart does not try them again');
     } finally {
       await third.close({ keepDir: true });
+    }
+  });
+
+  it('marks stale what the readable hosts of a quarantined purge name', async () => {
+    const hostDir = mkdtempSync(join(tmpdir(), 'strata-quarantine-hosts-'));
+    try {
+      const first = await startAdminNode({ origin: origin.url, dir: hostDir });
+      await first.get(PATH);
+      const before = origin.count(PATH);
+      const host = new URL(first.base).host;
+      await first.close({ keepDir: true });
+      const [sequence] = await logUnappliable(hostDir, [
+        { urls: 42, prefixes: [], tags: [], hosts: [host], all: false, soft: false },
+      ]);
+
+      const second = await startAdminNode({ origin: origin.url, dir: hostDir });
+      try {
+        const stats = JSON.parse((await second.call('GET', '/stats')).text) as {
+          purge: { quarantined: Array<{ sequence: number; purge: string }> };
+        };
+        assert.deepEqual(
+          stats.purge.quarantined.map((q) => [q.sequence, q.purge]),
+          [[sequence, 'hard purge of 1 host']],
+        );
+        // The first node's Host (its port): the key the entry was stored under.
+        const after = await second.get(PATH, { headers: { host } });
+        assert.equal(after.text, 'quarantine body');
+        assert.match(String(after.headers['cache-status']), /fwd=stale/, 'marked stale');
+        assert.equal(origin.count(PATH), before + 1);
+      } finally {
+        await second.close({ keepDir: true });
+      }
+    } finally {
+      rmSync(hostDir, { recursive: true, force: true });
     }
   });
 });

@@ -11,7 +11,7 @@ export interface AdminNode extends TestNode {
   /** The primary key prefix of the node's own address: `http://127.0.0.1:PORT`. */
   readonly base: string;
   call(method: string, path: string, body?: unknown, token?: string | null): Promise<TestResponse>;
-  purge(body: unknown): Promise<{ purged: number; soft: boolean; sequence: number }>;
+  purge(body: unknown): Promise<{ purged: number; soft: boolean; sequence: number; warning?: string }>;
 }
 
 export async function startAdminNode(
@@ -42,7 +42,12 @@ export async function startAdminNode(
     async purge(body: unknown) {
       const response = await call('POST', '/purge', body);
       if (response.status !== 200) throw new Error(`purge answered ${response.status}: ${response.text}`);
-      return JSON.parse(response.text) as { purged: number; soft: boolean; sequence: number };
+      return JSON.parse(response.text) as {
+        purged: number;
+        soft: boolean;
+        sequence: number;
+        warning?: string;
+      };
     },
   });
 }

@@ -25,6 +25,9 @@ describe('serving with 2 workers', () => {
   const purgePath = `/shop/${'autumn-catalogue-'.repeat(6)}item.html?colour=red&size=l`;
   let holdPurge = false;
   let releasePurge: () => void = () => {};
+  const fencePath = `/fence/${'spring-collection-'.repeat(6)}look.html?variant=blue&ref=homepage`;
+  let holdFence = false;
+  let releaseFence: () => void = () => {};
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'strata-workers-'));
@@ -62,6 +65,18 @@ describe('serving with 2 workers', () => {
         if (held) releasePurge = () => res.end('body!!');
         else res.end('body!!');
       },
+      [fencePath.split('?')[0]!]: (_req, res) => {
+        const held = holdFence;
+        holdFence = false;
+        res.writeHead(200, {
+          'cache-control': 'max-age=600',
+          'content-length': '10',
+          'surrogate-key': 'fence',
+        });
+        res.write(held ? 'old-' : 'new-');
+        if (held) releaseFence = () => res.end('body!!');
+        else res.end('body!!');
+      },
       '/plain': (_req, res) => {
         res.writeHead(200, { 'cache-control': 'max-age=600' });
         res.end('plain');
@@ -71,6 +86,7 @@ describe('serving with 2 workers', () => {
   });
   after(async () => {
     releasePurge();
+    releaseFence();
     if (node.child.exitCode === null) node.child.kill('SIGKILL');
     await origin.close();
     rmSync(dir, { recursive: true, force: true });
@@ -151,6 +167,37 @@ describe('serving with 2 workers', () => {
     releasePurge();
     assert.equal((await first).text, 'old-body!!');
     for (const response of await before) assert.equal(response.text, 'old-body!!');
+  });
+
+  it('fences host purges and PURGE <url> like URL purges: both workers fetch anew after the answer', async () => {
+    const auth = { authorization: `Bearer ${TOKEN}` };
+    const host = new URL(node.url).host;
+    const purges = [
+      (_path: string) =>
+        request(`${node.admin}/purge`, {
+          method: 'POST',
+          headers: { ...auth, 'content-type': 'application/json' },
+          body: JSON.stringify({ hosts: [host] }),
+        }),
+      (path: string) =>
+        request(node.admin, { method: 'PURGE', rawPath: `${node.url}${path}`, headers: auth }),
+    ];
+    for (const [i, purge] of purges.entries()) {
+      const path = `${fencePath}&round=${i}`;
+      holdFence = true;
+      const first = request(`${node.url}${path}`);
+      assert.ok(await until(() => origin.count(path) === 1, 5000));
+      const before = many(`${node.url}${path}`, 4);
+      await sleep(100);
+      const answer = await purge(path);
+      assert.equal(answer.status, 200, answer.text);
+      const after = await many(`${node.url}${path}`, 6);
+      for (const response of after) assert.equal(response.text, 'new-body!!');
+      assert.equal(origin.count(path), 2);
+      releaseFence();
+      assert.equal((await first).text, 'old-body!!');
+      for (const response of await before) assert.equal(response.text, 'old-body!!');
+    }
   });
 
   it('restarts a killed worker', async () => {

@@ -112,6 +112,40 @@ describe('variant keys in LMDB', () => {
     }
   });
 
+  it('builds the access-order index when a schema 2 directory (which had none) is opened', async () => {
+    const before = open('schema2');
+    const ids = [keyOf(30), keyOf(90), keyOf(400)];
+    try {
+      for (const [i, id] of ids.entries()) {
+        clock = 5000 - i * 100; // the last written is the least recently used
+        await before.write(() =>
+          before.commitEntryInTxn(id, id, entryRecord({ url: id, size: 10 * (i + 1) })),
+        );
+      }
+    } finally {
+      await before.close();
+    }
+    // What schema 2 left: access times in `access`, no index.
+    await withRawStore(join(root, 'schema2'), (old) => {
+      for (const key of [...old.accessOrder.getKeys({})]) old.accessOrder.remove(key);
+      old.meta.put('schema', 2);
+    });
+    const store = open('schema2');
+    try {
+      assert.equal(store.readMeta(META.schema), STORE_SCHEMA);
+      assert.deepEqual(
+        store.evictionOrder().map((c) => c.id),
+        [...ids].reverse(),
+      );
+      assert.deepEqual(
+        store.evictionOrder().map((c) => c.time),
+        [4800, 4900, 5000],
+      );
+    } finally {
+      await store.close();
+    }
+  });
+
   it('refuses a directory written by a newer version with one clear error', async () => {
     await open('newer').close();
     await withRawStore(join(root, 'newer'), (newer) => newer.meta.put('schema', STORE_SCHEMA + 1));

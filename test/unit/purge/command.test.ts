@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { describePurge, parsePurgeBody, parsePurgeText } from '../../../src/purge/command.ts';
-import { keyOfPrefix, keyOfUrl } from '../../../src/purge/targets.ts';
+import { describePurge, hostKey, parsePurgeBody, parsePurgeText } from '../../../src/purge/command.ts';
+import { hostPrefixes, keyOfPrefix, keyOfUrl } from '../../../src/purge/targets.ts';
 
 describe('purge commands', () => {
   it('fills in defaults and keeps what was given', () => {
@@ -25,6 +25,26 @@ describe('purge commands', () => {
     assert.match(reason({ all: true, forwarded: { node: 'n' } }), /forwarded must be/);
     const text = parsePurgeText('{');
     assert.equal(text.ok, false);
+  });
+
+  it('takes hosts only when given, so a command without them keeps its old shape', () => {
+    const parsed = parsePurgeBody({ hosts: ['Shop.Example.:8080'] });
+    assert.ok(parsed.ok);
+    assert.deepEqual(parsed.command.hosts, ['Shop.Example.:8080']);
+    assert.deepEqual(hostKey('Shop.Example.:8080'), { name: 'shop.example', port: 8080 });
+    assert.deepEqual(hostKey('shop.example'), { name: 'shop.example', port: undefined });
+    assert.equal(hostKey('http://shop.example'), undefined);
+    assert.equal(hostKey('shop.example/a'), undefined);
+    const old = parsePurgeBody({ tags: ['a'] });
+    assert.ok(old.ok);
+    assert.equal('hosts' in old.command, false);
+    assert.deepEqual(hostPrefixes({ name: 'h.test', port: 443 }), ['http://h.test:443/', 'https://h.test/']);
+    assert.deepEqual(hostPrefixes({ name: 'h.test', port: undefined }), [
+      'http://h.test/',
+      'https://h.test/',
+      'http://h.test:',
+      'https://h.test:',
+    ]);
   });
 
   it('names a purge in one line', () => {
