@@ -2,20 +2,26 @@
 /**
  * The strata command line: serve, check-config, purge, cache (ls | inspect | stats).
  */
+import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
+  type CheckReport,
+  checkConfigFile,
   createEdgeNode,
   type DemoOrigin,
-  formatProblems,
   isEdgeError,
   loadConfig,
   type PrimaryFlags,
-  readConfigFile,
   runPrimary,
   startDemoOrigin,
-  validateConfig,
 } from '../src/index.ts';
 import { registerCache } from './cache.ts';
+
+/** The version in package.json (read at run time: the CLI ships beside it). */
+const VERSION = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
 import { registerPurge } from './purge.ts';
 
 function parseWorkers(value: string): number | 'auto' {
@@ -92,16 +98,17 @@ async function serve(flags: ServeFlags): Promise<void> {
 }
 
 function checkConfig(file: string): void {
-  let raw: Record<string, unknown>;
+  let report: CheckReport;
   try {
-    raw = readConfigFile(file);
+    report = checkConfigFile(file, process.env);
   } catch (error) {
     fail(error);
   }
-  const result = validateConfig(raw);
-  if ('problems' in result) {
+  const { problems, notes } = report;
+  if (notes.length > 0) process.stderr.write(`${notes.map((note) => `${note} (note)`).join('\n')}\n`);
+  if (problems.length > 0) {
     process.stderr.write(
-      `${file}: ${result.problems.length} problem${result.problems.length > 1 ? 's' : ''}\n${formatProblems(result.problems)}\n`,
+      `${problems.join('\n')}\n${file}: ${problems.length} problem${problems.length > 1 ? 's' : ''}\n`,
     );
     process.exit(1);
   }
@@ -110,6 +117,7 @@ function checkConfig(file: string): void {
 
 const program = new Command('strata')
   .description('A caching edge node on a persistent LMDB cache')
+  .version(VERSION, '-V, --version', 'print the version')
   .showHelpAfterError();
 
 program
@@ -143,7 +151,9 @@ program
 
 program
   .command('check-config')
-  .description('validate a config file without binding any port; prints every problem with its path')
+  .description(
+    'validate a config file as serve would, without binding any port; prints every problem as file:line:col',
+  )
   .argument('<file>', 'YAML or JSON config file')
   .action(checkConfig);
 

@@ -5,8 +5,14 @@ export type { OfflineCache, OfflineCacheOptions } from './admin/offline.ts';
 export { openCacheDirectory } from './admin/offline.ts';
 export type { PrimaryFlags } from './cluster/primary.ts';
 export { runPrimary } from './cluster/primary.ts';
-export type { ConfigOverrides, ConfigProblem, LoadOptions } from './config/load.ts';
-export { formatProblems, loadConfig, readConfigFile, validateConfig } from './config/load.ts';
+export type { CheckReport, ConfigOverrides, ConfigProblem, LoadOptions } from './config/load.ts';
+export {
+  checkConfigFile,
+  formatProblems,
+  loadConfig,
+  readConfigFile,
+  validateConfig,
+} from './config/load.ts';
 export type { Config, ConfigInput } from './config/schema.ts';
 export type { DemoOrigin } from './demo/origin.ts';
 export { startDemoOrigin } from './demo/origin.ts';

@@ -633,7 +633,9 @@ export const configSchema = z
     sites: z
       .array(siteSchema)
       .default([])
-      .describe('Sites: host patterns mapped to origins, first match wins.'),
+      .describe(
+        'Sites: host patterns mapped to origins; a Host takes its exact name, else the longest matching *.suffix wildcard, else *.',
+      ),
     origins: z.array(originSchema).default([]).describe('Origins the sites fetch from.'),
     cache: cacheSchema,
     admin: adminSchema,
