@@ -7,11 +7,14 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import {
   type CheckReport,
   checkConfigFile,
+  claimCacheDir,
   createEdgeNode,
   type DemoOrigin,
+  EdgeError,
   isEdgeError,
   loadConfig,
   type PrimaryFlags,
+  prepareCacheDir,
   runPrimary,
   startDemoOrigin,
 } from '../src/index.ts';
@@ -32,10 +35,15 @@ function parseWorkers(value: string): number | 'auto' {
   return n;
 }
 
+/**
+ * One line (a config error lists its problems below it) naming what failed, no stack trace;
+ * STRATA_DEBUG=1 adds the stack of an error that is not the node's own.
+ */
 function fail(error: unknown): never {
-  process.stderr.write(
-    `strata: ${isEdgeError(error) ? error.message : ((error as Error).stack ?? String(error))}\n`,
-  );
+  const message = error instanceof Error ? error.message : String(error);
+  const stack =
+    !isEdgeError(error) && process.env.STRATA_DEBUG && error instanceof Error ? `\n${error.stack}` : '';
+  process.stderr.write(`strata: ${message}${stack}\n`);
   process.exit(1);
 }
 
@@ -47,10 +55,21 @@ async function serve(flags: ServeFlags): Promise<void> {
   const from = file ? { file } : {};
   let config = loadConfig({ ...from, env: process.env, overrides });
   let demo: DemoOrigin | undefined;
+  if (config.sites.length === 0 && file !== undefined) {
+    // A config file is a production setup: the demo origin is never started behind one.
+    throw new EdgeError(
+      'EDGE_ERR_CONFIG_INVALID',
+      `${file} defines no sites: add sites and origins to it (docs/configuration.md), or give --origin URL (STRATA_ORIGIN)`,
+    );
+  }
   if (config.sites.length === 0) {
     demo = await startDemoOrigin();
     config = loadConfig({ ...from, env: process.env, overrides: { ...overrides, origin: demo.url } });
   }
+  // One node per cache directory: offline tools refuse it while this process lives.
+  prepareCacheDir(config.cache.dir);
+  const release = claimCacheDir(config.cache.dir);
+  process.on('exit', release);
   if (config.workers !== 1) {
     return runPrimary(config, flags);
   }
@@ -60,7 +79,7 @@ async function serve(flags: ServeFlags): Promise<void> {
     (address, i) => `${config.listeners[i]?.tls ? 'https' : 'http'}://${address}`,
   );
   process.stderr.write(
-    `strata: serving on ${urls.join(' and ')}${demo ? ` in front of the demo origin at ${demo.url}` : ''}; cache in ${config.cache.dir}\n` +
+    `strata: serving on ${urls.join(' and ')}${demo ? ` in front of the built-in demo origin at ${demo.url} (no --config and no --origin given)` : ''}; cache in ${config.cache.dir}\n` +
       `strata: try   curl -si http://${listen}/   (twice: the second answer says Cache-Status: strata; hit)\n`,
   );
   let stopping = false;
@@ -123,7 +142,7 @@ const program = new Command('strata')
 program
   .command('serve')
   .description('run the edge node (on embedded defaults: 127.0.0.1:8080 in front of a demo origin)')
-  .option('--config <file>', 'YAML or JSON config file')
+  .addOption(new Option('--config <file>', 'YAML or JSON config file').env('STRATA_CONFIG'))
   .option('--listen <host:port>', 'client listener (default 127.0.0.1:8080)')
   .option(
     '--listen-tls <host:port>',

@@ -1,8 +1,9 @@
 /** Public API of the Strata edge node. */
 
 export type { InspectView, ListOptions, ListView, StatsView, VariantView } from './admin/cache-view.ts';
-export type { OfflineCache, OfflineCacheOptions } from './admin/offline.ts';
-export { openCacheDirectory } from './admin/offline.ts';
+export type { CompactResult, OfflineCache, OfflineCacheOptions } from './admin/offline.ts';
+export { compactCacheDirectory, openCacheDirectory } from './admin/offline.ts';
+export { assertNotServed, claimCacheDir, prepareCacheDir } from './cache/cache-dir.ts';
 export type { PrimaryFlags } from './cluster/primary.ts';
 export { runPrimary } from './cluster/primary.ts';
 export type { CheckReport, ConfigOverrides, ConfigProblem, LoadOptions } from './config/load.ts';
