@@ -2,7 +2,7 @@
 /**
  * The strata command line: serve, check-config, purge, cache (ls | inspect | stats).
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
   type CheckReport,
@@ -19,6 +19,7 @@ import {
   startDemoOrigin,
 } from '../src/index.ts';
 import { registerCache } from './cache.ts';
+import { registerHealth } from './health.ts';
 
 /** The version in package.json (read at run time: the CLI ships beside it). */
 const VERSION = (
@@ -52,6 +53,13 @@ type ServeFlags = PrimaryFlags;
 
 async function serve(flags: ServeFlags): Promise<void> {
   const { config: file, ...overrides } = flags;
+  if (file && !existsSync(file)) {
+    const named = process.env.STRATA_CONFIG === file ? ' (from STRATA_CONFIG)' : '';
+    throw new EdgeError(
+      'EDGE_ERR_CONFIG_READ',
+      `no config file at ${file}${named}: mount or write one there (docs/configuration.md, docs/docker.md), or set STRATA_CONFIG= and give --origin URL`,
+    );
+  }
   const from = file ? { file } : {};
   let config = loadConfig({ ...from, env: process.env, overrides });
   let demo: DemoOrigin | undefined;
@@ -178,5 +186,6 @@ program
 
 registerPurge(program);
 registerCache(program);
+registerHealth(program);
 
 await program.parseAsync(process.argv);

@@ -147,3 +147,81 @@ describe('strata serve startup failures', () => {
     assert.doesNotMatch(result.stderr, /demo/);
   });
 });
+
+describe('strata healthcheck (the container HEALTHCHECK)', () => {
+  it('follows the admin listener the configuration names', async () => {
+    const { spawn, execFileSync } = await import('node:child_process');
+    const free = createServer();
+    await new Promise<void>((resolve) => free.listen(0, '127.0.0.1', resolve));
+    const adminPort = (free.address() as { port: number }).port;
+    await new Promise((resolve) => free.close(resolve));
+    const work = mkdtempSync(join(tmpdir(), 'strata-health-'));
+    const file = join(work, 'strata.yaml');
+    writeFileSync(
+      file,
+      `listeners:\n  - listen: 127.0.0.1:0\nadmin:\n  listen: 127.0.0.1:${adminPort}\norigins:\n  - name: app\n    url: http://127.0.0.1:9\nsites:\n  - name: all\n    hosts: ["*"]\n    origins: [app]\ncache:\n  dir: ${join(work, 'cache')}\n`,
+    );
+    const check = () => {
+      try {
+        return {
+          code: 0,
+          out: execFileSync(process.execPath, [CLI, 'healthcheck'], {
+            env: { ...env, STRATA_CONFIG: file },
+            encoding: 'utf8',
+          }),
+        };
+      } catch (error) {
+        return {
+          code: (error as { status: number }).status,
+          out: String((error as { stdout: string }).stdout),
+        };
+      }
+    };
+    const down = check();
+    assert.equal(down.code, 1);
+    assert.match(down.out, new RegExp(`^http://127\\.0\\.0\\.1:${adminPort}/healthz: `));
+    const child = spawn(process.execPath, [CLI, 'serve'], {
+      env: { ...env, STRATA_CONFIG: file },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let stderr = '';
+        const timer = setTimeout(() => reject(new Error(stderr)), 20_000);
+        child.stderr.on('data', (chunk: Buffer) => {
+          stderr += chunk.toString();
+          if (stderr.includes('serving on')) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+      });
+      const up = check();
+      assert.equal(up.code, 0, up.out);
+      assert.match(up.out, new RegExp(`^http://127\\.0\\.0\\.1:${adminPort}/healthz: 200 \\{"status":"ok"`));
+    } finally {
+      await new Promise((resolve) => {
+        child.once('exit', resolve);
+        child.kill('SIGTERM');
+      });
+      rmSync(work, { recursive: true, force: true });
+    }
+  });
+
+  it('says where it looked when STRATA_CONFIG names no file', async () => {
+    const result = await new Promise<{ code: number | null; stderr: string }>((resolve) =>
+      execFile(
+        process.execPath,
+        [CLI, 'serve'],
+        { env: { ...env, STRATA_CONFIG: '/etc/strata-missing/strata.yaml' } },
+        (error, _out, stderr) =>
+          resolve({ code: error ? ((error as { code?: number }).code ?? null) : 0, stderr }),
+      ),
+    );
+    assert.equal(result.code, 1);
+    assert.equal(
+      oneLine(result.stderr),
+      'strata: no config file at /etc/strata-missing/strata.yaml (from STRATA_CONFIG): mount or write one there (docs/configuration.md, docs/docker.md), or set STRATA_CONFIG= and give --origin URL',
+    );
+  });
+});
