@@ -201,7 +201,12 @@ export const healthCheckSchema = z.strictObject({
 });
 
 export const siteSchema = z.strictObject({
-  name: z.string().min(1).describe('Name used in logs and metrics.'),
+  name: z
+    .string()
+    .min(1)
+    .describe(
+      'Unique name of the site: shown in GET /stats (sites, security) and as the site label of strata_retry_budget_exhausted_total.',
+    ),
   hosts: z
     .array(
       z
