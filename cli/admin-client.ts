@@ -133,10 +133,14 @@ export function run(action: () => Promise<number | undefined>): Promise<void> {
       if (code) process.exitCode = code;
     },
     (error: unknown) => {
+      // One line; STRATA_DEBUG=1 adds the stack of an error that is not the CLI's or the node's.
+      const own = error instanceof CliError || (error as { code?: string }).code?.startsWith('EDGE_ERR');
       const message =
-        error instanceof CliError || (error as { code?: string }).code?.startsWith('EDGE_ERR')
-          ? (error as Error).message
-          : ((error as Error).stack ?? String(error));
+        !own && process.env.STRATA_DEBUG && error instanceof Error
+          ? (error.stack ?? error.message)
+          : error instanceof Error
+            ? error.message
+            : String(error);
       process.stderr.write(`strata: ${message}\n`);
       process.exitCode = 1;
     },
