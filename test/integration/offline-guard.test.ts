@@ -113,6 +113,23 @@ describe('offline tools and a running node', () => {
           ),
         );
       }
+      // A second node on the same directory is refused the same way, before it binds a port.
+      const second = await strata(
+        'serve',
+        '--listen',
+        '127.0.0.1:0',
+        '--admin-listen',
+        '127.0.0.1:0',
+        '--origin',
+        origin.url,
+        '--cache-dir',
+        cacheDir,
+      );
+      assert.equal(second.code, 1);
+      assert.match(
+        second.stderr,
+        new RegExp(`^strata: cache\\.dir ${cacheDir}: a running node \\(pid ${child.pid}, `),
+      );
       // The node itself goes on serving from the directory the tools left alone.
       assert.match(String((await request(`${url}${path}`)).headers['cache-status']), /^strata; hit/);
     } finally {
