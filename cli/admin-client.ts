@@ -41,15 +41,21 @@ function readConfig(flags: TargetFlags): Config | undefined {
   return flags.config ? loadConfig({ file: flags.config, env: process.env }) : undefined;
 }
 
-/** The first site whose host pattern matches decides (exact names before wildcards, as the node does). */
+/** The site the node picks decides: exact name, then the longest matching wildcard, then `*`. */
 function sortsQuery(config: Config | undefined, host: string): boolean {
   const name = host.toLowerCase().replace(/:\d+$/, '');
   const sites = config?.sites ?? [];
   const exact = sites.find((site) => site.hosts.includes(host.toLowerCase()) || site.hosts.includes(name));
   if (exact) return exact.sortQuery;
-  const wildcard = sites.find((site) =>
-    site.hosts.some((pattern) => pattern.startsWith('*.') && name.endsWith(pattern.slice(1))),
-  );
+  let wildcard: { sortQuery: boolean; length: number } | undefined;
+  for (const site of sites)
+    for (const pattern of site.hosts)
+      if (
+        pattern.startsWith('*.') &&
+        name.endsWith(pattern.slice(1)) &&
+        pattern.length > (wildcard?.length ?? 0)
+      )
+        wildcard = { sortQuery: site.sortQuery, length: pattern.length };
   if (wildcard) return wildcard.sortQuery;
   return sites.find((site) => site.hosts.includes('*'))?.sortQuery ?? false;
 }
@@ -191,10 +197,14 @@ export function run(action: () => Promise<number | undefined>): Promise<void> {
       if (code) process.exitCode = code;
     },
     (error: unknown) => {
+      // One line; STRATA_DEBUG=1 adds the stack of an error that is not the CLI's or the node's.
+      const own = error instanceof CliError || (error as { code?: string }).code?.startsWith('EDGE_ERR');
       const message =
-        error instanceof CliError || (error as { code?: string }).code?.startsWith('EDGE_ERR')
-          ? (error as Error).message
-          : ((error as Error).stack ?? String(error));
+        !own && process.env.STRATA_DEBUG && error instanceof Error
+          ? (error.stack ?? error.message)
+          : error instanceof Error
+            ? error.message
+            : String(error);
       process.stderr.write(`strata: ${message}\n`);
       process.exitCode = 1;
     },

@@ -2,9 +2,17 @@
  * strata cache ls [--prefix P] [--tag T] | inspect URL | stats
  *   [--admin URL --token T | --cache-dir DIR] [--json]
  */
+
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import type { InspectView, ListView, StatsView, VariantView } from '../src/index.ts';
-import { callAdmin, openTarget, run, type TargetFlags, targetOptions } from './admin-client.ts';
+import {
+  compactCacheDirectory,
+  type InspectView,
+  type ListView,
+  type StatsView,
+  type VariantView,
+} from '../src/index.ts';
+import { CliError, callAdmin, openTarget, run, type TargetFlags, targetOptions } from './admin-client.ts';
 import { formatBytes, formatFields, formatTable } from './table.ts';
 
 interface ListFlags extends TargetFlags {
@@ -135,6 +143,17 @@ async function stats(flags: TargetFlags): Promise<number> {
   return 0;
 }
 
+async function compact(flags: { cacheDir: string; to?: string; json?: boolean }): Promise<number> {
+  if (!existsSync(flags.cacheDir)) throw new CliError(`no cache directory at ${flags.cacheDir}`);
+  const result = await compactCacheDirectory(flags.cacheDir, flags.to);
+  process.stdout.write(
+    flags.json
+      ? `${JSON.stringify(result)}\n`
+      : `compacted ${flags.cacheDir}: data.mdb ${formatBytes(result.before)} -> ${formatBytes(result.after)}${flags.to ? ` (copy in ${flags.to})` : ''}\n`,
+  );
+  return 0;
+}
+
 export function registerCache(program: Command): void {
   const cache = program
     .command('cache')
@@ -154,6 +173,15 @@ export function registerCache(program: Command): void {
   for (const command of [ls, inspectCommand, statsCommand]) {
     for (const option of targetOptions()) command.addOption(option);
   }
+  cache
+    .command('compact')
+    .description(
+      "copy a stopped node's LMDB data file without its free pages (the file never shrinks by itself)",
+    )
+    .requiredOption('--cache-dir <dir>', 'cache directory of a stopped node')
+    .option('--to <dir>', 'write the compacted copy here and leave the directory as it is')
+    .option('--json', 'print the sizes as JSON')
+    .action((flags: { cacheDir: string; to?: string; json?: boolean }) => run(() => compact(flags)));
   ls.action((flags: ListFlags) => run(() => list(flags)));
   inspectCommand.action((url: string, flags: TargetFlags) => run(() => inspect(url, flags)));
   statsCommand.action((flags: TargetFlags) => run(() => stats(flags)));

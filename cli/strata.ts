@@ -2,20 +2,30 @@
 /**
  * The strata command line: serve, check-config, purge, cache (ls | inspect | stats), top.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
+  type CheckReport,
+  checkConfigFile,
+  claimCacheDir,
   createEdgeNode,
   type DemoOrigin,
-  formatProblems,
+  EdgeError,
   isEdgeError,
   loadConfig,
   type PrimaryFlags,
-  readConfigFile,
+  prepareCacheDir,
   runPrimary,
   startDemoOrigin,
-  validateConfig,
 } from '../src/index.ts';
 import { registerCache } from './cache.ts';
+import { registerHealth } from './health.ts';
+
+/** The version in package.json (read at run time: the CLI ships beside it). */
+const VERSION = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
 import { registerPurge } from './purge.ts';
 import { registerTop } from './top.ts';
 
@@ -27,10 +37,15 @@ function parseWorkers(value: string): number | 'auto' {
   return n;
 }
 
+/**
+ * One line (a config error lists its problems below it) naming what failed, no stack trace;
+ * STRATA_DEBUG=1 adds the stack of an error that is not the node's own.
+ */
 function fail(error: unknown): never {
-  process.stderr.write(
-    `strata: ${isEdgeError(error) ? error.message : ((error as Error).stack ?? String(error))}\n`,
-  );
+  const message = error instanceof Error ? error.message : String(error);
+  const stack =
+    !isEdgeError(error) && process.env.STRATA_DEBUG && error instanceof Error ? `\n${error.stack}` : '';
+  process.stderr.write(`strata: ${message}${stack}\n`);
   process.exit(1);
 }
 
@@ -39,13 +54,31 @@ type ServeFlags = PrimaryFlags;
 
 async function serve(flags: ServeFlags): Promise<void> {
   const { config: file, ...overrides } = flags;
+  if (file && !existsSync(file)) {
+    const named = process.env.STRATA_CONFIG === file ? ' (from STRATA_CONFIG)' : '';
+    throw new EdgeError(
+      'EDGE_ERR_CONFIG_READ',
+      `no config file at ${file}${named}: mount or write one there (docs/configuration.md, docs/docker.md), or set STRATA_CONFIG= and give --origin URL`,
+    );
+  }
   const from = file ? { file } : {};
   let config = loadConfig({ ...from, env: process.env, overrides });
   let demo: DemoOrigin | undefined;
+  if (config.sites.length === 0 && file !== undefined) {
+    // A config file is a production setup: the demo origin is never started behind one.
+    throw new EdgeError(
+      'EDGE_ERR_CONFIG_INVALID',
+      `${file} defines no sites: add sites and origins to it (docs/configuration.md), or give --origin URL (STRATA_ORIGIN)`,
+    );
+  }
   if (config.sites.length === 0) {
     demo = await startDemoOrigin();
     config = loadConfig({ ...from, env: process.env, overrides: { ...overrides, origin: demo.url } });
   }
+  // One node per cache directory: offline tools refuse it while this process lives.
+  prepareCacheDir(config.cache.dir);
+  const release = claimCacheDir(config.cache.dir);
+  process.on('exit', release);
   if (config.workers !== 1) {
     return runPrimary(config, flags);
   }
@@ -55,7 +88,7 @@ async function serve(flags: ServeFlags): Promise<void> {
     (address, i) => `${config.listeners[i]?.tls ? 'https' : 'http'}://${address}`,
   );
   process.stderr.write(
-    `strata: serving on ${urls.join(' and ')}${demo ? ` in front of the demo origin at ${demo.url}` : ''}; cache in ${config.cache.dir}\n` +
+    `strata: serving on ${urls.join(' and ')}${demo ? ` in front of the built-in demo origin at ${demo.url} (no --config and no --origin given)` : ''}; cache in ${config.cache.dir}\n` +
       `strata: try   curl -si http://${listen}/   (twice: the second answer says Cache-Status: strata; hit)\n`,
   );
   let stopping = false;
@@ -94,16 +127,17 @@ async function serve(flags: ServeFlags): Promise<void> {
 }
 
 function checkConfig(file: string): void {
-  let raw: Record<string, unknown>;
+  let report: CheckReport;
   try {
-    raw = readConfigFile(file);
+    report = checkConfigFile(file, process.env);
   } catch (error) {
     fail(error);
   }
-  const result = validateConfig(raw);
-  if ('problems' in result) {
+  const { problems, notes } = report;
+  if (notes.length > 0) process.stderr.write(`${notes.map((note) => `${note} (note)`).join('\n')}\n`);
+  if (problems.length > 0) {
     process.stderr.write(
-      `${file}: ${result.problems.length} problem${result.problems.length > 1 ? 's' : ''}\n${formatProblems(result.problems)}\n`,
+      `${problems.join('\n')}\n${file}: ${problems.length} problem${problems.length > 1 ? 's' : ''}\n`,
     );
     process.exit(1);
   }
@@ -112,12 +146,13 @@ function checkConfig(file: string): void {
 
 const program = new Command('strata')
   .description('A caching edge node on a persistent LMDB cache')
+  .version(VERSION, '-V, --version', 'print the version')
   .showHelpAfterError();
 
 program
   .command('serve')
   .description('run the edge node (on embedded defaults: 127.0.0.1:8080 in front of a demo origin)')
-  .option('--config <file>', 'YAML or JSON config file')
+  .addOption(new Option('--config <file>', 'YAML or JSON config file').env('STRATA_CONFIG'))
   .option('--listen <host:port>', 'client listener (default 127.0.0.1:8080)')
   .option(
     '--listen-tls <host:port>',
@@ -145,12 +180,15 @@ program
 
 program
   .command('check-config')
-  .description('validate a config file without binding any port; prints every problem with its path')
+  .description(
+    'validate a config file as serve would, without binding any port; prints every problem as file:line:col',
+  )
   .argument('<file>', 'YAML or JSON config file')
   .action(checkConfig);
 
 registerPurge(program);
 registerCache(program);
 registerTop(program);
+registerHealth(program);
 
 await program.parseAsync(process.argv);

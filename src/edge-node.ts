@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import { startAdmin } from './admin/server.ts';
+import { prepareCacheDir } from './cache/cache-dir.ts';
 import { CollapseTable } from './cache/collapse.ts';
 import { Evictor } from './cache/eviction.ts';
 import { CacheStore } from './cache/store.ts';
@@ -138,6 +139,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
       'no sites configured: give --origin URL or a config file with sites',
     );
   }
+  prepareCacheDir(config.cache.dir);
   const store = new CacheStore({
     dir: config.cache.dir,
     maxSize: config.cache.maxSize,
@@ -318,7 +320,11 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
       rotation.unref();
     }
     if (config.admin.enabled)
-      admin = await startAdmin({ config, edge, evict: () => evictor.runOnce(), purge, fanOut });
+      admin = await startAdmin({ config, edge, evict: () => evictor.runOnce(), purge, fanOut }).catch(
+        (error: unknown) => {
+          throw bindFailure('admin listener', config.admin.listen, error);
+        },
+      );
   } catch (error) {
     await Promise.all(listeners.map((l) => l.close()));
     await fanOut?.stop();
@@ -488,7 +494,10 @@ async function startClientListener(
     },
   };
   const tls = listener.tls;
-  if (tls === undefined) return startListener(common, pipelines.http.handle);
+  if (tls === undefined)
+    return startListener(common, pipelines.http.handle).catch((error: unknown) => {
+      throw bindFailure('client listener', listener.listen, error);
+    });
   const h2 = config.http2;
   return startSecureListener(
     {
@@ -511,12 +520,28 @@ async function startClientListener(
     },
     pipelines.https.handle,
   ).catch((error: unknown) => {
+    if (BIND_FAILURES[(error as NodeJS.ErrnoException).code ?? ''])
+      throw bindFailure('TLS listener', listener.listen, error);
     throw new EdgeError(
       'EDGE_ERR_CONFIG_INVALID',
       `listener ${listener.listen}: certificate ${tls.cert} / key ${tls.key} not usable: ${(error as Error).message}`,
       { cause: error },
     );
   });
+}
+
+/** Why a port could not be bound, as an operator reads it. */
+const BIND_FAILURES: Record<string, string> = {
+  EADDRINUSE: 'address already in use (another process listens there)',
+  EACCES: 'permission denied (ports below 1024 need privileges)',
+  EADDRNOTAVAIL: 'no such address on this machine',
+};
+
+/** A listener that could not bind, named with its address; other errors pass as they are. */
+function bindFailure(what: string, listen: string, error: unknown): unknown {
+  const reason = BIND_FAILURES[(error as NodeJS.ErrnoException).code ?? ''];
+  if (reason === undefined) return error;
+  return new EdgeError('EDGE_ERR_STARTUP', `${what} ${listen}: ${reason}`, { cause: error });
 }
 
 /** Whether `work` settled before `deadline` (a performance.now() time); it keeps running if not. */

@@ -29,6 +29,13 @@ export const ERROR_CODES = {
     retryable: false,
     description: 'The configuration file could not be read or parsed.',
   },
+  EDGE_ERR_STARTUP: {
+    source: 'internal',
+    status: 500,
+    retryable: false,
+    description:
+      "The node could not start: a listener's address is in use or not permitted, or the cache directory cannot be used (a file, not writable, on /proc, served by a running node); the message names which.",
+  },
   EDGE_ERR_CLIENT_BAD_REQUEST: {
     source: 'client',
     status: 400,

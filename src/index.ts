@@ -1,13 +1,20 @@
 /** Public API of the Strata edge node. */
 
 export type { InspectView, ListOptions, ListView, StatsView, VariantView } from './admin/cache-view.ts';
-export type { OfflineCache, OfflineCacheOptions } from './admin/offline.ts';
-export { openCacheDirectory } from './admin/offline.ts';
+export type { CompactResult, OfflineCache, OfflineCacheOptions } from './admin/offline.ts';
+export { compactCacheDirectory, openCacheDirectory } from './admin/offline.ts';
 export type { TrafficView } from './admin/traffic.ts';
+export { assertNotServed, claimCacheDir, prepareCacheDir } from './cache/cache-dir.ts';
 export type { PrimaryFlags } from './cluster/primary.ts';
 export { runPrimary } from './cluster/primary.ts';
-export type { ConfigOverrides, ConfigProblem, LoadOptions } from './config/load.ts';
-export { formatProblems, loadConfig, readConfigFile, validateConfig } from './config/load.ts';
+export type { CheckReport, ConfigOverrides, ConfigProblem, LoadOptions } from './config/load.ts';
+export {
+  checkConfigFile,
+  formatProblems,
+  loadConfig,
+  readConfigFile,
+  validateConfig,
+} from './config/load.ts';
 export type { Config, ConfigInput } from './config/schema.ts';
 export type { DemoOrigin } from './demo/origin.ts';
 export { startDemoOrigin } from './demo/origin.ts';

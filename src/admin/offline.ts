@@ -4,8 +4,12 @@
  * admin API uses, so an offline purge is logged too and reaches the peers when the node
  * starts again. Bodies of hard-purged entries are removed at once: nothing is reading them.
  */
+import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { pino } from 'pino';
+import { assertNotServed } from '../cache/cache-dir.ts';
 import { CacheStore } from '../cache/store.ts';
+import { EdgeError } from '../errors.ts';
 import type { PurgeCommand } from '../purge/command.ts';
 import { type OnProgress, type PurgeResult, PurgeService } from '../purge/service.ts';
 import type { SortQuery } from '../purge/targets.ts';
@@ -34,10 +38,14 @@ export interface OfflineCache {
   inspect(url: string): InspectView;
   list(options: ListOptions): ListView;
   stats(): StatsView;
+  /** Writes a compacted copy of the environment into the directory `dir` (see `compactCacheDirectory`). */
+  compactTo(dir: string): Promise<void>;
   close(): Promise<void>;
 }
 
 export function openCacheDirectory(options: OfflineCacheOptions): OfflineCache {
+  // A running node's directory is its own: purge it through its admin API instead.
+  assertNotServed(options.dir);
   const log = pino({ level: 'silent' });
   const store = new CacheStore({
     dir: options.dir,
@@ -62,9 +70,56 @@ export function openCacheDirectory(options: OfflineCacheOptions): OfflineCache {
     inspect: (url) => inspectUrl(store, url, sortQuery, Date.now()),
     list: (listOptions) => listEntries(store, listOptions, Date.now()),
     stats: () => storeStats(store, purge.log, options.capacity ?? 4 * 1024 ** 3),
+    compactTo: (target) => store.compactTo(target),
     async close() {
       await purge.drain();
       await store.close();
     },
   };
+}
+
+export interface CompactResult {
+  /** data.mdb bytes before and after. */
+  before: number;
+  after: number;
+  /** Where the compacted environment is (the directory itself when compacted in place). */
+  dir: string;
+}
+
+/**
+ * `strata cache compact`: copies the environment with compaction (LMDB's data file keeps its
+ * high-water size after evictions and purges), then either leaves the copy in `to` or, in place,
+ * renames the compacted data file over the old one (same filesystem: one atomic rename) and
+ * removes the lock file. Refuses a directory a running node serves.
+ */
+export async function compactCacheDirectory(dir: string, to?: string): Promise<CompactResult> {
+  const dataFile = join(dir, 'data.mdb');
+  if (!existsSync(dataFile))
+    throw new EdgeError('EDGE_ERR_STARTUP', `cache.dir ${dir}: no data.mdb here, nothing to compact`);
+  const before = statSync(dataFile).size;
+  const target = to ?? join(dir, `.compact-${process.pid}`);
+  if (existsSync(join(target, 'data.mdb')))
+    throw new EdgeError('EDGE_ERR_STARTUP', `${target} already holds a data.mdb: choose an empty directory`);
+  const cache = openCacheDirectory({ dir });
+  try {
+    mkdirSync(target, { recursive: true });
+    await cache.compactTo(target);
+  } catch (error) {
+    if (to === undefined) rmSync(target, { recursive: true, force: true });
+    throw new EdgeError(
+      'EDGE_ERR_STARTUP',
+      `cannot compact ${dir} into ${target}: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
+  } finally {
+    await cache.close();
+  }
+  const after = statSync(join(target, 'data.mdb')).size;
+  if (to !== undefined) return { before, after, dir: to };
+  renameSync(join(target, 'data.mdb'), dataFile);
+  rmSync(join(dir, 'lock.mdb'), { force: true });
+  rmSync(target, { recursive: true, force: true });
+  return { before, after, dir };
 }

@@ -5,6 +5,7 @@
  * listed in docs/admin-api.md.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isLoopbackHost } from '../config/check.ts';
 import type { Config } from '../config/schema.ts';
 import { parseListen } from '../config/units.ts';
 import type { Edge } from '../edge/edge.ts';
@@ -28,16 +29,12 @@ export interface AdminOptions {
   fanOut: FanOut | undefined;
 }
 
-function isLoopback(host: string): boolean {
-  return host === '127.0.0.1' || host === '::1' || host === 'localhost' || host.startsWith('127.');
-}
-
 export { tokenMatches };
 
 export async function startAdmin(options: AdminOptions): Promise<Listener> {
   const { config, edge } = options;
   const address = parseListen(config.admin.listen)!;
-  if (config.admin.token === undefined && !isLoopback(address.host)) {
+  if (config.admin.token === undefined && !isLoopbackHost(address.host)) {
     throw new EdgeError(
       'EDGE_ERR_CONFIG_INVALID',
       'admin.token is required when the admin listener is not on loopback',

@@ -873,6 +873,15 @@ export class CacheStore {
     return this.#closed;
   }
 
+  /**
+   * Writes a compacted copy of the environment into the directory `dir` (free pages left out;
+   * LMDB's data file never shrinks by itself). Offline only: `strata cache compact`.
+   */
+  async compactTo(dir: string): Promise<void> {
+    await this.flushAccess().catch(() => {});
+    await this.#env.backup(dir, true);
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     await this.flushAccess().catch(() => {});

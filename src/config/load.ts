@@ -5,6 +5,17 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { EdgeError } from '../errors.ts';
+import {
+  adminProblems,
+  type Finding,
+  knownKeys,
+  nearestKey,
+  SourceMap,
+  siteProblems,
+  sizeProblems,
+  tlsProblems,
+  wildcardNotes,
+} from './check.ts';
 import { type Config, configSchema } from './schema.ts';
 
 /** Overrides from the command line; each replaces what the file says. */
@@ -33,14 +44,21 @@ export interface LoadOptions {
 export interface ConfigProblem {
   path: string;
   message: string;
+  /** The path as segments of the input (for source positions). */
+  segments?: Array<string | number>;
+  /** An unknown key: the key itself. */
+  key?: string;
 }
 
 type Raw = Record<string, unknown>;
 
 export function readConfigFile(file: string): Raw {
-  let text: string;
+  return parseConfigText(file, readConfigText(file));
+}
+
+function readConfigText(file: string): string {
   try {
-    text = readFileSync(file, 'utf8');
+    return readFileSync(file, 'utf8');
   } catch (cause) {
     throw new EdgeError(
       'EDGE_ERR_CONFIG_READ',
@@ -50,13 +68,18 @@ export function readConfigFile(file: string): Raw {
       },
     );
   }
+}
+
+function parseConfigText(file: string, text: string): Raw {
   let parsed: unknown;
   try {
     parsed = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
   } catch (cause) {
+    const at = (cause as { linePos?: Array<{ line: number; col: number }> }).linePos?.[0];
+    const where = at ? `${file}:${at.line}:${at.col}` : file;
     throw new EdgeError(
       'EDGE_ERR_CONFIG_READ',
-      `cannot parse config file ${file}: ${(cause as Error).message}`,
+      `cannot parse config file ${where}: ${(cause as Error).message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '')}`,
       {
         cause,
       },
@@ -174,6 +197,17 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
+function pathOf(segments: ReadonlyArray<string | number>): string {
+  return segments
+    .map((part) => (typeof part === 'number' ? `[${part}]` : `.${String(part)}`))
+    .join('')
+    .replace(/^\./, '');
+}
+
+function toProblem(finding: Finding): ConfigProblem {
+  return { path: pathOf(finding.segments), message: finding.message, segments: finding.segments };
+}
+
 export function formatProblems(problems: readonly ConfigProblem[]): string {
   return problems.map((problem) => `  ${problem.path || '(top level)'}: ${problem.message}`).join('\n');
 }
@@ -181,16 +215,26 @@ export function formatProblems(problems: readonly ConfigProblem[]): string {
 /** Validates a raw config object; returns every problem, or the frozen config. */
 export function validateConfig(raw: unknown): { config: Config } | { problems: ConfigProblem[] } {
   const result = configSchema.safeParse(raw);
-  if (result.success) return { config: deepFreeze(result.data) };
-  const problems: ConfigProblem[] = result.error.issues.map((issue) => {
-    const path = issue.path
-      .map((part) => (typeof part === 'number' ? `[${part}]` : `.${String(part)}`))
-      .join('');
-    const message =
-      issue.code === 'unrecognized_keys'
-        ? `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`
-        : issue.message;
-    return { path: path.replace(/^\./, ''), message };
+  if (result.success) {
+    const sizes = sizeProblems(result.data, raw).map(toProblem);
+    if (sizes.length > 0) return { problems: sizes };
+    return { config: deepFreeze(result.data) };
+  }
+  const problems: ConfigProblem[] = result.error.issues.flatMap((issue) => {
+    const segments = issue.path.filter((part) => typeof part !== 'symbol') as Array<string | number>;
+    if (issue.code !== 'unrecognized_keys')
+      return [{ path: pathOf(segments), message: issue.message, segments }];
+    // One problem per unknown key, each with the nearest key this place knows.
+    const known = knownKeys(configSchema, segments);
+    return issue.keys.map((key) => {
+      const near = nearestKey(key, known);
+      return {
+        path: pathOf(segments),
+        message: `unknown key ${key}${near ? ` (did you mean ${near}?)` : ''}`,
+        segments,
+        key,
+      };
+    });
   });
   // Cross-references are checked by the schema only once every field parsed; report them anyway.
   for (const problem of crossReferenceProblems(raw)) {
@@ -201,17 +245,60 @@ export function validateConfig(raw: unknown): { config: Config } | { problems: C
 
 export function loadConfig(options: LoadOptions = {}): Config {
   const raw: Raw = options.file ? readConfigFile(options.file) : {};
+  // What the file's sites say about each other, before --origin adds its catch-all site.
+  const sites = siteProblems(raw).map(toProblem);
   applyOverrides(raw, fromEnv(options.env ?? {}));
   applyOverrides(raw, options.overrides ?? {});
   const result = validateConfig(raw);
-  if ('problems' in result) {
+  const problems = 'problems' in result ? [...result.problems, ...sites] : sites;
+  if (problems.length > 0) {
     const where = options.file ? ` in ${options.file}` : '';
     throw new EdgeError(
       'EDGE_ERR_CONFIG_INVALID',
-      `invalid configuration${where}:\n${formatProblems(result.problems)}`,
+      `invalid configuration${where}:\n${formatProblems(problems)}`,
     );
   }
-  return result.config;
+  return (result as { config: Config }).config;
+}
+
+export interface CheckReport {
+  /** Problems, each as `file:line:col: path: message` where the source has the place. */
+  problems: string[];
+  /** Remarks that do not make the file invalid. */
+  notes: string[];
+}
+
+/**
+ * `strata check-config FILE`: every check `strata serve` makes before it binds a port — the
+ * schema, the sites against each other, the admin token on a public address, the TLS files —
+ * with the environment applied as serve applies it, and each problem placed in the source.
+ */
+export function checkConfigFile(file: string, env: Record<string, string | undefined> = {}): CheckReport {
+  const text = readConfigText(file);
+  const source = new SourceMap(text);
+  const raw = parseConfigText(file, text);
+  const fileProblems = siteProblems(raw).map(toProblem);
+  const notes = wildcardNotes(raw).map(toProblem);
+  applyOverrides(raw, fromEnv(env));
+  const result = validateConfig(raw);
+  const problems = 'problems' in result ? [...result.problems, ...fileProblems] : [...fileProblems];
+  if ('config' in result) {
+    const { config } = result;
+    problems.push(...adminProblems(config).map(toProblem), ...tlsProblems(config).map(toProblem));
+    if (config.sites.length === 0)
+      notes.push({
+        path: 'sites',
+        segments: [],
+        message: 'no sites: strata serve needs --origin URL beside this file (or sites and origins in it)',
+      });
+  }
+  const place = (problem: ConfigProblem): string => {
+    const at = problem.segments
+      ? source.position({ segments: problem.segments, key: problem.key })
+      : undefined;
+    return `${file}:${at ? `${at.line}:${at.col}` : '1:1'}: ${problem.path || '(top level)'}: ${problem.message}`;
+  };
+  return { problems: problems.map(place), notes: notes.map(place) };
 }
 
 /** Sites naming origins that do not exist, and duplicate origin names, read from the raw input. */

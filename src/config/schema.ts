@@ -202,7 +202,12 @@ export const healthCheckSchema = z.strictObject({
 });
 
 export const siteSchema = z.strictObject({
-  name: z.string().min(1).describe('Name used in logs and metrics.'),
+  name: z
+    .string()
+    .min(1)
+    .describe(
+      'Unique name of the site: shown in GET /stats (sites, security) and as the site label of strata_retry_budget_exhausted_total.',
+    ),
   hosts: z
     .array(
       z
@@ -693,7 +698,9 @@ export const configSchema = z
     sites: z
       .array(siteSchema)
       .default([])
-      .describe('Sites: host patterns mapped to origins, first match wins.'),
+      .describe(
+        'Sites: host patterns mapped to origins; a Host takes its exact name, else the longest matching *.suffix wildcard, else *.',
+      ),
     origins: z.array(originSchema).default([]).describe('Origins the sites fetch from.'),
     cache: cacheSchema,
     admin: adminSchema,

@@ -1,4 +1,7 @@
-/** Host → site resolution: exact names first, then *.suffix wildcards, then the catch-all. */
+/**
+ * Host → site resolution as nginx resolves server names: the exact name first, then the longest
+ * matching *.suffix wildcard (whatever the order of the sites), then the catch-all.
+ */
 import type { SiteConfig } from '../config/schema.ts';
 import type { OriginPool } from '../origin/pool.ts';
 import type { SiteGuard } from '../security/site-guard.ts';
@@ -63,6 +66,8 @@ export class SiteTable {
         else if (!this.#exact.has(pattern)) this.#exact.set(pattern, site);
       }
     }
+    // Longest suffix first; a stable sort keeps the first site for a suffix named twice.
+    this.#wildcards.sort((a, b) => b[0].length - a[0].length);
   }
 
   /** The site for a Host header value (port ignored unless a pattern names it). */

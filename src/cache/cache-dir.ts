@@ -1,0 +1,149 @@
+/**
+ * The cache directory before LMDB opens it, and who holds it.
+ *
+ * `prepareCacheDir` makes sure the directory is one a node can use, with one clear line when it
+ * is not: a file in its place, a parent that cannot be created, a directory that cannot be
+ * written, a virtual filesystem (/proc, /sys: Node's recursive mkdir spins forever there, so the
+ * directory is created one level at a time).
+ *
+ * `claimCacheDir` records the serving node in `strata.pid` (pid, host, start time); offline tools
+ * (`strata purge --cache-dir`, `strata cache … --cache-dir`, `strata cache compact`) refuse a
+ * directory whose recorded node is alive. A crash cannot leave the claim standing: a pid that is
+ * no longer alive (or alive as another program) does not count, and the next node replaces it.
+ */
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  statfsSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { hostname } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { EdgeError } from '../errors.ts';
+
+export const PID_FILE = 'strata.pid';
+
+/** statfs magic numbers of filesystems that hold no files of their own. */
+const VIRTUAL_FILESYSTEMS = new Map<number, string>([
+  [0x9fa0, 'proc'],
+  [0x62656572, 'sysfs'],
+  [0x64626720, 'debugfs'],
+  [0x27e0eb, 'cgroup'],
+  [0x63677270, 'cgroup2'],
+]);
+
+function fail(dir: string, what: string): never {
+  throw new EdgeError('EDGE_ERR_STARTUP', `cache.dir ${dir}: ${what}`);
+}
+
+/** Creates the directory (one level at a time) and checks it can hold a cache. */
+export function prepareCacheDir(dir: string): void {
+  const path = resolve(dir);
+  const missing: string[] = [];
+  let existing = path;
+  // Bounded by the depth of the path: each step goes one level up.
+  for (let depth = 0; !existsSync(existing) && depth < 256; depth++) {
+    missing.unshift(existing);
+    const parent = dirname(existing);
+    if (parent === existing) break;
+    existing = parent;
+  }
+  let stats: ReturnType<typeof statSync>;
+  try {
+    stats = statSync(existing);
+  } catch (error) {
+    fail(dir, `cannot be examined (${(error as NodeJS.ErrnoException).code})`);
+  }
+  if (!stats.isDirectory())
+    fail(dir, existing === path ? 'is a file, not a directory' : `${existing} is a file, not a directory`);
+  const type = VIRTUAL_FILESYSTEMS.get(Number(statfsSync(existing).type));
+  if (type !== undefined) fail(dir, `is on a ${type} filesystem (${existing}), which cannot hold a cache`);
+  for (const level of missing) {
+    try {
+      mkdirSync(level);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST') fail(dir, `cannot create ${level} (${code})`);
+    }
+  }
+  const probe = join(path, `.strata-write-test-${process.pid}`);
+  try {
+    closeSync(openSync(probe, 'w'));
+    unlinkSync(probe);
+  } catch (error) {
+    fail(dir, `is not writable (${(error as NodeJS.ErrnoException).code})`);
+  }
+}
+
+interface Claim {
+  pid: number;
+  host: string;
+  started: string;
+}
+
+function readClaim(dir: string): Claim | undefined {
+  try {
+    const claim = JSON.parse(readFileSync(join(dir, PID_FILE), 'utf8')) as Partial<Claim>;
+    if (typeof claim.pid !== 'number' || typeof claim.host !== 'string') return undefined;
+    return { pid: claim.pid, host: claim.host, started: String(claim.started ?? '') };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the pid is a live process of this machine that is a Strata node (where /proc says). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    // A recycled pid now running another program does not hold the directory.
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return cmdline.includes('strata');
+  } catch {
+    return true;
+  }
+}
+
+/** Why this directory must not be touched by an offline tool, or undefined when it is free. */
+export function heldBy(dir: string): string | undefined {
+  const claim = readClaim(dir);
+  if (claim === undefined || claim.pid === process.pid) return undefined;
+  const file = join(dir, PID_FILE);
+  if (claim.host !== hostname())
+    return `${file} says a node on host ${claim.host} (pid ${claim.pid}, started ${claim.started}) serves it; stop that node first (if it is already stopped, remove ${file})`;
+  if (!alive(claim.pid)) return undefined;
+  return `a running node (pid ${claim.pid}, started ${claim.started}) serves it; stop it first, or use its admin API (--admin URL)`;
+}
+
+/** Refuses a directory a running node serves (offline tools call this before they open it). */
+export function assertNotServed(dir: string): void {
+  const why = heldBy(dir);
+  if (why !== undefined) fail(dir, why);
+}
+
+/**
+ * Records this process as the node serving the directory; refuses when another live node does.
+ * Returns the release (removes the record if it is still this process's).
+ */
+export function claimCacheDir(dir: string): () => void {
+  assertNotServed(dir);
+  const file = join(dir, PID_FILE);
+  const claim: Claim = { pid: process.pid, host: hostname(), started: new Date().toISOString() };
+  writeFileSync(file, `${JSON.stringify(claim)}\n`);
+  return () => {
+    if (readClaim(dir)?.pid !== process.pid) return;
+    try {
+      unlinkSync(file);
+    } catch {
+      // already gone
+    }
+  };
+}

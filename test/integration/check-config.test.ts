@@ -1,0 +1,139 @@
+/**
+ * `strata check-config` as an operator runs it: every problem placed as file:line:col, the
+ * nearest key for a typo, every check `strata serve` makes before binding a port (the admin token
+ * on a public address, the TLS files), and what sites say about each other.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { createFixtures } from '../helpers/certs.ts';
+
+const CLI = join(import.meta.dirname, '..', '..', 'cli', 'strata.ts');
+const dir = mkdtempSync(join(tmpdir(), 'strata-check-'));
+const certs = createFixtures();
+after(() => {
+  rmSync(dir, { recursive: true, force: true });
+  certs.remove();
+});
+
+function run(args: string[], env: Record<string, string> = {}) {
+  const clean = { ...process.env };
+  delete clean.STRATA_ADMIN_TOKEN;
+  return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...clean, ...env } });
+}
+
+function check(name: string, text: string, env: Record<string, string> = {}) {
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  return { file, ...run(['check-config', file], env) };
+}
+
+const ORIGINS = 'origins:\n  - name: app\n    url: http://127.0.0.1:3000\n';
+
+describe('strata check-config', () => {
+  it('places each problem at file:line:col and suggests the key meant by a typo', () => {
+    const { file, status, stderr } = check(
+      'typo.yaml',
+      `${ORIGINS}sites:\n  - name: shop\n    hosts: [shop.example.com]\n    origins: [app]\n    sortQuerry: true\ncache:\n  maxSize: 4XB\n  memroySize: 1GiB\n`,
+    );
+    assert.equal(status, 1);
+    assert.match(
+      stderr,
+      new RegExp(`^${file}:8:5: sites\\[0\\]: unknown key sortQuerry \\(did you mean sortQuery\\?\\)$`, 'm'),
+    );
+    assert.match(stderr, new RegExp(`^${file}:10:12: cache\\.maxSize: "4XB" is not a size`, 'm'));
+    assert.match(
+      stderr,
+      new RegExp(`^${file}:11:3: cache: unknown key memroySize \\(did you mean memorySize\\?\\)$`, 'm'),
+    );
+    assert.match(stderr, /: 3 problems$/m);
+  });
+
+  it('places a YAML syntax error too, in one line', () => {
+    const { file, status, stderr } = check('syntax.yaml', 'sites:\n  - name: [\n');
+    assert.equal(status, 1);
+    assert.match(stderr, new RegExp(`^strata: cannot parse config file ${file}:\\d+:\\d+: `));
+    assert.equal(stderr.trim().split('\n').length, 1, stderr);
+  });
+
+  it('refuses what serve refuses: an admin listener on a public address without a token', () => {
+    const text = `${ORIGINS}sites:\n  - name: s\n    hosts: ["*"]\n    origins: [app]\nadmin:\n  listen: 0.0.0.0:9091\n`;
+    const refused = check('admin.yaml', text);
+    assert.equal(refused.status, 1);
+    assert.match(
+      refused.stderr,
+      /admin\.yaml:9:11: admin\.listen: admin listener on 0\.0\.0\.0:9091 \(not loopback\) needs admin\.token/,
+    );
+    // The environment counts as serve counts it.
+    const withToken = run(['check-config', refused.file], { STRATA_ADMIN_TOKEN: 'a-token-of-twenty-chars' });
+    assert.equal(withToken.status, 0, withToken.stderr);
+    assert.match(withToken.stdout, /valid/);
+  });
+
+  it('refuses TLS files that do not exist, do not parse, or do not belong together', () => {
+    const leaf = certs.leaf('shop', ['shop.example.com']);
+    const other = certs.leaf('other', ['other.example.com']);
+    const garbage = join(dir, 'garbage.pem');
+    writeFileSync(garbage, '-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n');
+    const site = 'sites:\n  - name: s\n    hosts: ["*"]\n    origins: [app]\n';
+    const tls = (cert: string, key: string) =>
+      `${ORIGINS}${site}listeners:\n  - listen: 127.0.0.1:8443\n    tls:\n      cert: ${cert}\n      key: ${key}\n`;
+    const missing = check('tls-missing.yaml', tls(join(dir, 'nope.pem'), leaf.key));
+    assert.equal(missing.status, 1);
+    assert.match(
+      missing.stderr,
+      /tls-missing\.yaml:11:13: listeners\[0\]\.tls\.cert: cannot read .*nope\.pem: ENOENT/,
+    );
+    const broken = check('tls-broken.yaml', tls(garbage, leaf.key));
+    assert.equal(broken.status, 1);
+    assert.match(broken.stderr, /listeners\[0\]\.tls\.cert: certificate .*garbage\.pem .* not usable/);
+    const mismatched = check('tls-mismatch.yaml', tls(leaf.cert, other.key));
+    assert.equal(mismatched.status, 1);
+    assert.match(mismatched.stderr, /not usable/);
+    const good = check('tls-good.yaml', tls(leaf.cert, leaf.key));
+    assert.equal(good.status, 0, good.stderr);
+  });
+
+  it('refuses duplicate site names, a host claimed twice and a memorySize above maxSize; notes overlapping wildcards', () => {
+    const { status, stderr } = check(
+      'sites.yaml',
+      `${ORIGINS}sites:\n  - name: web\n    hosts: ["*.example.com", www.example.com]\n    origins: [app]\n  - name: web\n    hosts: ["*.img.example.com", WWW.Example.com]\n    origins: [app]\ncache:\n  maxSize: 1GiB\n  memorySize: 2GiB\n`,
+    );
+    assert.equal(status, 1);
+    assert.match(stderr, /sites\.yaml:8:11: sites\[1\]\.name: duplicate site name "web" \(also sites\[0\]\)/);
+    assert.match(
+      stderr,
+      /sites\.yaml:9:34: sites\[1\]\.hosts\[1\]: host "WWW\.Example\.com" is already claimed by sites\[0\]/,
+    );
+    assert.match(stderr, /sites\.yaml:13:15: cache\.memorySize: must not exceed cache\.maxSize/);
+    assert.match(
+      stderr,
+      /\*\.img\.example\.com takes its names from \*\.example\.com \(sites\[0\]\): the longest wildcard wins \(note\)/,
+    );
+    assert.match(stderr, /: 3 problems$/m);
+  });
+
+  it('says valid for a good file (JSON placed too), and prints its version', () => {
+    const good = check(
+      'good.json',
+      JSON.stringify({
+        origins: [{ name: 'app', url: 'http://127.0.0.1:3000' }],
+        sites: [{ name: 'app', hosts: ['*'], origins: ['app'] }],
+      }),
+    );
+    assert.equal(good.status, 0, good.stderr);
+    assert.equal(good.stdout, `${good.file}: valid\n`);
+    const bad = check(
+      'bad.json',
+      '{\n  "sites": [\n    {"name": "x", "hosts": ["*"], "origins": ["nope"]}\n  ]\n}\n',
+    );
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /bad\.json:3:47: sites\[0\]\.origins\[0\]: no origin named "nope"/);
+    const version = run(['--version']);
+    assert.equal(version.status, 0);
+    assert.match(version.stdout, /^\d+\.\d+\.\d+\n$/);
+  });
+});

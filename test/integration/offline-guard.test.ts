@@ -1,0 +1,217 @@
+/**
+ * Offline tools keep off a running node's cache directory: `strata serve` records itself in
+ * strata.pid, `strata purge --cache-dir` and `strata cache … --cache-dir` and `strata cache compact`
+ * refuse while that node lives, and a record a crash left behind (a dead pid, or a pid now used
+ * by another program) does not hold the directory. `strata cache compact` shrinks the data file
+ * and the node serves what it kept afterwards.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { request } from '../helpers/http.ts';
+
+const CLI = join(import.meta.dirname, '..', '..', 'cli', 'strata.ts');
+const dir = mkdtempSync(join(tmpdir(), 'strata-offline-guard-'));
+const env = { ...process.env };
+delete env.STRATA_ADMIN_TOKEN;
+delete env.STRATA_CONFIG;
+
+function strata(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { timeout: 30_000, env }, (error, stdout, stderr) =>
+      resolve({ code: error ? ((error as { code?: number }).code ?? -1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+/** Starts `strata serve` and resolves with its client URL once it says it serves. */
+function serve(cacheDir: string, origin: string): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(
+    process.execPath,
+    [
+      CLI,
+      'serve',
+      '--listen',
+      '127.0.0.1:0',
+      '--admin-listen',
+      '127.0.0.1:0',
+      '--origin',
+      origin,
+      '--cache-dir',
+      cacheDir,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'], env },
+  );
+  return new Promise((resolve, reject) => {
+    let stderr = '';
+    const timer = setTimeout(() => reject(new Error(`no banner in time: ${stderr}`)), 20_000);
+    child.stderr!.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      const match = /serving on (http:\/\/[\d.:]+)/.exec(stderr);
+      if (match) {
+        clearTimeout(timer);
+        resolve({ child, url: match[1]! });
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
+  });
+}
+
+function stop(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    child.removeAllListeners('exit');
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+}
+
+const BODY = 'x'.repeat(64 * 1024);
+
+describe('offline tools and a running node', () => {
+  // A real origin on loopback answering every path with the same cacheable body.
+  let server: Server;
+  const origin = { url: '', requests: 0 };
+  before(async () => {
+    server = createServer((_req, res) => {
+      origin.requests++;
+      res.writeHead(200, { 'cache-control': 'max-age=600', 'content-type': 'text/plain' });
+      res.end(BODY);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    origin.url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  });
+  after(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses purge, cache stats and compact on a served directory; works once the node stopped', async () => {
+    const cacheDir = join(dir, 'served');
+    const { child, url } = await serve(cacheDir, origin.url);
+    const path = `/catalogue/autumn-collection/${'long-segment-'.repeat(6)}item-0042?colour=midnight-blue&size=m`;
+    try {
+      const first = await request(`${url}${path}`);
+      assert.equal(first.status, 200);
+      const claim = JSON.parse(readFileSync(join(cacheDir, 'strata.pid'), 'utf8')) as { pid: number };
+      assert.equal(claim.pid, child.pid);
+      for (const args of [
+        ['purge', '--url', `${url}${path}`, '--cache-dir', cacheDir],
+        ['cache', 'stats', '--cache-dir', cacheDir],
+        ['cache', 'compact', '--cache-dir', cacheDir],
+      ]) {
+        const refused = await strata(...args);
+        assert.equal(refused.code, 1, args.join(' '));
+        assert.match(
+          refused.stderr,
+          new RegExp(
+            `^strata: cache\\.dir ${cacheDir}: a running node \\(pid ${child.pid}, started [^)]+\\) serves it; stop it first`,
+          ),
+        );
+      }
+      // A second node on the same directory is refused the same way, before it binds a port.
+      const second = await strata(
+        'serve',
+        '--listen',
+        '127.0.0.1:0',
+        '--admin-listen',
+        '127.0.0.1:0',
+        '--origin',
+        origin.url,
+        '--cache-dir',
+        cacheDir,
+      );
+      assert.equal(second.code, 1);
+      assert.match(
+        second.stderr,
+        new RegExp(`^strata: cache\\.dir ${cacheDir}: a running node \\(pid ${child.pid}, `),
+      );
+      // The node itself goes on serving from the directory the tools left alone.
+      assert.match(String((await request(`${url}${path}`)).headers['cache-status']), /^strata; hit/);
+    } finally {
+      await stop(child);
+    }
+    assert.equal(existsSync(join(cacheDir, 'strata.pid')), false, 'a clean stop removes the record');
+    const purged = await strata('purge', '--url', `${url}${path}`, '--cache-dir', cacheDir, '--json');
+    assert.equal(purged.code, 0, purged.stderr);
+    assert.equal(JSON.parse(purged.stdout).purged, 1);
+  });
+
+  it('does not count a record left by a crash: a dead pid, or a pid now running another program', async () => {
+    const cacheDir = join(dir, 'crashed');
+    const { child } = await serve(cacheDir, origin.url);
+    child.removeAllListeners('exit');
+    await new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill('SIGKILL');
+    });
+    assert.ok(existsSync(join(cacheDir, 'strata.pid')), 'SIGKILL leaves the record');
+    const afterCrash = await strata('cache', 'stats', '--cache-dir', cacheDir, '--json');
+    assert.equal(afterCrash.code, 0, afterCrash.stderr);
+    // A live process that is not a node, under the recorded pid.
+    const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
+    try {
+      writeFileSync(
+        join(cacheDir, 'strata.pid'),
+        JSON.stringify({ pid: other.pid, host: hostname(), started: new Date().toISOString() }),
+      );
+      const reused = await strata('cache', 'stats', '--cache-dir', cacheDir, '--json');
+      assert.equal(reused.code, 0, reused.stderr);
+    } finally {
+      other.kill('SIGKILL');
+    }
+    // A node restarted on the directory takes the record over.
+    const again = await serve(cacheDir, origin.url);
+    const record = JSON.parse(readFileSync(join(cacheDir, 'strata.pid'), 'utf8')) as { pid: number };
+    assert.equal(record.pid, again.child.pid);
+    await stop(again.child);
+  });
+
+  it("compacts a stopped node's data file and the node serves what it kept", async () => {
+    const cacheDir = join(dir, 'compact');
+    const first = await serve(cacheDir, origin.url);
+    const urls = Array.from(
+      { length: 120 },
+      (_, i) => `${first.url}/assets/build-2026-12/${'chunk-'.repeat(8)}${i}`,
+    );
+    try {
+      for (const u of urls) assert.equal((await request(u)).status, 200);
+    } finally {
+      await stop(first.child);
+    }
+    const purge = await strata(
+      'purge',
+      '--prefix',
+      `${first.url}/assets/`,
+      '--cache-dir',
+      cacheDir,
+      '--json',
+    );
+    assert.equal(purge.code, 0, purge.stderr);
+    assert.equal(JSON.parse(purge.stdout).purged, 120, purge.stdout);
+    const before = statSync(join(cacheDir, 'data.mdb')).size;
+    const compacted = await strata('cache', 'compact', '--cache-dir', cacheDir, '--json');
+    assert.equal(compacted.code, 0, compacted.stderr);
+    const result = JSON.parse(compacted.stdout) as { before: number; after: number };
+    assert.equal(result.before, before);
+    assert.equal(result.after, statSync(join(cacheDir, 'data.mdb')).size);
+    assert.ok(result.after < before / 2, `${result.after} < ${before} / 2`);
+    // The compacted directory opens, and a node on it stores and serves again.
+    const second = await serve(cacheDir, origin.url);
+    try {
+      const miss = await request(`${second.url}/after-compact`);
+      assert.match(String(miss.headers['cache-status']), /fwd=miss/);
+      const requestsBefore = origin.requests;
+      const hit = await request(`${second.url}/after-compact`);
+      assert.equal(origin.requests, requestsBefore);
+      assert.match(String(hit.headers['cache-status']), /strata; hit/);
+      assert.equal(hit.body.length, BODY.length);
+    } finally {
+      await stop(second.child);
+    }
+  });
+});
