@@ -211,7 +211,8 @@ async function pipeline(): Promise<unknown> {
 async function runSlowhttptest(): Promise<unknown> {
   const out: Record<string, unknown> = {};
   const cached = '/cached/logo.svg';
-  if ((await get(cached)) !== 200) throw new Error('priming the cached object failed');
+  // Both objects stored first: the probes and the slow readers are hits.
+  for (const path of [cached, LONG]) if ((await get(path)) !== 200) throw new Error(`priming ${path} failed`);
   for (const [mode, args] of [
     ['slowloris', ['-H', '-i', '10', '-r', '200', '-u', `http://127.0.0.1:${nodePort}/orders`]],
     ['slowBody', ['-B', '-i', '1', '-r', '200', '-s', '100000', '-u', `http://127.0.0.1:${nodePort}/orders`]],
