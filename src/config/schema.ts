@@ -5,6 +5,7 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { compressionSchema, siteCompressionSchema } from './compression-schema.ts';
 import { securitySchema } from './security-schema.ts';
 import { parseDuration, parseListen, parseSize } from './units.ts';
 
@@ -243,6 +244,7 @@ export const siteSchema = z.strictObject({
       "While a request for a stored page that must be revalidated waits for the origin, send the page's stored Link preload and preconnect hints to the client as 103 Early Hints. RFC 8297.",
     ),
   security: securitySchema.describe('Security at the edge for this site (docs/security.md).'),
+  compression: siteCompressionSchema.describe('Compression for this site (docs/compression.md).'),
   hsts: duration(
     'Strict-Transport-Security max-age sent on every answer of this site over TLS (0: none). RFC 6797.',
   ).default(0),
@@ -636,6 +638,9 @@ export const configSchema = z
       .describe('Sites: host patterns mapped to origins, first match wins.'),
     origins: z.array(originSchema).default([]).describe('Origins the sites fetch from.'),
     cache: cacheSchema,
+    compression: compressionSchema.describe(
+      'Compressed representations stored beside identity bodies (docs/compression.md).',
+    ),
     admin: adminSchema,
     purge: purgeSchema,
     logging: loggingSchema,

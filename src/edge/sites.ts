@@ -17,6 +17,8 @@ export interface Site {
   readonly hsts: string | undefined;
   /** Plain requests are redirected to https on this port (undefined: served). */
   readonly httpsPort: number | undefined;
+  /** Per-site compression override: off (false), on (true) or the node's setting (undefined); private answers opted in. */
+  readonly compression?: { enabled?: boolean | undefined; private: boolean } | undefined;
 }
 
 export class SiteTable {
@@ -41,6 +43,7 @@ export class SiteTable {
         grace: Math.floor(config.grace / 1000),
         earlyHints: config.earlyHints,
         guard: guards?.(config),
+        compression: config.compression,
         hsts:
           config.hsts > 0
             ? `max-age=${Math.floor(config.hsts / 1000)}${config.hstsIncludeSubDomains ? '; includeSubDomains' : ''}`
