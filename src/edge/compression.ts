@@ -5,6 +5,7 @@
  */
 import type { ContentCoding } from '../cache/policy/accept-encoding.ts';
 import type { HeaderMap } from '../cache/policy/semantics.ts';
+import { secondaryKey } from '../cache/policy/vary.ts';
 import { compressible } from '../transform/compressible.ts';
 import { Encoder } from '../transform/encoder.ts';
 import type { RequestContext } from './context.ts';
@@ -60,6 +61,20 @@ export function compressing(edge: Edge, ctx: RequestContext, status: number, hea
     },
     edge.config.compression.types,
   );
+}
+
+/**
+ * Whether a request is in another Accept-Encoding bucket of the object a fill stores as its
+ * identity variant (a compressible one): the request is answered from the stored entry, or
+ * the coding made from it, once the fill is committed — not by a fetch of its own. A fill in
+ * another worker does not say whether it is compressible: one that is not only makes the
+ * request look again after the commit, and then fetch.
+ */
+export function otherCoding(ctx: RequestContext, fill: { vary: string[]; secondaryKey: string }): boolean {
+  if (!fill.vary.includes('accept-encoding')) return false;
+  const headers = ctx.req.headers;
+  if (secondaryKey(fill.vary, headers) === fill.secondaryKey) return false;
+  return secondaryKey(fill.vary, { ...headers, 'accept-encoding': 'identity' }) === fill.secondaryKey;
 }
 
 /** Vary field names with accept-encoding added (sorted, unique, as parseVary returns them). */

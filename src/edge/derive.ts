@@ -7,6 +7,7 @@
  * sibling share one compression. Runs on the miss path only: a hit never compresses.
  */
 
+import type { Fill } from '../cache/fill.ts';
 import { variantKey } from '../cache/key.ts';
 import { acceptsCoding, type ContentCoding, negotiateEncoding } from '../cache/policy/accept-encoding.ts';
 import { decideReuse, requestDirectives } from '../cache/policy/reuse.ts';
@@ -74,13 +75,49 @@ export async function answerFromSibling(
   deliverStored(edge, ctx, answer.record);
 }
 
-/** A client that waited for the identity fill (insert's `deferred`) is answered from its coding. */
-export function answerDeferred(edge: Edge, ctx: RequestContext): Promise<void> | undefined {
-  const sibling = ctx.insert === 'stored' ? siblingFor(edge, ctx) : undefined;
-  if (sibling !== undefined) return answerFromSibling(edge, ctx, sibling, false);
-  const error = new EdgeError('EDGE_ERR_ORIGIN_BODY_INCOMPLETE', `response not stored (${ctx.insert})`);
+/**
+ * A client that waited for its identity fill (insert's `defersClient`) is answered from that
+ * fill, never from a new lookup: a response stale on arrival (no lifetime) or a request with
+ * `no-cache` is still this request's own answer. The entry it committed gives the coding (made
+ * and stored from it). When the store did not keep it (a purge or an invalidation raced the
+ * fill) or another fill replaced it meanwhile, the client reads the fill as it came: its chunks
+ * stay readable for their grace period, a small body is whole in memory. A body cut short is a
+ * 502; one the failing store lost before the client could read it, a 500.
+ */
+export function answerDeferred(
+  edge: Edge,
+  ctx: RequestContext,
+  id: string,
+  fill: Fill,
+  readIdentity: (fill: Fill) => void,
+): Promise<void> | undefined {
+  if (fill.state === 'failed' || ctx.insert === 'aborted-incomplete') {
+    const error = new EdgeError('EDGE_ERR_ORIGIN_BODY_INCOMPLETE', `response not stored (${ctx.insert})`);
+    sendError(edge, ctx, error, false);
+    return undefined;
+  }
+  const stored = ctx.insert === 'stored' ? committedEntry(edge, id, fill) : undefined;
+  const coding = negotiateEncoding(ctx.req.headers['accept-encoding'], codingsFor(edge, ctx));
+  if (stored !== undefined && coding !== null && coding !== 'identity')
+    return answerFromSibling(edge, ctx, { id, record: stored, coding }, false);
+  if (fill.completeChunks !== undefined || fill.wholeBody() !== undefined) {
+    readIdentity(fill);
+    return undefined;
+  }
+  const error = new EdgeError('EDGE_ERR_STORE_WRITE', `response body lost (${ctx.insert})`);
   sendError(edge, ctx, error, false);
   return undefined;
+}
+
+/** The entry a fill committed under `id`, unless another replaced or removed it since. */
+function committedEntry(edge: Edge, id: string, fill: Fill): EntryRecord | undefined {
+  let stored = edge.store.current(id);
+  if (stored?.kind !== 'entry' || stored.bodyId !== fill.bodyId) {
+    // A read snapshot taken earlier in this event-loop turn may predate the commit.
+    edge.store.resetReadTxn();
+    stored = edge.store.current(id);
+  }
+  return stored?.kind === 'entry' && stored.bodyId === fill.bodyId ? stored : undefined;
 }
 
 /** Makes (or finds, or joins the making of) the sibling in `sibling.coding`. */

@@ -4,6 +4,8 @@
  * request's client as it arrives, and committed under the commit guard. Resolves when the
  * fill is committed or abandoned, with the insert result.
  */
+
+import type { Fill } from '../../cache/fill.ts';
 import { negotiateEncoding } from '../../cache/policy/accept-encoding.ts';
 import { codingsFor, mergeVary } from '../compression.ts';
 import type { InsertResult, RequestContext } from '../context.ts';
@@ -26,18 +28,29 @@ export async function insert(
   // A body still to be scanned for reflected values is not known storable when the head is sent.
   ctx.cacheStatus.stored = plan.scanner === undefined;
   ctx.id = plan.id;
-  if (defersClient(edge, ctx, plan)) {
-    const insert = await insertShared(edge, ctx.storage, ctx.key, plan, response, generation, lead);
-    ctx.insert = insert;
-    await answerDeferred(edge, ctx);
-    return { kind: 'inserted', insert };
-  }
   const headers = fillHeaders(edge, response);
   // The leader's client sees the Vary the entry is stored with (Accept-Encoding merged in).
   if (plan.record.compressible === true) mergeVary(headers);
-  const insert = await insertShared(edge, ctx.storage, ctx.key, plan, response, generation, lead, (fill) =>
-    readFill(edge, ctx, fill, response.status, headers),
-  );
+  const read = (fill: Fill): void => readFill(edge, ctx, fill, response.status, headers);
+  if (defersClient(edge, ctx, plan)) {
+    let started: Fill | undefined;
+    const insert = await insertShared(
+      edge,
+      ctx.storage,
+      ctx.key,
+      plan,
+      response,
+      generation,
+      lead,
+      (fill) => {
+        started = fill;
+      },
+    );
+    ctx.insert = insert;
+    await answerDeferred(edge, ctx, plan.id, started!, read);
+    return { kind: 'inserted', insert };
+  }
+  const insert = await insertShared(edge, ctx.storage, ctx.key, plan, response, generation, lead, read);
   return { kind: 'inserted', insert };
 }
 
