@@ -3,10 +3,12 @@
  * site compresses, whether a response gets compressed siblings, and the Vary it is stored with.
  * The state that outlives a request (the encoder and its bounded queue) is kept per Edge.
  */
-import type { ContentCoding } from '../cache/policy/accept-encoding.ts';
+import { type ContentCoding, negotiateEncoding } from '../cache/policy/accept-encoding.ts';
 import type { HeaderMap } from '../cache/policy/semantics.ts';
 import { secondaryKey } from '../cache/policy/vary.ts';
+import type { OriginResponse } from '../origin/pool.ts';
 import { compressible } from '../transform/compressible.ts';
+import { decodable, decodeStream, singleCoding } from '../transform/decoder.ts';
 import { Encoder } from '../transform/encoder.ts';
 import type { RequestContext } from './context.ts';
 import type { Edge } from './edge.ts';
@@ -77,6 +79,12 @@ export function otherCoding(ctx: RequestContext, fill: { vary: string[]; seconda
   return secondaryKey(fill.vary, { ...headers, 'accept-encoding': 'identity' }) === fill.secondaryKey;
 }
 
+/** Whether a Content-Encoding value names a coding (not absent, empty or `identity`). */
+export function contentCoded(value: string | undefined): boolean {
+  if (value === undefined) return false;
+  return value.split(',').some((coding) => !['', 'identity'].includes(coding.trim().toLowerCase()));
+}
+
 /** Vary field names with accept-encoding added (sorted, unique, as parseVary returns them). */
 export function withAcceptEncoding(fields: readonly string[]): string[] {
   return fields.includes('accept-encoding') ? [...fields] : [...fields, 'accept-encoding'].sort();
@@ -101,4 +109,25 @@ export function mergeVary(headers: string[]): void {
 /** RFC 9110 §8.8.3: the representation's own strong (or weak) tag, suffixed with its coding. */
 export function suffixEtag(etag: string, coding: ContentCoding): string {
   return etag.endsWith('"') ? `${etag.slice(0, -1)}-${coding}"` : etag;
+}
+
+/**
+ * A fill asks the origin for the request's bucket only (fetch.ts); an origin that answers
+ * another coding anyway (`Content-Encoding: gzip` to `Accept-Encoding: br` or `identity`) would
+ * leave the bucket's entry in a coding some of its clients cannot read. Such a 200 is decoded
+ * as it arrives: stored and served as identity (compressible like any other, so the bucket's
+ * own coding is made from it), its entity tag weakened (RFC 9110 §8.8.1: same meaning, other
+ * bytes; as nginx's gzip filter does), its Content-Length dropped (known only at the end).
+ * A field no bucket satisfies was forwarded as it came: that answer is left as it is.
+ */
+export function decodeUnasked(ctx: RequestContext, response: OriginResponse): OriginResponse {
+  if (response.status !== 200) return response;
+  const coding = singleCoding(response.headers['content-encoding']);
+  if (coding === undefined || !decodable(coding)) return response;
+  const bucket = negotiateEncoding(ctx.req.headers['accept-encoding']);
+  if (bucket === null || bucket === coding || (bucket === 'gzip' && coding === 'x-gzip')) return response;
+  const { 'content-encoding': _coding, 'content-length': _length, ...headers } = response.headers;
+  const etag = headers.etag;
+  if (typeof etag === 'string' && !etag.startsWith('W/')) headers.etag = `W/${etag}`;
+  return { ...response, headers, body: decodeStream(coding, response.body) };
 }

@@ -20,6 +20,7 @@ import {
 } from '../../http/headers.ts';
 import { hasRequestBody, requestBody } from '../../http/request-body.ts';
 import type { OriginResponse } from '../../origin/pool.ts';
+import { decodeUnasked } from '../compression.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
 import { forwardInterim, replayHints } from '../interim.ts';
@@ -230,6 +231,8 @@ export async function fetchStep(edge: Edge, ctx: RequestContext, options: FetchO
   } catch (error) {
     return { kind: 'failed', error: error as EdgeError };
   }
+  // A coding the fill did not ask for is decoded, so every client of the bucket can read it.
+  if (options.fill) response = decodeUnasked(ctx, response);
   ctx.origin = response.origin;
   ctx.originStatus = response.status;
   ctx.originMs = response.ms;

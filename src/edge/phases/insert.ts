@@ -30,7 +30,7 @@ export async function insert(
   ctx.id = plan.id;
   const headers = fillHeaders(edge, response);
   // The leader's client sees the Vary the entry is stored with (Accept-Encoding merged in).
-  if (plan.record.compressible === true) mergeVary(headers);
+  if (plan.record.vary.includes('accept-encoding')) mergeVary(headers);
   const read = (fill: Fill): void => readFill(edge, ctx, fill, response.status, headers);
   if (defersClient(edge, ctx, plan)) {
     let started: Fill | undefined;
