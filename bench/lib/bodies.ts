@@ -4,7 +4,8 @@
  * last segment (`/1k`, `/herd/strata/1k`, `/large/1g`), or its exact length (`/3217b`, up to
  * 16 MiB); its first segment picks the behaviour: `/pass/...` is `no-store`, `/slow/...` waits
  * for the origin's delay, `/t/TAG/...` carries TAG, `/text/...` is a compressible text/plain body
- * (JSON lines; every other body is application/octet-stream, which no cache compresses).
+ * (JSON lines; every other body is application/octet-stream, which no cache compresses),
+ * `/vary/...` is answered with `Vary: Accept-Encoding`.
  */
 
 export const BODY_SIZES = {
@@ -28,6 +29,8 @@ export interface BenchPath {
   bytes: number;
   /** A compressible text/plain body instead of application/octet-stream. */
   text: boolean;
+  /** Answered with `Vary: Accept-Encoding` (stored as a variant: two reads on a hit). */
+  vary: boolean;
   pass: boolean;
   slow: boolean;
   tag: string | null;
@@ -60,6 +63,7 @@ export function parseBenchPath(target: string): BenchPath | null {
   return {
     ...length,
     text: first === 'text',
+    vary: first === 'vary',
     pass: first === 'pass',
     slow: first === 'slow',
     tag: first === 't' && segments.length > 2 ? (segments[1] ?? null) : null,
@@ -117,6 +121,7 @@ export function originHeaders(path: BenchPath): Record<string, string> {
     'last-modified': 'Mon, 02 Nov 2026 00:00:00 GMT',
     'surrogate-key': tags.join(' '),
     'cache-tag': tags.join(','),
+    ...(path.vary ? { vary: 'Accept-Encoding' } : {}),
   };
 }
 

@@ -1,10 +1,13 @@
 /**
  * hit-compressed: what a compressed hit costs (docs/compression.md). One warmed Strata node
- * answers three kinds of hits in the same run, alternating within each round:
+ * answers four kinds of hits in the same run, alternating within each round:
  * - `br 100k text`: a 100 KiB text/plain object to clients sending `Accept-Encoding: br` — its
  *   stored br representation (N bytes, made once on the fill);
  * - `identity Nb`: an application/octet-stream object of exactly those N bytes, to clients
  *   without Accept-Encoding — an identity hit of the same stored size;
+ * - `identity Nb vary`: the same N-byte object answered with `Vary: Accept-Encoding`, so its
+ *   hit takes the variant lookup a br hit takes (two reads, the bucket as secondary key): what
+ *   is left between it and `br 100k text` is the coding's own cost;
  * - `identity 100k text`: the text object's identity representation (100 KiB).
  * `× same size CPU` is a row's CPU per request over the `identity Nb` row's (1.00: the coding
  * costs nothing on a hit); `compressions` is how much strata_compressions_total moved during
@@ -68,10 +71,13 @@ async function kindsOf(target: Target): Promise<Kind[]> {
   if (br.headers['content-encoding'] !== 'br') throw new Error(`${TEXT_PATH} was not answered in br`);
   const same = `/${br.bytes}b`;
   await primeHit(target, same);
+  const varying = `/vary/${br.bytes}b`;
+  await primeHit(target, varying);
   const identity = await primeHit(target, TEXT_PATH);
   return [
     { label: 'br 100k text', path: TEXT_PATH, headers: BR, stored: br.bytes },
     { label: `identity ${br.bytes}b`, path: same, stored: br.bytes },
+    { label: `identity ${br.bytes}b vary`, path: varying, stored: br.bytes },
     { label: 'identity 100k text', path: TEXT_PATH, stored: identity.bytes },
   ];
 }
@@ -86,7 +92,7 @@ async function runCompressed(ctx: BenchContext): Promise<ScenarioReport> {
     col('compressions', 'compressions', 'int'),
     col('originRequests', 'origin reqs', 'int'),
   ]);
-  report.notes.push(`${GENERATOR}, 1 thread; ${PINNING.label}; the three kinds alternate within a round`);
+  report.notes.push(`${GENERATOR}, 1 thread; ${PINNING.label}; the four kinds alternate within a round`);
   if (ctx.rounds > 1) report.notes.push(`median of ${ctx.rounds} rounds`);
   const samples: Row[] = [];
   let sameSize = '';
@@ -147,6 +153,6 @@ async function runCompressed(ctx: BenchContext): Promise<ScenarioReport> {
 export const compressedScenario: Scenario = {
   name: NAME,
   title: TITLE,
-  budgetS: (ctx) => 60 + 3 * warmupS(ctx) + ctx.rounds * ctx.connections.length * 3 * (ctx.durationS + 10),
+  budgetS: (ctx) => 60 + 4 * warmupS(ctx) + ctx.rounds * ctx.connections.length * 4 * (ctx.durationS + 10),
   run: runCompressed,
 };
