@@ -72,7 +72,13 @@ export async function answerFromSibling(
     ctx.lookup = 'hit';
     ctx.cacheStatus.hit = true;
   }
-  deliverStored(edge, ctx, answer.record);
+  try {
+    deliverStored(edge, ctx, answer.record);
+  } catch (error) {
+    // After an await nothing above catches: answered here, never an unhandled rejection.
+    edge.log.error({ err: error, url: ctx.key }, 'request failed inside the node');
+    sendError(edge, ctx, new EdgeError('EDGE_ERR_INTERNAL', 'internal error', { cause: error }), true);
+  }
 }
 
 /**
