@@ -14,7 +14,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
 import { parseArgs } from 'node:util';
-import { bodyOf, hitHeaders, parseBenchPath } from './lib/bodies.ts';
+import { bodyFor, hitHeaders, parseBenchPath } from './lib/bodies.ts';
 
 const { values } = parseArgs({
   options: {
@@ -41,7 +41,7 @@ function prepare(target: string): Prepared | null {
   let found = prepared.get(target);
   if (found !== undefined) return found;
   const path = parseBenchPath(target);
-  found = path === null ? null : { headers: hitHeaders(path, 'ceiling'), body: bodyOf(path.size) };
+  found = path === null ? null : { headers: hitHeaders(path, 'ceiling'), body: bodyFor(path) };
   if (prepared.size < MAX_PREPARED) prepared.set(target, found);
   return found;
 }

@@ -8,7 +8,14 @@
  */
 import http from 'node:http';
 import { parseArgs } from 'node:util';
-import { type BenchPath, bodyOf, originHeaders, parseBenchPath, STREAMED_SIZE } from './lib/bodies.ts';
+import {
+  type BenchPath,
+  bodyFor,
+  bodyOf,
+  originHeaders,
+  parseBenchPath,
+  STREAMED_SIZE,
+} from './lib/bodies.ts';
 
 const { values } = parseArgs({
   options: {
@@ -47,7 +54,7 @@ function control(req: http.IncomingMessage, res: http.ServerResponse): boolean {
 
 /** Streams a large body chunk by chunk, honouring backpressure; stops if the client goes. */
 function stream(res: http.ServerResponse, path: BenchPath): void {
-  const chunk = bodyOf(path.size);
+  const chunk = bodyOf(STREAMED_SIZE);
   let remaining = Number(originHeaders(path)['content-length']);
   res.writeHead(200, originHeaders(path));
   const pump = (): void => {
@@ -71,7 +78,7 @@ function respond(res: http.ServerResponse, path: BenchPath, method: string | und
     return;
   }
   res.writeHead(200, originHeaders(path));
-  res.end(method === 'HEAD' ? undefined : bodyOf(path.size));
+  res.end(method === 'HEAD' ? undefined : bodyFor(path));
 }
 
 const server = http.createServer((req, res) => {

@@ -10,6 +10,9 @@
  *   --no-compare                  report only; do not judge against expected-failures.json
  *   --prune-expected              remove from expected-failures.json what now passes
  *
+ * STRATA_CONFORMANCE_LOG=FILE appends every line the origin and the nodes print to FILE, with
+ * the nodes' access log on (which request got which status, cache and insert outcome).
+ *
  * Prints `passed=N failed=M total=T`, the failures by section, writes the full results to
  * conformance/results/ and exits 1 on a failure not in expected-failures.json or on a listed
  * failure that now passes.

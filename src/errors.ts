@@ -62,6 +62,13 @@ export const ERROR_CODES = {
     retryable: false,
     description: 'The request said only-if-cached and no usable stored response exists (RFC 9111 §5.2.1.7).',
   },
+  EDGE_ERR_CLIENT_NOT_ACCEPTABLE: {
+    source: 'client',
+    status: 406,
+    retryable: false,
+    description:
+      'Accept-Encoding excludes identity and gives every content coding weight 0 (RFC 9110 §12.5.3), on a request the cache cannot answer.',
+  },
   EDGE_ERR_CLIENT_METHOD_NOT_ALLOWED: {
     source: 'client',
     status: 405,

@@ -1,8 +1,11 @@
 /**
  * The bytes and headers every bench server agrees on: the origin sends them, the ceiling serves
  * them from memory, the proxies under test cache them. A bench path names its body size in its
- * last segment (`/1k`, `/herd/strata/1k`, `/large/1g`); its first segment picks the behaviour:
- * `/pass/...` is `no-store`, `/slow/...` waits for the origin's delay, `/t/TAG/...` carries TAG.
+ * last segment (`/1k`, `/herd/strata/1k`, `/large/1g`), or its exact length (`/3217b`, up to
+ * 16 MiB); its first segment picks the behaviour: `/pass/...` is `no-store`, `/slow/...` waits
+ * for the origin's delay, `/t/TAG/...` carries TAG, `/text/...` is a compressible text/plain body
+ * (JSON lines; every other body is application/octet-stream, which no cache compresses),
+ * `/vary/...` is answered with `Vary: Accept-Encoding`.
  */
 
 export const BODY_SIZES = {
@@ -20,7 +23,14 @@ export const STREAM_CHUNK_BYTES = 1024 * 1024;
 export const CACHE_TTL_S = 3600;
 
 export interface BenchPath {
-  size: SizeName;
+  /** The named size, or null for an exact length (`/3217b`). */
+  size: SizeName | null;
+  /** Body length in bytes. */
+  bytes: number;
+  /** A compressible text/plain body instead of application/octet-stream. */
+  text: boolean;
+  /** Answered with `Vary: Accept-Encoding` (stored as a variant: two reads on a hit). */
+  vary: boolean;
   pass: boolean;
   slow: boolean;
   tag: string | null;
@@ -30,23 +40,37 @@ function isSizeName(value: string | undefined): value is SizeName {
   return value !== undefined && Object.hasOwn(BODY_SIZES, value);
 }
 
+/** Largest exact length a bench path may ask for (`/16777216b`). */
+const MAX_EXACT_BYTES = 16 * 1024 * 1024;
+
+/** The last segment's length: a named size or `<N>b`; null when it is neither. */
+function lengthOf(segment: string | undefined): { size: SizeName | null; bytes: number } | null {
+  if (isSizeName(segment)) return { size: segment, bytes: BODY_SIZES[segment] };
+  const exact = segment === undefined ? null : /^(\d{1,8})b$/.exec(segment);
+  if (exact === null) return null;
+  const bytes = Number(exact[1]);
+  return bytes > 0 && bytes <= MAX_EXACT_BYTES ? { size: null, bytes } : null;
+}
+
 /** Reads a request target (`/slow/x/1k?u=1`) into what the bench servers must do with it. */
 export function parseBenchPath(target: string): BenchPath | null {
   const queryAt = target.indexOf('?');
   const pathname = queryAt === -1 ? target : target.slice(0, queryAt);
   const segments = pathname.split('/').filter((s) => s.length > 0);
-  const size = segments.at(-1);
-  if (!isSizeName(size)) return null;
+  const length = lengthOf(segments.at(-1));
+  if (length === null) return null;
   const first = segments[0];
   return {
-    size,
+    ...length,
+    text: first === 'text',
+    vary: first === 'vary',
     pass: first === 'pass',
     slow: first === 'slow',
     tag: first === 't' && segments.length > 2 ? (segments[1] ?? null) : null,
   };
 }
 
-const bodies = new Map<SizeName, Buffer>();
+const bodies = new Map<string, Buffer>();
 
 /** A deterministic body of the given size (the streamed size is served as repeated chunks). */
 export function bodyOf(size: SizeName): Buffer {
@@ -59,17 +83,45 @@ export function bodyOf(size: SizeName): Buffer {
   return body;
 }
 
+/**
+ * The whole body of a path that is not streamed: octet-stream filler, or for `/text/` JSON
+ * lines whose numbers vary (brotli at level 4 keeps about a sixth of it, not a few bytes).
+ */
+export function bodyFor(path: BenchPath): Buffer {
+  if (!path.text && path.size !== null) return bodyOf(path.size);
+  const id = `${path.text ? 'text' : 'raw'}:${path.bytes}`;
+  let body = bodies.get(id);
+  if (body === undefined) {
+    body = path.text ? jsonLines(path.bytes) : Buffer.alloc(path.bytes, 'strata bench body\n');
+    bodies.set(id, body);
+  }
+  return body;
+}
+
+function jsonLines(bytes: number): Buffer {
+  const lines: string[] = [];
+  let length = 0;
+  for (let i = 0; length < bytes; i++) {
+    const price = ((i * 7919) % 100_000) / 100;
+    const line = `{"id":${100_000 + i},"sku":"SKU-${((i * 2654435761) >>> 0).toString(36)}","price":${price},"stock":${(i * 31) % 977},"tags":["bench","strata"]}\n`;
+    lines.push(line);
+    length += line.length;
+  }
+  return Buffer.from(lines.join('')).subarray(0, bytes);
+}
+
 /** Headers the origin sends for a bench path: cacheable for an hour unless it is a pass path. */
 export function originHeaders(path: BenchPath): Record<string, string> {
   const tags = path.tag === null ? ['bench'] : ['bench', path.tag];
   return {
-    'content-type': 'application/octet-stream',
-    'content-length': String(BODY_SIZES[path.size]),
+    'content-type': path.text ? 'text/plain; charset=utf-8' : 'application/octet-stream',
+    'content-length': String(path.bytes),
     'cache-control': path.pass ? 'no-store' : `public, max-age=${CACHE_TTL_S}`,
-    etag: `"bench-${path.size}"`,
+    etag: `"bench-${path.text ? 'text-' : ''}${path.size ?? `${path.bytes}b`}"`,
     'last-modified': 'Mon, 02 Nov 2026 00:00:00 GMT',
     'surrogate-key': tags.join(' '),
     'cache-tag': tags.join(','),
+    ...(path.vary ? { vary: 'Accept-Encoding' } : {}),
   };
 }
 

@@ -19,6 +19,13 @@ export interface LoadOptions {
   onSpawn?: (pid: number) => void;
   /** 'h2': HTTP/2 with h2load (one stream at a time per connection, like keep-alive HTTP/1.1). */
   protocol?: 'h2';
+  /** Request header fields every request carries (`Accept-Encoding: br`). */
+  headers?: Record<string, string>;
+}
+
+/** `-H` arguments of wrk and h2load (`name: value`), or autocannon (`name=value`). */
+function headerArgs(headers: Record<string, string> | undefined, separator: ': ' | '='): string[] {
+  return Object.entries(headers ?? {}).flatMap(([name, value]) => ['-H', `${name}${separator}${value}`]);
 }
 
 export interface LoadResult {
@@ -79,6 +86,7 @@ async function runWrk(wrk: string, options: LoadOptions): Promise<LoadResult> {
     '5s',
     '-s',
     script,
+    ...headerArgs(options.headers, ': '),
   ];
   args.push(options.url);
   if (options.unique) args.push('--', options.runId);
@@ -112,7 +120,8 @@ async function runWrk(wrk: string, options: LoadOptions): Promise<LoadResult> {
  * mean time per request, p99 is left empty.
  */
 async function runH2load(h2load: string, options: LoadOptions): Promise<LoadResult> {
-  const args = ['-t1', `-c${options.connections}`, '-m1', `-D${options.durationS}`, options.url];
+  const args = ['-t1', `-c${options.connections}`, '-m1', `-D${options.durationS}`];
+  args.push(...headerArgs(options.headers, ': '), options.url);
   const result = await capture({
     name: 'h2load',
     command: h2load,
@@ -158,7 +167,7 @@ interface AutocannonSummary {
 async function runAutocannon(script: string, options: LoadOptions): Promise<LoadResult> {
   const url = options.unique ? `${options.url}?u=${options.runId}-[<id>]` : options.url;
   const args = [script, '-j', '-c', String(options.connections), '-d', String(options.durationS)];
-  args.push('-t', '5');
+  args.push('-t', '5', ...headerArgs(options.headers, '='));
   if (options.unique) args.push('-I');
   args.push(url);
   const result = await capture({

@@ -81,6 +81,8 @@ export interface MeasureOptions {
   originPid?: number;
   /** 'h2': load over HTTP/2 (h2load). */
   protocol?: 'h2';
+  /** Request header fields every request carries. */
+  headers?: Record<string, string>;
 }
 
 /** Runs the generator against a target while sampling the target's RSS and CPU time. */
@@ -104,6 +106,7 @@ export async function measure(target: Target, options: MeasureOptions): Promise<
       cores: options.generatorCores,
       runId: options.runId,
       ...(options.protocol ? { protocol: options.protocol } : {}),
+      ...(options.headers ? { headers: options.headers } : {}),
     });
   } catch (error) {
     sampler.stop();

@@ -1,5 +1,6 @@
 /** Every scenario, in the order `npm run bench` runs them. */
 import type { Scenario } from '../lib/scenario.ts';
+import { compressedScenario } from './compressed.ts';
 import { forwardScenarios } from './forward.ts';
 import { handshakeScenario } from './handshakes.ts';
 import { herdScenario } from './herd.ts';
@@ -12,6 +13,7 @@ import { tlsScenarios } from './tls.ts';
 
 export const SCENARIOS: readonly Scenario[] = [
   ...hitScenarios,
+  compressedScenario,
   ...tlsScenarios,
   handshakeScenario,
   ...forwardScenarios,

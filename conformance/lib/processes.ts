@@ -4,8 +4,11 @@
  * interrupted.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
 
 const OUTPUT_LINES_KEPT = 400;
+/** A file that gets every line of every child, prefixed with its name (STRATA_CONFORMANCE_LOG). */
+const LOG_FILE = process.env.STRATA_CONFORMANCE_LOG;
 const STOP_GRACE_MS = 3000;
 
 export interface ChildHandle {
@@ -62,6 +65,7 @@ export function startChild(
   const waiters = new Set<{ pattern: RegExp; resolve: (line: string) => void }>();
   const onLine = (line: string): void => {
     output.push(line);
+    if (LOG_FILE !== undefined) appendFileSync(LOG_FILE, `${name} ${line}\n`);
     if (output.length > OUTPUT_LINES_KEPT) output.shift();
     for (const waiter of waiters) {
       if (waiter.pattern.test(line)) {

@@ -59,7 +59,11 @@ export class StrataNode {
     const config: Record<string, unknown> = {
       admin: { listen: `${LOOPBACK}:${this.adminPort}`, token: ADMIN_TOKEN },
       proxy: { via: name },
-      logging: { level: 'warn', access: false },
+      // With STRATA_CONFORMANCE_LOG set, the access log too (every request's status and outcome).
+      logging:
+        process.env.STRATA_CONFORMANCE_LOG === undefined
+          ? { level: 'warn', access: false }
+          : { level: 'info', access: true },
     };
     if (workers !== undefined) config.workers = workers;
     writeFileSync(configFile, `${JSON.stringify(config, null, 2)}\n`);

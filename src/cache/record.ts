@@ -42,6 +42,16 @@ export interface EntryRecord extends StoredFreshness {
    * answers only Range requests wholly inside the piece, never a request for the whole.
    */
   range?: StoredRange;
+  /**
+   * Set on an identity entry that may get compressed siblings (docs/compression.md): its
+   * variants are keyed by the Accept-Encoding bucket, and it is stored under `identity`.
+   */
+  compressible?: true;
+  /**
+   * Set on a representation the node compressed: the origin's entity tag, which its own
+   * (suffixed with the coding) stands for when revalidating with the origin.
+   */
+  originEtag?: string;
   /** CRC-32 of each body chunk, in order (absent on records written before schema 2). */
   sums?: number[];
   /** CRC-32 of the record's other fields (integrity.ts), set by the store on every write. */

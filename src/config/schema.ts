@@ -6,6 +6,7 @@ import { accessSync, closeSync, constants, fstatSync, openSync, readSync, statSy
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { backupProblem } from './backups.ts';
+import { compressionSchema, siteCompressionSchema } from './compression-schema.ts';
 import { securitySchema } from './security-schema.ts';
 import { parseDuration, parseListen, parseSize } from './units.ts';
 
@@ -254,6 +255,7 @@ export const siteSchema = z.strictObject({
       "While a request for a stored page that must be revalidated waits for the origin, send the page's stored Link preload and preconnect hints to the client as 103 Early Hints. RFC 8297.",
     ),
   security: securitySchema.describe('Security at the edge for this site (docs/security.md).'),
+  compression: siteCompressionSchema.describe('Compression for this site (docs/compression.md).'),
   hsts: duration(
     'Strict-Transport-Security max-age sent on every answer of this site over TLS (0: none). RFC 6797.',
   ).default(0),
@@ -703,6 +705,9 @@ export const configSchema = z
       ),
     origins: z.array(originSchema).default([]).describe('Origins the sites fetch from.'),
     cache: cacheSchema,
+    compression: compressionSchema.describe(
+      'Compressed representations stored beside identity bodies (docs/compression.md).',
+    ),
     admin: adminSchema,
     purge: purgeSchema,
     logging: loggingSchema,

@@ -15,7 +15,9 @@ import { formatCacheStatus } from '../observability/cache-status.ts';
 import type { OriginResponse } from '../origin/pool.ts';
 import type { ReflectionScanner } from '../security/poison.ts';
 import type { InsertResult, RequestContext } from './context.ts';
+import { answerFromSibling, siblingFor } from './derive.ts';
 import type { Edge } from './edge.ts';
+import type { LookupOutcome } from './outcomes.ts';
 
 /** A storable plan: where the response goes, and the record it is stored under. */
 export interface InsertPlan {
@@ -221,6 +223,23 @@ export function readFill(
 /** The error waiters are answered when the origin answers their key with a server error. */
 export function originFailing(status: number): EdgeError {
   return new EdgeError('EDGE_ERR_ORIGIN_FAILING', `origin answered ${status}`);
+}
+
+/**
+ * Another coding of a stored compressible object (a Vary miss on Accept-Encoding): answered
+ * from the stored identity entry or the coding made from it (derive.ts), without the origin.
+ * False when the miss path must run.
+ */
+export function fromSibling(
+  edge: Edge,
+  ctx: RequestContext,
+  found: LookupOutcome,
+  track: (work: Promise<void>) => void,
+): boolean {
+  const sibling = found.kind === 'miss' && found.reason === 'vary-miss' ? siblingFor(edge, ctx) : undefined;
+  if (sibling === undefined) return false;
+  track(answerFromSibling(edge, ctx, sibling, true));
+  return true;
 }
 
 /** Drops an origin body nobody will read, without letting a late error escape. */

@@ -10,7 +10,7 @@ import { revalidateInBackground } from './background.ts';
 import { answered, hold, release, whenClosed } from './completion.ts';
 import { createContext, type RequestContext } from './context.ts';
 import type { Edge } from './edge.ts';
-import { discard, type Leadership, originFailing, readFill } from './fill-driver.ts';
+import { discard, fromSibling, type Leadership, originFailing, readFill } from './fill-driver.ts';
 import { invalidateAfterUnsafe } from './invalidate.ts';
 import type { Found, LookupOutcome } from './outcomes.ts';
 import { collapse } from './phases/collapse.ts';
@@ -67,7 +67,7 @@ export class Pipeline {
       }
     }
     whenClosed(edge, ctx);
-    this.#miss(ctx, found, attempt);
+    if (!fromSibling(edge, ctx, found, (work) => this.#track(work))) this.#miss(ctx, found, attempt);
   }
 
   #miss(ctx: RequestContext, found: LookupOutcome, attempt: number): void {

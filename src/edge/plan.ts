@@ -11,6 +11,7 @@ import { type EntryRecord, RECORD_VERSION } from '../cache/record.ts';
 import { appendVia, endToEndResponseHeaders } from '../http/headers.ts';
 import type { OriginResponse } from '../origin/pool.ts';
 import { checkStore } from '../security/store-checks.ts';
+import { compressing, contentCoded, mergeVary, withAcceptEncoding } from './compression.ts';
 import type { RequestContext } from './context.ts';
 import type { Edge } from './edge.ts';
 import type { InsertPlan } from './fill-driver.ts';
@@ -61,6 +62,31 @@ function securityChecks(
   return checked;
 }
 
+/**
+ * The Vary fields and secondary key an entry is stored under. A compressible identity body
+ * varies on Accept-Encoding (merged with the origin's Vary) and is the `identity` variant,
+ * whatever bucket asked for it; an origin-encoded body varies on it too, whatever the origin's
+ * Vary says, so it never reaches a bucket that did not ask for its coding (docs/compression.md).
+ */
+function variantOf(
+  edge: Edge,
+  ctx: RequestContext,
+  status: number,
+  headers: HeaderMap,
+): { compress: boolean; varyEncoding: boolean; fields: string[]; secondary: string } {
+  const vary = parseVary(headers.vary);
+  const compress = vary !== '*' && compressing(edge, ctx, status, headers);
+  const varyEncoding = vary !== '*' && (compress || contentCoded(headers['content-encoding']));
+  const fields = vary === '*' ? [] : varyEncoding ? withAcceptEncoding(vary) : vary;
+  const selecting = compress ? { ...ctx.req.headers, 'accept-encoding': 'identity' } : ctx.req.headers;
+  return {
+    compress,
+    varyEncoding,
+    fields,
+    secondary: fields.length > 0 ? secondaryKey(fields, selecting) : '',
+  };
+}
+
 export function planStore(
   edge: Edge,
   ctx: RequestContext,
@@ -87,15 +113,14 @@ export function planStore(
     return { storable: false, reason: 'too-large' };
   }
   if (!edge.store.writable) return { storable: false, reason: 'store-unavailable' };
-  const vary = parseVary(headers.vary);
-  const fields = vary === '*' ? [] : vary;
-  const secondary = fields.length > 0 ? secondaryKey(fields, ctx.req.headers) : '';
+  const { compress, varyEncoding, fields, secondary } = variantOf(edge, ctx, response.status, headers);
   // RFC 9111 §3.3: a 206 becomes a partial entry; its piece is kept apart from its headers.
   const range = response.status === 206 ? storablePartial(headers) : undefined;
   const drop = new Set([...NOT_STORED, ...edge.stripResponse, ...verdict.stripFields]);
   if (range) drop.add('content-range');
   const stored = endToEndResponseHeaders(response.headers, drop);
   stored.push('Via', appendVia(response.headers.via, '1.1', edge.name));
+  if (varyEncoding) mergeVary(stored);
   const record: Omit<EntryRecord, 'bodyId' | 'chunks' | 'size'> = {
     kind: 'entry',
     v: RECORD_VERSION,
@@ -111,6 +136,7 @@ export function planStore(
   };
   if (verdict.noCache) record.noCache = true;
   if (range) record.range = range;
+  if (compress) record.compressible = true;
   return {
     storable: true,
     id: variantKey(ctx.storage, secondary),

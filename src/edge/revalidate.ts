@@ -28,7 +28,9 @@ const KEEP_STORED: ReadonlySet<string> = new Set([
 /** Whether a 304 may update this stored response (RFC 9111 §4.3.4: validators must agree). */
 export function matchesStored(record: EntryRecord, response: OriginResponse): boolean {
   const { etag, 'last-modified': lastModified } = response.headers;
-  return selectedForUpdate(record, {
+  // A coding the node made is selected by the origin's tag it stands for.
+  const stored = { etag: record.originEtag ?? record.etag, lastModified: record.lastModified };
+  return selectedForUpdate(stored, {
     etag: typeof etag === 'string' ? etag : undefined,
     lastModified: typeof lastModified === 'string' ? lastModified : undefined,
   });
@@ -43,6 +45,10 @@ export function refreshedRecord(
   responseTime: number,
 ): EntryRecord {
   const drop = new Set([...KEEP_STORED, ...edge.stripResponse]);
+  // A coding the node made keeps its own suffixed tag (a 304 carries the origin's), and a
+  // compressible entry keeps the Vary it was stored with (Accept-Encoding merged in).
+  if (record.originEtag !== undefined) drop.add('etag');
+  if (record.originEtag !== undefined || record.compressible === true) drop.add('vary');
   const updates = endToEndResponseHeaders(response.headers, drop);
   const replaced = new Set<string>();
   for (let i = 0; i < updates.length; i += 2) replaced.add(updates[i]!.toLowerCase());

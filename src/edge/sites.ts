@@ -23,6 +23,8 @@ export interface Site {
   readonly httpsPort: number | undefined;
   /** Templates for the errors the node answers itself (errorPages), or undefined. */
   readonly errorPages: ErrorPages | undefined;
+  /** Per-site compression override: off (false), on (true) or the node's setting (undefined); private answers opted in. */
+  readonly compression?: { enabled?: boolean | undefined; private: boolean } | undefined;
 }
 
 export class SiteTable {
@@ -47,6 +49,7 @@ export class SiteTable {
         grace: Math.floor(config.grace / 1000),
         earlyHints: config.earlyHints,
         guard: guards?.(config),
+        compression: config.compression,
         hsts:
           config.hsts > 0
             ? `max-age=${Math.floor(config.hsts / 1000)}${config.hstsIncludeSubDomains ? '; includeSubDomains' : ''}`

@@ -210,6 +210,23 @@ export function createMetrics() {
       labelNames: ['cap'] as const,
       registers: [registry],
     }),
+    compressions: new Counter({
+      name: 'strata_compressions_total',
+      help: 'Stored bodies compressed into a coding (gzip, br, zstd); never on a hit (docs/compression.md).',
+      labelNames: ['coding'] as const,
+      registers: [registry],
+    }),
+    compressionBytesSaved: new Counter({
+      name: 'strata_compression_bytes_saved_total',
+      help: 'Bytes a stored coding is smaller than the identity body it was made from, by coding.',
+      labelNames: ['coding'] as const,
+      registers: [registry],
+    }),
+    compressionQueue: new Gauge({
+      name: 'strata_compression_queue',
+      help: 'Compressions waiting or running in the libuv pool (bounded by compression.queue).',
+      registers: [registry],
+    }),
     storeBytes: new Gauge({
       name: 'strata_store_bytes',
       help: 'Bytes accounted to stored entries.',

@@ -2,6 +2,7 @@
  * Vary: secondary cache keys (RFC 9111 §4.1). Field values are normalized so that
  * requests which mean the same thing select the same variant.
  */
+import { negotiateEncoding } from './accept-encoding.ts';
 
 /** Field names (lower case, sorted, unique), '*' when Vary contains *, or [] for none. */
 export function parseVary(value: string | undefined): string[] | '*' {
@@ -34,7 +35,24 @@ const CASE_INSENSITIVE: ReadonlySet<string> = new Set([
  * normalization, where values are defined to be case-insensitive)."
  */
 export function normalizeFieldValue(name: string, value: string | string[] | undefined): string {
+  if (name === 'accept-encoding') return encodingKey(value);
   if (value === undefined) return '\u0000';
+  return normalizeList(name, value);
+}
+
+/**
+ * Accept-Encoding selects by the coding the node would answer with (RFC 9110 §12.5.3), not by
+ * its spelling: `gzip, deflate, br` and `gzip, br` are one variant. Fills forward the bucket
+ * (not the client's field) to the origin, so whatever the origin answers suits every request
+ * in the bucket. A field nothing the node knows satisfies keeps its own normalized spelling.
+ */
+function encodingKey(value: string | string[] | undefined): string {
+  const bucket = negotiateEncoding(value);
+  if (bucket !== null) return bucket;
+  return `none:${normalizeList('accept-encoding', value ?? '')}`;
+}
+
+function normalizeList(name: string, value: string | string[]): string {
   const joined = Array.isArray(value) ? value.join(',') : value;
   let parts = joined
     .split(',')

@@ -14,6 +14,7 @@ import type { LeaderOutcome } from '../../cache/collapse.ts';
 import { decideReuse, requestDirectives } from '../../cache/policy/reuse.ts';
 import { secondaryKey } from '../../cache/policy/vary.ts';
 import type { EdgeError } from '../../errors.ts';
+import { otherCoding } from '../compression.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
 import { type Leadership, originFailing } from '../fill-driver.ts';
@@ -114,6 +115,12 @@ async function follow(
       if (ctx.res.destroyed) return GONE;
       if (attempt < MAX_ATTEMPTS) return AGAIN;
     }
+  }
+  // Another coding of a compressible fill: made from the entry once it is stored (no origin).
+  if (outcome.kind === 'shared' && otherCoding(ctx, outcome) && followerReuse(edge, ctx, outcome) !== 'own') {
+    await outcome.done;
+    if (ctx.res.destroyed) return GONE;
+    if (attempt < MAX_ATTEMPTS) return AGAIN;
   }
   // uncacheable, not reusable as it is, timeout, another variant: fetch on our own, never
   // overwriting the leader's fill

@@ -6,6 +6,7 @@
  * collapse for a leader, for a pass, and in a background revalidation; `fetchStep` returns
  * the response or why there is none.
  */
+import { negotiateEncoding } from '../../cache/policy/accept-encoding.ts';
 import type { EntryRecord } from '../../cache/record.ts';
 import { EdgeError } from '../../errors.ts';
 import { tokenMatches } from '../../http/bearer.ts';
@@ -19,6 +20,7 @@ import {
 } from '../../http/headers.ts';
 import { hasRequestBody, requestBody } from '../../http/request-body.ts';
 import type { OriginResponse } from '../../origin/pool.ts';
+import { decodeUnasked } from '../compression.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
 import { forwardInterim, replayHints } from '../interim.ts';
@@ -96,16 +98,33 @@ export function originRequestHeaders(
   headers['cdn-loop'] = appendCdnLoop(req.headers['cdn-loop'], edge.name, edge.loopId);
   headers['surrogate-capability'] = surrogateCapability(req.headers['surrogate-capability'], edge.name);
   // Host is set by the pool for each origin it tries (origins[].hostHeader, else ctx.host).
+  if (options.fill) forwardEncodingBucket(headers, req.headers['accept-encoding']);
   if (options.combine) {
     headers.range = options.combine.range;
     headers['if-range'] = options.combine.ifRange;
   }
   if (options.validate) {
-    if (options.validate.etag !== undefined) headers['if-none-match'] = options.validate.etag;
+    // A coding the node made stands for the origin's representation: ask with the origin's tag.
+    const etag = options.validate.originEtag ?? options.validate.etag;
+    if (etag !== undefined) headers['if-none-match'] = etag;
     if (options.validate.lastModified !== undefined)
       headers['if-modified-since'] = options.validate.lastModified;
   }
   return headers;
+}
+
+/**
+ * A fill asks the origin for the request's Accept-Encoding bucket only (RFC 9110 §12.5.3): the
+ * bucket is the variant key, so the stored answer must suit every request in it — a client
+ * sending `gzip, br` and one sending `br;q=0.5, gzip` must not share a body the origin chose
+ * for only one of them. A field no bucket satisfies is forwarded as it came (its own variant).
+ */
+export function forwardEncodingBucket(
+  headers: Record<string, string | string[]>,
+  value: string | string[] | undefined,
+): void {
+  const bucket = negotiateEncoding(value);
+  if (bucket !== null) headers['accept-encoding'] = bucket;
 }
 
 /**
@@ -213,6 +232,8 @@ export async function fetchStep(edge: Edge, ctx: RequestContext, options: FetchO
   } catch (error) {
     return { kind: 'failed', error: error as EdgeError };
   }
+  // A coding the fill did not ask for is decoded, so every client of the bucket can read it.
+  if (options.fill) response = decodeUnasked(ctx, response);
   ctx.origin = response.origin;
   ctx.originStatus = response.status;
   ctx.originMs = response.ms;

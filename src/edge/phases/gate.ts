@@ -1,10 +1,12 @@
 /**
  * gate: runs first on every request the lookup could not answer from the cache. Decides how
  * it reaches the origin, before any collapsing:
- * - `refuse`: only-if-cached and nothing usable stored — answered 504 at once;
+ * - `refuse`: only-if-cached and nothing usable stored — answered 504 at once; an
+ *   Accept-Encoding that nothing satisfies — 406;
  * - `pass`: fetched and relayed unstored (an unsafe method; a HEAD miss with no fill running);
  * - `forward`: fetched to be stored (or refreshed, or combined), perhaps collapsed with others.
  */
+import { acceptsNothing } from '../../cache/policy/accept-encoding.ts';
 import { onlyIfCached, requestDirectives } from '../../cache/policy/reuse.ts';
 import { EdgeError } from '../../errors.ts';
 import type { CacheStatusParts } from '../../observability/cache-status.ts';
@@ -46,6 +48,14 @@ export function gate(edge: Edge, ctx: RequestContext, found: LookupOutcome, came
     return {
       kind: 'refuse',
       error: new EdgeError('EDGE_ERR_CLIENT_ONLY_IF_CACHED', 'not in cache (only-if-cached)'),
+    };
+  }
+  // RFC 9110 §12.5.3: nothing at all is acceptable (identity excluded, no coding wanted).
+  if (acceptsNothing(headers['accept-encoding'])) {
+    ctx.cacheStatus.fwd = 'miss';
+    return {
+      kind: 'refuse',
+      error: new EdgeError('EDGE_ERR_CLIENT_NOT_ACCEPTABLE', 'no content coding is acceptable'),
     };
   }
   // HEAD and Range misses are forwarded as they are, unless a fill of the key is running:

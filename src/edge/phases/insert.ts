@@ -4,7 +4,12 @@
  * request's client as it arrives, and committed under the commit guard. Resolves when the
  * fill is committed or abandoned, with the insert result.
  */
+
+import type { Fill } from '../../cache/fill.ts';
+import { negotiateEncoding } from '../../cache/policy/accept-encoding.ts';
+import { codingsFor, mergeVary } from '../compression.ts';
 import type { InsertResult, RequestContext } from '../context.ts';
+import { answerDeferred } from '../derive.ts';
 import type { Edge } from '../edge.ts';
 import { fillHeaders, type InsertPlan, insertShared, type Leadership, readFill } from '../fill-driver.ts';
 import type { Fetched } from '../outcomes.ts';
@@ -24,8 +29,40 @@ export async function insert(
   ctx.cacheStatus.stored = plan.scanner === undefined;
   ctx.id = plan.id;
   const headers = fillHeaders(edge, response);
-  const insert = await insertShared(edge, ctx.storage, ctx.key, plan, response, generation, lead, (fill) =>
-    readFill(edge, ctx, fill, response.status, headers),
-  );
+  // The leader's client sees the Vary the entry is stored with (Accept-Encoding merged in).
+  if (plan.record.vary.includes('accept-encoding')) mergeVary(headers);
+  const read = (fill: Fill): void => readFill(edge, ctx, fill, response.status, headers);
+  if (defersClient(edge, ctx, plan)) {
+    let started: Fill | undefined;
+    const insert = await insertShared(
+      edge,
+      ctx.storage,
+      ctx.key,
+      plan,
+      response,
+      generation,
+      lead,
+      (fill) => {
+        started = fill;
+      },
+    );
+    ctx.insert = insert;
+    await answerDeferred(edge, ctx, plan.id, started!, read);
+    return { kind: 'inserted', insert };
+  }
+  const insert = await insertShared(edge, ctx.storage, ctx.key, plan, response, generation, lead, read);
   return { kind: 'inserted', insert };
+}
+
+/**
+ * A compressible identity body for a client that wants a coding (docs/compression.md): the
+ * client waits for the commit and is answered from the stored coding made from it, so it gets
+ * its encoding with a real Content-Length. Only when the length is known and no body scan can
+ * still refuse the store.
+ */
+function defersClient(edge: Edge, ctx: RequestContext, plan: InsertPlan): boolean {
+  if (plan.record.compressible !== true || plan.scanner !== undefined || ctx.method !== 'GET') return false;
+  if (plan.contentLength === undefined || plan.contentLength < edge.config.compression.minSize) return false;
+  const coding = negotiateEncoding(ctx.req.headers['accept-encoding'], codingsFor(edge, ctx));
+  return coding !== null && coding !== 'identity';
 }

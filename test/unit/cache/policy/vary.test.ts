@@ -24,12 +24,24 @@ describe('parseVary', () => {
 });
 
 describe('normalizeFieldValue', () => {
-  it('sorts Accept-Encoding tokens and ignores case and whitespace', () => {
-    assert.equal(normalizeFieldValue('accept-encoding', ' Br ,GZIP,  deflate'), 'br,deflate,gzip');
+  it('reduces Accept-Encoding to the coding it would be answered with, whatever the spelling', () => {
+    assert.equal(normalizeFieldValue('accept-encoding', ' Br ,GZIP,  deflate'), 'br');
+    assert.equal(normalizeFieldValue('accept-encoding', 'gzip, br'), 'br');
+    assert.equal(normalizeFieldValue('accept-encoding', 'br;q=0.5, gzip'), 'gzip');
+    assert.equal(normalizeFieldValue('accept-encoding', undefined), 'identity');
+    assert.equal(normalizeFieldValue('accept-encoding', 'deflate'), 'identity');
+  });
+
+  it('keeps the sorted spelling of an Accept-Encoding no coding of the node satisfies', () => {
+    assert.equal(
+      normalizeFieldValue('accept-encoding', 'identity;q=0, Deflate'),
+      'none:deflate,identity;q=0',
+    );
   });
 
   it('combines several field lines as one list', () => {
-    assert.equal(normalizeFieldValue('accept-encoding', ['gzip', 'br']), 'br,gzip');
+    assert.equal(normalizeFieldValue('accept-encoding', ['gzip', 'br']), 'br');
+    assert.equal(normalizeFieldValue('accept-language', ['en', 'fr']), 'en,fr');
   });
 
   it('keeps the order of fields where order carries meaning', () => {
@@ -94,6 +106,8 @@ describe('secondaryKey', () => {
     const a = secondaryKey(['accept-encoding'], { 'accept-encoding': 'gzip', 'user-agent': 'a' });
     const b = secondaryKey(['accept-encoding'], { 'accept-encoding': 'gzip', 'user-agent': 'b' });
     const c = secondaryKey(['accept-encoding'], { 'accept-encoding': 'br' });
+    const d = secondaryKey(['accept-encoding'], { 'accept-encoding': 'gzip, deflate, br' });
+    assert.equal(c, d);
     assert.equal(a, b);
     assert.notEqual(a, c);
   });

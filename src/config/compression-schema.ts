@@ -1,0 +1,78 @@
+/**
+ * The `compression` section (docs/compression.md): which codings the node stores beside the
+ * identity body of a compressible response, from what size, at which levels. Part of the one
+ * configuration schema (schema.ts); a site may turn it off or opt private answers in.
+ */
+import { z } from 'zod';
+import { parseSize } from './units.ts';
+
+const CODINGS = ['zstd', 'br', 'gzip'] as const;
+
+export const compressionSchema = z
+  .strictObject({
+    enabled: z
+      .boolean()
+      .default(true)
+      .describe('Store compressed representations of compressible responses and negotiate them.'),
+    encodings: z
+      .array(z.enum(CODINGS))
+      .min(1)
+      .default([...CODINGS])
+      .refine((list) => new Set(list).size === list.length, { message: 'an encoding is listed twice' })
+      .describe(
+        "Codings produced, in the server's order of preference when a client weighs several equally.",
+      ),
+    minSize: z
+      .union([z.number(), z.string()])
+      .transform((value, ctx) => {
+        const parsed = parseSize(value);
+        if (parsed === undefined) {
+          ctx.addIssue({ code: 'custom', message: `"${value}" is not a size (e.g. 1KiB, 1024)` });
+          return z.NEVER;
+        }
+        return parsed;
+      })
+      .default(1024)
+      .describe('Smallest identity body compressed (bytes); smaller ones are stored and sent as they are.'),
+    types: z
+      .array(
+        z
+          .string()
+          .regex(/^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+*-]+$/, 'expected a media type, e.g. text/x-log'),
+      )
+      .default([])
+      .describe(
+        'Media types compressed besides those the mime-db database marks compressible (text/* always is).',
+      ),
+    levels: z
+      .strictObject({
+        gzip: z.number().int().min(1).max(9).default(5).describe('gzip level (1–9).'),
+        br: z.number().int().min(0).max(11).default(4).describe('Brotli quality (0–11).'),
+        zstd: z.number().int().min(1).max(19).default(3).describe('zstd level (1–19).'),
+      })
+      .prefault({})
+      .describe('Compression levels: fast settings by default, as a compression runs once per object.'),
+    queue: z
+      .number()
+      .int()
+      .min(1)
+      .max(10_000)
+      .default(64)
+      .describe(
+        'Compressions waiting or running at once (in the libuv pool); past it a request gets the identity body.',
+      ),
+  })
+  .prefault({});
+
+/** Per-site override: off for a site, or answers to personal requests opted in (BREACH: docs/compression.md). */
+export const siteCompressionSchema = z
+  .strictObject({
+    enabled: z.boolean().optional().describe('Compress this site (default: compression.enabled).'),
+    private: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Compress answers to requests carrying Authorization or Cookie too. Off by default: a secret beside reflected input in one compressed body leaks through its length (BREACH).',
+      ),
+  })
+  .prefault({});

@@ -1,0 +1,133 @@
+/**
+ * Compression decisions the insert path and the lookup share (docs/compression.md): whether a
+ * site compresses, whether a response gets compressed siblings, and the Vary it is stored with.
+ * The state that outlives a request (the encoder and its bounded queue) is kept per Edge.
+ */
+import { type ContentCoding, negotiateEncoding } from '../cache/policy/accept-encoding.ts';
+import type { HeaderMap } from '../cache/policy/semantics.ts';
+import { secondaryKey } from '../cache/policy/vary.ts';
+import type { OriginResponse } from '../origin/pool.ts';
+import { compressible } from '../transform/compressible.ts';
+import { decodable, decodeStream, singleCoding } from '../transform/decoder.ts';
+import { Encoder } from '../transform/encoder.ts';
+import type { RequestContext } from './context.ts';
+import type { Edge } from './edge.ts';
+
+const encoders = new WeakMap<Edge, Encoder>();
+
+/** The node's encoder (created on first use from `compression.levels` and `compression.queue`). */
+export function encoderOf(edge: Edge): Encoder {
+  let encoder = encoders.get(edge);
+  if (encoder === undefined) {
+    const metrics = edge.metrics;
+    encoder = new Encoder(edge.config.compression.levels, edge.config.compression.queue, {
+      compressed(coding, saved) {
+        metrics.compressions.labels(coding).inc();
+        // A coding larger than its source saves nothing (counters only go up).
+        if (saved > 0) metrics.compressionBytesSaved.labels(coding).inc(saved);
+      },
+      queue: (pending) => metrics.compressionQueue.set(pending),
+    });
+    encoders.set(edge, encoder);
+  }
+  return encoder;
+}
+
+/** The codings the node produces, in its order of preference; empty when off for the site. */
+export function codingsFor(edge: Edge, ctx: RequestContext): readonly ContentCoding[] {
+  const enabled = ctx.site?.compression?.enabled ?? edge.config.compression.enabled;
+  return enabled ? edge.config.compression.encodings : [];
+}
+
+/**
+ * Whether a response about to be stored gets compressed siblings: compression on for the
+ * site, a compressible identity 200 without no-transform, not announced smaller than
+ * `compression.minSize`, and not an answer tied to one user
+ * (a request with Authorization or Cookie) unless the site opted in — BREACH needs a secret
+ * and attacker-chosen input in one compressed body, and such answers are where both meet.
+ */
+export function compressing(edge: Edge, ctx: RequestContext, status: number, headers: HeaderMap): boolean {
+  if (codingsFor(edge, ctx).length === 0) return false;
+  const personal = ctx.req.headers.authorization !== undefined || ctx.req.headers.cookie !== undefined;
+  if (personal && ctx.site?.compression?.private !== true) return false;
+  // Known to be under minSize: no coding will ever be made, so no Vary and no variant split.
+  const length = headers['content-length'];
+  if (length !== undefined && /^\d+$/.test(length) && Number(length) < edge.config.compression.minSize)
+    return false;
+  return compressible(
+    {
+      status,
+      contentType: headers['content-type'],
+      contentEncoding: headers['content-encoding'],
+      cacheControl: headers['cache-control'],
+    },
+    edge.config.compression.types,
+  );
+}
+
+/**
+ * Whether a request is in another Accept-Encoding bucket of the object a fill stores as its
+ * identity variant (a compressible one): the request is answered from the stored entry, or
+ * the coding made from it, once the fill is committed — not by a fetch of its own. A fill in
+ * another worker does not say whether it is compressible: one that is not only makes the
+ * request look again after the commit, and then fetch.
+ */
+export function otherCoding(ctx: RequestContext, fill: { vary: string[]; secondaryKey: string }): boolean {
+  if (!fill.vary.includes('accept-encoding')) return false;
+  const headers = ctx.req.headers;
+  if (secondaryKey(fill.vary, headers) === fill.secondaryKey) return false;
+  return secondaryKey(fill.vary, { ...headers, 'accept-encoding': 'identity' }) === fill.secondaryKey;
+}
+
+/** Whether a Content-Encoding value names a coding (not absent, empty or `identity`). */
+export function contentCoded(value: string | undefined): boolean {
+  if (value === undefined) return false;
+  return value.split(',').some((coding) => !['', 'identity'].includes(coding.trim().toLowerCase()));
+}
+
+/** Vary field names with accept-encoding added (sorted, unique, as parseVary returns them). */
+export function withAcceptEncoding(fields: readonly string[]): string[] {
+  return fields.includes('accept-encoding') ? [...fields] : [...fields, 'accept-encoding'].sort();
+}
+
+/** The stored header list with one Vary carrying Accept-Encoding, merged with the origin's. */
+export function mergeVary(headers: string[]): void {
+  const names: string[] = [];
+  for (let i = headers.length - 2; i >= 0; i -= 2) {
+    if (headers[i]!.toLowerCase() !== 'vary') continue;
+    names.unshift(
+      ...headers[i + 1]!.split(',')
+        .map((name) => name.trim())
+        .filter(Boolean),
+    );
+    headers.splice(i, 2);
+  }
+  if (!names.some((name) => name.toLowerCase() === 'accept-encoding')) names.push('Accept-Encoding');
+  headers.push('Vary', names.join(', '));
+}
+
+/** RFC 9110 §8.8.3: the representation's own strong (or weak) tag, suffixed with its coding. */
+export function suffixEtag(etag: string, coding: ContentCoding): string {
+  return etag.endsWith('"') ? `${etag.slice(0, -1)}-${coding}"` : etag;
+}
+
+/**
+ * A fill asks the origin for the request's bucket only (fetch.ts); an origin that answers
+ * another coding anyway (`Content-Encoding: gzip` to `Accept-Encoding: br` or `identity`) would
+ * leave the bucket's entry in a coding some of its clients cannot read. Such a 200 is decoded
+ * as it arrives: stored and served as identity (compressible like any other, so the bucket's
+ * own coding is made from it), its entity tag weakened (RFC 9110 §8.8.1: same meaning, other
+ * bytes; as nginx's gzip filter does), its Content-Length dropped (known only at the end).
+ * A field no bucket satisfies was forwarded as it came: that answer is left as it is.
+ */
+export function decodeUnasked(ctx: RequestContext, response: OriginResponse): OriginResponse {
+  if (response.status !== 200) return response;
+  const coding = singleCoding(response.headers['content-encoding']);
+  if (coding === undefined || !decodable(coding)) return response;
+  const bucket = negotiateEncoding(ctx.req.headers['accept-encoding']);
+  if (bucket === null || bucket === coding || (bucket === 'gzip' && coding === 'x-gzip')) return response;
+  const { 'content-encoding': _coding, 'content-length': _length, ...headers } = response.headers;
+  const etag = headers.etag;
+  if (typeof etag === 'string' && !etag.startsWith('W/')) headers.etag = `W/${etag}`;
+  return { ...response, headers, body: decodeStream(coding, response.body) };
+}

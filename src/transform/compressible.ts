@@ -1,0 +1,49 @@
+/**
+ * Which responses the node compresses: a compressible media type (the mime-db database's
+ * `compressible` flag, text/* and configured extras), an identity body (no Content-Encoding),
+ * status 200, and no `no-transform` (RFC 9110 §7.7: "a proxy MUST NOT transform the content
+ * ... of a message that contains a no-transform cache-control directive"). Pure.
+ */
+import { createRequire } from 'node:module';
+
+interface MimeEntry {
+  compressible?: boolean;
+}
+const mimeDb = createRequire(import.meta.url)('mime-db') as Record<string, MimeEntry>;
+
+/** The media type of a Content-Type value, lower case, without parameters. */
+export function mediaType(contentType: string | undefined): string | undefined {
+  if (contentType === undefined) return undefined;
+  const type = contentType.split(';', 1)[0]!.trim().toLowerCase();
+  return type === '' ? undefined : type;
+}
+
+export function compressibleType(contentType: string | undefined, extra: readonly string[] = []): boolean {
+  const type = mediaType(contentType);
+  if (type === undefined) return false;
+  const known = mimeDb[type]?.compressible;
+  if (known !== undefined) return known;
+  if (extra.includes(type)) return true;
+  // mime-db's own fallbacks (as the `compressible` package applies them).
+  return type.startsWith('text/') || /\+(?:json|text|xml)$/.test(type);
+}
+
+export interface CompressionCandidate {
+  status: number;
+  contentType: string | undefined;
+  contentEncoding: string | undefined;
+  cacheControl: string | undefined;
+}
+
+/** Whether a stored response may get compressed siblings (the size is checked once known). */
+export function compressible(response: CompressionCandidate, extra: readonly string[] = []): boolean {
+  if (response.status !== 200) return false;
+  const coding = response.contentEncoding?.trim().toLowerCase();
+  if (coding !== undefined && coding !== '' && coding !== 'identity') return false;
+  if (
+    response.cacheControl !== undefined &&
+    /(?:^|[\s,])no-transform(?:$|[\s,=])/i.test(response.cacheControl)
+  )
+    return false;
+  return compressibleType(response.contentType, extra);
+}

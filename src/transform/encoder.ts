@@ -1,0 +1,93 @@
+/**
+ * Compresses stored identity bodies into the codings the node serves. node:zlib's callback
+ * APIs run in the libuv thread pool, so the event loop only hands the bytes over; the number
+ * of compressions waiting or running is bounded (past it the caller serves identity).
+ * Counts every compression and the bytes it saved, per coding, for /metrics and /stats.
+ */
+import { brotliCompress, constants, gzip, type InputType, zstdCompress } from 'node:zlib';
+import type { ContentCoding } from '../cache/policy/accept-encoding.ts';
+
+export interface EncoderLevels {
+  gzip: number;
+  br: number;
+  zstd: number;
+}
+
+export interface EncoderStats {
+  compressions: Record<ContentCoding, number>;
+  bytesSaved: Record<ContentCoding, number>;
+  refused: number;
+}
+
+type Compress = (
+  body: InputType,
+  levels: EncoderLevels,
+  done: (error: Error | null, out: Buffer) => void,
+) => void;
+
+const COMPRESS: Record<ContentCoding, Compress> = {
+  gzip: (body, levels, done) => gzip(body, { level: levels.gzip }, done),
+  br: (body, levels, done) =>
+    brotliCompress(
+      body,
+      {
+        params: {
+          [constants.BROTLI_PARAM_QUALITY]: levels.br,
+          [constants.BROTLI_PARAM_SIZE_HINT]: Buffer.isBuffer(body) ? body.length : 0,
+        },
+      },
+      done,
+    ),
+  zstd: (body, levels, done) =>
+    zstdCompress(body, { params: { [constants.ZSTD_c_compressionLevel]: levels.zstd } }, done),
+};
+
+/** Told of every finished compression and of the queue length when it changes (metrics). */
+export interface EncoderObserver {
+  compressed(coding: ContentCoding, saved: number): void;
+  queue(pending: number): void;
+}
+
+export class Encoder {
+  readonly #levels: EncoderLevels;
+  readonly #limit: number;
+  readonly #observer: EncoderObserver | undefined;
+  #pending = 0;
+  readonly stats: EncoderStats = {
+    compressions: { zstd: 0, br: 0, gzip: 0 },
+    bytesSaved: { zstd: 0, br: 0, gzip: 0 },
+    refused: 0,
+  };
+
+  constructor(levels: EncoderLevels, limit: number, observer?: EncoderObserver) {
+    this.#levels = levels;
+    this.#limit = limit;
+    this.#observer = observer;
+  }
+
+  /** Compressions waiting or running. */
+  get pending(): number {
+    return this.#pending;
+  }
+
+  /** The compressed body, or undefined when the queue is full (the caller serves identity). */
+  encode(coding: ContentCoding, body: Buffer): Promise<Buffer> | undefined {
+    if (this.#pending >= this.#limit) {
+      this.stats.refused++;
+      return undefined;
+    }
+    this.#pending++;
+    this.#observer?.queue(this.#pending);
+    return new Promise<Buffer>((resolve, reject) => {
+      COMPRESS[coding](body, this.#levels, (error, out) => {
+        this.#pending--;
+        this.#observer?.queue(this.#pending);
+        if (error) return reject(error);
+        this.stats.compressions[coding]++;
+        this.stats.bytesSaved[coding] += body.length - out.length;
+        this.#observer?.compressed(coding, body.length - out.length);
+        resolve(out);
+      });
+    });
+  }
+}

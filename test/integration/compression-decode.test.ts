@@ -1,0 +1,107 @@
+/**
+ * An origin that answers a coding the fill did not ask for (it ignores Accept-Encoding): the
+ * body is decoded as it arrives, so every client of the bucket can read what is stored, and an
+ * origin-encoded body never reaches a client of another bucket, Vary from the origin or not.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib';
+import { createClock } from '../helpers/clock.ts';
+import { startNode } from '../helpers/node.ts';
+import { startOrigin, type TestOrigin } from '../helpers/origin.ts';
+
+const text = Buffer.from(
+  '<li>an item of a long list the origin always gzips, asked or not</li>\n'.repeat(300),
+);
+const gzipped = gzipSync(text);
+const ALWAYS = `/catalogue/${'nested-section/'.repeat(6)}always-gzipped-listing.html?sort=price&page=2`;
+
+function alwaysGzip(etag: string, body: Buffer = gzipped) {
+  return (_req: unknown, res: import('node:http').ServerResponse) => {
+    res.writeHead(200, {
+      'content-type': 'text/html; charset=utf-8',
+      'content-encoding': 'gzip',
+      'content-length': String(body.length),
+      'cache-control': 'max-age=60',
+      etag,
+    });
+    res.end(body);
+  };
+}
+
+describe('compression: origin-encoded bodies for clients that cannot take them', () => {
+  let origin: TestOrigin;
+  const clock = createClock();
+
+  before(async () => {
+    origin = await startOrigin({
+      [ALWAYS.split('?')[0]!]: alwaysGzip('"g-1"'),
+      '/gzip-first': alwaysGzip('"g-2"'),
+      '/broken': alwaysGzip(
+        '"g-3"',
+        Buffer.from('these bytes are not gzip at all, however long they are'.repeat(30)),
+      ),
+    });
+  });
+  after(() => origin.close());
+
+  it('decodes it for identity and br-only clients, each of them from one origin request', async () => {
+    const edge = await startNode({ origin: origin.url, now: clock.now });
+    try {
+      const identity = await edge.get(ALWAYS);
+      assert.equal(identity.status, 200);
+      assert.equal(identity.headers['content-encoding'], undefined);
+      assert.ok(identity.body.equals(text));
+      assert.equal(identity.headers.etag, 'W/"g-1"');
+      assert.match(String(identity.headers.vary), /Accept-Encoding/);
+      const br = await edge.get(ALWAYS, { headers: { 'accept-encoding': 'br' } });
+      assert.equal(br.headers['content-encoding'], 'br');
+      assert.ok(brotliDecompressSync(br.body).equals(text));
+      assert.equal(br.headers.etag, 'W/"g-1-br"');
+      const gzip = await edge.get(ALWAYS, { headers: { 'accept-encoding': 'gzip' } });
+      assert.equal(gzip.headers['content-encoding'], 'gzip');
+      assert.ok(gunzipSync(gzip.body).equals(text));
+      const again = await edge.get(ALWAYS);
+      assert.match(String(again.headers['cache-status']), /^strata; hit/);
+      assert.ok(again.body.equals(text));
+      assert.equal(origin.count(ALWAYS), 1);
+    } finally {
+      await edge.close();
+    }
+  });
+
+  it('never hands a body stored in gzip to a client of another bucket, though the origin sent no Vary', async () => {
+    const edge = await startNode({ origin: origin.url, now: clock.now });
+    try {
+      const gzip = await edge.get('/gzip-first', { headers: { 'accept-encoding': 'gzip' } });
+      assert.equal(gzip.headers['content-encoding'], 'gzip');
+      assert.ok(gzip.body.equals(gzipped));
+      assert.equal(gzip.headers.etag, '"g-2"');
+      assert.match(String(gzip.headers.vary), /Accept-Encoding/);
+      const identity = await edge.get('/gzip-first');
+      assert.equal(identity.headers['content-encoding'], undefined);
+      assert.ok(identity.body.equals(text));
+      const br = await edge.get('/gzip-first', { headers: { 'accept-encoding': 'br' } });
+      assert.ok(brotliDecompressSync(br.body).equals(text));
+      const hit = await edge.get('/gzip-first', { headers: { 'accept-encoding': 'gzip' } });
+      assert.match(String(hit.headers['cache-status']), /^strata; hit/);
+      assert.equal(origin.count('/gzip-first'), 2);
+    } finally {
+      await edge.close();
+    }
+  });
+
+  it('stores nothing of a body that does not decode, and cuts its client short', async () => {
+    const edge = await startNode({ origin: origin.url, now: clock.now });
+    try {
+      // Cut short: the connection ends before a whole response (before its head or in its body).
+      const first = await edge.get('/broken').catch(() => undefined);
+      assert.ok(first === undefined || !first.complete);
+      await edge.node.idle();
+      await edge.get('/broken').catch(() => undefined);
+      assert.equal(origin.count('/broken'), 2);
+    } finally {
+      await edge.close();
+    }
+  });
+});

@@ -1,0 +1,44 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { compressible, compressibleType } from '../../../src/transform/compressible.ts';
+
+const ok = {
+  status: 200,
+  contentType: 'text/html; charset=utf-8',
+  contentEncoding: undefined,
+  cacheControl: undefined,
+};
+
+describe('compressibleType', () => {
+  it('follows the mime-db compressible flag, with text/* and +json/+xml as fallbacks', () => {
+    assert.equal(compressibleType('application/json'), true);
+    assert.equal(compressibleType('Application/JavaScript; charset=utf-8'), true);
+    assert.equal(compressibleType('image/svg+xml'), true);
+    assert.equal(compressibleType('image/png'), false);
+    assert.equal(compressibleType('application/zip'), false);
+    assert.equal(compressibleType('text/x-unknown'), true);
+    assert.equal(compressibleType('application/vnd.example+json'), true);
+    assert.equal(compressibleType(undefined), false);
+  });
+
+  it('adds configured types', () => {
+    assert.equal(compressibleType('application/x-strata-log'), false);
+    assert.equal(compressibleType('application/x-strata-log', ['application/x-strata-log']), true);
+  });
+});
+
+describe('compressible', () => {
+  it('takes an identity 200 of a compressible type', () => {
+    assert.equal(compressible(ok), true);
+    assert.equal(compressible({ ...ok, contentEncoding: 'identity' }), true);
+  });
+
+  it('refuses another status, an encoded body and no-transform (RFC 9110 §7.7)', () => {
+    assert.equal(compressible({ ...ok, status: 206 }), false);
+    assert.equal(compressible({ ...ok, status: 404 }), false);
+    assert.equal(compressible({ ...ok, contentEncoding: 'gzip' }), false);
+    assert.equal(compressible({ ...ok, cacheControl: 'max-age=60, no-transform' }), false);
+    assert.equal(compressible({ ...ok, cacheControl: 'No-Transform' }), false);
+    assert.equal(compressible({ ...ok, cacheControl: 'max-age=60, x-no-transformer' }), true);
+  });
+});
