@@ -42,6 +42,8 @@ export interface EntryRecord extends StoredFreshness {
    * answers only Range requests wholly inside the piece, never a request for the whole.
    */
   range?: StoredRange;
+  /** Some headers are tier fields (Edge.tierFields): delivered to verified child tiers only. */
+  tierFields?: true;
   /** CRC-32 of each body chunk, in order (absent on records written before schema 2). */
   sums?: number[];
   /** CRC-32 of the record's other fields (integrity.ts), set by the store on every write. */
