@@ -221,6 +221,99 @@ describe('tiers: two edges, one shield, one origin', () => {
     // Served under the edge's own stale-while-revalidate, with no freshness left.
     assert.match(members(next).at(-1)!, /^edge-a; hit; ttl=(0|-\d+)$/);
   });
+  it('keeps stale-if-error working across tiers, marked stale', async () => {
+    const path = `${LONG}-sie${QUERY}`;
+    const fresh = dated(clock, { 'cache-control': 'max-age=10, stale-if-error=600' }, '{"sie":1}');
+    origin.route(`${LONG}-sie`, (req, res, hit) => {
+      if (hit === 1) return fresh(req, res, hit);
+      res.writeHead(503, { 'content-type': 'text/plain' });
+      res.end('down');
+    });
+    assert.equal((await shield.get(path, { headers: HOST })).status, 200);
+    clock.advance(20);
+    const viaEdge = await edgeB.get(path, { headers: HOST });
+    assert.equal(viaEdge.status, 200);
+    assert.equal(viaEdge.text, '{"sie":1}');
+    assert.match(members(viaEdge)[0]!, /^shield; fwd=stale; fwd-status=503; detail=stale-if-error$/);
+    assert.ok(Number(viaEdge.headers.age) >= 10, `Age ${viaEdge.headers.age}`);
+    assert.equal(origin.count(path), 2);
+    // Stored stale at the edge: the next request is not a fresh hit there.
+    const next = await edgeB.get(path, { headers: HOST });
+    assert.equal(next.status, 200);
+    assert.doesNotMatch(members(next).at(-1)!, /^edge-b; hit; ttl=\d/);
+  });
+});
+
+describe('tiers: every parent down', () => {
+  let origin: TestOrigin;
+  let direct: TestNode;
+  let strict: TestNode;
+  const path = `${LONG}-direct${QUERY}`;
+
+  before(async () => {
+    origin = await startOrigin();
+    origin.route(`${LONG}-direct`, (_req, res) => {
+      res.writeHead(200, { 'cache-control': 'max-age=60', 'content-type': 'application/json' });
+      res.end('{"direct":true}');
+    });
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    const parents = [
+      { name: 'shield-1', url: dead, tier: 'parent' as const, connectTimeout: 500 },
+      {
+        name: 'shield-2',
+        url: `http://127.0.0.1:${await freePort()}`,
+        tier: 'parent' as const,
+        connectTimeout: 500,
+      },
+    ];
+    direct = await startNode({
+      origin: origin.url,
+      config: {
+        proxy: { via: 'edge-direct' },
+        tiers: { secret: SECRET },
+        origins: [...parents, { name: 'origin', url: origin.url }],
+        sites: [
+          {
+            name: 'default',
+            hosts: ['*'],
+            origins: ['shield-1', 'shield-2'],
+            backup: ['origin'],
+            goDirect: true,
+          },
+        ],
+      },
+    });
+    strict = await startNode({
+      origin: origin.url,
+      config: {
+        proxy: { via: 'edge-strict' },
+        tiers: { secret: SECRET },
+        origins: parents,
+        sites: [{ name: 'default', hosts: ['*'], origins: ['shield-1', 'shield-2'] }],
+      },
+    });
+  });
+
+  after(async () => {
+    await Promise.all([direct?.close(), strict?.close()]);
+    await origin?.close();
+  });
+
+  it('goes to the real origin after every parent failed, with goDirect', async () => {
+    const response = await direct.get(path, { headers: HOST });
+    assert.equal(response.status, 200);
+    assert.equal(response.text, '{"direct":true}');
+    assert.equal(origin.count(path), 1);
+    // The real origin is no tier: it never sees the Strata-Tier header.
+    assert.equal(origin.requests.at(-1)!.headers['strata-tier'], undefined);
+  });
+
+  it('answers the error without goDirect, never asking the origin', async () => {
+    const before = origin.count(path);
+    const response = await strict.get(path, { headers: HOST });
+    assert.ok(response.status >= 502 && response.status <= 504, String(response.status));
+    assert.equal(origin.count(path), before);
+  });
 });
 
 describe('tiers: a misconfigured loop edge → shield → edge', () => {
