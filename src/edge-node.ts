@@ -386,7 +386,17 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
         }
       }, 60_000);
       timer.unref();
-      const fixed = ['listeners', 'cache', 'admin', 'workers', 'proxy', 'http2', 'logging', 'purge'] as const;
+      const fixed = [
+        'listeners',
+        'cache',
+        'admin',
+        'workers',
+        'proxy',
+        'http2',
+        'logging',
+        'purge',
+        'tiers',
+      ] as const;
       const changed = fixed.filter((key) => JSON.stringify(next[key]) !== JSON.stringify(config[key]));
       log.info(
         { sites: next.sites.length, origins: next.origins.length, needRestart: changed },
