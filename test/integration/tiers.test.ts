@@ -143,6 +143,8 @@ describe('tiers: two edges, one shield, one origin', () => {
     const seen = origin.requests.find((r) => r.path === path)!;
     assert.equal(seen.headers['x-forwarded-for'], '127.0.0.2, 127.0.0.1');
     assert.equal(seen.headers['strata-tier'], undefined);
+    // One request id from the edge to the origin.
+    assert.equal(seen.headers['x-request-id'], first.headers['x-request-id']);
     clock.advance(30);
     // Max-age 5 is long past: only the targeted field (passed by the shield) keeps it fresh at the edge.
     const later = await edgeA.get(path, { headers: HOST });
@@ -170,6 +172,7 @@ describe('tiers: two edges, one shield, one origin', () => {
       headers: {
         'strata-tier': `id=edge-a; ts=${ts}; sig=${'A'.repeat(43)}`,
         'x-forwarded-for': '203.0.113.9',
+        'x-request-id': 'forged-request-id-1',
       },
     });
     assert.equal(forged.status, 200);
@@ -178,6 +181,7 @@ describe('tiers: two edges, one shield, one origin', () => {
     const seen = origin.requests.find((r) => r.path === path)!;
     assert.equal(seen.headers['x-forwarded-for'], '127.0.0.1');
     assert.equal(seen.headers['strata-tier'], undefined);
+    assert.notEqual(seen.headers['x-request-id'], 'forged-request-id-1');
   });
 
   it('expires at the edge an object 50 s old at the shield (max-age 60) 10 s later', async () => {
