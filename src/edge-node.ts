@@ -241,6 +241,16 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     healthSnapshot: () => checker?.snapshot() ?? [],
   };
   const tagHeaders = config.cache.tagHeaders.map((name) => name.toLowerCase());
+  // Targeted fields meant for Strata nodes and tag headers: stored, passed only to child tiers.
+  const tierFields = new Set([
+    'strata-cdn-cache-control',
+    ...(config.cache.passTagHeaders ? [] : tagHeaders),
+  ]);
+  const stripStored = new Set([
+    'surrogate-control',
+    'x-request-id', // the node's own id is returned instead
+    ...config.proxy.hideResponseHeaders,
+  ]);
   const edge: Edge = {
     config,
     store,
@@ -262,13 +272,9 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     loopId: '',
     revalidating: new Set(),
     tagHeaders,
-    stripResponse: new Set([
-      'strata-cdn-cache-control',
-      'surrogate-control',
-      'x-request-id', // the node's own id is returned instead
-      ...config.proxy.hideResponseHeaders,
-      ...(config.cache.passTagHeaders ? [] : tagHeaders),
-    ]),
+    stripResponse: new Set([...stripStored, ...tierFields]),
+    stripStored,
+    tierFields,
     collapseTimeoutMs: config.cache.collapseTimeout,
     work: new Set(),
   };
@@ -285,7 +291,9 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
   }
   const { purge, fanOut } = createPurge(edge, options.upkeep !== false);
   // Derived from the cache's persisted id (the same in every worker), not the id itself.
-  edge.loopId = createHash('sha256').update(`cdn-loop:${purge.nodeId}`).digest('base64url').slice(0, 12);
+  edge.loopId =
+    config.tiers.id ??
+    createHash('sha256').update(`cdn-loop:${purge.nodeId}`).digest('base64url').slice(0, 12);
   if (options.upkeep !== false) {
     await recoverPurges({
       service: purge,
@@ -378,7 +386,17 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
         }
       }, 60_000);
       timer.unref();
-      const fixed = ['listeners', 'cache', 'admin', 'workers', 'proxy', 'http2', 'logging', 'purge'] as const;
+      const fixed = [
+        'listeners',
+        'cache',
+        'admin',
+        'workers',
+        'proxy',
+        'http2',
+        'logging',
+        'purge',
+        'tiers',
+      ] as const;
       const changed = fixed.filter((key) => JSON.stringify(next[key]) !== JSON.stringify(config[key]));
       log.info(
         { sites: next.sites.length, origins: next.origins.length, needRestart: changed },

@@ -187,7 +187,7 @@ export const ERROR_CODES = {
     retryable: false,
     proxyStatus: 'proxy_loop_detected',
     description:
-      'The request already passed through this node (its own CDN-Loop entry, or its name 3 times in CDN-Loop or Via): an origin leads back here. Answered 508 without asking an origin (RFC 8586).',
+      'The request already passed through this node (its own CDN-Loop entry, or its name `tiers.maxHops` times, default 3, in CDN-Loop or Via): an origin leads back here. Answered 508 without asking an origin (RFC 8586).',
   },
   EDGE_ERR_ORIGIN_UNAVAILABLE: {
     source: 'origin',

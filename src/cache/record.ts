@@ -52,6 +52,8 @@ export interface EntryRecord extends StoredFreshness {
    * (suffixed with the coding) stands for when revalidating with the origin.
    */
   originEtag?: string;
+  /** Some headers are tier fields (Edge.tierFields): delivered to verified child tiers only. */
+  tierFields?: true;
   /** CRC-32 of each body chunk, in order (absent on records written before schema 2). */
   sums?: number[];
   /** CRC-32 of the record's other fields (integrity.ts), set by the store on every write. */

@@ -5,7 +5,7 @@
 import { accessSync, closeSync, constants, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { backupProblem } from './backups.ts';
+import { backupOrigins, backupProblem } from './backups.ts';
 import { compressionSchema, siteCompressionSchema } from './compression-schema.ts';
 import { securitySchema } from './security-schema.ts';
 import { parseDuration, parseListen, parseSize } from './units.ts';
@@ -73,6 +73,8 @@ const region = z
   .regex(/^[a-z0-9][a-z0-9-]*$/, 'lowercase letters, digits and dashes, e.g. us, eu-west')
   .describe('A region name (free-form: us, eu-west, ...).');
 
+type SelectionMode = 'latency' | 'round-robin' | 'least-request' | 'hash';
+
 const positiveInt = (max: number) => z.number().int().min(1).max(max);
 
 export const originSchema = z.strictObject({
@@ -113,6 +115,12 @@ export const originSchema = z.strictObject({
     .optional()
     .describe(
       'Requests in flight at which the origin counts as saturated and traffic spills to the next one; default: connections.',
+    ),
+  tier: z
+    .enum(['parent'])
+    .optional()
+    .describe(
+      'parent: this origin is another Strata node (a shield) closer to the origin; requests to it carry the signed Strata-Tier header and it passes tier fields back (docs/tiers.md).',
     ),
   tls: z
     .strictObject({
@@ -224,9 +232,15 @@ export const siteSchema = z.strictObject({
     .describe('Names of the origins this site fetches from (list order breaks ties; docs/origins.md).'),
   selection: z
     .enum(['latency', 'round-robin', 'least-request', 'hash'])
-    .default('latency')
+    .optional()
     .describe(
-      'How an origin is chosen within a preference tier: lowest latency cost, in turn, fewest requests in flight, or rendezvous hash of the cache key.',
+      'How an origin is chosen within a preference tier: lowest latency cost, in turn, fewest requests in flight, or rendezvous hash of the cache key. Default: hash when the origins are parent tiers (each object on one shield), else latency.',
+    ),
+  goDirect: z
+    .boolean()
+    .default(false)
+    .describe(
+      'For a site whose origins are parent tiers: when every parent failed, go to the real origins listed in `backup` (false: answer the error; docs/tiers.md).',
     ),
   prefer: z
     .enum(['node-region', 'client-region', 'none'])
@@ -690,6 +704,33 @@ export const http2Schema = z
   })
   .prefault({});
 
+export const tiersSchema = z
+  .strictObject({
+    id: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, dot, dash and underscore, at most 64')
+      .optional()
+      .describe(
+        "This node's id in CDN-Loop (`node=`) and in the Strata-Tier header it sends to parents. Default: derived from the cache directory's persisted node id.",
+      ),
+    secret: z
+      .string()
+      .min(32, 'use at least 32 characters')
+      .optional()
+      .describe(
+        'Shared secret of the tiers: signs the Strata-Tier header a child sends to its parents (HMAC-SHA256) and verifies the one a child sends here. Needed by a site with parent origins; without it no child is trusted.',
+      ),
+    maxHops: positiveInt(32)
+      .default(3)
+      .describe(
+        'A request that already passed through this many nodes of our proxy.via name (CDN-Loop or Via) is answered 508; one naming this very node (its tiers.id) is answered 508 at once.',
+      ),
+    maxSkew: duration(
+      "Largest difference allowed between a Strata-Tier header's timestamp and this node's clock; an older or newer header is ignored.",
+    ).default(30_000),
+  })
+  .prefault({});
+
 export const configSchema = z
   .strictObject({
     listeners: z
@@ -715,6 +756,7 @@ export const configSchema = z
     node: nodeSchema,
     geo: geoSchema,
     http2: http2Schema,
+    tiers: tiersSchema.describe('Chaining nodes into tiers: edges in front of shields (docs/tiers.md).'),
     workers: z
       .union([z.number().int().min(1).max(256), z.literal('auto')])
       .default(1)
@@ -755,6 +797,7 @@ export const configSchema = z
         });
       }
     });
+    tierProblems(config, ctx);
     regionProblems(config, ctx);
     if (config.cache.maxObjectSize > config.cache.maxSize) {
       ctx.addIssue({
@@ -763,7 +806,48 @@ export const configSchema = z
         message: 'must not exceed cache.maxSize',
       });
     }
+  })
+  // A site's selection left unset: hash over parent tiers, else latency (siteSelection).
+  .transform((config) => ({
+    ...config,
+    sites: config.sites.map((site) => ({ ...site, selection: siteSelection(config, site) })),
+  }));
+
+/**
+ * A site's origins are all parent tiers or none (selection and goDirect depend on it); the real
+ * origins behind its parents are reached only with goDirect, as its backups; parents need the secret.
+ */
+function tierProblems(
+  config: {
+    origins: { name: string; tier?: 'parent' | undefined }[];
+    sites: z.output<typeof siteSchema>[];
+    tiers: { secret?: string | undefined };
+  },
+  ctx: z.RefinementCtx,
+): void {
+  const parents = new Set(config.origins.filter((o) => o.tier === 'parent').map((o) => o.name));
+  config.sites.forEach((site, index) => {
+    const parentCount = site.origins.filter((name) => parents.has(name)).length;
+    const problem = (path: string, message: string) =>
+      ctx.addIssue({ code: 'custom', path: ['sites', index, path], message });
+    if (parentCount === 0) {
+      if (site.goDirect) problem('goDirect', 'goDirect needs origins that are parent tiers (tier: parent)');
+      return;
+    }
+    if (parentCount < site.origins.length)
+      problem('origins', 'mixes parent tiers and real origins: list the real ones in backup, with goDirect');
+    if (config.tiers.secret === undefined)
+      problem('origins', 'parent tiers need tiers.secret (the Strata-Tier header is signed with it)');
+    const direct = backupOrigins(config, site).filter((name) => !parents.has(name));
+    if (direct.length > 0 && !site.goDirect)
+      problem(
+        'backup',
+        `real origins (${direct.join(', ')}) behind parent tiers are used only with goDirect: true`,
+      );
+    if (direct.length === 0 && site.goDirect)
+      problem('goDirect', 'goDirect needs the real origins in backup');
   });
+}
 
 /** Regions that no origin and not the node is in are typos: a client mapped there would match nothing. */
 function regionProblems(
@@ -795,7 +879,8 @@ function regionProblems(
 export type ConfigInput = z.input<typeof configSchema>;
 export type Config = z.output<typeof configSchema>;
 export type OriginConfig = z.output<typeof originSchema>;
-export type SiteConfig = z.output<typeof siteSchema>;
+/** A site as parsed: its selection resolved (siteSelection). */
+export type SiteConfig = z.output<typeof siteSchema> & { selection: SelectionMode };
 export type GeoConfig = z.output<typeof geoSchema>;
 export type HealthCheckConfig = z.output<typeof healthCheckSchema>;
 export type OutlierConfig = z.output<typeof outlierSchema>;
@@ -805,3 +890,14 @@ export type PurgeConfig = z.output<typeof purgeSchema>;
 export type ListenerConfig = z.output<typeof listenerSchema>;
 export type TlsConfig = z.output<typeof tlsSchema>;
 export type Http2Config = z.output<typeof http2Schema>;
+export type TiersConfig = z.output<typeof tiersSchema>;
+
+/** The site's origin selection: as configured, else hash for parent tiers (one shield per object), else latency. */
+export function siteSelection(
+  config: { origins: readonly { name: string; tier?: 'parent' | undefined }[] },
+  site: { origins: readonly string[]; selection?: SelectionMode | undefined },
+): SelectionMode {
+  if (site.selection !== undefined) return site.selection;
+  const parent = (name: string) => config.origins.some((o) => o.name === name && o.tier === 'parent');
+  return site.origins.every(parent) ? 'hash' : 'latency';
+}

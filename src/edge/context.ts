@@ -74,6 +74,8 @@ export interface RequestContext {
   age: number | undefined;
   /** The site rule that applied (set by a rules phase), for the access log. */
   rule: string | undefined;
+  /** The id of the child tier whose Strata-Tier header verified (receive), else undefined: any client. */
+  tierChild: string | undefined;
   /** The client waits for 100 Continue before sending its body (sent once the request is accepted). */
   readonly expectsContinue: boolean;
 }
@@ -115,6 +117,7 @@ export function createContext(
     requestId: '',
     age: undefined,
     rule: undefined,
+    tierChild: undefined,
     expectsContinue: req.headers.expect !== undefined && (req.httpVersionMinor === 1 || isHttp2(req)),
   };
 }

@@ -29,8 +29,12 @@ export interface Edge {
   readonly revalidating: Set<string>;
   /** Lower-case names of the response headers indexed as tags. */
   readonly tagHeaders: readonly string[];
-  /** Response fields never delivered: targeted fields meant for us alone, and tag headers unless passed on. */
+  /** Response fields never delivered to clients: stripStored, and tierFields (which verified child tiers get). */
   readonly stripResponse: ReadonlySet<string>;
+  /** Response fields never stored nor delivered (Surrogate-Control, hidden headers). */
+  readonly stripStored: ReadonlySet<string>;
+  /** Stored, but delivered only to a verified child tier: Strata-CDN-Cache-Control and tag headers (docs/tiers.md). */
+  readonly tierFields: ReadonlySet<string>;
   /** Fills and background revalidations still running (for graceful shutdown and tests). */
   readonly work: Set<Promise<unknown>>;
   /** How long followers wait for a leader's response headers. */

@@ -18,6 +18,7 @@ import type { InsertResult, RequestContext } from './context.ts';
 import { answerFromSibling, siblingFor } from './derive.ts';
 import type { Edge } from './edge.ts';
 import type { LookupOutcome } from './outcomes.ts';
+import { clientHeaders } from './tier.ts';
 
 /** A storable plan: where the response goes, and the record it is stored under. */
 export interface InsertPlan {
@@ -180,9 +181,9 @@ function sharedHeaders(plan: InsertPlan): string[] {
     : [...headers, 'Content-Length', String(plan.contentLength)];
 }
 
-/** Header list for the leader's client reading its fill (followers get the stored set). */
+/** Header list for the leader's client reading its fill (followers get the stored set); readFill strips tier fields for clients. */
 export function fillHeaders(edge: Edge, response: OriginResponse): string[] {
-  const list = endToEndResponseHeaders(response.headers, edge.stripResponse);
+  const list = endToEndResponseHeaders(response.headers, edge.stripStored);
   list.push('Via', appendVia(response.headers.via, '1.1', edge.name));
   return list;
 }
@@ -196,13 +197,8 @@ export function readFill(
   headers: string[],
 ): void {
   const res = ctx.res;
-  const list = [
-    ...headers,
-    'Cache-Status',
-    formatCacheStatus(edge.name, ctx.cacheStatus),
-    'X-Request-Id',
-    ctx.requestId,
-  ];
+  const list = clientHeaders(edge, ctx, headers);
+  list.push('Cache-Status', formatCacheStatus(edge.name, ctx.cacheStatus), 'X-Request-Id', ctx.requestId);
   if (ctx.hsts !== undefined) list.push('Strict-Transport-Security', ctx.hsts);
   res.writeHead(status, list);
   if (ctx.method === 'HEAD' || status === 204 || status === 304) {

@@ -17,9 +17,16 @@ import type { Edge } from './edge.ts';
 import type { InsertPlan } from './fill-driver.ts';
 import { freshnessFields } from './freshness.ts';
 import { noteSecurity } from './phases/guard.ts';
+import { hasTierFields } from './tier.ts';
 
 /** Fields never stored: recomputed on delivery, or ours to add. */
-const NOT_STORED: ReadonlySet<string> = new Set(['content-length', 'age', 'date-received']);
+const NOT_STORED: ReadonlySet<string> = new Set([
+  'content-length',
+  'age',
+  'date-received',
+  // RFC 9211: the parent tier's members describe that one response; a hit here is ours alone.
+  'cache-status',
+]);
 
 export type StorePlan = { storable: false; reason: string } | ({ storable: true } & InsertPlan);
 
@@ -116,7 +123,7 @@ export function planStore(
   const { compress, varyEncoding, fields, secondary } = variantOf(edge, ctx, response.status, headers);
   // RFC 9111 §3.3: a 206 becomes a partial entry; its piece is kept apart from its headers.
   const range = response.status === 206 ? storablePartial(headers) : undefined;
-  const drop = new Set([...NOT_STORED, ...edge.stripResponse, ...verdict.stripFields]);
+  const drop = new Set([...NOT_STORED, ...edge.stripStored, ...verdict.stripFields]);
   if (range) drop.add('content-range');
   const stored = endToEndResponseHeaders(response.headers, drop);
   stored.push('Via', appendVia(response.headers.via, '1.1', edge.name));
@@ -135,6 +142,7 @@ export function planStore(
     ...freshnessFields(edge, ctx, response.status, headers, requestTime, responseTime),
   };
   if (verdict.noCache) record.noCache = true;
+  if (hasTierFields(edge, stored)) record.tierFields = true;
   if (range) record.range = range;
   if (compress) record.compressible = true;
   return {

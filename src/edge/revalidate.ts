@@ -11,6 +11,7 @@ import type { OriginResponse } from '../origin/pool.ts';
 import type { RequestContext } from './context.ts';
 import type { Edge } from './edge.ts';
 import { freshnessFields } from './freshness.ts';
+import { hasTierFields } from './tier.ts';
 
 /** §3.2: fields a 304 must not change in the stored response. */
 const KEEP_STORED: ReadonlySet<string> = new Set([
@@ -44,7 +45,7 @@ export function refreshedRecord(
   requestTime: number,
   responseTime: number,
 ): EntryRecord {
-  const drop = new Set([...KEEP_STORED, ...edge.stripResponse]);
+  const drop = new Set([...KEEP_STORED, ...edge.stripStored, 'cache-status']);
   // A coding the node made keeps its own suffixed tag (a 304 carries the origin's), and a
   // compressible entry keeps the Vary it was stored with (Accept-Encoding merged in).
   if (record.originEtag !== undefined) drop.add('etag');
@@ -70,8 +71,10 @@ export function refreshedRecord(
     if (value !== undefined) map[name] = Array.isArray(value) ? value : [value];
   }
   const headers = toHeaderMap(map);
+  const { tierFields: _was, ...rest } = record;
   return {
-    ...record,
+    ...rest,
+    ...(hasTierFields(edge, merged) ? { tierFields: true as const } : {}),
     headers: merged,
     storedAt: responseTime,
     ...freshnessFields(edge, ctx, record.status, headers, requestTime, responseTime),

@@ -28,6 +28,8 @@ export interface OriginRequest {
   signal?: AbortSignal;
   /** The cache key: what `selection: hash` hashes. */
   key?: string | undefined;
+  /** The signed Strata-Tier value, sent only to origins with `tier: parent` (docs/tiers.md). */
+  tier?: string | undefined;
   /** Told of each interim (1xx) response before the final one (RFC 9110 §15.2). */
   onInterim?: ((status: number, headers: Record<string, string | string[] | undefined>) => void) | undefined;
 }
@@ -77,6 +79,8 @@ export class Origin {
     const started = performance.now();
     const headers = request.headers;
     headers.host = this.config.hostHeader ?? request.host;
+    if (this.config.tier === 'parent' && request.tier !== undefined) headers['strata-tier'] = request.tier;
+    else delete headers['strata-tier'];
     try {
       const response = await this.#pool.request({
         method: request.method as 'GET',

@@ -14,6 +14,7 @@ import { SEND_BUFFER, whenDrained } from '../../http/connection-guard.ts';
 import { formatCacheStatus } from '../../observability/cache-status.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
+import { clientHeaders, tierAge } from '../tier.ts';
 
 /**
  * Answers the request from `record`. Cache-Status parts must already be set on ctx. Returns
@@ -22,10 +23,10 @@ import type { Edge } from '../edge.ts';
 export function deliverStored(edge: Edge, ctx: RequestContext, record: EntryRecord): boolean {
   if (record.range !== undefined) return deliverPartial(edge, ctx, record);
   const { res } = ctx;
-  const age = currentAge(record, ctx.now);
+  const age = tierAge(ctx, record, currentAge(record, ctx.now));
   ctx.age = age;
   if (ctx.cacheStatus.hit) ctx.cacheStatus.ttl = Math.trunc(remainingFreshness(record, ctx.now));
-  const headers = record.headers.slice();
+  const headers = record.tierFields ? clientHeaders(edge, ctx, record.headers) : record.headers.slice();
   headers.push(
     'Age',
     String(age),
@@ -88,8 +89,8 @@ function deliverPartial(edge: Edge, ctx: RequestContext, record: EntryRecord): b
   }
   if (ctx.cacheStatus.hit) ctx.cacheStatus.ttl = Math.trunc(remainingFreshness(record, ctx.now));
   const length = range.end - range.start + 1;
-  const headers = record.headers.slice();
-  ctx.age = currentAge(record, ctx.now);
+  const headers = record.tierFields ? clientHeaders(edge, ctx, record.headers) : record.headers.slice();
+  ctx.age = tierAge(ctx, record, currentAge(record, ctx.now));
   headers.push(
     'Age',
     String(ctx.age),

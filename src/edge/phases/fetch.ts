@@ -19,12 +19,14 @@ import {
   loopPasses,
 } from '../../http/headers.ts';
 import { hasRequestBody, requestBody } from '../../http/request-body.ts';
+import { TIER_HEADER } from '../../http/tier-auth.ts';
 import type { OriginResponse } from '../../origin/pool.ts';
 import { decodeUnasked } from '../compression.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
 import { forwardInterim, replayHints } from '../interim.ts';
 import type { Fetched } from '../outcomes.ts';
+import { tierHeaderFor } from '../tier.ts';
 
 /** Client conditionals and ranges are not forwarded when the node fetches a full response to store. */
 const CACHE_FILL_DROP: ReadonlySet<string> = new Set([
@@ -81,7 +83,9 @@ export function originRequestHeaders(
     options.fill ? (options.range ? RANGE_FILL_DROP : CACHE_FILL_DROP) : PASS_DROP,
   );
   const peer = ctx.clientAddress;
-  const trusted = edge.trusted(peer);
+  // A verified child tier is trusted like a configured proxy (docs/tiers.md); its header stops here.
+  const trusted = ctx.tierChild !== undefined || edge.trusted(peer);
+  delete headers[TIER_HEADER];
   dropUnkeyedClaims(headers, trusted, options.fill);
   Object.assign(
     headers,
@@ -137,9 +141,6 @@ export function surrogateCapability(existing: string | string[] | undefined, nam
   return `${Array.isArray(existing) ? existing.join(', ') : existing}, ${entry}`;
 }
 
-/** Passes through nodes of our name a request may have made before it counts as a loop. */
-export const LOOP_LIMIT = 3;
-
 /**
  * Whether the request already passed through this very node (its CDN-Loop entry names our
  * node id): it must neither reach an origin nor wait for a fill, which may be its own first pass.
@@ -152,9 +153,9 @@ export function cameBack(edge: Edge, ctx: RequestContext): boolean {
 export function refusal(edge: Edge, ctx: RequestContext): EdgeError | undefined {
   const headers = ctx.req.headers;
   // RFC 8586 §2: our own entry in CDN-Loop means a loop. Nodes of our name (tiers sharing the
-  // default name, or entries whose node id an intermediary dropped) count up to LOOP_LIMIT.
+  // default name, or entries whose node id an intermediary dropped) count up to tiers.maxHops.
   const passes = loopPasses(headers, edge.name, edge.loopId);
-  if (passes.own || passes.named >= LOOP_LIMIT) {
+  if (passes.own || passes.named >= edge.config.tiers.maxHops) {
     return new EdgeError(
       'EDGE_ERR_ORIGIN_LOOP',
       'loop detected: this request already passed through this node',
@@ -199,6 +200,7 @@ export async function fetchOrigin(
       host: ctx.host,
       key: ctx.key,
       headers: originRequestHeaders(edge, ctx, options),
+      tier: tierHeaderFor(edge, method, ctx.path),
       body: body?.stream,
       ...(options.background ? {} : { onInterim: (status, fields) => forwardInterim(ctx, status, fields) }),
       ...(options.signal ? { signal: options.signal } : {}),

@@ -12,6 +12,7 @@ import { REQUEST_ID_HEADER, requestIdFor } from '../../observability/request-id.
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
 import { sendError } from '../respond.ts';
+import { acceptTier } from '../tier.ts';
 
 export function receive(edge: Edge, ctx: RequestContext): boolean {
   ctx.requestId = requestIdFor(ctx.req.headers[REQUEST_ID_HEADER], () => edge.trusted(ctx.clientAddress));
@@ -37,6 +38,7 @@ export function receive(edge: Edge, ctx: RequestContext): boolean {
     );
     return false;
   }
+  acceptTier(edge, ctx);
   if (ctx.scheme === 'https') ctx.hsts = ctx.site.hsts;
   else if (ctx.site.httpsPort !== undefined) {
     redirectToHttps(edge, ctx, ctx.site.httpsPort);

@@ -10,6 +10,7 @@ import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
 import { discard } from '../fill-driver.ts';
 import { relayedHeaders } from '../respond.ts';
+import { stripFor } from '../tier.ts';
 
 export type Relayed = { kind: 'ended' } | { kind: 'streaming' };
 
@@ -18,7 +19,7 @@ const STREAMING: Relayed = { kind: 'streaming' };
 
 export function relay(edge: Edge, ctx: RequestContext, response: OriginResponse): Relayed {
   const res = ctx.res;
-  res.writeHead(response.status, relayedHeaders(edge, ctx, response.headers, edge.stripResponse));
+  res.writeHead(response.status, relayedHeaders(edge, ctx, response.headers, stripFor(edge, ctx)));
   if (ctx.method === 'HEAD' || response.status === 204 || response.status === 304) {
     discard(response.body);
     res.end();

@@ -6,7 +6,10 @@ import { SiteTable } from '../../../src/edge/sites.ts';
 import type { OriginPool } from '../../../src/origin/pool.ts';
 
 function table(sites: Array<{ name: string; hosts: string[] }>): SiteTable {
-  const configs = sites.map((site) => siteSchema.parse({ ...site, origins: ['o'] }));
+  const configs = sites.map((site) => ({
+    ...siteSchema.parse({ ...site, origins: ['o'] }),
+    selection: 'latency' as const, // resolved by the whole config's schema (siteSelection)
+  }));
   return new SiteTable(configs, () => ({}) as OriginPool);
 }
 

@@ -1,0 +1,71 @@
+/**
+ * Tiers (docs/tiers.md): what a node does differently when the client is a verified child
+ * tier, and what it sends to a parent. Not a phase: called by receive, fetch and the delivery
+ * paths. A client that is not a verified child sees none of this.
+ */
+import { remainingFreshness, type StoredFreshness } from '../cache/policy/reuse.ts';
+import { signTier, TIER_HEADER, verifyTier } from '../http/tier-auth.ts';
+import { REQUEST_ID_HEADER, requestIdFor } from '../observability/request-id.ts';
+import type { RequestContext } from './context.ts';
+import type { Edge } from './edge.ts';
+
+/**
+ * Checks the request's Strata-Tier header (called by receive). A header that verifies makes
+ * the client a child tier (its X-Request-Id is kept); one that does not is ignored, never an
+ * error (fetch drops it).
+ */
+export function acceptTier(edge: Edge, ctx: RequestContext): void {
+  const value = ctx.req.headers[TIER_HEADER];
+  if (value === undefined) return;
+  const { secret, maxSkew } = edge.config.tiers;
+  const claim = verifyTier(value, secret, edge.now(), maxSkew, ctx.method, ctx.path);
+  if (claim !== undefined) {
+    ctx.tierChild = claim.id;
+    // One id follows the request through every tier, as from a trusted proxy.
+    const incoming = ctx.req.headers[REQUEST_ID_HEADER];
+    if (incoming !== undefined && incoming !== ctx.requestId)
+      ctx.requestId = requestIdFor(incoming, () => true);
+  } else edge.log.debug({ peer: ctx.clientAddress }, 'Strata-Tier header ignored: it does not verify');
+}
+
+/** The Strata-Tier header for a request to a parent (sent only to origins with `tier: parent`). */
+export function tierHeaderFor(edge: Edge, method: string, path: string): string | undefined {
+  const secret = edge.config.tiers.secret;
+  return secret === undefined ? undefined : signTier(secret, edge.loopId, edge.now(), method, path);
+}
+
+/** Whether a stored header list holds a field only child tiers may see. */
+export function hasTierFields(edge: Edge, headers: readonly string[]): boolean {
+  for (let i = 0; i < headers.length; i += 2) if (edge.tierFields.has(headers[i]!.toLowerCase())) return true;
+  return false;
+}
+
+/** The fields a client may not see of a response: tier fields pass to a verified child only. */
+export function stripFor(edge: Edge, ctx: RequestContext): ReadonlySet<string> {
+  return ctx.tierChild === undefined ? edge.stripResponse : edge.stripStored;
+}
+
+/**
+ * A stored or shared header list as this client may see it: tier fields removed unless the
+ * client is a verified child. A copy, ready to be extended.
+ */
+export function clientHeaders(edge: Edge, ctx: RequestContext, headers: readonly string[]): string[] {
+  if (ctx.tierChild !== undefined) return headers.slice();
+  const strip = edge.tierFields;
+  const out: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) {
+    if (!strip.has(headers[i]!.toLowerCase())) out.push(headers[i]!, headers[i + 1]!);
+  }
+  return out;
+}
+
+/**
+ * The Age sent for a stored response. To a child tier a stale response (served under
+ * stale-while-revalidate, stale-if-error or max-stale, or soft-purged) goes out with an Age of
+ * at least its freshness lifetime, so the child stores it as stale too (RFC 9111 §4.2: fresh
+ * only while freshness_lifetime > current_age) and never hands it to its clients as fresh.
+ */
+export function tierAge(ctx: RequestContext, record: StoredFreshness, age: number): number {
+  if (ctx.tierChild === undefined || remainingFreshness(record, ctx.now) > 0) return age;
+  return Math.max(age, Math.ceil(record.lifetime));
+}
