@@ -44,6 +44,11 @@ export class LatencyEwma {
     return this.#baseline;
   }
 
+  /** When the last sample was observed (the clock of `observe`); undefined before the first. */
+  get sampledAt(): number | undefined {
+    return this.#value === undefined ? undefined : this.#at;
+  }
+
   /** The estimate (ms) at its last sample, without idle decay; undefined before the first sample. */
   get value(): number | undefined {
     return this.#value;

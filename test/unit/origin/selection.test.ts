@@ -108,6 +108,46 @@ describe('latency selection', () => {
     assert.deepEqual(share(10), { mid: 10 });
   });
 
+  it('re-measures an origin whose estimate went stale with one request at a time, not a burst', () => {
+    const { members, selector, now, advance } = setup([
+      { name: 'near', ms: 10 },
+      { name: 'mid', ms: 50 },
+    ]);
+    const [near, mid] = members;
+    near!.latency.observe(300, now()); // it slowed down: traffic went to mid, which stays measured
+    for (let i = 0; i < 30; i++) {
+      advance(1000);
+      mid!.latency.observe(50, now());
+    }
+    // 30 s later near's decayed estimate reads below mid's: it is tried again — once.
+    const pick = () => selector.iter().next()!;
+    assert.equal(pick().name, 'near');
+    const token = near!.start(now());
+    const next = Array.from({ length: 20 }, () => pick().name);
+    assert.deepEqual(new Set(next), new Set(['mid']), 'the rest wait for its answer elsewhere');
+    // Its answer says it is still slow: traffic stays on mid.
+    advance(300);
+    near!.finish(token);
+    near!.latency.observe(300, now());
+    assert.equal(pick().name, 'mid');
+  });
+
+  it("keeps hash selection on the key's origin however stale its estimate", () => {
+    const { members, selector, advance, now } = setup(
+      [
+        { name: 'a', ms: 10 },
+        { name: 'b', ms: 10 },
+      ],
+      'hash',
+    );
+    advance(60_000);
+    const key = 'https://shop.example/catalogue/item-42';
+    const owner = selector.iter({ key }).next()!;
+    owner.start(now());
+    assert.equal(selector.iter({ key }).next()!.name, owner.name);
+    assert.equal(members.length, 2);
+  });
+
   it('moves away from an origin that slows from 10 to 300 ms on its first slow answer', () => {
     const { members, share, now, advance } = setup([
       { name: 'near', ms: 10 },
