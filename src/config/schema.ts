@@ -5,6 +5,7 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { clientCacheControlSchema, rulesSchema } from './rules-schema.ts';
 import { securitySchema } from './security-schema.ts';
 import { parseDuration, parseListen, parseSize } from './units.ts';
 
@@ -243,6 +244,8 @@ export const siteSchema = z.strictObject({
       "While a request for a stored page that must be revalidated waits for the origin, send the page's stored Link preload and preconnect hints to the client as 103 Early Hints. RFC 8297.",
     ),
   security: securitySchema.describe('Security at the edge for this site (docs/security.md).'),
+  clientCacheControl: clientCacheControlSchema,
+  rules: rulesSchema,
   hsts: duration(
     'Strict-Transport-Security max-age sent on every answer of this site over TLS (0: none). RFC 6797.',
   ).default(0),

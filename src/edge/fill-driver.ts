@@ -16,6 +16,7 @@ import type { OriginResponse } from '../origin/pool.ts';
 import type { ReflectionScanner } from '../security/poison.ts';
 import type { InsertResult, RequestContext } from './context.ts';
 import type { Edge } from './edge.ts';
+import { rewriteResponse } from './rule-effects.ts';
 
 /** A storable plan: where the response goes, and the record it is stored under. */
 export interface InsertPlan {
@@ -178,9 +179,13 @@ function sharedHeaders(plan: InsertPlan): string[] {
     : [...headers, 'Content-Length', String(plan.contentLength)];
 }
 
-/** Header list for the leader's client reading its fill (followers get the stored set). */
-export function fillHeaders(edge: Edge, response: OriginResponse): string[] {
-  const list = endToEndResponseHeaders(response.headers, edge.stripResponse);
+/**
+ * Header list for the leader's client reading its fill (followers get the stored set);
+ * `strip`: fields a site rule keeps out of a stored response (Set-Cookie), kept from this client too.
+ */
+export function fillHeaders(edge: Edge, response: OriginResponse, strip: readonly string[] = []): string[] {
+  const drop = strip.length === 0 ? edge.stripResponse : new Set([...edge.stripResponse, ...strip]);
+  const list = endToEndResponseHeaders(response.headers, drop);
   list.push('Via', appendVia(response.headers.via, '1.1', edge.name));
   return list;
 }
@@ -194,7 +199,8 @@ export function readFill(
   headers: string[],
 ): void {
   const res = ctx.res;
-  const list = [...headers, 'Cache-Status', formatCacheStatus(edge.name, ctx.cacheStatus)];
+  const list = rewriteResponse([...headers], ctx.rules, true);
+  list.push('Cache-Status', formatCacheStatus(edge.name, ctx.cacheStatus));
   if (ctx.hsts !== undefined) list.push('Strict-Transport-Security', ctx.hsts);
   res.writeHead(status, list);
   if (ctx.method === 'HEAD' || status === 204 || status === 304) {

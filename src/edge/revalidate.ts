@@ -11,6 +11,7 @@ import type { OriginResponse } from '../origin/pool.ts';
 import type { RequestContext } from './context.ts';
 import type { Edge } from './edge.ts';
 import { freshnessFields } from './freshness.ts';
+import { strippedOnStore } from './rule-effects.ts';
 
 /** §3.2: fields a 304 must not change in the stored response. */
 const KEEP_STORED: ReadonlySet<string> = new Set([
@@ -42,7 +43,7 @@ export function refreshedRecord(
   requestTime: number,
   responseTime: number,
 ): EntryRecord {
-  const drop = new Set([...KEEP_STORED, ...edge.stripResponse]);
+  const drop = new Set([...KEEP_STORED, ...edge.stripResponse, ...strippedOnStore(ctx)]);
   const updates = endToEndResponseHeaders(response.headers, drop);
   const replaced = new Set<string>();
   for (let i = 0; i < updates.length; i += 2) replaced.add(updates[i]!.toLowerCase());

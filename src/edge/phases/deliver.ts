@@ -14,6 +14,7 @@ import { SEND_BUFFER, whenDrained } from '../../http/connection-guard.ts';
 import { formatCacheStatus } from '../../observability/cache-status.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
+import { rewriteResponse } from '../rule-effects.ts';
 
 /**
  * Answers the request from `record`. Cache-Status parts must already be set on ctx. Returns
@@ -24,7 +25,7 @@ export function deliverStored(edge: Edge, ctx: RequestContext, record: EntryReco
   const { res } = ctx;
   const age = currentAge(record, ctx.now);
   if (ctx.cacheStatus.hit) ctx.cacheStatus.ttl = Math.trunc(remainingFreshness(record, ctx.now));
-  const headers = record.headers.slice();
+  const headers = rewriteResponse(record.headers.slice(), ctx.rules, true);
   headers.push('Age', String(age), 'Cache-Status', formatCacheStatus(edge.name, ctx.cacheStatus));
   if (ctx.hsts !== undefined) headers.push('Strict-Transport-Security', ctx.hsts);
   edge.store.touch(ctx.id || ctx.storage);
@@ -80,7 +81,7 @@ function deliverPartial(edge: Edge, ctx: RequestContext, record: EntryRecord): b
   }
   if (ctx.cacheStatus.hit) ctx.cacheStatus.ttl = Math.trunc(remainingFreshness(record, ctx.now));
   const length = range.end - range.start + 1;
-  const headers = record.headers.slice();
+  const headers = rewriteResponse(record.headers.slice(), ctx.rules, true);
   headers.push(
     'Age',
     String(currentAge(record, ctx.now)),

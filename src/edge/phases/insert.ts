@@ -8,6 +8,7 @@ import type { InsertResult, RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
 import { fillHeaders, type InsertPlan, insertShared, type Leadership, readFill } from '../fill-driver.ts';
 import type { Fetched } from '../outcomes.ts';
+import { strippedOnStore } from '../rule-effects.ts';
 
 export type Inserted = { kind: 'inserted'; insert: InsertResult };
 
@@ -23,7 +24,7 @@ export async function insert(
   // A body still to be scanned for reflected values is not known storable when the head is sent.
   ctx.cacheStatus.stored = plan.scanner === undefined;
   ctx.id = plan.id;
-  const headers = fillHeaders(edge, response);
+  const headers = fillHeaders(edge, response, strippedOnStore(ctx));
   const insert = await insertShared(edge, ctx.storage, ctx.key, plan, response, generation, lead, (fill) =>
     readFill(edge, ctx, fill, response.status, headers),
   );

@@ -31,6 +31,7 @@ export function logRequest(edge: Edge, ctx: RequestContext, answered: boolean): 
       client: ctx.clientAddress,
       err: ctx.error?.code,
       security: ctx.security,
+      rule: ctx.rules?.name,
     },
     'request completed',
   );

@@ -1,0 +1,286 @@
+/**
+ * A site's cache rules, compiled once when the site is built (patterns, globs and regexes),
+ * and the decision they give a request: for each kind of action the first matching rule that
+ * sets it wins; header rewrites add up in rule order. A request's method and target select
+ * the rules whose method, path and query conditions pass; that selection is remembered per
+ * target (bounded), so a hit on a known URL costs one map read — plus the header, cookie and
+ * region conditions of the rules selected, when there are any. Not a phase: the rules phase
+ * asks for the decision, the steps after it read it from the context.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import type { KeyRule } from '../cache/key-rules.ts';
+import type { CacheOverrides, IgnoredField } from '../cache/policy/overrides.ts';
+import type { RuleConfig, RuleMatchConfig } from '../config/rules-schema.ts';
+import { compileGlob, compileGlobs } from './glob.ts';
+
+/** Header rewrites of one rule, in the order they apply: remove, set, append. */
+export interface HeaderEdits {
+  readonly remove: readonly string[];
+  readonly set: readonly (readonly [string, string])[];
+  readonly append: readonly (readonly [string, string])[];
+}
+
+/** What the rules decided for one request (shared by every request that decides the same). */
+export interface RuleDecision {
+  /** The rules that decided something, comma separated (Cache-Status detail, access log). */
+  readonly name: string | undefined;
+  readonly action: 'cache' | 'pass' | 'bypass' | undefined;
+  /** The client's Cache-Control and Pragma are not read. */
+  readonly ignoreClient: boolean;
+  readonly overrides: CacheOverrides | undefined;
+  readonly browserTtl: number | undefined;
+  readonly key: KeyRule | undefined;
+  readonly request: readonly HeaderEdits[] | undefined;
+  readonly response: readonly HeaderEdits[] | undefined;
+}
+
+type Test = (value: string | undefined) => boolean;
+/** `any`: one of the names present is enough; otherwise every test must pass. */
+interface Presence {
+  readonly any: boolean;
+  readonly tests: readonly (readonly [string, Test])[];
+}
+
+interface CompiledRule {
+  readonly name: string;
+  readonly config: RuleConfig;
+  readonly methods: ReadonlySet<string> | undefined;
+  readonly path: ((path: string) => boolean) | undefined;
+  readonly query: Presence | undefined;
+  readonly header: Presence | undefined;
+  readonly cookie: Presence | undefined;
+  readonly regions: ReadonlySet<string> | undefined;
+  /** Has conditions on the request beyond its method and target. */
+  readonly bound: boolean;
+  readonly key: KeyRule | undefined;
+  readonly request: HeaderEdits | undefined;
+  readonly response: HeaderEdits | undefined;
+}
+
+/** Where a request's region comes from (geo), when the node knows. */
+export type RegionOf = (address: string) => string[];
+
+const MEMO_LIMIT = 4096;
+
+export class SiteRules {
+  readonly #rules: readonly CompiledRule[];
+  readonly #ignoreClient: boolean;
+  readonly #regionOf: RegionOf;
+  /** Per method: target → the decision, or the rules left to test on the rest of the request. */
+  readonly #memo = new Map<string, Map<string, RuleDecision | CompiledRule[]>>();
+
+  constructor(rules: readonly RuleConfig[], clientCacheControl: 'honor' | 'ignore', regionOf?: RegionOf) {
+    this.#rules = rules.map((rule, index) => compileRule(rule, rule.name ?? `rule-${index + 1}`));
+    this.#ignoreClient = clientCacheControl === 'ignore';
+    this.#regionOf = regionOf ?? (() => []);
+  }
+
+  /** The client's regions (geo), most specific first. */
+  regionsOf(address: string): string[] {
+    return this.#regionOf(address);
+  }
+
+  decide(method: string, target: string, headers: IncomingHttpHeaders, address: string): RuleDecision {
+    let byTarget = this.#memo.get(method);
+    if (byTarget === undefined) {
+      if (this.#memo.size >= 64) this.#memo.clear();
+      byTarget = new Map();
+      this.#memo.set(method, byTarget);
+    }
+    let known = byTarget.get(target);
+    if (known === undefined) {
+      known = this.#select(method, target);
+      if (byTarget.size >= MEMO_LIMIT) byTarget.clear();
+      byTarget.set(target, known);
+    }
+    if (!Array.isArray(known)) return known;
+    const cookies = parseCookies(headers.cookie);
+    let regions: string[] | undefined;
+    const regionsOf = () => {
+      regions ??= this.#regionOf(address);
+      return regions;
+    };
+    const passing = known.filter(
+      (rule) =>
+        present(rule.header, (name) => joined(headers[name])) &&
+        present(rule.cookie, (name) => cookies.get(name)) &&
+        (rule.regions === undefined || regionsOf().some((region) => rule.regions!.has(region))),
+    );
+    return resolve(passing, this.#ignoreClient);
+  }
+
+  /** The rules whose method, path and query conditions pass: resolved now when nothing else is asked. */
+  #select(method: string, target: string): RuleDecision | CompiledRule[] {
+    const q = target.indexOf('?');
+    const path = q < 0 ? target : target.slice(0, q);
+    let query: URLSearchParams | undefined;
+    const param = (name: string) => {
+      query ??= new URLSearchParams(q < 0 ? '' : target.slice(q + 1));
+      return query.get(name) ?? undefined;
+    };
+    const candidates = this.#rules.filter(
+      (rule) =>
+        (rule.methods === undefined || rule.methods.has(method)) &&
+        (rule.path === undefined || rule.path(path)) &&
+        present(rule.query, param),
+    );
+    return candidates.some((rule) => rule.bound) ? candidates : resolve(candidates, this.#ignoreClient);
+  }
+}
+
+function joined(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+function present(presence: Presence | undefined, value: (name: string) => string | undefined): boolean {
+  if (presence === undefined) return true;
+  if (presence.any) return presence.tests.some(([name, test]) => test(value(name)));
+  return presence.tests.every(([name, test]) => test(value(name)));
+}
+
+/** RFC 6265 §5.4 Cookie: `a=1; b=2` (the first of a name wins). */
+export function parseCookies(header: string | undefined): Map<string, string> {
+  const cookies = new Map<string, string>();
+  if (header === undefined) return cookies;
+  for (const pair of header.split(';')) {
+    const eq = pair.indexOf('=');
+    if (eq < 0) continue;
+    const name = pair.slice(0, eq).trim();
+    if (name !== '' && !cookies.has(name)) cookies.set(name, pair.slice(eq + 1).trim());
+  }
+  return cookies;
+}
+
+function compilePath(patterns: string | string[]): (path: string) => boolean {
+  const tests = (Array.isArray(patterns) ? patterns : [patterns]).map((pattern) => {
+    if (pattern.startsWith('~')) {
+      const regex = new RegExp(pattern.slice(1));
+      return (path: string) => regex.test(path);
+    }
+    if (pattern.includes('*')) return compileGlob(pattern);
+    return (path: string) => path.startsWith(pattern);
+  });
+  return tests.length === 1 ? tests[0]! : (path) => tests.some((test) => test(path));
+}
+
+function compilePresence(
+  config: string | string[] | Record<string, boolean | string>,
+  lower: boolean,
+): Presence {
+  const has: Test = (value) => value !== undefined;
+  if (typeof config === 'string') return { any: true, tests: [[config, has]] };
+  if (Array.isArray(config)) return { any: true, tests: config.map((name) => [name, has] as const) };
+  const tests = Object.entries(config).map(([name, want]): readonly [string, Test] => {
+    const key = lower ? name.toLowerCase() : name;
+    if (want === true) return [key, has];
+    if (want === false) return [key, (value) => value === undefined];
+    const glob = compileGlob(want);
+    return [key, (value) => value !== undefined && glob(value)];
+  });
+  return { any: false, tests };
+}
+
+function compileRule(config: RuleConfig, name: string): CompiledRule {
+  const match: RuleMatchConfig = config.match ?? {};
+  const list = (value: string | string[] | undefined) =>
+    value === undefined ? undefined : Array.isArray(value) ? value : [value];
+  const methods = list(match.method);
+  const regions = list(match.region);
+  const header = match.header === undefined ? undefined : compilePresence(match.header, true);
+  const cookie = match.cookie === undefined ? undefined : compilePresence(match.cookie, false);
+  return {
+    name,
+    config,
+    methods: methods && new Set(methods.map((method) => method.toUpperCase())),
+    path: match.path === undefined ? undefined : compilePath(match.path),
+    query: match.query === undefined ? undefined : compilePresence(match.query, false),
+    header,
+    cookie,
+    regions: regions && new Set(regions.map((region) => region.toLowerCase())),
+    bound: header !== undefined || cookie !== undefined || regions !== undefined,
+    key: config.cacheKey && compileKey(config.cacheKey),
+    request: compileEdits(config.headers?.request),
+    response: compileEdits(config.headers?.response),
+  };
+}
+
+function compileEdits(
+  config: { set?: Record<string, string>; append?: Record<string, string>; remove?: string[] } | undefined,
+): HeaderEdits | undefined {
+  if (config === undefined) return undefined;
+  return {
+    remove: config.remove ?? [],
+    set: Object.entries(config.set ?? {}),
+    append: Object.entries(config.append ?? {}),
+  };
+}
+
+const SCALARS = ['ttl', 'minTtl', 'maxTtl', 'swr', 'sie'] as const;
+
+/** Merges the matching rules: the first to set a kind of action wins it; rewrites add up. */
+function resolve(rules: readonly CompiledRule[], ignoreClientBySite: boolean): RuleDecision {
+  const names = new Set<string>();
+  const take = <T>(pick: (rule: RuleConfig) => T | undefined): T | undefined => {
+    for (const rule of rules) {
+      const value = pick(rule.config);
+      if (value !== undefined) {
+        names.add(rule.name);
+        return value;
+      }
+    }
+    return undefined;
+  };
+  const overrides: CacheOverrides = {};
+  for (const kind of SCALARS) overrides[kind] = take((rule) => rule[kind]);
+  const statusTtl = new Map<string, number>();
+  for (const rule of rules) {
+    for (const [status, ttl] of Object.entries(rule.config.statusTtl ?? {})) {
+      if (statusTtl.has(status)) continue;
+      statusTtl.set(status, ttl);
+      names.add(rule.name);
+    }
+  }
+  if (statusTtl.size > 0) overrides.statusTtl = statusTtl;
+  const ignore = take((rule) => rule.ignore);
+  if (ignore !== undefined) overrides.ignore = new Set<IgnoredField>(ignore);
+  const client = take((rule) => rule.clientCacheControl);
+  const keyed = rules.find((rule) => rule.key !== undefined);
+  if (keyed !== undefined) names.add(keyed.name);
+  const edits = (side: 'request' | 'response') => {
+    const out: HeaderEdits[] = [];
+    for (const rule of rules) {
+      const edit = rule[side];
+      if (edit === undefined) continue;
+      names.add(rule.name);
+      out.push(edit);
+    }
+    return out.length === 0 ? undefined : out;
+  };
+  const ruled = Object.values(overrides).some((value) => value !== undefined);
+  return {
+    action: take((rule) => rule.action),
+    ignoreClient: client === undefined ? ignoreClientBySite : client === 'ignore',
+    overrides: ruled ? overrides : undefined,
+    browserTtl: take((rule) => rule.browserTtl),
+    key: keyed?.key,
+    request: edits('request'),
+    response: edits('response'),
+    name: names.size === 0 ? undefined : [...names].join(','),
+  };
+}
+
+function compileKey(config: NonNullable<RuleConfig['cacheKey']>): KeyRule {
+  const query = config.query;
+  const include = query?.include && compileGlobs(query.include);
+  const exclude = query?.exclude && compileGlobs(query.exclude);
+  return {
+    query: query && {
+      keep: include ?? (exclude && ((name: string) => !exclude(name))),
+      sort: query.sort ?? false,
+      ignore: query.ignore ?? false,
+    },
+    headers: config.headers,
+    cookies: config.cookies,
+    region: config.region ?? false,
+  };
+}
