@@ -153,7 +153,17 @@ export const ruleSchema = z
     match: ruleMatchSchema.optional(),
     ttl: ttl('Edge TTL when the origin gives no freshness (Cache-Control, Expires).').optional(),
     statusTtl: z
-      .record(z.string().regex(statusKey, 'expected a status (404) or a class (5xx)'), ttl('TTL'))
+      .record(z.string(), ttl('TTL'))
+      .superRefine((table, ctx) => {
+        for (const key of Object.keys(table)) {
+          if (!statusKey.test(key))
+            ctx.addIssue({
+              code: 'custom',
+              path: [key],
+              message: 'expected a status (404) or a class (5xx)',
+            });
+        }
+      })
       .optional()
       .describe(
         'Edge TTL per status (404) or class (5xx) when the origin gives no freshness; 0: not stored. Also lets a named status be stored (e.g. 403).',

@@ -265,7 +265,10 @@ function resolve(rules: readonly CompiledRule[], ignoreClientBySite: boolean): R
     key: keyed?.key,
     request: edits('request'),
     response: edits('response'),
-    name: names.size === 0 ? undefined : [...names].join(','),
+    name:
+      names.size === 0
+        ? undefined
+        : rules.flatMap((rule) => (names.has(rule.name) ? [rule.name] : [])).join(','),
   };
 }
 

@@ -288,11 +288,12 @@ describe('site cache rules', () => {
 
   it('ignores client reloads on this site (max-age=0, no-cache, Pragma) but honors them where a rule says so', async () => {
     await edge.get('/reload/page');
-    for (const headers of [
+    const reloads: Record<string, string>[] = [
       { 'cache-control': 'max-age=0' },
       { 'cache-control': 'no-cache' },
       { pragma: 'no-cache' },
-    ]) {
+    ];
+    for (const headers of reloads) {
       const reload = await edge.get('/reload/page', { headers });
       assert.equal(reload.headers['cache-status'], 'strata; hit; ttl=600');
     }
