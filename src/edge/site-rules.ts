@@ -62,12 +62,24 @@ export type RegionOf = (address: string) => string[];
 
 const MEMO_LIMIT = 4096;
 
+/** The rules selected for one target, some with conditions on the rest of the request. */
+class Selection {
+  readonly rules: readonly CompiledRule[];
+  readonly bound: readonly CompiledRule[];
+  /** Decisions per combination of bound rules that passed (bit i: bound[i]); up to 30 bound rules. */
+  readonly decisions = new Map<number, RuleDecision>();
+  constructor(rules: readonly CompiledRule[], bound: readonly CompiledRule[]) {
+    this.rules = rules;
+    this.bound = bound;
+  }
+}
+
 export class SiteRules {
   readonly #rules: readonly CompiledRule[];
   readonly #ignoreClient: boolean;
   readonly #regionOf: RegionOf;
   /** Per method: target → the decision, or the rules left to test on the rest of the request. */
-  readonly #memo = new Map<string, Map<string, RuleDecision | CompiledRule[]>>();
+  readonly #memo = new Map<string, Map<string, RuleDecision | Selection>>();
 
   constructor(rules: readonly RuleConfig[], clientCacheControl: 'honor' | 'ignore', regionOf?: RegionOf) {
     this.#rules = rules.map((rule, index) => compileRule(rule, rule.name ?? `rule-${index + 1}`));
@@ -93,24 +105,48 @@ export class SiteRules {
       if (byTarget.size >= MEMO_LIMIT) byTarget.clear();
       byTarget.set(target, known);
     }
-    if (!Array.isArray(known)) return known;
-    const cookies = parseCookies(headers.cookie);
+    if (!(known instanceof Selection)) return known;
+    return this.#bound(known, headers, address);
+  }
+
+  /**
+   * The rules selected for a target whose conditions on headers, cookies or region pass for
+   * this request; the decision of each combination that passed is remembered with the selection.
+   */
+  #bound(selection: Selection, headers: IncomingHttpHeaders, address: string): RuleDecision {
+    let cookies: Map<string, string> | undefined;
     let regions: string[] | undefined;
-    const regionsOf = () => {
-      regions ??= this.#regionOf(address);
-      return regions;
+    const cookie = (name: string) => {
+      cookies ??= parseCookies(headers.cookie);
+      return cookies.get(name);
     };
-    const passing = known.filter(
-      (rule) =>
-        present(rule.header, (name) => joined(headers[name])) &&
-        present(rule.cookie, (name) => cookies.get(name)) &&
-        (rule.regions === undefined || regionsOf().some((region) => rule.regions!.has(region))),
+    const header = (name: string) => joined(headers[name]);
+    const passes = (rule: CompiledRule): boolean => {
+      if (!present(rule.header, header) || !present(rule.cookie, cookie)) return false;
+      if (rule.regions === undefined) return true;
+      regions ??= this.#regionOf(address);
+      return regions.some((region) => rule.regions!.has(region));
+    };
+    const bound = selection.bound;
+    if (bound.length > 30)
+      return resolve(
+        selection.rules.filter((rule) => !rule.bound || passes(rule)),
+        this.#ignoreClient,
+      );
+    let mask = 0;
+    for (let i = 0; i < bound.length; i++) if (passes(bound[i]!)) mask |= 1 << i;
+    const known = selection.decisions.get(mask);
+    if (known !== undefined) return known;
+    const passing = selection.rules.filter(
+      (rule) => !rule.bound || (mask & (1 << bound.indexOf(rule))) !== 0,
     );
-    return resolve(passing, this.#ignoreClient);
+    const decision = resolve(passing, this.#ignoreClient);
+    if (selection.decisions.size < 64) selection.decisions.set(mask, decision);
+    return decision;
   }
 
   /** The rules whose method, path and query conditions pass: resolved now when nothing else is asked. */
-  #select(method: string, target: string): RuleDecision | CompiledRule[] {
+  #select(method: string, target: string): RuleDecision | Selection {
     const q = target.indexOf('?');
     const path = q < 0 ? target : target.slice(0, q);
     let query: URLSearchParams | undefined;
@@ -124,7 +160,10 @@ export class SiteRules {
         (rule.path === undefined || rule.path(path)) &&
         present(rule.query, param),
     );
-    return candidates.some((rule) => rule.bound) ? candidates : resolve(candidates, this.#ignoreClient);
+    const bound = candidates.filter((rule) => rule.bound);
+    if (bound.length === 0) return resolve(candidates, this.#ignoreClient);
+    // More than 30 rules with request conditions for one URL: decided per request, not remembered.
+    return new Selection(candidates, bound);
   }
 }
 
