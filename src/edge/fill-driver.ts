@@ -16,7 +16,7 @@ import type { OriginResponse } from '../origin/pool.ts';
 import type { ReflectionScanner } from '../security/poison.ts';
 import type { InsertResult, RequestContext } from './context.ts';
 import type { Edge } from './edge.ts';
-import { rewriteResponse } from './rule-effects.ts';
+import { copyForClient } from './rule-effects.ts';
 
 /** A storable plan: where the response goes, and the record it is stored under. */
 export interface InsertPlan {
@@ -199,7 +199,7 @@ export function readFill(
   headers: string[],
 ): void {
   const res = ctx.res;
-  const list = rewriteResponse([...headers], ctx.rules, true);
+  const list = copyForClient(headers, ctx.rules);
   list.push('Cache-Status', formatCacheStatus(edge.name, ctx.cacheStatus));
   if (ctx.hsts !== undefined) list.push('Strict-Transport-Security', ctx.hsts);
   res.writeHead(status, list);

@@ -42,39 +42,31 @@ export function rewriteRequest(
   }
 }
 
-function removeField(list: string[], lower: string): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < list.length; i += 2) {
-    if (list[i]!.toLowerCase() !== lower) out.push(list[i]!, list[i + 1]!);
-  }
-  return out;
-}
-
 /**
- * Rewrites of a client response's header list (name, value, name, value …). `cached`: the
- * response comes from, or goes into, the cache — browserTtl replaces its Cache-Control (and
- * drops Expires) only then; a passed response keeps the origin's.
+ * Rewrites of a client response's header list (name, value, name, value …), precompiled with
+ * the decision: one pass drops the fields the rules remove or replace, then their fields are
+ * added. `cached`: the response comes from, or goes into, the cache — browserTtl replaces its
+ * Cache-Control (and drops Expires) only then; a passed response keeps the origin's.
  */
 export function rewriteResponse(
   list: string[],
   decision: RuleDecision | undefined,
   cached: boolean,
 ): string[] {
-  if (decision === undefined) return list;
-  let out = list;
-  if (cached && decision.browserTtl !== undefined) {
-    out = removeField(removeField(out, 'cache-control'), 'expires');
-    out.push('Cache-Control', `max-age=${decision.browserTtl}`);
+  const rewrite = cached ? decision?.cachedRewrite : decision?.passedRewrite;
+  if (rewrite === undefined) return list;
+  const out: string[] = [];
+  for (let i = 0; i < list.length; i += 2) {
+    if (!rewrite.drop.has(list[i]!.toLowerCase())) out.push(list[i]!, list[i + 1]!);
   }
-  for (const edit of decision.response ?? []) {
-    for (const name of edit.remove) out = removeField(out, name);
-    for (const [name, value] of edit.set) {
-      out = removeField(out, name.toLowerCase());
-      out.push(name, value);
-    }
-    for (const [name, value] of edit.append) out.push(name, value);
-  }
+  for (const field of rewrite.add) out.push(field);
   return out;
+}
+
+/** A fresh copy of a stored header list for one client response, rewritten as the rules say. */
+export function copyForClient(list: readonly string[], decision: RuleDecision | undefined): string[] {
+  const rewrite = decision?.cachedRewrite;
+  return rewrite === undefined ? list.slice() : rewriteResponse(list as string[], decision, true);
 }
 
 /** Fields never delivered from a response a rule made storable by ignoring its Set-Cookie. */

@@ -20,6 +20,12 @@ export interface HeaderEdits {
   readonly append: readonly (readonly [string, string])[];
 }
 
+/** A client response rewrite, precompiled: the fields dropped (lower case), then those added (flat list). */
+export interface ResponseRewrite {
+  readonly drop: ReadonlySet<string>;
+  readonly add: readonly string[];
+}
+
 /** What the rules decided for one request (shared by every request that decides the same). */
 export interface RuleDecision {
   /** The rules that decided something, comma separated (Cache-Status detail, access log). */
@@ -32,6 +38,9 @@ export interface RuleDecision {
   readonly key: KeyRule | undefined;
   readonly request: readonly HeaderEdits[] | undefined;
   readonly response: readonly HeaderEdits[] | undefined;
+  /** The response rewrites (with browserTtl) of a response from or into the cache, and of one passed. */
+  readonly cachedRewrite: ResponseRewrite | undefined;
+  readonly passedRewrite: ResponseRewrite | undefined;
 }
 
 type Test = (value: string | undefined) => boolean;
@@ -296,19 +305,52 @@ function resolve(rules: readonly CompiledRule[], ignoreClientBySite: boolean): R
     return out.length === 0 ? undefined : out;
   };
   const ruled = Object.values(overrides).some((value) => value !== undefined);
+  const browserTtl = take((rule) => rule.browserTtl);
+  const response = edits('response');
   return {
     action: take((rule) => rule.action),
     ignoreClient: client === undefined ? ignoreClientBySite : client === 'ignore',
     overrides: ruled ? overrides : undefined,
-    browserTtl: take((rule) => rule.browserTtl),
+    browserTtl,
     key: keyed?.key,
     request: edits('request'),
-    response: edits('response'),
+    response,
+    cachedRewrite: compileRewrite(browserTtl, response),
+    passedRewrite: compileRewrite(undefined, response),
     name:
       names.size === 0
         ? undefined
         : rules.flatMap((rule) => (names.has(rule.name) ? [rule.name] : [])).join(','),
   };
+}
+
+/** The rewrites applied in order to no field at all: what they drop from the origin's, and what they add. */
+function compileRewrite(
+  browserTtl: number | undefined,
+  edits: readonly HeaderEdits[] | undefined,
+): ResponseRewrite | undefined {
+  const drop = new Set<string>();
+  let add: (readonly [string, string])[] = [];
+  const remove = (name: string) => {
+    const lower = name.toLowerCase();
+    drop.add(lower);
+    add = add.filter(([field]) => field.toLowerCase() !== lower);
+  };
+  if (browserTtl !== undefined) {
+    remove('cache-control');
+    remove('expires');
+    add.push(['Cache-Control', `max-age=${browserTtl}`]);
+  }
+  for (const edit of edits ?? []) {
+    for (const name of edit.remove) remove(name);
+    for (const [name, value] of edit.set) {
+      remove(name);
+      add.push([name, value]);
+    }
+    for (const field of edit.append) add.push(field);
+  }
+  if (drop.size === 0 && add.length === 0) return undefined;
+  return { drop, add: add.flat() };
 }
 
 function compileKey(config: NonNullable<RuleConfig['cacheKey']>): KeyRule {

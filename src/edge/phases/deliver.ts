@@ -14,7 +14,7 @@ import { SEND_BUFFER, whenDrained } from '../../http/connection-guard.ts';
 import { formatCacheStatus } from '../../observability/cache-status.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
-import { rewriteResponse } from '../rule-effects.ts';
+import { copyForClient } from '../rule-effects.ts';
 
 /**
  * Answers the request from `record`. Cache-Status parts must already be set on ctx. Returns
@@ -25,7 +25,7 @@ export function deliverStored(edge: Edge, ctx: RequestContext, record: EntryReco
   const { res } = ctx;
   const age = currentAge(record, ctx.now);
   if (ctx.cacheStatus.hit) ctx.cacheStatus.ttl = Math.trunc(remainingFreshness(record, ctx.now));
-  const headers = rewriteResponse(record.headers.slice(), ctx.rules, true);
+  const headers = copyForClient(record.headers, ctx.rules);
   headers.push('Age', String(age), 'Cache-Status', formatCacheStatus(edge.name, ctx.cacheStatus));
   if (ctx.hsts !== undefined) headers.push('Strict-Transport-Security', ctx.hsts);
   edge.store.touch(ctx.id || ctx.storage);
@@ -81,7 +81,7 @@ function deliverPartial(edge: Edge, ctx: RequestContext, record: EntryRecord): b
   }
   if (ctx.cacheStatus.hit) ctx.cacheStatus.ttl = Math.trunc(remainingFreshness(record, ctx.now));
   const length = range.end - range.start + 1;
-  const headers = rewriteResponse(record.headers.slice(), ctx.rules, true);
+  const headers = copyForClient(record.headers, ctx.rules);
   headers.push(
     'Age',
     String(currentAge(record, ctx.now)),

@@ -94,3 +94,45 @@ describe('rule cache keys', () => {
     assert.equal(extras, ' h:accept-language=de-DE%2Cde%3Bq%3D0.9&c:currency=&r:eu');
   });
 });
+
+describe('response rewrites', () => {
+  it('apply in rule order: a field set by one rule and removed by a later one is gone; browserTtl only from the cache', async () => {
+    const { rewriteResponse } = await import('../../../src/edge/rule-effects.ts');
+    const rules = compiled([
+      {
+        name: 'a',
+        headers: { response: { set: { 'X-Debug': '1' }, append: { Link: '</a.css>; rel=preload' } } },
+      },
+      { name: 'b', browserTtl: 30, headers: { response: { remove: ['x-debug', 'server'] } } },
+    ]);
+    const decision = rules.decide('GET', '/', {}, '');
+    const origin = [
+      'Server',
+      'nginx',
+      'Cache-Control',
+      'max-age=600',
+      'Expires',
+      'x',
+      'Link',
+      '</b.js>; rel=preload',
+    ];
+    assert.deepEqual(rewriteResponse(origin.slice(), decision, true), [
+      'Link',
+      '</b.js>; rel=preload',
+      'Cache-Control',
+      'max-age=30',
+      'Link',
+      '</a.css>; rel=preload',
+    ]);
+    assert.deepEqual(rewriteResponse(origin.slice(), decision, false), [
+      'Cache-Control',
+      'max-age=600',
+      'Expires',
+      'x',
+      'Link',
+      '</b.js>; rel=preload',
+      'Link',
+      '</a.css>; rel=preload',
+    ]);
+  });
+});
