@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { createClock } from '../helpers/clock.ts';
 import { startNode, type TestNode } from '../helpers/node.ts';
-import { type Route, respond, startOrigin, type TestOrigin } from '../helpers/origin.ts';
+import { type Route, startOrigin, type TestOrigin } from '../helpers/origin.ts';
 
 /** Real-length URLs: a build hash, a locale, tracking parameters. */
 const ASSET =
