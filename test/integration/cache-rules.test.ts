@@ -76,6 +76,7 @@ describe('site cache rules', () => {
       '/reload/page': counted({ 'cache-control': 'max-age=600' }),
       '/honor/page': counted({ 'cache-control': 'max-age=600' }),
       '/v3/orders/export': counted({ 'cache-control': 'max-age=600' }),
+      '/profile/settings': counted({ 'cache-control': 'max-age=600' }),
     });
     const sink = new Writable({
       write(chunk: Buffer, _encoding, done) {
@@ -367,6 +368,20 @@ describe('site cache rules', () => {
     const second = await edge.get('/v3/orders/export?format=csv&from=2026-01-01&to=2026-12-31');
     assert.equal(second.headers['cache-status'], 'strata; fwd=bypass; fwd-status=200; detail=rule-19');
     assert.equal(reached('/v3/orders/export'), 2);
+  });
+
+  it('still invalidates the stored URL after an unsafe method that a pass rule matches', async () => {
+    await edge.get('/profile/settings');
+    const session = { cookie: 'session=8f14e45fceea167a5a36dedd4bea2543' };
+    const post = await edge.get('/profile/settings', {
+      method: 'POST',
+      headers: session,
+      body: 'theme=dark',
+    });
+    assert.equal(post.headers['cache-status'], 'strata; fwd=method; fwd-status=200; detail=pass-session');
+    const after = await edge.get('/profile/settings');
+    assert.equal(after.text, 'body 3');
+    assert.equal(reached('/profile/settings'), 3);
   });
 
   it('names the deciding rule in the access log', async () => {

@@ -14,7 +14,9 @@ export function rules(ctx: RequestContext): true {
   if (site === undefined) return true;
   const decision = site.decide(ctx.method, ctx.path, ctx.req.headers, ctx.clientAddress);
   ctx.rules = decision;
-  if (decision.action === 'pass') ctx.passReason ??= decision.name;
+  // An unsafe method is passed anyway, and must still invalidate what it changes (RFC 9111 §4.4).
+  const safe = ctx.method === 'GET' || ctx.method === 'HEAD';
+  if (decision.action === 'pass' && safe) ctx.passReason ??= decision.name;
   else if (decision.action === 'bypass') ctx.lookup = 'bypass';
   return true;
 }
