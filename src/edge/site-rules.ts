@@ -48,6 +48,8 @@ type Test = (value: string | undefined) => boolean;
 interface Presence {
   readonly any: boolean;
   readonly tests: readonly (readonly [string, Test])[];
+  /** The verdict when the request has none at all (no Cookie field, no query): known in advance. */
+  readonly whenNone: boolean;
 }
 
 interface CompiledRule {
@@ -130,8 +132,11 @@ export class SiteRules {
       return cookies.get(name);
     };
     const header = (name: string) => joined(headers[name]);
+    const noCookie = headers.cookie === undefined;
     const passes = (rule: CompiledRule): boolean => {
-      if (!present(rule.header, header) || !present(rule.cookie, cookie)) return false;
+      if (rule.cookie !== undefined && noCookie ? !rule.cookie.whenNone : !present(rule.cookie, cookie))
+        return false;
+      if (!present(rule.header, header)) return false;
       if (rule.regions === undefined) return true;
       regions ??= this.#regionOf(address);
       return regions.some((region) => rule.regions!.has(region));
@@ -216,8 +221,9 @@ function compilePresence(
   lower: boolean,
 ): Presence {
   const has: Test = (value) => value !== undefined;
-  if (typeof config === 'string') return { any: true, tests: [[config, has]] };
-  if (Array.isArray(config)) return { any: true, tests: config.map((name) => [name, has] as const) };
+  if (typeof config === 'string') return { any: true, tests: [[config, has]], whenNone: false };
+  if (Array.isArray(config))
+    return { any: true, tests: config.map((name) => [name, has] as const), whenNone: false };
   const tests = Object.entries(config).map(([name, want]): readonly [string, Test] => {
     const key = lower ? name.toLowerCase() : name;
     if (want === true) return [key, has];
@@ -225,7 +231,7 @@ function compilePresence(
     const glob = compileGlob(want);
     return [key, (value) => value !== undefined && glob(value)];
   });
-  return { any: false, tests };
+  return { any: false, tests, whenNone: tests.every(([, test]) => test(undefined)) };
 }
 
 function compileRule(config: RuleConfig, name: string): CompiledRule {
