@@ -1,6 +1,6 @@
 /**
- * A site's cache rules, compiled once when the site is built (patterns, globs and regexes),
- * and the decision they give a request: for each kind of action the first matching rule that
+ * A site's cache rules (compiled once when the site is built, rule-compile.ts) and the
+ * decision they give a request: for each kind of action the first matching rule that
  * sets it wins; header rewrites add up in rule order. A request's method and target select
  * the rules whose method, path and query conditions pass; that selection is remembered per
  * target (bounded), so a hit on a known URL costs one map read — plus the header, cookie and
@@ -10,21 +10,20 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { KeyRule } from '../cache/key-rules.ts';
 import type { CacheOverrides, IgnoredField } from '../cache/policy/overrides.ts';
-import type { RuleConfig, RuleMatchConfig } from '../config/rules-schema.ts';
-import { compileGlob, compileGlobs } from './glob.ts';
+import type { RuleConfig } from '../config/rules-schema.ts';
+import {
+  type CompiledRule,
+  compileRewrite,
+  compileRule,
+  type HeaderEdits,
+  joined,
+  parseCookies,
+  present,
+  type ResponseRewrite,
+} from './rule-compile.ts';
 
-/** Header rewrites of one rule, in the order they apply: remove, set, append. */
-export interface HeaderEdits {
-  readonly remove: readonly string[];
-  readonly set: readonly (readonly [string, string])[];
-  readonly append: readonly (readonly [string, string])[];
-}
-
-/** A client response rewrite, precompiled: the fields dropped (lower case), then those added (flat list). */
-export interface ResponseRewrite {
-  readonly drop: ReadonlySet<string>;
-  readonly add: readonly string[];
-}
+export type { HeaderEdits, ResponseRewrite };
+export { parseCookies };
 
 /** What the rules decided for one request (shared by every request that decides the same). */
 export interface RuleDecision {
@@ -41,31 +40,6 @@ export interface RuleDecision {
   /** The response rewrites (with browserTtl) of a response from or into the cache, and of one passed. */
   readonly cachedRewrite: ResponseRewrite | undefined;
   readonly passedRewrite: ResponseRewrite | undefined;
-}
-
-type Test = (value: string | undefined) => boolean;
-/** `any`: one of the names present is enough; otherwise every test must pass. */
-interface Presence {
-  readonly any: boolean;
-  readonly tests: readonly (readonly [string, Test])[];
-  /** The verdict when the request has none at all (no Cookie field, no query): known in advance. */
-  readonly whenNone: boolean;
-}
-
-interface CompiledRule {
-  readonly name: string;
-  readonly config: RuleConfig;
-  readonly methods: ReadonlySet<string> | undefined;
-  readonly path: ((path: string) => boolean) | undefined;
-  readonly query: Presence | undefined;
-  readonly header: Presence | undefined;
-  readonly cookie: Presence | undefined;
-  readonly regions: ReadonlySet<string> | undefined;
-  /** Has conditions on the request beyond its method and target. */
-  readonly bound: boolean;
-  readonly key: KeyRule | undefined;
-  readonly request: HeaderEdits | undefined;
-  readonly response: HeaderEdits | undefined;
 }
 
 /** Where a request's region comes from (geo), when the node knows. */
@@ -181,94 +155,6 @@ export class SiteRules {
   }
 }
 
-function joined(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value.join(', ') : value;
-}
-
-function present(presence: Presence | undefined, value: (name: string) => string | undefined): boolean {
-  if (presence === undefined) return true;
-  if (presence.any) return presence.tests.some(([name, test]) => test(value(name)));
-  return presence.tests.every(([name, test]) => test(value(name)));
-}
-
-/** RFC 6265 §5.4 Cookie: `a=1; b=2` (the first of a name wins). */
-export function parseCookies(header: string | undefined): Map<string, string> {
-  const cookies = new Map<string, string>();
-  if (header === undefined) return cookies;
-  for (const pair of header.split(';')) {
-    const eq = pair.indexOf('=');
-    if (eq < 0) continue;
-    const name = pair.slice(0, eq).trim();
-    if (name !== '' && !cookies.has(name)) cookies.set(name, pair.slice(eq + 1).trim());
-  }
-  return cookies;
-}
-
-function compilePath(patterns: string | string[]): (path: string) => boolean {
-  const tests = (Array.isArray(patterns) ? patterns : [patterns]).map((pattern) => {
-    if (pattern.startsWith('~')) {
-      const regex = new RegExp(pattern.slice(1));
-      return (path: string) => regex.test(path);
-    }
-    if (pattern.includes('*')) return compileGlob(pattern);
-    return (path: string) => path.startsWith(pattern);
-  });
-  return tests.length === 1 ? tests[0]! : (path) => tests.some((test) => test(path));
-}
-
-function compilePresence(
-  config: string | string[] | Record<string, boolean | string>,
-  lower: boolean,
-): Presence {
-  const has: Test = (value) => value !== undefined;
-  if (typeof config === 'string') return { any: true, tests: [[config, has]], whenNone: false };
-  if (Array.isArray(config))
-    return { any: true, tests: config.map((name) => [name, has] as const), whenNone: false };
-  const tests = Object.entries(config).map(([name, want]): readonly [string, Test] => {
-    const key = lower ? name.toLowerCase() : name;
-    if (want === true) return [key, has];
-    if (want === false) return [key, (value) => value === undefined];
-    const glob = compileGlob(want);
-    return [key, (value) => value !== undefined && glob(value)];
-  });
-  return { any: false, tests, whenNone: tests.every(([, test]) => test(undefined)) };
-}
-
-function compileRule(config: RuleConfig, name: string): CompiledRule {
-  const match: RuleMatchConfig = config.match ?? {};
-  const list = (value: string | string[] | undefined) =>
-    value === undefined ? undefined : Array.isArray(value) ? value : [value];
-  const methods = list(match.method);
-  const regions = list(match.region);
-  const header = match.header === undefined ? undefined : compilePresence(match.header, true);
-  const cookie = match.cookie === undefined ? undefined : compilePresence(match.cookie, false);
-  return {
-    name,
-    config,
-    methods: methods && new Set(methods.map((method) => method.toUpperCase())),
-    path: match.path === undefined ? undefined : compilePath(match.path),
-    query: match.query === undefined ? undefined : compilePresence(match.query, false),
-    header,
-    cookie,
-    regions: regions && new Set(regions.map((region) => region.toLowerCase())),
-    bound: header !== undefined || cookie !== undefined || regions !== undefined,
-    key: config.cacheKey && compileKey(config.cacheKey),
-    request: compileEdits(config.headers?.request),
-    response: compileEdits(config.headers?.response),
-  };
-}
-
-function compileEdits(
-  config: { set?: Record<string, string>; append?: Record<string, string>; remove?: string[] } | undefined,
-): HeaderEdits | undefined {
-  if (config === undefined) return undefined;
-  return {
-    remove: config.remove ?? [],
-    set: Object.entries(config.set ?? {}),
-    append: Object.entries(config.append ?? {}),
-  };
-}
-
 const SCALARS = ['ttl', 'minTtl', 'maxTtl', 'swr', 'sie'] as const;
 
 /** Merges the matching rules: the first to set a kind of action wins it; rewrites add up. */
@@ -327,50 +213,5 @@ function resolve(rules: readonly CompiledRule[], ignoreClientBySite: boolean): R
       names.size === 0
         ? undefined
         : rules.flatMap((rule) => (names.has(rule.name) ? [rule.name] : [])).join(','),
-  };
-}
-
-/** The rewrites applied in order to no field at all: what they drop from the origin's, and what they add. */
-function compileRewrite(
-  browserTtl: number | undefined,
-  edits: readonly HeaderEdits[] | undefined,
-): ResponseRewrite | undefined {
-  const drop = new Set<string>();
-  let add: (readonly [string, string])[] = [];
-  const remove = (name: string) => {
-    const lower = name.toLowerCase();
-    drop.add(lower);
-    add = add.filter(([field]) => field.toLowerCase() !== lower);
-  };
-  if (browserTtl !== undefined) {
-    remove('cache-control');
-    remove('expires');
-    add.push(['Cache-Control', `max-age=${browserTtl}`]);
-  }
-  for (const edit of edits ?? []) {
-    for (const name of edit.remove) remove(name);
-    for (const [name, value] of edit.set) {
-      remove(name);
-      add.push([name, value]);
-    }
-    for (const field of edit.append) add.push(field);
-  }
-  if (drop.size === 0 && add.length === 0) return undefined;
-  return { drop, add: add.flat() };
-}
-
-function compileKey(config: NonNullable<RuleConfig['cacheKey']>): KeyRule {
-  const query = config.query;
-  const include = query?.include && compileGlobs(query.include);
-  const exclude = query?.exclude && compileGlobs(query.exclude);
-  return {
-    query: query && {
-      keep: include ?? (exclude && ((name: string) => !exclude(name))),
-      sort: query.sort ?? false,
-      ignore: query.ignore ?? false,
-    },
-    headers: config.headers,
-    cookies: config.cookies,
-    region: config.region ?? false,
   };
 }
