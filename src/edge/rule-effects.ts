@@ -8,7 +8,7 @@ import type { Directives } from '../cache/policy/cache-control.ts';
 import { requestDirectives } from '../cache/policy/reuse.ts';
 import type { HeaderMap } from '../cache/policy/semantics.ts';
 import type { RequestContext } from './context.ts';
-import type { HeaderEdits, RuleDecision } from './site-rules.ts';
+import type { HeaderEdits, ResponseRewrite, RuleDecision } from './site-rules.ts';
 
 /** The request's cache directives, unless the rules say not to read them (clientCacheControl: ignore). */
 export function clientDirectives(ctx: RequestContext): Directives | undefined {
@@ -63,10 +63,22 @@ export function rewriteResponse(
   return out;
 }
 
+/**
+ * Stored header lists (never changed once built: a refresh makes a new one) with their last
+ * rewrite: a hit on a hot entry copies the rewritten list instead of rewriting it again.
+ */
+const rewritten = new WeakMap<readonly string[], { rewrite: ResponseRewrite; list: string[] }>();
+
 /** A fresh copy of a stored header list for one client response, rewritten as the rules say. */
 export function copyForClient(list: readonly string[], decision: RuleDecision | undefined): string[] {
   const rewrite = decision?.cachedRewrite;
-  return rewrite === undefined ? list.slice() : rewriteResponse(list as string[], decision, true);
+  if (rewrite === undefined) return list.slice();
+  let known = rewritten.get(list);
+  if (known?.rewrite !== rewrite) {
+    known = { rewrite, list: rewriteResponse(list as string[], decision, true) };
+    rewritten.set(list, known);
+  }
+  return known.list.slice();
 }
 
 /** Fields never delivered from a response a rule made storable by ignoring its Set-Cookie. */
