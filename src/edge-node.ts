@@ -622,6 +622,7 @@ function buildSites(
         },
       ),
     guards,
+    geo.enabled ? (address) => geo.regionsOf(address) : undefined,
   );
   return { origins, sites };
 }

@@ -17,6 +17,7 @@ import {
 } from '../lib/scenario.ts';
 import type { TargetKind, TargetOptions } from '../lib/targets.ts';
 import { withOrigin } from './origin.ts';
+import { RULE_KINDS } from './rules.ts';
 
 export const LOAD_COLUMNS = [
   col('rps', 'req/s', 'int'),
@@ -34,23 +35,28 @@ interface HitOptions {
   workers: number;
   /** Also run Strata with a site rate limit checked on every hit (never reached: its cost only). */
   rateLimited?: boolean;
+  /** Only Strata: a site without rules against one with 50 (bench/scenarios/rules.ts). */
+  rules?: boolean;
 }
 
 /** A limit far above what the bench sends: every hit pays the check, none is refused. */
 const BENCH_RATE_LIMIT = { rateLimit: { requestsPerSecond: 1_000_000, burst: 1_000_000 } };
 
-function hitScenario({ name, size, workers, rateLimited }: HitOptions): Scenario {
-  const kinds: { kind: TargetKind; label: string; options?: Partial<TargetOptions> }[] = [
-    { kind: 'ceiling', label: 'ceiling' },
-    { kind: 'strata', label: 'strata' },
-    ...(rateLimited
-      ? [{ kind: 'strata' as const, label: 'strata+ratelimit', options: { security: BENCH_RATE_LIMIT } }]
-      : []),
-    { kind: 'nginx', label: 'nginx' },
-  ];
-  if (workers === 1) kinds.push({ kind: 'varnish', label: 'varnish' });
-  const title =
-    workers === 1
+function hitScenario({ name, size, workers, rateLimited, rules }: HitOptions): Scenario {
+  const kinds: { kind: TargetKind; label: string; options?: Partial<TargetOptions> }[] = rules
+    ? [...RULE_KINDS]
+    : [
+        { kind: 'ceiling', label: 'ceiling' },
+        { kind: 'strata', label: 'strata' },
+        ...(rateLimited
+          ? [{ kind: 'strata' as const, label: 'strata+ratelimit', options: { security: BENCH_RATE_LIMIT } }]
+          : []),
+        { kind: 'nginx', label: 'nginx' },
+      ];
+  if (workers === 1 && !rules) kinds.push({ kind: 'varnish', label: 'varnish' });
+  const title = rules
+    ? '1k hits on one warmed key, one worker: a site without rules against one with 50'
+    : workers === 1
       ? `${size} hits on one warmed key, one worker`
       : `1k hits on one warmed key, ${workers} workers (nginx: ${workers} worker processes)`;
   return {
@@ -58,7 +64,7 @@ function hitScenario({ name, size, workers, rateLimited }: HitOptions): Scenario
     title,
     budgetS: (ctx) =>
       ctx.rounds * kinds.length * (30 + ctx.connections.length * (ctx.durationS + 10) + warmupS(ctx)),
-    run: (ctx) => runHit(ctx, { name, size, workers }, title, kinds),
+    run: (ctx) => runHit(ctx, { name, size, workers, rules }, title, kinds),
   };
 }
 
@@ -138,7 +144,21 @@ async function runHit(
   addRatio(report.rows, { ref: 'ceiling', key: 'rps', as: 'xCeiling', sameKey: 'conns' });
   addRatio(report.rows, { ref: 'ceiling', key: 'cpu', as: 'cpuVsCeiling', sameKey: 'conns', invert: true });
   addRatio(report.rows, { ref: 'nginx', key: 'rps', as: 'xNginx', sameKey: 'conns' });
+  if (options.rules) noteRuleCost(report);
   return report;
+}
+
+/** hit-rules: the CPU per hit of the site with 50 rules against the one without, per connection count. */
+function noteRuleCost(report: ScenarioReport): void {
+  for (const row of report.rows) {
+    if (row.target !== 'strata+50rules') continue;
+    const base = report.rows.find((r) => r.target === 'strata' && r.conns === row.conns);
+    if (typeof row.cpu !== 'number' || typeof base?.cpu !== 'number') continue;
+    const extra = ((row.cpu - base.cpu) / base.cpu) * 100;
+    report.notes.push(
+      `${row.conns} conns: 50 rules cost ${extra >= 0 ? '+' : ''}${extra.toFixed(1)}% CPU per hit`,
+    );
+  }
 }
 
 export const hitScenarios: Scenario[] = [
@@ -146,4 +166,5 @@ export const hitScenarios: Scenario[] = [
   hitScenario({ name: 'hit-100k', size: '100k', workers: 1 }),
   hitScenario({ name: 'hit-1m', size: '1m', workers: 1 }),
   hitScenario({ name: 'hit-workers', size: '1k', workers: 2 }),
+  hitScenario({ name: 'hit-rules', size: '1k', workers: 1, rules: true }),
 ];

@@ -7,6 +7,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { backupOrigins, backupProblem } from './backups.ts';
 import { compressionSchema, siteCompressionSchema } from './compression-schema.ts';
+import { clientCacheControlSchema, rulesSchema } from './rules-schema.ts';
 import { securitySchema } from './security-schema.ts';
 import { parseDuration, parseListen, parseSize } from './units.ts';
 
@@ -270,6 +271,8 @@ export const siteSchema = z.strictObject({
     ),
   security: securitySchema.describe('Security at the edge for this site (docs/security.md).'),
   compression: siteCompressionSchema.describe('Compression for this site (docs/compression.md).'),
+  clientCacheControl: clientCacheControlSchema,
+  rules: rulesSchema,
   hsts: duration(
     'Strict-Transport-Security max-age sent on every answer of this site over TLS (0: none). RFC 6797.',
   ).default(0),

@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { EdgeError } from '../errors.ts';
 import { isHttp2 } from '../http/stream.ts';
 import type { CacheStatusParts } from '../observability/cache-status.ts';
+import type { RuleDecision } from './site-rules.ts';
 import type { Site } from './sites.ts';
 
 export type LookupResult =
@@ -66,14 +67,14 @@ export interface RequestContext {
   latch: number;
   /** Set by guard: the request is forwarded unstored, never answered from cache (e.g. fat-request). */
   passReason: string | undefined;
+  /** The site's cache rules decided for this request (the rules phase); undefined: none apply. */
+  rules: RuleDecision | undefined;
   /** The security rule that acted on this request, for the access log (deny, rate-requests, poison-suspect, …). */
   security: string | undefined;
   /** This request's id (X-Request-Id): a trusted proxy's, or made here; sent to the origin and returned. */
   requestId: string;
   /** Age sent with a stored response (seconds), for the access log. */
   age: number | undefined;
-  /** The site rule that applied (set by a rules phase), for the access log. */
-  rule: string | undefined;
   /** The id of the child tier whose Strata-Tier header verified (receive), else undefined: any client. */
   tierChild: string | undefined;
   /** The client waits for 100 Continue before sending its body (sent once the request is accepted). */
@@ -113,10 +114,10 @@ export function createContext(
     bytes: 0,
     latch: 0,
     passReason: undefined,
+    rules: undefined,
     security: undefined,
     requestId: '',
     age: undefined,
-    rule: undefined,
     tierChild: undefined,
     expectsContinue: req.headers.expect !== undefined && (req.httpVersionMinor === 1 || isHttp2(req)),
   };

@@ -18,6 +18,7 @@ import type { InsertResult, RequestContext } from './context.ts';
 import { answerFromSibling, siblingFor } from './derive.ts';
 import type { Edge } from './edge.ts';
 import type { LookupOutcome } from './outcomes.ts';
+import { copyForClient } from './rule-effects.ts';
 import { clientHeaders } from './tier.ts';
 
 /** A storable plan: where the response goes, and the record it is stored under. */
@@ -181,9 +182,14 @@ function sharedHeaders(plan: InsertPlan): string[] {
     : [...headers, 'Content-Length', String(plan.contentLength)];
 }
 
-/** Header list for the leader's client reading its fill (followers get the stored set); readFill strips tier fields for clients. */
-export function fillHeaders(edge: Edge, response: OriginResponse): string[] {
-  const list = endToEndResponseHeaders(response.headers, edge.stripStored);
+/**
+ * Header list for the leader's client reading its fill (followers get the stored set; readFill
+ * strips tier fields for clients); `strip`: fields a site rule keeps out of a stored response
+ * (Set-Cookie), kept from this client too.
+ */
+export function fillHeaders(edge: Edge, response: OriginResponse, strip: readonly string[] = []): string[] {
+  const drop = strip.length === 0 ? edge.stripStored : new Set([...edge.stripStored, ...strip]);
+  const list = endToEndResponseHeaders(response.headers, drop);
   list.push('Via', appendVia(response.headers.via, '1.1', edge.name));
   return list;
 }
@@ -197,7 +203,7 @@ export function readFill(
   headers: string[],
 ): void {
   const res = ctx.res;
-  const list = clientHeaders(edge, ctx, headers);
+  const list = clientHeaders(edge, ctx, copyForClient(headers, ctx.rules));
   list.push('Cache-Status', formatCacheStatus(edge.name, ctx.cacheStatus), 'X-Request-Id', ctx.requestId);
   if (ctx.hsts !== undefined) list.push('Strict-Transport-Security', ctx.hsts);
   res.writeHead(status, list);

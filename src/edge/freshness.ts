@@ -3,6 +3,7 @@
  * settings and the request's credentials filled in. Used when a response is stored and when
  * a 304 refreshes it. Not a phase.
  */
+import { withoutIgnored } from '../cache/policy/overrides.ts';
 import type { HeaderMap } from '../cache/policy/semantics.ts';
 import { responseDirectives } from '../cache/policy/storable.ts';
 import { type StoredFreshnessFields, storedFreshness } from '../cache/policy/stored-freshness.ts';
@@ -18,10 +19,13 @@ export function freshnessFields(
   responseTime: number,
 ): StoredFreshnessFields {
   const cache = edge.config.cache;
+  // The site's rules (overrides.ts): the origin fields they ignore, their TTLs and windows.
+  const overrides = ctx.rules?.overrides;
+  const fields = withoutIgnored(headers, overrides);
   return storedFreshness({
     status,
-    headers,
-    cache: responseDirectives(headers, edge.name),
+    headers: fields,
+    cache: responseDirectives(fields, edge.name),
     requestTime,
     responseTime,
     heuristicFraction: cache.heuristicFraction,
@@ -29,5 +33,6 @@ export function freshnessFields(
     credentials: ctx.req.headers.cookie !== undefined || ctx.req.headers.authorization !== undefined,
     maxErrorLifetime: Math.floor(cache.maxErrorTtl / 1000),
     grace: ctx.site?.grace ?? 0,
+    overrides,
   });
 }

@@ -18,7 +18,7 @@ export interface Found {
 /** What the lookup found: nothing usable for a cache (a method it does not serve), a miss, or an entry. */
 export type LookupOutcome =
   | { kind: 'uncacheable-method' }
-  | { kind: 'miss'; reason: 'miss' | 'vary-miss' }
+  | { kind: 'miss'; reason: 'miss' | 'vary-miss' | 'bypass' }
   | Found;
 
 /** The fetch step's outcome: the origin's response (and when it was asked and answered), or why not. */

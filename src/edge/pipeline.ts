@@ -1,6 +1,6 @@
 /**
  * The request pipeline (docs/architecture.md has the chart). A fresh hit runs synchronously
- * from receive to the first byte written: receive → hash → lookup → deliver → log. The miss
+ * from receive to the first byte written: receive → rules → hash → lookup → deliver → log. The miss
  * path is a short story of steps under phases/, each returning what happens next:
  * gate → collapse → fetch → triage → (refresh | combine | insert | relay) → fail.
  */
@@ -26,11 +26,11 @@ import { lookup } from './phases/lookup.ts';
 import { receive } from './phases/receive.ts';
 import { refresh } from './phases/refresh.ts';
 import { relay } from './phases/relay.ts';
+import { rules } from './phases/rules.ts';
 import { triage } from './phases/triage.ts';
 import { sendError } from './respond.ts';
 
 type Forward = Extract<Gate, { kind: 'forward' }>;
-type Response = Extract<Fetched, { kind: 'response' }>;
 
 export class Pipeline {
   readonly edge: Edge;
@@ -44,7 +44,7 @@ export class Pipeline {
   handle = (req: IncomingMessage, res: ServerResponse): void => {
     const edge = this.edge;
     const ctx = createContext(req, res, edge.now(), this.scheme);
-    if (!receive(edge, ctx) || !guard(edge, ctx)) return whenClosed(edge, ctx);
+    if (!receive(edge, ctx) || !guard(edge, ctx) || !rules(ctx)) return whenClosed(edge, ctx);
     hash(ctx);
     this.#route(ctx, 1);
   };
@@ -115,7 +115,7 @@ export class Pipeline {
     ctx: RequestContext,
     forward: Forward,
     lead: Leadership,
-    fetched: Response,
+    fetched: Extract<Fetched, { kind: 'response' }>,
     generation: string,
     combining: boolean,
   ): Promise<void> {

@@ -3,6 +3,13 @@
  * reason) and flattens the policy verdict into the record a hit will read.
  */
 import { variantKey } from '../cache/key.ts';
+import {
+  type CacheOverrides,
+  type RuleTtl,
+  ruledLifetime,
+  ruleTtl,
+  withoutIgnored,
+} from '../cache/policy/overrides.ts';
 import { storablePartial } from '../cache/policy/partial.ts';
 import { type HeaderMap, toHeaderMap } from '../cache/policy/semantics.ts';
 import { decideStorable, responseDirectives, type StorableVerdict } from '../cache/policy/storable.ts';
@@ -17,6 +24,7 @@ import type { Edge } from './edge.ts';
 import type { InsertPlan } from './fill-driver.ts';
 import { freshnessFields } from './freshness.ts';
 import { noteSecurity } from './phases/guard.ts';
+import { storeRequestHeaders, strippedOnStore } from './rule-effects.ts';
 import { hasTierFields } from './tier.ts';
 
 /** Fields never stored: recomputed on delivery, or ours to add. */
@@ -94,6 +102,32 @@ function variantOf(
   };
 }
 
+/** The lifetime the rules give a response the origin gave none (their TTL, or minTtl alone). */
+function ruleLifetime(overrides: CacheOverrides, status: number): RuleTtl | undefined {
+  const ruled = ruledLifetime(overrides, status, 0, false);
+  if (!ruled.ruled) return undefined;
+  return { ttl: ruled.lifetime, named: ruleTtl(overrides, status)?.named ?? false };
+}
+
+/** RFC 9111 §3 (storable.ts), with what the site's rules change: client directives, their TTLs. */
+function storableVerdict(
+  edge: Edge,
+  ctx: RequestContext,
+  status: number,
+  headers: HeaderMap,
+): StorableVerdict {
+  const overrides = ctx.rules?.overrides;
+  return decideStorable({
+    method: ctx.method,
+    requestHeaders: storeRequestHeaders(ctx, toHeaderMap(ctx.req.headers)),
+    status,
+    responseHeaders: headers,
+    response: responseDirectives(headers, edge.name),
+    serverErrors: edge.config.cache.maxErrorTtl > 0,
+    rule: overrides && ruleLifetime(overrides, status),
+  });
+}
+
 export function planStore(
   edge: Edge,
   ctx: RequestContext,
@@ -101,15 +135,9 @@ export function planStore(
   requestTime: number,
   responseTime: number,
 ): StorePlan {
-  const headers = toHeaderMap(response.headers);
-  const verdict: StorableVerdict = decideStorable({
-    method: ctx.method,
-    requestHeaders: toHeaderMap(ctx.req.headers),
-    status: response.status,
-    responseHeaders: headers,
-    response: responseDirectives(headers, edge.name),
-    serverErrors: edge.config.cache.maxErrorTtl > 0,
-  });
+  // The site's rules: the origin fields they ignore are not seen by any decision below.
+  const headers = withoutIgnored(toHeaderMap(response.headers), ctx.rules?.overrides);
+  const verdict = storableVerdict(edge, ctx, response.status, headers);
   if (!verdict.storable) return { storable: false, reason: verdict.reason };
   const checked = securityChecks(edge, ctx, response);
   if (checked.reason !== undefined) return { storable: false, reason: checked.reason };
@@ -123,7 +151,7 @@ export function planStore(
   const { compress, varyEncoding, fields, secondary } = variantOf(edge, ctx, response.status, headers);
   // RFC 9111 §3.3: a 206 becomes a partial entry; its piece is kept apart from its headers.
   const range = response.status === 206 ? storablePartial(headers) : undefined;
-  const drop = new Set([...NOT_STORED, ...edge.stripStored, ...verdict.stripFields]);
+  const drop = new Set([...NOT_STORED, ...edge.stripStored, ...verdict.stripFields, ...strippedOnStore(ctx)]);
   if (range) drop.add('content-range');
   const stored = endToEndResponseHeaders(response.headers, drop);
   stored.push('Via', appendVia(response.headers.via, '1.1', edge.name));

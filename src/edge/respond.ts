@@ -9,6 +9,7 @@ import { endStream } from '../http/stream.ts';
 import { appendCacheStatus, formatCacheStatus } from '../observability/cache-status.ts';
 import type { RequestContext } from './context.ts';
 import type { Edge } from './edge.ts';
+import { rewriteResponse } from './rule-effects.ts';
 
 /** Errors answered before the request body was read: the connection cannot be reused. */
 const CLOSING: ReadonlySet<ErrorCode> = new Set(['EDGE_ERR_CLIENT_BODY_TIMEOUT']);
@@ -70,7 +71,7 @@ export function relayedHeaders(
   headers: Record<string, string | string[] | undefined>,
   drop: ReadonlySet<string>,
 ): string[] {
-  const list = endToEndResponseHeaders(headers, drop);
+  const list = rewriteResponse(endToEndResponseHeaders(headers, drop), ctx.rules, false);
   list.push('Via', appendVia(headers.via, '1.1', edge.name));
   const received = headers['cache-status'];
   list.push(

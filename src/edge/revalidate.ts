@@ -11,6 +11,7 @@ import type { OriginResponse } from '../origin/pool.ts';
 import type { RequestContext } from './context.ts';
 import type { Edge } from './edge.ts';
 import { freshnessFields } from './freshness.ts';
+import { strippedOnStore } from './rule-effects.ts';
 import { hasTierFields } from './tier.ts';
 
 /** §3.2: fields a 304 must not change in the stored response. */
@@ -45,7 +46,7 @@ export function refreshedRecord(
   requestTime: number,
   responseTime: number,
 ): EntryRecord {
-  const drop = new Set([...KEEP_STORED, ...edge.stripStored, 'cache-status']);
+  const drop = new Set([...KEEP_STORED, ...edge.stripStored, 'cache-status', ...strippedOnStore(ctx)]);
   // A coding the node made keeps its own suffixed tag (a 304 carries the origin's), and a
   // compressible entry keeps the Vary it was stored with (Accept-Encoding merged in).
   if (record.originEtag !== undefined) drop.add('etag');

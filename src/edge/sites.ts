@@ -6,6 +6,7 @@ import type { SiteConfig } from '../config/schema.ts';
 import type { OriginPool } from '../origin/pool.ts';
 import type { SiteGuard } from '../security/site-guard.ts';
 import { ErrorPages } from './error-pages.ts';
+import { type RegionOf, SiteRules } from './site-rules.ts';
 
 export interface Site {
   readonly name: string;
@@ -19,6 +20,8 @@ export interface Site {
   readonly guard?: SiteGuard | undefined;
   /** Strict-Transport-Security value for answers over TLS, or undefined. */
   readonly hsts: string | undefined;
+  /** The site's cache rules (the rules phase); undefined when it has none and honors client directives. */
+  readonly rules: SiteRules | undefined;
   /** Plain requests are redirected to https on this port (undefined: served). */
   readonly httpsPort: number | undefined;
   /** Templates for the errors the node answers itself (errorPages), or undefined. */
@@ -40,6 +43,7 @@ export class SiteTable {
     sites: readonly SiteConfig[],
     pools: (site: SiteConfig) => OriginPool,
     guards?: (site: SiteConfig) => SiteGuard,
+    regionOf?: RegionOf,
   ) {
     for (const config of sites) {
       const site: Site = {
@@ -50,6 +54,10 @@ export class SiteTable {
         earlyHints: config.earlyHints,
         guard: guards?.(config),
         compression: config.compression,
+        rules:
+          config.rules.length > 0 || config.clientCacheControl === 'ignore'
+            ? new SiteRules(config.rules, config.clientCacheControl, regionOf)
+            : undefined,
         hsts:
           config.hsts > 0
             ? `max-age=${Math.floor(config.hsts / 1000)}${config.hstsIncludeSubDomains ? '; includeSubDomains' : ''}`

@@ -23,6 +23,8 @@ export interface CacheStatusParts {
   collapsed?: boolean;
   key?: string;
   detail?: string;
+  /** The site rules that decided (named in detail, after any other detail). */
+  rule?: string | undefined;
 }
 
 /** RFC 9211 §2: a List of cache entries; parameters after the cache name. */
@@ -34,8 +36,14 @@ export function formatCacheStatus(name: string, parts: CacheStatusParts): string
   if (parts.ttl !== undefined) value += `; ttl=${Math.trunc(parts.ttl)}`;
   if (parts.stored) value += '; stored';
   if (parts.collapsed) value += '; collapsed';
-  if (parts.detail)
-    value += `; detail=${/^[A-Za-z*][A-Za-z0-9_\-.:/*]*$/.test(parts.detail) ? parts.detail : JSON.stringify(parts.detail)}`;
+  const detail =
+    parts.rule === undefined || parts.rule === parts.detail
+      ? parts.detail
+      : parts.detail
+        ? `${parts.detail} ${parts.rule}`
+        : parts.rule;
+  if (detail)
+    value += `; detail=${/^[A-Za-z*][A-Za-z0-9_\-.:/*]*$/.test(detail) ? detail : JSON.stringify(detail)}`;
   return value;
 }
 

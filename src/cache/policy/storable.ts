@@ -5,6 +5,7 @@
  */
 import { type Directives, parseCacheControl, parseTargetedField } from './cache-control.ts';
 import { HEURISTICALLY_CACHEABLE, hasExplicitExpiration } from './freshness.ts';
+import type { RuleTtl } from './overrides.ts';
 import { storablePartial } from './partial.ts';
 import { baselineStorable, type HeaderMap } from './semantics.ts';
 import { parseSurrogateControl } from './surrogate-control.ts';
@@ -29,7 +30,9 @@ export type NotStorableReason =
   | 'vary-star'
   | 'no-freshness'
   | 'not-storable'
-  | 'too-large';
+  | 'too-large'
+  /** A site rule gives this status a TTL of 0 (statusTtl {5xx: 0}) and the origin gave none. */
+  | 'rule-ttl-zero';
 
 export interface CacheDirectives {
   /** The directives in force for this cache. */
@@ -62,6 +65,11 @@ export interface StorableInput {
   response: CacheDirectives;
   /** Whether a server error (5xx) may be stored at all (`cache.maxErrorTtl` > 0). */
   serverErrors: boolean;
+  /**
+   * The lifetime the site's rules give this response when the origin gives none (overrides.ts):
+   * it stands in for explicit freshness, and a status its statusTtl names may be stored.
+   */
+  rule?: RuleTtl | undefined;
 }
 
 export type StorableVerdict =
@@ -110,7 +118,9 @@ export function decideStorable(input: StorableInput): StorableVerdict {
   if (input.status === 206 && storablePartial(input.responseHeaders) === undefined)
     return { storable: false, reason: 'partial-content' };
   if (input.status === 416) return { storable: false, reason: 'partial-content' };
-  if (!errorStorable(input.status, input.serverErrors)) return { storable: false, reason: 'error-status' };
+  const named = input.rule?.named === true && input.rule.ttl > 0;
+  if (!errorStorable(input.status, input.serverErrors) && !named)
+    return { storable: false, reason: 'error-status' };
   // §5.2.2.3: must-understand limits caching to caches that understand the status; they ignore no-store.
   const mustUnderstand = cc.has('must-understand');
   if (mustUnderstand && !UNDERSTOOD_STATUSES.has(input.status))
@@ -136,6 +146,11 @@ export function decideStorable(input: StorableInput): StorableVerdict {
   }
   if (parseVary(input.responseHeaders.vary) === '*') return { storable: false, reason: 'vary-star' };
   const explicit = hasExplicitExpiration(cc, targeted, input.responseHeaders.expires);
+  // An operator's TTL where the origin gave none: 0 says not to store, more stands in for freshness.
+  if (!explicit && input.rule !== undefined) {
+    if (input.rule.ttl <= 0) return { storable: false, reason: 'rule-ttl-zero' };
+    return { storable: true, stripFields, noCache: cc.has('no-cache') && noCacheFields === undefined };
+  }
   if (!explicit && !cc.has('public') && !HEURISTICALLY_CACHEABLE.has(input.status)) {
     return { storable: false, reason: 'no-freshness' };
   }

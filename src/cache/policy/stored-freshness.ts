@@ -5,6 +5,7 @@
  */
 import type { FreshnessSource } from './freshness.ts';
 import { correctedInitialAge, freshnessLifetime, isExplicit, staleWindows } from './freshness.ts';
+import { type CacheOverrides, ruledLifetime } from './overrides.ts';
 import type { HeaderMap } from './semantics.ts';
 import type { CacheDirectives } from './storable.ts';
 
@@ -24,11 +25,13 @@ export interface StoredFreshnessInput {
   maxErrorLifetime: number;
   /** The site's grace, in seconds: a stale window for responses with freshness the origin gave. */
   grace: number;
+  /** The site's cache rules for this request (TTLs, clamps, stale windows), if any. */
+  overrides?: CacheOverrides | undefined;
 }
 
 export interface StoredFreshnessFields {
   lifetime: number;
-  source: FreshnessSource;
+  source: FreshnessSource | 'rule';
   responseTime: number;
   initialAge: number;
   swr: number;
@@ -62,7 +65,7 @@ export interface StoredFreshnessFields {
 export function storedFreshness(input: StoredFreshnessInput): StoredFreshnessFields {
   const { headers, status } = input;
   const d = input.cache.directives;
-  const freshness = freshnessLifetime({
+  const origin = freshnessLifetime({
     status,
     directives: d,
     targeted: input.cache.targeted,
@@ -75,12 +78,19 @@ export function storedFreshness(input: StoredFreshnessInput): StoredFreshnessFie
     credentials: input.credentials,
     maxErrorLifetime: input.maxErrorLifetime,
   });
+  const overrides = input.overrides;
+  // The site's rules: their TTL where the origin gave none, their clamps (overrides.ts).
+  const ruled = overrides && ruledLifetime(overrides, status, origin.lifetime, isExplicit(origin.source));
+  const freshness: { lifetime: number; source: FreshnessSource | 'rule' } = ruled?.ruled
+    ? { lifetime: ruled.lifetime, source: 'rule' }
+    : origin;
   const windows = staleWindows(d);
   const hasStaleDirective = d.has('stale-while-revalidate') || d.has('stale-if-error');
   // Never reused without validation: a response with no freshness the origin gave (it may be
   // one user's page: no max-stale, grace or stale-if-error hands it to another), and a
   // server error (its short capped lifetime is all it gets).
-  const neverStale = (!isExplicit(freshness.source) && freshness.lifetime <= 0) || status >= 500;
+  const explicit = freshness.source === 'rule' || isExplicit(freshness.source);
+  const neverStale = (!explicit && freshness.lifetime <= 0) || status >= 500;
   // A site's grace extends freshness the origin gave; it gives none to what had none.
   const grace = freshness.lifetime > 0 ? input.grace : 0;
   return {
@@ -88,8 +98,8 @@ export function storedFreshness(input: StoredFreshnessInput): StoredFreshnessFie
     source: freshness.source,
     responseTime: input.responseTime,
     initialAge: correctedInitialAge(headers.age, headers.date, input.requestTime, input.responseTime),
-    swr: neverStale ? 0 : hasStaleDirective ? windows.swr : grace,
-    sie: neverStale ? 0 : windows.sie,
+    swr: neverStale ? 0 : hasStaleDirective ? windows.swr : (overrides?.swr ?? grace),
+    sie: neverStale ? 0 : hasStaleDirective ? windows.sie : (overrides?.sie ?? windows.sie),
     noStale: neverStale || d.has('must-revalidate') || d.has('proxy-revalidate') || d.has('s-maxage'),
     noCache: d.has('no-cache') && (d.get('no-cache') ?? '') === '',
     invalidated: false,

@@ -11,13 +11,14 @@
  * - `gone`: the client left while waiting.
  */
 import type { LeaderOutcome } from '../../cache/collapse.ts';
-import { decideReuse, requestDirectives } from '../../cache/policy/reuse.ts';
+import { decideReuse } from '../../cache/policy/reuse.ts';
 import { secondaryKey } from '../../cache/policy/vary.ts';
 import type { EdgeError } from '../../errors.ts';
 import { otherCoding } from '../compression.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
 import { type Leadership, originFailing } from '../fill-driver.ts';
+import { clientDirectives } from '../rule-effects.ts';
 
 /** Attempts at the collapse lock before a request fetches on its own. */
 export const MAX_ATTEMPTS = 3;
@@ -130,7 +131,7 @@ async function follow(
 /** Whether a follower may read the fill now, after its commit, or not at all. */
 function followerReuse(edge: Edge, ctx: RequestContext, outcome: Shared): 'join' | 'after-commit' | 'own' {
   const headers = ctx.req.headers;
-  const directives = requestDirectives(headers['cache-control'], headers.pragma as string | undefined);
+  const directives = clientDirectives(ctx);
   // Zero lifetime, no-cache, stale (under max-stale or a grace too): not for another request.
   if (decideReuse(outcome.record, directives, edge.now()).kind !== 'fresh') return 'own';
   if (ctx.method === 'HEAD' || headers.range !== undefined) return 'after-commit';

@@ -14,6 +14,7 @@ import { SEND_BUFFER, whenDrained } from '../../http/connection-guard.ts';
 import { formatCacheStatus } from '../../observability/cache-status.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
+import { copyForClient } from '../rule-effects.ts';
 import { clientHeaders, tierAge } from '../tier.ts';
 
 /**
@@ -26,7 +27,8 @@ export function deliverStored(edge: Edge, ctx: RequestContext, record: EntryReco
   const age = tierAge(ctx, record, currentAge(record, ctx.now));
   ctx.age = age;
   if (ctx.cacheStatus.hit) ctx.cacheStatus.ttl = Math.trunc(remainingFreshness(record, ctx.now));
-  const headers = record.tierFields ? clientHeaders(edge, ctx, record.headers) : record.headers.slice();
+  const ruled = copyForClient(record.headers, ctx.rules);
+  const headers = record.tierFields ? clientHeaders(edge, ctx, ruled) : ruled;
   headers.push(
     'Age',
     String(age),
@@ -89,7 +91,8 @@ function deliverPartial(edge: Edge, ctx: RequestContext, record: EntryRecord): b
   }
   if (ctx.cacheStatus.hit) ctx.cacheStatus.ttl = Math.trunc(remainingFreshness(record, ctx.now));
   const length = range.end - range.start + 1;
-  const headers = record.tierFields ? clientHeaders(edge, ctx, record.headers) : record.headers.slice();
+  const ruled = copyForClient(record.headers, ctx.rules);
+  const headers = record.tierFields ? clientHeaders(edge, ctx, ruled) : ruled;
   ctx.age = tierAge(ctx, record, currentAge(record, ctx.now));
   headers.push(
     'Age',

@@ -26,6 +26,7 @@ import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
 import { forwardInterim, replayHints } from '../interim.ts';
 import type { Fetched } from '../outcomes.ts';
+import { rewriteRequest } from '../rule-effects.ts';
 import { tierHeaderFor } from '../tier.ts';
 
 /** Client conditionals and ranges are not forwarded when the node fetches a full response to store. */
@@ -114,6 +115,7 @@ export function originRequestHeaders(
     if (options.validate.lastModified !== undefined)
       headers['if-modified-since'] = options.validate.lastModified;
   }
+  rewriteRequest(headers, ctx.rules?.request);
   return headers;
 }
 

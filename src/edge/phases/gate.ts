@@ -7,13 +7,14 @@
  * - `forward`: fetched to be stored (or refreshed, or combined), perhaps collapsed with others.
  */
 import { acceptsNothing } from '../../cache/policy/accept-encoding.ts';
-import { onlyIfCached, requestDirectives } from '../../cache/policy/reuse.ts';
+import { onlyIfCached } from '../../cache/policy/reuse.ts';
 import { EdgeError } from '../../errors.ts';
 import type { CacheStatusParts } from '../../observability/cache-status.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
 import type { Found, LookupOutcome } from '../outcomes.ts';
 import { type Combinable, combinable } from '../partials.ts';
+import { clientDirectives } from '../rule-effects.ts';
 
 export type Fwd = CacheStatusParts['fwd'];
 
@@ -39,10 +40,7 @@ export function gate(edge: Edge, ctx: RequestContext, found: LookupOutcome, came
       ? { kind: 'pass', fwd: 'bypass', detail: ctx.passReason }
       : { kind: 'pass', fwd: 'method' };
   const headers = ctx.req.headers;
-  const directives =
-    found.kind === 'found'
-      ? found.directives
-      : requestDirectives(headers['cache-control'], headers.pragma as string | undefined);
+  const directives = found.kind === 'found' ? found.directives : clientDirectives(ctx);
   if (onlyIfCached(directives)) {
     ctx.cacheStatus.fwd = 'miss';
     return {
@@ -79,8 +77,13 @@ export function gate(edge: Edge, ctx: RequestContext, found: LookupOutcome, came
   // A request carrying unkeyed values an origin may reflect still leads: its response is scanned
   // before it may be stored, and followers wait for that commit instead of reading the stream
   // (collapse.ts), so a request sent after its response ended finds what it stored.
+  // A bypass (a site rule) asks the origin itself, as nginx's proxy_cache_bypass: it waits for no fill.
   const collapsible =
-    !ranged && headers.authorization === undefined && !edge.collapse.isHitForPass(ctx.storage) && !cameBack;
+    !ranged &&
+    headers.authorization === undefined &&
+    !edge.collapse.isHitForPass(ctx.storage) &&
+    !cameBack &&
+    ctx.rules?.action !== 'bypass';
   const stored = found.kind === 'found' ? found : undefined;
   return { kind: 'forward', fwd, stored, ranged, partial, collapsible };
 }

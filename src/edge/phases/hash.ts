@@ -1,11 +1,36 @@
 /**
- * hash: runs after receive, on every request it let through. Computes the primary cache key
- * and its LMDB key into the context; returns nothing.
+ * hash: runs after receive (and rules), on every request let through. Computes the primary
+ * cache key and its LMDB key into the context; returns nothing. A site rule's cacheKey filters
+ * the query and adds request values after the URL (src/cache/key-rules.ts).
  */
+
 import { primaryKey, storageKey } from '../../cache/key.ts';
+import { keyExtras, keyTarget } from '../../cache/key-rules.ts';
 import type { RequestContext } from '../context.ts';
+import { parseCookies } from '../site-rules.ts';
 
 export function hash(ctx: RequestContext): void {
-  ctx.key = primaryKey(ctx.scheme, ctx.host, ctx.path, ctx.site!.sortQuery);
+  const key = ctx.rules?.key;
+  if (key === undefined) ctx.key = primaryKey(ctx.scheme, ctx.host, ctx.path, ctx.site!.sortQuery);
+  else {
+    const target = key.query === undefined ? ctx.path : keyTarget(ctx.path, key.query);
+    const headers = ctx.req.headers;
+    let cookies: Map<string, string> | undefined;
+    const cookie = (name: string) => {
+      cookies ??= parseCookies(headers.cookie);
+      return cookies.get(name);
+    };
+    ctx.key =
+      primaryKey(ctx.scheme, ctx.host, target, ctx.site!.sortQuery) +
+      keyExtras(
+        key,
+        (name) => {
+          const value = headers[name];
+          return Array.isArray(value) ? value.join(', ') : value;
+        },
+        cookie,
+        () => ctx.site!.rules?.regionsOf(ctx.clientAddress)[0],
+      );
+  }
   ctx.storage = storageKey(ctx.key);
 }

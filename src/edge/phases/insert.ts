@@ -13,6 +13,7 @@ import { answerDeferred } from '../derive.ts';
 import type { Edge } from '../edge.ts';
 import { fillHeaders, type InsertPlan, insertShared, type Leadership, readFill } from '../fill-driver.ts';
 import type { Fetched } from '../outcomes.ts';
+import { strippedOnStore } from '../rule-effects.ts';
 
 export type Inserted = { kind: 'inserted'; insert: InsertResult };
 
@@ -28,7 +29,7 @@ export async function insert(
   // A body still to be scanned for reflected values is not known storable when the head is sent.
   ctx.cacheStatus.stored = plan.scanner === undefined;
   ctx.id = plan.id;
-  const headers = fillHeaders(edge, response);
+  const headers = fillHeaders(edge, response, strippedOnStore(ctx));
   // The leader's client sees the Vary the entry is stored with (Accept-Encoding merged in).
   if (plan.record.vary.includes('accept-encoding')) mergeVary(headers);
   const read = (fill: Fill): void => readFill(edge, ctx, fill, response.status, headers);

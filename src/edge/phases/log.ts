@@ -42,7 +42,7 @@ function accessEntry(edge: Edge, ctx: RequestContext, answered: boolean, seconds
     status: res.statusCode,
     cache: ctx.lookup,
     insert: ctx.insert,
-    rule: ctx.rule,
+    rule: ctx.rules?.name,
     origin: ctx.origin,
     originStatus: ctx.originStatus,
     originMs: ctx.originMs === undefined ? undefined : Math.round(ctx.originMs * 10) / 10,

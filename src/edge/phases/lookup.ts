@@ -6,29 +6,34 @@
  */
 
 import { rangeWithin } from '../../cache/policy/partial.ts';
-import { decideReuse, type Reuse, requestDirectives } from '../../cache/policy/reuse.ts';
+import { decideReuse, type Reuse } from '../../cache/policy/reuse.ts';
 import type { EntryRecord } from '../../cache/record.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
 import type { LookupOutcome } from '../outcomes.ts';
+import { clientDirectives } from '../rule-effects.ts';
 
 export type { LookupOutcome };
 
 const UNCACHEABLE_METHOD: LookupOutcome = { kind: 'uncacheable-method' };
 const MISS: LookupOutcome = { kind: 'miss', reason: 'miss' };
 const VARY_MISS: LookupOutcome = { kind: 'miss', reason: 'vary-miss' };
+const BYPASS: LookupOutcome = { kind: 'miss', reason: 'bypass' };
 
 export function lookup(edge: Edge, ctx: RequestContext): LookupOutcome {
+  const rules = ctx.rules;
+  if (rules !== undefined) ctx.cacheStatus.rule = rules.name;
   if ((ctx.method !== 'GET' && ctx.method !== 'HEAD') || ctx.passReason !== undefined)
     return UNCACHEABLE_METHOD;
+  // A bypass (nginx proxy_cache_bypass) is never answered from the cache; its response is stored.
+  if (rules?.action === 'bypass') return BYPASS;
   const found = edge.store.lookup(ctx.storage, ctx.req.headers);
   if (found.kind === 'miss') return MISS;
   if (found.kind === 'vary-miss') return VARY_MISS;
   const record = found.record;
   // RFC 9111 §3.5: with Authorization, only responses that allowed it may be reused.
   if (ctx.req.headers.authorization !== undefined && !record.authOk) return MISS;
-  const headers = ctx.req.headers;
-  const directives = requestDirectives(headers['cache-control'], headers.pragma as string | undefined);
+  const directives = clientDirectives(ctx);
   const reuse = decideReuse(record, directives, ctx.now);
   if (record.range !== undefined && !partialAnswers(ctx, record, reuse)) return MISS;
   return { kind: 'found', id: found.id, record, reuse, directives };

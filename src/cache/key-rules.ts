@@ -1,0 +1,62 @@
+/**
+ * The cache-key part of a site's rules: which query parameters count (include / exclude,
+ * sorted, or none), and request values added to the key (header and cookie values, the
+ * client's region). Pure; the rules are compiled by src/edge/site-rules.ts.
+ */
+
+export interface QueryKeyRule {
+  /** Only parameters whose name passes (include), or every one but those (exclude). */
+  keep?: ((name: string) => boolean) | undefined;
+  sort: boolean;
+  /** The whole query is left out. */
+  ignore: boolean;
+}
+
+export interface KeyRule {
+  query?: QueryKeyRule | undefined;
+  headers?: readonly string[] | undefined;
+  cookies?: readonly string[] | undefined;
+  region: boolean;
+}
+
+/** The request target as the key sees it: the query filtered, sorted or dropped. */
+export function keyTarget(target: string, rule: QueryKeyRule): string {
+  const q = target.indexOf('?');
+  if (q < 0) return target;
+  const path = target.slice(0, q);
+  if (rule.ignore) return path;
+  let params = target.slice(q + 1).split('&');
+  const keep = rule.keep;
+  if (keep !== undefined) {
+    params = params.filter((param) => {
+      if (param === '') return false;
+      const eq = param.indexOf('=');
+      const raw = eq < 0 ? param : param.slice(0, eq);
+      let name = raw;
+      try {
+        name = decodeURIComponent(raw.replace(/\+/g, ' '));
+      } catch {}
+      return keep(name);
+    });
+  }
+  if (rule.sort) params.sort();
+  return params.length === 0 ? path : `${path}?${params.join('&')}`;
+}
+
+/**
+ * What a rule adds to the key, after the URL and a space (a request target holds no space, so
+ * no URL can produce such a key): `h:name=value`, `c:name=value`, `r:region`, joined by `&`,
+ * values percent-encoded. '' when the rule adds nothing.
+ */
+export function keyExtras(
+  rule: KeyRule,
+  header: (name: string) => string | undefined,
+  cookie: (name: string) => string | undefined,
+  region: () => string | undefined,
+): string {
+  const parts: string[] = [];
+  for (const name of rule.headers ?? []) parts.push(`h:${name}=${encodeURIComponent(header(name) ?? '')}`);
+  for (const name of rule.cookies ?? []) parts.push(`c:${name}=${encodeURIComponent(cookie(name) ?? '')}`);
+  if (rule.region) parts.push(`r:${encodeURIComponent(region() ?? '')}`);
+  return parts.length === 0 ? '' : ` ${parts.join('&')}`;
+}
