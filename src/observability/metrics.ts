@@ -14,6 +14,8 @@ import {
   Registry,
 } from 'prom-client';
 
+import { CounterTallies, type Tally, TallyHistogram } from './tally.ts';
+
 export type MetricJson = MetricObjectWithValues<MetricValue<string>>;
 
 /** The package version, read once. */
@@ -51,6 +53,10 @@ export function createMetrics() {
     registry.removeSingleMetric(name);
   let originSource: () => Iterable<OriginGaugeSource> = () => [];
   let gather = async () => (await registry.getMetricsAsJSON()) as MetricJson[];
+  // The per-request counts: plain numbers, passed to their counters when scraped (tally.ts).
+  const requestTallies = new CounterTallies();
+  const lookupTallies = new CounterTallies();
+  const bytesTallies = new CounterTallies();
   const metrics = {
     registry,
     buildInfo: new Gauge({
@@ -65,19 +71,21 @@ export function createMetrics() {
       help: 'Client requests answered, by site (empty: no site matched) and status class (2xx, 4xx, ...).',
       labelNames: ['site', 'status'] as const,
       registers: [registry],
+      collect: () => requestTallies.flush(),
     }),
-    requestDuration: new Histogram({
+    requestDuration: new TallyHistogram({
       name: 'strata_request_duration_seconds',
       help: 'Time from a client request’s arrival until its response was written, by cache outcome (hit, miss, ...).',
-      labelNames: ['cache'] as const,
+      label: 'cache',
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-      registers: [registry],
+      registry,
     }),
     lookups: new Counter({
       name: 'strata_cache_lookups_total',
       help: 'Cache lookups by result (hit, miss, stale, revalidated, collapsed, pass, error).',
       labelNames: ['result'] as const,
       registers: [registry],
+      collect: () => lookupTallies.flush(),
     }),
     inserts: new Counter({
       name: 'strata_cache_inserts_total',
@@ -90,6 +98,7 @@ export function createMetrics() {
       help: 'Body bytes sent to clients, by source (cache or origin).',
       labelNames: ['source'] as const,
       registers: [registry],
+      collect: () => bytesTallies.flush(),
     }),
     originRequests: new Counter({
       name: 'strata_origin_requests_total',
@@ -243,13 +252,13 @@ export function createMetrics() {
       registers: [registry],
     }),
   };
+  requestTallies.attach(metrics.requests);
+  lookupTallies.attach(metrics.lookups);
+  bytesTallies.attach(metrics.bytesServed);
   // Label children bound once: labels() hashes its arguments on every call.
-  const lookupChildren = new Map<string, ReturnType<typeof metrics.lookups.labels>>();
-  const bytesChildren = new Map<string, ReturnType<typeof metrics.bytesServed.labels>>();
   const securityChildren = new Map<string, ReturnType<typeof metrics.security.labels>>();
-  // Per site, one child per status class (no string built per request).
-  const requestChildren = new Map<string, Array<ReturnType<typeof metrics.requests.labels>>>();
-  const durationChildren = new Map<string, ReturnType<typeof metrics.requestDuration.labels>>();
+  // Per site, one tally per status class (no string built per request).
+  const requestChildren = new Map<string, Tally[]>();
   metrics.buildInfo.labels(VERSION, process.versions.node).set(1);
   return {
     ...metrics,
@@ -263,13 +272,8 @@ export function createMetrics() {
     setOriginSource(source: () => Iterable<OriginGaugeSource>) {
       originSource = source;
     },
-    lookupsBy(result: string) {
-      let child = lookupChildren.get(result);
-      if (child === undefined) {
-        child = metrics.lookups.labels(result);
-        lookupChildren.set(result, child);
-      }
-      return child;
+    lookupsBy(result: string): Tally {
+      return lookupTallies.get(result);
     },
     securityBy(rule: string, action: string) {
       const name = `${rule} ${action}`;
@@ -283,26 +287,16 @@ export function createMetrics() {
     requestsBy(site: string, status: number) {
       let children = requestChildren.get(site);
       if (children === undefined) {
-        children = STATUS_CLASSES.map((name) => metrics.requests.labels(site, name));
+        children = STATUS_CLASSES.map((name) => requestTallies.get(`${site}\u0000${name}`, [site, name]));
         requestChildren.set(site, children);
       }
       return children[statusClass(status)]!;
     },
     durationBy(cache: string) {
-      let child = durationChildren.get(cache);
-      if (child === undefined) {
-        child = metrics.requestDuration.labels(cache);
-        durationChildren.set(cache, child);
-      }
-      return child;
+      return metrics.requestDuration.labels(cache);
     },
-    bytesBy(source: string) {
-      let child = bytesChildren.get(source);
-      if (child === undefined) {
-        child = metrics.bytesServed.labels(source);
-        bytesChildren.set(source, child);
-      }
-      return child;
+    bytesBy(source: string): Tally {
+      return bytesTallies.get(source);
     },
   };
 }
