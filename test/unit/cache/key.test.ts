@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import {
   normalizeAuthority,
@@ -97,5 +98,25 @@ describe('variantKey and variantRange', () => {
       variantKey('http://h/a/b', 'x-v=x\n'),
     ];
     for (const key of outside) assert.ok(!(key >= start && key < end), key);
+  });
+});
+
+describe('variantKey', () => {
+  it('names a variant by a digest of its secondary key: the same every time, distinct per key, long keys included', () => {
+    const storage = `https://shop.example/catalogue/${'x'.repeat(90)}`;
+    const keys = ['gzip', 'br', 'identity', `de-DE${'-'.repeat(300)}`, 'fr-FR'];
+    const first = keys.map((key) => variantKey(storage, key));
+    // Beyond the digest cache's bound: digests of thousands of made-up keys, then the same again.
+    for (let i = 0; i < 5000; i++) variantKey(storage, `lang-${i}`);
+    assert.deepEqual(
+      keys.map((key) => variantKey(storage, key)),
+      first,
+    );
+    assert.equal(new Set(first).size, keys.length);
+    assert.equal(variantKey(storage, ''), storage);
+    assert.equal(
+      variantKey(storage, 'gzip'),
+      `${storage}\u001f${createHash('sha256').update('gzip').digest('base64url').slice(0, 22)}`,
+    );
   });
 });
