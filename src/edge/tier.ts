@@ -45,6 +45,33 @@ export function stripFor(edge: Edge, ctx: RequestContext): ReadonlySet<string> {
   return ctx.tierChild === undefined ? edge.stripResponse : edge.stripStored;
 }
 
+/** Stored header lists without their tier fields, made once per list (and per node's field set). */
+const visibleLists = new WeakMap<ReadonlySet<string>, WeakMap<readonly string[], readonly string[]>>();
+
+/**
+ * A stored record's header list as this client may see it: tier fields removed unless the
+ * client is a verified child. Not a copy: the same list on every hit of the record (a hit on an
+ * entry with tag fields would otherwise filter every field per request); copy before extending.
+ */
+export function clientVisible(
+  edge: Edge,
+  ctx: RequestContext,
+  headers: readonly string[],
+): readonly string[] {
+  if (ctx.tierChild !== undefined) return headers;
+  let lists = visibleLists.get(edge.tierFields);
+  if (lists === undefined) {
+    lists = new WeakMap();
+    visibleLists.set(edge.tierFields, lists);
+  }
+  let visible = lists.get(headers);
+  if (visible === undefined) {
+    visible = clientHeaders(edge, ctx, headers);
+    lists.set(headers, visible);
+  }
+  return visible;
+}
+
 /**
  * A stored or shared header list as this client may see it: tier fields removed unless the
  * client is a verified child. A copy, ready to be extended.

@@ -15,7 +15,7 @@ import { formatCacheStatus } from '../../observability/cache-status.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
 import { copyForClient } from '../rule-effects.ts';
-import { clientHeaders, tierAge } from '../tier.ts';
+import { clientVisible, tierAge } from '../tier.ts';
 
 /**
  * Answers the request from `record`. Cache-Status parts must already be set on ctx. Returns
@@ -27,8 +27,8 @@ export function deliverStored(edge: Edge, ctx: RequestContext, record: EntryReco
   const age = tierAge(ctx, record, currentAge(record, ctx.now));
   ctx.age = age;
   if (ctx.cacheStatus.hit) ctx.cacheStatus.ttl = Math.trunc(remainingFreshness(record, ctx.now));
-  const ruled = copyForClient(record.headers, ctx.rules);
-  const headers = record.tierFields ? clientHeaders(edge, ctx, ruled) : ruled;
+  const visible = record.tierFields ? clientVisible(edge, ctx, record.headers) : record.headers;
+  const headers = copyForClient(visible, ctx.rules);
   headers.push(
     'Age',
     String(age),
@@ -91,8 +91,8 @@ function deliverPartial(edge: Edge, ctx: RequestContext, record: EntryRecord): b
   }
   if (ctx.cacheStatus.hit) ctx.cacheStatus.ttl = Math.trunc(remainingFreshness(record, ctx.now));
   const length = range.end - range.start + 1;
-  const ruled = copyForClient(record.headers, ctx.rules);
-  const headers = record.tierFields ? clientHeaders(edge, ctx, ruled) : ruled;
+  const visible = record.tierFields ? clientVisible(edge, ctx, record.headers) : record.headers;
+  const headers = copyForClient(visible, ctx.rules);
   ctx.age = tierAge(ctx, record, currentAge(record, ctx.now));
   headers.push(
     'Age',
