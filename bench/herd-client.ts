@@ -5,8 +5,10 @@
  *
  *   node bench/herd-client.ts --port 8080 --path /slow/herd/1k --n 1000 [--timeout-ms 20000]
  */
+
 import net from 'node:net';
 import { parseArgs } from 'node:util';
+import { percentile } from './lib/stats.ts';
 
 const { values } = parseArgs({
   options: {
@@ -51,11 +53,6 @@ function exchange(socket: net.Socket, request: Buffer, startedAt: bigint): Promi
     });
     socket.write(request);
   });
-}
-
-function percentile(sorted: number[], p: number): number | null {
-  if (sorted.length === 0) return null;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? null;
 }
 
 async function main(): Promise<void> {

@@ -591,11 +591,11 @@ function buildSites(
   previous?: ReadonlyMap<string, Origin>,
 ): { origins: Map<string, Origin>; sites: SiteTable } {
   // A site with a choice of origins should not wait 5 s to give up on one (docs/origins.md).
-  const shared = new Set(
-    config.sites
-      .filter((site) => site.origins.length + backupOrigins(config, site).length > 1)
-      .flatMap((site) => [...site.origins, ...backupOrigins(config, site)]),
-  );
+  const shared = new Set<string>();
+  for (const site of config.sites) {
+    const names = [...site.origins, ...backupOrigins(config, site)];
+    if (names.length > 1) for (const name of names) shared.add(name);
+  }
   const origins = new Map(
     config.origins.map((origin) => {
       const old = previous?.get(origin.name);

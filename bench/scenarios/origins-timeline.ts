@@ -17,6 +17,7 @@
  * end of the observed window), fewer than 1% go to the near origin. Recovery: the time after
  * t1 until a 250 ms window first sees ≥ 95% of attempts on the near origin.
  */
+
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -24,6 +25,7 @@ import { Pool } from 'undici';
 import { PINNING } from '../lib/processes.ts';
 import { col, emptyReport, type ScenarioReport } from '../lib/report.ts';
 import { type BenchContext, eachTarget, type Scenario } from '../lib/scenario.ts';
+import { percentile } from '../lib/stats.ts';
 import type { Target } from '../lib/targets.ts';
 
 const RATE = 1000;
@@ -185,12 +187,6 @@ function lowerBound(sorted: number[], value: number): number {
   return lo;
 }
 
-function percentile(values: number[], p: number): number | null {
-  if (values.length === 0) return null;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-
 function strataConfig(phase: Phase, ports: { near: number; mid: number; far: number }) {
   const origin = (name: string, port: number) => ({
     name,
@@ -302,7 +298,9 @@ async function measureTimeline(
   const byHalfSecond = new Map<number, number[]>();
   for (const [sentAt, ms] of log.latencies) {
     const bucket = Math.floor((sentAt - t0) / 500) * 500;
-    byHalfSecond.set(bucket, [...(byHalfSecond.get(bucket) ?? []), ms]);
+    const list = byHalfSecond.get(bucket);
+    if (list === undefined) byHalfSecond.set(bucket, [ms]);
+    else list.push(ms);
   }
   ctx.log(
     `origins-timeline: ${phase}: p50 ms per 500 ms sent, from t0: ` +

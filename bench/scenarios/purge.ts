@@ -2,6 +2,7 @@
  * purge-under-load: hit latency on a hot key while tags of other objects are purged (and
  * refilled) through the admin API. Skipped while Strata has no purge API.
  */
+
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GENERATOR } from '../lib/generator.ts';
 import { cacheOutcome, request } from '../lib/http.ts';
@@ -15,6 +16,7 @@ import {
   prime,
   type Scenario,
 } from '../lib/scenario.ts';
+import { percentile } from '../lib/stats.ts';
 import type { Target } from '../lib/targets.ts';
 import { LOAD_COLUMNS } from './hit.ts';
 import { withOrigin } from './origin.ts';
@@ -64,12 +66,6 @@ async function purgeLoop(target: Target, until: number): Promise<PurgeLoop> {
     if (wait > 0) await sleep(wait);
   }
   return loop;
-}
-
-function percentile(values: number[], p: number): number | null {
-  const sorted = [...values].sort((a, b) => a - b);
-  if (sorted.length === 0) return null;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? null;
 }
 
 async function runPurge(ctx: BenchContext): Promise<ScenarioReport> {

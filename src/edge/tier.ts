@@ -9,6 +9,8 @@ import { REQUEST_ID_HEADER, requestIdFor } from '../observability/request-id.ts'
 import type { RequestContext } from './context.ts';
 import type { Edge } from './edge.ts';
 
+/** A verified child tier's request id is kept as any trusted proxy's. */
+const trustAll = (): boolean => true;
 /**
  * Checks the request's Strata-Tier header (called by receive). A header that verifies makes
  * the client a child tier (its X-Request-Id is kept); one that does not is ignored, never an
@@ -24,7 +26,7 @@ export function acceptTier(edge: Edge, ctx: RequestContext): void {
     // One id follows the request through every tier, as from a trusted proxy.
     const incoming = ctx.req.headers[REQUEST_ID_HEADER];
     if (incoming !== undefined && incoming !== ctx.requestId)
-      ctx.requestId = requestIdFor(incoming, () => true);
+      ctx.requestId = requestIdFor(incoming, trustAll, ctx.clientAddress);
   } else edge.log.debug({ peer: ctx.clientAddress }, 'Strata-Tier header ignored: it does not verify');
 }
 

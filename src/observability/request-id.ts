@@ -13,9 +13,16 @@ const ACCEPTED = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
 const PREFIX = randomBytes(6).toString('base64url');
 let counter = 0;
 
-/** `incoming` is the request's X-Request-Id; `trusted` whether its peer is a trusted proxy. */
-export function requestIdFor(incoming: string | string[] | undefined, trusted: () => boolean): string {
-  if (typeof incoming === 'string' && ACCEPTED.test(incoming) && trusted()) return incoming;
+/**
+ * `incoming` is the request's X-Request-Id, kept when `trusted(peer)` says its peer is a
+ * trusted proxy (asked only when there is an id to keep: no closure per request).
+ */
+export function requestIdFor(
+  incoming: string | string[] | undefined,
+  trusted: (peer: string) => boolean,
+  peer: string,
+): string {
+  if (typeof incoming === 'string' && ACCEPTED.test(incoming) && trusted(peer)) return incoming;
   counter = counter === Number.MAX_SAFE_INTEGER ? 1 : counter + 1;
   return `${PREFIX}-${counter.toString(36)}`;
 }

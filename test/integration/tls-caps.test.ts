@@ -10,6 +10,7 @@ import { type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { createFixtures, type Fixtures } from '../helpers/certs.ts';
 import { startNode, type TestNode } from '../helpers/node.ts';
 import { respond, startOrigin, type TestOrigin } from '../helpers/origin.ts';
+import { rawExchange } from '../helpers/raw.ts';
 
 const LONG = `/catalogue/${'spring-collection-'.repeat(5)}items/page.json?lang=en-GB&currency=EUR&v=${'0'.repeat(20)}`;
 
@@ -25,32 +26,6 @@ function handshake(port: number, ca: string, localAddress: string): Promise<TLSS
     socket.once('secureConnect', () => resolve(socket));
     socket.once('error', reject);
     socket.once('close', () => reject(new Error('closed before the handshake')));
-  });
-}
-
-/** Requests written at once on one HTTPS/1.1 connection; the raw text answered, and whether the node closed it. */
-function exchange(port: number, ca: string, requests: string): Promise<{ text: string; closed: boolean }> {
-  return new Promise((resolve, reject) => {
-    const socket = tlsConnect({
-      host: '127.0.0.1',
-      port,
-      ca,
-      servername: 'edge.test',
-      ALPNProtocols: ['http/1.1'],
-    });
-    const chunks: Buffer[] = [];
-    const timer = setTimeout(() => {
-      socket.destroy();
-      resolve({ text: Buffer.concat(chunks).toString('latin1'), closed: false });
-    }, 3000);
-    socket.once('secureConnect', () => socket.write(requests));
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.on('error', reject);
-    socket.on('end', () => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve({ text: Buffer.concat(chunks).toString('latin1'), closed: true });
-    });
   });
 }
 
@@ -99,7 +74,10 @@ describe('TLS listener: connection caps and requests per connection', () => {
   it('answers the last allowed HTTPS/1.1 request with Connection: close and dispatches nothing after it', async () => {
     const before = origin.requests.length;
     const request = `GET ${LONG} HTTP/1.1\r\nHost: edge.test\r\nUser-Agent: caps-test/1.0\r\n\r\n`;
-    const { text, closed } = await exchange(port, fixtures.ca, request.repeat(5));
+    const { text, closed } = await rawExchange(port, request.repeat(5), 3000, {
+      ca: fixtures.ca,
+      servername: 'edge.test',
+    });
     const answers = text.split('HTTP/1.1 ').slice(1);
     assert.equal(answers.length, 3, text);
     for (const answer of answers) assert.match(answer, /^200 /);

@@ -15,7 +15,7 @@ import { sendError } from '../respond.ts';
 import { acceptTier } from '../tier.ts';
 
 export function receive(edge: Edge, ctx: RequestContext): boolean {
-  ctx.requestId = requestIdFor(ctx.req.headers[REQUEST_ID_HEADER], () => edge.trusted(ctx.clientAddress));
+  ctx.requestId = requestIdFor(ctx.req.headers[REQUEST_ID_HEADER], edge.trusted, ctx.clientAddress);
   const target = checkRequestTarget(ctx.req, ctx.scheme);
   if (!target.ok) {
     ctx.lookup = 'rejected';
