@@ -18,7 +18,7 @@ import { AuthThrottle } from './auth-throttle.ts';
 import { inspectUrl, LIST_MAX, listEntries, storeStats } from './cache-view.ts';
 import { handlePurge, handlePurgeMethod } from './purge-route.ts';
 import { json } from './respond.ts';
-import { trafficView } from './traffic.ts';
+import { compressionView, trafficView } from './traffic.ts';
 
 export interface AdminOptions {
   config: Config;
@@ -149,9 +149,11 @@ function cacheRoute(options: AdminOptions, url: URL, res: ServerResponse): void 
 async function stats(options: AdminOptions) {
   const { config, edge } = options;
   const view = storeStats(edge.store, options.purge.log, config.cache.maxSize);
+  const metrics = await edge.metrics.gather();
   return {
     // Totals since start, summed over workers like /metrics (rates: strata top).
-    traffic: trafficView(await edge.metrics.gather()),
+    traffic: trafficView(metrics),
+    compression: compressionView(metrics),
     store: { ...view.store, memoryBytes: edge.store.memory.bytes },
     collapse: { pending: edge.collapse.size, waiters: edge.collapse.waiters },
     // Per process: with workers, the primary's own view; metrics aggregate every worker.

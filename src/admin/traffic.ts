@@ -48,3 +48,21 @@ export function trafficView(metrics: readonly MetricJson[]): TrafficView {
     purgedEntries: total(metrics, 'strata_purged_entries_total'),
   };
 }
+
+/** The compression section of /stats: codings made and bytes they save, summed like traffic. */
+export interface CompressionView {
+  /** Stored bodies compressed, by coding (never on a hit). */
+  compressions: Record<string, number>;
+  /** Bytes the stored codings are smaller than their identity bodies, by coding. */
+  bytesSaved: Record<string, number>;
+  /** Compressions waiting or running now. */
+  queue: number;
+}
+
+export function compressionView(metrics: readonly MetricJson[]): CompressionView {
+  return {
+    compressions: sumBy(metrics, 'strata_compressions_total', 'coding'),
+    bytesSaved: sumBy(metrics, 'strata_compression_bytes_saved_total', 'coding'),
+    queue: total(metrics, 'strata_compression_queue'),
+  };
+}

@@ -91,9 +91,15 @@ export class Evictor {
       after = { id: last.id, time: last.time };
       evicted += await this.#store.write(() => {
         let count = 0;
-        for (const id of batch) if (this.#store.removeEvictedInTxn(id)) count++;
+        for (const id of batch) count += this.#store.evictRepresentationsInTxn(id);
         return count;
       });
+      // Representations evicted together free more than their candidate's cost.
+      const now = this.#store.usage().bytes;
+      if (now < bytes) {
+        freed += bytes - now;
+        bytes = now;
+      }
     }
     if (evicted > 0) {
       this.#options.log.info({ evicted, freed }, 'evicted least recently used entries');

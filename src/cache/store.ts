@@ -562,6 +562,32 @@ export class CacheStore {
     return removed;
   }
 
+  /**
+   * Eviction of one variant with the other representations of its object (docs/compression.md):
+   * a compressible identity entry and the codings made from it share the primary key and every
+   * Vary field but Accept-Encoding, and leave in one transaction, so no coding outlives its
+   * source and no source stays for a coding to be made again on demand. Returns how many
+   * variants went (0 when the variant was already gone).
+   */
+  evictRepresentationsInTxn(id: string): number {
+    const record = this.#entryAt(id);
+    if (record === undefined) return 0;
+    const separator = id.indexOf(VARIANT_SEPARATOR);
+    if (separator < 0 || (record.compressible !== true && record.originEtag === undefined))
+      return this.removeEvictedInTxn(id) ? 1 : 0;
+    const storage = id.slice(0, separator);
+    const family = withoutCoding(record.secondaryKey);
+    const members = [id];
+    for (const { key, value } of this.#entries.getRange(variantRange(storage))) {
+      if (key === id || value.kind !== 'entry') continue;
+      if (value.compressible !== true && value.originEtag === undefined) continue;
+      if (withoutCoding(value.secondaryKey) === family) members.push(key);
+    }
+    let removed = 0;
+    for (const member of members) if (this.removeEvictedInTxn(member)) removed++;
+    return removed;
+  }
+
   removeVariantInTxn(id: string): boolean {
     const record = this.#entryAt(id);
     if (record === undefined) return false;
@@ -925,4 +951,9 @@ function guardCommitFailures(store: CacheStore): void {
     });
   }
   guarded.add(store);
+}
+
+/** A secondary key without its Accept-Encoding line: what the representations of one object share. */
+function withoutCoding(secondary: string): string {
+  return secondary.replace(/(^|\n)accept-encoding=[^\n]*\n/, '$1');
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { brotliDecompressSync, gzipSync } from 'node:zlib';
+import { Evictor } from '../../src/cache/eviction.ts';
 import { createClock } from '../helpers/clock.ts';
 import { metricsDelta } from '../helpers/metrics.ts';
 import { startNode } from '../helpers/node.ts';
@@ -62,8 +63,8 @@ describe('compression: the correctness matrix', () => {
   });
   after(() => origin.close());
 
-  it('never compresses on a hit: compressions run once per object and coding', async () => {
-    const edge = await startNode({ origin: origin.url, now: clock.now });
+  it('never compresses on a hit: compressions run once per object and coding (metrics and /stats)', async () => {
+    const edge = await startAdminNode({ origin: origin.url, now: clock.now });
     try {
       const first = await edge.get(LONG, { headers: BR });
       assert.equal(first.headers['content-encoding'], 'br');
@@ -77,6 +78,10 @@ describe('compression: the correctness matrix', () => {
       assert.equal(delta['strata_compressions_total{coding="br"}'], undefined);
       assert.equal(delta['strata_cache_lookups_total{result="hit"}'], 20);
       assert.equal(origin.count(LONG), 1);
+      const stats = JSON.parse((await edge.call('GET', '/stats')).text).compression;
+      assert.deepEqual(stats.compressions, { br: 1 });
+      assert.ok(stats.bytesSaved.br > text.length / 2, `saved ${stats.bytesSaved.br} of ${text.length}`);
+      assert.equal(stats.queue, 0);
     } finally {
       await edge.close();
     }
@@ -241,6 +246,37 @@ describe('compression: the correctness matrix', () => {
       const after = await edge.get('/tagged', { headers: BR });
       assert.match(String(after.headers['cache-status']), /fwd=miss/);
       assert.equal(origin.count('/tagged'), 2);
+    } finally {
+      await edge.close();
+    }
+  });
+
+  it('evicts the representations of one object together, and no other variant with them', async () => {
+    const edge = await startNode({ origin: origin.url, now: clock.now });
+    try {
+      const before = origin.count('/vary-lang');
+      for (const language of ['en', 'de']) {
+        for (const coding of ['identity', 'br', 'gzip'])
+          await edge.get('/vary-lang', {
+            headers: { 'accept-encoding': coding, 'accept-language': language },
+          });
+        clock.advance(1);
+      }
+      assert.equal(origin.count('/vary-lang') - before, 2);
+      const store = edge.node.store;
+      assert.equal(store.usage().entries, 6);
+      await store.flushAccess();
+      const log = { info() {}, error() {} } as unknown as ConstructorParameters<typeof Evictor>[1]['log'];
+      // One byte over the target: the least recently used variant goes, and its siblings with it.
+      await new Evictor(store, { maxSize: 1, log }).evictTo(store.usage().bytes - 1);
+      assert.equal(store.usage().entries, 3);
+      const en = await edge.get('/vary-lang', { headers: { ...BR, 'accept-language': 'en' } });
+      assert.match(String(en.headers['cache-status']), /fwd=vary-miss/);
+      const de = await edge.get('/vary-lang', { headers: { ...BR, 'accept-language': 'de' } });
+      assert.match(String(de.headers['cache-status']), /^strata; hit/);
+      assert.equal(de.headers['content-encoding'], 'br');
+      assert.ok(brotliDecompressSync(de.body).equals(text));
+      assert.equal(origin.count('/vary-lang') - before, 3);
     } finally {
       await edge.close();
     }
