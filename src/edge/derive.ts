@@ -177,25 +177,40 @@ async function make(
     return { kind: 'identity' };
   }
   const record = siblingRecord(source, coding, secondary);
+  return storeRepresentation(edge, storage, sibling, { id, record, body: compressed }, generation);
+}
+
+/**
+ * Commits a representation made from a stored entry (`from`) as a variant of its own, and
+ * returns it. Stored only while the entry it came from is still the one stored and no purge
+ * covered the key since `generation` was taken (before its bytes were read).
+ */
+export async function storeRepresentation(
+  edge: Edge,
+  storage: string,
+  from: { id: string; record: EntryRecord },
+  made: { id: string; record: Omit<EntryRecord, 'bodyId' | 'chunks' | 'size'>; body: Buffer },
+  generation: string,
+): Promise<Derived> {
+  const { id, record, body } = made;
   const writer = edge.store.createWriter(storage);
-  const chunkSize = source.chunkSize;
+  const chunkSize = from.record.chunkSize;
   let offset = 0;
-  for (; offset + chunkSize < compressed.length; offset += chunkSize)
-    await writer.write(compressed.subarray(offset, offset + chunkSize));
-  const last = compressed.subarray(offset);
-  // Stored only while the identity entry it came from is still the one stored, unpurged.
+  for (; offset + chunkSize < body.length; offset += chunkSize)
+    await writer.write(body.subarray(offset, offset + chunkSize));
+  const last = body.subarray(offset);
   const result = await writer.commit(id, record, last.length > 0 ? last : undefined, () => {
     if (edge.store.purgeGeneration(storage) !== generation) return false;
-    return edge.store.holdsBodyInTxn(sibling.id, source.bodyId);
+    return edge.store.holdsBodyInTxn(from.id, from.record.bodyId);
   });
   if (result !== 'stored') return { kind: 'identity' };
-  if (edge.store.memory.accepts(compressed.length)) edge.store.memory.set(writer.bodyId, compressed);
+  if (edge.store.memory.accepts(body.length)) edge.store.memory.set(writer.bodyId, body);
   const stored = edge.store.current(id);
   return stored?.kind === 'entry' ? { kind: 'stored', id, record: stored } : { kind: 'identity' };
 }
 
-/** The whole identity body from the memory tier or LMDB, checked; undefined when unreadable. */
-function readBody(edge: Edge, record: EntryRecord): Buffer | undefined {
+/** The whole stored body from the memory tier or LMDB, checked; undefined when unreadable. */
+export function readBody(edge: Edge, record: EntryRecord): Buffer | undefined {
   const small = edge.store.smallBody(record);
   if (small !== undefined) return small;
   const parts: Buffer[] = [];

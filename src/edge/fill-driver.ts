@@ -15,6 +15,7 @@ import { formatCacheStatus } from '../observability/cache-status.ts';
 import type { OriginResponse } from '../origin/pool.ts';
 import type { ReflectionScanner } from '../security/poison.ts';
 import type { InsertResult, RequestContext } from './context.ts';
+import { decodedSibling, encodedFor } from './decode-stored.ts';
 import { answerFromSibling, siblingFor } from './derive.ts';
 import type { Edge } from './edge.ts';
 import type { LookupOutcome } from './outcomes.ts';
@@ -228,20 +229,26 @@ export function originFailing(status: number): EdgeError {
 }
 
 /**
- * Another coding of a stored compressible object (a Vary miss on Accept-Encoding): answered
- * from the stored identity entry or the coding made from it (derive.ts), without the origin.
- * False when the miss path must run.
+ * Another coding of a stored object (a Vary miss on Accept-Encoding): answered from the stored
+ * compressible identity entry or the coding made from it (derive.ts), or from a stored
+ * origin-encoded entry decoded (decode-stored.ts), without the origin. Else `miss` runs, at
+ * once or once the decoding turned out impossible.
  */
-export function fromSibling(
-  edge: Edge,
-  ctx: RequestContext,
-  found: LookupOutcome,
-  track: (work: Promise<void>) => void,
-): boolean {
-  const sibling = found.kind === 'miss' && found.reason === 'vary-miss' ? siblingFor(edge, ctx) : undefined;
-  if (sibling === undefined) return false;
-  track(answerFromSibling(edge, ctx, sibling, true));
-  return true;
+export function fromSibling(edge: Edge, ctx: RequestContext, found: LookupOutcome, miss: () => void): void {
+  const track = (work: Promise<void>): void => {
+    edge.work.add(work);
+    void work.finally(() => edge.work.delete(work));
+  };
+  if (found.kind !== 'miss' || found.reason !== 'vary-miss') return miss();
+  const sibling = siblingFor(edge, ctx);
+  if (sibling !== undefined) return track(answerFromSibling(edge, ctx, sibling, true));
+  const encoded = encodedFor(edge, ctx);
+  if (encoded === undefined) return miss();
+  const decoded = decodedSibling(edge, ctx, encoded).catch((error: unknown) => {
+    edge.log.error({ err: error, url: ctx.key }, 'decoded representation not stored');
+    return undefined;
+  });
+  track(decoded.then((made) => (made === undefined ? miss() : answerFromSibling(edge, ctx, made, true))));
 }
 
 /** Drops an origin body nobody will read, without letting a late error escape. */

@@ -67,7 +67,7 @@ export class Pipeline {
       }
     }
     whenClosed(edge, ctx);
-    if (!fromSibling(edge, ctx, found, (work) => this.#track(work))) this.#miss(ctx, found, attempt);
+    fromSibling(edge, ctx, found, () => this.#miss(ctx, found, attempt));
   }
 
   #miss(ctx: RequestContext, found: LookupOutcome, attempt: number): void {

@@ -4,7 +4,17 @@
  * of compressions waiting or running is bounded (past it the caller serves identity).
  * Counts every compression and the bytes it saved, per coding, for /metrics and /stats.
  */
-import { brotliCompress, constants, gzip, type InputType, zstdCompress } from 'node:zlib';
+import {
+  brotliCompress,
+  brotliDecompress,
+  constants,
+  gunzip,
+  gzip,
+  type InputType,
+  inflate,
+  zstdCompress,
+  zstdDecompress,
+} from 'node:zlib';
 import type { ContentCoding } from '../cache/policy/accept-encoding.ts';
 
 export interface EncoderLevels {
@@ -42,6 +52,21 @@ const COMPRESS: Record<ContentCoding, Compress> = {
     zstdCompress(body, { params: { [constants.ZSTD_c_compressionLevel]: levels.zstd } }, done),
 };
 
+type Decompress = (
+  body: InputType,
+  options: { maxOutputLength: number },
+  done: (error: Error | null, out: Buffer) => void,
+) => void;
+
+/** The codings a stored origin-encoded body may be decoded from (RFC 9110 §8.4.1; x-gzip is gzip). */
+const DECOMPRESS: Record<string, Decompress> = {
+  gzip: gunzip,
+  'x-gzip': gunzip,
+  deflate: inflate,
+  br: brotliDecompress,
+  zstd: zstdDecompress,
+};
+
 /** Told of every finished compression and of the queue length when it changes (metrics). */
 export interface EncoderObserver {
   compressed(coding: ContentCoding, saved: number): void;
@@ -68,6 +93,26 @@ export class Encoder {
   /** Compressions waiting or running. */
   get pending(): number {
     return this.#pending;
+  }
+
+  /**
+   * The decoded body of a stored origin-encoded one, in the same bounded queue: undefined when
+   * the queue is full or the coding unknown. Rejects when the bytes do not decode or decode to
+   * more than `maxOutputLength` bytes (a body that expands without bound is not kept).
+   */
+  decode(coding: string, body: Buffer, maxOutputLength: number): Promise<Buffer> | undefined {
+    const decompress = DECOMPRESS[coding];
+    if (decompress === undefined || this.#pending >= this.#limit) return undefined;
+    this.#pending++;
+    this.#observer?.queue(this.#pending);
+    return new Promise<Buffer>((resolve, reject) => {
+      decompress(body, { maxOutputLength }, (error, out) => {
+        this.#pending--;
+        this.#observer?.queue(this.#pending);
+        if (error) reject(error);
+        else resolve(out);
+      });
+    });
   }
 
   /** The compressed body, or undefined when the queue is full (the caller serves identity). */

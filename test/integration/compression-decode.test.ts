@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib';
+import { brotliDecompressSync, gunzipSync, gzipSync, zstdDecompressSync } from 'node:zlib';
 import { createClock } from '../helpers/clock.ts';
 import { startNode } from '../helpers/node.ts';
 import { startOrigin, type TestOrigin } from '../helpers/origin.ts';
@@ -29,6 +29,25 @@ function alwaysGzip(etag: string, body: Buffer = gzipped) {
   };
 }
 
+const STORED = `/assets/${'release-2026-12/'.repeat(5)}bundle.listing.html?v=4&lang=en`;
+
+/** An origin that gzips for clients asking for gzip, and sends identity to the others. */
+function gzipWhenAsked(etag: string, cacheControl = 'max-age=60') {
+  return (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => {
+    const gzip = /gzip/.test(String(req.headers['accept-encoding']));
+    const body = gzip ? gzipped : text;
+    res.writeHead(200, {
+      'content-type': 'text/html; charset=utf-8',
+      'content-length': String(body.length),
+      'cache-control': cacheControl,
+      vary: 'Accept-Encoding',
+      etag,
+      ...(gzip ? { 'content-encoding': 'gzip' } : {}),
+    });
+    res.end(body);
+  };
+}
+
 describe('compression: origin-encoded bodies for clients that cannot take them', () => {
   let origin: TestOrigin;
   const clock = createClock();
@@ -37,6 +56,9 @@ describe('compression: origin-encoded bodies for clients that cannot take them',
     origin = await startOrigin({
       [ALWAYS.split('?')[0]!]: alwaysGzip('"g-1"'),
       '/gzip-first': alwaysGzip('"g-2"'),
+      [STORED.split('?')[0]!]: gzipWhenAsked('"g-4"'),
+      '/concurrent': gzipWhenAsked('"g-5"'),
+      '/no-transform': gzipWhenAsked('"g-6"', 'max-age=60, no-transform'),
       '/broken': alwaysGzip(
         '"g-3"',
         Buffer.from('these bytes are not gzip at all, however long they are'.repeat(30)),
@@ -85,7 +107,70 @@ describe('compression: origin-encoded bodies for clients that cannot take them',
       assert.ok(brotliDecompressSync(br.body).equals(text));
       const hit = await edge.get('/gzip-first', { headers: { 'accept-encoding': 'gzip' } });
       assert.match(String(hit.headers['cache-status']), /^strata; hit/);
-      assert.equal(origin.count('/gzip-first'), 2);
+      assert.ok(hit.body.equals(gzipped));
+    } finally {
+      await edge.close();
+    }
+  });
+
+  it('decodes a stored origin-encoded body for identity, br and zstd clients, with no second origin request', async () => {
+    const edge = await startNode({ origin: origin.url, now: clock.now });
+    try {
+      const gzip = await edge.get(STORED, { headers: { 'accept-encoding': 'gzip' } });
+      assert.equal(gzip.headers['content-encoding'], 'gzip');
+      assert.ok(gzip.body.equals(gzipped));
+      const identity = await edge.get(STORED, { headers: { 'accept-encoding': 'identity' } });
+      assert.match(String(identity.headers['cache-status']), /^strata; hit/);
+      assert.equal(identity.headers['content-encoding'], undefined);
+      assert.equal(identity.headers['content-length'], String(text.length));
+      assert.equal(identity.headers.etag, 'W/"g-4"');
+      assert.ok(identity.body.equals(text));
+      const br = await edge.get(STORED, { headers: { 'accept-encoding': 'br' } });
+      assert.equal(br.headers['content-encoding'], 'br');
+      assert.equal(br.headers.etag, 'W/"g-4-br"');
+      assert.ok(brotliDecompressSync(br.body).equals(text));
+      const zstd = await edge.get(STORED, { headers: { 'accept-encoding': 'zstd' } });
+      assert.equal(zstd.headers['content-encoding'], 'zstd');
+      assert.ok(zstdDecompressSync(zstd.body).equals(text));
+      const again = await edge.get(STORED, { headers: { 'accept-encoding': 'identity' } });
+      assert.match(String(again.headers['cache-status']), /^strata; hit/);
+      assert.ok(again.body.equals(text));
+      assert.equal(origin.count(STORED), 1);
+      assert.equal(edge.node.store.usage().entries, 4);
+    } finally {
+      await edge.close();
+    }
+  });
+
+  it('shares one decoding between concurrent clients of other buckets', async () => {
+    const edge = await startNode({ origin: origin.url, now: clock.now });
+    try {
+      await edge.get('/concurrent', { headers: { 'accept-encoding': 'gzip' } });
+      const answers = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          edge.get('/concurrent', { headers: { 'accept-encoding': i % 2 === 0 ? 'identity' : 'br' } }),
+        ),
+      );
+      for (const [i, answer] of answers.entries()) {
+        assert.equal(answer.status, 200);
+        const body = i % 2 === 0 ? answer.body : brotliDecompressSync(answer.body);
+        assert.ok(body.equals(text));
+      }
+      assert.equal(origin.count('/concurrent'), 1);
+      assert.equal(edge.node.store.usage().entries, 3);
+    } finally {
+      await edge.close();
+    }
+  });
+
+  it('asks the origin again when the stored coding may not be transformed (no-transform)', async () => {
+    const edge = await startNode({ origin: origin.url, now: clock.now });
+    try {
+      const gzip = await edge.get('/no-transform', { headers: { 'accept-encoding': 'gzip' } });
+      assert.equal(gzip.headers['content-encoding'], 'gzip');
+      const identity = await edge.get('/no-transform', { headers: { 'accept-encoding': 'identity' } });
+      assert.match(String(identity.headers['cache-status']), /fwd=vary-miss/);
+      assert.equal(origin.count('/no-transform'), 2);
     } finally {
       await edge.close();
     }
