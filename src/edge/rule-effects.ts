@@ -69,16 +69,27 @@ export function rewriteResponse(
  */
 const rewritten = new WeakMap<readonly string[], { rewrite: ResponseRewrite; list: string[] }>();
 
-/** A fresh copy of a stored header list for one client response, rewritten as the rules say. */
-export function copyForClient(list: readonly string[], decision: RuleDecision | undefined): string[] {
+/**
+ * A stored header list as the rules show it to clients: the list itself, or its rewrite (kept
+ * per list), never to be changed by the caller — the same array on every hit of an entry.
+ */
+export function sharedForClient(
+  list: readonly string[],
+  decision: RuleDecision | undefined,
+): readonly string[] {
   const rewrite = decision?.cachedRewrite;
-  if (rewrite === undefined) return list.slice();
+  if (rewrite === undefined) return list;
   let known = rewritten.get(list);
   if (known?.rewrite !== rewrite) {
     known = { rewrite, list: rewriteResponse(list as string[], decision, true) };
     rewritten.set(list, known);
   }
-  return known.list.slice();
+  return known.list;
+}
+
+/** A fresh copy of a stored header list for one client response, rewritten as the rules say. */
+export function copyForClient(list: readonly string[], decision: RuleDecision | undefined): string[] {
+  return sharedForClient(list, decision).slice();
 }
 
 /** Fields never delivered from a response a rule made storable by ignoring its Set-Cookie. */

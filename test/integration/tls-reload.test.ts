@@ -43,7 +43,6 @@ describe('certificate reload', () => {
   let port: number;
   let main: Leaf;
   let a: Leaf;
-  let startMs = 0;
 
   before(async () => {
     fixtures = createFixtures();
@@ -53,7 +52,6 @@ describe('certificate reload', () => {
     origin = await startOrigin({ '/r': respond(200, { 'cache-control': 'max-age=60' }, 'r') });
     // A thousand names configured; each is read only when a client asks for it.
     const many = Array.from({ length: 1000 }, (_, i) => ({ hosts: [`site${i}.many.test`], ...spare }));
-    const start = performance.now();
     node = await startNode({
       origin: origin.url,
       config: {
@@ -65,7 +63,6 @@ describe('certificate reload', () => {
         ],
       },
     });
-    startMs = performance.now() - start;
     port = Number(node.node.addresses[0]!.split(':').pop());
   });
 
@@ -75,8 +72,7 @@ describe('certificate reload', () => {
     fixtures.remove();
   });
 
-  it('starts with 1,000 SNI names in under a second, building contexts only for the names clients ask for', async () => {
-    assert.ok(startMs < 1000, `started in ${startMs} ms`);
+  it('starts with 1,000 SNI names building no context, then only those of the names clients ask for', async () => {
     const store = node.node.secureListeners[0]!.certificates;
     const before = store.built;
     assert.equal(before, 0);
