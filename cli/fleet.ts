@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { loadConfig, putSharedConfig } from '../src/index.ts';
+import { type FleetSections, loadConfig, putSharedConfig } from '../src/index.ts';
 import { CliError, run } from './admin-client.ts';
 
 interface PutFlags {
@@ -19,6 +19,10 @@ interface PutFlags {
 async function put(file: string, flags: PutFlags): Promise<number> {
   const configFile = flags.config ?? process.env.STRATA_CONFIG;
   const fleet = loadConfig({ ...(configFile ? { file: configFile } : {}), env: process.env }).fleet;
+  // Given a node's file, the shared part is validated over it as that node will.
+  const check = configFile
+    ? (sections: FleetSections) => loadConfig({ file: configFile, env: process.env, replace: sections })
+    : undefined;
   const key = flags.key ?? fleet.config?.key;
   if (key === undefined) throw new CliError('no key: give --key NAME (or fleet.config.key in --config)');
   const revision = await putSharedConfig({
@@ -26,6 +30,7 @@ async function put(file: string, flags: PutFlags): Promise<number> {
     bucket: flags.bucket ?? fleet.config?.bucket ?? 'STRATA_CONFIG',
     key,
     text: readFileSync(file, 'utf8'),
+    ...(check ? { check } : {}),
   });
   process.stdout.write(`${file}: put as ${key}, revision ${revision}\n`);
   return 0;

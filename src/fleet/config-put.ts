@@ -1,16 +1,16 @@
 /**
  * `strata fleet config put FILE`: puts a shared configuration into the fleet's KV bucket. The
- * file is checked first as far as it can be without a node's own file: its shape (sites,
- * origins, geo only) and, when it names both sites and origins, the schema. Each node still
- * validates it against its own configuration and applies or rejects it.
+ * file's shape is checked first (sites, origins, geo only) and, given a node's own file, the
+ * whole as that node would validate it (its sections may lean on the node's file: a parent
+ * tier needs its tiers.secret). Each node still validates it against its own configuration
+ * and applies or rejects it.
  */
 import { connect } from '@nats-io/transport-node';
 import type { FleetConfig } from '../config/fleet-schema.ts';
-import { formatProblems, validateConfig } from '../config/load.ts';
 import { EdgeError } from '../errors.ts';
 import { openBucket } from './config-watch.ts';
 import { connectionOptions } from './connection.ts';
-import { parseSections } from './sections.ts';
+import { type FleetSections, parseSections } from './sections.ts';
 
 export interface PutSharedConfig {
   nats: FleetConfig['nats'];
@@ -18,15 +18,14 @@ export interface PutSharedConfig {
   key: string;
   /** The file's text (YAML or JSON). */
   text: string;
+  /** Validates the sections as a node would (throws with the problems): a node's loader. */
+  check?: (sections: FleetSections) => unknown;
 }
 
-/** Why the text cannot be a shared configuration, or undefined. */
+/** Why the text cannot be a shared configuration (its shape), or undefined. */
 export function sharedConfigProblem(text: string): string | undefined {
   const parsed = parseSections(text);
-  if (!parsed.ok) return parsed.reason;
-  if (parsed.sections.sites === undefined || parsed.sections.origins === undefined) return undefined;
-  const result = validateConfig({ ...parsed.sections });
-  return 'problems' in result ? `invalid:\n${formatProblems(result.problems)}` : undefined;
+  return parsed.ok ? undefined : parsed.reason;
 }
 
 /** Puts the text under the key; resolves with the new revision. */
