@@ -5,11 +5,13 @@
  * is applied or rejected. Skipped when nats-server is not installed.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { jetstream } from '@nats-io/jetstream';
+import { promisify } from 'node:util';
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
 import { natsMissing, startNats, type TestNats } from '../helpers/nats.ts';
@@ -17,6 +19,8 @@ import { respond, startOrigin, type TestOrigin } from '../helpers/origin.ts';
 import { type AdminNode, eventually, startAdminNode } from './purge-support.ts';
 
 const skip = natsMissing();
+const CLI = new URL('../../cli/strata.ts', import.meta.url).pathname;
+const run = promisify(execFile);
 const LONG = `/assets/${'l'.repeat(120)}.css`;
 
 describe('fleet bus on NATS JetStream', { skip }, () => {
@@ -116,10 +120,30 @@ describe('fleet bus on NATS JetStream', { skip }, () => {
     const d = await start('d');
     assert.ok(await ready(c));
     assert.ok(await ready(d));
-    for (let i = 0; i < 1000; i++) await c.get(`/k/${i}`, { headers: { host: 'example.test' } });
-    assert.equal(origin.count('/k/999'), 1);
+    for (let i = 0; i < 200; i++) await c.get(`/k/${i}`, { headers: { host: 'example.test' } });
+    assert.equal(origin.count('/k/199'), 1);
     await stop(c);
-    for (let i = 0; i < 1000; i++) await d.purge({ urls: [`http://example.test/k/${i}`] });
+    // One through d's admin API, 999 as other nodes publish them.
+    await d.purge({ urls: ['http://example.test/k/0'] });
+    const nc = await connect({ servers: nats.url });
+    try {
+      const js = jetstream(nc);
+      const sent = [];
+      for (let i = 1; i < 1000; i++) {
+        const command = {
+          urls: [`http://example.test/k/${i}`],
+          prefixes: [],
+          tags: [],
+          all: false,
+          soft: false,
+        };
+        const purge = { v: 1, node: `elsewhere-${i % 3}`, sequence: i, command, at: Date.now() };
+        sent.push(js.publish('strata.purges', JSON.stringify(purge), { msgID: `elsewhere-${i % 3}:${i}` }));
+      }
+      await Promise.all(sent);
+    } finally {
+      await nc.close();
+    }
     const started = performance.now();
     c = await start('c', dirC);
     const first = await c.call('GET', '/readyz');
@@ -131,8 +155,9 @@ describe('fleet bus on NATS JetStream', { skip }, () => {
     assert.equal(fleetStats.consumed.applied, 1000);
     assert.equal(fleetStats.catchUp.target, fleetStats.applied);
     process.stderr.write(`# fleet bus: 1,000 purges replayed and ready after ${Math.round(replayMs)} ms\n`);
-    for (let i = 0; i < 1000; i += 97) {
+    for (let i = 0; i < 200; i += 13) {
       const response = await c.get(`/k/${i}`, { headers: { host: 'example.test' } });
+      assert.equal(response.status, 200);
       assert.equal(response.text, `k${i}`);
       assert.match(String(response.headers['cache-status']), /fwd=miss/);
       assert.equal(origin.count(`/k/${i}`), 2);
@@ -141,7 +166,7 @@ describe('fleet bus on NATS JetStream', { skip }, () => {
     await stop(d);
   });
 
-  it('applies a purge delivered twice once: a duplicate publish and a duplicate message', async () => {
+  it('applies a purge once: published twice with one id, and every message delivered again after a restart', async () => {
     const e = await start('e');
     assert.ok(await ready(e));
     await e.get('/a', { headers: { host: 'example.test' } });
@@ -172,12 +197,25 @@ describe('fleet bus on NATS JetStream', { skip }, () => {
     );
     const sequence = e.node.purge.log.sequence;
     await stop(e);
-    // Restarted: the stream redelivers nothing it already acknowledged; the log did not grow.
-    const dir = e.dir;
-    const again = await start('e', dir);
+    // Every message delivered again: e's consumer made anew from the stream's start while e is down.
+    const admin = await connect({ servers: nats.url });
+    try {
+      const jsm = await jetstreamManager(admin);
+      await jsm.consumers.delete('STRATA_PURGES', 'e');
+      await jsm.consumers.add('STRATA_PURGES', {
+        durable_name: 'e',
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+        filter_subject: 'strata.purges',
+      });
+    } finally {
+      await admin.close();
+    }
+    const again = await start('e', e.dir);
     assert.ok(await ready(again));
-    assert.equal(again.node.purge.log.sequence, sequence);
+    assert.ok(await eventually(async () => (await stats(again)).fleet.consumed.duplicate > 0, 10_000));
     assert.equal((await stats(again)).fleet.consumed.applied, 0);
+    assert.equal(again.node.purge.log.sequence, sequence);
     await stop(again);
   });
 
@@ -242,6 +280,48 @@ describe('fleet bus on NATS JetStream', { skip }, () => {
         await nc.close();
       }
       await stop(h);
+    } finally {
+      await other.close();
+    }
+  });
+  it('strata fleet config put refuses a file that is not a shared configuration, and puts one that is', async () => {
+    const other = await startOrigin({ '/c': respond(200, { 'cache-control': 'max-age=600' }, 'from cli') });
+    const dir = tempDir();
+    try {
+      const i = await start('i', tempDir(), { config: { key: 'cli-edges' } });
+      assert.ok(await ready(i));
+      const bad = join(dir, 'bad.yaml');
+      writeFileSync(bad, 'cache: { dir: /tmp/x }\n');
+      const refused = await run(
+        process.execPath,
+        [CLI, 'fleet', 'config', 'put', bad, '--server', nats.url, '--key', 'cli-edges'],
+        {
+          env: { ...process.env, STRATA_CONFIG: '' },
+        },
+      ).then(
+        () => undefined,
+        (error: { code: number; stderr: string }) => error,
+      );
+      assert.equal(refused?.code, 1);
+      assert.match(refused?.stderr ?? '', /cache: not a shared section/);
+      const good = join(dir, 'edges.yaml');
+      writeFileSync(
+        good,
+        `origins:\n  - { name: other, url: "${other.url}" }\nsites:\n  - { name: cli, hosts: ["*"], origins: [other] }\n`,
+      );
+      const put = await run(
+        process.execPath,
+        [CLI, 'fleet', 'config', 'put', good, '--server', nats.url, '--key', 'cli-edges'],
+        {
+          env: { ...process.env, STRATA_CONFIG: '' },
+        },
+      );
+      assert.match(put.stdout, /put as cli-edges, revision \d+/);
+      assert.ok(await eventually(async () => (await stats(i)).fleet.config.status === 'applied', 10_000));
+      const answer = await i.get('/c', { headers: { host: 'cli.test' } });
+      assert.equal(answer.text, 'from cli');
+      assert.equal(other.count('/c'), 1);
+      await stop(i);
     } finally {
       await other.close();
     }
