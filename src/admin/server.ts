@@ -69,7 +69,7 @@ export async function startAdmin(options: AdminOptions): Promise<Listener> {
       edge.metrics.storeBytes.set(usage.bytes);
       edge.metrics.storeEntries.set(usage.entries);
       edge.metrics.purgeSequence.set(options.purge.log.sequence);
-      options.bus?.stats();
+      options.bus?.stats(); // sets the bus's gauges (publish pending) as it reads them
       for (const peer of options.fanOut?.peers ?? []) {
         edge.metrics.purgePeerDelivered.labels(peer.url).set(peer.delivered);
         edge.metrics.purgePeerPending.labels(peer.url).set(peer.pending);

@@ -104,7 +104,7 @@ export class FleetBus {
         apply: options.applyConfig,
         onOutcome: (outcome) => {
           metrics.fleetConfigUpdates.labels(outcome).inc();
-          if (outcome === 'applied') metrics.fleetConfigRevision.set(this.#config?.state.revision ?? 0);
+          metrics.fleetConfigRevision.set(this.#config?.state.inForce ?? 0);
         },
       });
     }

@@ -20,6 +20,8 @@ export interface FleetConfigState {
   /** KV revision of the last value seen (0: none yet). */
   revision: number;
   status: 'waiting' | 'applied' | 'rejected' | 'file';
+  /** KV revision of the value in force (0: the node's own file), whatever the last outcome. */
+  inForce: number;
   reason?: string;
   /** Sections that changed but need a restart (listeners, cache, ...): none for shared sections. */
   needRestart?: string[];
@@ -54,7 +56,7 @@ export class ConfigWatch {
 
   constructor(options: ConfigWatchOptions) {
     this.#options = options;
-    this.state = { bucket: options.bucket, key: options.key, revision: 0, status: 'waiting' };
+    this.state = { bucket: options.bucket, key: options.key, revision: 0, status: 'waiting', inForce: 0 };
   }
 
   /** Whether the value the key held at start has been seen (applied, rejected or absent). */
@@ -91,7 +93,14 @@ export class ConfigWatch {
         if (failures % 10 === 0)
           this.#options.log.warn({ err: error }, 'shared configuration watch failed; watching again');
       }
-      if (!this.#stopped) await new Promise((resolve) => setTimeout(resolve, RETRY_MS).unref());
+      if (!this.#stopped)
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, RETRY_MS);
+          this.#stop = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
     }
   }
 
@@ -108,6 +117,7 @@ export class ConfigWatch {
     }
     if (outcome.ok) {
       this.state.status = operation === 'PUT' ? 'applied' : 'file';
+      this.state.inForce = operation === 'PUT' ? revision : 0;
       delete this.state.reason;
       this.state.needRestart = outcome.needRestart;
       log.info(

@@ -109,7 +109,10 @@ export class BusConsumer {
     const { fleet, name, catchUp, store } = this.#options;
     const stream = await ensureStream(jsm, fleet);
     const info = await ensureConsumer(jsm, fleet, name);
-    this.#sender = `bus:${fleet.stream}@${stream.created}`;
+    const sender = `bus:${fleet.stream}@${stream.created}`;
+    // A stream made anew (deleted and created again) numbers its messages from 1 again.
+    if (sender !== this.#sender) this.#handled = 0;
+    this.#sender = sender;
     const applied = (store.readMeta(`${META.purgeFromPrefix}${this.#sender}`) as number | undefined) ?? 0;
     this.#handled = Math.max(this.#handled, applied, info.ack_floor.stream_seq);
     // What the stream holds that this node has not acknowledged: replayed before it is ready.

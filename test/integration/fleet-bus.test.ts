@@ -262,6 +262,7 @@ describe('fleet bus on NATS JetStream', { skip }, () => {
         assert.ok(await eventually(async () => (await stats(h)).fleet.config.status === 'rejected', 10_000));
         const rejected = (await stats(h)).fleet.config;
         assert.match(rejected.reason, /no origin named "nowhere"/);
+        assert.equal(rejected.inForce, 0);
         assert.equal((await h.get('/a', { headers: { host: 'shared.test' } })).text, 'a');
         await kv.put(
           'edges',
