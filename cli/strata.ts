@@ -19,6 +19,7 @@ import {
   startDemoOrigin,
 } from '../src/index.ts';
 import { registerCache } from './cache.ts';
+import { registerFleet } from './fleet.ts';
 import { registerHealth } from './health.ts';
 
 /** The version in package.json (read at run time: the CLI ships beside it). */
@@ -82,7 +83,18 @@ async function serve(flags: ServeFlags): Promise<void> {
   if (config.workers !== 1) {
     return runPrimary(config, flags);
   }
-  const node = await createEdgeNode({ config });
+  const sectionsOverrides = demo ? { ...overrides, origin: demo.url } : overrides;
+  // The fleet's shared sections (fleet.config) are validated as a SIGHUP reload reads the file.
+  const node = await createEdgeNode({
+    config,
+    loadShared: (sections) =>
+      loadConfig({
+        ...from,
+        env: process.env,
+        overrides: sectionsOverrides,
+        ...(sections ? { replace: sections } : {}),
+      }),
+  });
   const listen = node.addresses[0]!;
   const urls = node.addresses.map(
     (address, i) => `${config.listeners[i]?.tls ? 'https' : 'http'}://${address}`,
@@ -108,10 +120,13 @@ async function serve(flags: ServeFlags): Promise<void> {
   // one worker the primary replaces the workers one at a time instead).
   process.on('SIGHUP', () => {
     try {
+      // The shared sections in force from the fleet bucket stay over the file's.
+      const shared = node.sharedSections;
       const next = loadConfig({
         ...from,
         env: process.env,
-        overrides: demo ? { ...overrides, origin: demo.url } : overrides,
+        overrides: sectionsOverrides,
+        ...(shared ? { replace: shared } : {}),
       });
       const needRestart = node.reloadSites(next);
       node.reloadCertificates('SIGHUP');
@@ -190,5 +205,6 @@ registerPurge(program);
 registerCache(program);
 registerTop(program);
 registerHealth(program);
+registerFleet(program);
 
 await program.parseAsync(process.argv);

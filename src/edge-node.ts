@@ -11,12 +11,16 @@ import { CollapseTable } from './cache/collapse.ts';
 import { Evictor } from './cache/eviction.ts';
 import { CacheStore } from './cache/store.ts';
 import { backupOrigins } from './config/backups.ts';
+import { formatProblems, validateConfig } from './config/load.ts';
 import type { Config, ListenerConfig, SiteConfig } from './config/schema.ts';
 import { formatListen, parseListen } from './config/units.ts';
 import type { Edge } from './edge/edge.ts';
 import { Pipeline } from './edge/pipeline.ts';
 import { SiteTable } from './edge/sites.ts';
 import { EdgeError } from './errors.ts';
+import { FleetBus } from './fleet/bus.ts';
+import type { ApplyOutcome } from './fleet/config-watch.ts';
+import type { FleetSections } from './fleet/sections.ts';
 import { SEND_BUFFER } from './http/connection-guard.ts';
 import { type Listener, startListener } from './http/listener.ts';
 import { type SecureListener, startSecureListener } from './http/secure-listener.ts';
@@ -58,6 +62,14 @@ export interface EdgeNodeOptions {
   ticketKeys?: Buffer;
   /** Reload certificates when their files change (default true). */
   watchCertificates?: boolean;
+  /**
+   * How a SIGHUP reads the configuration, with the fleet's shared sections in place of the
+   * file's (undefined: the file alone). Default: this config with the sections replaced,
+   * validated again.
+   */
+  loadShared?: (sections: FleetSections | undefined) => Config;
+  /** A shared configuration from the fleet bucket was applied (the primary replaces its workers). */
+  onSharedConfig?: (next: Config) => void;
 }
 
 export interface EdgeNode {
@@ -72,6 +84,10 @@ export interface EdgeNode {
   readonly purge: PurgeService;
   /** Delivery of purges to configured peers (absent when this process runs no upkeep). */
   readonly fanOut: FanOut | undefined;
+  /** The NATS purge bus and shared configuration (fleet.nats; absent without it or without upkeep). */
+  readonly bus: FleetBus | undefined;
+  /** The shared sections in force from the fleet bucket (a SIGHUP keeps them over the file's). */
+  readonly sharedSections: FleetSections | undefined;
   /** Resolves when no fill or background revalidation is running. */
   idle(): Promise<void>;
   /** Runs one eviction pass now (tests and the admin API). */
@@ -289,7 +305,39 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
       .sweepOrphans(Date.now() - 1000)
       .catch((error: unknown) => log.error({ err: error }, 'orphan sweep failed'));
   }
-  const { purge, fanOut } = createPurge(edge, options.upkeep !== false);
+  const hold: { bus?: FleetBus } = {};
+  const { purge, fanOut } = createPurge(edge, options.upkeep !== false, hold);
+  let shared: FleetSections | undefined;
+  let self: EdgeNode | undefined;
+  const applyShared = (sections: FleetSections | undefined): ApplyOutcome => {
+    let next: Config;
+    try {
+      next = (options.loadShared ?? revalidated(config))(sections);
+    } catch (error) {
+      return { ok: false, reason: (error as Error).message };
+    }
+    if (next.sites.length === 0) return { ok: false, reason: 'no sites: the node would answer nothing' };
+    const needRestart = self!.reloadSites(next);
+    shared = sections;
+    options.onSharedConfig?.(next);
+    return { ok: true, needRestart };
+  };
+  const bus =
+    options.upkeep !== false && config.fleet.nats.servers.length > 0
+      ? new FleetBus({
+          fleet: config.fleet,
+          tierId: config.tiers.id,
+          purge,
+          store,
+          logger: log,
+          metrics,
+          now,
+          retry: config.purge.retry,
+          applyConfig: applyShared,
+        })
+      : undefined;
+  hold.bus = bus;
+  if (bus) purge.onAppended(() => bus.wake());
   // Derived from the cache's persisted id (the same in every worker), not the id itself.
   edge.loopId =
     config.tiers.id ??
@@ -304,6 +352,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
       now,
     });
     fanOut?.start();
+    bus?.start();
   }
   // The cache key's scheme is the listener's: one pipeline per scheme (docs/tls.md).
   const pipelines = { http: new Pipeline(edge, 'http'), https: new Pipeline(edge, 'https') };
@@ -328,7 +377,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
       rotation.unref();
     }
     if (config.admin.enabled)
-      admin = await startAdmin({ config, edge, evict: () => evictor.runOnce(), purge, fanOut }).catch(
+      admin = await startAdmin({ config, edge, evict: () => evictor.runOnce(), purge, fanOut, bus }).catch(
         (error: unknown) => {
           throw bindFailure('admin listener', config.admin.listen, error);
         },
@@ -336,6 +385,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
   } catch (error) {
     await Promise.all(listeners.map((l) => l.close()));
     await fanOut?.stop();
+    await bus?.stop();
     await store.close();
     throw error;
   }
@@ -349,7 +399,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     'edge node started',
   );
   let closing: Promise<void> | undefined;
-  return {
+  self = {
     config,
     store,
     metrics,
@@ -358,6 +408,10 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     adminAddress: admin ? formatListen({ host: admin.address.address, port: admin.address.port }) : undefined,
     purge,
     fanOut,
+    bus,
+    get sharedSections() {
+      return shared;
+    },
     evict: () => evictor.runOnce(),
     idle: () => idle(edge),
     originEvents,
@@ -396,6 +450,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
         'logging',
         'purge',
         'tiers',
+        'fleet',
       ] as const;
       const changed = fixed.filter((key) => JSON.stringify(next[key]) !== JSON.stringify(config[key]));
       log.info(
@@ -427,6 +482,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
           await within(idle(edge), performance.now() + 2000);
         }
         await fanOut?.stop();
+        await bus?.stop();
         await purge.drain();
         await evictor.stop();
         if (!destroyed) await Promise.all(all().map((o) => o.close()));
@@ -438,10 +494,27 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
       return closing;
     },
   };
+  return self;
 }
 
-/** The purge service, its metrics, and (in the upkeep process) fan-out and log trimming. */
-function createPurge(edge: Edge, upkeep: boolean): { purge: PurgeService; fanOut: FanOut | undefined } {
+/**
+ * A library caller's shared-configuration loader (the CLI passes its own, which reads the file
+ * again as SIGHUP does): the running configuration with the sections replaced, validated again.
+ */
+function revalidated(config: Config): (sections: FleetSections | undefined) => Config {
+  return (sections) => {
+    const result = validateConfig({ ...structuredClone(config), ...structuredClone(sections ?? {}) });
+    if ('problems' in result) throw new Error(`invalid configuration:\n${formatProblems(result.problems)}`);
+    return result.config;
+  };
+}
+
+/** The purge service, its metrics, and (in the upkeep process) fan-out and log trimming (`hold`: the bus, set once made). */
+function createPurge(
+  edge: Edge,
+  upkeep: boolean,
+  hold: { bus?: FleetBus },
+): { purge: PurgeService; fanOut: FanOut | undefined } {
   const { config, metrics } = edge;
   const purge = new PurgeService({
     store: edge.store,
@@ -475,7 +548,11 @@ function createPurge(edge: Edge, upkeep: boolean): { purge: PurgeService; fanOut
       : undefined;
   purge.onAppended(() => {
     fanOut?.wake();
-    const delivered = fanOut?.lowestDelivered ?? purge.log.sequence;
+    // Kept until every peer and the bus have them.
+    const delivered = Math.min(
+      fanOut?.lowestDelivered ?? purge.log.sequence,
+      hold.bus?.delivered ?? purge.log.sequence,
+    );
     void purge.log
       .retain(config.purge.logSize, delivered)
       .catch((error: unknown) => edge.log.warn({ err: error }, 'purge log trim failed'));

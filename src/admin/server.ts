@@ -10,6 +10,7 @@ import type { Config } from '../config/schema.ts';
 import { parseListen } from '../config/units.ts';
 import type { Edge } from '../edge/edge.ts';
 import { EdgeError } from '../errors.ts';
+import type { FleetBus } from '../fleet/bus.ts';
 import { tokenMatches } from '../http/bearer.ts';
 import { type Listener, startListener } from '../http/listener.ts';
 import type { FanOut } from '../purge/fan-out.ts';
@@ -27,6 +28,8 @@ export interface AdminOptions {
   purge: PurgeService;
   /** Delivery to peers (absent in processes that do not run it). */
   fanOut: FanOut | undefined;
+  /** The NATS purge bus (fleet.nats): readiness waits for its replay at start. */
+  bus?: FleetBus | undefined;
 }
 
 export { tokenMatches };
@@ -60,12 +63,13 @@ export async function startAdmin(options: AdminOptions): Promise<Listener> {
       });
     }
     throttle.succeeded(peer);
-    if (req.method === 'GET' && url.pathname === '/readyz') return json(res, 200, { status: 'ready' });
+    if (req.method === 'GET' && url.pathname === '/readyz') return readiness(res, options.bus);
     if (req.method === 'GET' && url.pathname === '/metrics') {
       const usage = edge.store.usage();
       edge.metrics.storeBytes.set(usage.bytes);
       edge.metrics.storeEntries.set(usage.entries);
       edge.metrics.purgeSequence.set(options.purge.log.sequence);
+      options.bus?.stats(); // sets the bus's gauges (publish pending) as it reads them
       for (const peer of options.fanOut?.peers ?? []) {
         edge.metrics.purgePeerDelivered.labels(peer.url).set(peer.delivered);
         edge.metrics.purgePeerPending.labels(peer.url).set(peer.pending);
@@ -100,6 +104,17 @@ export async function startAdmin(options: AdminOptions): Promise<Listener> {
       });
     },
   );
+}
+
+/**
+ * Ready: 200. With the purge bus, 503 and the reason until the purges published while the node
+ * was away are applied (bounded by fleet.readiness.catchUpTimeout, then 200 with a warning).
+ */
+function readiness(res: ServerResponse, bus: FleetBus | undefined): void {
+  const state = bus?.ready();
+  if (state === undefined) return json(res, 200, { status: 'ready' });
+  if (!state.ready) return json(res, 503, { status: 'not-ready', reason: state.reason });
+  return json(res, 200, state.reason ? { status: 'ready', warning: state.reason } : { status: 'ready' });
 }
 
 /**
@@ -164,5 +179,6 @@ async function stats(options: AdminOptions) {
       running: options.purge.pending,
       peers: options.fanOut?.peers ?? view.purge.peers,
     },
+    ...(options.bus ? { fleet: options.bus.stats() } : {}),
   };
 }

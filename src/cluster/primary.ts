@@ -20,6 +20,7 @@ import { CollapseTable, type FillPurge } from '../cache/collapse.ts';
 import { type ConfigOverrides, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { createEdgeNode, type EdgeNode } from '../edge-node.ts';
+import type { FleetSections } from '../fleet/sections.ts';
 import { newTicketKeys, TICKET_ROTATION_MS } from '../http/ticket-keys.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
 import { RATE_SYNC_MS, RateAggregator } from '../security/rate-share.ts';
@@ -61,14 +62,21 @@ export async function runPrimary(config: Config, flags: PrimaryFlags = {}): Prom
     now: Date.now,
     onLeaseExpired: (key) => log.warn({ key }, 'collapse lock lease expired; waiters compete again'),
   });
-  // Opened before any worker: creates the environment, sweeps orphans, runs the admin listener.
+  let running = workerConfig(config);
+  let replaceWorkers: (() => void) | undefined;
+  // Opened before any worker: creates the environment, sweeps orphans, runs the admin listener
+  // and the fleet bus (which applies a shared configuration here, then to fresh workers).
   const node = await createEdgeNode({
     config: { ...config, listeners: [] },
     logger: log,
     upkeep: true,
     collapse: new BrokerView(config.cache.hitForPass, broker),
+    loadShared: (sections) => ({ ...loadShared(flags, sections), listeners: [] }),
+    onSharedConfig: () => {
+      running = reloaded(running, flags, log, node.sharedSections);
+      replaceWorkers?.();
+    },
   });
-  let running = workerConfig(config);
   // One set of TLS ticket keys for every worker, so a session resumes on any of them.
   let ticketKeys = newTicketKeys();
   const rotation = setInterval(() => {
@@ -154,9 +162,21 @@ export async function runPrimary(config: Config, flags: PrimaryFlags = {}): Prom
     for (const worker of supervisor.workers) if (worker.isConnected()) worker.process.kill('SIGUSR1');
   });
   let replacing: Promise<void> | undefined;
+  replaceWorkers = () => {
+    if (stopping) return;
+    rates = new RateAggregator(running.sites);
+    // One replacement at a time; a change during one is taken by a second round after it.
+    const after = replacing ?? Promise.resolve();
+    replacing = after
+      .then(() => supervisor.replaceAll())
+      .then(() => log.info({ workers: count }, 'workers replaced (shared configuration)'))
+      .finally(() => {
+        replacing = undefined;
+      });
+  };
   process.on('SIGHUP', () => {
     if (stopping || replacing) return;
-    running = reloaded(running, flags, log);
+    running = reloaded(running, flags, log, node.sharedSections);
     rates = new RateAggregator(running.sites); // the new workers start with fresh buckets too
     // The primary's own sites and origins: its health checks follow the new config.
     node.reloadSites({ ...running, listeners: [], admin: node.config.admin });
@@ -184,11 +204,15 @@ export async function runPrimary(config: Config, flags: PrimaryFlags = {}): Prom
  * SIGHUP: the config file read again (sites, origins, rules); what needs a restart (cache,
  * listeners, admin, workers) is kept. An invalid file keeps the running config.
  */
-function reloaded(running: Config, flags: PrimaryFlags, log: Logger): Config {
-  if (flags.config === undefined) return running;
-  const { config: file, ...overrides } = flags;
+function reloaded(
+  running: Config,
+  flags: PrimaryFlags,
+  log: Logger,
+  shared: FleetSections | undefined,
+): Config {
+  if (flags.config === undefined && shared === undefined) return running;
   try {
-    const next = loadConfig({ file, env: process.env, overrides });
+    const next = loadShared(flags, shared);
     return workerConfig({
       ...next,
       cache: running.cache,
@@ -200,6 +224,17 @@ function reloaded(running: Config, flags: PrimaryFlags, log: Logger): Config {
     log.error({ err: error }, 'config reload failed; workers restart on the running config');
     return running;
   }
+}
+
+/** The configuration as serve reads it, with the fleet's shared sections in place of the file's. */
+function loadShared(flags: PrimaryFlags, sections: FleetSections | undefined): Config {
+  const { config: file, ...overrides } = flags;
+  return loadConfig({
+    ...(file ? { file } : {}),
+    env: process.env,
+    overrides,
+    ...(sections ? { replace: sections } : {}),
+  });
 }
 
 /** The primary's collapse table: no requests of its own; /stats sees the node-wide lock. */

@@ -39,6 +39,11 @@ export interface LoadOptions {
   /** Environment variables (STRATA_*); defaults to none so tests stay hermetic. */
   env?: Record<string, string | undefined>;
   overrides?: ConfigOverrides;
+  /**
+   * Top-level sections that replace the file's (the fleet's shared configuration: sites,
+   * origins, geo), before the environment and flags are applied.
+   */
+  replace?: Record<string, unknown>;
 }
 
 export interface ConfigProblem {
@@ -244,7 +249,10 @@ export function validateConfig(raw: unknown): { config: Config } | { problems: C
 }
 
 export function loadConfig(options: LoadOptions = {}): Config {
-  const raw: Raw = options.file ? readConfigFile(options.file) : {};
+  const raw: Raw = {
+    ...(options.file ? readConfigFile(options.file) : {}),
+    ...structuredClone(options.replace),
+  };
   // What the file's sites say about each other, before --origin adds its catch-all site.
   const sites = siteProblems(raw).map(toProblem);
   applyOverrides(raw, fromEnv(options.env ?? {}));

@@ -7,6 +7,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { backupOrigins, backupProblem } from './backups.ts';
 import { compressionSchema, siteCompressionSchema } from './compression-schema.ts';
+import { fleetSchema } from './fleet-schema.ts';
 import { clientCacheControlSchema, rulesSchema } from './rules-schema.ts';
 import { securitySchema } from './security-schema.ts';
 import { parseDuration, parseListen, parseSize } from './units.ts';
@@ -760,6 +761,9 @@ export const configSchema = z
     geo: geoSchema,
     http2: http2Schema,
     tiers: tiersSchema.describe('Chaining nodes into tiers: edges in front of shields (docs/tiers.md).'),
+    fleet: fleetSchema.describe(
+      'Optional purge bus and shared configuration on NATS JetStream (docs/tiers.md, Fleet).',
+    ),
     workers: z
       .union([z.number().int().min(1).max(256), z.literal('auto')])
       .default(1)

@@ -207,6 +207,44 @@ export function createMetrics() {
       labelNames: ['peer'] as const,
       registers: [registry],
     }),
+    fleetConnected: new Gauge({
+      name: 'strata_fleet_bus_connected',
+      help: 'Whether the node is connected to the NATS purge bus (1) or not (0); absent without fleet.nats.',
+      registers: [registry],
+    }),
+    fleetPublished: new Counter({
+      name: 'strata_fleet_purges_published_total',
+      help: 'Purges accepted on this node and acknowledged by the purge bus stream.',
+      registers: [registry],
+    }),
+    fleetPublishPending: new Gauge({
+      name: 'strata_fleet_publish_pending',
+      help: 'Purge-log entries the purge bus has not acknowledged yet (accepted while the bus was down).',
+      registers: [registry],
+    }),
+    fleetConsumed: new Counter({
+      name: 'strata_fleet_purges_consumed_total',
+      help: 'Purges read from the purge bus, by outcome: applied, own (published here, already applied), duplicate, invalid.',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    fleetPurgeLag: new Histogram({
+      name: 'strata_fleet_purge_lag_seconds',
+      help: 'From a purge accepted at its node to applied here through the bus (clocks of two machines).',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 5, 30, 300],
+      registers: [registry],
+    }),
+    fleetConfigUpdates: new Counter({
+      name: 'strata_fleet_config_updates_total',
+      help: 'Shared configuration values seen in the KV bucket, by outcome (applied or rejected).',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    fleetConfigRevision: new Gauge({
+      name: 'strata_fleet_config_revision',
+      help: 'KV revision of the shared configuration in force (0: the node’s own file).',
+      registers: [registry],
+    }),
     security: new Counter({
       name: 'strata_security_actions_total',
       help: 'Security rules that acted, by rule (deny, country, block, url-length, header-count, header-bytes, body-size, rate-requests, rate-origin, poison-suspect, deception, fat-request) and action (refused, not-stored, passed).',

@@ -1,0 +1,152 @@
+/**
+ * The `fleet` section: the optional purge bus and shared configuration on NATS JetStream
+ * (docs/tiers.md, Fleet). Off while `fleet.nats.servers` is empty: purges then go through the
+ * local purge log and the direct peers of `purge.peers` only. Part of the one configuration
+ * schema (schema.ts).
+ */
+import { z } from 'zod';
+import { parseDuration, parseSize } from './units.ts';
+
+const duration = (description: string, fallback: number) =>
+  z
+    .union([z.number(), z.string()])
+    .transform((value, ctx) => {
+      const ms = parseDuration(value);
+      if (ms === undefined) {
+        ctx.addIssue({ code: 'custom', message: `"${value}" is not a duration (e.g. 30s, 250ms, 2m)` });
+        return z.NEVER;
+      }
+      return ms;
+    })
+    .default(fallback)
+    .describe(description);
+
+const bytes = (description: string, fallback: number) =>
+  z
+    .union([z.number(), z.string()])
+    .transform((value, ctx) => {
+      const parsed = parseSize(value);
+      if (parsed === undefined) {
+        ctx.addIssue({ code: 'custom', message: `"${value}" is not a size (e.g. 1GiB, 256MiB)` });
+        return z.NEVER;
+      }
+      return parsed;
+    })
+    .default(fallback)
+    .describe(description);
+
+/** A JetStream name (stream, consumer, bucket): no dots, wildcards or spaces. */
+const name = (description: string) =>
+  z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, dash and underscore, at most 64')
+    .describe(description);
+
+const natsUrl = z.string().refine(
+  (value) => {
+    try {
+      const url = new URL(value);
+      return ['nats:', 'tls:', 'ws:', 'wss:'].includes(url.protocol) || /^[^/]+:\d+$/.test(value);
+    } catch {
+      return /^[^/:]+:\d+$/.test(value);
+    }
+  },
+  { message: 'expected a NATS server URL, e.g. nats://10.0.0.9:4222' },
+);
+
+export const fleetNatsSchema = z
+  .strictObject({
+    servers: z
+      .array(natsUrl)
+      .default([])
+      .describe(
+        'NATS servers (with JetStream) of the fleet; empty: no bus, purges use the local purge log and purge.peers only.',
+      ),
+    token: z.string().min(1).optional().describe('Token authentication.'),
+    user: z.string().min(1).optional().describe('User name (with password).'),
+    password: z.string().min(1).optional().describe('Password of user.'),
+    credentials: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('A NATS credentials file (JWT and NKey seed, as `nsc` writes them).'),
+    tls: z
+      .strictObject({
+        ca: z
+          .string()
+          .min(1)
+          .optional()
+          .describe('PEM file of the CA that signed the servers’ certificates.'),
+        cert: z.string().min(1).optional().describe('PEM client certificate (mutual TLS).'),
+        key: z.string().min(1).optional().describe('PEM private key of the client certificate.'),
+      })
+      .optional()
+      .describe('Connect with TLS (required when the servers require it).'),
+  })
+  .refine((nats) => (nats.user === undefined) === (nats.password === undefined), {
+    message: 'user and password go together',
+    path: ['password'],
+  })
+  .prefault({});
+
+export const fleetSchema = z
+  .strictObject({
+    nats: fleetNatsSchema.describe('How the node reaches the NATS servers.'),
+    node: name(
+      "This node's name on the bus: its durable consumer's name. Unique in the fleet. Default: tiers.id (dots as underscores), else the cache's persisted node id.",
+    ).optional(),
+    stream: name('JetStream stream holding every purge of the fleet (created if missing).').default(
+      'STRATA_PURGES',
+    ),
+    subject: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'dot-separated tokens, no wildcards')
+      .default('strata.purges')
+      .describe('Subject the purges are published on (the stream is created with this one subject).'),
+    retention: z
+      .strictObject({
+        maxAge: duration(
+          'Purges older than this leave the stream (a node down longer misses them).',
+          7 * 86_400_000,
+        ),
+        maxMessages: z
+          .number()
+          .int()
+          .min(1000)
+          .max(1_000_000_000)
+          .default(1_000_000)
+          .describe('Most purges the stream keeps (oldest removed first).'),
+        maxBytes: bytes('Most bytes the stream keeps (oldest removed first).', 1024 ** 3),
+        duplicateWindow: duration(
+          'A purge published twice with the same id within this window is stored once (JetStream deduplication).',
+          120_000,
+        ),
+      })
+      .prefault({})
+      .describe('Limits the stream is created with (an existing stream keeps its own).'),
+    readiness: z
+      .strictObject({
+        catchUpTimeout: duration(
+          'At startup /readyz answers 503 until the node has applied every purge the stream held; past this time (the bus unreachable, a long replay) it reports ready anyway, with a warning.',
+          30_000,
+        ),
+      })
+      .prefault({}),
+    config: z
+      .strictObject({
+        bucket: name('JetStream key-value bucket of the shared configuration (created if missing).').default(
+          'STRATA_CONFIG',
+        ),
+        key: z
+          .string()
+          .regex(/^[A-Za-z0-9_=-]+(\.[A-Za-z0-9_=-]+)*$/, 'letters, digits, dash, underscore, = and dots')
+          .describe(
+            'Key this node watches (one per role, e.g. edges and shields): YAML or JSON with sites, origins and geo, applied like a SIGHUP reload.',
+          ),
+      })
+      .optional()
+      .describe('Shared configuration: watch a key of a KV bucket and apply what is put there.'),
+  })
+  .prefault({});
+
+export type FleetConfig = z.output<typeof fleetSchema>;

@@ -1,0 +1,179 @@
+/**
+ * The fleet bus of one node (`fleet.nats`): one NATS connection, the publisher of this node's
+ * purges, its durable consumer of everyone's, the readiness that waits for the replay, and the
+ * shared-configuration watch. Runs in the process that runs store upkeep (with workers: the
+ * primary, which also applies purges for every worker), once per node.
+ *
+ * Nothing waits for the bus: the node serves and purges locally whether it is up or not.
+ */
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import type { CacheStore } from '../cache/store.ts';
+import type { FleetConfig } from '../config/fleet-schema.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import type { PurgeService } from '../purge/service.ts';
+import { CatchUp, type CatchUpState } from './catch-up.ts';
+import { type ApplyOutcome, ConfigWatch, type FleetConfigState } from './config-watch.ts';
+import { BusConnection, connectionOptions } from './connection.ts';
+import { BusConsumer } from './consumer.ts';
+import { BusPublisher } from './publisher.ts';
+import type { FleetSections } from './sections.ts';
+
+export interface FleetBusOptions {
+  fleet: FleetConfig;
+  /** tiers.id, the default name of this node on the bus. */
+  tierId: string | undefined;
+  purge: PurgeService;
+  store: CacheStore;
+  logger: Logger;
+  metrics: Metrics;
+  now: () => number;
+  retry: { initial: number; max: number };
+  /** Validates and applies shared configuration (required when fleet.config is set). */
+  applyConfig?: (sections: FleetSections | undefined) => ApplyOutcome;
+}
+
+export interface FleetStats {
+  node: string;
+  connected: boolean;
+  stream: string;
+  ready: CatchUpState;
+  /** Stream sequence through which purges are applied here. */
+  applied: number;
+  catchUp: { target: number | undefined; tookMs: number | undefined };
+  consumed: Record<string, number>;
+  published: number;
+  /** Purge-log entries the stream has not acknowledged yet. */
+  publishPending: number;
+  lastError: string | undefined;
+  config: FleetConfigState | undefined;
+}
+
+/** The durable consumer's name: fleet.node, else tiers.id, else the cache's persisted id. */
+export function busNodeName(fleet: FleetConfig, tierId: string | undefined, nodeId: string): string {
+  if (fleet.node !== undefined) return fleet.node;
+  if (tierId !== undefined) return tierId.replaceAll('.', '_');
+  return `node-${nodeId}`;
+}
+
+export class FleetBus {
+  readonly name: string;
+  readonly #options: FleetBusOptions;
+  readonly #connection: BusConnection;
+  readonly #catchUp: CatchUp;
+  readonly #consumer: BusConsumer;
+  readonly #publisher: BusPublisher;
+  readonly #config: ConfigWatch | undefined;
+
+  constructor(options: FleetBusOptions) {
+    this.#options = options;
+    const { fleet, purge, logger, metrics } = options;
+    this.name = busNodeName(fleet, options.tierId, purge.nodeId);
+    const log = logger.child({ bus: this.name });
+    this.#catchUp = new CatchUp(fleet.readiness.catchUpTimeout);
+    this.#connection = new BusConnection(connectionOptions(fleet.nats, `strata ${this.name}`), log);
+    this.#consumer = new BusConsumer({
+      fleet,
+      name: this.name,
+      purge,
+      store: options.store,
+      catchUp: this.#catchUp,
+      log,
+      now: options.now,
+      onMessage: (outcome, lagMs) => {
+        metrics.fleetConsumed.labels(outcome).inc();
+        if (lagMs !== undefined) metrics.fleetPurgeLag.observe(lagMs / 1000);
+      },
+    });
+    this.#publisher = new BusPublisher({
+      fleet,
+      log: purge.log,
+      nodeId: purge.nodeId,
+      logger: log,
+      retry: options.retry,
+      onPublished: (count) => metrics.fleetPublished.inc(count),
+    });
+    if (fleet.config !== undefined) {
+      if (options.applyConfig === undefined) throw new Error('fleet.config needs applyConfig');
+      this.#config = new ConfigWatch({
+        bucket: fleet.config.bucket,
+        key: fleet.config.key,
+        log,
+        now: options.now,
+        apply: options.applyConfig,
+        onOutcome: (outcome) => {
+          metrics.fleetConfigUpdates.labels(outcome).inc();
+          metrics.fleetConfigRevision.set(this.#config?.state.inForce ?? 0);
+        },
+      });
+    }
+    metrics.fleetConnected.set(0);
+    this.#connection.onChange((up) => {
+      metrics.fleetConnected.set(up ? 1 : 0);
+      if (up) this.#publisher.wake();
+    });
+  }
+
+  start(): void {
+    void this.#connection.opened.then((nc) => {
+      if (nc !== undefined) this.#started(nc);
+    });
+  }
+
+  #started(nc: NatsConnection): void {
+    const js = jetstream(nc);
+    void jetstreamManager(nc, { checkAPI: false }).then(
+      (jsm) => {
+        this.#consumer.start(jsm, js);
+        this.#publisher.start(js);
+        this.#config?.start(nc);
+      },
+      (error: unknown) => this.#options.logger.error({ err: error }, 'purge bus: JetStream unavailable'),
+    );
+  }
+
+  /** A purge was appended to the log: publish it now. */
+  wake(): void {
+    this.#publisher.wake();
+  }
+
+  /** The lowest purge-log sequence the bus still needs (the log is not trimmed past it). */
+  get delivered(): number {
+    return this.#publisher.delivered;
+  }
+
+  /** Ready once the replay at start is done (and the shared configuration's value seen). */
+  ready(): CatchUpState {
+    const purges = this.#catchUp.state();
+    if (!purges.ready || this.#config === undefined || this.#config.initialised) return purges;
+    if (this.#catchUp.expired)
+      return {
+        ready: true,
+        reason: purges.reason ?? 'shared configuration not read yet: the file’s is in force',
+      };
+    return { ready: false, reason: 'waiting for the shared configuration' };
+  }
+
+  stats(): FleetStats {
+    this.#options.metrics.fleetPublishPending.set(this.#publisher.pending);
+    return {
+      node: this.name,
+      connected: this.#connection.connected,
+      stream: this.#options.fleet.stream,
+      ready: this.ready(),
+      applied: this.#consumer.handled,
+      catchUp: { target: this.#catchUp.target, tookMs: this.#catchUp.tookMs },
+      consumed: { ...this.#consumer.counts },
+      published: this.#publisher.published,
+      publishPending: this.#publisher.pending,
+      lastError: this.#publisher.lastError ?? this.#consumer.lastError,
+      config: this.#config ? { ...this.#config.state } : undefined,
+    };
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([this.#publisher.stop(), this.#consumer.stop(), this.#config?.stop()]);
+    await this.#connection.close();
+  }
+}

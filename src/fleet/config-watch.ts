@@ -1,0 +1,141 @@
+/**
+ * Shared configuration: the node watches one key of a JetStream KV bucket (`fleet.config`).
+ * Each new value is parsed (sections.ts), validated as a SIGHUP reload validates the config
+ * file, and applied in place — or rejected with the reason while the running configuration
+ * keeps serving. Deleting the key goes back to the node's own file. Every outcome is logged,
+ * counted (`strata_fleet_config_updates_total{outcome}`) and shown in /stats.
+ */
+
+import { type KV, Kvm } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import { type FleetSections, parseSections } from './sections.ts';
+
+/** What applying a configuration did: applied (with what still needs a restart) or rejected. */
+export type ApplyOutcome = { ok: true; needRestart: string[] } | { ok: false; reason: string };
+
+export interface FleetConfigState {
+  bucket: string;
+  key: string;
+  /** KV revision of the last value seen (0: none yet). */
+  revision: number;
+  status: 'waiting' | 'applied' | 'rejected' | 'file';
+  /** KV revision of the value in force (0: the node's own file), whatever the last outcome. */
+  inForce: number;
+  reason?: string;
+  /** Sections that changed but need a restart (listeners, cache, ...): none for shared sections. */
+  needRestart?: string[];
+  /** Clock time (ms) of the last outcome. */
+  at?: number;
+}
+
+export interface ConfigWatchOptions {
+  bucket: string;
+  key: string;
+  log: Logger;
+  now: () => number;
+  /** Validates and applies sections (undefined: back to the node's own file). */
+  apply: (sections: FleetSections | undefined) => ApplyOutcome;
+  onOutcome?: (outcome: 'applied' | 'rejected') => void;
+}
+
+const RETRY_MS = 1000;
+
+/** Opens (or creates) the configuration bucket. */
+export function openBucket(nc: NatsConnection, bucket: string): Promise<KV> {
+  return new Kvm(nc).create(bucket, { history: 10 });
+}
+
+export class ConfigWatch {
+  readonly #options: ConfigWatchOptions;
+  readonly state: FleetConfigState;
+  #initial = false;
+  #stopped = false;
+  #stop: (() => void) | undefined;
+  #loop: Promise<void> | undefined;
+
+  constructor(options: ConfigWatchOptions) {
+    this.#options = options;
+    this.state = { bucket: options.bucket, key: options.key, revision: 0, status: 'waiting', inForce: 0 };
+  }
+
+  /** Whether the value the key held at start has been seen (applied, rejected or absent). */
+  get initialised(): boolean {
+    return this.#initial;
+  }
+
+  start(nc: NatsConnection): void {
+    this.#loop ??= this.#run(nc);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#stop?.();
+    await this.#loop;
+  }
+
+  async #run(nc: NatsConnection): Promise<void> {
+    for (let failures = 0; !this.#stopped; failures++) {
+      try {
+        const kv = await openBucket(nc, this.#options.bucket);
+        const current = await kv.get(this.#options.key);
+        if (current !== null) this.#take(current.revision, current.operation, () => current.string());
+        this.#initial = true;
+        const watch = await kv.watch({ key: this.#options.key });
+        this.#stop = () => watch.stop();
+        if (this.#stopped) watch.stop();
+        for await (const entry of watch) {
+          if (this.#stopped) break;
+          this.#take(entry.revision, entry.operation, () => entry.string());
+        }
+      } catch (error) {
+        if (this.#stopped) break;
+        if (failures % 10 === 0)
+          this.#options.log.warn({ err: error }, 'shared configuration watch failed; watching again');
+      }
+      if (!this.#stopped)
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, RETRY_MS);
+          this.#stop = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+    }
+  }
+
+  #take(revision: number, operation: 'PUT' | 'DEL' | 'PURGE', text: () => string): void {
+    if (revision <= this.state.revision) return;
+    const { log, key, bucket } = this.#options;
+    this.state.revision = revision;
+    this.state.at = this.#options.now();
+    let outcome: ApplyOutcome;
+    if (operation !== 'PUT') outcome = this.#options.apply(undefined);
+    else {
+      const parsed = parseSections(text());
+      outcome = parsed.ok ? this.#options.apply(parsed.sections) : parsed;
+    }
+    if (outcome.ok) {
+      this.state.status = operation === 'PUT' ? 'applied' : 'file';
+      this.state.inForce = operation === 'PUT' ? revision : 0;
+      delete this.state.reason;
+      this.state.needRestart = outcome.needRestart;
+      log.info(
+        { bucket, key, revision, needRestart: outcome.needRestart },
+        operation === 'PUT'
+          ? 'shared configuration applied'
+          : 'shared configuration deleted: back to the config file',
+      );
+      this.#options.onOutcome?.('applied');
+    } else {
+      this.state.status = 'rejected';
+      this.state.reason = outcome.reason;
+      delete this.state.needRestart;
+      log.error(
+        { bucket, key, revision, reason: outcome.reason },
+        'shared configuration rejected: the running configuration stays',
+      );
+      this.#options.onOutcome?.('rejected');
+    }
+  }
+}

@@ -1,0 +1,292 @@
+/**
+ * The node's durable consumer: every purge of the fleet, in stream order, applied through the
+ * purge service and acknowledged only once its last write transaction is durable (so a crash
+ * before the commit gets it delivered again).
+ *
+ * Once per node: a purge this node published itself was applied when its admin API accepted
+ * it, and is acknowledged without applying it again. A purge delivered twice (an
+ * acknowledgement lost, a restart) is recognised by its stream sequence: the purge service
+ * remembers the last sequence it applied from the stream, as it does per peer
+ * (`purgeFrom:<sender>`), and this consumer hands it purges strictly in stream order. A
+ * delivery that skips sequences (messages lost in a reconnect or a crash come back only after
+ * the ack wait, behind newer ones) has the missing ones read from the stream first, so the
+ * order holds and no purge is passed over.
+ */
+import type {
+  Consumer,
+  ConsumerMessages,
+  JetStreamClient,
+  JetStreamManager,
+  JsMsg,
+} from '@nats-io/jetstream';
+import type { Logger } from 'pino';
+import { META } from '../cache/meta-keys.ts';
+import type { CacheStore } from '../cache/store.ts';
+import type { FleetConfig } from '../config/fleet-schema.ts';
+import type { PurgeService } from '../purge/service.ts';
+import type { CatchUp } from './catch-up.ts';
+import { fits, merge } from './merge.ts';
+import { type BusPurge, decodeBusPurge } from './message.ts';
+import { ensureConsumer, ensureStream, MAX_ACK_PENDING } from './stream.ts';
+
+export type ConsumedOutcome = 'applied' | 'own' | 'duplicate' | 'invalid';
+
+export interface BusConsumerOptions {
+  fleet: FleetConfig;
+  /** Durable consumer name (this node's name on the bus). */
+  name: string;
+  purge: PurgeService;
+  store: CacheStore;
+  catchUp: CatchUp;
+  log: Logger;
+  now: () => number;
+  /** Each message handled; `lagMs`: from acceptance at its node to applied here. */
+  onMessage?: (outcome: ConsumedOutcome, lagMs: number | undefined) => void;
+}
+
+/** Pause before setting the consumer up again, or applying a failed purge again. */
+const RETRY_MS = 1000;
+/** Most missing sequences read from the stream to fill one gap. */
+const MAX_GAP = 100_000;
+
+export class BusConsumer {
+  readonly #options: BusConsumerOptions;
+  #messages: ConsumerMessages | undefined;
+  #stopped = false;
+  #loop: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
+  #jsm: JetStreamManager | undefined;
+  /** The stream as the purge service knows it: name and creation time (a recreated stream starts again at 1). */
+  #sender = '';
+  /** Every stream sequence up to this one is applied or known not to need applying. */
+  #handled = 0;
+  readonly counts: Record<ConsumedOutcome | 'failed', number> = {
+    applied: 0,
+    own: 0,
+    duplicate: 0,
+    invalid: 0,
+    failed: 0,
+  };
+  lastError: string | undefined;
+
+  constructor(options: BusConsumerOptions) {
+    this.#options = options;
+  }
+
+  get handled(): number {
+    return this.#handled;
+  }
+
+  start(jsm: JetStreamManager, js: JetStreamClient): void {
+    this.#jsm = jsm;
+    this.#loop ??= this.#run(jsm, js);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#wake?.();
+    await this.#messages?.close().catch(() => {});
+    await this.#loop;
+  }
+
+  async #run(jsm: JetStreamManager, js: JetStreamClient): Promise<void> {
+    const { log } = this.#options;
+    for (let failures = 0; !this.#stopped; ) {
+      try {
+        const consumer = await this.#setUp(jsm, js);
+        failures = 0;
+        await this.#consume(consumer);
+      } catch (error) {
+        if (this.#stopped) break;
+        this.lastError = (error as Error).message;
+        if (failures++ % 10 === 0) log.warn({ err: error }, 'purge bus consumer failed; setting it up again');
+      }
+      await this.#sleep(RETRY_MS);
+    }
+  }
+
+  async #setUp(jsm: JetStreamManager, js: JetStreamClient): Promise<Consumer> {
+    const { fleet, name, catchUp, store } = this.#options;
+    const stream = await ensureStream(jsm, fleet);
+    const info = await ensureConsumer(jsm, fleet, name);
+    const sender = `bus:${fleet.stream}@${stream.created}`;
+    // A stream made anew (deleted and created again) numbers its messages from 1 again.
+    if (sender !== this.#sender) this.#handled = 0;
+    this.#sender = sender;
+    const applied = (store.readMeta(`${META.purgeFromPrefix}${this.#sender}`) as number | undefined) ?? 0;
+    this.#handled = Math.max(this.#handled, applied, info.ack_floor.stream_seq);
+    // What the stream holds that this node has not acknowledged: replayed before it is ready.
+    const behind = info.num_pending + info.num_ack_pending > 0;
+    catchUp.setTarget(behind ? stream.state.last_seq : 0);
+    catchUp.handled(this.#handled);
+    if (behind)
+      this.#options.log.info(
+        { pending: info.num_pending + info.num_ack_pending, through: stream.state.last_seq },
+        'replaying purges published while this node was away',
+      );
+    return js.consumers.get(fleet.stream, name);
+  }
+
+  async #consume(consumer: Consumer): Promise<void> {
+    const messages = await consumer.consume({ max_messages: Math.min(MAX_ACK_PENDING, 500) });
+    this.#messages = messages;
+    // Messages wait here while a batch is applied (at most max_ack_pending: nothing is
+    // acknowledged before it is applied); the next batch takes all of them.
+    const queue: JsMsg[] = [];
+    let draining: Promise<void> | undefined;
+    const drain = async () => {
+      while (queue.length > 0 && !this.#stopped) await this.#handleSome(queue);
+    };
+    try {
+      if (this.#stopped) return;
+      for await (const message of messages) {
+        queue.push(message);
+        draining ??= drain().finally(() => {
+          draining = undefined;
+        });
+        if (this.#stopped) break;
+      }
+      await draining;
+    } finally {
+      await messages.close().catch(() => {});
+    }
+  }
+
+  /**
+   * Takes messages off the front of `queue`: those already handled are acknowledged; the next
+   * run of purges of one kind is applied as one (merge.ts) and then acknowledged. A skipped
+   * sequence has the missing purges read from the stream first.
+   */
+  async #handleSome(queue: JsMsg[]): Promise<void> {
+    const batch: Array<{ message: JsMsg; purge: BusPurge }> = [];
+    /** Deliveries again of a purge in the batch: acknowledged with it. */
+    const again: JsMsg[] = [];
+    let next = this.#handled + 1;
+    while (queue.length > 0) {
+      const message = queue[0]!;
+      const sequence = message.seq;
+      if (sequence < next) {
+        queue.shift();
+        this.#count('duplicate', undefined);
+        if (sequence <= this.#handled) message.ack();
+        else again.push(message);
+        continue;
+      }
+      if (sequence > next && (this.#handled > 0 || batch.length > 0)) {
+        if (batch.length > 0) break; // the batch first, then the gap
+        await this.#fill(next, sequence - 1);
+        next = this.#handled + 1;
+        continue;
+      }
+      const decoded = this.#decode(message.data);
+      if (typeof decoded === 'string') {
+        if (batch.length > 0) break; // the batch first
+        queue.shift();
+        message.ack();
+        this.#skip(sequence, decoded);
+        next = sequence + 1;
+        continue;
+      }
+      if (
+        !fits(
+          batch.map((item) => item.purge.command),
+          decoded.command,
+        )
+      )
+        break;
+      queue.shift();
+      batch.push({ message, purge: decoded });
+      next = sequence + 1;
+    }
+    if (batch.length === 0) return;
+    await this.#applyBatch(batch.map((item) => ({ sequence: item.message.seq, purge: item.purge })));
+    for (const { message } of batch) message.ack();
+    for (const message of again) message.ack();
+  }
+
+  /** Reads missing sequences from the stream and applies them, in order. */
+  async #fill(from: number, to: number): Promise<void> {
+    const jsm = this.#jsm!;
+    const { fleet, log } = this.#options;
+    const first = (await jsm.streams.info(fleet.stream)).state.first_seq;
+    if (first > from) {
+      log.error(
+        { from, to: Math.min(to, first - 1) },
+        'purges left the stream (retention) before this node applied them',
+      );
+      from = first;
+    }
+    if (to - from + 1 > MAX_GAP) {
+      log.error({ from, to: to - MAX_GAP }, 'too many purges missing: the oldest are skipped');
+      from = to - MAX_GAP + 1;
+    }
+    for (let sequence = from; sequence <= to && !this.#stopped; sequence++) {
+      const stored = await jsm.streams.getMessage(fleet.stream, { seq: sequence }).catch(() => null);
+      if (stored === null) continue;
+      const decoded = this.#decode(stored.data);
+      if (typeof decoded === 'string') this.#skip(sequence, decoded);
+      else await this.#applyBatch([{ sequence, purge: decoded }]);
+    }
+    if (!this.#stopped && this.#handled < to) this.#handled = to;
+  }
+
+  /**
+   * The purge a message carries, or why it needs no applying here: not a purge (logged), or
+   * this node's own (applied when it was accepted).
+   */
+  #decode(data: Uint8Array): BusPurge | 'invalid' | 'own' {
+    const decoded = decodeBusPurge(data);
+    if (!decoded.ok) return 'invalid';
+    return decoded.purge.node === this.#options.purge.nodeId ? 'own' : decoded.purge;
+  }
+
+  #skip(sequence: number, outcome: 'invalid' | 'own'): void {
+    if (outcome === 'invalid') this.#options.log.error({ sequence }, 'bus message is not a purge: skipped');
+    this.#handled = sequence;
+    this.#count(outcome, undefined);
+  }
+
+  /** Applies purges as one (retried until it succeeds: later ones wait behind it). */
+  async #applyBatch(batch: Array<{ sequence: number; purge: BusPurge }>): Promise<void> {
+    const { purge, log } = this.#options;
+    const last = batch.at(-1)!;
+    const command = merge(batch.map((item) => item.purge.command));
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await purge.purge(command, { node: this.#sender, sequence: last.sequence, path: [last.purge.node] });
+        break;
+      } catch (error) {
+        this.lastError = (error as Error).message;
+        this.counts.failed++;
+        if (attempt === 1 || attempt % 10 === 0)
+          log.error(
+            { err: error, sequence: last.sequence, attempt },
+            'purge from the bus failed; trying again',
+          );
+        if (this.#stopped) throw error;
+        await this.#sleep(RETRY_MS);
+      }
+    }
+    this.#handled = last.sequence;
+    const now = this.#options.now();
+    for (const item of batch) this.#count('applied', Math.max(0, now - item.purge.at));
+  }
+
+  #count(outcome: ConsumedOutcome, lagMs: number | undefined): void {
+    this.counts[outcome]++;
+    this.#options.catchUp.handled(this.#handled);
+    this.#options.onMessage?.(outcome, lagMs);
+  }
+
+  #sleep(ms: number): Promise<void> {
+    if (this.#stopped) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wake = done;
+    });
+  }
+}

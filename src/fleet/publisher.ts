@@ -1,0 +1,146 @@
+/**
+ * Publishes the purges this node accepted (admin API, CLI, an offline purge of its cache
+ * directory) to the stream, in purge-log order. The bus is a peer of the purge log: its
+ * cursor (`purgePeer:nats:<stream>`) is the last sequence the stream acknowledged, persisted,
+ * so a purge accepted while the bus is down stays in the log and is published when it
+ * returns, after a restart too. Purges that came from elsewhere (a peer, the bus itself:
+ * their path names a node) are not published again.
+ */
+import type { JetStreamClient } from '@nats-io/jetstream';
+import type { Logger } from 'pino';
+import type { FleetConfig } from '../config/fleet-schema.ts';
+import type { PurgeLog } from '../purge/purge-log.ts';
+import { type BusPurge, busMessageId, encodeBusPurge } from './message.ts';
+
+export interface BusPublisherOptions {
+  fleet: FleetConfig;
+  log: PurgeLog;
+  nodeId: string;
+  logger: Logger;
+  /** Wait after a failed publish, doubling up to `max` (purge.retry). */
+  retry: { initial: number; max: number };
+  onPublished?: (count: number) => void;
+}
+
+/** Purges published at once (their acknowledgements awaited together). */
+const BATCH = 100;
+/** A caught-up publisher looks for purges appended by other processes this often. */
+const POLL_MS = 1000;
+
+export class BusPublisher {
+  readonly #options: BusPublisherOptions;
+  readonly #peer: string;
+  #delivered: number;
+  #js: JetStreamClient | undefined;
+  #stopped = false;
+  #loop: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
+  #failures = 0;
+  published = 0;
+  lastError: string | undefined;
+
+  constructor(options: BusPublisherOptions) {
+    this.#options = options;
+    this.#peer = `nats:${options.fleet.stream}`;
+    const { log } = options;
+    // The bus newly configured: purges accepted before it are not published.
+    let delivered = log.delivered(this.#peer);
+    if (delivered === undefined) {
+      delivered = log.sequence;
+      void log.setDelivered(this.#peer, delivered);
+    }
+    this.#delivered = delivered;
+  }
+
+  /** The last purge-log sequence the stream has (the log keeps everything after it). */
+  get delivered(): number {
+    return this.#delivered;
+  }
+
+  /** Purges in the log not yet handed to the stream (some need not be: they came from elsewhere). */
+  get pending(): number {
+    return Math.max(0, this.#options.log.sequence - this.#delivered);
+  }
+
+  start(js: JetStreamClient): void {
+    this.#js = js;
+    this.#loop ??= this.#run().catch((error: unknown) =>
+      this.#options.logger.error({ err: error }, 'purge bus publisher stopped'),
+    );
+  }
+
+  /** A purge was appended (or the bus came back): publish now rather than at the next poll. */
+  wake(): void {
+    this.#wake?.();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#wake?.();
+    await this.#loop;
+  }
+
+  async #run(): Promise<void> {
+    const { log } = this.#options;
+    while (!this.#stopped) {
+      const batch = log.after(this.#delivered, BATCH);
+      if (batch.length === 0) {
+        await this.#sleep(POLL_MS);
+        continue;
+      }
+      const ok = await this.#publish(batch);
+      if (ok) {
+        this.#failures = 0;
+        this.lastError = undefined;
+        this.#delivered = batch.at(-1)!.sequence;
+        await log.setDelivered(this.#peer, this.#delivered);
+      } else {
+        this.#failures++;
+        const { initial, max } = this.#options.retry;
+        await this.#sleep(Math.min(max, initial * 2 ** Math.min(30, this.#failures - 1)));
+      }
+    }
+  }
+
+  async #publish(batch: ReturnType<PurgeLog['after']>): Promise<boolean> {
+    const { fleet, nodeId, logger } = this.#options;
+    const js = this.#js!;
+    const own = batch.filter(({ entry }) => entry.path.length === 0);
+    try {
+      await Promise.all(
+        own.map(({ sequence, entry }) => {
+          const purge: BusPurge = { v: 1, node: nodeId, sequence, command: entry.command, at: entry.at };
+          return js.publish(fleet.subject, encodeBusPurge(purge), {
+            msgID: busMessageId(purge),
+            expect: { streamName: fleet.stream },
+          });
+        }),
+      );
+      this.published += own.length;
+      if (own.length > 0) this.#options.onPublished?.(own.length);
+      return true;
+    } catch (error) {
+      this.lastError = (error as Error).message;
+      // The first failure and every tenth after it: a bus down for hours does not flood the log.
+      if (this.#failures % 10 === 0 && !this.#stopped)
+        logger.warn(
+          { err: this.lastError, from: batch[0]!.sequence, failures: this.#failures + 1 },
+          'publishing purges to the bus failed; they stay in the purge log and will be published later',
+        );
+      return false;
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    if (this.#stopped) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      timer.unref();
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wake = done;
+    });
+  }
+}

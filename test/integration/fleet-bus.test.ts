@@ -1,0 +1,330 @@
+/**
+ * The fleet bus on a real nats-server (JetStream, loopback, temp store): purges reach every
+ * node through the stream, a node that was down replays what it missed before it says it is
+ * ready, a purge is applied once per node, the bus may be down, and the shared configuration
+ * is applied or rejected. Skipped when nats-server is not installed.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import { connect } from '@nats-io/transport-node';
+import { natsMissing, startNats, type TestNats } from '../helpers/nats.ts';
+import { respond, startOrigin, type TestOrigin } from '../helpers/origin.ts';
+import { type AdminNode, eventually, startAdminNode } from './purge-support.ts';
+
+const skip = natsMissing();
+const CLI = new URL('../../cli/strata.ts', import.meta.url).pathname;
+const run = promisify(execFile);
+const LONG = `/assets/${'l'.repeat(120)}.css`;
+
+describe('fleet bus on NATS JetStream', { skip }, () => {
+  let nats: TestNats;
+  let origin: TestOrigin;
+  const nodes: AdminNode[] = [];
+  const dirs: string[] = [];
+
+  const tempDir = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'strata-fleet-'));
+    dirs.push(dir);
+    return dir;
+  };
+  const fleet = (name: string, extra: Record<string, unknown> = {}) => ({
+    nats: { servers: [nats.url] },
+    node: name,
+    readiness: { catchUpTimeout: '20s' },
+    ...extra,
+  });
+  const start = async (name: string, dir = tempDir(), extra: Record<string, unknown> = {}) => {
+    const node = await startAdminNode({
+      origin: origin.url,
+      dir,
+      config: { fleet: fleet(name, extra) },
+      purge: { retry: { initial: '20ms', max: '200ms' } },
+    });
+    nodes.push(node);
+    return node;
+  };
+  const stop = async (node: AdminNode) => {
+    nodes.splice(nodes.indexOf(node), 1);
+    await node.close({ keepDir: true });
+  };
+  const stats = async (node: AdminNode) => JSON.parse((await node.call('GET', '/stats')).text);
+  const connected = (node: AdminNode) =>
+    eventually(async () => (await stats(node)).fleet?.connected === true, 10_000);
+  /** The node's consumer is set up and caught up (ready). */
+  const ready = (node: AdminNode) =>
+    eventually(async () => (await node.call('GET', '/readyz')).status === 200, 15_000);
+  const cacheStatus = async (node: AdminNode, path: string) =>
+    String((await node.get(path, { headers: { host: 'example.test' } })).headers['cache-status']);
+
+  before(async () => {
+    nats = await startNats();
+    origin = await startOrigin({
+      '/a': respond(200, { 'cache-control': 'max-age=600', 'surrogate-key': 'a' }, 'a'),
+      [LONG]: respond(200, { 'cache-control': 'max-age=600', 'surrogate-key': 'long' }, 'long body'),
+    });
+    for (let i = 0; i < 1000; i++)
+      origin.route(`/k/${i}`, respond(200, { 'cache-control': 'max-age=600' }, `k${i}`));
+  });
+  after(async () => {
+    for (const node of [...nodes]) await node.close({ keepDir: true });
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+    await origin.close();
+    await nats.close();
+  });
+
+  it('a purge accepted at node A reaches node B through the bus, and A applies it once', async () => {
+    const a = await start('a');
+    const b = await start('b');
+    assert.ok(await ready(a));
+    assert.ok(await ready(b));
+    for (const node of [a, b]) {
+      assert.match(await cacheStatus(node, '/a'), /fwd=miss/);
+      assert.match(await cacheStatus(node, LONG), /fwd=miss/);
+      assert.match(await cacheStatus(node, LONG), /hit/);
+    }
+    const before = origin.count(LONG);
+    const result = await a.purge({ urls: [`http://example.test${LONG}`] });
+    assert.equal(result.purged, 1);
+    assert.ok(await eventually(async () => (await stats(b)).fleet.consumed.applied === 1, 10_000));
+    const atB = await b.get(LONG, { headers: { host: 'example.test' } });
+    assert.equal(atB.status, 200);
+    assert.equal(atB.text, 'long body');
+    assert.match(String(atB.headers['cache-status']), /fwd=miss/);
+    assert.equal(origin.count(LONG), before + 1);
+    // A sees its own purge come back from the stream and does not apply it again.
+    assert.ok(await eventually(async () => (await stats(a)).fleet.consumed.own === 1, 10_000));
+    const aStats = await stats(a);
+    assert.equal(aStats.fleet.consumed.applied, 0);
+    assert.equal(aStats.purge.sequence ?? a.node.purge.log.sequence, a.node.purge.log.sequence);
+    assert.equal(a.node.purge.log.sequence, 1);
+    assert.equal(b.node.purge.log.sequence, 1);
+    // /a was not purged anywhere.
+    assert.match(await cacheStatus(b, '/a'), /hit/);
+    const metrics = (await b.call('GET', '/metrics')).text;
+    assert.match(metrics, /strata_fleet_purges_consumed_total\{outcome="applied"\} 1/);
+    assert.match(metrics, /strata_fleet_bus_connected 1/);
+    await stop(a);
+    await stop(b);
+  });
+
+  it('a node down while 1,000 purges are published is not ready until it has replayed them, then serves none of the purged objects', async () => {
+    const dirC = tempDir();
+    let c = await start('c', dirC);
+    const d = await start('d');
+    assert.ok(await ready(c));
+    assert.ok(await ready(d));
+    for (let i = 0; i < 200; i++) await c.get(`/k/${i}`, { headers: { host: 'example.test' } });
+    assert.equal(origin.count('/k/199'), 1);
+    await stop(c);
+    // One through d's admin API, 999 as other nodes publish them.
+    await d.purge({ urls: ['http://example.test/k/0'] });
+    const nc = await connect({ servers: nats.url });
+    try {
+      const js = jetstream(nc);
+      const sent = [];
+      for (let i = 1; i < 1000; i++) {
+        const command = {
+          urls: [`http://example.test/k/${i}`],
+          prefixes: [],
+          tags: [],
+          all: false,
+          soft: false,
+        };
+        const purge = { v: 1, node: `elsewhere-${i % 3}`, sequence: i, command, at: Date.now() };
+        sent.push(js.publish('strata.purges', JSON.stringify(purge), { msgID: `elsewhere-${i % 3}:${i}` }));
+      }
+      await Promise.all(sent);
+    } finally {
+      await nc.close();
+    }
+    const started = performance.now();
+    c = await start('c', dirC);
+    const first = await c.call('GET', '/readyz');
+    // Usually caught mid-replay; on a fast machine the replay may already be done.
+    if (first.status === 503) assert.match(JSON.parse(first.text).reason, /purge bus/);
+    assert.ok(await ready(c));
+    const replayMs = performance.now() - started;
+    const fleetStats = (await stats(c)).fleet;
+    assert.equal(fleetStats.consumed.applied, 1000);
+    assert.equal(fleetStats.catchUp.target, fleetStats.applied);
+    process.stderr.write(`# fleet bus: 1,000 purges replayed and ready after ${Math.round(replayMs)} ms\n`);
+    for (let i = 0; i < 200; i += 13) {
+      const response = await c.get(`/k/${i}`, { headers: { host: 'example.test' } });
+      assert.equal(response.status, 200);
+      assert.equal(response.text, `k${i}`);
+      assert.match(String(response.headers['cache-status']), /fwd=miss/);
+      assert.equal(origin.count(`/k/${i}`), 2);
+    }
+    await stop(c);
+    await stop(d);
+  });
+
+  it('applies a purge once: published twice with one id, and every message delivered again after a restart', async () => {
+    const e = await start('e');
+    assert.ok(await ready(e));
+    await e.get('/a', { headers: { host: 'example.test' } });
+    const nc = await connect({ servers: nats.url });
+    try {
+      const js = jetstream(nc);
+      const message = JSON.stringify({
+        v: 1,
+        node: 'someone-else',
+        sequence: 7,
+        command: { urls: [], prefixes: [], tags: ['a'], all: false, soft: false },
+        at: Date.now(),
+      });
+      const first = await js.publish('strata.purges', message, { msgID: 'someone-else:7' });
+      const again = await js.publish('strata.purges', message, { msgID: 'someone-else:7' });
+      assert.equal(again.duplicate, true);
+      assert.equal(again.seq, first.seq);
+      // The same purge under another id (a publisher that lost its cursor) is a second message.
+      await js.publish('strata.purges', message, { msgID: 'someone-else:7b' });
+    } finally {
+      await nc.close();
+    }
+    assert.ok(
+      await eventually(async () => {
+        const consumed = (await stats(e)).fleet.consumed;
+        return consumed.applied === 2;
+      }, 10_000),
+    );
+    const sequence = e.node.purge.log.sequence;
+    await stop(e);
+    // Every message delivered again: e's consumer made anew from the stream's start while e is down.
+    const admin = await connect({ servers: nats.url });
+    try {
+      const jsm = await jetstreamManager(admin);
+      await jsm.consumers.delete('STRATA_PURGES', 'e');
+      await jsm.consumers.add('STRATA_PURGES', {
+        durable_name: 'e',
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+        filter_subject: 'strata.purges',
+      });
+    } finally {
+      await admin.close();
+    }
+    const again = await start('e', e.dir);
+    assert.ok(await ready(again));
+    assert.ok(await eventually(async () => (await stats(again)).fleet.consumed.duplicate > 0, 10_000));
+    assert.equal((await stats(again)).fleet.consumed.applied, 0);
+    assert.equal(again.node.purge.log.sequence, sequence);
+    await stop(again);
+  });
+
+  it('with the bus down at start the node serves and purges locally, and publishes once the bus returns', async () => {
+    const f = await start('f');
+    assert.ok(await ready(f));
+    const g = await start('g');
+    assert.ok(await ready(g));
+    await stop(f);
+    await nats.stop();
+    const dirF = f.dir;
+    const restarted = await start('f', dirF, { readiness: { catchUpTimeout: '300ms' } });
+    assert.equal((await stats(restarted)).fleet.connected, false);
+    assert.match(await cacheStatus(restarted, '/a'), /fwd=miss/);
+    assert.match(await cacheStatus(restarted, '/a'), /hit/);
+    const purged = await restarted.purge({ tags: ['a'] });
+    assert.equal(purged.purged, 1);
+    assert.match(await cacheStatus(restarted, '/a'), /fwd=miss/);
+    // Past catchUpTimeout a node without its bus is ready, with a warning.
+    assert.ok(await eventually(async () => (await restarted.call('GET', '/readyz')).status === 200, 5000));
+    assert.match((await restarted.call('GET', '/readyz')).text, /unreachable/);
+    assert.equal((await stats(restarted)).fleet.publishPending, 1);
+    await g.get('/a', { headers: { host: 'example.test' } });
+    assert.match(await cacheStatus(g, '/a'), /hit/);
+    await nats.start();
+    assert.ok(await connected(restarted));
+    assert.ok(await eventually(async () => (await stats(restarted)).fleet.published === 1, 15_000));
+    assert.ok(await eventually(async () => (await stats(g)).fleet.consumed.applied === 1, 15_000));
+    assert.match(await cacheStatus(g, '/a'), /fwd=miss/);
+    await stop(restarted);
+    await stop(g);
+  });
+
+  it('rejects a bad shared configuration with its reason and keeps serving, then applies a good one', async () => {
+    const other = await startOrigin({ '/b': respond(200, { 'cache-control': 'max-age=600' }, 'from other') });
+    try {
+      const h = await start('h', tempDir(), { config: { key: 'edges' } });
+      assert.ok(await ready(h));
+      assert.equal((await h.get('/a', { headers: { host: 'shared.test' } })).text, 'a');
+      const nc = await connect({ servers: nats.url });
+      try {
+        const kv = await new Kvm(nc).create('STRATA_CONFIG');
+        await kv.put('edges', 'sites:\n  - name: shared\n    hosts: [shared.test]\n    origins: [nowhere]\n');
+        assert.ok(await eventually(async () => (await stats(h)).fleet.config.status === 'rejected', 10_000));
+        const rejected = (await stats(h)).fleet.config;
+        assert.match(rejected.reason, /no origin named "nowhere"/);
+        assert.equal(rejected.inForce, 0);
+        assert.equal((await h.get('/a', { headers: { host: 'shared.test' } })).text, 'a');
+        await kv.put(
+          'edges',
+          `origins:\n  - name: other\n    url: ${other.url}\nsites:\n  - name: shared\n    hosts: ["*"]\n    origins: [other]\n`,
+        );
+        assert.ok(await eventually(async () => (await stats(h)).fleet.config.status === 'applied', 10_000));
+        const answer = await h.get('/b', { headers: { host: 'shared.test' } });
+        assert.equal(answer.status, 200);
+        assert.equal(answer.text, 'from other');
+        assert.match(String(answer.headers['cache-status']), /fwd=miss/);
+        assert.equal(other.count('/b'), 1);
+        const metrics = (await h.call('GET', '/metrics')).text;
+        assert.match(metrics, /strata_fleet_config_updates_total\{outcome="rejected"\} 1/);
+        assert.match(metrics, /strata_fleet_config_updates_total\{outcome="applied"\} 1/);
+      } finally {
+        await nc.close();
+      }
+      await stop(h);
+    } finally {
+      await other.close();
+    }
+  });
+  it('strata fleet config put refuses a file that is not a shared configuration, and puts one that is', async () => {
+    const other = await startOrigin({ '/c': respond(200, { 'cache-control': 'max-age=600' }, 'from cli') });
+    const dir = tempDir();
+    try {
+      const i = await start('i', tempDir(), { config: { key: 'cli-edges' } });
+      assert.ok(await ready(i));
+      const bad = join(dir, 'bad.yaml');
+      writeFileSync(bad, 'cache: { dir: /tmp/x }\n');
+      const refused = await run(
+        process.execPath,
+        [CLI, 'fleet', 'config', 'put', bad, '--server', nats.url, '--key', 'cli-edges'],
+        {
+          env: { ...process.env, STRATA_CONFIG: '' },
+        },
+      ).then(
+        () => undefined,
+        (error: { code: number; stderr: string }) => error,
+      );
+      assert.equal(refused?.code, 1);
+      assert.match(refused?.stderr ?? '', /cache: not a shared section/);
+      const good = join(dir, 'edges.yaml');
+      writeFileSync(
+        good,
+        `origins:\n  - { name: other, url: "${other.url}" }\nsites:\n  - { name: cli, hosts: ["*"], origins: [other] }\n`,
+      );
+      const put = await run(
+        process.execPath,
+        [CLI, 'fleet', 'config', 'put', good, '--server', nats.url, '--key', 'cli-edges'],
+        {
+          env: { ...process.env, STRATA_CONFIG: '' },
+        },
+      );
+      assert.match(put.stdout, /put as cli-edges, revision \d+/);
+      assert.ok(await eventually(async () => (await stats(i)).fleet.config.status === 'applied', 10_000));
+      const answer = await i.get('/c', { headers: { host: 'cli.test' } });
+      assert.equal(answer.text, 'from cli');
+      assert.equal(other.count('/c'), 1);
+      await stop(i);
+    } finally {
+      await other.close();
+    }
+  });
+});
