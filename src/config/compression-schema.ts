@@ -8,47 +8,57 @@ import { parseSize } from './units.ts';
 
 const CODINGS = ['zstd', 'br', 'gzip'] as const;
 
+const encodings = z
+  .array(z.enum(CODINGS))
+  .min(1)
+  .refine((list) => new Set(list).size === list.length, { message: 'an encoding is listed twice' });
+
+const size = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  const parsed = parseSize(value);
+  if (parsed === undefined) {
+    ctx.addIssue({ code: 'custom', message: `"${value}" is not a size (e.g. 1KiB, 1024)` });
+    return z.NEVER;
+  }
+  return parsed;
+});
+
+const types = z.array(
+  z.string().regex(/^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+*-]+$/, 'expected a media type, e.g. text/x-log'),
+);
+
+const LEVELS = {
+  gzip: { min: 1, max: 9, default: 5, what: 'gzip level (1–9).' },
+  br: { min: 0, max: 11, default: 4, what: 'Brotli quality (0–11).' },
+  zstd: { min: 1, max: 19, default: 3, what: 'zstd level (1–19).' },
+} as const;
+
+const level = (coding: keyof typeof LEVELS) =>
+  z.number().int().min(LEVELS[coding].min).max(LEVELS[coding].max).describe(LEVELS[coding].what);
+
 export const compressionSchema = z
   .strictObject({
     enabled: z
       .boolean()
       .default(true)
       .describe('Store compressed representations of compressible responses and negotiate them.'),
-    encodings: z
-      .array(z.enum(CODINGS))
-      .min(1)
+    encodings: encodings
       .default([...CODINGS])
-      .refine((list) => new Set(list).size === list.length, { message: 'an encoding is listed twice' })
       .describe(
         "Codings produced, in the server's order of preference when a client weighs several equally.",
       ),
-    minSize: z
-      .union([z.number(), z.string()])
-      .transform((value, ctx) => {
-        const parsed = parseSize(value);
-        if (parsed === undefined) {
-          ctx.addIssue({ code: 'custom', message: `"${value}" is not a size (e.g. 1KiB, 1024)` });
-          return z.NEVER;
-        }
-        return parsed;
-      })
+    minSize: size
       .default(1024)
       .describe('Smallest identity body compressed (bytes); smaller ones are stored and sent as they are.'),
-    types: z
-      .array(
-        z
-          .string()
-          .regex(/^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+*-]+$/, 'expected a media type, e.g. text/x-log'),
-      )
+    types: types
       .default([])
       .describe(
         'Media types compressed besides those the mime-db database marks compressible (text/* always is).',
       ),
     levels: z
       .strictObject({
-        gzip: z.number().int().min(1).max(9).default(5).describe('gzip level (1–9).'),
-        br: z.number().int().min(0).max(11).default(4).describe('Brotli quality (0–11).'),
-        zstd: z.number().int().min(1).max(19).default(3).describe('zstd level (1–19).'),
+        gzip: level('gzip').default(LEVELS.gzip.default),
+        br: level('br').default(LEVELS.br.default),
+        zstd: level('zstd').default(LEVELS.zstd.default),
       })
       .prefault({})
       .describe('Compression levels: fast settings by default, as a compression runs once per object.'),
@@ -64,7 +74,11 @@ export const compressionSchema = z
   })
   .prefault({});
 
-/** Per-site override: off for a site, or answers to personal requests opted in (BREACH: docs/compression.md). */
+/**
+ * Per-site override: off for a site, answers to personal requests opted in (BREACH:
+ * docs/compression.md), and any of the node's encodings, minSize, types and levels replaced
+ * for the site's responses (levels coding by coding).
+ */
 export const siteCompressionSchema = z
   .strictObject({
     enabled: z.boolean().optional().describe('Compress this site (default: compression.enabled).'),
@@ -74,5 +88,22 @@ export const siteCompressionSchema = z
       .describe(
         'Compress answers to requests carrying Authorization or Cookie too. Off by default: a secret beside reflected input in one compressed body leaks through its length (BREACH).',
       ),
+    encodings: encodings
+      .optional()
+      .describe('Codings produced for this site (default: compression.encodings).'),
+    minSize: size
+      .optional()
+      .describe('Smallest body compressed for this site (default: compression.minSize).'),
+    types: types
+      .optional()
+      .describe("Media types compressed for this site besides mime-db's (default: compression.types)."),
+    levels: z
+      .strictObject({
+        gzip: level('gzip').optional(),
+        br: level('br').optional(),
+        zstd: level('zstd').optional(),
+      })
+      .optional()
+      .describe('Compression levels for this site, each defaulting to compression.levels.'),
   })
   .prefault({});

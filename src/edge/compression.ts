@@ -9,7 +9,7 @@ import { secondaryKey } from '../cache/policy/vary.ts';
 import type { OriginResponse } from '../origin/pool.ts';
 import { compressible } from '../transform/compressible.ts';
 import { decodable, decodeStream, singleCoding } from '../transform/decoder.ts';
-import { Encoder } from '../transform/encoder.ts';
+import { Encoder, type EncoderLevels } from '../transform/encoder.ts';
 import type { RequestContext } from './context.ts';
 import type { Edge } from './edge.ts';
 
@@ -33,10 +33,41 @@ export function encoderOf(edge: Edge): Encoder {
   return encoder;
 }
 
-/** The codings the node produces, in its order of preference; empty when off for the site. */
+/** What compresses a site's responses: the node's `compression` with the site's overrides. */
+export interface CompressionSettings {
+  readonly enabled: boolean;
+  readonly encodings: readonly ContentCoding[];
+  readonly minSize: number;
+  readonly types: readonly string[];
+  readonly levels: EncoderLevels;
+}
+
+const merged = new WeakMap<object, { base: CompressionSettings; settings: CompressionSettings }>();
+
+/** The settings for this request's site (merged once per site and node configuration). */
+export function settingsFor(edge: Edge, ctx: RequestContext): CompressionSettings {
+  const base = edge.config.compression;
+  const own = ctx.site?.compression;
+  if (own === undefined) return base;
+  let known = merged.get(own);
+  if (known?.base !== base) {
+    const settings: CompressionSettings = {
+      enabled: own.enabled ?? base.enabled,
+      encodings: own.encodings ?? base.encodings,
+      minSize: own.minSize ?? base.minSize,
+      types: own.types ?? base.types,
+      levels: { ...base.levels, ...own.levels },
+    };
+    known = { base, settings };
+    merged.set(own, known);
+  }
+  return known.settings;
+}
+
+/** The codings the node produces for the site, in its order of preference; empty when off. */
 export function codingsFor(edge: Edge, ctx: RequestContext): readonly ContentCoding[] {
-  const enabled = ctx.site?.compression?.enabled ?? edge.config.compression.enabled;
-  return enabled ? edge.config.compression.encodings : [];
+  const settings = settingsFor(edge, ctx);
+  return settings.enabled ? settings.encodings : [];
 }
 
 /**
@@ -47,13 +78,13 @@ export function codingsFor(edge: Edge, ctx: RequestContext): readonly ContentCod
  * and attacker-chosen input in one compressed body, and such answers are where both meet.
  */
 export function compressing(edge: Edge, ctx: RequestContext, status: number, headers: HeaderMap): boolean {
-  if (codingsFor(edge, ctx).length === 0) return false;
+  const settings = settingsFor(edge, ctx);
+  if (!settings.enabled) return false;
   const personal = ctx.req.headers.authorization !== undefined || ctx.req.headers.cookie !== undefined;
   if (personal && ctx.site?.compression?.private !== true) return false;
   // Known to be under minSize: no coding will ever be made, so no Vary and no variant split.
   const length = headers['content-length'];
-  if (length !== undefined && /^\d+$/.test(length) && Number(length) < edge.config.compression.minSize)
-    return false;
+  if (length !== undefined && /^\d+$/.test(length) && Number(length) < settings.minSize) return false;
   return compressible(
     {
       status,
@@ -61,7 +92,7 @@ export function compressing(edge: Edge, ctx: RequestContext, status: number, hea
       contentEncoding: headers['content-encoding'],
       cacheControl: headers['cache-control'],
     },
-    edge.config.compression.types,
+    settings.types,
   );
 }
 

@@ -15,7 +15,7 @@ import { secondaryKey } from '../cache/policy/vary.ts';
 import { type EntryRecord, storedHeader } from '../cache/record.ts';
 import { compressibleType } from '../transform/compressible.ts';
 import { decodable, singleCoding } from '../transform/decoder.ts';
-import { codingsFor, encoderOf } from './compression.ts';
+import { type CompressionSettings, codingsFor, encoderOf, settingsFor } from './compression.ts';
 import type { RequestContext } from './context.ts';
 import { type Derived, readBody, type Sibling, storeRepresentation } from './derive.ts';
 import type { Edge } from './edge.ts';
@@ -77,7 +77,10 @@ export async function decodedSibling(
   }
   let work = table.get(id);
   if (work === undefined) {
-    const started = decode(edge, ctx.storage, encoded, id, secondary).finally(() => table.delete(id));
+    const settings = settingsFor(edge, ctx);
+    const started = decode(edge, ctx.storage, encoded, settings, id, secondary).finally(() =>
+      table.delete(id),
+    );
     table.set(id, started);
     work = started;
   }
@@ -93,6 +96,7 @@ async function decode(
   edge: Edge,
   storage: string,
   encoded: Encoded,
+  settings: CompressionSettings,
   id: string,
   secondary: string,
 ): Promise<Derived> {
@@ -110,7 +114,7 @@ async function decode(
     edge.log.warn({ err: error, url: source.url, coding: encoded.coding }, 'stored body does not decode');
     return { kind: 'identity' };
   }
-  const record = identityRecord(edge, source, secondary, decoded.length);
+  const record = identityRecord(settings, source, secondary, decoded.length);
   return storeRepresentation(edge, storage, encoded, { id, record, body: decoded }, generation);
 }
 
@@ -120,7 +124,7 @@ async function decode(
  * compressible when its type is and it is large enough, so the other codings are made from it.
  */
 function identityRecord(
-  edge: Edge,
+  settings: CompressionSettings,
   source: EntryRecord,
   secondary: string,
   size: number,
@@ -142,7 +146,6 @@ function identityRecord(
     etag: source.etag === undefined ? undefined : weak(source.etag),
   };
   const type = storedHeader(source, 'content-type');
-  const compression = edge.config.compression;
-  if (size >= compression.minSize && compressibleType(type, compression.types)) record.compressible = true;
+  if (size >= settings.minSize && compressibleType(type, settings.types)) record.compressible = true;
   return record;
 }

@@ -14,7 +14,8 @@ import { decideReuse, requestDirectives } from '../cache/policy/reuse.ts';
 import { secondaryKey } from '../cache/policy/vary.ts';
 import type { EntryRecord } from '../cache/record.ts';
 import { EdgeError } from '../errors.ts';
-import { codingsFor, encoderOf, suffixEtag } from './compression.ts';
+import type { EncoderLevels } from '../transform/encoder.ts';
+import { codingsFor, encoderOf, settingsFor, suffixEtag } from './compression.ts';
 import type { RequestContext } from './context.ts';
 import type { Edge } from './edge.ts';
 import { deliverStored } from './phases/deliver.ts';
@@ -46,7 +47,7 @@ export function siblingFor(edge: Edge, ctx: RequestContext): Sibling | undefined
   if (decideReuse(record, directives, ctx.now).kind !== 'fresh') return undefined;
   const coding = negotiateEncoding(headers['accept-encoding'], codingsFor(edge, ctx));
   if (coding === null) return undefined;
-  if (coding === 'identity' || record.size < edge.config.compression.minSize) {
+  if (coding === 'identity' || record.size < settingsFor(edge, ctx).minSize) {
     // The client gets identity when it takes it; else the miss path decides (406 or the origin's).
     return acceptsCoding(headers['accept-encoding'], 'identity')
       ? { id: found.id, record, coding: undefined }
@@ -149,7 +150,10 @@ export function derive(edge: Edge, ctx: RequestContext, sibling: Sibling): Promi
   }
   const running = table.get(id);
   if (running !== undefined) return running;
-  const work = make(edge, ctx.storage, sibling, coding, id, secondary).finally(() => table.delete(id));
+  const levels = settingsFor(edge, ctx).levels;
+  const work = make(edge, ctx.storage, sibling, coding, levels, id, secondary).finally(() =>
+    table.delete(id),
+  );
   table.set(id, work);
   return work;
 }
@@ -159,6 +163,7 @@ async function make(
   storage: string,
   sibling: Sibling,
   coding: ContentCoding,
+  levels: EncoderLevels,
   id: string,
   secondary: string,
 ): Promise<Derived> {
@@ -167,7 +172,7 @@ async function make(
   const source = sibling.record;
   const body = readBody(edge, source);
   if (body === undefined) return { kind: 'identity' };
-  const encoding = encoderOf(edge).encode(coding, body);
+  const encoding = encoderOf(edge).encode(coding, body, levels);
   if (encoding === undefined) return { kind: 'identity' };
   let compressed: Buffer;
   try {

@@ -26,8 +26,8 @@ export interface Site {
   readonly httpsPort: number | undefined;
   /** Templates for the errors the node answers itself (errorPages), or undefined. */
   readonly errorPages: ErrorPages | undefined;
-  /** Per-site compression override: off (false), on (true) or the node's setting (undefined); private answers opted in. */
-  readonly compression?: { enabled?: boolean | undefined; private: boolean } | undefined;
+  /** Per-site compression override (each field undefined: the node's setting); private answers opted in. */
+  readonly compression?: SiteConfig['compression'] | undefined;
 }
 
 export class SiteTable {

@@ -115,8 +115,15 @@ export class Encoder {
     });
   }
 
-  /** The compressed body, or undefined when the queue is full (the caller serves identity). */
-  encode(coding: ContentCoding, body: Buffer): Promise<Buffer> | undefined {
+  /**
+   * The compressed body (at `levels`, by default the node's), or undefined when the queue is
+   * full (the caller serves identity).
+   */
+  encode(
+    coding: ContentCoding,
+    body: Buffer,
+    levels: EncoderLevels = this.#levels,
+  ): Promise<Buffer> | undefined {
     if (this.#pending >= this.#limit) {
       this.stats.refused++;
       return undefined;
@@ -124,7 +131,7 @@ export class Encoder {
     this.#pending++;
     this.#observer?.queue(this.#pending);
     return new Promise<Buffer>((resolve, reject) => {
-      COMPRESS[coding](body, this.#levels, (error, out) => {
+      COMPRESS[coding](body, levels, (error, out) => {
         this.#pending--;
         this.#observer?.queue(this.#pending);
         if (error) return reject(error);
