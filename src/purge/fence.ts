@@ -47,7 +47,8 @@ export function parseFence(value: string | string[] | undefined): FenceClaim[] |
     const at = item.lastIndexOf('=');
     const origin = item.slice(0, at);
     const sequence = Number(item.slice(at + 1));
-    if (at <= 0 || !ORIGIN_ID.test(origin) || !Number.isSafeInteger(sequence) || sequence < 1) return undefined;
+    if (at <= 0 || !ORIGIN_ID.test(origin) || !Number.isSafeInteger(sequence) || sequence < 1)
+      return undefined;
     claims.push({ origin, sequence });
   }
   return claims.length > MAX_CLAIMS ? undefined : claims;

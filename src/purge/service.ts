@@ -13,13 +13,7 @@ import type { Logger } from 'pino';
 import type { FillPurge } from '../cache/collapse.ts';
 import { META } from '../cache/meta-keys.ts';
 import type { CacheStore } from '../cache/store.ts';
-import {
-  describePurge,
-  type Forwarded,
-  originOf,
-  type PurgeCommand,
-  type PurgeOrigin,
-} from './command.ts';
+import { describePurge, type Forwarded, originOf, type PurgeCommand, type PurgeOrigin } from './command.ts';
 import { type LoggedPurge, PurgeLog } from './purge-log.ts';
 import { fillTargets, type SortQuery } from './targets.ts';
 import { PurgeWalk } from './walk.ts';
