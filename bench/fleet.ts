@@ -10,8 +10,8 @@
  */
 import type { Server } from 'node:http';
 import { parseArgs } from 'node:util';
-import { delayingRelay, purgeRace, versionedRoute } from '../test/helpers/fleet-load.ts';
 import { FLEET_HOST, FLEET_SECRET, type Fleet, startFleet } from '../test/helpers/fleet.ts';
+import { delayingRelay, purgeRace, versionedRoute } from '../test/helpers/fleet-load.ts';
 import { request } from '../test/helpers/http.ts';
 import { startOrigin, type TestOrigin } from '../test/helpers/origin.ts';
 import { percentile } from './lib/stats.ts';
