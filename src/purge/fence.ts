@@ -68,7 +68,16 @@ interface Recent {
   /** Clock time (ms) the purge was logged here. */
   at: number;
   targets: FillPurge;
+  /**
+   * How a key is matched: 'keys' — only its storage keys (indexed); 'check' — prefixes (and a
+   * few keys), checked per request; 'every' — every key (a tag or `all` purge, or a list of URLs
+   * too long to index: naming it for more keys than it covers only costs bypasses).
+   */
+  match: 'keys' | 'check' | 'every';
 }
+
+/** URL keys of one purge indexed at most; a purge with more covers every key for the fence. */
+const MAX_INDEXED = 64;
 
 export interface PurgeFenceOptions {
   store: CacheStore;
@@ -85,6 +94,10 @@ export class PurgeFence {
   readonly #options: PurgeFenceOptions;
   /** Applied purges within the window, oldest first. */
   #recent: Recent[] = [];
+  /** Storage key → the 'keys' purges of #recent naming it, oldest first. */
+  readonly #byKey = new Map<string, Recent[]>();
+  /** The 'check' and 'every' purges of #recent, oldest first. */
+  #broad: Recent[] = [];
   /** Every log entry at or below this sequence has been read (applied ones are in #recent). */
   #readThrough: number;
   /** The store's purge counter when the log was last read (moves with every purge batch). */
@@ -100,17 +113,24 @@ export class PurgeFence {
   /**
    * The claims to send a parent with a request for `storage` (a storage key): the origins of
    * the applied purges of the window that may cover it (every tag purge may: the child does
-   * not know the tags of what it fetches), the most recent first. Empty when there are none.
+   * not know the tags of what it fetches), the highest sequence each; past MAX_CLAIMS origins,
+   * those purged most recently. Empty when there are none.
    */
   claimsFor(storage: string): FenceClaim[] {
-    if (this.#options.windowMs <= 0 || this.#refresh().length === 0) return [];
-    const claims = new Map<string, number>();
-    for (let i = this.#recent.length - 1; i >= 0 && claims.size < MAX_CLAIMS; i--) {
-      const recent = this.#recent[i]!;
-      if (claims.has(recent.origin.node) || !purgeCovers(recent.targets, storage, undefined)) continue;
-      claims.set(recent.origin.node, recent.origin.sequence);
-    }
-    return [...claims].map(([origin, sequence]) => ({ origin, sequence }));
+    if (this.#options.windowMs <= 0) return [];
+    this.#refresh();
+    if (this.#recent.length === 0) return [];
+    const found = new Map<string, Recent>();
+    const note = (recent: Recent) => {
+      const known = found.get(recent.origin.node);
+      if (known === undefined || known.sequence < recent.sequence) found.set(recent.origin.node, recent);
+    };
+    for (const recent of this.#byKey.get(storage) ?? []) note(recent);
+    for (const recent of this.#broad)
+      if (recent.match === 'every' || purgeCovers(recent.targets, storage, undefined)) note(recent);
+    const claims = [...found.values()];
+    if (claims.length > MAX_CLAIMS) claims.sort((a, b) => b.at - a.at).length = MAX_CLAIMS;
+    return claims.map((recent) => ({ origin: recent.origin.node, sequence: recent.origin.sequence }));
   }
 
   /** The claims of `claims` this node has not reached: purges it has not fully applied yet. */
@@ -124,7 +144,7 @@ export class PurgeFence {
   }
 
   /** Reads what the log gained since the last call, and forgets what left the window. */
-  #refresh(): Recent[] {
+  #refresh(): void {
     const { store, log, windowMs, now } = this.#options;
     const purgeSeq = store.readMeta(META.purgeSeq);
     if (purgeSeq !== this.#seenPurgeSeq) {
@@ -133,9 +153,12 @@ export class PurgeFence {
     }
     const since = now() - windowMs;
     let expired = 0;
-    while (expired < this.#recent.length && this.#recent[expired]!.at < since) expired++;
+    while (
+      expired < this.#recent.length &&
+      (this.#recent[expired]!.at < since || this.#recent.length - expired > MAX_RECENT)
+    )
+      this.#forget(this.#recent[expired++]!);
     if (expired > 0) this.#recent = this.#recent.slice(expired);
-    return this.#recent;
   }
 
   #read(log: PurgeLog): void {
@@ -144,14 +167,44 @@ export class PurgeFence {
       // Applied in order: an unapplied one (still running) is read again next time.
       if (!entry.applied) break;
       this.#readThrough = sequence;
-      if (entry.quarantined !== undefined) continue;
-      this.#recent.push({
+      const origin = entry.origin ?? { node: this.#options.nodeId, sequence };
+      // An id a header cannot carry (a bus feeding another spelling) is not named: it would
+      // make the whole fence unreadable to the parent.
+      if (entry.quarantined !== undefined || !ORIGIN_ID.test(origin.node)) continue;
+      const targets = fillTargets(entry.command, this.#options.sortQuery);
+      const recent: Recent = {
         sequence,
-        origin: entry.origin ?? { node: this.#options.nodeId, sequence },
+        origin,
         at: entry.at,
-        targets: fillTargets(entry.command, this.#options.sortQuery),
-      });
+        targets,
+        match:
+          targets.all || targets.tags.length > 0 || targets.keys.length > MAX_INDEXED
+            ? 'every'
+            : targets.prefixes.length > 0
+              ? 'check'
+              : 'keys',
+      };
+      this.#recent.push(recent);
+      if (recent.match !== 'keys') this.#broad.push(recent);
+      else
+        for (const key of targets.keys) {
+          const list = this.#byKey.get(key);
+          if (list === undefined) this.#byKey.set(key, [recent]);
+          else list.push(recent);
+        }
     }
-    if (this.#recent.length > MAX_RECENT) this.#recent = this.#recent.slice(-MAX_RECENT);
+  }
+
+  /** Drops the oldest purge of #recent from the indexes (the caller drops it from #recent). */
+  #forget(recent: Recent): void {
+    if (recent.match !== 'keys') {
+      if (this.#broad[0] === recent) this.#broad.shift();
+      return;
+    }
+    for (const key of recent.targets.keys) {
+      const list = this.#byKey.get(key);
+      if (list?.[0] === recent) list.shift();
+      if (list?.length === 0) this.#byKey.delete(key);
+    }
   }
 }

@@ -183,6 +183,17 @@ describe('the purge fence: a purge that reaches the edge before the shield', () 
     assert.match(member(after, 'shield'), /detail=fence/);
   });
 
+  it('fences a soft purge too: the revalidation goes past the shield, which would confirm its copy', async () => {
+    const path = '/fence/soft';
+    await warm(path, 'socks', { etag: '"socks-1"' });
+    versions.set('socks', 2);
+    await edge.node.purge.purge({ ...urlPurge(path), soft: true });
+    const after = await edge.get(path, { headers: HOST });
+    assert.equal(after.text, 'socks v2');
+    assert.match(member(after, 'shield'), /^shield; fwd=bypass; fwd-status=200; detail=fence/);
+    assert.equal(origin.count(path), 2);
+  });
+
   it('stops naming a purge after tiers.fenceWindow: a shield that never gets it is bypassed that long only', async () => {
     const path = '/fence/window';
     origin.route(path, versioned(versions, 'hat'));
