@@ -80,7 +80,7 @@ export interface RequestContext {
   tierChild: string | undefined;
   /**
    * The purge fence claims of a verified child tier that this node has not reached (purges it has
-   * not applied yet): the request bypasses the stored entry and passes them on. Undefined: none.
+   * not applied yet): the request bypasses the stored entry and running fills, and passes them on. Undefined: none.
    */
   fence: FenceClaim[] | undefined;
   /** The client waits for 100 Continue before sending its body (sent once the request is accepted). */

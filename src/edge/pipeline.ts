@@ -46,20 +46,8 @@ export class Pipeline {
     const ctx = createContext(req, res, edge.now(), this.scheme);
     if (!receive(edge, ctx) || !guard(edge, ctx) || !rules(ctx)) return whenClosed(edge, ctx);
     hash(ctx);
-    if (ctx.fence !== undefined) return this.#fenced(ctx);
     this.#route(ctx, 1);
   };
-
-  /**
-   * A verified child applied a purge this node has not applied yet (docs/tiers.md): neither the
-   * stored entry nor a running fill may answer it (either may predate the purge). It goes to this
-   * node's origin unstored, the child's claims passed on; the child stores the answer.
-   */
-  #fenced(ctx: RequestContext): void {
-    whenClosed(this.edge, ctx);
-    this.edge.metrics.fenceBypasses.inc();
-    this.#track(this.#pass(ctx, 'bypass', 'fence').catch((error: unknown) => this.#crashed(ctx, error)));
-  }
 
   #route(ctx: RequestContext, attempt: number): void {
     const edge = this.edge;

@@ -36,14 +36,18 @@ export function acceptTier(edge: Edge, ctx: RequestContext): void {
 
 /**
  * A verified child's fence: the purges it names that this node has not applied yet. Those make
- * the request bypass the stored entry (pipeline) and are passed on to this node's own parents.
+ * the request a bypass (lookup, gate: neither the stored entry nor a running fill answers it;
+ * its response is stored) and are passed on to this node's own parents.
  * A fence that does not parse is ignored (the signature covered it: a child of another version).
  */
 function checkFence(edge: Edge, ctx: RequestContext, value: string): void {
   const claims = parseFence(value);
   if (claims === undefined || edge.fence === undefined) return;
   const unmet = edge.fence.unmet(claims);
-  if (unmet.length > 0) ctx.fence = unmet;
+  if (unmet.length === 0) return;
+  ctx.fence = unmet;
+  ctx.cacheStatus.detail = 'fence';
+  edge.metrics.fenceBypasses.inc();
 }
 
 /**
