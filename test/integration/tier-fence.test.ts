@@ -235,3 +235,63 @@ async function counter(node: TestNode): Promise<number> {
   const line = text.split('\n').find((l) => l.startsWith('strata_tier_fence_bypasses_total '));
   return Number(line?.split(' ')[1] ?? 0);
 }
+
+describe('the purge fence through three tiers: edge → middle shield → top shield → origin', () => {
+  const clock = createClock();
+  const versions = new Map<string, number>();
+  let origin: TestOrigin;
+  let top: TestNode;
+  let middle: TestNode;
+  let edge: TestNode;
+
+  function childOf(parent: TestNode, via: string) {
+    return {
+      proxy: { via },
+      tiers: { id: via, secret: SECRET },
+      origins: [{ name: 'parent', url: parent.url, tier: 'parent' as const, connectTimeout: 2000 }],
+      sites: [{ name: 'default', hosts: ['*'], origins: ['parent'] }],
+    };
+  }
+
+  before(async () => {
+    origin = await startOrigin();
+    top = await startNode({
+      origin: origin.url,
+      now: clock.now,
+      config: { proxy: { via: 'top' }, tiers: { id: 'top', secret: SECRET } },
+    });
+    middle = await startNode({ origin: top.url, now: clock.now, config: childOf(top, 'middle') });
+    edge = await startNode({ origin: middle.url, now: clock.now, config: childOf(middle, 'edge') });
+  });
+
+  after(async () => {
+    await edge?.close();
+    await middle?.close();
+    await top?.close();
+    await origin?.close();
+  });
+
+  it('passes the claims the middle tier has not reached on to the top one', async () => {
+    const path = '/fence/three-tiers';
+    origin.route(path, versioned(versions, 'cap'));
+    assert.equal((await edge.get(path, { headers: HOST })).text, 'cap v1');
+    versions.set('cap', 2);
+    await edge.node.purge.purge(urlPurge(path));
+    const response = await edge.get(path, { headers: HOST });
+    assert.equal(response.text, 'cap v2');
+    assert.equal(member(response, 'top'), 'top; fwd=bypass; fwd-status=200; detail=fence');
+    assert.equal(member(response, 'middle'), 'middle; fwd=bypass; fwd-status=200; detail=fence');
+    assert.equal(origin.count(path), 2);
+    // Another purge, which reaches the top tier (forwarded, same origin) but not the middle one.
+    versions.set('cap', 3);
+    const second = await edge.node.purge.purge(urlPurge(path));
+    const own = { node: edge.node.purge.nodeId, sequence: second.sequence };
+    await top.node.purge.purge(urlPurge(path), { ...own, path: [own.node], origin: own });
+    const third = await edge.get(path, { headers: HOST });
+    assert.equal(third.text, 'cap v3');
+    assert.equal(member(third, 'middle'), 'middle; fwd=bypass; fwd-status=200; detail=fence');
+    // The top tier has reached the claim the middle one passed on: an ordinary miss there.
+    assert.equal(member(third, 'top'), 'top; fwd=miss; fwd-status=200');
+    assert.equal(origin.count(path), 3);
+  });
+});
