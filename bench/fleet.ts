@@ -4,6 +4,7 @@
  * Prints one JSON object of figures; bounded by --duration (the purge race) plus setup.
  *
  *   node bench/fleet.ts [--duration 20] [--purges 20] [--delay 250] [--concurrency 16] [--no-fence]
+ *                       [--workers 1]
  *
  * --delay: how much later than the edges the shields receive each purge (a relay in front of
  * their admin API); --no-fence: edges send no purge fence (tiers.fenceWindow 0), for comparison.
@@ -23,12 +24,14 @@ const { values } = parseArgs({
     delay: { type: 'string', default: '250' },
     concurrency: { type: 'string', default: '16' },
     'no-fence': { type: 'boolean', default: false },
+    workers: { type: 'string', default: '1' },
   },
 });
 const durationS = Math.min(120, Math.max(1, Number(values.duration)));
 const purgesPerSecond = Math.min(200, Math.max(1, Number(values.purges)));
 const delayMs = Math.min(10_000, Math.max(0, Number(values.delay)));
 const concurrency = Math.min(256, Math.max(1, Number(values.concurrency)));
+const workers = Math.min(8, Math.max(1, Number(values.workers)));
 const HOST = { host: FLEET_HOST };
 const round = (value: number | null) => (value === null ? null : Math.round(value * 10) / 10);
 
@@ -145,7 +148,8 @@ async function main() {
     shields: 2,
     origin: origin.url,
     edgesForwardPurges: true,
-    ...(values['no-fence'] ? { edge: { tiers: { secret: FLEET_SECRET, fenceWindow: 0 } } } : {}),
+    edge: { workers, ...(values['no-fence'] ? { tiers: { secret: FLEET_SECRET, fenceWindow: 0 } } : {}) },
+    shield: { workers },
     purgePeer: async (admin) => {
       if (delayMs === 0) return admin;
       const relay = await delayingRelay(admin, delayMs);
@@ -156,6 +160,7 @@ async function main() {
   try {
     const figures = {
       fence: !values['no-fence'],
+      workersPerNode: workers,
       herd: await herd(fleet, origin, versions),
       coldKeys: await coldKeys(fleet, origin, versions),
       purgeRace: await race(fleet, origin, versions),

@@ -67,7 +67,7 @@ export async function serveProcess(
     child.stderr!.on('data', (data: Buffer) => {
       // Only the banner is needed; later lines are dropped (the buffer stays small).
       if (stderr.length < 20_000) stderr += data.toString();
-      const match = /serving on (http:\/\/\S+?);/.exec(stderr);
+      const match = /serving on (http:\/\/[^\s;]+)/.exec(stderr);
       if (match) {
         clearTimeout(timer);
         resolve(match[1]!);
