@@ -64,8 +64,14 @@ export interface RaceOptions {
   versions: Map<string, number>;
   /** The object paths hit and purged. */
   paths: string[];
-  /** How long the run lasts (ms). */
+  /** How long the run lasts (ms), at least. */
   durationMs: number;
+  /**
+   * Past the duration, the run goes on until this many requests were answered and purges sent
+   * (a loaded machine is slower), at most 8 times the duration in all.
+   */
+  minRequests?: number;
+  minPurges?: number;
   purgesPerSecond: number;
   /** Requests in flight at once. */
   concurrency: number;
@@ -97,10 +103,18 @@ export async function purgeRace(options: RaceOptions): Promise<RaceResult> {
   const { edges, versions, paths } = options;
   const acks = edges.map(() => new Map<string, Ack>());
   const result: RaceResult = { requests: 0, errors: 0, purges: 0, stale: 0, staleExamples: [], ackMs: [] };
-  const end = performance.now() + options.durationMs;
+  const started = performance.now();
+  const end = started + options.durationMs;
+  const cap = started + 8 * options.durationMs;
+  const going = (done: () => boolean) => {
+    const now = performance.now();
+    return now < end || (now < cap && !done());
+  };
+  const enoughRequests = () => result.requests >= (options.minRequests ?? 0);
+  const enoughPurges = () => result.purges >= (options.minPurges ?? 0);
   let turn = 0;
   const client = async (): Promise<void> => {
-    for (let i = 0; i < 100_000 && performance.now() < end; i++) {
+    for (let i = 0; i < 100_000 && going(() => enoughRequests() && enoughPurges()); i++) {
       const edge = turn++ % edges.length;
       const path = paths[Math.floor(Math.random() * paths.length)]!;
       // What this edge acknowledged before the request leaves: the version it must not undercut.
@@ -149,7 +163,7 @@ export async function purgeRace(options: RaceOptions): Promise<RaceResult> {
     const every = 1000 / options.purgesPerSecond;
     const running = new Set<Promise<void>>();
     const first = performance.now();
-    for (let n = 0; n < 100_000 && performance.now() < end; n++) {
+    for (let n = 0; n < 100_000 && going(enoughPurges); n++) {
       const run = purgeOnce(paths[n % paths.length]!);
       running.add(run);
       void run.finally(() => running.delete(run)).catch(() => {});

@@ -85,21 +85,23 @@ describe('a fleet of 4 edges, 2 shields and one origin, as processes', () => {
       versions,
       paths,
       durationMs: 2500,
+      minRequests: 200,
+      minPurges: 40,
       purgesPerSecond: 20,
       concurrency: 8,
     });
     assert.deepEqual(result.staleExamples, []);
     assert.equal(result.stale, 0);
     assert.equal(result.errors, 0);
-    assert.ok(result.purges >= 20, `${result.purges} purges`);
-    assert.ok(result.requests > 100, `${result.requests} requests`);
+    assert.ok(result.purges >= 40, `${result.purges} purges`);
+    assert.ok(result.requests >= 200, `${result.requests} requests`);
     // The fence was what kept them fresh: shields were asked past their cache.
     assert.ok((await fenceBypasses(fleet)) > bypassesBefore);
   });
 
   it('moves the keys of a shield killed under load to the other shield, with at most the requests in flight failing', async () => {
     const concurrency = 8;
-    const paths = Array.from({ length: 400 }, (_, i) => `/failover/${i}.json`);
+    const paths = Array.from({ length: 300 }, (_, i) => `/failover/${i}.json`);
     for (const path of paths) origin.route(path, versionedRoute(versions, 5));
     let next = 0;
     let errors = 0;
@@ -122,11 +124,11 @@ describe('a fleet of 4 edges, 2 shields and one origin, as processes', () => {
       }
     };
     const load = Promise.all(Array.from({ length: concurrency }, client));
-    while (next < 100) await new Promise((resolve) => setTimeout(resolve, 5));
+    while (next < 60) await new Promise((resolve) => setTimeout(resolve, 5));
     killedAt = performance.now();
     fleet.shields[0]!.child.kill('SIGKILL');
     await load;
-    assert.ok(afterKill > 100, `${afterKill} requests after the kill`);
+    assert.ok(afterKill > 200, `${afterKill} requests after the kill`);
     assert.ok(errors <= concurrency, `${errors} errors`);
     assert.equal(errorsLate, 0);
     // Every object was fetched from the origin once or, when in flight at the kill, twice at most.
