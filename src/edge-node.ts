@@ -37,6 +37,7 @@ import { eject } from './origin/outlier.ts';
 import { type AttemptListener, type FailureListener, Origin, OriginPool } from './origin/pool.ts';
 import { ORIGIN_STATUSES, type ProbeVerdict } from './origin/state.ts';
 import { FanOut } from './purge/fan-out.ts';
+import { PurgeFence } from './purge/fence.ts';
 import { recoverPurges } from './purge/quarantine.ts';
 import { PurgeService } from './purge/service.ts';
 import type { GeoLookup } from './security/ip-rules.ts';
@@ -286,6 +287,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     trusted,
     name: config.proxy.via,
     loopId: '',
+    fence: undefined,
     revalidating: new Set(),
     tagHeaders,
     stripResponse: new Set([...stripStored, ...tierFields]),
@@ -338,6 +340,15 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
       : undefined;
   hold.bus = bus;
   if (bus) purge.onAppended(() => bus.wake());
+  if (config.tiers.secret !== undefined)
+    edge.fence = new PurgeFence({
+      store,
+      log: purge.log,
+      nodeId: purge.nodeId,
+      sortQuery: (host) => edge.sites.resolve(host)?.sortQuery ?? false,
+      windowMs: config.tiers.fenceWindow,
+      now,
+    });
   // Derived from the cache's persisted id (the same in every worker), not the id itself.
   edge.loopId =
     config.tiers.id ??

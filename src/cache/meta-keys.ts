@@ -21,6 +21,11 @@ export const META = {
   purgePeerPrefix: 'purgePeer:',
   /** `purgeFrom:<node id>`: last sequence applied from a peer that forwarded purges here. */
   purgeFromPrefix: 'purgeFrom:',
+  /**
+   * `purgeOrigin:<origin id>`: highest sequence of that purge origin (a node or a bus stream)
+   * fully applied here; the purge fence compares a child's claims with it (docs/tiers.md).
+   */
+  purgeOriginPrefix: 'purgeOrigin:',
   /** This cache's id, persisted with it: names it in forwarded purges. */
   nodeId: 'nodeId',
 } as const;

@@ -732,6 +732,9 @@ export const tiersSchema = z
     maxSkew: duration(
       "Largest difference allowed between a Strata-Tier header's timestamp and this node's clock; an older or newer header is ignored.",
     ).default(30_000),
+    fenceWindow: duration(
+      'How long after applying a purge this node names it (Strata-Fence) to a parent when it asks for a key the purge may cover; a parent that has not applied it yet bypasses its stored entry for the request (docs/tiers.md). 0: no fence sent.',
+    ).default(30_000),
   })
   .prefault({});
 

@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { EdgeError } from '../errors.ts';
 import { isHttp2 } from '../http/stream.ts';
 import type { CacheStatusParts } from '../observability/cache-status.ts';
+import type { FenceClaim } from '../purge/fence.ts';
 import type { RuleDecision } from './site-rules.ts';
 import type { Site } from './sites.ts';
 
@@ -77,6 +78,11 @@ export interface RequestContext {
   age: number | undefined;
   /** The id of the child tier whose Strata-Tier header verified (receive), else undefined: any client. */
   tierChild: string | undefined;
+  /**
+   * The purge fence claims of a verified child tier that this node has not reached (purges it has
+   * not applied yet): the request bypasses the stored entry and running fills, and passes them on. Undefined: none.
+   */
+  fence: FenceClaim[] | undefined;
   /** The client waits for 100 Continue before sending its body (sent once the request is accepted). */
   readonly expectsContinue: boolean;
 }
@@ -119,6 +125,7 @@ export function createContext(
     requestId: '',
     age: undefined,
     tierChild: undefined,
+    fence: undefined,
     expectsContinue: req.headers.expect !== undefined && (req.httpVersionMinor === 1 || isHttp2(req)),
   };
 }

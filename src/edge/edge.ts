@@ -5,6 +5,7 @@ import type { CacheStore } from '../cache/store.ts';
 import type { Config } from '../config/schema.ts';
 import type { AccessLog } from '../observability/access-log.ts';
 import type { Metrics } from '../observability/metrics.ts';
+import type { PurgeFence } from '../purge/fence.ts';
 import type { SiteTable } from './sites.ts';
 
 export interface Edge {
@@ -25,6 +26,11 @@ export interface Edge {
   readonly name: string;
   /** This node's id in CDN-Loop (`node=`), shared by its workers: tells a loop from a tier of the same name. */
   loopId: string;
+  /**
+   * The purge fence (docs/tiers.md): the claims this node sends its parents and checks those of
+   * its children. Set once the purge service exists; undefined without `tiers.secret`.
+   */
+  fence: PurgeFence | undefined;
   /** Keys with a background revalidation running in this process. */
   readonly revalidating: Set<string>;
   /** Lower-case names of the response headers indexed as tags. */

@@ -6,6 +6,7 @@
 import { remainingFreshness, type StoredFreshness } from '../cache/policy/reuse.ts';
 import { signTier, TIER_HEADER, verifyTier } from '../http/tier-auth.ts';
 import { REQUEST_ID_HEADER, requestIdFor } from '../observability/request-id.ts';
+import { FENCE_HEADER, formatFence, mergeFence, parseFence } from '../purge/fence.ts';
 import type { RequestContext } from './context.ts';
 import type { Edge } from './edge.ts';
 
@@ -20,9 +21,12 @@ export function acceptTier(edge: Edge, ctx: RequestContext): void {
   const value = ctx.req.headers[TIER_HEADER];
   if (value === undefined) return;
   const { secret, maxSkew } = edge.config.tiers;
-  const claim = verifyTier(value, secret, edge.now(), maxSkew, ctx.method, ctx.path);
+  const fence = ctx.req.headers[FENCE_HEADER];
+  const signedFence = typeof fence === 'string' ? fence : undefined;
+  const claim = verifyTier(value, secret, edge.now(), maxSkew, ctx.method, ctx.path, signedFence);
   if (claim !== undefined) {
     ctx.tierChild = claim.id;
+    if (signedFence !== undefined) checkFence(edge, ctx, signedFence);
     // One id follows the request through every tier, as from a trusted proxy.
     const incoming = ctx.req.headers[REQUEST_ID_HEADER];
     if (incoming !== undefined && incoming !== ctx.requestId)
@@ -30,10 +34,38 @@ export function acceptTier(edge: Edge, ctx: RequestContext): void {
   } else edge.log.debug({ peer: ctx.clientAddress }, 'Strata-Tier header ignored: it does not verify');
 }
 
-/** The Strata-Tier header for a request to a parent (sent only to origins with `tier: parent`). */
-export function tierHeaderFor(edge: Edge, method: string, path: string): string | undefined {
+/**
+ * A verified child's fence: the purges it names that this node has not applied yet. Those make
+ * the request a bypass (lookup, gate: neither the stored entry nor a running fill answers it;
+ * its response is stored) and are passed on to this node's own parents.
+ * A fence that does not parse is ignored (the signature covered it: a child of another version).
+ */
+function checkFence(edge: Edge, ctx: RequestContext, value: string): void {
+  const claims = parseFence(value);
+  if (claims === undefined || edge.fence === undefined) return;
+  const unmet = edge.fence.unmet(claims);
+  if (unmet.length === 0) return;
+  ctx.fence = unmet;
+  ctx.cacheStatus.detail = 'fence';
+  edge.metrics.fenceBypasses.inc();
+}
+
+/**
+ * The Strata-Tier header for a request to a parent (sent only to origins with `tier: parent`),
+ * and the Strata-Fence it signs: the purges this node applied within `tiers.fenceWindow` that
+ * may cover the key, with the claims of a child this node has not reached yet.
+ */
+export function tierHeadersFor(
+  edge: Edge,
+  ctx: RequestContext,
+  method: string,
+): { tier: string | undefined; fence: string | undefined } {
   const secret = edge.config.tiers.secret;
-  return secret === undefined ? undefined : signTier(secret, edge.loopId, edge.now(), method, path);
+  if (secret === undefined) return { tier: undefined, fence: undefined };
+  const own = edge.fence?.claimsFor(ctx.storage) ?? [];
+  const claims = ctx.fence === undefined ? own : mergeFence(ctx.fence, own);
+  const fence = claims.length > 0 ? formatFence(claims) : undefined;
+  return { tier: signTier(secret, edge.loopId, edge.now(), method, ctx.path, fence), fence };
 }
 
 /** Whether a stored header list holds a field only child tiers may see. */

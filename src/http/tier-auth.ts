@@ -8,6 +8,11 @@
  * signed with the fleet's shared `tiers.secret`. A parent accepts it only within `maxSkew` of
  * its own clock and compares the signature in constant time; anything else is ignored (never
  * an error: the request is then served as any client's).
+ *
+ * A request that carries a purge fence (`Strata-Fence`, purge/fence.ts) has the fence's value
+ * signed too: the signed text becomes `id|ts|method|target` + newline + `fence=<value>` (a
+ * target holds no newline, so no request without a fence signs the same text). A request
+ * without one signs exactly what it always did.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
@@ -18,21 +23,39 @@ export interface TierClaim {
   id: string;
 }
 
-function signature(secret: string, id: string, ts: number, method: string, target: string): Buffer {
-  return createHmac('sha256', secret).update(`${id}|${ts}|${method}|${target}`).digest();
+function signature(
+  secret: string,
+  id: string,
+  ts: number,
+  method: string,
+  target: string,
+  fence: string | undefined,
+): Buffer {
+  const text = `${id}|${ts}|${method}|${target}`;
+  return createHmac('sha256', secret)
+    .update(fence === undefined ? text : `${text}\nfence=${fence}`)
+    .digest();
 }
 
-/** The header value a child sends for `method target` at `nowMs`. */
-export function signTier(secret: string, id: string, nowMs: number, method: string, target: string): string {
+/** The header value a child sends for `method target` at `nowMs`, with the fence it sends (if any). */
+export function signTier(
+  secret: string,
+  id: string,
+  nowMs: number,
+  method: string,
+  target: string,
+  fence?: string,
+): string {
   const ts = Math.floor(nowMs / 1000);
-  return `id=${id}; ts=${ts}; sig=${signature(secret, id, ts, method, target).toString('base64url')}`;
+  return `id=${id}; ts=${ts}; sig=${signature(secret, id, ts, method, target, fence).toString('base64url')}`;
 }
 
 const FORMAT = /^id=([A-Za-z0-9._-]{1,64}); ts=(\d{1,12}); sig=([A-Za-z0-9_-]{43})$/;
 
 /**
  * The claim of a header that verifies for this request, or undefined: malformed, outside the
- * allowed clock skew, or signed with another secret (or for another method or target).
+ * allowed clock skew, or signed with another secret (or for another method, target or fence).
+ * `fence`: the request's Strata-Fence value, when it carries one (a single field).
  */
 export function verifyTier(
   value: string | string[] | undefined,
@@ -41,6 +64,7 @@ export function verifyTier(
   maxSkewMs: number,
   method: string,
   target: string,
+  fence?: string,
 ): TierClaim | undefined {
   if (secret === undefined || typeof value !== 'string' || value.length > 200) return undefined;
   const match = FORMAT.exec(value);
@@ -48,7 +72,7 @@ export function verifyTier(
   const [, id, tsText, sig] = match as unknown as [string, string, string, string];
   const ts = Number(tsText);
   if (Math.abs(ts * 1000 - nowMs) > maxSkewMs) return undefined;
-  const expected = signature(secret, id, ts, method, target);
+  const expected = signature(secret, id, ts, method, target, fence);
   const given = Buffer.from(sig, 'base64url');
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
   return { id };

@@ -201,6 +201,11 @@ export function createMetrics() {
       labelNames: ['peer'] as const,
       registers: [registry],
     }),
+    fenceBypasses: new Counter({
+      name: 'strata_tier_fence_bypasses_total',
+      help: 'Requests of child tiers that named a purge this node had not applied yet, sent to the origin past the cache (docs/tiers.md).',
+      registers: [registry],
+    }),
     purgePeerFailures: new Counter({
       name: 'strata_purge_peer_failures_total',
       help: 'Failed purge deliveries to a peer (each is retried).',

@@ -30,6 +30,8 @@ export interface OriginRequest {
   key?: string | undefined;
   /** The signed Strata-Tier value, sent only to origins with `tier: parent` (docs/tiers.md). */
   tier?: string | undefined;
+  /** The Strata-Fence value the Strata-Tier signature covers, sent with it (docs/tiers.md). */
+  fence?: string | undefined;
   /** Told of each interim (1xx) response before the final one (RFC 9110 §15.2). */
   onInterim?: ((status: number, headers: Record<string, string | string[] | undefined>) => void) | undefined;
 }
@@ -79,8 +81,14 @@ export class Origin {
     const started = performance.now();
     const headers = request.headers;
     headers.host = this.config.hostHeader ?? request.host;
-    if (this.config.tier === 'parent' && request.tier !== undefined) headers['strata-tier'] = request.tier;
-    else delete headers['strata-tier'];
+    if (this.config.tier === 'parent' && request.tier !== undefined) {
+      headers['strata-tier'] = request.tier;
+      if (request.fence !== undefined) headers['strata-fence'] = request.fence;
+      else delete headers['strata-fence'];
+    } else {
+      delete headers['strata-tier'];
+      delete headers['strata-fence'];
+    }
     try {
       const response = await this.#pool.request({
         method: request.method as 'GET',

@@ -25,6 +25,17 @@ export interface PurgeCommand {
   soft: boolean;
 }
 
+/**
+ * The identity of a purge across the fleet: the source that first accepted it (a node's id and
+ * the purge's sequence in that node's log, or a bus stream's name and its stream sequence),
+ * carried unchanged through every hop. Each node remembers the highest sequence it has applied
+ * per origin (the purge fence compares against it: docs/tiers.md).
+ */
+export interface PurgeOrigin {
+  node: string;
+  sequence: number;
+}
+
 /** Where a purge forwarded by another node came from (carried in the POST body). */
 export interface Forwarded {
   /** The sending node's id. */
@@ -33,6 +44,19 @@ export interface Forwarded {
   sequence: number;
   /** Ids of the nodes the purge has passed through, first to last: stops forwarding loops. */
   path: string[];
+  /**
+   * The source that first accepted the purge. Absent from a sender that predates origins: the
+   * sender (`node`, `sequence`) stands for it.
+   */
+  origin?: PurgeOrigin;
+}
+
+/** A purge origin's id as headers and meta keys carry it: a node id or a stream name. */
+export const ORIGIN_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/** The origin of a forwarded purge: its own, or the sender's for a sender without origins. */
+export function originOf(forwarded: Forwarded): PurgeOrigin {
+  return forwarded.origin ?? { node: forwarded.node, sequence: forwarded.sequence };
 }
 
 export type ParsedPurge =
@@ -69,7 +93,22 @@ function parseForwarded(value: unknown): Forwarded | string {
   ) {
     return 'forwarded must be {"node": string, "sequence": integer, "path": [string]}';
   }
-  return { node: f.node, sequence: f.sequence!, path: f.path };
+  const forwarded: Forwarded = { node: f.node, sequence: f.sequence!, path: f.path };
+  if (f.origin !== undefined) {
+    const o = f.origin as Partial<PurgeOrigin> | null;
+    if (
+      typeof o !== 'object' ||
+      o === null ||
+      typeof o.node !== 'string' ||
+      !ORIGIN_ID.test(o.node) ||
+      !Number.isSafeInteger(o.sequence) ||
+      o.sequence! < 1
+    ) {
+      return 'forwarded.origin must be {"node": id (letters, digits, ._:-), "sequence": positive integer}';
+    }
+    forwarded.origin = { node: o.node, sequence: o.sequence! };
+  }
+  return forwarded;
 }
 
 /** Validates a parsed JSON body. */

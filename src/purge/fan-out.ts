@@ -9,7 +9,7 @@
 import type { Logger } from 'pino';
 import type { PurgeConfig } from '../config/schema.ts';
 import { parsePurgeBody } from './command.ts';
-import type { PurgeLog } from './purge-log.ts';
+import type { LoggedPurge, PurgeLog } from './purge-log.ts';
 
 export interface PeerState {
   url: string;
@@ -141,10 +141,12 @@ class PeerDelivery {
     return Math.min(max, initial * 2 ** Math.min(30, this.state.failures - 1));
   }
 
-  async #deliver(sequence: number, entry: { command: unknown; path: string[] }): Promise<boolean> {
+  async #deliver(sequence: number, entry: LoggedPurge): Promise<boolean> {
+    const node = this.#options.nodeId;
     const body = JSON.stringify({
       ...(entry.command as object),
-      forwarded: { node: this.#options.nodeId, sequence, path: [...entry.path, this.#options.nodeId] },
+      // The origin travels unchanged: every node names the purge alike (the fence, docs/tiers.md).
+      forwarded: { node, sequence, path: [...entry.path, node], origin: entry.origin ?? { node, sequence } },
     });
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (this.#token !== undefined) headers.authorization = `Bearer ${this.#token}`;

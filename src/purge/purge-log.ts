@@ -7,7 +7,7 @@
  */
 import { META } from '../cache/meta-keys.ts';
 import type { CacheStore } from '../cache/store.ts';
-import type { PurgeCommand } from './command.ts';
+import type { PurgeCommand, PurgeOrigin } from './command.ts';
 
 export interface LoggedPurge {
   command: PurgeCommand;
@@ -15,6 +15,11 @@ export interface LoggedPurge {
   at: number;
   /** Nodes the purge passed through before this one (ids), for loop-free forwarding. */
   path: string[];
+  /**
+   * The source that first accepted the purge, for a forwarded one; absent for a purge this node
+   * accepted itself (its origin is this node and the purge's sequence here).
+   */
+  origin?: PurgeOrigin;
   /** True once every batch of the purge has been committed on this node (or it was quarantined). */
   applied: boolean;
   /** Why the purge could not be applied at startup, when it was set aside (quarantine.ts). */

@@ -13,9 +13,9 @@ import type { Logger } from 'pino';
 import type { FillPurge } from '../cache/collapse.ts';
 import { META } from '../cache/meta-keys.ts';
 import type { CacheStore } from '../cache/store.ts';
-import { describePurge, type Forwarded, hostKey, type PurgeCommand } from './command.ts';
+import { describePurge, type Forwarded, originOf, type PurgeCommand, type PurgeOrigin } from './command.ts';
 import { type LoggedPurge, PurgeLog } from './purge-log.ts';
-import { bothSchemes, hostPrefixes, keyOfPrefix, type SortQuery, storageKeyOfUrl } from './targets.ts';
+import { fillTargets, type SortQuery } from './targets.ts';
 import { PurgeWalk } from './walk.ts';
 
 export interface PurgeResult {
@@ -105,6 +105,14 @@ export class PurgeService {
     return () => this.#appended.delete(listener);
   }
 
+  /**
+   * The highest sequence of a purge origin (a node id, a bus stream) fully applied on this node:
+   * 0 when none. One synchronous LMDB read, shared by the node's workers.
+   */
+  appliedFrom(origin: string): number {
+    return (this.#options.store.readMeta(`${META.purgeOriginPrefix}${origin}`) as number | undefined) ?? 0;
+  }
+
   /** Purges still queued or running in this process. */
   get pending(): number {
     return this.#running;
@@ -134,7 +142,8 @@ export class PurgeService {
         'finishing an interrupted purge',
       );
       const report = onProgress && ((progress: PurgeProgress) => onProgress(sequence, progress));
-      const run = this.#queue.then(() => this.#apply(entry.command, sequence, undefined, report));
+      const origin = entry.origin ?? { node: this.nodeId, sequence };
+      const run = this.#queue.then(() => this.#apply(entry.command, sequence, origin, undefined, report));
       this.#queue = run.catch(() => {});
       await run;
     }
@@ -152,9 +161,16 @@ export class PurgeService {
     onProgress: OnProgress | undefined,
   ): Promise<PurgeResult> {
     const store = this.#options.store;
-    if (forwarded !== undefined) {
+    const origin = forwarded && originOf(forwarded);
+    if (forwarded !== undefined && origin !== undefined) {
       const seen = store.readMeta(`${META.purgeFromPrefix}${forwarded.node}`) as number | undefined;
-      if (forwarded.path.includes(this.nodeId) || (seen !== undefined && forwarded.sequence <= seen)) {
+      // Already applied: a retried delivery, the purge's own way back, or a copy that took
+      // another path from its origin (each path delivers an origin's purges in order).
+      if (
+        forwarded.path.includes(this.nodeId) ||
+        (seen !== undefined && forwarded.sequence <= seen) ||
+        origin.sequence <= this.appliedFrom(origin.node)
+      ) {
         return { purged: 0, soft: command.soft, sequence: this.log.sequence };
       }
     }
@@ -162,9 +178,10 @@ export class PurgeService {
       command,
       at: this.#options.now(),
       path: forwarded ? forwarded.path : [],
+      ...(origin ? { origin } : {}),
       applied: false,
     };
-    const applied = await this.#apply(command, undefined, { entry, forwarded }, onProgress);
+    const applied = await this.#apply(command, undefined, origin, { entry, forwarded }, onProgress);
     const result = applied.purged === 0 ? { ...applied, warning: nothingMatched(command) } : applied;
     for (const listener of this.#appended) listener();
     this.#options.onPurge?.(command, result, forwarded !== undefined);
@@ -175,15 +192,20 @@ export class PurgeService {
     return result;
   }
 
-  /** Runs the walk in batches; `append` is given for a new purge, `logged` for a recovered one. */
+  /**
+   * Runs the walk in batches; `append` is given for a new purge, `logged` for a recovered one.
+   * `origin`: the purge's fleet identity (undefined: this node, with the sequence it gets here),
+   * recorded as applied in the last transaction.
+   */
   async #apply(
     command: PurgeCommand,
     logged: number | undefined,
+    origin: PurgeOrigin | undefined,
     append: { entry: LoggedPurge; forwarded: Forwarded | undefined } | undefined,
     onProgress?: OnProgress,
   ): Promise<PurgeResult> {
     const store = this.#options.store;
-    const targets = this.#targets(command);
+    const targets = fillTargets(command, this.#options.sortQuery);
     const walk = new PurgeWalk(
       store,
       command.soft,
@@ -216,7 +238,10 @@ export class PurgeService {
             );
         }
         const finished = walk.stepInTxn(this.#options.batchSize, this.#options.maxStepMs ?? MAX_STEP_MS);
-        if (finished) this.log.markAppliedInTxn(sequence);
+        if (finished) {
+          this.log.markAppliedInTxn(sequence);
+          this.#noteAppliedInTxn(origin ?? { node: this.nodeId, sequence });
+        }
         return finished;
       });
       first = false;
@@ -229,24 +254,9 @@ export class PurgeService {
     return { purged: walk.purged, soft: command.soft, sequence };
   }
 
-  /** Storage keys, key prefixes and tags a purge covers (`all`: one empty prefix). */
-  #targets(command: PurgeCommand): FillPurge {
-    const { sortQuery } = this.#options;
-    if (command.all) return { all: true, keys: [], prefixes: [''], tags: [] };
-    const keys = new Set<string>();
-    for (const url of command.urls.flatMap(bothSchemes)) {
-      const key = storageKeyOfUrl(url, sortQuery);
-      if (key !== undefined) keys.add(key);
-    }
-    const prefixes = new Set<string>();
-    for (const prefix of command.prefixes.flatMap(bothSchemes)) {
-      const key = keyOfPrefix(prefix);
-      if (key !== undefined) prefixes.add(key);
-    }
-    for (const host of command.hosts ?? []) {
-      const parsed = hostKey(host);
-      if (parsed !== undefined) for (const prefix of hostPrefixes(parsed)) prefixes.add(prefix);
-    }
-    return { all: false, keys: [...keys], prefixes: [...prefixes], tags: [...new Set(command.tags)] };
+  /** Inside the purge's last write transaction: raises its origin's applied sequence. */
+  #noteAppliedInTxn(origin: PurgeOrigin): void {
+    if (origin.sequence > this.appliedFrom(origin.node))
+      void this.#options.store.writeMeta(`${META.purgeOriginPrefix}${origin.node}`, origin.sequence);
   }
 }

@@ -8,8 +8,10 @@
  * has two entries per URL. A purge by URL or prefix covers both, whichever scheme the operator
  * typed, so that `https://…` purges what plain HTTP clients get too (`bothSchemes`).
  */
+import type { FillPurge } from '../cache/collapse.ts';
 import { normalizeAuthority, primaryKey, storageKey } from '../cache/key.ts';
 import { canonicalAuthority, canonicalTarget } from '../http/request-target.ts';
+import { hostKey, type PurgeCommand } from './command.ts';
 
 /** Whether the site answering `host` sorts query parameters in its cache key. */
 export type SortQuery = (host: string) => boolean;
@@ -80,4 +82,24 @@ export function hostPrefixes(host: { name: string; port: number | undefined }): 
     `http://${port === 80 ? name : `${name}:${port}`}/`,
     `https://${port === 443 ? name : `${name}:${port}`}/`,
   ];
+}
+
+/** Storage keys, key prefixes and tags a purge covers (`all`: one empty prefix). */
+export function fillTargets(command: PurgeCommand, sortQuery: SortQuery): FillPurge {
+  if (command.all) return { all: true, keys: [], prefixes: [''], tags: [] };
+  const keys = new Set<string>();
+  for (const url of command.urls.flatMap(bothSchemes)) {
+    const key = storageKeyOfUrl(url, sortQuery);
+    if (key !== undefined) keys.add(key);
+  }
+  const prefixes = new Set<string>();
+  for (const prefix of command.prefixes.flatMap(bothSchemes)) {
+    const key = keyOfPrefix(prefix);
+    if (key !== undefined) prefixes.add(key);
+  }
+  for (const host of command.hosts ?? []) {
+    const parsed = hostKey(host);
+    if (parsed !== undefined) for (const prefix of hostPrefixes(parsed)) prefixes.add(prefix);
+  }
+  return { all: false, keys: [...keys], prefixes: [...prefixes], tags: [...new Set(command.tags)] };
 }

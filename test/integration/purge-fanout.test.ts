@@ -110,6 +110,9 @@ describe('purge fan-out to peers', () => {
     assert.equal(b.node.purge.log.sequence, 1);
     assert.equal(a.node.purge.log.sequence, sent.sequence, 'the purge did not come back as a new one');
     assert.equal(b.node.store.lookup(`${b.base}/p`, {}).kind, 'miss');
+    // The purge keeps its origin (A, its sequence there) at B: the tiers' fence names it so.
+    assert.deepEqual(b.node.purge.log.get(1)?.origin, { node: a.node.purge.nodeId, sequence: sent.sequence });
+    assert.equal(b.node.purge.appliedFrom(a.node.purge.nodeId), sent.sequence);
 
     // A sender that retries (its acknowledgement was lost) is answered without a second purge.
     const again = await b.call('POST', '/purge', {

@@ -21,13 +21,14 @@ import {
 import { hasRequestBody, requestBody } from '../../http/request-body.ts';
 import { TIER_HEADER } from '../../http/tier-auth.ts';
 import type { OriginResponse } from '../../origin/pool.ts';
+import { FENCE_HEADER } from '../../purge/fence.ts';
 import { decodeUnasked } from '../compression.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
 import { forwardInterim, replayHints } from '../interim.ts';
 import type { Fetched } from '../outcomes.ts';
 import { rewriteRequest } from '../rule-effects.ts';
-import { tierHeaderFor } from '../tier.ts';
+import { tierHeadersFor } from '../tier.ts';
 
 /** Client conditionals and ranges are not forwarded when the node fetches a full response to store. */
 const CACHE_FILL_DROP: ReadonlySet<string> = new Set([
@@ -87,6 +88,7 @@ export function originRequestHeaders(
   // A verified child tier is trusted like a configured proxy (docs/tiers.md); its header stops here.
   const trusted = ctx.tierChild !== undefined || edge.trusted(peer);
   delete headers[TIER_HEADER];
+  delete headers[FENCE_HEADER];
   dropUnkeyedClaims(headers, trusted, options.fill);
   Object.assign(
     headers,
@@ -202,7 +204,7 @@ export async function fetchOrigin(
       host: ctx.host,
       key: ctx.key,
       headers: originRequestHeaders(edge, ctx, options),
-      tier: tierHeaderFor(edge, method, ctx.path),
+      ...tierHeadersFor(edge, ctx, method),
       body: body?.stream,
       ...(options.background ? {} : { onInterim: (status, fields) => forwardInterim(ctx, status, fields) }),
       ...(options.signal ? { signal: options.signal } : {}),

@@ -78,12 +78,14 @@ export function gate(edge: Edge, ctx: RequestContext, found: LookupOutcome, came
   // before it may be stored, and followers wait for that commit instead of reading the stream
   // (collapse.ts), so a request sent after its response ended finds what it stored.
   // A bypass (a site rule) asks the origin itself, as nginx's proxy_cache_bypass: it waits for no fill.
+  // So does a child's request fenced by a purge not applied here: a running fill may predate it.
   const collapsible =
     !ranged &&
     headers.authorization === undefined &&
     !edge.collapse.isHitForPass(ctx.storage) &&
     !cameBack &&
-    ctx.rules?.action !== 'bypass';
+    ctx.rules?.action !== 'bypass' &&
+    ctx.fence === undefined;
   const stored = found.kind === 'found' ? found : undefined;
   return { kind: 'forward', fwd, stored, ranged, partial, collapsible };
 }

@@ -26,7 +26,8 @@ export function lookup(edge: Edge, ctx: RequestContext): LookupOutcome {
   if ((ctx.method !== 'GET' && ctx.method !== 'HEAD') || ctx.passReason !== undefined)
     return UNCACHEABLE_METHOD;
   // A bypass (nginx proxy_cache_bypass) is never answered from the cache; its response is stored.
-  if (rules?.action === 'bypass') return BYPASS;
+  // So is a request of a child tier that applied a purge this node has not (docs/tiers.md).
+  if (rules?.action === 'bypass' || ctx.fence !== undefined) return BYPASS;
   const found = edge.store.lookup(ctx.storage, ctx.req.headers);
   if (found.kind === 'miss') return MISS;
   if (found.kind === 'vary-miss') return VARY_MISS;

@@ -38,4 +38,18 @@ describe('Strata-Tier header', () => {
     assert.equal(verifyTier('id=edge-1; ts=1; sig=short', SECRET, NOW, 30_000, 'GET', TARGET), undefined);
     assert.equal(verifyTier('x'.repeat(5000), SECRET, NOW, 30_000, 'GET', TARGET), undefined);
   });
+
+  it('covers the purge fence when one is sent, and signs exactly as before without one', () => {
+    const fence = 'a3f1c2d4-0000-4000-8000-000000000001=17, stream:purges=4096';
+    const value = signTier(SECRET, 'edge-1', NOW, 'GET', TARGET, fence);
+    assert.deepEqual(verifyTier(value, SECRET, NOW, 30_000, 'GET', TARGET, fence), { id: 'edge-1' });
+    // Dropped, changed, or added to a request signed without one: the header does not verify.
+    assert.equal(verifyTier(value, SECRET, NOW, 30_000, 'GET', TARGET), undefined);
+    assert.equal(verifyTier(value, SECRET, NOW, 30_000, 'GET', TARGET, fence.replace('17', '18')), undefined);
+    const plain = signTier(SECRET, 'edge-1', NOW, 'GET', TARGET);
+    assert.equal(verifyTier(plain, SECRET, NOW, 30_000, 'GET', TARGET, fence), undefined);
+    // A target that ends like a fence signs another text (the fence follows a newline).
+    const tricky = signTier(SECRET, 'edge-1', NOW, 'GET', `${TARGET}|fence=${fence}`);
+    assert.equal(verifyTier(tricky, SECRET, NOW, 30_000, 'GET', TARGET, fence), undefined);
+  });
 });

@@ -23,6 +23,21 @@ describe('purge commands', () => {
     assert.match(reason({ tags: ['x'.repeat(257)] }), /longer than 256/);
     assert.match(reason({ urls: Array(10_001).fill('http://a/') }), /at most 10000/);
     assert.match(reason({ all: true, forwarded: { node: 'n' } }), /forwarded must be/);
+    const forwarded = { node: 'n', sequence: 3, path: ['n'] };
+    assert.match(
+      reason({ all: true, forwarded: { ...forwarded, origin: { node: 'a b', sequence: 1 } } }),
+      /origin/,
+    );
+    assert.match(
+      reason({ all: true, forwarded: { ...forwarded, origin: { node: 'a', sequence: 0 } } }),
+      /origin/,
+    );
+    const withOrigin = parsePurgeBody({
+      all: true,
+      forwarded: { ...forwarded, origin: { node: 'stream:p', sequence: 9 } },
+    });
+    assert.ok(withOrigin.ok);
+    assert.deepEqual(withOrigin.forwarded, { ...forwarded, origin: { node: 'stream:p', sequence: 9 } });
     const text = parsePurgeText('{');
     assert.equal(text.ok, false);
   });
