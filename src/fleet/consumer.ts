@@ -23,6 +23,7 @@ import type { Logger } from 'pino';
 import { META } from '../cache/meta-keys.ts';
 import type { CacheStore } from '../cache/store.ts';
 import type { FleetConfig } from '../config/fleet-schema.ts';
+import type { PurgeOrigin } from '../purge/command.ts';
 import type { PurgeService } from '../purge/service.ts';
 import type { CatchUp } from './catch-up.ts';
 import { fits, merge } from './merge.ts';
@@ -253,7 +254,12 @@ export class BusConsumer {
     const command = merge(batch.map((item) => item.purge.command));
     for (let attempt = 1; ; attempt++) {
       try {
-        await purge.purge(command, { node: this.#sender, sequence: last.sequence, path: [last.purge.node] });
+        await purge.purge(command, {
+          node: this.#sender,
+          sequence: last.sequence,
+          path: [last.purge.node],
+          ...originsOf(batch),
+        });
         break;
       } catch (error) {
         this.lastError = (error as Error).message;
@@ -289,4 +295,20 @@ export class BusConsumer {
       this.#wake = done;
     });
   }
+}
+
+/**
+ * The fleet identity of a batch of bus purges: each publishing node with the highest of its
+ * sequences in the batch (the purge fence names them, docs/tiers.md), the first as the
+ * purge's origin and the others as the origins it covers.
+ */
+function originsOf(batch: ReadonlyArray<{ purge: BusPurge }>): {
+  origin: PurgeOrigin;
+  covers?: PurgeOrigin[];
+} {
+  const highest = new Map<string, number>();
+  for (const { purge } of batch)
+    highest.set(purge.node, Math.max(highest.get(purge.node) ?? 0, purge.sequence));
+  const [origin, ...covers] = [...highest].map(([node, sequence]) => ({ node, sequence }));
+  return covers.length > 0 ? { origin: origin!, covers } : { origin: origin! };
 }

@@ -49,6 +49,11 @@ export interface Forwarded {
    * sender (`node`, `sequence`) stands for it.
    */
   origin?: PurgeOrigin;
+  /**
+   * Further origins merged into this purge: a bus backlog applied as one walk stands for the
+   * purges of every node it holds, and is forwarded so.
+   */
+  covers?: PurgeOrigin[];
 }
 
 /** A purge origin's id as headers and meta keys carry it: a node id or a stream name. */
@@ -81,6 +86,17 @@ function stringList(body: Record<string, unknown>, name: string): string[] | str
   return value as string[];
 }
 
+/** Most origins one forwarded purge may stand for (a merged bus backlog of many nodes' purges). */
+const MAX_COVERS = 256;
+
+function parseOrigin(value: unknown): PurgeOrigin | undefined {
+  const o = value as Partial<PurgeOrigin> | null;
+  if (typeof o !== 'object' || o === null || typeof o.node !== 'string' || !ORIGIN_ID.test(o.node))
+    return undefined;
+  if (!Number.isSafeInteger(o.sequence) || o.sequence! < 1) return undefined;
+  return { node: o.node, sequence: o.sequence! };
+}
+
 function parseForwarded(value: unknown): Forwarded | string {
   const f = value as Partial<Forwarded> | null;
   if (
@@ -95,18 +111,17 @@ function parseForwarded(value: unknown): Forwarded | string {
   }
   const forwarded: Forwarded = { node: f.node, sequence: f.sequence!, path: f.path };
   if (f.origin !== undefined) {
-    const o = f.origin as Partial<PurgeOrigin> | null;
-    if (
-      typeof o !== 'object' ||
-      o === null ||
-      typeof o.node !== 'string' ||
-      !ORIGIN_ID.test(o.node) ||
-      !Number.isSafeInteger(o.sequence) ||
-      o.sequence! < 1
-    ) {
+    const origin = parseOrigin(f.origin);
+    if (origin === undefined)
       return 'forwarded.origin must be {"node": id (letters, digits, ._:-), "sequence": positive integer}';
-    }
-    forwarded.origin = { node: o.node, sequence: o.sequence! };
+    forwarded.origin = origin;
+  }
+  if (f.covers !== undefined) {
+    const covers =
+      Array.isArray(f.covers) && f.covers.length <= MAX_COVERS ? f.covers.map(parseOrigin) : [undefined];
+    if (covers.includes(undefined))
+      return `forwarded.covers must be a list of at most ${MAX_COVERS} origins {"node": id, "sequence": positive integer}`;
+    if (covers.length > 0) forwarded.covers = covers as PurgeOrigin[];
   }
   return forwarded;
 }

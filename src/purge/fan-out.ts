@@ -146,7 +146,13 @@ class PeerDelivery {
     const body = JSON.stringify({
       ...(entry.command as object),
       // The origin travels unchanged: every node names the purge alike (the fence, docs/tiers.md).
-      forwarded: { node, sequence, path: [...entry.path, node], origin: entry.origin ?? { node, sequence } },
+      forwarded: {
+        node,
+        sequence,
+        path: [...entry.path, node],
+        origin: entry.origin ?? { node, sequence },
+        ...(entry.covers ? { covers: entry.covers } : {}),
+      },
     });
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (this.#token !== undefined) headers.authorization = `Bearer ${this.#token}`;

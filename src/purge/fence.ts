@@ -167,32 +167,35 @@ export class PurgeFence {
       // Applied in order: an unapplied one (still running) is read again next time.
       if (!entry.applied) break;
       this.#readThrough = sequence;
-      const origin = entry.origin ?? { node: this.#options.nodeId, sequence };
-      // An id a header cannot carry (a bus feeding another spelling) is not named: it would
-      // make the whole fence unreadable to the parent.
-      if (entry.quarantined !== undefined || !ORIGIN_ID.test(origin.node)) continue;
+      if (entry.quarantined !== undefined) continue;
       const targets = fillTargets(entry.command, this.#options.sortQuery);
-      const recent: Recent = {
-        sequence,
-        origin,
-        at: entry.at,
-        targets,
-        match:
-          targets.all || targets.tags.length > 0 || targets.keys.length > MAX_INDEXED
-            ? 'every'
-            : targets.prefixes.length > 0
-              ? 'check'
-              : 'keys',
-      };
-      this.#recent.push(recent);
-      if (recent.match !== 'keys') this.#broad.push(recent);
-      else
-        for (const key of targets.keys) {
-          const list = this.#byKey.get(key);
-          if (list === undefined) this.#byKey.set(key, [recent]);
-          else list.push(recent);
-        }
+      const match =
+        targets.all || targets.tags.length > 0 || targets.keys.length > MAX_INDEXED
+          ? 'every'
+          : targets.prefixes.length > 0
+            ? 'check'
+            : 'keys';
+      // A merged purge (a bus backlog) stands for each of its origins.
+      for (const origin of [
+        entry.origin ?? { node: this.#options.nodeId, sequence },
+        ...(entry.covers ?? []),
+      ]) {
+        // An id a header cannot carry is not named: it would make the whole fence unreadable.
+        if (!ORIGIN_ID.test(origin.node)) continue;
+        this.#index({ sequence, origin, at: entry.at, targets, match });
+      }
     }
+  }
+
+  #index(recent: Recent): void {
+    this.#recent.push(recent);
+    if (recent.match !== 'keys') this.#broad.push(recent);
+    else
+      for (const key of recent.targets.keys) {
+        const list = this.#byKey.get(key);
+        if (list === undefined) this.#byKey.set(key, [recent]);
+        else list.push(recent);
+      }
   }
 
   /** Drops the oldest purge of #recent from the indexes (the caller drops it from #recent). */

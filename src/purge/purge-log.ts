@@ -20,6 +20,11 @@ export interface LoggedPurge {
    * accepted itself (its origin is this node and the purge's sequence here).
    */
   origin?: PurgeOrigin;
+  /**
+   * Further origins the purge stands for: the purges of other sources merged into this one (a
+   * bus backlog applied as one walk). Each is recorded as applied and named by the fence.
+   */
+  covers?: PurgeOrigin[];
   /** True once every batch of the purge has been committed on this node (or it was quarantined). */
   applied: boolean;
   /** Why the purge could not be applied at startup, when it was set aside (quarantine.ts). */

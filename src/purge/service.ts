@@ -166,11 +166,15 @@ export class PurgeService {
       const seen = store.readMeta(`${META.purgeFromPrefix}${forwarded.node}`) as number | undefined;
       // Already applied: a retried delivery, the purge's own way back, or a copy that took
       // another path from its origin (each path delivers an origin's purges in order).
+      const covered = [origin, ...(forwarded.covers ?? [])];
       if (
         forwarded.path.includes(this.nodeId) ||
         (seen !== undefined && forwarded.sequence <= seen) ||
-        origin.sequence <= this.appliedFrom(origin.node)
+        covered.every((one) => one.sequence <= this.appliedFrom(one.node))
       ) {
+        // Delivered: the sender's later deliveries of it (a bus replaying) are known as such.
+        if (seen === undefined || forwarded.sequence > seen)
+          await store.writeMeta(`${META.purgeFromPrefix}${forwarded.node}`, forwarded.sequence);
         return { purged: 0, soft: command.soft, sequence: this.log.sequence };
       }
     }
@@ -179,6 +183,7 @@ export class PurgeService {
       at: this.#options.now(),
       path: forwarded ? forwarded.path : [],
       ...(origin ? { origin } : {}),
+      ...(forwarded?.covers?.length ? { covers: forwarded.covers } : {}),
       applied: false,
     };
     const applied = await this.#apply(command, undefined, origin, { entry, forwarded }, onProgress);
@@ -241,6 +246,7 @@ export class PurgeService {
         if (finished) {
           this.log.markAppliedInTxn(sequence);
           this.#noteAppliedInTxn(origin ?? { node: this.nodeId, sequence });
+          for (const covered of append?.entry.covers ?? []) this.#noteAppliedInTxn(covered);
         }
         return finished;
       });

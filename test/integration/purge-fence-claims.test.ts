@@ -70,6 +70,33 @@ describe('purge fence claims', () => {
     ]);
   });
 
+  it('names a merged bus backlog by every node it stands for, and applies it once per origin', async () => {
+    const sender = 'bus:STRATA_PURGES@2026-12-02T18:00:00.000Z';
+    const bus = { node: sender, sequence: 41, path: ['node-x'] };
+    const origins = { origin: { node: 'node-x', sequence: 12 }, covers: [{ node: 'node-y', sequence: 30 }] };
+    const path = `/bus${LONG}`;
+    const first = await service.purge(command({ urls: [`${HOST}${path}`] }), { ...bus, ...origins });
+    assert.ok(first.sequence > 0);
+    assert.deepEqual(
+      fence.claimsFor(key(path)).sort((a, b) => a.origin.localeCompare(b.origin)),
+      [
+        { origin: 'node-x', sequence: 12 },
+        { origin: 'node-y', sequence: 30 },
+      ],
+    );
+    assert.equal(service.appliedFrom('node-x'), 12);
+    assert.equal(service.appliedFrom('node-y'), 30);
+    assert.deepEqual(fence.unmet([{ origin: 'node-y', sequence: 30 }]), []);
+    // The same purges again by a peer (node-y's, forwarded): already applied, not logged again.
+    const again = await service.purge(command({ urls: [`${HOST}${path}`] }), {
+      node: 'peer-b',
+      sequence: 3,
+      path: ['node-y', 'peer-b'],
+      origin: { node: 'node-y', sequence: 30 },
+    });
+    assert.equal(again.sequence, first.sequence);
+  });
+
   it('names a prefix purge for the keys under it, a forwarded one by its origin', async () => {
     await service.purge(command({ prefixes: [`${HOST}/img/`] }), {
       node: 'peer-a',
