@@ -27,8 +27,8 @@ const types = z.array(
 );
 
 const LEVELS = {
-  gzip: { min: 1, max: 9, default: 5, what: 'gzip level (1–9).' },
-  br: { min: 0, max: 11, default: 4, what: 'Brotli quality (0–11).' },
+  gzip: { min: 1, max: 9, default: 1, what: 'gzip level (1–9).' },
+  br: { min: 0, max: 11, default: 1, what: 'Brotli quality (0–11).' },
   zstd: { min: 1, max: 19, default: 3, what: 'zstd level (1–19).' },
 } as const;
 

@@ -15,7 +15,7 @@ describe('compression configuration', () => {
     assert.equal(compression.enabled, true);
     assert.deepEqual(compression.encodings, ['zstd', 'br', 'gzip']);
     assert.equal(compression.minSize, 1024);
-    assert.deepEqual(compression.levels, { gzip: 5, br: 4, zstd: 3 });
+    assert.deepEqual(compression.levels, { gzip: 1, br: 1, zstd: 3 });
     assert.deepEqual(result.config.sites[0]?.compression, { private: false });
   });
 
