@@ -46,7 +46,25 @@ export function normalizeFieldValue(name: string, value: string | string[] | und
  * (not the client's field) to the origin, so whatever the origin answers suits every request
  * in the bucket. A field nothing the node knows satisfies keeps its own normalized spelling.
  */
+/** Accept-Encoding values seen → their key: clients send a handful of spellings, per hit. */
+const encodingKeys = new Map<string, string>();
+const ENCODING_KEYS_MAX = 1024;
+/** Longer values are worked out each time (the table stays under a MiB). */
+const ENCODING_KEY_LENGTH_MAX = 256;
+
 function encodingKey(value: string | string[] | undefined): string {
+  if (typeof value === 'string' && value.length <= ENCODING_KEY_LENGTH_MAX) {
+    const known = encodingKeys.get(value);
+    if (known !== undefined) return known;
+    const key = negotiatedKey(value);
+    if (encodingKeys.size >= ENCODING_KEYS_MAX) encodingKeys.clear();
+    encodingKeys.set(value, key);
+    return key;
+  }
+  return negotiatedKey(value);
+}
+
+function negotiatedKey(value: string | string[] | undefined): string {
   const bucket = negotiateEncoding(value);
   if (bucket !== null) return bucket;
   return `none:${normalizeList('accept-encoding', value ?? '')}`;
