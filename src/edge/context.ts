@@ -79,6 +79,11 @@ export interface RequestContext {
   /** The id of the child tier whose Strata-Tier header verified (receive), else undefined: any client. */
   tierChild: string | undefined;
   /**
+   * For a verified child's request: the address its client came from, as the child forwarded it
+   * (the last X-Forwarded-For entry); site security judges that address, not the child's.
+   */
+  tierClient: string | undefined;
+  /**
    * The purge fence claims of a verified child tier that this node has not reached (purges it has
    * not applied yet): the request bypasses the stored entry and running fills, and passes them on. Undefined: none.
    */
@@ -125,6 +130,7 @@ export function createContext(
     requestId: '',
     age: undefined,
     tierChild: undefined,
+    tierClient: undefined,
     fence: undefined,
     expectsContinue: req.headers.expect !== undefined && (req.httpVersionMinor === 1 || isHttp2(req)),
   };

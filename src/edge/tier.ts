@@ -3,6 +3,7 @@
  * tier, and what it sends to a parent. Not a phase: called by receive, fetch and the delivery
  * paths. A client that is not a verified child sees none of this.
  */
+import { isIP } from 'node:net';
 import { remainingFreshness, type StoredFreshness } from '../cache/policy/reuse.ts';
 import { signTier, TIER_HEADER, verifyTier } from '../http/tier-auth.ts';
 import { REQUEST_ID_HEADER, requestIdFor } from '../observability/request-id.ts';
@@ -26,12 +27,21 @@ export function acceptTier(edge: Edge, ctx: RequestContext): void {
   const claim = verifyTier(value, secret, edge.now(), maxSkew, ctx.method, ctx.path, signedFence);
   if (claim !== undefined) {
     ctx.tierChild = claim.id;
+    ctx.tierClient = lastForwardedFor(ctx.req.headers['x-forwarded-for']);
     if (signedFence !== undefined) checkFence(edge, ctx, signedFence);
     // One id follows the request through every tier, as from a trusted proxy.
     const incoming = ctx.req.headers[REQUEST_ID_HEADER];
     if (incoming !== undefined && incoming !== ctx.requestId)
       ctx.requestId = requestIdFor(incoming, trustAll, ctx.clientAddress);
   } else edge.log.debug({ peer: ctx.clientAddress }, 'Strata-Tier header ignored: it does not verify');
+}
+
+/** The last address of X-Forwarded-For (the one the child appended), when it is an address. */
+function lastForwardedFor(value: string | string[] | undefined): string | undefined {
+  const joined = Array.isArray(value) ? value.join(',') : value;
+  if (joined === undefined) return undefined;
+  const last = joined.slice(joined.lastIndexOf(',') + 1).trim();
+  return isIP(last) === 0 ? undefined : last;
 }
 
 /**

@@ -355,3 +355,61 @@ describe('tiers: a misconfigured loop edge → shield → edge', () => {
     assert.equal((await handled(shield.node.metrics.registry)) - shieldBefore, 1);
   });
 });
+
+describe("tiers: a shield's site security judges the edge's client", () => {
+  let origin: TestOrigin;
+  let shield: TestNode;
+  let edge: TestNode;
+
+  before(async () => {
+    origin = await startOrigin();
+    origin.route(LONG, (_req, res) => {
+      res.writeHead(200, { 'cache-control': 'no-store', 'content-type': 'text/plain' });
+      res.end('every request reaches the shield');
+    });
+    shield = await startNode({
+      origin: origin.url,
+      config: {
+        proxy: { via: 'shield' },
+        tiers: { id: 'shield-1', secret: SECRET },
+        origins: [{ name: 'origin', url: origin.url }],
+        sites: [
+          {
+            name: 'default',
+            hosts: ['*'],
+            origins: ['origin'],
+            security: { rateLimit: { requestsPerSecond: 1, burst: 1 }, deny: ['127.0.0.4/32'] },
+          },
+        ],
+      },
+    });
+    edge = await startNode({ origin: shield.url, config: edgeConfig('edge-a', 'edge-a', shield.url) });
+  });
+  after(async () => {
+    await edge.close();
+    await shield.close();
+    await origin.close();
+  });
+
+  it("limits each of the edge's clients by its own address, and refuses a denied one", async () => {
+    const first = await edge.get(`${LONG}?n=1`, { headers: HOST, localAddress: '127.0.0.2' });
+    assert.equal(first.status, 200);
+    const again = await edge.get(`${LONG}?n=2`, { headers: HOST, localAddress: '127.0.0.2' });
+    assert.equal(again.status, 429, 'the same client, over the shield limit');
+    const other = await edge.get(`${LONG}?n=3`, { headers: HOST, localAddress: '127.0.0.3' });
+    assert.equal(other.status, 200, 'another client of the same edge has its own budget');
+    const denied = await edge.get(`${LONG}?n=4`, { headers: HOST, localAddress: '127.0.0.4' });
+    assert.equal(denied.status, 403);
+    assert.equal(origin.count(`${LONG}?n=3`), 1);
+    assert.equal(origin.count(`${LONG}?n=4`), 0);
+  });
+
+  it('judges the peer when the X-Forwarded-For does not come from a verified child', async () => {
+    // Straight to the shield with a forged X-Forwarded-For: the peer (127.0.0.1) is judged.
+    const forged = await shield.get(`${LONG}?n=5`, {
+      headers: { ...HOST, 'x-forwarded-for': '127.0.0.9' },
+      localAddress: '127.0.0.4',
+    });
+    assert.equal(forged.status, 403);
+  });
+});

@@ -35,14 +35,7 @@ export function guard(edge: Edge, ctx: RequestContext): boolean {
   const siteGuard = ctx.site?.guard;
   if (siteGuard === undefined) return true;
   const req = ctx.req;
-  const refusal = siteGuard.check(
-    ctx.clientAddress,
-    ctx.method,
-    ctx.path,
-    req.headers,
-    req.rawHeaders,
-    ctx.now,
-  );
+  const refusal = siteGuard.check(judged(ctx), ctx.method, ctx.path, req.headers, req.rawHeaders, ctx.now);
   if (refusal !== undefined) {
     refuse(edge, ctx, refusal);
     return false;
@@ -64,10 +57,18 @@ export function admitToOrigin(edge: Edge, ctx: RequestContext): boolean {
   const siteGuard = ctx.site?.guard;
   if (siteGuard?.origin === undefined || countedForOrigin.has(ctx)) return true;
   countedForOrigin.add(ctx);
-  const refusal = siteGuard.checkOrigin(ctx.clientAddress, ctx.req.headers, edge.now());
+  const refusal = siteGuard.checkOrigin(judged(ctx), ctx.req.headers, edge.now());
   if (refusal === undefined) return true;
   refuse(edge, ctx, refusal);
   return false;
+}
+
+/**
+ * The address site security judges: the client's, which for a verified child tier is the one
+ * the child forwarded (its own rules saw the same), else the peer's.
+ */
+function judged(ctx: RequestContext): string {
+  return ctx.tierClient ?? ctx.clientAddress;
 }
 
 /** A security rule acted on this request: its metric, the site's count, the access-log field. */
@@ -82,7 +83,7 @@ function refuse(edge: Edge, ctx: RequestContext, refusal: Refusal): void {
   if (refusal.kind === 'rate') {
     noteSecurity(edge, ctx, refusal.bucket === 'origin' ? 'rate-origin' : 'rate-requests', 'refused');
     const limiter = refusal.limiter;
-    const key = limiter.key(ctx.clientAddress, ctx.req.headers);
+    const key = limiter.key(judged(ctx), ctx.req.headers);
     const error =
       refusal.bucket === 'origin'
         ? new EdgeError(
