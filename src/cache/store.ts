@@ -9,6 +9,7 @@ import { type Database, open, type RootDatabase } from 'lmdb';
 import type { Logger } from 'pino';
 import { EdgeError } from '../errors.ts';
 import { BodyWriter } from './body-writer.ts';
+import { ChunkPool } from './chunk-pool.ts';
 import { chunkSum, intact, sealRecord } from './integrity.ts';
 import { primaryOf, storageKey, VARIANT_SEPARATOR, variantKey, variantRange } from './key.ts';
 import { MemoryTier } from './memory-tier.ts';
@@ -78,6 +79,8 @@ const WRITE_RETRY_MS = 1000;
 const MAX_VARIANTS = 100;
 /** Longest a shutdown waits for LMDB to close. */
 const CLOSE_TIMEOUT_MS = 5000;
+/** Free chunk buffers kept for the next fills: 4 MiB at the default chunk size. */
+const CHUNK_POOL_FREE = 16;
 
 export class CacheStore {
   // The databases are private: other modules go through the named operations below.
@@ -91,6 +94,8 @@ export class CacheStore {
   readonly #meta: Database<unknown, string>;
   readonly #purges: Database<unknown, number>;
   readonly memory: MemoryTier;
+  /** Chunk buffers reused by fills (chunk-pool.ts). */
+  readonly chunkPool: ChunkPool;
   readonly options: StoreOptions;
   readonly #accessed = new Map<string, number>();
   #bodies = 0;
@@ -140,6 +145,7 @@ export class CacheStore {
       );
     }
     this.memory = new MemoryTier(options.memorySize, options.memoryObjectSize);
+    this.chunkPool = new ChunkPool(options.chunkSize, CHUNK_POOL_FREE);
     this.#upgradeSchema();
     guardCommitFailures(this);
   }
@@ -780,6 +786,16 @@ export class CacheStore {
   /** Writes one body chunk (a fill's writer); resolves when committed. */
   putChunk(bodyId: string, index: number, chunk: Buffer): Promise<boolean> {
     return this.#chunks.put([bodyId, index], chunk);
+  }
+
+  /**
+   * Writes chunks [first, first + chunks.length) of a body in one write transaction, copied
+   * into LMDB by lmdb-js's writer thread; resolves when committed.
+   */
+  putChunks(bodyId: string, first: number, chunks: readonly Buffer[]): Promise<unknown> {
+    return this.#chunks.batch(() => {
+      for (let i = 0; i < chunks.length; i++) void this.#chunks.put([bodyId, first + i], chunks[i]!);
+    });
   }
 
   /** Inside a write transaction: removes chunks by key (orphans). */
