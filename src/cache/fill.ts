@@ -145,7 +145,6 @@ export class Fill {
   }
 
   #push(data: Buffer): void {
-    (globalThis as any).__reads = ((globalThis as any).__reads ?? 0) + 1;
     this.received += data.length;
     if (data.length < SMALL_READ) this.#gather(data);
     else {
