@@ -19,7 +19,7 @@ function fakeStore() {
           first,
           chunks: [...chunks],
           commit: () => {
-            chunks.forEach((chunk, i) => stored.set(first + i, chunk));
+            for (const [i, chunk] of chunks.entries()) stored.set(first + i, chunk);
             resolve(undefined);
           },
           fail: reject,
