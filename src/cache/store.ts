@@ -322,9 +322,10 @@ export class CacheStore {
     return this.#sums.get(record.bodyId)?.id ?? variantKey(storageKey(record.url), record.secondaryKey);
   }
 
-  #readChunk(bodyId: string, index: number): Buffer | undefined {
+  #readChunk(bodyId: string, index: number, fast = false): Buffer | undefined {
     try {
-      return this.#chunks.getBinary([bodyId, index]);
+      const key: [string, number] = [bodyId, index];
+      return fast ? this.#chunks.getBinaryFast(key) : this.#chunks.getBinary(key);
     } catch (error) {
       this.options.log.error({ err: error, bodyId, index }, 'cache chunk read failed');
       return undefined;
@@ -337,18 +338,37 @@ export class CacheStore {
    */
   chunk(bodyId: string, index: number): Buffer | undefined {
     const chunk = this.#readChunk(bodyId, index);
-    if (chunk === undefined) return undefined;
+    return chunk !== undefined && this.#intactChunk(bodyId, index, chunk) ? chunk : undefined;
+  }
+
+  /**
+   * `chunk`, read into a buffer of the chunk pool instead of a new one (no allocation per read:
+   * see chunk-pool.ts). The caller gives the buffer back once nothing refers to it.
+   */
+  pooledChunk(bodyId: string, index: number): Buffer | undefined {
+    // Valid until the next read: copied at once.
+    const bytes = this.#readChunk(bodyId, index, true);
+    if (bytes === undefined) return undefined;
+    if (bytes.length > this.chunkPool.size) return this.chunk(bodyId, index);
+    const chunk = this.chunkPool.take().subarray(0, bytes.length);
+    bytes.copy(chunk);
+    if (this.#intactChunk(bodyId, index, chunk)) return chunk;
+    this.chunkPool.give(chunk);
+    return undefined;
+  }
+
+  #intactChunk(bodyId: string, index: number, chunk: Buffer): boolean {
     const known = this.#sums.get(bodyId);
     const expected = known?.sums?.[index];
-    if (expected === undefined || known!.verified?.[index] === 1) return chunk;
+    if (expected === undefined || known!.verified?.[index] === 1) return true;
     // A CRC costs about what reading the chunk does: each chunk is checked once per process.
     if (chunkSum(chunk) !== expected) {
       this.#damaged(known!.id, bodyId, 'chunk checksum');
-      return undefined;
+      return false;
     }
     known!.verified ??= new Uint8Array(known!.sums!.length);
     known!.verified[index] = 1;
-    return chunk;
+    return true;
   }
 
   /**

@@ -177,4 +177,25 @@ describe('bodies of many chunks', () => {
     assert.ok(hit.body.equals(bodies.get(STALLED)!), 'the stored body');
     assert.equal(origin.count(STALLED), 1);
   });
+
+  it('regression: a hit stalled by its client while other hits read chunks still gets its own bytes', async () => {
+    // Both stored by the test above.
+    let release!: () => void;
+    const stalled = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const answer = stallingGet(`${node.url}${STALLED}`, stalled);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    for (let i = 0; i < 2; i++) {
+      const other = await slowGet(`${node.url}${OTHER}`, 0);
+      assert.match(other.cache, /hit/);
+      assert.ok(other.body.equals(bodies.get(OTHER)!), 'the other hit');
+    }
+    release();
+    const got = await answer;
+    assert.match(got.cache, /hit/);
+    assert.ok(got.body.equals(bodies.get(STALLED)!), 'the stalled hit got the stored bytes');
+    assert.equal(origin.count(STALLED), 1);
+    assert.equal(origin.count(OTHER), 1);
+  });
 });
