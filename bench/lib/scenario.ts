@@ -21,6 +21,8 @@ export interface BenchContext {
   waitQuietS: number;
   /** Concurrent requests of the herd scenario. */
   herdSize: number;
+  /** Stored misses the memory scenario makes before measuring (`--objects`). */
+  objects: number;
   /** A fresh folder for this scenario's configs, caches and logs. */
   workDir: string;
   /** Unique per run, so unique-key loads never repeat a key. */
