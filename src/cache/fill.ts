@@ -14,6 +14,7 @@ import type { Readable } from 'node:stream';
 import type { BodyWriter, CommitResult } from './body-writer.ts';
 import type { ChunkPool } from './chunk-pool.ts';
 import type { FillReader } from './fill-reader.ts';
+import { originBytesRead } from './scavenger.ts';
 import type { CacheStore } from './store.ts';
 
 export { FillReader } from './fill-reader.ts';
@@ -146,6 +147,7 @@ export class Fill {
 
   #push(data: Buffer): void {
     this.received += data.length;
+    originBytesRead(data.length);
     if (data.length < SMALL_READ) this.#gather(data);
     else {
       this.#tail = undefined;
