@@ -17,6 +17,7 @@ import type { Edge } from './edge/edge.ts';
 import { Pipeline } from './edge/pipeline.ts';
 import { SiteTable } from './edge/sites.ts';
 import { EdgeError } from './errors.ts';
+import { applyHeapProfile } from './heap.ts';
 import { SEND_BUFFER } from './http/connection-guard.ts';
 import { type Listener, startListener } from './http/listener.ts';
 import { type SecureListener, startSecureListener } from './http/secure-listener.ts';
@@ -139,6 +140,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
       'no sites configured: give --origin URL or a config file with sites',
     );
   }
+  applyHeapProfile(config.node.heap);
   prepareCacheDir(config.cache.dir);
   const store = new CacheStore({
     dir: config.cache.dir,

@@ -3,8 +3,8 @@
  * of 1 KiB objects, each a new key, from /proc/PID/smaps_rollup: resident memory, anonymous
  * (heaps and buffers: what must stay bounded) and file-backed (the binary's pages, and for
  * Strata LMDB's map, which the kernel reclaims like any file cache). Read 2 s after the target
- * answered, and 2 s after the last miss. `strata (small heap)` runs Strata with V8's young
- * generation and heap growth bounded (`NODE_OPTIONS` an operator can set: docs/performance.md).
+ * answered, and 2 s after the last miss. `strata node.heap small` runs Strata with that setting
+ * (V8's young generation and heap growth bounded: src/heap.ts).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runLoad } from '../lib/generator.ts';
@@ -16,12 +16,9 @@ import { type BenchContext, eachTarget, type Scenario } from '../lib/scenario.ts
 import type { TargetKind, TargetOptions } from '../lib/targets.ts';
 import { withOrigin } from './origin.ts';
 
-/** V8 settings of the `strata (small heap)` row. */
-export const SMALL_HEAP_FLAGS = ['--max-semi-space-size=4', '--heap-growing-percent=50'];
-
 const KINDS: { kind: TargetKind; label: string; options?: Partial<TargetOptions> }[] = [
   { kind: 'strata', label: 'strata' },
-  { kind: 'strata', label: 'strata (small heap)', options: { nodeFlags: SMALL_HEAP_FLAGS } },
+  { kind: 'strata', label: 'strata node.heap small', options: { strataConfig: { node: { heap: 'small' } } } },
   { kind: 'nginx', label: 'nginx' },
   { kind: 'varnish', label: 'varnish' },
 ];
@@ -46,7 +43,7 @@ async function runMemory(ctx: BenchContext): Promise<ScenarioReport> {
   report.notes.push(
     `${PINNING.label}; 1 KiB objects, 50 connections of unique-key misses (wrk) until the origin ` +
       "counted them; anon = Anonymous of smaps_rollup (heaps, buffers), file = resident file pages (the binary, LMDB's map); " +
-      `strata (small heap): node ${SMALL_HEAP_FLAGS.join(' ')}; Varnish runs with -s malloc (memory storage by design)`,
+      'strata node.heap small: the config setting (src/heap.ts); Varnish runs with -s malloc (memory storage by design)',
   );
   await withOrigin(ctx, { delayMs: 0 }, async (origin) => {
     const base = {
