@@ -35,13 +35,13 @@ export class BodyWriter {
   /** Chunks written but not yet confirmed committed (queued or in the batch being written). */
   #pending = 0;
   /** The batch being written, if any. */
-  #writing: Promise<void> | undefined;
+  #writing: Promise<boolean> | undefined;
   /** Chunks waiting for the batch being written to commit; they go together in the next one. */
   #queue: Buffer[] = [];
   /** Index of the queue's first chunk. */
   #queueStart = 0;
-  /** Resolves when the queued chunks are committed (made with the queue). */
-  #queued: { promise: Promise<void>; resolve: () => void } | undefined;
+  /** Resolves when the queued chunks are committed, true, or not written, false (made with the queue). */
+  #queued: { promise: Promise<boolean>; resolve: (written: boolean) => void } | undefined;
 
   constructor(store: BodyStore, storage: string, bodyId: string) {
     this.#store = store;
@@ -63,11 +63,12 @@ export class BodyWriter {
   }
 
   /**
-   * Queues one full chunk; resolves when it is committed (pace the origin on it). One batch
-   * per fill is written at a time, and chunks sealed meanwhile go together in the next one:
-   * a write transaction per chunk costs LMDB about as much as the chunk's bytes.
+   * Queues one full chunk; resolves when its write ended (pace the origin on it): true once it
+   * is committed, false when it was not written (the write failed, or the fill was given up
+   * first). One batch per fill is written at a time, and chunks sealed meanwhile go together in
+   * the next one: a write transaction per chunk costs LMDB about as much as the chunk's bytes.
    */
-  write(chunk: Buffer): Promise<void> {
+  write(chunk: Buffer): Promise<boolean> {
     const index = this.#chunks++;
     this.#size += chunk.length;
     this.#sums.push(chunkSum(chunk));
@@ -75,8 +76,8 @@ export class BodyWriter {
     if (this.#writing === undefined) return this.#writeBatch(index, [chunk]);
     if (this.#queue.length === 0) {
       this.#queueStart = index;
-      let resolve!: () => void;
-      const promise = new Promise<void>((done) => {
+      let resolve!: (written: boolean) => void;
+      const promise = new Promise<boolean>((done) => {
         resolve = done;
       });
       this.#queued = { promise, resolve };
@@ -85,26 +86,33 @@ export class BodyWriter {
     return this.#queued!.promise;
   }
 
-  #writeBatch(first: number, chunks: Buffer[]): Promise<void> {
+  #writeBatch(first: number, chunks: Buffer[]): Promise<boolean> {
     const written = this.#store.putChunks(this.bodyId, first, chunks).then(
-      () => this.#store.writeSucceeded(),
-      (error: unknown) => this.#fail(error),
+      () => {
+        this.#store.writeSucceeded();
+        return true;
+      },
+      (error: unknown) => {
+        this.#fail(error);
+        return false;
+      },
     );
-    const batch = written.then(() => {
+    const batch = written.then((ok) => {
       this.#pending -= chunks.length;
       this.#writing = undefined;
       const queued = this.#queued;
-      if (queued === undefined) return;
+      if (queued === undefined) return ok;
       const next = this.#queue;
       this.#queue = [];
       this.#queued = undefined;
       // A failed or abandoned fill writes nothing more: its chunks are never read.
       if (this.#failed || this.#aborted) {
         this.#pending -= next.length;
-        queued.resolve();
-        return;
+        queued.resolve(false);
+        return ok;
       }
       void this.#writeBatch(this.#queueStart, next).then(queued.resolve);
+      return ok;
     });
     this.#writing = batch;
     return batch;

@@ -203,9 +203,10 @@ export class Fill {
     if (this.storing) {
       const writer = this.#writer!;
       this.#writing.add(index);
-      void writer.write(chunk).then(() => {
+      void writer.write(chunk).then((written) => {
         this.#writing.delete(index);
-        if (index + 1 > this.#committed) {
+        // A chunk never written is not reported: readers in other workers would look for it.
+        if (written && index + 1 > this.#committed) {
           this.#committed = index + 1;
           if (!writer.failed) for (const listener of this.#commitListeners) listener(this.#committed);
         }

@@ -64,14 +64,26 @@ describe('BodyWriter batches', () => {
     );
   });
 
-  it('commits nothing when a batch failed, and writes no later batch', async () => {
+  it('commits nothing when a batch failed, writes no later batch, and reports those chunks unwritten', async () => {
     const { store, batches } = fakeStore();
     const writer = new BodyWriter(store, 'k', 'b2');
-    for (let i = 0; i < 4; i++) void writer.write(Buffer.from(`c${i}`));
+    const written = Array.from({ length: 4 }, (_, i) => writer.write(Buffer.from(`c${i}`)));
     const result = writer.commit('id', RECORD, Buffer.from('last'));
     batches[0]!.fail(new Error('disk full'));
     assert.equal(await result, 'failed');
     assert.equal(batches.length, 1);
     assert.equal(writer.failed, true);
+    assert.deepEqual(await Promise.all(written), [false, false, false, false]);
+  });
+
+  it('writes no queued chunk once the fill is given up', async () => {
+    const { store, batches } = fakeStore();
+    const writer = new BodyWriter(store, 'k', 'b3');
+    const written = Array.from({ length: 3 }, (_, i) => writer.write(Buffer.from(`c${i}`)));
+    writer.abort();
+    batches[0]!.commit();
+    assert.deepEqual(await Promise.all(written), [true, false, false]);
+    assert.equal(batches.length, 1);
+    assert.equal(writer.inFlight, 0);
   });
 });
