@@ -16,7 +16,7 @@ import { type BenchContext, type Scenario, setTargetFilter } from './lib/scenari
 import { SCENARIOS } from './scenarios/index.ts';
 
 const USAGE = `usage: npm run bench -- [--scenario NAME[,NAME]] [--duration S] [--connections 50,256] [--rounds N]
-                      [--herd N] [--targets strata,ceiling] [--wait-quiet S] [--profile] [--keep-tmp] [--list]
+                      [--herd N] [--objects N] [--targets strata,ceiling] [--wait-quiet S] [--profile] [--keep-tmp] [--list]
   --wait-quiet S  before each measured run, wait up to S seconds for the machine to be 80% idle
   --rounds    repeat the hit scenarios N times, targets alternating, and report medians
   --targets   run only the targets whose label starts with one of these (ceiling, strata,
@@ -30,6 +30,8 @@ interface Options {
   durationS: number;
   connections: number[];
   herdSize: number;
+  /** Stored misses of the memory scenario. */
+  objects: number;
   rounds: number;
   waitQuietS: number;
   keepTmp: boolean;
@@ -54,6 +56,7 @@ function parseOptions(): Options | null {
       duration: { type: 'string', default: '5' },
       connections: { type: 'string', default: '50,256' },
       herd: { type: 'string', default: '1000' },
+      objects: { type: 'string', default: '100000' },
       rounds: { type: 'string', default: '1' },
       'wait-quiet': { type: 'string', default: '0' },
       'keep-tmp': { type: 'boolean', default: false },
@@ -79,6 +82,7 @@ function parseOptions(): Options | null {
     durationS: positive(values.duration, '--duration', 600),
     connections: values.connections.split(',').map((c) => positive(c, '--connections', 4000)),
     herdSize: positive(values.herd, '--herd', 4000),
+    objects: positive(values.objects, '--objects', 10_000_000),
     rounds: positive(values.rounds, '--rounds', 20),
     waitQuietS: values['wait-quiet'] === '0' ? 0 : positive(values['wait-quiet'], '--wait-quiet', 3600),
     keepTmp: values['keep-tmp'],
@@ -170,6 +174,7 @@ function writeResults(
     rounds: options.rounds,
     connections: options.connections,
     herdSize: options.herdSize,
+    objects: options.objects,
     scenarios: options.scenarios.map((s) => s.name),
   };
   writeFileSync(`${base}.json`, `${JSON.stringify({ machine, settings, reports }, null, 2)}\n`);

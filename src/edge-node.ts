@@ -21,6 +21,7 @@ import { EdgeError } from './errors.ts';
 import { FleetBus } from './fleet/bus.ts';
 import type { ApplyOutcome } from './fleet/config-watch.ts';
 import type { FleetSections } from './fleet/sections.ts';
+import { applyHeapProfile } from './heap.ts';
 import { SEND_BUFFER } from './http/connection-guard.ts';
 import { type Listener, startListener } from './http/listener.ts';
 import { type SecureListener, startSecureListener } from './http/secure-listener.ts';
@@ -156,6 +157,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
       'no sites configured: give --origin URL or a config file with sites',
     );
   }
+  applyHeapProfile(config.node.heap);
   prepareCacheDir(config.cache.dir);
   const store = new CacheStore({
     dir: config.cache.dir,

@@ -183,3 +183,31 @@ export class CpuFollower {
     return this.#last - this.#start;
   }
 }
+
+export interface MemoryRollup {
+  /** Resident memory of the processes: everything, mapped files included. */
+  rssKiB: number;
+  /** Anonymous memory (heaps, buffers, stacks): what the process itself allocated. */
+  anonKiB: number;
+  /** Resident file-backed pages (the binary, shared libraries, an LMDB map): rss − anon. */
+  fileKiB: number;
+}
+
+/** Memory of a process tree from /proc/PID/smaps_rollup, summed; zeros for a process gone. */
+export function memoryRollup(root: number): MemoryRollup {
+  const total: MemoryRollup = { rssKiB: 0, anonKiB: 0, fileKiB: 0 };
+  for (const pid of [root, ...descendantsOf(root)]) {
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    } catch {
+      continue;
+    }
+    const field = (name: string): number =>
+      Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? 0);
+    total.rssKiB += field('Rss');
+    total.anonKiB += field('Anonymous');
+  }
+  total.fileKiB = total.rssKiB - total.anonKiB;
+  return total;
+}

@@ -21,6 +21,8 @@ export interface BenchContext {
   waitQuietS: number;
   /** Concurrent requests of the herd scenario. */
   herdSize: number;
+  /** Stored misses the memory scenario makes before measuring (`--objects`). */
+  objects: number;
   /** A fresh folder for this scenario's configs, caches and logs. */
   workDir: string;
   /** Unique per run, so unique-key loads never repeat a key. */
@@ -44,7 +46,10 @@ export function warmupS(ctx: BenchContext): number {
 }
 
 export interface Measured extends LoadResult {
+  /** Peak resident memory of the target's processes: everything, mapped files (LMDB's map) included. */
   rssMiB: number;
+  /** Peak anonymous resident memory (RssAnon: heaps and buffers, not LMDB's map). */
+  anonMiB: number;
   cpuUsPerRequest: number;
   /**
    * Share of the machine (all cores, wall time) that went neither to the target, the generator
@@ -64,6 +69,7 @@ export function measuredCells(label: string, connections: number, m: Measured) {
     p99: m.p99Ms,
     errors: m.errors,
     rss: m.rssMiB,
+    anon: m.anonMiB,
     cpu: m.cpuUsPerRequest,
     other: m.interference,
   };
@@ -125,6 +131,7 @@ export async function measure(target: Target, options: MeasureOptions): Promise<
   return {
     ...load,
     rssMiB: usage.peakRssKiB / 1024,
+    anonMiB: usage.peakAnonKiB / 1024,
     cpuUsPerRequest: load.requests > 0 ? (usage.cpuMs * 1000) / load.requests : Number.NaN,
     interference: wallMs > 0 ? Math.max(0, otherMs / wallMs) : Number.NaN,
     originRequests: before === null || after === null ? null : after.total - before.total,

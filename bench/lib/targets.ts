@@ -42,6 +42,8 @@ export interface TargetOptions {
    * by ALPN), with one bench certificate (EC P-256) for every target.
    */
   tls?: 'h1' | 'h2';
+  /** Strata: Node.js flags before the script (V8 heap settings, for instance). */
+  nodeFlags?: string[];
 }
 
 export interface Target {
@@ -114,7 +116,14 @@ async function strataArgs(
   tlsPort?: number,
 ): Promise<string[]> {
   const profile = options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [];
-  const args = [...profile, 'cli/strata.ts', 'serve', '--listen', `127.0.0.1:${port}`];
+  const args = [
+    ...profile,
+    ...(options.nodeFlags ?? []),
+    'cli/strata.ts',
+    'serve',
+    '--listen',
+    `127.0.0.1:${port}`,
+  ];
   if (options.tls !== undefined && tlsPort !== undefined) {
     const cert = benchCertificate(options.dir);
     args.push('--listen-tls', `127.0.0.1:${tlsPort}`, '--tls-cert', cert.cert, '--tls-key', cert.key);

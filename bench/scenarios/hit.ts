@@ -25,6 +25,7 @@ export const LOAD_COLUMNS = [
   col('p99', 'p99 ms', 'ms'),
   col('errors', 'errors', 'int'),
   col('rss', 'RSS MiB', 'mib'),
+  col('anon', 'anon MiB', 'mib'),
   col('cpu', 'CPU µs/req', 'us'),
   col('other', 'other load', 'percent'),
 ];

@@ -6,6 +6,7 @@ import { handshakeScenario } from './handshakes.ts';
 import { herdScenario } from './herd.ts';
 import { hitScenarios } from './hit.ts';
 import { largeScenario } from './large.ts';
+import { memoryScenario } from './memory.ts';
 import { originsScenario } from './origins.ts';
 import { originsTimelineScenario } from './origins-timeline.ts';
 import { purgeScenario } from './purge.ts';
@@ -19,6 +20,7 @@ export const SCENARIOS: readonly Scenario[] = [
   ...forwardScenarios,
   herdScenario,
   largeScenario,
+  memoryScenario,
   purgeScenario,
   originsScenario,
   originsTimelineScenario,

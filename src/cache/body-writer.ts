@@ -10,6 +10,7 @@ import type { EntryRecord } from './record.ts';
 /** What a writer needs of the store (CacheStore); declared here so neither module imports the other's. */
 export interface BodyStore {
   putChunk(bodyId: string, index: number, chunk: Buffer): Promise<boolean>;
+  putChunks(bodyId: string, first: number, chunks: readonly Buffer[]): Promise<unknown>;
   write<T>(work: () => T): Promise<T>;
   commitEntryInTxn(storage: string, id: string, record: EntryRecord): void;
   removeBodyLater(bodyId: string, chunks: number): void;
@@ -30,7 +31,17 @@ export class BodyWriter {
   #failed = false;
   #done = false;
   #complete = false;
-  readonly #inFlight = new Set<Promise<unknown>>();
+  #aborted = false;
+  /** Chunks written but not yet confirmed committed (queued or in the batch being written). */
+  #pending = 0;
+  /** The batch being written, if any. */
+  #writing: Promise<boolean> | undefined;
+  /** Chunks waiting for the batch being written to commit; they go together in the next one. */
+  #queue: Buffer[] = [];
+  /** Index of the queue's first chunk. */
+  #queueStart = 0;
+  /** Resolves when the queued chunks are committed, true, or not written, false (made with the queue). */
+  #queued: { promise: Promise<boolean>; resolve: (written: boolean) => void } | undefined;
 
   constructor(store: BodyStore, storage: string, bodyId: string) {
     this.#store = store;
@@ -42,27 +53,76 @@ export class BodyWriter {
     return this.#failed;
   }
 
-  /** Chunks handed to LMDB whose commit has not been confirmed yet. */
+  /** Chunks handed to the writer whose commit has not been confirmed yet. */
   get inFlight(): number {
-    return this.#inFlight.size;
+    return this.#pending;
   }
 
   get chunks(): number {
     return this.#chunks;
   }
 
-  /** Queues one full chunk; resolves when it is committed (pace the origin on it). */
-  write(chunk: Buffer): Promise<void> {
+  /**
+   * Queues one full chunk; resolves when its write ended (pace the origin on it): true once it
+   * is committed, false when it was not written (the write failed, or the fill was given up
+   * first). One batch per fill is written at a time, and chunks sealed meanwhile go together in
+   * the next one: a write transaction per chunk costs LMDB about as much as the chunk's bytes.
+   */
+  write(chunk: Buffer): Promise<boolean> {
     const index = this.#chunks++;
     this.#size += chunk.length;
     this.#sums.push(chunkSum(chunk));
-    const put = this.#store.putChunk(this.bodyId, index, chunk).then(
-      () => this.#store.writeSucceeded(),
-      (error: unknown) => this.#fail(error),
+    this.#pending++;
+    if (this.#writing === undefined) return this.#writeBatch(index, [chunk]);
+    if (this.#queue.length === 0) {
+      this.#queueStart = index;
+      let resolve!: (written: boolean) => void;
+      const promise = new Promise<boolean>((done) => {
+        resolve = done;
+      });
+      this.#queued = { promise, resolve };
+    }
+    this.#queue.push(chunk);
+    return this.#queued!.promise;
+  }
+
+  #writeBatch(first: number, chunks: Buffer[]): Promise<boolean> {
+    const written = this.#store.putChunks(this.bodyId, first, chunks).then(
+      () => {
+        this.#store.writeSucceeded();
+        return true;
+      },
+      (error: unknown) => {
+        this.#fail(error);
+        return false;
+      },
     );
-    this.#inFlight.add(put);
-    void put.finally(() => this.#inFlight.delete(put));
-    return put;
+    const batch = written.then((ok) => {
+      this.#pending -= chunks.length;
+      this.#writing = undefined;
+      const queued = this.#queued;
+      if (queued === undefined) return ok;
+      const next = this.#queue;
+      this.#queue = [];
+      this.#queued = undefined;
+      // A failed or abandoned fill writes nothing more: its chunks are never read.
+      if (this.#failed || this.#aborted) {
+        this.#pending -= next.length;
+        queued.resolve(false);
+        return ok;
+      }
+      void this.#writeBatch(this.#queueStart, next).then(queued.resolve);
+      return ok;
+    });
+    this.#writing = batch;
+    return batch;
+  }
+
+  /** Resolves when every chunk written so far is committed (or failed). */
+  async #settled(): Promise<void> {
+    for (let i = 0; i < 1_000_000 && (this.#writing !== undefined || this.#queued !== undefined); i++) {
+      await (this.#queued?.promise ?? this.#writing);
+    }
   }
 
   #fail(error: unknown): void {
@@ -81,7 +141,7 @@ export class BodyWriter {
     stillWanted: () => boolean = () => true,
   ): Promise<CommitResult> {
     this.#done = true;
-    await Promise.all(this.#inFlight);
+    await this.#settled();
     if (this.#failed) {
       this.abort();
       return 'failed';
@@ -111,6 +171,7 @@ export class BodyWriter {
   /** Gives up the fill: its chunks are removed once no reader can still need them. */
   abort(): void {
     this.#done = true;
+    this.#aborted = true;
     if (this.#chunks > 0) this.#store.removeBodyLater(this.bodyId, this.#chunks);
   }
 

@@ -10,6 +10,8 @@ export interface ReadableFill {
   readonly error: Error | undefined;
   readonly sealedCount: number;
   chunk(index: number): Buffer | undefined;
+  /** Before writing bytes of sealed chunk `index`: the callback for that write, if it needs one. */
+  sending(index: number): ((error?: Error | null) => void) | undefined;
   partialFrom(offset: number): Buffer[];
   addReader(reader: FillReader): void;
   removeReader(reader: FillReader): void;
@@ -68,6 +70,8 @@ export class FillReader {
           continue;
         }
         const piece = chunk.subarray(this.offset, this.offset + PIECE);
+        // Taken before advancing: the chunk's buffer is reused only once this write is done.
+        const sent = fill.sending(this.chunk);
         if (this.offset + piece.length >= chunk.length) {
           this.chunk++;
           this.offset = 0;
@@ -77,7 +81,7 @@ export class FillReader {
           this.offset += piece.length;
           this.#current = chunk;
         }
-        if (!this.#write(piece)) return this.#waitDrain();
+        if (!this.#write(piece, false, sent)) return this.#waitDrain();
         continue;
       }
       const pieces = fill.partialFrom(this.offset);
@@ -98,10 +102,10 @@ export class FillReader {
     }
   };
 
-  #write(piece: Buffer, partial = false): boolean {
+  #write(piece: Buffer, partial = false, sent?: (error?: Error | null) => void): boolean {
     if (partial) this.offset += piece.length;
     this.bytes += piece.length;
-    return this.#out.write(piece);
+    return sent === undefined ? this.#out.write(piece) : this.#out.write(piece, sent);
   }
 
   #waitDrain(): void {

@@ -12,15 +12,20 @@
  */
 import type { Readable } from 'node:stream';
 import type { BodyWriter, CommitResult } from './body-writer.ts';
+import type { ChunkPool } from './chunk-pool.ts';
 import type { FillReader } from './fill-reader.ts';
+import { originBytesRead } from './scavenger.ts';
 import type { CacheStore } from './store.ts';
 
 export { FillReader } from './fill-reader.ts';
 
 export type FillState = 'streaming' | 'done' | 'failed';
 
-/** How many chunks may wait for their LMDB commit before the origin is paused. */
-const MAX_IN_FLIGHT = 4;
+/**
+ * How many chunks may wait for their LMDB commit before the origin is paused: room for the
+ * writer to commit them in batches (body-writer.ts), 4 MiB at the default chunk size.
+ */
+const MAX_IN_FLIGHT = 16;
 /** Without storing, how far the fastest reader may run ahead of the slowest (in chunks). */
 const MAX_BUFFERED = 8;
 /**
@@ -59,12 +64,22 @@ export class Fill {
   /** The body id of a fill written by another worker. */
   #elsewhere: string | undefined;
   readonly #commitListeners = new Set<(committed: number) => void>();
+  readonly #pool: ChunkPool;
+  /** Sealed chunks in a pool buffer, until the buffer goes back (chunk-pool.ts). */
+  readonly #pooled = new Set<number>();
+  /** Chunks handed to the writer whose write has not settled: LMDB may still read their bytes. */
+  readonly #writing = new Set<number>();
+  /** Socket writes of a pooled chunk's bytes not yet done, by chunk index. */
+  readonly #sending = new Map<number, number>();
+  /** Pooled chunks dropped from memory whose socket writes are still running. */
+  readonly #releasing = new Map<number, Buffer>();
 
   constructor(store: CacheStore, writer: BodyWriter | undefined, keepWhole: boolean) {
     this.#store = store;
     this.#writer = writer;
     this.chunkSize = store.options.chunkSize;
     this.#keepWhole = keepWhole;
+    this.#pool = store.chunkPool;
   }
 
   /**
@@ -132,6 +147,7 @@ export class Fill {
 
   #push(data: Buffer): void {
     this.received += data.length;
+    originBytesRead(data.length);
     if (data.length < SMALL_READ) this.#gather(data);
     else {
       this.#tail = undefined;
@@ -160,21 +176,37 @@ export class Fill {
     this.#partial[this.#partial.length - 1] = tail.subarray(0, this.#tailLength);
   }
 
+  /** Copies the first `length` bytes of the unsealed pieces into a pool buffer: chunk `#sealed`. */
   #seal(length: number): void {
     // The tail's bytes move into the sealed chunk (and the rest): gather anew after this.
     this.#tail = undefined;
-    const all =
-      this.#partial.length === 1 ? this.#partial[0]! : Buffer.concat(this.#partial, this.#partialLength);
-    const chunk = all.subarray(0, length);
-    const rest = all.subarray(length);
-    this.#partial = rest.length > 0 ? [rest] : [];
-    this.#partialLength = rest.length;
+    const pooled = length === this.#pool.size;
+    const chunk = pooled ? this.#pool.take() : Buffer.allocUnsafeSlow(length);
+    const pieces = this.#partial;
+    let filled = 0;
+    let next = 0;
+    let rest: Buffer | undefined;
+    while (filled < length) {
+      const piece = pieces[next++]!;
+      const taken = Math.min(piece.length, length - filled);
+      piece.copy(chunk, filled, 0, taken);
+      filled += taken;
+      if (taken < piece.length) rest = piece.subarray(taken);
+    }
+    const after = pieces.slice(next);
+    if (rest !== undefined) after.unshift(rest);
+    this.#partial = after;
+    this.#partialLength -= length;
     const index = this.#sealed++;
     this.#memory.set(index, chunk);
+    if (pooled) this.#pooled.add(index);
     if (this.storing) {
       const writer = this.#writer!;
-      void writer.write(chunk).then(() => {
-        if (index + 1 > this.#committed) {
+      this.#writing.add(index);
+      void writer.write(chunk).then((written) => {
+        this.#writing.delete(index);
+        // A chunk never written is not reported: readers in other workers would look for it.
+        if (written && index + 1 > this.#committed) {
           this.#committed = index + 1;
           if (!writer.failed) for (const listener of this.#commitListeners) listener(this.#committed);
         }
@@ -201,9 +233,55 @@ export class Fill {
     if (this.#keepWhole && this.received <= this.#store.memory.maxObjectSize) return;
     let slowest = this.#sealed;
     for (const reader of this.#readers) slowest = Math.min(slowest, reader.chunk);
-    for (const index of this.#memory.keys()) {
-      if (index < slowest && (index < this.#committed || !this.storing)) this.#memory.delete(index);
+    for (const [index, chunk] of this.#memory) {
+      if (index < slowest && (index < this.#committed || !this.storing)) {
+        this.#memory.delete(index);
+        this.#recycle(index, chunk);
+      }
     }
+  }
+
+  /**
+   * A chunk dropped from memory goes back to the pool once nothing reads it: not while LMDB
+   * may still be copying it, and only after the socket writes of its bytes are done.
+   */
+  #recycle(index: number, chunk: Buffer): void {
+    if (!this.#pooled.has(index)) return;
+    if (this.#writing.has(index)) {
+      // Its write may still be running after storing stopped: left to the collector.
+      this.#pooled.delete(index);
+      return;
+    }
+    if (this.#sending.has(index)) {
+      this.#releasing.set(index, chunk);
+      return;
+    }
+    this.#pooled.delete(index);
+    this.#pool.give(chunk);
+  }
+
+  /**
+   * A reader is about to write bytes of chunk `index` to a socket: returns the callback to pass
+   * to that write (undefined when the chunk's buffer is not reused, nothing to wait for).
+   */
+  sending(index: number): ((error?: Error | null) => void) | undefined {
+    if (!this.#pooled.has(index)) return undefined;
+    this.#sending.set(index, (this.#sending.get(index) ?? 0) + 1);
+    return () => this.#sent(index);
+  }
+
+  #sent(index: number): void {
+    const left = (this.#sending.get(index) ?? 1) - 1;
+    if (left > 0) {
+      this.#sending.set(index, left);
+      return;
+    }
+    this.#sending.delete(index);
+    const chunk = this.#releasing.get(index);
+    if (chunk === undefined) return;
+    this.#releasing.delete(index);
+    this.#pooled.delete(index);
+    this.#pool.give(chunk);
   }
 
   /** A sealed chunk: from memory, else from LMDB. */
@@ -347,8 +425,9 @@ export class Fill {
     for (const piece of this.#partial) parts.push(piece);
     if (parts.length !== 1) return Buffer.concat(parts, this.received);
     const only = parts[0]!;
-    // A view of the tail is copied: kept in the memory tier, it would hold the whole tail.
-    return only.buffer === this.#tail?.buffer ? Buffer.from(only) : only;
+    // A view of the tail is copied: kept in the memory tier, it would hold the whole tail; a
+    // pool buffer too, it must never be kept.
+    return only.buffer === this.#tail?.buffer || this.#pool.owns(only) ? Buffer.from(only) : only;
   }
 
   /** After the body ended: write the last chunk and the record in one transaction. */

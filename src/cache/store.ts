@@ -9,6 +9,7 @@ import { type Database, open, type RootDatabase } from 'lmdb';
 import type { Logger } from 'pino';
 import { EdgeError } from '../errors.ts';
 import { BodyWriter } from './body-writer.ts';
+import { ChunkPool } from './chunk-pool.ts';
 import { chunkSum, intact, sealRecord } from './integrity.ts';
 import { primaryOf, storageKey, VARIANT_SEPARATOR, variantKey, variantRange } from './key.ts';
 import { MemoryTier } from './memory-tier.ts';
@@ -78,6 +79,8 @@ const WRITE_RETRY_MS = 1000;
 const MAX_VARIANTS = 100;
 /** Longest a shutdown waits for LMDB to close. */
 const CLOSE_TIMEOUT_MS = 5000;
+/** Free chunk buffers kept for the next fills: 4 MiB at the default chunk size. */
+const CHUNK_POOL_FREE = 16;
 
 export class CacheStore {
   // The databases are private: other modules go through the named operations below.
@@ -91,6 +94,8 @@ export class CacheStore {
   readonly #meta: Database<unknown, string>;
   readonly #purges: Database<unknown, number>;
   readonly memory: MemoryTier;
+  /** Chunk buffers reused by fills (chunk-pool.ts). */
+  readonly chunkPool: ChunkPool;
   readonly options: StoreOptions;
   readonly #accessed = new Map<string, number>();
   #bodies = 0;
@@ -140,6 +145,7 @@ export class CacheStore {
       );
     }
     this.memory = new MemoryTier(options.memorySize, options.memoryObjectSize);
+    this.chunkPool = new ChunkPool(options.chunkSize, CHUNK_POOL_FREE);
     this.#upgradeSchema();
     guardCommitFailures(this);
   }
@@ -316,9 +322,10 @@ export class CacheStore {
     return this.#sums.get(record.bodyId)?.id ?? variantKey(storageKey(record.url), record.secondaryKey);
   }
 
-  #readChunk(bodyId: string, index: number): Buffer | undefined {
+  #readChunk(bodyId: string, index: number, fast = false): Buffer | undefined {
     try {
-      return this.#chunks.getBinary([bodyId, index]);
+      const key: [string, number] = [bodyId, index];
+      return fast ? this.#chunks.getBinaryFast(key) : this.#chunks.getBinary(key);
     } catch (error) {
       this.options.log.error({ err: error, bodyId, index }, 'cache chunk read failed');
       return undefined;
@@ -331,18 +338,37 @@ export class CacheStore {
    */
   chunk(bodyId: string, index: number): Buffer | undefined {
     const chunk = this.#readChunk(bodyId, index);
-    if (chunk === undefined) return undefined;
+    return chunk !== undefined && this.#intactChunk(bodyId, index, chunk) ? chunk : undefined;
+  }
+
+  /**
+   * `chunk`, read into a buffer of the chunk pool instead of a new one (no allocation per read:
+   * see chunk-pool.ts). The caller gives the buffer back once nothing refers to it.
+   */
+  pooledChunk(bodyId: string, index: number): Buffer | undefined {
+    // Valid until the next read: copied at once.
+    const bytes = this.#readChunk(bodyId, index, true);
+    if (bytes === undefined) return undefined;
+    if (bytes.length > this.chunkPool.size) return this.chunk(bodyId, index);
+    const chunk = this.chunkPool.take().subarray(0, bytes.length);
+    bytes.copy(chunk);
+    if (this.#intactChunk(bodyId, index, chunk)) return chunk;
+    this.chunkPool.give(chunk);
+    return undefined;
+  }
+
+  #intactChunk(bodyId: string, index: number, chunk: Buffer): boolean {
     const known = this.#sums.get(bodyId);
     const expected = known?.sums?.[index];
-    if (expected === undefined || known!.verified?.[index] === 1) return chunk;
+    if (expected === undefined || known!.verified?.[index] === 1) return true;
     // A CRC costs about what reading the chunk does: each chunk is checked once per process.
     if (chunkSum(chunk) !== expected) {
       this.#damaged(known!.id, bodyId, 'chunk checksum');
-      return undefined;
+      return false;
     }
     known!.verified ??= new Uint8Array(known!.sums!.length);
     known!.verified[index] = 1;
-    return chunk;
+    return true;
   }
 
   /**
@@ -806,6 +832,16 @@ export class CacheStore {
   /** Writes one body chunk (a fill's writer); resolves when committed. */
   putChunk(bodyId: string, index: number, chunk: Buffer): Promise<boolean> {
     return this.#chunks.put([bodyId, index], chunk);
+  }
+
+  /**
+   * Writes chunks [first, first + chunks.length) of a body in one write transaction, copied
+   * into LMDB by lmdb-js's writer thread; resolves when committed.
+   */
+  putChunks(bodyId: string, first: number, chunks: readonly Buffer[]): Promise<unknown> {
+    return this.#chunks.batch(() => {
+      for (let i = 0; i < chunks.length; i++) void this.#chunks.put([bodyId, first + i], chunks[i]!);
+    });
   }
 
   /** Inside a write transaction: removes chunks by key (orphans). */

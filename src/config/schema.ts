@@ -587,6 +587,12 @@ export const sniSchema = z.strictObject({
 export const nodeSchema = z
   .strictObject({
     region: region.optional().describe('Region this node runs in (for prefer: node-region).'),
+    heap: z
+      .enum(['default', 'small'])
+      .default('default')
+      .describe(
+        "V8's heap sizing in each worker: default lets the heap grow to several times its live data between full collections; small stops the young generation from growing and holds the growth at 1.5x (less memory under a steady miss load, more CPU per request: docs/operations.md, Memory).",
+      ),
   })
   .prefault({});
 

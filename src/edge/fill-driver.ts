@@ -60,22 +60,17 @@ export function commitGuard(
   };
 }
 
-/** Commits a written body under the guard; a stored small body also goes to the memory tier. */
+/**
+ * Commits a written body under the guard. A stored body does not go to the memory tier: a miss
+ * keeps nothing per entry in memory; its first hit reads it from LMDB into the tier (store.ts).
+ */
 export async function commitInsert(
-  edge: Edge,
   writer: BodyWriter,
   plan: Pick<InsertPlan, 'id' | 'record'>,
   last: Buffer | undefined,
   guard: () => boolean,
-  whole: () => Buffer | undefined,
 ): Promise<InsertResult> {
-  const result = await writer.commit(plan.id, plan.record, last, guard);
-  if (result === 'stored') {
-    const body = whole();
-    if (body !== undefined && edge.store.memory.accepts(body.length))
-      edge.store.memory.set(writer.bodyId, body);
-  }
-  return insertResult(result);
+  return insertResult(await writer.commit(plan.id, plan.record, last, guard));
 }
 
 export function insertResult(result: CommitResult | undefined): InsertResult {
@@ -126,11 +121,8 @@ export async function runFill(
   }
   if (tooLarge) return 'aborted-too-large';
   if (reflected) return 'not-storable:poison-suspect';
+  // Nothing kept in the memory tier: a hit brings the body there (commitInsert).
   const result = await fill.finish((writer, last) => writer.commit(plan.id, plan.record, last, guard));
-  if (result === 'stored' && fill.bodyId !== undefined && edge.store.memory.accepts(fill.received)) {
-    const body = fill.wholeBody();
-    if (body !== undefined) edge.store.memory.set(fill.bodyId, body);
-  }
   return insertResult(result);
 }
 

@@ -8,9 +8,9 @@
  * An origin named by several sites is probed once, with the check of the first site naming it.
  * State (counters, verdict) survives a reload for an origin whose URL and check did not change.
  */
-import { request } from 'undici';
 import type { HealthCheckConfig } from '../config/schema.ts';
 import type { ProbeVerdict } from './state.ts';
+import { loadUndici } from './undici.ts';
 
 export interface HealthTarget {
   name: string;
@@ -168,6 +168,7 @@ export function expected(status: number, expect: string): boolean {
 export async function httpProbe(target: HealthTarget): Promise<ProbeResult> {
   const started = performance.now();
   const { check } = target;
+  const { request } = await loadUndici();
   const response = await request(new URL(check.path, target.url), {
     method: 'GET',
     headers: {

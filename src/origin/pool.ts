@@ -5,7 +5,7 @@
  * failure names the origin that failed.
  */
 import type { Readable } from 'node:stream';
-import { Pool } from 'undici';
+import type { Pool } from 'undici';
 import type { OriginConfig } from '../config/schema.ts';
 import { EdgeError } from '../errors.ts';
 import { originError } from './errors.ts';
@@ -16,6 +16,7 @@ import { RetryBudget } from './retry-budget.ts';
 import { type OriginIter, OriginSelector } from './selection.ts';
 import { OriginState } from './state.ts';
 import { originTls } from './tls.ts';
+import { loadUndici } from './undici.ts';
 
 export interface OriginRequest {
   method: string;
@@ -52,7 +53,12 @@ export class Origin {
   readonly config: OriginConfig;
   /** Latency, load and health as selection sees them; carried over a reload (see `edge-node.ts`). */
   readonly state: OriginState;
-  readonly #pool: Pool;
+  /** Made on the first request (undici.ts). */
+  #pool: Pool | undefined;
+  #opening: Promise<Pool> | undefined;
+  #closed = false;
+  /** Connection options, checked when the origin is made (TLS files are read here). */
+  readonly #connect: ReturnType<typeof originTls> & { timeout: number };
 
   constructor(config: OriginConfig, state?: OriginState) {
     this.name = config.name;
@@ -66,15 +72,7 @@ export class Origin {
     this.state = state ?? new OriginState(traits);
     this.state.traits = traits;
     this.state.draining = false;
-    this.#pool = new Pool(config.url, {
-      connections: config.connections,
-      connect: { timeout: config.connectTimeout ?? 5000, ...originTls(config) },
-      allowH2: false,
-      headersTimeout: config.responseTimeout,
-      bodyTimeout: config.bodyTimeout,
-      keepAliveTimeout: 4000,
-      pipelining: 1,
-    });
+    this.#connect = { timeout: config.connectTimeout ?? 5000, ...originTls(config) };
   }
 
   async request(request: OriginRequest): Promise<OriginResponse> {
@@ -90,7 +88,8 @@ export class Origin {
       delete headers['strata-fence'];
     }
     try {
-      const response = await this.#pool.request({
+      const pool = this.#pool ?? (await this.#open());
+      const response = await pool.request({
         method: request.method as 'GET',
         path: request.path,
         headers,
@@ -110,13 +109,36 @@ export class Origin {
     }
   }
 
-  close(): Promise<void> {
-    return this.#pool.close();
+  /** The undici pool, made once (undici itself is loaded on the first request of the process). */
+  #open(): Promise<Pool> {
+    this.#opening ??= loadUndici().then(({ Pool }) => {
+      if (this.#closed) throw new EdgeError('EDGE_ERR_INTERNAL', `origin ${this.name} is closed`);
+      const pool = new Pool(this.config.url, {
+        connections: this.config.connections,
+        connect: this.#connect,
+        allowH2: false,
+        headersTimeout: this.config.responseTimeout,
+        bodyTimeout: this.config.bodyTimeout,
+        keepAliveTimeout: 4000,
+        pipelining: 1,
+      });
+      this.#pool = pool;
+      return pool;
+    });
+    return this.#opening;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const pool = this.#pool ?? (await this.#opening?.catch(() => undefined));
+    await pool?.close();
   }
 
   /** Ends every connection at once, failing requests still running (a drain past its deadline). */
-  destroy(): Promise<void> {
-    return this.#pool.destroy();
+  async destroy(): Promise<void> {
+    this.#closed = true;
+    const pool = this.#pool ?? (await this.#opening?.catch(() => undefined));
+    await pool?.destroy();
   }
 }
 

@@ -112,7 +112,7 @@ async function writeCombined(
   generation: string,
 ): Promise<Combined> {
   const writer = edge.store.createWriter(ctx.storage);
-  const out = new Rechunker(writer, edge.config.cache.chunkSize, edge.store.memory.accepts(size));
+  const out = new Rechunker(writer, edge.config.cache.chunkSize);
   const ok = await writeUnion(edge, out, partial, piece, response.body).catch(() => false);
   if (!ok || out.size !== size) {
     writer.abort();
@@ -123,7 +123,7 @@ async function writeCombined(
   }
   // Only onto the piece it was combined with: anything stored since wins.
   const guard = commitGuard(edge, ctx.storage, generation, plan, partial.record.bodyId);
-  const insert = await commitInsert(edge, writer, plan, out.rest(), guard, () => out.whole());
+  const insert = await commitInsert(writer, plan, out.rest(), guard);
   if (insert === 'aborted-store-failed') return { kind: 'failed', error: writeFailed(), insert };
   return {
     kind: 'stored',
@@ -201,19 +201,15 @@ class Rechunker {
   readonly #chunkSize: number;
   #pending: Buffer[] = [];
   #pendingLength = 0;
-  /** Everything written, kept for the memory tier when the body is small. */
-  readonly #all: Buffer[] | undefined;
 
-  constructor(writer: BodyWriter, chunkSize: number, keepWhole: boolean) {
+  constructor(writer: BodyWriter, chunkSize: number) {
     this.#writer = writer;
     this.#chunkSize = chunkSize;
-    this.#all = keepWhole ? [] : undefined;
   }
 
   async push(data: Buffer): Promise<void> {
     if (data.length === 0) return;
     this.size += data.length;
-    this.#all?.push(data);
     this.#pending.push(data);
     this.#pendingLength += data.length;
     while (this.#pendingLength >= this.#chunkSize) {
@@ -230,9 +226,5 @@ class Rechunker {
   /** The last (short) chunk. */
   rest(): Buffer {
     return Buffer.concat(this.#pending, this.#pendingLength);
-  }
-
-  whole(): Buffer | undefined {
-    return this.#all === undefined ? undefined : Buffer.concat(this.#all, this.size);
   }
 }

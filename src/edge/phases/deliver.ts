@@ -6,6 +6,7 @@
  * response was written at once, false when a body streams on.
  */
 
+import { ChunkLease } from '../../cache/chunk-pool.ts';
 import { isConditional, notModified, requestedRange } from '../../cache/policy/conditional.ts';
 import { rangeWithin } from '../../cache/policy/partial.ts';
 import { currentAge, remainingFreshness } from '../../cache/policy/reuse.ts';
@@ -154,36 +155,50 @@ function streamChunks(
   end: number,
 ): void {
   const { res } = ctx;
+  const pool = edge.store.chunkPool;
   let index = Math.floor(start / record.chunkSize);
   let offset = start - index * record.chunkSize;
   let remaining = end - start + 1;
   let chunk: Buffer | undefined;
+  // The chunk being written, in a pool buffer that goes back once its writes are done.
+  let lease: ChunkLease | undefined;
   const pump = (): void => {
     while (remaining > 0) {
-      if (res.destroyed) return;
-      chunk ??= edge.store.chunk(record.bodyId, index);
+      if (res.destroyed) {
+        lease?.pass();
+        return;
+      }
+      if (chunk === undefined) {
+        chunk = edge.store.pooledChunk(record.bodyId, index);
+        if (chunk !== undefined && pool.owns(chunk)) lease = new ChunkLease(pool, chunk);
+      }
       if (chunk === undefined) {
         res.destroy(new Error('stored body chunk missing'));
         return;
       }
       const piece = chunk.subarray(offset, Math.min(chunk.length, offset + remaining, offset + SEND_BUFFER));
       if (piece.length === 0) {
+        lease?.pass();
         res.destroy(new Error('stored body shorter than its record'));
         return;
       }
+      const sent = lease?.writing();
       offset += piece.length;
       if (offset >= chunk.length) {
         index++;
         offset = 0;
         chunk = undefined;
+        lease?.pass();
+        lease = undefined;
       }
       remaining -= piece.length;
       ctx.bytes += piece.length;
-      if (!res.write(piece)) {
+      if (!(sent === undefined ? res.write(piece) : res.write(piece, sent))) {
         whenDrained(res, pump);
         return;
       }
     }
+    lease?.pass();
     res.end();
   };
   pump();

@@ -4,6 +4,7 @@
  * reaches the client cut short, never as a clean end. Returns whether the response ended at
  * once (no body) or streams on.
  */
+import { originBytesRead } from '../../cache/scavenger.ts';
 import { whenDrained } from '../../http/connection-guard.ts';
 import type { OriginResponse } from '../../origin/pool.ts';
 import type { RequestContext } from '../context.ts';
@@ -31,6 +32,7 @@ export function relay(edge: Edge, ctx: RequestContext, response: OriginResponse)
   const resume = () => body.resume();
   body.on('data', (data: Buffer) => {
     ctx.bytes += data.length;
+    originBytesRead(data.length);
     if (!res.write(data)) {
       body.pause();
       whenDrained(res, resume); // a client that takes nothing within the send timeout is cut off
