@@ -52,6 +52,10 @@ const ORDINARY: ReadonlySet<string> = new Set([
   'save-data',
   'via',
   'cdn-loop',
+  // Tier fields (docs/tiers.md): consumed by this node, never sent to an origin that is not a
+  // parent tier, and signed by the child: no origin can reflect them into a stored answer.
+  'strata-tier',
+  'strata-fence',
   'x-forwarded-for',
   'x-forwarded-proto',
   'forwarded',

@@ -87,7 +87,7 @@ describe('the purge fence: a purge that reaches the edge before the shield', () 
     const after = await edge.get(path, { headers: HOST });
     assert.equal(after.status, 200);
     assert.equal(after.text, 'jacket v2');
-    assert.equal(member(after, 'shield'), 'shield; fwd=bypass; fwd-status=200; detail=fence');
+    assert.equal(member(after, 'shield'), 'shield; fwd=bypass; fwd-status=200; stored; detail=fence');
     assert.match(member(after, 'edge'), /^edge; fwd=miss; fwd-status=200; stored/);
     assert.equal(origin.count(path), 2);
     // The fence never reaches the origin. The shield stored what it fetched (begun after the
@@ -191,7 +191,7 @@ describe('the purge fence: a purge that reaches the edge before the shield', () 
     await edge.node.purge.purge({ ...urlPurge(path), soft: true });
     const after = await edge.get(path, { headers: HOST });
     assert.equal(after.text, 'socks v2');
-    assert.match(member(after, 'shield'), /^shield; fwd=bypass; fwd-status=200; detail=fence/);
+    assert.match(member(after, 'shield'), /^shield; fwd=bypass; fwd-status=200; stored; detail=fence/);
     assert.equal(origin.count(path), 2);
   });
 
@@ -224,7 +224,7 @@ describe('the purge fence: a purge that reaches the edge before the shield', () 
     const signed = await request(`${shield.url}${path}`, {
       headers: { ...HOST, 'strata-tier': tier, 'strata-fence': 'someone=1' },
     });
-    assert.match(member(signed, 'shield'), /^shield; fwd=bypass; fwd-status=200; detail=fence/);
+    assert.match(member(signed, 'shield'), /^shield; fwd=bypass; fwd-status=200; stored; detail=fence/);
     assert.equal(origin.count(path), 2);
     for (const seen of origin.requests) assert.equal(seen.headers['strata-fence'], undefined);
   });
@@ -279,8 +279,8 @@ describe('the purge fence through three tiers: edge → middle shield → top sh
     await edge.node.purge.purge(urlPurge(path));
     const response = await edge.get(path, { headers: HOST });
     assert.equal(response.text, 'cap v2');
-    assert.equal(member(response, 'top'), 'top; fwd=bypass; fwd-status=200; detail=fence');
-    assert.equal(member(response, 'middle'), 'middle; fwd=bypass; fwd-status=200; detail=fence');
+    assert.equal(member(response, 'top'), 'top; fwd=bypass; fwd-status=200; stored; detail=fence');
+    assert.equal(member(response, 'middle'), 'middle; fwd=bypass; fwd-status=200; stored; detail=fence');
     assert.equal(origin.count(path), 2);
     // Another purge, which reaches the top tier (forwarded, same origin) but not the middle one.
     versions.set('cap', 3);
@@ -289,9 +289,9 @@ describe('the purge fence through three tiers: edge → middle shield → top sh
     await top.node.purge.purge(urlPurge(path), { ...own, path: [own.node], origin: own });
     const third = await edge.get(path, { headers: HOST });
     assert.equal(third.text, 'cap v3');
-    assert.equal(member(third, 'middle'), 'middle; fwd=bypass; fwd-status=200; detail=fence');
+    assert.equal(member(third, 'middle'), 'middle; fwd=bypass; fwd-status=200; stored; detail=fence');
     // The top tier has reached the claim the middle one passed on: an ordinary miss there.
-    assert.equal(member(third, 'top'), 'top; fwd=miss; fwd-status=200');
+    assert.equal(member(third, 'top'), 'top; fwd=miss; fwd-status=200; stored');
     assert.equal(origin.count(path), 3);
   });
 });
