@@ -11,7 +11,7 @@ import type { EntryRecord } from '../cache/record.ts';
 import { EdgeError } from '../errors.ts';
 import { whenDrained } from '../http/connection-guard.ts';
 import { appendVia, endToEndResponseHeaders } from '../http/headers.ts';
-import { formatCacheStatus } from '../observability/cache-status.ts';
+import { formatCacheStatus, pushCacheStatus } from '../observability/cache-status.ts';
 import type { OriginResponse } from '../origin/pool.ts';
 import type { ReflectionScanner } from '../security/poison.ts';
 import type { InsertResult, RequestContext } from './context.ts';
@@ -197,7 +197,8 @@ export function readFill(
 ): void {
   const res = ctx.res;
   const list = clientHeaders(edge, ctx, copyForClient(headers, ctx.rules));
-  list.push('Cache-Status', formatCacheStatus(edge.name, ctx.cacheStatus), 'X-Request-Id', ctx.requestId);
+  pushCacheStatus(list, formatCacheStatus(edge.name, ctx.cacheStatus));
+  list.push('X-Request-Id', ctx.requestId);
   if (ctx.hsts !== undefined) list.push('Strict-Transport-Security', ctx.hsts);
   res.writeHead(status, list);
   if (ctx.method === 'HEAD' || status === 204 || status === 304) {

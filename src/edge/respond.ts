@@ -6,7 +6,7 @@ import type { EdgeError, ErrorCode } from '../errors.ts';
 import { refuseFurtherRequests } from '../http/connection-guard.ts';
 import { appendVia, endToEndResponseHeaders } from '../http/headers.ts';
 import { endStream } from '../http/stream.ts';
-import { appendCacheStatus, formatCacheStatus } from '../observability/cache-status.ts';
+import { formatCacheStatus, pushCacheStatus } from '../observability/cache-status.ts';
 import type { RequestContext } from './context.ts';
 import type { Edge } from './edge.ts';
 import { rewriteResponse } from './rule-effects.ts';
@@ -73,14 +73,7 @@ export function relayedHeaders(
 ): string[] {
   const list = rewriteResponse(endToEndResponseHeaders(headers, drop), ctx.rules, false);
   list.push('Via', appendVia(headers.via, '1.1', edge.name));
-  const received = headers['cache-status'];
-  list.push(
-    'Cache-Status',
-    appendCacheStatus(
-      Array.isArray(received) ? received.join(', ') : received,
-      formatCacheStatus(edge.name, ctx.cacheStatus),
-    ),
-  );
+  pushCacheStatus(list, formatCacheStatus(edge.name, ctx.cacheStatus));
   if (ctx.hsts !== undefined) list.push('Strict-Transport-Security', ctx.hsts);
   list.push('X-Request-Id', ctx.requestId);
   return list;

@@ -51,3 +51,18 @@ export function formatCacheStatus(name: string, parts: CacheStatusParts): string
 export function appendCacheStatus(received: string | undefined, ours: string): string {
   return received ? `${received}, ${ours}` : ours;
 }
+
+/**
+ * Appends this node's member to a flat header list as one Cache-Status field: the members the
+ * list already holds (a parent tier's, RFC 9211: origin-most first) are taken out and put
+ * before ours, so a client sees each member once, in one field.
+ */
+export function pushCacheStatus(list: string[], ours: string): void {
+  let received: string | undefined;
+  for (let i = list.length - 2; i >= 0; i -= 2) {
+    if (list[i]!.toLowerCase() !== 'cache-status') continue;
+    received = received === undefined ? list[i + 1]! : `${list[i + 1]!}, ${received}`;
+    list.splice(i, 2);
+  }
+  list.push('Cache-Status', appendCacheStatus(received, ours));
+}

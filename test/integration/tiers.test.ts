@@ -395,6 +395,11 @@ describe("tiers: a shield's site security judges the edge's client", () => {
   it("limits each of the edge's clients by its own address, and refuses a denied one", async () => {
     const first = await edge.get(`${LONG}?n=1`, { headers: HOST, localAddress: '127.0.0.2' });
     assert.equal(first.status, 200);
+    // A relayed answer (no-store) carries each tier's member once, origin-most first.
+    assert.deepEqual(members(first), [
+      'shield; fwd=miss; fwd-status=200; detail=no-store',
+      'edge-a; fwd=miss; fwd-status=200; detail=no-store',
+    ]);
     const again = await edge.get(`${LONG}?n=2`, { headers: HOST, localAddress: '127.0.0.2' });
     assert.equal(again.status, 429, 'the same client, over the shield limit');
     const other = await edge.get(`${LONG}?n=3`, { headers: HOST, localAddress: '127.0.0.3' });
