@@ -19,12 +19,20 @@ function blocks(): Array<{ name: string; text: string }> {
 }
 
 describe('the fleet examples of docs/tiers.md', () => {
-  it('are valid node configurations (shield, edge) and a valid shared configuration (edges)', () => {
-    const found = blocks();
+  it('are valid node configurations (shield, edge) and valid shared configurations (shields, edges)', () => {
+    const all = blocks();
     assert.deepEqual(
-      found.map((b) => b.name),
-      ['shield-1.yaml', 'edge-fra-1.yaml', 'edges.yaml:'],
+      all.map((b) => b.name),
+      ['shield-1.yaml', 'edge-fra-1.yaml', 'shields.yaml:', 'edges.yaml:'],
     );
+    // The shields' shared part, over a shield's own file, is what a reload would accept.
+    const shield = validateConfig({ ...parse(all[0]!.text), ...parse(all[2]!.text) });
+    assert.ok('config' in shield, JSON.stringify('problems' in shield && shield.problems));
+    assert.deepEqual(
+      shield.config.sites.map((site) => site.name),
+      ['shop', 'static'],
+    );
+    const found = [all[0]!, all[1]!, all[3]!];
     for (const block of found.slice(0, 2)) {
       const result = validateConfig(parse(block.text));
       assert.ok(
