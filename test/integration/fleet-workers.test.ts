@@ -65,6 +65,9 @@ describe('fleet bus with workers', { skip }, () => {
     assert.ok(await eventually(async () => (await peer!.call('GET', '/readyz')).status === 200, 15_000));
     // Stored once; hits from both workers (several connections).
     await request(`${served.url}${PATH}`, { headers: { host: 'w.test' } });
+    // Committed before the hits, whichever worker they reach (as in metrics.test.ts).
+    const stored = async () => JSON.parse((await adminGet('/stats')).text).store.entries === 1;
+    assert.ok(await eventually(stored, 5000), 'the first response was stored');
     for (let i = 0; i < 6; i++) {
       const hit = await request(`${served.url}${PATH}`, { headers: { host: 'w.test', connection: 'close' } });
       assert.match(String(hit.headers['cache-status']), /hit/);
