@@ -74,11 +74,14 @@ async function kindsOf(target: Target): Promise<Kind[]> {
   const varying = `/vary/${br.bytes}b`;
   await primeHit(target, varying);
   const identity = await primeHit(target, TEXT_PATH);
+  // The 100 KiB identity hit first: the kind measured right after it pays for the garbage its
+  // large writes leave (seen as br costing up to 1.3x when br came next), so it is followed by
+  // the kinds not compared.
   return [
+    { label: 'identity 100k text', path: TEXT_PATH, stored: identity.bytes },
+    { label: `identity ${br.bytes}b vary`, path: varying, stored: br.bytes },
     { label: 'br 100k text', path: TEXT_PATH, headers: BR, stored: br.bytes },
     { label: `identity ${br.bytes}b`, path: same, stored: br.bytes },
-    { label: `identity ${br.bytes}b vary`, path: varying, stored: br.bytes },
-    { label: 'identity 100k text', path: TEXT_PATH, stored: identity.bytes },
   ];
 }
 
@@ -105,7 +108,7 @@ async function runCompressed(ctx: BenchContext): Promise<ScenarioReport> {
     };
     await eachTarget(report, [{ kind: 'strata', label: 'strata' }], base, async (target) => {
       const kinds = await kindsOf(target);
-      sameSize = kinds[1]!.label;
+      sameSize = kinds.find((kind) => kind.label === `identity ${kinds[2]!.stored}b`)!.label;
       for (const kind of kinds) {
         ctx.log(`${NAME}: ${kind.label} warming ${warmupS(ctx)} s`);
         await runLoad({
