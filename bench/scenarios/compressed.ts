@@ -74,9 +74,8 @@ async function kindsOf(target: Target): Promise<Kind[]> {
   const varying = `/vary/${br.bytes}b`;
   await primeHit(target, varying);
   const identity = await primeHit(target, TEXT_PATH);
-  // The 100 KiB identity hit first: the kind measured right after it pays for the garbage its
-  // large writes leave (seen as br costing up to 1.3x when br came next), so it is followed by
-  // the kinds not compared.
+  // The 100 KiB identity hit first in a round, so that the compared kinds (br and the same-size
+  // identity) never run right after its large writes and whatever collection they leave behind.
   return [
     { label: 'identity 100k text', path: TEXT_PATH, stored: identity.bytes },
     { label: `identity ${br.bytes}b vary`, path: varying, stored: br.bytes },
