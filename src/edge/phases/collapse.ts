@@ -69,7 +69,26 @@ export async function collapse(
     if (verdict.kind === 'look-again' && attempt < MAX_ATTEMPTS) return AGAIN;
     return verdict.kind === 'timeout' ? PASS_TIMEOUT : PASS;
   }
+  if (verdict !== undefined && attempt === 1 && storedMeanwhile(edge, ctx)) {
+    // Nothing was fetched: the local followers look again too, and the node-wide lock goes.
+    settle({ kind: 'look-again' });
+    edge.collapse.release(ctx.storage, leading);
+    return AGAIN;
+  }
   return { kind: 'lead', lead: { settle, leading, collapsible: true } };
+}
+
+/**
+ * Workers > 1: another worker's fill may have been committed between this request's lookup
+ * (a miss) and the node-wide lock granted to it — the other worker releases the lock only once
+ * its entry is committed, but the lookup came before. One more read (a new snapshot) before
+ * asking the origin keeps that to one origin request per key for the node.
+ */
+function storedMeanwhile(edge: Edge, ctx: RequestContext): boolean {
+  const fwd = ctx.cacheStatus.fwd;
+  if (fwd !== 'miss' && fwd !== 'vary-miss') return false;
+  edge.store.resetReadTxn();
+  return edge.store.lookup(ctx.storage, ctx.req.headers).kind === 'found';
 }
 
 /**
