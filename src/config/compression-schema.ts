@@ -4,7 +4,7 @@
  * configuration schema (schema.ts); a site may turn it off or opt private answers in.
  */
 import { z } from 'zod';
-import { parseSize } from './units.ts';
+import { sizeField } from './fields.ts';
 
 const CODINGS = ['zstd', 'br', 'gzip'] as const;
 
@@ -13,14 +13,7 @@ const encodings = z
   .min(1)
   .refine((list) => new Set(list).size === list.length, { message: 'an encoding is listed twice' });
 
-const size = z.union([z.number(), z.string()]).transform((value, ctx) => {
-  const parsed = parseSize(value);
-  if (parsed === undefined) {
-    ctx.addIssue({ code: 'custom', message: `"${value}" is not a size (e.g. 1KiB, 1024)` });
-    return z.NEVER;
-  }
-  return parsed;
-});
+const size = sizeField();
 
 const types = z.array(
   z.string().regex(/^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+*-]+$/, 'expected a media type, e.g. text/x-log'),

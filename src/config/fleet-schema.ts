@@ -5,35 +5,12 @@
  * schema (schema.ts).
  */
 import { z } from 'zod';
-import { parseDuration, parseSize } from './units.ts';
+import { durationField, sizeField } from './fields.ts';
 
 const duration = (description: string, fallback: number) =>
-  z
-    .union([z.number(), z.string()])
-    .transform((value, ctx) => {
-      const ms = parseDuration(value);
-      if (ms === undefined) {
-        ctx.addIssue({ code: 'custom', message: `"${value}" is not a duration (e.g. 30s, 250ms, 2m)` });
-        return z.NEVER;
-      }
-      return ms;
-    })
-    .default(fallback)
-    .describe(description);
+  durationField().default(fallback).describe(description);
 
-const bytes = (description: string, fallback: number) =>
-  z
-    .union([z.number(), z.string()])
-    .transform((value, ctx) => {
-      const parsed = parseSize(value);
-      if (parsed === undefined) {
-        ctx.addIssue({ code: 'custom', message: `"${value}" is not a size (e.g. 1GiB, 256MiB)` });
-        return z.NEVER;
-      }
-      return parsed;
-    })
-    .default(fallback)
-    .describe(description);
+const bytes = (description: string, fallback: number) => sizeField().default(fallback).describe(description);
 
 /** A JetStream name (stream, consumer, bucket): no dots, wildcards or spaces. */
 const name = (description: string) =>

@@ -7,10 +7,11 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { backupOrigins, backupProblem } from './backups.ts';
 import { compressionSchema, siteCompressionSchema } from './compression-schema.ts';
+import { durationField, sizeField } from './fields.ts';
 import { fleetSchema } from './fleet-schema.ts';
 import { clientCacheControlSchema, rulesSchema } from './rules-schema.ts';
 import { securitySchema } from './security-schema.ts';
-import { parseDuration, parseListen, parseSize } from './units.ts';
+import { parseListen } from './units.ts';
 
 /** `10.0.0.5`, `10.0.0.0/8`, `::1`, `fd00::/8`. */
 function isAddressOrRange(value: string): boolean {
@@ -21,31 +22,9 @@ function isAddressOrRange(value: string): boolean {
   return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
 }
 
-const size = (description: string) =>
-  z
-    .union([z.number(), z.string()])
-    .transform((value, ctx) => {
-      const bytes = parseSize(value);
-      if (bytes === undefined) {
-        ctx.addIssue({ code: 'custom', message: `"${value}" is not a size (e.g. 4GiB, 256MiB, 1048576)` });
-        return z.NEVER;
-      }
-      return bytes;
-    })
-    .describe(description);
+const size = (description: string) => sizeField().describe(description);
 
-const duration = (description: string) =>
-  z
-    .union([z.number(), z.string()])
-    .transform((value, ctx) => {
-      const ms = parseDuration(value);
-      if (ms === undefined) {
-        ctx.addIssue({ code: 'custom', message: `"${value}" is not a duration (e.g. 30s, 250ms, 2m)` });
-        return z.NEVER;
-      }
-      return ms;
-    })
-    .describe(description);
+const duration = (description: string) => durationField().describe(description);
 
 const listen = (description: string) =>
   z

@@ -5,7 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { parseSize } from './units.ts';
+import { sizeField } from './fields.ts';
 
 /** `10.0.0.0/8`, `fd00::/8`, or a single address. */
 export function isCidr(value: string): boolean {
@@ -26,19 +26,7 @@ const cidrList = (description: string) =>
     .default([])
     .describe(description);
 
-const bytes = (description: string, fallback: number) =>
-  z
-    .union([z.number(), z.string()])
-    .transform((value, ctx) => {
-      const parsed = parseSize(value);
-      if (parsed === undefined) {
-        ctx.addIssue({ code: 'custom', message: `"${value}" is not a size (e.g. 8KiB, 1MiB, 8192)` });
-        return z.NEVER;
-      }
-      return parsed;
-    })
-    .default(fallback)
-    .describe(description);
+const bytes = (description: string, fallback: number) => sizeField().default(fallback).describe(description);
 
 const by = z
   .string()
