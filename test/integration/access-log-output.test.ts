@@ -26,12 +26,12 @@ const UA =
   'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36';
 const REFERER = 'https://shop.example/catalogue/autumn?utm_source=newsletter&utm_medium=email';
 
+/** The complete lines of the log (a line a process is still appending is not one yet). */
 function lines(file: string): Array<Record<string, unknown>> {
   if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => JSON.parse(line) as Record<string, unknown>);
+  const complete = readFileSync(file, 'utf8').split('\n');
+  complete.pop(); // after the last newline: '' or a line being written
+  return complete.filter((line) => line !== '').map((line) => JSON.parse(line) as Record<string, unknown>);
 }
 
 describe('the access log written to a file', () => {
