@@ -17,7 +17,7 @@ import { compressibleType } from '../transform/compressible.ts';
 import { decodable, singleCoding } from '../transform/decoder.ts';
 import { type CompressionSettings, codingsFor, encoderOf, settingsFor } from './compression.ts';
 import type { RequestContext } from './context.ts';
-import { type Derived, readBody, type Sibling, storeRepresentation } from './derive.ts';
+import { type Derived, madeOnce, representationFrom, type Sibling } from './derive.ts';
 import type { Edge } from './edge.ts';
 
 /** A stored origin-encoded entry of the request's object, and the coding its bytes are in. */
@@ -26,8 +26,6 @@ export interface Encoded {
   record: EntryRecord;
   coding: string;
 }
-
-const decoding = new WeakMap<Edge, Map<string, Promise<Derived>>>();
 
 /**
  * The stored origin-encoded entry this request may be answered from once decoded (synchronous
@@ -70,21 +68,8 @@ export async function decodedSibling(
   const selecting = { ...ctx.req.headers, 'accept-encoding': 'identity' };
   const secondary = secondaryKey(encoded.record.vary, selecting);
   const id = variantKey(ctx.storage, secondary);
-  let table = decoding.get(edge);
-  if (table === undefined) {
-    table = new Map();
-    decoding.set(edge, table);
-  }
-  let work = table.get(id);
-  if (work === undefined) {
-    const settings = settingsFor(edge, ctx);
-    const started = decode(edge, ctx.storage, encoded, settings, id, secondary).finally(() =>
-      table.delete(id),
-    );
-    table.set(id, started);
-    work = started;
-  }
-  const derived = await work;
+  const settings = settingsFor(edge, ctx);
+  const derived = await madeOnce(edge, id, () => decode(edge, ctx.storage, encoded, settings, id, secondary));
   if (derived.kind !== 'stored') return undefined;
   const coding = negotiateEncoding(ctx.req.headers['accept-encoding'], codingsFor(edge, ctx));
   const identity = coding === null || coding === 'identity' || derived.record.compressible !== true;
@@ -92,7 +77,7 @@ export async function decodedSibling(
   return { id: derived.id, record: derived.record, coding: identity ? undefined : coding };
 }
 
-async function decode(
+function decode(
   edge: Edge,
   storage: string,
   encoded: Encoded,
@@ -100,22 +85,13 @@ async function decode(
   id: string,
   secondary: string,
 ): Promise<Derived> {
-  // Taken before the bytes are read: a purge from here on voids what is decoded from them.
-  const generation = edge.store.purgeGeneration(storage);
-  const source = encoded.record;
-  const body = readBody(edge, source);
-  if (body === undefined) return { kind: 'identity' };
-  const decoding = encoderOf(edge).decode(encoded.coding, body, edge.config.cache.maxObjectSize);
-  if (decoding === undefined) return { kind: 'identity' };
-  let decoded: Buffer;
-  try {
-    decoded = await decoding;
-  } catch (error) {
-    edge.log.warn({ err: error, url: source.url, coding: encoded.coding }, 'stored body does not decode');
-    return { kind: 'identity' };
-  }
-  const record = identityRecord(settings, source, secondary, decoded.length);
-  return storeRepresentation(edge, storage, encoded, { id, record, body: decoded }, generation);
+  return representationFrom(edge, storage, encoded, {
+    id,
+    coding: encoded.coding,
+    transform: (body) => encoderOf(edge).decode(encoded.coding, body, edge.config.cache.maxObjectSize),
+    record: (decoded) => identityRecord(settings, encoded.record, secondary, decoded.length),
+    failure: 'stored body does not decode',
+  });
 }
 
 /**

@@ -143,22 +143,26 @@ export function derive(edge: Edge, ctx: RequestContext, sibling: Sibling): Promi
     made.storedAt >= sibling.record.storedAt
   )
     return Promise.resolve({ kind: 'stored', id: (existing as { id: string }).id, record: made });
-  let table = inFlight.get(edge);
-  if (table === undefined) {
-    table = new Map();
-    inFlight.set(edge, table);
-  }
-  const running = table.get(id);
-  if (running !== undefined) return running;
   const levels = settingsFor(edge, ctx).levels;
-  const work = make(edge, ctx.storage, sibling, coding, levels, id, secondary).finally(() =>
-    table.delete(id),
-  );
-  table.set(id, work);
+  return madeOnce(edge, id, () => make(edge, ctx.storage, sibling, coding, levels, id, secondary));
+}
+
+/**
+ * One making of a representation per variant id at a time (a coding made here, an identity
+ * decoded in decode-stored.ts): a request for one being made joins it.
+ */
+export function madeOnce(edge: Edge, id: string, start: () => Promise<Derived>): Promise<Derived> {
+  const table = inFlight.get(edge) ?? new Map<string, Promise<Derived>>();
+  inFlight.set(edge, table);
+  let work = table.get(id);
+  if (work === undefined) {
+    work = start().finally(() => table.delete(id));
+    table.set(id, work);
+  }
   return work;
 }
 
-async function make(
+function make(
   edge: Edge,
   storage: string,
   sibling: Sibling,
@@ -167,44 +171,55 @@ async function make(
   id: string,
   secondary: string,
 ): Promise<Derived> {
-  // Taken before the bytes are read: a purge from here on voids what is made from them.
-  const generation = edge.store.purgeGeneration(storage);
-  const source = sibling.record;
-  const body = readBody(edge, source);
-  if (body === undefined) return { kind: 'identity' };
-  const encoding = encoderOf(edge).encode(coding, body, levels);
-  if (encoding === undefined) return { kind: 'identity' };
-  let compressed: Buffer;
-  try {
-    compressed = await encoding;
-  } catch (error) {
-    edge.log.warn({ err: error, url: source.url, coding }, 'compression failed: identity served');
-    return { kind: 'identity' };
-  }
-  const record = siblingRecord(source, coding, secondary);
-  return storeRepresentation(edge, storage, sibling, { id, record, body: compressed }, generation);
+  return representationFrom(edge, storage, sibling, {
+    id,
+    coding,
+    transform: (body) => encoderOf(edge).encode(coding, body, levels),
+    record: () => siblingRecord(sibling.record, coding, secondary),
+    failure: 'compression failed: identity served',
+  });
 }
 
 /**
- * Commits a representation made from a stored entry (`from`) as a variant of its own, and
- * returns it. Stored only while the entry it came from is still the one stored and no purge
- * covered the key since `generation` was taken (before its bytes were read).
+ * Makes a representation from a stored entry's bytes (`from`) and commits it as a variant of
+ * its own, and returns it; identity when it could not be made (body unreadable, the encoder's
+ * queue full, the transform failed: logged) or not stored. Stored only while the entry it came
+ * from is still the one stored and no purge covered the key since its bytes were read.
  */
-export async function storeRepresentation(
+export async function representationFrom(
   edge: Edge,
   storage: string,
   from: { id: string; record: EntryRecord },
-  made: { id: string; record: Omit<EntryRecord, 'bodyId' | 'chunks' | 'size'>; body: Buffer },
-  generation: string,
+  made: {
+    id: string;
+    /** The coding made or decoded, for the log. */
+    coding: string;
+    /** The new bytes from the stored ones; undefined when the encoder's queue is full. */
+    transform: (body: Buffer) => Promise<Buffer> | undefined;
+    record: (bytes: Buffer) => Omit<EntryRecord, 'bodyId' | 'chunks' | 'size'>;
+    failure: string;
+  },
 ): Promise<Derived> {
-  const { id, record, body } = made;
+  // Taken before the bytes are read: a purge from here on voids what is made from them.
+  const generation = edge.store.purgeGeneration(storage);
+  const source = readBody(edge, from.record);
+  const running = source === undefined ? undefined : made.transform(source);
+  if (running === undefined) return { kind: 'identity' };
+  let body: Buffer;
+  try {
+    body = await running;
+  } catch (error) {
+    edge.log.warn({ err: error, url: from.record.url, coding: made.coding }, made.failure);
+    return { kind: 'identity' };
+  }
+  const id = made.id;
   const writer = edge.store.createWriter(storage);
   const chunkSize = from.record.chunkSize;
   let offset = 0;
   for (; offset + chunkSize < body.length; offset += chunkSize)
     await writer.write(body.subarray(offset, offset + chunkSize));
   const last = body.subarray(offset);
-  const result = await writer.commit(id, record, last.length > 0 ? last : undefined, () => {
+  const result = await writer.commit(id, made.record(body), last.length > 0 ? last : undefined, () => {
     if (edge.store.purgeGeneration(storage) !== generation) return false;
     return edge.store.holdsBodyInTxn(from.id, from.record.bodyId);
   });
@@ -215,7 +230,7 @@ export async function storeRepresentation(
 }
 
 /** The whole stored body from the memory tier or LMDB, checked; undefined when unreadable. */
-export function readBody(edge: Edge, record: EntryRecord): Buffer | undefined {
+function readBody(edge: Edge, record: EntryRecord): Buffer | undefined {
   const small = edge.store.smallBody(record);
   if (small !== undefined) return small;
   const parts: Buffer[] = [];

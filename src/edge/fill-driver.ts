@@ -228,20 +228,25 @@ export function originFailing(status: number): EdgeError {
  * once or once the decoding turned out impossible.
  */
 export function fromSibling(edge: Edge, ctx: RequestContext, found: LookupOutcome, miss: () => void): void {
-  const track = (work: Promise<void>): void => {
-    edge.work.add(work);
-    void work.finally(() => edge.work.delete(work));
-  };
   if (found.kind !== 'miss' || found.reason !== 'vary-miss') return miss();
   const sibling = siblingFor(edge, ctx);
-  if (sibling !== undefined) return track(answerFromSibling(edge, ctx, sibling, true));
+  if (sibling !== undefined) return track(edge, answerFromSibling(edge, ctx, sibling, true));
   const encoded = encodedFor(edge, ctx);
   if (encoded === undefined) return miss();
   const decoded = decodedSibling(edge, ctx, encoded).catch((error: unknown) => {
     edge.log.error({ err: error, url: ctx.key }, 'decoded representation not stored');
     return undefined;
   });
-  track(decoded.then((made) => (made === undefined ? miss() : answerFromSibling(edge, ctx, made, true))));
+  track(
+    edge,
+    decoded.then((made) => (made === undefined ? miss() : answerFromSibling(edge, ctx, made, true))),
+  );
+}
+
+/** Keeps `work` among the node's running work until it settles (a drain waits for it). */
+export function track(edge: Edge, work: Promise<unknown>): void {
+  edge.work.add(work);
+  void work.finally(() => edge.work.delete(work));
 }
 
 /** Drops an origin body nobody will read, without letting a late error escape. */

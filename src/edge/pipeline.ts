@@ -10,7 +10,7 @@ import { revalidateInBackground } from './background.ts';
 import { answered, hold, release, whenClosed } from './completion.ts';
 import { createContext, type RequestContext } from './context.ts';
 import type { Edge } from './edge.ts';
-import { discard, fromSibling, type Leadership, originFailing, readFill } from './fill-driver.ts';
+import { discard, fromSibling, type Leadership, originFailing, readFill, track } from './fill-driver.ts';
 import { invalidateAfterUnsafe } from './invalidate.ts';
 import type { Found, LookupOutcome } from './outcomes.ts';
 import { collapse } from './phases/collapse.ts';
@@ -75,17 +75,15 @@ export class Pipeline {
     if (step.kind === 'refuse') return sendError(this.edge, ctx, step.error, false);
     const work =
       step.kind === 'pass' ? this.#pass(ctx, step.fwd, step.detail) : this.#forward(ctx, step, attempt);
-    this.#track(work.catch((error: unknown) => this.#crashed(ctx, error)));
+    track(
+      this.edge,
+      work.catch((error: unknown) => this.#crashed(ctx, error)),
+    );
   }
 
   #crashed(ctx: RequestContext, error: unknown): void {
     this.edge.log.error({ err: error, url: ctx.key }, 'request failed inside the node');
     sendError(this.edge, ctx, new EdgeError('EDGE_ERR_INTERNAL', 'internal error', { cause: error }), true);
-  }
-
-  #track(work: Promise<unknown>): void {
-    this.edge.work.add(work);
-    void work.finally(() => this.edge.work.delete(work));
   }
 
   async #forward(ctx: RequestContext, forward: Forward, attempt: number): Promise<void> {
@@ -195,6 +193,6 @@ export class Pipeline {
 
   #revalidate(ctx: RequestContext, stored: Found): void {
     const work = revalidateInBackground(this.edge, ctx, stored);
-    if (work !== undefined) this.#track(work);
+    if (work !== undefined) track(this.edge, work);
   }
 }

@@ -3,10 +3,12 @@
  * tier, and what it sends to a parent. Not a phase: called by receive, fetch and the delivery
  * paths. A client that is not a verified child sees none of this.
  */
+import type { IncomingHttpHeaders } from 'node:http';
 import { isIP } from 'node:net';
 import { remainingFreshness, type StoredFreshness } from '../cache/policy/reuse.ts';
 import { signTier, TIER_HEADER, verifyTier } from '../http/tier-auth.ts';
 import { REQUEST_ID_HEADER, requestIdFor } from '../observability/request-id.ts';
+import { clientOf } from '../origin/geo.ts';
 import { FENCE_HEADER, formatFence, mergeFence, parseFence } from '../purge/fence.ts';
 import type { RequestContext } from './context.ts';
 import type { Edge } from './edge.ts';
@@ -27,7 +29,7 @@ export function acceptTier(edge: Edge, ctx: RequestContext): void {
   const claim = verifyTier(value, secret, edge.now(), maxSkew, ctx.method, ctx.path, signedFence);
   if (claim !== undefined) {
     ctx.tierChild = claim.id;
-    ctx.tierClient = lastForwardedFor(ctx.req.headers['x-forwarded-for']);
+    ctx.tierClient = forwardedClient(ctx.req.headers);
     if (signedFence !== undefined) checkFence(edge, ctx, signedFence);
     // One id follows the request through every tier, as from a trusted proxy.
     const incoming = ctx.req.headers[REQUEST_ID_HEADER];
@@ -36,12 +38,15 @@ export function acceptTier(edge: Edge, ctx: RequestContext): void {
   } else edge.log.debug({ peer: ctx.clientAddress }, 'Strata-Tier header ignored: it does not verify');
 }
 
-/** The last address of X-Forwarded-For (the one the child appended), when it is an address. */
-function lastForwardedFor(value: string | string[] | undefined): string | undefined {
-  const joined = Array.isArray(value) ? value.join(',') : value;
-  if (joined === undefined) return undefined;
-  const last = joined.slice(joined.lastIndexOf(',') + 1).trim();
-  return isIP(last) === 0 ? undefined : last;
+/**
+ * The client a verified child forwarded: the last hop of its X-Forwarded-For or Forwarded chain
+ * (the one the child appended, read as the access log reads a chain, trusting no hop), when it
+ * is an address.
+ */
+function forwardedClient(headers: IncomingHttpHeaders): string | undefined {
+  const join = (value: string | string[] | undefined) => (Array.isArray(value) ? value.join(', ') : value);
+  const client = clientOf(join(headers['x-forwarded-for']), join(headers.forwarded), () => false);
+  return client !== undefined && isIP(client) !== 0 ? client : undefined;
 }
 
 /**

@@ -24,6 +24,7 @@ import { META } from '../cache/meta-keys.ts';
 import type { CacheStore } from '../cache/store.ts';
 import type { FleetConfig } from '../config/fleet-schema.ts';
 import type { PurgeOrigin } from '../purge/command.ts';
+import { Pause } from '../purge/pause.ts';
 import type { PurgeService } from '../purge/service.ts';
 import type { CatchUp } from './catch-up.ts';
 import { fits, merge } from './merge.ts';
@@ -55,7 +56,7 @@ export class BusConsumer {
   #messages: ConsumerMessages | undefined;
   #stopped = false;
   #loop: Promise<void> | undefined;
-  #wake: (() => void) | undefined;
+  readonly #pause = new Pause();
   #jsm: JetStreamManager | undefined;
   /** The stream as the purge service knows it: name and creation time (a recreated stream starts again at 1). */
   #sender = '';
@@ -85,7 +86,7 @@ export class BusConsumer {
 
   async stop(): Promise<void> {
     this.#stopped = true;
-    this.#wake?.();
+    this.#pause.wake();
     await this.#messages?.close().catch(() => {});
     await this.#loop;
   }
@@ -285,15 +286,7 @@ export class BusConsumer {
   }
 
   #sleep(ms: number): Promise<void> {
-    if (this.#stopped) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.#wake = done;
-    });
+    return this.#stopped ? Promise.resolve() : this.#pause.sleep(ms);
   }
 }
 

@@ -9,6 +9,7 @@
 import type { JetStreamClient } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
 import type { FleetConfig } from '../config/fleet-schema.ts';
+import { backoff, Pause } from '../purge/pause.ts';
 import type { PurgeLog } from '../purge/purge-log.ts';
 import { type BusPurge, busMessageId, encodeBusPurge } from './message.ts';
 
@@ -34,7 +35,7 @@ export class BusPublisher {
   #js: JetStreamClient | undefined;
   #stopped = false;
   #loop: Promise<void> | undefined;
-  #wake: (() => void) | undefined;
+  readonly #pause = new Pause();
   #failures = 0;
   published = 0;
   lastError: string | undefined;
@@ -71,12 +72,12 @@ export class BusPublisher {
 
   /** A purge was appended (or the bus came back): publish now rather than at the next poll. */
   wake(): void {
-    this.#wake?.();
+    this.#pause.wake();
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
-    this.#wake?.();
+    this.#pause.wake();
     await this.#loop;
   }
 
@@ -96,8 +97,7 @@ export class BusPublisher {
         await log.setDelivered(this.#peer, this.#delivered);
       } else {
         this.#failures++;
-        const { initial, max } = this.#options.retry;
-        await this.#sleep(Math.min(max, initial * 2 ** Math.min(30, this.#failures - 1)));
+        await this.#sleep(backoff(this.#options.retry, this.#failures));
       }
     }
   }
@@ -132,15 +132,6 @@ export class BusPublisher {
   }
 
   #sleep(ms: number): Promise<void> {
-    if (this.#stopped) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      timer.unref();
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.#wake = done;
-    });
+    return this.#stopped ? Promise.resolve() : this.#pause.sleep(ms);
   }
 }

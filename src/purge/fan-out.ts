@@ -9,6 +9,7 @@
 import type { Logger } from 'pino';
 import type { PurgeConfig } from '../config/schema.ts';
 import { parsePurgeBody } from './command.ts';
+import { backoff, Pause } from './pause.ts';
 import type { LoggedPurge, PurgeLog } from './purge-log.ts';
 
 export interface PeerState {
@@ -42,7 +43,7 @@ class PeerDelivery {
   readonly #token: string | undefined;
   readonly #options: FanOutOptions;
   #stopped = false;
-  #wake: (() => void) | undefined;
+  readonly #pause = new Pause();
   #loop: Promise<void> | undefined;
   readonly #abort = new AbortController();
 
@@ -75,13 +76,13 @@ class PeerDelivery {
 
   wake(): void {
     this.#updatePending();
-    this.#wake?.();
+    this.#pause.wake();
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#abort.abort();
-    this.#wake?.();
+    this.#pause.wake();
     await this.#loop;
   }
 
@@ -125,7 +126,7 @@ class PeerDelivery {
         await this.#acknowledge(next.sequence);
       } else {
         this.state.failures++;
-        await this.#sleep(this.#backoff());
+        await this.#sleep(backoff(this.#options.config.retry, this.state.failures));
       }
     }
   }
@@ -134,11 +135,6 @@ class PeerDelivery {
     this.state.delivered = sequence;
     this.#updatePending();
     await this.#options.log.setDelivered(this.state.url, sequence);
-  }
-
-  #backoff(): number {
-    const { initial, max } = this.#options.config.retry;
-    return Math.min(max, initial * 2 ** Math.min(30, this.state.failures - 1));
   }
 
   async #deliver(sequence: number, entry: LoggedPurge): Promise<boolean> {
@@ -180,19 +176,7 @@ class PeerDelivery {
   }
 
   #sleep(ms: number): Promise<void> {
-    if (this.#stopped) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      timer.unref();
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.#wake = () => {
-        this.#wake = undefined;
-        done();
-      };
-    });
+    return this.#stopped ? Promise.resolve() : this.#pause.sleep(ms);
   }
 }
 
