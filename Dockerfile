@@ -37,6 +37,6 @@ EXPOSE 8080 9091
 STOPSIGNAL SIGTERM
 # /healthz on the admin listener the configuration names (or a TCP connect when it is disabled).
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
-  CMD ["node", "cli/strata.ts", "healthcheck"]
-ENTRYPOINT ["/usr/bin/tini", "--", "node", "cli/strata.ts"]
+  CMD ["node", "cli/strata.js", "healthcheck"]
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "cli/strata.js"]
 CMD ["serve"]

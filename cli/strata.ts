@@ -3,6 +3,7 @@
  * The strata command line: serve, check-config, purge, cache (ls | inspect | stats), top.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { flushCompileCache } from 'node:module';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
   type CheckReport,
@@ -95,6 +96,9 @@ async function serve(flags: ServeFlags): Promise<void> {
         ...(sections ? { replace: sections } : {}),
       }),
   });
+  // The compile cache (cli/strata.js) is written now, not only at exit: a node stopped with SIGKILL
+  // starts lean the next time too.
+  flushCompileCache();
   const listen = node.addresses[0]!;
   const urls = node.addresses.map(
     (address, i) => `${config.listeners[i]?.tls ? 'https' : 'http'}://${address}`,

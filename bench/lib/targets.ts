@@ -1,6 +1,6 @@
 /**
  * The servers a scenario measures, started the same way a user would start them, pinned to the
- * target core: the bench origin, the ceiling (bare node:http), Strata (`cli/strata.ts serve`),
+ * target core: the bench origin, the ceiling (bare node:http), Strata (`cli/strata.js serve`),
  * nginx proxy_cache and Varnish with the configs beside this folder.
  */
 import { execFileSync } from 'node:child_process';
@@ -44,6 +44,12 @@ export interface TargetOptions {
   tls?: 'h1' | 'h2';
   /** Strata: Node.js flags before the script (V8 heap settings, for instance). */
   nodeFlags?: string[];
+  /**
+   * How startTarget knows the target is up: 'answer' (default) sends `GET /__ready` until it
+   * answers; 'port' only waits for the port to accept a connection, so the target has served
+   * no request yet (bench/start-memory.ts reads its memory at that point).
+   */
+  readyBy?: 'answer' | 'port';
 }
 
 export interface Target {
@@ -57,7 +63,7 @@ export interface Target {
   stop(): Promise<void>;
 }
 
-const STRATA_CLI = path.join(repoRoot(), 'cli', 'strata.ts');
+const STRATA_CLI = path.join(repoRoot(), 'cli', 'strata.js');
 const nginxPath = which('nginx');
 const varnishdPath = which('varnishd');
 
@@ -65,7 +71,7 @@ const varnishdPath = which('varnishd');
 export function unavailable(kind: TargetKind): string | null {
   if (kind === 'nginx' && nginxPath === null) return 'nginx not installed (run bench/setup)';
   if (kind === 'varnish' && varnishdPath === null) return 'varnish not installed (run bench/setup)';
-  if (kind === 'strata' && !existsSync(STRATA_CLI)) return 'cli/strata.ts not present yet';
+  if (kind === 'strata' && !existsSync(STRATA_CLI)) return 'cli/strata.js not present yet';
   return null;
 }
 
@@ -119,7 +125,7 @@ async function strataArgs(
   const args = [
     ...profile,
     ...(options.nodeFlags ?? []),
-    'cli/strata.ts',
+    'cli/strata.js',
     'serve',
     '--listen',
     `127.0.0.1:${port}`,
@@ -242,7 +248,7 @@ export async function startTarget(kind: TargetKind, options: TargetOptions): Pro
   const url = `http://127.0.0.1:${port}`;
   try {
     await waitForPort(proc, port, 20000);
-    await waitForAnswer(`${url}/__ready`, 20000);
+    if (options.readyBy !== 'port') await waitForAnswer(`${url}/__ready`, 20000);
   } catch (error) {
     await stopProcess(proc);
     throw error;

@@ -52,7 +52,7 @@ describe('Dockerfile', () => {
     for (const from of dockerfile.filter((i) => i.name === 'FROM'))
       assert.match(from.args, /^node:24[-.\w]*/);
     assert.equal(one('USER').args, 'node');
-    assert.deepEqual(JSON.parse(one('ENTRYPOINT').args), ['/usr/bin/tini', '--', 'node', 'cli/strata.ts']);
+    assert.deepEqual(JSON.parse(one('ENTRYPOINT').args), ['/usr/bin/tini', '--', 'node', 'cli/strata.js']);
     assert.ok(final.some((i) => i.name === 'RUN' && /apt-get install .*\btini\b/.test(i.args)));
     const cmd = JSON.parse(one('CMD').args) as string[];
     assert.deepEqual(cmd, ['serve']);
@@ -67,7 +67,7 @@ describe('Dockerfile', () => {
 
   it('checks health on the configured admin listener, stops on SIGTERM, carries OCI labels', () => {
     const health = one('HEALTHCHECK').args;
-    assert.match(health, /CMD \["node", "cli\/strata\.ts", "healthcheck"\]$/);
+    assert.match(health, /CMD \["node", "cli\/strata\.js", "healthcheck"\]$/);
     assert.doesNotMatch(health, /9091|127\.0\.0\.1/, 'the address comes from the configuration');
     assert.equal(one('STOPSIGNAL').args, 'SIGTERM');
     const labels = final

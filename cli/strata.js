@@ -1,0 +1,20 @@
+#!/usr/bin/env node
+/**
+ * The `strata` command's entry point (package.json bin, npm start, the Docker image). Plain
+ * JavaScript, so that Node needs no TypeScript stripping to run it: it turns Node's module compile
+ * cache on (the stripped source and V8's code cache of every module, in NODE_COMPILE_CACHE or else
+ * os.tmpdir()/node-compile-cache; NODE_DISABLE_COMPILE_CACHE=1 turns it off), then runs
+ * cli/strata.ts. From the second start on no module is stripped again, so Node's TypeScript
+ * stripper (amaro) is never loaded: about 27 MiB less resident memory per process at start
+ * (docs/performance.md, "RSS at start"). Worker processes inherit the cache through the
+ * environment. `node cli/strata.ts` still works, without the cache.
+ */
+import module from 'node:module';
+
+const cache = module.enableCompileCache?.();
+// Worker processes (node:cluster) start from worker-main.ts: the variable turns the cache on there
+// before their first module is read.
+if (cache?.directory && process.env.NODE_COMPILE_CACHE === undefined) {
+  process.env.NODE_COMPILE_CACHE = cache.directory;
+}
+await import('./strata.ts');
