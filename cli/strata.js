@@ -17,4 +17,7 @@ const cache = module.enableCompileCache?.();
 if (cache?.directory && process.env.NODE_COMPILE_CACHE === undefined) {
   process.env.NODE_COMPILE_CACHE = cache.directory;
 }
+// V8's young generation stays small while the modules load; serve releases it once listening.
+const { holdYoungGeneration } = await import('../src/heap.ts');
+holdYoungGeneration();
 await import('./strata.ts');

@@ -16,6 +16,7 @@ import {
   loadConfig,
   type PrimaryFlags,
   prepareCacheDir,
+  releaseYoungGeneration,
   runPrimary,
   startDemoOrigin,
 } from '../src/index.ts';
@@ -51,6 +52,16 @@ function fail(error: unknown): never {
   process.exit(1);
 }
 
+/**
+ * The node listens: V8's young generation may grow again (held small while modules loaded,
+ * src/heap.ts), and the compile cache (cli/strata.js) is written now, not only at exit, so a node
+ * stopped with SIGKILL starts lean the next time too.
+ */
+function started(): void {
+  releaseYoungGeneration();
+  flushCompileCache();
+}
+
 /** The serve flags: the config file, and overrides of what it says. */
 type ServeFlags = PrimaryFlags;
 
@@ -82,7 +93,9 @@ async function serve(flags: ServeFlags): Promise<void> {
   const release = claimCacheDir(config.cache.dir);
   process.on('exit', release);
   if (config.workers !== 1) {
-    return runPrimary(config, flags);
+    await runPrimary(config, flags);
+    started();
+    return;
   }
   const sectionsOverrides = demo ? { ...overrides, origin: demo.url } : overrides;
   // The fleet's shared sections (fleet.config) are validated as a SIGHUP reload reads the file.
@@ -96,9 +109,7 @@ async function serve(flags: ServeFlags): Promise<void> {
         ...(sections ? { replace: sections } : {}),
       }),
   });
-  // The compile cache (cli/strata.js) is written now, not only at exit: a node stopped with SIGKILL
-  // starts lean the next time too.
-  flushCompileCache();
+  started();
   const listen = node.addresses[0]!;
   const urls = node.addresses.map(
     (address, i) => `${config.listeners[i]?.tls ? 'https' : 'http'}://${address}`,

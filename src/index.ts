@@ -25,6 +25,7 @@ export { EdgeError, ERROR_CODES, isEdgeError } from './errors.ts';
 export type { PutSharedConfig } from './fleet/config-put.ts';
 export { putSharedConfig, sharedConfigProblem } from './fleet/config-put.ts';
 export type { FleetSections } from './fleet/sections.ts';
+export { releaseYoungGeneration } from './heap.ts';
 export { createLogger } from './observability/logger.ts';
 export type { PurgeCommand } from './purge/command.ts';
 export { describePurge, parsePurgeBody } from './purge/command.ts';
