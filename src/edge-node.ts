@@ -18,13 +18,13 @@ import type { Edge } from './edge/edge.ts';
 import { Pipeline } from './edge/pipeline.ts';
 import { SiteTable } from './edge/sites.ts';
 import { EdgeError } from './errors.ts';
-import { FleetBus } from './fleet/bus.ts';
+import type { FleetBus } from './fleet/bus.ts';
 import type { ApplyOutcome } from './fleet/config-watch.ts';
 import type { FleetSections } from './fleet/sections.ts';
 import { applyHeapProfile } from './heap.ts';
 import { SEND_BUFFER } from './http/connection-guard.ts';
 import { type Listener, startListener } from './http/listener.ts';
-import { type SecureListener, startSecureListener } from './http/secure-listener.ts';
+import type { SecureListener } from './http/secure-listener.ts';
 import { newTicketKeys, TICKET_ROTATION_MS } from './http/ticket-keys.ts';
 import type { ReloadReport } from './http/tls.ts';
 import { createTrustList } from './http/trusted-proxies.ts';
@@ -326,9 +326,10 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     options.onSharedConfig?.(next);
     return { ok: true, needRestart };
   };
+  // The NATS client (fleet/) is read only when fleet.nats names servers.
   const bus =
     options.upkeep !== false && config.fleet.nats.servers.length > 0
-      ? new FleetBus({
+      ? new (await import('./fleet/bus.ts')).FleetBus({
           fleet: config.fleet,
           tierId: config.tiers.id,
           purge,
@@ -607,6 +608,8 @@ async function startClientListener(
       throw bindFailure('client listener', listener.listen, error);
     });
   const h2 = config.http2;
+  // node:https, node:http2 and the certificate code are read only when a TLS listener is configured.
+  const { startSecureListener } = await import('./http/secure-listener.ts');
   return startSecureListener(
     {
       ...common,

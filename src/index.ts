@@ -5,8 +5,17 @@ export type { CompactResult, OfflineCache, OfflineCacheOptions } from './admin/o
 export { compactCacheDirectory, openCacheDirectory } from './admin/offline.ts';
 export type { TrafficView } from './admin/traffic.ts';
 export { assertNotServed, claimCacheDir, prepareCacheDir } from './cache/cache-dir.ts';
+
+import type { PrimaryFlags } from './cluster/primary.ts';
+import type { Config } from './config/schema.ts';
+
 export type { PrimaryFlags } from './cluster/primary.ts';
-export { runPrimary } from './cluster/primary.ts';
+
+/** `strata serve --workers N`: node:cluster and the primary's code are read only then. */
+export async function runPrimary(config: Config, flags: PrimaryFlags = {}): Promise<void> {
+  const primary = await import('./cluster/primary.ts');
+  return primary.runPrimary(config, flags);
+}
 export type { CheckReport, ConfigOverrides, ConfigProblem, LoadOptions } from './config/load.ts';
 export {
   checkConfigFile,

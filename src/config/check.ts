@@ -6,10 +6,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
-import { isDocument, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import type { LineCounter, Node } from 'yaml';
 import { z } from 'zod';
 import type { Config } from './schema.ts';
 import { parseListen } from './units.ts';
+import { loadYaml } from './yaml.ts';
 
 export interface Located {
   /** Path segments in the raw input (keys and array indexes). */
@@ -227,16 +228,19 @@ function unwrap(schema: z.ZodType | undefined): z.ZodType | undefined {
 
 /** Positions (1-based line and column) in a config file's source, found by input path. */
 export class SourceMap {
-  readonly #lines = new LineCounter();
+  readonly #lines: LineCounter;
   readonly #root: Node | null;
 
   constructor(text: string) {
+    const { LineCounter, isDocument, parseDocument } = loadYaml();
+    this.#lines = new LineCounter();
     const document = parseDocument(text, { lineCounter: this.#lines });
     this.#root = isDocument(document) ? (document.contents as Node | null) : null;
   }
 
   /** `line:col` of the deepest node on the path (the key itself for an unknown key). */
   position(where: Located): { line: number; col: number } | undefined {
+    const { isMap, isScalar, isSeq } = loadYaml();
     let node: Node | null = this.#root;
     let offset = node?.range?.[0];
     for (const segment of [...where.segments, ...(where.key === undefined ? [] : [where.key])]) {

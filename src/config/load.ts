@@ -3,7 +3,6 @@
  * schema (every problem reported with its path), then freezes the result.
  */
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
 import { EdgeError } from '../errors.ts';
 import {
   adminProblems,
@@ -17,6 +16,7 @@ import {
   wildcardNotes,
 } from './check.ts';
 import { type Config, configSchema } from './schema.ts';
+import { loadYaml } from './yaml.ts';
 
 /** Overrides from the command line; each replaces what the file says. */
 export interface ConfigOverrides {
@@ -78,7 +78,7 @@ function readConfigText(file: string): string {
 function parseConfigText(file: string, text: string): Raw {
   let parsed: unknown;
   try {
-    parsed = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+    parsed = file.endsWith('.json') ? JSON.parse(text) : loadYaml().parse(text);
   } catch (cause) {
     const at = (cause as { linePos?: Array<{ line: number; col: number }> }).linePos?.[0];
     const where = at ? `${file}:${at.line}:${at.col}` : file;

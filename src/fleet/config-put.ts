@@ -5,11 +5,8 @@
  * tier needs its tiers.secret). Each node still validates it against its own configuration
  * and applies or rejects it.
  */
-import { connect } from '@nats-io/transport-node';
 import type { FleetConfig } from '../config/fleet-schema.ts';
 import { EdgeError } from '../errors.ts';
-import { openBucket } from './config-watch.ts';
-import { connectionOptions } from './connection.ts';
 import { type FleetSections, parseSections } from './sections.ts';
 
 export interface PutSharedConfig {
@@ -35,6 +32,12 @@ export async function putSharedConfig(options: PutSharedConfig): Promise<number>
     throw new EdgeError('EDGE_ERR_CONFIG_INVALID', `shared configuration ${problem}`);
   if (options.nats.servers.length === 0)
     throw new EdgeError('EDGE_ERR_CONFIG_INVALID', 'no NATS server: give --server URL or fleet.nats.servers');
+  // The NATS client is read here, not when the CLI (which exports this) starts a node.
+  const [{ connect }, { openBucket }, { connectionOptions }] = await Promise.all([
+    import('@nats-io/transport-node'),
+    import('./config-watch.ts'),
+    import('./connection.ts'),
+  ]);
   const nc = await connect({
     ...connectionOptions(options.nats, 'strata fleet config put'),
     maxReconnectAttempts: 0,

@@ -3,7 +3,7 @@
  * SIGHUP reload takes without a restart — `sites`, `origins` and `geo`. They replace the same
  * sections of each node's own file, and the result is validated exactly as a reload would.
  */
-import { parse as parseYaml } from 'yaml';
+import { loadYaml } from '../config/yaml.ts';
 
 export const SHARED_SECTIONS = ['sites', 'origins', 'geo'] as const;
 export type SharedSection = (typeof SHARED_SECTIONS)[number];
@@ -14,7 +14,7 @@ export function parseSections(
 ): { ok: true; sections: FleetSections } | { ok: false; reason: string } {
   let parsed: unknown;
   try {
-    parsed = parseYaml(text);
+    parsed = loadYaml().parse(text);
   } catch (error) {
     return { ok: false, reason: `cannot parse: ${(error as Error).message.split('\n')[0]}` };
   }

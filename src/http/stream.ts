@@ -15,14 +15,15 @@ export function isHttp2(req: IncomingMessage): boolean {
   return req.httpVersionMajor === 2 && (req as IncomingMessage & { stream?: unknown }).stream !== undefined;
 }
 
-import { constants } from 'node:http2';
+/** NGHTTP2_NO_ERROR (RFC 9113 §7): a literal, so node:http2 is loaded only with an HTTP/2 listener. */
+const NO_ERROR = 0;
 
 export function endStream(res: ServerResponse): void {
   const stream = (res as ServerResponse & { stream?: { closed: boolean; close(code: number): void } }).stream;
   if (stream === undefined || stream.closed) return;
   // After the response's last frame is handed over (end() queued it), the stream is reset.
   const reset = () => {
-    if (!stream.closed) stream.close(constants.NGHTTP2_NO_ERROR);
+    if (!stream.closed) stream.close(NO_ERROR);
   };
   if (res.writableFinished) reset();
   else res.once('finish', reset);

@@ -5,8 +5,9 @@
  * most specific first: the selector takes the first region some origin is in.
  */
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { isIPv4 } from 'node:net';
-import { Reader, type Response } from 'maxmind';
+import type { Reader, Response } from 'maxmind';
 import type { GeoConfig } from '../config/schema.ts';
 
 interface Range {
@@ -37,7 +38,12 @@ export class GeoResolver {
         return { base: bits & mask(length), prefix: length, region: network.region };
       })
       .sort((a, b) => b.prefix - a.prefix);
-    this.#reader = config.database ? new Reader<Response>(readFileSync(config.database)) : undefined;
+    // maxmind is read only when a database is configured.
+    this.#reader = config.database
+      ? new (createRequire(import.meta.url)('maxmind') as typeof import('maxmind')).Reader<Response>(
+          readFileSync(config.database),
+        )
+      : undefined;
   }
 
   get enabled(): boolean {
