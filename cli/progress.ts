@@ -13,10 +13,16 @@ export function progressMode(flag: boolean | undefined, stream: NodeJS.WriteStre
   return flag === true ? 'lines' : 'off';
 }
 
-const number = new Intl.NumberFormat('en-US');
+/**
+ * Made on first use: an Intl formatter reads ICU's locale data (about 6 MiB resident), which a
+ * `strata serve` process, loading this file with the rest of the CLI, never needs.
+ */
+let formatter: Intl.NumberFormat | undefined;
 
 /** `45,000/100,000 visited (45%), 44,990 purged, 9,800/s, 4.6 s` */
 export function formatProgress(progress: PurgeProgress): string {
+  formatter ??= new Intl.NumberFormat('en-US');
+  const number = formatter;
   const { visited, total, purged, elapsedMs } = progress;
   const share = total > 0 ? ` (${Math.min(100, Math.floor((visited / total) * 100))}%)` : '';
   const rate = elapsedMs > 0 ? Math.round((visited / elapsedMs) * 1000) : 0;
