@@ -17,7 +17,8 @@ const cache = module.enableCompileCache?.();
 if (cache?.directory && process.env.NODE_COMPILE_CACHE === undefined) {
   process.env.NODE_COMPILE_CACHE = cache.directory;
 }
-// V8's young generation stays small while the modules load; serve releases it once listening.
-const { holdYoungGeneration } = await import('../src/heap.ts');
-holdYoungGeneration();
+// V8's young generation and optimizing compilers are held while the modules load (serve releases
+// them once listening: src/start-flags.ts).
+const { holdWhileStarting } = await import('../src/start-flags.ts');
+holdWhileStarting();
 await import('./strata.ts');

@@ -16,7 +16,7 @@ import {
   loadConfig,
   type PrimaryFlags,
   prepareCacheDir,
-  releaseYoungGeneration,
+  releaseAfterStart,
   runPrimary,
   startDemoOrigin,
 } from '../src/index.ts';
@@ -53,12 +53,12 @@ function fail(error: unknown): never {
 }
 
 /**
- * The node listens: V8's young generation may grow again (held small while modules loaded,
- * src/heap.ts), and the compile cache (cli/strata.js) is written now, not only at exit, so a node
+ * The node listens: V8's young generation may grow and its optimizing compilers run again (held
+ * while the modules loaded, src/start-flags.ts), and the compile cache (cli/strata.js) is written now, not only at exit, so a node
  * stopped with SIGKILL starts lean the next time too.
  */
 function started(): void {
-  releaseYoungGeneration();
+  releaseAfterStart();
   flushCompileCache();
 }
 
