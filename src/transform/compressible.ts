@@ -9,7 +9,8 @@ import { createRequire } from 'node:module';
 interface MimeEntry {
   compressible?: boolean;
 }
-const mimeDb = createRequire(import.meta.url)('mime-db') as Record<string, MimeEntry>;
+/** mime-db, read on the first response that asks (about 1 MiB of heap a node need not hold at start). */
+let mimeDb: Record<string, MimeEntry> | undefined;
 
 /** The media type of a Content-Type value, lower case, without parameters. */
 export function mediaType(contentType: string | undefined): string | undefined {
@@ -21,6 +22,7 @@ export function mediaType(contentType: string | undefined): string | undefined {
 export function compressibleType(contentType: string | undefined, extra: readonly string[] = []): boolean {
   const type = mediaType(contentType);
   if (type === undefined) return false;
+  mimeDb ??= createRequire(import.meta.url)('mime-db') as Record<string, MimeEntry>;
   const known = mimeDb[type]?.compressible;
   if (known !== undefined) return known;
   if (extra.includes(type)) return true;
