@@ -5,8 +5,8 @@
  * cache on (the stripped source and V8's code cache of every module, in NODE_COMPILE_CACHE or else
  * os.tmpdir()/node-compile-cache; NODE_DISABLE_COMPILE_CACHE=1 turns it off), then runs
  * cli/strata.ts. From the second start on no module is stripped again, so Node's TypeScript
- * stripper (amaro) is never loaded: about 27 MiB less resident memory per process at start
- * (docs/performance.md, "RSS at start"). Worker processes inherit the cache through the
+ * stripper (amaro) is never loaded: about 16 MiB less resident memory per process at start
+ * (docs/performance.md, "Memory at start"). Worker processes inherit the cache through the
  * environment. `node cli/strata.ts` still works, without the cache.
  */
 import module from 'node:module';

@@ -222,4 +222,11 @@ registerTop(program);
 registerHealth(program);
 registerFleet(program);
 
+// Every command but serve (which waits until it listens) has read its modules by now: V8's young
+// generation and optimizing compilers, held while they loaded (cli/strata.js), are released, so
+// a long offline purge or `strata top` runs as fast as before.
+program.hook('preAction', (_program, command) => {
+  if (command.name() !== 'serve') releaseAfterStart();
+});
+
 await program.parseAsync(process.argv);

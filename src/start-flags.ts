@@ -8,7 +8,8 @@
  * - The optimizing compilers (Maglev, Turbofan) stay off. Functions that run hot while modules
  *   load (schema building, module bodies) would be optimized once and never again: their
  *   compilers' code and zones cost about 9 MiB resident (7.5 of them pages of the node binary).
- *   Code runs in the interpreter and Sparkplug meanwhile, for a start a few milliseconds longer.
+ *   Code runs in the interpreter and Sparkplug meanwhile (no measurable difference in the time a
+ *   node takes to listen).
  *
  * On release the young generation may grow as V8 decides (or as `node.heap: small` says, when
  * that profile applies) and hot functions are optimized as before. V8 reads these flags as it
