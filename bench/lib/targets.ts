@@ -18,7 +18,7 @@ import {
   which,
 } from './processes.ts';
 
-export type TargetKind = 'origin' | 'ceiling' | 'strata' | 'nginx' | 'varnish';
+export type TargetKind = 'origin' | 'ceiling' | 'forwarder' | 'strata' | 'nginx' | 'varnish';
 
 export interface TargetOptions {
   /** Folder for this target's config, cache and log. */
@@ -171,6 +171,17 @@ async function commandFor(
       }
       return [node, args];
     }
+    case 'forwarder':
+      return [
+        node,
+        [
+          'bench/forwarder.ts',
+          '--port',
+          String(port),
+          '--origin',
+          `http://127.0.0.1:${originPortOf(options)}`,
+        ],
+      ];
     case 'strata':
       return [node, await strataArgs(port, adminPort, options, tlsPort)];
     case 'nginx':

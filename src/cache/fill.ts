@@ -131,15 +131,21 @@ export class Fill {
       source.on('data', (data: Buffer) => this.#push(data));
       source.on('end', () => {
         this.state = 'done';
+        // A fill outlives its origin response until its commit: keeping the body stream would
+        // keep the whole request (undici's handler, the client's context) alive that long, and
+        // the collector would copy it from generation to generation.
+        this.#source = undefined;
         this.#notify();
         resolve();
       });
       source.on('error', (error) => {
         this.fail(error);
+        this.#source = undefined;
         resolve();
       });
       source.on('close', () => {
         if (this.state === 'streaming') this.fail(new Error('origin body closed before its end'));
+        this.#source = undefined;
         resolve();
       });
     });
