@@ -54,6 +54,13 @@ const RANGE_FILL_DROP: ReadonlySet<string> = new Set([
  */
 const PASS_DROP: ReadonlySet<string> = new Set(['expect']);
 
+const STATUS_CLASSES = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx', '6xx', '7xx', '8xx', '9xx'];
+
+/** An origin status's class as the origin-request counter names it (2xx, 5xx, ...), built once. */
+function statusClass(status: number): string {
+  return STATUS_CLASSES[Math.floor(status / 100)] ?? `${Math.floor(status / 100)}xx`;
+}
+
 export interface FetchOptions {
   /** Fetching a full response to store: the client's conditionals are answered by the node. */
   fill: boolean;
@@ -245,7 +252,7 @@ export async function fetchStep(edge: Edge, ctx: RequestContext, options: FetchO
   ctx.originMs = response.ms;
   ctx.originAttempts = response.attempts;
   ctx.cacheStatus.fwdStatus = response.status;
-  edge.metrics.originRequests.labels(response.origin, `${Math.floor(response.status / 100)}xx`).inc();
+  edge.metrics.originRequestsBy(response.origin, statusClass(response.status)).inc();
   edge.metrics.originLatency.labels(response.origin).observe(response.ms / 1000);
   return { kind: 'response', response, requestTime, responseTime: edge.now() };
 }
