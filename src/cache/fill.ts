@@ -115,7 +115,8 @@ export class Fill {
 
   /** Called with the committed chunk count each time it grows (for readers in other workers). */
   onCommitted(listener: (committed: number) => void): void {
-    (this.#commitListeners ??= new Set()).add(listener);
+    this.#commitListeners ??= new Set();
+    this.#commitListeners.add(listener);
   }
 
   /**
@@ -216,7 +217,10 @@ export class Fill {
     this.#partialLength -= length;
     const index = this.#sealed++;
     this.#memory.set(index, chunk);
-    if (pooled) (this.#reuse ??= newPooledChunks()).pooled.add(index);
+    if (pooled) {
+      this.#reuse ??= newPooledChunks();
+      this.#reuse.pooled.add(index);
+    }
     if (this.storing) {
       const writer = this.#writer!;
       this.#writing.add(index);
