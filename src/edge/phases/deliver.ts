@@ -35,8 +35,14 @@ export function deliverStored(edge: Edge, ctx: RequestContext, record: EntryReco
   edge.store.touch(ctx.id || ctx.storage);
   const fields = ctx.req.headers;
   const conditional = isConditional(fields);
-  if (!conditional && ctx.method === 'GET' && fields.range === undefined && record.size > 0) {
-    // The common hit: the head from prepared text, the body from the memory tier in one write.
+  if (
+    !conditional &&
+    ctx.method === 'GET' &&
+    fields.range === undefined &&
+    record.size > 0 &&
+    ctx.protocol !== '2'
+  ) {
+    // The common HTTP/1.1 hit: the head from prepared text, the body from the memory tier in one write.
     const body = edge.store.smallBody(record);
     if (body !== undefined) {
       const extra = ['Age', String(age), 'Cache-Status', cacheStatus, 'X-Request-Id', ctx.requestId];
