@@ -52,9 +52,9 @@ export class H2Request {
     this.url = headers[':path'] as string | undefined;
   }
 
-  /** The connection's socket (node:http2's proxy of it; reads its address and state). */
+  /** The connection's socket (node:http2's proxy of it: reads its address and state), while the stream lives. */
   get socket(): Socket {
-    return this.stream.session?.socket as Socket;
+    return socketOf(this.stream) as Socket;
   }
 
   /** The whole body arrived (the client ended its side of the stream). */
@@ -97,7 +97,7 @@ export class H2Response {
   }
 
   get socket(): Socket | undefined {
-    return this.stream.session?.socket as Socket | undefined;
+    return socketOf(this.stream);
   }
 
   get headersSent(): boolean {
@@ -197,6 +197,14 @@ export class H2Response {
 
 const ENDS = { endStream: true } as const;
 const CONTINUES = { endStream: false } as const;
+
+/** Undefined once the stream is gone: node:http2's proxy throws when its session has no socket left. */
+function socketOf(stream: ServerHttp2Stream): Socket | undefined {
+  const session = stream.session;
+  return stream.destroyed || session === undefined || session.destroyed
+    ? undefined
+    : (session.socket as Socket);
+}
 
 function push(head: Array<string | number>, name: string, value: string | number): void {
   if (CONNECTION_SPECIFIC.has(name.toLowerCase())) return;
