@@ -16,7 +16,7 @@
  * 'drain' and 'finish', writeContinue and writeEarlyHints.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { constants, type ServerHttp2Stream } from 'node:http2';
+import { constants, type ServerHttp2Stream, sensitiveHeaders } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Writable } from 'node:stream';
 
@@ -33,6 +33,16 @@ const CONNECTION_SPECIFIC: ReadonlySet<string> = new Set([
 ]);
 
 // biome-ignore lint/suspicious/noExplicitAny: listeners of any event, as EventEmitter types them
+/**
+ * Fields whose value is new in (nearly) every response: sent as HPACK literals "never
+ * indexed" (RFC 7541 §6.2.3). Indexed, each response would insert its X-Request-Id and
+ * Cache-Status (whose ttl= changes every second) into the connection's dynamic table and evict
+ * an older entry, to no use: measured with node:http2 alone, that churn cost about 10 µs of
+ * CPU per response, as much as the rest of the head (docs/performance.md). Age is never
+ * indexed by nghttp2 already.
+ */
+const NEVER_INDEXED: readonly string[] = ['x-request-id', 'cache-status'];
+
 type Listener = (...args: any[]) => void;
 
 export class H2Request {
@@ -133,6 +143,7 @@ export class H2Response {
         else push(head, name, value);
       }
     }
+    (head as unknown as Record<symbol, readonly string[]>)[sensitiveHeaders] = NEVER_INDEXED;
     this.#head = head;
     return this;
   }
