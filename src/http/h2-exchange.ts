@@ -32,7 +32,6 @@ const CONNECTION_SPECIFIC: ReadonlySet<string> = new Set([
   'upgrade',
 ]);
 
-// biome-ignore lint/suspicious/noExplicitAny: listeners of any event, as EventEmitter types them
 /**
  * Fields whose value is new in (nearly) every response: sent as HPACK literals "never
  * indexed" (RFC 7541 §6.2.3). Indexed, each response would insert its X-Request-Id and
@@ -43,6 +42,7 @@ const CONNECTION_SPECIFIC: ReadonlySet<string> = new Set([
  */
 const NEVER_INDEXED: readonly string[] = ['x-request-id', 'cache-status'];
 
+// biome-ignore lint/suspicious/noExplicitAny: listeners of any event, as EventEmitter types them
 type Listener = (...args: any[]) => void;
 
 export class H2Request {
