@@ -217,7 +217,25 @@ function socketOf(stream: ServerHttp2Stream): Socket | undefined {
     : (session.socket as Socket);
 }
 
+/**
+ * Field names as HTTP/2 sends them (lower case), '' for a connection-specific one. Stored header
+ * lists keep the origin's spelling (HTTP/1.1 answers keep it); lowering every name of every
+ * response allocated a string per field, here and again inside node:http2. Bounded: names come
+ * from origins.
+ */
+const LOWER = new Map<string, string>();
+const LOWER_MAX = 2048;
+
+function lower(name: string): string {
+  let found = LOWER.get(name);
+  if (found !== undefined) return found;
+  found = name.toLowerCase();
+  if (CONNECTION_SPECIFIC.has(found)) found = '';
+  if (LOWER.size < LOWER_MAX) LOWER.set(name, found);
+  return found;
+}
+
 function push(head: Array<string | number>, name: string, value: string | number): void {
-  if (CONNECTION_SPECIFIC.has(name.toLowerCase())) return;
-  head.push(name, typeof value === 'string' ? value : String(value));
+  const field = lower(name);
+  if (field !== '') head.push(field, typeof value === 'string' ? value : String(value));
 }

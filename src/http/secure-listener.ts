@@ -304,8 +304,9 @@ function guardResets(
       setTimeout(() => session.destroy(), 1000).unref();
     }
   };
+  // 'close' comes once: on(), not once() (which wraps the listener for every stream).
   session.on('stream', (stream: ServerHttp2Stream) => {
-    stream.once('close', onStreamClose);
+    stream.on('close', onStreamClose);
   });
 }
 
