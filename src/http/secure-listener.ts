@@ -304,9 +304,10 @@ function guardResets(
       setTimeout(() => session.destroy(), 1000).unref();
     }
   };
-  // 'close' comes once: on(), not once() (which wraps the listener for every stream).
+  // once(), though 'close' comes once: the listener holds the session, and a stream still
+  // referenced after its close (a request's context waiting on its origin) must not hold it.
   session.on('stream', (stream: ServerHttp2Stream) => {
-    stream.on('close', onStreamClose);
+    stream.once('close', onStreamClose);
   });
 }
 
