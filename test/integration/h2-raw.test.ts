@@ -147,6 +147,10 @@ describe('HTTP/2 on the raw stream', () => {
     fixtures.remove();
   });
 
+  it("answers streams with its own 'stream' listener only (node:http2's compatibility one removed)", () => {
+    assert.equal(node.node.secureListeners[0]!.server.listenerCount('stream'), 1);
+  });
+
   it('answers a miss, then hits, for a URL over 100 characters and a short one, one origin request each', async () => {
     assert.ok(LONG.length > 100);
     for (const path of [LONG, SHORT]) {
