@@ -42,6 +42,8 @@ export interface TargetOptions {
    * by ALPN), with one bench certificate (EC P-256) for every target.
    */
   tls?: 'h1' | 'h2';
+  /** The ceiling with `tls: 'h2'`: HTTP/2 answered on the raw 'stream' event, not the compatibility API. */
+  h2Raw?: boolean;
   /** Strata: Node.js flags before the script (V8 heap settings, for instance). */
   nodeFlags?: string[];
 }
@@ -168,6 +170,7 @@ async function commandFor(
         const cert = benchCertificate(options.dir);
         args.push('--tls-port', String(tlsPort), '--tls-cert', cert.cert, '--tls-key', cert.key);
         if (options.tls === 'h2') args.push('--h2');
+        if (options.tls === 'h2' && options.h2Raw) args.push('--h2-raw');
       }
       return [node, args];
     }
