@@ -3,10 +3,12 @@
  * a cache hit would carry, straight from memory. Whatever a Node cache does on a hit, it cannot
  * beat this on the same core and the same Node version.
  *
- *   node bench/ceiling.ts --port 8081 [--workers 2] [--tls-port 8443 --tls-cert F --tls-key F [--h2]]
+ *   node bench/ceiling.ts --port 8081 [--workers 2] [--tls-port 8443 --tls-cert F --tls-key F [--h2 [--h2-raw]]]
  *
  * With --tls-port it also serves HTTPS there: node:https (HTTP/1.1), or with --h2 node:http2's
- * secure server (h2 and HTTP/1.1 by ALPN) through the same compatibility handler Strata uses.
+ * secure server (h2 and HTTP/1.1 by ALPN) through its compatibility API (Http2ServerRequest and
+ * Http2ServerResponse); with --h2-raw as well, HTTP/2 is answered on the raw 'stream' event
+ * (`stream.respond` + `stream.end`), the way Strata answers it, and HTTP/1.1 as before.
  */
 import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
@@ -25,12 +27,15 @@ const { values } = parseArgs({
     'tls-cert': { type: 'string' },
     'tls-key': { type: 'string' },
     h2: { type: 'boolean', default: false },
+    'h2-raw': { type: 'boolean', default: false },
   },
 });
 const workers = Number(values.workers);
 
 interface Prepared {
   headers: Record<string, string>;
+  /** The same head as a flat list for stream.respond, `:status` first. */
+  h2: string[];
   body: Buffer;
 }
 
@@ -41,9 +46,26 @@ function prepare(target: string): Prepared | null {
   let found = prepared.get(target);
   if (found !== undefined) return found;
   const path = parseBenchPath(target);
-  found = path === null ? null : { headers: hitHeaders(path, 'ceiling'), body: bodyFor(path) };
+  if (path === null) found = null;
+  else {
+    const headers = hitHeaders(path, 'ceiling');
+    found = { headers, h2: [':status', '200', ...Object.entries(headers).flat()], body: bodyFor(path) };
+  }
   if (prepared.size < MAX_PREPARED) prepared.set(target, found);
   return found;
+}
+
+/** HTTP/2 on the raw stream: one flat head list (copied: respond() may add to it) and the body. */
+function rawHandler(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
+  stream.on('error', () => {});
+  const found = prepare(headers[':path'] ?? '/');
+  if (found === null) {
+    stream.respond({ ':status': 404, 'content-type': 'text/plain' });
+    stream.end('not a bench path\n');
+    return;
+  }
+  stream.respond(found.h2.slice() as never);
+  stream.end(found.body);
 }
 
 function serve(): void {
@@ -66,9 +88,16 @@ function serve(): void {
       key: readFileSync(values['tls-key'] ?? ''),
       minVersion: 'TLSv1.2' as const,
     };
-    const secure = values.h2
-      ? http2.createSecureServer({ ...tls, allowHTTP1: true }, handler as never)
-      : https.createServer({ ...tls, keepAliveTimeout: 60_000 }, handler);
+    let secure: http2.Http2SecureServer | https.Server;
+    if (values.h2) {
+      const h2 = http2.createSecureServer({ ...tls, allowHTTP1: true }, handler as never);
+      if (values['h2-raw']) {
+        // The 'request' listener (kept for HTTP/1.1) made node:http2 add its compatibility one.
+        h2.removeAllListeners('stream');
+        h2.on('stream', rawHandler);
+      }
+      secure = h2;
+    } else secure = https.createServer({ ...tls, keepAliveTimeout: 60_000 }, handler);
     secure.listen(Number(values['tls-port']), values.host);
   }
   process.once('SIGTERM', () => process.exit(0));

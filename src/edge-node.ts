@@ -174,7 +174,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
   // Every failed attempt at an origin, counted against the origin that failed (failover included).
   // The request's own error is logged once, in its access-log line; each attempt only at debug.
   const onOriginFailure: FailureListener = (origin, error) => {
-    metrics.originRequests.labels(origin, error.code).inc();
+    metrics.originRequestsBy(origin, error.code).inc();
     log.debug({ origin, code: error.code, detail: errorDetail(error) }, 'origin attempt failed');
   };
   const trusted = createTrustList(config.proxy.trustedProxies);
@@ -213,7 +213,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
       if (outcome.retried) metrics.originRetries.labels(origin.name).inc();
       // A 5xx answer that was retried never reaches the pipeline's counters: count it here.
       if (outcome.retried && outcome.kind === 'response') {
-        metrics.originRequests.labels(origin.name, `${Math.floor(outcome.status / 100)}xx`).inc();
+        metrics.originRequestsBy(origin.name, `${Math.floor(outcome.status / 100)}xx`).inc();
         metrics.originLatency.labels(origin.name).observe(outcome.ms / 1000);
       }
     },

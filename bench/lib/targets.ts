@@ -18,7 +18,7 @@ import {
   which,
 } from './processes.ts';
 
-export type TargetKind = 'origin' | 'ceiling' | 'strata' | 'nginx' | 'varnish';
+export type TargetKind = 'origin' | 'ceiling' | 'forwarder' | 'strata' | 'nginx' | 'varnish';
 
 export interface TargetOptions {
   /** Folder for this target's config, cache and log. */
@@ -42,6 +42,8 @@ export interface TargetOptions {
    * by ALPN), with one bench certificate (EC P-256) for every target.
    */
   tls?: 'h1' | 'h2';
+  /** The ceiling with `tls: 'h2'`: HTTP/2 answered on the raw 'stream' event, not the compatibility API. */
+  h2Raw?: boolean;
   /** Strata: Node.js flags before the script (V8 heap settings, for instance). */
   nodeFlags?: string[];
   /**
@@ -174,9 +176,21 @@ async function commandFor(
         const cert = benchCertificate(options.dir);
         args.push('--tls-port', String(tlsPort), '--tls-cert', cert.cert, '--tls-key', cert.key);
         if (options.tls === 'h2') args.push('--h2');
+        if (options.tls === 'h2' && options.h2Raw) args.push('--h2-raw');
       }
       return [node, args];
     }
+    case 'forwarder':
+      return [
+        node,
+        [
+          'bench/forwarder.ts',
+          '--port',
+          String(port),
+          '--origin',
+          `http://127.0.0.1:${originPortOf(options)}`,
+        ],
+      ];
     case 'strata':
       return [node, await strataArgs(port, adminPort, options, tlsPort)];
     case 'nginx':

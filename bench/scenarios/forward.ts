@@ -20,6 +20,7 @@ import { withOrigin } from './origin.ts';
 
 const KINDS: { kind: TargetKind; label: string }[] = [
   { kind: 'origin', label: 'origin direct' },
+  { kind: 'forwarder', label: 'undici forward' },
   { kind: 'strata', label: 'strata' },
   { kind: 'nginx', label: 'nginx' },
   { kind: 'varnish', label: 'varnish' },
@@ -40,6 +41,8 @@ async function runForward(ctx: BenchContext, options: ForwardOptions): Promise<S
     col('addedP50', '+p50 ms', 'ms'),
     col('xOrigin', '× origin', 'ratio'),
     col('xNginx', '× nginx', 'ratio'),
+    col('cpuXForward', 'CPU × forward', 'ratio'),
+    col('cpuXNginx', 'CPU × nginx', 'ratio'),
     col('originRequests', 'origin reqs', 'int'),
   ]);
   report.notes.push(
@@ -78,7 +81,7 @@ async function runForward(ctx: BenchContext, options: ForwardOptions): Promise<S
       });
       report.rows.push({
         ...measuredCells(label, connections, m),
-        originRequests: target.kind === 'origin' ? null : m.originRequests,
+        originRequests: target.kind === 'origin' || target.kind === 'forwarder' ? null : m.originRequests,
       });
     });
   });
@@ -88,6 +91,8 @@ async function runForward(ctx: BenchContext, options: ForwardOptions): Promise<S
   }
   addRatio(report.rows, { ref: 'origin direct', key: 'rps', as: 'xOrigin' });
   addRatio(report.rows, { ref: 'nginx', key: 'rps', as: 'xNginx' });
+  addRatio(report.rows, { ref: 'undici forward', key: 'cpu', as: 'cpuXForward' });
+  addRatio(report.rows, { ref: 'nginx', key: 'cpu', as: 'cpuXNginx' });
   return report;
 }
 

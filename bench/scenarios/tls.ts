@@ -1,7 +1,8 @@
 /**
  * https-hit-1k, h2-hit-1k: a warmed 1 KiB key answered over TLS on keep-alive connections —
  * HTTPS/1.1 (wrk) and HTTP/2 (h2load, one stream at a time per connection) — against the
- * node:https / node:http2 ceiling and nginx proxy_cache with the same certificate.
+ * node:https / node:http2 ceiling (HTTP/2: through the compatibility API, and on the raw
+ * 'stream' event) and nginx proxy_cache with the same certificate.
  */
 import { GENERATOR, runLoad } from '../lib/generator.ts';
 import { PINNING } from '../lib/processes.ts';
@@ -15,12 +16,25 @@ import {
   type Scenario,
   warmupS,
 } from '../lib/scenario.ts';
-import type { TargetKind } from '../lib/targets.ts';
+import type { TargetKind, TargetOptions } from '../lib/targets.ts';
 import { LOAD_COLUMNS } from './hit.ts';
 import { withOrigin } from './origin.ts';
 
-const KINDS: { kind: TargetKind; label: string }[] = [
+type Kind = { kind: TargetKind; label: string; options?: Partial<TargetOptions> };
+
+const KINDS: Kind[] = [
   { kind: 'ceiling', label: 'ceiling' },
+  { kind: 'strata', label: 'strata' },
+  { kind: 'nginx', label: 'nginx' },
+];
+
+/**
+ * HTTP/2 has two ceilings: node:http2's compatibility API (`ceiling`, the reference of the
+ * ratio columns) and the raw 'stream' event Strata answers on (`ceiling raw`).
+ */
+const H2_KINDS: Kind[] = [
+  { kind: 'ceiling', label: 'ceiling' },
+  { kind: 'ceiling', label: 'ceiling raw', options: { h2Raw: true } },
   { kind: 'strata', label: 'strata' },
   { kind: 'nginx', label: 'nginx' },
 ];
@@ -34,7 +48,9 @@ function tlsScenario(name: string, protocol: 'h1' | 'h2'): Scenario {
     name,
     title,
     budgetS: (ctx) =>
-      ctx.rounds * KINDS.length * (30 + ctx.connections.length * (ctx.durationS + 10) + warmupS(ctx)),
+      ctx.rounds *
+      (protocol === 'h2' ? H2_KINDS : KINDS).length *
+      (30 + ctx.connections.length * (ctx.durationS + 10) + warmupS(ctx)),
     run: (ctx) => runTls(ctx, name, title, protocol),
   };
 }
@@ -71,7 +87,7 @@ async function runTls(
       tls: protocol,
     };
     for (let round = 1; round <= ctx.rounds; round++) {
-      await eachTarget(report, KINDS, base, async (target, label) => {
+      await eachTarget(report, protocol === 'h2' ? H2_KINDS : KINDS, base, async (target, label) => {
         const outcome = await prime(target, path);
         if (outcome !== 'hit')
           report.notes.push(`${label}: warning: second request reported ${outcome}, not hit`);

@@ -38,6 +38,20 @@ const SMALL_READ = 4096;
 const FIRST_TAIL = 1024;
 const TAIL_SIZE = 16 * 1024;
 
+/** A fill's chunks held in pool buffers (chunk-pool.ts) and the socket writes still reading them. */
+interface PooledChunks {
+  /** Sealed chunks in a pool buffer, until the buffer goes back. */
+  pooled: Set<number>;
+  /** Socket writes of a pooled chunk's bytes not yet done, by chunk index. */
+  sending: Map<number, number>;
+  /** Pooled chunks dropped from memory whose socket writes are still running. */
+  releasing: Map<number, Buffer>;
+}
+
+function newPooledChunks(): PooledChunks {
+  return { pooled: new Set(), sending: new Map(), releasing: new Map() };
+}
+
 export class Fill {
   readonly chunkSize: number;
   state: FillState = 'streaming';
@@ -63,16 +77,13 @@ export class Fill {
   readonly #keepWhole: boolean;
   /** The body id of a fill written by another worker. */
   #elsewhere: string | undefined;
-  readonly #commitListeners = new Set<(committed: number) => void>();
+  /** Made when a reader in another worker asks (most fills never have one). */
+  #commitListeners: Set<(committed: number) => void> | undefined;
   readonly #pool: ChunkPool;
-  /** Sealed chunks in a pool buffer, until the buffer goes back (chunk-pool.ts). */
-  readonly #pooled = new Set<number>();
+  /** Pool-buffer bookkeeping, made with the first pooled chunk (small bodies never have one). */
+  #reuse: PooledChunks | undefined;
   /** Chunks handed to the writer whose write has not settled: LMDB may still read their bytes. */
   readonly #writing = new Set<number>();
-  /** Socket writes of a pooled chunk's bytes not yet done, by chunk index. */
-  readonly #sending = new Map<number, number>();
-  /** Pooled chunks dropped from memory whose socket writes are still running. */
-  readonly #releasing = new Map<number, Buffer>();
 
   constructor(store: CacheStore, writer: BodyWriter | undefined, keepWhole: boolean) {
     this.#store = store;
@@ -104,6 +115,7 @@ export class Fill {
 
   /** Called with the committed chunk count each time it grows (for readers in other workers). */
   onCommitted(listener: (committed: number) => void): void {
+    this.#commitListeners ??= new Set();
     this.#commitListeners.add(listener);
   }
 
@@ -131,15 +143,21 @@ export class Fill {
       source.on('data', (data: Buffer) => this.#push(data));
       source.on('end', () => {
         this.state = 'done';
+        // A fill outlives its origin response until its commit: keeping the body stream would
+        // keep the whole request (undici's handler, the client's context) alive that long, and
+        // the collector would copy it from generation to generation.
+        this.#source = undefined;
         this.#notify();
         resolve();
       });
       source.on('error', (error) => {
         this.fail(error);
+        this.#source = undefined;
         resolve();
       });
       source.on('close', () => {
         if (this.state === 'streaming') this.fail(new Error('origin body closed before its end'));
+        this.#source = undefined;
         resolve();
       });
     });
@@ -199,7 +217,10 @@ export class Fill {
     this.#partialLength -= length;
     const index = this.#sealed++;
     this.#memory.set(index, chunk);
-    if (pooled) this.#pooled.add(index);
+    if (pooled) {
+      this.#reuse ??= newPooledChunks();
+      this.#reuse.pooled.add(index);
+    }
     if (this.storing) {
       const writer = this.#writer!;
       this.#writing.add(index);
@@ -208,7 +229,9 @@ export class Fill {
         // A chunk never written is not reported: readers in other workers would look for it.
         if (written && index + 1 > this.#committed) {
           this.#committed = index + 1;
-          if (!writer.failed) for (const listener of this.#commitListeners) listener(this.#committed);
+          const listeners = this.#commitListeners;
+          if (listeners !== undefined && !writer.failed)
+            for (const listener of listeners) listener(this.#committed);
         }
         this.#prune();
         this.#pace();
@@ -246,17 +269,18 @@ export class Fill {
    * may still be copying it, and only after the socket writes of its bytes are done.
    */
   #recycle(index: number, chunk: Buffer): void {
-    if (!this.#pooled.has(index)) return;
+    const reuse = this.#reuse;
+    if (reuse === undefined || !reuse.pooled.has(index)) return;
     if (this.#writing.has(index)) {
       // Its write may still be running after storing stopped: left to the collector.
-      this.#pooled.delete(index);
+      reuse.pooled.delete(index);
       return;
     }
-    if (this.#sending.has(index)) {
-      this.#releasing.set(index, chunk);
+    if (reuse.sending.has(index)) {
+      reuse.releasing.set(index, chunk);
       return;
     }
-    this.#pooled.delete(index);
+    reuse.pooled.delete(index);
     this.#pool.give(chunk);
   }
 
@@ -265,22 +289,23 @@ export class Fill {
    * to that write (undefined when the chunk's buffer is not reused, nothing to wait for).
    */
   sending(index: number): ((error?: Error | null) => void) | undefined {
-    if (!this.#pooled.has(index)) return undefined;
-    this.#sending.set(index, (this.#sending.get(index) ?? 0) + 1);
-    return () => this.#sent(index);
+    const reuse = this.#reuse;
+    if (reuse === undefined || !reuse.pooled.has(index)) return undefined;
+    reuse.sending.set(index, (reuse.sending.get(index) ?? 0) + 1);
+    return () => this.#sent(reuse, index);
   }
 
-  #sent(index: number): void {
-    const left = (this.#sending.get(index) ?? 1) - 1;
+  #sent(reuse: PooledChunks, index: number): void {
+    const left = (reuse.sending.get(index) ?? 1) - 1;
     if (left > 0) {
-      this.#sending.set(index, left);
+      reuse.sending.set(index, left);
       return;
     }
-    this.#sending.delete(index);
-    const chunk = this.#releasing.get(index);
+    reuse.sending.delete(index);
+    const chunk = reuse.releasing.get(index);
     if (chunk === undefined) return;
-    this.#releasing.delete(index);
-    this.#pooled.delete(index);
+    reuse.releasing.delete(index);
+    reuse.pooled.delete(index);
     this.#pool.give(chunk);
   }
 

@@ -106,7 +106,7 @@ export function createContext(
     method: req.method ?? 'GET',
     scheme,
     protocol: isHttp2(req) ? '2' : req.httpVersionMinor === 0 ? '1.0' : '1.1',
-    clientAddress: req.socket.remoteAddress ?? '',
+    clientAddress: req.socket?.remoteAddress ?? '',
     host: '',
     path: '',
     site: undefined,

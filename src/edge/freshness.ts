@@ -5,7 +5,7 @@
  */
 import { withoutIgnored } from '../cache/policy/overrides.ts';
 import type { HeaderMap } from '../cache/policy/semantics.ts';
-import { responseDirectives } from '../cache/policy/storable.ts';
+import { type CacheDirectives, responseDirectives } from '../cache/policy/storable.ts';
 import { type StoredFreshnessFields, storedFreshness } from '../cache/policy/stored-freshness.ts';
 import type { RequestContext } from './context.ts';
 import type { Edge } from './edge.ts';
@@ -17,6 +17,8 @@ export function freshnessFields(
   headers: HeaderMap,
   requestTime: number,
   responseTime: number,
+  /** The directives of `headers`, when the caller parsed them already (the ignored fields gone). */
+  directives?: CacheDirectives,
 ): StoredFreshnessFields {
   const cache = edge.config.cache;
   // The site's rules (overrides.ts): the origin fields they ignore, their TTLs and windows.
@@ -25,7 +27,7 @@ export function freshnessFields(
   return storedFreshness({
     status,
     headers: fields,
-    cache: responseDirectives(fields, edge.name),
+    cache: directives ?? responseDirectives(fields, edge.name),
     requestTime,
     responseTime,
     heuristicFraction: cache.heuristicFraction,

@@ -12,7 +12,12 @@ import {
 } from '../cache/policy/overrides.ts';
 import { storablePartial } from '../cache/policy/partial.ts';
 import { type HeaderMap, toHeaderMap } from '../cache/policy/semantics.ts';
-import { decideStorable, responseDirectives, type StorableVerdict } from '../cache/policy/storable.ts';
+import {
+  type CacheDirectives,
+  decideStorable,
+  responseDirectives,
+  type StorableVerdict,
+} from '../cache/policy/storable.ts';
 import { parseVary, secondaryKey } from '../cache/policy/vary.ts';
 import { type EntryRecord, RECORD_VERSION } from '../cache/record.ts';
 import { appendVia, endToEndResponseHeaders } from '../http/headers.ts';
@@ -35,6 +40,27 @@ const NOT_STORED: ReadonlySet<string> = new Set([
   // RFC 9211: the parent tier's members describe that one response; a hit here is ours alone.
   'cache-status',
 ]);
+
+/** NOT_STORED with the node's stripStored fields, made once per set of stripStored fields. */
+const baseDrops = new WeakMap<ReadonlySet<string>, ReadonlySet<string>>();
+
+/** The fields a stored response goes without: a shared set unless this response adds some. */
+function droppedOnStore(
+  edge: Edge,
+  stripFields: readonly string[],
+  ruled: readonly string[],
+  partial: boolean,
+): ReadonlySet<string> {
+  let base = baseDrops.get(edge.stripStored);
+  if (base === undefined) {
+    base = new Set([...NOT_STORED, ...edge.stripStored]);
+    baseDrops.set(edge.stripStored, base);
+  }
+  if (stripFields.length === 0 && ruled.length === 0 && !partial) return base;
+  const drop = new Set([...base, ...stripFields, ...ruled]);
+  if (partial) drop.add('content-range');
+  return drop;
+}
 
 export type StorePlan = { storable: false; reason: string } | ({ storable: true } & InsertPlan);
 
@@ -115,14 +141,17 @@ function storableVerdict(
   ctx: RequestContext,
   status: number,
   headers: HeaderMap,
+  directives: CacheDirectives,
 ): StorableVerdict {
   const overrides = ctx.rules?.overrides;
   return decideStorable({
     method: ctx.method,
-    requestHeaders: storeRequestHeaders(ctx, toHeaderMap(ctx.req.headers)),
+    // node:http joins repeated request fields into one string (only Set-Cookie, which no
+    // decision here reads, stays an array): its map is read as it is, not copied.
+    requestHeaders: storeRequestHeaders(ctx, ctx.req.headers as HeaderMap),
     status,
     responseHeaders: headers,
-    response: responseDirectives(headers, edge.name),
+    response: directives,
     serverErrors: edge.config.cache.maxErrorTtl > 0,
     rule: overrides && ruleLifetime(overrides, status),
   });
@@ -137,7 +166,8 @@ export function planStore(
 ): StorePlan {
   // The site's rules: the origin fields they ignore are not seen by any decision below.
   const headers = withoutIgnored(toHeaderMap(response.headers), ctx.rules?.overrides);
-  const verdict = storableVerdict(edge, ctx, response.status, headers);
+  const directives = responseDirectives(headers, edge.name);
+  const verdict = storableVerdict(edge, ctx, response.status, headers, directives);
   if (!verdict.storable) return { storable: false, reason: verdict.reason };
   const checked = securityChecks(edge, ctx, response);
   if (checked.reason !== undefined) return { storable: false, reason: checked.reason };
@@ -151,8 +181,7 @@ export function planStore(
   const { compress, varyEncoding, fields, secondary } = variantOf(edge, ctx, response.status, headers);
   // RFC 9111 §3.3: a 206 becomes a partial entry; its piece is kept apart from its headers.
   const range = response.status === 206 ? storablePartial(headers) : undefined;
-  const drop = new Set([...NOT_STORED, ...edge.stripStored, ...verdict.stripFields, ...strippedOnStore(ctx)]);
-  if (range) drop.add('content-range');
+  const drop = droppedOnStore(edge, verdict.stripFields, strippedOnStore(ctx), range !== undefined);
   const stored = endToEndResponseHeaders(response.headers, drop);
   stored.push('Via', appendVia(response.headers.via, '1.1', edge.name));
   if (varyEncoding) mergeVary(stored);
@@ -167,7 +196,7 @@ export function planStore(
     vary: fields,
     secondaryKey: secondary,
     storedAt: responseTime,
-    ...freshnessFields(edge, ctx, response.status, headers, requestTime, responseTime),
+    ...freshnessFields(edge, ctx, response.status, headers, requestTime, responseTime, directives),
   };
   if (verdict.noCache) record.noCache = true;
   if (hasTierFields(edge, stored)) record.tierFields = true;

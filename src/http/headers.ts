@@ -20,11 +20,27 @@ const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'http2-settings',
 ]);
 
-/** Field names listed in Connection, lower case. */
-export function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
+/** Token sets of the Connection values seen ("keep-alive" on nearly every response): read-only. */
+const knownTokens = new Map<string, ReadonlySet<string>>();
+const MAX_KNOWN_TOKENS = 64;
+
+/** Field names listed in Connection, lower case (a shared set: never modified by callers). */
+export function connectionTokens(value: string | string[] | undefined): ReadonlySet<string> | undefined {
   if (value === undefined) return undefined;
+  if (typeof value === 'string') {
+    let known = knownTokens.get(value);
+    if (known === undefined) {
+      known = parseTokens([value]);
+      if (knownTokens.size < MAX_KNOWN_TOKENS) knownTokens.set(value, known);
+    }
+    return known;
+  }
+  return parseTokens(value);
+}
+
+function parseTokens(value: readonly string[]): ReadonlySet<string> {
   const tokens = new Set<string>();
-  for (const line of Array.isArray(value) ? value : [value]) {
+  for (const line of value) {
     for (const token of line.split(',')) {
       const name = token.trim().toLowerCase();
       if (name) tokens.add(name);
@@ -33,7 +49,7 @@ export function connectionTokens(value: string | string[] | undefined): Set<stri
   return tokens;
 }
 
-export function isHopByHop(name: string, listed: Set<string> | undefined): boolean {
+export function isHopByHop(name: string, listed: ReadonlySet<string> | undefined): boolean {
   return HOP_BY_HOP.has(name) || (listed?.has(name) ?? false);
 }
 
@@ -112,8 +128,7 @@ export function endToEndResponseHeaders(
   drop: ReadonlySet<string>,
 ): string[] {
   // Names may arrive in any case here (they are lower-cased below), Connection's too.
-  const connection = Object.keys(headers).find((name) => name.toLowerCase() === 'connection');
-  const listed = connectionTokens(connection === undefined ? undefined : headers[connection]);
+  const listed = connectionTokens(headers.connection ?? headers[connectionName(headers)]);
   const out: string[] = [];
   for (const name in headers) {
     const lower = name.toLowerCase();
@@ -124,6 +139,12 @@ export function endToEndResponseHeaders(
     else out.push(name, value);
   }
   return out;
+}
+
+/** The name Connection has in `headers` when it is not lower case ('' when absent). */
+function connectionName(headers: Record<string, unknown>): string {
+  for (const name in headers) if (name.length === 10 && name.toLowerCase() === 'connection') return name;
+  return '';
 }
 
 /** Via (RFC 9110 §7.6.3): the received protocol and our pseudonym, appended. */

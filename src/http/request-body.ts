@@ -52,6 +52,11 @@ export async function requestBody(req: IncomingMessage, limits: BodyLimits): Pro
   // is reported there, never as an unhandled 'error' event (which would end the process).
   guard.on('error', ignore);
   req.on('error', (error) => guard.destroy(error));
+  // A client gone before its body ended (an HTTP/2 stream reset ends without 'end' or 'error'):
+  // the origin must see the body fail, never end short as if whole.
+  req.once('close', () => {
+    if (!req.complete) guard.destroy(new EdgeError('EDGE_ERR_CLIENT_BAD_REQUEST', 'request body incomplete'));
+  });
   req.pipe(guard);
   return { stream: guard, timedOut: () => guard.expired, tooLarge: () => guard.overLimit };
 }

@@ -1,19 +1,18 @@
 /**
  * TLS client listeners: HTTPS with HTTP/2 and HTTP/1.1 on one port (ALPN `h2`, `http/1.1`),
  * or HTTP/1.1 only. Both kinds of request reach the one handler: HTTP/1.1 requests through
- * the same per-connection guard as the plain listener, HTTP/2 streams as node:http2's
- * compatibility request and response (they carry what the pipeline reads: method, url,
- * headers, rawHeaders, httpVersionMajor, socket address, writeHead with a raw header list,
- * a synchronous end). HTTP/2 has its own flow control per stream, so it needs no pipelining
- * guard; it has explicit limits instead (see `Http2Limits`) and the rapid-reset defence.
+ * the same per-connection guard as the plain listener, HTTP/2 streams straight from
+ * node:http2's 'stream' event as an `H2Request` and `H2Response` (h2-exchange.ts: what the
+ * pipeline reads of a request and a response, on the raw stream; node:http2's compatibility
+ * objects are never made). HTTP/2 has its own flow control per stream, so it needs no
+ * pipelining guard; it has explicit limits instead (see `Http2Limits`) and the rapid-reset defence.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   constants,
   createSecureServer,
   type Http2SecureServer,
-  Http2ServerResponse,
   type Http2Session,
+  type IncomingHttpHeaders,
   type ServerHttp2Stream,
 } from 'node:http2';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
@@ -26,8 +25,8 @@ import {
   capConnections,
   limitRequests,
 } from './connection-limit.ts';
+import { H2Request, H2Response } from './h2-exchange.ts';
 import { listenOn, type RequestHandler, refuseConnect } from './listener.ts';
-import { isHttp2 } from './stream.ts';
 import {
   type CertificatePair,
   CertificateStore,
@@ -91,47 +90,6 @@ export interface SecureListener {
   close(): Promise<void>;
 }
 
-/**
- * The compatibility response with the two state fields the pipeline reads from a node:http
- * response (`destroyed`, `closed`), taken from the stream.
- */
-class StrataHttp2Response extends Http2ServerResponse {
-  /**
-   * The pipeline hands writeHead a flat [name, value, …] list. node:http2's compatibility
-   * response takes a list through its slow path (removeHeader, then appendHeader, per field;
-   * measured as the largest share of an HTTP/2 hit's own CPU); an object takes the fast one.
-   */
-  // biome-ignore lint/suspicious/noExplicitAny: the overloads of the base class are loose
-  override writeHead(status: number, ...rest: any[]): this {
-    const headers = rest[rest.length - 1];
-    if (!Array.isArray(headers) || (headers.length > 0 && Array.isArray(headers[0])))
-      return super.writeHead(status, ...(rest as [])) as this;
-    const fields = Object.create(null) as Record<string, string | string[]>; // a field named __proto__ stays a field
-    for (let i = 0; i < headers.length; i += 2) {
-      const name = String(headers[i]).toLowerCase();
-      const value = String(headers[i + 1]);
-      const prior = fields[name];
-      if (prior === undefined) fields[name] = value;
-      else if (Array.isArray(prior)) prior.push(value);
-      else fields[name] = [prior, value];
-    }
-    return super.writeHead(status, fields) as this;
-  }
-}
-// Measured on Node 24: both read undefined on the compatibility response (typed, not implemented).
-Object.defineProperties(StrataHttp2Response.prototype, {
-  destroyed: {
-    get(this: Http2ServerResponse) {
-      return this.stream.destroyed;
-    },
-  },
-  closed: {
-    get(this: Http2ServerResponse) {
-      return this.stream.closed;
-    },
-  },
-});
-
 export async function startSecureListener(
   options: SecureListenerOptions,
   handler: RequestHandler,
@@ -160,8 +118,6 @@ export async function startSecureListener(
       },
       maxSessionMemory: limits.maxSessionMemory,
       maxHeaderListPairs: 256,
-      // A stream that sends nothing for this long is reset; the session idles out like h1.
-      Http2ServerResponse: StrataHttp2Response,
     });
     // HTTP/1.1 over the same port: the limits of the plain listener.
     const h1 = h2 as unknown as Record<string, unknown>;
@@ -171,24 +127,36 @@ export async function startSecureListener(
     h1.keepAliveTimeout = options.keepAliveTimeout;
     h1.requireHostHeader = false;
     h1.joinDuplicateHeaders = false;
+    // HTTP/1.1 requests (ALPN http/1.1) come as 'request'. Listening for it makes node:http2
+    // also answer every HTTP/2 stream through its compatibility layer (a 'stream' listener it
+    // adds then): that one is removed, HTTP/2 streams are answered below.
+    h2.on('request', guarded as never);
+    h2.on('checkContinue', guarded as never);
+    h2.on('connect', refuseConnect as never);
+    h2.removeAllListeners('stream');
     const sendTimeout = options.connections.sendTimeout;
     const idleTimeout = options.keepAliveTimeout + options.requestTimeout;
-    const onRequest = (req: IncomingMessage, res: ServerResponse) => {
-      if (!isHttp2(req)) return guarded(req, res);
-      if (maxRequests > 0) countStream(req, maxRequests);
-      handler(req, res);
-      // Answered at once with a large body (a hot entry): it waits in the stream, watched for progress.
-      if (res.writableEnded && sendTimeout > 0) {
-        const stream = (res as unknown as { stream: ServerHttp2Stream }).stream;
-        if (stream.writableLength > options.connections.sendBuffer) watchStream(stream, sendTimeout);
-      }
-    };
-    h2.on('request', onRequest as never);
-    h2.on('checkContinue', onRequest as never);
-    h2.on('connect', ((req: IncomingMessage, second: Socket | ServerResponse) => {
-      if (isHttp2(req)) handler(req, second as ServerResponse);
-      else refuseConnect(req, second as Socket);
-    }) as never);
+    h2.on(
+      'stream',
+      (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, raw: string[]) => {
+        // A stream error (a reset by the client, a destroy with an error) is the stream's end,
+        // seen by the pipeline as 'close'; unheard, it would end the process.
+        stream.on('error', ignore);
+        if (maxRequests > 0) countStream(stream, maxRequests);
+        const res = new H2Response(stream);
+        // RFC 9110 §10.1.1: 100-continue is sent by the pipeline once it accepts the request;
+        // any other expectation is refused, as node:http does on HTTP/1.1.
+        const expect = headers.expect;
+        if (expect !== undefined && expect !== '100-continue') {
+          res.writeHead(417, { 'content-length': '0' }).end();
+          return;
+        }
+        handler(new H2Request(stream, headers, raw) as never, res as never);
+        // Answered at once with a large body (a hot entry): it waits in the stream, watched for progress.
+        if (stream.writableEnded && sendTimeout > 0 && stream.writableLength > options.connections.sendBuffer)
+          watchStream(stream, sendTimeout);
+      },
+    );
     h2.on('session', (session: Http2Session) => {
       sessions.add(session);
       session.once('close', () => {
@@ -298,8 +266,8 @@ const streamCounts = new WeakMap<Http2Session, number>();
  * Counts an HTTP/2 request against its session's `maxRequestsPerConnection`: the last one
  * allowed sends GOAWAY (no new streams; those in flight finish, then the session ends).
  */
-function countStream(req: IncomingMessage, max: number): void {
-  const session = (req as unknown as { stream: ServerHttp2Stream }).stream.session;
+function countStream(stream: ServerHttp2Stream, max: number): void {
+  const session = stream.session;
   if (session === undefined) return;
   const count = (streamCounts.get(session) ?? 0) + 1;
   streamCounts.set(session, count);
@@ -336,10 +304,14 @@ function guardResets(
       setTimeout(() => session.destroy(), 1000).unref();
     }
   };
+  // once(), though 'close' comes once: the listener holds the session, and a stream still
+  // referenced after its close (a request's context waiting on its origin) must not hold it.
   session.on('stream', (stream: ServerHttp2Stream) => {
     stream.once('close', onStreamClose);
   });
 }
+
+function ignore(): void {}
 
 /** Resets a stream whose queued response makes no progress within `timeout` (the client takes nothing). */
 function watchStream(stream: ServerHttp2Stream, timeout: number): void {

@@ -57,6 +57,7 @@ export function createMetrics() {
   const requestTallies = new CounterTallies();
   const lookupTallies = new CounterTallies();
   const bytesTallies = new CounterTallies();
+  const originTallies = new CounterTallies();
   const metrics = {
     registry,
     buildInfo: new Gauge({
@@ -105,13 +106,14 @@ export function createMetrics() {
       help: 'Requests sent to origins, by origin and outcome (status class or error code).',
       labelNames: ['origin', 'outcome'] as const,
       registers: [registry],
+      collect: () => originTallies.flush(),
     }),
-    originLatency: new Histogram({
+    originLatency: new TallyHistogram({
       name: 'strata_origin_response_seconds',
       help: 'Time from sending a request to an origin until its response headers arrived.',
-      labelNames: ['origin'] as const,
+      label: 'origin',
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-      registers: [registry],
+      registry,
     }),
     originLatencyEwma: new Gauge({
       name: 'strata_origin_latency_ewma_seconds',
@@ -298,6 +300,7 @@ export function createMetrics() {
   requestTallies.attach(metrics.requests);
   lookupTallies.attach(metrics.lookups);
   bytesTallies.attach(metrics.bytesServed);
+  originTallies.attach(metrics.originRequests);
   // Label children bound once: labels() hashes its arguments on every call.
   const securityChildren = new Map<string, ReturnType<typeof metrics.security.labels>>();
   // Per site, one tally per status class (no string built per request).
@@ -340,6 +343,10 @@ export function createMetrics() {
     },
     bytesBy(source: string): Tally {
       return bytesTallies.get(source);
+    },
+    /** Requests sent to an origin, by outcome (a status class such as 2xx, or an error code). */
+    originRequestsBy(origin: string, outcome: string): Tally {
+      return originTallies.get(`${origin}\u0000${outcome}`, [origin, outcome]);
     },
   };
 }

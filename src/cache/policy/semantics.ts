@@ -54,18 +54,35 @@ function serializeDirectives(
   return parts.join(', ');
 }
 
+/**
+ * Verdicts already given, by everything CachePolicy.storable() reads (http-cache-semantics 4.3.0:
+ * the method, the status, the response's Cache-Control and whether it has Expires, the request's
+ * Cache-Control and whether it has Authorization). A site's responses repeat a few shapes, and a
+ * CachePolicy costs two header copies and two parses per stored miss. Bounded: cleared when full.
+ */
+const verdicts = new Map<string, boolean>();
+const MAX_VERDICTS = 1024;
+
 /** The RFC 9111 §3 verdict of http-cache-semantics, shown the directives that apply to us. */
 export function baselineStorable(input: BaselineInput, ignoreNoStore: boolean): boolean {
+  // Faults 2, 3 and 8: present the directives in force, as this cache must read them.
+  const cacheControl = serializeDirectives(
+    input.response.directives,
+    (name, value) => (name === 'no-store' && ignoreNoStore) || (name === 'private' && value !== ''),
+  );
+  const expires = input.response.targeted ? undefined : input.responseHeaders.expires;
+  const requestCc = input.requestHeaders['cache-control'];
+  const memo = `${input.method}\n${input.status}\n${cacheControl}\n${expires ? 1 : 0}\n${
+    input.requestHeaders.authorization ? 1 : 0
+  }\n${requestCc ?? ''}`;
+  const known = verdicts.get(memo);
+  if (known !== undefined) return known;
   const responseHeaders: Record<string, string> = {};
   for (const name in input.responseHeaders) {
     const value = input.responseHeaders[name];
     if (value !== undefined) responseHeaders[name] = value;
   }
-  // Faults 2, 3 and 8: present the directives in force, as this cache must read them.
-  responseHeaders['cache-control'] = serializeDirectives(
-    input.response.directives,
-    (name, value) => (name === 'no-store' && ignoreNoStore) || (name === 'private' && value !== ''),
-  );
+  responseHeaders['cache-control'] = cacheControl;
   if (input.response.targeted) delete responseHeaders.expires;
   const requestHeaders: Record<string, string> = {};
   for (const name in input.requestHeaders) {
@@ -77,5 +94,8 @@ export function baselineStorable(input: BaselineInput, ignoreNoStore: boolean): 
     { status: input.status, headers: responseHeaders },
     { shared: true },
   );
-  return policy.storable();
+  const verdict = policy.storable();
+  if (verdicts.size >= MAX_VERDICTS) verdicts.clear();
+  verdicts.set(memo, verdict);
+  return verdict;
 }

@@ -35,18 +35,8 @@ export function deliverStored(edge: Edge, ctx: RequestContext, record: EntryReco
   edge.store.touch(ctx.id || ctx.storage);
   const fields = ctx.req.headers;
   const conditional = isConditional(fields);
-  if (!conditional && ctx.method === 'GET' && fields.range === undefined && record.size > 0) {
-    // The common hit: the head from prepared text, the body from the memory tier in one write.
-    const body = edge.store.smallBody(record);
-    if (body !== undefined) {
-      const extra = ['Age', String(age), 'Cache-Status', cacheStatus, 'X-Request-Id', ctx.requestId];
-      if (ctx.hsts !== undefined) extra.push('Strict-Transport-Security', ctx.hsts);
-      if (endPrepared(res, record.status, list, extra, body)) {
-        ctx.bytes += body.length;
-        return true;
-      }
-    }
-  }
+  const plain = !conditional && ctx.method === 'GET' && fields.range === undefined && record.size > 0;
+  if (plain && ctx.protocol !== '2' && endPreparedHit(edge, ctx, record, list, age, cacheStatus)) return true;
   const headers = list.slice();
   headers.push('Age', String(age), 'Cache-Status', cacheStatus, 'X-Request-Id', ctx.requestId);
   if (ctx.hsts !== undefined) headers.push('Strict-Transport-Security', ctx.hsts);
@@ -81,6 +71,24 @@ export function deliverStored(edge: Edge, ctx: RequestContext, record: EntryReco
   }
   streamChunks(edge, ctx, record, start, end);
   return false;
+}
+
+/** The common HTTP/1.1 hit: the head from prepared text, the body from the memory tier in one write. */
+function endPreparedHit(
+  edge: Edge,
+  ctx: RequestContext,
+  record: EntryRecord,
+  list: readonly string[],
+  age: number,
+  cacheStatus: string,
+): boolean {
+  const body = edge.store.smallBody(record);
+  if (body === undefined) return false;
+  const extra = ['Age', String(age), 'Cache-Status', cacheStatus, 'X-Request-Id', ctx.requestId];
+  if (ctx.hsts !== undefined) extra.push('Strict-Transport-Security', ctx.hsts);
+  if (!endPrepared(ctx.res, record.status, list, extra, body)) return false;
+  ctx.bytes += body.length;
+  return true;
 }
 
 /**

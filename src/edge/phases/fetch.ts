@@ -15,8 +15,10 @@ import {
   appendVia,
   dropUnkeyedClaims,
   endToEndRequestHeaders,
+  FORWARDING_CLAIMS,
   forwardingHeaders,
   loopPasses,
+  REQUEST_REWRITES,
 } from '../../http/headers.ts';
 import { hasRequestBody, requestBody } from '../../http/request-body.ts';
 import { TIER_HEADER } from '../../http/tier-auth.ts';
@@ -54,6 +56,41 @@ const RANGE_FILL_DROP: ReadonlySet<string> = new Set([
  */
 const PASS_DROP: ReadonlySet<string> = new Set(['expect']);
 
+/**
+ * Everything an origin request goes without, by kind of request and peer: the kind's own fields,
+ * this node's tier headers (a verified child's stop here), and the unkeyed claims this peer may
+ * not send (dropUnkeyedClaims in http/headers.ts). Made once each; the request's fields are then
+ * copied once, with no field deleted afterwards.
+ */
+const DROPS = new Map<string, ReadonlySet<string>>();
+
+function dropsFor(
+  base: ReadonlySet<string>,
+  kind: string,
+  trusted: boolean,
+  fill: boolean,
+): ReadonlySet<string> {
+  const id = `${kind}:${trusted}:${fill}`;
+  let drops = DROPS.get(id);
+  if (drops === undefined) {
+    const unkeyed = [...FORWARDING_CLAIMS, ...REQUEST_REWRITES].filter((name) => {
+      const fields: Record<string, string> = { [name]: '' };
+      dropUnkeyedClaims(fields, trusted, fill);
+      return !(name in fields);
+    });
+    drops = new Set([...base, TIER_HEADER, FENCE_HEADER, ...unkeyed]);
+    DROPS.set(id, drops);
+  }
+  return drops;
+}
+
+const STATUS_CLASSES = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx', '6xx', '7xx', '8xx', '9xx'];
+
+/** An origin status's class as the origin-request counter names it (2xx, 5xx, ...), built once. */
+function statusClass(status: number): string {
+  return STATUS_CLASSES[Math.floor(status / 100)] ?? `${Math.floor(status / 100)}xx`;
+}
+
 export interface FetchOptions {
   /** Fetching a full response to store: the client's conditionals are answered by the node. */
   fill: boolean;
@@ -80,16 +117,15 @@ export function originRequestHeaders(
   options: FetchOptions,
 ): Record<string, string | string[]> {
   const { req } = ctx;
-  const headers = endToEndRequestHeaders(
-    req.headers,
-    options.fill ? (options.range ? RANGE_FILL_DROP : CACHE_FILL_DROP) : PASS_DROP,
-  );
   const peer = ctx.clientAddress;
   // A verified child tier is trusted like a configured proxy (docs/tiers.md); its header stops here.
   const trusted = ctx.tierChild !== undefined || edge.trusted(peer);
-  delete headers[TIER_HEADER];
-  delete headers[FENCE_HEADER];
-  dropUnkeyedClaims(headers, trusted, options.fill);
+  const drops = options.fill
+    ? options.range
+      ? dropsFor(RANGE_FILL_DROP, 'range', trusted, true)
+      : dropsFor(CACHE_FILL_DROP, 'fill', trusted, true)
+    : dropsFor(PASS_DROP, 'pass', trusted, false);
+  const headers = endToEndRequestHeaders(req.headers, drops);
   Object.assign(
     headers,
     forwardingHeaders({
@@ -245,7 +281,7 @@ export async function fetchStep(edge: Edge, ctx: RequestContext, options: FetchO
   ctx.originMs = response.ms;
   ctx.originAttempts = response.attempts;
   ctx.cacheStatus.fwdStatus = response.status;
-  edge.metrics.originRequests.labels(response.origin, `${Math.floor(response.status / 100)}xx`).inc();
+  edge.metrics.originRequestsBy(response.origin, statusClass(response.status)).inc();
   edge.metrics.originLatency.labels(response.origin).observe(response.ms / 1000);
   return { kind: 'response', response, requestTime, responseTime: edge.now() };
 }

@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, describe, it } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { pino } from 'pino';
 import { Fill } from '../../../src/cache/fill.ts';
 import { CacheStore } from '../../../src/cache/store.ts';
@@ -62,5 +64,24 @@ describe('Fill with many tiny reads', () => {
     const body = fill.wholeBody()!;
     assert.ok(body.equals(expected));
     assert.notEqual(body.buffer, gathered[0]!.buffer);
+  });
+});
+
+describe('Fill after its origin body ended', () => {
+  it('keeps no reference to the origin body (it would keep the whole request alive until the commit)', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const fill = new Fill(store, undefined, true);
+    const source = await (async () => {
+      const { source } = tinyReads(1000);
+      await fill.consume(source);
+      return new WeakRef(source);
+    })();
+    assert.equal(fill.state, 'done');
+    // A WeakRef's target is held until the job that made it ends: collect on a later turn.
+    await new Promise((resolve) => setImmediate(resolve));
+    gc();
+    assert.equal(source.deref(), undefined, 'the ended origin body is still reachable from its fill');
+    assert.equal(fill.received, 1000);
   });
 });

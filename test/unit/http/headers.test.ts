@@ -16,6 +16,11 @@ describe('hop-by-hop fields', () => {
   it('connectionTokens lower-cases and splits every Connection line', () => {
     assert.deepEqual(connectionTokens(['close, X-Foo', ' x-bar ,']), new Set(['close', 'x-foo', 'x-bar']));
     assert.equal(connectionTokens(undefined), undefined);
+    // A single line's set is remembered: asked again (and after other values), the same tokens.
+    for (let i = 0; i < 3; i++) {
+      assert.deepEqual(connectionTokens('Keep-Alive, X-Secret'), new Set(['keep-alive', 'x-secret']));
+      assert.deepEqual(connectionTokens(`x-other-${i}`), new Set([`x-other-${i}`]));
+    }
   });
 
   it('isHopByHop knows the standard fields and those named in Connection', () => {

@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import CachePolicy from 'http-cache-semantics';
 import { freshnessLifetime } from '../../../../src/cache/policy/freshness.ts';
 import { decideReuse, type StoredFreshness } from '../../../../src/cache/policy/reuse.ts';
-import { type HeaderMap, toHeaderMap } from '../../../../src/cache/policy/semantics.ts';
+import { baselineStorable, type HeaderMap, toHeaderMap } from '../../../../src/cache/policy/semantics.ts';
 import { decideStorable, responseDirectives } from '../../../../src/cache/policy/storable.ts';
 import { normalizeFieldValue, secondaryKey } from '../../../../src/cache/policy/vary.ts';
 
@@ -254,5 +254,43 @@ describe('fault 8: qualified private', () => {
   it('regression: private="x-user" on a response without Set-Cookie is stored with X-User stripped', () => {
     const verdict = storable(200, { 'cache-control': 'max-age=60, private="X-User"' });
     assert.deepEqual(verdict, { storable: true, stripFields: ['x-user'], noCache: false });
+  });
+});
+
+describe('the remembered baseline verdicts', () => {
+  const ask = (requestHeaders: HeaderMap, responseHeaders: HeaderMap, status = 200, targeted = false) =>
+    baselineStorable(
+      {
+        method: 'GET',
+        requestHeaders,
+        status,
+        responseHeaders,
+        response: { directives: responseDirectives(responseHeaders, 'strata').directives, targeted },
+      },
+      false,
+    );
+
+  it('gives the verdict CachePolicy gives for every input it reads, asked in any order', () => {
+    const cases: { req: HeaderMap; res: HeaderMap; status?: number }[] = [
+      { req: {}, res: { 'cache-control': 'max-age=60' } },
+      { req: { authorization: 'Bearer x' }, res: { 'cache-control': 'max-age=60' } },
+      { req: { authorization: 'Bearer x' }, res: { 'cache-control': 'max-age=60, public' } },
+      { req: { 'cache-control': 'no-store' }, res: { 'cache-control': 'max-age=60' } },
+      { req: {}, res: { expires: 'Thu, 01 Jan 2099 00:00:00 GMT' } },
+      { req: {}, res: {} },
+      { req: {}, res: {}, status: 404 },
+      { req: {}, res: {}, status: 201 },
+      { req: {}, res: { 'cache-control': 'no-store' } },
+    ];
+    for (const round of [cases, [...cases].reverse(), cases]) {
+      for (const { req, res, status = 200 } of round) {
+        const expected = new CachePolicy(
+          { method: 'GET', url: '/', headers: req as Record<string, string> },
+          { status, headers: res as Record<string, string> },
+          { shared: true },
+        ).storable();
+        assert.equal(ask(req, res, status), expected, JSON.stringify({ req, res, status }));
+      }
+    }
   });
 });
