@@ -22,6 +22,7 @@ const KINDS: { kind: TargetKind; label: string; options?: Partial<TargetOptions>
   { kind: 'nginx', label: 'nginx lock on', options: { cacheLock: true } },
   { kind: 'nginx', label: 'nginx lock off', options: { cacheLock: false } },
   { kind: 'varnish', label: 'varnish' },
+  { kind: 'trafficserver', label: 'trafficserver' },
 ];
 
 interface HerdSummary {
