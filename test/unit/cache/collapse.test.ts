@@ -186,6 +186,23 @@ describe('CollapseTable', () => {
     assert.equal(collapse.waiters, 0);
   });
 
+  it('a follower stops listening for its client leaving once its leader settles', async () => {
+    const { collapse } = table();
+    const settle = collapse.lead('k');
+    let listening = 0;
+    const onLeave = () => {
+      listening++;
+      return () => {
+        listening--;
+      };
+    };
+    const followers = [1, 2, 3].map(() => collapse.follow(collapse.pending('k')!, 60_000, onLeave));
+    assert.equal(listening, 3);
+    settle({ kind: 'look-again' });
+    for (const follower of followers) assert.deepEqual(await follower, { kind: 'look-again' });
+    assert.equal(listening, 0);
+  });
+
   it('the waiter count returns to 0 after 10,000 aborted followers', async () => {
     const { collapse } = table();
     collapse.lead('k');
