@@ -110,7 +110,7 @@ function writeWhole(
   ctx.bytes += body.length;
   const extra = ['Cache-Status', cacheStatus, 'X-Request-Id', ctx.requestId];
   if (ctx.hsts !== undefined) extra.push('Strict-Transport-Security', ctx.hsts);
-  if (!hasCacheStatus(list) && endPrepared(res, status, list, extra, body)) return;
+  if (ctx.protocol !== '2' && !hasCacheStatus(list) && endPrepared(res, status, list, extra, body)) return;
   const headers = list.slice();
   // A parent tier's Cache-Status members go before ours, in one field.
   pushCacheStatus(headers, cacheStatus);
