@@ -20,7 +20,7 @@ const USAGE = `usage: npm run bench -- [--scenario NAME[,NAME]] [--duration S] [
   --wait-quiet S  before each measured run, wait up to S seconds for the machine to be 80% idle
   --rounds    repeat the hit scenarios N times, targets alternating, and report medians
   --targets   run only the targets whose label starts with one of these (ceiling, strata,
-              nginx, varnish, origin)
+              nginx, varnish, trafficserver, origin)
   --profile   run Strata under node --cpu-prof; profiles land in bench/results/profiles/,
               summarize one with: node bench/profile-summary.ts FILE.cpuprofile
 scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}`;

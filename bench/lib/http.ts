@@ -50,7 +50,7 @@ export async function waitForAnswer(url: string, timeoutMs = 15000): Promise<voi
   throw new Error(`${url} did not answer within ${timeoutMs} ms: ${String(last)}`);
 }
 
-/** hit, miss, or what the cache status header said (Cache-Status of strata, nginx, varnish). */
+/** hit, miss, or what the cache status header said (Cache-Status of strata, nginx, varnish, trafficserver). */
 export function cacheOutcome(answer: Answer): string {
   const header = answer.headers['cache-status'];
   const value = Array.isArray(header) ? header.join(', ') : (header ?? '');

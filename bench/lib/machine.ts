@@ -15,6 +15,7 @@ export interface Machine {
   pinning: string;
   nginx: string | null;
   varnish: string | null;
+  trafficserver: string | null;
   wrk: string | null;
 }
 
@@ -54,12 +55,17 @@ export async function describeMachine(): Promise<Machine> {
     pinning: PINNING.label,
     nginx: await versionOf('nginx', ['-v'], /nginx\/(\S+)/),
     varnish: await versionOf('varnishd', ['-V'], /varnish-(\S+)/),
+    trafficserver: await versionOf('traffic_server', ['--version'], /Traffic Server (\S+)/),
     wrk: await versionOf('wrk', ['--version'], /wrk (\S+)/),
   };
 }
 
 export function renderMachine(m: Machine): string {
-  const refs = [`nginx ${m.nginx ?? 'not installed'}`, `varnish ${m.varnish ?? 'not installed'}`];
+  const refs = [
+    `nginx ${m.nginx ?? 'not installed'}`,
+    `varnish ${m.varnish ?? 'not installed'}`,
+    `trafficserver ${m.trafficserver ?? 'not installed'}`,
+  ];
   return [
     `${m.date} · ${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB · Node ${m.node} · commit ${m.commit}`,
     `generator: ${m.generator}${m.wrk === null ? '' : ` ${m.wrk}`} · ${m.pinning} · ${refs.join(' · ')}`,

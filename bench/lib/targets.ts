@@ -1,7 +1,7 @@
 /**
  * The servers a scenario measures, started the same way a user would start them, pinned to the
  * target core: the bench origin, the ceiling (bare node:http), Strata (`cli/strata.js serve`),
- * nginx proxy_cache and Varnish with the configs beside this folder.
+ * nginx proxy_cache, Varnish and Apache Traffic Server with the configs beside this folder.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -18,7 +18,14 @@ import {
   which,
 } from './processes.ts';
 
-export type TargetKind = 'origin' | 'ceiling' | 'forwarder' | 'strata' | 'nginx' | 'varnish';
+export type TargetKind =
+  | 'origin'
+  | 'ceiling'
+  | 'forwarder'
+  | 'strata'
+  | 'nginx'
+  | 'varnish'
+  | 'trafficserver';
 
 export interface TargetOptions {
   /** Folder for this target's config, cache and log. */
@@ -68,11 +75,14 @@ export interface Target {
 const STRATA_CLI = path.join(repoRoot(), 'cli', 'strata.js');
 const nginxPath = which('nginx');
 const varnishdPath = which('varnishd');
+const trafficServerPath = which('traffic_server');
 
 /** Why a target cannot run here, or null when it can. */
 export function unavailable(kind: TargetKind): string | null {
   if (kind === 'nginx' && nginxPath === null) return 'nginx not installed (run bench/setup)';
   if (kind === 'varnish' && varnishdPath === null) return 'varnish not installed (run bench/setup)';
+  if (kind === 'trafficserver' && trafficServerPath === null)
+    return 'trafficserver not installed (run bench/setup)';
   if (kind === 'strata' && !existsSync(STRATA_CLI)) return 'cli/strata.js not present yet';
   return null;
 }
@@ -197,6 +207,8 @@ async function commandFor(
       return [nginxPath ?? 'nginx', nginxArgs(port, options, tlsPort)];
     case 'varnish':
       return [varnishdPath ?? 'varnishd', varnishArgs(port, options)];
+    case 'trafficserver':
+      return [trafficServerPath ?? 'traffic_server', trafficServerArgs(port, options)];
   }
 }
 
@@ -239,6 +251,69 @@ function varnishArgs(port: number, options: TargetOptions): string[] {
     ...['-T', 'none', '-s', 'malloc,2G', '-p', `thread_pools=${pools}`, '-p', 'thread_pool_min=100'],
     ...['-p', 'thread_pool_max=5000'],
   ];
+}
+
+/** Traffic Server's configuration files left empty: present so it reads no system-wide copy. */
+const TRAFFIC_SERVER_EMPTY = [
+  'cache.config',
+  'hosting.config',
+  'parent.config',
+  'volume.config',
+  'splitdns.config',
+  'socks.config',
+  'ssl_multicert.config',
+  'sni.yaml',
+  'strategies.yaml',
+  'logging.yaml',
+];
+
+/**
+ * Apache Traffic Server in a runroot of its own (`--run-root`): runroot.yaml points its config,
+ * runtime, log and cache folders into the target folder, so nothing of the system install's
+ * /etc/trafficserver or /var is read or written. Runs in the foreground as the current user.
+ */
+function trafficServerArgs(port: number, options: TargetOptions): string[] {
+  const dir = options.dir;
+  const sub = (name: string): string => {
+    const folder = path.join(dir, name);
+    mkdirSync(folder, { recursive: true });
+    return folder;
+  };
+  const etc = sub('etc');
+  const cache = sub('cache');
+  const layout = {
+    prefix: dir,
+    exec_prefix: '/usr',
+    bindir: '/usr/bin',
+    sbindir: '/usr/sbin',
+    sysconfdir: etc,
+    datadir: sub('var'),
+    includedir: '/usr/include',
+    libdir: '/usr/lib/trafficserver',
+    libexecdir: '/usr/lib/trafficserver/modules',
+    localstatedir: sub('var'),
+    runtimedir: sub('run'),
+    logdir: sub('log'),
+    cachedir: cache,
+  };
+  const yaml = Object.entries(layout).map(([key, value]) => `${key}: ${value}\n`);
+  writeFileSync(path.join(dir, 'runroot.yaml'), yaml.join(''));
+  const records = render('trafficserver.records.config.template', {
+    PORT: String(port),
+    THREADS: String(options.workers ?? 1),
+  });
+  writeFileSync(path.join(etc, 'records.config'), records);
+  writeFileSync(path.join(etc, 'remap.config'), `map / http://127.0.0.1:${originPortOf(options)}/\n`);
+  // A folder in storage.config: Traffic Server makes its cache file (cache.db) there.
+  writeFileSync(path.join(etc, 'storage.config'), `${cache} 512M\n`);
+  const cacheStatus = path.join(repoRoot(), 'bench', 'trafficserver.cache-status.conf');
+  writeFileSync(path.join(etc, 'plugin.config'), `header_rewrite.so ${cacheStatus}\n`);
+  writeFileSync(
+    path.join(etc, 'ip_allow.yaml'),
+    'ip_allow:\n  - apply: in\n    ip_addrs: 127.0.0.1\n    action: allow\n    methods: ALL\n',
+  );
+  for (const name of TRAFFIC_SERVER_EMPTY) writeFileSync(path.join(etc, name), '');
+  return [`--run-root=${dir}`];
 }
 
 /** Starts a target and waits until it answers HTTP. */

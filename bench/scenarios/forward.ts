@@ -24,6 +24,7 @@ const KINDS: { kind: TargetKind; label: string }[] = [
   { kind: 'strata', label: 'strata' },
   { kind: 'nginx', label: 'nginx' },
   { kind: 'varnish', label: 'varnish' },
+  { kind: 'trafficserver', label: 'trafficserver' },
 ];
 
 interface ForwardOptions {

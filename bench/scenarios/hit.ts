@@ -55,6 +55,7 @@ function hitScenario({ name, size, workers, rateLimited, rules }: HitOptions): S
         { kind: 'nginx', label: 'nginx' },
       ];
   if (workers === 1 && !rules) kinds.push({ kind: 'varnish', label: 'varnish' });
+  if (name === 'hit-1k') kinds.push({ kind: 'trafficserver', label: 'trafficserver' });
   const title = rules
     ? '1k hits on one warmed key, one worker: a site without rules against one with 50'
     : workers === 1

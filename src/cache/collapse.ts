@@ -27,6 +27,12 @@ export type LeaderOutcome =
       record: StoredFreshness;
       /** The response's tags (a tag purge covers its fill); unknown for another worker's fill. */
       tags?: readonly string[];
+      /**
+       * A body of known length filled in this process: the stored header list (no framing
+       * fields) and the length, so a follower of a small body can answer it whole, head and body
+       * in one write, once it has all arrived (edge/follower.ts).
+       */
+      whole?: { headers: readonly string[]; length: number };
       /** Settles when the fill is committed or abandoned: then the store has the last word. */
       done: Promise<void>;
       /**
@@ -90,6 +96,27 @@ interface Pending {
   /** 1 + how many leaders in a row just failed for this key. */
   election: number;
 }
+
+/**
+ * How a follower learns that its client left: `leave` is called at most once (at once when the
+ * client is already gone); the function returned stops listening. A plain listener, not an
+ * AbortSignal: a signal aborted on every response's close builds a DOMException each time.
+ */
+export type OnLeave = (leave: () => void) => (() => void) | undefined;
+
+/** An OnLeave from an AbortSignal. */
+export function leaveOnAbort(signal: AbortSignal): OnLeave {
+  return (leave) => {
+    if (signal.aborted) {
+      leave();
+      return undefined;
+    }
+    signal.addEventListener('abort', leave, { once: true });
+    return () => signal.removeEventListener('abort', leave);
+  };
+}
+
+const TIMEOUT = { kind: 'timeout' } as const;
 
 /** How long failed leaderships of a key are remembered (their count bounds re-elections). */
 const FAILURES_MS = 10_000;
@@ -173,32 +200,34 @@ export class CollapseTable {
   }
 
   /**
-   * Waits for the leader's outcome, at most `timeoutMs`; 'timeout' then. The waiter is
-   * counted only while it waits, so departed clients leave nothing behind.
+   * Waits for the leader's outcome, at most `timeoutMs`; 'timeout' then, or when `onLeave`
+   * reports the client gone. The waiter is counted only while it waits, so departed clients
+   * leave nothing behind.
    */
   follow(
     pending: Pending,
     timeoutMs: number,
-    signal: AbortSignal,
+    onLeave: OnLeave,
   ): Promise<LeaderOutcome | { kind: 'timeout' }> {
     if (pending.result !== undefined) return Promise.resolve(pending.result);
-    if (signal.aborted) return Promise.resolve({ kind: 'timeout' });
     return new Promise((resolve) => {
       pending.waiters++;
       let finished = false;
+      let stopListening: (() => void) | undefined;
       const done = (outcome: LeaderOutcome | { kind: 'timeout' }) => {
         if (finished) return;
         finished = true;
         pending.waiters--;
         pending.listeners.delete(done);
         clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
+        stopListening?.();
         resolve(outcome);
       };
-      const onAbort = () => done({ kind: 'timeout' });
-      const timer = setTimeout(onAbort, timeoutMs);
-      signal.addEventListener('abort', onAbort, { once: true });
+      const leave = () => done(TIMEOUT);
+      const timer = setTimeout(leave, timeoutMs);
       pending.listeners.add(done);
+      stopListening = onLeave(leave);
+      if (finished) stopListening?.();
     });
   }
 

@@ -157,6 +157,9 @@ export async function insertShared(
     tags: plan.record.tags,
     done,
     scanned: plan.scanner !== undefined,
+    ...(plan.contentLength === undefined
+      ? {}
+      : { whole: { headers: plan.record.headers, length: plan.contentLength } }),
   });
   client?.(fill);
   try {

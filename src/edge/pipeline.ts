@@ -10,7 +10,8 @@ import { revalidateInBackground } from './background.ts';
 import { answered, hold, release, whenClosed } from './completion.ts';
 import { createContext, type RequestContext } from './context.ts';
 import type { Edge } from './edge.ts';
-import { discard, fromSibling, type Leadership, originFailing, readFill, track } from './fill-driver.ts';
+import { discard, fromSibling, type Leadership, originFailing, track } from './fill-driver.ts';
+import { answerFollower } from './follower.ts';
 import { invalidateAfterUnsafe } from './invalidate.ts';
 import type { Found, LookupOutcome } from './outcomes.ts';
 import { collapse } from './phases/collapse.ts';
@@ -95,8 +96,7 @@ export class Pipeline {
     if (step.kind === 'again') return this.#route(Object.assign(ctx, { cacheStatus: {} }), attempt + 1);
     if (step.kind === 'pass') return this.#pass(ctx, forward.fwd, step.detail);
     if (step.kind === 'fail') return this.#fail(ctx, forward.stored, step.error, false);
-    if (step.kind === 'join')
-      return readFill(edge, ctx, step.outcome.fill, step.outcome.status, step.outcome.headers);
+    if (step.kind === 'join') return answerFollower(edge, ctx, step.outcome);
     // Taken before the origin is asked: a purge from here on voids what this fetch brings.
     const generation = edge.store.purgeGeneration(ctx.storage);
     const { stored, ranged, partial } = forward;

@@ -5,11 +5,12 @@
  * Content-Length. `writeHead` validates and renders every field of every response; on a small
  * hit that work is a large part of what the node adds to the runtime's own cost.
  *
- * Only for a plain HTTP/1.1 `ServerResponse` whose head is still to be written, with a body,
- * on a connection kept alive (anything else — HTTP/1.0, `Connection: close`, the last request
- * allowed on a connection, `Expect`, HEAD, fields set with setHeader — is left to writeHead,
- * which knows those cases). The connection fields are those node:http would write
- * (lib/_http_outgoing.js, _storeHeader): `Connection: keep-alive` and `Keep-Alive: timeout=N`.
+ * Only for a plain HTTP/1.1 `ServerResponse` whose head is still to be written, with a body
+ * (anything else — the last request allowed on a connection, `Expect`, HEAD, fields set with
+ * setHeader — is left to writeHead, which knows those cases). The connection fields are those
+ * node:http would write (lib/_http_outgoing.js, _storeHeader): `Connection: keep-alive` and
+ * `Keep-Alive: timeout=N` on a connection kept alive; `Connection: close`, and the connection
+ * closed after the response, when the request asked for that (HTTP/1.0, `Connection: close`).
  */
 import { type ServerResponse, STATUS_CODES, validateHeaderName, validateHeaderValue } from 'node:http';
 
@@ -72,6 +73,7 @@ interface ResponseState {
   _removedConnection: boolean;
   _keepAliveTimeout: number;
   _defaultKeepAlive: boolean;
+  _last: boolean;
   _maxRequestsPerSocket: number;
   _contentLength: number | null;
   _expect_continue: boolean;
@@ -84,7 +86,7 @@ let outHeaders: symbol | undefined;
 /** Whether writeHead would write what this module writes: see the module comment. */
 function eligible(res: ServerResponse): boolean {
   const state = res as unknown as ResponseState;
-  if (state._header !== null || !state._hasBody || !res.shouldKeepAlive) return false;
+  if (state._header !== null || !state._hasBody) return false;
   if (state._removedConnection || state._expect_continue || !state.useChunkedEncodingByDefault) return false;
   if (state.maxRequestsOnConnectionReached === true) return false;
   outHeaders ??= Object.getOwnPropertySymbols(res).find((s) => s.description === 'kOutHeaders');
@@ -131,10 +133,16 @@ export function endPrepared(
   const reason = STATUS_CODES[status] ?? 'unknown';
   let head = `HTTP/1.1 ${status} ${reason}\r\n${block.text}${fields}`;
   if (!block.date) head += `Date: ${utcDate()}\r\n`;
-  head += 'Connection: keep-alive\r\n';
-  if (state._keepAliveTimeout && state._defaultKeepAlive) {
-    const max = ~~state._maxRequestsPerSocket > 0 ? `, max=${state._maxRequestsPerSocket}` : '';
-    head += `Keep-Alive: timeout=${Math.floor(state._keepAliveTimeout / 1000)}${max}\r\n`;
+  if (res.shouldKeepAlive) {
+    head += 'Connection: keep-alive\r\n';
+    if (state._keepAliveTimeout && state._defaultKeepAlive) {
+      const max = ~~state._maxRequestsPerSocket > 0 ? `, max=${state._maxRequestsPerSocket}` : '';
+      head += `Keep-Alive: timeout=${Math.floor(state._keepAliveTimeout / 1000)}${max}\r\n`;
+    }
+  } else {
+    // As _storeHeader: the server closes the connection once this response is finished.
+    state._last = true;
+    head += 'Connection: close\r\n';
   }
   head += `Content-Length: ${body.length}\r\n\r\n`;
   res.statusCode = status;

@@ -103,9 +103,12 @@ async function follow(
   pending: NonNullable<ReturnType<Edge['collapse']['pending']>>,
   attempt: number,
 ): Promise<Collapse> {
-  const abort = new AbortController();
-  ctx.res.once('close', () => abort.abort());
-  const outcome = await edge.collapse.follow(pending, edge.collapseTimeoutMs, abort.signal);
+  const res = ctx.res;
+  const outcome = await edge.collapse.follow(pending, edge.collapseTimeoutMs, (leave) => {
+    if (res.destroyed) return void leave();
+    res.once('close', leave);
+    return () => res.removeListener('close', leave);
+  });
   if (ctx.res.destroyed) return GONE;
   if (outcome.kind === 'look-again' && attempt < MAX_ATTEMPTS) return AGAIN;
   if (outcome.kind === 'failed') {

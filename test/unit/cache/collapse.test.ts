@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { CollapseTable, type LeaderOutcome } from '../../../src/cache/collapse.ts';
+import { CollapseTable, type LeaderOutcome, leaveOnAbort } from '../../../src/cache/collapse.ts';
 import type { Fill } from '../../../src/cache/fill.ts';
 import { createClock } from '../../helpers/clock.ts';
 import { freshness } from '../../helpers/records.ts';
@@ -37,7 +37,7 @@ describe('CollapseTable', () => {
       const settle = collapse.lead('k');
       const pending = collapse.pending('k')!;
       settle({ kind: 'failed' });
-      const outcome = await collapse.follow(pending, 1000, never);
+      const outcome = await collapse.follow(pending, 1000, leaveOnAbort(never));
       elections.push(outcome.kind === 'failed' ? outcome.elections : undefined);
     }
     assert.deepEqual(elections, [1, 2, 3]);
@@ -45,12 +45,18 @@ describe('CollapseTable', () => {
     const again = collapse.lead('k');
     const pending = collapse.pending('k')!;
     again({ kind: 'failed' });
-    assert.deepEqual(await collapse.follow(pending, 1000, never), { kind: 'failed', elections: 1 });
+    assert.deepEqual(await collapse.follow(pending, 1000, leaveOnAbort(never)), {
+      kind: 'failed',
+      elections: 1,
+    });
     clock.advance(11);
     const later = collapse.lead('k');
     const next = collapse.pending('k')!;
     later({ kind: 'failed' });
-    assert.deepEqual(await collapse.follow(next, 1000, never), { kind: 'failed', elections: 1 });
+    assert.deepEqual(await collapse.follow(next, 1000, leaveOnAbort(never)), {
+      kind: 'failed',
+      elections: 1,
+    });
   });
 
   it('unlists the pending keys a purge covers; a tag purge covers a fill whose tags are unknown', () => {
@@ -85,7 +91,9 @@ describe('CollapseTable', () => {
     const { collapse } = table();
     const settle = collapse.lead('k');
     const pending = collapse.pending('k')!;
-    const followers = Array.from({ length: 100 }, () => collapse.follow(pending, 10_000, never));
+    const followers = Array.from({ length: 100 }, () =>
+      collapse.follow(pending, 10_000, leaveOnAbort(never)),
+    );
     assert.equal(collapse.waiters, 100);
     const outcome = shared();
     settle(outcome);
@@ -99,7 +107,7 @@ describe('CollapseTable', () => {
     const pending = collapse.pending('k')!;
     settle(shared());
     assert.equal(collapse.pending('k'), pending);
-    assert.equal((await collapse.follow(pending, 1000, never)).kind, 'shared');
+    assert.equal((await collapse.follow(pending, 1000, leaveOnAbort(never))).kind, 'shared');
     collapse.release('k', pending.outcome);
     assert.equal(collapse.pending('k'), undefined);
     assert.equal(collapse.size, 0);
@@ -119,7 +127,7 @@ describe('CollapseTable', () => {
   it('an uncacheable outcome ends pending and marks the key hit-for-pass for a while', async () => {
     const { clock, collapse } = table();
     const settle = collapse.lead('k');
-    const follower = collapse.follow(collapse.pending('k')!, 1000, never);
+    const follower = collapse.follow(collapse.pending('k')!, 1000, leaveOnAbort(never));
     settle({ kind: 'uncacheable' });
     assert.deepEqual(await follower, { kind: 'uncacheable' });
     assert.equal(collapse.pending('k'), undefined);
@@ -141,7 +149,7 @@ describe('CollapseTable', () => {
   it('a failed leader ends pending so that a follower can lead again', async () => {
     const { collapse } = table();
     const settle = collapse.lead('k');
-    const follower = collapse.follow(collapse.pending('k')!, 1000, never);
+    const follower = collapse.follow(collapse.pending('k')!, 1000, leaveOnAbort(never));
     settle({ kind: 'failed' });
     assert.deepEqual(await follower, { kind: 'failed', elections: 1 });
     assert.equal(collapse.pending('k'), undefined);
@@ -151,7 +159,7 @@ describe('CollapseTable', () => {
   it('only the first outcome of a leader counts', async () => {
     const { collapse } = table();
     const settle = collapse.lead('k');
-    const follower = collapse.follow(collapse.pending('k')!, 1000, never);
+    const follower = collapse.follow(collapse.pending('k')!, 1000, leaveOnAbort(never));
     settle({ kind: 'failed' });
     settle({ kind: 'uncacheable' });
     assert.deepEqual(await follower, { kind: 'failed', elections: 1 });
@@ -161,7 +169,7 @@ describe('CollapseTable', () => {
   it('a follower gives up with timeout when the leader is too slow, and stops counting as a waiter', async () => {
     const { collapse } = table();
     collapse.lead('k');
-    const result = await collapse.follow(collapse.pending('k')!, 5, never);
+    const result = await collapse.follow(collapse.pending('k')!, 5, leaveOnAbort(never));
     assert.deepEqual(result, { kind: 'timeout' });
     assert.equal(collapse.waiters, 0);
     assert.ok(collapse.pending('k'));
@@ -171,11 +179,28 @@ describe('CollapseTable', () => {
     const { collapse } = table();
     collapse.lead('k');
     const controller = new AbortController();
-    const follower = collapse.follow(collapse.pending('k')!, 60_000, controller.signal);
+    const follower = collapse.follow(collapse.pending('k')!, 60_000, leaveOnAbort(controller.signal));
     assert.equal(collapse.waiters, 1);
     controller.abort();
     assert.deepEqual(await follower, { kind: 'timeout' });
     assert.equal(collapse.waiters, 0);
+  });
+
+  it('a follower stops listening for its client leaving once its leader settles', async () => {
+    const { collapse } = table();
+    const settle = collapse.lead('k');
+    let listening = 0;
+    const onLeave = () => {
+      listening++;
+      return () => {
+        listening--;
+      };
+    };
+    const followers = [1, 2, 3].map(() => collapse.follow(collapse.pending('k')!, 60_000, onLeave));
+    assert.equal(listening, 3);
+    settle({ kind: 'look-again' });
+    for (const follower of followers) assert.deepEqual(await follower, { kind: 'look-again' });
+    assert.equal(listening, 0);
   });
 
   it('the waiter count returns to 0 after 10,000 aborted followers', async () => {
@@ -183,7 +208,9 @@ describe('CollapseTable', () => {
     collapse.lead('k');
     const pending = collapse.pending('k')!;
     const controllers = Array.from({ length: 10_000 }, () => new AbortController());
-    const followers = controllers.map((controller) => collapse.follow(pending, 60_000, controller.signal));
+    const followers = controllers.map((controller) =>
+      collapse.follow(pending, 60_000, leaveOnAbort(controller.signal)),
+    );
     assert.equal(collapse.waiters, 10_000);
     for (const controller of controllers) controller.abort();
     await Promise.all(followers);
@@ -198,7 +225,9 @@ describe('CollapseTable', () => {
     const pending = collapse.pending('k')!;
     const wave = async (count: number) => {
       const controllers = Array.from({ length: count }, () => new AbortController());
-      const followers = controllers.map((controller) => collapse.follow(pending, 60_000, controller.signal));
+      const followers = controllers.map((controller) =>
+        collapse.follow(pending, 60_000, leaveOnAbort(controller.signal)),
+      );
       for (const controller of controllers) controller.abort();
       await Promise.all(followers);
     };
@@ -217,7 +246,7 @@ describe('CollapseTable', () => {
     const controller = new AbortController();
     controller.abort();
     const started = performance.now();
-    const result = await collapse.follow(collapse.pending('k')!, 200, controller.signal);
+    const result = await collapse.follow(collapse.pending('k')!, 200, leaveOnAbort(controller.signal));
     assert.deepEqual(result, { kind: 'timeout' });
     assert.ok(performance.now() - started < 100, 'waited for the timeout');
   });
