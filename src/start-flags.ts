@@ -17,6 +17,7 @@
  * node itself wins: it is neither held nor released here.
  */
 import { setFlagsFromString } from 'node:v8';
+import { collectAfterStart } from './cache/scavenger.ts';
 import { appliedHeapProfile } from './heap.ts';
 
 interface Hold {
@@ -56,6 +57,7 @@ export function holdWhileStarting(): void {
 
 /** The process listens: V8 decides again. A no-op when nothing was held. */
 export function releaseAfterStart(): void {
+  if (holding.length > 0) collectAfterStart();
   for (const hold of holding) for (const flag of hold.released()) setFlagsFromString(flag);
   holding = [];
 }
