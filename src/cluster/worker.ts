@@ -25,6 +25,9 @@ function send(message: WorkerMessage): void {
   if (process.connected) process.send?.(message);
 }
 
+/** The drain deadline (edge-node.ts, 10 s) and a margin for closing the store and the logs. */
+const WORKER_EXIT_MS = 20_000;
+
 export async function runWorker(): Promise<void> {
   const config = JSON.parse(process.env[CONFIG_ENV] ?? 'null') as Config | null;
   if (config === null) throw new Error(`${CONFIG_ENV} is not set: this file runs as a cluster worker`);
@@ -56,6 +59,13 @@ export async function runWorker(): Promise<void> {
   const stop = (why: string): Promise<void> => {
     stopping ??= (async () => {
       log.info({ why }, 'worker draining');
+      // A close that never ends (a store that cannot be closed, a stuck handle) must not leave an
+      // orphaned worker behind once its primary is gone: past the drain deadline and a margin,
+      // the worker exits anyway. Unreferenced: it never keeps a finished worker alive.
+      setTimeout(() => {
+        log.error({ why }, 'worker did not close within its drain deadline; exiting');
+        process.exit(1);
+      }, WORKER_EXIT_MS).unref();
       clearInterval(flush);
       clearInterval(rateSync);
       await node.close();
