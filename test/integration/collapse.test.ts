@@ -14,6 +14,8 @@ import { startOrigin, type TestOrigin } from '../helpers/origin.ts';
 import { until } from '../helpers/wait.ts';
 
 const body = Buffer.alloc(300 * 1024);
+/** A real-length URL (over 100 characters) whose answer varies on Accept-Language. */
+const LONG_VARY = `/catalogue/products/2026/winter/${'outdoor-equipment-'.repeat(4)}jackets/waterproof-shell-with-hood`;
 for (let i = 0; i < body.length; i++) body[i] = i % 251;
 
 /** Sends the body in two halves 200 ms apart, so followers join a fill still streaming. */
@@ -52,6 +54,16 @@ describe('collapsing concurrent requests in one process', () => {
         await hold;
         res.writeHead(200, { 'cache-control': 'max-age=600' });
         res.end('held');
+      },
+      [LONG_VARY]: async (req, res) => {
+        await sleep(100);
+        const text = `long ${req.headers['accept-language']}`;
+        res.writeHead(200, {
+          'cache-control': 'max-age=600',
+          vary: 'Accept-Language',
+          'content-length': Buffer.byteLength(text),
+        });
+        res.end(text);
       },
       '/vary': async (req, res) => {
         await sleep(100);
@@ -183,6 +195,27 @@ describe('collapsing concurrent requests in one process', () => {
     assert.equal(en.text, 'lang en');
     assert.equal(fr.text, 'lang fr');
     assert.equal(origin.count('/vary'), 2);
+  });
+
+  it('stores every variant asked while a small body of another variant of the URL is being filled (3 variants, long URL)', async () => {
+    const languages = ['en', 'fr', 'de'];
+    const first = await Promise.all(
+      languages.map((lang, i) =>
+        sleep(i * 20).then(() =>
+          request(`${edge.url}${LONG_VARY}`, { headers: { 'accept-language': lang } }),
+        ),
+      ),
+    );
+    for (const [i, lang] of languages.entries()) assert.equal(first[i]!.text, `long ${lang}`);
+    assert.equal(origin.count(LONG_VARY), 3);
+    await edge.node.idle();
+    // Each variant was stored by its own fill: asked again, all three are hits.
+    for (const lang of languages) {
+      const again = await request(`${edge.url}${LONG_VARY}`, { headers: { 'accept-language': lang } });
+      assert.equal(again.text, `long ${lang}`);
+      assert.match(String(again.headers['cache-status']), /strata; hit/, lang);
+    }
+    assert.equal(origin.count(LONG_VARY), 3);
   });
 
   it('never collapses requests carrying Authorization', async () => {

@@ -18,6 +18,7 @@ import { otherCoding } from '../compression.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
 import { type Leadership, originFailing } from '../fill-driver.ts';
+import { WHOLE_MAX } from '../follower.ts';
 import { clientDirectives } from '../rule-effects.ts';
 
 /** Attempts at the collapse lock before a request fetches on its own. */
@@ -139,6 +140,15 @@ async function follow(
       if (attempt < MAX_ATTEMPTS) return AGAIN;
     }
   }
+  // Another Vary variant of the same URL, small or already arrived: once the leader's entry is
+  // committed, this request looks again and leads a fill of its own variant, which is stored.
+  // (Fetched on its own it would not be: the leader holds the key.) A large body of another
+  // variant is not waited for.
+  if (outcome.kind === 'shared' && !sameVariant(ctx, outcome) && smallOrArrived(outcome)) {
+    await outcome.done;
+    if (ctx.res.destroyed) return GONE;
+    if (attempt < MAX_ATTEMPTS) return AGAIN;
+  }
   // Another coding of a compressible fill: made from the entry once it is stored (no origin).
   if (outcome.kind === 'shared' && otherCoding(ctx, outcome) && followerReuse(edge, ctx, outcome) !== 'own') {
     await outcome.done;
@@ -160,6 +170,11 @@ function followerReuse(edge: Edge, ctx: RequestContext, outcome: Shared): 'join'
   if (headers['if-none-match'] !== undefined || headers['if-modified-since'] !== undefined)
     return 'after-commit';
   return 'join';
+}
+
+/** A fill another request may wait for: its body all arrived, or known to be small. */
+function smallOrArrived(outcome: Shared): boolean {
+  return outcome.fill.state === 'done' || (outcome.whole !== undefined && outcome.whole.length <= WHOLE_MAX);
 }
 
 function sameVariant(ctx: RequestContext, outcome: Shared): boolean {
