@@ -140,17 +140,7 @@ async function follow(
       if (attempt < MAX_ATTEMPTS) return AGAIN;
     }
   }
-  // Another Vary variant of the same URL, small or already arrived: once the leader's entry is
-  // committed, this request looks again and leads a fill of its own variant, which is stored.
-  // (Fetched on its own it would not be: the leader holds the key.) A large body of another
-  // variant is not waited for.
-  if (outcome.kind === 'shared' && !sameVariant(ctx, outcome) && smallOrArrived(outcome)) {
-    await outcome.done;
-    if (ctx.res.destroyed) return GONE;
-    if (attempt < MAX_ATTEMPTS) return AGAIN;
-  }
-  // Another coding of a compressible fill: made from the entry once it is stored (no origin).
-  if (outcome.kind === 'shared' && otherCoding(ctx, outcome) && followerReuse(edge, ctx, outcome) !== 'own') {
+  if (outcome.kind === 'shared' && waitsForCommit(edge, ctx, outcome)) {
     await outcome.done;
     if (ctx.res.destroyed) return GONE;
     if (attempt < MAX_ATTEMPTS) return AGAIN;
@@ -170,6 +160,18 @@ function followerReuse(edge: Edge, ctx: RequestContext, outcome: Shared): 'join'
   if (headers['if-none-match'] !== undefined || headers['if-modified-since'] !== undefined)
     return 'after-commit';
   return 'join';
+}
+
+/**
+ * Whether a follower that cannot read the fill waits for its commit, then looks again:
+ * - another Vary variant of the URL, small or already arrived: it then leads a fill of its own
+ *   variant, which is stored (fetched on its own now it would not be: the leader holds the key);
+ *   a large body of another variant is not waited for;
+ * - another coding of a compressible fill: made from the stored entry (no origin request).
+ */
+function waitsForCommit(edge: Edge, ctx: RequestContext, outcome: Shared): boolean {
+  if (otherCoding(ctx, outcome) && followerReuse(edge, ctx, outcome) !== 'own') return true;
+  return !sameVariant(ctx, outcome) && smallOrArrived(outcome);
 }
 
 /** A fill another request may wait for: its body all arrived, or known to be small. */
