@@ -10,7 +10,7 @@
 import type { LeaderOutcome } from '../cache/collapse.ts';
 import type { Fill } from '../cache/fill.ts';
 import { endPrepared } from '../http/prepared-head.ts';
-import { formatCacheStatus, pushCacheStatus } from '../observability/cache-status.ts';
+import { formatCacheStatus } from '../observability/cache-status.ts';
 import type { RequestContext } from './context.ts';
 import type { Edge } from './edge.ts';
 import { readFill } from './fill-driver.ts';
@@ -110,23 +110,10 @@ function writeWhole(
   ctx.bytes += body.length;
   const extra = ['Cache-Status', cacheStatus, 'X-Request-Id', ctx.requestId];
   if (ctx.hsts !== undefined) extra.push('Strict-Transport-Security', ctx.hsts);
-  if (ctx.protocol !== '2' && !hasCacheStatus(list) && endPrepared(res, status, list, extra, body)) return;
+  // A stored header list never holds Cache-Status (plan.ts drops it on store): ours is the one.
+  if (ctx.protocol !== '2' && endPrepared(res, status, list, extra, body)) return;
   const headers = list.slice();
-  // A parent tier's Cache-Status members go before ours, in one field.
-  pushCacheStatus(headers, cacheStatus);
-  headers.push(...extra.slice(2), 'Content-Length', String(body.length));
+  headers.push(...extra, 'Content-Length', String(body.length));
   res.writeHead(status, headers);
   res.end(body);
-}
-
-const withCacheStatus = new WeakMap<readonly string[], boolean>();
-
-function hasCacheStatus(list: readonly string[]): boolean {
-  let known = withCacheStatus.get(list);
-  if (known === undefined) {
-    known = false;
-    for (let i = 0; i < list.length; i += 2) if (list[i]!.toLowerCase() === 'cache-status') known = true;
-    withCacheStatus.set(list, known);
-  }
-  return known;
 }

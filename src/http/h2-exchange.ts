@@ -45,8 +45,30 @@ const NEVER_INDEXED: readonly string[] = ['x-request-id', 'cache-status'];
 // biome-ignore lint/suspicious/noExplicitAny: listeners of any event, as EventEmitter types them
 type Listener = (...args: any[]) => void;
 
-export class H2Request {
+/** What both sides share: the stream, its state, and its events (the stream's own). */
+class OnStream {
   readonly stream: ServerHttp2Stream;
+
+  constructor(stream: ServerHttp2Stream) {
+    this.stream = stream;
+  }
+
+  get destroyed(): boolean {
+    return this.stream.destroyed;
+  }
+
+  on(event: string, listener: Listener): this {
+    this.stream.on(event, listener);
+    return this;
+  }
+
+  once(event: string, listener: Listener): this {
+    this.stream.once(event, listener);
+    return this;
+  }
+}
+
+export class H2Request extends OnStream {
   readonly headers: IncomingHttpHeaders;
   readonly rawHeaders: string[];
   readonly method: string | undefined;
@@ -55,7 +77,7 @@ export class H2Request {
   readonly httpVersionMinor = 0;
 
   constructor(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[]) {
-    this.stream = stream;
+    super(stream);
     this.headers = headers;
     this.rawHeaders = rawHeaders;
     this.method = headers[':method'] as string | undefined;
@@ -72,20 +94,6 @@ export class H2Request {
     return this.stream.readableEnded;
   }
 
-  get destroyed(): boolean {
-    return this.stream.destroyed;
-  }
-
-  on(event: string, listener: Listener): this {
-    this.stream.on(event, listener);
-    return this;
-  }
-
-  once(event: string, listener: Listener): this {
-    this.stream.once(event, listener);
-    return this;
-  }
-
   off(event: string, listener: Listener): this {
     this.stream.off(event, listener);
     return this;
@@ -96,15 +104,10 @@ export class H2Request {
   }
 }
 
-export class H2Response {
-  readonly stream: ServerHttp2Stream;
+export class H2Response extends OnStream {
   statusCode = 200;
   /** The head given to writeHead, sent with the first write or end (one frame when there is no body). */
   #head: Array<string | number> | undefined;
-
-  constructor(stream: ServerHttp2Stream) {
-    this.stream = stream;
-  }
 
   get socket(): Socket | undefined {
     return socketOf(this.stream);
@@ -120,10 +123,6 @@ export class H2Response {
 
   get writableFinished(): boolean {
     return this.stream.writableFinished;
-  }
-
-  get destroyed(): boolean {
-    return this.stream.destroyed;
   }
 
   get closed(): boolean {
@@ -166,16 +165,6 @@ export class H2Response {
 
   destroy(error?: Error): void {
     if (!this.stream.destroyed) this.stream.destroy(error);
-  }
-
-  on(event: string, listener: Listener): this {
-    this.stream.on(event, listener);
-    return this;
-  }
-
-  once(event: string, listener: Listener): this {
-    this.stream.once(event, listener);
-    return this;
   }
 
   writeContinue(): void {
