@@ -11,14 +11,15 @@
  *   Code runs in the interpreter and Sparkplug meanwhile (no measurable difference in the time a
  *   node takes to listen).
  *
- * On release the young generation may grow as V8 decides (or as `node.heap: small` says, when
- * that profile applies) and hot functions are optimized as before. V8 reads these flags as it
+ * On release the young generation may grow as V8 decides up to the default profile's cap
+ * (heap.ts), or as `node.heap: small` says when that profile applies, and hot functions are
+ * optimized as before. V8 reads these flags as it
  * goes, so setting them in a running process takes effect. A flag of the same family given to
  * node itself wins: it is neither held nor released here.
  */
 import { setFlagsFromString } from 'node:v8';
 import { collectAfterStart } from './cache/scavenger.ts';
-import { appliedHeapProfile } from './heap.ts';
+import { appliedHeapProfile, capYoungGeneration } from './heap.ts';
 
 interface Hold {
   /** Words of node flags that leave this hold to the user (`semi-space`, `maglev`, ...). */
@@ -31,8 +32,11 @@ const HOLDS: readonly Hold[] = [
   {
     given: ['semi-space'],
     held: ['--semi-space-growth-factor=1'],
-    // V8's own factor (`node --v8-options`); the small profile keeps its own.
-    released: () => (appliedHeapProfile() === 'default' ? ['--semi-space-growth-factor=2'] : []),
+    // V8's own factor (2) up to the default profile's cap (heap.ts); the small profile keeps its own.
+    released: () => {
+      if (appliedHeapProfile() === 'default') capYoungGeneration();
+      return [];
+    },
   },
   {
     given: ['turbofan', 'maglev', '--opt', '--no-opt', 'jitless', 'max-opt'],

@@ -4,7 +4,8 @@
  * (heaps and buffers: what must stay bounded) and file-backed (the binary's pages, and for
  * Strata LMDB's map, which the kernel reclaims like any file cache). Read 2 s after the target
  * answered, and 2 s after the last miss. `strata node.heap small` runs Strata with that setting
- * (V8's young generation and heap growth bounded: src/heap.ts).
+ * (V8's young generation and heap growth bounded: src/heap.ts); `strata V8 sizing` runs it with V8's
+ * own sizing, the flags of src/heap.ts's default profile left to V8.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runLoad } from '../lib/generator.ts';
@@ -19,6 +20,12 @@ import { withOrigin } from './origin.ts';
 const KINDS: { kind: TargetKind; label: string; options?: Partial<TargetOptions> }[] = [
   { kind: 'strata', label: 'strata' },
   { kind: 'strata', label: 'strata node.heap small', options: { strataConfig: { node: { heap: 'small' } } } },
+  // V8's own sizing (src/heap.ts leaves a family of flags given to node alone): the reference for the default profile.
+  {
+    kind: 'strata',
+    label: 'strata V8 sizing',
+    options: { nodeFlags: ['--semi-space-growth-factor=2', '--heap-growing-percent=0'] },
+  },
   { kind: 'nginx', label: 'nginx' },
   { kind: 'varnish', label: 'varnish' },
 ];
@@ -43,7 +50,7 @@ async function runMemory(ctx: BenchContext): Promise<ScenarioReport> {
   report.notes.push(
     `${PINNING.label}; 1 KiB objects, 50 connections of unique-key misses (wrk) until the origin ` +
       "counted them; anon = Anonymous of smaps_rollup (heaps, buffers), file = resident file pages (the binary, LMDB's map); " +
-      'strata node.heap small: the config setting (src/heap.ts); Varnish runs with -s malloc (memory storage by design)',
+      "strata node.heap small: the config setting (src/heap.ts); strata V8 sizing: without the default profile's caps (V8's own young generation and old-generation growth); Varnish runs with -s malloc (memory storage by design)",
   );
   await withOrigin(ctx, { delayMs: 0 }, async (origin) => {
     const base = {

@@ -31,3 +31,39 @@ describe('node.heap', () => {
     assert.equal(kept.length, 50_000);
   });
 });
+
+describe('the default profile caps the young generation (capYoungGeneration)', () => {
+  it('keeps the semi-spaces at the cap under steady allocation, and they grow again once it is lifted', async () => {
+    const { capYoungGeneration, newSpaceSize } = await import('../../src/heap.ts');
+    const { setFlagsFromString } = await import('node:v8');
+    const MIB = 1024 * 1024;
+    /**
+     * A server's allocation: each turn of the event loop makes objects that live for the next 40
+     * turns (requests in flight). The median new-space size over the turns: V8 lets it grow for
+     * a while during a full collection's marking, and brings it back after.
+     */
+    const serve = async (): Promise<number> => {
+      const sizes: number[] = [];
+      const inFlight: { i: number; s: string }[][] = [];
+      for (let turn = 0; turn < 400; turn++) {
+        const batch: { i: number; s: string }[] = [];
+        for (let i = 0; i < 5000; i++) batch.push({ i, s: `x${i}` });
+        inFlight.push(batch);
+        if (inFlight.length > 40) inFlight.shift();
+        sizes.push(newSpaceSize());
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      sizes.sort((a, b) => a - b);
+      return sizes[sizes.length >> 1] ?? 0;
+    };
+    // The cap can only stop growth: at least the size the test process's new space has now.
+    const limit = Math.max(4 * MIB, newSpaceSize());
+    const stop = capYoungGeneration(limit / 2 / MIB);
+    const capped = await serve();
+    assert.ok(capped <= limit, `capped at ${limit / MIB} MiB: median new space ${capped / MIB} MiB`);
+    stop();
+    setFlagsFromString('--semi-space-growth-factor=2');
+    const free = await serve();
+    assert.ok(free > limit, `uncapped: median new space ${free / MIB} MiB, cap ${limit / MIB} MiB`);
+  });
+});
