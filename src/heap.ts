@@ -3,9 +3,9 @@
  * by the machine's memory (64 MB semi-spaces on a 24 GiB machine: 128 MB of new space that a
  * steady miss load fills and keeps resident) and lets the old generation grow to up to 4 times
  * its live data between full collections. The default profile caps the semi-spaces at 16 MB
- * (capYoungGeneration, from releaseAfterStart) and the old generation's growth at 3x: after
- * 100,000 stored misses 148 MiB of anonymous memory instead of 232-264 (docs/performance.md).
- * A growth of 2x (122-146 MiB) made a herd of 500 requests 50 ms slower. `small` stops the
+ * (capYoungGeneration, from releaseAfterStart) and the old generation's growth at 2.5x: after
+ * 100,000 stored misses 135-145 MiB of anonymous memory instead of 254-264, for about 6% more
+ * CPU per miss (docs/performance.md). A growth of 2x made a herd of 500 requests 50 ms slower. `small` stops the
  * young generation from growing and holds the old generation's growth at 1.5x: less memory
  * still, for more CPU per request. V8 reads these flags as it resizes, so setting them in a
  * running process takes effect; a flag of the same family given to node itself wins.
@@ -18,12 +18,12 @@ export type HeapProfile = 'default' | 'small';
 const SMALL = ['--semi-space-growth-factor=1', '--heap-growing-percent=50'];
 
 /**
- * The default profile's old generation grows to 3 times its live data between full collections
- * (V8 picks 1.1 to 4 times by its own speed measures: under a miss load, with little live data
- * and much garbage promoted, near 4). At 2 times, the full collections during a herd of 500
- * requests cost it 50 ms of p50 (docs/performance.md).
+ * The default profile's old generation grows to 2.5 times its live data between full
+ * collections (V8 picks 1.1 to 4 times by its own speed measures: under a miss load, with little
+ * live data and much garbage promoted, near 4). At 2 times, the full collections during a herd
+ * of 500 requests cost it 50 ms of p50; at 2.5 and 3 times, nothing (docs/performance.md).
  */
-const DEFAULT = givenToNode('heap-growing') ? [] : ['--heap-growing-percent=200'];
+const DEFAULT = givenToNode('heap-growing') ? [] : ['--heap-growing-percent=150'];
 
 let applied: HeapProfile = 'default';
 let appliedOnce = false;

@@ -570,7 +570,7 @@ export const nodeSchema = z
       .enum(['default', 'small'])
       .default('default')
       .describe(
-        "V8's heap sizing in each worker: default caps the young generation at 16 MB semi-spaces and the old generation's growth at 3x its live data between full collections; small stops the young generation from growing and holds the growth at 1.5x (less memory still under a steady miss load, more CPU per request: docs/operations.md, Memory).",
+        "V8's heap sizing in each worker: default caps the young generation at 16 MB semi-spaces and the old generation's growth at 2.5x its live data between full collections; small stops the young generation from growing and holds the growth at 1.5x (less memory still under a steady miss load, more CPU per request: docs/operations.md, Memory).",
       ),
   })
   .prefault({});
