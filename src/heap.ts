@@ -5,9 +5,9 @@
  * its live data between full collections. The default profile caps the semi-spaces at 16 MB
  * (capYoungGeneration, from releaseAfterStart) and the old generation's growth at 2.5x: after
  * 100,000 stored misses 135-145 MiB of anonymous memory instead of 254-264, for about 6% more
- * CPU per miss (docs/performance.md). A growth of 2x made a herd of 500 requests 50 ms slower. `small` stops the
- * young generation from growing and holds the old generation's growth at 1.5x: less memory
- * still, for more CPU per request. V8 reads these flags as it resizes, so setting them in a
+ * CPU per miss (docs/performance.md); a growth of 2x made a herd of 500 requests 50 ms slower.
+ * `small` stops the young generation from growing and holds the old generation's growth at
+ * 1.5x: less memory still, for more CPU per request. V8 reads these flags as it resizes, so setting them in a
  * running process takes effect; a flag of the same family given to node itself wins.
  */
 import { PerformanceObserver } from 'node:perf_hooks';
@@ -23,14 +23,15 @@ const SMALL = ['--semi-space-growth-factor=1', '--heap-growing-percent=50'];
  * live data and much garbage promoted, near 4). At 2 times, the full collections during a herd
  * of 500 requests cost it 50 ms of p50; at 2.5 and 3 times, nothing (docs/performance.md).
  */
-const DEFAULT = givenToNode('heap-growing') ? [] : ['--heap-growing-percent=150'];
+const DEFAULT = givenToNode(['heap-growing']) ? [] : ['--heap-growing-percent=150'];
 
-let applied: HeapProfile = 'default';
-let appliedOnce = false;
+/** The profile applied, undefined before the first. */
+let applied: HeapProfile | undefined;
 
-function givenToNode(word: string): boolean {
+/** Whether node was started with a flag containing one of `words` (command line or NODE_OPTIONS). */
+export function givenToNode(words: readonly string[]): boolean {
   const args = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
-  return args.some((arg) => arg.includes(word));
+  return args.some((arg) => words.some((word) => arg.includes(word)));
 }
 
 /**
@@ -48,15 +49,14 @@ function givenToNode(word: string): boolean {
  */
 export function applyHeapProfile(profile: HeapProfile): void {
   setFlagsFromString('--no-allocation-site-pretenuring');
-  if (profile === 'default' ? appliedOnce : applied === 'small') return;
-  appliedOnce = true;
+  if (applied === profile || applied === 'small') return;
   applied = profile;
   for (const flag of profile === 'small' ? SMALL : DEFAULT) setFlagsFromString(flag);
 }
 
 /** The profile applied to this process ('default' until applyHeapProfile says otherwise). */
 export function appliedHeapProfile(): HeapProfile {
-  return applied;
+  return applied ?? 'default';
 }
 
 /** The default profile's bound on each of the young generation's two semi-spaces, in MiB. */

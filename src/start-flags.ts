@@ -13,13 +13,13 @@
  *
  * On release the young generation may grow as V8 decides up to the default profile's cap
  * (heap.ts), or as `node.heap: small` says when that profile applies, and hot functions are
- * optimized as before. V8 reads these flags as it
- * goes, so setting them in a running process takes effect. A flag of the same family given to
- * node itself wins: it is neither held nor released here.
+ * optimized as before. V8 reads these flags as it goes, so setting them in a running process
+ * takes effect. A flag of the same family given to node itself wins: it is neither held nor
+ * released here.
  */
 import { setFlagsFromString } from 'node:v8';
 import { collectAfterStart } from './cache/scavenger.ts';
-import { appliedHeapProfile, capYoungGeneration } from './heap.ts';
+import { appliedHeapProfile, capYoungGeneration, givenToNode } from './heap.ts';
 
 interface Hold {
   /** Words of node flags that leave this hold to the user (`semi-space`, `maglev`, ...). */
@@ -46,11 +46,6 @@ const HOLDS: readonly Hold[] = [
 ];
 
 let holding: Hold[] = [];
-
-function givenToNode(words: readonly string[]): boolean {
-  const args = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
-  return args.some((arg) => words.some((word) => arg.includes(word)));
-}
 
 /** Called first thing in a process that will serve (cli/strata.js, worker-main.ts). */
 export function holdWhileStarting(): void {
