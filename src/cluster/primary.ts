@@ -134,6 +134,10 @@ export async function runPrimary(config: Config, flags: PrimaryFlags = {}): Prom
           origins: node.originEvents.healthSnapshot(),
         } satisfies PrimaryMessage);
         return supervisor.ready(worker);
+      case 'leaving':
+        // Echoed after every connection handed to it so far (protocol.ts, LeavingMessage).
+        if (worker.isConnected()) worker.send(message);
+        return;
       case 'origin-ejected':
         return toWorkers(message, worker);
       case 'metrics':

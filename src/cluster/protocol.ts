@@ -130,6 +130,16 @@ export interface ShutdownMessage {
   strata: 'shutdown';
 }
 
+/**
+ * A draining worker's listeners are closed and its requests done: the primary echoes this back,
+ * and the worker exits once the echo arrives (leave.ts). Messages arrive in order, so by then
+ * every connection node:cluster handed to it has been taken or given back to another worker;
+ * a worker that exited with such a handover unread left that client connected to nobody.
+ */
+export interface LeavingMessage {
+  strata: 'leaving';
+}
+
 export interface MetricsRequestMessage {
   strata: 'metrics?';
   id: number;
@@ -178,6 +188,7 @@ export type WorkerMessage =
   | AnnounceMessage
   | CommittedMessage
   | ReadyMessage
+  | LeavingMessage
   | MetricsReplyMessage
   | OriginEjectedMessage;
 /** New TLS session ticket keys (base64, 48 bytes) for every TLS listener (rotation). */
@@ -189,6 +200,7 @@ export interface TicketKeysMessage {
 export type PrimaryMessage =
   | LockMessage
   | ShutdownMessage
+  | LeavingMessage
   | MetricsRequestMessage
   | RateOverMessage
   | OriginHealthMessage

@@ -9,6 +9,7 @@ import { parseTicketKeys } from '../http/ticket-keys.ts';
 import { createLogger } from '../observability/logger.ts';
 import { RATE_SYNC_MS, RateShare } from '../security/rate-share.ts';
 import { ClusterCollapseTable, processChannel } from './cluster-collapse.ts';
+import { leave } from './leave.ts';
 import {
   CONFIG_ENV,
   isStrataMessage,
@@ -69,6 +70,8 @@ export async function runWorker(): Promise<void> {
       clearInterval(flush);
       clearInterval(rateSync);
       await node.close();
+      // Every connection the primary handed over was taken or given back (leave.ts).
+      await leave({ connected: process.connected, send, events: process });
       process.exit(0);
     })();
     return stopping;

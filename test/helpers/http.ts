@@ -19,6 +19,8 @@ export interface RequestOptions {
   localAddress?: string;
   /** Send this request target as is (URL parsing would normalize dot segments and quotes). */
   rawPath?: string;
+  /** Reject (and close the connection) when the response has not ended within this many ms. */
+  timeoutMs?: number;
 }
 
 export function request(url: string, options: RequestOptions = {}): Promise<TestResponse> {
@@ -57,6 +59,13 @@ export function request(url: string, options: RequestOptions = {}): Promise<Test
       },
     );
     req.on('error', reject);
+    if (options.timeoutMs !== undefined) {
+      const timer = setTimeout(() => {
+        reject(new Error(`no response within ${options.timeoutMs} ms: ${options.method ?? 'GET'} ${url}`));
+        req.destroy();
+      }, options.timeoutMs);
+      req.on('close', () => clearTimeout(timer));
+    }
     req.end(options.body);
   });
 }
