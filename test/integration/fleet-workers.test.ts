@@ -101,8 +101,10 @@ describe('fleet bus with workers', { skip }, () => {
     }
     assert.ok(
       await eventually(async () => {
+        // While the workers are replaced: a request never answered fails here, with its URL.
         const answer = await request(`${served!.url}/new`, {
           headers: { host: 'n.test', connection: 'close' },
+          timeoutMs: 5000,
         });
         return answer.text === 'new site';
       }, 20_000),
