@@ -1,16 +1,17 @@
 /**
  * Worker replacement under connection churn, on loopback, bounded in time. Not part of `npm test`.
  *
- *   node bench/hardening/replacements.ts [--seconds 40] [--clients 4] [--workers 2]
+ *   node bench/hardening/replacements.ts [--seconds 40] [--clients 4] [--workers 2] [--mode hup|kill]
  *
  * `strata serve --workers N` (its own process) in front of an origin in this process; `clients`
  * loops each send one request at a time on a fresh connection (`Connection: close`, a no-store
- * answer, so every request reaches the origin) while the primary is sent SIGHUP every 1.2 s
- * (one replacement of every worker at a time; a SIGHUP during one is ignored). Every request has
- * a 5 s deadline. Reports the replacements, the requests answered, the ones that failed (by
- * reason) and the ones never answered: a client left connected to nobody.
+ * answer, so every request reaches the origin) while, in mode `hup`, the primary is sent SIGHUP
+ * every 1.2 s (one replacement of every worker at a time; a SIGHUP during one is ignored), or
+ * in mode `kill`, a worker is killed (SIGKILL) every 3.6 s and the primary restarts it. Every
+ * request has a 5 s deadline. Reports the replacements, the requests answered, the ones that
+ * failed (by reason) and the ones never answered: a client left connected to nobody.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -24,8 +25,10 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '40' },
     clients: { type: 'string', default: '4' },
     workers: { type: 'string', default: '2' },
+    mode: { type: 'string', default: 'hup' },
   },
 });
+if (values.mode !== 'hup' && values.mode !== 'kill') throw new Error('--mode is hup or kill');
 const SECONDS = Math.min(300, Number(values.seconds));
 const CLIENTS = Math.min(64, Number(values.clients));
 const DEADLINE_MS = 5000;
@@ -58,6 +61,8 @@ const node = spawn(
     join(dir, 'cache'),
     '--config',
     configFile,
+    '--admin-listen',
+    '127.0.0.1:0',
   ],
   { stdio: ['ignore', 'pipe', 'pipe'] },
 );
@@ -117,7 +122,21 @@ function one(): Promise<void> {
 }
 
 const end = Date.now() + SECONDS * 1000;
-const hup = setInterval(() => node.kill('SIGHUP'), HUP_MS);
+let ticks = 0;
+let killed = 0;
+/** One worker of the node, in turn (its children as ps lists them). */
+function killWorker(): void {
+  const workers = execFileSync('ps', ['-o', 'pid=', '--ppid', String(node.pid)], { encoding: 'utf8' })
+    .split('\n')
+    .map(Number)
+    .filter((pid) => pid > 0);
+  if (workers.length === 0) return;
+  process.kill(workers[killed++ % workers.length]!, 'SIGKILL');
+}
+const hup = setInterval(() => {
+  if (values.mode === 'hup') node.kill('SIGHUP');
+  else if (++ticks % 3 === 0) killWorker();
+}, HUP_MS);
 await Promise.all(
   Array.from({ length: CLIENTS }, async () => {
     while (Date.now() < end) await one();
@@ -132,7 +151,8 @@ rmSync(dir, { recursive: true, force: true });
 
 const failed = [...outcome.failed].map(([why, n]) => `${why} ${n}`).join(', ') || 'none';
 console.log(
-  `${SECONDS} s, ${CLIENTS} clients, ${values.workers} workers: ${replaced} replacements; ` +
+  `${SECONDS} s, ${CLIENTS} clients, ${values.workers} workers: ` +
+    `${values.mode === 'hup' ? `${replaced} replacements` : `${killed} workers killed`}; ` +
     `${outcome.answered} answered, failed: ${failed}; never answered: ${outcome.lost}`,
 );
 process.exitCode = outcome.lost > 0 || outcome.failed.size > 0 ? 1 : 0;
