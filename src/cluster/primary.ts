@@ -86,6 +86,8 @@ export async function runPrimary(config: Config, flags: PrimaryFlags = {}): Prom
       if (worker?.isConnected()) worker.send(message);
   }, TICKET_ROTATION_MS);
   rotation.unref();
+  // Frozen by setupPrimary: node.accept replaces NODE_CLUSTER_SCHED_POLICY.
+  cluster.schedulingPolicy = config.node.accept === 'workers' ? cluster.SCHED_NONE : cluster.SCHED_RR;
   cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker-main.ts', import.meta.url)) });
   const supervisor = new Supervisor({
     count,

@@ -41,6 +41,8 @@ export class Supervisor {
   /** Workers being replaced or drained: their exit is not a crash. */
   readonly #retiring = new Set<number>();
   readonly #ready = new Map<number, () => void>();
+  /** Workers that said their listeners are bound (before that, they do not read 'shutdown' yet). */
+  readonly #serving = new Set<number>();
   readonly #exited = new Map<number, () => void>();
   #stopping = false;
 
@@ -67,6 +69,7 @@ export class Supervisor {
 
   /** The worker said its listeners are bound. */
   ready(worker: Worker): void {
+    this.#serving.add(worker.id);
     this.#ready.get(worker.id)?.();
   }
 
@@ -124,7 +127,10 @@ export class Supervisor {
     if (worker.isDead()) return;
     this.#retiring.add(worker.id);
     const exited = new Promise<void>((resolve) => this.#exited.set(worker.id, resolve));
-    if (worker.isConnected()) worker.send({ strata: 'shutdown' });
+    // A worker still starting (a restart after a crash) has nothing to drain and no message
+    // handler yet: a 'shutdown' sent now went unread and the node waited DRAIN_TIMEOUT_MS for
+    // it. SIGTERM ends it (or, once its handler is set, drains it).
+    if (worker.isConnected() && this.#serving.has(worker.id)) worker.send({ strata: 'shutdown' });
     else worker.process.kill('SIGTERM');
     const timer = setTimeout(() => {
       this.#options.log.warn({ worker: worker.id }, 'worker did not drain in time; killing it');
@@ -135,6 +141,7 @@ export class Supervisor {
   }
 
   #onExit(worker: Worker, code: number | null, signal: string | null): void {
+    this.#serving.delete(worker.id);
     this.#options.onExit(worker);
     this.#exited.get(worker.id)?.();
     this.#exited.delete(worker.id);

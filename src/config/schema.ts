@@ -572,6 +572,12 @@ export const nodeSchema = z
       .describe(
         "V8's heap sizing in each worker: default caps the young generation at 16 MB semi-spaces and the old generation's growth at 2.5x its live data between full collections; small stops the young generation from growing and holds the growth at 1.5x (less memory still under a steady miss load, more CPU per request: docs/operations.md, Memory).",
       ),
+    accept: z
+      .enum(['primary', 'workers'])
+      .default('primary')
+      .describe(
+        'With workers: who accepts client connections (read at start). primary hands each new connection to the workers in turn (node:cluster round robin): long-lived connections spread evenly, but every new connection costs a handover between processes, and one on its way to a worker that crashes is left unanswered. workers: each worker accepts from the shared socket itself: 2-2.7x the new connections per second measured, none stranded by a crash, but one worker may take most of a burst of long-lived connections (docs/operations.md, Workers).',
+      ),
   })
   .prefault({});
 

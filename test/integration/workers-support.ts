@@ -1,5 +1,6 @@
 /** `strata serve --workers 2` as a child process, for the workers tests. */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const TOKEN = 'workers-test-token-0123456789';
@@ -66,6 +67,34 @@ export function workerPids(primary: number): number[] {
       .filter((pid) => pid > 0);
   } catch {
     return [];
+  }
+}
+
+/** The socket inode of the IPv4 listener on `port` (Linux /proc/net/tcp), or undefined. */
+function listenerInode(port: number): string | undefined {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+    const fields = line.trim().split(/\s+/);
+    // local_address, state 0A (LISTEN), inode (10th field)
+    if (fields[1]?.endsWith(`:${hexPort}`) && fields[3] === '0A') return fields[9];
+  }
+  return undefined;
+}
+
+/** Whether process `pid` holds the listening socket of `port` (node.accept: workers gives it to every worker). */
+export function holdsListener(pid: number, port: number): boolean {
+  const inode = listenerInode(port);
+  if (inode === undefined) return false;
+  try {
+    return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+      try {
+        return readlinkSync(`/proc/${pid}/fd/${fd}`) === `socket:[${inode}]`;
+      } catch {
+        return false;
+      }
+    });
+  } catch {
+    return false;
   }
 }
 
