@@ -466,7 +466,11 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
         'tiers',
         'fleet',
       ] as const;
-      const changed = fixed.filter((key) => JSON.stringify(next[key]) !== JSON.stringify(config[key]));
+      const changed: string[] = fixed.filter(
+        (key) => JSON.stringify(next[key]) !== JSON.stringify(config[key]),
+      );
+      // Read by the primary when it starts its workers (node:cluster fixes it then).
+      if (next.node.accept !== config.node.accept) changed.push('node.accept');
       log.info(
         { sites: next.sites.length, origins: next.origins.length, needRestart: changed },
         'sites and origins reloaded',

@@ -2,6 +2,7 @@
  * Worker replacement under connection churn, on loopback, bounded in time. Not part of `npm test`.
  *
  *   node bench/hardening/replacements.ts [--seconds 40] [--clients 4] [--workers 2] [--mode hup|kill]
+ *                                        [--accept primary|workers]
  *
  * `strata serve --workers N` (its own process) in front of an origin in this process; `clients`
  * loops each send one request at a time on a fresh connection (`Connection: close`, a no-store
@@ -9,7 +10,8 @@
  * every 1.2 s (one replacement of every worker at a time; a SIGHUP during one is ignored), or
  * in mode `kill`, a worker is killed (SIGKILL) every 3.6 s and the primary restarts it. Every
  * request has a 5 s deadline. Reports the replacements, the requests answered, the ones that
- * failed (by reason) and the ones never answered: a client left connected to nobody.
+ * failed (by reason) and the ones never answered: a client left connected to nobody. `--accept`
+ * is the node's `node.accept` (docs/operations.md, Workers).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,9 +28,12 @@ const { values } = parseArgs({
     clients: { type: 'string', default: '4' },
     workers: { type: 'string', default: '2' },
     mode: { type: 'string', default: 'hup' },
+    accept: { type: 'string', default: 'primary' },
   },
 });
 if (values.mode !== 'hup' && values.mode !== 'kill') throw new Error('--mode is hup or kill');
+if (values.accept !== 'primary' && values.accept !== 'workers')
+  throw new Error('--accept is primary or workers');
 const SECONDS = Math.min(300, Number(values.seconds));
 const CLIENTS = Math.min(64, Number(values.clients));
 const DEADLINE_MS = 5000;
@@ -45,7 +50,10 @@ const originPort = (origin.address() as AddressInfo).port;
 
 const dir = mkdtempSync(join(tmpdir(), 'strata-replacements-'));
 const configFile = join(dir, 'strata.json');
-writeFileSync(configFile, JSON.stringify({ logging: { level: 'info', access: false } }));
+writeFileSync(
+  configFile,
+  JSON.stringify({ logging: { level: 'info', access: false }, node: { accept: values.accept } }),
+);
 const node = spawn(
   process.execPath,
   [
@@ -151,7 +159,7 @@ rmSync(dir, { recursive: true, force: true });
 
 const failed = [...outcome.failed].map(([why, n]) => `${why} ${n}`).join(', ') || 'none';
 console.log(
-  `${SECONDS} s, ${CLIENTS} clients, ${values.workers} workers: ` +
+  `${SECONDS} s, ${CLIENTS} clients, ${values.workers} workers (accept: ${values.accept}): ` +
     `${values.mode === 'hup' ? `${replaced} replacements` : `${killed} workers killed`}; ` +
     `${outcome.answered} answered, failed: ${failed}; never answered: ${outcome.lost}`,
 );

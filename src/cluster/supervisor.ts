@@ -43,6 +43,8 @@ export class Supervisor {
   readonly #ready = new Map<number, () => void>();
   /** Workers that said their listeners are bound (before that, they do not read 'shutdown' yet). */
   readonly #serving = new Set<number>();
+  /** Workers being drained, by id: the exit each waits for. */
+  readonly #retirements = new Map<number, Promise<void>>();
   readonly #exited = new Map<number, () => void>();
   #stopping = false;
 
@@ -80,6 +82,8 @@ export class Supervisor {
       const old = slot.worker;
       const fresh = this.#fork(slot);
       if (!(await this.#readyOrExit(fresh))) {
+        // Stopped while the new worker was starting: stop() drains the old one.
+        if (this.#stopping) return;
         this.#options.log.error(
           { slot: slot.index },
           'replacement worker failed to start; keeping the old one',
@@ -93,11 +97,17 @@ export class Supervisor {
     }
   }
 
-  /** Drains every worker (bounded by DRAIN_TIMEOUT_MS, then killed). */
+  /**
+   * Drains every live worker (bounded by DRAIN_TIMEOUT_MS, then killed): those in the slots and
+   * any outside them, such as the old worker of a replacement under way (its new one, not ready
+   * yet, is stopped at once) or one already draining.
+   */
   async stop(): Promise<void> {
     this.#stopping = true;
     for (const slot of this.#slots) clearTimeout(slot.restart);
-    await Promise.all(this.workers.map((worker) => this.#retire(worker)));
+    const live = new Set<Worker>(this.workers);
+    for (const worker of Object.values(cluster.workers ?? {})) if (worker) live.add(worker);
+    await Promise.all([...live].map((worker) => this.#retire(worker)));
   }
 
   #fork(slot: Slot): Worker {
@@ -123,8 +133,18 @@ export class Supervisor {
     });
   }
 
-  async #retire(worker: Worker): Promise<void> {
-    if (worker.isDead()) return;
+  /** Drains `worker` (once: a second call waits for the same exit). */
+  #retire(worker: Worker): Promise<void> {
+    if (worker.isDead()) return Promise.resolve();
+    let retiring = this.#retirements.get(worker.id);
+    if (retiring === undefined) {
+      retiring = this.#drain(worker).finally(() => this.#retirements.delete(worker.id));
+      this.#retirements.set(worker.id, retiring);
+    }
+    return retiring;
+  }
+
+  async #drain(worker: Worker): Promise<void> {
     this.#retiring.add(worker.id);
     const exited = new Promise<void>((resolve) => this.#exited.set(worker.id, resolve));
     // A worker still starting (a restart after a crash) has nothing to drain and no message

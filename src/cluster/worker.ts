@@ -36,6 +36,18 @@ export async function runWorker(): Promise<void> {
   const collapse = new ClusterCollapseTable(config.cache.hitForPass, Date.now, processChannel(), 30_000);
   const rateShare = new RateShare();
   const ticketKeys = parseTicketKeys(process.env[TICKET_KEYS_ENV]);
+  // The supervisor stops a worker that has not said it is ready with SIGTERM (supervisor.ts): one
+  // that arrives while the node opens is taken once it is open, and drains what its listeners
+  // may already have accepted. The primary drains every worker itself; a terminal's Ctrl-C
+  // reaches the whole group.
+  let stop: ((why: string) => Promise<void>) | undefined;
+  let asked: string | undefined;
+  const ask = (why: string): void => {
+    if (stop) void stop(why);
+    else asked ??= why;
+  };
+  process.on('SIGTERM', () => ask('SIGTERM'));
+  process.on('SIGINT', () => {});
   const node = await createEdgeNode({
     config,
     logger: log,
@@ -57,7 +69,7 @@ export async function runWorker(): Promise<void> {
   }, ACCESS_FLUSH_MS);
   flush.unref();
   let stopping: Promise<void> | undefined;
-  const stop = (why: string): Promise<void> => {
+  stop = (why: string): Promise<void> => {
     stopping ??= (async () => {
       log.info({ why }, 'worker draining');
       // A close that never ends (a store that cannot be closed, a stuck handle) must not leave an
@@ -72,13 +84,15 @@ export async function runWorker(): Promise<void> {
       await node.close();
       // Every connection the primary handed over was taken or given back (leave.ts).
       await leave({ connected: process.connected, send, events: process });
+      // Handovers read with the echo reach node:cluster a tick later: let them be answered.
+      await new Promise((resolve) => setImmediate(resolve));
       process.exit(0);
     })();
     return stopping;
   };
   process.on('message', (message: unknown) => {
     if (!isStrataMessage<PrimaryMessage>(message)) return;
-    if (message.strata === 'shutdown') void stop('primary asked');
+    if (message.strata === 'shutdown') ask('primary asked');
     else if (message.strata === 'metrics?') void replyMetrics(node, message.id);
     else if (message.strata === 'rate-over') rateShare.apply(message.over);
     else if (message.strata === 'origin-health')
@@ -90,11 +104,9 @@ export async function runWorker(): Promise<void> {
       if (keys) node.setTicketKeys(keys);
     }
   });
-  // The primary drains every worker itself; a terminal's Ctrl-C reaches the whole group.
-  process.on('SIGINT', () => {});
-  process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGUSR1', () => node.reopenLogs());
-  process.on('disconnect', () => void stop('primary gone'));
+  process.on('disconnect', () => ask('primary gone'));
+  if (asked !== undefined) return ask(asked); // stopped while starting: never says it is ready
   // An ejection decided here is told to the other workers, through the primary.
   node.originEvents.onEjected((origin, ms) => send({ strata: 'origin-ejected', origin, ms }));
   send({ strata: 'ready', addresses: node.addresses });
