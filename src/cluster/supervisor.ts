@@ -38,12 +38,10 @@ export const DRAIN_TIMEOUT_MS = 30_000;
 export class Supervisor {
   readonly #options: SupervisorOptions;
   readonly #slots: Slot[] = [];
-  /** Workers being replaced or drained: their exit is not a crash. */
-  readonly #retiring = new Set<number>();
   readonly #ready = new Map<number, () => void>();
   /** Workers that said their listeners are bound (before that, they do not read 'shutdown' yet). */
   readonly #serving = new Set<number>();
-  /** Workers being drained, by id: the exit each waits for. */
+  /** Workers being replaced or drained (their exit is not a crash), by id: the exit each waits for. */
   readonly #retirements = new Map<number, Promise<void>>();
   readonly #exited = new Map<number, () => void>();
   #stopping = false;
@@ -105,9 +103,8 @@ export class Supervisor {
   async stop(): Promise<void> {
     this.#stopping = true;
     for (const slot of this.#slots) clearTimeout(slot.restart);
-    const live = new Set<Worker>(this.workers);
-    for (const worker of Object.values(cluster.workers ?? {})) if (worker) live.add(worker);
-    await Promise.all([...live].map((worker) => this.#retire(worker)));
+    const live = Object.values(cluster.workers ?? {}).filter((worker) => worker !== undefined);
+    await Promise.all(live.map((worker) => this.#retire(worker)));
   }
 
   #fork(slot: Slot): Worker {
@@ -145,7 +142,6 @@ export class Supervisor {
   }
 
   async #drain(worker: Worker): Promise<void> {
-    this.#retiring.add(worker.id);
     const exited = new Promise<void>((resolve) => this.#exited.set(worker.id, resolve));
     // A worker still starting (a restart after a crash) has nothing to drain and no message
     // handler yet: a 'shutdown' sent now went unread and the node waited DRAIN_TIMEOUT_MS for
@@ -165,7 +161,8 @@ export class Supervisor {
     this.#options.onExit(worker);
     this.#exited.get(worker.id)?.();
     this.#exited.delete(worker.id);
-    const retired = this.#retiring.delete(worker.id);
+    // Still listed: the retirement ends (and unlists it) once this exit has resolved it.
+    const retired = this.#retirements.has(worker.id);
     const slot = this.#slots.find((s) => s.worker === worker);
     if (retired || this.#stopping || slot === undefined) return;
     const now = Date.now();
