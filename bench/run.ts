@@ -21,7 +21,7 @@ const USAGE = `usage: npm run bench -- [--scenario NAME[,NAME]] [--duration S] [
   --rounds    repeat the hit scenarios N times, targets alternating, and report medians
   --targets   run only the targets whose label starts with one of these (ceiling, strata,
               nginx, varnish, trafficserver, origin)
-  --profile   run Strata under node --cpu-prof; profiles land in bench/results/profiles/,
+  --profile   run Strata, the ceiling and the forward under node --cpu-prof; profiles land in bench/results/profiles/,
               summarize one with: node bench/profile-summary.ts FILE.cpuprofile
 scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}`;
 

@@ -38,7 +38,7 @@ export interface TargetOptions {
   cacheLock?: boolean;
   /** Origin delay for /slow/ paths. */
   delayMs?: number;
-  /** Write V8 CPU profiles of Strata's processes here (`node --cpu-prof`), or null. */
+  /** Write V8 CPU profiles here (`node --cpu-prof`: Strata, the ceiling and the forward), or null. */
   profileDir?: string | null;
   /** Strata: a site (all hosts, the bench origin) with this `security` section. */
   security?: Record<string, unknown>;
@@ -127,15 +127,19 @@ function strataServeHelp(): Promise<string> {
   return strataHelp;
 }
 
+/** `node --cpu-prof` into the target's profile folder when the run profiles (Strata and the Node references). */
+function profileFlags(options: TargetOptions): string[] {
+  return options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [];
+}
+
 async function strataArgs(
   port: number,
   adminPort: number,
   options: TargetOptions,
   tlsPort?: number,
 ): Promise<string[]> {
-  const profile = options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [];
   const args = [
-    ...profile,
+    ...profileFlags(options),
     ...(options.nodeFlags ?? []),
     'cli/strata.js',
     'serve',
@@ -181,7 +185,7 @@ async function commandFor(
         ['bench/origin.ts', '--port', String(port), '--delay-ms', String(options.delayMs ?? 200)],
       ];
     case 'ceiling': {
-      const args = ['bench/ceiling.ts', '--port', String(port), '--workers', workers];
+      const args = [...profileFlags(options), 'bench/ceiling.ts', '--port', String(port), '--workers', workers];
       if (options.tls !== undefined && tlsPort !== undefined) {
         const cert = benchCertificate(options.dir);
         args.push('--tls-port', String(tlsPort), '--tls-cert', cert.cert, '--tls-key', cert.key);
@@ -194,6 +198,7 @@ async function commandFor(
       return [
         node,
         [
+          ...profileFlags(options),
           'bench/forwarder.ts',
           '--port',
           String(port),
