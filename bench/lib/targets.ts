@@ -185,7 +185,14 @@ async function commandFor(
         ['bench/origin.ts', '--port', String(port), '--delay-ms', String(options.delayMs ?? 200)],
       ];
     case 'ceiling': {
-      const args = [...profileFlags(options), 'bench/ceiling.ts', '--port', String(port), '--workers', workers];
+      const args = [
+        ...profileFlags(options),
+        'bench/ceiling.ts',
+        '--port',
+        String(port),
+        '--workers',
+        workers,
+      ];
       if (options.tls !== undefined && tlsPort !== undefined) {
         const cert = benchCertificate(options.dir);
         args.push('--tls-port', String(tlsPort), '--tls-cert', cert.cert, '--tls-key', cert.key);

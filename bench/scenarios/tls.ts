@@ -99,6 +99,7 @@ async function runTls(
           unique: false,
           cores: PINNING.generator,
           runId: ctx.runId,
+          warmup: true,
           ...load,
         });
         for (const connections of ctx.connections) {
