@@ -3,12 +3,16 @@
  * a cache hit would carry, straight from memory. Whatever a Node cache does on a hit, it cannot
  * beat this on the same core and the same Node version.
  *
- *   node bench/ceiling.ts --port 8081 [--workers 2] [--tls-port 8443 --tls-cert F --tls-key F [--h2 [--h2-raw]]]
+ *   node bench/ceiling.ts --port 8081 [--workers 2] [--busy-us N] [--tls-port 8443 --tls-cert F --tls-key F [--h2 [--h2-raw]]]
  *
  * With --tls-port it also serves HTTPS there: node:https (HTTP/1.1), or with --h2 node:http2's
  * secure server (h2 and HTTP/1.1 by ALPN) through its compatibility API (Http2ServerRequest and
  * Http2ServerResponse); with --h2-raw as well, HTTP/2 is answered on the raw 'stream' event
  * (`stream.respond` + `stream.end`), the way Strata answers it, and HTTP/1.1 as before.
+ *
+ * With --busy-us N, every HTTP/1.1 answer first spins N µs of the clock on the CPU: a calibration
+ * row (hit-1k's `ceiling+5us`) that shows, in the same run, what N µs of extra work per request
+ * costs in the CPU-per-request column (on a shared 2-core VM, more than N: docs/performance.md).
  */
 import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
@@ -28,8 +32,19 @@ const { values } = parseArgs({
     'tls-key': { type: 'string' },
     h2: { type: 'boolean', default: false },
     'h2-raw': { type: 'boolean', default: false },
+    'busy-us': { type: 'string', default: '0' },
   },
 });
+const busyNs = BigInt(Math.round(Number(values['busy-us']) * 1000));
+
+/** Spins on the clock for --busy-us (CPU work the size of a cache's own per-request code). */
+function busy(): void {
+  if (busyNs === 0n) return;
+  const start = process.hrtime.bigint();
+  while (process.hrtime.bigint() - start < busyNs) {
+    // spinning
+  }
+}
 const workers = Number(values.workers);
 
 interface Prepared {
@@ -70,6 +85,7 @@ function rawHandler(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttp
 
 function serve(): void {
   const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    busy();
     const found = prepare(req.url ?? '/');
     if (found === null) {
       res.writeHead(404, { 'content-type': 'text/plain' });

@@ -51,6 +51,8 @@ export interface TargetOptions {
   tls?: 'h1' | 'h2';
   /** The ceiling with `tls: 'h2'`: HTTP/2 answered on the raw 'stream' event, not the compatibility API. */
   h2Raw?: boolean;
+  /** The ceiling: µs of CPU spun before every HTTP/1.1 answer (`--busy-us`, a calibration row). */
+  busyUs?: number;
   /** Strata: Node.js flags before the script (V8 heap settings, for instance). */
   nodeFlags?: string[];
   /**
@@ -193,6 +195,7 @@ async function commandFor(
         '--workers',
         workers,
       ];
+      if (options.busyUs !== undefined) args.push('--busy-us', String(options.busyUs));
       if (options.tls !== undefined && tlsPort !== undefined) {
         const cert = benchCertificate(options.dir);
         args.push('--tls-port', String(tlsPort), '--tls-cert', cert.cert, '--tls-key', cert.key);

@@ -40,6 +40,12 @@ interface HitOptions {
   rules?: boolean;
 }
 
+/**
+ * hit-1k's calibration row: the ceiling spinning this many µs per request, so the table shows in
+ * the same run what that much extra work costs in CPU per request and in `× ceiling CPU`.
+ */
+const CALIBRATION_US = 5;
+
 /** A limit far above what the bench sends: every hit pays the check, none is refused. */
 const BENCH_RATE_LIMIT = { rateLimit: { requestsPerSecond: 1_000_000, burst: 1_000_000 } };
 
@@ -48,6 +54,15 @@ function hitScenario({ name, size, workers, rateLimited, rules }: HitOptions): S
     ? [...RULE_KINDS]
     : [
         { kind: 'ceiling', label: 'ceiling' },
+        ...(name === 'hit-1k'
+          ? [
+              {
+                kind: 'ceiling' as const,
+                label: `ceiling+${CALIBRATION_US}us`,
+                options: { busyUs: CALIBRATION_US },
+              },
+            ]
+          : []),
         { kind: 'strata', label: 'strata' },
         ...(rateLimited
           ? [{ kind: 'strata' as const, label: 'strata+ratelimit', options: { security: BENCH_RATE_LIMIT } }]
@@ -94,6 +109,10 @@ async function runHit(
       : `${GENERATOR}, 1 thread; ${PINNING.label}; origin on the generator core (idle on hits)`,
   );
   if (ctx.rounds > 1) report.notes.push(`median of ${ctx.rounds} rounds; targets alternate within a round`);
+  if (kinds.some((k) => k.options?.busyUs !== undefined))
+    report.notes.push(
+      `ceiling+${CALIBRATION_US}us: the ceiling spinning ${CALIBRATION_US} µs of CPU before each answer (calibration: what that much work per request shows as here)`,
+    );
   const path = `/${options.size}`;
   const samples: Row[] = [];
   await withOrigin(ctx, { delayMs: 0 }, async (origin) => {
