@@ -35,6 +35,32 @@ describe('MemoryTier', () => {
     assert.equal(tier.get('b'), undefined);
   });
 
+  it('a body read while among the newer half keeps its place (no move on every read)', () => {
+    const tier = new MemoryTier(100, 100);
+    for (const id of ['a', 'b', 'c', 'd']) tier.set(id, body(25));
+    tier.get('c'); // newer half: stays where it is
+    tier.get('a'); // older half: moved to the newest end
+    tier.set('e', body(25));
+    assert.equal(tier.get('b'), undefined, 'the oldest goes first');
+    tier.set('f', body(25));
+    assert.equal(tier.get('c'), undefined, 'c was not moved by its read');
+    for (const id of ['a', 'd', 'e', 'f']) assert.ok(tier.get(id), id);
+    assert.equal(tier.bytes, 100);
+  });
+
+  it('a hot body read between arrivals outlives a thousand bodies that are never read again', () => {
+    const tier = new MemoryTier(100, 10);
+    const hot = body(1);
+    tier.set('hot', hot);
+    for (let i = 0; i < 1000; i++) {
+      tier.set(`cold-${i}`, body(1));
+      assert.equal(tier.get('hot'), hot, `after ${i + 1} arrivals`);
+      assert.ok(tier.bytes <= 100);
+    }
+    assert.equal(tier.get('cold-0'), undefined);
+    assert.ok(tier.get('cold-999'));
+  });
+
   it('evicts several small bodies to make room for a large one', () => {
     const tier = new MemoryTier(100, 100);
     for (const id of ['a', 'b', 'c', 'd', 'e']) tier.set(id, body(20));
