@@ -2,6 +2,7 @@
  * hit-1k, hit-100k, hit-1m, hit-workers: a warmed cache answering one hot key over keep-alive
  * connections, against the ceiling (node:http from memory), nginx proxy_cache and Varnish.
  */
+import http from 'node:http';
 import type { SizeName } from '../lib/bodies.ts';
 import { GENERATOR, runLoad } from '../lib/generator.ts';
 import { PINNING } from '../lib/processes.ts';
@@ -38,7 +39,15 @@ interface HitOptions {
   rateLimited?: boolean;
   /** Only Strata: a site without rules against one with 50 (bench/scenarios/rules.ts). */
   rules?: boolean;
+  /**
+   * The ceiling and Strata twice: with only the hot body in its memory tier, and with this many
+   * other bodies there too (each stored by a miss and brought to the tier by a hit before the load).
+   */
+  tierBodies?: number;
 }
+
+/** hit-tier's second Strata row: the memory tier holds `tierBodies` other bodies. */
+const TIER_LABEL = 'strata+tier';
 
 /**
  * hit-1k's calibration row: the ceiling spinning this many µs per request, so the table shows in
@@ -49,39 +58,55 @@ const CALIBRATION_US = 5;
 /** A limit far above what the bench sends: every hit pays the check, none is refused. */
 const BENCH_RATE_LIMIT = { rateLimit: { requestsPerSecond: 1_000_000, burst: 1_000_000 } };
 
-function hitScenario({ name, size, workers, rateLimited, rules }: HitOptions): Scenario {
+function hitScenario({ name, size, workers, rateLimited, rules, tierBodies }: HitOptions): Scenario {
   const kinds: { kind: TargetKind; label: string; options?: Partial<TargetOptions> }[] = rules
     ? [...RULE_KINDS]
-    : [
-        { kind: 'ceiling', label: 'ceiling' },
-        ...(name === 'hit-1k'
-          ? [
-              {
-                kind: 'ceiling' as const,
-                label: `ceiling+${CALIBRATION_US}us`,
-                options: { busyUs: CALIBRATION_US },
-              },
-            ]
-          : []),
-        { kind: 'strata', label: 'strata' },
-        ...(rateLimited
-          ? [{ kind: 'strata' as const, label: 'strata+ratelimit', options: { security: BENCH_RATE_LIMIT } }]
-          : []),
-        { kind: 'nginx', label: 'nginx' },
-      ];
-  if (workers === 1 && !rules) kinds.push({ kind: 'varnish', label: 'varnish' });
+    : tierBodies !== undefined
+      ? [
+          { kind: 'ceiling', label: 'ceiling' },
+          { kind: 'strata', label: 'strata' },
+          { kind: 'strata', label: TIER_LABEL },
+        ]
+      : [
+          { kind: 'ceiling', label: 'ceiling' },
+          ...(name === 'hit-1k'
+            ? [
+                {
+                  kind: 'ceiling' as const,
+                  label: `ceiling+${CALIBRATION_US}us`,
+                  options: { busyUs: CALIBRATION_US },
+                },
+              ]
+            : []),
+          { kind: 'strata', label: 'strata' },
+          ...(rateLimited
+            ? [
+                {
+                  kind: 'strata' as const,
+                  label: 'strata+ratelimit',
+                  options: { security: BENCH_RATE_LIMIT },
+                },
+              ]
+            : []),
+          { kind: 'nginx', label: 'nginx' },
+        ];
+  if (workers === 1 && !rules && tierBodies === undefined) kinds.push({ kind: 'varnish', label: 'varnish' });
   if (name === 'hit-1k') kinds.push({ kind: 'trafficserver', label: 'trafficserver' });
   const title = rules
     ? '1k hits on one warmed key, one worker: a site without rules against one with 50'
-    : workers === 1
-      ? `${size} hits on one warmed key, one worker`
-      : `1k hits on one warmed key, ${workers} workers (nginx: ${workers} worker processes)`;
+    : tierBodies !== undefined
+      ? `1k hits on one warmed key, one worker, with ${tierBodies.toLocaleString('en-US')} other bodies in Strata's memory tier`
+      : workers === 1
+        ? `${size} hits on one warmed key, one worker`
+        : `1k hits on one warmed key, ${workers} workers (nginx: ${workers} worker processes)`;
   return {
     name,
     title,
     budgetS: (ctx) =>
-      ctx.rounds * kinds.length * (30 + ctx.connections.length * (ctx.durationS + 10) + warmupS(ctx)),
-    run: (ctx) => runHit(ctx, { name, size, workers, rules }, title, kinds),
+      ctx.rounds *
+      (kinds.length * (30 + ctx.connections.length * (ctx.durationS + 10) + warmupS(ctx)) +
+        (tierBodies === undefined ? 0 : 120)),
+    run: (ctx) => runHit(ctx, { name, size, workers, rules, tierBodies }, title, kinds),
   };
 }
 
@@ -128,6 +153,10 @@ async function runHit(
         const outcome = await prime(target, path);
         if (outcome !== 'hit')
           report.notes.push(`${label}: warning: second request reported ${outcome}, not hit`);
+        if (label === TIER_LABEL && options.tierBodies !== undefined) {
+          ctx.log(`${options.name}: ${label} storing ${options.tierBodies} bodies and hitting each once`);
+          await fillTier(target.url, options.tierBodies, ctx.runId);
+        }
         ctx.log(`${options.name}: ${label} warming ${warmupS(ctx)} s`);
         const maxConns = Math.max(...ctx.connections);
         await runLoad({
@@ -169,6 +198,39 @@ async function runHit(
   return report;
 }
 
+/**
+ * Stores `count` other 1 KiB objects (a miss each) and hits each once, which brings its body to
+ * the memory tier: 16 keep-alive connections from the bench process. Throws unless every second
+ * request was a hit.
+ */
+async function fillTier(base: string, count: number, runId: string): Promise<void> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+  const get = (url: string): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const req = http.get(url, { agent }, (res) => {
+        res.resume();
+        res.once('end', () => resolve(String(res.headers['cache-status'] ?? '')));
+        res.once('error', reject);
+      });
+      req.setTimeout(30_000, () => req.destroy(new Error(`${url}: no answer within 30 s`)));
+      req.once('error', reject);
+    });
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < count) {
+      const url = `${base}/1k?u=${runId}-tier-${next++}`;
+      await get(url);
+      const status = await get(url);
+      if (!/; hit/.test(status)) throw new Error(`${url}: second request not a hit (${status})`);
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: 16 }, worker));
+  } finally {
+    agent.destroy();
+  }
+}
+
 /** hit-rules: the CPU per hit of the site with 50 rules against the one without, per connection count. */
 function noteRuleCost(report: ScenarioReport): void {
   for (const row of report.rows) {
@@ -188,4 +250,5 @@ export const hitScenarios: Scenario[] = [
   hitScenario({ name: 'hit-1m', size: '1m', workers: 1 }),
   hitScenario({ name: 'hit-workers', size: '1k', workers: 2 }),
   hitScenario({ name: 'hit-rules', size: '1k', workers: 1, rules: true }),
+  hitScenario({ name: 'hit-tier', size: '1k', workers: 1, tierBodies: 20_000 }),
 ];
