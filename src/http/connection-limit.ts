@@ -22,13 +22,61 @@ export interface ConnectionCounter {
   readonly refused: number;
 }
 
+/**
+ * Open connections per client address. An address whose last connection closed keeps its entry
+ * (at 0) until enough such entries gather to sweep them in one pass: deleting it at once, then
+ * setting it again at its next connection, left a deleted copy of the key in its hash chain per
+ * connection, walked by every later lookup of it until V8 rebuilt the table (a client opening
+ * connection after connection paid for every address held; see memory-tier.ts).
+ */
+export class ClientCounts {
+  readonly #counts = new Map<string, number>();
+  /** Entries at 0. */
+  #idle = 0;
+  readonly #sweepAt: number;
+
+  constructor(sweepAt = 1024) {
+    this.#sweepAt = sweepAt;
+  }
+
+  /** Open connections of `address`. */
+  get(address: string): number {
+    return this.#counts.get(address) ?? 0;
+  }
+
+  /** Entries held, idle ones included. */
+  get size(): number {
+    return this.#counts.size;
+  }
+
+  opened(address: string): void {
+    const count = this.#counts.get(address);
+    if (count === 0) this.#idle--;
+    this.#counts.set(address, (count ?? 0) + 1);
+  }
+
+  closed(address: string): void {
+    const count = this.#counts.get(address);
+    if (count === undefined || count === 0) return;
+    this.#counts.set(address, count - 1);
+    if (count > 1) return;
+    this.#idle++;
+    // Swept when idle entries are many and at least half of all: each sweep is paid for by
+    // as many closes as it removes entries.
+    if (this.#idle >= this.#sweepAt && this.#idle * 2 >= this.#counts.size) {
+      for (const [key, open] of this.#counts) if (open === 0) this.#counts.delete(key);
+      this.#idle = 0;
+    }
+  }
+}
+
 export function capConnections(server: Server, caps: ConnectionCaps): ConnectionCounter {
-  const byClient = new Map<string, number>();
+  const byClient = new ClientCounts();
   const counter = { open: 0, refused: 0 };
   if (caps.max === 0 && caps.perClient === 0) return counter;
   server.on('connection', (socket) => {
     const address = socket.remoteAddress ?? '';
-    const mine = byClient.get(address) ?? 0;
+    const mine = byClient.get(address);
     const over =
       caps.max > 0 && counter.open >= caps.max
         ? 'max'
@@ -42,12 +90,10 @@ export function capConnections(server: Server, caps: ConnectionCaps): Connection
       return;
     }
     counter.open++;
-    byClient.set(address, mine + 1);
+    byClient.opened(address);
     socket.once('close', () => {
       counter.open--;
-      const left = (byClient.get(address) ?? 1) - 1;
-      if (left <= 0) byClient.delete(address);
-      else byClient.set(address, left);
+      byClient.closed(address);
     });
   });
   return counter;
