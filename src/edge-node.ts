@@ -171,6 +171,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
   });
   const metrics = createMetrics();
   metrics.storeCapacity.set(config.cache.maxSize);
+  metrics.setMemorySource(() => ({ bytes: store.memory.bytes, bodies: store.memory.bodies }));
   // Every failed attempt at an origin, counted against the origin that failed (failover included).
   // The request's own error is logged once, in its access-log line; each attempt only at debug.
   const onOriginFailure: FailureListener = (origin, error) => {

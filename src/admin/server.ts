@@ -19,7 +19,7 @@ import { AuthThrottle } from './auth-throttle.ts';
 import { inspectUrl, LIST_MAX, listEntries, storeStats } from './cache-view.ts';
 import { handlePurge, handlePurgeMethod } from './purge-route.ts';
 import { json } from './respond.ts';
-import { compressionView, trafficView } from './traffic.ts';
+import { compressionView, memoryView, trafficView } from './traffic.ts';
 
 export interface AdminOptions {
   config: Config;
@@ -169,7 +169,8 @@ async function stats(options: AdminOptions) {
     // Totals since start, summed over workers like /metrics (rates: strata top).
     traffic: trafficView(metrics),
     compression: compressionView(metrics),
-    store: { ...view.store, memoryBytes: edge.store.memory.bytes },
+    // The memory tiers of every process serving (with workers, the workers'; the primary's is empty).
+    store: { ...view.store, ...memoryView(metrics) },
     collapse: { pending: edge.collapse.size, waiters: edge.collapse.waiters },
     // Per process: with workers, the primary's own view; metrics aggregate every worker.
     security: Object.fromEntries(edge.sites.all.map((site) => [site.name, site.guard?.stats()])),

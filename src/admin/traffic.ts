@@ -66,3 +66,18 @@ export function compressionView(metrics: readonly MetricJson[]): CompressionView
     queue: total(metrics, 'strata_compression_queue'),
   };
 }
+
+export interface MemoryView {
+  /** Bytes of hot bodies in the in-memory tiers (each process's bounded by cache.memorySize). */
+  memoryBytes: number;
+  /** Bodies held there. */
+  memoryBodies: number;
+}
+
+/** The memory tiers, summed over the processes that serve (metrics aggregate every worker). */
+export function memoryView(metrics: readonly MetricJson[]): MemoryView {
+  return {
+    memoryBytes: total(metrics, 'strata_memory_tier_bytes'),
+    memoryBodies: total(metrics, 'strata_memory_tier_bodies'),
+  };
+}

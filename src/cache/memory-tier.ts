@@ -35,6 +35,11 @@ export class MemoryTier {
     return this.#bytes;
   }
 
+  /** Bodies held. */
+  get bodies(): number {
+    return this.#bodies.size;
+  }
+
   get maxObjectSize(): number {
     return this.#maxObject;
   }

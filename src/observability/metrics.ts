@@ -52,6 +52,7 @@ export function createMetrics() {
   ])
     registry.removeSingleMetric(name);
   let originSource: () => Iterable<OriginGaugeSource> = () => [];
+  let memorySource: () => { bytes: number; bodies: number } = () => ({ bytes: 0, bodies: 0 });
   let gather = async () => (await registry.getMetricsAsJSON()) as MetricJson[];
   // The per-request counts: plain numbers, passed to their counters when scraped (tally.ts).
   const requestTallies = new CounterTallies();
@@ -291,6 +292,22 @@ export function createMetrics() {
       help: 'Variants stored (complete entries, each Vary variant counted).',
       registers: [registry],
     }),
+    memoryTierBytes: new Gauge({
+      name: 'strata_memory_tier_bytes',
+      help: 'Bytes of hot bodies held in the in-memory tier (cache.memorySize per process), summed over workers.',
+      registers: [registry],
+      collect() {
+        this.set(memorySource().bytes);
+      },
+    }),
+    memoryTierBodies: new Gauge({
+      name: 'strata_memory_tier_bodies',
+      help: 'Hot bodies held in the in-memory tier, summed over workers.',
+      registers: [registry],
+      collect() {
+        this.set(memorySource().bodies);
+      },
+    }),
     storeCapacity: new Gauge({
       name: 'strata_store_capacity_bytes',
       help: 'Configured cache.maxSize.',
@@ -317,6 +334,10 @@ export function createMetrics() {
     /** Sets what the origin gauges read at scrape time. */
     setOriginSource(source: () => Iterable<OriginGaugeSource>) {
       originSource = source;
+    },
+    /** Sets what the memory tier's gauges read at scrape time. */
+    setMemorySource(source: () => { bytes: number; bodies: number }) {
+      memorySource = source;
     },
     lookupsBy(result: string): Tally {
       return lookupTallies.get(result);

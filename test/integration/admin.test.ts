@@ -128,6 +128,12 @@ describe('the admin API', () => {
     const stats = JSON.parse((await edge.call('GET', '/stats')).text);
     assert.ok(stats.store.entries >= 1);
     assert.ok(stats.store.bytes > 0);
+    // /list/a was stored and not hit yet: nothing in the memory tier; its first hit brings it there.
+    const before = stats.store.memoryBytes;
+    assert.match(String((await edge.get('/list/a')).headers['cache-status']), /hit/);
+    const after = JSON.parse((await edge.call('GET', '/stats')).text);
+    assert.ok(after.store.memoryBytes > before, 'the hit body is counted');
+    assert.equal(after.store.memoryBodies, stats.store.memoryBodies + 1);
     assert.equal(typeof stats.collapse.pending, 'number');
     assert.deepEqual(stats.purge.peers, []);
     assert.equal(typeof stats.purge.sequence, 'number');

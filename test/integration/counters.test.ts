@@ -61,6 +61,9 @@ describe('counters', () => {
       'strata_bytes_served_total{source="origin"}': 12,
       'strata_bytes_served_total{source="cache"}': 12,
       'strata_requests_total{site="default",status="2xx"}': 2,
+      // The hit brought the body to the memory tier.
+      strata_memory_tier_bodies: 1,
+      strata_memory_tier_bytes: 12,
     });
   });
 
@@ -100,6 +103,9 @@ describe('counters', () => {
       'strata_origin_requests_total{origin="origin",outcome="2xx"}': 1,
       'strata_bytes_served_total{source="cache"}': 9,
       'strata_requests_total{site="default",status="2xx"}': 1,
+      // The stale hit brought version 1 to the memory tier; version 2 comes there at its first hit.
+      strata_memory_tier_bodies: 1,
+      strata_memory_tier_bytes: 9,
     });
     assert.equal((await edge.get(swrLong)).text, 'version 2');
     assert.equal(origin.count(swrLong), 2);

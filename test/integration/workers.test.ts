@@ -113,6 +113,23 @@ describe('serving with 2 workers', () => {
     );
   });
 
+  it("counts the workers' memory tiers in /stats and /metrics (the primary serves no hit)", async () => {
+    for (const response of await many(`${node.url}/cold`, 20)) {
+      assert.match(String(response.headers['cache-status']), /strata; hit/);
+      assert.ok(response.body.equals(body));
+    }
+    const auth = { authorization: `Bearer ${TOKEN}` };
+    const stats = JSON.parse((await request(`${node.admin}/stats`, { headers: auth })).text) as {
+      store: { memoryBytes: number; memoryBodies: number };
+    };
+    assert.ok(stats.store.memoryBodies >= 1, 'a hit body is held by the worker that served it');
+    assert.ok(stats.store.memoryBodies <= 2, 'one copy per worker at most');
+    assert.equal(stats.store.memoryBytes, stats.store.memoryBodies * body.length);
+    const metrics = await request(`${node.admin}/metrics`, { headers: auth });
+    assert.match(metrics.text, new RegExp(`^strata_memory_tier_bytes ${stats.store.memoryBytes}$`, 'm'));
+    assert.equal(origin.count('/cold'), 1);
+  });
+
   it('releases followers of an uncacheable response to fetch on their own, never sharing its body', async () => {
     const responses = await many(`${node.url}/private`, 20);
     const bodies = new Set(responses.map((r) => r.text));
