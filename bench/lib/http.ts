@@ -1,4 +1,4 @@
-/** One-off HTTP requests for priming caches and checking what they answer (no keep-alive). */
+/** HTTP requests for priming caches and checking what they answer (no keep-alive unless given an agent). */
 import http from 'node:http';
 import https from 'node:https';
 
@@ -10,7 +10,7 @@ export interface Answer {
 
 export function request(
   url: string,
-  init: { method?: string; headers?: Record<string, string>; body?: string } = {},
+  init: { method?: string; headers?: Record<string, string>; body?: string; agent?: http.Agent } = {},
   timeoutMs = 10000,
 ): Promise<Answer> {
   return new Promise((resolve, reject) => {
@@ -18,7 +18,12 @@ export function request(
     const client = url.startsWith('https:') ? https : http;
     const req = client.request(
       url,
-      { method: init.method ?? 'GET', headers: init.headers, agent: false, rejectUnauthorized: false },
+      {
+        method: init.method ?? 'GET',
+        headers: init.headers,
+        agent: init.agent ?? false,
+        rejectUnauthorized: false,
+      },
       (res) => {
         let bytes = 0;
         res.on('data', (chunk: Buffer) => {

@@ -5,6 +5,7 @@
 import http from 'node:http';
 import type { SizeName } from '../lib/bodies.ts';
 import { GENERATOR, runLoad } from '../lib/generator.ts';
+import { cacheOutcome, request } from '../lib/http.ts';
 import { PINNING } from '../lib/processes.ts';
 import { addRatio, col, emptyReport, medianRows, type Row, type ScenarioReport } from '../lib/report.ts';
 import {
@@ -205,23 +206,14 @@ async function runHit(
  */
 async function fillTier(base: string, count: number, runId: string): Promise<void> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
-  const get = (url: string): Promise<string> =>
-    new Promise((resolve, reject) => {
-      const req = http.get(url, { agent }, (res) => {
-        res.resume();
-        res.once('end', () => resolve(String(res.headers['cache-status'] ?? '')));
-        res.once('error', reject);
-      });
-      req.setTimeout(30_000, () => req.destroy(new Error(`${url}: no answer within 30 s`)));
-      req.once('error', reject);
-    });
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < count) {
       const url = `${base}/1k?u=${runId}-tier-${next++}`;
-      await get(url);
-      const status = await get(url);
-      if (!/; hit/.test(status)) throw new Error(`${url}: second request not a hit (${status})`);
+      await request(url, { agent }, 30_000);
+      const second = await request(url, { agent }, 30_000);
+      if (cacheOutcome(second) !== 'hit')
+        throw new Error(`${url}: second request not a hit (${String(second.headers['cache-status'])})`);
     }
   };
   try {
