@@ -16,8 +16,9 @@ import { type BenchContext, type Scenario, setTargetFilter } from './lib/scenari
 import { SCENARIOS } from './scenarios/index.ts';
 
 const USAGE = `usage: npm run bench -- [--scenario NAME[,NAME]] [--duration S] [--connections 50,256] [--rounds N]
-                      [--herd N] [--objects N] [--targets strata,ceiling] [--wait-quiet S] [--profile] [--keep-tmp] [--list]
+                      [--herd N] [--objects N] [--warmup-requests N] [--targets strata,ceiling] [--wait-quiet S] [--profile] [--keep-tmp] [--list]
   --wait-quiet S  before each measured run, wait up to S seconds for the machine to be 80% idle
+  --warmup-requests N  requests of each target's warm-up in the miss and pass scenarios (default 25000)
   --rounds    repeat the hit scenarios N times, targets alternating, and report medians
   --targets   run only the targets whose label starts with one of these (ceiling, strata,
               nginx, varnish, trafficserver, origin)
@@ -32,6 +33,7 @@ interface Options {
   herdSize: number;
   /** Stored misses of the memory scenario. */
   objects: number;
+  warmupRequests: number;
   rounds: number;
   waitQuietS: number;
   keepTmp: boolean;
@@ -57,6 +59,7 @@ function parseOptions(): Options | null {
       connections: { type: 'string', default: '50,256' },
       herd: { type: 'string', default: '1000' },
       objects: { type: 'string', default: '100000' },
+      'warmup-requests': { type: 'string', default: '25000' },
       rounds: { type: 'string', default: '1' },
       'wait-quiet': { type: 'string', default: '0' },
       'keep-tmp': { type: 'boolean', default: false },
@@ -83,6 +86,7 @@ function parseOptions(): Options | null {
     connections: values.connections.split(',').map((c) => positive(c, '--connections', 4000)),
     herdSize: positive(values.herd, '--herd', 4000),
     objects: positive(values.objects, '--objects', 10_000_000),
+    warmupRequests: positive(values['warmup-requests'], '--warmup-requests', 1_000_000),
     rounds: positive(values.rounds, '--rounds', 20),
     waitQuietS: values['wait-quiet'] === '0' ? 0 : positive(values['wait-quiet'], '--wait-quiet', 3600),
     keepTmp: values['keep-tmp'],
@@ -175,6 +179,7 @@ function writeResults(
     connections: options.connections,
     herdSize: options.herdSize,
     objects: options.objects,
+    warmupRequests: options.warmupRequests,
     scenarios: options.scenarios.map((s) => s.name),
   };
   writeFileSync(`${base}.json`, `${JSON.stringify({ machine, settings, reports }, null, 2)}\n`);

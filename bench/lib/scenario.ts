@@ -2,7 +2,7 @@
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type LoadResult, runLoad } from './generator.ts';
+import { type LoadOptions, type LoadResult, runLoad } from './generator.ts';
 import { cacheOutcome, originCounts, request } from './http.ts';
 import { CpuFollower, cpuMs, machineTimes, TreeSampler } from './proc-stats.ts';
 import { logTail } from './processes.ts';
@@ -23,6 +23,8 @@ export interface BenchContext {
   herdSize: number;
   /** Stored misses the memory scenario makes before measuring (`--objects`). */
   objects: number;
+  /** Requests of the miss and pass scenarios' warm-up of each target (`--warmup-requests`). */
+  warmupRequests: number;
   /** A fresh folder for this scenario's configs, caches and logs. */
   workDir: string;
   /** Unique per run, so unique-key loads never repeat a key. */
@@ -38,6 +40,33 @@ export interface Scenario {
   /** Upper bound on the scenario's wall time; run.ts stops it past this. */
   budgetS(ctx: BenchContext): number;
   run(ctx: BenchContext): Promise<ScenarioReport>;
+}
+
+/**
+ * Longest warm-up of the miss and pass scenarios, in seconds: the warm-up asks for
+ * `warmupRequests` requests and stops here if they take longer.
+ */
+export const COUNTED_WARMUP_MAX_S = 40;
+
+/**
+ * An unmeasured load of at least `requests` requests (or `maxS` seconds), in back-to-back runs
+ * of 2 s, so the measured run follows without a pause: a node left idle for half a minute has
+ * collected its unused code (V8 flushes bytecode that several collections found unused) and
+ * starts cold again.
+ */
+export async function warmByCount(
+  load: Omit<LoadOptions, 'durationS' | 'runId'> & { runId: string },
+  requests: number,
+  maxS = COUNTED_WARMUP_MAX_S,
+): Promise<{ requests: number; seconds: number }> {
+  let done = 0;
+  let seconds = 0;
+  for (let slice = 0; done < requests && seconds < maxS && slice < 1000; slice++) {
+    const result = await runLoad({ ...load, durationS: 2, runId: `${load.runId}-${slice}` });
+    done += result.requests;
+    seconds += result.durationS;
+  }
+  return { requests: done, seconds };
 }
 
 /** Seconds of unmeasured load before measuring: JIT, caches and connection pools warm up. */

@@ -3,16 +3,17 @@
  * (the proxy stores every response), `pass` asks a no-store path. The reference is the origin
  * served directly (a second origin process on the target core), so the gap is what the proxy adds.
  */
-import { GENERATOR, runLoad } from '../lib/generator.ts';
+import { GENERATOR } from '../lib/generator.ts';
 import { PINNING } from '../lib/processes.ts';
 import { addRatio, col, emptyReport, type ScenarioReport } from '../lib/report.ts';
 import {
   type BenchContext,
+  COUNTED_WARMUP_MAX_S,
   eachTarget,
   measure,
   measuredCells,
   type Scenario,
-  warmupS,
+  warmByCount,
 } from '../lib/scenario.ts';
 import type { TargetKind } from '../lib/targets.ts';
 import { LOAD_COLUMNS } from './hit.ts';
@@ -61,14 +62,22 @@ async function runForward(ctx: BenchContext, options: ForwardOptions): Promise<S
     };
     await eachTarget(report, KINDS, base, async (target, label) => {
       const runId = `${ctx.runId}-${label.replace(/\W+/g, '')}`;
-      await runLoad({
-        url: `${target.url}${options.path}`,
-        connections,
-        durationS: warmupS(ctx),
-        unique: options.unique,
-        cores: PINNING.generator,
-        runId: `${runId}-warm`,
-      });
+      // A number of requests, not seconds: a proxy's miss path is long code that V8 compiles as it
+      // runs, and at 2,000 misses a second a few seconds leave it half compiled (measured:
+      // docs/performance.md, "The miss path's warm-up").
+      const warm = await warmByCount(
+        {
+          url: `${target.url}${options.path}`,
+          connections,
+          unique: options.unique,
+          cores: PINNING.generator,
+          runId: `${runId}-warm`,
+        },
+        ctx.warmupRequests,
+      );
+      ctx.log(
+        `${options.name}: ${label} warmed with ${warm.requests} requests in ${warm.seconds.toFixed(1)} s`,
+      );
       ctx.log(`${options.name}: ${label} ${connections} connections, ${ctx.durationS} s`);
       const m = await measure(target, {
         path: options.path,
@@ -101,7 +110,7 @@ function forwardScenario(options: ForwardOptions): Scenario {
   return {
     name: options.name,
     title: options.title,
-    budgetS: (ctx) => KINDS.length * (40 + ctx.durationS + warmupS(ctx)),
+    budgetS: (ctx) => KINDS.length * (40 + ctx.durationS + COUNTED_WARMUP_MAX_S),
     run: (ctx) => runForward(ctx, options),
   };
 }
