@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { EdgeError } from '../errors.ts';
 import { BodyWriter } from './body-writer.ts';
 import { ChunkPool } from './chunk-pool.ts';
+import { DECODED_MAX_RECORDS, DecodedRecords } from './decoded-records.ts';
 import { chunkSum, intact, sealRecord } from './integrity.ts';
 import { primaryOf, storageKey, VARIANT_SEPARATOR, variantKey, variantRange } from './key.ts';
 import { MemoryTier } from './memory-tier.ts';
@@ -35,6 +36,8 @@ export interface StoreOptions {
   bodyGraceMs?: number;
   /** Most Vary variants kept per primary key (cache.maxVariants); default 100. */
   maxVariants?: number;
+  /** Bound of the records kept decoded in this process, in bytes (default 64 MiB: decoded-records.ts). */
+  decodedBytes?: number;
 }
 
 /**
@@ -65,8 +68,8 @@ export function entryCost(record: EntryRecord): number {
 
 const BODY_ID_PREFIX = randomBytes(9).toString('base64url');
 
-/** Decoded records kept per process before the table starts over. */
-const DECODED_LIMIT = 50_000;
+/** Chunk checksums and damage reports kept per process before their tables start over. */
+const DECODED_LIMIT = DECODED_MAX_RECORDS;
 
 const MISS: Lookup = { kind: 'miss' };
 /** How long a replaced or removed body stays readable for responses still streaming it. */
@@ -101,7 +104,7 @@ export class CacheStore {
   #bodies = 0;
   readonly #removals = new Set<Promise<void>>();
   /** Decoded records by key, with the bytes they were decoded from (see #read). */
-  readonly #decoded = new Map<string, { bytes: Buffer; value: StoredValue }>();
+  readonly #decoded: DecodedRecords;
   /** Chunk checksums of the bodies of decoded records, and the variant each belongs to. */
   readonly #sums = new Map<string, BodySums>();
   /** Damaged entries already reported (each is logged once). */
@@ -117,6 +120,7 @@ export class CacheStore {
 
   constructor(options: StoreOptions) {
     this.options = options;
+    this.#decoded = new DecodedRecords(options.decodedBytes);
     // LMDB trusts its file: a damaged one would end the process with SIGSEGV or SIGBUS.
     checkStoreFile(options.dir);
     try {
@@ -272,7 +276,6 @@ export class CacheStore {
     // Cache it only if nothing changed between the two reads.
     const again = this.#rawBytes(id);
     if (again?.equals(bytes)) {
-      if (this.#decoded.size >= DECODED_LIMIT) this.#decoded.clear();
       this.#decoded.set(id, { bytes, value });
     }
     return value;
@@ -444,6 +447,11 @@ export class CacheStore {
     if (current === undefined) return;
     this.#accessOrder.remove([current[0], id]);
     this.#access.remove(id);
+  }
+
+  /** Bytes the records decoded in this process are counted as holding (decoded-records.ts). */
+  get decodedBytes(): number {
+    return this.#decoded.bytes;
   }
 
   /** False while writes are failing (map or disk full): misses then pass through unstored. */

@@ -54,4 +54,52 @@ describe('reading records', () => {
       await reader.close();
     }
   });
+
+  it('keeps the records it decodes within its bound when they carry large header fields', async () => {
+    const bound = 512 * 1024;
+    const store = new CacheStore({
+      dir: mkdtempSync(join(dir, 'decoded-')),
+      maxSize: 1 << 30,
+      chunkSize: 1024,
+      memorySize: 1 << 20,
+      memoryObjectSize: 1 << 16,
+      log: pino({ level: 'silent' }),
+      now: Date.now,
+      decodedBytes: bound,
+    });
+    const policy = `default-src 'self'; script-src 'self' https://cdn.example.com ${'x'.repeat(6_000)}`;
+    const url = (i: number): string =>
+      `https://www.example.com/assets/catalog/2026/collections/autumn/product-${i}/images/large/front-view.jpg?width=1200&format=webp&v=${i}`;
+    try {
+      const count = 300;
+      await store.write(() => {
+        for (let i = 0; i < count; i++) {
+          const headers = [
+            'cache-control',
+            'max-age=60',
+            'content-security-policy',
+            policy,
+            'etag',
+            `"v${i}"`,
+          ];
+          store.commitEntryInTxn(url(i), url(i), entryRecord({ bodyId: `body-${i}`, url: url(i), headers }));
+        }
+      });
+      for (let round = 0; round < 2; round++) {
+        for (let i = 0; i < count; i++) {
+          const found = store.lookup(url(i), {});
+          assert.ok(found.kind === 'found', `record ${i} found`);
+          assert.equal(found.record.bodyId, `body-${i}`);
+          assert.ok(found.record.headers.includes(`"v${i}"`));
+          assert.ok(
+            store.decodedBytes <= bound,
+            `decoded records hold ${store.decodedBytes} bytes, bound ${bound}`,
+          );
+        }
+      }
+      assert.ok(store.decodedBytes > bound / 4, 'records are kept decoded up to the bound');
+    } finally {
+      await store.close();
+    }
+  });
 });
