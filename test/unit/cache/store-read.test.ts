@@ -5,13 +5,13 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { pino } from 'pino';
 import type { EntryRecord } from '../../../src/cache/record.ts';
-import { CacheStore } from '../../../src/cache/store.ts';
+import { CacheStore, type StoreOptions } from '../../../src/cache/store.ts';
 import { entryRecord } from '../../helpers/records.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'strata-store-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function open(): CacheStore {
+function open(overrides: Partial<StoreOptions> = {}): CacheStore {
   return new CacheStore({
     dir,
     maxSize: 1 << 30,
@@ -20,6 +20,7 @@ function open(): CacheStore {
     memoryObjectSize: 1 << 16,
     log: pino({ level: 'silent' }),
     now: Date.now,
+    ...overrides,
   });
 }
 
@@ -57,16 +58,7 @@ describe('reading records', () => {
 
   it('keeps the records it decodes within its bound when they carry large header fields', async () => {
     const bound = 512 * 1024;
-    const store = new CacheStore({
-      dir: mkdtempSync(join(dir, 'decoded-')),
-      maxSize: 1 << 30,
-      chunkSize: 1024,
-      memorySize: 1 << 20,
-      memoryObjectSize: 1 << 16,
-      log: pino({ level: 'silent' }),
-      now: Date.now,
-      decodedBytes: bound,
-    });
+    const store = open({ dir: mkdtempSync(join(dir, 'decoded-')), decodedBytes: bound });
     const policy = `default-src 'self'; script-src 'self' https://cdn.example.com ${'x'.repeat(6_000)}`;
     const url = (i: number): string =>
       `https://www.example.com/assets/catalog/2026/collections/autumn/product-${i}/images/large/front-view.jpg?width=1200&format=webp&v=${i}`;
