@@ -1,9 +1,11 @@
 /**
  * Records decoded from LMDB, kept per process so that a hit does not decode its record again.
  * Bounded by count and by the memory they hold: a decoded record keeps a copy of its encoded
- * bytes (to notice a change) and its decoded fields on the heap, about twice its encoded size
- * plus 1 KiB (measured: 17.5 KB for a record with 8 KB of header fields, 2.4 KB with 400 B).
- * Bounded by count alone, 50,000 records with large header fields held 875 MB.
+ * bytes (to notice a change), its decoded fields (about as many bytes again: 17.5 KB for a
+ * record with 8 KB of header fields, 2.4 KB with 400 B, read by the store alone), and on a
+ * node the head a hit prepares from them (as many again: 9.3 KB a record of 2.7 KB in a node
+ * that answered 6,000 of them twice). Counted as three times the encoded size plus 1 KiB.
+ * Bounded by count alone, 50,000 records with 8 KB of header fields would hold over 875 MB.
  *
  * Two generations, so that every operation is O(1) and a hot record stays: new records go to
  * the young map; when it holds half the bound, it becomes the old map and the previous old map
@@ -24,7 +26,7 @@ export const DECODED_MAX_RECORDS = 50_000;
 
 /** What one decoded record is counted as holding, in bytes. */
 export function decodedCost(record: DecodedRecord): number {
-  return 2 * record.bytes.length + 1024;
+  return 3 * record.bytes.length + 1024;
 }
 
 export class DecodedRecords {
