@@ -64,6 +64,8 @@ export interface EdgeNodeOptions {
   ticketKeys?: Buffer;
   /** Reload certificates when their files change (default true). */
   watchCertificates?: boolean;
+  /** Bound of the records each process keeps decoded, in bytes (default 64 MiB; tests set less). */
+  decodedBytes?: number;
   /**
    * How a SIGHUP reads the configuration, with the fleet's shared sections in place of the
    * file's (undefined: the file alone). Default: this config with the sections replaced,
@@ -168,6 +170,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     maxVariants: config.cache.maxVariants,
     log,
     now,
+    ...(options.decodedBytes !== undefined ? { decodedBytes: options.decodedBytes } : {}),
   });
   const metrics = createMetrics();
   metrics.storeCapacity.set(config.cache.maxSize);

@@ -28,6 +28,8 @@ export interface TestNodeOptions {
   geo?: import('../../src/security/ip-rules.ts').GeoLookup;
   /** A logger of the test's own (default: silent). */
   logger?: import('pino').Logger;
+  /** Bound of the records the node keeps decoded, in bytes (default 64 MiB). */
+  decodedBytes?: number;
 }
 
 export async function startNode(options: TestNodeOptions): Promise<TestNode> {
@@ -48,6 +50,7 @@ export async function startNode(options: TestNodeOptions): Promise<TestNode> {
     logger: options.logger ?? pino({ level: 'silent' }),
     ...(options.now ? { now: options.now } : {}),
     ...(options.geo ? { geo: options.geo } : {}),
+    ...(options.decodedBytes !== undefined ? { decodedBytes: options.decodedBytes } : {}),
   });
   const url = `http://${node.addresses[0]}`;
   return {
