@@ -55,7 +55,7 @@ export const COUNTED_WARMUP_MAX_S = 40;
  * starts cold again.
  */
 export async function warmByCount(
-  load: Omit<LoadOptions, 'durationS' | 'runId'> & { runId: string },
+  load: Omit<LoadOptions, 'durationS'>,
   requests: number,
   maxS = COUNTED_WARMUP_MAX_S,
 ): Promise<{ requests: number; seconds: number }> {

@@ -59,40 +59,38 @@ const CALIBRATION_US = 5;
 /** A limit far above what the bench sends: every hit pays the check, none is refused. */
 const BENCH_RATE_LIMIT = { rateLimit: { requestsPerSecond: 1_000_000, burst: 1_000_000 } };
 
-function hitScenario({ name, size, workers, rateLimited, rules, tierBodies }: HitOptions): Scenario {
-  const kinds: { kind: TargetKind; label: string; options?: Partial<TargetOptions> }[] = rules
-    ? [...RULE_KINDS]
-    : tierBodies !== undefined
-      ? [
-          { kind: 'ceiling', label: 'ceiling' },
-          { kind: 'strata', label: 'strata' },
-          { kind: 'strata', label: TIER_LABEL },
-        ]
-      : [
-          { kind: 'ceiling', label: 'ceiling' },
-          ...(name === 'hit-1k'
-            ? [
-                {
-                  kind: 'ceiling' as const,
-                  label: `ceiling+${CALIBRATION_US}us`,
-                  options: { busyUs: CALIBRATION_US },
-                },
-              ]
-            : []),
-          { kind: 'strata', label: 'strata' },
-          ...(rateLimited
-            ? [
-                {
-                  kind: 'strata' as const,
-                  label: 'strata+ratelimit',
-                  options: { security: BENCH_RATE_LIMIT },
-                },
-              ]
-            : []),
-          { kind: 'nginx', label: 'nginx' },
-        ];
-  if (workers === 1 && !rules && tierBodies === undefined) kinds.push({ kind: 'varnish', label: 'varnish' });
+type HitKind = { kind: TargetKind; label: string; options?: Partial<TargetOptions> };
+
+/** The targets of a hit scenario, in the order they run. */
+function hitKinds({ name, workers, rateLimited, rules, tierBodies }: HitOptions): HitKind[] {
+  if (rules) return [...RULE_KINDS];
+  if (tierBodies !== undefined) {
+    return [
+      { kind: 'ceiling', label: 'ceiling' },
+      { kind: 'strata', label: 'strata' },
+      { kind: 'strata', label: TIER_LABEL },
+    ];
+  }
+  const kinds: HitKind[] = [{ kind: 'ceiling', label: 'ceiling' }];
+  if (name === 'hit-1k') {
+    kinds.push({
+      kind: 'ceiling',
+      label: `ceiling+${CALIBRATION_US}us`,
+      options: { busyUs: CALIBRATION_US },
+    });
+  }
+  kinds.push({ kind: 'strata', label: 'strata' });
+  if (rateLimited)
+    kinds.push({ kind: 'strata', label: 'strata+ratelimit', options: { security: BENCH_RATE_LIMIT } });
+  kinds.push({ kind: 'nginx', label: 'nginx' });
+  if (workers === 1) kinds.push({ kind: 'varnish', label: 'varnish' });
   if (name === 'hit-1k') kinds.push({ kind: 'trafficserver', label: 'trafficserver' });
+  return kinds;
+}
+
+function hitScenario(hit: HitOptions): Scenario {
+  const { name, size, workers, rules, tierBodies } = hit;
+  const kinds = hitKinds(hit);
   const title = rules
     ? '1k hits on one warmed key, one worker: a site without rules against one with 50'
     : tierBodies !== undefined
