@@ -97,6 +97,16 @@ export class OriginIter {
   next(): OriginState | undefined {
     const selector = this.#selector;
     const now = selector.now();
+    const members = selector.members;
+    // A site of one usable origin (the common case): every mode chooses it, as preferred and
+    // never spilled, so the tiers and costs below are not built for each request.
+    if (this.#tried.size === 0 && members.length === 1 && members[0]!.usable(now)) {
+      const only = members[0]!;
+      if (selector.policy.selection === 'round-robin') selector.turn++;
+      this.reason = 'preferred';
+      this.#tried.add(only);
+      return only;
+    }
     const untried = (list: readonly OriginState[]) => list.filter((origin) => !this.#tried.has(origin));
     let reason: ChoiceReason = 'preferred';
     let candidates = untried(selector.members).filter((origin) => origin.usable(now));

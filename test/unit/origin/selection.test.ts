@@ -259,6 +259,34 @@ describe('the iterator for one request', () => {
     assert.equal(iter.reason, 'panic');
   });
 
+  it('chooses the one origin of a site in every mode, region and load, then backups, as a site of several would', () => {
+    const modes: SelectionMode[] = ['latency', 'round-robin', 'least-request', 'hash'];
+    for (const mode of modes) {
+      for (const request of [{}, { region: 'eu' }, { region: 'us', key: 'https://example.com/a' }]) {
+        const { members, selector, now } = setup([{ name: 'a', ms: 10, region: 'eu', max: 2 }], mode, {
+          backups: [{ name: 'spare', ms: 90 }],
+        });
+        // Saturated, stale, unmeasured or not: the only member is chosen, as preferred.
+        for (const pending of [0, 2, 5]) {
+          members[0]!.pending = pending;
+          const iter = selector.iter(request);
+          assert.equal(iter.next()!.name, 'a', `${mode} ${JSON.stringify(request)} pending ${pending}`);
+          assert.equal(iter.reason, 'preferred');
+          assert.equal(iter.next()!.name, 'spare');
+          assert.equal(iter.reason, 'backup');
+          assert.equal(iter.next(), undefined);
+          assert.equal(iter.attempts, 2);
+        }
+        members[0]!.pending = 0;
+        eject(members[0]!, now() + 5000);
+        const iter = selector.iter(request);
+        assert.equal(iter.next()!.name, 'spare');
+        assert.equal(iter.next()!.name, 'a');
+        assert.equal(iter.reason, 'panic');
+      }
+    }
+  });
+
   it('brings an ejected origin back in slow start: a tenth of its share at first, all of it after slowStart', () => {
     const { members, share, now, advance } = setup(
       [
