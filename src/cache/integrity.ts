@@ -14,6 +14,8 @@ export function recordSum(record: Omit<EntryRecord, 'sum'>): number {
 
 /** The record with its checksum set (replacing any old one). */
 export function sealRecord(record: EntryRecord): EntryRecord {
+  // A new record (a fill's) has no sum yet: one copy, the sum after its fields as below.
+  if (!Object.hasOwn(record, 'sum')) return { ...record, sum: recordSum(record) };
   const { sum: _old, ...rest } = record;
   return { ...rest, sum: recordSum(rest) };
 }
