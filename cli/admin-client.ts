@@ -78,7 +78,8 @@ export function openTarget(flags: TargetFlags): Target {
   return {
     kind: 'admin',
     url: /^https?:\/\//.test(url) ? url : `http://${url}`,
-    token: flags.token ?? config?.admin.token,
+    // An empty --token or STRATA_ADMIN_TOKEN gives no token.
+    token: flags.token || config?.admin.token || undefined,
   };
 }
 
@@ -110,24 +111,33 @@ export async function callAdmin(
       `cannot reach the admin API at ${target.url}: ${cause} (is the node running? for a stopped node use --cache-dir DIR)`,
     );
   }
-  return answerOf(response.status, await response.text());
+  return answerOf(target, response.status, await response.text());
 }
 
 /** An answer's text as JSON, or a CliError for a refused token or an error status. */
-function answerOf(status: number, text: string): AdminAnswer {
+function answerOf(target: Extract<Target, { kind: 'admin' }>, status: number, text: string): AdminAnswer {
   let parsed: unknown = text;
   try {
     parsed = JSON.parse(text);
   } catch {
     // not JSON: keep the text
   }
-  if (status === 401)
-    throw new CliError(`the admin API refused the token (401): give --token or STRATA_ADMIN_TOKEN`);
+  if (status === 401) throw new CliError(refusal(target, (parsed as { error?: unknown } | null)?.error));
   if (status >= 400 && status !== 404) {
     const reason = (parsed as { error?: string }).error ?? text.trim();
     throw new CliError(`the admin API answered ${status}: ${reason}`);
   }
   return { status, body: parsed };
+}
+
+/** Why the admin API answered 401, as the operator can act on it (the token itself is never printed). */
+function refusal(target: Extract<Target, { kind: 'admin' }>, error: unknown): string {
+  // The node was started without one: every call is refused, whatever token is given.
+  if (error === 'no admin token configured')
+    return `the node at ${target.url} has no admin token configured, so its admin API refuses every call: start it with --admin-token TOKEN (or STRATA_ADMIN_TOKEN, or admin.token in its config) and give the same token here`;
+  if (target.token === undefined)
+    return 'the admin API refused the call (401): no token was given: give --token or STRATA_ADMIN_TOKEN';
+  return `the admin API refused the token (401): it is not the admin token of the node at ${target.url}`;
 }
 
 /**
@@ -163,7 +173,7 @@ export async function callAdminLines(
   if (response.status !== 200 || !response.headers.get('content-type')?.includes('ndjson')) {
     // An error answer (or a node that streams no progress): one JSON object, read as callAdmin does.
     const text = await response.text();
-    return answerOf(response.status, text);
+    return answerOf(target, response.status, text);
   }
   let last: unknown;
   let pending = '';

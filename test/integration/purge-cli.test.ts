@@ -92,12 +92,35 @@ describe('strata purge and strata cache', () => {
   it('refuses a wrong token or an empty purge with one line, without printing the token', async () => {
     const wrong = await strata('purge', '--all', '--admin', edge.admin, '--token', 'not-the-token-at-all');
     assert.equal(wrong.code, 1);
-    assert.match(wrong.stderr, /refused the token/);
+    assert.match(
+      wrong.stderr,
+      /refused the token \(401\): it is not the admin token of the node at http:\/\/127\.0\.0\.1:\d+/,
+    );
     assert.doesNotMatch(wrong.stderr + wrong.stdout, /not-the-token-at-all/);
+    const none = await strata('purge', '--all', '--admin', edge.admin);
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /no token was given: give --token or STRATA_ADMIN_TOKEN/);
     const empty = await strata('purge', ...admin());
     assert.equal(empty.code, 1);
     assert.match(empty.stderr, /give --url, --prefix, --tag, --host or --all/);
     assert.ok(edge.node.store.usage().entries >= 1, 'nothing was purged');
+  });
+
+  it('tells an operator whose node was started without an admin token how to give it one', async () => {
+    const bare = await startAdminNode({ origin: origin.url, admin: { token: undefined } });
+    try {
+      for (const token of [['--token', 'change-me-to-16-characters-or-more'], []]) {
+        const refused = await strata('purge', '--tag', 'docs', '--admin', bare.admin, ...token);
+        assert.equal(refused.code, 1);
+        assert.match(
+          refused.stderr,
+          /^strata: the node at http:\/\/127\.0\.0\.1:\d+\/? has no admin token configured, so its admin API refuses every call: start it with --admin-token TOKEN/,
+        );
+        assert.doesNotMatch(refused.stderr, /change-me/);
+      }
+    } finally {
+      await bare.close();
+    }
   });
 
   it("purges a stopped node's cache directory directly; the node starts without it and with the purge logged", async () => {

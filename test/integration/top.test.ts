@@ -126,6 +126,9 @@ describe('strata top', () => {
     });
     const code = await new Promise((resolve) => run.once('exit', resolve));
     assert.equal(code, 1);
-    assert.equal(err, 'strata: the admin API refused the token (401): give --token or STRATA_ADMIN_TOKEN\n');
+    assert.equal(
+      err,
+      `strata: the admin API refused the token (401): it is not the admin token of the node at ${edge.admin}\n`,
+    );
   });
 });
