@@ -39,6 +39,10 @@ export function originError(error: unknown, origin: string): EdgeError {
     case 'ENETUNREACH':
     case 'EPIPE':
       return new EdgeError('EDGE_ERR_ORIGIN_CONNECT', `cannot connect to origin ${origin}`, options);
+    // The request could not be sent as given (undici checked it before any connection): not
+    // the origin's failure, so never counted against it, retried elsewhere or blamed on it.
+    case 'UND_ERR_INVALID_ARG':
+      return new EdgeError('EDGE_ERR_CLIENT_BAD_REQUEST', 'the request cannot be forwarded as sent', options);
     case 'HPE_INVALID_CONSTANT':
     case 'HPE_INVALID_STATUS':
     case 'HPE_INVALID_HEADER_TOKEN':

@@ -103,6 +103,31 @@ describe('proxying', () => {
     });
   }
 
+  it('answers OPTIONS * itself (the server in general), keeps the connection, and never asks the origin', async () => {
+    const before = origin.count();
+    const long = `/catalogue/2026/winter/${'collection-'.repeat(10)}item?colour=blue&size=42`;
+    // Pipelined: OPTIONS * ten times (once more than an origin may fail before it is ejected), then a GET.
+    const payload = `${'OPTIONS * HTTP/1.1\r\nHost: a.example\r\n\r\n'.repeat(10)}GET ${long} HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n`;
+    const { text, closed } = await rawExchange(port, payload);
+    const heads = text.split(/\r\n\r\n/).filter((part) => part.startsWith('HTTP/1.1'));
+    assert.equal(heads.length, 11, text);
+    for (const head of heads.slice(0, 10)) {
+      assert.match(head, /^HTTP\/1\.1 200 OK/);
+      assert.match(head, /\r\nallow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n/i);
+      assert.match(head, /\r\ncontent-length: 0\r\n/i);
+      assert.match(head, /\r\ncache-status: strata; fwd=bypass; detail=server-options\r\n/i);
+      assert.doesNotMatch(head, /connection: close/i);
+    }
+    // The GET behind them reached the origin, which answered it normally.
+    assert.match(heads[10]!, /^HTTP\/1\.1 404 /);
+    assert.match(heads[10]!, /cache-status: strata; fwd=miss; fwd-status=404/i);
+    assert.ok(closed);
+    assert.equal(origin.count(), before + 1);
+    assert.equal(origin.requests.at(-1)?.path, long);
+    const state = edge.node.edge.sites.resolve('a.example')!.pool.origins[0]!.state;
+    assert.equal(state.ejected(Date.now()), false, 'an OPTIONS * never counts against the origin');
+  });
+
   it('answers 502 with Proxy-Status when the origin refuses connections', async () => {
     const probe = createServer();
     await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));

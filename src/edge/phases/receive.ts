@@ -38,6 +38,10 @@ export function receive(edge: Edge, ctx: RequestContext): boolean {
     );
     return false;
   }
+  if (ctx.path === '*') {
+    answerServerOptions(edge, ctx);
+    return false;
+  }
   acceptTier(edge, ctx);
   if (ctx.scheme === 'https') ctx.hsts = ctx.site.hsts;
   else if (ctx.site.httpsPort !== undefined) {
@@ -47,6 +51,28 @@ export function receive(edge: Edge, ctx: RequestContext): boolean {
   // RFC 9110 §10.1.1: the listener held back 100 Continue until the request was accepted.
   if (ctx.expectsContinue) ctx.res.writeContinue();
   return true;
+}
+
+/**
+ * RFC 9110 §9.3.7: `OPTIONS *` asks about the server in general, not a resource: the server
+ * the client reached is this node, so it answers with the methods it forwards. An origin request
+ * cannot carry the asterisk (its client sends paths only), and the origin is not asked.
+ */
+function answerServerOptions(edge: Edge, ctx: RequestContext): void {
+  ctx.lookup = 'bypass';
+  ctx.cacheStatus.fwd = 'bypass';
+  ctx.cacheStatus.detail = 'server-options';
+  const headers: Record<string, string> = {
+    allow: ALLOWED_METHODS,
+    'content-length': '0',
+    'cache-control': 'no-store',
+    'cache-status': formatCacheStatus(edge.name, ctx.cacheStatus),
+    'x-request-id': ctx.requestId,
+  };
+  if (ctx.scheme === 'https' && ctx.site?.hsts !== undefined)
+    headers['strict-transport-security'] = ctx.site.hsts;
+  ctx.res.writeHead(200, headers);
+  ctx.res.end();
 }
 
 /**
@@ -60,7 +86,7 @@ function redirectToHttps(edge: Edge, ctx: RequestContext, port: number): void {
   const name = ctx.host.startsWith('[')
     ? ctx.host.slice(0, ctx.host.indexOf(']') + 1)
     : ctx.host.split(':')[0]!;
-  const location = `https://${name}${port === 443 ? '' : `:${port}`}${ctx.path === '*' ? '/' : ctx.path}`;
+  const location = `https://${name}${port === 443 ? '' : `:${port}`}${ctx.path}`;
   const body = `308 see ${location}\n`;
   ctx.res.writeHead(308, {
     location,
