@@ -187,6 +187,15 @@ describe('validation and reuse', () => {
     const unsatisfiable = await edge.get('/plain', { headers: { range: 'bytes=50-' } });
     assert.equal(unsatisfiable.status, 416);
     assert.equal(origin.count('/plain'), count);
+    // RFC 9110 §13.1.2: * is false (304) when a current representation exists, entity tag or not.
+    const any = await edge.get('/resource', { headers: { 'if-none-match': '*' } });
+    assert.equal(any.status, 304);
+    assert.equal(any.body.length, 0);
+    assert.match(String(any.headers['cache-status']), /^strata; hit/);
+    const other = await edge.get('/resource', { headers: { 'if-none-match': '"not-this-one"' } });
+    assert.equal(other.status, 200);
+    assert.equal(other.text, 'resource');
+    assert.equal(origin.count('/resource'), 1);
   });
 
   it('invalidates the target and same-origin Location after an unsafe method', async () => {

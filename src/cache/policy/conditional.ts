@@ -32,10 +32,11 @@ export function isConditional(fields: ConditionalFields): boolean {
 /**
  * RFC 9110 §8.8.3.2 weak comparison of an entity tag against an If-None-Match list: "two
  * entity tags are equivalent if their opaque-tags match character-by-character, regardless of
- * either or both being tagged as 'weak'". `*` matches any current representation.
+ * either or both being tagged as 'weak'". `*` matches any current representation (§13.1.2): the
+ * stored response compared here is one, with an entity tag or without.
  */
 export function etagMatches(list: string, etag: string | undefined): boolean {
-  if (list.trim() === '*') return etag !== undefined;
+  if (list.trim() === '*') return true;
   if (etag === undefined) return false;
   const opaque = etag.replace(/^W\//, '');
   for (const candidate of list.split(',')) if (candidate.trim().replace(/^W\//, '') === opaque) return true;

@@ -19,9 +19,10 @@ describe('etagMatches (RFC 9110 §8.8.3.2 weak comparison)', () => {
     assert.equal(etagMatches('"x", "y"', '"abc"'), false);
   });
 
-  it('matches * only when a representation exists', () => {
+  it('matches * with any stored representation, with an entity tag or without (RFC 9110 §13.1.2)', () => {
     assert.equal(etagMatches(' * ', '"abc"'), true);
-    assert.equal(etagMatches('*', undefined), false);
+    assert.equal(etagMatches('*', undefined), true);
+    assert.equal(etagMatches('"abc"', undefined), false);
   });
 });
 
