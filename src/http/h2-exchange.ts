@@ -12,8 +12,8 @@
  * node:http2 gives them), rawHeaders, httpVersionMajor/Minor (2.0), socket (the session's),
  * `stream`, complete, destroyed, and on/once/off/pipe for the body. Response: writeHead with a
  * flat [name, value, …] list or an object, write (with 'drain'), end, destroy, headersSent,
- * writableEnded, writableFinished, destroyed, closed, statusCode, socket, once/on for 'close',
- * 'drain' and 'finish', writeContinue and writeEarlyHints.
+ * writableEnded, writableFinished, destroyed, closed, statusCode, socket, on/once/off/
+ * removeListener for 'close', 'drain' and 'finish', writeContinue and writeEarlyHints.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { constants, type ServerHttp2Stream, sensitiveHeaders } from 'node:http2';
@@ -66,6 +66,16 @@ class OnStream {
     this.stream.once(event, listener);
     return this;
   }
+
+  off(event: string, listener: Listener): this {
+    this.stream.off(event, listener);
+    return this;
+  }
+
+  removeListener(event: string, listener: Listener): this {
+    this.stream.removeListener(event, listener);
+    return this;
+  }
 }
 
 export class H2Request extends OnStream {
@@ -92,11 +102,6 @@ export class H2Request extends OnStream {
   /** The whole body arrived (the client ended its side of the stream). */
   get complete(): boolean {
     return this.stream.readableEnded;
-  }
-
-  off(event: string, listener: Listener): this {
-    this.stream.off(event, listener);
-    return this;
   }
 
   pipe<T extends Writable>(destination: T): T {

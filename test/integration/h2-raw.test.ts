@@ -19,6 +19,11 @@ for (let i = 0; i < LARGE.length; i++) LARGE[i] = (i * 31 + (i >> 8)) & 0xff;
 const SMALL = 'a small body over HTTP/2\n';
 const LONG = `/raw/${'p'.repeat(70)}/${'q'.repeat(40)}/index.html?query=${'r'.repeat(30)}`;
 const SHORT = '/raw/s';
+const HERD = `/raw/herd/${'h'.repeat(80)}/cold.html?campaign=${'c'.repeat(30)}`;
+let releaseHerd!: () => void;
+const herdGate = new Promise<void>((resolve) => {
+  releaseHerd = resolve;
+});
 const LANGUAGES = Array.from({ length: 24 }, (_, i) => `l${i}`);
 const CONNECTION_FIELDS = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade'];
 
@@ -123,6 +128,11 @@ describe('HTTP/2 on the raw stream', () => {
         res.write(LARGE.subarray(0, 256 * 1024));
         for (let i = 0; i < 50 && !res.destroyed; i++) await sleep(20);
         res.end(LARGE.subarray(256 * 1024, 512 * 1024));
+      },
+      [HERD]: async (_req, res) => {
+        await herdGate;
+        res.writeHead(200, { 'cache-control': 'max-age=60', 'content-type': 'text/plain' });
+        res.end(SMALL);
       },
       '/raw/broken': (_req, res) => res.socket?.destroy(),
       '/raw/post': (req, res) => {
@@ -277,6 +287,33 @@ describe('HTTP/2 on the raw stream', () => {
     const after = await get(SHORT);
     assert.equal(after.status, 200);
     assert.equal(after.body.toString(), SMALL);
+  });
+
+  it('collapses twelve streams for one cold key into one origin request; a follower reset while waiting costs nothing', async () => {
+    const waiters = () => node.node.edge.collapse.pending(`https://edge.test${HERD}`)?.waiters ?? -1;
+    // One leader at the origin (held there) and eleven followers waiting for it.
+    const answers = Array.from({ length: 12 }, () => get(HERD));
+    await until(
+      () => origin.count(HERD) === 1 && waiters() === 11,
+      'the leader at the origin and 11 followers',
+    );
+    // A thirteenth stream joins the wait and is reset by its client: it leaves the wait, nothing else.
+    const reset = session.request({ ':path': HERD, ':authority': 'edge.test' });
+    reset.on('error', () => {});
+    await until(() => waiters() === 12, 'the thirteenth stream waiting');
+    reset.close(constants.NGHTTP2_CANCEL);
+    await until(() => waiters() === 11, 'the reset stream gone from the wait');
+    releaseHerd();
+    for (const answer of await Promise.all(answers)) {
+      assert.equal(answer.status, 200);
+      assert.equal(answer.body.toString(), SMALL);
+      assertNoConnectionFields(answer);
+    }
+    assert.equal(origin.count(HERD), 1);
+    const hit = await get(HERD);
+    assert.equal(hit.status, 200);
+    assert.match(String(hit.headers['cache-status']), /^strata; hit/);
+    assert.equal(origin.count(HERD), 1);
   });
 
   it('keeps 24 Vary variants of one URL apart, one origin request each', async () => {
