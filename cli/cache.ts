@@ -26,10 +26,18 @@ function print(flags: TargetFlags, value: unknown, text: () => string): void {
   process.stdout.write(flags.json ? `${JSON.stringify(value, null, 2)}\n` : `${text()}\n`);
 }
 
+/**
+ * A variant's secondary key on one line: stored as `field=value` lines (one per Vary field),
+ * printed as they were it broke the table's rows apart.
+ */
+function variantLabel(secondaryKey: string): string {
+  return secondaryKey.split('\n').filter(Boolean).join('; ');
+}
+
 function variantRow(v: VariantView): string[] {
   return [
     v.url,
-    v.secondaryKey === '' ? '-' : v.secondaryKey,
+    v.secondaryKey === '' ? '-' : variantLabel(v.secondaryKey),
     String(v.status),
     formatBytes(v.size),
     `${v.age}s`,
@@ -85,10 +93,7 @@ async function inspect(url: string, flags: TargetFlags): Promise<number> {
     if (view.variants.length === 0) return `nothing stored for ${url}${view.key ? ` (key ${view.key})` : ''}`;
     const blocks = view.variants.map((v) =>
       formatFields([
-        [
-          'variant',
-          v.secondaryKey === '' ? '(only one: no Vary)' : `${v.vary.join(', ')} = ${v.secondaryKey}`,
-        ],
+        ['variant', v.secondaryKey === '' ? '(only one: no Vary)' : variantLabel(v.secondaryKey)],
         ['status', v.status],
         ['state', v.state],
         ['age', `${v.age}s`],

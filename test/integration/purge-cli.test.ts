@@ -7,6 +7,7 @@ import { respond, startOrigin, type TestOrigin } from '../helpers/origin.ts';
 import { type AdminNode, startAdminNode, TOKEN } from './purge-support.ts';
 
 const CLI = join(import.meta.dirname, '../../cli/strata.ts');
+const VARIED = `/guides/${'travel-'.repeat(12)}lisbon.html?edition=2026&lang=auto`;
 
 async function strata(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
@@ -29,6 +30,11 @@ describe('strata purge and strata cache', () => {
     origin = await startOrigin({
       '/doc/1': respond(200, { 'cache-control': 'max-age=60', 'surrogate-key': 'docs one' }, 'one'),
       '/doc/2': respond(200, { 'cache-control': 'max-age=60', 'surrogate-key': 'docs' }, 'two'),
+      [VARIED]: respond(
+        200,
+        { 'cache-control': 'max-age=60', vary: 'Accept-Language, Accept-Encoding' },
+        'varied',
+      ),
     });
     edge = await startAdminNode({ origin: origin.url });
     await edge.get('/doc/1');
@@ -59,6 +65,29 @@ describe('strata purge and strata cache', () => {
     assert.match(missing.stdout, /nothing stored/);
     const stats = await strata('cache', 'stats', ...admin(), '--json');
     assert.equal(JSON.parse(stats.stdout).store.entries, 2);
+  });
+
+  it('prints a variant of two Vary fields on one row of the table and one line of inspect', async () => {
+    for (const lang of ['pt-PT', 'en-GB'])
+      await edge.get(VARIED, { headers: { 'accept-language': lang, 'accept-encoding': 'gzip' } });
+    const table = await strata('cache', 'ls', '--prefix', `${edge.base}/guides/`, ...admin());
+    assert.equal(table.code, 0, table.stderr);
+    const lines = table.stdout.trimEnd().split('\n');
+    assert.equal(lines.length, 3, table.stdout);
+    for (const lang of ['pt-pt', 'en-gb']) {
+      const row = lines.find((line) => line.includes(`accept-language=${lang}`));
+      assert.ok(row, `${lang} in ${table.stdout}`);
+      assert.match(row, /accept-encoding=\S+; accept-language=\S+\s+200\s+6 B\s+\d+s\s+\d+s\s+fresh\s+-$/i);
+      assert.ok(row.startsWith(`${edge.base}${VARIED} `));
+    }
+    const inspect = await strata('cache', 'inspect', `${edge.base}${VARIED}`, ...admin());
+    assert.equal(inspect.code, 0);
+    assert.equal(
+      inspect.stdout.match(/^variant\s+accept-encoding=\S+; accept-language=\S+$/gim)?.length,
+      2,
+      inspect.stdout,
+    );
+    await strata('purge', '--prefix', `${edge.base}/guides/`, ...admin());
   });
 
   it('purges through the admin API and prints what was purged', async () => {
