@@ -316,6 +316,28 @@ describe('HTTP/2 on the raw stream', () => {
     assert.equal(origin.count(HERD), 1);
   });
 
+  it('answers twelve 2 MiB hits at once on one connection, none refused, byte for byte', async () => {
+    await get('/raw/large');
+    const count = origin.count('/raw/large');
+    // A client with node's default 64 KiB windows: the node may queue only what the session's
+    // memory bound allows, or it refuses new streams (ENHANCE_YOUR_CALM).
+    const client = connect(url, { ca: fixtures.ca, servername: 'edge.test' });
+    try {
+      const answers = await Promise.all(
+        Array.from({ length: 12 }, () => send(client, { ':path': '/raw/large', ':authority': 'edge.test' })),
+      );
+      for (const answer of answers) {
+        assert.equal(answer.status, 200);
+        assert.match(String(answer.headers['cache-status']), /^strata; hit/);
+        assert.equal(answer.body.length, LARGE.length);
+        assert.ok(answer.body.equals(LARGE));
+      }
+      assert.equal(origin.count('/raw/large'), count);
+    } finally {
+      client.close();
+    }
+  });
+
   it('keeps 24 Vary variants of one URL apart, one origin request each', async () => {
     for (const language of LANGUAGES) {
       const answer = await get('/raw/vary', { 'accept-language': language });

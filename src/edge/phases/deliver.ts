@@ -66,10 +66,42 @@ export function deliverStored(edge: Edge, ctx: RequestContext, record: EntryReco
   const body = edge.store.smallBody(record);
   if (body !== undefined) {
     ctx.bytes += length;
-    res.end(range ? body.subarray(start, end + 1) : body);
-    return true;
+    return endBody(ctx, range ? body.subarray(start, end + 1) : body);
   }
   streamChunks(edge, ctx, record, start, end);
+  return false;
+}
+
+/**
+ * A body held in memory: in one write, except on HTTP/2 past SEND_BUFFER, where it goes in
+ * pieces of SEND_BUFFER, each once the stream took the last. Data a connection's streams have
+ * queued counts against its session's memory bound (`http2.maxSessionMemory`), and past it
+ * node:http2 refuses every new stream with ENHANCE_YOUR_CALM: written whole, a few large hits at
+ * once on one connection (ten 4 MiB ones) got a browser's next requests refused. Returns
+ * whether the response ended at once.
+ */
+function endBody(ctx: RequestContext, data: Buffer): boolean {
+  const res = ctx.res;
+  if (ctx.protocol !== '2' || data.length <= SEND_BUFFER) {
+    res.end(data);
+    return true;
+  }
+  let offset = 0;
+  const pump = (): void => {
+    while (!res.destroyed) {
+      const piece = data.subarray(offset, offset + SEND_BUFFER);
+      offset += piece.length;
+      if (offset >= data.length) {
+        res.end(piece);
+        return;
+      }
+      if (!res.write(piece)) {
+        whenDrained(res, pump);
+        return;
+      }
+    }
+  };
+  pump();
   return false;
 }
 
@@ -128,8 +160,7 @@ function deliverPartial(edge: Edge, ctx: RequestContext, record: EntryRecord): b
   const body = edge.store.smallBody(record);
   if (body !== undefined) {
     ctx.bytes += length;
-    res.end(body.subarray(offset, offset + length));
-    return true;
+    return endBody(ctx, body.subarray(offset, offset + length));
   }
   streamChunks(edge, ctx, record, offset, offset + length - 1);
   return false;
