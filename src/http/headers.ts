@@ -122,7 +122,12 @@ export function endToEndRequestHeaders(
   return out;
 }
 
-/** Flat [name, value, ...] list of a response's end-to-end fields, minus `drop`. */
+/**
+ * Flat [name, value, ...] list of a response's end-to-end fields, minus `drop`, and minus Via:
+ * whoever passes the response on adds one Via of its own, the received value with its entry
+ * appended (appendVia). Copied as well, the received value went out twice (a parent tier's
+ * `1.1 shield` read `1.1 shield, 1.1 shield, 1.1 edge`), and a 304's Via replaced the stored one.
+ */
 export function endToEndResponseHeaders(
   headers: Record<string, string | string[] | undefined>,
   drop: ReadonlySet<string>,
@@ -132,7 +137,7 @@ export function endToEndResponseHeaders(
   const out: string[] = [];
   for (const name in headers) {
     const lower = name.toLowerCase();
-    if (isHopByHop(lower, listed) || drop.has(lower)) continue;
+    if (lower === 'via' || isHopByHop(lower, listed) || drop.has(lower)) continue;
     const value = headers[name];
     if (value === undefined) continue;
     if (Array.isArray(value)) for (const item of value) out.push(name, item);

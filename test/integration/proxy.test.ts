@@ -6,6 +6,17 @@ import { startNode, type TestNode } from '../helpers/node.ts';
 import { startOrigin, type TestOrigin } from '../helpers/origin.ts';
 import { rawExchange } from '../helpers/raw.ts';
 
+const BEHIND = `/behind/${'load-balanced-'.repeat(8)}page.html?session=none&variant=b`;
+
+/** The Via field lines of a raw response head. */
+function viaLines(text: string): string[] {
+  return text
+    .split('\r\n\r\n')[0]!
+    .split('\r\n')
+    .filter((line) => /^via:/i.test(line))
+    .map((line) => line.slice(4).trim());
+}
+
 describe('proxying', () => {
   let origin: TestOrigin;
   let edge: TestNode;
@@ -22,6 +33,25 @@ describe('proxying', () => {
           'x-end-to-end': 'kept',
         });
         res.end(JSON.stringify(req.headers));
+      },
+      [BEHIND]: (req, res) => {
+        // An origin behind a proxy of its own (a load balancer adding Via), validating by ETag.
+        const fields = {
+          via: '1.1 upstream-lb',
+          etag: '"b1"',
+          'cache-control': 'max-age=0, must-revalidate',
+        };
+        if (req.headers['if-none-match'] === '"b1"') {
+          res.writeHead(304, fields);
+          res.end();
+          return;
+        }
+        res.writeHead(200, fields);
+        res.end('behind a proxy');
+      },
+      '/behind-pass': (_req, res) => {
+        res.writeHead(200, { via: '1.1 upstream-lb', 'cache-control': 'no-store' });
+        res.end('passed');
       },
       '/upload': (_req, res) => {
         res.writeHead(200, { 'cache-control': 'no-store' });
@@ -126,6 +156,29 @@ describe('proxying', () => {
     assert.equal(origin.requests.at(-1)?.path, long);
     const state = edge.node.edge.sites.resolve('a.example')!.pool.origins[0]!.state;
     assert.equal(state.ejected(Date.now()), false, 'an OPTIONS * never counts against the origin');
+  });
+
+  it("sends one Via, the origin's with ours appended, on a miss, a hit revalidated by a 304, and a pass", async () => {
+    const ask = async (path: string) => {
+      const { text } = await rawExchange(
+        port,
+        `GET ${path} HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n`,
+      );
+      assert.match(text, /^HTTP\/1\.1 200 /);
+      return { via: viaLines(text), status: /cache-status: ([^\r]*)/i.exec(text)?.[1] };
+    };
+    const miss = await ask(BEHIND);
+    assert.deepEqual(miss.via, ['1.1 upstream-lb, 1.1 strata']);
+    assert.match(String(miss.status), /fwd=miss/);
+    // Stored with max-age=0: each reuse is revalidated, and the 304 (with its own Via) refreshes it.
+    for (let i = 0; i < 2; i++) {
+      const revalidated = await ask(BEHIND);
+      assert.deepEqual(revalidated.via, ['1.1 upstream-lb, 1.1 strata']);
+      assert.match(String(revalidated.status), /fwd=stale; fwd-status=304/);
+    }
+    const pass = await ask('/behind-pass');
+    assert.deepEqual(pass.via, ['1.1 upstream-lb, 1.1 strata']);
+    assert.equal(origin.count(BEHIND), 3);
   });
 
   it('answers 502 with Proxy-Status when the origin refuses connections', async () => {
