@@ -16,7 +16,7 @@
  * removeListener for 'close', 'drain' and 'finish', writeContinue and writeEarlyHints.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { constants, type ServerHttp2Stream, sensitiveHeaders } from 'node:http2';
+import { constants, type Http2Session, type ServerHttp2Stream, sensitiveHeaders } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Writable } from 'node:stream';
 
@@ -109,6 +109,9 @@ export class H2Request extends OnStream {
   }
 }
 
+/** Bytes of response bodies written whole and not yet done, per connection (endWithin). */
+const wholeBytes = new WeakMap<Http2Session, number>();
+
 export class H2Response extends OnStream {
   statusCode = 200;
   /** The head given to writeHead, sent with the first write or end (one frame when there is no body). */
@@ -166,6 +169,27 @@ export class H2Response extends OnStream {
     if (empty) stream.end();
     else stream.end(chunk);
     return this;
+  }
+
+  /**
+   * Ends the response with `body` in one write, if the bodies written whole on this stream's
+   * connection and not yet done, this one added, stay within `budget` bytes; otherwise writes
+   * nothing and returns false (the caller sends it in pieces). node:http2 counts what a
+   * connection's streams have queued against its session's memory bound and refuses every new
+   * stream while past it: whole writes of large bodies at once must not get there.
+   */
+  endWithin(body: Buffer, budget: number): boolean {
+    const stream = this.stream;
+    const session = stream.session;
+    if (session === undefined) return false;
+    const held = wholeBytes.get(session) ?? 0;
+    if (held + body.length > budget) return false;
+    wholeBytes.set(session, held + body.length);
+    stream.once('close', () =>
+      wholeBytes.set(session, (wholeBytes.get(session) ?? body.length) - body.length),
+    );
+    this.end(body);
+    return true;
   }
 
   destroy(error?: Error): void {

@@ -12,6 +12,7 @@ import { rangeWithin } from '../../cache/policy/partial.ts';
 import { currentAge, remainingFreshness } from '../../cache/policy/reuse.ts';
 import { type EntryRecord, storedHeader } from '../../cache/record.ts';
 import { SEND_BUFFER, whenDrained } from '../../http/connection-guard.ts';
+import type { H2Response } from '../../http/h2-exchange.ts';
 import { endPrepared } from '../../http/prepared-head.ts';
 import { formatCacheStatus } from '../../observability/cache-status.ts';
 import type { RequestContext } from '../context.ts';
@@ -66,26 +67,28 @@ export function deliverStored(edge: Edge, ctx: RequestContext, record: EntryReco
   const body = edge.store.smallBody(record);
   if (body !== undefined) {
     ctx.bytes += length;
-    return endBody(ctx, range ? body.subarray(start, end + 1) : body);
+    return endBody(edge, ctx, range ? body.subarray(start, end + 1) : body);
   }
   streamChunks(edge, ctx, record, start, end);
   return false;
 }
 
 /**
- * A body held in memory: in one write, except on HTTP/2 past SEND_BUFFER, where it goes in
- * pieces of SEND_BUFFER, each once the stream took the last. Data a connection's streams have
- * queued counts against its session's memory bound (`http2.maxSessionMemory`), and past it
- * node:http2 refuses every new stream with ENHANCE_YOUR_CALM: written whole, a few large hits at
- * once on one connection (ten 4 MiB ones) got a browser's next requests refused. Returns
- * whether the response ended at once.
+ * A body held in memory: in one write, except on HTTP/2 when the connection's bodies written
+ * whole and not yet done would pass half its session memory bound (`http2.maxSessionMemory`):
+ * then in pieces of SEND_BUFFER, each once the stream took the last. What a connection's streams
+ * have queued counts against that bound, and past it node:http2 refuses every new stream with
+ * ENHANCE_YOUR_CALM: all written whole, a few large hits at once on one connection (ten 4 MiB
+ * ones, or a hundred 150 KiB images of one page) got the next requests refused. Returns whether
+ * the response ended at once.
  */
-function endBody(ctx: RequestContext, data: Buffer): boolean {
+function endBody(edge: Edge, ctx: RequestContext, data: Buffer): boolean {
   const res = ctx.res;
   if (ctx.protocol !== '2' || data.length <= SEND_BUFFER) {
     res.end(data);
     return true;
   }
+  if ((res as unknown as H2Response).endWithin(data, edge.config.http2.maxSessionMemory / 2)) return true;
   let offset = 0;
   const pump = (): void => {
     while (!res.destroyed) {
@@ -160,7 +163,7 @@ function deliverPartial(edge: Edge, ctx: RequestContext, record: EntryRecord): b
   const body = edge.store.smallBody(record);
   if (body !== undefined) {
     ctx.bytes += length;
-    return endBody(ctx, body.subarray(offset, offset + length));
+    return endBody(edge, ctx, body.subarray(offset, offset + length));
   }
   streamChunks(edge, ctx, record, offset, offset + length - 1);
   return false;
