@@ -338,6 +338,33 @@ describe('HTTP/2 on the raw stream', () => {
     }
   });
 
+  it('answers 100 streams of a 2 MiB hit on one connection whose client reads nothing, none refused', async () => {
+    await get('/raw/large');
+    const client = connect(url, { ca: fixtures.ca, servername: 'edge.test' });
+    client.on('error', () => {});
+    let answered = 0;
+    const refused: number[] = [];
+    try {
+      for (let i = 0; i < 100; i++) {
+        const stream = client.request({ ':path': '/raw/large', ':authority': 'edge.test' });
+        stream.on('response', (fields) => {
+          if (fields[':status'] === 200) answered++;
+        });
+        stream.on('data', () => stream.pause());
+        stream.on('error', () => {});
+        stream.on('close', () => {
+          if (stream.rstCode !== 0 && stream.rstCode !== constants.NGHTTP2_CANCEL)
+            refused.push(stream.rstCode);
+        });
+      }
+      await until(() => answered + refused.length === 100, '100 answers or refusals');
+      assert.deepEqual(refused, [], 'no stream refused (11: ENHANCE_YOUR_CALM)');
+      assert.equal(answered, 100);
+    } finally {
+      client.destroy();
+    }
+  });
+
   it('keeps 24 Vary variants of one URL apart, one origin request each', async () => {
     for (const language of LANGUAGES) {
       const answer = await get('/raw/vary', { 'accept-language': language });

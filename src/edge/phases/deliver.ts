@@ -74,8 +74,19 @@ export function deliverStored(edge: Edge, ctx: RequestContext, record: EntryReco
 }
 
 /**
+ * What one HTTP/2 connection may hold of bodies written whole: half of what its session memory
+ * bound leaves once every stream it may open has a SEND_BUFFER piece queued (1 MiB with the
+ * defaults: 10 MiB, 128 streams). Pieces and whole bodies together then stay under the bound
+ * even for a client that reads nothing.
+ */
+function wholeBudget(edge: Edge): number {
+  const { maxSessionMemory, maxConcurrentStreams } = edge.config.http2;
+  return Math.max(0, maxSessionMemory - maxConcurrentStreams * SEND_BUFFER) / 2;
+}
+
+/**
  * A body held in memory: in one write, except on HTTP/2 when the connection's bodies written
- * whole and not yet done would pass half its session memory bound (`http2.maxSessionMemory`):
+ * whole and not yet done would pass its budget (wholeBudget, from `http2.maxSessionMemory`):
  * then in pieces of SEND_BUFFER, each once the stream took the last. What a connection's streams
  * have queued counts against that bound, and past it node:http2 refuses every new stream with
  * ENHANCE_YOUR_CALM: all written whole, a few large hits at once on one connection (ten 4 MiB
@@ -88,7 +99,7 @@ function endBody(edge: Edge, ctx: RequestContext, data: Buffer): boolean {
     res.end(data);
     return true;
   }
-  if ((res as unknown as H2Response).endWithin(data, edge.config.http2.maxSessionMemory / 2)) return true;
+  if ((res as unknown as H2Response).endWithin(data, wholeBudget(edge))) return true;
   let offset = 0;
   const pump = (): void => {
     while (!res.destroyed) {
