@@ -181,7 +181,8 @@ export class H2Response extends OnStream {
   endWithin(body: Buffer, budget: number): boolean {
     const stream = this.stream;
     const session = stream.session;
-    if (session === undefined) return false;
+    // A stream already gone would never say 'close' again: nothing is counted for it.
+    if (session === undefined || stream.destroyed || stream.closed) return false;
     const held = wholeBytes.get(session) ?? 0;
     if (held + body.length > budget) return false;
     wholeBytes.set(session, held + body.length);
