@@ -109,7 +109,7 @@ export class OriginIter {
     }
     const untried = (list: readonly OriginState[]) => list.filter((origin) => !this.#tried.has(origin));
     let reason: ChoiceReason = 'preferred';
-    let candidates = untried(selector.members).filter((origin) => origin.usable(now));
+    let candidates = untried(members).filter((origin) => origin.usable(now));
     if (candidates.length === 0) {
       reason = 'backup';
       candidates = untried(selector.backups).filter((origin) => origin.usable(now));
@@ -117,11 +117,11 @@ export class OriginIter {
     if (candidates.length === 0) {
       // Nothing usable: try the ejected and unhealthy too rather than fail without trying.
       reason = 'panic';
-      candidates = untried(selector.members).filter((origin) => !origin.draining);
+      candidates = untried(members).filter((origin) => !origin.draining);
       if (candidates.length === 0)
         candidates = untried(selector.backups).filter((origin) => !origin.draining);
       // A request that resolved its site just before a reload removed every origin: still try them.
-      if (candidates.length === 0) candidates = untried(selector.members);
+      if (candidates.length === 0) candidates = untried(members);
     }
     if (candidates.length === 0) return undefined;
     const chosen = this.#choose(candidates, now);

@@ -16,7 +16,7 @@ function calledOn(name: string): Set<string> {
   const methods = new Set<string>();
   const pattern = new RegExp(`(?<![\\w.])(?:ctx\\.)?${name}\\.(\\w+)\\(`, 'g');
   for (const entry of readdirSync(SRC, { recursive: true, encoding: 'utf8' })) {
-    if (!entry.endsWith('.ts') || entry.startsWith('admin') || entry.startsWith('cli')) continue;
+    if (!entry.endsWith('.ts') || entry.startsWith('admin')) continue;
     const text = readFileSync(join(SRC, entry), 'utf8');
     for (const match of text.matchAll(pattern)) methods.add(match[1]!);
   }
