@@ -57,8 +57,13 @@ export function checkRequestTarget(req: IncomingMessage, scheme: 'http' | 'https
     const framing = checkFraming(req, codings);
     if (framing !== undefined) return framing;
   }
-  if (hostCount === 0) return refuse('missing Host header');
   if (hostCount > 1) return refuse('more than one Host header');
+  if (hostCount === 0) {
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host is refused; HTTP/1.0 never required it.
+    if (req.httpVersionMinor !== 0) return refuse('missing Host header');
+    host = hostOf10(req);
+    if (host === undefined) return refuse('missing Host header');
+  }
   const authority = host === undefined ? undefined : canonicalAuthority(host, scheme);
   if (authority === undefined) return refuse('invalid Host header');
   const target = req.url ?? '';
@@ -84,6 +89,23 @@ export function checkRequestTarget(req: IncomingMessage, scheme: 'http' | 'https
     return { ok: true, host: authority, path: canonicalTarget(url.pathname + url.search) };
   }
   return refuse('invalid request target');
+}
+
+/**
+ * The authority of an HTTP/1.0 request sent without Host (RFC 9112 §3.3, reconstructing the
+ * target URI): an absolute-form target's own, else the local address and port the connection
+ * reached (the node has no configured default name), which a catch-all site answers. The
+ * port is kept even when it is the scheme's default; canonicalAuthority drops it then.
+ */
+function hostOf10(req: IncomingMessage): string | undefined {
+  const target = req.url ?? '';
+  if (/^https?:\/\//i.test(target)) return target.slice(target.indexOf('//') + 2).split(/[/?#]/)[0];
+  const socket = req.socket as { localAddress?: string; localPort?: number } | undefined;
+  const address = socket?.localAddress;
+  if (address === undefined || socket?.localPort === undefined) return undefined;
+  // An IPv4 peer on a dual-stack socket shows as ::ffff:a.b.c.d.
+  const plain = address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+  return `${plain.includes(':') ? `[${plain}]` : plain}:${socket.localPort}`;
 }
 
 /**

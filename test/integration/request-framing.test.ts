@@ -7,6 +7,9 @@ import { rawExchange } from '../helpers/raw.ts';
 /** A path of real length (over 100 characters). */
 const LONG = `/assets/2026/12/catalogue/${'product-listing-page-'.repeat(5)}index.html`;
 
+/** A page asked for over HTTP/1.0 without Host. */
+const HTTP10 = LONG.replace('index.html', 'http10.html');
+
 /** Good requests pipelined behind a bad one: a GET, a POST with a body, another GET. */
 const FOLLOWERS =
   `GET ${LONG}?after=1 HTTP/1.1\r\nHost: shop.example\r\n\r\n` +
@@ -27,6 +30,10 @@ describe('request framing and method policy', () => {
         res.end(`host=${req.headers.host} url=${req.url}`);
       },
       '/x': respond(200, { 'cache-control': 'no-store' }, 'x'),
+      [HTTP10]: (req, res) => {
+        res.writeHead(200, { 'cache-control': 'max-age=100' });
+        res.end(`host=${req.headers.host} url=${req.url}`);
+      },
     });
     edge = await startNode({ origin: origin.url });
     port = Number(new URL(edge.url).port);
@@ -134,5 +141,43 @@ describe('request framing and method policy', () => {
       await edge.node.idle();
     }
     assert.equal(origin.count('/canonical') - before, 1, 'one key for every spelling');
+  });
+
+  it('answers an HTTP/1.0 request without Host for the address it reached (RFC 9112 §3.3)', async () => {
+    const path = `${HTTP10}?campaign=${'x'.repeat(40)}`;
+    const before = origin.count();
+    const first = await rawExchange(port, `GET ${path} HTTP/1.0\r\n\r\n`);
+    await edge.node.idle();
+    assert.match(first.text, /^HTTP\/1\.1 200 /);
+    assert.match(first.text, /\r\ncache-status: strata; fwd=miss; fwd-status=200; stored\r\n/i);
+    assert.match(
+      first.text,
+      new RegExp(`host=127\\.0\\.0\\.1:${port} url=${path.replace(/[?.]/g, '\\$&')}$`),
+    );
+    assert.ok(first.closed, 'HTTP/1.0 without keep-alive: closed after the answer');
+    // The same key as an HTTP/1.1 request naming that address, and as an absolute-form 1.0 one.
+    const again = await rawExchange(
+      port,
+      `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`,
+    );
+    assert.match(again.text, /\r\ncache-status: strata; hit; ttl=\d+\r\n/i);
+    const absolute = await rawExchange(port, `GET http://127.0.0.1:${port}${path} HTTP/1.0\r\n\r\n`);
+    assert.match(absolute.text, /\r\ncache-status: strata; hit; ttl=\d+\r\n/i);
+    assert.equal(origin.count() - before, 1);
+    // A node whose sites name only their hosts has no site for the address: 421.
+    const named = await startNode({
+      origin: origin.url,
+      config: { sites: [{ name: 'shop', hosts: ['shop.example'], origins: ['origin'] }] },
+    });
+    try {
+      const misdirected = await rawExchange(Number(new URL(named.url).port), `GET ${path} HTTP/1.0\r\n\r\n`);
+      assert.match(misdirected.text, /^HTTP\/1\.1 421 /);
+    } finally {
+      await named.close();
+    }
+    assert.equal(origin.count() - before, 1);
+    // HTTP/1.1 still must name its host.
+    const eleven = await rawExchange(port, `GET ${path} HTTP/1.1\r\n\r\n`);
+    assert.match(eleven.text, /^HTTP\/1\.1 400 /);
   });
 });

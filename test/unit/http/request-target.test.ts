@@ -37,8 +37,28 @@ describe('checkRequestTarget', () => {
     assert.deepEqual(check('/', ['Host', '10.0.0.1']), { ok: true, host: '10.0.0.1', path: '/' });
   });
 
-  it('refuses a request without Host', () => {
+  it('refuses an HTTP/1.1 request without Host', () => {
     assert.deepEqual(check('/', ['Accept', '*/*']), { ok: false, reason: 'missing Host header' });
+  });
+
+  it('gives an HTTP/1.0 request without Host the address it reached, or its absolute-form authority', () => {
+    const at = (url: string, localAddress: string | undefined, localPort = 8080) =>
+      checkRequestTarget(
+        Object.assign(request('GET', url, ['Accept', '*/*'], 0), { socket: { localAddress, localPort } }),
+      );
+    assert.deepEqual(at('/a', '127.0.0.1'), { ok: true, host: '127.0.0.1:8080', path: '/a' });
+    assert.deepEqual(at('/a', '::ffff:10.1.2.3', 80), { ok: true, host: '10.1.2.3', path: '/a' });
+    assert.deepEqual(at('/a', '::1'), { ok: true, host: '[::1]:8080', path: '/a' });
+    assert.deepEqual(at('http://Shop.Example/b?c', '127.0.0.1'), {
+      ok: true,
+      host: 'shop.example',
+      path: '/b?c',
+    });
+    assert.deepEqual(at('/a', undefined), {
+      ok: false,
+      code: 'EDGE_ERR_CLIENT_BAD_REQUEST',
+      reason: 'missing Host header',
+    });
   });
 
   it('refuses two Host headers, even when they agree', () => {
