@@ -142,10 +142,11 @@ function storableVerdict(
   status: number,
   headers: HeaderMap,
   directives: CacheDirectives,
+  method = ctx.method,
 ): StorableVerdict {
   const overrides = ctx.rules?.overrides;
   return decideStorable({
-    method: ctx.method,
+    method,
     // node:http joins repeated request fields into one string (only Set-Cookie, which no
     // decision here reads, stays an array): its map is read as it is, not copied.
     requestHeaders: storeRequestHeaders(ctx, ctx.req.headers as HeaderMap),
@@ -155,6 +156,22 @@ function storableVerdict(
     serverErrors: edge.config.cache.maxErrorTtl > 0,
     rule: overrides && ruleLifetime(overrides, status),
   });
+}
+
+/**
+ * Whether a stored response updated with a 304's fields (RFC 9111 §4.3.4) may still be shared:
+ * judged as a 200 carrying those fields would be (§3), so a 304 cannot bring in what a full
+ * response could not (one user's Set-Cookie, private, Vary: *). `headers` is the updated
+ * response's field map; the request is the one that revalidated (its fill method is GET).
+ */
+export function updatedStorable(
+  edge: Edge,
+  ctx: RequestContext,
+  status: number,
+  headers: HeaderMap,
+): StorableVerdict {
+  const seen = withoutIgnored(headers, ctx.rules?.overrides);
+  return storableVerdict(edge, ctx, status, seen, responseDirectives(seen, edge.name), 'GET');
 }
 
 export function planStore(

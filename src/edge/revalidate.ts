@@ -5,12 +5,14 @@
 
 import { toHeaderMap } from '../cache/policy/semantics.ts';
 import { selectedForUpdate } from '../cache/policy/update.ts';
+import { parseVary } from '../cache/policy/vary.ts';
 import type { EntryRecord } from '../cache/record.ts';
 import { endToEndResponseHeaders } from '../http/headers.ts';
 import type { OriginResponse } from '../origin/pool.ts';
 import type { RequestContext } from './context.ts';
 import type { Edge } from './edge.ts';
 import { freshnessFields } from './freshness.ts';
+import { updatedStorable } from './plan.ts';
 import { strippedOnStore } from './rule-effects.ts';
 import { hasTierFields } from './tier.ts';
 
@@ -38,6 +40,16 @@ export function matchesStored(record: EntryRecord, response: OriginResponse): bo
   });
 }
 
+/**
+ * The stored response updated by a 304, and whether it may still be shared: when it may not
+ * (the 304 brought Set-Cookie, private, Vary: * ...), the update answers the client that
+ * revalidated and is not stored, so the entry stays as it was and its next reuse asks again.
+ * Fields the 304 names in private="…" or no-cache="…" are not kept.
+ */
+export type Refreshed =
+  | { shared: true; record: EntryRecord }
+  | { shared: false; record: EntryRecord; reason: string };
+
 export function refreshedRecord(
   edge: Edge,
   ctx: RequestContext,
@@ -45,7 +57,7 @@ export function refreshedRecord(
   response: OriginResponse,
   requestTime: number,
   responseTime: number,
-): EntryRecord {
+): Refreshed {
   const drop = new Set([...KEEP_STORED, ...edge.stripStored, 'cache-status', ...strippedOnStore(ctx)]);
   // A coding the node made keeps its own suffixed tag (a 304 carries the origin's), and a
   // compressible entry keeps the Vary it was stored with (Accept-Encoding merged in).
@@ -72,12 +84,29 @@ export function refreshedRecord(
     if (value !== undefined) map[name] = Array.isArray(value) ? value : [value];
   }
   const headers = toHeaderMap(map);
+  // A Vary the entry keeps as stored is still read for `*`: nothing varying on everything is shared.
+  const star = drop.has('vary') && parseVary(toHeaderMap(response.headers).vary) === '*';
+  const verdict = updatedStorable(edge, ctx, record.status, star ? { ...headers, vary: '*' } : headers);
+  const kept = verdict.storable ? withoutFields(merged, verdict.stripFields) : merged;
   const { tierFields: _was, ...rest } = record;
-  return {
+  const updated: EntryRecord = {
     ...rest,
-    ...(hasTierFields(edge, merged) ? { tierFields: true as const } : {}),
-    headers: merged,
+    ...(hasTierFields(edge, kept) ? { tierFields: true as const } : {}),
+    headers: kept,
     storedAt: responseTime,
     ...freshnessFields(edge, ctx, record.status, headers, requestTime, responseTime),
   };
+  return verdict.storable
+    ? { shared: true, record: updated }
+    : { shared: false, record: updated, reason: verdict.reason };
+}
+
+/** A flat field list without the named fields (lower-case names). */
+function withoutFields(fields: string[], names: readonly string[]): string[] {
+  if (names.length === 0) return fields;
+  const out: string[] = [];
+  for (let i = 0; i < fields.length; i += 2) {
+    if (!names.includes(fields[i]!.toLowerCase())) out.push(fields[i]!, fields[i + 1]!);
+  }
+  return out;
 }

@@ -238,4 +238,67 @@ describe('validation and reuse', () => {
     assert.match(String(after.headers['cache-status']), /^strata; hit/);
     assert.equal(origin.count('/keep'), 2);
   });
+  it('never shares what a 304 brings that a 200 could not be stored with (Set-Cookie, private, Vary: *)', async () => {
+    const base = `/account/${'preferences-and-settings-'.repeat(5)}overview.html?locale=en-GB`;
+    /** A page stored fresh for 1 s, then revalidated by 304s carrying `extra` (the nth with cookie n). */
+    const revalidatedWith = (path: string, extra: (n: number) => Record<string, string>) =>
+      origin.route(path, (req, res, hit) => {
+        if (req.headers['if-none-match'] === '"s1"') {
+          res.writeHead(304, { etag: '"s1"', 'cache-control': 'max-age=300', ...extra(hit) });
+          res.end();
+          return;
+        }
+        res.writeHead(200, { etag: '"s1"', 'cache-control': 'max-age=1', 'content-type': 'text/html' });
+        res.end('<p>settings</p>');
+      });
+    const cookie = `${base}&case=cookie`;
+    revalidatedWith(cookie, (n) => ({ 'set-cookie': `session=USER${n}-TOKEN; HttpOnly` }));
+    await edge.get(cookie);
+    clock.advance(2);
+    const second = await edge.get(cookie, { headers: { cookie: 'session=USER2-OLD' } });
+    assert.equal(second.text, '<p>settings</p>');
+    assert.equal(second.headers['set-cookie']?.[0], 'session=USER2-TOKEN; HttpOnly', 'its own answer');
+    assert.equal(second.headers['cache-status'], 'strata; fwd=stale; fwd-status=304; detail=set-cookie');
+    const third = await edge.get(cookie, { headers: { cookie: 'other=user' } });
+    assert.equal(
+      third.headers['set-cookie']?.[0],
+      'session=USER3-TOKEN; HttpOnly',
+      "never the second user's",
+    );
+    assert.equal(third.text, '<p>settings</p>');
+    assert.equal(origin.count(cookie), 3, 'the entry was not refreshed: every reuse asks again');
+
+    const unshared: [string, Record<string, string>][] = [
+      ['private', { 'cache-control': 'private, max-age=300' }],
+      ['vary-star', { vary: '*' }],
+    ];
+    for (const [name, extra] of unshared) {
+      const path = `${base}&case=${name}`;
+      revalidatedWith(path, () => extra);
+      await edge.get(path);
+      clock.advance(2);
+      const refreshed = await edge.get(path);
+      assert.equal(refreshed.text, '<p>settings</p>');
+      assert.equal(refreshed.headers['cache-status'], `strata; fwd=stale; fwd-status=304; detail=${name}`);
+      const next = await edge.get(path);
+      assert.match(String(next.headers['cache-status']), /fwd=stale; fwd-status=304/, `${name}: not a hit`);
+      assert.equal(origin.count(path), 3);
+    }
+
+    // private="set-cookie" says the field alone must not be reused: refreshed without it.
+    const qualified = `${base}&case=qualified`;
+    revalidatedWith(qualified, (n) => ({
+      'cache-control': 'max-age=300, private="set-cookie"',
+      'set-cookie': `session=USER${n}-TOKEN`,
+    }));
+    await edge.get(qualified);
+    clock.advance(2);
+    const refreshed = await edge.get(qualified);
+    assert.equal(refreshed.headers['cache-status'], 'strata; fwd=stale; fwd-status=304');
+    const hit = await edge.get(qualified, { headers: { cookie: 'other=user' } });
+    assert.match(String(hit.headers['cache-status']), /^strata; hit; ttl=/);
+    assert.equal(hit.headers['set-cookie'], undefined);
+    assert.equal(hit.text, '<p>settings</p>');
+    assert.equal(origin.count(qualified), 2);
+  });
 });
