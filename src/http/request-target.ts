@@ -185,9 +185,51 @@ function spell(authority: string, scheme: 'http' | 'https'): string | undefined 
   return port === (scheme === 'https' ? 443 : 80) ? name : `${name}:${port}`;
 }
 
-/** The target without a fragment (never part of a request, RFC 9110 §7.1) or an empty query. */
+/**
+ * The target without a fragment (never part of a request, RFC 9110 §7.1) or an empty query,
+ * its path normalized as RFC 3986 §6.2.2 says (what a normalizing origin reads): a
+ * percent-encoded unreserved character decoded (`%77p-admin` is `/wp-admin`), other escapes in
+ * upper case, and the `.` and `..` segments removed (§5.2.4; `/static/../account` is
+ * `/account`). The cache key, the site's rules and block lists, and the origin request all see
+ * this one path, so no rule can match a spelling the origin reads as another path.
+ */
 export function canonicalTarget(target: string): string {
   const hash = target.indexOf('#');
-  const path = hash < 0 ? target : target.slice(0, hash);
-  return path.endsWith('?') && path.indexOf('?') === path.length - 1 ? path.slice(0, -1) : path;
+  let path = hash < 0 ? target : target.slice(0, hash);
+  if (path.endsWith('?') && path.indexOf('?') === path.length - 1) path = path.slice(0, -1);
+  const query = path.indexOf('?');
+  const part = query < 0 ? path : path.slice(0, query);
+  if (!part.includes('%') && !part.includes('/.')) return path;
+  return normalizedPath(part) + (query < 0 ? '' : path.slice(query));
+}
+
+/** RFC 3986 §2.3: ALPHA / DIGIT / "-" / "." / "_" / "~". */
+const UNRESERVED = /^[A-Za-z0-9\-._~]$/;
+
+function normalizedPath(path: string): string {
+  const decoded = path.includes('%')
+    ? path.replace(/%([0-9A-Fa-f]{2})/g, (encoded, hex: string) => {
+        const char = String.fromCharCode(Number.parseInt(hex, 16));
+        return UNRESERVED.test(char) ? char : encoded.toUpperCase();
+      })
+    : path;
+  return decoded.includes('/.') ? withoutDotSegments(decoded) : decoded;
+}
+
+/** RFC 3986 §5.2.4 for an absolute path: `.` segments dropped, `..` removing the one before. */
+function withoutDotSegments(path: string): string {
+  const segments = path.split('/');
+  const out: string[] = [];
+  const last = segments.length - 1;
+  for (let i = 1; i <= last; i++) {
+    const segment = segments[i]!;
+    if (segment === '.' || segment === '..') {
+      if (segment === '..') out.pop();
+      // A dot segment at the end names a directory: the path keeps its trailing slash.
+      if (i === last) out.push('');
+      continue;
+    }
+    out.push(segment);
+  }
+  return `/${out.join('/')}`;
 }

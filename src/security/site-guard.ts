@@ -20,10 +20,12 @@ export type Refusal =
   | { kind: 'rate'; bucket: 'requests' | 'origin'; retryAfterMs: number; limiter: RateLimiter };
 
 /**
- * What a cache and an origin may read differently in a path (before the query): a `;`
- * delimiter (Spring, Tomcat), encoded slash, backslash, dot or NUL, a raw backslash, `//`.
+ * What a cache and an origin may read differently in a path as the client spelled it (before
+ * the query): a `;` delimiter (Spring, Tomcat), encoded slash, backslash, dot or NUL, a raw
+ * backslash, `//`, a `.` or `..` segment. (The node forwards dot segments resolved and
+ * unreserved escapes decoded, request-target.ts; strict sites refuse such spellings anyway.)
  */
-const AMBIGUOUS_PATH = /;|%2f|%5c|%2e|%00|\\|\/\//i;
+const AMBIGUOUS_PATH = /;|%2f|%5c|%2e|%00|\\|\/\/|\/\.\.?(?:\/|$)/i;
 
 /** Remembered address verdicts per site before the memo starts over. */
 const MEMO_SIZE = 65_536;
@@ -165,12 +167,13 @@ export class SiteGuard {
     headers: IncomingHttpHeaders,
     rawHeaders: readonly string[],
     now: number,
+    spelled: string = path,
   ): Refusal | undefined {
     const standing = this.standing(address);
     if (standing === 2) return this.#refusedBy(address);
     const limit = this.#overLimit(path, headers, rawHeaders);
     if (limit !== undefined) return { kind: 'limit', rule: limit };
-    if (this.#refuseAmbiguous && ambiguousPath(path)) return { kind: 'ambiguous', rule: 'ambiguous-path' };
+    if (this.#refuseAmbiguous && ambiguousPath(spelled)) return { kind: 'ambiguous', rule: 'ambiguous-path' };
     if (this.#block.length > 0 && this.#blocked(method, path, headers))
       return { kind: 'forbidden', rule: 'block' };
     if (standing === 1 || this.requests === undefined) return undefined;

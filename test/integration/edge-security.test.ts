@@ -72,6 +72,55 @@ describe('rate limit on all requests (GCRA per client address)', () => {
       for (let i = 0; i < 8; i++) assert.equal((await edge.get('/page', { localAddress: from })).status, 200);
     }
   });
+
+  it('limits each client behind a trusted proxy by the address the proxy forwarded', async () => {
+    const via = (client: string) => ({
+      localAddress: '127.0.0.8',
+      headers: { 'x-forwarded-for': `10.1.1.1, ${client}` },
+    });
+    for (let i = 0; i < 3; i++) assert.equal((await edge.get(LONG, via('198.51.100.7'))).status, 200);
+    const refused = await edge.get(LONG, via('198.51.100.7'));
+    assert.equal(refused.status, 429, 'the fourth request of one client behind the balancer');
+    assert.equal((await edge.get(LONG, via('198.51.100.8'))).status, 200, 'another client behind it');
+    assert.equal((await edge.get(LONG, via('127.0.0.9'))).status, 200, 'an allow-listed client behind it');
+    // Its own requests (health checks) and a hop that is no address: the proxy, exempt.
+    for (let i = 0; i < 5; i++) {
+      assert.equal((await edge.get('/page', { localAddress: '127.0.0.8' })).status, 200);
+      const junk = { localAddress: '127.0.0.8', headers: { 'x-forwarded-for': 'garbage<script>' } };
+      assert.equal((await edge.get('/page', junk)).status, 200);
+    }
+    // An untrusted peer's X-Forwarded-For names nobody: its own address is limited.
+    const spoof = (i: number) => ({
+      localAddress: '127.0.0.7',
+      headers: { 'x-forwarded-for': `203.0.113.${i}` },
+    });
+    for (let i = 0; i < 3; i++) assert.equal((await edge.get('/page', spoof(i))).status, 200);
+    assert.equal((await edge.get('/page', spoof(9))).status, 429);
+  });
+});
+
+describe('address rules behind a trusted proxy', () => {
+  it('denies a denied network behind the balancer, and admits others through it', async () => {
+    const origin = await startOrigin({ [LONG.split('?')[0]!]: respond(200, CACHED, 'long\n') });
+    const edge = await startNode({
+      origin: origin.url,
+      config: { ...site({ deny: ['203.0.113.0/24'] }), proxy: { trustedProxies: ['127.0.0.8'] } },
+    });
+    try {
+      const from = (client: string) => ({
+        localAddress: '127.0.0.8',
+        headers: { 'x-forwarded-for': client },
+      });
+      const denied = await edge.get(LONG, from('203.0.113.9'));
+      assert.equal(denied.status, 403);
+      assert.match(denied.text, /your address is not allowed/);
+      assert.equal((await edge.get(LONG, from('198.51.100.7'))).status, 200);
+      assert.equal(origin.count(), 1);
+    } finally {
+      await edge.close();
+      await origin.close();
+    }
+  });
 });
 
 describe('origin-bound rate limit (cache-aware)', () => {
@@ -338,6 +387,14 @@ describe('ambiguous paths', () => {
     });
   }
 
+  for (const path of ['/static/../account', '/./account', '/static/..', '/account/.']) {
+    it(`refuses the dot segments of ${path} with 400 when refuseAmbiguousPaths is set`, async () => {
+      const res = await edge.get('/', { rawPath: path });
+      assert.equal(res.status, 400);
+      assert.match(res.text, /ambiguous path refused/);
+    });
+  }
+
   it('admits ordinary paths, and a ; or encoded slash in the query', async () => {
     assert.equal((await edge.get('/account')).status, 200);
     assert.equal((await edge.get('/account?next=%2Fhome;x')).status, 200);
@@ -385,6 +442,74 @@ describe('rate limit keys', () => {
       for (const from of ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'])
         results.push((await edge.get('/page', { localAddress: from })).status);
       assert.deepEqual(results, [200, 200, 200, 429]);
+    } finally {
+      await edge.close();
+      await origin.close();
+    }
+  });
+});
+
+describe('one path for rules, block lists, the key and the origin', () => {
+  it('matches rules and block lists on the path the origin reads, whatever the spelling', async () => {
+    const origin = await startOrigin({
+      '/account': (req, res) => {
+        res.writeHead(200, { 'cache-control': 'private, no-store', 'content-type': 'text/html' });
+        res.end(`PRIVATE ${req.url} for ${req.headers.cookie ?? 'nobody'}`);
+      },
+      '/wp-admin': respond(200, CACHED, 'admin\n'),
+      [`/static/${'assets-'.repeat(16)}app.js`]: respond(
+        200,
+        { 'cache-control': 'max-age=600', 'content-type': 'text/javascript' },
+        'app\n',
+      ),
+    });
+    const edge = await startNode({
+      origin: origin.url,
+      config: {
+        sites: [
+          {
+            name: 'default',
+            hosts: ['*'],
+            origins: ['origin'],
+            security: { block: [{ path: '/wp-admin' }] },
+            rules: [
+              {
+                match: { path: '/static/' },
+                ttl: '10m',
+                ignore: ['cache-control', 'expires', 'set-cookie'],
+              },
+            ],
+          },
+        ],
+      },
+    });
+    try {
+      const victim = await edge.get('/', {
+        rawPath: '/static/../account',
+        headers: { cookie: 'sid=VICTIM' },
+      });
+      assert.equal(victim.text, 'PRIVATE /account for sid=VICTIM', 'the origin reads /account');
+      assert.doesNotMatch(String(victim.headers['cache-status']), /stored/);
+      const anonymous = await edge.get('/', { rawPath: '/static/../account' });
+      assert.equal(anonymous.text, 'PRIVATE /account for nobody', "never the victim's page");
+      assert.equal(origin.count('/account'), 2);
+      for (const spelling of [
+        '/x/../wp-admin',
+        '/./wp-admin',
+        '/%77p-admin',
+        '/wp%2Dadmin',
+        '/x/%2e%2e/wp-admin',
+      ]) {
+        const blocked = await edge.get('/', { rawPath: spelling });
+        assert.equal(blocked.status, 403, spelling);
+      }
+      assert.equal(origin.count('/wp-admin'), 0);
+      // A rule still applies to its own path, spelled either way: one key.
+      const app = `/static/${'assets-'.repeat(16)}app.js`;
+      await edge.get(app);
+      const again = await edge.get('/', { rawPath: `/static/./${'assets-'.repeat(16)}%61pp.js` });
+      assert.match(String(again.headers['cache-status']), /^strata; hit/);
+      assert.equal(origin.count(app), 1);
     } finally {
       await edge.close();
       await origin.close();

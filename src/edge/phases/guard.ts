@@ -11,6 +11,7 @@
 import { EdgeError, type ErrorCode } from '../../errors.ts';
 import { hasRequestBody } from '../../http/request-body.ts';
 import type { Refusal } from '../../security/site-guard.ts';
+import { realClient } from '../client.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
 import { sendError } from '../respond.ts';
@@ -35,7 +36,18 @@ export function guard(edge: Edge, ctx: RequestContext): boolean {
   const siteGuard = ctx.site?.guard;
   if (siteGuard === undefined) return true;
   const req = ctx.req;
-  const refusal = siteGuard.check(judged(ctx), ctx.method, ctx.path, req.headers, req.rawHeaders, ctx.now);
+  const address = judged(edge, ctx);
+  // Ambiguity is in the spelling the client sent (origin form), not in the canonical path.
+  const spelled = req.url?.startsWith('/') ? req.url : ctx.path;
+  const refusal = siteGuard.check(
+    address,
+    ctx.method,
+    ctx.path,
+    req.headers,
+    req.rawHeaders,
+    ctx.now,
+    spelled,
+  );
   if (refusal !== undefined) {
     refuse(edge, ctx, refusal);
     return false;
@@ -57,7 +69,7 @@ export function admitToOrigin(edge: Edge, ctx: RequestContext): boolean {
   const siteGuard = ctx.site?.guard;
   if (siteGuard?.origin === undefined || countedForOrigin.has(ctx)) return true;
   countedForOrigin.add(ctx);
-  const refusal = siteGuard.checkOrigin(judged(ctx), ctx.req.headers, edge.now());
+  const refusal = siteGuard.checkOrigin(judged(edge, ctx), ctx.req.headers, edge.now());
   if (refusal === undefined) return true;
   refuse(edge, ctx, refusal);
   return false;
@@ -65,10 +77,11 @@ export function admitToOrigin(edge: Edge, ctx: RequestContext): boolean {
 
 /**
  * The address site security judges: the client's, which for a verified child tier is the one
- * the child forwarded (its own rules saw the same), else the peer's.
+ * the child forwarded (its own rules saw the same), behind trusted proxies the one the nearest
+ * of them saw (client.ts), else the peer's.
  */
-function judged(ctx: RequestContext): string {
-  return ctx.tierClient ?? ctx.clientAddress;
+function judged(edge: Edge, ctx: RequestContext): string {
+  return ctx.tierClient ?? realClient(edge, ctx);
 }
 
 /** A security rule acted on this request: its metric, the site's count, the access-log field. */
@@ -83,7 +96,7 @@ function refuse(edge: Edge, ctx: RequestContext, refusal: Refusal): void {
   if (refusal.kind === 'rate') {
     noteSecurity(edge, ctx, refusal.bucket === 'origin' ? 'rate-origin' : 'rate-requests', 'refused');
     const limiter = refusal.limiter;
-    const key = limiter.key(judged(ctx), ctx.req.headers);
+    const key = limiter.key(judged(edge, ctx), ctx.req.headers);
     const error =
       refusal.bucket === 'origin'
         ? new EdgeError(

@@ -7,7 +7,7 @@
 
 import type { AccessEntry } from '../../observability/access-log.ts';
 import { errorDetail } from '../../origin/errors.ts';
-import { clientOf } from '../../origin/geo.ts';
+import { realClient } from '../client.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
 
@@ -60,22 +60,6 @@ function accessEntry(edge: Edge, ctx: RequestContext, answered: boolean, seconds
     errDetail: ctx.error === undefined ? undefined : errorDetail(ctx.error),
     security: ctx.security,
   };
-}
-
-/** Behind trusted proxies, the first untrusted hop of X-Forwarded-For or Forwarded. */
-function realClient(edge: Edge, ctx: RequestContext): string {
-  const peer = ctx.clientAddress;
-  const { 'x-forwarded-for': xff, forwarded } = ctx.req.headers;
-  if ((xff === undefined && forwarded === undefined) || !edge.trusted(peer)) return peer;
-  const chain = (value: string | string[] | undefined, own: string) =>
-    value === undefined ? undefined : `${Array.isArray(value) ? value.join(', ') : value}, ${own}`;
-  return (
-    clientOf(
-      chain(xff, peer),
-      chain(forwarded, `for=${peer.includes(':') ? `"[${peer}]"` : peer}`),
-      edge.trusted,
-    ) ?? peer
-  );
 }
 
 /** A background revalidation's own line; its insert result counts like any other. */

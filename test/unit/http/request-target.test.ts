@@ -183,6 +183,30 @@ describe('one canonical authority and target', () => {
     assert.equal(canonicalTarget(`${long}?a=?`), `${long}?a=?`);
   });
 
+  it('normalizes the path as RFC 3986 §6.2.2 does: unreserved escapes decoded, dot segments removed', () => {
+    const long = `/catalogue/${'x'.repeat(120)}`;
+    const cases: [string, string][] = [
+      ['/static/../account', '/account'],
+      ['/x/../wp-admin', '/wp-admin'],
+      ['/./wp-admin', '/wp-admin'],
+      ['/%77p-admin', '/wp-admin'],
+      ['/wp%2Dadmin', '/wp-admin'],
+      ['/x/%2e%2e/wp-admin', '/wp-admin'],
+      ['/a%2fb%3f', '/a%2Fb%3F'],
+      ['/a/.', '/a/'],
+      ['/a/b/..', '/a/'],
+      ['/..', '/'],
+      ['/../../etc/passwd', '/etc/passwd'],
+      ['//x', '//x'],
+      ['/a/.hidden/..b', '/a/.hidden/..b'],
+      ['/a%zz', '/a%zz'],
+      [`${long}/./page?next=/../x&q=%77`, `${long}/page?next=/../x&q=%77`],
+      [`${long}/%7Euser/`, `${long}/~user/`],
+    ];
+    for (const [target, canonical] of cases) assert.equal(canonicalTarget(target), canonical, target);
+    assert.equal(canonicalTarget(long), long);
+  });
+
   it('compares an absolute-form authority with Host in canonical form', () => {
     assert.deepEqual(check('http://shop.example.:080/a?', ['Host', 'SHOP.example']), {
       ok: true,

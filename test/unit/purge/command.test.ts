@@ -76,7 +76,8 @@ describe('purge targets', () => {
     assert.equal(keyOfUrl('http://Example.COM:80/a/b?x=1#top', none), 'http://example.com/a/b?x=1');
     assert.equal(keyOfUrl('https://example.com:443', none), 'https://example.com/');
     assert.equal(keyOfUrl('https://example.com?q', none), 'https://example.com/?q');
-    assert.equal(keyOfUrl('https://example.com:8443/%7Ex', none), 'https://example.com:8443/%7Ex');
+    // RFC 3986 §6.2.2: an escaped unreserved character is that character (as a request's path).
+    assert.equal(keyOfUrl('https://example.com:8443/%7Ex', none), 'https://example.com:8443/~x');
     // Spelled as the receive phase spells a request: trailing dot, `:080`, bare `?` (regression:
     // a purge written so matched no key the requests had made).
     assert.equal(keyOfUrl('http://Shop.Example.:080/canonical?', none), 'http://shop.example/canonical');
