@@ -48,8 +48,16 @@ export function originError(error: unknown, origin: string): EdgeError {
     case 'HPE_INVALID_HEADER_TOKEN':
     case 'UND_ERR_INFO':
       return new EdgeError('EDGE_ERR_ORIGIN_PROTOCOL', `origin ${origin} sent an invalid response`, options);
+    case 'UND_ERR_HEADERS_OVERFLOW':
+      return new EdgeError(
+        'EDGE_ERR_ORIGIN_PROTOCOL',
+        `origin ${origin} sent response headers too large`,
+        options,
+      );
     default:
-      if (code.startsWith('HPE_')) {
+      // undici's parser errors (invalid header bytes, obs-fold, a status line that is no HTTP,
+      // a bad chunk size) carry no code: their class names them.
+      if (code.startsWith('HPE_') || (error as { name?: string }).name === 'HTTPParserError') {
         return new EdgeError(
           'EDGE_ERR_ORIGIN_PROTOCOL',
           `origin ${origin} sent an invalid response`,

@@ -97,6 +97,19 @@ export class Origin {
         signal: request.signal ?? null,
         ...(request.onInterim ? { onInfo: interimListener(request.onInterim) } : {}),
       });
+      // RFC 9112 §6.1: chunked is the only transfer coding undici decodes; a body in any other
+      // (`gzip`, `gzip, chunked`) would reach the client, and the cache, still coded.
+      const coding = response.headers['transfer-encoding'];
+      if (coding !== undefined && String(coding).trim().toLowerCase() !== 'chunked') {
+        // undici's body reports its destruction as an 'error': heard here, never uncaught.
+        response.body.on('error', () => {});
+        response.body.destroy();
+        throw new EdgeError(
+          'EDGE_ERR_ORIGIN_PROTOCOL',
+          `origin ${this.name} sent a transfer coding the node cannot decode`,
+          { origin: this.name, cause: new Error(`Transfer-Encoding: ${String(coding)}`) },
+        );
+      }
       return {
         origin: this.name,
         status: response.statusCode,
@@ -367,6 +380,7 @@ function neverSent(error: EdgeError, idempotent: boolean, replayable: boolean): 
 /** Drops a response body the client will not see (a 503 being retried), keeping the connection if cheap. */
 function discard(body: Readable): void {
   const dump = (body as { dump?: (options: { limit: number }) => Promise<void> }).dump;
+  body.on('error', () => {});
   if (dump) dump.call(body, { limit: 64 * 1024 }).catch(() => body.destroy());
   else body.destroy();
 }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { type AddressInfo, createServer, type Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { startNode, type TestNode } from '../helpers/node.ts';
 import { startOrigin, type TestOrigin } from '../helpers/origin.ts';
@@ -35,6 +36,60 @@ describe('truncated origin responses', () => {
       assert.equal(second.complete, false);
       assert.equal(origin.count(path), 2, 'nothing was stored');
       assert.match(String(first.headers['cache-status']), /fwd=miss/);
+    });
+  }
+});
+
+describe('origin responses that are not valid HTTP/1.1', () => {
+  /** A raw origin: each path's answer as bytes, written once the request head arrived. */
+  const LONG = `/downloads/${'release-notes-'.repeat(9)}latest.txt`;
+  const answers: Record<string, string> = {
+    [`${LONG}?case=te-gzip`]:
+      'HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nTransfer-Encoding: gzip\r\n\r\n\x1f\x8b\x08coded',
+    [`${LONG}?case=te-gzip-chunked`]:
+      'HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\n\x1f\x8b\x08ab\r\n0\r\n\r\n',
+    [`${LONG}?case=bad-header`]: 'HTTP/1.1 200 OK\r\nX-Bad: a\x01b\r\nContent-Length: 2\r\n\r\nok',
+    [`${LONG}?case=obs-fold`]: 'HTTP/1.1 200 OK\r\nX-A: a\r\n  folded\r\nContent-Length: 2\r\n\r\nok',
+    [`${LONG}?case=no-http`]: 'HELLO THERE\r\n\r\n',
+    [`${LONG}?case=huge-header`]: `HTTP/1.1 200 OK\r\nX-Big: ${'a'.repeat(100_000)}\r\nContent-Length: 2\r\n\r\nok`,
+  };
+  let server: Server;
+  let edge: TestNode;
+  const asked = new Map<string, number>();
+
+  before(async () => {
+    server = createServer((socket) => {
+      socket.on('error', () => {});
+      let head = '';
+      socket.on('data', (data: Buffer) => {
+        head += data.toString('latin1');
+        if (!head.includes('\r\n\r\n')) return;
+        const target = head.split(' ')[1]!;
+        asked.set(target, (asked.get(target) ?? 0) + 1);
+        socket.end(
+          Buffer.from(answers[target] ?? 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n', 'latin1'),
+        );
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    edge = await startNode({ origin: `http://127.0.0.1:${port}` });
+  });
+  after(async () => {
+    await edge.close();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  for (const target of Object.keys(answers)) {
+    const name = target.split('case=')[1];
+    it(`answers 502 http_protocol_error to ${name}, stores nothing, and asks the origin again`, async () => {
+      for (let i = 1; i <= 2; i++) {
+        const res = await edge.get(target);
+        assert.equal(res.status, 502, name);
+        assert.match(String(res.headers['proxy-status']), /error=http_protocol_error/, name);
+        assert.ok(!res.text.includes('\x1f\x8b'), 'no coded byte reaches the client');
+      }
+      assert.ok((asked.get(target) ?? 0) >= 2, `${name}: nothing stored`);
     });
   }
 });

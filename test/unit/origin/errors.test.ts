@@ -28,6 +28,17 @@ describe('origin errors', () => {
       assert.equal(error.code, expected, code);
       assert.match(error.message, /origin origin-eu-1/, code);
     }
+    // Parser errors as undici throws them: no code, the class's name.
+    const parser = Object.assign(
+      new Error('Response does not match the HTTP/1.1 protocol (Invalid header value char)'),
+      {
+        name: 'HTTPParserError',
+      },
+    );
+    assert.equal(originError(parser, 'origin-eu-1').code, 'EDGE_ERR_ORIGIN_PROTOCOL');
+    const overflow = new errors.HeadersOverflowError();
+    assert.equal(originError(overflow, 'origin-eu-1').code, 'EDGE_ERR_ORIGIN_PROTOCOL');
+    assert.match(originError(overflow, 'origin-eu-1').message, /headers too large/);
     const coded = new EdgeError('EDGE_ERR_CLIENT_BODY_TIMEOUT', 'request body too slow');
     assert.equal(originError(coded, 'origin-eu-1'), coded);
   });
