@@ -254,8 +254,13 @@ export const siteSchema = z.strictObject({
   clientCacheControl: clientCacheControlSchema,
   rules: rulesSchema,
   hsts: duration(
-    'Strict-Transport-Security max-age sent on every answer of this site over TLS (0: none). RFC 6797.',
-  ).default(0),
+    'Strict-Transport-Security max-age sent on every answer of this site over TLS (0: none), a duration like every other: 365d, not 31536000 (a plain number is milliseconds). RFC 6797.',
+  )
+    .refine((ms) => ms === 0 || ms >= 1000, {
+      message:
+        'expected 0 (none) or at least 1s: under a second it is sent as max-age=0, which tells browsers to drop HSTS (a plain number is milliseconds: write 365d)',
+    })
+    .default(0),
   hstsIncludeSubDomains: z
     .boolean()
     .default(false)
@@ -315,7 +320,9 @@ export const cacheSchema = z
       256 * 1024 ** 2,
     ),
     memoryObjectSize: size('Largest body kept in the in-memory tier.').default(4 * 1024 ** 2),
-    chunkSize: size('Size of the body chunks written to LMDB.').default(256 * 1024),
+    chunkSize: size('Size of the body chunks written to LMDB (4KiB to 64MiB).')
+      .refine((bytes) => bytes >= 4096 && bytes <= 64 * 1024 ** 2, { message: 'expected from 4KiB to 64MiB' })
+      .default(256 * 1024),
     maxVariants: z
       .number()
       .int()
@@ -482,7 +489,14 @@ export const proxySchema = z
         'Pseudonym in Via, CDN-Loop and the Cache-Status cache name; give each tier its own to tell loops from tiers.',
       ),
     maxHeaderSize: size('Largest request header section accepted.').default(16 * 1024),
-    requestTimeout: duration('Time allowed to receive a complete request.').default(60_000),
+    requestTimeout: duration(
+      'Time allowed to receive a complete request (at least 1s; 0 would let a slow client hold a connection for ever).',
+    )
+      .refine((ms) => ms >= 1000, {
+        message:
+          'expected at least 1s (0 turns the bound off: a slow client could hold a connection for ever)',
+      })
+      .default(60_000),
     keepAliveTimeout: duration('Idle time before a client connection is closed.').default(5000),
     pipelineDepth: z
       .number()

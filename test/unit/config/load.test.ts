@@ -27,6 +27,21 @@ function paths(problems: ConfigProblem[]): string[] {
 }
 
 describe('validateConfig', () => {
+  it('refuses a chunk size and a request timeout that would stop the node serving', () => {
+    // chunkSize 0 spun the first fill for ever; requestTimeout 0 let a slow client hold a connection.
+    for (const chunkSize of [0, 1024, '128MiB']) {
+      assert.deepEqual(paths(problemsOf({ cache: { chunkSize } })), ['cache.chunkSize'], String(chunkSize));
+    }
+    assert.deepEqual(paths(problemsOf({ proxy: { requestTimeout: 0 } })), ['proxy.requestTimeout']);
+    // An HSTS max-age under a second goes out as max-age=0: browsers drop HSTS.
+    const site = { name: 's', hosts: ['*'], origins: ['o'], hsts: 500 };
+    const origins = [{ name: 'o', url: 'http://127.0.0.1:9' }];
+    assert.deepEqual(paths(problemsOf({ origins, sites: [site] })), ['sites[0].hsts']);
+    const result = validateConfig({ cache: { chunkSize: '1MiB' }, proxy: { requestTimeout: '5s' } });
+    assert.ok('config' in result);
+    assert.equal(result.config.cache.chunkSize, 1024 ** 2);
+  });
+
   it('fills the defaults that suit an edge', () => {
     const result = validateConfig({});
     assert.ok('config' in result);
