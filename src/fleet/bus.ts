@@ -126,7 +126,7 @@ export class FleetBus {
     void jetstreamManager(nc, { checkAPI: false }).then(
       (jsm) => {
         this.#consumer.start(jsm, js);
-        this.#publisher.start(js);
+        this.#publisher.start(js, () => nc.info?.max_payload ?? 1024 * 1024);
         this.#config?.start(nc);
       },
       (error: unknown) => this.#options.logger.error({ err: error }, 'purge bus: JetStream unavailable'),

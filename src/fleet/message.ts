@@ -18,8 +18,50 @@ export interface BusPurge {
   at: number;
 }
 
-export function busMessageId(purge: Pick<BusPurge, 'node' | 'sequence'>): string {
-  return `${purge.node}:${purge.sequence}`;
+export function busMessageId(purge: Pick<BusPurge, 'node' | 'sequence'>, part = 0): string {
+  return part === 0 ? `${purge.node}:${purge.sequence}` : `${purge.node}:${purge.sequence}.${part}`;
+}
+
+/** The lists of a command a purge may be split along. */
+const LISTS = ['urls', 'prefixes', 'tags', 'hosts'] as const;
+
+/**
+ * A purge as messages of at most `maxBytes` each (the server's max_payload less room for the
+ * headers): one, as it is, when it fits; else its lists spread over parts that carry the same
+ * node, sequence and flags, each purging some of its items (published with ids
+ * `<node>:<sequence>.<part>`). A purge the admin API accepted (up to 1 MiB of body) would
+ * otherwise be refused by the server for ever, and hold back every purge behind it.
+ */
+export function splitBusPurge(purge: BusPurge, maxBytes: number): BusPurge[] {
+  if (Buffer.byteLength(encodeBusPurge(purge)) <= maxBytes) return [purge];
+  const empty = (): PurgeCommand => ({
+    urls: [],
+    prefixes: [],
+    tags: [],
+    ...(purge.command.hosts !== undefined ? { hosts: [] } : {}),
+    all: purge.command.all,
+    soft: purge.command.soft,
+  });
+  const base = Buffer.byteLength(encodeBusPurge({ ...purge, command: empty() }));
+  const parts: BusPurge[] = [];
+  let command = empty();
+  let bytes = base;
+  for (const list of LISTS) {
+    for (const item of purge.command[list] ?? []) {
+      const cost = Buffer.byteLength(JSON.stringify(item)) + 1;
+      if (bytes + cost > maxBytes && bytes > base) {
+        parts.push({ ...purge, command });
+        command = empty();
+        bytes = base;
+      }
+      const items = command[list] ?? [];
+      items.push(item);
+      command[list] = items;
+      bytes += cost;
+    }
+  }
+  if (bytes > base || parts.length === 0) parts.push({ ...purge, command });
+  return parts;
 }
 
 export function encodeBusPurge(purge: BusPurge): string {

@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import type { FleetConfig } from '../config/fleet-schema.ts';
 import { backoff, Pause } from '../purge/pause.ts';
 import type { PurgeLog } from '../purge/purge-log.ts';
-import { type BusPurge, busMessageId, encodeBusPurge } from './message.ts';
+import { type BusPurge, busMessageId, encodeBusPurge, splitBusPurge } from './message.ts';
 
 export interface BusPublisherOptions {
   fleet: FleetConfig;
@@ -27,12 +27,17 @@ export interface BusPublisherOptions {
 const BATCH = 100;
 /** A caught-up publisher looks for purges appended by other processes this often. */
 const POLL_MS = 1000;
+/** NATS's default max_payload, when the server has not said its own. */
+const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
+/** Room left in a message for JetStream's headers (message id, expected stream). */
+const HEADER_ROOM = 1024;
 
 export class BusPublisher {
   readonly #options: BusPublisherOptions;
   readonly #peer: string;
   #delivered: number;
   #js: JetStreamClient | undefined;
+  #maxPayload: () => number = () => DEFAULT_MAX_PAYLOAD;
   #stopped = false;
   #loop: Promise<void> | undefined;
   readonly #pause = new Pause();
@@ -63,8 +68,13 @@ export class BusPublisher {
     return Math.max(0, this.#options.log.sequence - this.#delivered);
   }
 
-  start(js: JetStreamClient): void {
+  /**
+   * `maxPayload`: the largest message the server takes (its max_payload, headers included),
+   * read when publishing; a purge larger than it goes in parts (message.ts).
+   */
+  start(js: JetStreamClient, maxPayload: () => number = () => DEFAULT_MAX_PAYLOAD): void {
     this.#js = js;
+    this.#maxPayload = maxPayload;
     this.#loop ??= this.#run().catch((error: unknown) =>
       this.#options.logger.error({ err: error }, 'purge bus publisher stopped'),
     );
@@ -106,14 +116,17 @@ export class BusPublisher {
     const { fleet, nodeId, logger } = this.#options;
     const js = this.#js!;
     const own = batch.filter(({ entry }) => entry.path.length === 0);
+    const limit = Math.max(4096, this.#maxPayload() - HEADER_ROOM);
     try {
       await Promise.all(
-        own.map(({ sequence, entry }) => {
+        own.flatMap(({ sequence, entry }) => {
           const purge: BusPurge = { v: 1, node: nodeId, sequence, command: entry.command, at: entry.at };
-          return js.publish(fleet.subject, encodeBusPurge(purge), {
-            msgID: busMessageId(purge),
-            expect: { streamName: fleet.stream },
-          });
+          return splitBusPurge(purge, limit).map((part, index) =>
+            js.publish(fleet.subject, encodeBusPurge(part), {
+              msgID: busMessageId(part, index),
+              expect: { streamName: fleet.stream },
+            }),
+          );
         }),
       );
       this.published += own.length;

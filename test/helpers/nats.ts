@@ -4,7 +4,7 @@
  * Tests skip with a message when nats-server is not installed (.ci/run installs it).
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -29,8 +29,10 @@ export interface TestNats {
 
 const START_TIMEOUT_MS = 10_000;
 
-function launch(dir: string, port: number): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn('nats-server', ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dir], {
+function launch(dir: string, port: number, config?: string): Promise<{ child: ChildProcess; port: number }> {
+  const args = ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dir];
+  if (config !== undefined) args.push('-c', config);
+  const child = spawn('nats-server', args, {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   return new Promise((resolve, reject) => {
@@ -56,9 +58,15 @@ function launch(dir: string, port: number): Promise<{ child: ChildProcess; port:
   });
 }
 
-export async function startNats(): Promise<TestNats> {
+/** `maxPayload`: the server's max_payload in bytes (NATS's default is 1 MiB). */
+export async function startNats(options: { maxPayload?: number } = {}): Promise<TestNats> {
   const dir = mkdtempSync(join(tmpdir(), 'strata-nats-'));
-  let { child, port } = await launch(dir, -1);
+  let config: string | undefined;
+  if (options.maxPayload !== undefined) {
+    config = join(dir, 'nats.conf');
+    writeFileSync(config, `max_payload: ${options.maxPayload}\n`);
+  }
+  let { child, port } = await launch(dir, -1, config);
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -75,7 +83,7 @@ export async function startNats(): Promise<TestNats> {
     dir,
     stop,
     async start() {
-      ({ child, port } = await launch(dir, port));
+      ({ child, port } = await launch(dir, port, config));
     },
     async close() {
       await stop();

@@ -328,3 +328,65 @@ describe('fleet bus on NATS JetStream', { skip }, () => {
     }
   });
 });
+
+describe('a purge larger than the bus takes in one message', { skip }, () => {
+  it('goes in parts that every node applies, and the purges behind it are published too', async () => {
+    const nats = await startNats({ maxPayload: 64 * 1024 });
+    const origin = await startOrigin({});
+    for (let i = 0; i < 50; i++)
+      origin.route(
+        `/k/${i}`,
+        respond(200, { 'cache-control': 'max-age=600', 'surrogate-key': 'k' }, `k${i}`),
+      );
+    origin.route('/t', respond(200, { 'cache-control': 'max-age=600', 'surrogate-key': 'later' }, 't'));
+    const nodes: AdminNode[] = [];
+    const dirs: string[] = [];
+    try {
+      for (const name of ['a', 'b']) {
+        const dir = mkdtempSync(join(tmpdir(), 'strata-fleet-'));
+        dirs.push(dir);
+        nodes.push(
+          await startAdminNode({
+            origin: origin.url,
+            dir,
+            config: {
+              fleet: { nats: { servers: [nats.url] }, node: name, readiness: { catchUpTimeout: '20s' } },
+            },
+            purge: { retry: { initial: '20ms', max: '200ms' } },
+          }),
+        );
+      }
+      const [a, b] = nodes as [AdminNode, AdminNode];
+      for (const node of nodes)
+        assert.ok(await eventually(async () => (await node.call('GET', '/readyz')).status === 200, 15_000));
+      const get = (node: AdminNode, path: string) => node.get(path, { headers: { host: 'example.test' } });
+      for (const path of ['/k/49', '/t']) {
+        await get(b, path);
+        assert.match(String((await get(b, path)).headers['cache-status']), /hit/);
+      }
+      // 1,500 URLs of ~120 characters: about 190 KB, three times the server's max_payload.
+      const urls = Array.from(
+        { length: 1500 },
+        (_, i) => `http://example.test/k/${i < 50 ? i : `${i}/${'p'.repeat(90)}`}`,
+      );
+      assert.equal((await a.purge({ urls })).purged, 0);
+      await a.purge({ tags: ['later'] });
+      // Read without refilling: /cache answers 404 once nothing is stored for the URL.
+      const stored = async (path: string) =>
+        (await b.call('GET', `/cache?url=${encodeURIComponent(`http://example.test${path}`)}`)).status ===
+        200;
+      assert.ok(await eventually(async () => !(await stored('/t')), 15_000), 'the purge behind it reached b');
+      assert.equal(await stored('/k/49'), false, 'the large purge reached b (it came first)');
+      assert.equal(await stored('/k/0'), false);
+      assert.match(String((await get(b, '/k/49')).headers['cache-status']), /fwd=miss/);
+      const published = JSON.parse((await a.call('GET', '/stats')).text).fleet;
+      assert.equal(published.publishPending, 0);
+      assert.equal(published.lastError ?? undefined, undefined);
+    } finally {
+      for (const node of nodes) await node.close();
+      for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+      await origin.close();
+      await nats.close();
+    }
+  });
+});

@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { busMessageId, decodeBusPurge, encodeBusPurge } from '../../../src/fleet/message.ts';
+import {
+  type BusPurge,
+  busMessageId,
+  decodeBusPurge,
+  encodeBusPurge,
+  splitBusPurge,
+} from '../../../src/fleet/message.ts';
 import { parseSections } from '../../../src/fleet/sections.ts';
 
 const bytes = (text: string) => new TextEncoder().encode(text);
@@ -43,5 +49,41 @@ describe('bus messages and shared sections', () => {
     assert.match((parseSections('- a') as { reason: string }).reason, /mapping/);
     assert.match((parseSections('{}') as { reason: string }).reason, /empty/);
     assert.match((parseSections('sites: [') as { reason: string }).reason, /cannot parse/);
+  });
+
+  it('splits a purge larger than a message into parts that purge every item once, each within the bound', () => {
+    const urls = Array.from(
+      { length: 10_000 },
+      (_, i) => `http://www.example.com/big/${String(i).padStart(6, '0')}/${'x'.repeat(80)}`,
+    );
+    const tags = Array.from({ length: 300 }, (_, i) => `tag-${i}`);
+    const purge: BusPurge = {
+      v: 1,
+      node: 'n1',
+      sequence: 1525,
+      command: { urls, prefixes: [], tags, hosts: ['shop.example'], all: false, soft: true },
+      at: 1,
+    };
+    const bound = 1024 * 1024 - 1024;
+    assert.ok(Buffer.byteLength(encodeBusPurge(purge)) > bound, 'the purge is over the bound');
+    const parts = splitBusPurge(purge, bound);
+    assert.ok(parts.length >= 2);
+    const seen = { urls: [] as string[], tags: [] as string[], hosts: [] as string[] };
+    for (const [index, part] of parts.entries()) {
+      const encoded = encodeBusPurge(part);
+      assert.ok(Buffer.byteLength(encoded) <= bound, `part ${index} within the bound`);
+      const decoded = decodeBusPurge(new TextEncoder().encode(encoded));
+      assert.ok(decoded.ok, `part ${index} decodes`);
+      assert.equal(decoded.purge.sequence, 1525);
+      assert.equal(decoded.purge.command.soft, true);
+      seen.urls.push(...decoded.purge.command.urls);
+      seen.tags.push(...decoded.purge.command.tags);
+      seen.hosts.push(...(decoded.purge.command.hosts ?? []));
+    }
+    assert.deepEqual(seen, { urls, tags, hosts: ['shop.example'] });
+    assert.equal(busMessageId(parts[0]!, 0), 'n1:1525');
+    assert.equal(busMessageId(parts[1]!, 1), 'n1:1525.1');
+    const small = { ...purge, command: { ...purge.command, urls: urls.slice(0, 3) } };
+    assert.deepEqual(splitBusPurge(small, bound), [small], 'a purge that fits goes as it is');
   });
 });
