@@ -31,11 +31,22 @@ const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'content-length',
 ]);
 const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
+const NONE: ReadonlySet<string> = new Set();
+/** Interim responses forwarded per request at most: an origin sending thousands gets a few through. */
+export const MAX_INTERIM = 10;
+const forwarded = new WeakMap<RequestContext, number>();
 
 export type InterimHeaders = Record<string, string | string[] | undefined>;
 
-/** The fields of an interim response that may go to the client. */
-export function interimFields(headers: InterimHeaders): Record<string, string | string[]> {
+/**
+ * The fields of an interim response that may go to the client: not those of the connection,
+ * not the fields the node hides from every response (`hidden`: proxy.hideResponseHeaders and
+ * the tier fields, edge.stripResponse), and never Set-Cookie (a hint sets no state, RFC 8297 §2).
+ */
+export function interimFields(
+  headers: InterimHeaders,
+  hidden: ReadonlySet<string> = NONE,
+): Record<string, string | string[]> {
   const connection = headers.connection;
   const named = new Set(
     (Array.isArray(connection) ? connection.join(',') : (connection ?? ''))
@@ -47,6 +58,7 @@ export function interimFields(headers: InterimHeaders): Record<string, string | 
   for (const [rawName, value] of Object.entries(headers)) {
     const name = rawName.toLowerCase();
     if (value === undefined || HOP_BY_HOP.has(name) || named.has(name) || !TOKEN.test(name)) continue;
+    if (name === 'set-cookie' || hidden.has(name)) continue;
     fields[name] = value;
   }
   return fields;
@@ -71,13 +83,24 @@ export function linkMembers(link: string | string[] | undefined): string[] {
   return members;
 }
 
-/** Forwards one interim response to the client of `ctx`, when it may go; returns whether it went. */
-export function forwardInterim(ctx: RequestContext, status: number, headers: InterimHeaders): boolean {
+/**
+ * Forwards one interim response to the client of `ctx`, when it may go (at most MAX_INTERIM per
+ * request); returns whether it went. `hidden`: response fields the node never delivers.
+ */
+export function forwardInterim(
+  ctx: RequestContext,
+  status: number,
+  headers: InterimHeaders,
+  hidden: ReadonlySet<string> = NONE,
+): boolean {
   const res = ctx.res;
   if (ctx.protocol === '1.0' || res.headersSent || res.writableEnded || res.destroyed) return false;
+  const sent = forwarded.get(ctx) ?? 0;
+  if (sent >= MAX_INTERIM) return false;
+  forwarded.set(ctx, sent + 1);
   try {
     if (status === 103) {
-      const fields = interimFields(headers);
+      const fields = interimFields(headers, hidden);
       const links = linkMembers(fields.link);
       if (links.length === 0) return false;
       res.writeEarlyHints({ ...fields, link: links });

@@ -73,6 +73,16 @@ describe('interim (1xx) responses from the origin (RFC 9110 §15.2, RFC 8297)', 
         res.writeEarlyHints({ link: PRELOAD });
         setTimeout(() => res.writeHead(200, { 'cache-control': 'max-age=60' }).end('shared'), 400);
       },
+      '/leaky': (_req, res) => {
+        res.writeEarlyHints({
+          link: PRELOAD,
+          server: 'secret-backend/1.2.3',
+          'x-powered-by': 'PHP/5.3',
+          'set-cookie': 'early=LEAK',
+        });
+        for (let i = 0; i < 40; i++) res.writeEarlyHints({ link: `</more-${i}.css>; rel=preload; as=style` });
+        setTimeout(() => res.writeHead(200, { 'cache-control': 'no-store' }).end('leaky'), 50);
+      },
       '/processing': (_req, res) => {
         res.writeProcessing();
         setTimeout(() => {
@@ -122,6 +132,17 @@ describe('interim (1xx) responses from the origin (RFC 9110 §15.2, RFC 8297)', 
       [103],
     );
     assert.equal(origin.count('/post'), 1);
+  });
+
+  it('hides from a 103 what it hides from every response, never passes a Set-Cookie in one, and forwards at most 10', async () => {
+    const answer = await get(`${edge.url}/leaky`);
+    assert.equal(answer.text, 'leaky');
+    assert.equal(answer.interim.length, 10, '41 hints from the origin, 10 forwarded');
+    const first = answer.interim[0]!.headers;
+    assert.equal(first.link, PRELOAD);
+    assert.equal(first.server, undefined);
+    assert.equal(first['x-powered-by'], undefined);
+    assert.equal(first['set-cookie'], undefined);
   });
 
   it('forwards every Link member of a 103 that lists several on one line', async () => {

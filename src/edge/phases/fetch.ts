@@ -242,7 +242,9 @@ export async function fetchOrigin(
       headers: originRequestHeaders(edge, ctx, options),
       ...tierHeadersFor(edge, ctx, method),
       body: body?.stream,
-      ...(options.background ? {} : { onInterim: (status, fields) => forwardInterim(ctx, status, fields) }),
+      ...(options.background
+        ? {}
+        : { onInterim: (status, fields) => forwardInterim(ctx, status, fields, edge.stripResponse) }),
       ...(options.signal ? { signal: options.signal } : {}),
     });
   } catch (error) {
