@@ -1,5 +1,5 @@
 /**
- * The client of a request: behind trusted proxies (`proxy.trustedProxies`), the first untrusted
+ * Who the client is and how it reached us. The client of a request: behind trusted proxies (`proxy.trustedProxies`), the first untrusted
  * hop of X-Forwarded-For or Forwarded (the address the nearest trusted proxy saw), else the
  * peer. The access log names it, and site security judges it: a load balancer in front of the
  * node is not the client its deny lists, country rules and rate limits are about.
@@ -22,4 +22,18 @@ export function realClient(edge: Edge, ctx: RequestContext): string {
   );
   // A hop that is no address (a proxy passing on what its client wrote) names nobody.
   return client !== undefined && isIP(client) !== 0 ? client : peer;
+}
+
+/**
+ * The scheme the client used, as the cache key spells it: behind a trusted proxy that says so in
+ * X-Forwarded-Proto (its first value: the hop nearest the client), `http` or `https`; else the
+ * listener's. The origin reads the same field (fetch forwards a trusted peer's), and may answer
+ * the two schemes differently (a redirect to https for plain http): one key for both would serve
+ * an http answer to https clients.
+ */
+export function keyScheme(edge: Edge, ctx: RequestContext): 'http' | 'https' {
+  const proto = ctx.req.headers['x-forwarded-proto'];
+  if (proto === undefined || !edge.trusted(ctx.clientAddress)) return ctx.scheme;
+  const first = (Array.isArray(proto) ? proto[0]! : proto).split(',')[0]!.trim().toLowerCase();
+  return first === 'https' ? 'https' : first === 'http' ? 'http' : ctx.scheme;
 }

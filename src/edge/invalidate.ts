@@ -2,6 +2,7 @@
 import { primaryKey, storageKey } from '../cache/key.ts';
 import { urlsToInvalidate } from '../cache/policy/invalidation.ts';
 import type { OriginResponse } from '../origin/pool.ts';
+import { keyScheme } from './client.ts';
 import type { RequestContext } from './context.ts';
 import type { Edge } from './edge.ts';
 
@@ -23,10 +24,11 @@ export async function invalidateAfterUnsafe(
   // Content-Location are resolved against it.
   if (urls.length === 0) return; // a safe method, or an error response: nothing is invalidated
   const keys = new Set([ctx.storage]);
+  const scheme = keyScheme(edge, ctx);
   for (const url of urls.slice(1)) {
     const parsed = new URL(url);
     keys.add(
-      storageKey(primaryKey(ctx.scheme, parsed.host, parsed.pathname + parsed.search, ctx.site!.sortQuery)),
+      storageKey(primaryKey(scheme, parsed.host, parsed.pathname + parsed.search, ctx.site!.sortQuery)),
     );
   }
   for (const key of keys) await edge.store.invalidateKey(key).catch(() => 0);

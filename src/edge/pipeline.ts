@@ -7,6 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { EdgeError } from '../errors.ts';
 import { revalidateInBackground } from './background.ts';
+import { keyScheme } from './client.ts';
 import { answered, hold, release, whenClosed } from './completion.ts';
 import { createContext, type RequestContext } from './context.ts';
 import type { Edge } from './edge.ts';
@@ -46,7 +47,7 @@ export class Pipeline {
     const edge = this.edge;
     const ctx = createContext(req, res, edge.now(), this.scheme);
     if (!receive(edge, ctx) || !guard(edge, ctx) || !rules(ctx)) return whenClosed(edge, ctx);
-    hash(ctx);
+    hash(ctx, keyScheme(edge, ctx));
     this.#route(ctx, 1);
   };
 

@@ -61,6 +61,16 @@ describe('cache poisoning', () => {
         res.writeHead(200, { ...CACHED, 'content-type': 'text/html' });
         res.end(`<p>campaign: ${query}</p>`);
       },
+      [`/proto/${'checkout-step-'.repeat(8)}review`]: (req, res) => {
+        // An origin behind a TLS-terminating balancer: plain http is redirected to https.
+        if (req.headers['x-forwarded-proto'] === 'http') {
+          res.writeHead(301, { ...CACHED, location: `https://shop.example${req.url}` });
+          res.end();
+          return;
+        }
+        res.writeHead(200, { ...CACHED, 'content-type': 'text/html' });
+        res.end('<p>review your order</p>');
+      },
       // The helper has read the body already: it is the last request seen.
       '/fat': (_req, res) => {
         res.writeHead(200, { ...CACHED, 'content-type': 'text/plain' });
@@ -96,6 +106,28 @@ describe('cache poisoning', () => {
       assert.equal(origin.count(path), 2);
     });
   }
+
+  it("keys a trusted proxy's X-Forwarded-Proto: its http redirect never reaches https clients", async () => {
+    const path = `/proto/${'checkout-step-'.repeat(8)}review`;
+    const via = (proto: string) => ({ localAddress: '127.0.0.2', headers: { 'x-forwarded-proto': proto } });
+    const plain = await edge.get(path, via('http'));
+    assert.equal(plain.status, 301);
+    assert.match(String(plain.headers['cache-status']), /stored/);
+    const secure = await edge.get(path, via('https'));
+    assert.equal(secure.status, 200, 'an https client never gets the http redirect');
+    assert.equal(secure.text, '<p>review your order</p>');
+    assert.equal((await edge.get(path, via('https'))).status, 200);
+    assert.match(String((await edge.get(path, via('https'))).headers['cache-status']), /^strata; hit/);
+    assert.equal((await edge.get(path, via('http'))).status, 301);
+    // An untrusted peer's claim is not read: it is keyed (and forwarded) as the listener's http.
+    const untrusted = await edge.get(path, {
+      localAddress: '127.0.0.3',
+      headers: { 'x-forwarded-proto': 'https' },
+    });
+    assert.equal(untrusted.status, 301);
+    assert.match(String(untrusted.headers['cache-status']), /^strata; hit/);
+    assert.equal(origin.count(path), 2, 'one fill per scheme');
+  });
 
   it('does not store a response whose headers reflect an unkeyed value (detail=poison-suspect)', async () => {
     const before = await securityCount(edge, 'poison-suspect');

@@ -9,9 +9,10 @@ import { keyExtras, keyTarget } from '../../cache/key-rules.ts';
 import type { RequestContext } from '../context.ts';
 import { parseCookies } from '../site-rules.ts';
 
-export function hash(ctx: RequestContext): void {
+/** `scheme`: the scheme the client used (client.ts keyScheme: a trusted proxy's X-Forwarded-Proto). */
+export function hash(ctx: RequestContext, scheme: 'http' | 'https' = ctx.scheme): void {
   const key = ctx.rules?.key;
-  if (key === undefined) ctx.key = primaryKey(ctx.scheme, ctx.host, ctx.path, ctx.site!.sortQuery);
+  if (key === undefined) ctx.key = primaryKey(scheme, ctx.host, ctx.path, ctx.site!.sortQuery);
   else {
     const target = key.query === undefined ? ctx.path : keyTarget(ctx.path, key.query);
     const headers = ctx.req.headers;
@@ -21,7 +22,7 @@ export function hash(ctx: RequestContext): void {
       return cookies.get(name);
     };
     ctx.key =
-      primaryKey(ctx.scheme, ctx.host, target, ctx.site!.sortQuery) +
+      primaryKey(scheme, ctx.host, target, ctx.site!.sortQuery) +
       keyExtras(
         key,
         (name) => {
