@@ -301,4 +301,52 @@ describe('validation and reuse', () => {
     assert.equal(hit.text, '<p>settings</p>');
     assert.equal(origin.count(qualified), 2);
   });
+
+  it('never delivers nor stores a 206 the origin sent to a request for the whole response', async () => {
+    const base = `/media/${'episode-transcript-'.repeat(6)}full.txt`;
+    /** 200 the first time, then a 206 of its first three bytes whatever was asked. */
+    const partialLater =
+      (cacheControl: string) => (_req: unknown, res: import('node:http').ServerResponse, hit: number) => {
+        if (hit === 1) {
+          res.writeHead(200, { etag: '"t1"', 'cache-control': cacheControl, 'content-type': 'text/plain' });
+          res.end('ORIGINAL');
+          return;
+        }
+        res.writeHead(206, {
+          'content-range': 'bytes 0-2/8',
+          'cache-control': 'max-age=300',
+          'content-type': 'text/plain',
+        });
+        res.end('NEW');
+      };
+    const resilient = `${base}?case=stale-if-error`;
+    origin.route(resilient, partialLater('max-age=1, stale-if-error=600'));
+    await edge.get(resilient);
+    clock.advance(2);
+    const stale = await edge.get(resilient);
+    assert.equal(stale.status, 200);
+    assert.equal(stale.text, 'ORIGINAL', 'the stored whole response, not the piece');
+    assert.match(String(stale.headers['cache-status']), /detail=stale-if-error/);
+
+    const strict = `${base}?case=strict`;
+    origin.route(strict, partialLater('max-age=1'));
+    await edge.get(strict);
+    clock.advance(2);
+    const refused = await edge.get(strict);
+    assert.equal(refused.status, 502);
+    assert.match(String(refused.headers['proxy-status']), /http_protocol_error/);
+
+    // A miss: the origin's 206 to an unranged request is not passed on, nor stored.
+    const miss = `${base}?case=miss`;
+    origin.route(miss, (_req, res) => {
+      res.writeHead(206, { 'content-range': 'bytes 0-2/8', 'cache-control': 'max-age=300' });
+      res.end('NEW');
+    });
+    for (let i = 0; i < 2; i++) assert.equal((await edge.get(miss)).status, 502);
+    assert.equal(origin.count(miss), 2);
+    // A client's own Range still gets the origin's 206 (stored as a partial entry).
+    const ranged = await edge.get(miss, { headers: { range: 'bytes=0-2' } });
+    assert.equal(ranged.status, 206);
+    assert.equal(ranged.text, 'NEW');
+  });
 });

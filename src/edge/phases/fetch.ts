@@ -27,6 +27,7 @@ import { FENCE_HEADER } from '../../purge/fence.ts';
 import { decodeUnasked } from '../compression.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
+import { discard as discardBody } from '../fill-driver.ts';
 import { forwardInterim, replayHints } from '../interim.ts';
 import type { Fetched } from '../outcomes.ts';
 import { rewriteRequest } from '../rule-effects.ts';
@@ -285,5 +286,16 @@ export async function fetchStep(edge: Edge, ctx: RequestContext, options: FetchO
   ctx.cacheStatus.fwdStatus = response.status;
   edge.metrics.originRequestsBy(response.origin, statusClass(response.status)).inc();
   edge.metrics.originLatency.labels(response.origin).observe(response.ms / 1000);
+  // RFC 9110 §15.3.7: a 206 answers a Range request. A fill that asked for the whole response
+  // (the client's Range dropped) cannot deliver nor store a piece as if it were the whole.
+  if (options.fill && !options.range && response.status === 206) {
+    discardBody(response.body);
+    const error = new EdgeError(
+      'EDGE_ERR_ORIGIN_PROTOCOL',
+      'the origin answered 206 to a request for the whole response',
+      { origin: response.origin },
+    );
+    return { kind: 'failed', error };
+  }
   return { kind: 'response', response, requestTime, responseTime: edge.now() };
 }
