@@ -4,6 +4,7 @@
  * local purge log and the direct peers of `purge.peers` only. Part of the one configuration
  * schema (schema.ts).
  */
+import { accessSync, constants } from 'node:fs';
 import { z } from 'zod';
 import { durationField, sizeField } from './fields.ts';
 
@@ -23,7 +24,8 @@ const natsUrl = z.string().refine(
   (value) => {
     try {
       const url = new URL(value);
-      return ['nats:', 'tls:', 'ws:', 'wss:'].includes(url.protocol) || /^[^/]+:\d+$/.test(value);
+      if (['nats:', 'tls:', 'ws:', 'wss:'].includes(url.protocol)) return url.hostname !== '';
+      return /^[^/]+:\d+$/.test(value);
     } catch {
       return /^[^/:]+:\d+$/.test(value);
     }
@@ -64,7 +66,31 @@ export const fleetNatsSchema = z
     message: 'user and password go together',
     path: ['password'],
   })
+  .superRefine((nats, ctx) => {
+    // Read when the node connects: a missing file would stop `serve` after check-config said valid.
+    const files: [string | undefined, (string | number)[]][] = [
+      [nats.credentials, ['credentials']],
+      [nats.tls?.ca, ['tls', 'ca']],
+      [nats.tls?.cert, ['tls', 'cert']],
+      [nats.tls?.key, ['tls', 'key']],
+    ];
+    for (const [file, path] of files) {
+      const problem = file === undefined ? undefined : unreadable(file);
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', path, message: problem });
+    }
+  })
   .prefault({});
+
+/** Why a file cannot be read, or undefined when it can. */
+function unreadable(file: string): string | undefined {
+  try {
+    accessSync(file, constants.R_OK);
+    return undefined;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? `no such file: ${file}` : `cannot read ${file} (${code})`;
+  }
+}
 
 export const fleetSchema = z
   .strictObject({
@@ -99,6 +125,10 @@ export const fleetSchema = z
           120_000,
         ),
       })
+      .refine((retention) => retention.duplicateWindow <= retention.maxAge, {
+        message: 'must not exceed retention.maxAge (JetStream refuses to create such a stream)',
+        path: ['duplicateWindow'],
+      })
       .prefault({})
       .describe('Limits the stream is created with (an existing stream keeps its own).'),
     readiness: z
@@ -123,6 +153,18 @@ export const fleetSchema = z
       })
       .optional()
       .describe('Shared configuration: watch a key of a KV bucket and apply what is put there.'),
+  })
+  .superRefine((fleet, ctx) => {
+    if (fleet.nats.servers.length > 0) return;
+    // Without servers there is no bus: settings of the bus would silently do nothing.
+    for (const key of ['config', 'node'] as const) {
+      if (fleet[key] !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: [key],
+          message: 'needs fleet.nats.servers (without servers there is no bus and this does nothing)',
+        });
+    }
   })
   .prefault({});
 

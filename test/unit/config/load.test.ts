@@ -27,6 +27,33 @@ function paths(problems: ConfigProblem[]): string[] {
 }
 
 describe('validateConfig', () => {
+  it('refuses fleet settings the bus would fail on or that would do nothing', () => {
+    const servers = ['nats://127.0.0.1:4222'];
+    const missing = join(dir, 'no-such.creds');
+    assert.deepEqual(paths(problemsOf({ fleet: { nats: { servers, credentials: missing } } })), [
+      'fleet.nats.credentials',
+    ]);
+    assert.match(
+      problemsOf({ fleet: { nats: { servers, credentials: missing } } })[0]!.message,
+      /no such file/,
+    );
+    const retention = { maxAge: '1m' };
+    assert.deepEqual(paths(problemsOf({ fleet: { nats: { servers }, retention } })), [
+      'fleet.retention.duplicateWindow',
+    ]);
+    assert.deepEqual(paths(problemsOf({ fleet: { config: { key: 'edges' }, node: 'foo' } })), [
+      'fleet.config',
+      'fleet.node',
+    ]);
+    assert.deepEqual(paths(problemsOf({ fleet: { nats: { servers: ['nats://'] } } })), [
+      'fleet.nats.servers[0]',
+    ]);
+    const valid = validateConfig({
+      fleet: { nats: { servers }, retention: { maxAge: '1m', duplicateWindow: '30s' } },
+    });
+    assert.ok('config' in valid);
+  });
+
   it('refuses a chunk size and a request timeout that would stop the node serving', () => {
     // chunkSize 0 spun the first fill for ever; requestTimeout 0 let a slow client hold a connection.
     for (const chunkSize of [0, 1024, '128MiB']) {
