@@ -260,7 +260,16 @@ export function loadConfig(options: LoadOptions = {}): Config {
   const result = validateConfig(raw);
   const problems = 'problems' in result ? [...result.problems, ...sites] : sites;
   if (problems.length > 0) {
-    const where = options.file ? ` in ${options.file}` : '';
+    // With the fleet's shared sections in place of the file's, a problem may be in either.
+    const shared =
+      options.replace === undefined
+        ? ''
+        : ` (${Object.keys(options.replace).join(', ')} from the shared configuration)`;
+    const where = options.file
+      ? ` in ${options.file}${shared}`
+      : shared
+        ? ` in the shared configuration${shared}`
+        : '';
     throw new EdgeError(
       'EDGE_ERR_CONFIG_INVALID',
       `invalid configuration${where}:\n${formatProblems(problems)}`,

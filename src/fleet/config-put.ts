@@ -27,9 +27,10 @@ export function sharedConfigProblem(text: string): string | undefined {
 
 /** Puts the text under the key; resolves with the new revision. */
 export async function putSharedConfig(options: PutSharedConfig): Promise<number> {
-  const problem = sharedConfigProblem(options.text);
-  if (problem !== undefined)
-    throw new EdgeError('EDGE_ERR_CONFIG_INVALID', `shared configuration ${problem}`);
+  const parsed = parseSections(options.text);
+  if (!parsed.ok) throw new EdgeError('EDGE_ERR_CONFIG_INVALID', `shared configuration ${parsed.reason}`);
+  // As the node whose file was given would validate it: nothing a node would reject is put.
+  options.check?.(parsed.sections);
   if (options.nats.servers.length === 0)
     throw new EdgeError('EDGE_ERR_CONFIG_INVALID', 'no NATS server: give --server URL or fleet.nats.servers');
   // The NATS client is read here, not when the CLI (which exports this) starts a node.

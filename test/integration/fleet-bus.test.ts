@@ -305,6 +305,27 @@ describe('fleet bus on NATS JetStream', { skip }, () => {
       );
       assert.equal(refused?.code, 1);
       assert.match(refused?.stderr ?? '', /cache: not a shared section/);
+      // Given a node's file, what that node would reject is not put.
+      const nodeFile = join(dir, 'node.yaml');
+      writeFileSync(nodeFile, `fleet:\n  nats: { servers: ["${nats.url}"] }\n  config: { key: cli-edges }\n`);
+      const dangling = join(dir, 'dangling.yaml');
+      writeFileSync(
+        dangling,
+        'origins:\n  - { name: o, url: "http://127.0.0.1:9" }\nsites:\n  - { name: s, hosts: ["*"], origins: [nope] }\n',
+      );
+      const checked = await run(
+        process.execPath,
+        [CLI, 'fleet', 'config', 'put', dangling, '--config', nodeFile],
+        {
+          env: { ...process.env, STRATA_CONFIG: '' },
+        },
+      ).then(
+        () => undefined,
+        (error: { code: number; stderr: string }) => error,
+      );
+      assert.equal(checked?.code, 1);
+      assert.match(checked?.stderr ?? '', /no origin named "nope"/);
+      assert.match(checked?.stderr ?? '', /from the shared configuration/);
       const good = join(dir, 'edges.yaml');
       writeFileSync(
         good,
