@@ -79,7 +79,7 @@ export const siteCompressionSchema = z
       .boolean()
       .default(false)
       .describe(
-        'Compress answers to requests carrying Authorization or Cookie too. Off by default: a secret beside reflected input in one compressed body leaks through its length (BREACH).',
+        'Compress variants kept per client too (a response varying on the Cookie or Authorization the request carries). Off by default: a secret beside reflected input in one compressed body leaks through its length (BREACH).',
       ),
     encodings: encodings
       .optional()

@@ -5,7 +5,7 @@
  */
 import { type ContentCoding, negotiateEncoding } from '../cache/policy/accept-encoding.ts';
 import type { HeaderMap } from '../cache/policy/semantics.ts';
-import { secondaryKey } from '../cache/policy/vary.ts';
+import { parseVary, secondaryKey } from '../cache/policy/vary.ts';
 import type { OriginResponse } from '../origin/pool.ts';
 import { compressible } from '../transform/compressible.ts';
 import { decodable, decodeStream, singleCoding } from '../transform/decoder.ts';
@@ -80,8 +80,7 @@ export function codingsFor(edge: Edge, ctx: RequestContext): readonly ContentCod
 export function compressing(edge: Edge, ctx: RequestContext, status: number, headers: HeaderMap): boolean {
   const settings = settingsFor(edge, ctx);
   if (!settings.enabled) return false;
-  const personal = ctx.req.headers.authorization !== undefined || ctx.req.headers.cookie !== undefined;
-  if (personal && ctx.site?.compression?.private !== true) return false;
+  if (personal(ctx, headers) && ctx.site?.compression?.private !== true) return false;
   // Known to be under minSize: no coding will ever be made, so no Vary and no variant split.
   const length = headers['content-length'];
   if (length !== undefined && /^\d+$/.test(length) && Number(length) < settings.minSize) return false;
@@ -93,6 +92,24 @@ export function compressing(edge: Edge, ctx: RequestContext, status: number, hea
       cacheControl: headers['cache-control'],
     },
     settings.types,
+  );
+}
+
+/**
+ * Whether the stored variant is one client's: it varies on the Cookie or Authorization the
+ * request carries (BREACH needs a secret and attacker-chosen input in one compressed body).
+ * A response stored for every client alike holds no one's secret, whatever cookies the request
+ * that filled it sent: judging it by them would leave the object uncompressed for everyone (one
+ * request with an analytics cookie did) for its whole lifetime.
+ */
+function personal(ctx: RequestContext, headers: HeaderMap): boolean {
+  const request = ctx.req.headers;
+  if (request.cookie === undefined && request.authorization === undefined) return false;
+  const vary = parseVary(headers.vary);
+  if (vary === '*') return true;
+  return (
+    (request.cookie !== undefined && vary.includes('cookie')) ||
+    (request.authorization !== undefined && vary.includes('authorization'))
   );
 }
 

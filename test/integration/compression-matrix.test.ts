@@ -34,6 +34,8 @@ describe('compression: the correctness matrix', () => {
       [LONG]: html(),
       '/no-transform': html({ 'cache-control': 'max-age=60, no-transform' }),
       '/vary-lang': html({ vary: 'Accept-Language' }),
+      '/vary-cookie': html({ vary: 'Cookie' }),
+      [`${LONG}?shared=cookie`]: html(),
       '/tagged': html({ 'surrogate-key': 'front news' }),
       '/image': respond(
         200,
@@ -224,11 +226,29 @@ describe('compression: the correctness matrix', () => {
     }
   });
 
-  it('does not compress for a request with a Cookie unless the site opts in (BREACH)', async () => {
+  it('does not compress a variant kept per Cookie unless the site opts in (BREACH)', async () => {
     const edge = await startNode({ origin: origin.url, now: clock.now });
     try {
-      const res = await edge.get('/plain', { headers: { ...BR, cookie: 'session=secret' } });
+      const res = await edge.get('/vary-cookie', { headers: { ...BR, cookie: 'session=secret' } });
       assert.equal(res.headers['content-encoding'], undefined);
+      assert.ok(res.body.equals(text));
+    } finally {
+      await edge.close();
+    }
+  });
+
+  it('compresses an object stored for everyone though the request that filled it had a cookie', async () => {
+    const edge = await startNode({ origin: origin.url, now: clock.now });
+    const path = `${LONG}?shared=cookie`;
+    try {
+      // A browser with an analytics cookie fills it; nothing in the response is that browser's.
+      const first = await edge.get(path, { headers: { ...BR, cookie: '_ga=GA1.2.3456789.1234567890' } });
+      assert.equal(first.headers['content-encoding'], 'br');
+      assert.ok(brotliDecompressSync(first.body).equals(text));
+      const other = await edge.get(path, { headers: { 'accept-encoding': 'gzip' } });
+      assert.equal(other.headers['content-encoding'], 'gzip');
+      assert.match(String(other.headers.vary), /accept-encoding/i);
+      assert.equal(origin.count(path), 1);
     } finally {
       await edge.close();
     }
