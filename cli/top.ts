@@ -36,6 +36,8 @@ type Stats = StatsView & {
 
 /** Lookups answered from the store: what the hit ratio counts as hits. */
 const FROM_CACHE = ['hit', 'stale', 'stale-while-revalidate', 'stale-if-error'];
+/** Requests refused before any lookup (403, 429, 400...): not part of the hit ratio. */
+const NOT_LOOKED_UP = ['rejected'];
 
 /** A frame's numbers: the change since the previous frame, over `seconds`. */
 export interface Frame {
@@ -67,9 +69,9 @@ const EMPTY: Traffic = {
   purgedEntries: 0,
 };
 
-const sum = (values: Record<string, number>, keys?: string[]) =>
+const sum = (values: Record<string, number>, keys?: string[], without: string[] = []) =>
   Object.entries(values).reduce(
-    (total, [key, value]) => total + (keys && !keys.includes(key) ? 0 : value),
+    (total, [key, value]) => total + ((keys && !keys.includes(key)) || without.includes(key) ? 0 : value),
     0,
   );
 
@@ -78,7 +80,10 @@ export function frame(stats: Stats, before: Traffic | undefined, seconds: number
   const now = stats.traffic ?? EMPTY;
   const base = before ?? EMPTY;
   const diff = (a: number, b: number) => Math.max(0, a - b);
-  const lookups = diff(sum(now.lookups), sum(base.lookups));
+  const lookups = diff(
+    sum(now.lookups, undefined, NOT_LOOKED_UP),
+    sum(base.lookups, undefined, NOT_LOOKED_UP),
+  );
   const hits = diff(sum(now.lookups, FROM_CACHE), sum(base.lookups, FROM_CACHE));
   const status: Record<string, number> = {};
   for (const [name, value] of Object.entries(now.status)) status[name] = diff(value, base.status[name] ?? 0);
