@@ -48,10 +48,10 @@ export function describePool(
   const members = selector.members;
   const iter = selector.iter({ region: policy.prefer === 'none' ? undefined : nodeRegion });
   const order: PoolView['order'] = [];
-  const turn = selector.turn; // looking must not move round robin on
+  const rotation = selector.rotation.save(); // looking must not move round robin on
   for (let origin = iter.next(); origin !== undefined; origin = iter.next())
     order.push({ origin: origin.name, reason: iter.reason });
-  selector.turn = turn;
+  selector.rotation.restore(rotation);
   const all = [...members, ...selector.backups];
   const costs = latencyCosts(all, now, policy.slowStart);
   return {

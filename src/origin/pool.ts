@@ -313,10 +313,13 @@ export class OriginPool {
         (outcome.kind === 'response'
           ? (request.method === 'GET' || request.method === 'HEAD') && failingStatus(outcome.response.status)
           : neverSent(outcome.error, idempotent, replayable));
-      const next = retryable && iter.attempts < this.policy.retry.attempts ? iter.next() : undefined;
-      const retried = next !== undefined && this.budget.tryRetry();
+      // The budget is asked before another origin is taken: a refused retry must not move
+      // round robin on (nor count as an attempt), or every first try lands on one origin.
+      const wanted = retryable && iter.attempts < this.policy.retry.attempts && iter.hasAnother();
+      const retried = wanted && this.budget.tryRetry();
+      const next = retried ? iter.next() : undefined;
       if (retried) origin.state.retries++;
-      else if (next !== undefined) this.#options.onBudgetExhausted?.();
+      else if (wanted) this.#options.onBudgetExhausted?.();
       this.#report(origin.state, outcome, retried);
       if (!retried) {
         if (outcome.kind === 'error') throw Object.assign(outcome.error, { attempts: iter.attempts });

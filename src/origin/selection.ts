@@ -54,8 +54,8 @@ export class OriginSelector {
   readonly policy: SelectionPolicy;
   readonly now: () => number;
   readonly random: () => number;
-  /** Round-robin position, shared by the requests of the site. */
-  turn = 0;
+  /** Round-robin state, shared by the requests of the site. */
+  readonly rotation = new Rotation();
 
   constructor(
     members: readonly OriginState[],
@@ -77,6 +77,43 @@ export class OriginSelector {
   }
 }
 
+/**
+ * Smooth weighted round robin (as nginx's upstream does it): each pick adds every candidate's
+ * weight to its credit, takes the candidate with the most credit, and takes the candidates'
+ * total weight from it. Weights 1 and 3 give `b a b b` over and over (one in four, spread out);
+ * equal weights take each in turn.
+ */
+export class Rotation {
+  #credit = new Map<OriginState, number>();
+
+  pick(tier: readonly OriginState[]): OriginState {
+    let total = 0;
+    let best = tier[0]!;
+    let bestCredit = Number.NEGATIVE_INFINITY;
+    for (const origin of tier) {
+      const weight = origin.traits.weight;
+      total += weight;
+      const credit = (this.#credit.get(origin) ?? 0) + weight;
+      this.#credit.set(origin, credit);
+      if (credit > bestCredit) {
+        best = origin;
+        bestCredit = credit;
+      }
+    }
+    this.#credit.set(best, bestCredit - total);
+    return best;
+  }
+
+  /** The state, to put back after a look that must not move the rotation on (/stats). */
+  save(): Map<OriginState, number> {
+    return new Map(this.#credit);
+  }
+
+  restore(saved: Map<OriginState, number>): void {
+    this.#credit = saved;
+  }
+}
+
 export class OriginIter {
   readonly #selector: OriginSelector;
   readonly #request: SelectionRequest;
@@ -93,6 +130,15 @@ export class OriginIter {
     return this.#tried.size;
   }
 
+  /** Whether next() would return an origin (one of the site's or its backups' not tried yet). */
+  hasAnother(): boolean {
+    const selector = this.#selector;
+    return (
+      selector.members.some((origin) => !this.#tried.has(origin)) ||
+      selector.backups.some((origin) => !this.#tried.has(origin) && !origin.draining)
+    );
+  }
+
   /** The next origin to try, or undefined when every one was tried. */
   next(): OriginState | undefined {
     const selector = this.#selector;
@@ -102,7 +148,6 @@ export class OriginIter {
     // never spilled, so the tiers and costs below are not built for each request.
     if (this.#tried.size === 0 && members.length === 1 && members[0]!.usable(now)) {
       const only = members[0]!;
-      if (selector.policy.selection === 'round-robin') selector.turn++;
       this.reason = 'preferred';
       this.#tried.add(only);
       return only;
@@ -159,7 +204,7 @@ export class OriginIter {
     const selector = this.#selector;
     switch (selector.policy.selection) {
       case 'round-robin':
-        return tier[selector.turn++ % tier.length]!;
+        return selector.rotation.pick(tier);
       case 'least-request': {
         const load = (o: OriginState) =>
           (o.pending + 1) / (o.traits.weight * o.slowStartFactor(now, selector.policy.slowStart));

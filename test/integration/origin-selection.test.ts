@@ -132,6 +132,14 @@ describe('retries and ejection', () => {
             retry: { budgetPercent: 20, minPerSecond: 0 },
             outlier: { consecutiveFailures: 1000 },
           },
+          {
+            name: 'rotating',
+            hosts: ['rotating.test'],
+            origins: ['refusing', 'live'],
+            selection: 'round-robin',
+            retry: { budgetPercent: 0, minPerSecond: 0 },
+            outlier: { consecutiveFailures: 1000 },
+          },
           { name: 'standby', hosts: ['standby.test'], origins: ['live'] },
           { name: 'primary-only', hosts: ['fallback.test'], origins: ['refusing'], backup: ['standby'] },
         ],
@@ -214,6 +222,20 @@ describe('retries and ejection', () => {
     assert.equal(unavailable.count('/retry-after'), seen, 'ejected: no further request');
     const delta = await counters.delta();
     assert.equal(delta['strata_origin_ejections_total{origin="unavailable-too"}'], 1);
+  });
+
+  it('keeps round robin turning when the retry budget refuses a retry', async () => {
+    // No retry budget: a request whose first origin refuses gets the 502. The refused retry
+    // used to take the next origin anyway, so every request started at the refusing one.
+    const before = live.count();
+    const statuses: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const path = `/a?rotating=${i}&${'q'.repeat(100)}`;
+      statuses.push((await edge.get(path, { headers: { host: 'rotating.test' } })).status);
+    }
+    assert.equal(statuses.filter((status) => status === 200).length, 5, statuses.join(' '));
+    assert.equal(statuses.filter((status) => status === 502).length, 5, statuses.join(' '));
+    assert.equal(live.count() - before, 5);
   });
 
   it('bounds retries by the budget when every origin answers 503', async () => {

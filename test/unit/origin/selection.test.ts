@@ -325,6 +325,15 @@ describe('other selection modes', () => {
     assert.deepEqual(share(300), { a: 100, b: 100, c: 100 });
   });
 
+  it('round-robin gives each origin a share by its weight, spread out (smooth weighted round robin)', () => {
+    const { share } = setup([{ name: 'a' }, { name: 'b', weight: 3 }], 'round-robin');
+    assert.deepEqual(share(400), { a: 100, b: 300 });
+    const members = origins([{ name: 'a' }, { name: 'b', weight: 3 }]);
+    const selector = new OriginSelector(members, [], { selection: 'round-robin', slowStart: 0 }, () => START);
+    const order = Array.from({ length: 8 }, () => selector.iter().next()!.name).join('');
+    assert.equal(order, 'babbbabb', 'one in four, never two in a row');
+  });
+
   it('least-request picks the origin with the fewest requests in flight, ties split at random', () => {
     const { members, share, now } = setup([{ name: 'a' }, { name: 'b' }, { name: 'c' }], 'least-request');
     const spread = share(300);
