@@ -108,10 +108,48 @@ export function unkeyedValues(
       if (value === undefined || value.length < MIN_VALUE) continue;
       if (name === 'x-forwarded-host' && value.toLowerCase() === host.toLowerCase()) continue;
       values ??= [];
-      values.push(value);
+      for (const spelling of spellings(value, host)) if (!values.includes(spelling)) values.push(spelling);
     }
   }
   return values ?? [];
+}
+
+/** A list item shorter than this is not searched on its own (too likely to appear by chance). */
+const MIN_ITEM = 8;
+
+const HTML_ESCAPES: Record<string, string> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&#39;',
+};
+
+/**
+ * The ways an origin may write a value back: as it came, each item of a list (a framework
+ * taking the first of `X-Forwarded-Host: evil.example, shop.example`), percent-encoded (a URL
+ * built from it) and HTML-escaped (a template printing it).
+ */
+function spellings(value: string, host: string): string[] {
+  const out = [value];
+  if (value.includes(',')) {
+    for (const item of value.split(',')) {
+      const trimmed = item.trim();
+      if (trimmed.length >= MIN_ITEM && trimmed.toLowerCase() !== host.toLowerCase()) out.push(trimmed);
+    }
+  }
+  for (const variant of out.slice()) {
+    let uri: string | undefined;
+    try {
+      uri = encodeURI(variant);
+    } catch {
+      // a lone surrogate: no URL carries it
+    }
+    if (uri !== undefined && uri !== variant) out.push(uri);
+    const html = variant.replace(/[&<>"']/g, (char) => HTML_ESCAPES[char]!);
+    if (html !== variant) out.push(html);
+  }
+  return out;
 }
 
 /** Whether a response header value reflects one of `values` (case-insensitive). */

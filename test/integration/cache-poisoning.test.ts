@@ -71,6 +71,11 @@ describe('cache poisoning', () => {
         res.writeHead(200, { ...CACHED, 'content-type': 'text/html' });
         res.end('<p>review your order</p>');
       },
+      [`/encoded/${'landing-page-'.repeat(8)}spring`]: (req, res) => {
+        const host = String(req.headers['x-custom-host'] ?? 'static.shop.example');
+        res.writeHead(200, { ...CACHED, 'content-type': 'text/html' });
+        res.end(`<script src="//${encodeURI(host)}/a.js"></script>`);
+      },
       // The helper has read the body already: it is the last request seen.
       '/fat': (_req, res) => {
         res.writeHead(200, { ...CACHED, 'content-type': 'text/plain' });
@@ -127,6 +132,17 @@ describe('cache poisoning', () => {
     assert.equal(untrusted.status, 301);
     assert.match(String(untrusted.headers['cache-status']), /^strata; hit/);
     assert.equal(origin.count(path), 2, 'one fill per scheme');
+  });
+
+  it('does not store a body reflecting an unkeyed value percent-encoded', async () => {
+    const path = `/encoded/${'landing-page-'.repeat(8)}spring`;
+    const poisoned = await edge.get(path, { headers: { 'x-custom-host': 'evil.example/x y' } });
+    assert.match(poisoned.text, /evil\.example\/x%20y/);
+    const clean = await edge.get(path);
+    assert.match(String(clean.headers['cache-status']), /^strata; fwd=miss/);
+    assert.doesNotMatch(clean.text, /evil/);
+    assert.match(String((await edge.get(path)).headers['cache-status']), /^strata; hit/);
+    assert.equal(origin.count(path), 2);
   });
 
   it('does not store a response whose headers reflect an unkeyed value (detail=poison-suspect)', async () => {

@@ -52,6 +52,33 @@ describe('poisoning', () => {
     assert.deepEqual(unkeyedValues(headers, 'a.example', false, [], new Set(['x-client-id'])), []);
   });
 
+  it('also looks for a value as an origin may write it back: list items, percent-encoded, HTML-escaped', () => {
+    const values = unkeyedValues(
+      {
+        'x-forwarded-host': 'evil.example, shop.example',
+        'x-custom-host': 'evil.example/x y',
+        'x-name': '<script>alert(1)</script>',
+      },
+      'shop.example',
+      true,
+    );
+    for (const spelled of [
+      'evil.example, shop.example',
+      'evil.example',
+      'evil.example/x y',
+      'evil.example/x%20y',
+      '<script>alert(1)</script>',
+      '&lt;script&gt;alert(1)&lt;/script&gt;',
+      '%3Cscript%3Ealert(1)%3C/script%3E',
+    ])
+      assert.ok(values.includes(spelled), spelled);
+    assert.ok(!values.includes('shop.example'), "the node's own host is no claim");
+    const scanner = new ReflectionScanner(values);
+    assert.equal(scanner.scan(Buffer.from('<script src="//evil.example/x%20y/a.js"></script>')), true);
+    const escaped = new ReflectionScanner(values);
+    assert.equal(escaped.scan(Buffer.from('<p>Hello &lt;script&gt;alert(1)&lt;/script&gt;</p>')), true);
+  });
+
   it('finds a value reflected in response headers, case-insensitively', () => {
     assert.equal(reflectedInHeaders(['evil.example'], { location: 'https://EVIL.example/login' }), true);
     assert.equal(reflectedInHeaders(['evil.example'], { location: 'https://shop.example/login' }), false);
