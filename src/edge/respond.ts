@@ -53,7 +53,9 @@ export function sendError(
     headers['proxy-status'] =
       `${edge.name}; error=${proxyStatus}${ctx.origin ? `; details=${JSON.stringify(ctx.origin)}` : ''}`;
   }
-  if (ctx.lookup !== 'rejected') headers['cache-status'] = formatCacheStatus(edge.name, ctx.cacheStatus);
+  // An error answers this request: whatever a fill meant to store, this answer is not it.
+  if (ctx.lookup !== 'rejected')
+    headers['cache-status'] = formatCacheStatus(edge.name, { ...ctx.cacheStatus, stored: false });
   // RFC 9113 §8.2.2: no connection-specific field on HTTP/2; there the stream ends instead.
   if (close && !h2) headers.connection = 'close';
   if (ctx.hsts !== undefined) headers['strict-transport-security'] = ctx.hsts;

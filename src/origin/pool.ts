@@ -97,6 +97,15 @@ export class Origin {
         signal: request.signal ?? null,
         ...(request.onInterim ? { onInfo: interimListener(request.onInterim) } : {}),
       });
+      // RFC 9110 §15: a status code is three digits from 100 to 599; anything else is no HTTP.
+      if (response.statusCode < 100 || response.statusCode > 599) {
+        response.body.on('error', () => {});
+        response.body.destroy();
+        throw new EdgeError('EDGE_ERR_ORIGIN_PROTOCOL', `origin ${this.name} sent an invalid response`, {
+          origin: this.name,
+          cause: new Error(`status ${response.statusCode}`),
+        });
+      }
       // RFC 9112 §6.1: chunked is the only transfer coding undici decodes; a body in any other
       // (`gzip`, `gzip, chunked`) would reach the client, and the cache, still coded.
       const coding = response.headers['transfer-encoding'];

@@ -15,6 +15,15 @@ describe('truncated origin responses', () => {
         res.write('only forty bytes of the promised hundred');
         setTimeout(() => res.socket?.destroy(), 20);
       },
+      '/short-html': (_req, res) => {
+        res.writeHead(200, {
+          'cache-control': 'max-age=60',
+          'content-type': 'text/html',
+          'content-length': '600000',
+        });
+        res.write(Buffer.alloc(300_000, 'h'));
+        setTimeout(() => res.socket?.destroy(), 20);
+      },
       '/short-chunked': (_req, res) => {
         res.writeHead(200, { 'cache-control': 'max-age=60' });
         res.write('first part, ');
@@ -26,6 +35,14 @@ describe('truncated origin responses', () => {
   after(async () => {
     await edge.close();
     await origin.close();
+  });
+
+  it('never says stored on the error a client waiting for a coding of a cut fill gets', async () => {
+    const res = await edge.get('/short-html', { headers: { 'accept-encoding': 'gzip' } });
+    assert.equal(res.status, 502, 'it waits for the whole body to code it: nothing came');
+    assert.doesNotMatch(String(res.headers['cache-status']), /stored/);
+    assert.match(String(res.headers['cache-status']), /fwd=miss/);
+    assert.equal((await edge.get('/short-html')).complete, false, 'nothing was stored');
   });
 
   for (const path of ['/short-length', '/short-chunked']) {
@@ -51,6 +68,8 @@ describe('origin responses that are not valid HTTP/1.1', () => {
     [`${LONG}?case=bad-header`]: 'HTTP/1.1 200 OK\r\nX-Bad: a\x01b\r\nContent-Length: 2\r\n\r\nok',
     [`${LONG}?case=obs-fold`]: 'HTTP/1.1 200 OK\r\nX-A: a\r\n  folded\r\nContent-Length: 2\r\n\r\nok',
     [`${LONG}?case=no-http`]: 'HELLO THERE\r\n\r\n',
+    [`${LONG}?case=status-999`]:
+      'HTTP/1.1 999 Whatever\r\nCache-Control: max-age=60\r\nContent-Length: 2\r\n\r\nok',
     [`${LONG}?case=huge-header`]: `HTTP/1.1 200 OK\r\nX-Big: ${'a'.repeat(100_000)}\r\nContent-Length: 2\r\n\r\nok`,
   };
   let server: Server;
