@@ -114,9 +114,16 @@ async function serve(flags: ServeFlags): Promise<void> {
   const urls = node.addresses.map(
     (address, i) => `${config.listeners[i]?.tls ? 'https' : 'http'}://${address}`,
   );
+  // A node whose sites name their hosts answers 421 to a bare address: the hint names a host.
+  const hosts = config.sites.flatMap((site) => site.hosts);
+  const named = hosts.includes('*') ? undefined : hosts.find((host) => !host.startsWith('*'));
+  const hint =
+    hosts.includes('*') || named === undefined
+      ? `curl -si http://${listen}/`
+      : `curl -si -H 'Host: ${named}' http://${listen}/`;
   process.stderr.write(
     `strata: serving on ${urls.join(' and ')}${demo ? ` in front of the built-in demo origin at ${demo.url} (no --config and no --origin given)` : ''}; cache in ${config.cache.dir}\n` +
-      `strata: try   curl -si http://${listen}/   (twice: the second answer says Cache-Status: strata; hit)\n`,
+      `strata: try   ${hint}   (twice: the second answer says Cache-Status: strata; hit)\n`,
   );
   let stopping = false;
   const stop = (signal: string) => {

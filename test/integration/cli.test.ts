@@ -137,4 +137,46 @@ describe('the strata command', () => {
       await second.close();
     }
   });
+
+  it('names a host in its curl hint when the sites answer only their own hosts', async () => {
+    const { startOrigin, respond } = await import('../helpers/origin.ts');
+    const origin = await startOrigin({ '/': respond(200, { 'cache-control': 'max-age=60' }, 'shop') });
+    const file = join(dir, 'named.yaml');
+    writeFileSync(
+      file,
+      `origins:\n  - { name: app, url: "${origin.url}" }\nsites:\n  - { name: shop, hosts: [shop.example, "*.shop.example"], origins: [app] }\n`,
+    );
+    const child = spawn(
+      process.execPath,
+      [
+        CLI,
+        'serve',
+        '--config',
+        file,
+        '--listen',
+        '127.0.0.1:0',
+        '--admin-listen',
+        '127.0.0.1:0',
+        '--cache-dir',
+        join(dir, 'named-cache'),
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    try {
+      assert.ok(await until(() => /try {3}curl/.test(stderr), 15_000, 100), stderr);
+      const hint = /try {3}curl -si -H 'Host: ([^']+)' (http:\/\/[\d.:]+)\//.exec(stderr);
+      assert.ok(hint, stderr);
+      assert.equal(hint[1], 'shop.example');
+      const answer = await request(`${hint[2]}/`, { headers: { host: hint[1]! } });
+      assert.equal(answer.status, 200, 'the hint answers, not 421');
+      assert.equal((await request(`${hint[2]}/`)).status, 421, 'the bare address has no site');
+    } finally {
+      child.kill('SIGKILL');
+      await origin.close();
+    }
+  });
 });
