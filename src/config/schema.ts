@@ -203,7 +203,12 @@ export const siteSchema = z.strictObject({
       z
         .string()
         .regex(/^(\*|(\*\.)?[A-Za-z0-9.-]+(:\d+)?)$/, 'expected a host name, *.example.com or *')
-        .transform((host) => host.toLowerCase()),
+        // Requests are matched in their canonical spelling (docs/security.md): no default port.
+        .refine((host) => !/:0*(80|443)$/.test(host), {
+          message: 'leave out :80 and :443: a request naming the default port is matched without it',
+        })
+        // ...and without the trailing dot of a fully qualified name.
+        .transform((host) => host.toLowerCase().replace(/\.(?=:\d+$|$)/, '')),
     )
     .min(1)
     .describe('Host patterns this site answers: exact names, *.example.com wildcards, or * for all.'),

@@ -100,32 +100,45 @@ export const securitySchema = z
       .describe('Country or region rules, through the node’s GeoIP lookup.'),
     block: z
       .array(
-        z.strictObject({
-          path: z.string().startsWith('/').optional().describe('Path prefix the rule matches.'),
-          pathPattern: z
-            .string()
-            .refine(
-              (value) => {
-                try {
-                  new RegExp(value);
-                  return true;
-                } catch {
-                  return false;
-                }
-              },
-              { message: 'not a valid regular expression' },
-            )
-            .optional()
-            .describe('Regular expression the path (with query) must match.'),
-          methods: z
-            .array(z.string().regex(/^[A-Z]+$/))
-            .optional()
-            .describe('Methods the rule matches.'),
-          contentTypes: z
-            .array(z.string().transform((value) => value.toLowerCase()))
-            .optional()
-            .describe('Request Content-Type media types the rule matches.'),
-        }),
+        z
+          .strictObject({
+            path: z.string().startsWith('/').optional().describe('Path prefix the rule matches.'),
+            pathPattern: z
+              .string()
+              .refine(
+                (value) => {
+                  try {
+                    new RegExp(value);
+                    return true;
+                  } catch {
+                    return false;
+                  }
+                },
+                { message: 'not a valid regular expression' },
+              )
+              .optional()
+              .describe('Regular expression the path (with query) must match.'),
+            methods: z
+              .array(z.string().regex(/^[A-Z]+$/))
+              .optional()
+              .describe('Methods the rule matches.'),
+            contentTypes: z
+              .array(z.string().transform((value) => value.toLowerCase()))
+              .optional()
+              .describe('Request Content-Type media types the rule matches.'),
+          })
+          // A rule of no condition matches every request: the whole site refused 403.
+          .refine(
+            (rule) =>
+              rule.path !== undefined ||
+              rule.pathPattern !== undefined ||
+              rule.methods !== undefined ||
+              rule.contentTypes !== undefined,
+            {
+              message:
+                'give at least one of path, pathPattern, methods, contentTypes (an empty rule refuses every request)',
+            },
+          ),
       )
       .default([])
       .describe('Requests refused 403: each rule matches when all of its given conditions do.'),

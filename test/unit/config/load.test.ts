@@ -54,6 +54,24 @@ describe('validateConfig', () => {
     assert.ok('config' in valid);
   });
 
+  it('refuses site settings that would never match or would match everything', () => {
+    const origins = [{ name: 'o', url: 'http://127.0.0.1:9' }];
+    const site = (extra: Record<string, unknown>) => ({
+      origins,
+      sites: [{ name: 's', origins: ['o'], ...extra }],
+    });
+    // Requests are matched in canonical form: shop.example:80 would never match anything.
+    assert.deepEqual(paths(problemsOf(site({ hosts: ['shop.example:80'] }))), ['sites[0].hosts[0]']);
+    assert.deepEqual(paths(problemsOf(site({ hosts: ['shop.example:443'] }))), ['sites[0].hosts[0]']);
+    const dotted = validateConfig(site({ hosts: ['Shop.Example.', 'api.example.:8080'] }));
+    assert.ok('config' in dotted);
+    assert.deepEqual(dotted.config.sites[0]!.hosts, ['shop.example', 'api.example:8080']);
+    // A block rule of no condition refused every request of the site.
+    assert.deepEqual(paths(problemsOf(site({ hosts: ['*'], security: { block: [{}] } }))), [
+      'sites[0].security.block[0]',
+    ]);
+  });
+
   it('refuses a chunk size and a request timeout that would stop the node serving', () => {
     // chunkSize 0 spun the first fill for ever; requestTimeout 0 let a slow client hold a connection.
     for (const chunkSize of [0, 1024, '128MiB']) {
