@@ -35,7 +35,6 @@ const ORDINARY: ReadonlySet<string> = new Set([
   'if-range',
   'range',
   'referer',
-  'origin',
   'cookie',
   'authorization',
   'content-length',
@@ -107,11 +106,23 @@ export function unkeyedValues(
     for (const value of Array.isArray(raw) ? raw : [raw]) {
       if (value === undefined || value.length < MIN_VALUE) continue;
       if (name === 'x-forwarded-host' && value.toLowerCase() === host.toLowerCase()) continue;
+      // A cross-site Origin echoed into Access-Control-Allow-Origin without Vary: Origin would
+      // hand one site's grant to every client; the page's own origin, and `null`, claim nothing.
+      if (name === 'origin' && (value === 'null' || originHost(value) === host.toLowerCase())) continue;
       values ??= [];
       for (const spelling of spellings(value, host)) if (!values.includes(spelling)) values.push(spelling);
     }
   }
   return values ?? [];
+}
+
+/** The host (with a port other than the scheme's default) an Origin field names, lower-cased. */
+function originHost(origin: string): string | undefined {
+  try {
+    return new URL(origin).host.toLowerCase();
+  } catch {
+    return undefined;
+  }
 }
 
 /** A list item shorter than this is not searched on its own (too likely to appear by chance). */

@@ -76,6 +76,16 @@ describe('cache poisoning', () => {
         res.writeHead(200, { ...CACHED, 'content-type': 'text/html' });
         res.end(`<script src="//${encodeURI(host)}/a.js"></script>`);
       },
+      [`/api/${'catalogue-feed-'.repeat(7)}items.json`]: (req, res) => {
+        // A CORS layer that echoes any Origin, without Vary: Origin.
+        const origin = req.headers.origin;
+        res.writeHead(200, {
+          ...CACHED,
+          'content-type': 'application/json',
+          ...(origin ? { 'access-control-allow-origin': origin } : {}),
+        });
+        res.end('{"items":[]}');
+      },
       // The helper has read the body already: it is the last request seen.
       '/fat': (_req, res) => {
         res.writeHead(200, { ...CACHED, 'content-type': 'text/plain' });
@@ -132,6 +142,19 @@ describe('cache poisoning', () => {
     assert.equal(untrusted.status, 301);
     assert.match(String(untrusted.headers['cache-status']), /^strata; hit/);
     assert.equal(origin.count(path), 2, 'one fill per scheme');
+  });
+
+  it("does not store another site's Origin echoed into Access-Control-Allow-Origin without Vary: Origin", async () => {
+    const path = `/api/${'catalogue-feed-'.repeat(7)}items.json`;
+    const granted = await edge.get(path, { headers: { origin: 'https://evil.example' } });
+    assert.equal(granted.headers['access-control-allow-origin'], 'https://evil.example');
+    assert.match(String(granted.headers['cache-status']), /detail=poison-suspect/);
+    const plain = await edge.get(path);
+    assert.equal(plain.headers['access-control-allow-origin'], undefined, 'no grant for evil.example stored');
+    // The page's own origin claims nothing: stored as usual.
+    const port = new URL(edge.url).port;
+    const own = await edge.get(`${path}?own=1`, { headers: { origin: `http://127.0.0.1:${port}` } });
+    assert.match(String(own.headers['cache-status']), /stored/);
   });
 
   it('does not store a body reflecting an unkeyed value percent-encoded', async () => {
