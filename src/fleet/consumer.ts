@@ -132,6 +132,7 @@ export class BusConsumer {
   async #consume(consumer: Consumer): Promise<void> {
     const messages = await consumer.consume({ max_messages: Math.min(MAX_ACK_PENDING, 500) });
     this.#messages = messages;
+    void this.#watch(messages);
     // Messages wait here while a batch is applied (at most max_ack_pending: nothing is
     // acknowledged before it is applied); the next batch takes all of them.
     const queue: JsMsg[] = [];
@@ -151,6 +152,27 @@ export class BusConsumer {
       await draining;
     } finally {
       await messages.close().catch(() => {});
+    }
+  }
+
+  /**
+   * Ends the consume loop when the consumer or its stream is gone (deleted, or lost with the
+   * server's storage): nats.js would wait for it for ever, while purges published to a stream
+   * made anew never reached this node. #run then sets both up again (a stream made anew is
+   * numbered from 1: its sender changes, see #setUp).
+   */
+  async #watch(messages: ConsumerMessages): Promise<void> {
+    const gone = new Set(['consumer_deleted', 'consumer_not_found', 'stream_not_found']);
+    try {
+      for await (const event of messages.status()) {
+        if (!gone.has(event.type)) continue;
+        this.lastError = `the purge bus consumer is gone (${event.type}): setting it up again`;
+        this.#options.log.warn({ event: event.type }, 'purge bus consumer gone; setting it up again');
+        await messages.close().catch(() => {});
+        return;
+      }
+    } catch {
+      // the messages were closed: nothing to watch
     }
   }
 

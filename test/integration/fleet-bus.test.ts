@@ -411,3 +411,75 @@ describe('a purge larger than the bus takes in one message', { skip }, () => {
     }
   });
 });
+
+describe('a purge stream that disappears', { skip }, () => {
+  it('is made again by the running nodes, which consume from it again: purges keep reaching every node', async () => {
+    const nats = await startNats();
+    const origin = await startOrigin({});
+    origin.route(
+      LONG,
+      respond(200, { 'cache-control': 'max-age=600', 'surrogate-key': 'long' }, 'long body'),
+    );
+    const nodes: AdminNode[] = [];
+    const dirs: string[] = [];
+    try {
+      for (const name of ['a', 'b']) {
+        const dir = mkdtempSync(join(tmpdir(), 'strata-fleet-'));
+        dirs.push(dir);
+        nodes.push(
+          await startAdminNode({
+            origin: origin.url,
+            dir,
+            config: {
+              fleet: { nats: { servers: [nats.url] }, node: name, readiness: { catchUpTimeout: '20s' } },
+            },
+            purge: { retry: { initial: '20ms', max: '200ms' } },
+          }),
+        );
+      }
+      const [a, b] = nodes as [AdminNode, AdminNode];
+      for (const node of nodes)
+        assert.ok(await eventually(async () => (await node.call('GET', '/readyz')).status === 200, 15_000));
+      // The stream is deleted under the running fleet (an operator's mistake, a lost store).
+      const nc = await connect({ servers: nats.url });
+      try {
+        const jsm = await jetstreamManager(nc);
+        await jsm.streams.delete('STRATA_PURGES');
+        // The nodes make it again, with their consumers.
+        assert.ok(
+          await eventually(async () => {
+            try {
+              const consumers = await jsm.consumers.list('STRATA_PURGES').next();
+              return (
+                consumers
+                  .map((info) => info.name)
+                  .sort()
+                  .join(',') === 'a,b'
+              );
+            } catch {
+              return false;
+            }
+          }, 15_000),
+          'both consumers set up again',
+        );
+      } finally {
+        await nc.close();
+      }
+      const stored = async () =>
+        (await b.call('GET', `/cache?url=${encodeURIComponent(`http://example.test${LONG}`)}`)).status ===
+        200;
+      await b.get(LONG, { headers: { host: 'example.test' } });
+      assert.ok(await stored());
+      await a.purge({ tags: ['long'] });
+      assert.ok(
+        await eventually(async () => !(await stored()), 15_000),
+        'the purge reached b through the new stream',
+      );
+    } finally {
+      for (const node of nodes) await node.close();
+      for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+      await origin.close();
+      await nats.close();
+    }
+  });
+});
