@@ -16,6 +16,7 @@ export class CatchUp {
   #handled = 0;
   #caughtUpAt: number | undefined;
   #gaveUp = false;
+  #missed: string | undefined;
 
   constructor(timeoutMs: number, now: () => number = performance.now.bind(performance)) {
     this.#now = now;
@@ -58,7 +59,19 @@ export class CatchUp {
     return this.#caughtUpAt !== undefined;
   }
 
+  /**
+   * Purges `from`..`to` left the stream (retention) before this node applied them: it may serve
+   * objects they purged. Said with every readiness answer from then on (ready, with a warning:
+   * the operator purges here, or lets the objects expire).
+   */
+  missed(from: number, to: number): void {
+    this.#missed = `purges ${from} to ${to} left the purge stream before this node applied them: objects they purged may still be served here (purge them on this node, or purge all)`;
+  }
+
   state(): CatchUpState {
+    const missed = this.#missed;
+    if (missed !== undefined && (this.#caughtUpAt !== undefined || this.#gaveUp))
+      return { ready: true, reason: missed };
     if (this.#caughtUpAt !== undefined) return { ready: true };
     if (this.#gaveUp || this.#now() - this.#startedAt >= this.#timeoutMs) {
       this.#gaveUp = true;

@@ -111,12 +111,19 @@ export class BusConsumer {
     const { fleet, name, catchUp, store } = this.#options;
     const stream = await ensureStream(jsm, fleet);
     const info = await ensureConsumer(jsm, fleet, name);
+    // Made just now (a node new to the fleet, which replays nothing): nothing it could have missed.
+    const existed = info.madeNow !== true;
     const sender = `bus:${fleet.stream}@${stream.created}`;
     // A stream made anew (deleted and created again) numbers its messages from 1 again.
     if (sender !== this.#sender) this.#handled = 0;
     this.#sender = sender;
     const applied = (store.readMeta(`${META.purgeFromPrefix}${this.#sender}`) as number | undefined) ?? 0;
     this.#handled = Math.max(this.#handled, applied, info.ack_floor.stream_seq);
+    // Purges the stream dropped (retention) after this node's last acknowledgement: lost to it.
+    const floor = Math.max(this.#handled, info.ack_floor.stream_seq);
+    if (existed && stream.state.first_seq > floor + 1) {
+      this.#lost(floor + 1, stream.state.first_seq - 1);
+    }
     // What the stream holds that this node has not acknowledged: replayed before it is ready.
     const behind = info.num_pending + info.num_ack_pending > 0;
     catchUp.setTarget(behind ? stream.state.last_seq : 0);
@@ -228,16 +235,19 @@ export class BusConsumer {
     for (const message of again) message.ack();
   }
 
+  /** Purges that left the stream before this node applied them: logged, and kept in readiness. */
+  #lost(from: number, to: number): void {
+    this.#options.log.error({ from, to }, 'purges left the stream (retention) before this node applied them');
+    this.#options.catchUp.missed(from, to);
+  }
+
   /** Reads missing sequences from the stream and applies them, in order. */
   async #fill(from: number, to: number): Promise<void> {
     const jsm = this.#jsm!;
     const { fleet, log } = this.#options;
     const first = (await jsm.streams.info(fleet.stream)).state.first_seq;
     if (first > from) {
-      log.error(
-        { from, to: Math.min(to, first - 1) },
-        'purges left the stream (retention) before this node applied them',
-      );
+      this.#lost(from, Math.min(to, first - 1));
       from = first;
     }
     if (to - from + 1 > MAX_GAP) {

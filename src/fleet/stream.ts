@@ -58,13 +58,13 @@ export async function ensureConsumer(
   jsm: JetStreamManager,
   fleet: FleetConfig,
   name: string,
-): Promise<ConsumerInfo> {
+): Promise<ConsumerInfo & { madeNow?: true }> {
   try {
     return await jsm.consumers.info(fleet.stream, name);
   } catch (error) {
     if (!notFound(error)) throw error;
   }
-  return jsm.consumers.add(fleet.stream, {
+  const made = await jsm.consumers.add(fleet.stream, {
     durable_name: name,
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.New,
@@ -73,4 +73,5 @@ export async function ensureConsumer(
     max_ack_pending: MAX_ACK_PENDING,
     description: 'Strata node: every purge of the fleet, applied then acknowledged',
   });
+  return Object.assign(made, { madeNow: true as const });
 }

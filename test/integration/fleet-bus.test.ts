@@ -483,3 +483,56 @@ describe('a purge stream that disappears', { skip }, () => {
     }
   });
 });
+
+describe('purges that left the stream while a node was down', { skip }, () => {
+  it('are named in its readiness answer from then on (ready, with a warning), and logged', async () => {
+    const nats = await startNats();
+    const origin = await startOrigin({});
+    const dir = mkdtempSync(join(tmpdir(), 'strata-fleet-'));
+    const fleet = {
+      nats: { servers: [nats.url] },
+      node: 'r',
+      stream: 'STRATA_R',
+      subject: 'strata.r',
+      retention: { maxMessages: 1000 },
+      readiness: { catchUpTimeout: '20s' },
+    };
+    const start = () => startAdminNode({ origin: origin.url, dir, config: { fleet } });
+    let node = await start();
+    try {
+      assert.ok(await eventually(async () => (await node.call('GET', '/readyz')).status === 200, 15_000));
+      await node.close({ keepDir: true });
+      const nc = await connect({ servers: nats.url });
+      try {
+        const js = jetstream(nc);
+        const sent = [];
+        for (let i = 1; i <= 1101; i++) {
+          const command = {
+            urls: [`http://example.test/k/${i}`],
+            prefixes: [],
+            tags: [],
+            all: false,
+            soft: false,
+          };
+          const purge = { v: 1, node: 'elsewhere', sequence: i, command, at: Date.now() };
+          sent.push(js.publish('strata.r', JSON.stringify(purge), { msgID: `elsewhere:${i}` }));
+        }
+        await Promise.all(sent);
+      } finally {
+        await nc.close();
+      }
+      node = await start();
+      assert.ok(await eventually(async () => (await node.call('GET', '/readyz')).status === 200, 15_000));
+      const answer = JSON.parse((await node.call('GET', '/readyz')).text);
+      assert.match(
+        String(answer.warning ?? answer.reason ?? JSON.stringify(answer)),
+        /left the purge stream/,
+      );
+    } finally {
+      await node.close();
+      rmSync(dir, { recursive: true, force: true });
+      await origin.close();
+      await nats.close();
+    }
+  });
+});
