@@ -3,6 +3,7 @@
  * pipeline, listeners, admin listener.
  */
 import { createHash } from 'node:crypto';
+import type { Socket } from 'node:net';
 import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import { startAdmin } from './admin/server.ts';
@@ -15,6 +16,7 @@ import { formatProblems, validateConfig } from './config/load.ts';
 import type { Config, ListenerConfig, SiteConfig } from './config/schema.ts';
 import { formatListen, parseListen } from './config/units.ts';
 import type { Edge } from './edge/edge.ts';
+import { logParserRefusal } from './edge/phases/log.ts';
 import { Pipeline } from './edge/pipeline.ts';
 import { SiteTable } from './edge/sites.ts';
 import { EdgeError } from './errors.ts';
@@ -598,6 +600,8 @@ async function startClientListener(
     requestTimeout: config.proxy.requestTimeout,
     keepAliveTimeout: config.proxy.keepAliveTimeout,
     maxRequestsPerConnection: config.proxy.maxRequestsPerConnection,
+    onClientError: (error: NodeJS.ErrnoException, socket: Socket, status: number | undefined) =>
+      logParserRefusal(edge, error, socket as Socket & { encrypted?: boolean }, status),
     caps: {
       max: config.proxy.maxConnections,
       perClient: config.proxy.maxConnectionsPerClient,

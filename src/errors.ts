@@ -83,6 +83,13 @@ export const ERROR_CODES = {
     description:
       'The request body paused longer than proxy.requestBodyTimeout; answered 408 and the connection closed, the origin request aborted.',
   },
+  EDGE_ERR_CLIENT_REQUEST_TIMEOUT: {
+    source: 'client',
+    status: 408,
+    retryable: false,
+    description:
+      'The request head did not arrive within proxy.requestTimeout (at most 20 s for the head); answered 408 by the HTTP parser and the connection closed.',
+  },
   EDGE_ERR_CLIENT_TRANSFER_CODING: {
     source: 'client',
     status: 501,

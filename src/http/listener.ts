@@ -2,7 +2,13 @@
  * Client listeners: node:http servers with strict limits. They hand every request to
  * one handler and know nothing of caching.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+  STATUS_CODES,
+} from 'node:http';
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import { type ConnectionLimits, guardConnections } from './connection-guard.ts';
 import {
@@ -31,6 +37,44 @@ export interface ListenerOptions {
   caps?: ConnectionCaps;
   /** Requests one connection may carry (0: no limit); the last is answered with Connection: close. */
   maxRequestsPerConnection?: number;
+  /**
+   * Told of every request node:http's parser refused before any handler saw it (malformed,
+   * headers over maxHeaderSize, a head too slow), with the status answered (undefined when the
+   * connection was already gone): for the access log and metrics.
+   */
+  onClientError?: ParserRefusalListener;
+}
+
+export type ParserRefusalListener = (
+  error: NodeJS.ErrnoException,
+  socket: Socket,
+  status: number | undefined,
+) => void;
+
+/** What node:http answers a request its parser refuses (its own defaults, kept). */
+function refusalStatus(code: string | undefined): number {
+  if (code === 'HPE_HEADER_OVERFLOW') return 431;
+  if (code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW') return 413;
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return 408;
+  return 400;
+}
+
+/**
+ * Answers a request the parser refused as node:http would (status line, Connection: close, the
+ * connection ended) and reports it, so the access log has a line for it too.
+ */
+export function answerParserRefusals(server: Server, listener: ParserRefusalListener): void {
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+    const sent = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
+    if (error.code === 'ECONNRESET' || !socket.writable || sent) {
+      socket.destroy();
+      listener(error, socket, undefined);
+      return;
+    }
+    const status = refusalStatus(error.code);
+    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\n\r\n`);
+    listener(error, socket, status);
+  });
 }
 
 export interface Listener {
@@ -59,6 +103,7 @@ export async function startListener(options: ListenerOptions, handler: RequestHa
     guarded,
   );
   const connections = capConnections(server, options.caps ?? { max: 0, perClient: 0 });
+  if (options.onClientError) answerParserRefusals(server, options.onClientError);
   if (options.connections) {
     // RFC 9110 §10.1.1: 100 Continue is sent by the handler once it accepts the request;
     // any other expectation is answered 417 by node:http.

@@ -26,7 +26,13 @@ import {
   limitRequests,
 } from './connection-limit.ts';
 import { H2Request, H2Response } from './h2-exchange.ts';
-import { listenOn, type RequestHandler, refuseConnect } from './listener.ts';
+import {
+  answerParserRefusals,
+  listenOn,
+  type ParserRefusalListener,
+  type RequestHandler,
+  refuseConnect,
+} from './listener.ts';
 import {
   type CertificatePair,
   CertificateStore,
@@ -60,6 +66,8 @@ export interface SecureListenerOptions {
    * Connection: close; on HTTP/2 the session gets GOAWAY after its last stream and ends once
    * the streams in flight are answered.
    */
+  /** Told of each HTTP/1.1 request the parser refused (listener.ts). */
+  onClientError?: ParserRefusalListener;
   maxRequestsPerConnection?: number;
   certificate: CertificatePair;
   sni: readonly SniPair[];
@@ -190,6 +198,9 @@ export async function startSecureListener(
   }
   // On the TCP connection, before the handshake: a refused client costs no TLS work.
   const connections = capConnections(server, options.caps ?? { max: 0, perClient: 0 });
+  // HTTP/1.1 requests the parser refuses are answered and logged as on the plain listener.
+  if (options.onClientError)
+    answerParserRefusals(server as unknown as import('node:http').Server, options.onClientError);
   server.on('secureConnection', (socket: TLSSocket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));

@@ -63,6 +63,38 @@ describe('the access log', () => {
     assert.equal(bigHit.complete, true);
   });
 
+  it('writes a line for each request the HTTP parser refuses, and answers it as before', async () => {
+    const port = Number(new URL(edge.url).port);
+    const before = requests().length;
+    const refusals: Array<[string, RegExp, string]> = [
+      [
+        'GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+        /^HTTP\/1\.1 400 Bad Request\r\nConnection: close\r\n\r\n$/,
+        'EDGE_ERR_CLIENT_BAD_REQUEST',
+      ],
+      [
+        `GET /${'x'.repeat(120)} HTTP/1.1\r\nHost: a\r\nX-Big: ${'b'.repeat(20_000)}\r\n\r\n`,
+        /^HTTP\/1\.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n$/,
+        'EDGE_ERR_CLIENT_HEADERS_TOO_LARGE',
+      ],
+      ['GET /a\x01b HTTP/1.1\r\nHost: a\r\n\r\n', /^HTTP\/1\.1 400 /, 'EDGE_ERR_CLIENT_BAD_REQUEST'],
+    ];
+    for (const [payload, answer] of refusals) {
+      const { text, closed } = await rawExchange(port, payload);
+      assert.match(text, answer);
+      assert.ok(closed);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const logged = requests().slice(before);
+    assert.deepEqual(
+      logged.map((line) => [line.cache, line.status, line.err, line.method, line.client]),
+      refusals.map(([, , code], i) => ['rejected', [400, 431, 400][i], code, '-', '127.0.0.1']),
+    );
+    assert.match(String(logged[0]!.errDetail), /HPE_/);
+    const metrics = await edge.node.metrics.registry.getSingleMetricAsString('strata_cache_lookups_total');
+    assert.match(metrics, /result="rejected"} [4-9]/);
+  });
+
   it('writes one line for a background revalidation, with what it stored', async () => {
     await edge.get('/swr');
     clock.advance(15);

@@ -5,6 +5,7 @@
  * once, with its code and what the network said (never in the client's answer).
  */
 
+import type { ErrorCode } from '../../errors.ts';
 import type { AccessEntry } from '../../observability/access-log.ts';
 import { errorDetail } from '../../origin/errors.ts';
 import { realClient } from '../client.ts';
@@ -60,6 +61,61 @@ function accessEntry(edge: Edge, ctx: RequestContext, answered: boolean, seconds
     errDetail: ctx.error === undefined ? undefined : errorDetail(ctx.error),
     security: ctx.security,
   };
+}
+
+/** The code a parser refusal is logged with, by the status answered. */
+const PARSER_REFUSALS: Record<number, ErrorCode> = {
+  408: 'EDGE_ERR_CLIENT_REQUEST_TIMEOUT',
+  413: 'EDGE_ERR_CLIENT_BODY_TOO_LARGE',
+  431: 'EDGE_ERR_CLIENT_HEADERS_TOO_LARGE',
+};
+
+/**
+ * A request node:http's parser refused before the pipeline saw it (Content-Length with
+ * Transfer-Encoding, a head over proxy.maxHeaderSize, a control byte in the target, a head too
+ * slow): one access-log line, with what the parser said, and the request counted as rejected.
+ * `status` undefined: the client was gone, nothing was answered (not logged as a request).
+ */
+export function logParserRefusal(
+  edge: Edge,
+  error: NodeJS.ErrnoException,
+  socket: { remoteAddress?: string | undefined; encrypted?: boolean },
+  status: number | undefined,
+): void {
+  if (status === undefined) return;
+  edge.metrics.lookupsBy('rejected').inc();
+  edge.metrics.requestsBy('', status).inc();
+  edge.access?.request({
+    id: '-',
+    client: socket.remoteAddress ?? '',
+    peer: undefined,
+    site: undefined,
+    method: '-',
+    host: '-',
+    path: '-',
+    protocol: 'HTTP/1.1',
+    tls: socket.encrypted === true,
+    status,
+    cache: 'rejected',
+    insert: undefined,
+    rule: undefined,
+    origin: undefined,
+    originStatus: undefined,
+    originMs: undefined,
+    attempts: undefined,
+    age: undefined,
+    ttl: undefined,
+    range: undefined,
+    requestBytes: undefined,
+    bytes: 0,
+    ms: 0,
+    complete: true,
+    referer: undefined,
+    ua: undefined,
+    err: PARSER_REFUSALS[status] ?? 'EDGE_ERR_CLIENT_BAD_REQUEST',
+    errDetail: [error.code, error.message].filter(Boolean).join(': '),
+    security: undefined,
+  });
 }
 
 /** A background revalidation's own line; its insert result counts like any other. */
