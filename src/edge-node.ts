@@ -543,6 +543,7 @@ function createPurge(
   const purge = new PurgeService({
     store: edge.store,
     log: edge.log,
+    identity: config.fleet.node ?? config.tiers.id,
     sortQuery: (host) => edge.sites.resolve(host)?.sortQuery ?? false,
     batchSize: config.purge.batchSize,
     now: edge.now,

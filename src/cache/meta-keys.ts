@@ -28,6 +28,8 @@ export const META = {
   purgeOriginPrefix: 'purgeOrigin:',
   /** This cache's id, persisted with it: names it in forwarded purges. */
   nodeId: 'nodeId',
+  /** The configured name (fleet.node, else tiers.id) of the node that last used this cache. */
+  nodeIdentity: 'nodeIdentity',
 } as const;
 
 /** The meta key holding the invalidation generation of one storage key. */

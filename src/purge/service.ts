@@ -59,6 +59,11 @@ export interface PurgeServiceOptions {
   onFills?: (purge: FillPurge) => void;
   /** Called after each purge is applied (metrics). */
   onPurge?: (command: PurgeCommand, result: PurgeResult, forwarded: boolean) => void;
+  /**
+   * The node's configured name (fleet.node, else tiers.id), when it has one: a cache
+   * directory last used under another name (copied from another node) gets a new id.
+   */
+  identity?: string | undefined;
 }
 
 /**
@@ -92,10 +97,23 @@ export class PurgeService {
     this.log = new PurgeLog(options.store);
     const store = options.store;
     let id = store.readMeta(META.nodeId) as string | undefined;
+    // A cache directory copied from another node carries that node's id: the two would take
+    // each other's purges for their own (skipped) and publish theirs under one id (dropped as
+    // duplicates). Known by the name it was last used under; the new name gets a new id.
+    const identity = options.identity;
+    const before = store.readMeta(META.nodeIdentity) as string | undefined;
+    if (id !== undefined && identity !== undefined && before !== undefined && before !== identity) {
+      options.log.warn(
+        { cacheWasUsedBy: before, node: identity },
+        'this cache directory was last used by another node: it gets an id of its own',
+      );
+      id = undefined;
+    }
     if (id === undefined) {
       id = randomUUID();
       store.writeMetaSync(META.nodeId, id);
     }
+    if (identity !== undefined && before !== identity) store.writeMetaSync(META.nodeIdentity, identity);
     this.nodeId = id;
   }
 
