@@ -11,6 +11,31 @@ const CLI = join(import.meta.dirname, '..', '..', 'cli', 'strata.ts');
 const dir = mkdtempSync(join(tmpdir(), 'strata-cli-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
+/** `strata serve --config FILE` on free ports with a cache of its own; its stderr as it comes. */
+function serve(file: string, cacheName: string) {
+  const child = spawn(
+    process.execPath,
+    [
+      CLI,
+      'serve',
+      '--config',
+      file,
+      '--listen',
+      '127.0.0.1:0',
+      '--admin-listen',
+      '127.0.0.1:0',
+      '--cache-dir',
+      join(dir, cacheName),
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  const stderr = { text: '' };
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr.text += chunk.toString();
+  });
+  return { child, stderr };
+}
+
 describe('the strata command', () => {
   it('starts on its embedded defaults in front of the demo origin, answers curl, and drains on SIGTERM', async () => {
     // README's quick start is `npm start`, i.e. `strata serve` with no flags; ports are left to the
@@ -93,30 +118,12 @@ describe('the strata command', () => {
     const configFor = (url: string) =>
       `origins:\n  - name: app\n    url: ${url}\nsites:\n  - name: app\n    hosts: ["*"]\n    origins: [app]\n`;
     writeFileSync(file, configFor(first.url));
-    const child = spawn(
-      process.execPath,
-      [
-        CLI,
-        'serve',
-        '--config',
-        file,
-        '--listen',
-        '127.0.0.1:0',
-        '--admin-listen',
-        '127.0.0.1:0',
-        '--cache-dir',
-        join(dir, 'reload-cache'),
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
+    const { child, stderr: output } = serve(file, 'reload-cache');
+    const stderr = () => output.text;
     const waitFor = async (pattern: RegExp) => {
-      await until(() => pattern.test(stderr), 15_000, 100);
-      const match = pattern.exec(stderr);
-      assert.ok(match, `no ${pattern} in: ${stderr}`);
+      await until(() => pattern.test(stderr()), 15_000, 100);
+      const match = pattern.exec(stderr());
+      assert.ok(match, `no ${pattern} in: ${stderr()}`);
       return match;
     };
     try {
@@ -146,30 +153,12 @@ describe('the strata command', () => {
       file,
       `origins:\n  - { name: app, url: "${origin.url}" }\nsites:\n  - { name: shop, hosts: [shop.example, "*.shop.example"], origins: [app] }\n`,
     );
-    const child = spawn(
-      process.execPath,
-      [
-        CLI,
-        'serve',
-        '--config',
-        file,
-        '--listen',
-        '127.0.0.1:0',
-        '--admin-listen',
-        '127.0.0.1:0',
-        '--cache-dir',
-        join(dir, 'named-cache'),
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
+    const { child, stderr: output } = serve(file, 'named-cache');
+    const stderr = () => output.text;
     try {
-      assert.ok(await until(() => /try {3}curl/.test(stderr), 15_000, 100), stderr);
-      const hint = /try {3}curl -si -H 'Host: ([^']+)' (http:\/\/[\d.:]+)\//.exec(stderr);
-      assert.ok(hint, stderr);
+      assert.ok(await until(() => /try {3}curl/.test(stderr()), 15_000, 100), stderr());
+      const hint = /try {3}curl -si -H 'Host: ([^']+)' (http:\/\/[\d.:]+)\//.exec(stderr());
+      assert.ok(hint, stderr());
       assert.equal(hint[1], 'shop.example');
       const answer = await request(`${hint[2]}/`, { headers: { host: hint[1]! } });
       assert.equal(answer.status, 200, 'the hint answers, not 421');

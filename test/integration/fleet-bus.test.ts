@@ -350,6 +350,44 @@ describe('fleet bus on NATS JetStream', { skip }, () => {
   });
 });
 
+/** Nodes a and b of a fleet on `nats` (own cache directories), both ready. */
+async function startPair(
+  nats: TestNats,
+  origin: TestOrigin,
+): Promise<{ nodes: [AdminNode, AdminNode]; dirs: string[] }> {
+  const nodes: AdminNode[] = [];
+  const dirs: string[] = [];
+  for (const name of ['a', 'b']) {
+    const dir = mkdtempSync(join(tmpdir(), 'strata-fleet-'));
+    dirs.push(dir);
+    nodes.push(
+      await startAdminNode({
+        origin: origin.url,
+        dir,
+        config: {
+          fleet: { nats: { servers: [nats.url] }, node: name, readiness: { catchUpTimeout: '20s' } },
+        },
+        purge: { retry: { initial: '20ms', max: '200ms' } },
+      }),
+    );
+  }
+  for (const node of nodes)
+    assert.ok(await eventually(async () => (await node.call('GET', '/readyz')).status === 200, 15_000));
+  return { nodes: nodes as [AdminNode, AdminNode], dirs };
+}
+
+/** Stops what startPair started, then the origin and the server. */
+async function stopPair(
+  pair: { nodes: AdminNode[]; dirs: string[] },
+  origin: TestOrigin,
+  nats: TestNats,
+): Promise<void> {
+  for (const node of pair.nodes) await node.close();
+  for (const dir of pair.dirs) rmSync(dir, { recursive: true, force: true });
+  await origin.close();
+  await nats.close();
+}
+
 describe('a purge larger than the bus takes in one message', { skip }, () => {
   it('goes in parts that every node applies, and the purges behind it are published too', async () => {
     const nats = await startNats({ maxPayload: 64 * 1024 });
@@ -360,26 +398,9 @@ describe('a purge larger than the bus takes in one message', { skip }, () => {
         respond(200, { 'cache-control': 'max-age=600', 'surrogate-key': 'k' }, `k${i}`),
       );
     origin.route('/t', respond(200, { 'cache-control': 'max-age=600', 'surrogate-key': 'later' }, 't'));
-    const nodes: AdminNode[] = [];
-    const dirs: string[] = [];
+    const { nodes, dirs } = await startPair(nats, origin);
     try {
-      for (const name of ['a', 'b']) {
-        const dir = mkdtempSync(join(tmpdir(), 'strata-fleet-'));
-        dirs.push(dir);
-        nodes.push(
-          await startAdminNode({
-            origin: origin.url,
-            dir,
-            config: {
-              fleet: { nats: { servers: [nats.url] }, node: name, readiness: { catchUpTimeout: '20s' } },
-            },
-            purge: { retry: { initial: '20ms', max: '200ms' } },
-          }),
-        );
-      }
-      const [a, b] = nodes as [AdminNode, AdminNode];
-      for (const node of nodes)
-        assert.ok(await eventually(async () => (await node.call('GET', '/readyz')).status === 200, 15_000));
+      const [a, b] = nodes;
       const get = (node: AdminNode, path: string) => node.get(path, { headers: { host: 'example.test' } });
       for (const path of ['/k/49', '/t']) {
         await get(b, path);
@@ -404,10 +425,7 @@ describe('a purge larger than the bus takes in one message', { skip }, () => {
       assert.equal(published.publishPending, 0);
       assert.equal(published.lastError ?? undefined, undefined);
     } finally {
-      for (const node of nodes) await node.close();
-      for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-      await origin.close();
-      await nats.close();
+      await stopPair({ nodes, dirs }, origin, nats);
     }
   });
 });
@@ -420,26 +438,9 @@ describe('a purge stream that disappears', { skip }, () => {
       LONG,
       respond(200, { 'cache-control': 'max-age=600', 'surrogate-key': 'long' }, 'long body'),
     );
-    const nodes: AdminNode[] = [];
-    const dirs: string[] = [];
+    const { nodes, dirs } = await startPair(nats, origin);
     try {
-      for (const name of ['a', 'b']) {
-        const dir = mkdtempSync(join(tmpdir(), 'strata-fleet-'));
-        dirs.push(dir);
-        nodes.push(
-          await startAdminNode({
-            origin: origin.url,
-            dir,
-            config: {
-              fleet: { nats: { servers: [nats.url] }, node: name, readiness: { catchUpTimeout: '20s' } },
-            },
-            purge: { retry: { initial: '20ms', max: '200ms' } },
-          }),
-        );
-      }
-      const [a, b] = nodes as [AdminNode, AdminNode];
-      for (const node of nodes)
-        assert.ok(await eventually(async () => (await node.call('GET', '/readyz')).status === 200, 15_000));
+      const [a, b] = nodes;
       // The stream is deleted under the running fleet (an operator's mistake, a lost store).
       const nc = await connect({ servers: nats.url });
       try {
@@ -476,10 +477,7 @@ describe('a purge stream that disappears', { skip }, () => {
         'the purge reached b through the new stream',
       );
     } finally {
-      for (const node of nodes) await node.close();
-      for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-      await origin.close();
-      await nats.close();
+      await stopPair({ nodes, dirs }, origin, nats);
     }
   });
 });
