@@ -39,6 +39,8 @@ export interface ConfigWatchOptions {
   onOutcome?: (outcome: 'applied' | 'rejected') => void;
 }
 
+/** How often the key is read again beside the watch (see #run). */
+const REREAD_MS = 5000;
 const RETRY_MS = 1000;
 
 /** Opens (or creates) the configuration bucket. */
@@ -49,6 +51,8 @@ export function openBucket(nc: NatsConnection, bucket: string): Promise<KV> {
 export class ConfigWatch {
   readonly #options: ConfigWatchOptions;
   readonly state: FleetConfigState;
+  /** When the last value taken was written (ms), 0 when unknown. */
+  #lastWritten = 0;
   #initial = false;
   #stopped = false;
   #stop: (() => void) | undefined;
@@ -79,14 +83,30 @@ export class ConfigWatch {
       try {
         const kv = await openBucket(nc, this.#options.bucket);
         const current = await kv.get(this.#options.key);
-        if (current !== null) this.#take(current.revision, current.operation, () => current.string());
+        if (current !== null)
+          this.#take(current.revision, current.operation, () => current.string(), current.created);
         this.#initial = true;
         const watch = await kv.watch({ key: this.#options.key });
         this.#stop = () => watch.stop();
         if (this.#stopped) watch.stop();
-        for await (const entry of watch) {
-          if (this.#stopped) break;
-          this.#take(entry.revision, entry.operation, () => entry.string());
+        // The watch resumes after the last stream sequence it saw: a bucket made anew (the
+        // server's storage lost) would not be seen until it passed that count. The key is read
+        // again now and then, and a value written after the last one taken is applied.
+        const reread = setInterval(() => {
+          kv.get(this.#options.key).then(
+            (entry) =>
+              entry !== null &&
+              this.#take(entry.revision, entry.operation, () => entry.string(), entry.created),
+            () => {},
+          );
+        }, REREAD_MS);
+        try {
+          for await (const entry of watch) {
+            if (this.#stopped) break;
+            this.#take(entry.revision, entry.operation, () => entry.string(), entry.created);
+          }
+        } finally {
+          clearInterval(reread);
         }
       } catch (error) {
         if (this.#stopped) break;
@@ -104,8 +124,15 @@ export class ConfigWatch {
     }
   }
 
-  #take(revision: number, operation: 'PUT' | 'DEL' | 'PURGE', text: () => string): void {
-    if (revision <= this.state.revision) return;
+  /**
+   * A value of the key: taken when its revision is higher than the last seen, or when it was
+   * written after the last one taken (a bucket made anew, the server's storage lost, numbers
+   * its revisions from 1 again: its values must not be skipped until it passes the old count).
+   */
+  #take(revision: number, operation: 'PUT' | 'DEL' | 'PURGE', text: () => string, created?: Date): void {
+    const written = created?.getTime() ?? 0;
+    if (revision <= this.state.revision && !(written > this.#lastWritten)) return;
+    this.#lastWritten = Math.max(this.#lastWritten, written);
     const { log, key, bucket } = this.#options;
     this.state.revision = revision;
     this.state.at = this.#options.now();

@@ -277,6 +277,19 @@ describe('fleet bus on NATS JetStream', { skip }, () => {
         const metrics = (await h.call('GET', '/metrics')).text;
         assert.match(metrics, /strata_fleet_config_updates_total\{outcome="rejected"\} 1/);
         assert.match(metrics, /strata_fleet_config_updates_total\{outcome="applied"\} 1/);
+        // The bucket is lost and made anew (revisions from 1 again): its values are applied,
+        // not skipped until the revision passes the old one.
+        const before = (await stats(h)).fleet.config.revision;
+        assert.ok(before >= 2);
+        await jetstreamManager(nc).then((jsm) => jsm.streams.delete('KV_STRATA_CONFIG'));
+        const fresh = await new Kvm(nc).create('STRATA_CONFIG');
+        await fresh.put('edges', 'sites:\n  - name: shared\n    hosts: ["*"]\n    origins: [origin]\n');
+        assert.ok(
+          await eventually(async () => (await stats(h)).fleet.config.revision === 1, 15_000),
+          "the new bucket's revision 1 is taken",
+        );
+        assert.equal((await stats(h)).fleet.config.status, 'applied');
+        assert.equal((await h.get('/a', { headers: { host: 'shared.test' } })).text, 'a');
       } finally {
         await nc.close();
       }
