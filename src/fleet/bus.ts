@@ -145,7 +145,7 @@ export class FleetBus {
 
   /** Ready once the replay at start is done (and the shared configuration's value seen). */
   ready(): CatchUpState {
-    const purges = this.#catchUp.state();
+    const purges = this.#withCause(this.#catchUp.state());
     if (!purges.ready || this.#config === undefined || this.#config.initialised) return purges;
     if (this.#catchUp.expired)
       return {
@@ -153,6 +153,13 @@ export class FleetBus {
         reason: purges.reason ?? 'shared configuration not read yet: the file’s is in force',
       };
     return { ready: false, reason: 'waiting for the shared configuration' };
+  }
+
+  /** A bus never reached: the readiness reason says why the connection failed (a wrong token...). */
+  #withCause(state: CatchUpState): CatchUpState {
+    const cause = this.#connection.lastError;
+    if (this.#catchUp.target !== undefined || cause === undefined || state.reason === undefined) return state;
+    return { ...state, reason: `${state.reason} (last attempt: ${cause})` };
   }
 
   stats(): FleetStats {

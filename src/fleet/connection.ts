@@ -89,6 +89,9 @@ export class BusConnection {
     for (const listener of this.#listeners) listener(up);
   }
 
+  /** Why the last attempt to connect failed (an authorization refused, no server): for readiness. */
+  lastError: string | undefined;
+
   async #open(): Promise<NatsConnection | undefined> {
     // No server reachable, a refused authorization: tried again after a pause.
     for (let attempt = 1; !this.#closed; attempt++) {
@@ -104,6 +107,7 @@ export class BusConnection {
         void this.#watch(nc);
         return nc;
       } catch (error) {
+        this.lastError = (error as Error).message;
         if (attempt === 1 || attempt % 10 === 0)
           this.#log.warn({ err: error, attempt }, 'purge bus connection failed; will retry');
         await new Promise<void>((resolve) => {

@@ -58,13 +58,17 @@ function launch(dir: string, port: number, config?: string): Promise<{ child: Ch
   });
 }
 
-/** `maxPayload`: the server's max_payload in bytes (NATS's default is 1 MiB). */
-export async function startNats(options: { maxPayload?: number } = {}): Promise<TestNats> {
+/** `maxPayload`: the server's max_payload in bytes (NATS's default is 1 MiB); `token`: clients must give it. */
+export async function startNats(options: { maxPayload?: number; token?: string } = {}): Promise<TestNats> {
   const dir = mkdtempSync(join(tmpdir(), 'strata-nats-'));
   let config: string | undefined;
-  if (options.maxPayload !== undefined) {
+  if (options.maxPayload !== undefined || options.token !== undefined) {
     config = join(dir, 'nats.conf');
-    writeFileSync(config, `max_payload: ${options.maxPayload}\n`);
+    const lines = [
+      ...(options.maxPayload !== undefined ? [`max_payload: ${options.maxPayload}`] : []),
+      ...(options.token !== undefined ? [`authorization { token: "${options.token}" }`] : []),
+    ];
+    writeFileSync(config, `${lines.join('\n')}\n`);
   }
   let { child, port } = await launch(dir, -1, config);
   const stop = async () => {

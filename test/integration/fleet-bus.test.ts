@@ -547,3 +547,40 @@ describe('purges that left the stream while a node was down', { skip }, () => {
     }
   });
 });
+
+describe('a bus that refuses the node', { skip }, () => {
+  it('says why in the readiness warning once the node reports ready without it', async () => {
+    const nats = await startNats({ token: 'the-right-token-0123456789' });
+    const origin = await startOrigin({});
+    const dir = mkdtempSync(join(tmpdir(), 'strata-fleet-'));
+    const node = await startAdminNode({
+      origin: origin.url,
+      dir,
+      config: {
+        fleet: {
+          nats: { servers: [nats.url], token: 'a-wrong-token' },
+          node: 'w',
+          readiness: { catchUpTimeout: '1s' },
+        },
+      },
+    });
+    try {
+      let answer: Record<string, unknown> = {};
+      assert.ok(
+        await eventually(async () => {
+          const readyz = await node.call('GET', '/readyz');
+          answer = JSON.parse(readyz.text);
+          return readyz.status === 200;
+        }, 15_000),
+      );
+      const said = String(answer.warning ?? answer.reason);
+      assert.match(said, /purge bus unreachable since start/);
+      assert.match(said, /authorization/i, 'the cause, not only the symptom');
+    } finally {
+      await node.close();
+      rmSync(dir, { recursive: true, force: true });
+      await origin.close();
+      await nats.close();
+    }
+  });
+});
