@@ -117,10 +117,7 @@ async function serve(flags: ServeFlags): Promise<void> {
   // A node whose sites name their hosts answers 421 to a bare address: the hint names a host.
   const hosts = config.sites.flatMap((site) => site.hosts);
   const named = hosts.includes('*') ? undefined : hosts.find((host) => !host.startsWith('*'));
-  const hint =
-    hosts.includes('*') || named === undefined
-      ? `curl -si http://${listen}/`
-      : `curl -si -H 'Host: ${named}' http://${listen}/`;
+  const hint = `curl -si ${named === undefined ? '' : `-H 'Host: ${named}' `}http://${listen}/`;
   process.stderr.write(
     `strata: serving on ${urls.join(' and ')}${demo ? ` in front of the built-in demo origin at ${demo.url} (no --config and no --origin given)` : ''}; cache in ${config.cache.dir}\n` +
       `strata: try   ${hint}   (twice: the second answer says Cache-Status: strata; hit)\n`,

@@ -36,8 +36,6 @@ type Stats = StatsView & {
 
 /** Lookups answered from the store: what the hit ratio counts as hits. */
 const FROM_CACHE = ['hit', 'stale', 'stale-while-revalidate', 'stale-if-error'];
-/** Requests refused before any lookup (403, 429, 400...): not part of the hit ratio. */
-const NOT_LOOKED_UP = ['rejected'];
 
 /** A frame's numbers: the change since the previous frame, over `seconds`. */
 export interface Frame {
@@ -69,21 +67,21 @@ const EMPTY: Traffic = {
   purgedEntries: 0,
 };
 
-const sum = (values: Record<string, number>, keys?: string[], without: string[] = []) =>
+const sum = (values: Record<string, number>, keys?: string[]) =>
   Object.entries(values).reduce(
-    (total, [key, value]) => total + ((keys && !keys.includes(key)) || without.includes(key) ? 0 : value),
+    (total, [key, value]) => total + (keys && !keys.includes(key) ? 0 : value),
     0,
   );
+
+/** Lookups made: every counted result but a request refused before any lookup. */
+const looked = (traffic: Traffic) => sum(traffic.lookups) - (traffic.lookups.rejected ?? 0);
 
 /** The frame between two /stats answers (`before` undefined: the first, totals since start). */
 export function frame(stats: Stats, before: Traffic | undefined, seconds: number | undefined): Frame {
   const now = stats.traffic ?? EMPTY;
   const base = before ?? EMPTY;
   const diff = (a: number, b: number) => Math.max(0, a - b);
-  const lookups = diff(
-    sum(now.lookups, undefined, NOT_LOOKED_UP),
-    sum(base.lookups, undefined, NOT_LOOKED_UP),
-  );
+  const lookups = diff(looked(now), looked(base));
   const hits = diff(sum(now.lookups, FROM_CACHE), sum(base.lookups, FROM_CACHE));
   const status: Record<string, number> = {};
   for (const [name, value] of Object.entries(now.status)) status[name] = diff(value, base.status[name] ?? 0);

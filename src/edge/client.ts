@@ -1,8 +1,9 @@
 /**
- * Who the client is and how it reached us. The client of a request: behind trusted proxies (`proxy.trustedProxies`), the first untrusted
- * hop of X-Forwarded-For or Forwarded (the address the nearest trusted proxy saw), else the
- * peer. The access log names it, and site security judges it: a load balancer in front of the
- * node is not the client its deny lists, country rules and rate limits are about.
+ * Who the client is and how it reached us. The client of a request: behind trusted proxies
+ * (`proxy.trustedProxies`), the first untrusted hop of X-Forwarded-For or Forwarded (the address
+ * the nearest trusted proxy saw), else the peer. The access log names it, and site security
+ * judges it: a load balancer in front of the node is not the client its deny lists, country
+ * rules and rate limits are about.
  */
 import { isIP } from 'node:net';
 import { clientOf } from '../origin/geo.ts';

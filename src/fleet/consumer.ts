@@ -48,6 +48,8 @@ export interface BusConsumerOptions {
 
 /** Pause before setting the consumer up again, or applying a failed purge again. */
 const RETRY_MS = 1000;
+/** Consumer notifications that mean the consumer or its stream no longer exists. */
+const GONE: ReadonlySet<string> = new Set(['consumer_deleted', 'consumer_not_found', 'stream_not_found']);
 /** Most missing sequences read from the stream to fill one gap. */
 const MAX_GAP = 100_000;
 
@@ -120,10 +122,8 @@ export class BusConsumer {
     const applied = (store.readMeta(`${META.purgeFromPrefix}${this.#sender}`) as number | undefined) ?? 0;
     this.#handled = Math.max(this.#handled, applied, info.ack_floor.stream_seq);
     // Purges the stream dropped (retention) after this node's last acknowledgement: lost to it.
-    const floor = Math.max(this.#handled, info.ack_floor.stream_seq);
-    if (existed && stream.state.first_seq > floor + 1) {
-      this.#lost(floor + 1, stream.state.first_seq - 1);
-    }
+    if (existed && stream.state.first_seq > this.#handled + 1)
+      this.#lost(this.#handled + 1, stream.state.first_seq - 1);
     // What the stream holds that this node has not acknowledged: replayed before it is ready.
     const behind = info.num_pending + info.num_ack_pending > 0;
     catchUp.setTarget(behind ? stream.state.last_seq : 0);
@@ -169,10 +169,9 @@ export class BusConsumer {
    * numbered from 1: its sender changes, see #setUp).
    */
   async #watch(messages: ConsumerMessages): Promise<void> {
-    const gone = new Set(['consumer_deleted', 'consumer_not_found', 'stream_not_found']);
     try {
       for await (const event of messages.status()) {
-        if (!gone.has(event.type)) continue;
+        if (!GONE.has(event.type)) continue;
         this.lastError = `the purge bus consumer is gone (${event.type}): setting it up again`;
         this.#options.log.warn({ event: event.type }, 'purge bus consumer gone; setting it up again');
         await messages.close().catch(() => {});

@@ -73,8 +73,7 @@ class OnStream {
   }
 
   removeListener(event: string, listener: Listener): this {
-    this.stream.removeListener(event, listener);
-    return this;
+    return this.off(event, listener);
   }
 }
 

@@ -97,27 +97,13 @@ export class Origin {
         signal: request.signal ?? null,
         ...(request.onInterim ? { onInfo: interimListener(request.onInterim) } : {}),
       });
-      // RFC 9110 §15: a status code is three digits from 100 to 599; anything else is no HTTP.
-      if (response.statusCode < 100 || response.statusCode > 599) {
-        response.body.on('error', () => {});
-        response.body.destroy();
+      const invalid = invalidResponse(response.statusCode, response.headers);
+      if (invalid !== undefined) {
+        discard(response.body as unknown as Readable);
         throw new EdgeError('EDGE_ERR_ORIGIN_PROTOCOL', `origin ${this.name} sent an invalid response`, {
           origin: this.name,
-          cause: new Error(`status ${response.statusCode}`),
+          cause: new Error(invalid),
         });
-      }
-      // RFC 9112 §6.1: chunked is the only transfer coding undici decodes; a body in any other
-      // (`gzip`, `gzip, chunked`) would reach the client, and the cache, still coded.
-      const coding = response.headers['transfer-encoding'];
-      if (coding !== undefined && String(coding).trim().toLowerCase() !== 'chunked') {
-        // undici's body reports its destruction as an 'error': heard here, never uncaught.
-        response.body.on('error', () => {});
-        response.body.destroy();
-        throw new EdgeError(
-          'EDGE_ERR_ORIGIN_PROTOCOL',
-          `origin ${this.name} sent a transfer coding the node cannot decode`,
-          { origin: this.name, cause: new Error(`Transfer-Encoding: ${String(coding)}`) },
-        );
       }
       return {
         origin: this.name,
@@ -387,6 +373,22 @@ function neverSent(error: EdgeError, idempotent: boolean, replayable: boolean): 
   // A reused keep-alive connection the origin closed: reset before any response byte.
   // RFC 9110 §9.2.2: an idempotent request may be sent again.
   return idempotent && (cause === 'ECONNRESET' || cause === 'UND_ERR_SOCKET' || cause === 'EPIPE');
+}
+
+/**
+ * Why an origin's response cannot be passed on, though undici parsed it: a status outside 100-599
+ * (RFC 9110 §15), or a transfer coding other than chunked (RFC 9112 §6.1: undici decodes chunked
+ * only, and a body in `gzip` or `gzip, chunked` would reach the client, and the cache, still coded).
+ */
+function invalidResponse(
+  status: number,
+  headers: Record<string, string | string[] | undefined>,
+): string | undefined {
+  if (status < 100 || status > 599) return `status ${status}`;
+  const coding = headers['transfer-encoding'];
+  if (coding !== undefined && String(coding).trim().toLowerCase() !== 'chunked')
+    return `Transfer-Encoding: ${String(coding)}`;
+  return undefined;
 }
 
 /** Drops a response body the client will not see (a 503 being retried), keeping the connection if cheap. */
