@@ -187,7 +187,7 @@ export const ERROR_CODES = {
     retryable: false,
     proxyStatus: 'http_response_incomplete',
     description:
-      'The origin response body ended before it was complete; nothing was stored and the client saw it cut short.',
+      'The origin response body ended before it was complete; nothing was stored. A client that had received part of the body sees it cut short; one that had received none of it is answered 502.',
   },
   EDGE_ERR_ORIGIN_LOOP: {
     source: 'origin',

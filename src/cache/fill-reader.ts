@@ -25,6 +25,16 @@ const PIECE = 64 * 1024;
 /** How the reader waits for the client to take what it wrote (default: the 'drain' event). */
 export type WaitDrain = (resume: () => void) => void;
 
+/**
+ * The response head, sent only with the first body byte or the end: a fill that fails before
+ * any byte came is answered by `failedEmpty` (an error status the client can read) instead of a
+ * connection closed on a head never flushed.
+ */
+export interface Opening {
+  head: () => void;
+  failedEmpty: (error: Error) => void;
+}
+
 /** Streams a fill to one client response, with backpressure. */
 export class FillReader {
   chunk = 0;
@@ -37,6 +47,8 @@ export class FillReader {
   };
   readonly #onDone: (ok: boolean) => void;
   readonly #waitForClient: WaitDrain | undefined;
+  /** Until the head is sent. */
+  #opening: Opening | undefined;
   /** The sealed chunk being written (read once, written in pieces). */
   #current: Buffer | undefined;
   #finished = false;
@@ -47,11 +59,13 @@ export class FillReader {
     out: NodeJS.WritableStream & { destroy(error?: Error): void; writableEnded: boolean; destroyed: boolean },
     onDone: (ok: boolean) => void,
     waitDrain?: WaitDrain,
+    opening?: Opening,
   ) {
     this.#fill = fill;
     this.#out = out;
     this.#onDone = onDone;
     this.#waitForClient = waitDrain;
+    this.#opening = opening;
     fill.addReader(this);
     out.once('close', () => this.#finish(false));
   }
@@ -92,6 +106,7 @@ export class FillReader {
       if (fill.state === 'done') {
         this.#finished = true;
         fill.removeReader(this);
+        this.#open();
         this.#out.end();
         this.#onDone(true);
         return;
@@ -104,6 +119,7 @@ export class FillReader {
 
   #write(piece: Buffer, partial = false, sent?: (error?: Error | null) => void): boolean {
     if (partial) this.offset += piece.length;
+    this.#open();
     this.bytes += piece.length;
     return sent === undefined ? this.#out.write(piece) : this.#out.write(piece, sent);
   }
@@ -113,11 +129,25 @@ export class FillReader {
     else this.#out.once('drain', this.pump);
   }
 
-  /** The body cannot be completed: the client must see it cut short, never a clean end. */
+  #open(): void {
+    const opening = this.#opening;
+    if (opening === undefined) return;
+    this.#opening = undefined;
+    opening.head();
+  }
+
+  /**
+   * The body cannot be completed: the client must see it cut short, never a clean end; or,
+   * when nothing was sent yet, the opening's answer for it.
+   */
   #abort(): void {
     if (this.#finished) return;
-    this.#out.destroy(this.#fill.error ?? new Error('body unavailable'));
+    const error = this.#fill.error ?? new Error('body unavailable');
+    const opening = this.#opening;
+    this.#opening = undefined;
     this.#finish(false);
+    if (opening !== undefined) opening.failedEmpty(error);
+    else this.#out.destroy(error);
   }
 
   #finish(ok: boolean): void {

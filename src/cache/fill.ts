@@ -84,6 +84,8 @@ export class Fill {
   #reuse: PooledChunks | undefined;
   /** Chunks handed to the writer whose write has not settled: LMDB may still read their bytes. */
   readonly #writing = new Set<number>();
+  /** The body id chunks committed before storing stopped are read under (chunk()). */
+  #stoppedBodyId: string | undefined;
 
   constructor(store: CacheStore, writer: BodyWriter | undefined, keepWhole: boolean) {
     this.#store = store;
@@ -130,6 +132,11 @@ export class Fill {
 
   get sealedCount(): number {
     return this.#sealed;
+  }
+
+  /** Sealed chunks held in memory (the bound a slow reader must not lift). */
+  get heldChunks(): number {
+    return this.#memory.size;
   }
 
   get bodyId(): string | undefined {
@@ -251,13 +258,22 @@ export class Fill {
     else if (!behind && source.isPaused()) source.resume();
   }
 
-  /** Drops chunks every reader has passed, once they are in LMDB (or nothing is stored). */
+  /**
+   * Drops chunks every reader has passed, once they are in LMDB (or nothing is stored); and,
+   * when storing, committed chunks more than MAX_BUFFERED behind the newest: a reader that far
+   * behind (a client that reads slowly or not at all) reads them back from LMDB, so the node's
+   * memory does not hold the object up to the reader's position (a paused client pinned a
+   * whole 200 MiB miss until the send timeout cut it off).
+   */
   #prune(): void {
     if (this.#keepWhole && this.received <= this.#store.memory.maxObjectSize) return;
     let slowest = this.#sealed;
     for (const reader of this.#readers) slowest = Math.min(slowest, reader.chunk);
+    const storing = this.storing;
+    const behind = this.#sealed - MAX_BUFFERED;
     for (const [index, chunk] of this.#memory) {
-      if (index < slowest && (index < this.#committed || !this.storing)) {
+      const committed = index < this.#committed;
+      if ((index < slowest && (committed || !storing)) || (storing && committed && index < behind)) {
         this.#memory.delete(index);
         this.#recycle(index, chunk);
       }
@@ -309,12 +325,22 @@ export class Fill {
     this.#pool.give(chunk);
   }
 
-  /** A sealed chunk: from memory, else from LMDB. */
+  /**
+   * A sealed chunk: from memory, else from LMDB (committed, dropped from memory: #prune). A
+   * chunk committed within the event-loop turn whose read snapshot is in use is not in that
+   * snapshot: it is read again in a new one.
+   */
   chunk(index: number): Buffer | undefined {
     if (this.#elsewhere !== undefined) return this.#chunkElsewhere(this.#elsewhere, index);
-    return (
-      this.#memory.get(index) ?? (this.#writer ? this.#store.chunk(this.#writer.bodyId, index) : undefined)
-    );
+    const held = this.#memory.get(index);
+    // After storing stopped (too large), chunks committed before stay readable for the
+    // store's grace period (BodyWriter.abort): a reader that fell behind reads them from there.
+    const bodyId = this.#writer?.bodyId ?? this.#stoppedBodyId;
+    if (held !== undefined || bodyId === undefined) return held;
+    const read = this.#store.chunk(bodyId, index);
+    if (read !== undefined || index >= this.#committed) return read;
+    this.#store.resetReadTxn();
+    return this.#store.chunk(bodyId, index);
   }
 
   /**
@@ -417,6 +443,7 @@ export class Fill {
   /** Stops storing (too large, or storage failing); readers are still served. */
   stopStoring(): void {
     if (!this.#writer) return;
+    if (this.#committed > 0) this.#stoppedBodyId = this.#writer.bodyId;
     this.#writer.abort();
     this.#writer = undefined;
     this.#prune();

@@ -16,6 +16,7 @@ import { primaryOf, storageKey, VARIANT_SEPARATOR, variantKey, variantRange } fr
 import { MemoryTier } from './memory-tier.ts';
 import { keyGenerationKey, META } from './meta-keys.ts';
 import { buildAccessOrderInTxn, migrateSchema1InTxn } from './migrate.ts';
+import { DEFAULT_ENCODINGS } from './policy/accept-encoding.ts';
 import { secondaryKey } from './policy/vary.ts';
 import { type EntryRecord, RECORD_VERSION, type StoredValue, type VaryMarker } from './record.ts';
 import { checkStoreFile } from './store-file.ts';
@@ -506,7 +507,7 @@ export class CacheStore {
    * Replaces the previous variant; the old body is removed after a grace period.
    * Runs inside a write transaction.
    */
-  commitEntryInTxn(storage: string, id: string, record: EntryRecord): void {
+  commitEntryInTxn(storage: string, id: string, record: EntryRecord, fromOrigin = false): void {
     const current = this.#entries.get(storage);
     if (record.vary.length > 0) {
       const marker: VaryMarker = { kind: 'vary', v: RECORD_VERSION, fields: record.vary };
@@ -520,11 +521,36 @@ export class CacheStore {
     }
     const previous = id === storage ? (current?.kind === 'entry' ? current : undefined) : this.#entryAt(id);
     if (previous !== undefined) this.#removeVariantInTxn(id, previous);
+    if (fromOrigin && previous?.compressible === true) this.#removeMadeCodingsInTxn(storage, previous);
     this.#entries.put(id, sealRecord(record));
     for (const tag of record.tags) this.#tags.put(tag, id);
     this.#setAccessInTxn(id, this.options.now(), entryCost(record));
     this.#addBytes(entryCost(record));
     if (id !== storage) this.#capVariantsInTxn(storage, id);
+  }
+
+  /**
+   * A new identity entry from the origin replaces `previous`, the one the node's codings of the
+   * object were made from (derive.ts: they carry its storedAt and its entity tag as originEtag):
+   * they go with it, and the next request for a coding makes it from the new bytes. Left in
+   * place, a stale coding was revalidated for ever (its refetch stores identity, never the
+   * coding), and one made from old bytes outlived a forced reload. Codings the origin sent
+   * itself stay.
+   */
+  #removeMadeCodingsInTxn(storage: string, previous: EntryRecord): void {
+    const line = 'accept-encoding=identity\n';
+    const secondary = previous.secondaryKey;
+    const at = secondary.indexOf(line);
+    if (at === -1) return;
+    for (const coding of DEFAULT_ENCODINGS) {
+      const id = variantKey(
+        storage,
+        `${secondary.slice(0, at)}accept-encoding=${coding}\n${secondary.slice(at + line.length)}`,
+      );
+      const made = this.#entryAt(id);
+      if (made !== undefined && made.storedAt === previous.storedAt && made.originEtag === previous.etag)
+        this.#removeVariantInTxn(id, made);
+    }
   }
 
   /**
@@ -645,10 +671,15 @@ export class CacheStore {
     return count;
   }
 
+  /**
+   * Marks one variant stale from now, with the age it has (reuse.ts remainingFreshness): a
+   * stale-while-revalidate or stale-if-error window runs from the mark.
+   */
   invalidateVariantInTxn(id: string): boolean {
     const record = this.#entryAt(id);
     if (record === undefined || record.invalidated) return false;
-    this.#entries.put(id, sealRecord({ ...record, invalidated: true }));
+    const invalidatedAge = Math.max(0, record.initialAge + (this.options.now() - record.responseTime) / 1000);
+    this.#entries.put(id, sealRecord({ ...record, invalidated: true, invalidatedAge }));
     return true;
   }
 

@@ -298,8 +298,19 @@ function hasContentLength(headers: readonly string[]): boolean {
 /** Just the freshness numbers (the outcome's record is a whole entry record). */
 function freshnessOf(record: StoredFreshness): StoredFreshness {
   const { lifetime, responseTime, initialAge, swr, sie, noStale, noCache, invalidated, source } = record;
-  const numbers = { lifetime, responseTime, initialAge, swr, sie, noStale, noCache, invalidated };
-  return source === undefined ? numbers : { ...numbers, source };
+  const numbers: StoredFreshness = {
+    lifetime,
+    responseTime,
+    initialAge,
+    swr,
+    sie,
+    noStale,
+    noCache,
+    invalidated,
+  };
+  if (record.invalidatedAge !== undefined) numbers.invalidatedAge = record.invalidatedAge;
+  if (source !== undefined) numbers.source = source;
+  return numbers;
 }
 
 /** The worker's channel: process IPC to the primary. */

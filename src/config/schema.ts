@@ -819,6 +819,7 @@ export const configSchema = z
     });
     tierProblems(config, ctx);
     regionProblems(config, ctx);
+    countryProblems(config, ctx);
     if (config.cache.maxObjectSize > config.cache.maxSize) {
       ctx.addIssue({
         code: 'custom',
@@ -894,6 +895,43 @@ function regionProblems(
     const problem = mmdbProblem(config.geo.database);
     if (problem) ctx.addIssue({ code: 'custom', path: ['geo', 'database'], message: problem });
   }
+}
+
+/** MaxMind's continent codes: what `geo.database` gives a client as its region. */
+const CONTINENTS: ReadonlySet<string> = new Set(['AF', 'AN', 'AS', 'EU', 'NA', 'OC', 'SA']);
+const regionNames = new Intl.DisplayNames(['en'], { type: 'region' });
+
+/** Whether `code` (upper case) is an ISO 3166-1 alpha-2 code assigned to a country or area. */
+function assignedCountry(code: string): boolean {
+  if (!/^[A-Z]{2}$/.test(code)) return false;
+  const name = regionNames.of(code);
+  return name !== undefined && name !== code && name !== 'Unknown Region';
+}
+
+/**
+ * A country rule's codes are what a client can be placed in: ISO country codes and continent
+ * codes (geo.database), and the regions geo.networks names. Anything else (`Germany`, `XX`)
+ * matches no client: under an allow list every client refused, under a deny list none.
+ */
+function countryProblems(
+  config: { sites: z.output<typeof siteSchema>[]; geo: z.output<typeof geoSchema> },
+  ctx: z.RefinementCtx,
+): void {
+  const networks = new Set(config.geo.networks.map((network) => network.region.toUpperCase()));
+  config.sites.forEach((site, index) => {
+    const rules = site.security.countries;
+    if (rules === undefined) return;
+    for (const list of ['allow', 'deny'] as const) {
+      rules[list]?.forEach((code, j) => {
+        if (assignedCountry(code) || CONTINENTS.has(code) || networks.has(code)) return;
+        ctx.addIssue({
+          code: 'custom',
+          path: ['sites', index, 'security', 'countries', list, j],
+          message: `"${code}" is no ISO 3166-1 country code (DE, US), continent code (EU, NA) or geo.networks region: it would match no client`,
+        });
+      });
+    }
+  });
 }
 
 export type ConfigInput = z.input<typeof configSchema>;

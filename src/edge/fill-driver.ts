@@ -10,7 +10,7 @@ import { Fill, FillReader } from '../cache/fill.ts';
 import type { EntryRecord } from '../cache/record.ts';
 import { EdgeError } from '../errors.ts';
 import { whenDrained } from '../http/connection-guard.ts';
-import { appendVia, endToEndResponseHeaders } from '../http/headers.ts';
+import { appendVia, dropLengthOf204, endToEndResponseHeaders } from '../http/headers.ts';
 import { formatCacheStatus, pushCacheStatus } from '../observability/cache-status.ts';
 import type { OriginResponse } from '../origin/pool.ts';
 import type { ReflectionScanner } from '../security/poison.ts';
@@ -19,6 +19,7 @@ import { decodedSibling, encodedFor } from './decode-stored.ts';
 import { answerFromSibling, siblingFor } from './derive.ts';
 import type { Edge } from './edge.ts';
 import type { LookupOutcome } from './outcomes.ts';
+import { sendError } from './respond.ts';
 import { copyForClient } from './rule-effects.ts';
 import { clientHeaders } from './tier.ts';
 
@@ -122,7 +123,7 @@ export async function runFill(
   if (tooLarge) return 'aborted-too-large';
   if (reflected) return 'not-storable:poison-suspect';
   // Nothing kept in the memory tier: a hit brings the body there (commitInsert).
-  const result = await fill.finish((writer, last) => writer.commit(plan.id, plan.record, last, guard));
+  const result = await fill.finish((writer, last) => writer.commit(plan.id, plan.record, last, guard, true));
   return insertResult(result);
 }
 
@@ -173,7 +174,7 @@ export async function insertShared(
 /** The header set a stored copy has (for followers), with the length when known. */
 function sharedHeaders(plan: InsertPlan): string[] {
   const headers = plan.record.headers;
-  return plan.contentLength === undefined
+  return plan.contentLength === undefined || plan.record.status === 204
     ? headers
     : [...headers, 'Content-Length', String(plan.contentLength)];
 }
@@ -199,24 +200,40 @@ export function readFill(
   headers: string[],
 ): void {
   const res = ctx.res;
-  const list = clientHeaders(edge, ctx, copyForClient(headers, ctx.rules));
+  const list = dropLengthOf204(status, clientHeaders(edge, ctx, copyForClient(headers, ctx.rules)));
   pushCacheStatus(list, formatCacheStatus(edge.name, ctx.cacheStatus));
   list.push('X-Request-Id', ctx.requestId);
   if (ctx.hsts !== undefined) list.push('Strict-Transport-Security', ctx.hsts);
-  res.writeHead(status, list);
   if (ctx.method === 'HEAD' || status === 204 || status === 304) {
+    res.writeHead(status, list);
     res.end();
     return;
   }
   const reader = new FillReader(
     fill,
     res,
-    () => {
+    (ok) => {
       ctx.bytes += reader.bytes;
+      if (!ok && fill.state === 'failed' && ctx.error === undefined) ctx.error = bodyIncomplete(fill.error);
     },
     (resume) => whenDrained(res, resume),
+    {
+      head: () => res.writeHead(status, list),
+      // Nothing of the body came: an answer the client can read, not a connection closed on a
+      // head never flushed (node:http sends a head with the first body byte).
+      failedEmpty: (error) => sendError(edge, ctx, bodyIncomplete(error), false),
+    },
   );
   reader.pump();
+}
+
+/** The error a response whose origin body ended before it was complete is logged (or answered) with. */
+export function bodyIncomplete(cause: Error | undefined): EdgeError {
+  return new EdgeError(
+    'EDGE_ERR_ORIGIN_BODY_INCOMPLETE',
+    `origin response incomplete${cause === undefined ? '' : `: ${cause.message}`}`,
+    { cause },
+  );
 }
 
 /** The error waiters are answered when the origin answers their key with a server error. */

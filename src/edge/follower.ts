@@ -13,7 +13,8 @@ import { endPrepared } from '../http/prepared-head.ts';
 import { formatCacheStatus } from '../observability/cache-status.ts';
 import type { RequestContext } from './context.ts';
 import type { Edge } from './edge.ts';
-import { readFill } from './fill-driver.ts';
+import { bodyIncomplete, readFill } from './fill-driver.ts';
+import { sendError } from './respond.ts';
 import { sharedForClient } from './rule-effects.ts';
 import { clientVisible } from './tier.ts';
 
@@ -43,8 +44,8 @@ export function answerFollower(edge: Edge, ctx: RequestContext, outcome: Shared)
   const answer = (): void => {
     if (res.destroyed) return;
     const body = fill.state === 'done' ? bodyOf(fill, whole.length) : undefined;
-    // The body cannot be completed: the client must see it cut short, never a clean end.
-    if (body === undefined) return void res.destroy(fill.error ?? new Error('body unavailable'));
+    // The body cannot be completed, and nothing of it was sent: an answer the client can read.
+    if (body === undefined) return sendError(edge, ctx, bodyIncomplete(fill.error), false);
     writeWhole(edge, ctx, outcome.status, whole.headers, body);
   };
   if (fill.state === 'streaming') whenEnded(fill, answer);

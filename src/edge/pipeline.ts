@@ -47,6 +47,8 @@ export class Pipeline {
     const edge = this.edge;
     const ctx = createContext(req, res, edge.now(), this.scheme);
     if (!receive(edge, ctx) || !guard(edge, ctx) || !rules(ctx)) return whenClosed(edge, ctx);
+    // RFC 9110 §10.1.1: 100 Continue held back until site, security checks and rules accepted it.
+    if (ctx.expectsContinue) ctx.res.writeContinue();
     hash(ctx, keyScheme(edge, ctx));
     this.#route(ctx, 1);
   };
@@ -136,8 +138,7 @@ export class Pipeline {
       return void deliverStored(edge, ctx, refreshed.record);
     }
     if (step.kind === 'relay') {
-      // A failing origin is not an uncacheable key: followers elect again (a bounded number
-      // of times), and no hit-for-pass marker outlives the failure.
+      // A failing origin is no uncacheable key: followers elect again (bounded), no hit-for-pass.
       lead.settle(
         step.failing ? { kind: 'failed', error: originFailing(response.status) } : { kind: 'uncacheable' },
       );

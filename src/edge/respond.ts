@@ -5,6 +5,7 @@
 import type { EdgeError, ErrorCode } from '../errors.ts';
 import { refuseFurtherRequests } from '../http/connection-guard.ts';
 import { appendVia, endToEndResponseHeaders } from '../http/headers.ts';
+import { discardRest } from '../http/request-body.ts';
 import { endStream } from '../http/stream.ts';
 import { formatCacheStatus, pushCacheStatus } from '../observability/cache-status.ts';
 import type { RequestContext } from './context.ts';
@@ -36,6 +37,8 @@ export function sendError(
     res.destroy(error);
     return;
   }
+  // A body the origin request stopped reading (it failed, or answered early): read and dropped.
+  if (!close) discardRest(ctx.req);
   const page = ctx.site?.errorPages?.render({
     status: error.status,
     requestId: ctx.requestId,

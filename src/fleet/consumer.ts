@@ -29,7 +29,7 @@ import type { PurgeService } from '../purge/service.ts';
 import type { CatchUp } from './catch-up.ts';
 import { fits, merge } from './merge.ts';
 import { type BusPurge, decodeBusPurge } from './message.ts';
-import { ensureConsumer, ensureStream, MAX_ACK_PENDING } from './stream.ts';
+import { ensureConsumer, ensureStream, MAX_ACK_PENDING, notFound } from './stream.ts';
 
 export type ConsumedOutcome = 'applied' | 'own' | 'duplicate' | 'invalid';
 
@@ -48,6 +48,8 @@ export interface BusConsumerOptions {
 
 /** Pause before setting the consumer up again, or applying a failed purge again. */
 const RETRY_MS = 1000;
+/** How often a consuming node asks the server whether its consumer still exists. */
+const PROBE_MS = 5000;
 /** Consumer notifications that mean the consumer or its stream no longer exists. */
 const GONE: ReadonlySet<string> = new Set(['consumer_deleted', 'consumer_not_found', 'stream_not_found']);
 /** Most missing sequences read from the stream to fill one gap. */
@@ -140,6 +142,8 @@ export class BusConsumer {
     const messages = await consumer.consume({ max_messages: Math.min(MAX_ACK_PENDING, 500) });
     this.#messages = messages;
     void this.#watch(messages);
+    const probe = setInterval(() => void this.#probe(messages), PROBE_MS);
+    probe.unref();
     // Messages wait here while a batch is applied (at most max_ack_pending: nothing is
     // acknowledged before it is applied); the next batch takes all of them.
     const queue: JsMsg[] = [];
@@ -158,6 +162,26 @@ export class BusConsumer {
       }
       await draining;
     } finally {
+      clearInterval(probe);
+      await messages.close().catch(() => {});
+    }
+  }
+
+  /**
+   * The consumer (or its stream) deleted is not always told: nats.js reports it when a pull
+   * comes back refused, and a deletion between pulls went unseen for as long as the
+   * connection stayed idle (15 s and more in the tests, beside a busy machine). Asked every
+   * PROBE_MS: gone, the messages are closed and #run sets both up again.
+   */
+  async #probe(messages: ConsumerMessages): Promise<void> {
+    if (this.#stopped || this.#jsm === undefined) return;
+    const { fleet, name } = this.#options;
+    try {
+      await this.#jsm.consumers.info(fleet.stream, name);
+    } catch (error) {
+      if (!notFound(error) || this.#stopped || this.#messages !== messages) return;
+      this.lastError = 'the purge bus consumer is gone: setting it up again';
+      this.#options.log.warn({ err: error }, 'purge bus consumer gone; setting it up again');
       await messages.close().catch(() => {});
     }
   }

@@ -20,7 +20,7 @@ const ACK_WAIT_MS = 60_000;
 /** Purges delivered to a node before it has acknowledged the first of them. */
 export const MAX_ACK_PENDING = 1000;
 
-function notFound(error: unknown): boolean {
+export function notFound(error: unknown): boolean {
   return error instanceof JetStreamApiError && error.status === 404;
 }
 

@@ -10,7 +10,7 @@
  *
  * What they carry. Request: method, url, headers (pseudo-header fields included, as
  * node:http2 gives them), rawHeaders, httpVersionMajor/Minor (2.0), socket (the session's),
- * `stream`, complete, destroyed, and on/once/off/pipe for the body. Response: writeHead with a
+ * `stream`, complete, destroyed, and on/once/off/pipe/unpipe/resume for the body. Response: writeHead with a
  * flat [name, value, …] list or an object, write (with 'drain'), end, destroy, headersSent,
  * writableEnded, writableFinished, destroyed, closed, statusCode, socket, on/once/off/
  * removeListener for 'close', 'drain' and 'finish', writeContinue and writeEarlyHints.
@@ -105,6 +105,15 @@ export class H2Request extends OnStream {
 
   pipe<T extends Writable>(destination: T): T {
     return this.stream.pipe(destination);
+  }
+
+  /** The body no longer goes where it was piped (discardRest: the rest is read and dropped). */
+  unpipe(): void {
+    this.stream.unpipe();
+  }
+
+  resume(): void {
+    this.stream.resume();
   }
 }
 

@@ -146,6 +146,18 @@ export function endToEndResponseHeaders(
   return out;
 }
 
+/**
+ * RFC 9110 §8.6: "A server MUST NOT send a Content-Length header field in any response with a
+ * status code of 1xx (Informational) or 204 (No Content)". Removes it from a header list in place.
+ */
+export function dropLengthOf204(status: number, list: string[]): string[] {
+  if (status !== 204) return list;
+  for (let i = list.length - 2; i >= 0; i -= 2) {
+    if (list[i]!.length === 14 && list[i]!.toLowerCase() === 'content-length') list.splice(i, 2);
+  }
+  return list;
+}
+
 /** The name Connection has in `headers` when it is not lower case ('' when absent). */
 function connectionName(headers: Record<string, unknown>): string {
   for (const name in headers) if (name.length === 10 && name.toLowerCase() === 'connection') return name;

@@ -65,6 +65,13 @@ function refusalStatus(code: string | undefined): number {
  */
 export function answerParserRefusals(server: Server, listener: ParserRefusalListener): void {
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+    // Bytes after a request that said Connection: close (or HTTP/1.0 without keep-alive): RFC
+    // 9112 §9.6, the server "MUST NOT process any further requests received on that
+    // connection". Not a refusal: the request before is answered, then the connection closes.
+    if (error.code === 'HPE_CLOSED_CONNECTION') {
+      socket.pause();
+      return;
+    }
     const sent = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
     if (error.code === 'ECONNRESET' || !socket.writable || sent) {
       socket.destroy();

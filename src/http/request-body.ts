@@ -63,6 +63,18 @@ export async function requestBody(req: IncomingMessage, limits: BodyLimits): Pro
 
 function ignore(): void {}
 
+/**
+ * The origin's answer ended before the request body did (it answered without reading it all):
+ * the rest is read and dropped, bounded by the body limits and timeouts, so the connection's
+ * next request is read after it (RFC 9112 §9.6; node:http does the same for a request nobody
+ * read). Left piped to a body nobody reads any more, the connection hung until the client gave up.
+ */
+export function discardRest(req: IncomingMessage): void {
+  if (req.complete || req.destroyed || typeof req.unpipe !== 'function') return;
+  req.unpipe();
+  req.resume();
+}
+
 function bodyTimeout(): EdgeError {
   return new EdgeError('EDGE_ERR_CLIENT_BODY_TIMEOUT', 'request body too slow');
 }
@@ -91,7 +103,15 @@ function receiveWhole(req: IncomingMessage, length: number, idleTimeout: number)
         return reject(new EdgeError('EDGE_ERR_CLIENT_BAD_REQUEST', 'request body incomplete'));
       resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received));
     });
-    req.once('error', (error) => fail(error));
+    // The client's doing, answered and logged as such (a raw 'aborted' or the request timeout
+    // went on as an internal failure, answered with no status).
+    req.once('error', (error: NodeJS.ErrnoException) =>
+      fail(
+        error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? bodyTimeout()
+          : new EdgeError('EDGE_ERR_CLIENT_BAD_REQUEST', 'request body incomplete', { cause: error }),
+      ),
+    );
     req.once('close', () => {
       if (!req.complete) fail(new EdgeError('EDGE_ERR_CLIENT_BAD_REQUEST', 'request body incomplete'));
     });

@@ -33,7 +33,7 @@ export function formatCacheStatus(name: string, parts: CacheStatusParts): string
   if (parts.hit) value += '; hit';
   if (parts.fwd) value += `; fwd=${parts.fwd}`;
   if (parts.fwdStatus !== undefined) value += `; fwd-status=${parts.fwdStatus}`;
-  if (parts.ttl !== undefined) value += `; ttl=${Math.trunc(parts.ttl)}`;
+  if (parts.ttl !== undefined) value += `; ttl=${Math.floor(parts.ttl)}`;
   if (parts.stored) value += '; stored';
   if (parts.collapsed) value += '; collapsed';
   const detail =

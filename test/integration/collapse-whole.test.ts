@@ -102,22 +102,29 @@ describe('followers of a small body answered whole', () => {
     assert.equal(collapsed, 19);
   });
 
-  it('cuts followers short when the origin body ends before its Content-Length', async () => {
-    // The leader's client sees its head and part of the body; a follower, which had nothing
-    // written yet, sees its connection reset: neither sees a clean end.
+  it('never gives followers a clean end when the origin body ends before its Content-Length', async () => {
+    // The leader's client sees its head and part of the body, cut short; a follower, which had
+    // nothing written yet, is answered 502 (http_response_incomplete): no one sees a whole 200.
     const outcomes = await Promise.all(
       Array.from({ length: 10 }, () =>
         request(`${edge.url}/short`).then(
-          (response) => ({ complete: response.complete, bytes: response.body.length }),
-          () => ({ complete: false, bytes: 0 }),
+          (response) => ({
+            status: response.status,
+            complete: response.complete,
+            bytes: response.body.length,
+            proxyStatus: String(response.headers['proxy-status']),
+          }),
+          () => ({ status: 0, complete: false, bytes: 0, proxyStatus: '' }),
         ),
       ),
     );
     assert.equal(origin.count('/short'), 1);
     for (const outcome of outcomes) {
-      assert.equal(outcome.complete, false);
+      if (outcome.status === 502) assert.match(outcome.proxyStatus, /http_response_incomplete/);
+      else assert.equal(outcome.complete, false);
       assert.ok(outcome.bytes < body.length);
     }
+    assert.ok(outcomes.filter((outcome) => outcome.status === 502).length >= 8, 'the followers');
     await edge.node.idle();
     assert.equal(edge.node.edge.collapse.size, 0);
   });

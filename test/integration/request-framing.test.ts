@@ -63,6 +63,28 @@ describe('request framing and method policy', () => {
     });
   }
 
+  for (const [name, first] of [
+    [
+      'a miss with Connection: close',
+      `GET ${LONG}?close=1 HTTP/1.1\r\nHost: shop.example\r\nConnection: close\r\n\r\n`,
+    ],
+    [
+      'a pass with Connection: close',
+      'GET /orders HTTP/1.1\r\nHost: shop.example\r\nConnection: close\r\n\r\n',
+    ],
+    ['an HTTP/1.0 miss without keep-alive', `GET ${LONG}?close=2 HTTP/1.0\r\nHost: shop.example\r\n\r\n`],
+  ] as const) {
+    it(`answers ${name} and ignores what was pipelined behind it (RFC 9112 §9.6)`, async () => {
+      const before = origin.count();
+      const { text, closed } = await rawExchange(port, first + FOLLOWERS);
+      assert.match(text, /^HTTP\/1\.1 200 /, text.slice(0, 200));
+      assert.equal(text.match(/HTTP\/1\.1 /g)?.length, 1, 'exactly one response on the connection');
+      assert.doesNotMatch(text, / 400 /);
+      assert.ok(closed);
+      assert.equal(origin.count() - before, 1, 'only the first request reached the origin');
+    });
+  }
+
   it('dispatches nothing pipelined behind 200 good requests and a bad one', async () => {
     const before = origin.count();
     let payload = '';

@@ -390,7 +390,7 @@ describe('pipelining and slow readers', () => {
     assert.equal(warm.body.length, hot.length);
     await edge.node.idle();
     const again = await request(`${edge.url}/hot-checked`, { headers: { host: 'shop.example' } });
-    assert.equal(again.headers['cache-status'], 'strata; fwd=request; fwd-status=304');
+    assert.equal(again.headers['cache-status'], 'strata; fwd=stale; fwd-status=304');
     await edge.node.idle();
     const before = origin.count('/hot-checked');
     serverSockets.delete('/hot-checked');

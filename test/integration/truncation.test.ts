@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { type AddressInfo, createServer, type Server } from 'node:net';
+import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
+import { request } from '../helpers/http.ts';
 import { startNode, type TestNode } from '../helpers/node.ts';
 import { startOrigin, type TestOrigin } from '../helpers/origin.ts';
 
@@ -109,6 +112,129 @@ describe('origin responses that are not valid HTTP/1.1', () => {
         assert.ok(!res.text.includes('\x1f\x8b'), 'no coded byte reaches the client');
       }
       assert.ok((asked.get(target) ?? 0) >= 2, `${name}: nothing stored`);
+    });
+  }
+});
+
+describe('an origin that fails after its head, before any body byte', () => {
+  const LONG = `/assets/${'build-artifacts-'.repeat(8)}bundle.js`;
+  /** Each case's head; the origin closes the connection `delay` ms after writing it. */
+  const heads: Record<string, string> = {
+    'length-stored': 'HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nContent-Length: 5000\r\n\r\n',
+    'chunked-stored': 'HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nTransfer-Encoding: chunked\r\n\r\n',
+    'length-pass': 'HTTP/1.1 200 OK\r\nCache-Control: no-store\r\nContent-Length: 5000\r\n\r\n',
+    'chunked-pass': 'HTTP/1.1 200 OK\r\nCache-Control: no-store\r\nTransfer-Encoding: chunked\r\n\r\n',
+    'cut-after-bytes':
+      'HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nContent-Length: 5000\r\n\r\nthe first bytes only',
+    'cut-after-bytes-pass':
+      'HTTP/1.1 200 OK\r\nCache-Control: no-store\r\nContent-Length: 5000\r\n\r\nthe first bytes only',
+    'no-content': 'HTTP/1.1 204 No Content\r\nCache-Control: max-age=60\r\nContent-Length: 0\r\n\r\n',
+  };
+  let server: Server;
+  let edge: TestNode;
+  const asked = new Map<string, number>();
+  const lines: Array<Record<string, unknown>> = [];
+
+  before(async () => {
+    server = createServer((socket) => {
+      socket.on('error', () => {});
+      let head = '';
+      socket.on('data', (data: Buffer) => {
+        head += data.toString('latin1');
+        if (!head.includes('\r\n\r\n')) return;
+        const target = head.split(' ')[1]!;
+        head = '';
+        asked.set(target, (asked.get(target) ?? 0) + 1);
+        const name = target.split('case=')[1]!;
+        socket.write(heads[name] ?? 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n');
+        if (name !== 'no-content') setTimeout(() => socket.destroy(), 80);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line));
+        done();
+      },
+    });
+    edge = await startNode({
+      origin: `http://127.0.0.1:${port}`,
+      logger: pino({ level: 'info' }, sink),
+      config: { logging: { level: 'info', access: true } },
+    });
+  });
+  after(async () => {
+    await edge.close();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  const logged = (target: string) =>
+    lines.filter((line) => line.msg === 'request completed' && line.path === target);
+
+  for (const name of ['length-stored', 'chunked-stored', 'length-pass', 'chunked-pass']) {
+    it(`answers 502 http_response_incomplete (${name}), logs why, and stores nothing`, async () => {
+      const target = `${LONG}?case=${name}`;
+      for (let i = 1; i <= 2; i++) {
+        const res = await edge.get(target);
+        assert.equal(res.status, 502, 'an answer the client can read, not an empty reply');
+        assert.equal(res.complete, true);
+        assert.match(String(res.headers['proxy-status']), /error=http_response_incomplete/);
+        assert.doesNotMatch(String(res.headers['cache-status']), /stored/);
+      }
+      assert.equal(asked.get(target), 2, 'nothing stored');
+      const seen = logged(target);
+      assert.deepEqual(
+        seen.map((line) => [line.status, line.err]),
+        [
+          [502, 'EDGE_ERR_ORIGIN_BODY_INCOMPLETE'],
+          [502, 'EDGE_ERR_ORIGIN_BODY_INCOMPLETE'],
+        ],
+      );
+    });
+  }
+
+  it('answers collapsed followers of such a fill 502 as well', async () => {
+    const target = `${LONG}?followers=4&case=length-stored`;
+    const answers = await Promise.all([1, 2, 3, 4].map(() => request(`${edge.url}${target}`)));
+    await edge.node.idle();
+    assert.deepEqual(
+      answers.map((res) => [res.status, res.complete]),
+      [1, 2, 3, 4].map(() => [502, true]),
+    );
+    assert.ok((asked.get(target) ?? 0) <= 4);
+  });
+
+  it('sends no Content-Length with a 204, relayed, stored or hit (RFC 9110 §8.6)', async () => {
+    const target = `${LONG}?case=no-content`;
+    const seen = [];
+    for (let i = 1; i <= 2; i++) {
+      const res = await edge.get(target);
+      seen.push([
+        res.status,
+        res.headers['content-length'],
+        String(res.headers['cache-status']).split(';')[1],
+      ]);
+    }
+    assert.deepEqual(seen, [
+      [204, undefined, ' fwd=miss'],
+      [204, undefined, ' hit'],
+    ]);
+    assert.equal(asked.get(target), 1);
+  });
+
+  for (const name of ['cut-after-bytes', 'cut-after-bytes-pass']) {
+    it(`cuts a response short once bytes went out, and logs it with its code (${name})`, async () => {
+      const target = `${LONG}?case=${name}`;
+      const res = await edge.get(target);
+      assert.equal(res.status, 200);
+      assert.equal(res.complete, false);
+      assert.equal(res.text, 'the first bytes only');
+      // The line is written when the response closes, which may come after the client saw the cut.
+      for (let i = 0; i < 50 && logged(target).length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      const [line] = logged(target);
+      assert.equal(line?.complete, false);
+      assert.equal(line?.err, 'EDGE_ERR_ORIGIN_BODY_INCOMPLETE');
     });
   }
 });

@@ -90,7 +90,8 @@ describe('validation and reuse', () => {
     await edge.get('/no-cache');
     const second = await edge.get('/no-cache');
     assert.equal(second.text, 'always-check');
-    assert.match(String(second.headers['cache-status']), /fwd=request; fwd-status=304/);
+    // RFC 9211 §2.2: the response, not the request, asked for the validation.
+    assert.match(String(second.headers['cache-status']), /fwd=stale; fwd-status=304/);
     assert.equal(origin.count('/no-cache'), 2);
   });
 

@@ -23,6 +23,8 @@ export interface StoredFreshness {
   noCache: boolean;
   /** Marked stale by a soft purge or by an unsafe method (§4.4). */
   invalidated: boolean;
+  /** The age (seconds, as corrected_initial_age + resident time) it had when marked invalidated. */
+  invalidatedAge?: number;
   /** Where the lifetime came from (freshness.ts `FreshnessSource`). */
   source?: string;
 }
@@ -47,8 +49,14 @@ export function currentAge(stored: StoredFreshness, now: number): number {
 
 /** Seconds of freshness left (negative: stale by that much). */
 export function remainingFreshness(stored: StoredFreshness, now: number): number {
-  if (stored.invalidated) return -currentAge(stored, now) - 1;
-  return stored.lifetime - (stored.initialAge + (now - stored.responseTime) / 1000);
+  const age = stored.initialAge + (now - stored.responseTime) / 1000;
+  if (!stored.invalidated) return stored.lifetime - age;
+  // Invalidated: stale from the moment it was marked (or its lifetime's end, if sooner), so a
+  // stale-while-revalidate window after a soft purge is the window the origin gave. A record
+  // marked without its age (written before invalidatedAge) is stale by its whole age.
+  const at = stored.invalidatedAge;
+  if (at === undefined) return -currentAge(stored, now) - 1;
+  return Math.min(stored.lifetime - age, at - age, -0.001);
 }
 
 export type Reuse =
@@ -135,6 +143,11 @@ export function withinStaleIfError(
   const staleness = -remainingFreshness(stored, now);
   const requestWindow = request ? deltaSeconds(request, 'stale-if-error') : undefined;
   const window = Math.max(stored.sie, requestWindow ?? 0);
+  const within = window > 0 && staleness <= window;
+  // §5.2.2.4, §5.2.1.4: no-cache (the response's or the request's) — "MUST NOT use a stored
+  // response … without successful validation": only a stale-if-error window given for it
+  // (RFC 5861 §4: "regardless of other freshness information") lets it answer an error.
+  if (stored.noCache || request?.has('no-cache') === true) return within;
   // Fresh (staleness < 0), or stale within a window that exists.
-  return staleness < 0 || (window > 0 && staleness <= window);
+  return staleness < 0 || within;
 }

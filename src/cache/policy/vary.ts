@@ -91,10 +91,12 @@ const QVALUE = /^q=(0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$/;
 
 /**
  * Accept-Language (RFC 9110 §12.5.4, §12.4.2), already split, trimmed and lower-cased: the
- * ranges ordered by weight, highest first, ties by name, and each weight written as a number
- * (`q=1.0`, `q=1` and none are one weight, `1`, omitted). Preference is what the weights say,
- * not the order the client listed ranges in, so `en, de` and `de;q=1.0, en` share a variant.
- * A list with anything else in it (a malformed weight, a parameter) is left as it is.
+ * ranges ordered by weight, highest first, and each weight written as a number (`q=1.0`, `q=1`
+ * and none are one weight, `1`, omitted), so `de, en;q=0.5` and `en;q=0.50, de;q=1.0` share a
+ * variant. Ranges of equal weight keep the client's order: §12.5.4 notes that recipients may
+ * take the listed order as priority among equal weights, so `en, de` and `de, en` may select
+ * different representations (§4.1 merges only values known to mean the same). A list with
+ * anything else in it (a malformed weight, a parameter) is left as it is.
  */
 export function normalizeAcceptLanguage(parts: readonly string[]): string {
   const ranges: Array<{ tag: string; q: number }> = [];
@@ -108,7 +110,8 @@ export function normalizeAcceptLanguage(parts: readonly string[]): string {
     if (weight === null) return parts.join(',');
     ranges.push({ tag: part.slice(0, semicolon), q: Number(weight[1]) });
   }
-  ranges.sort((a, b) => b.q - a.q || (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0));
+  // Stable: ranges of equal weight keep the order the client listed them in.
+  ranges.sort((a, b) => b.q - a.q);
   return ranges.map((range) => (range.q === 1 ? range.tag : `${range.tag};q=${range.q}`)).join(',');
 }
 

@@ -29,7 +29,7 @@ export function deliverStored(edge: Edge, ctx: RequestContext, record: EntryReco
   const { res } = ctx;
   const age = tierAge(ctx, record, currentAge(record, ctx.now));
   ctx.age = age;
-  if (ctx.cacheStatus.hit) ctx.cacheStatus.ttl = Math.trunc(remainingFreshness(record, ctx.now));
+  if (ctx.cacheStatus.hit) ctx.cacheStatus.ttl = Math.floor(remainingFreshness(record, ctx.now));
   const visible = record.tierFields ? clientVisible(edge, ctx, record.headers) : record.headers;
   const list = sharedForClient(visible, ctx.rules);
   const cacheStatus = formatCacheStatus(edge.name, ctx.cacheStatus);
@@ -57,7 +57,7 @@ export function deliverStored(edge: Edge, ctx: RequestContext, record: EntryReco
   const start = range ? range.start : 0;
   const end = range ? range.end : record.size - 1;
   const length = end - start + 1;
-  headers.push('Content-Length', String(Math.max(0, length)));
+  if (record.status !== 204) headers.push('Content-Length', String(Math.max(0, length)));
   if (range) headers.push('Content-Range', `bytes ${start}-${end}/${record.size}`);
   res.writeHead(range ? 206 : record.status, headers);
   if (ctx.method === 'HEAD' || record.size === 0) {
@@ -150,7 +150,7 @@ function deliverPartial(edge: Edge, ctx: RequestContext, record: EntryRecord): b
     res.destroy(new Error('partial entry asked for a range it does not hold'));
     return false;
   }
-  if (ctx.cacheStatus.hit) ctx.cacheStatus.ttl = Math.trunc(remainingFreshness(record, ctx.now));
+  if (ctx.cacheStatus.hit) ctx.cacheStatus.ttl = Math.floor(remainingFreshness(record, ctx.now));
   const length = range.end - range.start + 1;
   const visible = record.tierFields ? clientVisible(edge, ctx, record.headers) : record.headers;
   const headers = copyForClient(visible, ctx.rules);

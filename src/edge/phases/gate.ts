@@ -64,9 +64,11 @@ export function gate(edge: Edge, ctx: RequestContext, found: LookupOutcome, came
   // RFC 9111 §3.3: a Range miss with no fill running is fetched as it is, its 206 stored as a
   // partial entry; such a fill is never shared (other requests want other bytes).
   const ranged = headers.range !== undefined && found.kind !== 'found' && !filling;
+  // RFC 9211 §2.2: `request` when the request's semantics kept a fresh response from use; a
+  // stored response that itself says no-cache is validated as a stale one is (`stale`).
   const fwd: Fwd =
     found.kind === 'found'
-      ? found.reuse.kind === 'revalidate' && !found.reuse.stale
+      ? found.reuse.kind === 'revalidate' && !found.reuse.stale && !found.record.noCache
         ? 'request'
         : 'stale'
       : found.reason;

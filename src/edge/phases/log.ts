@@ -16,12 +16,20 @@ export function logRequest(edge: Edge, ctx: RequestContext, answered: boolean): 
   const { metrics } = edge;
   const seconds = (performance.now() - ctx.start) / 1000;
   metrics.lookupsBy(ctx.lookup).inc();
-  metrics.requestsBy(ctx.site?.name ?? '', ctx.res.statusCode).inc();
+  metrics.requestsBy(ctx.site?.name ?? '', statusOf(ctx)).inc();
   metrics.durationBy(ctx.lookup).observe(seconds);
   if (ctx.bytes > 0) metrics.bytesBy(ctx.origin === undefined ? 'cache' : 'origin').inc(ctx.bytes);
   if (ctx.insert !== undefined) metrics.inserts.labels(ctx.insert).inc();
   if (edge.access === undefined) return;
   edge.access.request(accessEntry(edge, ctx, answered, seconds));
+}
+
+/**
+ * The status the client was sent; 499 (nginx's "client closed request") when it left before
+ * any answer: node:http's default 200 would read as an answer nobody got.
+ */
+function statusOf(ctx: RequestContext): number {
+  return ctx.res.headersSent ? ctx.res.statusCode : 499;
 }
 
 function accessEntry(edge: Edge, ctx: RequestContext, answered: boolean, seconds: number): AccessEntry {
@@ -40,7 +48,7 @@ function accessEntry(edge: Edge, ctx: RequestContext, answered: boolean, seconds
     path: ctx.path,
     protocol: ctx.protocol === '2' ? 'HTTP/2' : `HTTP/${ctx.protocol}`,
     tls: ctx.scheme === 'https',
-    status: res.statusCode,
+    status: statusOf(ctx),
     cache: ctx.lookup,
     insert: ctx.insert,
     rule: ctx.rules?.name,

@@ -48,8 +48,6 @@ export function receive(edge: Edge, ctx: RequestContext): boolean {
     redirectToHttps(edge, ctx, ctx.site.httpsPort);
     return false;
   }
-  // RFC 9110 §10.1.1: the listener held back 100 Continue until the request was accepted.
-  if (ctx.expectsContinue) ctx.res.writeContinue();
   return true;
 }
 

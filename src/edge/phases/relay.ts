@@ -6,11 +6,13 @@
  */
 import { originBytesRead } from '../../cache/scavenger.ts';
 import { whenDrained } from '../../http/connection-guard.ts';
+import { dropLengthOf204 } from '../../http/headers.ts';
+import { discardRest } from '../../http/request-body.ts';
 import type { OriginResponse } from '../../origin/pool.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
-import { discard } from '../fill-driver.ts';
-import { relayedHeaders } from '../respond.ts';
+import { bodyIncomplete, discard } from '../fill-driver.ts';
+import { relayedHeaders, sendError } from '../respond.ts';
 import { stripFor } from '../tier.ts';
 
 export type Relayed = { kind: 'ended' } | { kind: 'streaming' };
@@ -20,17 +22,31 @@ const STREAMING: Relayed = { kind: 'streaming' };
 
 export function relay(edge: Edge, ctx: RequestContext, response: OriginResponse): Relayed {
   const res = ctx.res;
-  res.writeHead(response.status, relayedHeaders(edge, ctx, response.headers, stripFor(edge, ctx)));
+  const head = dropLengthOf204(
+    response.status,
+    relayedHeaders(edge, ctx, response.headers, stripFor(edge, ctx)),
+  );
   if (ctx.method === 'HEAD' || response.status === 204 || response.status === 304) {
     discard(response.body);
+    discardRest(ctx.req);
+    res.writeHead(response.status, head);
     res.end();
     return ENDED;
   }
+  // The head goes with the first body byte or the end (node:http sends it no sooner): an origin
+  // failing before any byte is answered 502, not with a connection closed on an unsent head.
+  let opened = false;
+  const open = (): void => {
+    if (opened) return;
+    opened = true;
+    res.writeHead(response.status, head);
+  };
   // Piped by hand: stream.pipeline() builds an AbortController and a DOMException per
   // response, a measurable share of the pass path's CPU.
   const body = response.body;
   const resume = () => body.resume();
   body.on('data', (data: Buffer) => {
+    open();
     ctx.bytes += data.length;
     originBytesRead(data.length);
     if (!res.write(data)) {
@@ -38,9 +54,18 @@ export function relay(edge: Edge, ctx: RequestContext, response: OriginResponse)
       whenDrained(res, resume); // a client that takes nothing within the send timeout is cut off
     }
   });
-  body.once('end', () => res.end());
+  body.once('end', () => {
+    open();
+    discardRest(ctx.req);
+    res.end();
+  });
   // An origin body cut short must reach the client cut short, never as a clean end.
-  body.once('error', (error) => res.destroy(error));
+  body.once('error', (error) => {
+    if (res.destroyed) return;
+    if (!opened) return sendError(edge, ctx, bodyIncomplete(error), false);
+    ctx.error = bodyIncomplete(error);
+    res.destroy(error);
+  });
   res.once('close', () => {
     if (!body.readableEnded) body.destroy();
   });

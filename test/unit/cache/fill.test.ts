@@ -91,3 +91,34 @@ describe('Fill after its origin body ended', () => {
     assert.equal(fill.received, 1000);
   });
 });
+
+describe('Fill with a reader that takes nothing', () => {
+  it('holds a bounded number of chunks while storing, and the reader reads the rest back from LMDB', async () => {
+    const size = 24 * 1024 * 1024; // 96 chunks of 256 KiB
+    const expected = Buffer.alloc(size);
+    for (let i = 0; i < size; i += 4096) expected.writeUInt32BE(i, i);
+    const reads = [];
+    for (let i = 0; i < size; i += 64 * 1024) reads.push(expected.subarray(i, i + 64 * 1024));
+    const fill = new Fill(store, store.createWriter('paused-reader'), true);
+    // A client that stopped reading: it stays at its first chunk.
+    const paused = { chunk: 0 } as unknown as import('../../../src/cache/fill-reader.ts').FillReader;
+    fill.addReader(paused);
+    let most = 0;
+    fill.onProgress(function watch() {
+      most = Math.max(most, fill.heldChunks);
+      if (fill.state === 'streaming') fill.onProgress(watch);
+    });
+    await fill.consume(Readable.from(reads));
+    for (let turn = 0; turn < 500 && fill.committedCount < fill.sealedCount; turn++)
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.equal(fill.committedCount, 96);
+    fill.advanced();
+    assert.ok(most <= 8 + 16 + 2, `held ${most} chunks at most`);
+    assert.ok(fill.heldChunks <= 8, `held ${fill.heldChunks} chunks once committed`);
+    // The reader, catching up, gets every byte.
+    const parts = [];
+    for (let i = 0; i < fill.sealedCount; i++) parts.push(Buffer.from(fill.chunk(i)!));
+    assert.ok(Buffer.concat(parts).equals(expected));
+    fill.removeReader(paused);
+  });
+});

@@ -63,3 +63,25 @@ describe('sites[].security', () => {
     assert.equal(result.config.sites[0]!.security.limits.maxHeaders, 100);
   });
 });
+
+describe('sites[].security.countries codes', () => {
+  it('refuses a code no client can be placed in, and takes countries, continents and geo.networks regions', () => {
+    const bad = validateConfig(withSecurity({ countries: { allow: ['DE', 'Germany', 'XX', 'eu-west'] } }));
+    assert.ok('problems' in bad);
+    assert.deepEqual(
+      bad.problems.map((p) => p.path),
+      [
+        'sites[0].security.countries.allow[1]',
+        'sites[0].security.countries.allow[2]',
+        'sites[0].security.countries.allow[3]',
+      ],
+    );
+    assert.match(bad.problems[0]!.message, /"GERMANY" is no ISO 3166-1 country code/);
+    const good = validateConfig({
+      ...withSecurity({ countries: { deny: ['us', 'GB', 'EU', 'NA', 'eu-west'] } }),
+      origins: [{ name: 'o', url: 'http://127.0.0.1:1', region: 'eu-west' }],
+      geo: { networks: [{ cidr: '10.0.0.0/8', region: 'eu-west' }] },
+    });
+    assert.ok('config' in good, JSON.stringify('problems' in good && good.problems));
+  });
+});

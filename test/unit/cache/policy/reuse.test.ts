@@ -45,6 +45,22 @@ describe('current age and remaining freshness', () => {
 
   it('an invalidated entry is stale whatever its lifetime', () => {
     assert.ok(remainingFreshness(stored({ lifetime: 9999, invalidated: true }), after(0)) < 0);
+    assert.ok(
+      remainingFreshness(stored({ lifetime: 9999, invalidated: true, invalidatedAge: 0 }), after(0)) < 0,
+    );
+  });
+
+  it('an entry invalidated with its age is stale from then, not from when it was stored', () => {
+    const marked = stored({ lifetime: 3600, invalidated: true, invalidatedAge: 500 });
+    assert.equal(remainingFreshness(marked, after(530)), -30);
+    // Its lifetime ran out before the mark: stale since then.
+    assert.equal(
+      remainingFreshness(stored({ lifetime: 100, invalidated: true, invalidatedAge: 500 }), after(530)),
+      -430,
+    );
+    // Within the origin's stale-while-revalidate window counted from the mark.
+    assert.deepEqual(decideReuse({ ...marked, swr: 60 }, undefined, after(530)), SWR);
+    assert.deepEqual(decideReuse({ ...marked, swr: 60 }, undefined, after(561)), REVALIDATE_STALE);
   });
 });
 
@@ -169,6 +185,18 @@ describe('withinStaleIfError (RFC 5861 §4)', () => {
 
   it('is refused under must-revalidate, proxy-revalidate or s-maxage', () => {
     assert.equal(withinStaleIfError(stored({ sie: 600, noStale: true }), undefined, after(101)), false);
+  });
+
+  it('refuses a no-cache response, fresh or not, unless a stale-if-error window was given (§5.2.2.4)', () => {
+    assert.equal(withinStaleIfError(stored({ noCache: true }), undefined, after(10)), false);
+    assert.equal(withinStaleIfError(stored({ noCache: true }), undefined, after(200)), false);
+    assert.equal(withinStaleIfError(stored({ noCache: true, sie: 60 }), undefined, after(150)), true);
+    assert.equal(withinStaleIfError(stored({ noCache: true, sie: 60 }), undefined, after(161)), false);
+  });
+
+  it('refuses a fresh response to a request that said no-cache, unless it gave a window (§5.2.1.4)', () => {
+    assert.equal(withinStaleIfError(stored(), cc('no-cache'), after(10)), false);
+    assert.equal(withinStaleIfError(stored(), cc('no-cache, stale-if-error=60'), after(10)), true);
   });
 });
 

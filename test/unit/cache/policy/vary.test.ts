@@ -49,19 +49,12 @@ describe('normalizeFieldValue', () => {
     assert.notEqual(normalizeFieldValue('x-list', 'b, a'), normalizeFieldValue('x-list', 'a, b'));
   });
 
-  it('orders Accept-Language ranges by weight, ignoring the order, case and spelling of equal weights', () => {
+  it('orders Accept-Language ranges by weight, ignoring case and the spelling of weights', () => {
     const base = normalizeFieldValue('accept-language', 'en, de');
-    for (const same of [
-      'de, en',
-      'eN, De',
-      ' en ,   de',
-      'de;q=1.0, en',
-      'en;q=1, DE;q=1.000',
-      ['de', 'en'],
-    ]) {
+    for (const same of ['eN, De', ' en ,   de', 'en;q=1.0, de', 'en;q=1, DE;q=1.000', ['en', 'de']]) {
       assert.equal(normalizeFieldValue('accept-language', same), base, String(same));
     }
-    assert.equal(base, 'de,en');
+    assert.equal(base, 'en,de');
     assert.equal(
       normalizeFieldValue('accept-language', 'fr;q=0.5, EN-us;q=0.9, de'),
       normalizeFieldValue('accept-language', 'de, en-US;q=0.90, fr;q=0.50'),
@@ -70,6 +63,15 @@ describe('normalizeFieldValue', () => {
       normalizeFieldValue('accept-language', 'fr;q=0.5, EN-us;q=0.9, de'),
       'de,en-us;q=0.9,fr;q=0.5',
     );
+  });
+
+  it('keeps ranges of equal weight in the order the client listed them (RFC 9110 §12.5.4)', () => {
+    // An origin may answer the first listed language among equal weights: en, de is English.
+    assert.notEqual(
+      normalizeFieldValue('accept-language', 'en, de'),
+      normalizeFieldValue('accept-language', 'de, en'),
+    );
+    assert.equal(normalizeFieldValue('accept-language', 'fr;q=0.5, de, en'), 'de,en,fr;q=0.5');
   });
 
   it('keeps Accept-Language weights that differ, and a list it cannot read, apart', () => {

@@ -1,0 +1,102 @@
+/**
+ * Codings the node made of an object once that object changes or goes stale: a stale coding is
+ * never revalidated in place of its identity entry for ever, and none made from old bytes
+ * outlives a new identity entry.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { gunzipSync } from 'node:zlib';
+import { createClock } from '../helpers/clock.ts';
+import { startOrigin, type TestOrigin } from '../helpers/origin.ts';
+import { type AdminNode, startAdminNode } from './purge-support.ts';
+
+const LONG = `/static/docs/${'chapter-and-section/'.repeat(7)}reference.txt?edition=2026&lang=en-GB`;
+const PATH = LONG.split('?')[0]!;
+
+describe('codings made by the node, after their object changes or goes stale', () => {
+  let origin: TestOrigin;
+  let version = 1;
+  const validators = false;
+  const clock = createClock();
+  const body = (v: number) => `version ${v}: ${'compressible text, over and over. '.repeat(80)}`;
+
+  before(async () => {
+    origin = await startOrigin({
+      [PATH]: (_req, res) => {
+        res.writeHead(200, {
+          'cache-control': 'max-age=2',
+          'content-type': 'text/plain',
+          ...(validators ? { etag: `"v${version}"` } : {}),
+        });
+        res.end(body(version));
+      },
+    });
+  });
+  after(() => origin.close());
+
+  let edge: AdminNode;
+  const get = (encoding: string, extra: Record<string, string> = {}) =>
+    edge.get(LONG, { headers: { 'accept-encoding': encoding, ...extra } });
+  const text = (res: { headers: Record<string, unknown>; body: Buffer }) =>
+    res.headers['content-encoding'] === 'gzip' ? gunzipSync(res.body).toString() : res.body.toString();
+
+  const start = async () => {
+    version = 1;
+    edge = await startAdminNode({ origin: origin.url, now: clock.now });
+    await get('identity');
+    const gzip = await get('gzip');
+    assert.equal(gzip.headers['content-encoding'], 'gzip');
+    assert.match(String(gzip.headers['cache-status']), /^strata; hit/);
+  };
+
+  it('a stale coding costs one origin fetch, then the coding is made from the new bytes', async () => {
+    await start();
+    try {
+      const before = origin.count(LONG);
+      clock.advance(3);
+      const answers = [];
+      for (let i = 0; i < 4; i++) answers.push(await get('gzip'));
+      assert.ok(origin.count(LONG) - before <= 1, `origin asked ${origin.count(LONG) - before} times`);
+      for (const res of answers.slice(1)) {
+        assert.equal(res.headers['content-encoding'], 'gzip');
+        assert.match(String(res.headers['cache-status']), /^strata; hit/);
+        assert.equal(text(res), body(1));
+      }
+    } finally {
+      await edge.close();
+    }
+  });
+
+  it('after a soft purge, as well', async () => {
+    await start();
+    try {
+      const before = origin.count(LONG);
+      await edge.purge({ urls: [`http://127.0.0.1:${new URL(edge.url).port}${LONG}`], soft: true });
+      version = 2;
+      const answers = [];
+      for (let i = 0; i < 4; i++) answers.push(await get('gzip'));
+      assert.ok(origin.count(LONG) - before <= 1, `origin asked ${origin.count(LONG) - before} times`);
+      for (const res of answers.slice(1)) {
+        assert.equal(res.headers['content-encoding'], 'gzip');
+        assert.equal(text(res), body(2));
+      }
+    } finally {
+      await edge.close();
+    }
+  });
+
+  it('a new identity entry (a forced reload) takes the old codings with it', async () => {
+    await start();
+    try {
+      version = 2;
+      const reload = await get('gzip', { 'cache-control': 'no-cache' });
+      assert.equal(text(reload), body(2));
+      const next = await get('gzip');
+      assert.equal(text(next), body(2), 'not the coding made from version 1');
+      const br = await get('br');
+      assert.equal(br.headers['content-encoding'], 'br');
+    } finally {
+      await edge.close();
+    }
+  });
+});

@@ -1,0 +1,97 @@
+/**
+ * When a stored response may answer stale: a soft purge's stale-while-revalidate window, a
+ * no-cache response when the origin fails, and what Cache-Status says of such answers.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createClock } from '../helpers/clock.ts';
+import { startOrigin, type TestOrigin } from '../helpers/origin.ts';
+import { type AdminNode, startAdminNode } from './purge-support.ts';
+
+const LONG = `/catalogue/${'category/subcategory/'.repeat(6)}product-sheet.html?sku=AB-1234567&view=full`;
+const target = (prefix: string) => `${prefix}${LONG}`;
+
+describe('stale answers', () => {
+  let origin: TestOrigin;
+  let edge: AdminNode;
+  const clock = createClock();
+  let failing = false;
+
+  before(async () => {
+    const route =
+      (cacheControl: string) =>
+      (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => {
+        if (failing) {
+          res.writeHead(503, { 'content-type': 'text/plain' });
+          res.end('down');
+          return;
+        }
+        if (req.headers['if-none-match'] === '"v1"') {
+          res.writeHead(304, { etag: '"v1"', 'cache-control': cacheControl });
+          res.end();
+          return;
+        }
+        res.writeHead(200, { 'cache-control': cacheControl, etag: '"v1"', 'content-type': 'text/html' });
+        res.end(`<p>${req.url}</p>`);
+      };
+    const path = (prefix: string) => target(prefix).split('?')[0]!;
+    origin = await startOrigin({
+      [path('/swr')]: route('max-age=3600, stale-while-revalidate=5'),
+      [path('/no-cache')]: route('no-cache, max-age=100'),
+      [path('/no-cache-sie')]: route('no-cache, max-age=100, stale-if-error=60'),
+      [path('/short')]: route('max-age=2'),
+    });
+    edge = await startAdminNode({ origin: origin.url, now: clock.now });
+  });
+  after(async () => {
+    await edge.close();
+    await origin.close();
+  });
+
+  const cacheStatus = (res: { headers: Record<string, unknown> }) => String(res.headers['cache-status']);
+
+  it('after a soft purge, serves at once within the stale-while-revalidate window counted from the purge', async () => {
+    const url = target('/swr');
+    await edge.get(url);
+    clock.advance(7); // older than the 5 s window: counted from storing, no window would be left
+    const fetched = origin.count(url);
+    await edge.purge({ urls: [`${edge.base}${url}`], soft: true });
+    const res = await edge.get(url);
+    assert.equal(res.status, 200);
+    assert.match(cacheStatus(res), /^strata; hit; ttl=-1/, 'served stale at once');
+    assert.equal(origin.count(url), fetched + 1, 'one background revalidation');
+    assert.match(cacheStatus(await edge.get(url)), /^strata; hit; ttl=\d/, 'fresh again');
+  });
+
+  it('never answers an origin error with a no-cache response, unless it gave stale-if-error', async () => {
+    const plain = target('/no-cache');
+    const granted = target('/no-cache-sie');
+    await edge.get(plain);
+    await edge.get(granted);
+    const revalidated = await edge.get(plain);
+    assert.match(
+      cacheStatus(revalidated),
+      /fwd=stale; fwd-status=304/,
+      'the response said no-cache, not the request',
+    );
+    failing = true;
+    try {
+      const refused = await edge.get(plain);
+      assert.equal(refused.status, 503);
+      assert.doesNotMatch(cacheStatus(refused), /detail=stale-if-error/);
+      const stale = await edge.get(granted);
+      assert.equal(stale.status, 200);
+      assert.match(cacheStatus(stale), /detail=stale-if-error/);
+    } finally {
+      failing = false;
+    }
+  });
+
+  it('gives a response served less than a second past its lifetime a negative ttl', async () => {
+    const url = target('/short');
+    await edge.get(url);
+    clock.advance(2.5);
+    const res = await edge.get(url, { headers: { 'cache-control': 'max-stale=10' } });
+    assert.match(cacheStatus(res), /^strata; hit; ttl=-1/);
+  });
+});
