@@ -13,6 +13,13 @@ export function json(res: ServerResponse, status: number, body: unknown): void {
 
 /** The request body as text, or undefined when it is larger than `limit` bytes. */
 export function readBody(req: IncomingMessage, limit: number): Promise<string | undefined> {
+  // Declared larger than the limit: refused at once, before the client sends it (or, sending
+  // less than it declared, leaves the call waiting for bytes that never come).
+  const declared = Number(req.headers['content-length']);
+  if (declared > limit) {
+    req.resume();
+    return Promise.resolve(undefined);
+  }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;

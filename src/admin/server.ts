@@ -15,6 +15,7 @@ import { tokenMatches } from '../http/bearer.ts';
 import { type Listener, startListener } from '../http/listener.ts';
 import type { FanOut } from '../purge/fan-out.ts';
 import type { PurgeService } from '../purge/service.ts';
+import { keyOfPrefix } from '../purge/targets.ts';
 import { AuthThrottle } from './auth-throttle.ts';
 import { inspectUrl, LIST_MAX, listEntries, storeStats } from './cache-view.ts';
 import { handlePurge, handlePurgeMethod } from './purge-route.ts';
@@ -80,12 +81,15 @@ export async function startAdmin(options: AdminOptions): Promise<Listener> {
       return;
     }
     if (req.method === 'PURGE') return handlePurgeMethod(req, res, options.purge);
-    if (url.pathname === '/purge') {
-      if (req.method !== 'POST') return json(res, 405, { error: 'use POST /purge' });
-      return handlePurge(req, res, options.purge);
-    }
+    if (req.method === 'POST' && url.pathname === '/purge') return handlePurge(req, res, options.purge);
     if (req.method === 'GET' && url.pathname === '/cache') return cacheRoute(options, url, res);
     if (req.method === 'GET' && url.pathname === '/stats') return json(res, 200, await stats(options));
+    // RFC 9110 §15.5.6: a route that exists answers another method 405 with the ones it takes.
+    const allowed = ROUTES[url.pathname];
+    if (allowed !== undefined) {
+      res.setHeader('allow', allowed);
+      return json(res, 405, { error: `use ${allowed} ${url.pathname}` });
+    }
     return json(res, 404, { error: `no route ${req.method} ${url.pathname}` });
   };
   return startListener(
@@ -105,6 +109,16 @@ export async function startAdmin(options: AdminOptions): Promise<Listener> {
     },
   );
 }
+
+/** The methods each route takes (405 answers list them in Allow). */
+const ROUTES: Record<string, string> = {
+  '/healthz': 'GET',
+  '/readyz': 'GET',
+  '/metrics': 'GET',
+  '/purge': 'POST',
+  '/cache': 'GET',
+  '/stats': 'GET',
+};
 
 /**
  * Ready: 200. With the purge bus, 503 and the reason until the purges published while the node
@@ -142,8 +156,13 @@ function cacheRoute(options: AdminOptions, url: URL, res: ServerResponse): void 
     return json(res, view.variants.length > 0 ? 200 : 404, view);
   }
   const limit = params.get('limit');
-  if (limit !== null && !/^\d+$/.test(limit)) {
+  if (limit !== null && (!/^\d+$/.test(limit) || Number(limit) < 1 || Number(limit) > LIST_MAX)) {
     return json(res, 400, { error: `limit must be a number from 1 to ${LIST_MAX}` });
+  }
+  // The prefix a purge would take (scheme://host…): anything else listed every entry.
+  const prefix = params.get('prefix');
+  if (prefix !== null && prefix !== '' && keyOfPrefix(prefix) === undefined) {
+    return json(res, 400, { error: `prefix "${prefix}" must start with scheme://host, as a purge's does` });
   }
   return json(
     res,

@@ -60,9 +60,14 @@ export class Evictor {
   async #pass(): Promise<void> {
     if (this.#store.closed) return;
     await this.#store.flushAccess();
+    // Bodies in their grace period still take their space on disk: counted, so the file stays
+    // near maxSize under churn (store.ts graceBytes) — down to half the low-water mark of live
+    // entries: past that much churn the file may pass maxSize rather than the cache keep nothing.
+    const grace = this.#store.graceBytes;
     const { bytes } = this.#store.usage();
-    if (bytes <= this.#options.maxSize * this.#options.highWater) return;
-    await this.evictTo(this.#options.maxSize * this.#options.lowWater);
+    const { maxSize, highWater, lowWater } = this.#options;
+    if (bytes + grace <= maxSize * highWater) return;
+    await this.evictTo(Math.max((maxSize * lowWater) / 2, maxSize * lowWater - grace));
   }
 
   /**

@@ -19,6 +19,11 @@ const P_META = 0x08;
 const MAGIC_AT = META;
 const VERSION_AT = META + 4;
 const PAGE_SIZE_AT = META + 24;
+/** md_root of the free-page and the main database (MDB_db: 48 bytes, md_root last; mm_dbs at 24). */
+const FREE_ROOT_AT = META + 24 + 40;
+const MAIN_ROOT_AT = META + 24 + 48 + 40;
+/** P_INVALID: a database without a root page (empty). */
+const NO_ROOT = 0xffffffffffffffffn;
 const LAST_PAGE_AT = META + 120;
 const TXN_AT = META + 128;
 const META_BYTES = TXN_AT + 8;
@@ -27,6 +32,8 @@ interface Meta {
   pageSize: number;
   lastPage: number;
   txn: number;
+  /** Root pages of the free-page and the main database (undefined: empty). */
+  roots: Array<number | undefined>;
 }
 
 function readMeta(page: Buffer): Meta | string {
@@ -37,10 +44,15 @@ function readMeta(page: Buffer): Meta | string {
   const pageSize = page.readUInt32LE(PAGE_SIZE_AT);
   if (pageSize < 512 || pageSize > 65_536 || (pageSize & (pageSize - 1)) !== 0)
     return `its page size (${pageSize}) is impossible`;
+  const root = (at: number) => {
+    const value = page.readBigUInt64LE(at);
+    return value === NO_ROOT ? undefined : Number(value);
+  };
   return {
     pageSize,
     lastPage: Number(page.readBigUInt64LE(LAST_PAGE_AT)),
     txn: Number(page.readBigUInt64LE(TXN_AT)),
+    roots: [root(FREE_ROOT_AT), root(MAIN_ROOT_AT)],
   };
 }
 
@@ -65,9 +77,18 @@ export function dataFileProblem(path: string): string | undefined {
     // LMDB reads the meta page with the higher transaction id; a damaged second page is ignored
     // only if the first one is newer.
     const current = typeof second === 'string' || second.txn < first.txn ? first : second;
-    const needed = (current.lastPage + 1) * current.pageSize;
-    if (!Number.isSafeInteger(needed) || size < needed)
-      return `it is ${size} bytes long but its last page ends at byte ${needed} (truncated)`;
+    // The last page LMDB allocated need not be in the file: pages allocated and freed again in
+    // the last transaction (an overflow chunk written and removed in it) are never written, so
+    // a sound file can end before it (one page short after a purge of everything, seen). The
+    // root pages of the last commit are written in it: one past the end is a truncated file.
+    if (!Number.isSafeInteger((current.lastPage + 1) * current.pageSize))
+      return `its last page (${current.lastPage}) is impossible`;
+    for (const root of current.roots) {
+      if (root === undefined) continue;
+      const end = (root + 1) * current.pageSize;
+      if (root > current.lastPage || !Number.isSafeInteger(end) || size < end)
+        return `it is ${size} bytes long but a root page ends at byte ${end} (truncated)`;
+    }
     return undefined;
   } finally {
     closeSync(fd);

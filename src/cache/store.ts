@@ -5,7 +5,7 @@
  * last chunk, so a fill that dies leaves nothing servable.
  */
 import { randomBytes } from 'node:crypto';
-import { type Database, open, type RootDatabase } from 'lmdb';
+import { type Database, type Key, open, type RootDatabase } from 'lmdb';
 import type { Logger } from 'pino';
 import { EdgeError } from '../errors.ts';
 import { BodyWriter } from './body-writer.ts';
@@ -75,6 +75,18 @@ const DECODED_LIMIT = DECODED_MAX_RECORDS;
 const MISS: Lookup = { kind: 'miss' };
 /** How long a replaced or removed body stays readable for responses still streaming it. */
 const BODY_GRACE_MS = 60_000;
+/** The store's databases, as compactTo copies them (keys and values as stored). */
+const DATABASES = [
+  { name: 'entries', dupSort: false },
+  { name: 'chunks', dupSort: false },
+  { name: 'tags', dupSort: true },
+  { name: 'access', dupSort: false },
+  { name: 'access-order', dupSort: false },
+  { name: 'meta', dupSort: false },
+  { name: 'purges', dupSort: false },
+] as const;
+/** Bytes of records copied per write transaction when compacting. */
+const COMPACT_BATCH_BYTES = 64 * 1024 * 1024;
 /**
  * After a failed write, misses pass through unstored this long before a fill tries again:
  * short, so that storing resumes within a second of space coming back.
@@ -97,6 +109,8 @@ export class CacheStore {
   readonly #accessOrder: Database<number, [number, string]>;
   readonly #meta: Database<unknown, string>;
   readonly #purges: Database<unknown, number>;
+  #environmentClosed = false;
+  #graceBytes = 0;
   readonly memory: MemoryTier;
   /** Chunk buffers reused by fills (chunk-pool.ts). */
   readonly chunkPool: ChunkPool;
@@ -143,9 +157,17 @@ export class CacheStore {
       this.#meta = this.#env.openDB<unknown, string>({ name: 'meta' });
       this.#purges = this.#env.openDB<unknown, number>({ name: 'purges' });
     } catch (error) {
+      const message = (error as Error).message;
+      // Files of another user: the cache is sound, and removing it is the wrong advice.
+      if (/permission denied|EACCES|EPERM|operation not permitted/i.test(message))
+        throw new EdgeError(
+          'EDGE_ERR_STARTUP',
+          `the cache in ${options.dir} cannot be opened (${message}): data.mdb and lock.mdb must be readable and writable by the node's user${typeof process.getuid === 'function' ? ` (uid ${process.getuid()})` : ''}`,
+          { cause: error },
+        );
       throw new EdgeError(
         'EDGE_ERR_STORE_CORRUPT',
-        `the cache in ${options.dir} cannot be opened (${(error as Error).message}); move the cache directory aside or remove it, the cache refills from the origins`,
+        `the cache in ${options.dir} cannot be opened (${message}); move the cache directory aside or remove it, the cache refills from the origins`,
         { cause: error },
       );
     }
@@ -743,6 +765,15 @@ export class CacheStore {
     });
   }
 
+  /**
+   * Bytes of bodies removed from the index but kept on disk for their grace period (at most
+   * chunks × chunkSize each), by this process: eviction counts them against cache.maxSize, or
+   * the file grew by everything fetched within a grace period past it (19× maxSize, seen).
+   */
+  get graceBytes(): number {
+    return this.#graceBytes;
+  }
+
   removeBodyLater(bodyId: string, chunks: number): void {
     if (this.#closed) return;
     if (this.options.bodyGraceMs === 0) {
@@ -754,8 +785,11 @@ export class CacheStore {
       void removal.finally(() => this.#removals.delete(removal));
       return;
     }
+    const bytes = chunks * this.options.chunkSize;
+    this.#graceBytes += bytes;
     const timer = setTimeout(() => {
       this.#timers.delete(timer);
+      this.#graceBytes -= bytes;
       this.memory.delete(bodyId);
       if (this.#closed) return;
       this.write(() => {
@@ -978,13 +1012,61 @@ export class CacheStore {
     return this.#closed;
   }
 
+  /** close() finished closing the LMDB environment (false while open, or when it timed out). */
+  get environmentClosed(): boolean {
+    return this.#environmentClosed;
+  }
+
   /**
    * Writes a compacted copy of the environment into the directory `dir` (free pages left out;
    * LMDB's data file never shrinks by itself). Offline only: `strata cache compact`.
    */
+  /**
+   * Copies every database into a new environment in `dir`, record by record in write
+   * transactions of at most COMPACT_BATCH_BYTES: the copy holds no free pages. Not LMDB's own
+   * compacting copy (lmdb-js `backup(dir, true)`): a node started on such a copy of a cache with
+   * an eviction history aborted in mdb_page_alloc ("key.mv_size > 0") at its first writes, on
+   * every start.
+   */
   async compactTo(dir: string): Promise<void> {
     await this.flushAccess().catch(() => {});
-    await this.#env.backup(dir, true);
+    // Bodies no record references (evicted or replaced within their grace period when the node
+    // stopped, fills cut by a crash) are left behind, as the startup sweep would remove them.
+    const referenced = new Set<string>();
+    for (const { value } of this.#entries.getRange({}))
+      if (value?.kind === 'entry') referenced.add(value.bodyId);
+    const target = open({ path: dir, maxDbs: 16, pageSize: 4096, eventTurnBatching: false });
+    try {
+      for (const { name, dupSort } of DATABASES) {
+        const raw = { name, encoding: 'binary', keyEncoding: 'binary', dupSort } as const;
+        const chunks = name === 'chunks';
+        // Chunk keys decoded ([bodyId, index]) to tell orphans; every other key copied as it is.
+        const from = chunks ? this.#chunks : this.#env.openDB<Buffer, Buffer>(raw);
+        const to = chunks
+          ? target.openDB<Buffer, [string, number]>({ name, encoding: 'binary' })
+          : target.openDB<Buffer, Buffer>(raw);
+        let batch: Array<[Key, Buffer]> = [];
+        let bytes = 0;
+        const flush = () => {
+          const records = batch;
+          target.transactionSync(() => {
+            for (const [key, value] of records) (to as Database<Buffer, Key>).putSync(key, value);
+          });
+          batch = [];
+          bytes = 0;
+        };
+        for (const { key, value } of (from as Database<Buffer, Key>).getRange({})) {
+          if (chunks && !referenced.has((key as [string, number])[0])) continue;
+          batch.push([Buffer.isBuffer(key) ? Buffer.from(key) : key, Buffer.from(value)]);
+          bytes += value.length;
+          if (bytes >= COMPACT_BATCH_BYTES || batch.length >= 10_000) flush();
+        }
+        flush();
+      }
+      await target.flushed;
+    } finally {
+      await target.close();
+    }
   }
 
   async close(): Promise<void> {
@@ -1004,6 +1086,7 @@ export class CacheStore {
       }),
     ]);
     clearTimeout(timer);
+    this.#environmentClosed = closed;
     if (!closed) this.options.log.warn({ ms: CLOSE_TIMEOUT_MS }, 'cache environment did not close in time');
   }
 }

@@ -313,11 +313,15 @@ function freshnessOf(record: StoredFreshness): StoredFreshness {
   return numbers;
 }
 
+function ignoreSendError(): void {}
+
 /** The worker's channel: process IPC to the primary. */
 export function processChannel(): LockChannel {
   return {
+    // The primary gone (killed), a send fails with EPIPE: without a callback that is an 'error'
+    // event on process, which ended the worker instead of letting it drain.
     send: (message) => {
-      process.send?.(message);
+      if (process.connected) process.send?.(message, undefined, undefined, ignoreSendError);
     },
     onMessage: (listener) => {
       process.on('message', (message: unknown) => {

@@ -23,7 +23,21 @@ import {
 const ACCESS_FLUSH_MS = 2000;
 
 function send(message: WorkerMessage): void {
-  if (process.connected) process.send?.(message);
+  // A callback: a send racing the primary's end fails with EPIPE, never an 'error' event.
+  if (process.connected) process.send?.(message, undefined, undefined, ignoreSendError);
+}
+
+function ignoreSendError(): void {}
+
+/**
+ * Ends the worker at once. process.exit joins libuv's threads, and an lmdb-js writer thread
+ * waiting for a callback on this thread (a store that did not close) never lets it: a worker
+ * orphaned by a killed primary hung there, holding its clients' connections, for as long as
+ * anyone waited. LMDB keeps what was committed through a kill.
+ */
+function exitHard(): never {
+  process.kill(process.pid, 'SIGKILL');
+  throw new Error('unreachable');
 }
 
 /** The drain deadline (edge-node.ts, 10 s) and a margin for closing the store and the logs. */
@@ -77,7 +91,8 @@ export async function runWorker(): Promise<void> {
       // the worker exits anyway. Unreferenced: it never keeps a finished worker alive.
       setTimeout(() => {
         log.error({ why }, 'worker did not close within its drain deadline; exiting');
-        process.exit(1);
+        log.flush();
+        exitHard();
       }, WORKER_EXIT_MS).unref();
       clearInterval(flush);
       clearInterval(rateSync);
@@ -86,6 +101,11 @@ export async function runWorker(): Promise<void> {
       await leave({ connected: process.connected, send, events: process });
       // Handovers read with the echo reach node:cluster a tick later: let them be answered.
       await new Promise((resolve) => setImmediate(resolve));
+      if (!node.store.environmentClosed) {
+        log.error({ why }, 'cache environment did not close; exiting without waiting for it');
+        log.flush();
+        exitHard();
+      }
       process.exit(0);
     })();
     return stopping;

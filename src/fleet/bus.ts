@@ -50,6 +50,9 @@ export interface FleetStats {
   config: FleetConfigState | undefined;
 }
 
+/** Longest wait for the bus's parts to stop at shutdown. */
+const STOP_MS = 5000;
+
 /** The durable consumer's name: fleet.node, else tiers.id, else the cache's persisted id. */
 export function busNodeName(fleet: FleetConfig, tierId: string | undefined, nodeId: string): string {
   if (fleet.node !== undefined) return fleet.node;
@@ -179,8 +182,23 @@ export class FleetBus {
     };
   }
 
+  /**
+   * Stops publishing, consuming and watching, then closes the connection. Bounded: a part that
+   * does not stop within STOP_MS (a JetStream call waiting on a server that went away) does not
+   * hold the node's shutdown; the connection is closed under it. What was not acknowledged is
+   * delivered again to the next start.
+   */
   async stop(): Promise<void> {
-    await Promise.all([this.#publisher.stop(), this.#consumer.stop(), this.#config?.stop()]);
+    let timer: NodeJS.Timeout | undefined;
+    const stopped = await Promise.race([
+      Promise.all([this.#publisher.stop(), this.#consumer.stop(), this.#config?.stop()]).then(() => true),
+      new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), STOP_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!stopped)
+      this.#options.logger.warn({ ms: STOP_MS }, 'purge bus did not stop in time; closing its connection');
     await this.#connection.close();
   }
 }

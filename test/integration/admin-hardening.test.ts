@@ -84,3 +84,59 @@ describe('admin token hardening', () => {
     assert.equal(other.text, 'origin got Bearer some-site-token', "a site's own credentials pass");
   });
 });
+
+describe('admin API routes and bounds', () => {
+  let origin: TestOrigin;
+  let edge: AdminNode;
+
+  before(async () => {
+    origin = await startOrigin({});
+    edge = await startAdminNode({ origin: origin.url });
+  });
+  after(async () => {
+    await edge.close();
+    await origin.close();
+  });
+
+  it('answers a known route asked with another method 405 with Allow (RFC 9110 §15.5.6)', async () => {
+    for (const [method, path, allow] of [
+      ['GET', '/purge', 'POST'],
+      ['DELETE', '/purge', 'POST'],
+      ['POST', '/stats', 'GET'],
+      ['DELETE', '/metrics', 'GET'],
+      ['PUT', '/cache', 'GET'],
+    ] as const) {
+      const res = await edge.call(method, path);
+      assert.equal(res.status, 405, `${method} ${path}`);
+      assert.equal(res.headers.allow, allow, `${method} ${path}`);
+    }
+    assert.equal((await edge.call('GET', '/nothing-here')).status, 404);
+  });
+
+  it('refuses a listing prefix a purge would refuse, and a limit out of range, instead of listing everything', async () => {
+    for (const query of ['prefix=bad', 'prefix=/assets/', 'limit=0', 'limit=10001', 'limit=-1']) {
+      const res = await edge.call('GET', `/cache?${query}`);
+      assert.equal(res.status, 400, query);
+    }
+    assert.equal(
+      (await edge.call('GET', `/cache?prefix=${encodeURIComponent(`${edge.base}/assets/`)}&limit=10000`))
+        .status,
+      200,
+    );
+  });
+
+  it('refuses a purge body declared over 1 MiB at once, without waiting for it', async () => {
+    const started = Date.now();
+    const res = await request(`${edge.admin}/purge`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${TOKEN}`,
+        'content-type': 'application/json',
+        'content-length': '5000000',
+      },
+      body: '{}',
+      timeoutMs: 3000,
+    }).catch((error: unknown) => ({ status: 0, error }));
+    assert.equal(res.status, 413, `answered in ${Date.now() - started} ms`);
+  });
+});

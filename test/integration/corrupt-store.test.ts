@@ -4,9 +4,9 @@
  * on read, is removed, and the request becomes a miss that refetches.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -116,6 +116,26 @@ describe('a damaged cache directory', () => {
       );
     });
   }
+
+  // Needs root to run the command as another user (CI runs as root; skipped otherwise).
+  const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  it('says a cache of another user is a permission problem, not damage to remove', {
+    skip: !asRoot,
+  }, async () => {
+    const cache = await filledDirectory('other-user');
+    chmodSync(root, 0o777);
+    chmodSync(join(root, 'other-user'), 0o777);
+    chmodSync(cache, 0o777);
+    const result = spawnSync(process.execPath, [CLI, 'cache', 'stats', '--cache-dir', cache], {
+      uid: 65534,
+      gid: 65534,
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    assert.equal(result.status, 1, result.stderr);
+    assert.match(result.stderr, /must be readable and writable by the node's user \(uid 65534\)/);
+    assert.doesNotMatch(result.stderr, /remove it/);
+  });
 
   it('refetches a body whose chunk was overwritten in place, and stays up', async () => {
     const cache = await filledDirectory('chunk');

@@ -12,6 +12,7 @@ import { createServer, type Server } from 'node:http';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { open } from 'lmdb';
 import { request } from '../helpers/http.ts';
 
 const CLI = join(import.meta.dirname, '..', '..', 'cli', 'strata.ts');
@@ -169,6 +170,52 @@ describe('offline tools and a running node', () => {
     const record = JSON.parse(readFileSync(join(cacheDir, 'strata.pid'), 'utf8')) as { pid: number };
     assert.equal(record.pid, again.child.pid);
     await stop(again.child);
+  });
+
+  it('compacts without the bodies no record references, and a node on the copy serves every entry and stores more', async () => {
+    const cacheDir = join(dir, 'compact-orphans');
+    const first = await serve(cacheDir, origin.url);
+    const host = { headers: { host: 'orphans.test' } };
+    const urls = Array.from({ length: 60 }, (_, i) => `/media/2026/${'gallery-'.repeat(12)}${i}`);
+    try {
+      for (const u of urls) assert.equal((await request(`${first.url}${u}`, host)).status, 200);
+    } finally {
+      await stop(first.child);
+    }
+    // Bodies a stop left behind (evicted or replaced within their grace period): 10 MiB.
+    const env = open({ path: cacheDir, maxDbs: 16, pageSize: 4096 });
+    const chunks = env.openDB<Buffer, [string, number]>({ name: 'chunks', encoding: 'binary' });
+    for (let i = 0; i < 40; i++)
+      await chunks.put(
+        [`${(Date.now() - 3_600_000).toString(36)}.orphan${i}`, 0],
+        Buffer.alloc(256 * 1024, i),
+      );
+    await env.close();
+    const before = statSync(join(cacheDir, 'data.mdb')).size;
+    const compacted = await strata('cache', 'compact', '--cache-dir', cacheDir, '--json');
+    assert.equal(compacted.code, 0, compacted.stderr);
+    const after = (JSON.parse(compacted.stdout) as { after: number }).after;
+    assert.ok(after < before - 9 * 1024 * 1024, `${after} < ${before} - 9 MiB`);
+    const second = await serve(cacheDir, origin.url);
+    try {
+      const asked = origin.requests;
+      for (const u of urls) {
+        const hit = await request(`${second.url}${u}`, host);
+        assert.match(
+          String(hit.headers['cache-status']),
+          /strata; hit/,
+          `${u}: ${hit.headers['cache-status']} ${hit.status}`,
+        );
+        assert.equal(hit.text, BODY);
+      }
+      assert.equal(origin.requests, asked, 'every entry kept');
+      for (let i = 0; i < 30; i++) {
+        const miss = await request(`${second.url}/after-compact/${'n'.repeat(100)}/${i}`, host);
+        assert.match(String(miss.headers['cache-status']), /stored/);
+      }
+    } finally {
+      await stop(second.child);
+    }
   });
 
   it("compacts a stopped node's data file and the node serves what it kept", async () => {

@@ -80,3 +80,43 @@ describe('an eviction pass', () => {
     }
   });
 });
+
+describe('eviction and bodies in their grace period', () => {
+  it('counts replaced bodies still on disk against maxSize, keeping at least half the low-water mark', async () => {
+    const log = pino({ level: 'silent' });
+    const maxSize = 400 * 1024;
+    const store = new CacheStore({
+      dir: join(root, 'grace'),
+      maxSize,
+      chunkSize: 4096,
+      memorySize: 0,
+      memoryObjectSize: 0,
+      log,
+      now: Date.now,
+    });
+    const record = (i: number, body: string) =>
+      entryRecord({ url: urlOf(i), size: 4000, chunks: 1, chunkSize: 4096, bodyId: `${body}${i}` });
+    try {
+      await store.write(() => {
+        for (let i = 0; i < 60; i++) store.commitEntryInTxn(urlOf(i), urlOf(i), record(i, 'old'));
+      });
+      const cost = entryCost(record(0, 'old'));
+      const evictor = new Evictor(store, { maxSize, log });
+      await evictor.runOnce();
+      assert.equal(store.usage().entries, 60, 'under the high-water mark: nothing evicted');
+      // 40 replaced by new bodies: the old ones wait out their grace period on disk.
+      await store.write(() => {
+        for (let i = 0; i < 40; i++) store.commitEntryInTxn(urlOf(i), urlOf(i), record(i, 'new'));
+      });
+      assert.equal(store.graceBytes, 40 * 4096);
+      // 60 live entries (under the high-water mark alone) and 160 KiB waiting: evicted down to
+      // the low-water mark less what waits (the evicted bodies wait in their turn).
+      await evictor.runOnce();
+      const { bytes } = store.usage();
+      assert.ok(bytes <= maxSize * 0.8 - 40 * 4096 + cost, `${bytes} live bytes`);
+      assert.ok(bytes >= maxSize * 0.4 - cost, 'at least half the low-water mark stays');
+    } finally {
+      await store.close();
+    }
+  });
+});
