@@ -46,6 +46,7 @@ import { PurgeService } from './purge/service.ts';
 import type { GeoLookup } from './security/ip-rules.ts';
 import type { RateShare } from './security/rate-share.ts';
 import { SiteGuard } from './security/site-guard.ts';
+import { within } from './within.ts';
 
 export interface EdgeNodeOptions {
   config: Config;
@@ -666,19 +667,6 @@ function bindFailure(what: string, listen: string, error: unknown): unknown {
   const reason = BIND_FAILURES[(error as NodeJS.ErrnoException).code ?? ''];
   if (reason === undefined) return error;
   return new EdgeError('EDGE_ERR_STARTUP', `${what} ${listen}: ${reason}`, { cause: error });
-}
-
-/** Whether `work` settled before `deadline` (a performance.now() time); it keeps running if not. */
-async function within(work: Promise<unknown>, deadline: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), Math.max(0, deadline - performance.now()));
-  });
-  try {
-    return await Promise.race([work.then(() => true as const), late]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 async function idle(edge: Edge): Promise<void> {

@@ -12,7 +12,7 @@ export interface BodyStore {
   putChunk(bodyId: string, index: number, chunk: Buffer): Promise<boolean>;
   putChunks(bodyId: string, first: number, chunks: readonly Buffer[]): Promise<unknown>;
   write<T>(work: () => T): Promise<T>;
-  commitEntryInTxn(storage: string, id: string, record: EntryRecord, fromOrigin?: boolean): void;
+  commitEntryInTxn(storage: string, id: string, record: EntryRecord): void;
   removeBodyLater(bodyId: string, chunks: number): void;
   writeSucceeded(): void;
   writeFailed(error: unknown): void;
@@ -132,15 +132,13 @@ export class BodyWriter {
 
   /**
    * Writes the last chunk and the record atomically. `stillWanted` runs inside the write
-   * transaction: returning false (a purge raced the fill) commits nothing. `fromOrigin`: the
-   * body is an origin's answer, not a representation made from a stored one (store.ts).
+   * transaction: returning false (a purge raced the fill) commits nothing.
    */
   async commit(
     id: string,
     record: Omit<EntryRecord, 'bodyId' | 'chunks' | 'size'>,
     lastChunk: Buffer | undefined,
     stillWanted: () => boolean = () => true,
-    fromOrigin = false,
   ): Promise<CommitResult> {
     this.#done = true;
     await this.#settled();
@@ -157,7 +155,7 @@ export class BodyWriter {
         // Written even when the record is not: readers in other workers still need it.
         if (lastIndex >= 0) void this.#store.putChunk(this.bodyId, lastIndex, lastChunk!);
         if (!stillWanted()) return false;
-        this.#store.commitEntryInTxn(this.#storage, id, full, fromOrigin);
+        this.#store.commitEntryInTxn(this.#storage, id, full);
         return true;
       });
       this.#complete = true;

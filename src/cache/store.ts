@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { type Database, type Key, open, type RootDatabase } from 'lmdb';
 import type { Logger } from 'pino';
 import { EdgeError } from '../errors.ts';
+import { within } from '../within.ts';
 import { BodyWriter } from './body-writer.ts';
 import { ChunkPool } from './chunk-pool.ts';
 import { DECODED_MAX_RECORDS, DecodedRecords } from './decoded-records.ts';
@@ -529,7 +530,7 @@ export class CacheStore {
    * Replaces the previous variant; the old body is removed after a grace period.
    * Runs inside a write transaction.
    */
-  commitEntryInTxn(storage: string, id: string, record: EntryRecord, fromOrigin = false): void {
+  commitEntryInTxn(storage: string, id: string, record: EntryRecord): void {
     const current = this.#entries.get(storage);
     if (record.vary.length > 0) {
       const marker: VaryMarker = { kind: 'vary', v: RECORD_VERSION, fields: record.vary };
@@ -543,7 +544,7 @@ export class CacheStore {
     }
     const previous = id === storage ? (current?.kind === 'entry' ? current : undefined) : this.#entryAt(id);
     if (previous !== undefined) this.#removeVariantInTxn(id, previous);
-    if (fromOrigin && previous?.compressible === true) this.#removeMadeCodingsInTxn(storage, previous);
+    if (previous?.compressible === true) this.#removeMadeCodingsInTxn(storage, previous);
     this.#entries.put(id, sealRecord(record));
     for (const tag of record.tags) this.#tags.put(tag, id);
     this.#setAccessInTxn(id, this.options.now(), entryCost(record));
@@ -552,8 +553,8 @@ export class CacheStore {
   }
 
   /**
-   * A new identity entry from the origin replaces `previous`, the one the node's codings of the
-   * object were made from (derive.ts: they carry its storedAt and its entity tag as originEtag):
+   * A new identity entry replaces `previous`, the one the node's codings of the object were
+   * made from (derive.ts: they carry its storedAt and its entity tag as originEtag):
    * they go with it, and the next request for a coding makes it from the new bytes. Left in
    * place, a stale coding was revalidated for ever (its refetch stores identity, never the
    * coding), and one made from old bytes outlived a forced reload. Codings the origin sent
@@ -1018,12 +1019,9 @@ export class CacheStore {
   }
 
   /**
-   * Writes a compacted copy of the environment into the directory `dir` (free pages left out;
-   * LMDB's data file never shrinks by itself). Offline only: `strata cache compact`.
-   */
-  /**
-   * Copies every database into a new environment in `dir`, record by record in write
-   * transactions of at most COMPACT_BATCH_BYTES: the copy holds no free pages. Not LMDB's own
+   * Writes a compacted copy of the environment into the directory `dir` (LMDB's data file never
+   * shrinks by itself; offline only: `strata cache compact`): every database copied record by
+   * record in write transactions of at most COMPACT_BATCH_BYTES, no free pages. Not LMDB's own
    * compacting copy (lmdb-js `backup(dir, true)`): a node started on such a copy of a cache with
    * an eviction history aborted in mdb_page_alloc ("key.mv_size > 0") at its first writes, on
    * every start.
@@ -1078,14 +1076,7 @@ export class CacheStore {
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
     // lmdb-js can wait for ever on a write queue that a full disk broke: shutdown must not hang.
-    let timer: NodeJS.Timeout | undefined;
-    const closed = await Promise.race([
-      this.#env.close().then(() => true),
-      new Promise<false>((resolve) => {
-        timer = setTimeout(() => resolve(false), CLOSE_TIMEOUT_MS);
-      }),
-    ]);
-    clearTimeout(timer);
+    const closed = await within(this.#env.close(), performance.now() + CLOSE_TIMEOUT_MS);
     this.#environmentClosed = closed;
     if (!closed) this.options.log.warn({ ms: CLOSE_TIMEOUT_MS }, 'cache environment did not close in time');
   }

@@ -19,7 +19,7 @@ import { Fill } from '../cache/fill.ts';
 import type { StoredFreshness } from '../cache/policy/reuse.ts';
 import type { CacheStore } from '../cache/store.ts';
 import type { FillMessage, LockMessage, LockVerdict, WorkerMessage } from './protocol.ts';
-import { isStrataMessage } from './protocol.ts';
+import { isStrataMessage, sendToPrimary } from './protocol.ts';
 
 /** The IPC channel to the primary (process in a worker; a fake in tests). */
 export interface LockChannel {
@@ -313,16 +313,10 @@ function freshnessOf(record: StoredFreshness): StoredFreshness {
   return numbers;
 }
 
-function ignoreSendError(): void {}
-
 /** The worker's channel: process IPC to the primary. */
 export function processChannel(): LockChannel {
   return {
-    // The primary gone (killed), a send fails with EPIPE: without a callback that is an 'error'
-    // event on process, which ended the worker instead of letting it drain.
-    send: (message) => {
-      if (process.connected) process.send?.(message, undefined, undefined, ignoreSendError);
-    },
+    send: sendToPrimary,
     onMessage: (listener) => {
       process.on('message', (message: unknown) => {
         if (!isStrataMessage<LockMessage>(message)) return;

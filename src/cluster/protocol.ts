@@ -209,6 +209,17 @@ export type PrimaryMessage =
 
 /** Environment variable carrying the worker's config (JSON) from the primary. */
 export const CONFIG_ENV = 'STRATA_WORKER_CONFIG';
+/**
+ * Sends to the primary over the IPC channel. With a callback: a send racing the primary's end
+ * (killed) fails with EPIPE, which without one is an 'error' event on process that ended the
+ * worker instead of letting it drain.
+ */
+export function sendToPrimary(message: WorkerMessage | LockMessage): void {
+  if (process.connected) process.send?.(message, undefined, undefined, ignoreSendError);
+}
+
+function ignoreSendError(): void {}
+
 /** The TLS session ticket keys a worker starts with (base64); rotations come as messages. */
 export const TICKET_KEYS_ENV = 'STRATA_WORKER_TICKET_KEYS';
 

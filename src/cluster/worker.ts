@@ -15,19 +15,12 @@ import {
   isStrataMessage,
   type MetricsReplyMessage,
   type PrimaryMessage,
+  sendToPrimary,
   TICKET_KEYS_ENV,
-  type WorkerMessage,
 } from './protocol.ts';
 
 /** Access times noted by hits are written for eviction order this often (the primary evicts). */
 const ACCESS_FLUSH_MS = 2000;
-
-function send(message: WorkerMessage): void {
-  // A callback: a send racing the primary's end fails with EPIPE, never an 'error' event.
-  if (process.connected) process.send?.(message, undefined, undefined, ignoreSendError);
-}
-
-function ignoreSendError(): void {}
 
 /**
  * Ends the worker at once. process.exit joins libuv's threads, and an lmdb-js writer thread
@@ -73,7 +66,7 @@ export async function runWorker(): Promise<void> {
   // What this worker admitted per rate-limit key, reported for the node-wide buckets.
   const rateSync = setInterval(() => {
     const reports = rateShare.drain();
-    if (reports.length > 0) send({ strata: 'rate-counts', reports });
+    if (reports.length > 0) sendToPrimary({ strata: 'rate-counts', reports });
   }, RATE_SYNC_MS);
   rateSync.unref();
   collapse.timeoutMs = node.edge.collapseTimeoutMs;
@@ -98,7 +91,7 @@ export async function runWorker(): Promise<void> {
       clearInterval(rateSync);
       await node.close();
       // Every connection the primary handed over was taken or given back (leave.ts).
-      await leave({ connected: process.connected, send, events: process });
+      await leave({ connected: process.connected, send: sendToPrimary, events: process });
       // Handovers read with the echo reach node:cluster a tick later: let them be answered.
       await new Promise((resolve) => setImmediate(resolve));
       if (!node.store.environmentClosed) {
@@ -128,12 +121,12 @@ export async function runWorker(): Promise<void> {
   process.on('disconnect', () => ask('primary gone'));
   if (asked !== undefined) return ask(asked); // stopped while starting: never says it is ready
   // An ejection decided here is told to the other workers, through the primary.
-  node.originEvents.onEjected((origin, ms) => send({ strata: 'origin-ejected', origin, ms }));
-  send({ strata: 'ready', addresses: node.addresses });
+  node.originEvents.onEjected((origin, ms) => sendToPrimary({ strata: 'origin-ejected', origin, ms }));
+  sendToPrimary({ strata: 'ready', addresses: node.addresses });
 }
 
 async function replyMetrics(node: EdgeNode, id: number): Promise<void> {
   const metrics = await node.metrics.registry.getMetricsAsJSON();
   const reply: MetricsReplyMessage = { strata: 'metrics', id, metrics };
-  send(reply);
+  sendToPrimary(reply);
 }

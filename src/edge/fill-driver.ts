@@ -123,7 +123,7 @@ export async function runFill(
   if (tooLarge) return 'aborted-too-large';
   if (reflected) return 'not-storable:poison-suspect';
   // Nothing kept in the memory tier: a hit brings the body there (commitInsert).
-  const result = await fill.finish((writer, last) => writer.commit(plan.id, plan.record, last, guard, true));
+  const result = await fill.finish((writer, last) => writer.commit(plan.id, plan.record, last, guard));
   return insertResult(result);
 }
 

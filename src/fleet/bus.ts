@@ -13,6 +13,7 @@ import type { CacheStore } from '../cache/store.ts';
 import type { FleetConfig } from '../config/fleet-schema.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { PurgeService } from '../purge/service.ts';
+import { within } from '../within.ts';
 import { CatchUp, type CatchUpState } from './catch-up.ts';
 import { type ApplyOutcome, ConfigWatch, type FleetConfigState } from './config-watch.ts';
 import { BusConnection, connectionOptions } from './connection.ts';
@@ -189,14 +190,8 @@ export class FleetBus {
    * delivered again to the next start.
    */
   async stop(): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const stopped = await Promise.race([
-      Promise.all([this.#publisher.stop(), this.#consumer.stop(), this.#config?.stop()]).then(() => true),
-      new Promise<false>((resolve) => {
-        timer = setTimeout(() => resolve(false), STOP_MS);
-      }),
-    ]);
-    clearTimeout(timer);
+    const parts = [this.#publisher.stop(), this.#consumer.stop(), this.#config?.stop()];
+    const stopped = await within(Promise.all(parts), performance.now() + STOP_MS);
     if (!stopped)
       this.#options.logger.warn({ ms: STOP_MS }, 'purge bus did not stop in time; closing its connection');
     await this.#connection.close();

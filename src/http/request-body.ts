@@ -55,7 +55,7 @@ export async function requestBody(req: IncomingMessage, limits: BodyLimits): Pro
   // A client gone before its body ended (an HTTP/2 stream reset ends without 'end' or 'error'):
   // the origin must see the body fail, never end short as if whole.
   req.once('close', () => {
-    if (!req.complete) guard.destroy(new EdgeError('EDGE_ERR_CLIENT_BAD_REQUEST', 'request body incomplete'));
+    if (!req.complete) guard.destroy(bodyIncomplete());
   });
   req.pipe(guard);
   return { stream: guard, timedOut: () => guard.expired, tooLarge: () => guard.overLimit };
@@ -73,6 +73,15 @@ export function discardRest(req: IncomingMessage): void {
   if (req.complete || req.destroyed || typeof req.unpipe !== 'function') return;
   req.unpipe();
   req.resume();
+}
+
+/** The client went away (or its connection broke) before its body ended. */
+function bodyIncomplete(cause?: Error): EdgeError {
+  return new EdgeError(
+    'EDGE_ERR_CLIENT_BAD_REQUEST',
+    'request body incomplete',
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 function bodyTimeout(): EdgeError {
@@ -99,21 +108,16 @@ function receiveWhole(req: IncomingMessage, length: number, idleTimeout: number)
     req.on('data', onData);
     req.once('end', () => {
       clearTimeout(timer);
-      if (received !== length)
-        return reject(new EdgeError('EDGE_ERR_CLIENT_BAD_REQUEST', 'request body incomplete'));
+      if (received !== length) return reject(bodyIncomplete());
       resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received));
     });
     // The client's doing, answered and logged as such (a raw 'aborted' or the request timeout
     // went on as an internal failure, answered with no status).
     req.once('error', (error: NodeJS.ErrnoException) =>
-      fail(
-        error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-          ? bodyTimeout()
-          : new EdgeError('EDGE_ERR_CLIENT_BAD_REQUEST', 'request body incomplete', { cause: error }),
-      ),
+      fail(error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? bodyTimeout() : bodyIncomplete(error)),
     );
     req.once('close', () => {
-      if (!req.complete) fail(new EdgeError('EDGE_ERR_CLIENT_BAD_REQUEST', 'request body incomplete'));
+      if (!req.complete) fail(bodyIncomplete());
     });
   });
 }

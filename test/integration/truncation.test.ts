@@ -1,11 +1,37 @@
 import assert from 'node:assert/strict';
-import { type AddressInfo, createServer, type Server } from 'node:net';
+import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { request } from '../helpers/http.ts';
 import { startNode, type TestNode } from '../helpers/node.ts';
 import { startOrigin, type TestOrigin } from '../helpers/origin.ts';
+
+const NOT_FOUND = 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n';
+
+/**
+ * A raw origin: `answer` gets each request's target and the socket once the request head
+ * arrived, and writes whatever bytes the case wants; requests are counted by target in `asked`.
+ */
+async function rawOrigin(
+  asked: Map<string, number>,
+  answer: (target: string, socket: Socket) => void,
+): Promise<{ server: Server; origin: string }> {
+  const server = createServer((socket) => {
+    socket.on('error', () => {});
+    let head = '';
+    socket.on('data', (data: Buffer) => {
+      head += data.toString('latin1');
+      if (!head.includes('\r\n\r\n')) return;
+      const target = head.split(' ')[1]!;
+      head = '';
+      asked.set(target, (asked.get(target) ?? 0) + 1);
+      answer(target, socket);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
 
 describe('truncated origin responses', () => {
   let origin: TestOrigin;
@@ -80,22 +106,11 @@ describe('origin responses that are not valid HTTP/1.1', () => {
   const asked = new Map<string, number>();
 
   before(async () => {
-    server = createServer((socket) => {
-      socket.on('error', () => {});
-      let head = '';
-      socket.on('data', (data: Buffer) => {
-        head += data.toString('latin1');
-        if (!head.includes('\r\n\r\n')) return;
-        const target = head.split(' ')[1]!;
-        asked.set(target, (asked.get(target) ?? 0) + 1);
-        socket.end(
-          Buffer.from(answers[target] ?? 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n', 'latin1'),
-        );
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const port = (server.address() as AddressInfo).port;
-    edge = await startNode({ origin: `http://127.0.0.1:${port}` });
+    let origin: string;
+    ({ server, origin } = await rawOrigin(asked, (target, socket) =>
+      socket.end(Buffer.from(answers[target] ?? NOT_FOUND, 'latin1')),
+    ));
+    edge = await startNode({ origin });
   });
   after(async () => {
     await edge.close();
@@ -136,22 +151,12 @@ describe('an origin that fails after its head, before any body byte', () => {
   const lines: Array<Record<string, unknown>> = [];
 
   before(async () => {
-    server = createServer((socket) => {
-      socket.on('error', () => {});
-      let head = '';
-      socket.on('data', (data: Buffer) => {
-        head += data.toString('latin1');
-        if (!head.includes('\r\n\r\n')) return;
-        const target = head.split(' ')[1]!;
-        head = '';
-        asked.set(target, (asked.get(target) ?? 0) + 1);
-        const name = target.split('case=')[1]!;
-        socket.write(heads[name] ?? 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n');
-        if (name !== 'no-content') setTimeout(() => socket.destroy(), 80);
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const port = (server.address() as AddressInfo).port;
+    let origin: string;
+    ({ server, origin } = await rawOrigin(asked, (target, socket) => {
+      const name = target.split('case=')[1]!;
+      socket.write(heads[name] ?? NOT_FOUND);
+      if (name !== 'no-content') setTimeout(() => socket.destroy(), 80);
+    }));
     const sink = new Writable({
       write(chunk: Buffer, _encoding, done) {
         for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line));
@@ -159,7 +164,7 @@ describe('an origin that fails after its head, before any body byte', () => {
       },
     });
     edge = await startNode({
-      origin: `http://127.0.0.1:${port}`,
+      origin,
       logger: pino({ level: 'info' }, sink),
       config: { logging: { level: 'info', access: true } },
     });

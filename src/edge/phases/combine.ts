@@ -24,7 +24,7 @@ import { EdgeError } from '../../errors.ts';
 import type { OriginResponse } from '../../origin/pool.ts';
 import type { InsertResult, RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
-import { commitGuard, commitInsert, runFill, startFill } from '../fill-driver.ts';
+import { bodyIncomplete, commitGuard, commitInsert, runFill, startFill } from '../fill-driver.ts';
 import type { Fetched } from '../outcomes.ts';
 import type { Combinable } from '../partials.ts';
 import { planStore } from '../plan.ts';
@@ -64,7 +64,7 @@ async function storeWhole(
   const insert = await runFill(edge, ctx.key, fill, response, plan, guard);
   const chunks = fill.completeChunks;
   if (chunks === undefined || fill.bodyId === undefined)
-    return { kind: 'failed', error: incomplete(), insert };
+    return { kind: 'failed', error: bodyIncomplete(undefined), insert };
   return {
     kind: 'stored',
     record: { ...plan.record, bodyId: fill.bodyId, chunks, size: fill.received },
@@ -119,7 +119,7 @@ async function writeCombined(
     if (!response.body.destroyed) response.body.destroy();
     if (writer.failed) return { kind: 'failed', error: writeFailed(), insert: 'aborted-store-failed' };
     edge.log.warn({ url: ctx.key, origin: ctx.origin }, 'origin range response incomplete; not combined');
-    return { kind: 'failed', error: incomplete(), insert: 'aborted-incomplete' };
+    return { kind: 'failed', error: bodyIncomplete(undefined), insert: 'aborted-incomplete' };
   }
   // Only onto the piece it was combined with: anything stored since wins.
   const guard = commitGuard(edge, ctx.storage, generation, plan, partial.record.bodyId);
@@ -130,10 +130,6 @@ async function writeCombined(
     record: { ...plan.record, bodyId: writer.bodyId, chunks: writer.chunks, size },
     insert,
   };
-}
-
-function incomplete(): EdgeError {
-  return new EdgeError('EDGE_ERR_ORIGIN_BODY_INCOMPLETE', 'origin response incomplete');
 }
 
 function writeFailed(): EdgeError {
