@@ -2,7 +2,8 @@
  * The background revalidation story (RFC 5861 §3): the client was already answered stale;
  * one revalidation per key runs the miss path's steps without a client — collapse (lead, or
  * leave it to the worker that does) → fetch → triage → (refresh | insert | drop) — and is
- * logged and counted like any insert.
+ * logged and counted like any insert. A 304 that selects no stored response is followed by one
+ * unconditional request (triage's `refetch`).
  */
 import { EdgeError } from '../errors.ts';
 import { LOGGED } from './completion.ts';
@@ -60,23 +61,29 @@ async function revalidate(edge: Edge, ctx: RequestContext, stored: Found, lead: 
     ctx.lookup = 'pass'; // another worker revalidates this key
     return;
   }
-  const fetched = await fetchStep(edge, ctx, {
+  let fetched = await fetchStep(edge, ctx, {
     fill: true,
     method: 'GET',
     validate: stored.record,
     background: true,
   });
   if (fetched.kind === 'failed') throw fetched.error;
+  let step = triage(edge, ctx, stored, fetched, undefined, true);
+  if (step.kind === 'refetch') {
+    // A 304 that selects no stored response confirms nothing: the full response, once.
+    discard(fetched.response.body);
+    fetched = await fetchStep(edge, ctx, { fill: true, method: 'GET', background: true });
+    if (fetched.kind === 'failed') throw fetched.error;
+    step = triage(edge, ctx, undefined, fetched, undefined, true);
+  }
   const { response } = fetched;
-  const step = triage(edge, ctx, stored, fetched, undefined, true);
   if (step.kind === 'insert') {
     ctx.insert = await insertShared(edge, ctx.storage, ctx.key, step.plan, response, generation, lead);
     return;
   }
   discard(response.body);
   if (step.kind === 'refresh') {
-    const refreshed = await refresh(edge, ctx, stored, fetched, generation);
-    if (refreshed.kind === 'refreshed') ctx.insert = refreshed.insert;
+    ctx.insert = (await refresh(edge, ctx, stored, fetched, generation)).insert;
     lead.settle({ kind: 'look-again' }); // followers find the refreshed entry
     return;
   }

@@ -18,7 +18,7 @@ import type { Found, LookupOutcome } from './outcomes.ts';
 import { collapse } from './phases/collapse.ts';
 import { combine } from './phases/combine.ts';
 import { deliverStored } from './phases/deliver.ts';
-import { fail } from './phases/fail.ts';
+import { fail, serveStale } from './phases/fail.ts';
 import { cameBack, type Fetched, fetchStep } from './phases/fetch.ts';
 import { type Fwd, type Gate, gate } from './phases/gate.ts';
 import { admitToOrigin, guard, noteSecurity } from './phases/guard.ts';
@@ -123,10 +123,10 @@ export class Pipeline {
     const edge = this.edge;
     const response = fetched.response;
     const step = triage(edge, ctx, forward.stored, fetched, combining ? forward.partial : undefined, false);
-    if (step.kind === 'stale-on-error' || step.kind === 'refresh') discard(response.body);
+    if (step.kind !== 'insert' && step.kind !== 'relay' && step.kind !== 'combine') discard(response.body);
     if (step.kind === 'stale-on-error') {
       lead.settle({ kind: 'failed', error: originFailing(response.status) });
-      return this.#serveStale(ctx, forward.stored!, `origin answered ${response.status}`);
+      return serveStale(this.edge, ctx, forward.stored!, `origin answered ${response.status}`);
     }
     if (step.kind === 'refresh') {
       ctx.lookup = 'revalidated';
@@ -134,8 +134,15 @@ export class Pipeline {
       const refreshed = await refresh(edge, ctx, step.stored, fetched, generation).finally(() =>
         lead.settle({ kind: 'look-again' }),
       );
-      if (refreshed.kind === 'refreshed') ctx.insert = refreshed.insert;
+      ctx.insert = refreshed.insert;
       return void deliverStored(edge, ctx, refreshed.record);
+    }
+    if (step.kind === 'refetch') {
+      const again = await fetchStep(edge, ctx, { fill: true, method: 'GET', range: forward.ranged });
+      if (again.kind === 'response')
+        return this.#triage(ctx, { ...forward, stored: undefined }, lead, again, generation, false);
+      lead.settle({ kind: 'failed', error: again.error });
+      return this.#fail(ctx, forward.stored, again.error, true);
     }
     if (step.kind === 'relay') {
       // A failing origin is no uncacheable key: followers elect again (bounded), no hit-for-pass.
@@ -181,16 +188,8 @@ export class Pipeline {
 
   #fail(ctx: RequestContext, stored: Found | undefined, error: EdgeError, fetched: boolean): void {
     const failure = fail(this.edge, ctx, stored, error, fetched);
-    if (failure.kind === 'stale') return this.#serveStale(ctx, failure.stored, failure.why);
+    if (failure.kind === 'stale') return serveStale(this.edge, ctx, failure.stored, failure.why);
     sendError(this.edge, ctx, failure.error, failure.kind === 'client');
-  }
-
-  #serveStale(ctx: RequestContext, stored: Found, why: string): void {
-    ctx.lookup = 'stale-if-error';
-    ctx.cacheStatus.fwd = 'stale';
-    ctx.cacheStatus.detail = 'stale-if-error';
-    this.edge.log.info({ url: ctx.key, why }, 'served stale: origin failing');
-    deliverStored(this.edge, ctx, stored.record);
   }
 
   #revalidate(ctx: RequestContext, stored: Found): void {

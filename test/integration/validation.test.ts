@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { createClock } from '../helpers/clock.ts';
 import { startNode, type TestNode } from '../helpers/node.ts';
 import { type Route, respond, startOrigin, type TestOrigin } from '../helpers/origin.ts';
+import { until } from '../helpers/wait.ts';
 
 /** An origin route that answers 304 to a matching If-None-Match. */
 function validated(cacheControl: string, body: string, extra: Record<string, string> = {}): Route {
@@ -349,5 +350,63 @@ describe('validation and reuse', () => {
     const ranged = await edge.get(miss, { headers: { range: 'bytes=0-2' } });
     assert.equal(ranged.status, 206);
     assert.equal(ranged.text, 'NEW');
+  });
+  it('asks once more without validators when a 304 names another strong entity tag, and stores the answer', async () => {
+    const base = `/catalog/${'seasonal-collection-'.repeat(6)}items.json?lang=en&currency=EUR`;
+    /** v1 under "a"; then a 304 with "b" to If-None-Match "a" (it confirms nothing); v2 under "b". */
+    const retagged =
+      (cacheControl: string) =>
+      (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, hit: number) => {
+        if (hit === 1) {
+          res.writeHead(200, {
+            etag: '"a"',
+            'cache-control': cacheControl,
+            'content-type': 'application/json',
+          });
+          res.end('{"v":1}');
+        } else if (req.headers['if-none-match'] !== undefined) {
+          res.writeHead(304, { etag: '"b"', 'cache-control': cacheControl });
+          res.end();
+        } else {
+          res.writeHead(200, {
+            etag: '"b"',
+            'cache-control': cacheControl,
+            'content-type': 'application/json',
+          });
+          res.end('{"v":2}');
+        }
+      };
+    const foreground = `${base}&case=foreground`;
+    origin.route(foreground, retagged('max-age=10'));
+    assert.equal((await edge.get(foreground)).text, '{"v":1}');
+    clock.advance(11);
+    const refetched = await edge.get(foreground);
+    assert.equal(refetched.status, 200);
+    assert.equal(refetched.text, '{"v":2}', 'not the stored body the 304 did not select');
+    assert.equal(refetched.headers.etag, '"b"');
+    assert.match(String(refetched.headers['cache-status']), /fwd-status=200; stored/);
+    const conditional = origin.requests
+      .filter((r) => r.path === foreground)
+      .map((r) => r.headers['if-none-match']);
+    assert.deepEqual(conditional, [undefined, '"a"', undefined]);
+    const hit = await edge.get(foreground);
+    assert.match(String(hit.headers['cache-status']), /^strata; hit/);
+    assert.equal(hit.text, '{"v":2}');
+    assert.equal(origin.count(foreground), 3);
+
+    const background = `${base}&case=background`;
+    origin.route(background, retagged('max-age=10, stale-while-revalidate=60'));
+    await edge.get(background);
+    clock.advance(11);
+    const stale = await edge.get(background);
+    assert.equal(stale.text, '{"v":1}', 'within stale-while-revalidate');
+    assert.ok(await until(() => origin.count(background) === 3, 5000), 'the background refetch');
+    assert.ok(
+      await until(async () => (await edge.get(background)).text === '{"v":2}', 5000),
+      'the refetched response is stored',
+    );
+    const after = await edge.get(background);
+    assert.match(String(after.headers['cache-status']), /^strata; hit/);
+    assert.equal(origin.count(background), 3);
   });
 });

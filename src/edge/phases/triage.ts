@@ -15,6 +15,7 @@ import type { InsertPlan } from '../fill-driver.ts';
 import type { Fetched, Found } from '../outcomes.ts';
 import type { Combinable } from '../partials.ts';
 import { planStore } from '../plan.ts';
+import { matchesStored } from '../revalidate.ts';
 
 /** Origin statuses that stale-if-error may hide (RFC 5861 §4). */
 const ERROR_STATUSES: ReadonlySet<number> = new Set([500, 502, 503, 504]);
@@ -22,6 +23,7 @@ const ERROR_STATUSES: ReadonlySet<number> = new Set([500, 502, 503, 504]);
 export type Triage =
   | { kind: 'stale-on-error' }
   | { kind: 'refresh'; stored: Found }
+  | { kind: 'refetch' }
   | { kind: 'combine'; partial: Combinable }
   | { kind: 'insert'; plan: InsertPlan }
   | { kind: 'relay'; reason: string; failing: boolean };
@@ -42,7 +44,8 @@ export function triage(
     (background || withinStaleIfError(stored.record, stored.directives, ctx.now))
   )
     return { kind: 'stale-on-error' };
-  if (status === 304 && stored !== undefined) return { kind: 'refresh', stored };
+  if (status === 304 && stored !== undefined)
+    return matchesStored(stored.record, fetched.response) ? { kind: 'refresh', stored } : { kind: 'refetch' };
   if (partial !== undefined && (status === 206 || status === 200)) return { kind: 'combine', partial };
   const plan = planStore(edge, ctx, fetched.response, fetched.requestTime, fetched.responseTime);
   if (!plan.storable) return { kind: 'relay', reason: plan.reason, failing };
