@@ -217,7 +217,7 @@ export const ERROR_CODES = {
     status: 500,
     retryable: false,
     description:
-      'A write to the LMDB cache failed (map or disk full); the node keeps serving hits and passes misses through.',
+      'A write to the LMDB cache failed (disk or map full, an I/O error, a damaged file); the node keeps serving hits and passes misses through.',
   },
   EDGE_ERR_STORE_CORRUPT: {
     source: 'internal',

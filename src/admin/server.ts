@@ -132,12 +132,13 @@ function readiness(res: ServerResponse, bus: FleetBus | undefined): void {
 }
 
 /**
- * The process runs: 200. `degraded` while the store refuses writes (map or disk full): hits are
- * served and misses pass through unstored until a write succeeds again.
+ * The process runs: 200. `degraded` while the store refuses writes (disk full, a damaged file):
+ * hits are served and misses pass through unstored until a write succeeds again.
  */
 function health(edge: Edge): { status: 'ok' | 'degraded'; store?: string } {
   if (!edge.store.refusingWrites) return { status: 'ok' };
-  return { status: 'degraded', store: 'refusing writes (map or disk full); misses pass through unstored' };
+  const reason = edge.store.writeError ?? 'write failed';
+  return { status: 'degraded', store: `refusing writes (${reason}); misses pass through unstored` };
 }
 
 function sortQueryOf(edge: Edge): (host: string) => boolean {

@@ -21,6 +21,7 @@ import { DEFAULT_ENCODINGS } from './policy/accept-encoding.ts';
 import { secondaryKey } from './policy/vary.ts';
 import { type EntryRecord, RECORD_VERSION, type StoredValue, type VaryMarker } from './record.ts';
 import { checkStoreFile } from './store-file.ts';
+import { writeFailure } from './write-failure.ts';
 
 export interface StoreOptions {
   dir: string;
@@ -129,6 +130,7 @@ export class CacheStore {
   readonly #removing = new Set<string>();
   #writableAfter = 0;
   #failing = false;
+  #writeError: string | undefined;
   /** Damaged records or chunks found (and removed) since the store was opened. */
   corrupt = 0;
   #closed = false;
@@ -478,7 +480,7 @@ export class CacheStore {
     return this.#decoded.bytes;
   }
 
-  /** False while writes are failing (map or disk full): misses then pass through unstored. */
+  /** False while writes are failing (disk or map full, I/O error, damaged file): misses then pass through unstored. */
   get writable(): boolean {
     return this.options.now() >= this.#writableAfter;
   }
@@ -488,10 +490,21 @@ export class CacheStore {
     return this.#failing;
   }
 
+  /** While refusing writes: why the last write failed, in an operator's words (health). */
+  get writeError(): string | undefined {
+    return this.#failing ? this.#writeError : undefined;
+  }
+
   writeFailed(error: unknown): void {
-    // lmdb-js attaches the commit's own rejected promise to the error: mark it handled.
+    // lmdb-js attaches the commit's own promise to the error: it rejects with the reason (ENOSPC,
+    // MDB_CORRUPTED...) once the commit's status is read; handled here, kept for health.
     const commitError = (error as { commitError?: Promise<unknown> } | undefined)?.commitError;
-    if (commitError && typeof commitError.catch === 'function') commitError.catch(() => {});
+    if (commitError && typeof commitError.catch === 'function') {
+      this.#writeError ??= 'commit failed';
+      commitError.catch((cause: unknown) => {
+        if (this.#failing) this.#writeError = writeFailure(cause, this.options.dir);
+      });
+    } else this.#writeError = writeFailure(error, this.options.dir);
     if (!this.#failing) {
       const failure = new EdgeError(
         'EDGE_ERR_STORE_WRITE',
@@ -508,6 +521,7 @@ export class CacheStore {
   writeSucceeded(): void {
     if (!this.#failing) return;
     this.#failing = false;
+    this.#writeError = undefined;
     this.#writableAfter = 0;
     this.options.log.info('cache writes succeed again; storing resumed');
   }

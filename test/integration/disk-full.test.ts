@@ -99,6 +99,7 @@ describe('space coming back on a full disk', () => {
     const health = async () =>
       JSON.parse((await edge.call('GET', '/healthz', undefined, null)).text) as {
         status: string;
+        store?: string;
       };
     try {
       assert.equal((await health()).status, 'ok');
@@ -114,7 +115,9 @@ describe('space coming back on a full disk', () => {
         }
       }
       assert.ok(refused, 'the disk filled up');
-      assert.equal((await health()).status, 'degraded');
+      const degraded = await health();
+      assert.equal(degraded.status, 'degraded');
+      assert.equal(degraded.store, 'refusing writes (disk full); misses pass through unstored');
 
       rmSync(filler);
       clock.advance(1.001);
