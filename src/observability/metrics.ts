@@ -118,7 +118,7 @@ export function createMetrics() {
     }),
     originLatencyEwma: new Gauge({
       name: 'strata_origin_latency_ewma_seconds',
-      help: 'Peak EWMA of time to response headers per origin, failures penalised, as selection sees it.',
+      help: 'EWMA of time to response headers per origin, failures penalised, decaying while idle, as selection sees it.',
       labelNames: ['origin'] as const,
       registers: [registry],
       collect() {

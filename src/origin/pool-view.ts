@@ -26,7 +26,8 @@ export interface PoolView {
     region: string | undefined;
     weight: number;
     state: OriginStatus;
-    latencyMs: number | undefined;
+    /** The latency estimate selection uses now (ms); null before the origin's first answer or check. */
+    latencyMs: number | null;
     cost: number;
     pending: number;
     maxConnections: number;
@@ -65,7 +66,7 @@ export function describePool(
       region: state.traits.region,
       weight: state.traits.weight,
       state: state.status(now, policy.slowStart),
-      latencyMs: roundTenth(state.latency.at(now)),
+      latencyMs: roundTenth(state.latency.at(now)) ?? null,
       cost: Math.round(costs.get(state)! * 10) / 10,
       pending: state.pending,
       maxConnections: state.traits.maxConnections,

@@ -158,6 +158,23 @@ describe('admin listener startup', () => {
     );
   });
 
+  it('shows latencyMs null in /stats for an origin not asked yet, and the estimate once it answered', async () => {
+    const edge = await startAdminNode({ origin: origin.url });
+    try {
+      const latency = async () =>
+        (
+          JSON.parse((await edge.call('GET', '/stats')).text) as {
+            sites: Array<{ origins: Array<{ latencyMs: unknown }> }>;
+          }
+        ).sites[0]!.origins[0]!.latencyMs;
+      assert.equal(await latency(), null, 'present, and null: no sample yet');
+      await edge.get(`/${'catalogue-page-'.repeat(8)}first-request?with=query`);
+      assert.equal(typeof (await latency()), 'number');
+    } finally {
+      await edge.close();
+    }
+  });
+
   it('answers 401 on loopback when no token is configured', async () => {
     const edge = await startAdminNode({ origin: origin.url, admin: { token: undefined } });
     try {
