@@ -15,7 +15,8 @@ import {
   tlsProblems,
   wildcardNotes,
 } from './check.ts';
-import { type Config, configSchema } from './schema.ts';
+import { type Config, configSchema, isOriginUrl } from './schema.ts';
+import { parseListen } from './units.ts';
 import { loadYaml } from './yaml.ts';
 
 /** Overrides from the command line; each replaces what the file says. */
@@ -122,7 +123,12 @@ function section(raw: Raw, name: string): Raw {
   return value as Raw;
 }
 
-function applyOverrides(raw: Raw, overrides: ConfigOverrides): void {
+/**
+ * Applies flags (or the environment, `from` naming which) over the raw file; returns what
+ * cannot be applied, named by the flag or variable the operator wrote.
+ */
+function applyOverrides(raw: Raw, overrides: ConfigOverrides, from: 'flag' | 'env'): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
   if (overrides.listen !== undefined) {
     // The plain listeners are replaced; TLS listeners (file, environment) stay.
     const current = Array.isArray(raw.listeners) ? (raw.listeners as Raw[]) : [];
@@ -138,14 +144,23 @@ function applyOverrides(raw: Raw, overrides: ConfigOverrides): void {
   if (overrides.logLevel !== undefined) section(raw, 'logging').level = overrides.logLevel;
   if (overrides.workers !== undefined) raw.workers = overrides.workers;
   if (overrides.origin !== undefined) {
+    const url = normalizeOriginFlag(overrides.origin);
+    if (url === undefined) {
+      problems.push({
+        path: from === 'flag' ? '--origin' : 'STRATA_ORIGIN',
+        message: `${JSON.stringify(overrides.origin)} is not an origin URL: expected http://HOST:PORT or https://HOST:PORT (no path, query, fragment or credentials), or HOST:PORT for http`,
+      });
+      return problems;
+    }
     // The flag's origin answers every Host that no site of the file claims.
     const origins = Array.isArray(raw.origins) ? [...raw.origins] : [];
     const sites = Array.isArray(raw.sites) ? [...raw.sites] : [];
-    origins.push({ name: 'origin', url: normalizeOriginFlag(overrides.origin) });
+    origins.push({ name: 'origin', url });
     sites.push({ name: 'default', hosts: ['*'], origins: ['origin'] });
     raw.origins = origins;
     raw.sites = sites;
   }
+  return problems;
 }
 
 /**
@@ -182,16 +197,18 @@ function applyTlsOverrides(raw: Raw, overrides: ConfigOverrides): void {
   raw.listeners = [...plain, { listen: listenTls, tls: { cert: tlsCert ?? '', key: tlsKey ?? '' } }];
 }
 
-/** `--origin http://host:port/` and `--origin host:port` both mean the origin at host:port. */
-function normalizeOriginFlag(value: string): string {
-  const withScheme = /^[a-z]+:\/\//i.test(value) ? value : `http://${value}`;
-  try {
-    const url = new URL(withScheme);
-    if (url.pathname === '/' && !url.search) return `${url.protocol}//${url.host}`;
-  } catch {
-    // fall through: the schema reports it with its path
-  }
-  return value;
+/**
+ * `--origin http://host:port/` and `--origin host:port` both mean the origin at host:port;
+ * undefined for anything else (`notaurl` is no host:port: a typo, not a host on port 80).
+ */
+function normalizeOriginFlag(value: string): string | undefined {
+  const hasScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(value);
+  // Without a scheme only HOST:PORT (parseListen's `:8080` means every interface, no host).
+  if (!hasScheme && (parseListen(value) === undefined || value.trim().startsWith(':'))) return undefined;
+  const withScheme = hasScheme ? value : `http://${value.trim()}`;
+  if (!isOriginUrl(withScheme)) return undefined;
+  const url = new URL(withScheme);
+  return `${url.protocol}//${url.host}`;
 }
 
 function deepFreeze<T>(value: T): T {
@@ -255,8 +272,8 @@ export function loadConfig(options: LoadOptions = {}): Config {
   };
   // What the file's sites say about each other, before --origin adds its catch-all site.
   const sites = siteProblems(raw).map(toProblem);
-  applyOverrides(raw, fromEnv(options.env ?? {}));
-  applyOverrides(raw, options.overrides ?? {});
+  sites.push(...applyOverrides(raw, fromEnv(options.env ?? {}), 'env'));
+  sites.push(...applyOverrides(raw, options.overrides ?? {}, 'flag'));
   const result = validateConfig(raw);
   const problems = 'problems' in result ? [...result.problems, ...sites] : sites;
   if (problems.length > 0) {
@@ -296,7 +313,7 @@ export function checkConfigFile(file: string, env: Record<string, string | undef
   const raw = parseConfigText(file, text);
   const fileProblems = siteProblems(raw).map(toProblem);
   const notes = wildcardNotes(raw).map(toProblem);
-  applyOverrides(raw, fromEnv(env));
+  fileProblems.push(...applyOverrides(raw, fromEnv(env), 'env'));
   const result = validateConfig(raw);
   const problems = 'problems' in result ? [...result.problems, ...fileProblems] : [...fileProblems];
   if ('config' in result) {

@@ -34,19 +34,35 @@ const listen = (description: string) =>
     })
     .describe(description);
 
+/**
+ * Scheme, host and port only: a path or query would be dropped from every request, credentials
+ * would never be sent (and would show in /stats), and port 0 cannot be connected to.
+ */
+export function isOriginUrl(value: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return false;
+  }
+  return (
+    (url.protocol === 'http:' || url.protocol === 'https:') &&
+    url.hostname !== '' &&
+    url.port !== '0' &&
+    url.pathname === '/' &&
+    !url.search &&
+    !url.hash &&
+    !url.username &&
+    !url.password
+  );
+}
+
+export const ORIGIN_URL_EXPECTED =
+  'expected an http:// or https:// URL of a host and port, with no path, query, fragment or credentials, e.g. http://10.0.0.5:8080';
+
 const originUrl = z
   .string()
-  .refine(
-    (value) => {
-      try {
-        const url = new URL(value);
-        return (url.protocol === 'http:' || url.protocol === 'https:') && url.pathname === '/' && !url.search;
-      } catch {
-        return false;
-      }
-    },
-    { message: 'expected an http:// or https:// URL with no path, e.g. http://10.0.0.5:8080' },
-  )
+  .refine(isOriginUrl, { message: ORIGIN_URL_EXPECTED })
   .describe('Where the origin is reached: scheme, host and port, no path.');
 
 const region = z

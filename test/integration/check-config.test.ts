@@ -116,6 +116,35 @@ describe('strata check-config', () => {
     assert.match(stderr, /: 3 problems$/m);
   });
 
+  it('refuses origin URLs serve refuses: credentials, a fragment, port 0, a path, no host', () => {
+    const { file, status, stderr } = check(
+      'origin-urls.yaml',
+      [
+        'origins:',
+        '  - { name: a, url: "http://user:secret@127.0.0.1:3000" }',
+        '  - { name: b, url: "http://127.0.0.1:3000#top" }',
+        '  - { name: c, url: "http://127.0.0.1:0" }',
+        '  - { name: d, url: "http://127.0.0.1:3000/app" }',
+        '  - { name: e, url: "http://" }',
+        '  - { name: f, url: notaurl }',
+        'sites:',
+        '  - { name: s, hosts: ["*"], origins: [a, b, c, d, e, f] }',
+        '',
+      ].join('\n'),
+    );
+    assert.equal(status, 1);
+    for (let i = 0; i < 6; i++) {
+      assert.match(
+        stderr,
+        new RegExp(
+          `^${file}:${i + 2}:\\d+: origins\\[${i}\\]\\.url: expected an http:// or https:// URL`,
+          'm',
+        ),
+      );
+    }
+    assert.match(stderr, /: 6 problems$/m);
+  });
+
   it('says valid for a good file (JSON placed too), and prints its version', () => {
     const good = check(
       'good.json',

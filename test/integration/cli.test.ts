@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -85,6 +85,34 @@ describe('the strata command', () => {
       assert.equal(await exited, 0);
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+
+  it('serve refuses an --origin that is not an origin URL, before it binds a port or opens a cache', () => {
+    for (const origin of [
+      'notaurl',
+      'ftp://x',
+      'http://',
+      'http://host:99999',
+      'http://127.0.0.1:3000/app',
+      'http://user:secret@127.0.0.1:3000',
+    ]) {
+      const cache = join(dir, 'refused-cache');
+      const result = spawnSync(
+        process.execPath,
+        [CLI, 'serve', '--origin', origin, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0'].concat(
+          ['--cache-dir', cache],
+        ),
+        { encoding: 'utf8', timeout: 15_000 },
+      );
+      assert.equal(result.status, 1, `${origin}: ${result.stderr}`);
+      assert.doesNotMatch(result.stderr, /serving on/, origin);
+      assert.match(
+        result.stderr,
+        /^ {2}--origin: ".*" is not an origin URL: expected http:\/\/HOST:PORT/m,
+        origin,
+      );
+      assert.ok(!existsSync(cache), origin);
     }
   });
 

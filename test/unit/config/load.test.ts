@@ -140,8 +140,19 @@ describe('validateConfig', () => {
     assert.deepEqual(paths(problems), ['cache.maxObjectSize']);
   });
 
-  it('refuses origin URLs with a path, a query or another scheme', () => {
-    for (const url of ['http://x/path', 'http://x/?q=1', 'ftp://x', 'not a url']) {
+  it('refuses origin URLs with a path, a query, a fragment, credentials, port 0 or another scheme', () => {
+    for (const url of [
+      'http://x/path',
+      'http://x/?q=1',
+      'ftp://x',
+      'not a url',
+      'http://',
+      'http://x:99999',
+      'http://x:0',
+      'http://user:secret@x:8080',
+      'http://user@x',
+      'http://x:8080#top',
+    ]) {
       const problems = problemsOf({ origins: [{ name: 'o', url }] });
       assert.deepEqual(paths(problems), ['origins[0].url'], url);
     }
@@ -243,6 +254,45 @@ describe('loadConfig', () => {
       ],
     );
     assert.equal(config.origins[1]!.url, 'http://127.0.0.1:9000');
+  });
+
+  it('refuses an origin flag or STRATA_ORIGIN that is not an origin URL, naming the flag', () => {
+    const bad = [
+      'notaurl',
+      'ftp://x',
+      'http://',
+      'http://x:99999',
+      'http://x:8080/app',
+      'http://user:secret@x:8080',
+      'localhost',
+    ];
+    for (const origin of bad) {
+      assert.throws(
+        () => loadConfig({ overrides: { origin } }),
+        (error: unknown) => {
+          assert.ok(error instanceof EdgeError);
+          assert.equal(error.code, 'EDGE_ERR_CONFIG_INVALID');
+          assert.match(error.message, /^ {2}--origin: /m, origin);
+          assert.ok(error.message.includes(JSON.stringify(origin)), error.message);
+          return true;
+        },
+        origin,
+      );
+    }
+    assert.throws(
+      () => loadConfig({ env: { STRATA_ORIGIN: 'notaurl' } }),
+      (error: unknown) => error instanceof EdgeError && /^ {2}STRATA_ORIGIN: /m.test(error.message),
+    );
+    // The documented forms stay: a URL with or without its slash, and the HOST:PORT shorthand.
+    for (const [origin, url] of [
+      ['http://127.0.0.1:9000/', 'http://127.0.0.1:9000'],
+      ['https://example.com', 'https://example.com'],
+      ['127.0.0.1:9000', 'http://127.0.0.1:9000'],
+      ['[::1]:9000', 'http://[::1]:9000'],
+      ['localhost:9000', 'http://localhost:9000'],
+    ] as const) {
+      assert.equal(loadConfig({ overrides: { origin } }).origins[0]!.url, url, origin);
+    }
   });
 
   it('reads JSON files too', () => {
