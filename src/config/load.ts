@@ -152,6 +152,11 @@ function applyOverrides(raw: Raw, overrides: ConfigOverrides, from: 'flag' | 'en
       });
       return problems;
     }
+    const clash = originFlagClash(raw);
+    if (clash !== undefined) {
+      problems.push({ path: from === 'flag' ? '--origin' : 'STRATA_ORIGIN', message: clash });
+      return problems;
+    }
     // The flag's origin answers every Host that no site of the file claims.
     const origins = Array.isArray(raw.origins) ? [...raw.origins] : [];
     const sites = Array.isArray(raw.sites) ? [...raw.sites] : [];
@@ -161,6 +166,26 @@ function applyOverrides(raw: Raw, overrides: ConfigOverrides, from: 'flag' | 'en
     raw.sites = sites;
   }
   return problems;
+}
+
+/**
+ * What in the file leaves no room for the flag's origin `origin` and its catch-all site
+ * `default`: the same names (reported at a place the file does not have), or a site of its own
+ * answering every host (the flag would silently do nothing).
+ */
+function originFlagClash(raw: Raw): string | undefined {
+  const origins = (Array.isArray(raw.origins) ? raw.origins : []) as Array<Raw | null>;
+  const sites = (Array.isArray(raw.sites) ? raw.sites : []) as Array<Raw | null>;
+  const origin = origins.findIndex((entry) => entry?.name === 'origin');
+  if (origin >= 0)
+    return `the configuration already has an origin named "origin" (origins[${origin}]): rename it, or give this one in the file`;
+  const named = sites.findIndex((site) => site?.name === 'default');
+  if (named >= 0)
+    return `the configuration already has a site named "default" (sites[${named}]): rename it, or give this origin in the file`;
+  const all = sites.findIndex((site) => Array.isArray(site?.hosts) && site.hosts.includes('*'));
+  if (all >= 0)
+    return `sites[${all}] (${JSON.stringify(sites[all]?.name)}) already answers every host (*): the flag's origin would never be asked`;
+  return undefined;
 }
 
 /**
@@ -272,7 +297,10 @@ export function loadConfig(options: LoadOptions = {}): Config {
   };
   // What the file's sites say about each other, before --origin adds its catch-all site.
   const sites = siteProblems(raw).map(toProblem);
-  sites.push(...applyOverrides(raw, fromEnv(options.env ?? {}), 'env'));
+  const env = fromEnv(options.env ?? {});
+  // A flag wins over its variable: --origin replaces STRATA_ORIGIN, not a second origin beside it.
+  if (options.overrides?.origin !== undefined) delete env.origin;
+  sites.push(...applyOverrides(raw, env, 'env'));
   sites.push(...applyOverrides(raw, options.overrides ?? {}, 'flag'));
   const result = validateConfig(raw);
   const problems = 'problems' in result ? [...result.problems, ...sites] : sites;

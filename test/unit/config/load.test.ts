@@ -295,6 +295,52 @@ describe('loadConfig', () => {
     }
   });
 
+  it('--origin wins over STRATA_ORIGIN, as every flag wins over the environment', () => {
+    const config = loadConfig({
+      env: { STRATA_ORIGIN: 'http://127.0.0.1:9001' },
+      overrides: { origin: 'http://127.0.0.1:9002' },
+    });
+    assert.deepEqual(
+      config.origins.map((origin) => [origin.name, origin.url]),
+      [['origin', 'http://127.0.0.1:9002']],
+    );
+    assert.deepEqual(
+      config.sites.map((site) => site.name),
+      ['default'],
+    );
+  });
+
+  it('refuses an origin flag the file leaves no room for, naming the flag and the field in the way', () => {
+    const refused = (text: string) => {
+      const file = writeConfig(text);
+      try {
+        loadConfig({ file, overrides: { origin: 'http://127.0.0.1:9002' } });
+      } catch (error) {
+        assert.ok(error instanceof EdgeError);
+        return error.message;
+      }
+      assert.fail('expected the flag to be refused');
+    };
+    const app = 'origins:\n  - { name: app, url: "http://127.0.0.1:9001" }\n';
+    // An origin of the file already named origin: not "duplicate origin" at origins[1], which no file has.
+    assert.match(
+      refused(
+        'origins:\n  - { name: origin, url: "http://127.0.0.1:9001" }\nsites:\n  - { name: s, hosts: [a.example], origins: [origin] }\n',
+      ),
+      /^ {2}--origin: the configuration already has an origin named "origin" \(origins\[0\]\)/m,
+    );
+    // A site of the file already named default.
+    assert.match(
+      refused(`${app}sites:\n  - { name: default, hosts: [a.example], origins: [app] }\n`),
+      /^ {2}--origin: the configuration already has a site named "default" \(sites\[0\]\)/m,
+    );
+    // A site of the file answering every host: the flag's origin would never be asked.
+    assert.match(
+      refused(`${app}sites:\n  - { name: all, hosts: ["*"], origins: [app] }\n`),
+      /^ {2}--origin: sites\[0\] \("all"\) already answers every host \(\*\)/m,
+    );
+  });
+
   it('reads JSON files too', () => {
     const json = writeConfig(JSON.stringify({ cache: { dir: '/json' } }), 'json');
     assert.equal(loadConfig({ file: json }).cache.dir, '/json');
