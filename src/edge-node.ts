@@ -39,6 +39,7 @@ import { HealthChecker, type HealthListener, type HealthTarget } from './origin/
 import { eject } from './origin/outlier.ts';
 import { type AttemptListener, type FailureListener, Origin, OriginPool } from './origin/pool.ts';
 import { ORIGIN_STATUSES, type ProbeVerdict } from './origin/state.ts';
+import { originTls } from './origin/tls.ts';
 import { FanOut } from './purge/fan-out.ts';
 import { PurgeFence } from './purge/fence.ts';
 import { recoverPurges } from './purge/quarantine.ts';
@@ -729,7 +730,14 @@ function healthTargets(config: Config): HealthTarget[] {
     for (const name of [...site.origins, ...backupOrigins(config, site)]) {
       const origin = config.origins.find((o) => o.name === name);
       if (origin === undefined || targets.has(name)) continue;
-      targets.set(name, { name, url: origin.url, hostHeader: origin.hostHeader, check: site.healthCheck });
+      const tls = origin.url.toLowerCase().startsWith('https:') ? originTls(origin) : undefined;
+      targets.set(name, {
+        name,
+        url: origin.url,
+        hostHeader: origin.hostHeader,
+        tls,
+        check: site.healthCheck,
+      });
     }
   }
   return [...targets.values()];

@@ -10,12 +10,15 @@
  */
 import type { HealthCheckConfig } from '../config/schema.ts';
 import type { ProbeVerdict } from './state.ts';
+import type { OriginTlsOptions } from './tls.ts';
 import { loadUndici } from './undici.ts';
 
 export interface HealthTarget {
   name: string;
   url: string;
   hostHeader?: string | undefined;
+  /** An https origin's own TLS options (CA, server name, verify), as its requests use them. */
+  tls?: OriginTlsOptions | undefined;
   check: HealthCheckConfig;
 }
 
@@ -154,7 +157,10 @@ export class HealthChecker {
 
 function sameTarget(a: HealthTarget, b: HealthTarget): boolean {
   return (
-    a.url === b.url && a.hostHeader === b.hostHeader && JSON.stringify(a.check) === JSON.stringify(b.check)
+    a.url === b.url &&
+    a.hostHeader === b.hostHeader &&
+    JSON.stringify(a.check) === JSON.stringify(b.check) &&
+    JSON.stringify(a.tls) === JSON.stringify(b.tls)
   );
 }
 
@@ -164,22 +170,33 @@ export function expected(status: number, expect: string): boolean {
   return status >= Number(low) && status <= Number(high);
 }
 
-/** GET path on the origin, answering ok when the status is expected within the timeout. */
+/**
+ * GET path on the origin, answering ok when the status is expected within the timeout. An https
+ * origin is probed over a connection of its own made with the origin's TLS options: a probe that
+ * checked the certificate otherwise than the origin's requests do would call a private-CA (or
+ * `verify: false`) origin unhealthy while it serves.
+ */
 export async function httpProbe(target: HealthTarget): Promise<ProbeResult> {
   const started = performance.now();
   const { check } = target;
-  const { request } = await loadUndici();
-  const response = await request(new URL(check.path, target.url), {
-    method: 'GET',
-    headers: {
-      ...(target.hostHeader ? { host: target.hostHeader } : {}),
-      'user-agent': 'strata-health-check',
-    },
-    headersTimeout: check.timeout,
-    bodyTimeout: check.timeout,
-    signal: AbortSignal.timeout(check.timeout),
-  });
-  const ms = performance.now() - started;
-  await response.body.dump({ limit: 64 * 1024 }).catch(() => undefined);
-  return { ok: expected(response.statusCode, check.expect), ms };
+  const { request, Agent } = await loadUndici();
+  const dispatcher = target.tls === undefined ? undefined : new Agent({ connect: target.tls });
+  try {
+    const response = await request(new URL(check.path, target.url), {
+      method: 'GET',
+      headers: {
+        ...(target.hostHeader ? { host: target.hostHeader } : {}),
+        'user-agent': 'strata-health-check',
+      },
+      headersTimeout: check.timeout,
+      bodyTimeout: check.timeout,
+      signal: AbortSignal.timeout(check.timeout),
+      ...(dispatcher === undefined ? {} : { dispatcher }),
+    });
+    const ms = performance.now() - started;
+    await response.body.dump({ limit: 64 * 1024 }).catch(() => undefined);
+    return { ok: expected(response.statusCode, check.expect), ms };
+  } finally {
+    void dispatcher?.destroy().catch(() => undefined);
+  }
 }

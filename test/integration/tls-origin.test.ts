@@ -5,19 +5,24 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { createFixtures, type Fixtures } from '../helpers/certs.ts';
 import { startNode, type TestNode } from '../helpers/node.ts';
+import { until } from '../helpers/wait.ts';
+import { startAdminNode } from './purge-support.ts';
 
 describe('https origins', () => {
   let fixtures: Fixtures;
   let server: Server;
   let url: string;
   const seen: Array<string | undefined> = [];
+  const probed: Array<string | undefined> = [];
   const nodes: TestNode[] = [];
 
   before(async () => {
     fixtures = createFixtures();
     const leaf = fixtures.leaf('origin', ['origin.test']);
     server = createServer({ cert: readFileSync(leaf.cert), key: readFileSync(leaf.key) }, (req, res) => {
-      seen.push((req.socket as import('node:tls').TLSSocket).servername || undefined);
+      const servername = (req.socket as import('node:tls').TLSSocket).servername || undefined;
+      if (req.url === '/health') probed.push(servername);
+      else seen.push(servername);
       res.writeHead(200, { 'cache-control': 'max-age=60', 'content-type': 'text/plain' });
       res.end(`secure ${req.url}`);
     });
@@ -65,6 +70,54 @@ describe('https origins', () => {
     const accepted = await lax.get('/b');
     assert.equal(accepted.status, 200);
     assert.equal(accepted.body.toString(), 'secure /b');
+  });
+
+  it("probes an https origin with the origin's own CA file and server name, and keeps it healthy", async () => {
+    const before = probed.length;
+    const node = await startAdminNode({
+      origin: url,
+      config: {
+        origins: [{ name: 'origin', url, tls: { ca: fixtures.caFile, servername: 'origin.test' } }],
+        sites: [
+          {
+            name: 'checked',
+            hosts: ['*'],
+            origins: ['origin'],
+            healthCheck: { path: '/health', interval: 30, timeout: 1000, unhealthy: 2 },
+          },
+        ],
+      },
+    });
+    nodes.push(node);
+    const state = async () => JSON.parse((await node.call('GET', '/stats')).text).sites[0].origins[0];
+    // Probes that cannot verify the certificate never reach the server; a verdict still comes.
+    assert.ok(await until(async () => (await state()).healthCheck !== 'unknown', 3000), 'a verdict');
+    assert.equal((await state()).healthCheck, 'healthy');
+    assert.ok(probed.length > before, 'the probes reached the origin');
+    assert.equal(probed.at(-1), 'origin.test');
+    const metrics = (await node.call('GET', '/metrics')).text;
+    assert.match(metrics, /^strata_origin_state\{origin="origin"\} 0$/m);
+  });
+
+  it('probes an https origin with verify: false as its requests go', async () => {
+    const node = await startAdminNode({
+      origin: url,
+      config: {
+        origins: [{ name: 'origin', url, tls: { verify: false } }],
+        sites: [
+          {
+            name: 'checked',
+            hosts: ['*'],
+            origins: ['origin'],
+            healthCheck: { path: '/health', interval: 30, timeout: 1000, unhealthy: 2 },
+          },
+        ],
+      },
+    });
+    nodes.push(node);
+    const state = async () => JSON.parse((await node.call('GET', '/stats')).text).sites[0].origins[0];
+    assert.ok(await until(async () => (await state()).healthCheck !== 'unknown', 3000), 'a verdict');
+    assert.equal((await state()).healthCheck, 'healthy');
   });
 
   it('refuses to start when the CA file cannot be read, naming the origin', async () => {
