@@ -722,11 +722,16 @@ function buildSites(
   return { origins, sites };
 }
 
-/** The origins to probe: each origin of a site with a healthCheck, with the first such site's check. */
+/**
+ * The origins to probe: each origin of a site with a healthCheck, with the first such site's check.
+ * A parent tier is probed with the site's first host name (unless it has a hostHeader): it is a
+ * node that answers the hosts of its sites only, and its own address as Host gets a 421.
+ */
 function healthTargets(config: Config): HealthTarget[] {
   const targets = new Map<string, HealthTarget>();
   for (const site of config.sites) {
     if (site.healthCheck === undefined) continue;
+    const siteHost = site.hosts.find((host) => !host.startsWith('*'));
     for (const name of [...site.origins, ...backupOrigins(config, site)]) {
       const origin = config.origins.find((o) => o.name === name);
       if (origin === undefined || targets.has(name)) continue;
@@ -734,7 +739,7 @@ function healthTargets(config: Config): HealthTarget[] {
       targets.set(name, {
         name,
         url: origin.url,
-        hostHeader: origin.hostHeader,
+        hostHeader: origin.hostHeader ?? (origin.tier === 'parent' ? siteHost : undefined),
         tls,
         check: site.healthCheck,
       });
