@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { EdgeError } from '../errors.ts';
+import { backupProblem } from './backups.ts';
 import {
   adminProblems,
   type Finding,
@@ -363,29 +364,45 @@ export function checkConfigFile(file: string, env: Record<string, string | undef
   return { problems: problems.map(place), notes: notes.map(place) };
 }
 
-/** Sites naming origins that do not exist, and duplicate origin names, read from the raw input. */
+/**
+ * Names that refer to nothing, read from the raw input (the schema checks them only once every
+ * field parsed): duplicate origin names, sites naming origins that do not exist, backups that are
+ * neither an origin nor another site. Each placed by its segments, as the schema's own.
+ */
 function crossReferenceProblems(raw: unknown): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   if (!raw || typeof raw !== 'object') return problems;
   const { origins, sites } = raw as { origins?: unknown; sites?: unknown };
+  const problem = (segments: Array<string | number>, message: string) =>
+    problems.push({ path: pathOf(segments), message, segments });
   const names = new Set<string>();
   if (Array.isArray(origins)) {
     origins.forEach((origin: { name?: unknown }, index) => {
       if (typeof origin?.name !== 'string') return;
-      if (names.has(origin.name))
-        problems.push({ path: `origins[${index}].name`, message: `duplicate origin "${origin.name}"` });
+      if (names.has(origin.name)) problem(['origins', index, 'name'], `duplicate origin "${origin.name}"`);
       names.add(origin.name);
     });
   }
-  if (Array.isArray(sites)) {
-    sites.forEach((site: { origins?: unknown }, index) => {
-      if (!Array.isArray(site?.origins)) return;
+  if (!Array.isArray(sites)) return problems;
+  const named = (list: Array<{ name?: unknown } | null>) =>
+    list.flatMap((entry) => (typeof entry?.name === 'string' ? [{ name: entry.name }] : []));
+  const known = {
+    origins: named(Array.isArray(origins) ? origins : []),
+    sites: named(sites),
+  };
+  sites.forEach((site: { name?: unknown; origins?: unknown; backup?: unknown }, index) => {
+    if (Array.isArray(site?.origins))
       site.origins.forEach((name: unknown, j: number) => {
-        if (typeof name === 'string' && !names.has(name)) {
-          problems.push({ path: `sites[${index}].origins[${j}]`, message: `no origin named "${name}"` });
-        }
+        if (typeof name === 'string' && !names.has(name))
+          problem(['sites', index, 'origins', j], `no origin named "${name}"`);
       });
-    });
-  }
+    if (Array.isArray(site?.backup) && typeof site.name === 'string') {
+      const self = { name: site.name };
+      site.backup.forEach((name: unknown, j: number) => {
+        const why = typeof name === 'string' ? backupProblem(known, self, name) : undefined;
+        if (why !== undefined) problem(['sites', index, 'backup', j], why);
+      });
+    }
+  });
   return problems;
 }

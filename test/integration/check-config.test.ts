@@ -145,6 +145,41 @@ describe('strata check-config', () => {
     assert.match(stderr, /: 6 problems$/m);
   });
 
+  it('reports and places the names that refer to nothing beside a problem of another field', () => {
+    const { file, status, stderr } = check(
+      'names.yaml',
+      [
+        'origins:',
+        '  - { name: a, url: "http://127.0.0.1:3000", weight: 0 }',
+        '  - { name: a, url: "http://127.0.0.1:3001" }',
+        'sites:',
+        '  - name: s',
+        '    hosts: [example.com]',
+        '    origins: [a, nope]',
+        '    backup: [s, ghost]',
+        '    selection: fastest',
+        '',
+      ].join('\n'),
+    );
+    assert.equal(status, 1);
+    assert.match(stderr, new RegExp(`^${file}:2:54: origins\\[0\\]\\.weight: Too small`, 'm'));
+    assert.match(stderr, new RegExp(`^${file}:3:13: origins\\[1\\]\\.name: duplicate origin "a"$`, 'm'));
+    assert.match(
+      stderr,
+      new RegExp(`^${file}:7:18: sites\\[0\\]\\.origins\\[1\\]: no origin named "nope"$`, 'm'),
+    );
+    assert.match(
+      stderr,
+      new RegExp(`^${file}:8:14: sites\\[0\\]\\.backup\\[0\\]: site "s" cannot be its own backup$`, 'm'),
+    );
+    assert.match(
+      stderr,
+      new RegExp(`^${file}:8:17: sites\\[0\\]\\.backup\\[1\\]: no origin or site named "ghost"$`, 'm'),
+    );
+    assert.match(stderr, new RegExp(`^${file}:9:16: sites\\[0\\]\\.selection: Invalid option`, 'm'));
+    assert.match(stderr, /: 6 problems$/m);
+  });
+
   it('says valid for a good file (JSON placed too), and prints its version', () => {
     const good = check(
       'good.json',
