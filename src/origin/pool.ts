@@ -222,8 +222,8 @@ const NEVER_SENT: ReadonlySet<string> = new Set([
  * again, always another origin, within `retry.attempts` and the retry budget. Retried:
  * a request that cannot have reached the origin (connect refused, connect timeout, DNS, TLS,
  * or, for an idempotent method, a connection reset before any response byte), and a
- * 502/503/504 to a GET or HEAD (its body discarded; nothing went to the client yet). Never
- * a request with a body once sent, nor after the client went away.
+ * 502/503/504 to a GET or HEAD without a body (its body discarded; nothing went to the client
+ * yet). Never a request with a body once sent, nor after the client went away.
  */
 export class OriginPool {
   readonly origins: readonly Origin[];
@@ -303,10 +303,13 @@ export class OriginPool {
     let origin = this.#byState.get(iter.next()!)!;
     for (;;) {
       const outcome = await this.#attempt(origin, request);
+      // A body sent once cannot be sent again (a GET with a body included): its 5xx is the answer.
       const retryable =
         !request.signal?.aborted &&
         (outcome.kind === 'response'
-          ? (request.method === 'GET' || request.method === 'HEAD') && failingStatus(outcome.response.status)
+          ? replayable &&
+            (request.method === 'GET' || request.method === 'HEAD') &&
+            failingStatus(outcome.response.status)
           : neverSent(outcome.error, idempotent, replayable));
       // The budget is asked before another origin is taken: a refused retry must not move
       // round robin on (nor count as an attempt), or every first try lands on one origin.

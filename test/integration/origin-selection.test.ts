@@ -547,3 +547,47 @@ describe('origin state over a reload', () => {
     assert.equal(view().origins[0]!.state, 'healthy', 'a new URL is a new origin');
   });
 });
+
+describe('a request with a body is never sent twice', () => {
+  let live: TestOrigin;
+  let unavailable: TestOrigin;
+  let edge: TestNode;
+  const path = `${LONG}&fat=1`;
+
+  before(async () => {
+    live = await scripted(delayed('live', 1));
+    unavailable = await scripted(delayed('unavailable', 0, 503));
+    edge = await startNode({
+      origin: live.url,
+      config: {
+        origins: [
+          { name: 'unavailable', url: unavailable.url },
+          { name: 'live', url: live.url },
+        ],
+        sites: [{ name: 'search', hosts: ['*'], origins: ['unavailable', 'live'] }],
+      },
+    });
+  });
+  after(async () => {
+    await edge.close();
+    await Promise.all([live.close(), unavailable.close()]);
+  });
+
+  it('relays the 503 to a GET with a body (its body is spent), and blames no other origin', async () => {
+    const counters = await metricsDelta(edge.node.metrics.registry);
+    const body = '{"query":"spring"}';
+    const res = await edge.get(path, {
+      body,
+      headers: { 'content-type': 'application/json', 'content-length': String(body.length) },
+    });
+    assert.equal(res.status, 503);
+    assert.equal(res.text, 'unavailable');
+    assert.equal(unavailable.count(path), 1, 'tried first: not yet measured');
+    assert.equal(unavailable.requests.at(-1)!.body.toString(), body);
+    assert.equal(live.count(), 0, 'the other origin sees nothing');
+    const delta = await counters.delta();
+    assert.equal(delta['strata_origin_retries_total{origin="unavailable"}'] ?? 0, 0);
+    for (const [name, value] of Object.entries(delta))
+      if (name.startsWith('strata_origin_requests_total{origin="live"')) assert.equal(value, 0, name);
+  });
+});
