@@ -190,10 +190,13 @@ export const healthCheckSchema = z.strictObject({
     .regex(/^\//, 'a path starting with /')
     .default('/')
     .describe('Path probed with GET on each origin of the site (default /).'),
-  interval: duration(
-    'Time between two probes of one origin (each jittered by up to ±10%; default 5s).',
-  ).default(5000),
-  timeout: duration('Time allowed for a probe to answer with headers (default 2s).').default(2000),
+  // 0 would probe without pause (hundreds of probes a second per origin), or fail every probe.
+  interval: duration('Time between two probes of one origin (each jittered by up to ±10%; default 5s).')
+    .refine((ms) => ms > 0, { message: 'must be more than 0' })
+    .default(5000),
+  timeout: duration('Time allowed for a probe to answer with headers (default 2s).')
+    .refine((ms) => ms > 0, { message: 'must be more than 0' })
+    .default(2000),
   healthy: positiveInt(100)
     .default(2)
     .describe('Successful probes in a row that mark an origin healthy (default 2).'),
@@ -203,6 +206,9 @@ export const healthCheckSchema = z.strictObject({
   expect: z
     .string()
     .regex(/^[1-5]\d\d(-[1-5]\d\d)?$/, 'a status or a range, e.g. 200 or 200-399')
+    .refine((range) => !/^\d{3}-\d{3}$/.test(range) || range.slice(0, 3) <= range.slice(4), {
+      message: 'the first status of a range must not be above the last (no status would pass)',
+    })
     .default('200-399')
     .describe('Statuses a probe must answer to count as a success (default 200-399).'),
 });

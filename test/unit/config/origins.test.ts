@@ -114,4 +114,19 @@ describe('origin selection configuration', () => {
     assert.ok(found['sites[0].selection']);
     assert.match(found['sites[0].healthCheck.expect']!, /200-399/);
   });
+
+  it('refuses a health check that would probe without pause, fail every probe, or expect no status', () => {
+    const site = (healthCheck: Record<string, unknown>) => ({
+      origins: [{ name: 'o', url: 'http://127.0.0.1:1' }],
+      sites: [{ name: 's', hosts: ['*'], origins: ['o'], healthCheck }],
+    });
+    // interval 0 sent about 400 probes a second to every origin; timeout 0 failed every probe.
+    assert.match(problems(site({ interval: 0 }))['sites[0].healthCheck.interval']!, /more than 0/);
+    assert.match(problems(site({ timeout: '0s' }))['sites[0].healthCheck.timeout']!, /more than 0/);
+    assert.match(
+      problems(site({ expect: '399-200' }))['sites[0].healthCheck.expect']!,
+      /the first status of a range must not be above the last/,
+    );
+    assert.ok('config' in validateConfig(site({ interval: '1ms', timeout: 1, expect: '200-200' })));
+  });
 });
