@@ -449,7 +449,11 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
       geo = new GeoResolver(next.geo);
       geoLookup = options.geo ?? placeLookup(geo);
       const built = buildSites(next, poolListeners, guards, geo, origins);
-      checker?.update(healthTargets(next));
+      const targets = healthTargets(next);
+      checker?.update(targets);
+      // An origin no longer checked drops its old check's verdict: unhealthy, it would stay out for good.
+      const checked = new Set(targets.map((target) => target.name));
+      for (const [name, origin] of built.origins) if (!checked.has(name)) origin.state.probe = 'unknown';
       for (const [name, origin] of origins) if (!built.origins.has(name)) origin.state.draining = true;
       edge.sites = built.sites;
       for (const origin of origins.values()) retired.add(origin);

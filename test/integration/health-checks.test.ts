@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { validateConfig } from '../../src/config/load.ts';
 import { startOrigin, type TestOrigin } from '../helpers/origin.ts';
 import { until } from '../helpers/wait.ts';
 import { type AdminNode, startAdminNode } from './purge-support.ts';
@@ -100,5 +101,77 @@ describe('active health checks in a single process', () => {
     for (let i = 0; i < 5; i++) answers.push((await edge.get(`/page?back=${i}`)).text);
     assert.ok(answers.includes('near'), answers.join(','));
     assert.equal(answers.at(-1), 'near');
+  });
+});
+
+describe('a health check removed by a reload', () => {
+  let checked: TestOrigin;
+  let other: TestOrigin;
+  let edge: AdminNode;
+  const site = (healthCheck?: Record<string, unknown>) => ({
+    name: 'checked',
+    hosts: ['*'],
+    origins: ['checked', 'other'],
+    slowStart: 0,
+    ...(healthCheck ? { healthCheck } : {}),
+  });
+
+  before(async () => {
+    // The probe path is wrong (404): the origin serves pages but fails its check.
+    checked = await startOrigin({
+      '/page': (_req, res) => {
+        res.writeHead(200, { 'cache-control': 'no-store' });
+        res.end('checked');
+      },
+    });
+    other = await startOrigin({
+      '/health': (_req, res) => {
+        res.writeHead(200);
+        res.end();
+      },
+      '/page': (_req, res) => {
+        setTimeout(() => {
+          res.writeHead(200, { 'cache-control': 'no-store' });
+          res.end('other');
+        }, 100);
+      },
+    });
+    edge = await startAdminNode({
+      origin: checked.url,
+      config: {
+        origins: [
+          { name: 'checked', url: checked.url },
+          { name: 'other', url: other.url },
+        ],
+        sites: [site({ path: '/health', interval: 20, timeout: 500, unhealthy: 2 })],
+      },
+    });
+  });
+  after(async () => {
+    await edge.close();
+    await Promise.all([checked.close(), other.close()]);
+  });
+
+  const stats = async () => JSON.parse((await edge.call('GET', '/stats')).text).sites[0];
+
+  it('no longer keeps the origin its failed probes took out: it is usable again at once', async () => {
+    assert.ok(
+      await until(async () => (await stats()).origins[0].state === 'unhealthy', 3000),
+      'marked unhealthy',
+    );
+    const next = validateConfig({
+      ...edge.node.config,
+      sites: [site()],
+    });
+    assert.ok('config' in next, JSON.stringify(next));
+    edge.node.reloadSites(next.config);
+    const view = await stats();
+    assert.equal(view.origins[0].state, 'healthy', 'no check, no verdict');
+    const metrics = (await edge.call('GET', '/metrics')).text;
+    assert.match(metrics, /^strata_origin_state\{origin="checked"\} 0$/m);
+    // The cheaper origin, no longer held out, takes the traffic again.
+    const answers = [];
+    for (let i = 0; i < 4; i++) answers.push((await edge.get(`/page?reloaded=${i}`)).text);
+    assert.equal(answers.at(-1), 'checked', answers.join(','));
   });
 });
