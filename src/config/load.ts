@@ -114,6 +114,35 @@ function fromEnv(env: Record<string, string | undefined>): ConfigOverrides {
   return overrides;
 }
 
+/** Each override's flag and variable, to name what the operator wrote in a problem. */
+const OVERRIDE_NAMES: Record<keyof ConfigOverrides, readonly [flag: string, variable: string]> = {
+  listen: ['--listen', 'STRATA_LISTEN'],
+  listenTls: ['--listen-tls', 'STRATA_LISTEN_TLS'],
+  tlsCert: ['--tls-cert', 'STRATA_TLS_CERT'],
+  tlsKey: ['--tls-key', 'STRATA_TLS_KEY'],
+  origin: ['--origin', 'STRATA_ORIGIN'],
+  cacheDir: ['--cache-dir', 'STRATA_CACHE_DIR'],
+  adminListen: ['--admin-listen', 'STRATA_ADMIN_LISTEN'],
+  adminToken: ['--admin-token', 'STRATA_ADMIN_TOKEN'],
+  workers: ['--workers', '--workers'],
+  logLevel: ['--log-level', 'STRATA_LOG_LEVEL'],
+};
+
+/** The name of an override as given: its flag, or its variable. */
+type OverrideName = (key: keyof ConfigOverrides) => string;
+
+/** Flags over the environment, key by key (a flag wins over its variable), each named as given. */
+function mergeOverrides(
+  env: ConfigOverrides,
+  flags: ConfigOverrides,
+): { overrides: ConfigOverrides; named: OverrideName } {
+  const given = Object.fromEntries(Object.entries(flags).filter(([, value]) => value !== undefined));
+  return {
+    overrides: { ...env, ...given },
+    named: (key) => OVERRIDE_NAMES[key][key in given ? 0 : 1],
+  };
+}
+
 function section(raw: Raw, name: string): Raw {
   const value = raw[name];
   if (value === undefined) {
@@ -125,12 +154,19 @@ function section(raw: Raw, name: string): Raw {
 }
 
 /**
- * Applies flags (or the environment, `from` naming which) over the raw file; returns what
- * cannot be applied, named by the flag or variable the operator wrote.
+ * Applies flags and the environment over the raw file; returns what cannot be applied, named by
+ * the flag or variable the operator wrote (not by a place in a file that does not have it).
  */
-function applyOverrides(raw: Raw, overrides: ConfigOverrides, from: 'flag' | 'env'): ConfigProblem[] {
+function applyOverrides(raw: Raw, overrides: ConfigOverrides, named: OverrideName): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
-  if (overrides.listen !== undefined) {
+  const notListen = (key: 'listen' | 'listenTls', value: string, example: string) =>
+    problems.push({
+      path: named(key),
+      message: `${JSON.stringify(value)} is not HOST:PORT, e.g. ${example}`,
+    });
+  if (overrides.listen !== undefined && parseListen(overrides.listen) === undefined)
+    notListen('listen', overrides.listen, '127.0.0.1:8080');
+  else if (overrides.listen !== undefined) {
     // The plain listeners are replaced; TLS listeners (file, environment) stay.
     const current = Array.isArray(raw.listeners) ? (raw.listeners as Raw[]) : [];
     raw.listeners = [
@@ -138,7 +174,9 @@ function applyOverrides(raw: Raw, overrides: ConfigOverrides, from: 'flag' | 'en
       ...current.filter((l) => l && typeof l === 'object' && l.tls),
     ];
   }
-  applyTlsOverrides(raw, overrides);
+  if (overrides.listenTls !== undefined && parseListen(overrides.listenTls) === undefined)
+    notListen('listenTls', overrides.listenTls, '0.0.0.0:8443');
+  else problems.push(...applyTlsOverrides(raw, overrides, named));
   if (overrides.cacheDir !== undefined) section(raw, 'cache').dir = overrides.cacheDir;
   if (overrides.adminListen !== undefined) section(raw, 'admin').listen = overrides.adminListen;
   if (overrides.adminToken !== undefined) section(raw, 'admin').token = overrides.adminToken;
@@ -148,14 +186,14 @@ function applyOverrides(raw: Raw, overrides: ConfigOverrides, from: 'flag' | 'en
     const url = normalizeOriginFlag(overrides.origin);
     if (url === undefined) {
       problems.push({
-        path: from === 'flag' ? '--origin' : 'STRATA_ORIGIN',
+        path: named('origin'),
         message: `${JSON.stringify(overrides.origin)} is not an origin URL: expected http://HOST:PORT or https://HOST:PORT (no path, query, fragment or credentials), or HOST:PORT for http`,
       });
       return problems;
     }
     const clash = originFlagClash(raw);
     if (clash !== undefined) {
-      problems.push({ path: from === 'flag' ? '--origin' : 'STRATA_ORIGIN', message: clash });
+      problems.push({ path: named('origin'), message: clash });
       return problems;
     }
     // The flag's origin answers every Host that no site of the file claims.
@@ -191,19 +229,19 @@ function originFlagClash(raw: Raw): string | undefined {
 
 /**
  * `--listen-tls HOST:PORT --tls-cert FILE --tls-key FILE`: one TLS listener in place of the
- * file's TLS listeners; its plain listeners (or the default one) stay. A certificate flag
- * without --listen-tls (or the reverse) is reported through the schema with its path.
+ * file's TLS listeners; its plain listeners (or the default one) stay. Certificate flags alone
+ * give the file's TLS listeners a new certificate. A certificate flag with no TLS listener to
+ * take it, or --listen-tls without both files, is refused naming the flag.
  */
-function applyTlsOverrides(raw: Raw, overrides: ConfigOverrides): void {
+function applyTlsOverrides(raw: Raw, overrides: ConfigOverrides, named: OverrideName): ConfigProblem[] {
   const { listenTls, tlsCert, tlsKey } = overrides;
-  if (listenTls === undefined && tlsCert === undefined && tlsKey === undefined) return;
+  if (listenTls === undefined && tlsCert === undefined && tlsKey === undefined) return [];
   const current = Array.isArray(raw.listeners) ? (raw.listeners as Raw[]) : [{ listen: '127.0.0.1:8080' }];
   if (listenTls === undefined) {
-    // Certificate flags alone apply to the file's TLS listeners (a new certificate path).
     const tls = current.filter((l) => l && typeof l === 'object' && l.tls);
     if (tls.length === 0) {
-      raw.listeners = [...current, { listen: '', tls: { cert: tlsCert ?? '', key: tlsKey ?? '' } }];
-      return;
+      const message = 'needs --listen-tls HOST:PORT (or STRATA_LISTEN_TLS), or a TLS listener in the file';
+      return [{ path: named(tlsCert !== undefined ? 'tlsCert' : 'tlsKey'), message }];
     }
     raw.listeners = current.map((l) =>
       l?.tls
@@ -217,10 +255,15 @@ function applyTlsOverrides(raw: Raw, overrides: ConfigOverrides): void {
           }
         : l,
     );
-    return;
+    return [];
+  }
+  if (tlsCert === undefined || tlsKey === undefined) {
+    const message = 'needs --tls-cert FILE and --tls-key FILE (or STRATA_TLS_CERT and STRATA_TLS_KEY)';
+    return [{ path: named('listenTls'), message }];
   }
   const plain = current.filter((l) => !(l && typeof l === 'object' && l.tls));
-  raw.listeners = [...plain, { listen: listenTls, tls: { cert: tlsCert ?? '', key: tlsKey ?? '' } }];
+  raw.listeners = [...plain, { listen: listenTls, tls: { cert: tlsCert, key: tlsKey } }];
+  return [];
 }
 
 /**
@@ -298,11 +341,9 @@ export function loadConfig(options: LoadOptions = {}): Config {
   };
   // What the file's sites say about each other, before --origin adds its catch-all site.
   const sites = siteProblems(raw).map(toProblem);
-  const env = fromEnv(options.env ?? {});
   // A flag wins over its variable: --origin replaces STRATA_ORIGIN, not a second origin beside it.
-  if (options.overrides?.origin !== undefined) delete env.origin;
-  sites.push(...applyOverrides(raw, env, 'env'));
-  sites.push(...applyOverrides(raw, options.overrides ?? {}, 'flag'));
+  const { overrides, named } = mergeOverrides(fromEnv(options.env ?? {}), options.overrides ?? {});
+  sites.push(...applyOverrides(raw, overrides, named));
   const result = validateConfig(raw);
   const problems = 'problems' in result ? [...result.problems, ...sites] : sites;
   if (problems.length > 0) {
@@ -342,7 +383,8 @@ export function checkConfigFile(file: string, env: Record<string, string | undef
   const raw = parseConfigText(file, text);
   const fileProblems = siteProblems(raw).map(toProblem);
   const notes = wildcardNotes(raw).map(toProblem);
-  fileProblems.push(...applyOverrides(raw, fromEnv(env), 'env'));
+  const { overrides, named } = mergeOverrides(fromEnv(env), {});
+  fileProblems.push(...applyOverrides(raw, overrides, named));
   const result = validateConfig(raw);
   const problems = 'problems' in result ? [...result.problems, ...fileProblems] : [...fileProblems];
   if ('config' in result) {

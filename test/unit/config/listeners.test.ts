@@ -65,10 +65,52 @@ describe('listener configuration', () => {
     );
   });
 
-  it('--listen-tls without a certificate is reported with its path', () => {
-    assert.throws(
-      () => loadConfig({ overrides: { origin: 'http://127.0.0.1:3000', listenTls: '127.0.0.1:8443' } }),
-      (error: unknown) => error instanceof EdgeError && /listeners\[1\]\.tls\.cert/.test(error.message),
+  it('--listen-tls without a certificate is reported with the flag, not a listener the file lacks', () => {
+    const refused = (load: () => unknown) => {
+      try {
+        load();
+      } catch (error) {
+        assert.ok(error instanceof EdgeError);
+        assert.doesNotMatch(error.message, /listeners\[/, 'no place the operator did not write');
+        return error.message;
+      }
+      assert.fail('expected the flags to be refused');
+    };
+    const origin = 'http://127.0.0.1:3000';
+    assert.match(
+      refused(() => loadConfig({ overrides: { origin, listenTls: '127.0.0.1:8443' } })),
+      /^ {2}--listen-tls: needs --tls-cert FILE and --tls-key FILE \(or STRATA_TLS_CERT and STRATA_TLS_KEY\)$/m,
+    );
+    // A certificate without a TLS listener to take it: before, "listeners[1].listen: expected HOST:PORT".
+    assert.match(
+      refused(() => loadConfig({ overrides: { origin, tlsCert: 'c.pem', tlsKey: 'k.pem' } })),
+      /^ {2}--tls-cert: needs --listen-tls HOST:PORT \(or STRATA_LISTEN_TLS\), or a TLS listener in the file$/m,
+    );
+    assert.match(
+      refused(() => loadConfig({ env: { STRATA_TLS_KEY: 'k.pem' }, overrides: { origin } })),
+      /^ {2}STRATA_TLS_KEY: needs --listen-tls/m,
+    );
+    assert.match(
+      refused(() => loadConfig({ overrides: { origin, listen: 'nowhere' } })),
+      /^ {2}--listen: "nowhere" is not HOST:PORT, e.g. 127\.0\.0\.1:8080$/m,
+    );
+    assert.match(
+      refused(() =>
+        loadConfig({ overrides: { origin, listenTls: '8443', tlsCert: 'c.pem', tlsKey: 'k.pem' } }),
+      ),
+      /^ {2}--listen-tls: "8443" is not HOST:PORT/m,
+    );
+    // A flag beside its variable wins, as for every flag: STRATA_LISTEN_TLS with --tls-cert and --tls-key.
+    const mixed = loadConfig({
+      env: { STRATA_LISTEN_TLS: '127.0.0.1:8443', STRATA_TLS_KEY: 'env-k.pem' },
+      overrides: { origin, tlsCert: 'c.pem' },
+    });
+    assert.deepEqual(
+      mixed.listeners.map((l) => [l.listen, l.tls?.cert, l.tls?.key]),
+      [
+        ['127.0.0.1:8080', undefined, undefined],
+        ['127.0.0.1:8443', 'c.pem', 'env-k.pem'],
+      ],
     );
   });
 
