@@ -214,25 +214,30 @@ export function readFill(
     res,
     (ok) => {
       ctx.bytes += reader.bytes;
-      if (!ok && fill.state === 'failed' && ctx.error === undefined) ctx.error = bodyIncomplete(fill.error);
+      if (!ok && fill.state === 'failed' && ctx.error === undefined)
+        ctx.error = bodyIncomplete(fill.error, ctx.origin);
     },
     (resume) => whenDrained(res, resume),
     {
       head: () => res.writeHead(status, list),
       // Nothing of the body came: an answer the client can read, not a connection closed on a
       // head never flushed (node:http sends a head with the first body byte).
-      failedEmpty: (error) => sendError(edge, ctx, bodyIncomplete(error), false),
+      failedEmpty: (error) => sendError(edge, ctx, bodyIncomplete(error, ctx.origin), false),
     },
   );
   reader.pump();
 }
 
-/** The error a response whose origin body ended before it was complete is logged (or answered) with. */
-export function bodyIncomplete(cause: Error | undefined): EdgeError {
+/**
+ * The error a response whose origin body ended before it was complete is logged (or answered)
+ * with. Its message names the origin by its configured name only, as every origin error's (a
+ * client reads it); what the network said stays in `cause`, for the log.
+ */
+export function bodyIncomplete(cause: Error | undefined, origin?: string): EdgeError {
   return new EdgeError(
     'EDGE_ERR_ORIGIN_BODY_INCOMPLETE',
-    `origin response incomplete${cause === undefined ? '' : `: ${cause.message}`}`,
-    { cause },
+    `origin ${origin === undefined ? '' : `${origin} `}response incomplete`,
+    { cause, ...(origin === undefined ? {} : { origin }) },
   );
 }
 

@@ -45,7 +45,7 @@ export function answerFollower(edge: Edge, ctx: RequestContext, outcome: Shared)
     if (res.destroyed) return;
     const body = fill.state === 'done' ? bodyOf(fill, whole.length) : undefined;
     // The body cannot be completed, and nothing of it was sent: an answer the client can read.
-    if (body === undefined) return sendError(edge, ctx, bodyIncomplete(fill.error), false);
+    if (body === undefined) return sendError(edge, ctx, bodyIncomplete(fill.error, ctx.origin), false);
     writeWhole(edge, ctx, outcome.status, whole.headers, body);
   };
   if (fill.state === 'streaming') whenEnded(fill, answer);

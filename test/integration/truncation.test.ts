@@ -184,11 +184,15 @@ describe('an origin that fails after its head, before any body byte', () => {
         const res = await edge.get(target);
         assert.equal(res.status, 502, 'an answer the client can read, not an empty reply');
         assert.equal(res.complete, true);
-        assert.match(String(res.headers['proxy-status']), /error=http_response_incomplete/);
+        assert.match(String(res.headers['proxy-status']), /error=http_response_incomplete; details="origin"/);
         assert.doesNotMatch(String(res.headers['cache-status']), /stored/);
+        // The origin by its configured name, as every origin error names it; what the network
+        // said (undici's "other side closed") is for the log only.
+        assert.equal(res.text, '502 origin origin response incomplete\n');
       }
       assert.equal(asked.get(target), 2, 'nothing stored');
       const seen = logged(target);
+      for (const line of seen) assert.ok(line.errDetail, 'the log keeps the detail');
       assert.deepEqual(
         seen.map((line) => [line.status, line.err]),
         [

@@ -64,7 +64,7 @@ async function storeWhole(
   const insert = await runFill(edge, ctx.key, fill, response, plan, guard);
   const chunks = fill.completeChunks;
   if (chunks === undefined || fill.bodyId === undefined)
-    return { kind: 'failed', error: bodyIncomplete(undefined), insert };
+    return { kind: 'failed', error: bodyIncomplete(undefined, ctx.origin), insert };
   return {
     kind: 'stored',
     record: { ...plan.record, bodyId: fill.bodyId, chunks, size: fill.received },
@@ -119,7 +119,7 @@ async function writeCombined(
     if (!response.body.destroyed) response.body.destroy();
     if (writer.failed) return { kind: 'failed', error: writeFailed(), insert: 'aborted-store-failed' };
     edge.log.warn({ url: ctx.key, origin: ctx.origin }, 'origin range response incomplete; not combined');
-    return { kind: 'failed', error: bodyIncomplete(undefined), insert: 'aborted-incomplete' };
+    return { kind: 'failed', error: bodyIncomplete(undefined, ctx.origin), insert: 'aborted-incomplete' };
   }
   // Only onto the piece it was combined with: anything stored since wins.
   const guard = commitGuard(edge, ctx.storage, generation, plan, partial.record.bodyId);

@@ -62,8 +62,8 @@ export function relay(edge: Edge, ctx: RequestContext, response: OriginResponse)
   // An origin body cut short must reach the client cut short, never as a clean end.
   body.once('error', (error) => {
     if (res.destroyed) return;
-    if (!opened) return sendError(edge, ctx, bodyIncomplete(error), false);
-    ctx.error = bodyIncomplete(error);
+    if (!opened) return sendError(edge, ctx, bodyIncomplete(error, ctx.origin), false);
+    ctx.error = bodyIncomplete(error, ctx.origin);
     res.destroy(error);
   });
   res.once('close', () => {
