@@ -74,73 +74,88 @@ type SelectionMode = 'latency' | 'round-robin' | 'least-request' | 'hash';
 
 const positiveInt = (max: number) => z.number().int().min(1).max(max);
 
-export const originSchema = z.strictObject({
-  name: z
-    .string()
-    .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, dot, dash and underscore only')
-    .describe('Name that sites refer to.'),
-  url: originUrl,
-  hostHeader: z.string().optional().describe("Host header sent to this origin; default: the client's Host."),
-  connectTimeout: duration(
-    'Time allowed to open a connection; a timeout answers 504 (or tries another origin). Default: 1s for an origin of a site with two or more origins, else 5s.',
-  ).optional(),
-  responseTimeout: duration('Time allowed until response headers arrive; a timeout answers 504.').default(
-    30_000,
-  ),
-  bodyTimeout: duration(
-    'Longest pause allowed between two pieces of a response body; the response is cut short.',
-  ).default(30_000),
-  connections: z
-    .number()
-    .int()
-    .min(1)
-    .max(10_000)
-    .default(128)
-    .describe('Keep-alive connections per origin.'),
-  region: region
-    .optional()
-    .describe(
-      'Region the origin is in; selection prefers origins in the preferred region (docs/origins.md).',
+export const originSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, dot, dash and underscore only')
+      .describe('Name that sites refer to.'),
+    url: originUrl,
+    hostHeader: z
+      .string()
+      .optional()
+      .describe("Host header sent to this origin; default: the client's Host."),
+    connectTimeout: duration(
+      'Time allowed to open a connection; a timeout answers 504 (or tries another origin). Default: 1s for an origin of a site with two or more origins, else 5s.',
+    ).optional(),
+    responseTimeout: duration('Time allowed until response headers arrive; a timeout answers 504.').default(
+      30_000,
     ),
-  weight: z
-    .number()
-    .min(0.01)
-    .max(1000)
-    .default(1)
-    .describe('Relative capacity: the selection cost of this origin is divided by it.'),
-  maxConnections: positiveInt(100_000)
-    .optional()
-    .describe(
-      'Requests in flight at which the origin counts as saturated and traffic spills to the next one; default: connections.',
-    ),
-  tier: z
-    .enum(['parent'])
-    .optional()
-    .describe(
-      'parent: this origin is another Strata node (a shield) closer to the origin; requests to it carry the signed Strata-Tier header and it passes tier fields back (docs/tiers.md).',
-    ),
-  tls: z
-    .strictObject({
-      ca: z
-        .string()
-        .min(1)
-        .optional()
-        .describe("PEM file of the CAs that sign the origin's certificate (default: the system's)."),
-      servername: z
-        .string()
-        .min(1)
-        .optional()
-        .describe(
-          "Server name sent (SNI) and checked in the origin's certificate (default: the URL's host).",
-        ),
-      verify: z
-        .boolean()
-        .default(true)
-        .describe("Verify the origin's certificate (false: any certificate is accepted; for tests only)."),
-    })
-    .prefault({})
-    .describe('TLS to an https:// origin.'),
-});
+    bodyTimeout: duration(
+      'Longest pause allowed between two pieces of a response body; the response is cut short.',
+    ).default(30_000),
+    connections: z
+      .number()
+      .int()
+      .min(1)
+      .max(10_000)
+      .default(128)
+      .describe('Keep-alive connections per origin.'),
+    region: region
+      .optional()
+      .describe(
+        'Region the origin is in; selection prefers origins in the preferred region (docs/origins.md).',
+      ),
+    weight: z
+      .number()
+      .min(0.01)
+      .max(1000)
+      .default(1)
+      .describe('Relative capacity: the selection cost of this origin is divided by it.'),
+    maxConnections: positiveInt(100_000)
+      .optional()
+      .describe(
+        'Requests in flight at which the origin counts as saturated and traffic spills to the next one; default: connections.',
+      ),
+    tier: z
+      .enum(['parent'])
+      .optional()
+      .describe(
+        'parent: this origin is another Strata node (a shield) closer to the origin; requests to it carry the signed Strata-Tier header and it passes tier fields back (docs/tiers.md).',
+      ),
+    tls: z
+      .strictObject({
+        ca: z
+          .string()
+          .min(1)
+          .optional()
+          .describe("PEM file of the CAs that sign the origin's certificate (default: the system's)."),
+        servername: z
+          .string()
+          .min(1)
+          .optional()
+          .describe(
+            "Server name sent (SNI) and checked in the origin's certificate (default: the URL's host).",
+          ),
+        verify: z
+          .boolean()
+          .default(true)
+          .describe("Verify the origin's certificate (false: any certificate is accepted; for tests only)."),
+      })
+      .prefault({})
+      .describe('TLS to an https:// origin.'),
+  })
+  // Over plain http:// the CA, server name and verify setting are never used: an operator who
+  // wrote them meant TLS (and a CA file would not even be read to say it is missing).
+  .refine(
+    (origin) =>
+      !origin.url.toLowerCase().startsWith('http:') ||
+      (origin.tls.ca === undefined && origin.tls.servername === undefined && origin.tls.verify),
+    {
+      path: ['tls'],
+      message: 'applies to https:// origins only: this one is reached over plain http://, without TLS',
+    },
+  );
 
 export const retrySchema = z
   .strictObject({

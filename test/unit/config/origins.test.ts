@@ -129,4 +129,23 @@ describe('origin selection configuration', () => {
     );
     assert.ok('config' in validateConfig(site({ interval: '1ms', timeout: 1, expect: '200-200' })));
   });
+
+  it('refuses tls settings on a plain http:// origin, where they would be ignored', () => {
+    for (const tls of [
+      { ca: '/etc/strata/origin-ca.pem' },
+      { servername: 'app.internal' },
+      { verify: false },
+    ]) {
+      const found = problems({
+        origins: [{ name: 'o', url: 'http://127.0.0.1:8443', tls }],
+        sites: [{ name: 's', hosts: ['*'], origins: ['o'] }],
+      });
+      assert.match(found['origins[0].tls']!, /https:\/\/ origins only/, JSON.stringify(tls));
+    }
+    const https = validateConfig({
+      origins: [{ name: 'o', url: 'https://127.0.0.1:8443', tls: { servername: 'app.internal' } }],
+      sites: [{ name: 's', hosts: ['*'], origins: ['o'] }],
+    });
+    assert.ok('config' in https);
+  });
 });
