@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import type { LineCounter, Node } from 'yaml';
 import { z } from 'zod';
+import { holdsCertificate } from '../origin/tls.ts';
 import type { Config } from './schema.ts';
 import { parseListen } from './units.ts';
 import { loadYaml } from './yaml.ts';
@@ -41,9 +42,9 @@ export function adminProblems(config: Config): Finding[] {
   ];
 }
 
-/** Each TLS certificate and key file must exist, parse, and belong together. */
+/** Each TLS certificate and key file must exist, parse, and belong together; an https origin's CA file must hold a certificate. */
 export function tlsProblems(config: Config): Finding[] {
-  const problems: Finding[] = [];
+  const problems: Finding[] = originCaProblems(config);
   config.listeners.forEach((listener, index) => {
     const tls = listener.tls;
     if (tls === undefined) return;
@@ -59,6 +60,25 @@ export function tlsProblems(config: Config): Finding[] {
       const problem = pairProblem(cert, key);
       if (problem) problems.push({ segments: [...at, problem.field], message: problem.message });
     }
+  });
+  return problems;
+}
+
+/** An https origin's tls.ca that serve could not read, or that holds no certificate (origin/tls.ts). */
+function originCaProblems(config: Config): Finding[] {
+  const problems: Finding[] = [];
+  config.origins.forEach((origin, index) => {
+    const file = origin.tls.ca;
+    if (file === undefined || !origin.url.toLowerCase().startsWith('https:')) return;
+    const segments = ['origins', index, 'tls', 'ca'];
+    let pem: Buffer;
+    try {
+      pem = readFileSync(file);
+    } catch (error) {
+      problems.push({ segments, message: `cannot read ${file}: ${(error as NodeJS.ErrnoException).code}` });
+      return;
+    }
+    if (!holdsCertificate(pem)) problems.push({ segments, message: `${file} holds no PEM certificate` });
   });
   return problems;
 }

@@ -3,6 +3,7 @@
  * and checked, and whether to verify at all. The CA file is read when the origin is built (at
  * start and on every reload of sites and origins, SIGHUP).
  */
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { OriginConfig } from '../config/schema.ts';
 import { EdgeError } from '../errors.ts';
@@ -28,8 +29,29 @@ export function originTls(config: OriginConfig): OriginTlsOptions {
         { cause },
       );
     }
+    // node:tls takes a file with no certificate in it silently: every request would then fail.
+    if (!holdsCertificate(options.ca))
+      throw new EdgeError(
+        'EDGE_ERR_CONFIG_INVALID',
+        `origin ${config.name}: tls.ca ${tls.ca} holds no PEM certificate`,
+      );
   }
   if (tls.servername !== undefined) options.servername = tls.servername;
   if (!tls.verify) options.rejectUnauthorized = false;
   return options;
+}
+
+/** Whether a CA file holds at least one PEM certificate that parses. */
+export function holdsCertificate(pem: Buffer): boolean {
+  const blocks = pem
+    .toString('latin1')
+    .match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g);
+  return (blocks ?? []).some((block) => {
+    try {
+      new X509Certificate(block);
+      return true;
+    } catch {
+      return false;
+    }
+  });
 }

@@ -180,6 +180,27 @@ describe('strata check-config', () => {
     assert.match(stderr, /: 6 problems$/m);
   });
 
+  it("refuses an https origin's CA file that serve could not read or use", () => {
+    const garbage = join(dir, 'garbage-ca.pem');
+    writeFileSync(garbage, 'not a certificate\n');
+    const text = (ca: string) =>
+      `origins:\n  - name: app\n    url: https://127.0.0.1:3000\n    tls:\n      ca: ${ca}\nsites:\n  - { name: s, hosts: ["*"], origins: [app] }\n`;
+    const missing = check('ca-missing.yaml', text(join(dir, 'nope-ca.pem')));
+    assert.equal(missing.status, 1);
+    assert.match(
+      missing.stderr,
+      /ca-missing\.yaml:5:11: origins\[0\]\.tls\.ca: cannot read .*nope-ca\.pem: ENOENT/,
+    );
+    const broken = check('ca-broken.yaml', text(garbage));
+    assert.equal(broken.status, 1);
+    assert.match(
+      broken.stderr,
+      /ca-broken\.yaml:5:11: origins\[0\]\.tls\.ca: .*garbage-ca\.pem holds no PEM certificate/,
+    );
+    const good = check('ca-good.yaml', text(certs.caFile));
+    assert.equal(good.status, 0, good.stderr);
+  });
+
   it('says valid for a good file (JSON placed too), and prints its version', () => {
     const good = check(
       'good.json',

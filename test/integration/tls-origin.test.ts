@@ -12,6 +12,7 @@ describe('https origins', () => {
   let fixtures: Fixtures;
   let server: Server;
   let url: string;
+  let leafKey: string;
   const seen: Array<string | undefined> = [];
   const probed: Array<string | undefined> = [];
   const nodes: TestNode[] = [];
@@ -19,6 +20,7 @@ describe('https origins', () => {
   before(async () => {
     fixtures = createFixtures();
     const leaf = fixtures.leaf('origin', ['origin.test']);
+    leafKey = leaf.key;
     server = createServer({ cert: readFileSync(leaf.cert), key: readFileSync(leaf.key) }, (req, res) => {
       const servername = (req.socket as import('node:tls').TLSSocket).servername || undefined;
       if (req.url === '/health') probed.push(servername);
@@ -120,9 +122,13 @@ describe('https origins', () => {
     assert.equal((await state()).healthCheck, 'healthy');
   });
 
-  it('refuses to start when the CA file cannot be read, naming the origin', async () => {
+  it('refuses to start when the CA file cannot be read or holds no certificate, naming the origin', async () => {
     await assert.rejects(nodeWith({ ca: '/nonexistent/ca.pem' }), (error: Error) =>
       /origin origin: cannot read tls.ca \/nonexistent\/ca.pem/.test(error.message),
+    );
+    // A file that is no certificate: before, the node started and every request failed its TLS check.
+    await assert.rejects(nodeWith({ ca: leafKey }), (error: Error) =>
+      /origin origin: tls.ca .* holds no PEM certificate/.test(error.message),
     );
   });
 });
