@@ -26,6 +26,12 @@ const size = (description: string) => sizeField().describe(description);
 
 const duration = (description: string) => durationField().describe(description);
 
+/** A time allowed: 0 would be no limit at all to undici (a black-holing origin held forever). */
+const positiveDuration = (description: string) =>
+  durationField()
+    .refine((ms) => ms > 0, { message: 'must be more than 0' })
+    .describe(description);
+
 const listen = (description: string) =>
   z
     .string()
@@ -85,13 +91,13 @@ export const originSchema = z
       .string()
       .optional()
       .describe("Host header sent to this origin; default: the client's Host."),
-    connectTimeout: duration(
+    connectTimeout: positiveDuration(
       'Time allowed to open a connection; a timeout answers 504 (or tries another origin). Default: 1s for an origin of a site with two or more origins, else 5s.',
     ).optional(),
-    responseTimeout: duration('Time allowed until response headers arrive; a timeout answers 504.').default(
-      30_000,
-    ),
-    bodyTimeout: duration(
+    responseTimeout: positiveDuration(
+      'Time allowed until response headers arrive; a timeout answers 504.',
+    ).default(30_000),
+    bodyTimeout: positiveDuration(
       'Longest pause allowed between two pieces of a response body; the response is cut short.',
     ).default(30_000),
     connections: z
@@ -206,12 +212,10 @@ export const healthCheckSchema = z.strictObject({
     .default('/')
     .describe('Path probed with GET on each origin of the site (default /).'),
   // 0 would probe without pause (hundreds of probes a second per origin), or fail every probe.
-  interval: duration('Time between two probes of one origin (each jittered by up to ±10%; default 5s).')
-    .refine((ms) => ms > 0, { message: 'must be more than 0' })
-    .default(5000),
-  timeout: duration('Time allowed for a probe to answer with headers (default 2s).')
-    .refine((ms) => ms > 0, { message: 'must be more than 0' })
-    .default(2000),
+  interval: positiveDuration(
+    'Time between two probes of one origin (each jittered by up to ±10%; default 5s).',
+  ).default(5000),
+  timeout: positiveDuration('Time allowed for a probe to answer with headers (default 2s).').default(2000),
   healthy: positiveInt(100)
     .default(2)
     .describe('Successful probes in a row that mark an origin healthy (default 2).'),

@@ -148,4 +148,19 @@ describe('origin selection configuration', () => {
     });
     assert.ok('config' in https);
   });
+
+  it('refuses origin timeouts of 0, which the HTTP client reads as no limit at all', () => {
+    for (const key of ['connectTimeout', 'responseTimeout', 'bodyTimeout']) {
+      const found = problems({
+        origins: [{ name: 'o', url: 'http://127.0.0.1:1', [key]: 0 }],
+        sites: [{ name: 's', hosts: ['*'], origins: ['o'] }],
+      });
+      assert.match(found[`origins[0].${key}`]!, /must be more than 0/, key);
+    }
+    const ok = validateConfig({
+      origins: [{ name: 'o', url: 'http://127.0.0.1:1', connectTimeout: '1ms', responseTimeout: '1s' }],
+      sites: [{ name: 's', hosts: ['*'], origins: ['o'] }],
+    });
+    assert.ok('config' in ok);
+  });
 });
