@@ -182,7 +182,8 @@ export async function httpProbe(target: HealthTarget): Promise<ProbeResult> {
   const { request, Agent } = await loadUndici();
   const dispatcher = target.tls === undefined ? undefined : new Agent({ connect: target.tls });
   try {
-    const response = await request(new URL(check.path, target.url), {
+    // Appended, not resolved: `//health` against the origin would name a host called health.
+    const response = await request(`${new URL(target.url).origin}${check.path}`, {
       method: 'GET',
       headers: {
         ...(target.hostHeader ? { host: target.hostHeader } : {}),

@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { expected, HealthChecker, type HealthTarget, type ProbeResult } from '../../../src/origin/health.ts';
+import {
+  expected,
+  HealthChecker,
+  type HealthTarget,
+  httpProbe,
+  type ProbeResult,
+} from '../../../src/origin/health.ts';
 import { OriginState } from '../../../src/origin/state.ts';
+import { startOrigin } from '../../helpers/origin.ts';
 
 const check = { path: '/health', interval: 1000, timeout: 200, healthy: 2, unhealthy: 3, expect: '200-399' };
 
@@ -77,5 +84,28 @@ describe('active health checks', () => {
     assert.equal(expected(404, '200-399'), false);
     assert.equal(expected(200, '200'), true);
     assert.equal(expected(201, '200'), false);
+  });
+
+  it('probes the path on the origin itself, a path starting with // included', async () => {
+    const origin = await startOrigin({
+      '//health': (_req, res) => {
+        res.writeHead(204);
+        res.end();
+      },
+    });
+    try {
+      // new URL('//health', origin) is http://health/: a probe of another host, failing on DNS.
+      const result = await httpProbe({
+        ...target('a', origin.url),
+        check: { ...check, path: '//health', timeout: 1000 },
+      });
+      assert.equal(result.ok, true);
+      assert.deepEqual(
+        origin.requests.map((r) => r.path),
+        ['//health'],
+      );
+    } finally {
+      await origin.close();
+    }
   });
 });
