@@ -837,6 +837,13 @@ export const configSchema = z
     });
     config.sites.forEach((site, index) => {
       site.origins.forEach((name, j) => {
+        // Twice is not twice the share: it only made a one-origin site look like a choice (1 s connect timeout).
+        if (site.origins.indexOf(name) !== j)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['sites', index, 'origins', j],
+            message: `"${name}" is listed twice`,
+          });
         if (!names.has(name)) {
           ctx.addIssue({
             code: 'custom',

@@ -163,4 +163,12 @@ describe('origin selection configuration', () => {
     });
     assert.ok('config' in ok);
   });
+
+  it('refuses an origin listed twice by a site: a one-origin site would get the 1 s connect timeout of a choice', () => {
+    const found = problems({
+      origins: [{ name: 'o', url: 'http://127.0.0.1:1' }],
+      sites: [{ name: 's', hosts: ['*'], origins: ['o', 'o'] }],
+    });
+    assert.match(found['sites[0].origins[1]']!, /"o" is listed twice/);
+  });
 });
