@@ -103,7 +103,11 @@ export class SiteGuard {
   readonly #block: SecurityConfig['block'];
   readonly #blockPatterns: (RegExp | undefined)[];
   readonly #limits: SecurityConfig['limits'];
-  /** Header bytes are counted only when the site's bound is below the listener's. */
+  /**
+   * Header bytes are counted only when the site's bound is below the listener's (HTTP/1.1:
+   * proxy.maxHeaderSize), or on HTTP/2, whose own bound (http2.maxHeaderListSize) is set apart
+   * from it and holds only once the client has acknowledged the server's SETTINGS.
+   */
   readonly #countHeaderBytes: boolean;
   readonly poisonCheck: boolean;
   /** Request fields the poisoning check leaves out. */
@@ -168,10 +172,11 @@ export class SiteGuard {
     rawHeaders: readonly string[],
     now: number,
     spelled: string = path,
+    http2 = false,
   ): Refusal | undefined {
     const standing = this.standing(address);
     if (standing === 2) return this.#refusedBy(address);
-    const limit = this.#overLimit(path, headers, rawHeaders);
+    const limit = this.#overLimit(path, headers, rawHeaders, http2);
     if (limit !== undefined) return { kind: 'limit', rule: limit };
     if (this.#refuseAmbiguous && ambiguousPath(spelled)) return { kind: 'ambiguous', rule: 'ambiguous-path' };
     if (this.#block.length > 0 && this.#blocked(method, path, headers))
@@ -227,11 +232,12 @@ export class SiteGuard {
     path: string,
     headers: IncomingHttpHeaders,
     rawHeaders: readonly string[],
+    http2: boolean,
   ): 'url-length' | 'header-count' | 'header-bytes' | 'body-size' | undefined {
     const limits = this.#limits;
     if (path.length > limits.maxUrlLength) return 'url-length';
     if (rawHeaders.length > limits.maxHeaders * 2) return 'header-count';
-    if (this.#countHeaderBytes) {
+    if (this.#countHeaderBytes || http2) {
       let bytes = 0;
       for (let i = 0; i < rawHeaders.length; i++) bytes += rawHeaders[i]!.length;
       if (bytes > limits.maxHeaderBytes) return 'header-bytes';

@@ -47,6 +47,7 @@ export function guard(edge: Edge, ctx: RequestContext): boolean {
     req.rawHeaders,
     ctx.now,
     spelled,
+    req.httpVersionMajor === 2,
   );
   if (refusal !== undefined) {
     refuse(edge, ctx, refusal);
