@@ -645,6 +645,11 @@ async function startClientListener(
           );
         log.info({ reloaded: report.reloaded, kept: report.kept.length, why }, 'certificates reloaded');
       },
+      onCertificateFailure: (servername, problem) =>
+        log.error(
+          { servername, cert: problem.cert, reason: problem.reason },
+          'certificate not loaded: the default one answers this name',
+        ),
       onRapidReset: (client) =>
         log.warn({ client }, 'HTTP/2 connection closed: too many cancelled streams (rapid reset)'),
     },

@@ -36,6 +36,7 @@ import {
 import {
   type CertificatePair,
   CertificateStore,
+  type ReloadProblem,
   type ReloadReport,
   type SniPair,
   watchFiles,
@@ -78,6 +79,8 @@ export interface SecureListenerOptions {
   watch?: boolean;
   /** Told the outcome of every reload (logging). */
   onReload?: (report: ReloadReport, why: string) => void;
+  /** Told when an SNI pair fails to load on first use (its names get the default certificate). */
+  onCertificateFailure?: (servername: string, problem: ReloadProblem) => void;
   /** Told when a connection is closed for cancelling too many streams. */
   onRapidReset?: (address: string | undefined) => void;
 }
@@ -103,6 +106,7 @@ export async function startSecureListener(
   handler: RequestHandler,
 ): Promise<SecureListener> {
   const certificates = new CertificateStore(options.certificate, options.sni);
+  certificates.onFailure = options.onCertificateFailure;
   const maxRequests = options.maxRequestsPerConnection ?? 0;
   const guarded = guardConnections(limitRequests(handler, maxRequests), options.connections);
   const sessions = new Set<Http2Session>();

@@ -3,7 +3,8 @@
  * client asks for (SNI: exact names first, then `*.example.com` wildcards of one label).
  *
  * - SNI contexts are built on first use, so a thousand configured names cost a map entry each
- *   at start and memory only for the names clients ask for.
+ *   at start and memory only for the names clients ask for. A pair that fails then is told
+ *   (`onFailure`) and its names get the default certificate.
  * - `reload()` reads every pair in use again (the default one, and the SNI ones built so far);
  *   a pair that does not load (unreadable, not PEM, key and certificate disagree) keeps the one
  *   in use and is reported with why. Connections already open keep their session.
@@ -81,6 +82,11 @@ export class CertificateStore {
   #ticketKeys: Buffer | undefined;
   /** Called with the default pair's options when it changed (the server builds its context from them). */
   onDefault: ((options: SecureContextOptions) => void) | undefined;
+  /**
+   * Told when an SNI pair fails to load on first use (its name gets the default certificate
+   * until a reload reads it again): once per failure, not per handshake.
+   */
+  onFailure: ((servername: string, problem: ReloadProblem) => void) | undefined;
 
   /** Throws when the default pair does not load: a listener never starts without a certificate. */
   constructor(defaultPair: CertificatePair, sni: readonly SniPair[]) {
@@ -126,7 +132,10 @@ export class CertificateStore {
       if (dot > 0) entry = this.#wildcard.get(name.slice(dot));
     }
     if (entry === undefined) return undefined;
-    if (entry.context === undefined && entry.failed === undefined) this.#build(entry);
+    if (entry.context === undefined && entry.failed === undefined) {
+      this.#build(entry);
+      if (entry.failed !== undefined) this.onFailure?.(name, { cert: entry.pair.cert, reason: entry.failed });
+    }
     return entry.context;
   }
 

@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { connect as h2connect } from 'node:http2';
+import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
+import { pino } from 'pino';
 import { createFixtures, type Fixtures, type Leaf } from '../helpers/certs.ts';
 import { startNode, type TestNode } from '../helpers/node.ts';
 import { respond, startOrigin, type TestOrigin } from '../helpers/origin.ts';
@@ -210,5 +212,60 @@ describe('session ticket keys', () => {
       const fresh = await handshake(name, afterRotation.session);
       assert.equal(fresh.reused, true, `${name}: a ticket of the new keys`);
     }
+  });
+});
+
+describe('an SNI pair that does not load on first use', () => {
+  let fixtures: Fixtures;
+  let origin: TestOrigin;
+  let node: TestNode;
+  let port: number;
+  const lines: Array<Record<string, unknown>> = [];
+
+  before(async () => {
+    fixtures = createFixtures();
+    const main = fixtures.leaf('main', ['main.test']);
+    const shop = fixtures.leaf('shop', ['shop.test']);
+    // The key of another pair: the certificate and key do not belong together.
+    const broken = { cert: shop.cert, key: main.key };
+    origin = await startOrigin({});
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line));
+        done();
+      },
+    });
+    node = await startNode({
+      origin: origin.url,
+      logger: pino({ level: 'info' }, sink),
+      config: {
+        logging: { level: 'info' },
+        listeners: [
+          {
+            listen: '127.0.0.1:0',
+            tls: { cert: main.cert, key: main.key, sni: [{ hosts: ['shop.test'], ...broken }] },
+          },
+        ],
+      },
+    });
+    port = Number(node.node.addresses[0]!.split(':').pop());
+  });
+
+  after(async () => {
+    await node.close();
+    await origin.close();
+    fixtures.remove();
+  });
+
+  it('answers its name with the default certificate and logs why, once', async () => {
+    const fallback = await fingerprint(port, fixtures.ca, 'main.test');
+    assert.equal(await fingerprint(port, fixtures.ca, 'shop.test'), fallback);
+    assert.equal(await fingerprint(port, fixtures.ca, 'shop.test'), fallback);
+    const logged = lines.filter((line) => String(line.msg).startsWith('certificate not loaded'));
+    assert.equal(logged.length, 1, JSON.stringify(lines.map((line) => line.msg)));
+    assert.equal(logged[0]!.servername, 'shop.test');
+    assert.match(String(logged[0]!.cert), /shop\.pem$/);
+    assert.match(String(logged[0]!.reason), /key values mismatch/);
+    assert.equal(logged[0]!.level, 50);
   });
 });
