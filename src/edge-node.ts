@@ -650,6 +650,11 @@ async function startClientListener(
           { servername, cert: problem.cert, reason: problem.reason },
           'certificate not loaded: the default one answers this name',
         ),
+      onCertificateOutOfDate: (problem) =>
+        log.warn(
+          { cert: problem.cert, reason: problem.reason },
+          'certificate out of date: clients that check it refuse the connection',
+        ),
       onRapidReset: (client) =>
         log.warn({ client }, 'HTTP/2 connection closed: too many cancelled streams (rapid reset)'),
     },

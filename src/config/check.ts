@@ -1,13 +1,15 @@
 /**
  * The checks beyond the schema that `strata serve` and `strata check-config` share: what the
  * sites say about each other (names, hosts, wildcards), what the admin listener needs on a
- * public address, and whether the TLS files exist and parse. Also: the nearest known key for
+ * public address, and whether the TLS files exist, parse and are in their validity period. Also: the nearest known key for
  * an unknown one, and `file:line:col` positions of a problem in the YAML or JSON source.
  */
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import type { LineCounter, Node } from 'yaml';
 import { z } from 'zod';
+import { outOfDate } from '../http/tls.ts';
 import { holdsCertificate } from '../origin/tls.ts';
 import type { Config } from './schema.ts';
 import { parseListen } from './units.ts';
@@ -42,13 +44,12 @@ export function adminProblems(config: Config): Finding[] {
   ];
 }
 
-/** Each TLS certificate and key file must exist, parse, and belong together; an https origin's CA file must hold a certificate. */
-export function tlsProblems(config: Config): Finding[] {
-  const problems: Finding[] = originCaProblems(config);
-  config.listeners.forEach((listener, index) => {
+/** Every certificate and key pair of the TLS listeners, default and SNI, with where it is configured. */
+function tlsPairs(config: Config): Array<{ cert: string; key: string; at: Array<string | number> }> {
+  return config.listeners.flatMap((listener, index) => {
     const tls = listener.tls;
-    if (tls === undefined) return;
-    const pairs: Array<{ cert: string; key: string; at: Array<string | number> }> = [
+    if (tls === undefined) return [];
+    return [
       { cert: tls.cert, key: tls.key, at: ['listeners', index, 'tls'] },
       ...(tls.sni ?? []).map((entry, j) => ({
         cert: entry.cert,
@@ -56,11 +57,16 @@ export function tlsProblems(config: Config): Finding[] {
         at: ['listeners', index, 'tls', 'sni', j],
       })),
     ];
-    for (const { cert, key, at } of pairs) {
-      const problem = pairProblem(cert, key);
-      if (problem) problems.push({ segments: [...at, problem.field], message: problem.message });
-    }
   });
+}
+
+/** Each TLS certificate and key file must exist, parse, and belong together; an https origin's CA file must hold a certificate. */
+export function tlsProblems(config: Config): Finding[] {
+  const problems: Finding[] = originCaProblems(config);
+  for (const { cert, key, at } of tlsPairs(config)) {
+    const problem = pairProblem(cert, key);
+    if (problem) problems.push({ segments: [...at, problem.field], message: problem.message });
+  }
   return problems;
 }
 
@@ -81,6 +87,28 @@ function originCaProblems(config: Config): Finding[] {
     if (!holdsCertificate(pem)) problems.push({ segments, message: `${file} holds no PEM certificate` });
   });
   return problems;
+}
+
+/**
+ * A certificate expired or not valid yet is a note, not a problem: serve starts with it (and
+ * logs it), since clients that do not check dates still connect, but every browser refuses it.
+ */
+export function tlsNotes(config: Config, now: number = Date.now()): Finding[] {
+  const notes: Finding[] = [];
+  for (const { cert, at } of tlsPairs(config)) {
+    let reason: string | undefined;
+    try {
+      reason = outOfDate(new X509Certificate(readFileSync(cert)), now);
+    } catch {
+      continue; // unreadable or not a certificate: a problem already
+    }
+    if (reason !== undefined)
+      notes.push({
+        segments: [...at, 'cert'],
+        message: `certificate ${cert} ${reason}: clients that check it refuse the connection`,
+      });
+  }
+  return notes;
 }
 
 function pairProblem(certFile: string, keyFile: string): { field: string; message: string } | undefined {

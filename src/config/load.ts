@@ -13,6 +13,7 @@ import {
   SourceMap,
   siteProblems,
   sizeProblems,
+  tlsNotes,
   tlsProblems,
   wildcardNotes,
 } from './check.ts';
@@ -390,6 +391,7 @@ export function checkConfigFile(file: string, env: Record<string, string | undef
   if ('config' in result) {
     const { config } = result;
     problems.push(...adminProblems(config).map(toProblem), ...tlsProblems(config).map(toProblem));
+    notes.push(...tlsNotes(config).map(toProblem));
     if (config.sites.length === 0)
       notes.push({
         path: 'sites',

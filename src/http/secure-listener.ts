@@ -81,6 +81,8 @@ export interface SecureListenerOptions {
   onReload?: (report: ReloadReport, why: string) => void;
   /** Told when an SNI pair fails to load on first use (its names get the default certificate). */
   onCertificateFailure?: (servername: string, problem: ReloadProblem) => void;
+  /** Told of each pair loaded (at start, first use, reload) that is expired or not valid yet. */
+  onCertificateOutOfDate?: (problem: ReloadProblem) => void;
   /** Told when a connection is closed for cancelling too many streams. */
   onRapidReset?: (address: string | undefined) => void;
 }
@@ -105,7 +107,7 @@ export async function startSecureListener(
   options: SecureListenerOptions,
   handler: RequestHandler,
 ): Promise<SecureListener> {
-  const certificates = new CertificateStore(options.certificate, options.sni);
+  const certificates = new CertificateStore(options.certificate, options.sni, options.onCertificateOutOfDate);
   certificates.onFailure = options.onCertificateFailure;
   const maxRequests = options.maxRequestsPerConnection ?? 0;
   const guarded = guardConnections(limitRequests(handler, maxRequests), options.connections);

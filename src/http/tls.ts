@@ -63,14 +63,29 @@ interface Entry {
   failed: string | undefined;
 }
 
-/** Loads a pair into a secure context; throws with the reason when it does not load. */
-export function loadPair(pair: CertificatePair): { context: SecureContext; options: SecureContextOptions } {
+/** Why a certificate (its leaf, the first in the file) is not valid at `now`, or undefined. */
+export function outOfDate(leaf: X509Certificate, now: number): string | undefined {
+  if (leaf.validToDate.getTime() < now) return `expired on ${leaf.validToDate.toISOString()}`;
+  if (leaf.validFromDate.getTime() > now) return `not valid before ${leaf.validFromDate.toISOString()}`;
+  return undefined;
+}
+
+/**
+ * Loads a pair into a secure context; throws with the reason when it does not load. A pair out
+ * of its validity period loads (clients that do not check dates still connect) and says why
+ * in `outOfDate`.
+ */
+export function loadPair(pair: CertificatePair): {
+  context: SecureContext;
+  options: SecureContextOptions;
+  outOfDate: string | undefined;
+} {
   const cert = readFileSync(pair.cert);
   const key = readFileSync(pair.key);
   // Parsing the leaf first names a broken certificate better than OpenSSL's "no start line".
-  new X509Certificate(cert);
+  const leaf = new X509Certificate(cert);
   const options: SecureContextOptions = { ...TLS_OPTIONS, cert, key };
-  return { context: createSecureContext(options), options };
+  return { context: createSecureContext(options), options, outOfDate: outOfDate(leaf, Date.now()) };
 }
 
 export class CertificateStore {
@@ -87,11 +102,18 @@ export class CertificateStore {
    * until a reload reads it again): once per failure, not per handshake.
    */
   onFailure: ((servername: string, problem: ReloadProblem) => void) | undefined;
+  /** Told of every pair loaded (at start, on first use, on reload) that is out of its validity period. */
+  readonly #onOutOfDate: ((problem: ReloadProblem) => void) | undefined;
 
   /** Throws when the default pair does not load: a listener never starts without a certificate. */
-  constructor(defaultPair: CertificatePair, sni: readonly SniPair[]) {
+  constructor(
+    defaultPair: CertificatePair,
+    sni: readonly SniPair[],
+    onOutOfDate?: (problem: ReloadProblem) => void,
+  ) {
     this.#defaultPair = defaultPair;
-    this.#defaultOptions = loadPair(defaultPair).options;
+    this.#onOutOfDate = onOutOfDate;
+    this.#defaultOptions = this.#load(defaultPair).options;
     for (const item of sni) {
       const entry: Entry = {
         pair: { cert: item.cert, key: item.key },
@@ -161,7 +183,7 @@ export class CertificateStore {
   reload(): ReloadReport {
     const report: ReloadReport = { reloaded: 0, kept: [] };
     try {
-      const next = loadPair(this.#defaultPair).options;
+      const next = this.#load(this.#defaultPair).options;
       this.#defaultOptions = next;
       this.onDefault?.(next);
       report.reloaded++;
@@ -194,9 +216,15 @@ export class CertificateStore {
     return [...files].map((file) => resolve(file));
   }
 
+  #load(pair: CertificatePair): ReturnType<typeof loadPair> {
+    const loaded = loadPair(pair);
+    if (loaded.outOfDate !== undefined) this.#onOutOfDate?.({ cert: pair.cert, reason: loaded.outOfDate });
+    return loaded;
+  }
+
   #build(entry: Entry): void {
     try {
-      const { context } = loadPair(entry.pair);
+      const { context } = this.#load(entry.pair);
       if (this.#ticketKeys) context.context.setTicketKeys(this.#ticketKeys);
       entry.context = context;
     } catch (error) {

@@ -20,6 +20,11 @@ export interface Fixtures {
   readonly caFile: string;
   /** Issues a leaf for these DNS names (the first one is the subject CN). */
   leaf(file: string, names: readonly string[]): Leaf;
+  /**
+   * Issues a leaf valid only between `start` and `end` (openssl's YYYYMMDDHHMMSSZ): an expired
+   * one, or one not valid yet.
+   */
+  datedLeaf(file: string, names: readonly string[], start: string, end: string): Leaf;
   remove(): void;
 }
 
@@ -84,6 +89,27 @@ export function createFixtures(): Fixtures {
         '-extfile',
         ext,
       ]);
+      return { cert, key };
+    },
+    datedLeaf(file, names, start, end) {
+      // openssl x509 cannot set past dates before OpenSSL 3.4; openssl ca can.
+      const { key } = this.leaf(file, names);
+      const csr = join(dir, `${file}.csr`);
+      const cert = join(dir, `${file}.pem`);
+      const database = join(dir, `${file}.index`);
+      const config = join(dir, `${file}.cnf`);
+      writeFileSync(database, '');
+      writeFileSync(`${database}.serial`, `${(++serial).toString(16).padStart(2, '0')}\n`);
+      writeFileSync(
+        config,
+        `[ca]\ndefault_ca=d\n[d]\ndatabase=${database}\nserial=${database}.serial\nnew_certs_dir=${dir}\ndefault_md=sha256\npolicy=p\n` +
+          `unique_subject=no\n[p]\ncommonName=supplied\n`,
+      );
+      openssl(
+        ['ca', '-batch', '-config', config, '-cert', caFile, '-keyfile', caKey, '-in', csr]
+          .concat(['-out', cert, '-startdate', start, '-enddate', end, '-notext'])
+          .concat(['-extfile', join(dir, `${file}.ext`)]),
+      );
       return { cert, key };
     },
     remove() {

@@ -97,6 +97,27 @@ describe('strata check-config', () => {
     assert.equal(good.status, 0, good.stderr);
   });
 
+  it('notes a certificate that expired or is not valid yet, and says valid (serve starts with it)', () => {
+    const expired = certs.datedLeaf('old', ['old.example.com'], '20200101000000Z', '20200201000000Z');
+    const early = certs.datedLeaf('early', ['early.example.com'], '20990101000000Z', '20991231000000Z');
+    const site = 'sites:\n  - name: s\n    hosts: ["*"]\n    origins: [app]\n';
+    const { status, stdout, stderr } = check(
+      'tls-dates.yaml',
+      `${ORIGINS}${site}listeners:\n  - listen: 127.0.0.1:8443\n    tls:\n      cert: ${expired.cert}\n      key: ${expired.key}\n` +
+        `      sni:\n        - hosts: [early.example.com]\n          cert: ${early.cert}\n          key: ${early.key}\n`,
+    );
+    assert.equal(status, 0, stderr);
+    assert.match(stdout, /valid/);
+    assert.match(
+      stderr,
+      /tls-dates\.yaml:11:13: listeners\[0\]\.tls\.cert: certificate .*old\.pem expired on 2020-02-01T00:00:00\.000Z: clients that check it refuse the connection \(note\)/,
+    );
+    assert.match(
+      stderr,
+      /listeners\[0\]\.tls\.sni\[0\]\.cert: certificate .*early\.pem not valid before 2099-01-01T00:00:00\.000Z/,
+    );
+  });
+
   it('refuses duplicate site names, a host claimed twice and a memorySize above maxSize; notes overlapping wildcards', () => {
     const { status, stderr } = check(
       'sites.yaml',

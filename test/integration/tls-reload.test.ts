@@ -269,3 +269,78 @@ describe('an SNI pair that does not load on first use', () => {
     assert.equal(logged[0]!.level, 50);
   });
 });
+
+/** The validity end of the certificate presented for `servername`, not verified (it may be out of date). */
+function presented(port: number, servername: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port, servername, rejectUnauthorized: false });
+    socket.once('secureConnect', () => {
+      resolve(socket.getPeerCertificate().valid_to);
+      socket.destroy();
+    });
+    socket.once('error', reject);
+  });
+}
+
+describe('a certificate out of its validity period', () => {
+  let fixtures: Fixtures;
+  let origin: TestOrigin;
+  let node: TestNode;
+  let port: number;
+  let expired: Leaf;
+  const lines: Array<Record<string, unknown>> = [];
+
+  before(async () => {
+    fixtures = createFixtures();
+    expired = fixtures.datedLeaf('expired', ['expired.test'], '20200101000000Z', '20200201000000Z');
+    const early = fixtures.datedLeaf('early', ['early.test'], '20990101000000Z', '20991231000000Z');
+    origin = await startOrigin({});
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line));
+        done();
+      },
+    });
+    node = await startNode({
+      origin: origin.url,
+      logger: pino({ level: 'info' }, sink),
+      config: {
+        logging: { level: 'info' },
+        listeners: [
+          {
+            listen: '127.0.0.1:0',
+            tls: { cert: expired.cert, key: expired.key, sni: [{ hosts: ['early.test'], ...early }] },
+          },
+        ],
+      },
+    });
+    port = Number(node.node.addresses[0]!.split(':').pop());
+  });
+
+  after(async () => {
+    await node.close();
+    await origin.close();
+    fixtures.remove();
+  });
+
+  const outOfDate = () => lines.filter((line) => String(line.msg).startsWith('certificate out of date'));
+
+  it('says so at start, naming the file and the date, and serves it still', async () => {
+    const logged = outOfDate();
+    assert.equal(logged.length, 1, JSON.stringify(lines.map((line) => line.msg)));
+    assert.equal(logged[0]!.cert, expired.cert);
+    assert.match(String(logged[0]!.reason), /expired on 2020-02-01/);
+    assert.equal(logged[0]!.level, 40);
+    assert.match(await presented(port, 'expired.test'), /Feb {2}1 00:00:00 2020/);
+  });
+
+  it('says so for an SNI pair on its first use, and for each pair read again on reload', async () => {
+    assert.match(await presented(port, 'early.test'), /2099/);
+    await presented(port, 'early.test');
+    const early = outOfDate().slice(1);
+    assert.equal(early.length, 1);
+    assert.match(String(early[0]!.reason), /not valid before 2099-01-01/);
+    node.node.secureListeners[0]!.reloadCertificates('SIGHUP');
+    assert.equal(outOfDate().length, 4);
+  });
+});
