@@ -62,7 +62,7 @@ export const compressionSchema = z
       .max(10_000)
       .default(64)
       .describe(
-        'Compressions waiting or running at once (in the libuv pool); past it a request gets the identity body.',
+        'Compressions waiting or running at once (in the libuv pool), together holding at most cache.maxObjectSize bytes of bodies; past either bound a request gets the identity body.',
       ),
   })
   .prefault({});

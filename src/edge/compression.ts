@@ -20,14 +20,20 @@ export function encoderOf(edge: Edge): Encoder {
   let encoder = encoders.get(edge);
   if (encoder === undefined) {
     const metrics = edge.metrics;
-    encoder = new Encoder(edge.config.compression.levels, edge.config.compression.queue, {
-      compressed(coding, saved) {
-        metrics.compressions.labels(coding).inc();
-        // A coding larger than its source saves nothing (counters only go up).
-        if (saved > 0) metrics.compressionBytesSaved.labels(coding).inc(saved);
+    encoder = new Encoder(
+      edge.config.compression.levels,
+      edge.config.compression.queue,
+      {
+        compressed(coding, saved) {
+          metrics.compressions.labels(coding).inc();
+          // A coding larger than its source saves nothing (counters only go up).
+          if (saved > 0) metrics.compressionBytesSaved.labels(coding).inc(saved);
+        },
+        queue: (pending) => metrics.compressionQueue.set(pending),
       },
-      queue: (pending) => metrics.compressionQueue.set(pending),
-    });
+      // Each holds its whole body: at most one of the largest storable at once.
+      edge.config.cache.maxObjectSize,
+    );
     encoders.set(edge, encoder);
   }
   return encoder;

@@ -202,6 +202,8 @@ export async function representationFrom(
 ): Promise<Derived> {
   // Taken before the bytes are read: a purge from here on voids what is made from them.
   const generation = edge.store.purgeGeneration(storage);
+  // A body the encoder would refuse is not read (a large one would be copied whole for nothing).
+  if (!encoderOf(edge).admits(from.record.size)) return { kind: 'identity' };
   const source = readBody(edge, from.record);
   const running = source === undefined ? undefined : made.transform(source);
   if (running === undefined) return { kind: 'identity' };

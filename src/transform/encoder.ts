@@ -1,7 +1,8 @@
 /**
  * Compresses stored identity bodies into the codings the node serves. node:zlib's callback
  * APIs run in the libuv thread pool, so the event loop only hands the bytes over; the number
- * of compressions waiting or running is bounded (past it the caller serves identity).
+ * of compressions waiting or running is bounded, and so are the bytes they hold (each holds its
+ * whole input, and its output as it grows): past either bound the caller serves identity.
  * Counts every compression and the bytes it saved, per coding, for /metrics and /stats.
  */
 import {
@@ -77,22 +78,44 @@ export class Encoder {
   readonly #levels: EncoderLevels;
   readonly #limit: number;
   readonly #observer: EncoderObserver | undefined;
+  readonly #maxBytes: number;
   #pending = 0;
+  #pendingBytes = 0;
   readonly stats: EncoderStats = {
     compressions: { zstd: 0, br: 0, gzip: 0 },
     bytesSaved: { zstd: 0, br: 0, gzip: 0 },
     refused: 0,
   };
 
-  constructor(levels: EncoderLevels, limit: number, observer?: EncoderObserver) {
+  /** `maxBytes`: input bytes held at once by the work waiting or running (one body always fits). */
+  constructor(levels: EncoderLevels, limit: number, observer?: EncoderObserver, maxBytes = Infinity) {
     this.#levels = levels;
     this.#limit = limit;
     this.#observer = observer;
+    this.#maxBytes = maxBytes;
   }
 
   /** Compressions waiting or running. */
   get pending(): number {
     return this.#pending;
+  }
+
+  /** Whether work on a body of `size` bytes would be taken now (ask before reading the body). */
+  admits(size: number): boolean {
+    if (this.#pending >= this.#limit) return false;
+    return this.#pendingBytes === 0 || this.#pendingBytes + size <= this.#maxBytes;
+  }
+
+  /** Runs `work` on `body` counted in the queue; its callback ends the count. */
+  #run(body: Buffer, work: (done: () => void) => void): void {
+    this.#pending++;
+    this.#pendingBytes += body.length;
+    this.#observer?.queue(this.#pending);
+    work(() => {
+      this.#pending--;
+      this.#pendingBytes -= body.length;
+      this.#observer?.queue(this.#pending);
+    });
   }
 
   /**
@@ -102,16 +125,15 @@ export class Encoder {
    */
   decode(coding: string, body: Buffer, maxOutputLength: number): Promise<Buffer> | undefined {
     const decompress = DECOMPRESS[coding];
-    if (decompress === undefined || this.#pending >= this.#limit) return undefined;
-    this.#pending++;
-    this.#observer?.queue(this.#pending);
+    if (decompress === undefined || !this.admits(body.length)) return undefined;
     return new Promise<Buffer>((resolve, reject) => {
-      decompress(body, { maxOutputLength }, (error, out) => {
-        this.#pending--;
-        this.#observer?.queue(this.#pending);
-        if (error) reject(error);
-        else resolve(out);
-      });
+      this.#run(body, (done) =>
+        decompress(body, { maxOutputLength }, (error, out) => {
+          done();
+          if (error) reject(error);
+          else resolve(out);
+        }),
+      );
     });
   }
 
@@ -124,22 +146,21 @@ export class Encoder {
     body: Buffer,
     levels: EncoderLevels = this.#levels,
   ): Promise<Buffer> | undefined {
-    if (this.#pending >= this.#limit) {
+    if (!this.admits(body.length)) {
       this.stats.refused++;
       return undefined;
     }
-    this.#pending++;
-    this.#observer?.queue(this.#pending);
     return new Promise<Buffer>((resolve, reject) => {
-      COMPRESS[coding](body, levels, (error, out) => {
-        this.#pending--;
-        this.#observer?.queue(this.#pending);
-        if (error) return reject(error);
-        this.stats.compressions[coding]++;
-        this.stats.bytesSaved[coding] += body.length - out.length;
-        this.#observer?.compressed(coding, body.length - out.length);
-        resolve(out);
-      });
+      this.#run(body, (done) =>
+        COMPRESS[coding](body, levels, (error, out) => {
+          done();
+          if (error) return reject(error);
+          this.stats.compressions[coding]++;
+          this.stats.bytesSaved[coding] += body.length - out.length;
+          this.#observer?.compressed(coding, body.length - out.length);
+          resolve(out);
+        }),
+      );
     });
   }
 }

@@ -31,3 +31,27 @@ describe('Encoder', () => {
     assert.notEqual(encoder.encode('zstd', body), undefined);
   });
 });
+
+describe('Encoder: bytes held', () => {
+  const large = Buffer.from('{"row":"a compressible line of a large export"}\n'.repeat(15_000)); // 720 KB
+
+  it('refuses a body that would take the bodies held past its byte bound, whatever the count', async () => {
+    const encoder = new Encoder(LEVELS, 64, undefined, 1024 * 1024);
+    assert.equal(encoder.admits(large.length), true);
+    const first = encoder.encode('br', large);
+    assert.notEqual(first, undefined);
+    assert.equal(encoder.admits(large.length), false);
+    assert.equal(encoder.encode('gzip', large), undefined, 'two of them would hold 1.4 MB');
+    assert.equal(encoder.stats.refused, 1);
+    assert.notEqual(encoder.encode('gzip', body), undefined, 'a small one still fits beside it');
+    await first;
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(encoder.admits(large.length), true);
+    assert.notEqual(encoder.encode('gzip', large), undefined);
+  });
+
+  it('takes one body larger than the bound when nothing else is held', () => {
+    const encoder = new Encoder(LEVELS, 64, undefined, large.length - 1);
+    assert.notEqual(encoder.encode('gzip', large), undefined);
+  });
+});
