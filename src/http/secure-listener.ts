@@ -180,7 +180,15 @@ export async function startSecureListener(
       guardResets(session, limits, options.onRapidReset);
       // An idle connection is closed (GOAWAY) like an idle HTTP/1.1 keep-alive one. Per session,
       // not per stream: a server-wide timeout would arm a timer for every stream (a hit's cost).
-      session.setTimeout(idleTimeout, () => session.close());
+      // GOAWAY waits for the streams in flight: one the client never takes (a small answer, its
+      // window left at 0) would hold the connection for ever, so a session still without
+      // progress an idle period after its GOAWAY is destroyed.
+      const idle = () => {
+        if (session.closed) return session.destroy();
+        session.close();
+        session.setTimeout(idleTimeout, idle);
+      };
+      session.setTimeout(idleTimeout, idle);
       if (session.socket) limitSends(session.socket, options.connections, handler);
     });
     server = h2;
