@@ -65,6 +65,13 @@ function refusalStatus(code: string | undefined): number {
  */
 export function answerParserRefusals(server: Server, listener: ParserRefusalListener): void {
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+    // A TLS handshake that failed or timed out: node:http2's server passes it here when
+    // 'clientError' is heard, and leaves the socket open. No HTTP was spoken: nothing to answer
+    // (text written before the handshake would never leave) nor log; dropped (docs/tls.md).
+    if (error.code?.startsWith('ERR_TLS_') || error.code?.startsWith('ERR_SSL_')) {
+      socket.destroy();
+      return;
+    }
     // Bytes after a request that said Connection: close (or HTTP/1.0 without keep-alive): RFC
     // 9112 §9.6, the server "MUST NOT process any further requests received on that
     // connection". Not a refusal: the request before is answered, then the connection closes.

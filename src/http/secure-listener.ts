@@ -116,6 +116,8 @@ export async function startSecureListener(
   const tlsOptions = {
     ...certificates.defaultOptions,
     SNICallback: certificates.sniCallback,
+    // The time a plain listener gives a request head (node:tls's default is two minutes).
+    handshakeTimeout: Math.min(options.requestTimeout, 20_000),
   };
   let server: Http2SecureServer | HttpsServer;
   if (options.http2) {
