@@ -87,6 +87,12 @@ export function answerParserRefusals(server: Server, listener: ParserRefusalList
     }
     const status = refusalStatus(error.code);
     socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\n\r\n`);
+    // end() sends FIN and waits for the client's (node:http's sockets are half-open): a client
+    // that never closes its side would keep the connection for ever. It has the keep-alive
+    // timeout to read the answer (closing at once could reset it before the client read it).
+    const linger = setTimeout(() => socket.destroy(), server.keepAliveTimeout || 5000);
+    linger.unref();
+    socket.once('close', () => clearTimeout(linger));
     listener(error, socket, status);
   });
 }
