@@ -18,7 +18,7 @@ import type { Found, LookupOutcome } from './outcomes.ts';
 import { collapse } from './phases/collapse.ts';
 import { combine } from './phases/combine.ts';
 import { deliverStored } from './phases/deliver.ts';
-import { fail, serveStale } from './phases/fail.ts';
+import { fail } from './phases/fail.ts';
 import { cameBack, type Fetched, fetchStep } from './phases/fetch.ts';
 import { type Fwd, type Gate, gate } from './phases/gate.ts';
 import { admitToOrigin, guard, noteSecurity } from './phases/guard.ts';
@@ -31,6 +31,7 @@ import { relay } from './phases/relay.ts';
 import { rules } from './phases/rules.ts';
 import { triage } from './phases/triage.ts';
 import { sendError } from './respond.ts';
+import { serveStale } from './serve-stale.ts';
 
 type Forward = Extract<Gate, { kind: 'forward' }>;
 

@@ -10,7 +10,6 @@ import { errorDetail } from '../../origin/errors.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
 import type { Found } from '../outcomes.ts';
-import { deliverStored } from './deliver.ts';
 
 export type Failure =
   | { kind: 'stale'; stored: Found; why: string }
@@ -46,13 +45,4 @@ export function fail(
       'origin request failed',
     );
   return { kind: 'error', error };
-}
-
-/** Serves the stored response stale because the origin is failing (RFC 5861 §4). */
-export function serveStale(edge: Edge, ctx: RequestContext, stored: Found, why: string): void {
-  ctx.lookup = 'stale-if-error';
-  ctx.cacheStatus.fwd = 'stale';
-  ctx.cacheStatus.detail = 'stale-if-error';
-  edge.log.info({ url: ctx.key, why }, 'served stale: origin failing');
-  deliverStored(edge, ctx, stored.record);
 }
