@@ -140,9 +140,11 @@ export function addressBits(input: string): bigint | undefined {
 
 /**
  * The client of a request as the origin sees it. The node sends X-Forwarded-For and Forwarded
- * as the trusted chain it received, then the peer; the longer of the two chains is read from the
- * right, skipping trusted proxies: the first untrusted hop is the client. (A trusted proxy may
- * send only one of the two.)
+ * as the trusted chain it received, then the peer; the chain is read from the right, skipping
+ * trusted proxies: the first untrusted hop is the client. It is X-Forwarded-For's when that
+ * holds more than the peer (a trusted proxy extended it), else Forwarded's (a trusted proxy that
+ * sends only that one). Never the longer of the two: a balancer extending X-Forwarded-For passes
+ * the client's own Forwarded on, and a chain the client wrote would then name any address.
  */
 export function clientOf(
   forwardedFor: string | undefined,
@@ -151,7 +153,7 @@ export function clientOf(
 ): string | undefined {
   const xff = forwardedFor === undefined ? [] : forwardedFor.split(',').map((hop) => hop.trim());
   const rfc = forwarded === undefined ? [] : forwardedNodes(forwarded);
-  const hops = rfc.length > xff.length ? rfc : xff;
+  const hops = xff.length > 1 || rfc.length === 0 ? xff : rfc;
   if (hops.length === 0) return undefined;
   for (let i = hops.length - 1; i > 0; i--) if (!trusted(hops[i]!)) return hops[i];
   return hops[0];

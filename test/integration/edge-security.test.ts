@@ -121,6 +121,41 @@ describe('address rules behind a trusted proxy', () => {
       await origin.close();
     }
   });
+
+  it('judges the X-Forwarded-For the balancer extended, not a longer Forwarded chain the client wrote', async () => {
+    const origin = await startOrigin({ [LONG.split('?')[0]!]: respond(200, CACHED, 'long\n') });
+    const clock = createClock();
+    const edge = await startNode({
+      origin: origin.url,
+      now: clock.now,
+      config: {
+        ...site({ deny: ['203.0.113.0/24'], rateLimit: { requestsPerSecond: 1, burst: 2 } }),
+        proxy: { trustedProxies: ['127.0.0.8'] },
+      },
+    });
+    try {
+      // The balancer appends what it saw to X-Forwarded-For and passes the client's Forwarded on.
+      const forged = (client: string, claimed: string) => ({
+        localAddress: '127.0.0.8',
+        headers: { 'x-forwarded-for': client, forwarded: `for=192.0.2.1, for=${claimed}` },
+      });
+      const denied = await edge.get(LONG, forged('203.0.113.9', '198.51.100.7'));
+      assert.equal(denied.status, 403, 'a denied client naming another address in Forwarded');
+      assert.match(denied.text, /your address is not allowed/);
+      const statuses: number[] = [];
+      for (let i = 0; i < 4; i++)
+        statuses.push((await edge.get(LONG, forged('198.51.100.8', `192.0.2.${10 + i}`))).status);
+      assert.deepEqual(
+        statuses,
+        [200, 200, 429, 429],
+        'a fresh Forwarded address per request buys no fresh bucket',
+      );
+      assert.equal(origin.count(), 1);
+    } finally {
+      await edge.close();
+      await origin.close();
+    }
+  });
 });
 
 describe('origin-bound rate limit (cache-aware)', () => {

@@ -76,11 +76,16 @@ describe('the client behind trusted proxies', () => {
     assert.equal(clientOf('10.0.0.5, 10.0.0.2', undefined, trusted), '10.0.0.5', 'all trusted: the leftmost');
   });
 
-  it('reads Forwarded when a trusted proxy sent only that (its chain is the longer one)', () => {
+  it('reads Forwarded when a trusted proxy sent only that (X-Forwarded-For holds only the peer)', () => {
     const forwarded =
       'for=203.0.113.9:4711;proto=https, for="[2001:db8::10]";host="a.example", for=10.0.0.2;host="a.example";proto=http';
     assert.deepEqual(forwardedNodes(forwarded), ['203.0.113.9', '2001:db8::10', '10.0.0.2']);
     assert.equal(clientOf('10.0.0.2', forwarded, trusted), '203.0.113.9');
     assert.equal(clientOf(undefined, undefined, trusted), undefined);
+  });
+
+  it('reads the X-Forwarded-For a trusted proxy extended, never a longer Forwarded the client wrote', () => {
+    const forged = 'for=192.0.2.1, for=192.0.2.2, for=192.0.2.3, for=10.0.0.2';
+    assert.equal(clientOf('203.0.113.9, 10.0.0.2', forged, trusted), '203.0.113.9');
   });
 });
