@@ -11,11 +11,13 @@ import {
   parsePurgeBody,
 } from '../src/index.ts';
 import {
+  type AdminAnswer,
   CliError,
   callAdmin,
   callAdminLines,
   openTarget,
   run,
+  type Target,
   type TargetFlags,
   targetOptions,
 } from './admin-client.ts';
@@ -52,6 +54,21 @@ function commandOf(flags: PurgeFlags): PurgeCommand {
   return parsed.command;
 }
 
+/**
+ * The purge's answer, or a CliError when the server is no Strata admin API (a web server's 404
+ * page, a 200 page from a port that answers every path): no purge happened, and saying
+ * "undefined entries removed" with exit 0 would hide it.
+ */
+function purgeResult(target: Extract<Target, { kind: 'admin' }>, answer: AdminAnswer): PurgeResult {
+  const result = answer.body as Partial<PurgeResult> | null;
+  if (answer.status !== 200 || typeof result?.purged !== 'number' || typeof result.sequence !== 'number') {
+    throw new CliError(
+      `${target.url} did not answer as a Strata admin API (${answer.status}): is --admin the node's admin listener?`,
+    );
+  }
+  return result as PurgeResult;
+}
+
 async function purge(flags: PurgeFlags): Promise<number> {
   const command = commandOf(flags);
   const target = openTarget(flags);
@@ -69,9 +86,9 @@ async function purge(flags: PurgeFlags): Promise<number> {
         const progress = (progressLine as { progress?: PurgeProgress }).progress;
         if (progress) line.update(progress);
       });
-      result = answer.body as PurgeResult;
+      result = purgeResult(target, answer);
     } else {
-      result = (await callAdmin(target, 'POST', '/purge', command)).body as PurgeResult;
+      result = purgeResult(target, await callAdmin(target, 'POST', '/purge', command));
     }
   } finally {
     line.done();

@@ -135,6 +135,23 @@ describe('strata purge and strata cache', () => {
     assert.ok(edge.node.store.usage().entries >= 1, 'nothing was purged');
   });
 
+  it('fails, saying so, when --admin names a server that is not the admin API', async () => {
+    const before = edge.node.store.usage().entries;
+    // A web server with no /purge (404), then one answering every path with a page (200).
+    for (const route of [undefined, respond(200, { 'content-type': 'text/html' }, '<html>welcome</html>')]) {
+      if (route) origin.route('/purge', route);
+      const wrong = await strata('purge', '--all', '--admin', origin.url, '--token', TOKEN);
+      assert.equal(wrong.code, 1, wrong.stdout);
+      assert.match(
+        wrong.stderr,
+        /^strata: http:\/\/127\.0\.0\.1:\d+ did not answer as a Strata admin API \((404|200)\): is --admin the node's admin listener\?/,
+      );
+      assert.doesNotMatch(wrong.stdout, /undefined/);
+      assert.doesNotMatch(wrong.stderr, new RegExp(TOKEN));
+    }
+    assert.equal(edge.node.store.usage().entries, before, 'nothing was purged');
+  });
+
   it('tells an operator whose node was started without an admin token how to give it one', async () => {
     const bare = await startAdminNode({ origin: origin.url, admin: { token: undefined } });
     try {
