@@ -52,12 +52,15 @@ export function storageKeyOfUrl(url: string, sortQuery: SortQuery): string | und
 
 /**
  * A prefix in cache key form: scheme and authority normalized like a key, the rest kept
- * as written (a prefix may end mid-segment: `https://example.com/img/2024-`).
+ * as written (a prefix may end mid-segment: `https://example.com/img/2024-`). A prefix of
+ * scheme and host alone is that host's root, `https://example.com/`: as plain text it would
+ * also match `https://example.com.au/…` and `https://example.com:8443/…`.
  */
 export function keyOfPrefix(prefix: string): string | undefined {
   const parts = split(prefix);
   if (!parts) return undefined;
-  return `${parts.scheme}://${parts.authority}${parts.rest}`;
+  const rest = parts.rest === '' || parts.rest.startsWith('?') ? `/${parts.rest}` : parts.rest;
+  return `${parts.scheme}://${parts.authority}${rest}`;
 }
 
 /** The URL (or prefix) as typed and with the other scheme, the rest unchanged. */

@@ -137,6 +137,21 @@ describe('purge by host, PURGE, Surrogate-Key and soft headers', () => {
     assert.equal(origin.count('/b.css'), 3);
   });
 
+  it('purges a prefix naming only scheme and host on that host alone, not on hosts or ports that extend it', async () => {
+    for (const host of ['docs.test', 'docs.test.example', 'docs.testing', `docs.test:${tlsPort}`]) {
+      await viaPlain(host, LONG);
+    }
+    const before = origin.count(LONG);
+    const result = await edge.purge({ prefixes: ['http://docs.test'] });
+    // Both schemes of docs.test on port 80: only the plain entry is stored.
+    assert.equal(result.purged, 1);
+    assert.match(await viaPlain('docs.test', LONG), /fwd=miss/);
+    for (const host of ['docs.test.example', 'docs.testing', `docs.test:${tlsPort}`]) {
+      assert.match(await viaPlain(host, LONG), /^strata; hit/, host);
+    }
+    assert.equal(origin.count(LONG), before + 1);
+  });
+
   it('answers a warning when nothing matched, and keeps the answer otherwise unchanged', async () => {
     const none = await edge.purge({ urls: [`https://shop.test/nothing/${'x'.repeat(90)}`] });
     assert.equal(none.purged, 0);

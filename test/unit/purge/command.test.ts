@@ -92,5 +92,7 @@ describe('purge targets', () => {
   it('normalizes only the scheme and authority of a prefix', () => {
     assert.equal(keyOfPrefix('HTTPS://Example.com:443/Img/2024-'), 'https://example.com/Img/2024-');
     assert.equal(keyOfPrefix('example.com/'), undefined);
+    assert.equal(keyOfPrefix('https://Example.com'), 'https://example.com/', 'the host alone is its root');
+    assert.equal(keyOfPrefix('https://example.com:8443'), 'https://example.com:8443/');
   });
 });
