@@ -357,6 +357,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
       log: purge.log,
       nodeId: purge.nodeId,
       sortQuery: (host) => edge.sites.resolve(host)?.sortQuery ?? false,
+      keyedTarget: (host, target) => edge.sites.keyedTarget(host, target),
       windowMs: config.tiers.fenceWindow,
       now,
     });
@@ -551,6 +552,7 @@ function createPurge(
     log: edge.log,
     identity: config.fleet.node ?? config.tiers.id,
     sortQuery: (host) => edge.sites.resolve(host)?.sortQuery ?? false,
+    keyedTarget: (host, target) => edge.sites.keyedTarget(host, target),
     batchSize: config.purge.batchSize,
     now: edge.now,
     onFills: (targets) => edge.collapse.purgeFills(targets),

@@ -7,7 +7,7 @@ import { currentAge, remainingFreshness } from '../cache/policy/reuse.ts';
 import { type EntryRecord, storedHeader } from '../cache/record.ts';
 import type { CacheStore } from '../cache/store.ts';
 import type { PurgeLog, QuarantinedPurge } from '../purge/purge-log.ts';
-import { keyOfPrefix, type SortQuery, storageKeyOfUrl } from '../purge/targets.ts';
+import { type KeyedTarget, keyOfPrefix, type SortQuery, storageKeyOfUrl } from '../purge/targets.ts';
 
 export type Freshness = 'fresh' | 'stale' | 'invalidated';
 
@@ -74,9 +74,15 @@ export function variantView(id: string, record: EntryRecord, now: number): Varia
   };
 }
 
-/** Every variant stored for an absolute URL. */
-export function inspectUrl(store: CacheStore, url: string, sortQuery: SortQuery, now: number): InspectView {
-  const key = storageKeyOfUrl(url, sortQuery);
+/** Every variant stored for an absolute URL (under the key its site's rules make of it, `keyed`). */
+export function inspectUrl(
+  store: CacheStore,
+  url: string,
+  sortQuery: SortQuery,
+  now: number,
+  keyed?: KeyedTarget,
+): InspectView {
+  const key = storageKeyOfUrl(url, sortQuery, keyed);
   if (key === undefined) return { url, key, variants: [] };
   const current = store.current(key);
   const variants: VariantView[] = [];

@@ -151,7 +151,9 @@ function cacheRoute(options: AdminOptions, url: URL, res: ServerResponse): void 
   const params = url.searchParams;
   const target = params.get('url');
   if (target !== null) {
-    const view = inspectUrl(edge.store, target, sortQueryOf(edge), edge.now());
+    const view = inspectUrl(edge.store, target, sortQueryOf(edge), edge.now(), (host, path) =>
+      edge.sites.keyedTarget(host, path),
+    );
     if (view.key === undefined)
       return json(res, 400, { error: `"${target}" is not an absolute http(s) URL` });
     return json(res, view.variants.length > 0 ? 200 : 404, view);

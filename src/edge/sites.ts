@@ -2,6 +2,8 @@
  * Host → site resolution as nginx resolves server names: the exact name first, then the longest
  * matching *.suffix wildcard (whatever the order of the sites), then the catch-all.
  */
+
+import { keyTarget } from '../cache/key-rules.ts';
 import type { SiteConfig } from '../config/schema.ts';
 import type { OriginPool } from '../origin/pool.ts';
 import type { SiteGuard } from '../security/site-guard.ts';
@@ -79,6 +81,16 @@ export class SiteTable {
     }
     // Longest suffix first; a stable sort keeps the first site for a suffix named twice.
     this.#wildcards.sort((a, b) => b[0].length - a[0].length);
+  }
+
+  /**
+   * The target as the site for `host` keys a GET of it: the query its rules filter and sort
+   * (cacheKey.query; rules on headers, cookies or region are judged for a request without any),
+   * else the target unchanged. Purges and /cache use it to find what requests stored.
+   */
+  keyedTarget(host: string, target: string): string {
+    const query = this.resolve(host)?.rules?.decide('GET', target, {}, '').key?.query;
+    return query === undefined ? target : keyTarget(target, query);
   }
 
   /** The site for a Host header value (port ignored unless a pattern names it). */

@@ -16,7 +16,7 @@ import { META } from '../cache/meta-keys.ts';
 import type { CacheStore } from '../cache/store.ts';
 import { ORIGIN_ID, type PurgeOrigin } from './command.ts';
 import type { PurgeLog } from './purge-log.ts';
-import { fillTargets, type SortQuery } from './targets.ts';
+import { fillTargets, type KeyedTarget, type SortQuery } from './targets.ts';
 
 export const FENCE_HEADER = 'strata-fence';
 
@@ -85,6 +85,8 @@ export interface PurgeFenceOptions {
   /** This node's id: the origin of the purges it accepted itself. */
   nodeId: string;
   sortQuery: SortQuery;
+  /** The target as the site for a host keys it (its rules' cacheKey.query). */
+  keyedTarget?: KeyedTarget;
   /** How long an applied purge is named (tiers.fenceWindow, ms). */
   windowMs: number;
   now: () => number;
@@ -168,7 +170,7 @@ export class PurgeFence {
       if (!entry.applied) break;
       this.#readThrough = sequence;
       if (entry.quarantined !== undefined) continue;
-      const targets = fillTargets(entry.command, this.#options.sortQuery);
+      const targets = fillTargets(entry.command, this.#options.sortQuery, this.#options.keyedTarget);
       const match =
         targets.all || targets.tags.length > 0 || targets.keys.length > MAX_INDEXED
           ? 'every'

@@ -15,7 +15,7 @@ import { META } from '../cache/meta-keys.ts';
 import type { CacheStore } from '../cache/store.ts';
 import { describePurge, type Forwarded, originOf, type PurgeCommand, type PurgeOrigin } from './command.ts';
 import { type LoggedPurge, PurgeLog } from './purge-log.ts';
-import { fillTargets, type SortQuery } from './targets.ts';
+import { fillTargets, type KeyedTarget, type SortQuery } from './targets.ts';
 import { PurgeWalk } from './walk.ts';
 
 export interface PurgeResult {
@@ -47,6 +47,8 @@ export interface PurgeServiceOptions {
   log: Logger;
   /** Whether the site for a host sorts its query in the cache key. */
   sortQuery: SortQuery;
+  /** The target as the site for a host keys it (its rules' cacheKey.query). */
+  keyedTarget?: KeyedTarget;
   /** Most keys visited per write transaction. */
   batchSize: number;
   /** Longest a write transaction's callback may run (ms) before the rest waits for the next one. Default 8. */
@@ -228,7 +230,7 @@ export class PurgeService {
     onProgress?: OnProgress,
   ): Promise<PurgeResult> {
     const store = this.#options.store;
-    const targets = fillTargets(command, this.#options.sortQuery);
+    const targets = fillTargets(command, this.#options.sortQuery, this.#options.keyedTarget);
     const walk = new PurgeWalk(
       store,
       command.soft,

@@ -16,6 +16,13 @@ import { hostKey, type PurgeCommand } from './command.ts';
 /** Whether the site answering `host` sorts query parameters in its cache key. */
 export type SortQuery = (host: string) => boolean;
 
+/**
+ * The target as the site answering `host` keys a GET of it: its query filtered and sorted by the
+ * site's rules (cacheKey.query), else unchanged. A URL purged as clients request it
+ * (`/api/list?b=2&a=1&utm_source=x`) then finds the key those requests were stored under.
+ */
+export type KeyedTarget = (host: string, target: string) => string;
+
 interface SplitUrl {
   scheme: 'http' | 'https';
   authority: string;
@@ -36,17 +43,18 @@ function split(url: string): SplitUrl | undefined {
   return { scheme, authority, rest: canonicalTarget(match[3]!) };
 }
 
-/** The primary key of an absolute URL, or undefined when it is not one. */
-export function keyOfUrl(url: string, sortQuery: SortQuery): string | undefined {
+/** The primary key of an absolute URL (its query as `keyed` says), or undefined when it is not one. */
+export function keyOfUrl(url: string, sortQuery: SortQuery, keyed?: KeyedTarget): string | undefined {
   const parts = split(url);
   if (!parts) return undefined;
-  const target = parts.rest === '' ? '/' : parts.rest.startsWith('?') ? `/${parts.rest}` : parts.rest;
+  const rest = parts.rest === '' ? '/' : parts.rest.startsWith('?') ? `/${parts.rest}` : parts.rest;
+  const target = keyed === undefined ? rest : keyed(parts.authority, rest);
   return primaryKey(parts.scheme, parts.authority, target, sortQuery(parts.authority));
 }
 
 /** The LMDB key of an absolute URL (what `entries` is keyed by). */
-export function storageKeyOfUrl(url: string, sortQuery: SortQuery): string | undefined {
-  const key = keyOfUrl(url, sortQuery);
+export function storageKeyOfUrl(url: string, sortQuery: SortQuery, keyed?: KeyedTarget): string | undefined {
+  const key = keyOfUrl(url, sortQuery, keyed);
   return key === undefined ? undefined : storageKey(key);
 }
 
@@ -87,13 +95,18 @@ export function hostPrefixes(host: { name: string; port: number | undefined }): 
   ];
 }
 
-/** Storage keys, key prefixes and tags a purge covers (`all`: one empty prefix). */
-export function fillTargets(command: PurgeCommand, sortQuery: SortQuery): FillPurge {
+/**
+ * Storage keys, key prefixes and tags a purge covers (`all`: one empty prefix). A URL covers its
+ * key as written and, with `keyed`, the key its site's rules make of it.
+ */
+export function fillTargets(command: PurgeCommand, sortQuery: SortQuery, keyed?: KeyedTarget): FillPurge {
   if (command.all) return { all: true, keys: [], prefixes: [''], tags: [] };
   const keys = new Set<string>();
   for (const url of command.urls.flatMap(bothSchemes)) {
     const key = storageKeyOfUrl(url, sortQuery);
     if (key !== undefined) keys.add(key);
+    const ruled = keyed === undefined ? undefined : storageKeyOfUrl(url, sortQuery, keyed);
+    if (ruled !== undefined) keys.add(ruled);
   }
   const prefixes = new Set<string>();
   for (const prefix of command.prefixes.flatMap(bothSchemes)) {

@@ -209,3 +209,46 @@ describe('purge through the admin API', () => {
     assert.equal(typeof stats.store.entries, 'number');
   });
 });
+
+describe('purge of a URL whose site keys a filtered query (cacheKey.query)', () => {
+  const PATH = `/api/catalogue/${'autumn-jackets-'.repeat(6)}list`;
+  let origin: TestOrigin;
+  let edge: AdminNode;
+
+  before(async () => {
+    origin = await startOrigin({ [PATH]: cached('list') });
+    edge = await startAdminNode({
+      origin: origin.url,
+      config: {
+        sites: [
+          {
+            name: 'default',
+            hosts: ['*'],
+            origins: ['origin'],
+            rules: [{ match: { path: '/api/' }, cacheKey: { query: { exclude: ['utm_*'], sort: true } } }],
+          },
+        ],
+      },
+    });
+  });
+  after(async () => {
+    await edge.close();
+    await origin.close();
+  });
+
+  it('purges the URL as clients request it: the query filtered and sorted as the key is', async () => {
+    const asRequested = `${PATH}?page=2&colour=blue&utm_source=newsletter`;
+    assert.match(String((await edge.get(asRequested)).headers['cache-status']), /stored/);
+    assert.match(
+      String((await edge.get(`${PATH}?colour=blue&page=2`)).headers['cache-status']),
+      /^strata; hit/,
+    );
+    const inspect = await edge.call('GET', `/cache?url=${encodeURIComponent(`${edge.base}${asRequested}`)}`);
+    assert.equal(inspect.status, 200, 'what the purge would match is shown');
+    const result = await edge.purge({ urls: [`${edge.base}${asRequested}`] });
+    assert.equal(result.purged, 1);
+    assert.equal(result.warning, undefined);
+    assert.match(String((await edge.get(asRequested)).headers['cache-status']), /fwd=miss/);
+    assert.equal(origin.count(), 2);
+  });
+});
