@@ -89,15 +89,7 @@ function withHeaders(req: IncomingMessage, text: string): ParsedPurge {
   const tags = surrogateKeys(req);
   const soft = softHeader(req);
   if (text.trim() === '' && tags.length > 0) return parsePurgeBody({ tags, soft });
-  const parsed = parsePurgeText(text);
-  if (!parsed.ok || (tags.length === 0 && !soft)) return parsed;
-  const body = {
-    ...parsed.command,
-    tags: [...parsed.command.tags, ...tags],
-    soft: parsed.command.soft || soft,
-  };
-  const merged = parsePurgeBody(body);
-  return merged.ok ? { ...merged, forwarded: parsed.forwarded } : merged;
+  return parsePurgeText(text, tags.length > 0 || soft ? { tags, soft } : undefined);
 }
 
 export async function handlePurge(

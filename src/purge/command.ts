@@ -208,15 +208,28 @@ export function hostKey(host: string): { name: string; port: number | undefined 
   return { name, port: port ? Number(port[1]) : undefined };
 }
 
-/** Parses a request body's text (bad JSON is a reason, not an exception). */
-export function parsePurgeText(text: string): ParsedPurge {
+/**
+ * Parses a request body's text (bad JSON is a reason, not an exception). `add`: tags and softness
+ * from headers (Surrogate-Key, Fastly-Soft-Purge), merged into the body before it is checked, so
+ * that a body naming nothing itself (`{"soft": true}`) purges the header's tags.
+ */
+export function parsePurgeText(text: string, add?: { tags: string[]; soft: boolean }): ParsedPurge {
   let body: unknown;
   try {
     body = JSON.parse(text);
   } catch (error) {
     return { ok: false, reason: `bad JSON: ${(error as Error).message}` };
   }
-  return parsePurgeBody(body);
+  if (add === undefined || typeof body !== 'object' || body === null || Array.isArray(body))
+    return parsePurgeBody(body);
+  const record = body as Record<string, unknown>;
+  const tags =
+    record.tags === undefined
+      ? add.tags
+      : Array.isArray(record.tags)
+        ? [...record.tags, ...add.tags]
+        : record.tags;
+  return parsePurgeBody({ ...record, tags, ...(add.soft ? { soft: true } : {}) });
 }
 
 /** One line naming what a command purges, for logs and the CLI. */

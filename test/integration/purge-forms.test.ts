@@ -231,6 +231,15 @@ describe('purge by host, PURGE, Surrogate-Key and soft headers', () => {
     assert.equal(origin.count('/tagged'), 5);
     const logged = edge.node.purge.log.get(answer(merged).sequence)?.command;
     assert.deepEqual(logged?.tags, ['product-42']);
+
+    // A body naming nothing to purge itself ({"soft": true}, {}): the header's tags are the purge.
+    for (const body of ['{"soft": true}', '{}']) {
+      const json = { 'surrogate-key': 'product-42', 'content-type': 'application/json' };
+      const onlyHeader = await admin('POST', '/purge', json, body);
+      assert.equal(onlyHeader.status, 200, onlyHeader.text);
+      assert.equal(answer(onlyHeader).soft, body.includes('soft'));
+      assert.deepEqual(edge.node.purge.log.get(answer(onlyHeader).sequence)?.command.tags, ['product-42']);
+    }
   });
 });
 
