@@ -151,7 +151,7 @@ export function clientOf(
   forwarded: string | undefined,
   trusted: (address: string) => boolean,
 ): string | undefined {
-  const xff = forwardedFor === undefined ? [] : forwardedFor.split(',').map((hop) => hop.trim());
+  const xff = forwardedFor === undefined ? [] : forwardedFor.split(',').map((hop) => nodeAddress(hop.trim()));
   const rfc = forwarded === undefined ? [] : forwardedNodes(forwarded);
   const hops = xff.length > 1 || rfc.length === 0 ? xff : rfc;
   if (hops.length === 0) return undefined;
@@ -168,10 +168,18 @@ export function forwardedNodes(value: string): string[] {
       .map((part) => part.trim())
       .find((part) => part.toLowerCase().startsWith('for='));
     if (pair === undefined) continue;
-    let node = pair.slice(4).replace(/^"|"$/g, '');
-    if (node.startsWith('[')) node = node.slice(1, node.indexOf(']'));
-    else if (node.includes('.') && node.includes(':')) node = node.slice(0, node.indexOf(':'));
-    nodes.push(node);
+    nodes.push(nodeAddress(pair.slice(4).replace(/^"|"$/g, '')));
   }
   return nodes;
+}
+
+/**
+ * A hop without brackets or port: `[2001:db8::9]:443` is `2001:db8::9`, `203.0.113.9:4711` is
+ * `203.0.113.9` (Forwarded's node syntax, and the X-Forwarded-For some balancers write).
+ */
+function nodeAddress(node: string): string {
+  if (node.startsWith('[')) return node.slice(1, node.indexOf(']'));
+  if (node.includes('.') && node.indexOf(':') === node.lastIndexOf(':') && node.includes(':'))
+    return node.slice(0, node.indexOf(':'));
+  return node;
 }

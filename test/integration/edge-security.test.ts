@@ -122,6 +122,35 @@ describe('address rules behind a trusted proxy', () => {
     }
   });
 
+  it('judges a client the balancer wrote with its port (203.0.113.9:4711, [2001:db8::9]:443)', async () => {
+    const origin = await startOrigin({ [LONG.split('?')[0]!]: respond(200, CACHED, 'long\n') });
+    const clock = createClock();
+    const edge = await startNode({
+      origin: origin.url,
+      now: clock.now,
+      config: {
+        ...site({ deny: ['203.0.113.0/24', '2001:db8::/32'], rateLimit: { requestsPerSecond: 1, burst: 2 } }),
+        proxy: { trustedProxies: ['127.0.0.8'] },
+      },
+    });
+    try {
+      const from = (hop: string) => ({ localAddress: '127.0.0.8', headers: { 'x-forwarded-for': hop } });
+      for (const hop of ['203.0.113.9:4711', '[2001:db8::9]:443', '[2001:db8::9]']) {
+        const denied = await edge.get(LONG, from(hop));
+        assert.equal(denied.status, 403, hop);
+        assert.match(denied.text, /your address is not allowed/);
+      }
+      const statuses: number[] = [];
+      for (let i = 0; i < 3; i++)
+        statuses.push((await edge.get(LONG, from(`198.51.100.8:${5000 + i}`))).status);
+      assert.deepEqual(statuses, [200, 200, 429], 'one bucket per client, whatever its source port');
+      assert.equal(origin.count(), 1);
+    } finally {
+      await edge.close();
+      await origin.close();
+    }
+  });
+
   it('judges the X-Forwarded-For the balancer extended, not a longer Forwarded chain the client wrote', async () => {
     const origin = await startOrigin({ [LONG.split('?')[0]!]: respond(200, CACHED, 'long\n') });
     const clock = createClock();

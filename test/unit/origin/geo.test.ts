@@ -74,6 +74,12 @@ describe('the client behind trusted proxies', () => {
     assert.equal(clientOf('203.0.113.9', undefined, trusted), '203.0.113.9');
     assert.equal(clientOf('198.51.100.1, 203.0.113.9, 10.0.0.2', undefined, trusted), '203.0.113.9');
     assert.equal(clientOf('10.0.0.5, 10.0.0.2', undefined, trusted), '10.0.0.5', 'all trusted: the leftmost');
+    assert.equal(
+      clientOf('203.0.113.9:4711, 10.0.0.2:80', undefined, trusted),
+      '203.0.113.9',
+      'hops with ports',
+    );
+    assert.equal(clientOf('[2001:db8::9]:443, [2001:db8::10]', undefined, trusted), '2001:db8::9');
   });
 
   it('reads Forwarded when a trusted proxy sent only that (X-Forwarded-For holds only the peer)', () => {
