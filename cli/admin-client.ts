@@ -130,6 +130,25 @@ function answerOf(target: Extract<Target, { kind: 'admin' }>, status: number, te
   return { status, body: parsed };
 }
 
+/**
+ * The body of an answer when `valid` finds in it what the admin API answers, else a CliError: the
+ * server at --admin is something else (a web server's 404 page, a port answering every path with
+ * a page), and reading on would print `undefined` or a TypeError.
+ */
+export function adminBody<T>(
+  target: Extract<Target, { kind: 'admin' }>,
+  answer: AdminAnswer,
+  valid: (body: Partial<T>) => boolean,
+): T {
+  const body = answer.body;
+  if (typeof body !== 'object' || body === null || !valid(body as Partial<T>)) {
+    throw new CliError(
+      `${target.url} did not answer as a Strata admin API (${answer.status}): is --admin the node's admin listener?`,
+    );
+  }
+  return body as T;
+}
+
 /** Why the admin API answered 401, as the operator can act on it (the token itself is never printed). */
 function refusal(target: Extract<Target, { kind: 'admin' }>, error: unknown): string {
   // The node was started without one: every call is refused, whatever token is given.

@@ -12,7 +12,15 @@ import {
   type StatsView,
   type VariantView,
 } from '../src/index.ts';
-import { CliError, callAdmin, openTarget, run, type TargetFlags, targetOptions } from './admin-client.ts';
+import {
+  adminBody,
+  CliError,
+  callAdmin,
+  openTarget,
+  run,
+  type TargetFlags,
+  targetOptions,
+} from './admin-client.ts';
 import { formatBytes, formatFields, formatTable } from './table.ts';
 
 interface ListFlags extends TargetFlags {
@@ -68,7 +76,8 @@ async function list(flags: ListFlags): Promise<number> {
     const query = new URLSearchParams();
     for (const [key, value] of Object.entries(options))
       if (value !== undefined) query.set(key, String(value));
-    view = (await callAdmin(target, 'GET', `/cache?${query}`)).body as ListView;
+    const answer = await callAdmin(target, 'GET', `/cache?${query}`);
+    view = adminBody<ListView>(target, answer, (body) => Array.isArray(body.entries));
   }
   print(flags, view, () => {
     const table = formatTable(VARIANT_HEADERS, view.entries.map(variantRow));
@@ -87,7 +96,8 @@ async function inspect(url: string, flags: TargetFlags): Promise<number> {
       await target.cache.close();
     }
   } else {
-    view = (await callAdmin(target, 'GET', `/cache?url=${encodeURIComponent(url)}`)).body as InspectView;
+    const answer = await callAdmin(target, 'GET', `/cache?url=${encodeURIComponent(url)}`);
+    view = adminBody<InspectView>(target, answer, (body) => Array.isArray(body.variants));
   }
   print(flags, view, () => {
     if (view.variants.length === 0) return `nothing stored for ${url}${view.key ? ` (key ${view.key})` : ''}`;
@@ -124,7 +134,12 @@ async function stats(flags: TargetFlags): Promise<number> {
       await target.cache.close();
     }
   } else {
-    view = (await callAdmin(target, 'GET', '/stats')).body as StatsView;
+    const answer = await callAdmin(target, 'GET', '/stats');
+    view = adminBody<StatsView>(
+      target,
+      answer,
+      (body) => typeof body.store === 'object' && typeof body.purge === 'object',
+    );
   }
   print(flags, view, () => {
     const fields = formatFields([

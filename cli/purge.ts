@@ -12,6 +12,7 @@ import {
 } from '../src/index.ts';
 import {
   type AdminAnswer,
+  adminBody,
   CliError,
   callAdmin,
   callAdminLines,
@@ -54,19 +55,13 @@ function commandOf(flags: PurgeFlags): PurgeCommand {
   return parsed.command;
 }
 
-/**
- * The purge's answer, or a CliError when the server is no Strata admin API (a web server's 404
- * page, a 200 page from a port that answers every path): no purge happened, and saying
- * "undefined entries removed" with exit 0 would hide it.
- */
+/** The purge's answer (a 200 with its count and sequence), or a CliError when it is none. */
 function purgeResult(target: Extract<Target, { kind: 'admin' }>, answer: AdminAnswer): PurgeResult {
-  const result = answer.body as Partial<PurgeResult> | null;
-  if (answer.status !== 200 || typeof result?.purged !== 'number' || typeof result.sequence !== 'number') {
-    throw new CliError(
-      `${target.url} did not answer as a Strata admin API (${answer.status}): is --admin the node's admin listener?`,
-    );
-  }
-  return result as PurgeResult;
+  return adminBody<PurgeResult>(
+    target,
+    answer,
+    (body) => answer.status === 200 && typeof body.purged === 'number' && typeof body.sequence === 'number',
+  );
 }
 
 async function purge(flags: PurgeFlags): Promise<number> {

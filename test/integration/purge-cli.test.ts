@@ -150,6 +150,19 @@ describe('strata purge and strata cache', () => {
       assert.doesNotMatch(wrong.stderr, new RegExp(TOKEN));
     }
     assert.equal(edge.node.store.usage().entries, before, 'nothing was purged');
+    // The cache commands say the same instead of a TypeError.
+    for (const args of [
+      ['stats'],
+      ['ls', '--prefix', `${edge.base}/doc/`],
+      ['inspect', `${edge.base}/doc/1`],
+    ]) {
+      const wrong = await strata('cache', ...args, '--admin', origin.url, '--token', TOKEN);
+      assert.equal(wrong.code, 1, wrong.stdout);
+      assert.match(
+        wrong.stderr,
+        /^strata: http:\/\/127\.0\.0\.1:\d+ did not answer as a Strata admin API \((404|200)\)/,
+      );
+    }
   });
 
   it('tells an operator whose node was started without an admin token how to give it one', async () => {
