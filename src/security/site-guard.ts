@@ -4,6 +4,7 @@
  * the pipeline asks before a request leaves for the origin (the origin-bound rate). No I/O,
  * no await; an address's rule verdict is remembered (bounded) so a hit pays one Map read.
  */
+import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { SecurityConfig } from '../config/security-schema.ts';
 import { clientKey, Gcra } from './gcra.ts';
@@ -29,6 +30,9 @@ const AMBIGUOUS_PATH = /;|%2f|%5c|%2e|%00|\\|\/\/|\/\.\.?(?:\/|$)/i;
 
 /** Remembered address verdicts per site before the memo starts over. */
 const MEMO_SIZE = 65_536;
+
+/** Longest header value kept as a bucket key as it is (`by: header:NAME`); longer: its digest. */
+const MAX_KEY_VALUE = 64;
 
 /** One bucket of a site: a GCRA limiter and how its keys are taken from a request. */
 export class RateLimiter {
@@ -71,12 +75,18 @@ export class RateLimiter {
     this.gcra.hold(key, until);
   }
 
-  /** The bucket key of a request. */
+  /**
+   * The bucket key of a request. A header value longer than an API key is kept as its digest:
+   * a client sending a fresh 16 KiB value per request would otherwise hold 100,000 of them.
+   */
   key(address: string, headers: IncomingHttpHeaders): string {
     if (this.by === 'client') return clientKey(address);
     if (this.by === 'site') return '';
     const value = this.#header === undefined ? undefined : headers[this.#header];
-    return typeof value === 'string' ? `h:${value}` : clientKey(address);
+    if (typeof value !== 'string') return clientKey(address);
+    return value.length <= MAX_KEY_VALUE
+      ? `h:${value}`
+      : `h#${createHash('sha256').update(value).digest('base64url')}`;
   }
 
   /** IETF RateLimit-Policy / RateLimit fields and Retry-After of a refusal. */
