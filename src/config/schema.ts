@@ -598,7 +598,7 @@ export const proxySchema = z
       .max(10_000_000)
       .default(0)
       .describe(
-        'Client connections one address holds at once per listener (0: no limit); past it new ones are closed.',
+        'Client connections one client (an IPv4 address, an IPv6 /64) holds at once per listener (0: no limit); past it new ones are closed.',
       ),
     requestBodyBuffer: size(
       'Request bodies of known length up to this size are received whole before an origin connection is taken.',

@@ -1,11 +1,12 @@
 /**
  * Connection caps of a client listener: at most `max` connections at once, and at most
- * `perClient` from one address. A connection over either cap is closed as soon as it is
+ * `perClient` from one client (an IPv4 address, an IPv6 /64). A connection over either cap is closed as soon as it is
  * accepted, before a byte is read (one client opening thousands of idle connections cannot
  * take the node's file descriptors or starve other clients). 0 disables a cap.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Server, Socket } from 'node:net';
+import { clientKey } from '../security/gcra.ts';
 import { refuseFurtherRequests } from './connection-guard.ts';
 
 export interface ConnectionCaps {
@@ -75,7 +76,8 @@ export function capConnections(server: Server, caps: ConnectionCaps): Connection
   const counter = { open: 0, refused: 0 };
   if (caps.max === 0 && caps.perClient === 0) return counter;
   server.on('connection', (socket) => {
-    const address = socket.remoteAddress ?? '';
+    // An IPv6 client is its /64, as for rate limits: rotating addresses in it buys no connections.
+    const address = clientKey(socket.remoteAddress ?? '');
     const mine = byClient.get(address);
     const over =
       caps.max > 0 && counter.open >= caps.max

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import type { Server } from 'node:net';
 import { describe, it } from 'node:test';
-import { ClientCounts } from '../../../src/http/connection-limit.ts';
+import { ClientCounts, capConnections } from '../../../src/http/connection-limit.ts';
 
 describe('ClientCounts', () => {
   it('counts the open connections of each address', () => {
@@ -40,5 +42,32 @@ describe('ClientCounts', () => {
     }
     for (let i = 0; i < 10; i++)
       assert.equal(counts.get(`198.51.100.${i}`), 1, 'connected clients keep their count');
+  });
+});
+
+describe('capConnections', () => {
+  /** Connections from `address` as node:net hands them to the listener; true: closed at once. */
+  function connect(server: EventEmitter, address: string): boolean {
+    let destroyed = false;
+    const socket = Object.assign(new EventEmitter(), {
+      remoteAddress: address,
+      destroy: () => {
+        destroyed = true;
+      },
+    });
+    server.emit('connection', socket);
+    return destroyed;
+  }
+
+  it('counts an IPv6 client by its /64, as rate limits do: rotating addresses buys no connections', () => {
+    const server = new EventEmitter();
+    capConnections(server as unknown as Server, { max: 0, perClient: 2 });
+    assert.equal(connect(server, '2001:db8:1:2::1'), false);
+    assert.equal(connect(server, '2001:db8:1:2::2'), false);
+    assert.equal(connect(server, '2001:db8:1:2:ffff::3'), true, 'a third address of the same /64');
+    assert.equal(connect(server, '2001:db8:1:3::1'), false, 'another /64');
+    assert.equal(connect(server, '::ffff:192.0.2.1'), false);
+    assert.equal(connect(server, '::ffff:192.0.2.1'), false);
+    assert.equal(connect(server, '::ffff:192.0.2.1'), true);
   });
 });
