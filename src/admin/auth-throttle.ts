@@ -1,8 +1,9 @@
 /**
- * Failed admin tokens, counted per client address in a fixed window: past the limit, every
- * call from that address is answered 429 until the window ends, so a token cannot be guessed
- * faster than `limit` tries per window. The table is bounded; expired windows are dropped.
+ * Failed admin tokens, counted per client (an IPv4 address, an IPv6 /64) in a fixed window:
+ * past the limit, every call from that client is answered 429 until the window ends, so a token
+ * cannot be guessed faster than `limit` tries per window. The table is bounded; expired windows are dropped.
  */
+import { clientKey } from '../security/gcra.ts';
 
 /** Addresses tracked at most (an address past this is dropped oldest-first). */
 const MAX_ADDRESSES = 10_000;
@@ -26,23 +27,24 @@ export class AuthThrottle {
 
   /** Seconds until `address` may try again, or 0 when it is not throttled. */
   retryAfter(address: string): number {
-    const window = this.#current(address);
+    const window = this.#current(clientKey(address));
     if (window === undefined || window.failures < this.#limit) return 0;
     return Math.max(1, Math.ceil((window.start + this.#windowMs - this.#now()) / 1000));
   }
 
   failed(address: string): void {
-    const window = this.#current(address);
+    const key = clientKey(address);
+    const window = this.#current(key);
     if (window !== undefined) {
       window.failures++;
       return;
     }
     if (this.#windows.size >= MAX_ADDRESSES) this.#prune();
-    this.#windows.set(address, { start: this.#now(), failures: 1 });
+    this.#windows.set(key, { start: this.#now(), failures: 1 });
   }
 
   succeeded(address: string): void {
-    this.#windows.delete(address);
+    this.#windows.delete(clientKey(address));
   }
 
   #current(address: string): Window | undefined {

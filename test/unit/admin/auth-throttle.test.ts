@@ -19,6 +19,14 @@ describe('AuthThrottle', () => {
     assert.equal(throttle.retryAfter('10.0.0.1'), 0);
   });
 
+  it('counts an IPv6 client by its /64: rotating addresses buys no fresh guesses', () => {
+    const clock = createClock();
+    const throttle = new AuthThrottle(3, 60_000, clock.now);
+    for (let i = 1; i <= 3; i++) throttle.failed(`2001:db8:1:2::${i}`);
+    assert.equal(throttle.retryAfter('2001:db8:1:2:abcd::9'), 60);
+    assert.equal(throttle.retryAfter('2001:db8:1:3::1'), 0, 'another /64');
+  });
+
   it('a success before the limit clears the count', () => {
     const clock = createClock();
     const throttle = new AuthThrottle(2, 60_000, clock.now);
