@@ -96,9 +96,20 @@ export function unkeyedValues(
   ignore: ReadonlySet<string> = NONE,
 ): string[] {
   let values: string[] | undefined;
+  const add = (value: string) => {
+    values ??= [];
+    for (const spelling of spellings(value, host)) if (!values.includes(spelling)) values.push(spelling);
+  };
   for (const name in headers) {
     // HTTP/2 pseudo-header fields (:authority, :path, :method, :scheme) are the key itself.
     if (name.charCodeAt(0) === 58 /* : */) continue;
+    // A trusted proxy's Forwarded chain goes on as it came, the client's own elements included
+    // (a balancer extending only X-Forwarded-For passes them): a host= in it other than the
+    // node's is a claim, as X-Forwarded-Host is. An untrusted peer's is overwritten.
+    if (name === 'forwarded') {
+      if (trusted) for (const claimed of forwardedHosts(headers.forwarded, host)) add(claimed);
+      continue;
+    }
     if (ORDINARY.has(name) || REWRITES.has(name) || name.startsWith('sec-') || vary.includes(name)) continue;
     if (ignore.has(name)) continue;
     if (CLAIMS.has(name) && !trusted) continue; // dropped or overwritten before the origin sees it
@@ -109,11 +120,24 @@ export function unkeyedValues(
       // A cross-site Origin echoed into Access-Control-Allow-Origin without Vary: Origin would
       // hand one site's grant to every client; the page's own origin, and `null`, claim nothing.
       if (name === 'origin' && (value === 'null' || originHost(value) === host.toLowerCase())) continue;
-      values ??= [];
-      for (const spelling of spellings(value, host)) if (!values.includes(spelling)) values.push(spelling);
+      add(value);
     }
   }
   return values ?? [];
+}
+
+/** The `host=` values of a Forwarded field (RFC 7239 §5.3) other than `host`, unquoted. */
+function forwardedHosts(field: string | string[] | undefined, host: string): string[] {
+  const out: string[] = [];
+  for (const element of (Array.isArray(field) ? field.join(',') : (field ?? '')).split(',')) {
+    for (const pair of element.split(';')) {
+      const trimmed = pair.trim();
+      if (trimmed.slice(0, 5).toLowerCase() !== 'host=') continue;
+      const value = trimmed.slice(5).replace(/^"|"$/g, '');
+      if (value.length >= MIN_VALUE && value.toLowerCase() !== host.toLowerCase()) out.push(value);
+    }
+  }
+  return out;
 }
 
 /** The host (with a port other than the scheme's default) an Origin field names, lower-cased. */

@@ -7,6 +7,7 @@ import { rawExchange } from '../helpers/raw.ts';
 
 const CACHED = { 'cache-control': 'max-age=600' };
 const LONG = `/shop/${'p'.repeat(60)}/${'q'.repeat(40)}/index.html`;
+const FORWARDED = `/forwarded/${'r'.repeat(100)}/index.html`;
 
 /** An origin that builds its script URL from X-Forwarded-Host, as frameworks behind proxies do. */
 function scriptPage(req: IncomingMessage, res: ServerResponse): void {
@@ -15,6 +16,17 @@ function scriptPage(req: IncomingMessage, res: ServerResponse): void {
   res.end(
     `<html><head><script src="https://${host}/static/app.js"></script></head><body>${'x'.repeat(2000)}</body></html>`,
   );
+}
+
+/**
+ * An origin that builds its script URL from the first Forwarded element's host (RFC 7239), as
+ * Spring's ForwardedHeaderFilter and the `forwarded` packages do.
+ */
+function forwardedPage(req: IncomingMessage, res: ServerResponse): void {
+  const first = String(req.headers.forwarded ?? '').split(',')[0] ?? '';
+  const host = /host="?([^";]+)"?/i.exec(first)?.[1] ?? req.headers.host;
+  res.writeHead(200, { ...CACHED, 'content-type': 'text/html' });
+  res.end(`<html><head><script src="https://${host}/static/app.js"></script></head></html>`);
 }
 
 /** Reflects an unkeyed custom header deep in a body of about 40 KiB (past the first chunk). */
@@ -39,6 +51,7 @@ describe('cache poisoning', () => {
     origin = await startOrigin({
       '/home': scriptPage,
       [LONG]: scriptPage,
+      [FORWARDED]: forwardedPage,
       '/themed': themed,
       '/echo-id': (req, res) => {
         res.writeHead(200, {
@@ -121,6 +134,26 @@ describe('cache poisoning', () => {
       assert.equal(origin.count(path), 2);
     });
   }
+
+  it('does not store a page reflecting the host of a Forwarded chain a trusted proxy passed on', async () => {
+    // A balancer that extends X-Forwarded-For passes the client's own Forwarded on as it came.
+    const poisoned = await edge.get(FORWARDED, {
+      localAddress: '127.0.0.2',
+      headers: {
+        'x-forwarded-for': '198.51.100.20',
+        forwarded: 'for=198.51.100.20;host=evil.example;proto=https',
+      },
+    });
+    assert.match(poisoned.text, /https:\/\/evil\.example\/static\/app\.js/, 'the proxy asked for it');
+    assert.doesNotMatch(String(poisoned.headers['cache-status']), /stored/);
+    const clean = await edge.get(FORWARDED, { localAddress: '127.0.0.3' });
+    assert.match(String(clean.headers['cache-status']), /^strata; fwd=miss/);
+    assert.doesNotMatch(clean.text, /evil/);
+    const again = await edge.get(FORWARDED, { localAddress: '127.0.0.3' });
+    assert.match(String(again.headers['cache-status']), /^strata; hit/);
+    // The node's own element names the host it serves: no claim, stored as usual.
+    assert.equal(origin.count(FORWARDED), 2);
+  });
 
   it("keys a trusted proxy's X-Forwarded-Proto: its http redirect never reaches https clients", async () => {
     const path = `/proto/${'checkout-step-'.repeat(8)}review`;
