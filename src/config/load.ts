@@ -211,7 +211,7 @@ function applyOverrides(raw: Raw, overrides: ConfigOverrides, named: OverrideNam
 /**
  * What in the file leaves no room for the flag's origin `origin` and its catch-all site
  * `default`: the same names (reported at a place the file does not have), or a site of its own
- * answering every host (the flag would silently do nothing).
+ * answering every host that does not name the flag's origin (the flag would silently do nothing).
  */
 function originFlagClash(raw: Raw): string | undefined {
   const origins = (Array.isArray(raw.origins) ? raw.origins : []) as Array<Raw | null>;
@@ -222,8 +222,12 @@ function originFlagClash(raw: Raw): string | undefined {
   const named = sites.findIndex((site) => site?.name === 'default');
   if (named >= 0)
     return `the configuration already has a site named "default" (sites[${named}]): rename it, or give this origin in the file`;
+  // A catch-all site of the file that names the flag's origin uses it (the bench does): no clash.
+  const usesFlag = sites.some((site) =>
+    [site?.origins, site?.backup].some((names) => Array.isArray(names) && names.includes('origin')),
+  );
   const all = sites.findIndex((site) => Array.isArray(site?.hosts) && site.hosts.includes('*'));
-  if (all >= 0)
+  if (all >= 0 && !usesFlag)
     return `sites[${all}] (${JSON.stringify(sites[all]?.name)}) already answers every host (*): the flag's origin would never be asked`;
   return undefined;
 }

@@ -339,6 +339,18 @@ describe('loadConfig', () => {
       refused(`${app}sites:\n  - { name: all, hosts: ["*"], origins: [app] }\n`),
       /^ {2}--origin: sites\[0\] \("all"\) already answers every host \(\*\)/m,
     );
+    // One that names the flag's origin uses it: accepted, the file's site answering first.
+    const uses = loadConfig({
+      file: writeConfig('sites:\n  - { name: all, hosts: ["*"], origins: [origin] }\n'),
+      overrides: { origin: 'http://127.0.0.1:9002' },
+    });
+    assert.deepEqual(
+      uses.sites.map((site) => [site.name, site.origins]),
+      [
+        ['all', ['origin']],
+        ['default', ['origin']],
+      ],
+    );
   });
 
   it('reads JSON files too', () => {
