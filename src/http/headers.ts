@@ -5,6 +5,7 @@
  * away from the origin unless a trusted proxy vouches for them.
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import { isIPv4, isIPv6 } from 'node:net';
 
 /** RFC 9110 §7.6.1 and the fields everyone treats as hop-by-hop. */
 const HOP_BY_HOP: ReadonlySet<string> = new Set([
@@ -238,11 +239,22 @@ function quoteForwardedNode(address: string): string {
  * X-Forwarded-For/-Proto/-Host and Forwarded (RFC 7239). Incoming values are kept and
  * extended only when the peer is trusted; otherwise they are replaced, so a client
  * cannot claim another address.
+ *
+ * A trusted proxy that extended X-Forwarded-For is read from it, as the client is judged
+ * (origin/geo.ts clientOf): its hops become the Forwarded elements before this node's, the last
+ * of them with the proto the proxy was reached by (X-Forwarded-Proto). An origin reading
+ * Forwarded first then sees `proto=https` behind a balancer that ends TLS, not this node's own
+ * `proto=http` beside `X-Forwarded-Proto: https` (it redirected https clients to https for ever,
+ * and the redirect was stored), nor a Forwarded field the client wrote and the balancer passed on.
  */
 export function forwardingHeaders(input: ForwardingInput): Record<string, string> {
   const { headers } = input;
   const priorXff = input.trusted ? joinField(headers['x-forwarded-for']) : undefined;
-  const priorForwarded = input.trusted ? joinField(headers.forwarded) : undefined;
+  const priorForwarded = !input.trusted
+    ? undefined
+    : priorXff
+      ? forwardedFromXff(priorXff, lastValue(headers['x-forwarded-proto']), input.host)
+      : joinField(headers.forwarded);
   const element = `for=${quoteForwardedNode(input.clientAddress)};host="${input.host}";proto=${input.proto}`;
   return {
     'x-forwarded-for': priorXff ? `${priorXff}, ${input.clientAddress}` : input.clientAddress,
@@ -250,6 +262,42 @@ export function forwardingHeaders(input: ForwardingInput): Record<string, string
     'x-forwarded-host': (input.trusted && joinField(headers['x-forwarded-host'])) || input.host,
     forwarded: priorForwarded ? `${priorForwarded}, ${element}` : element,
   };
+}
+
+/** The hops of a trusted X-Forwarded-For as Forwarded elements; the last (the proxy's client) with host and proto. */
+function forwardedFromXff(xff: string, proto: string | undefined, host: string): string {
+  const hops = xff.split(',').map((hop) => hop.trim());
+  const last = hops.length - 1;
+  return hops
+    .map((hop, i) => {
+      const node = `for=${forwardedNode(hop)}`;
+      if (i < last) return node;
+      return `${node};host="${host}"${proto !== undefined && PROTO.test(proto) ? `;proto=${proto.toLowerCase()}` : ''}`;
+    })
+    .join(', ');
+}
+
+const PROTO = /^[a-z][a-z0-9+.-]{0,15}$/i;
+
+/**
+ * An X-Forwarded-For hop as an RFC 7239 node: an address (IPv6 in brackets, with a port quoted),
+ * else `unknown`: hops before the trusted proxy's are whatever the client wrote.
+ */
+function forwardedNode(hop: string): string {
+  if (isIPv4(hop)) return hop;
+  if (isIPv6(hop)) return `"[${hop}]"`;
+  const withPort = /^(?:\[([0-9a-f:.]+)\]|([0-9.]+)):(\d{1,5})$/i.exec(hop);
+  if (withPort !== null) {
+    const v6 = withPort[1];
+    if (v6 !== undefined && isIPv6(v6)) return `"[${v6}]:${withPort[3]}"`;
+    if (withPort[2] !== undefined && isIPv4(withPort[2])) return `"${withPort[2]}:${withPort[3]}"`;
+  }
+  return 'unknown';
+}
+
+function lastValue(value: string | string[] | undefined): string | undefined {
+  const joined = joinField(value);
+  return joined?.slice(joined.lastIndexOf(',') + 1).trim();
 }
 
 function joinField(value: string | string[] | undefined): string | undefined {

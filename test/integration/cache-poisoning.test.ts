@@ -136,13 +136,10 @@ describe('cache poisoning', () => {
   }
 
   it('does not store a page reflecting the host of a Forwarded chain a trusted proxy passed on', async () => {
-    // A balancer that extends X-Forwarded-For passes the client's own Forwarded on as it came.
+    // A proxy that speaks Forwarded only: its chain goes to the origin, host= claim included.
     const poisoned = await edge.get(FORWARDED, {
       localAddress: '127.0.0.2',
-      headers: {
-        'x-forwarded-for': '198.51.100.20',
-        forwarded: 'for=198.51.100.20;host=evil.example;proto=https',
-      },
+      headers: { forwarded: 'for=198.51.100.20;host=evil.example;proto=https' },
     });
     assert.match(poisoned.text, /https:\/\/evil\.example\/static\/app\.js/, 'the proxy asked for it');
     assert.doesNotMatch(String(poisoned.headers['cache-status']), /stored/);
@@ -153,6 +150,36 @@ describe('cache poisoning', () => {
     assert.match(String(again.headers['cache-status']), /^strata; hit/);
     // The node's own element names the host it serves: no claim, stored as usual.
     assert.equal(origin.count(FORWARDED), 2);
+  });
+
+  it('never passes on the Forwarded a client wrote through a balancer that extends X-Forwarded-For', async () => {
+    const path = `${FORWARDED}?via=xff-balancer&${'campaign=winter-sale&'.repeat(4)}`;
+    const forged = await edge.get(path, {
+      localAddress: '127.0.0.2',
+      headers: {
+        'x-forwarded-for': '198.51.100.20',
+        'x-forwarded-proto': 'https',
+        forwarded: 'for=198.51.100.20;host=evil.example;proto=https',
+      },
+    });
+    // The origin read the first Forwarded element: the balancer's, made from X-Forwarded-For.
+    assert.doesNotMatch(forged.text, /evil/);
+    assert.match(String(forged.headers['cache-status']), /^strata; fwd=miss/);
+    const seen = origin.requests.at(-1)!.headers.forwarded;
+    assert.match(
+      String(seen),
+      /^for=198\.51\.100\.20;host="127\.0\.0\.1:\d+";proto=https, for=127\.0\.0\.2;/,
+    );
+    const later = await edge.get(path, {
+      localAddress: '127.0.0.2',
+      headers: { 'x-forwarded-proto': 'https' },
+    });
+    assert.match(
+      String(later.headers['cache-status']),
+      /^strata; hit/,
+      "stored: the same key (the proxy's https)",
+    );
+    assert.equal(origin.count(path), 1);
   });
 
   it("keys a trusted proxy's X-Forwarded-Proto: its http redirect never reaches https clients", async () => {

@@ -125,8 +125,54 @@ describe('forwardingHeaders', () => {
       'x-forwarded-for': '1.1.1.1, 2.2.2.2, 10.0.0.2',
       'x-forwarded-proto': 'https',
       'x-forwarded-host': 'bank.example',
-      forwarded: 'for=6.6.6.6, for=10.0.0.2;host="example.com";proto=http',
+      // Read from X-Forwarded-For, as the client is judged: not the Forwarded a client wrote.
+      forwarded:
+        'for=1.1.1.1, for=2.2.2.2;host="example.com";proto=https, for=10.0.0.2;host="example.com";proto=http',
     });
+  });
+
+  it('gives an origin reading Forwarded the scheme a TLS balancer was reached by, not only its own hop', () => {
+    const behindTls = forwardingHeaders({
+      clientAddress: '10.0.0.2',
+      trusted: true,
+      proto: 'http',
+      host: 'shop.example',
+      headers: { 'x-forwarded-for': '203.0.113.9', 'x-forwarded-proto': 'https' },
+    });
+    assert.equal(
+      behindTls.forwarded,
+      'for=203.0.113.9;host="shop.example";proto=https, for=10.0.0.2;host="shop.example";proto=http',
+    );
+    assert.equal(behindTls['x-forwarded-proto'], 'https');
+    // A proxy that speaks Forwarded only keeps its chain.
+    const rfcOnly = forwardingHeaders({
+      clientAddress: '10.0.0.2',
+      trusted: true,
+      proto: 'http',
+      host: 'shop.example',
+      headers: { forwarded: 'for=198.51.100.4;proto=https' },
+    });
+    assert.equal(
+      rfcOnly.forwarded,
+      'for=198.51.100.4;proto=https, for=10.0.0.2;host="shop.example";proto=http',
+    );
+  });
+
+  it('writes X-Forwarded-For hops as RFC 7239 nodes: ports quoted, IPv6 bracketed, anything else unknown', () => {
+    const headers = forwardingHeaders({
+      clientAddress: '10.0.0.2',
+      trusted: true,
+      proto: 'http',
+      host: 'shop.example',
+      headers: {
+        'x-forwarded-for': 'x";proto=https;host="evil, 2001:db8::5, [2001:db8::6]:443, 192.0.2.7:4711',
+        'x-forwarded-proto': 'http, HTTPS',
+      },
+    });
+    assert.equal(
+      headers.forwarded,
+      'for=unknown, for="[2001:db8::5]", for="[2001:db8::6]:443", for="192.0.2.7:4711";host="shop.example";proto=https, for=10.0.0.2;host="shop.example";proto=http',
+    );
   });
 
   it('a trusted proxy that sent nothing gets fresh values', () => {
