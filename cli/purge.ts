@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import {
   describePurge,
+  newPurgeProblem,
   type PurgeCommand,
   type PurgeProgress,
   type PurgeResult,
@@ -52,6 +53,8 @@ function commandOf(flags: PurgeFlags): PurgeCommand {
         : parsed.reason,
     );
   }
+  const problem = newPurgeProblem(parsed.command);
+  if (problem !== undefined) throw new CliError(problem);
   return parsed.command;
 }
 

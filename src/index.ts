@@ -36,7 +36,7 @@ export { putSharedConfig, sharedConfigProblem } from './fleet/config-put.ts';
 export type { FleetSections } from './fleet/sections.ts';
 export { createLogger } from './observability/logger.ts';
 export type { PurgeCommand } from './purge/command.ts';
-export { describePurge, parsePurgeBody } from './purge/command.ts';
+export { describePurge, newPurgeProblem, parsePurgeBody } from './purge/command.ts';
 export type { PurgeProgress, PurgeResult } from './purge/service.ts';
 export type { GeoLookup, GeoPlace } from './security/ip-rules.ts';
 export { networksLookup } from './security/ip-rules.ts';

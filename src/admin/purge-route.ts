@@ -22,6 +22,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   type Forwarded,
+  newPurgeProblem,
   type ParsedPurge,
   type PurgeCommand,
   parsePurgeBody,
@@ -101,6 +102,9 @@ export async function handlePurge(
   if (text === undefined) return json(res, 413, { error: `purge body larger than ${MAX_BODY} bytes` });
   const parsed = withHeaders(req, text);
   if (!parsed.ok) return json(res, 400, { error: parsed.reason });
+  // A peer's forward was checked where it was asked for; a new purge names real hosts.
+  const problem = parsed.forwarded === undefined ? newPurgeProblem(parsed.command) : undefined;
+  if (problem !== undefined) return json(res, 400, { error: problem });
   return answer(req, res, purge, parsed.command, parsed.forwarded);
 }
 
@@ -140,5 +144,7 @@ export async function handlePurgeMethod(
       ? parsePurgeBody({ tags, soft: softHeader(req) })
       : parsePurgeBody({ urls: [url], soft: softHeader(req) });
   if (!parsed.ok) return json(res, 400, { error: parsed.reason });
+  const problem = newPurgeProblem(parsed.command);
+  if (problem !== undefined) return json(res, 400, { error: problem });
   return answer(req, res, purge, parsed.command);
 }

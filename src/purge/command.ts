@@ -189,6 +189,28 @@ export function parsePurgeBody(body: unknown): ParsedPurge {
   return { ok: true, command, forwarded };
 }
 
+/**
+ * Why an operator's URL or prefix names no host a request could have (`http://a b/c`,
+ * `http://a:99999/`, `http://[::1/`), or undefined when it names one. Asked of new purges (the
+ * admin API, the CLI), not of logged or forwarded ones: those a node already took stay valid.
+ */
+function hostProblem(url: string): string | undefined {
+  const match = /^(https?):\/\/([^/?#]*)/i.exec(url);
+  if (!match) return undefined; // not absolute: the purge's own check says so
+  const scheme = match[1]!.toLowerCase() as 'http' | 'https';
+  if (canonicalAuthority(match[2]!, scheme) !== undefined && match[2] !== '') return undefined;
+  return `"${url}" names no valid host ("${match[2]}"): scheme://host[:port]/path, e.g. https://example.com/a.css`;
+}
+
+/** What makes a new purge (the admin API's, the CLI's) name no host a request could have. */
+export function newPurgeProblem(command: PurgeCommand): string | undefined {
+  for (const url of [...command.urls, ...command.prefixes]) {
+    const problem = hostProblem(url);
+    if (problem !== undefined) return problem;
+  }
+  return undefined;
+}
+
 /** How many URLs, prefixes, tags and hosts a command names. */
 export function itemCount(command: PurgeCommand): number {
   return command.urls.length + command.prefixes.length + command.tags.length + (command.hosts?.length ?? 0);

@@ -132,6 +132,14 @@ describe('strata purge and strata cache', () => {
     const empty = await strata('purge', ...admin());
     assert.equal(empty.code, 1);
     assert.match(empty.stderr, /give --url, --prefix, --tag, --host or --all/);
+    const badHost = await strata(
+      'purge',
+      '--url',
+      `http://a b/${'catalogue/'.repeat(12)}page.html`,
+      ...admin(),
+    );
+    assert.equal(badHost.code, 1);
+    assert.match(badHost.stderr, /names no valid host \("a b"\)/);
     assert.ok(edge.node.store.usage().entries >= 1, 'nothing was purged');
   });
 

@@ -169,6 +169,21 @@ describe('purge by host, PURGE, Surrogate-Key and soft headers', () => {
     }
   });
 
+  it('refuses URLs and prefixes whose host no request could have, instead of logging and forwarding them', async () => {
+    const before = (await edge.purge({ tags: ['never-sent'] })).sequence as number;
+    for (const body of [
+      { urls: [`http://a b/${'catalogue/'.repeat(12)}page.html`] },
+      { urls: ['http://shop.test:99999/a.css'] },
+      { prefixes: ['http://[::1/static/'] },
+    ]) {
+      const response = await edge.call('POST', '/purge', body);
+      assert.equal(response.status, 400, JSON.stringify(body));
+      assert.match(answerError(response), /names no valid host/);
+    }
+    // Nothing of them was logged: the next purge takes the very next sequence.
+    assert.equal((await edge.purge({ tags: ['never-sent'] })).sequence, before + 1);
+  });
+
   it('PURGE <absolute url> purges the URL in both schemes, behind the admin token', async () => {
     await viaTls('shop.test', LONG);
     await viaPlain(`shop.test:${tlsPort}`, LONG);
