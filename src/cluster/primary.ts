@@ -93,7 +93,10 @@ export async function runPrimary(config: Config, flags: PrimaryFlags = {}): Prom
     count,
     env: () => ({ [CONFIG_ENV]: JSON.stringify(running), [TICKET_KEYS_ENV]: ticketKeys.toString('base64') }),
     log,
-    onExit: (worker) => broker.workerGone(worker.id),
+    onExit: (worker) => {
+      broker.workerGone(worker.id);
+      metrics.retire(worker.id);
+    },
     onGiveUp: (why) => void shutdown(why, 1),
   });
   const metrics = new MetricsGather(() => supervisor.workers);
@@ -143,7 +146,7 @@ export async function runPrimary(config: Config, flags: PrimaryFlags = {}): Prom
       case 'origin-ejected':
         return toWorkers(message, worker);
       case 'metrics':
-        return metrics.reply(message.id, message.metrics);
+        return metrics.reply(worker.id, message.id, message.metrics);
       case 'rate-counts':
         return rates.add(message.reports, Date.now());
     }
@@ -275,10 +278,18 @@ class BrokerView extends CollapseTable {
 
 type MetricJson = MetricObjectWithValues<MetricValue<string>>;
 
-/** Collects every worker's metrics (registry JSON) over IPC. */
+/**
+ * Collects every worker's metrics (registry JSON) over IPC. The counters and histograms a worker
+ * reported last are kept when it exits (crash, kill, SIGHUP replacement) and added to every
+ * later collection, so the node's totals never go back: a total that fell would read as a
+ * counter reset to Prometheus and as a negative rate to `strata top`. What a worker counted
+ * after the last collection before its exit is not known to the primary.
+ */
 class MetricsGather {
   readonly #workers: () => Worker[];
   readonly #pending = new Map<number, { replies: MetricJson[][]; left: number; done: () => void }>();
+  readonly #last = new Map<number, MetricJson[]>();
+  #retired: Promise<MetricJson[]> = Promise.resolve([]);
   #nextId = 1;
 
   constructor(workers: () => Worker[]) {
@@ -289,24 +300,46 @@ class MetricsGather {
     const id = this.#nextId++;
     const workers = this.#workers().filter((w) => w.isConnected());
     const replies: MetricJson[][] = [];
-    if (workers.length === 0) return Promise.resolve(replies);
+    // The retired totals as this collection starts: a worker that replies to it and then exits is counted once.
+    const retiredNow = this.#retired;
+    const withRetired = async () => {
+      const retired = await retiredNow;
+      return retired.length === 0 ? replies : [retired, ...replies];
+    };
+    if (workers.length === 0) return withRetired();
     return new Promise((resolve) => {
       const timer = setTimeout(() => done(), METRICS_TIMEOUT_MS);
       const done = () => {
         clearTimeout(timer);
         this.#pending.delete(id);
-        resolve(replies);
+        resolve(withRetired());
       };
       this.#pending.set(id, { replies, left: workers.length, done });
       for (const worker of workers) worker.send({ strata: 'metrics?', id } satisfies MetricsRequestMessage);
     });
   }
 
-  reply(id: number, metrics: unknown[]): void {
+  reply(workerId: number, id: number, metrics: unknown[]): void {
     const pending = this.#pending.get(id);
     if (pending === undefined) return;
     pending.replies.push(metrics as MetricJson[]);
+    this.#last.set(workerId, metrics as MetricJson[]);
     if (--pending.left === 0) pending.done();
+  }
+
+  /** Folds the counters and histograms of a worker that exited into the retired totals. */
+  retire(workerId: number): void {
+    const last = this.#last.get(workerId);
+    this.#last.delete(workerId);
+    if (last === undefined) return;
+    // Gauges (memory tier, process memory) end with the process; sums of counts do not.
+    const counts = last.filter(
+      (m) => ['counter', 'histogram'].includes(String(m.type)) && (m.aggregator ?? 'sum') === 'sum',
+    );
+    this.#retired = this.#retired.then(
+      async (retired) =>
+        (await AggregatorRegistry.aggregate([retired, counts]).getMetricsAsJSON()) as MetricJson[],
+    );
   }
 }
 
