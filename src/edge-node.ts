@@ -124,6 +124,20 @@ export interface EdgeNode {
   close(options?: { drainMs?: number }): Promise<void>;
 }
 
+/** Config sections a reload does not apply: they are read when a process starts (docs/operations.md, Signals). */
+export const RESTART_SECTIONS = [
+  'listeners',
+  'cache',
+  'admin',
+  'workers',
+  'proxy',
+  'http2',
+  'logging',
+  'purge',
+  'tiers',
+  'fleet',
+] as const;
+
 /** The sites' country rules read the node's GeoIP resolver, when one is configured. */
 function placeLookup(geo: GeoResolver): GeoLookup | undefined {
   return geo.enabled ? (address) => geo.place(address) : undefined;
@@ -467,19 +481,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
         }
       }, 60_000);
       timer.unref();
-      const fixed = [
-        'listeners',
-        'cache',
-        'admin',
-        'workers',
-        'proxy',
-        'http2',
-        'logging',
-        'purge',
-        'tiers',
-        'fleet',
-      ] as const;
-      const changed: string[] = fixed.filter(
+      const changed: string[] = RESTART_SECTIONS.filter(
         (key) => JSON.stringify(next[key]) !== JSON.stringify(config[key]),
       );
       // Read by the primary when it starts its workers (node:cluster fixes it then).

@@ -19,7 +19,7 @@ import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } fro
 import { CollapseTable, type FillPurge } from '../cache/collapse.ts';
 import { type ConfigOverrides, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
-import { createEdgeNode, type EdgeNode } from '../edge-node.ts';
+import { createEdgeNode, type EdgeNode, RESTART_SECTIONS } from '../edge-node.ts';
 import type { FleetSections } from '../fleet/sections.ts';
 import { newTicketKeys, TICKET_ROTATION_MS } from '../http/ticket-keys.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
@@ -185,10 +185,21 @@ export async function runPrimary(config: Config, flags: PrimaryFlags = {}): Prom
   };
   process.on('SIGHUP', () => {
     if (stopping || replacing) return;
-    running = reloaded(running, flags, log, node.sharedSections);
+    const next = readConfig(flags, log, node.sharedSections);
+    if (next === undefined) {
+      process.stderr.write(
+        'strata: SIGHUP: configuration not reloaded, workers restart on the running one\n',
+      );
+    } else {
+      running = keepRestartSections(running, next);
+      // The primary's own sites and origins: its health checks follow the new config. Given the
+      // file as read, it names the sections that differ from the running ones and need a restart.
+      const needRestart = node.reloadSites({ ...next, listeners: [] });
+      process.stderr.write(
+        `strata: SIGHUP: sites and origins reloaded${needRestart.length > 0 ? `; restart to apply ${needRestart.join(', ')}` : ''}\n`,
+      );
+    }
     rates = new RateAggregator(running.sites); // the new workers start with fresh buckets too
-    // The primary's own sites and origins: its health checks follow the new config.
-    node.reloadSites({ ...running, listeners: [], admin: node.config.admin });
     replacing = supervisor
       .replaceAll()
       .then(() => log.info({ workers: count }, 'workers replaced'))
@@ -210,8 +221,8 @@ export async function runPrimary(config: Config, flags: PrimaryFlags = {}): Prom
 }
 
 /**
- * SIGHUP: the config file read again (sites, origins, rules); what needs a restart (cache,
- * listeners, admin, workers) is kept. An invalid file keeps the running config.
+ * SIGHUP: the config file read again (sites, origins, rules); what needs a restart
+ * (RESTART_SECTIONS, node.accept) is kept. An invalid file keeps the running config.
  */
 function reloaded(
   running: Config,
@@ -219,20 +230,24 @@ function reloaded(
   log: Logger,
   shared: FleetSections | undefined,
 ): Config {
-  if (flags.config === undefined && shared === undefined) return running;
+  const next = readConfig(flags, log, shared);
+  return next === undefined ? running : keepRestartSections(running, next);
+}
+
+/** The config (file, environment, flags, the fleet's shared sections) read again; undefined when invalid (logged). */
+function readConfig(flags: PrimaryFlags, log: Logger, shared: FleetSections | undefined): Config | undefined {
   try {
-    const next = loadShared(flags, shared);
-    return workerConfig({
-      ...next,
-      cache: running.cache,
-      listeners: running.listeners,
-      admin: running.admin,
-      workers: running.workers,
-    });
+    return loadShared(flags, shared);
   } catch (error) {
     log.error({ err: error }, 'config reload failed; workers restart on the running config');
-    return running;
+    return undefined;
   }
+}
+
+/** The workers' config from `next`: what needs a restart stays as the node started, as in the primary. */
+function keepRestartSections(running: Config, next: Config): Config {
+  const kept = Object.fromEntries(RESTART_SECTIONS.map((key) => [key, running[key]]));
+  return workerConfig({ ...next, ...kept, node: { ...next.node, accept: running.node.accept } });
 }
 
 /** The configuration as serve reads it, with the fleet's shared sections in place of the file's. */
