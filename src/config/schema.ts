@@ -237,7 +237,7 @@ export const siteSchema = z.strictObject({
     .string()
     .min(1)
     .describe(
-      'Unique name of the site: shown in GET /stats (sites, security) and as the site label of strata_retry_budget_exhausted_total.',
+      'Unique name of the site: shown in GET /stats (sites, security) and as the site label of strata_origin_retry_budget_exhausted_total.',
     ),
   hosts: z
     .array(
