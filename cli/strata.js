@@ -11,6 +11,18 @@
  */
 import module from 'node:module';
 
+// The rest is TypeScript run by Node's type stripping (Node 24). An older Node, or one started
+// with --no-experimental-strip-types, would fail on the first import with "Unknown file
+// extension .ts", which says nothing about the fix.
+if (!process.features.typescript) {
+  process.stderr.write(
+    `strata: needs Node.js 24 with type stripping; this is Node.js ${process.version}` +
+      `${process.versions.node.startsWith('24.') ? ' started without it (--no-experimental-strip-types)' : ''}.` +
+      ' Run it as `npm run -s strata -- ARGS` (npm puts the pinned Node 24 first on the PATH) or put Node 24 first on your PATH.\n',
+  );
+  process.exit(1);
+}
+
 const cache = module.enableCompileCache?.();
 // Worker processes (node:cluster) start from worker-main.ts: the variable turns the cache on there
 // before their first module is read.

@@ -116,6 +116,21 @@ describe('the strata command', () => {
     }
   });
 
+  it('says it needs Node 24 with type stripping instead of failing on an unknown .ts extension', () => {
+    // Regression: a Node that cannot strip types (Node 20 on the PATH, or this flag) died with
+    // ERR_UNKNOWN_FILE_EXTENSION on src/start-flags.ts, which named neither Node 24 nor npm run.
+    const entry = join(import.meta.dirname, '..', '..', 'cli', 'strata.js');
+    const result = spawnSync(process.execPath, ['--no-experimental-strip-types', entry, '--version'], {
+      encoding: 'utf8',
+      timeout: 15_000,
+    });
+    assert.equal(result.status, 1, result.stderr);
+    assert.equal(result.stdout, '');
+    assert.doesNotMatch(result.stderr, /ERR_UNKNOWN_FILE_EXTENSION/);
+    assert.match(result.stderr, /^strata: needs Node\.js 24 with type stripping; this is Node\.js v24\./);
+    assert.match(result.stderr, /npm run -s strata -- ARGS/);
+  });
+
   it('check-config reports every problem with its path and exits 1, or says valid', () => {
     const bad = join(dir, 'bad.yaml');
     writeFileSync(
