@@ -1,6 +1,7 @@
 /**
  * The admin listener, on its own port (loopback by default): purge, cache inspection,
- * health, readiness, metrics and stats. Every route but GET /healthz needs the bearer
+ * health, readiness, metrics and stats. Every route but GET /healthz (and GET /readyz without an
+ * Authorization header, which answers the verdict alone) needs the bearer
  * token; an address that sends too many wrong ones is answered 429 for a while. Routes are
  * listed in docs/admin-api.md.
  */
@@ -48,6 +49,9 @@ export async function startAdmin(options: AdminOptions): Promise<Listener> {
   const handler = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://admin');
     if (req.method === 'GET' && url.pathname === '/healthz') return json(res, 200, health(edge));
+    // A load balancer's readiness check sends no token: the verdict alone, without the reason.
+    if (req.method === 'GET' && url.pathname === '/readyz' && req.headers.authorization === undefined)
+      return readiness(res, options.bus, false);
     // Throttled addresses are not told whether a token is right: no guess is checked.
     const peer = req.socket.remoteAddress ?? '';
     const wait = throttle.retryAfter(peer);
@@ -64,7 +68,7 @@ export async function startAdmin(options: AdminOptions): Promise<Listener> {
       });
     }
     throttle.succeeded(peer);
-    if (req.method === 'GET' && url.pathname === '/readyz') return readiness(res, options.bus);
+    if (req.method === 'GET' && url.pathname === '/readyz') return readiness(res, options.bus, true);
     if (req.method === 'GET' && url.pathname === '/metrics') {
       const usage = edge.store.usage();
       edge.metrics.storeBytes.set(usage.bytes);
@@ -123,12 +127,19 @@ const ROUTES: Record<string, string> = {
 /**
  * Ready: 200. With the purge bus, 503 and the reason until the purges published while the node
  * was away are applied (bounded by fleet.readiness.catchUpTimeout, then 200 with a warning).
+ * Not `detailed` (no token): the status alone, as a load balancer's check needs it; the reason
+ * and warning (the bus's address, its errors) are for token holders.
  */
-function readiness(res: ServerResponse, bus: FleetBus | undefined): void {
+function readiness(res: ServerResponse, bus: FleetBus | undefined, detailed: boolean): void {
   const state = bus?.ready();
   if (state === undefined) return json(res, 200, { status: 'ready' });
-  if (!state.ready) return json(res, 503, { status: 'not-ready', reason: state.reason });
-  return json(res, 200, state.reason ? { status: 'ready', warning: state.reason } : { status: 'ready' });
+  if (!state.ready)
+    return json(res, 503, detailed ? { status: 'not-ready', reason: state.reason } : { status: 'not-ready' });
+  return json(
+    res,
+    200,
+    detailed && state.reason ? { status: 'ready', warning: state.reason } : { status: 'ready' },
+  );
 }
 
 /**
