@@ -284,8 +284,7 @@ const PROTO = /^[a-z][a-z0-9+.-]{0,15}$/i;
  * else `unknown`: hops before the trusted proxy's are whatever the client wrote.
  */
 function forwardedNode(hop: string): string {
-  if (isIPv4(hop)) return hop;
-  if (isIPv6(hop)) return `"[${hop}]"`;
+  if (isIPv4(hop) || isIPv6(hop)) return quoteForwardedNode(hop);
   const withPort = /^(?:\[([0-9a-f:.]+)\]|([0-9.]+)):(\d{1,5})$/i.exec(hop);
   if (withPort !== null) {
     const v6 = withPort[1];
@@ -293,6 +292,21 @@ function forwardedNode(hop: string): string {
     if (withPort[2] !== undefined && isIPv4(withPort[2])) return `"${withPort[2]}:${withPort[3]}"`;
   }
   return 'unknown';
+}
+
+/** The value of parameter `name` (`for`, `host`, ...) of each Forwarded element that has one, unquoted (RFC 7239 §4). */
+export function forwardedParams(field: string | string[] | undefined, name: string): string[] {
+  const prefix = `${name}=`;
+  const values: string[] = [];
+  for (const element of (joinField(field) ?? '').split(',')) {
+    for (const pair of element.split(';')) {
+      const trimmed = pair.trim();
+      if (trimmed.slice(0, prefix.length).toLowerCase() !== prefix) continue;
+      values.push(trimmed.slice(prefix.length).replace(/^"|"$/g, ''));
+      break;
+    }
+  }
+  return values;
 }
 
 function lastValue(value: string | string[] | undefined): string | undefined {

@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import { isIPv4 } from 'node:net';
 import type { Reader, Response } from 'maxmind';
 import type { GeoConfig } from '../config/schema.ts';
+import { forwardedParams } from '../http/headers.ts';
 
 interface Range {
   /** Address bits as a bigint (IPv4 mapped into ::ffff:0:0/96), and the prefix over 128 bits. */
@@ -161,16 +162,7 @@ export function clientOf(
 
 /** The `for=` node of each Forwarded element (RFC 7239 §4), without quotes, brackets or port. */
 export function forwardedNodes(value: string): string[] {
-  const nodes: string[] = [];
-  for (const element of value.split(',')) {
-    const pair = element
-      .split(';')
-      .map((part) => part.trim())
-      .find((part) => part.toLowerCase().startsWith('for='));
-    if (pair === undefined) continue;
-    nodes.push(nodeAddress(pair.slice(4).replace(/^"|"$/g, '')));
-  }
-  return nodes;
+  return forwardedParams(value, 'for').map(nodeAddress);
 }
 
 /**

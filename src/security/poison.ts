@@ -5,7 +5,7 @@
  * Pure functions and a small scanner; no I/O.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { FORWARDING_CLAIMS, REQUEST_REWRITES } from '../http/headers.ts';
+import { FORWARDING_CLAIMS, forwardedParams, REQUEST_REWRITES } from '../http/headers.ts';
 
 /** Bytes of a body searched for reflected values. */
 export const SCAN_BYTES = 64 * 1024;
@@ -103,11 +103,13 @@ export function unkeyedValues(
   for (const name in headers) {
     // HTTP/2 pseudo-header fields (:authority, :path, :method, :scheme) are the key itself.
     if (name.charCodeAt(0) === 58 /* : */) continue;
-    // A trusted proxy's Forwarded chain goes on as it came, the client's own elements included
-    // (a balancer extending only X-Forwarded-For passes them): a host= in it other than the
-    // node's is a claim, as X-Forwarded-Host is. An untrusted peer's is overwritten.
+    // The Forwarded chain of a trusted proxy that sends no X-Forwarded-For goes on as it came
+    // (forwardingHeaders): a host= in it other than the node's is a claim, as X-Forwarded-Host
+    // is. Otherwise it is rebuilt from X-Forwarded-For, or overwritten: nothing of it is sent.
     if (name === 'forwarded') {
-      if (trusted) for (const claimed of forwardedHosts(headers.forwarded, host)) add(claimed);
+      if (trusted && headers['x-forwarded-for'] === undefined)
+        for (const claimed of forwardedParams(headers.forwarded, 'host'))
+          if (claimed.length >= MIN_VALUE && claimed.toLowerCase() !== host.toLowerCase()) add(claimed);
       continue;
     }
     if (ORDINARY.has(name) || REWRITES.has(name) || name.startsWith('sec-') || vary.includes(name)) continue;
@@ -124,20 +126,6 @@ export function unkeyedValues(
     }
   }
   return values ?? [];
-}
-
-/** The `host=` values of a Forwarded field (RFC 7239 §5.3) other than `host`, unquoted. */
-function forwardedHosts(field: string | string[] | undefined, host: string): string[] {
-  const out: string[] = [];
-  for (const element of (Array.isArray(field) ? field.join(',') : (field ?? '')).split(',')) {
-    for (const pair of element.split(';')) {
-      const trimmed = pair.trim();
-      if (trimmed.slice(0, 5).toLowerCase() !== 'host=') continue;
-      const value = trimmed.slice(5).replace(/^"|"$/g, '');
-      if (value.length >= MIN_VALUE && value.toLowerCase() !== host.toLowerCase()) out.push(value);
-    }
-  }
-  return out;
 }
 
 /** The host (with a port other than the scheme's default) an Origin field names, lower-cased. */

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { request, type TestResponse } from '../helpers/http.ts';
 import { startOrigin, type TestOrigin } from '../helpers/origin.ts';
-import { type Served, serve, TOKEN, until, workerPids } from './workers-support.ts';
+import { many, type Served, serve, TOKEN, until, workerPids } from './workers-support.ts';
 
 const auth = { authorization: `Bearer ${TOKEN}` };
 
@@ -23,10 +23,6 @@ async function totals(admin: string): Promise<{ requests: number; metric: number
     0,
   );
   return { requests: stats.traffic.requests, metric };
-}
-
-function many(url: string, n: number): Promise<TestResponse[]> {
-  return Promise.all(Array.from({ length: n }, () => request(url, { headers: { connection: 'close' } })));
 }
 
 describe('request totals with 2 workers', () => {
@@ -51,7 +47,8 @@ describe('request totals with 2 workers', () => {
   });
 
   it('keeps the requests a killed worker served in /stats and /metrics', async () => {
-    for (const response of await many(`${node.url}/page`, 40)) assert.equal(response.text, 'page');
+    for (const response of await many(`${node.url}/page`, 40, { connection: 'close' }))
+      assert.equal(response.text, 'page');
     assert.equal(origin.count('/page'), 1);
     assert.deepEqual(await totals(node.admin), { requests: 40, metric: 40 });
     const pids = workerPids(node.child.pid!);
@@ -70,7 +67,8 @@ describe('request totals with 2 workers', () => {
 
   it('keeps the requests of workers replaced on SIGHUP in /stats and /metrics', async () => {
     const start = (await totals(node.admin)).requests;
-    for (const response of await many(`${node.url}/page`, 10)) assert.equal(response.text, 'page');
+    for (const response of await many(`${node.url}/page`, 10, { connection: 'close' }))
+      assert.equal(response.text, 'page');
     assert.equal((await totals(node.admin)).requests, start + 10);
     const pids = workerPids(node.child.pid!);
     node.child.kill('SIGHUP');

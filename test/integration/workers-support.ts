@@ -2,6 +2,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { request, type TestResponse } from '../helpers/http.ts';
 
 export const TOKEN = 'workers-test-token-0123456789';
 const CLI = new URL('../../cli/strata.ts', import.meta.url).pathname;
@@ -96,6 +97,11 @@ export function holdsListener(pid: number, port: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** `n` requests for `url` at once (`headers`: on each of them). */
+export function many(url: string, n: number, headers: Record<string, string> = {}): Promise<TestResponse[]> {
+  return Promise.all(Array.from({ length: n }, () => request(url, { headers })));
 }
 
 export { until } from '../helpers/wait.ts';

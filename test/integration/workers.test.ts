@@ -11,11 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request, type TestResponse } from '../helpers/http.ts';
 import { startOrigin, type TestOrigin } from '../helpers/origin.ts';
-import { type Served, serve, TOKEN, until, workerPids } from './workers-support.ts';
-
-function many(url: string, n: number): Promise<TestResponse[]> {
-  return Promise.all(Array.from({ length: n }, () => request(url)));
-}
+import { many, type Served, serve, TOKEN, until, workerPids } from './workers-support.ts';
 
 describe('serving with 2 workers', () => {
   let origin: TestOrigin;
