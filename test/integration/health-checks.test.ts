@@ -124,10 +124,14 @@ describe('a health check removed by a reload', () => {
         res.end('checked');
       },
     });
+    // Its probes answer as slowly as its pages, so its estimate never reads below the checked
+    // origin's own answers, however loaded the machine.
     other = await startOrigin({
       '/health': (_req, res) => {
-        res.writeHead(200);
-        res.end();
+        setTimeout(() => {
+          res.writeHead(200);
+          res.end();
+        }, 100);
       },
       '/page': (_req, res) => {
         setTimeout(() => {
