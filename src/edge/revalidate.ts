@@ -84,6 +84,10 @@ export function refreshedRecord(
     if (value !== undefined) map[name] = Array.isArray(value) ? value : [value];
   }
   const headers = toHeaderMap(map);
+  // The 304's Age counts in the refreshed response's age (§4.3.4, §4.2.3): a parent cache that
+  // answered from a copy 50 s old leaves ours 50 s old, not new. Read here, never stored.
+  const age = response.headers.age;
+  if (age !== undefined) headers.age = Array.isArray(age) ? age.join(', ') : age;
   // A Vary the entry keeps as stored is still read for `*`: nothing varying on everything is shared.
   const star = drop.has('vary') && parseVary(toHeaderMap(response.headers).vary) === '*';
   const verdict = updatedStorable(edge, ctx, record.status, star ? { ...headers, vary: '*' } : headers);

@@ -409,4 +409,38 @@ describe('validation and reuse', () => {
     assert.match(String(after.headers['cache-status']), /^strata; hit/);
     assert.equal(origin.count(background), 3);
   });
+  it('counts the Age a 304 carries in the refreshed response (a parent cache answered it)', async () => {
+    // A parent tier answers the revalidation from its own copy, 50 s old: the refreshed entry is
+    // 50 s old too, and stale once the parent's would be (RFC 9111 §4.3.4, §4.2.3).
+    const path = `/catalogue/${'seasonal-collection-'.repeat(5)}index.json?region=eu&page=1`;
+    assert.ok(path.length > 100);
+    origin.route(path, (req, res) => {
+      res.sendDate = false;
+      if (req.headers['if-none-match'] === '"cat"') {
+        res.writeHead(304, { etag: '"cat"', 'cache-control': 'max-age=60', age: '50' });
+        res.end();
+        return;
+      }
+      res.writeHead(200, {
+        etag: '"cat"',
+        'cache-control': 'max-age=60',
+        'content-type': 'application/json',
+      });
+      res.end('{"items":[]}');
+    });
+    await edge.get(path);
+    clock.advance(61);
+    const revalidated = await edge.get(path);
+    assert.equal(revalidated.status, 200);
+    assert.equal(revalidated.text, '{"items":[]}');
+    assert.equal(revalidated.headers['cache-status'], 'strata; fwd=stale; fwd-status=304');
+    assert.equal(revalidated.headers.age, '50');
+    const hit = await edge.get(path);
+    assert.equal(hit.headers['cache-status'], 'strata; hit; ttl=10');
+    assert.equal(hit.headers.age, '50');
+    clock.advance(15);
+    const stale = await edge.get(path);
+    assert.equal(stale.headers['cache-status'], 'strata; fwd=stale; fwd-status=304');
+    assert.equal(origin.count(path), 3);
+  });
 });
