@@ -443,4 +443,68 @@ describe('validation and reuse', () => {
     assert.equal(stale.headers['cache-status'], 'strata; fwd=stale; fwd-status=304');
     assert.equal(origin.count(path), 3);
   });
+  it("evaluates a client's If-None-Match and If-Modified-Since against the response it fetched", async () => {
+    // RFC 9110 §13.2.1: the fill asks the origin without the client's conditionals (it wants a
+    // body to store); the client whose copy is the current one still gets its 304.
+    const path = `/downloads/${'installer-release-notes-'.repeat(5)}latest.txt?channel=stable`;
+    assert.ok(path.length > 100);
+    let version = 1;
+    const modified = 'Wed, 01 Jan 2025 00:00:00 GMT';
+    origin.route(path, (req, res) => {
+      if (req.headers['if-none-match'] === `"r${version}"`) {
+        res.writeHead(304, { etag: `"r${version}"`, 'cache-control': 'max-age=10' });
+        res.end();
+        return;
+      }
+      const body = `release ${version} `.repeat(200);
+      res.writeHead(200, {
+        etag: `"r${version}"`,
+        'last-modified': modified,
+        'cache-control': 'max-age=10',
+        'content-type': 'text/plain',
+        'content-length': String(body.length),
+      });
+      res.end(body);
+    });
+    const miss = await edge.get(path, { headers: { 'if-none-match': '"r0", "r1"' } });
+    assert.equal(miss.status, 304);
+    assert.equal(miss.body.length, 0);
+    assert.equal(miss.headers.etag, '"r1"');
+    assert.equal(miss.headers['content-length'], undefined);
+    assert.equal(miss.headers['cache-status'], 'strata; fwd=miss; fwd-status=200; stored');
+    const hit = await edge.get(path);
+    assert.equal(hit.status, 200);
+    assert.equal(hit.text, 'release 1 '.repeat(200));
+    assert.match(String(hit.headers['cache-status']), /^strata; hit/);
+    assert.equal(origin.count(path), 1);
+    // Stale, and changed at the origin: a client that already holds the new version gets a 304,
+    // one holding the old version the new body.
+    clock.advance(11);
+    version = 2;
+    const changed = await edge.get(path, { headers: { 'if-none-match': '"r2"' } });
+    assert.equal(changed.status, 304);
+    assert.equal(changed.headers['cache-status'], 'strata; fwd=stale; fwd-status=200; stored');
+    clock.advance(11);
+    version = 3;
+    const since = await edge.get(path, { headers: { 'if-modified-since': modified } });
+    assert.equal(since.status, 304);
+    clock.advance(11);
+    version = 4;
+    const old = await edge.get(path, { headers: { 'if-none-match': '"r3"' } });
+    assert.equal(old.status, 200);
+    assert.equal(old.text, 'release 4 '.repeat(200));
+    assert.equal(origin.count(path), 4);
+    // A client that wants gzip is answered from the coding made from the stored body, whose
+    // entity tag is the coding's own.
+    clock.advance(11);
+    version = 5;
+    const coded = await edge.get(path, { headers: { 'accept-encoding': 'gzip', 'if-none-match': '"r5"' } });
+    assert.equal(coded.status, 200);
+    assert.equal(coded.headers['content-encoding'], 'gzip');
+    const codedAgain = await edge.get(path, {
+      headers: { 'accept-encoding': 'gzip', 'if-none-match': String(coded.headers.etag) },
+    });
+    assert.equal(codedAgain.status, 304);
+    assert.equal(origin.count(path), 5);
+  });
 });
