@@ -507,4 +507,20 @@ describe('validation and reuse', () => {
     assert.equal(codedAgain.status, 304);
     assert.equal(origin.count(path), 5);
   });
+  it('answers a suffix range on a stored empty body with the empty 200, not a malformed 206', async () => {
+    const path = `/feeds/${'notifications-for-account-'.repeat(4)}unread.json?since=1735689600`;
+    assert.ok(path.length > 100);
+    origin.route(path, respond(200, { 'cache-control': 'max-age=100', etag: '"none"' }, ''));
+    await edge.get(path);
+    const suffix = await edge.get(path, { headers: { range: 'bytes=-500' } });
+    assert.equal(suffix.status, 200);
+    assert.equal(suffix.headers['content-range'], undefined);
+    assert.equal(suffix.headers['content-length'], '0');
+    assert.equal(suffix.body.length, 0);
+    assert.match(String(suffix.headers['cache-status']), /^strata; hit/);
+    const from = await edge.get(path, { headers: { range: 'bytes=0-' } });
+    assert.equal(from.status, 416);
+    assert.equal(from.headers['content-range'], 'bytes */0');
+    assert.equal(origin.count(path), 1);
+  });
 });

@@ -93,6 +93,9 @@ export function requestedRange(
   if (match[1] === '') {
     const suffix = Number(match[2]);
     if (suffix === 0) return 'unsatisfiable';
+    // An empty representation has no byte for a 206 to name (`bytes 0--1/0` is no range):
+    // the whole of it, a 200 with no content, answers the suffix (§14.2: a server MAY ignore Range).
+    if (size === 0) return undefined;
     return { start: Math.max(0, size - suffix), end: size - 1 };
   }
   const start = Number(match[1]);

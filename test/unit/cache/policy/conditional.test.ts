@@ -73,6 +73,13 @@ describe('requestedRange (RFC 9110 §14.2)', () => {
     assert.equal(requestedRange('GET', { range: 'bytes=-0' }, stored), 'unsatisfiable');
   });
 
+  it('answers a suffix of an empty representation with the whole of it, never bytes 0--1/0', () => {
+    const empty = { ...stored, size: 0 };
+    assert.equal(requestedRange('GET', { range: 'bytes=-500' }, empty), undefined);
+    assert.equal(requestedRange('GET', { range: 'bytes=0-' }, empty), 'unsatisfiable');
+    assert.equal(requestedRange('GET', { range: 'bytes=-0' }, empty), 'unsatisfiable');
+  });
+
   it('answers the whole body for several ranges, other units, HEAD and non-200', () => {
     assert.equal(requestedRange('GET', { range: 'bytes=0-1,5-6' }, stored), undefined);
     assert.equal(requestedRange('GET', { range: 'items=0-1' }, stored), undefined);
