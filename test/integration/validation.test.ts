@@ -523,4 +523,25 @@ describe('validation and reuse', () => {
     assert.equal(from.headers['content-range'], 'bytes */0');
     assert.equal(origin.count(path), 1);
   });
+  it('answers 304 to an If-None-Match naming an entity tag that holds a comma', async () => {
+    // RFC 9110 §8.8.3: a comma is an etagc; `"3f2a,br"` is one entity tag, not two.
+    const path = `/assets/${'application-bundle-chunk-'.repeat(4)}vendor.js?build=2026.12.04`;
+    assert.ok(path.length > 100);
+    origin.route(
+      path,
+      respond(
+        200,
+        { 'cache-control': 'max-age=100', etag: '"3f2a,br"', 'content-type': 'text/javascript' },
+        'x();',
+      ),
+    );
+    await edge.get(path);
+    const listed = await edge.get(path, { headers: { 'if-none-match': '"1c0d,br", "3f2a,br"' } });
+    assert.equal(listed.status, 304);
+    assert.equal(listed.headers.etag, '"3f2a,br"');
+    const other = await edge.get(path, { headers: { 'if-none-match': '"3f2a", "br"' } });
+    assert.equal(other.status, 200);
+    assert.equal(other.text, 'x();');
+    assert.equal(origin.count(path), 1);
+  });
 });

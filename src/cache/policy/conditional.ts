@@ -39,8 +39,28 @@ export function etagMatches(list: string, etag: string | undefined): boolean {
   if (list.trim() === '*') return true;
   if (etag === undefined) return false;
   const opaque = etag.replace(/^W\//, '');
-  for (const candidate of list.split(',')) if (candidate.trim().replace(/^W\//, '') === opaque) return true;
+  for (const candidate of entityTags(list)) if (candidate.replace(/^W\//, '') === opaque) return true;
   return false;
+}
+
+/**
+ * The members of an entity-tag list, trimmed. A comma inside the quotes belongs to the tag
+ * (§8.8.3: etagc includes %x2C, so `"v1,gzip"` is one tag); a backslash is an ordinary etagc,
+ * not an escape.
+ */
+function entityTags(list: string): string[] {
+  const tags: string[] = [];
+  let quoted = false;
+  let start = 0;
+  for (let i = 0; i <= list.length; i++) {
+    const char = list[i];
+    if (char === '"') quoted = !quoted;
+    else if (i === list.length || (char === ',' && !quoted)) {
+      tags.push(list.slice(start, i).trim());
+      start = i + 1;
+    }
+  }
+  return tags;
 }
 
 /**

@@ -19,6 +19,14 @@ describe('etagMatches (RFC 9110 §8.8.3.2 weak comparison)', () => {
     assert.equal(etagMatches('"x", "y"', '"abc"'), false);
   });
 
+  it('keeps a comma inside an entity tag, and reads a backslash as part of it (§8.8.3)', () => {
+    assert.equal(etagMatches('"v1,gzip"', '"v1,gzip"'), true);
+    assert.equal(etagMatches('"old", W/"v1,gzip" ,"x"', '"v1,gzip"'), true);
+    assert.equal(etagMatches('"v1", "gzip"', '"v1,gzip"'), false);
+    assert.equal(etagMatches('"a\\", "b"', '"b"'), true);
+    assert.equal(etagMatches('unquoted-tag', 'unquoted-tag'), true);
+  });
+
   it('matches * with any stored representation, with an entity tag or without (RFC 9110 §13.1.2)', () => {
     assert.equal(etagMatches(' * ', '"abc"'), true);
     assert.equal(etagMatches('*', undefined), true);
