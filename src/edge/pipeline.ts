@@ -152,7 +152,7 @@ export class Pipeline {
       );
       ctx.insert = `not-storable:${step.reason}`;
       ctx.cacheStatus.detail = step.reason;
-      return void relay(edge, ctx, response);
+      return void relay(edge, ctx, response, true);
     }
     hold(ctx);
     try {

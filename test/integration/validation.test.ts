@@ -544,4 +544,43 @@ describe('validation and reuse', () => {
     assert.equal(other.text, 'x();');
     assert.equal(origin.count(path), 1);
   });
+  it("answers a client's If-None-Match with 304 when the origin's 200 is not storable", async () => {
+    // The fill asks without the client's conditionals; a private page or an API answer to an
+    // Authorization request is relayed, and a browser holding its current version gets a 304.
+    const page = `/account/${'order-history-and-invoices-'.repeat(4)}summary.html?tab=recent`;
+    assert.ok(page.length > 100);
+    origin.route(page, (_req, res) => {
+      res.writeHead(200, {
+        etag: '"acct-7"',
+        'cache-control': 'private, max-age=0',
+        'content-type': 'text/html',
+      });
+      res.end('<p>orders of one user</p>'.repeat(40));
+    });
+    const first = await edge.get(page, { headers: { cookie: 'session=abc' } });
+    assert.equal(first.status, 200);
+    const revalidation = await edge.get(page, {
+      headers: { cookie: 'session=abc', 'if-none-match': '"acct-7"' },
+    });
+    assert.equal(revalidation.status, 304);
+    assert.equal(revalidation.body.length, 0);
+    assert.equal(revalidation.headers.etag, '"acct-7"');
+    assert.equal(revalidation.headers['content-type'], undefined);
+    assert.equal(revalidation.headers['cache-status'], 'strata; fwd=miss; fwd-status=200; detail=private');
+    const older = await edge.get(page, { headers: { cookie: 'session=abc', 'if-none-match': '"acct-6"' } });
+    assert.equal(older.status, 200);
+    assert.equal(older.text, '<p>orders of one user</p>'.repeat(40));
+    const api = `/api/v2/${'organisations/acme/projects/'.repeat(3)}settings.json?expand=members`;
+    origin.route(api, respond(200, { etag: 'W/"cfg-3"', 'cache-control': 'max-age=60' }, '{"members":[]}'));
+    const authorized = await edge.get(api, {
+      headers: { authorization: 'Bearer token-of-alice', 'if-none-match': '"cfg-3"' },
+    });
+    assert.equal(authorized.status, 304);
+    assert.equal(
+      authorized.headers['cache-status'],
+      'strata; fwd=miss; fwd-status=200; detail=authorization',
+    );
+    assert.equal(origin.count(page), 3);
+    assert.equal(origin.count(api), 1);
+  });
 });

@@ -17,6 +17,7 @@ import { endPrepared } from '../../http/prepared-head.ts';
 import { formatCacheStatus } from '../../observability/cache-status.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
+import { withoutContentFields } from '../not-modified.ts';
 import { copyForClient, sharedForClient } from '../rule-effects.ts';
 import { clientVisible, tierAge } from '../tier.ts';
 
@@ -43,7 +44,7 @@ export function deliverStored(edge: Edge, ctx: RequestContext, record: EntryReco
   if (ctx.hsts !== undefined) headers.push('Strict-Transport-Security', ctx.hsts);
   if (conditional && notModified(ctx.method, fields, record, storedHeader(record, 'date'), ctx.now)) {
     // RFC 9110 §15.4.5: a 304 carries the fields a 200 would, minus the content ones.
-    res.writeHead(304, stripContentFields(headers));
+    res.writeHead(304, withoutContentFields(headers));
     res.end();
     return true;
   }
@@ -178,21 +179,6 @@ function deliverPartial(edge: Edge, ctx: RequestContext, record: EntryRecord): b
   }
   streamChunks(edge, ctx, record, offset, offset + length - 1);
   return false;
-}
-
-const CONTENT_FIELDS: ReadonlySet<string> = new Set([
-  'content-length',
-  'content-type',
-  'content-encoding',
-  'content-range',
-]);
-
-function stripContentFields(headers: string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < headers.length; i += 2) {
-    if (!CONTENT_FIELDS.has(headers[i]!.toLowerCase())) out.push(headers[i]!, headers[i + 1]!);
-  }
-  return out;
 }
 
 /**

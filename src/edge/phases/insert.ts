@@ -7,12 +7,12 @@
 
 import type { Fill } from '../../cache/fill.ts';
 import { negotiateEncoding } from '../../cache/policy/accept-encoding.ts';
-import { isConditional, notModified } from '../../cache/policy/conditional.ts';
 import { codingsFor, mergeVary, settingsFor } from '../compression.ts';
 import type { InsertResult, RequestContext } from '../context.ts';
 import { answerDeferred } from '../derive.ts';
 import type { Edge } from '../edge.ts';
 import { fillHeaders, type InsertPlan, insertShared, type Leadership, readFill } from '../fill-driver.ts';
+import { clientHoldsCurrent, fieldOf, withoutContentFields } from '../not-modified.ts';
 import type { Fetched } from '../outcomes.ts';
 import { strippedOnStore } from '../rule-effects.ts';
 
@@ -33,7 +33,18 @@ export async function insert(
   const headers = fillHeaders(edge, response, strippedOnStore(ctx));
   // The leader's client sees the Vary the entry is stored with (Accept-Encoding merged in).
   if (plan.record.vary.includes('accept-encoding')) mergeVary(headers);
-  const read = notModifiedClient(ctx, plan, response.status, headers)
+  // RFC 9110 §13.2.1: the fill asked the origin without the client's If-None-Match and
+  // If-Modified-Since (it wants a body to store); a client whose copy is current gets its 304.
+  const { etag, lastModified, responseTime } = plan.record;
+  const date = fieldOf(headers, 'date');
+  const current = clientHoldsCurrent(ctx, {
+    status: response.status,
+    etag,
+    lastModified,
+    date,
+    responseTime,
+  });
+  const read = current
     ? (fill: Fill): void => readFill(edge, ctx, fill, 304, withoutContentFields(headers))
     : (fill: Fill): void => readFill(edge, ctx, fill, response.status, headers);
   if (defersClient(edge, ctx, plan)) {
@@ -69,48 +80,4 @@ function defersClient(edge: Edge, ctx: RequestContext, plan: InsertPlan): boolea
   if (plan.contentLength === undefined || plan.contentLength < settingsFor(edge, ctx).minSize) return false;
   const coding = negotiateEncoding(ctx.req.headers['accept-encoding'], codingsFor(edge, ctx));
   return coding !== null && coding !== 'identity';
-}
-
-/**
- * RFC 9110 §13.2.1: the fill asked the origin without the client's If-None-Match and
- * If-Modified-Since (it wants a body to store); they are evaluated against the response it
- * brought, so a client whose copy is the current one gets a 304, as it would from a hit.
- */
-function notModifiedClient(
-  ctx: RequestContext,
-  plan: InsertPlan,
-  status: number,
-  headers: string[],
-): boolean {
-  const fields = ctx.req.headers;
-  if (!isConditional(fields)) return false;
-  const { record } = plan;
-  const stored = {
-    status,
-    etag: record.etag,
-    lastModified: record.lastModified,
-    responseTime: record.responseTime,
-    size: 0,
-  };
-  return notModified(ctx.method, fields, stored, fieldOf(headers, 'date'), ctx.now);
-}
-
-function fieldOf(headers: readonly string[], name: string): string | undefined {
-  for (let i = 0; i < headers.length; i += 2) if (headers[i]!.toLowerCase() === name) return headers[i + 1];
-  return undefined;
-}
-
-/** RFC 9110 §15.4.5: a 304 carries the fields a 200 would, without those describing its content. */
-const CONTENT_FIELDS: ReadonlySet<string> = new Set([
-  'content-length',
-  'content-type',
-  'content-encoding',
-  'content-range',
-]);
-
-function withoutContentFields(headers: readonly string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < headers.length; i += 2)
-    if (!CONTENT_FIELDS.has(headers[i]!.toLowerCase())) out.push(headers[i]!, headers[i + 1]!);
-  return out;
 }

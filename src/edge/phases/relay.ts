@@ -12,6 +12,7 @@ import type { OriginResponse } from '../../origin/pool.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
 import { bodyIncomplete, discard } from '../fill-driver.ts';
+import { clientHoldsCurrent, withoutContentFields } from '../not-modified.ts';
 import { relayedHeaders, sendError } from '../respond.ts';
 import { stripFor } from '../tier.ts';
 
@@ -20,16 +21,25 @@ export type Relayed = { kind: 'ended' } | { kind: 'streaming' };
 const ENDED: Relayed = { kind: 'ended' };
 const STREAMING: Relayed = { kind: 'streaming' };
 
-export function relay(edge: Edge, ctx: RequestContext, response: OriginResponse): Relayed {
+export function relay(
+  edge: Edge,
+  ctx: RequestContext,
+  response: OriginResponse,
+  /** The origin request went without the client's conditionals (a fill): they are evaluated here. */
+  unconditional = false,
+): Relayed {
   const res = ctx.res;
   const head = dropLengthOf204(
     response.status,
     relayedHeaders(edge, ctx, response.headers, stripFor(edge, ctx)),
   );
-  if (ctx.method === 'HEAD' || response.status === 204 || response.status === 304) {
+  // RFC 9110 §13.2.1: a browser revalidating a page that turned out unstorable (private,
+  // Set-Cookie, an Authorization request) gets its 304, as the origin would have answered it.
+  const current = unconditional && response.status === 200 && holdsCurrent(ctx, response);
+  if (current || ctx.method === 'HEAD' || response.status === 204 || response.status === 304) {
     discard(response.body);
     discardRest(ctx.req);
-    res.writeHead(response.status, head);
+    res.writeHead(current ? 304 : response.status, current ? withoutContentFields(head) : head);
     res.end();
     return ENDED;
   }
@@ -70,4 +80,18 @@ export function relay(edge: Edge, ctx: RequestContext, response: OriginResponse)
     if (!body.readableEnded) body.destroy();
   });
   return STREAMING;
+}
+
+function holdsCurrent(ctx: RequestContext, response: OriginResponse): boolean {
+  const field = (name: string): string | undefined => {
+    const value = response.headers[name];
+    return typeof value === 'string' ? value : undefined;
+  };
+  return clientHoldsCurrent(ctx, {
+    status: response.status,
+    etag: field('etag'),
+    lastModified: field('last-modified'),
+    date: field('date'),
+    responseTime: ctx.now,
+  });
 }
