@@ -114,6 +114,30 @@ describe('the persistent store', () => {
     }
   });
 
+  it('never shares a response that varies on the client address the node forwards', async () => {
+    // The node writes X-Forwarded-For and Forwarded itself, from each client's address: a
+    // response varying on them was made for one client (a page by the visitor's address).
+    const edge = await startNode({ origin: origin.url, now: clock.now });
+    try {
+      for (const vary of ['X-Forwarded-For', 'Accept-Language, forwarded']) {
+        const path = `/stores/${'nearest-branch-opening-hours-'.repeat(4)}list.html?vary=${vary.length}`;
+        assert.ok(path.length > 100);
+        origin.route(path, (req, res) => {
+          res.writeHead(200, { 'cache-control': 'public, max-age=3600', vary, 'content-type': 'text/html' });
+          res.end(`<p>branches near ${req.headers['x-forwarded-for']}</p>`);
+        });
+        const alice = await edge.get(path, { localAddress: '127.0.0.2' });
+        assert.equal(alice.text, '<p>branches near 127.0.0.2</p>');
+        assert.match(String(alice.headers['cache-status']), /detail=vary-client/);
+        const bob = await edge.get(path, { localAddress: '127.0.0.3' });
+        assert.equal(bob.text, '<p>branches near 127.0.0.3</p>', vary);
+        assert.equal(origin.count(path), 2);
+      }
+    } finally {
+      await edge.close();
+    }
+  });
+
   it('passes objects over maxObjectSize through unstored', async () => {
     const edge = await startNode({ origin: origin.url, now: clock.now, cache: { maxObjectSize: 32 * 1024 } });
     const counters = await metricsDelta(edge.node.metrics.registry);

@@ -16,6 +16,9 @@ export const UNDERSTOOD_STATUSES: ReadonlySet<number> = new Set([
   200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 501,
 ]);
 
+/** Request fields the node writes from the client's address before the origin sees them. */
+const CLIENT_ADDRESS_FIELDS: ReadonlySet<string> = new Set(['x-forwarded-for', 'forwarded']);
+
 export type NotStorableReason =
   | 'method'
   | 'request-no-store'
@@ -28,6 +31,8 @@ export type NotStorableReason =
   | 'authorization'
   | 'set-cookie'
   | 'vary-star'
+  /** Vary names a field the node writes from the client's address (X-Forwarded-For, Forwarded). */
+  | 'vary-client'
   | 'no-freshness'
   | 'not-storable'
   | 'too-large'
@@ -144,7 +149,12 @@ export function decideStorable(input: StorableInput): StorableVerdict {
   if (input.responseHeaders['set-cookie'] !== undefined && !stripFields.includes('set-cookie')) {
     return { storable: false, reason: 'set-cookie' };
   }
-  if (parseVary(input.responseHeaders.vary) === '*') return { storable: false, reason: 'vary-star' };
+  const vary = parseVary(input.responseHeaders.vary);
+  if (vary === '*') return { storable: false, reason: 'vary-star' };
+  // The origin saw the X-Forwarded-For and Forwarded the node wrote from this client's address,
+  // not the client's own (a variant is selected by the latter): one visitor's page would be
+  // every visitor's. Such a response is made per client; it is not stored.
+  if (vary.some((name) => CLIENT_ADDRESS_FIELDS.has(name))) return { storable: false, reason: 'vary-client' };
   const explicit = hasExplicitExpiration(cc, targeted, input.responseHeaders.expires);
   // An operator's TTL where the origin gave none: 0 says not to store, more stands in for freshness.
   if (!explicit && input.rule !== undefined) {

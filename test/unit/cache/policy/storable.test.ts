@@ -126,6 +126,18 @@ describe('decideStorable: why a response is not stored', () => {
     });
   });
 
+  it('vary-client: Vary naming X-Forwarded-For or Forwarded, which the node writes per client', () => {
+    assert.deepEqual(
+      decide({ 'cache-control': 'max-age=60', vary: 'X-Forwarded-For' }),
+      refused('vary-client'),
+    );
+    assert.deepEqual(
+      decide({ 'cache-control': 'max-age=60', vary: 'accept, FORWARDED' }),
+      refused('vary-client'),
+    );
+    assert.equal(decide({ 'cache-control': 'max-age=60', vary: 'x-forwarded-host' }).storable, true);
+  });
+
   it('vary-star: Vary containing *', () => {
     assert.deepEqual(decide({ 'cache-control': 'max-age=60', vary: 'accept, *' }), refused('vary-star'));
   });
