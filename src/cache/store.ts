@@ -755,6 +755,30 @@ export class CacheStore {
   }
 
   /**
+   * Marks stale every keyed copy of a URL (RFC 9111 §4.4 invalidates the target URI, every copy
+   * of it): the keys a site rule's cacheKey extends with request values after a space
+   * (key-rules.ts), which all sort right after `url + ' '`. At most `limit` keys; a copy whose
+   * key was shortened to a digest (longer than MAX_KEY_LENGTH) before the space is not found.
+   */
+  invalidateKeyedCopies(url: string, limit = 1024): Promise<number> {
+    const prefix = `${url} `;
+    return this.write(() => {
+      const keys: string[] = [];
+      for (const key of this.keys({ start: prefix, limit })) {
+        if (!key.startsWith(prefix)) break;
+        if (!key.includes(VARIANT_SEPARATOR)) keys.push(key);
+      }
+      let count = 0;
+      for (const storage of keys) {
+        const name = keyGenerationKey(storage);
+        this.#meta.put(name, ((this.#meta.get(name) as number | undefined) ?? 0) + 1);
+        count += this.invalidateKeyInTxn(storage);
+      }
+      return count;
+    });
+  }
+
+  /**
    * What a fill or refresh of `storage` compares at commit: it changes with every purge
    * (node-wide sequence) and with every invalidation of this key. Another value: void.
    */

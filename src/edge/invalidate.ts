@@ -13,10 +13,13 @@ export async function invalidateAfterUnsafe(
 ): Promise<void> {
   const location = response.headers.location;
   const contentLocation = response.headers['content-location'];
+  // The URL the request's key names, without what a cacheKey rule adds after a space.
+  const space = ctx.key.indexOf(' ');
+  const target = space === -1 ? ctx.key : ctx.key.slice(0, space);
   const urls = urlsToInvalidate(
     ctx.method,
     response.status,
-    ctx.key,
+    target,
     typeof location === 'string' ? location : undefined,
     typeof contentLocation === 'string' ? contentLocation : undefined,
   );
@@ -24,12 +27,17 @@ export async function invalidateAfterUnsafe(
   // Content-Location are resolved against it.
   if (urls.length === 0) return; // a safe method, or an error response: nothing is invalidated
   const keys = new Set([ctx.storage]);
+  const copies = [target];
   const scheme = keyScheme(edge, ctx);
   for (const url of urls.slice(1)) {
     const parsed = new URL(url);
-    keys.add(
-      storageKey(primaryKey(scheme, parsed.host, parsed.pathname + parsed.search, ctx.site!.sortQuery)),
-    );
+    const key = primaryKey(scheme, parsed.host, parsed.pathname + parsed.search, ctx.site!.sortQuery);
+    keys.add(storageKey(key));
+    copies.push(key);
   }
+  // Each URL's copy without extras, and those a cacheKey rule keeps per request value.
+  keys.add(storageKey(target));
   for (const key of keys) await edge.store.invalidateKey(key).catch(() => 0);
+  if (ctx.site!.rules?.keysWithExtras !== true) return;
+  for (const url of copies) await edge.store.invalidateKeyedCopies(url).catch(() => 0);
 }

@@ -72,6 +72,19 @@ export class SiteRules {
     this.#regionOf = regionOf ?? (() => []);
   }
 
+  /**
+   * Whether a rule keys by request values after the URL (headers, cookies, region): then a URL
+   * may be stored under several keys, and an unsafe method invalidates them all (invalidate.ts).
+   */
+  get keysWithExtras(): boolean {
+    return this.#rules.some((rule) => {
+      const key = rule.key;
+      return (
+        key !== undefined && (key.region || (key.headers?.length ?? 0) > 0 || (key.cookies?.length ?? 0) > 0)
+      );
+    });
+  }
+
   /** The client's regions (geo), most specific first. */
   regionsOf(address: string): string[] {
     return this.#regionOf(address);

@@ -384,6 +384,40 @@ describe('site cache rules', () => {
     assert.equal(reached('/profile/settings'), 3);
   });
 
+  it('invalidates every keyed copy of the URL after an unsafe method, not only the one it was keyed as', async () => {
+    // RFC 9111 §4.4: the target URI is invalidated; a cacheKey rule keeps one copy of it per
+    // cookie value (and one without), and a PUT from one currency leaves none of them fresh.
+    const path = `/shop/products/${'garden-lounge-chair-teak-'.repeat(3)}set-of-2?variant=natural`;
+    assert.ok(path.length > 100);
+    origin.route(path.split('?')[0]!, (req, res) => {
+      res.writeHead(req.method === 'PUT' ? 204 : 200, { 'cache-control': 'max-age=300' });
+      res.end(req.method === 'PUT' ? undefined : `price list ${reached(path.split('?')[0]!)}`);
+    });
+    const copies: Array<Record<string, string>> = [
+      { cookie: 'currency=EUR' },
+      { cookie: 'currency=USD' },
+      {},
+    ];
+    for (const headers of copies) await edge.get(path, { headers });
+    for (const headers of copies)
+      assert.match(String((await edge.get(path, { headers })).headers['cache-status']), /^strata; hit/);
+    const put = await edge.get(path, {
+      method: 'PUT',
+      headers: { cookie: 'currency=EUR' },
+      body: 'price=499',
+    });
+    assert.equal(put.status, 204);
+    for (const headers of copies) {
+      const after = await edge.get(path, { headers });
+      assert.match(
+        String(after.headers['cache-status']),
+        /^strata; fwd=stale; fwd-status=200; stored/,
+        JSON.stringify(headers),
+      );
+    }
+    assert.equal(reached(path.split('?')[0]!), 7);
+  });
+
   it('names the deciding rule in the access log', async () => {
     const line = lines.filter((l) => l.msg === 'request completed' && l.path === ASSET).at(-1);
     assert.equal(line?.rule, 'static');
