@@ -138,6 +138,35 @@ describe('the persistent store', () => {
     }
   });
 
+  it('never shares a page whose origin separated private and no-store with a space', async () => {
+    // `Cache-Control: private no-cache` (a missing comma) was read as one junk member: nothing
+    // restricted the response, Last-Modified gave it a heuristic day, and Bob got Alice's page.
+    const edge = await startNode({ origin: origin.url, now: clock.now });
+    try {
+      for (const cacheControl of ['private no-cache', 'max-age=600, private no-store']) {
+        const path = `/account/${'payment-methods-and-addresses-'.repeat(3)}cards.html?cc=${cacheControl.length}`;
+        assert.ok(path.length > 100);
+        let served = 0;
+        origin.route(path, (_req, res) => {
+          served++;
+          res.writeHead(200, {
+            'cache-control': cacheControl,
+            'last-modified': 'Wed, 01 Jan 2025 00:00:00 GMT',
+            'content-type': 'text/html',
+          });
+          res.end(`<p>cards of account ${served}</p>`);
+        });
+        const alice = await edge.get(path, { headers: { cookie: 'session=alice' } });
+        assert.equal(alice.text, '<p>cards of account 1</p>');
+        assert.match(String(alice.headers['cache-status']), /detail=(private|no-store)$/, cacheControl);
+        const bob = await edge.get(path, { headers: { cookie: 'session=bob' } });
+        assert.equal(bob.text, '<p>cards of account 2</p>', cacheControl);
+      }
+    } finally {
+      await edge.close();
+    }
+  });
+
   it('passes objects over maxObjectSize through unstored', async () => {
     const edge = await startNode({ origin: origin.url, now: clock.now, cache: { maxObjectSize: 32 * 1024 } });
     const counters = await metricsDelta(edge.node.metrics.registry);

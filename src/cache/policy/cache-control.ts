@@ -13,20 +13,25 @@ const EMPTY: Directives = new Map();
  * case-insensitively, and have an optional argument that can use both token and
  * quoted-string syntax." §4.2.1: with a directive present more than once, "either
  * the first occurrence should be used or the response should be considered stale";
- * the first occurrence is used here. A member that is not a directive is skipped up to
- * the next comma; the directives after it still count.
+ * the first occurrence is used here. Whitespace between two directives separates them as a
+ * comma would. A member that is not a directive is skipped up to the next comma; the
+ * directives after it still count.
  */
 export function parseCacheControl(value: string | undefined): Directives {
   if (!value) return EMPTY;
   const directives = new Map<string, string>();
-  const pattern = /\s*([^\s=,;"]+)\s*(?:=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,;"]*)))?\s*(?:[,;]|$)/y;
+  // A directive ends at a comma, a semicolon, the end, or whitespace before the next directive:
+  // origins write `private no-store` and `max-age=600 private`, and a restriction must never be
+  // lost for a missing comma (read as junk, `private no-cache` let one user's page be shared).
+  const pattern =
+    /\s*([^\s=,;"]+)\s*(?:=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,;"]*)))?(?:\s*[,;]|\s*$|\s+(?=[^\s=,;"]))/y;
   let at = 0;
   while (at < value.length) {
     pattern.lastIndex = at;
     const match = pattern.exec(value);
     if (match === null || match[0] === '') {
-      // Junk is skipped up to the next comma outside a quoted string, so that it never
-      // hides the directives after it (a no-store after junk must still be seen).
+      // Junk is skipped up to the next comma or whitespace outside a quoted string, so that
+      // it never hides the directives after it (a no-store after junk must still be seen).
       at = nextMember(value, at);
       continue;
     }
@@ -38,14 +43,17 @@ export function parseCacheControl(value: string | undefined): Directives {
   return directives;
 }
 
-/** The index just past the next comma at or after `from` that is not inside a quoted string. */
+/**
+ * The index just past the next comma or whitespace at or after `from` that is not inside a
+ * quoted string (whitespace separates directives too: see parseCacheControl).
+ */
 function nextMember(value: string, from: number): number {
   let quoted = false;
   for (let i = from; i < value.length; i++) {
-    const char = value[i];
+    const char = value[i]!;
     if (quoted && char === '\\') i++;
     else if (char === '"') quoted = !quoted;
-    else if (char === ',' && !quoted) return i + 1;
+    else if (!quoted && (char === ',' || /\s/.test(char))) return i + 1;
   }
   return value.length;
 }

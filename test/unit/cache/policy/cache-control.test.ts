@@ -60,14 +60,42 @@ describe('parseCacheControl', () => {
   it('regression: junk in the middle no longer hides the directives after it (no-store was lost)', () => {
     assert.deepEqual(entries('max-age=60, x y, no-store'), [
       ['max-age', '60'],
+      ['x', ''],
+      ['y', ''],
       ['no-store', ''],
     ]);
     assert.equal(parseCacheControl('max-age=60, "junk", private').has('private'), true);
     assert.equal(parseCacheControl('max-age=60 public, no-store').has('no-store'), true);
   });
 
-  it('regression: junk holding a quoted comma is skipped as a whole', () => {
-    assert.deepEqual(entries('x y="a, no-store", public'), [['public', '']]);
+  it('regression: a quoted comma stays inside its value', () => {
+    assert.deepEqual(entries('x y="a, no-store", public'), [
+      ['x', ''],
+      ['y', 'a, no-store'],
+      ['public', ''],
+    ]);
+    assert.equal(parseCacheControl('"a, no-store" private').has('no-store'), false);
+  });
+
+  it('separates directives at whitespace as at a comma: a missing comma never hides a restriction', () => {
+    assert.deepEqual(entries('private no-cache'), [
+      ['private', ''],
+      ['no-cache', ''],
+    ]);
+    assert.deepEqual(entries('max-age=600, private no-store'), [
+      ['max-age', '600'],
+      ['private', ''],
+      ['no-store', ''],
+    ]);
+    assert.deepEqual(entries('max-age = 600\tpublic'), [
+      ['max-age', '600'],
+      ['public', ''],
+    ]);
+    assert.deepEqual(entries('no-cache="set-cookie, x-a" private'), [
+      ['no-cache', 'set-cookie, x-a'],
+      ['private', ''],
+    ]);
+    assert.equal(parseCacheControl('"junk" no-store').has('no-store'), true);
   });
 });
 
