@@ -51,6 +51,13 @@ export type ParserRefusalListener = (
   status: number | undefined,
 ) => void;
 
+/**
+ * How often node:http checks its connections against the head and request timeouts. Its
+ * default (30 s) let a head that stalls (slowloris) hold its connection up to 30 s past the
+ * head timeout; the check walks the open connections, a small cost once a second.
+ */
+export const TIMEOUT_CHECK_INTERVAL = 1000;
+
 /** What node:http answers a request its parser refuses (its own defaults, kept). */
 function refusalStatus(code: string | undefined): number {
   if (code === 'HPE_HEADER_OVERFLOW') return 431;
@@ -114,6 +121,7 @@ export async function startListener(options: ListenerOptions, handler: RequestHa
       maxHeaderSize: options.maxHeaderSize,
       requestTimeout: options.requestTimeout,
       headersTimeout: Math.min(options.requestTimeout, 20_000),
+      connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL,
       keepAliveTimeout: options.keepAliveTimeout,
       // Host is checked by the handler, so that a request without it ends the connection
       // like any other refusal (node:http would answer 400 and go on with what follows).

@@ -32,6 +32,7 @@ import {
   type ParserRefusalListener,
   type RequestHandler,
   refuseConnect,
+  TIMEOUT_CHECK_INTERVAL,
 } from './listener.ts';
 import {
   type CertificatePair,
@@ -140,6 +141,7 @@ export async function startSecureListener(
     h1.maxHeaderSize = options.maxHeaderSize;
     h1.requestTimeout = options.requestTimeout;
     h1.headersTimeout = Math.min(options.requestTimeout, 20_000);
+    h1.connectionsCheckingInterval = TIMEOUT_CHECK_INTERVAL;
     h1.keepAliveTimeout = options.keepAliveTimeout;
     h1.requireHostHeader = false;
     h1.joinDuplicateHeaders = false;
@@ -202,6 +204,7 @@ export async function startSecureListener(
         maxHeaderSize: options.maxHeaderSize,
         requestTimeout: options.requestTimeout,
         headersTimeout: Math.min(options.requestTimeout, 20_000),
+        connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL,
         keepAliveTimeout: options.keepAliveTimeout,
         requireHostHeader: false,
         joinDuplicateHeaders: false,

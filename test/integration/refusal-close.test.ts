@@ -47,7 +47,7 @@ describe('a connection after a parser refusal, its client silent', () => {
           { listen: '127.0.0.1:0' },
           { listen: '127.0.0.1:0', tls: { cert: leaf.cert, key: leaf.key } },
         ],
-        proxy: { keepAliveTimeout: 500, maxConnectionsPerClient: 1 },
+        proxy: { keepAliveTimeout: 500, maxConnectionsPerClient: 1, requestTimeout: 2000 },
       },
     });
     const ports = node.node.addresses.map((address) => Number(address.split(':').pop()));
@@ -97,4 +97,32 @@ describe('a connection after a parser refusal, its client silent', () => {
       held.destroy();
     }
   });
+
+  // The head timeout (requestTimeout, here 2 s) is checked by node:http every
+  // connectionsCheckingInterval (30 s by default): a stalled head (slowloris) held its
+  // connection up to 32 s, not the 2 s configured.
+  for (const tls of [false, true]) {
+    it(`answers a stalled request head 408 within the head timeout${tls ? ' over TLS' : ''}`, async () => {
+      const before = origin.count(PATH);
+      const stalled = `GET ${PATH} HTTP/1.1\r\nHost: edge.test\r\nUser-Agent: slowloris/1.0\r\nX-Partial: `;
+      let answer = { text: '', closed: true };
+      let ms = 0;
+      // The per-client cap (1) refuses a connection while the previous test's is still closing.
+      for (let i = 0; i < 20 && answer.text === '' && answer.closed; i++) {
+        const started = performance.now();
+        answer = await rawExchange(
+          tls ? secure : plain,
+          stalled,
+          8000,
+          tls ? { ca: fixtures.ca, servername: 'edge.test' } : undefined,
+        ).catch(() => ({ text: '', closed: true }));
+        ms = performance.now() - started;
+        if (answer.text === '') await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.match(answer.text, /^HTTP\/1\.1 408 /);
+      assert.ok(answer.closed);
+      assert.ok(ms >= 1900 && ms < 4000, `answered after ${Math.round(ms)} ms`);
+      assert.equal(origin.count(PATH), before);
+    });
+  }
 });
