@@ -129,7 +129,8 @@ export const ERROR_CODES = {
     source: 'client',
     status: 414,
     retryable: false,
-    description: "The request target is longer than the site's security.limits.maxUrlLength.",
+    description:
+      "The request target is longer than the site's security.limits.maxUrlLength, or so long that the request head passes proxy.maxHeaderSize before its request line ends (answered by the HTTP parser, the connection closed).",
   },
   EDGE_ERR_CLIENT_HEADERS_TOO_LARGE: {
     source: 'client',

@@ -58,12 +58,35 @@ export type ParserRefusalListener = (
  */
 export const TIMEOUT_CHECK_INTERVAL = 1000;
 
-/** What node:http answers a request its parser refuses (its own defaults, kept). */
-function refusalStatus(code: string | undefined): number {
-  if (code === 'HPE_HEADER_OVERFLOW') return 431;
+/**
+ * What node:http answers a request its parser refuses (its own defaults, kept), except a head
+ * over the size limit while its request line is still being read: the target is what is too
+ * long, and RFC 9112 §3 answers that 414, not 431.
+ */
+function refusalStatus(error: NodeJS.ErrnoException): number {
+  const code = error.code;
+  if (code === 'HPE_HEADER_OVERFLOW') return inRequestLine(error) ? 414 : 431;
   if (code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW') return 413;
   if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return 408;
   return 400;
+}
+
+/** A method token, a space and a target, perhaps its version: a request line not yet ended. */
+const OPEN_REQUEST_LINE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+ [^ \r\n]*(?: HTTP\/\d\.\d\r?)?$/;
+
+/**
+ * Whether the parser gave up inside a request line: the line it was reading when it stopped
+ * (from the last line feed of the bytes it was given) is a method and a target. A header line
+ * has a colon before any space. A target split over several reads shows no method in the last
+ * one: it is answered 431 as before.
+ */
+function inRequestLine(error: NodeJS.ErrnoException): boolean {
+  const packet = (error as { rawPacket?: unknown }).rawPacket;
+  if (!Buffer.isBuffer(packet)) return false;
+  const parsed = (error as { bytesParsed?: unknown }).bytesParsed;
+  const end = typeof parsed === 'number' && parsed > 0 ? Math.min(parsed, packet.length) : packet.length;
+  const start = packet.lastIndexOf(0x0a, end - 1) + 1;
+  return OPEN_REQUEST_LINE.test(packet.toString('latin1', start, end));
 }
 
 /**
@@ -92,7 +115,7 @@ export function answerParserRefusals(server: Server, listener: ParserRefusalList
       listener(error, socket, undefined);
       return;
     }
-    const status = refusalStatus(error.code);
+    const status = refusalStatus(error);
     socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\n\r\n`);
     // end() sends FIN and waits for the client's (node:http's sockets are half-open): a client
     // that never closes its side would keep the connection for ever. It has the keep-alive

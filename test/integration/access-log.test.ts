@@ -78,6 +78,18 @@ describe('the access log', () => {
         'EDGE_ERR_CLIENT_HEADERS_TOO_LARGE',
       ],
       ['GET /a\x01b HTTP/1.1\r\nHost: a\r\n\r\n', /^HTTP\/1\.1 400 /, 'EDGE_ERR_CLIENT_BAD_REQUEST'],
+      // A target longer than the whole head may be (RFC 9112 §3: 414, not 431), sent in one
+      // piece or in one 64 KiB read.
+      [
+        `GET /search?q=${'long-query-term-'.repeat(1280)} HTTP/1.1\r\nHost: a\r\n\r\n`,
+        /^HTTP\/1\.1 414 URI Too Long\r\nConnection: close\r\n\r\n$/,
+        'EDGE_ERR_CLIENT_URL_TOO_LONG',
+      ],
+      [
+        `GET /${'p'.repeat(64 * 1024)} HTTP/1.1\r\nHost: a\r\n\r\n`,
+        /^HTTP\/1\.1 414 URI Too Long\r\nConnection: close\r\n\r\n$/,
+        'EDGE_ERR_CLIENT_URL_TOO_LONG',
+      ],
     ];
     for (const [payload, answer] of refusals) {
       const { text, closed } = await rawExchange(port, payload);
@@ -88,7 +100,7 @@ describe('the access log', () => {
     const logged = requests().slice(before);
     assert.deepEqual(
       logged.map((line) => [line.cache, line.status, line.err, line.method, line.client]),
-      refusals.map(([, , code], i) => ['rejected', [400, 431, 400][i], code, '-', '127.0.0.1']),
+      refusals.map(([, , code], i) => ['rejected', [400, 431, 400, 414, 414][i], code, '-', '127.0.0.1']),
     );
     assert.match(String(logged[0]!.errDetail), /HPE_/);
     const metrics = await edge.node.metrics.registry.getSingleMetricAsString('strata_cache_lookups_total');

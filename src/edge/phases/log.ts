@@ -75,6 +75,7 @@ function accessEntry(edge: Edge, ctx: RequestContext, answered: boolean, seconds
 const PARSER_REFUSALS: Record<number, ErrorCode> = {
   408: 'EDGE_ERR_CLIENT_REQUEST_TIMEOUT',
   413: 'EDGE_ERR_CLIENT_BODY_TOO_LARGE',
+  414: 'EDGE_ERR_CLIENT_URL_TOO_LONG',
   431: 'EDGE_ERR_CLIENT_HEADERS_TOO_LARGE',
 };
 
