@@ -109,22 +109,72 @@ export function answerParserRefusals(server: Server, listener: ParserRefusalList
       socket.pause();
       return;
     }
-    const sent = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
-    if (error.code === 'ECONNRESET' || !socket.writable || sent) {
+    const refusing = socket as Socket & { [kRefusing]?: true };
+    if (refusing[kRefusing]) return; // already being answered (the parser reports once per read)
+    if (error.code === 'ECONNRESET' || !socket.writable) {
       socket.destroy();
       listener(error, socket, undefined);
       return;
     }
-    const status = refusalStatus(error);
-    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\n\r\n`);
-    // end() sends FIN and waits for the client's (node:http's sockets are half-open): a client
-    // that never closes its side would keep the connection for ever. It has the keep-alive
-    // timeout to read the answer (closing at once could reset it before the client read it).
-    const linger = setTimeout(() => socket.destroy(), server.keepAliveTimeout || 5000);
-    linger.unref();
-    socket.once('close', () => clearTimeout(linger));
-    listener(error, socket, status);
+    refusing[kRefusing] = true;
+    socket.pause();
+    // RFC 9112 §9.3.2: responses go in the order of the requests. A request whose head was
+    // refused is answered after those the parser accepted before it (pipelined, still with the
+    // origin or being written); one whose body failed (cut short, malformed chunks) is answered
+    // now: the response in progress is its own, and it cannot complete.
+    const inBody = bodyFailed(socket);
+    const sent = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
+    const answer = () => {
+      if (!socket.writable || (inBody && sent)) {
+        socket.destroy();
+        listener(error, socket, undefined);
+        return;
+      }
+      const status = refusalStatus(error);
+      socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\n\r\n`);
+      // end() sends FIN and waits for the client's (node:http's sockets are half-open): a client
+      // that never closes its side would keep the connection for ever. It has the keep-alive
+      // timeout to read the answer (closing at once could reset it before the client read it).
+      const linger = setTimeout(() => socket.destroy(), server.keepAliveTimeout || 5000);
+      linger.unref();
+      socket.once('close', () => clearTimeout(linger));
+      listener(error, socket, status);
+    };
+    if (inBody) answer();
+    else afterResponses(socket, answer);
   });
+}
+
+const kRefusing = Symbol('strata.refusing');
+
+/** Whether the parser failed in the body of a request whose head it had accepted. */
+function bodyFailed(socket: Socket): boolean {
+  const incoming = (socket as { parser?: { incoming?: { complete?: boolean } | null } | null }).parser
+    ?.incoming;
+  return incoming != null && incoming.complete !== true;
+}
+
+type Outgoing = { writableFinished?: boolean; once(event: string, listener: () => void): unknown };
+
+/**
+ * Calls `then` once no response of the connection is left to write: node:http attaches the
+ * pipelined responses to the socket one after the other (`_httpMessage`), each once the one
+ * before has finished. A response cut short closes the connection (`then` finds it closed).
+ */
+function afterResponses(socket: Socket, then: () => void): void {
+  const current = (socket as { _httpMessage?: Outgoing | null })._httpMessage;
+  if (current == null || current.writableFinished === true || socket.destroyed) {
+    then();
+    return;
+  }
+  let called = false;
+  const next = () => {
+    if (called) return;
+    called = true;
+    setImmediate(afterResponses, socket, then);
+  };
+  current.once('finish', next);
+  current.once('close', next);
 }
 
 export interface Listener {

@@ -85,6 +85,40 @@ describe('request framing and method policy', () => {
     });
   }
 
+  // RFC 9112 §9.3.2: responses in the order of the requests. The parser's refusal of a later
+  // request was written at once, before the answers of the requests ahead of it still with the
+  // origin, which were dropped: the client read the 400 as the answer to its POST, which the
+  // origin had carried out.
+  for (const [name, bad, status] of [
+    ['a malformed header', 'GET /x HTTP/1.1\r\nHost: shop.example\r\nBad Header: x\r\n\r\n', 400],
+    [
+      'a head over proxy.maxHeaderSize',
+      `GET /x HTTP/1.1\r\nHost: shop.example\r\nCookie: ${'session=abcdef0123456789; '.repeat(800)}\r\n\r\n`,
+      431,
+    ],
+  ] as const) {
+    it(`answers the requests ahead of one the parser refuses (${name}) first, in order`, async () => {
+      const before = origin.count();
+      const ahead =
+        'POST /orders HTTP/1.1\r\nHost: shop.example\r\nContent-Length: 11\r\n\r\nhello world' +
+        `GET ${LONG}?ahead=${status} HTTP/1.1\r\nHost: shop.example\r\n\r\n`;
+      const { text, closed } = await rawExchange(port, ahead + bad);
+      const statuses = [...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((match) => Number(match[1]));
+      assert.deepEqual(statuses, [200, 200, status], text.slice(0, 300));
+      assert.match(
+        text,
+        /\r\n\r\n7\r\nordered\r\n0\r\n\r\nHTTP\/1\.1 200 [^]*\r\n\r\n4\r\npage\r\n0\r\n\r\n/,
+      );
+      assert.ok(
+        text.endsWith(
+          `HTTP/1.1 ${status} ${status === 400 ? 'Bad Request' : 'Request Header Fields Too Large'}\r\nConnection: close\r\n\r\n`,
+        ),
+      );
+      assert.ok(closed);
+      assert.equal(origin.count() - before, 2);
+    });
+  }
+
   it('dispatches nothing pipelined behind 200 good requests and a bad one', async () => {
     const before = origin.count();
     let payload = '';
