@@ -60,7 +60,11 @@ function sortsQuery(config: Config | undefined, host: string): boolean {
   return sites.find((site) => site.hosts.includes('*'))?.sortQuery ?? false;
 }
 
-export function openTarget(flags: TargetFlags): Target {
+/**
+ * The node's admin API, or its cache directory with --cache-dir. `tool`: the command, when it
+ * changes the directory (it holds the directory meanwhile: a node started then is refused).
+ */
+export function openTarget(flags: TargetFlags, tool?: string): Target {
   const config = readConfig(flags);
   if (flags.cacheDir !== undefined) {
     if (!existsSync(flags.cacheDir)) throw new CliError(`no cache directory at ${flags.cacheDir}`);
@@ -68,6 +72,7 @@ export function openTarget(flags: TargetFlags): Target {
       kind: 'offline',
       cache: openCacheDirectory({
         dir: flags.cacheDir,
+        ...(tool === undefined ? {} : { tool }),
         sortQueryHosts: (host) => sortsQuery(config, host),
         ...(config ? { capacity: config.cache.maxSize, batchSize: config.purge.batchSize } : {}),
       }),

@@ -69,7 +69,7 @@ function purgeResult(target: Extract<Target, { kind: 'admin' }>, answer: AdminAn
 
 async function purge(flags: PurgeFlags): Promise<number> {
   const command = commandOf(flags);
-  const target = openTarget(flags);
+  const target = openTarget(flags, 'strata purge --cache-dir');
   const line = new ProgressLine(process.stderr, progressMode(flags.progress, process.stderr), 'purging');
   let result: PurgeResult;
   try {

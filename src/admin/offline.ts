@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { assertNotServed } from '../cache/cache-dir.ts';
+import { assertNotServed, claimCacheDir } from '../cache/cache-dir.ts';
 import { CacheStore } from '../cache/store.ts';
 import { EdgeError } from '../errors.ts';
 import type { PurgeCommand } from '../purge/command.ts';
@@ -30,6 +30,11 @@ export interface OfflineCacheOptions {
   /** cache.maxSize, shown as the capacity in stats. */
   capacity?: number;
   batchSize?: number;
+  /**
+   * The tool that opens the directory to change it (`strata purge --cache-dir`): it holds the
+   * directory until closed, so a node started meanwhile is refused (cache-dir.ts).
+   */
+  tool?: string;
 }
 
 export interface OfflineCache {
@@ -46,17 +51,24 @@ export interface OfflineCache {
 export function openCacheDirectory(options: OfflineCacheOptions): OfflineCache {
   // A running node's directory is its own: purge it through its admin API instead.
   assertNotServed(options.dir);
+  const release = options.tool === undefined ? () => {} : claimCacheDir(options.dir, options.tool);
   const log = pino({ level: 'silent' });
-  const store = new CacheStore({
-    dir: options.dir,
-    maxSize: options.capacity ?? 4 * 1024 ** 3,
-    chunkSize: 256 * 1024,
-    memorySize: 0,
-    memoryObjectSize: 0,
-    log,
-    now: Date.now,
-    bodyGraceMs: 0,
-  });
+  let store: CacheStore;
+  try {
+    store = new CacheStore({
+      dir: options.dir,
+      maxSize: options.capacity ?? 4 * 1024 ** 3,
+      chunkSize: 256 * 1024,
+      memorySize: 0,
+      memoryObjectSize: 0,
+      log,
+      now: Date.now,
+      bodyGraceMs: 0,
+    });
+  } catch (error) {
+    release();
+    throw error;
+  }
   const sortQuery: SortQuery = options.sortQueryHosts ?? (() => false);
   const purge = new PurgeService({
     store,
@@ -72,8 +84,12 @@ export function openCacheDirectory(options: OfflineCacheOptions): OfflineCache {
     stats: () => storeStats(store, purge.log, options.capacity ?? 4 * 1024 ** 3),
     compactTo: (target) => store.compactTo(target),
     async close() {
-      await purge.drain();
-      await store.close();
+      try {
+        await purge.drain();
+        await store.close();
+      } finally {
+        release();
+      }
     },
   };
 }
@@ -100,26 +116,33 @@ export async function compactCacheDirectory(dir: string, to?: string): Promise<C
   const target = to ?? join(dir, `.compact-${process.pid}`);
   if (existsSync(join(target, 'data.mdb')))
     throw new EdgeError('EDGE_ERR_STARTUP', `${target} already holds a data.mdb: choose an empty directory`);
-  const cache = openCacheDirectory({ dir });
+  // Held until the copy has replaced the data file: a node started on the old file meanwhile
+  // would lose everything it stored and purged (acknowledged purges included) to the rename.
+  const release = claimCacheDir(dir, 'strata cache compact');
   try {
-    mkdirSync(target, { recursive: true });
-    await cache.compactTo(target);
-  } catch (error) {
-    if (to === undefined) rmSync(target, { recursive: true, force: true });
-    throw new EdgeError(
-      'EDGE_ERR_STARTUP',
-      `cannot compact ${dir} into ${target}: ${(error as Error).message}`,
-      {
-        cause: error,
-      },
-    );
+    const cache = openCacheDirectory({ dir });
+    try {
+      mkdirSync(target, { recursive: true });
+      await cache.compactTo(target);
+    } catch (error) {
+      if (to === undefined) rmSync(target, { recursive: true, force: true });
+      throw new EdgeError(
+        'EDGE_ERR_STARTUP',
+        `cannot compact ${dir} into ${target}: ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
+    } finally {
+      await cache.close();
+    }
+    const after = statSync(join(target, 'data.mdb')).size;
+    if (to !== undefined) return { before, after, dir: to };
+    renameSync(join(target, 'data.mdb'), dataFile);
+    rmSync(join(dir, 'lock.mdb'), { force: true });
+    rmSync(target, { recursive: true, force: true });
+    return { before, after, dir };
   } finally {
-    await cache.close();
+    release();
   }
-  const after = statSync(join(target, 'data.mdb')).size;
-  if (to !== undefined) return { before, after, dir: to };
-  renameSync(join(target, 'data.mdb'), dataFile);
-  rmSync(join(dir, 'lock.mdb'), { force: true });
-  rmSync(target, { recursive: true, force: true });
-  return { before, after, dir };
 }

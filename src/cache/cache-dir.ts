@@ -8,8 +8,12 @@
  *
  * `claimCacheDir` records the serving node in `strata.pid` (pid, host, start time); offline tools
  * (`strata purge --cache-dir`, `strata cache … --cache-dir`, `strata cache compact`) refuse a
- * directory whose recorded node is alive. A crash cannot leave the claim standing: a pid that is
- * no longer alive (or alive as another program) does not count, and the next node replaces it.
+ * directory whose recorded node is alive. The tools that write (an offline purge, a compaction)
+ * claim it the same way, naming themselves, for as long as they work: a node started meanwhile
+ * is refused (a compaction renames its copy over the data file a node would have opened, and
+ * what that node stored or purged was lost with the old file). A crash cannot leave the claim
+ * standing: a pid that is no longer alive (or alive as another program) does not count, and the
+ * next node replaces it.
  */
 import {
   closeSync,
@@ -84,13 +88,17 @@ interface Claim {
   pid: number;
   host: string;
   started: string;
+  /** The offline tool holding the directory (absent: a serving node). */
+  tool?: string;
 }
 
 function readClaim(dir: string): Claim | undefined {
   try {
     const claim = JSON.parse(readFileSync(join(dir, PID_FILE), 'utf8')) as Partial<Claim>;
     if (typeof claim.pid !== 'number' || typeof claim.host !== 'string') return undefined;
-    return { pid: claim.pid, host: claim.host, started: String(claim.started ?? '') };
+    const found: Claim = { pid: claim.pid, host: claim.host, started: String(claim.started ?? '') };
+    if (typeof claim.tool === 'string') found.tool = claim.tool;
+    return found;
   } catch {
     return undefined;
   }
@@ -117,9 +125,13 @@ export function heldBy(dir: string): string | undefined {
   const claim = readClaim(dir);
   if (claim === undefined || claim.pid === process.pid) return undefined;
   const file = join(dir, PID_FILE);
+  const who = claim.tool === undefined ? 'a node' : `\`${claim.tool}\``;
+  const holds = claim.tool === undefined ? 'serves it; stop that node first' : 'works on it; let it finish';
   if (claim.host !== hostname())
-    return `${file} says a node on host ${claim.host} (pid ${claim.pid}, started ${claim.started}) serves it; stop that node first (if it is already stopped, remove ${file})`;
+    return `${file} says ${who} on host ${claim.host} (pid ${claim.pid}, started ${claim.started}) ${holds} (if it is already stopped, remove ${file})`;
   if (!alive(claim.pid)) return undefined;
+  if (claim.tool !== undefined)
+    return `\`${claim.tool}\` (pid ${claim.pid}, started ${claim.started}) is working on it; wait for it to finish`;
   return `a running node (pid ${claim.pid}, started ${claim.started}) serves it; stop it first, or use its admin API (--admin URL)`;
 }
 
@@ -130,13 +142,15 @@ export function assertNotServed(dir: string): void {
 }
 
 /**
- * Records this process as the node serving the directory; refuses when another live node does.
- * Returns the release (removes the record if it is still this process's).
+ * Records this process as the node serving the directory (or, with `tool`, as that offline tool
+ * working on it); refuses when another live node or tool holds it. Returns the release (removes
+ * the record if it is still this process's).
  */
-export function claimCacheDir(dir: string): () => void {
+export function claimCacheDir(dir: string, tool?: string): () => void {
   assertNotServed(dir);
   const file = join(dir, PID_FILE);
   const claim: Claim = { pid: process.pid, host: hostname(), started: new Date().toISOString() };
+  if (tool !== undefined) claim.tool = tool;
   writeFileSync(file, `${JSON.stringify(claim)}\n`);
   return () => {
     if (readClaim(dir)?.pid !== process.pid) return;

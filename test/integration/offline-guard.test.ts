@@ -12,10 +12,12 @@ import { createServer, type Server } from 'node:http';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { pathToFileURL } from 'node:url';
 import { open } from 'lmdb';
 import { request } from '../helpers/http.ts';
 
 const CLI = join(import.meta.dirname, '..', '..', 'cli', 'strata.ts');
+const OFFLINE = pathToFileURL(join(import.meta.dirname, '..', '..', 'src', 'admin', 'offline.ts')).href;
 const dir = mkdtempSync(join(tmpdir(), 'strata-offline-guard-'));
 const env = { ...process.env };
 delete env.STRATA_ADMIN_TOKEN;
@@ -71,6 +73,28 @@ function stop(child: ChildProcess): Promise<void> {
 }
 
 const BODY = 'x'.repeat(64 * 1024);
+
+/**
+ * Runs a module in a child process: an offline strata tool stopped at a chosen point (its
+ * command line names strata, as the CLI's does, so the directory's record counts it alive).
+ * Resolves with the child and a reader of its next stdout line.
+ */
+function tool(source: string): { child: ChildProcess; line: () => Promise<string> } {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', `// strata tool\n${source}`], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+    env,
+  });
+  let buffered = '';
+  const waiting: Array<(line: string) => void> = [];
+  child.stdout!.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString();
+    for (let at = buffered.indexOf('\n'); at >= 0 && waiting.length > 0; at = buffered.indexOf('\n')) {
+      waiting.shift()!(buffered.slice(0, at));
+      buffered = buffered.slice(at + 1);
+    }
+  });
+  return { child, line: () => new Promise((resolve) => waiting.push(resolve)) };
+}
 
 describe('offline tools and a running node', () => {
   // A real origin on loopback answering every path with the same cacheable body.
@@ -140,6 +164,71 @@ describe('offline tools and a running node', () => {
     const purged = await strata('purge', '--url', `${url}${path}`, '--cache-dir', cacheDir, '--json');
     assert.equal(purged.code, 0, purged.stderr);
     assert.equal(JSON.parse(purged.stdout).purged, 1);
+  });
+
+  it('refuses to start a node while an offline purge or a compaction works on the directory, so nothing the node acknowledged is lost to it', async () => {
+    const cacheDir = join(dir, 'tool-held');
+    const first = await serve(cacheDir, origin.url);
+    const path = `/catalogue/winter-2026/${'long-segment-'.repeat(8)}item-0007?colour=slate`;
+    const host = { headers: { host: 'held.test' } };
+    try {
+      assert.equal((await request(`${first.url}${path}`, host)).status, 200);
+    } finally {
+      await stop(first.child);
+    }
+    // An offline purge holds the directory while it is open: a node started meanwhile would
+    // write beside it (before: it started, and served and purged on the same file).
+    const purging = tool(`
+      import { openCacheDirectory } from ${JSON.stringify(OFFLINE)};
+      const cache = openCacheDirectory({ dir: ${JSON.stringify(cacheDir)}, tool: 'strata purge --cache-dir' });
+      process.stdout.write('open\\n');
+      process.stdin.resume();
+      process.stdin.on('end', async () => { await cache.close(); process.stdout.write('closed\\n'); });
+    `);
+    try {
+      assert.equal(await purging.line(), 'open');
+      const args = ['serve', '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0'];
+      const refused = await strata(...args, '--origin', origin.url, '--cache-dir', cacheDir);
+      assert.equal(refused.code, 1);
+      assert.match(
+        refused.stderr,
+        new RegExp(
+          `^strata: cache\\.dir ${cacheDir}: \`strata purge --cache-dir\` \\(pid ${purging.child.pid}, started [^)]+\\) is working on it; wait for it to finish\n$`,
+        ),
+      );
+      purging.child.stdin!.end();
+      assert.equal(await purging.line(), 'closed');
+    } finally {
+      purging.child.kill('SIGKILL');
+    }
+    assert.equal(existsSync(join(cacheDir, 'strata.pid')), false, 'the tool removes its record');
+    // A compaction holds it from before it opens the store until its copy replaced data.mdb
+    // (before: a node started during it ran on the old file, and the rename threw away the
+    // purges it had acknowledged and everything it stored).
+    const compacting = tool(`
+      import { existsSync, readFileSync } from 'node:fs';
+      import { compactCacheDirectory } from ${JSON.stringify(OFFLINE)};
+      const pid = ${JSON.stringify(join(cacheDir, 'strata.pid'))};
+      const done = compactCacheDirectory(${JSON.stringify(cacheDir)});
+      process.stdout.write(readFileSync(pid, 'utf8'));
+      await done;
+      process.stdout.write(String(existsSync(pid)) + '\\n');
+    `);
+    const claim = JSON.parse(await compacting.line()) as { pid: number; tool?: string };
+    assert.equal(claim.pid, compacting.child.pid);
+    assert.equal(claim.tool, 'strata cache compact');
+    assert.equal(await compacting.line(), 'false', 'the record goes once the copy is in place');
+    // The node starts on the compacted directory and serves what it held.
+    const second = await serve(cacheDir, origin.url);
+    try {
+      const asked = origin.requests;
+      const hit = await request(`${second.url}${path}`, host);
+      assert.match(String(hit.headers['cache-status']), /^strata; hit/);
+      assert.equal(hit.text, BODY);
+      assert.equal(origin.requests, asked);
+    } finally {
+      await stop(second.child);
+    }
   });
 
   it('does not count a record left by a crash: a dead pid, or a pid now running another program', async () => {
