@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { assertNotServed, claimCacheDir } from '../cache/cache-dir.ts';
+import { assertNotServed, COMPACT_COPY_PREFIX, claimCacheDir } from '../cache/cache-dir.ts';
 import { CacheStore } from '../cache/store.ts';
 import { EdgeError } from '../errors.ts';
 import type { PurgeCommand } from '../purge/command.ts';
@@ -113,13 +113,17 @@ export async function compactCacheDirectory(dir: string, to?: string): Promise<C
   if (!existsSync(dataFile))
     throw new EdgeError('EDGE_ERR_STARTUP', `cache.dir ${dir}: no data.mdb here, nothing to compact`);
   const before = statSync(dataFile).size;
-  const target = to ?? join(dir, `.compact-${process.pid}`);
-  if (existsSync(join(target, 'data.mdb')))
-    throw new EdgeError('EDGE_ERR_STARTUP', `${target} already holds a data.mdb: choose an empty directory`);
+  const target = to ?? join(dir, `${COMPACT_COPY_PREFIX}${process.pid}`);
   // Held until the copy has replaced the data file: a node started on the old file meanwhile
   // would lose everything it stored and purged (acknowledged purges included) to the rename.
+  // Claiming removes the copies of compactions killed midway.
   const release = claimCacheDir(dir, 'strata cache compact');
   try {
+    if (existsSync(join(target, 'data.mdb')))
+      throw new EdgeError(
+        'EDGE_ERR_STARTUP',
+        `${target} already holds a data.mdb: choose an empty directory`,
+      );
     const cache = openCacheDirectory({ dir });
     try {
       mkdirSync(target, { recursive: true });

@@ -20,7 +20,9 @@ import {
   existsSync,
   mkdirSync,
   openSync,
+  readdirSync,
   readFileSync,
+  rmSync,
   statfsSync,
   statSync,
   unlinkSync,
@@ -152,6 +154,7 @@ export function claimCacheDir(dir: string, tool?: string): () => void {
   const claim: Claim = { pid: process.pid, host: hostname(), started: new Date().toISOString() };
   if (tool !== undefined) claim.tool = tool;
   writeFileSync(file, `${JSON.stringify(claim)}\n`);
+  removeUnfinishedCopies(dir);
   return () => {
     if (readClaim(dir)?.pid !== process.pid) return;
     try {
@@ -160,4 +163,24 @@ export function claimCacheDir(dir: string, tool?: string): () => void {
       // already gone
     }
   };
+}
+
+/** Where `strata cache compact` writes its copy before it replaces data.mdb (admin/offline.ts). */
+export const COMPACT_COPY_PREFIX = '.compact-';
+
+/**
+ * Removes the copies of compactions that never finished (killed midway: nothing else removes
+ * them, and each is as large as it got, up to the cache itself). Called by whoever just claimed
+ * the directory: no other compaction can be working on it then.
+ */
+function removeUnfinishedCopies(dir: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (name.startsWith(COMPACT_COPY_PREFIX)) rmSync(join(dir, name), { recursive: true, force: true });
+  }
 }

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -226,6 +226,32 @@ describe('offline tools and a running node', () => {
       assert.match(String(hit.headers['cache-status']), /^strata; hit/);
       assert.equal(hit.text, BODY);
       assert.equal(origin.requests, asked);
+    } finally {
+      await stop(second.child);
+    }
+  });
+
+  it('removes the partial copy a killed compaction left in the directory, at the next compaction or node start', async () => {
+    const cacheDir = join(dir, 'compact-killed');
+    const first = await serve(cacheDir, origin.url);
+    await stop(first.child);
+    // What `strata cache compact` killed midway leaves: its copy, as large as it got (before:
+    // kept for ever, hidden, and a new one beside it at each killed run).
+    const leftover = () => {
+      const copy = join(cacheDir, '.compact-4194304');
+      mkdirSync(copy);
+      writeFileSync(join(copy, 'data.mdb'), Buffer.alloc(4 * 1024 * 1024, 1));
+      writeFileSync(join(copy, 'lock.mdb'), Buffer.alloc(8272));
+      return copy;
+    };
+    const killed = leftover();
+    const compacted = await strata('cache', 'compact', '--cache-dir', cacheDir, '--json');
+    assert.equal(compacted.code, 0, compacted.stderr);
+    assert.equal(existsSync(killed), false, 'the next compaction removes it');
+    const again = leftover();
+    const second = await serve(cacheDir, origin.url);
+    try {
+      assert.equal(existsSync(again), false, 'a node starting removes it');
     } finally {
       await stop(second.child);
     }
