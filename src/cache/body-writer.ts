@@ -13,7 +13,7 @@ export interface BodyStore {
   putChunks(bodyId: string, first: number, chunks: readonly Buffer[]): Promise<unknown>;
   write<T>(work: () => T): Promise<T>;
   commitEntryInTxn(storage: string, id: string, record: EntryRecord): void;
-  removeBodyLater(bodyId: string, chunks: number): void;
+  removeBodyLater(bodyId: string, chunks: number, size: number): void;
   writeSucceeded(): void;
   writeFailed(error: unknown): void;
 }
@@ -148,6 +148,7 @@ export class BodyWriter {
     }
     const lastIndex = lastChunk !== undefined && lastChunk.length > 0 ? this.#chunks++ : -1;
     const size = this.#size + (lastIndex >= 0 ? lastChunk!.length : 0);
+    this.#size = size;
     const sums = lastIndex >= 0 ? [...this.#sums, chunkSum(lastChunk!)] : this.#sums;
     const full: EntryRecord = { ...record, bodyId: this.bodyId, chunks: this.#chunks, size, sums };
     try {
@@ -172,7 +173,7 @@ export class BodyWriter {
   abort(): void {
     this.#done = true;
     this.#aborted = true;
-    if (this.#chunks > 0) this.#store.removeBodyLater(this.bodyId, this.#chunks);
+    if (this.#chunks > 0) this.#store.removeBodyLater(this.bodyId, this.#chunks, this.#size);
   }
 
   get done(): boolean {

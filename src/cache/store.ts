@@ -624,7 +624,7 @@ export class CacheStore {
     for (const tag of record.tags) this.#tags.remove(tag, id);
     this.#addBytes(-entryCost(record));
     this.#accessed.delete(id);
-    this.removeBodyLater(record.bodyId, record.chunks);
+    this.removeBodyLater(record.bodyId, record.chunks, record.size);
   }
 
   #removeVariantsInTxn(storage: string): number {
@@ -805,15 +805,17 @@ export class CacheStore {
   }
 
   /**
-   * Bytes of bodies removed from the index but kept on disk for their grace period (at most
-   * chunks × chunkSize each), by this process: eviction counts them against cache.maxSize, or
-   * the file grew by everything fetched within a grace period past it (19× maxSize, seen).
+   * Bytes of bodies removed from the index but kept on disk for their grace period (what their
+   * chunks take in LMDB: bodyDiskBytes), by this process: eviction counts them against
+   * cache.maxSize, or the file grew by everything fetched within a grace period past it (19×
+   * maxSize, seen).
    */
   get graceBytes(): number {
     return this.#graceBytes;
   }
 
-  removeBodyLater(bodyId: string, chunks: number): void {
+  /** Removes a body's `chunks` chunks (`size` bytes in all) once its grace period is over. */
+  removeBodyLater(bodyId: string, chunks: number, size: number): void {
     if (this.#closed) return;
     if (this.options.bodyGraceMs === 0) {
       // In a write transaction this runs inside it; otherwise close() waits for it.
@@ -824,7 +826,7 @@ export class CacheStore {
       void removal.finally(() => this.#removals.delete(removal));
       return;
     }
-    const bytes = chunks * this.options.chunkSize;
+    const bytes = bodyDiskBytes(chunks, size);
     this.#graceBytes += bytes;
     const timer = setTimeout(() => {
       this.#timers.delete(timer);
@@ -1142,6 +1144,27 @@ function guardCommitFailures(store: CacheStore): void {
     });
   }
   guarded.add(store);
+}
+
+/** LMDB's page size (the environment is opened with it). */
+const PAGE_SIZE = 4096;
+/** Largest value LMDB keeps on a leaf page, shared with other records, at this page size. */
+const INLINE_VALUE_MAX = 1900;
+/** A leaf node's header and a chunk key ([body id, index]). */
+const NODE_BYTES = 64;
+
+/**
+ * What a body's chunks take in LMDB: a small chunk sits on a leaf page beside others (its bytes
+ * and a node), a larger one on overflow pages of its own. Counting every body as whole chunks of
+ * cache.chunkSize made each 1 KB body waiting out its grace period weigh 256 KiB, and a cache
+ * of small objects was evicted down to half its low-water mark at every pass under churn.
+ */
+function bodyDiskBytes(chunks: number, size: number): number {
+  if (chunks === 0) return 0;
+  const chunk = Math.ceil(size / chunks);
+  const each =
+    chunk <= INLINE_VALUE_MAX ? chunk + NODE_BYTES : Math.ceil((chunk + 16) / PAGE_SIZE) * PAGE_SIZE;
+  return chunks * each;
 }
 
 /** A secondary key without its Accept-Encoding line: what the representations of one object share. */

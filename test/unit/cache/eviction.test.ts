@@ -119,4 +119,53 @@ describe('eviction and bodies in their grace period', () => {
       await store.close();
     }
   });
+
+  it('counts a small body waiting out its grace period by what it holds on disk, not a whole chunk: a cache of small objects keeps its low-water mark under churn', async () => {
+    const log = pino({ level: 'silent' });
+    const maxSize = 4 * 1024 * 1024;
+    const store = new CacheStore({
+      dir: join(root, 'grace-small'),
+      maxSize,
+      chunkSize: 256 * 1024,
+      memorySize: 0,
+      memoryObjectSize: 0,
+      log,
+      now: Date.now,
+    });
+    // 1 KB bodies: one chunk each, far smaller than cache.chunkSize.
+    const record = (i: number) =>
+      entryRecord({ url: urlOf(i), size: 1000, chunks: 1, chunkSize: 256 * 1024, bodyId: `small${i}` });
+    const cost = entryCost(record(0));
+    const fill = async (from: number, to: number) => {
+      await store.write(() => {
+        for (let i = from; i < to; i++) store.commitEntryInTxn(urlOf(i), urlOf(i), record(i));
+      });
+    };
+    try {
+      const first = Math.ceil((maxSize * 0.95) / cost);
+      await fill(0, first);
+      const evictor = new Evictor(store, { maxSize, log });
+      await evictor.runOnce();
+      const evicted = first - store.usage().entries;
+      assert.ok(evicted > 0, 'above the high-water mark: evicted');
+      assert.ok(store.usage().bytes <= maxSize * 0.8, 'down to the low-water mark');
+      // Each evicted body takes about its 1000 bytes in LMDB (a leaf page's share), not 256 KiB
+      // (before: 256 KiB each, so the next pass took the cache down to 40% of maxSize).
+      assert.ok(store.graceBytes <= evicted * 2048, `${store.graceBytes} grace bytes for ${evicted} bodies`);
+      // More small objects arrive past the high-water mark while those bodies wait.
+      const second = first + Math.ceil((maxSize * 0.15) / cost);
+      await fill(first, second);
+      await evictor.runOnce();
+      const { bytes } = store.usage();
+      assert.ok(bytes <= maxSize * 0.8, `${bytes} live bytes: the limit holds`);
+      assert.ok(
+        bytes >= maxSize * 0.8 - store.graceBytes - 2 * cost,
+        `${bytes} live bytes kept of ${maxSize}, ${store.graceBytes} waiting`,
+      );
+      // The most recently stored survive.
+      for (let i = second - 100; i < second; i++) assert.equal(store.lookup(urlOf(i), {}).kind, 'found');
+    } finally {
+      await store.close();
+    }
+  });
 });
