@@ -20,6 +20,7 @@
  * header the answer is unchanged: one JSON object once the purge is done.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isEdgeError } from '../errors.ts';
 import {
   type Forwarded,
   newPurgeProblem,
@@ -52,7 +53,18 @@ async function answer(
   command: PurgeCommand,
   forwarded?: Forwarded,
 ): Promise<void> {
-  if (!wantsProgress(req)) return json(res, 200, await purge.purge(command, forwarded));
+  if (!wantsProgress(req)) {
+    let result: unknown;
+    try {
+      result = await purge.purge(command, forwarded);
+    } catch (error) {
+      // A store that refuses writes is a state to wait out, said as such (logged by the store).
+      if (isEdgeError(error) && error.code === 'EDGE_ERR_STORE_WRITE')
+        return json(res, 503, { error: error.message, code: error.code });
+      throw error;
+    }
+    return json(res, 200, result);
+  }
   res.writeHead(200, { 'content-type': NDJSON, 'cache-control': 'no-store' });
   let last = Number.NEGATIVE_INFINITY;
   const onProgress = (progress: PurgeProgress) => {
@@ -68,7 +80,9 @@ async function answer(
     res.end(`${JSON.stringify(result)}\n`);
   } catch (error) {
     // The last line written first; then the error goes on to be logged once, by the listener.
-    const line = `${JSON.stringify({ error: `purge failed: ${(error as Error).message}` })}\n`;
+    const refused = isEdgeError(error) && error.code === 'EDGE_ERR_STORE_WRITE';
+    const message = refused ? error.message : `purge failed: ${(error as Error).message}`;
+    const line = `${JSON.stringify({ error: message, ...(refused ? { code: error.code } : {}) })}\n`;
     await new Promise<void>((resolve) => res.end(line, resolve));
     throw error;
   }

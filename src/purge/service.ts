@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import type { FillPurge } from '../cache/collapse.ts';
 import { META } from '../cache/meta-keys.ts';
 import type { CacheStore } from '../cache/store.ts';
+import { EdgeError } from '../errors.ts';
 import { describePurge, type Forwarded, originOf, type PurgeCommand, type PurgeOrigin } from './command.ts';
 import { type LoggedPurge, PurgeLog } from './purge-log.ts';
 import { fillTargets, type KeyedTarget, type SortQuery } from './targets.ts';
@@ -206,7 +207,11 @@ export class PurgeService {
       ...(forwarded?.covers?.length ? { covers: forwarded.covers } : {}),
       applied: false,
     };
-    const applied = await this.#apply(command, undefined, origin, { entry, forwarded }, onProgress);
+    const applied = await this.#apply(command, undefined, origin, { entry, forwarded }, onProgress).catch(
+      async (error: unknown) => {
+        throw await this.#refusal(error);
+      },
+    );
     const result = applied.purged === 0 ? { ...applied, warning: nothingMatched(command) } : applied;
     for (const listener of this.#appended) listener();
     this.#options.onPurge?.(command, result, forwarded !== undefined);
@@ -278,6 +283,23 @@ export class PurgeService {
     }
     await store.flushed();
     return { purged: walk.purged, soft: command.soft, sequence };
+  }
+
+  /**
+   * A purge that failed because the store refuses writes (a full disk or map, an I/O error), as
+   * the caller should read it: what failed and when to send it again, not an internal error.
+   */
+  async #refusal(error: unknown): Promise<unknown> {
+    const store = this.#options.store;
+    // lmdb-js gives the commit's own reason (ENOSPC...) through this promise: the store reads it.
+    const commit = (error as { commitError?: Promise<unknown> } | undefined)?.commitError;
+    if (commit !== undefined && typeof commit.catch === 'function') await commit.catch(() => {});
+    if (!store.refusingWrites) return error;
+    return new EdgeError(
+      'EDGE_ERR_STORE_WRITE',
+      `purge not completed: the cache store refuses writes (${store.writeError ?? 'write failed'}); send it again once the store has room (a running node's GET /healthz says ok)`,
+      { cause: error },
+    );
   }
 
   /** Inside the purge's last write transaction: raises its origin's applied sequence. */

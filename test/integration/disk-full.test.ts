@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -128,6 +128,74 @@ describe('space coming back on a full disk', () => {
       const hit = await edge.get(path(next));
       assert.match(String(hit.headers['cache-status']), /^strata; hit/);
       assert.equal(origin.count(path(next)), 1);
+    } finally {
+      await edge.close({ keepDir: true });
+    }
+  });
+});
+
+describe('a purge on a full disk', () => {
+  let origin: TestOrigin;
+  const dir = mountSmallFilesystem();
+  const COUNT = 300;
+  const path = (i: number) => `/catalogue/${i}/${'p'.repeat(120)}`;
+  const body = (i: number) => Buffer.alloc(1024, i);
+
+  before(async () => {
+    origin = await startOrigin({});
+    for (let i = 0; i < COUNT; i++) {
+      origin.route(
+        path(i),
+        respond(200, { 'cache-control': 'max-age=600', 'surrogate-key': `catalogue item-${i}` }, body(i)),
+      );
+    }
+  });
+  after(async () => {
+    await origin.close();
+    if (dir) {
+      spawnSync('umount', [dir]);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('is answered 503 saying the disk is full (not 500 "internal error"), and succeeds once space returns', {
+    skip: dir ? false : 'needs root to mount a small tmpfs',
+  }, async () => {
+    const clock = createClock();
+    const edge = await startAdminNode({ origin: origin.url, dir: dir!, now: clock.now });
+    const filler = join(dir!, 'filler');
+    try {
+      for (let i = 0; i < COUNT; i++) {
+        const res = await edge.get(path(i));
+        assert.match(String(res.headers['cache-status']), /; stored$/, `${i}`);
+      }
+      // Something else takes every byte left on the disk.
+      writeFileSync(filler, '');
+      for (let i = 0; i < 4096; i++) {
+        try {
+          appendFileSync(filler, Buffer.alloc(4096));
+        } catch {
+          break;
+        }
+      }
+      const refused = await edge.call('POST', '/purge', { tags: ['catalogue'] });
+      assert.equal(refused.status, 503, refused.text);
+      const answer = JSON.parse(refused.text) as { error: string; code: string };
+      assert.equal(answer.code, 'EDGE_ERR_STORE_WRITE');
+      assert.match(answer.error, /^purge not completed: the cache store refuses writes \(disk full\)/);
+      // Not acknowledged, and not applied: the entries are still served.
+      const hit = await edge.get(path(0));
+      assert.match(String(hit.headers['cache-status']), /^strata; hit/);
+      assert.equal(origin.count(path(0)), 1);
+
+      rmSync(filler);
+      clock.advance(1.001);
+      const purged = await edge.purge({ tags: ['catalogue'] });
+      assert.equal(purged.purged, COUNT);
+      const miss = await edge.get(path(0));
+      assert.match(String(miss.headers['cache-status']), /fwd=miss/);
+      assert.ok(miss.body.equals(body(0)));
+      assert.equal(origin.count(path(0)), 2);
     } finally {
       await edge.close({ keepDir: true });
     }
