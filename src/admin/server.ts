@@ -47,7 +47,10 @@ export async function startAdmin(options: AdminOptions): Promise<Listener> {
   }
   const throttle = new AuthThrottle(config.admin.authFailureLimit, config.admin.authFailureWindow, edge.now);
   const handler = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const url = new URL(req.url ?? '/', 'http://admin');
+    // An absolute target naming no valid URL (`http://[/stats`, a port past 65535): the parser
+    // lets it through, the URL constructor throws. A client error, answered before the token.
+    const url = URL.parse(req.url ?? '/', 'http://admin');
+    if (url === null) return json(res, 400, { error: 'bad request target: not a path nor an absolute URL' });
     if (req.method === 'GET' && url.pathname === '/healthz') return json(res, 200, health(edge));
     // A load balancer's readiness check sends no token: the verdict alone, without the reason.
     if (req.method === 'GET' && url.pathname === '/readyz' && req.headers.authorization === undefined)

@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { createClock } from '../helpers/clock.ts';
 import { request } from '../helpers/http.ts';
 import { startOrigin, type TestOrigin } from '../helpers/origin.ts';
+import { rawExchange } from '../helpers/raw.ts';
 import { type AdminNode, startAdminNode, TOKEN } from './purge-support.ts';
 
 const LONG = `/account/${'s'.repeat(80)}/settings?tab=${'t'.repeat(30)}`;
@@ -123,6 +124,20 @@ describe('admin API routes and bounds', () => {
         .status,
       200,
     );
+  });
+
+  it('answers a request target that is no URL 400, without a token too, never 500', async () => {
+    const port = Number(new URL(edge.admin).port);
+    for (const target of ['http://[/stats', 'http://x:99999/metrics', 'http://a%zz/stats']) {
+      for (const auth of ['', `Authorization: Bearer ${TOKEN}\r\n`]) {
+        const { text } = await rawExchange(
+          port,
+          `GET ${target} HTTP/1.1\r\nHost: admin\r\n${auth}Connection: close\r\n\r\n`,
+        );
+        assert.match(text, /^HTTP\/1\.1 400 /, `${target} ${auth === '' ? 'without' : 'with'} a token`);
+        assert.match(text, /"error":"bad request target/, target);
+      }
+    }
   });
 
   it('refuses a purge body declared over 1 MiB at once, without waiting for it', async () => {
