@@ -3,6 +3,7 @@
  * its freshness, tags and size), listings by prefix or tag, and a summary. Served by the
  * admin API and, on a stopped node's cache directory, by the CLI.
  */
+import { beyondStoredKeys } from '../cache/key.ts';
 import { currentAge, remainingFreshness } from '../cache/policy/reuse.ts';
 import { type EntryRecord, storedHeader } from '../cache/record.ts';
 import type { CacheStore } from '../cache/store.ts';
@@ -113,6 +114,8 @@ export function listEntries(store: CacheStore, options: ListOptions, now: number
   } else {
     const prefix =
       options.prefix === undefined || options.prefix === '' ? '' : (keyOfPrefix(options.prefix) ?? '');
+    // Longer than any stored id: nothing starts with it (and LMDB cannot seek to it).
+    if (beyondStoredKeys(prefix)) return { entries: [], next: undefined };
     for (const { id, value } of store.records(after === undefined ? { start: prefix } : { after })) {
       if (!id.startsWith(prefix) || entries.length > limit) break;
       if (value.kind === 'entry') entries.push(variantView(id, value, now));

@@ -6,6 +6,7 @@
  * listed in docs/admin-api.md.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { beyondStoredKeys } from '../cache/key.ts';
 import { isLoopbackHost } from '../config/check.ts';
 import type { Config } from '../config/schema.ts';
 import { parseListen } from '../config/units.ts';
@@ -14,6 +15,7 @@ import { EdgeError } from '../errors.ts';
 import type { FleetBus } from '../fleet/bus.ts';
 import { tokenMatches } from '../http/bearer.ts';
 import { type Listener, startListener } from '../http/listener.ts';
+import { MAX_TAG_LENGTH } from '../purge/command.ts';
 import type { FanOut } from '../purge/fan-out.ts';
 import type { PurgeService } from '../purge/service.ts';
 import { keyOfPrefix } from '../purge/targets.ts';
@@ -172,6 +174,8 @@ function cacheRoute(options: AdminOptions, url: URL, res: ServerResponse): void 
       return json(res, 400, { error: `"${target}" is not an absolute http(s) URL` });
     return json(res, view.variants.length > 0 ? 200 : 404, view);
   }
+  const problem = listingProblem(params);
+  if (problem !== undefined) return json(res, 400, { error: problem });
   const limit = params.get('limit');
   if (limit !== null && (!/^\d+$/.test(limit) || Number(limit) < 1 || Number(limit) > LIST_MAX)) {
     return json(res, 400, { error: `limit must be a number from 1 to ${LIST_MAX}` });
@@ -195,6 +199,19 @@ function cacheRoute(options: AdminOptions, url: URL, res: ServerResponse): void 
       edge.now(),
     ),
   );
+}
+
+/**
+ * A tag longer than any indexed (a purge refuses it alike), or an `after` cursor longer than any
+ * stored id (pages hand back an id they listed): LMDB cannot even seek to it.
+ */
+function listingProblem(params: URLSearchParams): string | undefined {
+  const tag = params.get('tag');
+  if (tag !== null && tag.length > MAX_TAG_LENGTH) return `a tag is longer than ${MAX_TAG_LENGTH} characters`;
+  const after = params.get('after');
+  if (after !== null && beyondStoredKeys(after))
+    return 'after is no stored id: pass back the "next" of the previous page';
+  return undefined;
 }
 
 async function stats(options: AdminOptions) {

@@ -51,6 +51,17 @@ function sortQueryString(target: string): string {
   return `${target.slice(0, q)}?${params.join('&')}`;
 }
 
+/** The longest stored id in UTF-8 bytes: a primary key (at most MAX_KEY_LENGTH), a separator and a variant digest. */
+const LONGEST_STORED_ID = MAX_KEY_LENGTH + 1 + 22;
+
+/**
+ * Whether `text` is longer than any stored id, so that no id can start with it (a purge prefix,
+ * a listing prefix or cursor): LMDB cannot seek to a key past its limit, and need not.
+ */
+export function beyondStoredKeys(text: string): boolean {
+  return text.length > LONGEST_STORED_ID || Buffer.byteLength(text) > LONGEST_STORED_ID;
+}
+
 /** The LMDB key for a primary key: itself when short enough. */
 export function storageKey(key: string): string {
   if (key.length <= SURELY_SHORT) return key;

@@ -140,6 +140,18 @@ describe('admin API routes and bounds', () => {
     }
   });
 
+  it('refuses a listing tag or cursor no entry can have with 400, and lists nothing under a prefix no key can start with', async () => {
+    const long = 'a'.repeat(5000);
+    for (const query of [`tag=${long}`, `tag=${'t'.repeat(257)}`, `tag=x&after=${long}`, `after=${long}`]) {
+      const res = await edge.call('GET', `/cache?${query}`);
+      assert.equal(res.status, 400, `${query.slice(0, 20)}: ${res.text.slice(0, 200)}`);
+      assert.match(JSON.parse(res.text).error, /tag is longer|after/);
+    }
+    const res = await edge.call('GET', `/cache?prefix=${encodeURIComponent(`${edge.base}/${long}`)}`);
+    assert.equal(res.status, 200, res.text.slice(0, 200));
+    assert.deepEqual(JSON.parse(res.text).entries, []);
+  });
+
   it('refuses a purge body declared over 1 MiB at once, without waiting for it', async () => {
     const started = Date.now();
     const res = await request(`${edge.admin}/purge`, {
