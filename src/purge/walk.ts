@@ -9,7 +9,7 @@
  *    variant keys (`key U+001F hash`) are skipped, their primary key purges them;
  *  - tags: the values of the `tags` dupSort index under the tag.
  */
-import { VARIANT_SEPARATOR } from '../cache/key.ts';
+import { beyondStoredKeys, VARIANT_SEPARATOR } from '../cache/key.ts';
 import type { CacheStore } from '../cache/store.ts';
 
 /** Keys handled between two looks at the clock. */
@@ -35,7 +35,10 @@ export class PurgeWalk {
     this.#soft = soft;
     this.#phases = [];
     if (keys.length > 0) this.#phases.push({ kind: 'keys', keys, index: 0 });
-    for (const prefix of prefixes) this.#phases.push({ kind: 'prefix', prefix, cursor: undefined });
+    // A prefix longer than any stored key matches nothing, and LMDB throws seeking to it (inside
+    // the purge's transaction: logged and published, then answered 500 and left unapplied).
+    for (const prefix of prefixes)
+      if (!beyondStoredKeys(prefix)) this.#phases.push({ kind: 'prefix', prefix, cursor: undefined });
     for (const tag of tags) this.#phases.push({ kind: 'tag', tag, cursor: undefined });
   }
 

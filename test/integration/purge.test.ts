@@ -141,6 +141,22 @@ describe('purge through the admin API', () => {
     assert.equal(origin.count('/t/2'), 1);
   });
 
+  it('purges a prefix or host longer than any stored key as one that matches nothing: 200, logged applied, the store keeps writing', async () => {
+    const long = 'p'.repeat(5000);
+    await edge.get('/img/a');
+    for (const body of [{ prefixes: [`${edge.base}/${long}`] }, { hosts: [`${long}.test`] }]) {
+      const response = await edge.call('POST', '/purge', body);
+      assert.equal(response.status, 200, response.text.slice(0, 300));
+      const result = JSON.parse(response.text);
+      assert.equal(result.purged, 0);
+      assert.match(result.warning, /nothing matched/);
+      assert.equal(edge.node.purge.log.get(result.sequence)?.applied, true);
+    }
+    assert.equal(edge.node.store.refusingWrites, false, 'no write failed');
+    assert.deepEqual(JSON.parse((await edge.call('GET', '/healthz')).text), { status: 'ok' });
+    assert.match(String((await edge.get('/img/a')).headers['cache-status']), /^strata; hit/);
+  });
+
   it('purges everything with all', async () => {
     await edge.get('/all/1');
     await edge.get('/all/2');
