@@ -159,10 +159,21 @@ export class FleetBus {
     return { ready: false, reason: 'waiting for the shared configuration' };
   }
 
-  /** A bus never reached: the readiness reason says why the connection failed (a wrong token...). */
+  /**
+   * A bus never reached: the readiness reason says why the connection failed (a wrong token...).
+   * Reached, but the stream or consumer cannot be set up (another stream holds the subject...):
+   * that, with the server's reason, rather than an outage.
+   */
   #withCause(state: CatchUpState): CatchUpState {
+    if (this.#catchUp.target !== undefined || state.reason === undefined) return state;
+    const setUp = this.#connection.connected ? this.#consumer.lastError : undefined;
+    if (setUp !== undefined) {
+      const stream = this.#options.fleet.stream;
+      const what = `purge bus reached, but stream ${stream} or this node's consumer cannot be set up: ${setUp}`;
+      return { ...state, reason: state.ready ? `${what}; purges published meanwhile are not applied` : what };
+    }
     const cause = this.#connection.lastError;
-    if (this.#catchUp.target !== undefined || cause === undefined || state.reason === undefined) return state;
+    if (cause === undefined) return state;
     return { ...state, reason: `${state.reason} (last attempt: ${cause})` };
   }
 

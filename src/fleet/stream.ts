@@ -44,9 +44,12 @@ export async function ensureStream(jsm: JetStreamManager, fleet: FleetConfig): P
       num_replicas: 1,
     });
   } catch (error) {
-    // Another node created it first.
-    if (error instanceof JetStreamApiError) return jsm.streams.info(fleet.stream);
-    throw error;
+    if (!(error instanceof JetStreamApiError)) throw error;
+    // Another node created it first; else the server's reason (its subject held by another
+    // stream, a limit refused) is the one to tell, not the "stream not found" of the retry.
+    return jsm.streams.info(fleet.stream).catch((again: unknown) => {
+      throw notFound(again) ? error : again;
+    });
   }
 }
 

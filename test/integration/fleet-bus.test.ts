@@ -549,6 +549,48 @@ describe('purges that left the stream while a node was down', { skip }, () => {
 });
 
 describe('a bus that refuses the node', { skip }, () => {
+  it('says the stream cannot be made, and why, when the bus is reached but another stream holds the subject', async () => {
+    const nats = await startNats();
+    const origin = await startOrigin({});
+    const dir = mkdtempSync(join(tmpdir(), 'strata-fleet-'));
+    const nc = await connect({ servers: nats.url });
+    await (await jetstreamManager(nc)).streams.add({ name: 'TAKEN', subjects: ['strata.purges'] });
+    await nc.close();
+    const node = await startAdminNode({
+      origin: origin.url,
+      dir,
+      config: {
+        fleet: {
+          nats: { servers: [nats.url] },
+          node: 'w',
+          stream: 'MINE',
+          readiness: { catchUpTimeout: '1s' },
+        },
+      },
+    });
+    try {
+      let answer: Record<string, unknown> = {};
+      assert.ok(
+        await eventually(async () => {
+          const readyz = await node.call('GET', '/readyz');
+          answer = JSON.parse(readyz.text);
+          return readyz.status === 200 && answer.warning !== undefined;
+        }, 15_000),
+      );
+      const said = String(answer.warning);
+      assert.doesNotMatch(said, /unreachable/, 'the bus was reached');
+      assert.match(said, /MINE/);
+      assert.match(said, /subjects overlap/i, 'the server\'s reason, not "stream not found"');
+      const stats = JSON.parse((await node.call('GET', '/stats')).text);
+      assert.match(stats.fleet.lastError, /subjects overlap/i);
+    } finally {
+      await node.close();
+      rmSync(dir, { recursive: true, force: true });
+      await origin.close();
+      await nats.close();
+    }
+  });
+
   it('says why in the readiness warning once the node reports ready without it', async () => {
     const nats = await startNats({ token: 'the-right-token-0123456789' });
     const origin = await startOrigin({});
