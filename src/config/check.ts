@@ -71,7 +71,7 @@ export function tlsProblems(config: Config): Finding[] {
 }
 
 /** An https origin's tls.ca that serve could not read, or that holds no certificate (origin/tls.ts). */
-function originCaProblems(config: Config): Finding[] {
+export function originCaProblems(config: Config): Finding[] {
   const problems: Finding[] = [];
   config.origins.forEach((origin, index) => {
     const file = origin.tls.ca;

@@ -10,6 +10,7 @@ import {
   type Finding,
   knownKeys,
   nearestKey,
+  originCaProblems,
   SourceMap,
   siteProblems,
   sizeProblems,
@@ -351,6 +352,10 @@ export function loadConfig(options: LoadOptions = {}): Config {
   sites.push(...applyOverrides(raw, overrides, named));
   const result = validateConfig(raw);
   const problems = 'problems' in result ? [...result.problems, ...sites] : sites;
+  // Shared sections are applied in place, where building an origin that cannot read its CA
+  // would fail: such a value is rejected here, with the reason, as `put` refuses it.
+  if (options.replace !== undefined && 'config' in result)
+    problems.push(...originCaProblems(result.config).map(toProblem));
   if (problems.length > 0) {
     // With the fleet's shared sections in place of the file's, a problem may be in either.
     const shared =

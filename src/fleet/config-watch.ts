@@ -137,10 +137,16 @@ export class ConfigWatch {
     this.state.revision = revision;
     this.state.at = this.#options.now();
     let outcome: ApplyOutcome;
-    if (operation !== 'PUT') outcome = this.#options.apply(undefined);
-    else {
-      const parsed = parseSections(text());
-      outcome = parsed.ok ? this.#options.apply(parsed.sections) : parsed;
+    try {
+      if (operation !== 'PUT') outcome = this.#options.apply(undefined);
+      else {
+        const parsed = parseSections(text());
+        outcome = parsed.ok ? this.#options.apply(parsed.sections) : parsed;
+      }
+    } catch (error) {
+      // Applying failed past validation: a rejection like any other, never a watch that fails
+      // (the value would then be taken as seen, its outcome untold) nor a rejected promise.
+      outcome = { ok: false, reason: (error as Error).message };
     }
     if (outcome.ok) {
       this.state.status = operation === 'PUT' ? 'applied' : 'file';

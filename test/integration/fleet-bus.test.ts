@@ -298,6 +298,57 @@ describe('fleet bus on NATS JetStream', { skip }, () => {
       await other.close();
     }
   });
+  it('rejects a shared configuration whose https origin names a CA file without a certificate, with that reason, and keeps serving', async () => {
+    const dir = tempDir();
+    const notPem = join(dir, 'ca.pem');
+    writeFileSync(notPem, 'not a certificate\n');
+    const value = `origins:\n  - { name: secure, url: "https://127.0.0.1:9", tls: { ca: "${notPem}" } }\nsites:\n  - { name: s, hosts: ["*"], origins: [secure] }\n`;
+    const k = await start('k', tempDir(), { config: { key: 'ca-edges' } });
+    assert.ok(await ready(k));
+    const nc = await connect({ servers: nats.url });
+    try {
+      const kv = await new Kvm(nc).create('STRATA_CONFIG');
+      const revision = await kv.put('ca-edges', value);
+      assert.ok(
+        await eventually(async () => (await stats(k)).fleet.config.revision === revision, 10_000),
+        'the value is seen',
+      );
+      const config = (await stats(k)).fleet.config;
+      assert.equal(config.status, 'rejected');
+      assert.equal(config.inForce, 0);
+      assert.match(config.reason, /holds no PEM certificate/);
+      assert.match(
+        (await k.call('GET', '/metrics')).text,
+        /strata_fleet_config_updates_total\{outcome="rejected"\} 1/,
+      );
+      const answer = await k.get('/a', { headers: { host: 'shared.test' } });
+      assert.equal(answer.status, 200);
+      assert.equal(answer.text, 'a');
+      // Given the node's file, put refuses what the node would reject.
+      const nodeFile = join(dir, 'node.yaml');
+      writeFileSync(nodeFile, `fleet:\n  nats: { servers: ["${nats.url}"] }\n  config: { key: ca-edges }\n`);
+      const file = join(dir, 'shared.yaml');
+      writeFileSync(file, value);
+      const refused = await run(process.execPath, [
+        CLI,
+        'fleet',
+        'config',
+        'put',
+        file,
+        '--config',
+        nodeFile,
+      ]).then(
+        () => undefined,
+        (error: { code: number; stderr: string }) => error,
+      );
+      assert.equal(refused?.code, 1);
+      assert.match(refused?.stderr ?? '', /origins\[0\]\.tls\.ca: .*holds no PEM certificate/);
+      assert.equal((await kv.get('ca-edges'))?.revision, revision, 'nothing put');
+    } finally {
+      await nc.close();
+    }
+    await stop(k);
+  });
   it('strata fleet config put refuses a file that is not a shared configuration, and puts one that is', async () => {
     const other = await startOrigin({ '/c': respond(200, { 'cache-control': 'max-age=600' }, 'from cli') });
     const dir = tempDir();
