@@ -114,14 +114,16 @@ export class BusConsumer {
   async #setUp(jsm: JetStreamManager, js: JetStreamClient): Promise<Consumer> {
     const { fleet, name, catchUp, store } = this.#options;
     const stream = await ensureStream(jsm, fleet);
-    const info = await ensureConsumer(jsm, fleet, name);
-    // Made just now (a node new to the fleet, which replays nothing): nothing it could have missed.
-    const existed = info.madeNow !== true;
     const sender = `bus:${fleet.stream}@${stream.created}`;
     // A stream made anew (deleted and created again) numbers its messages from 1 again.
     if (sender !== this.#sender) this.#handled = 0;
     this.#sender = sender;
     const applied = (store.readMeta(`${META.purgeFromPrefix}${this.#sender}`) as number | undefined) ?? 0;
+    // A consumer made anew for a cache that applied purges of this very stream (the consumer
+    // deleted, the node renamed) resumes after them: from now on, it would skip the rest.
+    const info = await ensureConsumer(jsm, fleet, name, applied);
+    // Made just now for a node new to this stream, which replays nothing: nothing it could have missed.
+    const existed = info.madeNow !== true || applied > 0;
     this.#handled = Math.max(this.#handled, applied, info.ack_floor.stream_seq);
     // Purges the stream dropped (retention) after this node's last acknowledgement: lost to it.
     if (existed && stream.state.first_seq > this.#handled + 1)

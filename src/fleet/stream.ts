@@ -55,12 +55,15 @@ export async function ensureStream(jsm: JetStreamManager, fleet: FleetConfig): P
 
 /**
  * The node's durable consumer. A new one starts with the purges published from now on: a node
- * that joins the fleet replays nothing; one that was down replays what it missed.
+ * that joins the fleet replays nothing; one that was down replays what it missed. `applied`:
+ * the last stream sequence the node's cache applied (0: none): a consumer made anew for it
+ * starts right after, so nothing published since is passed over.
  */
 export async function ensureConsumer(
   jsm: JetStreamManager,
   fleet: FleetConfig,
   name: string,
+  applied = 0,
 ): Promise<ConsumerInfo & { madeNow?: true }> {
   try {
     return await jsm.consumers.info(fleet.stream, name);
@@ -70,7 +73,9 @@ export async function ensureConsumer(
   const made = await jsm.consumers.add(fleet.stream, {
     durable_name: name,
     ack_policy: AckPolicy.Explicit,
-    deliver_policy: DeliverPolicy.New,
+    ...(applied > 0
+      ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: applied + 1 }
+      : { deliver_policy: DeliverPolicy.New }),
     filter_subject: fleet.subject,
     ack_wait: ACK_WAIT_MS * NS_PER_MS,
     max_ack_pending: MAX_ACK_PENDING,

@@ -166,6 +166,39 @@ describe('fleet bus on NATS JetStream', { skip }, () => {
     await stop(d);
   });
 
+  it('a node whose consumer was deleted while it was down replays from what its cache applied, not from now', async () => {
+    const dirP = tempDir();
+    let p = await start('p', dirP);
+    const q = await start('q');
+    assert.ok(await ready(p));
+    assert.ok(await ready(q));
+    // p applies one purge from the bus, so its cache knows how far it got in this stream.
+    await q.purge({ urls: ['http://example.test/k/900'] });
+    assert.ok(await eventually(async () => (await stats(p)).fleet.consumed.applied === 1, 10_000));
+    assert.match(await cacheStatus(p, '/k/901'), /fwd=miss/);
+    assert.match(await cacheStatus(p, '/k/901'), /hit/);
+    await stop(p);
+    const nc = await connect({ servers: nats.url });
+    try {
+      await (await jetstreamManager(nc)).consumers.delete('STRATA_PURGES', 'p');
+    } finally {
+      await nc.close();
+    }
+    await q.purge({ urls: ['http://example.test/k/901'] });
+    const before = origin.count('/k/901');
+    p = await start('p', dirP);
+    assert.ok(await ready(p));
+    assert.ok(await eventually(async () => (await stats(p)).fleet.consumed.applied === 1, 10_000));
+    assert.match(
+      await cacheStatus(p, '/k/901'),
+      /fwd=miss/,
+      'the purge published while p was away is applied',
+    );
+    assert.equal(origin.count('/k/901'), before + 1);
+    await stop(p);
+    await stop(q);
+  });
+
   it('applies a purge once: published twice with one id, and every message delivered again after a restart', async () => {
     const e = await start('e');
     assert.ok(await ready(e));
