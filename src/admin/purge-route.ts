@@ -21,6 +21,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isEdgeError } from '../errors.ts';
+import { canonicalAuthority } from '../http/request-target.ts';
 import {
   type Forwarded,
   newPurgeProblem,
@@ -147,6 +148,11 @@ export async function handlePurgeMethod(
   if ((await readBody(req, MAX_BODY)) === undefined)
     return json(res, 413, { error: `purge body larger than ${MAX_BODY} bytes` });
   const tags = surrogateKeys(req);
+  // A Host that is no host[:port] would move the path into a fragment, a query or another
+  // path (`blog.test#` + `/a.css` reads as http://blog.test/): another URL purged than named.
+  const host = req.headers.host;
+  if (tags.length === 0 && host !== undefined && canonicalAuthority(host, 'http') === undefined)
+    return json(res, 400, { error: `Host "${host}" names no host[:port] to purge the path on` });
   const url = purgedUrl(req);
   if (tags.length === 0 && url === undefined)
     return json(res, 400, {

@@ -215,6 +215,19 @@ describe('purge by host, PURGE, Surrogate-Key and soft headers', () => {
     assert.match(String(answer(missing).warning), /^nothing matched/);
   });
 
+  it('PURGE <path> with a Host that is no host[:port] answers 400 and purges nothing, not another URL', async () => {
+    await viaPlain('blog.test', '/a.css');
+    const sequence = edge.node.purge.log.sequence;
+    // `blog.test#` + `/a.css` reads as http://blog.test/ with a fragment: the home page, not /a.css.
+    for (const host of ['blog.test#', 'blog.test?x', 'blog.test/other', 'blog.test#frag']) {
+      const response = await admin('PURGE', '/a.css', { host });
+      assert.equal(response.status, 400, `${host}: ${response.text}`);
+      assert.match(JSON.parse(response.text).error, /Host/, host);
+    }
+    assert.equal(edge.node.purge.log.sequence, sequence, 'nothing logged, nothing purged');
+    assert.match(await viaPlain('blog.test', '/a.css'), /^strata; hit/);
+  });
+
   it('Surrogate-Key purges tags (PURGE and POST /purge), Fastly-Soft-Purge: 1 makes it soft', async () => {
     await viaPlain('blog.test', '/tagged');
     await viaTls('blog.test', '/tagged');
