@@ -101,6 +101,7 @@ export class BusConsumer {
       try {
         const consumer = await this.#setUp(jsm, js);
         failures = 0;
+        this.lastError = undefined; // set up (again): what went wrong before is over
         await this.#consume(consumer);
       } catch (error) {
         if (this.#stopped) break;
@@ -318,6 +319,7 @@ export class BusConsumer {
           path: [last.purge.node],
           ...originsOf(batch),
         });
+        if (attempt > 1) this.lastError = undefined; // applied at last: the failure is over
         break;
       } catch (error) {
         this.lastError = (error as Error).message;

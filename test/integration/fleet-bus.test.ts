@@ -573,6 +573,11 @@ describe('a purge stream that disappears', { skip }, () => {
         await eventually(async () => !(await stored()), 15_000),
         'the purge reached b through the new stream',
       );
+      // The trouble is over: /stats no longer shows it as the bus's last error.
+      for (const node of [a, b]) {
+        const fleet = JSON.parse((await node.call('GET', '/stats')).text).fleet;
+        assert.equal(fleet.lastError, undefined, `${fleet.node}: ${fleet.lastError}`);
+      }
     } finally {
       await stopPair({ nodes, dirs }, origin, nats);
     }
