@@ -189,7 +189,8 @@ export class FleetBus {
       consumed: { ...this.#consumer.counts },
       published: this.#publisher.published,
       publishPending: this.#publisher.pending,
-      lastError: this.#publisher.lastError ?? this.#consumer.lastError,
+      // The consumer's first: a stream it cannot set up is also why publishing fails.
+      lastError: this.#consumer.lastError ?? this.#publisher.lastError,
       config: this.#config ? { ...this.#config.state } : undefined,
     };
   }

@@ -24,12 +24,38 @@ export function notFound(error: unknown): boolean {
   return error instanceof JetStreamApiError && error.status === 404;
 }
 
+/** Whether a stream subject (`*` one token, `>` the rest) takes `subject` (which has no wildcard). */
+function takes(pattern: string, subject: string): boolean {
+  const want = pattern.split('.');
+  const have = subject.split('.');
+  for (let i = 0; i < want.length; i++) {
+    if (want[i] === '>') return have.length > i;
+    if (i >= have.length || (want[i] !== '*' && want[i] !== have[i])) return false;
+  }
+  return want.length === have.length;
+}
+
+/**
+ * The stream, when it takes fleet.subject. One made for other subjects would leave this node's
+ * purges published nowhere and its consumer refused (or, made before, fed another subject's
+ * purges): said, with both, rather than retried blind.
+ */
+function withSubject(stream: StreamInfo, fleet: FleetConfig): StreamInfo {
+  const subjects = stream.config.subjects ?? [];
+  if (subjects.some((pattern) => takes(pattern, fleet.subject))) return stream;
+  throw new Error(
+    `stream ${fleet.stream} holds subjects ${subjects.join(', ') || '(none)'}, not fleet.subject ${fleet.subject}: give the fleet's subject, or another stream`,
+  );
+}
+
 export async function ensureStream(jsm: JetStreamManager, fleet: FleetConfig): Promise<StreamInfo> {
+  let existing: StreamInfo | undefined;
   try {
-    return await jsm.streams.info(fleet.stream);
+    existing = await jsm.streams.info(fleet.stream);
   } catch (error) {
     if (!notFound(error)) throw error;
   }
+  if (existing !== undefined) return withSubject(existing, fleet);
   const { retention } = fleet;
   try {
     return await jsm.streams.add({
@@ -47,9 +73,10 @@ export async function ensureStream(jsm: JetStreamManager, fleet: FleetConfig): P
     if (!(error instanceof JetStreamApiError)) throw error;
     // Another node created it first; else the server's reason (its subject held by another
     // stream, a limit refused) is the one to tell, not the "stream not found" of the retry.
-    return jsm.streams.info(fleet.stream).catch((again: unknown) => {
+    const made = await jsm.streams.info(fleet.stream).catch((again: unknown) => {
       throw notFound(again) ? error : again;
     });
+    return withSubject(made, fleet);
   }
 }
 

@@ -638,6 +638,47 @@ describe('purges that left the stream while a node was down', { skip }, () => {
 });
 
 describe('a bus that refuses the node', { skip }, () => {
+  it("says so when the stream exists without the node's subject, instead of reporting ready and receiving nothing", async () => {
+    const nats = await startNats();
+    const origin = await startOrigin({});
+    const dir = mkdtempSync(join(tmpdir(), 'strata-fleet-'));
+    const nc = await connect({ servers: nats.url });
+    await (await jetstreamManager(nc)).streams.add({ name: 'STRATA_PURGES', subjects: ['strata.purges'] });
+    await nc.close();
+    const node = await startAdminNode({
+      origin: origin.url,
+      dir,
+      config: {
+        fleet: {
+          nats: { servers: [nats.url] },
+          node: 'w',
+          subject: 'strata.other',
+          readiness: { catchUpTimeout: '1s' },
+        },
+      },
+    });
+    try {
+      let answer: Record<string, unknown> = {};
+      assert.ok(
+        await eventually(async () => {
+          const readyz = await node.call('GET', '/readyz');
+          answer = JSON.parse(readyz.text);
+          return readyz.status === 200;
+        }, 15_000),
+      );
+      const said = String(answer.warning);
+      assert.match(said, /strata\.other/, said);
+      assert.match(said, /strata\.purges/, 'the subjects the stream holds');
+      const stats = JSON.parse((await node.call('GET', '/stats')).text);
+      assert.match(stats.fleet.lastError, /strata\.other/);
+    } finally {
+      await node.close();
+      rmSync(dir, { recursive: true, force: true });
+      await origin.close();
+      await nats.close();
+    }
+  });
+
   it('says the stream cannot be made, and why, when the bus is reached but another stream holds the subject', async () => {
     const nats = await startNats();
     const origin = await startOrigin({});
