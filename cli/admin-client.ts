@@ -80,9 +80,14 @@ export function openTarget(flags: TargetFlags, tool?: string): Target {
   }
   const listen = config?.admin.listen ?? '127.0.0.1:9091';
   const url = flags.admin ?? `http://${listen}`;
+  // HOST:PORT alone is taken as http://; a scheme other than http(s) is no admin API.
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url) && !/^https?:\/\//i.test(url))
+    throw new CliError(
+      `--admin ${url} is not an http:// URL: give the admin listener, e.g. http://127.0.0.1:9091`,
+    );
   return {
     kind: 'admin',
-    url: /^https?:\/\//.test(url) ? url : `http://${url}`,
+    url: /^https?:\/\//i.test(url) ? url : `http://${url}`,
     // An empty --token or STRATA_ADMIN_TOKEN gives no token.
     token: flags.token || config?.admin.token || undefined,
   };

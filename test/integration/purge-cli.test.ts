@@ -173,6 +173,33 @@ describe('strata purge and strata cache', () => {
     }
   });
 
+  it('takes --admin with the scheme in capitals, and refuses another scheme saying so', async () => {
+    await edge.get('/doc/2');
+    const upper = await strata(
+      'purge',
+      '--url',
+      `${edge.base}/doc/2`,
+      '--admin',
+      edge.admin.toUpperCase(),
+      '--token',
+      TOKEN,
+    );
+    assert.equal(upper.code, 0, upper.stderr);
+    assert.match(upper.stdout, /1 entry removed/);
+    await edge.get('/doc/2'); // stored again, as the tests after this one expect
+    const other = await strata(
+      'purge',
+      '--all',
+      '--admin',
+      edge.admin.replace('http:', 'ftp:'),
+      '--token',
+      TOKEN,
+    );
+    assert.equal(other.code, 1, other.stdout);
+    assert.match(other.stderr, /^strata: --admin ftp:\/\/127\.0\.0\.1:\d+ is not an http:\/\/ URL/);
+    assert.doesNotMatch(other.stderr, /http:\/\/ftp:/);
+  });
+
   it('tells an operator whose node was started without an admin token how to give it one', async () => {
     const bare = await startAdminNode({ origin: origin.url, admin: { token: undefined } });
     try {
