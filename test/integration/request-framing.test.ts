@@ -107,7 +107,7 @@ describe('request framing and method policy', () => {
       assert.deepEqual(statuses, [200, 200, status], text.slice(0, 300));
       assert.match(
         text,
-        /\r\n\r\n7\r\nordered\r\n0\r\n\r\nHTTP\/1\.1 200 [^]*\r\n\r\n4\r\npage\r\n0\r\n\r\n/,
+        /\r\n\r\n7\r\nordered\r\n0\r\n\r\nHTTP\/1\.1 200 [\s\S]*\r\n\r\n4\r\npage\r\n0\r\n\r\n/,
       );
       assert.ok(
         text.endsWith(

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { request, type TestResponse } from '../helpers/http.ts';
+import { request } from '../helpers/http.ts';
 import { startOrigin, type TestOrigin } from '../helpers/origin.ts';
 import { many, type Served, serve, TOKEN, until, workerPids } from './workers-support.ts';
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { request, type TestResponse } from '../helpers/http.ts';
+import { request } from '../helpers/http.ts';
 import { startOrigin, type TestOrigin } from '../helpers/origin.ts';
 import { many, type Served, serve, TOKEN, until, workerPids } from './workers-support.ts';
 
