@@ -1,7 +1,7 @@
 /**
  * The admin listener, on its own port (loopback by default): purge, cache inspection,
- * health, readiness, metrics and stats. Every route but GET /healthz (and GET /readyz without an
- * Authorization header, which answers the verdict alone) needs the bearer
+ * health, readiness, metrics and stats (HEAD answered as GET). Every route but GET /healthz (and
+ * GET /readyz without an Authorization header, which answers the verdict alone) needs the bearer
  * token; an address that sends too many wrong ones is answered 429 for a while. Routes are
  * listed in docs/admin-api.md.
  */
@@ -53,9 +53,12 @@ export async function startAdmin(options: AdminOptions): Promise<Listener> {
     // lets it through, the URL constructor throws. A client error, answered before the token.
     const url = URL.parse(req.url ?? '/', 'http://admin');
     if (url === null) return json(res, 400, { error: 'bad request target: not a path nor an absolute URL' });
-    if (req.method === 'GET' && url.pathname === '/healthz') return json(res, 200, health(edge));
+    // RFC 9110 §9.3.2: HEAD is answered as GET is, without the body (node:http leaves it out).
+    // A load balancer that checks with HEAD is not taken for a client guessing tokens.
+    const method = req.method === 'HEAD' ? 'GET' : req.method;
+    if (method === 'GET' && url.pathname === '/healthz') return json(res, 200, health(edge));
     // A load balancer's readiness check sends no token: the verdict alone, without the reason.
-    if (req.method === 'GET' && url.pathname === '/readyz' && req.headers.authorization === undefined)
+    if (method === 'GET' && url.pathname === '/readyz' && req.headers.authorization === undefined)
       return readiness(res, options.bus, false);
     // Throttled addresses are not told whether a token is right: no guess is checked.
     const peer = req.socket.remoteAddress ?? '';
@@ -73,8 +76,8 @@ export async function startAdmin(options: AdminOptions): Promise<Listener> {
       });
     }
     throttle.succeeded(peer);
-    if (req.method === 'GET' && url.pathname === '/readyz') return readiness(res, options.bus, true);
-    if (req.method === 'GET' && url.pathname === '/metrics') {
+    if (method === 'GET' && url.pathname === '/readyz') return readiness(res, options.bus, true);
+    if (method === 'GET' && url.pathname === '/metrics') {
       const usage = edge.store.usage();
       edge.metrics.storeBytes.set(usage.bytes);
       edge.metrics.storeEntries.set(usage.entries);
@@ -91,8 +94,8 @@ export async function startAdmin(options: AdminOptions): Promise<Listener> {
     }
     if (req.method === 'PURGE') return handlePurgeMethod(req, res, options.purge);
     if (req.method === 'POST' && url.pathname === '/purge') return handlePurge(req, res, options.purge);
-    if (req.method === 'GET' && url.pathname === '/cache') return cacheRoute(options, url, res);
-    if (req.method === 'GET' && url.pathname === '/stats') return json(res, 200, await stats(options));
+    if (method === 'GET' && url.pathname === '/cache') return cacheRoute(options, url, res);
+    if (method === 'GET' && url.pathname === '/stats') return json(res, 200, await stats(options));
     // RFC 9110 §15.5.6: a route that exists answers another method 405 with the ones it takes.
     const allowed = ROUTES[url.pathname];
     if (allowed !== undefined) {
@@ -121,12 +124,12 @@ export async function startAdmin(options: AdminOptions): Promise<Listener> {
 
 /** The methods each route takes (405 answers list them in Allow). */
 const ROUTES: Record<string, string> = {
-  '/healthz': 'GET',
-  '/readyz': 'GET',
-  '/metrics': 'GET',
+  '/healthz': 'GET, HEAD',
+  '/readyz': 'GET, HEAD',
+  '/metrics': 'GET, HEAD',
   '/purge': 'POST',
-  '/cache': 'GET',
-  '/stats': 'GET',
+  '/cache': 'GET, HEAD',
+  '/stats': 'GET, HEAD',
 };
 
 /**

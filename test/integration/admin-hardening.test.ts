@@ -103,15 +103,34 @@ describe('admin API routes and bounds', () => {
     for (const [method, path, allow] of [
       ['GET', '/purge', 'POST'],
       ['DELETE', '/purge', 'POST'],
-      ['POST', '/stats', 'GET'],
-      ['DELETE', '/metrics', 'GET'],
-      ['PUT', '/cache', 'GET'],
+      ['POST', '/stats', 'GET, HEAD'],
+      ['DELETE', '/metrics', 'GET, HEAD'],
+      ['PUT', '/cache', 'GET, HEAD'],
+      ['POST', '/healthz', 'GET, HEAD'],
     ] as const) {
       const res = await edge.call(method, path);
       assert.equal(res.status, 405, `${method} ${path}`);
       assert.equal(res.headers.allow, allow, `${method} ${path}`);
     }
     assert.equal((await edge.call('GET', '/nothing-here')).status, 404);
+  });
+
+  it('answers HEAD as GET without a body: a load balancer checking with HEAD is neither refused nor throttled', async () => {
+    // More tokenless HEAD checks than the failed-token limit (20): none counts as a failure.
+    for (let i = 0; i < 25; i++) {
+      for (const path of ['/healthz', '/readyz']) {
+        const res = await edge.call('HEAD', path, undefined, null);
+        assert.equal(res.status, 200, `HEAD ${path} #${i}`);
+        assert.equal(res.text, '');
+        assert.equal(res.headers['content-type'], 'application/json');
+      }
+    }
+    const stats = await edge.call('HEAD', '/stats');
+    assert.equal(stats.status, 200);
+    assert.equal(stats.text, '');
+    assert.equal((await edge.call('HEAD', '/stats', undefined, null)).status, 401);
+    // The address was never throttled by the checks: a right token still answers.
+    assert.equal((await edge.call('GET', '/stats')).status, 200);
   });
 
   it('refuses a listing prefix a purge would refuse, and a limit out of range, instead of listing everything', async () => {
