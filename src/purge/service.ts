@@ -259,6 +259,10 @@ export class PurgeService {
     for (;;) {
       const done = await store.write(() => {
         store.bumpPurgeGenerationInTxn();
+        // The first step runs before the purge is logged: lmdb-js commits what a callback wrote
+        // before it threw, and a failing first step must leave no logged, unapplied purge nor a
+        // sender's sequence marked as received (its retry would be skipped as already applied).
+        const finished = walk.stepInTxn(this.#options.batchSize, this.#options.maxStepMs ?? MAX_STEP_MS);
         if (first && append) {
           sequence = this.log.appendInTxn(append.entry);
           if (append.forwarded)
@@ -267,7 +271,6 @@ export class PurgeService {
               append.forwarded.sequence,
             );
         }
-        const finished = walk.stepInTxn(this.#options.batchSize, this.#options.maxStepMs ?? MAX_STEP_MS);
         if (finished) {
           this.log.markAppliedInTxn(sequence);
           this.#noteAppliedInTxn(origin ?? { node: this.nodeId, sequence });

@@ -89,4 +89,41 @@ describe('PurgeService on a store', () => {
     assert.equal(again.purged, 0, 'already stale entries are not counted twice');
     assert.equal(again.sequence, result.sequence + 1);
   });
+
+  it('logs nothing and marks no delivery received when its first step throws: the retry applies it', async () => {
+    const urls = Array.from(
+      { length: 3 },
+      (_, i) => `http://shop.test/catalogue/${'deep-path-'.repeat(10)}item-${i}.json?colour=navy`,
+    );
+    await seed(urls, ['broken']);
+    const unappliedBefore = service.log.unapplied().length;
+    const sequenceBefore = service.log.sequence;
+    const forwarded = { node: 'peer-node-id', sequence: 7, path: ['peer-node-id'] };
+    const command = { urls: [], prefixes: [], tags: ['broken'], all: false, soft: false };
+    // A fault inside the walk's first step (a damaged index or record the walk does not expect).
+    const remove = store.removeEvictedInTxn.bind(store);
+    let faults = 1;
+    store.removeEvictedInTxn = (id: string) => {
+      if (faults-- > 0) throw new Error('damaged record');
+      return remove(id);
+    };
+    try {
+      await assert.rejects(service.purge(command, forwarded), /damaged record/);
+    } finally {
+      store.removeEvictedInTxn = remove;
+    }
+    assert.equal(service.log.unapplied().length, unappliedBefore, 'no logged purge left unapplied');
+    assert.equal(service.log.sequence, sequenceBefore, 'nothing logged');
+    assert.equal(
+      store.readMeta(`${META.purgeFromPrefix}peer-node-id`),
+      undefined,
+      'delivery not marked received',
+    );
+    // The sender delivers it again: applied, not skipped as already received.
+    const retried = await service.purge(command, forwarded);
+    assert.equal(retried.purged, 3);
+    assert.equal(retried.sequence, sequenceBefore + 1);
+    assert.equal([...store.tagged('broken')].length, 0);
+    assert.equal(store.readMeta(`${META.purgeFromPrefix}peer-node-id`), 7);
+  });
 });
