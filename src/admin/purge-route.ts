@@ -104,7 +104,8 @@ function softHeader(req: IncomingMessage): boolean {
 function withHeaders(req: IncomingMessage, text: string): ParsedPurge {
   const tags = surrogateKeys(req);
   const soft = softHeader(req);
-  if (text.trim() === '' && tags.length > 0) return parsePurgeBody({ tags, soft });
+  // No body: the headers alone are the purge (an empty one without Surrogate-Key, said so).
+  if (text.trim() === '') return parsePurgeBody({ tags, soft });
   return parsePurgeText(text, tags.length > 0 || soft ? { tags, soft } : undefined);
 }
 

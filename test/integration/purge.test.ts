@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { createClock } from '../helpers/clock.ts';
+import { request } from '../helpers/http.ts';
 import { metricsDelta } from '../helpers/metrics.ts';
 import { respond, startOrigin, type TestOrigin } from '../helpers/origin.ts';
-import { type AdminNode, startAdminNode } from './purge-support.ts';
+import { type AdminNode, startAdminNode, TOKEN } from './purge-support.ts';
 
 const cached = (body: string, extra: Record<string, string> = {}) =>
   respond(200, { 'cache-control': 'max-age=60', 'content-type': 'text/plain', ...extra }, body);
@@ -199,6 +200,8 @@ describe('purge through the admin API', () => {
   it('answers 400 with the reason for bad JSON, an empty purge, unknown fields and relative URLs', async () => {
     for (const [body, reason] of [
       ['{"urls": [', /bad JSON/],
+      ['', /empty purge/],
+      ['  \n', /empty purge/],
       [{}, /empty purge/],
       [{ urls: [] }, /empty purge/],
       [{ url: ['x'] }, /unknown field "url"/],
@@ -213,6 +216,13 @@ describe('purge through the admin API', () => {
       assert.match(JSON.parse(response.text).error, reason);
     }
     assert.equal((await edge.call('GET', '/purge')).status, 405);
+    // Fastly-Soft-Purge alone says how, not what: the same empty purge, not a JSON error.
+    const soft = await request(`${edge.admin}/purge`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'fastly-soft-purge': '1' },
+    });
+    assert.equal(soft.status, 400);
+    assert.match(JSON.parse(soft.text).error, /empty purge/);
   });
 
   it('counts purges in /metrics and shows the sequence in /stats', async () => {
