@@ -42,6 +42,10 @@ export async function putSharedConfig(options: PutSharedConfig): Promise<number>
   const nc = await connect({
     ...connectionOptions(options.nats, 'strata fleet config put'),
     maxReconnectAttempts: 0,
+  }).catch((error: unknown) => {
+    // The client's own message ("connection refused") names no server.
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(`cannot reach NATS at ${options.nats.servers.join(', ')}: ${reason}`, { cause: error });
   });
   try {
     const kv = await openBucket(nc, options.bucket);

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -428,6 +429,21 @@ describe('fleet bus on NATS JetStream', { skip }, () => {
         good,
         `origins:\n  - { name: other, url: "${other.url}" }\nsites:\n  - { name: cli, hosts: ["*"], origins: [other] }\n`,
       );
+      // A server nobody listens on is named in the one line the CLI prints.
+      const closed = await unusedPort();
+      const unreachable = await run(
+        process.execPath,
+        [CLI, 'fleet', 'config', 'put', good, '--server', `nats://127.0.0.1:${closed}`, '--key', 'cli-edges'],
+        { env: { ...process.env, STRATA_CONFIG: '' } },
+      ).then(
+        () => undefined,
+        (error: { code: number; stderr: string }) => error,
+      );
+      assert.equal(unreachable?.code, 1);
+      assert.match(
+        unreachable?.stderr ?? '',
+        new RegExp(`cannot reach NATS at nats://127\\.0\\.0\\.1:${closed}: `),
+      );
       const put = await run(
         process.execPath,
         [CLI, 'fleet', 'config', 'put', good, '--server', nats.url, '--key', 'cli-edges'],
@@ -446,6 +462,15 @@ describe('fleet bus on NATS JetStream', { skip }, () => {
     }
   });
 });
+
+/** A loopback port nothing listens on (taken and let go). */
+async function unusedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
 
 /** Nodes a and b of a fleet on `nats` (own cache directories), both ready. */
 async function startPair(
