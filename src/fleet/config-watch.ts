@@ -83,8 +83,11 @@ export class ConfigWatch {
       try {
         const kv = await openBucket(nc, this.#options.bucket);
         const current = await kv.get(this.#options.key);
-        if (current !== null)
+        if (current !== null) {
           this.#take(current.revision, current.operation, () => current.string(), current.created);
+          if (!this.#initial && this.state.status === 'rejected' && this.state.inForce === 0)
+            await this.#fallBack(kv, current.revision);
+        }
         this.#initial = true;
         const watch = await kv.watch({ key: this.#options.key });
         this.#stop = () => watch.stop();
@@ -121,6 +124,40 @@ export class ConfigWatch {
             resolve();
           };
         });
+    }
+  }
+
+  /**
+   * At start, the key's value is rejected: the running nodes kept the last revision they could
+   * apply, and this node would otherwise serve its own file's sites and origins beside them. The
+   * newest older revision that applies is put in force (the status stays `rejected`, with the
+   * reason); a deletion met first means the fleet was on its files, and so stays this node.
+   */
+  async #fallBack(kv: KV, rejected: number): Promise<void> {
+    const older: { revision: number; operation: string; text: () => string }[] = [];
+    for await (const entry of await kv.history({ key: this.#options.key }))
+      if (entry.revision < rejected)
+        older.push({ revision: entry.revision, operation: entry.operation, text: () => entry.string() });
+    older.sort((a, b) => b.revision - a.revision);
+    for (const entry of older) {
+      if (entry.operation !== 'PUT') return;
+      const parsed = parseSections(entry.text());
+      if (!parsed.ok) continue;
+      let outcome: ApplyOutcome;
+      try {
+        outcome = this.#options.apply(parsed.sections);
+      } catch {
+        continue;
+      }
+      if (!outcome.ok) continue;
+      this.state.inForce = entry.revision;
+      this.state.needRestart = outcome.needRestart;
+      const { log, key, bucket } = this.#options;
+      log.warn(
+        { bucket, key, revision: entry.revision, rejected },
+        'shared configuration rejected at start: the last revision that applies is in force, as on the running nodes',
+      );
+      return;
     }
   }
 

@@ -332,6 +332,36 @@ describe('fleet bus on NATS JetStream', { skip }, () => {
       await other.close();
     }
   });
+  it('started while the key holds a rejected value, puts in force the last revision that applies, as the running nodes have it', async () => {
+    const other = await startOrigin({ '/b': respond(200, { 'cache-control': 'max-age=600' }, 'from other') });
+    const nc = await connect({ servers: nats.url });
+    try {
+      // A bucket of its own, made as the node and `fleet config put` make it (history 10).
+      const kv = await new Kvm(nc).create('RESTART_CONFIG', { history: 10 });
+      const good = await kv.put(
+        'restart-edges',
+        `origins:\n  - name: other\n    url: ${other.url}\nsites:\n  - name: shared\n    hosts: ["*"]\n    origins: [other]\n`,
+      );
+      const bad = await kv.put(
+        'restart-edges',
+        'sites:\n  - name: shared\n    hosts: [shared.test]\n    origins: [nowhere]\n',
+      );
+      const r = await start('r', tempDir(), { config: { bucket: 'RESTART_CONFIG', key: 'restart-edges' } });
+      assert.ok(await ready(r));
+      assert.ok(await eventually(async () => (await stats(r)).fleet.config.status === 'rejected', 10_000));
+      const config = (await stats(r)).fleet.config;
+      assert.equal(config.revision, bad);
+      assert.match(config.reason, /no origin named "nowhere"/);
+      assert.equal(config.inForce, good, 'the revision the running nodes kept');
+      const answer = await r.get(`/b?${'q'.repeat(120)}`, { headers: { host: 'shared.test' } });
+      assert.equal(answer.text, 'from other');
+      assert.equal(other.requests.filter((req) => req.path.startsWith('/b?')).length, 1);
+      await stop(r);
+    } finally {
+      await nc.close();
+      await other.close();
+    }
+  });
   it('rejects a shared configuration whose https origin names a CA file without a certificate, with that reason, and keeps serving', async () => {
     const dir = tempDir();
     const notPem = join(dir, 'ca.pem');
