@@ -187,7 +187,10 @@ describe('the purge fence: a purge that reaches the edge before the shield', () 
   it('fences a soft purge too: the revalidation goes past the shield, which would confirm its copy', async () => {
     const path = '/fence/soft';
     await warm(path, 'socks', { etag: '"socks-1"' });
+    // The object changes at the origin, and so does its strong entity tag (RFC 9110 §8.8.3): the
+    // shield's own copy would still confirm the edge's '"socks-1"'; the origin does not.
     versions.set('socks', 2);
+    origin.route(path, versioned(versions, 'socks', { etag: '"socks-2"' }));
     await edge.node.purge.purge({ ...urlPurge(path), soft: true });
     const after = await edge.get(path, { headers: HOST });
     assert.equal(after.text, 'socks v2');
