@@ -742,8 +742,9 @@ function buildSites(
 
 /**
  * The origins to probe: each origin of a site with a healthCheck, with the first such site's check.
- * A parent tier is probed with the site's first host name (unless it has a hostHeader): it is a
- * node that answers the hosts of its sites only, and its own address as Host gets a 421.
+ * Probes carry the check's `host`, else the origin's hostHeader; a parent tier, else, the site's first
+ * host name that is no wildcard: it is a node that answers the hosts of its sites only, and its own
+ * address as Host gets a 421.
  */
 function healthTargets(config: Config): HealthTarget[] {
   const targets = new Map<string, HealthTarget>();
@@ -757,7 +758,8 @@ function healthTargets(config: Config): HealthTarget[] {
       targets.set(name, {
         name,
         url: origin.url,
-        hostHeader: origin.hostHeader ?? (origin.tier === 'parent' ? siteHost : undefined),
+        hostHeader:
+          site.healthCheck.host ?? origin.hostHeader ?? (origin.tier === 'parent' ? siteHost : undefined),
         tls,
         check: site.healthCheck,
       });

@@ -207,6 +207,28 @@ export function wildcardNotes(raw: unknown): Finding[] {
 }
 
 /**
+ * A parent tier probed with no host of the site (wildcard hosts only, no `healthCheck.host` nor
+ * `hostHeader`): the shield answers its own address 421, every probe fails, the parent is out.
+ */
+export function probeNotes(config: Config): Finding[] {
+  const notes: Finding[] = [];
+  config.sites.forEach((site, index) => {
+    const check = site.healthCheck;
+    if (check === undefined || check.host !== undefined) return;
+    if (site.hosts.some((host) => !host.startsWith('*'))) return;
+    for (const name of site.origins) {
+      const origin = config.origins.find((o) => o.name === name);
+      if (origin?.tier !== 'parent' || origin.hostHeader !== undefined) continue;
+      notes.push({
+        segments: ['sites', index, 'healthCheck'],
+        message: `parent ${name} is probed with its own address as Host (the site has wildcard hosts only): a shield answers 421 and every probe fails; name a host it serves in healthCheck.host`,
+      });
+    }
+  });
+  return notes;
+}
+
+/**
  * Checks on values the schema has parsed (sizes in bytes). The memory tier's default (256 MiB)
  * is not held against a small maxSize; a memorySize written down is.
  */

@@ -11,6 +11,7 @@ import {
   knownKeys,
   nearestKey,
   originCaProblems,
+  probeNotes,
   SourceMap,
   siteProblems,
   sizeProblems,
@@ -400,7 +401,7 @@ export function checkConfigFile(file: string, env: Record<string, string | undef
   if ('config' in result) {
     const { config } = result;
     problems.push(...adminProblems(config).map(toProblem), ...tlsProblems(config).map(toProblem));
-    notes.push(...tlsNotes(config).map(toProblem));
+    notes.push(...tlsNotes(config).map(toProblem), ...probeNotes(config).map(toProblem));
     if (config.sites.length === 0)
       notes.push({
         path: 'sites',

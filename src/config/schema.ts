@@ -230,6 +230,16 @@ export const healthCheckSchema = z.strictObject({
     })
     .default('200-399')
     .describe('Statuses a probe must answer to count as a success (default 200-399).'),
+  host: z
+    .string()
+    .regex(
+      /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/,
+      'a host name or address, with an optional :port',
+    )
+    .optional()
+    .describe(
+      "Host sent with each probe. Default: the origin's hostHeader, else for a parent tier the site's first host name that is no wildcard, else the origin's own authority.",
+    ),
 });
 
 export const siteSchema = z.strictObject({

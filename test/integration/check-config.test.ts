@@ -137,6 +137,39 @@ describe('strata check-config', () => {
     assert.match(stderr, /: 3 problems$/m);
   });
 
+  it('notes a parent probed with no host of a site of wildcard hosts only; not once healthCheck.host names one', () => {
+    const base = [
+      'origins:',
+      '  - { name: shield, url: "http://127.0.0.1:3001", tier: parent }',
+      '  - { name: app, url: "http://127.0.0.1:3000" }',
+      'tiers: { id: edge-1, secret: fleet-secret-for-tiers-0123456789abcdef }',
+      'sites:',
+      '  - name: shop',
+      '    hosts: ["*.shop.example"]',
+      '    origins: [shield]',
+      '    backup: [app]',
+      '    goDirect: true',
+    ].join('\n');
+    const bare = check('probe-host.yaml', `${base}\n    healthCheck: { path: /health }\n`);
+    assert.equal(bare.status, 0, bare.stderr);
+    assert.match(
+      bare.stderr,
+      /probe-host\.yaml:\d+:\d+: sites\[0\]\.healthCheck: parent shield is probed with its own address as Host \(the site has wildcard hosts only\): a shield answers 421 and every probe fails; name a host it serves in healthCheck\.host \(note\)/,
+    );
+    const named = check(
+      'probe-host-named.yaml',
+      `${base}\n    healthCheck: { path: /health, host: www.shop.example }\n`,
+    );
+    assert.equal(named.status, 0, named.stderr);
+    assert.doesNotMatch(named.stderr, /probed with its own address/);
+    const bad = check(
+      'probe-host-bad.yaml',
+      `${base}\n    healthCheck: { path: /health, host: "www.shop.example/x" }\n`,
+    );
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /sites\[0\]\.healthCheck\.host: a host name or address, with an optional :port/);
+  });
+
   it('refuses origin URLs serve refuses: credentials, a fragment, port 0, a path, no host', () => {
     const { file, status, stderr } = check(
       'origin-urls.yaml',

@@ -421,73 +421,89 @@ describe("tiers: a shield's site security judges the edge's client", () => {
   });
 });
 
-describe("tiers: an edge's health checks of its shield", () => {
-  let origin: TestOrigin;
-  let shield: TestNode;
-  let edge: TestNode;
-  const path = `${LONG}-checked${QUERY}`;
+/** An edge of `hosts` in front of a shield answering shop.example.com only, its check given `host`. */
+function shieldChecks(title: string, hosts: string[], host?: string): void {
+  describe(title, () => {
+    let origin: TestOrigin;
+    let shield: TestNode;
+    let edge: TestNode;
+    const path = `${LONG}-checked${QUERY}`;
 
-  before(async () => {
-    origin = await startOrigin({
-      '/health': (_req, res) => {
-        res.writeHead(200, { 'cache-control': 'no-store' });
-        res.end('ok');
-      },
+    before(async () => {
+      origin = await startOrigin({
+        '/health': (_req, res) => {
+          res.writeHead(200, { 'cache-control': 'no-store' });
+          res.end('ok');
+        },
+      });
+      origin.route(`${LONG}-checked`, (_req, res) => {
+        res.writeHead(200, { 'cache-control': 'max-age=60', 'content-type': 'application/json' });
+        res.end('{"checked":true}');
+      });
+      // As docs/tiers.md sets it up: the shield answers the site's host only.
+      shield = await startNode({
+        origin: origin.url,
+        config: {
+          proxy: { via: 'shield-1' },
+          tiers: { id: 'shield-1', secret: SECRET },
+          sites: [{ name: 'shop', hosts: ['shop.example.com'], origins: ['origin'] }],
+        },
+      });
+      edge = await startNode({
+        origin: origin.url,
+        config: {
+          proxy: { via: 'edge-1' },
+          tiers: { id: 'edge-1', secret: SECRET },
+          origins: [
+            { name: 'shield-1', url: shield.url, tier: 'parent', connectTimeout: 2000 },
+            { name: 'origin', url: origin.url },
+          ],
+          sites: [
+            {
+              name: 'shop',
+              hosts,
+              origins: ['shield-1'],
+              backup: ['origin'],
+              goDirect: true,
+              healthCheck: {
+                path: '/health',
+                interval: 20,
+                timeout: 1000,
+                unhealthy: 2,
+                ...(host ? { host } : {}),
+              },
+            },
+          ],
+        },
+      });
     });
-    origin.route(`${LONG}-checked`, (_req, res) => {
-      res.writeHead(200, { 'cache-control': 'max-age=60', 'content-type': 'application/json' });
-      res.end('{"checked":true}');
+    after(async () => {
+      await edge?.close();
+      await shield?.close();
+      await origin?.close();
     });
-    // As docs/tiers.md sets it up: the shield answers the site's host only.
-    shield = await startNode({
-      origin: origin.url,
-      config: {
-        proxy: { via: 'shield-1' },
-        tiers: { id: 'shield-1', secret: SECRET },
-        sites: [{ name: 'shop', hosts: ['shop.example.com'], origins: ['origin'] }],
-      },
-    });
-    edge = await startNode({
-      origin: origin.url,
-      config: {
-        proxy: { via: 'edge-1' },
-        tiers: { id: 'edge-1', secret: SECRET },
-        origins: [
-          { name: 'shield-1', url: shield.url, tier: 'parent', connectTimeout: 2000 },
-          { name: 'origin', url: origin.url },
-        ],
-        sites: [
-          {
-            name: 'shop',
-            hosts: ['shop.example.com'],
-            origins: ['shield-1'],
-            backup: ['origin'],
-            goDirect: true,
-            healthCheck: { path: '/health', interval: 20, timeout: 1000, unhealthy: 2 },
-          },
-        ],
-      },
-    });
-  });
-  after(async () => {
-    await edge?.close();
-    await shield?.close();
-    await origin?.close();
-  });
 
-  it('keeps a serving shield healthy and sends the traffic through it, not straight to the origin', async () => {
-    const state = async () =>
-      (await snapshot(edge.node.metrics.registry)).get('strata_origin_state{origin="shield-1"}');
-    // Probes answered (through the shield) or the shield marked unhealthy (3), whichever comes first.
-    assert.ok(await until(async () => origin.count('/health') >= 3 || (await state()) === 3, 3000));
-    assert.equal(await state(), 0, 'the shield is healthy');
-    const response = await edge.get(path, { headers: HOST });
-    assert.equal(response.status, 200);
-    assert.deepEqual(
-      members(response).map((member) => member.split(';')[0]),
-      ['shield-1', 'edge-1'],
-    );
-    assert.equal(origin.count(path), 1);
-    assert.equal(origin.requests.findLast((r) => r.path === path)!.headers.via, '1.1 edge-1, 1.1 shield-1');
+    it('keeps a serving shield healthy and sends the traffic through it, not straight to the origin', async () => {
+      const state = async () =>
+        (await snapshot(edge.node.metrics.registry)).get('strata_origin_state{origin="shield-1"}');
+      // Probes answered (through the shield) or the shield marked unhealthy (3), whichever comes first.
+      assert.ok(await until(async () => origin.count('/health') >= 3 || (await state()) === 3, 3000));
+      assert.equal(await state(), 0, 'the shield is healthy');
+      const response = await edge.get(path, { headers: HOST });
+      assert.equal(response.status, 200);
+      assert.deepEqual(
+        members(response).map((member) => member.split(';')[0]),
+        ['shield-1', 'edge-1'],
+      );
+      assert.equal(origin.count(path), 1);
+      assert.equal(origin.requests.findLast((r) => r.path === path)!.headers.via, '1.1 edge-1, 1.1 shield-1');
+    });
   });
-});
+}
+
+shieldChecks("tiers: an edge's health checks of its shield", ['shop.example.com']);
+shieldChecks(
+  "tiers: an edge's health checks of its shield, for a site of wildcard hosts, with healthCheck.host",
+  ['*.example.com'],
+  'shop.example.com',
+);
