@@ -13,14 +13,16 @@
  *    on `POST /purge` in addition to the body's (which may then be empty);
  *  - `Fastly-Soft-Purge: 1`: the purge is soft.
  *
- * Progress: a call that sends `Accept: application/x-ndjson` is answered 200 at once with one
- * JSON object per line: `{"progress": {"visited", "total", "purged", "elapsedMs"}}` as the purge
- * runs (the first at its start, then at most every 250 ms), and last the answer it would have had
- * without the header (or `{"error"}` if the purge failed after the stream began). Without the
- * header the answer is unchanged: one JSON object once the purge is done.
+ * Progress: a call that sends `Accept: application/x-ndjson` is answered 200 as soon as the purge
+ * is logged and flushed (durable), with one JSON object per line: `{"progress": {"visited",
+ * "total", "purged", "elapsedMs"}}` as the purge runs (the first after its first write
+ * transaction, then at most every 250 ms), and last the answer it would have had without the
+ * header (or `{"error"}` if the purge failed after the stream began). Without the header the
+ * answer is unchanged: one JSON object once the purge is done. A purge the store cannot write
+ * (a full disk) is answered 503 `{"error", "code"}` when no line was sent yet.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isEdgeError } from '../errors.ts';
+import { type EdgeError, isEdgeError } from '../errors.ts';
 import { canonicalAuthority } from '../http/request-target.ts';
 import {
   type Forwarded,
@@ -46,6 +48,11 @@ function wantsProgress(req: IncomingMessage): boolean {
     .some((type) => type.trim().split(';')[0] === NDJSON);
 }
 
+/** A purge the store could not write (a full disk): a state to wait out, said as such. */
+function refusedByStore(error: unknown): error is EdgeError {
+  return isEdgeError(error) && error.code === 'EDGE_ERR_STORE_WRITE';
+}
+
 /** Runs the purge and answers: one JSON object, or progress lines then the answer (NDJSON). */
 async function answer(
   req: IncomingMessage,
@@ -54,39 +61,38 @@ async function answer(
   command: PurgeCommand,
   forwarded?: Forwarded,
 ): Promise<void> {
-  if (!wantsProgress(req)) {
-    let result: unknown;
-    try {
-      result = await purge.purge(command, forwarded);
-    } catch (error) {
-      // A store that refuses writes is a state to wait out, said as such (logged by the store).
-      if (isEdgeError(error) && error.code === 'EDGE_ERR_STORE_WRITE')
-        return json(res, 503, { error: error.message, code: error.code });
-      throw error;
-    }
-    return json(res, 200, result);
-  }
-  res.writeHead(200, { 'content-type': NDJSON, 'cache-control': 'no-store' });
+  // NDJSON: the 200 goes with the first progress line, which the purge reports once it is
+  // logged and flushed, so a 200 is never seen for a purge a crash could still lose.
+  const progress = wantsProgress(req);
+  const begin = () => {
+    if (!res.headersSent) res.writeHead(200, { 'content-type': NDJSON, 'cache-control': 'no-store' });
+  };
   let last = Number.NEGATIVE_INFINITY;
-  const onProgress = (progress: PurgeProgress) => {
+  const onProgress = (state: PurgeProgress) => {
     const now = performance.now();
     if (now - last < PROGRESS_EVERY_MS) return;
     last = now;
-    res.write(
-      `${JSON.stringify({ progress: { ...progress, elapsedMs: Math.round(progress.elapsedMs) } })}\n`,
-    );
+    begin();
+    res.write(`${JSON.stringify({ progress: { ...state, elapsedMs: Math.round(state.elapsedMs) } })}\n`);
   };
+  let result: unknown;
   try {
-    const result = await purge.purge(command, forwarded, onProgress);
-    res.end(`${JSON.stringify(result)}\n`);
+    result = await purge.purge(command, forwarded, progress ? onProgress : undefined);
   } catch (error) {
+    if (!res.headersSent) {
+      if (refusedByStore(error)) return json(res, 503, { error: error.message, code: error.code });
+      throw error;
+    }
     // The last line written first; then the error goes on to be logged once, by the listener.
-    const refused = isEdgeError(error) && error.code === 'EDGE_ERR_STORE_WRITE';
+    const refused = refusedByStore(error);
     const message = refused ? error.message : `purge failed: ${(error as Error).message}`;
     const line = `${JSON.stringify({ error: message, ...(refused ? { code: error.code } : {}) })}\n`;
     await new Promise<void>((resolve) => res.end(line, resolve));
     throw error;
   }
+  if (!progress) return json(res, 200, result);
+  begin();
+  res.end(`${JSON.stringify(result)}\n`);
 }
 
 /** The tags of a `Surrogate-Key` header (space separated, as origins send them). */

@@ -253,7 +253,8 @@ export class PurgeService {
         purged: walk.purged,
         elapsedMs: performance.now() - started,
       });
-    report();
+    // Reported after each write transaction, never before the first: the admin API answers its
+    // 200 with the first progress line, and by then the purge is logged and flushed.
     let sequence = logged ?? 0;
     let first = true;
     for (;;) {
@@ -278,6 +279,7 @@ export class PurgeService {
         }
         return finished;
       });
+      if (first && append) await store.flushed();
       first = false;
       report();
       if (done) break;

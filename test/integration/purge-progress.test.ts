@@ -97,9 +97,10 @@ describe('progress of long purges and the startup scan', () => {
       .map((line) => JSON.parse(line));
     const progress = lines.slice(0, -1).map((line) => (line as { progress: Progress }).progress);
     assert.ok(progress.length >= 1);
+    // The first line comes once the purge is logged: after its first batch (50 keys).
     assert.deepEqual(
       { ...progress[0]!, elapsedMs: 0 },
-      { visited: 0, total: SEEDED + 1, purged: 0, elapsedMs: 0 },
+      { visited: 50, total: SEEDED + 1, purged: 50, elapsedMs: 0 },
     );
     for (let i = 1; i < progress.length; i++) assert.ok(progress[i]!.visited >= progress[i - 1]!.visited);
     const answer = lines.at(-1) as { purged: number; soft: boolean; sequence: number };
@@ -122,7 +123,7 @@ describe('progress of long purges and the startup scan', () => {
     const admin = ['--admin', edge.admin, '--token', TOKEN];
     const shown = await strata('purge', '--prefix', `${edge.base}/catalogue/cli/`, '--progress', ...admin);
     assert.equal(shown.code, 0, shown.stderr);
-    assert.match(shown.stderr, /^purging: 0\/6,000 visited \(0%\), 0 purged, 0\/s, 0\.\d s\n/);
+    assert.match(shown.stderr, /^purging: 50\/6,000 visited \(0%\), 50 purged, [\d,]+\/s, \d\.\d s\n/);
     assert.match(shown.stdout, /^hard purge of 1 prefix: 6000 entries removed/);
 
     await seed(edge.node.store, edge.base, 'quiet', 500);
@@ -139,7 +140,7 @@ describe('progress of long purges and the startup scan', () => {
     const dir = join(edge.dir, 'cache');
     const offline = await strata('purge', '--tag', 'offline', '--cache-dir', dir, '--progress');
     assert.equal(offline.code, 0, offline.stderr);
-    assert.match(offline.stderr, /^purging: 0\/6,000 visited/);
+    assert.match(offline.stderr, /^purging: [1-9][\d,]*\/6,000 visited/);
     assert.match(offline.stdout, /6000 entries removed, sequence \d+ \(offline/);
 
     edge = await startAdminNode({ origin: origin.url, dir: edge.dir, purge: { batchSize: 50 } });
@@ -159,6 +160,35 @@ describe('progress of long purges and the startup scan', () => {
     assert.ok((progress[0]!.total as number) >= 25_000);
     assert.ok((progress[0]!.rate as number) > 0);
     assert.ok(lines.some((line) => line.msg === 'startup scan done' && (line.records as number) >= 25_000));
+  });
+
+  it('reports no progress before the purge is logged: the 200 of a progress stream means it is durable', async () => {
+    await seed(edge.node.store, edge.base, 'durable', SEEDED);
+    const store = edge.node.store;
+    const service = new PurgeService({
+      store,
+      log: pino({ level: 'silent' }),
+      sortQuery: () => false,
+      batchSize: 50,
+      now: Date.now,
+    });
+    const before = service.log.sequence;
+    // What the log holds each time progress is reported (the admin API writes a line, and with
+    // the first one its 200, at each report; before: the first came before anything was written,
+    // so a node dying then had answered 200 to a purge it never logged).
+    const logged: boolean[] = [];
+    const result = await service.purge(
+      { urls: [], prefixes: [], tags: ['durable'], all: false, soft: false },
+      undefined,
+      () => logged.push(service.log.get(before + 1) !== undefined),
+    );
+    assert.equal(result.sequence, before + 1);
+    assert.equal(result.purged, SEEDED);
+    assert.ok(logged.length >= 2, `${logged.length} reports`);
+    assert.deepEqual(
+      logged.filter((held) => !held),
+      [],
+    );
   });
 
   it('logs the progress of an interrupted purge finished at startup', async () => {
