@@ -139,9 +139,9 @@ export class CacheStore {
   constructor(options: StoreOptions) {
     this.options = options;
     this.#decoded = new DecodedRecords(options.decodedBytes);
-    // LMDB trusts its file: a damaged one would end the process with SIGSEGV or SIGBUS.
-    checkStoreFile(options.dir);
     try {
+      // LMDB trusts its file: a damaged one would end the process with SIGSEGV or SIGBUS.
+      checkStoreFile(options.dir);
       // eventTurnBatching off: atomicity comes from explicit transactions, and with it on lmdb-js
       // leaves a promise of its own unhandled when a batch commit fails (disk full).
       this.#env = open({ path: options.dir, maxDbs: 16, pageSize: 4096, eventTurnBatching: false });
@@ -160,8 +160,10 @@ export class CacheStore {
       this.#meta = this.#env.openDB<unknown, string>({ name: 'meta' });
       this.#purges = this.#env.openDB<unknown, number>({ name: 'purges' });
     } catch (error) {
+      if (error instanceof EdgeError) throw error;
       const message = (error as Error).message;
-      // Files of another user: the cache is sound, and removing it is the wrong advice.
+      // Files of another user (LMDB's words, or the file check's): the cache is sound, and
+      // removing it is the wrong advice.
       if (/permission denied|EACCES|EPERM|operation not permitted/i.test(message))
         throw new EdgeError(
           'EDGE_ERR_STARTUP',

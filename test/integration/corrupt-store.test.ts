@@ -137,6 +137,30 @@ describe('a damaged cache directory', () => {
     assert.doesNotMatch(result.stderr, /remove it/);
   });
 
+  it('says a data file the node cannot even read is a permission problem too, in the same words', {
+    skip: !asRoot,
+  }, async () => {
+    const cache = await filledDirectory('unreadable');
+    chmodSync(root, 0o777);
+    chmodSync(join(root, 'unreadable'), 0o777);
+    chmodSync(cache, 0o777);
+    // Left by a node run as root with a umask of 077: neither file is readable by another user.
+    chmodSync(join(cache, 'data.mdb'), 0o600);
+    chmodSync(join(cache, 'lock.mdb'), 0o600);
+    const result = spawnSync(process.execPath, [CLI, 'cache', 'stats', '--cache-dir', cache], {
+      uid: 65534,
+      gid: 65534,
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    assert.equal(result.status, 1, result.stderr);
+    // Before: "strata: EACCES: permission denied, open '…/data.mdb'", from the check of the file.
+    assert.match(
+      result.stderr,
+      /^strata: the cache in .*unreadable.* cannot be opened \(EACCES: permission denied, open '.*data\.mdb'\): data\.mdb and lock\.mdb must be readable and writable by the node's user \(uid 65534\)\n$/,
+    );
+  });
+
   it('refetches a body whose chunk was overwritten in place, and stays up', async () => {
     const cache = await filledDirectory('chunk');
     const env = open({ path: cache, maxDbs: 16 });
