@@ -22,9 +22,21 @@ export function originError(error: unknown, origin: string): EdgeError {
         `origin ${origin} sent no response headers in time`,
         options,
       );
+    case 'UND_ERR_SOCKET':
+      // A 101 Switching Protocols to a request that asked no upgrade: not HTTP the node can relay.
+      if ((error as { message?: string }).message === 'bad upgrade')
+        return new EdgeError(
+          'EDGE_ERR_ORIGIN_PROTOCOL',
+          `origin ${origin} sent an invalid response`,
+          options,
+        );
+      return new EdgeError(
+        'EDGE_ERR_ORIGIN_BODY_INCOMPLETE',
+        `origin ${origin} response incomplete`,
+        options,
+      );
     case 'UND_ERR_BODY_TIMEOUT':
     case 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH':
-    case 'UND_ERR_SOCKET':
     case 'ECONNRESET':
       return new EdgeError(
         'EDGE_ERR_ORIGIN_BODY_INCOMPLETE',

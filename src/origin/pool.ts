@@ -113,6 +113,14 @@ export class Origin {
         ms: performance.now() - started,
       };
     } catch (error) {
+      // Before any response: undici reports every parser error of a head with a Content-Length
+      // as a length mismatch (Content-Length beside Transfer-Encoding, two that disagree): the
+      // framing is invalid (RFC 9112 §6.3), no body was cut short.
+      if ((error as { code?: string }).code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH')
+        throw new EdgeError('EDGE_ERR_ORIGIN_PROTOCOL', `origin ${this.name} sent an invalid response`, {
+          origin: this.name,
+          cause: error,
+        });
       throw originError(error, this.name);
     }
   }

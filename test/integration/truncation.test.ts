@@ -100,6 +100,16 @@ describe('origin responses that are not valid HTTP/1.1', () => {
     [`${LONG}?case=status-999`]:
       'HTTP/1.1 999 Whatever\r\nCache-Control: max-age=60\r\nContent-Length: 2\r\n\r\nok',
     [`${LONG}?case=huge-header`]: `HTTP/1.1 200 OK\r\nX-Big: ${'a'.repeat(100_000)}\r\nContent-Length: 2\r\n\r\nok`,
+    // RFC 9112 §6.3: framing that is not valid, not a body cut short by the network.
+    [`${LONG}?case=content-length-and-chunked`]:
+      'HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n',
+    [`${LONG}?case=large-content-length-and-chunked`]: `HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nContent-Length: 200000\r\nTransfer-Encoding: chunked\r\n\r\n30d40\r\n${'b'.repeat(200_000)}\r\n0\r\n\r\n`,
+    [`${LONG}?case=two-content-lengths`]:
+      'HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok!',
+    [`${LONG}?case=content-length-list`]:
+      'HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nContent-Length: 2, 3\r\n\r\nok!',
+    [`${LONG}?case=101-to-a-get`]:
+      'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nraw bytes',
   };
   let server: Server;
   let edge: TestNode;
