@@ -87,16 +87,34 @@ export class Origin {
       delete headers['strata-tier'];
       delete headers['strata-fence'];
     }
+    // undici starts its response timeout again at each interim (1xx) response: an origin sending
+    // 103s (or 102s) without end held the request past origins[].responseTimeout. A request
+    // without a body gets the timeout once, from its first interim response. (With a body,
+    // undici starts it again as the body is sent: a long upload may legitimately be answered
+    // late.)
+    const deadline =
+      request.body == null && (this.config.responseTimeout ?? 0) > 0
+        ? new InterimDeadline(this.config.responseTimeout!)
+        : undefined;
     try {
       const pool = this.#pool ?? (await this.#open());
+      const onInterim = request.onInterim ? interimListener(request.onInterim) : undefined;
       const response = await pool.request({
         method: request.method as 'GET',
         path: request.path,
         headers,
         body: request.body ?? null,
-        signal: request.signal ?? null,
-        ...(request.onInterim ? { onInfo: interimListener(request.onInterim) } : {}),
+        signal: deadline ? deadline.signal(request.signal) : (request.signal ?? null),
+        ...(deadline || onInterim
+          ? {
+              onInfo: (info: { statusCode: number; headers: Record<string, string | string[]> }) => {
+                deadline?.start();
+                onInterim?.(info);
+              },
+            }
+          : {}),
       });
+      deadline?.clear();
       const invalid = invalidResponse(response.statusCode, response.headers);
       if (invalid !== undefined) {
         discard(response.body as unknown as Readable);
@@ -113,6 +131,16 @@ export class Origin {
         ms: performance.now() - started,
       };
     } catch (error) {
+      deadline?.clear();
+      if (deadline?.expired)
+        throw new EdgeError(
+          'EDGE_ERR_ORIGIN_TIMEOUT',
+          `origin ${this.name} sent no response headers in time`,
+          {
+            origin: this.name,
+            cause: new Error('interim responses only, for longer than the response timeout'),
+          },
+        );
       // Before any response: undici reports every parser error of a head with a Content-Length
       // as a length mismatch (Content-Length beside Transfer-Encoding, two that disagree): the
       // framing is invalid (RFC 9112 §6.3), no body was cut short.
@@ -165,6 +193,35 @@ function interimListener(
   return (info) => {
     if (info.statusCode > 101 && info.statusCode < 200) onInterim(info.statusCode, info.headers);
   };
+}
+
+/** The response timeout of a request that has had an interim response, counted once from it. */
+class InterimDeadline {
+  readonly #ms: number;
+  readonly #controller = new AbortController();
+  #timer: NodeJS.Timeout | undefined;
+  expired = false;
+
+  constructor(ms: number) {
+    this.#ms = ms;
+  }
+
+  signal(client: AbortSignal | undefined): AbortSignal {
+    return client ? AbortSignal.any([client, this.#controller.signal]) : this.#controller.signal;
+  }
+
+  start(): void {
+    if (this.#timer !== undefined || this.expired) return;
+    this.#timer = setTimeout(() => {
+      this.expired = true;
+      this.#controller.abort();
+    }, this.#ms);
+    this.#timer.unref();
+  }
+
+  clear(): void {
+    clearTimeout(this.#timer);
+  }
 }
 
 /** Told of every failed attempt, with the origin that failed (metrics, logs). */

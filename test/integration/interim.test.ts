@@ -358,3 +358,46 @@ describe("replaying a stored page's Link hints as 103 (site option earlyHints, R
     assert.deepEqual(revalidated.interim, []);
   });
 });
+
+describe('an origin that sends interim responses and never a final one', () => {
+  const PATH = `/reports/${'quarterly-export-'.repeat(6)}generate?format=csv`;
+  let origin: TestOrigin;
+  let edge: TestNode;
+  const timers: NodeJS.Timeout[] = [];
+
+  before(async () => {
+    origin = await startOrigin({
+      // A 103 every 200 ms, for ever: each one started undici's response timeout again.
+      [PATH]: (_req, res) => {
+        const timer = setInterval(() => {
+          if (res.destroyed) clearInterval(timer);
+          else res.writeEarlyHints({ link: PRELOAD });
+        }, 200);
+        timers.push(timer);
+      },
+    });
+    edge = await startNode({
+      origin: origin.url,
+      config: {
+        origins: [{ name: 'origin', url: origin.url, connectTimeout: 2000, responseTimeout: 1000 }],
+      },
+    });
+  });
+
+  after(async () => {
+    for (const timer of timers) clearInterval(timer);
+    await edge?.close();
+    await origin?.close();
+  });
+
+  it('answers 504 once origins[].responseTimeout has passed since the first of them', async () => {
+    const started = performance.now();
+    const answer = await get(`${edge.url}${PATH}`);
+    const ms = performance.now() - started;
+    assert.equal(answer.status, 504);
+    assert.match(String(answer.headers['proxy-status']), /error=http_response_timeout/);
+    assert.ok(answer.interim.length >= 1 && answer.interim.every((i) => i.status === 103));
+    assert.ok(ms < 2500, `answered after ${Math.round(ms)} ms`);
+    assert.equal(origin.count(PATH), 1);
+  });
+});
