@@ -97,6 +97,13 @@ export const ERROR_CODES = {
     description:
       'The request uses a transfer coding other than chunked (RFC 9112 §6.1); answered 501 and the connection closed.',
   },
+  EDGE_ERR_CLIENT_EXPECTATION: {
+    source: 'client',
+    status: 417,
+    retryable: false,
+    description:
+      'The request carries an Expect other than 100-continue (RFC 9110 §10.1.1); answered 417 before its body is read, the connection kept.',
+  },
   EDGE_ERR_CLIENT_VERSION: {
     source: 'client',
     status: 505,

@@ -206,9 +206,11 @@ export async function startListener(options: ListenerOptions, handler: RequestHa
   const connections = capConnections(server, options.caps ?? { max: 0, perClient: 0 });
   if (options.onClientError) answerParserRefusals(server, options.onClientError);
   if (options.connections) {
-    // RFC 9110 §10.1.1: 100 Continue is sent by the handler once it accepts the request;
-    // any other expectation is answered 417 by node:http.
+    // RFC 9110 §10.1.1: 100 Continue is sent by the handler once it accepts the request; any
+    // other expectation is answered 417 by the handler too (node:http would answer it without
+    // a Cache-Status, a request id or an access-log line).
     server.on('checkContinue', guarded);
+    server.on('checkExpectation', guarded);
     server.on('connect', refuseConnect);
   }
   await listenOn(server, options.host, options.port);

@@ -43,6 +43,7 @@ export function checkRequestTarget(req: IncomingMessage, scheme: 'http' | 'https
   let hostCount = 0;
   let host: string | undefined;
   let codings: string | undefined;
+  let expect: string | undefined;
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
@@ -51,6 +52,8 @@ export function checkRequestTarget(req: IncomingMessage, scheme: 'http' | 'https
       host = raw[i + 1];
     } else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') {
       codings = codings === undefined ? raw[i + 1]! : `${codings},${raw[i + 1]!}`;
+    } else if (name.length === 6 && name.toLowerCase() === 'expect') {
+      expect = expect === undefined ? raw[i + 1]! : `${expect},${raw[i + 1]!}`;
     }
   }
   if (codings !== undefined) {
@@ -66,6 +69,9 @@ export function checkRequestTarget(req: IncomingMessage, scheme: 'http' | 'https
   }
   const authority = host === undefined ? undefined : canonicalAuthority(host, scheme);
   if (authority === undefined) return refuse('invalid Host header');
+  // RFC 9110 §10.1.1: 100-continue is the only expectation; an HTTP/1.0 request's is ignored.
+  if (expect !== undefined && req.httpVersionMinor !== 0 && expect.trim().toLowerCase() !== '100-continue')
+    return refuse('expectation not supported', 'EDGE_ERR_CLIENT_EXPECTATION');
   const target = req.url ?? '';
   if (target === '*') {
     if (req.method !== 'OPTIONS') return refuse('asterisk-form target outside OPTIONS');

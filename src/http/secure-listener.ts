@@ -150,6 +150,7 @@ export async function startSecureListener(
     // adds then): that one is removed, HTTP/2 streams are answered below.
     h2.on('request', guarded as never);
     h2.on('checkContinue', guarded as never);
+    h2.on('checkExpectation', guarded as never);
     h2.on('connect', refuseConnect as never);
     h2.removeAllListeners('stream');
     const sendTimeout = options.connections.sendTimeout;
@@ -212,6 +213,7 @@ export async function startSecureListener(
       guarded,
     );
     https.on('checkContinue', guarded);
+    https.on('checkExpectation', guarded);
     https.on('connect', refuseConnect);
     server = https;
   }

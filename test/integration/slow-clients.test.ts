@@ -292,6 +292,23 @@ describe('Expect: 100-continue', () => {
     assert.match(text, /^HTTP\/1\.1 417 /);
     assert.equal(origin.count(), before);
   });
+
+  // node:http answered it alone: no request id, no access-log line, and an empty chunked body.
+  it('answers the 417 as its own refusal (request id, message), drops the body and keeps the connection', async () => {
+    const before = origin.count();
+    const { text } = await rawExchange(
+      port,
+      `PUT /upload/${'expect-refused-'.repeat(7)} HTTP/1.1\r\nHost: shop.example\r\nExpect: telepathy\r\nContent-Length: 11\r\n\r\nhello world` +
+        'GET /upload HTTP/1.1\r\nHost: shop.example\r\nConnection: close\r\n\r\n',
+    );
+    const [refusal, next] = text.split(/(?=HTTP\/1\.1 200 )/);
+    assert.match(refusal!, /^HTTP\/1\.1 417 Expectation Failed\r\n/);
+    assert.match(refusal!, /\r\nx-request-id: /i);
+    assert.match(refusal!, /\r\n\r\n417 expectation not supported\n$/);
+    assert.doesNotMatch(refusal!, /connection: close/i);
+    assert.match(next ?? '', /\r\nreceived 0 expect=undefined\r\n0\r\n\r\n$/);
+    assert.equal(origin.count() - before, 1, 'only the GET behind it reached the origin');
+  });
 });
 
 describe('pipelining and slow readers', () => {

@@ -22,7 +22,9 @@ export function receive(edge: Edge, ctx: RequestContext): boolean {
     const error = new EdgeError(target.code, target.reason);
     const allow =
       target.code === 'EDGE_ERR_CLIENT_METHOD_NOT_ALLOWED' ? { allow: ALLOWED_METHODS } : undefined;
-    sendError(edge, ctx, error, true, allow);
+    // An unmet expectation leaves the request well framed: its body is read and dropped, and the
+    // connection goes on (RFC 9110 §10.1.1).
+    sendError(edge, ctx, error, target.code !== 'EDGE_ERR_CLIENT_EXPECTATION', allow);
     return false;
   }
   ctx.host = target.host;
