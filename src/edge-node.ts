@@ -70,6 +70,8 @@ export interface EdgeNodeOptions {
   watchCertificates?: boolean;
   /** Bound of the records each process keeps decoded, in bytes (default 64 MiB; tests set less). */
   decodedBytes?: number;
+  /** How long a replaced or removed body stays readable (default 60 s; tests set less). */
+  bodyGraceMs?: number;
   /**
    * How a SIGHUP reads the configuration, with the fleet's shared sections in place of the
    * file's (undefined: the file alone). Default: this config with the sections replaced,
@@ -100,6 +102,13 @@ export interface EdgeNode {
   idle(): Promise<void>;
   /** Runs one eviction pass now (tests and the admin API). */
   evict(): Promise<void>;
+  /**
+   * A worker that made bodies with `bodyIdPrefix` exited: the chunks of its bodies that no record
+   * references (fills it left unfinished, bodies whose removal its timers held) are removed once
+   * the grace period of those bodies is over. Resolves with how many (0 in a process that runs
+   * no upkeep, or when the node closes first).
+   */
+  sweepBodiesOf(bodyIdPrefix: string): Promise<number>;
   /**
    * Takes sites and origins from a new configuration (SIGHUP) without dropping a connection:
    * requests already at an origin finish there, new ones use the new table. Returns the
@@ -189,6 +198,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     log,
     now,
     ...(options.decodedBytes !== undefined ? { decodedBytes: options.decodedBytes } : {}),
+    ...(options.bodyGraceMs !== undefined ? { bodyGraceMs: options.bodyGraceMs } : {}),
   });
   const metrics = createMetrics();
   metrics.storeCapacity.set(config.cache.maxSize);
@@ -325,6 +335,8 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     log,
     onEvict: (count) => metrics.evictions.inc(count),
   });
+  /** Sweeps of exited workers' bodies waiting for their grace period (sweepBodiesOf). */
+  const sweeps = new Set<() => void>();
   if (options.upkeep !== false) {
     evictor.start();
     evictor
@@ -450,6 +462,30 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
       return shared;
     },
     evict: () => evictor.runOnce(),
+    async sweepBodiesOf(bodyIdPrefix) {
+      if (options.upkeep === false) return 0;
+      try {
+        // Found now, removed once the grace period of the bodies it was to remove is over.
+        const found = await evictor.orphansOf(bodyIdPrefix);
+        if (found.length === 0) return 0;
+        const over = await new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => {
+            sweeps.delete(stop);
+            resolve(true);
+          }, store.bodyGraceMs);
+          timer.unref();
+          const stop = () => {
+            clearTimeout(timer);
+            resolve(false);
+          };
+          sweeps.add(stop);
+        });
+        return over ? await evictor.removeChunks(found) : 0;
+      } catch (error) {
+        log.error({ err: error }, 'sweep of the bodies of an exited worker failed');
+        return 0;
+      }
+    },
     idle: () => idle(edge),
     originEvents,
     secureListeners: secure,
@@ -517,6 +553,8 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
         await fanOut?.stop();
         await bus?.stop();
         await purge.drain();
+        for (const stop of sweeps) stop();
+        sweeps.clear();
         await evictor.stop();
         if (!destroyed) await Promise.all(all().map((o) => o.close()));
         await store.close();

@@ -135,15 +135,38 @@ export class Evictor {
       const created = Number.parseInt(bodyId.split('.')[0] ?? '', 36);
       if (Number.isFinite(created) && created < before) orphans.push(key);
     }
-    for (let i = 0; i < orphans.length; i += BATCH) {
-      const batch = orphans.slice(i, i + BATCH);
-      await this.#store.write(() => this.#store.removeChunksInTxn(batch));
-    }
-    if (orphans.length > 0) this.#options.log.info({ chunks: orphans.length }, 'swept orphaned body chunks');
+    await this.removeChunks(orphans);
     const ms = performance.now() - started;
     if (ms >= progressEveryMs)
       this.#options.log.info({ records: scanned, ms: Math.round(ms) }, 'startup scan done');
     return orphans.length;
+  }
+
+  /**
+   * The chunks of bodies a process that is gone made (their ids carry `madeBy`,
+   * CacheStore.bodyIdPrefix) that no record references: fills it left unfinished, bodies its
+   * timers were to remove. Nothing makes them referenced again; bodies that lose their record
+   * later are not among them (another process may still be reading those in their grace period).
+   */
+  async orphansOf(madeBy: string): Promise<Array<[string, number]>> {
+    const { referenced } = await this.#scanRecords(performance.now(), Number.POSITIVE_INFINITY);
+    const found: Array<[string, number]> = [];
+    for (const key of this.#store.chunkKeys()) {
+      const [bodyId] = key;
+      const dot = bodyId.indexOf('.');
+      if (dot !== -1 && bodyId.startsWith(madeBy, dot + 1) && !referenced.has(bodyId)) found.push(key);
+    }
+    return found;
+  }
+
+  /** Removes chunks by key (orphans), in batches; resolves with how many. */
+  async removeChunks(keys: Array<[string, number]>): Promise<number> {
+    for (let i = 0; i < keys.length && !this.#store.closed; i += BATCH) {
+      const batch = keys.slice(i, i + BATCH);
+      await this.#store.write(() => this.#store.removeChunksInTxn(batch));
+    }
+    if (keys.length > 0) this.#options.log.info({ chunks: keys.length }, 'swept orphaned body chunks');
+    return keys.length;
   }
 
   /** Every record's body id (and the records that do not decode), read slice by slice. */

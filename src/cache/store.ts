@@ -532,6 +532,16 @@ export class CacheStore {
    * Unique across processes and restarts: creation time (the orphan sweep reads it), a random
    * prefix drawn once per process, and a counter (no random draw per fill).
    */
+  /** This process's part of every body id it makes (newBodyId): tells its bodies from others'. */
+  get bodyIdPrefix(): string {
+    return BODY_ID_PREFIX;
+  }
+
+  /** How long a replaced or removed body stays readable (cache.bodyGraceMs, default 60 s). */
+  get bodyGraceMs(): number {
+    return this.options.bodyGraceMs ?? BODY_GRACE_MS;
+  }
+
   newBodyId(): string {
     this.#bodies++;
     return `${Date.now().toString(36)}.${BODY_ID_PREFIX}${this.#bodies.toString(36)}`;

@@ -96,10 +96,17 @@ export async function runPrimary(config: Config, flags: PrimaryFlags = {}): Prom
     onExit: (worker) => {
       broker.workerGone(worker.id);
       metrics.retire(worker.id);
+      // What it left in LMDB (fills cut short, bodies its timers were to remove) goes once
+      // their grace period is over; before, it stayed until the node restarted, uncounted.
+      const bodies = bodyPrefixes.get(worker.id);
+      bodyPrefixes.delete(worker.id);
+      if (bodies !== undefined) void node.sweepBodiesOf(bodies);
     },
     onGiveUp: (why) => void shutdown(why, 1),
   });
   const metrics = new MetricsGather(() => supervisor.workers);
+  /** Each worker's body id prefix, told when it is ready. */
+  const bodyPrefixes = new Map<number, string>();
   let rates = new RateAggregator(config.sites);
   // Keys over a node-wide rate limit, broadcast to every worker each interval.
   const rateSync = setInterval(() => {
@@ -134,6 +141,7 @@ export async function runPrimary(config: Config, flags: PrimaryFlags = {}): Prom
         return broker.committed(worker.id, message.id, message.committed);
       case 'ready':
         serving = message.addresses;
+        bodyPrefixes.set(worker.id, message.bodies);
         worker.send({
           strata: 'origin-health',
           origins: node.originEvents.healthSnapshot(),

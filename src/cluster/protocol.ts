@@ -123,6 +123,8 @@ export type LockMessage =
 export interface ReadyMessage {
   strata: 'ready';
   addresses: string[];
+  /** The worker's body id prefix (CacheStore.bodyIdPrefix): its bodies are swept once it exits. */
+  bodies: string;
 }
 
 /** Drain in-flight requests, then exit 0. */

@@ -122,7 +122,7 @@ export async function runWorker(): Promise<void> {
   if (asked !== undefined) return ask(asked); // stopped while starting: never says it is ready
   // An ejection decided here is told to the other workers, through the primary.
   node.originEvents.onEjected((origin, ms) => sendToPrimary({ strata: 'origin-ejected', origin, ms }));
-  sendToPrimary({ strata: 'ready', addresses: node.addresses });
+  sendToPrimary({ strata: 'ready', addresses: node.addresses, bodies: node.store.bodyIdPrefix });
 }
 
 async function replyMetrics(node: EdgeNode, id: number): Promise<void> {

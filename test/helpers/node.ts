@@ -30,6 +30,8 @@ export interface TestNodeOptions {
   logger?: import('pino').Logger;
   /** Bound of the records the node keeps decoded, in bytes (default 64 MiB). */
   decodedBytes?: number;
+  /** How long a replaced or removed body stays readable (default 60 s). */
+  bodyGraceMs?: number;
 }
 
 export async function startNode(options: TestNodeOptions): Promise<TestNode> {
@@ -51,6 +53,7 @@ export async function startNode(options: TestNodeOptions): Promise<TestNode> {
     ...(options.now ? { now: options.now } : {}),
     ...(options.geo ? { geo: options.geo } : {}),
     ...(options.decodedBytes !== undefined ? { decodedBytes: options.decodedBytes } : {}),
+    ...(options.bodyGraceMs !== undefined ? { bodyGraceMs: options.bodyGraceMs } : {}),
   });
   const url = `http://${node.addresses[0]}`;
   return {
