@@ -72,6 +72,8 @@ export interface EdgeNodeOptions {
   decodedBytes?: number;
   /** How long a replaced or removed body stays readable (default 60 s; tests set less). */
   bodyGraceMs?: number;
+  /** The primary's: why a worker's cache writes fail, if one's do (its health says so). */
+  workersWriteFailure?: () => string | undefined;
   /**
    * How a SIGHUP reads the configuration, with the fleet's shared sections in place of the
    * file's (undefined: the file alone). Default: this config with the sections replaced,
@@ -426,11 +428,17 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
       rotation.unref();
     }
     if (config.admin.enabled)
-      admin = await startAdmin({ config, edge, evict: () => evictor.runOnce(), purge, fanOut, bus }).catch(
-        (error: unknown) => {
-          throw bindFailure('admin listener', config.admin.listen, error);
-        },
-      );
+      admin = await startAdmin({
+        config,
+        edge,
+        evict: () => evictor.runOnce(),
+        purge,
+        fanOut,
+        bus,
+        workersWriteFailure: options.workersWriteFailure,
+      }).catch((error: unknown) => {
+        throw bindFailure('admin listener', config.admin.listen, error);
+      });
   } catch (error) {
     await Promise.all(listeners.map((l) => l.close()));
     await fanOut?.stop();

@@ -34,6 +34,8 @@ export interface AdminOptions {
   fanOut: FanOut | undefined;
   /** The NATS purge bus (fleet.nats): readiness waits for its replay at start. */
   bus?: FleetBus | undefined;
+  /** With workers: why a worker's cache writes fail, if one's do (health answers for the node). */
+  workersWriteFailure?: (() => string | undefined) | undefined;
 }
 
 export { tokenMatches };
@@ -56,7 +58,8 @@ export async function startAdmin(options: AdminOptions): Promise<Listener> {
     // RFC 9110 §9.3.2: HEAD is answered as GET is, without the body (node:http leaves it out).
     // A load balancer that checks with HEAD is not taken for a client guessing tokens.
     const method = req.method === 'HEAD' ? 'GET' : req.method;
-    if (method === 'GET' && url.pathname === '/healthz') return json(res, 200, health(edge));
+    if (method === 'GET' && url.pathname === '/healthz')
+      return json(res, 200, health(edge, options.workersWriteFailure));
     // A load balancer's readiness check sends no token: the verdict alone, without the reason.
     if (method === 'GET' && url.pathname === '/readyz' && req.headers.authorization === undefined)
       return readiness(res, options.bus, false);
@@ -154,9 +157,14 @@ function readiness(res: ServerResponse, bus: FleetBus | undefined, detailed: boo
  * The process runs: 200. `degraded` while the store refuses writes (disk full, a damaged file):
  * hits are served and misses pass through unstored until a write succeeds again.
  */
-function health(edge: Edge): { status: 'ok' | 'degraded'; store?: string } {
-  if (!edge.store.refusingWrites) return { status: 'ok' };
-  const reason = edge.store.writeError ?? 'write failed';
+function health(
+  edge: Edge,
+  workers: (() => string | undefined) | undefined,
+): { status: 'ok' | 'degraded'; store?: string } {
+  // This process's writes (with workers: the primary's purges, eviction, access times), else
+  // what a worker told of its fills.
+  const reason = edge.store.refusingWrites ? (edge.store.writeError ?? 'write failed') : workers?.();
+  if (reason === undefined) return { status: 'ok' };
   return { status: 'degraded', store: `refusing writes (${reason}); misses pass through unstored` };
 }
 

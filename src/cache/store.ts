@@ -130,6 +130,7 @@ export class CacheStore {
   readonly #removing = new Set<string>();
   #writableAfter = 0;
   #failing = false;
+  readonly #writeListeners = new Set<(failing: boolean, reason: string | undefined) => void>();
   #writeError: string | undefined;
   /** Damaged records or chunks found (and removed) since the store was opened. */
   corrupt = 0;
@@ -497,16 +498,33 @@ export class CacheStore {
     return this.#failing ? this.#writeError : undefined;
   }
 
+  /**
+   * Tells `listener` when writes start or stop failing, and when the reason is known (a worker
+   * tells its primary, whose health answers for the node). Returns the unsubscribe.
+   */
+  onWriteState(listener: (failing: boolean, reason: string | undefined) => void): () => void {
+    this.#writeListeners.add(listener);
+    return () => this.#writeListeners.delete(listener);
+  }
+
+  #tellWriteState(): void {
+    for (const listener of this.#writeListeners) listener(this.#failing, this.writeError);
+  }
+
   writeFailed(error: unknown): void {
     // lmdb-js attaches the commit's own promise to the error: it rejects with the reason (ENOSPC,
     // MDB_CORRUPTED...) once the commit's status is read; handled here, kept for health.
     const commitError = (error as { commitError?: Promise<unknown> } | undefined)?.commitError;
+    const before = this.#writeError;
     if (commitError && typeof commitError.catch === 'function') {
       this.#writeError ??= 'commit failed';
       commitError.catch((cause: unknown) => {
-        if (this.#failing) this.#writeError = writeFailure(cause, this.options.dir);
+        if (!this.#failing) return;
+        this.#writeError = writeFailure(cause, this.options.dir);
+        this.#tellWriteState();
       });
     } else this.#writeError = writeFailure(error, this.options.dir);
+    if (!this.#failing || before !== this.#writeError) queueMicrotask(() => this.#tellWriteState());
     if (!this.#failing) {
       const failure = new EdgeError(
         'EDGE_ERR_STORE_WRITE',
@@ -526,6 +544,7 @@ export class CacheStore {
     this.#writeError = undefined;
     this.#writableAfter = 0;
     this.options.log.info('cache writes succeed again; storing resumed');
+    this.#tellWriteState();
   }
 
   /**

@@ -66,10 +66,13 @@ export async function runPrimary(config: Config, flags: PrimaryFlags = {}): Prom
   let replaceWorkers: (() => void) | undefined;
   // Opened before any worker: creates the environment, sweeps orphans, runs the admin listener
   // and the fleet bus (which applies a shared configuration here, then to fresh workers).
+  /** Workers whose cache writes fail, with why: the node's health says so (admin/server.ts). */
+  const failingWrites = new Map<number, string>();
   const node = await createEdgeNode({
     config: { ...config, listeners: [] },
     logger: log,
     upkeep: true,
+    workersWriteFailure: () => failingWrites.values().next().value,
     collapse: new BrokerView(config.cache.hitForPass, broker),
     loadShared: (sections) => ({ ...loadShared(flags, sections), listeners: [] }),
     onSharedConfig: () => {
@@ -98,6 +101,7 @@ export async function runPrimary(config: Config, flags: PrimaryFlags = {}): Prom
       metrics.retire(worker.id);
       // What it left in LMDB (fills cut short, bodies its timers were to remove) goes once
       // their grace period is over; before, it stayed until the node restarted, uncounted.
+      failingWrites.delete(worker.id);
       const bodies = bodyPrefixes.get(worker.id);
       bodyPrefixes.delete(worker.id);
       if (bodies !== undefined) void node.sweepBodiesOf(bodies);
@@ -147,6 +151,10 @@ export async function runPrimary(config: Config, flags: PrimaryFlags = {}): Prom
           origins: node.originEvents.healthSnapshot(),
         } satisfies PrimaryMessage);
         return supervisor.ready(worker);
+      case 'store-state':
+        if (message.failing) failingWrites.set(worker.id, message.reason ?? 'write failed');
+        else failingWrites.delete(worker.id);
+        return;
       case 'leaving':
         // Echoed after every connection handed to it so far (protocol.ts, LeavingMessage).
         if (worker.isConnected()) worker.send(message);

@@ -127,6 +127,14 @@ export interface ReadyMessage {
   bodies: string;
 }
 
+/** The worker's cache writes started or stopped failing (the primary's health answers for the node). */
+export interface StoreStateMessage {
+  strata: 'store-state';
+  failing: boolean;
+  /** Why, in an operator's words (disk full, LMDB map full, ...), while failing. */
+  reason?: string;
+}
+
 /** Drain in-flight requests, then exit 0. */
 export interface ShutdownMessage {
   strata: 'shutdown';
@@ -190,6 +198,7 @@ export type WorkerMessage =
   | AnnounceMessage
   | CommittedMessage
   | ReadyMessage
+  | StoreStateMessage
   | LeavingMessage
   | MetricsReplyMessage
   | OriginEjectedMessage;

@@ -122,6 +122,9 @@ export async function runWorker(): Promise<void> {
   if (asked !== undefined) return ask(asked); // stopped while starting: never says it is ready
   // An ejection decided here is told to the other workers, through the primary.
   node.originEvents.onEjected((origin, ms) => sendToPrimary({ strata: 'origin-ejected', origin, ms }));
+  node.store.onWriteState((failing, reason) =>
+    sendToPrimary({ strata: 'store-state', failing, ...(reason ? { reason } : {}) }),
+  );
   sendToPrimary({ strata: 'ready', addresses: node.addresses, bodies: node.store.bodyIdPrefix });
 }
 

@@ -5,9 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createClock } from '../helpers/clock.ts';
+import { request } from '../helpers/http.ts';
 import { startNode } from '../helpers/node.ts';
 import { respond, startOrigin, type TestOrigin } from '../helpers/origin.ts';
 import { startAdminNode } from './purge-support.ts';
+import { type Served, serve, until } from './workers-support.ts';
 
 /** A real full disk: a 3 MiB tmpfs mounted for the test (needs root, as in CI; skipped otherwise). */
 function mountSmallFilesystem(): string | undefined {
@@ -232,5 +234,75 @@ describe('a purge on a full disk', () => {
     } finally {
       await edge.close({ keepDir: true });
     }
+  });
+});
+
+describe('a full disk with 2 workers', () => {
+  let origin: TestOrigin;
+  // Mounted by the suite's hooks, so a run that filters its tests out leaves no mount behind.
+  let dir: string | undefined;
+  let served: Served | undefined;
+  const path = (i: number) => `/workers/${i}/${'w'.repeat(110)}`;
+  // Small ones once space returns: stored without filling the disk again.
+  const small = (i: number) => `/workers-small/${i}/${'w'.repeat(110)}`;
+  // A connection per request: the primary hands them to the workers in turn, so both fill.
+  const CLOSE = { headers: { connection: 'close' } };
+
+  before(async () => {
+    dir = CAN_MOUNT ? mountSmallFilesystem() : undefined;
+    origin = await startOrigin({});
+    for (let i = 0; i < 80; i++) {
+      origin.route(path(i), respond(200, { 'cache-control': 'max-age=600' }, Buffer.alloc(100 * 1024, i)));
+      origin.route(small(i), respond(200, { 'cache-control': 'max-age=600' }, Buffer.alloc(1024, i)));
+    }
+  });
+  after(async () => {
+    if (served && served.child.exitCode === null) {
+      served.child.kill('SIGTERM');
+      await served.exited;
+    }
+    await origin.close();
+    unmount(dir);
+  });
+
+  it("says degraded in the primary's health while the workers' fills fail, and ok once they store again", {
+    skip: SKIP,
+  }, async () => {
+    const filler = join(dir!, 'filler');
+    writeFileSync(filler, Buffer.alloc(1024 * 1024));
+    served = await serve(origin.url, dir!);
+    const health = async () =>
+      JSON.parse((await request(`${served!.admin}/healthz`)).text) as { status: string; store?: string };
+    assert.equal((await health()).status, 'ok');
+    let next = 0;
+    let degraded: { status: string; store?: string } = { status: 'ok' };
+    for (; next < 40 && degraded.status === 'ok'; next++) {
+      const res = await request(`${served.url}${path(next)}`, CLOSE);
+      assert.ok(res.body.equals(Buffer.alloc(100 * 1024, next)));
+      // The worker tells the primary as its write fails: a few turns of the event loops.
+      if (await until(async () => (await health()).status === 'degraded', 300)) degraded = await health();
+    }
+    assert.equal(degraded.status, 'degraded', 'the disk filled up');
+    assert.equal(degraded.store, 'refusing writes (disk full); misses pass through unstored');
+
+    rmSync(filler);
+    // Each worker tries again a second after its failure: new misses until one is stored.
+    let stored = false;
+    next = 0;
+    for (let tries = 0; tries < 30 && !stored; tries++, next++) {
+      const res = await request(`${served.url}${small(next)}`, CLOSE);
+      stored = String(res.headers['cache-status']).endsWith('; stored');
+      if (!stored) await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    assert.ok(stored, 'stored again once space returned');
+    // Every worker that failed has stored since, or health waits for it: both workers get misses.
+    assert.ok(
+      await until(async () => {
+        if ((await health()).status === 'ok') return true;
+        await request(`${served!.url}${small(next++ % 80)}`, CLOSE);
+        return false;
+      }, 10_000),
+      `ok again: ${JSON.stringify(await health())}`,
+    );
   });
 });
