@@ -28,7 +28,7 @@ describe('partial content (RFC 9111 §3.3)', () => {
   const clock = createClock();
 
   before(async () => {
-    origin = await startOrigin({ '/a': ranged, '/b': ranged, '/c': ranged });
+    origin = await startOrigin({ '/a': ranged, '/b': ranged, '/c': ranged, '/d': ranged });
     edge = await startNode({ origin: origin.url, now: clock.now });
   });
   after(async () => {
@@ -53,6 +53,29 @@ describe('partial content (RFC 9111 §3.3)', () => {
     const same = await edge.get('/a', { headers: { range: 'bytes=2-7' } });
     assert.equal(same.text, '234567');
     assert.equal(origin.count('/a'), 1);
+  });
+
+  it('answers a Range miss whose If-None-Match matches with 304, If-None-Match before Range (RFC 9110 §13.2.2)', async () => {
+    const conditional = await edge.get('/d', {
+      headers: { range: 'bytes=2-7', 'if-none-match': '"v0", "v1"' },
+    });
+    assert.equal(conditional.status, 304);
+    assert.equal(conditional.text, '');
+    assert.equal(conditional.headers.etag, '"v1"');
+    assert.equal(conditional.headers['content-range'], undefined);
+    assert.equal(conditional.headers['cache-status'], 'strata; fwd=miss; fwd-status=206; stored');
+    // The 206 was stored all the same: the range without the condition is a hit.
+    const hit = await edge.get('/d', { headers: { range: 'bytes=2-7' } });
+    assert.equal(hit.status, 206);
+    assert.equal(hit.text, '234567');
+    assert.match(String(hit.headers['cache-status']), /^strata; hit/);
+    // Another entity tag: the range is answered (a conditional is never answered from a partial
+    // entry: it goes to the origin, unconditional, and its 206 is answered).
+    const other = await edge.get('/d', { headers: { range: 'bytes=3-5', 'if-none-match': '"v0"' } });
+    assert.equal(other.status, 206);
+    assert.equal(other.text, '345');
+    assert.equal(other.headers['cache-status'], 'strata; fwd=miss; fwd-status=206; stored');
+    assert.equal(origin.count('/d'), 2);
   });
 
   it('sends a range outside the stored piece to the origin', async () => {

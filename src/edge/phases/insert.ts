@@ -38,7 +38,9 @@ export async function insert(
   const { etag, lastModified, responseTime } = plan.record;
   const date = fieldOf(headers, 'date');
   const current = clientHoldsCurrent(ctx, {
-    status: response.status,
+    // A Range miss's 206 carries the representation's validators, and If-None-Match is
+    // evaluated before Range (RFC 9110 §13.2.2): a client holding that representation gets 304.
+    status: response.status === 206 ? 200 : response.status,
     etag,
     lastModified,
     date,
