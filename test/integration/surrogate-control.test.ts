@@ -4,6 +4,8 @@ import { createClock } from '../helpers/clock.ts';
 import { startNode, type TestNode } from '../helpers/node.ts';
 import { respond, startOrigin, type TestOrigin } from '../helpers/origin.ts';
 
+const NO_COMMA = `/account/${'settings-'.repeat(12)}overview?session-view=full&lang=en`;
+
 describe('Surrogate-Control', () => {
   let origin: TestOrigin;
   let edge: TestNode;
@@ -18,6 +20,11 @@ describe('Surrogate-Control', () => {
       ),
       '/short': respond(200, { 'cache-control': 'max-age=3600', 'surrogate-control': 'max-age=1' }, 'short'),
       '/no-store': respond(200, { 'cache-control': 'max-age=3600', 'surrogate-control': 'no-store' }, 'ns'),
+      [NO_COMMA.split('?')[0]!]: respond(
+        200,
+        { 'cache-control': 'max-age=3600', 'surrogate-control': 'no-store max-age=60' },
+        'account of one user',
+      ),
       '/other': respond(
         200,
         { 'cache-control': 'max-age=5', 'surrogate-control': 'max-age=3600;elsewhere' },
@@ -71,6 +78,15 @@ describe('Surrogate-Control', () => {
     const second = await edge.get('/no-store');
     assert.equal(second.headers['cache-status'], 'strata; fwd=miss; fwd-status=200; detail=no-store');
     assert.equal(origin.count('/no-store'), 2);
+  });
+
+  it('keeps a no-store whose comma is missing (`no-store max-age=60`) instead of falling back to Cache-Control', async () => {
+    const first = await edge.get(NO_COMMA);
+    assert.equal(first.headers['cache-status'], 'strata; fwd=miss; fwd-status=200; detail=no-store');
+    const second = await edge.get(NO_COMMA);
+    assert.equal(second.text, 'account of one user');
+    assert.equal(second.headers['cache-status'], 'strata; fwd=miss; fwd-status=200; detail=no-store');
+    assert.equal(origin.requests.filter((r) => r.path === NO_COMMA).length, 2);
   });
 
   it('ignores directives targeted at another surrogate and follows Cache-Control', async () => {

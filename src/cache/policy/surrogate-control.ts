@@ -9,7 +9,7 @@
  *                     | "content" "=" quoted-string | extension-directive
  *
  * Parsing is lenient, member by member: a member that does not parse is skipped, the
- * others still count. A directive with a device token applies only to the surrogate
+ * others still count; whitespace between two directives separates them as a comma would. A directive with a device token applies only to the surrogate
  * of that name (ours is the Via / Cache-Status pseudonym, announced to origins in
  * Surrogate-Capability); one targeted at us wins over the same directive untargeted.
  */
@@ -34,9 +34,7 @@ export function parseSurrogateControl(value: string | undefined, name: string): 
   const directives = new Map<string, string>();
   /** Directives set by a member targeted at us: untargeted members no longer replace them. */
   const targeted = new Set<string>();
-  for (const member of splitMembers(value)) {
-    const match = MEMBER.exec(member);
-    if (match === null) continue;
+  for (const match of splitMembers(value).flatMap(readMember)) {
     const target = match[4]?.toLowerCase();
     if (target !== undefined && target !== us) continue;
     const directive = match[1]!.toLowerCase();
@@ -48,6 +46,29 @@ export function parseSurrogateControl(value: string | undefined, name: string): 
     }
   }
   return directives.size > 0 ? directives : undefined;
+}
+
+/** Pieces of a member between whitespace outside quoted strings. */
+const PIECE = /(?:[^\s"]|"(?:[^"\\]|\\.)*")+/g;
+
+/**
+ * One member's match, or the matches of its pieces when whitespace stands for a missing comma
+ * (`no-store max-age=60`): each piece must then be a member of its own, or the member is skipped
+ * as before. Read as junk, such a member lost its no-store, and Cache-Control's max-age stored
+ * the response.
+ */
+function readMember(member: string): RegExpExecArray[] {
+  const match = MEMBER.exec(member);
+  if (match !== null) return [match];
+  const pieces = member.match(PIECE) ?? [];
+  if (pieces.length < 2) return [];
+  const matches: RegExpExecArray[] = [];
+  for (const piece of pieces) {
+    const one = MEMBER.exec(piece);
+    if (one === null) return [];
+    matches.push(one);
+  }
+  return matches;
 }
 
 /** What one directive means in Cache-Control terms; a value of the wrong form is ignored. */

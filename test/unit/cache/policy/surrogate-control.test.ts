@@ -36,6 +36,21 @@ describe('parseSurrogateControl (W3C Edge Architecture §2.2)', () => {
     assert.deepEqual(parse('max-age= 100, @@, no-store'), [['no-store', '']]);
   });
 
+  it('reads directives separated by whitespace where a comma is missing, never losing a no-store', () => {
+    assert.deepEqual(parse('no-store max-age=60'), [
+      ['no-store', ''],
+      ['max-age', '60'],
+    ]);
+    assert.deepEqual(parse('max-age=60;strata no-store'), [
+      ['max-age', '60'],
+      ['no-store', ''],
+    ]);
+    assert.deepEqual(parse('max-age=60;other no-store-remote'), [['no-store', '']]);
+    // A quoted value keeps its spaces; a piece that is no directive still skips the member.
+    assert.deepEqual(parse('content="ESI/1.0 ESI-Inline/1.0"'), [['content', 'ESI/1.0 ESI-Inline/1.0']]);
+    assert.equal(parse('max-age= 100'), undefined);
+  });
+
   it('honours directives targeted at our name, case-insensitively, and ignores those for others', () => {
     assert.deepEqual(parse('max-age=3600;strata'), [['max-age', '3600']]);
     assert.deepEqual(parse('max-age=3600;Edge-1', 'edge-1'), [['max-age', '3600']]);
