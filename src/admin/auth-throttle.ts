@@ -1,7 +1,8 @@
 /**
  * Failed admin tokens, counted per client (an IPv4 address, an IPv6 /64) in a fixed window:
  * past the limit, every call from that client is answered 429 until the window ends, so a token
- * cannot be guessed faster than `limit` tries per window. The table is bounded; expired windows are dropped.
+ * cannot be guessed faster than `limit` tries per window. The table is bounded; expired windows
+ * are dropped.
  */
 import { clientKey } from '../security/gcra.ts';
 

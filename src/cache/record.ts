@@ -70,7 +70,7 @@ export interface VaryMarker {
 export type StoredValue = EntryRecord | VaryMarker;
 
 /** Field value of a stored header, case-insensitive, or undefined. */
-export function storedHeader(record: EntryRecord, name: string): string | undefined {
+export function storedHeader(record: Pick<EntryRecord, 'headers'>, name: string): string | undefined {
   const headers = record.headers;
   for (let i = 0; i < headers.length; i += 2) {
     if (headers[i]!.toLowerCase() === name) return headers[i + 1];

@@ -778,11 +778,14 @@ export class CacheStore {
    * the key's own generation moves, not the node-wide purge sequence.
    */
   invalidateKey(storage: string): Promise<number> {
-    return this.write(() => {
-      const name = keyGenerationKey(storage);
-      this.#meta.put(name, ((this.#meta.get(name) as number | undefined) ?? 0) + 1);
-      return this.invalidateKeyInTxn(storage);
-    });
+    return this.write(() => this.#invalidateWithGenerationInTxn(storage));
+  }
+
+  /** Inside a write transaction: voids the key's fills under way (its generation), marks it stale. */
+  #invalidateWithGenerationInTxn(storage: string): number {
+    const name = keyGenerationKey(storage);
+    this.#meta.put(name, ((this.#meta.get(name) as number | undefined) ?? 0) + 1);
+    return this.invalidateKeyInTxn(storage);
   }
 
   /**
@@ -800,11 +803,7 @@ export class CacheStore {
         if (!key.includes(VARIANT_SEPARATOR)) keys.push(key);
       }
       let count = 0;
-      for (const storage of keys) {
-        const name = keyGenerationKey(storage);
-        this.#meta.put(name, ((this.#meta.get(name) as number | undefined) ?? 0) + 1);
-        count += this.invalidateKeyInTxn(storage);
-      }
+      for (const storage of keys) count += this.#invalidateWithGenerationInTxn(storage);
       return count;
     });
   }

@@ -99,9 +99,9 @@ export async function runPrimary(config: Config, flags: PrimaryFlags = {}): Prom
     onExit: (worker) => {
       broker.workerGone(worker.id);
       metrics.retire(worker.id);
+      failingWrites.delete(worker.id);
       // What it left in LMDB (fills cut short, bodies its timers were to remove) goes once
       // their grace period is over; before, it stayed until the node restarted, uncounted.
-      failingWrites.delete(worker.id);
       const bodies = bodyPrefixes.get(worker.id);
       bodyPrefixes.delete(worker.id);
       if (bodies !== undefined) void node.sweepBodiesOf(bodies);

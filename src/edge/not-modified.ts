@@ -18,24 +18,24 @@ export interface AnsweredValidators {
   responseTime: number;
 }
 
-/** Whether the request's own conditionals say its copy of this response is current (a 304). */
+/** Whether the request sends If-None-Match or If-Modified-Since: only then is there a 304 to judge. */
+export function asksConditionally(ctx: RequestContext): boolean {
+  return isConditional(ctx.req.headers);
+}
+
+/**
+ * Whether the request's own conditionals say its copy of this response is current (a 304).
+ * Asked once `asksConditionally` holds, so a request without them builds no validators.
+ */
 export function clientHoldsCurrent(ctx: RequestContext, answered: AnsweredValidators): boolean {
-  const fields = ctx.req.headers;
-  if (!isConditional(fields)) return false;
   const { status, etag, lastModified, responseTime, date } = answered;
   return notModified(
     ctx.method,
-    fields,
+    ctx.req.headers,
     { status, etag, lastModified, responseTime, size: 0 },
     date,
     ctx.now,
   );
-}
-
-/** The value of `name` (lower case) in a flat field list. */
-export function fieldOf(headers: readonly string[], name: string): string | undefined {
-  for (let i = 0; i < headers.length; i += 2) if (headers[i]!.toLowerCase() === name) return headers[i + 1];
-  return undefined;
 }
 
 const CONTENT_FIELDS: ReadonlySet<string> = new Set([

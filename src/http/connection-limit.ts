@@ -1,8 +1,8 @@
 /**
  * Connection caps of a client listener: at most `max` connections at once, and at most
- * `perClient` from one client (an IPv4 address, an IPv6 /64). A connection over either cap is closed as soon as it is
- * accepted, before a byte is read (one client opening thousands of idle connections cannot
- * take the node's file descriptors or starve other clients). 0 disables a cap.
+ * `perClient` from one client (an IPv4 address, an IPv6 /64). A connection over either cap is
+ * closed as soon as it is accepted, before a byte is read (one client opening thousands of idle
+ * connections cannot take the node's file descriptors or starve other clients). 0 disables a cap.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Server, Socket } from 'node:net';

@@ -9,9 +9,10 @@
  *                     | "content" "=" quoted-string | extension-directive
  *
  * Parsing is lenient, member by member: a member that does not parse is skipped, the
- * others still count; whitespace between two directives separates them as a comma would. A directive with a device token applies only to the surrogate
- * of that name (ours is the Via / Cache-Status pseudonym, announced to origins in
- * Surrogate-Capability); one targeted at us wins over the same directive untargeted.
+ * others still count; whitespace between two directives separates them as a comma would. A
+ * directive with a device token applies only to the surrogate of that name (ours is the Via /
+ * Cache-Status pseudonym, announced to origins in Surrogate-Capability); one targeted at us wins
+ * over the same directive untargeted.
  */
 import type { Directives } from './cache-control.ts';
 import { splitMembers } from './cache-control.ts';

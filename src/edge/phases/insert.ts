@@ -7,12 +7,13 @@
 
 import type { Fill } from '../../cache/fill.ts';
 import { negotiateEncoding } from '../../cache/policy/accept-encoding.ts';
+import { storedHeader } from '../../cache/record.ts';
 import { codingsFor, mergeVary, settingsFor } from '../compression.ts';
 import type { InsertResult, RequestContext } from '../context.ts';
 import { answerDeferred } from '../derive.ts';
 import type { Edge } from '../edge.ts';
 import { fillHeaders, type InsertPlan, insertShared, type Leadership, readFill } from '../fill-driver.ts';
-import { clientHoldsCurrent, fieldOf, withoutContentFields } from '../not-modified.ts';
+import { asksConditionally, clientHoldsCurrent, withoutContentFields } from '../not-modified.ts';
 import type { Fetched } from '../outcomes.ts';
 import { strippedOnStore } from '../rule-effects.ts';
 
@@ -36,16 +37,17 @@ export async function insert(
   // RFC 9110 §13.2.1: the fill asked the origin without the client's If-None-Match and
   // If-Modified-Since (it wants a body to store); a client whose copy is current gets its 304.
   const { etag, lastModified, responseTime } = plan.record;
-  const date = fieldOf(headers, 'date');
-  const current = clientHoldsCurrent(ctx, {
-    // A Range miss's 206 carries the representation's validators, and If-None-Match is
-    // evaluated before Range (RFC 9110 §13.2.2): a client holding that representation gets 304.
-    status: response.status === 206 ? 200 : response.status,
-    etag,
-    lastModified,
-    date,
-    responseTime,
-  });
+  const current =
+    asksConditionally(ctx) &&
+    clientHoldsCurrent(ctx, {
+      // A Range miss's 206 carries the representation's validators, and If-None-Match is
+      // evaluated before Range (RFC 9110 §13.2.2): a client holding that representation gets 304.
+      status: response.status === 206 ? 200 : response.status,
+      etag,
+      lastModified,
+      date: storedHeader(plan.record, 'date'),
+      responseTime,
+    });
   const read = current
     ? (fill: Fill): void => readFill(edge, ctx, fill, 304, withoutContentFields(headers))
     : (fill: Fill): void => readFill(edge, ctx, fill, response.status, headers);

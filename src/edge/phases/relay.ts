@@ -12,7 +12,7 @@ import type { OriginResponse } from '../../origin/pool.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
 import { bodyIncomplete, discard } from '../fill-driver.ts';
-import { clientHoldsCurrent, withoutContentFields } from '../not-modified.ts';
+import { asksConditionally, clientHoldsCurrent, withoutContentFields } from '../not-modified.ts';
 import { relayedHeaders, sendError } from '../respond.ts';
 import { stripFor } from '../tier.ts';
 
@@ -35,7 +35,7 @@ export function relay(
   );
   // RFC 9110 §13.2.1: a browser revalidating a page that turned out unstorable (private,
   // Set-Cookie, an Authorization request) gets its 304, as the origin would have answered it.
-  const current = unconditional && response.status === 200 && holdsCurrent(ctx, response);
+  const current = unconditional && holdsCurrent(ctx, response);
   if (current || ctx.method === 'HEAD' || response.status === 204 || response.status === 304) {
     discard(response.body);
     discardRest(ctx.req);
@@ -82,16 +82,20 @@ export function relay(
   return STREAMING;
 }
 
+/** Whether a client that sent conditionals holds the 200 being relayed. */
 function holdsCurrent(ctx: RequestContext, response: OriginResponse): boolean {
-  const field = (name: string): string | undefined => {
-    const value = response.headers[name];
-    return typeof value === 'string' ? value : undefined;
-  };
+  if (response.status !== 200 || !asksConditionally(ctx)) return false;
+  const { headers } = response;
   return clientHoldsCurrent(ctx, {
     status: response.status,
-    etag: field('etag'),
-    lastModified: field('last-modified'),
-    date: field('date'),
+    etag: single(headers.etag),
+    lastModified: single(headers['last-modified']),
+    date: single(headers.date),
     responseTime: ctx.now,
   });
+}
+
+/** A field the origin sent once (a repeated validator is no validator). */
+function single(value: string | string[] | undefined): string | undefined {
+  return typeof value === 'string' ? value : undefined;
 }
