@@ -693,22 +693,35 @@ describe('purges that left the stream while a node was down', { skip }, () => {
 });
 
 describe('a bus that refuses the node', { skip }, () => {
-  it("says so when the stream exists without the node's subject, instead of reporting ready and receiving nothing", async () => {
-    const nats = await startNats();
+  /**
+   * Node `w` on a nats-server of its own (`token`: the one the server requires, `sends`: the one
+   * the node gives), with `stream` made before it starts: its /readyz answer once 200 (and, with `warned`, carrying a warning) and
+   * its /stats. Everything it started is stopped before it returns.
+   */
+  async function refusedAnswer(setup: {
+    token?: string;
+    sends?: string;
+    stream?: { name: string; subjects: string[] };
+    fleet: Record<string, unknown>;
+    warned?: boolean;
+  }): Promise<{ answer: Record<string, unknown>; stats: { fleet: { lastError: string } } }> {
+    const nats = await startNats(setup.token === undefined ? {} : { token: setup.token });
     const origin = await startOrigin({});
     const dir = mkdtempSync(join(tmpdir(), 'strata-fleet-'));
-    const nc = await connect({ servers: nats.url });
-    await (await jetstreamManager(nc)).streams.add({ name: 'STRATA_PURGES', subjects: ['strata.purges'] });
-    await nc.close();
+    if (setup.stream) {
+      const nc = await connect({ servers: nats.url });
+      await (await jetstreamManager(nc)).streams.add(setup.stream);
+      await nc.close();
+    }
     const node = await startAdminNode({
       origin: origin.url,
       dir,
       config: {
         fleet: {
-          nats: { servers: [nats.url] },
+          nats: { servers: [nats.url], ...(setup.sends === undefined ? {} : { token: setup.sends }) },
           node: 'w',
-          subject: 'strata.other',
           readiness: { catchUpTimeout: '1s' },
+          ...setup.fleet,
         },
       },
     });
@@ -718,96 +731,51 @@ describe('a bus that refuses the node', { skip }, () => {
         await eventually(async () => {
           const readyz = await node.call('GET', '/readyz');
           answer = JSON.parse(readyz.text);
-          return readyz.status === 200;
+          return readyz.status === 200 && (!setup.warned || answer.warning !== undefined);
         }, 15_000),
       );
-      const said = String(answer.warning);
-      assert.match(said, /strata\.other/, said);
-      assert.match(said, /strata\.purges/, 'the subjects the stream holds');
       const stats = JSON.parse((await node.call('GET', '/stats')).text);
-      assert.match(stats.fleet.lastError, /strata\.other/);
+      return { answer, stats };
     } finally {
       await node.close();
       rmSync(dir, { recursive: true, force: true });
       await origin.close();
       await nats.close();
     }
+  }
+
+  it("says so when the stream exists without the node's subject, instead of reporting ready and receiving nothing", async () => {
+    const { answer, stats } = await refusedAnswer({
+      stream: { name: 'STRATA_PURGES', subjects: ['strata.purges'] },
+      fleet: { subject: 'strata.other' },
+    });
+    const said = String(answer.warning);
+    assert.match(said, /strata\.other/, said);
+    assert.match(said, /strata\.purges/, 'the subjects the stream holds');
+    assert.match(stats.fleet.lastError, /strata\.other/);
   });
 
   it('says the stream cannot be made, and why, when the bus is reached but another stream holds the subject', async () => {
-    const nats = await startNats();
-    const origin = await startOrigin({});
-    const dir = mkdtempSync(join(tmpdir(), 'strata-fleet-'));
-    const nc = await connect({ servers: nats.url });
-    await (await jetstreamManager(nc)).streams.add({ name: 'TAKEN', subjects: ['strata.purges'] });
-    await nc.close();
-    const node = await startAdminNode({
-      origin: origin.url,
-      dir,
-      config: {
-        fleet: {
-          nats: { servers: [nats.url] },
-          node: 'w',
-          stream: 'MINE',
-          readiness: { catchUpTimeout: '1s' },
-        },
-      },
+    const { answer, stats } = await refusedAnswer({
+      stream: { name: 'TAKEN', subjects: ['strata.purges'] },
+      fleet: { stream: 'MINE' },
+      warned: true,
     });
-    try {
-      let answer: Record<string, unknown> = {};
-      assert.ok(
-        await eventually(async () => {
-          const readyz = await node.call('GET', '/readyz');
-          answer = JSON.parse(readyz.text);
-          return readyz.status === 200 && answer.warning !== undefined;
-        }, 15_000),
-      );
-      const said = String(answer.warning);
-      assert.doesNotMatch(said, /unreachable/, 'the bus was reached');
-      assert.match(said, /MINE/);
-      assert.match(said, /subjects overlap/i, 'the server\'s reason, not "stream not found"');
-      const stats = JSON.parse((await node.call('GET', '/stats')).text);
-      assert.match(stats.fleet.lastError, /subjects overlap/i);
-    } finally {
-      await node.close();
-      rmSync(dir, { recursive: true, force: true });
-      await origin.close();
-      await nats.close();
-    }
+    const said = String(answer.warning);
+    assert.doesNotMatch(said, /unreachable/, 'the bus was reached');
+    assert.match(said, /MINE/);
+    assert.match(said, /subjects overlap/i, 'the server\'s reason, not "stream not found"');
+    assert.match(stats.fleet.lastError, /subjects overlap/i);
   });
 
   it('says why in the readiness warning once the node reports ready without it', async () => {
-    const nats = await startNats({ token: 'the-right-token-0123456789' });
-    const origin = await startOrigin({});
-    const dir = mkdtempSync(join(tmpdir(), 'strata-fleet-'));
-    const node = await startAdminNode({
-      origin: origin.url,
-      dir,
-      config: {
-        fleet: {
-          nats: { servers: [nats.url], token: 'a-wrong-token' },
-          node: 'w',
-          readiness: { catchUpTimeout: '1s' },
-        },
-      },
+    const { answer } = await refusedAnswer({
+      token: 'the-right-token-0123456789',
+      sends: 'a-wrong-token',
+      fleet: {},
     });
-    try {
-      let answer: Record<string, unknown> = {};
-      assert.ok(
-        await eventually(async () => {
-          const readyz = await node.call('GET', '/readyz');
-          answer = JSON.parse(readyz.text);
-          return readyz.status === 200;
-        }, 15_000),
-      );
-      const said = String(answer.warning ?? answer.reason);
-      assert.match(said, /purge bus unreachable since start/);
-      assert.match(said, /authorization/i, 'the cause, not only the symptom');
-    } finally {
-      await node.close();
-      rmSync(dir, { recursive: true, force: true });
-      await origin.close();
-      await nats.close();
-    }
+    const said = String(answer.warning ?? answer.reason);
+    assert.match(said, /purge bus unreachable since start/);
+    assert.match(said, /authorization/i, 'the cause, not only the symptom');
   });
 });
