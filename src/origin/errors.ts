@@ -4,6 +4,7 @@
  * error body. What the network said (with the origin's address) stays in `cause`, for the log.
  */
 import { EdgeError } from '../errors.ts';
+import { ORIGIN_RESET } from './undici.ts';
 
 export function originError(error: unknown, origin: string): EdgeError {
   if (error instanceof EdgeError) return error;
@@ -38,6 +39,7 @@ export function originError(error: unknown, origin: string): EdgeError {
     case 'UND_ERR_BODY_TIMEOUT':
     case 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH':
     case 'ECONNRESET':
+    case ORIGIN_RESET:
       return new EdgeError(
         'EDGE_ERR_ORIGIN_BODY_INCOMPLETE',
         `origin ${origin} response incomplete`,

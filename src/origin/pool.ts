@@ -16,7 +16,7 @@ import { RetryBudget } from './retry-budget.ts';
 import { type OriginIter, OriginSelector } from './selection.ts';
 import { OriginState } from './state.ts';
 import { originTls } from './tls.ts';
-import { loadUndici } from './undici.ts';
+import { loadUndici, ORIGIN_RESET, originConnector } from './undici.ts';
 
 export interface OriginRequest {
   method: string;
@@ -155,11 +155,11 @@ export class Origin {
 
   /** The undici pool, made once (undici itself is loaded on the first request of the process). */
   #open(): Promise<Pool> {
-    this.#opening ??= loadUndici().then(({ Pool }) => {
+    this.#opening ??= loadUndici().then((undici) => {
       if (this.#closed) throw new EdgeError('EDGE_ERR_INTERNAL', `origin ${this.name} is closed`);
-      const pool = new Pool(this.config.url, {
+      const pool = new undici.Pool(this.config.url, {
         connections: this.config.connections,
-        connect: this.#connect,
+        connect: originConnector(undici, this.#connect),
         allowH2: false,
         headersTimeout: this.config.responseTimeout,
         bodyTimeout: this.config.bodyTimeout,
@@ -440,7 +440,10 @@ function neverSent(error: EdgeError, idempotent: boolean, replayable: boolean): 
   if (NEVER_SENT.has(cause) || cause.startsWith('ERR_TLS') || cause.includes('CERT')) return true;
   // A reused keep-alive connection the origin closed: reset before any response byte.
   // RFC 9110 §9.2.2: an idempotent request may be sent again.
-  return idempotent && (cause === 'ECONNRESET' || cause === 'UND_ERR_SOCKET' || cause === 'EPIPE');
+  return (
+    idempotent &&
+    (cause === ORIGIN_RESET || cause === 'ECONNRESET' || cause === 'UND_ERR_SOCKET' || cause === 'EPIPE')
+  );
 }
 
 /**

@@ -257,3 +257,53 @@ describe('an origin that fails after its head, before any body byte', () => {
     });
   }
 });
+
+describe('an origin whose body runs until the connection closes (no length, no chunks)', () => {
+  const LONG = `/feeds/${'legacy-http10-export-'.repeat(6)}items.txt`;
+  const BODY = 'line of an HTTP/1.0 feed\n'.repeat(400);
+  let server: Server;
+  let edge: TestNode;
+  const asked = new Map<string, number>();
+
+  before(async () => {
+    let origin: string;
+    ({ server, origin } = await rawOrigin(asked, (target, socket) => {
+      const policy = target.includes('pass') ? 'no-store' : 'max-age=60';
+      socket.write(`HTTP/1.0 200 OK\r\nCache-Control: ${policy}\r\nContent-Type: text/plain\r\n\r\n${BODY}`);
+      // The body ends with the connection: a FIN is its end, a reset is a body cut short.
+      if (target.includes('case=fin')) setTimeout(() => socket.end(), 30);
+      else setTimeout(() => socket.resetAndDestroy(), 30);
+    }));
+    edge = await startNode({ origin });
+  });
+  after(async () => {
+    await edge.close();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it('stores a body ended by the origin closing its side, and serves it whole', async () => {
+    const target = `${LONG}?case=fin`;
+    const first = await edge.get(target);
+    assert.equal(first.status, 200);
+    assert.equal(first.complete, true);
+    assert.equal(first.text, BODY);
+    assert.match(String(first.headers['cache-status']), /fwd=miss;.*stored/);
+    const second = await edge.get(target);
+    assert.equal(second.text, BODY);
+    assert.match(String(second.headers['cache-status']), /hit/);
+    assert.equal(asked.get(target), 1);
+  });
+
+  for (const kind of ['stored', 'pass']) {
+    it(`never stores a body ended by a reset, and lets the client see it cut short (${kind})`, async () => {
+      const target = `${LONG}?case=reset-${kind}`;
+      const first = await edge.get(target);
+      assert.equal(first.status, 200);
+      assert.equal(first.complete, false, 'a reset is no end of the body');
+      const second = await edge.get(target);
+      assert.equal(second.complete, false);
+      assert.doesNotMatch(String(second.headers['cache-status']), /hit/);
+      assert.equal(asked.get(target), 2, 'nothing was stored');
+    });
+  }
+});
