@@ -147,6 +147,7 @@ describe('per-site HSTS and https redirect', () => {
     const res = await request(`${plain}${LONG}`, { headers: { host: 'Secure.Test:8080' } });
     assert.equal(res.status, 308);
     assert.equal(res.headers.location, `https://secure.test${LONG}`);
+    assert.equal(res.headers['cache-status'], 'strata; detail=https-redirect');
     assert.equal(res.headers['strict-transport-security'], undefined);
     const other = await request(`${plain}${LONG}`, { headers: { host: 'open.test' } });
     assert.equal(other.status, 200);

@@ -147,6 +147,11 @@ describe('validation and reuse', () => {
     assert.match(String(maxStale.headers['cache-status']), /^strata; hit; ttl=-/);
     const onlyCached = await edge.get('/never-fetched', { headers: { 'cache-control': 'only-if-cached' } });
     assert.equal(onlyCached.status, 504);
+    assert.equal(
+      onlyCached.headers['cache-status'],
+      'strata; detail=only-if-cached',
+      'never forwarded: no fwd',
+    );
     assert.equal(origin.count('/never-fetched'), 0);
     const pragma = await edge.get('/plain', { headers: { pragma: 'no-cache' } });
     assert.match(String(pragma.headers['cache-status']), /fwd=/);

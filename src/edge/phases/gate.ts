@@ -41,8 +41,9 @@ export function gate(edge: Edge, ctx: RequestContext, found: LookupOutcome, came
       : { kind: 'pass', fwd: 'method' };
   const headers = ctx.req.headers;
   const directives = found.kind === 'found' ? found.directives : clientDirectives(ctx);
+  // RFC 9211 §2.2: `fwd` says the request went toward the origin; these answers never did.
   if (onlyIfCached(directives)) {
-    ctx.cacheStatus.fwd = 'miss';
+    ctx.cacheStatus.detail = 'only-if-cached';
     return {
       kind: 'refuse',
       error: new EdgeError('EDGE_ERR_CLIENT_ONLY_IF_CACHED', 'not in cache (only-if-cached)'),
@@ -50,7 +51,7 @@ export function gate(edge: Edge, ctx: RequestContext, found: LookupOutcome, came
   }
   // RFC 9110 §12.5.3: nothing at all is acceptable (identity excluded, no coding wanted).
   if (acceptsNothing(headers['accept-encoding'])) {
-    ctx.cacheStatus.fwd = 'miss';
+    ctx.cacheStatus.detail = 'not-acceptable';
     return {
       kind: 'refuse',
       error: new EdgeError('EDGE_ERR_CLIENT_NOT_ACCEPTABLE', 'no content coding is acceptable'),

@@ -60,7 +60,6 @@ export function receive(edge: Edge, ctx: RequestContext): boolean {
  */
 function answerServerOptions(edge: Edge, ctx: RequestContext): void {
   ctx.lookup = 'bypass';
-  ctx.cacheStatus.fwd = 'bypass';
   ctx.cacheStatus.detail = 'server-options';
   const headers: Record<string, string> = {
     allow: ALLOWED_METHODS,
@@ -81,7 +80,6 @@ function answerServerOptions(edge: Edge, ctx: RequestContext): void {
  */
 function redirectToHttps(edge: Edge, ctx: RequestContext, port: number): void {
   ctx.lookup = 'bypass';
-  ctx.cacheStatus.fwd = 'bypass';
   ctx.cacheStatus.detail = 'https-redirect';
   const name = ctx.host.startsWith('[')
     ? ctx.host.slice(0, ctx.host.indexOf(']') + 1)
