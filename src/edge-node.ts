@@ -32,7 +32,7 @@ import type { ReloadReport } from './http/tls.ts';
 import { createTrustList } from './http/trusted-proxies.ts';
 import { AccessLog } from './observability/access-log.ts';
 import { createLogger } from './observability/logger.ts';
-import { createMetrics, type Metrics } from './observability/metrics.ts';
+import { createMetrics, type Metrics, withoutFleetMetrics } from './observability/metrics.ts';
 import { errorDetail } from './origin/errors.ts';
 import { GeoResolver } from './origin/geo.ts';
 import { HealthChecker, type HealthListener, type HealthTarget } from './origin/health.ts';
@@ -203,6 +203,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     ...(options.bodyGraceMs !== undefined ? { bodyGraceMs: options.bodyGraceMs } : {}),
   });
   const metrics = createMetrics();
+  if (config.fleet.nats.servers.length === 0) withoutFleetMetrics(metrics);
   metrics.storeCapacity.set(config.cache.maxSize);
   metrics.setMemorySource(() => ({ bytes: store.memory.bytes, bodies: store.memory.bodies }));
   // Every failed attempt at an origin, counted against the origin that failed (failover included).

@@ -373,3 +373,13 @@ export function createMetrics() {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/**
+ * A node without fleet.nats reports no fleet metrics (docs/admin-api.md): a
+ * `strata_fleet_bus_connected 0` read as a bus that is down. The metric objects stay,
+ * unregistered, for code that counts regardless.
+ */
+export function withoutFleetMetrics(metrics: Metrics): void {
+  for (const metric of metrics.registry.getMetricsAsArray())
+    if (metric.name.startsWith('strata_fleet_')) metrics.registry.removeSingleMetric(metric.name);
+}

@@ -81,6 +81,15 @@ describe('metrics of one process', () => {
       assert.ok((sample(text, name) ?? -1) >= 0, `${name} missing`);
   });
 
+  it('shows no purge-bus metrics on a node without fleet.nats (docs/admin-api.md)', async () => {
+    const { text } = await edge.call('GET', '/metrics');
+    assert.deepEqual(
+      text.split('\n').filter((line) => line.includes('strata_fleet_')),
+      [],
+      'a node without a fleet must not report a bus that is down',
+    );
+  });
+
   it('passes promtool check metrics (when promtool is installed)', async (t) => {
     const { text } = await edge.call('GET', '/metrics');
     const checked = promtool(text);
