@@ -246,15 +246,14 @@ export class SiteGuard {
   ): 'url-length' | 'header-count' | 'header-bytes' | 'body-size' | undefined {
     const limits = this.#limits;
     if (path.length > limits.maxUrlLength) return 'url-length';
+    if (http2) return fieldsOverLimit(rawHeaders, limits) ?? bodyOverLimit(headers, limits);
     if (rawHeaders.length > limits.maxHeaders * 2) return 'header-count';
-    if (this.#countHeaderBytes || http2) {
+    if (this.#countHeaderBytes) {
       let bytes = 0;
       for (let i = 0; i < rawHeaders.length; i++) bytes += rawHeaders[i]!.length;
       if (bytes > limits.maxHeaderBytes) return 'header-bytes';
     }
-    const length = headers['content-length'];
-    if (length !== undefined && Number(length) > limits.maxBodySize) return 'body-size';
-    return undefined;
+    return bodyOverLimit(headers, limits);
   }
 
   #blocked(method: string, path: string, headers: IncomingHttpHeaders): boolean {
@@ -277,4 +276,31 @@ export class SiteGuard {
 export function ambiguousPath(target: string): boolean {
   const query = target.indexOf('?');
   return AMBIGUOUS_PATH.test(query === -1 ? target : target.slice(0, query));
+}
+
+type Limits = { maxHeaders: number; maxHeaderBytes: number; maxBodySize: number };
+
+function bodyOverLimit(headers: IncomingHttpHeaders, limits: Limits): 'body-size' | undefined {
+  const length = headers['content-length'];
+  return length !== undefined && Number(length) > limits.maxBodySize ? 'body-size' : undefined;
+}
+
+/**
+ * HTTP/2: the fields without the pseudo-headers, which carry what HTTP/1.1's request line does
+ * (never counted there): a limit of N fields means the same on both.
+ */
+function fieldsOverLimit(
+  rawHeaders: readonly string[],
+  limits: Limits,
+): 'header-count' | 'header-bytes' | undefined {
+  let fields = 0;
+  let bytes = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    if (name.charCodeAt(0) === 58 /* : */) continue;
+    fields++;
+    bytes += name.length + rawHeaders[i + 1]!.length;
+  }
+  if (fields > limits.maxHeaders) return 'header-count';
+  return bytes > limits.maxHeaderBytes ? 'header-bytes' : undefined;
 }

@@ -52,11 +52,18 @@ describe('HTTP/2: the site header section limit', () => {
     fixtures.remove();
   });
 
-  async function start(http2: Record<string, unknown>): Promise<void> {
+  async function start(http2: Record<string, unknown>, security?: Record<string, unknown>): Promise<void> {
     const leaf = fixtures.leaf('edge', ['edge.test']);
+    const sites = security
+      ? { sites: [{ name: 'default', hosts: ['*'], origins: ['origin'], security }] }
+      : {};
     const node = await startNode({
       origin: origin.url,
-      config: { listeners: [{ listen: '127.0.0.1:0', tls: { cert: leaf.cert, key: leaf.key } }], http2 },
+      config: {
+        listeners: [{ listen: '127.0.0.1:0', tls: { cert: leaf.cert, key: leaf.key } }],
+        http2,
+        ...sites,
+      },
     });
     nodes.push(node);
     url = `https://${node.node.addresses[0]}`;
@@ -107,6 +114,28 @@ describe('HTTP/2: the site header section limit', () => {
       const answer = await get(session, { ':path': PATH, 'x-filler': 'f'.repeat(20 * 1024) });
       assert.equal(answer.status, 431);
       assert.match(answer.body, /request header section too large/);
+      assert.equal(origin.count(PATH), before);
+    } finally {
+      session.close();
+    }
+  });
+
+  it('counts header fields and bytes, not the pseudo-headers, against the site limits', async () => {
+    // The four pseudo-headers carry the request line, which HTTP/1.1 never counts as fields.
+    await start({}, { limits: { maxHeaders: 4, maxHeaderBytes: 300 } });
+    await fill();
+    const before = origin.count(PATH);
+    const session = connect(url, { ca: fixtures.ca, servername: 'edge.test' });
+    try {
+      const fields = { accept: 'text/html', 'accept-language': 'en-GB', 'user-agent': 'probe/1.0' };
+      const four = await get(session, { ':path': PATH, ...fields, 'x-trace': 't'.repeat(150) });
+      assert.equal(four.status, 200, 'four fields of 250 bytes are within 4 and 300');
+      assert.match(String(four.headers['cache-status']), /; hit; /);
+      const five = await get(session, { ':path': PATH, ...fields, 'x-trace': 't', 'x-five': 'f' });
+      assert.equal(five.status, 431);
+      assert.match(five.body, /too many request header fields/);
+      const big = await get(session, { ':path': PATH, ...fields, 'x-trace': 't'.repeat(260) });
+      assert.equal(big.status, 431, 'the fields alone are over 300 bytes');
       assert.equal(origin.count(PATH), before);
     } finally {
       session.close();
