@@ -811,9 +811,17 @@ export class CacheStore {
   /**
    * What a fill or refresh of `storage` compares at commit: it changes with every purge
    * (node-wide sequence) and with every invalidation of this key. Another value: void.
+   * A keyed copy (`url values`, key-rules.ts) also changes with every invalidation of its URL:
+   * an unsafe method invalidates every copy, those whose fetch is still running too.
    */
   purgeGeneration(storage: string): string {
-    return `${(this.#meta.get(META.purgeSeq) as number | undefined) ?? 0}:${(this.#meta.get(keyGenerationKey(storage)) as number | undefined) ?? 0}`;
+    const own = `${(this.#meta.get(META.purgeSeq) as number | undefined) ?? 0}:${this.#keyGeneration(storage)}`;
+    const space = storage.indexOf(' ');
+    return space === -1 ? own : `${own}:${this.#keyGeneration(storageKey(storage.slice(0, space)))}`;
+  }
+
+  #keyGeneration(storage: string): number {
+    return (this.#meta.get(keyGenerationKey(storage)) as number | undefined) ?? 0;
   }
 
   bumpPurgeGenerationInTxn(): void {

@@ -3,6 +3,7 @@ import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { createClock } from '../helpers/clock.ts';
+import { request } from '../helpers/http.ts';
 import { startNode, type TestNode } from '../helpers/node.ts';
 import { type Route, startOrigin, type TestOrigin } from '../helpers/origin.ts';
 
@@ -416,6 +417,50 @@ describe('site cache rules', () => {
       );
     }
     assert.equal(reached(path.split('?')[0]!), 7);
+  });
+
+  it('does not store a keyed copy whose fetch began before an unsafe method on the URL', async () => {
+    const path = `/shop/products/${'outdoor-dining-table-acacia-'.repeat(3)}extendable?variant=oiled`;
+    const bare = path.split('?')[0]!;
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let asked: () => void = () => {};
+    const arrived = new Promise<void>((resolve) => {
+      asked = resolve;
+    });
+    origin.route(bare, async (req, res) => {
+      if (req.method === 'PUT') {
+        res.writeHead(204, { 'cache-control': 'max-age=300' });
+        res.end();
+        return;
+      }
+      const body = `price list ${reached(bare)}`;
+      if (reached(bare) === 1) {
+        asked();
+        await held;
+      }
+      res.writeHead(200, { 'cache-control': 'max-age=300' });
+      res.end(body);
+    });
+    const usd = { cookie: 'currency=USD' };
+    const before = request(`${edge.url}${path}`, { headers: usd });
+    await arrived;
+    // Not edge.get: it waits for the node to be idle, and the GET above is still running.
+    const put = await request(`${edge.url}${path}`, {
+      method: 'PUT',
+      headers: { cookie: 'currency=EUR' },
+      body: 'price=549',
+    });
+    assert.equal(put.status, 204);
+    release();
+    assert.equal((await before).text, 'price list 1', 'its client gets what it asked for');
+    await edge.node.idle();
+    const after = await edge.get(path, { headers: usd });
+    assert.doesNotMatch(String(after.headers['cache-status']), /hit/, 'fetched before the PUT: never stored');
+    assert.equal(after.text, 'price list 3');
+    assert.equal(reached(bare), 3);
   });
 
   it('names the deciding rule in the access log', async () => {
