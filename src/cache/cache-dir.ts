@@ -18,6 +18,7 @@
 import {
   closeSync,
   existsSync,
+  linkSync,
   mkdirSync,
   openSync,
   readdirSync,
@@ -147,22 +148,92 @@ export function assertNotServed(dir: string): void {
  * Records this process as the node serving the directory (or, with `tool`, as that offline tool
  * working on it); refuses when another live node or tool holds it. Returns the release (removes
  * the record if it is still this process's).
+ *
+ * Atomic: the record is written whole to a file of this process and linked into place, which
+ * fails when a record is there. Of two processes claiming at the same instant, one links and the
+ * other finds the first's record and is refused. A record that holds nothing (a dead pid) is
+ * removed under `strata.pid.break`, taken with an exclusive create, and only if it is still the
+ * record that holds nothing: a claim made meanwhile is never removed.
  */
 export function claimCacheDir(dir: string, tool?: string): () => void {
-  assertNotServed(dir);
   const file = join(dir, PID_FILE);
   const claim: Claim = { pid: process.pid, host: hostname(), started: new Date().toISOString() };
   if (tool !== undefined) claim.tool = tool;
-  writeFileSync(file, `${JSON.stringify(claim)}\n`);
+  const mine = join(dir, `${PID_FILE}.${process.pid}`);
+  writeFileSync(mine, `${JSON.stringify(claim)}\n`);
+  try {
+    for (let attempt = 0; !linked(mine, file); attempt++) {
+      const why = heldBy(dir);
+      if (why !== undefined) fail(dir, why);
+      if (attempt === CLAIM_ATTEMPTS)
+        fail(dir, `${file} keeps being replaced by other processes; is something else starting nodes on it?`);
+      breakStaleClaim(file, dir);
+    }
+  } finally {
+    removeQuietly(mine);
+  }
   removeUnfinishedCopies(dir);
   return () => {
     if (readClaim(dir)?.pid !== process.pid) return;
-    try {
-      unlinkSync(file);
-    } catch {
-      // already gone
-    }
+    removeQuietly(file);
   };
+}
+
+/** Tries to put a stale claim out of the way before claiming again, at most this many times. */
+const CLAIM_ATTEMPTS = 50;
+/** A breaker older than this was left by a process that died holding it. */
+const BREAKER_STALE_MS = 5000;
+
+/** Links `from` as `to`; false when `to` exists. Filesystems without hard links: exclusive create. */
+function linked(from: string, to: string): boolean {
+  try {
+    linkSync(from, to);
+    return true;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'ENOSYS' && code !== 'EOPNOTSUPP') throw error;
+  }
+  try {
+    writeFileSync(to, readFileSync(from), { flag: 'wx' });
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  }
+}
+
+/** Removes the claim at `file` if, under the breaker, it still holds nothing. */
+function breakStaleClaim(file: string, dir: string): void {
+  const breaker = `${file}.break`;
+  let fd: number;
+  try {
+    fd = openSync(breaker, 'wx');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    // Another process is breaking it: wait for it, then look again.
+    try {
+      if (Date.now() - statSync(breaker).mtimeMs > BREAKER_STALE_MS) unlinkSync(breaker);
+    } catch {
+      // gone meanwhile
+    }
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+    return;
+  }
+  try {
+    if (heldBy(dir) === undefined) removeQuietly(file);
+  } finally {
+    closeSync(fd);
+    removeQuietly(breaker);
+  }
+}
+
+function removeQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // already gone
+  }
 }
 
 /** Where `strata cache compact` writes its copy before it replaces data.mdb (admin/offline.ts). */

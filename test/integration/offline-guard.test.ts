@@ -257,6 +257,58 @@ describe('offline tools and a running node', () => {
     }
   });
 
+  it('lets exactly one of two processes claiming the directory at the same instant hold it', async () => {
+    // Two racers (one per core) wait for one start signal, spinning, then claim: they start within
+    // microseconds of each other, as two nodes started together by two supervisors would.
+    const race = mkdtempSync(join(tmpdir(), 'strata-claim-race-'));
+    const racer = join(race, 'strata-claim-racer.ts');
+    const go = join(race, 'go');
+    const CACHE_DIR = pathToFileURL(
+      join(import.meta.dirname, '..', '..', 'src', 'cache', 'cache-dir.ts'),
+    ).href;
+    writeFileSync(
+      racer,
+      [
+        "import { existsSync } from 'node:fs';",
+        `import { claimCacheDir } from '${CACHE_DIR}';`,
+        'const [dir, go] = process.argv.slice(2);',
+        'const until = Date.now() + 20_000;',
+        'while (!existsSync(go) && Date.now() < until);',
+        'try { claimCacheDir(dir); console.log("held"); } catch { console.log("refused"); }',
+        'setTimeout(() => {}, 400);', // alive while the other looks at its claim
+      ].join('\n'),
+    );
+    try {
+      for (let round = 0; round < 8; round++) {
+        const target = join(race, `cache-${round}`);
+        mkdirSync(target);
+        // A claim a crash left: both racers find it stale and must break it.
+        if (round % 2 === 1)
+          writeFileSync(join(target, 'strata.pid'), JSON.stringify({ pid: 999_999_999, host: hostname() }));
+        rmSync(go, { force: true });
+        const runs = [1, 2].map(
+          () =>
+            new Promise<string>((resolve) =>
+              execFile(process.execPath, [racer, target, go], { timeout: 30_000 }, (_e, stdout) =>
+                resolve(stdout.trim()),
+              ),
+            ),
+        );
+        await new Promise((resolve) => setTimeout(resolve, 600)); // both spinning
+        writeFileSync(go, '');
+        const said = await Promise.all(runs);
+        assert.equal(said.filter((line) => line === 'held').length, 1, `round ${round}: ${said.join(', ')}`);
+        assert.equal(
+          said.filter((line) => line === 'refused').length,
+          1,
+          `round ${round}: ${said.join(', ')}`,
+        );
+      }
+    } finally {
+      rmSync(race, { recursive: true, force: true });
+    }
+  });
+
   it('does not count a record left by a crash: a dead pid, or a pid now running another program', async () => {
     const cacheDir = join(dir, 'crashed');
     const { child } = await serve(cacheDir, origin.url);
