@@ -56,6 +56,11 @@ export class Fill {
   readonly chunkSize: number;
   state: FillState = 'streaming';
   error: Error | undefined;
+  /**
+   * Failed because the worker writing it (`writtenElsewhere`) exited: says nothing about the
+   * origin, so a reader that has sent its client nothing yet may ask again.
+   */
+  writerExited = false;
   /** Bytes received so far. */
   received = 0;
   readonly #store: CacheStore;
@@ -372,11 +377,16 @@ export class Fill {
 
   /**
    * Another worker's fill ended: with its whole body in LMDB in `chunks` chunks, or (undefined)
-   * failed — its readers are then cut short.
+   * failed — its readers are then cut short; `exited`: because that worker exited.
    */
-  endedElsewhere(chunks: number | undefined): void {
+  endedElsewhere(chunks: number | undefined, exited = false): void {
     if (this.state !== 'streaming') return;
-    if (chunks === undefined) return this.fail(new Error('the fill in another worker failed'));
+    if (chunks === undefined) {
+      this.writerExited = exited;
+      return this.fail(
+        new Error(exited ? 'the worker writing the fill exited' : 'the fill in another worker failed'),
+      );
+    }
     if (chunks > this.#sealed) this.#sealed = chunks;
     this.state = 'done';
     this.#notify();

@@ -9,7 +9,10 @@
  *   key with a fill read from LMDB (`Fill.writtenElsewhere`), and its local leader looks
  *   again and joins it like any follower: read-while-writer across workers, no body over IPC;
  * - otherwise (no fill announced: uncacheable, failed, no Content-Length) it waits for the
- *   other worker to finish and looks the key up again, as the verdicts say.
+ *   other worker to finish and looks the key up again, as the verdicts say;
+ * - when the leading worker exits mid-fill, the primary ends the fill as failed and says so
+ *   ('exited'): a follower that has sent its client nothing yet asks again (it leads a new
+ *   fetch, or follows the request that does); one that has is cut short.
  *
  * The leading side: the outcome the pipeline settles with carries the fill; this table
  * announces it, relays its commits, and says at release whether its whole body is in LMDB.
@@ -162,7 +165,7 @@ export class ClusterCollapseTable extends CollapseTable {
       case 'committed':
         return this.#reading.get(message.id)?.fill.committedElsewhere(message.committed);
       case 'fill-end':
-        return this.#endReading(message.id, message.chunks);
+        return this.#endReading(message.id, message.chunks, message.exited === true);
       case 'purge-fills':
         this.purgeFills(message.purge);
         return;
@@ -203,15 +206,17 @@ export class ClusterCollapseTable extends CollapseTable {
     asking.answer('reading');
   }
 
-  #endReading(id: number, chunks: number | undefined): void {
+  #endReading(id: number, chunks: number | undefined, exited: boolean): void {
     const reading = this.#reading.get(id);
     if (reading === undefined) return;
     this.#reading.delete(id);
     // The record came with the last chunk: lookups from here on must see it.
     this.#store?.resetReadTxn();
-    reading.fill.endedElsewhere(chunks);
-    reading.ended();
+    // Unlisted first: a reader that asks again as the fill ends (its writer exited) must not
+    // find the ended fill pending, but lead or follow a new one.
     super.release(reading.key, reading.outcome);
+    reading.fill.endedElsewhere(chunks, exited);
+    reading.ended();
   }
 
   #decide(leader: LocalLeader | undefined, id: number, verdict: Answer): NodeClaim {

@@ -12,7 +12,9 @@
  *   (its chunk count, or that it failed: cut short); waiters 'look-again': they read the
  *   committed entry from LMDB, or compete again for a new leader;
  * - failed (transient error, leader's worker died, lease expired) → waiters 'failed': they
- *   look again and compete: exactly one of them becomes the new leader;
+ *   look again and compete: exactly one of them becomes the new leader; when the leader's
+ *   worker died, its readers hear so ('exited'): those that sent their client nothing yet
+ *   compete too, the others are cut short;
  * - uncacheable → waiters 'uncacheable' (they fetch on their own) and a hit-for-pass
  *   marker answers the next askers at once;
  * - a waiter's timeout is the worker's own: it cancels and fetches unstored.
@@ -142,11 +144,14 @@ export class LockBroker {
     return closed;
   }
 
-  /** A worker exited: its locks fail over to their waiters, its waiters are forgotten. */
+  /**
+   * A worker exited: its locks fail over to their waiters (and to its fills' readers that sent
+   * nothing yet: 'exited'), its waiters are forgotten.
+   */
   workerGone(worker: number): void {
     for (const lock of [...this.#locks.values(), ...this.#closed]) {
       if (lock.leader.worker === worker) {
-        this.#end(lock, 'failed');
+        this.#end(lock, 'failed', undefined, true);
         continue;
       }
       for (const h of [...lock.waiters, ...lock.readers])
@@ -198,8 +203,11 @@ export class LockBroker {
     this.#options.send(to.worker, { strata: 'verdict', id: to.id, verdict });
   }
 
-  /** `chunks`: the fill's whole body is in LMDB (else its readers are cut short). */
-  #end(lock: Lock, result: 'done' | 'failed' | 'uncacheable', chunks?: number): void {
+  /**
+   * `chunks`: the fill's whole body is in LMDB (else its readers are cut short); `exited`: the
+   * leader's worker exited (readers that sent nothing yet may ask again).
+   */
+  #end(lock: Lock, result: 'done' | 'failed' | 'uncacheable', chunks?: number, exited = false): void {
     clearTimeout(lock.lease);
     if (this.#locks.get(lock.key) === lock) this.#locks.delete(lock.key);
     this.#closed.delete(lock);
@@ -214,6 +222,7 @@ export class LockBroker {
         strata: 'fill-end',
         id: r.id,
         ...(chunks === undefined ? {} : { chunks }),
+        ...(exited ? { exited: true as const } : {}),
       });
     }
   }

@@ -94,12 +94,14 @@ export interface FillMessage {
 
 /**
  * To a worker reading a fill: it ended. `chunks` set: the whole body is in LMDB, in that many
- * chunks; unset: it failed, and responses reading it must be cut short.
+ * chunks; unset: it failed, and responses reading it must be cut short — but with `exited`
+ * (the worker writing it exited), a response that has sent nothing yet asks again.
  */
 export interface FillEndMessage {
   strata: 'fill-end';
   id: number;
   chunks?: number;
+  exited?: true;
 }
 
 /**

@@ -191,13 +191,18 @@ export function fillHeaders(edge: Edge, response: OriginResponse, strip: readonl
   return list;
 }
 
-/** A client reads a fill as it arrives (each adds its own Cache-Status). */
+/**
+ * A client reads a fill as it arrives (each adds its own Cache-Status). `again`: a follower's
+ * way to ask again when the fill fails because the worker writing it exited before this client
+ * was sent anything (an origin failure is answered; a client sent part of the body is cut short).
+ */
 export function readFill(
   edge: Edge,
   ctx: RequestContext,
   fill: Fill,
   status: number,
   headers: string[],
+  again?: () => void,
 ): void {
   const res = ctx.res;
   const list = dropLengthOf204(status, clientHeaders(edge, ctx, copyForClient(headers, ctx.rules)));
@@ -222,7 +227,15 @@ export function readFill(
       head: () => res.writeHead(status, list),
       // Nothing of the body came: an answer the client can read, not a connection closed on a
       // head never flushed (node:http sends a head with the first body byte).
-      failedEmpty: (error) => sendError(edge, ctx, bodyIncomplete(error, ctx.origin), false),
+      failedEmpty: (error) => {
+        if (again === undefined || !fill.writerExited)
+          return sendError(edge, ctx, bodyIncomplete(error, ctx.origin), false);
+        // Nothing of this try is reported: the request starts over as a miss.
+        ctx.error = undefined;
+        ctx.lookup = 'miss';
+        ctx.cacheStatus = {};
+        again();
+      },
     },
   );
   reader.pump();

@@ -26,8 +26,16 @@ export const WHOLE_MAX = 64 * 1024;
 /** Each finished fill's body, made once for all its followers. */
 const bodies = new WeakMap<Fill, Buffer | null>();
 
-/** Answers a follower that joined `outcome`'s fill. */
-export function answerFollower(edge: Edge, ctx: RequestContext, outcome: Shared): void {
+/**
+ * Answers a follower that joined `outcome`'s fill; `again`: asks again when the worker writing
+ * it exits before this client was sent anything (readFill: another worker's fill has no `whole`).
+ */
+export function answerFollower(
+  edge: Edge,
+  ctx: RequestContext,
+  { outcome }: { outcome: Shared },
+  again?: () => void,
+): void {
   const whole = outcome.whole;
   const fill = outcome.fill;
   if (
@@ -38,7 +46,7 @@ export function answerFollower(edge: Edge, ctx: RequestContext, outcome: Shared)
     outcome.status === 204 ||
     outcome.status === 304
   ) {
-    return readFill(edge, ctx, fill, outcome.status, outcome.headers);
+    return readFill(edge, ctx, fill, outcome.status, outcome.headers, again);
   }
   const res = ctx.res;
   const answer = (): void => {

@@ -100,7 +100,7 @@ export class Pipeline {
     if (step.kind === 'again') return this.#route(Object.assign(ctx, { cacheStatus: {} }), attempt + 1);
     if (step.kind === 'pass') return this.#pass(ctx, forward.fwd, step.detail);
     if (step.kind === 'fail') return this.#fail(ctx, forward.stored, step.error, false);
-    if (step.kind === 'join') return answerFollower(edge, ctx, step.outcome);
+    if (step.kind === 'join') return answerFollower(edge, ctx, step, () => this.#route(ctx, attempt + 1));
     // Taken before the origin is asked: a purge from here on voids what this fetch brings.
     const generation = edge.store.purgeGeneration(ctx.storage);
     const { stored, ranged, partial } = forward;

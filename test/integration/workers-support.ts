@@ -71,13 +71,17 @@ export function workerPids(primary: number): number[] {
   }
 }
 
+/** `:PORT` as /proc/net/tcp writes it. */
+function hexPort(port: number): string {
+  return `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+}
+
 /** The socket inode of the IPv4 listener on `port` (Linux /proc/net/tcp), or undefined. */
 function listenerInode(port: number): string | undefined {
-  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
   for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
     const fields = line.trim().split(/\s+/);
     // local_address, state 0A (LISTEN), inode (10th field)
-    if (fields[1]?.endsWith(`:${hexPort}`) && fields[3] === '0A') return fields[9];
+    if (fields[1]?.endsWith(hexPort(port)) && fields[3] === '0A') return fields[9];
   }
   return undefined;
 }
@@ -85,7 +89,26 @@ function listenerInode(port: number): string | undefined {
 /** Whether process `pid` holds the listening socket of `port` (node.accept: workers gives it to every worker). */
 export function holdsListener(pid: number, port: number): boolean {
   const inode = listenerInode(port);
-  if (inode === undefined) return false;
+  return inode !== undefined && holdsSocket(pid, inode);
+}
+
+/**
+ * Which of `pids` holds the IPv4 TCP connection whose local end is port `local` and remote end
+ * port `remote` (a worker's side of a client's connection, or of its origin request).
+ */
+export function connectionOwner(pids: readonly number[], local: number, remote: number): number | undefined {
+  for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+    const fields = line.trim().split(/\s+/);
+    // local_address, rem_address, state 01 (ESTABLISHED), inode (10th field)
+    if (!fields[1]?.endsWith(hexPort(local)) || !fields[2]?.endsWith(hexPort(remote))) continue;
+    if (fields[3] !== '01' || fields[9] === '0') continue;
+    const inode = fields[9]!;
+    return pids.find((pid) => holdsSocket(pid, inode));
+  }
+  return undefined;
+}
+
+function holdsSocket(pid: number, inode: string): boolean {
   try {
     return readdirSync(`/proc/${pid}/fd`).some((fd) => {
       try {

@@ -123,7 +123,7 @@ describe('LockBroker', () => {
     assert.equal(broker.waiters, 0);
   });
 
-  it('cuts readers short when the leading worker dies, and forgets a dead reader', () => {
+  it('ends the fill as failed when the leading worker dies, saying so, and forgets a dead reader', () => {
     const { broker, sent } = setup();
     broker.acquire(1, 1, 'k', true);
     broker.acquire(2, 2, 'k', true);
@@ -132,8 +132,12 @@ describe('LockBroker', () => {
     broker.workerGone(3);
     assert.equal(broker.waiters, 1);
     broker.workerGone(1);
-    assert.deepEqual(sent.at(-1), [2, { strata: 'fill-end', id: 2 }]);
+    // 'exited': a reader that sent its client nothing yet asks again instead of failing it.
+    assert.deepEqual(sent.at(-1), [2, { strata: 'fill-end', id: 2, exited: true }]);
     assert.equal(broker.locks, 0);
+    // The key is free: the reader that asks again leads.
+    broker.acquire(2, 5, 'k', true);
+    assert.deepEqual(sent.at(-1), [2, { strata: 'verdict', id: 5, verdict: 'lead' }]);
   });
 
   it('ignores progress from a worker that does not lead the key', () => {

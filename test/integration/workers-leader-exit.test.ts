@@ -1,0 +1,218 @@
+/**
+ * The worker leading a node-wide fill dies (kill -9) while followers in the other worker read
+ * it. Followers that have not been sent a response head yet ask again: one of them leads a new
+ * origin request, the rest follow it, and their clients get the whole body (before, they were
+ * answered 502). Followers already sent the head and part of the body are cut short, a
+ * truncation the client sees, and nothing partial is stored.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { request as httpRequest, type ServerResponse } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { request } from '../helpers/http.ts';
+import { startOrigin, type TestOrigin } from '../helpers/origin.ts';
+import { connectionOwner, type Served, serve, TOKEN, until, workerPids } from './workers-support.ts';
+
+const auth = { authorization: `Bearer ${TOKEN}` };
+const BODY = randomBytes(1024 * 1024);
+const CHUNK = 256 * 1024;
+/** Clients at once, each on a connection of its own (the primary deals them to both workers). */
+const CLIENTS = 24;
+const STALLED = `/assets/catalogue/spring-2026/${'collection-'.repeat(6)}hero-video/poster-${'7'.repeat(24)}.bin`;
+const CUT = `/assets/catalogue/spring-2026/${'collection-'.repeat(6)}hero-video/trailer-${'3'.repeat(24)}.bin`;
+const HEADERS = {
+  'cache-control': 'public, max-age=600',
+  'content-type': 'application/octet-stream',
+  'content-length': String(BODY.length),
+  etag: `"${'e'.repeat(40)}"`,
+  'last-modified': 'Wed, 01 Apr 2026 08:00:00 GMT',
+};
+
+interface Outcome {
+  status: number;
+  cacheStatus: string;
+  body: Buffer;
+  complete: boolean;
+  /** The connection failed before any response head. */
+  error: string | undefined;
+}
+
+interface Client {
+  /** The client's port, once connected. */
+  port: Promise<number>;
+  done: Promise<Outcome>;
+  received: () => number;
+}
+
+/** One GET on a connection of its own, given up after 20 s. */
+function get(url: string): Client {
+  let port!: (port: number) => void;
+  const connected = new Promise<number>((resolve) => {
+    port = resolve;
+  });
+  let bytes = 0;
+  const done = new Promise<Outcome>((resolve) => {
+    const req = httpRequest(url, { agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      let settled = false;
+      const finish = (complete: boolean) => {
+        if (settled) return;
+        settled = true;
+        const body = Buffer.concat(chunks);
+        const cacheStatus = String(res.headers['cache-status']);
+        resolve({ status: res.statusCode ?? 0, cacheStatus, body, complete, error: undefined });
+      };
+      res.on('data', (chunk: Buffer) => {
+        bytes += chunk.length;
+        chunks.push(chunk);
+      });
+      res.on('end', () => finish(res.complete));
+      res.on('aborted', () => finish(false));
+      res.on('error', () => finish(false));
+      res.on('close', () => finish(res.complete));
+    });
+    req.setTimeout(20_000, () => req.destroy(new Error('no answer in 20 s')));
+    req.on('socket', (socket) => socket.once('connect', () => port(socket.localPort!)));
+    req.on('error', (error) =>
+      resolve({ status: 0, cacheStatus: '', body: Buffer.alloc(0), complete: false, error: error.message }),
+    );
+    req.end();
+  });
+  return { port: connected, done, received: () => bytes };
+}
+
+describe('followers in one worker when the worker leading their fill dies', () => {
+  let origin: TestOrigin;
+  let node: Served;
+  let dir: string;
+  /** The origin's first answer to each path: held open (head sent, body stalled). */
+  const stalled: ServerResponse[] = [];
+  /** Each origin request's remote port (the worker's end), in arrival order, by path. */
+  const originPorts = new Map<string, number[]>();
+
+  const note = (path: string, port: number | undefined) =>
+    originPorts.set(path, [...(originPorts.get(path) ?? []), port ?? 0]);
+  const collapsedTotal = async () => {
+    const metrics = await request(`${node.admin}/metrics`, { headers: auth });
+    return Number(/^strata_collapsed_waiters_total (\d+)$/m.exec(metrics.text)?.[1] ?? -1);
+  };
+  const lockStats = async () =>
+    JSON.parse((await request(`${node.admin}/stats`, { headers: auth })).text).collapse as {
+      pending: number;
+      waiters: number;
+    };
+  const nodePort = () => Number(new URL(node.url).port);
+
+  /**
+   * Sends CLIENTS requests for `path`, waits until one reached the origin and all the others
+   * follow it (and `ready` holds), then kills the worker whose origin request it is. Returns
+   * the outcomes, each with the worker its connection was in, and the killed worker.
+   */
+  async function killLeaderOf(path: string, ready: (clients: Client[]) => boolean) {
+    const pids = workerPids(node.child.pid!);
+    assert.equal(pids.length, 2);
+    const before = await collapsedTotal();
+    const clients = Array.from({ length: CLIENTS }, () => get(`${node.url}${path}`));
+    const ports = await Promise.all(clients.map((client) => client.port));
+    const inPlace = await until(
+      async () =>
+        origin.count(path) === 1 && (await collapsedTotal()) === before + CLIENTS - 1 && ready(clients),
+      10_000,
+    );
+    assert.ok(
+      inPlace,
+      `one origin request, ${CLIENTS - 1} followers (${await collapsedTotal()} - ${before})`,
+    );
+    const owners = ports.map((port) => connectionOwner(pids, nodePort(), port));
+    const leader = connectionOwner(pids, originPorts.get(path)![0]!, origin.port);
+    assert.ok(leader !== undefined, 'the worker leading the fill is known');
+    assert.ok(
+      owners.every((owner) => owner !== undefined),
+      'every connection is in a worker',
+    );
+    process.kill(leader, 'SIGKILL');
+    const outcomes = await Promise.all(clients.map((client) => client.done));
+    const replaced = await until(() => {
+      const now = workerPids(node.child.pid!);
+      return now.length === 2 && !now.includes(leader);
+    }, 10_000);
+    assert.ok(replaced, 'the killed worker was replaced');
+    return { outcomes: outcomes.map((outcome, i) => ({ ...outcome, worker: owners[i]! })), leader };
+  }
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'strata-workers-leader-exit-'));
+    origin = await startOrigin({
+      [STALLED]: (req, res, hit) => {
+        note(STALLED, req.socket.remotePort);
+        res.writeHead(200, HEADERS);
+        if (hit > 1) return void res.end(BODY);
+        // The head and nothing of the body: the fill is announced, no chunk is committed.
+        res.flushHeaders();
+        stalled.push(res);
+      },
+      [CUT]: (req, res, hit) => {
+        note(CUT, req.socket.remotePort);
+        res.writeHead(200, HEADERS);
+        if (hit > 1) return void res.end(BODY);
+        // More than a chunk, then nothing: every follower has the head and a chunk of the body.
+        res.write(BODY.subarray(0, CHUNK + 44 * 1024));
+        stalled.push(res);
+      },
+    });
+    node = await serve(origin.url, dir);
+  });
+  after(async () => {
+    for (const res of stalled) res.destroy();
+    if (node.child.exitCode === null) node.child.kill('SIGKILL');
+    await origin.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('gives followers not yet answered the whole body from one new origin request', async () => {
+    const { outcomes, leader } = await killLeaderOf(STALLED, () => true);
+    const survivors = outcomes.filter((outcome) => outcome.worker !== leader);
+    const lost = outcomes.filter((outcome) => outcome.worker === leader);
+    assert.ok(survivors.length >= 2, `${survivors.length} clients in the surviving worker`);
+    for (const outcome of lost)
+      assert.ok(outcome.error !== undefined, 'the killed worker’s connections drop');
+    for (const outcome of survivors) {
+      assert.equal(outcome.error, undefined);
+      assert.equal(outcome.status, 200, `answered ${outcome.status}: ${outcome.body.subarray(0, 80)}`);
+      assert.ok(outcome.complete);
+      assert.ok(outcome.body.equals(BODY), 'the whole body, byte for byte');
+    }
+    const statuses = survivors.map((outcome) => outcome.cacheStatus);
+    assert.equal(statuses.filter((s) => s === 'strata; fwd=miss; fwd-status=200; stored').length, 1);
+    assert.equal(statuses.filter((s) => s === 'strata; fwd=miss; collapsed').length, survivors.length - 1);
+    assert.equal(origin.count(STALLED), 2, 'one new origin request, not one per follower');
+    assert.ok(await until(async () => (await lockStats()).pending === 0, 5000), 'no node-wide lock left');
+    assert.deepEqual(await lockStats(), { pending: 0, waiters: 0 });
+    const hit = await request(`${node.url}${STALLED}`);
+    assert.match(String(hit.headers['cache-status']), /^strata; hit/);
+    assert.ok(hit.body.equals(BODY));
+    assert.equal(origin.count(STALLED), 2);
+  });
+
+  it('cuts short followers already sent part of the body, and stores nothing', async () => {
+    const { outcomes, leader } = await killLeaderOf(CUT, (clients) =>
+      clients.every((client) => client.received() >= CHUNK),
+    );
+    assert.ok(outcomes.filter((outcome) => outcome.worker !== leader).length >= 1);
+    for (const outcome of outcomes) {
+      assert.equal(outcome.status, 200);
+      assert.equal(outcome.complete, false, 'a truncation the client sees, never a clean end');
+      assert.ok(outcome.body.length >= CHUNK && outcome.body.length < BODY.length);
+      assert.ok(outcome.body.equals(BODY.subarray(0, outcome.body.length)));
+    }
+    assert.ok(await until(async () => (await lockStats()).pending === 0, 5000), 'no node-wide lock left');
+    const next = await request(`${node.url}${CUT}`);
+    assert.equal(origin.count(CUT), 2, 'nothing partial was stored');
+    assert.equal(next.headers['cache-status'], 'strata; fwd=miss; fwd-status=200; stored');
+    assert.ok(next.complete);
+    assert.ok(next.body.equals(BODY));
+  });
+});
