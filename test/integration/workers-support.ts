@@ -10,6 +10,8 @@ const CLI = new URL('../../cli/strata.ts', import.meta.url).pathname;
 export interface Served {
   child: ChildProcess;
   url: string;
+  /** The TLS listener's URL, when one was asked for (--listen-tls). */
+  tls: string | undefined;
   admin: string;
   exited: Promise<number | null>;
 }
@@ -57,7 +59,8 @@ export async function serve(originUrl: string, dir: string, extra: string | stri
     });
     void exited.then((code) => reject(new Error(`strata exited (${code}) before serving: ${stderr}`)));
   });
-  return { child, url: banner[1]!, admin: banner[2]!, exited };
+  const tls = /(https:\/\/\S+)/.exec(banner[0])?.[1];
+  return { child, url: banner[1]!, tls, admin: banner[2]!, exited };
 }
 
 export function workerPids(primary: number): number[] {
