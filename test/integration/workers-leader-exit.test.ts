@@ -3,7 +3,8 @@
  * it. Followers that have not been sent a response head yet ask again: one of them leads a new
  * origin request, the rest follow it, and their clients get the whole body (before, they were
  * answered 502). Followers already sent the head and part of the body are cut short, a
- * truncation the client sees, and nothing partial is stored.
+ * truncation the client sees (an HTTP/2 stream reset), and nothing partial is stored. Requests
+ * waiting for a leader that had no response yet compete again, as before.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -29,6 +30,8 @@ const asset = (name: string) =>
 const STALLED = asset(`poster-${'7'.repeat(24)}`);
 const CUT = asset(`trailer-${'3'.repeat(24)}`);
 const STALLED_H2 = asset(`poster-h2-${'5'.repeat(24)}`);
+/** The origin sends nothing at all to the first request: the fill is never announced. */
+const SILENT = asset(`thumbnail-${'1'.repeat(24)}`);
 const CUT_H2 = asset(`trailer-h2-${'9'.repeat(24)}`);
 /** What the origin sends of a CUT body before it stalls: more than a chunk. */
 const CUT_AT = CHUNK + 44 * 1024;
@@ -173,6 +176,7 @@ describe('followers in one worker when the worker leading their fill dies', () =
     path: string,
     open: (path: string) => Client,
     ready: (clients: Client[]) => boolean,
+    waiting = false,
   ) {
     const pids = workerPids(node.child.pid!);
     assert.equal(pids.length, 2);
@@ -180,9 +184,13 @@ describe('followers in one worker when the worker leading their fill dies', () =
     const nodePort = Number(new URL(open === h1 ? node.url : node.tls!).port);
     const clients = Array.from({ length: CLIENTS }, () => open(path));
     const ports = await Promise.all(clients.map((client) => client.port));
+    // Followers count once they join a fill; with none announced (`waiting`), the other worker's
+    // request waiting for the node-wide lock is what shows.
     const inPlace = await until(
       async () =>
-        origin.count(path) === 1 && (await collapsedTotal()) === before + CLIENTS - 1 && ready(clients),
+        origin.count(path) === 1 &&
+        (waiting ? (await lockStats()).waiters === 1 : (await collapsedTotal()) === before + CLIENTS - 1) &&
+        ready(clients),
       10_000,
     );
     assert.ok(
@@ -226,6 +234,11 @@ describe('followers in one worker when the worker leading their fill dies', () =
       [STALLED]: stallAfter(STALLED, 0),
       [CUT]: stallAfter(CUT, CUT_AT),
       [STALLED_H2]: stallAfter(STALLED_H2, 0),
+      [SILENT]: (req, res, hit) => {
+        note(SILENT, req.socket.remotePort);
+        if (hit > 1) return void res.writeHead(200, HEADERS).end(BODY);
+        stalled.push(res);
+      },
       [CUT_H2]: stallAfter(CUT_H2, CUT_AT),
     });
     node = await serve(origin.url, dir, [
@@ -264,6 +277,19 @@ describe('followers in one worker when the worker leading their fill dies', () =
       assert.equal(outcome.rstCode, 2, 'the stream is reset, not ended');
       assert.ok(outcome.connectionUp, 'the stream alone, not its connection');
     }
+  });
+
+  it('has waiters for a leader that had no response yet compete again: one new origin request', async () => {
+    const { outcomes, leader } = await killLeaderOf(SILENT, h1, () => true, true);
+    const survivors = outcomes.filter((outcome) => outcome.worker !== leader);
+    assert.ok(survivors.length >= 2, `${survivors.length} clients in the surviving worker`);
+    for (const outcome of survivors) {
+      assert.equal(outcome.status, 200, `answered ${outcome.status}: ${outcome.body.subarray(0, 80)}`);
+      assert.ok(outcome.complete && outcome.body.equals(BODY), 'the whole body, byte for byte');
+    }
+    const statuses = survivors.map((outcome) => outcome.cacheStatus);
+    assert.equal(statuses.filter((s) => s === 'strata; fwd=miss; fwd-status=200; stored').length, 1);
+    assert.equal(origin.count(SILENT), 2, 'one new origin request, not one per waiter');
   });
 
   async function survivorsAnswered(path: string, open: (path: string) => Client): Promise<void> {
