@@ -252,7 +252,7 @@ describe('followers in one worker when the worker leading their fill dies', () =
   });
   after(async () => {
     for (const res of stalled) res.destroy();
-    if (node.child.exitCode === null) node.child.kill('SIGKILL');
+    if (node?.child.exitCode === null) node.child.kill('SIGKILL');
     await origin.close();
     rmSync(dir, { recursive: true, force: true });
     fixtures.remove();

@@ -46,7 +46,7 @@ describe('SIGHUP with 2 workers', () => {
     node = await serve(origin.url, dir, file);
   });
   after(async () => {
-    if (node.child.exitCode === null) node.child.kill('SIGKILL');
+    if (node?.child.exitCode === null) node.child.kill('SIGKILL');
     await origin.close();
     rmSync(dir, { recursive: true, force: true });
   });

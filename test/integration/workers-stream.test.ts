@@ -120,7 +120,7 @@ describe('read-while-writer across 2 workers', () => {
     node = await serve(origin.url, dir);
   });
   after(async () => {
-    if (node.child.exitCode === null) node.child.kill('SIGKILL');
+    if (node?.child.exitCode === null) node.child.kill('SIGKILL');
     await origin.close();
     rmSync(dir, { recursive: true, force: true });
   });

@@ -48,7 +48,12 @@ export async function serve(originUrl: string, dir: string, extra: string | stri
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   let stderr = '';
   const banner = await new Promise<RegExpExecArray>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no banner in 20 s: ${stderr}`)), 20_000);
+    // A node that never says it serves is stopped: left running, it kept the test file's
+    // process alive after its tests failed, and the whole run waited for it.
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`no banner in 45 s: ${stderr}`));
+    }, 45_000);
     child.stderr!.on('data', (data: Buffer) => {
       stderr += data.toString();
       const match = /serving on (http:\/\/\S+) .*admin on (http:\/\/\S+)/.exec(stderr);

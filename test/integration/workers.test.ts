@@ -87,7 +87,7 @@ describe('serving with 2 workers', () => {
   after(async () => {
     releasePurge();
     releaseFence();
-    if (node.child.exitCode === null) node.child.kill('SIGKILL');
+    if (node?.child.exitCode === null) node.child.kill('SIGKILL');
     await origin.close();
     rmSync(dir, { recursive: true, force: true });
   });
