@@ -59,7 +59,7 @@ export async function startAdmin(options: AdminOptions): Promise<Listener> {
     // A load balancer that checks with HEAD is not taken for a client guessing tokens.
     const method = req.method === 'HEAD' ? 'GET' : req.method;
     if (method === 'GET' && url.pathname === '/healthz')
-      return json(res, 200, health(edge, options.workersWriteFailure));
+      return json(res, 200, health(edge, options.workersWriteFailure, options.bus));
     // A load balancer's readiness check sends no token: the verdict alone, without the reason.
     if (method === 'GET' && url.pathname === '/readyz' && req.headers.authorization === undefined)
       return readiness(res, options.bus, false);
@@ -155,17 +155,25 @@ function readiness(res: ServerResponse, bus: FleetBus | undefined, detailed: boo
 
 /**
  * The process runs: 200. `degraded` while the store refuses writes (disk full, a damaged file):
- * hits are served and misses pass through unstored until a write succeeds again.
+ * hits are served and misses pass through unstored until a write succeeds again. `degraded` too
+ * while another live node holds this node's fleet.node: it serves, but receives no purge from the
+ * bus (the other node's host and pid are in /stats, behind the token).
  */
 function health(
   edge: Edge,
   workers: (() => string | undefined) | undefined,
-): { status: 'ok' | 'degraded'; store?: string } {
+  bus: FleetBus | undefined,
+): { status: 'ok' | 'degraded'; store?: string; fleet?: string } {
   // This process's writes (with workers: the primary's purges, eviction, access times), else
   // what a worker told of its fills.
   const reason = edge.store.refusingWrites ? (edge.store.writeError ?? 'write failed') : workers?.();
-  if (reason === undefined) return { status: 'ok' };
-  return { status: 'degraded', store: `refusing writes (${reason}); misses pass through unstored` };
+  const fleet = bus?.problem;
+  if (reason === undefined && fleet === undefined) return { status: 'ok' };
+  return {
+    status: 'degraded',
+    ...(reason !== undefined ? { store: `refusing writes (${reason}); misses pass through unstored` } : {}),
+    ...(fleet !== undefined ? { fleet } : {}),
+  };
 }
 
 function sortQueryOf(edge: Edge): (host: string) => boolean {

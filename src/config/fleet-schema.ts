@@ -139,6 +139,20 @@ export const fleetSchema = z
         ),
       })
       .prefault({}),
+    presence: z
+      .strictObject({
+        bucket: name(
+          'JetStream key-value bucket where each node holds its fleet.node while it runs (created if missing): a second live node under the same name does not consume the purge stream.',
+        ).default('STRATA_NODES'),
+        interval: durationField()
+          .refine((ms) => ms >= 100 && ms <= 60_000, { message: 'must be from 100ms to 60s' })
+          .default(5000)
+          .describe(
+            'How often a node refreshes its name in the presence bucket. A name not refreshed for 3 intervals is taken by the next node started under it.',
+          ),
+      })
+      .prefault({})
+      .describe('One live node per fleet.node (docs/tiers.md, Fleet).'),
     config: z
       .strictObject({
         bucket: name('JetStream key-value bucket of the shared configuration (created if missing).').default(

@@ -1,8 +1,9 @@
 /**
  * The fleet bus of one node (`fleet.nats`): one NATS connection, the publisher of this node's
- * purges, its durable consumer of everyone's, the readiness that waits for the replay, and the
- * shared-configuration watch. Runs in the process that runs store upkeep (with workers: the
- * primary, which also applies purges for every worker), once per node.
+ * purges, its durable consumer of everyone's (bound only while the node holds its name on the
+ * bus: presence.ts), the readiness that waits for the replay, and the shared-configuration watch.
+ * Runs in the process that runs store upkeep (with workers: the primary, which also applies
+ * purges for every worker), once per node.
  *
  * Nothing waits for the bus: the node serves and purges locally whether it is up or not.
  */
@@ -18,6 +19,7 @@ import { CatchUp, type CatchUpState } from './catch-up.ts';
 import { type ApplyOutcome, ConfigWatch, type FleetConfigState } from './config-watch.ts';
 import { BusConnection, connectionOptions } from './connection.ts';
 import { BusConsumer } from './consumer.ts';
+import { Presence, type PresenceState } from './presence.ts';
 import { BusPublisher } from './publisher.ts';
 import type { FleetSections } from './sections.ts';
 
@@ -48,6 +50,8 @@ export interface FleetStats {
   /** Purge-log entries the stream has not acknowledged yet. */
   publishPending: number;
   lastError: string | undefined;
+  /** Whether this node holds its name (and so consumes), else the other live node holding it. */
+  presence: PresenceState;
   config: FleetConfigState | undefined;
 }
 
@@ -68,6 +72,7 @@ export class FleetBus {
   readonly #catchUp: CatchUp;
   readonly #consumer: BusConsumer;
   readonly #publisher: BusPublisher;
+  readonly #presence: Presence;
   readonly #config: ConfigWatch | undefined;
 
   constructor(options: FleetBusOptions) {
@@ -89,6 +94,15 @@ export class FleetBus {
         metrics.fleetConsumed.labels(outcome).inc();
         if (lagMs !== undefined) metrics.fleetPurgeLag.observe(lagMs / 1000);
       },
+    });
+    this.#presence = new Presence({
+      bucket: fleet.presence.bucket,
+      stream: fleet.stream,
+      name: this.name,
+      nodeId: purge.nodeId,
+      intervalMs: fleet.presence.interval,
+      log,
+      onHold: (held) => this.#consumer.hold(held),
     });
     this.#publisher = new BusPublisher({
       fleet,
@@ -115,7 +129,10 @@ export class FleetBus {
     metrics.fleetConnected.set(0);
     this.#connection.onChange((up) => {
       metrics.fleetConnected.set(up ? 1 : 0);
-      if (up) this.#publisher.wake();
+      if (up) {
+        this.#publisher.wake();
+        this.#presence.wake(); // its name first: another node may have taken it meanwhile
+      }
     });
   }
 
@@ -129,7 +146,8 @@ export class FleetBus {
     const js = jetstream(nc);
     void jetstreamManager(nc, { checkAPI: false }).then(
       (jsm) => {
-        this.#consumer.start(jsm, js);
+        this.#consumer.start(jsm, js); // consumes once the name is held
+        this.#presence.start(nc);
         this.#publisher.start(js, () => nc.info?.max_payload ?? 1024 * 1024);
         this.#config?.start(nc);
       },
@@ -165,6 +183,8 @@ export class FleetBus {
    * that, with the server's reason, rather than an outage.
    */
   #withCause(state: CatchUpState): CatchUpState {
+    const conflict = this.#presence.conflict;
+    if (conflict !== undefined) return { ...state, reason: conflict };
     if (this.#catchUp.target !== undefined || state.reason === undefined) return state;
     const setUp = this.#connection.connected ? this.#consumer.lastError : undefined;
     if (setUp !== undefined) {
@@ -175,6 +195,12 @@ export class FleetBus {
     const cause = this.#connection.lastError;
     if (cause === undefined) return state;
     return { ...state, reason: `${state.reason} (last attempt: ${cause})` };
+  }
+
+  /** For /healthz (no token): another live node holds this node's name, so it misses purges. */
+  get problem(): string | undefined {
+    if (this.#presence.conflict === undefined) return undefined;
+    return `fleet.node "${this.name}" is held by another live node: this node does not receive the fleet's purges (see /stats fleet.presence)`;
   }
 
   stats(): FleetStats {
@@ -190,7 +216,12 @@ export class FleetBus {
       published: this.#publisher.published,
       publishPending: this.#publisher.pending,
       // The consumer's first: a stream it cannot set up is also why publishing fails.
-      lastError: this.#consumer.lastError ?? this.#publisher.lastError,
+      lastError:
+        this.#presence.conflict ??
+        this.#consumer.lastError ??
+        this.#publisher.lastError ??
+        this.#presence.error,
+      presence: this.#presence.state(),
       config: this.#config ? { ...this.#config.state } : undefined,
     };
   }
@@ -202,7 +233,12 @@ export class FleetBus {
    * delivered again to the next start.
    */
   async stop(): Promise<void> {
-    const parts = [this.#publisher.stop(), this.#consumer.stop(), this.#config?.stop()];
+    // The name is given back once the consumer has stopped: the next node under it starts at once.
+    const parts = [
+      this.#publisher.stop(),
+      this.#consumer.stop().then(() => this.#presence.stop()),
+      this.#config?.stop(),
+    ];
     const stopped = await within(Promise.all(parts), performance.now() + STOP_MS);
     if (!stopped)
       this.#options.logger.warn({ ms: STOP_MS }, 'purge bus did not stop in time; closing its connection');

@@ -59,11 +59,18 @@ export class BusConsumer {
   readonly #options: BusConsumerOptions;
   #messages: ConsumerMessages | undefined;
   #stopped = false;
+  /** This node holds its bus name (presence.ts): it may consume. */
+  #held = false;
   #loop: Promise<void> | undefined;
   readonly #pause = new Pause();
   #jsm: JetStreamManager | undefined;
   /** The stream as the purge service knows it: name and creation time (a recreated stream starts again at 1). */
   #sender = '';
+  /**
+   * The stream's last sequence when this process first waited for its name: what another node
+   * under it acknowledges past this was never applied here (read back when the name is taken).
+   */
+  #waitedFrom: number | undefined;
   /** Every stream sequence up to this one is applied or known not to need applying. */
   #handled = 0;
   readonly counts: Record<ConsumedOutcome | 'failed', number> = {
@@ -88,6 +95,16 @@ export class BusConsumer {
     this.#loop ??= this.#run(jsm, js);
   }
 
+  /**
+   * Consume only while this node holds its name: another live node under it would share the
+   * durable consumer, and each would get part of the purges. Losing it closes the messages.
+   */
+  hold(held: boolean): void {
+    this.#held = held;
+    if (!held) void this.#messages?.close().catch(() => {});
+    this.#pause.wake();
+  }
+
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#pause.wake();
@@ -98,6 +115,15 @@ export class BusConsumer {
   async #run(jsm: JetStreamManager, js: JetStreamClient): Promise<void> {
     const { log } = this.#options;
     for (let failures = 0; !this.#stopped; ) {
+      if (!this.#held) {
+        if (this.#waitedFrom === undefined)
+          this.#waitedFrom = await ensureStream(jsm, this.#options.fleet).then(
+            (stream) => stream.state.last_seq,
+            () => undefined,
+          );
+        if (!this.#held) await this.#sleep(RETRY_MS);
+        continue;
+      }
       try {
         const consumer = await this.#setUp(jsm, js);
         failures = 0;
@@ -125,7 +151,18 @@ export class BusConsumer {
     const info = await ensureConsumer(jsm, fleet, name, applied);
     // Made just now for a node new to this stream, which replays nothing: nothing it could have missed.
     const existed = info.madeNow !== true || applied > 0;
-    this.#handled = Math.max(this.#handled, applied, info.ack_floor.stream_seq);
+    const known = Math.max(this.#handled, applied);
+    this.#handled = Math.max(known, info.ack_floor.stream_seq);
+    // Acknowledged by another live node under this name while this one waited for it: read back.
+    const since = this.#waitedFrom === undefined ? this.#handled : Math.max(known, this.#waitedFrom);
+    if (since < info.ack_floor.stream_seq) {
+      this.#options.log.warn(
+        { from: since + 1, to: info.ack_floor.stream_seq },
+        'applying the purges the other node under this name took while this one waited',
+      );
+      this.#handled = since;
+      await this.#fill(since + 1, info.ack_floor.stream_seq);
+    }
     // Purges the stream dropped (retention) after this node's last acknowledgement: lost to it.
     if (existed && stream.state.first_seq > this.#handled + 1)
       this.#lost(this.#handled + 1, stream.state.first_seq - 1);
@@ -155,7 +192,7 @@ export class BusConsumer {
       while (queue.length > 0 && !this.#stopped) await this.#handleSome(queue);
     };
     try {
-      if (this.#stopped) return;
+      if (this.#stopped || !this.#held) return;
       for await (const message of messages) {
         queue.push(message);
         draining ??= drain().finally(() => {

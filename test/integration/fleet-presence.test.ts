@@ -1,0 +1,250 @@
+/**
+ * One live node per fleet.node, on a real nats-server: a second node started under a name
+ * another live node holds (a copied config file, a cloned machine) does not bind the shared
+ * durable consumer, says so in its log, /stats and /healthz, and keeps serving; every purge
+ * reaches the first node. Once the first is gone the second takes the name and applies what
+ * it missed. A node restarted on its own cache directory takes its name back at once.
+ * Skipped when nats-server is not installed.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { Kvm } from '@nats-io/kv';
+import { connect } from '@nats-io/transport-node';
+import { pino } from 'pino';
+import { natsMissing, startNats, type TestNats } from '../helpers/nats.ts';
+import { respond, startOrigin, type TestOrigin } from '../helpers/origin.ts';
+import { type AdminNode, eventually, startAdminNode } from './purge-support.ts';
+
+const skip = natsMissing();
+/** fleet.presence.interval in these tests: a name not refreshed for 3 s is free. */
+const INTERVAL_MS = 1000;
+/** Longest wait for a name to change hands: the bound (3 intervals), one more, and slack. */
+const TAKE_MS = 5 * INTERVAL_MS + 2000;
+const path = (i: number) => `/catalogue/${'p'.repeat(110)}/item-${i}.json`;
+const HOST = { host: 'example.test' };
+
+describe('fleet: one live node per fleet.node', { skip }, () => {
+  let nats: TestNats;
+  let origin: TestOrigin;
+  const nodes: AdminNode[] = [];
+  const dirs: string[] = [];
+
+  const tempDir = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'strata-presence-'));
+    dirs.push(dir);
+    return dir;
+  };
+  const start = async (name: string, dir = tempDir(), lines?: Array<Record<string, unknown>>) => {
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString().split('\n')) if (line) lines?.push(JSON.parse(line));
+        done();
+      },
+    });
+    const node = await startAdminNode({
+      origin: origin.url,
+      dir,
+      config: {
+        fleet: {
+          nats: { servers: [nats.url] },
+          node: name,
+          readiness: { catchUpTimeout: '20s' },
+          presence: { interval: INTERVAL_MS },
+        },
+      },
+      purge: { retry: { initial: '20ms', max: '200ms' } },
+      ...(lines ? { logger: pino({ level: 'info' }, sink) } : {}),
+    });
+    nodes.push(node);
+    return node;
+  };
+  const stop = async (node: AdminNode) => {
+    nodes.splice(nodes.indexOf(node), 1);
+    await node.close({ keepDir: true });
+  };
+  const stats = async (node: AdminNode) => JSON.parse((await node.call('GET', '/stats')).text).fleet;
+  const health = async (node: AdminNode) =>
+    JSON.parse((await node.call('GET', '/healthz', undefined, null)).text);
+  const ready = (node: AdminNode) =>
+    eventually(async () => (await node.call('GET', '/readyz')).status === 200, 15_000);
+  const cacheStatus = async (node: AdminNode, target: string) =>
+    String((await node.get(target, { headers: HOST })).headers['cache-status']);
+  /** Writes an entry under a name in the presence bucket, as a node would. */
+  const holdByHand = async (name: string, entry: Record<string, unknown>) => {
+    const nc = await connect({ servers: nats.url });
+    try {
+      const kv = await new Kvm(nc).create('STRATA_NODES', { history: 1 });
+      return await kv.put(`STRATA_PURGES.${name}`, JSON.stringify(entry));
+    } finally {
+      await nc.close();
+    }
+  };
+
+  before(async () => {
+    nats = await startNats();
+    origin = await startOrigin({});
+    for (let i = 0; i < 40; i++)
+      origin.route(path(i), respond(200, { 'cache-control': 'max-age=600' }, `item ${i}`));
+  });
+  after(async () => {
+    for (const node of [...nodes]) await node.close({ keepDir: true });
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+    await origin.close();
+    await nats.close();
+  });
+
+  it('a second live node under the same name does not consume and says so; every purge reaches the first; the second takes over when the first stops', async () => {
+    const a = await start('edge-dup');
+    assert.ok(await ready(a));
+    const lines: Array<Record<string, unknown>> = [];
+    const b = await start('edge-dup', tempDir(), lines);
+    const c = await start('edge-other');
+    assert.ok(await ready(c));
+    assert.ok(
+      await eventually(async () => (await stats(b)).presence.other !== undefined, 5 * INTERVAL_MS),
+      'b finds its name held',
+    );
+    const atB = await stats(b);
+    assert.equal(atB.presence.held, false);
+    assert.equal(atB.presence.other.pid, process.pid);
+    assert.equal(atB.presence.other.host, hostname());
+    assert.match(
+      atB.lastError,
+      /fleet\.node "edge-dup" is held by another live node \(.+ pid \d+, started 20\d\d-/,
+    );
+    const healthB = await health(b);
+    assert.equal(healthB.status, 'degraded');
+    assert.match(healthB.fleet, /fleet\.node "edge-dup" is held by another live node/);
+    assert.doesNotMatch(healthB.fleet, /pid/, 'the other node’s host and pid stay behind the token');
+    assert.deepEqual(await health(a), { status: 'ok' });
+    assert.equal((await stats(a)).presence.held, true);
+    const logged = lines.find(
+      (line) => line.level === 50 && /held by another live node/.test(String(line.msg)),
+    );
+    assert.ok(logged, 'b logs an error naming the other node');
+    assert.equal((logged.other as { pid: number }).pid, process.pid);
+    // b's readiness says why too (with the token).
+    assert.match(JSON.parse((await b.call('GET', '/readyz')).text).reason ?? '', /held by another live node/);
+
+    for (let i = 0; i < 20; i++)
+      for (const node of [a, b]) assert.match(await cacheStatus(node, path(i)), /fwd=miss/);
+    for (let i = 0; i < 20; i++) {
+      const result = await c.purge({ urls: [`http://example.test${path(i)}`] });
+      assert.equal(result.purged, 0);
+    }
+    assert.ok(
+      await eventually(async () => (await stats(a)).consumed.applied === 20, 15_000),
+      'every purge reaches the first node',
+    );
+    for (let i = 0; i < 20; i++) {
+      const response = await a.get(path(i), { headers: HOST });
+      assert.equal(response.status, 200);
+      assert.equal(response.text, `item ${i}`);
+      assert.match(String(response.headers['cache-status']), /fwd=miss/, `purge ${i} applied on a`);
+    }
+    // b consumed none of them (its copies are what the check warns of).
+    assert.equal((await stats(b)).consumed.applied, 0);
+    assert.match(await cacheStatus(b, path(0)), /hit/);
+
+    // The first goes away: the second takes the name, applies what it missed, then what follows.
+    const stopped = performance.now();
+    await stop(a);
+    assert.ok(
+      await eventually(async () => (await stats(b)).presence.held === true, TAKE_MS),
+      'b takes the name',
+    );
+    const tookMs = performance.now() - stopped;
+    process.stderr.write(`# fleet presence: name taken ${Math.round(tookMs)} ms after the holder stopped\n`);
+    assert.ok(
+      await eventually(async () => (await stats(b)).consumed.applied === 20, 15_000),
+      'b applies the purges a took while b waited',
+    );
+    assert.deepEqual(await health(b), { status: 'ok' });
+    assert.equal((await stats(b)).lastError, undefined);
+    for (let i = 0; i < 20; i++) assert.match(await cacheStatus(b, path(i)), /fwd=miss/);
+    for (let i = 20; i < 25; i++) {
+      assert.match(await cacheStatus(b, path(i)), /fwd=miss/);
+      await c.purge({ urls: [`http://example.test${path(i)}`] });
+    }
+    assert.ok(await eventually(async () => (await stats(b)).consumed.applied === 25, 15_000));
+    for (let i = 20; i < 25; i++) assert.match(await cacheStatus(b, path(i)), /fwd=miss/);
+    await stop(b);
+    await stop(c);
+  });
+
+  it('a name whose holder stopped refreshing it (a crash elsewhere) is taken once 3 intervals pass, not before', async () => {
+    await holdByHand('edge-stale', {
+      instance: 'gone-instance',
+      node: 'node-elsewhere',
+      host: 'edge-fra-9.example.net',
+      pid: 4242,
+      started: '2026-01-02T03:04:05.000Z',
+    });
+    const waitFrom = performance.now();
+    const lines: Array<Record<string, unknown>> = [];
+    const e = await start('edge-stale', tempDir(), lines);
+    assert.ok(await eventually(async () => (await stats(e)).presence.other !== undefined, 5 * INTERVAL_MS));
+    const conflicted = await stats(e);
+    assert.match(
+      conflicted.lastError,
+      /edge-fra-9\.example\.net pid 4242, started 2026-01-02T03:04:05\.000Z/,
+    );
+    assert.equal((await health(e)).status, 'degraded');
+    assert.ok(await eventually(async () => (await stats(e)).presence.held === true, TAKE_MS));
+    const waited = performance.now() - waitFrom;
+    assert.ok(waited >= 3 * INTERVAL_MS, `taken after ${waited} ms, before 3 intervals`);
+    assert.ok(lines.some((line) => /taken over/.test(String(line.msg))));
+    assert.ok(await ready(e));
+    assert.deepEqual(await health(e), { status: 'ok' });
+    await stop(e);
+  });
+
+  it('a node restarted on its own cache directory takes its name back at once: after a stop, and after a crash (its pid gone)', async () => {
+    const dir = tempDir();
+    let r = await start('edge-restart', dir);
+    assert.ok(await ready(r));
+    const nodeId = r.node.purge.nodeId;
+    await stop(r);
+    // A quick restart after a clean stop: the name was given back.
+    r = await start('edge-restart', dir);
+    assert.ok(await eventually(async () => (await stats(r)).presence.held === true, 2 * INTERVAL_MS));
+    assert.ok(await ready(r));
+    await stop(r);
+    // A crash: the entry of the previous run is fresh, its process gone (same cache, host, boot).
+    const dead = spawnSync(process.execPath, ['-e', '']).pid!;
+    let boot: string | undefined;
+    try {
+      boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    } catch {}
+    await holdByHand('edge-restart', {
+      instance: 'crashed-instance',
+      node: nodeId,
+      host: hostname(),
+      ...(boot ? { boot } : {}),
+      pid: dead,
+      started: new Date().toISOString(),
+    });
+    const lines: Array<Record<string, unknown>> = [];
+    const restarted = performance.now();
+    r = await start('edge-restart', dir, lines);
+    assert.ok(await eventually(async () => (await stats(r)).presence.held === true, 2 * INTERVAL_MS));
+    assert.ok(performance.now() - restarted < 3 * INTERVAL_MS, 'not waited out');
+    assert.ok(!lines.some((line) => /held by another live node/.test(String(line.msg))));
+    assert.deepEqual(await health(r), { status: 'ok' });
+    // It consumes: a purge from another node reaches it.
+    const other = await start('edge-other-2');
+    assert.ok(await ready(other));
+    assert.ok(await ready(r));
+    assert.match(await cacheStatus(r, path(30)), /fwd=miss/);
+    await other.purge({ urls: [`http://example.test${path(30)}`] });
+    assert.ok(await eventually(async () => (await stats(r)).consumed.applied === 1, 10_000));
+    assert.match(await cacheStatus(r, path(30)), /fwd=miss/);
+    await stop(r);
+    await stop(other);
+  });
+});
