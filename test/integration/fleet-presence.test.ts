@@ -16,6 +16,7 @@ import { after, before, describe, it } from 'node:test';
 import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
 import { pino } from 'pino';
+import { FLEET_TOKEN, freePort, serveProcess } from '../helpers/fleet.ts';
 import { natsMissing, startNats, type TestNats } from '../helpers/nats.ts';
 import { respond, startOrigin, type TestOrigin } from '../helpers/origin.ts';
 import { type AdminNode, eventually, startAdminNode } from './purge-support.ts';
@@ -244,6 +245,67 @@ describe('fleet: one live node per fleet.node', { skip }, () => {
     await other.purge({ urls: [`http://example.test${path(30)}`] });
     assert.ok(await eventually(async () => (await stats(r)).consumed.applied === 1, 10_000));
     assert.match(await cacheStatus(r, path(30)), /fwd=miss/);
+    await stop(r);
+    await stop(other);
+  });
+
+  it('a `strata serve` killed with SIGKILL and started again on its cache directory takes its name back at once and replays what it missed', async () => {
+    const dir = tempDir();
+    const fleet = {
+      nats: { servers: [nats.url] },
+      node: 'edge-killed',
+      presence: { interval: INTERVAL_MS },
+    };
+    const child = await serveProcess(
+      'killed',
+      dir,
+      {
+        fleet,
+        // Where startNode keeps the cache of a node started on `join(dir, 'killed')`.
+        cache: { dir: join(dir, 'killed', 'cache') },
+        origins: [{ name: 'origin', url: origin.url }],
+        sites: [{ name: 'shop', hosts: ['*'], origins: ['origin'] }],
+      },
+      await freePort(),
+    );
+    const childStats = async () => {
+      const auth = { authorization: `Bearer ${FLEET_TOKEN}` };
+      const body = (await (await fetch(`${child.admin}/stats`, { headers: auth })).json()) as {
+        fleet: { presence: { held: boolean }; ready: { ready: boolean } };
+      };
+      return body.fleet;
+    };
+    try {
+      assert.ok(await eventually(async () => (await childStats()).presence.held === true, 10_000));
+      assert.ok(await eventually(async () => (await childStats()).ready.ready === true, 15_000));
+    } catch (error) {
+      child.child.kill('SIGKILL');
+      throw error;
+    }
+    child.child.kill('SIGKILL');
+    await child.exited;
+    const other = await start('edge-other-3');
+    assert.ok(await ready(other));
+    for (let i = 31; i < 34; i++) await other.purge({ urls: [`http://example.test${path(i)}`] });
+    // Its entry is still fresh: a node from elsewhere would wait it out.
+    const nc = await connect({ servers: nats.url });
+    try {
+      const kv = await new Kvm(nc).create('STRATA_NODES', { history: 1 });
+      const entry = await kv.get('STRATA_PURGES.edge-killed');
+      assert.equal(entry?.operation, 'PUT');
+      assert.equal(JSON.parse(entry!.string()).pid, child.child.pid);
+    } finally {
+      await nc.close();
+    }
+    const lines: Array<Record<string, unknown>> = [];
+    const restarted = performance.now();
+    const r = await start('edge-killed', join(dir, 'killed'), lines);
+    assert.ok(await eventually(async () => (await stats(r)).presence.held === true, 2 * INTERVAL_MS));
+    assert.ok(performance.now() - restarted < 3 * INTERVAL_MS, 'not waited out');
+    assert.ok(!lines.some((line) => /held by another live node/.test(String(line.msg))));
+    assert.ok(lines.some((line) => /taken back from this node’s previous run/.test(String(line.msg))));
+    assert.ok(await eventually(async () => (await stats(r)).consumed.applied === 3, 15_000));
+    assert.ok(await ready(r));
     await stop(r);
     await stop(other);
   });
