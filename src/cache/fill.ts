@@ -252,15 +252,28 @@ export class Fill {
     this.#pace();
   }
 
-  /** Pauses the origin while LMDB or the slowest reader is too far behind. */
+  /**
+   * Pauses the origin while LMDB or the slowest reader is too far behind. Not storing, that is
+   * counted in chunks the slowest reader has still to pass, not chunks held: a small body is
+   * held whole for the memory tier (#prune), and counting those would pause the origin for
+   * good once storing stopped (a chunked body past a maxObjectSize below memoryObjectSize, a
+   * failing store), nothing left to resume it.
+   */
   #pace(): void {
     const source = this.#source;
     if (!source || this.state !== 'streaming') return;
     const behind = this.storing
       ? (this.#writer?.inFlight ?? 0) > MAX_IN_FLIGHT
-      : this.#memory.size > MAX_BUFFERED;
+      : this.#sealed - this.#slowest() > MAX_BUFFERED;
     if (behind && !source.isPaused()) source.pause();
     else if (!behind && source.isPaused()) source.resume();
+  }
+
+  /** The chunk the slowest reader is at (every sealed chunk passed when nobody reads). */
+  #slowest(): number {
+    let slowest = this.#sealed;
+    for (const reader of this.#readers) slowest = Math.min(slowest, reader.chunk);
+    return slowest;
   }
 
   /**
@@ -272,8 +285,7 @@ export class Fill {
    */
   #prune(): void {
     if (this.#keepWhole && this.received <= this.#store.memory.maxObjectSize) return;
-    let slowest = this.#sealed;
-    for (const reader of this.#readers) slowest = Math.min(slowest, reader.chunk);
+    const slowest = this.#slowest();
     const storing = this.storing;
     const behind = this.#sealed - MAX_BUFFERED;
     for (const [index, chunk] of this.#memory) {

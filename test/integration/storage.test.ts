@@ -6,11 +6,16 @@ import { metricsDelta } from '../helpers/metrics.ts';
 import { startNode } from '../helpers/node.ts';
 import { respond, startOrigin, type TestOrigin } from '../helpers/origin.ts';
 
+/** A real-length path (over 100 characters) of a chunked body larger than maxObjectSize below. */
+const OUTGROWS = `/media/exports/2026/${'quarterly-report-attachment-'.repeat(4)}full.tar?format=tar&part=1`;
+
 describe('the persistent store', () => {
   let origin: TestOrigin;
   const clock = createClock();
   const big = Buffer.alloc(200 * 1024);
   for (let i = 0; i < big.length; i++) big[i] = (i * 31) % 251;
+  const outgrows = Buffer.alloc(3 * 1024 * 1024 + 123);
+  for (let i = 0; i < outgrows.length; i++) outgrows[i] = (i * 17) % 253;
 
   before(async () => {
     origin = await startOrigin({
@@ -31,6 +36,7 @@ describe('the persistent store', () => {
         Buffer.alloc(64 * 1024, 1),
       ),
       '/too-large-chunked': respond(200, { 'cache-control': 'max-age=3600' }, Buffer.alloc(64 * 1024, 2)),
+      [OUTGROWS]: respond(200, { 'cache-control': 'max-age=3600' }, outgrows),
     });
     for (let i = 0; i < 40; i++)
       origin.route(
@@ -183,6 +189,26 @@ describe('the persistent store', () => {
       await edge.get('/too-large-chunked');
       assert.equal(origin.count('/too-large-chunked'), 2);
       assert.equal((await counters.delta())['strata_cache_inserts_total{outcome="stored"}'], undefined);
+      assert.equal(edge.node.store.usage().entries, 0);
+    } finally {
+      await edge.close();
+    }
+  });
+
+  it('regression: a chunked body outgrowing a maxObjectSize below memoryObjectSize reaches its client whole', async () => {
+    // Storing stopped past 1 MiB while the fill still held the body whole for the memory tier
+    // (4 MiB): those held chunks counted as a reader lagging, the origin was paused for good and
+    // the client waited forever.
+    const edge = await startNode({ origin: origin.url, now: clock.now, cache: { maxObjectSize: '1MiB' } });
+    try {
+      const first = await edge.get(OUTGROWS, { timeoutMs: 10_000 });
+      assert.equal(first.status, 200);
+      assert.ok(first.complete);
+      assert.ok(first.body.equals(outgrows));
+      assert.match(String(first.headers['cache-status']), /^strata; fwd=miss; fwd-status=200/);
+      const again = await edge.get(OUTGROWS, { timeoutMs: 10_000 });
+      assert.ok(again.body.equals(outgrows));
+      assert.equal(origin.count(OUTGROWS), 2);
       assert.equal(edge.node.store.usage().entries, 0);
     } finally {
       await edge.close();
