@@ -176,6 +176,8 @@ export class Fill {
   }
 
   #push(data: Buffer): void {
+    // Cancelled by a listener of this same read (nothing reads nor stores the body any more).
+    if (this.state === 'failed') return;
     this.received += data.length;
     originBytesRead(data.length);
     if (data.length < SMALL_READ) this.#gather(data);

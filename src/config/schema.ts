@@ -399,6 +399,12 @@ export const cacheSchema = z
       'Longest a server error (5xx) is stored and reused, whatever its max-age (0: never stored); never served stale. Client errors (4xx) are stored only when cacheable by default (404, 405, 410, 414).',
     ).default(5_000),
     hitForPass: duration('How long an uncacheable key skips request collapsing.').default(120_000),
+    convertHead: z
+      .boolean()
+      .default(true)
+      .describe(
+        'A HEAD the cache cannot answer leads a fill with GET (as nginx proxy_cache_convert_head): its client gets the head alone, a storable response is stored (the next GET is a hit), an unstorable body is not read. false: a HEAD miss reaches the origin as HEAD, nothing stored. docs/caching.md.',
+      ),
     collapseTimeout: duration(
       "How long a collapsed request waits for the leader's response headers before fetching on its own (unstored).",
     ).default(30_000),

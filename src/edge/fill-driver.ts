@@ -99,6 +99,7 @@ export async function runFill(
   const scanner = plan.scanner;
   let tooLarge = false;
   let reflected = false;
+  let abandoned = false;
   response.body.on('data', (chunk: Buffer) => {
     if (!tooLarge && fill.received > maxObject) {
       tooLarge = true;
@@ -109,8 +110,15 @@ export async function runFill(
       reflected = true;
       fill.stopStoring();
     }
+    // Not stored, and nobody reads it (a HEAD led the fill, or the client left): the rest of
+    // the body is not downloaded for nothing.
+    if ((tooLarge || reflected) && !abandoned && fill.readers === 0) {
+      abandoned = true;
+      fill.cancel();
+    }
   });
   await fill.consume(response.body);
+  if (abandoned) return tooLarge ? 'aborted-too-large' : 'not-storable:poison-suspect';
   const length = plan.contentLength;
   if (fill.state === 'failed' || (length !== undefined && fill.received !== length)) {
     if (fill.state !== 'failed') fill.fail(new Error('origin body length differs from Content-Length'));

@@ -135,18 +135,20 @@ function ruleLifetime(overrides: CacheOverrides, status: number): RuleTtl | unde
   return { ttl: ruled.lifetime, named: ruleTtl(overrides, status)?.named ?? false };
 }
 
-/** RFC 9111 §3 (storable.ts), with what the site's rules change: client directives, their TTLs. */
+/**
+ * RFC 9111 §3 (storable.ts), with what the site's rules change: client directives, their TTLs.
+ * Every fill asks the origin with GET (a HEAD's too): its response is judged as a GET's.
+ */
 function storableVerdict(
   edge: Edge,
   ctx: RequestContext,
   status: number,
   headers: HeaderMap,
   directives: CacheDirectives,
-  method = ctx.method,
 ): StorableVerdict {
   const overrides = ctx.rules?.overrides;
   return decideStorable({
-    method,
+    method: 'GET',
     // node:http joins repeated request fields into one string (only Set-Cookie, which no
     // decision here reads, stays an array): its map is read as it is, not copied.
     requestHeaders: storeRequestHeaders(ctx, ctx.req.headers as HeaderMap),
@@ -171,7 +173,7 @@ export function updatedStorable(
   headers: HeaderMap,
 ): StorableVerdict {
   const seen = withoutIgnored(headers, ctx.rules?.overrides);
-  return storableVerdict(edge, ctx, status, seen, responseDirectives(seen, edge.name), 'GET');
+  return storableVerdict(edge, ctx, status, seen, responseDirectives(seen, edge.name));
 }
 
 export function planStore(

@@ -117,7 +117,7 @@ export class Origin {
       deadline?.clear();
       const invalid = invalidResponse(response.statusCode, response.headers);
       if (invalid !== undefined) {
-        discard(response.body as unknown as Readable);
+        dropBody(response.body as unknown as Readable);
         throw new EdgeError('EDGE_ERR_ORIGIN_PROTOCOL', `origin ${this.name} sent an invalid response`, {
           origin: this.name,
           cause: new Error(invalid),
@@ -389,7 +389,7 @@ export class OriginPool {
         outcome.response.attempts = iter.attempts;
         return outcome.response;
       }
-      if (outcome.kind === 'response') discard(outcome.response.body);
+      if (outcome.kind === 'response') dropBody(outcome.response.body);
       origin = this.#byState.get(next!)!;
     }
   }
@@ -462,8 +462,12 @@ function invalidResponse(
   return undefined;
 }
 
-/** Drops a response body the client will not see (a 503 being retried), keeping the connection if cheap. */
-function discard(body: Readable): void {
+/**
+ * Drops a response body the client will not see (a 503 being retried; a fill's body that nothing
+ * reads nor stores), keeping the connection if cheap: a body of at most 64 KiB is read to its
+ * end, a longer one (or one of unknown length that runs past it) aborted, the connection closed.
+ */
+export function dropBody(body: Readable): void {
   const dump = (body as { dump?: (options: { limit: number }) => Promise<void> }).dump;
   body.on('error', () => {});
   if (dump) dump.call(body, { limit: 64 * 1024 }).catch(() => body.destroy());

@@ -3,7 +3,8 @@
  * it reaches the origin, before any collapsing:
  * - `refuse`: only-if-cached and nothing usable stored — answered 504 at once; an
  *   Accept-Encoding that nothing satisfies — 406;
- * - `pass`: fetched and relayed unstored (an unsafe method; a HEAD miss with no fill running);
+ * - `pass`: fetched and relayed unstored (an unsafe method; a HEAD miss that is not converted:
+ *   `cache.convertHead` off, or a request that could not share a fill);
  * - `forward`: fetched to be stored (or refreshed, or combined), perhaps collapsed with others.
  */
 import { acceptsNothing } from '../../cache/policy/accept-encoding.ts';
@@ -30,7 +31,7 @@ export type Gate =
       ranged: boolean;
       /** A stored partial entry this request completes. */
       partial: Combinable | undefined;
-      /** Whether the request may wait for, or lead, a shared fetch of its key. */
+      /** Whether the request may wait for, or lead, a shared fetch of its key (a Range miss never). */
       collapsible: boolean;
     };
 
@@ -57,14 +58,20 @@ export function gate(edge: Edge, ctx: RequestContext, found: LookupOutcome, came
       error: new EdgeError('EDGE_ERR_CLIENT_NOT_ACCEPTABLE', 'no content coding is acceptable'),
     };
   }
-  // HEAD and Range misses are forwarded as they are, unless a fill of the key is running:
-  // then they wait for it like any follower and are answered from the stored response.
+  const shareable = mayShare(edge, ctx, cameBack);
+  // A HEAD miss waits for a running fill of its key like any follower, and is answered from the
+  // stored response. With none running it leads a fill with GET (cache.convertHead, as nginx's
+  // proxy_cache_convert_head), its client answered the head alone; unless it could not share
+  // that fill (Authorization, a key known uncacheable, a bypass, a fence: most likely a body
+  // fetched for nothing), or the operator wants HEAD to reach the origin as HEAD.
   const filling = edge.collapse.pending(ctx.storage) !== undefined;
-  if (ctx.method === 'HEAD' && found.kind !== 'found' && !filling)
+  const head = ctx.method === 'HEAD';
+  if (head && found.kind !== 'found' && !filling && !(shareable && edge.config.cache.convertHead))
     return { kind: 'pass', fwd: found.reason === 'vary-miss' ? 'vary-miss' : 'miss', detail: 'head' };
   // RFC 9111 §3.3: a Range miss with no fill running is fetched as it is, its 206 stored as a
-  // partial entry; such a fill is never shared (other requests want other bytes).
-  const ranged = headers.range !== undefined && found.kind !== 'found' && !filling;
+  // partial entry; such a fill is never shared (other requests want other bytes). RFC 9110
+  // §14.2: a HEAD's Range is ignored (range handling is defined for GET only).
+  const ranged = headers.range !== undefined && !head && found.kind !== 'found' && !filling;
   // RFC 9211 §2.2: `request` when the request's semantics kept a fresh response from use; a
   // stored response that itself says no-cache is validated as a stale one is (`stale`).
   const fwd: Fwd =
@@ -75,20 +82,27 @@ export function gate(edge: Edge, ctx: RequestContext, found: LookupOutcome, came
       : found.reason;
   // RFC 9111 §3.4: a Range reaching past a stored partial with a strong ETag asks only for the rest.
   const partial = ranged ? combinable(edge, ctx) : undefined;
-  // A request that came back to this node (a loop) never waits for a fill: the fill may be
-  // its own first pass, waiting for it. It is refused in fetch.
-  // A request carrying unkeyed values an origin may reflect still leads: its response is scanned
-  // before it may be stored, and followers wait for that commit instead of reading the stream
-  // (collapse.ts), so a request sent after its response ended finds what it stored.
-  // A bypass (a site rule) asks the origin itself, as nginx's proxy_cache_bypass: it waits for no fill.
-  // So does a child's request fenced by a purge not applied here: a running fill may predate it.
-  const collapsible =
-    !ranged &&
-    headers.authorization === undefined &&
+  const collapsible = !ranged && shareable;
+  const stored = found.kind === 'found' ? found : undefined;
+  return { kind: 'forward', fwd, stored, ranged, partial, collapsible };
+}
+
+/**
+ * Whether the request may wait for, or lead, a shared fetch of its key.
+ * A request that came back to this node (a loop) never waits for a fill: the fill may be
+ * its own first pass, waiting for it. It is refused in fetch.
+ * A request carrying unkeyed values an origin may reflect still leads: its response is scanned
+ * before it may be stored, and followers wait for that commit instead of reading the stream
+ * (collapse.ts), so a request sent after its response ended finds what it stored.
+ * A bypass (a site rule) asks the origin itself, as nginx's proxy_cache_bypass: it waits for no fill.
+ * So does a child's request fenced by a purge not applied here: a running fill may predate it.
+ */
+function mayShare(edge: Edge, ctx: RequestContext, cameBack: boolean): boolean {
+  return (
+    ctx.req.headers.authorization === undefined &&
     !edge.collapse.isHitForPass(ctx.storage) &&
     !cameBack &&
     ctx.rules?.action !== 'bypass' &&
-    ctx.fence === undefined;
-  const stored = found.kind === 'found' ? found : undefined;
-  return { kind: 'forward', fwd, stored, ranged, partial, collapsible };
+    ctx.fence === undefined
+  );
 }

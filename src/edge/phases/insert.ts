@@ -76,11 +76,11 @@ export async function insert(
 /**
  * A compressible identity body for a client that wants a coding (docs/compression.md): the
  * client waits for the commit and is answered from the stored coding made from it, so it gets
- * its encoding with a real Content-Length. Only when the length is known and no body scan can
- * still refuse the store.
+ * its encoding with a real Content-Length (a HEAD leading the fill: the head a GET gets). Only
+ * when the length is known and no body scan can still refuse the store.
  */
 function defersClient(edge: Edge, ctx: RequestContext, plan: InsertPlan): boolean {
-  if (plan.record.compressible !== true || plan.scanner !== undefined || ctx.method !== 'GET') return false;
+  if (plan.record.compressible !== true || plan.scanner !== undefined) return false;
   if (plan.contentLength === undefined || plan.contentLength < settingsFor(edge, ctx).minSize) return false;
   const coding = negotiateEncoding(ctx.req.headers['accept-encoding'], codingsFor(edge, ctx));
   return coding !== null && coding !== 'identity';

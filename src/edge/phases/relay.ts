@@ -8,7 +8,7 @@ import { originBytesRead } from '../../cache/scavenger.ts';
 import { whenDrained } from '../../http/connection-guard.ts';
 import { dropLengthOf204 } from '../../http/headers.ts';
 import { discardRest } from '../../http/request-body.ts';
-import type { OriginResponse } from '../../origin/pool.ts';
+import { dropBody, type OriginResponse } from '../../origin/pool.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
 import { bodyIncomplete, discard } from '../fill-driver.ts';
@@ -37,10 +37,8 @@ export function relay(
   // Set-Cookie, an Authorization request) gets its 304, as the origin would have answered it.
   const current = unconditional && holdsCurrent(ctx, response);
   if (current || ctx.method === 'HEAD' || response.status === 204 || response.status === 304) {
-    discard(response.body);
-    discardRest(ctx.req);
-    res.writeHead(current ? 304 : response.status, current ? withoutContentFields(head) : head);
-    res.end();
+    const status = current ? 304 : response.status;
+    headOnly(ctx, response, status, current ? withoutContentFields(head) : head, unconditional);
     return ENDED;
   }
   // The head goes with the first body byte or the end (node:http sends it no sooner): an origin
@@ -80,6 +78,25 @@ export function relay(
     if (!body.readableEnded) body.destroy();
   });
   return STREAMING;
+}
+
+/**
+ * Answers the head alone (a HEAD, a 304, a 204). A fill's body (asked with GET) that nothing
+ * stores is not downloaded whole to be thrown away: a HEAD of a 2 GiB no-store object aborts
+ * it, the origin connection closed (dropBody).
+ */
+function headOnly(
+  ctx: RequestContext,
+  response: OriginResponse,
+  status: number,
+  head: string[],
+  fill: boolean,
+): void {
+  if (fill) dropBody(response.body);
+  else discard(response.body);
+  discardRest(ctx.req);
+  ctx.res.writeHead(status, head);
+  ctx.res.end();
 }
 
 /** Whether a client that sent conditionals holds the 200 being relayed. */
