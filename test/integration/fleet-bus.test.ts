@@ -677,7 +677,15 @@ describe('purges that left the stream while a node was down', { skip }, () => {
         await nc.close();
       }
       node = await start();
-      assert.ok(await eventually(async () => (await node.call('GET', '/readyz')).status === 200, 15_000));
+      let last = '';
+      const ready = await eventually(async () => {
+        const readyz = await node.call('GET', '/readyz');
+        last = `${readyz.status} ${readyz.text}`;
+        return readyz.status === 200;
+      }, 15_000);
+      if (!ready)
+        last += ` /stats fleet: ${JSON.stringify(JSON.parse((await node.call('GET', '/stats')).text).fleet)}`;
+      assert.ok(ready, `not ready after the restart: ${last}`);
       const answer = JSON.parse((await node.call('GET', '/readyz')).text);
       assert.match(
         String(answer.warning ?? answer.reason ?? JSON.stringify(answer)),
