@@ -19,6 +19,7 @@ import type { Edge } from './edge/edge.ts';
 import { logParserRefusal } from './edge/phases/log.ts';
 import { Pipeline } from './edge/pipeline.ts';
 import { SiteTable } from './edge/sites.ts';
+import { tunnelHandler } from './edge/tunnel.ts';
 import { EdgeError } from './errors.ts';
 import type { FleetBus } from './fleet/bus.ts';
 import type { ApplyOutcome } from './fleet/config-watch.ts';
@@ -30,6 +31,7 @@ import type { SecureListener } from './http/secure-listener.ts';
 import { newTicketKeys, TICKET_ROTATION_MS } from './http/ticket-keys.ts';
 import type { ReloadReport } from './http/tls.ts';
 import { createTrustList } from './http/trusted-proxies.ts';
+import type { UpgradeHandler } from './http/upgrade.ts';
 import { AccessLog } from './observability/access-log.ts';
 import { createLogger } from './observability/logger.ts';
 import { createMetrics, type Metrics, withoutFleetMetrics } from './observability/metrics.ts';
@@ -332,6 +334,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     tierFields,
     collapseTimeoutMs: config.cache.collapseTimeout,
     work: new Set(),
+    tunnels: { open: new Set(), pending: 0 },
   };
   const evictor = new Evictor(store, {
     maxSize: config.cache.maxSize,
@@ -408,13 +411,22 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
   }
   // The cache key's scheme is the listener's: one pipeline per scheme (docs/tls.md).
   const pipelines = { http: new Pipeline(edge, 'http'), https: new Pipeline(edge, 'https') };
+  const tunnels = config.proxy.websockets
+    ? { http: tunnelHandler(edge, 'http'), https: tunnelHandler(edge, 'https') }
+    : undefined;
   const listeners: Array<Listener | SecureListener> = [];
   const secure: SecureListener[] = [];
   let rotation: NodeJS.Timeout | undefined;
   let admin: Listener | undefined;
   try {
     for (const listener of config.listeners) {
-      const started = await startClientListener(edge, listener, pipelines, options.watchCertificates);
+      const started = await startClientListener(
+        edge,
+        listener,
+        pipelines,
+        tunnels,
+        options.watchCertificates,
+      );
       listeners.push(started);
       if ('certificates' in started) secure.push(started);
     }
@@ -546,6 +558,8 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
         const stopped = Promise.all(servers.map((l) => l.close()));
         if (!(await within(stopped, deadline))) {
           for (const l of servers) l.closeAllConnections();
+          // WebSocket tunnels had the drain grace to end on their own; node:http no longer tracks them.
+          for (const tunnel of edge.tunnels.open) tunnel.close();
           await stopped;
         }
         const all = () => [...origins.values(), ...retired];
@@ -647,6 +661,7 @@ async function startClientListener(
   edge: Edge,
   listener: ListenerConfig,
   pipelines: { http: Pipeline; https: Pipeline },
+  tunnels: { http: UpgradeHandler; https: UpgradeHandler } | undefined,
   watch: boolean | undefined,
 ): Promise<Listener | SecureListener> {
   const { config, log } = edge;
@@ -674,15 +689,18 @@ async function startClientListener(
   };
   const tls = listener.tls;
   if (tls === undefined)
-    return startListener(common, pipelines.http.handle).catch((error: unknown) => {
-      throw bindFailure('client listener', listener.listen, error);
-    });
+    return startListener({ ...common, onUpgrade: tunnels?.http }, pipelines.http.handle).catch(
+      (error: unknown) => {
+        throw bindFailure('client listener', listener.listen, error);
+      },
+    );
   const h2 = config.http2;
   // node:https, node:http2 and the certificate code are read only when a TLS listener is configured.
   const { startSecureListener } = await import('./http/secure-listener.ts');
   return startSecureListener(
     {
       ...common,
+      onUpgrade: tunnels?.https,
       certificate: { cert: tls.cert, key: tls.key },
       sni: tls.sni,
       http2: listener.http2 ?? true,

@@ -74,7 +74,7 @@ export const ERROR_CODES = {
     status: 405,
     retryable: false,
     description:
-      'CONNECT and TRACE are refused (the node is no tunnel and echoes nothing); the answer lists Allow.',
+      'CONNECT and TRACE are refused (the node is no forward proxy and echoes nothing); the answer lists Allow.',
   },
   EDGE_ERR_CLIENT_BODY_TIMEOUT: {
     source: 'client',
@@ -219,6 +219,14 @@ export const ERROR_CODES = {
     proxyStatus: 'destination_unavailable',
     description:
       'Requests waiting for one fetch of a key: the origin answered a server error to it and to each fetch elected after it (three in a row); the waiters are answered this (or a stale entry within stale-if-error) instead of each asking the origin again.',
+  },
+  EDGE_ERR_TUNNEL_LIMIT: {
+    source: 'internal',
+    status: 503,
+    retryable: false,
+    proxyStatus: 'connection_limit_reached',
+    description:
+      'A WebSocket handshake arrived while this process already held `proxy.maxTunnels` tunnels open; the origin is not asked and the connection is closed after the answer.',
   },
   EDGE_ERR_STORE_WRITE: {
     source: 'internal',

@@ -619,6 +619,24 @@ export const proxySchema = z
     requestBodyBuffer: size(
       'Request bodies of known length up to this size are received whole before an origin connection is taken.',
     ).default(64 * 1024),
+    websockets: z
+      .boolean()
+      .default(true)
+      .describe(
+        'Tunnel WebSocket handshakes (HTTP/1.1 GET with Upgrade: websocket) to the origin once it answers 101 (docs/origins.md, WebSocket tunnels); false: Upgrade is ignored and the handshake goes on as a plain GET.',
+      ),
+    tunnelIdleTimeout: positiveDuration(
+      'Longest time a WebSocket tunnel may carry no byte either way before both of its connections are closed.',
+    ).default(60_000),
+    maxTunnels: z
+      .number()
+      .int()
+      .min(0)
+      .max(10_000_000)
+      .default(10_000)
+      .describe(
+        'WebSocket tunnels open at once per process (each worker its own; 0: no limit); past it a handshake is answered 503 (EDGE_ERR_TUNNEL_LIMIT).',
+      ),
   })
   .prefault({});
 

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { CollapseTable } from '../cache/collapse.ts';
 import type { CacheStore } from '../cache/store.ts';
 import type { Config } from '../config/schema.ts';
+import type { Splice } from '../http/splice.ts';
 import type { AccessLog } from '../observability/access-log.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { PurgeFence } from '../purge/fence.ts';
@@ -43,6 +44,8 @@ export interface Edge {
   readonly tierFields: ReadonlySet<string>;
   /** Fills and background revalidations still running (for graceful shutdown and tests). */
   readonly work: Set<Promise<unknown>>;
+  /** WebSocket tunnels open in this process, and handshakes waiting for their origin (tunnel.ts). */
+  readonly tunnels: { readonly open: Set<Splice>; pending: number };
   /** How long followers wait for a leader's response headers. */
   readonly collapseTimeoutMs: number;
 }

@@ -18,6 +18,7 @@ import {
   limitRequests,
 } from './connection-limit.ts';
 import { ALLOWED_METHODS } from './request-target.ts';
+import { acceptUpgrades, type UpgradeHandler } from './upgrade.ts';
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -43,6 +44,8 @@ export interface ListenerOptions {
    * connection was already gone): for the access log and metrics.
    */
   onClientError?: ParserRefusalListener;
+  /** WebSocket handshakes (upgrade.ts); absent: Upgrade is ignored, the request handled as any other. */
+  onUpgrade?: UpgradeHandler | undefined;
 }
 
 export type ParserRefusalListener = (
@@ -205,6 +208,7 @@ export async function startListener(options: ListenerOptions, handler: RequestHa
   );
   const connections = capConnections(server, options.caps ?? { max: 0, perClient: 0 });
   if (options.onClientError) answerParserRefusals(server, options.onClientError);
+  if (options.onUpgrade) acceptUpgrades(server, options.onUpgrade, options.keepAliveTimeout || 5000);
   if (options.connections) {
     // RFC 9110 §10.1.1: 100 Continue is sent by the handler once it accepts the request; any
     // other expectation is answered 417 by the handler too (node:http would answer it without
@@ -234,7 +238,7 @@ export function listenOn(server: NetServer, host: string, port: number): Promise
   });
 }
 
-/** CONNECT never reaches the handler (node:http hands over the socket): the node is no tunnel. */
+/** CONNECT never reaches the handler (node:http hands over the socket): the node is no forward proxy. */
 export function refuseConnect(_req: IncomingMessage, socket: Socket): void {
   const body = '405 method CONNECT not allowed\n';
   socket.end(

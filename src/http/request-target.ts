@@ -16,7 +16,7 @@ import { isHttp2 } from './stream.ts';
 const HOST = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9\-_.]*[A-Za-z0-9])?\.?)(?::(\d{1,5}))?$/;
 
 /**
- * The method policy. CONNECT is refused (the node is no tunnel; node:http hands CONNECT to
+ * The method policy. CONNECT is refused (the node is no forward proxy; node:http hands CONNECT to
  * the listener, which answers it the same way) and TRACE too (it would echo the request,
  * credentials included, back through every tier). Every other method is forwarded; the
  * unsafe ones pass uncached and invalidate the target (RFC 9111 §4.4).

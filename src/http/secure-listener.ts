@@ -42,6 +42,7 @@ import {
   type SniPair,
   watchFiles,
 } from './tls.ts';
+import { acceptUpgrades, type UpgradeHandler } from './upgrade.ts';
 
 export interface Http2Limits {
   maxConcurrentStreams: number;
@@ -70,6 +71,8 @@ export interface SecureListenerOptions {
    */
   /** Told of each HTTP/1.1 request the parser refused (listener.ts). */
   onClientError?: ParserRefusalListener;
+  /** HTTP/1.1 WebSocket handshakes (upgrade.ts); absent: Upgrade is ignored. HTTP/2 has none (RFC 8441 is not offered). */
+  onUpgrade?: UpgradeHandler | undefined;
   maxRequestsPerConnection?: number;
   certificate: CertificatePair;
   sni: readonly SniPair[];
@@ -222,6 +225,12 @@ export async function startSecureListener(
   // HTTP/1.1 requests the parser refuses are answered and logged as on the plain listener.
   if (options.onClientError)
     answerParserRefusals(server as unknown as import('node:http').Server, options.onClientError);
+  if (options.onUpgrade)
+    acceptUpgrades(
+      server as unknown as import('node:http').Server,
+      options.onUpgrade,
+      options.keepAliveTimeout || 5000,
+    );
   server.on('secureConnection', (socket: TLSSocket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));

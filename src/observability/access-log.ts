@@ -39,6 +39,10 @@ export interface AccessEntry {
   err: string | undefined;
   errDetail: string | undefined;
   security: string | undefined;
+  /** A WebSocket tunnel's: bytes the client sent through it (`bytes`: those it was sent). */
+  clientBytes?: number;
+  /** A WebSocket tunnel's: what ended it (client, origin, idle, shutdown). */
+  closedBy?: string;
 }
 
 export interface AccessLogOptions {

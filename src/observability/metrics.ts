@@ -265,6 +265,23 @@ export function createMetrics() {
       labelNames: ['cap'] as const,
       registers: [registry],
     }),
+    tunnelsOpen: new Gauge({
+      name: 'strata_tunnels_open',
+      help: 'WebSocket tunnels open (bounded by proxy.maxTunnels per process), summed over workers.',
+      registers: [registry],
+    }),
+    tunnels: new Counter({
+      name: 'strata_tunnels_total',
+      help: 'WebSocket handshakes, by outcome: opened (the origin answered 101), declined (it answered anything else), failed (no origin answered), refused (proxy.maxTunnels reached).',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    tunnelBytes: new Counter({
+      name: 'strata_tunnel_bytes_total',
+      help: 'Bytes carried by closed WebSocket tunnels after the 101, by direction (to-origin, to-client).',
+      labelNames: ['direction'] as const,
+      registers: [registry],
+    }),
     compressions: new Counter({
       name: 'strata_compressions_total',
       help: 'Stored bodies compressed into a coding (gzip, br, zstd); never on a hit (docs/compression.md).',

@@ -17,6 +17,7 @@ import { type OriginIter, OriginSelector } from './selection.ts';
 import { OriginState } from './state.ts';
 import { originTls } from './tls.ts';
 import { loadUndici, ORIGIN_RESET, originConnector } from './undici.ts';
+import { sendUpgrade, type UpgradeResponse } from './upgrade.ts';
 
 export interface OriginRequest {
   method: string;
@@ -77,16 +78,7 @@ export class Origin {
 
   async request(request: OriginRequest): Promise<OriginResponse> {
     const started = performance.now();
-    const headers = request.headers;
-    headers.host = this.config.hostHeader ?? request.host;
-    if (this.config.tier === 'parent' && request.tier !== undefined) {
-      headers['strata-tier'] = request.tier;
-      if (request.fence !== undefined) headers['strata-fence'] = request.fence;
-      else delete headers['strata-fence'];
-    } else {
-      delete headers['strata-tier'];
-      delete headers['strata-fence'];
-    }
+    const headers = this.#headers(request);
     // undici starts its response timeout again at each interim (1xx) response: an origin sending
     // 103s (or 102s) without end held the request past origins[].responseTimeout. A request
     // without a body gets the timeout once, from its first interim response. (With a body,
@@ -151,6 +143,36 @@ export class Origin {
         });
       throw originError(error, this.name);
     }
+  }
+
+  /** The request's fields with this origin's Host, and the tier fields a parent tier gets. */
+  #headers(request: OriginRequest): Record<string, string | string[]> {
+    const headers = request.headers;
+    headers.host = this.config.hostHeader ?? request.host;
+    if (this.config.tier === 'parent' && request.tier !== undefined) {
+      headers['strata-tier'] = request.tier;
+      if (request.fence !== undefined) headers['strata-fence'] = request.fence;
+      else delete headers['strata-fence'];
+    } else {
+      delete headers['strata-tier'];
+      delete headers['strata-fence'];
+    }
+    return headers;
+  }
+
+  /** A WebSocket handshake, on a connection of its own (upgrade.ts); not counted as the pool's. */
+  upgrade(request: OriginRequest): Promise<UpgradeResponse> {
+    const { config } = this;
+    const { timeout, ...tls } = this.#connect;
+    const target = {
+      name: this.name,
+      url: config.url,
+      connectTimeout: timeout,
+      responseTimeout: config.responseTimeout,
+      bodyTimeout: config.bodyTimeout,
+      tls,
+    };
+    return sendUpgrade(target, request.path, this.#headers(request), request.signal);
   }
 
   /** The undici pool, made once (undici itself is loaded on the first request of the process). */
@@ -360,14 +382,26 @@ export class OriginPool {
    * Sends the request to the best origin, and to the next on a retryable failure. Every failed
    * attempt is reported; the error thrown (or the 5xx returned) is the last one, naming its origin.
    */
-  async request(request: OriginRequest): Promise<OriginResponse> {
+  request(request: OriginRequest): Promise<OriginResponse> {
+    return this.#send(request, false);
+  }
+
+  /**
+   * A WebSocket handshake (edge/tunnel.ts), chosen, retried and counted as a GET without a body
+   * is; the answer carries the origin's connection when it switched protocols.
+   */
+  upgrade(request: OriginRequest): Promise<UpgradeResponse> {
+    return this.#send(request, true) as Promise<UpgradeResponse>;
+  }
+
+  async #send(request: OriginRequest, upgrade: boolean): Promise<OriginResponse | UpgradeResponse> {
     this.budget.request();
     const iter = this.iter(request);
     const idempotent = IDEMPOTENT.has(request.method);
     const replayable = request.body === undefined;
     let origin = this.#byState.get(iter.next()!)!;
     for (;;) {
-      const outcome = await this.#attempt(origin, request);
+      const outcome = await this.#attempt(origin, request, upgrade);
       // A body sent once cannot be sent again (a GET with a body included): its 5xx is the answer.
       const retryable =
         !request.signal?.aborted &&
@@ -394,11 +428,11 @@ export class OriginPool {
     }
   }
 
-  async #attempt(origin: Origin, request: OriginRequest): Promise<Attempt> {
+  async #attempt(origin: Origin, request: OriginRequest, upgrade: boolean): Promise<Attempt> {
     const state = origin.state;
     const token = state.start(this.#now());
     try {
-      const response = await origin.request(request);
+      const response = upgrade ? await origin.upgrade(request) : await origin.request(request);
       const now = this.#now();
       state.finish(token);
       let ejected = false;

@@ -71,6 +71,29 @@ function accessEntry(edge: Edge, ctx: RequestContext, answered: boolean, seconds
   };
 }
 
+/**
+ * A WebSocket tunnel's line, written when it closes (edge/tunnel.ts): status 101, `bytes` sent to
+ * the client and `clientBytes` sent to the origin after the 101, `ms` from the handshake's
+ * arrival to the close, and which side ended it. Counted as a request (1xx) and a bypass lookup;
+ * its length stays out of the request duration histogram.
+ */
+export function logTunnel(
+  edge: Edge,
+  ctx: RequestContext,
+  tunnel: { toOrigin: number; toClient: number; end: string },
+): void {
+  const seconds = (performance.now() - ctx.start) / 1000;
+  edge.metrics.lookupsBy(ctx.lookup).inc();
+  edge.metrics.requestsBy(ctx.site?.name ?? '', 101).inc();
+  if (edge.access === undefined) return;
+  const entry = accessEntry(edge, ctx, true, seconds);
+  entry.status = 101;
+  entry.bytes = tunnel.toClient;
+  entry.clientBytes = tunnel.toOrigin;
+  entry.closedBy = tunnel.end;
+  edge.access.request(entry);
+}
+
 /** The code a parser refusal is logged with, by the status answered. */
 const PARSER_REFUSALS: Record<number, ErrorCode> = {
   408: 'EDGE_ERR_CLIENT_REQUEST_TIMEOUT',

@@ -1,0 +1,71 @@
+/**
+ * WebSocket handshakes (RFC 6455 §4.1, RFC 9110 §7.8) on HTTP/1.1 listeners. node:http hands
+ * a request with `Connection: upgrade` to 'upgrade' listeners only when `shouldUpgradeCallback`
+ * says so; everything else (h2c, an Upgrade on a POST, HTTP/1.0) stays an ordinary request, as
+ * before. The one that is taken gets a ServerResponse on its socket, so that a refusal or a
+ * non-101 answer is written like any other response; once that response is written the
+ * connection ends (the parser is gone: no further request can be read from it).
+ */
+import { type IncomingMessage, type Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { connectionTokens } from './headers.ts';
+
+/** Handles a WebSocket handshake: `head` holds the bytes the client sent after the request head. */
+export type UpgradeHandler = (req: IncomingMessage, answer: ServerResponse, head: Buffer) => void;
+
+/**
+ * Whether a request is a WebSocket handshake the node may tunnel: an HTTP/1.1 GET whose
+ * Connection lists `upgrade` and whose Upgrade names `websocket` (RFC 6455 §4.2.1).
+ */
+export function isWebSocketUpgrade(req: IncomingMessage): boolean {
+  if (req.method !== 'GET' || req.httpVersionMajor !== 1 || req.httpVersionMinor !== 1) return false;
+  if (!connectionTokens(req.headers.connection)?.has('upgrade')) return false;
+  const protocols = req.headers.upgrade?.split(',') ?? [];
+  return protocols.some((protocol) => protocol.trim().toLowerCase().split('/')[0] === 'websocket');
+}
+
+/**
+ * Sends WebSocket handshakes of `server` to `handler` (HTTP/1.1 servers, and the HTTP/1.1 side
+ * of a TLS server that also speaks HTTP/2). `lingerMs`: how long a client has to read an answer
+ * that ends its connection before the connection is destroyed.
+ */
+export function acceptUpgrades(server: Server, handler: UpgradeHandler, lingerMs: number): void {
+  (server as Server & { shouldUpgradeCallback: (req: IncomingMessage) => boolean }).shouldUpgradeCallback =
+    isWebSocketUpgrade;
+  server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    socket.on('error', ignore);
+    // A client that ends its side before the tunnel opens has gone (as nginx reads it): its
+    // handshake is dropped, the origin's included (the response's 'close').
+    const gone = () => socket.destroy();
+    socket.once('end', gone);
+    (socket as Socket & { [kGone]?: () => void })[kGone] = gone;
+    const answer = new ServerResponse(req);
+    answer.shouldKeepAlive = false;
+    answer.assignSocket(socket);
+    // An answer other than the tunnel: the connection ends with it (half-open sockets wait for
+    // the client's FIN, which a client that never closes would never send).
+    answer.once('finish', () => {
+      socket.end();
+      const linger = setTimeout(() => socket.destroy(), lingerMs);
+      linger.unref();
+      socket.once('close', () => clearTimeout(linger));
+    });
+    handler(req, answer, head);
+  });
+}
+
+/** Writes a 101 head on the socket of `answer` and takes the socket from it: the tunnel begins. */
+export function switchProtocols(answer: ServerResponse, headers: readonly string[]): Socket {
+  const socket = answer.socket as Socket & { [kGone]?: () => void };
+  answer.detachSocket(socket);
+  // From here a FIN is the client's half-close, passed on to the origin (splice.ts).
+  if (socket[kGone]) socket.off('end', socket[kGone]);
+  let head = 'HTTP/1.1 101 Switching Protocols\r\n';
+  for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
+  socket.write(`${head}\r\n`, 'latin1');
+  return socket;
+}
+
+const kGone = Symbol('strata.upgrade-gone');
+
+function ignore(): void {}

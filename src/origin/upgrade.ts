@@ -1,0 +1,121 @@
+/**
+ * A WebSocket handshake sent to one origin, on a connection of its own (an upgraded connection
+ * never returns to a pool): node:http's client, with the origin's connect timeout, response
+ * timeout and TLS settings. A 101 hands over the connection; any other answer is an ordinary
+ * response, its body bounded by the origin's body timeout.
+ */
+import { type ClientRequest, request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { Socket } from 'node:net';
+import { EdgeError } from '../errors.ts';
+import { originError } from './errors.ts';
+import type { OriginTlsOptions } from './tls.ts';
+
+export interface UpgradeTarget {
+  name: string;
+  url: string;
+  connectTimeout: number;
+  responseTimeout: number;
+  bodyTimeout: number;
+  tls: OriginTlsOptions;
+}
+
+/** The origin's answer to a handshake: `tunnel` set when it switched protocols (101). */
+export interface UpgradeResponse {
+  origin: string;
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  /** The answer's body (none for a 101). */
+  body: IncomingMessage;
+  ms: number;
+  attempts?: number;
+  /** The origin's connection after its 101, and the bytes it sent right after the 101 head. */
+  tunnel: { socket: Socket; head: Buffer } | undefined;
+}
+
+/** A failure named as undici names it, so it is mapped (and retried) like any origin request's. */
+function failure(code: string, message: string): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+export function sendUpgrade(
+  target: UpgradeTarget,
+  path: string,
+  headers: Record<string, string | string[]>,
+  signal: AbortSignal | undefined,
+): Promise<UpgradeResponse> {
+  const url = new URL(target.url);
+  const secure = url.protocol === 'https:';
+  const started = performance.now();
+  const { promise, resolve, reject } = Promise.withResolvers<UpgradeResponse>();
+  const outgoing: ClientRequest = (secure ? httpsRequest : httpRequest)({
+    host: url.hostname.replace(/^\[|\]$/g, ''),
+    port: url.port || (secure ? 443 : 80),
+    method: 'GET',
+    path,
+    headers,
+    agent: false,
+    setHost: false,
+    ...(secure ? target.tls : {}),
+  });
+  let answered = false;
+  const fail = (error: unknown): void => {
+    if (answered) return;
+    answered = true;
+    clearTimeout(timer);
+    outgoing.destroy();
+    // Closed before any answer: the handshake failed, no response was cut short.
+    const code = (error as { code?: string }).code;
+    if (code === 'ECONNRESET')
+      return reject(
+        new EdgeError('EDGE_ERR_ORIGIN_CONNECT', `request to origin ${target.name} failed`, {
+          origin: target.name,
+          cause: error,
+        }),
+      );
+    reject(originError(error, target.name));
+  };
+  let timer = setTimeout(
+    () => fail(failure('UND_ERR_CONNECT_TIMEOUT', 'connect timeout')),
+    target.connectTimeout,
+  );
+  outgoing.once('socket', (socket: Socket) => {
+    socket.once(secure ? 'secureConnect' : 'connect', () => {
+      clearTimeout(timer);
+      timer = setTimeout(
+        () => fail(failure('UND_ERR_HEADERS_TIMEOUT', 'headers timeout')),
+        target.responseTimeout,
+      );
+    });
+  });
+  outgoing.on('error', fail);
+  // The client went away before the origin answered: the handshake is dropped with it.
+  signal?.addEventListener('abort', () => fail(failure('UND_ERR_ABORTED', 'client gone')), { once: true });
+  const answer = (res: IncomingMessage, tunnel: UpgradeResponse['tunnel']): void => {
+    answered = true;
+    clearTimeout(timer);
+    const ms = performance.now() - started;
+    resolve({
+      origin: target.name,
+      status: res.statusCode ?? 0,
+      headers: res.headers,
+      body: res,
+      ms,
+      tunnel,
+    });
+  };
+  outgoing.once('upgrade', (res: IncomingMessage, socket: Socket, head: Buffer) => {
+    if (answered) return void socket.destroy();
+    answer(res, { socket, head });
+  });
+  outgoing.once('response', (res: IncomingMessage) => {
+    if (answered) return void res.destroy();
+    // A body that stalls is cut short, as origins[].bodyTimeout cuts any other.
+    res.socket.setTimeout(target.bodyTimeout, () =>
+      res.destroy(failure('UND_ERR_BODY_TIMEOUT', 'body timeout')),
+    );
+    answer(res, undefined);
+  });
+  outgoing.end();
+  return promise;
+}
