@@ -54,6 +54,9 @@ export interface PresenceState {
   other?: Omit<PresenceEntry, 'boot'>;
 }
 
+/** The bound of every NATS call. */
+const CALL_TIMEOUT_MS = 5000;
+
 /** An entry whose revision has not moved for this many intervals belongs to no live node. */
 export const LIVE_INTERVALS = 3;
 
@@ -109,7 +112,8 @@ export class Presence {
   constructor(options: PresenceOptions) {
     this.#options = options;
     this.#key = `${options.stream}.${options.name}`;
-    this.#timeout = Math.min(5000, Math.max(1000, options.intervalMs));
+    // Not tied to the interval: a call slow on a loaded machine completes, and delays one tick.
+    this.#timeout = CALL_TIMEOUT_MS;
     this.#self = {
       instance: crypto.randomUUID(),
       node: options.nodeId,

@@ -211,9 +211,13 @@ describe('fleet: one live node per fleet.node', { skip }, () => {
     assert.ok(await ready(r));
     const nodeId = r.node.purge.nodeId;
     await stop(r);
-    // A quick restart after a clean stop: the name was given back.
-    r = await start('edge-restart', dir);
-    assert.ok(await eventually(async () => (await stats(r)).presence.held === true, 2 * INTERVAL_MS));
+    // A quick restart after a clean stop: the name was given back, so it is free (no other
+    // holder seen, nothing taken over). Judged by what the node says, not by time: NATS calls
+    // take seconds on a loaded machine.
+    const again: Array<Record<string, unknown>> = [];
+    r = await start('edge-restart', dir, again);
+    assert.ok(await eventually(async () => (await stats(r)).presence.held === true, TAKE_MS));
+    assert.ok(!again.some((line) => /held by another live node|taken over/.test(String(line.msg))));
     assert.ok(await ready(r));
     await stop(r);
     // A crash: the entry of the previous run is fresh, its process gone (same cache, host, boot).
@@ -231,11 +235,11 @@ describe('fleet: one live node per fleet.node', { skip }, () => {
       started: new Date().toISOString(),
     });
     const lines: Array<Record<string, unknown>> = [];
-    const restarted = performance.now();
     r = await start('edge-restart', dir, lines);
-    assert.ok(await eventually(async () => (await stats(r)).presence.held === true, 2 * INTERVAL_MS));
-    assert.ok(performance.now() - restarted < 3 * INTERVAL_MS, 'not waited out');
-    assert.ok(!lines.some((line) => /held by another live node/.test(String(line.msg))));
+    assert.ok(await eventually(async () => (await stats(r)).presence.held === true, TAKE_MS));
+    // Taken back as its own previous run's, not waited out as another node's.
+    assert.ok(lines.some((line) => /taken back from this node’s previous run/.test(String(line.msg))));
+    assert.ok(!lines.some((line) => /held by another live node|taken over/.test(String(line.msg))));
     assert.deepEqual(await health(r), { status: 'ok' });
     // It consumes: a purge from another node reaches it.
     const other = await start('edge-other-2');
@@ -298,11 +302,10 @@ describe('fleet: one live node per fleet.node', { skip }, () => {
       await nc.close();
     }
     const lines: Array<Record<string, unknown>> = [];
-    const restarted = performance.now();
     const r = await start('edge-killed', join(dir, 'killed'), lines);
-    assert.ok(await eventually(async () => (await stats(r)).presence.held === true, 2 * INTERVAL_MS));
-    assert.ok(performance.now() - restarted < 3 * INTERVAL_MS, 'not waited out');
-    assert.ok(!lines.some((line) => /held by another live node/.test(String(line.msg))));
+    assert.ok(await eventually(async () => (await stats(r)).presence.held === true, TAKE_MS));
+    // Not waited out: taken back as its own previous run's (the log says which).
+    assert.ok(!lines.some((line) => /held by another live node|taken over/.test(String(line.msg))));
     assert.ok(lines.some((line) => /taken back from this node’s previous run/.test(String(line.msg))));
     assert.ok(await eventually(async () => (await stats(r)).consumed.applied === 3, 15_000));
     assert.ok(await ready(r));
