@@ -287,7 +287,9 @@ function bodyOverLimit(headers: IncomingHttpHeaders, limits: Limits): 'body-size
 
 /**
  * HTTP/2: the fields without the pseudo-headers, which carry what HTTP/1.1's request line does
- * (never counted there): a limit of N fields means the same on both.
+ * (never counted there): a limit of N fields means the same on both. So does a Cookie split into
+ * crumbs, one field each (RFC 9113 §8.2.3, as browsers send it): counted as the one field
+ * HTTP/1.1 carries, its crumbs joined with "; ".
  */
 function fieldsOverLimit(
   rawHeaders: readonly string[],
@@ -295,11 +297,20 @@ function fieldsOverLimit(
 ): 'header-count' | 'header-bytes' | undefined {
   let fields = 0;
   let bytes = 0;
+  let cookie = false;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
     if (name.charCodeAt(0) === 58 /* : */) continue;
+    const value = rawHeaders[i + 1]!;
+    if (name === 'cookie') {
+      if (cookie) {
+        bytes += 2 + value.length;
+        continue;
+      }
+      cookie = true;
+    }
     fields++;
-    bytes += name.length + rawHeaders[i + 1]!.length;
+    bytes += name.length + value.length;
   }
   if (fields > limits.maxHeaders) return 'header-count';
   return bytes > limits.maxHeaderBytes ? 'header-bytes' : undefined;

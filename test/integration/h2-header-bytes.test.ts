@@ -19,7 +19,7 @@ interface Answer {
   body: string;
 }
 
-function get(session: ClientHttp2Session, headers: Record<string, string>): Promise<Answer> {
+function get(session: ClientHttp2Session, headers: Record<string, string | string[]>): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const stream = session.request({ ':authority': 'edge.test', ...headers });
     let status = 0;
@@ -136,6 +136,32 @@ describe('HTTP/2: the site header section limit', () => {
       assert.match(five.body, /too many request header fields/);
       const big = await get(session, { ':path': PATH, ...fields, 'x-trace': 't'.repeat(260) });
       assert.equal(big.status, 431, 'the fields alone are over 300 bytes');
+      assert.equal(origin.count(PATH), before);
+    } finally {
+      session.close();
+    }
+  });
+
+  it('counts a Cookie split into crumbs (RFC 9113 §8.2.3) as the one field HTTP/1.1 carries', async () => {
+    await start({}, { limits: { maxHeaders: 4, maxHeaderBytes: 520 } });
+    await fill();
+    const before = origin.count(PATH);
+    const session = connect(url, { ca: fixtures.ca, servername: 'edge.test' });
+    // Twenty crumbs of 20 bytes, one field each on the wire (as browsers send them over HTTP/2):
+    // on HTTP/1.1 one `Cookie` field of 438 bytes, the section 498 bytes with the three below.
+    const crumbs = (n: number) =>
+      Array.from({ length: n }, (_, i) => `c${String(i).padStart(2, '0')}=${'v'.repeat(16)}`);
+    try {
+      const fields = { accept: 'text/html', 'accept-language': 'en-GB', 'user-agent': 'probe/1.0' };
+      const twenty = await get(session, { ':path': PATH, ...fields, cookie: crumbs(20) });
+      assert.equal(twenty.status, 200, 'four fields of 498 bytes are within 4 and 520');
+      assert.match(String(twenty.headers['cache-status']), /; hit; /);
+      const more = await get(session, { ':path': PATH, ...fields, cookie: crumbs(22) });
+      assert.equal(more.status, 431, 'joined, the crumbs are over 520 bytes');
+      assert.match(more.body, /request header section too large/);
+      const five = await get(session, { ':path': PATH, ...fields, cookie: crumbs(2), 'x-five': 'f' });
+      assert.equal(five.status, 431);
+      assert.match(five.body, /too many request header fields/);
       assert.equal(origin.count(PATH), before);
     } finally {
       session.close();
