@@ -324,6 +324,30 @@ describe('a HEAD miss leads a GET fill (cache.convertHead)', () => {
     assert.deepEqual(methods('/orders/17'), ['HEAD']);
   });
 
+  it('keeps a HEAD with Authorization a HEAD to the origin while a GET fill of its key runs', async () => {
+    origin.route('/account/summary', async (_req, res) => {
+      await sleep(150);
+      res.writeHead(200, {
+        'cache-control': 'public, max-age=600',
+        'content-type': 'text/html; charset=utf-8',
+        'content-length': PAGE.length,
+      });
+      res.end(PAGE);
+    });
+    const get = request(`${edge.url}/account/summary`);
+    assert.ok(await until(() => origin.count('/account/summary') === 1, 2000));
+    const head = await edge.get('/account/summary', {
+      method: 'HEAD',
+      headers: { authorization: 'Bearer 4f1c2d9e8b7a6f5e4d3c2b1a0f9e8d7c' },
+    });
+    assert.equal(head.status, 200);
+    assert.equal(head.body.length, 0);
+    assert.equal(head.headers['content-length'], String(PAGE.length));
+    assert.equal(head.headers['cache-status'], 'strata; fwd=miss; fwd-status=200; detail=head');
+    assert.ok((await get).body.equals(PAGE));
+    assert.deepEqual(methods('/account/summary'), ['GET', 'HEAD']);
+  });
+
   it('sends a HEAD for a key known uncacheable to the origin as HEAD (hit-for-pass)', async () => {
     const first = await edge.get('/private', { method: 'HEAD' });
     assert.equal(first.status, 200);

@@ -63,10 +63,12 @@ export function gate(edge: Edge, ctx: RequestContext, found: LookupOutcome, came
   // stored response. With none running it leads a fill with GET (cache.convertHead, as nginx's
   // proxy_cache_convert_head), its client answered the head alone; unless it could not share
   // that fill (Authorization, a key known uncacheable, a bypass, a fence: most likely a body
-  // fetched for nothing), or the operator wants HEAD to reach the origin as HEAD.
+  // fetched for nothing), or the operator wants HEAD to reach the origin as HEAD. One that
+  // could not share goes as HEAD whether a fill is running or not: it cannot wait for that fill.
   const filling = edge.collapse.pending(ctx.storage) !== undefined;
   const head = ctx.method === 'HEAD';
-  if (head && found.kind !== 'found' && !filling && !(shareable && edge.config.cache.convertHead))
+  const converted = shareable && (filling || edge.config.cache.convertHead);
+  if (head && found.kind !== 'found' && !converted)
     return { kind: 'pass', fwd: found.reason === 'vary-miss' ? 'vary-miss' : 'miss', detail: 'head' };
   // RFC 9111 §3.3: a Range miss with no fill running is fetched as it is, its 206 stored as a
   // partial entry; such a fill is never shared (other requests want other bytes). RFC 9110
