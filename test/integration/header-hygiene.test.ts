@@ -242,6 +242,11 @@ describe('loop detection (RFC 8586 CDN-Loop)', () => {
         assert.ok(performance.now() - started < 3000, 'answered without waiting for a timeout');
         assert.equal(res.status, 508);
         assert.match(String(res.headers['proxy-status']), /error=proxy_loop_detected/);
+        // The pass refused here was never forwarded (RFC 9211 §2.2: no fwd); the first was.
+        assert.equal(
+          res.headers['cache-status'],
+          'strata; detail=loop, strata; fwd=miss; fwd-status=508; detail=no-store',
+        );
         await edge.node.idle();
         const sent = originRequestsIn(await edge.node.metrics.registry.metrics()) - before;
         assert.equal(sent, 1, 'its second pass is refused without asking an origin');
@@ -249,6 +254,13 @@ describe('loop detection (RFC 8586 CDN-Loop)', () => {
       // Nodes of its name seen 3 times (ids dropped on the way, or a ring of tiers) is a loop too.
       const looped = await request(`${edge.url}/y`, { headers: { 'cdn-loop': 'strata, strata, strata' } });
       assert.equal(looped.status, 508);
+      assert.equal(looped.headers['cache-status'], 'strata; detail=loop');
+      const head = await request(`${edge.url}/y`, {
+        method: 'HEAD',
+        headers: { 'cdn-loop': 'strata, strata, strata' },
+      });
+      assert.equal(head.status, 508);
+      assert.equal(head.headers['cache-status'], 'strata; detail=loop');
       const viaOnly = await request(`${edge.url}/y`, {
         headers: { via: '1.1 strata, 1.1 strata, 1.1 strata' },
       });

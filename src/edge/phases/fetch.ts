@@ -222,7 +222,12 @@ export async function fetchOrigin(
   options: FetchOptions,
 ): Promise<OriginResponse> {
   const refused = refusal(edge, ctx);
-  if (refused !== undefined) throw refused;
+  if (refused !== undefined) {
+    // RFC 9211 §2.2: a loop refused here never went toward the origin, so it says no `fwd`.
+    if (refused.code === 'EDGE_ERR_ORIGIN_LOOP') ctx.cacheStatus.detail = 'loop';
+    ctx.cacheStatus.fwd = undefined;
+    throw refused;
+  }
   const method = options.method ?? ctx.method;
   // A pass forwards the body it has (a fat GET included: guard keeps it away from the cache).
   const withBody = !options.fill && method === ctx.method && hasRequestBody(ctx.req.headers);
