@@ -201,6 +201,39 @@ describe('a HEAD miss leads a GET fill (cache.convertHead)', () => {
     assert.equal(origin.count('/slow'), 1);
   });
 
+  it('answers a HEAD collapsed onto a running fill at once, not once the whole body arrived', async () => {
+    const path = `/downloads/${'installer-build-'.repeat(6)}x86_64.pkg?channel=stable&arch=x86_64`;
+    const length = 16 * CHUNK.length;
+    const seen = { sent: 0, ended: false };
+    origin.route(path.slice(0, path.indexOf('?')), async (_req, res) => {
+      res.writeHead(200, {
+        'cache-control': 'max-age=600',
+        'content-type': 'application/octet-stream',
+        'content-length': length,
+      });
+      for (let i = 0; i < 16 && !res.destroyed; i++) {
+        await sleep(100);
+        res.write(CHUNK);
+        seen.sent += CHUNK.length;
+      }
+      res.end();
+      seen.ended = true;
+    });
+    // Not edge.get: that waits for the node to be idle (the fill stored).
+    const lead = await request(`${edge.url}${path}`, { method: 'HEAD' });
+    assert.equal(lead.headers['cache-status'], 'strata; fwd=miss; fwd-status=200; stored');
+    const follower = await request(`${edge.url}${path}`, { method: 'HEAD' });
+    assert.equal(seen.ended, false, `answered after the origin sent all ${seen.sent} bytes`);
+    assert.equal(follower.status, 200);
+    assert.equal(follower.body.length, 0);
+    assert.equal(follower.headers['content-length'], String(length));
+    assert.equal(follower.headers['cache-status'], 'strata; fwd=miss; collapsed');
+    const get = await edge.get(path, { timeoutMs: 5000 });
+    assert.equal(get.body.length, length);
+    assert.ok(get.body.equals(Buffer.concat(Array.from({ length: 16 }, () => CHUNK))));
+    assert.deepEqual(methods(path), ['GET']);
+  });
+
   it('aborts the origin body of an unstorable answer nothing reads (no-store, 32 MiB)', async () => {
     const head = await edge.get('/huge-no-store', { method: 'HEAD', timeoutMs: 5000 });
     assert.equal(head.status, 200);

@@ -134,7 +134,7 @@ async function follow(
       return { kind: 'join', outcome };
     }
     if (reuse === 'after-commit') {
-      // A conditional, range or HEAD to answer from a fresh response: once it is stored.
+      // A conditional or range to answer from a fresh response: once it is stored.
       await outcome.done;
       if (ctx.res.destroyed) return GONE;
       if (attempt < MAX_ATTEMPTS) return AGAIN;
@@ -156,9 +156,11 @@ function followerReuse(edge: Edge, ctx: RequestContext, outcome: Shared): 'join'
   const directives = clientDirectives(ctx);
   // Zero lifetime, no-cache, stale (under max-stale or a grace too): not for another request.
   if (decideReuse(outcome.record, directives, edge.now()).kind !== 'fresh') return 'own';
-  if (ctx.method === 'HEAD' || headers.range !== undefined) return 'after-commit';
+  if (headers.range !== undefined) return 'after-commit';
   if (headers['if-none-match'] !== undefined || headers['if-modified-since'] !== undefined)
     return 'after-commit';
+  // A HEAD joins too: it is answered the head alone (readFill) at once, not once the whole body
+  // (perhaps gigabytes from a slow origin) has arrived and been stored.
   return 'join';
 }
 
