@@ -110,6 +110,21 @@ export class BusConsumer {
     this.#pause.wake();
     await this.#messages?.close().catch(() => {});
     await this.#loop;
+    await this.#record();
+  }
+
+  /**
+   * Persists how far this cache is with the stream, as the purge service does for each purge it
+   * applies: a cache that applied none (only its own purges, or none at all) still resumes from
+   * there after a restart, rather than from wherever that restart begins waiting for its name.
+   */
+  async #record(): Promise<void> {
+    if (this.#sender === '') return;
+    const key = `${META.purgeFromPrefix}${this.#sender}`;
+    const store = this.#options.store;
+    const recorded = store.readMeta(key) as number | undefined;
+    if (recorded === undefined || this.#handled > recorded)
+      await store.writeMeta(key, this.#handled).catch(() => false);
   }
 
   async #run(jsm: JetStreamManager, js: JetStreamClient): Promise<void> {
@@ -145,27 +160,43 @@ export class BusConsumer {
     // A stream made anew (deleted and created again) numbers its messages from 1 again.
     if (sender !== this.#sender) this.#handled = 0;
     this.#sender = sender;
-    const applied = (store.readMeta(`${META.purgeFromPrefix}${this.#sender}`) as number | undefined) ?? 0;
+    const recorded = store.readMeta(`${META.purgeFromPrefix}${this.#sender}`) as number | undefined;
+    const applied = recorded ?? 0;
     // A consumer made anew for a cache that applied purges of this very stream (the consumer
     // deleted, the node renamed) resumes after them: from now on, it would skip the rest.
     const info = await ensureConsumer(jsm, fleet, name, applied);
     // Made just now for a node new to this stream, which replays nothing: nothing it could have missed.
     const existed = info.madeNow !== true || applied > 0;
     const known = Math.max(this.#handled, applied);
-    this.#handled = Math.max(known, info.ack_floor.stream_seq);
-    // Acknowledged by another live node under this name while this one waited for it: read back.
-    const since = this.#waitedFrom === undefined ? this.#handled : Math.max(known, this.#waitedFrom);
-    if (since < info.ack_floor.stream_seq) {
+    // Through here the consumer's purges are acknowledged. One made with DeliverPolicy.New
+    // reports an ack floor of 0 until its first acknowledgement, though it starts after the
+    // stream's last message: with nothing waiting for an acknowledgement, what it delivered.
+    const floor =
+      info.num_ack_pending === 0
+        ? Math.max(info.ack_floor.stream_seq, info.delivered.stream_seq)
+        : info.ack_floor.stream_seq;
+    this.#handled = Math.max(known, floor);
+    // Acknowledged by another live node under this name while this one waited for it, or while
+    // it was down for a cache that followed this stream before: read back. Only a cache new to
+    // the stream starts where this process began waiting.
+    const since =
+      this.#waitedFrom === undefined
+        ? this.#handled
+        : recorded !== undefined
+          ? known
+          : Math.max(known, this.#waitedFrom);
+    if (since < floor) {
       this.#options.log.warn(
-        { from: since + 1, to: info.ack_floor.stream_seq },
+        { from: since + 1, to: floor },
         'applying the purges the other node under this name took while this one waited',
       );
       this.#handled = since;
-      await this.#fill(since + 1, info.ack_floor.stream_seq);
+      await this.#fill(since + 1, floor);
     }
     // Purges the stream dropped (retention) after this node's last acknowledgement: lost to it.
     if (existed && stream.state.first_seq > this.#handled + 1)
       this.#lost(this.#handled + 1, stream.state.first_seq - 1);
+    await this.#record();
     // What the stream holds that this node has not acknowledged: replayed before it is ready.
     const behind = info.num_pending + info.num_ack_pending > 0;
     catchUp.setTarget(behind ? stream.state.last_seq : 0);

@@ -178,6 +178,42 @@ describe('fleet: one live node per fleet.node', { skip }, () => {
     await stop(c);
   });
 
+  it('a node restarted on its cache while another node holds its name applies, once it takes the name, every purge since its own last one: those before its restart too', async () => {
+    const paths = [34, 35, 36, 37, 38].map(path);
+    const dir = tempDir();
+    let b = await start('edge-resume', dir);
+    const c = await start('edge-other-4');
+    assert.ok(await ready(b));
+    assert.ok(await ready(c));
+    for (const target of paths) assert.match(await cacheStatus(b, target), /fwd=miss/);
+    await stop(b);
+    // While b is down, another node under its name (a copied config) takes the free name and
+    // applies the first three purges.
+    const a = await start('edge-resume');
+    assert.ok(await eventually(async () => (await stats(a)).presence.held === true, TAKE_MS));
+    assert.ok(await ready(a));
+    for (const target of paths.slice(0, 3)) await c.purge({ urls: [`http://example.test${target}`] });
+    assert.ok(await eventually(async () => (await stats(a)).consumed.applied === 3, 15_000));
+    // b comes back on its own cache: its name is held, it waits; two more purges meanwhile.
+    b = await start('edge-resume', dir);
+    assert.ok(await eventually(async () => (await stats(b)).presence.other !== undefined, 5 * INTERVAL_MS));
+    for (const target of paths.slice(3)) await c.purge({ urls: [`http://example.test${target}`] });
+    assert.ok(await eventually(async () => (await stats(a)).consumed.applied === 5, 15_000));
+    assert.equal((await stats(b)).consumed.applied, 0);
+    await stop(a);
+    assert.ok(await eventually(async () => (await stats(b)).presence.held === true, TAKE_MS));
+    assert.ok(await ready(b));
+    // Every purge acknowledged under the name reached b's cache: the three from before its
+    // restart as well as the two from while it waited.
+    assert.ok(
+      await eventually(async () => (await stats(b)).consumed.applied === 5, 15_000),
+      `b applied ${(await stats(b)).consumed.applied} of 5`,
+    );
+    for (const target of paths) assert.match(await cacheStatus(b, target), /fwd=miss/, target);
+    await stop(b);
+    await stop(c);
+  });
+
   it('a name whose holder stopped refreshing it (a crash elsewhere) is taken once 3 intervals pass, not before', async () => {
     await holdByHand('edge-stale', {
       instance: 'gone-instance',
