@@ -18,6 +18,7 @@ import type {
   JetStreamClient,
   JetStreamManager,
   JsMsg,
+  StreamInfo,
 } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
 import { META } from '../cache/meta-keys.ts';
@@ -70,7 +71,7 @@ export class BusConsumer {
    * The stream's last sequence when this process first waited for its name: what another node
    * under it acknowledges past this was never applied here (read back when the name is taken).
    */
-  #waitedFrom: number | undefined;
+  #waitedFrom: { sender: string; sequence: number } | undefined;
   /** Every stream sequence up to this one is applied or known not to need applying. */
   #handled = 0;
   readonly counts: Record<ConsumedOutcome | 'failed', number> = {
@@ -133,7 +134,7 @@ export class BusConsumer {
       if (!this.#held) {
         if (this.#waitedFrom === undefined)
           this.#waitedFrom = await ensureStream(jsm, this.#options.fleet).then(
-            (stream) => stream.state.last_seq,
+            (stream) => ({ sender: senderOf(this.#options.fleet, stream), sequence: stream.state.last_seq }),
             () => undefined,
           );
         if (!this.#held) await this.#sleep(RETRY_MS);
@@ -156,7 +157,7 @@ export class BusConsumer {
   async #setUp(jsm: JetStreamManager, js: JetStreamClient): Promise<Consumer> {
     const { fleet, name, catchUp, store } = this.#options;
     const stream = await ensureStream(jsm, fleet);
-    const sender = `bus:${fleet.stream}@${stream.created}`;
+    const sender = senderOf(fleet, stream);
     // A stream made anew (deleted and created again) numbers its messages from 1 again.
     if (sender !== this.#sender) this.#handled = 0;
     this.#sender = sender;
@@ -179,12 +180,14 @@ export class BusConsumer {
     // Acknowledged by another live node under this name while this one waited for it, or while
     // it was down for a cache that followed this stream before: read back. Only a cache new to
     // the stream starts where this process began waiting.
+    // Where this process began waiting, on this stream: one made anew since holds nothing older.
+    const waited = this.#waitedFrom?.sender === sender ? this.#waitedFrom.sequence : 0;
     const since =
       this.#waitedFrom === undefined
         ? this.#handled
         : recorded !== undefined
           ? known
-          : Math.max(known, this.#waitedFrom);
+          : Math.max(known, waited);
     if (since < floor) {
       this.#options.log.warn(
         { from: since + 1, to: floor },
@@ -415,6 +418,11 @@ export class BusConsumer {
   #sleep(ms: number): Promise<void> {
     return this.#stopped ? Promise.resolve() : this.#pause.sleep(ms);
   }
+}
+
+/** The stream as the purge service knows it: a stream made anew is another sender, numbered from 1. */
+function senderOf(fleet: FleetConfig, stream: StreamInfo): string {
+  return `bus:${fleet.stream}@${stream.created}`;
 }
 
 /**

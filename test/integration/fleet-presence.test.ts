@@ -13,6 +13,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
 import { pino } from 'pino';
@@ -208,6 +209,53 @@ describe('fleet: one live node per fleet.node', { skip }, () => {
     assert.ok(
       await eventually(async () => (await stats(b)).consumed.applied === 5, 15_000),
       `b applied ${(await stats(b)).consumed.applied} of 5`,
+    );
+    for (const target of paths) assert.match(await cacheStatus(b, target), /fwd=miss/, target);
+    await stop(b);
+    await stop(c);
+  });
+
+  it('a waiting node takes the name after the stream was made anew and applies what the holder acknowledged on the new stream', async () => {
+    const paths = [39, 38, 37].map(path);
+    const c = await start('edge-other-5');
+    assert.ok(await ready(c));
+    // The stream holds purges from before: its last sequence is well past what follows.
+    for (let i = 0; i < 12; i++)
+      await c.purge({ urls: [`http://example.test/before/${'b'.repeat(100)}/${i}`] });
+    const a = await start('edge-remade');
+    assert.ok(await eventually(async () => (await stats(a)).presence.held === true, TAKE_MS));
+    assert.ok(await ready(a));
+    const b = await start('edge-remade');
+    assert.ok(await eventually(async () => (await stats(b)).presence.other !== undefined, 5 * INTERVAL_MS));
+    for (const target of paths) assert.match(await cacheStatus(b, target), /fwd=miss/);
+    // The stream is deleted under the running fleet; the nodes make it again.
+    const nc = await connect({ servers: nats.url });
+    try {
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.delete('STRATA_PURGES');
+      assert.ok(
+        await eventually(async () => {
+          try {
+            const names = (await jsm.consumers.list('STRATA_PURGES').next()).map((info) => info.name);
+            return names.includes('edge-remade') && names.includes('edge-other-5');
+          } catch {
+            return false;
+          }
+        }, 15_000),
+        'the consumers are set up again',
+      );
+    } finally {
+      await nc.close();
+    }
+    const before = (await stats(a)).consumed.applied;
+    for (const target of paths) await c.purge({ urls: [`http://example.test${target}`] });
+    assert.ok(await eventually(async () => (await stats(a)).consumed.applied === before + 3, 15_000));
+    await stop(a);
+    assert.ok(await eventually(async () => (await stats(b)).presence.held === true, TAKE_MS));
+    assert.ok(await ready(b));
+    assert.ok(
+      await eventually(async () => (await stats(b)).consumed.applied === 3, 15_000),
+      `b applied ${(await stats(b)).consumed.applied} of 3`,
     );
     for (const target of paths) assert.match(await cacheStatus(b, target), /fwd=miss/, target);
     await stop(b);
