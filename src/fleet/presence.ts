@@ -99,8 +99,11 @@ export class Presence {
   #stopped = false;
   /** The entry's revision while this node holds the name (0: not held). */
   #revision = 0;
-  /** Another instance's entry as last read, and when (performance.now()) its revision last moved. */
-  #seen: { revision: number; at: number; entry: PresenceEntry | undefined } | undefined;
+  /**
+   * Another instance's entry as last read, and when (performance.now()) its revision last moved;
+   * `free`: since found given back or stale, but this node could not write its own.
+   */
+  #seen: { revision: number; at: number; entry: PresenceEntry | undefined; free?: true } | undefined;
   #failures = 0;
   /** Why the bucket could not be read or written at the last interval. */
   #error: string | undefined;
@@ -134,7 +137,7 @@ export class Presence {
    * skipped, as before there was one, and said in `error`.
    */
   get consuming(): boolean {
-    return this.held || (this.#error !== undefined && this.#seen === undefined);
+    return this.held || (this.#error !== undefined && (this.#seen === undefined || this.#seen.free === true));
   }
 
   /** Why the name cannot be checked (the bucket unusable), while it cannot. */
@@ -145,14 +148,14 @@ export class Presence {
 
   /** Why this node does not consume: another live instance holds its name. */
   get conflict(): string | undefined {
-    if (this.held || this.#seen === undefined) return undefined;
+    if (this.held || this.#seen === undefined || this.#seen.free) return undefined;
     const other = this.#seen.entry;
     const who = other ? `${other.host} pid ${other.pid}, started ${other.started}` : 'an unreadable entry';
     return `fleet.node "${this.#options.name}" is held by another live node (${who}): this node does not consume the purge bus; give every node a unique fleet.node`;
   }
 
   state(): PresenceState {
-    const other = this.held ? undefined : this.#seen?.entry;
+    const other = this.held || this.#seen?.free ? undefined : this.#seen?.entry;
     return {
       bucket: this.#options.bucket,
       held: this.held,
@@ -258,6 +261,8 @@ export class Presence {
     } catch (error) {
       const now = await kv.get(this.#key);
       if (now !== null && now.revision !== revision && now.operation === 'PUT') return 0;
+      // Free, and not writable here (no permission...): no live node is known to hold it.
+      if (this.#seen !== undefined) this.#seen.free = true;
       throw error;
     }
   }

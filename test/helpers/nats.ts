@@ -58,15 +58,21 @@ function launch(dir: string, port: number, config?: string): Promise<{ child: Ch
   });
 }
 
-/** `maxPayload`: the server's max_payload in bytes (NATS's default is 1 MiB); `token`: clients must give it. */
-export async function startNats(options: { maxPayload?: number; token?: string } = {}): Promise<TestNats> {
+/**
+ * `maxPayload`: the server's max_payload in bytes (NATS's default is 1 MiB); `token`: clients must
+ * give it; `conf`: more lines of the server's configuration file (users and their permissions).
+ */
+export async function startNats(
+  options: { maxPayload?: number; token?: string; conf?: string } = {},
+): Promise<TestNats> {
   const dir = mkdtempSync(join(tmpdir(), 'strata-nats-'));
   let config: string | undefined;
-  if (options.maxPayload !== undefined || options.token !== undefined) {
+  if (options.maxPayload !== undefined || options.token !== undefined || options.conf !== undefined) {
     config = join(dir, 'nats.conf');
     const lines = [
       ...(options.maxPayload !== undefined ? [`max_payload: ${options.maxPayload}`] : []),
       ...(options.token !== undefined ? [`authorization { token: "${options.token}" }`] : []),
+      ...(options.conf !== undefined ? [options.conf] : []),
     ];
     writeFileSync(config, `${lines.join('\n')}\n`);
   }

@@ -262,6 +262,69 @@ describe('fleet: one live node per fleet.node', { skip }, () => {
     await stop(c);
   });
 
+  it('a node that may read the presence bucket but not write to it consumes once the other holder of its name is gone', async () => {
+    const guarded = await startNats({
+      conf: [
+        'authorization {',
+        '  users: [',
+        '    { user: "full", password: "full-password-0123456789" }',
+        '    { user: "nokv", password: "nokv-password-0123456789",',
+        '      permissions: { publish: { deny: ["$KV.STRATA_NODES.>"] } } }',
+        '  ]',
+        '}',
+      ].join('\n'),
+    });
+    const started: AdminNode[] = [];
+    const run = async (name: string, user: string) => {
+      const node = await startAdminNode({
+        origin: origin.url,
+        dir: tempDir(),
+        config: {
+          fleet: {
+            nats: { servers: [guarded.url], user, password: `${user}-password-0123456789` },
+            node: name,
+            readiness: { catchUpTimeout: '20s' },
+            presence: { interval: INTERVAL_MS },
+          },
+        },
+        purge: { retry: { initial: '20ms', max: '200ms' } },
+      });
+      started.push(node);
+      return node;
+    };
+    try {
+      const a = await run('edge-perm', 'full');
+      const c = await run('edge-perm-other', 'full');
+      assert.ok(await eventually(async () => (await stats(a)).presence.held === true, TAKE_MS));
+      assert.ok(await ready(a));
+      assert.ok(await ready(c));
+      const b = await run('edge-perm', 'nokv');
+      assert.ok(await eventually(async () => (await stats(b)).presence.other !== undefined, 5 * INTERVAL_MS));
+      const target = path(39);
+      assert.match(await cacheStatus(b, target), /fwd=miss|hit/);
+      await a.close();
+      started.splice(started.indexOf(a), 1);
+      // The name is free, but b cannot write it: no live node holds it, so b consumes, saying
+      // why in its last error, and claims no conflict.
+      assert.ok(
+        await eventually(async () => (await stats(b)).presence.other === undefined, TAKE_MS),
+        'b no longer names a gone node as holding its name',
+      );
+      const atB = await stats(b);
+      assert.match(atB.lastError, /cannot be checked in bucket STRATA_NODES/);
+      assert.deepEqual(await health(b), { status: 'ok' });
+      await c.purge({ urls: [`http://example.test${target}`] });
+      assert.ok(
+        await eventually(async () => (await stats(b)).consumed.applied === 1, 15_000),
+        'the purge reaches b',
+      );
+      assert.match(await cacheStatus(b, target), /fwd=miss/);
+    } finally {
+      for (const node of started) await node.close();
+      await guarded.close();
+    }
+  });
+
   it('a name whose holder stopped refreshing it (a crash elsewhere) is taken once 3 intervals pass, not before', async () => {
     await holdByHand('edge-stale', {
       instance: 'gone-instance',
