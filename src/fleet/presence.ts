@@ -211,6 +211,9 @@ export class Presence {
         this.#error = (error as Error).message;
         // Opened again at the next interval: the bucket may have gone with the server's storage.
         this.#kv = undefined;
+        // Unread, the other holder's entry may have moved: its liveness is timed again from the
+        // next read, so an outage longer than the bound is not taken for the holder's crash.
+        if (this.#seen !== undefined && this.#seen.free !== true) this.#seen.revision = 0;
         if (this.#failures++ % 10 === 0)
           log.warn(
             { err: error, bucket },

@@ -352,6 +352,53 @@ describe('fleet: one live node per fleet.node', { skip }, () => {
     await stop(e);
   });
 
+  it('a bus outage longer than 3 intervals does not count as the holder going stale: the waiting node judges it from its next reads', async () => {
+    const entry = {
+      instance: 'held-elsewhere',
+      node: 'node-elsewhere',
+      host: 'edge-fra-8.example.net',
+      pid: 4343,
+      started: '2026-01-02T03:04:05.000Z',
+    };
+    await holdByHand('edge-outage', entry);
+    // The holder, refreshing its entry every interval while it is reachable.
+    let paused = false;
+    let done = false;
+    const refresher = (async () => {
+      let last = 0;
+      for (let round = 0; round < 2000 && !done; round++) {
+        if (!paused && performance.now() - last >= INTERVAL_MS) {
+          last = performance.now();
+          await holdByHand('edge-outage', entry).catch(() => {});
+        }
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    })();
+    const lines: Array<Record<string, unknown>> = [];
+    try {
+      const w = await start('edge-outage', tempDir(), lines);
+      assert.ok(await eventually(async () => (await stats(w)).presence.other !== undefined, 5 * INTERVAL_MS));
+      paused = true;
+      await nats.stop();
+      await new Promise((resolve) => setTimeout(resolve, 4.5 * INTERVAL_MS));
+      await nats.start();
+      assert.ok(await eventually(async () => (await stats(w)).connected === true, 15_000));
+      // The holder reconnects more slowly (two intervals), then refreshes again.
+      await new Promise((resolve) => setTimeout(resolve, 2 * INTERVAL_MS));
+      paused = false;
+      const watchUntil = performance.now() + 3 * INTERVAL_MS;
+      while (performance.now() < watchUntil) {
+        assert.equal((await stats(w)).presence.held, false, 'the live holder’s name is not taken');
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      assert.ok(!lines.some((line) => /taken over/.test(String(line.msg))));
+      await stop(w);
+    } finally {
+      done = true;
+      await refresher;
+    }
+  });
+
   it('a node restarted on its own cache directory takes its name back at once: after a stop, and after a crash (its pid gone)', async () => {
     const dir = tempDir();
     let r = await start('edge-restart', dir);
