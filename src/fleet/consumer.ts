@@ -171,9 +171,9 @@ export class BusConsumer {
     const known = Math.max(this.#handled, applied);
     // Through here the consumer's purges are acknowledged. One made with DeliverPolicy.New
     // reports an ack floor of 0 until its first acknowledgement, though it starts after the
-    // stream's last message: with nothing waiting for an acknowledgement, what it delivered.
+    // stream's last message: while it has delivered nothing, where it starts.
     const floor =
-      info.num_ack_pending === 0
+      info.delivered.consumer_seq === 0
         ? Math.max(info.ack_floor.stream_seq, info.delivered.stream_seq)
         : info.ack_floor.stream_seq;
     this.#handled = Math.max(known, floor);
@@ -238,6 +238,9 @@ export class BusConsumer {
     } finally {
       clearInterval(probe);
       await messages.close().catch(() => {});
+      // Received but not applied (the node stopping): handed back at once, so the next node
+      // under this name gets them now rather than after the ack wait.
+      for (const message of queue.splice(0)) message.nak();
     }
   }
 

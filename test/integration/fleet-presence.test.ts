@@ -13,7 +13,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
 import { pino } from 'pino';
@@ -323,6 +323,52 @@ describe('fleet: one live node per fleet.node', { skip }, () => {
       for (const node of started) await node.close();
       await guarded.close();
     }
+  });
+
+  it('a holder stopped in the middle of a burst hands the purges it had received but not applied to the node taking its name at once, not after the ack wait', async () => {
+    const a = await start('edge-burst');
+    assert.ok(await eventually(async () => (await stats(a)).presence.held === true, TAKE_MS));
+    assert.ok(await ready(a));
+    const b = await start('edge-burst');
+    assert.ok(await eventually(async () => (await stats(b)).presence.other !== undefined, 5 * INTERVAL_MS));
+    const cached = [40, 41].map(path);
+    for (const [i, target] of cached.entries()) {
+      origin.route(target, respond(200, { 'cache-control': 'max-age=600' }, `burst item ${i}`));
+      assert.match(await cacheStatus(b, target), /fwd=miss/);
+    }
+    // 400 purges from another node reach the stream at once (its last two remove what b holds).
+    const count = 400;
+    const nc = await connect({ servers: nats.url });
+    try {
+      const js = jetstream(nc);
+      const sent: Array<Promise<unknown>> = [];
+      for (let i = 1; i <= count; i++) {
+        const target = i > count - 2 ? cached[count - i]! : `/burst/${'b'.repeat(100)}/${i}?page=${i}`;
+        const command = {
+          urls: [`http://example.test${target}`],
+          prefixes: [],
+          tags: [],
+          all: false,
+          soft: i % 2 === 0 && i <= count - 2,
+        };
+        const purge = { v: 1, node: 'node-burst-elsewhere', sequence: i, command, at: Date.now() };
+        sent.push(js.publish('strata.purges', JSON.stringify(purge)));
+      }
+      await Promise.all(sent);
+    } finally {
+      await nc.close();
+    }
+    // a stops while it applies them: what it received and did not apply goes back to the stream.
+    const before = (await stats(b)).applied;
+    await stop(a);
+    assert.ok(await eventually(async () => (await stats(b)).presence.held === true, TAKE_MS));
+    assert.ok(
+      await eventually(async () => (await stats(b)).consumed.applied === count, 10_000),
+      `b applied ${(await stats(b)).consumed.applied} of ${count} (from ${before})`,
+    );
+    assert.ok(await ready(b));
+    for (const target of cached) assert.match(await cacheStatus(b, target), /fwd=miss/, target);
+    await stop(b);
   });
 
   it('a name whose holder stopped refreshing it (a crash elsewhere) is taken once 3 intervals pass, not before', async () => {
