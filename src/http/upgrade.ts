@@ -39,19 +39,43 @@ export function acceptUpgrades(server: Server, handler: UpgradeHandler, lingerMs
     const gone = () => socket.destroy();
     socket.once('end', gone);
     (socket as Socket & { [kGone]?: () => void })[kGone] = gone;
-    const answer = new ServerResponse(req);
-    answer.shouldKeepAlive = false;
-    answer.assignSocket(socket);
-    // An answer other than the tunnel: the connection ends with it (half-open sockets wait for
-    // the client's FIN, which a client that never closes would never send).
-    answer.once('finish', () => {
-      socket.end();
-      const linger = setTimeout(() => socket.destroy(), lingerMs);
-      linger.unref();
-      socket.once('close', () => clearTimeout(linger));
+    afterPipelined(socket, () => {
+      const answer = new ServerResponse(req);
+      answer.shouldKeepAlive = false;
+      answer.assignSocket(socket);
+      // An answer other than the tunnel: the connection ends with it (half-open sockets wait for
+      // the client's FIN, which a client that never closes would never send).
+      answer.once('finish', () => {
+        socket.end();
+        const linger = setTimeout(() => socket.destroy(), lingerMs);
+        linger.unref();
+        socket.once('close', () => clearTimeout(linger));
+      });
+      handler(req, answer, head);
     });
-    handler(req, answer, head);
   });
+}
+
+/**
+ * Runs `then` once the answers to requests the client pipelined before its handshake are written
+ * whole (RFC 9112 §9.3.2: responses in the order of the requests): node:http hands the socket
+ * over as soon as it has read the handshake, with those answers still on their way. A
+ * connection that ended with them (`Connection: close`, the client gone) drops the handshake.
+ */
+function afterPipelined(socket: Socket, then: () => void): void {
+  const current = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (current == null) {
+    if (socket.destroyed || socket.writableEnded) return void socket.destroy();
+    return then();
+  }
+  const next = (): void => {
+    current.off('finish', next);
+    current.off('close', next);
+    // node:http's own 'finish' listener ran first: the next queued answer (if any) has the socket.
+    afterPipelined(socket, then);
+  };
+  current.once('finish', next);
+  current.once('close', next);
 }
 
 /** Writes a 101 head on the socket of `answer` and takes the socket from it: the tunnel begins. */

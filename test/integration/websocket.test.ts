@@ -25,6 +25,7 @@ interface WsOrigin {
 }
 
 /**
+ * Plain requests are answered 200 `plain` (`/slow…` after 300 ms).
  * `/echo…` answers 101 and echoes every byte (a FIN answered with one); `/refuse` answers 426;
  * `/silent` never answers; `/bye` answers 101, echoes the first piece, then closes.
  */
@@ -36,8 +37,14 @@ async function startWsOrigin(): Promise<WsOrigin> {
   const held = new Set<Socket>();
   const server: Server = createServer((req, res) => {
     requests.push({ path: req.url ?? '', headers: req.headers });
-    res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=60' });
-    res.end('plain\n');
+    // `/slow…` answers after 300 ms (a pipelined handshake waits behind it).
+    setTimeout(
+      () => {
+        res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=60' });
+        res.end('plain\n');
+      },
+      req.url?.startsWith('/slow') ? 300 : 0,
+    );
   });
   server.on('connection', (socket: Socket) => {
     held.add(socket);
@@ -283,6 +290,42 @@ describe('WebSocket tunnels', () => {
     // A plain GET of the same URL is not answered by anything the handshakes left.
     const plain = await edge.get('/refuse');
     assert.equal(plain.headers['cache-status'], 'strata; fwd=miss; fwd-status=200; stored');
+  });
+
+  it('writes the whole answer of a request pipelined before a handshake before the 101, then tunnels', async () => {
+    const path = `/slow/articles/${'pipelined-before-upgrade-'.repeat(5)}?page=2&session=${'f00d'.repeat(10)}`;
+    assert.ok(path.length > 100);
+    const before = origin.requests.length;
+    const socket = connect(portOf(edge), '127.0.0.1');
+    socket.on('error', () => {});
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    const received = () => Buffer.concat(chunks).toString('latin1');
+    // Both requests in one write: node:http reads the handshake while the first is at the origin.
+    socket.write(
+      `GET ${path} HTTP/1.1\r\nHost: chat.example\r\nAccept: text/html\r\n\r\n` +
+        `GET /echo/pipelined HTTP/1.1\r\nHost: chat.example\r\n${HANDSHAKE_FIELDS}\r\n`,
+    );
+    assert.ok(
+      await until(() => /\r\n\r\n[\s\S]*HTTP\/1\.1 101[\s\S]*\r\n\r\n/.test(received()), 5000),
+      `a 200 then a 101: ${received()}`,
+    );
+    const text = received();
+    const switched = text.indexOf('HTTP/1.1 101 Switching Protocols\r\n');
+    const answer = text.slice(0, switched);
+    assert.match(answer, /^HTTP\/1\.1 200 OK\r\n/);
+    assert.match(
+      answer,
+      /\r\ntransfer-encoding: chunked\r\n\r\n6\r\nplain\n\r\n0\r\n\r\n$/i,
+      'whole before the 101',
+    );
+    assert.equal(origin.requests.length, before + 1);
+    assert.equal(origin.requests.at(-1)!.path, path);
+    const rest = Buffer.from(text.slice(text.indexOf('\r\n\r\n', switched) + 4), 'latin1');
+    socket.write('through the tunnel');
+    assert.equal((await readBytes(socket, 18, rest)).toString(), 'through the tunnel');
+    socket.destroy();
+    assert.ok(await until(() => edge.node.edge.tunnels.open.size === 0, 3000));
   });
 
   it('refuses a denied address 403 without asking the origin', async () => {
