@@ -106,10 +106,19 @@ export function sendUpgrade(
   };
   outgoing.once('upgrade', (res: IncomingMessage, socket: Socket, head: Buffer) => {
     if (answered) return void socket.destroy();
+    if (!switchesToWebSocket(res)) {
+      socket.destroy();
+      return fail(failure('UND_ERR_INFO', 'a 101 that does not switch to websocket'));
+    }
     answer(res, { socket, head });
   });
   outgoing.once('response', (res: IncomingMessage) => {
     if (answered) return void res.destroy();
+    // A 101 node:http did not take as an upgrade (no Upgrade field): no protocol to tunnel.
+    if (res.statusCode === 101) {
+      res.destroy();
+      return fail(failure('UND_ERR_INFO', 'a 101 without Upgrade'));
+    }
     // A body that stalls is cut short, as origins[].bodyTimeout cuts any other.
     res.socket.setTimeout(target.bodyTimeout, () =>
       res.destroy(failure('UND_ERR_BODY_TIMEOUT', 'body timeout')),
@@ -118,4 +127,14 @@ export function sendUpgrade(
   });
   outgoing.end();
   return promise;
+}
+
+/**
+ * Whether a 101 switches to the protocol the handshake asked for: its Upgrade names `websocket`
+ * (RFC 6455 §4.1: the client fails the connection otherwise; RFC 9110 §7.8: a server switches
+ * only to a protocol the client listed). Anything else is not relayed as a tunnel.
+ */
+function switchesToWebSocket(res: IncomingMessage): boolean {
+  const upgrade = res.headers.upgrade;
+  return upgrade !== undefined && upgrade.trim().toLowerCase() === 'websocket';
 }

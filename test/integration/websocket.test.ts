@@ -27,7 +27,8 @@ interface WsOrigin {
 /**
  * Plain requests are answered 200 `plain` (`/slow…` after 300 ms).
  * `/echo…` answers 101 and echoes every byte (a FIN answered with one); `/refuse` answers 426;
- * `/silent` never answers; `/bye` answers 101, echoes the first piece, then closes.
+ * `/silent` never answers; `/bye` answers 101, echoes the first piece, then closes; `/no-upgrade`
+ * answers 101 without Upgrade, `/other-protocol` 101 with `Upgrade: h2c` (both then echo).
  */
 async function startWsOrigin(): Promise<WsOrigin> {
   const upgrades: WsOrigin['upgrades'] = [];
@@ -65,6 +66,13 @@ async function startWsOrigin(): Promise<WsOrigin> {
         'HTTP/1.1 426 Upgrade Required\r\nContent-Type: text/plain\r\nCache-Control: max-age=60\r\n' +
           `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
       );
+      return;
+    }
+    if (path === '/no-upgrade' || path === '/other-protocol') {
+      // A 101 that names no protocol, or one the client never asked for.
+      const upgrade = path === '/other-protocol' ? 'Upgrade: h2c\r\n' : '';
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\n${upgrade}Connection: Upgrade\r\n\r\n`);
+      socket.on('data', (chunk: Buffer) => socket.write(chunk));
       return;
     }
     tunnels.push(socket);
@@ -434,6 +442,29 @@ describe('WebSocket tunnel limits and failures', () => {
         await edge.node.metrics.registry.metrics(),
         /^strata_tunnels_total\{outcome="failed"\} 1$/m,
       );
+    } finally {
+      await edge.close();
+    }
+  });
+
+  it('answers 502 to a 101 that switches to no protocol or to one the client did not ask for', async () => {
+    const edge = await startNode({ origin: origin.url });
+    try {
+      for (const path of ['/no-upgrade', '/other-protocol']) {
+        const client = await handshake(portOf(edge), path);
+        assert.equal(client.status, 502, client.head);
+        assert.equal(
+          header(client.head, 'proxy-status'),
+          'strata; error=http_protocol_error; details="origin"',
+        );
+        const { body, closed } = await readToClose(client.socket, client.rest);
+        assert.equal(body, '502 origin origin sent an invalid response\n');
+        assert.ok(closed, 'the connection ends after the refusal');
+      }
+      const text = await edge.node.metrics.registry.metrics();
+      assert.match(text, /^strata_tunnels_total\{outcome="failed"\} 2$/m);
+      assert.doesNotMatch(text, /^strata_tunnels_total\{outcome="opened"\}/m);
+      assert.match(text, /^strata_tunnels_open 0$/m);
     } finally {
       await edge.close();
     }
