@@ -562,6 +562,11 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
           for (const tunnel of edge.tunnels.open) tunnel.close();
           await stopped;
         }
+        // The listener counts a connection gone before it has closed: a tunnel's sides (and its
+        // access line) close just after. Those still open past the grace are closed.
+        const tunnelsDone = () => Promise.all([...edge.tunnels.open].map((tunnel) => tunnel.done));
+        if (!(await within(tunnelsDone(), deadline))) for (const tunnel of edge.tunnels.open) tunnel.close();
+        await within(tunnelsDone(), performance.now() + 2000);
         const all = () => [...origins.values(), ...retired];
         let destroyed = false;
         if (!(await within(idle(edge), deadline))) {

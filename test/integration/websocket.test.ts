@@ -191,12 +191,7 @@ describe('WebSocket tunnels', () => {
 
   before(async () => {
     origin = await startWsOrigin();
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line));
-        done();
-      },
-    });
+    const sink = sinkInto(lines);
     edge = await startNode({
       origin: origin.url,
       logger: pino({ level: 'info' }, sink),
@@ -368,6 +363,16 @@ describe('WebSocket tunnels', () => {
   });
 });
 
+/** A log destination that parses each JSON line into `lines`. */
+function sinkInto(lines: Array<Record<string, unknown>>): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line));
+      done();
+    },
+  });
+}
+
 async function waitForLine(
   lines: Array<Record<string, unknown>>,
   match: (line: Record<string, unknown>) => boolean,
@@ -518,15 +523,32 @@ describe('WebSocket tunnel limits and failures', () => {
     }
   });
 
-  it('closes open tunnels when the node stops, after the drain grace', async () => {
-    const edge = await startNode({ origin: origin.url });
-    const client = await handshake(portOf(edge), '/echo/drain');
+  it('closes open tunnels when the node stops, after the drain grace, their access lines written first', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const edge = await startNode({
+      origin: origin.url,
+      logger: pino({ level: 'info' }, sinkInto(lines)),
+      config: { logging: { level: 'info', access: true } },
+    });
+    const path = `/echo/drain/${'subscription-'.repeat(8)}?channel=${'prices-eu-'.repeat(4)}`;
+    const client = await handshake(portOf(edge), path);
     assert.equal(client.status, 101);
     const originSide = origin.tunnels.at(-1)!;
+    client.socket.write('0123456789');
+    await readBytes(client.socket, 10, client.rest);
     const started = Date.now();
     await edge.node.close({ drainMs: 300 });
     assert.ok(Date.now() - started >= 250, 'the tunnel had the drain grace');
-    assert.ok((await readToClose(client.socket, client.rest)).closed, 'the client side closed');
+    const stopped = lines.findIndex((l) => l.msg === 'edge node stopped');
+    const line = lines.findIndex((l) => l.msg === 'request completed' && l.path === path);
+    assert.ok(
+      line >= 0 && line < stopped,
+      `the tunnel's line before "edge node stopped": ${line}, ${stopped}`,
+    );
+    assert.equal(lines[line]!.closedBy, 'shutdown');
+    assert.equal(lines[line]!.bytes, 10);
+    assert.equal(lines[line]!.clientBytes, 10);
+    assert.ok((await readToClose(client.socket, Buffer.alloc(0))).closed, 'the client side closed');
     assert.ok(await until(() => originSide.closed, 3000), 'the origin side closed');
     await edge.close();
   });
