@@ -10,7 +10,7 @@ import { Fill, FillReader } from '../cache/fill.ts';
 import type { EntryRecord } from '../cache/record.ts';
 import { EdgeError } from '../errors.ts';
 import { whenDrained } from '../http/connection-guard.ts';
-import { appendVia, dropLengthOf204, endToEndResponseHeaders } from '../http/headers.ts';
+import { appendVia, dropLengthOfBodiless, endToEndResponseHeaders } from '../http/headers.ts';
 import { formatCacheStatus, pushCacheStatus } from '../observability/cache-status.ts';
 import type { OriginResponse } from '../origin/pool.ts';
 import type { ReflectionScanner } from '../security/poison.ts';
@@ -213,7 +213,7 @@ export function readFill(
   again?: () => void,
 ): void {
   const res = ctx.res;
-  const list = dropLengthOf204(status, clientHeaders(edge, ctx, copyForClient(headers, ctx.rules)));
+  const list = dropLengthOfBodiless(status, clientHeaders(edge, ctx, copyForClient(headers, ctx.rules)));
   pushCacheStatus(list, formatCacheStatus(edge.name, ctx.cacheStatus));
   list.push('X-Request-Id', ctx.requestId);
   if (ctx.hsts !== undefined) list.push('Strict-Transport-Security', ctx.hsts);

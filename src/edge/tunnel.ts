@@ -10,6 +10,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { EdgeError } from '../errors.ts';
+import { dropLengthOfBodiless } from '../http/headers.ts';
 import { type SpliceResult, splice } from '../http/splice.ts';
 import { switchProtocols, type UpgradeHandler } from '../http/upgrade.ts';
 import type { UpgradeResponse } from '../origin/upgrade.ts';
@@ -108,7 +109,8 @@ function open(
   tunnel: NonNullable<UpgradeResponse['tunnel']>,
   head: Buffer,
 ): void {
-  const fields = relayedHeaders(edge, ctx, response.headers, stripFor(edge, ctx));
+  // What follows the 101 head is the tunnel's, whatever length the origin declared.
+  const fields = dropLengthOfBodiless(101, relayedHeaders(edge, ctx, response.headers, stripFor(edge, ctx)));
   const upgrade = response.headers.upgrade;
   fields.unshift('Upgrade', String(upgrade ?? ctx.req.headers.upgrade), 'Connection', 'Upgrade');
   const client = switchProtocols(ctx.res, fields);

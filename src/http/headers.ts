@@ -149,10 +149,11 @@ export function endToEndResponseHeaders(
 
 /**
  * RFC 9110 §8.6: "A server MUST NOT send a Content-Length header field in any response with a
- * status code of 1xx (Informational) or 204 (No Content)". Removes it from a header list in place.
+ * status code of 1xx (Informational) or 204 (No Content)". Removes it from a header list in place
+ * (a relayed 204, or the 101 that opens a WebSocket tunnel).
  */
-export function dropLengthOf204(status: number, list: string[]): string[] {
-  if (status !== 204) return list;
+export function dropLengthOfBodiless(status: number, list: string[]): string[] {
+  if (status !== 204 && (status < 100 || status > 199)) return list;
   for (let i = list.length - 2; i >= 0; i -= 2) {
     if (list[i]!.length === 14 && list[i]!.toLowerCase() === 'content-length') list.splice(i, 2);
   }

@@ -28,7 +28,8 @@ interface WsOrigin {
  * Plain requests are answered 200 `plain` (`/slow…` after 300 ms).
  * `/echo…` answers 101 and echoes every byte (a FIN answered with one); `/refuse` answers 426;
  * `/silent` never answers; `/bye` answers 101, echoes the first piece, then closes; `/no-upgrade`
- * answers 101 without Upgrade, `/other-protocol` 101 with `Upgrade: h2c` (both then echo).
+ * answers 101 without Upgrade, `/other-protocol` 101 with `Upgrade: h2c` (both then echo);
+ * `/length` answers 101 with `Content-Length: 5` and 5 bytes after its head, then echoes.
  */
 async function startWsOrigin(): Promise<WsOrigin> {
   const upgrades: WsOrigin['upgrades'] = [];
@@ -73,6 +74,18 @@ async function startWsOrigin(): Promise<WsOrigin> {
       const upgrade = path === '/other-protocol' ? 'Upgrade: h2c\r\n' : '';
       socket.write(`HTTP/1.1 101 Switching Protocols\r\n${upgrade}Connection: Upgrade\r\n\r\n`);
       socket.on('data', (chunk: Buffer) => socket.write(chunk));
+      return;
+    }
+    if (path === '/length') {
+      // A 101 that declares a length: the 5 bytes after its head are the tunnel's first.
+      tunnels.push(socket);
+      socket.write(
+        'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+          'Content-Length: 5\r\n\r\n\x81\x03hey',
+        'latin1',
+      );
+      socket.on('data', (chunk: Buffer) => socket.write(chunk));
+      socket.on('end', () => socket.end());
       return;
     }
     tunnels.push(socket);
@@ -275,6 +288,18 @@ describe('WebSocket tunnels', () => {
     assert.equal(body, 'after which nothing');
     assert.ok(closed);
     assert.ok(await until(() => origin.tunnels.at(-1)!.closed, 3000));
+  });
+
+  it('relays a 101 without the Content-Length it must not carry; the bytes after its head open the tunnel', async () => {
+    const client = await handshake(portOf(edge), '/length');
+    assert.equal(client.status, 101, client.head);
+    assert.equal(header(client.head, 'content-length'), undefined, 'RFC 9110 §8.6: none on a 1xx');
+    assert.equal(header(client.head, 'upgrade'), 'websocket');
+    const first = await readBytes(client.socket, 5, client.rest);
+    assert.equal(first.toString('latin1'), '\x81\x03hey');
+    client.socket.write('echoed');
+    assert.equal((await readBytes(client.socket, 6)).toString(), 'echoed');
+    client.socket.destroy();
   });
 
   it('relays a refusal (426) as a response, never stored: each handshake reaches the origin', async () => {

@@ -6,7 +6,7 @@
  */
 import { originBytesRead } from '../../cache/scavenger.ts';
 import { whenDrained } from '../../http/connection-guard.ts';
-import { dropLengthOf204 } from '../../http/headers.ts';
+import { dropLengthOfBodiless } from '../../http/headers.ts';
 import { discardRest } from '../../http/request-body.ts';
 import { dropBody, type OriginResponse } from '../../origin/pool.ts';
 import type { RequestContext } from '../context.ts';
@@ -29,7 +29,7 @@ export function relay(
   unconditional = false,
 ): Relayed {
   const res = ctx.res;
-  const head = dropLengthOf204(
+  const head = dropLengthOfBodiless(
     response.status,
     relayedHeaders(edge, ctx, response.headers, stripFor(edge, ctx)),
   );
