@@ -39,7 +39,7 @@ export function tunnelHandler(edge: Edge, scheme: 'http' | 'https'): UpgradeHand
     ctx.cacheStatus.fwd = 'bypass';
     ctx.cacheStatus.detail = 'upgrade';
     hash(ctx, keyScheme(edge, ctx));
-    const refused = refusal(edge, ctx) ?? overCap(edge);
+    const refused = refusal(edge, ctx) ?? withContent(ctx) ?? overCap(edge);
     if (refused !== undefined) return sendError(edge, ctx, refused, true);
     if (!admitToOrigin(edge, ctx)) return;
     edge.tunnels.pending++;
@@ -50,6 +50,20 @@ export function tunnelHandler(edge: Edge, scheme: 'http' | 'https'): UpgradeHand
       })
       .finally(() => edge.tunnels.pending--);
   };
+}
+
+/**
+ * A handshake that declares content: node:http hands whatever follows its head over as the
+ * tunnel's first bytes, so the content could only reach the origin after its 101, where it
+ * would be read as WebSocket frames (and a declared length it never gets leaves the origin
+ * waiting for it). Refused rather than framed two ways.
+ */
+function withContent(ctx: RequestContext): EdgeError | undefined {
+  const { headers } = ctx.req;
+  const length = headers['content-length'];
+  if (headers['transfer-encoding'] === undefined && (length === undefined || length === '0'))
+    return undefined;
+  return new EdgeError('EDGE_ERR_CLIENT_BAD_REQUEST', 'a WebSocket handshake carries no content');
 }
 
 /** `proxy.maxTunnels` reached (open tunnels and handshakes on their way count alike). */

@@ -356,6 +356,30 @@ describe('WebSocket tunnels', () => {
     assert.ok(await until(() => edge.node.edge.tunnels.open.size === 0, 3000));
   });
 
+  it('refuses 400 a handshake that declares content, without asking the origin (it could not be framed)', async () => {
+    const before = origin.upgrades.length;
+    for (const framing of ['Content-Length: 5\r\n', 'Transfer-Encoding: chunked\r\n']) {
+      const socket = connect(portOf(edge), '127.0.0.1');
+      socket.on('error', () => {});
+      const body = framing.startsWith('Content') ? 'hello' : '5\r\nhello\r\n0\r\n\r\n';
+      socket.write(
+        `GET /echo/with-content HTTP/1.1\r\nHost: chat.example\r\n${HANDSHAKE_FIELDS}${framing}\r\n${body}`,
+      );
+      const { body: answer, closed } = await readToClose(socket, Buffer.alloc(0));
+      assert.match(answer, /^HTTP\/1\.1 400 /, answer);
+      assert.match(answer, /\r\n\r\n400 a WebSocket handshake carries no content\n$/);
+      assert.ok(closed, 'the connection ends after the refusal');
+    }
+    assert.equal(origin.upgrades.length, before, 'the origin was never asked');
+    // An empty declared length is no content: the handshake goes on.
+    const client = await handshake(portOf(edge), '/echo/empty-length', {
+      fields: `${HANDSHAKE_FIELDS}Content-Length: 0\r\n`,
+    });
+    assert.equal(client.status, 101);
+    assert.equal(origin.upgrades.at(-1)!.headers['content-length'], '0');
+    client.socket.destroy();
+  });
+
   it('refuses a denied address 403 without asking the origin', async () => {
     const before = origin.upgrades.length;
     const client = await handshake(portOf(edge), '/echo/denied', { localAddress: '127.0.0.7' });
