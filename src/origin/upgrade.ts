@@ -33,6 +33,14 @@ export interface UpgradeResponse {
   tunnel: { socket: Socket; head: Buffer } | undefined;
 }
 
+/**
+ * A timeout as a timer can hold it: node's timers fire after 1 ms for anything above 2^31-1 ms
+ * (about 24.8 days), where undici's requests to the same origin wait as configured.
+ */
+function timerMs(ms: number): number {
+  return Math.min(ms, 2 ** 31 - 1);
+}
+
 /** A failure named as undici names it, so it is mapped (and retried) like any origin request's. */
 function failure(code: string, message: string): Error {
   return Object.assign(new Error(message), { code });
@@ -77,14 +85,14 @@ export function sendUpgrade(
   };
   let timer = setTimeout(
     () => fail(failure('UND_ERR_CONNECT_TIMEOUT', 'connect timeout')),
-    target.connectTimeout,
+    timerMs(target.connectTimeout),
   );
   outgoing.once('socket', (socket: Socket) => {
     socket.once(secure ? 'secureConnect' : 'connect', () => {
       clearTimeout(timer);
       timer = setTimeout(
         () => fail(failure('UND_ERR_HEADERS_TIMEOUT', 'headers timeout')),
-        target.responseTimeout,
+        timerMs(target.responseTimeout),
       );
     });
   });
@@ -120,7 +128,7 @@ export function sendUpgrade(
       return fail(failure('UND_ERR_INFO', 'a 101 without Upgrade'));
     }
     // A body that stalls is cut short, as origins[].bodyTimeout cuts any other.
-    res.socket.setTimeout(target.bodyTimeout, () =>
+    res.socket.setTimeout(timerMs(target.bodyTimeout), () =>
       res.destroy(failure('UND_ERR_BODY_TIMEOUT', 'body timeout')),
     );
     answer(res, undefined);

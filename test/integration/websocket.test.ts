@@ -482,6 +482,25 @@ describe('WebSocket tunnel limits and failures', () => {
     }
   });
 
+  it('opens a tunnel to an origin whose timeouts are days long', async () => {
+    const slow = { connectTimeout: '30d', responseTimeout: '30d' };
+    const edge = await startNode({
+      origin: origin.url,
+      config: { origins: [{ name: 'origin', url: origin.url, ...slow }] },
+    });
+    try {
+      const client = await handshake(portOf(edge), '/echo/days');
+      assert.equal(client.status, 101, client.head);
+      client.socket.write('still here');
+      assert.equal((await readBytes(client.socket, 10, client.rest)).toString(), 'still here');
+      client.socket.destroy();
+      // A plain request to the same origin, for comparison.
+      assert.equal((await edge.get('/plain/days')).status, 200);
+    } finally {
+      await edge.close();
+    }
+  });
+
   it('answers 502 when the origin refuses the connection', async () => {
     const closed = await startWsOrigin();
     const url = closed.url;
