@@ -334,7 +334,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     tierFields,
     collapseTimeoutMs: config.cache.collapseTimeout,
     work: new Set(),
-    tunnels: { open: new Set(), pending: 0 },
+    tunnels: { open: new Set(), pending: new Set() },
   };
   const evictor = new Evictor(store, {
     maxSize: config.cache.maxSize,
@@ -558,8 +558,10 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
         const stopped = Promise.all(servers.map((l) => l.close()));
         if (!(await within(stopped, deadline))) {
           for (const l of servers) l.closeAllConnections();
-          // WebSocket tunnels had the drain grace to end on their own; node:http no longer tracks them.
+          // WebSocket tunnels had the drain grace to end on their own; node:http no longer tracks
+          // them. A handshake still at its origin is dropped with its client: no tunnel opens now.
           for (const tunnel of edge.tunnels.open) tunnel.close();
+          for (const socket of edge.tunnels.pending) socket.destroy();
           await stopped;
         }
         // The listener counts a connection gone before it has closed: a tunnel's sides (and its

@@ -1,4 +1,5 @@
 /** What the pipeline's phases share: built once by edge-node.ts. */
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { CollapseTable } from '../cache/collapse.ts';
 import type { CacheStore } from '../cache/store.ts';
@@ -44,8 +45,11 @@ export interface Edge {
   readonly tierFields: ReadonlySet<string>;
   /** Fills and background revalidations still running (for graceful shutdown and tests). */
   readonly work: Set<Promise<unknown>>;
-  /** WebSocket tunnels open in this process, and handshakes waiting for their origin (tunnel.ts). */
-  readonly tunnels: { readonly open: Set<Splice>; pending: number };
+  /**
+   * WebSocket tunnels open in this process, and the client connections of handshakes waiting for
+   * their origin (tunnel.ts; a drain that ends closes both).
+   */
+  readonly tunnels: { readonly open: Set<Splice>; readonly pending: Set<Socket> };
   /** How long followers wait for a leader's response headers. */
   readonly collapseTimeoutMs: number;
 }

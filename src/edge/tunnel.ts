@@ -9,6 +9,7 @@
  * Nothing of a tunnel touches the cache: it is never looked up, stored, nor collapsed.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { EdgeError } from '../errors.ts';
 import { dropLengthOfBodiless } from '../http/headers.ts';
 import { type SpliceResult, splice } from '../http/splice.ts';
@@ -42,13 +43,14 @@ export function tunnelHandler(edge: Edge, scheme: 'http' | 'https'): UpgradeHand
     const refused = refusal(edge, ctx) ?? withContent(ctx) ?? overCap(edge);
     if (refused !== undefined) return sendError(edge, ctx, refused, true);
     if (!admitToOrigin(edge, ctx)) return;
-    edge.tunnels.pending++;
+    const client = ctx.res.socket as Socket;
+    edge.tunnels.pending.add(client);
     handshake(edge, ctx, head)
       .catch((error: unknown) => {
         edge.log.error({ err: error, url: ctx.key }, 'WebSocket tunnel failed inside the node');
         sendError(edge, ctx, new EdgeError('EDGE_ERR_INTERNAL', 'internal error', { cause: error }), true);
       })
-      .finally(() => edge.tunnels.pending--);
+      .finally(() => edge.tunnels.pending.delete(client));
   };
 }
 
@@ -69,7 +71,7 @@ function withContent(ctx: RequestContext): EdgeError | undefined {
 /** `proxy.maxTunnels` reached (open tunnels and handshakes on their way count alike). */
 function overCap(edge: Edge): EdgeError | undefined {
   const max = edge.config.proxy.maxTunnels;
-  if (max === 0 || edge.tunnels.open.size + edge.tunnels.pending < max) return undefined;
+  if (max === 0 || edge.tunnels.open.size + edge.tunnels.pending.size < max) return undefined;
   edge.metrics.tunnels.labels('refused').inc();
   return new EdgeError('EDGE_ERR_TUNNEL_LIMIT', 'too many WebSocket connections; retry later');
 }

@@ -29,7 +29,8 @@ interface WsOrigin {
  * `/echo…` answers 101 and echoes every byte (a FIN answered with one); `/refuse` answers 426;
  * `/silent` never answers; `/bye` answers 101, echoes the first piece, then closes; `/no-upgrade`
  * answers 101 without Upgrade, `/other-protocol` 101 with `Upgrade: h2c` (both then echo);
- * `/length` answers 101 with `Content-Length: 5` and 5 bytes after its head, then echoes.
+ * `/length` answers 101 with `Content-Length: 5` and 5 bytes after its head, then echoes; `/late`
+ * answers 101 after 400 ms, then echoes.
  */
 async function startWsOrigin(): Promise<WsOrigin> {
   const upgrades: WsOrigin['upgrades'] = [];
@@ -74,6 +75,16 @@ async function startWsOrigin(): Promise<WsOrigin> {
       const upgrade = path === '/other-protocol' ? 'Upgrade: h2c\r\n' : '';
       socket.write(`HTTP/1.1 101 Switching Protocols\r\n${upgrade}Connection: Upgrade\r\n\r\n`);
       socket.on('data', (chunk: Buffer) => socket.write(chunk));
+      return;
+    }
+    if (path === '/late') {
+      // 101 after 400 ms, then echoes.
+      tunnels.push(socket);
+      setTimeout(() => {
+        socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+        socket.on('data', (chunk: Buffer) => socket.write(chunk));
+        socket.on('end', () => socket.end());
+      }, 400);
       return;
     }
     if (path === '/length') {
@@ -571,7 +582,10 @@ describe('WebSocket tunnel limits and failures', () => {
       assert.ok(await until(() => origin.upgrades.length === before + 1, 3000));
       const originSide = origin.silent.at(-1)!;
       socket.destroy();
-      assert.ok(await until(() => edge.node.edge.tunnels.pending === 0, 3000), 'the handshake was dropped');
+      assert.ok(
+        await until(() => edge.node.edge.tunnels.pending.size === 0, 3000),
+        'the handshake was dropped',
+      );
       assert.ok(await until(() => originSide.closed, 3000), 'its origin connection closed');
     } finally {
       await edge.close();
@@ -589,6 +603,35 @@ describe('WebSocket tunnel limits and failures', () => {
     } finally {
       await edge.close();
     }
+  });
+
+  it('stops within the drain grace when a handshake is still at the origin, opening no tunnel after it', async () => {
+    const edge = await startNode({ origin: origin.url });
+    const before = origin.upgrades.length;
+    const socket = connect(portOf(edge), '127.0.0.1');
+    socket.on('error', () => {});
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.write(`GET /late HTTP/1.1\r\nHost: chat.example\r\n${HANDSHAKE_FIELDS}\r\n`);
+    assert.ok(await until(() => origin.upgrades.length === before + 1, 3000));
+    const started = Date.now();
+    const stopped = edge.node.close({ drainMs: 100 });
+    // The client keeps its connection busy, as an application sending pings does.
+    const pings = setInterval(() => socket.write('ping'), 50);
+    try {
+      const done = await Promise.race([
+        stopped.then(() => true),
+        new Promise<boolean>((resolve) => setTimeout(resolve, 3000, false)),
+      ]);
+      assert.ok(done, 'the node stopped within 3 s');
+    } finally {
+      clearInterval(pings);
+      socket.destroy();
+    }
+    assert.ok(Date.now() - started < 2500);
+    assert.doesNotMatch(Buffer.concat(chunks).toString('latin1'), /^HTTP\/1\.1 101/, 'no tunnel opened');
+    assert.equal(edge.node.edge.tunnels.open.size, 0);
+    await edge.close();
   });
 
   it('closes open tunnels when the node stops, after the drain grace, their access lines written first', async () => {
