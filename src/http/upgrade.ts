@@ -34,12 +34,14 @@ export function acceptUpgrades(server: Server, handler: UpgradeHandler, lingerMs
     isWebSocketUpgrade;
   server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
     socket.on('error', ignore);
-    // A client that ends its side before the tunnel opens has gone (as nginx reads it): its
-    // handshake is dropped, the origin's included (the response's 'close').
-    const gone = () => socket.destroy();
-    socket.once('end', gone);
-    (socket as Socket & { [kGone]?: () => void })[kGone] = gone;
     afterPipelined(socket, () => {
+      // A client that ends its side before the tunnel opens has gone (as nginx reads it): its
+      // handshake is dropped, the origin's included (the response's 'close'). Answers to what it
+      // pipelined before the handshake were still written whole: only now is it dropped.
+      if (socket.readableEnded) return void socket.end();
+      const gone = () => socket.destroy();
+      socket.once('end', gone);
+      (socket as Socket & { [kGone]?: () => void })[kGone] = gone;
       const answer = new ServerResponse(req);
       answer.shouldKeepAlive = false;
       answer.assignSocket(socket);

@@ -367,6 +367,25 @@ describe('WebSocket tunnels', () => {
     assert.ok(await until(() => edge.node.edge.tunnels.open.size === 0, 3000));
   });
 
+  it('still answers a request pipelined before a handshake when the client then half-closes; the handshake is dropped', async () => {
+    const before = origin.upgrades.length;
+    const socket = connect(portOf(edge), '127.0.0.1');
+    socket.on('error', () => {});
+    const path = `/slow/half-closed/${'before-handshake-'.repeat(5)}`;
+    socket.end(
+      `GET ${path} HTTP/1.1\r\nHost: chat.example\r\n\r\n` +
+        `GET /echo/half-closed HTTP/1.1\r\nHost: chat.example\r\n${HANDSHAKE_FIELDS}\r\n`,
+    );
+    const { body, closed } = await readToClose(socket, Buffer.alloc(0));
+    assert.match(body, /^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\n6\r\nplain\n\r\n0\r\n\r\n$/, body);
+    assert.ok(closed, 'the connection closed after the answer');
+    assert.equal(
+      origin.upgrades.length,
+      before,
+      'the handshake of a client that left never reached the origin',
+    );
+  });
+
   it('refuses 400 a handshake that declares content, without asking the origin (it could not be framed)', async () => {
     const before = origin.upgrades.length;
     for (const framing of ['Content-Length: 5\r\n', 'Transfer-Encoding: chunked\r\n']) {
