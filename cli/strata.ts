@@ -110,14 +110,13 @@ async function serve(flags: ServeFlags): Promise<void> {
       }),
   });
   started();
-  const listen = node.addresses[0]!;
   const urls = node.addresses.map(
     (address, i) => `${config.listeners[i]?.tls ? 'https' : 'http'}://${address}`,
   );
   // A node whose sites name their hosts answers 421 to a bare address: the hint names a host.
   const hosts = config.sites.flatMap((site) => site.hosts);
   const named = hosts.includes('*') ? undefined : hosts.find((host) => !host.startsWith('*'));
-  const hint = `curl -si ${named === undefined ? '' : `-H 'Host: ${named}' `}http://${listen}/`;
+  const hint = `curl -si ${named === undefined ? '' : `-H 'Host: ${named}' `}${urls[0]}/`;
   process.stderr.write(
     `strata: serving on ${urls.join(' and ')}${demo ? ` in front of the built-in demo origin at ${demo.url} (no --config and no --origin given)` : ''}; cache in ${config.cache.dir}\n` +
       `strata: try   ${hint}   (twice: the second answer says Cache-Status: strata; hit)\n`,

@@ -211,4 +211,33 @@ describe('the strata command', () => {
       await origin.close();
     }
   });
+
+  it('gives an https curl hint when its listener is TLS', async () => {
+    const { createFixtures } = await import('../helpers/certs.ts');
+    const fixtures = createFixtures();
+    const leaf = fixtures.leaf('edge', ['edge.test']);
+    const file = join(dir, 'tls.yaml');
+    writeFileSync(
+      file,
+      `listeners:\n  - { listen: "127.0.0.1:0", tls: { cert: "${leaf.cert}", key: "${leaf.key}" } }\norigins:\n  - { name: app, url: "http://127.0.0.1:9" }\nsites:\n  - { name: all, hosts: ["*"], origins: [app] }\n`,
+    );
+    const child = spawn(
+      process.execPath,
+      [CLI, 'serve', '--config', file, '--cache-dir', join(dir, 'tls-cache')],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    try {
+      assert.ok(await until(() => /try {3}curl/.test(stderr), 15_000, 100), stderr);
+      assert.match(stderr, /try {3}curl -si https:\/\/127\.0\.0\.1:\d+\/ /, 'the scheme the listener speaks');
+    } finally {
+      child.kill('SIGKILL');
+      fixtures.remove();
+    }
+  });
 });
