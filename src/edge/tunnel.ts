@@ -80,7 +80,7 @@ function overCap(edge: Edge): EdgeError | undefined {
 async function handshake(edge: Edge, ctx: RequestContext, head: Buffer): Promise<void> {
   const headers = originRequestHeaders(edge, ctx, { fill: false });
   headers.connection = 'upgrade';
-  headers.upgrade = ctx.req.headers.upgrade!;
+  headers.upgrade = websocketToken(ctx.req.headers.upgrade!);
   const gone = new AbortController();
   ctx.res.once('close', () => gone.abort());
   let response: UpgradeResponse;
@@ -98,7 +98,8 @@ async function handshake(edge: Edge, ctx: RequestContext, head: Buffer): Promise
     const failure = error as EdgeError & { attempts?: number };
     ctx.origin = failure.origin;
     ctx.originAttempts = failure.attempts;
-    edge.metrics.tunnels.labels('failed').inc();
+    // A client that left is not an origin that failed to answer.
+    edge.metrics.tunnels.labels(gone.signal.aborted ? 'abandoned' : 'failed').inc();
     return sendError(edge, ctx, failure, true);
   }
   ctx.origin = response.origin;
@@ -146,4 +147,17 @@ function open(
     metrics.tunnelBytes.labels('to-client').inc(result.toClient);
     logTunnel(edge, ctx, result);
   });
+}
+
+/**
+ * The websocket member of the client's Upgrade list, as the client wrote it: the node tunnels
+ * that protocol only, so the origin is not offered another it may pick (a 101 to h2c is
+ * answered 502, upgrade.ts).
+ */
+function websocketToken(upgrade: string): string {
+  for (const member of upgrade.split(',')) {
+    const token = member.trim();
+    if (token.toLowerCase().split('/')[0] === 'websocket') return token;
+  }
+  return upgrade;
 }

@@ -272,7 +272,7 @@ export function createMetrics() {
     }),
     tunnels: new Counter({
       name: 'strata_tunnels_total',
-      help: 'WebSocket handshakes, by outcome: opened (the origin answered 101), declined (it answered anything else), failed (no origin answered), refused (proxy.maxTunnels reached).',
+      help: 'WebSocket handshakes, by outcome: opened (the origin answered 101), declined (it answered anything else), failed (no origin answered), abandoned (the client left before the origin answered), refused (proxy.maxTunnels reached).',
       labelNames: ['outcome'] as const,
       registers: [registry],
     }),

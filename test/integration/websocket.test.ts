@@ -418,6 +418,16 @@ describe('WebSocket tunnels', () => {
     assert.equal(origin.upgrades.length, before);
   });
 
+  it('asks the origin for websocket alone when the client offers other protocols too', async () => {
+    // The node tunnels websocket only: an origin free to pick h2c from the list would have it
+    // answered 502 (a switch the node does not relay).
+    const fields = HANDSHAKE_FIELDS.replace('Upgrade: websocket', 'Upgrade: h2c, WebSocket');
+    const client = await handshake(portOf(edge), '/echo/offered', { fields });
+    assert.equal(client.status, 101);
+    assert.equal(origin.upgrades.at(-1)!.headers.upgrade, 'WebSocket');
+    client.socket.destroy();
+  });
+
   it('leaves other upgrades (h2c) to the plain request path, as before', async () => {
     const before = origin.requests.length;
     const client = await handshake(portOf(edge), '/h2c-page', {
@@ -606,6 +616,10 @@ describe('WebSocket tunnel limits and failures', () => {
         'the handshake was dropped',
       );
       assert.ok(await until(() => originSide.closed, 3000), 'its origin connection closed');
+      // The client left: not counted as an origin that failed to answer.
+      const metrics = await edge.node.metrics.registry.metrics();
+      assert.match(metrics, /^strata_tunnels_total\{outcome="abandoned"\} 1$/m);
+      assert.doesNotMatch(metrics, /outcome="failed"/);
     } finally {
       await edge.close();
     }
