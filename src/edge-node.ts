@@ -334,7 +334,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     tierFields,
     collapseTimeoutMs: config.cache.collapseTimeout,
     work: new Set(),
-    tunnels: { open: new Set(), pending: new Set() },
+    tunnels: { open: new Set(), pending: new Set(), stopping: false },
   };
   const evictor = new Evictor(store, {
     maxSize: config.cache.maxSize,
@@ -552,6 +552,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     close(closeOptions) {
       closing ??= (async () => {
         const deadline = performance.now() + (closeOptions?.drainMs ?? DRAIN_MS);
+        edge.tunnels.stopping = true;
         clearInterval(rotation);
         const servers = admin ? [...listeners, admin] : listeners;
         checker?.stop();

@@ -226,7 +226,7 @@ export const ERROR_CODES = {
     retryable: false,
     proxyStatus: 'connection_limit_reached',
     description:
-      'A WebSocket handshake arrived while this process already held `proxy.maxTunnels` tunnels open; the origin is not asked and the connection is closed after the answer.',
+      'A WebSocket handshake arrived while this process already held `proxy.maxTunnels` tunnels open, or once the node began to stop (a handshake pipelined behind a slow answer); the origin is not asked and the connection is closed after the answer.',
   },
   EDGE_ERR_STORE_WRITE: {
     source: 'internal',

@@ -47,9 +47,11 @@ export interface Edge {
   readonly work: Set<Promise<unknown>>;
   /**
    * WebSocket tunnels open in this process, and the client connections of handshakes waiting for
-   * their origin (tunnel.ts; a drain that ends closes both).
+   * their origin (tunnel.ts; a drain that ends closes both). `stopping`: the node's close began,
+   * and a handshake reaching the handler from then on (one pipelined behind a slow answer) opens
+   * no tunnel.
    */
-  readonly tunnels: { readonly open: Set<Splice>; readonly pending: Set<Socket> };
+  readonly tunnels: { readonly open: Set<Splice>; readonly pending: Set<Socket>; stopping: boolean };
   /** How long followers wait for a leader's response headers. */
   readonly collapseTimeoutMs: number;
 }

@@ -68,8 +68,15 @@ function withContent(ctx: RequestContext): EdgeError | undefined {
   return new EdgeError('EDGE_ERR_CLIENT_BAD_REQUEST', 'a WebSocket handshake carries no content');
 }
 
-/** `proxy.maxTunnels` reached (open tunnels and handshakes on their way count alike). */
+/**
+ * `proxy.maxTunnels` reached (open tunnels and handshakes on their way count alike), or the node
+ * stopping: a tunnel opened now would be cut at the end of the drain grace, or hold it open.
+ */
 function overCap(edge: Edge): EdgeError | undefined {
+  if (edge.tunnels.stopping) {
+    edge.metrics.tunnels.labels('refused').inc();
+    return new EdgeError('EDGE_ERR_TUNNEL_LIMIT', 'the node is stopping; connect again');
+  }
   const max = edge.config.proxy.maxTunnels;
   if (max === 0 || edge.tunnels.open.size + edge.tunnels.pending.size < max) return undefined;
   edge.metrics.tunnels.labels('refused').inc();

@@ -208,7 +208,9 @@ export async function startListener(options: ListenerOptions, handler: RequestHa
   );
   const connections = capConnections(server, options.caps ?? { max: 0, perClient: 0 });
   if (options.onClientError) answerParserRefusals(server, options.onClientError);
-  if (options.onUpgrade) acceptUpgrades(server, options.onUpgrade, options.keepAliveTimeout || 5000);
+  const dropWaiting = options.onUpgrade
+    ? acceptUpgrades(server, options.onUpgrade, options.keepAliveTimeout || 5000)
+    : undefined;
   if (options.connections) {
     // RFC 9110 §10.1.1: 100 Continue is sent by the handler once it accepts the request; any
     // other expectation is answered 417 by the handler too (node:http would answer it without
@@ -222,7 +224,10 @@ export async function startListener(options: ListenerOptions, handler: RequestHa
     server,
     connections,
     address: server.address() as AddressInfo,
-    closeAllConnections: () => server.closeAllConnections(),
+    closeAllConnections: () => {
+      server.closeAllConnections();
+      dropWaiting?.();
+    },
     close: () => closeGracefully(server),
   };
 }

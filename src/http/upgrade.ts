@@ -27,14 +27,21 @@ export function isWebSocketUpgrade(req: IncomingMessage): boolean {
 /**
  * Sends WebSocket handshakes of `server` to `handler` (HTTP/1.1 servers, and the HTTP/1.1 side
  * of a TLS server that also speaks HTTP/2). `lingerMs`: how long a client has to read an answer
- * that ends its connection before the connection is destroyed.
+ * that ends its connection before the connection is destroyed. Returns what destroys the
+ * connections of handshakes still waiting behind pipelined answers (a drain's end).
  */
-export function acceptUpgrades(server: Server, handler: UpgradeHandler, lingerMs: number): void {
+export function acceptUpgrades(server: Server, handler: UpgradeHandler, lingerMs: number): () => void {
   (server as Server & { shouldUpgradeCallback: (req: IncomingMessage) => boolean }).shouldUpgradeCallback =
     isWebSocketUpgrade;
+  // Handshakes waiting behind answers the client pipelined before them: node:http tracks their
+  // sockets no more (closeAllConnections misses them), the handler not yet (tunnel.ts).
+  const waiting = new Set<Socket>();
   server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
     socket.on('error', ignore);
+    waiting.add(socket);
+    socket.once('close', () => waiting.delete(socket));
     afterPipelined(socket, () => {
+      waiting.delete(socket);
       // A client that ends its side before the tunnel opens has gone (as nginx reads it): its
       // handshake is dropped, the origin's included (the response's 'close'). Answers to what it
       // pipelined before the handshake were still written whole: only now is it dropped.
@@ -56,6 +63,10 @@ export function acceptUpgrades(server: Server, handler: UpgradeHandler, lingerMs
       handler(req, answer, head);
     });
   });
+  // The drain is over: those still waiting are dropped with the rest of the connections.
+  return () => {
+    for (const socket of waiting) socket.destroy();
+  };
 }
 
 /**

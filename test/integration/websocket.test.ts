@@ -667,6 +667,38 @@ describe('WebSocket tunnel limits and failures', () => {
     await edge.close();
   });
 
+  it('opens no tunnel for a handshake pipelined behind an answer that ends after the node began to stop', async () => {
+    const edge = await startNode({ origin: origin.url });
+    const socket = connect(portOf(edge), '127.0.0.1');
+    socket.on('error', () => {});
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    const before = origin.requests.length;
+    // The first answer takes 300 ms at the origin; the handshake waits behind it.
+    socket.write(
+      `GET /slow/closing-page HTTP/1.1\r\nHost: chat.example\r\n\r\n` +
+        `GET /echo/after-close HTTP/1.1\r\nHost: chat.example\r\n${HANDSHAKE_FIELDS}\r\n`,
+    );
+    assert.ok(await until(() => origin.requests.length === before + 1, 3000));
+    const started = Date.now();
+    const stopped = edge.node.close({ drainMs: 100 });
+    const pings = setInterval(() => socket.write('ping'), 50);
+    try {
+      const done = await Promise.race([
+        stopped.then(() => true),
+        new Promise<boolean>((resolve) => setTimeout(resolve, 4000, false)),
+      ]);
+      assert.ok(done, 'the node stopped within 4 s');
+    } finally {
+      clearInterval(pings);
+      socket.destroy();
+    }
+    assert.ok(Date.now() - started < 3500);
+    assert.doesNotMatch(Buffer.concat(chunks).toString('latin1'), /HTTP\/1\.1 101/, 'no tunnel opened');
+    assert.equal(edge.node.edge.tunnels.open.size, 0);
+    await edge.close();
+  });
+
   it('closes open tunnels when the node stops, after the drain grace, their access lines written first', async () => {
     const lines: Array<Record<string, unknown>> = [];
     const edge = await startNode({
