@@ -102,7 +102,10 @@ export class FleetBus {
       nodeId: purge.nodeId,
       intervalMs: fleet.presence.interval,
       log,
-      onHold: (held) => this.#consumer.hold(held),
+      onHold: (held) => {
+        metrics.fleetConsuming.set(held ? 1 : 0);
+        this.#consumer.hold(held);
+      },
     });
     this.#publisher = new BusPublisher({
       fleet,
@@ -127,6 +130,7 @@ export class FleetBus {
       });
     }
     metrics.fleetConnected.set(0);
+    metrics.fleetConsuming.set(0);
     this.#connection.onChange((up) => {
       metrics.fleetConnected.set(up ? 1 : 0);
       if (up) {

@@ -248,6 +248,11 @@ export function createMetrics() {
       labelNames: ['outcome'] as const,
       registers: [registry],
     }),
+    fleetConsuming: new Gauge({
+      name: 'strata_fleet_consuming',
+      help: 'Whether this node consumes the purge bus (1) or not (0: another live node holds its fleet.node, or the bus is not set up yet); absent without fleet.nats.',
+      registers: [registry],
+    }),
     fleetConfigRevision: new Gauge({
       name: 'strata_fleet_config_revision',
       help: 'KV revision of the shared configuration in force (0: the node’s own file).',

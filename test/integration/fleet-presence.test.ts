@@ -125,6 +125,10 @@ describe('fleet: one live node per fleet.node', { skip }, () => {
     assert.doesNotMatch(healthB.fleet, /pid/, 'the other node’s host and pid stay behind the token');
     assert.deepEqual(await health(a), { status: 'ok' });
     assert.equal((await stats(a)).presence.held, true);
+    // What an alert reads: b does not consume, a does.
+    const consuming = async (node: typeof a) =>
+      /^strata_fleet_consuming (\d)$/m.exec((await node.call('GET', '/metrics')).text)?.[1];
+    assert.deepEqual([await consuming(a), await consuming(b)], ['1', '0']);
     const logged = lines.find(
       (line) => line.level === 50 && /held by another live node/.test(String(line.msg)),
     );
@@ -168,6 +172,7 @@ describe('fleet: one live node per fleet.node', { skip }, () => {
     );
     assert.deepEqual(await health(b), { status: 'ok' });
     assert.equal((await stats(b)).lastError, undefined);
+    assert.equal(await consuming(b), '1');
     for (let i = 0; i < 20; i++) assert.match(await cacheStatus(b, path(i)), /fwd=miss/);
     for (let i = 20; i < 25; i++) {
       assert.match(await cacheStatus(b, path(i)), /fwd=miss/);
