@@ -334,7 +334,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     tierFields,
     collapseTimeoutMs: config.cache.collapseTimeout,
     work: new Set(),
-    tunnels: { open: new Set(), pending: new Set(), stopping: false },
+    tunnels: { open: new Set(), pending: new Set(), answering: new Map(), stopping: false },
   };
   const evictor = new Evictor(store, {
     maxSize: config.cache.maxSize,
@@ -565,6 +565,13 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
           for (const socket of edge.tunnels.pending) socket.destroy();
           await stopped;
         }
+        // Handshakes whose connection node:http no longer tracks (pipelined behind an answer; one
+        // answered 503 once stopping): they end as an answer, its access line written before the
+        // node stops, or as a tunnel (below); connections still open at the end of the grace close.
+        const handshakes = () => Promise.all(edge.tunnels.answering.values());
+        if (!(await within(handshakes(), deadline)))
+          for (const res of edge.tunnels.answering.keys()) res.destroy();
+        await within(handshakes(), performance.now() + 2000);
         // The listener counts a connection gone before it has closed: a tunnel's sides (and its
         // access line) close just after. Those still open past the grace are closed.
         const tunnelsDone = () => Promise.all([...edge.tunnels.open].map((tunnel) => tunnel.done));

@@ -1,4 +1,5 @@
 /** What the pipeline's phases share: built once by edge-node.ts. */
+import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { CollapseTable } from '../cache/collapse.ts';
@@ -47,11 +48,18 @@ export interface Edge {
   readonly work: Set<Promise<unknown>>;
   /**
    * WebSocket tunnels open in this process, and the client connections of handshakes waiting for
-   * their origin (tunnel.ts; a drain that ends closes both). `stopping`: the node's close began,
-   * and a handshake reaching the handler from then on (one pipelined behind a slow answer) opens
-   * no tunnel.
+   * their origin (tunnel.ts; a drain that ends closes both). `answering`: handshakes neither
+   * answered and closed nor a tunnel yet, each with the promise that settles then (node:http may
+   * track their connections no more: a drain waits for them, so their access lines are
+   * written). `stopping`: the node's close began, and a handshake reaching the handler from then
+   * on (one pipelined behind a slow answer) opens no tunnel.
    */
-  readonly tunnels: { readonly open: Set<Splice>; readonly pending: Set<Socket>; stopping: boolean };
+  readonly tunnels: {
+    readonly open: Set<Splice>;
+    readonly pending: Set<Socket>;
+    readonly answering: Map<ServerResponse, Promise<void>>;
+    stopping: boolean;
+  };
   /** How long followers wait for a leader's response headers. */
   readonly collapseTimeoutMs: number;
 }

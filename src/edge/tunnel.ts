@@ -33,6 +33,16 @@ import { stripFor, tierHeadersFor } from './tier.ts';
 export function tunnelHandler(edge: Edge, scheme: 'http' | 'https'): UpgradeHandler {
   return (req: IncomingMessage, res: ServerResponse, head: Buffer) => {
     const ctx = createContext(req, res, edge.now(), scheme);
+    // Until it is answered and closed, or becomes a tunnel (open): a drain waits for it.
+    let settled!: () => void;
+    const answered = new Promise<void>((resolve) => {
+      settled = () => {
+        edge.tunnels.answering.delete(res);
+        resolve();
+      };
+    });
+    edge.tunnels.answering.set(res, answered);
+    res.once('close', settled);
     if (!receive(edge, ctx) || !guard(edge, ctx) || !rules(ctx)) return whenClosed(edge, ctx);
     whenClosed(edge, ctx);
     // RFC 9211: the cache was not used for this request (as a bypass rule's pass reads).
@@ -45,7 +55,7 @@ export function tunnelHandler(edge: Edge, scheme: 'http' | 'https'): UpgradeHand
     if (!admitToOrigin(edge, ctx)) return;
     const client = ctx.res.socket as Socket;
     edge.tunnels.pending.add(client);
-    handshake(edge, ctx, head)
+    handshake(edge, ctx, head, settled)
       .catch((error: unknown) => {
         edge.log.error({ err: error, url: ctx.key }, 'WebSocket tunnel failed inside the node');
         sendError(edge, ctx, new EdgeError('EDGE_ERR_INTERNAL', 'internal error', { cause: error }), true);
@@ -84,7 +94,7 @@ function overCap(edge: Edge): EdgeError | undefined {
 }
 
 /** Sends the handshake to the origin; relays its answer, and on a 101 opens the tunnel. */
-async function handshake(edge: Edge, ctx: RequestContext, head: Buffer): Promise<void> {
+async function handshake(edge: Edge, ctx: RequestContext, head: Buffer, opened: () => void): Promise<void> {
   const headers = originRequestHeaders(edge, ctx, { fill: false });
   headers.connection = 'upgrade';
   headers.upgrade = websocketToken(ctx.req.headers.upgrade!);
@@ -122,6 +132,7 @@ async function handshake(edge: Edge, ctx: RequestContext, head: Buffer): Promise
     return void relay(edge, ctx, response);
   }
   if (gone.signal.aborted) return void tunnel.socket.destroy();
+  opened();
   open(edge, ctx, response, tunnel, head);
 }
 

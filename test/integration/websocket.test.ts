@@ -699,6 +699,83 @@ describe('WebSocket tunnel limits and failures', () => {
     await edge.close();
   });
 
+  it('writes the access line of a handshake answered 503 at shutdown before the node stops', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const edge = await startNode({
+      origin: origin.url,
+      logger: pino({ level: 'info' }, sinkInto(lines)),
+      config: { logging: { level: 'info', access: true } },
+    });
+    const path = `/echo/stopping/${'notifications-'.repeat(8)}?session=${'a1b2c3d4e5'.repeat(4)}`;
+    // A client slow to close its side after the answer (node:http no longer tracks the connection).
+    const socket = connect({ port: portOf(edge), host: '127.0.0.1', allowHalfOpen: true });
+    socket.on('error', () => {});
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    const before = origin.requests.length;
+    socket.write(
+      `GET /slow/stopping-page HTTP/1.1\r\nHost: chat.example\r\n\r\n` +
+        `GET ${path} HTTP/1.1\r\nHost: chat.example\r\n${HANDSHAKE_FIELDS}\r\n`,
+    );
+    assert.ok(await until(() => origin.requests.length === before + 1, 3000));
+    await edge.node.close({ drainMs: 3000 });
+    socket.destroy();
+    const answers = [
+      ...Buffer.concat(chunks)
+        .toString('latin1')
+        .matchAll(/HTTP\/1\.1 (\d+)/g),
+    ];
+    assert.deepEqual(
+      answers.map((m) => m[1]),
+      ['200', '503'],
+    );
+    const stopped = lines.findIndex((l) => l.msg === 'edge node stopped');
+    const line = lines.findIndex((l) => l.msg === 'request completed' && l.path === path);
+    assert.ok(
+      line >= 0 && line < stopped,
+      `the handshake's line before "edge node stopped": ${line}, ${stopped}`,
+    );
+    assert.equal(lines[line]!.status, 503);
+    assert.equal(lines[line]!.err, 'EDGE_ERR_TUNNEL_LIMIT');
+    await edge.close();
+  });
+
+  it('closes a tunnel a pipelined handshake opens while the node stops, its access line written first', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const edge = await startNode({
+      origin: origin.url,
+      logger: pino({ level: 'info' }, sinkInto(lines)),
+      config: { logging: { level: 'info', access: true } },
+    });
+    const socket = connect(portOf(edge), '127.0.0.1');
+    socket.on('error', () => {});
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    const before = origin.upgrades.length;
+    // Answered at once; the handshake behind it reaches the origin, which answers 101 400 ms later.
+    socket.write(
+      `GET /plain/${'dashboard-'.repeat(10)}.html HTTP/1.1\r\nHost: chat.example\r\n\r\n` +
+        `GET /late HTTP/1.1\r\nHost: chat.example\r\n${HANDSHAKE_FIELDS}\r\n`,
+    );
+    assert.ok(await until(() => origin.upgrades.length === before + 1, 3000));
+    const started = Date.now();
+    await edge.node.close({ drainMs: 1500 });
+    assert.ok(Date.now() - started >= 1200, `the tunnel had the drain grace: ${Date.now() - started} ms`);
+    assert.match(Buffer.concat(chunks).toString('latin1'), /HTTP\/1\.1 101/);
+    const stopped = lines.findIndex((l) => l.msg === 'edge node stopped');
+    const line = lines.findIndex((l) => l.msg === 'request completed' && l.path === '/late');
+    assert.ok(
+      line >= 0 && line < stopped,
+      `the tunnel's line before "edge node stopped": ${line}, ${stopped}`,
+    );
+    assert.equal(lines[line]!.status, 101);
+    assert.equal(lines[line]!.closedBy, 'shutdown');
+    assert.equal(edge.node.edge.tunnels.open.size, 0);
+    assert.ok(await until(() => socket.destroyed || socket.readableEnded, 3000), 'the client side closed');
+    socket.destroy();
+    await edge.close();
+  });
+
   it('closes open tunnels when the node stops, after the drain grace, their access lines written first', async () => {
     const lines: Array<Record<string, unknown>> = [];
     const edge = await startNode({
