@@ -40,7 +40,9 @@ export function acceptUpgrades(server: Server, handler: UpgradeHandler, lingerMs
     socket.on('error', ignore);
     waiting.add(socket);
     socket.once('close', () => waiting.delete(socket));
+    const drain = forwardDrain(socket);
     afterPipelined(socket, () => {
+      socket.off('drain', drain);
       waiting.delete(socket);
       // A client that ends its side before the tunnel opens has gone (as nginx reads it): its
       // handshake is dropped, the origin's included (the response's 'close'). Answers to what it
@@ -89,6 +91,21 @@ function afterPipelined(socket: Socket, then: () => void): void {
   };
   current.once('finish', next);
   current.once('close', next);
+}
+
+/**
+ * node:http takes its own 'drain' listener off a socket whose handshake it has read, yet the
+ * answers pipelined before the handshake are still written on it: one that filled the socket's
+ * buffer waited for a 'drain' never passed on, and neither it nor the handshake went further.
+ * Passes the socket's 'drain' on to the answer waiting for it, as node:http does.
+ */
+function forwardDrain(socket: Socket): () => void {
+  const drain = (): void => {
+    const current = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (current?.writableNeedDrain) current.emit('drain');
+  };
+  socket.on('drain', drain);
+  return drain;
 }
 
 /** Writes a 101 head on the socket of `answer` and takes the socket from it: the tunnel begins. */

@@ -24,8 +24,10 @@ interface WsOrigin {
   close(): Promise<void>;
 }
 
+const LARGE_BODY = 1024 * 1024;
+
 /**
- * Plain requests are answered 200 `plain` (`/slow…` after 300 ms).
+ * Plain requests are answered 200 `plain` (`/slow…` after 300 ms; `/large…` 1 MiB of `a`).
  * `/echo…` answers 101 and echoes every byte (a FIN answered with one); `/refuse` answers 426;
  * `/silent` never answers; `/bye` answers 101, echoes the first piece, then closes; `/no-upgrade`
  * answers 101 without Upgrade, `/other-protocol` 101 with `Upgrade: h2c` (both then echo);
@@ -40,6 +42,16 @@ async function startWsOrigin(): Promise<WsOrigin> {
   const held = new Set<Socket>();
   const server: Server = createServer((req, res) => {
     requests.push({ path: req.url ?? '', headers: req.headers });
+    // `/large…` answers 1 MiB at once (more than a socket's buffers take without a drain).
+    if (req.url?.startsWith('/large')) {
+      res.writeHead(200, {
+        'content-type': 'application/octet-stream',
+        'cache-control': 'no-store',
+        'content-length': LARGE_BODY,
+      });
+      res.end(Buffer.alloc(LARGE_BODY, 0x61));
+      return;
+    }
     // `/slow…` answers after 300 ms (a pipelined handshake waits behind it).
     setTimeout(
       () => {
@@ -367,6 +379,39 @@ describe('WebSocket tunnels', () => {
     assert.ok(await until(() => edge.node.edge.tunnels.open.size === 0, 3000));
   });
 
+  it('writes a large answer pipelined before a handshake whole (the socket drains), then tunnels', async () => {
+    const path = `/large/downloads/${'pipelined-large-before-upgrade-'.repeat(4)}?build=${'c0ffee'.repeat(8)}`;
+    assert.ok(path.length > 100);
+    const socket = connect(portOf(edge), '127.0.0.1');
+    socket.on('error', () => {});
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    const received = () => Buffer.concat(chunks).toString('latin1');
+    socket.write(
+      `GET ${path} HTTP/1.1\r\nHost: chat.example\r\n\r\n` +
+        `GET /echo/pipelined-large HTTP/1.1\r\nHost: chat.example\r\n${HANDSHAKE_FIELDS}\r\n`,
+    );
+    // Before, node:http took its drain listener off the socket with the handshake: the answer
+    // waited for a 'drain' that never came, stuck after its first 64 KiB, and the 101 never left.
+    const whole = await until(() => /HTTP\/1\.1 101[\s\S]*\r\n\r\n/.test(received()), 5000);
+    const text = received();
+    assert.ok(whole, `a 200 then a 101, got ${text.length} bytes`);
+    const switched = text.indexOf('HTTP/1.1 101 Switching Protocols\r\n');
+    const answer = text.slice(0, switched);
+    assert.match(answer, /^HTTP\/1\.1 200 OK\r\n/);
+    assert.match(answer, /\r\ncache-status: strata; fwd=miss; fwd-status=200; detail=no-store\r\n/i);
+    const body = Buffer.from(answer.slice(answer.indexOf('\r\n\r\n') + 4), 'latin1');
+    assert.equal(answer.match(/\r\ncontent-length: (\d+)\r\n/i)?.[1], String(LARGE_BODY));
+    assert.equal(body.length, LARGE_BODY);
+    assert.ok(body.equals(Buffer.alloc(LARGE_BODY, 0x61)));
+    assert.equal(origin.requests.filter((request) => request.path === path).length, 1);
+    const rest = Buffer.from(text.slice(text.indexOf('\r\n\r\n', switched) + 4), 'latin1');
+    socket.write('after a large answer');
+    assert.equal((await readBytes(socket, 20, rest)).toString(), 'after a large answer');
+    socket.destroy();
+    assert.ok(await until(() => edge.node.edge.tunnels.open.size === 0, 3000));
+  });
+
   it('still answers a request pipelined before a handshake when the client then half-closes; the handshake is dropped', async () => {
     const before = origin.upgrades.length;
     const socket = connect(portOf(edge), '127.0.0.1');
@@ -447,7 +492,7 @@ describe('WebSocket tunnels', () => {
     assert.match(await text(), /^strata_tunnels_total\{outcome="declined"\} 2$/m);
     client.socket.destroy();
     assert.ok(await until(async () => /^strata_tunnels_open 0$/m.test(await text()), 3000));
-    assert.match(await text(), /^strata_tunnels_total\{outcome="opened"\} [4-9]$/m);
+    assert.match(await text(), /^strata_tunnels_total\{outcome="opened"\} ([4-9]|1[0-9])$/m);
     assert.match(await text(), /^strata_tunnel_bytes_total\{direction="to-client"\} \d{5,}$/m);
   });
 });
