@@ -17,6 +17,8 @@ export interface DecodedRecord {
   /** The encoded bytes the value was decoded from (a copy of its own). */
   bytes: Buffer;
   value: StoredValue;
+  /** The LMDB read snapshot it was last compared in (0: none); CacheStore sets it. */
+  seen: number;
 }
 
 /** Default bound of the decoded records of one process, in bytes (decodedCost). */

@@ -11,7 +11,7 @@ import { EdgeError } from '../errors.ts';
 import { within } from '../within.ts';
 import { BodyWriter } from './body-writer.ts';
 import { ChunkPool } from './chunk-pool.ts';
-import { DECODED_MAX_RECORDS, DecodedRecords } from './decoded-records.ts';
+import { DECODED_MAX_RECORDS, type DecodedRecord, DecodedRecords } from './decoded-records.ts';
 import { chunkSum, intact, sealRecord } from './integrity.ts';
 import { primaryOf, storageKey, VARIANT_SEPARATOR, variantKey, variantRange } from './key.ts';
 import { MemoryTier } from './memory-tier.ts';
@@ -122,6 +122,16 @@ export class CacheStore {
   readonly #removals = new Set<Promise<void>>();
   /** Decoded records by key, with the bytes they were decoded from (see #read). */
   readonly #decoded: DecodedRecords;
+  /**
+   * Counts the LMDB read snapshots this process reads in. A decoded record compared with LMDB in
+   * the current one (DecodedRecord.seen) is returned without reading it again: a read now would
+   * return the same bytes. It moves on when lmdb-js renews its read transaction
+   * ('begin-transaction'), after each commit ('aftercommit', before the read transaction is
+   * reset), and at the end of each event-loop turn (lmdb-js resets its read transaction on the
+   * next turn, and only then are other processes' commits seen).
+   */
+  #snapshot = 1;
+  #turnEnd: NodeJS.Immediate | undefined;
   /** Chunk checksums of the bodies of decoded records, and the variant each belongs to. */
   readonly #sums = new Map<string, BodySums>();
   /** Damaged entries already reported (each is logged once). */
@@ -160,6 +170,23 @@ export class CacheStore {
       this.#accessOrder = this.#env.openDB<number, [number, string]>({ name: 'access-order' });
       this.#meta = this.#env.openDB<unknown, string>({ name: 'meta' });
       this.#purges = this.#env.openDB<unknown, number>({ name: 'purges' });
+      // Every database of the environment shares its read snapshot, and any of them may renew it.
+      const renewed = (): void => {
+        this.#snapshot++;
+      };
+      for (const db of [
+        this.#env,
+        this.#entries,
+        this.#chunks,
+        this.#tags,
+        this.#access,
+        this.#accessOrder,
+        this.#meta,
+        this.#purges,
+      ])
+        // addListener: lmdb-js overrides `on`, and its fallback for other events throws.
+        (db as unknown as NodeJS.EventEmitter).addListener('begin-transaction', renewed);
+      this.#entries.on('aftercommit', renewed);
     } catch (error) {
       if (error instanceof EdgeError) throw error;
       const message = (error as Error).message;
@@ -282,19 +309,26 @@ export class CacheStore {
   }
 
   /**
-   * One record, decoded at most once per change: the raw bytes are read from LMDB on every
-   * call (so writes by any process are seen at once) and compared with the bytes the cached
-   * decoded value came from. Returned records are shared: never mutate them.
+   * One record, decoded at most once per change: the raw bytes are read from LMDB (so writes by
+   * any process are seen at once) and compared with the bytes the cached decoded value came
+   * from, once per read snapshot (#snapshot): a hot key's hits in one event-loop turn read it
+   * once. Returned records are shared: never mutate them.
    */
   #read(id: string): StoredValue | undefined {
     if (this.#removing.size > 0 && this.#removing.has(id)) return undefined;
+    // Inside a write transaction reads see its own writes: no snapshot to trust.
+    const inWrite = (this.#env as unknown as { env: { writeTxn?: unknown } }).env.writeTxn != null;
+    const cached = this.#decoded.get(id);
+    if (cached !== undefined && cached.seen === this.#snapshot && !inWrite) return cached.value;
     const view = this.#rawBytes(id);
     if (view === undefined) {
       this.#decoded.delete(id);
       return undefined;
     }
-    const cached = this.#decoded.get(id);
-    if (cached?.bytes.equals(view)) return cached.value;
+    if (cached?.bytes.equals(view)) {
+      if (!inWrite) this.#seen(cached);
+      return cached.value;
+    }
     // A copy of its own: kept as long as the decoded record, it must not pin one of Node's shared
     // 8 KiB pool slabs (Buffer.from of a small view is a slice of one): 20,000 hot records pinned
     // about 20 MB of slabs that way.
@@ -305,7 +339,9 @@ export class CacheStore {
     // Cache it only if nothing changed between the two reads.
     const again = this.#rawBytes(id);
     if (again?.equals(bytes)) {
-      this.#decoded.set(id, { bytes, value });
+      const record = { bytes, value, seen: 0 };
+      if (!inWrite) this.#seen(record);
+      this.#decoded.set(id, record);
     }
     return value;
   }
@@ -316,6 +352,15 @@ export class CacheStore {
     const raw = entries.getBinaryFast(id) as (Buffer & { isGlobal?: boolean }) | undefined;
     if (raw === undefined) return undefined;
     return raw.isGlobal ? raw.subarray(0, entries.lastSize) : raw;
+  }
+
+  /** Marks a record as compared with LMDB in the current snapshot, which ends with this turn. */
+  #seen(record: DecodedRecord): void {
+    record.seen = this.#snapshot;
+    this.#turnEnd ??= setImmediate(() => {
+      this.#turnEnd = undefined;
+      this.#snapshot++;
+    });
   }
 
   /** Note a hit for eviction order; flushed to LMDB in batches, never per request. */

@@ -6,7 +6,7 @@ import type { StoredValue } from '../../../src/cache/record.ts';
 const VALUE = { kind: 'vary', v: 1, fields: ['accept-encoding'] } as unknown as StoredValue;
 
 function record(bytes: number): DecodedRecord {
-  return { bytes: Buffer.alloc(bytes, 1), value: VALUE };
+  return { bytes: Buffer.alloc(bytes, 1), value: VALUE, seen: 0 };
 }
 
 describe('decoded records', () => {

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { pino } from 'pino';
 import type { EntryRecord } from '../../../src/cache/record.ts';
 import { CacheStore, type StoreOptions } from '../../../src/cache/store.ts';
@@ -53,6 +56,79 @@ describe('reading records', () => {
       assert.equal(reader.lookup('http://a.test/x', {}).kind, 'miss');
     } finally {
       await reader.close();
+    }
+  });
+
+  it('sees its own commit at the first read after it, though a read earlier in the same turn compared the record', async () => {
+    const store = open({ dir: mkdtempSync(join(dir, 'own-')) });
+    const url =
+      'https://www.example.com/catalog/2026/collections/autumn/product-4411/detail.html?colour=forest-green&size=xl&ref=homepage-carousel';
+    let reading = true;
+    let reads = 0;
+    try {
+      await store.write(() => store.commitEntryInTxn(url, url, record('v0', 60)));
+      // A reader in every turn's check phase: the record is compared there, and each commit
+      // below resolves in the poll phase of the turn after.
+      const reader = (async () => {
+        for (let i = 0; i < 10_000 && reading; i++) {
+          assert.equal(store.lookup(url, {}).kind, 'found');
+          reads++;
+          await nextTurn();
+        }
+      })();
+      for (let i = 1; i <= 60; i++) {
+        await store.write(() => store.commitEntryInTxn(url, url, record(`v${i}`, 60)));
+        const found = store.lookup(url, {});
+        assert.equal(found.kind === 'found' && found.record.bodyId, `v${i}`, `commit ${i} seen at once`);
+      }
+      reading = false;
+      await reader;
+      assert.ok(reads > 0);
+    } finally {
+      reading = false;
+      await store.close();
+    }
+  });
+
+  it("sees another process's commit of a record it reads in every turn within a few turns", async () => {
+    const shared = mkdtempSync(join(dir, 'shared-'));
+    const store = open({ dir: shared });
+    const url =
+      'https://www.example.com/catalog/2026/collections/autumn/product-4412/detail.html?colour=forest-green&size=xl&ref=homepage-carousel';
+    const other = fork(join(import.meta.dirname, '../../helpers/store-writer-process.ts'), [shared], {
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    });
+    try {
+      await once(other, 'message');
+      await store.write(() => store.commitEntryInTxn(url, url, record('mine', 60)));
+      for (let round = 1; round <= 5; round++) {
+        const found = store.lookup(url, {});
+        assert.ok(found.kind === 'found');
+        const committed = once(other, 'message');
+        other.send({ id: url, bodyId: `theirs-${round}` });
+        // The record stays hot here while the other process commits.
+        let turns = 0;
+        let done = false;
+        void committed.then(() => {
+          done = true;
+        });
+        for (; turns < 5_000 && !done; turns++) {
+          store.lookup(url, {});
+          await nextTurn();
+        }
+        assert.ok(done, 'the other process committed');
+        let seen = '';
+        for (let i = 0; i < 10 && seen !== `theirs-${round}`; i++) {
+          const now = store.lookup(url, {});
+          seen = now.kind === 'found' ? now.record.bodyId : now.kind;
+          await new Promise((resolve) => setTimeout(resolve, 1));
+        }
+        assert.equal(seen, `theirs-${round}`, `round ${round}: the other process's record seen`);
+      }
+    } finally {
+      other.disconnect();
+      await once(other, 'exit');
+      await store.close();
     }
   });
 

@@ -1,0 +1,35 @@
+/**
+ * Another process writing to a cache directory a test's CacheStore has open, as a worker of
+ * the node does: `fork` this file with the directory as its argument, then send it
+ * `{ id, bodyId }` messages; it commits a record for `id` with that body id and answers
+ * `{ committed: bodyId }`. It exits when the parent disconnects.
+ */
+import { pino } from 'pino';
+import { CacheStore } from '../../src/cache/store.ts';
+import { entryRecord } from './records.ts';
+
+const dir = process.argv[2]!;
+const store = new CacheStore({
+  dir,
+  maxSize: 1 << 30,
+  chunkSize: 1024,
+  memorySize: 1 << 20,
+  memoryObjectSize: 1 << 16,
+  log: pino({ level: 'silent' }),
+  now: Date.now,
+});
+
+process.on('message', (message: { id: string; bodyId: string }) => {
+  const record = entryRecord({
+    bodyId: message.bodyId,
+    url: message.id,
+    headers: ['cache-control', 'max-age=60'],
+  });
+  void store
+    .write(() => store.commitEntryInTxn(message.id, message.id, record))
+    .then(() => process.send?.({ committed: message.bodyId }));
+});
+process.on('disconnect', () => {
+  void store.close().then(() => process.exit(0));
+});
+process.send?.({ ready: true });
