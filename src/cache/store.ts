@@ -1056,6 +1056,7 @@ export class CacheStore {
    */
   resetReadTxn(): void {
     this.#entries.resetReadTxn();
+    this.#snapshot++;
   }
 
   /** Resolves when every write queued so far is durable. */

@@ -1,9 +1,11 @@
 /**
  * Another process writing to a cache directory a test's CacheStore has open, as a worker of
  * the node does: `fork` this file with the directory as its argument, then send it
- * `{ id, bodyId }` messages; it commits a record for `id` with that body id and answers
- * `{ committed: bodyId }`. It exits when the parent disconnects.
+ * `{ id, bodyId, marker? }` messages; it commits a record for `id` with that body id, writes
+ * the file `marker` if given (for a parent that waits without yielding to its event loop), and
+ * answers `{ committed: bodyId }`. It exits when the parent disconnects.
  */
+import { writeFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { CacheStore } from '../../src/cache/store.ts';
 import { entryRecord } from './records.ts';
@@ -19,7 +21,7 @@ const store = new CacheStore({
   now: Date.now,
 });
 
-process.on('message', (message: { id: string; bodyId: string }) => {
+process.on('message', (message: { id: string; bodyId: string; marker?: string }) => {
   const record = entryRecord({
     bodyId: message.bodyId,
     url: message.id,
@@ -27,7 +29,10 @@ process.on('message', (message: { id: string; bodyId: string }) => {
   });
   void store
     .write(() => store.commitEntryInTxn(message.id, message.id, record))
-    .then(() => process.send?.({ committed: message.bodyId }));
+    .then(() => {
+      if (message.marker !== undefined) writeFileSync(message.marker, message.bodyId);
+      process.send?.({ committed: message.bodyId });
+    });
 });
 process.on('disconnect', () => {
   void store.close().then(() => process.exit(0));

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -90,7 +90,7 @@ describe('reading records', () => {
     }
   });
 
-  it("sees another process's commit of a record it reads in every turn within a few turns", async () => {
+  it("sees another process's commit of a record it reads in every turn within a few turns, and at once after resetReadTxn", async () => {
     const shared = mkdtempSync(join(dir, 'shared-'));
     const store = open({ dir: shared });
     const url =
@@ -101,10 +101,33 @@ describe('reading records', () => {
     try {
       await once(other, 'message');
       await store.write(() => store.commitEntryInTxn(url, url, record('mine', 60)));
-      for (let round = 1; round <= 5; round++) {
+      for (let round = 1; round <= 6; round++) {
         const found = store.lookup(url, {});
         assert.ok(found.kind === 'found');
         const committed = once(other, 'message');
+        if (round % 2 === 1) {
+          // Waits for the commit without yielding: this process stays in the snapshot it read in.
+          const marker = join(shared, `committed-${round}`);
+          other.send({ id: url, bodyId: `theirs-${round}`, marker });
+          const pause = new Int32Array(new SharedArrayBuffer(4));
+          for (let i = 0; i < 10_000 && !existsSync(marker); i++) Atomics.wait(pause, 0, 0, 1);
+          assert.ok(existsSync(marker), 'the other process committed');
+          const before = store.lookup(url, {});
+          assert.ok(
+            before.kind === 'found' && before.record.bodyId !== `theirs-${round}`,
+            'the old snapshot',
+          );
+          // A new snapshot asked for (a worker told another worker's fill is committed): at once.
+          store.resetReadTxn();
+          const now = store.lookup(url, {});
+          assert.equal(
+            now.kind === 'found' && now.record.bodyId,
+            `theirs-${round}`,
+            `round ${round}: seen after resetReadTxn`,
+          );
+          await committed;
+          continue;
+        }
         other.send({ id: url, bodyId: `theirs-${round}` });
         // The record stays hot here while the other process commits.
         let turns = 0;
