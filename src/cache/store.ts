@@ -174,6 +174,7 @@ export class CacheStore {
       const renewed = (): void => {
         this.#snapshot++;
       };
+      // addListener: lmdb-js overrides `on`, and its fallback for other events throws.
       for (const db of [
         this.#env,
         this.#entries,
@@ -184,7 +185,6 @@ export class CacheStore {
         this.#meta,
         this.#purges,
       ])
-        // addListener: lmdb-js overrides `on`, and its fallback for other events throws.
         (db as unknown as NodeJS.EventEmitter).addListener('begin-transaction', renewed);
       this.#entries.on('aftercommit', renewed);
     } catch (error) {
@@ -318,6 +318,10 @@ export class CacheStore {
     if (this.#removing.size > 0 && this.#removing.has(id)) return undefined;
     // Inside a write transaction reads see its own writes: no snapshot to trust.
     const inWrite = (this.#env as unknown as { env: { writeTxn?: unknown } }).env.writeTxn != null;
+    // lmdb-js resets its read transaction without telling (its turn timer, a commit resolved on
+    // a later write's queueMicrotask, close): renewing it here, if it was reset, emits
+    // 'begin-transaction' and moves #snapshot on before the record's mark is trusted.
+    if (!inWrite) (this.#entries as unknown as { ensureReadTxn(): void }).ensureReadTxn();
     const cached = this.#decoded.get(id);
     if (cached !== undefined && cached.seen === this.#snapshot && !inWrite) return cached.value;
     const view = this.#rawBytes(id);

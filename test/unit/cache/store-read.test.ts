@@ -155,6 +155,79 @@ describe('reading records', () => {
     }
   });
 
+  it('sees its own commit once write() resolves, when a later write of this process resolved the commit', async () => {
+    const store = open({ dir: mkdtempSync(join(dir, 'resolved-')) });
+    const url = 'https://www.example.com/catalog/2026/product-4413/detail.html';
+    const pause = new Int32Array(new SharedArrayBuffer(4));
+    const bulk = Buffer.alloc(16 * 1024, 1);
+    try {
+      await store.write(() => store.commitEntryInTxn(url, url, record('v0', 60)));
+      for (let i = 1; i <= 5; i++) {
+        const written = store.write(() => {
+          store.commitEntryInTxn(url, url, record(`v${i}`, 60));
+          // 4 MiB more: the writer thread takes a while to commit this transaction.
+          for (let chunk = 0; chunk < 256; chunk++) void store.putChunk(`bulk-${i}`, chunk, bulk);
+          // Right after the callback, out of the write transaction: the record is compared in
+          // the snapshot from before this commit.
+          queueMicrotask(() => {
+            store.lookup(url, {});
+            setImmediate(() => {
+              // The writer thread commits meanwhile; the chunk writes below then resolve that
+              // commit (lmdb-js resolveWrites: 'aftercommit' at once, its read transaction reset
+              // on a microtask), and the record is compared again, still in the old snapshot.
+              Atomics.wait(pause, 0, 0, 100);
+              for (let chunk = 0; chunk < 16; chunk++) {
+                void store.putChunk(`other-${i}`, chunk, Buffer.from('x'));
+                store.lookup(url, {});
+              }
+            });
+          });
+        });
+        await written;
+        const found = store.lookup(url, {});
+        assert.equal(found.kind === 'found' && found.record.bodyId, `v${i}`, `commit ${i} seen once written`);
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("sees another process's commit in the turn after it, though the record was compared in the check phase before", async () => {
+    const shared = mkdtempSync(join(dir, 'check-'));
+    const store = open({ dir: shared });
+    const url = 'https://www.example.com/catalog/2026/product-4414/detail.html';
+    const other = fork(join(import.meta.dirname, '../../helpers/store-writer-process.ts'), [shared], {
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    });
+    const pause = new Int32Array(new SharedArrayBuffer(4));
+    try {
+      await once(other, 'message');
+      await store.write(() => store.commitEntryInTxn(url, url, record('mine', 60)));
+      for (let round = 1; round <= 3; round++) {
+        const seen = new Promise<string>((resolve) => {
+          setImmediate(() => {
+            // Compared in this turn's check phase; the other process commits before it ends.
+            assert.equal(store.lookup(url, {}).kind, 'found');
+            const marker = join(shared, `check-${round}`);
+            other.once('message', () => {
+              // A later turn (lmdb-js reset its read transaction in its timers phase).
+              const now = store.lookup(url, {});
+              resolve(now.kind === 'found' ? now.record.bodyId : now.kind);
+            });
+            other.send({ id: url, bodyId: `theirs-${round}`, marker });
+            for (let i = 0; i < 10_000 && !existsSync(marker); i++) Atomics.wait(pause, 0, 0, 1);
+            Atomics.wait(pause, 0, 0, 5);
+          });
+        });
+        assert.equal(await seen, `theirs-${round}`, `round ${round}`);
+      }
+    } finally {
+      other.disconnect();
+      await once(other, 'exit');
+      await store.close();
+    }
+  });
+
   it('keeps the records it decodes within its bound when they carry large header fields', async () => {
     const bound = 512 * 1024;
     const store = open({ dir: mkdtempSync(join(dir, 'decoded-')), decodedBytes: bound });
