@@ -981,11 +981,17 @@ function regionProblems(
 
 /** MaxMind's continent codes: what `geo.database` gives a client as its region. */
 const CONTINENTS: ReadonlySet<string> = new Set(['AF', 'AN', 'AS', 'EU', 'NA', 'OC', 'SA']);
-const regionNames = new Intl.DisplayNames(['en'], { type: 'region' });
+/**
+ * ICU's region names, made on first use: made when the module loads, they put about 5 MiB more
+ * in every process's resident memory at start (ICU's locale data read from the node binary),
+ * for configurations without a country rule too (docs/performance.md).
+ */
+let regionNames: Intl.DisplayNames | undefined;
 
 /** Whether `code` (upper case) is an ISO 3166-1 alpha-2 code assigned to a country or area. */
 function assignedCountry(code: string): boolean {
   if (!/^[A-Z]{2}$/.test(code)) return false;
+  regionNames ??= new Intl.DisplayNames(['en'], { type: 'region' });
   const name = regionNames.of(code);
   return name !== undefined && name !== code && name !== 'Unknown Region';
 }

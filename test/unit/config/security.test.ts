@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { validateConfig } from '../../../src/config/load.ts';
 
@@ -83,5 +85,25 @@ describe('sites[].security.countries codes', () => {
       geo: { networks: [{ cidr: '10.0.0.0/8', region: 'eu-west' }] },
     });
     assert.ok('config' in good, JSON.stringify('problems' in good && good.problems));
+  });
+
+  it('makes ICU region names only for a configuration with country codes, not when the config modules load', () => {
+    // Made at load, they cost every process about 5 MiB of resident memory at start.
+    const load = join(import.meta.dirname, '../../../src/config/load.ts');
+    const script = `
+      let made = 0;
+      const Base = Intl.DisplayNames;
+      Intl.DisplayNames = class extends Base { constructor(...args) { super(...args); made++; } };
+      const { validateConfig } = await import(${JSON.stringify(load)});
+      const plain = validateConfig({ origins: [{ name: 'o', url: 'http://127.0.0.1:1' }] });
+      const atLoad = made;
+      const site = { name: 's', hosts: ['*'], origins: ['o'], security: { countries: { deny: ['DE', 'XX'] } } };
+      const ruled = validateConfig({ origins: [{ name: 'o', url: 'http://127.0.0.1:1' }], sites: [site] });
+      process.stdout.write(JSON.stringify({ atLoad, plain: 'config' in plain, after: made, problems: ruled.problems?.length }));
+    `;
+    const out = JSON.parse(
+      execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }),
+    );
+    assert.deepEqual(out, { atLoad: 0, plain: true, after: 1, problems: 1 });
   });
 });
