@@ -11,7 +11,7 @@ import { EdgeError } from '../errors.ts';
 import { within } from '../within.ts';
 import { BodyWriter } from './body-writer.ts';
 import { ChunkPool } from './chunk-pool.ts';
-import { DECODED_MAX_RECORDS, type DecodedRecord, DecodedRecords } from './decoded-records.ts';
+import { DECODED_MAX_RECORDS, DecodedRecords } from './decoded-records.ts';
 import { chunkSum, intact, sealRecord } from './integrity.ts';
 import { primaryOf, storageKey, VARIANT_SEPARATOR, variantKey, variantRange } from './key.ts';
 import { MemoryTier } from './memory-tier.ts';
@@ -123,15 +123,12 @@ export class CacheStore {
   /** Decoded records by key, with the bytes they were decoded from (see #read). */
   readonly #decoded: DecodedRecords;
   /**
-   * Counts the LMDB read snapshots this process reads in. A decoded record compared with LMDB in
-   * the current one (DecodedRecord.seen) is returned without reading it again: a read now would
-   * return the same bytes. It moves on when lmdb-js renews its read transaction
-   * ('begin-transaction'), after each commit ('aftercommit', before the read transaction is
-   * reset), and at the end of each event-loop turn (lmdb-js resets its read transaction on the
-   * next turn, and only then are other processes' commits seen).
+   * Counts the LMDB read snapshots this process reads in: it moves on whenever lmdb-js renews its
+   * read transaction ('begin-transaction', from any database of the environment). A decoded
+   * record compared with LMDB in the current one (DecodedRecord.seen) is returned without reading
+   * it again: a read now would return the same bytes (see #read).
    */
   #snapshot = 1;
-  #turnEnd: NodeJS.Immediate | undefined;
   /** Chunk checksums of the bodies of decoded records, and the variant each belongs to. */
   readonly #sums = new Map<string, BodySums>();
   /** Damaged entries already reported (each is logged once). */
@@ -186,7 +183,6 @@ export class CacheStore {
         this.#purges,
       ])
         (db as unknown as NodeJS.EventEmitter).addListener('begin-transaction', renewed);
-      this.#entries.on('aftercommit', renewed);
     } catch (error) {
       if (error instanceof EdgeError) throw error;
       const message = (error as Error).message;
@@ -318,9 +314,10 @@ export class CacheStore {
     if (this.#removing.size > 0 && this.#removing.has(id)) return undefined;
     // Inside a write transaction reads see its own writes: no snapshot to trust.
     const inWrite = (this.#env as unknown as { env: { writeTxn?: unknown } }).env.writeTxn != null;
-    // lmdb-js resets its read transaction without telling (its turn timer, a commit resolved on
-    // a later write's queueMicrotask, close): renewing it here, if it was reset, emits
-    // 'begin-transaction' and moves #snapshot on before the record's mark is trusted.
+    // lmdb-js resets its read transaction without telling (its timer on the next turn, after a
+    // commit, resetReadTxn, close): renewing it here, if it was reset, emits 'begin-transaction'
+    // and moves #snapshot on before the record's mark is trusted. Another process's commits are
+    // seen from that renewal on, as by a read.
     if (!inWrite) (this.#entries as unknown as { ensureReadTxn(): void }).ensureReadTxn();
     const cached = this.#decoded.get(id);
     if (cached !== undefined && cached.seen === this.#snapshot && !inWrite) return cached.value;
@@ -330,7 +327,7 @@ export class CacheStore {
       return undefined;
     }
     if (cached?.bytes.equals(view)) {
-      if (!inWrite) this.#seen(cached);
+      if (!inWrite) cached.seen = this.#snapshot;
       return cached.value;
     }
     // A copy of its own: kept as long as the decoded record, it must not pin one of Node's shared
@@ -343,9 +340,7 @@ export class CacheStore {
     // Cache it only if nothing changed between the two reads.
     const again = this.#rawBytes(id);
     if (again?.equals(bytes)) {
-      const record = { bytes, value, seen: 0 };
-      if (!inWrite) this.#seen(record);
-      this.#decoded.set(id, record);
+      this.#decoded.set(id, { bytes, value, seen: inWrite ? 0 : this.#snapshot });
     }
     return value;
   }
@@ -356,15 +351,6 @@ export class CacheStore {
     const raw = entries.getBinaryFast(id) as (Buffer & { isGlobal?: boolean }) | undefined;
     if (raw === undefined) return undefined;
     return raw.isGlobal ? raw.subarray(0, entries.lastSize) : raw;
-  }
-
-  /** Marks a record as compared with LMDB in the current snapshot, which ends with this turn. */
-  #seen(record: DecodedRecord): void {
-    record.seen = this.#snapshot;
-    this.#turnEnd ??= setImmediate(() => {
-      this.#turnEnd = undefined;
-      this.#snapshot++;
-    });
   }
 
   /** Note a hit for eviction order; flushed to LMDB in batches, never per request. */
@@ -1060,7 +1046,6 @@ export class CacheStore {
    */
   resetReadTxn(): void {
     this.#entries.resetReadTxn();
-    this.#snapshot++;
   }
 
   /** Resolves when every write queued so far is durable. */
