@@ -220,6 +220,24 @@ function header(head: string, name: string): string | undefined {
 
 const portOf = (edge: TestNode) => Number(new URL(edge.url).port);
 
+/**
+ * Stops the node with a 100 ms drain grace while the client keeps its connection busy, as an
+ * application sending pings does; whether it stopped within `boundMs`. The socket is destroyed after.
+ */
+async function stopsWhilePinging(edge: TestNode, socket: Socket, boundMs: number): Promise<boolean> {
+  const stopped = edge.node.close({ drainMs: 100 });
+  const pings = setInterval(() => socket.write('ping'), 50);
+  try {
+    return await Promise.race([
+      stopped.then(() => true),
+      new Promise<boolean>((resolve) => setTimeout(resolve, boundMs, false)),
+    ]);
+  } finally {
+    clearInterval(pings);
+    socket.destroy();
+  }
+}
+
 describe('WebSocket tunnels', () => {
   let origin: WsOrigin;
   let edge: TestNode;
@@ -693,19 +711,7 @@ describe('WebSocket tunnel limits and failures', () => {
     socket.write(`GET /late HTTP/1.1\r\nHost: chat.example\r\n${HANDSHAKE_FIELDS}\r\n`);
     assert.ok(await until(() => origin.upgrades.length === before + 1, 3000));
     const started = Date.now();
-    const stopped = edge.node.close({ drainMs: 100 });
-    // The client keeps its connection busy, as an application sending pings does.
-    const pings = setInterval(() => socket.write('ping'), 50);
-    try {
-      const done = await Promise.race([
-        stopped.then(() => true),
-        new Promise<boolean>((resolve) => setTimeout(resolve, 3000, false)),
-      ]);
-      assert.ok(done, 'the node stopped within 3 s');
-    } finally {
-      clearInterval(pings);
-      socket.destroy();
-    }
+    assert.ok(await stopsWhilePinging(edge, socket, 3000), 'the node stopped within 3 s');
     assert.ok(Date.now() - started < 2500);
     assert.doesNotMatch(Buffer.concat(chunks).toString('latin1'), /^HTTP\/1\.1 101/, 'no tunnel opened');
     assert.equal(edge.node.edge.tunnels.open.size, 0);
@@ -726,18 +732,7 @@ describe('WebSocket tunnel limits and failures', () => {
     );
     assert.ok(await until(() => origin.requests.length === before + 1, 3000));
     const started = Date.now();
-    const stopped = edge.node.close({ drainMs: 100 });
-    const pings = setInterval(() => socket.write('ping'), 50);
-    try {
-      const done = await Promise.race([
-        stopped.then(() => true),
-        new Promise<boolean>((resolve) => setTimeout(resolve, 4000, false)),
-      ]);
-      assert.ok(done, 'the node stopped within 4 s');
-    } finally {
-      clearInterval(pings);
-      socket.destroy();
-    }
+    assert.ok(await stopsWhilePinging(edge, socket, 4000), 'the node stopped within 4 s');
     assert.ok(Date.now() - started < 3500);
     assert.doesNotMatch(Buffer.concat(chunks).toString('latin1'), /HTTP\/1\.1 101/, 'no tunnel opened');
     assert.equal(edge.node.edge.tunnels.open.size, 0);
