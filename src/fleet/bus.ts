@@ -57,6 +57,8 @@ export interface FleetStats {
 
 /** Longest wait for the bus's parts to stop at shutdown. */
 const STOP_MS = 5000;
+/** After STOP_MS, the bound of giving the name back before the connection closes. */
+const GIVE_BACK_MS = 1000;
 
 /** The durable consumer's name: fleet.node, else tiers.id, else the cache's persisted id. */
 export function busNodeName(fleet: FleetConfig, tierId: string | undefined, nodeId: string): string {
@@ -238,14 +240,17 @@ export class FleetBus {
    */
   async stop(): Promise<void> {
     // The name is given back once the consumer has stopped: the next node under it starts at once.
-    const parts = [
-      this.#publisher.stop(),
-      this.#consumer.stop().then(() => this.#presence.stop()),
-      this.#config?.stop(),
-    ];
+    const consumer = this.#consumer.stop().catch((error: unknown) => {
+      this.#options.logger.warn({ err: error }, 'purge bus consumer did not stop cleanly');
+    });
+    const parts = [this.#publisher.stop(), consumer.then(() => this.#presence.stop()), this.#config?.stop()];
     const stopped = await within(Promise.all(parts), performance.now() + STOP_MS);
-    if (!stopped)
+    if (!stopped) {
       this.#options.logger.warn({ ms: STOP_MS }, 'purge bus did not stop in time; closing its connection');
+      // Its connection closing ends the consumer: the name is given back before, not left to be
+      // waited out by the next node under it (nor refreshed on by a loop nobody stops).
+      await within(this.#presence.stop(), performance.now() + GIVE_BACK_MS);
+    }
     await this.#connection.close();
   }
 }

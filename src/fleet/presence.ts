@@ -97,6 +97,7 @@ export class Presence {
   #kv: KV | undefined;
   #loop: Promise<void> | undefined;
   #stopped = false;
+  #stopping: Promise<void> | undefined;
   /** The entry's revision while this node holds the name (0: not held). */
   #revision = 0;
   /**
@@ -174,6 +175,7 @@ export class Presence {
   }
 
   start(nc: NatsConnection): void {
+    if (this.#stopped) return;
     running.add(this.#self.instance);
     this.#loop ??= this.#run(nc);
   }
@@ -183,12 +185,22 @@ export class Presence {
     this.#pause.wake();
   }
 
-  /** Stops refreshing and gives the name back, so the next node under it need not wait. */
-  async stop(): Promise<void> {
+  /**
+   * Stops refreshing and gives the name back, so the next node under it need not wait. From the
+   * call on, this instance counts as stopped in this process: a node started in it under the
+   * name takes an entry left behind (the bus gone before the delete) as its previous run's.
+   * Called again, the same stop.
+   */
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
     this.#stopped = true;
+    running.delete(this.#self.instance);
     this.#pause.wake();
     await this.#loop;
-    running.delete(this.#self.instance);
     if (this.#kv === undefined || !this.held) return;
     await this.#kv.delete(this.#key, { previousSeq: this.#revision }).catch(() => {});
     this.#revision = 0;
@@ -241,6 +253,8 @@ export class Presence {
       }
     }
     const current = await kv.get(this.#key);
+    // Stopping: no name taken, no holder judged (a node started meanwhile may hold it now).
+    if (this.#stopped) return;
     if (current === null || current.operation !== 'PUT')
       return this.#take(await this.#write(kv, value, 0), 'free');
     const entry = decode(current.string());

@@ -462,7 +462,10 @@ describe('fleet: one live node per fleet.node', { skip }, () => {
     const again: Array<Record<string, unknown>> = [];
     r = await start('edge-restart', dir, again);
     assert.ok(await eventually(async () => (await stats(r)).presence.held === true, TAKE_MS));
-    assert.ok(!again.some((line) => /held by another live node|taken over/.test(String(line.msg))));
+    assert.ok(
+      !again.some((line) => /held by another live node|taken over/.test(String(line.msg))),
+      JSON.stringify(again),
+    );
     assert.ok(await ready(r));
     await stop(r);
     // A crash: the entry of the previous run is fresh, its process gone (same cache, host, boot).
@@ -496,6 +499,33 @@ describe('fleet: one live node per fleet.node', { skip }, () => {
     assert.match(await cacheStatus(r, path(30)), /fwd=miss/);
     await stop(r);
     await stop(other);
+  });
+
+  it('a bus whose consumer does not stop in time still gives its name back: a restart on its cache directory takes it at once', async () => {
+    const dir = tempDir();
+    let r = await start('edge-slow-stop', dir);
+    assert.ok(await ready(r));
+    // The consumer's last step at a stop (recording how far it got) never ends: the bus stops
+    // past its bound, and closes its connection under the consumer.
+    const store = r.node.store;
+    const readMeta = store.readMeta.bind(store);
+    store.readMeta = (name: string) => (name.startsWith('purgeFrom:') ? undefined : readMeta(name));
+    let held = 0;
+    store.writeMeta = (name: string) => {
+      if (name.startsWith('purgeFrom:')) held++;
+      return new Promise<boolean>(() => {});
+    };
+    await stop(r);
+    assert.equal(held, 1, 'the consumer’s stop was held');
+    const lines: Array<Record<string, unknown>> = [];
+    r = await start('edge-slow-stop', dir, lines);
+    assert.ok(await eventually(async () => (await stats(r)).presence.held === true, TAKE_MS));
+    assert.ok(
+      !lines.some((line) => /held by another live node|taken over/.test(String(line.msg))),
+      JSON.stringify(lines),
+    );
+    assert.deepEqual(await health(r), { status: 'ok' });
+    await stop(r);
   });
 
   it('a `strata serve` killed with SIGKILL and started again on its cache directory takes its name back at once and replays what it missed', async () => {
