@@ -73,6 +73,9 @@ const BODY_ID_PREFIX = randomBytes(9).toString('base64url');
 
 /** Chunk checksums and damage reports kept per process before their tables start over. */
 const DECODED_LIMIT = DECODED_MAX_RECORDS;
+/** Keys remembered absent per read snapshot (#absent), and the longest one remembered. */
+const ABSENT_LIMIT = 1024;
+const ABSENT_KEY_LIMIT = 2048;
 
 const MISS: Lookup = { kind: 'miss' };
 /** How long a replaced or removed body stays readable for responses still streaming it. */
@@ -129,6 +132,12 @@ export class CacheStore {
    * it again: a read now would return the same bytes (see #read).
    */
   #snapshot = 1;
+  /**
+   * Keys read and found absent in snapshot #absentIn: absent until it moves on (a pass of a key
+   * known uncacheable, a Vary miss, asked again and again within one event-loop turn). Bounded.
+   */
+  readonly #absent = new Set<string>();
+  #absentIn = 0;
   /** Chunk checksums of the bodies of decoded records, and the variant each belongs to. */
   readonly #sums = new Map<string, BodySums>();
   /** Damaged entries already reported (each is logged once). */
@@ -321,9 +330,11 @@ export class CacheStore {
     if (!inWrite) (this.#entries as unknown as { ensureReadTxn(): void }).ensureReadTxn();
     const cached = this.#decoded.get(id);
     if (cached !== undefined && cached.seen === this.#snapshot && !inWrite) return cached.value;
+    if (!inWrite && this.#absentIn === this.#snapshot && this.#absent.has(id)) return undefined;
     const view = this.#rawBytes(id);
     if (view === undefined) {
       this.#decoded.delete(id);
+      if (!inWrite) this.#noteAbsent(id);
       return undefined;
     }
     if (cached?.bytes.equals(view)) {
@@ -343,6 +354,14 @@ export class CacheStore {
       this.#decoded.set(id, { bytes, value, seen: inWrite ? 0 : this.#snapshot });
     }
     return value;
+  }
+
+  #noteAbsent(id: string): void {
+    if (this.#absentIn !== this.#snapshot) {
+      this.#absent.clear();
+      this.#absentIn = this.#snapshot;
+    }
+    if (this.#absent.size < ABSENT_LIMIT && id.length <= ABSENT_KEY_LIMIT) this.#absent.add(id);
   }
 
   /** The record's encoded bytes, valid until the next LMDB read (no copy). */

@@ -4,6 +4,7 @@
  * failure (docs/origins.md). Each attempt carries the Host of the origin it goes to, and a
  * failure names the origin that failed.
  */
+import { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
 import type { Pool } from 'undici';
 import type { OriginConfig } from '../config/schema.ts';
@@ -217,26 +218,39 @@ function interimListener(
   };
 }
 
-/** The response timeout of a request that has had an interim response, counted once from it. */
-class InterimDeadline {
+/**
+ * The response timeout of a request that has had an interim response, counted once from it.
+ * It is the request's signal for undici: an EventEmitter that emits `abort` once (undici takes
+ * those as it takes an AbortSignal), made for every origin request with a response timeout.
+ * An AbortController there cost each request an EventTarget and its listener bookkeeping, for a
+ * timer that almost never starts. With a client's signal as well, both are combined.
+ */
+class InterimDeadline extends EventEmitter {
   readonly #ms: number;
-  readonly #controller = new AbortController();
   #timer: NodeJS.Timeout | undefined;
+  #controller: AbortController | undefined;
   expired = false;
+  /** Why the request was aborted, read by undici once `abort` is emitted. */
+  reason: Error | undefined;
 
   constructor(ms: number) {
+    super();
     this.#ms = ms;
   }
 
-  signal(client: AbortSignal | undefined): AbortSignal {
-    return client ? AbortSignal.any([client, this.#controller.signal]) : this.#controller.signal;
+  signal(client: AbortSignal | undefined): AbortSignal | EventEmitter {
+    if (client === undefined) return this;
+    this.#controller = new AbortController();
+    return AbortSignal.any([client, this.#controller.signal]);
   }
 
   start(): void {
     if (this.#timer !== undefined || this.expired) return;
     this.#timer = setTimeout(() => {
       this.expired = true;
-      this.#controller.abort();
+      this.reason = new Error('interim responses only, for longer than the response timeout');
+      this.#controller?.abort(this.reason);
+      this.emit('abort');
     }, this.#ms);
     this.#timer.unref();
   }

@@ -228,6 +228,55 @@ describe('reading records', () => {
     }
   });
 
+  it('sees a key it read as absent once this process or another one commits it, in the same turn as the absent reads', async () => {
+    const shared = mkdtempSync(join(dir, 'absent-'));
+    const store = open({ dir: shared });
+    const url = (i: number, who: string): string =>
+      `https://www.example.com/catalog/2026/collections/autumn/product-${i}/detail.html?colour=forest-green&size=xl&by=${who}`;
+    const other = fork(join(import.meta.dirname, '../../helpers/store-writer-process.ts'), [shared], {
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    });
+    const pause = new Int32Array(new SharedArrayBuffer(4));
+    try {
+      await once(other, 'message');
+      for (let i = 1; i <= 5; i++) {
+        // This process: absent, asked twice in the turn, then committed here.
+        const own = url(i, 'own');
+        assert.equal(store.lookup(own, {}).kind, 'miss');
+        assert.equal(store.lookup(own, {}).kind, 'miss');
+        await store.write(() => store.commitEntryInTxn(own, own, record(`own-${i}`, 60)));
+        const found = store.lookup(own, {});
+        assert.equal(
+          found.kind === 'found' && found.record.bodyId,
+          `own-${i}`,
+          `own commit ${i} seen at once`,
+        );
+        // Another process: absent here in this snapshot, committed there while this process
+        // waits without yielding; after resetReadTxn (a worker told of a fill), seen at once.
+        const theirs = url(i, 'theirs');
+        assert.equal(store.lookup(theirs, {}).kind, 'miss');
+        const committed = once(other, 'message');
+        const marker = join(shared, `absent-${i}`);
+        other.send({ id: theirs, bodyId: `theirs-${i}`, marker });
+        for (let n = 0; n < 10_000 && !existsSync(marker); n++) Atomics.wait(pause, 0, 0, 1);
+        assert.ok(existsSync(marker), 'the other process committed');
+        assert.equal(store.lookup(theirs, {}).kind, 'miss', 'the old snapshot');
+        store.resetReadTxn();
+        const now = store.lookup(theirs, {});
+        assert.equal(now.kind === 'found' && now.record.bodyId, `theirs-${i}`, `their commit ${i} seen`);
+        await committed;
+      }
+      // Removed: absent again at the next read.
+      const removed = url(1, 'own');
+      await store.write(() => store.removeKeyInTxn(removed));
+      assert.equal(store.lookup(removed, {}).kind, 'miss');
+    } finally {
+      other.disconnect();
+      await once(other, 'exit');
+      await store.close();
+    }
+  });
+
   it('keeps the records it decodes within its bound when they carry large header fields', async () => {
     const bound = 512 * 1024;
     const store = open({ dir: mkdtempSync(join(dir, 'decoded-')), decodedBytes: bound });
