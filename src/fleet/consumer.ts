@@ -225,8 +225,10 @@ export class BusConsumer {
     const drain = async () => {
       while (queue.length > 0 && !this.#stopped) await this.#handleSome(queue);
     };
+    let iterated = false;
     try {
       if (this.#stopped || !this.#held) return;
+      iterated = true;
       for await (const message of messages) {
         queue.push(message);
         draining ??= drain().finally(() => {
@@ -237,7 +239,12 @@ export class BusConsumer {
       await draining;
     } finally {
       clearInterval(probe);
-      await messages.close().catch(() => {});
+      const closed = messages.close().catch(() => {});
+      // nats.js ends its messages from within their iteration: closed before any was read (a
+      // stop, or the name lost, while the consumer was being set up), they are read to that end
+      // here, or the close never resolves and this loop (and the node's stop) waits for ever.
+      if (!iterated) for await (const message of messages) queue.push(message);
+      await closed;
       // Received but not applied (the node stopping): handed back at once, so the next node
       // under this name gets them now rather than after the ack wait.
       for (const message of queue.splice(0)) message.nak();

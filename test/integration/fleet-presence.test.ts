@@ -505,6 +505,9 @@ describe('fleet: one live node per fleet.node', { skip }, () => {
     const dir = tempDir();
     let r = await start('edge-slow-stop', dir);
     assert.ok(await ready(r));
+    // Its consumer reads the bus: its own purge comes back to it (and is skipped).
+    await r.purge({ urls: [`http://example.test${path(31)}`] });
+    assert.ok(await eventually(async () => (await stats(r)).consumed.own === 1, 10_000));
     // The consumer's last step at a stop (recording how far it got) never ends: the bus stops
     // past its bound, and closes its connection under the consumer.
     const store = r.node.store;
@@ -526,6 +529,30 @@ describe('fleet: one live node per fleet.node', { skip }, () => {
     );
     assert.deepEqual(await health(r), { status: 'ok' });
     await stop(r);
+  });
+
+  it('a node stopped while its consumer is being set up stops within the bus bound, and gives its name back', async () => {
+    for (let round = 1; round <= 4; round++) {
+      const dir = tempDir();
+      const lines: Array<Record<string, unknown>> = [];
+      const name = `edge-early-stop-${round}`;
+      let r = await start(name, dir, lines);
+      // The name taken: the consumer is told to start, and is setting up (stream, consumer) now.
+      assert.ok(await eventually(async () => (await stats(r)).presence.held === true, TAKE_MS));
+      await stop(r);
+      assert.ok(
+        !lines.some((line) => /did not stop in time/.test(String(line.msg))),
+        `round ${round}: ${JSON.stringify(lines.filter((line) => Number(line.level) >= 40))}`,
+      );
+      const again: Array<Record<string, unknown>> = [];
+      r = await start(name, dir, again);
+      assert.ok(await eventually(async () => (await stats(r)).presence.held === true, TAKE_MS));
+      assert.ok(
+        !again.some((line) => /held by another live node|taken over/.test(String(line.msg))),
+        JSON.stringify(again),
+      );
+      await stop(r);
+    }
   });
 
   it('a `strata serve` killed with SIGKILL and started again on its cache directory takes its name back at once and replays what it missed', async () => {
