@@ -73,7 +73,7 @@ const BODY_ID_PREFIX = randomBytes(9).toString('base64url');
 
 /** Chunk checksums and damage reports kept per process before their tables start over. */
 const DECODED_LIMIT = DECODED_MAX_RECORDS;
-/** Keys remembered absent per read snapshot (#absent), and the longest one remembered. */
+/** Keys remembered per read snapshot (#absent, #counters), and the longest one remembered. */
 const ABSENT_LIMIT = 1024;
 const ABSENT_KEY_LIMIT = 2048;
 
@@ -138,6 +138,9 @@ export class CacheStore {
    */
   readonly #absent = new Set<string>();
   #absentIn = 0;
+  /** `meta` counters read in snapshot #countersIn (#counter). Bounded as #absent. */
+  readonly #counters = new Map<string, unknown>();
+  #countersIn = 0;
   /** Chunk checksums of the bodies of decoded records, and the variant each belongs to. */
   readonly #sums = new Map<string, BodySums>();
   /** Damaged entries already reported (each is logged once). */
@@ -869,13 +872,31 @@ export class CacheStore {
    * an unsafe method invalidates every copy, those whose fetch is still running too.
    */
   purgeGeneration(storage: string): string {
-    const own = `${(this.#meta.get(META.purgeSeq) as number | undefined) ?? 0}:${this.#keyGeneration(storage)}`;
+    const own = `${(this.#counter(META.purgeSeq) as number | undefined) ?? 0}:${this.#keyGeneration(storage)}`;
     const space = storage.indexOf(' ');
     return space === -1 ? own : `${own}:${this.#keyGeneration(storageKey(storage.slice(0, space)))}`;
   }
 
   #keyGeneration(storage: string): number {
-    return (this.#meta.get(keyGenerationKey(storage)) as number | undefined) ?? 0;
+    return (this.#counter(keyGenerationKey(storage)) as number | undefined) ?? 0;
+  }
+
+  /**
+   * A `meta` counter read for a generation, read from LMDB once per read snapshot (as records
+   * are, #read): every miss and pass reads the purge sequence and its key's invalidation count.
+   * Inside a write transaction (a commit comparing generations), always from LMDB.
+   */
+  #counter(key: string): unknown {
+    if ((this.#env as unknown as { env: { writeTxn?: unknown } }).env.writeTxn != null)
+      return this.#meta.get(key);
+    (this.#meta as unknown as { ensureReadTxn(): void }).ensureReadTxn();
+    if (this.#countersIn !== this.#snapshot) {
+      this.#counters.clear();
+      this.#countersIn = this.#snapshot;
+    } else if (this.#counters.has(key)) return this.#counters.get(key);
+    const value = this.#meta.get(key);
+    if (this.#counters.size < ABSENT_LIMIT && key.length <= ABSENT_KEY_LIMIT) this.#counters.set(key, value);
+    return value;
   }
 
   bumpPurgeGenerationInTxn(): void {

@@ -3,7 +3,8 @@
  * the node does: `fork` this file with the directory as its argument, then send it
  * `{ id, bodyId, marker? }` messages; it commits a record for `id` with that body id, writes
  * the file `marker` if given (for a parent that waits without yielding to its event loop), and
- * answers `{ committed: bodyId }`. It exits when the parent disconnects.
+ * answers `{ committed: bodyId }`. With `invalidate: true`, it invalidates `id` instead (its
+ * generation moves) and answers `{ invalidated: id }`. It exits when the parent disconnects.
  */
 import { writeFileSync } from 'node:fs';
 import { pino } from 'pino';
@@ -21,7 +22,14 @@ const store = new CacheStore({
   now: Date.now,
 });
 
-process.on('message', (message: { id: string; bodyId: string; marker?: string }) => {
+process.on('message', (message: { id: string; bodyId: string; marker?: string; invalidate?: true }) => {
+  if (message.invalidate) {
+    void store.invalidateKey(message.id).then(() => {
+      if (message.marker !== undefined) writeFileSync(message.marker, 'invalidated');
+      process.send?.({ invalidated: message.id });
+    });
+    return;
+  }
   const record = entryRecord({
     bodyId: message.bodyId,
     url: message.id,

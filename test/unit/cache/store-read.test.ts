@@ -277,6 +277,46 @@ describe('reading records', () => {
     }
   });
 
+  it("sees the purge generation move at once after its own purge or invalidation, and after another process's once it renews its snapshot", async () => {
+    const shared = mkdtempSync(join(dir, 'generation-'));
+    const store = open({ dir: shared });
+    const url =
+      'https://www.example.com/catalog/2026/collections/autumn/product-4415/detail.html?colour=forest-green&size=xl&ref=homepage-carousel';
+    const other = fork(join(import.meta.dirname, '../../helpers/store-writer-process.ts'), [shared], {
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    });
+    const pause = new Int32Array(new SharedArrayBuffer(4));
+    try {
+      await once(other, 'message');
+      let before = store.purgeGeneration(url);
+      for (let round = 1; round <= 3; round++) {
+        assert.equal(store.purgeGeneration(url), before, 'unchanged within the snapshot');
+        // This process: a purge (the node-wide sequence), then an invalidation of the key.
+        await store.write(() => store.bumpPurgeGenerationInTxn());
+        const purged = store.purgeGeneration(url);
+        assert.notEqual(purged, before, `round ${round}: own purge seen at once`);
+        await store.invalidateKey(url);
+        const invalidated = store.purgeGeneration(url);
+        assert.notEqual(invalidated, purged, `round ${round}: own invalidation seen at once`);
+        // Another process invalidates the key while this one waits without yielding.
+        const marker = join(shared, `generation-${round}`);
+        const done = once(other, 'message');
+        other.send({ id: url, bodyId: '', marker, invalidate: true });
+        for (let i = 0; i < 10_000 && !existsSync(marker); i++) Atomics.wait(pause, 0, 0, 1);
+        assert.ok(existsSync(marker), 'the other process invalidated');
+        assert.equal(store.purgeGeneration(url), invalidated, 'the old snapshot');
+        store.resetReadTxn();
+        before = store.purgeGeneration(url);
+        assert.notEqual(before, invalidated, `round ${round}: their invalidation seen`);
+        await done;
+      }
+    } finally {
+      other.disconnect();
+      await once(other, 'exit');
+      await store.close();
+    }
+  });
+
   it('keeps the records it decodes within its bound when they carry large header fields', async () => {
     const bound = 512 * 1024;
     const store = open({ dir: mkdtempSync(join(dir, 'decoded-')), decodedBytes: bound });
