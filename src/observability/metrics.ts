@@ -59,6 +59,7 @@ export function createMetrics() {
   const lookupTallies = new CounterTallies();
   const bytesTallies = new CounterTallies();
   const originTallies = new CounterTallies();
+  const insertTallies = new CounterTallies();
   const metrics = {
     registry,
     buildInfo: new Gauge({
@@ -94,6 +95,7 @@ export function createMetrics() {
       help: 'Responses considered for storing, by outcome (stored, updated, not-storable reasons, aborted).',
       labelNames: ['outcome'] as const,
       registers: [registry],
+      collect: () => insertTallies.flush(),
     }),
     bytesServed: new Counter({
       name: 'strata_bytes_served_total',
@@ -340,6 +342,7 @@ export function createMetrics() {
   lookupTallies.attach(metrics.lookups);
   bytesTallies.attach(metrics.bytesServed);
   originTallies.attach(metrics.originRequests);
+  insertTallies.attach(metrics.inserts);
   // Label children bound once: labels() hashes its arguments on every call.
   const securityChildren = new Map<string, ReturnType<typeof metrics.security.labels>>();
   // Per site, one tally per status class (no string built per request).
@@ -386,6 +389,10 @@ export function createMetrics() {
     },
     bytesBy(source: string): Tally {
       return bytesTallies.get(source);
+    },
+    /** Responses considered for storing, by outcome (`ctx.insert`). */
+    insertsBy(outcome: string): Tally {
+      return insertTallies.get(outcome);
     },
     /** Requests sent to an origin, by outcome (a status class such as 2xx, or an error code). */
     originRequestsBy(origin: string, outcome: string): Tally {

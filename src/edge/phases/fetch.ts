@@ -6,6 +6,7 @@
  * collapse for a leader, for a pass, and in a background revalidation; `fetchStep` returns
  * the response or why there is none.
  */
+import type { Readable } from 'node:stream';
 import { negotiateEncoding } from '../../cache/policy/accept-encoding.ts';
 import type { EntryRecord } from '../../cache/record.ts';
 import { EdgeError } from '../../errors.ts';
@@ -214,54 +215,68 @@ export function refusal(edge: Edge, ctx: RequestContext): EdgeError | undefined 
  * Sends the origin request, unless it must not reach an origin at all (`refusal`). A request
  * body is bounded in time first (see request-body.ts): a small one is received whole before an
  * origin connection is taken, a large one streams with an idle timeout; a client that pauses
- * too long is answered 408 and the origin request aborted.
+ * too long is answered 408 and the origin request aborted. Without a body, the pool's promise
+ * is returned as it is (no async frame of its own on every miss and pass).
  */
-export async function fetchOrigin(
-  edge: Edge,
-  ctx: RequestContext,
-  options: FetchOptions,
-): Promise<OriginResponse> {
+export function fetchOrigin(edge: Edge, ctx: RequestContext, options: FetchOptions): Promise<OriginResponse> {
   const refused = refusal(edge, ctx);
   if (refused !== undefined) {
     // RFC 9211 §2.2: a loop refused here never went toward the origin, so it says no `fwd`.
     if (refused.code === 'EDGE_ERR_ORIGIN_LOOP') ctx.cacheStatus.detail = 'loop';
     ctx.cacheStatus.fwd = undefined;
-    throw refused;
+    return Promise.reject(refused);
   }
   const method = options.method ?? ctx.method;
   // A pass forwards the body it has (a fat GET included: guard keeps it away from the cache).
   const withBody = !options.fill && method === ctx.method && hasRequestBody(ctx.req.headers);
-  const body = withBody
-    ? await requestBody(ctx.req, {
-        bufferLimit: edge.config.proxy.requestBodyBuffer,
-        idleTimeout: edge.config.proxy.requestBodyTimeout,
-        minRate: edge.config.proxy.requestBodyMinRate,
-        maxBytes: ctx.site?.guard?.maxBodySize,
-      })
-    : undefined;
+  return withBody ? sendWithBody(edge, ctx, options, method) : send(edge, ctx, options, method, undefined);
+}
+
+async function sendWithBody(
+  edge: Edge,
+  ctx: RequestContext,
+  options: FetchOptions,
+  method: string,
+): Promise<OriginResponse> {
+  const body = await requestBody(ctx.req, {
+    bufferLimit: edge.config.proxy.requestBodyBuffer,
+    idleTimeout: edge.config.proxy.requestBodyTimeout,
+    minRate: edge.config.proxy.requestBodyMinRate,
+    maxBytes: ctx.site?.guard?.maxBodySize,
+  });
   try {
-    return await ctx.site!.pool.request({
-      method,
-      path: ctx.path,
-      host: ctx.host,
-      key: ctx.key,
-      headers: originRequestHeaders(edge, ctx, options),
-      ...tierHeadersFor(edge, ctx, method),
-      body: body?.stream,
-      ...(options.background
-        ? {}
-        : { onInterim: (status, fields) => forwardInterim(ctx, status, fields, edge.stripResponse) }),
-      ...(options.signal ? { signal: options.signal } : {}),
-    });
+    return await send(edge, ctx, options, method, body.stream);
   } catch (error) {
-    if (body?.timedOut()) throw new EdgeError('EDGE_ERR_CLIENT_BODY_TIMEOUT', 'request body too slow');
-    if (body?.tooLarge()) throw new EdgeError('EDGE_ERR_CLIENT_BODY_TOO_LARGE', 'request body too large');
+    if (body.timedOut()) throw new EdgeError('EDGE_ERR_CLIENT_BODY_TIMEOUT', 'request body too slow');
+    if (body.tooLarge()) throw new EdgeError('EDGE_ERR_CLIENT_BODY_TOO_LARGE', 'request body too large');
     // The client went away before its body ended: not the origin's failure.
-    if (body !== undefined && !ctx.req.complete && ctx.req.destroyed) {
+    if (!ctx.req.complete && ctx.req.destroyed) {
       throw new EdgeError('EDGE_ERR_CLIENT_BAD_REQUEST', 'request body incomplete', { cause: error });
     }
     throw error;
   }
+}
+
+function send(
+  edge: Edge,
+  ctx: RequestContext,
+  options: FetchOptions,
+  method: string,
+  body: Readable | undefined,
+): Promise<OriginResponse> {
+  return ctx.site!.pool.request({
+    method,
+    path: ctx.path,
+    host: ctx.host,
+    key: ctx.key,
+    headers: originRequestHeaders(edge, ctx, options),
+    ...tierHeadersFor(edge, ctx, method),
+    body,
+    ...(options.background
+      ? {}
+      : { onInterim: (status, fields) => forwardInterim(ctx, status, fields, edge.stripResponse) }),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
 }
 
 export type { Fetched };

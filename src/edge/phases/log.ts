@@ -19,7 +19,7 @@ export function logRequest(edge: Edge, ctx: RequestContext, answered: boolean): 
   metrics.requestsBy(ctx.site?.name ?? '', statusOf(ctx)).inc();
   metrics.durationBy(ctx.lookup).observe(seconds);
   if (ctx.bytes > 0) metrics.bytesBy(ctx.origin === undefined ? 'cache' : 'origin').inc(ctx.bytes);
-  if (ctx.insert !== undefined) metrics.inserts.labels(ctx.insert).inc();
+  if (ctx.insert !== undefined) metrics.insertsBy(ctx.insert).inc();
   if (edge.access === undefined) return;
   edge.access.request(accessEntry(edge, ctx, answered, seconds));
 }
@@ -152,7 +152,7 @@ export function logParserRefusal(
 
 /** A background revalidation's own line; its insert result counts like any other. */
 export function logRevalidation(edge: Edge, ctx: RequestContext): void {
-  if (ctx.insert !== undefined) edge.metrics.inserts.labels(ctx.insert).inc();
+  if (ctx.insert !== undefined) edge.metrics.insertsBy(ctx.insert).inc();
   edge.access?.revalidation({
     id: ctx.requestId,
     site: ctx.site?.name,

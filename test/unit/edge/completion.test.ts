@@ -14,7 +14,7 @@ function fakeEdge(): { edge: Edge; logged: () => number } {
     bytesBy: () => counter,
     requestsBy: () => counter,
     durationBy: () => ({ observe: () => {} }),
-    inserts: { labels: () => counter },
+    insertsBy: () => counter,
   };
   const edge = { metrics, access: undefined, config: { logging: { access: false } } } as unknown as Edge;
   return { edge, logged: () => lines };
