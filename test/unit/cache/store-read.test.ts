@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { fork } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,6 +29,24 @@ function open(overrides: Partial<StoreOptions> = {}): CacheStore {
 
 function record(bodyId: string, lifetime: number): EntryRecord {
   return entryRecord({ bodyId, lifetime, headers: ['cache-control', `max-age=${lifetime}`] });
+}
+
+/** Another process writing to `shared` as a worker would (helpers/store-writer-process.ts). */
+function writerProcess(shared: string): ChildProcess {
+  return fork(join(import.meta.dirname, '../../helpers/store-writer-process.ts'), [shared], {
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+}
+
+async function stopProcess(other: ChildProcess): Promise<void> {
+  other.disconnect();
+  await once(other, 'exit');
+}
+
+/** Waits for the other process's marker file without yielding: this process stays in its snapshot. */
+function waitWithoutYielding(marker: string): void {
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let i = 0; i < 10_000 && !existsSync(marker); i++) Atomics.wait(pause, 0, 0, 1);
 }
 
 describe('reading records', () => {
@@ -95,9 +113,7 @@ describe('reading records', () => {
     const store = open({ dir: shared });
     const url =
       'https://www.example.com/catalog/2026/collections/autumn/product-4412/detail.html?colour=forest-green&size=xl&ref=homepage-carousel';
-    const other = fork(join(import.meta.dirname, '../../helpers/store-writer-process.ts'), [shared], {
-      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-    });
+    const other = writerProcess(shared);
     try {
       await once(other, 'message');
       await store.write(() => store.commitEntryInTxn(url, url, record('mine', 60)));
@@ -109,8 +125,7 @@ describe('reading records', () => {
           // Waits for the commit without yielding: this process stays in the snapshot it read in.
           const marker = join(shared, `committed-${round}`);
           other.send({ id: url, bodyId: `theirs-${round}`, marker });
-          const pause = new Int32Array(new SharedArrayBuffer(4));
-          for (let i = 0; i < 10_000 && !existsSync(marker); i++) Atomics.wait(pause, 0, 0, 1);
+          waitWithoutYielding(marker);
           assert.ok(existsSync(marker), 'the other process committed');
           const before = store.lookup(url, {});
           assert.ok(
@@ -149,8 +164,7 @@ describe('reading records', () => {
         assert.equal(seen, `theirs-${round}`, `round ${round}: the other process's record seen`);
       }
     } finally {
-      other.disconnect();
-      await once(other, 'exit');
+      await stopProcess(other);
       await store.close();
     }
   });
@@ -196,9 +210,7 @@ describe('reading records', () => {
     const shared = mkdtempSync(join(dir, 'check-'));
     const store = open({ dir: shared });
     const url = 'https://www.example.com/catalog/2026/product-4414/detail.html';
-    const other = fork(join(import.meta.dirname, '../../helpers/store-writer-process.ts'), [shared], {
-      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-    });
+    const other = writerProcess(shared);
     const pause = new Int32Array(new SharedArrayBuffer(4));
     try {
       await once(other, 'message');
@@ -215,15 +227,14 @@ describe('reading records', () => {
               resolve(now.kind === 'found' ? now.record.bodyId : now.kind);
             });
             other.send({ id: url, bodyId: `theirs-${round}`, marker });
-            for (let i = 0; i < 10_000 && !existsSync(marker); i++) Atomics.wait(pause, 0, 0, 1);
+            waitWithoutYielding(marker);
             Atomics.wait(pause, 0, 0, 5);
           });
         });
         assert.equal(await seen, `theirs-${round}`, `round ${round}`);
       }
     } finally {
-      other.disconnect();
-      await once(other, 'exit');
+      await stopProcess(other);
       await store.close();
     }
   });
@@ -233,10 +244,7 @@ describe('reading records', () => {
     const store = open({ dir: shared });
     const url = (i: number, who: string): string =>
       `https://www.example.com/catalog/2026/collections/autumn/product-${i}/detail.html?colour=forest-green&size=xl&by=${who}`;
-    const other = fork(join(import.meta.dirname, '../../helpers/store-writer-process.ts'), [shared], {
-      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-    });
-    const pause = new Int32Array(new SharedArrayBuffer(4));
+    const other = writerProcess(shared);
     try {
       await once(other, 'message');
       for (let i = 1; i <= 5; i++) {
@@ -258,7 +266,7 @@ describe('reading records', () => {
         const committed = once(other, 'message');
         const marker = join(shared, `absent-${i}`);
         other.send({ id: theirs, bodyId: `theirs-${i}`, marker });
-        for (let n = 0; n < 10_000 && !existsSync(marker); n++) Atomics.wait(pause, 0, 0, 1);
+        waitWithoutYielding(marker);
         assert.ok(existsSync(marker), 'the other process committed');
         assert.equal(store.lookup(theirs, {}).kind, 'miss', 'the old snapshot');
         store.resetReadTxn();
@@ -271,8 +279,7 @@ describe('reading records', () => {
       await store.write(() => store.removeKeyInTxn(removed));
       assert.equal(store.lookup(removed, {}).kind, 'miss');
     } finally {
-      other.disconnect();
-      await once(other, 'exit');
+      await stopProcess(other);
       await store.close();
     }
   });
@@ -282,10 +289,7 @@ describe('reading records', () => {
     const store = open({ dir: shared });
     const url =
       'https://www.example.com/catalog/2026/collections/autumn/product-4415/detail.html?colour=forest-green&size=xl&ref=homepage-carousel';
-    const other = fork(join(import.meta.dirname, '../../helpers/store-writer-process.ts'), [shared], {
-      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-    });
-    const pause = new Int32Array(new SharedArrayBuffer(4));
+    const other = writerProcess(shared);
     try {
       await once(other, 'message');
       let before = store.purgeGeneration(url);
@@ -302,7 +306,7 @@ describe('reading records', () => {
         const marker = join(shared, `generation-${round}`);
         const done = once(other, 'message');
         other.send({ id: url, bodyId: '', marker, invalidate: true });
-        for (let i = 0; i < 10_000 && !existsSync(marker); i++) Atomics.wait(pause, 0, 0, 1);
+        waitWithoutYielding(marker);
         assert.ok(existsSync(marker), 'the other process invalidated');
         assert.equal(store.purgeGeneration(url), invalidated, 'the old snapshot');
         store.resetReadTxn();
@@ -311,8 +315,7 @@ describe('reading records', () => {
         await done;
       }
     } finally {
-      other.disconnect();
-      await once(other, 'exit');
+      await stopProcess(other);
       await store.close();
     }
   });
