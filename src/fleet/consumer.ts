@@ -243,7 +243,13 @@ export class BusConsumer {
       // nats.js ends its messages from within their iteration: closed before any was read (a
       // stop, or the name lost, while the consumer was being set up), they are read to that end
       // here, or the close never resolves and this loop (and the node's stop) waits for ever.
-      if (!iterated) for await (const message of messages) queue.push(message);
+      if (!iterated) {
+        try {
+          for await (const message of messages) queue.push(message);
+        } catch {
+          // Ended with an error (the connection closed under it): closed all the same.
+        }
+      }
       await closed;
       // Received but not applied (the node stopping): handed back at once, so the next node
       // under this name gets them now rather than after the ack wait.
