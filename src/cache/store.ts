@@ -73,7 +73,7 @@ const BODY_ID_PREFIX = randomBytes(9).toString('base64url');
 
 /** Chunk checksums and damage reports kept per process before their tables start over. */
 const DECODED_LIMIT = DECODED_MAX_RECORDS;
-/** Keys remembered per read snapshot (#absent, #counters), and the longest one remembered. */
+/** Keys remembered per read snapshot (#absent and #counters together), and the longest one remembered. */
 const ABSENT_LIMIT = 1024;
 const ABSENT_KEY_LIMIT = 2048;
 
@@ -133,14 +133,13 @@ export class CacheStore {
    */
   #snapshot = 1;
   /**
-   * Keys read and found absent in snapshot #absentIn: absent until it moves on (a pass of a key
-   * known uncacheable, a Vary miss, asked again and again within one event-loop turn). Bounded.
+   * What was read in snapshot #readIn, valid until it moves on (both bounded): keys read and found
+   * absent (a pass of a key known uncacheable, a Vary miss, asked again and again within one
+   * event-loop turn), and the `meta` counters of generations (#counter).
    */
   readonly #absent = new Set<string>();
-  #absentIn = 0;
-  /** `meta` counters read in snapshot #countersIn (#counter). Bounded as #absent. */
   readonly #counters = new Map<string, unknown>();
-  #countersIn = 0;
+  #readIn = 0;
   /** Chunk checksums of the bodies of decoded records, and the variant each belongs to. */
   readonly #sums = new Map<string, BodySums>();
   /** Damaged entries already reported (each is logged once). */
@@ -324,24 +323,19 @@ export class CacheStore {
    */
   #read(id: string): StoredValue | undefined {
     if (this.#removing.size > 0 && this.#removing.has(id)) return undefined;
-    // Inside a write transaction reads see its own writes: no snapshot to trust.
-    const inWrite = (this.#env as unknown as { env: { writeTxn?: unknown } }).env.writeTxn != null;
-    // lmdb-js resets its read transaction without telling (its timer on the next turn, after a
-    // commit, resetReadTxn, close): renewing it here, if it was reset, emits 'begin-transaction'
-    // and moves #snapshot on before the record's mark is trusted. Another process's commits are
-    // seen from that renewal on, as by a read.
-    if (!inWrite) (this.#entries as unknown as { ensureReadTxn(): void }).ensureReadTxn();
+    const snapshot = this.#trustedSnapshot();
     const cached = this.#decoded.get(id);
-    if (cached !== undefined && cached.seen === this.#snapshot && !inWrite) return cached.value;
-    if (!inWrite && this.#absentIn === this.#snapshot && this.#absent.has(id)) return undefined;
+    if (cached !== undefined && cached.seen === snapshot) return cached.value;
+    if (snapshot !== undefined && this.#readIn === snapshot && this.#absent.has(id)) return undefined;
     const view = this.#rawBytes(id);
     if (view === undefined) {
       this.#decoded.delete(id);
-      if (!inWrite) this.#noteAbsent(id);
+      if (snapshot !== undefined && this.#readSince(snapshot) && id.length <= ABSENT_KEY_LIMIT)
+        this.#absent.add(id);
       return undefined;
     }
     if (cached?.bytes.equals(view)) {
-      if (!inWrite) cached.seen = this.#snapshot;
+      if (snapshot !== undefined) cached.seen = snapshot;
       return cached.value;
     }
     // A copy of its own: kept as long as the decoded record, it must not pin one of Node's shared
@@ -354,17 +348,35 @@ export class CacheStore {
     // Cache it only if nothing changed between the two reads.
     const again = this.#rawBytes(id);
     if (again?.equals(bytes)) {
-      this.#decoded.set(id, { bytes, value, seen: inWrite ? 0 : this.#snapshot });
+      this.#decoded.set(id, { bytes, value, seen: snapshot ?? 0 });
     }
     return value;
   }
 
-  #noteAbsent(id: string): void {
-    if (this.#absentIn !== this.#snapshot) {
+  /**
+   * The read snapshot in which what was read may be trusted, or undefined inside a write
+   * transaction (its reads see its own writes). lmdb-js resets its read transaction without
+   * telling (its timer on the next turn, after a commit, resetReadTxn, close): renewing it here,
+   * if it was reset, emits 'begin-transaction' and moves #snapshot on before a mark is trusted.
+   * Another process's commits are seen from that renewal on, as by a read.
+   */
+  #trustedSnapshot(): number | undefined {
+    if ((this.#env as unknown as { env: { writeTxn?: unknown } }).env.writeTxn != null) return undefined;
+    (this.#entries as unknown as { ensureReadTxn(): void }).ensureReadTxn();
+    return this.#snapshot;
+  }
+
+  /**
+   * Starts #absent and #counters over when `snapshot` is a new one; whether they have room for
+   * one more.
+   */
+  #readSince(snapshot: number): boolean {
+    if (this.#readIn !== snapshot) {
       this.#absent.clear();
-      this.#absentIn = this.#snapshot;
+      this.#counters.clear();
+      this.#readIn = snapshot;
     }
-    if (this.#absent.size < ABSENT_LIMIT && id.length <= ABSENT_KEY_LIMIT) this.#absent.add(id);
+    return this.#absent.size + this.#counters.size < ABSENT_LIMIT;
   }
 
   /** The record's encoded bytes, valid until the next LMDB read (no copy). */
@@ -887,15 +899,11 @@ export class CacheStore {
    * Inside a write transaction (a commit comparing generations), always from LMDB.
    */
   #counter(key: string): unknown {
-    if ((this.#env as unknown as { env: { writeTxn?: unknown } }).env.writeTxn != null)
-      return this.#meta.get(key);
-    (this.#meta as unknown as { ensureReadTxn(): void }).ensureReadTxn();
-    if (this.#countersIn !== this.#snapshot) {
-      this.#counters.clear();
-      this.#countersIn = this.#snapshot;
-    } else if (this.#counters.has(key)) return this.#counters.get(key);
+    const snapshot = this.#trustedSnapshot();
+    if (snapshot === undefined) return this.#meta.get(key);
+    if (this.#readIn === snapshot && this.#counters.has(key)) return this.#counters.get(key);
     const value = this.#meta.get(key);
-    if (this.#counters.size < ABSENT_LIMIT && key.length <= ABSENT_KEY_LIMIT) this.#counters.set(key, value);
+    if (this.#readSince(snapshot) && key.length <= ABSENT_KEY_LIMIT) this.#counters.set(key, value);
     return value;
   }
 

@@ -7,20 +7,11 @@
  * generation moves) and answers `{ invalidated: id }`. It exits when the parent disconnects.
  */
 import { writeFileSync } from 'node:fs';
-import { pino } from 'pino';
-import { CacheStore } from '../../src/cache/store.ts';
 import { entryRecord } from './records.ts';
+import { testStore } from './test-store.ts';
 
 const dir = process.argv[2]!;
-const store = new CacheStore({
-  dir,
-  maxSize: 1 << 30,
-  chunkSize: 1024,
-  memorySize: 1 << 20,
-  memoryObjectSize: 1 << 16,
-  log: pino({ level: 'silent' }),
-  now: Date.now,
-});
+const store = testStore(dir);
 
 process.on('message', (message: { id: string; bodyId: string; marker?: string; invalidate?: true }) => {
   if (message.invalidate) {

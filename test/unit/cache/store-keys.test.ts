@@ -8,27 +8,21 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { pino } from 'pino';
 import { variantKey } from '../../../src/cache/key.ts';
 import { META } from '../../../src/cache/meta-keys.ts';
 import type { VaryMarker } from '../../../src/cache/record.ts';
-import { CacheStore, STORE_SCHEMA } from '../../../src/cache/store.ts';
+import { type CacheStore, STORE_SCHEMA } from '../../../src/cache/store.ts';
 import { isEdgeError } from '../../../src/errors.ts';
 import { withRawStore } from '../../helpers/raw-lmdb.ts';
 import { entryRecord } from '../../helpers/records.ts';
+import { testStore } from '../../helpers/test-store.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'strata-keys-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
 let clock = 1000;
 function open(dir: string, maxVariants?: number): CacheStore {
-  return new CacheStore({
-    dir: join(root, dir),
-    maxSize: 1 << 30,
-    chunkSize: 1024,
-    memorySize: 1 << 20,
-    memoryObjectSize: 1 << 16,
-    log: pino({ level: 'silent' }),
+  return testStore(join(root, dir), {
     now: () => clock,
     ...(maxVariants === undefined ? {} : { maxVariants }),
   });

@@ -6,25 +6,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { pino } from 'pino';
 import type { EntryRecord } from '../../../src/cache/record.ts';
-import { CacheStore, type StoreOptions } from '../../../src/cache/store.ts';
+import type { CacheStore, StoreOptions } from '../../../src/cache/store.ts';
 import { entryRecord } from '../../helpers/records.ts';
+import { testStore } from '../../helpers/test-store.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'strata-store-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 function open(overrides: Partial<StoreOptions> = {}): CacheStore {
-  return new CacheStore({
-    dir,
-    maxSize: 1 << 30,
-    chunkSize: 1024,
-    memorySize: 1 << 20,
-    memoryObjectSize: 1 << 16,
-    log: pino({ level: 'silent' }),
-    now: Date.now,
-    ...overrides,
-  });
+  return testStore(dir, overrides);
 }
 
 function record(bodyId: string, lifetime: number): EntryRecord {
