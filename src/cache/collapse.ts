@@ -95,7 +95,16 @@ interface Pending {
   waiters: number;
   /** 1 + how many leaders in a row just failed for this key. */
   election: number;
+  /** Whether `onHerd` was told of this leadership's followers (once per leadership). */
+  herd: boolean;
 }
+
+/**
+ * Followers waiting for one leader from which they are a herd: the table tells `onHerd`, once
+ * per leadership (scavenger.ts collects the young objects of their connections while the origin
+ * is still answering, not while they are answered).
+ */
+export const HERD_FOLLOWERS = 64;
 
 /**
  * How a follower learns that its client left: `leave` is called at most once (at once when the
@@ -134,6 +143,11 @@ export class CollapseTable {
   readonly #failures = new ExpiryMap<number>(FAILURES_MAX, FAILURES_MAX);
   readonly #hitForPassMs: number;
   readonly #now: () => number;
+  /**
+   * Told when HERD_FOLLOWERS followers wait for one leader, with whether they still wait (its
+   * outcome not settled yet); once per leadership.
+   */
+  onHerd: ((stillWaiting: () => boolean) => void) | undefined;
 
   constructor(hitForPassMs: number, now: () => number) {
     this.#hitForPassMs = hitForPassMs;
@@ -173,6 +187,7 @@ export class CollapseTable {
       listeners: new Set(),
       waiters: 0,
       election,
+      herd: false,
     };
     this.#pending.set(key, pending);
     let settled = false;
@@ -212,6 +227,10 @@ export class CollapseTable {
     if (pending.result !== undefined) return Promise.resolve(pending.result);
     return new Promise((resolve) => {
       pending.waiters++;
+      if (pending.waiters >= HERD_FOLLOWERS && !pending.herd && this.onHerd !== undefined) {
+        pending.herd = true;
+        this.onHerd(() => pending.result === undefined);
+      }
       let finished = false;
       let stopListening: (() => void) | undefined;
       const done = (outcome: LeaderOutcome | { kind: 'timeout' }) => {

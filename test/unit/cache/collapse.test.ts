@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { CollapseTable, type LeaderOutcome, leaveOnAbort } from '../../../src/cache/collapse.ts';
+import {
+  CollapseTable,
+  HERD_FOLLOWERS,
+  type LeaderOutcome,
+  leaveOnAbort,
+} from '../../../src/cache/collapse.ts';
 import type { Fill } from '../../../src/cache/fill.ts';
 import { createClock } from '../../helpers/clock.ts';
 import { freshness } from '../../helpers/records.ts';
@@ -201,6 +206,41 @@ describe('CollapseTable', () => {
     settle({ kind: 'look-again' });
     for (const follower of followers) assert.deepEqual(await follower, { kind: 'look-again' });
     assert.equal(listening, 0);
+  });
+
+  it('tells onHerd once per leadership when HERD_FOLLOWERS followers wait, with whether they still wait', async () => {
+    const { collapse } = table();
+    const herds: Array<() => boolean> = [];
+    collapse.onHerd = (stillWaiting) => herds.push(stillWaiting);
+    const settle = collapse.lead('k');
+    const pending = collapse.pending('k')!;
+    const controllers = Array.from({ length: HERD_FOLLOWERS + 10 }, () => new AbortController());
+    const follow = (controller: AbortController) =>
+      collapse.follow(pending, 60_000, leaveOnAbort(controller.signal));
+    const followers = controllers.slice(0, HERD_FOLLOWERS - 1).map(follow);
+    assert.equal(herds.length, 0, 'not one follower short of a herd');
+    followers.push(follow(controllers[HERD_FOLLOWERS - 1]!));
+    assert.equal(herds.length, 1);
+    assert.equal(herds[0]!(), true);
+    // Followers leaving and others arriving: still the same herd, told once.
+    for (const controller of controllers.slice(0, 5)) controller.abort();
+    followers.push(...controllers.slice(HERD_FOLLOWERS).map(follow));
+    assert.equal(collapse.waiters, HERD_FOLLOWERS + 5);
+    assert.equal(herds.length, 1);
+    settle(shared());
+    assert.equal(herds[0]!(), false, 'the leader answered: they no longer wait');
+    await Promise.all(followers);
+    collapse.release('k', pending.outcome);
+    // A new leadership of the same key with a herd of its own is told again.
+    const again = collapse.lead('k');
+    const next = collapse.pending('k')!;
+    const more = Array.from({ length: HERD_FOLLOWERS }, () =>
+      collapse.follow(next, 60_000, leaveOnAbort(never)),
+    );
+    assert.equal(herds.length, 2);
+    assert.equal(herds[1]!(), true);
+    again({ kind: 'look-again' });
+    await Promise.all(more);
   });
 
   it('the waiter count returns to 0 after 10,000 aborted followers', async () => {

@@ -1,7 +1,46 @@
 import assert from 'node:assert/strict';
 import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { describe, it } from 'node:test';
-import { originBytesRead } from '../../../src/cache/scavenger.ts';
+import {
+  type Collect,
+  HERD_FULL_GROWTH,
+  HERD_SHARE,
+  HERD_WAIT_MS,
+  HerdCollector,
+  originBytesRead,
+} from '../../../src/cache/scavenger.ts';
+import { createClock } from '../../helpers/clock.ts';
+
+const MIB = 1024 * 1024;
+
+/** A HerdCollector on an injected clock, collector, timer and old generation size. */
+function herdCollector(collectMs = 30) {
+  const clock = createClock();
+  const collected: string[] = [];
+  const timers: Array<{ run: () => void; ms: number }> = [];
+  const heap = { old: 40 * MIB };
+  const collect: Collect = ({ type }) => {
+    collected.push(type);
+    // collectMs per herd: one full collection, or two young ones.
+    clock.advance((type === 'major' ? collectMs : collectMs / 2) / 1000);
+    // A full collection leaves the live data; a young one promotes what is alive.
+    if (type === 'major') heap.old = 20 * MIB;
+  };
+  const herds = new HerdCollector({
+    now: clock.now,
+    collect,
+    schedule: (run, ms) => timers.push({ run, ms }),
+    oldBytes: () => heap.old,
+  });
+  /** A herd forms; its timer fires with the herd still waiting or not. */
+  const herd = (waiting = true) => {
+    herds.herd(() => waiting);
+    const timer = timers.shift()!;
+    assert.equal(timer.ms, HERD_WAIT_MS);
+    timer.run();
+  };
+  return { clock, collected, heap, herds, herd, timers };
+}
 
 describe('scavenger', () => {
   it('runs a young-generation collection once 8 MiB of origin body were read, not before', async () => {
@@ -24,5 +63,55 @@ describe('scavenger', () => {
     } finally {
       observer.disconnect();
     }
+  });
+
+  describe('HerdCollector', () => {
+    it('collects fully for the first herd, then young twice while the old generation stays under its growth', () => {
+      const { clock, collected, heap, herds, herd } = herdCollector();
+      herd();
+      assert.deepEqual(collected, ['major']);
+      clock.advance(1);
+      heap.old = 20 * MIB * HERD_FULL_GROWTH - 1;
+      herd();
+      assert.deepEqual(collected, ['major', 'minor', 'minor']);
+      clock.advance(1);
+      heap.old = 20 * MIB * HERD_FULL_GROWTH;
+      herd();
+      assert.deepEqual(collected, ['major', 'minor', 'minor', 'major']);
+      assert.deepEqual(herds.made, { young: 1, full: 2 });
+    });
+
+    it('collects nothing for a herd whose origin answered within HERD_WAIT_MS', () => {
+      const { collected, herd } = herdCollector();
+      herd(false);
+      assert.deepEqual(collected, []);
+      herd(true);
+      assert.deepEqual(collected, ['major']);
+    });
+
+    it('takes at most HERD_SHARE of the time: after a 30 ms collection, none for the next 270 ms', () => {
+      const { clock, collected, herd } = herdCollector(30);
+      herd();
+      assert.equal(collected.length, 1);
+      const wait = 30 * (1 / HERD_SHARE - 1);
+      clock.advance((wait - 1) / 1000);
+      herd();
+      assert.equal(collected.length, 1, 'one millisecond early');
+      clock.advance(1 / 1000);
+      herd();
+      assert.equal(collected.length, 3);
+    });
+
+    it('schedules nothing where the collector is unavailable', () => {
+      const timers: unknown[] = [];
+      const herds = new HerdCollector({
+        now: Date.now,
+        collect: null,
+        schedule: (run) => timers.push(run),
+        oldBytes: () => 0,
+      });
+      herds.herd(() => true);
+      assert.equal(timers.length, 0);
+    });
   });
 });
