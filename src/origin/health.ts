@@ -11,7 +11,7 @@
 import type { HealthCheckConfig } from '../config/schema.ts';
 import type { ProbeVerdict } from './state.ts';
 import type { OriginTlsOptions } from './tls.ts';
-import { loadUndici } from './undici.ts';
+import { loadUndici, type UndiciParts } from './undici.ts';
 
 export interface HealthTarget {
   name: string;
@@ -179,11 +179,15 @@ export function expected(status: number, expect: string): boolean {
 export async function httpProbe(target: HealthTarget): Promise<ProbeResult> {
   const started = performance.now();
   const { check } = target;
-  const { request, Agent } = await loadUndici();
-  const dispatcher = target.tls === undefined ? undefined : new Agent({ connect: target.tls });
+  const { Agent } = await loadUndici();
+  const own = target.tls === undefined ? undefined : new Agent({ connect: target.tls });
+  plainProbes ??= new Agent();
   try {
     // Appended, not resolved: `//health` against the origin would name a host called health.
-    const response = await request(`${new URL(target.url).origin}${check.path}`, {
+    const url = new URL(`${new URL(target.url).origin}${check.path}`);
+    const response = await (own ?? plainProbes).request({
+      origin: url.origin,
+      path: `${url.pathname}${url.search}`,
       method: 'GET',
       headers: {
         ...(target.hostHeader ? { host: target.hostHeader } : {}),
@@ -192,12 +196,14 @@ export async function httpProbe(target: HealthTarget): Promise<ProbeResult> {
       headersTimeout: check.timeout,
       bodyTimeout: check.timeout,
       signal: AbortSignal.timeout(check.timeout),
-      ...(dispatcher === undefined ? {} : { dispatcher }),
     });
     const ms = performance.now() - started;
     await response.body.dump({ limit: 64 * 1024 }).catch(() => undefined);
     return { ok: expected(response.statusCode, check.expect), ms };
   } finally {
-    void dispatcher?.destroy().catch(() => undefined);
+    void own?.destroy().catch(() => undefined);
   }
 }
+
+/** The agent of the probes of plain-HTTP origins (kept alive between probes, as undici's global one was). */
+let plainProbes: InstanceType<UndiciParts['Agent']> | undefined;
