@@ -337,8 +337,9 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     work: new Set(),
     tunnels: { open: new Set(), pending: new Set(), answering: new Map(), stopping: false },
   };
-  // A herd's connections collected while it waits for the origin (scavenger.ts).
-  edge.collapse.onHerd ??= new HerdCollector({ now }).herd;
+  // A herd's connections collected while it waits for the origin (scavenger.ts); its time
+  // share measured on the monotonic clock (a wall clock set back would stop its collections).
+  edge.collapse.onHerd ??= new HerdCollector({ now: () => performance.now() }).herd;
   const evictor = new Evictor(store, {
     maxSize: config.cache.maxSize,
     log,

@@ -63,6 +63,7 @@ export const HERD_SHARE = 0.1;
 export const HERD_FULL_GROWTH = 1.5;
 
 export interface HerdCollectorOptions {
+  /** Milliseconds on a monotonic clock (performance.now in a node). */
   now: () => number;
   /** The collector (default: the runtime's, null when unavailable). */
   collect?: Collect | null;
