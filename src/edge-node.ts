@@ -10,7 +10,7 @@ import { startAdmin } from './admin/server.ts';
 import { prepareCacheDir } from './cache/cache-dir.ts';
 import { CollapseTable } from './cache/collapse.ts';
 import { Evictor } from './cache/eviction.ts';
-import { HerdCollector } from './cache/scavenger.ts';
+import { herdCollector } from './cache/scavenger.ts';
 import { CacheStore } from './cache/store.ts';
 import { backupOrigins } from './config/backups.ts';
 import { formatProblems, validateConfig } from './config/load.ts';
@@ -337,9 +337,9 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     work: new Set(),
     tunnels: { open: new Set(), pending: new Set(), answering: new Map(), stopping: false },
   };
-  // A herd's connections collected while it waits for the origin (scavenger.ts); its time
-  // share measured on the monotonic clock (a wall clock set back would stop its collections).
-  edge.collapse.onHerd ??= new HerdCollector({ now: () => performance.now() }).herd;
+  // A herd's connections collected while it waits for the origin (scavenger.ts): one collector
+  // per process, its time share on the monotonic clock (a wall clock set back would stop it).
+  edge.collapse.onHerd ??= herdCollector().herd;
   const evictor = new Evictor(store, {
     maxSize: config.cache.maxSize,
     log,

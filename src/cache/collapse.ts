@@ -145,7 +145,7 @@ export class CollapseTable {
   readonly #now: () => number;
   /**
    * Told when HERD_FOLLOWERS followers wait for one leader, with whether they still wait (its
-   * outcome not settled yet); once per leadership.
+   * outcome not settled yet, and some of them not gone); once per leadership.
    */
   onHerd: ((stillWaiting: () => boolean) => void) | undefined;
 
@@ -229,7 +229,7 @@ export class CollapseTable {
       pending.waiters++;
       if (pending.waiters >= HERD_FOLLOWERS && !pending.herd && this.onHerd !== undefined) {
         pending.herd = true;
-        this.onHerd(() => pending.result === undefined);
+        this.onHerd(() => pending.result === undefined && pending.waiters > 0);
       }
       let finished = false;
       let stopListening: (() => void) | undefined;

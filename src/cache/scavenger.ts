@@ -61,6 +61,11 @@ export const HERD_WAIT_MS = 20;
 export const HERD_SHARE = 0.1;
 /** Old generation grown to this many times its size after the last full herd collection: full again. */
 export const HERD_FULL_GROWTH = 1.5;
+/**
+ * Above this much old generation a herd gets young collections only: a forced full collection
+ * is not incremental, and its pause (about 1 ms per MiB here) stalls every other request too.
+ */
+export const HERD_FULL_MAX_BYTES = 64 * 1024 * 1024;
 
 export interface HerdCollectorOptions {
   /** Milliseconds on a monotonic clock (performance.now in a node). */
@@ -82,8 +87,9 @@ export interface HerdCollectorOptions {
  * still has not answered, the node collects while it waits: two young collections (what is
  * alive is then old, and the answers' own collections find little to copy), or a full one when
  * none was made for a herd yet or the old generation grew HERD_FULL_GROWTH times since (it also
- * moves the young objects, and keeps V8's own full collection out of the answers). They take at
- * most HERD_SHARE of the time, so many herds at once cost little (docs/performance.md).
+ * moves the young objects, and keeps V8's own full collection out of the answers), unless the old
+ * generation is past HERD_FULL_MAX_BYTES. They take at most HERD_SHARE of the process's time, so
+ * many herds at once cost little (docs/performance.md); one collector per process (herdCollector).
  */
 export class HerdCollector {
   readonly #now: () => number;
@@ -115,7 +121,8 @@ export class HerdCollector {
     const start = this.#now();
     if (collect === null || !stillWaiting() || start < this.#next) return;
     const old = this.#oldBytes();
-    if (this.#oldAfterFull === undefined || old >= this.#oldAfterFull * HERD_FULL_GROWTH) {
+    const grown = this.#oldAfterFull === undefined || old >= this.#oldAfterFull * HERD_FULL_GROWTH;
+    if (grown && old <= HERD_FULL_MAX_BYTES) {
       collect({ type: 'major' });
       this.#oldAfterFull = this.#oldBytes();
       this.#full++;
@@ -142,4 +149,12 @@ function oldSpaceUsed(): number {
   for (const space of getHeapSpaceStatistics())
     if (space.space_name === 'old_space') return space.space_used_size;
   return 0;
+}
+
+let shared: HerdCollector | undefined;
+
+/** The process's herd collector (its time share is the process's), on the monotonic clock. */
+export function herdCollector(): HerdCollector {
+  shared ??= new HerdCollector({ now: () => performance.now() });
+  return shared;
 }

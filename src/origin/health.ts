@@ -181,11 +181,11 @@ export async function httpProbe(target: HealthTarget): Promise<ProbeResult> {
   const { check } = target;
   const { Agent } = await loadUndici();
   const own = target.tls === undefined ? undefined : new Agent({ connect: target.tls });
-  plainProbes ??= new Agent();
+  const agent = own ?? plainAgent(Agent);
   try {
     // Appended, not resolved: `//health` against the origin would name a host called health.
     const url = new URL(`${new URL(target.url).origin}${check.path}`);
-    const response = await (own ?? plainProbes).request({
+    const response = await agent.request({
       origin: url.origin,
       path: `${url.pathname}${url.search}`,
       method: 'GET',
@@ -207,3 +207,8 @@ export async function httpProbe(target: HealthTarget): Promise<ProbeResult> {
 
 /** The agent of the probes of plain-HTTP origins (kept alive between probes, as undici's global one was). */
 let plainProbes: InstanceType<UndiciParts['Agent']> | undefined;
+
+function plainAgent(Agent: UndiciParts['Agent']): InstanceType<UndiciParts['Agent']> {
+  plainProbes ??= new Agent();
+  return plainProbes;
+}

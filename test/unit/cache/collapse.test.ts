@@ -243,6 +243,22 @@ describe('CollapseTable', () => {
     await Promise.all(more);
   });
 
+  it("a herd whose followers all left no longer waits, though its leader's outcome is still to come", async () => {
+    const { collapse } = table();
+    const herds: Array<() => boolean> = [];
+    collapse.onHerd = (stillWaiting) => herds.push(stillWaiting);
+    collapse.lead('k');
+    const pending = collapse.pending('k')!;
+    const controllers = Array.from({ length: HERD_FOLLOWERS }, () => new AbortController());
+    const followers = controllers.map((c) => collapse.follow(pending, 60_000, leaveOnAbort(c.signal)));
+    assert.equal(herds[0]!(), true);
+    for (const controller of controllers.slice(1)) controller.abort();
+    assert.equal(herds[0]!(), true, 'one still waits');
+    controllers[0]!.abort();
+    assert.equal(herds[0]!(), false);
+    await Promise.all(followers);
+  });
+
   it('the waiter count returns to 0 after 10,000 aborted followers', async () => {
     const { collapse } = table();
     collapse.lead('k');

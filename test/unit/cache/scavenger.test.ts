@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import {
   type Collect,
   HERD_FULL_GROWTH,
+  HERD_FULL_MAX_BYTES,
   HERD_SHARE,
   HERD_WAIT_MS,
   HerdCollector,
@@ -79,6 +80,17 @@ describe('scavenger', () => {
       herd();
       assert.deepEqual(collected, ['major', 'minor', 'minor', 'major']);
       assert.deepEqual(herds.made, { young: 1, full: 2 });
+    });
+
+    it('collects young only while the old generation is past HERD_FULL_MAX_BYTES, full again under it', () => {
+      const { clock, collected, heap, herd } = herdCollector();
+      heap.old = HERD_FULL_MAX_BYTES + 1;
+      herd();
+      assert.deepEqual(collected, ['minor', 'minor'], 'no full collection of a large heap, even the first');
+      clock.advance(1);
+      heap.old = HERD_FULL_MAX_BYTES;
+      herd();
+      assert.deepEqual(collected, ['minor', 'minor', 'major']);
     });
 
     it('collects nothing for a herd whose origin answered within HERD_WAIT_MS', () => {
