@@ -97,6 +97,8 @@ interface Pending {
   election: number;
   /** Whether `onHerd` was told of this leadership's followers (once per leadership). */
   herd: boolean;
+  /** The leader has its origin's answer, its outcome still to come (`answered`). */
+  answered: boolean;
 }
 
 /**
@@ -145,7 +147,7 @@ export class CollapseTable {
   readonly #now: () => number;
   /**
    * Told when HERD_FOLLOWERS followers wait for one leader, with whether they still wait (its
-   * outcome not settled yet, and some of them not gone); once per leadership.
+   * outcome not settled nor its origin's answer in, and some of them not gone); once per leadership.
    */
   onHerd: ((stillWaiting: () => boolean) => void) | undefined;
 
@@ -188,6 +190,7 @@ export class CollapseTable {
       waiters: 0,
       election,
       herd: false,
+      answered: false,
     };
     this.#pending.set(key, pending);
     let settled = false;
@@ -210,6 +213,15 @@ export class CollapseTable {
     };
   }
 
+  /**
+   * The leadership `outcome` of `key` has its origin's answer, its outcome still to come (a
+   * refresh being committed): its followers no longer wait on the origin (onHerd).
+   */
+  answered(key: string, outcome: Promise<LeaderOutcome> | undefined): void {
+    const pending = this.#pending.get(key);
+    if (pending !== undefined && pending.outcome === outcome) pending.answered = true;
+  }
+
   #failedInARow(key: string): number {
     return this.#failures.get(key, this.#now()) ?? 0;
   }
@@ -229,7 +241,7 @@ export class CollapseTable {
       pending.waiters++;
       if (pending.waiters >= HERD_FOLLOWERS && !pending.herd && this.onHerd !== undefined) {
         pending.herd = true;
-        this.onHerd(() => pending.result === undefined && pending.waiters > 0);
+        this.onHerd(() => pending.result === undefined && !pending.answered && pending.waiters > 0);
       }
       let finished = false;
       let stopListening: (() => void) | undefined;

@@ -26,7 +26,7 @@ import { hash } from './phases/hash.ts';
 import { insert } from './phases/insert.ts';
 import { lookup } from './phases/lookup.ts';
 import { receive } from './phases/receive.ts';
-import { refresh } from './phases/refresh.ts';
+import { refreshAsLeader } from './phases/refresh.ts';
 import { relay } from './phases/relay.ts';
 import { rules } from './phases/rules.ts';
 import { triage } from './phases/triage.ts';
@@ -131,10 +131,7 @@ export class Pipeline {
     }
     if (step.kind === 'refresh') {
       ctx.lookup = 'revalidated';
-      // Settled once the refresh is committed, so followers looking again find it fresh.
-      const refreshed = await refresh(edge, ctx, step.stored, fetched, generation).finally(() =>
-        lead.settle({ kind: 'look-again' }),
-      );
+      const refreshed = await refreshAsLeader(edge, ctx, lead, step.stored, fetched, generation);
       ctx.insert = refreshed.insert;
       return void deliverStored(edge, ctx, refreshed.record);
     }

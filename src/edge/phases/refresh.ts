@@ -7,6 +7,7 @@
 import type { EntryRecord } from '../../cache/record.ts';
 import type { InsertResult, RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
+import type { Leadership } from '../fill-driver.ts';
 import type { Fetched, Found } from '../outcomes.ts';
 import { refreshedRecord } from '../revalidate.ts';
 
@@ -32,4 +33,25 @@ export async function refresh(
   }
   const ok = await edge.store.refresh(stored.id, record, generation).catch(() => false);
   return { record, insert: ok ? 'updated' : 'not-updated' };
+}
+
+/**
+ * A leader's refresh: its followers no longer wait on the origin (the collapse table hears it
+ * answered, so no herd collection comes between them and their answers), and they are settled
+ * once the refresh is committed, so that looking again they find it fresh.
+ */
+export async function refreshAsLeader(
+  edge: Edge,
+  ctx: RequestContext,
+  lead: Leadership,
+  stored: Found,
+  fetched: Extract<Fetched, { kind: 'response' }>,
+  generation: string,
+): Promise<Refresh> {
+  edge.collapse.answered(ctx.storage, lead.leading);
+  try {
+    return await refresh(edge, ctx, stored, fetched, generation);
+  } finally {
+    lead.settle({ kind: 'look-again' });
+  }
 }

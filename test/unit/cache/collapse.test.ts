@@ -259,6 +259,23 @@ describe('CollapseTable', () => {
     await Promise.all(followers);
   });
 
+  it("a herd whose leader has its origin's answer no longer waits, its outcome still to come", async () => {
+    const { collapse } = table();
+    const herds: Array<() => boolean> = [];
+    collapse.onHerd = (stillWaiting) => herds.push(stillWaiting);
+    const settle = collapse.lead('k');
+    const pending = collapse.pending('k')!;
+    const followers = Array.from({ length: HERD_FOLLOWERS }, () =>
+      collapse.follow(pending, 60_000, leaveOnAbort(never)),
+    );
+    collapse.answered('k', Promise.resolve(shared()));
+    assert.equal(herds[0]!(), true, 'another leadership answered: not this one');
+    collapse.answered('k', pending.outcome);
+    assert.equal(herds[0]!(), false);
+    settle({ kind: 'look-again' });
+    await Promise.all(followers);
+  });
+
   it('the waiter count returns to 0 after 10,000 aborted followers', async () => {
     const { collapse } = table();
     collapse.lead('k');
