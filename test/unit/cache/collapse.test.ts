@@ -20,6 +20,14 @@ function table() {
   return { clock, collapse: new CollapseTable(HIT_FOR_PASS_MS, clock.now) };
 }
 
+/** A table whose herds are collected into `herds` (each one's stillWaiting). */
+function herdTable() {
+  const { collapse } = table();
+  const herds: Array<() => boolean> = [];
+  collapse.onHerd = (stillWaiting) => herds.push(stillWaiting);
+  return { collapse, herds };
+}
+
 function shared(): LeaderOutcome {
   const record = freshness();
   return {
@@ -209,9 +217,7 @@ describe('CollapseTable', () => {
   });
 
   it('tells onHerd once per leadership when HERD_FOLLOWERS followers wait, with whether they still wait', async () => {
-    const { collapse } = table();
-    const herds: Array<() => boolean> = [];
-    collapse.onHerd = (stillWaiting) => herds.push(stillWaiting);
+    const { collapse, herds } = herdTable();
     const settle = collapse.lead('k');
     const pending = collapse.pending('k')!;
     const controllers = Array.from({ length: HERD_FOLLOWERS + 10 }, () => new AbortController());
@@ -244,9 +250,7 @@ describe('CollapseTable', () => {
   });
 
   it("a herd whose followers all left no longer waits, though its leader's outcome is still to come", async () => {
-    const { collapse } = table();
-    const herds: Array<() => boolean> = [];
-    collapse.onHerd = (stillWaiting) => herds.push(stillWaiting);
+    const { collapse, herds } = herdTable();
     collapse.lead('k');
     const pending = collapse.pending('k')!;
     const controllers = Array.from({ length: HERD_FOLLOWERS }, () => new AbortController());
@@ -260,9 +264,7 @@ describe('CollapseTable', () => {
   });
 
   it("a herd whose leader has its origin's answer no longer waits, its outcome still to come", async () => {
-    const { collapse } = table();
-    const herds: Array<() => boolean> = [];
-    collapse.onHerd = (stillWaiting) => herds.push(stillWaiting);
+    const { collapse, herds } = herdTable();
     const settle = collapse.lead('k');
     const pending = collapse.pending('k')!;
     const followers = Array.from({ length: HERD_FOLLOWERS }, () =>
