@@ -10,6 +10,8 @@ import { type ChildHandle, startChild } from './processes.ts';
 /** The CLI under test; STRATA_CLI points the runner at another build of it. */
 export const STRATA_CLI = process.env.STRATA_CLI ?? join(import.meta.dirname, '..', '..', 'cli', 'strata.ts');
 const READY_TIMEOUT_MS = 20_000;
+/** Starts on freshly chosen ports before a port taken meanwhile is an error (start). */
+const PORT_ATTEMPTS = 3;
 /** Bearer token of the admin API of every node the runner starts (loopback only). */
 export const ADMIN_TOKEN = 'conformance-admin-token';
 
@@ -51,9 +53,27 @@ export class StrataNode {
     return this.#child?.output ?? [];
   }
 
+  /**
+   * Starts the node. Ports it chose itself (0 before) were free a moment before the node binds
+   * them, and another process may take one meanwhile: the node then exits with "address already
+   * in use", and is started again on other free ports (at most PORT_ATTEMPTS times). Ports it
+   * had (a restart) are kept.
+   */
   async start(): Promise<void> {
-    if (this.port === 0) this.port = await freePort();
-    if (this.adminPort === 0) this.adminPort = await freePort();
+    const choosing = { port: this.port === 0, admin: this.adminPort === 0 };
+    for (let attempt = 1; ; attempt++) {
+      if (choosing.port) this.port = await freePort();
+      if (choosing.admin) this.adminPort = await freePort();
+      try {
+        return await this.#launch();
+      } catch (error) {
+        const taken = (error as Error).message.includes('address already in use');
+        if (!taken || !(choosing.port || choosing.admin) || attempt >= PORT_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  async #launch(): Promise<void> {
     const { name, originUrl, cacheDir, workDir, workers } = this.options;
     const configFile = join(workDir, `${name}.json`);
     const config: Record<string, unknown> = {
