@@ -7,6 +7,7 @@ import type { Socket } from 'node:net';
 import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import { startAdmin } from './admin/server.ts';
+import { lowerBackgroundThreads } from './background-threads.ts';
 import { prepareCacheDir } from './cache/cache-dir.ts';
 import { CollapseTable } from './cache/collapse.ts';
 import { Evictor } from './cache/eviction.ts';
@@ -192,6 +193,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     );
   }
   applyHeapProfile(config.node.heap);
+  lowerBackgroundThreads(config.node.backgroundNice);
   prepareCacheDir(config.cache.dir);
   const store = new CacheStore({
     dir: config.cache.dir,

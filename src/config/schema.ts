@@ -666,6 +666,15 @@ export const nodeSchema = z
       .describe(
         "V8's heap sizing in each worker: default caps the young generation at 16 MB semi-spaces and the old generation's growth at 2.5x its live data between full collections; small stops the young generation from growing and holds the growth at 1.5x (less memory still under a steady miss load, more CPU per request: docs/operations.md, Memory).",
       ),
+    backgroundNice: z
+      .number()
+      .int()
+      .min(0)
+      .max(19)
+      .default(10)
+      .describe(
+        "Nice levels below the request thread at which V8's background threads run in each worker (optimizing compiles, concurrent marking and sweeping, collection helpers), read at start: on a busy core requests come first and that work takes the spare time. 0 leaves them at the process's priority. Linux only (docs/operations.md, CPU and priorities).",
+      ),
     accept: z
       .enum(['primary', 'workers'])
       .default('primary')
