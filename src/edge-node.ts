@@ -549,6 +549,9 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
       );
       // Read by the primary when it starts its workers (node:cluster fixes it then).
       if (next.node.accept !== config.node.accept) changed.push('node.accept');
+      // Applied to this process when it started (a replaced worker takes the new values).
+      for (const key of ['heap', 'backgroundNice'] as const)
+        if (next.node[key] !== config.node[key]) changed.push(`node.${key}`);
       log.info(
         { sites: next.sites.length, origins: next.origins.length, needRestart: changed },
         'sites and origins reloaded',

@@ -65,4 +65,15 @@ describe('site cache rules across a reload', () => {
     assert.equal(passed.headers['x-backend'], 'blog-7.internal');
     assert.equal(origin.count(), 4);
   });
+
+  it("names the process's own settings a reload cannot apply: node.heap and node.backgroundNice", () => {
+    const running = edge.node.config;
+    const same = edge.node.reloadSites({ ...configWith([]), node: running.node });
+    assert.deepEqual(same, []);
+    const changed = edge.node.reloadSites({
+      ...configWith([]),
+      node: { ...running.node, heap: 'small', backgroundNice: running.node.backgroundNice + 1 },
+    });
+    assert.deepEqual(changed, ['node.heap', 'node.backgroundNice']);
+  });
 });
