@@ -671,9 +671,9 @@ export const nodeSchema = z
       .int()
       .min(0)
       .max(19)
-      .default(10)
+      .default(0)
       .describe(
-        "Nice levels below the request thread at which V8's background threads run in each worker (optimizing compiles, concurrent marking and sweeping, collection helpers), read at start: on a busy core requests come first and that work takes the spare time. 0 leaves them at the process's priority. Linux only (docs/operations.md, CPU and priorities).",
+        "Nice levels below the request thread at which V8's background threads run in each worker (optimizing compiles, concurrent marking and sweeping, collection helpers), read at start. On a busy core requests then come first: a herd met while V8 compiles is answered sooner, but under a steady miss load the heap grows further between collections (10: about 60 MiB more anonymous memory). 0 leaves them at the process's priority. Linux only (docs/operations.md, CPU and priorities).",
       ),
     accept: z
       .enum(['primary', 'workers'])

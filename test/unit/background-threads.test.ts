@@ -90,17 +90,17 @@ describe("V8's background threads below the request thread (node.backgroundNice)
     assert.deepEqual(niceByThread(), after);
   });
 
-  it('is 10 unless the config says otherwise, 0 to 19, with the path of a bad value', () => {
+  it('is 0 (off) unless the config says otherwise, 0 to 19, with the path of a bad value', () => {
     const base = {
       origins: [{ name: 'o', url: 'http://127.0.0.1:9' }],
       sites: [{ name: 's', hosts: ['*'], origins: ['o'] }],
     };
     const plain = validateConfig(base);
     assert.ok('config' in plain);
-    assert.equal(plain.config.node.backgroundNice, 10);
-    const off = validateConfig({ ...base, node: { backgroundNice: 0 } });
-    assert.ok('config' in off);
-    assert.equal(off.config.node.backgroundNice, 0);
+    assert.equal(plain.config.node.backgroundNice, 0);
+    const lowered = validateConfig({ ...base, node: { backgroundNice: 10 } });
+    assert.ok('config' in lowered);
+    assert.equal(lowered.config.node.backgroundNice, 10);
     for (const wrong of [20, -1, 2.5, 'low']) {
       const result = validateConfig({ ...base, node: { backgroundNice: wrong } });
       assert.ok('problems' in result, String(wrong));
