@@ -11,7 +11,7 @@
  * running process takes effect; a flag of the same family given to node itself wins.
  */
 import { PerformanceObserver } from 'node:perf_hooks';
-import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
+import { getHeapSpaceStatistics, type HeapSpaceInfo, setFlagsFromString } from 'node:v8';
 
 export type HeapProfile = 'default' | 'small';
 
@@ -64,10 +64,14 @@ export const SEMI_SPACE_CAP_MIB = 16;
 
 let capping: PerformanceObserver | undefined;
 
+/** V8's statistics of one heap space ('new_space', 'old_space', ...), undefined if it has none. */
+export function heapSpace(name: string): HeapSpaceInfo | undefined {
+  return getHeapSpaceStatistics().find((space) => space.space_name === name);
+}
+
 /** The young generation's reserved size (both semi-spaces), in bytes. */
 export function newSpaceSize(): number {
-  for (const space of getHeapSpaceStatistics()) if (space.space_name === 'new_space') return space.space_size;
-  return 0;
+  return heapSpace('new_space')?.space_size ?? 0;
 }
 
 /**

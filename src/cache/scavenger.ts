@@ -13,8 +13,9 @@
  * the flag is set, and `gc` taken from a new context (the main context never gets it). If that
  * is not available, nothing happens.
  */
-import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
+import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { heapSpace } from '../heap.ts';
 
 const SCAVENGE_BYTES = 8 * 1024 * 1024;
 
@@ -146,9 +147,7 @@ function laterUnref(run: () => void, ms: number): void {
 }
 
 function oldSpaceUsed(): number {
-  for (const space of getHeapSpaceStatistics())
-    if (space.space_name === 'old_space') return space.space_used_size;
-  return 0;
+  return heapSpace('old_space')?.space_used_size ?? 0;
 }
 
 let shared: HerdCollector | undefined;
