@@ -23,7 +23,8 @@ interface OriginRow {
   name: string;
   state: string;
   healthCheck: string;
-  latencyMs: number | undefined;
+  /** null (in /stats) until the origin has answered once. */
+  latencyMs: number | null | undefined;
   pending: number;
   ejections: number;
 }
@@ -137,7 +138,7 @@ export function render(f: Frame, source: string): string {
         o.name,
         o.state,
         o.healthCheck,
-        o.latencyMs === undefined ? '-' : `${o.latencyMs.toFixed(1)} ms`,
+        o.latencyMs == null ? '-' : `${o.latencyMs.toFixed(1)} ms`,
         String(o.pending),
         String(o.ejections),
       ]),

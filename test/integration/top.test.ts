@@ -132,3 +132,27 @@ describe('strata top', () => {
     );
   });
 });
+
+describe('strata top on a node whose origin never answered yet', () => {
+  it('shows no latency for it instead of failing', async () => {
+    const origin = await startOrigin({});
+    const edge = await startAdminNode({ origin: origin.url });
+    try {
+      const stats = JSON.parse((await edge.call('GET', '/stats')).text) as {
+        sites: { origins: { latencyMs: unknown }[] }[];
+      };
+      assert.equal(
+        stats.sites[0]!.origins[0]!.latencyMs,
+        null,
+        'the shape /stats answers before any origin request',
+      );
+      const run = top(edge.admin, ['--count', '1']);
+      assert.equal(await run.exited, 0, run.output());
+      assert.match(run.output(), /^default +origin +\S+ +\S+ +- +0 +0$/m, run.output());
+      assert.equal(origin.count(), 0);
+    } finally {
+      await edge.close();
+      await origin.close();
+    }
+  });
+});
