@@ -119,7 +119,7 @@ async function serve(flags: ServeFlags): Promise<void> {
   const hint = `curl -si ${named === undefined ? '' : `-H 'Host: ${named}' `}${urls[0]}/`;
   process.stderr.write(
     `strata: serving on ${urls.join(' and ')}${demo ? ` in front of the built-in demo origin at ${demo.url} (no --config and no --origin given)` : ''}; cache in ${config.cache.dir}\n` +
-      `strata: try   ${hint}   (twice: the second answer says Cache-Status: strata; hit)\n`,
+      `strata: try   ${hint}   (twice: the second answer says Cache-Status: ${config.proxy.via}; hit)\n`,
   );
   let stopping = false;
   const stop = (signal: string) => {

@@ -131,6 +131,33 @@ const OVERRIDE_NAMES: Record<keyof ConfigOverrides, readonly [flag: string, vari
   logLevel: ['--log-level', 'STRATA_LOG_LEVEL'],
 };
 
+/** The configuration key each plain override sets (the listeners and the origin are named apart). */
+const OVERRIDE_PATHS: Partial<Record<keyof ConfigOverrides, string>> = {
+  cacheDir: 'cache.dir',
+  adminListen: 'admin.listen',
+  adminToken: 'admin.token',
+  logLevel: 'logging.level',
+  workers: 'workers',
+};
+
+/**
+ * A problem with a value a flag or a variable set is named by what the operator wrote
+ * (`STRATA_LOG_LEVEL (logging.level): …`), not by a place in a file that may not have it.
+ */
+function nameOverridden(
+  problems: ConfigProblem[],
+  overrides: ConfigOverrides,
+  named: OverrideName,
+): ConfigProblem[] {
+  return problems.map((problem) => {
+    for (const [key, path] of Object.entries(OVERRIDE_PATHS) as [keyof ConfigOverrides, string][]) {
+      if (overrides[key] !== undefined && problem.path === path)
+        return { path: `${named(key)} (${path})`, message: problem.message };
+    }
+    return problem;
+  });
+}
+
 /** The name of an override as given: its flag, or its variable. */
 type OverrideName = (key: keyof ConfigOverrides) => string;
 
@@ -352,7 +379,8 @@ export function loadConfig(options: LoadOptions = {}): Config {
   const { overrides, named } = mergeOverrides(fromEnv(options.env ?? {}), options.overrides ?? {});
   sites.push(...applyOverrides(raw, overrides, named));
   const result = validateConfig(raw);
-  const problems = 'problems' in result ? [...result.problems, ...sites] : sites;
+  const problems =
+    'problems' in result ? [...nameOverridden(result.problems, overrides, named), ...sites] : sites;
   // Shared sections are applied in place, where building an origin that cannot read its CA
   // would fail: such a value is rejected here, with the reason, as `put` refuses it.
   if (options.replace !== undefined && 'config' in result)
@@ -397,7 +425,10 @@ export function checkConfigFile(file: string, env: Record<string, string | undef
   const { overrides, named } = mergeOverrides(fromEnv(env), {});
   fileProblems.push(...applyOverrides(raw, overrides, named));
   const result = validateConfig(raw);
-  const problems = 'problems' in result ? [...result.problems, ...fileProblems] : [...fileProblems];
+  const problems =
+    'problems' in result
+      ? [...nameOverridden(result.problems, overrides, named), ...fileProblems]
+      : [...fileProblems];
   if ('config' in result) {
     const { config } = result;
     problems.push(...adminProblems(config).map(toProblem), ...tlsProblems(config).map(toProblem));

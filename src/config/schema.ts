@@ -11,7 +11,7 @@ import { durationField, sizeField } from './fields.ts';
 import { fleetSchema } from './fleet-schema.ts';
 import { clientCacheControlSchema, rulesSchema } from './rules-schema.ts';
 import { securitySchema } from './security-schema.ts';
-import { parseListen } from './units.ts';
+import { type ListenAddress, parseListen } from './units.ts';
 
 /** `10.0.0.5`, `10.0.0.0/8`, `::1`, `fd00::/8`. */
 function isAddressOrRange(value: string): boolean {
@@ -908,6 +908,7 @@ export const configSchema = z
         });
       }
     });
+    listenerClashes(config, ctx);
     tierProblems(config, ctx);
     regionProblems(config, ctx);
     countryProblems(config, ctx);
@@ -924,6 +925,42 @@ export const configSchema = z
     ...config,
     sites: config.sites.map((site) => ({ ...site, selection: siteSelection(config, site) })),
   }));
+
+/** The addresses that cover every interface: a listener there takes the port from all others. */
+const WILDCARDS: ReadonlySet<string> = new Set(['0.0.0.0', '::', '0:0:0:0:0:0:0:0']);
+
+/**
+ * Two listeners of one configuration on the same port, on one address or one of them on every
+ * interface: the second could never bind, and serve would blame another process.
+ */
+function listenerClashes(
+  config: { listeners: { listen: string }[]; admin: { listen: string; enabled: boolean } },
+  ctx: z.RefinementCtx,
+): void {
+  const taken: { address: ListenAddress; path: (string | number)[]; text: string }[] = [];
+  const add = (text: string, path: (string | number)[]) => {
+    const address = parseListen(text);
+    if (address === undefined || address.port === 0) return;
+    const host = address.host.toLowerCase();
+    const clash = taken.find(
+      (other) =>
+        other.address.port === address.port &&
+        (other.address.host.toLowerCase() === host ||
+          WILDCARDS.has(host) ||
+          WILDCARDS.has(other.address.host)),
+    );
+    if (clash !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path,
+        message: `${text} clashes with ${clash.path.join('.').replace(/\.(\d+)/g, '[$1]')} (${clash.text}): both cannot listen there`,
+      });
+    else taken.push({ address, path, text });
+  };
+  for (const [index, listener] of config.listeners.entries())
+    add(listener.listen, ['listeners', index, 'listen']);
+  if (config.admin.enabled) add(config.admin.listen, ['admin', 'listen']);
+}
 
 /**
  * A site's origins are all parent tiers or none (selection and goDirect depend on it); the real

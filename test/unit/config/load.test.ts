@@ -135,6 +135,36 @@ describe('validateConfig', () => {
     assert.match(byPath.get('sites[0].origins[0]')!, /no origin named "missing"/);
   });
 
+  it('refuses two listeners on one port, one of them on every interface, and the admin listener among them', () => {
+    const problems = problemsOf({
+      listeners: [
+        { listen: '127.0.0.1:8080' },
+        { listen: ':8080' },
+        { listen: '[::1]:8081' },
+        { listen: '127.0.0.1:0' },
+      ],
+      admin: { listen: '127.0.0.1:8080', token: 'a-token-of-sixteen-chars' },
+    });
+    assert.deepEqual(paths(problems), ['admin.listen', 'listeners[1].listen']);
+    const byPath = new Map(problems.map((problem) => [problem.path, problem.message]));
+    assert.match(
+      byPath.get('listeners[1].listen')!,
+      /:8080 clashes with listeners\[0\]\.listen \(127\.0\.0\.1:8080\)/,
+    );
+    assert.match(byPath.get('admin.listen')!, /clashes with listeners\[0\]\.listen/);
+    // Port 0 is the system's choice, a disabled admin listener binds nothing, other ports and addresses are fine.
+    const fine = validateConfig({
+      listeners: [
+        { listen: '127.0.0.1:0' },
+        { listen: '127.0.0.1:0' },
+        { listen: '127.0.0.2:8080' },
+        { listen: '127.0.0.1:8080' },
+      ],
+      admin: { listen: '127.0.0.1:8080', enabled: false },
+    });
+    assert.ok(!('problems' in fine), JSON.stringify(fine));
+  });
+
   it('refuses maxObjectSize larger than maxSize', () => {
     const problems = problemsOf({ cache: { maxSize: '1MiB', maxObjectSize: '2MiB' } });
     assert.deepEqual(paths(problems), ['cache.maxObjectSize']);
@@ -307,6 +337,35 @@ describe('loadConfig', () => {
     assert.deepEqual(
       config.sites.map((site) => site.name),
       ['default'],
+    );
+  });
+
+  it('names the variable or flag that set a refused value, with the key it set', () => {
+    const refusal = (options: Parameters<typeof loadConfig>[0]) => {
+      try {
+        loadConfig({ ...options, overrides: { origin: 'http://127.0.0.1:9000', ...options?.overrides } });
+      } catch (error) {
+        assert.ok(error instanceof EdgeError);
+        return error.message;
+      }
+      assert.fail('expected the value to be refused');
+    };
+    assert.match(
+      refusal({ env: { STRATA_LOG_LEVEL: 'loud' } }),
+      /^ {2}STRATA_LOG_LEVEL \(logging\.level\): /m,
+    );
+    assert.match(
+      refusal({ env: { STRATA_ADMIN_TOKEN: 'short' } }),
+      /^ {2}STRATA_ADMIN_TOKEN \(admin\.token\): use at least 16 characters$/m,
+    );
+    // The flag wins over its variable, and is the one named.
+    assert.match(
+      refusal({ env: { STRATA_ADMIN_TOKEN: 'short' }, overrides: { adminToken: 'also-short' } }),
+      /^ {2}--admin-token \(admin\.token\): /m,
+    );
+    assert.match(
+      refusal({ overrides: { listen: '127.0.0.1:7200', adminListen: '127.0.0.1:7200' } }),
+      /^ {2}--admin-listen \(admin\.listen\): 127\.0\.0\.1:7200 clashes with listeners\[0\]\.listen/m,
     );
   });
 
