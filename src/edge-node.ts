@@ -699,6 +699,7 @@ async function startClientListener(
     maxRequestsPerConnection: config.proxy.maxRequestsPerConnection,
     onClientError: (error: NodeJS.ErrnoException, socket: Socket, status: number | undefined) =>
       logParserRefusal(edge, error, socket as Socket & { encrypted?: boolean }, status),
+    cacheName: config.proxy.via,
     caps: {
       max: config.proxy.maxConnections,
       perClient: config.proxy.maxConnectionsPerClient,

@@ -7,7 +7,7 @@ import { refuseFurtherRequests } from '../http/connection-guard.ts';
 import { appendVia, endToEndResponseHeaders } from '../http/headers.ts';
 import { discardRest } from '../http/request-body.ts';
 import { endStream } from '../http/stream.ts';
-import { formatCacheStatus, pushCacheStatus } from '../observability/cache-status.ts';
+import { formatCacheStatus, pushCacheStatus, refusalDetail } from '../observability/cache-status.ts';
 import type { RequestContext } from './context.ts';
 import type { Edge } from './edge.ts';
 import { rewriteResponse } from './rule-effects.ts';
@@ -56,9 +56,14 @@ export function sendError(
     headers['proxy-status'] =
       `${edge.name}; error=${proxyStatus}${ctx.origin ? `; details=${JSON.stringify(ctx.origin)}` : ''}`;
   }
-  // An error answers this request: whatever a fill meant to store, this answer is not it.
-  if (ctx.lookup !== 'rejected')
-    headers['cache-status'] = formatCacheStatus(edge.name, { ...ctx.cacheStatus, stored: false });
+  // An error answers this request: whatever a fill meant to store, this answer is not it. A
+  // request refused (malformed, a security rule, no site) says why in its detail.
+  const refused = ctx.lookup === 'rejected' && ctx.cacheStatus.detail === undefined;
+  headers['cache-status'] = formatCacheStatus(edge.name, {
+    ...ctx.cacheStatus,
+    stored: false,
+    ...(refused ? { detail: refusalDetail(error.code) } : {}),
+  });
   // RFC 9113 §8.2.2: no connection-specific field on HTTP/2; there the stream ends instead.
   if (close && !h2) headers.connection = 'close';
   if (ctx.hsts !== undefined) headers['strict-transport-security'] = ctx.hsts;

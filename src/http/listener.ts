@@ -44,6 +44,8 @@ export interface ListenerOptions {
    * connection was already gone): for the access log and metrics.
    */
   onClientError?: ParserRefusalListener;
+  /** The cache's name in Cache-Status (proxy.via): a parser refusal carries a member saying why. */
+  cacheName?: string;
   /** WebSocket handshakes (upgrade.ts); absent: Upgrade is ignored, the request handled as any other. */
   onUpgrade?: UpgradeHandler | undefined;
 }
@@ -96,7 +98,20 @@ function inRequestLine(error: NodeJS.ErrnoException): boolean {
  * Answers a request the parser refused as node:http would (status line, Connection: close, the
  * connection ended) and reports it, so the access log has a line for it too.
  */
-export function answerParserRefusals(server: Server, listener: ParserRefusalListener): void {
+/** The detail of a parser refusal's Cache-Status, in the words of its error code (docs/errors.md). */
+const REFUSAL_DETAIL: Readonly<Record<number, string>> = {
+  400: 'bad-request',
+  408: 'request-timeout',
+  413: 'body-too-large',
+  414: 'url-too-long',
+  431: 'headers-too-large',
+};
+
+export function answerParserRefusals(
+  server: Server,
+  listener: ParserRefusalListener,
+  cacheName?: string,
+): void {
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
     // A TLS handshake that failed or timed out: node:http2's server passes it here when
     // 'clientError' is heard, and leaves the socket open. No HTTP was spoken: nothing to answer
@@ -134,7 +149,9 @@ export function answerParserRefusals(server: Server, listener: ParserRefusalList
         return;
       }
       const status = refusalStatus(error);
-      socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\n\r\n`);
+      const cacheStatus =
+        cacheName === undefined ? '' : `Cache-Status: ${cacheName}; detail=${REFUSAL_DETAIL[status]}\r\n`;
+      socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${cacheStatus}Connection: close\r\n\r\n`);
       // end() sends FIN and waits for the client's (node:http's sockets are half-open): a client
       // that never closes its side would keep the connection for ever. It has the keep-alive
       // timeout to read the answer (closing at once could reset it before the client read it).
@@ -207,7 +224,7 @@ export async function startListener(options: ListenerOptions, handler: RequestHa
     guarded,
   );
   const connections = capConnections(server, options.caps ?? { max: 0, perClient: 0 });
-  if (options.onClientError) answerParserRefusals(server, options.onClientError);
+  if (options.onClientError) answerParserRefusals(server, options.onClientError, options.cacheName);
   const dropWaiting = options.onUpgrade
     ? acceptUpgrades(server, options.onUpgrade, options.keepAliveTimeout || 5000)
     : undefined;

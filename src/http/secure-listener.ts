@@ -71,6 +71,8 @@ export interface SecureListenerOptions {
    */
   /** Told of each HTTP/1.1 request the parser refused (listener.ts). */
   onClientError?: ParserRefusalListener;
+  /** The cache's name in a parser refusal's Cache-Status (listener.ts). */
+  cacheName?: string;
   /** HTTP/1.1 WebSocket handshakes (upgrade.ts); absent: Upgrade is ignored. HTTP/2 has none (RFC 8441 is not offered). */
   onUpgrade?: UpgradeHandler | undefined;
   maxRequestsPerConnection?: number;
@@ -224,7 +226,11 @@ export async function startSecureListener(
   const connections = capConnections(server, options.caps ?? { max: 0, perClient: 0 });
   // HTTP/1.1 requests the parser refuses are answered and logged as on the plain listener.
   if (options.onClientError)
-    answerParserRefusals(server as unknown as import('node:http').Server, options.onClientError);
+    answerParserRefusals(
+      server as unknown as import('node:http').Server,
+      options.onClientError,
+      options.cacheName,
+    );
   if (options.onUpgrade)
     acceptUpgrades(
       server as unknown as import('node:http').Server,

@@ -47,6 +47,17 @@ export function formatCacheStatus(name: string, parts: CacheStatusParts): string
   return value;
 }
 
+/**
+ * The detail of a request refused before (or instead of) any cache handling: the error code's
+ * own words (`EDGE_ERR_CLIENT_RATE_LIMITED` → `rate-limited`, docs/errors.md).
+ */
+export function refusalDetail(code: string): string {
+  return code
+    .replace(/^EDGE_ERR_(?:CLIENT_)?/, '')
+    .toLowerCase()
+    .replaceAll('_', '-');
+}
+
 /** Appends our entry to a Cache-Status received from the origin (a parent tier). */
 export function appendCacheStatus(received: string | undefined, ours: string): string {
   return received ? `${received}, ${ours}` : ours;

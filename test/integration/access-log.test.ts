@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
+import { refusalDetail } from '../../src/observability/cache-status.ts';
 import { createClock } from '../helpers/clock.ts';
 import { startNode, type TestNode } from '../helpers/node.ts';
 import { respond, startOrigin, type TestOrigin } from '../helpers/origin.ts';
@@ -69,12 +70,12 @@ describe('the access log', () => {
     const refusals: Array<[string, RegExp, string]> = [
       [
         'GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
-        /^HTTP\/1\.1 400 Bad Request\r\nConnection: close\r\n\r\n$/,
+        /^HTTP\/1\.1 400 Bad Request\r\nCache-Status: strata; detail=bad-request\r\nConnection: close\r\n\r\n$/,
         'EDGE_ERR_CLIENT_BAD_REQUEST',
       ],
       [
         `GET /${'x'.repeat(120)} HTTP/1.1\r\nHost: a\r\nX-Big: ${'b'.repeat(20_000)}\r\n\r\n`,
-        /^HTTP\/1\.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n$/,
+        /^HTTP\/1\.1 431 Request Header Fields Too Large\r\nCache-Status: strata; detail=headers-too-large\r\nConnection: close\r\n\r\n$/,
         'EDGE_ERR_CLIENT_HEADERS_TOO_LARGE',
       ],
       ['GET /a\x01b HTTP/1.1\r\nHost: a\r\n\r\n', /^HTTP\/1\.1 400 /, 'EDGE_ERR_CLIENT_BAD_REQUEST'],
@@ -82,18 +83,20 @@ describe('the access log', () => {
       // piece or in one 64 KiB read.
       [
         `GET /search?q=${'long-query-term-'.repeat(1280)} HTTP/1.1\r\nHost: a\r\n\r\n`,
-        /^HTTP\/1\.1 414 URI Too Long\r\nConnection: close\r\n\r\n$/,
+        /^HTTP\/1\.1 414 URI Too Long\r\nCache-Status: strata; detail=url-too-long\r\nConnection: close\r\n\r\n$/,
         'EDGE_ERR_CLIENT_URL_TOO_LONG',
       ],
       [
         `GET /${'p'.repeat(64 * 1024)} HTTP/1.1\r\nHost: a\r\n\r\n`,
-        /^HTTP\/1\.1 414 URI Too Long\r\nConnection: close\r\n\r\n$/,
+        /^HTTP\/1\.1 414 URI Too Long\r\nCache-Status: strata; detail=url-too-long\r\nConnection: close\r\n\r\n$/,
         'EDGE_ERR_CLIENT_URL_TOO_LONG',
       ],
     ];
-    for (const [payload, answer] of refusals) {
+    for (const [payload, answer, code] of refusals) {
       const { text, closed } = await rawExchange(port, payload);
       assert.match(text, answer);
+      // The detail is the logged code's own words, as for the refusals the handler answers.
+      assert.match(text, new RegExp(`^Cache-Status: strata; detail=${refusalDetail(code)}\r$`, 'm'));
       assert.ok(closed);
     }
     await new Promise((resolve) => setTimeout(resolve, 50));

@@ -49,6 +49,7 @@ describe('rate limit on all requests (GCRA per client address)', () => {
     assert.equal(refused.headers['ratelimit-policy'], '"requests";q=3;w=2');
     assert.match(String(refused.headers.ratelimit), /^"requests";r=0;t=1$/);
     assert.equal(refused.headers['cache-control'], 'no-store');
+    assert.equal(refused.headers['cache-status'], 'strata; detail=rate-limited');
     assert.match(refused.text, /too many requests/);
     const other = await edge.get(LONG, { localAddress: '127.0.0.3' });
     assert.equal(other.status, 200);
@@ -113,6 +114,7 @@ describe('address rules behind a trusted proxy', () => {
       });
       const denied = await edge.get(LONG, from('203.0.113.9'));
       assert.equal(denied.status, 403);
+      assert.equal(denied.headers['cache-status'], 'strata; detail=forbidden');
       assert.match(denied.text, /your address is not allowed/);
       assert.equal((await edge.get(LONG, from('198.51.100.7'))).status, 200);
       assert.equal(origin.count(), 1);

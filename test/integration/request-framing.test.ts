@@ -111,7 +111,8 @@ describe('request framing and method policy', () => {
       );
       assert.ok(
         text.endsWith(
-          `HTTP/1.1 ${status} ${status === 400 ? 'Bad Request' : 'Request Header Fields Too Large'}\r\nConnection: close\r\n\r\n`,
+          `HTTP/1.1 ${status} ${status === 400 ? 'Bad Request' : 'Request Header Fields Too Large'}\r\n` +
+            `Cache-Status: strata; detail=${status === 400 ? 'bad-request' : 'headers-too-large'}\r\nConnection: close\r\n\r\n`,
         ),
       );
       assert.ok(closed);
@@ -228,6 +229,8 @@ describe('request framing and method policy', () => {
     try {
       const misdirected = await rawExchange(Number(new URL(named.url).port), `GET ${path} HTTP/1.0\r\n\r\n`);
       assert.match(misdirected.text, /^HTTP\/1\.1 421 /);
+      // Every answer says how the cache handled it: a refusal, why (README).
+      assert.match(misdirected.text, /\r\ncache-status: strata; detail=misdirected\r\n/i);
     } finally {
       await named.close();
     }
@@ -235,5 +238,6 @@ describe('request framing and method policy', () => {
     // HTTP/1.1 still must name its host.
     const eleven = await rawExchange(port, `GET ${path} HTTP/1.1\r\n\r\n`);
     assert.match(eleven.text, /^HTTP\/1\.1 400 /);
+    assert.match(eleven.text, /\r\ncache-status: strata; detail=bad-request\r\n/i);
   });
 });
