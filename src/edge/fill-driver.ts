@@ -200,20 +200,28 @@ export function fillHeaders(edge: Edge, response: OriginResponse, strip: readonl
 }
 
 /**
- * A client reads a fill as it arrives (each adds its own Cache-Status). `again`: a follower's
- * way to ask again when the fill fails because the worker writing it exited before this client
- * was sent anything (an origin failure is answered; a client sent part of the body is cut short).
+ * What a collapsed follower reading a fill adds: the response's Age now (its header list is the
+ * stored one, without Age), and `again`: its way to ask again when the fill fails because the
+ * worker writing it exited before this client was sent anything (an origin failure is answered;
+ * a client sent part of the body is cut short).
  */
+export interface FollowerRead {
+  age: number;
+  again?: (() => void) | undefined;
+}
+
+/** A client reads a fill as it arrives (each adds its own Cache-Status). */
 export function readFill(
   edge: Edge,
   ctx: RequestContext,
   fill: Fill,
   status: number,
   headers: string[],
-  again?: () => void,
+  follower?: FollowerRead,
 ): void {
   const res = ctx.res;
   const list = dropLengthOfBodiless(status, clientHeaders(edge, ctx, copyForClient(headers, ctx.rules)));
+  if (follower !== undefined) list.push('Age', String(follower.age));
   pushCacheStatus(list, formatCacheStatus(edge.name, ctx.cacheStatus));
   list.push('X-Request-Id', ctx.requestId);
   if (ctx.hsts !== undefined) list.push('Strict-Transport-Security', ctx.hsts);
@@ -236,6 +244,7 @@ export function readFill(
       // Nothing of the body came: an answer the client can read, not a connection closed on a
       // head never flushed (node:http sends a head with the first body byte).
       failedEmpty: (error) => {
+        const again = follower?.again;
         if (again === undefined || !fill.writerExited)
           return sendError(edge, ctx, bodyIncomplete(error, ctx.origin), false);
         // Nothing of this try is reported: the request starts over as a miss.

@@ -1,14 +1,15 @@
 /**
  * A collapsed follower's answer. A small body of known length (at most WHOLE_MAX) is answered
  * whole once it has all arrived: the head from the text rendered once for the fill's header
- * list (http/prepared-head.ts, as a hit's), this follower's Cache-Status and X-Request-Id, and
- * the body, in one write — a herd of hundreds of followers costs one rendering, not one
+ * list (http/prepared-head.ts, as a hit's), this follower's Age, Cache-Status and X-Request-Id,
+ * and the body, in one write — a herd of hundreds of followers costs one rendering, not one
  * writeHead, one reader and three writes each — FOLLOWERS_PER_TURN of them per turn of the
  * event loop. Anything else reads the fill as it arrives (readFill). Not a phase: the pipeline
  * calls it for a `join`.
  */
 import type { LeaderOutcome } from '../cache/collapse.ts';
 import type { Fill } from '../cache/fill.ts';
+import { currentAge, type StoredFreshness } from '../cache/policy/reuse.ts';
 import { endPrepared } from '../http/prepared-head.ts';
 import { formatCacheStatus } from '../observability/cache-status.ts';
 import type { RequestContext } from './context.ts';
@@ -16,7 +17,7 @@ import type { Edge } from './edge.ts';
 import { bodyIncomplete, readFill } from './fill-driver.ts';
 import { sendError } from './respond.ts';
 import { sharedForClient } from './rule-effects.ts';
-import { clientVisible } from './tier.ts';
+import { clientVisible, tierAge } from './tier.ts';
 
 type Shared = Extract<LeaderOutcome, { kind: 'shared' }>;
 
@@ -46,7 +47,10 @@ export function answerFollower(
     outcome.status === 204 ||
     outcome.status === 304
   ) {
-    return readFill(edge, ctx, fill, outcome.status, outcome.headers, again);
+    return readFill(edge, ctx, fill, outcome.status, outcome.headers, {
+      age: followerAge(edge, ctx, outcome.record),
+      again,
+    });
   }
   const res = ctx.res;
   const answer = (): void => {
@@ -54,10 +58,21 @@ export function answerFollower(
     const body = fill.state === 'done' ? bodyOf(fill, whole.length) : undefined;
     // The body cannot be completed, and nothing of it was sent: an answer the client can read.
     if (body === undefined) return sendError(edge, ctx, bodyIncomplete(fill.error, ctx.origin), false);
-    writeWhole(edge, ctx, outcome.status, whole.headers, body);
+    writeWhole(edge, ctx, outcome.status, whole.headers, body, followerAge(edge, ctx, outcome.record));
   };
   if (fill.state === 'streaming') whenEnded(fill, answer);
   else answer();
+}
+
+/**
+ * RFC 9111 §4.2.3, §5.1: the Age of the response being stored, as a hit of it would send now
+ * (deliver.ts). The stored header list has no Age (plan.ts recomputes it on delivery): without
+ * this, a follower of a response 30 s old at the origin went out with none, fresher than it is.
+ */
+function followerAge(edge: Edge, ctx: RequestContext, record: StoredFreshness): number {
+  const age = tierAge(ctx, record, currentAge(record, edge.now()));
+  ctx.age = age;
+  return age;
 }
 
 /**
@@ -111,13 +126,14 @@ function writeWhole(
   status: number,
   stored: readonly string[],
   body: Buffer,
+  age: number,
 ) {
   const res = ctx.res;
   // The same client view of the list as a hit's: one array per fill, rendered once.
   const list = sharedForClient(clientVisible(edge, ctx, stored), ctx.rules);
   const cacheStatus = formatCacheStatus(edge.name, ctx.cacheStatus);
   ctx.bytes += body.length;
-  const extra = ['Cache-Status', cacheStatus, 'X-Request-Id', ctx.requestId];
+  const extra = ['Age', String(age), 'Cache-Status', cacheStatus, 'X-Request-Id', ctx.requestId];
   if (ctx.hsts !== undefined) extra.push('Strict-Transport-Security', ctx.hsts);
   // A stored header list never holds Cache-Status (plan.ts drops it on store): ours is the one.
   if (ctx.protocol !== '2' && endPrepared(res, status, list, extra, body)) return;

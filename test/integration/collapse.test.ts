@@ -17,6 +17,8 @@ const body = Buffer.alloc(300 * 1024);
 /** A real-length URL (over 100 characters) whose answer varies on Accept-Language. */
 const LONG_VARY = `/catalogue/products/2026/winter/${'outdoor-equipment-'.repeat(4)}jackets/waterproof-shell-with-hood`;
 for (let i = 0; i < body.length; i++) body[i] = i % 251;
+/** A real-length URL (over 100 characters) whose followers must be sent the response's Age. */
+const AGED = `/catalogue/products/2026/spring/${'garden-furniture-'.repeat(4)}teak-bench-with-cushions`;
 
 /** Sends the body in two halves 200 ms apart, so followers join a fill still streaming. */
 async function slowBody(res: ServerResponse, headers: Record<string, string | number>): Promise<void> {
@@ -217,6 +219,43 @@ describe('collapsing concurrent requests in one process', () => {
     }
     assert.equal(origin.count(LONG_VARY), 3);
   });
+
+  // RFC 9111 §4.2.3, §5.1: a follower's response is as old as the leader's; sent without Age, a
+  // downstream cache or child tier took it for new. A body over 64 KiB is read as it arrives.
+  const aged = [
+    { name: 'origin Age 30, answered whole', size: 2000, age: 30, dated: false },
+    { name: 'origin Age 30, read as it arrives', size: 100 * 1024, age: 30, dated: false },
+    { name: 'origin Date 20 s past, read as it arrives', size: 100 * 1024, age: 20, dated: true },
+  ];
+  for (const [index, { name, size, age, dated }] of aged.entries()) {
+    it(`sends every collapsed follower the response's current Age (${name})`, async () => {
+      const path = `${AGED}-${index}`;
+      const payload = Buffer.alloc(size, 'teak');
+      origin.route(path, async (_req, res) => {
+        // The gate: the leader's answer comes only once the other four wait behind it.
+        await until(() => edge.node.edge.collapse.waiters >= 4, 10_000);
+        const headers = dated
+          ? { date: new Date(Date.now() - age * 1000).toUTCString() }
+          : { date: new Date().toUTCString(), age: String(age) };
+        res.writeHead(200, { 'cache-control': 'max-age=60', 'content-length': size, ...headers });
+        res.end(payload);
+      });
+      const started = Date.now();
+      const responses = await Promise.all(Array.from({ length: 5 }, () => request(`${edge.url}${path}`)));
+      const elapsed = Math.ceil((Date.now() - started) / 1000);
+      assert.equal(origin.count(path), 1);
+      const followers = responses.filter((r) => r.headers['cache-status'] === 'strata; fwd=miss; collapsed');
+      assert.equal(followers.length, 4);
+      for (const follower of followers) {
+        assert.ok(follower.body.equals(payload));
+        const sent = Number(follower.headers.age);
+        // A Date read to the second may make the response up to 1 s older.
+        const most = age + elapsed + (dated ? 1 : 0);
+        assert.ok(sent >= age && sent <= most, `Age ${follower.headers.age}, expected ${age}..${most}`);
+      }
+      await edge.node.idle();
+    });
+  }
 
   it('never collapses requests carrying Authorization', async () => {
     const responses = await Promise.all(
