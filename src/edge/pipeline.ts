@@ -133,7 +133,7 @@ export class Pipeline {
       ctx.lookup = 'revalidated';
       const refreshed = await refreshAsLeader(edge, ctx, lead, step.stored, fetched, generation);
       ctx.insert = refreshed.insert;
-      return void deliverStored(edge, ctx, refreshed.record);
+      return void deliverStored(edge, ctx, refreshed.record, refreshed.received);
     }
     if (step.kind === 'refetch') {
       const again = await fetchStep(edge, ctx, { fill: true, method: 'GET', range: forward.ranged });

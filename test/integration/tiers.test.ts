@@ -248,6 +248,54 @@ describe('tiers: two edges, one shield, one origin', () => {
     assert.equal(next.status, 200);
     assert.doesNotMatch(members(next).at(-1)!, /^edge-b; hit; ttl=\d/);
   });
+
+  it("shows the shield's member first on the edge's answer after the shield's 304", async () => {
+    const path = `${LONG}-revalidated${QUERY}`;
+    const tagged = dated(clock, { 'cache-control': 'max-age=60', etag: '"spring-1"' }, 'revalidated');
+    origin.route(`${LONG}-revalidated`, (req, res, hit) => {
+      if (req.headers['if-none-match'] !== '"spring-1"') return tagged(req, res, hit);
+      res.writeHead(304, { date: new Date(clock.now()).toUTCString(), etag: '"spring-1"' });
+      res.end();
+    });
+    assert.equal((await edgeA.get(path, { headers: HOST })).status, 200);
+    clock.advance(61);
+    // Stale on both tiers: the edge asks the shield conditionally, the shield asks the origin.
+    const revalidated = await edgeA.get(path, { headers: HOST });
+    assert.equal(revalidated.status, 200);
+    assert.equal(revalidated.text, 'revalidated');
+    assert.deepEqual(members(revalidated), [
+      'shield; fwd=stale; fwd-status=304',
+      'edge-a; fwd=stale; fwd-status=304',
+    ]);
+    assert.equal(origin.count(path), 2);
+    // The shield's member is not stored: a hit at the edge shows the edge's alone.
+    const hit = await edgeA.get(path, { headers: HOST });
+    assert.deepEqual(
+      members(hit).map((m) => m.split(';')[0]),
+      ['edge-a'],
+    );
+  });
+
+  it("keeps the shield's stale-if-error member on the edge's answer after the shield's 304", async () => {
+    const path = `${LONG}-sie-304${QUERY}`;
+    const fresh = dated(clock, { 'cache-control': 'max-age=10, stale-if-error=600', etag: '"sie-2"' }, 'sie');
+    origin.route(`${LONG}-sie-304`, (req, res, hit) => {
+      if (hit === 1) return fresh(req, res, hit);
+      res.writeHead(503, { 'content-type': 'text/plain' });
+      res.end('down');
+    });
+    assert.equal((await edgeB.get(path, { headers: HOST })).status, 200);
+    clock.advance(20);
+    // The origin fails: the shield answers the edge's conditional request from its stale copy.
+    const viaEdge = await edgeB.get(path, { headers: HOST });
+    assert.equal(viaEdge.status, 200);
+    assert.equal(viaEdge.text, 'sie');
+    assert.deepEqual(members(viaEdge), [
+      'shield; fwd=stale; fwd-status=503; detail=stale-if-error',
+      'edge-b; fwd=stale; fwd-status=304',
+    ]);
+    assert.equal(origin.count(path), 2);
+  });
 });
 
 describe('tiers: every parent down', () => {

@@ -14,7 +14,7 @@ import { type EntryRecord, storedHeader } from '../../cache/record.ts';
 import { SEND_BUFFER, whenDrained } from '../../http/connection-guard.ts';
 import type { H2Response } from '../../http/h2-exchange.ts';
 import { endPrepared } from '../../http/prepared-head.ts';
-import { formatCacheStatus } from '../../observability/cache-status.ts';
+import { appendCacheStatus, formatCacheStatus } from '../../observability/cache-status.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
 import { withoutContentFields } from '../not-modified.ts';
@@ -22,18 +22,25 @@ import { copyForClient, sharedForClient } from '../rule-effects.ts';
 import { clientVisible, tierAge } from '../tier.ts';
 
 /**
- * Answers the request from `record`. Cache-Status parts must already be set on ctx. Returns
- * true when the whole response was written at once, false when a large body streams on.
+ * Answers the request from `record`. Cache-Status parts must already be set on ctx. `received`:
+ * the Cache-Status members of the 304 that refreshed the record (a parent tier's), put before
+ * ours; a hit has none. Returns true when the whole response was written at once, false when a
+ * large body streams on.
  */
-export function deliverStored(edge: Edge, ctx: RequestContext, record: EntryRecord): boolean {
-  if (record.range !== undefined) return deliverPartial(edge, ctx, record);
+export function deliverStored(
+  edge: Edge,
+  ctx: RequestContext,
+  record: EntryRecord,
+  received?: string,
+): boolean {
+  if (record.range !== undefined) return deliverPartial(edge, ctx, record, received);
   const { res } = ctx;
   const age = tierAge(ctx, record, currentAge(record, ctx.now));
   ctx.age = age;
   if (ctx.cacheStatus.hit) ctx.cacheStatus.ttl = Math.floor(remainingFreshness(record, ctx.now));
   const visible = record.tierFields ? clientVisible(edge, ctx, record.headers) : record.headers;
   const list = sharedForClient(visible, ctx.rules);
-  const cacheStatus = formatCacheStatus(edge.name, ctx.cacheStatus);
+  const cacheStatus = appendCacheStatus(received, formatCacheStatus(edge.name, ctx.cacheStatus));
   edge.store.touch(ctx.id || ctx.storage);
   const fields = ctx.req.headers;
   const conditional = isConditional(fields);
@@ -143,7 +150,12 @@ function endPreparedHit(
  * NOT send a partial response to a client without explicitly marking it"), and only for a
  * range wholly inside the stored piece (the lookup sent anything else to the origin).
  */
-function deliverPartial(edge: Edge, ctx: RequestContext, record: EntryRecord): boolean {
+function deliverPartial(
+  edge: Edge,
+  ctx: RequestContext,
+  record: EntryRecord,
+  received: string | undefined,
+): boolean {
   const { res } = ctx;
   const piece = record.range!;
   const range = rangeWithin(ctx.req.headers.range, piece);
@@ -160,7 +172,7 @@ function deliverPartial(edge: Edge, ctx: RequestContext, record: EntryRecord): b
     'Age',
     String(ctx.age),
     'Cache-Status',
-    formatCacheStatus(edge.name, ctx.cacheStatus),
+    appendCacheStatus(received, formatCacheStatus(edge.name, ctx.cacheStatus)),
     'X-Request-Id',
     ctx.requestId,
     'Content-Range',

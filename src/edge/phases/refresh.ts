@@ -14,6 +14,11 @@ import { refreshedRecord } from '../revalidate.ts';
 export interface Refresh {
   record: EntryRecord;
   insert: InsertResult;
+  /**
+   * The Cache-Status members the 304 carried (a parent tier's), sent before ours with this answer
+   * (RFC 9211 §2) as the fill path sends a 200's; never stored (revalidate.ts).
+   */
+  received: string | undefined;
 }
 
 export async function refresh(
@@ -26,13 +31,20 @@ export async function refresh(
   const { response, requestTime, responseTime } = fetched;
   const refreshed = refreshedRecord(edge, ctx, stored.record, response, requestTime, responseTime);
   const record = refreshed.record;
+  const received = receivedCacheStatus(response.headers['cache-status']);
   // Not shareable once updated: this client's answer only; the entry stays as it was.
   if (!refreshed.shared) {
     ctx.cacheStatus.detail = refreshed.reason;
-    return { record, insert: `not-storable:${refreshed.reason}` };
+    return { record, insert: `not-storable:${refreshed.reason}`, received };
   }
   const ok = await edge.store.refresh(stored.id, record, generation).catch(() => false);
-  return { record, insert: ok ? 'updated' : 'not-updated' };
+  return { record, insert: ok ? 'updated' : 'not-updated', received };
+}
+
+/** A received Cache-Status as one list (fields repeated are one list, RFC 9110 §5.3). */
+function receivedCacheStatus(value: string | string[] | undefined): string | undefined {
+  const joined = Array.isArray(value) ? value.join(', ') : value;
+  return joined === undefined || joined.trim() === '' ? undefined : joined;
 }
 
 /**
