@@ -430,7 +430,7 @@ export const adminSchema = z
       .string()
       .min(16, 'use at least 16 characters')
       .optional()
-      .describe('Bearer token for the admin API.'),
+      .describe('Bearer token for the admin API (at least 16 characters).'),
     enabled: z.boolean().default(true).describe('Start the admin listener.'),
     authFailureLimit: z
       .number()

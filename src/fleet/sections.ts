@@ -27,8 +27,21 @@ export function parseSections(
         ok: false,
         reason: `${key}: not a shared section (only ${SHARED_SECTIONS.join(', ')}; the rest of a node's config stays in its file)`,
       };
+    const wrong = shapeProblem(key as SharedSection, value);
+    if (wrong !== undefined) return { ok: false, reason: `${key}: ${wrong}` };
     sections[key as SharedSection] = value;
   }
   if (Object.keys(sections).length === 0) return { ok: false, reason: 'empty: give sites, origins or geo' };
   return { ok: true, sections };
+}
+
+const isMapping = (value: unknown): boolean =>
+  value !== null && typeof value === 'object' && !Array.isArray(value);
+
+/** The section's shape as a config file has it: sites and origins lists of mappings, geo a mapping. */
+function shapeProblem(key: SharedSection, value: unknown): string | undefined {
+  if (key === 'geo') return isMapping(value) ? undefined : 'expected a mapping';
+  if (!Array.isArray(value)) return 'expected a list';
+  const at = value.findIndex((entry) => !isMapping(entry));
+  return at === -1 ? undefined : `[${at}]: expected a mapping`;
 }

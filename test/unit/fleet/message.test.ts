@@ -49,6 +49,15 @@ describe('bus messages and shared sections', () => {
     assert.match((parseSections('- a') as { reason: string }).reason, /mapping/);
     assert.match((parseSections('{}') as { reason: string }).reason, /empty/);
     assert.match((parseSections('sites: [') as { reason: string }).reason, /cannot parse/);
+    // The shape a node's file has: put refused `sites: 5`, which every node then rejected.
+    assert.equal((parseSections('sites: 5') as { reason: string }).reason, 'sites: expected a list');
+    assert.equal((parseSections('origins: {a: 1}') as { reason: string }).reason, 'origins: expected a list');
+    assert.equal(
+      (parseSections('origins:\n  - {name: a, url: "http://127.0.0.1:1"}\n  - x') as { reason: string })
+        .reason,
+      'origins: [1]: expected a mapping',
+    );
+    assert.equal((parseSections('geo: []') as { reason: string }).reason, 'geo: expected a mapping');
   });
 
   it('splits a purge larger than a message into parts that purge every item once, each within the bound', () => {
