@@ -921,8 +921,26 @@ export class CacheStore {
       const current = this.#entryAt(id);
       if (current === undefined || current.bodyId !== record.bodyId) return false;
       this.#entries.put(id, sealRecord(record));
+      this.#retagInTxn(id, current.tags, record.tags);
       return true;
     });
+  }
+
+  /** Inside a write transaction: the tag index of variant `id` moves from `before` to `after`. */
+  #retagInTxn(id: string, before: readonly string[], after: readonly string[]): void {
+    for (const tag of before) if (!after.includes(tag)) this.#tags.remove(tag, id);
+    for (const tag of after) if (!before.includes(tag)) this.#tags.put(tag, id);
+  }
+
+  /**
+   * After a 304 that changed the Vary of the entry at `id` (still body `bodyId`): every variant
+   * of its primary key goes, as a full response with another Vary would replace them
+   * (commitEntryInTxn), the node's codings of it included. Left in place, they stayed selected
+   * by fields the origin no longer varies on alone. Returns how many variants went (0 when the
+   * entry was replaced or removed meanwhile: what replaced it came with its own Vary).
+   */
+  removeRevaried(id: string, bodyId: string): Promise<number> {
+    return this.write(() => (this.holdsBodyInTxn(id, bodyId) ? this.removeKeyInTxn(primaryOf(id)) : 0));
   }
 
   /**

@@ -3,16 +3,18 @@
  * freshness recomputed (RFC 9111 §4.3.4, §3.2), keeping the same body.
  */
 
-import { toHeaderMap } from '../cache/policy/semantics.ts';
+import { withoutIgnored } from '../cache/policy/overrides.ts';
+import { type HeaderMap, toHeaderMap } from '../cache/policy/semantics.ts';
 import { selectedForUpdate } from '../cache/policy/update.ts';
 import { parseVary } from '../cache/policy/vary.ts';
 import type { EntryRecord } from '../cache/record.ts';
 import { endToEndResponseHeaders } from '../http/headers.ts';
 import type { OriginResponse } from '../origin/pool.ts';
+import { contentCoded, mergeVary, withAcceptEncoding } from './compression.ts';
 import type { RequestContext } from './context.ts';
 import type { Edge } from './edge.ts';
 import { freshnessFields } from './freshness.ts';
-import { updatedStorable } from './plan.ts';
+import { extractTags, updatedStorable } from './plan.ts';
 import { strippedOnStore } from './rule-effects.ts';
 import { hasTierFields } from './tier.ts';
 
@@ -42,13 +44,16 @@ export function matchesStored(record: EntryRecord, response: OriginResponse): bo
 
 /**
  * The stored response updated by a 304, and whether it may still be shared: when it may not
- * (the 304 brought Set-Cookie, private, Vary: * ...), the update answers the client that
- * revalidated and is not stored, so the entry stays as it was and its next reuse asks again.
- * Fields the 304 names in private="…" or no-cache="…" are not kept.
+ * (the 304 brought Set-Cookie, private ...), the update answers the client that revalidated and
+ * is not stored, so the entry stays as it was and its next reuse asks again. When the 304's
+ * Vary names other fields than the entry was stored under (Vary: * included), the entry is not
+ * kept either (`varyChanged`): selected by the old fields, it would answer requests the origin
+ * now tells apart (§4.1), so the key's variants are removed (refresh.ts). Fields the 304 names
+ * in private="…" or no-cache="…" are not kept. Tags follow the updated tag fields.
  */
 export type Refreshed =
   | { shared: true; record: EntryRecord }
-  | { shared: false; record: EntryRecord; reason: string };
+  | { shared: false; record: EntryRecord; reason: string; varyChanged: boolean };
 
 export function refreshedRecord(
   edge: Edge,
@@ -59,10 +64,13 @@ export function refreshedRecord(
   responseTime: number,
 ): Refreshed {
   const drop = new Set([...KEEP_STORED, ...edge.stripStored, 'cache-status', ...strippedOnStore(ctx)]);
+  const vary = withoutIgnored(toHeaderMap(response.headers), ctx.rules?.overrides).vary;
+  const changed = varyChanged(record, vary);
   // A coding the node made keeps its own suffixed tag (a 304 carries the origin's), and a
-  // compressible entry keeps the Vary it was stored with (Accept-Encoding merged in).
+  // compressible entry keeps the Vary it was stored with (Accept-Encoding merged in), unless
+  // the 304 changes it: the client that revalidated is then told the new one.
   if (record.originEtag !== undefined) drop.add('etag');
-  if (record.originEtag !== undefined || record.compressible === true) drop.add('vary');
+  if (!changed && (record.originEtag !== undefined || record.compressible === true)) drop.add('vary');
   const updates = endToEndResponseHeaders(response.headers, drop);
   const replaced = new Set<string>();
   for (let i = 0; i < updates.length; i += 2) replaced.add(updates[i]!.toLowerCase());
@@ -72,6 +80,7 @@ export function refreshedRecord(
     if (!replaced.has(name.toLowerCase())) merged.push(name, record.headers[i + 1]!);
   }
   for (const field of updates) merged.push(field);
+  if (changed && parseVary(vary) !== '*' && varyEncoding(record)) mergeVary(merged);
   const map: Record<string, string[]> = {};
   for (let i = 0; i < merged.length; i += 2) {
     const name = merged[i]!.toLowerCase();
@@ -88,21 +97,59 @@ export function refreshedRecord(
   // answered from a copy 50 s old leaves ours 50 s old, not new. Read here, never stored.
   const age = response.headers.age;
   if (age !== undefined) headers.age = Array.isArray(age) ? age.join(', ') : age;
-  // A Vary the entry keeps as stored is still read for `*`: nothing varying on everything is shared.
-  const star = drop.has('vary') && parseVary(toHeaderMap(response.headers).vary) === '*';
-  const verdict = updatedStorable(edge, ctx, record.status, star ? { ...headers, vary: '*' } : headers);
+  // A Vary: * is never dropped above (it always changes the fields): nothing varying on
+  // everything is shared.
+  const verdict = updatedStorable(edge, ctx, record.status, headers);
   const kept = verdict.storable ? withoutFields(merged, verdict.stripFields) : merged;
   const { tierFields: _was, ...rest } = record;
   const updated: EntryRecord = {
     ...rest,
     ...(hasTierFields(edge, kept) ? { tierFields: true as const } : {}),
     headers: kept,
+    tags: updatedTags(edge, record, response, headers),
     storedAt: responseTime,
     ...freshnessFields(edge, ctx, record.status, headers, requestTime, responseTime),
   };
-  return verdict.storable
-    ? { shared: true, record: updated }
-    : { shared: false, record: updated, reason: verdict.reason };
+  if (verdict.storable && !changed) return { shared: true, record: updated };
+  const reason = verdict.storable ? 'vary-changed' : verdict.reason;
+  return { shared: false, record: updated, reason, varyChanged: changed };
+}
+
+/**
+ * Whether a 304's Vary (`value`, after the site's ignored fields) selects by other fields than
+ * the entry was stored under (§4.1; §4.3.4: a field the 304 leaves out stays as stored, so no
+ * Vary changes nothing). Compared as plan.ts variantOf made them: names sorted, Accept-Encoding
+ * added for a coded or compressible entry.
+ */
+function varyChanged(record: EntryRecord, value: string | undefined): boolean {
+  if (value === undefined) return false;
+  const vary = parseVary(value);
+  if (vary === '*') return true;
+  const fields = varyEncoding(record) ? withAcceptEncoding(vary) : vary;
+  return fields.join() !== record.vary.join();
+}
+
+/** Whether the entry varies on Accept-Encoding whatever the origin's Vary says (plan.ts variantOf). */
+function varyEncoding(record: EntryRecord): boolean {
+  return (
+    record.compressible === true || record.originEtag !== undefined || contentCoded(record.contentEncoding)
+  );
+}
+
+/**
+ * The tags of the updated response: read again from the updated fields when the 304 carries a
+ * tag field (its value replaces the stored one, §4.3.4), so a purge by the new tag reaches the
+ * entry and one by a tag it no longer carries does not. Without one they stay as stored (a tag
+ * field the node hides is not among the stored fields to read them from).
+ */
+function updatedTags(
+  edge: Edge,
+  record: EntryRecord,
+  response: OriginResponse,
+  headers: HeaderMap,
+): string[] {
+  if (!edge.tagHeaders.some((name) => response.headers[name] !== undefined)) return record.tags;
+  return extractTags(edge, headers);
 }
 
 /** A flat field list without the named fields (lower-case names). */

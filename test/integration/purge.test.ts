@@ -142,6 +142,50 @@ describe('purge through the admin API', () => {
     assert.equal(origin.count('/t/2'), 1);
   });
 
+  it('purges by the tags a 304 brought, and no longer by those it replaced', async () => {
+    const path = `/releases/${'changelog-and-notes-'.repeat(5)}latest.html?channel=stable&platform=linux`;
+    assert.ok(path.length > 100);
+    origin.route(path, (req, res, hit) => {
+      if (req.headers['if-none-match'] === '"r1"') {
+        res.writeHead(304, {
+          etag: '"r1"',
+          'cache-control': 'max-age=300',
+          'surrogate-key': 'release-2 notes',
+        });
+        res.end();
+        return;
+      }
+      res.writeHead(200, { etag: '"r1"', 'cache-control': 'max-age=1', 'surrogate-key': 'release-1 notes' });
+      res.end(`notes ${hit}`);
+    });
+    /** The ids the admin lists under `tag` (what `strata cache ls --tag` shows). */
+    const listed = async (tag: string) => {
+      const response = await edge.call('GET', `/cache?tag=${tag}`);
+      return (JSON.parse(response.text) as { entries: { id: string }[] }).entries.map((entry) => entry.id);
+    };
+    await edge.get(path);
+    clock.advance(2);
+    const revalidated = await edge.get(path);
+    assert.equal(revalidated.text, 'notes 1');
+    assert.equal(revalidated.headers['cache-status'], 'strata; fwd=stale; fwd-status=304');
+    assert.deepEqual(await listed('release-1'), [], 'the old tag no longer lists it');
+    assert.equal((await listed('release-2')).length, 1);
+    assert.equal((await listed('notes')).length, 1, 'a tag it kept still lists it, once');
+
+    assert.equal((await edge.purge({ tags: ['release-1'] })).purged, 0);
+    const hit = await edge.get(path);
+    assert.equal(hit.text, 'notes 1');
+    assert.match(String(hit.headers['cache-status']), /^strata; hit/);
+    assert.equal(origin.count(path), 2);
+
+    assert.equal((await edge.purge({ tags: ['release-2'] })).purged, 1);
+    const refetched = await edge.get(path);
+    assert.equal(refetched.text, 'notes 3');
+    assert.equal(refetched.headers['cache-status'], 'strata; fwd=miss; fwd-status=200; stored');
+    assert.equal(origin.count(path), 3);
+    assert.deepEqual(await listed('release-2'), []);
+  });
+
   it('purges a prefix or host longer than any stored key as one that matches nothing: 200, logged applied, the store keeps writing', async () => {
     const long = 'p'.repeat(5000);
     await edge.get('/img/a');

@@ -275,11 +275,12 @@ describe('validation and reuse', () => {
     assert.equal(third.text, '<p>settings</p>');
     assert.equal(origin.count(cookie), 3, 'the entry was not refreshed: every reuse asks again');
 
-    const unshared: [string, Record<string, string>][] = [
-      ['private', { 'cache-control': 'private, max-age=300' }],
-      ['vary-star', { vary: '*' }],
+    // A 304 with Vary: * changes the fields the entry was selected by: the entry goes (below).
+    const unshared: [string, Record<string, string>, RegExp][] = [
+      ['private', { 'cache-control': 'private, max-age=300' }, /fwd=stale; fwd-status=304/],
+      ['vary-star', { vary: '*' }, /^strata; fwd=miss; fwd-status=200; stored$/],
     ];
-    for (const [name, extra] of unshared) {
+    for (const [name, extra, then] of unshared) {
       const path = `${base}&case=${name}`;
       revalidatedWith(path, () => extra);
       await edge.get(path);
@@ -288,7 +289,7 @@ describe('validation and reuse', () => {
       assert.equal(refreshed.text, '<p>settings</p>');
       assert.equal(refreshed.headers['cache-status'], `strata; fwd=stale; fwd-status=304; detail=${name}`);
       const next = await edge.get(path);
-      assert.match(String(next.headers['cache-status']), /fwd=stale; fwd-status=304/, `${name}: not a hit`);
+      assert.match(String(next.headers['cache-status']), then, `${name}: not a hit`);
       assert.equal(origin.count(path), 3);
     }
 
@@ -307,6 +308,78 @@ describe('validation and reuse', () => {
     assert.equal(hit.headers['set-cookie'], undefined);
     assert.equal(hit.text, '<p>settings</p>');
     assert.equal(origin.count(qualified), 2);
+  });
+
+  it("never answers one user's refreshed response to another when a 304 changes Vary", async () => {
+    // The origin first varies on Accept-Language alone; from then on, on Cookie too.
+    const path = `/account/${'dashboard-summary-'.repeat(5)}overview.html?section=recent&locale=en-GB`;
+    assert.ok(path.length > 100);
+    origin.route(path, (req, res, hit) => {
+      const vary = hit === 1 ? 'Accept-Language' : 'Accept-Language, Cookie';
+      if (req.headers['if-none-match'] === '"d1"') {
+        res.writeHead(304, { etag: '"d1"', 'cache-control': 'max-age=100', vary });
+        res.end();
+        return;
+      }
+      res.writeHead(200, { etag: '"d1"', 'cache-control': hit === 1 ? 'max-age=1' : 'max-age=100', vary });
+      res.end(`dashboard of ${req.headers.cookie}`);
+    });
+    const alice = { 'accept-language': 'en', cookie: 'u=alice' };
+    const bob = { 'accept-language': 'en', cookie: 'u=bob' };
+    await edge.get(path, { headers: alice });
+    clock.advance(2);
+    const revalidated = await edge.get(path, { headers: alice });
+    assert.equal(revalidated.text, 'dashboard of u=alice', 'the 304 validated her stored body');
+    assert.equal(revalidated.headers.vary, 'Accept-Language, Cookie');
+    assert.equal(
+      revalidated.headers['cache-status'],
+      'strata; fwd=stale; fwd-status=304; detail=vary-changed',
+    );
+    assert.equal(origin.count(path), 2);
+
+    const forBob = await edge.get(path, { headers: bob });
+    assert.equal(forBob.text, 'dashboard of u=bob');
+    assert.equal(forBob.headers['cache-status'], 'strata; fwd=miss; fwd-status=200; stored');
+    assert.equal(origin.count(path), 3, "Bob's request reached the origin");
+    assert.equal(origin.requests.at(-1)?.headers['if-none-match'], undefined, 'nothing left to validate');
+    // Stored under the fields that came with Bob's body: each user gets their own.
+    const again = await edge.get(path, { headers: alice });
+    assert.equal(again.text, 'dashboard of u=alice');
+    assert.match(String(again.headers['cache-status']), /^strata; fwd=vary-miss; fwd-status=200; stored/);
+    const hit = await edge.get(path, { headers: bob });
+    assert.equal(hit.text, 'dashboard of u=bob');
+    assert.match(String(hit.headers['cache-status']), /^strata; hit/);
+    assert.equal(origin.count(path), 4);
+  });
+
+  it('never serves stale to another user an entry a background 304 gave Vary: *', async () => {
+    const path = `/account/${'notifications-feed-'.repeat(5)}list.json?page=1&per_page=50&sort=newest`;
+    assert.ok(path.length > 100);
+    origin.route(path, (req, res) => {
+      if (req.headers['if-none-match'] === '"n1"') {
+        res.writeHead(304, {
+          etag: '"n1"',
+          'cache-control': 'max-age=1, stale-while-revalidate=600',
+          vary: '*',
+        });
+        res.end();
+        return;
+      }
+      res.writeHead(200, { etag: '"n1"', 'cache-control': 'max-age=1, stale-while-revalidate=600' });
+      res.end(`feed of ${req.headers.cookie}`);
+    });
+    await edge.get(path, { headers: { cookie: 'u=alice' } });
+    clock.advance(2);
+    // Within stale-while-revalidate: her stale copy at once, and a revalidation in the background.
+    const stale = await edge.get(path, { headers: { cookie: 'u=alice' } });
+    assert.equal(stale.text, 'feed of u=alice');
+    assert.match(String(stale.headers['cache-status']), /^strata; hit; ttl=-/);
+    assert.equal(origin.count(path), 2, 'the background revalidation ran');
+
+    const forBob = await edge.get(path, { headers: { cookie: 'u=bob' } });
+    assert.equal(forBob.text, 'feed of u=bob');
+    assert.equal(forBob.headers['cache-status'], 'strata; fwd=miss; fwd-status=200; stored');
+    assert.equal(origin.count(path), 3);
   });
 
   it('never delivers nor stores a 206 the origin sent to a request for the whole response', async () => {

@@ -2,7 +2,8 @@
  * refresh: runs when triage found a 304 that selects the stored response being validated
  * (RFC 9111 §4.3.4): its header fields and freshness are updated; the body stays. Returns the
  * record to deliver and the insert result ('updated' or 'not-updated'; `not-storable:REASON`
- * when the updated response may not be shared, and Cache-Status's detail says why: revalidate.ts).
+ * when the updated response may not be shared, and Cache-Status's detail says why: revalidate.ts;
+ * `not-storable:vary-changed` when the 304 changed the Vary the entry was selected by).
  */
 import type { EntryRecord } from '../../cache/record.ts';
 import type { InsertResult, RequestContext } from '../context.ts';
@@ -32,9 +33,11 @@ export async function refresh(
   const refreshed = refreshedRecord(edge, ctx, stored.record, response, requestTime, responseTime);
   const record = refreshed.record;
   const received = receivedCacheStatus(response.headers['cache-status']);
-  // Not shareable once updated: this client's answer only; the entry stays as it was.
+  // Not shareable once updated: this client's answer only; the entry stays as it was, unless
+  // the 304 changed its Vary: then the key's variants go, and the next request asks the origin.
   if (!refreshed.shared) {
     ctx.cacheStatus.detail = refreshed.reason;
+    if (refreshed.varyChanged) await edge.store.removeRevaried(stored.id, record.bodyId).catch(() => 0);
     return { record, insert: `not-storable:${refreshed.reason}`, received };
   }
   const ok = await edge.store.refresh(stored.id, record, generation).catch(() => false);
