@@ -28,11 +28,13 @@ export type WaitDrain = (resume: () => void) => void;
 /**
  * The response head, sent only with the first body byte or the end: a fill that fails before
  * any byte came is answered by `failedEmpty` (an error status the client can read) instead of a
- * connection closed on a head never flushed.
+ * connection closed on a head never flushed; one that fails later is cut short by `cutShort`
+ * (default: the response destroyed), which knows how the client's framing shows a cut.
  */
 export interface Opening {
   head: () => void;
   failedEmpty: (error: Error) => void;
+  cutShort?: (error: Error) => void;
 }
 
 /** Streams a fill to one client response, with backpressure. */
@@ -49,6 +51,7 @@ export class FillReader {
   readonly #waitForClient: WaitDrain | undefined;
   /** Until the head is sent. */
   #opening: Opening | undefined;
+  readonly #cutShort: (error: Error) => void;
   /** The sealed chunk being written (read once, written in pieces). */
   #current: Buffer | undefined;
   #finished = false;
@@ -66,6 +69,7 @@ export class FillReader {
     this.#onDone = onDone;
     this.#waitForClient = waitDrain;
     this.#opening = opening;
+    this.#cutShort = opening?.cutShort ?? ((error) => out.destroy(error));
     fill.addReader(this);
     out.once('close', () => this.#finish(false));
   }
@@ -147,7 +151,7 @@ export class FillReader {
     this.#opening = undefined;
     this.#finish(false);
     if (opening !== undefined) opening.failedEmpty(error);
-    else this.#out.destroy(error);
+    else this.#cutShort(error);
   }
 
   #finish(ok: boolean): void {

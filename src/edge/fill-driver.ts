@@ -10,6 +10,7 @@ import { Fill, FillReader } from '../cache/fill.ts';
 import type { EntryRecord } from '../cache/record.ts';
 import { EdgeError } from '../errors.ts';
 import { whenDrained } from '../http/connection-guard.ts';
+import { cutShort } from '../http/cut-short.ts';
 import { appendVia, dropLengthOfBodiless, endToEndResponseHeaders } from '../http/headers.ts';
 import { formatCacheStatus, pushCacheStatus } from '../observability/cache-status.ts';
 import type { OriginResponse } from '../origin/pool.ts';
@@ -253,6 +254,7 @@ export function readFill(
         ctx.cacheStatus = {};
         again();
       },
+      cutShort: (error) => cutShort(res, error),
     },
   );
   reader.pump();

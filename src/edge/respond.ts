@@ -4,6 +4,7 @@
  */
 import type { EdgeError, ErrorCode } from '../errors.ts';
 import { refuseFurtherRequests } from '../http/connection-guard.ts';
+import { cutShort } from '../http/cut-short.ts';
 import { appendVia, endToEndResponseHeaders } from '../http/headers.ts';
 import { discardRest } from '../http/request-body.ts';
 import { endStream } from '../http/stream.ts';
@@ -34,7 +35,7 @@ export function sendError(
     if (!h2) refuseFurtherRequests(ctx.req);
   }
   if (res.headersSent) {
-    res.destroy(error);
+    cutShort(res, error);
     return;
   }
   // A body the origin request stopped reading (it failed, or answered early): read and dropped.

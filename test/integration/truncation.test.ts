@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
-import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
+import { connect as h2connect } from 'node:http2';
+import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import { connect as tlsConnect } from 'node:tls';
 import { pino } from 'pino';
+import { createFixtures, type Fixtures } from '../helpers/certs.ts';
 import { request } from '../helpers/http.ts';
 import { startNode, type TestNode } from '../helpers/node.ts';
 import { startOrigin, type TestOrigin } from '../helpers/origin.ts';
@@ -31,6 +34,42 @@ async function rawOrigin(
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { server, origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+/**
+ * Sends `request` on a connection of its own and collects the answer until the connection
+ * closes (bounded in time): its head, its body bytes as sent, and how the connection ended:
+ * 'fin' (a clean end), the error code of a reset ('ECONNRESET'), or 'timeout'.
+ */
+function exchange(
+  url: string,
+  request: string,
+  tls?: { ca: string; servername: string },
+): Promise<{ head: string; body: string; end: string }> {
+  const port = Number(new URL(url).port);
+  return new Promise((resolve) => {
+    const socket =
+      tls === undefined
+        ? connect(port, '127.0.0.1')
+        : tlsConnect({ host: '127.0.0.1', port, ...tls, ALPNProtocols: ['http/1.1'] });
+    const chunks: Buffer[] = [];
+    let end = 'timeout';
+    const timer = setTimeout(() => socket.destroy(), 5000);
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('end', () => {
+      end = 'fin';
+    });
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      end = error.code ?? error.message;
+    });
+    socket.on('close', () => {
+      clearTimeout(timer);
+      const text = Buffer.concat(chunks).toString('latin1');
+      const split = text.indexOf('\r\n\r\n');
+      resolve({ head: text.slice(0, split), body: text.slice(split + 4), end });
+    });
+    socket.write(request);
+  });
 }
 
 describe('truncated origin responses', () => {
@@ -295,6 +334,19 @@ describe('an origin whose body runs until the connection closes (no length, no c
   });
 
   for (const kind of ['stored', 'pass']) {
+    it(`passes an origin's reset on to an HTTP/1.0 client as a reset, not a clean end (${kind})`, async () => {
+      const target = `${LONG}?case=reset-${kind}-http10`;
+      for (let i = 1; i <= 2; i++) {
+        const { head, end } = await exchange(edge.url, `GET ${target} HTTP/1.0\r\nHost: a.example\r\n\r\n`);
+        assert.match(head, /^HTTP\/1\.1 200 /);
+        assert.doesNotMatch(head, /content-length|transfer-encoding/i, 'the body is close-delimited');
+        assert.equal(end, 'ECONNRESET', 'a FIN would say the body is complete');
+      }
+      assert.equal(asked.get(target), 2, 'nothing was stored');
+    });
+  }
+
+  for (const kind of ['stored', 'pass']) {
     it(`never stores a body ended by a reset, and lets the client see it cut short (${kind})`, async () => {
       const target = `${LONG}?case=reset-${kind}`;
       const first = await edge.get(target);
@@ -306,4 +358,164 @@ describe('an origin whose body runs until the connection closes (no length, no c
       assert.equal(asked.get(target), 2, 'nothing was stored');
     });
   }
+});
+
+describe('a body cut short on a close-delimited response (HTTP/1.0 clients)', () => {
+  // RFC 9112 §6.3: without Content-Length or chunks the body ends with the connection, so a
+  // body cut short must end in a reset, never the FIN of a complete body.
+  const LONG = `/exports/${'nightly-catalogue-snapshot-'.repeat(5)}part.csv`;
+  const PART = 'x'.repeat(50_000);
+  let server: Server;
+  let edge: TestNode;
+  const asked = new Map<string, number>();
+
+  before(async () => {
+    let origin: string;
+    ({ server, origin } = await rawOrigin(asked, (target, socket) => {
+      const policy = target.includes('pass') ? 'no-store' : 'max-age=60';
+      const head = `HTTP/1.1 200 OK\r\nCache-Control: ${policy}\r\nTransfer-Encoding: chunked\r\n\r\n`;
+      socket.write(`${head}${PART.length.toString(16)}\r\n${PART}\r\n`);
+      // The whole body, or the origin dies mid-body: the last chunk never comes.
+      if (target.includes('case=whole')) socket.end('0\r\n\r\n');
+      else setTimeout(() => socket.destroy(), 50);
+    }));
+    edge = await startNode({ origin });
+  });
+  after(async () => {
+    await edge.close();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  const http10 = (target: string) => exchange(edge.url, `GET ${target} HTTP/1.0\r\nHost: a.example\r\n\r\n`);
+
+  it('resets the connection of an HTTP/1.0 client when a passed body is cut short', async () => {
+    const target = `${LONG}?case=cut-pass`;
+    const { head, body, end } = await http10(target);
+    assert.match(head, /^HTTP\/1\.1 200 /);
+    assert.doesNotMatch(head, /content-length|transfer-encoding/i, 'the body is close-delimited');
+    assert.match(head, /cache-status: .*fwd=miss; fwd-status=200; detail=no-store/i);
+    assert.ok(body.length <= PART.length);
+    assert.equal(end, 'ECONNRESET', 'a FIN would say the body is complete');
+    assert.equal(asked.get(target), 1);
+  });
+
+  it('resets the connection of an HTTP/1.0 client when a fill is cut short, and stores nothing', async () => {
+    const target = `${LONG}?case=cut-stored`;
+    const first = await http10(target);
+    assert.match(first.head, /^HTTP\/1\.1 200 /);
+    assert.doesNotMatch(first.head, /content-length|transfer-encoding/i, 'the body is close-delimited');
+    assert.match(first.head, /cache-status: .*fwd=miss/i);
+    assert.equal(first.end, 'ECONNRESET', 'a FIN would say the body is complete');
+    const second = await http10(target);
+    assert.match(second.head, /cache-status: .*fwd=miss/i);
+    assert.equal(second.end, 'ECONNRESET');
+    assert.equal(asked.get(target), 2, 'nothing was stored');
+  });
+
+  it('resets the connections of collapsed HTTP/1.0 followers of a fill cut short', async () => {
+    const target = `${LONG}?case=cut-stored-followers`;
+    const answers = await Promise.all([1, 2, 3].map(() => http10(target)));
+    assert.deepEqual(
+      answers.map(({ head, end }) => [head.split('\r\n')[0], end]),
+      [1, 2, 3].map(() => ['HTTP/1.1 200 OK', 'ECONNRESET']),
+    );
+    assert.equal(
+      answers.filter(({ head }) => /cache-status: .*collapsed/i.test(head)).length,
+      2,
+      'two followed the first',
+    );
+    assert.equal(asked.get(target), 1);
+  });
+
+  it('ends a whole close-delimited body cleanly, with every byte', async () => {
+    const target = `${LONG}?case=whole`;
+    for (const lookup of ['fwd=miss', 'hit']) {
+      const { head, body, end } = await http10(target);
+      assert.equal(end, 'fin');
+      assert.match(head, new RegExp(`cache-status: .*${lookup}`, 'i'));
+      assert.ok(body === PART, 'every byte, nothing more');
+    }
+    assert.equal(asked.get(target), 1);
+  });
+
+  it('still cuts an HTTP/1.1 chunked body short by its missing last chunk', async () => {
+    const target = `${LONG}?case=cut-pass-http11`;
+    const { head, body, end } = await exchange(
+      edge.url,
+      `GET ${target} HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n`,
+    );
+    assert.match(head, /^HTTP\/1\.1 200 /);
+    assert.match(head, /\r\ntransfer-encoding: chunked/i);
+    assert.ok(body.includes(PART), 'the bytes the origin sent');
+    assert.ok(!body.endsWith('0\r\n\r\n'), 'no last chunk');
+    assert.equal(end, 'fin', 'the framing shows the cut: the connection closes as before');
+  });
+});
+
+describe('a body cut short over TLS', () => {
+  const LONG = `/exports/${'nightly-catalogue-snapshot-'.repeat(5)}secure.csv`;
+  const PART = 'y'.repeat(50_000);
+  let fixtures: Fixtures;
+  let server: Server;
+  let edge: TestNode;
+  let base: string;
+  const asked = new Map<string, number>();
+
+  before(async () => {
+    fixtures = createFixtures();
+    const leaf = fixtures.leaf('edge', ['edge.test']);
+    let origin: string;
+    ({ server, origin } = await rawOrigin(asked, (target, socket) => {
+      if (target === '/small') return void socket.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+      const head = 'HTTP/1.1 200 OK\r\nCache-Control: no-store\r\nTransfer-Encoding: chunked\r\n\r\n';
+      socket.write(`${head}${PART.length.toString(16)}\r\n${PART}\r\n`);
+      setTimeout(() => socket.destroy(), 50);
+    }));
+    edge = await startNode({
+      origin,
+      config: { listeners: [{ listen: '127.0.0.1:0', tls: { cert: leaf.cert, key: leaf.key } }] },
+    });
+    base = `https://${edge.node.addresses[0]}`;
+  });
+  after(async () => {
+    await edge.close();
+    await new Promise((resolve) => server.close(resolve));
+    fixtures.remove();
+  });
+
+  it('resets the TCP connection under an HTTP/1.0 client over TLS', async () => {
+    const target = `${LONG}?case=tls-http10`;
+    const { head, end } = await exchange(base, `GET ${target} HTTP/1.0\r\nHost: edge.test\r\n\r\n`, {
+      ca: fixtures.ca,
+      servername: 'edge.test',
+    });
+    assert.match(head, /^HTTP\/1\.1 200 /);
+    assert.doesNotMatch(head, /content-length|transfer-encoding/i, 'the body is close-delimited');
+    assert.equal(end, 'ECONNRESET', 'a close without close_notify reads as a clean end to many clients');
+  });
+
+  it('resets only the stream on HTTP/2: the connection and its other streams go on', async () => {
+    const session = h2connect(base, { ca: fixtures.ca, servername: 'edge.test' });
+    session.on('error', () => {});
+    try {
+      const cut = session.request({ ':path': `${LONG}?case=h2`, ':authority': 'edge.test' });
+      cut.on('error', () => {});
+      cut.resume();
+      const code = await new Promise<number>((resolve) =>
+        cut.once('close', () => resolve(cut.rstCode ?? -1)),
+      );
+      assert.equal(code, 2, 'INTERNAL_ERROR: cut short, never a clean end');
+      assert.equal(session.destroyed, false);
+      const next = session.request({ ':path': '/small', ':authority': 'edge.test' });
+      let body = '';
+      next.setEncoding('utf8');
+      next.on('data', (data: string) => {
+        body += data;
+      });
+      await new Promise((resolve) => next.once('end', resolve));
+      assert.equal(body, 'ok');
+    } finally {
+      session.close();
+    }
+  });
 });

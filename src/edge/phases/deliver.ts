@@ -12,6 +12,7 @@ import { rangeWithin } from '../../cache/policy/partial.ts';
 import { currentAge, remainingFreshness } from '../../cache/policy/reuse.ts';
 import { type EntryRecord, storedHeader } from '../../cache/record.ts';
 import { SEND_BUFFER, whenDrained } from '../../http/connection-guard.ts';
+import { cutShort } from '../../http/cut-short.ts';
 import type { H2Response } from '../../http/h2-exchange.ts';
 import { endPrepared } from '../../http/prepared-head.ts';
 import { appendCacheStatus, formatCacheStatus } from '../../observability/cache-status.ts';
@@ -224,13 +225,13 @@ function streamChunks(
         if (chunk !== undefined && pool.owns(chunk)) lease = new ChunkLease(pool, chunk);
       }
       if (chunk === undefined) {
-        res.destroy(new Error('stored body chunk missing'));
+        cutShort(res, new Error('stored body chunk missing'));
         return;
       }
       const piece = chunk.subarray(offset, Math.min(chunk.length, offset + remaining, offset + SEND_BUFFER));
       if (piece.length === 0) {
         lease?.pass();
-        res.destroy(new Error('stored body shorter than its record'));
+        cutShort(res, new Error('stored body shorter than its record'));
         return;
       }
       const sent = lease?.writing();

@@ -6,6 +6,7 @@
  */
 import { originBytesRead } from '../../cache/scavenger.ts';
 import { whenDrained } from '../../http/connection-guard.ts';
+import { cutShort } from '../../http/cut-short.ts';
 import { dropLengthOfBodiless } from '../../http/headers.ts';
 import { discardRest } from '../../http/request-body.ts';
 import { dropBody, type OriginResponse } from '../../origin/pool.ts';
@@ -72,7 +73,7 @@ export function relay(
     if (res.destroyed) return;
     if (!opened) return sendError(edge, ctx, bodyIncomplete(error, ctx.origin), false);
     ctx.error = bodyIncomplete(error, ctx.origin);
-    res.destroy(error);
+    cutShort(res, error);
   });
   res.once('close', () => {
     if (!body.readableEnded) body.destroy();
