@@ -20,6 +20,7 @@ import { CollapseTable, type FillPurge } from '../cache/collapse.ts';
 import { type ConfigOverrides, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { createEdgeNode, type EdgeNode, RESTART_SECTIONS } from '../edge-node.ts';
+import { isEdgeError } from '../errors.ts';
 import type { FleetSections } from '../fleet/sections.ts';
 import { newTicketKeys, TICKET_ROTATION_MS } from '../http/ticket-keys.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
@@ -202,9 +203,9 @@ export async function runPrimary(config: Config, flags: PrimaryFlags = {}): Prom
   process.on('SIGHUP', () => {
     if (stopping || replacing) return;
     const next = readConfig(flags, log, node.sharedSections);
-    if (next === undefined) {
+    if (typeof next === 'string') {
       process.stderr.write(
-        'strata: SIGHUP: configuration not reloaded, workers restart on the running one\n',
+        `strata: SIGHUP: configuration not reloaded, workers restart on the running one: ${next}\n`,
       );
     } else {
       running = keepRestartSections(running, next);
@@ -247,16 +248,23 @@ function reloaded(
   shared: FleetSections | undefined,
 ): Config {
   const next = readConfig(flags, log, shared);
-  return next === undefined ? running : keepRestartSections(running, next);
+  return typeof next === 'string' ? running : keepRestartSections(running, next);
 }
 
-/** The config (file, environment, flags, the fleet's shared sections) read again; undefined when invalid (logged). */
-function readConfig(flags: PrimaryFlags, log: Logger, shared: FleetSections | undefined): Config | undefined {
+/**
+ * The config (file, environment, flags, the fleet's shared sections) read again; when invalid,
+ * why (logged, as serve says it at start: the problems, without a stack).
+ */
+function readConfig(flags: PrimaryFlags, log: Logger, shared: FleetSections | undefined): Config | string {
   try {
     return loadShared(flags, shared);
   } catch (error) {
-    log.error({ err: error }, 'config reload failed; workers restart on the running config');
-    return undefined;
+    const reason = isEdgeError(error) ? error.message : String(error);
+    log.error(
+      { code: isEdgeError(error) ? error.code : undefined, reason },
+      'config reload failed; workers restart on the running config',
+    );
+    return reason;
   }
 }
 

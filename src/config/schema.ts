@@ -862,7 +862,9 @@ export const configSchema = z
       'Optional purge bus and shared configuration on NATS JetStream (docs/tiers.md, Fleet).',
     ),
     workers: z
-      .union([z.number().int().min(1).max(256), z.literal('auto')])
+      .union([z.number().int().min(1).max(256), z.literal('auto')], {
+        error: 'expected a number of workers (1 to 256) or auto',
+      })
       .default(1)
       .describe('Worker processes (auto: one per core).'),
   })

@@ -84,6 +84,9 @@ describe('SIGHUP with 2 workers', () => {
     node.child.kill('SIGHUP');
     assert.ok(await until(() => stderr.includes('\n'), 10_000), 'a line on stderr');
     assert.match(stderr, /strata: SIGHUP: configuration not reloaded/);
+    // Why, as serve would say it at start: the file and its problem, not only in the JSON log.
+    assert.ok(stderr.includes(file), stderr);
+    assert.ok(!/\n\s+at /.test(stderr), `no stack: ${stderr}`);
     const response = await request(`${node.url}/page`);
     assert.match(String(response.headers['cache-status']), /^edge-a; hit/);
     assert.equal(origin.count('/page'), 1);

@@ -165,6 +165,18 @@ describe('validateConfig', () => {
     assert.ok(!('problems' in fine), JSON.stringify(fine));
   });
 
+  it('says what a value of the wrong type should have been', () => {
+    const problems = problemsOf({
+      cache: { maxSize: true },
+      proxy: { requestTimeout: { a: 1 } },
+      workers: 'two',
+    });
+    const byPath = new Map(problems.map((problem) => [problem.path, problem.message]));
+    assert.match(byPath.get('cache.maxSize')!, /^expected a size: .*8KiB/);
+    assert.match(byPath.get('proxy.requestTimeout')!, /^expected a duration: .*30s/);
+    assert.equal(byPath.get('workers'), 'expected a number of workers (1 to 256) or auto');
+  });
+
   it('refuses maxObjectSize larger than maxSize', () => {
     const problems = problemsOf({ cache: { maxSize: '1MiB', maxObjectSize: '2MiB' } });
     assert.deepEqual(paths(problems), ['cache.maxObjectSize']);
