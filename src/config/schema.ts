@@ -567,7 +567,7 @@ export const proxySchema = z
       .max(1000)
       .default(4)
       .describe(
-        'Requests of one client connection worked on at the same time; further pipelined requests wait, and the connection is not read meanwhile.',
+        'Requests of one client connection worked on at the same time (GET, HEAD, OPTIONS; any other method is worked on alone, in order); further pipelined requests wait, and the connection is not read meanwhile.',
       ),
     maxQueuedRequests: z
       .number()

@@ -3,7 +3,7 @@
  * anything relayed from an origin.
  */
 import type { EdgeError, ErrorCode } from '../errors.ts';
-import { refuseFurtherRequests } from '../http/connection-guard.ts';
+import { awaitsContinue, refuseFurtherRequests } from '../http/connection-guard.ts';
 import { cutShort } from '../http/cut-short.ts';
 import { appendVia, endToEndResponseHeaders } from '../http/headers.ts';
 import { discardRest } from '../http/request-body.ts';
@@ -18,7 +18,9 @@ const CLOSING: ReadonlySet<ErrorCode> = new Set(['EDGE_ERR_CLIENT_BODY_TIMEOUT']
 
 /**
  * A short plain-text error with Proxy-Status (RFC 9209) and Cache-Status. With `close`, the
- * connection ends after it and nothing pipelined behind the request is dispatched.
+ * connection ends after it and nothing pipelined behind the request is dispatched. An answer to
+ * a request still waiting for its 100 Continue always closes: node:http ends that connection
+ * whatever the answer says.
  */
 export function sendError(
   edge: Edge,
@@ -30,7 +32,7 @@ export function sendError(
   ctx.error = error;
   const { res } = ctx;
   const h2 = ctx.protocol === '2';
-  if (close || CLOSING.has(error.code)) {
+  if (close || CLOSING.has(error.code) || (!h2 && awaitsContinue(res))) {
     close = true;
     if (!h2) refuseFurtherRequests(ctx.req);
   }

@@ -6,11 +6,18 @@
  * - at most `depth` requests of one connection are worked on at a time, and the next one is
  *   dispatched only while less than `sendBuffer` bytes wait in the socket for the client, so
  *   a client that never reads can neither fan out to the origin nor pin memory;
+ * - only requests with a safe method are worked on together (RFC 9112 §9.3.2: "A server MAY
+ *   process a sequence of pipelined requests in parallel if they all have safe methods"): one
+ *   with any other method waits until everything before it has been answered, and nothing
+ *   after it is dispatched until its own answer has ended, so the origin sees unsafe requests,
+ *   and whatever reads their effects, in the order the client sent them;
  * - while requests wait, the socket is not read; past `maxQueued` waiting requests it is closed;
  * - a response streams in pieces of at most SEND_BUFFER bytes, the next only after 'drain'
  *   (`whenDrained`); a client that takes nothing within `sendTimeout` has it cut short;
- * - once a request was refused with `Connection: close`, nothing more of the connection is
- *   dispatched and it is no longer read.
+ * - once a request was refused with `Connection: close`, or answered with a head after which
+ *   node:http ends the connection (`Connection: close` of its own: a request that expected
+ *   100-continue answered without the 100), nothing more of the connection is dispatched and
+ *   it is no longer read.
  *
  * A response answered at once (a fresh hit) costs one counter and no listener.
  */
@@ -33,8 +40,16 @@ export const SEND_BUFFER = 64 * 1024;
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
+/** RFC 9110 §9.2.1: the safe methods, the only ones worked on in parallel on one connection. */
+const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
+
+/** The response fields node:http keeps on the object (lib/_http_outgoing.js, lib/_http_server.js). */
+type NodeResponse = ServerResponse & { _last?: boolean; _expect_continue?: boolean; _sent100?: boolean };
+
 interface ConnectionState {
   inFlight: number;
+  /** A request with an unsafe method is in flight: nothing else is dispatched until it ends. */
+  alone: boolean;
   queue: Array<[IncomingMessage, ServerResponse]>;
   refused: boolean;
   paused: boolean;
@@ -59,11 +74,7 @@ export function guardConnections(handler: Handler, limits: ConnectionLimits): Ha
       socket[kState] = state;
     }
     if (state.refused) return; // the connection ends after the refusal: nothing more is dispatched
-    if (
-      state.queue.length === 0 &&
-      state.inFlight < limits.depth &&
-      socket.writableLength <= limits.sendBuffer
-    ) {
+    if (state.queue.length === 0 && mayStart(state, req) && socket.writableLength <= limits.sendBuffer) {
       dispatch(state, req, res);
       return;
     }
@@ -93,6 +104,7 @@ export function limitSends(socket: Socket, limits: ConnectionLimits, handler: Ha
 function newState(limits: ConnectionLimits, handler: Handler): ConnectionState {
   return {
     inFlight: 0,
+    alone: false,
     queue: [],
     refused: false,
     paused: false,
@@ -112,11 +124,39 @@ export function refuseFurtherRequests(req: IncomingMessage): void {
   const socket = req.socket as GuardedSocket | null;
   if (!socket) return;
   const state = socket[kState];
-  if (state !== undefined) {
-    state.refused = true;
-    state.queue.length = 0;
-  }
+  if (state !== undefined) stopDispatching(socket, state);
+  else socket.pause();
+}
+
+function stopDispatching(socket: Socket, state: ConnectionState): void {
+  state.refused = true;
+  state.queue.length = 0;
   socket.pause();
+}
+
+/**
+ * Whether `res` answers a request that expects 100-continue before the 100 was sent: node:http
+ * then ends the connection after the answer, whatever it says (lib/_http_server.js, writeHead:
+ * the client may or may not send the body it announced, so what follows cannot be framed).
+ */
+export function awaitsContinue(res: ServerResponse): boolean {
+  const state = res as NodeResponse;
+  return state._expect_continue === true && state._sent100 !== true;
+}
+
+/** Whether the head of `res` is written and node:http ends the connection after it. */
+function lastOfConnection(res: ServerResponse): boolean {
+  return res.headersSent && (res as NodeResponse)._last === true;
+}
+
+/**
+ * RFC 9112 §9.3.2: a safe request joins those in flight (up to `depth`); any other waits until
+ * none is left, and while it is in flight nothing starts.
+ */
+function mayStart(state: ConnectionState, req: IncomingMessage): boolean {
+  if (state.alone) return false;
+  if (SAFE_METHODS.has(req.method ?? '')) return state.inFlight < state.limits.depth;
+  return state.inFlight === 0;
 }
 
 /**
@@ -144,10 +184,15 @@ function cutShort(res: ServerResponse): void {
 }
 
 function dispatch(state: ConnectionState, req: IncomingMessage, res: ServerResponse): void {
+  const alone = !SAFE_METHODS.has(req.method ?? '');
   state.inFlight++;
+  if (alone) state.alone = true;
   state.handler(req, res);
+  // Answered with a head that ends the connection: what was parsed behind it is never answered.
+  if (!state.refused && lastOfConnection(res)) stopDispatching(req.socket, state);
   if (res.writableEnded) {
     state.inFlight--;
+    if (alone) state.alone = false;
     // Answered at once with a large body: it waits in the socket, watched for progress.
     if (req.socket.writableLength > state.limits.sendBuffer)
       watchProgress(req.socket as GuardedSocket, state);
@@ -157,10 +202,14 @@ function dispatch(state: ConnectionState, req: IncomingMessage, res: ServerRespo
   }
 }
 
-/** Ended later with a large body written whole (a revalidated hot entry, stale-if-error). */
+/**
+ * Ended later: nothing more is dispatched when its head ends the connection, and a large body
+ * written whole (a revalidated hot entry, stale-if-error) is watched for progress.
+ */
 function ended(this: ServerResponse): void {
   const socket = this.req.socket as GuardedSocket | null;
   const state = socket?.[kState];
+  if (socket && state && !state.refused && lastOfConnection(this)) stopDispatching(socket, state);
   if (socket && state && !socket.destroyed && socket.writableLength > state.limits.sendBuffer) {
     watchProgress(socket, state);
   }
@@ -202,13 +251,15 @@ function release(this: ServerResponse): void {
   const state = socket?.[kState];
   if (socket && state) {
     state.inFlight--;
+    if (!SAFE_METHODS.has(this.req.method ?? '')) state.alone = false;
+    if (!state.refused && lastOfConnection(this)) stopDispatching(socket, state);
     if (state.queue.length > 0) pump(socket, state);
   }
 }
 
 function pump(socket: GuardedSocket, state: ConnectionState): void {
   const limits = state.limits;
-  while (!state.refused && state.queue.length > 0 && state.inFlight < limits.depth) {
+  while (!state.refused && state.queue.length > 0 && mayStart(state, state.queue[0]![0])) {
     if (socket.destroyed) return;
     if (socket.writableLength > limits.sendBuffer) {
       if (!state.waitingDrain) {

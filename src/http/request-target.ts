@@ -70,7 +70,7 @@ export function checkRequestTarget(req: IncomingMessage, scheme: 'http' | 'https
   const authority = host === undefined ? undefined : canonicalAuthority(host, scheme);
   if (authority === undefined) return refuse('invalid Host header');
   // RFC 9110 §10.1.1: 100-continue is the only expectation; an HTTP/1.0 request's is ignored.
-  if (expect !== undefined && req.httpVersionMinor !== 0 && expect.trim().toLowerCase() !== '100-continue')
+  if (expect !== undefined && req.httpVersionMinor !== 0 && !expectsOnlyContinue(expect))
     return refuse('expectation not supported', 'EDGE_ERR_CLIENT_EXPECTATION');
   const target = req.url ?? '';
   if (target === '*') {
@@ -95,6 +95,26 @@ export function checkRequestTarget(req: IncomingMessage, scheme: 'http' | 'https
     return { ok: true, host: authority, path: canonicalTarget(url.pathname + url.search) };
   }
   return refuse('invalid request target');
+}
+
+/**
+ * Whether an Expect value (its fields joined by commas) asks for 100-continue and nothing else:
+ * at least one member, every member 100-continue (RFC 9110 §10.1.1; empty members ignored,
+ * §5.6.1). Any other value is answered 417, which the RFC allows for a member other than
+ * 100-continue. node:http reads any value containing the 100-continue token as waiting for a
+ * 100 (`100-continue, foo` included): what passes here it reads so too, and what it reads so
+ * but is refused here is answered without the 100, so node:http closes the connection after
+ * the answer, and nothing pipelined behind it is dispatched (respond.ts, connection-guard.ts).
+ */
+export function expectsOnlyContinue(value: string): boolean {
+  let members = 0;
+  for (const member of value.split(',')) {
+    const name = member.trim().toLowerCase();
+    if (name === '') continue;
+    if (name !== '100-continue') return false;
+    members++;
+  }
+  return members > 0;
 }
 
 /**

@@ -34,6 +34,7 @@ import {
   refuseConnect,
   TIMEOUT_CHECK_INTERVAL,
 } from './listener.ts';
+import { expectsOnlyContinue } from './request-target.ts';
 import {
   type CertificatePair,
   CertificateStore,
@@ -171,7 +172,7 @@ export async function startSecureListener(
         // RFC 9110 §10.1.1: 100-continue is sent by the pipeline once it accepts the request;
         // any other expectation is refused, as node:http does on HTTP/1.1.
         const expect = headers.expect;
-        if (expect !== undefined && expect !== '100-continue') {
+        if (expect !== undefined && !expectsOnlyContinue(String(expect))) {
           res.writeHead(417, { 'content-length': '0' }).end();
           return;
         }

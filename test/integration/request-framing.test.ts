@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startNode, type TestNode } from '../helpers/node.ts';
-import { respond, startOrigin, type TestOrigin } from '../helpers/origin.ts';
+import { type Route, respond, startOrigin, type TestOrigin } from '../helpers/origin.ts';
 import { rawExchange } from '../helpers/raw.ts';
 
 /** A path of real length (over 100 characters). */
@@ -239,5 +239,150 @@ describe('request framing and method policy', () => {
     const eleven = await rawExchange(port, `GET ${path} HTTP/1.1\r\n\r\n`);
     assert.match(eleven.text, /^HTTP\/1\.1 400 /);
     assert.match(eleven.text, /\r\ncache-status: strata; detail=bad-request\r\n/i);
+  });
+});
+
+/** An account's orders: each request says its step and how long the origin takes over it. */
+const ORDERS = `/api/v2/accounts/${'customer-4417-'.repeat(4)}orders/pending-shipments-and-returns`;
+/** One value the origin keeps: a POST sets it (taking 200 ms), a GET reads it. */
+const BALANCE = `/api/v2/accounts/${'customer-4417-'.repeat(4)}balance/current-statement-and-limits`;
+
+/** The statuses and bodies of a raw HTTP/1.1 exchange, in order (chunked or Content-Length bodies). */
+function answers(text: string): Array<{ status: number; body: string }> {
+  return text
+    .split(/(?=HTTP\/1\.1 \d{3} )/)
+    .filter((part) => part !== '')
+    .map((part) => {
+      const split = part.indexOf('\r\n\r\n');
+      const head = part.slice(0, split);
+      const rest = part.slice(split + 4);
+      const body = /\r\ntransfer-encoding: chunked/i.test(head) ? unchunked(rest) : rest;
+      return { status: Number(head.slice(9, 12)), body };
+    });
+}
+
+/** The data of a chunked body (at most 100 chunks). */
+function unchunked(text: string): string {
+  let data = '';
+  let at = 0;
+  for (let chunks = 0; chunks < 100; chunks++) {
+    const end = text.indexOf('\r\n', at);
+    const size = Number.parseInt(text.slice(at, end), 16);
+    if (!(size > 0)) break;
+    data += text.slice(end + 2, end + 2 + size);
+    at = end + 2 + size + 2;
+  }
+  return data;
+}
+
+describe('pipelined requests with unsafe methods (RFC 9112 §9.3.2)', () => {
+  let origin: TestOrigin;
+  let edge: TestNode;
+  let port: number;
+  /** What the origin saw, in order: `>name` when a request arrived, `<name` when it answered. */
+  const seen: string[] = [];
+  let balance = 'opening';
+
+  /** Answers `METHOD step` after the request's `delay` ms, logging both ends in `seen`. */
+  const logged: Route = (req, res) => {
+    const query = new URL(req.url ?? '/', 'http://origin.test').searchParams;
+    const name = `${req.method} ${query.get('step')}`;
+    seen.push(`>${name}`);
+    setTimeout(
+      () => {
+        seen.push(`<${name}`);
+        res.writeHead(200, { 'cache-control': 'no-store', 'content-type': 'text/plain' });
+        res.end(name);
+      },
+      Number(query.get('delay') ?? 0),
+    );
+  };
+
+  before(async () => {
+    origin = await startOrigin({
+      [ORDERS]: logged,
+      [BALANCE]: (req, res) => {
+        seen.push(`>${req.method}`);
+        const answer = () => {
+          seen.push(`<${req.method}`);
+          res.writeHead(200, { 'cache-control': 'no-store', 'content-type': 'text/plain' });
+          res.end(balance);
+        };
+        if (req.method !== 'POST') return answer();
+        const body = origin.requests.at(-1)!.body.toString();
+        setTimeout(() => {
+          balance = body;
+          answer();
+        }, 200);
+      },
+    });
+    edge = await startNode({ origin: origin.url });
+    port = Number(new URL(edge.url).port);
+  });
+  after(async () => {
+    await edge.close();
+    await origin.close();
+  });
+
+  it('sends pipelined POST, DELETE, POST to the origin one at a time, in the order sent', async () => {
+    seen.length = 0;
+    const { text, closed } = await rawExchange(
+      port,
+      `POST ${ORDERS}?step=a&delay=200 HTTP/1.1\r\nHost: shop.example\r\nContent-Length: 5\r\n\r\nfirst` +
+        `DELETE ${ORDERS}?step=b HTTP/1.1\r\nHost: shop.example\r\n\r\n` +
+        `POST ${ORDERS}?step=c HTTP/1.1\r\nHost: shop.example\r\nContent-Length: 5\r\nConnection: close\r\n\r\nthird`,
+    );
+    assert.ok(closed);
+    assert.deepEqual(answers(text), [
+      { status: 200, body: 'POST a' },
+      { status: 200, body: 'DELETE b' },
+      { status: 200, body: 'POST c' },
+    ]);
+    assert.deepEqual(seen, ['>POST a', '<POST a', '>DELETE b', '<DELETE b', '>POST c', '<POST c']);
+  });
+
+  it('forwards a GET pipelined behind a POST to the same path only once the POST was answered', async () => {
+    seen.length = 0;
+    balance = 'opening';
+    const { text, closed } = await rawExchange(
+      port,
+      `POST ${BALANCE} HTTP/1.1\r\nHost: shop.example\r\nContent-Length: 8\r\n\r\ncredited` +
+        `GET ${BALANCE} HTTP/1.1\r\nHost: shop.example\r\nConnection: close\r\n\r\n`,
+    );
+    assert.ok(closed);
+    assert.deepEqual(seen, ['>POST', '<POST', '>GET', '<GET']);
+    assert.deepEqual(answers(text), [
+      { status: 200, body: 'credited' },
+      { status: 200, body: 'credited' },
+    ]);
+  });
+
+  it('works on pipelined GETs together, and on a POST between them alone', async () => {
+    seen.length = 0;
+    const get = (step: string, last = false) =>
+      `GET ${ORDERS}?step=${step}&delay=200 HTTP/1.1\r\nHost: shop.example\r\n${last ? 'Connection: close\r\n' : ''}\r\n`;
+    const { text, closed } = await rawExchange(
+      port,
+      get('s1') +
+        get('s2') +
+        `POST ${ORDERS}?step=p&delay=100 HTTP/1.1\r\nHost: shop.example\r\nContent-Length: 2\r\n\r\nok` +
+        get('s3') +
+        get('s4', true),
+    );
+    assert.ok(closed);
+    assert.deepEqual(
+      answers(text).map((answer) => answer.body),
+      ['GET s1', 'GET s2', 'POST p', 'GET s3', 'GET s4'],
+    );
+    const at = (event: string) => {
+      const index = seen.indexOf(event);
+      assert.ok(index >= 0, `${event} in ${seen.join(' ')}`);
+      return index;
+    };
+    const order = seen.join(' ');
+    assert.ok(at('>GET s2') < at('<GET s1') && at('>GET s1') < at('<GET s2'), `GETs together: ${order}`);
+    assert.ok(at('>POST p') > Math.max(at('<GET s1'), at('<GET s2')), `POST after the GETs: ${order}`);
+    assert.ok(Math.min(at('>GET s3'), at('>GET s4')) > at('<POST p'), `GETs after the POST: ${order}`);
+    assert.ok(at('>GET s4') < at('<GET s3') && at('>GET s3') < at('<GET s4'), `GETs together: ${order}`);
   });
 });

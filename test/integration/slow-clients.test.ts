@@ -309,6 +309,57 @@ describe('Expect: 100-continue', () => {
     assert.match(next ?? '', /\r\nreceived 0 expect=undefined\r\n0\r\n\r\n$/);
     assert.equal(origin.count() - before, 1, 'only the GET behind it reached the origin');
   });
+
+  // node:http reads any Expect naming the 100-continue token as waiting for a 100, and ends the
+  // connection after an answer sent without it; what was pipelined behind reached the origin,
+  // its answer lost.
+  const behind =
+    `POST /upload/${'pipelined-unsafe-'.repeat(6)} HTTP/1.1\r\nHost: shop.example\r\nContent-Length: 3\r\n\r\nabc` +
+    `GET /upload/${'pipelined-safe-'.repeat(7)} HTTP/1.1\r\nHost: shop.example\r\n\r\n`;
+  for (const [name, first, status] of [
+    [
+      '`Expect: 100-continue, foo` (417)',
+      `PUT /upload/${'expect-list-'.repeat(9)} HTTP/1.1\r\nHost: shop.example\r\nExpect: 100-continue, foo\r\nContent-Length: 5\r\n\r\nhello`,
+      417,
+    ],
+    [
+      'a target over security.limits.maxUrlLength expecting 100-continue (414)',
+      `PUT /upload/${'u'.repeat(9000)} HTTP/1.1\r\nHost: shop.example\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello`,
+      414,
+    ],
+    [
+      'OPTIONS * expecting 100-continue (200)',
+      'OPTIONS * HTTP/1.1\r\nHost: shop.example\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello',
+      200,
+    ],
+  ] as const) {
+    it(`answers ${name} before any 100 Continue with Connection: close, dispatching nothing pipelined behind it`, async () => {
+      const before = origin.count();
+      const { text, closed } = await rawExchange(port, first + behind);
+      assert.match(text, new RegExp(`^HTTP/1\\.1 ${status} `), text.slice(0, 200));
+      assert.equal(text.match(/HTTP\/1\.1 /g)?.length, 1, 'exactly one response on the connection');
+      assert.match(text, /\r\nconnection: close\r\n/i);
+      assert.ok(closed);
+      assert.equal(origin.count() - before, 0, 'nothing pipelined behind it reached the origin');
+    });
+  }
+
+  it('reads Expect: 100-continue sent twice as one expectation: 100 Continue, then the upload', async () => {
+    const before = origin.count();
+    const { text, closed } = await rawExchange(
+      port,
+      `PUT /upload HTTP/1.1\r\nHost: shop.example\r\nExpect: 100-continue\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello` +
+        'PUT /upload HTTP/1.1\r\nHost: shop.example\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc',
+    );
+    assert.ok(closed);
+    assert.deepEqual(
+      [...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((match) => match[1]),
+      ['100', '200', '200'],
+      text.slice(0, 300),
+    );
+    assert.match(text, /received 5 expect=undefined[\s\S]*received 3 expect=undefined/);
+    assert.equal(origin.count() - before, 2);
+  });
 });
 
 describe('pipelining and slow readers', () => {

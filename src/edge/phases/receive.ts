@@ -23,7 +23,8 @@ export function receive(edge: Edge, ctx: RequestContext): boolean {
     const allow =
       target.code === 'EDGE_ERR_CLIENT_METHOD_NOT_ALLOWED' ? { allow: ALLOWED_METHODS } : undefined;
     // An unmet expectation leaves the request well framed: its body is read and dropped, and the
-    // connection goes on (RFC 9110 §10.1.1).
+    // connection goes on (RFC 9110 §10.1.1), unless the client waits for a 100 it will not get
+    // (`100-continue, foo`): then the answer closes the connection (sendError).
     sendError(edge, ctx, error, target.code !== 'EDGE_ERR_CLIENT_EXPECTATION', allow);
     return false;
   }

@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import { describe, it } from 'node:test';
-import { canonicalAuthority, canonicalTarget, checkRequestTarget } from '../../../src/http/request-target.ts';
+import {
+  canonicalAuthority,
+  canonicalTarget,
+  checkRequestTarget,
+  expectsOnlyContinue,
+} from '../../../src/http/request-target.ts';
 
 /** What checkRequestTarget reads of a request: version, method, target and the raw header list. */
 function request(method: string, url: string, rawHeaders: string[], minor = 1, major = 1): IncomingMessage {
@@ -241,5 +246,44 @@ describe('version, method and framing', () => {
     }
     const old = te('chunked', 0);
     assert.equal(!old.ok && old.code, 'EDGE_ERR_CLIENT_BAD_REQUEST');
+  });
+});
+
+describe('expectsOnlyContinue', () => {
+  // node:http waits for a 100 on any value matching /(?:^|\W)100-continue(?:$|\W)/i: whatever
+  // passes here must match it too, so a request accepted is always one node:http reads as waiting.
+  const nodeWaits = (value: string) => /(?:^|\W)100-continue(?:$|\W)/i.test(value);
+
+  for (const value of [
+    '100-continue',
+    '100-Continue',
+    ' 100-continue ',
+    '100-continue,100-continue',
+    '100-continue, ',
+  ]) {
+    it(`reads ${JSON.stringify(value)} as 100-continue alone`, () => {
+      assert.equal(expectsOnlyContinue(value), true);
+      assert.equal(nodeWaits(value), true);
+    });
+  }
+
+  for (const value of ['100-continue, foo', 'foo,100-continue', '100-continue=1', 'telepathy', '', ' , ']) {
+    it(`refuses ${JSON.stringify(value)}`, () => {
+      assert.equal(expectsOnlyContinue(value), false);
+    });
+  }
+
+  it('refuses an HTTP/1.1 request whose Expect names 100-continue among other members, 417', () => {
+    const verdict = checkRequestTarget(
+      request('POST', '/upload', ['Host', 'example.com', 'Expect', '100-continue, foo']),
+    );
+    assert.equal(!verdict.ok && verdict.code, 'EDGE_ERR_CLIENT_EXPECTATION');
+  });
+
+  it('accepts two Expect: 100-continue fields as one expectation', () => {
+    const verdict = checkRequestTarget(
+      request('POST', '/upload', ['Host', 'example.com', 'Expect', '100-continue', 'expect', '100-continue']),
+    );
+    assert.equal(verdict.ok, true);
   });
 });
