@@ -5,6 +5,7 @@ import { createClock } from '../helpers/clock.ts';
 import { request } from '../helpers/http.ts';
 import { metricsDelta } from '../helpers/metrics.ts';
 import { respond, startOrigin, type TestOrigin } from '../helpers/origin.ts';
+import { until } from '../helpers/wait.ts';
 import { type AdminNode, startAdminNode, TOKEN } from './purge-support.ts';
 
 const cached = (body: string, extra: Record<string, string> = {}) =>
@@ -23,7 +24,10 @@ function validated(etag: string, cacheControl: string) {
   };
 }
 
+const SLOW = `/catalogue/${'seasonal-collection-'.repeat(4)}overview`;
+
 describe('purge through the admin API', () => {
+  const held = Promise.withResolvers<void>();
   let origin: TestOrigin;
   let edge: AdminNode;
   const clock = createClock();
@@ -47,6 +51,11 @@ describe('purge through the admin API', () => {
       '/q': (req, res) => {
         res.writeHead(200, { 'cache-control': 'max-age=60' });
         res.end(req.url);
+      },
+      [SLOW]: async (_req, res, hit) => {
+        if (hit === 1) await held.promise;
+        res.writeHead(200, { 'cache-control': 'max-age=60' });
+        res.end(`slow ${hit}`);
       },
     });
     edge = await startAdminNode({
@@ -200,6 +209,21 @@ describe('purge through the admin API', () => {
     assert.equal(edge.node.store.refusingWrites, false, 'no write failed');
     assert.deepEqual(JSON.parse((await edge.call('GET', '/healthz')).text), { status: 'ok' });
     assert.match(String((await edge.get('/img/a')).headers['cache-status']), /^strata; hit/);
+  });
+
+  it('does not say stored on an answer whose fill a purge overtook before its head was sent', async () => {
+    const answer = edge.get(`${SLOW}?page=1`);
+    assert.ok(await until(() => origin.count(`${SLOW}?page=1`) === 1, 5000), 'the fill reached the origin');
+    assert.equal((await edge.purge({ urls: [`${edge.base}${SLOW}?page=1`] })).purged, 0);
+    held.resolve();
+    const first = await answer;
+    assert.equal(first.text, 'slow 1');
+    assert.match(String(first.headers['cache-status']), /^strata; fwd=\w+(?:-miss)?; fwd-status=200$/);
+    const next = await edge.get(`${SLOW}?page=1`);
+    assert.equal(next.text, 'slow 2', 'nothing was stored: the origin is asked again');
+    assert.match(String(next.headers['cache-status']), /; stored$/);
+    assert.match(String((await edge.get(`${SLOW}?page=1`)).headers['cache-status']), /^strata; hit/);
+    assert.equal(origin.count(`${SLOW}?page=1`), 2);
   });
 
   it('purges everything with all', async () => {

@@ -28,8 +28,10 @@ export async function insert(
   lead: Leadership,
 ): Promise<Inserted> {
   const response = fetched.response;
-  // A body still to be scanned for reflected values is not known storable when the head is sent.
-  ctx.cacheStatus.stored = plan.scanner === undefined;
+  // A body still to be scanned for reflected values is not known storable when the head is sent,
+  // nor one whose key a purge covered since the origin was asked (the commit guard refuses it).
+  ctx.cacheStatus.stored =
+    plan.scanner === undefined && edge.store.purgeGeneration(ctx.storage) === generation;
   ctx.id = plan.id;
   const headers = fillHeaders(edge, response, strippedOnStore(ctx));
   // The leader's client sees the Vary the entry is stored with (Accept-Encoding merged in).
