@@ -933,13 +933,15 @@ export class CacheStore {
   }
 
   /**
-   * After a 304 that changed the Vary of the entry at `id` (still body `bodyId`): every variant
-   * of its primary key goes, as a full response with another Vary would replace them
-   * (commitEntryInTxn), the node's codings of it included. Left in place, they stayed selected
-   * by fields the origin no longer varies on alone. Returns how many variants went (0 when the
-   * entry was replaced or removed meanwhile: what replaced it came with its own Vary).
+   * Every variant of the primary key of `id` goes, the node's codings of it included, if `id`
+   * still holds body `bodyId`. After a 304 that changed the entry's Vary: as a full response with
+   * another Vary would replace them (commitEntryInTxn); left in place, they stayed selected by
+   * fields the origin no longer varies on alone. After a background revalidation answered with
+   * a response that cannot be stored: the stored one is no longer the most recent (RFC 9111 §4).
+   * Returns how many variants went (0 when the entry was replaced or removed meanwhile: what
+   * replaced it is newer).
    */
-  removeRevaried(id: string, bodyId: string): Promise<number> {
+  removeKeyIfHolds(id: string, bodyId: string): Promise<number> {
     return this.write(() => (this.holdsBodyInTxn(id, bodyId) ? this.removeKeyInTxn(primaryOf(id)) : 0));
   }
 

@@ -54,6 +54,19 @@ export function revalidateInBackground(
     });
 }
 
+/** Why a response cannot be stored that it says itself (cache/policy/storable.ts, plan.ts). */
+const OUTDATING: ReadonlySet<string> = new Set([
+  'no-store',
+  'private',
+  'set-cookie',
+  'vary-star',
+  'vary-client',
+  'must-understand',
+  'no-freshness',
+  'error-status',
+  'too-large',
+]);
+
 async function revalidate(edge: Edge, ctx: RequestContext, stored: Found, lead: Leadership): Promise<void> {
   const generation = edge.store.purgeGeneration(ctx.storage);
   const claim = edge.collapse.claim(ctx.storage, false);
@@ -92,6 +105,16 @@ async function revalidate(edge: Edge, ctx: RequestContext, stored: Found, lead: 
     lead.settle({ kind: 'failed', error: originFailing(response.status) });
     return;
   }
-  if (step.kind === 'relay') ctx.insert = `not-storable:${step.reason}`;
+  if (step.kind === 'relay') {
+    ctx.insert = `not-storable:${step.reason}`;
+    // The origin answered with a newer response that cannot be stored for what it says itself
+    // (private, no-store, Set-Cookie, a 403 ...): the stale one is outdated. Left in place, it
+    // was served for the rest of its stale-while-revalidate window, each answer sending another
+    // revalidation the node threw away; now the next request goes to the origin. Not for a
+    // reason the request gave (a client's no-store or Authorization, a reflected header): no
+    // client removes what others are served; nor for a server error.
+    if (response.status < 500 && OUTDATING.has(step.reason))
+      await edge.store.removeKeyIfHolds(stored.id, stored.record.bodyId).catch(() => 0);
+  }
   lead.settle({ kind: 'look-again' });
 }

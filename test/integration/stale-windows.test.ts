@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createClock } from '../helpers/clock.ts';
 import { startOrigin, type TestOrigin } from '../helpers/origin.ts';
+import { until } from '../helpers/wait.ts';
 import { type AdminNode, startAdminNode } from './purge-support.ts';
 
 const LONG = `/catalogue/${'category/subcategory/'.repeat(6)}product-sheet.html?sku=AB-1234567&view=full`;
@@ -40,6 +41,22 @@ describe('stale answers', () => {
       [path('/no-cache')]: route('no-cache, max-age=100'),
       [path('/no-cache-sie')]: route('no-cache, max-age=100, stale-if-error=60'),
       [path('/short')]: route('max-age=2'),
+      [path('/turned-private')]: (req, res, hit) => {
+        // Public at first; then (a user's session began) private, and no-store.
+        const later = hit > 1;
+        res.writeHead(200, {
+          'cache-control': later ? 'private, no-store' : 'max-age=2, stale-while-revalidate=60',
+          'content-type': 'text/html',
+        });
+        res.end(later ? `<p>yours ${hit}</p>` : '<p>everyone</p>');
+      },
+      [path('/client-no-store')]: (_req, res, hit) => {
+        res.writeHead(200, {
+          'cache-control': 'max-age=2, stale-while-revalidate=60',
+          'content-type': 'text/html',
+        });
+        res.end(`<p>shared ${hit}</p>`);
+      },
     });
     edge = await startAdminNode({ origin: origin.url, now: clock.now });
   });
@@ -85,6 +102,37 @@ describe('stale answers', () => {
     } finally {
       failing = false;
     }
+  });
+
+  const stored = async (url: string) =>
+    (await edge.call('GET', `/cache?url=${encodeURIComponent(`${edge.base}${url}`)}`)).status === 200;
+
+  it('stops serving a stale response once its background revalidation got one that cannot be stored', async () => {
+    const url = target('/turned-private');
+    assert.equal((await edge.get(url)).text, '<p>everyone</p>');
+    clock.advance(3);
+    const stale = await edge.get(url);
+    assert.equal(stale.text, '<p>everyone</p>');
+    assert.match(cacheStatus(stale), /^strata; hit; ttl=-1/, 'served stale while it revalidates');
+    assert.ok(await until(async () => !(await stored(url)), 5000), 'the outdated entry removed');
+    assert.equal(origin.count(url), 2);
+    const next = await edge.get(url);
+    assert.equal(next.text, '<p>yours 3</p>', 'the origin asked, not the outdated copy served again');
+    assert.match(cacheStatus(next), /^strata; fwd=miss; fwd-status=200; detail=no-store/);
+    assert.equal(origin.count(url), 3);
+  });
+
+  it("keeps a stale response when its revalidation was unstorable for the request's own reason", async () => {
+    const url = target('/client-no-store');
+    await edge.get(url);
+    clock.advance(3);
+    // The revalidation goes with this client's request no-store (RFC 9111 §5.2.1.5): not stored,
+    // and no client can take away what others are served.
+    const stale = await edge.get(url, { headers: { 'cache-control': 'no-store' } });
+    assert.match(cacheStatus(stale), /^strata; hit; ttl=-1/);
+    assert.ok(await until(() => origin.count(url) === 2, 5000), 'one background revalidation');
+    assert.ok(await until(async () => edge.node.edge.revalidating.size === 0, 5000));
+    assert.ok(await stored(url), 'the entry stays');
   });
 
   it('gives a response served less than a second past its lifetime a negative ttl', async () => {

@@ -37,7 +37,7 @@ export async function refresh(
   // the 304 changed its Vary: then the key's variants go, and the next request asks the origin.
   if (!refreshed.shared) {
     ctx.cacheStatus.detail = refreshed.reason;
-    if (refreshed.varyChanged) await edge.store.removeRevaried(stored.id, record.bodyId).catch(() => 0);
+    if (refreshed.varyChanged) await edge.store.removeKeyIfHolds(stored.id, record.bodyId).catch(() => 0);
     return { record, insert: `not-storable:${refreshed.reason}`, received };
   }
   const ok = await edge.store.refresh(stored.id, record, generation).catch(() => false);
