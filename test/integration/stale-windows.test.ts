@@ -41,7 +41,7 @@ describe('stale answers', () => {
       [path('/no-cache')]: route('no-cache, max-age=100'),
       [path('/no-cache-sie')]: route('no-cache, max-age=100, stale-if-error=60'),
       [path('/short')]: route('max-age=2'),
-      [path('/turned-private')]: (req, res, hit) => {
+      [path('/turned-private')]: (_req, res, hit) => {
         // Public at first; then (a user's session began) private, and no-store.
         const later = hit > 1;
         res.writeHead(200, {
