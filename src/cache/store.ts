@@ -936,13 +936,20 @@ export class CacheStore {
    * Every variant of the primary key of `id` goes, the node's codings of it included, if `id`
    * still holds body `bodyId`. After a 304 that changed the entry's Vary: as a full response with
    * another Vary would replace them (commitEntryInTxn); left in place, they stayed selected by
-   * fields the origin no longer varies on alone. After a background revalidation answered with
-   * a response that cannot be stored: the stored one is no longer the most recent (RFC 9111 §4).
-   * Returns how many variants went (0 when the entry was replaced or removed meanwhile: what
-   * replaced it is newer).
+   * fields the origin no longer varies on alone. Returns how many variants went (0 when the
+   * entry was replaced or removed meanwhile: what replaced it came with its own Vary).
    */
   removeKeyIfHolds(id: string, bodyId: string): Promise<number> {
     return this.write(() => (this.holdsBodyInTxn(id, bodyId) ? this.removeKeyInTxn(primaryOf(id)) : 0));
+  }
+  /**
+   * The variant `id` goes if it still holds body `bodyId`: after a background revalidation
+   * answered with a response that cannot be stored, it is no longer the most recent (RFC 9111
+   * §4). Its other variants answered other requests and stay. False when it was replaced or
+   * removed meanwhile (what replaced it is newer).
+   */
+  removeVariantIfHolds(id: string, bodyId: string): Promise<boolean> {
+    return this.write(() => this.holdsBodyInTxn(id, bodyId) && this.removeVariantInTxn(id));
   }
 
   /**

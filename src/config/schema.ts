@@ -928,12 +928,19 @@ export const configSchema = z
     sites: config.sites.map((site) => ({ ...site, selection: siteSelection(config, site) })),
   }));
 
-/** The addresses that cover every interface: a listener there takes the port from all others. */
-const WILDCARDS: ReadonlySet<string> = new Set(['0.0.0.0', '::', '0:0:0:0:0:0:0:0']);
+/** Whether two listen hosts cannot both bind one port (host names are left alone: not resolved). */
+function hostsClash(a: string, b: string): boolean {
+  if (a === b) return true;
+  // `::` listens on every interface of both families (node binds it dual-stack); `0.0.0.0` on
+  // every IPv4 one only: `0.0.0.0:P` and `[::1]:P` both bind.
+  const any6 = (host: string) => host === '::' || host === '0:0:0:0:0:0:0:0';
+  if ((any6(a) && isIP(b) !== 0) || (any6(b) && isIP(a) !== 0)) return true;
+  return (a === '0.0.0.0' && isIP(b) === 4) || (b === '0.0.0.0' && isIP(a) === 4);
+}
 
 /**
  * Two listeners of one configuration on the same port, on one address or one of them on every
- * interface: the second could never bind, and serve would blame another process.
+ * interface of its family: the second could never bind, and serve would blame another process.
  */
 function listenerClashes(
   config: { listeners: { listen: string }[]; admin: { listen: string; enabled: boolean } },
@@ -945,11 +952,7 @@ function listenerClashes(
     if (address === undefined || address.port === 0) return;
     const host = address.host.toLowerCase();
     const clash = taken.find(
-      (other) =>
-        other.address.port === address.port &&
-        (other.address.host.toLowerCase() === host ||
-          WILDCARDS.has(host) ||
-          WILDCARDS.has(other.address.host)),
+      (other) => other.address.port === address.port && hostsClash(other.address.host.toLowerCase(), host),
     );
     if (clash !== undefined)
       ctx.addIssue({

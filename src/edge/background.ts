@@ -54,18 +54,34 @@ export function revalidateInBackground(
     });
 }
 
-/** Why a response cannot be stored that it says itself (cache/policy/storable.ts, plan.ts). */
+/**
+ * Why a response cannot be stored that it says of itself, whoever asked (cache/policy/storable.ts,
+ * plan.ts). Not an error status: a 403, a 429 or a 401 often answers who the client is (a block
+ * by address, a rate limit), not what the resource has become.
+ */
 const OUTDATING: ReadonlySet<string> = new Set([
   'no-store',
-  'private',
-  'set-cookie',
   'vary-star',
   'vary-client',
   'must-understand',
   'no-freshness',
-  'error-status',
   'too-large',
 ]);
+
+/** Reasons a personalised answer gives when the request carried credentials: about that user. */
+const PERSONAL: ReadonlySet<string> = new Set(['private', 'set-cookie']);
+
+/**
+ * Whether a revalidation's unstorable answer shows the stored response outdated for everyone. A
+ * `private` or `Set-Cookie` answer does when the request carried no Cookie nor Authorization
+ * (nothing in it was personal); with them, it may be that user's own page.
+ */
+function outdates(ctx: RequestContext, status: number, reason: string): boolean {
+  if (status >= 500) return false;
+  if (OUTDATING.has(reason)) return true;
+  const headers = ctx.req.headers;
+  return PERSONAL.has(reason) && headers.cookie === undefined && headers.authorization === undefined;
+}
 
 async function revalidate(edge: Edge, ctx: RequestContext, stored: Found, lead: Leadership): Promise<void> {
   const generation = edge.store.purgeGeneration(ctx.storage);
@@ -113,8 +129,8 @@ async function revalidate(edge: Edge, ctx: RequestContext, stored: Found, lead: 
     // revalidation the node threw away; now the next request goes to the origin. Not for a
     // reason the request gave (a client's no-store or Authorization, a reflected header): no
     // client removes what others are served; nor for a server error.
-    if (response.status < 500 && OUTDATING.has(step.reason))
-      await edge.store.removeKeyIfHolds(stored.id, stored.record.bodyId).catch(() => 0);
+    if (outdates(ctx, response.status, step.reason))
+      await edge.store.removeVariantIfHolds(stored.id, stored.record.bodyId).catch(() => false);
   }
   lead.settle({ kind: 'look-again' });
 }

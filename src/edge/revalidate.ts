@@ -149,7 +149,11 @@ function updatedTags(
   headers: HeaderMap,
 ): string[] {
   if (!edge.tagHeaders.some((name) => response.headers[name] !== undefined)) return record.tags;
-  return extractTags(edge, headers);
+  const tags = extractTags(edge, headers);
+  // A tag field the node does not store (proxy.hideResponseHeaders) and the 304 left out still
+  // tags the entry as the 200 did: its tags are unknown here, so the stored ones stay beside.
+  const unread = edge.tagHeaders.some((name) => headers[name] === undefined && edge.stripStored.has(name));
+  return unread ? [...new Set([...record.tags, ...tags])] : tags;
 }
 
 /** A flat field list without the named fields (lower-case names). */

@@ -19,6 +19,7 @@ interface Framing {
   _header?: string | null;
   _contentLength?: number | null;
   chunkedEncoding?: boolean;
+  _hasBody?: boolean;
 }
 
 /** Cuts `res` short after part of its body was sent: see the module comment. */
@@ -35,6 +36,8 @@ export function cutShort(res: ServerResponse, error: Error): void {
 export function closeDelimited(res: ServerResponse): boolean {
   const framing = res as unknown as Framing;
   if (typeof framing._header !== 'string' || framing.chunkedEncoding !== false) return false;
+  // A head without a body (HEAD, 204, 304) is complete whatever follows: closed as usual.
+  if (framing._hasBody === false) return false;
   return typeof framing._contentLength !== 'number';
 }
 

@@ -94,10 +94,6 @@ function inRequestLine(error: NodeJS.ErrnoException): boolean {
   return OPEN_REQUEST_LINE.test(packet.toString('latin1', start, end));
 }
 
-/**
- * Answers a request the parser refused as node:http would (status line, Connection: close, the
- * connection ended) and reports it, so the access log has a line for it too.
- */
 /** The detail of a parser refusal's Cache-Status, in the words of its error code (docs/errors.md). */
 const REFUSAL_DETAIL: Readonly<Record<number, string>> = {
   400: 'bad-request',
@@ -107,6 +103,10 @@ const REFUSAL_DETAIL: Readonly<Record<number, string>> = {
   431: 'headers-too-large',
 };
 
+/**
+ * Answers a request the parser refused as node:http would (status line, Connection: close, the
+ * connection ended) and reports it, so the access log has a line for it too.
+ */
 export function answerParserRefusals(
   server: Server,
   listener: ParserRefusalListener,
@@ -234,7 +234,9 @@ export async function startListener(options: ListenerOptions, handler: RequestHa
     // a Cache-Status, a request id or an access-log line).
     server.on('checkContinue', guarded);
     server.on('checkExpectation', guarded);
-    server.on('connect', refuseConnect);
+    server.on('connect', (req: IncomingMessage, socket: Socket) =>
+      refuseConnect(req, socket, options.cacheName),
+    );
   }
   await listenOn(server, options.host, options.port);
   return {
@@ -261,7 +263,7 @@ export function listenOn(server: NetServer, host: string, port: number): Promise
 }
 
 /** CONNECT never reaches the handler (node:http hands over the socket): the node is no forward proxy. */
-export function refuseConnect(_req: IncomingMessage, socket: Socket): void {
+export function refuseConnect(_req: IncomingMessage, socket: Socket, cacheName?: string): void {
   const body = '405 method CONNECT not allowed\n';
   socket.end(
     'HTTP/1.1 405 Method Not Allowed\r\n' +
@@ -269,6 +271,7 @@ export function refuseConnect(_req: IncomingMessage, socket: Socket): void {
       'Content-Type: text/plain; charset=utf-8\r\n' +
       `Content-Length: ${body.length}\r\n` +
       'Cache-Control: no-store\r\n' +
+      (cacheName === undefined ? '' : `Cache-Status: ${cacheName}; detail=method-not-allowed\r\n`) +
       'Connection: close\r\n\r\n' +
       body,
   );

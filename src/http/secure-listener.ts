@@ -7,6 +7,7 @@
  * objects are never made). HTTP/2 has its own flow control per stream, so it needs no
  * pipelining guard; it has explicit limits instead (see `Http2Limits`) and the rapid-reset defence.
  */
+import type { IncomingMessage } from 'node:http';
 import {
   constants,
   createSecureServer,
@@ -157,7 +158,8 @@ export async function startSecureListener(
     h2.on('request', guarded as never);
     h2.on('checkContinue', guarded as never);
     h2.on('checkExpectation', guarded as never);
-    h2.on('connect', refuseConnect as never);
+    h2.on('connect', ((req: IncomingMessage, socket: Socket) =>
+      refuseConnect(req, socket, options.cacheName)) as never);
     h2.removeAllListeners('stream');
     const sendTimeout = options.connections.sendTimeout;
     const idleTimeout = options.keepAliveTimeout + options.requestTimeout;
@@ -173,7 +175,14 @@ export async function startSecureListener(
         // any other expectation is refused, as node:http does on HTTP/1.1.
         const expect = headers.expect;
         if (expect !== undefined && !expectsOnlyContinue(String(expect))) {
-          res.writeHead(417, { 'content-length': '0' }).end();
+          res
+            .writeHead(417, {
+              'content-length': '0',
+              ...(options.cacheName === undefined
+                ? {}
+                : { 'cache-status': `${options.cacheName}; detail=expectation` }),
+            })
+            .end();
           return;
         }
         handler(new H2Request(stream, headers, raw) as never, res as never);
@@ -220,7 +229,9 @@ export async function startSecureListener(
     );
     https.on('checkContinue', guarded);
     https.on('checkExpectation', guarded);
-    https.on('connect', refuseConnect);
+    https.on('connect', (req: IncomingMessage, socket: Socket) =>
+      refuseConnect(req, socket, options.cacheName),
+    );
     server = https;
   }
   // On the TCP connection, before the handshake: a refused client costs no TLS work.

@@ -435,6 +435,7 @@ describe('HTTP/2 on the raw stream', () => {
     assert.equal(continued.body.toString(), 'hello');
     const refused = await get(SHORT, { expect: 'something-else' });
     assert.equal(refused.status, 417);
+    assert.match(String(refused.headers['cache-status']), /; detail=expectation$/);
   });
 });
 

@@ -195,6 +195,40 @@ describe('purge through the admin API', () => {
     assert.deepEqual(await listed('release-2'), []);
   });
 
+  it('keeps the tags of a tag field the node hides when a 304 changes another one', async () => {
+    const path = `/downloads/${'installer-packages-'.repeat(5)}index.html?arch=x86_64`;
+    const hidden = await startAdminNode({
+      origin: origin.url,
+      now: clock.now,
+      config: { proxy: { hideResponseHeaders: ['server', 'surrogate-key'] } },
+    });
+    try {
+      origin.route(path, (req, res, hit) => {
+        if (req.headers['if-none-match'] === '"d1"') {
+          res.writeHead(304, { etag: '"d1"', 'cache-control': 'max-age=300', 'cache-tag': 'downloads-2' });
+          res.end();
+          return;
+        }
+        res.writeHead(200, {
+          etag: '"d1"',
+          'cache-control': 'max-age=1',
+          'surrogate-key': 'installers',
+          'cache-tag': 'downloads-1',
+        });
+        res.end(`downloads ${hit}`);
+      });
+      await hidden.get(path);
+      clock.advance(2);
+      assert.equal((await hidden.get(path)).headers['cache-status'], 'strata; fwd=stale; fwd-status=304');
+      // Surrogate-Key is not stored, and the 304 did not repeat it: its tag still reaches the entry.
+      assert.equal((await hidden.purge({ tags: ['installers'] })).purged, 1);
+      assert.equal((await hidden.get(path)).text, 'downloads 3');
+      assert.equal(origin.count(path), 3);
+    } finally {
+      await hidden.close();
+    }
+  });
+
   it('purges a prefix or host longer than any stored key as one that matches nothing: 200, logged applied, the store keeps writing', async () => {
     const long = 'p'.repeat(5000);
     await edge.get('/img/a');

@@ -174,6 +174,7 @@ describe('request framing and method policy', () => {
       const { text } = await rawExchange(port, line);
       assert.match(text, /^HTTP\/1\.1 405 /);
       assert.match(text, /\r\nallow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n/i);
+      assert.match(text, /\r\ncache-status: strata; detail=method-not-allowed\r\n/i);
       assert.equal(origin.count(), before);
     });
   }

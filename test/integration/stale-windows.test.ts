@@ -50,6 +50,31 @@ describe('stale answers', () => {
         });
         res.end(later ? `<p>yours ${hit}</p>` : '<p>everyone</p>');
       },
+      [path('/blocked-once')]: (req, res, hit) => {
+        // The second request's client is refused by the origin (a block by address, a rate limit).
+        if (hit === 2 || req.headers.cookie !== undefined) {
+          res.writeHead(hit === 2 ? 403 : 200, {
+            'cache-control': hit === 2 ? 'no-cache' : 'private',
+            'content-type': 'text/html',
+          });
+          res.end(hit === 2 ? 'blocked' : `<p>your page ${hit}</p>`);
+          return;
+        }
+        res.writeHead(200, {
+          'cache-control': 'max-age=2, stale-while-revalidate=60',
+          'content-type': 'text/html',
+        });
+        res.end(`<p>shared ${hit}</p>`);
+      },
+      [path('/by-language')]: (req, res, hit) => {
+        const lang = req.headers['accept-language'];
+        res.writeHead(200, {
+          'cache-control': hit > 2 && lang === 'en' ? 'no-store' : 'max-age=2, stale-while-revalidate=60',
+          vary: 'accept-language',
+          'content-type': 'text/html',
+        });
+        res.end(`<p>${lang} ${hit}</p>`);
+      },
       [path('/client-no-store')]: (_req, res, hit) => {
         res.writeHead(200, {
           'cache-control': 'max-age=2, stale-while-revalidate=60',
@@ -118,7 +143,7 @@ describe('stale answers', () => {
     assert.equal(origin.count(url), 2);
     const next = await edge.get(url);
     assert.equal(next.text, '<p>yours 3</p>', 'the origin asked, not the outdated copy served again');
-    assert.match(cacheStatus(next), /^strata; fwd=miss; fwd-status=200; detail=no-store/);
+    assert.match(cacheStatus(next), /^strata; fwd=(?:vary-)?miss; fwd-status=200; detail=no-store/);
     assert.equal(origin.count(url), 3);
   });
 
@@ -133,6 +158,43 @@ describe('stale answers', () => {
     assert.ok(await until(() => origin.count(url) === 2, 5000), 'one background revalidation');
     assert.ok(await until(async () => edge.node.edge.revalidating.size === 0, 5000));
     assert.ok(await stored(url), 'the entry stays');
+  });
+
+  it('keeps a stale response when the revalidation was answered for that client only: an error status, a personal page', async () => {
+    const url = target('/blocked-once');
+    await edge.get(url);
+    clock.advance(3);
+    assert.match(cacheStatus(await edge.get(url)), /^strata; hit; ttl=-1/);
+    assert.ok(await until(() => origin.count(url) === 2, 5000));
+    assert.ok(await until(async () => edge.node.edge.revalidating.size === 0, 5000));
+    assert.ok(await stored(url), 'a 403 for one client removes nothing');
+    // A client with a session revalidates the next time: its private page removes nothing either.
+    clock.advance(1);
+    const withSession = await edge.get(url, { headers: { cookie: 'session=0123456789abcdef' } });
+    assert.match(cacheStatus(withSession), /^strata; hit; ttl=-2/);
+    assert.ok(await until(() => origin.count(url) === 3, 5000));
+    assert.ok(await until(async () => edge.node.edge.revalidating.size === 0, 5000));
+    assert.ok(await stored(url), "one user's private page removes nothing");
+  });
+
+  it('removes only the variant whose revalidation was answered unstorable', async () => {
+    const url = target('/by-language');
+    const en = { headers: { 'accept-language': 'en' } };
+    const fr = { headers: { 'accept-language': 'fr' } };
+    await edge.get(url, en);
+    await edge.get(url, fr);
+    clock.advance(3);
+    assert.match(cacheStatus(await edge.get(url, en)), /^strata; hit; ttl=-1/);
+    assert.ok(await until(() => origin.count(url) === 3, 5000));
+    assert.ok(await until(async () => edge.node.edge.revalidating.size === 0, 5000));
+    const french = await edge.get(url, fr);
+    assert.equal(french.text, '<p>fr 2</p>', 'the other variant stays');
+    assert.match(cacheStatus(french), /^strata; hit; ttl=-1/);
+    assert.ok(await until(() => origin.count(url) === 4, 5000));
+    assert.ok(await until(async () => edge.node.edge.revalidating.size === 0, 5000));
+    const english = await edge.get(url, en);
+    assert.equal(english.text, '<p>en 5</p>');
+    assert.match(cacheStatus(english), /^strata; fwd=(?:vary-)?miss; fwd-status=200; detail=no-store/);
   });
 
   it('gives a response served less than a second past its lifetime a negative ttl', async () => {

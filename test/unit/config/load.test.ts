@@ -163,6 +163,16 @@ describe('validateConfig', () => {
       admin: { listen: '127.0.0.1:8080', enabled: false },
     });
     assert.ok(!('problems' in fine), JSON.stringify(fine));
+    // 0.0.0.0 takes every IPv4 address only; :: (dual-stack) every address of both families.
+    const families = validateConfig({
+      listeners: [{ listen: '0.0.0.0:8080' }, { listen: '[::1]:8080' }, { listen: '[::]:8081' }],
+      admin: { listen: '127.0.0.1:8081', token: 'a-token-of-sixteen-chars' },
+    });
+    assert.ok('problems' in families);
+    assert.deepEqual(
+      families.problems.map((problem) => problem.path),
+      ['admin.listen'],
+    );
   });
 
   it('says what a value of the wrong type should have been', () => {
