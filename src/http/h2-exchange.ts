@@ -84,9 +84,15 @@ export class H2Request extends OnStream {
   readonly url: string | undefined;
   readonly httpVersionMajor = 2;
   readonly httpVersionMinor = 0;
+  /**
+   * The client did not end the stream with its headers: a body follows, whether or not it sent
+   * Content-Length (request-body.ts hasRequestBody).
+   */
+  readonly bodyFollows: boolean;
 
   constructor(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[]) {
     super(stream);
+    this.bodyFollows = !stream.endAfterHeaders;
     this.headers = headers;
     this.rawHeaders = rawHeaders;
     this.method = headers[':method'] as string | undefined;

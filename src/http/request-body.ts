@@ -11,11 +11,14 @@ import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { EdgeError } from '../errors.ts';
 
 /** Whether a request announces a body (RFC 9112 §6.3: Transfer-Encoding, or a non-zero Content-Length). */
-export function hasRequestBody(headers: IncomingHttpHeaders): boolean {
-  return (
-    headers['transfer-encoding'] !== undefined ||
-    (headers['content-length'] !== undefined && headers['content-length'] !== '0')
-  );
+export function hasRequestBody(req: IncomingMessage): boolean {
+  const headers = req.headers;
+  if (headers['transfer-encoding'] !== undefined) return true;
+  const length = headers['content-length'];
+  if (length !== undefined) return length !== '0';
+  // HTTP/2 ends a body with the stream (END_STREAM), not by a field (RFC 9113 §8.1): a body may
+  // follow without Content-Length (h2-exchange.ts H2Request.bodyFollows).
+  return (req as { bodyFollows?: boolean }).bodyFollows === true;
 }
 
 export interface BodyLimits {

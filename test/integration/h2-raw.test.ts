@@ -411,6 +411,24 @@ describe('HTTP/2 on the raw stream', () => {
     }
   });
 
+  it('passes a body sent without Content-Length whole (HTTP/2 ends it with the stream), and never answers such a GET from the cache', async () => {
+    for (const size of [10, 5000, 300 * 1024]) {
+      const body = LARGE.subarray(0, size);
+      const answer = await send(
+        session,
+        { ':method': 'POST', ':path': '/raw/post', ':authority': 'edge.test' },
+        body,
+      );
+      assert.equal(answer.status, 200);
+      assert.ok(answer.body.equals(body), `${size} bytes came back as ${answer.body.length}`);
+      assert.equal(origin.requests.findLast((r) => r.path === '/raw/post')?.body.length, size);
+    }
+    // A GET with a body is a fat request: passed, never a hit (docs/security.md).
+    assert.match(String((await get(SHORT)).headers['cache-status']), /; (?:hit|fwd=\w*miss)/);
+    const fat = await send(session, { ':path': SHORT, ':authority': 'edge.test' }, Buffer.from('body'));
+    assert.match(String(fat.headers['cache-status']), /fwd=bypass/);
+  });
+
   it('answers 502 with Proxy-Status when the origin fails, and no connection field', async () => {
     const answer = await get('/raw/broken');
     assert.equal(answer.status, 502);

@@ -228,7 +228,7 @@ export function fetchOrigin(edge: Edge, ctx: RequestContext, options: FetchOptio
   }
   const method = options.method ?? ctx.method;
   // A pass forwards the body it has (a fat GET included: guard keeps it away from the cache).
-  const withBody = !options.fill && method === ctx.method && hasRequestBody(ctx.req.headers);
+  const withBody = !options.fill && method === ctx.method && hasRequestBody(ctx.req);
   return withBody ? sendWithBody(edge, ctx, options, method) : send(edge, ctx, options, method, undefined);
 }
 

@@ -55,7 +55,7 @@ export function guard(edge: Edge, ctx: RequestContext): boolean {
   }
   // A GET or HEAD with a body (a "fat" request) may mean something the key does not hold:
   // it is forwarded as it is, never answered from cache nor stored.
-  if ((ctx.method === 'GET' || ctx.method === 'HEAD') && hasRequestBody(req.headers)) {
+  if ((ctx.method === 'GET' || ctx.method === 'HEAD') && hasRequestBody(req)) {
     ctx.passReason = 'fat-request';
     noteSecurity(edge, ctx, 'fat-request', 'passed');
   }
