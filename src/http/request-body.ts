@@ -6,7 +6,7 @@
  * window. Either failure is EDGE_ERR_CLIENT_BODY_TIMEOUT (the origin request is aborted and
  * its connection freed).
  */
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { EdgeError } from '../errors.ts';
 
