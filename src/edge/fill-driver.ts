@@ -101,8 +101,10 @@ export async function runFill(
   let tooLarge = false;
   let reflected = false;
   let abandoned = false;
+  // Heard before the fill takes the chunk (its own listener comes after): the chunk counts here,
+  // or a body crossing the bound in its last read was stored.
   response.body.on('data', (chunk: Buffer) => {
-    if (!tooLarge && fill.received > maxObject) {
+    if (!tooLarge && fill.received + chunk.length > maxObject) {
       tooLarge = true;
       fill.stopStoring();
     }

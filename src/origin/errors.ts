@@ -61,6 +61,8 @@ export function originError(error: unknown, origin: string): EdgeError {
     case 'HPE_INVALID_STATUS':
     case 'HPE_INVALID_HEADER_TOKEN':
     case 'UND_ERR_INFO':
+    // undici asserts on what its parser let through (a status below 100): the response's fault.
+    case 'ERR_ASSERTION':
       return new EdgeError('EDGE_ERR_ORIGIN_PROTOCOL', `origin ${origin} sent an invalid response`, options);
     case 'UND_ERR_HEADERS_OVERFLOW':
       return new EdgeError(

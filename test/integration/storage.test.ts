@@ -9,6 +9,9 @@ import { respond, startOrigin, type TestOrigin } from '../helpers/origin.ts';
 /** A real-length path (over 100 characters) of a chunked body larger than maxObjectSize below. */
 const OUTGROWS = `/media/exports/2026/${'quarterly-report-attachment-'.repeat(4)}full.tar?format=tar&part=1`;
 
+/** A real-length path of a chunked body that crosses maxObjectSize in its last read. */
+const CROSSES = `/downloads/${'nightly-build-'.repeat(6)}checksums.txt?channel=beta&arch=arm64`;
+
 describe('the persistent store', () => {
   let origin: TestOrigin;
   const clock = createClock();
@@ -37,6 +40,12 @@ describe('the persistent store', () => {
       ),
       '/too-large-chunked': respond(200, { 'cache-control': 'max-age=3600' }, Buffer.alloc(64 * 1024, 2)),
       [OUTGROWS]: respond(200, { 'cache-control': 'max-age=3600' }, outgrows),
+      // Exactly maxObjectSize (32 KiB below) in one read, then 1,000 bytes more in the last one.
+      [CROSSES]: (_req, res) => {
+        res.writeHead(200, { 'cache-control': 'max-age=3600' });
+        res.write(Buffer.alloc(32 * 1024, 3));
+        setTimeout(() => res.end(Buffer.alloc(1000, 4)), 50);
+      },
     });
     for (let i = 0; i < 40; i++)
       origin.route(
@@ -188,6 +197,12 @@ describe('the persistent store', () => {
       assert.ok(chunked.complete);
       await edge.get('/too-large-chunked');
       assert.equal(origin.count('/too-large-chunked'), 2);
+      // Crossing the bound in the last read of the body: not stored either.
+      const crossing = await edge.get(CROSSES);
+      assert.equal(crossing.body.length, 32 * 1024 + 1000);
+      assert.ok(crossing.complete);
+      await edge.get(CROSSES);
+      assert.equal(origin.count(CROSSES), 2);
       assert.equal((await counters.delta())['strata_cache_inserts_total{outcome="stored"}'], undefined);
       assert.equal(edge.node.store.usage().entries, 0);
     } finally {

@@ -138,6 +138,9 @@ describe('origin responses that are not valid HTTP/1.1', () => {
     [`${LONG}?case=no-http`]: 'HELLO THERE\r\n\r\n',
     [`${LONG}?case=status-999`]:
       'HTTP/1.1 999 Whatever\r\nCache-Control: max-age=60\r\nContent-Length: 2\r\n\r\nok',
+    // Below 100: undici's parser asserts rather than naming the fault; still not a connect failure.
+    [`${LONG}?case=status-099`]:
+      'HTTP/1.1 099 Weird\r\nCache-Control: max-age=60\r\nContent-Length: 2\r\n\r\nok',
     [`${LONG}?case=huge-header`]: `HTTP/1.1 200 OK\r\nX-Big: ${'a'.repeat(100_000)}\r\nContent-Length: 2\r\n\r\nok`,
     // RFC 9112 §6.3: framing that is not valid, not a body cut short by the network.
     [`${LONG}?case=content-length-and-chunked`]:
