@@ -14,6 +14,11 @@ export interface EvictionOptions {
   /** … and stop below this one. */
   lowWater?: number;
   intervalMs?: number;
+  /**
+   * How often the accounted bytes are looked at between passes: fills faster than maxSize per
+   * interval start a pass early instead of passing maxSize until the next one.
+   */
+  watchMs?: number;
   log: Logger;
   onEvict?: (count: number, bytes: number) => void;
 }
@@ -28,22 +33,37 @@ export class Evictor {
   readonly #store: CacheStore;
   readonly #options: Required<Omit<EvictionOptions, 'onEvict'>> & Pick<EvictionOptions, 'onEvict'>;
   #timer: NodeJS.Timeout | undefined;
+  #watch: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
 
   constructor(store: CacheStore, options: EvictionOptions) {
     this.#store = store;
-    this.#options = { highWater: 0.9, lowWater: 0.8, intervalMs: 2000, ...options };
+    this.#options = { highWater: 0.9, lowWater: 0.8, intervalMs: 2000, watchMs: 200, ...options };
   }
 
   start(): void {
     this.#timer = setInterval(() => void this.runOnce(), this.#options.intervalMs);
     this.#timer.unref();
+    this.#watch = setInterval(() => {
+      if (this.#running === undefined && this.over()) void this.runOnce();
+    }, this.#options.watchMs);
+    this.#watch.unref();
   }
 
   stop(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
+    if (this.#watch) clearInterval(this.#watch);
     this.#timer = undefined;
+    this.#watch = undefined;
     return this.#running ?? Promise.resolve();
+  }
+
+  /** Whether the accounted bytes (bodies in their grace period included) are past the high-water mark. */
+  over(): boolean {
+    if (this.#store.closed) return false;
+    return (
+      this.#store.accountedBytes() + this.#store.graceBytes > this.#options.maxSize * this.#options.highWater
+    );
   }
 
   /** One pass: flush access times, then evict if above the high-water mark. */
@@ -64,7 +84,7 @@ export class Evictor {
     // near maxSize under churn (store.ts graceBytes) — down to half the low-water mark of live
     // entries: past that much churn the file may pass maxSize rather than the cache keep nothing.
     const grace = this.#store.graceBytes;
-    const { bytes } = this.#store.usage();
+    const bytes = this.#store.accountedBytes();
     const { maxSize, highWater, lowWater } = this.#options;
     if (bytes + grace <= maxSize * highWater) return;
     await this.evictTo(Math.max((maxSize * lowWater) / 2, maxSize * lowWater - grace));

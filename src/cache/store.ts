@@ -1191,10 +1191,12 @@ export class CacheStore {
   }
 
   usage(): { bytes: number; entries: number } {
-    return {
-      bytes: (this.#meta.get(META.bytes) as number | undefined) ?? 0,
-      entries: this.#access.getCount(),
-    };
+    return { bytes: this.accountedBytes(), entries: this.#access.getCount() };
+  }
+
+  /** The stored bytes accounted against cache.maxSize (one read, without usage()'s count of entries). */
+  accountedBytes(): number {
+    return (this.#meta.get(META.bytes) as number | undefined) ?? 0;
   }
 
   get closed(): boolean {

@@ -12,6 +12,7 @@ import { pino } from 'pino';
 import { Evictor } from '../../../src/cache/eviction.ts';
 import { CacheStore, entryCost } from '../../../src/cache/store.ts';
 import { entryRecord } from '../../helpers/records.ts';
+import { until } from '../../helpers/wait.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'strata-eviction-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -165,6 +166,40 @@ describe('eviction and bodies in their grace period', () => {
       // The most recently stored survive.
       for (let i = second - 100; i < second; i++) assert.equal(store.lookup(urlOf(i), {}).kind, 'found');
     } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('eviction between passes', () => {
+  it('starts a pass as soon as fills pass the high-water mark, not at the next interval', async () => {
+    const log = pino({ level: 'silent' });
+    const maxSize = 400 * 1024;
+    const store = new CacheStore({
+      dir: join(root, 'watch'),
+      maxSize,
+      chunkSize: 4096,
+      memorySize: 0,
+      memoryObjectSize: 0,
+      log,
+      now: Date.now,
+    });
+    const record = (i: number) =>
+      entryRecord({ url: urlOf(i), size: 4000, chunks: 1, chunkSize: 4096, bodyId: `watched${i}` });
+    // The interval alone would not come within the test: only the watch can start the pass.
+    const evictor = new Evictor(store, { maxSize, log, intervalMs: 3_600_000, watchMs: 20 });
+    evictor.start();
+    try {
+      await store.write(() => {
+        for (let i = 0; i < 150; i++) store.commitEntryInTxn(urlOf(i), urlOf(i), record(i));
+      });
+      assert.ok(store.usage().bytes > maxSize, 'the fills went past maxSize');
+      assert.ok(
+        await until(() => store.usage().bytes <= maxSize * 0.8, 5000),
+        `${store.usage().bytes} bytes stored, over ${maxSize * 0.8}`,
+      );
+    } finally {
+      await evictor.stop();
       await store.close();
     }
   });
