@@ -1,6 +1,7 @@
 /** RFC 9111 §4.4: after an unsafe method, invalidate the target (and same-origin Location/Content-Location). */
 import { primaryKey, storageKey } from '../cache/key.ts';
 import { urlsToInvalidate } from '../cache/policy/invalidation.ts';
+import type { EntryRecord } from '../cache/record.ts';
 import type { OriginResponse } from '../origin/pool.ts';
 import { keyScheme } from './client.ts';
 import type { RequestContext } from './context.ts';
@@ -40,4 +41,38 @@ export async function invalidateAfterUnsafe(
   for (const key of keys) await edge.store.invalidateKey(key).catch(() => 0);
   if (ctx.site!.rules?.keysWithExtras !== true) return;
   for (const url of copies) await edge.store.invalidateKeyedCopies(url).catch(() => 0);
+}
+
+/**
+ * RFC 9111 §4.3.5: a 200 to a HEAD that reached the origin tells what a GET would get now. The
+ * stored GET response that could have been chosen for that request is marked stale (its next
+ * use revalidates) when the HEAD's entity tag, Last-Modified or length differs from it; a field
+ * the HEAD's answer leaves out changes nothing.
+ */
+export async function invalidateAfterHead(
+  edge: Edge,
+  ctx: RequestContext,
+  response: OriginResponse,
+): Promise<void> {
+  if (response.status !== 200) return;
+  const found = edge.store.lookup(ctx.storage, ctx.req.headers);
+  if (found.kind !== 'found' || found.record.range !== undefined) return;
+  if (!headDiffers(found.record, response.headers)) return;
+  await edge.store.write(() => edge.store.invalidateVariantInTxn(found.id)).catch(() => false);
+}
+
+function headDiffers(record: EntryRecord, headers: OriginResponse['headers']): boolean {
+  const field = (name: string) => {
+    const value = headers[name];
+    return Array.isArray(value) ? value.join(', ') : value;
+  };
+  const etag = field('etag');
+  if (etag !== undefined && etag !== (record.originEtag ?? record.etag)) return true;
+  const modified = field('last-modified');
+  if (modified !== undefined && modified !== record.lastModified) return true;
+  // A length compares only between the same bytes: not with a coding the node made, nor across codings.
+  const length = field('content-length');
+  const coding = field('content-encoding');
+  const sameBytes = record.originEtag === undefined && (coding ?? '') === (record.contentEncoding ?? '');
+  return sameBytes && length !== undefined && /^\d+$/.test(length) && Number(length) !== record.size;
 }

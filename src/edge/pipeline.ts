@@ -13,7 +13,7 @@ import { createContext, type RequestContext } from './context.ts';
 import type { Edge } from './edge.ts';
 import { discard, fromSibling, type Leadership, originFailing, track } from './fill-driver.ts';
 import { answerFollower } from './follower.ts';
-import { invalidateAfterUnsafe } from './invalidate.ts';
+import { invalidateAfterHead, invalidateAfterUnsafe } from './invalidate.ts';
 import type { Found, LookupOutcome } from './outcomes.ts';
 import { collapse } from './phases/collapse.ts';
 import { combine } from './phases/combine.ts';
@@ -181,6 +181,7 @@ export class Pipeline {
     const fetched = await fetchStep(this.edge, ctx, { fill: false });
     if (fetched.kind === 'failed') return this.#fail(ctx, undefined, fetched.error, true);
     if (fwd === 'method') await invalidateAfterUnsafe(this.edge, ctx, fetched.response);
+    else if (ctx.method === 'HEAD') await invalidateAfterHead(this.edge, ctx, fetched.response);
     relay(this.edge, ctx, fetched.response);
   }
 

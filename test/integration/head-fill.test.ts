@@ -357,6 +357,34 @@ describe('a HEAD miss leads a GET fill (cache.convertHead)', () => {
     assert.deepEqual(methods('/orders/17'), ['HEAD']);
   });
 
+  it('marks a stored GET stale when a HEAD that reached the origin shows another entity (RFC 9111 §4.3.5)', async () => {
+    const path = `/catalogue/${'spring-summer-lookbook-'.repeat(4)}index.html?edition=2027`;
+    let version = 1;
+    origin.route(path, (req, res) => {
+      const etag = `"lookbook-${version}"`;
+      if (req.headers['if-none-match'] === etag) {
+        res.writeHead(304, { etag, 'cache-control': 'max-age=600' });
+        res.end();
+        return;
+      }
+      const body = `lookbook edition ${version}`;
+      res.writeHead(200, { etag, 'cache-control': 'max-age=600', 'content-length': String(body.length) });
+      res.end(req.method === 'HEAD' ? undefined : body);
+    });
+    const auth = { authorization: 'Bearer 4f1c2d9e8b7a6f5e4d3c2b1a0f9e8d7c' };
+    assert.equal((await edge.get(path)).text, 'lookbook edition 1');
+    // The same entity: the stored GET stays fresh.
+    await edge.get(path, { method: 'HEAD', headers: auth });
+    assert.match(String((await edge.get(path)).headers['cache-status']), /^strata; hit/);
+    version = 2;
+    const head = await edge.get(path, { method: 'HEAD', headers: auth });
+    assert.equal(head.headers.etag, '"lookbook-2"');
+    const next = await edge.get(path);
+    assert.equal(next.text, 'lookbook edition 2');
+    assert.match(String(next.headers['cache-status']), /^strata; fwd=stale; fwd-status=200; stored/);
+    assert.deepEqual(methods(path), ['GET', 'HEAD', 'HEAD', 'GET']);
+  });
+
   it('keeps a HEAD with Authorization a HEAD to the origin while a GET fill of its key runs', async () => {
     origin.route('/account/summary', async (_req, res) => {
       await sleep(150);
