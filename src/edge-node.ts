@@ -35,6 +35,7 @@ import type { ReloadReport } from './http/tls.ts';
 import { createTrustList } from './http/trusted-proxies.ts';
 import type { UpgradeHandler } from './http/upgrade.ts';
 import { AccessLog } from './observability/access-log.ts';
+import { cacheName } from './observability/cache-status.ts';
 import { createLogger } from './observability/logger.ts';
 import { createMetrics, type Metrics, withoutFleetMetrics } from './observability/metrics.ts';
 import { errorDetail } from './origin/errors.ts';
@@ -699,7 +700,7 @@ async function startClientListener(
     maxRequestsPerConnection: config.proxy.maxRequestsPerConnection,
     onClientError: (error: NodeJS.ErrnoException, socket: Socket, status: number | undefined) =>
       logParserRefusal(edge, error, socket as Socket & { encrypted?: boolean }, status),
-    cacheName: config.proxy.via,
+    cacheName: cacheName(config.proxy.via),
     caps: {
       max: config.proxy.maxConnections,
       perClient: config.proxy.maxConnectionsPerClient,

@@ -8,7 +8,7 @@ import { cutShort } from '../http/cut-short.ts';
 import { appendVia, endToEndResponseHeaders } from '../http/headers.ts';
 import { discardRest } from '../http/request-body.ts';
 import { endStream } from '../http/stream.ts';
-import { formatCacheStatus, pushCacheStatus, refusalDetail } from '../observability/cache-status.ts';
+import { cacheName, formatCacheStatus, pushCacheStatus, refusalDetail } from '../observability/cache-status.ts';
 import type { RequestContext } from './context.ts';
 import type { Edge } from './edge.ts';
 import { rewriteResponse } from './rule-effects.ts';
@@ -57,7 +57,7 @@ export function sendError(
   const proxyStatus = error.proxyStatus;
   if (proxyStatus) {
     headers['proxy-status'] =
-      `${edge.name}; error=${proxyStatus}${ctx.origin ? `; details=${JSON.stringify(ctx.origin)}` : ''}`;
+      `${cacheName(edge.name)}; error=${proxyStatus}${ctx.origin ? `; details=${JSON.stringify(ctx.origin)}` : ''}`;
   }
   // An error answers this request: whatever a fill meant to store, this answer is not it. A
   // request refused (malformed, a security rule, no site) says why in its detail.

@@ -27,9 +27,17 @@ export interface CacheStatusParts {
   rule?: string | undefined;
 }
 
+/**
+ * The cache's name as a member of the list (RFC 9211 §2: an sf-token or an sf-string). proxy.via
+ * allows a name starting with a digit, `.`, `_` or `-`, which no token may: it goes quoted.
+ */
+export function cacheName(name: string): string {
+  return /^[A-Za-z]/.test(name) ? name : `"${name}"`;
+}
+
 /** RFC 9211 §2: a List of cache entries; parameters after the cache name. */
 export function formatCacheStatus(name: string, parts: CacheStatusParts): string {
-  let value = name;
+  let value = cacheName(name);
   if (parts.hit) value += '; hit';
   if (parts.fwd) value += `; fwd=${parts.fwd}`;
   if (parts.fwdStatus !== undefined) value += `; fwd-status=${parts.fwdStatus}`;

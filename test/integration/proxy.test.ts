@@ -197,6 +197,30 @@ describe('proxying', () => {
     }
   });
 
+  it('quotes a proxy.via name no token may be (RFC 9211, RFC 9209), in Cache-Status and Proxy-Status', async () => {
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const deadPort = (probe.address() as { port: number }).port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const named = await startNode({
+      origin: `http://127.0.0.1:${deadPort}`,
+      config: { proxy: { via: '1-edge' } },
+    });
+    try {
+      const res = await named.get(`/catalogue/${'digit-first-cache-name-'.repeat(4)}index.html`);
+      assert.equal(res.status, 502);
+      assert.equal(res.headers['cache-status'], '"1-edge"; fwd=miss');
+      assert.match(String(res.headers['proxy-status']), /^"1-edge"; error=connection_refused/);
+      assert.match(
+        String(res.headers.via),
+        /1\.1 1-edge$/,
+        'Via takes the name as it is (a pseudonym token)',
+      );
+    } finally {
+      await named.close();
+    }
+  });
+
   it('answers 504 with Proxy-Status when the origin is too slow', async () => {
     const res = await edge.get('/slow');
     assert.equal(res.status, 504);
