@@ -8,7 +8,12 @@ import { cutShort } from '../http/cut-short.ts';
 import { appendVia, endToEndResponseHeaders } from '../http/headers.ts';
 import { discardRest } from '../http/request-body.ts';
 import { endStream } from '../http/stream.ts';
-import { cacheName, formatCacheStatus, pushCacheStatus, refusalDetail } from '../observability/cache-status.ts';
+import {
+  cacheName,
+  formatCacheStatus,
+  pushCacheStatus,
+  refusalDetail,
+} from '../observability/cache-status.ts';
 import type { RequestContext } from './context.ts';
 import type { Edge } from './edge.ts';
 import { rewriteResponse } from './rule-effects.ts';
