@@ -14,7 +14,7 @@ import { cutShort } from '../http/cut-short.ts';
 import { appendVia, dropLengthOfBodiless, endToEndResponseHeaders } from '../http/headers.ts';
 import { formatCacheStatus, pushCacheStatus } from '../observability/cache-status.ts';
 import type { OriginResponse } from '../origin/pool.ts';
-import type { ReflectionScanner } from '../security/poison.ts';
+import { type ReflectionScanner, scanFeed } from '../security/poison.ts';
 import type { InsertResult, RequestContext } from './context.ts';
 import { decodedSibling, encodedFor } from './decode-stored.ts';
 import { answerFromSibling, siblingFor } from './derive.ts';
@@ -97,7 +97,10 @@ export async function runFill(
   guard: () => boolean,
 ): Promise<InsertResult> {
   const maxObject = edge.config.cache.maxObjectSize;
-  const scanner = plan.scanner;
+  // Cache poisoning: the body a client reads (decoded, when the origin coded it) is scanned for
+  // an unkeyed request value reflected in it; found, it reaches this client only.
+  const scan =
+    plan.scanner === undefined ? undefined : scanFeed(plan.scanner, response.headers['content-encoding']);
   let tooLarge = false;
   let reflected = false;
   let abandoned = false;
@@ -108,8 +111,7 @@ export async function runFill(
       tooLarge = true;
       fill.stopStoring();
     }
-    // Cache poisoning: the body reflects an unkeyed request value; it reaches this client only.
-    if (scanner !== undefined && !reflected && scanner.scan(chunk)) {
+    if (scan !== undefined && !reflected && scan.write(chunk)) {
       reflected = true;
       fill.stopStoring();
     }
@@ -132,7 +134,7 @@ export async function runFill(
     return 'aborted-incomplete';
   }
   if (tooLarge) return 'aborted-too-large';
-  if (reflected) return 'not-storable:poison-suspect';
+  if (reflected || (scan !== undefined && (await scan.end()))) return 'not-storable:poison-suspect';
   // Nothing kept in the memory tier: a hit brings the body there (commitInsert).
   const result = await fill.finish((writer, last) => writer.commit(plan.id, plan.record, last, guard));
   return insertResult(result);

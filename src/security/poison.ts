@@ -6,6 +6,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { FORWARDING_CLAIMS, forwardedParams, REQUEST_REWRITES } from '../http/headers.ts';
+import { decodable, decoderOf } from '../transform/decoder.ts';
 
 /** Bytes of a body searched for reflected values. */
 export const SCAN_BYTES = 64 * 1024;
@@ -209,6 +210,11 @@ export class ReflectionScanner {
     this.#overlap = Math.max(0, ...this.#needles.map((needle) => needle.length - 1));
   }
 
+  /** The scan window is read: later bytes are not looked at. */
+  get exhausted(): boolean {
+    return this.#seen >= SCAN_BYTES;
+  }
+
   /** Feeds the next body chunk; true once a value was found (within the scanned bytes). */
   scan(chunk: Buffer): boolean {
     if (this.found || this.#seen >= SCAN_BYTES) return this.found;
@@ -224,6 +230,59 @@ export class ReflectionScanner {
     this.#tail = Buffer.from(window.subarray(Math.max(0, window.length - this.#overlap)));
     return false;
   }
+}
+
+/** A body fed to a ReflectionScanner as it streams: `write` each chunk, then `end` for the verdict. */
+export interface ScanFeed {
+  /** True once a value was found (a coded body may tell only at `end`). */
+  write(chunk: Buffer): boolean;
+  /** Whether the body reflects a value: a coded body's decoded copy is read to the scan window. */
+  end(): Promise<boolean>;
+}
+
+/**
+ * Feeds the scanner the bytes a client will read: a body the origin coded (gzip, br, deflate,
+ * zstd) is decoded for the scan, its first SCAN_BYTES decoded bytes read, since a reflection in
+ * coded bytes is not there to see. A coding the node cannot decode (a stack, an unknown one),
+ * or coded bytes that do not decode, count as found: what cannot be read is not shared.
+ */
+export function scanFeed(
+  scanner: ReflectionScanner,
+  contentEncoding: string | string[] | undefined,
+): ScanFeed {
+  const codings = (Array.isArray(contentEncoding) ? contentEncoding.join(',') : (contentEncoding ?? ''))
+    .split(',')
+    .map((coding) => coding.trim().toLowerCase())
+    .filter((coding) => coding !== '' && coding !== 'identity');
+  if (codings.length === 0) return { write: (chunk) => scanner.scan(chunk), end: async () => scanner.found };
+  if (codings.length > 1 || !decodable(codings[0]!)) return { write: () => true, end: async () => true };
+  const decoder = decoderOf(codings[0]!);
+  let failed = false;
+  let done = false;
+  const finished = new Promise<void>((resolve) => {
+    decoder.on('data', (decoded: Buffer) => {
+      if (!scanner.scan(decoded) && !scanner.exhausted) return;
+      done = true;
+      decoder.destroy();
+    });
+    decoder.once('error', () => {
+      failed = !done;
+      resolve();
+    });
+    decoder.once('end', resolve);
+    decoder.once('close', resolve);
+  });
+  return {
+    write(chunk) {
+      if (!done && !decoder.destroyed) decoder.write(chunk);
+      return scanner.found;
+    },
+    async end() {
+      if (!done && !decoder.destroyed) decoder.end();
+      await finished;
+      return scanner.found || failed;
+    },
+  };
 }
 
 function lowerAscii(bytes: Buffer): Buffer {

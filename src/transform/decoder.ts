@@ -46,3 +46,8 @@ export function decodeStream(coding: string, body: Readable): Readable {
   });
   return body.pipe(decoder);
 }
+
+/** A decoder of `coding` alone (decodable(coding) must hold): for reading a copy of a coded body. */
+export function decoderOf(coding: string): Transform {
+  return DECODERS[coding]!();
+}

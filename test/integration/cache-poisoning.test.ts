@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { after, before, describe, it } from 'node:test';
+import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { startNode, type TestNode } from '../helpers/node.ts';
 import { respond, startOrigin, type TestOrigin } from '../helpers/origin.ts';
 import { rawExchange } from '../helpers/raw.ts';
@@ -37,6 +38,25 @@ function themed(req: IncomingMessage, res: ServerResponse): void {
   setTimeout(() => res.end(`<link rel=stylesheet href="/themes/${theme}.css"></body></html>`), 5);
 }
 
+/** The themed page coded as the client asked (br or gzip), as an origin's compression middleware does. */
+function themedCoded(req: IncomingMessage, res: ServerResponse): void {
+  const theme = req.headers['x-theme'] ?? 'light';
+  const page = Buffer.from(
+    `<html><body>${'y'.repeat(30_000)}<link rel=stylesheet href="/themes/${theme}.css"></body></html>`,
+  );
+  const br = String(req.headers['accept-encoding']).includes('br');
+  const body = br ? brotliCompressSync(page) : gzipSync(page);
+  res.writeHead(200, {
+    ...CACHED,
+    'content-type': 'text/html',
+    'content-encoding': br ? 'br' : 'gzip',
+    vary: 'accept-encoding',
+  });
+  // In two writes: the coded bytes of the reflection arrive apart.
+  res.write(body.subarray(0, body.length >> 1));
+  setTimeout(() => res.end(body.subarray(body.length >> 1)), 5);
+}
+
 async function securityCount(edge: TestNode, rule: string): Promise<number> {
   const text = await edge.node.metrics.registry.getSingleMetricAsString('strata_security_actions_total');
   const match = new RegExp(`rule="${rule}",action="[a-z-]+"} (\\d+)`).exec(text);
@@ -53,6 +73,7 @@ describe('cache poisoning', () => {
       [LONG]: scriptPage,
       [FORWARDED]: forwardedPage,
       '/themed': themed,
+      '/themed-coded': themedCoded,
       '/echo-id': (req, res) => {
         res.writeHead(200, {
           ...CACHED,
@@ -251,6 +272,24 @@ describe('cache poisoning', () => {
     assert.match(clean.text, /themes\/light\.css/);
     assert.equal(origin.count('/themed'), 2);
   });
+
+  for (const coding of ['gzip', 'br']) {
+    it(`does not store a body the origin coded (${coding}) that reflects an unkeyed header, decoded to be scanned`, async () => {
+      const path = `/themed-coded?coding=${coding}`;
+      const asks = { 'accept-encoding': coding };
+      const poisoned = await edge.get(path, {
+        headers: { ...asks, 'x-theme': '"><script>alert(1)</script>' },
+      });
+      assert.equal(poisoned.headers['content-encoding'], coding);
+      assert.equal(poisoned.headers['cache-status'], 'strata; fwd=miss; fwd-status=200', 'not said stored');
+      const clean = await edge.get(path, { headers: asks });
+      assert.match(String(clean.headers['cache-status']), /fwd=miss; fwd-status=200; stored/);
+      assert.equal(origin.count(path), 2);
+      // Coded and not reflected: stored as usual.
+      const again = await edge.get(path, { headers: { ...asks, 'x-theme': 'dark-high-contrast' } });
+      assert.match(String(again.headers['cache-status']), /^strata; hit/);
+    });
+  }
 
   it('stores as usual when an unkeyed header is not reflected', async () => {
     const first = await edge.get('/plain', { headers: { 'x-debug-trace': 'abcdef-123456' } });
