@@ -187,7 +187,7 @@ export const ERROR_CODES = {
     retryable: false,
     proxyStatus: 'http_protocol_error',
     description:
-      "The origin answered with something that is not valid HTTP: invalid bytes in a field, an obs-folded line, no status line, response headers past the parser's bound, a `Transfer-Encoding` other than `chunked` (its body would reach the client still coded), `Content-Length` beside `Transfer-Encoding` or two `Content-Length` values that disagree, a 101 to a request that asked no upgrade or, to a WebSocket handshake, a 101 whose `Upgrade` is not `websocket`, a 206 to a request for the whole response. Nothing is stored.",
+      "The origin answered with something that is not valid HTTP: invalid bytes in a field, an obs-folded line, no status line, response headers past the parser's bound, a `Transfer-Encoding` other than `chunked` (its body would reach the client still coded), `Content-Length` beside `Transfer-Encoding` or more than one `Content-Length` (equal values too: RFC 9112 §6.3 lets a recipient refuse them), a status below 100 or above 599, a 101 to a request that asked no upgrade or, to a WebSocket handshake, a 101 whose `Upgrade` is not `websocket`, a 206 to a request for the whole response. Nothing is stored.",
   },
   EDGE_ERR_ORIGIN_BODY_INCOMPLETE: {
     source: 'origin',
