@@ -44,6 +44,32 @@ export function keyTarget(target: string, rule: QueryKeyRule): string {
 }
 
 /**
+ * The values of the query parameters a rule leaves out of the key (`ignore`, or not kept): the
+ * origin still reads them, so a response reflecting one must not be shared under the key
+ * without it (security/poison.ts). Each as it came and decoded.
+ */
+export function droppedQueryValues(target: string, rule: QueryKeyRule): string[] {
+  const q = target.indexOf('?');
+  if (q < 0 || (!rule.ignore && rule.keep === undefined)) return [];
+  const out: string[] = [];
+  for (const param of target.slice(q + 1).split('&')) {
+    const eq = param.indexOf('=');
+    if (eq < 0) continue;
+    let name = param.slice(0, eq);
+    const value = param.slice(eq + 1);
+    let decoded = value;
+    try {
+      name = decodeURIComponent(name.replace(/\+/g, ' '));
+      decoded = decodeURIComponent(value.replace(/\+/g, ' '));
+    } catch {}
+    if (!rule.ignore && rule.keep!(name)) continue;
+    out.push(value);
+    if (decoded !== value) out.push(decoded);
+  }
+  return out;
+}
+
+/**
  * What a rule adds to the key, after the URL and a space (a request target holds no space, so
  * no URL can produce such a key): `h:name=value`, `c:name=value`, `r:region`, joined by `&`,
  * values percent-encoded. '' when the rule adds nothing.

@@ -3,6 +3,7 @@
  * reason) and flattens the policy verdict into the record a hit will read.
  */
 import { variantKey } from '../cache/key.ts';
+import { droppedQueryValues } from '../cache/key-rules.ts';
 import {
   type CacheOverrides,
   type RuleTtl,
@@ -89,11 +90,14 @@ function securityChecks(
   response: OriginResponse,
 ): ReturnType<typeof checkStore> {
   const guard = ctx.site?.guard;
+  const query = ctx.rules?.key?.query;
   const checked = checkStore({
     path: ctx.path,
     host: ctx.host,
     requestHeaders: ctx.req.headers,
-    trusted: edge.trusted(ctx.clientAddress),
+    // As the origin request was made (fetch.ts): a verified child tier's claims went on too.
+    trusted: ctx.tierChild !== undefined || edge.trusted(ctx.clientAddress),
+    unkeyedQuery: query === undefined ? undefined : droppedQueryValues(ctx.path, query),
     responseHeaders: response.headers,
     poisonCheck: guard?.poisonCheck ?? true,
     poisonIgnore: guard?.poisonIgnore,

@@ -129,6 +129,20 @@ export function unkeyedValues(
   return values ?? [];
 }
 
+/**
+ * The spellings to look for of query values the cache key leaves out (a `utm_content` an
+ * excluded `utm_*` keeps out of the key still reaches the origin). Short values are left out,
+ * as short header values are.
+ */
+export function unkeyedQueryValues(values: readonly string[], host: string): string[] {
+  const out: string[] = [];
+  for (const value of values) {
+    if (value.length < MIN_VALUE) continue;
+    for (const spelling of spellings(value, host)) if (!out.includes(spelling)) out.push(spelling);
+  }
+  return out;
+}
+
 /** The host (with a port other than the scheme's default) an Origin field names, lower-cased. */
 function originHost(origin: string): string | undefined {
   try {

@@ -6,7 +6,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { deceptive } from './deception.ts';
-import { ReflectionScanner, reflectedInHeaders, unkeyedValues } from './poison.ts';
+import { ReflectionScanner, reflectedInHeaders, unkeyedQueryValues, unkeyedValues } from './poison.ts';
 
 export interface StoreCheckInput {
   path: string;
@@ -19,6 +19,8 @@ export interface StoreCheckInput {
   deceptionCheck: boolean;
   /** Request fields (lower case) the site's origin may reflect harmlessly. */
   poisonIgnore?: ReadonlySet<string> | undefined;
+  /** Values of query parameters the cache key leaves out (key-rules.ts droppedQueryValues). */
+  unkeyedQuery?: readonly string[] | undefined;
 }
 
 export type StoreCheck =
@@ -58,5 +60,8 @@ function requestValues(input: StoreCheckInput, vary: string | string[] | undefin
     vary === undefined
       ? []
       : (Array.isArray(vary) ? vary.join(',') : vary).split(',').map((name) => name.trim().toLowerCase());
-  return unkeyedValues(input.requestHeaders, input.host, input.trusted, fields, input.poisonIgnore);
+  const values = unkeyedValues(input.requestHeaders, input.host, input.trusted, fields, input.poisonIgnore);
+  return input.unkeyedQuery === undefined || input.unkeyedQuery.length === 0
+    ? values
+    : [...values, ...unkeyedQueryValues(input.unkeyedQuery, input.host)];
 }

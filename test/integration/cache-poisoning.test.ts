@@ -318,6 +318,42 @@ describe('cache poisoning', () => {
     assert.equal(origin.count('/search'), 1, 'the clean URL was fetched on its own');
   });
 
+  it('does not store a page reflecting a query parameter the cache key leaves out (cacheKey.query.exclude)', async () => {
+    const campaigns = await startNode({
+      origin: origin.url,
+      config: {
+        sites: [
+          {
+            name: 'shop',
+            hosts: ['*'],
+            origins: ['origin'],
+            rules: [{ match: { path: '/search' }, cacheKey: { query: { exclude: ['utm_*'] } } }],
+          },
+        ],
+      },
+    });
+    try {
+      const before = origin.count('/search?q=winter-boots&utm_content=%3Cscript%3Ealert(1)%3C/script%3E');
+      const evil = await campaigns.get(
+        '/search?q=winter-boots&utm_content=%3Cscript%3Ealert(1)%3C/script%3E',
+      );
+      assert.match(evil.text, /<script>alert\(1\)<\/script>/);
+      // The clean URL and another campaign share the key: neither gets the script.
+      const clean = await campaigns.get('/search?q=winter-boots');
+      assert.equal(clean.text, '<p>campaign: </p>');
+      assert.match(String(clean.headers['cache-status']), /fwd=\w*miss; fwd-status=200; stored/);
+      const other = await campaigns.get('/search?q=winter-boots&utm_content=newsletter-december');
+      assert.equal(other.text, '<p>campaign: </p>', 'answered from the clean page stored under the key');
+      assert.match(String(other.headers['cache-status']), /^strata; hit/);
+      assert.equal(
+        origin.count('/search?q=winter-boots&utm_content=%3Cscript%3Ealert(1)%3C/script%3E'),
+        before + 1,
+      );
+    } finally {
+      await campaigns.close();
+    }
+  });
+
   it('passes a GET with a body (fat GET): never answered from cache nor stored', async () => {
     const primed = await edge.get('/fat');
     assert.equal(primed.text, 'body=');

@@ -469,6 +469,49 @@ describe("tiers: a shield's site security judges the edge's client", () => {
   });
 });
 
+describe("tiers: a shield scans what its verified edge's forwarding claims bring back", () => {
+  const PAGE = `/storefront/${'landing-page-'.repeat(6)}index.html`;
+  let origin: TestOrigin;
+  let shield: TestNode;
+  let edge: TestNode;
+
+  before(async () => {
+    origin = await startOrigin();
+    // A framework building its script URL from X-Forwarded-Host, as behind a proxy.
+    origin.route(PAGE, (req, res) => {
+      const host = req.headers['x-forwarded-host'] ?? 'shop.example.com';
+      res.writeHead(200, { 'cache-control': 'max-age=600', 'content-type': 'text/html' });
+      res.end(`<script src="https://${host}/app.js"></script>`);
+    });
+    shield = await startNode({
+      origin: origin.url,
+      config: { proxy: { via: 'shield' }, tiers: { id: 'shield-1', secret: SECRET } },
+    });
+    const config = edgeConfig('edge-a', 'edge-a', shield.url);
+    // The edge's balancer (127.0.0.2) is trusted: its X-Forwarded-Host goes on to the shield.
+    edge = await startNode({
+      origin: shield.url,
+      config: { ...config, proxy: { ...config.proxy, trustedProxies: ['127.0.0.2'] } },
+    });
+  });
+  after(async () => {
+    await edge.close();
+    await shield.close();
+    await origin.close();
+  });
+
+  it('stores at neither tier a page reflecting a claim the edge passed on', async () => {
+    const poisoned = await edge.get(PAGE, {
+      headers: { ...HOST, 'x-forwarded-host': 'evil.example' },
+      localAddress: '127.0.0.2',
+    });
+    assert.match(poisoned.text, /evil\.example/);
+    const clean = await edge.get(PAGE, { headers: HOST, localAddress: '127.0.0.3' });
+    assert.equal(clean.text, '<script src="https://shop.example.com/app.js"></script>');
+    assert.equal(origin.count(PAGE), 2, 'the clean request reached the origin: nothing poisoned was stored');
+  });
+});
+
 /** An edge of `hosts` in front of a shield answering shop.example.com only, its check given `host`. */
 function shieldChecks(title: string, hosts: string[], host?: string): void {
   describe(title, () => {
