@@ -83,11 +83,22 @@ export function extractTags(edge: Edge, headers: HeaderMap): string[] {
   return [...tags];
 }
 
+/**
+ * Whether the fields a 304 brings reflect an unkeyed request value (RFC 9111 §4.3.4 updates the
+ * stored response with them): such an update answers this client only, as the same fields on a
+ * 200 would not be stored (`Access-Control-Allow-Origin` echoing another site's Origin, a
+ * reflected `Link`).
+ */
+export function updateReflects(edge: Edge, ctx: RequestContext, response: OriginResponse): boolean {
+  return securityChecks(edge, ctx, response, false).reason === 'poison-suspect';
+}
+
 /** The site's cache-poisoning and deception checks (src/security/): a reason not to store, or a body scanner. */
 function securityChecks(
   edge: Edge,
   ctx: RequestContext,
   response: OriginResponse,
+  deception = true,
 ): ReturnType<typeof checkStore> {
   const guard = ctx.site?.guard;
   const query = ctx.rules?.key?.query;
@@ -101,7 +112,7 @@ function securityChecks(
     responseHeaders: response.headers,
     poisonCheck: guard?.poisonCheck ?? true,
     poisonIgnore: guard?.poisonIgnore,
-    deceptionCheck: guard?.deceptionCheck ?? true,
+    deceptionCheck: deception && (guard?.deceptionCheck ?? true),
   });
   if (checked.reason !== undefined) noteSecurity(edge, ctx, checked.reason, 'not-stored');
   return checked;

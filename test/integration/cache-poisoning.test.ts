@@ -238,6 +238,37 @@ describe('cache poisoning', () => {
     assert.match(String(own.headers['cache-status']), /stored/);
   });
 
+  it("keeps a stored response clean when a 304 brings another site's Origin in its fields", async () => {
+    const path = `/api/${'catalogue-summary-'.repeat(5)}v2.json`;
+    origin.route(path, (req, res) => {
+      // A CORS layer answering the revalidation with the caller's Origin, and no Vary: Origin.
+      const grant = req.headers.origin ? { 'access-control-allow-origin': req.headers.origin } : {};
+      if (req.headers['if-none-match'] === '"cat-1"') {
+        res.writeHead(304, { etag: '"cat-1"', 'cache-control': 'max-age=600', ...grant });
+        res.end();
+        return;
+      }
+      res.writeHead(200, {
+        etag: '"cat-1"',
+        'cache-control': 'max-age=600',
+        'content-type': 'application/json',
+      });
+      res.end('{"items":[]}');
+    });
+    await edge.get(path);
+    const attack = await edge.get(path, {
+      headers: { origin: 'https://evil.example', 'cache-control': 'no-cache' },
+    });
+    assert.equal(attack.headers['access-control-allow-origin'], 'https://evil.example');
+    assert.match(
+      String(attack.headers['cache-status']),
+      /fwd=request; fwd-status=304; detail=poison-suspect/,
+    );
+    const victim = await edge.get(path);
+    assert.match(String(victim.headers['cache-status']), /^strata; hit/);
+    assert.equal(victim.headers['access-control-allow-origin'], undefined, 'the grant was never stored');
+  });
+
   it('does not store a body reflecting an unkeyed value percent-encoded', async () => {
     const path = `/encoded/${'landing-page-'.repeat(8)}spring`;
     const poisoned = await edge.get(path, { headers: { 'x-custom-host': 'evil.example/x y' } });

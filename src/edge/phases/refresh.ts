@@ -3,13 +3,15 @@
  * (RFC 9111 §4.3.4): its header fields and freshness are updated; the body stays. Returns the
  * record to deliver and the insert result ('updated' or 'not-updated'; `not-storable:REASON`
  * when the updated response may not be shared, and Cache-Status's detail says why: revalidate.ts;
- * `not-storable:vary-changed` when the 304 changed the Vary the entry was selected by).
+ * `not-storable:vary-changed` when the 304 changed the Vary the entry was selected by,
+ * `not-storable:poison-suspect` when its fields reflect an unkeyed request value).
  */
 import type { EntryRecord } from '../../cache/record.ts';
 import type { InsertResult, RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
 import type { Leadership } from '../fill-driver.ts';
 import type { Fetched, Found } from '../outcomes.ts';
+import { updateReflects } from '../plan.ts';
 import { refreshedRecord } from '../revalidate.ts';
 
 export interface Refresh {
@@ -39,6 +41,10 @@ export async function refresh(
     ctx.cacheStatus.detail = refreshed.reason;
     if (refreshed.varyChanged) await edge.store.removeKeyIfHolds(stored.id, record.bodyId).catch(() => 0);
     return { record, insert: `not-storable:${refreshed.reason}`, received };
+  }
+  if (updateReflects(edge, ctx, response)) {
+    ctx.cacheStatus.detail = 'poison-suspect';
+    return { record, insert: 'not-storable:poison-suspect', received };
   }
   const ok = await edge.store.refresh(stored.id, record, generation).catch(() => false);
   return { record, insert: ok ? 'updated' : 'not-updated', received };
