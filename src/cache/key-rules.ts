@@ -3,6 +3,7 @@
  * sorted, or none), and request values added to the key (header and cookie values, the
  * client's region). Pure; the rules are compiled by src/edge/site-rules.ts.
  */
+import { byParamName } from './key.ts';
 
 export interface QueryKeyRule {
   /** Only parameters whose name passes (include), or every one but those (exclude). */
@@ -39,7 +40,7 @@ export function keyTarget(target: string, rule: QueryKeyRule): string {
       return keep(name);
     });
   }
-  if (rule.sort) params.sort();
+  if (rule.sort) params.sort(byParamName);
   return params.length === 0 ? path : `${path}?${params.join('&')}`;
 }
 

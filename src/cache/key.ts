@@ -47,8 +47,23 @@ function sortQueryString(target: string): string {
     .slice(q + 1)
     .split('&')
     .filter(Boolean)
-    .sort();
+    .sort(byParamName);
   return `${target.slice(0, q)}?${params.join('&')}`;
+}
+
+/**
+ * Query parameters in order of their names, a repeated name's values kept in the order they came:
+ * an origin taking the first `page` answers `?page=6&page=2` and `?page=2&page=6` differently,
+ * and sorted by value the two shared one key. Different names compare as whole strings (the
+ * order keys had before).
+ */
+export function byParamName(a: string, b: string): number {
+  const an = a.indexOf('=');
+  const bn = b.indexOf('=');
+  const nameA = an < 0 ? a : a.slice(0, an);
+  const nameB = bn < 0 ? b : b.slice(0, bn);
+  if (nameA === nameB) return 0;
+  return a < b ? -1 : 1;
 }
 
 /** The longest stored id in UTF-8 bytes: a primary key (at most MAX_KEY_LENGTH), a separator and a variant digest. */

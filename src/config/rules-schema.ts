@@ -133,7 +133,10 @@ const cacheKeySchema = z
       .strictObject({
         include: z.array(z.string().min(1)).optional().describe('Only these parameters (globs: utm_*).'),
         exclude: z.array(z.string().min(1)).optional().describe('Every parameter but these (globs: utm_*).'),
-        sort: z.boolean().optional().describe('Sort the parameters.'),
+        sort: z
+          .boolean()
+          .optional()
+          .describe('Sort the parameters by name (a repeated name keeps its values in the order they came).'),
         ignore: z.boolean().optional().describe('Leave the whole query out of the key.'),
       })
       .optional(),

@@ -295,7 +295,12 @@ export const siteSchema = z.strictObject({
     .describe(
       "Origins, or other sites (standing for their origins), used only when none of `origins` is usable. A name is an origin's if an origin has it, else a site's.",
     ),
-  sortQuery: z.boolean().default(false).describe('Sort query parameters in the cache key.'),
+  sortQuery: z
+    .boolean()
+    .default(false)
+    .describe(
+      'Sort query parameters in the cache key by name (a repeated name keeps its values in the order they came).',
+    ),
   grace: duration(
     'Stale-while-revalidate window for responses that carry no stale directive (0: off). RFC 5861.',
   ).default(0),

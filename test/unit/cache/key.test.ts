@@ -35,6 +35,18 @@ describe('primaryKey', () => {
     assert.equal(primaryKey('http', 'h', '/p?b=2&a=1&&c', true), 'http://h/p?a=1&b=2&c');
     assert.equal(primaryKey('http', 'h', '/p?b=2&a=1', true), primaryKey('http', 'h', '/p?a=1&b=2', true));
     assert.equal(primaryKey('http', 'h', '/p', true), 'http://h/p');
+    // A repeated name keeps its values' order: an origin taking the first answers these apart.
+    const long = `/catalogue/${'search-results-'.repeat(6)}list`;
+    assert.equal(
+      primaryKey('http', 'h', `${long}?page=6&a=1&page=2`, true),
+      `http://h${long}?a=1&page=6&page=2`,
+    );
+    assert.notEqual(
+      primaryKey('http', 'h', `${long}?page=6&page=2`, true),
+      primaryKey('http', 'h', `${long}?page=2&page=6`, true),
+    );
+    // Different names in the order keys always had (whole strings: `a-b=` before `a=`).
+    assert.equal(primaryKey('http', 'h', '/p?a=1&a-b=2', true), 'http://h/p?a-b=2&a=1');
   });
 
   it('tells the schemes apart', () => {
