@@ -163,29 +163,42 @@ const HTML_ESCAPES: Record<string, string> = {
   "'": '&#39;',
 };
 
+/** A host with a port (`evil.example:1`): frameworks (Express's req.hostname) write the host alone. */
+const HOST_PORT = /^([a-z0-9.-]+):\d{1,5}$/i;
+
 /**
  * The ways an origin may write a value back: as it came, each item of a list (a framework
- * taking the first of `X-Forwarded-Host: evil.example, shop.example`), percent-encoded (a URL
- * built from it) and HTML-escaped (a template printing it).
+ * taking the first of `X-Forwarded-Host: evil.example, shop.example`), a host without its port,
+ * percent-encoded (a URL built from it, encodeURI or encodeURIComponent), HTML-escaped with
+ * named or numeric references (a template printing it) and with its slashes escaped (a JSON or
+ * script string, as PHP's json_encode writes them).
  */
 function spellings(value: string, host: string): string[] {
   const out = [value];
+  const add = (spelling: string | undefined) => {
+    if (spelling !== undefined && !out.includes(spelling)) out.push(spelling);
+  };
   if (value.includes(',')) {
     for (const item of value.split(',')) {
       const trimmed = item.trim();
-      if (trimmed.length >= MIN_ITEM && trimmed.toLowerCase() !== host.toLowerCase()) out.push(trimmed);
+      if (trimmed.length >= MIN_ITEM && trimmed.toLowerCase() !== host.toLowerCase()) add(trimmed);
     }
   }
   for (const variant of out.slice()) {
-    let uri: string | undefined;
-    try {
-      uri = encodeURI(variant);
-    } catch {
-      // a lone surrogate: no URL carries it
+    const bare = HOST_PORT.exec(variant)?.[1];
+    if (bare !== undefined && bare.length >= MIN_ITEM && bare.toLowerCase() !== host.toLowerCase()) add(bare);
+  }
+  for (const variant of out.slice()) {
+    for (const encode of [encodeURI, encodeURIComponent]) {
+      try {
+        add(encode(variant));
+      } catch {
+        // a lone surrogate: no URL carries it
+      }
     }
-    if (uri !== undefined && uri !== variant) out.push(uri);
-    const html = variant.replace(/[&<>"']/g, (char) => HTML_ESCAPES[char]!);
-    if (html !== variant) out.push(html);
+    add(variant.replace(/[&<>"']/g, (char) => HTML_ESCAPES[char]!));
+    add(variant.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`));
+    if (variant.includes('/')) add(variant.replaceAll('/', '\\/'));
   }
   return out;
 }

@@ -9,6 +9,7 @@ import { rawExchange } from '../helpers/raw.ts';
 const CACHED = { 'cache-control': 'max-age=600' };
 const LONG = `/shop/${'p'.repeat(60)}/${'q'.repeat(40)}/index.html`;
 const FORWARDED = `/forwarded/${'r'.repeat(100)}/index.html`;
+const HOSTNAME = `/storefront/${'hostname-only-'.repeat(6)}index.html`;
 
 /** An origin that builds its script URL from X-Forwarded-Host, as frameworks behind proxies do. */
 function scriptPage(req: IncomingMessage, res: ServerResponse): void {
@@ -17,6 +18,14 @@ function scriptPage(req: IncomingMessage, res: ServerResponse): void {
   res.end(
     `<html><head><script src="https://${host}/static/app.js"></script></head><body>${'x'.repeat(2000)}</body></html>`,
   );
+}
+
+/** The host alone (Express's req.hostname drops the port) in a script URL, and a JSON-escaped link. */
+function hostnamePage(req: IncomingMessage, res: ServerResponse): void {
+  const host = String(req.headers['x-forwarded-host'] ?? req.headers.host).replace(/:\d+$/, '');
+  const back = String(req.headers['x-return-to'] ?? '/').replaceAll('/', '\\/');
+  res.writeHead(200, { ...CACHED, 'content-type': 'text/html' });
+  res.end(`<script src="https://${host}/static/app.js"></script><script>var back = "${back}";</script>`);
 }
 
 /**
@@ -74,6 +83,7 @@ describe('cache poisoning', () => {
       [FORWARDED]: forwardedPage,
       '/themed': themed,
       '/themed-coded': themedCoded,
+      [HOSTNAME]: hostnamePage,
       '/echo-id': (req, res) => {
         res.writeHead(200, {
           ...CACHED,
@@ -155,6 +165,20 @@ describe('cache poisoning', () => {
       assert.equal(origin.count(path), 2);
     });
   }
+
+  it('does not store a page reflecting a claimed host without its port, or a value with its slashes escaped', async () => {
+    for (const [query, from, headers] of [
+      ['port', '127.0.0.2', { 'x-forwarded-host': 'evil.example:1' }],
+      ['json', '127.0.0.3', { 'x-return-to': 'https://evil.example/phish' }],
+    ] as const) {
+      const path = `${HOSTNAME}?spelling=${query}`;
+      const poisoned = await edge.get(path, { localAddress: from, headers });
+      assert.match(poisoned.text, /evil\.example/);
+      const clean = await edge.get(path, { localAddress: '127.0.0.3' });
+      assert.doesNotMatch(clean.text, /evil/, query);
+      assert.equal(origin.count(path), 2, `${query}: nothing poisoned was stored`);
+    }
+  });
 
   it('does not store a page reflecting the host of a Forwarded chain a trusted proxy passed on', async () => {
     // A proxy that speaks Forwarded only: its chain goes to the origin, host= claim included.
