@@ -270,8 +270,8 @@ export interface ScanFeed {
 /**
  * Feeds the scanner the bytes a client will read: a body the origin coded (gzip, br, deflate,
  * zstd) is decoded for the scan, its first SCAN_BYTES decoded bytes read, since a reflection in
- * coded bytes is not there to see. A coding the node cannot decode (a stack, an unknown one),
- * or coded bytes that do not decode, count as found: what cannot be read is not shared.
+ * coded bytes is not there to see. A coding the node cannot decode (a stack, an unknown one) is
+ * scanned as it comes; coded bytes that stop decoding are judged by what decoded before them.
  */
 export function scanFeed(
   scanner: ReflectionScanner,
@@ -281,10 +281,10 @@ export function scanFeed(
     .split(',')
     .map((coding) => coding.trim().toLowerCase())
     .filter((coding) => coding !== '' && coding !== 'identity');
-  if (codings.length === 0) return { write: (chunk) => scanner.scan(chunk), end: async () => scanner.found };
-  if (codings.length > 1 || !decodable(codings[0]!)) return { write: () => true, end: async () => true };
+  // No coding, a stack of them or one the node cannot decode: the bytes as they come.
+  if (codings.length !== 1 || !decodable(codings[0]!))
+    return { write: (chunk) => scanner.scan(chunk), end: async () => scanner.found };
   const decoder = decoderOf(codings[0]!);
-  let failed = false;
   let done = false;
   const finished = new Promise<void>((resolve) => {
     decoder.on('data', (decoded: Buffer) => {
@@ -292,10 +292,8 @@ export function scanFeed(
       done = true;
       decoder.destroy();
     });
-    decoder.once('error', () => {
-      failed = !done;
-      resolve();
-    });
+    // Bytes that do not decode: what decoded before them was scanned (a client reads as much).
+    decoder.once('error', () => resolve());
     decoder.once('end', resolve);
     decoder.once('close', resolve);
   });
@@ -307,7 +305,7 @@ export function scanFeed(
     async end() {
       if (!done && !decoder.destroyed) decoder.end();
       await finished;
-      return scanner.found || failed;
+      return scanner.found;
     },
   };
 }
