@@ -313,7 +313,9 @@ describe('site cache rules', () => {
     const first = await edge.get(
       `${LISTING}&utm_source=newsletter&utm_campaign=spring-sale-2026&fbclid=IwAR3x`,
     );
-    assert.equal(first.headers['cache-status'], 'strata; fwd=miss; fwd-status=200; stored; detail=api-key');
+    // Values of parameters left out of the key are looked for in the body as it streams: whether
+    // it is stored is known only at its end, so the head does not say `stored` (docs/security.md).
+    assert.equal(first.headers['cache-status'], 'strata; fwd=miss; fwd-status=200; detail=api-key');
     const reordered = await edge.get(
       '/api/catalog/v2/products?utm_medium=email&currency=EUR&sort=price_asc&per_page=48&page=3&category=outdoor-furniture',
     );
@@ -412,7 +414,7 @@ describe('site cache rules', () => {
       const after = await edge.get(path, { headers });
       assert.match(
         String(after.headers['cache-status']),
-        /^strata; fwd=stale; fwd-status=200; stored/,
+        /^strata; fwd=stale; fwd-status=200\b/,
         JSON.stringify(headers),
       );
     }

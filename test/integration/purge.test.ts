@@ -366,7 +366,11 @@ describe('purge of a URL whose site keys a filtered query (cacheKey.query)', () 
 
   it('purges the URL as clients request it: the query filtered and sorted as the key is', async () => {
     const asRequested = `${PATH}?page=2&colour=blue&utm_source=newsletter`;
-    assert.match(String((await edge.get(asRequested)).headers['cache-status']), /stored/);
+    // utm_source is left out of the key and looked for in the body: `stored` is not said at once.
+    assert.match(
+      String((await edge.get(asRequested)).headers['cache-status']),
+      /^strata; fwd=\w*miss; fwd-status=200/,
+    );
     assert.match(
       String((await edge.get(`${PATH}?colour=blue&page=2`)).headers['cache-status']),
       /^strata; hit/,
