@@ -134,10 +134,21 @@ function answerOf(target: Extract<Target, { kind: 'admin' }>, status: number, te
   }
   if (status === 401) throw new CliError(refusal(target, (parsed as { error?: unknown } | null)?.error));
   if (status >= 400 && status !== 404) {
-    const reason = (parsed as { error?: string }).error ?? text.trim();
-    throw new CliError(`the admin API answered ${status}: ${reason}`);
+    const error = (parsed as { error?: unknown } | null)?.error;
+    // A node's client port refuses its admin token; anything else answering is no admin API.
+    if (typeof error !== 'string')
+      throw new CliError(
+        `${target.url} did not answer as a Strata admin API (${status}: ${firstLine(text)}): is --admin the node's admin listener?`,
+      );
+    throw new CliError(`the admin API answered ${status}: ${error}`);
   }
   return { status, body: parsed };
+}
+
+/** The first line of a text answer, bounded: a web server's error page is one line of it. */
+function firstLine(text: string): string {
+  const line = text.trim().split('\n', 1)[0]!.trim();
+  return line.length > 120 ? `${line.slice(0, 120)}…` : line;
 }
 
 /**

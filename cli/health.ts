@@ -53,7 +53,10 @@ async function healthcheck(flags: { config?: string }): Promise<number> {
     process.stdout.write(`${url}: ${response.status} ${body.trim()}\n`);
     return response.ok ? 0 : 1;
   } catch (error) {
-    process.stdout.write(`${url}: ${(error as Error).message}\n`);
+    // fetch says only "fetch failed": the reason (ECONNREFUSED, a timeout) is its cause.
+    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+    const reason = cause?.code ?? cause?.message ?? (error as Error).message;
+    process.stdout.write(`${url}: ${reason} (is the node running, with this admin listener?)\n`);
     return 1;
   }
 }

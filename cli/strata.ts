@@ -152,9 +152,13 @@ async function serve(flags: ServeFlags): Promise<void> {
         `strata: SIGHUP: sites and origins reloaded${needRestart.length > 0 ? `; restart to apply ${needRestart.join(', ')}` : ''}\n`,
       );
     } catch (error) {
-      process.stderr.write(
-        `strata: SIGHUP: configuration not reloaded, the running one stays: ${isEdgeError(error) ? error.message : String(error)}\n`,
+      const reason = isEdgeError(error) ? error.message : String(error);
+      // In the log as well, as a node with workers logs it (without a stack: the problems say it).
+      node.edge.log.error(
+        { code: isEdgeError(error) ? error.code : undefined, reason },
+        'config reload failed; the running config stays',
       );
+      process.stderr.write(`strata: SIGHUP: configuration not reloaded, the running one stays: ${reason}\n`);
     }
   });
 }

@@ -210,12 +210,14 @@ export function registerTop(program: Command): void {
     .command('top')
     .description('live view of a running node: requests/s, hit ratio, bytes, origins, purges')
     .option('--interval <seconds>', 'seconds between refreshes', positive(3600, false), 1)
-    .option(
-      '--count <n>',
-      `stop after this many refreshes (default ${DEFAULT_COUNT})`,
-      positive(10_000_000, true),
-      DEFAULT_COUNT,
-    );
-  for (const option of targetOptions()) command.addOption(option);
+    .option('--count <n>', 'stop after this many refreshes', positive(10_000_000, true), DEFAULT_COUNT);
+  // top watches a running node: --cache-dir is refused (saying so), not offered; its config
+  // file gives the admin address and token only.
+  for (const option of targetOptions()) {
+    if (option.long === '--cache-dir') option.hideHelp();
+    if (option.long === '--config')
+      option.description = "the node's config file (its admin address and token)";
+    command.addOption(option);
+  }
   command.action((flags: TopFlags) => run(() => top(flags)));
 }

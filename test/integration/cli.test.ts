@@ -27,13 +27,17 @@ function serve(file: string, cacheName: string) {
       '--cache-dir',
       join(dir, cacheName),
     ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
+    { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const stderr = { text: '' };
+  const stdout = { text: '' };
   child.stderr!.on('data', (chunk: Buffer) => {
     stderr.text += chunk.toString();
   });
-  return { child, stderr };
+  child.stdout!.on('data', (chunk: Buffer) => {
+    stdout.text += chunk.toString();
+  });
+  return { child, stderr, stdout };
 }
 
 describe('the strata command', () => {
@@ -161,7 +165,7 @@ describe('the strata command', () => {
     const configFor = (url: string) =>
       `origins:\n  - name: app\n    url: ${url}\nsites:\n  - name: app\n    hosts: ["*"]\n    origins: [app]\n`;
     writeFileSync(file, configFor(first.url));
-    const { child, stderr: output } = serve(file, 'reload-cache');
+    const { child, stderr: output, stdout: log } = serve(file, 'reload-cache');
     const stderr = () => output.text;
     const waitFor = async (pattern: RegExp) => {
       await until(() => pattern.test(stderr()), 15_000, 100);
@@ -179,6 +183,11 @@ describe('the strata command', () => {
       writeFileSync(file, 'origins: nonsense\n');
       child.kill('SIGHUP');
       await waitFor(/configuration not reloaded/);
+      // Logged as well, as a node with workers logs it: the problem, no stack.
+      assert.ok(await until(() => log.text.includes('config reload failed'), 5000), log.text);
+      const line = log.text.split('\n').find((entry) => entry.includes('config reload failed'))!;
+      assert.match(JSON.parse(line).reason, /origins/);
+      assert.doesNotMatch(line, /\n\s+at /);
       assert.equal((await request(`${url}/who`)).text, 'second');
       assert.equal(child.exitCode, null, 'still running');
     } finally {

@@ -157,6 +157,24 @@ describe('strata purge and strata cache', () => {
       assert.doesNotMatch(wrong.stdout, /undefined/);
       assert.doesNotMatch(wrong.stderr, new RegExp(TOKEN));
     }
+    // The node's client port (it refuses the admin token there), and a server answering 501 with
+    // a page of many lines: one line each, naming the likely mistake.
+    origin.route(
+      '/purge',
+      respond(
+        501,
+        { 'content-type': 'text/html' },
+        '<html>\n<head><title>501</title></head>\n<body>Unsupported method</body>\n</html>\n',
+      ),
+    );
+    for (const url of [edge.base, origin.url]) {
+      const wrong = await strata('purge', '--all', '--admin', url, '--token', TOKEN);
+      assert.equal(wrong.code, 1, wrong.stdout);
+      assert.match(
+        wrong.stderr,
+        /^strata: http:\/\/127\.0\.0\.1:\d+ did not answer as a Strata admin API \((403|501): [^\n]*\): is --admin the node's admin listener\?\n$/,
+      );
+    }
     assert.equal(edge.node.store.usage().entries, before, 'nothing was purged');
     // The cache commands say the same instead of a TypeError.
     for (const args of [

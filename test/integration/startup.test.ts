@@ -179,7 +179,10 @@ describe('strata healthcheck (the container HEALTHCHECK)', () => {
     };
     const down = check();
     assert.equal(down.code, 1);
-    assert.match(down.out, new RegExp(`^http://127\\.0\\.0\\.1:${adminPort}/healthz: `));
+    assert.match(
+      down.out,
+      new RegExp(`^http://127\\.0\\.0\\.1:${adminPort}/healthz: ECONNREFUSED \\(is the node running`),
+    );
     const child = spawn(process.execPath, [CLI, 'serve'], {
       env: { ...env, STRATA_CONFIG: file },
       stdio: ['ignore', 'ignore', 'pipe'],

@@ -3,7 +3,7 @@
  * refreshes, bounded by --count, and a clean exit on Ctrl-C.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { respond, startOrigin, type TestOrigin } from '../helpers/origin.ts';
 import { until } from '../helpers/wait.ts';
@@ -130,6 +130,16 @@ describe('strata top', () => {
       err,
       `strata: the admin API refused the token (401): it is not the admin token of the node at ${edge.admin}\n`,
     );
+  });
+});
+
+describe('strata top --help', () => {
+  it('offers only what top takes, each default once', () => {
+    const help = spawnSync(process.execPath, [CLI, 'top', '--help'], { encoding: 'utf8' });
+    assert.equal(help.status, 0);
+    assert.doesNotMatch(help.stdout, /--cache-dir/, 'refused by top: not offered');
+    assert.doesNotMatch(help.stdout, /\(default \d+\) \(default/);
+    assert.match(help.stdout, /--count <n> +stop after this many refreshes \(default: 86400\)/);
   });
 });
 
