@@ -116,12 +116,16 @@ export async function callAdmin(
       signal: AbortSignal.timeout(600_000),
     });
   } catch (error) {
-    const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
     throw new CliError(
-      `cannot reach the admin API at ${target.url}: ${cause} (is the node running? for a stopped node use --cache-dir DIR)`,
+      `cannot reach the admin API at ${target.url}: ${fetchFailure(error)} (is the node running? for a stopped node use --cache-dir DIR)`,
     );
   }
   return answerOf(target, response.status, await response.text());
+}
+
+/** Why fetch failed: it says only "fetch failed", the reason (ECONNREFUSED, a timeout) is its cause. */
+export function fetchFailure(error: unknown): string {
+  return (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
 }
 
 /** An answer's text as JSON, or a CliError for a refused token or an error status. */

@@ -7,7 +7,7 @@
 import { connect } from 'node:net';
 import type { Command } from 'commander';
 import { loadConfig } from '../src/index.ts';
-import { run } from './admin-client.ts';
+import { fetchFailure, run } from './admin-client.ts';
 
 const TIMEOUT_MS = 3_000;
 
@@ -53,10 +53,7 @@ async function healthcheck(flags: { config?: string }): Promise<number> {
     process.stdout.write(`${url}: ${response.status} ${body.trim()}\n`);
     return response.ok ? 0 : 1;
   } catch (error) {
-    // fetch says only "fetch failed": the reason (ECONNREFUSED, a timeout) is its cause.
-    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-    const reason = cause?.code ?? cause?.message ?? (error as Error).message;
-    process.stdout.write(`${url}: ${reason} (is the node running, with this admin listener?)\n`);
+    process.stdout.write(`${url}: ${fetchFailure(error)} (is the node running, with this admin listener?)\n`);
     return 1;
   }
 }

@@ -32,16 +32,20 @@ export function keyTarget(target: string, rule: QueryKeyRule): string {
     params = params.filter((param) => {
       if (param === '') return false;
       const eq = param.indexOf('=');
-      const raw = eq < 0 ? param : param.slice(0, eq);
-      let name = raw;
-      try {
-        name = decodeURIComponent(raw.replace(/\+/g, ' '));
-      } catch {}
-      return keep(name);
+      return keep(decodedParam(eq < 0 ? param : param.slice(0, eq)));
     });
   }
   if (rule.sort) params.sort(byParamName);
   return params.length === 0 ? path : `${path}?${params.join('&')}`;
+}
+
+/** A query name or value as a form decodes it (`+` is a space); as it came when it does not decode. */
+function decodedParam(raw: string): string {
+  try {
+    return decodeURIComponent(raw.replace(/\+/g, ' '));
+  } catch {
+    return raw;
+  }
 }
 
 /**
@@ -56,14 +60,9 @@ export function droppedQueryValues(target: string, rule: QueryKeyRule): string[]
   for (const param of target.slice(q + 1).split('&')) {
     const eq = param.indexOf('=');
     if (eq < 0) continue;
-    let name = param.slice(0, eq);
+    if (!rule.ignore && rule.keep!(decodedParam(param.slice(0, eq)))) continue;
     const value = param.slice(eq + 1);
-    let decoded = value;
-    try {
-      name = decodeURIComponent(name.replace(/\+/g, ' '));
-      decoded = decodeURIComponent(value.replace(/\+/g, ' '));
-    } catch {}
-    if (!rule.ignore && rule.keep!(name)) continue;
+    const decoded = decodedParam(value);
     out.push(value);
     if (decoded !== value) out.push(decoded);
   }

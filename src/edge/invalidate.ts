@@ -1,6 +1,7 @@
 /** RFC 9111 §4.4: after an unsafe method, invalidate the target (and same-origin Location/Content-Location). */
 import { primaryKey, storageKey } from '../cache/key.ts';
 import { urlsToInvalidate } from '../cache/policy/invalidation.ts';
+import { toHeaderMap } from '../cache/policy/semantics.ts';
 import type { EntryRecord } from '../cache/record.ts';
 import type { OriginResponse } from '../origin/pool.ts';
 import { keyScheme } from './client.ts';
@@ -62,17 +63,15 @@ export async function invalidateAfterHead(
 }
 
 function headDiffers(record: EntryRecord, headers: OriginResponse['headers']): boolean {
-  const field = (name: string) => {
-    const value = headers[name];
-    return Array.isArray(value) ? value.join(', ') : value;
-  };
-  const etag = field('etag');
+  const {
+    etag,
+    'last-modified': modified,
+    'content-length': length,
+    'content-encoding': coding,
+  } = toHeaderMap(headers);
   if (etag !== undefined && etag !== (record.originEtag ?? record.etag)) return true;
-  const modified = field('last-modified');
   if (modified !== undefined && modified !== record.lastModified) return true;
   // A length compares only between the same bytes: not with a coding the node made, nor across codings.
-  const length = field('content-length');
-  const coding = field('content-encoding');
   const sameBytes = record.originEtag === undefined && (coding ?? '') === (record.contentEncoding ?? '');
   return sameBytes && length !== undefined && /^\d+$/.test(length) && Number(length) !== record.size;
 }

@@ -10,6 +10,8 @@ import {
   STATUS_CODES,
 } from 'node:http';
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
+import type { ErrorCode } from '../errors.ts';
+import { refusalDetail } from '../observability/cache-status.ts';
 import { type ConnectionLimits, guardConnections } from './connection-guard.ts';
 import {
   type ConnectionCaps,
@@ -94,14 +96,17 @@ function inRequestLine(error: NodeJS.ErrnoException): boolean {
   return OPEN_REQUEST_LINE.test(packet.toString('latin1', start, end));
 }
 
-/** The detail of a parser refusal's Cache-Status, in the words of its error code (docs/errors.md). */
-const REFUSAL_DETAIL: Readonly<Record<number, string>> = {
-  400: 'bad-request',
-  408: 'request-timeout',
-  413: 'body-too-large',
-  414: 'url-too-long',
-  431: 'headers-too-large',
+/** The code a parser refusal is answered and logged with, by the status answered. */
+const PARSER_REFUSALS: Readonly<Record<number, ErrorCode>> = {
+  408: 'EDGE_ERR_CLIENT_REQUEST_TIMEOUT',
+  413: 'EDGE_ERR_CLIENT_BODY_TOO_LARGE',
+  414: 'EDGE_ERR_CLIENT_URL_TOO_LONG',
+  431: 'EDGE_ERR_CLIENT_HEADERS_TOO_LARGE',
 };
+
+export function parserRefusalCode(status: number): ErrorCode {
+  return PARSER_REFUSALS[status] ?? 'EDGE_ERR_CLIENT_BAD_REQUEST';
+}
 
 /**
  * Answers a request the parser refused as node:http would (status line, Connection: close, the
@@ -150,7 +155,9 @@ export function answerParserRefusals(
       }
       const status = refusalStatus(error);
       const cacheStatus =
-        cacheName === undefined ? '' : `Cache-Status: ${cacheName}; detail=${REFUSAL_DETAIL[status]}\r\n`;
+        cacheName === undefined
+          ? ''
+          : `Cache-Status: ${cacheName}; detail=${refusalDetail(parserRefusalCode(status))}\r\n`;
       socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${cacheStatus}Connection: close\r\n\r\n`);
       // end() sends FIN and waits for the client's (node:http's sockets are half-open): a client
       // that never closes its side would keep the connection for ever. It has the keep-alive
@@ -271,7 +278,9 @@ export function refuseConnect(_req: IncomingMessage, socket: Socket, cacheName?:
       'Content-Type: text/plain; charset=utf-8\r\n' +
       `Content-Length: ${body.length}\r\n` +
       'Cache-Control: no-store\r\n' +
-      (cacheName === undefined ? '' : `Cache-Status: ${cacheName}; detail=method-not-allowed\r\n`) +
+      (cacheName === undefined
+        ? ''
+        : `Cache-Status: ${cacheName}; detail=${refusalDetail('EDGE_ERR_CLIENT_METHOD_NOT_ALLOWED')}\r\n`) +
       'Connection: close\r\n\r\n' +
       body,
   );

@@ -19,6 +19,7 @@ import {
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { refusalDetail } from '../observability/cache-status.ts';
 import { type ConnectionLimits, guardConnections, limitSends } from './connection-guard.ts';
 import {
   type ConnectionCaps,
@@ -180,7 +181,9 @@ export async function startSecureListener(
               'content-length': '0',
               ...(options.cacheName === undefined
                 ? {}
-                : { 'cache-status': `${options.cacheName}; detail=expectation` }),
+                : {
+                    'cache-status': `${options.cacheName}; detail=${refusalDetail('EDGE_ERR_CLIENT_EXPECTATION')}`,
+                  }),
             })
             .end();
           return;

@@ -32,7 +32,8 @@ export interface CacheStatusParts {
  * allows a name starting with a digit, `.`, `_` or `-`, which no token may: it goes quoted.
  */
 export function cacheName(name: string): string {
-  return /^[A-Za-z]/.test(name) ? name : `"${name}"`;
+  const first = name.charCodeAt(0) | 0x20; // lower-cases an ASCII letter
+  return first >= 0x61 && first <= 0x7a ? name : `"${name}"`;
 }
 
 /** RFC 9211 §2: a List of cache entries; parameters after the cache name. */

@@ -6,7 +6,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { FORWARDING_CLAIMS, forwardedParams, REQUEST_REWRITES } from '../http/headers.ts';
-import { decodable, decoderOf } from '../transform/decoder.ts';
+import { decodable, decoderOf, singleCoding } from '../transform/decoder.ts';
 
 /** Bytes of a body searched for reflected values. */
 export const SCAN_BYTES = 64 * 1024;
@@ -277,14 +277,11 @@ export function scanFeed(
   scanner: ReflectionScanner,
   contentEncoding: string | string[] | undefined,
 ): ScanFeed {
-  const codings = (Array.isArray(contentEncoding) ? contentEncoding.join(',') : (contentEncoding ?? ''))
-    .split(',')
-    .map((coding) => coding.trim().toLowerCase())
-    .filter((coding) => coding !== '' && coding !== 'identity');
   // No coding, a stack of them or one the node cannot decode: the bytes as they come.
-  if (codings.length !== 1 || !decodable(codings[0]!))
+  const coding = singleCoding(contentEncoding);
+  if (coding === undefined || !decodable(coding))
     return { write: (chunk) => scanner.scan(chunk), end: async () => scanner.found };
-  const decoder = decoderOf(codings[0]!);
+  const decoder = decoderOf(coding);
   let done = false;
   const finished = new Promise<void>((resolve) => {
     decoder.on('data', (decoded: Buffer) => {

@@ -6,6 +6,7 @@
  */
 
 import type { ErrorCode } from '../../errors.ts';
+import { parserRefusalCode } from '../../http/listener.ts';
 import type { AccessEntry } from '../../observability/access-log.ts';
 import { errorDetail } from '../../origin/errors.ts';
 import { realClient } from '../client.ts';
@@ -94,14 +95,6 @@ export function logTunnel(
   edge.access.request(entry);
 }
 
-/** The code a parser refusal is logged with, by the status answered. */
-const PARSER_REFUSALS: Record<number, ErrorCode> = {
-  408: 'EDGE_ERR_CLIENT_REQUEST_TIMEOUT',
-  413: 'EDGE_ERR_CLIENT_BODY_TOO_LARGE',
-  414: 'EDGE_ERR_CLIENT_URL_TOO_LONG',
-  431: 'EDGE_ERR_CLIENT_HEADERS_TOO_LARGE',
-};
-
 /**
  * A request node:http's parser refused before the pipeline saw it (Content-Length with
  * Transfer-Encoding, a head over proxy.maxHeaderSize, a control byte in the target, a head too
@@ -144,7 +137,7 @@ export function logParserRefusal(
     complete: true,
     referer: undefined,
     ua: undefined,
-    err: PARSER_REFUSALS[status] ?? 'EDGE_ERR_CLIENT_BAD_REQUEST',
+    err: parserRefusalCode(status),
     errDetail: [error.code, error.message].filter(Boolean).join(': '),
     security: undefined,
   });
