@@ -51,7 +51,10 @@ function decodedParam(raw: string): string {
 /**
  * The values of the query parameters a rule leaves out of the key (`ignore`, or not kept): the
  * origin still reads them, so a response reflecting one must not be shared under the key
- * without it (security/poison.ts). Each as it came and decoded.
+ * without it (security/poison.ts). Each as it came and decoded; a value holding `;` also in
+ * its parts, and a part `name=value` by its value: an origin that splits parameters on `;` as
+ * well as `&` (older CGI and Java stacks) reads `?utm_content=x;callback=evil` as a second
+ * parameter, `callback`, and may reflect `evil` alone.
  */
 export function droppedQueryValues(target: string, rule: QueryKeyRule): string[] {
   const q = target.indexOf('?');
@@ -65,8 +68,23 @@ export function droppedQueryValues(target: string, rule: QueryKeyRule): string[]
     const decoded = decodedParam(value);
     out.push(value);
     if (decoded !== value) out.push(decoded);
+    if (value.includes(';')) pushParts(out, value);
+    if (decoded !== value && decoded.includes(';')) pushParts(out, decoded);
   }
   return out;
+}
+
+/** The `;`-separated parts of a value, and the value of each part that reads `name=value` (decoded too). */
+function pushParts(out: string[], value: string): void {
+  for (const part of value.split(';')) {
+    if (part === '') continue;
+    const eq = part.indexOf('=');
+    const inner = eq < 0 ? part : part.slice(eq + 1);
+    out.push(part);
+    if (inner !== part && inner !== '') out.push(inner);
+    const decoded = decodedParam(inner);
+    if (decoded !== inner) out.push(decoded);
+  }
 }
 
 /**

@@ -100,6 +100,17 @@ describe('cache poisoning', () => {
         });
         res.end();
       },
+      [`/feed/${'regional-offers-'.repeat(6)}jsonp`]: (req, res) => {
+        // An older stack that splits parameters on `;` as well as `&` (a JSONP feed).
+        const query = (req.url ?? '').split('?')[1] ?? '';
+        let callback = 'renderOffers';
+        for (const param of query.split(/[&;]/)) {
+          const [name, value] = param.split('=');
+          if (name === 'callback' && value) callback = decodeURIComponent(value);
+        }
+        res.writeHead(200, { ...CACHED, 'content-type': 'application/javascript' });
+        res.end(`${callback}({"offers":["boots","scarves"]});`);
+      },
       '/search': (req, res) => {
         const query = new URL(req.url ?? '/', 'http://x').searchParams.get('utm_content') ?? '';
         res.writeHead(200, { ...CACHED, 'content-type': 'text/html' });
@@ -404,6 +415,40 @@ describe('cache poisoning', () => {
         origin.count('/search?q=winter-boots&utm_content=%3Cscript%3Ealert(1)%3C/script%3E'),
         before + 1,
       );
+    } finally {
+      await campaigns.close();
+    }
+  });
+
+  it('does not store a page reflecting a part of a left-out parameter an origin splits on `;`', async () => {
+    const feed = `/feed/${'regional-offers-'.repeat(6)}jsonp`;
+    const campaigns = await startNode({
+      origin: origin.url,
+      config: {
+        sites: [
+          {
+            name: 'shop',
+            hosts: ['*'],
+            origins: ['origin'],
+            rules: [{ match: { path: '/feed/' }, cacheKey: { query: { exclude: ['utm_*'] } } }],
+          },
+        ],
+      },
+    });
+    try {
+      const cloaked = `${feed}?region=north&utm_content=spring;callback=stealSessionCookies`;
+      const evil = await campaigns.get(cloaked);
+      assert.match(evil.text, /^stealSessionCookies\(/);
+      assert.doesNotMatch(String(evil.headers['cache-status']), /stored/);
+      // The clean URL shares the key: it must get the origin's own callback, from the origin.
+      const clean = await campaigns.get(`${feed}?region=north`);
+      assert.match(clean.text, /^renderOffers\(/);
+      assert.match(String(clean.headers['cache-status']), /fwd=\w*miss; fwd-status=200; stored/);
+      const again = await campaigns.get(`${feed}?region=north&utm_content=autumn`);
+      assert.match(again.text, /^renderOffers\(/);
+      assert.match(String(again.headers['cache-status']), /^strata; hit/);
+      assert.equal(origin.count(`${feed}?region=north`), 1);
+      assert.equal(origin.count(cloaked), 1);
     } finally {
       await campaigns.close();
     }
