@@ -382,6 +382,9 @@ describe('request limits per site', () => {
     assert.match(text, /request body too large/);
     assert.ok(closed);
     assert.equal(origin.count('/upload'), 0, 'the origin never saw a complete request');
+    // Counted as the limit that acted, as the Content-Length over it before was.
+    const counted = await edge.node.metrics.registry.getSingleMetricAsString('strata_security_actions_total');
+    assert.match(counted, /rule="body-size",action="refused"} 2/);
   });
 });
 

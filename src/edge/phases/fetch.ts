@@ -33,6 +33,7 @@ import { forwardInterim, replayHints } from '../interim.ts';
 import type { Fetched } from '../outcomes.ts';
 import { rewriteRequest } from '../rule-effects.ts';
 import { tierHeadersFor } from '../tier.ts';
+import { noteSecurity } from './guard.ts';
 
 /** Client conditionals and ranges are not forwarded when the node fetches a full response to store. */
 const CACHE_FILL_DROP: ReadonlySet<string> = new Set([
@@ -248,7 +249,11 @@ async function sendWithBody(
     return await send(edge, ctx, options, method, body.stream);
   } catch (error) {
     if (body.timedOut()) throw new EdgeError('EDGE_ERR_CLIENT_BODY_TIMEOUT', 'request body too slow');
-    if (body.tooLarge()) throw new EdgeError('EDGE_ERR_CLIENT_BODY_TOO_LARGE', 'request body too large');
+    if (body.tooLarge()) {
+      // The site's limit acted (as guard's does on a Content-Length over it): its metric, count and log field.
+      noteSecurity(edge, ctx, 'body-size', 'refused');
+      throw new EdgeError('EDGE_ERR_CLIENT_BODY_TOO_LARGE', 'request body too large');
+    }
     // The client went away before its body ended: not the origin's failure.
     if (!ctx.req.complete && ctx.req.destroyed) {
       throw new EdgeError('EDGE_ERR_CLIENT_BAD_REQUEST', 'request body incomplete', { cause: error });
