@@ -121,7 +121,7 @@ export const securitySchema = z
             methods: z
               .array(z.string().regex(/^[A-Z]+$/))
               .optional()
-              .describe('Methods the rule matches.'),
+              .describe('Methods the rule matches (GET matches HEAD too: a HEAD miss is filled with a GET).'),
             contentTypes: z
               .array(z.string().transform((value) => value.toLowerCase()))
               .optional()

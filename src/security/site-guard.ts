@@ -260,7 +260,7 @@ export class SiteGuard {
     const type = headers['content-type']?.split(';')[0]?.trim().toLowerCase();
     for (let i = 0; i < this.#block.length; i++) {
       const rule = this.#block[i]!;
-      if (rule.methods !== undefined && !rule.methods.includes(method)) continue;
+      if (rule.methods !== undefined && !matchesMethod(rule.methods, method)) continue;
       if (rule.path !== undefined && !path.startsWith(rule.path)) continue;
       const pattern = this.#blockPatterns[i];
       if (pattern !== undefined && !pattern.test(path)) continue;
@@ -270,6 +270,15 @@ export class SiteGuard {
     }
     return false;
   }
+}
+
+/**
+ * Whether a block rule's methods name `method`. A rule naming GET matches HEAD too: HEAD is GET
+ * without the content (RFC 9110 §9.3.2), and a HEAD miss is filled with a GET, so the origin
+ * would carry out the very GET the rule refuses.
+ */
+function matchesMethod(methods: readonly string[], method: string): boolean {
+  return methods.includes(method) || (method === 'HEAD' && methods.includes('GET'));
 }
 
 /** Whether the path part of a target (before `?`) holds something a cache and an origin may read differently. */

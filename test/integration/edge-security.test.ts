@@ -245,6 +245,7 @@ describe('address, country and content rules', () => {
     origin = await startOrigin({
       '/page': respond(200, CACHED, 'page\n'),
       '/admin/panel': respond(200, CACHED, 'admin\n'),
+      '/export': respond(200, CACHED, 'export\n'),
     });
     const geo = networksLookup([
       { cidr: '127.0.0.2/32', country: 'DE', region: 'EU' },
@@ -258,7 +259,11 @@ describe('address, country and content rules', () => {
         deny: ['127.0.0.7', '127.0.0.64/26'],
         allow: ['127.0.0.1', '127.0.0.65'],
         countries: { allow: ['EU'] },
-        block: [{ path: '/admin' }, { methods: ['POST'], contentTypes: ['application/xml'] }],
+        block: [
+          { path: '/admin' },
+          { methods: ['POST'], contentTypes: ['application/xml'] },
+          { path: '/export', methods: ['GET'] },
+        ],
       }),
     });
   });
@@ -300,6 +305,14 @@ describe('address, country and content rules', () => {
     });
     assert.equal(xml.status, 403);
     assert.equal(origin.count('/admin/panel'), 0);
+  });
+
+  it('refuses HEAD where a rule names GET: a HEAD miss would reach the origin as a GET', async () => {
+    assert.equal((await edge.get('/export')).status, 403);
+    const head = await edge.get('/export', { method: 'HEAD' });
+    assert.equal(head.status, 403);
+    assert.equal(origin.count('/export'), 0);
+    assert.equal((await edge.get('/export', { method: 'OPTIONS' })).status, 200, 'other methods pass');
   });
 });
 
