@@ -3,7 +3,7 @@
  * anything relayed from an origin.
  */
 import type { EdgeError, ErrorCode } from '../errors.ts';
-import { awaitsContinue, refuseFurtherRequests } from '../http/connection-guard.ts';
+import { awaitsContinue, lingerAfterAnswer, refuseFurtherRequests } from '../http/connection-guard.ts';
 import { cutShort } from '../http/cut-short.ts';
 import { appendVia, endToEndResponseHeaders } from '../http/headers.ts';
 import { discardRest } from '../http/request-body.ts';
@@ -73,7 +73,11 @@ export function sendError(
     ...(refused ? { detail: refusalDetail(error.code) } : {}),
   });
   // RFC 9113 §8.2.2: no connection-specific field on HTTP/2; there the stream ends instead.
-  if (close && !h2) headers.connection = 'close';
+  if (close && !h2) {
+    headers.connection = 'close';
+    // A body still arriving is read and dropped after the answer, so the client gets to read it.
+    lingerAfterAnswer(ctx.req, edge.config.proxy.keepAliveTimeout || 5000);
+  }
   if (ctx.hsts !== undefined) headers['strict-transport-security'] = ctx.hsts;
   if (extra) Object.assign(headers, extra);
   res.writeHead(error.status, headers);

@@ -23,6 +23,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { discardRest } from './request-body.ts';
 
 export interface ConnectionLimits {
   /** Requests of one connection worked on at the same time. */
@@ -113,6 +114,30 @@ function newState(limits: ConnectionLimits, handler: Handler): ConnectionState {
     pending: 0,
     limits,
     handler,
+  };
+}
+
+/**
+ * A refusal that closes the connection before the request body was received whole (a body over
+ * the site's limit, too slow, cut): the client may still be sending it, and many read the answer
+ * only once they have sent it all. Closed with those bytes unread, the connection ends in a reset
+ * that can discard the answer before the client reads it. Instead, once the answer is written
+ * the node ends its side, reads and drops whatever the client still sends (nothing more is
+ * dispatched), and closes when the client closes its side or after `linger` ms (a lingering
+ * close, RFC 9112 §9.6).
+ */
+export function lingerAfterAnswer(req: IncomingMessage, linger: number): void {
+  const socket = req.socket as (Socket & { destroySoon?: () => void }) | null;
+  if (!socket || req.complete || socket.destroyed) return;
+  // node:http ends a connection whose last answer is written with destroySoon().
+  socket.destroySoon = () => {
+    socket.end();
+    const timer = setTimeout(() => socket.destroy(), linger);
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
+    socket.once('end', () => socket.destroy());
+    discardRest(req);
+    socket.resume();
   };
 }
 

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { networksLookup } from '../../src/security/ip-rules.ts';
 import { createClock } from '../helpers/clock.ts';
@@ -398,6 +399,59 @@ describe('request limits per site', () => {
     // Counted as the limit that acted, as the Content-Length over it before was.
     const counted = await edge.node.metrics.registry.getSingleMetricAsString('strata_security_actions_total');
     assert.match(counted, /rule="body-size",action="refused"} 2/);
+  });
+
+  it('lets a client that sends its whole body before reading read the 413 (no reset discarding it)', async () => {
+    const port = Number(new URL(edge.url).port);
+    const size = 4 * 1024 * 1024;
+    const piece = Buffer.alloc(64 * 1024, 'b');
+    const chunked = Buffer.concat([
+      Buffer.from(`${piece.length.toString(16)}\r\n`),
+      piece,
+      Buffer.from('\r\n'),
+    ]);
+    for (const framing of ['content-length', 'chunked'] as const) {
+      for (let round = 0; round < 3; round++) {
+        const answer = await new Promise<string>((resolve) => {
+          const socket = connect(port, '127.0.0.1');
+          socket.pause(); // reads nothing until its body is sent, as many upload clients
+          const got: Buffer[] = [];
+          const timer = setTimeout(() => socket.destroy(), 10_000);
+          socket.on('error', () => {}); // a reset ends it: what could be read before counts
+          socket.on('close', () => {
+            clearTimeout(timer);
+            resolve(Buffer.concat(got).toString('latin1'));
+          });
+          let reading = false;
+          const read = (): void => {
+            if (reading) return;
+            reading = true;
+            socket.on('data', (chunk: Buffer) => got.push(chunk));
+            socket.resume();
+          };
+          const head = framing === 'chunked' ? 'Transfer-Encoding: chunked' : `Content-Length: ${size}`;
+          socket.write(`POST /upload HTTP/1.1\r\nHost: a.example\r\n${head}\r\n\r\n`);
+          let sent = 0;
+          const pump = (): void => {
+            while (sent < size && !socket.destroyed) {
+              sent += piece.length;
+              if (!socket.write(framing === 'chunked' ? chunked : piece)) {
+                socket.once('drain', pump);
+                return;
+              }
+            }
+            if (framing === 'chunked' && !socket.destroyed) socket.write('0\r\n\r\n');
+            socket.end();
+            read();
+          };
+          // A write that failed (the node closed): the client turns to the answer.
+          socket.once('error', read);
+          pump();
+        });
+        assert.match(answer, /^HTTP\/1\.1 413 /, `${framing}, round ${round + 1}`);
+      }
+    }
+    assert.equal(origin.count('/upload'), 0);
   });
 });
 
