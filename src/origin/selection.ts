@@ -81,17 +81,21 @@ export class OriginSelector {
  * Smooth weighted round robin (as nginx's upstream does it): each pick adds every candidate's
  * weight to its credit, takes the candidate with the most credit, and takes the candidates'
  * total weight from it. Weights 1 and 3 give `b a b b` over and over (one in four, spread out);
- * equal weights take each in turn.
+ * equal weights take each in turn. A weight given by `weightOf` (the origin's weight times its
+ * slow-start factor, as nginx's `slow_start` scales it) may be fractional.
  */
 export class Rotation {
   #credit = new Map<OriginState, number>();
 
-  pick(tier: readonly OriginState[]): OriginState {
+  pick(
+    tier: readonly OriginState[],
+    weightOf: (origin: OriginState) => number = (origin) => origin.traits.weight,
+  ): OriginState {
     let total = 0;
     let best = tier[0]!;
     let bestCredit = Number.NEGATIVE_INFINITY;
     for (const origin of tier) {
-      const weight = origin.traits.weight;
+      const weight = weightOf(origin);
       total += weight;
       const credit = (this.#credit.get(origin) ?? 0) + weight;
       this.#credit.set(origin, credit);
@@ -204,7 +208,11 @@ export class OriginIter {
     const selector = this.#selector;
     switch (selector.policy.selection) {
       case 'round-robin':
-        return selector.rotation.pick(tier);
+        // A recovered origin wins its turns back over slow start, as it wins traffic back by cost.
+        return selector.rotation.pick(
+          tier,
+          (o) => o.traits.weight * o.slowStartFactor(now, selector.policy.slowStart),
+        );
       case 'least-request': {
         const load = (o: OriginState) =>
           (o.pending + 1) / (o.traits.weight * o.slowStartFactor(now, selector.policy.slowStart));

@@ -334,6 +334,25 @@ describe('other selection modes', () => {
     assert.equal(order, 'babbbabb', 'one in four, never two in a row');
   });
 
+  it('round-robin brings an ejected origin back in slow start: a tenth of its turns at first, all after slowStart', () => {
+    const { members, share, now, advance } = setup([{ name: 'a' }, { name: 'b' }], 'round-robin', {
+      slowStart: 10_000,
+    });
+    assert.deepEqual(share(100), { a: 50, b: 50 });
+    eject(members[0]!, now() + 1000);
+    assert.deepEqual(share(10), { b: 10 });
+    advance(1000); // the ejection ends: slow start from a tenth of a's weight
+    assert.equal(members[0]!.status(now(), 10_000), 'slow-start');
+    const early = share(110);
+    assert.ok((early.a ?? 0) <= 12, `a got ${early.a} of 110 at a tenth of its weight`);
+    advance(5000); // halfway: about 0.6 of its weight
+    const half = share(160);
+    assert.ok(half.a! >= 50 && half.a! <= 70, `a got ${half.a} of 160 at 0.6 of its weight`);
+    advance(5000);
+    assert.equal(members[0]!.status(now(), 10_000), 'healthy');
+    assert.deepEqual(share(100), { a: 50, b: 50 });
+  });
+
   it('least-request picks the origin with the fewest requests in flight, ties split at random', () => {
     const { members, share, now } = setup([{ name: 'a' }, { name: 'b' }, { name: 'c' }], 'least-request');
     const spread = share(300);
