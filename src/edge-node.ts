@@ -262,16 +262,22 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
   };
   const initial = buildSites(config, poolListeners, guards, geo);
   let origins = initial.origins;
+  let slowStarts = originSlowStarts(config);
+  const retired = new Set<Origin>();
   metrics.setOriginSource(() => {
     const at = performance.now();
-    return [...origins.values()].map((origin) => ({
+    const shown = [...origins.values()];
+    // An origin a reload removed drains for a while: shown (state 4, its requests in flight) until closed.
+    for (const origin of retired)
+      if (origin.state.draining && !origins.has(origin.name) && !shown.some((o) => o.name === origin.name))
+        shown.push(origin);
+    return shown.map((origin) => ({
       name: origin.name,
       latency: origin.state.latency.at(at),
       pending: origin.state.pending,
-      state: ORIGIN_STATUSES.indexOf(origin.state.status(at, 0)),
+      state: ORIGIN_STATUSES.indexOf(origin.state.status(at, slowStarts.get(origin.name) ?? 0)),
     }));
   });
-  const retired = new Set<Origin>();
   const applyHealth: HealthListener = (name, verdict, ms) => {
     const origin = origins.get(name);
     if (origin === undefined) return;
@@ -528,6 +534,7 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
       geo = new GeoResolver(next.geo);
       geoLookup = options.geo ?? placeLookup(geo);
       const built = buildSites(next, poolListeners, guards, geo, origins);
+      slowStarts = originSlowStarts(next);
       const targets = healthTargets(next);
       checker?.update(targets);
       // An origin no longer checked drops its old check's verdict: unhealthy, it would stay out for good.
@@ -829,6 +836,18 @@ function buildSites(
     geo.enabled ? (address) => geo.regionsOf(address) : undefined,
   );
   return { origins, sites };
+}
+
+/**
+ * Each origin's slow start as the gauges show it: the longest `slowStart` of the sites naming it
+ * (in `origins` or `backup`), so `strata_origin_state` reads 1 while any of them still ramps it up.
+ */
+function originSlowStarts(config: Config): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const site of config.sites)
+    for (const name of [...site.origins, ...backupOrigins(config, site)])
+      out.set(name, Math.max(out.get(name) ?? 0, site.slowStart));
+  return out;
 }
 
 /**

@@ -123,6 +123,8 @@ export function createMetrics() {
       help: 'EWMA of time to response headers per origin, failures penalised, decaying while idle, as selection sees it.',
       labelNames: ['origin'] as const,
       registers: [registry],
+      // With workers, each process's estimate of one origin: their mean, not their sum.
+      aggregator: 'average',
       collect() {
         this.reset();
         for (const origin of originSource())
@@ -144,6 +146,9 @@ export function createMetrics() {
       help: 'Selection state per origin: 0 healthy, 1 slow-start, 2 ejected, 3 unhealthy (health check), 4 draining.',
       labelNames: ['origin'] as const,
       registers: [registry],
+      // With workers, the worst state any process has the origin in: a sum of two workers'
+      // "ejected" (2 + 2) read as "draining".
+      aggregator: 'max',
       collect() {
         this.reset();
         for (const origin of originSource()) this.labels(origin.name).set(origin.state);

@@ -183,3 +183,81 @@ describe('a health check removed by a reload', () => {
     assert.equal(answers.at(-1), 'checked', answers.join(','));
   });
 });
+
+describe('the strata_origin_state gauge', () => {
+  let flaky: TestOrigin;
+  let steady: TestOrigin;
+  let edge: AdminNode;
+  let flakyHealthy = false;
+  const page = (name: string) => (_req: unknown, res: import('node:http').ServerResponse) => {
+    res.writeHead(200, { 'cache-control': 'no-store' });
+    res.end(name);
+  };
+
+  before(async () => {
+    flaky = await startOrigin({
+      '/health': (_req, res) => {
+        res.writeHead(flakyHealthy ? 200 : 503);
+        res.end();
+      },
+      '/page': page('flaky'),
+    });
+    steady = await startOrigin({ '/health': page('ok'), '/page': page('steady') });
+    edge = await startAdminNode({
+      origin: steady.url,
+      config: {
+        origins: [
+          { name: 'flaky', url: flaky.url },
+          { name: 'steady', url: steady.url },
+        ],
+        sites: [
+          {
+            name: 'checked',
+            hosts: ['*'],
+            origins: ['flaky', 'steady'],
+            slowStart: 60_000,
+            healthCheck: { path: '/health', interval: 30, timeout: 500, healthy: 1, unhealthy: 1 },
+          },
+        ],
+      },
+    });
+  });
+  after(async () => {
+    await edge.close();
+    await Promise.all([flaky.close(), steady.close()]);
+  });
+
+  const stats = async () => JSON.parse((await edge.call('GET', '/stats')).text).sites[0];
+  const state = async (origin: string) => {
+    const metrics = (await edge.call('GET', '/metrics')).text;
+    return metrics.match(new RegExp(`^strata_origin_state\\{origin="${origin}"\\} (\\d+)$`, 'm'))?.[1];
+  };
+
+  it('reads 1 while a recovered origin is in slow start, as /stats says', async () => {
+    assert.ok(
+      await until(async () => (await stats()).origins[0].state === 'unhealthy', 3000),
+      'marked unhealthy',
+    );
+    assert.equal(await state('flaky'), '3');
+    flakyHealthy = true;
+    assert.ok(
+      await until(async () => (await stats()).origins[0].state === 'slow-start', 3000),
+      'back, in slow start (60 s)',
+    );
+    assert.equal(await state('flaky'), '1', 'slow-start is 1');
+    assert.equal(await state('steady'), '0');
+  });
+
+  it('reads 4 for an origin a reload removed, while it drains', async () => {
+    const next = validateConfig({
+      ...edge.node.config,
+      origins: [{ name: 'steady', url: steady.url }],
+      sites: [{ name: 'checked', hosts: ['*'], origins: ['steady'] }],
+    });
+    assert.ok('config' in next, JSON.stringify(next));
+    edge.node.reloadSites(next.config);
+    assert.equal((await edge.get('/page?after-reload')).text, 'steady');
+    assert.equal(await state('flaky'), '4', 'draining is 4');
+    assert.equal(await state('steady'), '0');
+  });
+});
