@@ -136,7 +136,11 @@ export class HealthChecker {
       if (tracked.verdict !== 'unhealthy' && tracked.failures >= check.unhealthy)
         tracked.verdict = 'unhealthy';
     }
-    this.#onResult(name, tracked.verdict, result.ok ? result.ms : undefined);
+    // A failure that is no verdict yet (fewer than `unhealthy` since the check began: a new
+    // origin, or a check a reload changed) leaves the origin as it was: reported as `unknown`, it
+    // made an origin the old check had taken out usable again until the new one decided.
+    if (tracked.verdict !== 'unknown' || result.ok)
+      this.#onResult(name, tracked.verdict, result.ok ? result.ms : undefined);
     return tracked.verdict;
   }
 

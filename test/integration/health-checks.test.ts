@@ -261,3 +261,73 @@ describe('the strata_origin_state gauge', () => {
     assert.equal(await state('steady'), '0');
   });
 });
+
+describe('a health check changed by a reload', () => {
+  let down: TestOrigin;
+  let other: TestOrigin;
+  let edge: AdminNode;
+  const site = (healthCheck: Record<string, unknown>) => ({
+    name: 'checked',
+    hosts: ['*'],
+    origins: ['down', 'other'],
+    slowStart: 0,
+    healthCheck,
+  });
+
+  before(async () => {
+    // Serves pages fast, but its check fails (no /health: 404).
+    down = await startOrigin({
+      '/page': (_req, res) => {
+        res.writeHead(200, { 'cache-control': 'no-store' });
+        res.end('down');
+      },
+    });
+    other = await startOrigin({
+      '/health': (_req, res) => {
+        res.writeHead(200);
+        res.end();
+      },
+      '/page': (_req, res) => {
+        setTimeout(() => {
+          res.writeHead(200, { 'cache-control': 'no-store' });
+          res.end('other');
+        }, 50);
+      },
+    });
+    edge = await startAdminNode({
+      origin: other.url,
+      config: {
+        origins: [
+          { name: 'down', url: down.url },
+          { name: 'other', url: other.url },
+        ],
+        sites: [site({ path: '/health', interval: 20, timeout: 500, unhealthy: 2 })],
+      },
+    });
+  });
+  after(async () => {
+    await edge.close();
+    await Promise.all([down.close(), other.close()]);
+  });
+
+  const stats = async () => JSON.parse((await edge.call('GET', '/stats')).text).sites[0];
+  const probes = () => down.requests.filter((r) => r.path === '/health').length;
+
+  it('keeps an unhealthy origin out until the new check decides: its first failure is no verdict', async () => {
+    assert.ok(
+      await until(async () => (await stats()).origins[0].state === 'unhealthy', 3000),
+      'marked unhealthy',
+    );
+    const next = validateConfig({
+      ...edge.node.config,
+      sites: [site({ path: '/health', interval: 40, timeout: 500, unhealthy: 5 })],
+    });
+    assert.ok('config' in next, JSON.stringify(next));
+    edge.node.reloadSites(next.config);
+    const seen = probes();
+    assert.ok(await until(() => probes() >= seen + 2, 3000), 'the new check probed (and failed) twice');
+    assert.equal((await stats()).origins[0].state, 'unhealthy', 'still out: two failures of five');
+    for (let i = 0; i < 4; i++) assert.equal((await edge.get(`/page?changed=${i}`)).text, 'other');
+    assert.equal(down.count('/page'), 0, 'no request to the origin its check takes out');
+  });
+});
