@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
+import { type AddressInfo, createConnection, createServer as createTcpServer } from 'node:net';
 import { describe, it } from 'node:test';
 import {
   expected,
@@ -8,6 +11,7 @@ import {
   type ProbeResult,
 } from '../../../src/origin/health.ts';
 import { OriginState } from '../../../src/origin/state.ts';
+import { createFixtures } from '../../helpers/certs.ts';
 import { startOrigin } from '../../helpers/origin.ts';
 
 const check = { path: '/health', interval: 1000, timeout: 200, healthy: 2, unhealthy: 3, expect: '200-399' };
@@ -106,6 +110,56 @@ describe('active health checks', () => {
       );
     } finally {
       await origin.close();
+    }
+  });
+
+  it('samples the time to headers on a ready connection: an https probe leaves its handshake out', async () => {
+    const fixtures = createFixtures();
+    const leaf = fixtures.leaf('origin', ['origin.test']);
+    const origin = createHttpsServer(
+      { cert: readFileSync(leaf.cert), key: readFileSync(leaf.key) },
+      (_req, res) => {
+        res.writeHead(200);
+        res.end('ok');
+      },
+    );
+    await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
+    // In front of it, a link whose handshake takes 300 ms (the first bytes from the prober, its
+    // ClientHello, are held that long); the request after it is answered at once.
+    const link = createTcpServer((socket) => {
+      const upstream = createConnection((origin.address() as AddressInfo).port, '127.0.0.1');
+      let first = true;
+      socket.on('data', (chunk) => {
+        if (!first) return void upstream.write(chunk);
+        first = false;
+        socket.pause();
+        setTimeout(() => {
+          upstream.write(chunk);
+          socket.resume();
+        }, 300);
+      });
+      upstream.pipe(socket);
+      socket.on('error', () => upstream.destroy());
+      upstream.on('error', () => socket.destroy());
+      socket.on('close', () => upstream.destroy());
+    });
+    await new Promise<void>((resolve) => link.listen(0, '127.0.0.1', resolve));
+    try {
+      const started = performance.now();
+      const result = await httpProbe({
+        name: 'tls',
+        url: `https://127.0.0.1:${(link.address() as AddressInfo).port}`,
+        tls: { ca: readFileSync(fixtures.caFile), servername: 'origin.test', minVersion: 'TLSv1.2' },
+        check: { ...check, timeout: 5000 },
+      });
+      assert.equal(result.ok, true);
+      assert.ok(performance.now() - started >= 300, 'the handshake took its 300 ms');
+      assert.ok(result.ms! < 200, `sample ${result.ms} ms: the handshake is no answer time`);
+    } finally {
+      link.close();
+      origin.closeAllConnections();
+      origin.close();
+      fixtures.remove();
     }
   });
 });
