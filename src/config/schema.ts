@@ -191,7 +191,9 @@ export const outlierSchema = z
   .strictObject({
     consecutiveFailures: positiveInt(1000)
       .default(5)
-      .describe('Failures in a row (connect errors, timeouts, 5xx) after which an origin is ejected.'),
+      .describe(
+        'Failures in a row (connect errors, timeouts, 5xx, bodies cut short) after which an origin is ejected.',
+      ),
     baseEjection: duration(
       'First ejection time; each further ejection in a row doubles it, up to maxEjection. A Retry-After is honoured as a minimum.',
     ).default(10_000),

@@ -14,10 +14,44 @@ export function failingStatus(status: number): boolean {
 }
 
 export function recordSuccess(origin: OriginState, ms: number, now: number): void {
+  recordAnswer(origin, ms, now);
+  recordWhole(origin);
+}
+
+/** An answer's time to headers: a latency sample, taken when the headers arrive. */
+export function recordAnswer(origin: OriginState, ms: number, now: number): void {
   origin.latency.observe(ms, now);
+}
+
+/**
+ * An answer that ended without the origin failing it: the failures in a row start again. Told
+ * when its body ends, not at its headers: an origin that cuts every body short answers its
+ * headers every time, and would never be ejected.
+ */
+export function recordWhole(origin: OriginState): void {
   origin.consecutiveFailures = 0;
   origin.ejectionsInRow = 0;
 }
+
+/** Whether an error that ended a response body is the origin's (a reset, a stall, bad framing). */
+export function bodyFault(error: unknown): boolean {
+  const { code = '', name } = error as { code?: string; name?: string };
+  return (
+    BODY_FAULTS.has(code) ||
+    code.startsWith('HPE_') ||
+    name === 'HTTPParserError' ||
+    code === 'EDGE_ERR_ORIGIN_BODY_INCOMPLETE'
+  );
+}
+
+const BODY_FAULTS: ReadonlySet<string> = new Set([
+  'UND_ERR_SOCKET',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+  'ECONNRESET',
+  'EPIPE',
+  'EDGE_ORIGIN_RESET',
+]);
 
 /**
  * Counts a failure against `origin`; ejects it when due and allowed (at most

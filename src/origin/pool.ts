@@ -11,7 +11,15 @@ import type { OriginConfig } from '../config/schema.ts';
 import { EdgeError } from '../errors.ts';
 import { originError } from './errors.ts';
 import { clientOf, type GeoResolver } from './geo.ts';
-import { failingStatus, recordFailure, recordSuccess, retryAfterMs } from './outlier.ts';
+import {
+  bodyFault,
+  failingStatus,
+  recordAnswer,
+  recordFailure,
+  recordSuccess,
+  recordWhole,
+  retryAfterMs,
+} from './outlier.ts';
 import { describePool, type PoolPolicy, type PoolView } from './pool-view.ts';
 import { RetryBudget } from './retry-budget.ts';
 import { type OriginIter, OriginSelector } from './selection.ts';
@@ -454,8 +462,11 @@ export class OriginPool {
         const wait =
           response.status === 503 ? retryAfterMs(response.headers['retry-after'], Date.now()) : undefined;
         ejected = recordFailure(state, this.policy.outlier, this.#members, now, wait);
-      } else {
+      } else if (upgrade) {
         recordSuccess(state, response.ms, now);
+      } else {
+        recordAnswer(state, response.ms, now);
+        this.#watchBody(state, response.body, request);
       }
       return { kind: 'response', response, ejected };
     } catch (error) {
@@ -467,6 +478,25 @@ export class OriginPool {
       const ejected = !clientFault && recordFailure(state, this.policy.outlier, this.#members, this.#now());
       return { kind: 'error', error: failure, ejected };
     }
+  }
+
+  /**
+   * An answer is a success once its body ended; a body the origin cut short (a reset, a stall
+   * past bodyTimeout, bad framing) is a failure against it, as a failure before the headers is:
+   * an origin that answers headers fast and then drops every body must not keep its traffic.
+   * What the client or the node ends (the client leaving, a body nobody reads) is no failure.
+   */
+  #watchBody(state: OriginState, body: Readable, request: OriginRequest): void {
+    let fault: unknown;
+    body.on('error', (error) => {
+      if (fault === undefined && request.signal?.aborted !== true && bodyFault(error)) fault = error;
+    });
+    body.once('close', () => {
+      if (fault === undefined) return recordWhole(state);
+      const ejected = recordFailure(state, this.policy.outlier, this.#members, this.#now());
+      const error = originError(fault, state.name);
+      this.#options.onAttempt?.(state, { kind: 'error', error, retried: false, ejected });
+    });
   }
 
   #report(state: OriginState, outcome: Attempt, retried: boolean): void {

@@ -592,3 +592,66 @@ describe('a request with a body is never sent twice', () => {
       if (name.startsWith('strata_origin_requests_total{origin="live"')) assert.equal(value, 0, name);
   });
 });
+
+describe('an origin that cuts every body short', () => {
+  let cutting: TestOrigin;
+  let whole: TestOrigin;
+  let edge: TestNode;
+
+  before(async () => {
+    // Headers at once, then a reset after part of the body: fast to answer, never whole.
+    cutting = await scripted((req, res) => {
+      res.writeHead(200, { 'content-length': '1000', 'cache-control': 'max-age=60' });
+      res.write('x'.repeat(100));
+      setTimeout(() => req.socket.destroy(), 20);
+    });
+    whole = await scripted(delayed('whole', 1, 200, { 'cache-control': 'max-age=60' }));
+    edge = await startNode({
+      origin: whole.url,
+      config: {
+        origins: [
+          { name: 'cutting', url: cutting.url },
+          { name: 'whole', url: whole.url },
+        ],
+        sites: [
+          {
+            name: 'rotating',
+            hosts: ['rotating.test'],
+            origins: ['cutting', 'whole'],
+            selection: 'round-robin',
+            outlier: { consecutiveFailures: 3, baseEjection: 60_000 },
+          },
+        ],
+      },
+    });
+  });
+  after(async () => {
+    await edge.close();
+    await Promise.all([cutting.close(), whole.close()]);
+  });
+
+  const view = () =>
+    edge.node.edge.sites.all.find((site) => site.name === 'rotating')!.pool.describe().origins[0]!;
+
+  it('is ejected after consecutiveFailures bodies cut short, as for failures before the headers', async () => {
+    const counters = await metricsDelta(edge.node.metrics.registry);
+    const cut = () => cutting.requests.filter((r) => r.path.startsWith('/a?cut=')).length;
+    for (let i = 0; i < 12 && cut() < 3; i++) {
+      const res = await edge
+        .get(`/a?cut=${i}`, { headers: { host: 'rotating.test' } })
+        .catch((error) => error);
+      if (res instanceof Error) continue; // the client sees the body cut short too
+    }
+    assert.equal(cut(), 3, 'three bodies cut short');
+    const until = Date.now() + 2000;
+    while (view().state !== 'ejected' && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(view().state, 'ejected');
+    for (let i = 0; i < 6; i++) {
+      const res = await edge.get(`/a?after=${i}`, { headers: { host: 'rotating.test' } });
+      assert.equal(res.text, 'whole');
+    }
+    assert.equal(cutting.requests.filter((r) => r.path.startsWith('/a?after=')).length, 0);
+    const delta = await counters.delta();
+    assert.equal(delta['strata_origin_ejections_total{origin="cutting"}'], 1);
+  });
+});
