@@ -304,7 +304,13 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
       const origin = origins.get(name);
       if (origin !== undefined) eject(origin.state, performance.now() + ms);
     },
-    healthSnapshot: () => checker?.snapshot() ?? [],
+    // A check a reload changed has no verdict of its own yet: the origin keeps the one it had
+    // (health.ts), and a worker that starts (all of them, on SIGHUP) is given that one.
+    healthSnapshot: () =>
+      (checker?.snapshot() ?? []).map(({ name, verdict }) => ({
+        name,
+        verdict: verdict === 'unknown' ? (origins.get(name)?.state.probe ?? verdict) : verdict,
+      })),
   };
   const tagHeaders = config.cache.tagHeaders.map((name) => name.toLowerCase());
   // Targeted fields meant for Strata nodes and tag headers: stored, passed only to child tiers.

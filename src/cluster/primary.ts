@@ -129,6 +129,11 @@ export async function runPrimary(config: Config, flags: PrimaryFlags = {}): Prom
   node.originEvents.onHealth((name, verdict, ms) =>
     toWorkers({ strata: 'origin-health', origins: [{ name, verdict, ms }] }),
   );
+  // The ejections the workers decided, until when (epoch ms): a worker that starts (replaced on
+  // SIGHUP, or after one exited) is told of those still running, as it is of the health verdicts.
+  // Without it, every reload gave each ejected origin back its traffic until each new worker
+  // ejected it again (a Retry-After of minutes included).
+  const ejections = new Map<string, number>();
   aggregateMetrics(node, metrics);
   let serving: string[] = [];
   cluster.on('message', (worker: Worker, message: unknown) => {
@@ -151,6 +156,11 @@ export async function runPrimary(config: Config, flags: PrimaryFlags = {}): Prom
           strata: 'origin-health',
           origins: node.originEvents.healthSnapshot(),
         } satisfies PrimaryMessage);
+        for (const [origin, until] of ejections) {
+          const ms = until - Date.now();
+          if (ms > 0) worker.send({ strata: 'origin-ejected', origin, ms } satisfies PrimaryMessage);
+          else ejections.delete(origin);
+        }
         return supervisor.ready(worker);
       case 'store-state':
         if (message.failing) failingWrites.set(worker.id, message.reason ?? 'write failed');
@@ -161,6 +171,7 @@ export async function runPrimary(config: Config, flags: PrimaryFlags = {}): Prom
         if (worker.isConnected()) worker.send(message);
         return;
       case 'origin-ejected':
+        ejections.set(message.origin, Math.max(ejections.get(message.origin) ?? 0, Date.now() + message.ms));
         return toWorkers(message, worker);
       case 'metrics':
         return metrics.reply(worker.id, message.id, message.metrics);
@@ -208,6 +219,12 @@ export async function runPrimary(config: Config, flags: PrimaryFlags = {}): Prom
         `strata: SIGHUP: configuration not reloaded, workers restart on the running one: ${next}\n`,
       );
     } else {
+      // An ejection holds for an origin kept under the same name and URL (docs/origins.md).
+      for (const name of ejections.keys()) {
+        const url = (list: Config['origins']) => list.find((origin) => origin.name === name)?.url;
+        if (url(next.origins) === undefined || url(next.origins) !== url(running.origins))
+          ejections.delete(name);
+      }
       running = keepRestartSections(running, next);
       // The primary's own sites and origins: its health checks follow the new config. Given the
       // file as read, it names the sections that differ from the running ones and need a restart.

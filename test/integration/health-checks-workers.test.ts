@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { request } from '../helpers/http.ts';
 import { startOrigin, type TestOrigin } from '../helpers/origin.ts';
-import { type Served, serve, TOKEN, until } from './workers-support.ts';
+import { type Served, serve, TOKEN, until, workerPids } from './workers-support.ts';
 
 const INTERVAL = 200;
 
@@ -20,6 +20,14 @@ describe('health checks with 2 workers', () => {
   let dir: string;
   let nearHealthy = true;
   const nearProbes: number[] = [];
+  let file: string;
+  const config = (healthCheck: Record<string, unknown>) => ({
+    origins: [
+      { name: 'near', url: near.url },
+      { name: 'far', url: far.url },
+    ],
+    sites: [{ name: 'checked', hosts: ['checked.test'], origins: ['near', 'far'], healthCheck }],
+  });
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'strata-health-workers-'));
@@ -46,23 +54,10 @@ describe('health checks with 2 workers', () => {
         }, 30);
       },
     });
-    const file = join(dir, 'strata.json');
+    file = join(dir, 'strata.json');
     writeFileSync(
       file,
-      JSON.stringify({
-        origins: [
-          { name: 'near', url: near.url },
-          { name: 'far', url: far.url },
-        ],
-        sites: [
-          {
-            name: 'checked',
-            hosts: ['checked.test'],
-            origins: ['near', 'far'],
-            healthCheck: { path: '/health', interval: INTERVAL, healthy: 1, unhealthy: 2 },
-          },
-        ],
-      }),
+      JSON.stringify(config({ path: '/health', interval: INTERVAL, healthy: 1, unhealthy: 2 })),
     );
     node = await serve(near.url, dir, ['--config', file]);
   });
@@ -89,6 +84,32 @@ describe('health checks with 2 workers', () => {
     const answers = await Promise.all(
       Array.from({ length: 12 }, (_, i) =>
         request(`${node.url}/page?after=${i}`, { headers: { host: 'checked.test' } }).then((r) => r.text),
+      ),
+    );
+    assert.deepEqual(new Set(answers), new Set(['far']));
+    assert.equal(near.count('/page'), before);
+  });
+
+  it('keeps it out over a SIGHUP that changes its check, until the new check decides', async () => {
+    // The new check needs 20 failures (4 s) for a verdict: the workers that replace the old ones
+    // start well before, and must take the verdict the origin had, not an `unknown` that lets it in.
+    writeFileSync(
+      file,
+      JSON.stringify(config({ path: '/health', interval: INTERVAL, healthy: 1, unhealthy: 20 })),
+    );
+    const pids = workerPids(node.child.pid!);
+    node.child.kill('SIGHUP');
+    const replaced = await until(() => {
+      const now = workerPids(node.child.pid!);
+      return now.length === 2 && !pids.some((pid) => now.includes(pid));
+    }, 20_000);
+    assert.ok(replaced, 'both workers were replaced');
+    const before = near.count('/page');
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        request(`${node.url}/page?reloaded=${i}`, {
+          headers: { host: 'checked.test', connection: 'close' },
+        }).then((r) => r.text),
       ),
     );
     assert.deepEqual(new Set(answers), new Set(['far']));
@@ -161,5 +182,24 @@ describe('passive ejection with 2 workers', () => {
     );
     assert.deepEqual(new Set(answers), new Set(['live']));
     assert.equal(down.count(), 1);
+  });
+
+  it('keeps the ejection over a SIGHUP: the workers that replace the old ones are told of it', async () => {
+    const pids = workerPids(node.child.pid!);
+    node.child.kill('SIGHUP');
+    const replaced = await until(() => {
+      const now = workerPids(node.child.pid!);
+      return now.length === 2 && !pids.some((pid) => now.includes(pid));
+    }, 20_000);
+    assert.ok(replaced, 'both workers were replaced');
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        request(`${node.url}/page?reloaded=${i}`, {
+          headers: { host: 'ejecting.test', connection: 'close' },
+        }).then((r) => r.text),
+      ),
+    );
+    assert.deepEqual(new Set(answers), new Set(['live']));
+    assert.equal(down.count(), 1, 'Retry-After: 120 still holds: the origin sees no request');
   });
 });
