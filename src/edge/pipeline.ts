@@ -21,7 +21,7 @@ import { deliverStored } from './phases/deliver.ts';
 import { fail } from './phases/fail.ts';
 import { cameBack, type Fetched, fetchStep } from './phases/fetch.ts';
 import { type Fwd, type Gate, gate } from './phases/gate.ts';
-import { admitToOrigin, guard, noteSecurity } from './phases/guard.ts';
+import { admitToOrigin, guard } from './phases/guard.ts';
 import { hash } from './phases/hash.ts';
 import { insert } from './phases/insert.ts';
 import { lookup } from './phases/lookup.ts';
@@ -31,6 +31,7 @@ import { relay } from './phases/relay.ts';
 import { rules } from './phases/rules.ts';
 import { triage } from './phases/triage.ts';
 import { sendError } from './respond.ts';
+import { noteSecurity } from './security-note.ts';
 import { serveStale } from './serve-stale.ts';
 
 type Forward = Extract<Gate, { kind: 'forward' }>;

@@ -37,8 +37,8 @@ import type { RequestContext } from './context.ts';
 import type { Edge } from './edge.ts';
 import type { InsertPlan } from './fill-driver.ts';
 import { freshnessFields } from './freshness.ts';
-import { noteSecurity } from './phases/guard.ts';
 import { storeRequestHeaders, strippedOnStore } from './rule-effects.ts';
+import { noteSecurity } from './security-note.ts';
 import { hasTierFields } from './tier.ts';
 
 /** Fields never stored: recomputed on delivery, or ours to add. */

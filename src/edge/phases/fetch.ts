@@ -32,8 +32,8 @@ import { discard as discardBody } from '../fill-driver.ts';
 import { forwardInterim, replayHints } from '../interim.ts';
 import type { Fetched } from '../outcomes.ts';
 import { rewriteRequest } from '../rule-effects.ts';
+import { noteSecurity } from '../security-note.ts';
 import { tierHeadersFor } from '../tier.ts';
-import { noteSecurity } from './guard.ts';
 
 /** Client conditionals and ranges are not forwarded when the node fetches a full response to store. */
 const CACHE_FILL_DROP: ReadonlySet<string> = new Set([

@@ -15,6 +15,7 @@ import { realClient } from '../client.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
 import { sendError } from '../respond.ts';
+import { noteSecurity } from '../security-note.ts';
 
 const LIMIT_ERRORS = {
   'url-length': ['EDGE_ERR_CLIENT_URL_TOO_LONG', 'request target too long'],
@@ -83,13 +84,6 @@ export function admitToOrigin(edge: Edge, ctx: RequestContext): boolean {
  */
 function judged(edge: Edge, ctx: RequestContext): string {
   return ctx.tierClient ?? realClient(edge, ctx);
-}
-
-/** A security rule acted on this request: its metric, the site's count, the access-log field. */
-export function noteSecurity(edge: Edge, ctx: RequestContext, rule: string, action: string): void {
-  ctx.security = rule;
-  edge.metrics.securityBy(rule, action).inc();
-  ctx.site?.guard?.note(rule);
 }
 
 function refuse(edge: Edge, ctx: RequestContext, refusal: Refusal): void {
