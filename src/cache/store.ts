@@ -668,10 +668,11 @@ export class CacheStore {
 
   /**
    * A new identity entry replaces `previous`, the one the node's codings of the object were
-   * made from (derive.ts marks them, madeFrom): they go with it, even after a 304 refreshed
-   * either, and the next request for a coding makes it from the new bytes. Left in place, a
-   * stale coding was revalidated for ever (its refetch stores identity, never the coding), and
-   * one made from old bytes outlived a forced reload. Codings the origin sent itself stay.
+   * made from (derive.ts: they carry its storedAt and its entity tag as originEtag):
+   * they go with it, and the next request for a coding makes it from the new bytes. Left in
+   * place, a stale coding was revalidated for ever (its refetch stores identity, never the
+   * coding), and one made from old bytes outlived a forced reload. Codings the origin sent
+   * itself stay.
    */
   #removeMadeCodingsInTxn(storage: string, previous: EntryRecord): void {
     const line = 'accept-encoding=identity\n';
@@ -684,7 +685,8 @@ export class CacheStore {
         `${secondary.slice(0, at)}accept-encoding=${coding}\n${secondary.slice(at + line.length)}`,
       );
       const made = this.#entryAt(id);
-      if (made !== undefined && madeFrom(made, previous)) this.#removeVariantInTxn(id, made);
+      if (made !== undefined && made.storedAt === previous.storedAt && made.originEtag === previous.etag)
+        this.#removeVariantInTxn(id, made);
     }
   }
 
@@ -772,13 +774,14 @@ export class CacheStore {
     const record = this.#entryAt(id);
     if (record === undefined) return 0;
     const separator = id.indexOf(VARIANT_SEPARATOR);
-    if (separator < 0 || !representation(record)) return this.removeEvictedInTxn(id) ? 1 : 0;
+    if (separator < 0 || (record.compressible !== true && record.originEtag === undefined))
+      return this.removeEvictedInTxn(id) ? 1 : 0;
     const storage = id.slice(0, separator);
     const family = withoutCoding(record.secondaryKey);
     const members = [id];
     for (const { key, value } of this.#entries.getRange(variantRange(storage))) {
       if (key === id || value.kind !== 'entry') continue;
-      if (!representation(value)) continue;
+      if (value.compressible !== true && value.originEtag === undefined) continue;
       if (withoutCoding(value.secondaryKey) === family) members.push(key);
     }
     let removed = 0;
@@ -1317,22 +1320,4 @@ function bodyDiskBytes(chunks: number, size: number): number {
 /** A secondary key without its Accept-Encoding line: what the representations of one object share. */
 function withoutCoding(secondary: string): string {
   return secondary.replace(/(^|\n)accept-encoding=[^\n]*\n/, '$1');
-}
-
-/**
- * Whether `made`, stored under a coding's bucket beside the identity entry `previous`, is a
- * coding the node made (derive.ts) of that object: marked `made` (and, with an entity tag,
- * carrying the origin's as originEtag), whatever identity entry it was made from. A 304 that
- * refreshed the identity entry (or the coding) since moved their storedAt apart, and the coding
- * must still go with the bytes it was made from. Codings the origin sent stay.
- */
-function madeFrom(made: EntryRecord, previous: EntryRecord): boolean {
-  if (made.made === true || made.originEtag !== undefined) return true;
-  // A record stored before `made` was: its storedAt is the only mark left.
-  return previous.etag === undefined && made.storedAt === previous.storedAt;
-}
-
-/** A compressible identity entry or a coding the node made: evicted with its object's others. */
-function representation(record: EntryRecord): boolean {
-  return record.compressible === true || record.originEtag !== undefined || record.made === true;
 }

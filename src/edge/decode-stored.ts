@@ -15,7 +15,7 @@ import { secondaryKey } from '../cache/policy/vary.ts';
 import { type EntryRecord, storedHeader } from '../cache/record.ts';
 import { compressibleType } from '../transform/compressible.ts';
 import { decodable, singleCoding } from '../transform/decoder.ts';
-import { type CompressionSettings, codingsFor, encoderOf, makesCodings, settingsFor } from './compression.ts';
+import { type CompressionSettings, codingsFor, encoderOf, settingsFor } from './compression.ts';
 import type { RequestContext } from './context.ts';
 import { type Derived, madeOnce, representationFrom, type Sibling } from './derive.ts';
 import type { Edge } from './edge.ts';
@@ -45,8 +45,7 @@ export function encodedFor(edge: Edge, ctx: RequestContext): Encoded | undefined
     if (found.kind !== 'found') continue;
     const record = found.record;
     const coding = singleCoding(record.contentEncoding);
-    if (record.status !== 200 || record.range !== undefined) continue;
-    if (record.originEtag !== undefined || record.made === true) continue;
+    if (record.status !== 200 || record.range !== undefined || record.originEtag !== undefined) continue;
     if (coding === undefined || !decodable(coding) || !record.vary.includes('accept-encoding')) continue;
     if (/(?:^|[\s,])no-transform(?:$|[\s,=])/i.test(storedHeader(record, 'cache-control') ?? '')) continue;
     if (headers.authorization !== undefined && !record.authOk) continue;
@@ -73,11 +72,7 @@ export async function decodedSibling(
   const derived = await madeOnce(edge, id, () => decode(edge, ctx.storage, encoded, settings, id, secondary));
   if (derived.kind !== 'stored') return undefined;
   const coding = negotiateEncoding(ctx.req.headers['accept-encoding'], codingsFor(edge, ctx));
-  const identity =
-    coding === null ||
-    coding === 'identity' ||
-    derived.record.compressible !== true ||
-    !makesCodings(edge, ctx, derived.record);
+  const identity = coding === null || coding === 'identity' || derived.record.compressible !== true;
   if (identity && !acceptsCoding(ctx.req.headers['accept-encoding'], 'identity')) return undefined;
   return { id: derived.id, record: derived.record, coding: identity ? undefined : coding };
 }

@@ -15,7 +15,7 @@ import { secondaryKey } from '../cache/policy/vary.ts';
 import type { EntryRecord } from '../cache/record.ts';
 import { EdgeError } from '../errors.ts';
 import type { EncoderLevels } from '../transform/encoder.ts';
-import { codingsFor, encoderOf, makesCodings, settingsFor, suffixEtag } from './compression.ts';
+import { codingsFor, encoderOf, settingsFor, suffixEtag } from './compression.ts';
 import type { RequestContext } from './context.ts';
 import type { Edge } from './edge.ts';
 import { deliverStored } from './phases/deliver.ts';
@@ -47,11 +47,7 @@ export function siblingFor(edge: Edge, ctx: RequestContext): Sibling | undefined
   if (decideReuse(record, directives, ctx.now).kind !== 'fresh') return undefined;
   const coding = negotiateEncoding(headers['accept-encoding'], codingsFor(edge, ctx));
   if (coding === null) return undefined;
-  if (
-    coding === 'identity' ||
-    record.size < settingsFor(edge, ctx).minSize ||
-    !makesCodings(edge, ctx, record)
-  ) {
+  if (coding === 'identity' || record.size < settingsFor(edge, ctx).minSize) {
     // The client gets identity when it takes it; else the miss path decides (406 or the origin's).
     return acceptsCoding(headers['accept-encoding'], 'identity')
       ? { id: found.id, record, coding: undefined }
@@ -273,7 +269,6 @@ function siblingRecord(
     contentEncoding: coding,
     secondaryKey: secondary,
     etag: source.etag === undefined ? undefined : suffixEtag(source.etag, coding),
-    made: true,
   };
   if (source.etag !== undefined) record.originEtag = source.etag;
   return record;
