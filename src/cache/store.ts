@@ -668,8 +668,8 @@ export class CacheStore {
 
   /**
    * A new identity entry replaces `previous`, the one the node's codings of the object were
-   * made from (derive.ts: they carry its storedAt and its entity tag as originEtag):
-   * they go with it, and the next request for a coding makes it from the new bytes. Left in
+   * made from (derive.ts: they carry its entity tag as originEtag, and its storedAt, madeFrom):
+   * they go with it, even after a 304 refreshed either, and the next request for a coding makes it from the new bytes. Left in
    * place, a stale coding was revalidated for ever (its refetch stores identity, never the
    * coding), and one made from old bytes outlived a forced reload. Codings the origin sent
    * itself stay.
@@ -685,8 +685,7 @@ export class CacheStore {
         `${secondary.slice(0, at)}accept-encoding=${coding}\n${secondary.slice(at + line.length)}`,
       );
       const made = this.#entryAt(id);
-      if (made !== undefined && made.storedAt === previous.storedAt && made.originEtag === previous.etag)
-        this.#removeVariantInTxn(id, made);
+      if (made !== undefined && madeFrom(made, previous)) this.#removeVariantInTxn(id, made);
     }
   }
 
@@ -1320,4 +1319,16 @@ function bodyDiskBytes(chunks: number, size: number): number {
 /** A secondary key without its Accept-Encoding line: what the representations of one object share. */
 function withoutCoding(secondary: string): string {
   return secondary.replace(/(^|\n)accept-encoding=[^\n]*\n/, '$1');
+}
+
+/**
+ * Whether `made`, stored under a coding's bucket beside the identity entry `previous`, is a
+ * coding the node made (derive.ts) of that object. With an entity tag it carries the origin's as
+ * originEtag, whatever identity entry it was made from: a 304 that refreshed the identity entry
+ * (or the coding) since moved their storedAt apart, and the coding must still go with the bytes
+ * it was made from. Without one, only its storedAt tells it from a coding the origin sent.
+ */
+function madeFrom(made: EntryRecord, previous: EntryRecord): boolean {
+  if (made.originEtag !== undefined) return true;
+  return previous.etag === undefined && made.storedAt === previous.storedAt;
 }
