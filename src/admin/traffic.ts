@@ -51,7 +51,7 @@ export function trafficView(metrics: readonly MetricJson[]): TrafficView {
 
 /** The compression section of /stats: codings made and bytes they save, summed like traffic. */
 export interface CompressionView {
-  /** Stored bodies compressed, by coding (never on a hit). */
+  /** Stored bodies compressed, by coding (never on a hit of a stored coding). */
   compressions: Record<string, number>;
   /** Bytes the stored codings are smaller than their identity bodies, by coding. */
   bytesSaved: Record<string, number>;

@@ -296,7 +296,7 @@ export function createMetrics() {
     }),
     compressions: new Counter({
       name: 'strata_compressions_total',
-      help: 'Stored bodies compressed into a coding (gzip, br, zstd); never on a hit (docs/compression.md).',
+      help: 'Stored bodies compressed into a coding (gzip, br, zstd): by the request that first asks for it, never on a hit of a stored coding (docs/compression.md).',
       labelNames: ['coding'] as const,
       registers: [registry],
     }),
