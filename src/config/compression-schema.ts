@@ -45,7 +45,7 @@ export const compressionSchema = z
     types: types
       .default([])
       .describe(
-        'Media types compressed besides those the mime-db database marks compressible (text/* always is).',
+        'Media types compressed besides those the mime-db database marks compressible (text/* always is), even one it marks not compressible.',
       ),
     levels: z
       .strictObject({

@@ -22,10 +22,12 @@ export function mediaType(contentType: string | undefined): string | undefined {
 export function compressibleType(contentType: string | undefined, extra: readonly string[] = []): boolean {
   const type = mediaType(contentType);
   if (type === undefined) return false;
+  // The operator's list first: mime-db marks some text formats not compressible
+  // (application/x-mpegurl playlists), and listing one is asking for it.
+  if (extra.includes(type)) return true;
   mimeDb ??= createRequire(import.meta.url)('mime-db') as Record<string, MimeEntry>;
   const known = mimeDb[type]?.compressible;
   if (known !== undefined) return known;
-  if (extra.includes(type)) return true;
   // mime-db's own fallbacks (as the `compressible` package applies them).
   return type.startsWith('text/') || /\+(?:json|text|xml)$/.test(type);
 }

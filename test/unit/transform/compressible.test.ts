@@ -25,6 +25,12 @@ describe('compressibleType', () => {
     assert.equal(compressibleType('application/x-strata-log'), false);
     assert.equal(compressibleType('application/x-strata-log', ['application/x-strata-log']), true);
   });
+
+  it('takes a configured type that mime-db marks not compressible (the operator asked for it)', () => {
+    assert.equal(compressibleType('application/x-mpegurl'), false);
+    assert.equal(compressibleType('application/x-mpegURL', ['application/x-mpegurl']), true);
+    assert.equal(compressibleType('application/msword', ['application/msword']), true);
+  });
 });
 
 describe('compressible', () => {
