@@ -86,10 +86,36 @@ export function codingsFor(edge: Edge, ctx: RequestContext): readonly ContentCod
 export function compressing(edge: Edge, ctx: RequestContext, status: number, headers: HeaderMap): boolean {
   const settings = settingsFor(edge, ctx);
   if (!settings.enabled) return false;
-  if (personal(ctx, headers) && ctx.site?.compression?.private !== true) return false;
+  if (!codingsAllowed(ctx, parseVary(headers.vary))) return false;
   // Known to be under minSize: no coding will ever be made, so no Vary and no variant split.
   const length = headers['content-length'];
   if (length !== undefined && /^\d+$/.test(length) && Number(length) < settings.minSize) return false;
+  return compressibleKind(settings, status, headers);
+}
+
+/**
+ * Whether a response that varies on other fields (the origin's Vary) and that `compressing`
+ * turned down only for its size or for being one client's is stored as the identity variant all
+ * the same: varying on Accept-Encoding, marked compressible, no coding ever made of it (derive.ts
+ * serves it as identity to every bucket). The store keeps one set of Vary fields per URL: stored
+ * on the origin's Vary alone, such a variant (`Vary: Cookie` with the session cookie, a small
+ * `Accept-Language` variant) replaced the URL's compressed variants, which in turn replaced it,
+ * and every request alternating between them went to the origin.
+ */
+export function identityVariant(
+  edge: Edge,
+  ctx: RequestContext,
+  status: number,
+  headers: HeaderMap,
+  vary: readonly string[],
+): boolean {
+  // Varying on Accept-Encoding itself, it is stored under the same fields either way.
+  if (vary.length === 0 || vary.includes('accept-encoding')) return false;
+  const settings = settingsFor(edge, ctx);
+  return settings.enabled && compressibleKind(settings, status, headers);
+}
+
+function compressibleKind(settings: CompressionSettings, status: number, headers: HeaderMap): boolean {
   return compressible(
     {
       status,
@@ -102,16 +128,23 @@ export function compressing(edge: Edge, ctx: RequestContext, status: number, hea
 }
 
 /**
+ * Whether codings may be made of a variant stored under these Vary fields for this request:
+ * not when it is one client's (below), unless the site opted in (`compression.private`).
+ */
+export function codingsAllowed(ctx: RequestContext, vary: readonly string[] | '*'): boolean {
+  return !personal(ctx, vary) || ctx.site?.compression?.private === true;
+}
+
+/**
  * Whether the stored variant is one client's: it varies on the Cookie or Authorization the
  * request carries (BREACH needs a secret and attacker-chosen input in one compressed body).
  * A response stored for every client alike holds no one's secret, whatever cookies the request
  * that filled it sent: judging it by them would leave the object uncompressed for everyone (one
  * request with an analytics cookie did) for its whole lifetime.
  */
-function personal(ctx: RequestContext, headers: HeaderMap): boolean {
+function personal(ctx: RequestContext, vary: readonly string[] | '*'): boolean {
   const request = ctx.req.headers;
   if (request.cookie === undefined && request.authorization === undefined) return false;
-  const vary = parseVary(headers.vary);
   if (vary === '*') return true;
   return (
     (request.cookie !== undefined && vary.includes('cookie')) ||

@@ -15,7 +15,13 @@ import { secondaryKey } from '../cache/policy/vary.ts';
 import { type EntryRecord, storedHeader } from '../cache/record.ts';
 import { compressibleType } from '../transform/compressible.ts';
 import { decodable, singleCoding } from '../transform/decoder.ts';
-import { type CompressionSettings, codingsFor, encoderOf, settingsFor } from './compression.ts';
+import {
+  type CompressionSettings,
+  codingsAllowed,
+  codingsFor,
+  encoderOf,
+  settingsFor,
+} from './compression.ts';
 import type { RequestContext } from './context.ts';
 import { type Derived, madeOnce, representationFrom, type Sibling } from './derive.ts';
 import type { Edge } from './edge.ts';
@@ -72,7 +78,11 @@ export async function decodedSibling(
   const derived = await madeOnce(edge, id, () => decode(edge, ctx.storage, encoded, settings, id, secondary));
   if (derived.kind !== 'stored') return undefined;
   const coding = negotiateEncoding(ctx.req.headers['accept-encoding'], codingsFor(edge, ctx));
-  const identity = coding === null || coding === 'identity' || derived.record.compressible !== true;
+  const identity =
+    coding === null ||
+    coding === 'identity' ||
+    derived.record.compressible !== true ||
+    !codingsAllowed(ctx, derived.record.vary);
   if (identity && !acceptsCoding(ctx.req.headers['accept-encoding'], 'identity')) return undefined;
   return { id: derived.id, record: derived.record, coding: identity ? undefined : coding };
 }

@@ -15,7 +15,7 @@ import { secondaryKey } from '../cache/policy/vary.ts';
 import type { EntryRecord } from '../cache/record.ts';
 import { EdgeError } from '../errors.ts';
 import type { EncoderLevels } from '../transform/encoder.ts';
-import { codingsFor, encoderOf, settingsFor, suffixEtag } from './compression.ts';
+import { codingsAllowed, codingsFor, encoderOf, settingsFor, suffixEtag } from './compression.ts';
 import type { RequestContext } from './context.ts';
 import type { Edge } from './edge.ts';
 import { deliverStored } from './phases/deliver.ts';
@@ -47,7 +47,11 @@ export function siblingFor(edge: Edge, ctx: RequestContext): Sibling | undefined
   if (decideReuse(record, directives, ctx.now).kind !== 'fresh') return undefined;
   const coding = negotiateEncoding(headers['accept-encoding'], codingsFor(edge, ctx));
   if (coding === null) return undefined;
-  if (coding === 'identity' || record.size < settingsFor(edge, ctx).minSize) {
+  if (
+    coding === 'identity' ||
+    record.size < settingsFor(edge, ctx).minSize ||
+    !codingsAllowed(ctx, record.vary)
+  ) {
     // The client gets identity when it takes it; else the miss path decides (406 or the origin's).
     return acceptsCoding(headers['accept-encoding'], 'identity')
       ? { id: found.id, record, coding: undefined }

@@ -24,7 +24,7 @@ import { type EntryRecord, RECORD_VERSION } from '../cache/record.ts';
 import { appendVia, endToEndResponseHeaders } from '../http/headers.ts';
 import type { OriginResponse } from '../origin/pool.ts';
 import { checkStore } from '../security/store-checks.ts';
-import { compressing, contentCoded, mergeVary, withAcceptEncoding } from './compression.ts';
+import { compressing, contentCoded, identityVariant, mergeVary, withAcceptEncoding } from './compression.ts';
 import type { RequestContext } from './context.ts';
 import type { Edge } from './edge.ts';
 import type { InsertPlan } from './fill-driver.ts';
@@ -121,7 +121,8 @@ function securityChecks(
 /**
  * The Vary fields and secondary key an entry is stored under. A compressible identity body
  * varies on Accept-Encoding (merged with the origin's Vary) and is the `identity` variant,
- * whatever bucket asked for it; an origin-encoded body varies on it too, whatever the origin's
+ * whatever bucket asked for it — so does one that varies on other fields too, when only its size
+ * or its being one client's keeps it uncompressed (compression.ts identityVariant); an origin-encoded body varies on it too, whatever the origin's
  * Vary says, so it never reaches a bucket that did not ask for its coding (docs/compression.md).
  */
 function variantOf(
@@ -131,7 +132,9 @@ function variantOf(
   headers: HeaderMap,
 ): { compress: boolean; varyEncoding: boolean; fields: string[]; secondary: string } {
   const vary = parseVary(headers.vary);
-  const compress = vary !== '*' && compressing(edge, ctx, status, headers);
+  const compress =
+    vary !== '*' &&
+    (compressing(edge, ctx, status, headers) || identityVariant(edge, ctx, status, headers, vary));
   const varyEncoding = vary !== '*' && (compress || contentCoded(headers['content-encoding']));
   const fields = vary === '*' ? [] : varyEncoding ? withAcceptEncoding(vary) : vary;
   const selecting = compress ? { ...ctx.req.headers, 'accept-encoding': 'identity' } : ctx.req.headers;

@@ -1,0 +1,124 @@
+/**
+ * Variants of one URL that the node does not compress (one client's, by `Vary: Cookie` and the
+ * cookie sent; smaller than compression.minSize) beside variants it does: all are stored under
+ * the same Vary fields (Accept-Encoding added), so none replaces the others, and every one of them
+ * stays a hit. The uncompressed ones are served as identity to every bucket.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { brotliDecompressSync, gzipSync } from 'node:zlib';
+import { createClock } from '../helpers/clock.ts';
+import { startNode, type TestNode } from '../helpers/node.ts';
+import { startOrigin, type TestOrigin } from '../helpers/origin.ts';
+
+const page = (who: string) => `<p>${who}: ${'a page of text, compressible. '.repeat(100)}</p>`;
+const LONG = `/members/area/${'section/'.repeat(8)}index.html?view=full&lang=en-GB`;
+const PATH = LONG.split('?')[0]!;
+
+describe('compression: uncompressed variants beside compressed ones', () => {
+  let origin: TestOrigin;
+  let edge: TestNode;
+  const clock = createClock();
+
+  before(async () => {
+    origin = await startOrigin({
+      // One page per session cookie, one for the anonymous.
+      [PATH]: (req, res) => {
+        const body = page(req.headers.cookie ?? 'anonymous');
+        res.writeHead(200, {
+          'cache-control': 'public, max-age=600',
+          'content-type': 'text/html',
+          'content-length': String(Buffer.byteLength(body)),
+          vary: 'Cookie',
+        });
+        res.end(body);
+      },
+      // English is short (under minSize), German long.
+      '/greeting': (req, res) => {
+        const body = req.headers['accept-language'] === 'en' ? 'Hello.' : page('Hallo');
+        res.writeHead(200, {
+          'cache-control': 'max-age=600',
+          'content-type': 'text/html',
+          'content-length': String(Buffer.byteLength(body)),
+          vary: 'Accept-Language',
+        });
+        res.end(body);
+      },
+      // The origin compresses itself for gzip requests.
+      '/own-gzip': (req, res) => {
+        const body = Buffer.from(page(req.headers.cookie ?? 'anonymous'));
+        const gzip = /gzip/.test(String(req.headers['accept-encoding']));
+        const sent = gzip ? gzipSync(body) : body;
+        res.writeHead(200, {
+          'cache-control': 'public, max-age=600',
+          'content-type': 'text/html',
+          'content-length': String(sent.length),
+          ...(gzip ? { 'content-encoding': 'gzip' } : {}),
+          vary: 'Cookie',
+        });
+        res.end(sent);
+      },
+    });
+    edge = await startNode({ origin: origin.url, now: clock.now });
+  });
+  after(async () => {
+    await edge.close();
+    await origin.close();
+  });
+
+  const get = (path: string, headers: Record<string, string>) => edge.get(path, { headers });
+
+  it('keeps the variant of a session (not compressed) and the anonymous one (compressed) side by side', async () => {
+    const before = origin.count(LONG);
+    const anonymous = { 'accept-encoding': 'gzip, br' };
+    const member = { 'accept-encoding': 'gzip, br', cookie: 'session=s3cr3t' };
+    for (let round = 0; round < 3; round++) {
+      const a = await get(LONG, anonymous);
+      assert.equal(a.headers['content-encoding'], 'br');
+      assert.equal(brotliDecompressSync(a.body).toString(), page('anonymous'));
+      const m = await get(LONG, member);
+      assert.equal(m.headers['content-encoding'], undefined, 'one client’s variant is never compressed');
+      assert.equal(m.text, page('session=s3cr3t'));
+      assert.equal(m.headers.vary, 'Cookie, Accept-Encoding');
+      if (round > 0) {
+        assert.match(String(a.headers['cache-status']), /^strata; hit/);
+        assert.match(String(m.headers['cache-status']), /^strata; hit/);
+      }
+    }
+    // Every bucket of the session gets the one identity variant, stored once.
+    for (const encoding of ['gzip', 'zstd', 'identity']) {
+      const m = await get(LONG, { ...member, 'accept-encoding': encoding });
+      assert.equal(m.headers['content-encoding'], undefined, encoding);
+      assert.equal(m.text, page('session=s3cr3t'));
+      assert.match(String(m.headers['cache-status']), /^strata; hit/, encoding);
+    }
+    assert.equal(origin.count(LONG) - before, 2);
+  });
+
+  it('keeps a variant under minSize beside the compressed ones', async () => {
+    const before = origin.count('/greeting');
+    for (let round = 0; round < 3; round++) {
+      const de = await get('/greeting', { 'accept-encoding': 'br', 'accept-language': 'de' });
+      assert.equal(de.headers['content-encoding'], 'br');
+      assert.equal(brotliDecompressSync(de.body).toString(), page('Hallo'));
+      const en = await get('/greeting', { 'accept-encoding': 'br', 'accept-language': 'en' });
+      assert.equal(en.headers['content-encoding'], undefined);
+      assert.equal(en.text, 'Hello.');
+      assert.equal(en.headers['content-length'], '6');
+      if (round > 0) {
+        assert.match(String(de.headers['cache-status']), /^strata; hit/);
+        assert.match(String(en.headers['cache-status']), /^strata; hit/);
+      }
+    }
+    assert.equal(origin.count('/greeting') - before, 2);
+  });
+
+  it("does not compress one client's variant decoded from the origin's own coding", async () => {
+    const member = { cookie: 'session=s3cr3t' };
+    const gzip = await get('/own-gzip', { ...member, 'accept-encoding': 'gzip' });
+    assert.equal(gzip.headers['content-encoding'], 'gzip');
+    const br = await get('/own-gzip', { ...member, 'accept-encoding': 'br' });
+    assert.equal(br.headers['content-encoding'], undefined);
+    assert.equal(br.text, page('session=s3cr3t'));
+  });
+});
