@@ -52,6 +52,11 @@ export interface EntryRecord extends StoredFreshness {
    * (suffixed with the coding) stands for when revalidating with the origin.
    */
   originEtag?: string;
+  /**
+   * Set on a representation the node made from a stored identity entry (derive.ts), with or
+   * without an entity tag: it goes with that entry (store.ts madeFrom), whatever refreshed either.
+   */
+  made?: true;
   /** Some headers are tier fields (Edge.tierFields): delivered to verified child tiers only. */
   tierFields?: true;
   /** CRC-32 of each body chunk, in order (absent on records written before schema 2). */

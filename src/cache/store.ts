@@ -773,14 +773,13 @@ export class CacheStore {
     const record = this.#entryAt(id);
     if (record === undefined) return 0;
     const separator = id.indexOf(VARIANT_SEPARATOR);
-    if (separator < 0 || (record.compressible !== true && record.originEtag === undefined))
-      return this.removeEvictedInTxn(id) ? 1 : 0;
+    if (separator < 0 || !representation(record)) return this.removeEvictedInTxn(id) ? 1 : 0;
     const storage = id.slice(0, separator);
     const family = withoutCoding(record.secondaryKey);
     const members = [id];
     for (const { key, value } of this.#entries.getRange(variantRange(storage))) {
       if (key === id || value.kind !== 'entry') continue;
-      if (value.compressible !== true && value.originEtag === undefined) continue;
+      if (!representation(value)) continue;
       if (withoutCoding(value.secondaryKey) === family) members.push(key);
     }
     let removed = 0;
@@ -1323,12 +1322,18 @@ function withoutCoding(secondary: string): string {
 
 /**
  * Whether `made`, stored under a coding's bucket beside the identity entry `previous`, is a
- * coding the node made (derive.ts) of that object. With an entity tag it carries the origin's as
- * originEtag, whatever identity entry it was made from: a 304 that refreshed the identity entry
- * (or the coding) since moved their storedAt apart, and the coding must still go with the bytes
- * it was made from. Without one, only its storedAt tells it from a coding the origin sent.
+ * coding the node made (derive.ts) of that object: marked `made` (and, with an entity tag,
+ * carrying the origin's as originEtag), whatever identity entry it was made from. A 304 that
+ * refreshed the identity entry (or the coding) since moved their storedAt apart, and the coding
+ * must still go with the bytes it was made from. Codings the origin sent stay.
  */
 function madeFrom(made: EntryRecord, previous: EntryRecord): boolean {
-  if (made.originEtag !== undefined) return true;
+  if (made.made === true || made.originEtag !== undefined) return true;
+  // A record stored before `made` was: its storedAt is the only mark left.
   return previous.etag === undefined && made.storedAt === previous.storedAt;
+}
+
+/** A compressible identity entry or a coding the node made: evicted with its object's others. */
+function representation(record: EntryRecord): boolean {
+  return record.compressible === true || record.originEtag !== undefined || record.made === true;
 }

@@ -51,7 +51,8 @@ export function encodedFor(edge: Edge, ctx: RequestContext): Encoded | undefined
     if (found.kind !== 'found') continue;
     const record = found.record;
     const coding = singleCoding(record.contentEncoding);
-    if (record.status !== 200 || record.range !== undefined || record.originEtag !== undefined) continue;
+    if (record.status !== 200 || record.range !== undefined) continue;
+    if (record.originEtag !== undefined || record.made === true) continue;
     if (coding === undefined || !decodable(coding) || !record.vary.includes('accept-encoding')) continue;
     if (/(?:^|[\s,])no-transform(?:$|[\s,=])/i.test(storedHeader(record, 'cache-control') ?? '')) continue;
     if (headers.authorization !== undefined && !record.authOk) continue;

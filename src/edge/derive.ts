@@ -273,6 +273,7 @@ function siblingRecord(
     contentEncoding: coding,
     secondaryKey: secondary,
     etag: source.etag === undefined ? undefined : suffixEtag(source.etag, coding),
+    made: true,
   };
   if (source.etag !== undefined) record.originEtag = source.etag;
   return record;

@@ -100,60 +100,67 @@ describe('codings made by the node, after their object changes or goes stale', (
   });
 });
 
-describe('codings made by the node, after their identity entry was revalidated (304) and then replaced', () => {
-  let origin: TestOrigin;
-  let edge: AdminNode;
-  let version = 1;
-  const clock = createClock();
-  const body = (v: number) => `version ${v}: ${'compressible text, over and over. '.repeat(80)}`;
+for (const validator of ['etag', 'last-modified'] as const) {
+  describe(`codings made by the node, after their identity entry was revalidated (304, ${validator}) and then replaced`, () => {
+    let origin: TestOrigin;
+    let edge: AdminNode;
+    let version = 1;
+    const clock = createClock();
+    const body = (v: number) => `version ${v}: ${'compressible text, over and over. '.repeat(80)}`;
 
-  before(async () => {
-    origin = await startOrigin({
-      [PATH]: (req, res) => {
-        const headers = {
-          'cache-control': 'max-age=600',
-          'content-type': 'text/plain',
-          etag: `"v${version}"`,
-        };
-        if (req.headers['if-none-match'] === headers.etag) {
-          res.writeHead(304, headers);
-          res.end();
-          return;
-        }
-        res.writeHead(200, headers);
-        res.end(body(version));
-      },
+    before(async () => {
+      origin = await startOrigin({
+        [PATH]: (req, res) => {
+          const headers: Record<string, string> = {
+            'cache-control': 'max-age=600',
+            'content-type': 'text/plain',
+          };
+          if (validator === 'etag') headers.etag = `"v${version}"`;
+          else headers['last-modified'] = new Date(Date.UTC(2026, 0, version)).toUTCString();
+          const current =
+            validator === 'etag'
+              ? req.headers['if-none-match'] === headers.etag
+              : req.headers['if-modified-since'] === headers['last-modified'];
+          if (current) {
+            res.writeHead(304, headers);
+            res.end();
+            return;
+          }
+          res.writeHead(200, headers);
+          res.end(body(version));
+        },
+      });
+      edge = await startAdminNode({ origin: origin.url, now: clock.now });
     });
-    edge = await startAdminNode({ origin: origin.url, now: clock.now });
-  });
-  after(async () => {
-    await edge.close();
-    await origin.close();
-  });
+    after(async () => {
+      await edge.close();
+      await origin.close();
+    });
 
-  const get = (encoding: string, extra: Record<string, string> = {}) =>
-    edge.get(LONG, { headers: { 'accept-encoding': encoding, ...extra } });
+    const get = (encoding: string, extra: Record<string, string> = {}) =>
+      edge.get(LONG, { headers: { 'accept-encoding': encoding, ...extra } });
 
-  it('a new identity entry takes the codings with it even when a 304 refreshed it in between', async () => {
-    await get('identity');
-    const first = await get('gzip');
-    assert.equal(first.headers['content-encoding'], 'gzip');
-    assert.equal(gunzipSync(first.body).toString(), body(1));
-    clock.advance(1);
-    // A reload the origin answers 304: the identity entry is refreshed, its bytes kept.
-    const refreshed = await get('identity', { 'cache-control': 'no-cache' });
-    assert.match(String(refreshed.headers['cache-status']), /fwd-status=304/);
-    version = 2;
-    clock.advance(1);
-    const reload = await get('identity', { 'cache-control': 'no-cache' });
-    assert.equal(reload.body.toString(), body(2));
-    const next = await get('gzip');
-    assert.equal(next.headers['content-encoding'], 'gzip');
-    assert.equal(
-      gunzipSync(next.body).toString().slice(0, 9),
-      'version 2',
-      'not the coding made from version 1',
-    );
-    assert.equal(next.headers.etag, '"v2-gzip"');
+    it('a new identity entry takes the codings with it even when a 304 refreshed it in between', async () => {
+      await get('identity');
+      const first = await get('gzip');
+      assert.equal(first.headers['content-encoding'], 'gzip');
+      assert.equal(gunzipSync(first.body).toString(), body(1));
+      clock.advance(1);
+      // A reload the origin answers 304: the identity entry is refreshed, its bytes kept.
+      const refreshed = await get('identity', { 'cache-control': 'no-cache' });
+      assert.match(String(refreshed.headers['cache-status']), /fwd-status=304/);
+      version = 2;
+      clock.advance(1);
+      const reload = await get('identity', { 'cache-control': 'no-cache' });
+      assert.equal(reload.body.toString(), body(2));
+      const next = await get('gzip');
+      assert.equal(next.headers['content-encoding'], 'gzip');
+      assert.equal(
+        gunzipSync(next.body).toString().slice(0, 9),
+        'version 2',
+        'not the coding made from version 1',
+      );
+      if (validator === 'etag') assert.equal(next.headers.etag, '"v2-gzip"');
+    });
   });
-});
+}
