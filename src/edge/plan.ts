@@ -4,6 +4,7 @@
  */
 import { variantKey } from '../cache/key.ts';
 import { droppedQueryValues } from '../cache/key-rules.ts';
+import { negotiateEncoding } from '../cache/policy/accept-encoding.ts';
 import {
   type CacheOverrides,
   type RuleTtl,
@@ -122,8 +123,12 @@ function securityChecks(
  * The Vary fields and secondary key an entry is stored under. A compressible identity body
  * varies on Accept-Encoding (merged with the origin's Vary) and is the `identity` variant,
  * whatever bucket asked for it — so does one that varies on other fields too, when only its size
- * or its being one client's keeps it uncompressed (compression.ts identityVariant); an origin-encoded body varies on it too, whatever the origin's
- * Vary says, so it never reaches a bucket that did not ask for its coding (docs/compression.md).
+ * or its being one client's keeps it uncompressed (compression.ts identityVariant). An
+ * origin-encoded body varies on it too, whatever the origin's Vary says, so it never reaches a
+ * bucket that did not ask for its coding (docs/compression.md). The answer to a request that no
+ * bucket satisfies (`deflate, identity;q=0`, forwarded as it came) is that request's own variant,
+ * varying on Accept-Encoding, never the object's identity entry: stored as that, it replaced the
+ * identity entry and the codings made from it on every such request, and was never found again.
  */
 function variantOf(
   edge: Edge,
@@ -132,10 +137,11 @@ function variantOf(
   headers: HeaderMap,
 ): { compress: boolean; varyEncoding: boolean; fields: string[]; secondary: string } {
   const vary = parseVary(headers.vary);
-  const compress =
+  const identity =
     vary !== '*' &&
     (compressing(edge, ctx, status, headers) || identityVariant(edge, ctx, status, headers, vary));
-  const varyEncoding = vary !== '*' && (compress || contentCoded(headers['content-encoding']));
+  const compress = identity && negotiateEncoding(ctx.req.headers['accept-encoding']) !== null;
+  const varyEncoding = vary !== '*' && (identity || contentCoded(headers['content-encoding']));
   const fields = vary === '*' ? [] : varyEncoding ? withAcceptEncoding(vary) : vary;
   const selecting = compress ? { ...ctx.req.headers, 'accept-encoding': 'identity' } : ctx.req.headers;
   return {

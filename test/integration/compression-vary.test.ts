@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { brotliDecompressSync, gzipSync } from 'node:zlib';
 import { createClock } from '../helpers/clock.ts';
+import { metricsDelta } from '../helpers/metrics.ts';
 import { startNode, type TestNode } from '../helpers/node.ts';
 import { startOrigin, type TestOrigin } from '../helpers/origin.ts';
 
@@ -41,6 +42,15 @@ describe('compression: uncompressed variants beside compressed ones', () => {
           'content-type': 'text/html',
           'content-length': String(Buffer.byteLength(body)),
           vary: 'Accept-Language',
+        });
+        res.end(body);
+      },
+      '/plain': (_req, res) => {
+        const body = page('plain');
+        res.writeHead(200, {
+          'cache-control': 'max-age=600',
+          'content-type': 'text/html',
+          'content-length': String(Buffer.byteLength(body)),
         });
         res.end(body);
       },
@@ -111,6 +121,29 @@ describe('compression: uncompressed variants beside compressed ones', () => {
       }
     }
     assert.equal(origin.count('/greeting') - before, 2);
+  });
+
+  it('stores the answer to a field no bucket satisfies as its own variant, beside the identity entry and its codings', async () => {
+    const before = origin.count('/plain');
+    await get('/plain', {});
+    const br = await get('/plain', { 'accept-encoding': 'br' });
+    assert.equal(br.headers['content-encoding'], 'br');
+    const counters = await metricsDelta(edge.node.metrics.registry);
+    for (let i = 0; i < 3; i++) {
+      const odd = await get('/plain', { 'accept-encoding': 'deflate, identity;q=0' });
+      assert.equal(odd.status, 200);
+      assert.equal(odd.text, page('plain'));
+      assert.equal(odd.headers.vary, 'Accept-Encoding');
+      if (i > 0) assert.match(String(odd.headers['cache-status']), /^strata; hit/);
+    }
+    // The identity entry and its br coding were left as they were: hits, no coding made again.
+    const again = await get('/plain', { 'accept-encoding': 'br' });
+    assert.equal(again.headers['content-encoding'], 'br');
+    assert.match(String(again.headers['cache-status']), /^strata; hit/);
+    assert.equal((await counters.delta())['strata_compressions_total{coding="br"}'], undefined);
+    const plain = await get('/plain', {});
+    assert.match(String(plain.headers['cache-status']), /^strata; hit/);
+    assert.equal(origin.count('/plain') - before, 2);
   });
 
   it("does not compress one client's variant decoded from the origin's own coding", async () => {
