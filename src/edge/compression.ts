@@ -6,6 +6,7 @@
 import { type ContentCoding, negotiateEncoding } from '../cache/policy/accept-encoding.ts';
 import type { HeaderMap } from '../cache/policy/semantics.ts';
 import { parseVary, secondaryKey } from '../cache/policy/vary.ts';
+import { type EntryRecord, storedHeader } from '../cache/record.ts';
 import type { OriginResponse } from '../origin/pool.ts';
 import { compressible } from '../transform/compressible.ts';
 import { decodable, decodeStream, singleCoding } from '../transform/decoder.ts';
@@ -125,6 +126,41 @@ function compressibleKind(settings: CompressionSettings, status: number, headers
     },
     settings.types,
   );
+}
+
+/**
+ * Whether another variant of this URL is stored varying on Accept-Encoding beside `vary`, the
+ * origin's fields (the node added it, compressing or storing a coding the origin sent): a
+ * response of the same URL the node does not compress (another status, another type) is stored
+ * under the same fields, so it does not replace them (identityVariant says why).
+ */
+export function joinsEncodingVary(edge: Edge, ctx: RequestContext, vary: readonly string[]): boolean {
+  if (vary.length === 0 || vary.includes('accept-encoding')) return false;
+  let marker: ReturnType<Edge['store']['current']>;
+  try {
+    marker = edge.store.current(ctx.storage);
+  } catch {
+    return false;
+  }
+  return marker?.kind === 'vary' && marker.fields.join() === withAcceptEncoding(vary).join();
+}
+
+/**
+ * Whether codings may be made of this stored identity entry for this request: a 200 of a type
+ * the site compresses, without no-transform (an entry stored as the identity variant only to keep
+ * its URL's Vary fields is not), and not one client's.
+ */
+export function makesCodings(
+  edge: Edge,
+  ctx: RequestContext,
+  record: Pick<EntryRecord, 'status' | 'vary' | 'headers' | 'contentEncoding'>,
+): boolean {
+  if (record.status !== 200 || !codingsAllowed(ctx, record.vary)) return false;
+  return compressibleKind(settingsFor(edge, ctx), 200, {
+    'content-type': storedHeader(record, 'content-type'),
+    'content-encoding': record.contentEncoding,
+    'cache-control': storedHeader(record, 'cache-control'),
+  });
 }
 
 /**

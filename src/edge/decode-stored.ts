@@ -15,13 +15,7 @@ import { secondaryKey } from '../cache/policy/vary.ts';
 import { type EntryRecord, storedHeader } from '../cache/record.ts';
 import { compressibleType } from '../transform/compressible.ts';
 import { decodable, singleCoding } from '../transform/decoder.ts';
-import {
-  type CompressionSettings,
-  codingsAllowed,
-  codingsFor,
-  encoderOf,
-  settingsFor,
-} from './compression.ts';
+import { type CompressionSettings, codingsFor, encoderOf, makesCodings, settingsFor } from './compression.ts';
 import type { RequestContext } from './context.ts';
 import { type Derived, madeOnce, representationFrom, type Sibling } from './derive.ts';
 import type { Edge } from './edge.ts';
@@ -83,7 +77,7 @@ export async function decodedSibling(
     coding === null ||
     coding === 'identity' ||
     derived.record.compressible !== true ||
-    !codingsAllowed(ctx, derived.record.vary);
+    !makesCodings(edge, ctx, derived.record);
   if (identity && !acceptsCoding(ctx.req.headers['accept-encoding'], 'identity')) return undefined;
   return { id: derived.id, record: derived.record, coding: identity ? undefined : coding };
 }

@@ -15,7 +15,7 @@ import { secondaryKey } from '../cache/policy/vary.ts';
 import type { EntryRecord } from '../cache/record.ts';
 import { EdgeError } from '../errors.ts';
 import type { EncoderLevels } from '../transform/encoder.ts';
-import { codingsAllowed, codingsFor, encoderOf, settingsFor, suffixEtag } from './compression.ts';
+import { codingsFor, encoderOf, makesCodings, settingsFor, suffixEtag } from './compression.ts';
 import type { RequestContext } from './context.ts';
 import type { Edge } from './edge.ts';
 import { deliverStored } from './phases/deliver.ts';
@@ -50,7 +50,7 @@ export function siblingFor(edge: Edge, ctx: RequestContext): Sibling | undefined
   if (
     coding === 'identity' ||
     record.size < settingsFor(edge, ctx).minSize ||
-    !codingsAllowed(ctx, record.vary)
+    !makesCodings(edge, ctx, record)
   ) {
     // The client gets identity when it takes it; else the miss path decides (406 or the origin's).
     return acceptsCoding(headers['accept-encoding'], 'identity')

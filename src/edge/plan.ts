@@ -25,7 +25,14 @@ import { type EntryRecord, RECORD_VERSION } from '../cache/record.ts';
 import { appendVia, endToEndResponseHeaders } from '../http/headers.ts';
 import type { OriginResponse } from '../origin/pool.ts';
 import { checkStore } from '../security/store-checks.ts';
-import { compressing, contentCoded, identityVariant, mergeVary, withAcceptEncoding } from './compression.ts';
+import {
+  compressing,
+  contentCoded,
+  identityVariant,
+  joinsEncodingVary,
+  mergeVary,
+  withAcceptEncoding,
+} from './compression.ts';
 import type { RequestContext } from './context.ts';
 import type { Edge } from './edge.ts';
 import type { InsertPlan } from './fill-driver.ts';
@@ -123,7 +130,8 @@ function securityChecks(
  * The Vary fields and secondary key an entry is stored under. A compressible identity body
  * varies on Accept-Encoding (merged with the origin's Vary) and is the `identity` variant,
  * whatever bucket asked for it — so does one that varies on other fields too, when only its size
- * or its being one client's keeps it uncompressed (compression.ts identityVariant). An
+ * or its being one client's keeps it uncompressed (compression.ts identityVariant), or when its
+ * URL's other variants are stored so (joinsEncodingVary: a 404 or an image beside them). An
  * origin-encoded body varies on it too, whatever the origin's Vary says, so it never reaches a
  * bucket that did not ask for its coding (docs/compression.md). The answer to a request that no
  * bucket satisfies (`deflate, identity;q=0`, forwarded as it came) is that request's own variant,
@@ -139,7 +147,9 @@ function variantOf(
   const vary = parseVary(headers.vary);
   const identity =
     vary !== '*' &&
-    (compressing(edge, ctx, status, headers) || identityVariant(edge, ctx, status, headers, vary));
+    (compressing(edge, ctx, status, headers) ||
+      identityVariant(edge, ctx, status, headers, vary) ||
+      (status !== 206 && !contentCoded(headers['content-encoding']) && joinsEncodingVary(edge, ctx, vary)));
   const compress = identity && negotiateEncoding(ctx.req.headers['accept-encoding']) !== null;
   const varyEncoding = vary !== '*' && (identity || contentCoded(headers['content-encoding']));
   const fields = vary === '*' ? [] : varyEncoding ? withAcceptEncoding(vary) : vary;

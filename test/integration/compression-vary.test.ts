@@ -45,6 +45,30 @@ describe('compression: uncompressed variants beside compressed ones', () => {
         });
         res.end(body);
       },
+      // A 404 for one language, a page for the others.
+      '/localized': (req, res) => {
+        const missing = req.headers['accept-language'] === 'xx';
+        const body = missing ? 'no such language' : page('localized');
+        res.writeHead(missing ? 404 : 200, {
+          'cache-control': 'max-age=600',
+          'content-type': 'text/html',
+          'content-length': String(Buffer.byteLength(body)),
+          vary: 'Accept-Language',
+        });
+        res.end(body);
+      },
+      // An image for clients that take one, a page for the others.
+      '/figure': (req, res) => {
+        const image = String(req.headers.accept).startsWith('image/');
+        const body = image ? Buffer.alloc(4000, 7) : Buffer.from(page('figure'));
+        res.writeHead(200, {
+          'cache-control': 'max-age=600',
+          'content-type': image ? 'image/png' : 'text/html',
+          'content-length': String(body.length),
+          vary: 'Accept',
+        });
+        res.end(body);
+      },
       '/plain': (_req, res) => {
         const body = page('plain');
         res.writeHead(200, {
@@ -121,6 +145,36 @@ describe('compression: uncompressed variants beside compressed ones', () => {
       }
     }
     assert.equal(origin.count('/greeting') - before, 2);
+  });
+
+  it('keeps a 404 or an image variant beside the compressed ones', async () => {
+    const cases = [
+      { path: '/localized', field: 'accept-language', compressed: 'de', other: 'xx', status: 404 },
+      { path: '/figure', field: 'accept', compressed: 'text/html', other: 'image/png', status: 200 },
+    ];
+    for (const { path, field, compressed, other, status } of cases) {
+      const before = origin.count(path);
+      for (let round = 0; round < 3; round++) {
+        const coded = await get(path, { 'accept-encoding': 'gzip, br', [field]: compressed });
+        assert.equal(coded.headers['content-encoding'], 'br', path);
+        const plain = await get(path, { 'accept-encoding': 'gzip, br', [field]: other });
+        assert.equal(plain.status, status, path);
+        assert.equal(plain.headers['content-encoding'], undefined, path);
+        assert.equal(
+          plain.headers.vary,
+          `${field === 'accept' ? 'Accept' : 'Accept-Language'}, Accept-Encoding`,
+        );
+        if (round > 0) {
+          assert.match(String(coded.headers['cache-status']), /^strata; hit/, path);
+          assert.match(String(plain.headers['cache-status']), /^strata; hit/, path);
+        }
+      }
+      // Every bucket gets the one uncompressed variant, as it is.
+      const gzip = await get(path, { 'accept-encoding': 'gzip', [field]: other });
+      assert.equal(gzip.headers['content-encoding'], undefined, path);
+      assert.match(String(gzip.headers['cache-status']), /^strata; hit/, path);
+      assert.equal(origin.count(path) - before, 2, path);
+    }
   });
 
   it('stores the answer to a field no bucket satisfies as its own variant, beside the identity entry and its codings', async () => {

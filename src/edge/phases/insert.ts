@@ -8,7 +8,7 @@
 import type { Fill } from '../../cache/fill.ts';
 import { negotiateEncoding } from '../../cache/policy/accept-encoding.ts';
 import { storedHeader } from '../../cache/record.ts';
-import { codingsAllowed, codingsFor, mergeVary, settingsFor } from '../compression.ts';
+import { codingsFor, makesCodings, mergeVary, settingsFor } from '../compression.ts';
 import type { InsertResult, RequestContext } from '../context.ts';
 import { answerDeferred } from '../derive.ts';
 import type { Edge } from '../edge.ts';
@@ -83,7 +83,7 @@ export async function insert(
  */
 function defersClient(edge: Edge, ctx: RequestContext, plan: InsertPlan): boolean {
   if (plan.record.compressible !== true || plan.scanner !== undefined) return false;
-  if (!codingsAllowed(ctx, plan.record.vary)) return false;
+  if (!makesCodings(edge, ctx, plan.record)) return false;
   if (plan.contentLength === undefined || plan.contentLength < settingsFor(edge, ctx).minSize) return false;
   const coding = negotiateEncoding(ctx.req.headers['accept-encoding'], codingsFor(edge, ctx));
   return coding !== null && coding !== 'identity';
