@@ -668,11 +668,10 @@ export class CacheStore {
 
   /**
    * A new identity entry replaces `previous`, the one the node's codings of the object were
-   * made from (derive.ts: they carry its entity tag as originEtag, and its storedAt, madeFrom):
-   * they go with it, even after a 304 refreshed either, and the next request for a coding makes it from the new bytes. Left in
-   * place, a stale coding was revalidated for ever (its refetch stores identity, never the
-   * coding), and one made from old bytes outlived a forced reload. Codings the origin sent
-   * itself stay.
+   * made from (derive.ts marks them, madeFrom): they go with it, even after a 304 refreshed
+   * either, and the next request for a coding makes it from the new bytes. Left in place, a
+   * stale coding was revalidated for ever (its refetch stores identity, never the coding), and
+   * one made from old bytes outlived a forced reload. Codings the origin sent itself stay.
    */
   #removeMadeCodingsInTxn(storage: string, previous: EntryRecord): void {
     const line = 'accept-encoding=identity\n';
