@@ -3,7 +3,7 @@
  * site compresses, whether a response gets compressed siblings, and the Vary it is stored with.
  * The state that outlives a request (the encoder and its bounded queue) is kept per Edge.
  */
-import { type ContentCoding, negotiateEncoding } from '../cache/policy/accept-encoding.ts';
+import { acceptsCoding, type ContentCoding, negotiateEncoding } from '../cache/policy/accept-encoding.ts';
 import type { HeaderMap } from '../cache/policy/semantics.ts';
 import { parseVary, secondaryKey } from '../cache/policy/vary.ts';
 import { type EntryRecord, storedHeader } from '../cache/record.ts';
@@ -143,6 +143,28 @@ export function joinsEncodingVary(edge: Edge, ctx: RequestContext, vary: readonl
     return false;
   }
   return marker?.kind === 'vary' && marker.fields.join() === withAcceptEncoding(vary).join();
+}
+
+/**
+ * The stored identity entry that answers this request as it is, for a Vary miss on `fields`
+ * (the URL's, Accept-Encoding among them): one no coding is ever made of (under minSize, one
+ * client's, a 404, an image: identityVariant, joinsEncodingVary) is the same bytes to every
+ * bucket, as if stored on the origin's Vary alone. The lookup takes it as found, so that a stale
+ * one is revalidated (conditional request, 304) like any other entry, not fetched again in full.
+ */
+export function identityOnly(
+  edge: Edge,
+  ctx: RequestContext,
+  fields: readonly string[],
+): { id: string; record: EntryRecord } | undefined {
+  if (!fields.includes('accept-encoding')) return undefined;
+  const value = ctx.req.headers['accept-encoding'];
+  if (!acceptsCoding(value, 'identity')) return undefined;
+  const found = edge.store.lookup(ctx.storage, { ...ctx.req.headers, 'accept-encoding': 'identity' });
+  if (found.kind !== 'found' || found.record.compressible !== true) return undefined;
+  const record = found.record;
+  if (record.size >= settingsFor(edge, ctx).minSize && makesCodings(edge, ctx, record)) return undefined;
+  return { id: found.id, record };
 }
 
 /**

@@ -145,14 +145,19 @@ function variantOf(
   headers: HeaderMap,
 ): { compress: boolean; varyEncoding: boolean; fields: string[]; secondary: string } {
   const vary = parseVary(headers.vary);
+  const coded = contentCoded(headers['content-encoding']);
+  // The Vary clients see names Accept-Encoding only where the body may reach them coded: the
+  // node compresses it or the origin coded it. An identity variant stored under Accept-Encoding
+  // only to keep its URL's Vary fields is the same bytes to every client: the origin's Vary.
+  const codable = vary !== '*' && compressing(edge, ctx, status, headers);
   const identity =
     vary !== '*' &&
-    (compressing(edge, ctx, status, headers) ||
+    (codable ||
       identityVariant(edge, ctx, status, headers, vary) ||
-      (status !== 206 && !contentCoded(headers['content-encoding']) && joinsEncodingVary(edge, ctx, vary)));
+      (status !== 206 && !coded && joinsEncodingVary(edge, ctx, vary)));
   const compress = identity && negotiateEncoding(ctx.req.headers['accept-encoding']) !== null;
-  const varyEncoding = vary !== '*' && (identity || contentCoded(headers['content-encoding']));
-  const fields = vary === '*' ? [] : varyEncoding ? withAcceptEncoding(vary) : vary;
+  const varyEncoding = vary !== '*' && (codable || coded);
+  const fields = vary === '*' ? [] : identity || coded ? withAcceptEncoding(vary) : vary;
   const selecting = compress ? { ...ctx.req.headers, 'accept-encoding': 'identity' } : ctx.req.headers;
   return {
     compress,

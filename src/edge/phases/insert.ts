@@ -7,6 +7,7 @@
 
 import type { Fill } from '../../cache/fill.ts';
 import { negotiateEncoding } from '../../cache/policy/accept-encoding.ts';
+import { parseVary } from '../../cache/policy/vary.ts';
 import { storedHeader } from '../../cache/record.ts';
 import { codingsFor, makesCodings, mergeVary, settingsFor } from '../compression.ts';
 import type { InsertResult, RequestContext } from '../context.ts';
@@ -34,8 +35,9 @@ export async function insert(
     plan.scanner === undefined && edge.store.purgeGeneration(ctx.storage) === generation;
   ctx.id = plan.id;
   const headers = fillHeaders(edge, response, strippedOnStore(ctx));
-  // The leader's client sees the Vary the entry is stored with (Accept-Encoding merged in).
-  if (plan.record.vary.includes('accept-encoding')) mergeVary(headers);
+  // The leader's client sees the Vary the entry's headers carry (Accept-Encoding merged in where
+  // the body may be coded; not for an identity variant stored under it only for its URL's sake).
+  if (storedVaryNamesEncoding(plan.record.headers)) mergeVary(headers);
   // RFC 9110 §13.2.1: the fill asked the origin without the client's If-None-Match and
   // If-Modified-Since (it wants a body to store); a client whose copy is current gets its 304.
   const { etag, lastModified, responseTime } = plan.record;
@@ -87,4 +89,14 @@ function defersClient(edge: Edge, ctx: RequestContext, plan: InsertPlan): boolea
   if (plan.contentLength === undefined || plan.contentLength < settingsFor(edge, ctx).minSize) return false;
   const coding = negotiateEncoding(ctx.req.headers['accept-encoding'], codingsFor(edge, ctx));
   return coding !== null && coding !== 'identity';
+}
+
+/** Whether the stored headers' Vary lines name Accept-Encoding (plan.ts merged it in). */
+function storedVaryNamesEncoding(headers: readonly string[]): boolean {
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i]!.toLowerCase() !== 'vary') continue;
+    const vary = parseVary(headers[i + 1]);
+    if (vary !== '*' && vary.includes('accept-encoding')) return true;
+  }
+  return false;
 }

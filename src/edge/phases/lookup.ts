@@ -8,6 +8,7 @@
 import { rangeWithin } from '../../cache/policy/partial.ts';
 import { decideReuse, type Reuse } from '../../cache/policy/reuse.ts';
 import type { EntryRecord } from '../../cache/record.ts';
+import { identityOnly } from '../compression.ts';
 import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
 import type { LookupOutcome } from '../outcomes.ts';
@@ -28,9 +29,14 @@ export function lookup(edge: Edge, ctx: RequestContext): LookupOutcome {
   // A bypass (nginx proxy_cache_bypass) is never answered from the cache; its response is stored.
   // So is a request of a child tier that applied a purge this node has not (docs/tiers.md).
   if (rules?.action === 'bypass' || ctx.fence !== undefined) return BYPASS;
-  const found = edge.store.lookup(ctx.storage, ctx.req.headers);
+  let found = edge.store.lookup(ctx.storage, ctx.req.headers);
   if (found.kind === 'miss') return MISS;
-  if (found.kind === 'vary-miss') return VARY_MISS;
+  if (found.kind === 'vary-miss') {
+    // An identity variant no coding is made of answers every bucket as it is (compression.ts).
+    const identity = identityOnly(edge, ctx, found.fields);
+    if (identity === undefined) return VARY_MISS;
+    found = { kind: 'found', ...identity };
+  }
   const record = found.record;
   // RFC 9111 §3.5: with Authorization, only responses that allowed it may be reused.
   if (ctx.req.headers.authorization !== undefined && !record.authOk) return MISS;
