@@ -131,14 +131,25 @@ export function lingerAfterAnswer(req: IncomingMessage, linger: number): void {
   if (!socket || req.complete || socket.destroyed) return;
   // node:http ends a connection whose last answer is written with destroySoon().
   socket.destroySoon = () => {
-    socket.end();
-    const timer = setTimeout(() => socket.destroy(), linger);
-    timer.unref();
-    socket.once('close', () => clearTimeout(timer));
+    endWithin(socket, linger);
     socket.once('end', () => socket.destroy());
     discardRest(req);
     socket.resume();
   };
+}
+
+/**
+ * Ends the connection (after `last`, if given) and closes it once the client has closed its side,
+ * or after `linger` ms: end() sends FIN and waits for the client's (node:http's sockets are
+ * half-open), and a client that never closes would keep the connection for ever. Closing at once
+ * could reset the answer before the client read it.
+ */
+export function endWithin(socket: Socket, linger: number, last?: string): void {
+  if (last === undefined) socket.end();
+  else socket.end(last);
+  const timer = setTimeout(() => socket.destroy(), linger);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
 }
 
 /**

@@ -12,7 +12,7 @@ import {
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import type { ErrorCode } from '../errors.ts';
 import { refusalDetail } from '../observability/cache-status.ts';
-import { type ConnectionLimits, guardConnections } from './connection-guard.ts';
+import { type ConnectionLimits, endWithin, guardConnections } from './connection-guard.ts';
 import {
   type ConnectionCaps,
   type ConnectionCounter,
@@ -158,13 +158,12 @@ export function answerParserRefusals(
         cacheName === undefined
           ? ''
           : `Cache-Status: ${cacheName}; detail=${refusalDetail(parserRefusalCode(status))}\r\n`;
-      socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${cacheStatus}Connection: close\r\n\r\n`);
-      // end() sends FIN and waits for the client's (node:http's sockets are half-open): a client
-      // that never closes its side would keep the connection for ever. It has the keep-alive
-      // timeout to read the answer (closing at once could reset it before the client read it).
-      const linger = setTimeout(() => socket.destroy(), server.keepAliveTimeout || 5000);
-      linger.unref();
-      socket.once('close', () => clearTimeout(linger));
+      // The client has the keep-alive timeout to read the answer.
+      endWithin(
+        socket,
+        server.keepAliveTimeout || 5000,
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${cacheStatus}Connection: close\r\n\r\n`,
+      );
       listener(error, socket, status);
     };
     if (inBody) answer();

@@ -33,26 +33,6 @@ export function recordWhole(origin: OriginState): void {
   origin.ejectionsInRow = 0;
 }
 
-/** Whether an error that ended a response body is the origin's (a reset, a stall, bad framing). */
-export function bodyFault(error: unknown): boolean {
-  const { code = '', name } = error as { code?: string; name?: string };
-  return (
-    BODY_FAULTS.has(code) ||
-    code.startsWith('HPE_') ||
-    name === 'HTTPParserError' ||
-    code === 'EDGE_ERR_ORIGIN_BODY_INCOMPLETE'
-  );
-}
-
-const BODY_FAULTS: ReadonlySet<string> = new Set([
-  'UND_ERR_SOCKET',
-  'UND_ERR_BODY_TIMEOUT',
-  'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
-  'ECONNRESET',
-  'EPIPE',
-  'EDGE_ORIGIN_RESET',
-]);
-
 /**
  * Counts a failure against `origin`; ejects it when due and allowed (at most
  * maxEjectedPercent of `members`, but always one). Returns whether it was ejected.

@@ -12,7 +12,6 @@ import { EdgeError } from '../errors.ts';
 import { originError } from './errors.ts';
 import { clientOf, type GeoResolver } from './geo.ts';
 import {
-  bodyFault,
   failingStatus,
   recordAnswer,
   recordFailure,
@@ -487,15 +486,16 @@ export class OriginPool {
    * What the client or the node ends (the client leaving, a body nobody reads) is no failure.
    */
   #watchBody(state: OriginState, body: Readable, request: OriginRequest): void {
-    let fault: unknown;
+    let fault: EdgeError | undefined;
     body.on('error', (error) => {
-      if (fault === undefined && request.signal?.aborted !== true && bodyFault(error)) fault = error;
+      if (fault !== undefined || request.signal?.aborted === true) return;
+      const failure = originError(error, state.name);
+      if (BODY_FAULTS.has(failure.code)) fault = failure;
     });
     body.once('close', () => {
       if (fault === undefined) return recordWhole(state);
       const ejected = recordFailure(state, this.policy.outlier, this.#members, this.#now());
-      const error = originError(fault, state.name);
-      this.#options.onAttempt?.(state, { kind: 'error', error, retried: false, ejected });
+      this.#options.onAttempt?.(state, { kind: 'error', error: fault, retried: false, ejected });
     });
   }
 
@@ -510,6 +510,12 @@ export class OriginPool {
     }
   }
 }
+
+/** What a body ended by the origin is classed as (originError): a reset or stall, bad framing. */
+const BODY_FAULTS: ReadonlySet<string> = new Set([
+  'EDGE_ERR_ORIGIN_BODY_INCOMPLETE',
+  'EDGE_ERR_ORIGIN_PROTOCOL',
+]);
 
 /** Whether a failed attempt cannot have reached the origin (or, idempotent, reached nothing that matters). */
 function neverSent(error: EdgeError, idempotent: boolean, replayable: boolean): boolean {

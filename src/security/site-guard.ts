@@ -157,7 +157,7 @@ export class SiteGuard {
       this.#deny === undefined &&
       this.#country === undefined &&
       options.trusted === undefined;
-    this.#block = config.block;
+    this.#block = config.block.map(withHead);
     this.#blockPatterns = config.block.map((rule) =>
       rule.pathPattern === undefined ? undefined : new RegExp(rule.pathPattern),
     );
@@ -260,7 +260,7 @@ export class SiteGuard {
     const type = headers['content-type']?.split(';')[0]?.trim().toLowerCase();
     for (let i = 0; i < this.#block.length; i++) {
       const rule = this.#block[i]!;
-      if (rule.methods !== undefined && !matchesMethod(rule.methods, method)) continue;
+      if (rule.methods !== undefined && !rule.methods.includes(method)) continue;
       if (rule.path !== undefined && !path.startsWith(rule.path)) continue;
       const pattern = this.#blockPatterns[i];
       if (pattern !== undefined && !pattern.test(path)) continue;
@@ -273,12 +273,14 @@ export class SiteGuard {
 }
 
 /**
- * Whether a block rule's methods name `method`. A rule naming GET matches HEAD too: HEAD is GET
- * without the content (RFC 9110 §9.3.2), and a HEAD miss is filled with a GET, so the origin
- * would carry out the very GET the rule refuses.
+ * A block rule naming GET names HEAD too: HEAD is GET without the content (RFC 9110 §9.3.2),
+ * and a HEAD miss is filled with a GET, so the origin would carry out the very GET the rule
+ * refuses.
  */
-function matchesMethod(methods: readonly string[], method: string): boolean {
-  return methods.includes(method) || (method === 'HEAD' && methods.includes('GET'));
+function withHead(rule: SecurityConfig['block'][number]): SecurityConfig['block'][number] {
+  const methods = rule.methods;
+  if (methods === undefined || !methods.includes('GET') || methods.includes('HEAD')) return rule;
+  return { ...rule, methods: [...methods, 'HEAD'] };
 }
 
 /** Whether the path part of a target (before `?`) holds something a cache and an origin may read differently. */
