@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { request } from '../helpers/http.ts';
 import { startOrigin, type TestOrigin } from '../helpers/origin.ts';
-import { type Served, serve, TOKEN, until, workerPids } from './workers-support.ts';
+import { hupAndReplaced, type Served, serve, TOKEN, until } from './workers-support.ts';
 
 const INTERVAL = 200;
 
@@ -97,13 +97,7 @@ describe('health checks with 2 workers', () => {
       file,
       JSON.stringify(config({ path: '/health', interval: INTERVAL, healthy: 1, unhealthy: 20 })),
     );
-    const pids = workerPids(node.child.pid!);
-    node.child.kill('SIGHUP');
-    const replaced = await until(() => {
-      const now = workerPids(node.child.pid!);
-      return now.length === 2 && !pids.some((pid) => now.includes(pid));
-    }, 20_000);
-    assert.ok(replaced, 'both workers were replaced');
+    assert.ok(await hupAndReplaced(node.child), 'both workers were replaced');
     const before = near.count('/page');
     const answers = await Promise.all(
       Array.from({ length: 12 }, (_, i) =>
@@ -185,13 +179,7 @@ describe('passive ejection with 2 workers', () => {
   });
 
   it('keeps the ejection over a SIGHUP: the workers that replace the old ones are told of it', async () => {
-    const pids = workerPids(node.child.pid!);
-    node.child.kill('SIGHUP');
-    const replaced = await until(() => {
-      const now = workerPids(node.child.pid!);
-      return now.length === 2 && !pids.some((pid) => now.includes(pid));
-    }, 20_000);
-    assert.ok(replaced, 'both workers were replaced');
+    assert.ok(await hupAndReplaced(node.child), 'both workers were replaced');
     const answers = await Promise.all(
       Array.from({ length: 10 }, (_, i) =>
         request(`${node.url}/page?reloaded=${i}`, {

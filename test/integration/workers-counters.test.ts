@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { request } from '../helpers/http.ts';
 import { startOrigin, type TestOrigin } from '../helpers/origin.ts';
-import { many, type Served, serve, TOKEN, until, workerPids } from './workers-support.ts';
+import { hupAndReplaced, many, type Served, serve, TOKEN, until, workerPids } from './workers-support.ts';
 
 const auth = { authorization: `Bearer ${TOKEN}` };
 
@@ -70,13 +70,7 @@ describe('request totals with 2 workers', () => {
     for (const response of await many(`${node.url}/page`, 10, { connection: 'close' }))
       assert.equal(response.text, 'page');
     assert.equal((await totals(node.admin)).requests, start + 10);
-    const pids = workerPids(node.child.pid!);
-    node.child.kill('SIGHUP');
-    const replaced = await until(() => {
-      const now = workerPids(node.child.pid!);
-      return now.length === 2 && !pids.some((pid) => now.includes(pid));
-    }, 20_000);
-    assert.ok(replaced, 'both workers were replaced');
+    assert.ok(await hupAndReplaced(node.child), 'both workers were replaced');
     const after = await totals(node.admin);
     assert.ok(after.requests >= start + 10, `totals only grow: ${after.requests} after ${start + 10}`);
     assert.equal(after.metric, after.requests);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { request } from '../helpers/http.ts';
 import { startOrigin, type TestOrigin } from '../helpers/origin.ts';
-import { type Served, serve, until, workerPids } from './workers-support.ts';
+import { hupAndReplaced, type Served, serve, until, workerPids } from './workers-support.ts';
 
 function configText(originUrl: string, via: string): string {
   return [
@@ -55,17 +55,11 @@ describe('SIGHUP with 2 workers', () => {
     const first = await request(`${node.url}/page`);
     assert.match(String(first.headers['cache-status']), /^edge-a; fwd=miss/);
     writeFileSync(file, configText(origin.url, 'edge-b'));
-    const pids = workerPids(node.child.pid!);
     let stderr = '';
     node.child.stderr!.on('data', (data: Buffer) => {
       stderr += data.toString();
     });
-    node.child.kill('SIGHUP');
-    const replaced = await until(() => {
-      const now = workerPids(node.child.pid!);
-      return now.length === 2 && !pids.some((pid) => now.includes(pid));
-    }, 20_000);
-    assert.ok(replaced, 'both workers were replaced');
+    assert.ok(await hupAndReplaced(node.child), 'both workers were replaced');
     assert.match(stderr, /strata: SIGHUP: sites and origins reloaded; restart to apply proxy\n/);
     for (let i = 0; i < 6; i++) {
       const response = await request(`${node.url}/page`, { headers: { connection: 'close' } });

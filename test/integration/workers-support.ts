@@ -3,6 +3,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { request, type TestResponse } from '../helpers/http.ts';
+import { until } from '../helpers/wait.ts';
 
 export const TOKEN = 'workers-test-token-0123456789';
 const CLI = new URL('../../cli/strata.ts', import.meta.url).pathname;
@@ -77,6 +78,19 @@ export function workerPids(primary: number): number[] {
   } catch {
     return [];
   }
+}
+
+/**
+ * Sends the primary SIGHUP and waits (up to `ms`) until `count` workers run and none of those
+ * before it is among them: whether they were all replaced.
+ */
+export async function hupAndReplaced(primary: ChildProcess, count = 2, ms = 20_000): Promise<boolean> {
+  const pids = workerPids(primary.pid!);
+  primary.kill('SIGHUP');
+  return until(() => {
+    const now = workerPids(primary.pid!);
+    return now.length === count && !pids.some((pid) => now.includes(pid));
+  }, ms);
 }
 
 /** `:PORT` as /proc/net/tcp writes it. */
