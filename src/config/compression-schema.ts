@@ -16,7 +16,12 @@ const encodings = z
 const size = sizeField();
 
 const types = z.array(
-  z.string().regex(/^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+*-]+$/, 'expected a media type, e.g. text/x-log'),
+  z
+    .string()
+    .regex(
+      /^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+*-]+$/,
+      'expected a lower-case media type, e.g. text/x-log or application/vnd.*+json (* only in the subtype)',
+    ),
 );
 
 const LEVELS = {
@@ -45,7 +50,7 @@ export const compressionSchema = z
     types: types
       .default([])
       .describe(
-        'Media types compressed besides those the mime-db database marks compressible (text/* always is), even one it marks not compressible.',
+        'Media types compressed besides those the mime-db database marks compressible (text/* always is), even one it marks not compressible; * in a subtype stands for any characters (font/*, application/vnd.*+json).',
       ),
     levels: z
       .strictObject({

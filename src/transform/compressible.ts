@@ -19,12 +19,35 @@ export function mediaType(contentType: string | undefined): string | undefined {
   return type === '' ? undefined : type;
 }
 
+/**
+ * An operator's list of media types as one test: exact names, and names with `*` standing for
+ * any run of characters in the subtype (`application/*`, `application/vnd.*+json`). Built once
+ * per list (the configuration's arrays live as long as the configuration).
+ */
+const listed = new WeakMap<readonly string[], (type: string) => boolean>();
+
+function listedTest(extra: readonly string[]): (type: string) => boolean {
+  let test = listed.get(extra);
+  if (test === undefined) {
+    const exact = new Set(extra.filter((type) => !type.includes('*')));
+    const globs = extra
+      .filter((type) => type.includes('*'))
+      .map((type) => new RegExp(`^${type.replace(/[.+^$]/g, '\\$&').replaceAll('*', '[^/]*')}$`));
+    test =
+      globs.length === 0
+        ? (type) => exact.has(type)
+        : (type) => exact.has(type) || globs.some((glob) => glob.test(type));
+    listed.set(extra, test);
+  }
+  return test;
+}
+
 export function compressibleType(contentType: string | undefined, extra: readonly string[] = []): boolean {
   const type = mediaType(contentType);
   if (type === undefined) return false;
   // The operator's list first: mime-db marks some text formats not compressible
   // (application/x-mpegurl playlists), and listing one is asking for it.
-  if (extra.includes(type)) return true;
+  if (extra.length > 0 && listedTest(extra)(type)) return true;
   mimeDb ??= createRequire(import.meta.url)('mime-db') as Record<string, MimeEntry>;
   const known = mimeDb[type]?.compressible;
   if (known !== undefined) return known;

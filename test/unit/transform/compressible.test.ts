@@ -31,6 +31,20 @@ describe('compressibleType', () => {
     assert.equal(compressibleType('application/x-mpegURL', ['application/x-mpegurl']), true);
     assert.equal(compressibleType('application/msword', ['application/msword']), true);
   });
+
+  it('reads * in a configured subtype as any run of characters, within the subtype only', () => {
+    const extra = ['application/vnd.ms-*', 'font/*', 'application/x-*+log'];
+    assert.equal(compressibleType('application/vnd.ms-excel', extra), true);
+    assert.equal(compressibleType('application/vnd.ms-', extra), true);
+    assert.equal(compressibleType('Font/TTF; charset=binary', extra), true);
+    assert.equal(compressibleType('application/x-app+log', extra), true);
+    assert.equal(compressibleType('application/x-app+logs', extra), false);
+    assert.equal(compressibleType('application/vnd.msword', extra), false);
+    assert.equal(compressibleType('application/zip', extra), false);
+    assert.equal(compressibleType('image/png', ['image/*']), true);
+    // A dot is a dot, not any character.
+    assert.equal(compressibleType('application/vndxms-excel', extra), false);
+  });
 });
 
 describe('compressible', () => {
