@@ -47,7 +47,9 @@ export function recordFailure(
   origin.latency.penalize(now);
   origin.consecutiveFailures++;
   if (origin.ejected(now)) return false;
-  const due = origin.consecutiveFailures >= config.consecutiveFailures || retryAfterMs !== undefined;
+  // Retry-After: 0 (or a date already past) says "try again now": a failure like any other,
+  // not a request to stay away for baseEjection.
+  const due = origin.consecutiveFailures >= config.consecutiveFailures || (retryAfterMs ?? 0) > 0;
   if (!due) return false;
   const ejected = members.filter((member) => member !== origin && member.ejected(now)).length;
   const allowed = Math.max(1, Math.floor((members.length * config.maxEjectedPercent) / 100));

@@ -61,6 +61,15 @@ describe('passive ejection', () => {
     assert.equal(other[0]!.ejectedUntil, 5000);
   });
 
+  it('takes Retry-After: 0 (or a past date) as an ordinary failure, not an ejection at once', () => {
+    const all = members(3);
+    assert.equal(recordFailure(all[0]!, config, all, 0, 0), false);
+    assert.equal(all[0]!.ejected(0), false);
+    assert.equal(recordFailure(all[0]!, config, all, 0, 0), false);
+    assert.equal(recordFailure(all[0]!, config, all, 0, 0), true, 'the third failure in a row ejects');
+    assert.equal(all[0]!.ejectedUntil, 1000);
+  });
+
   it('reads Retry-After as seconds or as an HTTP date', () => {
     assert.equal(retryAfterMs('7', 0), 7000);
     assert.equal(retryAfterMs('Thu, 01 Jan 1970 00:00:10 GMT', 4000), 6000);
