@@ -7,7 +7,7 @@
  */
 import { EdgeError } from '../errors.ts';
 import { LOGGED } from './completion.ts';
-import type { RequestContext } from './context.ts';
+import { notStorable, type RequestContext } from './context.ts';
 import type { Edge } from './edge.ts';
 import { discard, insertShared, type Leadership, originFailing } from './fill-driver.ts';
 import type { Found } from './outcomes.ts';
@@ -122,7 +122,7 @@ async function revalidate(edge: Edge, ctx: RequestContext, stored: Found, lead: 
     return;
   }
   if (step.kind === 'relay') {
-    ctx.insert = `not-storable:${step.reason}`;
+    ctx.insert = notStorable(step.reason);
     // The origin answered with a newer response that cannot be stored for what it says itself
     // (private, no-store, Set-Cookie, a 403 ...): the stale one is outdated. Left in place, it
     // was served for the rest of its stale-while-revalidate window, each answer sending another

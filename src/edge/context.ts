@@ -26,6 +26,22 @@ export type LookupResult =
 /** 'stored', 'updated', 'not-storable:<reason>', 'aborted-too-large', 'aborted-incomplete', … */
 export type InsertResult = string;
 
+const NOT_STORABLE = new Map<string, InsertResult>();
+
+/**
+ * `not-storable:<reason>`, one string per reason: built on every pass, the concatenation was a
+ * new string that the insert counter's lookup hashed again each time.
+ */
+export function notStorable(reason: string): InsertResult {
+  let result = NOT_STORABLE.get(reason);
+  if (result === undefined) {
+    result = `not-storable:${reason}`;
+    // The reasons are a fixed set (storable.ts, plan.ts); the bound is a guard, not a limit.
+    if (NOT_STORABLE.size < 256) NOT_STORABLE.set(reason, result);
+  }
+  return result;
+}
+
 export interface RequestContext {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;

@@ -9,7 +9,7 @@ import { EdgeError } from '../errors.ts';
 import { revalidateInBackground } from './background.ts';
 import { keyScheme } from './client.ts';
 import { answered, hold, release, whenClosed } from './completion.ts';
-import { createContext, type RequestContext } from './context.ts';
+import { createContext, notStorable, type RequestContext } from './context.ts';
 import type { Edge } from './edge.ts';
 import { discard, fromSibling, type Leadership, originFailing, track } from './fill-driver.ts';
 import { answerFollower } from './follower.ts';
@@ -148,7 +148,7 @@ export class Pipeline {
       lead.settle(
         step.failing ? { kind: 'failed', error: originFailing(response.status) } : { kind: 'uncacheable' },
       );
-      ctx.insert = `not-storable:${step.reason}`;
+      ctx.insert = notStorable(step.reason);
       ctx.cacheStatus.detail = step.reason;
       return void relay(edge, ctx, response, true);
     }

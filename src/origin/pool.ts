@@ -4,7 +4,6 @@
  * failure (docs/origins.md). Each attempt carries the Host of the origin it goes to, and a
  * failure names the origin that failed.
  */
-import { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
 import type { Pool } from 'undici';
 import type { OriginConfig } from '../config/schema.ts';
@@ -104,7 +103,8 @@ export class Origin {
         path: request.path,
         headers,
         body: request.body ?? null,
-        signal: deadline ? deadline.signal(request.signal) : (request.signal ?? null),
+        // undici's types name AbortSignal and EventEmitter; it takes any addEventListener (InterimDeadline).
+        signal: (deadline ? deadline.signal(request.signal) : (request.signal ?? null)) as AbortSignal | null,
         ...(deadline || onInterim
           ? {
               onInfo: (info: { statusCode: number; headers: Record<string, string | string[]> }) => {
@@ -227,28 +227,43 @@ function interimListener(
 
 /**
  * The response timeout of a request that has had an interim response, counted once from it.
- * It is the request's signal for undici: an EventEmitter that emits `abort` once (undici takes
- * those as it takes an AbortSignal), made for every origin request with a response timeout.
- * An AbortController there cost each request an EventTarget and its listener bookkeeping, for a
- * timer that almost never starts. With a client's signal as well, both are combined.
+ * It is the request's signal for undici, made for every origin request with a response timeout,
+ * for a timer that almost never starts: the least undici takes as a signal, an object with
+ * addEventListener and removeEventListener (and no `aborted`, which undici reads as a real
+ * AbortSignal's). An AbortController cost each request an EventTarget and its listener
+ * bookkeeping, an EventEmitter its construction and a `once` wrapper. With a client's signal as
+ * well, both are combined.
  */
-class InterimDeadline extends EventEmitter {
+class InterimDeadline {
   readonly #ms: number;
   #timer: NodeJS.Timeout | undefined;
   #controller: AbortController | undefined;
+  /** What undici listens with (one per request; a second one would be kept as well). */
+  #listeners: (() => void)[] | undefined;
+  #listener: (() => void) | undefined;
   expired = false;
-  /** Why the request was aborted, read by undici once `abort` is emitted. */
+  /** Why the request was aborted, read by undici once it is told. */
   reason: Error | undefined;
 
   constructor(ms: number) {
-    super();
     this.#ms = ms;
   }
 
-  signal(client: AbortSignal | undefined): AbortSignal | EventEmitter {
+  signal(client: AbortSignal | undefined): AbortSignal | InterimDeadline {
     if (client === undefined) return this;
     this.#controller = new AbortController();
     return AbortSignal.any([client, this.#controller.signal]);
+  }
+
+  addEventListener(_type: 'abort', listener: () => void): void {
+    if (this.#listener === undefined) this.#listener = listener;
+    else this.#listeners = [...(this.#listeners ?? []), listener];
+  }
+
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    if (this.#listener === listener) this.#listener = undefined;
+    else if (this.#listeners !== undefined)
+      this.#listeners = this.#listeners.filter((one) => one !== listener);
   }
 
   start(): void {
@@ -257,7 +272,10 @@ class InterimDeadline extends EventEmitter {
       this.expired = true;
       this.reason = new Error('interim responses only, for longer than the response timeout');
       this.#controller?.abort(this.reason);
-      this.emit('abort');
+      const listeners = [this.#listener, ...(this.#listeners ?? [])];
+      this.#listener = undefined;
+      this.#listeners = undefined;
+      for (const listener of listeners) listener?.();
     }, this.#ms);
     this.#timer.unref();
   }
@@ -492,7 +510,7 @@ export class OriginPool {
       const failure = originError(error, state.name);
       if (BODY_FAULTS.has(failure.code)) fault = failure;
     });
-    body.once('close', () => {
+    body.on('close', () => {
       if (fault === undefined) return recordWhole(state);
       const ejected = recordFailure(state, this.policy.outlier, this.#members, this.#now());
       this.#options.onAttempt?.(state, { kind: 'error', error: fault, retried: false, ejected });

@@ -65,16 +65,16 @@ const PASS_DROP: ReadonlySet<string> = new Set(['expect']);
  * not send (dropUnkeyedClaims in http/headers.ts). Made once each; the request's fields are then
  * copied once, with no field deleted afterwards.
  */
-const DROPS = new Map<string, ReadonlySet<string>>();
+const DROPS = new Map<ReadonlySet<string>, (ReadonlySet<string> | undefined)[]>();
 
-function dropsFor(
-  base: ReadonlySet<string>,
-  kind: string,
-  trusted: boolean,
-  fill: boolean,
-): ReadonlySet<string> {
-  const id = `${kind}:${trusted}:${fill}`;
-  let drops = DROPS.get(id);
+function dropsFor(base: ReadonlySet<string>, trusted: boolean, fill: boolean): ReadonlySet<string> {
+  let made = DROPS.get(base);
+  if (made === undefined) {
+    made = [undefined, undefined, undefined, undefined];
+    DROPS.set(base, made);
+  }
+  const slot = (trusted ? 2 : 0) + (fill ? 1 : 0);
+  let drops = made[slot];
   if (drops === undefined) {
     const unkeyed = [...FORWARDING_CLAIMS, ...REQUEST_REWRITES].filter((name) => {
       const fields: Record<string, string> = { [name]: '' };
@@ -82,7 +82,7 @@ function dropsFor(
       return !(name in fields);
     });
     drops = new Set([...base, TIER_HEADER, FENCE_HEADER, ...unkeyed]);
-    DROPS.set(id, drops);
+    made[slot] = drops;
   }
   return drops;
 }
@@ -124,10 +124,8 @@ export function originRequestHeaders(
   // A verified child tier is trusted like a configured proxy (docs/tiers.md); its header stops here.
   const trusted = ctx.tierChild !== undefined || edge.trusted(peer);
   const drops = options.fill
-    ? options.range
-      ? dropsFor(RANGE_FILL_DROP, 'range', trusted, true)
-      : dropsFor(CACHE_FILL_DROP, 'fill', trusted, true)
-    : dropsFor(PASS_DROP, 'pass', trusted, false);
+    ? dropsFor(options.range ? RANGE_FILL_DROP : CACHE_FILL_DROP, trusted, true)
+    : dropsFor(PASS_DROP, trusted, false);
   const headers = endToEndRequestHeaders(req.headers, drops);
   Object.assign(
     headers,

@@ -7,7 +7,7 @@
  * `not-storable:poison-suspect` when its fields reflect an unkeyed request value).
  */
 import type { EntryRecord } from '../../cache/record.ts';
-import type { InsertResult, RequestContext } from '../context.ts';
+import { type InsertResult, notStorable, type RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
 import type { Leadership } from '../fill-driver.ts';
 import type { Fetched, Found } from '../outcomes.ts';
@@ -40,7 +40,7 @@ export async function refresh(
   if (!refreshed.shared) {
     ctx.cacheStatus.detail = refreshed.reason;
     if (refreshed.varyChanged) await edge.store.removeKeyIfHolds(stored.id, record.bodyId).catch(() => 0);
-    return { record, insert: `not-storable:${refreshed.reason}`, received };
+    return { record, insert: notStorable(refreshed.reason), received };
   }
   if (updateReflects(edge, ctx, response)) {
     ctx.cacheStatus.detail = 'poison-suspect';

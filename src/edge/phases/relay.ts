@@ -63,19 +63,23 @@ export function relay(
       whenDrained(res, resume); // a client that takes nothing within the send timeout is cut off
     }
   });
-  body.once('end', () => {
+  // `on`, not `once`: each of these events comes once per stream, and `once` wraps and later
+  // removes every listener (a measurable share of a pass).
+  body.on('end', () => {
     open();
     discardRest(ctx.req);
     res.end();
   });
   // An origin body cut short must reach the client cut short, never as a clean end.
-  body.once('error', (error) => {
-    if (res.destroyed) return;
+  let failed = false;
+  body.on('error', (error) => {
+    if (failed || res.destroyed) return;
+    failed = true;
     if (!opened) return sendError(edge, ctx, bodyIncomplete(error, ctx.origin), false);
     ctx.error = bodyIncomplete(error, ctx.origin);
     cutShort(res, error);
   });
-  res.once('close', () => {
+  res.on('close', () => {
     if (!body.readableEnded) body.destroy();
   });
   return STREAMING;
