@@ -95,7 +95,8 @@ export class Pipeline {
   async #forward(ctx: RequestContext, forward: Forward, attempt: number): Promise<void> {
     const edge = this.edge;
     ctx.cacheStatus.fwd = forward.partial ? 'partial' : forward.fwd;
-    const step = await collapse(edge, ctx, forward.collapsible, attempt, () => admitToOrigin(edge, ctx));
+    const decided = collapse(edge, ctx, forward.collapsible, attempt, () => admitToOrigin(edge, ctx));
+    const step = decided instanceof Promise ? await decided : decided; // no tick when decided at once
     if (step.kind === 'gone' || step.kind === 'refused') return;
     // Once more (a leader's entry was committed): nothing of this try is reported.
     if (step.kind === 'again') return this.#route(Object.assign(ctx, { cacheStatus: {} }), attempt + 1);

@@ -440,7 +440,17 @@ export class OriginPool {
     const replayable = request.body === undefined;
     let origin = this.#byState.get(iter.next()!)!;
     for (;;) {
-      const outcome = await this.#attempt(origin, request, upgrade);
+      // One attempt, its answer or failure classed by #answered and #failed: no async frame of
+      // its own on every miss and pass.
+      const state = origin.state;
+      const token = state.start(this.#now());
+      let outcome: Attempt;
+      try {
+        const response = upgrade ? await origin.upgrade(request) : await origin.request(request);
+        outcome = this.#answered(state, token, response, request, upgrade);
+      } catch (error) {
+        outcome = this.#failed(state, token, error as EdgeError, request);
+      }
       // A body sent once cannot be sent again (a GET with a body included): its 5xx is the answer.
       const retryable =
         !request.signal?.aborted &&
@@ -467,34 +477,36 @@ export class OriginPool {
     }
   }
 
-  async #attempt(origin: Origin, request: OriginRequest, upgrade: boolean): Promise<Attempt> {
-    const state = origin.state;
-    const token = state.start(this.#now());
-    try {
-      const response = upgrade ? await origin.upgrade(request) : await origin.request(request);
-      const now = this.#now();
-      state.finish(token);
-      let ejected = false;
-      if (failingStatus(response.status)) {
-        const wait =
-          response.status === 503 ? retryAfterMs(response.headers['retry-after'], Date.now()) : undefined;
-        ejected = recordFailure(state, this.policy.outlier, this.#members, now, wait);
-      } else if (upgrade) {
-        recordSuccess(state, response.ms, now);
-      } else {
-        recordAnswer(state, response.ms, now);
-        this.#watchBody(state, response.body, request);
-      }
-      return { kind: 'response', response, ejected };
-    } catch (error) {
-      state.finish(token);
-      const failure = error as EdgeError;
-      // The client going away, or its request body failing (too slow, too large), is not the
-      // origin failing: a slow-body client must not be able to eject a site's origins.
-      const clientFault = request.signal?.aborted === true || failure.code.startsWith('EDGE_ERR_CLIENT_');
-      const ejected = !clientFault && recordFailure(state, this.policy.outlier, this.#members, this.#now());
-      return { kind: 'error', error: failure, ejected };
+  #answered(
+    state: OriginState,
+    token: number,
+    response: OriginResponse,
+    request: OriginRequest,
+    upgrade: boolean,
+  ): Attempt {
+    const now = this.#now();
+    state.finish(token);
+    let ejected = false;
+    if (failingStatus(response.status)) {
+      const wait =
+        response.status === 503 ? retryAfterMs(response.headers['retry-after'], Date.now()) : undefined;
+      ejected = recordFailure(state, this.policy.outlier, this.#members, now, wait);
+    } else if (upgrade) {
+      recordSuccess(state, response.ms, now);
+    } else {
+      recordAnswer(state, response.ms, now);
+      this.#watchBody(state, response.body, request);
     }
+    return { kind: 'response', response, ejected };
+  }
+
+  #failed(state: OriginState, token: number, failure: EdgeError, request: OriginRequest): Attempt {
+    state.finish(token);
+    // The client going away, or its request body failing (too slow, too large), is not the
+    // origin failing: a slow-body client must not be able to eject a site's origins.
+    const clientFault = request.signal?.aborted === true || failure.code.startsWith('EDGE_ERR_CLIENT_');
+    const ejected = !clientFault && recordFailure(state, this.policy.outlier, this.#members, this.#now());
+    return { kind: 'error', error: failure, ejected };
   }
 
   /**

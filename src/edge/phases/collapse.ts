@@ -48,13 +48,18 @@ const GONE: Collapse = { kind: 'gone' };
 const PASS: Collapse = { kind: 'pass' };
 const PASS_TIMEOUT: Collapse = { kind: 'pass', detail: 'collapse-timeout' };
 
-export async function collapse(
+/**
+ * Decides at once (a value) unless there is something to wait for: a leader to follow, or
+ * (workers > 1) the node-wide lock. A miss or pass in one process never waits here, and pays
+ * for no async frame of its own.
+ */
+export function collapse(
   edge: Edge,
   ctx: RequestContext,
   collapsible: boolean,
   attempt: number,
   admit: () => boolean,
-): Promise<Collapse> {
+): Collapse | Promise<Collapse> {
   // A follower makes no origin request: only a request about to reach the origin is admitted.
   if (!collapsible) return admit() ? NO_LEAD : REFUSED;
   const pending = edge.collapse.pending(ctx.storage);
@@ -64,7 +69,20 @@ export async function collapse(
   const leading = edge.collapse.pending(ctx.storage)?.outcome;
   // Workers > 1: another worker may already lead this key (undefined in one process).
   const claim = edge.collapse.claim(ctx.storage, true);
-  const verdict = claim === undefined ? undefined : await claim;
+  if (claim === undefined) return { kind: 'lead', lead: { settle, leading, collapsible: true } };
+  return claimed(edge, ctx, attempt, claim, settle, leading);
+}
+
+/** Workers > 1: what the node-wide lock answered this request's claim. */
+async function claimed(
+  edge: Edge,
+  ctx: RequestContext,
+  attempt: number,
+  claim: NonNullable<ReturnType<Edge['collapse']['claim']>>,
+  settle: Leadership['settle'],
+  leading: Leadership['leading'],
+): Promise<Collapse> {
+  const verdict = await claim;
   if (verdict !== undefined && verdict.kind !== 'lead') {
     if (ctx.res.destroyed) return GONE;
     if (verdict.kind === 'look-again' && attempt < MAX_ATTEMPTS) return AGAIN;
