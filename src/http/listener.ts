@@ -19,6 +19,7 @@ import {
   capConnections,
   limitRequests,
 } from './connection-limit.ts';
+import { refuseBody } from './request-body.ts';
 import { ALLOWED_METHODS } from './request-target.ts';
 import { acceptUpgrades, type UpgradeHandler } from './upgrade.ts';
 
@@ -145,13 +146,23 @@ export function answerParserRefusals(
     // refused is answered after those the parser accepted before it (pipelined, still with the
     // origin or being written); one whose body failed (cut short, malformed chunks) is answered
     // now: the response in progress is its own, and it cannot complete.
-    const inBody = bodyFailed(socket);
+    const failed = failedBody(socket);
+    const inBody = failed !== undefined;
     const sent = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
     const answer = () => {
       if (!socket.writable || (inBody && sent)) {
         socket.destroy();
         listener(error, socket, undefined);
         return;
+      }
+      // Its framing refused while the client is still there (a bad chunk size, a chunk longer
+      // than it said): its body fails now (an origin request streaming it is aborted), and this
+      // refusal is its answer and its one access-log line: the handler's own is not written. A
+      // client that closed its side mid-body (the parser's EOF) left: its request fails as the
+      // connection closes, and the handler's line says so (499).
+      if (failed !== undefined && error.code !== 'HPE_INVALID_EOF_STATE') {
+        (failed as Refused)[kRefusedByParser] = true;
+        refuseBody(failed, error);
       }
       const status = refusalStatus(error);
       const cacheStatus =
@@ -172,12 +183,21 @@ export function answerParserRefusals(
 }
 
 const kRefusing = Symbol('strata.refusing');
+const kRefusedByParser = Symbol('strata.refused-by-parser');
+type Refused = IncomingMessage & { [kRefusedByParser]?: true };
 
-/** Whether the parser failed in the body of a request whose head it had accepted. */
-function bodyFailed(socket: Socket): boolean {
-  const incoming = (socket as { parser?: { incoming?: { complete?: boolean } | null } | null }).parser
-    ?.incoming;
-  return incoming != null && incoming.complete !== true;
+/** The request in whose body the parser failed (its head accepted, its body not ended), if any. */
+function failedBody(socket: Socket): IncomingMessage | undefined {
+  const incoming = (socket as { parser?: { incoming?: IncomingMessage | null } | null }).parser?.incoming;
+  return incoming != null && incoming.complete !== true ? incoming : undefined;
+}
+
+/**
+ * Whether `req` was answered and logged as a parser refusal (its body's framing refused): the
+ * handler working on it writes no access-log line of its own.
+ */
+export function refusedByParser(req: IncomingMessage): boolean {
+  return (req as Refused)[kRefusedByParser] === true;
 }
 
 type Outgoing = { writableFinished?: boolean; once(event: string, listener: () => void): unknown };

@@ -40,6 +40,8 @@ export interface RequestBody {
 }
 
 export async function requestBody(req: IncomingMessage, limits: BodyLimits): Promise<RequestBody> {
+  const refused = (req as Refusable)[kRefused];
+  if (refused !== undefined) throw bodyMalformed(refused);
   const declared = req.headers['content-length'];
   const length = declared === undefined ? Number.NaN : Number(declared);
   if (req.headers['transfer-encoding'] === undefined && length <= limits.bufferLimit) {
@@ -61,10 +63,29 @@ export async function requestBody(req: IncomingMessage, limits: BodyLimits): Pro
     if (!req.complete) guard.destroy(bodyIncomplete());
   });
   req.pipe(guard);
+  (req as Refusable)[kStream] = guard;
   return { stream: guard, timedOut: () => guard.expired, tooLarge: () => guard.overLimit };
 }
 
 function ignore(): void {}
+
+const kRefused = Symbol('strata.body-refused');
+const kStream = Symbol('strata.body-stream');
+type Refusable = IncomingMessage & { [kRefused]?: Error; [kStream]?: Readable };
+
+/**
+ * node:http's parser refused the rest of `req`'s body (malformed chunked framing): the listener
+ * answers and ends the connection, but `req` itself neither ends nor fails until the socket
+ * closes (up to the keep-alive timeout later), and an origin request streaming it stayed open
+ * that long. The body fails now: a stream on its way to an origin is destroyed (the origin
+ * request aborted), and one not yet asked for is refused when it is.
+ */
+export function refuseBody(req: IncomingMessage, cause: Error): void {
+  const refusable = req as Refusable;
+  if (refusable[kRefused] !== undefined) return;
+  refusable[kRefused] = cause;
+  refusable[kStream]?.destroy(bodyMalformed(cause));
+}
 
 /**
  * The origin's answer ended before the request body did (it answered without reading it all):
@@ -85,6 +106,11 @@ function bodyIncomplete(cause?: Error): EdgeError {
     'request body incomplete',
     cause === undefined ? undefined : { cause },
   );
+}
+
+/** node:http's parser refused the body's framing (a bad chunk size, a chunk longer than it said). */
+function bodyMalformed(cause: Error): EdgeError {
+  return new EdgeError('EDGE_ERR_CLIENT_BAD_REQUEST', 'request body malformed', { cause });
 }
 
 function bodyTimeout(): EdgeError {

@@ -12,6 +12,7 @@ import { pino } from 'pino';
 import { request } from '../helpers/http.ts';
 import { startNode, type TestNode } from '../helpers/node.ts';
 import { rawExchange } from '../helpers/raw.ts';
+import { until } from '../helpers/wait.ts';
 
 const LONG = `/api/v2/uploads/${'customer-documents/'.repeat(5)}scan.pdf?batch=2026-12-03&checksum=sha256`;
 const MiB = 1024 * 1024;
@@ -187,4 +188,134 @@ describe('uploads', () => {
     assert.doesNotMatch(text, /100 Continue/);
     assert.equal(asked.length, before);
   });
+});
+
+// A chunked upload whose framing breaks part-way (a bad chunk-size line, a chunk longer than it
+// said) after the origin request had started: node:http's parser refuses the rest, and the
+// request itself neither ended nor failed until the client's socket closed. The origin request
+// streaming it stayed open until then (the keep-alive timeout after the refusal), and when it
+// failed the request got a second access-log line beside the refusal's.
+describe('a chunked upload whose framing breaks part-way', () => {
+  const KEEP_ALIVE = 2000;
+  let origin: Server;
+  let edge: TestNode;
+  let port: number;
+  const lines: Array<Record<string, unknown>> = [];
+  /** What each upload's origin request saw of its body, by its `id` parameter. */
+  const bodies = new Map<string, { bytes: number; ended?: string; at?: number }>();
+  const uploads: string[] = [];
+
+  before(async () => {
+    origin = createServer((req, res) => {
+      const id = new URL(req.url ?? '/', 'http://origin').searchParams.get('id');
+      if (id === null) {
+        res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'no-store' });
+        res.end('served');
+        return;
+      }
+      const body: { bytes: number; ended?: string; at?: number } = { bytes: 0 };
+      bodies.set(id, body);
+      uploads.push(id);
+      const ended = (how: string) => {
+        if (body.ended !== undefined) return;
+        body.ended = how;
+        body.at = performance.now();
+      };
+      req.on('data', (data: Buffer) => {
+        body.bytes += data.length;
+      });
+      req.on('end', () => {
+        ended('end');
+        res.writeHead(201, { 'content-type': 'text/plain' });
+        res.end('stored');
+      });
+      req.on('error', () => ended('error'));
+      req.on('close', () => ended(req.complete ? 'end' : 'error'));
+    });
+    await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line));
+        done();
+      },
+    });
+    edge = await startNode({
+      origin: `http://127.0.0.1:${(origin.address() as AddressInfo).port}`,
+      logger: pino({ level: 'info' }, sink),
+      config: {
+        logging: { level: 'info', access: true },
+        // One connection per client: a new one is served only once the node closed the last.
+        proxy: { keepAliveTimeout: KEEP_ALIVE, maxConnectionsPerClient: 1 },
+      },
+    });
+    port = Number(new URL(edge.url).port);
+  });
+  after(async () => {
+    await edge.close();
+    origin.closeAllConnections();
+    await new Promise((resolve) => origin.close(resolve));
+  });
+
+  for (const [name, id, bad] of [
+    ['a bad chunk-size line', 'size', 'zz\r\nmore\r\n'],
+    ['a chunk longer than its size', 'long', '3\r\nabcdefgh\r\n0\r\n\r\n'],
+  ] as const) {
+    it(`answers ${name} 400 once, and aborts the origin request at once`, async () => {
+      const from = lines.length;
+      // A client that keeps its side open after the answer, as one still sending would.
+      const client = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+      let text = '';
+      let ended = false;
+      let served = false;
+      client.on('error', () => {});
+      client.on('data', (data: Buffer) => {
+        text += data.toString('latin1');
+      });
+      client.on('end', () => {
+        ended = true;
+      });
+      try {
+        client.write(
+          `PUT /files/scan.pdf?id=${id} HTTP/1.1\r\nHost: shop.example\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n`,
+        );
+        assert.ok(await until(() => bodies.get(id)?.bytes === 5, 3000), 'the origin got the first chunk');
+        const sent = performance.now();
+        client.write(bad);
+        assert.ok(await until(() => ended, 3000), 'the node ended the connection');
+        assert.equal(
+          text,
+          'HTTP/1.1 400 Bad Request\r\nCache-Status: strata; detail=bad-request\r\nConnection: close\r\n\r\n',
+        );
+        // Well within the keep-alive timeout the refusal's connection lingers for.
+        assert.ok(
+          await until(() => bodies.get(id)?.ended !== undefined, KEEP_ALIVE / 2),
+          'the origin request ended',
+        );
+        const body = bodies.get(id)!;
+        assert.equal(body.ended, 'error', 'the origin saw its request body fail, not end');
+        assert.ok(body.at! - sent < KEEP_ALIVE / 2, `origin request aborted after ${body.at! - sent} ms`);
+      } finally {
+        client.destroy();
+        // Once the node closed the connection (a new one is served), every line it writes is out.
+        served = await until(
+          async () => (await request(`${edge.url}/next`).catch(() => undefined))?.status === 200,
+          5000,
+          100,
+        );
+      }
+      assert.ok(served, 'served again');
+      const own = lines
+        .slice(from)
+        .filter((line) => line.msg === 'request completed' && line.path !== '/next');
+      assert.equal(own.length, 1, JSON.stringify(own));
+      assert.equal(own[0]!.status, 400);
+      assert.equal(own[0]!.err, 'EDGE_ERR_CLIENT_BAD_REQUEST');
+      assert.match(String(own[0]!.errDetail), /^HPE_/);
+      assert.deepEqual(
+        uploads.filter((upload) => upload === id),
+        [id],
+        'the upload went to the origin once',
+      );
+    });
+  }
 });

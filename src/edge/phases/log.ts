@@ -6,7 +6,7 @@
  */
 
 import type { ErrorCode } from '../../errors.ts';
-import { parserRefusalCode } from '../../http/listener.ts';
+import { parserRefusalCode, refusedByParser } from '../../http/listener.ts';
 import type { AccessEntry } from '../../observability/access-log.ts';
 import { errorDetail } from '../../origin/errors.ts';
 import { realClient } from '../client.ts';
@@ -14,6 +14,9 @@ import type { RequestContext } from '../context.ts';
 import type { Edge } from '../edge.ts';
 
 export function logRequest(edge: Edge, ctx: RequestContext, answered: boolean): void {
+  // Its body's framing was refused by node:http's parser: answered, counted and logged there
+  // (logParserRefusal), once.
+  if (refusedByParser(ctx.req)) return;
   const { metrics } = edge;
   const seconds = (performance.now() - ctx.start) / 1000;
   metrics.lookupsBy(ctx.lookup).inc();
