@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { request } from '../helpers/http.ts';
 import { startOrigin, type TestOrigin } from '../helpers/origin.ts';
-import { hupAndReplaced, type Served, serve, until, workerPids } from './workers-support.ts';
+import { hupAndReplaced, type Served, serve, until } from './workers-support.ts';
 
 function configText(originUrl: string, via: string): string {
   return [

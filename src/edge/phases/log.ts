@@ -5,7 +5,6 @@
  * once, with its code and what the network said (never in the client's answer).
  */
 
-import type { ErrorCode } from '../../errors.ts';
 import { parserRefusalCode, refusedByParser } from '../../http/listener.ts';
 import type { AccessEntry } from '../../observability/access-log.ts';
 import { errorDetail } from '../../origin/errors.ts';
