@@ -304,10 +304,21 @@ export function fromSibling(edge: Edge, ctx: RequestContext, found: LookupOutcom
   );
 }
 
-/** Keeps `work` among the node's running work until it settles (a drain waits for it). */
-export function track(edge: Edge, work: Promise<unknown>): void {
-  edge.work.add(work);
-  void work.finally(() => edge.work.delete(work));
+/**
+ * Keeps `work` among the node's running work until it settles (a drain waits for it); a
+ * rejection goes to `crashed` when given. One promise per request's work, where a catch then a
+ * finally made two.
+ */
+export function track(edge: Edge, work: Promise<unknown>, crashed?: (error: unknown) => void): void {
+  const settled: Promise<unknown> = work.then(
+    () => edge.work.delete(settled),
+    (error: unknown) => {
+      edge.work.delete(settled);
+      if (crashed === undefined) throw error; // unhandled, as it was
+      crashed(error);
+    },
+  );
+  edge.work.add(settled);
 }
 
 /** Drops an origin body nobody will read, without letting a late error escape. */

@@ -81,10 +81,7 @@ export class Pipeline {
     if (step.kind === 'refuse') return sendError(this.edge, ctx, step.error, false);
     const work =
       step.kind === 'pass' ? this.#pass(ctx, step.fwd, step.detail) : this.#forward(ctx, step, attempt);
-    track(
-      this.edge,
-      work.catch((error: unknown) => this.#crashed(ctx, error)),
-    );
+    track(this.edge, work, (error) => this.#crashed(ctx, error));
   }
 
   #crashed(ctx: RequestContext, error: unknown): void {
