@@ -41,7 +41,7 @@ export const ERROR_CODES = {
     status: 400,
     retryable: false,
     description:
-      'The request is malformed (Host missing, duplicated or invalid, bad target, a WebSocket handshake that declares content); answered 400 and the connection closed.',
+      'The request is malformed (Host missing, duplicated or invalid, bad target, a WebSocket handshake that declares content, a chunked body whose framing breaks part-way: the origin request streaming it aborted); answered 400 and the connection closed.',
   },
   EDGE_ERR_CLIENT_MISDIRECTED: {
     source: 'client',

@@ -22,7 +22,8 @@ function fakeEdge(): { edge: Edge; logged: () => number } {
 
 function fakeContext(): { ctx: RequestContext; close: () => void } {
   const res = Object.assign(new EventEmitter(), { closed: false });
-  const ctx = { res, latch: 0, lookup: 'miss', bytes: 0, start: 0 } as unknown as RequestContext;
+  const req = new EventEmitter();
+  const ctx = { req, res, latch: 0, lookup: 'miss', bytes: 0, start: 0 } as unknown as RequestContext;
   return {
     ctx,
     close: () => {
