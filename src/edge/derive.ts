@@ -16,10 +16,12 @@ import type { EntryRecord } from '../cache/record.ts';
 import { EdgeError } from '../errors.ts';
 import type { EncoderLevels } from '../transform/encoder.ts';
 import { codingsFor, encoderOf, makesCodings, settingsFor, suffixEtag } from './compression.ts';
-import type { RequestContext } from './context.ts';
+import type { InsertResult, RequestContext } from './context.ts';
 import type { Edge } from './edge.ts';
+import type { Found } from './outcomes.ts';
 import { deliverStored } from './phases/deliver.ts';
 import { sendError } from './respond.ts';
+import { clientDirectives } from './rule-effects.ts';
 
 /** A stored identity entry that can stand for, or give, the request's representation. */
 export interface Sibling {
@@ -60,12 +62,56 @@ export function siblingFor(edge: Edge, ctx: RequestContext): Sibling | undefined
   return { id: found.id, record, coding };
 }
 
+/**
+ * The stored identity entry of this request's object when it may not answer as it is (stale, or
+ * the request asks for validation) but gives the request its representation once validated:
+ * the miss path revalidates it (If-None-Match with its tag; a 304 keeps it and the codings made
+ * of it) instead of fetching the object anew, and a Range request is no Range miss, whose 206
+ * stored as a partial entry replaced every representation of the URL. `coding`: the one to make
+ * of it then (undefined: the request gets identity). Undefined: the miss path as it is.
+ */
+export function staleSiblingFor(edge: Edge, ctx: RequestContext): Found | undefined {
+  const headers = ctx.req.headers;
+  const found = edge.store.lookup(ctx.storage, { ...headers, 'accept-encoding': 'identity' });
+  if (found.kind !== 'found' || found.record.compressible !== true || found.record.range !== undefined)
+    return undefined;
+  const record = found.record;
+  if (headers.authorization !== undefined && !record.authOk) return undefined;
+  // Served identity when the revalidation leaves it stale (served stale, or not updated).
+  if (!acceptsCoding(headers['accept-encoding'], 'identity')) return undefined;
+  const coding = negotiateEncoding(headers['accept-encoding'], codingsFor(edge, ctx));
+  if (coding === null) return undefined;
+  const makes =
+    coding !== 'identity' && record.size >= settingsFor(edge, ctx).minSize && makesCodings(edge, ctx, record);
+  const directives = clientDirectives(ctx);
+  const reuse = decideReuse(record, directives, ctx.now);
+  return { kind: 'found', id: found.id, record, reuse, directives, coding: makes ? coding : undefined };
+}
+
+/**
+ * Answers a request whose stored response a 304 refreshed: from the updated record, or, for an
+ * identity entry that stood in for the request's coding, from the coding made of it.
+ */
+export function answerRefreshed(
+  edge: Edge,
+  ctx: RequestContext,
+  stored: Found,
+  refreshed: { record: EntryRecord; insert: InsertResult; received: string | undefined },
+): Promise<void> | undefined {
+  const { record, insert, received } = refreshed;
+  if (stored.coding !== undefined && insert === 'updated')
+    return answerFromSibling(edge, ctx, { id: stored.id, record, coding: stored.coding }, false, received);
+  deliverStored(edge, ctx, record, received);
+  return undefined;
+}
+
 /** Answers from the stored identity entry or the coding derived from it; `hit`: reported as one. */
 export async function answerFromSibling(
   edge: Edge,
   ctx: RequestContext,
   sibling: Sibling,
   hit: boolean,
+  received?: string,
 ): Promise<void> {
   const derived = await derive(edge, ctx, sibling).catch((error: unknown): Derived => {
     edge.log.error({ err: error, url: ctx.key }, 'compressed representation not stored');
@@ -78,7 +124,7 @@ export async function answerFromSibling(
     ctx.cacheStatus.hit = true;
   }
   try {
-    deliverStored(edge, ctx, answer.record);
+    deliverStored(edge, ctx, answer.record, received);
   } catch (error) {
     // After an await nothing above catches: answered here, never an unhandled rejection.
     edge.log.error({ err: error, url: ctx.key }, 'request failed inside the node');

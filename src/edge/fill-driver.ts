@@ -17,9 +17,9 @@ import type { OriginResponse } from '../origin/pool.ts';
 import { type ReflectionScanner, scanFeed } from '../security/poison.ts';
 import type { InsertResult, RequestContext } from './context.ts';
 import { decodedSibling, encodedFor } from './decode-stored.ts';
-import { answerFromSibling, siblingFor } from './derive.ts';
+import { answerFromSibling, siblingFor, staleSiblingFor } from './derive.ts';
 import type { Edge } from './edge.ts';
-import type { LookupOutcome } from './outcomes.ts';
+import type { Found, LookupOutcome } from './outcomes.ts';
 import { sendError } from './respond.ts';
 import { copyForClient } from './rule-effects.ts';
 import { clientHeaders } from './tier.ts';
@@ -286,21 +286,28 @@ export function originFailing(status: number): EdgeError {
  * Another coding of a stored object (a Vary miss on Accept-Encoding): answered from the stored
  * compressible identity entry or the coding made from it (derive.ts), or from a stored
  * origin-encoded entry decoded (decode-stored.ts), without the origin. Else `miss` runs, at
- * once or once the decoding turned out impossible.
+ * once or once the decoding turned out impossible, with the stored identity entry to revalidate
+ * for the request when there is one not fresh (`stale`, derive.ts staleSiblingFor).
  */
-export function fromSibling(edge: Edge, ctx: RequestContext, found: LookupOutcome, miss: () => void): void {
+export function fromSibling(
+  edge: Edge,
+  ctx: RequestContext,
+  found: LookupOutcome,
+  miss: (stale?: Found) => void,
+): void {
   if (found.kind !== 'miss' || found.reason !== 'vary-miss') return miss();
   const sibling = siblingFor(edge, ctx);
   if (sibling !== undefined) return track(edge, answerFromSibling(edge, ctx, sibling, true));
+  const stale = staleSiblingFor(edge, ctx);
   const encoded = encodedFor(edge, ctx);
-  if (encoded === undefined) return miss();
+  if (encoded === undefined) return miss(stale);
   const decoded = decodedSibling(edge, ctx, encoded).catch((error: unknown) => {
     edge.log.error({ err: error, url: ctx.key }, 'decoded representation not stored');
     return undefined;
   });
   track(
     edge,
-    decoded.then((made) => (made === undefined ? miss() : answerFromSibling(edge, ctx, made, true))),
+    decoded.then((made) => (made === undefined ? miss(stale) : answerFromSibling(edge, ctx, made, true))),
   );
 }
 

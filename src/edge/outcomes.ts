@@ -1,4 +1,5 @@
 /** What steps of the pipeline hand to one another: a stored response found, an origin's answer. */
+import type { ContentCoding } from '../cache/policy/accept-encoding.ts';
 import type { Directives } from '../cache/policy/cache-control.ts';
 import type { Reuse } from '../cache/policy/reuse.ts';
 import type { EntryRecord } from '../cache/record.ts';
@@ -13,6 +14,11 @@ export interface Found {
   reuse: Reuse;
   /** The request's cache directives (undefined: none). */
   directives: Directives | undefined;
+  /**
+   * Set when the record is the object's identity entry standing in for the request's coding,
+   * not stored yet (derive.ts staleSiblingFor): once revalidated, the coding is made from it.
+   */
+  coding?: ContentCoding | undefined;
 }
 
 /** What the lookup found: nothing usable for a cache (a method it does not serve), a miss, or an entry. */

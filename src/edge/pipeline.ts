@@ -10,6 +10,7 @@ import { revalidateInBackground } from './background.ts';
 import { keyScheme } from './client.ts';
 import { answered, hold, release, whenClosed } from './completion.ts';
 import { createContext, notStorable, type RequestContext } from './context.ts';
+import { answerRefreshed } from './derive.ts';
 import type { Edge } from './edge.ts';
 import { discard, fromSibling, type Leadership, originFailing, track } from './fill-driver.ts';
 import { answerFollower } from './follower.ts';
@@ -73,7 +74,7 @@ export class Pipeline {
       }
     }
     whenClosed(edge, ctx);
-    fromSibling(edge, ctx, found, () => this.#miss(ctx, found, attempt));
+    fromSibling(edge, ctx, found, (stale) => this.#miss(ctx, stale ?? found, attempt));
   }
 
   #miss(ctx: RequestContext, found: LookupOutcome, attempt: number): void {
@@ -132,7 +133,7 @@ export class Pipeline {
       ctx.lookup = 'revalidated';
       const refreshed = await refreshAsLeader(edge, ctx, lead, step.stored, fetched, generation);
       ctx.insert = refreshed.insert;
-      return void deliverStored(edge, ctx, refreshed.record, refreshed.received);
+      return answerRefreshed(edge, ctx, step.stored, refreshed);
     }
     if (step.kind === 'refetch') {
       const again = await fetchStep(edge, ctx, { fill: true, method: 'GET', range: forward.ranged });

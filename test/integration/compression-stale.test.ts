@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { gunzipSync } from 'node:zlib';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { createClock } from '../helpers/clock.ts';
 import { startOrigin, type TestOrigin } from '../helpers/origin.ts';
 import { type AdminNode, startAdminNode } from './purge-support.ts';
@@ -164,3 +164,139 @@ for (const validator of ['etag', 'last-modified'] as const) {
     });
   });
 }
+
+describe('a Range request on a stale object whose coding is not stored yet', () => {
+  let origin: TestOrigin;
+  let version = 1;
+  const clock = createClock();
+  // Lines that differ, so that every coding is longer than the range asked for.
+  const lines = Array.from({ length: 200 }, (_, i) => `line ${i * 7919} of the report, ${i % 13} parts\n`);
+  const body = (v: number) => Buffer.from(`version ${v}\n${lines.join('')}`);
+  const RANGED = '/ranged/report.txt';
+  let base = 0;
+  const asked = () => origin.count(RANGED) - base;
+
+  before(async () => {
+    // An origin that honours Range (206) and If-None-Match (304), as most do.
+    origin = await startOrigin({
+      [RANGED]: (req, res) => {
+        const headers = {
+          'cache-control': 'max-age=60',
+          'content-type': 'text/plain',
+          etag: `"r${version}"`,
+        };
+        if (req.headers['if-none-match'] === headers.etag) {
+          res.writeHead(304, headers);
+          res.end();
+          return;
+        }
+        const whole = body(version);
+        const range = /^bytes=(\d+)-(\d+)$/.exec(String(req.headers.range ?? ''));
+        if (range === null) {
+          res.writeHead(200, { ...headers, 'content-length': String(whole.length) });
+          res.end(whole);
+          return;
+        }
+        const [first, last] = [Number(range[1]), Math.min(Number(range[2]), whole.length - 1)];
+        res.writeHead(206, { ...headers, 'content-range': `bytes ${first}-${last}/${whole.length}` });
+        res.end(whole.subarray(first, last + 1));
+      },
+    });
+  });
+  after(() => origin.close());
+
+  let edge: AdminNode;
+  const get = (encoding: string | undefined, extra: Record<string, string> = {}) =>
+    edge.get(RANGED, {
+      headers: { ...(encoding === undefined ? {} : { 'accept-encoding': encoding }), ...extra },
+    });
+  const status = (res: { headers: Record<string, unknown> }) => String(res.headers['cache-status']);
+
+  /** The identity entry and its br coding stored, then stale. */
+  const start = async () => {
+    version = 1;
+    base = origin.count(RANGED);
+    edge = await startAdminNode({ origin: origin.url, now: clock.now });
+    assert.ok((await get('identity')).body.equals(body(1)));
+    assert.equal((await get('br')).headers['content-encoding'], 'br');
+    assert.equal(asked(), 1);
+    clock.advance(61);
+  };
+
+  for (const encoding of ['gzip', 'gzip, deflate, br;q=0.5']) {
+    it(`revalidates the identity entry (304) and answers ${encoding} bytes 0-99 of its coding`, async () => {
+      await start();
+      try {
+        const ranged = await get(encoding, { range: 'bytes=0-99' });
+        assert.equal(ranged.status, 206);
+        assert.match(status(ranged), /fwd=stale; fwd-status=304/);
+        assert.equal(ranged.headers['content-encoding'], 'gzip');
+        assert.equal(ranged.headers.etag, '"r1-gzip"');
+        assert.equal(asked(), 2);
+        const sent = origin.requests.at(-1)!.headers;
+        assert.equal(sent['if-none-match'], '"r1"');
+        assert.equal(sent.range, undefined);
+        // Every representation is still stored: none of these asks the origin.
+        const identity = await get('identity');
+        assert.match(status(identity), /^strata; hit/);
+        assert.ok(identity.body.equals(body(1)));
+        const gzip = await get('gzip');
+        assert.match(status(gzip), /^strata; hit/);
+        assert.equal(gzip.headers['content-encoding'], 'gzip');
+        assert.ok(gunzipSync(gzip.body).equals(body(1)));
+        assert.match(String(ranged.headers['content-range']), new RegExp(`^bytes 0-99/${gzip.body.length}$`));
+        assert.ok(ranged.body.equals(gzip.body.subarray(0, 100)));
+        assert.equal(asked(), 2);
+        // The br coding was kept (not made again): stale on its own, it is revalidated as it is.
+        const br = await get('br');
+        assert.match(status(br), /fwd=stale; fwd-status=304/);
+        assert.equal(br.headers.etag, '"r1-br"');
+        assert.ok(brotliDecompressSync(br.body).equals(body(1)));
+      } finally {
+        await edge.close();
+      }
+    });
+  }
+
+  it('a new 200 replaces every coding, and the Range is answered from the new coding', async () => {
+    await start();
+    try {
+      version = 2;
+      const ranged = await get('gzip', { range: 'bytes=0-99' });
+      assert.equal(ranged.status, 206);
+      assert.match(status(ranged), /fwd=stale; fwd-status=200; stored/);
+      assert.equal(ranged.headers['content-encoding'], 'gzip');
+      assert.equal(ranged.headers.etag, '"r2-gzip"');
+      assert.equal(asked(), 2);
+      const identity = await get('identity');
+      assert.match(status(identity), /^strata; hit/);
+      assert.ok(identity.body.equals(body(2)));
+      const gzip = await get('gzip');
+      assert.ok(ranged.body.equals(gzip.body.subarray(0, 100)));
+      const br = await get('br');
+      assert.match(status(br), /^strata; hit/);
+      assert.equal(br.headers.etag, '"r2-br"');
+      assert.ok(brotliDecompressSync(br.body).equals(body(2)), 'not the coding made from version 1');
+      assert.equal(asked(), 2);
+    } finally {
+      await edge.close();
+    }
+  });
+
+  it('without Accept-Encoding: the identity entry revalidated, its bytes 0-99 answered', async () => {
+    await start();
+    try {
+      const ranged = await get(undefined, { range: 'bytes=0-99' });
+      assert.equal(ranged.status, 206);
+      assert.match(status(ranged), /fwd=stale; fwd-status=304/);
+      assert.equal(ranged.headers['content-encoding'], undefined);
+      assert.equal(ranged.headers['content-range'], `bytes 0-99/${body(1).length}`);
+      assert.ok(ranged.body.equals(body(1).subarray(0, 100)));
+      const gzip = await get('gzip');
+      assert.match(status(gzip), /^strata; hit/);
+      assert.equal(asked(), 2);
+    } finally {
+      await edge.close();
+    }
+  });
+});
