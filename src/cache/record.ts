@@ -48,8 +48,9 @@ export interface EntryRecord extends StoredFreshness {
    */
   compressible?: true;
   /**
-   * Set on a representation the node compressed: the origin's entity tag, which its own
-   * (suffixed with the coding) stands for when revalidating with the origin.
+   * Set on a representation the node compressed, or decoded from a stored origin-encoded one
+   * (decode-stored.ts): the origin's entity tag, which its own (suffixed with the coding, or
+   * weakened) stands for when revalidating with the origin.
    */
   originEtag?: string;
   /**

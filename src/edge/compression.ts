@@ -273,6 +273,11 @@ export function decodeUnasked(ctx: RequestContext, response: OriginResponse): Or
   if (bucket === null || bucket === coding || (bucket === 'gzip' && coding === 'x-gzip')) return response;
   const { 'content-encoding': _coding, 'content-length': _length, ...headers } = response.headers;
   const etag = headers.etag;
-  if (typeof etag === 'string' && !etag.startsWith('W/')) headers.etag = `W/${etag}`;
-  return { ...response, headers, body: decodeStream(coding, response.body) };
+  const decoded = { ...response, headers, body: decodeStream(coding, response.body) };
+  if (typeof etag === 'string' && !etag.startsWith('W/')) {
+    headers.etag = `W/${etag}`;
+    // Revalidated with the origin's own tag (plan.ts): a 304 carrying it then selects the entry.
+    decoded.originEtag = etag;
+  }
+  return decoded;
 }

@@ -126,6 +126,10 @@ function identityRecord(
     secondaryKey: secondary,
     etag: source.etag === undefined ? undefined : weak(source.etag),
   };
+  // Revalidated with the origin's tag it stands for, as a coding the node made is: a 304 carrying
+  // that (strong) tag then selects it, where its own weakened one selected nothing and every
+  // revalidation was followed by a full refetch.
+  if (source.etag !== undefined) record.originEtag = source.etag;
   const type = storedHeader(source, 'content-type');
   if (size >= settings.minSize && compressibleType(type, settings.types)) record.compressible = true;
   return record;

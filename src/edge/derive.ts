@@ -189,7 +189,7 @@ export function derive(edge: Edge, ctx: RequestContext, sibling: Sibling): Promi
   const made = existing.kind === 'found' ? existing.record : undefined;
   if (
     made?.contentEncoding === coding &&
-    made.originEtag === sibling.record.etag &&
+    made.originEtag === (sibling.record.originEtag ?? sibling.record.etag) &&
     made.storedAt >= sibling.record.storedAt
   )
     return Promise.resolve({ kind: 'stored', id: (existing as { id: string }).id, record: made });
@@ -321,6 +321,8 @@ function siblingRecord(
     etag: source.etag === undefined ? undefined : suffixEtag(source.etag, coding),
     made: true,
   };
-  if (source.etag !== undefined) record.originEtag = source.etag;
+  // The origin's tag: an identity the node decoded (decode-stored.ts) stands for the origin's.
+  const origin = source.originEtag ?? source.etag;
+  if (origin !== undefined) record.originEtag = origin;
   return record;
 }

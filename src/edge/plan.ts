@@ -260,6 +260,7 @@ export function planStore(
   if (hasTierFields(edge, stored)) record.tierFields = true;
   if (range) record.range = range;
   if (compress) record.compressible = true;
+  if (response.originEtag !== undefined && response.status === 200) record.originEtag = response.originEtag;
   return {
     storable: true,
     id: variantKey(ctx.storage, secondary),

@@ -54,6 +54,11 @@ export interface OriginResponse {
   ms: number;
   /** Origins tried for this request, this one included (set by the pool). */
   attempts?: number;
+  /**
+   * The origin's entity tag when the node decodes the body as it arrives and weakens the tag it
+   * sends on (compression.ts decodeUnasked): stored as the entry's originEtag, to revalidate with.
+   */
+  originEtag?: string;
 }
 
 export class Origin {

@@ -48,6 +48,22 @@ function gzipWhenAsked(etag: string, cacheControl = 'max-age=60') {
   };
 }
 
+/**
+ * A route that answers a conditional request 304 when its If-None-Match names the tag (weak
+ * comparison, RFC 9110 §13.1.2, as origins do), with its own strong tag; else `full`.
+ */
+function conditional(etag: string, full: ReturnType<typeof gzipWhenAsked>) {
+  return (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => {
+    const tags = String(req.headers['if-none-match'] ?? '').split(/\s*,\s*/);
+    if (tags.some((tag) => tag.replace(/^W\//, '') === etag)) {
+      res.writeHead(304, { etag, 'cache-control': 'max-age=60' });
+      res.end();
+      return;
+    }
+    full(req, res);
+  };
+}
+
 describe('compression: origin-encoded bodies for clients that cannot take them', () => {
   let origin: TestOrigin;
   const clock = createClock();
@@ -59,6 +75,8 @@ describe('compression: origin-encoded bodies for clients that cannot take them',
       [STORED.split('?')[0]!]: gzipWhenAsked('"g-4"'),
       '/concurrent': gzipWhenAsked('"g-5"'),
       '/no-transform': gzipWhenAsked('"g-6"', 'max-age=60, no-transform'),
+      '/revalidate-stored': conditional('"g-7"', gzipWhenAsked('"g-7"')),
+      '/revalidate-arrived': conditional('"g-8"', alwaysGzip('"g-8"')),
       '/broken': alwaysGzip(
         '"g-3"',
         Buffer.from('these bytes are not gzip at all, however long they are'.repeat(30)),
@@ -158,6 +176,64 @@ describe('compression: origin-encoded bodies for clients that cannot take them',
       }
       assert.equal(origin.count('/concurrent'), 1);
       assert.equal(edge.node.store.usage().entries, 3);
+    } finally {
+      await edge.close();
+    }
+  });
+
+  it('revalidates a decoded identity, and a coding made from it, with one origin request each', async () => {
+    const edge = await startNode({ origin: origin.url, now: clock.now });
+    const path = '/revalidate-stored';
+    try {
+      await edge.get(path, { headers: { 'accept-encoding': 'gzip' } });
+      const decoded = await edge.get(path, { headers: { 'accept-encoding': 'identity' } });
+      assert.equal(decoded.headers.etag, 'W/"g-7"');
+      const br = await edge.get(path, { headers: { 'accept-encoding': 'br' } });
+      assert.equal(br.headers.etag, 'W/"g-7-br"');
+      assert.equal(origin.count(path), 1);
+      clock.advance(61);
+      // The weakened tag stands for the origin's: asked with "g-7", whose 304 selects it.
+      const identity = await edge.get(path, { headers: { 'accept-encoding': 'identity' } });
+      assert.equal(identity.status, 200);
+      assert.match(String(identity.headers['cache-status']), /fwd=stale; fwd-status=304/);
+      assert.equal(identity.headers.etag, 'W/"g-7"');
+      assert.equal(identity.headers['content-encoding'], undefined);
+      assert.ok(identity.body.equals(text));
+      assert.equal(origin.count(path), 2);
+      assert.equal(origin.requests.at(-1)!.headers['if-none-match'], '"g-7"');
+      const stale = await edge.get(path, { headers: { 'accept-encoding': 'br' } });
+      assert.match(String(stale.headers['cache-status']), /fwd=stale; fwd-status=304/);
+      assert.equal(stale.headers.etag, 'W/"g-7-br"');
+      assert.ok(brotliDecompressSync(stale.body).equals(text));
+      assert.equal(origin.count(path), 3);
+      const hit = await edge.get(path, { headers: { 'accept-encoding': 'identity' } });
+      assert.match(String(hit.headers['cache-status']), /^strata; hit/);
+      assert.ok(hit.body.equals(text));
+      assert.equal(origin.count(path), 3);
+    } finally {
+      await edge.close();
+    }
+  });
+
+  it('revalidates an identity decoded as it arrived with one origin request', async () => {
+    const edge = await startNode({ origin: origin.url, now: clock.now });
+    const path = '/revalidate-arrived';
+    try {
+      const first = await edge.get(path);
+      assert.equal(first.headers.etag, 'W/"g-8"');
+      assert.ok(first.body.equals(text));
+      clock.advance(61);
+      const stale = await edge.get(path);
+      assert.equal(stale.status, 200);
+      assert.match(String(stale.headers['cache-status']), /fwd=stale; fwd-status=304/);
+      assert.equal(stale.headers.etag, 'W/"g-8"');
+      assert.equal(stale.headers['content-encoding'], undefined);
+      assert.ok(stale.body.equals(text));
+      assert.equal(origin.count(path), 2);
+      assert.equal(origin.requests.at(-1)!.headers['if-none-match'], '"g-8"');
+      const hit = await edge.get(path);
+      assert.match(String(hit.headers['cache-status']), /^strata; hit/);
+      assert.equal(origin.count(path), 2);
     } finally {
       await edge.close();
     }
