@@ -10,8 +10,16 @@ import { signTier, TIER_HEADER, verifyTier } from '../http/tier-auth.ts';
 import { REQUEST_ID_HEADER, requestIdFor } from '../observability/request-id.ts';
 import { clientOf } from '../origin/geo.ts';
 import { FENCE_HEADER, formatFence, mergeFence, parseFence } from '../purge/fence.ts';
+import { realClient } from './client.ts';
 import type { RequestContext } from './context.ts';
 import type { Edge } from './edge.ts';
+
+/**
+ * The client a node's own site security judged, sent with every request to a parent (beside the
+ * Strata-Tier header) and read from a verified child only: behind the child's load balancer or
+ * through a middle tier, the last X-Forwarded-For hop is the balancer or the edge, not the client.
+ */
+export const CLIENT_HEADER = 'strata-client';
 
 /** A verified child tier's request id is kept as any trusted proxy's. */
 const trustAll = (): boolean => true;
@@ -29,7 +37,7 @@ export function acceptTier(edge: Edge, ctx: RequestContext): void {
   const claim = verifyTier(value, secret, edge.now(), maxSkew, ctx.method, ctx.path, signedFence);
   if (claim !== undefined) {
     ctx.tierChild = claim.id;
-    ctx.tierClient = forwardedClient(ctx.req.headers);
+    ctx.tierClient = statedClient(ctx.req.headers) ?? forwardedClient(ctx.req.headers);
     if (signedFence !== undefined) checkFence(edge, ctx, signedFence);
     // One id follows the request through every tier, as from a trusted proxy.
     const incoming = ctx.req.headers[REQUEST_ID_HEADER];
@@ -38,10 +46,18 @@ export function acceptTier(edge: Edge, ctx: RequestContext): void {
   } else edge.log.debug({ peer: ctx.clientAddress }, 'Strata-Tier header ignored: it does not verify');
 }
 
+/** The client a verified child says its own security judged (Strata-Client), when it is an address. */
+function statedClient(headers: IncomingHttpHeaders): string | undefined {
+  const value = headers[CLIENT_HEADER];
+  if (typeof value !== 'string') return undefined;
+  const client = value.trim();
+  return isIP(client) !== 0 ? client : undefined;
+}
+
 /**
- * The client a verified child forwarded: the last hop of its X-Forwarded-For or Forwarded chain
- * (the one the child appended, read as the access log reads a chain, trusting no hop), when it
- * is an address.
+ * The client a verified child forwarded, when it sends no Strata-Client (an older version): the
+ * last hop of its X-Forwarded-For or Forwarded chain (the one the child appended, read as the
+ * access log reads a chain, trusting no hop), when it is an address.
  */
 function forwardedClient(headers: IncomingHttpHeaders): string | undefined {
   const join = (value: string | string[] | undefined) => (Array.isArray(value) ? value.join(', ') : value);
@@ -67,20 +83,22 @@ function checkFence(edge: Edge, ctx: RequestContext, value: string): void {
 
 /**
  * The Strata-Tier header for a request to a parent (sent only to origins with `tier: parent`),
- * and the Strata-Fence it signs: the purges this node applied within `tiers.fenceWindow` that
- * may cover the key, with the claims of a child this node has not reached yet.
+ * the Strata-Fence it signs: the purges this node applied within `tiers.fenceWindow` that
+ * may cover the key, with the claims of a child this node has not reached yet; and the
+ * Strata-Client the parent's site security judges: the client this node judged.
  */
 export function tierHeadersFor(
   edge: Edge,
   ctx: RequestContext,
   method: string,
-): { tier: string | undefined; fence: string | undefined } {
+): { tier: string | undefined; fence: string | undefined; client?: string } {
   const secret = edge.config.tiers.secret;
   if (secret === undefined) return { tier: undefined, fence: undefined };
   const own = edge.fence?.claimsFor(ctx.storage) ?? [];
   const claims = ctx.fence === undefined ? own : mergeFence(ctx.fence, own);
   const fence = claims.length > 0 ? formatFence(claims) : undefined;
-  return { tier: signTier(secret, edge.loopId, edge.now(), method, ctx.path, fence), fence };
+  const client = ctx.tierClient ?? realClient(edge, ctx);
+  return { tier: signTier(secret, edge.loopId, edge.now(), method, ctx.path, fence), fence, client };
 }
 
 /** Whether a stored header list holds a field only child tiers may see. */

@@ -41,6 +41,8 @@ export interface OriginRequest {
   tier?: string | undefined;
   /** The Strata-Fence value the Strata-Tier signature covers, sent with it (docs/tiers.md). */
   fence?: string | undefined;
+  /** The Strata-Client value (the client this node judged), sent with the Strata-Tier header. */
+  client?: string | undefined;
   /** Told of each interim (1xx) response before the final one (RFC 9110 §15.2). */
   onInterim?: ((status: number, headers: Record<string, string | string[] | undefined>) => void) | undefined;
 }
@@ -166,9 +168,12 @@ export class Origin {
       headers['strata-tier'] = request.tier;
       if (request.fence !== undefined) headers['strata-fence'] = request.fence;
       else delete headers['strata-fence'];
+      if (request.client !== undefined) headers['strata-client'] = request.client;
+      else delete headers['strata-client'];
     } else {
       delete headers['strata-tier'];
       delete headers['strata-fence'];
+      delete headers['strata-client'];
     }
     return headers;
   }

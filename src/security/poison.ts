@@ -56,6 +56,7 @@ const ORDINARY: ReadonlySet<string> = new Set([
   // parent tier, and signed by the child: no origin can reflect them into a stored answer.
   'strata-tier',
   'strata-fence',
+  'strata-client',
   'x-forwarded-for',
   'x-forwarded-proto',
   'forwarded',

@@ -33,7 +33,7 @@ import { forwardInterim, replayHints } from '../interim.ts';
 import type { Fetched } from '../outcomes.ts';
 import { rewriteRequest } from '../rule-effects.ts';
 import { noteSecurity } from '../security-note.ts';
-import { tierHeadersFor } from '../tier.ts';
+import { CLIENT_HEADER, tierHeadersFor } from '../tier.ts';
 
 /** Client conditionals and ranges are not forwarded when the node fetches a full response to store. */
 const CACHE_FILL_DROP: ReadonlySet<string> = new Set([
@@ -81,7 +81,7 @@ function dropsFor(base: ReadonlySet<string>, trusted: boolean, fill: boolean): R
       dropUnkeyedClaims(fields, trusted, fill);
       return !(name in fields);
     });
-    drops = new Set([...base, TIER_HEADER, FENCE_HEADER, ...unkeyed]);
+    drops = new Set([...base, TIER_HEADER, FENCE_HEADER, CLIENT_HEADER, ...unkeyed]);
     made[slot] = drops;
   }
   return drops;
