@@ -26,15 +26,18 @@ export function realClient(edge: Edge, ctx: RequestContext): string {
 }
 
 /**
- * The scheme the client used, as the cache key spells it: behind a trusted proxy that says so in
- * X-Forwarded-Proto (its first value: the hop nearest the client), `http` or `https`; else the
- * listener's. The origin reads the same field (fetch forwards a trusted peer's), and may answer
- * the two schemes differently (a redirect to https for plain http): one key for both would serve
- * an http answer to https clients.
+ * The scheme the client used, as the cache key spells it: behind a trusted proxy or a verified
+ * child tier (whose forwarding fields fetch keeps alike) that says so in X-Forwarded-Proto (its
+ * first value: the hop nearest the client), `http` or `https`; else the listener's. The origin
+ * reads the same field (fetch forwards a trusted peer's), and may answer the two schemes
+ * differently (a redirect to https for plain http): one key for both would serve an http answer
+ * to https clients. A child keys its https clients' requests `https://…`: its parent, reached
+ * over plain http, must too.
  */
 export function keyScheme(edge: Edge, ctx: RequestContext): 'http' | 'https' {
   const proto = ctx.req.headers['x-forwarded-proto'];
-  if (proto === undefined || !edge.trusted(ctx.clientAddress)) return ctx.scheme;
+  if (proto === undefined || (ctx.tierChild === undefined && !edge.trusted(ctx.clientAddress)))
+    return ctx.scheme;
   const first = (Array.isArray(proto) ? proto[0]! : proto).split(',')[0]!.trim().toLowerCase();
   return first === 'https' ? 'https' : first === 'http' ? 'http' : ctx.scheme;
 }
