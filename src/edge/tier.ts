@@ -34,10 +34,17 @@ export function acceptTier(edge: Edge, ctx: RequestContext): void {
   const { secret, maxSkew } = edge.config.tiers;
   const fence = ctx.req.headers[FENCE_HEADER];
   const signedFence = typeof fence === 'string' ? fence : undefined;
-  const claim = verifyTier(value, secret, edge.now(), maxSkew, ctx.method, ctx.path, signedFence);
+  const stated = ctx.req.headers[CLIENT_HEADER];
+  const binding = {
+    host: ctx.req.headers.host ?? ctx.host,
+    client: typeof stated === 'string' ? stated : undefined,
+  };
+  const claim = verifyTier(value, secret, edge.now(), maxSkew, ctx.method, ctx.path, signedFence, binding);
   if (claim !== undefined) {
     ctx.tierChild = claim.id;
-    ctx.tierClient = statedClient(ctx.req.headers) ?? forwardedClient(ctx.req.headers);
+    // Strata-Client is read only where the signature covers it.
+    ctx.tierClient =
+      (claim.bound ? statedClient(ctx.req.headers) : undefined) ?? forwardedClient(ctx.req.headers);
     if (signedFence !== undefined) checkFence(edge, ctx, signedFence);
     // One id follows the request through every tier, as from a trusted proxy.
     const incoming = ctx.req.headers[REQUEST_ID_HEADER];
@@ -81,24 +88,32 @@ function checkFence(edge: Edge, ctx: RequestContext, value: string): void {
   edge.metrics.fenceBypasses.inc();
 }
 
+/** Signs a request's Strata-Tier for the Host the pool sends it with (origins[].hostHeader may set it). */
+export type TierSigner = (host: string) => string;
+
+const NO_TIER = { tier: undefined, fence: undefined };
+
 /**
- * The Strata-Tier header for a request to a parent (sent only to origins with `tier: parent`),
- * the Strata-Fence it signs: the purges this node applied within `tiers.fenceWindow` that
- * may cover the key, with the claims of a child this node has not reached yet; and the
- * Strata-Client the parent's site security judges: the client this node judged.
+ * The Strata-Tier header for a request to a parent (sent only to origins with `tier: parent`,
+ * signed by the pool once it knows the Host: no HMAC for a request to a real origin), the
+ * Strata-Fence it signs: the purges this node applied within `tiers.fenceWindow` that may
+ * cover the key, with the claims of a child this node has not reached yet; and the
+ * Strata-Client the parent's site security judges: the client this node judged (signed too).
  */
 export function tierHeadersFor(
   edge: Edge,
   ctx: RequestContext,
   method: string,
-): { tier: string | undefined; fence: string | undefined; client?: string } {
+): { tier: TierSigner | undefined; fence: string | undefined; client?: string } {
   const secret = edge.config.tiers.secret;
-  if (secret === undefined) return { tier: undefined, fence: undefined };
+  if (secret === undefined) return NO_TIER;
   const own = edge.fence?.claimsFor(ctx.storage) ?? [];
   const claims = ctx.fence === undefined ? own : mergeFence(ctx.fence, own);
   const fence = claims.length > 0 ? formatFence(claims) : undefined;
   const client = ctx.tierClient ?? realClient(edge, ctx);
-  return { tier: signTier(secret, edge.loopId, edge.now(), method, ctx.path, fence), fence, client };
+  const tier = (host: string) =>
+    signTier(secret, edge.loopId, edge.now(), method, ctx.path, fence, { host, client });
+  return { tier, fence, client };
 }
 
 /** Whether a stored header list holds a field only child tiers may see. */

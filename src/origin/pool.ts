@@ -37,8 +37,8 @@ export interface OriginRequest {
   signal?: AbortSignal;
   /** The cache key: what `selection: hash` hashes. */
   key?: string | undefined;
-  /** The signed Strata-Tier value, sent only to origins with `tier: parent` (docs/tiers.md). */
-  tier?: string | undefined;
+  /** Signs the Strata-Tier value for the Host sent, only for origins with `tier: parent` (docs/tiers.md). */
+  tier?: ((host: string) => string) | undefined;
   /** The Strata-Fence value the Strata-Tier signature covers, sent with it (docs/tiers.md). */
   fence?: string | undefined;
   /** The Strata-Client value (the client this node judged), sent with the Strata-Tier header. */
@@ -165,7 +165,7 @@ export class Origin {
     const headers = request.headers;
     headers.host = this.config.hostHeader ?? request.host;
     if (this.config.tier === 'parent' && request.tier !== undefined) {
-      headers['strata-tier'] = request.tier;
+      headers['strata-tier'] = request.tier(headers.host);
       if (request.fence !== undefined) headers['strata-fence'] = request.fence;
       else delete headers['strata-fence'];
       if (request.client !== undefined) headers['strata-client'] = request.client;

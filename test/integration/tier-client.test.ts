@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { signTier } from '../../src/http/tier-auth.ts';
 import { startNode, type TestNode } from '../helpers/node.ts';
 import { startOrigin, type TestOrigin } from '../helpers/origin.ts';
 
@@ -100,6 +101,33 @@ describe("tiers: a shield judges the client the edge judged, behind the edge's b
     assert.equal((await outer.get(`${LONG}?n=6`, { headers: HOST, localAddress: '127.0.0.5' })).status, 200);
     const other = await outer.get(`${LONG}?n=7`, { headers: HOST, localAddress: '127.0.0.6' });
     assert.equal(other.status, 200, 'two clients of one edge do not share a budget at the shield');
+  });
+
+  it('takes a Strata-Tier header only with the Host and Strata-Client it was signed with', async () => {
+    const path = `${LONG}?n=10`;
+    const denied = '203.0.113.66';
+    const signed = (client: string) =>
+      signTier(SECRET, 'edge-z', Date.now(), 'GET', path, undefined, { host: HOST.host, client });
+    const captured = signed(denied);
+    // As a child sends it: the shield judges the client the child names.
+    const genuine = await shield.get(path, {
+      headers: { ...HOST, 'strata-tier': captured, 'strata-client': denied },
+      localAddress: '127.0.0.7',
+    });
+    assert.equal(genuine.status, 403);
+    // Replayed within the skew for another site of the shield: no child's; the peer is judged.
+    const replayed = await shield.get(path, {
+      headers: { host: 'other-site.example.net', 'strata-tier': captured, 'strata-client': denied },
+      localAddress: '127.0.0.8',
+    });
+    assert.equal(replayed.status, 200);
+    // Signed for one client, sent beside another: the same.
+    const swapped = await shield.get(path, {
+      headers: { ...HOST, 'strata-tier': signed('198.51.100.20'), 'strata-client': denied },
+      localAddress: '127.0.0.9',
+    });
+    assert.equal(swapped.status, 200);
+    assert.equal(origin.count(path), 2);
   });
 
   it('never takes a client-sent Strata-Client for the judged address', async () => {

@@ -10,7 +10,10 @@ describe('Strata-Tier header', () => {
   it('verifies a header signed with the shared secret for the same method and target', () => {
     const value = signTier(SECRET, 'edge-1', NOW, 'GET', TARGET);
     assert.match(value, /^id=edge-1; ts=\d+; sig=[A-Za-z0-9_-]{43}$/);
-    assert.deepEqual(verifyTier(value, SECRET, NOW + 5000, 30_000, 'GET', TARGET), { id: 'edge-1' });
+    assert.deepEqual(verifyTier(value, SECRET, NOW + 5000, 30_000, 'GET', TARGET), {
+      id: 'edge-1',
+      bound: false,
+    });
   });
 
   it('ignores another secret, another method, another target, a changed id', () => {
@@ -42,7 +45,10 @@ describe('Strata-Tier header', () => {
   it('covers the purge fence when one is sent, and signs exactly as before without one', () => {
     const fence = 'a3f1c2d4-0000-4000-8000-000000000001=17, stream:purges=4096';
     const value = signTier(SECRET, 'edge-1', NOW, 'GET', TARGET, fence);
-    assert.deepEqual(verifyTier(value, SECRET, NOW, 30_000, 'GET', TARGET, fence), { id: 'edge-1' });
+    assert.deepEqual(verifyTier(value, SECRET, NOW, 30_000, 'GET', TARGET, fence), {
+      id: 'edge-1',
+      bound: false,
+    });
     // Dropped, changed, or added to a request signed without one: the header does not verify.
     assert.equal(verifyTier(value, SECRET, NOW, 30_000, 'GET', TARGET), undefined);
     assert.equal(verifyTier(value, SECRET, NOW, 30_000, 'GET', TARGET, fence.replace('17', '18')), undefined);
@@ -51,5 +57,47 @@ describe('Strata-Tier header', () => {
     // A target that ends like a fence signs another text (the fence follows a newline).
     const tricky = signTier(SECRET, 'edge-1', NOW, 'GET', `${TARGET}|fence=${fence}`);
     assert.equal(verifyTier(tricky, SECRET, NOW, 30_000, 'GET', TARGET, fence), undefined);
+  });
+
+  it('binds a header to its Host and Strata-Client: not replayed for another site nor beside another address', () => {
+    const fence = 'a3f1c2d4-0000-4000-8000-000000000001=17';
+    const bound = { host: 'shop.example.com', client: '198.51.100.7' };
+    const value = signTier(SECRET, 'edge-1', NOW, 'GET', TARGET, fence, bound);
+    assert.deepEqual(verifyTier(value, SECRET, NOW, 30_000, 'GET', TARGET, fence, bound), {
+      id: 'edge-1',
+      bound: true,
+    });
+    const verify = (binding: { host: string; client?: string }) =>
+      verifyTier(value, SECRET, NOW, 30_000, 'GET', TARGET, fence, binding);
+    assert.equal(verify({ host: 'other-site.example.net', client: bound.client }), undefined);
+    assert.equal(verify({ host: 'shop.example.com:8080', client: bound.client }), undefined);
+    assert.equal(verify({ host: bound.host, client: '203.0.113.50' }), undefined);
+    assert.equal(verify({ host: bound.host }), undefined, 'the client dropped');
+    assert.equal(verifyTier(value, SECRET, NOW, 30_000, 'GET', TARGET, fence), undefined, 'read unbound');
+    // Without a client named, the Host alone; a client added on the way does not verify.
+    const hostOnly = signTier(SECRET, 'edge-1', NOW, 'GET', TARGET, undefined, { host: bound.host });
+    assert.deepEqual(
+      verifyTier(hostOnly, SECRET, NOW, 30_000, 'GET', TARGET, undefined, { host: bound.host }),
+      {
+        id: 'edge-1',
+        bound: true,
+      },
+    );
+    assert.equal(
+      verifyTier(hostOnly, SECRET, NOW, 30_000, 'GET', TARGET, undefined, {
+        host: bound.host,
+        client: '1.2.3.4',
+      }),
+      undefined,
+    );
+    // A child of an earlier version signs without them: verified, unbound, whatever the Host.
+    const earlier = signTier(SECRET, 'edge-1', NOW, 'GET', TARGET, fence);
+    assert.deepEqual(
+      verifyTier(earlier, SECRET, NOW, 30_000, 'GET', TARGET, fence, {
+        host: 'any.example.org',
+        client: '1.2.3.4',
+      }),
+      { id: 'edge-1', bound: false },
+    );
   });
 });
