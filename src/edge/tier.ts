@@ -50,7 +50,34 @@ export function acceptTier(edge: Edge, ctx: RequestContext): void {
     const incoming = ctx.req.headers[REQUEST_ID_HEADER];
     if (incoming !== undefined && incoming !== ctx.requestId)
       ctx.requestId = requestIdFor(incoming, trustAll, ctx.clientAddress);
-  } else edge.log.debug({ peer: ctx.clientAddress }, 'Strata-Tier header ignored: it does not verify');
+  } else warnUnverified(edge, ctx.clientAddress);
+}
+
+/** When each node last warned of a Strata-Tier header that did not verify, and how many since. */
+const unverified = new WeakMap<Edge, { warnedAt: number; since: number }>();
+const UNVERIFIED_WARN_MS = 60_000;
+
+/**
+ * A header that does not verify is ignored, never an error for the request; but a child with
+ * another secret, a clock past maxSkew or a Host rewritten on the way loses its tier trust
+ * (tag purges, Strata-CDN-Cache-Control, its clients' limits) without a sign: a warning, at
+ * most one a minute (a forged header in a flood costs no more lines), with how many were ignored.
+ */
+function warnUnverified(edge: Edge, peer: string): void {
+  const now = edge.now();
+  let seen = unverified.get(edge);
+  if (seen === undefined) {
+    seen = { warnedAt: Number.NEGATIVE_INFINITY, since: 0 };
+    unverified.set(edge, seen);
+  }
+  seen.since++;
+  if (now - seen.warnedAt < UNVERIFIED_WARN_MS) return;
+  edge.log.warn(
+    { peer, ignored: seen.since },
+    "Strata-Tier header ignored: it does not verify (another tiers.secret, clocks further apart than tiers.maxSkew, a Host rewritten between the tiers, or forged); the request is served as any client's",
+  );
+  seen.warnedAt = now;
+  seen.since = 0;
 }
 
 /** The client a verified child says its own security judged (Strata-Client), when it is an address. */
