@@ -298,16 +298,17 @@ export function fromSibling(
   if (found.kind !== 'miss' || found.reason !== 'vary-miss') return miss();
   const sibling = siblingFor(edge, ctx);
   if (sibling !== undefined) return track(edge, answerFromSibling(edge, ctx, sibling, true));
-  const stale = staleSiblingFor(edge, ctx);
   const encoded = encodedFor(edge, ctx);
-  if (encoded === undefined) return miss(stale);
+  if (encoded === undefined) return miss(staleSiblingFor(edge, ctx));
   const decoded = decodedSibling(edge, ctx, encoded).catch((error: unknown) => {
     edge.log.error({ err: error, url: ctx.key }, 'decoded representation not stored');
     return undefined;
   });
   track(
     edge,
-    decoded.then((made) => (made === undefined ? miss(stale) : answerFromSibling(edge, ctx, made, true))),
+    decoded.then((made) =>
+      made === undefined ? miss(staleSiblingFor(edge, ctx)) : answerFromSibling(edge, ctx, made, true),
+    ),
   );
 }
 

@@ -115,32 +115,35 @@ function checkFence(edge: Edge, ctx: RequestContext, value: string): void {
   edge.metrics.fenceBypasses.inc();
 }
 
-/** Signs a request's Strata-Tier for the Host the pool sends it with (origins[].hostHeader may set it). */
-export type TierSigner = (host: string) => string;
+/** The fields a request to a parent carries (docs/tiers.md); Strata-Tier signs the others. */
+export interface TierFields {
+  tier: string;
+  fence: string | undefined;
+  client: string;
+}
 
-const NO_TIER = { tier: undefined, fence: undefined };
+/** Makes a request's tier fields for the Host the pool sends it with (origins[].hostHeader may set it). */
+export type TierSigner = (host: string) => TierFields;
 
 /**
- * The Strata-Tier header for a request to a parent (sent only to origins with `tier: parent`,
- * signed by the pool once it knows the Host: no HMAC for a request to a real origin), the
- * Strata-Fence it signs: the purges this node applied within `tiers.fenceWindow` that may
- * cover the key, with the claims of a child this node has not reached yet; and the
- * Strata-Client the parent's site security judges: the client this node judged (signed too).
+ * What a request to a parent carries (sent only to origins with `tier: parent`, made by the pool
+ * once it knows the Host: nothing of it for a request to a real origin, no HMAC): the Strata-Fence,
+ * the purges this node applied within `tiers.fenceWindow` that may cover the key, with the claims
+ * of a child this node has not reached yet; the Strata-Client the parent's site security judges,
+ * the client this node judged; and the Strata-Tier header that signs both with the Host.
+ * Undefined without `tiers.secret`.
  */
-export function tierHeadersFor(
-  edge: Edge,
-  ctx: RequestContext,
-  method: string,
-): { tier: TierSigner | undefined; fence: string | undefined; client?: string } {
+export function tierFieldsFor(edge: Edge, ctx: RequestContext, method: string): TierSigner | undefined {
   const secret = edge.config.tiers.secret;
-  if (secret === undefined) return NO_TIER;
-  const own = edge.fence?.claimsFor(ctx.storage) ?? [];
-  const claims = ctx.fence === undefined ? own : mergeFence(ctx.fence, own);
-  const fence = claims.length > 0 ? formatFence(claims) : undefined;
-  const client = ctx.tierClient ?? realClient(edge, ctx);
-  const tier = (host: string) =>
-    signTier(secret, edge.loopId, edge.now(), method, ctx.path, fence, { host, client });
-  return { tier, fence, client };
+  if (secret === undefined) return undefined;
+  return (host) => {
+    const own = edge.fence?.claimsFor(ctx.storage) ?? [];
+    const claims = ctx.fence === undefined ? own : mergeFence(ctx.fence, own);
+    const fence = claims.length > 0 ? formatFence(claims) : undefined;
+    const client = ctx.tierClient ?? realClient(edge, ctx);
+    const tier = signTier(secret, edge.loopId, edge.now(), method, ctx.path, fence, { host, client });
+    return { tier, fence, client };
+  };
 }
 
 /** Whether a stored header list holds a field only child tiers may see. */

@@ -27,7 +27,7 @@ import { receive } from './phases/receive.ts';
 import { relay } from './phases/relay.ts';
 import { rules } from './phases/rules.ts';
 import { relayedHeaders, sendError } from './respond.ts';
-import { stripFor, tierHeadersFor } from './tier.ts';
+import { stripFor, tierFieldsFor } from './tier.ts';
 
 /** The listener's handler of WebSocket handshakes, for one scheme (like the pipeline's). */
 export function tunnelHandler(edge: Edge, scheme: 'http' | 'https'): UpgradeHandler {
@@ -109,7 +109,7 @@ async function handshake(edge: Edge, ctx: RequestContext, head: Buffer, opened: 
       key: ctx.key,
       headers,
       signal: gone.signal,
-      ...tierHeadersFor(edge, ctx, 'GET'),
+      tier: tierFieldsFor(edge, ctx, 'GET'),
     });
   } catch (error) {
     const failure = error as EdgeError & { attempts?: number };

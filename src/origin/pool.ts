@@ -37,12 +37,11 @@ export interface OriginRequest {
   signal?: AbortSignal;
   /** The cache key: what `selection: hash` hashes. */
   key?: string | undefined;
-  /** Signs the Strata-Tier value for the Host sent, only for origins with `tier: parent` (docs/tiers.md). */
-  tier?: ((host: string) => string) | undefined;
-  /** The Strata-Fence value the Strata-Tier signature covers, sent with it (docs/tiers.md). */
-  fence?: string | undefined;
-  /** The Strata-Client value (the client this node judged), sent with the Strata-Tier header. */
-  client?: string | undefined;
+  /**
+   * Makes the Strata-Tier, Strata-Fence and Strata-Client fields for the Host sent: called only
+   * for origins with `tier: parent` (docs/tiers.md).
+   */
+  tier?: ((host: string) => { tier: string; fence: string | undefined; client: string }) | undefined;
   /** Told of each interim (1xx) response before the final one (RFC 9110 §15.2). */
   onInterim?: ((status: number, headers: Record<string, string | string[] | undefined>) => void) | undefined;
 }
@@ -164,17 +163,13 @@ export class Origin {
   #headers(request: OriginRequest): Record<string, string | string[]> {
     const headers = request.headers;
     headers.host = this.config.hostHeader ?? request.host;
-    if (this.config.tier === 'parent' && request.tier !== undefined) {
-      headers['strata-tier'] = request.tier(headers.host);
-      if (request.fence !== undefined) headers['strata-fence'] = request.fence;
-      else delete headers['strata-fence'];
-      if (request.client !== undefined) headers['strata-client'] = request.client;
-      else delete headers['strata-client'];
-    } else {
-      delete headers['strata-tier'];
-      delete headers['strata-fence'];
-      delete headers['strata-client'];
-    }
+    const tier = this.config.tier === 'parent' ? request.tier?.(headers.host) : undefined;
+    if (tier !== undefined) headers['strata-tier'] = tier.tier;
+    else delete headers['strata-tier'];
+    if (tier?.fence !== undefined) headers['strata-fence'] = tier.fence;
+    else delete headers['strata-fence'];
+    if (tier !== undefined) headers['strata-client'] = tier.client;
+    else delete headers['strata-client'];
     return headers;
   }
 

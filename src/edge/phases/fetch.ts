@@ -33,7 +33,7 @@ import { forwardInterim, replayHints } from '../interim.ts';
 import type { Fetched } from '../outcomes.ts';
 import { rewriteRequest } from '../rule-effects.ts';
 import { noteSecurity } from '../security-note.ts';
-import { CLIENT_HEADER, tierHeadersFor } from '../tier.ts';
+import { CLIENT_HEADER, tierFieldsFor } from '../tier.ts';
 
 /** Client conditionals and ranges are not forwarded when the node fetches a full response to store. */
 const CACHE_FILL_DROP: ReadonlySet<string> = new Set([
@@ -273,7 +273,7 @@ function send(
     host: ctx.host,
     key: ctx.key,
     headers: originRequestHeaders(edge, ctx, options),
-    ...tierHeadersFor(edge, ctx, method),
+    tier: tierFieldsFor(edge, ctx, method),
     body,
     ...(options.background
       ? {}
