@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { refusalDetail } from '../../src/observability/cache-status.ts';
 import { createClock } from '../helpers/clock.ts';
+import { sinkInto } from '../helpers/logs.ts';
 import { startNode, type TestNode } from '../helpers/node.ts';
 import { respond, startOrigin, type TestOrigin } from '../helpers/origin.ts';
 import { rawExchange } from '../helpers/raw.ts';
@@ -21,12 +21,7 @@ describe('the access log', () => {
       '/private': respond(200, { 'cache-control': 'no-store' }, 'nope'),
       '/swr': respond(200, { 'cache-control': 'max-age=10, stale-while-revalidate=60' }, 'swr'),
     });
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line));
-        done();
-      },
-    });
+    const sink = sinkInto(lines);
     edge = await startNode({
       origin: origin.url,
       now: clock.now,

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { createClock } from '../helpers/clock.ts';
 import { request } from '../helpers/http.ts';
+import { sinkInto } from '../helpers/logs.ts';
 import { startNode, type TestNode } from '../helpers/node.ts';
 import { type Route, startOrigin, type TestOrigin } from '../helpers/origin.ts';
 
@@ -79,12 +79,7 @@ describe('site cache rules', () => {
       '/v3/orders/export': counted({ 'cache-control': 'max-age=600' }),
       '/profile/settings': counted({ 'cache-control': 'max-age=600' }),
     });
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line));
-        done();
-      },
-    });
+    const sink = sinkInto(lines);
     edge = await startNode({
       origin: origin.url,
       now: clock.now,

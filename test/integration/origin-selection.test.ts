@@ -3,10 +3,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { validateConfig } from '../../src/config/load.ts';
+import { sinkInto } from '../helpers/logs.ts';
 import { metricsDelta } from '../helpers/metrics.ts';
 import { writeMmdb } from '../helpers/mmdb.ts';
 import { startNode, type TestNode } from '../helpers/node.ts';
@@ -330,12 +330,7 @@ describe('what a failover leaves in the log and the error response', () => {
   before(async () => {
     live = await scripted(delayed('live', 1));
     const dead = `http://127.0.0.1:${await closedPort()}`;
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line));
-        done();
-      },
-    });
+    const sink = sinkInto(lines);
     edge = await startNode({
       origin: live.url,
       logger: pino({ level: 'info' }, sink),

@@ -5,11 +5,11 @@
  * its tier trust without a sign. docs/tiers.md, Child → parent trust.
  */
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { signTier } from '../../src/http/tier-auth.ts';
 import { createClock } from '../helpers/clock.ts';
+import { sinkInto } from '../helpers/logs.ts';
 import { startNode, type TestNode } from '../helpers/node.ts';
 import { startOrigin, type TestOrigin } from '../helpers/origin.ts';
 
@@ -29,12 +29,7 @@ describe('tiers: a Strata-Tier header that does not verify', () => {
       res.writeHead(200, { 'cache-control': 'no-store', 'content-type': 'text/html' });
       res.end('<p>catalogue</p>');
     });
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line));
-        done();
-      },
-    });
+    const sink = sinkInto(lines);
     shield = await startNode({
       origin: origin.url,
       now: clock.now,

@@ -6,10 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { connect as netConnect } from 'node:net';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { createFixtures, type Fixtures } from '../helpers/certs.ts';
+import { sinkInto } from '../helpers/logs.ts';
 import { startNode, type TestNode } from '../helpers/node.ts';
 import { startOrigin, type TestOrigin } from '../helpers/origin.ts';
 
@@ -45,12 +45,7 @@ describe('TLS handshakes that never finish', () => {
     fixtures = createFixtures();
     origin = await startOrigin({});
     const leaf = fixtures.leaf('edge', ['edge.test']);
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line));
-        done();
-      },
-    });
+    const sink = sinkInto(lines);
     for (const http2 of [true, false])
       nodes.push(
         await startNode({

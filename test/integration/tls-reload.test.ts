@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { connect as h2connect } from 'node:http2';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
 import { pino } from 'pino';
 import { createFixtures, type Fixtures, type Leaf } from '../helpers/certs.ts';
+import { sinkInto } from '../helpers/logs.ts';
 import { startNode, type TestNode } from '../helpers/node.ts';
 import { respond, startOrigin, type TestOrigin } from '../helpers/origin.ts';
 
@@ -229,12 +229,7 @@ describe('an SNI pair that does not load on first use', () => {
     // The key of another pair: the certificate and key do not belong together.
     const broken = { cert: shop.cert, key: main.key };
     origin = await startOrigin({});
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line));
-        done();
-      },
-    });
+    const sink = sinkInto(lines);
     node = await startNode({
       origin: origin.url,
       logger: pino({ level: 'info' }, sink),
@@ -295,12 +290,7 @@ describe('a certificate out of its validity period', () => {
     expired = fixtures.datedLeaf('expired', ['expired.test'], '20200101000000Z', '20200201000000Z');
     const early = fixtures.datedLeaf('early', ['early.test'], '20990101000000Z', '20991231000000Z');
     origin = await startOrigin({});
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line));
-        done();
-      },
-    });
+    const sink = sinkInto(lines);
     node = await startNode({
       origin: origin.url,
       logger: pino({ level: 'info' }, sink),

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { connect as h2connect } from 'node:http2';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
 import { pino } from 'pino';
 import { createFixtures, type Fixtures } from '../helpers/certs.ts';
 import { request } from '../helpers/http.ts';
+import { sinkInto } from '../helpers/logs.ts';
 import { startNode, type TestNode } from '../helpers/node.ts';
 import { startOrigin, type TestOrigin } from '../helpers/origin.ts';
 
@@ -209,12 +209,7 @@ describe('an origin that fails after its head, before any body byte', () => {
       socket.write(heads[name] ?? NOT_FOUND);
       if (name !== 'no-content') setTimeout(() => socket.destroy(), 80);
     }));
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line));
-        done();
-      },
-    });
+    const sink = sinkInto(lines);
     edge = await startNode({
       origin,
       logger: pino({ level: 'info' }, sink),

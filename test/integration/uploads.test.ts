@@ -6,10 +6,10 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { type AddressInfo, connect } from 'node:net';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { request } from '../helpers/http.ts';
+import { sinkInto } from '../helpers/logs.ts';
 import { startNode, type TestNode } from '../helpers/node.ts';
 import { rawExchange } from '../helpers/raw.ts';
 import { until } from '../helpers/wait.ts';
@@ -82,12 +82,7 @@ describe('uploads', () => {
       });
     });
     await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line));
-        done();
-      },
-    });
+    const sink = sinkInto(lines);
     edge = await startNode({
       origin: `http://127.0.0.1:${(origin.address() as AddressInfo).port}`,
       logger: pino({ level: 'info' }, sink),
@@ -233,12 +228,7 @@ describe('a chunked upload whose framing breaks part-way', () => {
       req.on('close', () => ended(req.complete ? 'end' : 'error'));
     });
     await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line));
-        done();
-      },
-    });
+    const sink = sinkInto(lines);
     edge = await startNode({
       origin: `http://127.0.0.1:${(origin.address() as AddressInfo).port}`,
       logger: pino({ level: 'info' }, sink),

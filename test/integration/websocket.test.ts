@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { type AddressInfo, connect, type Socket } from 'node:net';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
+import { sinkInto } from '../helpers/logs.ts';
 import { startNode, type TestNode } from '../helpers/node.ts';
 import { until } from '../helpers/wait.ts';
 
@@ -514,16 +514,6 @@ describe('WebSocket tunnels', () => {
     assert.match(await text(), /^strata_tunnel_bytes_total\{direction="to-client"\} \d{5,}$/m);
   });
 });
-
-/** A log destination that parses each JSON line into `lines`. */
-function sinkInto(lines: Array<Record<string, unknown>>): Writable {
-  return new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line));
-      done();
-    },
-  });
-}
 
 async function waitForLine(
   lines: Array<Record<string, unknown>>,
