@@ -203,12 +203,14 @@ export async function createEdgeNode(options: EdgeNodeOptions): Promise<EdgeNode
     memorySize: config.cache.memorySize,
     memoryObjectSize: config.cache.memoryObjectSize,
     maxVariants: config.cache.maxVariants,
+    commitDelayMs: config.cache.commitDelay,
     log,
     now,
     ...(options.decodedBytes !== undefined ? { decodedBytes: options.decodedBytes } : {}),
     ...(options.bodyGraceMs !== undefined ? { bodyGraceMs: options.bodyGraceMs } : {}),
   });
   const metrics = createMetrics();
+  store.observeCommits((trigger) => metrics.commitTransactions.labels(trigger).inc());
   if (config.fleet.nats.servers.length === 0) withoutFleetMetrics(metrics);
   metrics.storeCapacity.set(config.cache.maxSize);
   metrics.setMemorySource(() => ({ bytes: store.memory.bytes, bodies: store.memory.bodies }));
@@ -792,8 +794,14 @@ function bindFailure(what: string, listen: string, error: unknown): unknown {
   return new EdgeError('EDGE_ERR_STARTUP', `${what} ${listen}: ${reason}`, { cause: error });
 }
 
+/** Until no fill or revalidation runs; their commits go at once meanwhile (a drain, a test). */
 async function idle(edge: Edge): Promise<void> {
-  for (let round = 0; round < 100 && edge.work.size > 0; round++) await Promise.allSettled([...edge.work]);
+  const release = edge.store.holdCommits();
+  try {
+    for (let round = 0; round < 100 && edge.work.size > 0; round++) await Promise.allSettled([...edge.work]);
+  } finally {
+    release();
+  }
 }
 
 /**

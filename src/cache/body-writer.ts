@@ -11,7 +11,8 @@ import type { EntryRecord } from './record.ts';
 export interface BodyStore {
   putChunk(bodyId: string, index: number, chunk: Buffer): Promise<boolean>;
   putChunks(bodyId: string, first: number, chunks: readonly Buffer[]): Promise<unknown>;
-  write<T>(work: () => T): Promise<T>;
+  /** Runs the commit's work in a write transaction (shared with other commits: gathered-commits.ts). */
+  commitGathered<T>(work: () => T): Promise<T>;
   commitEntryInTxn(storage: string, id: string, record: EntryRecord): void;
   removeBodyLater(bodyId: string, chunks: number, size: number): void;
   writeSucceeded(): void;
@@ -152,7 +153,7 @@ export class BodyWriter {
     const sums = lastIndex >= 0 ? [...this.#sums, chunkSum(lastChunk!)] : this.#sums;
     const full: EntryRecord = { ...record, bodyId: this.bodyId, chunks: this.#chunks, size, sums };
     try {
-      const stored = await this.#store.write(() => {
+      const stored = await this.#store.commitGathered(() => {
         // Written even when the record is not: readers in other workers still need it.
         if (lastIndex >= 0) void this.#store.putChunk(this.bodyId, lastIndex, lastChunk!);
         if (!stillWanted()) return false;

@@ -12,6 +12,7 @@ import { within } from '../within.ts';
 import { BodyWriter } from './body-writer.ts';
 import { ChunkPool } from './chunk-pool.ts';
 import { DECODED_MAX_RECORDS, DecodedRecords } from './decoded-records.ts';
+import { type CommitTrigger, GatheredCommits } from './gathered-commits.ts';
 import { chunkSum, intact, sealRecord } from './integrity.ts';
 import { primaryOf, storageKey, VARIANT_SEPARATOR, variantKey, variantRange } from './key.ts';
 import { MemoryTier } from './memory-tier.ts';
@@ -41,6 +42,8 @@ export interface StoreOptions {
   maxVariants?: number;
   /** Bound of the records kept decoded in this process, in bytes (default 64 MiB: decoded-records.ts). */
   decodedBytes?: number;
+  /** How long an entry's commit waits for others to share its transaction (cache.commitDelay; 0: none). */
+  commitDelayMs?: number;
 }
 
 /**
@@ -100,6 +103,11 @@ const WRITE_RETRY_MS = 1000;
 const MAX_VARIANTS = 100;
 /** Longest a shutdown waits for LMDB to close. */
 const CLOSE_TIMEOUT_MS = 5000;
+/**
+ * How long an entry's commit waits for others to share its write transaction when the store is
+ * opened without cache.commitDelay (tools, tests): at once.
+ */
+const COMMIT_DELAY_MS = 0;
 /** Free chunk buffers kept for the next fills: 4 MiB at the default chunk size. */
 const CHUNK_POOL_FREE = 16;
 
@@ -123,6 +131,8 @@ export class CacheStore {
   readonly #accessed = new Map<string, number>();
   #bodies = 0;
   readonly #removals = new Set<Promise<void>>();
+  /** Entry commits sharing write transactions (gathered-commits.ts). */
+  readonly #gathered: GatheredCommits;
   /** Decoded records by key, with the bytes they were decoded from (see #read). */
   readonly #decoded: DecodedRecords;
   /**
@@ -158,6 +168,10 @@ export class CacheStore {
   constructor(options: StoreOptions) {
     this.options = options;
     this.#decoded = new DecodedRecords(options.decodedBytes);
+    this.#gathered = new GatheredCommits(
+      (work) => this.write(work),
+      options.commitDelayMs ?? COMMIT_DELAY_MS,
+    );
     try {
       // LMDB trusts its file: a damaged one would end the process with SIGSEGV or SIGBUS.
       checkStoreFile(options.dir);
@@ -834,6 +848,34 @@ export class CacheStore {
     );
   }
 
+  /**
+   * Runs an entry's commit in a write transaction shared with the commits made within
+   * cache.commitDelay of it (gathered-commits.ts).
+   */
+  commitGathered<T>(work: () => T): Promise<T> {
+    return this.#gathered.commit(work);
+  }
+
+  /** A request waits for an entry's commit: commits go at once until the returned release. */
+  holdCommits(): () => void {
+    return this.#gathered.hold();
+  }
+
+  /** Told of every transaction of gathered commits, with what started it (the node's metrics). */
+  observeCommits(observer: (trigger: CommitTrigger) => void): void {
+    this.#gathered.observe(observer);
+  }
+
+  /** Commits waiting for their shared transaction. */
+  get commitsWaiting(): number {
+    return this.#gathered.waiting;
+  }
+
+  /** Another worker waits for one of this process's fills: the next commit goes at once. */
+  hurryCommits(): void {
+    this.#gathered.hurry();
+  }
+
   /** Hard removal of a primary key, in its own transaction. */
   removeKey(storage: string): Promise<number> {
     return this.write(() => this.removeKeyInTxn(storage));
@@ -1256,6 +1298,7 @@ export class CacheStore {
 
   async close(): Promise<void> {
     if (this.#closed) return;
+    await this.#gathered.flush().catch(() => {});
     await this.flushAccess().catch(() => {});
     await Promise.all(this.#removals);
     this.#closed = true;

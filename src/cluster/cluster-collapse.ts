@@ -169,6 +169,9 @@ export class ClusterCollapseTable extends CollapseTable {
       case 'purge-fills':
         this.purgeFills(message.purge);
         return;
+      case 'hurry':
+        this.#store?.hurryCommits();
+        return;
     }
   }
 
@@ -331,7 +334,8 @@ export function processChannel(): LockChannel {
           type === 'fill' ||
           type === 'committed' ||
           type === 'fill-end' ||
-          type === 'purge-fills'
+          type === 'purge-fills' ||
+          type === 'hurry'
         )
           listener(message);
       });

@@ -45,6 +45,8 @@ interface Lock {
   /** Reading the announced fill. */
   readers: Holder[];
   lease: NodeJS.Timeout;
+  /** The leader's worker was told another waits (its commit then goes at once). */
+  hurried: boolean;
 }
 
 export interface LockBrokerOptions {
@@ -78,13 +80,26 @@ export class LockBroker {
       let created!: Lock;
       const lease = setTimeout(() => this.#expire(created), this.#options.leaseMs);
       lease.unref();
-      created = { key, leader, waiters: [], fill: undefined, committed: 0, readers: [], lease };
+      created = {
+        key,
+        leader,
+        waiters: [],
+        fill: undefined,
+        committed: 0,
+        readers: [],
+        lease,
+        hurried: false,
+      };
       this.#locks.set(key, created);
       this.#requests.set(ref(worker, id), created);
       return this.#verdict(leader, 'lead');
     }
     if (!wait) return this.#verdict({ worker, id }, 'busy');
     this.#requests.set(ref(worker, id), lock);
+    if (!lock.hurried && lock.leader.worker !== worker) {
+      lock.hurried = true;
+      this.#options.send(lock.leader.worker, { strata: 'hurry' });
+    }
     if (lock.fill === undefined) lock.waiters.push({ worker, id });
     else this.#addReader(lock, { worker, id });
   }

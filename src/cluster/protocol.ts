@@ -113,13 +113,22 @@ export interface PurgeFillsMessage {
   purge: FillPurge;
 }
 
+/**
+ * To a lock holder's worker, once per lock: another worker waits for the key, so its entry's
+ * commit should not wait for others to share its transaction (gathered-commits.ts).
+ */
+export interface HurryMessage {
+  strata: 'hurry';
+}
+
 /** What the primary sends a worker about its lock requests (and purges closing fills). */
 export type LockMessage =
   | VerdictMessage
   | FillMessage
   | CommittedMessage
   | FillEndMessage
-  | PurgeFillsMessage;
+  | PurgeFillsMessage
+  | HurryMessage;
 
 /** The worker's listeners are bound: it takes traffic. */
 export interface ReadyMessage {

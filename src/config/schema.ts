@@ -406,6 +406,11 @@ export const cacheSchema = z
       'Longest a server error (5xx) is stored and reused, whatever its max-age (0: never stored); never served stale. Client errors (4xx) are stored only when cacheable by default (404, 405, 410, 414).',
     ).default(5_000),
     hitForPass: duration('How long an uncacheable key skips request collapsing.').default(120_000),
+    commitDelay: duration(
+      "How long a stored response's commit waits for others to share its LMDB write transaction (0: each commits at once). Fewer, larger transactions cost less per entry; a request that must wait for a commit starts it at once (docs/architecture.md).",
+    )
+      .refine((ms) => ms <= 1000, { message: 'expected at most 1s' })
+      .default(20),
     convertHead: z
       .boolean()
       .default(true)

@@ -98,6 +98,12 @@ export function createMetrics() {
       registers: [registry],
       collect: () => insertTallies.flush(),
     }),
+    commitTransactions: new Counter({
+      name: 'strata_cache_commit_transactions_total',
+      help: 'LMDB write transactions that committed stored responses, by what started them: delay (cache.commitDelay ran out), full (256 gathered), waited (a request waited for a commit, or a drain), at-once (cache.commitDelay 0). Stored responses per transaction: strata_cache_inserts_total{outcome="stored"} over the sum.',
+      labelNames: ['trigger'] as const,
+      registers: [registry],
+    }),
     bytesServed: new Counter({
       name: 'strata_bytes_served_total',
       help: 'Body bytes sent to clients, by source (cache or origin).',

@@ -57,6 +57,8 @@ describe('counters', () => {
       'strata_cache_lookups_total{result="miss"}': 1,
       'strata_cache_lookups_total{result="hit"}': 1,
       'strata_cache_inserts_total{outcome="stored"}': 1,
+      // Its commit, made at once: the test waited for it (edge.get).
+      'strata_cache_commit_transactions_total{trigger="waited"}': 1,
       'strata_origin_requests_total{origin="origin",outcome="2xx"}': 1,
       'strata_bytes_served_total{source="origin"}': 12,
       'strata_bytes_served_total{source="cache"}': 12,
@@ -100,6 +102,7 @@ describe('counters', () => {
     assert.deepEqual(await counters.delta(), {
       'strata_cache_lookups_total{result="stale-while-revalidate"}': 1,
       'strata_cache_inserts_total{outcome="stored"}': 1,
+      'strata_cache_commit_transactions_total{trigger="waited"}': 1,
       'strata_origin_requests_total{origin="origin",outcome="2xx"}': 1,
       'strata_bytes_served_total{source="cache"}': 9,
       'strata_requests_total{site="default",status="2xx"}': 1,

@@ -153,19 +153,29 @@ async function follow(
     }
     if (reuse === 'after-commit') {
       // A conditional or range to answer from a fresh response: once it is stored.
-      await outcome.done;
+      await committed(edge, outcome);
       if (ctx.res.destroyed) return GONE;
       if (attempt < MAX_ATTEMPTS) return AGAIN;
     }
   }
   if (outcome.kind === 'shared' && waitsForCommit(edge, ctx, outcome)) {
-    await outcome.done;
+    await committed(edge, outcome);
     if (ctx.res.destroyed) return GONE;
     if (attempt < MAX_ATTEMPTS) return AGAIN;
   }
   // uncacheable, not reusable as it is, timeout, another variant: fetch on our own, never
   // overwriting the leader's fill
   return outcome.kind === 'timeout' ? PASS_TIMEOUT : PASS;
+}
+
+/** Until the leader's fill is committed or abandoned; its commit is not kept waiting for others. */
+async function committed(edge: Edge, outcome: Shared): Promise<void> {
+  const release = edge.store.holdCommits();
+  try {
+    await outcome.done;
+  } finally {
+    release();
+  }
 }
 
 /** Whether a follower may read the fill now, after its commit, or not at all. */

@@ -25,7 +25,7 @@ function fakeStore() {
           fail: reject,
         });
       }),
-    write: async <T>(work: () => T) => work(),
+    commitGathered: async <T>(work: () => T) => work(),
     commitEntryInTxn: () => {},
     removeBodyLater: () => {},
     writeSucceeded: () => {},

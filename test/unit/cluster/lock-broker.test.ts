@@ -17,18 +17,38 @@ let broker: LockBroker | undefined;
 
 function setup() {
   const sent: Array<[number, LockMessage]> = [];
+  /** The 'hurry' messages, kept apart: the other tests follow the lock's states. */
+  const hurried: number[] = [];
   broker = new LockBroker({
-    send: (worker, message) => sent.push([worker, message]),
+    send: (worker, message) =>
+      message.strata === 'hurry' ? hurried.push(worker) : sent.push([worker, message]),
     hitForPassMs: 120_000,
     leaseMs: 60_000,
     now: Date.now,
   });
-  return { broker, sent };
+  return { broker, sent, hurried };
 }
 
 afterEach(() => broker?.close());
 
 describe('LockBroker', () => {
+  it("hurries the leader's worker once per lock when another worker waits for the key", () => {
+    const { broker, hurried } = setup();
+    broker.acquire(1, 1, 'a', true);
+    broker.acquire(1, 2, 'a', true); // a waiter in the leader's own worker: it holds commits itself
+    broker.acquire(2, 3, 'a', false); // not waiting: told 'busy'
+    assert.deepEqual(hurried, []);
+    broker.acquire(2, 4, 'a', true);
+    broker.acquire(3, 5, 'a', true);
+    broker.announce(1, 1, FILL, 0);
+    broker.acquire(2, 6, 'a', true); // a reader of the announced fill
+    assert.deepEqual(hurried, [1]);
+    broker.release(1, 1, 'done');
+    broker.acquire(2, 7, 'a', true);
+    broker.acquire(1, 8, 'a', true);
+    assert.deepEqual(hurried, [1, 2], 'a new lock of the key hurries its own leader');
+  });
+
   it("tells waiters 'failed' when the leader failed and 'look-again' when its fetch ended", () => {
     const { broker, sent } = setup();
     broker.acquire(1, 1, 'a', true);

@@ -78,6 +78,14 @@ describe('validateConfig', () => {
       assert.deepEqual(paths(problemsOf({ cache: { chunkSize } })), ['cache.chunkSize'], String(chunkSize));
     }
     assert.deepEqual(paths(problemsOf({ proxy: { requestTimeout: 0 } })), ['proxy.requestTimeout']);
+    // A commit held for seconds would keep every stored response out of other workers' reach.
+    for (const commitDelay of ['5s', -1, 'soon']) {
+      assert.deepEqual(
+        paths(problemsOf({ cache: { commitDelay } })),
+        ['cache.commitDelay'],
+        String(commitDelay),
+      );
+    }
     // An HSTS max-age under a second goes out as max-age=0: browsers drop HSTS.
     const site = { name: 's', hosts: ['*'], origins: ['o'], hsts: 500 };
     const origins = [{ name: 'o', url: 'http://127.0.0.1:9' }];
@@ -85,6 +93,7 @@ describe('validateConfig', () => {
     const result = validateConfig({ cache: { chunkSize: '1MiB' }, proxy: { requestTimeout: '5s' } });
     assert.ok('config' in result);
     assert.equal(result.config.cache.chunkSize, 1024 ** 2);
+    assert.equal(result.config.cache.commitDelay, 20, 'the default');
   });
 
   it('fills the defaults that suit an edge', () => {
