@@ -33,6 +33,12 @@ describe('serving with 2 workers', () => {
         res.writeHead(200, { 'cache-control': 'max-age=600', 'content-length': body.length });
         res.end(body);
       },
+      '/hurry': async (_req, res) => {
+        await sleep(300);
+        const small = body.subarray(0, 2048);
+        res.writeHead(200, { 'cache-control': 'max-age=600', 'content-length': small.length });
+        res.end(small);
+      },
       '/private': async (_req, res, hit) => {
         await sleep(200);
         res.writeHead(200, { 'cache-control': 'private, max-age=600' });
@@ -107,6 +113,28 @@ describe('serving with 2 workers', () => {
       200,
       'admin /metrics sums both workers',
     );
+  });
+
+  it('commits at once a fill another worker waits for, not after cache.commitDelay', async () => {
+    const transactions = async (): Promise<Record<string, number>> => {
+      const metrics = await request(`${node.admin}/metrics`, {
+        headers: { authorization: `Bearer ${TOKEN}` },
+      });
+      const counts: Record<string, number> = {};
+      for (const m of metrics.text.matchAll(
+        /^strata_cache_commit_transactions_total\{trigger="([^"]+)"\} (\d+)/gm,
+      ))
+        counts[m[1]!] = Number(m[2]);
+      return counts;
+    };
+    const before = await transactions();
+    const responses = await many(`${node.url}/hurry`, 40);
+    for (const response of responses) assert.ok(response.body.equals(body.subarray(0, 2048)));
+    assert.equal(origin.count('/hurry'), 1);
+    await until(async () => ((await transactions()).waited ?? 0) > (before.waited ?? 0), 5000);
+    // The other worker's requests waited on the node-wide lock: the primary hurried the leader,
+    // whose commit did not wait for the 20 ms gathering.
+    assert.equal((await transactions()).delay ?? 0, before.delay ?? 0);
   });
 
   it("counts the workers' memory tiers in /stats and /metrics (the primary serves no hit)", async () => {
