@@ -19,6 +19,26 @@ const EMPTY: Directives = new Map();
  */
 export function parseCacheControl(value: string | undefined): Directives {
   if (!value) return EMPTY;
+  const known = parsed.get(value);
+  if (known !== undefined) return known;
+  const directives = parseDirectives(value);
+  if (value.length <= PARSED_VALUE_MAX) {
+    if (parsed.size >= PARSED_MAX) parsed.clear();
+    parsed.set(value, directives);
+  }
+  return directives;
+}
+
+/**
+ * Directives already parsed, by field value: a site's responses (and its clients' requests) repeat
+ * a few Cache-Control values, parsed on every miss and pass. The maps are shared: never mutated
+ * (Directives is read-only). Bounded: cleared when full; long values are not kept.
+ */
+const parsed = new Map<string, Directives>();
+const PARSED_MAX = 512;
+const PARSED_VALUE_MAX = 256;
+
+function parseDirectives(value: string): Directives {
   const directives = new Map<string, string>();
   // A directive ends at a comma, a semicolon, the end, or whitespace before the next directive:
   // origins write `private no-store` and `max-age=600 private`, and a restriction must never be

@@ -7,6 +7,10 @@ const RFC850 =
 const ASCTIME =
   /^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d \d{2}:\d{2}:\d{2} \d{4}$/;
 
+/** The last IMF-fixdate value parsed and its result (it does not depend on `now`). */
+let lastImf: string | undefined;
+let lastImfMs: number | undefined;
+
 /**
  * Milliseconds since the epoch, or undefined when the value is not an HTTP-date. `now` is the
  * instant the date was received, the reference for RFC 850 two-digit years; without it the
@@ -14,8 +18,15 @@ const ASCTIME =
  */
 export function parseHttpDate(value: string | undefined, now?: number): number | undefined {
   if (value === undefined) return undefined;
+  // The same Date comes on every response of the second it was sent in.
+  if (value === lastImf) return lastImfMs;
   const text = value.trim();
-  if (IMF.test(text)) return validDate(Date.parse(text), Number(text.slice(5, 7)));
+  if (IMF.test(text)) {
+    const ms = validDate(Date.parse(text), Number(text.slice(5, 7)));
+    lastImf = value;
+    lastImfMs = ms;
+    return ms;
+  }
   if (RFC850.test(text)) {
     // Two-digit years: RFC 9110 §5.6.7 — more than 50 years in the future means the past century.
     const parts = /^\w+, (\d{2})-(\w{3})-(\d{2}) (\d{2}:\d{2}:\d{2}) GMT$/.exec(text)!;

@@ -42,16 +42,34 @@ interface BaselineInput {
   response: { directives: ReadonlyMap<string, string>; targeted: boolean };
 }
 
-function serializeDirectives(
-  directives: ReadonlyMap<string, string>,
-  drop: (name: string, value: string) => boolean,
-): string {
+function serializeDirectives(directives: ReadonlyMap<string, string>, ignoreNoStore: boolean): string {
   const parts: string[] = [];
   for (const [name, value] of directives) {
-    if (drop(name, value)) continue;
+    // Faults 3 and 8 (above): no-store that must-understand overrides, a qualified private.
+    if ((name === 'no-store' && ignoreNoStore) || (name === 'private' && value !== '')) continue;
     parts.push(value === '' ? name : `${name}="${value.replace(/["\\]/g, '\\$&')}"`);
   }
   return parts.join(', ');
+}
+
+/**
+ * The serialized form of parsed directives (shared maps: parseCacheControl keeps them by value),
+ * for each setting of ignoreNoStore: made once per map.
+ */
+const serialized = new WeakMap<ReadonlyMap<string, string>, [string | undefined, string | undefined]>();
+
+function serializedDirectives(directives: ReadonlyMap<string, string>, ignoreNoStore: boolean): string {
+  let forms = serialized.get(directives);
+  if (forms === undefined) {
+    forms = [undefined, undefined];
+    serialized.set(directives, forms);
+  }
+  const at = ignoreNoStore ? 1 : 0;
+  const known = forms[at];
+  if (known !== undefined) return known;
+  const form = serializeDirectives(directives, ignoreNoStore);
+  forms[at] = form;
+  return form;
 }
 
 /**
@@ -66,10 +84,7 @@ const MAX_VERDICTS = 1024;
 /** The RFC 9111 §3 verdict of http-cache-semantics, shown the directives that apply to us. */
 export function baselineStorable(input: BaselineInput, ignoreNoStore: boolean): boolean {
   // Faults 2, 3 and 8: present the directives in force, as this cache must read them.
-  const cacheControl = serializeDirectives(
-    input.response.directives,
-    (name, value) => (name === 'no-store' && ignoreNoStore) || (name === 'private' && value !== ''),
-  );
+  const cacheControl = serializedDirectives(input.response.directives, ignoreNoStore);
   const expires = input.response.targeted ? undefined : input.responseHeaders.expires;
   const requestCc = input.requestHeaders['cache-control'];
   const memo = `${input.method}\n${input.status}\n${cacheControl}\n${expires ? 1 : 0}\n${

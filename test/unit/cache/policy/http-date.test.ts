@@ -55,6 +55,26 @@ describe('parseHttpDate', () => {
   });
 });
 
+describe('parseHttpDate, the same value again', () => {
+  it('gives each value its own instant, whatever was parsed just before', () => {
+    const a = 'Sat, 05 Dec 2026 07:40:00 GMT';
+    const b = 'Sat, 05 Dec 2026 07:40:01 GMT';
+    const feb30 = 'Mon, 30 Feb 2026 07:40:00 GMT';
+    for (let round = 0; round < 2; round++) {
+      assert.equal(parseHttpDate(a), Date.UTC(2026, 11, 5, 7, 40, 0));
+      assert.equal(parseHttpDate(a), Date.UTC(2026, 11, 5, 7, 40, 0));
+      assert.equal(parseHttpDate(b), Date.UTC(2026, 11, 5, 7, 40, 1));
+      assert.equal(parseHttpDate(feb30), undefined);
+      assert.equal(parseHttpDate(feb30), undefined);
+      assert.equal(parseHttpDate(' Sat, 05 Dec 2026 07:40:00 GMT '), Date.UTC(2026, 11, 5, 7, 40, 0));
+      assert.equal(
+        parseHttpDate('Sunday, 06-Dec-26 07:40:00 GMT', Date.UTC(2026, 0, 1)),
+        Date.UTC(2026, 11, 6, 7, 40),
+      );
+    }
+  });
+});
+
 describe('parseHttpDate two-digit years', () => {
   it('reads RFC 850 years against the reference instant, not the wall clock', () => {
     const in2090 = Date.UTC(2090, 0, 1);
