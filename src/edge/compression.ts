@@ -16,6 +16,8 @@ import type { Edge } from './edge.ts';
 
 const encoders = new WeakMap<Edge, Encoder>();
 
+/** RFC 9111 §5.2.2.6 / §5.2.1.6, in any Cache-Control line. */
+const NO_TRANSFORM = /(?:^|[\s,])no-transform(?:$|[\s,=])/i;
 /** The node's encoder (created on first use from `compression.levels` and `compression.queue`). */
 export function encoderOf(edge: Edge): Encoder {
   let encoder = encoders.get(edge);
@@ -263,10 +265,13 @@ export function suffixEtag(etag: string, coding: ContentCoding): string {
  * as it arrives: stored and served as identity (compressible like any other, so the bucket's
  * own coding is made from it), its entity tag weakened (RFC 9110 §8.8.1: same meaning, other
  * bytes; as nginx's gzip filter does), its Content-Length dropped (known only at the end).
- * A field no bucket satisfies was forwarded as it came: that answer is left as it is.
+ * A field no bucket satisfies was forwarded as it came: that answer is left as it is. So is one
+ * with `no-transform` (RFC 9110 §7.7: "A proxy MUST NOT transform the content"): its client and
+ * the bucket get the coding the origin chose.
  */
 export function decodeUnasked(ctx: RequestContext, response: OriginResponse): OriginResponse {
   if (response.status !== 200) return response;
+  if (NO_TRANSFORM.test(String(response.headers['cache-control'] ?? ''))) return response;
   const coding = singleCoding(response.headers['content-encoding']);
   if (coding === undefined || !decodable(coding)) return response;
   const bucket = negotiateEncoding(ctx.req.headers['accept-encoding']);

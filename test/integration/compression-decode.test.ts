@@ -16,18 +16,20 @@ const text = Buffer.from(
 const gzipped = gzipSync(text);
 const ALWAYS = `/catalogue/${'nested-section/'.repeat(6)}always-gzipped-listing.html?sort=price&page=2`;
 
-function alwaysGzip(etag: string, body: Buffer = gzipped) {
+function alwaysGzip(etag: string, body: Buffer = gzipped, cacheControl = 'max-age=60') {
   return (_req: unknown, res: import('node:http').ServerResponse) => {
     res.writeHead(200, {
       'content-type': 'text/html; charset=utf-8',
       'content-encoding': 'gzip',
       'content-length': String(body.length),
-      'cache-control': 'max-age=60',
+      'cache-control': cacheControl,
       etag,
     });
     res.end(body);
   };
 }
+
+const UNTRANSFORMED = `/reports/${'quarterly-archive/'.repeat(5)}sales-export.html?region=emea&format=full`;
 
 const STORED = `/assets/${'release-2026-12/'.repeat(5)}bundle.listing.html?v=4&lang=en`;
 
@@ -75,6 +77,7 @@ describe('compression: origin-encoded bodies for clients that cannot take them',
       [STORED.split('?')[0]!]: gzipWhenAsked('"g-4"'),
       '/concurrent': gzipWhenAsked('"g-5"'),
       '/no-transform': gzipWhenAsked('"g-6"', 'max-age=60, no-transform'),
+      [UNTRANSFORMED.split('?')[0]!]: alwaysGzip('"g-9"', gzipped, 'public, max-age=60, no-transform'),
       '/revalidate-stored': conditional('"g-7"', gzipWhenAsked('"g-7"')),
       '/revalidate-arrived': conditional('"g-8"', alwaysGzip('"g-8"')),
       '/broken': alwaysGzip(
@@ -247,6 +250,25 @@ describe('compression: origin-encoded bodies for clients that cannot take them',
       const identity = await edge.get('/no-transform', { headers: { 'accept-encoding': 'identity' } });
       assert.match(String(identity.headers['cache-status']), /fwd=vary-miss/);
       assert.equal(origin.count('/no-transform'), 2);
+    } finally {
+      await edge.close();
+    }
+  });
+
+  it('forwards and stores as it came a coding the origin sent unasked with no-transform', async () => {
+    const edge = await startNode({ origin: origin.url, now: clock.now });
+    try {
+      // RFC 9110 §7.7: a proxy must not transform such a response, decoding included.
+      const identity = await edge.get(UNTRANSFORMED, { headers: { 'accept-encoding': 'identity' } });
+      assert.equal(identity.status, 200);
+      assert.equal(identity.headers['content-encoding'], 'gzip');
+      assert.ok(identity.body.equals(gzipped));
+      assert.equal(identity.headers.etag, '"g-9"');
+      assert.equal(identity.headers['content-length'], String(gzipped.length));
+      const again = await edge.get(UNTRANSFORMED, { headers: { 'accept-encoding': 'identity' } });
+      assert.match(String(again.headers['cache-status']), /^strata; hit/);
+      assert.ok(again.body.equals(gzipped));
+      assert.equal(origin.count(UNTRANSFORMED), 1);
     } finally {
       await edge.close();
     }
