@@ -41,8 +41,12 @@ export type LeaderOutcome =
        */
       scanned?: boolean;
     }
-  /** Not shareable: followers fetch on their own. */
-  | { kind: 'uncacheable' }
+  /**
+   * Not shareable: followers fetch on their own. `refusal`: a refusal that may be about the
+   * client who asked (403, 429): no hit-for-pass marker, so one refused client does not stop
+   * the key's collapsing for everyone.
+   */
+  | { kind: 'uncacheable'; refusal?: true }
   /**
    * The leader failed before a response could be shared: elect a new leader — unless
    * `elections` leaders in a row failed for this key; then followers answer `error` (or
@@ -200,7 +204,8 @@ export class CollapseTable {
       let result = settledWith;
       if (result.kind !== 'shared' && this.#pending.get(key) === pending) this.#pending.delete(key);
       const now = this.#now();
-      if (result.kind === 'uncacheable') this.#hitForPass.set(key, true, now + this.#hitForPassMs, now);
+      if (result.kind === 'uncacheable' && result.refusal !== true)
+        this.#hitForPass.set(key, true, now + this.#hitForPassMs, now);
       else this.#hitForPass.delete(key);
       if (result.kind === 'failed') {
         result = { ...result, elections: election };

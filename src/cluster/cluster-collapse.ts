@@ -106,6 +106,7 @@ export class ClusterCollapseTable extends CollapseTable {
         this.#unlock(
           outcome,
           result.kind === 'uncacheable' ? 'uncacheable' : result.kind === 'look-again' ? 'done' : 'failed',
+          result.kind === 'uncacheable' && result.refusal === true,
         );
     };
     this.#leaders.set(key, leader);
@@ -283,14 +284,24 @@ export class ClusterCollapseTable extends CollapseTable {
     });
   }
 
-  #unlock(leadership: Promise<LeaderOutcome>, result: 'done' | 'failed' | 'uncacheable'): void {
+  #unlock(
+    leadership: Promise<LeaderOutcome>,
+    result: 'done' | 'failed' | 'uncacheable',
+    refusal = false,
+  ): void {
     const id = this.#held.get(leadership);
     if (id === undefined) return;
     this.#held.delete(leadership);
     const fill = this.#announced.get(leadership);
     this.#announced.delete(leadership);
     const chunks = result === 'done' ? fill?.completeChunks : undefined;
-    this.#send({ strata: 'release', id, result, ...(chunks === undefined ? {} : { chunks }) });
+    this.#send({
+      strata: 'release',
+      id,
+      result,
+      ...(chunks === undefined ? {} : { chunks }),
+      ...(refusal ? { refusal: true as const } : {}),
+    });
   }
 
   #send(message: WorkerMessage): void {

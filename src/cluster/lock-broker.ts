@@ -16,7 +16,8 @@
  *   worker died, its readers hear so ('exited'): those that sent their client nothing yet
  *   compete too, the others are cut short;
  * - uncacheable → waiters 'uncacheable' (they fetch on their own) and a hit-for-pass
- *   marker answers the next askers at once;
+ *   marker answers the next askers at once (none for a refusal that answers one client: a 4xx
+ *   or a 508);
  * - a waiter's timeout is the worker's own: it cancels and fetches unstored.
  *
  * - closed by a purge → new askers for the key start a new lock (a fetch the purge does not
@@ -136,10 +137,17 @@ export class LockBroker {
     this.#requests.delete(ref(worker, id));
   }
 
-  release(worker: number, id: number, result: 'done' | 'failed' | 'uncacheable', chunks?: number): void {
+  /** `refusal`: an uncacheable refusal that may be about its client (no hit-for-pass marker). */
+  release(
+    worker: number,
+    id: number,
+    result: 'done' | 'failed' | 'uncacheable',
+    chunks?: number,
+    refusal = false,
+  ): void {
     const lock = this.#leading(worker, id);
     if (lock === undefined) return;
-    if (result === 'uncacheable') this.#markHitForPass(lock.key);
+    if (result === 'uncacheable' && !refusal) this.#markHitForPass(lock.key);
     this.#end(lock, result, result === 'done' ? chunks : undefined);
   }
 

@@ -34,6 +34,8 @@ export interface ReleaseMessage {
   id: number;
   result: 'done' | 'failed' | 'uncacheable';
   chunks?: number;
+  /** 'uncacheable' answered a refusal that may be about its client: no hit-for-pass marker. */
+  refusal?: true;
 }
 
 /**

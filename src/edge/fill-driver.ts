@@ -277,6 +277,21 @@ export function bodyIncomplete(cause: Error | undefined, origin?: string): EdgeE
   );
 }
 
+const UNCACHEABLE: LeaderOutcome = { kind: 'uncacheable' };
+const REFUSED: LeaderOutcome = { kind: 'uncacheable', refusal: true };
+
+/**
+ * What an unstorable answer that is no server error settles its followers with: they fetch on
+ * their own. An uncacheable key (a private page, no-store) is marked hit-for-pass, so that the
+ * next requests do not wait for a leader in vain; a client error (4xx) or a 508 is not: it
+ * answers the request that asked, its headers and its client (a deny or country rule, a rate
+ * limit, a loop its CDN-Loop claims: a shield's or an origin's), and one refused client must
+ * not stop the key's collapsing for everyone.
+ */
+export function uncacheable(status: number): LeaderOutcome {
+  return (status >= 400 && status < 500) || status === 508 ? REFUSED : UNCACHEABLE;
+}
+
 /** The error waiters are answered when the origin answers their key with a server error. */
 export function originFailing(status: number): EdgeError {
   return new EdgeError('EDGE_ERR_ORIGIN_FAILING', `origin answered ${status}`);

@@ -12,7 +12,7 @@ import { answered, hold, release, whenClosed } from './completion.ts';
 import { createContext, notStorable, type RequestContext } from './context.ts';
 import { answerRefreshed } from './derive.ts';
 import type { Edge } from './edge.ts';
-import { discard, fromSibling, type Leadership, originFailing, track } from './fill-driver.ts';
+import { discard, fromSibling, type Leadership, originFailing, track, uncacheable } from './fill-driver.ts';
 import { answerFollower } from './follower.ts';
 import { invalidateAfterHead, invalidateAfterUnsafe } from './invalidate.ts';
 import type { Found, LookupOutcome } from './outcomes.ts';
@@ -145,7 +145,9 @@ export class Pipeline {
     if (step.kind === 'relay') {
       // A failing origin is no uncacheable key: followers elect again (bounded), no hit-for-pass.
       lead.settle(
-        step.failing ? { kind: 'failed', error: originFailing(response.status) } : { kind: 'uncacheable' },
+        step.failing
+          ? { kind: 'failed', error: originFailing(response.status) }
+          : uncacheable(response.status),
       );
       ctx.insert = notStorable(step.reason);
       ctx.cacheStatus.detail = step.reason;

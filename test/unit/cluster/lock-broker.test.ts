@@ -32,6 +32,27 @@ function setup() {
 afterEach(() => broker?.close());
 
 describe('LockBroker', () => {
+  it('marks an uncacheable key hit-for-pass, but not for a refusal that answers one client', () => {
+    const { broker, sent } = setup();
+    broker.acquire(1, 1, 'private', true);
+    broker.acquire(2, 2, 'private', true);
+    broker.release(1, 1, 'uncacheable');
+    broker.acquire(2, 3, 'private', true);
+    broker.acquire(1, 4, 'refused', true);
+    broker.acquire(2, 5, 'refused', true);
+    broker.release(1, 4, 'uncacheable', undefined, true);
+    broker.acquire(2, 6, 'refused', true);
+    assert.deepEqual(
+      sent.filter(([, m]) => m.strata === 'verdict' && m.id !== 1 && m.id !== 4),
+      [
+        [2, { strata: 'verdict', id: 2, verdict: 'uncacheable' }],
+        [2, { strata: 'verdict', id: 3, verdict: 'uncacheable' }],
+        [2, { strata: 'verdict', id: 5, verdict: 'uncacheable' }],
+        [2, { strata: 'verdict', id: 6, verdict: 'lead' }],
+      ],
+    );
+  });
+
   it("hurries the leader's worker once per lock when another worker waits for the key", () => {
     const { broker, hurried } = setup();
     broker.acquire(1, 1, 'a', true);
