@@ -9,8 +9,8 @@
  *
  * No response waits for this: a response streams from the fill. A request for the key meanwhile
  * follows the fill (collapse.ts) and, when it must wait for the commit, holds the gathering
- * open (`hold`): commits are made at once while it waits. A worker whose fill another worker
- * waits for is hurried (`hurry`, lock-broker.ts): its next commit goes at once.
+ * open (`hold`): commits are made at once while it waits. So does a worker whose fill another
+ * worker waits for, told so by the primary (lock-broker.ts 'hurry'), until that fill ends.
  */
 
 /** What started a transaction of gathered commits. */
@@ -30,8 +30,6 @@ export class GatheredCommits {
   #timer: NodeJS.Timeout | undefined;
   /** Requests waiting for a commit of this process: while any, nothing waits. */
   #holds = 0;
-  /** The next commit goes at once (another worker waits for one of this process's fills). */
-  #hurried = false;
   #observer: ((trigger: CommitTrigger) => void) | undefined;
 
   /** `run` executes its work in one write transaction (CacheStore.write). */
@@ -59,7 +57,7 @@ export class GatheredCommits {
     return new Promise<T>((resolve, reject) => {
       this.#waiting.push({ work, resolve: resolve as (value: unknown) => void, reject });
       if (this.#waiting.length >= this.#max) void this.flush('full');
-      else if (this.#holds > 0 || this.#hurried) void this.flush('waited');
+      else if (this.#holds > 0) void this.flush('waited');
       else this.#timer ??= setTimeout(() => void this.flush('delay'), this.#delayMs);
     });
   }
@@ -76,12 +74,6 @@ export class GatheredCommits {
     };
   }
 
-  /** The waiting commits go now; if there are none, the next one goes at once. */
-  hurry(): void {
-    if (this.#waiting.length > 0) void this.flush('waited');
-    else this.#hurried = true;
-  }
-
   /** Starts the waiting commits' transaction now (a full batch, the timer, a closing store). */
   flush(trigger: CommitTrigger = 'waited'): Promise<void> {
     if (this.#timer !== undefined) {
@@ -90,7 +82,6 @@ export class GatheredCommits {
     }
     const batch = this.#waiting;
     if (batch.length === 0) return Promise.resolve();
-    this.#hurried = false;
     this.#waiting = [];
     this.#observer?.(trigger);
     const results: unknown[] = new Array(batch.length);

@@ -871,11 +871,6 @@ export class CacheStore {
     return this.#gathered.waiting;
   }
 
-  /** Another worker waits for one of this process's fills: the next commit goes at once. */
-  hurryCommits(): void {
-    this.#gathered.hurry();
-  }
-
   /** Hard removal of a primary key, in its own transaction. */
   removeKey(storage: string): Promise<number> {
     return this.write(() => this.removeKeyInTxn(storage));

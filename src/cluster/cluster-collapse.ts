@@ -77,6 +77,11 @@ export class ClusterCollapseTable extends CollapseTable {
   readonly #leaders = new Map<string, LocalLeader>();
   /** Other workers' fills read here, by request id. */
   readonly #reading = new Map<number, Reading>();
+  /**
+   * Leaderships another worker waits for (the primary's 'hurry'): this process's commits go at
+   * once until the leadership ends (the release of the store's hold).
+   */
+  readonly #hurried = new Map<Promise<LeaderOutcome>, () => void>();
   /** Fills this process announced, by leadership (while it holds the key's lock). */
   readonly #announced = new Map<Promise<LeaderOutcome>, Fill>();
 
@@ -129,6 +134,9 @@ export class ClusterCollapseTable extends CollapseTable {
         answer: (verdict) => {
           clearTimeout(timer);
           this.#asking.delete(id);
+          // Held from the verdict on: the primary's next message may already be about it (a
+          // 'hurry' in the same read, before the claim's continuation runs).
+          if (verdict === 'lead' && leader !== undefined) this.#held.set(leader.outcome, id);
           resolve(verdict);
         },
       });
@@ -171,8 +179,7 @@ export class ClusterCollapseTable extends CollapseTable {
         this.purgeFills(message.purge);
         return;
       case 'hurry':
-        this.#store?.hurryCommits();
-        return;
+        return this.#hurry(message.id);
     }
   }
 
@@ -284,6 +291,17 @@ export class ClusterCollapseTable extends CollapseTable {
     });
   }
 
+  /** Another worker waits for the key that request `id` holds: commit at once until it ends. */
+  #hurry(id: number): void {
+    const store = this.#store;
+    if (store === undefined) return;
+    for (const [leadership, held] of this.#held) {
+      if (held !== id || this.#hurried.has(leadership)) continue;
+      this.#hurried.set(leadership, store.holdCommits());
+      return;
+    }
+  }
+
   #unlock(
     leadership: Promise<LeaderOutcome>,
     result: 'done' | 'failed' | 'uncacheable',
@@ -292,6 +310,8 @@ export class ClusterCollapseTable extends CollapseTable {
     const id = this.#held.get(leadership);
     if (id === undefined) return;
     this.#held.delete(leadership);
+    this.#hurried.get(leadership)?.();
+    this.#hurried.delete(leadership);
     const fill = this.#announced.get(leadership);
     this.#announced.delete(leadership);
     const chunks = result === 'done' ? fill?.completeChunks : undefined;

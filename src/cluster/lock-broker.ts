@@ -99,7 +99,7 @@ export class LockBroker {
     this.#requests.set(ref(worker, id), lock);
     if (!lock.hurried && lock.leader.worker !== worker) {
       lock.hurried = true;
-      this.#options.send(lock.leader.worker, { strata: 'hurry' });
+      this.#options.send(lock.leader.worker, { strata: 'hurry', id: lock.leader.id });
     }
     if (lock.fill === undefined) lock.waiters.push({ worker, id });
     else this.#addReader(lock, { worker, id });

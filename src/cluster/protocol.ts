@@ -116,11 +116,13 @@ export interface PurgeFillsMessage {
 }
 
 /**
- * To a lock holder's worker, once per lock: another worker waits for the key, so its entry's
- * commit should not wait for others to share its transaction (gathered-commits.ts).
+ * To a lock holder's worker, once per lock (`id`: the holder's request id): another worker waits
+ * for the key, so that worker's commits should not wait for others to share their transaction
+ * (gathered-commits.ts) until the holder's fill ends.
  */
 export interface HurryMessage {
   strata: 'hurry';
+  id: number;
 }
 
 /** What the primary sends a worker about its lock requests (and purges closing fills). */

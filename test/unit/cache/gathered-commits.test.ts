@@ -80,18 +80,6 @@ describe('GatheredCommits', () => {
     assert.deepEqual(transactions, [1, 1, 1]);
   });
 
-  it('hurried with nothing waiting: the next commit goes at once, the one after it waits', async () => {
-    const { run, transactions, work } = runner();
-    const commits = new GatheredCommits(run, 20);
-    commits.hurry();
-    assert.deepEqual(transactions, []);
-    assert.equal(await commits.commit(work(1)), 1);
-    void commits.commit(work(2));
-    assert.deepEqual(transactions, [1]);
-    commits.hurry();
-    assert.deepEqual(transactions, [1, 1], 'a hurry starts what waits');
-  });
-
   it('rejects only the commit whose work threw; a failed transaction rejects every commit in it', async () => {
     let failing: Error | undefined;
     const { run, work } = runner(() => failing);

@@ -18,10 +18,10 @@ let broker: LockBroker | undefined;
 function setup() {
   const sent: Array<[number, LockMessage]> = [];
   /** The 'hurry' messages, kept apart: the other tests follow the lock's states. */
-  const hurried: number[] = [];
+  const hurried: Array<[number, number]> = [];
   broker = new LockBroker({
     send: (worker, message) =>
-      message.strata === 'hurry' ? hurried.push(worker) : sent.push([worker, message]),
+      message.strata === 'hurry' ? hurried.push([worker, message.id]) : sent.push([worker, message]),
     hitForPassMs: 120_000,
     leaseMs: 60_000,
     now: Date.now,
@@ -63,11 +63,18 @@ describe('LockBroker', () => {
     broker.acquire(3, 5, 'a', true);
     broker.announce(1, 1, FILL, 0);
     broker.acquire(2, 6, 'a', true); // a reader of the announced fill
-    assert.deepEqual(hurried, [1]);
+    assert.deepEqual(hurried, [[1, 1]], "the leader's worker, with the leader's request id");
     broker.release(1, 1, 'done');
     broker.acquire(2, 7, 'a', true);
     broker.acquire(1, 8, 'a', true);
-    assert.deepEqual(hurried, [1, 2], 'a new lock of the key hurries its own leader');
+    assert.deepEqual(
+      hurried,
+      [
+        [1, 1],
+        [2, 7],
+      ],
+      'a new lock of the key hurries its own leader',
+    );
   });
 
   it("tells waiters 'failed' when the leader failed and 'look-again' when its fetch ended", () => {
