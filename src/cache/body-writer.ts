@@ -12,7 +12,7 @@ export interface BodyStore {
   putChunk(bodyId: string, index: number, chunk: Buffer): Promise<boolean>;
   putChunks(bodyId: string, first: number, chunks: readonly Buffer[]): Promise<unknown>;
   /** Runs the commit's work in a write transaction (shared with other commits: gathered-commits.ts). */
-  commitGathered<T>(work: () => T): Promise<T>;
+  commitGathered<T>(work: () => T, atOnce?: boolean): Promise<T>;
   commitEntryInTxn(storage: string, id: string, record: EntryRecord): void;
   removeBodyLater(bodyId: string, chunks: number, size: number): void;
   writeSucceeded(): void;
@@ -33,6 +33,8 @@ export class BodyWriter {
   #done = false;
   #complete = false;
   #aborted = false;
+  /** A client waits for the commit: it does not wait for others to share its transaction. */
+  #atOnce = false;
   /** Chunks written but not yet confirmed committed (queued or in the batch being written). */
   #pending = 0;
   /** The batch being written, if any. */
@@ -48,6 +50,14 @@ export class BodyWriter {
     this.#store = store;
     this.#storage = storage;
     this.bodyId = bodyId;
+  }
+
+  /**
+   * A client is answered only once this fill is committed (from the stored entry): its commit
+   * goes at once instead of waiting cache.commitDelay for others (gathered-commits.ts).
+   */
+  commitAtOnce(): void {
+    this.#atOnce = true;
   }
 
   get failed(): boolean {
@@ -159,7 +169,7 @@ export class BodyWriter {
         if (!stillWanted()) return false;
         this.#store.commitEntryInTxn(this.#storage, id, full);
         return true;
-      });
+      }, this.#atOnce);
       this.#complete = true;
       if (!stored) this.abort();
       return stored ? 'stored' : 'superseded';

@@ -111,6 +111,11 @@ export class Fill {
     return fill;
   }
 
+  /** A client is answered from the stored entry: the commit goes at once (BodyWriter.commitAtOnce). */
+  commitAtOnce(): void {
+    this.#writer?.commitAtOnce();
+  }
+
   get storing(): boolean {
     return this.#writer !== undefined && !this.#writer.failed;
   }

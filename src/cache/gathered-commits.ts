@@ -49,7 +49,11 @@ export class GatheredCommits {
     return this.#waiting.length;
   }
 
-  commit<T>(work: () => T): Promise<T> {
+  /**
+   * `atOnce`: a request waits for this commit (its client is answered from the stored entry):
+   * it goes now, with the commits waiting.
+   */
+  commit<T>(work: () => T, atOnce = false): Promise<T> {
     if (this.#delayMs <= 0) {
       this.#observer?.('at-once');
       return this.#run(work);
@@ -57,7 +61,7 @@ export class GatheredCommits {
     return new Promise<T>((resolve, reject) => {
       this.#waiting.push({ work, resolve: resolve as (value: unknown) => void, reject });
       if (this.#waiting.length >= this.#max) void this.flush('full');
-      else if (this.#holds > 0) void this.flush('waited');
+      else if (atOnce || this.#holds > 0) void this.flush('waited');
       else this.#timer ??= setTimeout(() => void this.flush('delay'), this.#delayMs);
     });
   }

@@ -850,10 +850,10 @@ export class CacheStore {
 
   /**
    * Runs an entry's commit in a write transaction shared with the commits made within
-   * cache.commitDelay of it (gathered-commits.ts).
+   * cache.commitDelay of it (gathered-commits.ts); `atOnce`: a request waits for it, it goes now.
    */
-  commitGathered<T>(work: () => T): Promise<T> {
-    return this.#gathered.commit(work);
+  commitGathered<T>(work: () => T, atOnce = false): Promise<T> {
+    return this.#gathered.commit(work, atOnce);
   }
 
   /** A request waits for an entry's commit: commits go at once until the returned release. */

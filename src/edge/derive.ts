@@ -266,6 +266,8 @@ export async function representationFrom(
   }
   const id = made.id;
   const writer = edge.store.createWriter(storage);
+  // The requests that asked for it are answered from the stored representation: no waiting.
+  writer.commitAtOnce();
   const chunkSize = from.record.chunkSize;
   let offset = 0;
   for (; offset + chunkSize < body.length; offset += chunkSize)

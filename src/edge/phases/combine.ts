@@ -60,6 +60,8 @@ async function storeWhole(
   if (!plan.storable || plan.contentLength === undefined) return DECLINED;
   ctx.id = plan.id;
   const fill = startFill(edge, ctx.storage);
+  // The client's range is answered from the stored entry: its commit does not wait for others.
+  fill.commitAtOnce();
   const guard = commitGuard(edge, ctx.storage, generation, plan);
   const insert = await runFill(edge, ctx.key, fill, response, plan, guard);
   const chunks = fill.completeChunks;
@@ -112,6 +114,8 @@ async function writeCombined(
   generation: string,
 ): Promise<Combined> {
   const writer = edge.store.createWriter(ctx.storage);
+  // The client's range is answered from the stored union: its commit does not wait for others.
+  writer.commitAtOnce();
   const out = new Rechunker(writer, edge.config.cache.chunkSize);
   const ok = await writeUnion(edge, out, partial, piece, response.body).catch(() => false);
   if (!ok || out.size !== size) {

@@ -66,6 +66,8 @@ export async function insert(
       generation,
       lead,
       (fill) => {
+        // The client is answered from the stored entry: its commit does not wait for others.
+        fill.commitAtOnce();
         started = fill;
       },
     );

@@ -80,6 +80,19 @@ describe('GatheredCommits', () => {
     assert.deepEqual(transactions, [1, 1, 1]);
   });
 
+  it('a commit a client waits for goes at once, with those waiting; the next one waits again', async () => {
+    const { run, transactions, work } = runner();
+    const commits = new GatheredCommits(run, 20);
+    const waiting = commits.commit(work('waiting'));
+    assert.equal(await commits.commit(work('answered'), true), 'answered');
+    assert.equal(await waiting, 'waiting');
+    assert.deepEqual(transactions, [2]);
+    void commits.commit(work('later'));
+    assert.deepEqual(transactions, [2], 'the next one waits for the delay');
+    mock.timers.tick(20);
+    assert.deepEqual(transactions, [2, 1]);
+  });
+
   it('rejects only the commit whose work threw; a failed transaction rejects every commit in it', async () => {
     let failing: Error | undefined;
     const { run, work } = runner(() => failing);
