@@ -78,6 +78,16 @@ export class GatheredCommits {
     };
   }
 
+  /**
+   * The store closes: the waiting commits go now, and every later one at once (one made while
+   * the store closes is then in LMDB's queue before the environment closes, not on a timer
+   * that would fire after it).
+   */
+  close(): Promise<void> {
+    this.#holds++;
+    return this.flush('waited');
+  }
+
   /** Starts the waiting commits' transaction now (a full batch, the timer, a closing store). */
   flush(trigger: CommitTrigger = 'waited'): Promise<void> {
     if (this.#timer !== undefined) {

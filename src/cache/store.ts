@@ -1293,7 +1293,7 @@ export class CacheStore {
 
   async close(): Promise<void> {
     if (this.#closed) return;
-    await this.#gathered.flush().catch(() => {});
+    await this.#gathered.close().catch(() => {});
     await this.flushAccess().catch(() => {});
     await Promise.all(this.#removals);
     this.#closed = true;
