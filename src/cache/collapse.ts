@@ -66,7 +66,7 @@ export type LeaderOutcome =
 export type NodeClaim =
   | { kind: 'lead' }
   | { kind: 'look-again' }
-  | { kind: 'uncacheable' }
+  | { kind: 'uncacheable'; refusal?: true }
   | { kind: 'timeout' };
 
 /** What a purge covers, to find the running fills it must close to new readers. */

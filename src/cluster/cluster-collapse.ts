@@ -58,6 +58,8 @@ interface Reading {
 }
 
 const LOOK_AGAIN: NodeClaim = { kind: 'look-again' };
+/** The other worker's leader was refused (its client's answer): fetch on your own, stored. */
+const REFUSED = { kind: 'uncacheable', refusal: true } as const;
 
 export class ClusterCollapseTable extends CollapseTable {
   readonly #channel: LockChannel;
@@ -241,6 +243,10 @@ export class ClusterCollapseTable extends CollapseTable {
     if (verdict === 'uncacheable') {
       settle?.({ kind: 'uncacheable' });
       return { kind: 'uncacheable' };
+    }
+    if (verdict === 'refused') {
+      settle?.(REFUSED);
+      return REFUSED;
     }
     if (verdict === 'timeout') {
       settle?.({ kind: 'timeout' });

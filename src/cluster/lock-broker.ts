@@ -17,7 +17,7 @@
  *   compete too, the others are cut short;
  * - uncacheable → waiters 'uncacheable' (they fetch on their own) and a hit-for-pass
  *   marker answers the next askers at once (none for a refusal that answers one client: a 4xx
- *   or a 508);
+ *   or a 508; its waiters are told 'refused': they fetch on their own and store);
  * - a waiter's timeout is the worker's own: it cancels and fetches unstored.
  *
  * - closed by a purge → new askers for the key start a new lock (a fetch the purge does not
@@ -148,7 +148,7 @@ export class LockBroker {
     const lock = this.#leading(worker, id);
     if (lock === undefined) return;
     if (result === 'uncacheable' && !refusal) this.#markHitForPass(lock.key);
-    this.#end(lock, result, result === 'done' ? chunks : undefined);
+    this.#end(lock, result, result === 'done' ? chunks : undefined, false, refusal);
   }
 
   /**
@@ -230,14 +230,23 @@ export class LockBroker {
    * `chunks`: the fill's whole body is in LMDB (else its readers are cut short); `exited`: the
    * leader's worker exited (readers that sent nothing yet may ask again).
    */
-  #end(lock: Lock, result: 'done' | 'failed' | 'uncacheable', chunks?: number, exited = false): void {
+  #end(
+    lock: Lock,
+    result: 'done' | 'failed' | 'uncacheable',
+    chunks?: number,
+    exited = false,
+    refusal = false,
+  ): void {
     clearTimeout(lock.lease);
     if (this.#locks.get(lock.key) === lock) this.#locks.delete(lock.key);
     this.#closed.delete(lock);
     this.#requests.delete(ref(lock.leader.worker, lock.leader.id));
     for (const w of lock.waiters) {
       this.#requests.delete(ref(w.worker, w.id));
-      this.#verdict(w, result === 'done' ? 'look-again' : result);
+      this.#verdict(
+        w,
+        result === 'done' ? 'look-again' : result === 'uncacheable' && refusal ? 'refused' : result,
+      );
     }
     for (const r of lock.readers) {
       this.#requests.delete(ref(r.worker, r.id));

@@ -76,9 +76,10 @@ export interface CommittedMessage {
 /**
  * 'look-again': the holder's fetch ended (stored, or nothing to share); 'failed': it failed —
  * look again and compete, counted as a failed leadership (a failing origin's waiters are
- * answered after a few in a row).
+ * answered after a few in a row); 'refused': the holder's client was refused (a 4xx or 508
+ * about it, not the key): fetch on your own and store what may be stored.
  */
-export type LockVerdict = 'lead' | 'look-again' | 'failed' | 'uncacheable' | 'busy';
+export type LockVerdict = 'lead' | 'look-again' | 'failed' | 'uncacheable' | 'refused' | 'busy';
 
 export interface VerdictMessage {
   strata: 'verdict';

@@ -38,6 +38,16 @@ describe('collapsing after a refusal that answers one client', () => {
       '/refused-403': refusing(403),
       '/refused-429': refusing(429),
       '/refused-508': refusing(508),
+      '/slow-refusal': async (req, res) => {
+        if (req.headers['x-client'] === 'abusive') {
+          await sleep(300);
+          res.writeHead(429, { 'content-type': 'text/plain', 'retry-after': '30' });
+          res.end('refused 429\n');
+          return;
+        }
+        res.writeHead(200, { 'content-type': 'text/html', 'cache-control': 'public, max-age=60' });
+        res.end('<p>boots</p>');
+      },
       '/private': async (_req, res) => {
         await sleep(100);
         res.writeHead(200, { 'content-type': 'text/html', 'cache-control': 'private, max-age=60' });
@@ -69,6 +79,28 @@ describe('collapsing after a refusal that answers one client', () => {
       assert.equal(origin.count(path), 2, 'the refusal, then one request for the herd');
     });
   }
+
+  it('stores what the followers of a refused request fetch: a refused client in flight does not keep the key unstored', async () => {
+    const abusive = request(`${edge.url}/slow-refusal`, { headers: { 'x-client': 'abusive' } });
+    await sleep(50);
+    const herd = await Promise.all(Array.from({ length: 4 }, () => request(`${edge.url}/slow-refusal`)));
+    assert.equal((await abusive).status, 429);
+    for (const response of herd) {
+      assert.equal(response.status, 200);
+      assert.equal(response.text, '<p>boots</p>');
+      // Each fetched on its own once the leader was refused (no hit-for-pass marker, no stream).
+      assert.match(String(response.headers['cache-status']), /^strata; fwd=miss; fwd-status=200/);
+    }
+    assert.ok(
+      herd.some((r) => String(r.headers['cache-status']).endsWith('; stored')),
+      herd.map((r) => r.headers['cache-status']).join(' | '),
+    );
+    await edge.node.idle();
+    const next = await request(`${edge.url}/slow-refusal`);
+    assert.equal(next.text, '<p>boots</p>');
+    assert.match(String(next.headers['cache-status']), /^strata; hit/);
+    assert.equal(origin.count('/slow-refusal'), 1 + 4);
+  });
 
   it('still marks a key whose answer is private hit-for-pass: the next herd is not held behind a leader', async () => {
     await edge.get('/private');

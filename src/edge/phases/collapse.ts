@@ -63,7 +63,7 @@ export function collapse(
   // A follower makes no origin request: only a request about to reach the origin is admitted.
   if (!collapsible) return admit() ? NO_LEAD : REFUSED;
   const pending = edge.collapse.pending(ctx.storage);
-  if (pending !== undefined) return follow(edge, ctx, pending, attempt);
+  if (pending !== undefined) return follow(edge, ctx, pending, attempt, admit);
   if (!admit()) return REFUSED;
   const settle = edge.collapse.lead(ctx.storage);
   const leading = edge.collapse.pending(ctx.storage)?.outcome;
@@ -85,6 +85,8 @@ async function claimed(
   const verdict = await claim;
   if (verdict !== undefined && verdict.kind !== 'lead') {
     if (ctx.res.destroyed) return GONE;
+    // Another worker's leader was refused (its client's answer): fetch on your own, stored.
+    if (verdict.kind === 'uncacheable' && verdict.refusal === true) return NO_LEAD;
     if (verdict.kind === 'look-again' && attempt < MAX_ATTEMPTS) return AGAIN;
     return verdict.kind === 'timeout' ? PASS_TIMEOUT : PASS;
   }
@@ -121,6 +123,7 @@ async function follow(
   ctx: RequestContext,
   pending: NonNullable<ReturnType<Edge['collapse']['pending']>>,
   attempt: number,
+  admit: () => boolean,
 ): Promise<Collapse> {
   const res = ctx.res;
   const outcome = await edge.collapse.follow(pending, edge.collapseTimeoutMs, (leave) => {
@@ -130,6 +133,13 @@ async function follow(
   });
   if (ctx.res.destroyed) return GONE;
   if (outcome.kind === 'look-again' && attempt < MAX_ATTEMPTS) return AGAIN;
+  if (outcome.kind === 'uncacheable' && outcome.refusal === true) {
+    // The leader's client was refused (its own answer, not the key's): each follower fetches on
+    // its own, as a request of a hit-for-pass key does, and a storable answer is stored. Passed
+    // unstored, a refused client keeping a request in flight kept the key from being stored, and
+    // sent every other client's request for it to the origin.
+    return admit() ? NO_LEAD : REFUSED;
+  }
   if (outcome.kind === 'failed') {
     // Elect a new leader, unless leaders in a row failed for this key: then a failing origin
     // is not asked once more per waiting client.

@@ -47,7 +47,7 @@ describe('LockBroker', () => {
       [
         [2, { strata: 'verdict', id: 2, verdict: 'uncacheable' }],
         [2, { strata: 'verdict', id: 3, verdict: 'uncacheable' }],
-        [2, { strata: 'verdict', id: 5, verdict: 'uncacheable' }],
+        [2, { strata: 'verdict', id: 5, verdict: 'refused' }],
         [2, { strata: 'verdict', id: 6, verdict: 'lead' }],
       ],
     );
