@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from '../helpers/http.ts';
 import { metricsDelta } from '../helpers/metrics.ts';
 import { startNode, type TestNode } from '../helpers/node.ts';
@@ -22,6 +23,23 @@ describe('commits gathered into shared transactions', () => {
 
   before(async () => {
     origin = await startOrigin({
+      '/slow-large': (_req, res) => {
+        // 1 MiB over about 1.6 s: a fill a Range request waits for the commit of.
+        res.writeHead(200, {
+          'content-type': 'application/octet-stream',
+          'content-length': 16 * 65536,
+          'cache-control': 'public, max-age=600',
+        });
+        let sent = 0;
+        const timer = setInterval(() => {
+          res.write(Buffer.alloc(65536, sent % 251));
+          if (++sent === 16) {
+            clearInterval(timer);
+            res.end();
+          }
+        }, 100);
+        res.on('close', () => clearInterval(timer));
+      },
       [BASE]: (req, res) => {
         const i = Number(new URL(req.url!, 'http://o').searchParams.get('variant'));
         const body = bodyOf(i);
@@ -96,6 +114,34 @@ describe('commits gathered into shared transactions', () => {
     await edge.close();
     edge = undefined;
   });
+
+  it('a follower whose client left holds the gathering open no longer', async () => {
+    edge = await startNode({ origin: origin.url, cache: { commitDelay: '1s' } });
+    const leader = request(`${edge.url}/slow-large`);
+    try {
+      await holdsNoLonger(edge, leader);
+    } finally {
+      await leader.catch(() => undefined);
+    }
+    await edge.close();
+    edge = undefined;
+  });
+
+  async function holdsNoLonger(edge: TestNode, leader: ReturnType<typeof request>): Promise<void> {
+    const store = edge.node.edge.store;
+    await sleep(150);
+    // A Range follower waits for the fill's commit (holding the gathering open), then leaves.
+    await assert.rejects(
+      request(`${edge.url}/slow-large`, { headers: { range: 'bytes=0-99' }, timeoutMs: 200 }),
+    );
+    await sleep(50);
+    // The fill still runs: a miss made now waits for the delay like any other.
+    const miss = await request(`${edge.url}${pathOf(11)}`);
+    assert.equal(miss.headers['cache-status'], 'strata; fwd=miss; fwd-status=200; stored');
+    await until(() => store.commitsWaiting === 1, 2000);
+    assert.equal(store.commitsWaiting, 1, 'the commit waits: nothing holds the gathering open');
+    assert.equal((await leader).body.length, 16 * 65536);
+  }
 
   it('commits each at once with cache.commitDelay 0', async () => {
     edge = await startNode({ origin: origin.url, cache: { commitDelay: 0 } });

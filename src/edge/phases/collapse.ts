@@ -163,13 +163,13 @@ async function follow(
     }
     if (reuse === 'after-commit') {
       // A conditional or range to answer from a fresh response: once it is stored.
-      await committed(edge, outcome);
+      await committed(edge, ctx, outcome);
       if (ctx.res.destroyed) return GONE;
       if (attempt < MAX_ATTEMPTS) return AGAIN;
     }
   }
   if (outcome.kind === 'shared' && waitsForCommit(edge, ctx, outcome)) {
-    await committed(edge, outcome);
+    await committed(edge, ctx, outcome);
     if (ctx.res.destroyed) return GONE;
     if (attempt < MAX_ATTEMPTS) return AGAIN;
   }
@@ -178,12 +178,24 @@ async function follow(
   return outcome.kind === 'timeout' ? PASS_TIMEOUT : PASS;
 }
 
-/** Until the leader's fill is committed or abandoned; its commit is not kept waiting for others. */
-async function committed(edge: Edge, outcome: Shared): Promise<void> {
+/**
+ * Until the leader's fill is committed or abandoned, or this request's client left; its commit is
+ * not kept waiting for others meanwhile. A client that left holds the gathering open no longer: a
+ * large fill may run for minutes, every commit of the process made at once all that time.
+ */
+async function committed(edge: Edge, ctx: RequestContext, outcome: Shared): Promise<void> {
+  const res = ctx.res;
+  if (res.destroyed) return;
   const release = edge.store.holdCommits();
+  let left!: () => void;
+  const gone = new Promise<void>((resolve) => {
+    left = resolve;
+  });
+  res.once('close', left);
   try {
-    await outcome.done;
+    await Promise.race([outcome.done, gone]);
   } finally {
+    res.removeListener('close', left);
     release();
   }
 }
