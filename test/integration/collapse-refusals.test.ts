@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from '../helpers/http.ts';
 import { startNode, type TestNode } from '../helpers/node.ts';
 import { startOrigin, type TestOrigin } from '../helpers/origin.ts';
+import { until } from '../helpers/wait.ts';
 
 const PAGE = `/catalogue/${'winter-sale/'.repeat(7)}boots.html?size=42&colour=brown&utm_campaign=mail`;
 const HERD = 12;
@@ -82,7 +83,8 @@ describe('collapsing after a refusal that answers one client', () => {
 
   it('stores what the followers of a refused request fetch: a refused client in flight does not keep the key unstored', async () => {
     const abusive = request(`${edge.url}/slow-refusal`, { headers: { 'x-client': 'abusive' } });
-    await sleep(50);
+    // The refused request leads: the herd comes once it is at the origin.
+    await until(() => origin.count('/slow-refusal') === 1, 10_000);
     const herd = await Promise.all(Array.from({ length: 4 }, () => request(`${edge.url}/slow-refusal`)));
     assert.equal((await abusive).status, 429);
     for (const response of herd) {

@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from '../helpers/http.ts';
 import { startOrigin, type TestOrigin } from '../helpers/origin.ts';
-import { type Served, serve } from './workers-support.ts';
+import { type Served, serve, until } from './workers-support.ts';
 
 describe('waiting for a refused request, with 2 workers', () => {
   let origin: TestOrigin;
@@ -46,7 +46,9 @@ describe('waiting for a refused request, with 2 workers', () => {
 
   it('stores what the requests that waited fetch, in both workers', async () => {
     const abusive = request(`${node.url}/boots`, { headers: { 'x-client': 'abusive' } });
-    await sleep(100);
+    // The refused request leads: the herd comes once it is at the origin (not after a fixed
+    // time, which a busy machine's worker could take longer than to receive it).
+    await until(() => origin.count('/boots') === 1, 10_000);
     // New connections go to the workers in turn: the herd waits in both.
     const herd = await Promise.all(Array.from({ length: 4 }, () => request(`${node.url}/boots`)));
     const refused = await abusive;
