@@ -41,12 +41,14 @@ export type LeaderOutcome =
        */
       scanned?: boolean;
     }
+  /** Not shareable: followers fetch on their own (unstored) and the key is marked hit-for-pass. */
+  | { kind: 'uncacheable' }
   /**
-   * Not shareable: followers fetch on their own. `refusal`: a refusal that may be about the
-   * client who asked (403, 429): no hit-for-pass marker, so one refused client does not stop
-   * the key's collapsing for everyone.
+   * The leader's client was refused (a 4xx or 508 about it, not the key): followers fetch on
+   * their own and store what may be stored; no hit-for-pass marker, so one refused client does
+   * not stop the key's collapsing for everyone.
    */
-  | { kind: 'uncacheable'; refusal?: true }
+  | { kind: 'refused' }
   /**
    * The leader failed before a response could be shared: elect a new leader — unless
    * `elections` leaders in a row failed for this key; then followers answer `error` (or
@@ -66,7 +68,8 @@ export type LeaderOutcome =
 export type NodeClaim =
   | { kind: 'lead' }
   | { kind: 'look-again' }
-  | { kind: 'uncacheable'; refusal?: true }
+  | { kind: 'uncacheable' }
+  | { kind: 'refused' }
   | { kind: 'timeout' };
 
 /** What a purge covers, to find the running fills it must close to new readers. */
@@ -204,8 +207,7 @@ export class CollapseTable {
       let result = settledWith;
       if (result.kind !== 'shared' && this.#pending.get(key) === pending) this.#pending.delete(key);
       const now = this.#now();
-      if (result.kind === 'uncacheable' && result.refusal !== true)
-        this.#hitForPass.set(key, true, now + this.#hitForPassMs, now);
+      if (result.kind === 'uncacheable') this.#hitForPass.set(key, true, now + this.#hitForPassMs, now);
       else this.#hitForPass.delete(key);
       if (result.kind === 'failed') {
         result = { ...result, elections: election };

@@ -21,7 +21,7 @@ import { CollapseTable, type LeaderOutcome, type NodeClaim } from '../cache/coll
 import { Fill } from '../cache/fill.ts';
 import type { StoredFreshness } from '../cache/policy/reuse.ts';
 import type { CacheStore } from '../cache/store.ts';
-import type { FillMessage, LockMessage, LockVerdict, WorkerMessage } from './protocol.ts';
+import type { FillMessage, LockMessage, LockVerdict, ReleaseMessage, WorkerMessage } from './protocol.ts';
 import { isStrataMessage, sendToPrimary } from './protocol.ts';
 
 /** The IPC channel to the primary (process in a worker; a fake in tests). */
@@ -59,7 +59,7 @@ interface Reading {
 
 const LOOK_AGAIN: NodeClaim = { kind: 'look-again' };
 /** The other worker's leader was refused (its client's answer): fetch on your own, stored. */
-const REFUSED = { kind: 'uncacheable', refusal: true } as const;
+const REFUSED = { kind: 'refused' } as const;
 
 export class ClusterCollapseTable extends CollapseTable {
   readonly #channel: LockChannel;
@@ -112,8 +112,11 @@ export class ClusterCollapseTable extends CollapseTable {
       else
         this.#unlock(
           outcome,
-          result.kind === 'uncacheable' ? 'uncacheable' : result.kind === 'look-again' ? 'done' : 'failed',
-          result.kind === 'uncacheable' && result.refusal === true,
+          result.kind === 'uncacheable' || result.kind === 'refused'
+            ? result.kind
+            : result.kind === 'look-again'
+              ? 'done'
+              : 'failed',
         );
     };
     this.#leaders.set(key, leader);
@@ -308,11 +311,7 @@ export class ClusterCollapseTable extends CollapseTable {
     }
   }
 
-  #unlock(
-    leadership: Promise<LeaderOutcome>,
-    result: 'done' | 'failed' | 'uncacheable',
-    refusal = false,
-  ): void {
+  #unlock(leadership: Promise<LeaderOutcome>, result: ReleaseMessage['result']): void {
     const id = this.#held.get(leadership);
     if (id === undefined) return;
     this.#held.delete(leadership);
@@ -321,13 +320,7 @@ export class ClusterCollapseTable extends CollapseTable {
     const fill = this.#announced.get(leadership);
     this.#announced.delete(leadership);
     const chunks = result === 'done' ? fill?.completeChunks : undefined;
-    this.#send({
-      strata: 'release',
-      id,
-      result,
-      ...(chunks === undefined ? {} : { chunks }),
-      ...(refusal ? { refusal: true as const } : {}),
-    });
+    this.#send({ strata: 'release', id, result, ...(chunks === undefined ? {} : { chunks }) });
   }
 
   #send(message: WorkerMessage): void {

@@ -28,7 +28,7 @@
  */
 import { type FillPurge, HIT_FOR_PASS_MAX, HIT_FOR_PASS_SWEEP, purgeCovers } from '../cache/collapse.ts';
 import { ExpiryMap } from '../cache/expiry-map.ts';
-import type { FillAnnouncement, LockMessage, LockVerdict } from './protocol.ts';
+import type { FillAnnouncement, LockMessage, LockVerdict, ReleaseMessage } from './protocol.ts';
 
 interface Holder {
   worker: number;
@@ -137,18 +137,12 @@ export class LockBroker {
     this.#requests.delete(ref(worker, id));
   }
 
-  /** `refusal`: an uncacheable refusal that may be about its client (no hit-for-pass marker). */
-  release(
-    worker: number,
-    id: number,
-    result: 'done' | 'failed' | 'uncacheable',
-    chunks?: number,
-    refusal = false,
-  ): void {
+  /** 'refused': the leader's client was refused (a 4xx or 508 about it): no hit-for-pass marker. */
+  release(worker: number, id: number, result: ReleaseMessage['result'], chunks?: number): void {
     const lock = this.#leading(worker, id);
     if (lock === undefined) return;
-    if (result === 'uncacheable' && !refusal) this.#markHitForPass(lock.key);
-    this.#end(lock, result, result === 'done' ? chunks : undefined, false, refusal);
+    if (result === 'uncacheable') this.#markHitForPass(lock.key);
+    this.#end(lock, result, result === 'done' ? chunks : undefined);
   }
 
   /**
@@ -230,23 +224,14 @@ export class LockBroker {
    * `chunks`: the fill's whole body is in LMDB (else its readers are cut short); `exited`: the
    * leader's worker exited (readers that sent nothing yet may ask again).
    */
-  #end(
-    lock: Lock,
-    result: 'done' | 'failed' | 'uncacheable',
-    chunks?: number,
-    exited = false,
-    refusal = false,
-  ): void {
+  #end(lock: Lock, result: ReleaseMessage['result'], chunks?: number, exited = false): void {
     clearTimeout(lock.lease);
     if (this.#locks.get(lock.key) === lock) this.#locks.delete(lock.key);
     this.#closed.delete(lock);
     this.#requests.delete(ref(lock.leader.worker, lock.leader.id));
     for (const w of lock.waiters) {
       this.#requests.delete(ref(w.worker, w.id));
-      this.#verdict(
-        w,
-        result === 'done' ? 'look-again' : result === 'uncacheable' && refusal ? 'refused' : result,
-      );
+      this.#verdict(w, result === 'done' ? 'look-again' : result);
     }
     for (const r of lock.readers) {
       this.#requests.delete(ref(r.worker, r.id));

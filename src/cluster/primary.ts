@@ -144,13 +144,7 @@ export async function runPrimary(config: Config, flags: PrimaryFlags = {}): Prom
       case 'cancel':
         return broker.cancel(worker.id, message.id);
       case 'release':
-        return broker.release(
-          worker.id,
-          message.id,
-          message.result,
-          message.chunks,
-          message.refusal === true,
-        );
+        return broker.release(worker.id, message.id, message.result, message.chunks);
       case 'announce':
         return broker.announce(worker.id, message.id, message.fill, message.committed);
       case 'committed':

@@ -26,16 +26,15 @@ export interface CancelMessage {
 
 /**
  * The lock holder is done: 'done' (the fill ended: committed or abandoned — look again),
- * 'failed' (no response to share: elect a new leader), 'uncacheable' (hit-for-pass).
- * `chunks`: the announced fill ended with its whole body in LMDB, in this many chunks.
+ * 'failed' (no response to share: elect a new leader), 'uncacheable' (hit-for-pass), 'refused'
+ * (its client was refused, a 4xx or 508 about it: the waiters fetch on their own and store, no
+ * hit-for-pass). `chunks`: the announced fill ended with its whole body in LMDB, in this many chunks.
  */
 export interface ReleaseMessage {
   strata: 'release';
   id: number;
-  result: 'done' | 'failed' | 'uncacheable';
+  result: 'done' | 'failed' | 'uncacheable' | 'refused';
   chunks?: number;
-  /** 'uncacheable' answered a refusal that may be about its client: no hit-for-pass marker. */
-  refusal?: true;
 }
 
 /**

@@ -8,7 +8,7 @@ import type { HeaderMap } from '../cache/policy/semantics.ts';
 import { parseVary, secondaryKey } from '../cache/policy/vary.ts';
 import { type EntryRecord, storedHeader } from '../cache/record.ts';
 import type { OriginResponse } from '../origin/pool.ts';
-import { compressible } from '../transform/compressible.ts';
+import { compressible, noTransform } from '../transform/compressible.ts';
 import { decodable, decodeStream, singleCoding } from '../transform/decoder.ts';
 import { Encoder, type EncoderLevels } from '../transform/encoder.ts';
 import type { RequestContext } from './context.ts';
@@ -16,8 +16,6 @@ import type { Edge } from './edge.ts';
 
 const encoders = new WeakMap<Edge, Encoder>();
 
-/** RFC 9111 §5.2.2.6 / §5.2.1.6, in any Cache-Control line. */
-const NO_TRANSFORM = /(?:^|[\s,])no-transform(?:$|[\s,=])/i;
 /** The node's encoder (created on first use from `compression.levels` and `compression.queue`). */
 export function encoderOf(edge: Edge): Encoder {
   let encoder = encoders.get(edge);
@@ -271,7 +269,8 @@ export function suffixEtag(etag: string, coding: ContentCoding): string {
  */
 export function decodeUnasked(ctx: RequestContext, response: OriginResponse): OriginResponse {
   if (response.status !== 200) return response;
-  if (NO_TRANSFORM.test(String(response.headers['cache-control'] ?? ''))) return response;
+  const cacheControl = response.headers['cache-control'];
+  if (noTransform(Array.isArray(cacheControl) ? cacheControl.join(', ') : cacheControl)) return response;
   const coding = singleCoding(response.headers['content-encoding']);
   if (coding === undefined || !decodable(coding)) return response;
   const bucket = negotiateEncoding(ctx.req.headers['accept-encoding']);

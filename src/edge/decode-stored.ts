@@ -13,7 +13,7 @@ import { acceptsCoding, DEFAULT_ENCODINGS, negotiateEncoding } from '../cache/po
 import { decideReuse, requestDirectives } from '../cache/policy/reuse.ts';
 import { secondaryKey } from '../cache/policy/vary.ts';
 import { type EntryRecord, storedHeader } from '../cache/record.ts';
-import { compressibleType } from '../transform/compressible.ts';
+import { compressibleType, noTransform } from '../transform/compressible.ts';
 import { decodable, singleCoding } from '../transform/decoder.ts';
 import { type CompressionSettings, codingsFor, encoderOf, makesCodings, settingsFor } from './compression.ts';
 import type { RequestContext } from './context.ts';
@@ -48,7 +48,7 @@ export function encodedFor(edge: Edge, ctx: RequestContext): Encoded | undefined
     if (record.status !== 200 || record.range !== undefined) continue;
     if (record.originEtag !== undefined || record.made === true) continue;
     if (coding === undefined || !decodable(coding) || !record.vary.includes('accept-encoding')) continue;
-    if (/(?:^|[\s,])no-transform(?:$|[\s,=])/i.test(storedHeader(record, 'cache-control') ?? '')) continue;
+    if (noTransform(storedHeader(record, 'cache-control'))) continue;
     if (headers.authorization !== undefined && !record.authOk) continue;
     if (decideReuse(record, directives, ctx.now).kind !== 'fresh') continue;
     return { id: found.id, record, coding };

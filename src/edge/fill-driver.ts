@@ -278,7 +278,7 @@ export function bodyIncomplete(cause: Error | undefined, origin?: string): EdgeE
 }
 
 const UNCACHEABLE: LeaderOutcome = { kind: 'uncacheable' };
-const REFUSED: LeaderOutcome = { kind: 'uncacheable', refusal: true };
+const REFUSED: LeaderOutcome = { kind: 'refused' };
 
 /**
  * What an unstorable answer that is no server error settles its followers with: they fetch on

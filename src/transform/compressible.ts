@@ -62,15 +62,19 @@ export interface CompressionCandidate {
   cacheControl: string | undefined;
 }
 
+/**
+ * Whether a Cache-Control value carries `no-transform` (RFC 9110 §7.7: a proxy must not
+ * transform the content: compress it, or decode it). Any Cache-Control line joined.
+ */
+export function noTransform(cacheControl: string | undefined): boolean {
+  return cacheControl !== undefined && /(?:^|[\s,])no-transform(?:$|[\s,=])/i.test(cacheControl);
+}
+
 /** Whether a stored response may get compressed siblings (the size is checked once known). */
 export function compressible(response: CompressionCandidate, extra: readonly string[] = []): boolean {
   if (response.status !== 200) return false;
   const coding = response.contentEncoding?.trim().toLowerCase();
   if (coding !== undefined && coding !== '' && coding !== 'identity') return false;
-  if (
-    response.cacheControl !== undefined &&
-    /(?:^|[\s,])no-transform(?:$|[\s,=])/i.test(response.cacheControl)
-  )
-    return false;
+  if (noTransform(response.cacheControl)) return false;
   return compressibleType(response.contentType, extra);
 }

@@ -86,7 +86,7 @@ async function claimed(
   if (verdict !== undefined && verdict.kind !== 'lead') {
     if (ctx.res.destroyed) return GONE;
     // Another worker's leader was refused (its client's answer): fetch on your own, stored.
-    if (verdict.kind === 'uncacheable' && verdict.refusal === true) return NO_LEAD;
+    if (verdict.kind === 'refused') return NO_LEAD;
     if (verdict.kind === 'look-again' && attempt < MAX_ATTEMPTS) return AGAIN;
     return verdict.kind === 'timeout' ? PASS_TIMEOUT : PASS;
   }
@@ -133,7 +133,7 @@ async function follow(
   });
   if (ctx.res.destroyed) return GONE;
   if (outcome.kind === 'look-again' && attempt < MAX_ATTEMPTS) return AGAIN;
-  if (outcome.kind === 'uncacheable' && outcome.refusal === true) {
+  if (outcome.kind === 'refused') {
     // The leader's client was refused (its own answer, not the key's): each follower fetches on
     // its own, as a request of a hit-for-pass key does, and a storable answer is stored. Passed
     // unstored, a refused client keeping a request in flight kept the key from being stored, and

@@ -40,7 +40,7 @@ describe('LockBroker', () => {
     broker.acquire(2, 3, 'private', true);
     broker.acquire(1, 4, 'refused', true);
     broker.acquire(2, 5, 'refused', true);
-    broker.release(1, 4, 'uncacheable', undefined, true);
+    broker.release(1, 4, 'refused');
     broker.acquire(2, 6, 'refused', true);
     assert.deepEqual(
       sent.filter(([, m]) => m.strata === 'verdict' && m.id !== 1 && m.id !== 4),
